@@ -1,0 +1,292 @@
+"""Finding and reading the documents of a corpus, or saying exactly why a file was skipped.
+
+A corpus folder is whatever the user pointed us at: it will contain images, lock files, a stray
+Latin-1 export, a 300 MB log. Ingest must never crash on one bad file, and must never silently
+ignore one either, so every file is either a `Document` or a `Skipped` with a human reason.
+
+Formats:
+  Markdown (.md .markdown .mdx), reStructuredText (.rst .rest), plain text (.txt .text),
+  HTML (.html .htm .xhtml). HTML is converted to Markdown-like text with the stdlib parser:
+  headings become `#` lines (so the chunker sees the structure), <pre> becomes a fenced block,
+  scripts/styles/templates are dropped. `Document.line_of` maps each line of that extracted text
+  back to the HTML source line, so line spans still point into the file the user has.
+
+Document paths are POSIX paths relative to the corpus root they were found under (the folder
+given, or the file's parent when a file is given): that is what eval sets name in `relevant:`.
+Hidden files and folders (".git", ".DS_Store") are ignored silently; other files with an
+unsupported extension are listed as skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+KINDS: dict[str, str] = {
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".mdx": "markdown",
+    ".rst": "rst",
+    ".rest": "rst",
+    ".txt": "text",
+    ".text": "text",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+}
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file found on disk that we will try to read."""
+
+    file: Path  # where it is on disk
+    path: str  # document path: relative to its corpus root, POSIX separators
+    kind: str  # markdown | rst | text | html
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not ingested, and why (shown to the user verbatim)."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class Document:
+    """A readable document: its text (extracted for HTML) and where its lines came from."""
+
+    path: str
+    kind: str
+    text: str  # newline-normalised text the chunker works on
+    file_hash: str  # sha256 of the raw bytes: unchanged hash == nothing to do on re-ingest
+    size: int  # bytes on disk
+    line_of: list[int] | None = None  # HTML only: 1-based source line of each text line
+
+    def source_line(self, text_line: int) -> int:
+        """Map a 1-based line of `text` to a 1-based line of the file on disk."""
+        if self.line_of is None or not self.line_of:
+            return text_line
+        return self.line_of[min(max(text_line, 1), len(self.line_of)) - 1]
+
+
+def discover(roots: list[Path]) -> tuple[list[SourceFile], list[Skipped]]:
+    """List the files under `roots` (files or folders), sorted, with their document paths.
+
+    A root that does not exist is reported as skipped rather than raised: the caller decides
+    whether "nothing to ingest" is an error.
+    """
+    found: list[SourceFile] = []
+    skipped: list[Skipped] = []
+    seen: dict[str, Path] = {}
+    for root in roots:
+        if not root.exists():
+            skipped.append(Skipped(str(root), "not found"))
+            continue
+        if root.is_file():
+            candidates = [(root, root.name)]
+        else:
+            candidates = []
+            for dirpath, dirnames, filenames in os.walk(root, onerror=None):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for name in sorted(filenames):
+                    if name.startswith("."):
+                        continue
+                    full = Path(dirpath) / name
+                    candidates.append((full, full.relative_to(root).as_posix()))
+        for full, rel in candidates:
+            kind = KINDS.get(full.suffix.lower())
+            if kind is None:
+                suffix = full.suffix or "(no extension)"
+                skipped.append(Skipped(rel, f"unsupported file type {suffix}"))
+                continue
+            if rel in seen and seen[rel] != full:
+                skipped.append(Skipped(rel, f"duplicate document path (already taken by {seen[rel]})"))
+                continue
+            seen[rel] = full
+            found.append(SourceFile(full, rel, kind))
+    found.sort(key=lambda s: s.path)
+    return found, skipped
+
+
+def read_bytes(source: SourceFile, max_bytes: int) -> bytes | Skipped:
+    """The raw bytes of a file, or why they cannot be used (too large, unreadable)."""
+    try:
+        size = source.file.stat().st_size
+    except OSError as exc:
+        return Skipped(source.path, f"unreadable: {exc.strerror or exc}")
+    if size > max_bytes:
+        return Skipped(
+            source.path, f"too large: {size / 1e6:.1f} MB > limit {max_bytes / 1e6:g} MB (max_file_mb)"
+        )
+    try:
+        return source.file.read_bytes()
+    except PermissionError:
+        return Skipped(source.path, "unreadable: permission denied")
+    except OSError as exc:
+        return Skipped(source.path, f"unreadable: {exc.strerror or exc}")
+
+
+def file_hash(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def decode(source: SourceFile, raw: bytes) -> str | Skipped:
+    """UTF-8 text with newlines normalised, or why not (binary, not UTF-8, empty)."""
+    if not raw.strip():
+        return Skipped(source.path, "empty file")
+    if b"\x00" in raw[:65536]:
+        return Skipped(source.path, "binary file (contains NUL bytes)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return Skipped(
+            source.path,
+            f"not UTF-8 (invalid byte 0x{raw[exc.start]:02x} at line {line}); re-save it as UTF-8",
+        )
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_document(source: SourceFile, max_bytes: int, raw: bytes | None = None) -> Document | Skipped:
+    """Read and (for HTML) extract one file. Never raises for a bad file."""
+    if raw is None:
+        got = read_bytes(source, max_bytes)
+        if isinstance(got, Skipped):
+            return got
+        raw = got
+    text = decode(source, raw)
+    if isinstance(text, Skipped):
+        return text
+    line_of = None
+    if source.kind == "html":
+        text, line_of = html_to_text(text)
+    if not text.strip():
+        return Skipped(source.path, "no text content" if source.kind == "html" else "empty file")
+    return Document(source.path, source.kind, text, file_hash(raw), len(raw), line_of)
+
+
+# --- HTML -------------------------------------------------------------------------------------
+
+_DROP = {"script", "style", "noscript", "template", "svg", "iframe", "object", "head", "button"}
+_BLOCK = {
+    "p", "div", "section", "article", "main", "header", "footer", "aside", "nav", "blockquote",
+    "ul", "ol", "dl", "dt", "dd", "table", "thead", "tbody", "tr", "form", "figure",
+    "figcaption", "hr", "br", "body", "html", "center", "details", "summary",
+}
+_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+_WS = re.compile(r"\s+")
+
+
+class _Extractor(HTMLParser):
+    """Collects blocks (heading / paragraph / pre) with the source line each began on."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[tuple[str, int, str, int]] = []  # (kind, level, text, source line)
+        self._buf: list[str] = []
+        self._line = 1
+        self._kind = "p"
+        self._level = 0
+        self._drop = 0
+        self._pre = 0
+
+    def _flush(self) -> None:
+        raw = "".join(self._buf)
+        self._buf = []
+        if self._kind == "pre":
+            text = raw.strip("\n")
+            if text.strip():
+                self.blocks.append(("pre", 0, text, self._line))
+        else:
+            text = _WS.sub(" ", raw).strip()
+            if text:
+                self.blocks.append((self._kind, self._level, text, self._line))
+        self._kind, self._level = "p", 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in _DROP:
+            self._drop += 1
+            return
+        if self._drop:
+            return
+        if tag in _HEADINGS:
+            self._flush()
+            self._kind, self._level = "h", _HEADINGS[tag]
+        elif tag == "pre":
+            self._flush()
+            self._kind = "pre"
+            self._pre += 1
+        elif tag == "li":
+            self._flush()
+            self._kind = "li"
+        elif tag in ("td", "th"):
+            self._buf.append(" | " if self._buf else "")
+        elif tag in _BLOCK and not self._pre:
+            self._flush()
+
+    def handle_startendtag(self, tag: str, attrs: list) -> None:
+        if tag in ("br", "hr") and not self._drop and not self._pre:
+            self._flush()
+        elif tag == "br" and self._pre:
+            self._buf.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _DROP:
+            self._drop = max(0, self._drop - 1)
+            return
+        if self._drop:
+            return
+        if tag == "pre":
+            self._pre = max(0, self._pre - 1)
+            self._flush()
+        elif tag in _HEADINGS or tag == "li" or (tag in _BLOCK and not self._pre):
+            self._flush()
+
+    def handle_data(self, data: str) -> None:
+        if self._drop:
+            return
+        if data.strip() and not "".join(self._buf).strip():
+            # the block starts at the first visible character of its first text
+            leading = data[: len(data) - len(data.lstrip())]
+            self._line = self.getpos()[0] + leading.count("\n")
+        self._buf.append(data)
+
+    def close(self) -> None:
+        super().close()
+        self._flush()
+
+
+def html_to_text(html: str) -> tuple[str, list[int]]:
+    """Markdown-like text of an HTML page and, per text line, the source line it came from."""
+    parser = _Extractor()
+    parser.feed(html)
+    parser.close()
+    lines: list[str] = []
+    line_of: list[int] = []
+
+    def emit(text_lines: list[str], src: int, step: bool) -> None:
+        if lines:
+            lines.append("")
+            line_of.append(src)
+        for i, line in enumerate(text_lines):
+            lines.append(line)
+            line_of.append(src + i if step else src)
+
+    for kind, level, text, src in parser.blocks:
+        if kind == "h":
+            emit(["#" * level + " " + text], src, False)
+        elif kind == "pre":
+            body = text.split("\n")
+            fence = "~~~" if "```" in text else "```"
+            emit([fence, *body, fence], max(src - 1, 1), True)
+        elif kind == "li":
+            emit(["- " + text], src, False)
+        else:
+            emit([text], src, False)
+    return "\n".join(lines) + ("\n" if lines else ""), line_of
