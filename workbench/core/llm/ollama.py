@@ -1,0 +1,527 @@
+"""Ollama as a provider: the official `ollama.AsyncClient`, with every failure made legible.
+
+Why this module is mostly error mapping: ollama-python 0.6.3 surfaces one user-visible problem as
+half a dozen unrelated exception types depending on *where* it happened (a refused connection is a
+builtin `ConnectionError` for a plain request but a raw `httpx.ConnectError` for a stream; an
+error after streaming began is a `ResponseError` with status -1; a cut connection is
+`httpx.RemoteProtocolError`; a stream that simply ends without its `done: true` chunk raises
+nothing at all). Callers should see one `ProviderError` whose `kind` says what happened and
+whether text had already been shown, because that alone decides whether a retry is safe. The
+wire facts behind each branch are in shared/OLLAMA_PROTOCOL.md; each is exercised against a real
+HTTP stand-in in tests/test_ollama_provider.py.
+
+`ollama` and `httpx` are imported inside functions: `import ollama` costs ~0.25 s and the TUI's
+first paint should not pay it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from workbench.core.llm.base import ChatRequest, Event, Final, ProviderError, Thinking, Token
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+CHARS_PER_TOKEN = 4  # rough prompt-size estimate; only used to notice silent truncation
+
+
+# -- host ------------------------------------------------------------------------------------
+
+
+def resolve_host(host: str | None = None) -> str:
+    """The base URL to talk to: explicit host > $OLLAMA_HOST > http://127.0.0.1:11434.
+
+    Accepts what OLLAMA_HOST accepts: `host:port`, `host` (port 11434), `http://host` (port 80),
+    `https://host` (port 443), `:port`, IPv6 in brackets, and a path prefix behind a proxy.
+    """
+    raw = (host or os.environ.get("OLLAMA_HOST") or "").strip()
+    if not raw:
+        return DEFAULT_HOST
+    scheme, sep, rest = raw.partition("://")
+    port = 11434
+    if not sep:
+        scheme, rest = "http", raw
+    elif scheme == "http":
+        port = 80
+    elif scheme == "https":
+        port = 443
+    split = urllib.parse.urlsplit(f"{scheme}://{rest}")
+    hostname = split.hostname or "127.0.0.1"
+    try:
+        port = split.port or port
+    except ValueError:
+        pass  # a malformed port: keep the default and let the connection attempt say so
+    if ":" in hostname:  # IPv6 literal: urlsplit strips the brackets
+        hostname = f"[{hostname}]"
+    path = split.path.strip("/")
+    return f"{scheme}://{hostname}:{port}" + (f"/{path}" if path else "")
+
+
+# -- error mapping ---------------------------------------------------------------------------
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """exc and everything chained under it (httpx wraps httpcore wraps anyio wraps the OSError,
+    and ollama-python re-raises `from None`, which hides but keeps `__context__`)."""
+    out: list[BaseException] = []
+    todo = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or any(e is seen for seen in out):
+            continue
+        out.append(e)
+        todo += [e.__cause__, e.__context__, *getattr(e, "exceptions", ())]
+    return out
+
+
+def _connect_reason(exc: BaseException) -> str:
+    """A few words on why a connection failed, from the OS error at the bottom of the chain."""
+    import errno
+    import socket
+
+    for e in _causes(exc):
+        if isinstance(e, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(e, socket.gaierror):
+            return "host name not found"
+        if isinstance(e, OSError) and e.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return "host unreachable"
+        if isinstance(e, TimeoutError):
+            return "connect timed out"
+    text = str(exc).lower()
+    if "refused" in text:
+        return "connection refused"
+    if "name or service not known" in text or "nodename" in text or "name resolution" in text:
+        return "host name not found"
+    return str(exc) or type(exc).__name__
+
+
+def _response_error(exc: Any, host: str, model: str, route: str, after_output: bool) -> ProviderError:
+    """ollama.ResponseError -> ProviderError, by status and text."""
+    status = getattr(exc, "status_code", -1)
+    text = str(getattr(exc, "error", "") or exc).strip()
+    if status == -1:
+        # The server sent {"error": ...} as a line of a stream that had already begun (HTTP 200).
+        when = "after output began" if after_output else "before any output"
+        return ProviderError(
+            "midstream",
+            f"Ollama reported an error mid-stream ({when}): {text}",
+            retryable=False, after_output=after_output, status_code=None,
+        )
+    if status == 404:
+        if "page not found" in text.lower():
+            return ProviderError(
+                "protocol",
+                f"the server at {host} has no {route} endpoint (404 page not found): it is not "
+                "Ollama, or an Ollama too old for this API; check the host and `ollama --version`",
+                after_output=after_output, status_code=404,
+            )
+        return ProviderError(
+            "not_found",
+            f"model '{model}' is not on the Ollama server at {host}; pull it with "
+            f"`ollama pull {model}` ({text})",
+            after_output=after_output, status_code=404,
+        )
+    if status == 503 or status == 429:
+        return ProviderError(
+            "busy", f"Ollama is busy ({status} {text or 'queue full'})",
+            retryable=True, after_output=after_output, status_code=status,
+        )
+    if status >= 500:
+        # Runner crashes and load timeouts come back as 500; a retry may work. Not enough
+        # memory will not get better by retrying.
+        permanent = "memory" in text.lower()
+        return ProviderError(
+            "server", f"Ollama server error ({status}): {text}",
+            retryable=not permanent, after_output=after_output, status_code=status,
+        )
+    return ProviderError(
+        "bad_request", f"Ollama rejected the request ({status}): {text}",
+        after_output=after_output, status_code=status,
+    )
+
+
+def map_error(
+    exc: BaseException,
+    *,
+    host: str,
+    model: str = "",
+    route: str = "/api/chat",
+    after_output: bool = False,
+    read_timeout_s: float | None = None,
+    connect_timeout_s: float | None = None,
+) -> ProviderError:
+    """Turn anything ollama-python / httpx / pydantic raise into one ProviderError."""
+    import httpx
+    import ollama
+    import pydantic
+
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, ollama.ResponseError):
+        return _response_error(exc, host, model, route, after_output)
+    if isinstance(exc, ollama.RequestError):
+        return ProviderError("bad_request", f"invalid request to Ollama: {exc}",
+                             after_output=after_output)
+    if isinstance(exc, httpx.ConnectTimeout):
+        secs = f" within {connect_timeout_s:g} s" if connect_timeout_s else ""
+        return ProviderError("timeout", f"could not connect to Ollama at {host}{secs}",
+                             retryable=True, after_output=after_output)
+    if isinstance(exc, httpx.ReadTimeout):
+        secs = f"{read_timeout_s:g} s" if read_timeout_s else "the read timeout"
+        if after_output:
+            msg = f"the Ollama stream stalled: no data for {secs}; output is incomplete"
+        else:
+            msg = f"Ollama sent nothing for {secs} (model still loading, or stuck)"
+        return ProviderError("timeout", msg, retryable=True, after_output=after_output)
+    if isinstance(exc, httpx.TimeoutException):  # write / pool timeouts
+        return ProviderError("timeout", f"timed out talking to Ollama at {host} ({type(exc).__name__})",
+                             retryable=True, after_output=after_output)
+    if isinstance(exc, httpx.ConnectError):
+        return ProviderError("connect", f"Ollama at {host} is not reachable ({_connect_reason(exc)})",
+                             retryable=True, after_output=after_output)
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return ProviderError("connect", f"Ollama host {host} is not an http(s) URL ({exc})",
+                             after_output=after_output)
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+        if after_output:
+            msg = f"the connection to Ollama at {host} dropped mid-stream: output is incomplete"
+        else:
+            msg = f"the connection to Ollama at {host} closed before an answer"
+        return ProviderError("dropped", f"{msg} ({exc or type(exc).__name__})",
+                             retryable=True, after_output=after_output)
+    if isinstance(exc, httpx.TransportError):
+        return ProviderError("dropped", f"transport error talking to Ollama at {host}: {exc!r}",
+                             retryable=True, after_output=after_output)
+    if isinstance(exc, ConnectionError):
+        # ollama-python turns httpx.ConnectError into this builtin for non-streamed calls.
+        return ProviderError("connect", f"Ollama at {host} is not reachable ({_connect_reason(exc)})",
+                             retryable=True, after_output=after_output)
+    if isinstance(exc, json.JSONDecodeError):
+        return ProviderError("protocol", f"Ollama at {host} sent a line that is not JSON ({exc.msg})",
+                             after_output=after_output)
+    if isinstance(exc, pydantic.ValidationError):
+        return ProviderError("protocol", f"Ollama at {host} sent a reply of an unexpected shape "
+                             f"({exc.error_count()} field errors)", after_output=after_output)
+    if isinstance(exc, httpx.HTTPError):
+        return ProviderError("protocol", f"unexpected reply from Ollama at {host}: {exc!r}",
+                             after_output=after_output)
+    raise TypeError(f"not an Ollama failure: {exc!r}") from exc
+
+
+def _caught() -> tuple[type[BaseException], ...]:
+    """Everything the client is known to raise (see the table in OLLAMA_PROTOCOL.md)."""
+    import httpx
+    import ollama
+    import pydantic
+
+    return (ollama.ResponseError, ollama.RequestError, ConnectionError, httpx.HTTPError,
+            json.JSONDecodeError, pydantic.ValidationError)
+
+
+# -- warnings --------------------------------------------------------------------------------
+
+
+def truncation_warnings(
+    *,
+    done_reason: str | None,
+    prompt_eval_count: int | None,
+    messages: list[dict[str, Any]],
+    options: dict[str, Any],
+) -> tuple[str, ...]:
+    """What the user should know about a complete answer that may still be cut.
+
+    Ollama answers an over-long prompt with 200 after silently dropping its start to fit
+    `num_ctx` (ollama issues #8099, #10368). There is no flag for it, so it is inferred: the
+    evaluated prompt filled the window, or it is far shorter than the text sent although that
+    text cannot fit. Without an explicit `num_ctx` the window is unknown and nothing is inferred.
+    A small count alone proves nothing: Ollama does not count a cached prompt prefix again.
+    """
+    out: list[str] = []
+    if done_reason == "length":
+        limit = options.get("num_predict")
+        why = f"num_predict={limit}" if limit is not None else "num_predict or the context window"
+        out.append(f"output truncated: the model stopped at the token limit ({why})")
+    num_ctx = options.get("num_ctx")
+    if isinstance(num_ctx, int) and num_ctx > 0 and prompt_eval_count is not None:
+        estimate = sum(len(str(m.get("content") or "")) for m in messages) // CHARS_PER_TOKEN
+        margin = max(16, num_ctx // 50)
+        if prompt_eval_count >= num_ctx - margin:
+            out.append(
+                f"prompt may be truncated: it used {prompt_eval_count} of num_ctx={num_ctx} "
+                "tokens, and Ollama silently drops the start of a prompt that does not fit; "
+                "raise num_ctx or shorten the prompt"
+            )
+        elif estimate > num_ctx * 1.25 and prompt_eval_count < estimate // 2:
+            out.append(
+                f"prompt probably truncated: it looks like ~{estimate} tokens but Ollama "
+                f"evaluated {prompt_eval_count} (num_ctx={num_ctx}); raise num_ctx or shorten it"
+            )
+    return tuple(out)
+
+
+def _ms(ns: int | None) -> float | None:
+    return None if ns is None else ns / 1e6
+
+
+# -- the provider ----------------------------------------------------------------------------
+
+
+class OllamaProvider:
+    """A model served by Ollama, streamed through the official async client."""
+
+    def __init__(
+        self,
+        model: str,
+        host: str | None = None,
+        *,
+        connect_timeout_s: float = 5.0,
+        read_timeout_s: float | None = None,
+    ) -> None:
+        self.model = model
+        self.host = resolve_host(host)
+        self.name = f"ollama:{model}"
+        self.connect_timeout_s = connect_timeout_s
+        # None = wait forever between bytes (the client's default): the first byte only comes
+        # after model load and prompt evaluation, so the resilience layer's deadlines are the
+        # right place to bound it. Set this for a hard per-read limit at the socket.
+        self.read_timeout_s = read_timeout_s
+        self._client: Any = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"OllamaProvider({self.model!r}, host={self.host!r})"
+
+    def _client_for_loop(self) -> Any:
+        """The AsyncClient, made on first use and again for a new event loop.
+
+        httpx connections belong to the loop that opened them; a provider reused across
+        `asyncio.run` calls (CLI, tests) must not hand an old loop's pool to a new one.
+        """
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
+            import httpx
+            import ollama
+
+            timeout = httpx.Timeout(
+                connect=self.connect_timeout_s, read=self.read_timeout_s,
+                write=self.read_timeout_s, pool=self.connect_timeout_s,
+            )
+            self._client = ollama.AsyncClient(host=self.host, timeout=timeout)
+            self._client_loop = loop
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the HTTP connection pool (optional; connections also close with the loop)."""
+        if self._client is not None and self._client_loop is asyncio.get_running_loop():
+            await self._client.close()
+        self._client = None
+        self._client_loop = None
+
+    async def count_tokens(self, messages: list[dict[str, str]]) -> int | None:
+        """Ollama has no tokenize endpoint: counts only come back with an answer."""
+        return None
+
+    def _map(self, exc: BaseException, after_output: bool) -> ProviderError:
+        return map_error(
+            exc, host=self.host, model=self.model, route="/api/chat", after_output=after_output,
+            read_timeout_s=self.read_timeout_s, connect_timeout_s=self.connect_timeout_s,
+        )
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+        """Token/Thinking events, then one Final; or one ProviderError.
+
+        Closing this generator early (aclose, or cancellation) closes the HTTP response, which
+        makes Ollama stop generating.
+        """
+        if request.adapter:
+            raise ProviderError(
+                "bad_request",
+                f"{self.name} cannot apply a LoRA adapter per request; export the adapter to "
+                "Ollama as its own model (fine-tune export), or use the embedded model",
+            )
+        import pydantic
+
+        caught = _caught()
+        client = self._client_for_loop()
+        options = dict(request.options)
+        try:
+            parts = await client.chat(
+                model=self.model,
+                messages=list(request.messages),
+                options=options or None,
+                format=request.format,
+                stream=True,
+            )
+        except pydantic.ValidationError as exc:  # our request failed the client's own model
+            raise ProviderError("bad_request", f"invalid request for Ollama: {exc}") from exc
+        except caught as exc:
+            raise self._map(exc, False) from exc
+
+        after_output = False
+        final: Any = None
+        try:
+            try:
+                async for part in parts:
+                    message = part.message
+                    if message.thinking:
+                        after_output = True
+                        yield Thinking(message.thinking)
+                    if message.content:
+                        after_output = True
+                        yield Token(message.content)
+                    if part.done:
+                        final = part  # keep reading: the server ends the stream right after
+            except caught as exc:
+                raise self._map(exc, after_output) from exc
+        finally:
+            # On aclose()/cancel this exits the client's `async with stream(...)`, which closes
+            # the response and, with it, the connection Ollama is generating into.
+            await parts.aclose()
+
+        if final is None:
+            raise ProviderError(
+                "incomplete",
+                "stream ended without its final chunk: output is incomplete"
+                + ("" if after_output else " (nothing was generated)"),
+                after_output=after_output,
+            )
+        yield Final(
+            model=final.model or self.model,
+            done_reason=final.done_reason,
+            prompt_tokens=final.prompt_eval_count,
+            completion_tokens=final.eval_count,
+            load_ms=_ms(final.load_duration),
+            prompt_eval_ms=_ms(final.prompt_eval_duration),
+            eval_ms=_ms(final.eval_duration),
+            warnings=truncation_warnings(
+                done_reason=final.done_reason,
+                prompt_eval_count=final.prompt_eval_count,
+                messages=list(request.messages),
+                options=options,
+            ),
+        )
+
+
+# -- server-level helpers ----------------------------------------------------------------------
+
+
+async def probe(host: str | None = None, timeout_s: float = 1.0) -> str | None:
+    """The server's version, or None if nothing answers like Ollama within `timeout_s`.
+
+    Cheap on purpose (one GET /api/version, no `import ollama`): the TUI header and the
+    fallback decision call it before anything else.
+    """
+    import httpx
+
+    base = resolve_host(host)
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=timeout_s) as client:
+            reply = await asyncio.wait_for(client.get("/api/version"), timeout_s)
+        if reply.status_code != 200:
+            return None
+        version = reply.json().get("version")
+        return str(version) if version else None
+    except (httpx.HTTPError, OSError, ValueError, AttributeError, asyncio.TimeoutError):
+        return None
+
+
+@dataclass(frozen=True)
+class OllamaModel:
+    """One model from /api/tags."""
+
+    name: str
+    size_bytes: int | None = None
+    family: str | None = None
+    parameter_size: str | None = None
+    quantization: str | None = None
+    modified_at: str | None = None
+
+
+async def list_models(host: str | None = None, *, timeout_s: float = 5.0) -> list[OllamaModel]:
+    """Models the server has pulled (GET /api/tags), raising ProviderError on failure."""
+    import httpx
+    import ollama
+
+    base = resolve_host(host)
+    try:
+        async with ollama.AsyncClient(host=base, timeout=httpx.Timeout(timeout_s)) as client:
+            reply = await client.list()
+    except _caught() as exc:
+        raise map_error(exc, host=base, route="/api/tags", connect_timeout_s=timeout_s) from exc
+    out = []
+    for m in reply.models:
+        d = m.details
+        out.append(OllamaModel(
+            name=m.model or "",
+            size_bytes=int(m.size) if m.size is not None else None,
+            family=d.family if d else None,
+            parameter_size=d.parameter_size if d else None,
+            quantization=d.quantization_level if d else None,
+            modified_at=m.modified_at.isoformat() if m.modified_at else None,
+        ))
+    return out
+
+
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
+
+
+async def create_model_with_adapter(
+    host: str | None,
+    name: str,
+    base: str,
+    adapter_dir: str | Path,
+    *,
+    on_status: Any = None,
+    connect_timeout_s: float = 5.0,
+) -> str:
+    """Make Ollama model `name` = `base` + the peft LoRA adapter in `adapter_dir`.
+
+    Uploads each adapter file as a blob (POST /api/blobs/sha256:...), then POST /api/create
+    with `from` and `adapters` {filename: digest}. Returns the final status ("success");
+    `on_status(str)` sees each progress line. Ollama converts safetensors adapters only for
+    `llama` and `gemma2` bases (see OLLAMA_PROTOCOL.md); its refusal comes back as ProviderError.
+    """
+    import httpx
+    import ollama
+
+    from workbench.core.errors import WorkbenchError
+
+    folder = Path(adapter_dir)
+    files = [folder / f for f in ADAPTER_FILES if (folder / f).is_file()]
+    if not (folder / ADAPTER_FILES[0]).is_file():
+        gguf = sorted(folder.glob("*.gguf")) if folder.is_dir() else []
+        if not gguf:
+            raise WorkbenchError(
+                "no LoRA adapter here: expected adapter_model.safetensors (peft) or a .gguf "
+                "adapter", path=folder,
+            )
+        files = gguf[:1]
+    base_url = resolve_host(host)
+    # Conversion on the server can take a while: bound the connect, not the wait.
+    timeout = httpx.Timeout(connect=connect_timeout_s, read=None, write=None, pool=connect_timeout_s)
+    status = ""
+    try:
+        async with ollama.AsyncClient(host=base_url, timeout=timeout) as client:
+            adapters = {}
+            for path in files:
+                adapters[path.name] = await client.create_blob(path)
+            progress = await client.create(model=name, from_=base, adapters=adapters, stream=True)
+            async for line in progress:
+                status = line.status or status
+                if on_status is not None and line.status:
+                    on_status(line.status)
+    except _caught() as exc:
+        raise map_error(exc, host=base_url, model=base, route="/api/create",
+                        connect_timeout_s=connect_timeout_s) from exc
+    if status != "success":
+        raise ProviderError(
+            "incomplete", f"Ollama's create stream for {name!r} ended without success "
+            f"(last status: {status or 'none'})",
+        )
+    return status
