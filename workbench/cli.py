@@ -1,0 +1,108 @@
+"""The `workbench` command: opens the TUI, or runs one job headless (SSH, CI, scripts).
+
+Each subcommand lives in `workbench/commands/<topic>.py` with `register(subparsers)`; this module
+only wires them and turns errors into exit codes:
+  0 ok, 1 the job ran but failed its goal (gate failed, answer incomplete), 2 bad config or input,
+  3 no model could answer, 130 interrupted by Ctrl-C.
+A traceback is shown only with --debug; otherwise one line that names file, line and field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Sequence
+
+# Subcommand modules, in the order their commands appear in --help. A module that is missing
+# from this build is skipped, so the CLI never fails because an optional part is absent.
+COMMAND_MODULES = (
+    "workbench.commands.ask",
+    "workbench.commands.runs",
+    "workbench.commands.retrieval",
+    "workbench.commands.evals",
+    "workbench.commands.finetune",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="LLM workbench: integrate, then evaluate, then fine-tune. "
+        "With no command, opens the terminal app.",
+    )
+    parser.add_argument("--project", "-p", default=None,
+                        help="project folder holding workbench.yaml (default: current folder)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def _version() -> str:
+    from workbench import __version__
+
+    return __version__
+
+
+def _accept_common_options(parser: argparse.ArgumentParser) -> None:
+    """Let --project/--debug also follow any subcommand (`workbench eval run --project X`)."""
+    if parser._subparsers is None:
+        return
+    for action in parser._subparsers._group_actions:
+        for sub in getattr(action, "choices", {}).values():
+            known = {opt for a in sub._actions for opt in a.option_strings}
+            if "--project" not in known:
+                sub.add_argument("--project", "-p", default=argparse.SUPPRESS,
+                                 help=argparse.SUPPRESS)
+            if "--debug" not in known:
+                sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                                 help=argparse.SUPPRESS)
+            _accept_common_options(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("LANCEDB_LOG", "error")  # LanceDB warnings would corrupt the TUI
+    parser = build_parser()
+    _accept_common_options(parser)
+    args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False)
+    try:
+        if args.command is None:
+            from workbench.tui.launch import launch
+
+            return launch(args.project)
+        from workbench.core.project import Project
+
+        project = Project.open(args.project)
+        try:
+            return int(args.func(args, project) or 0)
+        finally:
+            project.close()
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
+        from workbench.core.errors import NoModelAnswered, WorkbenchError
+
+        if debug:
+            raise
+        if isinstance(exc, (WorkbenchError, NoModelAnswered)):
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        print(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

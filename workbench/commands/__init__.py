@@ -1,0 +1,1 @@
+"""Headless subcommands; each module has `register(subparsers)` (see workbench/cli.py)."""

@@ -1,0 +1,111 @@
+"""`workbench ask "QUESTION"`: one streamed, stored, metered answer."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from workbench.core.errors import NoModelAnswered, WorkbenchError
+from workbench.core.llm.base import Notice, Thinking, Token
+from workbench.core.safetext import terminal_safe
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ask", help="ask a question; streams the answer and stores the run",
+                       description="Ask a question with a project prompt. Tokens stream to "
+                       "stdout; a stats line goes to stderr. Exit codes: 0 ok, 1 answer "
+                       "incomplete, 2 bad config or input, 3 no model could answer, 130 Ctrl-C.")
+    p.add_argument("question", help="the question (fills {question} in the prompt template)")
+    p.add_argument("--prompt", help="prompt name (a file in prompts/)")
+    p.add_argument("--variant", help="a named variant from workbench.yaml")
+    p.add_argument("--model", help="ollama:NAME or embedded (overrides the configured model)")
+    p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                   help="a template variable (repeatable)")
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    p.set_defaults(func=run)
+
+
+def parse_vars(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise WorkbenchError(f"--var expects KEY=VALUE, got {pair!r}", field="--var")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value
+    return out
+
+
+def stats_line(record: Any) -> str:
+    r = record.result
+    parts = [f"model {r.model_used or 'none'}"]
+    if r.fallback_used:
+        parts.append(f"fallback from {r.model_requested}")
+    if r.ttft_ms is not None:
+        parts.append(f"TTFT {r.ttft_ms / 1000:.2f} s")
+    if r.tokens_per_s:
+        parts.append(f"{r.tokens_per_s:.1f} tok/s")
+    tokens = f"{_n(r.prompt_tokens)} prompt + {_n(r.completion_tokens)} completion tokens"
+    parts.append(tokens)
+    if r.cost:
+        parts.append(f"cost {r.cost:.5f}")
+    parts.append(f"attempts {len([a for a in r.attempts if a.outcome != 'skipped'])}")
+    if r.total_ms is not None:
+        parts.append(f"total {r.total_ms / 1000:.2f} s")
+    parts.append(f"status {r.status}")
+    if record.grounding.status.startswith("unavailable"):
+        parts.append("answered without retrieval")
+    return f"[gen {record.id}] " + " · ".join(parts)
+
+
+def _n(value: int | None) -> str:
+    return "?" if value is None else str(value)
+
+
+def run(args: argparse.Namespace, project: Any) -> int:
+    from workbench.core.pipeline import run_generation
+    from workbench.core.variants import resolve_variant
+
+    inputs = {"question": args.question, **parse_vars(args.var)}
+    variant = resolve_variant(project, args.variant, prompt=args.prompt, model=args.model)
+    stream_out = not args.json
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, Token) and stream_out:
+            sys.stdout.write(terminal_safe(event.text))
+            sys.stdout.flush()
+        elif isinstance(event, Thinking) and stream_out:
+            sys.stderr.write(terminal_safe(event.text))
+        elif isinstance(event, Notice):
+            print(f"\n[{event.level}] {terminal_safe(event.text)}", file=sys.stderr)
+
+    record = asyncio.run(run_generation(project, variant, inputs, source="cli", on_event=on_event))
+    result = record.result
+    if stream_out:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        for warning in result.warnings:
+            print(f"[warning] {terminal_safe(warning)}", file=sys.stderr)
+        print(stats_line(record), file=sys.stderr)
+    else:
+        print(json.dumps(record_json(record), ensure_ascii=False))
+    if result.no_model_answered:
+        raise NoModelAnswered(result.error or "no model could answer")
+    return 0 if result.status in ("ok", "truncated") else 1
+
+
+def record_json(record: Any) -> dict[str, Any]:
+    r = record.result
+    return {
+        "generation_id": record.id, "status": r.status, "output": r.output,
+        "error": r.error, "model_requested": r.model_requested, "model": r.model_used,
+        "fallback_used": r.fallback_used,
+        "attempts": [a.as_dict() for a in r.attempts],
+        "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
+        "ttft_ms": r.ttft_ms, "total_ms": r.total_ms, "tokens_per_s": r.tokens_per_s,
+        "cost": r.cost, "warnings": r.warnings, "variant": record.variant.id,
+        "retrieval": record.grounding.status,
+        "sources": [s.as_dict() for s in record.grounding.sources],
+    }

@@ -1,0 +1,101 @@
+"""`workbench runs`: every stored run, newest first; `workbench runs show ID` prints one in full.
+
+IDs: a bare number is a generation; `r12` a retrieval trace, `e12` an eval run, `f12` a
+fine-tune job (the same prefixes the list prints).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.runlog import RUN_KINDS, list_runs, load_run
+from workbench.core.safetext import terminal_safe
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("runs", help="list stored runs (generations, retrievals, evals, fine-tunes)")
+    p.add_argument("--limit", type=int, default=20, help="how many rows (default 20)")
+    p.add_argument("--kind", choices=RUN_KINDS, help="only this kind of run")
+    p.add_argument("--status", help="only runs with this status (e.g. interrupted)")
+    p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    p.set_defaults(func=run_list)
+    runs_sub = p.add_subparsers(dest="runs_command", metavar="show")
+    show = runs_sub.add_parser("show", help="print one run in full")
+    show.add_argument("id", help="generation id, or r<ID> / e<ID> / f<ID>")
+    show.add_argument("--json", action="store_true")
+    show.add_argument("--markdown", action="store_true", help="a report to paste into a PR or chat")
+    show.set_defaults(func=run_show)
+
+
+def run_list(args: argparse.Namespace, project: Any) -> int:
+    rows = list_runs(project.store, kind=args.kind, status=args.status, limit=args.limit)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
+        return 0
+    console = Console(highlight=False)
+    if not rows:
+        console.print("No runs stored yet. Try: workbench ask \"your question\"")
+        return 0
+    table = Table(box=None, pad_edge=False)
+    for column in ("id", "when", "kind", "status", "model / variant", "tokens", "time", "summary"):
+        table.add_column(column, overflow="ellipsis", no_wrap=column != "summary")
+    for row in rows:
+        table.add_row(
+            row["id"], row["created_at"][5:19].replace("T", " "), row["kind"],
+            Text(row["status"] or "", style=_status_style(row["status"])),
+            Text(terminal_safe(row.get("model") or "")),
+            row.get("tokens") or "", row.get("time") or "",
+            Text(terminal_safe(row.get("summary") or "")[:80]),
+        )
+    console.print(table)
+    return 0
+
+
+def _status_style(status: str | None) -> str:
+    return {"ok": "green", "done": "green", "running": "cyan", "interrupted": "yellow",
+            "truncated": "yellow", "incomplete": "yellow"}.get(status or "", "red")
+
+
+def run_show(args: argparse.Namespace, project: Any) -> int:
+    kind, row = load_run(project.store, args.id)
+    if row is None:
+        raise WorkbenchError(f"no run with id {args.id!r} (see `workbench runs`)")
+    if args.markdown:
+        from workbench.core.runlog import run_markdown
+
+        print(run_markdown(project, kind, row))
+        return 0
+    if args.json:
+        print(json.dumps(row, ensure_ascii=False, indent=2, default=str))
+        return 0
+    if kind != "generation":
+        print(json.dumps(row, ensure_ascii=False, indent=2, default=str))
+        return 0
+    out = sys.stdout
+    fields = ("id", "created_at", "source", "status", "error", "variant_id", "prompt_name",
+              "model_requested", "model_used", "fallback_used", "attempts", "ttft_ms",
+              "total_ms", "prompt_tokens", "completion_tokens", "tokens_per_s", "cost",
+              "retrieval_status", "retrieval_id")
+    for name in fields:
+        value = row.get(name)
+        if value not in (None, ""):
+            out.write(f"{name:>18}: {terminal_safe(str(value))}\n")
+    for name in ("attempt_log", "warnings", "sources"):
+        if row.get(name):
+            out.write(f"{name:>18}: {terminal_safe(json.dumps(row[name], ensure_ascii=False))}\n")
+    out.write("\n--- messages ---\n")
+    for message in row.get("messages") or []:
+        out.write(f"[{message.get('role')}]\n{terminal_safe(message.get('content', ''))}\n\n")
+    if row.get("thinking"):
+        out.write(f"--- thinking ---\n{terminal_safe(row['thinking'])}\n\n")
+    out.write(f"--- output ---\n{terminal_safe(row.get('output') or '')}\n")
+    return 0

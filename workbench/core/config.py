@@ -1,0 +1,162 @@
+"""`workbench.yaml` -> typed settings, with errors that name file, line and field.
+
+Every field carries a comment saying what it changes; defaults are chosen so that a project
+folder with an empty workbench.yaml works offline at once (Ollama if it answers, else the
+embedded model). `WORKBENCH_CONFIG` points at another config file (tests, CI).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.retrieval.settings import RetrievalSettings
+from workbench.core.yamlfile import Builder, load_located
+
+CONFIG_NAME = "workbench.yaml"
+
+
+@dataclass
+class ModelConfig:
+    """The model a prompt is sent to first."""
+
+    provider: Literal["ollama", "embedded"] = "ollama"
+    name: str = "llama3.2"  # Ollama model tag; ignored for the embedded provider
+    host: str | None = None  # Ollama URL; None -> $OLLAMA_HOST -> http://127.0.0.1:11434
+    # Ollama option names (temperature, seed, top_p, top_k, num_ctx, num_predict, stop, ...).
+    # Set num_ctx explicitly: Ollama silently cuts prompts that do not fit it.
+    options: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.0, "seed": 42})
+
+    @property
+    def spec(self) -> str:
+        """The model as users write it on the command line: `ollama:NAME` or `embedded`."""
+        return "embedded" if self.provider == "embedded" else f"ollama:{self.name}"
+
+
+@dataclass
+class TimeoutConfig:
+    """Deadlines around one model call. first_token_s must cover a cold model load."""
+
+    connect_s: float = field(default=3.0, metadata={"gt": 0})
+    first_token_s: float = field(default=120.0, metadata={"gt": 0})
+    idle_s: float = field(default=30.0, metadata={"gt": 0})  # longest gap between two tokens
+    total_s: float = field(default=600.0, metadata={"gt": 0})
+
+
+@dataclass
+class RetryConfig:
+    """Retries happen only before the first token (connection refused, 503 busy)."""
+
+    count: int = field(default=2, metadata={"ge": 0})
+    backoff_s: float = field(default=0.5, metadata={"ge": 0})  # doubled each attempt, plus jitter
+    max_backoff_s: float = field(default=8.0, metadata={"ge": 0})
+
+
+@dataclass
+class PricingConfig:
+    """Price local runs as their hosted equivalent, so token cost stays visible."""
+
+    prompt_per_1k: float = field(default=0.0, metadata={"ge": 0})
+    completion_per_1k: float = field(default=0.0, metadata={"ge": 0})
+    currency: str = "USD"
+
+
+@dataclass
+class BudgetConfig:
+    """Optional spending limits, checked before a call from an estimate of the prompt."""
+
+    max_tokens_per_request: int | None = field(default=None, metadata={"gt": 0})
+    max_cost_per_request: float | None = field(default=None, metadata={"gt": 0})
+    max_cost_per_day: float | None = field(default=None, metadata={"gt": 0})
+    action: Literal["warn", "refuse"] = "warn"
+
+
+@dataclass
+class EvalSettings:
+    """Defaults for `workbench eval`."""
+
+    dir: str = "evals"
+    default_set: str | None = None  # file name under dir; None -> the only/first file
+    concurrency: int = field(default=4, metadata={"gt": 0})
+    judge_model: str | None = None  # `ollama:NAME` or `embedded`; None -> the main model
+
+
+@dataclass
+class VariantConfig:
+    """A named change on top of the base settings ("prompt v3 with k=8" is one line)."""
+
+    prompt: str | None = None
+    system: str | None = None
+    model: str | None = None  # `ollama:NAME` or `embedded`
+    options: dict[str, Any] = field(default_factory=dict)  # merged over model.options
+    retrieval: dict[str, Any] = field(default_factory=dict)  # overrides of retrieval settings
+    adapter: str | None = None  # LoRA adapter folder
+    description: str | None = None
+
+
+@dataclass
+class Config:
+    """Everything in workbench.yaml."""
+
+    name: str | None = None  # project name shown in the header
+    model: ModelConfig = field(default_factory=ModelConfig)
+    # Tried in order when the model above cannot answer: `ollama:NAME` or `embedded`.
+    fallback: list[str] = field(default_factory=lambda: ["embedded"])
+    timeouts: TimeoutConfig = field(default_factory=TimeoutConfig)
+    retries: RetryConfig = field(default_factory=RetryConfig)
+    pricing: PricingConfig = field(default_factory=PricingConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    prompts_dir: str = "prompts"
+    default_prompt: str | None = None  # prompt file stem; None -> the first prompt found
+    data_dir: str = ".workbench"  # runs.db and the retrieval index live here
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    evals: EvalSettings = field(default_factory=EvalSettings)
+    variants: dict[str, VariantConfig] = field(default_factory=dict)
+    finetune: dict[str, Any] = field(default_factory=dict)
+    theme: str = "workbench-dark"
+
+    # Filled by load_config, not read from YAML.
+    path: Path | None = field(default=None, init=False)
+
+
+def validate_model_spec(spec: str) -> str:
+    """`embedded`, `ollama:NAME`; raises ValueError with a friendly message otherwise."""
+    if spec == "embedded" or (spec.startswith("ollama:") and len(spec) > len("ollama:")):
+        return spec
+    raise ValueError(f"model must be 'embedded' or 'ollama:NAME', got {spec!r}")
+
+
+def load_config(project_root: Path) -> Config:
+    """Load `<project_root>/workbench.yaml` (or $WORKBENCH_CONFIG); a missing file means defaults."""
+    override = os.environ.get("WORKBENCH_CONFIG")
+    path = Path(override) if override else project_root / CONFIG_NAME
+    if not path.exists():
+        if override:
+            raise WorkbenchError("WORKBENCH_CONFIG points at a file that does not exist", path=path)
+        return Config()
+    located = load_located(path)
+    builder = Builder(located)
+    config = builder.build(Config, located.data)
+    for index, spec in enumerate(config.fallback):
+        try:
+            validate_model_spec(spec)
+        except ValueError as exc:
+            builder.fail(("fallback", index), f"fallback[{index}]: {exc}")
+    for name, variant in config.variants.items():
+        if variant.model is not None:
+            try:
+                validate_model_spec(variant.model)
+            except ValueError as exc:
+                builder.fail(("variants", name, "model"), f"variants.{name}.model: {exc}")
+        unknown = set(variant.retrieval) - set(RetrievalSettings.__dataclass_fields__)
+        if unknown:
+            key = sorted(unknown)[0]
+            builder.fail(
+                ("variants", name, "retrieval", key),
+                f"unknown key 'variants.{name}.retrieval.{key}'",
+            )
+    config.path = path
+    return config

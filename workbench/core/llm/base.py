@@ -1,0 +1,124 @@
+"""The one small contract every model provider speaks.
+
+A provider turns a `ChatRequest` into an async stream of typed events. It does no retrying,
+no fallback and no metering: those live once, in `resilience.py`, around any provider. A
+provider's only duty on failure is to raise one `ProviderError` whose `kind` says what went
+wrong and whether tokens had already been shown (`after_output`), because that decides
+whether a retry is safe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Literal, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """What to send: chat messages plus model options (Ollama option names)."""
+
+    messages: list[dict[str, str]]
+    options: dict[str, Any] = field(default_factory=dict)
+    format: str | dict | None = None  # "json" or a JSON schema (structured output)
+    adapter: str | None = None  # path of a LoRA adapter folder (embedded provider only)
+
+
+@dataclass(frozen=True)
+class Token:
+    """A piece of the answer text, as it arrives."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Thinking:
+    """A piece of reasoning text from a thinking model (shown apart from the answer)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Final:
+    """The end of a complete stream, with what the model reported about it.
+
+    Counts are None when the model did not report them (None means unknown, never 0).
+    """
+
+    model: str
+    done_reason: str | None = None  # "stop", "length" (truncated), ...
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    load_ms: float | None = None
+    prompt_eval_ms: float | None = None
+    eval_ms: float | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should see while it happens: a retry, a fallback, a warning."""
+
+    text: str
+    level: Literal["info", "warning", "error"] = "info"
+
+
+Event = Token | Thinking | Final | Notice
+
+ErrorKind = Literal[
+    "connect",  # nothing listening / connection refused / DNS
+    "not_found",  # the model does not exist on that server
+    "busy",  # 503 queue full: safe to retry before output
+    "server",  # 5xx or runner crash before output
+    "bad_request",  # 400: our request is wrong; retrying will not help
+    "midstream",  # the server reported an error after streaming began
+    "dropped",  # the connection broke mid-stream
+    "protocol",  # unparseable or malformed reply
+    "incomplete",  # the stream ended cleanly but without its final chunk
+    "timeout",  # connect / first-token / idle / total deadline passed
+    "unavailable",  # provider cannot run here (e.g. embedded model not installed)
+]
+
+
+class ProviderError(Exception):
+    """One clear failure from a provider.
+
+    `retryable` is only a statement about the failure itself; the resilience layer also refuses
+    to retry once `after_output` is true, since a re-run would silently change shown text.
+    """
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        retryable: bool = False,
+        after_output: bool = False,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.retryable = retryable
+        self.after_output = after_output
+        self.status_code = status_code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """A model that can stream a chat answer.
+
+    `name` is the model spec users write (`ollama:llama3.2`, `embedded`). `stream` yields
+    Token/Thinking events and ends with exactly one Final, or raises ProviderError. Closing the
+    iterator early (aclose) must stop the work on the model side as soon as it can.
+    """
+
+    name: str
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[Event]: ...
+
+    async def count_tokens(self, messages: list[dict[str, str]]) -> int | None:
+        """Exact prompt token count if this provider can tell without running the model."""
+        ...

@@ -1,0 +1,49 @@
+"""Model specs (`ollama:NAME`, `embedded`) -> provider objects, and the fallback chain.
+
+Provider modules are imported here on demand: the embedded one pulls in torch, which a user who
+only talks to Ollama should never pay for.
+"""
+
+from __future__ import annotations
+
+from workbench.core.config import Config, validate_model_spec
+from workbench.core.errors import WorkbenchError
+from workbench.core.llm.base import Provider
+
+
+def make_provider(spec: str, config: Config) -> Provider:
+    """One provider for a model spec, using the project's host and connect timeout."""
+    try:
+        validate_model_spec(spec)
+    except ValueError as exc:
+        raise WorkbenchError(str(exc), field="model") from None
+    if spec == "embedded":
+        from workbench.core.llm.embedded import EmbeddedProvider
+
+        return EmbeddedProvider()
+    from workbench.core.llm.ollama import OllamaProvider
+
+    return OllamaProvider(
+        spec.split(":", 1)[1],
+        host=config.model.host,
+        connect_timeout_s=config.timeouts.connect_s,
+    )
+
+
+def chain_specs(config: Config, model: str | None = None) -> list[str]:
+    """The ordered model specs to try: the requested (or configured) model, then the fallbacks.
+
+    Asking for `embedded` explicitly means exactly that: no fallback to a server.
+    """
+    first = model or config.model.spec
+    if first == "embedded" and model:
+        return ["embedded"]
+    specs = [first]
+    for spec in config.fallback:
+        if spec not in specs:
+            specs.append(spec)
+    return specs
+
+
+def build_chain(config: Config, model: str | None = None) -> list[Provider]:
+    return [make_provider(spec, config) for spec in chain_specs(config, model)]

@@ -1,0 +1,281 @@
+"""Production plumbing around any provider: deadlines, safe retries, fallback, metering.
+
+The rules, in one place so every caller (CLI, TUI, eval runner) behaves the same:
+- Deadlines: connect (inside the provider), first token (must cover a cold model load), idle gap
+  between tokens, and a total deadline. A deadline passed after output ends the call as `timeout`
+  with the partial output kept.
+- Retries only before the first token and only for failures that are safe to repeat (connection
+  refused, 503 busy), with exponential backoff and jitter. A stream that already showed tokens is
+  never silently re-run, and never replaced by a fallback's answer.
+- Fallback: the chain is tried in order; each model's failure is recorded with its reason, and the
+  result says which model answered.
+- Metering: TTFT, total time, tokens/s over the generation phase, token counts, cost.
+- A model that just failed to connect is skipped for a short while in this process (a tiny
+  circuit breaker), so a 50-case eval with Ollama down doesn't pay the retries 50 times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Callable
+
+from workbench.core.config import PricingConfig, RetryConfig, TimeoutConfig
+from workbench.core.llm.base import (
+    ChatRequest,
+    Event,
+    Final,
+    Notice,
+    Provider,
+    ProviderError,
+    Thinking,
+    Token,
+)
+
+# model spec -> monotonic time until which it is considered down (connect failures only)
+_DOWN_UNTIL: dict[str, float] = {}
+CIRCUIT_OPEN_S = 20.0
+
+STATUS_BY_KIND = {"timeout": "timeout", "incomplete": "incomplete"}
+
+
+@dataclass
+class AttemptRecord:
+    """One try at one model, kept so the row can say why a fallback happened."""
+
+    model: str
+    attempt: int
+    outcome: str  # "ok" or a ProviderError kind, or "skipped"
+    message: str = ""
+    elapsed_ms: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "attempt": self.attempt,
+            "outcome": self.outcome,
+            "message": self.message,
+            "elapsed_ms": round(self.elapsed_ms, 1),
+        }
+
+
+@dataclass
+class CallResult:
+    """Everything known about a finished (or failed, or cancelled) call."""
+
+    model_requested: str
+    output: str = ""
+    thinking: str = ""
+    status: str = "running"  # ok | truncated | incomplete | error | timeout | interrupted
+    error: str | None = None
+    model_used: str | None = None
+    fallback_used: bool = False
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    ttft_ms: float | None = None
+    total_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    tokens_per_s: float | None = None
+    cost: float | None = None
+    done_reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def no_model_answered(self) -> bool:
+        """True when the chain failed before any model produced any output."""
+        return self.status == "error" and not self.output and self.model_used is None
+
+
+def cost_of(prompt_tokens: int | None, completion_tokens: int | None, pricing: PricingConfig) -> float | None:
+    """Price in the configured currency; None when a count is unknown and a price applies."""
+    if not pricing.prompt_per_1k and not pricing.completion_per_1k:
+        return 0.0
+    if prompt_tokens is None or completion_tokens is None:
+        return None
+    return round(
+        prompt_tokens / 1000 * pricing.prompt_per_1k
+        + completion_tokens / 1000 * pricing.completion_per_1k,
+        8,
+    )
+
+
+def backoff_delay(retry_index: int, retries: RetryConfig, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter in [0.5x, 1.5x], capped."""
+    base = min(retries.max_backoff_s, retries.backoff_s * (2**retry_index))
+    return base * (0.5 + (rng or random).random())
+
+
+def _short_name(spec: str) -> str:
+    return "Ollama" if spec.startswith("ollama:") else spec
+
+
+class ResilientCall:
+    """One user request across a chain of providers. Iterate `stream()`, then read `result`."""
+
+    def __init__(
+        self,
+        chain: list[Provider],
+        *,
+        timeouts: TimeoutConfig,
+        retries: RetryConfig,
+        pricing: PricingConfig,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], "asyncio.Future | object"] = asyncio.sleep,
+    ) -> None:
+        if not chain:
+            raise ValueError("a call needs at least one provider")
+        self.chain = chain
+        self.timeouts = timeouts
+        self.retries = retries
+        self.pricing = pricing
+        self.clock = clock
+        self.sleep = sleep
+        self.result = CallResult(model_requested=chain[0].name)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+        """Yield Token/Thinking/Notice events; the outcome is in `self.result` afterwards."""
+        result = self.result
+        start = self.clock()
+        first_token_at: float | None = None
+        try:
+            for position, provider in enumerate(self.chain):
+                down_until = _DOWN_UNTIL.get(provider.name, 0.0)
+                if down_until > time.monotonic():
+                    result.attempts.append(
+                        AttemptRecord(provider.name, 0, "skipped", "unreachable moments ago")
+                    )
+                    continue
+                if position > 0 and result.attempts:
+                    reason = result.attempts[-1].message
+                    yield Notice(f"falling back to {provider.name} ({reason})", "warning")
+                retry = 0
+                while True:
+                    attempt_start = self.clock()
+                    guarded = self._guarded(provider, request, start)
+                    try:
+                        async for event in guarded:
+                            if isinstance(event, (Token, Thinking)) and first_token_at is None:
+                                first_token_at = self.clock()
+                                result.ttft_ms = (first_token_at - start) * 1000
+                                result.model_used = provider.name
+                                result.fallback_used = position > 0
+                            if isinstance(event, Token):
+                                result.output += event.text
+                                yield event
+                            elif isinstance(event, Thinking):
+                                result.thinking += event.text
+                                yield event
+                            elif isinstance(event, Final):
+                                self._finish(provider, event, position, first_token_at)
+                            else:
+                                yield event
+                        _DOWN_UNTIL.pop(provider.name, None)
+                        result.attempts.append(
+                            AttemptRecord(provider.name, retry + 1, "ok", "",
+                                          (self.clock() - attempt_start) * 1000)
+                        )
+                        if result.status == "running":  # provider forgot its Final
+                            result.status = "incomplete"
+                            result.error = "the stream ended without a final message"
+                        return
+                    except ProviderError as exc:
+                        elapsed = (self.clock() - attempt_start) * 1000
+                        result.attempts.append(
+                            AttemptRecord(provider.name, retry + 1, exc.kind, exc.message, elapsed)
+                        )
+                        if exc.kind == "connect":
+                            _DOWN_UNTIL[provider.name] = time.monotonic() + CIRCUIT_OPEN_S
+                        if exc.after_output or result.output or result.thinking:
+                            # Output was shown: keep it, say what happened, never re-run.
+                            result.status = STATUS_BY_KIND.get(exc.kind, "error")
+                            result.error = exc.message
+                            result.model_used = result.model_used or provider.name
+                            yield Notice(f"{provider.name}: {exc.message}", "error")
+                            return
+                        if exc.retryable and retry < self.retries.count:
+                            delay = backoff_delay(retry, self.retries)
+                            remaining = self.timeouts.total_s - (self.clock() - start)
+                            if delay < remaining:
+                                retry += 1
+                                yield Notice(
+                                    f"{_short_name(provider.name)} {exc.kind}: {exc.message} — "
+                                    f"retry {retry}/{self.retries.count} in {delay:.1f} s",
+                                    "warning",
+                                )
+                                await self.sleep(delay)
+                                continue
+                        break  # next provider in the chain
+                    finally:
+                        await guarded.aclose()  # stop model-side work now, not at GC time
+            failures = "; ".join(
+                f"{a.model}: {a.message or a.outcome}" for a in result.attempts
+            )
+            result.status = "error"
+            result.error = f"no model could answer ({failures})"
+            yield Notice(result.error, "error")
+        except (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit):
+            if result.status == "running":
+                result.status = "interrupted"
+                result.error = "cancelled by the user"
+            raise
+        finally:
+            result.total_ms = (self.clock() - start) * 1000
+            if result.cost is None:
+                result.cost = cost_of(result.prompt_tokens, result.completion_tokens, self.pricing)
+
+    def _finish(self, provider: Provider, final: Final, position: int, first_token_at: float | None) -> None:
+        result = self.result
+        now = self.clock()
+        result.model_used = provider.name
+        result.fallback_used = position > 0
+        result.done_reason = final.done_reason
+        result.prompt_tokens = final.prompt_tokens
+        result.completion_tokens = final.completion_tokens
+        result.warnings.extend(final.warnings)
+        if final.done_reason == "length":
+            result.status = "truncated"
+            if not any("truncat" in w for w in result.warnings):
+                result.warnings.append("the answer hit the token limit (num_predict) and was cut")
+        else:
+            result.status = "ok"
+        if final.completion_tokens and first_token_at is not None and now > first_token_at:
+            # The first token's own time is in TTFT; rate over the remaining tokens.
+            span = now - first_token_at
+            produced = max(final.completion_tokens - 1, 1)
+            result.tokens_per_s = round(produced / span, 2) if span > 0 else None
+        result.cost = cost_of(final.prompt_tokens, final.completion_tokens, self.pricing)
+
+    async def _guarded(self, provider: Provider, request: ChatRequest, start: float) -> AsyncIterator[Event]:
+        """The provider's stream with first-token, idle and total deadlines applied."""
+        agen = provider.stream(request).__aiter__()
+        seen_output = False
+        try:
+            while True:
+                elapsed = self.clock() - start
+                remaining_total = self.timeouts.total_s - elapsed
+                phase = self.timeouts.idle_s if seen_output else self.timeouts.first_token_s
+                limit = min(phase, remaining_total)
+                if limit <= 0:
+                    raise self._timeout(phase, seen_output, total=True)
+                try:
+                    event = await asyncio.wait_for(agen.__anext__(), timeout=limit)
+                except StopAsyncIteration:
+                    return
+                except asyncio.TimeoutError:
+                    raise self._timeout(phase, seen_output, total=remaining_total <= phase) from None
+                if isinstance(event, (Token, Thinking)):
+                    seen_output = True
+                yield event
+        finally:
+            await agen.aclose()
+
+    def _timeout(self, phase: float, seen_output: bool, *, total: bool) -> ProviderError:
+        if total:
+            message = f"no complete answer within the total deadline of {self.timeouts.total_s:g} s"
+        elif seen_output:
+            message = f"the stream stalled: no token for {phase:g} s (idle timeout)"
+        else:
+            message = f"no first token within {phase:g} s (first-token timeout; covers model load)"
+        return ProviderError("timeout", message, retryable=False, after_output=seen_output)

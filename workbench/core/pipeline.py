@@ -1,0 +1,247 @@
+"""One generation, end to end: retrieve, render, check the budget, call, stream, store.
+
+This is the single path every face of the product uses (CLI `ask`, the Prompt tab, the eval
+runner), so they all write the same rows. The row is inserted before the first token and its
+output is flushed while streaming (throttled), so a killed process leaves the partial answer.
+
+Retrieval is a fallback-able dependency like the model: when the index is missing, locked or
+corrupt, the answer still comes back, marked "answered without retrieval" with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.llm.base import ChatRequest, Event, Notice
+from workbench.core.llm.registry import chain_specs, make_provider
+from workbench.core.llm.resilience import CallResult, ResilientCall, cost_of
+from workbench.core.variants import Variant, cache_key
+
+FLUSH_EVERY_S = 0.25  # how often partial output is written while streaming
+NO_SOURCES_TEXT = "(No sources are available for this question.)"
+
+
+@dataclass
+class Source:
+    """A retrieved chunk as numbered for the prompt: [n] in the answer maps back to it."""
+
+    n: int
+    chunk_id: str
+    path: str
+    heading: str
+    text: str
+    score: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "chunk_id": self.chunk_id, "path": self.path,
+                "heading": self.heading, "score": self.score}
+
+
+@dataclass
+class Grounding:
+    """What retrieval contributed to a generation (or why it could not)."""
+
+    sources: list[Source] = field(default_factory=list)
+    trace_id: int | None = None
+    status: str = "skipped"  # skipped | used | unavailable: <reason>
+
+    @property
+    def context_text(self) -> str:
+        if not self.sources:
+            return NO_SOURCES_TEXT
+        return "\n\n".join(f"[{s.n}] {s.path} — {s.heading}\n{s.text}" for s in self.sources)
+
+
+@dataclass
+class GenerationRecord:
+    """A finished generation as callers need it (the stored row has the same facts)."""
+
+    id: int
+    variant: Variant
+    messages: list[dict[str, str]]
+    result: CallResult
+    grounding: Grounding
+    cached: bool = False
+    budget_warnings: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return self.result.status
+
+    @property
+    def output(self) -> str:
+        return self.result.output
+
+
+class BudgetRefused(WorkbenchError):
+    """The configured budget forbids this call (before any token was spent)."""
+
+
+EventCallback = Callable[[Event], Any]
+
+
+def ground(project: Any, variant: Variant, question: str) -> Grounding:
+    """Retrieve sources for a grounded prompt; any retrieval failure degrades to no sources."""
+    if not variant.prompt.grounded:
+        return Grounding()
+    try:
+        from workbench.core.retrieval.service import retrieve_sources
+    except ImportError as exc:  # retrieval not installed/available in this build
+        return Grounding(status=f"unavailable: {exc}")
+    try:
+        hits, trace_id = retrieve_sources(project, variant.retrieval, question)
+    except Exception as exc:  # noqa: BLE001 - any retriever failure must not kill the answer
+        reason = str(exc) or type(exc).__name__
+        return Grounding(status=f"unavailable: {reason}")
+    sources = [
+        Source(n=i + 1, chunk_id=h["chunk_id"], path=h["path"], heading=h.get("heading", ""),
+               text=h["text"], score=h.get("score"))
+        for i, h in enumerate(hits)
+    ]
+    return Grounding(sources=sources, trace_id=trace_id, status="used")
+
+
+def estimate_tokens(messages: list[dict[str, str]]) -> int:
+    """A cheap prompt-size estimate (about 4 characters per token, plus per-message overhead)."""
+    return sum(len(m.get("content", "")) // 4 + 4 for m in messages)
+
+
+def check_budget(project: Any, messages: list[dict[str, str]], options: dict[str, Any]) -> list[str]:
+    """Warnings for a call that would exceed the budget; raises BudgetRefused when set to refuse."""
+    budget, pricing = project.config.budget, project.config.pricing
+    prompt_tokens = estimate_tokens(messages)
+    max_new = int(options.get("num_predict") or 256)
+    problems = []
+    if budget.max_tokens_per_request and prompt_tokens + max_new > budget.max_tokens_per_request:
+        problems.append(
+            f"about {prompt_tokens} prompt + up to {max_new} answer tokens exceeds "
+            f"budget.max_tokens_per_request={budget.max_tokens_per_request}"
+        )
+    estimate = cost_of(prompt_tokens, max_new, pricing) or 0.0
+    if budget.max_cost_per_request and estimate > budget.max_cost_per_request:
+        problems.append(
+            f"estimated cost {estimate:.4f} {pricing.currency} exceeds "
+            f"budget.max_cost_per_request={budget.max_cost_per_request}"
+        )
+    if budget.max_cost_per_day:
+        today = datetime.now(timezone.utc).date().isoformat()
+        row = project.store.conn.execute(
+            "SELECT coalesce(sum(cost), 0) FROM generations WHERE created_at >= ?", (today,)
+        ).fetchone()
+        spent = float(row[0] or 0)
+        if spent + estimate > budget.max_cost_per_day:
+            problems.append(
+                f"today's spend {spent:.4f} + this call's estimate {estimate:.4f} {pricing.currency} "
+                f"exceeds budget.max_cost_per_day={budget.max_cost_per_day}"
+            )
+    if problems and budget.action == "refuse":
+        raise BudgetRefused("refused by budget: " + "; ".join(problems), path=project.config.path,
+                            field="budget")
+    return problems
+
+
+async def run_generation(
+    project: Any,
+    variant: Variant,
+    inputs: dict[str, str],
+    *,
+    source: str = "cli",
+    on_event: EventCallback | None = None,
+    use_cache: bool = False,
+    chain: list[str] | None = None,
+    fmt: str | dict | None = None,
+) -> GenerationRecord:
+    """Run one generation and store it. Cancelling the task stores the partial as interrupted."""
+    store = project.store
+    emit = on_event or (lambda event: None)
+    question = inputs.get("question") or next(iter(inputs.values()), "")
+    grounding = await asyncio.to_thread(ground, project, variant, question)
+    if grounding.status.startswith("unavailable"):
+        emit(Notice(f"answered without retrieval — {grounding.status[len('unavailable: '):]}", "warning"))
+    values = dict(inputs)
+    if variant.prompt.grounded:
+        values["context"] = grounding.context_text
+    messages = variant.prompt.render(values, system=variant.system)
+    specs = chain or chain_specs(project.config, variant.model)
+    key = cache_key(specs[0], variant.options, messages, variant.adapter, fmt)
+
+    if use_cache:
+        hit = store.find_cached_generation(key)
+        if hit is not None:
+            return _record_from_cache(hit, variant, messages, grounding)
+
+    warnings = check_budget(project, messages, variant.options)
+    for warning in warnings:
+        emit(Notice(f"budget: {warning}", "warning"))
+
+    gen_id = store.start_generation({
+        "source": source, "variant_id": variant.id, "variant_name": variant.name,
+        "prompt_name": variant.prompt.name, "inputs": inputs, "messages": messages,
+        "options": variant.options, "adapter": variant.adapter, "model_requested": specs[0],
+        "retrieval_id": grounding.trace_id, "retrieval_status": grounding.status,
+        "sources": [s.as_dict() for s in grounding.sources],
+    })
+    store.upsert("variants", {"id": variant.id, "name": variant.name, "spec": variant.spec(),
+                              "created_at": datetime.now(timezone.utc).isoformat()})
+    providers = [make_provider(spec, project.config) for spec in specs]
+    config = project.config
+    call = ResilientCall(providers, timeouts=config.timeouts, retries=config.retries,
+                         pricing=config.pricing)
+    request = ChatRequest(messages=messages, options=variant.options, format=fmt,
+                          adapter=variant.adapter)
+    last_flush = time.monotonic()
+    flushed_len = 0
+    try:
+        async for event in call.stream(request):
+            emit(event)
+            now = time.monotonic()
+            if now - last_flush >= FLUSH_EVERY_S and len(call.result.output) != flushed_len:
+                store.update_generation(gen_id, {"output": call.result.output,
+                                                 "thinking": call.result.thinking})
+                flushed_len, last_flush = len(call.result.output), now
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        _store_result(store, gen_id, call.result, specs[0], key, warnings)
+        raise
+    _store_result(store, gen_id, call.result, specs[0], key, warnings)
+    return GenerationRecord(gen_id, variant, messages, call.result, grounding,
+                            budget_warnings=warnings)
+
+
+def _store_result(store, gen_id: int, result: CallResult, requested: str, key: str,
+                  budget_warnings: list[str]) -> None:
+    """Write the final state of a call; the cache key is that of the model that answered."""
+    if result.status == "running":
+        result.status = "interrupted"
+    answered_key = key
+    if result.model_used and result.model_used != requested:
+        answered_key = None  # a fallback answer must not be served for the requested model
+    store.update_generation(gen_id, {
+        "output": result.output, "thinking": result.thinking, "status": result.status,
+        "error": result.error, "model_used": result.model_used,
+        "fallback_used": result.fallback_used,
+        "attempt_log": [a.as_dict() for a in result.attempts],
+        "attempts": len([a for a in result.attempts if a.outcome != "skipped"]),
+        "warnings": [*result.warnings, *budget_warnings],
+        "ttft_ms": result.ttft_ms, "total_ms": result.total_ms,
+        "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
+        "tokens_per_s": result.tokens_per_s, "cost": result.cost,
+        "cache_key": answered_key,
+    })
+
+
+def _record_from_cache(row: dict, variant: Variant, messages: list[dict], grounding: Grounding) -> GenerationRecord:
+    import json
+
+    result = CallResult(
+        model_requested=row["model_requested"], output=row["output"] or "",
+        thinking=row["thinking"] or "", status=row["status"], model_used=row["model_used"],
+        ttft_ms=row["ttft_ms"], total_ms=row["total_ms"], prompt_tokens=row["prompt_tokens"],
+        completion_tokens=row["completion_tokens"], tokens_per_s=row["tokens_per_s"],
+        cost=row["cost"], warnings=json.loads(row["warnings"] or "[]"),
+    )
+    return GenerationRecord(row["id"], variant, messages, result, grounding, cached=True)

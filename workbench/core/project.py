@@ -1,0 +1,68 @@
+"""A project folder: its config, prompts, data folder and run store, opened on demand.
+
+Opening a project reads workbench.yaml only; the database is created the first time something
+needs it, so `workbench --help` or a config error never leaves files behind.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from workbench.core.config import Config, load_config
+from workbench.core.errors import WorkbenchError
+from workbench.core.prompts import DEFAULT_PROMPT, Prompt, load_prompts
+from workbench.core.store import Store
+
+
+class Project:
+    """Config + prompts + store for one folder."""
+
+    def __init__(self, root: Path, config: Config | None = None) -> None:
+        self.root = Path(root).resolve()
+        if not self.root.is_dir():
+            raise WorkbenchError(f"project folder {self.root} does not exist")
+        self.config = config if config is not None else load_config(self.root)
+
+    @classmethod
+    def open(cls, root: str | Path | None = None) -> "Project":
+        return cls(Path(root or "."))
+
+    @property
+    def name(self) -> str:
+        return self.config.name or self.root.name
+
+    @property
+    def data_dir(self) -> Path:
+        return (self.root / self.config.data_dir).resolve()
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "runs.db"
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.db_path)
+
+    @cached_property
+    def prompts(self) -> dict[str, Prompt]:
+        return load_prompts(self.root / self.config.prompts_dir)
+
+    def prompt(self, name: str | None = None) -> Prompt:
+        """The named prompt, the configured default, the first one, or a bare `{question}`."""
+        prompts = self.prompts
+        wanted = name or self.config.default_prompt
+        if wanted:
+            if wanted not in prompts:
+                known = ", ".join(prompts) or "none"
+                raise WorkbenchError(
+                    f"no prompt named '{wanted}' in {self.config.prompts_dir}/ (found: {known})",
+                    path=self.config.path,
+                    field="default_prompt" if not name else None,
+                )
+            return prompts[wanted]
+        return next(iter(prompts.values()), DEFAULT_PROMPT)
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()

@@ -1,0 +1,335 @@
+"""The run store: one SQLite file per project, through sqlite-utils.
+
+Why it is built this way:
+- WAL + a busy timeout, so the TUI, a CLI eval run and a training subprocess can share the file.
+- The schema version is `PRAGMA user_version`, an integer that only moves forward through the
+  MIGRATIONS list; the app version never appears in the database.
+- Rows are written as work happens (a generation is inserted before its first token and updated
+  while it streams), so a crash or `kill -9` leaves partial work on disk, never nothing. Rows a
+  dead process left marked `running` are marked `interrupted` the next time the store opens.
+- One Store object owns one connection; writes go through `self.lock`, so worker threads can
+  share it safely.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlite_utils
+
+RUNNING = "running"
+INTERRUPTED = "interrupted"
+
+# Tables with a `status` + `pid` pair that `recover_interrupted` mends.
+_RECOVERABLE = ("generations", "eval_runs", "finetune_jobs")
+
+
+def now_iso() -> str:
+    """UTC timestamp with milliseconds, sortable as text."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db["variants"].create(
+        {"id": str, "name": str, "spec": str, "created_at": str}, pk="id", if_not_exists=True
+    )
+    db["generations"].create(
+        {
+            "id": int,
+            "created_at": str,
+            "updated_at": str,
+            "source": str,  # cli | playground | eval
+            "variant_id": str,
+            "variant_name": str,
+            "prompt_name": str,
+            "inputs": str,  # JSON: template variables
+            "messages": str,  # JSON: exactly what was sent
+            "options": str,  # JSON
+            "adapter": str,
+            "model_requested": str,
+            "model_used": str,
+            "fallback_used": int,
+            "attempt_log": str,  # JSON: every try, with the reason it failed
+            "attempts": int,
+            "output": str,
+            "thinking": str,
+            "status": str,  # running | ok | truncated | incomplete | error | timeout | interrupted
+            "error": str,
+            "warnings": str,  # JSON list
+            "ttft_ms": float,
+            "total_ms": float,
+            "prompt_tokens": int,
+            "completion_tokens": int,
+            "tokens_per_s": float,
+            "cost": float,
+            "retrieval_id": int,
+            "retrieval_status": str,  # used | skipped | unavailable: <reason>
+            "sources": str,  # JSON: [{n, chunk_id, path, heading, score}]
+            "cache_key": str,
+            "cached_from": int,
+            "pid": int,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db["generations"].create_index(["created_at"], if_not_exists=True)
+    db["generations"].create_index(["cache_key", "status"], if_not_exists=True)
+    db["generations"].create_index(["status"], if_not_exists=True)
+    db["retrievals"].create(
+        {
+            "id": int,
+            "created_at": str,
+            "query": str,
+            "mode": str,
+            "k": int,
+            "settings": str,  # JSON
+            "index_version": str,
+            "results": str,  # JSON: ranked results per method with scores
+            "latency_ms": float,
+            "source": str,
+            "error": str,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db["retrieval_evals"].create(
+        {
+            "id": int,
+            "created_at": str,
+            "evalset": str,
+            "evalset_hash": str,
+            "settings": str,
+            "index_version": str,
+            "metrics": str,  # JSON: per mode
+            "cases": str,  # JSON: per case detail
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db["eval_runs"].create(
+        {
+            "id": int,
+            "created_at": str,
+            "finished_at": str,
+            "evalset_name": str,
+            "evalset_path": str,
+            "evalset_hash": str,
+            "variant_id": str,
+            "variant_name": str,
+            "status": str,  # running | done | cancelled | interrupted
+            "repeat": int,
+            "total_cases": int,
+            "config": str,  # JSON: variant spec, concurrency, flags
+            "summary": str,  # JSON
+            "pid": int,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db["eval_results"].create(
+        {
+            "id": int,
+            "run_id": int,
+            "case_id": str,
+            "repeat_index": int,
+            "generation_id": int,
+            "passed": int,
+            "judge_error": int,
+            "failure_kind": str,
+            "assertions": str,  # JSON list of per-assertion results
+            "retrieval": str,  # JSON: retrieved docs, gold rank
+            "cached": int,
+            "latency_ms": float,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "eval_runs", "id")],
+        if_not_exists=True,
+    )
+    db["eval_results"].create_index(
+        ["run_id", "case_id", "repeat_index"], unique=True, if_not_exists=True
+    )
+    db["finetune_jobs"].create(
+        {
+            "id": int,
+            "created_at": str,
+            "updated_at": str,
+            "status": str,  # running | done | failed | cancelled | interrupted
+            "base_model": str,
+            "signal": str,
+            "config": str,
+            "guard_report": str,
+            "override_reason": str,
+            "dataset_path": str,
+            "dataset_hash": str,
+            "loss_curve": str,  # JSON list of {step, loss, tokens_per_s}
+            "adapter_path": str,
+            "checkpoint_path": str,
+            "eval_run_id": int,
+            "export": str,
+            "error": str,
+            "pid": int,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+
+
+# Each entry moves the schema from version i to i+1. Append only; never edit a shipped entry.
+MIGRATIONS = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Store:
+    """One project's run database."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.lock = threading.RLock()
+        conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10.0)
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self.migrate()
+        self.recovered = self.recover_interrupted()
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- schema -------------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def migrate(self) -> None:
+        """Apply pending migrations, each in its own transaction."""
+        with self.lock:
+            version = self.schema_version()
+            if version > SCHEMA_VERSION:
+                from workbench.core.errors import WorkbenchError
+
+                raise WorkbenchError(
+                    f"this database has schema version {version}, newer than this workbench "
+                    f"understands ({SCHEMA_VERSION}); upgrade llm-workbench",
+                    path=self.path,
+                )
+            for index in range(version, SCHEMA_VERSION):
+                with self.conn:
+                    MIGRATIONS[index](self.db)
+                    self.conn.execute(f"PRAGMA user_version = {index + 1}")
+
+    def recover_interrupted(self) -> int:
+        """Mark rows left `running` by processes that no longer exist as `interrupted`."""
+        count = 0
+        with self.lock, self.conn:
+            for table in _RECOVERABLE:
+                rows = self.conn.execute(
+                    f"SELECT id, pid FROM {table} WHERE status = ?", (RUNNING,)
+                ).fetchall()
+                for row_id, pid in rows:
+                    if pid == os.getpid() or _pid_alive(pid):
+                        continue
+                    extra = ""
+                    if table == "generations":
+                        extra = ", error = coalesce(error, 'the process stopped mid-stream')"
+                    self.conn.execute(
+                        f"UPDATE {table} SET status = ?{extra} WHERE id = ?", (INTERRUPTED, row_id)
+                    )
+                    count += 1
+        return count
+
+    # -- generic helpers ----------------------------------------------------------------------
+    def insert(self, table: str, row: dict[str, Any]) -> int:
+        with self.lock, self.conn:
+            return self.db[table].insert(_encode(row)).last_pk
+
+    def upsert(self, table: str, row: dict[str, Any]) -> None:
+        with self.lock, self.conn:
+            self.db[table].upsert(_encode(row), pk="id")
+
+    def update(self, table: str, row_id: int, changes: dict[str, Any]) -> None:
+        with self.lock, self.conn:
+            self.db[table].update(row_id, _encode(changes))
+
+    def get(self, table: str, row_id: int | str) -> dict[str, Any] | None:
+        with self.lock:
+            rows = list(self.db[table].rows_where("id = ?", [row_id]))
+        return rows[0] if rows else None
+
+    def rows(
+        self, table: str, where: str | None = None, args: Iterable[Any] = (), *, order_by: str = "id desc", limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.db[table].rows_where(where, list(args), order_by=order_by, limit=limit))
+
+    # -- generations --------------------------------------------------------------------------
+    def start_generation(self, row: dict[str, Any]) -> int:
+        """Insert a generation in state `running`, before any token exists."""
+        stamp = now_iso()
+        base = {"created_at": stamp, "updated_at": stamp, "status": RUNNING, "pid": os.getpid()}
+        return self.insert("generations", {**base, **row})
+
+    def update_generation(self, gen_id: int, changes: dict[str, Any]) -> None:
+        self.update("generations", gen_id, {**changes, "updated_at": now_iso()})
+
+    def find_cached_generation(self, cache_key: str) -> dict[str, Any] | None:
+        """The newest complete generation with this cache key (never errors or partial output)."""
+        rows = self.rows(
+            "generations", "cache_key = ? AND status = 'ok'", [cache_key], limit=1
+        )
+        return rows[0] if rows else None
+
+
+def _encode(row: dict[str, Any]) -> dict[str, Any]:
+    """JSON-encode lists and dicts so every column stays a plain SQLite value."""
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, (list, dict, tuple)):
+            out[key] = json.dumps(value, ensure_ascii=False)
+        elif isinstance(value, bool):
+            out[key] = int(value)
+        else:
+            out[key] = value
+    return out
+
+
+def decode(row: dict[str, Any] | None, *fields: str) -> dict[str, Any] | None:
+    """Parse the JSON columns named in `fields` of a row read from the store."""
+    if row is None:
+        return None
+    out = dict(row)
+    for name in fields:
+        if isinstance(out.get(name), str) and out[name]:
+            try:
+                out[name] = json.loads(out[name])
+            except json.JSONDecodeError:
+                pass
+    return out

@@ -1,0 +1,217 @@
+"""YAML that remembers where each value came from, and typed validation that says where it failed.
+
+Users write workbench.yaml and prompts/*.yaml by hand; an error that says only "invalid config"
+wastes their afternoon. So values are loaded together with the line of every key and list item,
+and `build()` turns plain data into dataclasses, raising a WorkbenchError that names
+`file:line: dotted.field` and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from workbench.core.errors import WorkbenchError
+
+KeyPath = tuple[Any, ...]
+
+
+@dataclasses.dataclass
+class Located:
+    """Parsed YAML data plus the 1-based line of every mapping key and sequence item."""
+
+    data: Any
+    path: Path
+    lines: dict[KeyPath, int]
+
+    def line(self, keypath: KeyPath) -> int | None:
+        """The line of `keypath`, or of its nearest ancestor that has one."""
+        kp = tuple(keypath)
+        while kp:
+            if kp in self.lines:
+                return self.lines[kp]
+            kp = kp[:-1]
+        return self.lines.get((), None)
+
+
+def load_located(path: Path, text: str | None = None) -> Located:
+    """Parse a YAML file; syntax errors and duplicate keys become WorkbenchErrors with a line."""
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise WorkbenchError("file not found", path=path) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise WorkbenchError(f"cannot read file: {exc}", path=path) from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or str(exc)
+        raise WorkbenchError(f"invalid YAML: {problem}", path=path, line=line) from None
+    except yaml.YAMLError as exc:
+        raise WorkbenchError(f"invalid YAML: {exc}", path=path) from None
+    finally:
+        loader.dispose()
+    lines: dict[KeyPath, int] = {}
+    if node is not None:
+        lines[()] = node.start_mark.line + 1
+        _walk(node, (), lines, path)
+    return Located(data=data, path=path, lines=lines)
+
+
+def _walk(node: yaml.Node, keypath: KeyPath, lines: dict[KeyPath, int], path: Path) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise WorkbenchError(
+                    f"duplicate key {key!r} (first defined on line {seen[key]})",
+                    path=path,
+                    line=line,
+                    field=".".join(map(str, keypath + (key,))),
+                )
+            seen[key] = line
+            lines[keypath + (key,)] = line
+            _walk(value_node, keypath + (key,), lines, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines[keypath + (index,)] = item.start_mark.line + 1
+            _walk(item, keypath + (index,), lines, path)
+
+
+def dotted(keypath: KeyPath) -> str:
+    """`("timeouts", "total_s")` -> `timeouts.total_s`; list items as `cases[3]`."""
+    out = ""
+    for part in keypath:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, (dict, list)):
+        return f"a {'mapping' if isinstance(value, dict) else 'list'}"
+    return repr(value)
+
+
+class Builder:
+    """Turns located data into dataclass instances, checking types from annotations.
+
+    Supported annotations: dataclasses, str, int, float, bool, Any, Literal[...], `X | None`,
+    list[X], dict[str, X]. Field metadata may carry `gt` / `ge` (numeric bounds).
+    """
+
+    def __init__(self, located: Located) -> None:
+        self.located = located
+
+    def fail(self, keypath: KeyPath, message: str) -> typing.NoReturn:
+        raise WorkbenchError(
+            message, path=self.located.path, line=self.located.line(keypath), field=dotted(keypath)
+        )
+
+    def build(self, cls: type, value: Any, keypath: KeyPath = ()) -> Any:
+        return self._convert(cls, value, keypath, {})
+
+    def _dataclass(self, cls: type, value: Any, keypath: KeyPath) -> Any:
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            where = dotted(keypath) if keypath else "the file"
+            self.fail(keypath, f"{where} must be a mapping of settings, got {_describe(value)}")
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+        for key in value:
+            if key not in fields:
+                hint = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
+                suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+                known = ", ".join(sorted(fields))
+                self.fail(
+                    keypath + (key,),
+                    f"unknown key '{dotted(keypath + (key,))}'{suggestion}; known keys: {known}",
+                )
+        kwargs = {}
+        for name, f in fields.items():
+            if name in value:
+                kwargs[name] = self._convert(hints[name], value[name], keypath + (name,), f.metadata)
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                self.fail(keypath, f"missing required key '{dotted(keypath + (name,))}'")
+        return cls(**kwargs)
+
+    def _convert(self, tp: Any, value: Any, keypath: KeyPath, meta: Any) -> Any:
+        name = dotted(keypath)
+        origin = typing.get_origin(tp)
+        args = typing.get_args(tp)
+        if tp is Any:
+            return value
+        if dataclasses.is_dataclass(tp):
+            return self._dataclass(tp, value, keypath)
+        if origin in (Union, types.UnionType):
+            non_none = [a for a in args if a is not type(None)]
+            if value is None and len(non_none) < len(args):
+                return None
+            if len(non_none) == 1:
+                return self._convert(non_none[0], value, keypath, meta)
+            for option in non_none:
+                try:
+                    return self._convert(option, value, keypath, meta)
+                except WorkbenchError:
+                    continue
+            self.fail(keypath, f"{name} has an unsupported value {_describe(value)}")
+        if origin is Literal:
+            if value not in args:
+                choices = ", ".join(repr(a) for a in args)
+                self.fail(keypath, f"{name} must be one of {choices}, got {_describe(value)}")
+            return value
+        if origin is list:
+            if not isinstance(value, list):
+                self.fail(keypath, f"{name} must be a list, got {_describe(value)}")
+            return [self._convert(args[0], v, keypath + (i,), meta) for i, v in enumerate(value)]
+        if origin is dict:
+            if value is None:
+                return {}
+            if not isinstance(value, dict):
+                self.fail(keypath, f"{name} must be a mapping, got {_describe(value)}")
+            return {
+                str(k): self._convert(args[1], v, keypath + (k,), meta) for k, v in value.items()
+            }
+        if tp is bool:
+            if not isinstance(value, bool):
+                self.fail(keypath, f"{name} must be true or false, got {_describe(value)}")
+            return value
+        if tp in (int, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if tp is int and ok and float(value) != int(value):
+                ok = False
+            kind = "a whole number" if tp is int else "a number"
+            if "gt" in meta and meta["gt"] == 0:
+                kind = "a positive " + kind.split(" ", 1)[1]
+            if not ok:
+                self.fail(keypath, f"{name} must be {kind}, got {_describe(value)}")
+            if "gt" in meta and not value > meta["gt"]:
+                self.fail(keypath, f"{name} must be {kind}, got {_describe(value)}")
+            if "ge" in meta and not value >= meta["ge"]:
+                self.fail(keypath, f"{name} must be at least {meta['ge']}, got {_describe(value)}")
+            return tp(value)
+        if tp is str:
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                self.fail(keypath, f"{name} must be text, got {_describe(value)}")
+            return str(value)
+        raise TypeError(f"unsupported annotation {tp!r} for {name}")  # a bug, not a user error
