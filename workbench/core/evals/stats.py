@@ -1,0 +1,114 @@
+"""How sure can we be? Confidence intervals and paired tests for eval results.
+
+Eval sets are small (tens to hundreds of cases), so "+3 cases" is often noise. The tools here are
+the ones that stay honest at small n:
+- Wilson score interval for one pass rate (the normal approximation collapses near 0 and 1);
+- exact two-sided McNemar test for two runs over the *same* cases: only the discordant pairs
+  (fixes and regressions) carry information, and under "no real change" each discordant pair
+  is a fair coin, so the p-value is a binomial tail, computed exactly;
+- a seeded bootstrap CI of the paired pass-rate delta (deterministic: same input, same output).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+Z95 = 1.959963984540054  # two-sided 95% normal quantile
+
+
+def wilson_interval(passed: int, total: int, z: float = Z95) -> tuple[float, float]:
+    """95% Wilson score interval for passed/total; (0, 1) when total is 0."""
+    if total <= 0:
+        return (0.0, 1.0)
+    p = passed / total
+    z2 = z * z
+    denom = 1 + z2 / total
+    center = (p + z2 / (2 * total)) / denom
+    half = z * math.sqrt(p * (1 - p) / total + z2 / (4 * total * total)) / denom
+    return (max(0.0, center - half), min(1.0, center + half))
+
+
+def mcnemar_exact(fixes: int, regressions: int) -> float:
+    """Two-sided exact McNemar p-value: P(as extreme a split) with discordant pairs ~ Bin(n, 1/2)."""
+    n = fixes + regressions
+    if n == 0:
+        return 1.0
+    k = min(fixes, regressions)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def bootstrap_delta_ci(a: Sequence[bool | int], b: Sequence[bool | int], *, resamples: int = 2000,
+                       seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of mean(b) - mean(a) over paired cases (same index = same case)."""
+    import numpy as np  # lazy: only diff/summary code needs it
+
+    if len(a) != len(b):
+        raise ValueError("paired samples must have the same length")
+    n = len(a)
+    if n == 0:
+        return (0.0, 0.0)
+    d = np.asarray(b, dtype=np.float64) - np.asarray(a, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(resamples, n))
+    means = d[idx].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return (float(lo), float(hi))
+
+
+def format_p(p: float) -> str:
+    return "p<0.001" if p < 0.001 else f"p={p:.2f}"
+
+
+def plain_words(fixes: int, regressions: int, p: float, alpha: float = 0.05) -> str:
+    """One line a person can act on: "+4 cases, p=0.34: could be noise"."""
+    if fixes + regressions == 0:
+        return "no case changed outcome"
+    net = fixes - regressions
+    head = f"{net:+d} cases" if net else "±0 cases"
+    if fixes and regressions:
+        head += f" ({fixes} fixed, {regressions} regressed)"
+    if p < alpha and net > 0:
+        verdict = "a real improvement"
+    elif p < alpha and net < 0:
+        verdict = "a real regression"
+    else:
+        verdict = "could be noise"
+        if fixes + regressions < 6:
+            verdict += f" (with {fixes + regressions} flips no result can reach p<{alpha})"
+    return f"{head}, {format_p(p)}: {verdict}"
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Run B against run A on the cases both contain."""
+
+    n: int
+    fixes: int  # fail -> pass
+    regressions: int  # pass -> fail
+    pass_rate_a: float
+    pass_rate_b: float
+    delta: float  # pass_rate_b - pass_rate_a
+    ci_low: float
+    ci_high: float
+    p_value: float
+    words: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def compare_paired(a: Sequence[bool], b: Sequence[bool], *, seed: int = 0, resamples: int = 2000) -> PairedComparison:
+    """Paired comparison of two runs' per-case pass/fail (index i is the same case in both)."""
+    if len(a) != len(b):
+        raise ValueError("paired samples must have the same length")
+    n = len(a)
+    fixes = sum(1 for x, y in zip(a, b) if not x and y)
+    regressions = sum(1 for x, y in zip(a, b) if x and not y)
+    ra = sum(map(bool, a)) / n if n else 0.0
+    rb = sum(map(bool, b)) / n if n else 0.0
+    lo, hi = bootstrap_delta_ci(a, b, seed=seed, resamples=resamples)
+    p = mcnemar_exact(fixes, regressions)
+    return PairedComparison(n, fixes, regressions, ra, rb, rb - ra, lo, hi, p, plain_words(fixes, regressions, p))
