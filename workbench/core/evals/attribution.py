@@ -1,0 +1,130 @@
+"""Which lever would fix this failure? Classify each failing case, then advise from the counts.
+
+The workbench's central advice is an order: prompt, retrieval, plumbing, measure, and only then
+fine-tune. A pass rate alone cannot tell which lever a failure needs; the evidence in each case
+can:
+
+- `infra`: the generation never completed (timeout, model error, interrupted), or only the
+  latency budget failed. Nothing else is trustworthy until the plumbing works.
+- `judge-error`: no check failed, but a judge reply could not be read. Not a model failure.
+- `format`: only form checks failed (json-schema, regex, max-tokens) while the case's content
+  checks passed. A prompt or structured-output fix, never a reason to fine-tune.
+- `retrieval-miss`: content failed and none of the case's `relevant` documents was in the
+  retrieved top-k. The model never saw the answer; fix retrieval first.
+- `context-ignored`: content failed although a relevant document *was* retrieved. First the
+  prompt; if prompt changes do not move these cases, this is the capability ceiling that a
+  larger model or a fine-tune addresses.
+- `other`: content failed and there is no retrieval evidence (no `relevant` on the case, or no
+  retrieval step), so the lever cannot be told apart.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Mapping, Sequence
+
+from workbench.core.evals.assertions import (
+    BUDGET_TYPES,
+    CONTENT_TYPES,
+    FORMAT_TYPES,
+    AssertionResult,
+    GenerationOutcome,
+    gold_rank,
+    verdict,
+)
+from workbench.core.evals.evalset import Case
+
+FAILURE_KINDS = ("retrieval-miss", "context-ignored", "format", "judge-error", "infra", "other")
+# Tie-break order when two kinds have the same count: what invalidates the rest comes first.
+_LEAD_ORDER = ("infra", "retrieval-miss", "format", "context-ignored", "other")
+
+
+def attribute(case: Case, outcome: GenerationOutcome, results: Sequence[AssertionResult]) -> str | None:
+    """The failure kind of one case, or None when it did not fail (pass or unscored)."""
+    v = verdict(results)
+    if not outcome.complete:
+        return "infra"
+    if v in ("pass", "unscored"):
+        return None
+    if v == "judge-error":
+        return "judge-error"
+    failed = {r.base for r in results if r.passed is False}
+    if failed <= set(BUDGET_TYPES):
+        return "infra"
+    retrieval = _retrieval_verdict(case, outcome)
+    if failed <= set(FORMAT_TYPES) | set(BUDGET_TYPES):
+        has_content_check = any(r.base in CONTENT_TYPES for r in results)
+        # Form failed, content fine: the format lever. With no content check at all, a missed
+        # retrieval is the likelier cause (a regex often stands in for a content check).
+        if has_content_check or retrieval != "retrieval-miss":
+            return "format"
+    return retrieval or "other"
+
+
+def _retrieval_verdict(case: Case, outcome: GenerationOutcome) -> str | None:
+    if not case.relevant or outcome.retrieved is None:
+        return None
+    return "retrieval-miss" if gold_rank(case.relevant, outcome.retrieved) is None else "context-ignored"
+
+
+# "{who}" is "7 of 10 failures" / "All 3 failures" / "The one failure"; [a|b] picks plural|singular.
+_SENTENCES = {
+    "retrieval-miss": "{who} [are retrieval misses|is a retrieval miss] — fix retrieval (chunking, k, "
+    "hybrid search) before touching the prompt or the weights.",
+    "context-ignored": "{who} had a relevant document in context and still failed — work on the prompt "
+    "first (answer from the sources, quote them); if prompt changes do not move [these cases|it], that "
+    "is a capability limit, where a larger model or a fine-tune can help.",
+    "format": "{who} [are format violations|is a format violation] with the right content — fix the "
+    "output format in the prompt or use structured output; this is no reason to fine-tune.",
+    "infra": "{who} [are|is] infrastructure (timeouts, model errors, latency budget) — fix the plumbing "
+    "and re-run before judging the model.",
+    "other": "{who} [have|has] no retrieval evidence — add `relevant` documents to [these cases|this case] "
+    "so failures can be attributed; until then, start with the prompt.",
+}
+
+
+def _sentence(kind: str, n: int, total: int) -> str:
+    if total == 1:
+        who, pick = "The one failure", 1
+    elif n == total:
+        who, pick = f"All {total} failures", 0
+    else:
+        who, pick = f"{n} of {total} failures", 0 if n != 1 else 1
+    text = re.sub(r"\[([^|\]]*)\|([^\]]*)\]", lambda m: m.group(1 + pick), _SENTENCES[kind])
+    return text.format(who=who)
+
+
+_SHORT = {
+    "retrieval-miss": "retrieval miss", "context-ignored": "context ignored", "format": "format",
+    "infra": "infra", "other": "other",
+}
+
+
+def advice(counts: Mapping[str, int]) -> str:
+    """One paragraph that leads with the lever most failures point at."""
+    fails = {k: int(counts.get(k, 0)) for k in _LEAD_ORDER if counts.get(k, 0)}
+    judge_errors = int(counts.get("judge-error", 0))
+    total = sum(fails.values())
+    parts: list[str] = []
+    if total:
+        lead = max(_LEAD_ORDER, key=lambda k: (fails.get(k, 0), -_LEAD_ORDER.index(k)))
+        parts.append(_sentence(lead, fails[lead], total))
+        rest = [f"{fails[k]} {_SHORT[k]}" for k in _LEAD_ORDER if k != lead and k in fails]
+        if rest:
+            parts.append("Also: " + ", ".join(rest) + ".")
+    if judge_errors:
+        parts.append(
+            f"{judge_errors} case{'s' if judge_errors != 1 else ''} had judge errors (the judge's reply "
+            "could not be read); judge errors count neither as passes nor as failures — use a stronger judge "
+            "model or a simpler rubric."
+        )
+    return " ".join(parts) if parts else "No failures."
+
+
+def count_kinds(kinds: Sequence[str | None]) -> dict[str, int]:
+    """Counts per failure kind (all kinds present, zeros included, in FAILURE_KINDS order)."""
+    out = {k: 0 for k in FAILURE_KINDS}
+    for k in kinds:
+        if k:
+            out[k] = out.get(k, 0) + 1
+    return out
