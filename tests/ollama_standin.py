@@ -24,8 +24,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import select
 import socket
 import threading
+import time
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -108,6 +110,10 @@ class RecordedRequest:
 
 class _Stopping(Exception):
     """The stand-in is shutting down: abandon the request at once."""
+
+
+class _ClientGone(Exception):
+    """The client closed the connection while the server was waiting (Ollama cancels then)."""
 
 
 def _norm(name: str) -> str:
@@ -263,10 +269,6 @@ class OllamaStandin:
                 setattr(rec, k, v)
             self._lock.notify_all()
 
-    def _sleep(self, seconds: float) -> None:
-        if seconds > 0 and self._stopping.wait(seconds):
-            raise _Stopping()
-
     def _take_failure(self) -> bool:
         with self._lock:
             cfg = self.config
@@ -388,7 +390,7 @@ class _Handler(BaseHTTPRequestHandler):
         except _Stopping:
             s._update(rec, outcome="stopped")
             self.close_connection = True
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+        except (_ClientGone, BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             s._update(rec, outcome="disconnected")
             self.close_connection = True
 
@@ -410,6 +412,35 @@ class _Handler(BaseHTTPRequestHandler):
             return b"".join(parts)
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
+
+    def _wait(self, seconds: float) -> None:
+        """Wait like a busy model: stop at once on shutdown, and notice a client hanging up.
+
+        Real Ollama cancels queued, loading and generating work when the client disconnects
+        (Go's server watches the connection), so a stall here ends the same way.
+        """
+        s = self.server.standin
+        deadline = time.monotonic() + seconds
+        peek = True
+        while True:
+            if s._stopping.is_set():
+                raise _Stopping()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if not peek:
+                if s._stopping.wait(left):
+                    raise _Stopping()
+                return
+            readable, _, _ = select.select([self.connection], [], [], min(left, 0.05))
+            if readable:
+                try:
+                    data = self.connection.recv(1, socket.MSG_PEEK)
+                except OSError:
+                    data = b""
+                if not data:
+                    raise _ClientGone()
+                peek = False  # the client sent more bytes; just wait out the time
 
     # -- low-level writers ----------------------------------------------------------------------
 
@@ -548,7 +579,7 @@ class _Handler(BaseHTTPRequestHandler):
         if name is None:
             return
         s = self.server.standin
-        s._sleep(s.config.first_byte_delay_s)
+        self._wait(s.config.first_byte_delay_s)
         inputs = body.get("input", "")
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         dims = body.get("dimensions") or s.config.embedding_dims
@@ -601,7 +632,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         if is_load:
             # An empty request only loads the model (preload), answering done_reason "load".
-            s._sleep(cfg.first_byte_delay_s)
+            self._wait(cfg.first_byte_delay_s)
             final = ({**base, "message": {"role": "assistant", "content": ""}} if chat
                      else {**base, "response": ""})
             final.update({"done": True, "done_reason": "load"})
@@ -637,7 +668,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not chat:
             final["context"] = [128006, 882, 128007, 271]
 
-        s._sleep(cfg.first_byte_delay_s)
+        self._wait(cfg.first_byte_delay_s)
         if not streaming:
             return self._infer_whole(cfg, pieces, final, chat)
 
@@ -653,7 +684,7 @@ class _Handler(BaseHTTPRequestHandler):
                 s._update(self._rec, outcome="error")
                 return
             if k == cfg.stall_after:
-                s._sleep(cfg.stall_s)
+                self._wait(cfg.stall_s)
             if k == cfg.bad_line_after:
                 if not started:
                     self._start_stream()
@@ -661,7 +692,7 @@ class _Handler(BaseHTTPRequestHandler):
                 data = cfg.bad_line.encode() + b"\n"
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             if k > 0 and not last:
-                s._sleep(cfg.token_delay_s)
+                self._wait(cfg.token_delay_s)
             if last and cfg.omit_final:
                 if not started:
                     self._start_stream()
@@ -685,8 +716,8 @@ class _Handler(BaseHTTPRequestHandler):
         if cfg.error_after is not None:
             return self._error(500, cfg.error_message)
         if cfg.stall_after is not None:
-            s._sleep(cfg.stall_s)
-        s._sleep(cfg.token_delay_s * max(0, len(pieces) - 1))
+            self._wait(cfg.stall_s)
+        self._wait(cfg.token_delay_s * max(0, len(pieces) - 1))
         if cfg.drop_after is not None:
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)
