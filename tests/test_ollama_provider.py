@@ -406,7 +406,7 @@ async def test_create_with_unknown_base_is_not_found(ollama_standin, tmp_path):
 async def test_create_without_adapter_files_names_the_folder(ollama_standin, tmp_path):
     with pytest.raises(WorkbenchError) as info:
         await create_model_with_adapter(ollama_standin.url, "x", "llama3.2", tmp_path)
-    assert str(tmp_path) in str(info.value) and "adapter_model.safetensors" in str(info.value)
+    assert info.value.path == str(tmp_path) and "adapter_model.safetensors" in str(info.value)
     assert ollama_standin.requests == []
 
 
