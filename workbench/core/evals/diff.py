@@ -1,0 +1,253 @@
+"""Two runs, case by case: what flipped, what the output change looks like, and is it real?
+
+Cases are matched by id. A pass->fail is a regression, fail->pass a fix; a move to or from a
+judge error (or an unscored case) is `changed`, never counted as either, because a judge that
+could not answer says nothing about the model. The statistics (stats.compare_paired) run on the
+cases decided in both runs only.
+
+Everything is returned as data (the word diff is a list of (op, text) segments), so the CLI,
+the TUI and the Markdown report each style it their own way.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+from workbench.core.evals.results import CaseResult, CaseSummary, fold_repeats, percentile
+from workbench.core.evals.stats import PairedComparison, compare_paired
+
+CHANGE_KINDS = ("regression", "fix", "changed", "unchanged", "added", "removed")
+_TOKEN = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)
+
+
+def word_diff(before: str, after: str) -> list[tuple[str, str]]:
+    """Word-level diff as segments: ("equal"|"delete"|"insert", text). Joining the equal+delete
+    segments gives `before`; equal+insert gives `after`."""
+    a, b = _TOKEN.findall(before), _TOKEN.findall(after)
+    segments: list[tuple[str, str]] = []
+
+    def add(op: str, toks: Sequence[str]) -> None:
+        text = "".join(toks)
+        if not text:
+            return
+        if segments and segments[-1][0] == op:
+            segments[-1] = (op, segments[-1][1] + text)
+        else:
+            segments.append((op, text))
+
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            add("equal", a[i1:i2])
+        else:
+            add("delete", a[i1:i2])
+            add("insert", b[j1:j2])
+    return segments
+
+
+@dataclass
+class AssertionFlip:
+    name: str
+    type: str
+    before: bool | None
+    after: bool | None
+    detail_before: str = ""
+    detail_after: str = ""
+
+
+@dataclass
+class CaseDiff:
+    case_id: str
+    change: str  # regression | fix | changed | unchanged | added | removed
+    before: str | None  # verdict in run A (None: absent)
+    after: str | None
+    output_before: str = ""
+    output_after: str = ""
+    output_changed: bool = False
+    words: list[tuple[str, str]] = field(default_factory=list)
+    assertion_flips: list[AssertionFlip] = field(default_factory=list)
+    gold_rank_before: int | None = None
+    gold_rank_after: int | None = None
+    latency_delta_ms: float | None = None
+    tokens_delta: int | None = None
+    cost_delta: float | None = None
+    failure_kind_after: str | None = None
+    flaky_before: bool = False
+    flaky_after: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["words"] = [list(w) for w in self.words]
+        return d
+
+
+@dataclass
+class RunInfo:
+    """What the diff needs to know about a run besides its results."""
+
+    id: int | None = None
+    evalset_name: str | None = None
+    evalset_hash: str | None = None
+    variant_id: str | None = None
+    variant_name: str | None = None
+
+    @property
+    def label(self) -> str:
+        who = self.variant_name or self.variant_id or "?"
+        return f"run {self.id} ({who})" if self.id is not None else who
+
+
+@dataclass
+class RunDiff:
+    a: RunInfo
+    b: RunInfo
+    cases: list[CaseDiff]
+    stats: PairedComparison | None
+    warnings: list[str] = field(default_factory=list)
+    totals: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {k: 0 for k in CHANGE_KINDS}
+        for c in self.cases:
+            out[c.change] += 1
+        return out
+
+    @property
+    def regressions(self) -> list[CaseDiff]:
+        return [c for c in self.cases if c.change == "regression"]
+
+    @property
+    def fixes(self) -> list[CaseDiff]:
+        return [c for c in self.cases if c.change == "fix"]
+
+    def only(self, which: str | None) -> list[CaseDiff]:
+        """Filter for `--only regressions|fixes|changed` (None: all cases)."""
+        if which in (None, "all"):
+            return list(self.cases)
+        if which == "regressions":
+            return self.regressions
+        if which == "fixes":
+            return self.fixes
+        if which == "changed":
+            return [c for c in self.cases if c.change != "unchanged" or c.output_changed]
+        raise ValueError(f"unknown filter {which!r} (regressions, fixes, changed)")
+
+    def to_dict(self, only: str | None = None) -> dict[str, Any]:
+        return {
+            "a": asdict(self.a),
+            "b": asdict(self.b),
+            "counts": self.counts,
+            "stats": self.stats.to_dict() if self.stats else None,
+            "warnings": self.warnings,
+            "totals": self.totals,
+            "cases": [c.to_dict() for c in self.only(only)],
+        }
+
+
+def _classify(before: str | None, after: str | None) -> str:
+    if before is None:
+        return "added"
+    if after is None:
+        return "removed"
+    if before == "pass" and after == "fail":
+        return "regression"
+    if before == "fail" and after == "pass":
+        return "fix"
+    return "unchanged" if before == after else "changed"
+
+
+def _flips(a: CaseResult, b: CaseResult) -> list[AssertionFlip]:
+    """Assertions whose outcome moved, matched by (name, occurrence) so repeated types line up."""
+    def keyed(results):
+        seen: dict[str, int] = {}
+        out = {}
+        for r in results:
+            k = f"{r.type}|{r.name}"
+            seen[k] = seen.get(k, 0) + 1
+            out[(k, seen[k])] = r
+        return out
+
+    ka, kb = keyed(a.assertions), keyed(b.assertions)
+    flips = []
+    for key in list(ka) + [k for k in kb if k not in ka]:
+        ra, rb = ka.get(key), kb.get(key)
+        pa = ra.passed if ra else None
+        pb = rb.passed if rb else None
+        if ra is None or rb is None or pa != pb:
+            ref = rb or ra
+            flips.append(AssertionFlip(ref.name, ref.type, pa, pb,
+                                       ra.detail if ra else "(absent)", rb.detail if rb else "(absent)"))
+    return flips
+
+
+def _delta(x: float | None, y: float | None) -> float | None:
+    return None if x is None or y is None else y - x
+
+
+def _sum(values) -> float | None:
+    vals = [v for v in values if v is not None]
+    return sum(vals) if vals else None
+
+
+def diff_runs(a_results: Sequence[CaseResult], b_results: Sequence[CaseResult], *,
+              a: RunInfo | None = None, b: RunInfo | None = None, seed: int = 0) -> RunDiff:
+    """Compare run B (after) with run A (before)."""
+    a, b = a or RunInfo(), b or RunInfo()
+    fa, fb = fold_repeats(a_results), fold_repeats(b_results)
+    ids = list(fa) + [cid for cid in fb if cid not in fa]
+    cases: list[CaseDiff] = []
+    paired_a: list[bool] = []
+    paired_b: list[bool] = []
+    for cid in ids:
+        sa: CaseSummary | None = fa.get(cid)
+        sb: CaseSummary | None = fb.get(cid)
+        d = CaseDiff(cid, _classify(sa.verdict if sa else None, sb.verdict if sb else None),
+                     sa.verdict if sa else None, sb.verdict if sb else None)
+        if sa:
+            d.output_before, d.gold_rank_before, d.flaky_before = sa.first.output, sa.first.gold_rank, sa.flaky
+        if sb:
+            d.output_after, d.gold_rank_after, d.flaky_after = sb.first.output, sb.first.gold_rank, sb.flaky
+            d.failure_kind_after = sb.first.failure_kind
+        if sa and sb:
+            ra, rb = sa.first, sb.first
+            d.output_changed = ra.output != rb.output
+            if d.output_changed:
+                d.words = word_diff(ra.output, rb.output)
+            d.assertion_flips = _flips(ra, rb)
+            d.latency_delta_ms = _delta(ra.latency_ms, rb.latency_ms)
+            if ra.completion_tokens is not None and rb.completion_tokens is not None:
+                d.tokens_delta = rb.completion_tokens - ra.completion_tokens
+            d.cost_delta = _delta(ra.cost, rb.cost)
+            if sa.passed is not None and sb.passed is not None:
+                paired_a.append(sa.passed)
+                paired_b.append(sb.passed)
+        cases.append(d)
+
+    warnings = []
+    if a.evalset_hash and b.evalset_hash and a.evalset_hash != b.evalset_hash:
+        warnings.append(
+            f"the runs used different versions of the eval set ({a.evalset_hash[:10]} vs "
+            f"{b.evalset_hash[:10]}): cases are matched by id, and a case whose checks changed "
+            "may flip for that reason alone")
+    if a.evalset_name and b.evalset_name and a.evalset_name != b.evalset_name:
+        warnings.append(f"the runs used different eval sets ({a.evalset_name} vs {b.evalset_name})")
+    added = sum(1 for c in cases if c.change == "added")
+    removed = sum(1 for c in cases if c.change == "removed")
+    if added or removed:
+        warnings.append(f"{added} case(s) only in {b.label}, {removed} only in {a.label}: "
+                        "left out of the statistics")
+
+    stats = compare_paired(paired_a, paired_b, seed=seed) if paired_a else None
+    totals = {}
+    for name, results in (("a", a_results), ("b", b_results)):
+        totals[name] = {
+            "latency_p50_ms": percentile([r.latency_ms for r in results], 50),
+            "latency_p95_ms": percentile([r.latency_ms for r in results], 95),
+            "completion_tokens": _sum(r.completion_tokens for r in results),
+            "cost": _sum(r.cost for r in results),
+        }
+    totals["delta"] = {k: _delta(totals["a"][k], totals["b"][k]) for k in totals["a"]}
+    return RunDiff(a, b, cases, stats, warnings, totals)
