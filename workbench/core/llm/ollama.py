@@ -199,7 +199,12 @@ def map_error(
         return ProviderError("dropped", f"transport error talking to Ollama at {host}: {exc!r}",
                              retryable=True, after_output=after_output)
     if isinstance(exc, ConnectionError):
-        # ollama-python turns httpx.ConnectError into this builtin for non-streamed calls.
+        # ollama-python turns httpx.ConnectError into this builtin for non-streamed calls; a raw
+        # reset after output (not seen through httpx, but cheap to cover) is a drop, not a connect.
+        if after_output:
+            return ProviderError("dropped", f"the connection to Ollama at {host} dropped "
+                                 f"mid-stream: output is incomplete ({exc})",
+                                 retryable=True, after_output=True)
         return ProviderError("connect", f"Ollama at {host} is not reachable ({_connect_reason(exc)})",
                              retryable=True, after_output=after_output)
     if isinstance(exc, json.JSONDecodeError):
