@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.llm.base import ChatRequest, Event, Notice
-from workbench.core.llm.registry import chain_specs, make_provider
+from workbench.core.llm.registry import chain_specs, make_provider_or_placeholder
 from workbench.core.llm.resilience import CallResult, ResilientCall, cost_of
 from workbench.core.variants import Variant, cache_key
 
@@ -188,7 +188,7 @@ async def run_generation(
     })
     store.upsert("variants", {"id": variant.id, "name": variant.name, "spec": variant.spec(),
                               "created_at": datetime.now(timezone.utc).isoformat()})
-    providers = [make_provider(spec, project.config) for spec in specs]
+    providers = [make_provider_or_placeholder(spec, project.config) for spec in specs]
     config = project.config
     call = ResilientCall(providers, timeouts=config.timeouts, retries=config.retries,
                          pricing=config.pricing)
@@ -200,7 +200,8 @@ async def run_generation(
         async for event in call.stream(request):
             emit(event)
             now = time.monotonic()
-            if now - last_flush >= FLUSH_EVERY_S and len(call.result.output) != flushed_len:
+            grew = len(call.result.output) != flushed_len
+            if grew and (flushed_len == 0 or now - last_flush >= FLUSH_EVERY_S):
                 store.update_generation(gen_id, {"output": call.result.output,
                                                  "thinking": call.result.thinking})
                 flushed_len, last_flush = len(call.result.output), now

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from workbench.core.config import Config, validate_model_spec
 from workbench.core.errors import WorkbenchError
-from workbench.core.llm.base import Provider
+from typing import AsyncIterator
+
+from workbench.core.llm.base import ChatRequest, Event, Provider, ProviderError
 
 
 def make_provider(spec: str, config: Config) -> Provider:
@@ -45,5 +47,31 @@ def chain_specs(config: Config, model: str | None = None) -> list[str]:
     return specs
 
 
+class UnavailableProvider:
+    """Stands in for a provider that could not even be constructed (e.g. a missing package),
+    so the chain records the reason and moves on instead of crashing."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+        raise ProviderError("unavailable", self.reason)
+        yield  # pragma: no cover - makes this an async generator
+
+    async def count_tokens(self, messages: list[dict[str, str]]) -> int | None:
+        return None
+
+
+def make_provider_or_placeholder(spec: str, config: Config) -> Provider:
+    """Like make_provider, but a construction failure becomes an UnavailableProvider."""
+    try:
+        return make_provider(spec, config)
+    except WorkbenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an ImportError or a broken install
+        return UnavailableProvider(spec, f"{spec} cannot start here: {type(exc).__name__}: {exc}")
+
+
 def build_chain(config: Config, model: str | None = None) -> list[Provider]:
-    return [make_provider(spec, config) for spec in chain_specs(config, model)]
+    return [make_provider_or_placeholder(spec, config) for spec in chain_specs(config, model)]
