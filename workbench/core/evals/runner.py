@@ -1,0 +1,297 @@
+"""The eval runner: every case of an eval set through one variant, concurrently, cached,
+written as it goes, resumable, cancellable.
+
+Design:
+- Each (case, repeat) is one task behind a semaphore (`concurrency`, default 4). The generation
+  goes through `pipeline.run_generation(source="eval")`, the same path as the playground, so an
+  eval run's generations are ordinary stored generations.
+- Cache: `run_generation(use_cache=True)` reuses a stored *complete* generation whose model,
+  options, messages and adapter are byte-identical (the pipeline never caches errors or partial
+  output). Repeats after the first bypass the cache: they exist to measure variation, and
+  serving them from cache would hide it.
+- A case's result row is written the moment it finishes. The rows are the resume state:
+  `resume=RUN` skips the (case, repeat) pairs already stored. A killed run is marked
+  `interrupted` by the store on next open; cancel keeps what finished and marks `cancelled`.
+- Scoring (assertions, attribution) happens right after each generation; the judge and the
+  embedding model are injected (defaults: the configured judge model through the resilience
+  layer, and the bundled embedding model, loaded only if a `similar` check exists).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.evals import runstore
+from workbench.core.evals.assertions import (
+    Embed,
+    GenerationOutcome,
+    Judge,
+    Source,
+    gold_rank,
+    run_assertions,
+    verdict,
+)
+from workbench.core.evals.attribution import attribute
+from workbench.core.evals.evalset import Case, EvalSet
+from workbench.core.evals.results import CaseResult
+from workbench.core.evals.summary import summarize
+
+Generate = Callable[..., Awaitable[Any]]  # pipeline.run_generation's signature
+
+
+@dataclass
+class RunProgress:
+    """Sent to `on_progress` after every finished case (and once at the start)."""
+
+    run_id: int
+    done: int
+    total: int
+    passed: int = 0
+    failed: int = 0
+    judge_errors: int = 0
+    cached: int = 0
+    skipped: int = 0  # finished before a resume, not redone
+    last: CaseResult | None = None
+
+
+@dataclass
+class RunOutcome:
+    run_id: int
+    status: str  # done | cancelled
+    summary: dict[str, Any]
+    results: list[CaseResult] = field(default_factory=list)
+    skipped: int = 0
+
+
+def outcome_from_record(record: Any) -> GenerationOutcome:
+    """A pipeline GenerationRecord -> what the scorers read."""
+    result, grounding = record.result, record.grounding
+    sources = tuple(Source(s.n, s.path, s.chunk_id) for s in grounding.sources)
+    retrieved = tuple(s.path for s in grounding.sources) if grounding.status == "used" else None
+    return GenerationOutcome(
+        output=result.output or "",
+        status=result.status,
+        latency_ms=result.total_ms,
+        completion_tokens=result.completion_tokens,
+        prompt_tokens=result.prompt_tokens,
+        cost=result.cost,
+        sources=sources,
+        retrieved=retrieved,
+        error=result.error,
+        generation_id=record.id,
+        cached=bool(record.cached),
+    )
+
+
+def project_judge(project: Any) -> Judge:
+    """Grade through the configured judge model (evals.judge_model, else the main model), with the
+    project's timeouts and retries but no fallback: a different judge would change the grading."""
+    from workbench.core.llm.registry import make_provider
+    from workbench.core.llm.resilience import ResilientCall
+
+    config = project.config
+
+    async def judge(request: Any, model: str | None) -> str:
+        spec = model or config.evals.judge_model or config.model.spec
+        call = ResilientCall([make_provider(spec, config)], timeouts=config.timeouts,
+                             retries=config.retries, pricing=config.pricing)
+        async for _ in call.stream(request):
+            pass
+        if call.result.status != "ok":
+            raise RuntimeError(f"judge {spec} {call.result.status}: {call.result.error or 'no answer'}")
+        return call.result.output
+
+    return judge
+
+
+class EvalRunner:
+    def __init__(
+        self,
+        project: Any,
+        evalset: EvalSet,
+        variant: Any,
+        *,
+        concurrency: int = 4,
+        repeat: int = 1,
+        use_cache: bool = True,
+        judge: Judge | None = None,
+        embed: Embed | None = None,
+        on_progress: Callable[[RunProgress], Any] | None = None,
+        generate: Generate | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise WorkbenchError("--concurrency must be at least 1", field="concurrency")
+        if repeat < 1:
+            raise WorkbenchError("--repeat must be at least 1", field="repeat")
+        self.project = project
+        self.evalset = evalset
+        self.variant = variant
+        self.concurrency = concurrency
+        self.repeat = repeat
+        self.use_cache = use_cache
+        self.judge = judge
+        self.embed = embed
+        self.on_progress = on_progress
+        self.generate = generate
+        self.run_id: int | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._cancelled = False
+        self._skipped = 0
+
+    # -- public ---------------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """Stop: in-flight cases are interrupted (their partial output is stored as such),
+        finished cases are kept, and `run()` returns with status `cancelled`."""
+        self._cancelled = True
+        for task in self._tasks:
+            task.cancel()
+
+    async def run(self, *, resume: int | None = None) -> RunOutcome:
+        store = self.project.store
+        if resume is not None:
+            run_id = self._check_resume(resume)
+            runstore.mark_running(store, run_id)
+        else:
+            run_id = runstore.create_run(
+                store, evalset=self.evalset, variant_id=self.variant.id, variant_name=self.variant.name,
+                repeat=self.repeat,
+                config={"variant": self.variant.spec(), "concurrency": self.concurrency,
+                        "repeat": self.repeat, "cache": self.use_cache})
+        self.run_id = run_id
+        done_keys = runstore.finished_keys(store, run_id)
+        todo = [(case, i) for i in range(self.repeat) for case in self.evalset.cases
+                if (case.id, i) not in done_keys]
+        total = len(self.evalset.cases) * self.repeat
+        self._skipped = total - len(todo)
+        progress = RunProgress(run_id, done=self._skipped, total=total, skipped=self._skipped)
+        for r in runstore.load_results(store, run_id):
+            self._count(progress, r)
+        self._emit(progress)
+
+        judge = self.judge or (project_judge(self.project) if self._needs("llm-judge") else None)
+        embed = self.embed
+        if embed is None and self._needs("similar"):
+            from workbench.core.evals.assertions import default_embed
+
+            embed = await asyncio.to_thread(default_embed)  # load the model off the event loop
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def one(case: Case, repeat_index: int) -> None:
+            async with sem:
+                if self._cancelled:
+                    return
+                result = await self._run_case(case, repeat_index, judge, embed)
+                runstore.write_result(store, run_id, result)
+                progress.done += 1
+                self._count(progress, result)
+                progress.last = result
+                self._emit(progress)
+
+        self._tasks = [asyncio.create_task(one(c, i)) for c, i in todo]
+        try:
+            outcomes = await asyncio.gather(*self._tasks, return_exceptions=True)
+        except asyncio.CancelledError:
+            # The run itself was cancelled (Ctrl-C in the CLI): stop the rest, keep what finished.
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._finish(run_id, "cancelled")
+            raise
+        errors = [o for o in outcomes if isinstance(o, Exception)]
+        if errors:  # a bug or a broken environment (not a model failure): stop, resumable
+            self._finish(run_id, "interrupted")
+            raise errors[0]
+        cancelled = self._cancelled or any(isinstance(o, asyncio.CancelledError) for o in outcomes)
+        return self._finish(run_id, "cancelled" if cancelled else "done")
+
+    # -- internals ------------------------------------------------------------------------------
+    def _finish(self, run_id: int, status: str) -> RunOutcome:
+        store = self.project.store
+        results = runstore.load_results(store, run_id)
+        summary = summarize(results, expected_results=len(self.evalset.cases) * self.repeat)
+        runstore.finish_run(store, run_id, status, summary)
+        return RunOutcome(run_id, status, summary, results, skipped=self._skipped)
+
+    def _needs(self, base: str) -> bool:
+        return any(a.base == base for c in self.evalset.cases for a in c.assertions)
+
+    def _check_resume(self, run_id: int) -> int:
+        row = runstore.get_run(self.project.store, run_id)
+        if row["status"] == "running":
+            raise WorkbenchError(f"eval run {run_id} is still running (process {row.get('pid')}); "
+                                 "stop it first or wait")
+        if row["status"] == "done":
+            raise WorkbenchError(f"eval run {run_id} already finished; nothing to resume")
+        if row["evalset_hash"] != self.evalset.content_hash:
+            raise WorkbenchError(
+                f"the eval set changed since run {run_id} started ({row['evalset_hash'][:10]} -> "
+                f"{self.evalset.content_hash[:10]}); start a new run instead of resuming",
+                path=self.evalset.path)
+        if row["variant_id"] != self.variant.id:
+            raise WorkbenchError(
+                f"run {run_id} used variant {row.get('variant_name') or row['variant_id']} "
+                f"({row['variant_id']}), but the settings now give {self.variant.id}; resume with the "
+                "same --variant and unchanged prompts and config")
+        if (row.get("repeat") or 1) != self.repeat:
+            self.repeat = row.get("repeat") or 1
+        return run_id
+
+    async def _run_case(self, case: Case, repeat_index: int, judge: Judge | None, embed: Embed | None) -> CaseResult:
+        generate = self.generate
+        if generate is None:
+            from workbench.core.pipeline import run_generation as generate
+        try:
+            record = await generate(self.project, self.variant, dict(case.inputs), source="eval",
+                                    use_cache=self.use_cache and repeat_index == 0)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded as this case's infra failure, visibly
+            message = str(exc) or type(exc).__name__
+            out = GenerationOutcome(output="", status="error", error=message)
+        else:
+            out = outcome_from_record(record)
+        assertion_results = await run_assertions(case, out, embed=embed, judge=judge)
+        return CaseResult(
+            case_id=case.id,
+            verdict=verdict(assertion_results),
+            assertions=assertion_results,
+            failure_kind=attribute(case, out, assertion_results),
+            repeat_index=repeat_index,
+            output=out.output,
+            status=out.status,
+            error=out.error,
+            latency_ms=out.latency_ms,
+            prompt_tokens=out.prompt_tokens,
+            completion_tokens=out.completion_tokens,
+            cost=out.cost,
+            generation_id=out.generation_id,
+            cached=out.cached,
+            tags=case.tags,
+            relevant=case.relevant,
+            retrieved=out.retrieved,
+            gold_rank=gold_rank(case.relevant, out.retrieved),
+        )
+
+    @staticmethod
+    def _count(p: RunProgress, r: CaseResult) -> None:
+        if r.verdict == "pass":
+            p.passed += 1
+        elif r.verdict == "fail":
+            p.failed += 1
+        elif r.verdict == "judge-error":
+            p.judge_errors += 1
+        if r.cached:
+            p.cached += 1
+
+    def _emit(self, p: RunProgress) -> None:
+        if self.on_progress is not None:
+            self.on_progress(p)
+
+
+async def run_evalset(project: Any, evalset: EvalSet, variant: Any, **kwargs: Any) -> RunOutcome:
+    """Convenience: build an EvalRunner and run it (`resume=` is passed to `run`)."""
+    resume = kwargs.pop("resume", None)
+    return await EvalRunner(project, evalset, variant, **kwargs).run(resume=resume)

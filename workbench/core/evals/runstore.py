@@ -1,0 +1,120 @@
+"""Eval runs in the project store: `eval_runs` (one row per run) and `eval_results` (one row per
+finished case and repeat), through the lead's `Store` helpers.
+
+A result row is written the moment its case finishes and never rewritten, so the set of rows
+*is* the resume state: a killed run resumes by skipping exactly those (case, repeat) pairs.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.evals.diff import RunInfo
+from workbench.core.evals.results import CaseResult
+from workbench.core.store import RUNNING, decode, now_iso
+
+
+def create_run(store: Any, *, evalset: Any, variant_id: str, variant_name: str | None,
+               repeat: int, config: dict[str, Any]) -> int:
+    return store.insert("eval_runs", {
+        "created_at": now_iso(),
+        "evalset_name": evalset.name,
+        "evalset_path": str(evalset.path),
+        "evalset_hash": evalset.content_hash,
+        "variant_id": variant_id,
+        "variant_name": variant_name,
+        "status": RUNNING,
+        "repeat": repeat,
+        "total_cases": len(evalset.cases),
+        "config": config,
+        "pid": os.getpid(),
+    })
+
+
+def get_run(store: Any, run_id: int) -> dict[str, Any]:
+    row = decode(store.get("eval_runs", run_id), "config", "summary")
+    if row is None:
+        raise WorkbenchError(f"no eval run {run_id} (see `workbench eval runs`)")
+    return row
+
+
+def mark_running(store: Any, run_id: int) -> None:
+    store.update("eval_runs", run_id, {"status": RUNNING, "pid": os.getpid(), "finished_at": None})
+
+
+def finish_run(store: Any, run_id: int, status: str, summary: dict[str, Any]) -> None:
+    store.update("eval_runs", run_id, {"status": status, "finished_at": now_iso(), "summary": summary})
+
+
+def finished_keys(store: Any, run_id: int) -> set[tuple[str, int]]:
+    with store.lock:
+        rows = store.conn.execute(
+            "SELECT case_id, repeat_index FROM eval_results WHERE run_id = ?", (run_id,)).fetchall()
+    return {(c, r) for c, r in rows}
+
+
+def write_result(store: Any, run_id: int, result: CaseResult) -> int:
+    return store.insert("eval_results", {**result.to_row(), "run_id": run_id, "created_at": now_iso()})
+
+
+def load_results(store: Any, run_id: int) -> list[CaseResult]:
+    """A run's results joined with their generations (output, tokens, cost, status)."""
+    with store.lock:
+        cur = store.conn.execute(
+            "SELECT r.*, g.output AS g_output, g.status AS g_status, g.error AS g_error, "
+            "g.prompt_tokens AS g_prompt_tokens, g.completion_tokens AS g_completion_tokens, "
+            "g.cost AS g_cost, g.total_ms AS g_total_ms "
+            "FROM eval_results r LEFT JOIN generations g ON g.id = r.generation_id "
+            "WHERE r.run_id = ? ORDER BY r.id", (run_id,))
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, values)) for values in cur.fetchall()]
+    out = []
+    for row in rows:
+        gen = {k[2:]: row.pop(k) for k in list(row) if k.startswith("g_")}
+        out.append(CaseResult.from_row(row, gen if row.get("generation_id") is not None else None))
+    return out
+
+
+def run_info(row: dict[str, Any]) -> RunInfo:
+    return RunInfo(row["id"], row.get("evalset_name"), row.get("evalset_hash"), row.get("variant_id"),
+                   row.get("variant_name"))
+
+
+def list_runs(store: Any, *, limit: int = 20, evalset: str | None = None) -> list[dict[str, Any]]:
+    where, args = (None, [])
+    if evalset:
+        where, args = "evalset_name = ?", [evalset]
+    return [decode(r, "config", "summary") for r in store.rows("eval_runs", where, args, limit=limit)]
+
+
+def resolve_run_ref(store: Any, ref: str, *, evalset: str | None = None, exclude: int | None = None) -> int:
+    """`12`, `e12`, `last` (newest finished run) or `best` (highest pass rate) -> run id.
+
+    `last`/`best` consider finished runs (`done`) of the same eval set, never the run `exclude`
+    (the one being gated), so a gate never compares a run with itself.
+    """
+    text = str(ref).strip()
+    if text in ("last", "best"):
+        candidates = [r for r in list_runs(store, limit=10_000, evalset=evalset)
+                      if r["status"] == "done" and r["id"] != exclude]
+        if not candidates:
+            raise WorkbenchError(f"no finished eval run to use as `{text}` baseline"
+                                 + (f" for eval set '{evalset}'" if evalset else ""))
+        if text == "last":
+            return max(candidates, key=lambda r: r["id"])["id"]
+
+        def rate(r):
+            s = r.get("summary") if isinstance(r.get("summary"), dict) else {}
+            return (s.get("pass_rate") if s.get("pass_rate") is not None else -1, r["id"])
+
+        return max(candidates, key=rate)["id"]
+    if text[:1] in ("e", "E"):
+        text = text[1:]
+    try:
+        run_id = int(text)
+    except ValueError:
+        raise WorkbenchError(f"not an eval run id: {ref!r} (use a number, e<N>, last or best)") from None
+    get_run(store, run_id)
+    return run_id

@@ -1,0 +1,147 @@
+"""The summary of one eval run: the numbers a person reads first, and the advice that leads.
+
+Computed from stored `CaseResult`s only, so a finished, cancelled or resumed run summarises the
+same way, and `eval show` can recompute it. Pass rates count decided cases (pass or fail); judge
+errors and unscored cases are reported beside them, never folded into either.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Sequence
+
+from workbench.core.evals.attribution import FAILURE_KINDS, advice
+from workbench.core.evals.results import CaseResult, fold_repeats, percentile
+from workbench.core.evals.stats import wilson_interval
+
+
+def _rate(passed: int, total: int) -> dict[str, Any]:
+    lo, hi = wilson_interval(passed, total)
+    return {"passed": passed, "total": total, "rate": passed / total if total else None, "ci": [lo, hi]}
+
+
+def retrieval_metrics(results: Sequence[CaseResult]) -> dict[str, Any] | None:
+    """Hit rate (recall of >=1 gold document in the top-k) and MRR over cases with `relevant`.
+
+    Only first repeats count (retrieval is deterministic per variant). None when no case has
+    gold documents or no retrieval step ran.
+    """
+    rows = [r for r in results if r.repeat_index == 0 and r.relevant and r.retrieved is not None]
+    if not rows:
+        return None
+    hits = [r for r in rows if r.gold_rank is not None]
+    k = max((len(r.retrieved or ()) for r in rows), default=0)
+    return {
+        "cases": len(rows),
+        "k": k,
+        "hit_rate": len(hits) / len(rows),
+        "mrr": sum(1 / r.gold_rank for r in hits) / len(rows),
+        "misses": [r.case_id for r in rows if r.gold_rank is None],
+    }
+
+
+def summarize(results: Sequence[CaseResult], *, expected_results: int | None = None) -> dict[str, Any]:
+    """A JSON-ready summary (stored in eval_runs.summary)."""
+    folded = fold_repeats(results)
+    verdicts = Counter(s.verdict for s in folded.values())
+    decided = verdicts["pass"] + verdicts["fail"]
+    summary: dict[str, Any] = {
+        "cases": len(folded),
+        "results": len(results),
+        "missing": max(0, (expected_results or len(results)) - len(results)),
+        "passed": verdicts["pass"],
+        "failed": verdicts["fail"],
+        "judge_errors": verdicts["judge-error"],
+        "unscored": verdicts["unscored"],
+        **{k: v for k, v in _rate(verdicts["pass"], decided).items() if k != "passed"},
+    }
+    summary["pass_rate"] = summary.pop("rate")
+
+    per_assertion: dict[str, dict[str, int]] = {}
+    for r in results:
+        for a in r.assertions:
+            bucket = per_assertion.setdefault(a.name, {"type": a.type, "passed": 0, "failed": 0, "errors": 0})
+            key = "passed" if a.passed is True else "failed" if a.passed is False else "errors"
+            bucket[key] += 1
+    for bucket in per_assertion.values():
+        n = bucket["passed"] + bucket["failed"]
+        bucket["rate"] = bucket["passed"] / n if n else None
+    summary["per_assertion"] = per_assertion
+
+    per_tag: dict[str, dict[str, Any]] = {}
+    for s in folded.values():
+        if s.passed is None:
+            continue
+        for tag in s.first.tags:
+            t = per_tag.setdefault(tag, {"passed": 0, "total": 0})
+            t["total"] += 1
+            t["passed"] += int(bool(s.passed))
+    for t in per_tag.values():
+        t["rate"] = t["passed"] / t["total"]
+    summary["per_tag"] = dict(sorted(per_tag.items()))
+
+    summary["retrieval"] = retrieval_metrics(results)
+    lat = [r.latency_ms for r in results if r.latency_ms is not None]
+    summary["latency_ms"] = {"p50": percentile(lat, 50), "p95": percentile(lat, 95)}
+    summary["tokens"] = {
+        "prompt": sum(r.prompt_tokens or 0 for r in results),
+        "completion": sum(r.completion_tokens or 0 for r in results),
+        "unknown": sum(1 for r in results if r.completion_tokens is None),
+    }
+    costs = [r.cost for r in results if r.cost is not None]
+    summary["cost"] = sum(costs) if costs else None
+    summary["cache_hits"] = sum(1 for r in results if r.cached)
+    summary["flaky"] = [cid for cid, s in folded.items() if s.flaky]
+
+    kinds: Counter[str] = Counter()
+    failing: dict[str, str] = {}
+    for cid, s in folded.items():
+        if s.verdict in ("fail", "judge-error"):
+            reps = [r.failure_kind for r in s.repeats if r.failure_kind]
+            kind = Counter(reps).most_common(1)[0][0] if reps else "other"
+            kinds[kind] += 1
+            failing[cid] = kind
+    summary["failures"] = {k: kinds.get(k, 0) for k in FAILURE_KINDS}
+    summary["failing_cases"] = failing
+    summary["advice"] = advice(summary["failures"])
+    return summary
+
+
+def summary_lines(s: dict[str, Any]) -> list[str]:
+    """Plain-text lines for the CLI (no markup: case ids and tags are user text)."""
+    lines = []
+    if s.get("pass_rate") is None:
+        lines.append(f"{s['cases']} cases, none decided")
+    else:
+        lo, hi = s["ci"]
+        lines.append(f"pass rate {s['pass_rate']:.0%} ({s['passed']}/{s['total']}), 95% CI {lo:.0%}–{hi:.0%}")
+    extra = []
+    if s.get("judge_errors"):
+        extra.append(f"{s['judge_errors']} judge errors (not counted)")
+    if s.get("unscored"):
+        extra.append(f"{s['unscored']} unscored")
+    if s.get("missing"):
+        extra.append(f"{s['missing']} not run")
+    if extra:
+        lines.append("  " + ", ".join(extra))
+    if s.get("per_assertion"):
+        parts = [f"{name} {b['passed']}/{b['passed'] + b['failed']}" + (f" ({b['errors']} errors)" if b["errors"] else "")
+                 for name, b in s["per_assertion"].items()]
+        lines.append("by check: " + ", ".join(parts))
+    if s.get("per_tag"):
+        lines.append("by tag: " + ", ".join(f"{t} {v['passed']}/{v['total']}" for t, v in s["per_tag"].items()))
+    r = s.get("retrieval")
+    if r:
+        lines.append(f"retrieval: gold in top-{r['k']} for {r['hit_rate']:.0%} of {r['cases']} cases, MRR {r['mrr']:.2f}")
+    lat = s.get("latency_ms") or {}
+    if lat.get("p50") is not None:
+        lines.append(f"latency p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms")
+    tok = s.get("tokens") or {}
+    cost = s.get("cost")
+    lines.append(f"tokens {tok.get('prompt', 0)} in / {tok.get('completion', 0)} out"
+                 + (f", cost {cost:.4f}" if cost else "")
+                 + f", {s.get('cache_hits', 0)} of {s.get('results', 0)} from cache")
+    if s.get("flaky"):
+        lines.append(f"flaky (repeats disagree): {', '.join(s['flaky'])}")
+    lines.append(s.get("advice", ""))
+    return lines
