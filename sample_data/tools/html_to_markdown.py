@@ -92,17 +92,6 @@ class TreeBuilder(HTMLParser):
         self.title = ""
         self._in_title = False
 
-    def _open(self, tag: str) -> list[str]:
-        return [n.tag for n in self._stack()]
-
-    def _stack(self) -> list[Node]:
-        out = []
-        node: Node | None = self.cur
-        while node is not None:
-            out.append(node)
-            node = node.parent
-        return out
-
     def _close_to(self, tag: str, stop: set[str]) -> bool:
         """Pop up to and including the nearest open `tag`, not crossing a `stop` element."""
         node: Node | None = self.cur
@@ -386,10 +375,22 @@ def _list(node: Node, ordered: bool, level_shift: int) -> str:
     return ("\n\n" if loose else "\n").join(items)
 
 
+def _own_rows(node: Node) -> list[Node]:
+    """The <tr> of this table, not of tables nested in its cells (those render inside the cell)."""
+    rows: list[Node] = []
+    for child in node.children:
+        if isinstance(child, Node):
+            if child.tag == "tr":
+                rows.append(child)
+            elif child.tag != "table":
+                rows.extend(_own_rows(child))
+    return rows
+
+
 def _table(node: Node) -> list[str]:
     rows: list[list[str]] = []
     header_flags: list[bool] = []
-    for tr in node.find_all("tr"):
+    for tr in _own_rows(node):
         cells = [c for c in tr.children if isinstance(c, Node) and c.tag in ("td", "th")]
         if not cells:
             continue
@@ -403,7 +404,6 @@ def _table(node: Node) -> list[str]:
             row.extend([""] * (int(span) - 1 if span.isdigit() else 0))
         rows.append(row)
         header_flags.append(all(c.tag == "th" for c in cells))
-    # nested tables were rendered twice (as a cell's text and as their own rows): keep outer rows
     if not rows:
         return []
     width = max(len(r) for r in rows)
