@@ -160,7 +160,9 @@ async def run_generation(
     store = project.store
     emit = on_event or (lambda event: None)
     question = inputs.get("question") or next(iter(inputs.values()), "")
-    grounding = await asyncio.to_thread(ground, project, variant, question)
+    grounding = Grounding()
+    if variant.prompt.grounded:  # embedding the query is CPU work: keep it off the event loop
+        grounding = await asyncio.to_thread(ground, project, variant, question)
     if grounding.status.startswith("unavailable"):
         emit(Notice(f"answered without retrieval — {grounding.status[len('unavailable: '):]}", "warning"))
     values = dict(inputs)

@@ -13,6 +13,9 @@ from typing import AsyncIterator
 from workbench.core.llm.base import ChatRequest, Event, Provider, ProviderError
 
 
+_OLLAMA_PROVIDERS: dict[tuple, Provider] = {}
+
+
 def make_provider(spec: str, config: Config) -> Provider:
     """One provider for a model spec, using the project's host and connect timeout."""
     try:
@@ -23,13 +26,16 @@ def make_provider(spec: str, config: Config) -> Provider:
         from workbench.core.llm.embedded import EmbeddedProvider
 
         return EmbeddedProvider()
-    from workbench.core.llm.ollama import OllamaProvider
+    key = (spec, config.model.host, config.timeouts.connect_s)
+    if key not in _OLLAMA_PROVIDERS:  # reuse: a new HTTP client per call costs milliseconds
+        from workbench.core.llm.ollama import OllamaProvider
 
-    return OllamaProvider(
-        spec.split(":", 1)[1],
-        host=config.model.host,
-        connect_timeout_s=config.timeouts.connect_s,
-    )
+        _OLLAMA_PROVIDERS[key] = OllamaProvider(
+            spec.split(":", 1)[1],
+            host=config.model.host,
+            connect_timeout_s=config.timeouts.connect_s,
+        )
+    return _OLLAMA_PROVIDERS[key]
 
 
 def chain_specs(config: Config, model: str | None = None) -> list[str]:

@@ -260,10 +260,12 @@ class ResilientCall:
                 if limit <= 0:
                     raise self._timeout(phase, seen_output, total=True)
                 try:
-                    event = await asyncio.wait_for(agen.__anext__(), timeout=limit)
+                    # asyncio.timeout, not wait_for: no extra task per token (see benchmarks/).
+                    async with asyncio.timeout(limit):
+                        event = await agen.__anext__()
                 except StopAsyncIteration:
                     return
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     raise self._timeout(phase, seen_output, total=remaining_total <= phase) from None
                 if isinstance(event, (Token, Thinking)):
                     seen_output = True
