@@ -95,8 +95,10 @@ class RunInfo:
 
     @property
     def label(self) -> str:
-        who = self.variant_name or self.variant_id or "?"
-        return f"run {self.id} ({who})" if self.id is not None else who
+        who = self.variant_name or self.variant_id
+        if self.id is None:
+            return who or "?"
+        return f"run {self.id} ({who})" if who else f"run {self.id}"
 
 
 @dataclass
