@@ -1,0 +1,430 @@
+"""The LanceDB chunk index in `<data_dir>/index/`, and its metadata.
+
+Layout:
+  <data_dir>/index/chunks.lance/   the LanceDB table: one row per chunk (vector, text, metadata,
+                                   and the sha256 of the file it came from)
+  <data_dir>/index/meta.json       what the vectors mean: embedding model and dimension, tokenizer
+                                   and chunking settings, index layout version, last ingest time,
+                                   document/chunk counts, state ("ready" | "ingesting")
+  <data_dir>/index/.ingest.lock    held (flock) while an ingest writes
+
+Why the file hashes live in the table rather than in meta.json: a file's chunks and its hash are
+then written in the same LanceDB commit, so "which files are indexed, at which content" can never
+disagree with the chunks themselves, whatever point a process is killed at.
+
+Failure modes are typed, because `ask` must answer without retrieval when the index cannot be
+used, and the CLI must tell the user what to do:
+  IndexUnavailable(reason)  missing, unreadable, corrupt, or never built
+  IndexMismatch(reason)     built with another embedding model/dimension: needs --reindex
+Both are WorkbenchErrors (exit code 2 in the CLI) and IndexMismatch is an IndexUnavailable, so
+one `except IndexUnavailable` is enough for the fallback.
+
+LanceDB prints a Rust WARN line to stderr for every query whose `select` lacks `_distance`; that
+would corrupt a TUI. So LANCEDB_LOG=error is set before lancedb is first imported, and vector
+queries select `_distance` anyway.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import json
+import os
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from workbench.core.errors import WorkbenchError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+INDEX_VERSION = 1  # bump when the table layout changes; an older index then needs --reindex
+TABLE = "chunks"
+META = "meta.json"
+LOCK = ".ingest.lock"
+
+COLUMNS = [
+    "chunk_id", "path", "n", "heading_path", "text", "search_text", "char_start", "char_end",
+    "line_start", "line_end", "chunk_hash", "file_hash", "n_tokens",
+]
+RESULT_COLUMNS = [c for c in COLUMNS if c not in ("search_text", "file_hash")]
+
+
+class IndexUnavailable(WorkbenchError):
+    """The index cannot be used; `reason` says why in words a user understands."""
+
+    def __init__(self, reason: str, *, path: str | Path | None = None) -> None:
+        super().__init__(reason, path=path)
+        self.reason = reason
+
+
+class IndexMismatch(IndexUnavailable):
+    """The index was built with a different embedding model or dimension than configured."""
+
+
+def lancedb_module() -> Any:
+    """Import lancedb (1.2 s) on first use, with its per-query stderr warnings silenced."""
+    os.environ.setdefault("LANCEDB_LOG", "error")
+    import lancedb
+
+    return lancedb
+
+
+def index_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "index"
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def glob_to_regex(glob: str) -> str:
+    """fnmatch-style glob -> anchored regex (Rust and Python syntax alike).
+
+    `*` matches any characters including "/" (so "guides/*" is everything under guides/ and
+    "*.md" every Markdown file), `?` one character, `[abc]` / `[!abc]` a class.
+    """
+    out, i = ["^"], 0
+    while i < len(glob):
+        c = glob[i]
+        if c == "*":
+            while i + 1 < len(glob) and glob[i + 1] == "*":
+                i += 1
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            j = glob.find("]", i + 2)
+            if j == -1:
+                out.append(r"\[")
+            else:
+                body = glob[i + 1 : j]
+                if body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append("[" + body.replace("\\", "\\\\") + "]")
+                i = j
+        elif c.isalnum() or c in "/_ ":
+            out.append(c)
+        else:
+            out.append("\\" + c)
+        i += 1
+    out.append("$")
+    return "".join(out)
+
+
+def sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def path_filter(path_glob: str | None) -> str | None:
+    """A LanceDB `where` clause for a path glob (None = no filter)."""
+    if not path_glob:
+        return None
+    return f"regexp_match(path, {sql_str(glob_to_regex(path_glob))})"
+
+
+def path_matches(path: str, path_glob: str | None) -> bool:
+    """The same test in Python (for results that did not come through a where clause)."""
+    return not path_glob or re.match(glob_to_regex(path_glob), path) is not None
+
+
+class Index:
+    """An opened index: the LanceDB table (may be absent while empty) and its metadata."""
+
+    def __init__(self, data_dir: Path, meta: dict, table: Any | None, db: Any) -> None:
+        self.data_dir = Path(data_dir)
+        self.dir = index_dir(self.data_dir)
+        self.meta = meta
+        self._table = table
+        self._db = db
+
+    # --- opening --------------------------------------------------------------------------------
+
+    @staticmethod
+    def read_meta(data_dir: Path) -> dict:
+        """meta.json, or IndexUnavailable saying what is wrong with it."""
+        d = index_dir(data_dir)
+        meta_path = d / META
+        if not d.exists():
+            raise IndexUnavailable(
+                f"no retrieval index at {d}: run `workbench ingest` first", path=d
+            )
+        if not os.access(d, os.R_OK | os.X_OK):
+            raise IndexUnavailable(f"retrieval index folder is unreadable: {d} (permission denied)", path=d)
+        if not meta_path.exists():
+            raise IndexUnavailable(
+                f"retrieval index at {d} has no {META} (never finished building?): "
+                "run `workbench ingest --reindex`",
+                path=d,
+            )
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except PermissionError:
+            raise IndexUnavailable(f"retrieval index metadata is unreadable: {meta_path}", path=meta_path) from None
+        except (OSError, ValueError) as exc:
+            raise IndexUnavailable(
+                f"retrieval index metadata is corrupt ({exc}): run `workbench ingest --reindex`",
+                path=meta_path,
+            ) from None
+        if not isinstance(meta, dict) or "embedding_model" not in meta or "dimension" not in meta:
+            raise IndexUnavailable(
+                f"retrieval index metadata is corrupt (missing fields): run `workbench ingest --reindex`",
+                path=meta_path,
+            )
+        if meta.get("index_version") != INDEX_VERSION:
+            raise IndexMismatch(
+                f"retrieval index layout version {meta.get('index_version')} is not the current "
+                f"{INDEX_VERSION}: run `workbench ingest --reindex`",
+                path=meta_path,
+            )
+        return meta
+
+    @classmethod
+    def open(cls, data_dir: Path, embedding_model: str | None = None, dimension: int | None = None) -> "Index":
+        """Open an existing index for searching.
+
+        `embedding_model` / `dimension`, when given, are checked against what the index was built
+        with: a mismatch raises IndexMismatch instead of returning garbage neighbours.
+        """
+        meta = cls.read_meta(data_dir)
+        check_compatible(meta, embedding_model, dimension, index_dir(data_dir) / META)
+        lancedb = lancedb_module()
+        d = index_dir(data_dir)
+        try:
+            db = lancedb.connect(str(d))
+            names = _table_names(db)
+            table = db.open_table(TABLE) if TABLE in names else None
+            if table is not None:
+                table.schema  # noqa: B018  (touches the manifest: corrupt files fail here)
+        except Exception as exc:  # lance raises plain OSError/ValueError/RuntimeError variants
+            raise IndexUnavailable(
+                f"retrieval index at {d} cannot be opened ({_short(exc)}): run `workbench ingest --reindex`",
+                path=d,
+            ) from None
+        if table is None and meta.get("chunks", 0):
+            raise IndexUnavailable(
+                f"retrieval index at {d} lost its chunk table: run `workbench ingest --reindex`", path=d
+            )
+        return cls(data_dir, meta, table, db)
+
+    @classmethod
+    def create(cls, data_dir: Path, meta: dict) -> "Index":
+        """Start a fresh, empty index (dropping any previous one) with this metadata."""
+        d = index_dir(data_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        lancedb = lancedb_module()
+        db = lancedb.connect(str(d))
+        if TABLE in _table_names(db):
+            db.drop_table(TABLE)
+        idx = cls(data_dir, dict(meta), None, db)
+        idx.write_meta()
+        return idx
+
+    # --- metadata -------------------------------------------------------------------------------
+
+    def write_meta(self) -> None:
+        """Replace meta.json atomically (write a temp file, then rename over)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / (META + ".tmp")
+        tmp.write_text(json.dumps(self.meta, indent=2, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, self.dir / META)
+
+    @property
+    def table(self) -> Any | None:
+        return self._table
+
+    @property
+    def version(self) -> int:
+        """The LanceDB table version (changes on every write): what a trace records."""
+        return int(self._table.version) if self._table is not None else 0
+
+    def count(self) -> int:
+        return int(self._table.count_rows()) if self._table is not None else 0
+
+    # --- writing (ingest only) ------------------------------------------------------------------
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Exclusive lock against a second concurrent ingest of the same index."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fh = open(self.dir / LOCK, "a+")
+        try:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise WorkbenchError(
+                    f"another `workbench ingest` is writing this index ({self.dir}); wait for it to finish"
+                ) from None
+            yield
+        finally:
+            fh.close()
+
+    def file_hashes(self) -> dict[str, str]:
+        """{document path: sha256 of the file} for every document in the table."""
+        if self._table is None:
+            return {}
+        tbl = self._table.search().select(["path", "file_hash"]).limit(None).to_arrow()
+        return dict(zip(tbl.column("path").to_pylist(), tbl.column("file_hash").to_pylist()))
+
+    def replace_files(self, rows: list[dict], paths: list[str], dimension: int) -> None:
+        """Make the chunks of `paths` exactly `rows`, in ONE LanceDB commit.
+
+        merge_insert on chunk_id: matching ids are updated, new ones inserted, and rows of these
+        paths that are not in `rows` deleted (when_not_matched_by_source_delete) - all in a single
+        new table version, so a reader (or a crash) sees either the old or the new state of these
+        files, never a file with half its chunks.
+        """
+        if not paths:
+            return
+        import pyarrow as pa
+
+        data = pa.Table.from_pylist(rows, schema=_schema(dimension)) if rows else None
+        if self._table is None:
+            if data is None:
+                return
+            self._table = self._db.create_table(TABLE, data=data, schema=_schema(dimension))
+            return
+        cond = "path IN (" + ", ".join(sql_str(p) for p in paths) + ")"
+        if data is None:
+            self._table.delete(cond)
+            return
+        (
+            self._table.merge_insert("chunk_id")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .when_not_matched_by_source_delete(cond)
+            .execute(data)
+        )
+
+    def remove_files(self, paths: list[str]) -> None:
+        if self._table is None or not paths:
+            return
+        for i in range(0, len(paths), 500):
+            part = paths[i : i + 500]
+            self._table.delete("path IN (" + ", ".join(sql_str(p) for p in part) + ")")
+
+    def rebuild_fts(self) -> None:
+        """(Re)build the native full-text index on search_text (heading path + body)."""
+        if self._table is None or self._table.count_rows() == 0:
+            return
+        from lancedb.index import FTS
+
+        self._table.create_index("search_text", config=FTS(), replace=True)
+
+    def compact(self) -> None:
+        """Merge small fragments and drop table versions older than a minute (disk hygiene)."""
+        if self._table is None:
+            return
+        try:
+            self._table.optimize(cleanup_older_than=_dt.timedelta(minutes=1))
+        except Exception:  # hygiene only: never fail an ingest over it
+            pass
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def has_fts(self) -> bool:
+        if self._table is None:
+            return False
+        try:
+            return any(getattr(i, "index_type", "") == "FTS" for i in self._table.list_indices())
+        except Exception:
+            return False
+
+    def dense(self, vector: "np.ndarray", limit: int, where: str | None = None) -> list[dict]:
+        """Nearest chunks by cosine distance; each row gets `_distance`."""
+        if self._table is None:
+            return []
+        q = self._table.search(vector, vector_column_name="vector").distance_type("cosine")
+        if where:
+            q = q.where(where, prefilter=True)
+        try:
+            return q.select(RESULT_COLUMNS + ["_distance"]).limit(limit).to_list()
+        except Exception as exc:
+            raise IndexUnavailable(f"dense search failed ({_short(exc)})", path=self.dir) from None
+
+    def fts(self, query: str, limit: int, where: str | None = None) -> list[dict]:
+        """Best BM25 matches on search_text; each row gets `_score`."""
+        if self._table is None or not query.strip():
+            return []
+        q = self._table.search(query, query_type="fts", fts_columns="search_text")
+        if where:
+            q = q.where(where, prefilter=True)
+        try:
+            return q.select(RESULT_COLUMNS).limit(limit).to_list()
+        except Exception as exc:
+            if not self.has_fts():  # an ingest killed before its final index build
+                raise IndexUnavailable(
+                    "full-text index missing: run `workbench ingest` to rebuild it", path=self.dir
+                ) from None
+            raise IndexUnavailable(f"full-text search failed ({_short(exc)})", path=self.dir) from None
+
+    def chunks_of(self, path: str) -> list[dict]:
+        """All chunks of one document, in order (for why-not and boundary checks)."""
+        if self._table is None:
+            return []
+        rows = (
+            self._table.search()
+            .where(f"path = {sql_str(path)}")
+            .select(RESULT_COLUMNS)
+            .limit(None)
+            .to_list()
+        )
+        return sorted(rows, key=lambda r: r["n"])
+
+    def paths(self) -> list[str]:
+        return sorted(self.file_hashes())
+
+
+def check_compatible(meta: dict, embedding_model: str | None, dimension: int | None, where: Path) -> None:
+    """IndexMismatch when the configured model/dimension is not what the index was built with."""
+    if embedding_model is not None and meta.get("embedding_model") != embedding_model:
+        raise IndexMismatch(
+            f"the retrieval index was built with embedding model {meta.get('embedding_model')!r} "
+            f"but workbench.yaml sets retrieval.embedding_model to {embedding_model!r}; its vectors "
+            "would give meaningless results: run `workbench ingest --reindex`",
+            path=where,
+        )
+    if dimension is not None and int(meta.get("dimension", -1)) != int(dimension):
+        raise IndexMismatch(
+            f"the retrieval index holds {meta.get('dimension')}-dimensional vectors but the embedding "
+            f"model produces {dimension}: run `workbench ingest --reindex`",
+            path=where,
+        )
+
+
+def _schema(dimension: int) -> Any:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field("chunk_id", pa.string()),
+            pa.field("path", pa.string()),
+            pa.field("n", pa.int32()),
+            pa.field("heading_path", pa.string()),
+            pa.field("text", pa.string()),
+            pa.field("search_text", pa.string()),
+            pa.field("char_start", pa.int32()),
+            pa.field("char_end", pa.int32()),
+            pa.field("line_start", pa.int32()),
+            pa.field("line_end", pa.int32()),
+            pa.field("chunk_hash", pa.string()),
+            pa.field("file_hash", pa.string()),
+            pa.field("n_tokens", pa.int32()),
+            pa.field("vector", pa.list_(pa.float32(), dimension)),
+        ]
+    )
+
+
+def _table_names(db: Any) -> list[str]:
+    if hasattr(db, "list_tables"):
+        res = db.list_tables()
+        names = getattr(res, "tables", res)
+        return list(names)
+    return list(db.table_names())
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]

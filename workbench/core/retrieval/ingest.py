@@ -1,0 +1,328 @@
+"""Incremental, interruptible ingest: corpus files -> chunks -> vectors -> the LanceDB index.
+
+What a run does:
+ 1. Scan the given paths (files or folders). The index mirrors exactly the readable documents
+    found there: a document that is gone (or now unreadable) has its chunks removed.
+ 2. Read every file's bytes and hash them (sha256). A file whose hash is already in the index -
+    with the same chunking settings and tokenizer - costs nothing more: it is not parsed, chunked
+    or embedded. If the embedding model differs from the one the index was built with, the run
+    stops with IndexMismatch (use reindex=True); if only the chunking settings differ, every file
+    is re-chunked and re-embedded (the report says so).
+ 3. Chunk the new and changed files (cheap: the tokenizer only), so the total is known and the
+    progress callback can give a real ETA.
+ 4. Embed in groups of files (~256 chunks) and write each group with ONE LanceDB commit
+    (`Index.replace_files`: merge_insert + delete-not-matched for those paths).
+ 5. Rebuild the full-text index, compact, write meta.json (state "ready", counts, time).
+
+Why this is safe to interrupt: LanceDB commits are atomic (a new table version appears whole or
+not at all), and a file's chunks, its hash and the removal of its old chunks are one commit. So
+at any instant the table holds, for every file, either its previous chunks or its new ones -
+never half. `cancel` (a threading.Event) is checked between embedding batches; when set, the
+files of the current group that are fully embedded are still committed, the rest are left as
+they were, and the report says `cancelled=True` (re-running ingest finishes the job). A process
+killed outright leaves meta.json in state "ingesting"; the next ingest sees that and rebuilds the
+full-text index even if no file changed. Removals of deleted files are one commit, done first.
+
+Concurrent ingests of the same index are refused (flock on index/.ingest.lock); searches may run
+during an ingest and see the last committed version.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from workbench.core.retrieval.chunking import Chunk, chunk_document, tokens_for
+from workbench.core.retrieval.documents import Document, Skipped, discover, file_hash, read_bytes, read_document
+from workbench.core.retrieval.embedder import Embedder, get_embedder, resolve_model_path
+from workbench.core.retrieval.index import (
+    INDEX_VERSION,
+    Index,
+    IndexMismatch,
+    IndexUnavailable,
+    check_compatible,
+    index_dir,
+    now_iso,
+)
+from workbench.core.retrieval.settings import RetrievalSettings
+
+COMMIT_CHUNKS = 256  # chunks per LanceDB commit: big enough that commits cost ~nothing
+
+
+@dataclass
+class IngestProgress:
+    """One progress update (sent after each batch, and once per phase change)."""
+
+    phase: str  # "scanning" | "embedding" | "indexing" | "done"
+    files_done: int
+    files_total: int
+    chunks_done: int  # chunks embedded so far in this run
+    chunks_total: int  # chunks to embed in this run (known after scanning)
+    chunks_per_s: float
+    eta_s: float | None  # None until a rate is known
+    current: str = ""  # document path being worked on
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    chunks_embedded: int = 0
+    docs_total: int = 0  # documents in the index after the run
+    chunks_total: int = 0  # chunks in the index after the run
+    seconds: float = 0.0
+    embed_seconds: float = 0.0  # time inside Embedder.encode (throughput baseline)
+    cancelled: bool = False
+    reindexed: bool = False
+    rechunked: str | None = None  # why every file was re-chunked, if it was
+    embedding_model: str = ""
+    index_version: int = 0  # LanceDB table version after the run
+    pending: list[str] = field(default_factory=list)  # files left for next run (cancelled)
+
+    @property
+    def nothing_changed(self) -> bool:
+        return not (self.added or self.updated or self.removed or self.reindexed or self.pending)
+
+    def to_dict(self) -> dict:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "removed": self.removed,
+            "unchanged": len(self.unchanged),
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "chunks_embedded": self.chunks_embedded,
+            "docs_total": self.docs_total,
+            "chunks_total": self.chunks_total,
+            "seconds": round(self.seconds, 3),
+            "embed_seconds": round(self.embed_seconds, 3),
+            "cancelled": self.cancelled,
+            "reindexed": self.reindexed,
+            "rechunked": self.rechunked,
+            "embedding_model": self.embedding_model,
+            "index_version": self.index_version,
+            "pending": self.pending,
+            "nothing_changed": self.nothing_changed,
+        }
+
+
+def ingest(
+    paths: list[Path | str],
+    data_dir: Path,
+    settings: RetrievalSettings,
+    *,
+    root: Path | None = None,
+    progress: Callable[[IngestProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+    reindex: bool = False,
+    embedder: Embedder | None = None,
+) -> IngestReport:
+    """Bring the index in `data_dir/index` in line with the documents under `paths`.
+
+    `root` resolves a relative `settings.embedding_model` folder. `embedder` overrides the
+    configured model (tests, benchmarks). Raises IndexMismatch when the index was built with
+    another embedding model (unless reindex), WorkbenchError when another ingest holds the lock.
+    """
+    t0 = time.perf_counter()
+    report = IngestReport(reindexed=reindex, embedding_model=settings.embedding_model)
+    emit = progress or (lambda p: None)
+    model_dir = str(embedder.path) if embedder is not None else str(resolve_model_path(settings.embedding_model, root))
+    tokens = tokens_for(model_dir)
+    chunking = {**settings.chunking_key(), "tokenizer": tokens.name}
+
+    sources, skipped = discover([Path(p) for p in paths])
+    report.skipped.extend(skipped)
+
+    index: Index | None = None
+    if not reindex:
+        try:
+            index = Index.open(data_dir, settings.embedding_model)
+        except IndexMismatch:
+            raise
+        except IndexUnavailable:
+            if (index_dir(data_dir) / "meta.json").exists():
+                raise  # corrupt: say so (the message tells the user to --reindex)
+            index = None
+    if index is not None and embedder is not None:
+        check_compatible(index.meta, None, embedder.dimension, index.dir / "meta.json")
+
+    def get_model() -> Embedder:
+        nonlocal embedder
+        if embedder is None:
+            embedder = get_embedder(settings.embedding_model, root)
+        return embedder
+
+    lock_owner = index if index is not None else Index(data_dir, {}, None, None)
+    with lock_owner.write_lock():
+        if index is None:
+            emb = get_model()
+            index = Index.create(
+                data_dir,
+                {
+                    "index_version": INDEX_VERSION,
+                    "embedding_model": settings.embedding_model,
+                    "dimension": emb.dimension,
+                    "chunking": chunking,
+                    "created_at": now_iso(),
+                    "state": "ingesting",
+                    "docs": 0,
+                    "chunks": 0,
+                },
+            )
+        was_interrupted = index.meta.get("state") == "ingesting"
+        indexed = index.file_hashes()
+        if index.meta.get("chunking") != chunking and indexed:
+            report.rechunked = (
+                f"chunking settings changed ({index.meta.get('chunking')} -> {chunking}): "
+                "every file re-chunked"
+            )
+
+        # --- scan: hash every file; chunk only new/changed ones ----------------------------------
+        emit(IngestProgress("scanning", 0, len(sources), 0, 0, 0.0, None))
+        todo: list[tuple[Document, list[Chunk]]] = []
+        present: set[str] = set()
+        max_bytes = int(settings.max_file_mb * 1_000_000)
+        for i, src in enumerate(sources):
+            raw = read_bytes(src, max_bytes)
+            if isinstance(raw, Skipped):
+                report.skipped.append(raw)
+                continue
+            h = file_hash(raw)
+            if not report.rechunked and indexed.get(src.path) == h:
+                present.add(src.path)
+                report.unchanged.append(src.path)
+                continue
+            doc = read_document(src, max_bytes, raw)
+            if isinstance(doc, Skipped):
+                report.skipped.append(doc)
+                continue
+            present.add(src.path)
+            chunks = chunk_document(doc, settings.chunk_tokens, settings.overlap_tokens, tokens)
+            todo.append((doc, chunks))
+            if i % 50 == 49:
+                emit(IngestProgress("scanning", i + 1, len(sources), 0, 0, 0.0, None, src.path))
+            if cancel is not None and cancel.is_set():
+                break
+        if cancel is not None and cancel.is_set():
+            # cancelled while scanning: nothing written yet, the index is as it was
+            report.cancelled = True
+            report.pending = [d.path for d, _ in todo]
+            return _finish(index, report, t0, changed=was_interrupted, emit=emit)
+
+        # --- removals: one commit ---------------------------------------------------------------
+        removed = sorted(set(indexed) - present)
+        changed = bool(removed) or bool(todo) or was_interrupted
+        if changed and index.meta.get("state") != "ingesting":
+            index.meta["state"] = "ingesting"
+            index.write_meta()
+        if removed:
+            index.remove_files(removed)
+            report.removed = removed
+
+        # --- embed + write, a group of files per commit -------------------------------------------
+        total_chunks = sum(len(c) for _, c in todo)
+        files_total = len(sources)
+        files_done = len(report.unchanged)
+        done_chunks = 0
+        t_embed0 = time.perf_counter()
+        group: list[tuple[Document, list[Chunk]]] = []
+
+        def rate() -> tuple[float, float | None]:
+            el = time.perf_counter() - t_embed0
+            r = done_chunks / el if el > 0 and done_chunks else 0.0
+            eta = (total_chunks - done_chunks) / r if r > 0 else None
+            return r, eta
+
+        def flush(group: list[tuple[Document, list[Chunk]]]) -> bool:
+            """Embed and commit a group; False if cancelled (completed files still committed)."""
+            nonlocal done_chunks, files_done
+            if not group:
+                return True
+            emb = get_model()
+            texts = [c.embed_text for _, cs in group for c in cs]
+            vecs = []
+            cancelled = False
+            for s in range(0, len(texts), settings.batch_size):
+                if cancel is not None and cancel.is_set():
+                    cancelled = True
+                    break
+                te = time.perf_counter()
+                vecs.extend(emb.encode(texts[s : s + settings.batch_size], settings.batch_size))
+                report.embed_seconds += time.perf_counter() - te
+                done_chunks += min(settings.batch_size, len(texts) - s)
+                r, eta = rate()
+                emit(IngestProgress("embedding", files_done, files_total, done_chunks, total_chunks, r, eta, group[0][0].path))
+            # commit every file whose chunks are all embedded
+            rows: list[dict] = []
+            paths: list[str] = []
+            pos = 0
+            for doc, cs in group:
+                if pos + len(cs) > len(vecs):
+                    report.pending.append(doc.path)
+                    continue
+                rows.extend(_row(c, v, doc.file_hash) for c, v in zip(cs, vecs[pos : pos + len(cs)]))
+                pos += len(cs)
+                paths.append(doc.path)
+                (report.updated if doc.path in indexed and not reindex else report.added).append(doc.path)
+                files_done += 1
+            index.replace_files(rows, paths, index.meta["dimension"])
+            report.chunks_embedded += len(rows)
+            return not cancelled
+
+        group_chunks = 0
+        for doc, chunks in todo:
+            group.append((doc, chunks))
+            group_chunks += len(chunks)
+            if group_chunks >= COMMIT_CHUNKS:
+                if not flush(group):
+                    report.cancelled = True
+                    break
+                group, group_chunks = [], 0
+        else:
+            if not flush(group):
+                report.cancelled = True
+        if report.cancelled:
+            done = set(report.added) | set(report.updated) | set(report.pending)
+            report.pending += [d.path for d, _ in todo if d.path not in done]
+        r, _ = rate()
+        emit(IngestProgress("indexing", files_done, files_total, done_chunks, total_chunks, r, 0.0))
+        if not (report.rechunked and report.cancelled):
+            # (a cancelled re-chunk keeps the old settings recorded, so the next run finishes it)
+            index.meta["chunking"] = chunking
+        return _finish(index, report, t0, changed=changed, emit=emit)
+
+
+def _finish(index: Index, report: IngestReport, t0: float, *, changed: bool, emit: Callable) -> IngestReport:
+    if changed or not index.has_fts():
+        index.rebuild_fts()
+        index.compact()
+    hashes = index.file_hashes()
+    report.docs_total = len(hashes)
+    report.chunks_total = index.count()
+    report.index_version = index.version
+    index.meta.update(
+        state="ready",
+        docs=report.docs_total,
+        chunks=report.chunks_total,
+        table_version=report.index_version,
+    )
+    if changed:
+        index.meta["last_ingest_at"] = now_iso()
+    index.meta.setdefault("last_ingest_at", now_iso())
+    index.write_meta()
+    report.seconds = time.perf_counter() - t0
+    emit(IngestProgress("done", report.docs_total, report.docs_total, report.chunks_embedded, report.chunks_embedded, 0.0, 0.0))
+    return report
+
+
+def _row(chunk: Chunk, vector: Any, file_sha: str) -> dict:
+    d = chunk.to_dict()
+    d["search_text"] = chunk.embed_text
+    d["file_hash"] = file_sha
+    d["vector"] = vector
+    return d

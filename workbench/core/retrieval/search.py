@@ -1,0 +1,350 @@
+"""Dense, full-text and hybrid search that shows where every chunk ranked under every method.
+
+The point of this module is visibility, so fusion is not delegated to LanceDB's hybrid query:
+we take the top `candidates` (default 50) of the dense list and of the full-text list, and
+compute reciprocal-rank fusion ourselves,
+
+    fused(c) = dense_weight / (rrf_k + dense_rank(c)) + fts_weight / (rrf_k + fts_rank(c))
+
+(a method that did not return c contributes 0). Every candidate then carries its dense score and
+rank, its BM25 score and rank, its fused score and hybrid rank, whatever the requested mode, so a
+user can see "ranked 17 under dense, 2 under full-text" for the same chunk. Both lists are always
+computed (the extra method costs ~5-15 ms; the query embedding ~12 ms).
+
+Scores: dense = cosine similarity (1 - LanceDB cosine distance; vectors are normalised);
+fts = BM25 as LanceDB reports it (`_score`); fused = the RRF sum above.
+
+`highlight_spans` returns character spans of query terms in a text; styling is the UI's job (and
+document text must never be turned into Rich markup).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from workbench.core.retrieval.embedder import Embedder, get_embedder
+from workbench.core.retrieval.index import Index, check_compatible, path_filter, path_matches
+from workbench.core.retrieval.settings import MODES, RetrievalSettings
+
+
+@dataclass
+class Hit:
+    """One chunk with its rank and score under each method (None: not in that method's list)."""
+
+    chunk_id: str
+    path: str
+    heading_path: str
+    line_start: int
+    line_end: int
+    text: str
+    n: int = 0
+    char_start: int = 0
+    char_end: int = 0
+    dense_score: float | None = None
+    dense_rank: int | None = None
+    fts_score: float | None = None
+    fts_rank: int | None = None
+    fused_score: float = 0.0
+    hybrid_rank: int | None = None
+    rank: int = 0  # final rank under the result's mode (1-based)
+
+    def rank_in(self, mode: str) -> int | None:
+        return {"dense": self.dense_rank, "fts": self.fts_rank, "hybrid": self.hybrid_rank}[mode]
+
+    def score_in(self, mode: str) -> float | None:
+        return {"dense": self.dense_score, "fts": self.fts_score, "hybrid": self.fused_score}[mode]
+
+    def to_dict(self, with_text: bool = True) -> dict:
+        d = asdict(self)
+        if not with_text:
+            d.pop("text")
+        return d
+
+
+@dataclass
+class SearchResult:
+    query: str
+    mode: str
+    k: int
+    hits: list[Hit]  # the top k under `mode`, ranks 1..k
+    candidates: list[Hit]  # every chunk either method returned (dense ∪ fts), hybrid order
+    latency_ms: float
+    timings_ms: dict[str, float] = field(default_factory=dict)  # embed / dense / fts / fuse
+    index_version: int = 0
+    settings: dict = field(default_factory=dict)
+    path_glob: str | None = None
+
+    def ranking(self, mode: str) -> list[Hit]:
+        """All candidates that `mode` ranked, best first."""
+        ranked = [h for h in self.candidates if h.rank_in(mode) is not None]
+        return sorted(ranked, key=lambda h: h.rank_in(mode))
+
+    def top(self, mode: str, k: int | None = None) -> list[Hit]:
+        return self.ranking(mode)[: k or self.k]
+
+    def to_dict(self, per_mode: int | None = None) -> dict:
+        """JSON-able: the hits, plus each method's top list (chunk ids) and every candidate used."""
+        per_mode = per_mode or self.k
+        shown: dict[str, Hit] = {}
+        tops = {}
+        for mode in MODES:
+            top = self.top(mode, per_mode)
+            tops[mode] = [h.chunk_id for h in top]
+            for h in top:
+                shown[h.chunk_id] = h
+        return {
+            "query": self.query,
+            "mode": self.mode,
+            "k": self.k,
+            "latency_ms": round(self.latency_ms, 2),
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "index_version": self.index_version,
+            "path_glob": self.path_glob,
+            "settings": self.settings,
+            "hits": [h.to_dict() for h in self.hits],
+            "top": tops,
+            "chunks": {cid: h.to_dict() for cid, h in shown.items()},
+        }
+
+
+def search(
+    query: str,
+    index: Index,
+    settings: RetrievalSettings,
+    *,
+    mode: str | None = None,
+    k: int | None = None,
+    path_glob: str | None = None,
+    depth: int | None = None,
+    embedder: Embedder | None = None,
+    root: Any = None,
+) -> SearchResult:
+    """Search `index` under `mode` (default settings.mode); see the module docstring.
+
+    `path_glob` (default settings.path_glob) restricts to documents whose path matches (fnmatch
+    style, "*" crosses "/"). `depth` is how far down each method's list goes (default
+    settings.candidates, at least k). Raises IndexMismatch if the embedder's dimension differs
+    from the index's, IndexUnavailable if a query fails on a broken index.
+    """
+    t0 = time.perf_counter()
+    mode = mode or settings.mode
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    k = k or settings.k
+    glob = path_glob if path_glob is not None else settings.path_glob
+    depth = max(depth or settings.candidates, k)
+    where = path_filter(glob)
+    timings: dict[str, float] = {}
+
+    if embedder is None:
+        embedder = get_embedder(settings.embedding_model, root)
+    # a model with another dimension than the index's would fail deep inside LanceDB: say why
+    check_compatible(index.meta, None, embedder.dimension, index.dir / "meta.json")
+
+    t = time.perf_counter()
+    vec = embedder.encode_query(query)
+    timings["embed"] = (time.perf_counter() - t) * 1000
+    t = time.perf_counter()
+    dense_rows = index.dense(vec, depth, where)
+    timings["dense"] = (time.perf_counter() - t) * 1000
+    t = time.perf_counter()
+    fts_rows = index.fts(query, depth, where)
+    timings["fts"] = (time.perf_counter() - t) * 1000
+
+    t = time.perf_counter()
+    hits = fuse(dense_rows, fts_rows, settings)
+    if glob:  # belt and braces: the where clause already filtered
+        hits = [h for h in hits if path_matches(h.path, glob)]
+    ordered = sorted(hits, key=lambda h: _sort_key(h, mode))
+    top = []
+    for i, h in enumerate(ordered[:k]):
+        h2 = Hit(**asdict(h))
+        h2.rank = i + 1
+        top.append(h2)
+    timings["fuse"] = (time.perf_counter() - t) * 1000
+    return SearchResult(
+        query=query,
+        mode=mode,
+        k=k,
+        hits=top,
+        candidates=hits,
+        latency_ms=(time.perf_counter() - t0) * 1000,
+        timings_ms=timings,
+        index_version=index.version,
+        settings=settings.to_dict(),
+        path_glob=glob,
+    )
+
+
+def fuse(dense_rows: list[dict], fts_rows: list[dict], settings: RetrievalSettings) -> list[Hit]:
+    """Merge the two candidate lists into Hits carrying both ranks and the RRF fused score."""
+    by_id: dict[str, Hit] = {}
+
+    def hit_for(row: dict) -> Hit:
+        cid = row["chunk_id"]
+        if cid not in by_id:
+            by_id[cid] = Hit(
+                chunk_id=cid,
+                path=row["path"],
+                heading_path=row.get("heading_path") or "",
+                line_start=int(row.get("line_start") or 0),
+                line_end=int(row.get("line_end") or 0),
+                text=row.get("text") or "",
+                n=int(row.get("n") or 0),
+                char_start=int(row.get("char_start") or 0),
+                char_end=int(row.get("char_end") or 0),
+            )
+        return by_id[cid]
+
+    for i, row in enumerate(dense_rows):
+        h = hit_for(row)
+        h.dense_rank = i + 1
+        h.dense_score = 1.0 - float(row.get("_distance", 1.0))
+    for i, row in enumerate(fts_rows):
+        h = hit_for(row)
+        h.fts_rank = i + 1
+        h.fts_score = float(row.get("_score", 0.0))
+    for h in by_id.values():
+        s = 0.0
+        if h.dense_rank is not None:
+            s += settings.dense_weight / (settings.rrf_k + h.dense_rank)
+        if h.fts_rank is not None:
+            s += settings.fts_weight / (settings.rrf_k + h.fts_rank)
+        h.fused_score = s
+    hybrid = sorted(by_id.values(), key=lambda h: _sort_key(h, "hybrid"))
+    for i, h in enumerate(hybrid):
+        h.hybrid_rank = i + 1 if h.fused_score > 0 else None
+    return hybrid
+
+
+def _sort_key(h: Hit, mode: str) -> tuple:
+    big = 10**9
+    if mode == "dense":
+        return (h.dense_rank or big, h.chunk_id)
+    if mode == "fts":
+        return (h.fts_rank or big, h.chunk_id)
+    best = min(h.dense_rank or big, h.fts_rank or big)
+    return (-h.fused_score, best, h.chunk_id)
+
+
+# --- highlighting ------------------------------------------------------------------------------
+
+_STOP = set(
+    "a an and are as at be by can do does for from how i if in into is it its of on or that the "
+    "their then there these this to was what when where which who why will with you your".split()
+)
+_WORD = re.compile(r"[A-Za-z0-9_]+")
+
+
+def query_terms(query: str) -> list[str]:
+    """Lower-cased content words of a query (stop words and 1-letter words dropped)."""
+    terms = []
+    for w in _WORD.findall(query.lower()):
+        if len(w) > 1 and w not in _STOP and w not in terms:
+            terms.append(w)
+    return terms
+
+
+def _stem(word: str) -> str:
+    for suf in ("ing", "ed", "es", "s"):
+        if word.endswith(suf) and len(word) - len(suf) >= 3:
+            return word[: -len(suf)]
+    return word
+
+
+def highlight_spans(text: str, query: str) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping (start, end) spans of words in `text` matching a query term.
+
+    A word matches when it equals a term or shares its crude stem ("tables" ~ "table",
+    "indexed" ~ "index"), case-insensitively. Returns character offsets into `text`.
+    """
+    stems = {_stem(t) for t in query_terms(query)}
+    if not stems:
+        return []
+    spans = []
+    for m in _WORD.finditer(text):
+        w = m.group(0).lower()
+        if w in stems or _stem(w) in stems:
+            spans.append(m.span())
+    return spans
+
+
+# --- markdown report ---------------------------------------------------------------------------
+
+
+def _fence(text: str) -> str:
+    longest = max((len(m.group(0)) for m in re.finditer(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _fmt(v: float | None, digits: int = 3) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def result_markdown(data: dict, gold: list[str] | None = None, title: str | None = None) -> str:
+    """A self-contained Markdown report of a search (SearchResult.to_dict() or a stored trace).
+
+    Query, settings, then per mode the ranked chunks with every method's rank and score, and
+    the chunk texts once each. `gold` (relevant doc paths or chunk ids) marks gold chunks and adds
+    their ranks.
+    """
+    gold = gold or []
+    chunks: dict[str, dict] = data.get("chunks", {})
+    s = data.get("settings", {})
+    lines = [f"# {title or 'Retrieval trace'}", ""]
+    lines.append(f"**Query:** {data.get('query', '')}")
+    lines.append("")
+    lines.append(
+        f"- mode `{data.get('mode')}`, k={data.get('k')}, latency {data.get('latency_ms', 0):.1f} ms, "
+        f"index version {data.get('index_version')}"
+    )
+    lines.append(
+        f"- embedding `{s.get('embedding_model')}`, chunk_tokens={s.get('chunk_tokens')}, "
+        f"overlap={s.get('overlap_tokens')}, rrf_k={s.get('rrf_k')}, weights dense={s.get('dense_weight')} "
+        f"fts={s.get('fts_weight')}" + (f", path filter `{data.get('path_glob')}`" if data.get("path_glob") else "")
+    )
+    if gold:
+        lines.append(f"- gold: {', '.join(f'`{g}`' for g in gold)}")
+    lines.append("")
+
+    def is_gold(c: dict) -> bool:
+        return c["path"] in gold or c["chunk_id"] in gold
+
+    for mode, ids in data.get("top", {}).items():
+        lines.append(f"## {mode}")
+        lines.append("")
+        lines.append("| rank | chunk | heading | lines | dense (rank) | fts (rank) | fused (rank) |")
+        lines.append("|---:|---|---|---|---|---|---|")
+        for i, cid in enumerate(ids):
+            c = chunks.get(cid, {"chunk_id": cid, "path": cid.split("#")[0]})
+            mark = " **gold**" if gold and is_gold(c) else ""
+            lines.append(
+                f"| {i + 1} | `{cid}`{mark} | {_cell(c.get('heading_path', ''))} | "
+                f"{c.get('line_start', '?')}-{c.get('line_end', '?')} | "
+                f"{_fmt(c.get('dense_score'))} ({c.get('dense_rank') or '-'}) | "
+                f"{_fmt(c.get('fts_score'), 2)} ({c.get('fts_rank') or '-'}) | "
+                f"{_fmt(c.get('fused_score'), 4)} ({c.get('hybrid_rank') or '-'}) |"
+            )
+        if gold and not any(is_gold(chunks.get(cid, {"chunk_id": cid, "path": cid.split('#')[0]})) for cid in ids):
+            lines.append("")
+            lines.append(f"_No gold chunk in the top {len(ids)} under {mode}._")
+        lines.append("")
+    lines.append("## Chunks")
+    lines.append("")
+    for cid, c in chunks.items():
+        text = c.get("text", "")
+        fence = _fence(text)
+        lines.append(f"### `{cid}` — {c.get('path')} lines {c.get('line_start')}-{c.get('line_end')}")
+        if c.get("heading_path"):
+            lines.append(f"_{c['heading_path']}_")
+        lines.append("")
+        lines.append(f"{fence}text\n{text}\n{fence}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
