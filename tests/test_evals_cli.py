@@ -1,0 +1,186 @@
+"""`workbench eval ...` as a user runs it: exit codes, printed summary, diff, gate, kill -9 + resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from workbench.cli import main
+from workbench.core.store import Store
+
+EVALS = """\
+name: capitals
+cases:
+  - id: france
+    inputs: {question: Capital of France}
+    tags: [eu]
+    assert:
+      - {type: icontains, value: paris}
+  - id: italy
+    inputs: {question: Capital of Italy}
+    tags: [eu]
+    assert:
+      - {type: icontains, value: rome}
+  - id: japan
+    inputs: {question: Capital of Japan}
+    assert:
+      - {type: icontains, value: tokyo}
+  - id: peru
+    inputs: {question: Capital of Peru}
+    assert:
+      - {type: contains, value: Lima}
+"""
+ANSWERS = {"France": "Paris.", "Italy": "Rome.", "Japan": "Kyoto.", "Peru": "Lima"}
+
+
+def answer(body):
+    system = body["messages"][0]["content"] if body["messages"][0]["role"] == "system" else ""
+    text = body["messages"][-1]["content"]
+    for country, reply in ANSWERS.items():
+        if country in text:
+            if "Be sloppy" in system and country == "Italy":
+                return ["Milan."]
+            if "Be careful" in system and country == "Japan":
+                return ["Tokyo."]
+            return [reply]
+    return ["?"]
+
+
+@pytest.fixture
+def proj(ollama_standin, project_factory):
+    ollama_standin.configure(reply=answer)
+    project = project_factory(
+        host=ollama_standin.url, retries="count: 0\n  backoff_s: 0.01",
+        extra="evals:\n  dir: evals\nvariants:\n  sloppy:\n    system: Be sloppy.\n  careful:\n    system: Be careful.\n")
+    (project.root / "evals").mkdir()
+    (project.root / "evals" / "capitals.yaml").write_text(EVALS)
+    project.close()
+    return project.root, ollama_standin
+
+
+def wb(root, *argv, capsys=None):
+    code = main(["--project", str(root), *argv])
+    return code
+
+
+def chats(standin):
+    return len(standin.requests_to("/api/chat"))
+
+
+def test_run_prints_summary_and_rerun_comes_from_cache(proj, capsys):
+    root, standin = proj
+    assert wb(root, "eval", "run") == 0
+    out = capsys.readouterr().out
+    assert "run e1: done" in out and "pass rate 75% (3/4), 95% CI" in out
+    assert "by tag: eu 2/2" in out and "0 of 4 from cache" in out
+    assert "failing cases:" in out and "japan [other]" in out and "answer: Kyoto." in out
+    assert "The one failure has no retrieval evidence" in out
+    assert wb(root, "eval", "run", "capitals", "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["run_id"] == 2 and data["summary"]["cache_hits"] == 4 and chats(standin) == 4
+    assert wb(root, "eval", "runs") == 0
+    listing = capsys.readouterr().out
+    assert "e2" in listing and "e1" in listing and "75%" in listing
+    assert wb(root, "eval", "show", "last") == 0
+    shown = capsys.readouterr().out
+    assert "run e2 · capitals" in shown and "japan" in shown
+
+
+def test_prompt_variants_diff_lists_exactly_the_flipped_cases_and_the_gate(proj, capsys, tmp_path):
+    root, standin = proj
+    assert wb(root, "eval", "run") == 0  # e1: base
+    assert wb(root, "eval", "run", "--variant", "sloppy") == 0  # e2: italy regresses
+    capsys.readouterr()
+    assert wb(root, "eval", "diff", "e1", "e2", "--json", "--only", "changed") == 0
+    d = json.loads(capsys.readouterr().out)
+    assert [(c["case_id"], c["change"]) for c in d["cases"]] == [("italy", "regression")]
+    assert d["counts"]["regression"] == 1 and d["counts"]["unchanged"] == 3
+    assert d["stats"]["words"].startswith("-1 cases, p=1.00: could be noise")
+    assert d["cases"][0]["words"] == [["delete", "Rome"], ["insert", "Milan"], ["equal", "."]]
+    assert wb(root, "eval", "diff", "1", "2") == 0
+    text = capsys.readouterr().out
+    assert "1 regressions, 0 fixes" in text and "regression italy  pass -> fail" in text
+
+    # gate: sloppy regresses against base -> exit 1; careful only fixes -> exit 0
+    junit, md = tmp_path / "junit.xml", tmp_path / "report.md"
+    code = wb(root, "eval", "run", "--variant", "sloppy", "--baseline", "e1", "--fail-on-regression",
+              "--junit", str(junit), "--markdown", str(md))
+    assert code == 1
+    out = capsys.readouterr().out
+    assert "gate FAILED: 1 regression(s) against run 1" in out and "italy" in out
+    assert ET.parse(junit).getroot().get("failures") == "2"
+    assert "**Gate: FAILED ❌**" in md.read_text()
+    assert wb(root, "eval", "run", "--variant", "careful", "--baseline", "e1", "--fail-on-regression") == 0
+    out = capsys.readouterr().out
+    assert "gate passed" in out and "fix        japan  fail -> pass" in out
+    # best is now `careful` (4/4); sloppy loses italy and japan against it
+    assert wb(root, "eval", "run", "--baseline", "best", "--max-regressions", "2", "--variant", "sloppy") == 0
+    assert wb(root, "eval", "run", "--baseline", "best", "--max-regressions", "1", "--variant", "sloppy") == 1
+    assert wb(root, "eval", "run", "--min-pass-rate", "0.9", "--variant", "careful") == 0
+    assert wb(root, "eval", "run", "--min-pass-rate", "0.9") == 1
+
+
+def test_bad_input_exits_2_with_file_and_line(proj, capsys):
+    root, standin = proj
+    (root / "evals" / "broken.yaml").write_text(
+        "cases:\n  - id: a\n    inputs: {question: x}\n    assert:\n      - {type: regex, value: '(oops'}\n")
+    assert wb(root, "eval", "run", "broken") == 2
+    err = capsys.readouterr().err
+    assert "broken.yaml:5: case 'a': assert[0].value: bad regex" in err
+    (root / "evals" / "dups.yaml").write_text("cases:\n  - id: a\n  - id: b\n  - id: a\n")
+    assert wb(root, "eval", "run", "dups.yaml") == 2
+    assert "dups.yaml:4: case 'a': id: duplicate case id 'a' on lines 2 and 4" in capsys.readouterr().err
+    assert wb(root, "eval", "run", "--fail-on-regression") == 2
+    assert wb(root, "eval", "show", "e99") == 2
+    assert wb(root, "eval", "run", "nope") == 2
+    assert chats(standin) == 0  # nothing was sent to a model for bad input
+
+
+def test_promote_and_import(proj, capsys, tmp_path):
+    root, standin = proj
+    assert main(["--project", str(root), "ask", "Capital of Chile"]) == 0
+    capsys.readouterr()
+    path = root / "evals" / "capitals.yaml"
+    assert wb(root, "eval", "promote", "1", "--to", str(path), "--expected", "Santiago.", "--relevant", "chile.md") == 0
+    out = capsys.readouterr().out
+    assert "added case 'gen1-capital-of-chile' to" in out and path.read_text().startswith(EVALS)
+    logs = tmp_path / "prod.jsonl"
+    logs.write_text('{"question": "Capital of Spain"}\n{"question": "capital of spain?"}\n')
+    assert wb(root, "eval", "import", str(logs), "--to", str(path)) == 0
+    assert "imported 1 case(s)" in capsys.readouterr().out
+    assert wb(root, "eval", "run", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["cases"] == 6
+
+
+def test_kill_9_mid_run_then_resume_repeats_nothing(proj, capsys):
+    root, standin = proj
+    standin.configure(reply=lambda b: [w + " " for w in answer(b)[0].split()] + ["x"] * 30, token_delay_s=0.05)
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "--project", str(root), "eval", "run",
+                             "--concurrency", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert standin.wait_for(lambda s: len(s.requests_to("/api/chat")) >= 3, timeout=60), proc.stderr.read()
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    with Store(root / ".workbench" / "runs.db") as store:  # opening it recovers the dead run
+        run = store.get("eval_runs", 1)
+        assert run["status"] == "interrupted"
+        finished = {r["case_id"] for r in store.rows("eval_results", "run_id = 1")}
+        assert len(finished) == 2
+        assert store.rows("generations", "status = 'interrupted'")  # case 3's partial answer
+    before = chats(standin)
+    standin.configure(token_delay_s=0.0)
+    assert wb(root, "eval", "run", "--resume", "e1", "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["run_id"] == 1 and data["status"] == "done" and data["skipped"] == 2
+    assert chats(standin) - before == 2  # only the two unfinished cases were asked again
+    with Store(root / ".workbench" / "runs.db") as store:
+        rows = store.rows("eval_results", "run_id = 1")
+        assert sorted(r["case_id"] for r in rows) == ["france", "italy", "japan", "peru"]

@@ -1,0 +1,438 @@
+"""`workbench eval run|diff|runs|show|promote|import`: eval sets, headless (SSH, CI, scripts).
+
+Exit codes: 0 ok, 1 the gate failed, 2 bad input (eval file, run id, flags), 130 Ctrl-C (the
+finished cases are kept; `--resume RUN` continues). Everything printed from a model or a user
+file goes through `terminal_safe` and Rich `Text`, never markup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.safetext import terminal_safe
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="run eval sets, compare runs, gate CI, grow the set",
+                       description="Eval sets (evals/*.yaml) run against a variant. Exit codes: 0 ok, "
+                       "1 gate failed, 2 bad input, 130 interrupted (resume with --resume RUN).")
+    esub = p.add_subparsers(dest="eval_command", metavar="run|diff|runs|show|promote|import")
+    p.set_defaults(func=lambda args, project: _usage(p))
+
+    r = esub.add_parser("run", help="run an eval set against a variant and store the run")
+    r.add_argument("evalset", nargs="?", help="eval file or name under evals/ (default: evals.default_set)")
+    r.add_argument("--variant", help="a named variant from workbench.yaml")
+    r.add_argument("--prompt", help="prompt name (overrides the variant's)")
+    r.add_argument("--model", help="ollama:NAME or embedded (overrides the variant's)")
+    r.add_argument("--concurrency", type=int, help="cases in flight at once (default: evals.concurrency, 4)")
+    r.add_argument("--repeat", type=int, default=1, help="run every case N times to find flaky cases")
+    r.add_argument("--no-cache", action="store_true", help="call the model even for unchanged cases")
+    r.add_argument("--resume", metavar="RUN", help="continue an interrupted or cancelled run")
+    r.add_argument("--baseline", metavar="RUN|best|last", help="compare with this run (and gate against it)")
+    r.add_argument("--fail-on-regression", action="store_true", help="exit 1 when a case passed in the baseline and fails now")
+    r.add_argument("--max-regressions", type=int, metavar="N", help="allow up to N regressions (implies the regression gate)")
+    r.add_argument("--min-pass-rate", type=float, metavar="X", help="exit 1 below this pass rate (0.8 or 80)")
+    r.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
+    r.add_argument("--markdown", metavar="FILE", help="write a Markdown report (for a pull request)")
+    r.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    r.set_defaults(func=run_cmd)
+
+    d = esub.add_parser("diff", help="compare two runs case by case")
+    d.add_argument("run_a", help="the before run (id, e<id>, last or best)")
+    d.add_argument("run_b", help="the after run")
+    d.add_argument("--only", choices=("regressions", "fixes", "changed"), help="only these cases")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=diff_cmd)
+
+    ls = esub.add_parser("runs", help="list eval runs, newest first")
+    ls.add_argument("--limit", type=int, default=20)
+    ls.add_argument("--set", dest="evalset", help="only runs of this eval set (its name)")
+    ls.add_argument("--json", action="store_true", help="JSON lines")
+    ls.set_defaults(func=runs_cmd)
+
+    s = esub.add_parser("show", help="print a run's summary and its failing cases")
+    s.add_argument("run", help="run id, e<id>, last or best")
+    s.add_argument("--all", action="store_true", help="list every case, not only failures")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--markdown", action="store_true", help="a Markdown report instead")
+    s.set_defaults(func=show_cmd)
+
+    pr = esub.add_parser("promote", help="append a case made from a stored generation to an eval file")
+    pr.add_argument("generation", type=int, help="generation id (see `workbench runs`)")
+    pr.add_argument("--to", required=True, help="eval file to append to (created if missing)")
+    pr.add_argument("--expected", help="the reference answer (adds a `similar` check)")
+    pr.add_argument("--relevant", nargs="+", default=[], metavar="PATH", help="gold documents")
+    pr.add_argument("--id", dest="case_id", help="case id (default: from the question)")
+    pr.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
+    pr.add_argument("--split", choices=("train", "heldout"))
+    pr.set_defaults(func=promote_cmd)
+
+    im = esub.add_parser("import", help="import logged questions (JSONL) as cases, skipping near-duplicates")
+    im.add_argument("jsonl", help="one JSON object per line with `question` (and optional expected/answer, relevant, tags)")
+    im.add_argument("--to", help="eval file to append to (default: evals/<jsonl stem>.yaml)")
+    im.add_argument("--threshold", type=float, default=0.9, help="text similarity (0-1) counted as a duplicate")
+    im.add_argument("--semantic", action="store_true", help="also drop paraphrases (embedding cosine >= 0.95)")
+    im.add_argument("--tag", action="append", default=[], help="a tag for every imported case")
+    im.set_defaults(func=import_cmd)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _console(file=None):
+    from rich.console import Console
+
+    return Console(file=file, highlight=False, soft_wrap=True)
+
+
+def _text(s: Any, style: str = ""):
+    from rich.text import Text
+
+    return Text(terminal_safe(str(s)), style=style)
+
+
+# --------------------------------------------------------------------------- eval file lookup
+
+
+def resolve_evalset_path(project: Any, arg: str | None) -> Path:
+    """A path, a file name under evals.dir, or (None) the configured default / the first file."""
+    folder = project.root / project.config.evals.dir
+    if arg:
+        for candidate in (Path(arg), project.root / arg, folder / arg, folder / f"{arg}.yaml", folder / f"{arg}.yml"):
+            if candidate.is_file():
+                return candidate
+        raise WorkbenchError(f"eval set not found: {arg} (looked in . and {folder})")
+    if project.config.evals.default_set:
+        path = folder / project.config.evals.default_set
+        if not path.is_file():
+            raise WorkbenchError(f"evals.default_set {project.config.evals.default_set!r} does not exist in {folder}",
+                                 path=project.config.path, field="evals.default_set")
+        return path
+    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+    if not files:
+        raise WorkbenchError(f"no eval sets in {folder} (write one: see `workbench eval run --help`)")
+    return files[0]
+
+
+# --------------------------------------------------------------------------- run
+
+
+def run_cmd(args: argparse.Namespace, project: Any) -> int:
+    from workbench.core.evals import runstore
+    from workbench.core.evals.evalset import load_evalset
+    from workbench.core.evals.runner import EvalRunner
+    from workbench.core.variants import resolve_variant
+
+    if args.repeat < 1:
+        raise WorkbenchError("--repeat must be at least 1", field="repeat")
+    if args.min_pass_rate is not None:
+        from workbench.core.evals.gate import normalize_rate
+
+        normalize_rate(args.min_pass_rate)  # bad input is exit 2 before any model call
+    if (args.fail_on_regression or args.max_regressions is not None) and not args.baseline:
+        raise WorkbenchError("--fail-on-regression / --max-regressions need --baseline RUN|best|last",
+                             field="baseline")
+    evalset = load_evalset(resolve_evalset_path(project, args.evalset))
+    variant = resolve_variant(project, args.variant, prompt=args.prompt, model=args.model)
+    store = project.store
+    resume = runstore.resolve_run_ref(store, args.resume) if args.resume else None
+    baseline_id = None
+    if args.baseline:
+        baseline_id = runstore.resolve_run_ref(store, args.baseline, evalset=evalset.name, exclude=resume)
+    concurrency = args.concurrency or project.config.evals.concurrency
+
+    err = _console(sys.stderr)
+    show_progress = sys.stderr.isatty() and not args.json
+
+    def on_progress(p: Any) -> None:
+        if not show_progress:
+            return
+        width = 24
+        filled = int(width * p.done / p.total) if p.total else width
+        bar = "█" * filled + "·" * (width - filled)
+        sys.stderr.write(f"\r{bar} {p.done}/{p.total}  pass {p.passed}  fail {p.failed}"
+                         + (f"  judge errors {p.judge_errors}" if p.judge_errors else "")
+                         + (f"  cached {p.cached}" if p.cached else "") + "   ")
+        sys.stderr.flush()
+
+    runner = EvalRunner(project, evalset, variant, concurrency=concurrency, repeat=args.repeat,
+                        use_cache=not args.no_cache, on_progress=on_progress)
+    if not args.json:
+        err.print(_text(f"eval {evalset.name} ({len(evalset.cases)} cases × {args.repeat}) with variant "
+                        f"{variant.label}, model {variant.model}, concurrency {concurrency}"
+                        + (f", resuming run {resume}" if resume else "")))
+    try:
+        outcome = asyncio.run(runner.run(resume=resume))
+    except KeyboardInterrupt:
+        if show_progress:
+            sys.stderr.write("\n")
+        run_id = runner.run_id
+        done = len(runstore.finished_keys(store, run_id)) if run_id else 0
+        print(f"cancelled: {done} finished case(s) kept in run {run_id}; continue with "
+              f"`workbench eval run {args.evalset or ''} --resume {run_id}`".replace("  ", " "), file=sys.stderr)
+        return 130
+    if show_progress:
+        sys.stderr.write("\n")
+    return _report_run(args, project, evalset, outcome, baseline_id)
+
+
+def _report_run(args: argparse.Namespace, project: Any, evalset: Any, outcome: Any, baseline_id: int | None) -> int:
+    from workbench.core.evals import runstore
+    from workbench.core.evals.diff import diff_runs
+    from workbench.core.evals.gate import evaluate_gate
+    from workbench.core.evals.report import markdown_report, write_junit
+
+    store = project.store
+    info = runstore.run_info(runstore.get_run(store, outcome.run_id))
+    diff = None
+    if baseline_id is not None:
+        base_info = runstore.run_info(runstore.get_run(store, baseline_id))
+        diff = diff_runs(runstore.load_results(store, baseline_id), outcome.results, a=base_info, b=info)
+    gate = evaluate_gate(outcome.summary, diff, fail_on_regression=args.fail_on_regression,
+                         max_regressions=args.max_regressions, min_pass_rate=args.min_pass_rate)
+    gated = args.fail_on_regression or args.max_regressions is not None or args.min_pass_rate is not None
+    if args.junit:
+        write_junit(args.junit, outcome.results, suite=evalset.name, summary=outcome.summary)
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(markdown_report(outcome.summary, info, diff=diff,
+                                                       gate=gate if gated else None), encoding="utf-8")
+    if args.json:
+        print(json.dumps({
+            "run_id": outcome.run_id, "status": outcome.status, "skipped": outcome.skipped,
+            "summary": outcome.summary,
+            "diff": diff.to_dict(only="changed") if diff else None,
+            "gate": {"passed": gate.passed, "reasons": gate.reasons, "checks": gate.checks} if gated else None,
+        }, ensure_ascii=False))
+    else:
+        out = _console()
+        out.print(_text(f"run e{outcome.run_id}: {outcome.status}"
+                        + (f" ({outcome.skipped} case(s) kept from before the resume)" if outcome.skipped else "")))
+        _print_summary(out, outcome.summary)
+        _print_failures(out, outcome.results, limit=15)
+        if diff is not None:
+            out.print()
+            _print_diff(out, diff, only="changed", limit=15)
+        if gated:
+            out.print()
+            if gate.passed:
+                out.print(_text("gate passed: " + "; ".join(gate.checks), "green"))
+            else:
+                for reason in gate.reasons:
+                    out.print(_text(f"gate FAILED: {reason}", "bold red"))
+    return gate.exit_code if gated else 0
+
+
+def _print_summary(out: Any, summary: dict[str, Any]) -> None:
+    from workbench.core.evals.summary import summary_lines
+
+    lines = summary_lines(summary)
+    for line in lines[:-1]:
+        out.print(_text(line))
+    if lines:
+        out.print(_text(lines[-1], "bold"))
+
+
+def _print_failures(out: Any, results: list, *, limit: int = 15, everything: bool = False) -> None:
+    from workbench.core.evals.results import fold_repeats
+
+    folded = fold_repeats(results)
+    shown = [s for s in folded.values() if everything or s.verdict in ("fail", "judge-error")]
+    if not shown:
+        return
+    out.print()
+    out.print(_text("cases:" if everything else "failing cases:", "bold"))
+    for s in shown[:limit]:
+        r = s.first
+        failing = [a for a in r.assertions if a.passed is not True]
+        why = "; ".join(f"{a.name}: {a.detail}" for a in failing[:2]) or r.error or ""
+        kind = f" [{r.failure_kind}]" if r.failure_kind else ""
+        flaky = f" (flaky: {s.passes} pass / {s.fails} fail)" if s.flaky else ""
+        style = {"pass": "green", "fail": "red", "judge-error": "yellow"}.get(s.verdict, "")
+        line = _text(f"  {s.verdict:<11} ", style)
+        line.append_text(_text(f"{s.case_id}{kind}{flaky}  {why}"[:300]))
+        out.print(line)
+        answer = " ".join((r.output or "").split())
+        if answer and s.verdict != "pass":
+            out.print(_text(f"               answer: {answer[:160]}{'…' if len(answer) > 160 else ''}", "dim"))
+    if len(shown) > limit:
+        out.print(_text(f"  … and {len(shown) - limit} more (workbench eval show RUN --all)", "dim"))
+
+
+def _print_diff(out: Any, diff: Any, *, only: str | None, limit: int | None = None) -> None:
+    from rich.text import Text
+
+    counts = diff.counts
+    out.print(_text(f"{diff.b.label} vs {diff.a.label}: {counts['regression']} regressions, {counts['fix']} fixes, "
+                    f"{counts['changed']} changed, {counts['unchanged']} unchanged, {counts['added']} added, "
+                    f"{counts['removed']} removed", "bold"))
+    if diff.stats:
+        st = diff.stats
+        out.print(_text(f"{st.words}; pass rate {st.pass_rate_a:.0%} -> {st.pass_rate_b:.0%}, "
+                        f"delta 95% CI {st.ci_low:+.0%} to {st.ci_high:+.0%}"))
+    tot = diff.totals.get("delta", {})
+    parts = []
+    if tot.get("latency_p50_ms") is not None:
+        parts.append(f"latency p50 {tot['latency_p50_ms']:+.0f} ms")
+    if tot.get("completion_tokens") is not None:
+        parts.append(f"completion tokens {tot['completion_tokens']:+.0f}")
+    if tot.get("cost"):
+        parts.append(f"cost {tot['cost']:+.5f}")
+    if parts:
+        out.print(_text(", ".join(parts)))
+    for w in diff.warnings:
+        out.print(_text(f"warning: {w}", "yellow"))
+    cases = diff.only(only)
+    for c in cases[:limit] if limit else cases:
+        if c.change == "unchanged" and not c.output_changed and only is None:
+            continue
+        style = {"regression": "bold red", "fix": "bold green", "added": "cyan", "removed": "cyan"}.get(c.change, "")
+        head = _text(f"{c.change:<10} ", style)
+        head.append_text(_text(f"{c.case_id}  {c.before or '-'} -> {c.after or '-'}"))
+        if c.gold_rank_before != c.gold_rank_after and (c.gold_rank_before or c.gold_rank_after):
+            head.append_text(_text(f"  gold rank {c.gold_rank_before or '-'} -> {c.gold_rank_after or '-'}"))
+        if c.latency_delta_ms is not None:
+            head.append_text(_text(f"  {c.latency_delta_ms:+.0f} ms", "dim"))
+        out.print(head)
+        for f in c.assertion_flips:
+            out.print(_text(f"    {f.name}: {f.before} -> {f.after}  {f.detail_after}"[:200], "dim"))
+        if c.output_changed:
+            line = Text("    ")
+            for op, seg in c.words:
+                seg = terminal_safe(seg)
+                if op == "equal":
+                    line.append(seg)
+                elif op == "delete":
+                    line.append(seg, style="red strike")
+                else:
+                    line.append(seg, style="green underline")
+            out.print(line)
+    if limit and len(cases) > limit:
+        out.print(_text(f"  … {len(cases) - limit} more (workbench eval diff A B)", "dim"))
+
+
+# --------------------------------------------------------------------------- diff / runs / show
+
+
+def diff_cmd(args: argparse.Namespace, project: Any) -> int:
+    from workbench.core.evals import runstore
+    from workbench.core.evals.diff import diff_runs
+
+    store = project.store
+    a = runstore.resolve_run_ref(store, args.run_a)
+    b = runstore.resolve_run_ref(store, args.run_b)
+    ia, ib = runstore.run_info(runstore.get_run(store, a)), runstore.run_info(runstore.get_run(store, b))
+    diff = diff_runs(runstore.load_results(store, a), runstore.load_results(store, b), a=ia, b=ib)
+    if args.json:
+        print(json.dumps(diff.to_dict(only=args.only), ensure_ascii=False))
+    else:
+        _print_diff(_console(), diff, only=args.only)
+    return 0
+
+
+def runs_cmd(args: argparse.Namespace, project: Any) -> int:
+    from rich.table import Table
+
+    from workbench.core.evals import runstore
+
+    rows = runstore.list_runs(project.store, limit=args.limit, evalset=args.evalset)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
+        return 0
+    out = _console()
+    if not rows:
+        out.print("No eval runs yet. Try: workbench eval run")
+        return 0
+    table = Table(box=None, pad_edge=False)
+    for col in ("run", "when", "eval set", "variant", "status", "pass rate", "95% CI", "cases", "cached", "judge err"):
+        table.add_column(col, no_wrap=True)
+    for row in rows:
+        s = row.get("summary") if isinstance(row.get("summary"), dict) else {}
+        rate = s.get("pass_rate")
+        ci = s.get("ci") or [None, None]
+        table.add_row(
+            f"e{row['id']}", (row.get("created_at") or "")[5:16].replace("T", " "),
+            _text(row.get("evalset_name") or ""), _text(row.get("variant_name") or row.get("variant_id") or ""),
+            row.get("status") or "", "" if rate is None else f"{rate:.0%}",
+            "" if ci[0] is None or rate is None else f"{ci[0]:.0%}–{ci[1]:.0%}",
+            str(s.get("cases", row.get("total_cases") or "")), str(s.get("cache_hits", "")),
+            str(s.get("judge_errors", "")),
+        )
+    out.print(table)
+    return 0
+
+
+def show_cmd(args: argparse.Namespace, project: Any) -> int:
+    from workbench.core.evals import runstore
+    from workbench.core.evals.report import markdown_report
+    from workbench.core.evals.summary import summarize
+
+    store = project.store
+    run_id = runstore.resolve_run_ref(store, args.run)
+    row = runstore.get_run(store, run_id)
+    results = runstore.load_results(store, run_id)
+    summary = row["summary"] if isinstance(row.get("summary"), dict) else summarize(
+        results, expected_results=(row.get("total_cases") or 0) * (row.get("repeat") or 1))
+    info = runstore.run_info(row)
+    if args.json:
+        print(json.dumps({"run": {k: v for k, v in row.items() if k != "summary"}, "summary": summary,
+                          "results": [{**r.to_row(), "output": r.output, "status": r.status} for r in results]},
+                         ensure_ascii=False, default=str))
+        return 0
+    if args.markdown:
+        sys.stdout.write(markdown_report(summary, info))
+        return 0
+    out = _console()
+    out.print(_text(f"run e{run_id} · {row.get('evalset_name')} · variant {info.variant_name or info.variant_id} · "
+                    f"{row.get('status')} · {row.get('created_at', '')[:19].replace('T', ' ')}", "bold"))
+    _print_summary(out, summary)
+    _print_failures(out, results, limit=10_000 if args.all else 30, everything=args.all)
+    return 0
+
+
+# --------------------------------------------------------------------------- promote / import
+
+
+def promote_cmd(args: argparse.Namespace, project: Any) -> int:
+    from workbench.core.evals.promote import promote_generation
+
+    to = Path(args.to)
+    if not to.is_absolute() and not to.parent.exists() and (project.root / to).parent.exists():
+        to = project.root / to
+    case = promote_generation(project.store, args.generation, to, expected=args.expected,
+                              relevant=args.relevant, case_id=args.case_id, tags=args.tag, split=args.split)
+    print(terminal_safe(f"added case '{case.id}' to {case.path}:{case.line}"))
+    if not args.expected:
+        print("note: the case has no checks yet; add `expected:` or `assert:` to score it", file=sys.stderr)
+    return 0
+
+
+def import_cmd(args: argparse.Namespace, project: Any) -> int:
+    from workbench.core.evals.promote import import_jsonl
+
+    src = Path(args.jsonl)
+    to = Path(args.to) if args.to else project.root / project.config.evals.dir / f"{src.stem}.yaml"
+    if not 0 < args.threshold <= 1:
+        raise WorkbenchError("--threshold must be between 0 and 1", field="threshold")
+    embed = None
+    if args.semantic:
+        from workbench.core.evals.assertions import default_embed
+
+        embed = default_embed()
+    report = import_jsonl(src, to, threshold=args.threshold, embed=embed, tags=args.tag)
+    print(terminal_safe(f"imported {len(report.added)} case(s) into {to}; "
+                        f"{len(report.duplicates)} near-duplicate(s) skipped, {len(report.invalid)} invalid line(s)"))
+    for n, q, dup in report.duplicates[:20]:
+        print(terminal_safe(f"  line {n}: duplicate of {dup}: {q[:80]}"), file=sys.stderr)
+    for n, why in report.invalid[:20]:
+        print(terminal_safe(f"  line {n}: {why}"), file=sys.stderr)
+    return 0
