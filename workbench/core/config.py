@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.finetune.settings import FinetuneSettings
 from workbench.core.retrieval.settings import RetrievalSettings
 from workbench.core.yamlfile import Builder, load_located
 
@@ -115,7 +116,7 @@ class Config:
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     evals: EvalSettings = field(default_factory=EvalSettings)
     variants: dict[str, VariantConfig] = field(default_factory=dict)
-    finetune: dict[str, Any] = field(default_factory=dict)
+    finetune: FinetuneSettings = field(default_factory=FinetuneSettings)
     theme: str = "workbench-dark"
 
     # Filled by load_config, not read from YAML.
