@@ -155,10 +155,10 @@ def search(
     timings["fts"] = (time.perf_counter() - t) * 1000
 
     t = time.perf_counter()
-    hits = fuse(dense_rows, fts_rows, settings)
+    hits = fuse(dense_rows, fts_rows, settings, fuse_depth=settings.candidates)
     if glob:  # belt and braces: the where clause already filtered
         hits = [h for h in hits if path_matches(h.path, glob)]
-    ordered = sorted(hits, key=lambda h: _sort_key(h, mode))
+    ordered = sorted((h for h in hits if h.rank_in(mode) is not None), key=lambda h: _sort_key(h, mode))
     top = []
     for i, h in enumerate(ordered[:k]):
         h2 = Hit(**asdict(h))
@@ -179,8 +179,15 @@ def search(
     )
 
 
-def fuse(dense_rows: list[dict], fts_rows: list[dict], settings: RetrievalSettings) -> list[Hit]:
-    """Merge the two candidate lists into Hits carrying both ranks and the RRF fused score."""
+def fuse(
+    dense_rows: list[dict], fts_rows: list[dict], settings: RetrievalSettings, fuse_depth: int | None = None
+) -> list[Hit]:
+    """Merge the two candidate lists into Hits carrying both ranks and the RRF fused score.
+
+    Only ranks <= `fuse_depth` contribute to the fused score, so searching deeper (why-not
+    reports look at the top 100) shows deeper dense/fts ranks without changing hybrid ranks:
+    hybrid can only rank what either method put in its top `candidates`.
+    """
     by_id: dict[str, Hit] = {}
 
     def hit_for(row: dict) -> Hit:
@@ -209,9 +216,10 @@ def fuse(dense_rows: list[dict], fts_rows: list[dict], settings: RetrievalSettin
         h.fts_score = float(row.get("_score", 0.0))
     for h in by_id.values():
         s = 0.0
-        if h.dense_rank is not None:
+        limit = fuse_depth or 10**9
+        if h.dense_rank is not None and h.dense_rank <= limit:
             s += settings.dense_weight / (settings.rrf_k + h.dense_rank)
-        if h.fts_rank is not None:
+        if h.fts_rank is not None and h.fts_rank <= limit:
             s += settings.fts_weight / (settings.rrf_k + h.fts_rank)
         h.fused_score = s
     hybrid = sorted(by_id.values(), key=lambda h: _sort_key(h, "hybrid"))

@@ -1,0 +1,186 @@
+"""`workbench retrieval eval`: retrieval metrics per mode against an eval set's `relevant:` labels.
+
+One search per case (both candidate lists, `settings.candidates` deep) gives the dense, full-text
+and hybrid rankings at once, so every mode is measured on the same queries in one pass. For each
+case and mode the report keeps the metrics, the rank of the first gold document and the top
+documents; for a case whose gold document is not in the top k under some mode, a why-not report
+(whynot.py, 100 deep) says where it ranked and what outranked it.
+
+Cases without `relevant:` labels are not retrieval cases and are counted as unlabelled, not
+scored. Gold paths that are not in the index at all (label rot, or a corpus not ingested) are
+listed per case, and the case still counts (it is a miss a user must see).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from workbench.core.retrieval.embedder import Embedder, get_embedder
+from workbench.core.retrieval.index import Index
+from workbench.core.retrieval.metrics import METRIC_NAMES, _norm, case_metrics, first_rank, mean_metrics, units
+from workbench.core.retrieval.search import search
+from workbench.core.retrieval.settings import MODES, RetrievalSettings
+from workbench.core.retrieval.whynot import WhyNot, why_not
+
+
+@dataclass
+class CaseResult:
+    case_id: str
+    question: str
+    relevant: list[str]
+    metrics: dict[str, dict[str, float]]  # mode -> metric -> value
+    gold_rank: dict[str, int | None]  # mode -> rank of first gold document (deduplicated docs)
+    top_docs: dict[str, list[str]]  # mode -> top k documents
+    missing: list[str] = field(default_factory=list)
+    whynot: WhyNot | None = None
+    latency_ms: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "case_id": self.case_id,
+            "question": self.question,
+            "relevant": self.relevant,
+            "metrics": self.metrics,
+            "gold_rank": self.gold_rank,
+            "top_docs": self.top_docs,
+            "missing": self.missing,
+            "whynot": self.whynot.to_dict() if self.whynot else None,
+            "latency_ms": round(self.latency_ms, 2),
+        }
+
+
+@dataclass
+class RetrievalEval:
+    evalset: str
+    evalset_path: str
+    evalset_hash: str
+    k: int
+    modes: list[str]
+    metrics: dict[str, dict[str, float]]  # mode -> metric -> mean
+    cases: list[CaseResult]
+    settings: dict
+    index_version: int
+    unlabelled: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    @property
+    def best_mode(self) -> str:
+        return max(self.modes, key=lambda m: (self.metrics[m]["ndcg@10"], self.metrics[m]["mrr@10"]))
+
+    def misses(self, mode: str) -> list[CaseResult]:
+        return [c for c in self.cases if c.metrics[mode]["hit@k"] == 0.0]
+
+    def to_dict(self) -> dict:
+        return {
+            "evalset": self.evalset,
+            "evalset_path": self.evalset_path,
+            "evalset_hash": self.evalset_hash,
+            "k": self.k,
+            "modes": self.modes,
+            "metrics": self.metrics,
+            "best_mode": self.best_mode if self.cases else None,
+            "n_cases": len(self.cases),
+            "unlabelled": self.unlabelled,
+            "index_version": self.index_version,
+            "settings": self.settings,
+            "seconds": round(self.seconds, 2),
+            "cancelled": self.cancelled,
+            "cases": [c.to_dict() for c in self.cases],
+        }
+
+
+def evaluate(
+    cases: Sequence[Any],
+    index: Index,
+    settings: RetrievalSettings,
+    *,
+    k: int | None = None,
+    modes: Sequence[str] = MODES,
+    embedder: Embedder | None = None,
+    evalset_name: str = "",
+    evalset_path: str = "",
+    evalset_hash: str = "",
+    whynot: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> RetrievalEval:
+    """Score retrieval on `cases` (objects with .id, .inputs['question'], .relevant, .expected).
+
+    Cancelling (the Event) stops after the current case; the metrics cover the cases done.
+    """
+    t0 = time.perf_counter()
+    k = k or settings.k
+    embedder = embedder or get_embedder(settings.embedding_model)
+    labelled = [c for c in cases if getattr(c, "relevant", None)]
+    unlabelled = [c.id for c in cases if not getattr(c, "relevant", None)]
+    indexed = set(index.paths())
+    results: list[CaseResult] = []
+    cancelled = False
+    for i, case in enumerate(labelled):
+        if cancel is not None and cancel.is_set():
+            cancelled = True
+            break
+        question = _question(case)
+        rel = [_norm(r) for r in case.relevant]
+        res = search(question, index, settings, k=k, embedder=embedder, mode="hybrid")
+        per_mode: dict[str, dict[str, float]] = {}
+        ranks: dict[str, int | None] = {}
+        tops: dict[str, list[str]] = {}
+        for mode in modes:
+            ranking = [(h.chunk_id, h.path) for h in res.ranking(mode)]
+            per_mode[mode] = case_metrics(ranking, rel, k)
+            doc_units = units(ranking, rel)
+            ranks[mode] = first_rank(doc_units, rel)
+            tops[mode] = doc_units[:k]
+        cr = CaseResult(
+            case.id, question, rel, per_mode, ranks, tops,
+            missing=[r for r in rel if "#" not in r and r not in indexed],
+            latency_ms=res.latency_ms,
+        )
+        if whynot and any(per_mode[m]["chunk_hit@k"] == 0.0 for m in modes):
+            cr.whynot = why_not(
+                question, rel, index, settings, k=k, expected=getattr(case, "expected", None),
+                embedder=embedder, case_id=case.id, modes=modes,
+            )
+        results.append(cr)
+        if progress:
+            progress(i + 1, len(labelled))
+    metrics = {m: mean_metrics([c.metrics[m] for c in results]) for m in modes}
+    return RetrievalEval(
+        evalset=evalset_name,
+        evalset_path=evalset_path,
+        evalset_hash=evalset_hash,
+        k=k,
+        modes=list(modes),
+        metrics=metrics,
+        cases=results,
+        settings=settings.to_dict(),
+        index_version=index.version,
+        unlabelled=unlabelled,
+        seconds=time.perf_counter() - t0,
+        cancelled=cancelled,
+    )
+
+
+def _question(case: Any) -> str:
+    inputs = getattr(case, "inputs", {}) or {}
+    q = inputs.get("question")
+    if q is None and inputs:
+        q = next(iter(inputs.values()))
+    return str(q or "")
+
+
+def deltas(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """after - before for every mode and metric both have (comparing two stored evals)."""
+    out: dict[str, dict[str, float]] = {}
+    for mode, ms in after.items():
+        if mode in before:
+            out[mode] = {n: ms[n] - before[mode][n] for n in ms if n in before[mode]}
+    return out
+
+
+__all__ = ["CaseResult", "RetrievalEval", "evaluate", "deltas", "METRIC_NAMES"]
