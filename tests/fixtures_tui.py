@@ -1,0 +1,62 @@
+"""Fixtures for TUI tests: a project pointed at the Ollama stand-in, a private XDG config
+folder (the theme choice is written there, never to the real home), and `screen_text(app)`,
+the screen as a user would read it."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from fixtures_project import write_project
+
+PLAIN_QA = "system: You answer briefly.\ntemplate: \"Question: {question}\"\n"
+
+
+@pytest.fixture
+def xdg_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """XDG_CONFIG_HOME in tmp: user themes go in <it>/llm-workbench/themes."""
+    folder = tmp_path / "xdg"
+    folder.mkdir()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))
+    monkeypatch.delenv("WORKBENCH_CONFIG", raising=False)
+    return folder
+
+
+@pytest.fixture
+def tui_project_dir(tmp_path: Path, ollama_standin: Any, xdg_config: Path) -> Path:
+    """A project whose model is the stand-in's llama3.2 and which has no fallback."""
+    root = write_project(tmp_path / "proj", host=ollama_standin.url, fallback=[])
+    (root / "prompts" / "qa.yaml").write_text(PLAIN_QA, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def make_app(xdg_config: Path) -> Callable[..., Any]:
+    """`make_app(project_dir, **kw)` -> WorkbenchApp; projects are closed after the test."""
+    from workbench.core.project import Project
+    from workbench.tui.app import WorkbenchApp
+
+    opened: list[Any] = []
+
+    def make(project_dir: Path, **kwargs: Any) -> Any:
+        project = Project.open(project_dir)
+        opened.append(project)
+        return WorkbenchApp(project, **kwargs)
+
+    yield make
+    for project in opened:
+        project.close()
+
+
+def screen_text(app: Any) -> str:
+    """The current screen as plain text (what a user reads), for assertions."""
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      color_system=None, record=True, legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True,
+                                                       screen_stack=app._background_screens))
+    return console.export_text()

@@ -1,0 +1,144 @@
+"""The Prompt tab against the real Ollama stand-in: streaming, cancel, fallback notices,
+literal model text, A/B, save as variant. Waits on workers, never sleeps."""
+
+from __future__ import annotations
+
+import json
+
+from fixtures_tui import screen_text
+
+from workbench.core.runlog import list_runs, load_run
+
+
+async def _ask(app, pilot, question: str) -> None:
+    field = app.query_one("#var-question")
+    field.focus()
+    field.value = question
+    await pilot.press("ctrl+r")
+
+
+async def test_streamed_answer_is_shown_in_full_and_stored(tui_project_dir, ollama_standin, make_app):
+    ollama_standin.configure(reply=["Hello", ",", " **world**", "!", "\n\n- one\n- two"])
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await _ask(app, pilot, "say hello")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        pane = app.query_one("#answer-a")
+        assert pane.markdown.source == "Hello, **world**!\n\n- one\n- two"
+        text = screen_text(app)
+        assert "Hello, world!" in text  # rendered Markdown: bold markers gone
+        assert "ok · ollama:llama3.2" in text and "attempts 1" in text
+        runs = list_runs(app.project.store, kind="generation")
+        assert len(runs) == 1 and runs[0]["status"] == "ok"
+        _, row = load_run(app.project.store, runs[0]["id"])
+        assert row["output"] == "Hello, **world**!\n\n- one\n- two"
+        assert row["source"] == "playground"
+        assert json.loads(json.dumps(row["inputs"])) == {"question": "say hello"}
+
+
+async def test_escape_mid_stream_keeps_partial_answer_stored_as_interrupted(
+        tui_project_dir, ollama_standin, make_app):
+    tokens = [f"tok{i} " for i in range(200)]
+    ollama_standin.configure(reply=tokens, token_delay_s=0.05)
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await _ask(app, pilot, "count")
+        # Wait until some tokens were actually sent by the server, then cancel.
+        assert ollama_standin.wait_for(
+            lambda s: any(r.chunks_sent >= 3 for r in s.requests_to("/api/chat")), timeout=10)
+        while not app.query_one("#answer-a").text:
+            await pilot.pause()
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        pane = app.query_one("#answer-a")
+        assert pane.status == "interrupted"
+        shown = pane.markdown.source
+        assert shown.startswith("tok0 tok1") and len(shown) < len("".join(tokens))
+        assert "interrupted · partial answer kept" in screen_text(app)
+        runs = list_runs(app.project.store, kind="generation")
+        _, row = load_run(app.project.store, runs[0]["id"])
+        assert row["status"] == "interrupted"
+        assert row["output"] and "".join(tokens).startswith(row["output"])
+        assert shown.startswith(row["output"]) or row["output"].startswith(shown)
+
+
+async def test_fallback_notice_shows_when_the_model_is_missing(tmp_path, ollama_standin, make_app,
+                                                              xdg_config):
+    from fixtures_project import write_project
+
+    root = write_project(tmp_path / "fb", host=ollama_standin.url, fallback=["ollama:qwen3:0.6b"])
+    ollama_standin.configure(models=["qwen3:0.6b"], reply=["from", " qwen"])
+    app = make_app(root)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        await _ask(app, pilot, "anything")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        pane = app.query_one("#answer-a")
+        assert any(text.startswith("falling back to ollama:qwen3:0.6b") for text, _ in pane.notices)
+        text = screen_text(app)
+        assert "falling back to ollama:qwen3:0.6b" in text
+        assert "fell back" in text  # final stats line and header both say so
+        assert pane.markdown.source == "from qwen"
+
+
+async def test_busy_server_retry_notice_is_visible(tui_project_dir, ollama_standin, make_app):
+    ollama_standin.configure(fail_status=503, fail_times=1, reply=["fine"])
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        await _ask(app, pilot, "q")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        text = screen_text(app)
+        assert "retry 1/2" in text
+        assert "attempts 2" in text
+        assert app.query_one("#answer-a").markdown.source == "fine"
+
+
+async def test_model_text_is_shown_literally_never_as_markup_or_escapes(
+        tui_project_dir, ollama_standin, make_app, monkeypatch):
+    """The model says `[bold]x[/]` and sends an ESC sequence: both must show as typed."""
+    evil = "[bold]x[/] and \x1b[31mred\x1b[0m"
+    ollama_standin.configure(reply=[evil])
+    _fake_retrieval(monkeypatch, evil)
+    (tui_project_dir / "prompts" / "grounded.yaml").write_text(
+        "template: \"{context}\\n\\nQ: {question}\"\n", encoding="utf-8")
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(120, 34)) as pilot:
+        await pilot.pause()
+        app.query_one("#variant-select").value = "prompt:grounded"
+        await pilot.pause()
+        await _ask(app, pilot, "q")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        text = screen_text(app)
+        assert "[bold]x[/] and \\x1b[31mred\\x1b[0m" in text
+        assert "\x1b" not in app.query_one("#answer-a").markdown.source
+        # The source list and the source screen show document text literally too.
+        assert "[1] docs/[bold]evil[/].md — [i]head[/i]" in text
+        await pilot.press("ctrl+l")
+        await pilot.press("enter")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "[1] docs/[bold]evil[/].md — [i]head[/i]" in text
+        assert "[bold]x[/] and \\x1b[31mred\\x1b[0m" in text
+
+
+def _fake_retrieval(monkeypatch, text: str) -> None:
+    """Stand in for the retrieval service (another part of the project) with one fixed hit."""
+    import sys
+    import types
+
+    module = types.ModuleType("workbench.core.retrieval.service")
+
+    def retrieve_sources(project, settings, question):
+        return [{"chunk_id": "c1", "path": "docs/[bold]evil[/].md", "heading": "[i]head[/i]",
+                 "text": text, "score": 0.5}], None
+
+    module.retrieve_sources = retrieve_sources
+    monkeypatch.setitem(sys.modules, "workbench.core.retrieval.service", module)

@@ -1,0 +1,153 @@
+"""The workbench app: wires the header, the tabs, the footer, the palette and the themes.
+
+It holds no tab logic. Tabs are built from `workbench.tui.tabs.TABS`, each on first show, so a
+tab's imports cost nothing until the user opens it. Worker failures from any tab end up in one
+handler here (a toast, never a crash), and the theme the user picks is remembered per user.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from workbench.tui.commands import WorkbenchCommands
+from workbench.tui.header import WorkbenchHeader
+from workbench.tui.settings import load_settings, save_setting
+from workbench.tui.tabs import TABS, build_tab, pane_id
+from workbench.tui.theme_files import settings_path, theme_dirs, user_themes_dir
+from workbench.tui.themes import app_variable_defaults, load_themes
+
+DEFAULT_THEME = "workbench-dark"
+
+
+class WorkbenchApp(App[int]):
+    """The terminal workbench for one project."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "llm-workbench"
+    COMMANDS = App.COMMANDS | {WorkbenchCommands}
+    BINDINGS = [
+        Binding(spec.key, f"show_tab('{spec.id}')", spec.title, id=f"tab.{spec.id}",
+                tooltip=f"Show the {spec.title} tab", show=False, priority=True)
+        for spec in TABS
+    ]
+
+    def __init__(self, project: Any, *, probe: bool = True, theme_folders: list[Path] | None = None,
+                 settings_file: Path | None = None) -> None:
+        super().__init__()
+        self.project = project
+        self.tab_specs = TABS
+        self.probe_model = probe
+        self.settings_file = settings_file or settings_path()
+        folders = theme_dirs() if theme_folders is None else theme_folders
+        themes = load_themes(folders)
+        for theme in themes.loaded.values():
+            self.register_theme(theme)
+        self.theme_failures = themes.failed
+        user_dir = user_themes_dir()
+        self.user_theme_names = {n for n, p in themes.origin.items() if user_dir in p.parents}
+        self._persist_theme = False
+        self.theme = self._initial_theme()
+
+    # -- themes --------------------------------------------------------------------------------
+    def _initial_theme(self) -> str:
+        """The user's last choice, else the project's `theme:`, else the default."""
+        saved = load_settings(self.settings_file).get("theme")
+        for name in (saved, getattr(self.project.config, "theme", None), DEFAULT_THEME):
+            if isinstance(name, str) and name in self.available_themes:
+                return name
+        return "textual-dark"
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        try:
+            return app_variable_defaults(self.current_theme)
+        except Exception:  # noqa: BLE001 - called very early, before any theme is set
+            from textual.theme import BUILTIN_THEMES
+
+            return app_variable_defaults(BUILTIN_THEMES["textual-dark"])
+
+    def watch_theme(self, name: str) -> None:
+        if not self._persist_theme:
+            return
+        try:
+            save_setting("theme", name, self.settings_file)
+        except OSError as exc:
+            self.notify(f"Could not remember the theme: {exc}", severity="warning", markup=False)
+
+    # -- layout --------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield WorkbenchHeader(self.project, probe_on_mount=self.probe_model, id="header")
+        with TabbedContent(initial=pane_id(TABS[0]), id="tabs"):
+            for index, spec in enumerate(TABS):
+                with TabPane(spec.title, id=pane_id(spec)):
+                    if index == 0:
+                        yield build_tab(spec, self.project)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self._persist_theme = True
+        if self.theme_failures:
+            self.notify("Skipped broken theme files:\n" + "\n".join(self.theme_failures),
+                        title="Themes", severity="warning", timeout=10, markup=False)
+
+    @on(TabbedContent.TabActivated, "#tabs")
+    async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        await self._ensure_built(event.pane)
+
+    async def _ensure_built(self, pane: TabPane) -> None:
+        if pane.children:
+            return
+        spec = next(s for s in TABS if pane_id(s) == pane.id)
+        await pane.mount(build_tab(spec, self.project))
+
+    async def action_show_tab(self, tab_id: str) -> None:
+        """Switch tab and put the focus inside it (keyboard users land where they can act)."""
+        tabs = self.query_one("#tabs", TabbedContent)
+        spec = next(s for s in TABS if s.id == tab_id)
+        pane = tabs.get_pane(pane_id(spec))
+        tabs.active = pane_id(spec)
+        await self._ensure_built(pane)
+        self.call_after_refresh(self._focus_inside, pane)
+
+    def _focus_inside(self, pane: TabPane) -> None:
+        for widget in self.screen.focus_chain:
+            if pane in widget.ancestors:
+                widget.focus()
+                return
+
+    # -- messages from the tabs ----------------------------------------------------------------
+    def on_prompt_tab_variant_changed(self, message: Any) -> None:
+        self.query_one(WorkbenchHeader).variant_label = message.label
+
+    def on_answer_pane_notice_shown(self, message: Any) -> None:
+        if message.text.startswith("falling back to"):
+            spec = message.text[len("falling back to "):].split(" (", 1)[0]
+            self.query_one(WorkbenchHeader).set_model_state(
+                f"{self.project.config.model.spec} · falling back to {spec}", "-degraded")
+
+    def on_answer_pane_finished(self, message: Any) -> None:
+        record = message.record
+        if record is None or not record.result.model_used:
+            return
+        result = record.result
+        header = self.query_one(WorkbenchHeader)
+        if result.fallback_used:
+            header.set_model_state(f"{result.model_requested} · fell back to {result.model_used}",
+                                   "-degraded")
+        elif result.model_used.startswith("ollama:") and header.version:
+            header.set_model_state(f"{result.model_used} · Ollama v{header.version} reachable", "-ok")
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """The one place a failed worker becomes visible: a toast naming what failed."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        self.notify(f"{event.worker.name or 'background task'} failed: "
+                    f"{type(error).__name__}: {error}", severity="error", timeout=10, markup=False)

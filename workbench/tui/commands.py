@@ -1,0 +1,53 @@
+"""Command palette provider: every key binding that is active now, tabs, and themes.
+
+The palette is how a keyboard user discovers what the footer has no room for at 80 columns:
+each active Binding appears with its description, key and tooltip, so a binding added anywhere
+shows up here with no extra registration.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Iterator
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+class WorkbenchCommands(Provider):
+    """Bindings of the focused widget and its ancestors, tab switches, and theme choices."""
+
+    def _commands(self) -> Iterator[tuple[str, Any, str]]:
+        screen = self.screen
+        seen: set[str] = set()
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if not binding.description or not active.enabled:
+                continue
+            name = f"{binding.description} ({self.app.get_key_display(binding)})"
+            if binding.action in seen:
+                continue
+            seen.add(binding.action)
+            help_text = binding.tooltip or binding.description
+            yield name, partial(self._run, active.node, binding.action), help_text
+        app: Any = self.app
+        for spec in getattr(app, "tab_specs", ()):
+            yield (f"Go to {spec.title} tab ({spec.key})", partial(app.run_action, f"show_tab('{spec.id}')"),
+                   f"Show the {spec.title} tab")
+        for theme_name in sorted(app.available_themes):
+            if theme_name.startswith("workbench-") or theme_name in getattr(app, "user_theme_names", ()):
+                yield (f"Theme: {theme_name}", partial(setattr, app, "theme", theme_name),
+                       "Switch to this theme (remembered for next time)")
+
+    async def _run(self, node: Any, action: str) -> None:
+        await node.run_action(action)
+
+    async def discover(self) -> Hits:
+        for name, callback, help_text in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, callback, help_text in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)

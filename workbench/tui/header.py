@@ -1,0 +1,79 @@
+"""The top line: project, model with its live state, active variant.
+
+The model state is the first thing a user needs when an answer is slow or odd ("is Ollama even
+up?"), so it is probed right after the first paint, in a worker, with a one-second timeout, and
+updated again whenever a generation reports a fallback. Host names are not shown: they leak into
+screenshots and add nothing the user does not know.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.reactive import reactive
+from textual.widgets import Static
+
+STATE_CLASSES = ("-ok", "-degraded", "-down", "-checking")
+
+
+def describe_state(model_spec: str, fallback: list[str], version: str | None, probed: bool) -> tuple[str, str]:
+    """(text, css class) for the model part of the header. Pure, so tests can pin the wording."""
+    if model_spec == "embedded":
+        return "embedded · in-process", "-ok"
+    if not probed:
+        return f"{model_spec} · checking Ollama…", "-checking"
+    if version:
+        return f"{model_spec} · Ollama v{version} reachable", "-ok"
+    if fallback:
+        return f"{model_spec} · Ollama unreachable → falling back to {fallback[0]}", "-degraded"
+    return f"{model_spec} · Ollama unreachable, no fallback configured", "-down"
+
+
+class WorkbenchHeader(Horizontal):
+    """Project · model + state · variant, one line."""
+
+    variant_label: reactive[str] = reactive("base", init=False)
+
+    def __init__(self, project: Any, *, probe_on_mount: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.project = project
+        self.probe_on_mount = probe_on_mount
+        self.version: str | None = None
+        self.probed = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.project.name, id="hdr-project", markup=False)
+        yield Static("", id="hdr-model", markup=False)
+        yield Static(f"variant: {self.variant_label}", id="hdr-variant", markup=False)
+
+    def on_mount(self) -> None:
+        self._show_state()
+        if self.probe_on_mount and self.project.config.model.spec != "embedded":
+            self.call_after_refresh(self.probe)
+
+    @work(exclusive=True, group="probe", exit_on_error=False)
+    async def probe(self) -> None:
+        """Ask Ollama for its version (GET /api/version, 1 s) and show the answer."""
+        from workbench.core.llm.ollama import probe
+
+        self.version = await probe(self.project.config.model.host, timeout_s=1.0)
+        self.probed = True
+        self._show_state()
+
+    def _show_state(self) -> None:
+        config = self.project.config
+        text, state = describe_state(config.model.spec, list(config.fallback), self.version, self.probed)
+        self.set_model_state(text, state)
+
+    def set_model_state(self, text: str, state: str) -> None:
+        """Show `text` with one of STATE_CLASSES (a live fallback seen during a call, say)."""
+        model = self.query_one("#hdr-model", Static)
+        model.update(text)
+        model.remove_class(*STATE_CLASSES)
+        model.add_class(state)
+
+    def watch_variant_label(self, label: str) -> None:
+        self.query_one("#hdr-variant", Static).update(f"variant: {label}")

@@ -1,0 +1,67 @@
+"""A stored run in full: the same Markdown report `workbench runs show` prints.
+
+Stored text (prompts, model output, documents) passes through `terminal_safe` before rendering,
+so escape sequences show as `\\x1b` instead of reaching the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Markdown, Static
+
+from workbench.core.safetext import terminal_safe
+
+
+def run_report(project: Any, kind: str, row: dict[str, Any]) -> str:
+    """The core's Markdown report of a run; plain JSON when its renderer is not in this build."""
+    from workbench.core.runlog import run_markdown
+
+    try:
+        return run_markdown(project, kind, row)
+    except ImportError:
+        body = json.dumps(row, indent=2, ensure_ascii=False, default=str)
+        return f"### {kind} {row.get('id')}\n\n```json\n{body}\n```"
+
+
+class RunDetailScreen(ModalScreen[None]):
+    """One run (generation, retrieval, eval run or fine-tune job) in full."""
+
+    BINDINGS = [
+        Binding("escape", "dismiss_screen", "Close", id="run.close", tooltip="Back to the runs list"),
+        Binding("ctrl+o", "copy", "Copy report", id="run.copy",
+                tooltip="Copy this run's Markdown report to the clipboard (OSC 52)"),
+    ]
+
+    def __init__(self, project: Any, run_id: str, kind: str, row: dict[str, Any]) -> None:
+        super().__init__()
+        self.project = project
+        self.run_id = run_id
+        self.kind = kind
+        self.row = row
+        self.report = run_report(project, kind, row)
+
+    def compose(self) -> ComposeResult:
+        status = self.row.get("status") or ""
+        with Vertical(classes="modal-box"):
+            yield Static(Text(terminal_safe(f"{self.kind} {self.run_id} · {status}")),
+                         classes="modal-title")
+            with VerticalScroll(classes="modal-body", can_focus=True):
+                yield Markdown(terminal_safe(self.report), classes="run-report")
+            yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(".modal-body").focus()
+
+    def action_dismiss_screen(self) -> None:
+        self.dismiss(None)
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.report)
+        self.notify("Run report copied to the clipboard (OSC 52)", timeout=2)

@@ -1,0 +1,155 @@
+"""The Runs tab: every stored generation, retrieval, eval run and fine-tune job, newest first.
+
+Reads through `workbench.core.runlog` (the same rows and ids as `workbench runs`), in a thread
+worker so a large or busy database never stalls typing in the search box; the worker posts the
+rows and the handler fills the table. Enter opens a run in full.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Input, Select, Static
+
+from workbench.core.safetext import terminal_safe
+
+ALL = "__all__"
+KIND_OPTIONS = [("all kinds", ALL), ("generation", "generation"), ("retrieval", "retrieval"),
+                ("eval", "eval"), ("fine-tune", "finetune")]
+STATUS_OPTIONS = [("any status", ALL)] + [(s, s) for s in (
+    "ok", "running", "interrupted", "error", "timeout", "truncated", "incomplete", "done",
+    "cancelled")]
+COLUMNS = (("id", "id", 5), ("kind", "kind", 10), ("status", "status", 11),
+           ("created", "created_at", 16), ("model / variant", "model", 16),
+           ("tokens", "tokens", 8), ("time", "time", 6), ("summary", "summary", 40))
+ROW_LIMIT = 500
+
+
+def _cell(key: str, value: Any) -> Text:
+    text = "" if value is None else str(value)
+    if key == "created_at":
+        text = text.replace("T", " ")[:16]
+    return Text(terminal_safe(text).replace("\n", " "), no_wrap=True, overflow="ellipsis")
+
+
+class RunsTab(Vertical):
+    """Search box, kind and status filters, the table of runs."""
+
+    BINDINGS = [
+        Binding("ctrl+r", "refresh", "Refresh", id="runs.refresh",
+                tooltip="Read the run store again"),
+        Binding("ctrl+f", "search", "Search", id="runs.search",
+                tooltip="Type to filter runs by their summary or model"),
+        Binding("ctrl+l", "table", "Runs list", id="runs.table",
+                tooltip="Move to the table (Enter opens the selected run)"),
+    ]
+
+    @dataclass
+    class Loaded(Message):
+        """Rows read by the loader worker."""
+
+        rows: list[dict[str, Any]]
+        error: str | None = None
+
+    def __init__(self, project: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.project = project
+        self.rows: list[dict[str, Any]] = []
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="runs-filters"):
+            yield Input(placeholder="search summary or model", id="runs-search", compact=True)
+            yield Select(KIND_OPTIONS, value=ALL, allow_blank=False, compact=True, id="runs-kind")
+            yield Select(STATUS_OPTIONS, value=ALL, allow_blank=False, compact=True,
+                         id="runs-status")
+        table: DataTable = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        for label, key, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
+        yield table
+        yield Static("", id="runs-count")
+
+    def on_mount(self) -> None:
+        self.refresh_runs()
+
+    def on_show(self) -> None:
+        self.refresh_runs()
+
+    def _filters(self) -> dict[str, Any]:
+        kind = self.query_one("#runs-kind", Select).value
+        status = self.query_one("#runs-status", Select).value
+        search = self.query_one("#runs-search", Input).value.strip()
+        return {"kind": None if kind == ALL else kind, "status": None if status == ALL else status,
+                "search": search or None}
+
+    def refresh_runs(self) -> None:
+        # The store is opened here, on the UI thread, so there is only ever one Store object.
+        self.load(self.project.store, **self._filters())
+
+    @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
+    def load(self, store: Any, kind: str | None, status: str | None, search: str | None) -> None:
+        from workbench.core.runlog import list_runs
+
+        try:
+            rows = list_runs(store, kind=kind, status=status, search=search, limit=ROW_LIMIT)
+        except Exception as exc:  # noqa: BLE001 - shown in the tab, not a crash
+            self.post_message(self.Loaded([], f"cannot read runs: {exc}"))
+            return
+        self.post_message(self.Loaded(rows))
+
+    @on(Loaded)
+    def _fill(self, message: Loaded) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        self.rows = message.rows
+        for row in message.rows:
+            table.add_row(*(_cell(key, row.get(key)) for _, key, _ in COLUMNS), key=row["id"])
+        if message.rows:
+            table.move_cursor(row=min(cursor, len(message.rows) - 1))
+        count = self.query_one("#runs-count", Static)
+        if message.error:
+            count.update(Text(message.error))
+        else:
+            shown = len(message.rows)
+            more = " (newest shown; narrow the search)" if shown >= ROW_LIMIT else ""
+            count.update(Text(f"{shown} run{'s' if shown != 1 else ''}{more} · Enter opens one"))
+
+    @on(Input.Changed, "#runs-search")
+    @on(Select.Changed, "#runs-kind")
+    @on(Select.Changed, "#runs-status")
+    def _filters_changed(self) -> None:
+        self.refresh_runs()
+
+    @on(Input.Submitted, "#runs-search")
+    def _search_done(self) -> None:
+        self.query_one("#runs-table", DataTable).focus()
+
+    @on(DataTable.RowSelected, "#runs-table")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        self.open_run(str(event.row_key.value))
+
+    def open_run(self, run_id: str) -> None:
+        from workbench.core.runlog import load_run
+        from workbench.tui.screens.run_detail import RunDetailScreen
+
+        kind, row = load_run(self.project.store, run_id)
+        if row is None:
+            self.notify(f"run {run_id} is no longer in the store", severity="warning")
+            return
+        self.app.push_screen(RunDetailScreen(self.project, run_id, kind, row))
+
+    def action_refresh(self) -> None:
+        self.refresh_runs()
+
+    def action_search(self) -> None:
+        self.query_one("#runs-search", Input).focus()
+
+    def action_table(self) -> None:
+        self.query_one("#runs-table", DataTable).focus()

@@ -1,0 +1,247 @@
+"""One streaming answer: the Markdown view, its live stats, notices and sources.
+
+The generation runs in a worker owned by this pane (`group="generate"`, exclusive per pane), so
+in A/B mode two panes stream at once and Esc cancels each through its worker handle. Tokens go
+through `Markdown.get_stream` (it coalesces appends when they come faster than the widget can
+render) and one final `update()` mends half-open code fences. The pipeline stores the row, also
+when cancelled (as `interrupted`, with the partial output): the pane only shows.
+
+Model text is untrusted: every piece goes through `terminal_safe` before it reaches a widget, and
+plain widgets get `rich.text.Text`, never markup strings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Markdown, OptionList, Static
+from textual.widgets.option_list import Option
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.safetext import terminal_safe
+from workbench.tui.widgets.stats import LiveStats, final_line, interrupted_line
+
+_END = object()
+STATS_EVERY_S = 0.1  # live stats refresh; tokens themselves are not throttled
+MAX_NOTICES = 3
+
+
+class AnswerPane(Vertical):
+    """Title, stats line, notices, the answer, and the sources it was grounded on."""
+
+    @dataclass
+    class Finished(Message):
+        """A generation ended (ok, error, or interrupted); `record` is None unless it completed."""
+
+        pane: "AnswerPane"
+        status: str
+        record: Any = None
+
+    @dataclass
+    class NoticeShown(Message):
+        """A retry, fallback or warning arrived while streaming."""
+
+        pane: "AnswerPane"
+        text: str
+        level: str
+
+    def __init__(self, project: Any, slot: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.project = project
+        self.slot = slot
+        self.text = ""
+        self.record: Any = None
+        self.status = "idle"
+        self.live: LiveStats | None = None
+        self.notices: list[tuple[str, str]] = []
+        self._stats_timer: Any = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f"{self.slot} · no answer yet"), classes="answer-title")
+        yield Static(Text("Press ctrl+r to send."), classes="answer-stats")
+        yield Static("", classes="answer-notices")
+        with VerticalScroll(classes="answer-scroll"):
+            yield Markdown("", classes="answer-md")
+        yield OptionList(classes="answer-sources")
+
+    # -- queries -----------------------------------------------------------------------------
+    @property
+    def markdown(self) -> Markdown:
+        return self.query_one(".answer-md", Markdown)
+
+    @property
+    def streaming(self) -> bool:
+        return any(w.is_running for w in self.workers_in_group("generate"))
+
+    def workers_in_group(self, group: str) -> list[Any]:
+        return [w for w in self.app.workers if w.node is self and w.group == group]
+
+    @property
+    def generation_id(self) -> int | None:
+        return self.record.id if self.record is not None else None
+
+    def set_title(self, label: str) -> None:
+        """Show which variant this pane answers with (before and while it streams)."""
+        self.query_one(".answer-title", Static).update(Text(terminal_safe(f"{self.slot} · {label}")))
+
+    # -- actions -----------------------------------------------------------------------------
+    def start(self, variant: Any, inputs: dict[str, str]) -> Any:
+        """Begin streaming `variant` on `inputs`; a running answer in this pane is cancelled."""
+        return self.generate(variant, dict(inputs))
+
+    def cancel(self) -> bool:
+        """Cancel a running answer; True when there was one."""
+        running = [w for w in self.workers_in_group("generate") if w.is_running]
+        for worker in running:
+            worker.cancel()
+        return bool(running)
+
+    # -- the worker ----------------------------------------------------------------------------
+    @work(exclusive=True, group="generate", exit_on_error=False)
+    async def generate(self, variant: Any, inputs: dict[str, str]) -> Any:
+        from workbench.core.llm.base import Notice, Thinking, Token
+        from workbench.core.pipeline import run_generation
+
+        await self._reset(variant)
+        scroll = self.query_one(".answer-scroll", VerticalScroll)
+        scroll.anchor()
+        stream = Markdown.get_stream(self.markdown)
+        queue: asyncio.Queue = asyncio.Queue()
+        outcome: dict[str, Any] = {}
+
+        async def produce() -> None:
+            try:
+                outcome["record"] = await run_generation(
+                    self.project, variant, inputs, source="playground", on_event=queue.put_nowait)
+            finally:
+                queue.put_nowait(_END)
+
+        async def show(event: Any) -> None:
+            live = self.live
+            assert live is not None
+            if isinstance(event, Token):
+                now = time.monotonic()
+                if live.first_token is None:
+                    live.first_token = now
+                live.last_token = now
+                live.chunks += 1
+                self.text += event.text
+                await stream.write(terminal_safe(event.text))
+            elif isinstance(event, Thinking):
+                live.thinking_chars += len(event.text)
+            elif isinstance(event, Notice):
+                if "retry" in event.text or event.text.startswith("falling back"):
+                    live.attempts += 1
+                self._add_notice(event.text, event.level)
+
+        producer = asyncio.ensure_future(produce())
+        try:
+            while (event := await queue.get()) is not _END:
+                await show(event)
+            await producer  # re-raises what the pipeline raised
+        except asyncio.CancelledError:
+            self.status = "interrupted"
+            raise
+        except WorkbenchError as exc:
+            self.status = "error"
+            self._add_notice(str(exc), "error")
+        except Exception:
+            self.status = "error"  # the app's worker-error handler reports it
+            raise
+        finally:
+            if not producer.done():
+                producer.cancel()  # the pipeline stores the partial answer as interrupted
+                await asyncio.gather(producer, return_exceptions=True)
+            while not queue.empty():  # tokens that arrived after the last one shown
+                event = queue.get_nowait()
+                if event is not _END and isinstance(event, Token):
+                    self.text += event.text
+                    await stream.write(terminal_safe(event.text))
+            await stream.stop()
+            await self.markdown.update(terminal_safe(self.text))
+            self._finish(outcome.get("record"))
+        return outcome.get("record")
+
+    async def _reset(self, variant: Any) -> None:
+        self.text, self.record, self.status, self.notices = "", None, "running", []
+        self.live = LiveStats(started=time.monotonic(),
+                              completion_price_per_1k=self.project.config.pricing.completion_per_1k)
+        self.set_title(variant.label)
+        self.query_one(".answer-notices", Static).update("")
+        self.remove_class("-has-notices")
+        sources = self.query_one(".answer-sources", OptionList)
+        sources.clear_options()
+        self.remove_class("-has-sources")
+        await self.markdown.update("")
+        self._show_live()
+        if self._stats_timer is None:
+            self._stats_timer = self.set_interval(STATS_EVERY_S, self._show_live)
+        else:
+            self._stats_timer.resume()
+
+    def _show_live(self) -> None:
+        if self.live is not None and self.status == "running":
+            self.query_one(".answer-stats", Static).update(Text(self.live.line(time.monotonic())))
+
+    def _add_notice(self, text: str, level: str) -> None:
+        self.notices.append((terminal_safe(text), level))
+        lines = Text()
+        for i, (line, lvl) in enumerate(self.notices[-MAX_NOTICES:]):
+            if i:
+                lines.append("\n")
+            lines.append(("✖ " if lvl == "error" else "⚠ " if lvl == "warning" else "• ") + line)
+        self.query_one(".answer-notices", Static).update(lines)
+        self.add_class("-has-notices")
+        self.post_message(self.NoticeShown(self, text, level))
+
+    def _finish(self, record: Any) -> None:
+        if self._stats_timer is not None:
+            self._stats_timer.pause()
+        stats = self.query_one(".answer-stats", Static)
+        if record is not None:
+            self.record = record
+            self.status = record.status
+            stats.update(Text(final_line(record.result, cached=record.cached)))
+            self._show_sources(record)
+        elif self.status == "interrupted":
+            stats.update(Text(interrupted_line(self.live)))
+        else:
+            stats.update(Text(f"{self.status} · nothing stored"))
+        self.post_message(self.Finished(self, self.status, record))
+
+    def _show_sources(self, record: Any) -> None:
+        sources = record.grounding.sources
+        option_list = self.query_one(".answer-sources", OptionList)
+        option_list.clear_options()
+        if not sources:
+            return
+        option_list.add_options([
+            Option(Text(terminal_safe(f"[{s.n}] {s.path} — {s.heading}")), id=f"src-{s.n}")
+            for s in sources
+        ])
+        self.add_class("-has-sources")
+
+    @on(OptionList.OptionSelected, ".answer-sources")
+    def _open_source(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if self.record is None:
+            return
+        from workbench.tui.screens.source import SourceScreen
+
+        source = self.record.grounding.sources[event.option_index]
+        self.app.push_screen(SourceScreen(source))
+
+    def focus_sources(self) -> bool:
+        option_list = self.query_one(".answer-sources", OptionList)
+        if option_list.option_count:
+            option_list.focus()
+            return True
+        return False

@@ -1,0 +1,73 @@
+"""The one-line numbers under an answer, live while it streams and exact when it ends.
+
+Pure functions of plain values, so the wording is tested without a terminal. Live numbers are
+counted in the UI (chunks seen, time since send); the final line comes from the stored record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class LiveStats:
+    """What the UI has counted so far for one streaming answer."""
+
+    started: float
+    first_token: float | None = None
+    last_token: float | None = None
+    chunks: int = 0
+    thinking_chars: int = 0
+    attempts: int = 1
+    completion_price_per_1k: float = 0.0
+
+    def line(self, now: float) -> str:
+        parts = ["streaming"]
+        if self.first_token is None:
+            parts.append(f"waiting {now - self.started:.1f} s")
+        else:
+            parts.append(f"TTFT {self.first_token - self.started:.2f} s")
+            span = (self.last_token or now) - self.first_token
+            if self.chunks > 1 and span > 0:
+                parts.append(f"{(self.chunks - 1) / span:.1f} tok/s")
+        parts.append(f"{self.chunks} tokens")
+        if self.thinking_chars:
+            parts.append(f"thinking {self.thinking_chars} chars")
+        if self.completion_price_per_1k:
+            parts.append(f"cost ~{self.chunks / 1000 * self.completion_price_per_1k:.5f}")
+        parts.append(f"attempt {self.attempts}")
+        return " · ".join(parts)
+
+
+def _n(value: Any) -> str:
+    return "?" if value is None else str(value)
+
+
+def final_line(result: Any, *, cached: bool = False) -> str:
+    """The finished call: status, model, TTFT, tok/s, tokens, cost, attempts, total time."""
+    parts = [result.status]
+    if cached:
+        parts.append("from cache")
+    if result.model_used:
+        model = result.model_used
+        if result.fallback_used:
+            model += f" (fell back from {result.model_requested})"
+        parts.append(model)
+    if result.ttft_ms is not None:
+        parts.append(f"TTFT {result.ttft_ms / 1000:.2f} s")
+    if result.tokens_per_s:
+        parts.append(f"{result.tokens_per_s:.1f} tok/s")
+    parts.append(f"{_n(result.prompt_tokens)}+{_n(result.completion_tokens)} tokens")
+    if result.cost:
+        parts.append(f"cost {result.cost:.5f}")
+    attempts = [a for a in result.attempts if getattr(a, "outcome", "") != "skipped"]
+    parts.append(f"attempts {len(attempts)}")
+    if result.total_ms is not None:
+        parts.append(f"{result.total_ms / 1000:.2f} s")
+    return " · ".join(parts)
+
+
+def interrupted_line(stats: LiveStats | None) -> str:
+    chunks = stats.chunks if stats else 0
+    return f"interrupted · partial answer kept ({chunks} tokens) · stored as interrupted"
