@@ -1,0 +1,531 @@
+"""The fine-tune guard: is there evidence that a LoRA fine-tune is the lever to pull now?
+
+The workbench's order is prompt -> retrieval -> plumbing -> measure -> and only then LoRA
+(DESIGN.md). Peer tools train anything; their users then discover that the fine-tune did not
+help, or taught facts that belonged in retrieval. So `workbench finetune check` reads the
+evidence already in the run store and refuses until it shows a measured ceiling:
+
+1. `eval set`   - an eval set with enough cases and a held-out split training never sees;
+2. `variants`   - enough distinct prompt/retrieval variants were evaluated on it;
+3. `plateau`    - the best pass rate stopped moving: the last variants tried did not beat the
+                  best so far beyond noise (exact McNemar test on the paired cases);
+4. `retrieval`  - retrieval is not the bottleneck (few retrieval-miss failures, high recall@k);
+5. `signal`     - the user names why (format | capability | prompt-cost) and the stored runs
+                  show it: format failures that persist across variants, capability failures
+                  with the right context present, or a prompt-token share that dominates cost;
+6. `knowledge`  - a warning (never a refusal) when training targets mostly restate the corpus:
+                  facts belong in retrieval, fine-tuning teaches behaviour.
+
+Each rule carries its numbers and the next step; the report leads with the most important
+advice (e.g. "7 of 10 failures are retrieval misses — fix retrieval ...").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.finetune.settings import SIGNALS, FinetuneSettings
+
+REQUIRED = "required"
+WARNING = "warning"
+
+# Advice priority when several rules fail: what invalidates the others comes first.
+_PRIORITY = ("eval set", "retrieval", "variants", "plateau", "signal")
+
+
+@dataclass
+class Rule:
+    """One guard rule with its evidence."""
+
+    name: str
+    passed: bool
+    summary: str  # one line with the numbers
+    next_step: str | None = None  # what to do when it does not pass
+    evidence: dict[str, Any] = field(default_factory=dict)
+    severity: str = REQUIRED  # required | warning (a warning never blocks training)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class GuardReport:
+    rules: list[Rule]
+    advice: str
+    signal: str | None = None
+    evalset: str | None = None
+    evalset_path: str | None = None
+    best_run_id: int | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.rules if r.severity == REQUIRED)
+
+    @property
+    def warnings(self) -> list[Rule]:
+        return [r for r in self.rules if r.severity == WARNING and not r.passed]
+
+    def rule(self, name: str) -> Rule:
+        for r in self.rules:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "advice": self.advice, "signal": self.signal,
+                "evalset": self.evalset, "evalset_path": self.evalset_path,
+                "best_run_id": self.best_run_id, "rules": [r.to_dict() for r in self.rules]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "GuardReport":
+        return cls([Rule(**r) for r in d.get("rules", [])], d.get("advice", ""), d.get("signal"),
+                   d.get("evalset"), d.get("evalset_path"), d.get("best_run_id"))
+
+    def lines(self) -> list[str]:
+        """Plain text (no markup: variant names and case ids are user text)."""
+        out = [self.advice, ""]
+        for r in self.rules:
+            mark = "PASS" if r.passed else ("WARN" if r.severity == WARNING else "FAIL")
+            out.append(f"[{mark}] {r.name}: {r.summary}")
+            if not r.passed and r.next_step:
+                out.append(f"       next: {r.next_step}")
+        return out
+
+
+# --------------------------------------------------------------------------- evidence loading
+
+
+def resolve_evalset_path(project: Any, name: str | None = None) -> Path | None:
+    """The eval set the guard reads: `name`, finetune.evalset, evals.default_set, or the first file.
+
+    Returns None when there is no eval set at all (the first rule then says how to write one).
+    """
+    folder = project.root / project.config.evals.dir
+    wanted = name or project.config.finetune.evalset or project.config.evals.default_set
+    if wanted:
+        for candidate in (Path(wanted), project.root / wanted, folder / wanted,
+                          folder / f"{wanted}.yaml", folder / f"{wanted}.yml"):
+            if candidate.is_file():
+                return candidate
+        raise WorkbenchError(f"eval set not found: {wanted} (looked in {project.root} and {folder})",
+                             path=project.config.path, field="finetune.evalset")
+    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+    return files[0] if files else None
+
+
+@dataclass
+class VariantRun:
+    """The latest finished eval run of one (non-fine-tuned) variant on the eval set."""
+
+    run_id: int
+    variant_id: str
+    label: str
+    pass_rate: float | None
+    summary: dict[str, Any]
+    spec: dict[str, Any]
+    results: list[Any] = field(default_factory=list)
+
+    @property
+    def lever_key(self) -> str:
+        """What a prompt/retrieval variant changes (the model alone does not count as one)."""
+        keys = ("prompt", "template", "system", "examples", "retrieval")
+        return json.dumps({k: self.spec.get(k) for k in keys}, sort_keys=True, default=str)
+
+
+def variant_runs(store: Any, evalset_name: str) -> list[VariantRun]:
+    """One run per variant (its latest `done` run), oldest first; fine-tuned variants excluded."""
+    from workbench.core.evals import runstore
+
+    latest: dict[str, dict[str, Any]] = {}
+    for row in runstore.list_runs(store, limit=100_000, evalset=evalset_name):
+        if row.get("status") != "done":
+            continue
+        if _spec(row).get("adapter"):
+            continue
+        vid = row.get("variant_id") or ""
+        if vid not in latest or row["id"] > latest[vid]["id"]:
+            latest[vid] = row
+    out = []
+    for row in sorted(latest.values(), key=lambda r: r["id"]):
+        summary = row.get("summary") if isinstance(row.get("summary"), dict) else {}
+        spec = _spec(row)
+        label = f"e{row['id']} ({row.get('variant_name') or row.get('variant_id')})"
+        results = runstore.load_results(store, row["id"])
+        rate = summary.get("pass_rate")
+        if rate is None and results:
+            from workbench.core.evals.summary import summarize
+
+            summary = summarize(results)
+            rate = summary.get("pass_rate")
+        out.append(VariantRun(row["id"], row.get("variant_id") or "", label, rate, summary, spec, results))
+    return out
+
+
+def _spec(row: dict[str, Any]) -> dict[str, Any]:
+    config = row.get("config")
+    spec = config.get("variant") if isinstance(config, dict) else None
+    return spec if isinstance(spec, dict) else {}
+
+
+def compare(a: VariantRun, b: VariantRun) -> Any:
+    """Paired statistics of run b against run a on the cases both decided (None if none)."""
+    from workbench.core.evals.diff import diff_runs
+
+    return diff_runs(a.results, b.results).stats
+
+
+# --------------------------------------------------------------------------- the rules
+
+
+def check(project: Any, signal: str | None = None, *, evalset: str | None = None) -> GuardReport:
+    """Evaluate every rule against the project's stored evidence."""
+    settings: FinetuneSettings = project.config.finetune
+    if signal is not None and signal not in SIGNALS:
+        raise WorkbenchError(f"unknown signal {signal!r}: use one of {', '.join(SIGNALS)}", field="signal")
+    rules: list[Rule] = []
+    path = resolve_evalset_path(project, evalset)
+    if path is None:
+        folder = project.config.evals.dir
+        rules.append(Rule("eval set", False, f"no eval set in {folder}/",
+                          f"write an eval set ({folder}/NAME.yaml) with at least {settings.min_cases} "
+                          "cases, about 20% of them `split: heldout`, then evaluate prompt variants on it"))
+        for name in ("variants", "plateau", "retrieval", "signal"):
+            rules.append(Rule(name, False, "needs an eval set first"))
+        return _report(rules, signal, None, None, None, settings)
+
+    from workbench.core.evals.evalset import load_evalset
+
+    es = load_evalset(path)
+    rules.append(_rule_evalset(es, settings))
+    runs = variant_runs(project.store, es.name)
+    best = max((r for r in runs if r.pass_rate is not None), key=lambda r: (r.pass_rate, -r.run_id),
+               default=None)
+    rules.append(_rule_variants(runs, settings, es.name))
+    rules.append(_rule_plateau(runs, settings))
+    rules.append(_rule_retrieval(best, settings))
+    rules.append(_rule_signal(signal, runs, best, settings))
+    rules.append(_rule_knowledge(project, es, settings))
+    return _report(rules, signal, es.name, str(path), best.run_id if best else None, settings)
+
+
+def _report(rules: list[Rule], signal: str | None, name: str | None, path: str | None,
+            best_id: int | None, settings: FinetuneSettings) -> GuardReport:
+    failing = {r.name: r for r in rules if not r.passed and r.severity == REQUIRED}
+    if not failing:
+        advice = (f"The evidence supports a LoRA fine-tune for the {signal} signal: "
+                  "run `workbench finetune train`.")
+        warn = [r for r in rules if r.severity == WARNING and not r.passed]
+        if warn:
+            advice += " But read the warning: " + warn[0].summary
+    else:
+        lead = next(failing[n] for n in _PRIORITY if n in failing)
+        lead_text = lead.evidence.get("advice") or lead.next_step or lead.summary
+        others = [n for n in _PRIORITY if n in failing and n != lead.name]
+        advice = f"Not yet: {lead_text}"
+        if others:
+            advice += f" (also missing: {', '.join(others)})"
+    return GuardReport(rules, advice, signal, name, path, best_id)
+
+
+def _rule_evalset(es: Any, s: FinetuneSettings) -> Rule:
+    n = len(es.cases)
+    heldout = sum(1 for c in es.cases if c.split == "heldout")
+    train_expected = sum(1 for c in es.cases if c.split != "heldout" and c.expected)
+    ev = {"cases": n, "heldout": heldout, "train_with_expected": train_expected, "min_cases": s.min_cases}
+    summary = f"{es.name}: {n} cases ({heldout} held out, {train_expected} train cases with `expected`)"
+    problems = []
+    if n < s.min_cases:
+        problems.append(f"add cases: {n} is below the minimum {s.min_cases}")
+    if heldout == 0:
+        problems.append("mark about 20% of the cases `split: heldout` so the adapter is judged on "
+                        "cases it never trained on")
+    return Rule("eval set", not problems, summary, "; ".join(problems) or None, ev)
+
+
+def _rule_variants(runs: list[VariantRun], s: FinetuneSettings, name: str) -> Rule:
+    levers = {r.lever_key for r in runs}
+    ev = {"variants": len(runs), "distinct_prompt_retrieval": len(levers), "min_variants": s.min_variants,
+          "runs": [r.run_id for r in runs]}
+    summary = (f"{len(levers)} distinct prompt/retrieval variant(s) evaluated on {name} "
+               f"(runs: {', '.join(r.label for r in runs) or 'none'}); need {s.min_variants}")
+    step = None
+    if len(levers) < s.min_variants:
+        missing = s.min_variants - len(levers)
+        if not runs:
+            step = (f"evaluate the current settings (`workbench eval run`), then {s.min_variants - 1} "
+                    "variants that change the prompt or retrieval (`--variant NAME`)")
+        else:
+            step = (f"evaluate {missing} more variant(s) that change the prompt or retrieval "
+                    "(`workbench eval run --variant NAME`): a model-only change does not count")
+    return Rule("variants", step is None, summary, step, ev)
+
+
+def _rule_plateau(runs: list[VariantRun], s: FinetuneSettings) -> Rule:
+    """Walk the variants in the order they were evaluated; each is compared with the best so far."""
+    scored = [r for r in runs if r.pass_rate is not None]
+    if len(scored) < 2:
+        return Rule("plateau", False, f"{len(scored)} scored run(s): a plateau needs a history",
+                    f"evaluate at least {s.plateau_window + 1} variants to see whether the pass rate "
+                    "still moves", {"history": []})
+    best = scored[0]
+    history = []
+    for r in scored[1:]:
+        st = compare(best, r)
+        real = bool(st and st.p_value < s.significance and st.delta > 0)
+        history.append({"run": r.run_id, "label": r.label, "pass_rate": r.pass_rate,
+                        "vs": best.run_id, "p": st.p_value if st else None,
+                        "words": st.words if st else "no cases in common", "real": real})
+        if r.pass_rate > best.pass_rate:
+            best = r
+    last = history[-s.plateau_window:]
+    enough = len(history) >= s.plateau_window
+    plateau = enough and not any(h["real"] for h in last)
+    ev = {"best_run": best.run_id, "best_pass_rate": best.pass_rate, "history": history,
+          "window": s.plateau_window}
+    tail = "; ".join(f"{h['label']} vs e{h['vs']}: {h['words']}" for h in last)
+    if plateau:
+        summary = (f"best {best.pass_rate:.0%} ({best.label}); the last {len(last)} variant(s) did not "
+                   f"beat the best beyond noise — {tail}")
+        return Rule("plateau", True, summary, None, ev)
+    if not enough:
+        summary = f"best {best.pass_rate:.0%} ({best.label}); only {len(history)} comparison(s) so far"
+        step = f"evaluate {s.plateau_window - len(history)} more variant(s) to show the pass rate stopped moving"
+    else:
+        moved = [h for h in last if h["real"]][-1]
+        summary = (f"best {best.pass_rate:.0%} ({best.label}); {moved['label']} still moved the bar "
+                   f"({moved['words']})")
+        step = ("prompting and retrieval are still improving the score: keep iterating on variants "
+                "until the last changes stop beating the best beyond noise")
+    return Rule("plateau", False, summary, step, ev)
+
+
+def _rule_retrieval(best: VariantRun | None, s: FinetuneSettings) -> Rule:
+    if best is None:
+        return Rule("retrieval", False, "no finished eval run to read failures from",
+                    "run the eval set (`workbench eval run`) so failures can be attributed")
+    failures = {k: int(v) for k, v in (best.summary.get("failures") or {}).items()}
+    if not failures and best.results:
+        from workbench.core.evals.attribution import count_kinds
+
+        failures = count_kinds([r.failure_kind for r in best.results if r.repeat_index == 0])
+    failed_total = sum(v for k, v in failures.items() if k != "judge-error")
+    misses = failures.get("retrieval-miss", 0)
+    share = misses / failed_total if failed_total else 0.0
+    retr = best.summary.get("retrieval") or None
+    if retr is None and best.results:
+        from workbench.core.evals.summary import retrieval_metrics
+
+        retr = retrieval_metrics(best.results)
+    recall = retr.get("hit_rate") if retr else None
+    k = retr.get("k") if retr else None
+    ev = {"run": best.run_id, "failures": failed_total, "retrieval_misses": misses, "miss_share": share,
+          "recall_at_k": recall, "k": k, "max_miss_share": s.max_retrieval_miss_share,
+          "min_recall": s.min_recall}
+    parts = [f"in {best.label}, {misses} of {failed_total} failures are retrieval misses ({share:.0%}, "
+             f"limit {s.max_retrieval_miss_share:.0%})"]
+    if recall is not None:
+        parts.append(f"recall@{k} {recall:.0%} on {retr.get('cases')} labelled cases (minimum {s.min_recall:.0%})")
+    else:
+        parts.append("no retrieval evidence (no `relevant` documents, or the variant does not retrieve)")
+    summary = "; ".join(parts)
+    bad_share = failed_total > 0 and share > s.max_retrieval_miss_share
+    bad_recall = recall is not None and recall < s.min_recall
+    if not (bad_share or bad_recall):
+        return Rule("retrieval", True, summary, None, ev)
+    if bad_share:
+        ev["advice"] = _count_sentence(misses, failed_total) + " fix retrieval (chunking, k, hybrid " \
+            "search) before touching the weights."
+    else:
+        ev["advice"] = (f"recall@{k} is {recall:.0%}: the answer is often not in the context — fix "
+                        "retrieval (chunking, k, hybrid search) before touching the weights.")
+    step = "fix retrieval first (`workbench retrieval eval`, then chunking, k, hybrid search), and re-run the eval set"
+    return Rule("retrieval", False, summary, step, ev)
+
+
+def _count_sentence(n: int, total: int) -> str:
+    if total == 1:
+        return "The one failure is a retrieval miss:"
+    if n == total:
+        return f"All {total} failures are retrieval misses:"
+    verb = "is a retrieval miss" if n == 1 else "are retrieval misses"
+    return f"{n} of {total} failures {verb}:"
+
+
+def signal_evidence(runs: list[VariantRun], best: VariantRun | None) -> dict[str, Any]:
+    """Numbers for all three signals, so the report can show which one the runs support."""
+    # case -> [(verdict, failure_kind)] across variants (first repeat)
+    per_case: dict[str, list[tuple[str, str | None]]] = {}
+    for r in runs:
+        for res in r.results:
+            if res.repeat_index == 0:
+                per_case.setdefault(res.case_id, []).append((res.verdict, res.failure_kind))
+    multi = [cid for cid, outs in per_case.items() if len(outs) >= 2]
+    fmt = sorted(cid for cid in multi
+                 if all(v == "fail" and k == "format" for v, k in per_case[cid]))
+    best_kind = {}
+    if best is not None:
+        best_kind = {res.case_id: res.failure_kind for res in best.results if res.repeat_index == 0}
+    cap = sorted(cid for cid in multi
+                 if all(v == "fail" for v, _ in per_case[cid]) and best_kind.get(cid) == "context-ignored")
+    cost: dict[str, Any] = {}
+    if best is not None:
+        prompt = sum(r.prompt_tokens or 0 for r in best.results)
+        completion = sum(r.completion_tokens or 0 for r in best.results)
+        n = len(best.results) or 1
+        costs = [r.cost for r in best.results if r.cost is not None]
+        cost = {"run": best.run_id, "prompt_tokens": prompt, "completion_tokens": completion,
+                "prompt_share": prompt / (prompt + completion) if prompt + completion else None,
+                "prompt_tokens_per_request": prompt / n,
+                "cost_per_request": sum(costs) / len(costs) if costs else None}
+    return {"variants_compared": len(runs), "format_persistent": fmt, "capability_persistent": cap,
+            "prompt_cost": cost}
+
+
+def _rule_signal(signal: str | None, runs: list[VariantRun], best: VariantRun | None,
+                 s: FinetuneSettings) -> Rule:
+    ev = signal_evidence(runs, best)
+    pc = ev["prompt_cost"]
+    share = pc.get("prompt_share")
+    shown = (f"format failures persisting across all {len(runs)} variants: {len(ev['format_persistent'])}; "
+             f"capability failures (context present, failing in every variant): "
+             f"{len(ev['capability_persistent'])}; prompt tokens "
+             + (f"{share:.0%} of all tokens, {pc['prompt_tokens_per_request']:.0f} per request"
+                + (f", cost {pc['cost_per_request']:.5f} per request" if pc.get("cost_per_request") else "")
+                if share is not None else "unknown"))
+    ev["signal"] = signal
+    if signal is None:
+        return Rule("signal", False, "no signal named. Evidence: " + shown,
+                    "name why a fine-tune is needed: --signal format | capability | prompt-cost", ev)
+    if len(runs) < 2 and signal != "prompt-cost":
+        return Rule("signal", False, f"{signal}: persistence needs at least 2 variants. " + shown,
+                    "evaluate more variants so persistent failures can be told from prompt problems", ev)
+    if signal == "format":
+        n = len(ev["format_persistent"])
+        ok = n >= s.min_signal_cases
+        summary = (f"format: {n} case(s) fail on format in every variant (need {s.min_signal_cases})"
+                   + (f": {', '.join(ev['format_persistent'][:8])}" if n else ""))
+        step = None if ok else ("the runs do not show format failures that survive prompt changes; try "
+                                "structured output (format: json schema) or a clearer format instruction")
+    elif signal == "capability":
+        n = len(ev["capability_persistent"])
+        ok = n >= s.min_signal_cases
+        summary = (f"capability: {n} case(s) fail with the right context present in every variant "
+                   f"(need {s.min_signal_cases})"
+                   + (f": {', '.join(ev['capability_persistent'][:8])}" if n else ""))
+        step = None if ok else ("no persistent failures with context present: the prompt or retrieval "
+                                "still explains the failures")
+    else:
+        ok = share is not None and share >= s.min_prompt_share
+        summary = ("prompt-cost: " + (f"prompt tokens are {share:.0%} of all tokens "
+                                      f"({pc['prompt_tokens_per_request']:.0f} per request"
+                                      + (f", cost {pc['cost_per_request']:.5f} per request" if pc.get("cost_per_request") else "")
+                                      + f"); need {s.min_prompt_share:.0%}" if share is not None
+                                      else "no token counts stored"))
+        step = None if ok else ("prompts are not the bulk of the cost; a fine-tune will not save much — "
+                                "trim few-shot examples or context first")
+    return Rule("signal", ok, summary, step, ev)
+
+
+# --------------------------------------------------------------------------- knowledge injection
+#
+# Cheap on purpose (no model, no index): a target "restates the corpus" when it is a real
+# statement (at least MIN_CONTENT_WORDS content words) and most of its content words
+# (>= RESTATE_CONTAINMENT) occur together in one passage of the corpus (a window of three
+# paragraphs, about a retrieval chunk). Short format targets such as `{"answer": "X"}` or a bare
+# number are never counted: their point is the shape, not the fact inside.
+
+_WORD = re.compile(r"[a-z0-9_]+")
+_STOP = frozenset(
+    "the and for that this with are was were from into not but can you your its has have had will "
+    "would should could which what when where who how than then them they their there these those "
+    "also only just more most some such very each other any all may might must shall about over "
+    "under between does did done been being use used using one two like make makes made".split())
+MIN_CONTENT_WORDS = 6
+RESTATE_CONTAINMENT = 0.6
+PASSAGE_PARAGRAPHS = 3
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if len(w) >= 3 and w not in _STOP}
+
+
+@dataclass
+class CorpusPassages:
+    """Content-word sets of corpus passages, with an inverted index for fast containment."""
+
+    passages: list[set[str]]
+    postings: dict[str, list[int]]
+    documents: int
+
+    def containment(self, text: str) -> tuple[float, int]:
+        """(best share of the text's content words found in one passage, number of words)."""
+        words = content_words(text)
+        if not words:
+            return 0.0, 0
+        hits: dict[int, int] = {}
+        for w in words:
+            for pid in self.postings.get(w, ()):
+                hits[pid] = hits.get(pid, 0) + 1
+        return (max(hits.values()) / len(words) if hits else 0.0), len(words)
+
+
+def corpus_passages(project: Any) -> CorpusPassages:
+    """Read the configured corpus folders (the same files retrieval indexes)."""
+    from workbench.core.retrieval.documents import discover, read_document
+
+    roots = [project.root / c for c in project.config.retrieval.corpus]
+    files, _ = discover(roots)
+    limit = int(project.config.retrieval.max_file_mb * 1e6)
+    passages: list[set[str]] = []
+    docs = 0
+    for f in files:
+        doc = read_document(f, limit)
+        if not hasattr(doc, "text"):
+            continue
+        docs += 1
+        paras = [p for p in re.split(r"\n\s*\n", doc.text) if p.strip()]
+        for i in range(len(paras)):
+            passages.append(content_words(" ".join(paras[i:i + PASSAGE_PARAGRAPHS])))
+    postings: dict[str, list[int]] = {}
+    for pid, words in enumerate(passages):
+        for w in words:
+            postings.setdefault(w, []).append(pid)
+    return CorpusPassages(passages, postings, docs)
+
+
+def restates_corpus(text: str, corpus: CorpusPassages) -> tuple[bool, float]:
+    share, n = corpus.containment(text)
+    return (n >= MIN_CONTENT_WORDS and share >= RESTATE_CONTAINMENT), share
+
+
+def knowledge_rule(targets: list[tuple[str, str]], corpus: CorpusPassages, s: FinetuneSettings) -> Rule:
+    """The knowledge-injection warning for (id, target text) pairs."""
+    if not targets:
+        return Rule("knowledge", True, "no training targets to compare with the corpus", severity=WARNING)
+    if not corpus.passages:
+        return Rule("knowledge", True, "no corpus documents to compare training targets with",
+                    severity=WARNING, evidence={"documents": 0})
+    restating = [tid for tid, text in targets if restates_corpus(text, corpus)[0]]
+    share = len(restating) / len(targets)
+    ev = {"targets": len(targets), "restating": len(restating), "share": share,
+          "documents": corpus.documents, "threshold": s.knowledge_overlap_warn, "examples": restating[:8]}
+    summary = (f"{len(restating)} of {len(targets)} training targets ({share:.0%}) mostly restate a "
+               f"passage of the corpus ({corpus.documents} documents)")
+    if share >= s.knowledge_overlap_warn:
+        return Rule("knowledge", False, summary + ": facts belong in retrieval; a fine-tune teaches "
+                    "behaviour (format, style), not knowledge",
+                    "train on targets that show the behaviour you want, and let retrieval supply the facts",
+                    ev, severity=WARNING)
+    return Rule("knowledge", True, summary, None, ev, severity=WARNING)
+
+
+def _rule_knowledge(project: Any, es: Any, s: FinetuneSettings) -> Rule:
+    targets = [(c.id, c.expected) for c in es.cases if c.split != "heldout" and c.expected]
+    if not targets:
+        return knowledge_rule([], CorpusPassages([], {}, 0), s)
+    return knowledge_rule(targets, corpus_passages(project), s)
