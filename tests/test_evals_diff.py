@@ -77,3 +77,26 @@ def test_repeats_fold_by_majority_and_flag_flaky():
     assert f["c"].verdict == "pass" and f["c"].flaky
     assert f["t"].verdict == "fail" and f["t"].flaky  # a tie counts as a fail
     assert f["s"].verdict == "pass" and not f["s"].flaky
+
+
+def test_summary_retrieval_metrics_and_tags_from_stored_facts():
+    from workbench.core.evals.summary import summarize, summary_lines
+
+    a = res("a", "pass", relevant=("a.md",), retrieved=("b.md", "a.md"), tags=("x",),
+            chunks=(("b.md#0", "b.md"), ("a.md#1", "a.md")), gold_rank=2)
+    b = res("b", "fail", relevant=("c.md",), retrieved=("b.md",), chunks=(("b.md#0", "b.md"),),
+            failure_kind="retrieval-miss", tags=("x", "y"))
+    c = res("c", "pass")  # no gold documents: not in the retrieval metrics
+    s = summarize([a, b, c])
+    r = s["retrieval"]
+    # a: first relevant at document rank 2 -> hit 1, MRR 1/2; b: no hit -> 0, 0. Means: 0.5, 0.25
+    assert (r["cases"], r["k"], r["hit_rate"], r["mrr"], r["misses"]) == (2, 2, 0.5, 0.25, ["b"])
+    assert s["per_tag"] == {"x": {"passed": 1, "total": 2, "rate": 0.5}, "y": {"passed": 0, "total": 1, "rate": 0.0}}
+    assert s["failures"]["retrieval-miss"] == 1 and s["failing_cases"] == {"b": "retrieval-miss"}
+    text = "\n".join(summary_lines(s))
+    assert "pass rate 67% (2/3)" in text and "a relevant document in the top 2 for 50% of 2 cases" in text
+    assert text.endswith("The one failure is a retrieval miss — fix retrieval (chunking, k, hybrid search) "
+                         "before touching the prompt or the weights.")
+    # round trip through the row encoding keeps what the summary needs
+    again = summarize([CaseResult.from_row({**x.to_row(), "case_id": x.case_id}) for x in (a, b, c)])
+    assert again["retrieval"] == r and again["per_tag"] == s["per_tag"]

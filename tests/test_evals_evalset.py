@@ -103,6 +103,11 @@ def test_bad_yaml_indentation_names_the_line(tmp_path):
     assert "bad YAML" in e.message and e.line == 5
 
 
+def test_unquoted_question_mark_in_flow_mapping_gets_a_hint(tmp_path):
+    e = err(tmp_path, "cases:\n  - id: a\n    inputs: {question: What is WAL?}\n")
+    assert e.line == 3 and "quote text that contains '?'" in e.message
+
+
 def test_duplicate_case_ids_name_both_lines(tmp_path):
     e = err(tmp_path, """\
         cases:

@@ -217,3 +217,49 @@ async def test_stored_results_round_trip(setup):
     assert japan["passed"] == 0 and japan["failure_kind"] == "other" and japan["judge_error"] == 0
     assert runstore.resolve_run_ref(project.store, "last") == out.run_id
     assert runstore.resolve_run_ref(project.store, f"e{out.run_id}") == out.run_id
+
+
+@pytest.mark.slow
+async def test_grounded_run_attributes_retrieval_misses_with_a_real_index(tmp_path, ollama_standin, project_factory):
+    """Real retrieval (bundled embedding model, LanceDB) feeding attribution and retrieval metrics."""
+    import asyncio
+
+    from workbench.core.retrieval.service import ingest_project
+
+    project = project_factory(host=ollama_standin.url, retries="count: 0\n  backoff_s: 0.01",
+                              extra="retrieval:\n  corpus: [docs]\n  k: 1\n  mode: dense\n")
+    docs = project.root / "docs"
+    docs.mkdir()
+    (docs / "autoinc.md").write_text("# AUTOINCREMENT\n\nThe AUTOINCREMENT keyword prevents the reuse of "
+                                     "ROWIDs from previously deleted rows.\n")
+    (docs / "wal.md").write_text("# Write-ahead log\n\nPRAGMA journal_mode=WAL enables write-ahead logging, "
+                                 "so readers do not block writers.\n")
+    (project.root / "prompts" / "grounded.yaml").write_text(
+        'template: "Sources:\\n{context}\\n\\nQuestion: {question}"\n')
+    await asyncio.to_thread(ingest_project, project, project.config.retrieval)
+    # The model repeats nothing useful: every content check fails, so attribution decides the kind.
+    ollama_standin.configure(reply=["I", " am", " not", " sure", "."])
+    path = tmp_path / "g.yaml"
+    path.write_text("""\
+cases:
+  - id: found
+    inputs: {question: 'How do I stop SQLite from reusing ROWIDs of deleted rows?'}
+    relevant: [autoinc.md]
+    assert:
+      - {type: icontains, value: autoincrement}
+  - id: missed
+    inputs: {question: 'How do I stop SQLite from reusing ROWIDs of deleted rows?'}
+    relevant: [wal.md]
+    assert:
+      - {type: icontains, value: wal}
+""")
+    out = await EvalRunner(project, load_evalset(path), resolve_variant(project, prompt="grounded")).run()
+    kinds = {r.case_id: r.failure_kind for r in out.results}
+    assert kinds == {"found": "context-ignored", "missed": "retrieval-miss"}
+    s = out.summary
+    assert s["retrieval"]["hit_rate"] == 0.5 and s["retrieval"]["misses"] == ["missed"]
+    assert s["advice"].startswith("1 of 2 failures")
+    found = next(r for r in out.results if r.case_id == "found")
+    assert found.gold_rank == 1 and found.chunks[0][1] == "autoinc.md"
+    sent = ollama_standin.requests_to("/api/chat")[0].body["messages"][-1]["content"]
+    assert "[1] autoinc.md" in sent

@@ -239,6 +239,8 @@ class _Parser:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else None
             problem = " ".join(x for x in (exc.context, exc.problem) if x)
+            if "flow" in (exc.context or "") and "but got '?'" in (exc.problem or ""):
+                problem += " (inside { } or [ ], quote text that contains '?' or ': ')"
             raise WorkbenchError(f"bad YAML: {problem or exc}", path=self.path, line=line) from None
         except yaml.YAMLError as exc:
             raise WorkbenchError(f"bad YAML: {exc}", path=self.path) from None

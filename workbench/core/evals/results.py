@@ -37,6 +37,7 @@ class CaseResult:
     relevant: tuple[str, ...] = ()
     retrieved: tuple[str, ...] | None = None  # doc paths, best first; None: no retrieval step
     gold_rank: int | None = None
+    chunks: tuple[tuple[str, str], ...] = ()  # (chunk_id, path) of the sources, best first
 
     @property
     def passed(self) -> bool | None:
@@ -59,6 +60,7 @@ class CaseResult:
                 "retrieved": list(self.retrieved) if self.retrieved is not None else None,
                 "relevant": list(self.relevant),
                 "gold_rank": self.gold_rank,
+                "chunks": [list(c) for c in self.chunks],
                 "tags": list(self.tags),
                 "verdict": self.verdict,
                 # for a case that failed before a generation existed (no row to join)
@@ -99,6 +101,7 @@ class CaseResult:
             relevant=tuple(retrieval.get("relevant") or ()),
             retrieved=tuple(retrieved) if retrieved is not None else None,
             gold_rank=retrieval.get("gold_rank"),
+            chunks=tuple(tuple(c) for c in retrieval.get("chunks") or ()),
         )
 
 

@@ -273,6 +273,7 @@ class EvalRunner:
             relevant=case.relevant,
             retrieved=out.retrieved,
             gold_rank=gold_rank(case.relevant, out.retrieved),
+            chunks=tuple((src.chunk_id or "", src.path) for src in out.sources) if out.retrieved is not None else (),
         )
 
     @staticmethod

@@ -21,22 +21,31 @@ def _rate(passed: int, total: int) -> dict[str, Any]:
 
 
 def retrieval_metrics(results: Sequence[CaseResult]) -> dict[str, Any] | None:
-    """Hit rate (recall of >=1 gold document in the top-k) and MRR over cases with `relevant`.
+    """Retrieval quality over the cases with `relevant` documents, from what the run retrieved.
 
-    Only first repeats count (retrieval is deterministic per variant). None when no case has
-    gold documents or no retrieval step ran.
+    Uses the retrieval package's metrics (hit@k, recall@k, MRR@10, nDCG@10, document-level), so
+    the numbers match `workbench retrieval eval`. Only first repeats count (retrieval does not
+    vary between repeats). None when no case has gold documents or no retrieval step ran.
     """
     rows = [r for r in results if r.repeat_index == 0 and r.relevant and r.retrieved is not None]
     if not rows:
         return None
-    hits = [r for r in rows if r.gold_rank is not None]
-    k = max((len(r.retrieved or ()) for r in rows), default=0)
+    from workbench.core.retrieval.metrics import case_metrics, mean_metrics
+
+    k = max((len(r.chunks) or len(r.retrieved or ()) for r in rows), default=0)
+    per_case = []
+    for r in rows:
+        chunks = list(r.chunks) or [(p, p) for p in (r.retrieved or ())]
+        per_case.append(case_metrics(chunks, list(r.relevant), max(k, 1)))
+    means = mean_metrics(per_case)
     return {
         "cases": len(rows),
         "k": k,
-        "hit_rate": len(hits) / len(rows),
-        "mrr": sum(1 / r.gold_rank for r in hits) / len(rows),
-        "misses": [r.case_id for r in rows if r.gold_rank is None],
+        "hit_rate": means["hit@k"],
+        "recall": means["recall@k"],
+        "mrr": means["mrr@10"],
+        "ndcg": means["ndcg@10"],
+        "misses": [r.case_id for r, m in zip(rows, per_case) if m["hit@k"] == 0.0],
     }
 
 
@@ -132,7 +141,8 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
         lines.append("by tag: " + ", ".join(f"{t} {v['passed']}/{v['total']}" for t, v in s["per_tag"].items()))
     r = s.get("retrieval")
     if r:
-        lines.append(f"retrieval: gold in top-{r['k']} for {r['hit_rate']:.0%} of {r['cases']} cases, MRR {r['mrr']:.2f}")
+        lines.append(f"retrieval: a relevant document in the top {r['k']} for {r['hit_rate']:.0%} of {r['cases']} "
+                     f"cases, recall@{r['k']} {r['recall']:.2f}, MRR {r['mrr']:.2f}, nDCG@10 {r['ndcg']:.2f}")
     lat = s.get("latency_ms") or {}
     if lat.get("p50") is not None:
         lines.append(f"latency p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms")
