@@ -184,3 +184,24 @@ def test_kill_9_mid_run_then_resume_repeats_nothing(proj, capsys):
     with Store(root / ".workbench" / "runs.db") as store:
         rows = store.rows("eval_results", "run_id = 1")
         assert sorted(r["case_id"] for r in rows) == ["france", "italy", "japan", "peru"]
+
+
+def test_ctrl_c_keeps_finished_cases_and_says_how_to_resume(proj, capsys):
+    root, standin = proj
+    standin.configure(reply=lambda b: [w + " " for w in answer(b)[0].split()] + ["x"] * 30, token_delay_s=0.05)
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "--project", str(root), "eval", "run",
+                             "--concurrency", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert standin.wait_for(lambda s: len(s.requests_to("/api/chat")) >= 3, timeout=60)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "cancelled: 2 finished case(s) kept in run 1" in err and "--resume 1" in err
+    with Store(root / ".workbench" / "runs.db") as store:
+        assert store.get("eval_runs", 1)["status"] == "cancelled"
+        assert len(store.rows("eval_results", "run_id = 1")) == 2
+        statuses = sorted(r["status"] for r in store.rows("generations"))
+        assert statuses == ["interrupted", "ok", "ok"]  # the third answer kept as a partial
