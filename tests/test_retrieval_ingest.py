@@ -1,0 +1,148 @@
+"""Ingest against a real LanceDB table and the real embedding model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.retrieval.index import Index, IndexMismatch, IndexUnavailable
+from workbench.core.retrieval.ingest import ingest
+from workbench.core.retrieval.search import search
+from workbench.core.retrieval.settings import RetrievalSettings
+
+SETTINGS = RetrievalSettings(chunk_tokens=60, overlap_tokens=10)
+
+
+def chunk_rows(data: Path) -> dict[str, list[str]]:
+    idx = Index.open(data)
+    rows = idx.table.search().select(["path", "chunk_id", "file_hash"]).limit(None).to_list()
+    out: dict[str, list[str]] = {}
+    for r in rows:
+        out.setdefault(r["path"], []).append(r["chunk_id"])
+    return {p: sorted(ids) for p, ids in out.items()}
+
+
+def test_incremental_reingest(corpus: Path, tmp_path: Path, counting_embedder):
+    data = tmp_path / "data"
+    (corpus / "notes.bin.md").write_bytes(b"\x00\x01binary")
+    first = ingest([corpus], data, SETTINGS, embedder=counting_embedder)
+    assert sorted(first.added) == ["cats.md", "dogs.md", "guide/install.rst", "page.html", "sqlite.md"]
+    assert [(s.path, s.reason) for s in first.skipped] == [("notes.bin.md", "binary file (contains NUL bytes)")]
+    assert first.chunks_embedded == counting_embedder.texts == first.chunks_total > 5
+    assert first.docs_total == 5 and not first.nothing_changed
+    meta = json.loads((data / "index" / "meta.json").read_text())
+    assert meta["embedding_model"] == "all-MiniLM-L6-v2" and meta["dimension"] == 384
+    assert meta["state"] == "ready" and meta["chunks"] == first.chunks_total
+    assert meta["chunking"]["chunk_tokens"] == 60 and meta["chunking"]["tokenizer"].startswith("tokenizer.json")
+    before = chunk_rows(data)
+
+    # unchanged: nothing embedded, nothing written
+    counting_embedder.texts = 0
+    again = ingest([corpus], data, SETTINGS, embedder=counting_embedder)
+    assert again.nothing_changed and counting_embedder.texts == 0
+    assert len(again.unchanged) == 5 and chunk_rows(data) == before
+
+    # one file changed, one deleted, one added: only the changed/added are embedded
+    (corpus / "dogs.md").write_text("# Dogs\n\nDogs bark at the mail carrier every morning.\n", encoding="utf-8")
+    (corpus / "cats.md").unlink()
+    (corpus / "new.txt").write_text("Parrots can imitate human speech.\n", encoding="utf-8")
+    counting_embedder.texts = 0
+    third = ingest([corpus], data, SETTINGS, embedder=counting_embedder)
+    assert third.updated == ["dogs.md"] and third.added == ["new.txt"] and third.removed == ["cats.md"]
+    assert counting_embedder.texts == third.chunks_embedded == 2
+    after = chunk_rows(data)
+    assert "cats.md" not in after and after["dogs.md"] == ["dogs.md#0"] and after["new.txt"] == ["new.txt#0"]
+    assert after["sqlite.md"] == before["sqlite.md"]
+    # the replaced text is what full-text search finds now; the old text is gone
+    idx = Index.open(data, SETTINGS.embedding_model)
+    res = search("mail carrier bark", idx, SETTINGS, mode="fts", k=3, embedder=counting_embedder)
+    assert res.hits[0].chunk_id == "dogs.md#0"
+    assert not [h for h in search("wolves companions", idx, SETTINGS, mode="fts", embedder=counting_embedder).hits
+                if "wolves" in h.text]
+
+
+def test_changed_chunking_settings_rechunk_everything(corpus: Path, tmp_path: Path, counting_embedder):
+    data = tmp_path / "data"
+    ingest([corpus], data, SETTINGS, embedder=counting_embedder)
+    counting_embedder.texts = 0
+    report = ingest([corpus], data, RetrievalSettings(chunk_tokens=40, overlap_tokens=5), embedder=counting_embedder)
+    assert report.rechunked and "chunking settings changed" in report.rechunked
+    assert sorted(report.updated) == ["cats.md", "dogs.md", "guide/install.rst", "page.html", "sqlite.md"]
+    assert counting_embedder.texts == report.chunks_total
+
+
+def test_cancel_keeps_completed_files_and_a_consistent_index(corpus: Path, tmp_path: Path, counting_embedder):
+    data = tmp_path / "data"
+    cancel = threading.Event()
+    seen = []
+
+    def progress(p):
+        seen.append(p)
+        if p.phase == "embedding" and p.chunks_done >= 2:
+            cancel.set()
+
+    settings = RetrievalSettings(chunk_tokens=60, overlap_tokens=10, batch_size=2)
+    report = ingest([corpus], data, settings, embedder=counting_embedder, progress=progress, cancel=cancel)
+    assert report.cancelled and report.pending
+    done = set(report.added)
+    assert done and not done & set(report.pending)
+    # every committed file has all its chunks; pending ones have none
+    rows = chunk_rows(data)
+    assert set(rows) == done
+    embedding = [p for p in seen if p.phase == "embedding"]
+    assert embedding[0].chunks_total > 0 and embedding[0].files_total == 5
+    assert embedding[-1].chunks_per_s > 0 and embedding[-1].eta_s is not None
+    # searching works on the partial index, and the next run finishes the job
+    idx = Index.open(data, settings.embedding_model)
+    assert search("cats", idx, settings, embedder=counting_embedder).hits
+    rest = ingest([corpus], data, settings, embedder=counting_embedder)
+    assert sorted(rest.added) == sorted(report.pending) and not rest.cancelled
+    assert set(chunk_rows(data)) == {"cats.md", "dogs.md", "guide/install.rst", "page.html", "sqlite.md"}
+
+
+def test_missing_corrupt_and_mismatched_index(tmp_path: Path, corpus: Path, counting_embedder):
+    data = tmp_path / "data"
+    with pytest.raises(IndexUnavailable, match="run `workbench ingest` first"):
+        Index.open(data, "all-MiniLM-L6-v2")
+    ingest([corpus], data, SETTINGS, embedder=counting_embedder)
+
+    # the user switched models in workbench.yaml
+    with pytest.raises(IndexMismatch, match="ingest --reindex") as err:
+        Index.open(data, "models/other-model")
+    assert "all-MiniLM-L6-v2" in str(err.value) and "models/other-model" in str(err.value)
+    assert isinstance(err.value, WorkbenchError) and err.value.exit_code == 2
+    # ingest refuses to mix vectors of two models without --reindex
+    other = tmp_path / "other-model"
+    shutil.copytree(counting_embedder.path, other)
+    with pytest.raises(IndexMismatch):
+        ingest([corpus], data, RetrievalSettings(embedding_model=str(other)), embedder=counting_embedder)
+    # with --reindex it rebuilds for the new model name
+    rebuilt = ingest([corpus], data, RetrievalSettings(embedding_model=str(other), chunk_tokens=60),
+                     reindex=True, embedder=counting_embedder)
+    assert rebuilt.reindexed and len(rebuilt.added) == 5
+    assert Index.open(data, str(other)).meta["embedding_model"] == str(other)
+
+    # corrupt metadata
+    (data / "index" / "meta.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(IndexUnavailable, match="corrupt"):
+        Index.open(data, str(other))
+    # table files deleted under a valid meta.json
+    (data / "index" / "meta.json").write_text(json.dumps(
+        {"index_version": 1, "embedding_model": str(other), "dimension": 384, "chunks": 9}), encoding="utf-8")
+    shutil.rmtree(data / "index" / "chunks.lance")
+    with pytest.raises(IndexUnavailable, match="--reindex"):
+        Index.open(data, str(other))
+
+
+def test_second_concurrent_ingest_is_refused(tmp_path: Path, corpus: Path, counting_embedder):
+    data = tmp_path / "data"
+    ingest([corpus], data, SETTINGS, embedder=counting_embedder)
+    idx = Index.open(data)
+    with idx.write_lock():
+        with pytest.raises(WorkbenchError, match="another `workbench ingest`"):
+            ingest([corpus], data, SETTINGS, embedder=counting_embedder)

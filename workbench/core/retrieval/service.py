@@ -1,0 +1,97 @@
+"""Retrieval for a project: the entry points the CLI, the TUI and `ask` (pipeline.py) call.
+
+They resolve the project's corpus and data folder, open the index fresh for every call (1-2 ms
+after lancedb is imported, and it means a long-running TUI always sees the latest ingest), run
+the search and store the trace.
+
+`retrieve_sources` is what pipeline.ground() calls; any exception it raises makes the answer
+come back "answered without retrieval" with the exception's text as the reason, so the
+IndexUnavailable messages are written to be shown as that reason.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from workbench.core.retrieval.index import Index
+from workbench.core.retrieval.settings import RetrievalSettings
+
+
+def corpus_paths(project: Any, settings: RetrievalSettings, paths: list[str] | None = None) -> list[Path]:
+    """The folders/files to ingest: `paths` (relative to the current directory) or the config's
+    `corpus` entries (relative to the project root)."""
+    if paths:
+        return [Path(p).resolve() for p in paths]
+    return [(Path(project.root) / p).resolve() for p in settings.corpus]
+
+
+def open_index(project: Any, settings: RetrievalSettings) -> Index:
+    """The project's index, checked against the configured embedding model."""
+    return Index.open(Path(project.data_dir), settings.embedding_model)
+
+
+def retrieve(
+    project: Any,
+    settings: RetrievalSettings,
+    query: str,
+    *,
+    mode: str | None = None,
+    k: int | None = None,
+    path_glob: str | None = None,
+    source: str = "cli",
+    record: bool = True,
+    depth: int | None = None,
+) -> tuple[Any, int | None]:
+    """Search the project's index and store the trace: (SearchResult, trace id or None)."""
+    from workbench.core.retrieval.embedder import get_embedder
+    from workbench.core.retrieval.search import search
+    from workbench.core.retrieval.traces import record_search
+
+    index = open_index(project, settings)
+    embedder = get_embedder(settings.embedding_model, Path(project.root))
+    result = search(query, index, settings, mode=mode, k=k, path_glob=path_glob, embedder=embedder, depth=depth)
+    trace_id = record_search(project.store, result, source=source) if record else None
+    return result, trace_id
+
+
+def retrieve_sources(project: Any, settings: RetrievalSettings, question: str, *, source: str = "ask") -> tuple[list[dict], int | None]:
+    """Top-k chunks for a grounded prompt, as the dicts pipeline.Source is built from."""
+    result, trace_id = retrieve(project, settings, question, source=source)
+    hits = [
+        {
+            "chunk_id": h.chunk_id,
+            "path": h.path,
+            "heading": h.heading_path,
+            "text": h.text,
+            "score": h.score_in(result.mode),
+            "line_start": h.line_start,
+            "line_end": h.line_end,
+        }
+        for h in result.hits
+    ]
+    return hits, trace_id
+
+
+def ingest_project(
+    project: Any,
+    settings: RetrievalSettings,
+    paths: list[str] | None = None,
+    *,
+    reindex: bool = False,
+    progress: Callable[[Any], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Any:
+    """Ingest the project's corpus (or `paths`) into its index; returns the IngestReport."""
+    from workbench.core.retrieval.ingest import ingest
+
+    return ingest(
+        corpus_paths(project, settings, paths),
+        Path(project.data_dir),
+        settings,
+        root=Path(project.root),
+        progress=progress,
+        cancel=cancel,
+        reindex=reindex,
+    )

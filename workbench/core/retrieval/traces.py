@@ -1,0 +1,167 @@
+"""Retrieval traces and retrieval-eval runs in the project's SQLite store.
+
+Every retrieval a user (or `ask`) makes is kept, so a bad answer can be traced back to what
+retrieval handed the model, under which settings and which index version. Tables (created by
+the lead's store migrations, workbench/core/store.py):
+
+  retrievals       id, created_at, query, mode, k, settings (JSON), index_version, results
+                   (JSON: SearchResult.to_dict() minus settings: hits, each mode's top list,
+                   every shown chunk with all its ranks and scores, timings), latency_ms,
+                   source (cli | ask | eval | tui), error
+  retrieval_evals  id, created_at, evalset, evalset_hash, settings, index_version,
+                   metrics (JSON: mode -> metric -> mean), cases (JSON: per-case detail)
+
+`store` is a workbench.core.store.Store (its insert/get/rows helpers JSON-encode and lock).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from workbench.core.retrieval.search import SearchResult, result_markdown
+
+
+def _now() -> str:
+    from workbench.core.store import now_iso
+
+    return now_iso()
+
+
+def record_search(store: Any, result: SearchResult, *, source: str = "cli") -> int:
+    """Store one search as a trace; returns its id."""
+    data = result.to_dict()
+    settings = data.pop("settings")
+    return store.insert(
+        "retrievals",
+        {
+            "created_at": _now(),
+            "query": result.query,
+            "mode": result.mode,
+            "k": result.k,
+            "settings": settings,
+            "index_version": str(result.index_version),
+            "results": data,
+            "latency_ms": round(result.latency_ms, 2),
+            "source": source,
+            "error": None,
+        },
+    )
+
+
+def record_failure(store: Any, query: str, settings: dict, error: str, *, source: str = "ask") -> int:
+    """Store a retrieval that could not run (index unavailable...), so the reason is on record."""
+    return store.insert(
+        "retrievals",
+        {
+            "created_at": _now(),
+            "query": query,
+            "mode": settings.get("mode"),
+            "k": settings.get("k"),
+            "settings": settings,
+            "index_version": None,
+            "results": None,
+            "latency_ms": None,
+            "source": source,
+            "error": error,
+        },
+    )
+
+
+def get_trace(store: Any, trace_id: int) -> dict | None:
+    """A stored trace with its JSON columns parsed; `results` holds the search data."""
+    row = store.get("retrievals", trace_id)
+    if row is None:
+        return None
+    out = dict(row)
+    for name in ("settings", "results"):
+        if isinstance(out.get(name), str) and out[name]:
+            out[name] = json.loads(out[name])
+    return out
+
+
+def list_traces(store: Any, limit: int = 20) -> list[dict]:
+    """Newest traces first (without the bulky results)."""
+    rows = store.rows("retrievals", order_by="id desc", limit=limit)
+    return [{k: v for k, v in r.items() if k != "results"} for r in rows]
+
+
+def trace_data(trace: dict) -> dict:
+    """The SearchResult.to_dict()-shaped data of a stored trace (for reports)."""
+    data = dict(trace.get("results") or {})
+    data.setdefault("query", trace.get("query"))
+    data.setdefault("mode", trace.get("mode"))
+    data.setdefault("k", trace.get("k"))
+    data["settings"] = trace.get("settings") or {}
+    data.setdefault("latency_ms", trace.get("latency_ms") or 0.0)
+    data.setdefault("index_version", trace.get("index_version"))
+    return data
+
+
+def trace_markdown(store: Any, trace_id: int, gold: list[str] | None = None) -> str:
+    """The self-contained Markdown report of a stored trace (`workbench runs show ID --markdown`)."""
+    trace = get_trace(store, trace_id)
+    if trace is None:
+        from workbench.core.errors import WorkbenchError
+
+        raise WorkbenchError(f"no retrieval trace with id {trace_id}")
+    if trace.get("error"):
+        return (
+            f"# Retrieval trace {trace_id}\n\n**Query:** {trace.get('query')}\n\n"
+            f"Retrieval did not run: {trace['error']}\n"
+        )
+    return result_markdown(trace_data(trace), gold=gold, title=f"Retrieval trace {trace_id}")
+
+
+# --- retrieval evals ------------------------------------------------------------------------------
+
+
+def record_eval(store: Any, ev: Any) -> int:
+    """Store a RetrievalEval (evaluate.py); returns its id."""
+    d = ev.to_dict()
+    return store.insert(
+        "retrieval_evals",
+        {
+            "created_at": _now(),
+            "evalset": ev.evalset,
+            "evalset_hash": ev.evalset_hash,
+            "settings": {**ev.settings, "k": ev.k, "modes": ev.modes},
+            "index_version": str(ev.index_version),
+            "metrics": ev.metrics,
+            "cases": d["cases"],
+        },
+    )
+
+
+def get_eval(store: Any, eval_id: int) -> dict | None:
+    row = store.get("retrieval_evals", eval_id)
+    if row is None:
+        return None
+    out = dict(row)
+    for name in ("settings", "metrics", "cases"):
+        if isinstance(out.get(name), str) and out[name]:
+            out[name] = json.loads(out[name])
+    return out
+
+
+def previous_eval(store: Any, evalset: str, before_id: int | None = None) -> dict | None:
+    """The newest stored eval of the same eval set (before `before_id`), for deltas."""
+    if before_id is None:
+        rows = store.rows("retrieval_evals", "evalset = ?", [evalset], order_by="id desc", limit=1)
+    else:
+        rows = store.rows(
+            "retrieval_evals", "evalset = ? AND id < ?", [evalset, before_id], order_by="id desc", limit=1
+        )
+    return get_eval(store, rows[0]["id"]) if rows else None
+
+
+def list_evals(store: Any, limit: int = 20) -> list[dict]:
+    rows = store.rows("retrieval_evals", order_by="id desc", limit=limit)
+    out = []
+    for r in rows:
+        r = {k: v for k, v in r.items() if k != "cases"}
+        for name in ("settings", "metrics"):
+            if isinstance(r.get(name), str) and r[name]:
+                r[name] = json.loads(r[name])
+        out.append(r)
+    return out
