@@ -10,6 +10,15 @@ from fixtures_tui import screen_text
 from workbench.core.runlog import list_runs, load_run
 
 
+async def until(pilot, predicate, rounds: int = 5000) -> None:
+    """Let the app run (pilot.pause: process pending messages) until `predicate()` holds."""
+    for _ in range(rounds):
+        if predicate():
+            return
+        await pilot.pause()
+    raise AssertionError("condition never became true")
+
+
 async def _ask(app, pilot, question: str) -> None:
     field = app.query_one("#var-question")
     field.focus()
@@ -46,11 +55,8 @@ async def test_escape_mid_stream_keeps_partial_answer_stored_as_interrupted(
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         await _ask(app, pilot, "count")
-        # Wait until some tokens were actually sent by the server, then cancel.
-        assert ollama_standin.wait_for(
-            lambda s: any(r.chunks_sent >= 3 for r in s.requests_to("/api/chat")), timeout=10)
-        while not app.query_one("#answer-a").text:
-            await pilot.pause()
+        # Wait until a few tokens are on screen, then cancel.
+        await until(pilot, lambda: app.query_one("#answer-a").text.count("tok") >= 3)
         await pilot.press("escape")
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -142,3 +148,60 @@ def _fake_retrieval(monkeypatch, text: str) -> None:
 
     module.retrieve_sources = retrieve_sources
     monkeypatch.setitem(sys.modules, "workbench.core.retrieval.service", module)
+
+
+async def test_ab_mode_streams_two_variants_side_by_side(tui_project_dir, ollama_standin, make_app):
+    def reply(body):
+        system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
+        word = "terse" if "terse" in system else "qa"
+        return [word] + [" answer"] * 20
+
+    ollama_standin.configure(reply=reply, token_delay_s=0.05)
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(140, 34)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+t")
+        app.query_one("#variant-b-select").value = "prompt:qa"
+        await pilot.pause()
+        await _ask(app, pilot, "compare")
+        # Both answers are on screen, partly, at the same moment: they stream concurrently.
+        a, b = app.query_one("#answer-a"), app.query_one("#answer-b")
+        await until(pilot, lambda: a.text and b.text)
+        assert a.streaming and b.streaming
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert a.markdown.source == "terse" + " answer" * 20
+        assert b.markdown.source == "qa" + " answer" * 20
+        runs = list_runs(app.project.store, kind="generation")
+        assert sorted(r["status"] for r in runs) == ["ok", "ok"]
+        text = screen_text(app)
+        assert "A · base (" in text and "B · qa (" in text
+
+
+async def test_save_as_variant_writes_prompt_file_and_config_entry(tui_project_dir, ollama_standin,
+                                                                   make_app):
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(120, 34)) as pilot:
+        await pilot.pause()
+        template = app.query_one("#template-text")
+        template.load_text("Answer in French: {question}\nTone: {tone}")
+        await pilot.pause()
+        assert app.query_one("#var-tone")  # the variables form follows the template
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press(*"french-v1", "enter")
+        await pilot.pause()
+        saved = tui_project_dir / "prompts" / "french-v1.yaml"
+        assert "Answer in French: {question}" in saved.read_text()
+        config_text = (tui_project_dir / "workbench.yaml").read_text()
+        assert "french-v1:" in config_text and "prompt: french-v1" in config_text
+        assert "french-v1" in app.project.config.variants
+        assert app.query_one("#variant-select").value == "french-v1"
+        # Saving the same name again is refused, and the file is not touched.
+        before = saved.read_text()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press(*"french-v1", "enter")
+        await pilot.pause()
+        assert "already exists" in screen_text(app)
+        assert saved.read_text() == before

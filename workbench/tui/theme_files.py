@@ -16,9 +16,12 @@ APP_DIR_NAME = "llm-workbench"
 SETTINGS_NAME = "tui.json"
 
 
-def bundled_themes_dir() -> Path | None:
-    """The shipped themes: the wheel's bundled copy, else the source checkout's top-level folder."""
-    package = Path(__file__).resolve().parent.parent  # .../workbench
+def bundled_themes_dir(package: Path | None = None) -> Path | None:
+    """The shipped themes: the wheel's bundled copy, else the source checkout's top-level folder.
+
+    `package` is the `workbench` package folder (default: the one this file is in).
+    """
+    package = package or Path(__file__).resolve().parent.parent
     for candidate in (package / "_bundled" / "themes", package.parent / "themes"):
         if candidate.is_dir():
             return candidate

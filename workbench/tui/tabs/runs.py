@@ -26,16 +26,20 @@ KIND_OPTIONS = [("all kinds", ALL), ("generation", "generation"), ("retrieval", 
 STATUS_OPTIONS = [("any status", ALL)] + [(s, s) for s in (
     "ok", "running", "interrupted", "error", "timeout", "truncated", "incomplete", "done",
     "cancelled")]
-COLUMNS = (("id", "id", 5), ("kind", "kind", 10), ("status", "status", 11),
-           ("created", "created_at", 16), ("model / variant", "model", 16),
-           ("tokens", "tokens", 8), ("time", "time", 6), ("summary", "summary", 40))
+# Most telling first: at 80 columns the summary is visible and the numbers scroll off the right.
+COLUMNS = (("id", "id", 4), ("kind", "kind", 4), ("status", "status", 11),
+           ("summary", "summary", 28), ("model / variant", "model", 16),
+           ("created", "created_at", 11), ("tokens", "tokens", 8), ("time", "time", 6))
+KIND_SHORT = {"generation": "gen", "retrieval": "ret", "eval": "eval", "finetune": "ft"}
 ROW_LIMIT = 500
 
 
 def _cell(key: str, value: Any) -> Text:
     text = "" if value is None else str(value)
     if key == "created_at":
-        text = text.replace("T", " ")[:16]
+        text = text.replace("T", " ")[5:16]  # MM-DD HH:MM (UTC); the full stamp is in the detail
+    elif key == "kind":
+        text = KIND_SHORT.get(text, text)
     return Text(terminal_safe(text).replace("\n", " "), no_wrap=True, overflow="ellipsis")
 
 

@@ -112,7 +112,12 @@ class AnswerPane(Vertical):
 
         await self._reset(variant)
         scroll = self.query_one(".answer-scroll", VerticalScroll)
-        scroll.anchor()
+        # Follow the bottom only once the answer overflows: Textual 8.2.8 computes a negative
+        # scroll offset for an anchored container whose content is shorter than it, which
+        # pushes a short answer to the bottom of the pane.
+        scroll.anchor(False)
+        scroll.scroll_home(animate=False, immediate=True)
+        following = False
         stream = Markdown.get_stream(self.markdown)
         queue: asyncio.Queue = asyncio.Queue()
         outcome: dict[str, Any] = {}
@@ -125,6 +130,7 @@ class AnswerPane(Vertical):
                 queue.put_nowait(_END)
 
         async def show(event: Any) -> None:
+            nonlocal following
             live = self.live
             assert live is not None
             if isinstance(event, Token):
@@ -135,6 +141,9 @@ class AnswerPane(Vertical):
                 live.chunks += 1
                 self.text += event.text
                 await stream.write(terminal_safe(event.text))
+                if not following and scroll.max_scroll_y > 0:
+                    following = True
+                    scroll.anchor()
             elif isinstance(event, Thinking):
                 live.thinking_chars += len(event.text)
             elif isinstance(event, Notice):
@@ -174,7 +183,7 @@ class AnswerPane(Vertical):
         self.text, self.record, self.status, self.notices = "", None, "running", []
         self.live = LiveStats(started=time.monotonic(),
                               completion_price_per_1k=self.project.config.pricing.completion_per_1k)
-        self.set_title(variant.label)
+        self.set_title(f"{variant.name or 'base'} ({variant.id})")
         self.query_one(".answer-notices", Static).update("")
         self.remove_class("-has-notices")
         sources = self.query_one(".answer-sources", OptionList)

@@ -1,0 +1,97 @@
+"""The Runs tab: stored runs listed newest first, searched, filtered, opened in full."""
+
+from __future__ import annotations
+
+from fixtures_tui import screen_text
+
+from workbench.core.pipeline import run_generation
+from workbench.core.project import Project
+from workbench.core.variants import resolve_variant
+
+
+async def _store_generations(root, ollama_standin, questions):
+    project = Project.open(root)
+    try:
+        for question, reply in questions:
+            ollama_standin.configure(reply=reply)
+            await run_generation(project, resolve_variant(project), {"question": question})
+    finally:
+        project.close()
+
+
+async def test_runs_tab_lists_searches_and_opens_a_stored_generation(
+        tui_project_dir, ollama_standin, make_app):
+    await _store_generations(tui_project_dir, ollama_standin, [
+        ("what is WAL mode", ["WAL ", "is ", "[bold]write-ahead[/] logging"]),
+        ("how do I vacuum", ["Run ", "VACUUM"]),
+    ])
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("f5")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        tab = app.query_one("RunsTab")
+        assert [r["summary"] for r in tab.rows] == ["how do I vacuum", "what is WAL mode"]
+        text = screen_text(app)
+        assert "how do I vacuum" in text and "what is WAL mode" in text and "2 runs" in text
+        assert app.focused is app.query_one("#runs-search")  # F5 lands the focus in the tab
+
+        await pilot.press(*"wal")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert [r["summary"] for r in tab.rows] == ["what is WAL mode"]
+
+        await pilot.press("enter")  # search done: focus moves to the table
+        await pilot.press("enter")  # open the selected run
+        await pilot.pause()
+        text = screen_text(app)
+        assert "generation 1 · ok" in text
+        await pilot.press("end")  # scroll the report to the output
+        await pilot.pause()
+        assert "WAL is [bold]write-ahead[/] logging" in screen_text(app)  # literally
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "RunsTab" in [type(w).__name__ for w in app.screen.query("*")]
+
+
+async def test_runs_tab_filters_by_status_and_kind(tui_project_dir, ollama_standin, make_app):
+    await _store_generations(tui_project_dir, ollama_standin, [("fine", ["ok"])])
+    project = Project.open(tui_project_dir)
+    project.store.insert("eval_runs", {"created_at": "2099-01-01T00:00:00", "evalset_name": "qa",
+                                       "status": "done", "summary": {"pass_rate": 0.75}})
+    project.close()
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("f5")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        tab = app.query_one("RunsTab")
+        assert [r["kind"] for r in tab.rows] == ["eval", "generation"]
+        assert "qa: 75% pass" in screen_text(app)
+        app.query_one("#runs-kind").value = "generation"
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert [r["kind"] for r in tab.rows] == ["generation"]
+        app.query_one("#runs-status").value = "interrupted"
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert tab.rows == [] and "0 runs" in screen_text(app)
+
+
+async def test_a_prompt_tab_answer_appears_in_the_runs_tab(tui_project_dir, ollama_standin, make_app):
+    ollama_standin.configure(reply=["pong"])
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        app.query_one("#var-question").value = "ping"
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.press("f5")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        rows = app.query_one("RunsTab").rows
+        assert rows[0]["summary"] == "ping" and rows[0]["status"] == "ok"
