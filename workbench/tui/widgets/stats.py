@@ -25,13 +25,13 @@ class LiveStats:
     def line(self, now: float) -> str:
         parts = ["streaming"]
         if self.first_token is None:
-            parts.append(f"waiting {now - self.started:.1f} s")
+            parts.append(f"waiting {now - self.started:.1f}s")
         else:
-            parts.append(f"TTFT {self.first_token - self.started:.2f} s")
+            parts.append(f"TTFT {self.first_token - self.started:.2f}s")
             span = (self.last_token or now) - self.first_token
             if self.chunks > 1 and span > 0:
                 parts.append(f"{(self.chunks - 1) / span:.1f} tok/s")
-        parts.append(f"{self.chunks} tokens")
+        parts.append(f"{self.chunks} tok")
         if self.thinking_chars:
             parts.append(f"thinking {self.thinking_chars} chars")
         if self.completion_price_per_1k:
@@ -55,16 +55,16 @@ def final_line(result: Any, *, cached: bool = False) -> str:
             model += f" (fell back from {result.model_requested})"
         parts.append(model)
     if result.ttft_ms is not None:
-        parts.append(f"TTFT {result.ttft_ms / 1000:.2f} s")
+        parts.append(f"TTFT {result.ttft_ms / 1000:.2f}s")
     if result.tokens_per_s:
         parts.append(f"{result.tokens_per_s:.1f} tok/s")
-    parts.append(f"{_n(result.prompt_tokens)}+{_n(result.completion_tokens)} tokens")
+    parts.append(f"{_n(result.prompt_tokens)}+{_n(result.completion_tokens)} tok")
     if result.cost:
         parts.append(f"cost {result.cost:.5f}")
     attempts = [a for a in result.attempts if getattr(a, "outcome", "") != "skipped"]
     parts.append(f"attempts {len(attempts)}")
     if result.total_ms is not None:
-        parts.append(f"{result.total_ms / 1000:.2f} s")
+        parts.append(f"{result.total_ms / 1000:.2f}s")
     return " · ".join(parts)
 
 
