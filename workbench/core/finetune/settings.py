@@ -74,8 +74,8 @@ class FinetuneSettings:
     batch_size: int = field(default=4, metadata={"gt": 0})
     # Tokens per example (prompt + answer); longer answers are cut, longer prompts are skipped.
     max_length: int = field(default=512, metadata={"gt": 0})
-    # CPU threads for the training subprocess (None: all cores). Explicit, because a busy core
-    # stalls torch's thread pool (STACK.md: 27 s steps seen on 2 shared cores).
+    # CPU threads for the training subprocess (None: all cores but one). Explicit, because a busy
+    # core stalls torch's thread pool (STACK.md: 27 s steps seen on 2 shared cores).
     threads: int | None = field(default=None, metadata={"gt": 0})
     # A checkpoint (adapter + optimizer state) every this-many steps, and always at cancel.
     save_every: int = field(default=10, metadata={"gt": 0})

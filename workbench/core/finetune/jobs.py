@@ -1,0 +1,137 @@
+"""Fine-tune jobs in the run store (`finetune_jobs`) and their folders on disk.
+
+A job is the unit a user reasons about: "f3 = LoRA on SmolLM2 for the format signal, overridden
+because ..., trained on dataset sha 1a2b.., loss 2.9 -> 0.4, adapter at ..., eval e17: +6 cases,
+p=0.03, exported as smollm2-sql". Every one of those facts is a column (JSON where structured),
+written as it happens, so `workbench runs` and `finetune jobs` show a job mid-training too.
+Files live in `<data_dir>/finetune/job-<id>/` (dataset, checkpoint, adapter, export, logs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.store import RUNNING, decode, now_iso
+
+JSON_FIELDS = ("config", "guard_report", "loss_curve", "export")
+FINISHED = ("done", "failed", "cancelled", "interrupted")
+
+
+def job_dir(project: Any, job_id: int) -> Path:
+    return project.data_dir / "finetune" / f"job-{job_id}"
+
+
+def create_job(store: Any, *, base_model: str, signal: str | None, config: dict[str, Any],
+               guard_report: dict[str, Any], override_reason: str | None) -> int:
+    stamp = now_iso()
+    return store.insert("finetune_jobs", {
+        "created_at": stamp, "updated_at": stamp, "status": RUNNING, "pid": os.getpid(),
+        "base_model": base_model, "signal": signal, "config": config, "guard_report": guard_report,
+        "override_reason": override_reason, "loss_curve": [],
+    })
+
+
+def update_job(store: Any, job_id: int, changes: dict[str, Any]) -> None:
+    store.update("finetune_jobs", job_id, {**changes, "updated_at": now_iso()})
+
+
+def get_job(store: Any, job_id: int) -> dict[str, Any]:
+    row = decode(store.get("finetune_jobs", int(job_id)), *JSON_FIELDS)
+    if row is None:
+        raise WorkbenchError(f"no fine-tune job {job_id} (see `workbench finetune jobs`)")
+    for name in JSON_FIELDS:
+        if isinstance(row.get(name), str):  # undecodable: keep the text, never crash a listing
+            row[name] = {"raw": row[name]}
+    return row
+
+
+def list_jobs(store: Any, *, limit: int = 50) -> list[dict[str, Any]]:
+    return [get_job(store, r["id"]) for r in store.rows("finetune_jobs", limit=limit)]
+
+
+def resolve_job_ref(store: Any, ref: str | int) -> int:
+    """`3`, `f3` or `last` -> job id."""
+    text = str(ref).strip()
+    if text == "last":
+        rows = store.rows("finetune_jobs", limit=1)
+        if not rows:
+            raise WorkbenchError("no fine-tune jobs yet (start one with `workbench finetune train`)")
+        return rows[0]["id"]
+    if text[:1] in ("f", "F"):
+        text = text[1:]
+    try:
+        job_id = int(text)
+    except ValueError:
+        raise WorkbenchError(f"not a fine-tune job id: {ref!r} (use a number, f<N> or last)") from None
+    get_job(store, job_id)
+    return job_id
+
+
+def loss_points(job: dict[str, Any]) -> list[dict[str, Any]]:
+    curve = job.get("loss_curve")
+    return curve if isinstance(curve, list) else []
+
+
+def job_summary(job: dict[str, Any]) -> str:
+    """One line: status, progress, loss, eval verdict, export."""
+    config = job.get("config") if isinstance(job.get("config"), dict) else {}
+    curve = loss_points(job)
+    total = config.get("total_steps")
+    parts = [f"f{job['id']} {job.get('status')}"]
+    if curve:
+        parts.append(f"step {curve[-1]['step']}/{total or '?'}")
+        parts.append(f"loss {curve[0]['loss']:.3f} -> {curve[-1]['loss']:.3f}")
+    elif total:
+        parts.append(f"0/{total} steps")
+    if job.get("signal"):
+        parts.append(f"signal {job['signal']}")
+    if job.get("override_reason"):
+        parts.append(f"OVERRIDE: {job['override_reason']}")
+    ev = config.get("eval") if isinstance(config.get("eval"), dict) else None
+    if ev:
+        parts.append(f"eval e{ev.get('run_id')}: {ev.get('verdict')}")
+    exp = job.get("export") if isinstance(job.get("export"), dict) else None
+    if exp and exp.get("name"):
+        parts.append(f"exported {exp['name']}" + (" (ollama)" if exp.get("created") else ""))
+    if job.get("error"):
+        parts.append(f"error: {job['error']}")
+    return ", ".join(parts)
+
+
+def job_lines(job: dict[str, Any]) -> list[str]:
+    """Everything stored about a job, as plain text lines (no markup: user text inside)."""
+    config = job.get("config") if isinstance(job.get("config"), dict) else {}
+    lines = [job_summary(job), f"created {job.get('created_at')}, updated {job.get('updated_at')}"]
+    base = config.get("base") or {}
+    lines.append(f"base model: {job.get('base_model')} ({base.get('model_type', '?')}, {base.get('folder', '?')})")
+    lora = config.get("lora") or {}
+    if lora:
+        lines.append("lora: " + ", ".join(f"{k}={lora[k]}" for k in ("rank", "alpha", "dropout", "target_modules",
+                                                                      "lr", "batch_size", "max_length") if k in lora))
+    if job.get("override_reason"):
+        lines.append(f"guard overridden: {job['override_reason']}")
+    guard = job.get("guard_report") if isinstance(job.get("guard_report"), dict) else {}
+    if guard.get("advice"):
+        lines.append(f"guard: {'passed' if guard.get('passed') else 'did not pass'} — {guard['advice']}")
+    ds = config.get("dataset") or {}
+    if job.get("dataset_hash"):
+        lines.append(f"dataset: {ds.get('train', '?')} train / {ds.get('heldout', '?')} held-out examples, "
+                     f"{ds.get('answer_tokens', '?')} answer tokens, sha256 {job['dataset_hash'][:16]}… "
+                     f"({job.get('dataset_path')})")
+    if config.get("heldout_loss") is not None:
+        lines.append(f"held-out loss {config['heldout_loss']:.3f}")
+    if job.get("adapter_path"):
+        lines.append(f"adapter: {job['adapter_path']}")
+    if job.get("checkpoint_path"):
+        lines.append(f"checkpoint: {job['checkpoint_path']} (step {config.get('checkpoint_step', '?')})")
+    ev = config.get("eval") if isinstance(config.get("eval"), dict) else None
+    if ev:
+        lines.append(f"eval: run e{ev.get('run_id')} vs e{ev.get('baseline_run_id')}: {ev.get('words')}")
+    exp = job.get("export") if isinstance(job.get("export"), dict) else None
+    if exp:
+        lines.append(f"export: {json.dumps(exp, ensure_ascii=False)}")
+    return lines

@@ -1,0 +1,366 @@
+"""Start, watch, cancel and resume a LoRA training job (the parent side of train_worker.py).
+
+`prepare_job` does everything that must happen before a single gradient step and can fail on
+user input: the guard (refusing without evidence or an explicit override), the base model, the
+dataset (written and hashed into the job folder), the step count. `TrainingRun` then runs the
+worker subprocess with an explicit thread count and turns its JSON-lines progress into
+callbacks and store updates (the loss curve grows in SQLite as training goes), so the CLI, the
+TUI and a crash all see the same facts.
+
+Cancel = a `cancel` file plus SIGTERM; the worker saves a checkpoint at the current step and
+exits. `resume_job` continues from that checkpoint with the same step count, optimizer state and
+data order. Ctrl-C in a terminal reaches the worker too (same process group): it is handled as
+a cancel on both sides.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal as signals
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.finetune import jobs
+from workbench.core.finetune.settings import OLLAMA_LORA_TARGETS, FinetuneSettings
+from workbench.core.store import RUNNING
+
+Event = dict[str, Any]
+OnEvent = Callable[[Event], Any]
+
+
+class GuardRefused(WorkbenchError):
+    """The evidence does not support a fine-tune and no override was given (CLI exit 1)."""
+
+    exit_code = 1
+
+    def __init__(self, report: Any) -> None:
+        super().__init__("fine-tune refused by the guard: " + report.advice
+                         + " (see `workbench finetune check`; to train anyway pass --override \"reason\")")
+        self.report = report
+
+
+@dataclass
+class TrainPlan:
+    job_id: int
+    folder: Path
+    total_steps: int
+    dataset: Any  # DatasetReport
+    base: Any  # BaseModel
+    guard: Any  # GuardReport
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class JobOutcome:
+    job_id: int
+    status: str  # done | cancelled | failed
+    step: int
+    total_steps: int
+    loss_curve: list[dict[str, Any]]
+    adapter_path: str | None = None
+    checkpoint_path: str | None = None
+    heldout_loss: float | None = None
+    error: str | None = None
+    error_kind: str | None = None
+
+
+def total_steps(n_train: int, settings: FinetuneSettings, steps: int | None = None) -> int:
+    if steps is not None:
+        if steps < 1:
+            raise WorkbenchError("--steps must be at least 1", field="steps")
+        return steps
+    if settings.max_steps:
+        return settings.max_steps
+    return settings.epochs * math.ceil(n_train / settings.batch_size)
+
+
+def resolve_threads(threads: int | None) -> int:
+    """Explicit setting, else all cores but one (min 1): on a small shared machine torch's pool
+    stalls when one of its threads loses its core (STACK.md; 2 threads on 2 busy cores gave
+    20-30 s steps where 1 thread gave 2-5 s), and the UI keeps a core to itself."""
+    if threads:
+        return int(threads)
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+def prepare_job(project: Any, *, signal: str | None = None, override: str | None = None,
+                steps: int | None = None, data: str | Path | None = None,
+                generations: Sequence[int] = (), evalset: str | None = None, variant: str | None = None,
+                use_evalset: bool | None = None, guard_report: Any = None,
+                settings: FinetuneSettings | None = None) -> TrainPlan:
+    """Guard, base model, dataset, job row and worker.json; raises before any training starts."""
+    from workbench.core.finetune import guard as guard_mod
+    from workbench.core.finetune.base import resolve_base
+    from workbench.core.finetune.dataset import (build_dataset, examples_from_evalset,
+                                                 examples_from_generations, examples_from_jsonl,
+                                                 load_tokenizer)
+
+    settings = settings or project.config.finetune
+    report = guard_report or guard_mod.check(project, signal, evalset=evalset)
+    if override is not None and not override.strip():
+        raise WorkbenchError("--override needs a reason (it is stored with the job)", field="override")
+    if not report.passed and not override:
+        raise GuardRefused(report)
+    warnings = []
+    outside = [t for t in settings.target_modules if t not in OLLAMA_LORA_TARGETS]
+    if outside:
+        warnings.append(f"target_modules {outside} cannot be exported to Ollama (only "
+                        f"{', '.join(OLLAMA_LORA_TARGETS)}); `finetune export` will refuse this adapter")
+    base = resolve_base(project)
+    variant_name = variant or settings.variant
+    from workbench.core.variants import resolve_variant
+
+    var = resolve_variant(project, variant_name, model="embedded" if base.embedded else None)
+
+    examples = []
+    if use_evalset is None:
+        use_evalset = data is None and not generations
+    es = None
+    if use_evalset:
+        if report.evalset_path is None:
+            raise WorkbenchError("no eval set to take training examples from; pass --data FILE.jsonl")
+        from workbench.core.evals.evalset import load_evalset
+
+        es = load_evalset(report.evalset_path)
+        examples += examples_from_evalset(project, es, var)
+    if generations:
+        examples += examples_from_generations(project.store, generations)
+    if data is not None:
+        examples += examples_from_jsonl(data, heldout_fraction=settings.jsonl_heldout_fraction)
+
+    # The knowledge check, again, on the targets actually trained on.
+    targets = [(e.id, e.messages[-1]["content"]) for e in examples if e.split == "train"]
+    knowledge = guard_mod.knowledge_rule(targets, guard_mod.corpus_passages(project), settings)
+    report.rules = [r for r in report.rules if r.name != "knowledge"] + [knowledge]
+    if not knowledge.passed:
+        warnings.append(knowledge.summary)
+
+    config: dict[str, Any] = {
+        "lora": settings.lora_dict(), "base": base.as_dict(), "evalset": report.evalset,
+        "evalset_path": report.evalset_path, "variant": variant_name, "variant_id": var.id,
+        "data": str(data) if data else None, "generations": list(generations),
+    }
+    store = project.store
+    job_id = jobs.create_job(store, base_model=base.spec, signal=signal, config=config,
+                             guard_report=report.to_dict(), override_reason=override)
+    folder = jobs.job_dir(project, job_id)
+    try:
+        tokenizer = load_tokenizer(base.folder)
+        dataset = build_dataset(examples, tokenizer, folder, max_length=settings.max_length)
+        n_steps = total_steps(dataset.train, settings, steps)
+    except BaseException as exc:
+        jobs.update_job(store, job_id, {"status": "failed", "error": str(exc)})
+        raise
+    config.update(total_steps=n_steps, dataset=dataset.as_dict(), warnings=warnings)
+    jobs.update_job(store, job_id, {"config": config, "dataset_path": str(dataset.folder),
+                                    "dataset_hash": dataset.sha256})
+    _write_worker_spec(folder, base.folder, dataset.train_path, dataset.heldout_path, settings, n_steps,
+                       resume=False)
+    return TrainPlan(job_id, folder, n_steps, dataset, base, report, warnings)
+
+
+def _write_worker_spec(folder: Path, base_folder: Path, train_path: Path, heldout_path: Path,
+                       settings: FinetuneSettings | dict[str, Any], total: int, *, resume: bool) -> None:
+    lora = settings.lora_dict() if isinstance(settings, FinetuneSettings) else dict(settings)
+    spec = {"base_folder": str(base_folder), "train_path": str(train_path), "heldout_path": str(heldout_path),
+            "lora": lora, "threads": lora.get("threads"), "total_steps": total, "resume": resume}
+    (folder / "worker.json").write_text(json.dumps(spec, indent=2), encoding="utf-8")
+
+
+class TrainingRun:
+    """One run of the worker for a prepared (or resumable) job."""
+
+    def __init__(self, project: Any, job_id: int, *, on_event: OnEvent | None = None,
+                 resume: bool = False, steps: int | None = None) -> None:
+        self.project = project
+        self.job_id = job_id
+        self.on_event = on_event
+        self.folder = jobs.job_dir(project, job_id)
+        self.proc: subprocess.Popen | None = None
+        self.job = jobs.get_job(project.store, job_id)
+        self.config = dict(self.job.get("config") or {})
+        self.curve: list[dict[str, Any]] = list(jobs.loss_points(self.job))
+        self.total = int(self.config.get("total_steps") or 0)
+        self.step = 0
+        self.resume = resume
+        if resume:
+            self._prepare_resume(steps)
+        elif steps is not None and steps != self.total:
+            self.total = steps
+            self._rewrite_spec(resume=False)
+
+    # -- control ------------------------------------------------------------------------------
+    def _prepare_resume(self, steps: int | None) -> None:
+        status = self.job.get("status")
+        if status == RUNNING:
+            raise WorkbenchError(f"job f{self.job_id} is still running (process {self.job.get('pid')})")
+        if status == "done" and steps is None:
+            raise WorkbenchError(f"job f{self.job_id} already finished; nothing to resume "
+                                 "(pass --steps N to train further)")
+        state = self.folder / "checkpoint" / "state.json"
+        if not state.is_file():
+            raise WorkbenchError(f"job f{self.job_id} has no checkpoint to resume from", path=self.folder)
+        ckpt_step = int(json.loads(state.read_text())["step"])
+        if steps is not None:
+            if steps <= ckpt_step:
+                raise WorkbenchError(f"--steps {steps} is not beyond the checkpoint at step {ckpt_step}",
+                                     field="steps")
+            self.total = steps
+        self.curve = [p for p in self.curve if p["step"] <= ckpt_step]  # later steps are redone
+        self.step = ckpt_step
+        self._rewrite_spec(resume=True)
+
+    def _rewrite_spec(self, *, resume: bool) -> None:
+        spec_path = self.folder / "worker.json"
+        if not spec_path.is_file():
+            raise WorkbenchError(f"job f{self.job_id} has no worker.json (its folder was removed?)",
+                                 path=self.folder)
+        spec = json.loads(spec_path.read_text(encoding="utf-8"))
+        spec["resume"] = resume
+        spec["total_steps"] = self.total
+        spec_path.write_text(json.dumps(spec, indent=2), encoding="utf-8")
+        self.config["total_steps"] = self.total
+
+    def start(self) -> None:
+        store = self.project.store
+        cancel_file = self.folder / "cancel"
+        cancel_file.unlink(missing_ok=True)
+        spec = json.loads((self.folder / "worker.json").read_text(encoding="utf-8"))
+        threads = str(resolve_threads(spec.get("threads")))
+        if spec.get("threads") != int(threads):
+            spec["threads"] = int(threads)
+            (self.folder / "worker.json").write_text(json.dumps(spec, indent=2), encoding="utf-8")
+        env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+               "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1",
+               "HF_HUB_OFFLINE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
+        log = open(self.folder / "worker.log", "ab")  # noqa: SIM115 - closed in wait()
+        self._log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "workbench.core.finetune.train_worker", str(self.folder)],
+            stdout=subprocess.PIPE, stderr=log, env=env, cwd=str(self.project.root))
+        jobs.update_job(store, self.job_id, {"status": RUNNING, "pid": os.getpid(), "error": None,
+                                             "loss_curve": self.curve, "config": self.config})
+
+    def cancel(self) -> None:
+        """Ask the worker to checkpoint and stop (safe to call more than once, from any thread)."""
+        try:
+            (self.folder / "cancel").touch()
+        except OSError:
+            pass
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signals.SIGTERM)
+            except OSError:
+                pass
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+
+    # -- watching -----------------------------------------------------------------------------
+    def wait(self) -> JobOutcome:
+        assert self.proc is not None and self.proc.stdout is not None
+        final: Event | None = None
+        error: Event | None = None
+        heldout = None
+        try:
+            for raw in self.proc.stdout:
+                try:
+                    event = json.loads(raw)
+                except json.JSONDecodeError:
+                    continue
+                kind = event.get("event")
+                if kind == "step":
+                    self.step = int(event["step"])
+                    self.curve.append({"step": self.step, "loss": event["loss"],
+                                       "tokens_per_s": event.get("tokens_per_s"), "lr": event.get("lr")})
+                    jobs.update_job(self.project.store, self.job_id, {"loss_curve": self.curve})
+                elif kind == "checkpoint":
+                    self.config["checkpoint_step"] = event["step"]
+                    jobs.update_job(self.project.store, self.job_id,
+                                    {"checkpoint_path": event["path"], "config": self.config})
+                elif kind == "heldout":
+                    heldout = event["loss"]
+                    self.config["heldout_loss"] = heldout
+                elif kind == "start":
+                    self.config["device"] = event.get("device")
+                    self.config["trainable_params"] = event.get("trainable_params")
+                    self.step = int(event.get("start_step") or 0)
+                elif kind in ("done", "cancelled"):
+                    final = event
+                elif kind == "error":
+                    error = event
+                if self.on_event is not None:
+                    self.on_event(event)
+        finally:
+            code = self.proc.wait()
+            self._log.close()
+        return self._finish(final, error, code, heldout)
+
+    def run(self) -> JobOutcome:
+        """start + wait; Ctrl-C cancels (keeping the checkpoint); a second Ctrl-C kills."""
+        self.start()
+        try:
+            return self.wait()
+        except KeyboardInterrupt:
+            self.cancel()
+            try:
+                return self.wait()
+            except KeyboardInterrupt:
+                self.kill()
+                return self.wait()
+
+    def _finish(self, final: Event | None, error: Event | None, code: int, heldout: float | None) -> JobOutcome:
+        store = self.project.store
+        ckpt = self.folder / "checkpoint"
+        ckpt_path = str(ckpt) if (ckpt / "state.json").is_file() else None
+        changes: dict[str, Any] = {"loss_curve": self.curve, "config": self.config, "checkpoint_path": ckpt_path}
+        adapter = None
+        message = kind = None
+        if final is not None and final["event"] == "done":
+            status = "done"
+            adapter = final.get("adapter")
+            changes["adapter_path"] = adapter
+        elif final is not None:
+            status = "cancelled"
+        else:
+            status = "failed"
+            if error is not None:
+                message, kind = error.get("message"), error.get("kind")
+            else:
+                message = f"the training process ended with exit code {code} without a result" \
+                          f"{_log_tail(self.folder / 'worker.log')}"
+                kind = "crash"
+            changes["error"] = message
+        changes["status"] = status
+        jobs.update_job(store, self.job_id, changes)
+        return JobOutcome(self.job_id, status, self.step, self.total, self.curve, adapter, ckpt_path,
+                          heldout, message, kind)
+
+
+def _log_tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    tail = " | ".join(line.strip() for line in text[-lines:] if line.strip())
+    return f" (worker.log: {tail})" if tail else ""
+
+
+def run_job(project: Any, job_id: int, *, on_event: OnEvent | None = None, resume: bool = False,
+            steps: int | None = None) -> JobOutcome:
+    return TrainingRun(project, job_id, on_event=on_event, resume=resume, steps=steps).run()
+
+
+def eta_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+

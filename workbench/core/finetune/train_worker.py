@@ -1,0 +1,351 @@
+"""The LoRA training process: `python -m workbench.core.finetune.train_worker JOB_DIR`.
+
+Why a separate process: torch with a thread pool on a small shared machine stalls when another
+core is busy (STACK.md), and training must never freeze the TUI or the CLI that started it. So
+the parent hands over a `worker.json` and reads progress as JSON lines on stdout:
+
+  {"event": "start", "device", "dtype", "total_steps", "start_step", "trainable_params", ...}
+  {"event": "step", "step", "total_steps", "loss", "lr", "tokens", "tokens_per_s", "eta_s", "epoch"}
+  {"event": "checkpoint", "step", "path"}
+  {"event": "heldout", "step", "loss"}
+  {"event": "done" | "cancelled", "step", "adapter" | "checkpoint"}
+  {"event": "error", "kind": "config" | "oom" | "crash", "message"}
+
+Cancel (SIGTERM, SIGINT, or a `cancel` file in the job folder) is honoured between steps: the
+state is saved as a checkpoint (adapter + optimizer + scheduler + step), so `resume` continues at
+the same step with the same optimizer moments and the same data order (each epoch's order is a
+seeded permutation, so the batch for step N is the same in every run). If the parent dies, the
+next write to stdout fails, and that is treated as a cancel too.
+
+The step loop is deliberately the bare transformers+peft loop (forward, backward, clip, AdamW,
+scheduler): the only extras per step are a flag check, a clock read and one printed line, which
+is how benchmarks/finetune_throughput.py keeps it within a few percent of a hand-written loop.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+_cancel = False
+_stdout_ok = True
+
+
+def _on_signal(signum: int, frame: Any) -> None:  # noqa: ARG001
+    global _cancel
+    _cancel = True
+
+
+def emit(event: str, **fields: Any) -> None:
+    """One progress line; a closed pipe (the parent died) turns into a cancel."""
+    global _stdout_ok, _cancel
+    if not _stdout_ok:
+        return
+    try:
+        sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+        sys.stdout.flush()
+    except (BrokenPipeError, OSError):
+        _stdout_ok = False
+        _cancel = True
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so later prints cannot raise
+        except OSError:
+            pass
+
+
+class ConfigProblem(Exception):
+    """A setting the user can fix (bad target modules, missing files)."""
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text
+                                              or "not enough memory" in text)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def read_rows(path: str) -> list[tuple[list[int], int]]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                d = json.loads(line)
+                rows.append((d["input_ids"], d["prompt_len"]))
+    return rows
+
+
+def collate(rows: list[tuple[list[int], int]], pad_id: int, device: Any) -> dict[str, Any]:
+    """Right-padded batch; labels are -100 on prompt and padding tokens."""
+    import torch
+
+    width = max(len(ids) for ids, _ in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (ids, prompt_len) in enumerate(rows):
+        t = torch.tensor(ids, dtype=torch.long)
+        input_ids[i, : len(ids)] = t
+        labels[i, prompt_len: len(ids)] = t[prompt_len:]
+        mask[i, : len(ids)] = 1
+    return {"input_ids": input_ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
+
+
+def epoch_order(n: int, epoch: int, seed: int) -> list[int]:
+    import torch
+
+    g = torch.Generator()
+    g.manual_seed(seed * 1000003 + epoch)
+    return torch.randperm(n, generator=g).tolist()
+
+
+def batch_for_step(step: int, n: int, batch_size: int, seed: int) -> tuple[int, list[int]]:
+    """(epoch, row indices) of global step `step` (0-based): the same in every run."""
+    per_epoch = math.ceil(n / batch_size)
+    epoch, index = divmod(step, per_epoch)
+    order = epoch_order(n, epoch, seed)
+    return epoch, order[index * batch_size: (index + 1) * batch_size]
+
+
+# --------------------------------------------------------------------------- model
+
+
+def pick_device(wanted: str) -> tuple[Any, Any, str]:
+    """(device, weights dtype, autocast dtype name or '') for 'auto' | 'cpu' | 'cuda'."""
+    import torch
+
+    if wanted in ("auto", "cuda") and torch.cuda.is_available():
+        if torch.cuda.is_bf16_supported():
+            return torch.device("cuda"), torch.bfloat16, "bfloat16"
+        return torch.device("cuda"), torch.float32, ""
+    if wanted == "cuda":
+        raise ConfigProblem("finetune.device is 'cuda' but no CUDA device is available here "
+                            "(use 'auto' to fall back to the CPU)")
+    return torch.device("cpu"), torch.float32, ""
+
+
+def build_model(spec: dict[str, Any], device: Any, dtype: Any, resume_adapter: Path | None) -> Any:
+    import torch
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = Path(spec["base_folder"])
+    if not (base / "config.json").is_file():
+        raise ConfigProblem(f"base model folder {base} has no config.json")
+    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=dtype)
+    model.config.use_cache = False
+    lora = spec["lora"]
+    if resume_adapter is not None:
+        model = PeftModel.from_pretrained(model, str(resume_adapter), is_trainable=True)
+    else:
+        names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+        missing = [t for t in lora["target_modules"] if t not in names]
+        if missing:
+            linear = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules()
+                             if isinstance(m, torch.nn.Linear)})
+            raise ConfigProblem(f"finetune.target_modules {missing} do not exist in this model; "
+                                f"its linear layers are: {', '.join(linear)}")
+        config = LoraConfig(r=lora["rank"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
+                            target_modules=list(lora["target_modules"]), task_type="CAUSAL_LM")
+        model = get_peft_model(model, config)
+    model.to(device)
+    model.train()
+    return model
+
+
+def save_checkpoint(model: Any, optimizer: Any, scheduler: Any, step: int, folder: Path,
+                    extra: dict[str, Any]) -> None:
+    """Replace the checkpoint atomically: a crash mid-save leaves the previous one intact."""
+    import torch
+
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(str(tmp / "adapter"))
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
+    (tmp / "state.json").write_text(json.dumps({"step": step, **extra}), encoding="utf-8")
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def heldout_loss(model: Any, rows: list[tuple[list[int], int]], batch_size: int, pad_id: int,
+                 device: Any, autocast: str) -> float | None:
+    import torch
+
+    if not rows:
+        return None
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(rows), batch_size):
+            batch = collate(rows[i: i + batch_size], pad_id, device)
+            with _autocast(device, autocast):
+                out = model(**batch)
+            n = int((batch["labels"][:, 1:] != -100).sum())
+            total += float(out.loss) * n
+            count += n
+    model.train()
+    return total / count if count else None
+
+
+def _autocast(device: Any, name: str) -> Any:
+    import contextlib
+
+    import torch
+
+    if not name:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=getattr(torch, name))
+
+
+# --------------------------------------------------------------------------- main loop
+
+
+def train(job_dir: Path) -> int:
+    import torch
+
+    spec = json.loads((job_dir / "worker.json").read_text(encoding="utf-8"))
+    lora = spec["lora"]
+    threads = int(spec.get("threads") or os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    torch.manual_seed(int(lora["seed"]))
+    device, dtype, autocast = pick_device(lora["device"])
+    rows = read_rows(spec["train_path"])
+    held = read_rows(spec["heldout_path"]) if spec.get("heldout_path") and Path(spec["heldout_path"]).exists() else []
+    if not rows:
+        raise ConfigProblem("the training file is empty")
+    bs = int(lora["batch_size"])
+    total = int(spec["total_steps"])
+    ckpt = job_dir / "checkpoint"
+    cancel_file = job_dir / "cancel"
+    start = 0
+    resume_adapter = None
+    if spec.get("resume"):
+        state_file = ckpt / "state.json"
+        if not state_file.is_file():
+            raise ConfigProblem(f"no checkpoint to resume from in {ckpt}")
+        start = int(json.loads(state_file.read_text())["step"])
+        resume_adapter = ckpt / "adapter"
+    model = build_model(spec, device, dtype, resume_adapter)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=float(lora["lr"]), weight_decay=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.1, 1.0 - 0.9 * s / max(1, total)))
+    if resume_adapter is not None:
+        state = torch.load(ckpt / "optimizer.pt", map_location=device, weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+    pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
+    trainable = sum(p.numel() for p in params)
+    emit("start", device=str(device), dtype=str(dtype).replace("torch.", ""), autocast=autocast or None,
+         threads=threads, total_steps=total, start_step=start, trainable_params=trainable,
+         examples=len(rows), heldout=len(held), batch_size=bs)
+    if start >= total:
+        emit("done", step=start, adapter=_finish(model, job_dir))
+        return 0
+
+    save_every = int(lora["save_every"])
+    saved_step = start
+    step_times: list[float] = []
+    for step in range(start, total):
+        if _cancel or cancel_file.exists():
+            if step > saved_step:
+                save_checkpoint(model, optimizer, scheduler, step, ckpt, {"total_steps": total})
+                emit("checkpoint", step=step, path=str(ckpt))
+            emit("cancelled", step=step, checkpoint=str(ckpt) if (ckpt / "state.json").exists() else None)
+            return 0
+        t0 = time.perf_counter()
+        epoch, idx = batch_for_step(step, len(rows), bs, int(lora["seed"]))
+        batch = collate([rows[i] for i in idx], pad_id, device)
+        with _autocast(device, autocast):
+            out = model(**batch)
+        loss = out.loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        loss_value = float(loss.detach())
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        dt = time.perf_counter() - t0
+        step_times.append(dt)
+        tokens = int(batch["attention_mask"].sum())
+        recent = step_times[-10:]
+        eta = (total - step - 1) * (sum(recent) / len(recent))
+        emit("step", step=step + 1, total_steps=total, loss=loss_value, lr=scheduler.get_last_lr()[0],
+             tokens=tokens, tokens_per_s=tokens / dt if dt > 0 else None, step_s=dt, eta_s=eta,
+             epoch=epoch)
+        if not math.isfinite(loss_value):
+            raise ConfigProblem(f"the loss became {loss_value} at step {step + 1}: lower finetune.lr")
+        if (step + 1) % save_every == 0 and step + 1 < total:
+            save_checkpoint(model, optimizer, scheduler, step + 1, ckpt, {"total_steps": total})
+            saved_step = step + 1
+            emit("checkpoint", step=step + 1, path=str(ckpt))
+    save_checkpoint(model, optimizer, scheduler, total, ckpt, {"total_steps": total})
+    emit("checkpoint", step=total, path=str(ckpt))
+    hl = heldout_loss(model, held, bs, pad_id, device, autocast)
+    if hl is not None:
+        emit("heldout", step=total, loss=hl)
+    emit("done", step=total, adapter=_finish(model, job_dir))
+    return 0
+
+
+def _finish(model: Any, job_dir: Path) -> str:
+    adapter = job_dir / "adapter"
+    tmp = job_dir / "adapter.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    shutil.rmtree(adapter, ignore_errors=True)
+    os.replace(tmp, adapter)
+    return str(adapter)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m workbench.core.finetune.train_worker JOB_DIR", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    job_dir = Path(args[0])
+    try:
+        return train(job_dir)
+    except ConfigProblem as exc:
+        emit("error", kind="config", message=str(exc))
+        return 2
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes one readable event
+        traceback.print_exc(file=sys.stderr)
+        try:
+            oom = _is_oom(exc)
+        except Exception:  # noqa: BLE001
+            oom = False
+        if oom:
+            emit("error", kind="oom", message=f"out of memory while training ({type(exc).__name__}): lower "
+                 "finetune.batch_size or finetune.max_length (or use a smaller base model)")
+            return 3
+        if isinstance(exc, ValueError):
+            emit("error", kind="config", message=f"{exc}")
+            return 2
+        emit("error", kind="crash", message=f"{type(exc).__name__}: {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
