@@ -105,4 +105,6 @@ def test_advice_leads_with_the_biggest_lever():
     assert a.startswith("The one failure has no retrieval evidence — add `relevant` documents to this case")
     assert "2 cases had judge errors" in a and "neither as passes nor as failures" in a
     assert advice({}) == "No failures."
+    a = advice({"other": 5}, unretrieved=4)
+    assert a.startswith("All 5 failures have gold documents but no retrieval ran") and "{context}" in a
     assert count_kinds(["format", None, "format"])["format"] == 2

@@ -74,10 +74,14 @@ _SENTENCES = {
     "context-ignored": "{who} had a relevant document in context and still failed — work on the prompt "
     "first (answer from the sources, quote them); if prompt changes do not move [these cases|it], that "
     "is a capability limit, where a larger model or a fine-tune can help.",
-    "format": "{who} [are format violations|is a format violation] with the right content — fix the "
-    "output format in the prompt or use structured output; this is no reason to fine-tune.",
+    "format": "{who} [are format violations|is a format violation] (only shape checks failed: JSON "
+    "schema, regex, length) — fix the output format in the prompt or use structured output; this is "
+    "no reason to fine-tune.",
     "infra": "{who} [are|is] infrastructure (timeouts, model errors, latency budget) — fix the plumbing "
     "and re-run before judging the model.",
+    "other-unretrieved": "{who} [have|has] gold documents but no retrieval ran (no index yet, retrieval "
+    "unavailable, or a prompt without {{context}}) — build the index or use a grounded prompt, then "
+    "re-run so retrieval misses can be told apart from prompt problems.",
     "other": "{who} [have|has] no retrieval evidence — add `relevant` documents to [these cases|this case] "
     "so failures can be attributed; until then, start with the prompt.",
 }
@@ -100,16 +104,24 @@ _SHORT = {
 }
 
 
-def advice(counts: Mapping[str, int]) -> str:
-    """One paragraph that leads with the lever most failures point at."""
+def advice(counts: Mapping[str, int], *, unretrieved: int = 0) -> str:
+    """One paragraph that leads with the lever most failures point at.
+
+    `unretrieved`: how many of the `other` failures had `relevant` documents but no retrieval
+    step; when that is most of them, the advice says to turn retrieval on rather than to label.
+    """
     fails = {k: int(counts.get(k, 0)) for k in _LEAD_ORDER if counts.get(k, 0)}
     judge_errors = int(counts.get("judge-error", 0))
     total = sum(fails.values())
     parts: list[str] = []
     if total:
         lead = max(_LEAD_ORDER, key=lambda k: (fails.get(k, 0), -_LEAD_ORDER.index(k)))
-        parts.append(_sentence(lead, fails[lead], total))
-        rest = [f"{fails[k]} {_SHORT[k]}" for k in _LEAD_ORDER if k != lead and k in fails]
+        key = lead
+        if lead == "other" and unretrieved * 2 > fails["other"]:
+            key = "other-unretrieved"
+        parts.append(_sentence(key, fails[lead], total))
+        rest = [f"{fails[k]} {_SHORT[k]}{'es' if k == 'retrieval-miss' and fails[k] != 1 else ''}"
+                for k in _LEAD_ORDER if k != lead and k in fails]
         if rest:
             parts.append("Also: " + ", ".join(rest) + ".")
     if judge_errors:

@@ -112,7 +112,9 @@ def summarize(results: Sequence[CaseResult], *, expected_results: int | None = N
             failing[cid] = kind
     summary["failures"] = {k: kinds.get(k, 0) for k in FAILURE_KINDS}
     summary["failing_cases"] = failing
-    summary["advice"] = advice(summary["failures"])
+    unretrieved = sum(1 for cid, kind in failing.items()
+                      if kind == "other" and folded[cid].first.relevant and folded[cid].first.retrieved is None)
+    summary["advice"] = advice(summary["failures"], unretrieved=unretrieved)
     return summary
 
 
