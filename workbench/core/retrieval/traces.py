@@ -98,19 +98,16 @@ def trace_data(trace: dict) -> dict:
     return data
 
 
-def trace_markdown(store: Any, trace_id: int, gold: list[str] | None = None) -> str:
-    """The self-contained Markdown report of a stored trace (`workbench runs show ID --markdown`)."""
-    trace = get_trace(store, trace_id)
-    if trace is None:
-        from workbench.core.errors import WorkbenchError
-
-        raise WorkbenchError(f"no retrieval trace with id {trace_id}")
+def trace_markdown(trace: dict, gold: list[str] | None = None) -> str:
+    """The self-contained Markdown report of a stored trace row (as get_trace returns it, or as
+    runlog.load_run decodes it): what `workbench runs show rID --markdown` prints."""
+    tid = trace.get("id")
     if trace.get("error"):
         return (
-            f"# Retrieval trace {trace_id}\n\n**Query:** {trace.get('query')}\n\n"
+            f"# Retrieval trace {tid}\n\n**Query:** {trace.get('query')}\n\n"
             f"Retrieval did not run: {trace['error']}\n"
         )
-    return result_markdown(trace_data(trace), gold=gold, title=f"Retrieval trace {trace_id}")
+    return result_markdown(trace_data(trace), gold=gold, title=f"Retrieval trace {tid}")
 
 
 # --- retrieval evals ------------------------------------------------------------------------------

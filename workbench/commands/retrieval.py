@@ -1,0 +1,410 @@
+"""Retrieval commands: `workbench ingest`, `workbench retrieve`, `workbench retrieval eval|status`.
+
+Document text is untrusted (it may hold ANSI escapes or text that looks like Rich markup), so it
+is only ever printed through `rich.text.Text(terminal_safe(...))`, with highlighting applied as
+styled spans, never as markup strings. Progress goes to stderr, results to stdout, so
+`workbench retrieve ... --json | jq` stays clean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.safetext import terminal_safe
+
+MODE_CHOICES = ("dense", "fts", "hybrid", "all")
+MODE_NAMES = {"dense": "dense", "fts": "full-text", "hybrid": "hybrid"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ingest",
+        help="index documents for retrieval (incremental: unchanged files cost nothing)",
+        description="Read Markdown, reStructuredText, text and HTML files, chunk them by heading, "
+        "embed and index them. Default: the `retrieval.corpus` paths of workbench.yaml. The index "
+        "mirrors the given paths: files no longer there are removed. Ctrl-C stops after the "
+        "current batch, keeping completed files.",
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: retrieval.corpus)")
+    p.add_argument("--reindex", action="store_true", help="drop the index and rebuild it (after changing the embedding model)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run_ingest)
+
+    r = sub.add_parser(
+        "retrieve",
+        help="search the index; shows each chunk's rank under dense, full-text and hybrid",
+        description="Ranked chunks for QUERY with, per chunk, its dense and full-text scores and "
+        "ranks and its fused hybrid score and rank. Every retrieval is stored as a trace "
+        "(`workbench runs show rID`).",
+    )
+    r.add_argument("query")
+    r.add_argument("--k", type=int, help="how many chunks (default: retrieval.k)")
+    r.add_argument("--mode", choices=MODE_CHOICES, help="search method (default: retrieval.mode); all = one list per method")
+    r.add_argument("--path", dest="path_glob", metavar="GLOB", help='only documents whose path matches, e.g. "lang_*.md"')
+    r.add_argument("--gold", nargs="+", metavar="DOC", default=[], help="relevant document paths (or chunk ids) to mark and rank")
+    r.add_argument("--json", action="store_true", help="one JSON object (with every method's ranks)")
+    r.add_argument("--markdown", action="store_true", help="a self-contained report to paste into a chat or PR")
+    r.set_defaults(func=run_retrieve)
+
+    g = sub.add_parser("retrieval", help="retrieval metrics against labelled eval sets; index status")
+    gsub = g.add_subparsers(dest="retrieval_command", metavar="COMMAND")
+    g.set_defaults(func=lambda args, project: (g.print_help(), 2)[1])
+    e = gsub.add_parser(
+        "eval",
+        help="hit@k, recall@k, precision@k, MRR@10, nDCG@10 per search mode",
+        description="Score retrieval on the `relevant:` labels of an eval set, for every search "
+        "mode, and store the result. Cases whose gold document is not in the top k show where it "
+        "ranked and what outranked it. Deltas are against the previous stored eval of the set.",
+    )
+    e.add_argument("evalset", nargs="?", help="eval file or name under evals/ (default: evals.default_set)")
+    e.add_argument("--k", type=int, help="cutoff for @k metrics (default: retrieval.k)")
+    e.add_argument("--mode", choices=MODE_CHOICES, default="all", help="only this mode (default: all)")
+    e.add_argument("--cases", choices=("misses", "all", "none"), default="misses",
+                   help="per-case detail to print (default: misses)")
+    e.add_argument("--json", action="store_true", help="one JSON object with per-case detail")
+    e.add_argument("--markdown", action="store_true", help="a Markdown report instead of tables")
+    e.set_defaults(func=run_eval)
+    s = gsub.add_parser("status", help="what the index holds and how it was built")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=run_status)
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+def run_ingest(args: argparse.Namespace, project: Any) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from workbench.core.retrieval.service import ingest_project
+
+    settings = project.config.retrieval
+    err = Console(stderr=True, highlight=False)
+    cancel = threading.Event()
+
+    def on_sigint(signum, frame):  # first Ctrl-C: finish the batch and keep what is done
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        err.print(Text("stopping after this batch (Ctrl-C again to abort now)...", style="yellow"))
+
+    previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[files]}"),
+        TextColumn("{task.fields[chunks]}"),
+        TextColumn("{task.fields[rate]}"),
+        TextColumn("{task.fields[eta]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=args.json or not err.is_terminal,
+    )
+    task = progress.add_task("scanning", total=None, files="", chunks="", rate="", eta="")
+
+    def on_progress(p) -> None:
+        if p.phase == "embedding":
+            progress.update(
+                task, description="embedding", total=max(p.chunks_total, 1), completed=p.chunks_done,
+                files=f"{p.files_done}/{p.files_total} files", chunks=f"{p.chunks_done}/{p.chunks_total} chunks",
+                rate=f"{p.chunks_per_s:.1f} chunks/s", eta=f"ETA {_dur(p.eta_s)}" if p.eta_s is not None else "",
+            )
+        else:
+            progress.update(task, description=p.phase, files=f"{p.files_done}/{p.files_total} files")
+
+    try:
+        with progress:
+            report = ingest_project(project, settings, args.paths or None, reindex=args.reindex,
+                                    progress=on_progress, cancel=cancel)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        return 130 if report.cancelled else 0
+    out = Console(highlight=False)
+    for s in report.skipped:
+        out.print(Text.assemble(("skipped ", "yellow"), terminal_safe(s.path), ": ", terminal_safe(s.reason)))
+    if report.rechunked:
+        out.print(Text(report.rechunked, style="yellow"))
+    if report.cancelled:
+        out.print(Text(
+            f"Cancelled: kept {len(report.added) + len(report.updated)} completed files; "
+            f"{len(report.pending)} not done. Run `workbench ingest` again to finish.", style="yellow"))
+    elif report.nothing_changed:
+        out.print(f"Nothing changed: {len(report.unchanged)} documents unchanged ({report.seconds:.2f} s).")
+    else:
+        rate = report.chunks_embedded / report.seconds if report.seconds > 0 else 0.0
+        out.print(
+            f"{'Reindexed' if report.reindexed else 'Ingested'}: {len(report.added)} added, {len(report.updated)} updated, "
+            f"{len(report.removed)} removed, {len(report.unchanged)} unchanged, {len(report.skipped)} skipped; "
+            f"{report.chunks_embedded} chunks embedded in {report.seconds:.1f} s ({rate:.1f} chunks/s)."
+        )
+    out.print(f"Index: {report.docs_total} documents, {report.chunks_total} chunks "
+              f"({report.embedding_model}, version {report.index_version}).")
+    return 130 if report.cancelled else 0
+
+
+def _dur(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+# --------------------------------------------------------------------------- retrieve
+
+
+def run_retrieve(args: argparse.Namespace, project: Any) -> int:
+    from workbench.core.retrieval.search import result_markdown
+    from workbench.core.retrieval.service import retrieve
+
+    settings = project.config.retrieval
+    if args.k is not None and args.k < 1:
+        raise WorkbenchError("--k must be at least 1", field="--k")
+    mode = None if args.mode in (None, "all") else args.mode
+    result, trace_id = retrieve(project, settings, args.query, mode=mode, k=args.k, path_glob=args.path_glob)
+    data = result.to_dict()
+    if args.json:
+        data["trace_id"] = trace_id
+        if args.gold:
+            data["gold_ranks"] = _gold_ranks(result, args.gold)
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return 0
+    if args.markdown:
+        print(result_markdown(data, gold=args.gold, title=f"Retrieval trace {trace_id}"))
+        return 0
+    out = Console(highlight=False)
+    modes = ("dense", "fts", "hybrid") if args.mode == "all" else (result.mode,)
+    for m in modes:
+        hits = result.top(m)
+        if len(modes) > 1:
+            out.print(Text(f"── {MODE_NAMES[m]} ──", style="bold"))
+        if not hits:
+            out.print(Text("no results", style="yellow"))
+        for i, h in enumerate(hits):
+            out.print(_hit_header(i + 1, h, args.gold))
+            out.print(_scores_line(h))
+            out.print(_highlighted(h.text, args.query))
+            out.print()
+    if args.gold:
+        ranks = _gold_ranks(result, args.gold)
+        out.print(Text("gold: " + ", ".join(f"{MODE_NAMES[m]} #{r if r else f'>{len(result.ranking(m))}'}"
+                                            for m, r in ranks.items())))
+    err = Console(stderr=True, highlight=False)
+    err.print(Text(f"[trace r{trace_id}] {result.mode}, k={result.k}, {result.latency_ms:.0f} ms "
+                   f"(index version {result.index_version})", style="dim"))
+    return 0
+
+
+def _gold_ranks(result: Any, gold: list[str]) -> dict[str, int | None]:
+    from workbench.core.retrieval.metrics import first_rank, units
+
+    out = {}
+    for m in ("dense", "fts", "hybrid"):
+        out[m] = first_rank(units([(h.chunk_id, h.path) for h in result.ranking(m)], gold), gold)
+    return out
+
+
+def _hit_header(rank: int, h: Any, gold: list[str]) -> Text:
+    t = Text()
+    t.append(f"{rank:>2}. ", style="bold")
+    t.append(terminal_safe(h.path), style="bold cyan")
+    t.append(f":{h.line_start}-{h.line_end}", style="cyan")
+    if h.heading_path:
+        t.append("  " + terminal_safe(h.heading_path), style="italic")
+    t.append(f"  [{terminal_safe(h.chunk_id)}]", style="dim")
+    if gold and (h.path in gold or h.chunk_id in gold):
+        t.append("  gold", style="bold green")
+    return t
+
+
+def _scores_line(h: Any) -> Text:
+    def part(name: str, score: float | None, rank: int | None, digits: int) -> tuple[str, str]:
+        if rank is None:
+            return (f"{name} –", "dim")
+        return (f"{name} {score:.{digits}f} (#{rank})", "green" if rank <= 3 else "")
+
+    t = Text("    ")
+    for i, (text, style) in enumerate((
+        part("dense", h.dense_score, h.dense_rank, 3),
+        part("full-text", h.fts_score, h.fts_rank, 2),
+        part("fused", h.fused_score if h.hybrid_rank else None, h.hybrid_rank, 4),
+    )):
+        if i:
+            t.append(" · ", style="dim")
+        t.append(text, style=style)
+    return t
+
+
+def _highlighted(text: str, query: str, limit: int = 1200) -> Any:
+    """Document text as an indented Text, query terms styled by span (never markup)."""
+    from rich.padding import Padding
+
+    from workbench.core.retrieval.search import highlight_spans
+
+    shown = text if len(text) <= limit else text[:limit] + "…"
+    safe = terminal_safe(shown)
+    t = Text(safe)
+    if safe == shown:  # spans are offsets into the unescaped text
+        for a, b in highlight_spans(shown, query):
+            t.stylize("bold yellow", a, b)
+    return Padding(t, (0, 0, 0, 4))
+
+
+# --------------------------------------------------------------------------- retrieval eval
+
+
+def run_eval(args: argparse.Namespace, project: Any) -> int:
+    from workbench.commands.evals import resolve_evalset_path
+    from workbench.core.evals.evalset import load_evalset
+    from workbench.core.retrieval.embedder import get_embedder
+    from workbench.core.retrieval.evaluate import deltas, evaluate
+    from workbench.core.retrieval.service import open_index
+    from workbench.core.retrieval.traces import previous_eval, record_eval
+
+    settings = project.config.retrieval
+    path = resolve_evalset_path(project, args.evalset)
+    evalset = load_evalset(path)
+    if not any(c.relevant for c in evalset.cases):
+        raise WorkbenchError("no case in this eval set has `relevant:` labels, so retrieval cannot be scored",
+                             path=path)
+    index = open_index(project, settings)
+    modes = ("dense", "fts", "hybrid") if args.mode == "all" else (args.mode,)
+    err = Console(stderr=True, highlight=False)
+    embedder = get_embedder(settings.embedding_model, project.root)
+    ev = evaluate(
+        evalset.cases, index, settings, k=args.k, modes=modes, embedder=embedder,
+        evalset_name=evalset.name, evalset_path=str(path), evalset_hash=evalset.content_hash,
+    )
+    prev = previous_eval(project.store, evalset.name)
+    eval_id = record_eval(project.store, ev)
+    delta = deltas(prev["metrics"], ev.metrics) if prev and prev["settings"].get("k") == ev.k else None
+    if args.json:
+        d = ev.to_dict()
+        d["eval_id"] = eval_id
+        d["previous_eval_id"] = prev["id"] if prev else None
+        d["deltas"] = delta
+        print(json.dumps(d, ensure_ascii=False, indent=2))
+        return 0
+    if args.markdown:
+        print(eval_markdown(ev, delta, eval_id))
+        return 0
+    out = Console(highlight=False)
+    out.print(Text(f"Retrieval eval of {evalset.name}: {len(ev.cases)} labelled cases, k={ev.k}, "
+                   f"{ev.seconds:.1f} s" + (f" ({len(ev.unlabelled)} unlabelled cases skipped)" if ev.unlabelled else "")))
+    out.print(_metrics_table(ev, delta))
+    if len(modes) > 1:
+        out.print(Text(f"best mode by nDCG@10: {ev.best_mode}", style="bold"))
+    if args.cases != "none":
+        shown = ev.cases if args.cases == "all" else [c for c in ev.cases if c.whynot or c.missing]
+        if shown:
+            out.print()
+            out.print(_cases_table(ev, shown))
+        for c in shown:
+            if c.whynot is not None:
+                out.print(Text.assemble((f"{c.case_id}: ", "bold"), terminal_safe(c.whynot.summary())))
+                for m in ev.modes:
+                    rep = c.whynot.modes.get(m)
+                    if rep and rep.cut_at_k and rep.outranked_by:
+                        above = ", ".join(terminal_safe(x.chunk_id) for x in rep.outranked_by[:3])
+                        out.print(Text(f"    {MODE_NAMES[m]}: outranked by {above}", style="dim"))
+    err.print(Text(f"[retrieval eval {eval_id}] stored" + (f"; deltas vs eval {prev['id']}" if delta else ""), style="dim"))
+    return 0
+
+
+def _metrics_table(ev: Any, delta: dict | None) -> Table:
+    from workbench.core.retrieval.metrics import METRIC_NAMES
+
+    table = Table(box=None, pad_edge=False)
+    table.add_column("mode")
+    for name in METRIC_NAMES:
+        table.add_column(name.replace("@k", f"@{ev.k}"), justify="right")
+    for m in ev.modes:
+        cells = []
+        for name in METRIC_NAMES:
+            v = ev.metrics[m][name]
+            cell = Text(f"{v:.3f}")
+            if delta and m in delta and name in delta[m] and abs(delta[m][name]) >= 0.0005:
+                d = delta[m][name]
+                cell.append(f" {d:+.3f}", style="green" if d > 0 else "red")
+            cells.append(cell)
+        table.add_row(Text(MODE_NAMES[m], style="bold" if m == ev.best_mode else ""), *cells)
+    return table
+
+
+def _cases_table(ev: Any, cases: list) -> Table:
+    table = Table(box=None, pad_edge=False, title="gold document rank per mode (— = not in the candidates)")
+    table.add_column("case")
+    for m in ev.modes:
+        table.add_column(MODE_NAMES[m], justify="right")
+    table.add_column("relevant")
+    for c in cases:
+        cells = []
+        for m in ev.modes:
+            r = c.gold_rank[m]
+            style = "green" if r is not None and r <= ev.k else "red"
+            cells.append(Text("—" if r is None else str(r), style=style))
+        rel = ", ".join(c.relevant) + (f" (not indexed: {', '.join(c.missing)})" if c.missing else "")
+        table.add_row(Text(terminal_safe(c.case_id)), *cells, Text(terminal_safe(rel)))
+    return table
+
+
+def eval_markdown(ev: Any, delta: dict | None, eval_id: int | None) -> str:
+    from workbench.core.retrieval.metrics import METRIC_NAMES
+
+    names = [n.replace("@k", f"@{ev.k}") for n in METRIC_NAMES]
+    lines = [f"# Retrieval eval {eval_id or ''}: {ev.evalset}", "",
+             f"{len(ev.cases)} labelled cases, k={ev.k}, index version {ev.index_version}, "
+             f"embedding `{ev.settings.get('embedding_model')}`, chunk_tokens={ev.settings.get('chunk_tokens')}", "",
+             "| mode | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for m in ev.modes:
+        cells = []
+        for n in METRIC_NAMES:
+            cell = f"{ev.metrics[m][n]:.3f}"
+            if delta and m in delta and abs(delta[m].get(n, 0.0)) >= 0.0005:
+                cell += f" ({delta[m][n]:+.3f})"
+            cells.append(cell)
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for c in ev.cases:
+        if c.whynot is not None:
+            lines.append(c.whynot.to_markdown())
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------- status
+
+
+def run_status(args: argparse.Namespace, project: Any) -> int:
+    from workbench.core.retrieval.index import Index, IndexUnavailable
+
+    settings = project.config.retrieval
+    try:
+        index = Index.open(project.data_dir, settings.embedding_model)
+        meta, problem = dict(index.meta), None
+        meta["table_rows"] = index.count()
+    except IndexUnavailable as exc:
+        meta, problem = {}, exc.reason
+    if args.json:
+        print(json.dumps({"ok": problem is None, "problem": problem, "meta": meta,
+                          "configured": settings.to_dict()}, ensure_ascii=False, indent=2))
+        return 0 if problem is None else 2
+    out = Console(highlight=False)
+    if problem:
+        out.print(Text(problem, style="red"))
+        return 2
+    out.print(f"{meta.get('docs')} documents, {meta.get('table_rows')} chunks; embedding {meta.get('embedding_model')} "
+              f"({meta.get('dimension')} dims); chunking {meta.get('chunking')}; last ingest {meta.get('last_ingest_at')}; "
+              f"state {meta.get('state')}; version {meta.get('table_version')}")
+    return 0
