@@ -1,0 +1,340 @@
+"""Export a trained adapter to Ollama, checked, so the exported model answers like the adapter.
+
+The top complaint about fine-tuning tools is an Ollama export that answers worse than the model
+that was trained (LLaMA-Factory #6020, #6320; Unsloth #798, #7792). The usual causes are all
+checkable before anything is uploaded, so this module checks them:
+- the base architecture: Ollama converts safetensors LoRA adapters only for `llama` and `gemma2`
+  bases; anything else is refused with the alternative (merge, convert to GGUF, import that);
+- the adapter: LoRA on q/k/v/o and gate/up/down projections only, no DoRA, no modules_to_save,
+  no embedding or lm_head tensors, safetensors format;
+- the prompt format: the Modelfile's TEMPLATE/SYSTEM/stop PARAMETERs are generated from the base
+  model's own chat template (the one training used) and rendered back in Python to confirm they
+  produce byte-identical prompts;
+- the base: FROM is the same model the adapter was trained on (finetune.ollama_base).
+Then the model is created through the API (blob upload + /api/create; the CLI's `ADAPTER /dir`
+is broken since Ollama v0.12.11) and, when the adapter has an eval run, the eval set is run
+against `ollama:NAME` and a drop against the adapter's score is flagged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.finetune import jobs
+from workbench.core.finetune.base import OLLAMA_ARCHITECTURES
+from workbench.core.finetune.settings import OLLAMA_LORA_TARGETS
+
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9._-]+)?(:[A-Za-z0-9._-]+)?$")
+# Ollama option names worth pinning in the Modelfile (the variant's options, as evaluated).
+_PARAM_KEYS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "seed", "num_ctx", "num_predict")
+
+
+class ExportRefused(WorkbenchError):
+    """This adapter cannot be converted by Ollama; the message says why and what to do instead."""
+
+
+@dataclass
+class ChatFormat:
+    """An Ollama TEMPLATE (Go template) plus its Python twin, for one chat-template family."""
+
+    family: str  # chatml | llama3 | gemma
+    template: str
+    system: str | None  # the default system prompt the HF template inserts (Modelfile SYSTEM)
+    stops: list[str]
+
+    def render(self, messages: list[dict[str, str]]) -> str:
+        """What Ollama will send the model for these messages (SYSTEM prepended when absent)."""
+        msgs = list(messages)
+        if self.system and not (msgs and msgs[0]["role"] == "system"):
+            msgs = [{"role": "system", "content": self.system}] + msgs
+        if self.family == "chatml":
+            body = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in msgs)
+            return body + "<|im_start|>assistant\n"
+        if self.family == "llama3":
+            body = "".join(f"<|start_header_id|>{m['role']}<|end_header_id|>\n\n{m['content']}<|eot_id|>"
+                           for m in msgs)
+            return "<|begin_of_text|>" + body + "<|start_header_id|>assistant<|end_header_id|>\n\n"
+        body = "".join(f"<start_of_turn>{'model' if m['role'] == 'assistant' else m['role']}\n"
+                       f"{m['content']}<end_of_turn>\n" for m in msgs)
+        return "<bos>" + body + "<start_of_turn>model\n"
+
+
+_TEMPLATES = {
+    "chatml": ('{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n'
+               '{{ end }}<|im_start|>assistant\n', ["<|im_end|>", "<|im_start|>"]),
+    "llama3": ('<|begin_of_text|>{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n'
+               '{{ .Content }}<|eot_id|>{{ end }}<|start_header_id|>assistant<|end_header_id|>\n\n',
+               ["<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>"]),
+    "gemma": ('<bos>{{- range .Messages }}<start_of_turn>{{ if eq .Role "assistant" }}model{{ else }}'
+              '{{ .Role }}{{ end }}\n{{ .Content }}<end_of_turn>\n{{ end }}<start_of_turn>model\n',
+              ["<end_of_turn>"]),
+}
+_SYSTEM_RE = {
+    "chatml": re.compile(r"<\|im_start\|>system\n(.*?)<\|im_end\|>", re.S),
+    "llama3": re.compile(r"<\|start_header_id\|>system<\|end_header_id\|>\n\n(.*?)<\|eot_id\|>", re.S),
+    "gemma": None,
+}
+
+
+def chat_format(tokenizer: Any) -> tuple[ChatFormat | None, list[str]]:
+    """Derive the Ollama prompt format from the HF chat template and verify it renders the same.
+
+    Returns (format or None, problems). A problem means the Modelfile would not reproduce the
+    training prompts exactly; the export still writes the folder but says so.
+    """
+    source = getattr(tokenizer, "chat_template", None) or ""
+    if "<|im_start|>" in source:
+        family = "chatml"
+    elif "<|start_header_id|>" in source:
+        family = "llama3"
+    elif "<start_of_turn>" in source:
+        family = "gemma"
+    else:
+        return None, ["the base model's chat template is not ChatML, Llama 3 or Gemma; write the Modelfile "
+                      "TEMPLATE by hand from its tokenizer_config.json"]
+    probe = [{"role": "user", "content": "PROBE-USER"}]
+    rendered = tokenizer.apply_chat_template(probe, tokenize=False, add_generation_prompt=True)
+    system = None
+    pattern = _SYSTEM_RE[family]
+    if pattern is not None:
+        m = pattern.search(rendered.split("PROBE-USER")[0])
+        system = m.group(1) if m else None
+    template, stops = _TEMPLATES[family]
+    fmt = ChatFormat(family, template, system, stops)
+    problems = []
+    samples = [probe,
+               [{"role": "system", "content": "PROBE-SYSTEM"}, {"role": "user", "content": "PROBE-USER"}],
+               [{"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"},
+                {"role": "user", "content": "Q2"}]]
+    for msgs in samples:
+        if family == "gemma" and msgs[0]["role"] == "system":
+            continue  # Gemma folds the system prompt into the first user turn; not templated here
+        want = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        if fmt.render(msgs) != want:
+            problems.append(f"the generated TEMPLATE does not reproduce the training prompt for "
+                            f"{[m['role'] for m in msgs]} (expected {want[:80]!r}...)")
+            break
+    return fmt, problems
+
+
+def _quote(text: str) -> str:
+    if '"""' in text:
+        raise WorkbenchError('a template or system prompt containing """ cannot be written to a Modelfile')
+    return f'"""{text}"""'
+
+
+def modelfile_text(*, base: str, fmt: ChatFormat | None, options: dict[str, Any], job_id: int,
+                   base_note: str) -> str:
+    lines = [f"# Exported by llm-workbench from fine-tune job f{job_id}.",
+             f"# Trained on: {base_note}",
+             "# FROM must be the same base model the adapter was trained on.",
+             "# Create it with `workbench finetune export` (the API route): `ollama create -f` with a",
+             "# safetensors ADAPTER folder is broken since Ollama v0.12.11 (ollama#13314, #9505).",
+             f"FROM {base}", "ADAPTER .", ""]
+    if fmt is not None:
+        lines.append(f"TEMPLATE {_quote(fmt.template)}")
+        if fmt.system:
+            lines.append(f"SYSTEM {_quote(fmt.system)}")
+        for stop in fmt.stops:
+            lines.append(f"PARAMETER stop {json.dumps(stop)}")
+    for key in _PARAM_KEYS:
+        if options.get(key) is not None:
+            lines.append(f"PARAMETER {key} {options[key]}")
+    return "\n".join(lines) + "\n"
+
+
+def _safetensors_names(path: Path) -> list[str]:
+    """Tensor names from a safetensors header (8-byte length + JSON), without torch."""
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        if n <= 0 or n > 100_000_000:
+            raise ExportRefused("adapter_model.safetensors is not a valid safetensors file", path=path)
+        header = json.loads(f.read(n))
+    return [k for k in header if k != "__metadata__"]
+
+
+def check_adapter(adapter_dir: Path) -> dict[str, Any]:
+    """Refuse adapters Ollama's converter cannot read; returns the adapter config."""
+    for name in ADAPTER_FILES:
+        if not (adapter_dir / name).is_file():
+            raise ExportRefused(f"the adapter folder has no {name} (Ollama needs a peft safetensors adapter)",
+                                path=adapter_dir)
+    cfg = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    problems = []
+    if cfg.get("peft_type", "LORA") != "LORA":
+        problems.append(f"peft_type is {cfg.get('peft_type')}, only LORA converts")
+    if cfg.get("use_dora"):
+        problems.append("DoRA adapters do not convert")
+    if cfg.get("modules_to_save"):
+        problems.append(f"modules_to_save {cfg['modules_to_save']} (fully trained layers) do not convert")
+    targets = cfg.get("target_modules") or []
+    if isinstance(targets, str):
+        problems.append(f"target_modules is a pattern ({targets!r}); list the projections explicitly")
+        targets = []
+    bad = sorted(set(targets) - set(OLLAMA_LORA_TARGETS))
+    if bad:
+        problems.append(f"LoRA on {bad}: Ollama converts LoRA on {', '.join(OLLAMA_LORA_TARGETS)} only")
+    names = _safetensors_names(adapter_dir / "adapter_model.safetensors")
+    stray = [n for n in names if "lora_" not in n]
+    if stray:
+        problems.append(f"non-LoRA tensors in the adapter (e.g. {stray[0]})")
+    if problems:
+        raise ExportRefused("Ollama cannot convert this adapter: " + "; ".join(problems)
+                            + ". Retrain with finetune.target_modules limited to those projections, or merge "
+                            "the adapter into the base and export a GGUF instead", path=adapter_dir)
+    return cfg
+
+
+def check_architecture(model_type: str, folder: str | None = None) -> None:
+    if model_type not in OLLAMA_ARCHITECTURES:
+        raise ExportRefused(
+            f"Ollama converts safetensors LoRA adapters only for {' and '.join(OLLAMA_ARCHITECTURES)} bases; "
+            f"this base is '{model_type}'. Alternative: merge the adapter into the base "
+            "(peft `merge_and_unload()` + `save_pretrained`), convert the merged folder to GGUF with llama.cpp's "
+            "convert_hf_to_gguf.py, and create the Ollama model FROM that .gguf file",
+            path=folder, field="finetune.base_model")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return "sha256:" + h.hexdigest()
+
+
+@dataclass
+class ExportResult:
+    job_id: int
+    name: str
+    folder: Path
+    modelfile: Path
+    base: str
+    digests: dict[str, str]
+    created: bool = False
+    ollama: str | None = None  # server version, None when not reachable
+    eval: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "folder": str(self.folder), "modelfile": str(self.modelfile),
+                "base": self.base, "digests": self.digests, "created": self.created, "ollama": self.ollama,
+                "eval": self.eval, "warnings": self.warnings}
+
+
+def write_export(project: Any, job: dict[str, Any], name: str) -> ExportResult:
+    """Check everything and write `<job>/export-<name>/` (adapter files + Modelfile)."""
+    from workbench.core.finetune.dataset import load_tokenizer
+
+    if not NAME_RE.match(name):
+        raise WorkbenchError(f"not a valid Ollama model name: {name!r} (letters, digits, . _ -, optional :tag)",
+                             field="name")
+    if job.get("status") != "done" or not job.get("adapter_path"):
+        raise WorkbenchError(f"job f{job['id']} has no finished adapter (status {job.get('status')})")
+    config = job.get("config") or {}
+    base = config.get("base") or {}
+    check_architecture(base.get("model_type", "unknown"), base.get("folder"))
+    adapter = Path(job["adapter_path"])
+    check_adapter(adapter)
+    ollama_base = base.get("ollama_base") or project.config.finetune.ollama_base
+    if not ollama_base:
+        raise WorkbenchError("set finetune.ollama_base to the Ollama model with the same weights as "
+                             f"{base.get('folder')} (the Modelfile's FROM)", path=project.config.path,
+                             field="finetune.ollama_base")
+    tokenizer = load_tokenizer(base["folder"])
+    fmt, warnings = chat_format(tokenizer)
+    from workbench.core.variants import resolve_variant
+
+    options = resolve_variant(project, config.get("variant")).options
+    folder = jobs.job_dir(project, job["id"]) / f"export-{name.replace('/', '_').replace(':', '_')}"
+    folder.mkdir(parents=True, exist_ok=True)
+    digests = {}
+    for fname in ADAPTER_FILES:
+        shutil.copy2(adapter / fname, folder / fname)
+        digests[fname] = sha256_file(folder / fname)
+    note = f"{base.get('spec')} ({base.get('model_type')}, {base.get('folder')})"
+    text = modelfile_text(base=ollama_base, fmt=fmt, options=options, job_id=job["id"], base_note=note)
+    modelfile = folder / "Modelfile"
+    modelfile.write_text(text, encoding="utf-8")
+    return ExportResult(job["id"], name, folder, modelfile, ollama_base, digests, warnings=warnings)
+
+
+async def export_job(project: Any, job_id: int, name: str, *, host: str | None = None,
+                     run_eval: bool = True, on_status: Callable[[str], Any] | None = None,
+                     eval_kwargs: dict | None = None) -> ExportResult:
+    """Write the export folder; when Ollama answers, create the model and re-run the eval set."""
+    from workbench.core.llm.ollama import create_model_with_adapter, probe
+
+    store = project.store
+    job = jobs.get_job(store, job_id)
+    result = write_export(project, job, name)
+    host = host or project.config.model.host
+    version = await probe(host, timeout_s=project.config.timeouts.connect_s)
+    result.ollama = version
+    if version is None:
+        result.warnings.append("Ollama is not reachable: the folder is written; create the model later with "
+                               "`workbench finetune export` once Ollama runs")
+    else:
+        from workbench.core.llm.base import ProviderError
+
+        try:
+            await create_model_with_adapter(host, name, result.base, result.folder, on_status=on_status,
+                                            connect_timeout_s=project.config.timeouts.connect_s)
+        except ProviderError as exc:
+            hint = f" (pull it first: `ollama pull {result.base}`)" if exc.kind == "not_found" else ""
+            _store_export(store, job, result)
+            raise WorkbenchError(f"Ollama refused to create {name}: {exc}{hint}") from None
+        result.created = True
+        if run_eval:
+            result.eval = await _eval_exported(project, job, name, eval_kwargs or {})
+            if result.eval and result.eval.get("drop"):
+                result.warnings.append(result.eval["words"])
+    _store_export(store, job, result)
+    return result
+
+
+def _store_export(store: Any, job: dict[str, Any], result: ExportResult) -> None:
+    jobs.update_job(store, job["id"], {"export": result.as_dict()})
+
+
+async def _eval_exported(project: Any, job: dict[str, Any], name: str, kwargs: dict) -> dict[str, Any] | None:
+    """Run the eval set on ollama:NAME and compare with the adapter's own eval run."""
+    from workbench.core.evals import runstore
+    from workbench.core.evals.diff import diff_runs
+    from workbench.core.evals.evalset import load_evalset
+    from workbench.core.evals.runner import EvalRunner
+    from workbench.core.variants import resolve_variant
+
+    config = job.get("config") or {}
+    adapter_eval = config.get("eval") or {}
+    adapter_run = job.get("eval_run_id") or adapter_eval.get("run_id")
+    if not adapter_run:
+        return {"skipped": True, "words": "no eval run of the adapter yet (`workbench finetune eval "
+                f"{job['id']}`), so the exported model was not compared", "drop": False}
+    evalset = load_evalset(config["evalset_path"])
+    variant = resolve_variant(project, config.get("variant"), model=f"ollama:{name}")
+    runner = EvalRunner(project, evalset, variant, **{"concurrency": 1, **kwargs})
+    outcome = await runner.run()
+    store = project.store
+    diff = diff_runs(runstore.load_results(store, adapter_run), outcome.results,
+                     a=runstore.run_info(runstore.get_run(store, adapter_run)),
+                     b=runstore.run_info(runstore.get_run(store, outcome.run_id)))
+    st = diff.stats
+    rate_a = st.pass_rate_a if st else None
+    rate_b = st.pass_rate_b if st else None
+    drop = bool(st and st.delta < 0)
+    words = (f"exported model ollama:{name} scores {rate_b:.0%} vs the adapter's {rate_a:.0%} "
+             f"(run e{outcome.run_id} vs e{adapter_run}): {st.words}" if st else "no decided case in common")
+    if drop:
+        words = "DROP after export: " + words + " — check FROM (same base weights?), TEMPLATE and quantization"
+    return {"run_id": outcome.run_id, "adapter_run_id": adapter_run, "pass_rate": rate_b,
+            "adapter_pass_rate": rate_a, "drop": drop, "significant": bool(st and st.p_value < 0.05),
+            "words": words}
