@@ -59,4 +59,4 @@ def screen_text(app: Any) -> str:
                       color_system=None, record=True, legacy_windows=False, safe_box=False)
     console.print(app.screen._compositor.render_update(full=True,
                                                        screen_stack=app._background_screens))
-    return console.export_text()
+    return console.export_text().replace("\u00a0", " ")  # no-break spaces read as spaces

@@ -154,7 +154,7 @@ async def test_ab_mode_streams_two_variants_side_by_side(tui_project_dir, ollama
     def reply(body):
         system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
         word = "terse" if "terse" in system else "qa"
-        return [word] + [" answer"] * 20
+        return [word] + [" answer"] * 40
 
     ollama_standin.configure(reply=reply, token_delay_s=0.05)
     app = make_app(tui_project_dir)
@@ -166,12 +166,11 @@ async def test_ab_mode_streams_two_variants_side_by_side(tui_project_dir, ollama
         await _ask(app, pilot, "compare")
         # Both answers are on screen, partly, at the same moment: they stream concurrently.
         a, b = app.query_one("#answer-a"), app.query_one("#answer-b")
-        await until(pilot, lambda: a.text and b.text)
-        assert a.streaming and b.streaming
+        await until(pilot, lambda: a.text and b.text and a.streaming and b.streaming)
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert a.markdown.source == "terse" + " answer" * 20
-        assert b.markdown.source == "qa" + " answer" * 20
+        assert a.markdown.source == "terse" + " answer" * 40
+        assert b.markdown.source == "qa" + " answer" * 40
         runs = list_runs(app.project.store, kind="generation")
         assert sorted(r["status"] for r in runs) == ["ok", "ok"]
         text = screen_text(app)

@@ -27,11 +27,29 @@ from textual.widgets.option_list import Option
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.safetext import terminal_safe
-from workbench.tui.widgets.stats import LiveStats, final_line, interrupted_line
+from workbench.tui.widgets.stats import LiveStats, final_parts, interrupted_parts, pack
 
 _END = object()
 STATS_EVERY_S = 0.1  # live stats refresh; tokens themselves are not throttled
 MAX_NOTICES = 3
+
+
+class StatsLine(Static):
+    """' · '-separated numbers that wrap between parts, never inside one."""
+
+    def __init__(self, *parts: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.parts = list(parts)
+
+    def set_parts(self, parts: list[str]) -> None:
+        self.parts = parts
+        self.refresh(layout=True)
+
+    def render(self) -> Text:
+        return Text(pack(self.parts, self.content_region.width or 80))
+
+    def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
+        return pack(self.parts, width).count("\n") + 1
 
 
 class AnswerPane(Vertical):
@@ -66,7 +84,7 @@ class AnswerPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"{self.slot} · no answer yet"), classes="answer-title")
-        yield Static(Text("Press ctrl+r to send."), classes="answer-stats")
+        yield StatsLine("Press ctrl+r to send.", classes="answer-stats")
         yield Static("", classes="answer-notices")
         with VerticalScroll(classes="answer-scroll"):
             yield Markdown("", classes="answer-md")
@@ -198,7 +216,7 @@ class AnswerPane(Vertical):
 
     def _show_live(self) -> None:
         if self.live is not None and self.status == "running":
-            self.query_one(".answer-stats", Static).update(Text(self.live.line(time.monotonic())))
+            self.query_one(".answer-stats", StatsLine).set_parts(self.live.parts(time.monotonic()))
 
     def _add_notice(self, text: str, level: str) -> None:
         self.notices.append((terminal_safe(text), level))
@@ -214,16 +232,16 @@ class AnswerPane(Vertical):
     def _finish(self, record: Any) -> None:
         if self._stats_timer is not None:
             self._stats_timer.pause()
-        stats = self.query_one(".answer-stats", Static)
+        stats = self.query_one(".answer-stats", StatsLine)
         if record is not None:
             self.record = record
             self.status = record.status
-            stats.update(Text(final_line(record.result, cached=record.cached)))
+            stats.set_parts(final_parts(record.result, cached=record.cached))
             self._show_sources(record)
         elif self.status == "interrupted":
-            stats.update(Text(interrupted_line(self.live)))
+            stats.set_parts(interrupted_parts(self.live))
         else:
-            stats.update(Text(f"{self.status} · nothing stored"))
+            stats.set_parts([self.status, "nothing stored"])
         self.post_message(self.Finished(self, self.status, record))
 
     def _show_sources(self, record: Any) -> None:

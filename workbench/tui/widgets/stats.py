@@ -22,7 +22,7 @@ class LiveStats:
     attempts: int = 1
     completion_price_per_1k: float = 0.0
 
-    def line(self, now: float) -> str:
+    def parts(self, now: float) -> list[str]:
         parts = ["streaming"]
         if self.first_token is None:
             parts.append(f"waiting {now - self.started:.1f}s")
@@ -37,14 +37,32 @@ class LiveStats:
         if self.completion_price_per_1k:
             parts.append(f"cost ~{self.chunks / 1000 * self.completion_price_per_1k:.5f}")
         parts.append(f"attempt {self.attempts}")
-        return " · ".join(parts)
+        return parts
+
+
+def pack(parts: list[str], width: int) -> str:
+    """Parts joined by ' · ', wrapped only between parts ("attempts 2" never splits)."""
+    from rich.cells import cell_len
+
+    lines: list[str] = []
+    current = ""
+    for part in parts:
+        candidate = f"{current} · {part}" if current else part
+        if current and cell_len(candidate) > width:
+            lines.append(current + " ·")
+            current = part
+        else:
+            current = candidate
+    if current:
+        lines.append(current)
+    return "\n".join(lines)
 
 
 def _n(value: Any) -> str:
     return "?" if value is None else str(value)
 
 
-def final_line(result: Any, *, cached: bool = False) -> str:
+def final_parts(result: Any, *, cached: bool = False) -> list[str]:
     """The finished call: status, model, TTFT, tok/s, tokens, cost, attempts, total time."""
     parts = [result.status]
     if cached:
@@ -65,9 +83,9 @@ def final_line(result: Any, *, cached: bool = False) -> str:
     parts.append(f"attempts {len(attempts)}")
     if result.total_ms is not None:
         parts.append(f"{result.total_ms / 1000:.2f}s")
-    return " · ".join(parts)
+    return parts
 
 
-def interrupted_line(stats: LiveStats | None) -> str:
+def interrupted_parts(stats: LiveStats | None) -> list[str]:
     chunks = stats.chunks if stats else 0
-    return f"interrupted · partial answer kept ({chunks} tokens) · stored as interrupted"
+    return ["interrupted", f"partial answer kept ({chunks} tokens)", "stored as interrupted"]
