@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from workbench.core.citations import cited_numbers
 from workbench.core.errors import WorkbenchError
 from workbench.core.llm.base import ChatRequest, Event, Notice
 from workbench.core.llm.registry import chain_specs, make_provider_or_placeholder
@@ -211,6 +212,10 @@ async def run_generation(
         _store_result(store, gen_id, call.result, specs[0], key, warnings)
         raise
     _store_result(store, gen_id, call.result, specs[0], key, warnings)
+    if grounding.sources:
+        cited = set(cited_numbers(call.result.output))
+        store.update_generation(gen_id, {"sources": [
+            {**s.as_dict(), "cited": s.n in cited} for s in grounding.sources]})
     return GenerationRecord(gen_id, variant, messages, call.result, grounding,
                             budget_warnings=warnings)
 

@@ -20,6 +20,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Awaitable, Callable, Sequence
 
+from workbench.core.citations import cited_numbers  # noqa: F401 (also re-exported)
 from workbench.core.evals.evalset import Assertion, Case
 from workbench.core.evals.jsonschema_lite import validate as validate_schema
 
@@ -216,20 +217,6 @@ def check_max_tokens(a: Assertion, out: GenerationOutcome, case: Case | None = N
         n, how = math.ceil(len(out.output) / 4), " (estimated: the model reported no count)"
     ok = n <= a.value
     return _result(a, ok, float(ok), f"{n} tokens {'<=' if ok else '>'} {a.value}{how}")
-
-
-_CITE = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-
-
-def cited_numbers(text: str) -> list[int]:
-    """[1], [2, 3] and [1][4] style citations, in order of first appearance."""
-    seen: list[int] = []
-    for m in _CITE.finditer(text):
-        for part in re.split(r"[,;]", m.group(1)):
-            n = int(part)
-            if n not in seen:
-                seen.append(n)
-    return seen
 
 
 def check_cites(a: Assertion, out: GenerationOutcome, case: Case | None = None) -> AssertionResult:
