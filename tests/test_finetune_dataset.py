@@ -1,0 +1,111 @@
+"""The dataset builder with the real SmolLM2 tokenizer: chat template, answer-only loss, held-out
+cases never trained on, bad JSONL rows reported by line, grounded examples reuse stored context."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.evals.evalset import load_evalset
+from workbench.core.finetune.dataset import (build_dataset, examples_from_evalset, examples_from_jsonl,
+                                             load_tokenizer, read_encoded, render_inputs)
+from workbench.core.variants import resolve_variant
+
+
+@pytest.fixture(scope="module")
+def tokenizer(smol_folder):
+    return load_tokenizer(smol_folder)
+
+
+def test_evalset_examples_mask_the_prompt_and_keep_heldout_out_of_training(sample_project, tokenizer, tmp_path):
+    project = sample_project
+    es = load_evalset(project.root / "evals" / "format.yaml")
+    variant = resolve_variant(project, "terse")  # not grounded: no retrieval needed
+    examples = examples_from_evalset(project, es, variant)
+    report = build_dataset(examples, tokenizer, tmp_path / "job", max_length=512)
+
+    heldout_ids = {c.id for c in es.cases if c.split == "heldout" and c.expected}
+    train = read_encoded(report.train_path)
+    held = read_encoded(report.heldout_path)
+    assert heldout_ids and {e.id for e in held} == heldout_ids
+    assert not heldout_ids & {e.id for e in train}
+    assert report.train == len(train) == sum(1 for c in es.cases if c.split != "heldout" and c.expected)
+
+    first = train[0]
+    case = es.case(first.id)
+    labels = first.labels
+    assert all(x == -100 for x in labels[: first.prompt_len])
+    answer = tokenizer.decode([t for t in labels if t != -100])
+    assert answer == case.expected + "<|im_end|>\n"
+    prompt = tokenizer.decode(first.input_ids[: first.prompt_len])
+    assert prompt.endswith("<|im_start|>assistant\n") and case.inputs["question"].strip()[:40] in prompt
+    assert variant.system_prompt and variant.system_prompt.strip() in prompt  # the variant's own framing
+
+    digest = hashlib.sha256(report.train_path.read_bytes() + b"\0" + report.heldout_path.read_bytes()).hexdigest()
+    assert report.sha256 == digest
+    assert json.loads((tmp_path / "job" / "dataset.json").read_text())["sha256"] == digest
+
+
+def test_bad_jsonl_rows_are_reported_with_line_numbers(tmp_path):
+    path = tmp_path / "train.jsonl"
+    good = {"prompt": "Say hi", "completion": "Hi."}
+    path.write_text("\n".join([
+        json.dumps(good),
+        "{not json",
+        json.dumps({"messages": [{"role": "user", "content": "Q"}]}),
+        "",
+        json.dumps({"messages": [{"role": "robot", "content": "x"}, {"role": "assistant", "content": "y"}]}),
+        json.dumps({"prompt": "Q", "completion": ""}),
+        json.dumps(good),
+    ]) + "\n")
+    with pytest.raises(WorkbenchError) as info:
+        examples_from_jsonl(path)
+    err = info.value
+    assert err.line == 2 and err.path == str(path)
+    text = str(err)
+    assert "4 bad row(s)" in text
+    assert "line 2: not valid JSON" in text
+    assert "line 3: the last message must be the assistant's answer" in text
+    assert "line 5: messages[0].role must be one of system, user, assistant, got 'robot'" in text
+    assert "line 6: field 'completion' must be non-empty text" in text
+
+
+def test_jsonl_formats_and_splits(tmp_path, tokenizer):
+    path = tmp_path / "train.jsonl"
+    rows = [{"prompt": f"Q{i}", "completion": f"A{i}", "system": "Be brief."} for i in range(5)]
+    rows.append({"messages": [{"role": "user", "content": "Q held"}, {"role": "assistant", "content": "A held"}],
+                 "split": "heldout"})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    examples = examples_from_jsonl(path, heldout_fraction=0.0)
+    assert [e.split for e in examples] == ["train"] * 5 + ["heldout"]
+    assert examples[0].messages[0] == {"role": "system", "content": "Be brief."}
+    assert examples[0].source == "jsonl:train.jsonl:1"
+    with pytest.raises(WorkbenchError, match="no training examples.*prompt is .* tokens, more than max_length 8"):
+        build_dataset(examples, tokenizer, tmp_path / "job", max_length=8)
+
+
+def test_too_long_prompts_are_skipped_with_a_reason(tmp_path, tokenizer):
+    path = tmp_path / "train.jsonl"
+    path.write_text(json.dumps({"prompt": "word " * 200, "completion": "ok"}) + "\n"
+                    + json.dumps({"prompt": "short", "completion": "ok"}) + "\n")
+    report = build_dataset(examples_from_jsonl(path, heldout_fraction=0.0), tokenizer, tmp_path / "job",
+                           max_length=64)
+    assert report.train == 1
+    assert len(report.skipped) == 1 and "jsonl:train.jsonl:1: prompt is" in report.skipped[0]
+    assert "finetune.max_length" in report.skipped[0]
+
+
+def test_grounded_examples_reuse_the_context_the_eval_run_saw(sample_project):
+    project = sample_project
+    variant = resolve_variant(project)  # grounded_qa
+    assert variant.prompt.grounded
+    inputs = {"question": "Where is the AUTOINCREMENT counter kept?"}
+    sent = variant.prompt.render({**inputs, "context": "[1] autoinc.md — sqlite_sequence\nThe table..."},
+                                 system=variant.system)
+    gen = project.store.start_generation({"source": "eval", "variant_id": variant.id, "inputs": inputs,
+                                          "messages": sent})
+    project.store.update_generation(gen, {"status": "ok", "output": "In sqlite_sequence [1]."})
+    assert render_inputs(project, variant, inputs) == sent
