@@ -59,6 +59,11 @@ class IndexUnavailable(WorkbenchError):
         super().__init__(reason, path=path)
         self.reason = reason
 
+    def __str__(self) -> str:
+        # the reason names the folder itself where that helps; it is also what `ask` shows
+        # after "answered without retrieval", so no "path: " prefix
+        return self.reason
+
 
 class IndexMismatch(IndexUnavailable):
     """The index was built with a different embedding model or dimension than configured."""

@@ -1,0 +1,132 @@
+"""The retrieval commands as a user runs them, and `ask`'s grounding with and without an index."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fixtures_project import write_project
+from fixtures_retrieval import write_corpus
+from workbench.cli import main
+
+EVALSET = """name: tiny
+cases:
+  - id: cat-sleep
+    inputs:
+      question: "How many hours a day do cats sleep?"
+    expected: Cats sleep between twelve and sixteen hours a day.
+    relevant: [cats.md]
+  - id: bread
+    inputs:
+      question: "How long should I knead bread dough?"
+    relevant: [page.html]
+  - id: wolves-miss
+    inputs:
+      question: "Do cats sleep all day long?"
+    relevant: [dogs.md]
+  - id: unlabelled
+    inputs:
+      question: "hello"
+"""
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path, embedder) -> Path:
+    root = write_project(tmp_path / "proj", extra="retrieval:\n  corpus: [docs]\n  k: 2\n  chunk_tokens: 60\n"
+                         "  overlap_tokens: 10\n")
+    write_corpus(root / "docs")
+    (root / "prompts" / "grounded.yaml").write_text(
+        "template: |\n  Sources:\n  {context}\n\n  Question: {question}\n", encoding="utf-8")
+    (root / "evals").mkdir()
+    (root / "evals" / "tiny.yaml").write_text(EVALSET, encoding="utf-8")
+    return root
+
+
+def test_ingest_then_nothing_changed(project_dir: Path, capsys):
+    (project_dir / "docs" / "latin1.txt").write_bytes(b"caf\xe9")
+    assert main(["--project", str(project_dir), "ingest"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "skipped latin1.txt: not UTF-8" in out
+    assert "Ingested: 5 added, 0 updated, 0 removed, 0 unchanged, 1 skipped" in out
+    assert "Index: 5 documents" in out
+    assert main(["--project", str(project_dir), "ingest"]) == 0
+    assert "Nothing changed: 5 documents unchanged" in " ".join(capsys.readouterr().out.split())
+    assert main(["--project", str(project_dir), "ingest", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["nothing_changed"] and report["unchanged"] == 5
+
+
+def test_retrieve_shows_every_method_and_stores_a_trace(project_dir: Path, capsys):
+    assert main(["--project", str(project_dir), "ingest"]) == 0
+    capsys.readouterr()
+    assert main(["--project", str(project_dir), "retrieve", "cats sleep hours", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    top = data["hits"][0]
+    assert top["path"] == "cats.md" and top["heading_path"] == "Cats > Sleeping"
+    assert {"dense_rank", "dense_score", "fts_rank", "fts_score", "fused_score", "hybrid_rank", "rank"} <= set(top)
+    assert len(data["hits"]) == 2 and data["trace_id"] >= 1
+    assert main(["--project", str(project_dir), "retrieve", "cats sleep hours", "--mode", "all", "--gold", "cats.md"]) == 0
+    captured = capsys.readouterr()
+    text = captured.out
+    assert "── dense ──" in text and "── full-text ──" in text and "── hybrid ──" in text
+    assert "cats.md:7-8" in text and "gold" in text and "dense 0." in text
+    assert "[trace r2]" in captured.err
+    assert main(["--project", str(project_dir), "runs", "show", "r2", "--markdown"]) == 0
+    md = capsys.readouterr().out
+    assert md.startswith("# Retrieval trace 2") and "## hybrid" in md and "cats.md#1" in md
+
+
+def test_document_text_is_never_markup_or_terminal_control(project_dir: Path, capsys):
+    (project_dir / "docs" / "evil.md").write_text(
+        "# Evil\n\n[bold red]markup[/bold red] and \x1b[31mescape\x1b[0m cats\n", encoding="utf-8")
+    assert main(["--project", str(project_dir), "ingest"]) == 0
+    capsys.readouterr()
+    assert main(["--project", str(project_dir), "retrieve", "markup escape", "--mode", "fts", "--k", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "[bold red]markup[/bold red]" in out
+    assert "\x1b[31m" not in out and "\\x1b[31m" in out
+
+
+def test_retrieval_eval_prints_metrics_stores_and_explains_misses(project_dir: Path, capsys):
+    assert main(["--project", str(project_dir), "ingest"]) == 0
+    capsys.readouterr()
+    assert main(["--project", str(project_dir), "retrieval", "eval", "tiny", "--k", "1"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # undo the console's line wrapping
+    assert "3 labelled cases, k=1" in out and "1 unlabelled cases skipped" in out
+    for header in ("hit@1", "recall@1", "precision@1", "mrr@10", "ndcg@10"):
+        assert header in out
+    assert "wolves-miss: gold chunk ranked" in out and "cut at k=1" in out and "outranked by cats.md#" in out
+    assert main(["--project", str(project_dir), "retrieval", "eval", "tiny", "--k", "1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["previous_eval_id"] == 1 and data["eval_id"] == 2
+    assert data["deltas"]["dense"]["ndcg@10"] == 0.0  # same index, same settings
+    cases = {c["case_id"]: c for c in data["cases"]}
+    assert cases["cat-sleep"]["gold_rank"]["dense"] == 1 and cases["cat-sleep"]["whynot"] is None
+    assert cases["wolves-miss"]["metrics"]["hybrid"]["hit@k"] == 0.0
+    assert cases["wolves-miss"]["whynot"]["modes"]["dense"]["cut_at_k"] is True
+    assert data["metrics"]["dense"]["hit@k"] == pytest.approx(2 / 3)
+
+
+def test_ask_grounding_uses_the_index_and_degrades_without_it(project_dir: Path, capsys):
+    from workbench.core.pipeline import ground
+    from workbench.core.project import Project
+    from workbench.core.variants import resolve_variant
+
+    assert main(["--project", str(project_dir), "ingest"]) == 0
+    project = Project.open(project_dir)
+    try:
+        variant = resolve_variant(project, prompt="grounded")
+        g = ground(project, variant, "How many hours a day do cats sleep?")
+        assert g.status == "used" and g.trace_id is not None
+        assert g.sources[0].chunk_id == "cats.md#1" and g.sources[0].n == 1
+        assert "[1] cats.md" in g.context_text
+        shutil.rmtree(project.data_dir / "index")
+        g = ground(project, variant, "How many hours a day do cats sleep?")
+        assert g.status.startswith("unavailable: no retrieval index at") and not g.sources
+    finally:
+        project.close()
+    assert main(["--project", str(project_dir), "retrieve", "cats"]) == 2
+    assert "run `workbench ingest` first" in capsys.readouterr().err
