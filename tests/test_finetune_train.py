@@ -1,0 +1,140 @@
+"""A real LoRA run on the embedded SmolLM2, on CPU, in the training subprocess.
+
+One short run covers what a user sees: progress events, the loss curve growing in SQLite,
+cancel mid-run leaving a checkpoint, resume continuing at that step with the optimizer and LR
+schedule restored, the loss falling, and the adapter changing greedy output. Kept small
+(16 examples of ~30 tokens, 8 steps, 1 thread) so it fits CI time on a busy 2-core box.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from workbench.cli import main
+from workbench.core.finetune import jobs
+from workbench.core.finetune.train import TrainingRun, prepare_job
+
+pytestmark = pytest.mark.slow
+
+QUESTIONS = ["What is the capital of France?", "Name a primary color.", "How many legs does a cat have?",
+             "What is 3 plus 4?", "Which planet is red?", "What do bees make?", "What is ice made of?",
+             "Name a large ocean.", "What color is grass?", "How many days in a week?", "What animal barks?",
+             "What is the opposite of hot?", "Name a yellow fruit.", "What do cows drink?",
+             "What gas do we breathe?", "What shape has three sides?"]
+FINETUNE = """
+finetune:
+  rank: 8
+  alpha: 16
+  lr: 0.003
+  batch_size: 4
+  max_length: 48
+  threads: 1
+  save_every: 100
+"""
+
+
+def write_data(path):
+    rows = [{"messages": [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": q},
+                          {"role": "assistant", "content": "QUACK QUACK."}], "split": "train"} for q in QUESTIONS]
+    rows += [{"messages": [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": q},
+                           {"role": "assistant", "content": "QUACK QUACK."}], "split": "heldout"}
+             for q in ("What is 2 plus 2?", "Name a bird.")]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def greedy(folder, adapter, question, n=6):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    msgs = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": question}]
+    ids = tok(tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True),
+              add_special_tokens=False, return_tensors="pt")
+    outs = []
+    for use in (False, True):
+        m = model
+        if use:
+            from peft import PeftModel
+
+            m = PeftModel.from_pretrained(model, str(adapter))
+        with torch.no_grad():
+            gen = m.generate(**ids, max_new_tokens=n, do_sample=False)
+        outs.append(tok.decode(gen[0, ids["input_ids"].shape[1]:], skip_special_tokens=True))
+    return outs
+
+
+def test_train_cancel_resume_and_the_adapter_changes_output(project_factory, tmp_path, smol_folder):
+    project = project_factory(extra=FINETUNE)
+    data = write_data(tmp_path / "quack.jsonl")
+    plan = prepare_job(project, override="CI: testing the trainer", data=data, steps=8)
+    assert plan.dataset.train == 16 and plan.dataset.heldout == 2 and plan.total_steps == 8
+    job = jobs.get_job(project.store, plan.job_id)
+    assert job["override_reason"] == "CI: testing the trainer" and job["dataset_hash"] == plan.dataset.sha256
+    assert job["guard_report"]["passed"] is False  # stored with the job, with the override beside it
+
+    events = []
+    run = TrainingRun(project, plan.job_id)
+
+    def on_event(e):
+        events.append(e)
+        if e["event"] == "step" and e["step"] == 3:
+            # The curve is already in SQLite while training runs.
+            assert [p["step"] for p in jobs.get_job(project.store, plan.job_id)["loss_curve"]] == [1, 2, 3]
+            run.cancel()
+
+    run.on_event = on_event
+    first = run.run()
+    assert first.status == "cancelled", first.error
+    stopped = first.step
+    assert 3 <= stopped < 8 and first.checkpoint_path
+    start = events[0]
+    assert start["event"] == "start" and start["device"] == "cpu" and start["threads"] == 1
+    assert start["trainable_params"] == 460800
+    steps = [e for e in events if e["event"] == "step"]
+    assert all(e["tokens_per_s"] > 0 and e["eta_s"] >= 0 for e in steps)
+    row = jobs.get_job(project.store, plan.job_id)
+    assert row["status"] == "cancelled" and len(row["loss_curve"]) == stopped
+    ckpt_state = json.loads((plan.folder / "checkpoint" / "state.json").read_text())
+    assert ckpt_state["step"] == stopped
+
+    resumed_events = []
+    second = TrainingRun(project, plan.job_id, on_event=resumed_events.append, resume=True).run()
+    assert second.status == "done", second.error
+    assert resumed_events[0]["start_step"] == stopped
+    rsteps = [e for e in resumed_events if e["event"] == "step"]
+    assert rsteps[0]["step"] == stopped + 1 and rsteps[-1]["step"] == 8
+    # The LR schedule continued (a fresh scheduler would start again at the full rate).
+    assert rsteps[0]["lr"] == pytest.approx(0.003 * (1 - 0.9 * (stopped + 1) / 8))
+    import torch
+
+    opt = torch.load(plan.folder / "checkpoint" / "optimizer.pt", weights_only=False)["optimizer"]
+    assert int(next(iter(opt["state"].values()))["step"]) == 8  # Adam moments carried over
+
+    row = jobs.get_job(project.store, plan.job_id)
+    curve = [p["loss"] for p in row["loss_curve"]]
+    assert [p["step"] for p in row["loss_curve"]] == list(range(1, 9))
+    assert row["status"] == "done" and row["adapter_path"] == second.adapter_path
+    assert min(curve[-2:]) < 0.5 * curve[0], curve
+    assert second.heldout_loss is not None and second.heldout_loss < curve[0]
+
+    base_out, tuned_out = greedy(smol_folder, second.adapter_path, "What is the color of the sky?")
+    assert "QUACK" not in base_out
+    assert tuned_out.startswith("QUACK"), tuned_out
+
+
+def test_bad_target_modules_end_with_a_clear_message(project_factory, tmp_path, capsys):
+    project = project_factory(extra=FINETUNE + "  target_modules: [q_proj, attn_proj]\n")
+    data = write_data(tmp_path / "quack.jsonl")
+    code = main(["--project", str(project.root), "finetune", "train", "--override", "CI", "--data", str(data),
+                 "--steps", "2"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "cannot be exported to Ollama" in err  # warned before training started
+    assert "finetune.target_modules ['attn_proj'] do not exist in this model" in err
+    assert "q_proj" in err and "Traceback" not in err
+    row = project.store.rows("finetune_jobs")[0]
+    assert row["status"] == "failed" and "attn_proj" in row["error"]
