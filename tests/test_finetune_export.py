@@ -1,0 +1,169 @@
+"""Export against the real Ollama stand-in: blob uploads with the right digests, /api/create with
+the right body, a Modelfile that matches the training chat template, refusals for what Ollama
+cannot convert, and a flagged drop when the exported model scores below the adapter."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import pytest
+
+from workbench.cli import main
+from workbench.core.errors import WorkbenchError
+from workbench.core.evals import runstore
+from workbench.core.evals.evalset import load_evalset
+from workbench.core.evals.runner import EvalRunner
+from workbench.core.finetune import jobs
+from workbench.core.finetune.export import ExportRefused, chat_format, export_job
+from workbench.core.finetune.dataset import load_tokenizer
+from workbench.core.variants import resolve_variant
+
+EVALS = """\
+name: quack
+cases:
+  - id: sky
+    inputs: {question: "What colour is the sky?"}
+    expected: QUACK blue.
+    assert: [{type: contains, value: QUACK}]
+  - id: grass
+    inputs: {question: "What colour is grass?"}
+    expected: QUACK green.
+    assert: [{type: contains, value: QUACK}]
+  - id: snow
+    inputs: {question: "What colour is snow?"}
+    split: heldout
+    expected: QUACK white.
+    assert: [{type: contains, value: QUACK}]
+"""
+
+
+def make_job(project, adapter, *, model_type="llama", status="done"):
+    """A finished job row as `finetune train` leaves it (adapter folder in the job folder)."""
+    from workbench.core.finetune.base import embedded_hf_folder
+
+    job_id = jobs.create_job(project.store, base_model="embedded", signal="format", config={},
+                             guard_report={"passed": True}, override_reason=None)
+    folder = jobs.job_dir(project, job_id) / "adapter"
+    shutil.copytree(adapter, folder)
+    evals = project.root / "evals"
+    evals.mkdir(exist_ok=True)
+    (evals / "quack.yaml").write_text(EVALS)
+    config = {"base": {"spec": "embedded", "folder": str(embedded_hf_folder()), "model_type": model_type,
+                       "ollama_base": "smollm2:135m"},
+              "evalset": "quack", "evalset_path": str(evals / "quack.yaml"), "variant": None, "total_steps": 8}
+    jobs.update_job(project.store, job_id, {"status": status, "adapter_path": str(folder), "config": config})
+    return job_id, folder
+
+
+@pytest.fixture
+def standin(ollama_standin):
+    ollama_standin.configure(models=["llama3.2:latest", "smollm2:135m"])
+    return ollama_standin
+
+
+async def test_export_uploads_blobs_and_creates_the_model(project_factory, standin, tiny_adapter):
+    project = project_factory(host=standin.url)
+    job_id, adapter = make_job(project, tiny_adapter)
+    statuses = []
+    result = await export_job(project, job_id, "smol-quack", run_eval=False, on_status=statuses.append)
+
+    assert result.created and result.ollama == "0.33.0"
+    want = {name: "sha256:" + hashlib.sha256((adapter / name).read_bytes()).hexdigest()
+            for name in ("adapter_model.safetensors", "adapter_config.json")}
+    assert result.digests == want
+    assert set(standin.blobs) == set(want.values())
+    for name, digest in want.items():
+        assert standin.blobs[digest] == (adapter / name).read_bytes()
+    uploads = [r.path for r in standin.requests if r.path.startswith("/api/blobs/") and r.method == "POST"]
+    assert sorted(uploads) == sorted(f"/api/blobs/{d}" for d in want.values())
+    create = standin.requests_to("/api/create")
+    assert len(create) == 1
+    body = create[0].body
+    assert body["model"] == "smol-quack" and body["from"] == "smollm2:135m"
+    assert body["adapters"] == want
+    assert statuses[-1] == "success" and "converting adapter" in statuses
+
+    modelfile = result.modelfile.read_text()
+    assert "\nFROM smollm2:135m\n" in modelfile and "\nADAPTER .\n" in modelfile
+    assert 'TEMPLATE """{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n' in modelfile
+    assert 'SYSTEM """You are a helpful AI assistant named SmolLM, trained by Hugging Face"""' in modelfile
+    assert 'PARAMETER stop "<|im_end|>"' in modelfile and "PARAMETER temperature 0" in modelfile
+    assert (result.folder / "adapter_model.safetensors").read_bytes() == (adapter / "adapter_model.safetensors").read_bytes()
+    stored = jobs.get_job(project.store, job_id)["export"]
+    assert stored["created"] is True and stored["name"] == "smol-quack"
+
+
+def test_modelfile_template_renders_the_training_prompt(smol_folder):
+    tok = load_tokenizer(smol_folder)
+    fmt, problems = chat_format(tok)
+    assert problems == [] and fmt.family == "chatml"
+    msgs = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
+            {"role": "user", "content": "Bye"}]
+    assert fmt.render(msgs) == tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+
+
+async def test_non_llama_base_is_refused_with_the_alternative(project_factory, standin, tiny_adapter, capsys):
+    project = project_factory(host=standin.url)
+    job_id, _ = make_job(project, tiny_adapter, model_type="qwen2")
+    with pytest.raises(ExportRefused) as info:
+        await export_job(project, job_id, "nope")
+    text = str(info.value)
+    assert "only for llama and gemma2 bases; this base is 'qwen2'" in text
+    assert "merge" in text and "GGUF" in text
+    assert standin.requests_to("/api/create") == [] and standin.blobs == {}
+
+
+def test_lora_outside_the_projections_is_refused(project_factory, standin, tiny_adapter, capsys):
+    project = project_factory(host=standin.url)
+    job_id, folder = make_job(project, tiny_adapter)
+    cfg = json.loads((folder / "adapter_config.json").read_text())
+    cfg["target_modules"] = ["q_proj", "embed_tokens"]
+    cfg["modules_to_save"] = ["lm_head"]
+    (folder / "adapter_config.json").write_text(json.dumps(cfg))
+    code = main(["--project", str(project.root), "finetune", "export", str(job_id), "--name", "x"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "LoRA on ['embed_tokens']" in err and "modules_to_save ['lm_head']" in err
+    assert standin.requests_to("/api/create") == []
+
+
+async def test_unreachable_ollama_still_writes_the_folder(project_factory, ollama_nothing_listening, tiny_adapter):
+    project = project_factory(host=ollama_nothing_listening)
+    job_id, _ = make_job(project, tiny_adapter)
+    result = await export_job(project, job_id, "later")
+    assert not result.created and result.ollama is None
+    assert (result.folder / "Modelfile").is_file() and (result.folder / "adapter_config.json").is_file()
+    assert "Ollama is not reachable" in result.warnings[0]
+
+
+async def test_missing_base_model_says_pull_it(project_factory, ollama_standin, tiny_adapter):
+    project = project_factory(host=ollama_standin.url)  # the stand-in has no smollm2
+    job_id, _ = make_job(project, tiny_adapter)
+    with pytest.raises(WorkbenchError, match=r"ollama pull smollm2:135m"):
+        await export_job(project, job_id, "smol", run_eval=False)
+
+
+async def test_a_drop_after_export_is_flagged(project_factory, standin, tiny_adapter):
+    project = project_factory(host=standin.url, retries="count: 0\n  backoff_s: 0.01")
+    job_id, adapter = make_job(project, tiny_adapter)
+    es = load_evalset(project.root / "evals" / "quack.yaml")
+    # Stands in for the adapter's own eval run (Ollama cannot apply an adapter per request, so
+    # the stand-in plays the adapter: it answers QUACK every time).
+    standin.configure(reply=["QUACK", " blue"])
+    variant = resolve_variant(project, model="ollama:llama3.2", system="adapter stand-in")
+    adapter_run = await EvalRunner(project, es, variant, concurrency=1).run()
+    assert adapter_run.summary["pass_rate"] == 1.0
+    jobs.update_job(project.store, job_id, {"eval_run_id": adapter_run.run_id})
+
+    standin.configure(reply=["It", " is", " blue."])  # the exported model lost the behaviour
+    result = await export_job(project, job_id, "smol-quack")
+    ev = result.eval
+    assert ev["drop"] is True and ev["adapter_pass_rate"] == 1.0 and ev["pass_rate"] == 0.0
+    assert ev["adapter_run_id"] == adapter_run.run_id
+    run = runstore.get_run(project.store, ev["run_id"])
+    assert run["config"]["variant"]["model"] == "ollama:smol-quack"
+    assert any(w.startswith("DROP after export") for w in result.warnings)
+    chats = standin.requests_to("/api/chat")
+    assert {r.body["model"] for r in chats[-3:]} == {"smol-quack"}
