@@ -1,0 +1,306 @@
+"""The Evals tab against the real Ollama stand-in: a run started from the tab with live
+progress, cancel and resume, the diff of two runs with regressions and word highlighting, model
+text shown literally, and SVG snapshots at 80x24 and 160x48. Waits on workers, never sleeps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fixtures_tui import screen_text
+
+from workbench.core.evals import runstore
+
+EVALS = """\
+name: capitals
+defaults:
+  tags: [geo]
+cases:
+  - id: france
+    inputs: {question: Capital of France}
+    assert:
+      - {type: icontains, value: paris}
+  - id: italy
+    inputs: {question: Capital of Italy}
+    tags: [geo, eu]
+    assert:
+      - {type: icontains, value: rome}
+  - id: japan
+    inputs: {question: Capital of Japan}
+    assert:
+      - {type: icontains, value: tokyo}
+  - id: peru
+    inputs: {question: Capital of Peru}
+    assert:
+      - {type: contains, value: Lima}
+"""
+
+GOOD = {"France": "Paris is the capital.", "Italy": "Rome is the capital of Italy.",
+        "Japan": "Kyoto was the capital.", "Peru": "Lima"}
+# Italy regresses, and its new answer carries markup and an escape sequence.
+WORSE = {**GOOD, "Italy": "[bold]Milan[/bold] \x1b[31mis the capital of Italy."}
+
+
+def scripted(answers: dict[str, str]):
+    """The stand-in's reply: the answer for the country in the question, word by word."""
+    def reply(body):
+        text = body["messages"][-1]["content"]
+        for country, answer in answers.items():
+            if country in text:
+                words = answer.split(" ")
+                return [w + " " for w in words[:-1]] + [words[-1]]
+        return ["I don't know."]
+    return reply
+
+
+@pytest.fixture
+def evals_dir(tui_project_dir: Path, ollama_standin) -> Path:
+    """The TUI project with evals/capitals.yaml (ungrounded prompt) and the stand-in scripted."""
+    folder = tui_project_dir / "evals"
+    folder.mkdir()
+    (folder / "capitals.yaml").write_text(EVALS, encoding="utf-8")
+    ollama_standin.configure(reply=scripted(GOOD))
+    return tui_project_dir
+
+
+async def settle(app, pilot, rounds: int = 6) -> None:
+    """Let workers finish and their messages land, including workers those messages start."""
+    for _ in range(rounds):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    assert not [w for w in app.workers if w.is_running]
+
+
+async def until(pilot, predicate, rounds: int = 5000) -> None:
+    for _ in range(rounds):
+        if predicate():
+            return
+        await pilot.pause()
+    raise AssertionError("condition never became true")
+
+
+async def open_tab(app, pilot):
+    await pilot.pause()
+    await pilot.press("f3")
+    await settle(app, pilot)
+    return app.query_one("EvalsTab")
+
+
+async def run_from_tab(app, pilot) -> None:
+    await pilot.press("ctrl+r")
+    await settle(app, pilot)
+
+
+def stored_runs(app) -> list[dict]:
+    return runstore.list_runs(app.project.store, limit=50)
+
+
+async def test_a_run_started_from_the_tab_shows_progress_and_the_summary(
+        evals_dir, make_app):
+    app = make_app(evals_dir)
+    seen = []
+    async with app.run_test(size=(100, 30), message_hook=seen.append) as pilot:
+        tab = await open_tab(app, pilot)
+        assert "capitals (4 cases)" in screen_text(app)
+        await run_from_tab(app, pilot)
+        progress = [m.progress for m in seen if type(m).__name__ == "Progress"]
+        assert progress and progress[-1].done == 4 and progress[-1].passed == 3
+        assert progress[-1].failed == 1
+        text = screen_text(app)
+        assert "e1 done · 4 cases · pass 3 · fail 1" in text
+        # the runs table and the selected run's summary, advice first
+        assert tab.rows[0]["id"] == 1 and tab.rows[0]["status"] == "done"
+        assert "75% [30–95]" in text
+        assert "The one failure has no retrieval evidence" in text
+        assert "pass rate 75% (3/4), 95% CI 30%–95%" in text
+        assert "by tag: eu 100% (1/1), geo 75% (3/4)" in text
+        assert "failing: japan (other)" in text
+    [row] = stored_runs(app)
+    assert row["status"] == "done" and row["summary"]["passed"] == 3
+
+
+async def test_escape_cancels_keeps_finished_cases_and_ctrl_e_resumes(
+        evals_dir, ollama_standin, make_app):
+    (evals_dir / "workbench.yaml").write_text(
+        (evals_dir / "workbench.yaml").read_text() + "evals:\n  concurrency: 1\n")
+    ollama_standin.configure(token_delay_s=0.05)  # ~0.25 s per case, one case at a time
+    app = make_app(evals_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        tab = await open_tab(app, pilot)
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: "1/4" in screen_text(app))
+        await pilot.press("escape")
+        await settle(app, pilot)
+        [row] = stored_runs(app)
+        kept = len(runstore.load_results(app.project.store, row["id"]))
+        assert row["status"] == "cancelled" and 1 <= kept < 4
+        text = screen_text(app)
+        assert f"e1 cancelled · {kept} of 4 cases kept" in text
+        assert tab.rows[0]["status"] == "cancelled"
+        assert "Resume" in text  # offered in the footer for the selected cancelled run
+
+        ollama_standin.configure(token_delay_s=0.0)
+        chats_before = len(ollama_standin.requests_to("/api/chat"))
+        await pilot.press("ctrl+e")
+        await settle(app, pilot)
+        [row] = stored_runs(app)
+        assert row["status"] == "done" and row["summary"]["total"] == 4
+        assert len(runstore.load_results(app.project.store, 1)) == 4
+        # finished cases were not asked again (the interrupted one may come from nowhere else)
+        assert len(ollama_standin.requests_to("/api/chat")) - chats_before == 4 - kept
+        assert "kept 1" in screen_text(app) or "e1 done" in screen_text(app)
+
+
+async def _two_runs(app, pilot, ollama_standin) -> None:
+    """Run the set, make Italy's answer worse, run again without the cache."""
+    await run_from_tab(app, pilot)
+    ollama_standin.configure(reply=scripted(WORSE))
+    app.query_one("#evals-cache").value = False
+    await pilot.pause()
+    await run_from_tab(app, pilot)
+
+
+async def test_diff_lists_the_regression_and_highlights_the_changed_words_literally(
+        evals_dir, ollama_standin, make_app):
+    app = make_app(evals_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        tab = await open_tab(app, pilot)
+        await _two_runs(app, pilot, ollama_standin)
+        assert [r["id"] for r in tab.rows] == [2, 1]
+        tab.query_one("#evals-runs").focus()
+        await pilot.press("d")  # default pair: the two newest runs of the set
+        await settle(app, pilot)
+        screen = app.screen
+        assert type(screen).__name__ == "EvalsDiffScreen"
+        assert (screen.run_a, screen.run_b) == (1, 2)
+        await pilot.press("r")
+        await pilot.pause()
+        assert [c.case_id for c in screen.cases] == ["italy"]
+        text = screen_text(app)
+        assert "regressions: 1 of 4" in text
+        assert "-1 cases, p=1.00: could be noise" in text
+        assert "icontains: pass → fail" in text
+        assert "retrieval: gold document not retrieved in either run" in text
+        # literal model text: the markup and the escape sequence are shown, not obeyed
+        assert "[bold]Milan[/bold] \\x1b[31mis the" in text and "Rome is the capital" in text
+        # word-level highlighting: Rome struck in A, the new words underlined in B
+        out_a = screen.query_one("#diff-out-a").content
+        out_b = screen.query_one("#diff-out-b").content
+        assert out_b.plain == "[bold]Milan[/bold] \\x1b[31mis the capital of Italy."
+        struck = {out_a.plain[s.start:s.end] for s in out_a.spans if s.style.strike}
+        underlined = {out_b.plain[s.start:s.end] for s in out_b.spans if s.style.underline}
+        assert "Rome" in struck and "capital" not in "".join(struck)  # "is" goes too: "\\x1b[31mis"
+        assert any("Milan" in u for u in underlined) and "capital" not in "".join(underlined)
+        await pilot.press("f")
+        await pilot.pause()
+        assert screen.cases == [] and "No fixes in this diff" in screen_text(app)
+        await pilot.press("a")
+        await pilot.pause()
+        assert len(screen.cases) == 4
+        await pilot.press("escape")
+        await pilot.pause()
+        assert type(app.screen).__name__ != "EvalsDiffScreen"
+
+
+async def test_marks_choose_the_diff_pair_and_different_set_versions_warn(
+        evals_dir, ollama_standin, make_app):
+    app = make_app(evals_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        tab = await open_tab(app, pilot)
+        await run_from_tab(app, pilot)
+        path = evals_dir / "evals" / "capitals.yaml"
+        path.write_text(EVALS.replace("value: Lima", "value: Lima."), encoding="utf-8")
+        await run_from_tab(app, pilot)
+        table = tab.query_one("#evals-runs")
+        table.focus()
+        await pilot.press("a")  # newest (e2) as A
+        await pilot.press("down", "b")  # e1 as B
+        await pilot.pause()
+        assert tab.marks == {"a": 2, "b": 1}
+        assert "e2 A" in screen_text(app) and "e1 B" in screen_text(app)
+        await pilot.press("d")
+        await settle(app, pilot)
+        assert (app.screen.run_a, app.screen.run_b) == (2, 1)
+        assert "⚠ the runs used different versions of the eval set" in screen_text(app)
+
+
+# ------------------------------------------------------------------------------- snapshots
+
+FROZEN = "2026-01-02T03:04:05.000+00:00"
+
+
+def freeze_store(root: Path) -> None:
+    """Fixed dates and timings in the stored runs, so the snapshots do not move."""
+    from workbench.core.evals.summary import summarize
+    from workbench.core.project import Project
+
+    project = Project.open(root)
+    try:
+        store = project.store
+        with store.lock, store.conn:
+            store.conn.execute("UPDATE eval_runs SET created_at = ?, finished_at = ?",
+                               (FROZEN, FROZEN))
+            store.conn.execute("UPDATE eval_results SET latency_ms = 400 + 10 * id, created_at = ?",
+                               (FROZEN,))
+        for row in runstore.list_runs(store):
+            results = runstore.load_results(store, row["id"])
+            runstore.finish_run(store, row["id"], row["status"],
+                                summarize(results, expected_results=4))
+        with store.lock, store.conn:
+            store.conn.execute("UPDATE eval_runs SET finished_at = ?", (FROZEN,))
+    finally:
+        project.close()
+
+
+async def _store_two_runs(root: Path, ollama_standin) -> None:
+    from workbench.core.evals.evalset import load_evalset
+    from workbench.core.evals.runner import EvalRunner
+    from workbench.core.project import Project
+    from workbench.core.variants import resolve_variant
+
+    project = Project.open(root)
+    try:
+        evalset = load_evalset(root / "evals" / "capitals.yaml")
+        for answers in (GOOD, WORSE):
+            ollama_standin.configure(reply=scripted(answers))
+            await EvalRunner(project, evalset, resolve_variant(project), use_cache=False).run()
+    finally:
+        project.close()
+    freeze_store(root)
+
+
+@pytest.fixture
+async def snapshot_app(evals_dir, ollama_standin, make_app):
+    await _store_two_runs(evals_dir, ollama_standin)
+    return make_app(evals_dir)
+
+
+def _prepare(*keys: str):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await pilot.pause()
+        await pilot.press("f3")
+        await settle(app, pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(app, pilot)
+        for widget in app.query("Input, TextArea"):
+            widget.cursor_blink = False
+        await pilot.pause()
+
+    return run_before
+
+
+def test_evals_tab_80x24(snap_compare, snapshot_app):
+    """The Evals tab at 80x24 with two stored runs: set and variant pickers, the idle progress
+    line, the runs table (e2 50% and e1 75% with CIs, frozen dates), and e2's summary led by its
+    advice band; the footer lists Run, Resume-less keys, Diff, Mark A/B."""
+    assert snap_compare(snapshot_app, terminal_size=(80, 24), run_before=_prepare())
+
+
+def test_evals_diff_160x48(snap_compare, snapshot_app):
+    """The diff screen at 160x48: e1 → e2, counts, the statistics line ('-1 cases, p=1.00:
+    could be noise'), the case table filtered to changed cases with italy selected, its flipped
+    icontains check, the retrieval line, and both outputs side by side with 'Rome' struck and
+    the new words underlined, the markup and \\x1b shown literally."""
+    assert snap_compare(snapshot_app, terminal_size=(160, 48), run_before=_prepare("d"))
