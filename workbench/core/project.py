@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workbench.core.config import Config, load_config
 from workbench.core.errors import WorkbenchError
 from workbench.core.prompts import DEFAULT_PROMPT, Prompt, load_prompts
-from workbench.core.store import Store
+
+if TYPE_CHECKING:  # importing the store pulls in sqlite_utils (+numpy): ~0.25 s of TUI start-up
+    from workbench.core.store import Store
 
 
 class Project:
@@ -41,7 +44,9 @@ class Project:
         return self.data_dir / "runs.db"
 
     @cached_property
-    def store(self) -> Store:
+    def store(self) -> "Store":
+        from workbench.core.store import Store
+
         return Store(self.db_path)
 
     @cached_property

@@ -8,9 +8,10 @@ run, `f12` a fine-tune job.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workbench.core.store import Store, decode
+if TYPE_CHECKING:  # the store module imports sqlite_utils (+numpy); only callers need it loaded
+    from workbench.core.store import Store
 
 RUN_KINDS = ("generation", "retrieval", "eval", "finetune")
 _PREFIX = {"generation": "", "retrieval": "r", "eval": "e", "finetune": "f"}
@@ -93,6 +94,8 @@ def parse_run_id(run_id: str) -> tuple[str, int] | None:
 
 
 def load_run(store: Store, run_id: str) -> tuple[str, dict[str, Any] | None]:
+    from workbench.core.store import decode
+
     parsed = parse_run_id(run_id)
     if parsed is None:
         return "generation", None

@@ -44,13 +44,17 @@ class WorkbenchHeader(Horizontal):
         self.version: str | None = None
         self.probed = False
 
+    def _state(self) -> tuple[str, str]:
+        config = self.project.config
+        return describe_state(config.model.spec, list(config.fallback), self.version, self.probed)
+
     def compose(self) -> ComposeResult:
+        text, state = self._state()
         yield Static(self.project.name, id="hdr-project", markup=False)
-        yield Static("", id="hdr-model", markup=False)
+        yield Static(text, id="hdr-model", classes=state, markup=False)
         yield Static(f"variant: {self.variant_label}", id="hdr-variant", markup=False)
 
     def on_mount(self) -> None:
-        self._show_state()
         if self.probe_on_mount and self.project.config.model.spec != "embedded":
             self.call_after_refresh(self.probe)
 
@@ -64,9 +68,7 @@ class WorkbenchHeader(Horizontal):
         self._show_state()
 
     def _show_state(self) -> None:
-        config = self.project.config
-        text, state = describe_state(config.model.spec, list(config.fallback), self.version, self.probed)
-        self.set_model_state(text, state)
+        self.set_model_state(*self._state())
 
     def set_model_state(self, text: str, state: str) -> None:
         """Show `text` with one of STATE_CLASSES (a live fallback seen during a call, say)."""

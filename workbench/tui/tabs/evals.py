@@ -37,10 +37,11 @@ from workbench.tui.widgets.evals_text import (
     safe,
 )
 
-COLUMNS = (("run", 6), ("eval set", 10), ("variant", 12), ("pass [95% CI]", 12),
+COLUMNS = (("run", 6), ("eval set", 10), ("variant", 12), ("pass [95% CI]", 13),
            ("date", 11), ("status", 11))
 ROW_LIMIT = 200
 NO_SETS = "__none__"
+READING = "__reading__"
 
 
 def resume_choice(project: Any, row: dict[str, Any]) -> str:
@@ -73,18 +74,19 @@ class EvalsTab(Vertical):
                 tooltip="Use the selected run as B (after) in the diff"),
         Binding("ctrl+l", "table", "Runs", id="evals.table", show=False,
                 tooltip="Move to the runs table"),
-        Binding("ctrl+f", "refresh", "Refresh", id="evals.refresh", show=False,
+        Binding("ctrl+u", "refresh", "Refresh", id="evals.refresh", show=False,
                 tooltip="Read the eval sets and the run store again"),
     ]
 
     DEFAULT_CSS = """
     EvalsTab { height: 1fr; }
+    EvalsTab #evals-controls { dock: bottom; height: 4; border-top: hkey $panel-lighten-1; }
     EvalsTab #evals-bar { height: 1; }
     EvalsTab #evals-bar Label { width: auto; padding: 0 1 0 0; color: $text-muted; }
     EvalsTab #evals-set { width: 1fr; max-width: 36; margin-right: 1; }
     EvalsTab #evals-variant { width: 1fr; max-width: 36; margin-right: 1; }
     EvalsTab #evals-cache { width: auto; }
-    EvalsTab #evals-runs { height: 1fr; min-height: 4; max-height: 16; }
+    EvalsTab #evals-runs { height: auto; min-height: 3; max-height: 40%; }
     EvalsTab SummaryPanel { min-height: 5; }
     """
 
@@ -154,22 +156,25 @@ class EvalsTab(Vertical):
     def compose(self) -> ComposeResult:
         from workbench.tui.tabs.prompt import BASE, variant_options
 
-        with Horizontal(id="evals-bar"):
-            yield Label("Set")
-            yield Select([("(reading eval sets…)", NO_SETS)], value=NO_SETS, allow_blank=False,
-                         compact=True, id="evals-set")
-            yield Label("Variant")
-            yield Select(variant_options(self.project), value=BASE, allow_blank=False,
-                         compact=True, id="evals-variant")
-            yield Checkbox("cache", value=True, compact=True, id="evals-cache",
-                           tooltip="Reuse stored answers for unchanged cases (off: call the "
-                                   "model for every case, like --no-cache)")
-        yield RunProgressPanel(id="evals-progress")
+        # The pickers and the progress sit at the bottom, above the footer's keys: Textual orders
+        # focus by position, so F3 lands on the runs table, where a, b, d and ctrl+e act.
         table: DataTable = DataTable(id="evals-runs", cursor_type="row", zebra_stripes=True)
         for label, width in COLUMNS:
             table.add_column(label, key=label, width=width)
         yield table
         yield SummaryPanel(id="evals-summary")
+        with Vertical(id="evals-controls"):
+            yield RunProgressPanel(id="evals-progress")
+            with Horizontal(id="evals-bar"):
+                yield Label("Set")
+                yield Select([("(reading eval sets…)", READING)], value=READING,
+                             allow_blank=False, compact=True, id="evals-set")
+                yield Label("Variant")
+                yield Select(variant_options(self.project), value=BASE, allow_blank=False,
+                             compact=True, id="evals-variant")
+                yield Checkbox("cache", value=True, compact=True, id="evals-cache",
+                               tooltip="Reuse stored answers for unchanged cases (off: call "
+                                       "the model for every case, like --no-cache)")
 
     def on_mount(self) -> None:
         self.store = self.project.store  # opened on the UI thread: one Store object
@@ -404,6 +409,9 @@ class EvalsTab(Vertical):
 
     def action_run(self) -> None:
         path = self.query_one("#evals-set", Select).value
+        if path == READING:
+            self.notify("Still reading the eval sets; try again in a moment.", timeout=2)
+            return
         if path in (NO_SETS, Select.BLANK):
             folder = self.project.root / self.project.config.evals.dir
             self.notify(f"No eval set to run: write one in {folder} (see `workbench eval run "

@@ -23,12 +23,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Label, Select, Static, TextArea
+from textual.widgets import Label, Static, TextArea
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.prompts import Prompt, template_variables
 from workbench.core.variants import Variant, resolve_variant
 from workbench.tui.widgets.answer import AnswerPane
+from workbench.tui.widgets.picker import Picker
 from workbench.tui.widgets.variables import VariablesForm
 
 BASE = "__base__"
@@ -45,7 +46,11 @@ def promote_available() -> bool:
 
 def variant_options(project: Any) -> list[tuple[str, str]]:
     """(label, value) for the variant picker: base, named variants, then other prompt files."""
-    options = [(f"base ({project.config.default_prompt or 'first prompt'})", BASE)]
+    try:
+        base_prompt = project.prompt().name
+    except WorkbenchError:
+        base_prompt = project.config.default_prompt or "?"
+    options = [(f"base ({base_prompt})", BASE)]
     options += [(name, name) for name in project.config.variants]
     used = {v.prompt for v in project.config.variants.values()} | {project.config.default_prompt}
     options += [(f"prompt: {name}", f"prompt:{name}") for name in project.prompts if name not in used]
@@ -122,37 +127,39 @@ class PromptTab(Horizontal):
         self.can_promote = promote_available()
 
     def compose(self) -> ComposeResult:
+        # Everything the first screen shows is built here, filled in, so the first paint needs
+        # no second layout pass (no mounting or text loading in on_mount).
+        try:
+            variant = resolve_choice(self.project, BASE, None)
+        except WorkbenchError as exc:
+            self.startup_error: str | None = str(exc)
+            system, template, names, defaults = "", "", [], {}
+        else:
+            self.startup_error = None
+            system, template = variant.system_prompt or "", variant.prompt.spec.template
+            names, defaults = variant.prompt.variables, variant.prompt.spec.defaults
         with VerticalScroll(id="editor"):
-            yield Label("Variant (A)", classes="field-label")
-            yield Select(variant_options(self.project), value=BASE, allow_blank=False,
-                         compact=True, id="variant-select")
-            yield Label("Variant B (as saved)", classes="field-label b-only")
-            yield Select(variant_options(self.project), value=BASE, allow_blank=False,
-                         compact=True, id="variant-b-select", classes="b-only")
-            yield Label("Model", classes="field-label")
-            yield Select(model_options(self.project), value=BASE, allow_blank=False,
-                         compact=True, id="model-select")
+            yield Picker("Variant A", variant_options(self.project), BASE, id="variant-select")
+            yield Picker("Model", model_options(self.project), BASE, id="model-select")
             yield Label("System prompt", classes="field-label")
-            yield TextArea("", id="system-text", compact=True, soft_wrap=True)
+            yield TextArea(system, id="system-text", compact=True, soft_wrap=True)
             yield Label("Template", classes="field-label")
-            yield TextArea("", id="template-text", compact=True, soft_wrap=True)
+            yield TextArea(template, id="template-text", compact=True, soft_wrap=True)
             yield Static("", id="template-error")
             yield Label("Variables", classes="field-label")
-            yield VariablesForm(id="variables")
+            yield VariablesForm(names, defaults, id="variables")
         with Horizontal(id="answers"):
-            yield AnswerPane(self.project, "A", id="answer-a")
-            yield AnswerPane(self.project, "B", id="answer-b")
+            yield AnswerPane(self.project, "A", title="base", id="answer-a")
+        # Pane B and its picker are mounted the first time A/B mode is switched on.
 
-    async def on_mount(self) -> None:
-        await self._load_choice(BASE)
-        first = self.query_one(VariablesForm).first_input()
-        if first is not None:
-            first.focus()
+    def on_mount(self) -> None:
+        if self.startup_error:
+            self.notify(self.startup_error, severity="error", markup=False)
 
     # -- editor state --------------------------------------------------------------------------
     def _model(self) -> str | None:
-        value = self.query_one("#model-select", Select).value
-        return None if value in (BASE, Select.BLANK) else str(value)
+        value = self.query_one("#model-select", Picker).value
+        return None if value in (BASE, None) else str(value)
 
     async def _load_choice(self, choice: str) -> None:
         try:
@@ -168,16 +175,14 @@ class PromptTab(Horizontal):
         self.query_one("#answer-a", AnswerPane).set_title(label)
         self.post_message(self.VariantChanged(label))
 
-    @on(Select.Changed, "#variant-select")
-    async def _variant_changed(self, event: Select.Changed) -> None:
-        if event.value is not Select.BLANK:
-            await self._load_choice(str(event.value))
+    @on(Picker.Changed, "#variant-select")
+    async def _variant_changed(self, event: Picker.Changed) -> None:
+        await self._load_choice(str(event.value))
 
-    @on(Select.Changed, "#variant-b-select")
-    def _variant_b_changed(self, event: Select.Changed) -> None:
-        if event.value is not Select.BLANK:
-            label = "base" if event.value == BASE else str(event.value).removeprefix("prompt:")
-            self.query_one("#answer-b", AnswerPane).set_title(label)
+    @on(Picker.Changed, "#variant-b-select")
+    def _variant_b_changed(self, event: Picker.Changed) -> None:
+        label = "base" if event.value == BASE else str(event.value).removeprefix("prompt:")
+        self.query_one("#answer-b", AnswerPane).set_title(label)
 
     @on(TextArea.Changed, "#template-text")
     async def _template_changed(self, event: TextArea.Changed) -> None:
@@ -191,13 +196,13 @@ class PromptTab(Horizontal):
         await self.query_one(VariablesForm).set_variables(names)
 
     def variant_a(self) -> Variant:
-        choice = str(self.query_one("#variant-select", Select).value)
+        choice = str(self.query_one("#variant-select", Picker).value)
         variant = resolve_choice(self.project, choice, self._model())
         return with_edits(variant, self.query_one("#template-text", TextArea).text,
                           self.query_one("#system-text", TextArea).text)
 
     def variant_b(self) -> Variant:
-        choice = str(self.query_one("#variant-b-select", Select).value)
+        choice = str(self.query_one("#variant-b-select", Picker).value)
         return resolve_choice(self.project, choice, self._model())
 
     def panes(self) -> list[AnswerPane]:
@@ -243,7 +248,13 @@ class PromptTab(Horizontal):
                         timeout=3)
         self.refresh_bindings()
 
-    def action_toggle_ab(self) -> None:
+    async def action_toggle_ab(self) -> None:
+        if not self.query("#answer-b"):
+            picker = Picker("Variant B", variant_options(self.project), BASE,
+                            id="variant-b-select", classes="b-only")
+            await self.query_one("#editor").mount(picker, after="#variant-select")
+            await self.query_one("#answers").mount(
+                AnswerPane(self.project, "B", title="base", id="answer-b"))
         self.ab = not self.ab
 
     def watch_ab(self, ab: bool) -> None:
@@ -267,7 +278,7 @@ class PromptTab(Horizontal):
         from workbench.tui.screens.save_variant import SaveVariantScreen
         from workbench.tui.variant_files import save_prompt_variant
 
-        base = resolve_choice(self.project, str(self.query_one("#variant-select", Select).value),
+        base = resolve_choice(self.project, str(self.query_one("#variant-select", Picker).value),
                               None)
 
         def save(name: str) -> Any:
@@ -282,11 +293,11 @@ class PromptTab(Horizontal):
         if saved is None:
             return
         options = variant_options(self.project)
-        for select_id in ("#variant-select", "#variant-b-select"):
-            self.query_one(select_id, Select).set_options(options)
+        for picker in self.query("#variant-select, #variant-b-select").results(Picker):
+            picker.set_options(options)
+            picker.value = BASE
         value = saved.name if saved.config_updated else f"prompt:{saved.name}"
-        self.query_one("#variant-select", Select).value = value
-        self.query_one("#variant-b-select", Select).value = BASE
+        self.query_one("#variant-select", Picker).value = value
         self.notify(saved.message, timeout=4, markup=False)
 
     def action_promote(self) -> None:

@@ -15,19 +15,21 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Markdown, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets import Static
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.safetext import terminal_safe
 from workbench.tui.widgets.stats import LiveStats, final_parts, interrupted_parts, pack
+
+if TYPE_CHECKING:  # imported on first use: markdown-it + pygments cost ~50 ms before first paint
+    from textual.widgets import Markdown, OptionList
 
 _END = object()
 STATS_EVERY_S = 0.1  # live stats refresh; tokens themselves are not throttled
@@ -71,10 +73,11 @@ class AnswerPane(Vertical):
         text: str
         level: str
 
-    def __init__(self, project: Any, slot: str, **kwargs: Any) -> None:
+    def __init__(self, project: Any, slot: str, *, title: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.project = project
         self.slot = slot
+        self.initial_title = title or "no answer yet"
         self.text = ""
         self.record: Any = None
         self.status = "idle"
@@ -83,17 +86,29 @@ class AnswerPane(Vertical):
         self._stats_timer: Any = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"{self.slot} · no answer yet"), classes="answer-title")
+        yield Static(Text(terminal_safe(f"{self.slot} · {self.initial_title}")),
+                     classes="answer-title")
         yield StatsLine("Press ctrl+r to send.", classes="answer-stats")
         yield Static("", classes="answer-notices")
-        with VerticalScroll(classes="answer-scroll"):
-            yield Markdown("", classes="answer-md")
-        yield OptionList(classes="answer-sources")
+        # The Markdown view and the sources list are mounted on first use: fewer widgets to
+        # style before the first paint (and markdown-it is not imported until an answer comes).
+        yield VerticalScroll(classes="answer-scroll")
 
     # -- queries -----------------------------------------------------------------------------
     @property
     def markdown(self) -> Markdown:
+        from textual.widgets import Markdown
+
         return self.query_one(".answer-md", Markdown)
+
+    async def _ensure_widgets(self) -> None:
+        from textual.widgets import Markdown, OptionList
+
+        if not self.query(".answer-md"):
+            await self.query_one(".answer-scroll", VerticalScroll).mount(
+                Markdown("", classes="answer-md"))
+        if not self.query(".answer-sources"):
+            await self.mount(OptionList(classes="answer-sources"))
 
     @property
     def streaming(self) -> bool:
@@ -125,9 +140,12 @@ class AnswerPane(Vertical):
     # -- the worker ----------------------------------------------------------------------------
     @work(exclusive=True, group="generate", exit_on_error=False)
     async def generate(self, variant: Any, inputs: dict[str, str]) -> Any:
+        from textual.widgets import Markdown
+
         from workbench.core.llm.base import Notice, Thinking, Token
         from workbench.core.pipeline import run_generation
 
+        await self._ensure_widgets()
         await self._reset(variant)
         scroll = self.query_one(".answer-scroll", VerticalScroll)
         # Follow the bottom only once the answer overflows: Textual 8.2.8 computes a negative
@@ -204,7 +222,7 @@ class AnswerPane(Vertical):
         self.set_title(f"{variant.name or 'base'} ({variant.id})")
         self.query_one(".answer-notices", Static).update("")
         self.remove_class("-has-notices")
-        sources = self.query_one(".answer-sources", OptionList)
+        sources = self.query_one(".answer-sources")
         sources.clear_options()
         self.remove_class("-has-sources")
         await self.markdown.update("")
@@ -245,8 +263,10 @@ class AnswerPane(Vertical):
         self.post_message(self.Finished(self, self.status, record))
 
     def _show_sources(self, record: Any) -> None:
+        from textual.widgets.option_list import Option
+
         sources = record.grounding.sources
-        option_list = self.query_one(".answer-sources", OptionList)
+        option_list = self.query_one(".answer-sources")
         option_list.clear_options()
         if not sources:
             return
@@ -256,8 +276,10 @@ class AnswerPane(Vertical):
         ])
         self.add_class("-has-sources")
 
-    @on(OptionList.OptionSelected, ".answer-sources")
-    def _open_source(self, event: OptionList.OptionSelected) -> None:
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        """A source was chosen in the list: show its text in full."""
+        if not event.option_list.has_class("answer-sources"):
+            return
         event.stop()
         if self.record is None:
             return
@@ -267,8 +289,8 @@ class AnswerPane(Vertical):
         self.app.push_screen(SourceScreen(source))
 
     def focus_sources(self) -> bool:
-        option_list = self.query_one(".answer-sources", OptionList)
-        if option_list.option_count:
-            option_list.focus()
-            return True
+        for option_list in self.query(".answer-sources"):
+            if option_list.option_count:
+                option_list.focus()
+                return True
         return False

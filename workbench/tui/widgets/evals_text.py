@@ -157,7 +157,7 @@ def totals_line(diff: Any) -> str:
         parts.append(f"latency p50 {d['latency_p50_ms']:+.0f} ms")
     if d.get("completion_tokens") is not None:
         parts.append(f"tokens {d['completion_tokens']:+.0f}")
-    if d.get("cost"):
+    if d.get("cost") and abs(d["cost"]) >= 0.000005:
         parts.append(f"cost {d['cost']:+.5f}")
     return " · ".join(parts)
 
@@ -175,7 +175,7 @@ def case_head(case: Any) -> str:
         parts.append(f"{case.latency_delta_ms:+.0f} ms")
     if case.tokens_delta:
         parts.append(f"tokens {case.tokens_delta:+d}")
-    if case.cost_delta:
+    if case.cost_delta and abs(case.cost_delta) >= 0.000005:
         parts.append(f"cost {case.cost_delta:+.5f}")
     if case.failure_kind_after and case.after in ("fail", "judge-error"):
         parts.append(f"now: {case.failure_kind_after}")

@@ -18,13 +18,25 @@ from workbench.core.prompts import CONTEXT_VARIABLE
 class VariablesForm(Vertical):
     """Label + Input pairs; `values()` gives what the template should be rendered with."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, names: list[str] | None = None, defaults: dict[str, str] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.names: list[str] = []
-        self._values: dict[str, str] = {}
+        self.names = [n for n in names or [] if n != CONTEXT_VARIABLE]
+        self._values: dict[str, str] = dict(defaults or {})
 
     def compose(self) -> ComposeResult:
-        yield from ()
+        yield from self._fields()
+
+    def _fields(self) -> list[Any]:
+        widgets: list[Any] = []
+        for name in self.names:
+            widgets.append(Label(name, classes="var-label", markup=False))
+            widgets.append(Input(value=self._values.get(name, ""), name=name, id=f"var-{name}",
+                                 placeholder=f"{{{name}}}", compact=True, classes="var-input"))
+        if not self.names:
+            widgets.append(Label("(this template has no variables)", classes="var-label",
+                                 markup=False))
+        return widgets
 
     def values(self) -> dict[str, str]:
         for field in self.query(Input):
@@ -41,15 +53,7 @@ class VariablesForm(Vertical):
             self._values.setdefault(key, value)
         self.names = wanted
         await self.remove_children()
-        widgets = []
-        for name in wanted:
-            widgets.append(Label(name, classes="var-label", markup=False))
-            widgets.append(Input(value=self._values.get(name, ""), name=name, id=f"var-{name}",
-                                 placeholder=f"{{{name}}}", compact=True, classes="var-input"))
-        if not wanted:
-            widgets.append(Label("(this template has no variables)", classes="var-label",
-                                 markup=False))
-        await self.mount_all(widgets)
+        await self.mount_all(self._fields())
         return True
 
     def first_input(self) -> Input | None:

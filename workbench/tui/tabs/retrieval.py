@@ -1,0 +1,563 @@
+"""The Retrieval tab: search the index, compare methods, preview chunks, ask why not, ingest.
+
+Top: the query and an eval-case picker (a case fills the query, marks its relevant documents ★
+and gets a why-not report). Then the index stats (or the ingest progress bar), a status line,
+the dense / full-text / hybrid rankings (side by side when the terminal is wide, one at a time
+with ctrl+n at 80 columns), and the preview of the selected chunk in its document next to (or,
+at 80 columns, switched with ctrl+y) the why-not report.
+
+All slow work is in thread workers that post messages; handlers change the widgets: searches
+(`retrieval-search`, which also loads the embedding model on first use and stores a trace, as
+`workbench retrieve` does), ingest (`retrieval-ingest`), document previews (`retrieval-doc`)
+and the eval-case list (`retrieval-cases`). Ingest is cancelled through the core's cancel Event,
+which stops after the current batch and keeps the finished files; the worker then ends normally
+with its report, so nothing is left half-written and nothing is reported twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import Input, ProgressBar, Select, Static
+from textual.worker import get_current_worker
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.safetext import terminal_safe
+from workbench.tui.widgets.retrieval_cases import CaseChoice, load_cases
+from workbench.tui.widgets.retrieval_preview import DocView, load_doc_view, preview_title, render_preview
+from workbench.tui.widgets.retrieval_report import (MODE_LABEL, ingest_summary, progress_text,
+                                                     render_whynot, stats_text, theme_styles)
+from workbench.tui.widgets.retrieval_results import ResultsPanel
+
+MODES = ("dense", "fts", "hybrid")
+WIDE = 150  # columns from which the three rankings fit side by side
+WHYNOT_DEPTH = 100  # how deep a case's search goes, so the why-not report sees deep ranks
+
+
+class RetrievalTab(Vertical):
+    """Query, per-method rankings, chunk preview, why-not report, ingest and index stats."""
+
+    DEFAULT_CSS = """
+    RetrievalTab { height: 1fr; }
+    RetrievalTab #rt-top { height: 1; }
+    RetrievalTab #rt-query { width: 1fr; }
+    RetrievalTab #rt-case { width: 30; margin-left: 1; }
+    RetrievalTab #rt-status { height: 1; }
+    RetrievalTab #rt-progress { display: none; width: 28; }
+    RetrievalTab.-ingesting #rt-progress { display: block; }
+    RetrievalTab #rt-stats { width: 1fr; color: $text-muted; }
+    RetrievalTab #rt-stats.-problem { color: $warning; }
+    RetrievalTab #rt-line { height: 1; color: $text-muted; }
+    RetrievalTab #rt-line.-error { color: $error; }
+    RetrievalTab #rt-results { height: 8; }
+    RetrievalTab ResultsPanel { display: none; }
+    RetrievalTab ResultsPanel.-active { display: block; }
+    RetrievalTab ResultsPanel > .results-title { display: none; }
+    RetrievalTab #rt-bottom { height: 1fr; border-top: hkey $panel-lighten-1; }
+    RetrievalTab .rt-pane { width: 1fr; height: 1fr; }
+    RetrievalTab .rt-pane-title { height: 1; text-style: bold; color: $primary; }
+    RetrievalTab .rt-scroll { height: 1fr; scrollbar-size-vertical: 1; }
+    RetrievalTab #rt-whynot-pane { display: none; }
+    RetrievalTab.-whynot #rt-whynot-pane { display: block; }
+    RetrievalTab.-whynot #rt-preview-pane { display: none; }
+    RetrievalTab.-wide #rt-results { height: 2fr; }
+    RetrievalTab.-wide ResultsPanel { display: block; margin-right: 1; }
+    RetrievalTab.-wide ResultsPanel > .results-title { display: block; }
+    RetrievalTab.-wide #rt-bottom { height: 3fr; }
+    RetrievalTab.-wide #rt-preview-pane { display: block; }
+    RetrievalTab.-wide #rt-whynot-pane { display: block; border-left: vkey $panel-lighten-1;
+                                         padding-left: 1; }
+    """
+
+    BINDINGS = [
+        Binding("ctrl+r", "search", "Search", id="retrieval.search",
+                tooltip="Search the index with the query (Enter in the query box does too)"),
+        Binding("ctrl+n", "next_mode", "Method", id="retrieval.next_mode",
+                tooltip="Show the next method's ranking: dense, full-text, hybrid"),
+        Binding("ctrl+t", "pick_case", "Case", id="retrieval.pick_case",
+                tooltip="Pick an eval case: fills the query, marks its relevant documents"),
+        Binding("ctrl+y", "toggle_whynot", "Why not", id="retrieval.whynot",
+                tooltip="Switch between the chunk preview and the why-not-retrieved report"),
+        Binding("ctrl+o", "copy_chunk", "Copy", id="retrieval.copy",
+                tooltip="Copy the selected chunk's text to the clipboard (OSC 52; works over SSH)"),
+        Binding("ctrl+g", "ingest", "Ingest", id="retrieval.ingest",
+                tooltip="Ingest the corpus into the index (only new and changed files)"),
+        Binding("escape", "cancel_ingest", "Cancel", id="retrieval.cancel",
+                tooltip="Stop the ingest after this batch; finished files are kept"),
+        Binding("ctrl+f", "focus_query", "Query", id="retrieval.query", show=False,
+                tooltip="Move to the query box"),
+        Binding("ctrl+l", "focus_results", "Results", id="retrieval.results", show=False,
+                tooltip="Move to the results table (arrows select a chunk to preview)"),
+    ]
+
+    #: Latency is real but changes run to run; snapshot tests turn it off.
+    show_timings: ClassVar[bool] = True
+
+    mode: reactive[str] = reactive("hybrid", init=False)
+
+    # -- messages ------------------------------------------------------------------------------
+    @dataclass
+    class ModelLoading(Message):
+        """The embedding model is being loaded (first search or ingest of the session)."""
+
+        for_ingest: bool = False
+
+    @dataclass
+    class Searched(Message):
+        """A search finished: its result and why-not report, or why it could not run."""
+
+        seq: int
+        result: Any = None
+        report: Any = None
+        trace_id: int | None = None
+        error: str | None = None
+
+    @dataclass
+    class IngestProgressed(Message):
+        """A progress update from ingest (newer ones replace pending older ones)."""
+
+        progress: Any
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, RetrievalTab.IngestProgressed)
+
+    @dataclass
+    class IngestFinished(Message):
+        """Ingest ended: its report (cancelled or not), or the error that stopped it."""
+
+        report: Any = None
+        error: str | None = None
+
+    @dataclass
+    class DocLoaded(Message):
+        """A document's text and chunk spans for the preview, or why they are unavailable."""
+
+        path: str
+        view: DocView | None = None
+        error: str | None = None
+
+    @dataclass
+    class CasesLoaded(Message):
+        """The labelled eval cases, and eval-set files that could not be read."""
+
+        cases: list[CaseChoice]
+        errors: list[str]
+
+    # -- set-up --------------------------------------------------------------------------------
+    def __init__(self, project: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.project = project
+        self.settings = project.config.retrieval
+        self.set_reactive(RetrievalTab.mode, self.settings.mode)
+        self.cases: dict[str, CaseChoice] = {}
+        self.case: CaseChoice | None = None
+        self.result: Any = None
+        self.report: Any = None
+        self.trace_id: int | None = None
+        self.selected_hit: Any = None
+        self.docs: dict[str, DocView] = {}
+        self.index_ok = False
+        self.needs_reindex = False
+        self.palette: dict[str, str] = {}
+        self._seq = 0
+        self._cancel: threading.Event | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="rt-top"):
+            yield Input(placeholder="question or keywords — Enter searches", id="rt-query",
+                        compact=True)
+            yield Select([], prompt="eval case…", compact=True, id="rt-case")
+        with Horizontal(id="rt-status"):
+            yield ProgressBar(show_eta=False, id="rt-progress")
+            yield Static("", id="rt-stats")
+        yield Static("", id="rt-line")
+        with Horizontal(id="rt-results"):
+            for mode in MODES:
+                yield ResultsPanel(mode, id=f"results-{mode}",
+                                   classes="-active" if mode == self.mode else "")
+        with Horizontal(id="rt-bottom"):
+            with Vertical(id="rt-preview-pane", classes="rt-pane"):
+                yield Static(preview_title(None, None), id="rt-preview-title",
+                             classes="rt-pane-title")
+                with VerticalScroll(id="rt-preview-scroll", classes="rt-scroll"):
+                    yield Static("", id="rt-preview")
+            with Vertical(id="rt-whynot-pane", classes="rt-pane"):
+                yield Static("Why not retrieved", id="rt-whynot-title", classes="rt-pane-title")
+                with VerticalScroll(id="rt-whynot-scroll", classes="rt-scroll"):
+                    yield Static(Text("Pick an eval case (ctrl+t) to see where its relevant "
+                                      "documents ranked under each method."), id="rt-whynot")
+
+    def on_mount(self) -> None:
+        self.palette = theme_styles(self.app)
+        self.watch(self.app, "theme", self._theme_changed, init=False)
+        self.refresh_stats()
+        self._set_line(self._idle_line())
+        self.load_case_list()
+        self.query_one("#rt-query", Input).focus()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width >= WIDE, "-wide")
+        if self.result is not None and self.report is None:
+            self._set_line(self._result_line())
+
+    @property
+    def wide(self) -> bool:
+        return self.has_class("-wide")
+
+    def _theme_changed(self) -> None:
+        self.palette = theme_styles(self.app)
+        self._show_result()
+        self._show_whynot()
+        self._show_preview(self.selected_hit)
+
+    # -- status lines --------------------------------------------------------------------------
+    def _set_line(self, text: str, error: bool = False) -> None:
+        line = self.query_one("#rt-line", Static)
+        line.update(Text(terminal_safe(text), no_wrap=True, overflow="ellipsis"))
+        line.set_class(error, "-error")
+
+    def _idle_line(self) -> str:
+        if not self.index_ok:
+            return "Search needs an index: press ctrl+g to ingest."
+        return "Type a question and press Enter; ctrl+t picks an eval case."
+
+    def _result_line(self) -> str:
+        r = self.result
+        parts = [f"{len(r.candidates)} candidates", f"k={r.k}"]
+        parts.append("dense · full-text · hybrid" if self.wide
+                     else f"showing {MODE_LABEL[self.mode]} (ctrl+n: next method)")
+        if self.show_timings:
+            parts.append(f"{r.latency_ms:.0f} ms")
+        if self.trace_id is not None:
+            parts.append(f"trace r{self.trace_id}")
+        return " · ".join(parts)
+
+    def refresh_stats(self) -> None:
+        """Read the index metadata (meta.json only: no LanceDB import) into the stats line."""
+        from workbench.core.retrieval.index import (META, Index, IndexMismatch, IndexUnavailable,
+                                                    check_compatible, index_dir)
+
+        stats = self.query_one("#rt-stats", Static)
+        folder = index_dir(self.project.data_dir)
+        try:
+            meta = Index.read_meta(self.project.data_dir)
+            check_compatible(meta, self.settings.embedding_model, None, folder / META)
+        except IndexMismatch as exc:
+            self.index_ok, self.needs_reindex = False, True
+            stats.update(Text(terminal_safe(f"{exc.reason} — ctrl+g re-indexes")))
+        except IndexUnavailable as exc:
+            self.index_ok = False
+            self.needs_reindex = folder.exists() and (folder / META).exists()
+            if not folder.exists():
+                corpus = ", ".join(f"{c}/" for c in self.settings.corpus) or "the corpus"
+                stats.update(Text(terminal_safe(f"No retrieval index yet — press ctrl+g to ingest "
+                                                f"{corpus}")))
+            else:
+                stats.update(Text(terminal_safe(f"{exc.reason} — ctrl+g rebuilds it")))
+        else:
+            self.index_ok, self.needs_reindex = True, False
+            stats.update(stats_text(meta))
+        stats.set_class(not self.index_ok, "-problem")
+
+    # -- eval cases ----------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="retrieval-cases", exit_on_error=False)
+    def load_case_list(self) -> None:
+        cases, errors = load_cases(self.project)
+        self.post_message(self.CasesLoaded(cases, errors))
+
+    @on(CasesLoaded)
+    def _cases_loaded(self, message: CasesLoaded) -> None:
+        self.cases = {c.key: c for c in message.cases}
+        select = self.query_one("#rt-case", Select)
+        select.set_options([(Text(terminal_safe(c.label)), c.key) for c in message.cases])
+        if not message.cases:
+            select.prompt = "no labelled cases"
+        if message.errors:
+            self.notify("Eval sets that could not be read:\n" + "\n".join(message.errors),
+                        severity="warning", timeout=8, markup=False)
+
+    @on(Select.Changed, "#rt-case")
+    def _case_changed(self, event: Select.Changed) -> None:
+        if event.value is Select.BLANK or event.value not in self.cases:
+            self.case, self.report = None, None
+            self._show_result()
+            self._show_whynot()
+            return
+        self.case = self.cases[str(event.value)]
+        self.query_one("#rt-query", Input).value = self.case.question
+        self.action_search()
+
+    # -- searching -----------------------------------------------------------------------------
+    @on(Input.Submitted, "#rt-query")
+    def _query_submitted(self) -> None:
+        self.action_search()
+
+    def action_search(self) -> None:
+        query = self.query_one("#rt-query", Input).value.strip()
+        if not query:
+            self.notify("Type a question first.", severity="warning")
+            return
+        self._seq += 1
+        self._set_line(f"searching… ({MODE_LABEL[self.mode]})")
+        self.run_search(self._seq, query, self.case)
+
+    @work(thread=True, exclusive=True, group="retrieval-search", exit_on_error=False)
+    def run_search(self, seq: int, query: str, case: CaseChoice | None) -> None:
+        from workbench.core.retrieval.embedder import loaded_embedder
+        from workbench.core.retrieval.service import open_index, retrieve
+        from workbench.core.retrieval.whynot import why_not
+
+        settings, root = self.settings, self.project.root
+        try:
+            open_index(self.project, settings)  # a missing index is reported before the model loads
+            if loaded_embedder(settings.embedding_model, root) is None:
+                self.post_message(self.ModelLoading())
+            depth = max(settings.candidates, WHYNOT_DEPTH if case else 0)
+            result, trace_id = retrieve(self.project, settings, query, source="tui", depth=depth)
+            report = None
+            if case is not None:
+                report = why_not(query, list(case.relevant), open_index(self.project, settings),
+                                 settings, expected=case.expected, case_id=case.case_id,
+                                 result=result, depth=WHYNOT_DEPTH)
+        except WorkbenchError as exc:
+            self.post_message(self.Searched(seq, error=str(exc)))
+            return
+        except Exception as exc:
+            self.post_message(self.Searched(seq, error=f"{type(exc).__name__}: {exc}"))
+            raise
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Searched(seq, result, report, trace_id))
+
+    @on(ModelLoading)
+    def _model_loading(self, message: ModelLoading) -> None:
+        text = "loading embedding model… (once per session)"
+        if message.for_ingest:
+            self.query_one("#rt-stats", Static).update(Text(text))
+        else:
+            self._set_line(text)
+
+    @on(Searched)
+    def _searched(self, message: Searched) -> None:
+        if message.seq != self._seq:
+            return  # an older search finished after a newer one started
+        if message.error:
+            self._set_line(message.error, error=True)
+            self.refresh_stats()
+            return
+        self.result, self.report, self.trace_id = message.result, message.report, message.trace_id
+        self._set_line(self._result_line())
+        self._show_result()
+        self._show_whynot()
+        if self.report is not None and not self.wide:
+            self.add_class("-whynot")
+        panel = self.active_panel()
+        self._show_preview(panel.hits[0] if panel.hits else None)
+
+    def active_panel(self) -> ResultsPanel:
+        if self.wide:
+            focused = self.screen.focused
+            for panel in self.query(ResultsPanel):
+                if focused is not None and panel in focused.ancestors:
+                    return panel
+        return self.query_one(f"#results-{self.mode}", ResultsPanel)
+
+    def _show_result(self) -> None:
+        if self.result is None:
+            return
+        r = self.result
+        rows = max(2 * r.k, 10)
+        relevant = list(self.case.relevant) if self.case else []
+        for mode in MODES:
+            title = f"{MODE_LABEL[mode]} — top {r.k} of {len(r.ranking(mode))}"
+            self.query_one(f"#results-{mode}", ResultsPanel).show(
+                r.top(mode, rows), r.k, relevant, self.palette, title)
+
+    def _show_whynot(self) -> None:
+        body = self.query_one("#rt-whynot", Static)
+        case = f" · {self.case.case_id}" if self.case and self.report is not None else ""
+        self.query_one("#rt-whynot-title", Static).update(
+            Text(terminal_safe(f"Why not retrieved{case}"), no_wrap=True, overflow="ellipsis"))
+        if self.report is None:
+            body.update(Text("Pick an eval case (ctrl+t) to see where its relevant documents "
+                             "ranked under each method."))
+            self.remove_class("-whynot")
+            return
+        body.update(render_whynot(self.report, self.palette))
+
+    # -- preview -------------------------------------------------------------------------------
+    @on(ResultsPanel.Highlighted)
+    def _row_highlighted(self, message: ResultsPanel.Highlighted) -> None:
+        self._show_preview(message.hit)
+
+    def _show_preview(self, hit: Any) -> None:
+        self.selected_hit = hit
+        self.query_one("#rt-preview-title", Static).update(preview_title(None, hit))
+        body = self.query_one("#rt-preview", Static)
+        if hit is None:
+            body.update("")
+            return
+        view = self.docs.get(hit.path)
+        if view is None:
+            body.update(Text(terminal_safe(f"loading {hit.path}…"), style="dim"))
+            self.load_doc(hit.path)
+            return
+        query = self.result.query if self.result is not None else ""
+        body.update(render_preview(view, hit.chunk_id, query, self.palette))
+        self.query_one("#rt-preview-scroll", VerticalScroll).scroll_home(animate=False)
+
+    @work(thread=True, exclusive=True, group="retrieval-doc", exit_on_error=False)
+    def load_doc(self, path: str) -> None:
+        try:
+            view = load_doc_view(self.project, self.settings, path)
+        except WorkbenchError as exc:
+            self.post_message(self.DocLoaded(path, error=str(exc)))
+            return
+        self.post_message(self.DocLoaded(path, view))
+
+    @on(DocLoaded)
+    def _doc_loaded(self, message: DocLoaded) -> None:
+        hit = self.selected_hit
+        if message.view is not None:
+            self.docs[message.path] = message.view
+        if hit is None or hit.path != message.path:
+            return
+        if message.error:
+            self.query_one("#rt-preview", Static).update(Text(terminal_safe(message.error)))
+        else:
+            self._show_preview(hit)
+
+    # -- ingest --------------------------------------------------------------------------------
+    @property
+    def ingesting(self) -> bool:
+        return self._cancel is not None
+
+    def action_ingest(self) -> None:
+        if self.ingesting:
+            self.notify("Ingest is already running (Esc cancels it).", severity="warning")
+            return
+        self._cancel = threading.Event()
+        self.add_class("-ingesting")
+        bar = self.query_one("#rt-progress", ProgressBar)
+        bar.update(total=None, progress=0)
+        self.query_one("#rt-stats", Static).update(Text("starting ingest…"))
+        self.refresh_bindings()
+        self.run_ingest(self.needs_reindex, self._cancel)
+
+    @work(thread=True, exclusive=True, group="retrieval-ingest", exit_on_error=False)
+    def run_ingest(self, reindex: bool, cancel: threading.Event) -> None:
+        from workbench.core.retrieval.embedder import get_embedder, loaded_embedder
+        from workbench.core.retrieval.service import ingest_project
+
+        settings = self.settings
+        try:
+            if loaded_embedder(settings.embedding_model, self.project.root) is None:
+                self.post_message(self.ModelLoading(for_ingest=True))
+                get_embedder(settings.embedding_model, self.project.root)
+            report = ingest_project(self.project, settings, reindex=reindex, cancel=cancel,
+                                    progress=lambda p: self.post_message(self.IngestProgressed(p)))
+        except WorkbenchError as exc:
+            self.post_message(self.IngestFinished(error=str(exc)))
+            return
+        except Exception as exc:
+            self.post_message(self.IngestFinished(error=f"{type(exc).__name__}: {exc}"))
+            raise
+        self.post_message(self.IngestFinished(report))
+
+    @on(IngestProgressed)
+    def _ingest_progressed(self, message: IngestProgressed) -> None:
+        if not self.ingesting:
+            return
+        p = message.progress
+        bar = self.query_one("#rt-progress", ProgressBar)
+        if p.phase == "embedding" and p.chunks_total:
+            bar.update(total=p.chunks_total, progress=p.chunks_done)
+        elif p.phase in ("indexing", "done"):
+            bar.update(total=1, progress=1)
+        stopping = " · stopping after this batch…" if self._cancel.is_set() else " · Esc cancels"
+        self.query_one("#rt-stats", Static).update(Text(progress_text(p) + stopping))
+
+    def action_cancel_ingest(self) -> None:
+        if self._cancel is not None and not self._cancel.is_set():
+            self._cancel.set()
+            self.query_one("#rt-stats", Static).update(Text("stopping after this batch…"))
+
+    @on(IngestFinished)
+    def _ingest_finished(self, message: IngestFinished) -> None:
+        self._cancel = None
+        self.remove_class("-ingesting")
+        self.docs.clear()
+        self.refresh_stats()
+        self.refresh_bindings()
+        if message.error:
+            self.notify(f"Ingest failed: {message.error}", severity="error", timeout=10,
+                        markup=False)
+            return
+        report = message.report
+        text = ingest_summary(report)
+        if report.skipped:
+            shown = [f"  {s.path}: {s.reason}" for s in report.skipped[:5]]
+            more = len(report.skipped) - len(shown)
+            text += "\nSkipped:\n" + "\n".join(shown) + (f"\n  … and {more} more" if more else "")
+        self.notify(terminal_safe(text), title="Ingest", markup=False, timeout=8,
+                    severity="warning" if report.cancelled else "information")
+        if self.result is None:
+            self._set_line(self._idle_line())
+        else:
+            self.action_search()  # the rankings on screen should be the new index's
+
+    # -- other actions -------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_ingest":
+            return self.ingesting
+        if action == "copy_chunk":
+            return True if self.selected_hit is not None else None
+        if action == "next_mode":
+            return not self.wide
+        return True
+
+    def action_next_mode(self) -> None:
+        self.mode = MODES[(MODES.index(self.mode) + 1) % len(MODES)]
+
+    def watch_mode(self, mode: str) -> None:
+        for panel in self.query(ResultsPanel):
+            panel.set_class(panel.mode == mode, "-active")
+        if self.result is not None:
+            self._set_line(self._result_line())
+            panel = self.query_one(f"#results-{mode}", ResultsPanel)
+            self._show_preview(panel.selected())
+
+    def action_pick_case(self) -> None:
+        select = self.query_one("#rt-case", Select)
+        select.focus()
+        if self.cases:
+            select.action_show_overlay()
+
+    def action_toggle_whynot(self) -> None:
+        if self.wide:
+            self.query_one("#rt-whynot-scroll", VerticalScroll).focus()
+        else:
+            self.toggle_class("-whynot")
+
+    def action_copy_chunk(self) -> None:
+        hit = self.selected_hit
+        if hit is None:
+            self.notify("Select a result first.", severity="warning")
+            return
+        self.app.copy_to_clipboard(hit.text)
+        self.notify(terminal_safe(f"Copied {hit.chunk_id} ({len(hit.text)} characters) to the "
+                                  "clipboard (OSC 52)."), timeout=3, markup=False)
+
+    def action_focus_query(self) -> None:
+        self.query_one("#rt-query", Input).focus()
+
+    def action_focus_results(self) -> None:
+        self.active_panel().table.focus()

@@ -1,0 +1,68 @@
+"""The labelled eval cases the Retrieval tab can pick from.
+
+Every eval-set file in the project's `evals.dir` is read with the evals loader (the same
+validation and error messages as `workbench eval run`); only cases with `relevant:` labels can
+mark gold documents and get a why-not report, so only those are offered. A broken file is
+reported and skipped: one bad YAML file must not hide the others' cases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CaseChoice:
+    """One pickable case: where it came from, its question and its labels."""
+
+    key: str  # "<file name>::<case id>", the Select value
+    evalset: str
+    case_id: str
+    question: str
+    relevant: tuple[str, ...]
+    expected: str | None
+
+    @property
+    def label(self) -> str:
+        return self.case_id
+
+
+def evalset_files(project: Any) -> list[Path]:
+    folder = Path(project.root) / project.config.evals.dir
+    if not folder.is_dir():
+        return []
+    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+    default = project.config.evals.default_set
+    if default:  # the configured set first: it is the one a user means
+        files.sort(key=lambda p: p.name != default)
+    return files
+
+
+def _question(case: Any) -> str:
+    inputs = case.inputs or {}
+    value = inputs.get("question")
+    if value is None and inputs:
+        value = next(iter(inputs.values()))
+    return " ".join(str(value or "").split())
+
+
+def load_cases(project: Any) -> tuple[list[CaseChoice], list[str]]:
+    """(labelled cases of every eval set, one error line per file that could not be read)."""
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.evals.evalset import load_evalset
+
+    choices: list[CaseChoice] = []
+    errors: list[str] = []
+    for path in evalset_files(project):
+        try:
+            evalset = load_evalset(path)
+        except WorkbenchError as exc:
+            errors.append(f"{path.name}: {exc}")
+            continue
+        for case in evalset.cases:
+            if case.relevant:
+                choices.append(CaseChoice(f"{path.name}::{case.id}", evalset.name, case.id,
+                                          _question(case), tuple(case.relevant), case.expected))
+    return choices, errors

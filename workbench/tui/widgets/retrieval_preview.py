@@ -1,0 +1,211 @@
+"""The preview of a retrieved chunk inside its document: context, chunk boundaries, query terms.
+
+Two halves. `load_doc_view` (run in a thread worker) reads what the index holds for one
+document and, when the file on disk still matches it, the document's own text, so the preview
+shows the lines around the chunk that no chunk holds (headings) exactly as they are. When the
+file changed or moved since the last ingest, the view is rebuilt from the indexed chunks (their
+overlaps counted once) and says so: the preview must show what retrieval saw, not a newer file.
+
+`render_preview` (pure, UI thread) turns a view into a `rich.text.Text`: a few lines of context
+before and after the selected chunk, a marker line at every chunk start and end inside that
+window (overlapping chunks show as a start before the previous end), the selected chunk on a
+tinted background and the query terms in bold colour, from the core's `highlight_spans`.
+Document text is cut into pieces at span boundaries first and each piece goes through
+`terminal_safe` on its own, so escaping a control character never shifts a highlight, and no
+document text is ever parsed as markup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+
+from workbench.core.safetext import terminal_safe
+
+CONTEXT_LINES = 3
+
+
+@dataclass(frozen=True)
+class ChunkSpan:
+    """One indexed chunk, placed in the view's text."""
+
+    chunk_id: str
+    n: int
+    heading: str
+    start: int
+    end: int
+    line_start: int
+    line_end: int
+
+
+@dataclass
+class DocView:
+    """A document as the preview shows it: text, its chunks' spans in it, and any caveat."""
+
+    path: str
+    text: str
+    chunks: list[ChunkSpan]
+    note: str | None = None  # why the file on disk is not what is shown
+
+    def chunk(self, chunk_id: str) -> ChunkSpan | None:
+        return next((c for c in self.chunks if c.chunk_id == chunk_id), None)
+
+
+def _read_current(project: Any, settings: Any, path: str) -> str | None:
+    """The document's text as ingest would read it now, found under the configured corpus."""
+    from workbench.core.retrieval.documents import KINDS, Document, SourceFile, read_document
+    from workbench.core.retrieval.service import corpus_paths
+
+    for root in corpus_paths(project, settings):
+        candidate = root if root.is_file() and root.name == path else root / path
+        kind = KINDS.get(Path(path).suffix.lower())
+        if kind is None or not candidate.is_file():
+            continue
+        doc = read_document(SourceFile(candidate, path, kind), int(settings.max_file_mb * 1_000_000))
+        if isinstance(doc, Document):
+            return doc.text
+    return None
+
+
+def _spans(rows: list[dict], starts: list[int]) -> list[ChunkSpan]:
+    return [ChunkSpan(r["chunk_id"], int(r["n"]), r.get("heading_path") or "", s, s + len(r["text"]),
+                      int(r["line_start"]), int(r["line_end"])) for r, s in zip(rows, starts)]
+
+
+def rebuild_from_chunks(rows: list[dict]) -> tuple[str, list[int]]:
+    """Document-like text from chunks in order: overlaps once, gaps as a blank line."""
+    text = ""
+    starts: list[int] = []
+    prev_end: int | None = None
+    for r in rows:
+        chunk, cs, ce = r["text"], int(r["char_start"]), int(r["char_end"])
+        if prev_end is not None and cs < prev_end and prev_end - cs <= len(chunk):
+            overlap = prev_end - cs
+            starts.append(len(text) - overlap)
+            text += chunk[overlap:]
+        else:
+            if text:
+                text += "\n\n"
+            starts.append(len(text))
+            text += chunk
+        prev_end = ce if prev_end is None else max(prev_end, ce)
+    return text, starts
+
+
+def load_doc_view(project: Any, settings: Any, path: str) -> DocView:
+    """What the preview needs for `path` (slow: LanceDB query and a file read; use a worker)."""
+    from workbench.core.retrieval.service import open_index
+
+    rows = open_index(project, settings).chunks_of(path)
+    current = _read_current(project, settings, path)
+    if current is not None and rows and all(
+            current[int(r["char_start"]):int(r["char_end"])] == r["text"] for r in rows):
+        return DocView(path, current, _spans(rows, [int(r["char_start"]) for r in rows]))
+    text, starts = rebuild_from_chunks(rows)
+    note = ("the file is no longer under the corpus folders" if current is None
+            else "the file changed since the last ingest")
+    return DocView(path, text, _spans(rows, starts),
+                   f"{note}: showing the indexed chunks (ctrl+g re-ingests)")
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+def _line_start(text: str, pos: int, back: int) -> int:
+    start = text.rfind("\n", 0, pos) + 1
+    for _ in range(back):
+        if start == 0:
+            break
+        start = text.rfind("\n", 0, start - 1) + 1
+    return start
+
+
+def _line_end(text: str, pos: int, ahead: int) -> int:
+    end = pos
+    for _ in range(ahead + 1):
+        nl = text.find("\n", end)
+        if nl == -1:
+            return len(text)
+        end = nl + 1
+    return end - 1
+
+
+def _label(events: list[tuple[int, int, ChunkSpan]]) -> str:
+    parts = []
+    for _, kind, c in events:
+        if kind == 0:
+            parts.append(f"end #{c.n}")
+        else:
+            where = f" {c.heading} ·" if c.heading else ""
+            parts.append(f"#{c.n}{where} lines {c.line_start}-{c.line_end}")
+    return "┄┄ " + " │ ".join(parts) + " ┄┄"
+
+
+def render_preview(view: DocView, chunk_id: str, query: str, styles: dict[str, str],
+                   context_lines: int = CONTEXT_LINES) -> Text:
+    """The selected chunk with `context_lines` of document around it (see the module docstring).
+
+    `styles` holds Rich colours resolved from the theme: "term", "selected", "marker",
+    "marker_selected", "note".
+    """
+    from workbench.core.retrieval.search import highlight_spans
+
+    out = Text(no_wrap=False)
+    if view.note:
+        out.append(terminal_safe(view.note) + "\n", style=styles.get("note", "italic"))
+    sel = view.chunk(chunk_id)
+    if sel is None:
+        out.append(terminal_safe(f"{chunk_id} is no longer in the index (re-run the search)"))
+        return out
+    text = view.text
+    ws = _line_start(text, sel.start, context_lines)
+    we = max(_line_end(text, max(sel.end - 1, sel.start), context_lines), sel.end)
+    events = []
+    for c in view.chunks:
+        if ws <= c.start < we:
+            events.append((c.start, 1, c))
+        if ws < c.end <= we:
+            events.append((c.end, 0, c))
+    events.sort(key=lambda e: (e[0], e[1], e[2].n))
+    terms = [(a + ws, b + ws) for a, b in highlight_spans(text[ws:we], query)]
+    cuts = {ws, we, sel.start, sel.end} | {p for span in terms for p in span}
+    points = sorted(p for p in cuts if ws <= p <= we)
+
+    def emit(a: int, b: int) -> None:
+        """Document text [a, b): pieces at every style change, each made terminal-safe alone."""
+        inner = [p for p in points if a < p < b]
+        for x, y in zip([a, *inner], [*inner, b]):
+            if x >= y:
+                continue
+            style = styles.get("selected", "") if sel.start <= x < sel.end else "dim"
+            if any(s <= x < e for s, e in terms):
+                style = f"{style} {styles.get('term', 'bold')}".strip()
+            out.append(terminal_safe(text[x:y]), style=style)
+
+    pos = ws
+    i = 0
+    while i < len(events):
+        at = events[i][0]
+        group = [e for e in events[i:] if e[0] == at]
+        i += len(group)
+        emit(pos, at)
+        pos = max(pos, at)
+        if out.plain and not out.plain.endswith("\n"):
+            out.append("\n")
+        mine = any(e[2].chunk_id == chunk_id for e in group)
+        out.append(terminal_safe(_label(group)) + "\n",
+                   style=styles.get("marker_selected" if mine else "marker", "dim"))
+    emit(pos, we)
+    out.rstrip()
+    return out
+
+
+def preview_title(view: DocView | None, hit: Any) -> Text:
+    """The pane's one-line title: chunk id, heading and line span."""
+    if hit is None:
+        return Text("Preview — select a result")
+    head = f" · {hit.heading_path}" if hit.heading_path else ""
+    return Text(terminal_safe(f"Preview · {hit.chunk_id}{head} · lines {hit.line_start}-{hit.line_end}"),
+                no_wrap=True, overflow="ellipsis")
