@@ -7,6 +7,7 @@ from typing import Callable
 
 import pytest
 
+from workbench.core import pipeline
 from workbench.core.llm import resilience
 from workbench.core.project import Project
 
@@ -56,5 +57,7 @@ def project_factory(tmp_path: Path) -> Callable[..., Project]:
 def _fresh_circuit_breaker():
     """Each test starts with no model remembered as down."""
     resilience._DOWN_UNTIL.clear()
+    pipeline._PROBED.clear()
     yield
     resilience._DOWN_UNTIL.clear()
+    pipeline._PROBED.clear()

@@ -177,6 +177,19 @@ async def test_cache_reuses_only_complete_answers(ollama_standin, project_factor
     assert not third.cached and third.output == "other"
 
 
+async def test_a_fallback_answer_is_never_served_from_cache_as_the_requested_model(ollama_standin, project_factory):
+    project = project_factory(host=ollama_standin.url, model="not-pulled-yet",
+                              fallback=["ollama:llama3.2"])
+    first, row, _ = await ask(project, use_cache=True)
+    assert row["model_used"] == "ollama:llama3.2"
+    ollama_standin.configure(models=["not-pulled-yet", "llama3.2"], reply=["from", " the", " real", " one"])
+    second, row2, _ = await ask(project, use_cache=True)
+    assert not second.cached and row2["model_used"] == "ollama:not-pulled-yet"
+    assert second.output == "from the real one"
+    third, _, _ = await ask(project, use_cache=True)
+    assert third.cached and third.id == second.id
+
+
 async def test_budget_refuses_before_calling(ollama_standin, project_factory):
     from workbench.core.pipeline import BudgetRefused
 

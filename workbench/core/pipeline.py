@@ -171,10 +171,12 @@ async def run_generation(
         values["context"] = grounding.context_text
     messages = variant.prompt.render(values, system=variant.system)
     specs = chain or chain_specs(project.config, variant.model)
-    key = cache_key(specs[0], variant.options, messages, variant.adapter, fmt)
+
+    def key_for(spec: str) -> str:
+        return cache_key(spec, variant.options, messages, variant.adapter, fmt)
 
     if use_cache:
-        hit = store.find_cached_generation(key)
+        hit = await _find_cached(project, specs, key_for)
         if hit is not None:
             return _record_from_cache(hit, variant, messages, grounding)
 
@@ -209,9 +211,9 @@ async def run_generation(
                                                  "thinking": call.result.thinking})
                 flushed_len, last_flush = len(call.result.output), now
     except (asyncio.CancelledError, KeyboardInterrupt):
-        _store_result(store, gen_id, call.result, specs[0], key, warnings)
+        _store_result(store, gen_id, call.result, key_for, warnings)
         raise
-    _store_result(store, gen_id, call.result, specs[0], key, warnings)
+    _store_result(store, gen_id, call.result, key_for, warnings)
     if grounding.sources:
         cited = set(cited_numbers(call.result.output))
         store.update_generation(gen_id, {"sources": [
@@ -220,14 +222,45 @@ async def run_generation(
                             budget_warnings=warnings)
 
 
-def _store_result(store, gen_id: int, result: CallResult, requested: str, key: str,
+async def _find_cached(project: Any, specs: list[str], key_for: Callable[[str], str]) -> dict | None:
+    """A stored complete answer from the first model in the chain that would answer now.
+
+    Answers are stored under the model that gave them, so a fallback's answer is never served
+    as the requested model's. A model is skipped only when it is down right now (Ollama not
+    answering a 1-second probe), which is exactly when the chain would fall through to the next.
+    """
+    for spec in specs:
+        hit = project.store.find_cached_generation(key_for(spec))
+        if hit is not None:
+            return hit
+        if not await _is_down(project, spec):
+            return None
+    return None
+
+
+_PROBED: dict[str, tuple[float, bool]] = {}  # host -> (when, down); probes are cached briefly
+PROBE_TTL_S = 20.0
+
+
+async def _is_down(project: Any, spec: str) -> bool:
+    if not spec.startswith("ollama:"):
+        return False
+    from workbench.core.llm.ollama import probe, resolve_host
+
+    host = resolve_host(project.config.model.host)
+    seen = _PROBED.get(host)
+    if seen is None or time.monotonic() - seen[0] > PROBE_TTL_S:
+        down = await probe(host, timeout_s=1.0) is None
+        _PROBED[host] = (time.monotonic(), down)
+    return _PROBED[host][1]
+
+
+def _store_result(store, gen_id: int, result: CallResult, key_for: Callable[[str], str],
                   budget_warnings: list[str]) -> None:
-    """Write the final state of a call; the cache key is that of the model that answered."""
+    """Write the final state of a call, cache-keyed by the model that actually answered."""
     if result.status == "running":
         result.status = "interrupted"
-    answered_key = key
-    if result.model_used and result.model_used != requested:
-        answered_key = None  # a fallback answer must not be served for the requested model
+    answered_key = key_for(result.model_used) if result.model_used else None
     store.update_generation(gen_id, {
         "output": result.output, "thinking": result.thinking, "status": result.status,
         "error": result.error, "model_used": result.model_used,
