@@ -1,0 +1,306 @@
+"""The Retrieval tab on a real LanceDB index of a tiny Markdown corpus, with the real embedding
+model: ingest through the tab, search, per-method ranks, eval-case marks and the why-not report,
+the missing-index message, literal document text, and SVG snapshots at 80x24 and 160x48.
+
+Waiting is always on workers (`app.workers.wait_for_complete()`), never on sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from fixtures_project import write_project
+from fixtures_tui import screen_text
+
+DOCS = {
+    "cats.md": """# Cats
+
+Cats are small carnivorous mammals kept as pets.
+
+## Sleeping
+
+Cats sleep between twelve and sixteen hours a day. A sleeping cat curls up in a warm spot,
+often in the sun, and cats nap lightly so they can wake quickly.
+
+## Food
+
+Cats need meat: taurine is an essential nutrient for them.
+""",
+    "dogs.md": """# Dogs
+
+Dogs are loyal companions descended from wolves.
+
+## Walks
+
+Dogs need a walk at least twice a day. Unlike cats, dogs rarely sleep all day.
+""",
+    "sqlite.md": """# SQLite Autoincrement
+
+## Summary
+
+The AUTOINCREMENT keyword prevents the reuse of ROWIDs from previously deleted rows.
+It imposes extra CPU and disk overhead.
+""",
+    "markup.md": """# Markup trap
+
+Rich markup such as [bold]not bold[/bold] and a terminal escape \x1b[31mred\x1b[0m must stay
+literal text in the preview.
+""",
+}
+
+EVALS = """name: tiny
+cases:
+  - id: cat-sleep
+    inputs:
+      question: How many hours a day do cats sleep?
+    expected: Cats sleep between twelve and sixteen hours a day.
+    relevant: [cats.md]
+  - id: dogs-cut
+    inputs:
+      question: Do cats sleep all day?
+    relevant: [dogs.md]
+  - id: unlabelled
+    inputs:
+      question: Say hello.
+"""
+
+FIXED_INGEST_TIME = "2026-01-02T03:04:05+00:00"
+
+
+def make_project_dir(root: Path) -> Path:
+    write_project(root, extra="retrieval:\n  corpus: [docs]\n  k: 1\n  chunk_tokens: 60\n"
+                              "  overlap_tokens: 10\nevals:\n  dir: evals\n")
+    for rel, text in DOCS.items():
+        (root / "docs").mkdir(exist_ok=True)
+        (root / "docs" / rel).write_text(text, encoding="utf-8")
+    (root / "evals").mkdir(exist_ok=True)
+    (root / "evals" / "tiny.yaml").write_text(EVALS, encoding="utf-8")
+    return root
+
+
+def freeze_ingest_time(root: Path) -> None:
+    meta_path = root / ".workbench" / "index" / "meta.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta["last_ingest_at"] = FIXED_INGEST_TIME
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def indexed_template(tmp_path_factory, embedder) -> Path:
+    """A project ingested once per module (core ingest), never searched: copied per test."""
+    from workbench.core.project import Project
+    from workbench.core.retrieval.service import ingest_project
+
+    root = make_project_dir(tmp_path_factory.mktemp("rt") / "proj")
+    project = Project.open(root)
+    try:
+        ingest_project(project, project.config.retrieval)
+    finally:
+        project.close()
+    freeze_ingest_time(root)
+    return root
+
+
+@pytest.fixture
+def indexed_dir(indexed_template: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(indexed_template, tmp_path / "proj"))
+
+
+async def settle(app, pilot) -> None:
+    """Let every worker finish and every posted message be handled."""
+    for _ in range(4):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def open_tab(app, pilot):
+    await pilot.press("f2")
+    await settle(app, pilot)
+    return app.query_one("RetrievalTab")
+
+
+async def search(app, pilot, query: str) -> None:
+    field = app.query_one("#rt-query")
+    field.focus()
+    field.value = query
+    await pilot.press("enter")
+    await settle(app, pilot)
+
+
+def table_rows(app, mode: str) -> list[list[str]]:
+    table = app.query_one(f"#table-{mode}")
+    return [[cell.plain if hasattr(cell, "plain") else str(cell) for cell in table.get_row_at(i)]
+            for i in range(table.row_count)]
+
+
+async def test_ingest_through_the_tab_then_search_shows_every_methods_rank(
+        tmp_path, make_app, embedder):
+    root = make_project_dir(tmp_path / "proj")
+    app = make_app(root, probe=False)
+    progress: list = []
+
+    def hook(message) -> None:
+        if type(message).__name__ == "IngestProgressed":
+            progress.append(message.progress)
+
+    async with app.run_test(size=(120, 36), message_hook=hook) as pilot:
+        tab = await open_tab(app, pilot)
+        assert "No retrieval index yet — press ctrl+g to ingest docs/" in screen_text(app)
+
+        await pilot.press("ctrl+g")
+        await settle(app, pilot)
+        assert progress and progress[-1].phase == "done"
+        assert any(p.phase == "embedding" and p.chunks_total > 0 for p in progress)
+        text = screen_text(app)
+        assert "4 docs · " in text and "all-MiniLM-L6-v2" in text and "index v" in text
+        assert tab.index_ok and not tab.ingesting
+
+        await search(app, pilot, "How many hours a day do cats sleep?")
+        result = tab.result
+        assert result is not None and tab.trace_id is not None
+        top = result.top("hybrid")[0]
+        assert top.path == "cats.md" and top.heading_path == "Cats > Sleeping"
+        rows = table_rows(app, "hybrid")
+        assert rows[0][0].strip() == "1" and rows[0][1] == "cats.md › Sleeping"
+        # every method's rank and score in the row, as the core computed them
+        assert rows[0][2] == f"{top.dense_rank} {top.dense_score:.2f}"
+        assert rows[0][3] == f"{top.fts_rank} {top.fts_score:.1f}"
+        assert rows[0][4] == f"{top.hybrid_rank} {top.fused_score:.3f}"
+        text = screen_text(app)
+        assert "cats.md › Sleeping" in text and "showing hybrid" in text
+        # the preview shows the chunk in its document, with its boundary marker
+        assert "Preview · cats.md#1 · Cats > Sleeping · lines 7-8" in text
+        assert "#1 Cats > Sleeping · lines 7-8" in text and "## Sleeping" in text
+
+        await pilot.press("ctrl+n")  # next method: dense, then full-text
+        await pilot.pause()
+        assert "showing dense" in screen_text(app)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert "showing full-text" in screen_text(app)
+        fts_rows = table_rows(app, "fts")
+        assert [r[0].strip() for r in fts_rows] == [str(i + 1) for i in range(len(fts_rows))]
+
+        # the trace is stored like `workbench retrieve`'s
+        from workbench.core.retrieval.traces import get_trace
+
+        trace = get_trace(app.project.store, tab.trace_id)
+        assert trace["source"] == "tui" and trace["query"] == "How many hours a day do cats sleep?"
+
+        # a second ingest with nothing changed says so
+        await pilot.press("ctrl+g")
+        await settle(app, pilot)
+        assert tab.result is not None and not tab.ingesting
+
+
+async def test_eval_case_marks_relevant_doc_and_shows_why_not(indexed_dir, make_app):
+    app = make_app(indexed_dir, probe=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        tab = await open_tab(app, pilot)
+        assert sorted(tab.cases) == ["tiny.yaml::cat-sleep", "tiny.yaml::dogs-cut"]
+
+        await pilot.press("ctrl+t")  # opens the case list
+        await pilot.press("down", "down", "enter")  # blank, cat-sleep, dogs-cut
+        await settle(app, pilot)
+        assert tab.case.case_id == "dogs-cut"
+        assert app.query_one("#rt-query").value == "Do cats sleep all day?"
+        rows = table_rows(app, "hybrid")
+        gold = [r for r in rows if r[0].startswith("★")]
+        assert gold and all(r[1].startswith("dogs.md") for r in gold)
+        assert not any(r[0].startswith("★") for r in rows if r[1].startswith("cats.md"))
+        # the why-not report replaced the preview (80 columns): rank per mode, cut, outranked by
+        text = screen_text(app)
+        report = tab.report
+        rank = report.modes["dense"].chunk_rank
+        assert rank > 1 and report.modes["dense"].cut_at_k
+        assert f"ranked {rank} under dense — cut at k=1" in text
+        assert "relevant: dogs.md" in text and "outranked by" in text
+        await pilot.press("ctrl+y")  # back to the preview
+        await pilot.pause()
+        assert "Preview · " in screen_text(app)
+
+        # a case whose gold is on top: within k everywhere, boundary checked with its answer
+        select = app.query_one("#rt-case")
+        select.value = "tiny.yaml::cat-sleep"
+        await settle(app, pilot)
+        assert tab.report.case_id == "cat-sleep" and not tab.report.modes["hybrid"].cut_at_k
+        assert table_rows(app, "hybrid")[0][0] == "★1"
+        await pilot.press("ctrl+y")
+        await pilot.pause()
+        assert "chunk boundary: no split" in screen_text(app)
+
+
+async def test_missing_index_says_so_and_search_reports_it(tmp_path, make_app):
+    root = make_project_dir(tmp_path / "proj")
+    app = make_app(root, probe=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        tab = await open_tab(app, pilot)
+        text = screen_text(app)
+        assert "No retrieval index yet — press ctrl+g to ingest docs/" in text
+        assert "Search needs an index: press ctrl+g to ingest." in text
+        assert "^g Ingest" in text or "ctrl+g" in text
+        await search(app, pilot, "cats")
+        assert tab.result is None
+        assert "no retrieval index at" in screen_text(app)
+
+
+async def test_document_markup_and_escapes_show_literally(indexed_dir, make_app):
+    app = make_app(indexed_dir, probe=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        tab = await open_tab(app, pilot)
+        await search(app, pilot, "markup escape literal")
+        assert tab.selected_hit.path == "markup.md"
+        text = screen_text(app)
+        assert "[bold]not bold[/bold]" in text
+        assert "\\x1b[31mred\\x1b[0m" in text
+        assert "\x1b[31m" not in app.query_one("#rt-preview").render().plain
+
+        copied: list[str] = []
+        app.copy_to_clipboard = copied.append
+        await pilot.press("ctrl+o")
+        assert copied and "[bold]not bold[/bold]" in copied[0] and "\x1b[31m" in copied[0]
+
+
+@pytest.fixture
+def no_timings(monkeypatch):
+    from workbench.tui.tabs.retrieval import RetrievalTab
+
+    monkeypatch.setattr(RetrievalTab, "show_timings", False)
+
+
+def _searched(query: str, case: str | None = None):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await pilot.press("f2")
+        await settle(app, pilot)
+        if case:
+            app.query_one("#rt-case").value = case
+        else:
+            await search(app, pilot, query)
+        await settle(app, pilot)
+        for widget in app.query("Input"):
+            widget.cursor_blink = False
+        await pilot.pause()
+
+    return run_before
+
+
+def test_retrieval_tab_snapshot_80x24(snap_compare, indexed_dir, make_app, no_timings):
+    """80x24 after a search: query box and case picker, index stats (4 docs, frozen ingest
+    time), the hybrid ranking with dense/fts/hybrid rank+score per row, and the preview of the
+    top chunk (cats.md#1) with its boundary markers and the query terms highlighted."""
+    app = make_app(indexed_dir, probe=False)
+    assert snap_compare(app, terminal_size=(80, 24),
+                        run_before=_searched("How many hours a day do cats sleep?"))
+
+
+def test_retrieval_tab_snapshot_160x48(snap_compare, indexed_dir, make_app, no_timings):
+    """160x48 with the eval case dogs-cut picked: the three rankings side by side with dogs.md
+    rows marked ★, the preview of the top hybrid chunk, and the why-not report beside it."""
+    app = make_app(indexed_dir, probe=False)
+    assert snap_compare(app, terminal_size=(160, 48),
+                        run_before=_searched("", case="tiny.yaml::dogs-cut"))
