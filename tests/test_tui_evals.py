@@ -146,9 +146,9 @@ async def test_escape_cancels_keeps_finished_cases_and_ctrl_e_resumes(
         [row] = stored_runs(app)
         assert row["status"] == "done" and row["summary"]["total"] == 4
         assert len(runstore.load_results(app.project.store, 1)) == 4
-        # finished cases were not asked again (the interrupted one may come from nowhere else)
+        # the finished cases were not asked again
         assert len(ollama_standin.requests_to("/api/chat")) - chats_before == 4 - kept
-        assert "kept 1" in screen_text(app) or "e1 done" in screen_text(app)
+        assert "e1 done · 4 cases · pass 3 · fail 1" in screen_text(app)
 
 
 async def _two_runs(app, pilot, ollama_standin) -> None:
@@ -224,6 +224,40 @@ async def test_marks_choose_the_diff_pair_and_different_set_versions_warn(
         assert "⚠ the runs used different versions of the eval set" in screen_text(app)
 
 
+def test_default_pair_prefers_marks_then_the_two_newest_of_the_set():
+    from workbench.tui.widgets.evals_text import default_pair
+
+    rows = [{"id": 5, "evalset_name": "b", "status": "done"},
+            {"id": 4, "evalset_name": "a", "status": "running"},
+            {"id": 3, "evalset_name": "a", "status": "cancelled"},
+            {"id": 2, "evalset_name": "b", "status": "done"},
+            {"id": 1, "evalset_name": "a", "status": "done"}]
+    assert default_pair(rows, 3, None, None) == (1, 3)  # the running e4 is left out
+    assert default_pair(rows, 5, None, None) == (2, 5)
+    assert default_pair(rows, 2, 5, None) == (5, 2)  # A marked, B the highlighted
+    assert default_pair(rows, 5, 5, None) == (5, 2)  # A highlighted too: newest other of set
+    assert default_pair(rows, 1, None, 3) == (1, 3)
+    assert default_pair(rows, 1, 1, 4) == (1, 4)  # explicit marks win, even a running run
+    assert default_pair(rows[:1], 5, None, None) is None and default_pair([], None, None, None) is None
+
+
+def test_side_texts_keep_markup_and_escapes_literal_and_style_only_changed_words():
+    from rich.style import Style
+
+    from workbench.core.evals.diff import diff_runs
+    from workbench.core.evals.results import CaseResult
+    from workbench.tui.widgets.evals_text import side_texts
+
+    before = CaseResult("q", "pass", output="The [red]answer[/red] is 4")
+    after = CaseResult("q", "fail", output="The [red]answer[/red] is \x1b]52;c;aGk=\x07 5")
+    [case] = diff_runs([before], [after]).cases
+    a, b = side_texts(case, Style(strike=True), Style(underline=True))
+    assert a.plain == "The [red]answer[/red] is 4"
+    assert b.plain == "The [red]answer[/red] is \\x1b]52;c;aGk=\\x07 5"
+    assert {a.plain[s.start:s.end] for s in a.spans} == {"4"}
+    assert "[red]" not in "".join(b.plain[s.start:s.end] for s in b.spans)
+
+
 # ------------------------------------------------------------------------------- snapshots
 
 FROZEN = "2026-01-02T03:04:05.000+00:00"
@@ -263,7 +297,8 @@ async def _store_two_runs(root: Path, ollama_standin) -> None:
         evalset = load_evalset(root / "evals" / "capitals.yaml")
         for answers in (GOOD, WORSE):
             ollama_standin.configure(reply=scripted(answers))
-            await EvalRunner(project, evalset, resolve_variant(project), use_cache=False).run()
+            await EvalRunner(project, evalset, resolve_variant(project), use_cache=False,
+                             concurrency=1).run()  # one order of results: stable summaries
     finally:
         project.close()
     freeze_store(root)

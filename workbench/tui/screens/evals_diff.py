@@ -125,7 +125,7 @@ class EvalsDiffScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#diff-warnings").display = False
         self.query_one("#diff-cases", DataTable).focus()
-        self.watch(self.app, "theme", lambda _: self._show_case(), init=False)
+        self.watch(self.app, "theme", lambda _: self._restyle(), init=False)
         self.compute(self.run_a, self.run_b)
 
     # -- the worker ------------------------------------------------------------------------------
@@ -192,6 +192,13 @@ class EvalsDiffScreen(Screen[None]):
             table.move_cursor(row=0)
         self._show_case()
         self.refresh_bindings()
+
+    def _restyle(self) -> None:
+        """A new theme: rebuild the styled cells and the outputs, keeping the selection."""
+        row = self.query_one("#diff-cases", DataTable).cursor_row
+        self._fill()
+        if self.cases:
+            self.query_one("#diff-cases", DataTable).move_cursor(row=min(row, len(self.cases) - 1))
 
     @on(DataTable.RowHighlighted, "#diff-cases")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -124,8 +124,9 @@ class SummaryPanel(VerticalScroll):
         advice = self.query_one(".evals-advice", Static)
         if not summary:
             advice.display = False
-            self.query_one(".evals-summary-body", Static).update(
-                Text("No results stored for this run yet."))
+            self.query_one(".evals-summary-body", Static).update(Text(
+                "Running: the progress is below; the summary appears when the run ends."
+                if row.get("status") == "running" else "No results stored for this run."))
             return
         text = summary.get("advice") or ""
         advice.update(Text(safe(text)))
