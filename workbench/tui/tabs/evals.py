@@ -1,63 +1,39 @@
-"""The Evals tab: pick an eval set and a variant, run it with live per-case progress, browse
-past runs and their summaries, resume a cancelled run, and open the diff of two runs.
+"""The Evals tab: past runs with their summaries, a run started with live per-case progress,
+resume of a cancelled or interrupted run, and the diff of any two runs.
 
 Everything slow is a named worker that posts a message; handlers change the widgets:
-- `eval-run` (async, on the app's loop): the same `EvalRunner` the CLI uses, so a run started
-  here is an ordinary stored run (`workbench eval runs` lists it). Its `on_progress` posts a
-  `Progress` copy per finished case; Esc calls `runner.cancel()`, which keeps the finished cases
-  and stores the run as `cancelled`, resumable with ctrl+e (as is a killed, `interrupted` one).
-- `eval-list`, `eval-sets`, `eval-summary` (threads): read the store and the eval files.
+- the run itself lives in `EvalRunControls` (widgets/evals_controls.py): the same `EvalRunner`
+  the CLI uses, so a run started here is an ordinary stored run (`workbench eval runs` lists
+  it). Esc cancels it keeping the finished cases; ctrl+e resumes a cancelled or interrupted run.
+- `eval-list` and `eval-summary` (threads) read the store.
 The diff of two runs is its own screen (screens/evals_diff.py), computed in its own worker.
 """
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Checkbox, DataTable, Label, Select
+from textual.widgets import DataTable
 from textual.worker import Worker, WorkerState
 
-from workbench.core.errors import WorkbenchError
-from workbench.tui.widgets.evals_panels import RunProgressPanel, SummaryPanel
-from workbench.tui.widgets.evals_text import (
-    RESUMABLE,
-    default_pair,
-    evalset_files,
-    run_cells,
-    safe,
-)
+from workbench.tui.widgets.evals_controls import EvalRunControls, resume_choice
+from workbench.tui.widgets.evals_panels import SummaryPanel
+from workbench.tui.widgets.evals_text import RESUMABLE, default_pair, run_cells
 
 COLUMNS = (("run", 6), ("eval set", 10), ("variant", 12), ("pass [95% CI]", 13),
            ("date", 11), ("status", 11))
 ROW_LIMIT = 200
-NO_SETS = "__none__"
-READING = "__reading__"
-
-
-def resume_choice(project: Any, row: dict[str, Any]) -> str:
-    """The variant picker value a stored run was made with (the runner checks the id)."""
-    from workbench.tui.tabs.prompt import BASE
-
-    name = row.get("variant_name")
-    if name and name in project.config.variants:
-        return name
-    if name and name in project.prompts:
-        return f"prompt:{name}"
-    return BASE
 
 
 class EvalsTab(Vertical):
-    """Eval sets, runs, live progress, summary; `d` opens the diff of two runs."""
+    """Runs table, the selected run's summary, the run controls; `d` opens a diff."""
 
     BINDINGS = [
         Binding("ctrl+r", "run", "Run", id="evals.run",
@@ -78,23 +54,14 @@ class EvalsTab(Vertical):
                 tooltip="Read the eval sets and the run store again"),
     ]
 
+    # The controls are docked at the bottom, above the footer's keys: Textual orders focus by
+    # position, so F3 lands on the runs table, where a, b, d and ctrl+e act.
     DEFAULT_CSS = """
     EvalsTab { height: 1fr; }
-    EvalsTab #evals-controls { dock: bottom; height: 4; border-top: hkey $panel-lighten-1; }
-    EvalsTab #evals-bar { height: 1; }
-    EvalsTab #evals-bar Label { width: auto; padding: 0 1 0 0; color: $text-muted; }
-    EvalsTab #evals-set { width: 1fr; max-width: 36; margin-right: 1; }
-    EvalsTab #evals-variant { width: 1fr; max-width: 36; margin-right: 1; }
-    EvalsTab #evals-cache { width: auto; }
+    EvalsTab #evals-controls { dock: bottom; }
     EvalsTab #evals-runs { height: auto; min-height: 3; max-height: 40%; }
     EvalsTab SummaryPanel { min-height: 5; }
     """
-
-    @dataclass
-    class SetsLoaded(Message):
-        """Eval-set files read: (label, path) per file; problems name the file and line."""
-
-        options: list[tuple[str, str]]
 
     @dataclass
     class RunsLoaded(Message):
@@ -110,83 +77,36 @@ class EvalsTab(Vertical):
         row: dict[str, Any]
         summary: dict[str, Any] | None
 
-    @dataclass
-    class RunStarted(Message):
-        """The runner was built: the eval set and variant are valid."""
-
-        title: str
-        total: int
-
-    @dataclass
-    class Progress(Message):
-        """One more case finished (a copy of the runner's RunProgress)."""
-
-        progress: Any
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, EvalsTab.Progress)
-
-    @dataclass
-    class RunFinished(Message):
-        """The run ended: `status` is done or cancelled; its summary is stored."""
-
-        run_id: int
-        status: str
-        summary: dict[str, Any]
-        kept: int
-        total: int
-
-    @dataclass
-    class RunFailed(Message):
-        """The run could not start or resume (bad eval file, changed variant...)."""
-
-        error: str
-
     def __init__(self, project: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.project = project
         self.rows: list[dict[str, Any]] = []
         self.marks: dict[str, int | None] = {"a": None, "b": None}
-        self.runner: Any = None
-        self.running = False
-        self.last_run_id: int | None = None
         self._select_after_load: int | None = None
-        self._seen_run: int | None = None
 
     def compose(self) -> ComposeResult:
-        from workbench.tui.tabs.prompt import BASE, variant_options
-
-        # The pickers and the progress sit at the bottom, above the footer's keys: Textual orders
-        # focus by position, so F3 lands on the runs table, where a, b, d and ctrl+e act.
         table: DataTable = DataTable(id="evals-runs", cursor_type="row", zebra_stripes=True)
         for label, width in COLUMNS:
             table.add_column(label, key=label, width=width)
         yield table
         yield SummaryPanel(id="evals-summary")
-        with Vertical(id="evals-controls"):
-            yield RunProgressPanel(id="evals-progress")
-            with Horizontal(id="evals-bar"):
-                yield Label("Set")
-                yield Select([("(reading eval sets…)", READING)], value=READING,
-                             allow_blank=False, compact=True, id="evals-set")
-                yield Label("Variant")
-                yield Select(variant_options(self.project), value=BASE, allow_blank=False,
-                             compact=True, id="evals-variant")
-                yield Checkbox("cache", value=True, compact=True, id="evals-cache",
-                               tooltip="Reuse stored answers for unchanged cases (off: call "
-                                       "the model for every case, like --no-cache)")
+        yield EvalRunControls(self.project, id="evals-controls")
 
     def on_mount(self) -> None:
         self.store = self.project.store  # opened on the UI thread: one Store object
-        self.reload()
+        self.refresh_runs()
 
     def on_show(self) -> None:
         if not self.running:
             self.refresh_runs()
 
-    def reload(self) -> None:
-        self.load_sets()
-        self.refresh_runs()
+    @property
+    def controls(self) -> EvalRunControls:
+        return self.query_one(EvalRunControls)
+
+    @property
+    def running(self) -> bool:
+        return self.controls.running
 
     def refresh_runs(self, select: int | None = None) -> None:
         if select is not None:
@@ -194,20 +114,6 @@ class EvalsTab(Vertical):
         self.load_runs(self.store)
 
     # -- loaders (threads) -------------------------------------------------------------------
-    @work(thread=True, exclusive=True, group="eval-sets", exit_on_error=False)
-    def load_sets(self) -> None:
-        from workbench.core.evals.evalset import load_evalset
-
-        options = []
-        for path in evalset_files(self.project):
-            try:
-                evalset = load_evalset(path)
-            except WorkbenchError as exc:
-                options.append((f"{path.name} (invalid: {exc.message[:40]})", str(path)))
-                continue
-            options.append((f"{evalset.name} ({len(evalset.cases)} cases)", str(path)))
-        self.post_message(self.SetsLoaded(options))
-
     @work(thread=True, exclusive=True, group="eval-list", exit_on_error=False)
     def load_runs(self, store: Any) -> None:
         from workbench.core.evals.runstore import list_runs
@@ -226,61 +132,14 @@ class EvalsTab(Vertical):
 
         row = runstore.get_run(store, run_id)
         summary = row.get("summary") if isinstance(row.get("summary"), dict) else None
-        if summary is None:
+        if summary is None:  # a killed run has results but no stored summary
             results = runstore.load_results(store, run_id)
             if results:
                 summary = summarize(results, expected_results=(row.get("total_cases") or 0)
                                     * (row.get("repeat") or 1))
         self.post_message(self.SummaryLoaded(row, summary))
 
-    # -- the run (async, on the app's loop; the runner's awaits never block it) -----------------
-    @work(exclusive=True, group="eval-run", exit_on_error=False)
-    async def run_eval(self, path: Path, choice: str, resume: int | None = None,
-                       use_cache: bool = True) -> None:
-        from workbench.core.evals.evalset import load_evalset
-        from workbench.core.evals.runner import EvalRunner
-        from workbench.tui.tabs.prompt import resolve_choice
-
-        try:
-            evalset = await asyncio.to_thread(load_evalset, path)
-            variant = resolve_choice(self.project, choice, None)
-            runner = EvalRunner(self.project, evalset, variant,
-                                concurrency=self.project.config.evals.concurrency,
-                                use_cache=use_cache,
-                                on_progress=lambda p: self.post_message(
-                                    self.Progress(dataclasses.replace(p))))
-        except WorkbenchError as exc:
-            self.post_message(self.RunFailed(str(exc)))
-            return
-        self.runner = runner
-        what = "resuming e%d: " % resume if resume else ""
-        self.post_message(self.RunStarted(f"{what}{evalset.name} with {variant.label}",
-                                          len(evalset.cases)))
-        try:
-            outcome = await runner.run(resume=resume)
-        except WorkbenchError as exc:  # resume refused: the set or the variant changed
-            self.post_message(self.RunFailed(str(exc)))
-            return
-        finally:
-            self.runner = None
-        kept = len(outcome.results)
-        self.post_message(self.RunFinished(outcome.run_id, outcome.status, outcome.summary, kept,
-                                           len(evalset.cases) * runner.repeat))
-
-    # -- message handlers ----------------------------------------------------------------------
-    @on(SetsLoaded)
-    def _sets_loaded(self, message: SetsLoaded) -> None:
-        select = self.query_one("#evals-set", Select)
-        current = select.value
-        if message.options:
-            select.set_options(message.options)
-            values = [v for _, v in message.options]
-            select.value = current if current in values else values[0]
-        else:
-            folder = self.project.config.evals.dir
-            select.set_options([(f"(no eval sets in {folder}/)", NO_SETS)])
-            select.value = NO_SETS
-
+    # -- the runs table ------------------------------------------------------------------------
     @on(RunsLoaded)
     def _runs_loaded(self, message: RunsLoaded) -> None:
         table = self.query_one("#evals-runs", DataTable)
@@ -293,7 +152,7 @@ class EvalsTab(Vertical):
             return
         if not self.rows:
             self.query_one(SummaryPanel).show_message(
-                "No eval runs yet. Choose an eval set and a variant, then ctrl+r.")
+                "No eval runs yet. Choose an eval set and a variant below, then ctrl+r.")
             return
         ids = [r["id"] for r in self.rows]
         table.move_cursor(row=ids.index(keep) if keep in ids else 0)
@@ -311,7 +170,7 @@ class EvalsTab(Vertical):
 
     def _current_run_id(self) -> int | None:
         table = self.query_one("#evals-runs", DataTable)
-        if not self.rows or table.cursor_row < 0 or table.cursor_row >= len(self.rows):
+        if not self.rows or not 0 <= table.cursor_row < len(self.rows):
             return None
         return self.rows[table.cursor_row]["id"]
 
@@ -334,65 +193,28 @@ class EvalsTab(Vertical):
         if message.row["id"] == self._current_run_id():
             self.query_one(SummaryPanel).show_summary(message.row, message.summary)
 
-    @on(RunStarted)
-    def _run_started(self, message: RunStarted) -> None:
-        self.query_one(RunProgressPanel).start(message.title, message.total)
+    # -- what the run controls report ------------------------------------------------------------
+    @on(EvalRunControls.Started)
+    def _run_started(self, message: EvalRunControls.Started) -> None:
+        self.refresh_runs(select=message.run_id)  # the run's row exists now: list it
 
-    @on(Progress)
-    def _progress(self, message: Progress) -> None:
-        p = message.progress
-        self.query_one(RunProgressPanel).show(p)
-        if self._seen_run != p.run_id:  # the run's row exists now: list it
-            self._seen_run = p.run_id
-            self.refresh_runs(select=p.run_id)
-
-    @on(RunFinished)
-    def _run_finished(self, message: RunFinished) -> None:
-        self.last_run_id = message.run_id
-        s = message.summary
-        counts = f"pass {s.get('passed', 0)} · fail {s.get('failed', 0)}"
-        if s.get("judge_errors"):
-            counts += f" · judge errors {s['judge_errors']}"
-        panel = self.query_one(RunProgressPanel)
-        if message.status == "cancelled":
-            panel.idle(f"e{message.run_id} cancelled · {message.kept} of {message.total} cases "
-                       f"kept · {counts}",
-                       "Stored as cancelled: select it and press ctrl+e to resume.")
-        else:
-            panel.idle(f"e{message.run_id} {message.status} · {message.total} cases · {counts} · "
-                       f"{s.get('cache_hits', 0)} from cache",
-                       "Select two runs with a / b, or press d for the two newest.")
+    @on(EvalRunControls.Finished)
+    def _run_finished(self, message: EvalRunControls.Finished) -> None:
         self.refresh_runs(select=message.run_id)
 
-    @on(RunFailed)
-    def _run_failed(self, message: RunFailed) -> None:
-        self.query_one(RunProgressPanel).idle("The run did not start.", safe(message.error))
-        self.notify(message.error, title="Eval run", severity="error", timeout=8, markup=False)
+    @on(EvalRunControls.Stopped)
+    def _run_stopped(self) -> None:
+        self.refresh_runs()
 
     @on(Worker.StateChanged)
-    def _worker_state(self, event: Worker.StateChanged) -> None:
-        """Track the run worker; a failure in any of this tab's workers becomes a toast."""
-        worker = event.worker
-        if worker.group == "eval-run":
-            self.running = worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
-            self.refresh_bindings()
-            if worker.state == WorkerState.CANCELLED:
-                self.query_one(RunProgressPanel).idle(
-                    "Run stopped; the finished cases are kept.", "ctrl+e resumes it.")
-                self.refresh_runs()
-        if worker.state == WorkerState.ERROR:
-            error = worker.error
-            if worker.group == "eval-run":
-                self.query_one(RunProgressPanel).idle("The run stopped with an error.",
-                                                      safe(f"{type(error).__name__}: {error}"))
-                self.refresh_runs()
-            self.notify(f"{worker.name or worker.group} failed: {type(error).__name__}: {error}",
-                        severity="error", timeout=10, markup=False)
-
-    @on(Select.Changed, "#evals-set")
-    @on(Select.Changed, "#evals-variant")
-    def _choice_changed(self) -> None:
-        self.refresh_bindings()
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """A failure in one of this tab's loaders becomes a toast (these messages do not
+        bubble, so the app's handler never sees them)."""
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.notify(f"{event.worker.name or event.worker.group} failed: "
+                        f"{type(error).__name__}: {error}", severity="error", timeout=10,
+                        markup=False)
 
     # -- actions -------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -408,44 +230,20 @@ class EvalsTab(Vertical):
         return True
 
     def action_run(self) -> None:
-        path = self.query_one("#evals-set", Select).value
-        if path == READING:
-            self.notify("Still reading the eval sets; try again in a moment.", timeout=2)
-            return
-        if path in (NO_SETS, Select.BLANK):
-            folder = self.project.root / self.project.config.evals.dir
-            self.notify(f"No eval set to run: write one in {folder} (see `workbench eval run "
-                        "--help`).", severity="warning", markup=False)
-            return
-        choice = str(self.query_one("#evals-variant", Select).value)
-        self.running = True
+        self.controls.start_chosen()
         self.refresh_bindings()
-        self.run_eval(Path(str(path)), choice, use_cache=self._use_cache())
 
     def action_cancel(self) -> None:
-        if self.runner is not None:
-            self.runner.cancel()
-        else:
-            for worker in self.workers_in_group("eval-run"):
-                worker.cancel()
-        self.notify("Cancelling — finished cases are kept; the run can be resumed.", timeout=3)
-
-    def workers_in_group(self, group: str) -> list[Worker]:
-        return [w for w in self.app.workers if w.node is self and w.group == group]
+        self.controls.cancel()
 
     def action_resume(self) -> None:
         row = self.current_row()
         if row is None or row.get("status") not in RESUMABLE:
             self.notify("Select a cancelled or interrupted run to resume.", severity="warning")
             return
-        path = Path(row.get("evalset_path") or "")
-        self.running = True
+        self.controls.start(Path(row.get("evalset_path") or ""), resume_choice(self.project, row),
+                            resume=row["id"])
         self.refresh_bindings()
-        self.run_eval(path, resume_choice(self.project, row), resume=row["id"],
-                      use_cache=self._use_cache())
-
-    def _use_cache(self) -> bool:
-        return bool(self.query_one("#evals-cache", Checkbox).value)
 
     def action_mark(self, which: str) -> None:
         run_id = self._current_run_id()
@@ -473,4 +271,5 @@ class EvalsTab(Vertical):
         self.query_one("#evals-runs", DataTable).focus()
 
     def action_refresh(self) -> None:
-        self.reload()
+        self.controls.load_sets()
+        self.refresh_runs()
