@@ -109,3 +109,9 @@ def test_grounded_examples_reuse_the_context_the_eval_run_saw(sample_project):
                                           "messages": sent})
     project.store.update_generation(gen, {"status": "ok", "output": "In sqlite_sequence [1]."})
     assert render_inputs(project, variant, inputs) == sent
+
+
+def test_grounded_examples_without_retrieval_stop_the_build(sample_project):
+    variant = resolve_variant(sample_project)  # grounded_qa, and no index was ingested
+    with pytest.raises(WorkbenchError, match=r"needs retrieved context .* retrieval is unavailable: no retrieval index"):
+        render_inputs(sample_project, variant, {"question": "What does WAL mode change?"})

@@ -104,6 +104,14 @@ def render_inputs(project: Any, variant: Any, inputs: dict[str, Any]) -> list[di
 
     question = str(inputs.get("question") or next(iter(inputs.values()), ""))
     grounding = ground(project, variant, question)
+    if grounding.status != "used":
+        # Training a grounded prompt on examples with no context would teach the model to answer
+        # without sources: stop instead.
+        reason = grounding.status.partition(": ")[2] or grounding.status
+        raise WorkbenchError(
+            f"prompt '{variant.prompt.name}' needs retrieved context for its training examples, but "
+            f"retrieval is unavailable: {reason}. (Or frame the examples with a non-grounded variant: "
+            "--variant NAME)")
     values = {k: str(v) for k, v in inputs.items()}
     values["context"] = grounding.context_text
     return variant.prompt.render(values, system=variant.system)
