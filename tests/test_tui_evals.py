@@ -151,6 +151,23 @@ async def test_escape_cancels_keeps_finished_cases_and_ctrl_e_resumes(
         assert "e1 done · 4 cases · pass 3 · fail 1" in screen_text(app)
 
 
+async def test_a_broken_eval_file_is_named_in_the_picker_and_the_run_does_not_start(
+        tui_project_dir, ollama_standin, make_app):
+    folder = tui_project_dir / "evals"
+    folder.mkdir()
+    (folder / "dupes.yaml").write_text(
+        "cases:\n  - id: x\n    inputs: {question: q}\n  - id: x\n    inputs: {question: r}\n")
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await open_tab(app, pilot)
+        assert "dupes.yaml (invalid:" in screen_text(app)
+        await run_from_tab(app, pilot)
+        text = screen_text(app)
+        assert "The run did not start." in text and "(dupes.yaml:4)" in text
+        assert "duplicate" in text
+    assert stored_runs(app) == [] and not ollama_standin.requests_to("/api/chat")
+
+
 async def _two_runs(app, pilot, ollama_standin) -> None:
     """Run the set, make Italy's answer worse, run again without the cache."""
     await run_from_tab(app, pilot)

@@ -44,6 +44,14 @@ def resume_choice(project: Any, row: dict[str, Any]) -> str:
     return BASE
 
 
+def error_line(exc: WorkbenchError) -> str:
+    """The message first (it is what fits in one line), then the file and line it is about."""
+    where = ""
+    if exc.path:
+        where = f" ({Path(exc.path).name}" + (f":{exc.line}" if exc.line else "") + ")"
+    return exc.message + where
+
+
 class EvalRunControls(Vertical):
     """Progress above, pickers below; `start()` / `cancel()` drive one run at a time."""
 
@@ -95,7 +103,8 @@ class EvalRunControls(Vertical):
     class Failed(Message):
         """The run could not start or resume (bad eval file, changed variant...)."""
 
-        error: str
+        error: str  # in full, with the path
+        line: str  # the message first, for the one-line hint
 
     def __init__(self, project: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -196,7 +205,7 @@ class EvalRunControls(Vertical):
                                 on_progress=lambda p: self.post_message(
                                     self.Progress(dataclasses.replace(p))))
         except WorkbenchError as exc:
-            self.post_message(self.Failed(str(exc)))
+            self.post_message(self.Failed(str(exc), error_line(exc)))
             return
         self.runner = runner
         what = f"resuming e{resume}: " if resume else ""
@@ -204,7 +213,7 @@ class EvalRunControls(Vertical):
         try:
             outcome = await runner.run(resume=resume)
         except WorkbenchError as exc:  # resume refused: the set or the variant changed
-            self.post_message(self.Failed(str(exc)))
+            self.post_message(self.Failed(str(exc), error_line(exc)))
             return
         finally:
             self.runner = None
@@ -236,7 +245,7 @@ class EvalRunControls(Vertical):
 
     @on(Failed)
     def _failed(self, message: Failed) -> None:
-        self.panel.idle("The run did not start.", safe(message.error))
+        self.panel.idle("The run did not start.", safe(message.line))
         self.notify(message.error, title="Eval run", severity="error", timeout=8, markup=False)
 
     @on(Worker.StateChanged)
