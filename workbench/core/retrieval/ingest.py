@@ -12,7 +12,8 @@ What a run does:
     progress callback can give a real ETA.
  4. Embed in groups of files (~256 chunks) and write each group with ONE LanceDB commit
     (`Index.replace_files`: merge_insert + delete-not-matched for those paths).
- 5. Rebuild the full-text index, compact, write meta.json (state "ready", counts, time).
+ 5. Rebuild the full-text index; past VECTOR_INDEX_MIN_ROWS chunks build an IVF_FLAT vector
+    index (index.py); compact; write meta.json (state "ready", counts, time).
 
 Why this is safe to interrupt: LanceDB commits are atomic (a new table version appears whole or
 not at all), and a file's chunks, its hash and the removal of its old chunks are one commit. So
@@ -245,28 +246,35 @@ def ingest(
                 return True
             emb = get_model()
             texts = [c.embed_text for _, cs in group for c in cs]
-            vecs = []
+            # longest first, so each batch holds similar lengths and little padding is computed
+            # (sentence-transformers sorts only within one encode() call, i.e. one batch here)
+            order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+            vecs: list[Any] = [None] * len(texts)
             cancelled = False
-            for s in range(0, len(texts), settings.batch_size):
+            for s in range(0, len(order), settings.batch_size):
                 if cancel is not None and cancel.is_set():
                     cancelled = True
                     break
+                batch = order[s : s + settings.batch_size]
                 te = time.perf_counter()
-                vecs.extend(emb.encode(texts[s : s + settings.batch_size], settings.batch_size))
+                out = emb.encode([texts[i] for i in batch], settings.batch_size)
                 report.embed_seconds += time.perf_counter() - te
-                done_chunks += min(settings.batch_size, len(texts) - s)
+                for i, v in zip(batch, out):
+                    vecs[i] = v
+                done_chunks += len(batch)
                 r, eta = rate()
                 emit(IngestProgress("embedding", files_done, files_total, done_chunks, total_chunks, r, eta, group[0][0].path))
-            # commit every file whose chunks are all embedded
+            # commit every file whose chunks are all embedded (all of them unless cancelled)
             rows: list[dict] = []
             paths: list[str] = []
             pos = 0
             for doc, cs in group:
-                if pos + len(cs) > len(vecs):
+                seg = vecs[pos : pos + len(cs)]
+                pos += len(cs)
+                if any(v is None for v in seg):
                     report.pending.append(doc.path)
                     continue
-                rows.extend(_row(c, v, doc.file_hash) for c, v in zip(cs, vecs[pos : pos + len(cs)]))
-                pos += len(cs)
+                rows.extend(_row(c, v, doc.file_hash) for c, v in zip(cs, seg))
                 paths.append(doc.path)
                 (report.updated if doc.path in indexed and not reindex else report.added).append(doc.path)
                 files_done += 1
@@ -300,6 +308,7 @@ def ingest(
 def _finish(index: Index, report: IngestReport, t0: float, *, changed: bool, emit: Callable) -> IngestReport:
     if changed or not index.has_fts():
         index.rebuild_fts()
+        index.ensure_vector_index()
         index.compact()
     hashes = index.file_hashes()
     report.docs_total = len(hashes)
