@@ -123,7 +123,7 @@ async def test_escape_cancels_keeps_finished_cases_and_ctrl_e_resumes(
         evals_dir, ollama_standin, make_app):
     (evals_dir / "workbench.yaml").write_text(
         (evals_dir / "workbench.yaml").read_text() + "evals:\n  concurrency: 1\n")
-    ollama_standin.configure(token_delay_s=0.05)  # ~0.25 s per case, one case at a time
+    ollama_standin.configure(token_delay_s=0.1)  # ~0.1-0.6 s per case, one case at a time
     app = make_app(evals_dir)
     async with app.run_test(size=(100, 30)) as pilot:
         tab = await open_tab(app, pilot)
@@ -344,9 +344,10 @@ def _prepare(*keys: str):
 
 
 def test_evals_tab_80x24(snap_compare, snapshot_app):
-    """The Evals tab at 80x24 with two stored runs: set and variant pickers, the idle progress
-    line, the runs table (e2 50% and e1 75% with CIs, frozen dates), and e2's summary led by its
-    advice band; the footer lists Run, Resume-less keys, Diff, Mark A/B."""
+    """The Evals tab at 80x24 with two stored runs: the runs table focused (e2 50% [15–85] and
+    e1 75% [30–95], frozen dates), e2's summary led by its advice band, then the idle progress
+    lines and the set / variant / cache pickers above the footer (Run, Resume dimmed because e2
+    is done, Diff, Mark A, Mark B)."""
     assert snap_compare(snapshot_app, terminal_size=(80, 24), run_before=_prepare())
 
 
