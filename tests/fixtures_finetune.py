@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def sample_project(tmp_path: Path) -> Iterator[Project]:
     root = tmp_path / "sample"
-    shutil.copytree(REPO / "sample_data", root)
+    # Without any local .workbench/ (runs or an index someone made in the checkout): fresh.
+    shutil.copytree(REPO / "sample_data", root, ignore=shutil.ignore_patterns(".workbench"))
     project = Project.open(root)
     yield project
     project.close()
