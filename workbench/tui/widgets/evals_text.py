@@ -17,7 +17,6 @@ from rich.text import Text
 
 from workbench.core.safetext import terminal_safe
 
-FILTERS = ("regressions", "fixes", "changed", "all")
 CHANGE_MARK = {"regression": "▼", "fix": "▲", "changed": "~", "unchanged": "=",
                "added": "+", "removed": "-"}
 VERDICT_MARK = {"pass": "✓", "fail": "✗", "judge-error": "?", "unscored": "·"}
@@ -227,8 +226,7 @@ def side_texts(case: Any, delete: Style, insert: Style) -> tuple[Text, Text]:
                 a.append(text, style=delete)
             else:
                 b.append(text, style=insert)
-    for side, verdict, present in ((a, case.before, case.before is not None),
-                                   (b, case.after, case.after is not None)):
+    for side, present in ((a, case.before is not None), (b, case.after is not None)):
         if not present:
             side.append("(case not in this run)", style="italic")
         elif not side.plain:
