@@ -146,3 +146,20 @@ def test_second_concurrent_ingest_is_refused(tmp_path: Path, corpus: Path, count
     with idx.write_lock():
         with pytest.raises(WorkbenchError, match="another `workbench ingest`"):
             ingest([corpus], data, SETTINGS, embedder=counting_embedder)
+
+
+def test_ingest_killed_before_finishing_is_mended_by_the_next_run(corpus: Path, tmp_path: Path, counting_embedder):
+    data = tmp_path / "data"
+    ingest([corpus], data, SETTINGS, embedder=counting_embedder)
+    # what a `kill -9` after the chunk commits but before the full-text build leaves behind
+    idx = Index.open(data)
+    idx.table.drop_index("search_text_idx")
+    idx.meta["state"] = "ingesting"
+    idx.write_meta()
+    assert not Index.open(data).has_fts()
+    counting_embedder.texts = 0
+    report = ingest([corpus], data, SETTINGS, embedder=counting_embedder)
+    assert report.nothing_changed and counting_embedder.texts == 0
+    fixed = Index.open(data)
+    assert fixed.has_fts() and fixed.meta["state"] == "ready"
+    assert search("AUTOINCREMENT", fixed, SETTINGS, mode="fts", k=1, embedder=counting_embedder).hits[0].path == "sqlite.md"
