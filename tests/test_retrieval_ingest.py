@@ -163,3 +163,12 @@ def test_ingest_killed_before_finishing_is_mended_by_the_next_run(corpus: Path, 
     fixed = Index.open(data)
     assert fixed.has_fts() and fixed.meta["state"] == "ready"
     assert search("AUTOINCREMENT", fixed, SETTINGS, mode="fts", k=1, embedder=counting_embedder).hits[0].path == "sqlite.md"
+
+
+def test_mistyped_corpus_path_changes_nothing(corpus: Path, tmp_path: Path, counting_embedder):
+    data = tmp_path / "data"
+    ingest([corpus], data, SETTINGS, embedder=counting_embedder)
+    with pytest.raises(WorkbenchError, match="corpus path not found: .*dcos") as err:
+        ingest([tmp_path / "dcos"], data, SETTINGS, embedder=counting_embedder)
+    assert err.value.field == "retrieval.corpus"
+    assert len(chunk_rows(data)) == 5

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from workbench.core.errors import WorkbenchError
 from workbench.core.retrieval.chunking import Chunk, chunk_document, tokens_for
 from workbench.core.retrieval.documents import Document, Skipped, discover, file_hash, read_bytes, read_document
 from workbench.core.retrieval.embedder import Embedder, get_embedder, resolve_model_path
@@ -136,7 +137,14 @@ def ingest(
     tokens = tokens_for(model_dir)
     chunking = {**settings.chunking_key(), "tokenizer": tokens.name}
 
-    sources, skipped = discover([Path(p) for p in paths])
+    roots = [Path(p) for p in paths]
+    missing = [str(r) for r in roots if not r.exists()]
+    if missing:
+        # the index mirrors the given paths: a mistyped path must not empty it
+        raise WorkbenchError(
+            f"corpus path not found: {', '.join(missing)} (nothing was changed)", field="retrieval.corpus"
+        )
+    sources, skipped = discover(roots)
     report.skipped.extend(skipped)
 
     index: Index | None = None
@@ -160,6 +168,8 @@ def ingest(
 
     lock_owner = index if index is not None else Index(data_dir, {}, None, None)
     with lock_owner.write_lock():
+        if index is not None:  # re-read under the lock: another ingest may just have finished
+            index = Index.open(data_dir, settings.embedding_model)
         if index is None:
             emb = get_model()
             index = Index.create(
