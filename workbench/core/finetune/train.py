@@ -265,56 +265,62 @@ class TrainingRun:
 
     # -- watching -----------------------------------------------------------------------------
     def wait(self) -> JobOutcome:
+        """Read progress until the worker exits. Ctrl-C here cancels (checkpoint kept); a second
+        Ctrl-C kills the worker (the last periodic checkpoint stays)."""
         assert self.proc is not None and self.proc.stdout is not None
-        final: Event | None = None
-        error: Event | None = None
-        heldout = None
-        try:
-            for raw in self.proc.stdout:
-                try:
-                    event = json.loads(raw)
-                except json.JSONDecodeError:
-                    continue
-                kind = event.get("event")
-                if kind == "step":
-                    self.step = int(event["step"])
-                    self.curve.append({"step": self.step, "loss": event["loss"],
-                                       "tokens_per_s": event.get("tokens_per_s"), "lr": event.get("lr")})
-                    jobs.update_job(self.project.store, self.job_id, {"loss_curve": self.curve})
-                elif kind == "checkpoint":
-                    self.config["checkpoint_step"] = event["step"]
-                    jobs.update_job(self.project.store, self.job_id,
-                                    {"checkpoint_path": event["path"], "config": self.config})
-                elif kind == "heldout":
-                    heldout = event["loss"]
-                    self.config["heldout_loss"] = heldout
-                elif kind == "start":
-                    self.config["device"] = event.get("device")
-                    self.config["trainable_params"] = event.get("trainable_params")
-                    self.step = int(event.get("start_step") or 0)
-                elif kind in ("done", "cancelled"):
-                    final = event
-                elif kind == "error":
-                    error = event
-                if self.on_event is not None:
-                    self.on_event(event)
-        finally:
-            code = self.proc.wait()
-            self._log.close()
-        return self._finish(final, error, code, heldout)
+        self._final: Event | None = None
+        self._error: Event | None = None
+        self._heldout: float | None = None
+        interrupts = 0
+        while True:
+            try:
+                self._read_events()
+                break
+            except KeyboardInterrupt:
+                interrupts += 1
+                if interrupts == 1:
+                    self.cancel()
+                else:
+                    self.kill()
+        code = self.proc.wait()
+        self._log.close()
+        return self._finish(self._final, self._error, code, self._heldout)
+
+    def _read_events(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            try:
+                event = json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+            kind = event.get("event")
+            if kind == "step":
+                self.step = int(event["step"])
+                self.curve.append({"step": self.step, "loss": event["loss"],
+                                   "tokens_per_s": event.get("tokens_per_s"), "lr": event.get("lr")})
+                jobs.update_job(self.project.store, self.job_id, {"loss_curve": self.curve})
+            elif kind == "checkpoint":
+                self.config["checkpoint_step"] = event["step"]
+                jobs.update_job(self.project.store, self.job_id,
+                                {"checkpoint_path": event["path"], "config": self.config})
+            elif kind == "heldout":
+                self._heldout = event["loss"]
+                self.config["heldout_loss"] = self._heldout
+            elif kind == "start":
+                self.config["device"] = event.get("device")
+                self.config["trainable_params"] = event.get("trainable_params")
+                self.step = int(event.get("start_step") or 0)
+            elif kind in ("done", "cancelled"):
+                self._final = event
+            elif kind == "error":
+                self._error = event
+            if self.on_event is not None:
+                self.on_event(event)
 
     def run(self) -> JobOutcome:
-        """start + wait; Ctrl-C cancels (keeping the checkpoint); a second Ctrl-C kills."""
+        """start + wait (Ctrl-C cancels and keeps the checkpoint)."""
         self.start()
-        try:
-            return self.wait()
-        except KeyboardInterrupt:
-            self.cancel()
-            try:
-                return self.wait()
-            except KeyboardInterrupt:
-                self.kill()
-                return self.wait()
+        return self.wait()
 
     def _finish(self, final: Event | None, error: Event | None, code: int, heldout: float | None) -> JobOutcome:
         store = self.project.store
