@@ -70,9 +70,9 @@ cases:
 FIXED_INGEST_TIME = "2026-01-02T03:04:05+00:00"
 
 
-def make_project_dir(root: Path) -> Path:
+def make_project_dir(root: Path, retrieval: str = "") -> Path:
     write_project(root, extra="retrieval:\n  corpus: [docs]\n  k: 1\n  chunk_tokens: 60\n"
-                              "  overlap_tokens: 10\nevals:\n  dir: evals\n")
+                              f"  overlap_tokens: 10\n{retrieval}evals:\n  dir: evals\n")
     for rel, text in DOCS.items():
         (root / "docs").mkdir(exist_ok=True)
         (root / "docs" / rel).write_text(text, encoding="utf-8")
@@ -229,9 +229,64 @@ async def test_eval_case_marks_relevant_doc_and_shows_why_not(indexed_dir, make_
         await settle(app, pilot)
         assert tab.report.case_id == "cat-sleep" and not tab.report.modes["hybrid"].cut_at_k
         assert table_rows(app, "hybrid")[0][0] == "★1"
-        await pilot.press("ctrl+y")
+        text = screen_text(app)
+        assert "Why not retrieved · cat-sleep" in text and "within k=1 under every mode" in text
+        app.query_one("#rt-whynot-scroll").focus()
+        await pilot.press("end")
         await pilot.pause()
         assert "chunk boundary: no split" in screen_text(app)
+
+
+async def test_esc_cancels_ingest_after_the_batch_and_ctrl_g_finishes_it(
+        tmp_path, make_app, embedder, monkeypatch):
+    """The embedder is held at its first batch until Esc has been pressed, so the cancel lands
+    mid-ingest every time (real model, real LanceDB; only the timing is arranged)."""
+    import asyncio
+    import threading
+
+    root = make_project_dir(tmp_path / "proj", retrieval="  batch_size: 2\n")
+    entered, release = threading.Event(), threading.Event()
+    real_encode = embedder.encode
+
+    def gated_encode(texts, batch_size=32):
+        entered.set()
+        release.wait(30)
+        return real_encode(texts, batch_size)
+
+    monkeypatch.setattr(embedder, "encode", gated_encode)
+    app = make_app(root, probe=False)
+    reports: list = []
+
+    def hook(message) -> None:
+        if type(message).__name__ == "IngestFinished":
+            reports.append(message.report)
+
+    async with app.run_test(size=(80, 24), notifications=True, message_hook=hook) as pilot:
+        tab = await open_tab(app, pilot)
+        await pilot.press("ctrl+g")
+        assert await asyncio.to_thread(entered.wait, 30)
+        await pilot.pause()
+        assert tab.ingesting and tab.has_class("-ingesting")
+        assert "esc Cancel" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "stopping after this batch" in screen_text(app)
+        release.set()
+        await settle(app, pilot)
+        assert not tab.ingesting and "esc Cancel" not in screen_text(app)
+        report = reports[-1]
+        assert report.cancelled and report.pending
+        kept = len(report.added)
+        notices = [n.message for n in app._notifications]
+        assert any(f"Ingest cancelled: kept {kept} completed files; {len(report.pending)} not "
+                   "done" in n for n in notices), notices
+        # the index holds exactly the completed files: nothing half-written
+        assert f"{kept} docs · " in screen_text(app)
+
+        monkeypatch.setattr(embedder, "encode", real_encode)
+        await pilot.press("ctrl+g")  # finishes the job
+        await settle(app, pilot)
+        assert "4 docs · 7 chunks" in screen_text(app)
 
 
 async def test_missing_index_says_so_and_search_reports_it(tmp_path, make_app):
@@ -248,11 +303,18 @@ async def test_missing_index_says_so_and_search_reports_it(tmp_path, make_app):
         assert "no retrieval index at" in screen_text(app)
 
 
-async def test_document_markup_and_escapes_show_literally(indexed_dir, make_app):
+async def test_document_markup_and_escapes_show_literally(indexed_dir, make_app, monkeypatch):
+    from workbench.core.retrieval import embedder as embedder_module
+
+    monkeypatch.setattr(embedder_module, "_CACHE", {})  # as in a fresh session: nothing loaded
+    seen: list[str] = []
     app = make_app(indexed_dir, probe=False)
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=(100, 30),
+                            message_hook=lambda m: seen.append(type(m).__name__)) as pilot:
         tab = await open_tab(app, pilot)
         await search(app, pilot, "markup escape literal")
+        # the first search loaded the model, and said so while it did
+        assert seen.index("ModelLoading") < seen.index("Searched")
         assert tab.selected_hit.path == "markup.md"
         text = screen_text(app)
         assert "[bold]not bold[/bold]" in text
