@@ -15,7 +15,6 @@ import json
 import sys
 from typing import Any
 
-from workbench.core.errors import WorkbenchError
 from workbench.core.safetext import terminal_safe
 
 SIGNALS = ("format", "capability", "prompt-cost")
