@@ -232,6 +232,7 @@ class EmbeddedProvider:
             # Wait for the thread to notice (at most one forward pass) so that a closed stream
             # really has stopped using the CPU when aclose() returns.
             await asyncio.shield(finished)
+            thread.join()  # it has posted its last word; this only waits for it to return
 
     def _run(self, loaded: LoadedModel, adapter: str | None, prompt: list[int],
              sampling: Sampling, emit: Any, cancel: threading.Event,
