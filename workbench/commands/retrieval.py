@@ -182,6 +182,8 @@ def run_retrieve(args: argparse.Namespace, project: Any) -> int:
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return 0
     if args.markdown:
+        if args.gold:
+            data["gold_ranks"] = _gold_ranks(result, args.gold)
         print(result_markdown(data, gold=args.gold, title=f"Retrieval trace {trace_id}"))
         return 0
     out = Console(highlight=False)

@@ -316,6 +316,10 @@ def result_markdown(data: dict, gold: list[str] | None = None, title: str | None
     )
     if gold:
         lines.append(f"- gold: {', '.join(f'`{g}`' for g in gold)}")
+        ranks = data.get("gold_ranks")
+        if ranks:
+            shown = ", ".join(f"{m} {r if r else 'not in candidates'}" for m, r in ranks.items())
+            lines.append(f"- gold document rank: {shown}")
     lines.append("")
 
     def is_gold(c: dict) -> bool:
