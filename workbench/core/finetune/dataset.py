@@ -234,6 +234,9 @@ def _jsonl_row(row: Any) -> tuple[list[dict[str, str]], str | None]:
 def load_tokenizer(folder: str | Path) -> Any:
     from transformers import AutoTokenizer
 
+    if not (Path(folder) / "config.json").is_file():
+        raise WorkbenchError("not a Hugging Face model folder (no config.json)", path=folder,
+                             field="finetune.base_model")
     tok = AutoTokenizer.from_pretrained(str(folder))
     if not getattr(tok, "chat_template", None):
         raise WorkbenchError("the base model has no chat template, so answers cannot be framed as it "

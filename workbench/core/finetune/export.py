@@ -230,6 +230,19 @@ class ExportResult:
                 "eval": self.eval, "warnings": self.warnings}
 
 
+def _base_folder(base: dict[str, Any]) -> Path:
+    """The folder the job trained on; the embedded one is rebuilt if its cache was cleared."""
+    folder = Path(base.get("folder") or "")
+    if (folder / "config.json").is_file():
+        return folder
+    if base.get("spec") == "embedded":
+        from workbench.core.finetune.base import embedded_hf_folder
+
+        return embedded_hf_folder()
+    raise WorkbenchError("the base model folder this job was trained on is gone; restore it to export "
+                         "(its tokenizer defines the Modelfile TEMPLATE)", path=str(folder))
+
+
 def write_export(project: Any, job: dict[str, Any], name: str) -> ExportResult:
     """Check everything and write `<job>/export-<name>/` (adapter files + Modelfile)."""
     from workbench.core.finetune.dataset import load_tokenizer
@@ -249,7 +262,7 @@ def write_export(project: Any, job: dict[str, Any], name: str) -> ExportResult:
         raise WorkbenchError("set finetune.ollama_base to the Ollama model with the same weights as "
                              f"{base.get('folder')} (the Modelfile's FROM)", path=project.config.path,
                              field="finetune.ollama_base")
-    tokenizer = load_tokenizer(base["folder"])
+    tokenizer = load_tokenizer(_base_folder(base))
     fmt, warnings = chat_format(tokenizer)
     from workbench.core.variants import resolve_variant
 
