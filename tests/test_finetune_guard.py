@@ -118,3 +118,17 @@ def test_train_refuses_without_evidence_or_override(sample_project, capsys):
     assert code == 1
     assert "refused" in err and "--override" in err
     assert sample_project.store.rows("finetune_jobs") == []
+
+
+def test_low_recall_in_a_retrieval_eval_blocks(sample_project):
+    project = sample_project
+    build_plateau(project)
+    project.store.insert("retrieval_evals", {
+        "created_at": "2026-11-25T10:00:00", "evalset": "sqlite-docs-qa", "evalset_hash": "x",
+        "settings": {"k": 4, "modes": ["hybrid", "dense"]}, "index_version": "3",
+        "metrics": {"dense": {"recall@k": 0.95}, "hybrid": {"recall@k": 0.62, "hit@k": 0.7}}, "cases": []})
+    report = check(project, "format")
+    rule = report.rule("retrieval")
+    assert not rule.passed and rule.evidence["recall_at_k"] == 0.62
+    assert "recall@4 62% in retrieval eval 1 (hybrid)" in rule.summary
+    assert report.advice.startswith("Not yet: recall@4 is 62%: the answer is often not in the context")

@@ -207,7 +207,7 @@ def check(project: Any, signal: str | None = None, *, evalset: str | None = None
                default=None)
     rules.append(_rule_variants(runs, settings, es.name))
     rules.append(_rule_plateau(runs, settings))
-    rules.append(_rule_retrieval(best, settings))
+    rules.append(_rule_retrieval(best, settings, latest_retrieval_eval(project, es.name)))
     rules.append(_rule_signal(signal, runs, best, settings))
     rules.append(_rule_knowledge(project, es, settings))
     return _report(rules, signal, es.name, str(path), best.run_id if best else None, settings)
@@ -304,7 +304,25 @@ def _rule_plateau(runs: list[VariantRun], s: FinetuneSettings) -> Rule:
     return Rule("plateau", False, summary, step, ev)
 
 
-def _rule_retrieval(best: VariantRun | None, s: FinetuneSettings) -> Rule:
+def latest_retrieval_eval(project: Any, evalset_name: str) -> dict[str, Any] | None:
+    """recall@k of the newest `workbench retrieval eval` on this eval set, in the configured mode."""
+    rows = project.store.rows("retrieval_evals", "evalset = ?", [evalset_name], limit=1)
+    if not rows:
+        return None
+    try:
+        metrics = json.loads(rows[0].get("metrics") or "{}")
+        settings = json.loads(rows[0].get("settings") or "{}")
+    except (TypeError, json.JSONDecodeError):
+        return None
+    mode = project.config.retrieval.mode
+    if mode not in metrics:
+        mode = next(iter(metrics), None)
+    if mode is None or "recall@k" not in metrics[mode]:
+        return None
+    return {"id": rows[0]["id"], "mode": mode, "k": settings.get("k"), "recall": metrics[mode]["recall@k"]}
+
+
+def _rule_retrieval(best: VariantRun | None, s: FinetuneSettings, reval: dict[str, Any] | None = None) -> Rule:
     if best is None:
         return Rule("retrieval", False, "no finished eval run to read failures from",
                     "run the eval set (`workbench eval run`) so failures can be attributed")
@@ -323,13 +341,19 @@ def _rule_retrieval(best: VariantRun | None, s: FinetuneSettings) -> Rule:
         retr = retrieval_metrics(best.results)
     recall = retr.get("hit_rate") if retr else None
     k = retr.get("k") if retr else None
+    labelled = retr.get("cases") if retr else None
+    source = f"{best.label}"
+    if reval is not None:  # a dedicated retrieval eval measures recall over every relevant document
+        recall, k, labelled = reval["recall"], reval["k"], None
+        source = f"retrieval eval {reval['id']} ({reval['mode']})"
     ev = {"run": best.run_id, "failures": failed_total, "retrieval_misses": misses, "miss_share": share,
           "recall_at_k": recall, "k": k, "max_miss_share": s.max_retrieval_miss_share,
-          "min_recall": s.min_recall}
+          "min_recall": s.min_recall, "recall_source": source}
     parts = [f"in {best.label}, {misses} of {failed_total} failures are retrieval misses ({share:.0%}, "
              f"limit {s.max_retrieval_miss_share:.0%})"]
     if recall is not None:
-        parts.append(f"recall@{k} {recall:.0%} on {retr.get('cases')} labelled cases (minimum {s.min_recall:.0%})")
+        on = f" on {labelled} labelled cases" if labelled else ""
+        parts.append(f"recall@{k} {recall:.0%}{on} in {source} (minimum {s.min_recall:.0%})")
     else:
         parts.append("no retrieval evidence (no `relevant` documents, or the variant does not retrieve)")
     summary = "; ".join(parts)
