@@ -144,7 +144,7 @@ async def test_ingest_through_the_tab_then_search_shows_every_methods_rank(
     progress: list = []
 
     def hook(message) -> None:
-        if type(message).__name__ == "IngestProgressed":
+        if type(message).__name__ == "Progressed":
             progress.append(message.progress)
 
     async with app.run_test(size=(120, 36), message_hook=hook) as pilot:
@@ -258,7 +258,7 @@ async def test_esc_cancels_ingest_after_the_batch_and_ctrl_g_finishes_it(
     reports: list = []
 
     def hook(message) -> None:
-        if type(message).__name__ == "IngestFinished":
+        if type(message).__name__ == "Finished":
             reports.append(message.report)
 
     async with app.run_test(size=(80, 24), notifications=True, message_hook=hook) as pilot:
@@ -266,7 +266,7 @@ async def test_esc_cancels_ingest_after_the_batch_and_ctrl_g_finishes_it(
         await pilot.press("ctrl+g")
         assert await asyncio.to_thread(entered.wait, 30)
         await pilot.pause()
-        assert tab.ingesting and tab.has_class("-ingesting")
+        assert tab.ingesting and app.query_one("#rt-progress").display
         assert "esc Cancel" in screen_text(app)
         await pilot.press("escape")
         await pilot.pause()
@@ -366,3 +366,32 @@ def test_retrieval_tab_snapshot_160x48(snap_compare, indexed_dir, make_app, no_t
     app = make_app(indexed_dir, probe=False)
     assert snap_compare(app, terminal_size=(160, 48),
                         run_before=_searched("", case="tiny.yaml::dogs-cut"))
+
+
+def test_preview_shows_overlapping_chunk_boundaries_and_highlights_after_escapes():
+    """Pure rendering: an overlap shows as the next chunk's start before the previous end; a
+    control character shown as `\\x1b` does not shift the highlight of a later query term."""
+    from workbench.tui.widgets.retrieval_preview import (ChunkSpan, DocView, rebuild_from_chunks,
+                                                         render_preview)
+
+    text = "# Title\nalpha \x1b[2J beta gamma\ndelta gamma epsilon\nzeta"
+    a, b = text.index("alpha"), text.index("delta") + len("delta gamma")
+    c, d = text.index("gamma\ndelta"), len(text)
+    view = DocView("t.md", text, [ChunkSpan("t.md#0", 0, "Title", a, b, 2, 3),
+                                  ChunkSpan("t.md#1", 1, "Title", c, d, 2, 4)])
+    styles = {"term": "bold red", "selected": "on blue", "marker": "magenta",
+              "marker_selected": "bold cyan"}
+    out = render_preview(view, "t.md#0", "gamma", styles)
+    plain = out.plain
+    assert "\x1b" not in plain and "alpha \\x1b[2J beta" in plain
+    assert plain.index("┄┄ #0 Title · lines 2-3 ┄┄") < plain.index("┄┄ #1 Title · lines 2-4 ┄┄")
+    assert plain.index("┄┄ #1 Title") < plain.index("┄┄ end #0 ┄┄") < plain.index("┄┄ end #1 ┄┄")
+    terms = [plain[s.start:s.end] for s in out.spans if "red" in str(s.style)]
+    assert terms and set(terms) == {"gamma"} and len(terms) == 2
+    selected = "".join(plain[s.start:s.end] for s in out.spans if "on blue" in str(s.style))
+    assert selected.startswith("alpha") and "zeta" not in selected
+
+    rows = [{"text": text[a:b], "char_start": a, "char_end": b},
+            {"text": text[c:d], "char_start": c, "char_end": d}]
+    rebuilt, starts = rebuild_from_chunks(rows)
+    assert rebuilt == text[a:] and starts == [0, c - a]

@@ -8,15 +8,13 @@ at 80 columns, switched with ctrl+y) the why-not report.
 
 All slow work is in thread workers that post messages; handlers change the widgets: searches
 (`retrieval-search`, which also loads the embedding model on first use and stores a trace, as
-`workbench retrieve` does), ingest (`retrieval-ingest`), document previews (`retrieval-doc`)
-and the eval-case list (`retrieval-cases`). Ingest is cancelled through the core's cancel Event,
-which stops after the current batch and keeps the finished files; the worker then ends normally
-with its report, so nothing is left half-written and nothing is reported twice.
+`workbench retrieve` does) and the eval-case list (`retrieval-cases`). Ingest and the index stats
+live in `IndexStatus` (widgets/retrieval_index.py), document loading in `PreviewPane`
+(widgets/retrieval_preview.py): this tab owns the keys and reports the outcomes.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -27,15 +25,16 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Input, ProgressBar, Select, Static
+from textual.widgets import Input, Select, Static
 from textual.worker import get_current_worker
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.safetext import terminal_safe
 from workbench.tui.widgets.retrieval_cases import CaseChoice, load_cases
-from workbench.tui.widgets.retrieval_preview import DocView, load_doc_view, preview_title, render_preview
-from workbench.tui.widgets.retrieval_report import (MODE_LABEL, ingest_summary, progress_text,
-                                                     render_whynot, stats_text, theme_styles)
+from workbench.tui.widgets.retrieval_index import MODEL_LOADING, IndexStatus
+from workbench.tui.widgets.retrieval_preview import PreviewPane
+from workbench.tui.widgets.retrieval_report import (MODE_LABEL, ingest_summary, render_whynot,
+                                                     theme_styles)
 from workbench.tui.widgets.retrieval_results import ResultsPanel
 
 MODES = ("dense", "fts", "hybrid")
@@ -51,11 +50,6 @@ class RetrievalTab(Vertical):
     RetrievalTab #rt-top { height: 1; }
     RetrievalTab #rt-query { width: 1fr; }
     RetrievalTab #rt-case { width: 30; margin-left: 1; }
-    RetrievalTab #rt-status { height: 1; }
-    RetrievalTab #rt-progress { display: none; width: 28; }
-    RetrievalTab.-ingesting #rt-progress { display: block; }
-    RetrievalTab #rt-stats { width: 1fr; color: $text-muted; }
-    RetrievalTab #rt-stats.-problem { color: $warning; }
     RetrievalTab #rt-line { height: 1; color: $text-muted; }
     RetrievalTab #rt-line.-error { color: $error; }
     RetrievalTab #rt-results { height: 8; }
@@ -107,9 +101,7 @@ class RetrievalTab(Vertical):
     # -- messages ------------------------------------------------------------------------------
     @dataclass
     class ModelLoading(Message):
-        """The embedding model is being loaded (first search or ingest of the session)."""
-
-        for_ingest: bool = False
+        """The first search of the session is loading the embedding model."""
 
     @dataclass
     class Searched(Message):
@@ -119,30 +111,6 @@ class RetrievalTab(Vertical):
         result: Any = None
         report: Any = None
         trace_id: int | None = None
-        error: str | None = None
-
-    @dataclass
-    class IngestProgressed(Message):
-        """A progress update from ingest (newer ones replace pending older ones)."""
-
-        progress: Any
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, RetrievalTab.IngestProgressed)
-
-    @dataclass
-    class IngestFinished(Message):
-        """Ingest ended: its report (cancelled or not), or the error that stopped it."""
-
-        report: Any = None
-        error: str | None = None
-
-    @dataclass
-    class DocLoaded(Message):
-        """A document's text and chunk spans for the preview, or why they are unavailable."""
-
-        path: str
-        view: DocView | None = None
         error: str | None = None
 
     @dataclass
@@ -163,33 +131,22 @@ class RetrievalTab(Vertical):
         self.result: Any = None
         self.report: Any = None
         self.trace_id: int | None = None
-        self.selected_hit: Any = None
-        self.docs: dict[str, DocView] = {}
-        self.index_ok = False
-        self.needs_reindex = False
         self.palette: dict[str, str] = {}
         self._seq = 0
-        self._cancel: threading.Event | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="rt-top"):
             yield Input(placeholder="question or keywords — Enter searches", id="rt-query",
                         compact=True)
             yield Select([], prompt="eval case…", compact=True, id="rt-case")
-        with Horizontal(id="rt-status"):
-            yield ProgressBar(show_eta=False, id="rt-progress")
-            yield Static("", id="rt-stats")
+        yield IndexStatus(self.project, id="rt-status")
         yield Static("", id="rt-line")
         with Horizontal(id="rt-results"):
             for mode in MODES:
                 yield ResultsPanel(mode, id=f"results-{mode}",
                                    classes="-active" if mode == self.mode else "")
         with Horizontal(id="rt-bottom"):
-            with Vertical(id="rt-preview-pane", classes="rt-pane"):
-                yield Static(preview_title(None, None), id="rt-preview-title",
-                             classes="rt-pane-title")
-                with VerticalScroll(id="rt-preview-scroll", classes="rt-scroll"):
-                    yield Static("", id="rt-preview")
+            yield PreviewPane(self.project, id="rt-preview-pane", classes="rt-pane")
             with Vertical(id="rt-whynot-pane", classes="rt-pane"):
                 yield Static("Why not retrieved", id="rt-whynot-title", classes="rt-pane-title")
                 with VerticalScroll(id="rt-whynot-scroll", classes="rt-scroll"):
@@ -199,15 +156,26 @@ class RetrievalTab(Vertical):
     def on_mount(self) -> None:
         self.palette = theme_styles(self.app)
         self.watch(self.app, "theme", self._theme_changed, init=False)
-        self.refresh_stats()
         self._set_line(self._idle_line())
         self.load_case_list()
         self.query_one("#rt-query", Input).focus()
 
     def on_resize(self) -> None:
         self.set_class(self.size.width >= WIDE, "-wide")
-        if self.result is not None and self.report is None:
+        if self.result is not None:
             self._set_line(self._result_line())
+
+    @property
+    def status(self) -> IndexStatus:
+        return self.query_one(IndexStatus)
+
+    @property
+    def ingesting(self) -> bool:
+        return self.status.ingesting
+
+    @property
+    def index_ok(self) -> bool:
+        return self.status.index_ok
 
     @property
     def wide(self) -> bool:
@@ -240,33 +208,6 @@ class RetrievalTab(Vertical):
         if self.trace_id is not None:
             parts.append(f"trace r{self.trace_id}")
         return " · ".join(parts)
-
-    def refresh_stats(self) -> None:
-        """Read the index metadata (meta.json only: no LanceDB import) into the stats line."""
-        from workbench.core.retrieval.index import (META, Index, IndexMismatch, IndexUnavailable,
-                                                    check_compatible, index_dir)
-
-        stats = self.query_one("#rt-stats", Static)
-        folder = index_dir(self.project.data_dir)
-        try:
-            meta = Index.read_meta(self.project.data_dir)
-            check_compatible(meta, self.settings.embedding_model, None, folder / META)
-        except IndexMismatch as exc:
-            self.index_ok, self.needs_reindex = False, True
-            stats.update(Text(terminal_safe(f"{exc.reason} — ctrl+g re-indexes")))
-        except IndexUnavailable as exc:
-            self.index_ok = False
-            self.needs_reindex = folder.exists() and (folder / META).exists()
-            if not folder.exists():
-                corpus = ", ".join(f"{c}/" for c in self.settings.corpus) or "the corpus"
-                stats.update(Text(terminal_safe(f"No retrieval index yet — press ctrl+g to ingest "
-                                                f"{corpus}")))
-            else:
-                stats.update(Text(terminal_safe(f"{exc.reason} — ctrl+g rebuilds it")))
-        else:
-            self.index_ok, self.needs_reindex = True, False
-            stats.update(stats_text(meta))
-        stats.set_class(not self.index_ok, "-problem")
 
     # -- eval cases ----------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="retrieval-cases", exit_on_error=False)
@@ -338,12 +279,8 @@ class RetrievalTab(Vertical):
             self.post_message(self.Searched(seq, result, report, trace_id))
 
     @on(ModelLoading)
-    def _model_loading(self, message: ModelLoading) -> None:
-        text = "loading embedding model… (once per session)"
-        if message.for_ingest:
-            self.query_one("#rt-stats", Static).update(Text(text))
-        else:
-            self._set_line(text)
+    def _model_loading(self) -> None:
+        self._set_line(MODEL_LOADING)
 
     @on(Searched)
     def _searched(self, message: Searched) -> None:
@@ -351,7 +288,7 @@ class RetrievalTab(Vertical):
             return  # an older search finished after a newer one started
         if message.error:
             self._set_line(message.error, error=True)
-            self.refresh_stats()
+            self.status.refresh_stats()
             return
         self.result, self.report, self.trace_id = message.result, message.report, message.trace_id
         self._set_line(self._result_line())
@@ -396,106 +333,32 @@ class RetrievalTab(Vertical):
     # -- preview -------------------------------------------------------------------------------
     @on(ResultsPanel.Highlighted)
     def _row_highlighted(self, message: ResultsPanel.Highlighted) -> None:
-        self._show_preview(message.hit)
+        # refilling a hidden or unfocused ranking moves its cursor too: only the ranking the
+        # user is looking at drives the preview
+        panel = message.panel
+        if panel.table.has_focus or (not self.wide and panel.mode == self.mode):
+            self._show_preview(message.hit)
 
     def _show_preview(self, hit: Any) -> None:
-        self.selected_hit = hit
-        self.query_one("#rt-preview-title", Static).update(preview_title(None, hit))
-        body = self.query_one("#rt-preview", Static)
-        if hit is None:
-            body.update("")
-            return
-        view = self.docs.get(hit.path)
-        if view is None:
-            body.update(Text(terminal_safe(f"loading {hit.path}…"), style="dim"))
-            self.load_doc(hit.path)
-            return
         query = self.result.query if self.result is not None else ""
-        body.update(render_preview(view, hit.chunk_id, query, self.palette))
-        self.query_one("#rt-preview-scroll", VerticalScroll).scroll_home(animate=False)
+        self.query_one(PreviewPane).show(hit, query, self.palette)
 
-    @work(thread=True, exclusive=True, group="retrieval-doc", exit_on_error=False)
-    def load_doc(self, path: str) -> None:
-        try:
-            view = load_doc_view(self.project, self.settings, path)
-        except WorkbenchError as exc:
-            self.post_message(self.DocLoaded(path, error=str(exc)))
-            return
-        self.post_message(self.DocLoaded(path, view))
-
-    @on(DocLoaded)
-    def _doc_loaded(self, message: DocLoaded) -> None:
-        hit = self.selected_hit
-        if message.view is not None:
-            self.docs[message.path] = message.view
-        if hit is None or hit.path != message.path:
-            return
-        if message.error:
-            self.query_one("#rt-preview", Static).update(Text(terminal_safe(message.error)))
-        else:
-            self._show_preview(hit)
+    @property
+    def selected_hit(self) -> Any:
+        return self.query_one(PreviewPane).hit
 
     # -- ingest --------------------------------------------------------------------------------
-    @property
-    def ingesting(self) -> bool:
-        return self._cancel is not None
-
     def action_ingest(self) -> None:
-        if self.ingesting:
+        if not self.status.start():
             self.notify("Ingest is already running (Esc cancels it).", severity="warning")
-            return
-        self._cancel = threading.Event()
-        self.add_class("-ingesting")
-        bar = self.query_one("#rt-progress", ProgressBar)
-        bar.update(total=None, progress=0)
-        self.query_one("#rt-stats", Static).update(Text("starting ingest…"))
         self.refresh_bindings()
-        self.run_ingest(self.needs_reindex, self._cancel)
-
-    @work(thread=True, exclusive=True, group="retrieval-ingest", exit_on_error=False)
-    def run_ingest(self, reindex: bool, cancel: threading.Event) -> None:
-        from workbench.core.retrieval.embedder import get_embedder, loaded_embedder
-        from workbench.core.retrieval.service import ingest_project
-
-        settings = self.settings
-        try:
-            if loaded_embedder(settings.embedding_model, self.project.root) is None:
-                self.post_message(self.ModelLoading(for_ingest=True))
-                get_embedder(settings.embedding_model, self.project.root)
-            report = ingest_project(self.project, settings, reindex=reindex, cancel=cancel,
-                                    progress=lambda p: self.post_message(self.IngestProgressed(p)))
-        except WorkbenchError as exc:
-            self.post_message(self.IngestFinished(error=str(exc)))
-            return
-        except Exception as exc:
-            self.post_message(self.IngestFinished(error=f"{type(exc).__name__}: {exc}"))
-            raise
-        self.post_message(self.IngestFinished(report))
-
-    @on(IngestProgressed)
-    def _ingest_progressed(self, message: IngestProgressed) -> None:
-        if not self.ingesting:
-            return
-        p = message.progress
-        bar = self.query_one("#rt-progress", ProgressBar)
-        if p.phase == "embedding" and p.chunks_total:
-            bar.update(total=p.chunks_total, progress=p.chunks_done)
-        elif p.phase in ("indexing", "done"):
-            bar.update(total=1, progress=1)
-        stopping = " · stopping after this batch…" if self._cancel.is_set() else " · Esc cancels"
-        self.query_one("#rt-stats", Static).update(Text(progress_text(p) + stopping))
 
     def action_cancel_ingest(self) -> None:
-        if self._cancel is not None and not self._cancel.is_set():
-            self._cancel.set()
-            self.query_one("#rt-stats", Static).update(Text("stopping after this batch…"))
+        self.status.cancel()
 
-    @on(IngestFinished)
-    def _ingest_finished(self, message: IngestFinished) -> None:
-        self._cancel = None
-        self.remove_class("-ingesting")
-        self.docs.clear()
-        self.refresh_stats()
+    @on(IndexStatus.Finished)
+    def _ingest_finished(self, message: IndexStatus.Finished) -> None:
+        self.query_one(PreviewPane).forget()
         self.refresh_bindings()
         if message.error:
             self.notify(f"Ingest failed: {message.error}", severity="error", timeout=10,

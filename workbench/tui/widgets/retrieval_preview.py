@@ -1,6 +1,6 @@
 """The preview of a retrieved chunk inside its document: context, chunk boundaries, query terms.
 
-Two halves. `load_doc_view` (run in a thread worker) reads what the index holds for one
+Three parts. `load_doc_view` (run in a thread worker) reads what the index holds for one
 document and, when the file on disk still matches it, the document's own text, so the preview
 shows the lines around the chunk that no chunk holds (headings) exactly as they are. When the
 file changed or moved since the last ingest, the view is rebuilt from the indexed chunks (their
@@ -13,6 +13,9 @@ tinted background and the query terms in bold colour, from the core's `highlight
 Document text is cut into pieces at span boundaries first and each piece goes through
 `terminal_safe` on its own, so escaping a control character never shifts a highlight, and no
 document text is ever parsed as markup.
+
+`PreviewPane` is the widget: it caches views per document and loads missing ones in a thread
+worker (`retrieval-doc`), so moving the cursor through results never waits on disk or LanceDB.
 """
 
 from __future__ import annotations
@@ -22,7 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Static
 
+from workbench.core.errors import WorkbenchError
 from workbench.core.safetext import terminal_safe
 
 CONTEXT_LINES = 3
@@ -209,3 +218,70 @@ def preview_title(view: DocView | None, hit: Any) -> Text:
     head = f" · {hit.heading_path}" if hit.heading_path else ""
     return Text(terminal_safe(f"Preview · {hit.chunk_id}{head} · lines {hit.line_start}-{hit.line_end}"),
                 no_wrap=True, overflow="ellipsis")
+
+
+# -- the pane -----------------------------------------------------------------------------------
+
+class PreviewPane(Vertical):
+    """Title line and the scrollable preview; documents load in a worker and are cached."""
+
+    @dataclass
+    class Loaded(Message):
+        """A document's view for the preview, or why it could not be read."""
+
+        path: str
+        view: DocView | None = None
+        error: str | None = None
+
+    def __init__(self, project: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.project = project
+        self.docs: dict[str, DocView] = {}
+        self.hit: Any = None
+        self.query = ""
+        self.palette: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static(preview_title(None, None), id="rt-preview-title", classes="rt-pane-title")
+        with VerticalScroll(id="rt-preview-scroll", classes="rt-scroll"):
+            yield Static("", id="rt-preview")
+
+    def forget(self) -> None:
+        """Drop cached documents (after an ingest they may have changed)."""
+        self.docs.clear()
+
+    def show(self, hit: Any, query: str, palette: dict[str, str]) -> None:
+        """Preview `hit` (a search Hit, or None to clear) with `query`'s terms highlighted."""
+        self.hit, self.query, self.palette = hit, query, palette
+        self.query_one("#rt-preview-title", Static).update(preview_title(None, hit))
+        body = self.query_one("#rt-preview", Static)
+        if hit is None:
+            body.update("")
+            return
+        view = self.docs.get(hit.path)
+        if view is None:
+            body.update(Text(terminal_safe(f"loading {hit.path}…"), style="dim"))
+            self.load_doc(hit.path)
+            return
+        body.update(render_preview(view, hit.chunk_id, query, palette))
+        self.query_one("#rt-preview-scroll", VerticalScroll).scroll_home(animate=False)
+
+    @work(thread=True, exclusive=True, group="retrieval-doc", exit_on_error=False)
+    def load_doc(self, path: str) -> None:
+        try:
+            view = load_doc_view(self.project, self.project.config.retrieval, path)
+        except WorkbenchError as exc:
+            self.post_message(self.Loaded(path, error=str(exc)))
+            return
+        self.post_message(self.Loaded(path, view))
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        if message.view is not None:
+            self.docs[message.path] = message.view
+        if self.hit is None or self.hit.path != message.path:
+            return
+        if message.error:
+            self.query_one("#rt-preview", Static).update(Text(terminal_safe(message.error)))
+        else:
+            self.show(self.hit, self.query, self.palette)
