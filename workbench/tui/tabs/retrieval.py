@@ -8,9 +8,10 @@ at 80 columns, switched with ctrl+y) the why-not report.
 
 All slow work is in thread workers that post messages; handlers change the widgets: searches
 (`retrieval-search`, which also loads the embedding model on first use and stores a trace, as
-`workbench retrieve` does) and the eval-case list (`retrieval-cases`). Ingest and the index stats
-live in `IndexStatus` (widgets/retrieval_index.py), document loading in `PreviewPane`
-(widgets/retrieval_preview.py): this tab owns the keys and reports the outcomes.
+`workbench retrieve` does). Ingest and the index stats live in `IndexStatus`
+(widgets/retrieval_index.py), document loading in `PreviewPane` (widgets/retrieval_preview.py),
+the eval cases in `CasePicker` (widgets/retrieval_cases.py): this tab owns the keys and reports
+the outcomes.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from textual.worker import get_current_worker
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.safetext import terminal_safe
-from workbench.tui.widgets.retrieval_cases import CaseChoice, load_cases
+from workbench.tui.widgets.retrieval_cases import CaseChoice, CasePicker
 from workbench.tui.widgets.retrieval_index import MODEL_LOADING, IndexStatus
 from workbench.tui.widgets.retrieval_preview import PreviewPane
 from workbench.tui.widgets.retrieval_report import (MODE_LABEL, ingest_summary, render_whynot,
@@ -113,20 +114,12 @@ class RetrievalTab(Vertical):
         trace_id: int | None = None
         error: str | None = None
 
-    @dataclass
-    class CasesLoaded(Message):
-        """The labelled eval cases, and eval-set files that could not be read."""
-
-        cases: list[CaseChoice]
-        errors: list[str]
-
     # -- set-up --------------------------------------------------------------------------------
     def __init__(self, project: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.project = project
         self.settings = project.config.retrieval
         self.set_reactive(RetrievalTab.mode, self.settings.mode)
-        self.cases: dict[str, CaseChoice] = {}
         self.case: CaseChoice | None = None
         self.result: Any = None
         self.report: Any = None
@@ -138,7 +131,7 @@ class RetrievalTab(Vertical):
         with Horizontal(id="rt-top"):
             yield Input(placeholder="question or keywords — Enter searches", id="rt-query",
                         compact=True)
-            yield Select([], prompt="eval case…", compact=True, id="rt-case")
+            yield CasePicker(self.project, id="rt-case")
         yield IndexStatus(self.project, id="rt-status")
         yield Static("", id="rt-line")
         with Horizontal(id="rt-results"):
@@ -157,7 +150,6 @@ class RetrievalTab(Vertical):
         self.palette = theme_styles(self.app)
         self.watch(self.app, "theme", self._theme_changed, init=False)
         self._set_line(self._idle_line())
-        self.load_case_list()
         self.query_one("#rt-query", Input).focus()
 
     def on_resize(self) -> None:
@@ -210,30 +202,18 @@ class RetrievalTab(Vertical):
         return " · ".join(parts)
 
     # -- eval cases ----------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, group="retrieval-cases", exit_on_error=False)
-    def load_case_list(self) -> None:
-        cases, errors = load_cases(self.project)
-        self.post_message(self.CasesLoaded(cases, errors))
-
-    @on(CasesLoaded)
-    def _cases_loaded(self, message: CasesLoaded) -> None:
-        self.cases = {c.key: c for c in message.cases}
-        select = self.query_one("#rt-case", Select)
-        select.set_options([(Text(terminal_safe(c.label)), c.key) for c in message.cases])
-        if not message.cases:
-            select.prompt = "no labelled cases"
-        if message.errors:
-            self.notify("Eval sets that could not be read:\n" + "\n".join(message.errors),
-                        severity="warning", timeout=8, markup=False)
+    @property
+    def cases(self) -> dict[str, CaseChoice]:
+        return self.query_one(CasePicker).cases
 
     @on(Select.Changed, "#rt-case")
-    def _case_changed(self, event: Select.Changed) -> None:
-        if event.value is Select.BLANK or event.value not in self.cases:
-            self.case, self.report = None, None
+    def _case_changed(self) -> None:
+        self.case = self.query_one(CasePicker).chosen()
+        if self.case is None:
+            self.report = None
             self._show_result()
             self._show_whynot()
             return
-        self.case = self.cases[str(event.value)]
         self.query_one("#rt-query", Input).value = self.case.question
         self.action_search()
 
@@ -399,7 +379,7 @@ class RetrievalTab(Vertical):
             self._show_preview(panel.selected())
 
     def action_pick_case(self) -> None:
-        select = self.query_one("#rt-case", Select)
+        select = self.query_one(CasePicker)
         select.focus()
         if self.cases:
             select.action_show_overlay()

@@ -3,7 +3,8 @@
 Every eval-set file in the project's `evals.dir` is read with the evals loader (the same
 validation and error messages as `workbench eval run`); only cases with `relevant:` labels can
 mark gold documents and get a why-not report, so only those are offered. A broken file is
-reported and skipped: one bad YAML file must not hide the others' cases.
+reported and skipped: one bad YAML file must not hide the others' cases. `CasePicker` is the
+Select that offers them, read in a thread worker so a large eval set never delays the tab.
 """
 
 from __future__ import annotations
@@ -11,6 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.message import Message
+from textual.widgets import Select
+
+from workbench.core.safetext import terminal_safe
 
 
 @dataclass(frozen=True)
@@ -66,3 +74,41 @@ def load_cases(project: Any) -> tuple[list[CaseChoice], list[str]]:
                 choices.append(CaseChoice(f"{path.name}::{case.id}", evalset.name, case.id,
                                           _question(case), tuple(case.relevant), case.expected))
     return choices, errors
+
+
+class CasePicker(Select):
+    """A Select of the labelled cases, filled by a thread worker (`retrieval-cases`)."""
+
+    @dataclass
+    class Loaded(Message):
+        """The labelled eval cases, and eval-set files that could not be read."""
+
+        cases: list[CaseChoice]
+        errors: list[str]
+
+    def __init__(self, project: Any, **kwargs: Any) -> None:
+        super().__init__([], prompt="eval case…", compact=True, **kwargs)
+        self.project = project
+        self.cases: dict[str, CaseChoice] = {}
+
+    def on_mount(self) -> None:
+        self.load()
+
+    def chosen(self) -> CaseChoice | None:
+        return self.cases.get(str(self.value)) if self.value is not Select.BLANK else None
+
+    @work(thread=True, exclusive=True, group="retrieval-cases", exit_on_error=False)
+    def load(self) -> None:
+        cases, errors = load_cases(self.project)
+        self.post_message(self.Loaded(cases, errors))
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        message.stop()
+        self.cases = {c.key: c for c in message.cases}
+        self.set_options([(Text(terminal_safe(c.label)), c.key) for c in message.cases])
+        if not message.cases:
+            self.prompt = "no labelled cases"
+        if message.errors:
+            self.notify("Eval sets that could not be read:\n" + "\n".join(message.errors),
+                        severity="warning", timeout=8, markup=False)
