@@ -204,3 +204,32 @@ async def test_save_as_variant_writes_prompt_file_and_config_entry(tui_project_d
         await pilot.pause()
         assert "already exists" in screen_text(app)
         assert saved.read_text() == before
+
+
+async def test_model_text_is_literal_while_it_streams_too(tui_project_dir, ollama_standin, make_app):
+    """The live tail (Rich-rendered) shows markup-looking text and escapes literally as well."""
+    evil = ["[bold]x[/] ", "and ", "\x1b[31mred\x1b[0m "] + [f"w{i} " for i in range(200)]
+    ollama_standin.configure(reply=evil, token_delay_s=0.02)
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(120, 34)) as pilot:
+        await pilot.pause()
+        await _ask(app, pilot, "q")
+        pane = app.query_one("#answer-a")
+        await until(pilot, lambda: "w5 " in pane.text)
+        await pilot.pause()
+        text = screen_text(app)
+        assert pane.has_class("-streaming")
+        assert "[bold]x[/] and \\x1b[31mred\\x1b[0m" in text
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
+
+
+def test_tail_starts_at_a_block_boundary_outside_code_fences():
+    from workbench.tui.widgets.stream_view import tail_start
+
+    text = "para one\n\n```\ncode\n\nmore code\n```\n\n" + "last words " * 5
+    assert text[tail_start(text, keep=30):].startswith("last words")
+    assert tail_start("short", keep=60) == 0
+    # The only blank line near the cut is inside a fence: the tail starts before the fence.
+    fenced = "intro\n\n```\ncode\n\nmore\n```" + "z" * 50
+    assert fenced[tail_start(fenced, keep=40):].startswith("```")

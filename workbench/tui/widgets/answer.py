@@ -1,10 +1,11 @@
-"""One streaming answer: the Markdown view, its live stats, notices and sources.
+"""One streaming answer: the live view, its stats, notices and sources.
 
 The generation runs in a worker owned by this pane (`group="generate"`, exclusive per pane), so
-in A/B mode two panes stream at once and Esc cancels each through its worker handle. Tokens go
-through `Markdown.get_stream` (it coalesces appends when they come faster than the widget can
-render) and one final `update()` mends half-open code fences. The pipeline stores the row, also
-when cancelled (as `interrupted`, with the partial output): the pane only shows.
+in A/B mode two panes stream at once and Esc cancels each through its worker handle. While
+tokens arrive, a StreamView shows the answer's last screenful (see stream_view.py for why that
+is not a MarkdownStream); when it ends or is cancelled, the Markdown view shows all of it. The
+pipeline stores the row, also when cancelled (as `interrupted`, with the partial output): the
+pane only shows.
 
 Model text is untrusted: every piece goes through `terminal_safe` before it reaches a widget, and
 plain widgets get `rich.text.Text`, never markup strings.
@@ -27,12 +28,13 @@ from textual.widgets import Static
 from workbench.core.errors import WorkbenchError
 from workbench.core.safetext import terminal_safe
 from workbench.tui.widgets.stats import LiveStats, final_parts, interrupted_parts, pack
+from workbench.tui.widgets.stream_view import RENDER_EVERY_S, LiveTail, StreamView
 
 if TYPE_CHECKING:  # imported on first use: markdown-it + pygments cost ~50 ms before first paint
     from textual.widgets import Markdown, OptionList
 
 _END = object()
-STATS_EVERY_S = 0.1  # live stats refresh; tokens themselves are not throttled
+STATS_EVERY_S = 0.25  # live stats refresh
 MAX_NOTICES = 3
 
 
@@ -44,8 +46,10 @@ class StatsLine(Static):
         self.parts = list(parts)
 
     def set_parts(self, parts: list[str]) -> None:
+        width = self.content_region.width or 80
+        relayout = pack(parts, width).count("\n") != pack(self.parts, width).count("\n")
         self.parts = parts
-        self.refresh(layout=True)
+        self.refresh(layout=relayout)  # a reflow of the whole screen only when height changes
 
     def render(self) -> Text:
         return Text(pack(self.parts, self.content_region.width or 80))
@@ -107,6 +111,7 @@ class AnswerPane(Vertical):
         if not self.query(".answer-md"):
             await self.query_one(".answer-scroll", VerticalScroll).mount(
                 Markdown("", classes="answer-md"))
+            await self.mount(LiveTail(classes="answer-live"), after=".answer-scroll")
         if not self.query(".answer-sources"):
             await self.mount(OptionList(classes="answer-sources"))
 
@@ -140,21 +145,13 @@ class AnswerPane(Vertical):
     # -- the worker ----------------------------------------------------------------------------
     @work(exclusive=True, group="generate", exit_on_error=False)
     async def generate(self, variant: Any, inputs: dict[str, str]) -> Any:
-        from textual.widgets import Markdown
-
         from workbench.core.llm.base import Notice, Thinking, Token
         from workbench.core.pipeline import run_generation
 
         await self._ensure_widgets()
         await self._reset(variant)
-        scroll = self.query_one(".answer-scroll", VerticalScroll)
-        # Follow the bottom only once the answer overflows: Textual 8.2.8 computes a negative
-        # scroll offset for an anchored container whose content is shorter than it, which
-        # pushes a short answer to the bottom of the pane.
-        scroll.anchor(False)
-        scroll.scroll_home(animate=False, immediate=True)
-        following = False
-        stream = Markdown.get_stream(self.markdown)
+        view = StreamView(self, self.markdown, self.query_one(".answer-live", LiveTail))
+        await view.begin()
         queue: asyncio.Queue = asyncio.Queue()
         outcome: dict[str, Any] = {}
 
@@ -166,7 +163,6 @@ class AnswerPane(Vertical):
                 queue.put_nowait(_END)
 
         async def show(event: Any) -> None:
-            nonlocal following
             live = self.live
             assert live is not None
             if isinstance(event, Token):
@@ -176,10 +172,7 @@ class AnswerPane(Vertical):
                 live.last_token = now
                 live.chunks += 1
                 self.text += event.text
-                await stream.write(terminal_safe(event.text))
-                if not following and scroll.max_scroll_y > 0:
-                    following = True
-                    scroll.anchor()
+                await view.add(event.text)
             elif isinstance(event, Thinking):
                 live.thinking_chars += len(event.text)
             elif isinstance(event, Notice):
@@ -189,7 +182,19 @@ class AnswerPane(Vertical):
 
         producer = asyncio.ensure_future(produce())
         try:
-            while (event := await queue.get()) is not _END:
+            while True:
+                if view.pending:  # a pause in the stream still shows what arrived
+                    # (asyncio.wait_for, not asyncio.timeout: on 3.11 the latter can leave a
+                    # stray cancellation behind when the item and the deadline coincide)
+                    try:
+                        event = await asyncio.wait_for(queue.get(), timeout=RENDER_EVERY_S)
+                    except asyncio.TimeoutError:
+                        await view.render()
+                        continue
+                else:
+                    event = await queue.get()
+                if event is _END:
+                    break
                 await show(event)
             await producer  # re-raises what the pipeline raised
         except asyncio.CancelledError:
@@ -209,9 +214,8 @@ class AnswerPane(Vertical):
                 event = queue.get_nowait()
                 if event is not _END and isinstance(event, Token):
                     self.text += event.text
-                    await stream.write(terminal_safe(event.text))
-            await stream.stop()
-            await self.markdown.update(terminal_safe(self.text))
+                    view.text += event.text
+            await view.finish()
             self._finish(outcome.get("record"))
         return outcome.get("record")
 
@@ -225,7 +229,6 @@ class AnswerPane(Vertical):
         sources = self.query_one(".answer-sources")
         sources.clear_options()
         self.remove_class("-has-sources")
-        await self.markdown.update("")
         self._show_live()
         if self._stats_timer is None:
             self._stats_timer = self.set_interval(STATS_EVERY_S, self._show_live)
