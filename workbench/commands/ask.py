@@ -71,20 +71,27 @@ def run(args: argparse.Namespace, project: Any) -> int:
     inputs = {"question": args.question, **parse_vars(args.var)}
     variant = resolve_variant(project, args.variant, prompt=args.prompt, model=args.model)
     stream_out = not args.json
+    mid_line = False  # whether the answer's current line is unfinished on the terminal
 
     def on_event(event: Any) -> None:
+        nonlocal mid_line
         if isinstance(event, Token) and stream_out:
-            sys.stdout.write(terminal_safe(event.text))
+            text = terminal_safe(event.text)
+            sys.stdout.write(text)
             sys.stdout.flush()
+            mid_line = bool(text) and not text.endswith("\n") or (mid_line and not text)
         elif isinstance(event, Thinking) and stream_out:
             sys.stderr.write(terminal_safe(event.text))
         elif isinstance(event, Notice):
-            print(f"\n[{event.level}] {terminal_safe(event.text)}", file=sys.stderr)
+            prefix = "\n" if mid_line else ""
+            mid_line = False
+            print(f"{prefix}[{event.level}] {terminal_safe(event.text)}", file=sys.stderr)
 
     record = asyncio.run(run_generation(project, variant, inputs, source="cli", on_event=on_event))
     result = record.result
     if stream_out:
-        sys.stdout.write("\n")
+        if mid_line or not result.output:
+            sys.stdout.write("\n")
         sys.stdout.flush()
         for warning in result.warnings:
             print(f"[warning] {terminal_safe(warning)}", file=sys.stderr)
