@@ -1,0 +1,89 @@
+"""The frame: key bindings are discoverable, the palette offers them, the header tells the
+model's state, an answer can be copied (OSC 52) and promoted to an eval set."""
+
+from __future__ import annotations
+
+from fixtures_tui import screen_text
+
+from workbench.core.evals.evalset import load_evalset
+
+
+def _binding_owners():
+    from workbench.tui.app import WorkbenchApp
+    from workbench.tui.screens.choose import ChooseScreen
+    from workbench.tui.screens.promote import PromoteScreen
+    from workbench.tui.screens.run_detail import RunDetailScreen
+    from workbench.tui.screens.save_variant import SaveVariantScreen
+    from workbench.tui.screens.source import SourceScreen
+    from workbench.tui.tabs.prompt import PromptTab
+    from workbench.tui.tabs.runs import RunsTab
+    from workbench.tui.widgets.picker import Picker
+
+    return [WorkbenchApp, PromptTab, RunsTab, Picker, SourceScreen, RunDetailScreen,
+            SaveVariantScreen, PromoteScreen, ChooseScreen]
+
+
+def test_every_binding_has_an_id_a_description_and_a_tooltip():
+    ids = set()
+    for owner in _binding_owners():
+        for binding in owner.__dict__.get("BINDINGS", []):
+            where = f"{owner.__name__}: {binding.key}"
+            assert binding.id and binding.description and binding.tooltip, where
+            assert binding.id not in ids, f"duplicate binding id {binding.id}"
+            ids.add(binding.id)
+
+
+async def test_palette_lists_the_active_bindings_tabs_and_themes(tui_project_dir, make_app):
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Send")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "Send (^r)" in screen_text(app)
+        await pilot.press(*(["backspace"] * 4), *"Go to Runs")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "Go to Runs tab (f5)" in screen_text(app)
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.query_one("#tabs").active == "tab-runs"
+
+
+async def test_header_says_when_ollama_is_unreachable(tmp_path, make_app, ollama_nothing_listening):
+    from fixtures_project import write_project
+
+    root = write_project(tmp_path / "down", host=ollama_nothing_listening, fallback=["embedded"])
+    app = make_app(root)
+    async with app.run_test(size=(120, 24)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "Ollama unreachable → falling back to embedded" in screen_text(app)
+
+
+async def test_copy_and_promote_an_answer(tui_project_dir, ollama_standin, make_app):
+    ollama_standin.configure(reply=["Use ", "WAL ", "mode."])
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        app.query_one("#var-question").value = "how do readers not block writers?"
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("ctrl+o")
+        assert app.clipboard == "Use WAL mode."  # what OSC 52 sent to the terminal
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert "Promote generation 1" in screen_text(app)
+        await pilot.press("enter")  # keep the suggested eval file
+        await pilot.press(*"WAL mode", "enter")
+        await pilot.pause()
+    evalset = load_evalset(tui_project_dir / "evals" / "promoted.yaml")
+    case = evalset.cases[-1]
+    assert case.inputs == {"question": "how do readers not block writers?"}
+    assert case.expected == "WAL mode"
+    assert [a.type for a in case.assertions] == ["similar"]
+    assert case.source  # where the case came from (the stored generation)
