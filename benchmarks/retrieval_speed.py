@@ -17,9 +17,10 @@
    search() always runs both the vector and the BM25 search (every result shows its rank under
    each method), so a dense, fts or hybrid query costs the same; the parts are timed inside it.
    Target: hybrid p50 under 50 ms at 100k on this 2-core machine. This box is shared with other
-   jobs (load average 4-10 while this was written), so wall times swing with the load; the CPU
-   time of each search (all threads of this process) is printed too, as a load-independent
-   measure of the work a query needs.
+   jobs (load average 4-10 while this was written), so wall times swing with the load, the query
+   embedding most (torch's threads wait on each other when cores are taken); each part of a
+   search is therefore timed separately. (Per-query CPU time is no help here: torch's threads
+   spin while they wait, so it grows with the load too.)
 
 Run from the repository root: `python benchmarks/retrieval_speed.py [--quick]`.
 """
@@ -179,13 +180,10 @@ def query_latency(sizes: list[int], questions: list[str], settings: RetrievalSet
         ann = idx.has_vector_index()
         # search() always computes both candidate lists (so every result shows every method's
         # rank), so dense, fts and hybrid queries cost the same; the parts are timed inside it
-        lat: dict[str, list[float]] = {"embed": [], "dense": [], "fts": [], "fuse": [], "total": [], "index": [],
-                                       "cpu": []}
+        lat: dict[str, list[float]] = {"embed": [], "dense": [], "fts": [], "fuse": [], "total": [], "index": []}
         recalls = []
         for q, qv in zip(questions, qvecs):
-            c0 = time.process_time()
             res = search(q, idx, settings, embedder=emb, mode="hybrid")
-            lat["cpu"].append((time.process_time() - c0) * 1000)
             for part in ("embed", "dense", "fts", "fuse"):
                 lat[part].append(res.timings_ms[part])
             lat["total"].append(res.latency_ms)
@@ -205,7 +203,6 @@ def query_latency(sizes: list[int], questions: list[str], settings: RetrievalSet
             "fuse": "RRF over both lists",
             "index": "everything but the embedding",
             "total": "one search(): what a dense, fts or hybrid query costs",
-            "cpu": "CPU time of that search, all threads: what it needs from an idle machine",
         }
         for name, note in notes.items():
             print(f"    {name:<6} p50 {pct(lat[name], 0.5):7.1f} ms   p95 {pct(lat[name], 0.95):7.1f} ms   ({note})")
