@@ -270,7 +270,7 @@ def train(job_dir: Path) -> int:
                 emit("checkpoint", step=step, path=str(ckpt))
             emit("cancelled", step=step, checkpoint=str(ckpt) if (ckpt / "state.json").exists() else None)
             return 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         epoch, idx = batch_for_step(step, len(rows), bs, int(lora["seed"]))
         batch = collate([rows[i] for i in idx], pad_id, device)
         with _autocast(device, autocast):
@@ -290,7 +290,8 @@ def train(job_dir: Path) -> int:
         recent = step_times[-10:]
         eta = (total - step - 1) * (sum(recent) / len(recent))
         emit("step", step=step + 1, total_steps=total, loss=loss_value, lr=scheduler.get_last_lr()[0],
-             tokens=tokens, tokens_per_s=tokens / dt if dt > 0 else None, step_s=dt, eta_s=eta,
+             tokens=tokens, tokens_per_s=tokens / dt if dt > 0 else None, step_s=dt,
+             cpu_s=time.process_time() - c0, eta_s=eta,
              epoch=epoch)
         if not math.isfinite(loss_value):
             raise ConfigProblem(f"the loss became {loss_value} at step {step + 1}: lower finetune.lr")
