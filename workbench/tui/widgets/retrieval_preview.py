@@ -35,6 +35,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.safetext import terminal_safe
 
 CONTEXT_LINES = 3
+CONTEXT_CHARS = 320  # documents with one long line per paragraph: cap the context by size too
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,12 @@ def render_preview(view: DocView, chunk_id: str, query: str, styles: dict[str, s
     `styles` holds Rich colours resolved from the theme: "term", "selected", "marker",
     "marker_selected", "note".
     """
+    return render_preview_at(view, chunk_id, query, styles, context_lines)[0]
+
+
+def render_preview_at(view: DocView, chunk_id: str, query: str, styles: dict[str, str],
+                      context_lines: int = CONTEXT_LINES) -> tuple[Text, int]:
+    """`render_preview`, plus where in its text the selected chunk's start marker begins."""
     from workbench.core.retrieval.search import highlight_spans
 
     out = Text(no_wrap=False)
@@ -167,10 +174,17 @@ def render_preview(view: DocView, chunk_id: str, query: str, styles: dict[str, s
     sel = view.chunk(chunk_id)
     if sel is None:
         out.append(terminal_safe(f"{chunk_id} is no longer in the index (re-run the search)"))
-        return out
+        return out, 0
     text = view.text
     ws = _line_start(text, sel.start, context_lines)
+    if sel.start - ws > CONTEXT_CHARS:
+        ws = text.find(" ", sel.start - CONTEXT_CHARS, sel.start) + 1 or sel.start - CONTEXT_CHARS
+        out.append("…", style="dim")
     we = max(_line_end(text, max(sel.end - 1, sel.start), context_lines), sel.end)
+    if we - sel.end > CONTEXT_CHARS:
+        cut = text.rfind(" ", sel.end, sel.end + CONTEXT_CHARS)
+        we = cut if cut > sel.end else sel.end + CONTEXT_CHARS
+    clipped = we < len(text) and text[we] != "\n"
     events = []
     for c in view.chunks:
         if ws <= c.start < we:
@@ -193,8 +207,7 @@ def render_preview(view: DocView, chunk_id: str, query: str, styles: dict[str, s
                 style = f"{style} {styles.get('term', 'bold')}".strip()
             out.append(terminal_safe(text[x:y]), style=style)
 
-    pos = ws
-    i = 0
+    pos, i, marker_at = ws, 0, 0
     while i < len(events):
         at = events[i][0]
         group = [e for e in events[i:] if e[0] == at]
@@ -204,11 +217,15 @@ def render_preview(view: DocView, chunk_id: str, query: str, styles: dict[str, s
         if out.plain and not out.plain.endswith("\n"):
             out.append("\n")
         mine = any(e[2].chunk_id == chunk_id for e in group)
+        if any(e[2].chunk_id == chunk_id and e[1] == 1 for e in group):
+            marker_at = len(out.plain)
         out.append(terminal_safe(_label(group)) + "\n",
                    style=styles.get("marker_selected" if mine else "marker", "dim"))
     emit(pos, we)
     out.rstrip()
-    return out
+    if clipped:
+        out.append("…", style="dim")
+    return out, marker_at
 
 
 def preview_title(view: DocView | None, hit: Any) -> Text:
@@ -240,6 +257,8 @@ class PreviewPane(Vertical):
         self.hit: Any = None
         self.query = ""
         self.palette: dict[str, str] = {}
+        self._text: Text | None = None
+        self._marker_at = 0
 
     def compose(self) -> ComposeResult:
         yield Static(preview_title(None, None), id="rt-preview-title", classes="rt-pane-title")
@@ -255,6 +274,7 @@ class PreviewPane(Vertical):
         self.hit, self.query, self.palette = hit, query, palette
         self.query_one("#rt-preview-title", Static).update(preview_title(None, hit))
         body = self.query_one("#rt-preview", Static)
+        self._text = None
         if hit is None:
             body.update("")
             return
@@ -263,8 +283,23 @@ class PreviewPane(Vertical):
             body.update(Text(terminal_safe(f"loading {hit.path}…"), style="dim"))
             self.load_doc(hit.path)
             return
-        body.update(render_preview(view, hit.chunk_id, query, palette))
-        self.query_one("#rt-preview-scroll", VerticalScroll).scroll_home(animate=False)
+        self._text, self._marker_at = render_preview_at(view, hit.chunk_id, query, palette)
+        body.update(self._text)
+        self.call_after_refresh(self._scroll_to_chunk)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._scroll_to_chunk)
+
+    def _scroll_to_chunk(self) -> None:
+        """Context above the chunk is there to scroll back to; a short pane starts at the chunk."""
+        scroll = self.query_one("#rt-preview-scroll", VerticalScroll)
+        region = scroll.scrollable_content_region
+        if self._text is None or region.width <= 0:
+            return
+        above = (len(self._text[:self._marker_at].wrap(self.app.console, region.width))
+                 if self._marker_at else 0)
+        top = max(0, above - 1) if above + 4 > region.height else 0
+        scroll.scroll_to(y=top, animate=False)
 
     @work(thread=True, exclusive=True, group="retrieval-doc", exit_on_error=False)
     def load_doc(self, path: str) -> None:
