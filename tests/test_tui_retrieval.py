@@ -167,9 +167,12 @@ async def test_ingest_through_the_tab_then_search_shows_every_methods_rank(
         rows = table_rows(app, "hybrid")
         assert rows[0][0].strip() == "1" and rows[0][1] == "cats.md › Sleeping"
         # every method's rank and score in the row, as the core computed them
-        assert rows[0][2] == f"{top.dense_rank} {top.dense_score:.2f}"
-        assert rows[0][3] == f"{top.fts_rank} {top.fts_score:.1f}"
-        assert rows[0][4] == f"{top.hybrid_rank} {top.fused_score:.3f}"
+        def short(v: float, digits: int) -> str:  # 0.81 is shown as .81
+            return f"{v:.{digits}f}".removeprefix("0")
+
+        assert rows[0][2] == f"{top.dense_rank} {short(top.dense_score, 2)}"
+        assert rows[0][3] == f"{top.fts_rank} {short(top.fts_score, 1)}"
+        assert rows[0][4] == f"{top.hybrid_rank} {short(top.fused_score, 3)}"
         text = screen_text(app)
         assert "cats.md › Sleeping" in text and "showing hybrid" in text
         # the preview shows the chunk in its document, with its boundary marker

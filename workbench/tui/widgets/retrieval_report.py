@@ -64,13 +64,19 @@ def is_gold(hit: Any, relevant: Iterable[str]) -> bool:
     return norm_path(hit.path) in rel or hit.chunk_id in rel
 
 
+def short_score(value: float, digits: int) -> str:
+    """'.76', '-.05', '30.2': a leading zero costs a column that a narrow table needs."""
+    text = f"{value:.{digits}f}"
+    return text.replace("0.", ".", 1) if text.lstrip("-").startswith("0.") else text
+
+
 def method_cell(hit: Any, mode: str, *, own: bool = False) -> Text:
     """'rank score' under one method, or '–' when that method did not return the chunk."""
     rank = hit.rank_in(mode)
     if rank is None:
         return Text("–", style="dim", justify="right")
     score = hit.score_in(mode)
-    shown = f"{rank} {score:.{SCORE_DIGITS[mode]}f}" if score is not None else str(rank)
+    shown = f"{rank} {short_score(score, SCORE_DIGITS[mode])}" if score is not None else str(rank)
     return Text(shown, style="bold" if own else "", justify="right", no_wrap=True)
 
 

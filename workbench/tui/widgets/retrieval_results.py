@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Static
 
 from workbench.tui.widgets.retrieval_report import MODE_LABEL, is_gold, row_cells
 
-COLUMNS = (("#", 4), ("document › heading", None), ("dense", 7), ("fts", 7), ("hybrid", 8))
+COLUMNS = (("#", 3), ("document › heading", None), ("dense", 7), ("fts", 8), ("hybrid", 8))
 
 
 class ResultsPanel(Vertical):
