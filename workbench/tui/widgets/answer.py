@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # imported on first use: markdown-it + pygments cost ~50 ms b
 
 _END = object()
 STATS_EVERY_S = 0.25  # live stats refresh
-MAX_NOTICES = 2  # newest notices shown, one line each (all of them are in the run's row)
+MAX_NOTICES = 3
 
 
 class StatsLine(Static):
@@ -241,7 +241,7 @@ class AnswerPane(Vertical):
 
     def _add_notice(self, text: str, level: str) -> None:
         self.notices.append((terminal_safe(text), level))
-        lines = Text(no_wrap=True, overflow="ellipsis")
+        lines = Text()
         for i, (line, lvl) in enumerate(self.notices[-MAX_NOTICES:]):
             if i:
                 lines.append("\n")
