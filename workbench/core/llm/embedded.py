@@ -7,38 +7,47 @@ on first use, once per process, and run on CPU by a hand-written KV-cache loop o
 thread (see `embedded_model.py`). It is a 135M model: coherent, quick, and not to be trusted
 for facts.
 
-Measured on this machine (2 vCPU AMD EPYC, AVX512, no GPU), while several other helpers were
-running their own work on the same two cores, so figures are noisy (medians of interleaved runs;
-load average 2.5-7):
+Measurements (2026-11-25, 2 vCPU AMD EPYC with AVX512, no GPU). Several other helpers were
+running their own work on the same two cores throughout (load average 2.5-8), so tokens/s are
+noisy: read the ratios, and the quality columns, which are deterministic.
 
-  weights                      tokens/s (1 thread)  KL vs fp32   top-1 agree   NLL of refs
-  fp32                         ~16                  0            1.00          2.61
-  int8 all Linear (STACK.md)   ~44-52               1.90         0.39          4.08
-  int8 all but mlp.down_proj   ~33-38               0.31         0.74          2.85   <- default
-  int8 attention only (+bf16)  ~25-27               0.12         0.85          2.65
-  bf16 Linear weights          ~22-25               0.0007       0.99          2.61
+  weights                          tok/s median/best   KL vs fp32  top-1 agree  NLL of refs
+  fp32                             15.8 / 17.8         0           1.00         2.61
+  int8 every Linear (STACK.md 3x)  44.0 / 52.2         1.90        0.39         4.08
+  int8 all but mlp.down_proj       ~33 / 37.9          0.31        0.74         2.85  <- default
+  int8 attention, bf16 the rest    25.3 / 27.4         0.12        0.85         2.65
+  bf16 Linear weights              22.0 / 24.9         0.0007      0.99         2.61
 
-  (KL and agreement: per token, teacher-forced on six chat answers, against the fp32 model.)
+  (2 threads, load average ~2.7, 5 interleaved runs of 64 tokens. KL and agreement are per
+  token, teacher-forced on six reference chat answers, against the fp32 model.)
 
-Quantizing every Linear (STACK.md's 3x) wrecks the model: the inputs of the MLP down
-projections carry massive activations (layer 11 up to ~3000x the mean, layer 28 ~2400x), and
-dynamic int8 uses one activation scale per tensor, so everything else in those rows rounds to
-zero. Per-channel weight scales do not help (KL 1.71). Leaving `mlp.down_proj` in fp32 and
-quantizing the rest (q/k/v/o, gate/up, lm_head) keeps greedy answers to chat prompts coherent
-(it answered "What is the capital of France?" with "Paris", gave a three-item JSON-ish colour
-list and a sensible haiku, where fp32 and bf16 each produced one degenerate answer out of
-eight prompts), at about 2.2x fp32's speed. So `quantize=True` is the default; pass
-`quantize=False` for the exact fp32 model. bf16 would be nearly lossless and 1.4x, but it is
-only fast on CPUs with native bf16 (AVX512-BF16, AMX, recent ARM); elsewhere it is slower than
-fp32, so it is not used.
+Quantizing every Linear wrecks the model: the inputs of the MLP down projections carry massive
+activations (up to ~3000x the mean in layer 11, ~2400x in layer 28), and dynamic int8 uses one
+activation scale per tensor, so everything else in those rows rounds to nothing. Per-channel
+weight scales do not help (KL 1.71). Leaving `mlp.down_proj` in fp32 and quantizing the rest
+(q/k/v/o, gate/up, lm_head) keeps greedy chat answers coherent: on eight prompts it said Paris
+for the capital of France, gave a three-colour JSON object and a sensible haiku, while fp32 and
+bf16 each produced one degenerate loop (bf16 on the France prompt); all three looped on "What
+is SQLite?" ("multi-user, multi-user, ..."), which is the model, not the rounding. Through
+this provider, with 1 thread at load average ~6: int8 16.8 tok/s median (best 36.4) against
+fp32 8.6 (best 11.5), about 2x. So `quantize=True` is the default; `quantize=False` gives the
+exact fp32 model. bf16 would be nearly lossless at 1.4x, but it is fast only on CPUs with
+native bf16 (AVX512-BF16, AMX, recent ARM) and slower than fp32 elsewhere, so it is not used.
+A LoRA adapter is merged into an fp32 copy and then quantized the same way: a trained adapter
+(answers "QUACK QUACK.") gave identical greedy answers on five prompts quantized, in fp32, and
+unmerged through peft.
 
-Threads: with 2 threads on 2 busy cores, one descheduled OpenMP worker stalls every step (runs
-of 2-6 tokens/s instead of 35); 1 thread held 20-32 tokens/s under the same load. The default
-is therefore one core less than the machine has (at least 1, at most 4): it also leaves a core
-for the TUI's event loop. `torch.set_num_threads` is called on the generation thread itself,
-because OpenMP keeps the thread count per calling thread.
+Threads: with 2 threads on 2 busy cores one descheduled OpenMP worker stalls every step: 1.2
+tok/s (int8) and 2.2 (fp32) against 16.8 and 8.6 with 1 thread, same load, same run. So the
+default is one core less than the machine has (at least 1, at most 4), which also leaves a core
+for the TUI's event loop. `torch.set_num_threads` is called on the generation and loading
+threads themselves, because OpenMP keeps the thread count per calling thread.
 
-Cold start (first call in a fresh process, folder already built): see `_COLD_START_NOTE`.
+Cold start, fresh process, folder already built, load average 4-6: first token 6.9-14.6 s
+after process start with int8, 4.8-11 s in fp32. One breakdown at load ~3.6: import torch 4.0 s
+(1.1 s on a quiet machine per STACK.md), transformers 1.5 s, tokenizer 1.8 s, weights 2.0 s,
+int8 quantization 1.4 s, prompt 0.1-0.3 s. Call `preload()` early to hide it. Building the
+folder the first time took 75 s wall here under load average 8 (about 15-20 s quiet).
 """
 
 from __future__ import annotations
@@ -81,8 +90,6 @@ __all__ = [
 
 MODEL_NAME = "embedded:SmolLM2-135M-Instruct"
 
-_COLD_START_NOTE = "measured below in the module docstring"
-
 # One loaded model per (folder, quantize) per process, and tokenizers for count_tokens, which
 # should not have to load the weights. Filled on first use, never at import.
 _MODELS: dict[tuple[str, bool], LoadedModel] = {}
@@ -100,8 +107,12 @@ def default_threads() -> int:
     return max(1, min(4, cores - 1))
 
 
-def _loaded_model(package: str, quantize: bool) -> tuple[LoadedModel, float]:
-    """The process-wide model, loading it (and building its folder) on first use; ms spent."""
+def _loaded_model(package: str, quantize: bool, threads: int) -> tuple[LoadedModel, float]:
+    """The process-wide model, loading it (and building its folder) on first use; ms spent.
+
+    Runs on a worker thread; its torch thread count is set too, since loading and quantizing
+    with more OpenMP threads than free cores stalls just like generation does.
+    """
     folder = ensure_hf_folder(package=package)
     key = (str(folder), quantize)
     with _LOAD_LOCK:
@@ -109,6 +120,9 @@ def _loaded_model(package: str, quantize: bool) -> tuple[LoadedModel, float]:
             return _MODELS[key], 0.0
         started = time.perf_counter()
         try:
+            import torch
+
+            torch.set_num_threads(threads)
             loaded = LoadedModel.load(folder, quantize)
         except ProviderError:
             raise
@@ -163,6 +177,14 @@ class EmbeddedProvider:
         self.package = package
         self.last_generation: GenerationInfo | None = None
 
+    async def preload(self) -> float:
+        """Load the model now (e.g. while a UI paints) instead of on the first request.
+
+        Returns the milliseconds spent loading: 0.0 when it was already loaded.
+        """
+        _, load_ms = await asyncio.to_thread(_loaded_model, self.package, self.quantize, self.threads)
+        return load_ms
+
     async def count_tokens(self, messages: list[dict[str, str]]) -> int | None:
         """The exact number of prompt tokens after the chat template (loads only the tokenizer)."""
         tokenizer = await asyncio.to_thread(_tokenizer, self.package)
@@ -171,7 +193,8 @@ class EmbeddedProvider:
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
         """Token events as text settles, then one Final; closing early stops the thread."""
         sampling = Sampling.from_options(request.options)
-        loaded, load_ms = await asyncio.to_thread(_loaded_model, self.package, self.quantize)
+        loaded, load_ms = await asyncio.to_thread(_loaded_model, self.package, self.quantize,
+                                                 self.threads)
         prompt = loaded.prompt_ids(request.messages)
         warnings = _warnings(request, sampling)
 
