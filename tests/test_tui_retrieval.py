@@ -147,7 +147,7 @@ async def test_ingest_through_the_tab_then_search_shows_every_methods_rank(
         if type(message).__name__ == "Progressed":
             progress.append(message.progress)
 
-    async with app.run_test(size=(120, 36), message_hook=hook) as pilot:
+    async with app.run_test(size=(120, 36), message_hook=hook, notifications=True) as pilot:
         tab = await open_tab(app, pilot)
         assert "No retrieval index yet — press ctrl+g to ingest docs/" in screen_text(app)
 
@@ -194,10 +194,12 @@ async def test_ingest_through_the_tab_then_search_shows_every_methods_rank(
         trace = get_trace(app.project.store, tab.trace_id)
         assert trace["source"] == "tui" and trace["query"] == "How many hours a day do cats sleep?"
 
-        # a second ingest with nothing changed says so
+        # a second ingest with nothing changed says so, and the search is re-run on the index
         await pilot.press("ctrl+g")
         await settle(app, pilot)
-        assert tab.result is not None and not tab.ingesting
+        notices = [n.message for n in app._notifications]
+        assert "Nothing changed: 4 documents unchanged." in notices, notices
+        assert not tab.ingesting and tab.trace_id == trace["id"] + 1
 
 
 async def test_eval_case_marks_relevant_doc_and_shows_why_not(indexed_dir, make_app):
