@@ -35,7 +35,14 @@ if TYPE_CHECKING:  # imported on first use: markdown-it + pygments cost ~50 ms b
 
 _END = object()
 STATS_EVERY_S = 0.25  # live stats refresh
-MAX_NOTICES = 3
+MAX_NOTICES = 2  # newest notices shown, one line each (all of them are in the run's row)
+
+
+def headline_first(notice: str) -> str:
+    """'Ollama busy: <server text> — retry 1/2 in 0.4 s' -> 'retry 1/2 in 0.4 s — Ollama busy:
+    <server text>': notices are cut to one line, so what happens next must come first."""
+    head, sep, tail = notice.rpartition(" — ")
+    return f"{tail} — {head}" if sep and tail.startswith("retry") else notice
 
 
 class StatsLine(Static):
@@ -240,8 +247,8 @@ class AnswerPane(Vertical):
             self.query_one(".answer-stats", StatsLine).set_parts(self.live.parts(time.monotonic()))
 
     def _add_notice(self, text: str, level: str) -> None:
-        self.notices.append((terminal_safe(text), level))
-        lines = Text()
+        self.notices.append((terminal_safe(headline_first(text)), level))
+        lines = Text(no_wrap=True, overflow="ellipsis")
         for i, (line, lvl) in enumerate(self.notices[-MAX_NOTICES:]):
             if i:
                 lines.append("\n")
