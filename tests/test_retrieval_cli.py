@@ -133,3 +133,28 @@ def test_ask_grounding_uses_the_index_and_degrades_without_it(project_dir: Path,
         project.close()
     assert main(["--project", str(project_dir), "retrieve", "cats"]) == 2
     assert "run `workbench ingest` first" in capsys.readouterr().err
+
+
+def test_the_same_question_against_the_same_index_reuses_its_trace(project_dir: Path, capsys):
+    from workbench.core.pipeline import ground
+    from workbench.core.project import Project
+    from workbench.core.variants import resolve_variant
+
+    assert main(["--project", str(project_dir), "ingest"]) == 0
+    project = Project.open(project_dir)
+    try:
+        variant = resolve_variant(project, prompt="grounded")
+        first = ground(project, variant, "How many hours a day do cats sleep?")
+        again = ground(project, variant, "How many hours a day do cats sleep?")
+        assert again.trace_id == first.trace_id
+        assert [s.chunk_id for s in again.sources] == [s.chunk_id for s in first.sources]
+        assert [s.text for s in again.sources] == [s.text for s in first.sources]
+        assert len(project.store.rows("retrievals")) == 1
+        wider = resolve_variant(project, prompt="grounded", retrieval={"k": 3})
+        assert ground(project, wider, "How many hours a day do cats sleep?").trace_id != first.trace_id
+        (project_dir / "docs" / "cats.md").write_text("# Cats\n\nCats nap a lot.\n", encoding="utf-8")
+        assert main(["--project", str(project_dir), "ingest"]) == 0
+        fresh = ground(project, variant, "How many hours a day do cats sleep?")
+        assert fresh.trace_id not in (first.trace_id, None)  # a new index version searches again
+    finally:
+        project.close()
