@@ -196,6 +196,7 @@ async def test_save_as_variant_writes_prompt_file_and_config_entry(tui_project_d
         assert "french-v1:" in config_text and "prompt: french-v1" in config_text
         assert "french-v1" in app.project.config.variants
         assert app.query_one("#variant-select").value == "french-v1"
+        assert "variant: french-v1" in screen_text(app)  # the header follows the picker
         # Saving the same name again is refused, and the file is not touched.
         before = saved.read_text()
         await pilot.press("ctrl+s")
