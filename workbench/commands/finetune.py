@@ -181,7 +181,8 @@ def train_cmd(args: argparse.Namespace, project: Any) -> int:
         job_id = jobs.resolve_job_ref(store, args.resume)
         run = TrainingRun(project, job_id, on_event=_Progress(args.json), resume=True, steps=args.steps)
         if not args.json:
-            err.print(_text(f"resuming job f{job_id} from its checkpoint at step {run.step}"))
+            err.print(_text(f"resuming job f{job_id} from its checkpoint at step {run.step}" if run.resume
+                            else f"starting job f{job_id} (prepared earlier, no checkpoint yet) from step 0"))
     else:
         try:
             plan = prepare_job(project, signal=args.signal, override=args.override, steps=args.steps,

@@ -205,6 +205,14 @@ class TrainingRun:
                                  "(pass --steps N to train further)")
         state = self.folder / "checkpoint" / "state.json"
         if not state.is_file():
+            if (self.folder / "worker.json").is_file() and status != "done":
+                # Prepared (dataset written) but stopped before the first checkpoint: start over.
+                self.resume = False
+                self.curve = []
+                if steps is not None:
+                    self.total = steps
+                self._rewrite_spec(resume=False)
+                return
             raise WorkbenchError(f"job f{self.job_id} has no checkpoint to resume from", path=self.folder)
         ckpt_step = int(json.loads(state.read_text())["step"])
         if steps is not None:
