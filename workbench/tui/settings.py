@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,8 @@ def save_setting(key: str, value: Any, path: Path | None = None) -> None:
     if data.get(key) == value and path.exists():
         return
     data[key] = value
+    import tempfile  # only when saving: it pulls in shutil, random, ... at start-up otherwise
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tui-", suffix=".json", dir=path.parent)
     try:
