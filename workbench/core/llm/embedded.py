@@ -14,12 +14,13 @@ noisy: read the ratios, and the quality columns, which are deterministic.
   weights                          tok/s median/best   KL vs fp32  top-1 agree  NLL of refs
   fp32                             15.8 / 17.8         0           1.00         2.61
   int8 every Linear (STACK.md 3x)  44.0 / 52.2         1.90        0.39         4.08
-  int8 all but mlp.down_proj       ~33 / 37.9          0.31        0.74         2.85  <- default
+  int8 all but mlp.down_proj       35-38 (3 runs)*     0.31        0.74         2.85  <- default
   int8 attention, bf16 the rest    25.3 / 27.4         0.12        0.85         2.65
   bf16 Linear weights              22.0 / 24.9         0.0007      0.99         2.61
 
-  (2 threads, load average ~2.7, 5 interleaved runs of 64 tokens. KL and agreement are per
-  token, teacher-forced on six reference chat answers, against the fp32 model.)
+  (2 threads, load average ~2.7, 5 interleaved runs of 64 tokens; *96-token runs at load ~1.5
+  in an earlier round, where fp32 gave 14-17. KL and agreement are per token, teacher-forced on
+  six reference chat answers, against the fp32 model.)
 
 Quantizing every Linear wrecks the model: the inputs of the MLP down projections carry massive
 activations (up to ~3000x the mean in layer 11, ~2400x in layer 28), and dynamic int8 uses one
@@ -28,9 +29,10 @@ weight scales do not help (KL 1.71). Leaving `mlp.down_proj` in fp32 and quantiz
 (q/k/v/o, gate/up, lm_head) keeps greedy chat answers coherent: on eight prompts it said Paris
 for the capital of France, gave a three-colour JSON object and a sensible haiku, while fp32 and
 bf16 each produced one degenerate loop (bf16 on the France prompt); all three looped on "What
-is SQLite?" ("multi-user, multi-user, ..."), which is the model, not the rounding. Through
-this provider, with 1 thread at load average ~6: int8 16.8 tok/s median (best 36.4) against
-fp32 8.6 (best 11.5), about 2x. So `quantize=True` is the default; `quantize=False` gives the
+is SQLite?" ("multi-user, multi-user, ..."), which is the model, not the rounding (those
+runs had no repeat penalty; the provider's default, Ollama's 1.1, turns that loop into a
+paragraph, see `Sampling`). Through this provider, with 1 thread at load average ~6: int8
+16.8 tok/s median (best 36.4) against fp32 8.6 (best 11.5), about 2x. So `quantize=True` is the default; `quantize=False` gives the
 exact fp32 model. bf16 would be nearly lossless at 1.4x, but it is fast only on CPUs with
 native bf16 (AVX512-BF16, AMX, recent ARM) and slower than fp32 elsewhere, so it is not used.
 A LoRA adapter is merged into an fp32 copy and then quantized the same way: a trained adapter

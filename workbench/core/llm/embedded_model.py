@@ -45,6 +45,10 @@ FOLDER_PREFIX = "smollm2-135m-instruct"
 # Part of the folder's hash: bump it when the saved layout changes, so old folders are not reused.
 FOLDER_FORMAT = "1"
 DEFAULT_NUM_PREDICT = 256
+# One lock for every use of a tokenizer: a fast tokenizer mutates its Rust state when encoding
+# (padding/truncation settings), and a concurrent decode on the generation thread then fails
+# with "Already borrowed". Each use takes microseconds to a millisecond.
+_TOKENIZER_LOCK = threading.Lock()
 MAX_ADAPTERS = 2  # adapter variants kept in memory (each is a full copy of a 135M model)
 
 # Ollama options this model honours, and ones that make no sense in-process (accepted quietly).
@@ -376,11 +380,12 @@ def prompt_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
             raise ProviderError(
                 "bad_request", f"message {index} must have a string 'role' and 'content', got {message!r}"
             )
-    encoded = tokenizer.apply_chat_template(
-        [{"role": m["role"], "content": m["content"]} for m in messages],
-        add_generation_prompt=True,
-        tokenize=True,
-    )
+    with _TOKENIZER_LOCK:
+        encoded = tokenizer.apply_chat_template(
+            [{"role": m["role"], "content": m["content"]} for m in messages],
+            add_generation_prompt=True,
+            tokenize=True,
+        )
     ids = encoded["input_ids"] if hasattr(encoded, "keys") else encoded
     return [int(i) for i in ids]
 
@@ -391,7 +396,12 @@ def prompt_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
 
 @dataclass(frozen=True)
 class Sampling:
-    """Ollama option meanings; temperature 0 (or absent) means greedy."""
+    """Ollama option meanings and, for absent options, Ollama's defaults (top_k 40, top_p 0.9,
+    repeat_penalty 1.1 over the last 64 tokens), except temperature: absent or 0 means greedy,
+    so that answers and evals are reproducible by default. The repeat penalty matters for a
+    135M model: greedy without it loops ("multi-user, multi-user, ...") on "What is SQLite?",
+    with 1.1 it writes a paragraph.
+    """
 
     temperature: float = 0.0
     seed: int | None = None
@@ -400,7 +410,7 @@ class Sampling:
     min_p: float = 0.0
     num_predict: int = DEFAULT_NUM_PREDICT
     stop: tuple[str, ...] = ()
-    repeat_penalty: float = 1.0
+    repeat_penalty: float = 1.1
     repeat_last_n: int = 64
     ignored: tuple[str, ...] = ()  # option names this model does not honour (reported as a warning)
 
@@ -435,7 +445,7 @@ class Sampling:
             min_p=number("min_p", float, 0.0),
             num_predict=number("num_predict", int, DEFAULT_NUM_PREDICT),
             stop=stops,
-            repeat_penalty=number("repeat_penalty", float, 1.0),
+            repeat_penalty=number("repeat_penalty", float, 1.1),
             repeat_last_n=number("repeat_last_n", int, 64),
             ignored=tuple(sorted(set(options) - SUPPORTED_OPTIONS - IGNORED_OPTIONS)),
         )
@@ -520,7 +530,8 @@ def generate(
             out.append(token)
             history.append(token)
             inputs = torch.tensor([[token]])
-            text = tokenizer.decode(out, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+            with _TOKENIZER_LOCK:
+                text = tokenizer.decode(out, skip_special_tokens=True, clean_up_tokenization_spaces=False)
             if sampling.stop:
                 # Shown text never holds the start of a stop string (see the holdback below).
                 cut = _find_stop(text, sampling.stop, shown)
