@@ -198,13 +198,12 @@ class EmbeddedProvider:
         loaded, load_ms = await asyncio.to_thread(_loaded_model, self.package, self.quantize,
                                                  self.threads)
         prompt = loaded.prompt_ids(request.messages)
-        warnings = _warnings(request, sampling)
+        notes = _warnings(request, sampling)
 
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         finished: asyncio.Future[None] = loop.create_future()
         cancel = threading.Event()
-        shown = threading.Event()  # set once a Token has been handed out (decides after_output)
 
         def post(item: Any) -> None:
             try:
@@ -230,16 +229,17 @@ class EmbeddedProvider:
         info = GenerationInfo(thread=thread)
         self.last_generation = info
         thread.start()
+        after_output = False  # once a Token is out, a failure must say so (no silent retry)
         try:
             while True:
                 item = await queue.get()
                 if isinstance(item, Token):
-                    shown.set()
+                    after_output = True
                     yield item
                     continue
                 tag, payload = item
                 if tag == "error":
-                    raise _as_provider_error(payload, after_output=shown.is_set())
+                    raise _as_provider_error(payload, after_output=after_output)
                 result: GenerationResult = payload
                 yield Final(
                     model=MODEL_NAME,
@@ -249,7 +249,7 @@ class EmbeddedProvider:
                     load_ms=load_ms + result.adapter_load_ms,
                     prompt_eval_ms=result.prompt_eval_ms,
                     eval_ms=result.eval_ms,
-                    warnings=warnings,
+                    warnings=notes,
                 )
                 return
         finally:
