@@ -62,8 +62,12 @@ def _summarise(kind: str, row: dict) -> dict[str, Any]:
                     summary=f"{row.get('evalset_name')}: "
                     + (f"{rate:.0%} pass" if isinstance(rate, (int, float)) else "no summary"))
     else:
+        from workbench.core.finetune.jobs import job_summary
+        from workbench.core.store import decode
+
+        line = job_summary(decode(row, *_JSON_FIELDS["finetune"]))
         base.update(model=row.get("base_model"), tokens="", time="",
-                    summary=(row.get("signal") or "") + (" (override)" if row.get("override_reason") else ""))
+                    summary=line.split(", ", 1)[1] if ", " in line else "")
     return base
 
 

@@ -1,0 +1,40 @@
+"""One list of every kind of run, as `workbench runs` and the Runs tab show it."""
+
+from __future__ import annotations
+
+import json
+
+from workbench.core.runlog import list_runs, load_run, parse_run_id
+from workbench.core.store import Store
+
+
+def test_every_kind_listed_newest_first_with_its_id_prefix(tmp_path):
+    with Store(tmp_path / "runs.db") as store:
+        gen = store.start_generation({"source": "cli", "inputs": {"question": "What is WAL?"},
+                                      "model_requested": "embedded"})
+        store.update_generation(gen, {"status": "ok", "model_used": "embedded",
+                                      "prompt_tokens": 12, "completion_tokens": 30, "total_ms": 1500})
+        store.insert("retrievals", {"created_at": "2099-01-01T00:00:01", "query": "partial index",
+                                    "mode": "hybrid", "k": 5, "latency_ms": 12.0})
+        store.insert("eval_runs", {"created_at": "2099-01-01T00:00:02", "evalset_name": "sqlite_qa",
+                                   "status": "done", "variant_name": "k8",
+                                   "summary": json.dumps({"pass_rate": 0.625})})
+        store.insert("finetune_jobs", {"created_at": "2099-01-01T00:00:03", "status": "done",
+                                       "base_model": "embedded", "signal": "format",
+                                       "override_reason": "demo",
+                                       "loss_curve": json.dumps([{"step": 1, "loss": 5.0},
+                                                                 {"step": 6, "loss": 1.25}]),
+                                       "config": json.dumps({"total_steps": 6})})
+        rows = list_runs(store)
+        assert [r["id"] for r in rows] == ["f1", "e1", "r1", str(gen)]
+        by_id = {r["id"]: r for r in rows}
+        assert by_id["e1"]["summary"] == "sqlite_qa: 62% pass" and by_id["e1"]["model"] == "k8"
+        assert "loss 5.000 -> 1.250" in by_id["f1"]["summary"] and "OVERRIDE: demo" in by_id["f1"]["summary"]
+        assert by_id["r1"]["summary"] == "partial index" and by_id["r1"]["time"] == "12ms"
+        assert by_id[str(gen)]["tokens"] == "12+30" and by_id[str(gen)]["summary"] == "What is WAL?"
+        assert [r["id"] for r in list_runs(store, kind="eval")] == ["e1"]
+        assert [r["id"] for r in list_runs(store, search="wal")] == [str(gen)]
+        kind, row = load_run(store, "f1")
+        assert kind == "finetune" and row["loss_curve"][-1]["loss"] == 1.25
+        assert load_run(store, "x9") == ("generation", None)
+    assert parse_run_id("r3") == ("retrieval", 3) and parse_run_id("12") == ("generation", 12)
