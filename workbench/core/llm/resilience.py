@@ -260,12 +260,12 @@ class ResilientCall:
                 if limit <= 0:
                     raise self._timeout(phase, seen_output, total=True)
                 try:
-                    # asyncio.timeout, not wait_for: no extra task per token (see benchmarks/).
-                    async with asyncio.timeout(limit):
-                        event = await agen.__anext__()
+                    # wait_for, not asyncio.timeout: on Python 3.11 the latter can leave a stray
+                    # cancellation behind when the token and the deadline coincide.
+                    event = await asyncio.wait_for(agen.__anext__(), timeout=limit)
                 except StopAsyncIteration:
                     return
-                except TimeoutError:
+                except asyncio.TimeoutError:
                     raise self._timeout(phase, seen_output, total=remaining_total <= phase) from None
                 if isinstance(event, (Token, Thinking)):
                     seen_output = True
