@@ -70,14 +70,38 @@ def _accept_common_options(parser: argparse.ArgumentParser) -> None:
             _accept_common_options(sub)
 
 
+def _app_only(argv: Sequence[str]) -> tuple[bool, str | None]:
+    """Whether argv asks only to open the app (no subcommand, no --help), and its --project.
+
+    Opening the app is the hot path: it skips importing every subcommand module (~60 ms of
+    start-up) just to learn that no subcommand was given.
+    """
+    project, rest = None, list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg in ("--project", "-p") and rest:
+            project = rest.pop(0)
+        elif arg.startswith("--project="):
+            project = arg.split("=", 1)[1]
+        elif arg != "--debug":
+            return False, None
+    return True, project
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("LANCEDB_LOG", "error")  # LanceDB warnings would corrupt the TUI
+    argv = sys.argv[1:] if argv is None else list(argv)
+    app_only, project_dir = _app_only(argv)
+    if app_only:
+        from workbench.tui.launch import launch
+
+        return launch(project_dir)
     parser = build_parser()
     _accept_common_options(parser)
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
     try:
-        if args.command is None:
+        if args.command is None:  # any no-subcommand form _app_only did not recognise
             from workbench.tui.launch import launch
 
             return launch(args.project)
