@@ -205,3 +205,18 @@ def test_ctrl_c_keeps_finished_cases_and_says_how_to_resume(proj, capsys):
         assert len(store.rows("eval_results", "run_id = 1")) == 2
         statuses = sorted(r["status"] for r in store.rows("generations"))
         assert statuses == ["interrupted", "ok", "ok"]  # the third answer kept as a partial
+
+
+def test_tag_case_and_limit_narrow_a_run(proj, capsys):
+    root, standin = proj
+    assert wb(root, "eval", "run", "capitals", "--tag", "eu", "--json") == 0
+    run = json.loads(capsys.readouterr().out)
+    assert run["summary"]["cases"] == 2
+    assert sorted(b["messages"][-1]["content"] for b in (r.body for r in standin.requests_to("/api/chat"))) == [
+        "Capital of France", "Capital of Italy"]
+    assert wb(root, "eval", "run", "capitals", "--limit", "1", "--no-cache", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["cases"] == 1
+    assert wb(root, "eval", "run", "capitals", "--case", "peru", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["pass_rate"] == 1.0
+    assert wb(root, "eval", "run", "capitals", "--case", "atlantis") == 2
+    assert "no case 'atlantis'" in capsys.readouterr().err

@@ -32,6 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--model", help="ollama:NAME or embedded (overrides the variant's)")
     r.add_argument("--concurrency", type=int, help="cases in flight at once (default: evals.concurrency, 4)")
     r.add_argument("--repeat", type=int, default=1, help="run every case N times to find flaky cases")
+    r.add_argument("--tag", action="append", default=[], metavar="TAG",
+                   help="only cases with this tag (repeatable: any of them)")
+    r.add_argument("--case", action="append", default=[], metavar="ID",
+                   help="only this case (repeatable)")
+    r.add_argument("--limit", type=int, metavar="N",
+                   help="only the first N cases (after --tag/--case): a quick check while iterating")
     r.add_argument("--no-cache", action="store_true", help="call the model even for unchanged cases")
     r.add_argument("--resume", metavar="RUN", help="continue an interrupted or cancelled run")
     r.add_argument("--baseline", metavar="RUN|best|last", help="compare with this run (and gate against it)")
@@ -125,6 +131,29 @@ def resolve_evalset_path(project: Any, arg: str | None) -> Path:
 # --------------------------------------------------------------------------- run
 
 
+def select_cases(evalset: Any, *, tags: list[str], case_ids: list[str], limit: int | None) -> Any:
+    """The eval set narrowed to the chosen cases (same file hash: resume and diff still match)."""
+    import dataclasses
+
+    cases = list(evalset.cases)
+    unknown = [c for c in case_ids if c not in evalset.ids]
+    if unknown:
+        raise WorkbenchError(f"no case {unknown[0]!r} in {evalset.path}", path=evalset.path,
+                             field="--case")
+    if case_ids:
+        cases = [c for c in cases if c.id in case_ids]
+    if tags:
+        cases = [c for c in cases if set(c.tags) & set(tags)]
+    if limit is not None:
+        if limit < 1:
+            raise WorkbenchError("--limit must be at least 1", field="--limit")
+        cases = cases[:limit]
+    if not cases:
+        raise WorkbenchError(f"no case in {evalset.path} matches --tag {', '.join(tags)}",
+                             path=evalset.path, field="--tag")
+    return dataclasses.replace(evalset, cases=tuple(cases))
+
+
 def run_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.evals import runstore
     from workbench.core.evals.evalset import load_evalset
@@ -140,7 +169,8 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
     if (args.fail_on_regression or args.max_regressions is not None) and not args.baseline:
         raise WorkbenchError("--fail-on-regression / --max-regressions need --baseline RUN|best|last",
                              field="baseline")
-    evalset = load_evalset(resolve_evalset_path(project, args.evalset))
+    evalset = select_cases(load_evalset(resolve_evalset_path(project, args.evalset)),
+                           tags=args.tag, case_ids=args.case, limit=args.limit)
     variant = resolve_variant(project, args.variant, prompt=args.prompt, model=args.model)
     store = project.store
     resume = runstore.resolve_run_ref(store, args.resume) if args.resume else None
