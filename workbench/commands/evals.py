@@ -158,6 +158,7 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.evals import runstore
     from workbench.core.evals.evalset import load_evalset
     from workbench.core.evals.runner import EvalRunner
+    from workbench.core.llm.registry import chain_specs
     from workbench.core.variants import resolve_variant
 
     if args.repeat < 1:
@@ -197,7 +198,8 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
                         use_cache=not args.no_cache, on_progress=on_progress)
     if not args.json:
         err.print(_text(f"eval {evalset.name} ({len(evalset.cases)} cases × {args.repeat}) with variant "
-                        f"{variant.label}, model {variant.model}, concurrency {concurrency}"
+                        f"{variant.label}, models {' → '.join(chain_specs(project.config, variant.model))}, "
+                        f"concurrency {concurrency}"
                         + (f", resuming run {resume}" if resume else "")))
     try:
         outcome = asyncio.run(runner.run(resume=resume))
