@@ -234,3 +234,19 @@ def test_tail_starts_at_a_block_boundary_outside_code_fences():
     # The only blank line near the cut is inside a fence: the tail starts before the fence.
     fenced = "intro\n\n```\ncode\n\nmore\n```" + "z" * 50
     assert fenced[tail_start(fenced, keep=40):].startswith("```")
+
+
+async def test_a_keyboard_user_can_type_the_question_at_once(tui_project_dir, ollama_standin, make_app):
+    """On start (and on F1) the cursor is in the first variable: type, ctrl+r, done."""
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.focused is not None and app.focused.id == "var-question")
+        await pilot.press(*"hi there", "ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.query_one("#answer-a").markdown.source == "Hello, world!"
+        assert ollama_standin.requests_to("/api/chat")[0].body["messages"][-1]["content"].endswith("hi there")
+        await pilot.press("f5")
+        await pilot.pause()
+        await pilot.press("f1")
+        await until(pilot, lambda: app.focused is not None and app.focused.id == "var-question")

@@ -133,6 +133,10 @@ class WorkbenchApp(App[int]):
         self.call_after_refresh(self._focus_inside, pane)
 
     def _focus_inside(self, pane: TabPane) -> None:
+        for tab in pane.children:  # a tab may know better where a user starts
+            focus_first = getattr(tab, "focus_first_field", None)
+            if focus_first is not None and focus_first():
+                return
         for widget in self.screen.focus_chain:
             if pane in widget.ancestors:
                 widget.focus()

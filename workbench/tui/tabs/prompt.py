@@ -155,6 +155,15 @@ class PromptTab(Horizontal):
     def on_mount(self) -> None:
         if self.startup_error:
             self.notify(self.startup_error, severity="error", markup=False)
+        self.call_after_refresh(self.focus_first_field)
+
+    def focus_first_field(self) -> bool:
+        """Put the cursor where a user starts: the first variable (usually the question)."""
+        fields = self.query(".var-input")
+        if fields:
+            fields.first().focus()
+            return True
+        return False
 
     # -- editor state --------------------------------------------------------------------------
     def _model(self) -> str | None:
