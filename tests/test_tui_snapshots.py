@@ -18,6 +18,20 @@ def snapshot_app(tui_project_dir, make_app):
     return make_app(tui_project_dir)
 
 
+async def _focus_settled(pilot, rounds: int = 200) -> None:
+    """Switching tab moves the focus after a refresh; wait until it has landed in the tab."""
+    from textual.widgets import TabbedContent
+
+    app = pilot.app
+    tabs = app.query_one("#tabs", TabbedContent)
+    for _ in range(rounds):
+        pane = tabs.get_pane(tabs.active) if tabs.active else None
+        focused = app.screen.focused
+        if pane is not None and focused is not None and pane in focused.ancestors:
+            return
+        await pilot.pause()
+
+
 def _prepare(*keys: str):
     async def run_before(pilot) -> None:
         app = pilot.app
@@ -28,6 +42,7 @@ def _prepare(*keys: str):
             await pilot.pause()
             await app.workers.wait_for_complete()
             await pilot.pause()
+        await _focus_settled(pilot)
         for widget in app.query("Input, TextArea"):
             widget.cursor_blink = False
         await pilot.pause()
