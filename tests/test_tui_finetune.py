@@ -1,0 +1,362 @@
+"""The Fine-tune tab: the guard's checklist (locked on a fresh sample project, open once the
+store holds the evidence), the override modal and its recorded reason, a real LoRA run on the
+embedded SmolLM2 through the tab (live loss curve, done job in the list), the adapter's eval and
+the export against the Ollama stand-in, Esc cancelling with a checkpoint and ctrl+e resuming,
+and SVG snapshots at 80x24 and 160x48. Waits on workers and messages, never sleeps."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from fixtures_finetune import REPO, add_eval_run, variant_spec
+from fixtures_project import write_project
+from fixtures_tui import screen_text
+
+from workbench.core.evals.evalset import load_evalset
+from workbench.core.finetune import jobs
+from workbench.core.project import Project
+
+# Small enough for CI on a busy 2-core box (tests/test_finetune_train.py measures ~1.1 s a step).
+TINY = """
+finetune:
+  rank: 4
+  alpha: 8
+  lr: 0.005
+  batch_size: 2
+  max_length: 48
+  threads: 1
+  save_every: 100
+evals:
+  default_set: q.yaml
+"""
+QA = """\
+name: q
+cases:
+  - id: sky
+    inputs: {question: "Colour of the sky, one word?"}
+    expected: QUACK blue.
+    assert: [{type: icontains, value: blue}]
+  - id: grass
+    inputs: {question: "Colour of grass, one word?"}
+    expected: QUACK green.
+    assert: [{type: icontains, value: green}]
+  - id: coal
+    inputs: {question: "Colour of coal, one word?"}
+    expected: QUACK black.
+    assert: [{type: icontains, value: black}]
+  - id: snow
+    inputs: {question: "Colour of snow, one word?"}
+    split: heldout
+    expected: QUACK white.
+    assert: [{type: icontains, value: white}]
+"""
+
+
+# ------------------------------------------------------------------------------- helpers
+
+
+async def settle(app, pilot, rounds: int = 6) -> None:
+    """Let workers finish and their messages land, including workers those messages start."""
+    for _ in range(rounds):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    assert not [w for w in app.workers if w.is_running]
+
+
+async def until(pilot, predicate, rounds: int = 20000) -> None:
+    for _ in range(rounds):
+        if predicate():
+            return
+        await pilot.pause()
+    raise AssertionError("condition never became true")
+
+
+async def open_tab(app, pilot):
+    await pilot.pause()
+    await pilot.press("f4")
+    await settle(app, pilot)
+    return app.query_one("FinetuneTab")
+
+
+async def choose_signal(app, pilot, label_start: str) -> None:
+    """Pick a signal with the keyboard: focus the select, open it, arrow to it, Enter."""
+    from workbench.tui.widgets.finetune_text import SIGNAL_OPTIONS
+
+    app.query_one("#ft-signal").focus()
+    await pilot.press("enter")
+    index = next(i for i, (label, _) in enumerate(SIGNAL_OPTIONS) if label.startswith(label_start))
+    for _ in range(index):
+        await pilot.press("down")
+    await pilot.press("enter")
+    await settle(app, pilot)
+
+
+def sample_copy(root: Path) -> Path:
+    shutil.copytree(REPO / "sample_data", root, ignore=shutil.ignore_patterns(".workbench"))
+    return root
+
+
+def build_evidence(root: Path) -> None:
+    """Four variants on the sample eval set: a real jump, then two within noise (a plateau);
+    three format failures in every variant; one retrieval miss (as test_finetune_guard does)."""
+    project = Project.open(root)
+    try:
+        es = load_evalset(root / "evals" / "sqlite_qa.yaml")
+        train = [c.id for c in es.cases if c.split != "heldout"]
+
+        def failing(kinds):
+            return {cid: ("fail", kind) for cid, kind in zip(train, kinds)}
+
+        fmt = ["format"] * 3
+        add_eval_run(project, es, None, variant_spec(),
+                     failing(fmt + ["context-ignored"] * 19 + ["retrieval-miss"]))
+        add_eval_run(project, es, "k8", variant_spec(k=8),
+                     failing(fmt + ["context-ignored"] * 9 + ["retrieval-miss"]))
+        add_eval_run(project, es, "terse", variant_spec("terse_qa", k=8),
+                     failing(fmt + ["context-ignored"] * 10 + ["retrieval-miss"]), retrieve=False)
+        add_eval_run(project, es, "cite-first", variant_spec(system="Quote first.", k=8),
+                     failing(fmt + ["context-ignored"] * 8 + ["retrieval-miss"]))
+    finally:
+        project.close()
+
+
+@pytest.fixture
+def fresh_sample(tmp_path, xdg_config) -> Path:
+    return sample_copy(tmp_path / "sample")
+
+
+@pytest.fixture
+def evidence_sample(tmp_path, xdg_config) -> Path:
+    root = sample_copy(tmp_path / "sample")
+    build_evidence(root)
+    return root
+
+
+# ------------------------------------------------------------------------------- the guard
+
+
+async def test_fresh_sample_project_shows_the_checklist_locked_with_the_advice(
+        fresh_sample, make_app):
+    app = make_app(fresh_sample, probe=False)
+    async with app.run_test(size=(100, 40)) as pilot:
+        tab = await open_tab(app, pilot)
+        text = screen_text(app)
+        # the advice first, then each rule with its mark, numbers and next step
+        assert text.index("Not yet: run the eval set") < text.index("✓ eval set:")
+        assert "✓ eval set: sqlite-docs-qa: 83 cases (17 held out" in text
+        assert "✗ variants: 0 distinct prompt/retrieval variant(s)" in text
+        assert "next: evaluate the current settings (`workbench eval run`)" in text
+        assert "⚠ Warning (knowledge): 55 of 66 training targets (83%)" in text
+        assert "facts belong in retrieval" in text
+        assert "✗ Locked until the guard passes (failing: variants, plateau, retrieval, signal)" \
+            in text
+        assert not tab.unlocked
+        # the form is there but disabled; Start refuses and says why; no job is created
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert all(w.disabled for w in app.query("#ft-train Input"))
+        assert app.query_one("#ft-start").disabled
+        assert app.focused.id == "ft-override"  # the one thing a keyboard user can do here
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert tab.view == "guard"  # sent back to the evidence
+    assert app.project.store.rows("finetune_jobs") == []
+
+
+async def test_the_evidence_in_the_store_and_a_named_signal_unlock_the_form(
+        evidence_sample, make_app):
+    app = make_app(evidence_sample, probe=False)
+    seen = []
+    async with app.run_test(size=(100, 40), message_hook=seen.append) as pilot:
+        tab = await open_tab(app, pilot)
+        text = screen_text(app)
+        assert "✗ signal: no signal named." in text and not tab.unlocked
+        assert "Not yet: name why a fine-tune is needed" in text
+        checks = len([m for m in seen if type(m).__name__ == "GuardChecked"])
+
+        await choose_signal(app, pilot, "format")
+        assert len([m for m in seen if type(m).__name__ == "GuardChecked"]) == checks + 1
+        text = screen_text(app)
+        assert "The evidence supports a LoRA fine-tune for the format signal" in text
+        assert "But read the warning" not in text  # the warning has its own band
+        assert "⚠ Warning (knowledge)" in text and "facts belong in retrieval" in text
+        for rule in ("eval set", "variants", "plateau", "retrieval", "signal"):
+            assert f"✓ {rule}:" in text
+        assert "✓ plateau: best 86% (e4 (cite-first))" in text
+        assert "✓ Unlocked" in text and tab.unlocked
+
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert app.focused.id == "ft-rank" and not app.focused.disabled
+        assert app.query_one("#ft-rank").value == "8" and app.query_one("#ft-lr").value == "0.001"
+        assert not app.query_one("#ft-start").disabled
+        assert not app.query_one("#ft-override").display  # nothing to override
+
+
+# ------------------------------------------------------------------------------- training
+
+
+@pytest.fixture
+def tiny_dir(tmp_path, ollama_standin, xdg_config) -> Path:
+    """A small project: plain prompt, a 4-case eval set with `expected` answers (3 train, 1
+    held out), tiny LoRA settings, the stand-in as Ollama (it knows the export's FROM model),
+    and one stored run of the embedded model as the baseline the adapter is compared with."""
+    root = write_project(tmp_path / "tiny", host=ollama_standin.url, fallback=[], extra=TINY)
+    (root / "evals").mkdir()
+    (root / "evals" / "q.yaml").write_text(QA, encoding="utf-8")
+    ollama_standin.configure(models=["llama3.2:latest", "smollm2:135m"])
+    project = Project.open(root)
+    try:
+        es = load_evalset(root / "evals" / "q.yaml")
+        add_eval_run(project, es, "embedded", variant_spec("plain", model="embedded"), {},
+                     retrieve=False)
+    finally:
+        project.close()
+    return root
+
+
+async def override(app, pilot, reason: str) -> None:
+    await pilot.press("ctrl+o")
+    await pilot.pause()
+    assert type(app.screen).__name__ == "OverrideScreen"
+    await pilot.press("enter")  # an empty reason is refused
+    await pilot.pause()
+    assert "Give a reason" in screen_text(app)
+    await pilot.press(*reason)
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+async def set_field(app, pilot, selector: str, value: str) -> None:
+    field = app.query_one(selector)
+    field.focus()
+    field.value = ""
+    await pilot.press(*value)
+
+
+def flat(app) -> str:
+    """The screen's words on one line (bands and wrapping removed), for long sentences."""
+    return " ".join(screen_text(app).replace("▌", " ").split())
+
+
+def kinds(seen, name: str) -> list:
+    return [m for m in seen if type(m).__name__ == name]
+
+
+async def test_override_then_a_real_run_draws_the_loss_curve_and_lists_the_done_job(
+        tiny_dir, ollama_standin, make_app):
+    app = make_app(tiny_dir, probe=False)
+    seen = []
+    reason = "format experiment [b]on[/b] 3 cases"
+    async with app.run_test(size=(100, 32), message_hook=seen.append) as pilot:
+        tab = await open_tab(app, pilot)
+        assert not tab.unlocked and "✗ eval set: q: 4 cases" in screen_text(app)
+        await override(app, pilot, reason)
+        assert tab.unlocked and tab.view == "train"
+        assert f"⚑ Override: {reason}" in screen_text(app)  # literal: no markup applied
+        assert not app.query_one("#ft-rank").disabled
+
+        await set_field(app, pilot, "#ft-steps", "2")
+        await pilot.press("ctrl+r")
+        await settle(app, pilot)
+
+        progress = kinds(seen, "Progress")
+        curves = [len(m.curve) for m in progress if m.event["event"] == "step"]
+        assert curves == [1, 2]  # the curve grew one point per step, live
+        assert [m.event["event"] for m in progress][0] == "start"
+        assert app.query_one("#ft-curve").data == [p["loss"] for p in progress[-1].curve]
+        text = screen_text(app)
+        assert "f1 done: 2/2 steps, loss " in text and "held-out loss" in text
+        [job] = jobs.list_jobs(app.project.store)
+        assert job["status"] == "done" and job["override_reason"] == reason
+        assert job["guard_report"]["passed"] is False and len(job["loss_curve"]) == 2
+        assert job["config"]["lora"]["rank"] == 4 and job["config"]["total_steps"] == 2
+        assert tab.override is None  # the reason belonged to that job: locked again
+        assert "✗ Locked" in screen_text(app)
+
+        await pilot.press("ctrl+l")
+        await settle(app, pilot)
+        text = screen_text(app)
+        first, last = job["loss_curve"][0]["loss"], job["loss_curve"][-1]["loss"]
+        [row] = [line.split() for line in text.splitlines() if line.startswith(" f1 ")]
+        assert row == ["f1", "done", "2/2", f"{first:.3f}", "→", f"{last:.3f}", "⚑"]
+        assert f"guard overridden: {reason}" in text
+        assert "e evaluates the adapter on the eval set · x exports it to Ollama" in text
+
+        # the loop closes: the adapter on the same eval set, judged against the baseline e1
+        assert app.focused.id == "ft-jobs-table"
+        await pilot.press("e")
+        await settle(app, pilot)
+        [evaluated] = jobs.list_jobs(app.project.store)
+        verdict = evaluated["config"]["eval"]
+        assert verdict["baseline_run_id"] == 1 and verdict["run_id"] == 2
+        text = screen_text(app)
+        assert f"f1: adapter run e2, pass rate " in text
+        assert f"verdict: {verdict['verdict']}" in text
+        assert f"vs e1: {verdict['words']}" in text  # the statistics line
+        row = next(line for line in text.splitlines() if line.startswith(" f1 "))
+        assert {"no significant change": "= noise", "regression": "▼ worse",
+                "improvement": "▲ better"}[verdict["verdict"]] in row
+
+        # export: the name is asked for, the model created in the stand-in
+        await pilot.press("x")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "ExportScreen"
+        assert app.screen.query_one("#ft-export-name").value == "smollm2-f1"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        text = screen_text(app)
+        assert "created ollama:smollm2-f1 (Ollama 0.33.0)" in text
+        assert [r.body["model"] for r in ollama_standin.requests_to("/api/create")] == ["smollm2-f1"]
+        assert "smollm2-f1 ✓" in text  # in the jobs table
+        assert jobs.get_job(app.project.store, 1)["export"]["created"] is True
+
+        # a base Ollama cannot convert: refused, and the reason shown
+        config = jobs.get_job(app.project.store, 1)["config"]
+        config["base"]["model_type"] = "qwen2"
+        jobs.update_job(app.project.store, 1, {"config": config})
+        await pilot.press("ctrl+l")
+        await settle(app, pilot)
+        await pilot.press("x")
+        await pilot.pause()
+        await pilot.press("ctrl+u", *"other", "enter")
+        await settle(app, pilot)
+        assert "export refused: Ollama converts safetensors LoRA adapters only for llama and " \
+            "gemma2 bases; this base is 'qwen2'. Alternative: merge the adapter" in flat(app)
+        assert len(ollama_standin.requests_to("/api/create")) == 1
+
+
+async def test_escape_cancels_keeping_a_checkpoint_and_ctrl_e_resumes_to_the_end(
+        tiny_dir, make_app):
+    app = make_app(tiny_dir, probe=False)
+    seen = []
+    async with app.run_test(size=(100, 32), message_hook=seen.append) as pilot:
+        tab = await open_tab(app, pilot)
+        await override(app, pilot, "checking cancel")
+        await set_field(app, pilot, "#ft-steps", "4")
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: any(m.event["event"] == "step" for m in kinds(seen, "Progress")))
+        assert tab.train.running and "f1 · step " in screen_text(app)
+        await pilot.press("escape")
+        await settle(app, pilot)
+        job = jobs.get_job(app.project.store, 1)
+        stopped = len(job["loss_curve"])
+        assert job["status"] == "cancelled" and 1 <= stopped < 4
+        assert job["checkpoint_path"] and job["config"]["checkpoint_step"] == stopped
+        assert f"f1 cancelled: checkpoint kept at step {stopped}" in screen_text(app)
+        assert "-" not in str(app.query_one("#ft-curve").styles.width)
+        assert app.query_one("#ft-curve").styles.width.value == pytest.approx(100 * stopped / 4,
+                                                                               abs=0.1)
+
+        await pilot.press("ctrl+l")
+        await settle(app, pilot)
+        assert "ctrl+e resumes this job from its checkpoint" in screen_text(app)
+        await pilot.press("ctrl+e")
+        await settle(app, pilot)
+        resumed = [m.event for m in kinds(seen, "Progress") if m.event["event"] == "start"][-1]
+        assert resumed["start_step"] == stopped
+        job = jobs.get_job(app.project.store, 1)
+        assert job["status"] == "done" and [p["step"] for p in job["loss_curve"]] == [1, 2, 3, 4]
+        assert "f1 done: 4/4 steps" in screen_text(app)
