@@ -360,3 +360,41 @@ async def test_escape_cancels_keeping_a_checkpoint_and_ctrl_e_resumes_to_the_end
         job = jobs.get_job(app.project.store, 1)
         assert job["status"] == "done" and [p["step"] for p in job["loss_curve"]] == [1, 2, 3, 4]
         assert "f1 done: 4/4 steps" in screen_text(app)
+
+
+# ------------------------------------------------------------------------------- snapshots
+
+
+def _prepare(signal: str | None = None):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await open_tab(app, pilot)
+        if signal:
+            await choose_signal(app, pilot, signal)
+        tab = app.query_one("FinetuneTab")
+        await until(pilot, lambda: app.focused is not None and tab in app.focused.ancestors)
+        for widget in app.query("Input"):
+            widget.cursor_blink = False
+        await pilot.pause()
+
+    return run_before
+
+
+def test_finetune_locked_checklist_80x24(snap_compare, fresh_sample, make_app):
+    """The Fine-tune tab on the fresh sample project at 80x24: the view bar (Guard ✗), the
+    advice band first ('Not yet: run the eval set …'), the knowledge warning band ('facts belong
+    in retrieval'), the signal select (none named) focused, the red lock line naming the failing
+    rules and ctrl+o, then the checklist from '✓ eval set: … 83 cases' down through the ✗ rules
+    with their next steps; the footer's Guard/Train/Jobs/Override/Start/Resume keys."""
+    app = make_app(fresh_sample, probe=False)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_prepare())
+
+
+def test_finetune_evidence_passes_160x48(snap_compare, evidence_sample, make_app):
+    """The sample project with four stored variant runs, signal 'format' chosen, at 160x48:
+    the green advice band ('The evidence supports a LoRA fine-tune for the format signal'), the
+    warning band, '✓ Unlocked', and every required rule ✓ with its numbers (plateau 'best 86%
+    (e4 (cite-first))', retrieval '1 of 12 failures … recall@2 99%', signal 'format: 3 case(s)')
+    and the knowledge rule ⚠ with its next step."""
+    app = make_app(evidence_sample, probe=False)
+    assert snap_compare(app, terminal_size=(160, 48), run_before=_prepare("format"))
