@@ -385,7 +385,8 @@ def test_finetune_locked_checklist_80x24(snap_compare, fresh_sample, make_app):
     advice band first ('Not yet: run the eval set …'), the knowledge warning band ('facts belong
     in retrieval'), the signal select (none named) focused, the red lock line naming the failing
     rules and ctrl+o, then the checklist from '✓ eval set: … 83 cases' down through the ✗ rules
-    with their next steps; the footer's Guard/Train/Jobs/Override/Start/Resume keys."""
+    with their next steps; the footer's Override / Start / Resume keys (the view keys are in the
+    view bar)."""
     app = make_app(fresh_sample, probe=False)
     assert snap_compare(app, terminal_size=(80, 24), run_before=_prepare())
 
@@ -398,3 +399,60 @@ def test_finetune_evidence_passes_160x48(snap_compare, evidence_sample, make_app
     and the knowledge rule ⚠ with its next step."""
     app = make_app(evidence_sample, probe=False)
     assert snap_compare(app, terminal_size=(160, 48), run_before=_prepare("format"))
+
+
+# ------------------------------------------------------------------------------- pure parts
+
+
+def test_every_fine_tune_binding_has_a_unique_id_a_description_and_a_tooltip():
+    from workbench.tui.app import WorkbenchApp
+    from workbench.tui.screens.finetune_modals import ExportScreen, OverrideScreen
+    from workbench.tui.tabs.finetune import FinetuneTab
+    from workbench.tui.widgets.finetune_jobs import JobsPanel
+
+    ids = {b.id for b in WorkbenchApp.BINDINGS}
+    for owner in (FinetuneTab, JobsPanel, OverrideScreen, ExportScreen):
+        for binding in owner.__dict__["BINDINGS"]:
+            where = f"{owner.__name__}: {binding.key}"
+            assert binding.id and binding.description and binding.tooltip, where
+            assert binding.id not in ids, f"duplicate binding id {binding.id}"
+            ids.add(binding.id)
+
+
+def test_the_form_names_the_field_it_cannot_use():
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.finetune.settings import FinetuneSettings
+    from workbench.tui.widgets.finetune_form import FIELDS, field_value, read_form
+
+    base = FinetuneSettings()
+    values = {i: field_value(getattr(base, name)) for i, _, name, _ in FIELDS}
+    values.update({"ft-targets": "q_proj, v_proj,o_proj", "ft-data": ""})
+    settings, data = read_form({**values, "ft-rank": "16", "ft-steps": ""}, base)
+    assert (settings.rank, settings.max_steps, data) == (16, None, None)
+    assert settings.target_modules == ["q_proj", "v_proj", "o_proj"] and base.rank == 8
+    assert read_form({**values, "ft-steps": "5", "ft-data": " d.jsonl "}, base)[0].max_steps == 5
+    for change, message in ((("ft-rank", "0"), "rank: must be above 0"),
+                            (("ft-dropout", "1"), "dropout: must be at least 0 and below 1"),
+                            (("ft-lr", "fast"), "lr: 'fast' is not a number"),
+                            (("ft-batch", "2.5"), "batch: '2.5' is not a whole number"),
+                            (("ft-maxlen", ""), "max len: needs a value"),
+                            (("ft-targets", " , "), "targets: name at least one module")):
+        with pytest.raises(WorkbenchError) as info:
+            read_form({**values, change[0]: change[1]}, base)
+        assert info.value.message.startswith(message)
+
+
+def test_lock_line_and_view_bar_say_where_the_tab_stands():
+    from workbench.core.finetune.guard import GuardReport, Rule
+    from workbench.tui.widgets.finetune_text import lock_line, view_bar
+
+    failing = GuardReport([Rule("eval set", True, "ok"), Rule("plateau", False, "moving"),
+                           Rule("knowledge", False, "facts", severity="warning")], "Not yet: …")
+    assert lock_line(failing, None) == (
+        "✗ Locked until the guard passes (failing: plateau) — or ctrl+o to override with a "
+        "recorded reason.", "locked")
+    assert lock_line(failing, "[b]why[/b]")[1] == "override"
+    assert "[b]why[/b]" in lock_line(failing, "[b]why[/b]")[0]
+    passing = GuardReport([Rule("eval set", True, "ok")], "Go.", signal="format")
+    assert lock_line(passing, None)[1] == "open" and lock_line(None, None)[1] == "checking"
+    assert view_bar("jobs", "locked", 3).plain == "^g Guard ✗ │ ^t Train │ ^l Jobs 3"

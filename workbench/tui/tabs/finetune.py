@@ -35,20 +35,21 @@ from workbench.tui.widgets.evals_controls import error_line
 from workbench.tui.widgets.finetune_guard import GuardPanel
 from workbench.tui.widgets.finetune_jobs import JobsPanel
 from workbench.tui.widgets.finetune_text import RESUMABLE, lock_line, view_bar
-from workbench.tui.widgets.finetune_train import TrainPanel, read_form
-
-VIEWS = ("guard", "train", "jobs")
+from workbench.tui.widgets.finetune_form import read_form
+from workbench.tui.widgets.finetune_train import TrainPanel
 
 
 class FinetuneTab(Vertical):
     """The guard, the LoRA form with its live run, and the jobs; one view at a time."""
 
+    # The view keys are shown in the tab's own view bar (like tab titles), not in the footer,
+    # so the footer keeps room at 80 columns for what acts on the current view.
     BINDINGS = [
-        Binding("ctrl+g", "guard", "Guard", id="finetune.guard",
+        Binding("ctrl+g", "guard", "Guard", id="finetune.guard", show=False,
                 tooltip="Show the guard's evidence checklist; pressed again, check the store again"),
-        Binding("ctrl+t", "view('train')", "Train", id="finetune.train_view",
+        Binding("ctrl+t", "view('train')", "Train", id="finetune.train_view", show=False,
                 tooltip="Show the LoRA form and the live loss curve"),
-        Binding("ctrl+l", "view('jobs')", "Jobs", id="finetune.jobs",
+        Binding("ctrl+l", "view('jobs')", "Jobs", id="finetune.jobs", show=False,
                 tooltip="Show past fine-tune jobs with their loss, eval verdict and export"),
         Binding("ctrl+o", "override", "Override", id="finetune.override",
                 tooltip="Train although the guard refuses: asks for a reason, stored with the job"),
@@ -198,8 +199,8 @@ class FinetuneTab(Vertical):
             return True if (self.train.running or self.jobs.busy == "eval") else False
         if action == "start":  # when locked, still runs: it says why and shows the evidence
             return None if self.train.running else True
-        if action == "override":
-            return True if self.lock_state()[1] == "locked" else None
+        if action == "override":  # hidden when there is nothing to override
+            return self.lock_state()[1] == "locked" and not self.train.running
         if action == "resume":
             job = self.jobs.current()
             return True if (not self.train.running and job
@@ -281,13 +282,13 @@ class FinetuneTab(Vertical):
     # -- what the training and the jobs report ----------------------------------------------------
     @on(TrainPanel.Prepared)
     def _prepared(self, message: TrainPanel.Prepared) -> None:
-        if self.override and not (self.report is not None and self.report.passed):
-            self.override = None  # the reason belongs to that job; the next one asks again
-            self._show_lock()
         self.jobs.load(select=message.job_id)
 
     @on(TrainPanel.Finished)
     def _train_finished(self, message: TrainPanel.Finished) -> None:
+        if self.override:
+            self.override = None  # the reason belonged to that job; the next one asks again
+            self._show_lock()
         self.jobs.load(select=message.outcome.job_id)
 
     @on(TrainPanel.Failed)

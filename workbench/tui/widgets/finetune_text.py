@@ -85,8 +85,8 @@ def checklist(report: Any, styles: dict[str, Style]) -> Text:
 def lock_line(report: Any | None, override: str | None, checking: bool = False) -> tuple[str, str]:
     """(sentence, state) for the lock: state is checking | open | override | locked."""
     if override:
-        return (f"⚑ Override: {safe(override)} — the next job stores this reason and shows it "
-                "wherever the job is listed.", "override")
+        return (f"⚑ Override: {safe(override)} — stored with the job and shown wherever it is "
+                "listed.", "override")
     if report is None or checking:
         return "Checking the evidence in the run store…", "checking"
     if report.passed:

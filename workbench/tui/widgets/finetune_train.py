@@ -16,7 +16,6 @@ that checkpoint with `resume(job_id)`.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,51 +30,8 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from workbench.core.errors import WorkbenchError
 from workbench.tui.widgets.evals_controls import error_line
 from workbench.tui.widgets.evals_text import safe
+from workbench.tui.widgets.finetune_form import FIELDS, field_value
 from workbench.tui.widgets.finetune_text import outcome_line, progress_line
-
-# (input id, label, FinetuneSettings field, type): the LoRA knobs, in the order they are read.
-FIELDS: tuple[tuple[str, str, str, type], ...] = (
-    ("ft-rank", "rank", "rank", int), ("ft-alpha", "alpha", "alpha", int),
-    ("ft-dropout", "dropout", "dropout", float), ("ft-lr", "lr", "lr", float),
-    ("ft-epochs", "epochs", "epochs", int), ("ft-steps", "steps", "max_steps", int),
-    ("ft-batch", "batch", "batch_size", int), ("ft-maxlen", "max len", "max_length", int),
-)
-
-
-def field_value(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def read_form(values: dict[str, str], base: Any) -> tuple[Any, str | None]:
-    """(FinetuneSettings for this job, JSONL path or None) from the form's text; a bad value
-    raises WorkbenchError naming the field."""
-    changes: dict[str, Any] = {}
-    for input_id, label, name, kind in FIELDS:
-        text = values.get(input_id, "").strip()
-        if not text:
-            if name == "max_steps":
-                changes[name] = None  # blank: the epochs decide
-                continue
-            raise WorkbenchError(f"{label}: needs a value", field=name)
-        try:
-            value = kind(text)
-        except ValueError:
-            what = "a whole number" if kind is int else "a number"
-            raise WorkbenchError(f"{label}: {text!r} is not {what}", field=name) from None
-        if name == "dropout":
-            if not 0 <= value < 1:
-                raise WorkbenchError(f"{label}: must be at least 0 and below 1", field=name)
-        elif value <= 0:
-            raise WorkbenchError(f"{label}: must be above 0", field=name)
-        changes[name] = value
-    targets = [t.strip() for t in values.get("ft-targets", "").split(",") if t.strip()]
-    if not targets:
-        raise WorkbenchError("targets: name at least one module (e.g. q_proj, v_proj)",
-                             field="target_modules")
-    changes["target_modules"] = targets
-    data = values.get("ft-data", "").strip() or None
-    return dataclasses.replace(base, **changes), data
-
 
 class ProgressArea(Vertical, can_focus=True):
     """The run's status and loss curve: focusable, so a keyboard user in the Train view always
@@ -102,7 +58,12 @@ class TrainPanel(Vertical):
                               border-top: hkey $panel-lighten-1; }
     TrainPanel #ft-progress:focus { background: $surface; }
     TrainPanel #ft-status { height: auto; max-height: 2; }
-    TrainPanel #ft-curve { height: 1fr; min-height: 2; width: 0; }
+    TrainPanel #ft-plot { height: 1fr; min-height: 2; }
+    TrainPanel #ft-axis { width: 7; height: 1fr; color: $text-muted; }
+    TrainPanel #ft-axis-top { height: 1; }
+    TrainPanel #ft-axis-bottom { height: 1; dock: bottom; }
+    TrainPanel #ft-plot-area { width: 1fr; height: 1fr; }
+    TrainPanel #ft-curve { height: 1fr; width: 0; }
     TrainPanel #ft-curve > .sparkline--max-color { color: $warning; }
     TrainPanel #ft-curve > .sparkline--min-color { color: $success; }
     TrainPanel #ft-train-hint { height: 1; color: $text-muted; text-wrap: nowrap;
@@ -169,7 +130,7 @@ class TrainPanel(Vertical):
                     yield Static(label, classes="ft-label")
                     yield Input(field_value(getattr(s, name)), compact=True, id=input_id,
                                 type="integer" if kind is int else "number",
-                                placeholder="epochs" if name == "max_steps" else "",
+                                placeholder="by epochs" if name == "max_steps" else "",
                                 tooltip=f"finetune.{name} for this job (default from workbench.yaml)")
         with Horizontal(classes="ft-row"):
             yield Static("targets", classes="ft-label")
@@ -186,7 +147,12 @@ class TrainPanel(Vertical):
         yield Static("", id="ft-form-error")
         with ProgressArea(id="ft-progress"):
             yield Static(Text("No training run yet."), id="ft-status")
-            yield Sparkline([], id="ft-curve")
+            with Horizontal(id="ft-plot"):
+                with Vertical(id="ft-axis"):
+                    yield Static("", id="ft-axis-top")
+                    yield Static("", id="ft-axis-bottom")
+                with Vertical(id="ft-plot-area"):
+                    yield Sparkline([], id="ft-curve")
             yield Static("", id="ft-train-hint")
 
     def on_mount(self) -> None:
@@ -206,7 +172,7 @@ class TrainPanel(Vertical):
         for widget in self.query(Input):
             widget.disabled = not unlocked or self.running
         self.query_one("#ft-start", Button).disabled = not unlocked or self.running
-        self.query_one("#ft-override", Button).display = state == "locked"
+        self.query_one("#ft-override", Button).display = state == "locked" and not self.running
 
     def form_values(self) -> dict[str, str]:
         return {w.id: w.value for w in self.query(Input) if w.id}
@@ -226,10 +192,19 @@ class TrainPanel(Vertical):
         """The loss so far; the plot grows left to right as the steps go (its width is the
         share of the steps done), so a half-finished run looks half-finished."""
         spark = self.query_one("#ft-curve", Sparkline)
-        spark.data = [float(p["loss"]) for p in curve]
+        losses = [float(p["loss"]) for p in curve]
+        spark.data = losses
         done = curve[-1]["step"] if curve else 0
         share = min(1.0, done / total) if total else 0.0
-        spark.styles.width = f"{max(share * 100, 0):.1f}%" if curve else 0
+        spark.styles.width = f"{share * 100:.1f}%" if curve else 0
+        self._draw_axis(losses)
+
+    def _draw_axis(self, losses: list[float]) -> None:
+        """The highest loss at the top of the plot, the lowest at the bottom."""
+        top = f"{max(losses):>6.3g}" if losses else ""
+        bottom = f"{min(losses):>6.3g}" if len(losses) > 1 else ""
+        self.query_one("#ft-axis-top", Static).update(top)
+        self.query_one("#ft-axis-bottom", Static).update(bottom)
 
     # -- starting and stopping --------------------------------------------------------------------
     def start(self, settings: Any, data: str | None, signal: str | None, override: str | None) -> None:
@@ -251,6 +226,7 @@ class TrainPanel(Vertical):
         for widget in self.query(Input):
             widget.disabled = True
         self.query_one("#ft-start", Button).disabled = True
+        self.query_one("#ft-override", Button).display = False
         self._hint("Esc cancels: the subprocess saves a checkpoint at the current step")
 
     def cancel(self) -> None:
