@@ -456,3 +456,26 @@ def test_lock_line_and_view_bar_say_where_the_tab_stands():
     passing = GuardReport([Rule("eval set", True, "ok")], "Go.", signal="format")
     assert lock_line(passing, None)[1] == "open" and lock_line(None, None)[1] == "checking"
     assert view_bar("jobs", "locked", 3).plain == "^g Guard ✗ │ ^t Train │ ^l Jobs 3"
+
+
+def test_the_tab_and_its_guard_check_import_nothing_heavy(tmp_path):
+    """Opening the tab and checking the guard reads the store and the corpus only: torch,
+    transformers, peft, lancedb and sentence_transformers stay out of the UI process until a
+    job is actually started (checked in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    root = sample_copy(tmp_path / "sample")
+    code = (
+        "import sys\n"
+        "from workbench.core.project import Project\n"
+        "import workbench.tui.tabs.finetune\n"
+        "from workbench.core.finetune.guard import check\n"
+        f"project = Project.open({str(root)!r})\n"
+        "report = check(project, 'format')\n"
+        "heavy = {'torch', 'transformers', 'peft', 'lancedb', 'sentence_transformers'}\n"
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}), report.passed)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[]", "False"]

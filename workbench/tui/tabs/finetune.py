@@ -86,6 +86,7 @@ class FinetuneTab(Vertical):
         self.view = "guard"
         self._seq = 0
         self._signal = ""
+        self._override_used = False  # the running job was started with self.override
 
     def compose(self) -> ComposeResult:
         # Kept as attributes: on_unmount runs after the children are gone from the DOM.
@@ -108,7 +109,7 @@ class FinetuneTab(Vertical):
             self.jobs.load()
 
     def on_unmount(self) -> None:
-        self.train.cancel()  # the app is closing: the subprocess checkpoints and stops
+        self.train.cancel(quiet=True)  # the app is closing: the subprocess checkpoints and stops
 
     # -- the guard (thread) -----------------------------------------------------------------------
     def check(self) -> None:
@@ -243,6 +244,7 @@ class FinetuneTab(Vertical):
             data = str(path if path.is_absolute() else self.project.root / path)
         passed = self.report is not None and self.report.passed
         override = None if passed else self.override
+        self._override_used = override is not None
         self.train.start(settings, data, self.guard.signal or None, override)
         self.action_view("train")
         self.screen.refresh_bindings()
@@ -260,6 +262,7 @@ class FinetuneTab(Vertical):
             self.notify("Select a cancelled or interrupted job in Jobs (ctrl+l) to resume.",
                         severity="warning")
             return
+        self._override_used = False
         self.train.resume(job["id"])
         self.action_view("train")
         self.screen.refresh_bindings()
@@ -286,8 +289,9 @@ class FinetuneTab(Vertical):
 
     @on(TrainPanel.Finished)
     def _train_finished(self, message: TrainPanel.Finished) -> None:
-        if self.override:
+        if self._override_used:
             self.override = None  # the reason belonged to that job; the next one asks again
+            self._override_used = False
             self._show_lock()
         self.jobs.load(select=message.outcome.job_id)
 

@@ -229,8 +229,9 @@ class TrainPanel(Vertical):
         self.query_one("#ft-override", Button).display = False
         self._hint("Esc cancels: the subprocess saves a checkpoint at the current step")
 
-    def cancel(self) -> None:
-        """Stop the run, keeping its checkpoint (safe to call more than once)."""
+    def cancel(self, *, quiet: bool = False) -> None:
+        """Stop the run, keeping its checkpoint (safe to call more than once; `quiet` when the
+        widgets are already gone, as the app closes)."""
         if not self.running:
             return
         self._cancel_requested = True
@@ -244,7 +245,8 @@ class TrainPanel(Vertical):
                 (run.folder / "cancel").touch()
             except OSError:
                 pass
-        self._status("Cancelling: saving a checkpoint at the current step…")
+        if not quiet:
+            self._status("Cancelling: saving a checkpoint at the current step…")
 
     # -- the worker (thread) ----------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="ft-train", exit_on_error=False)
