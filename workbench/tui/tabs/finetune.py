@@ -102,7 +102,6 @@ class FinetuneTab(Vertical):
     def on_mount(self) -> None:
         self.check()
         self.jobs.load()
-        self._show_lock()
 
     def on_show(self) -> None:
         if self.is_mounted and not self.train.running and not self.jobs.busy:

@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.widgets import Select, Static
 
 from workbench.tui.widgets.finetune_text import (
+    SIGNAL_HELP,
     SIGNAL_OPTIONS,
     checklist,
     lead_advice,
@@ -43,7 +44,7 @@ class GuardPanel(Vertical):
                              border-left: outer $warning; background: $warning-muted; }
     GuardPanel #ft-guard-bar { height: 1; }
     GuardPanel #ft-signal-label { width: auto; padding: 0 1 0 0; color: $text-muted; }
-    GuardPanel #ft-signal { width: 30; margin-right: 1; }
+    GuardPanel #ft-signal { width: 20; margin-right: 1; }
     GuardPanel #ft-signal-hint { width: 1fr; color: $text-muted; text-wrap: nowrap;
                                  text-overflow: ellipsis; }
     GuardPanel #ft-lock { height: auto; max-height: 2; }
@@ -72,7 +73,7 @@ class GuardPanel(Vertical):
             yield Select(SIGNAL_OPTIONS, value="", allow_blank=False, compact=True, id="ft-signal",
                          tooltip="Why a fine-tune: format, capability or prompt-cost (the guard "
                                  "checks that the stored runs show it)")
-            yield Static("re-checks when changed · ctrl+g checks again", id="ft-signal-hint")
+            yield Static(SIGNAL_HELP[""], id="ft-signal-hint")
         yield Static("", id="ft-lock")
         with VerticalScroll(id="ft-checklist", can_focus=True):
             yield Static("", id="ft-rules")
@@ -88,6 +89,7 @@ class GuardPanel(Vertical):
     @on(Select.Changed, "#ft-signal")
     def _signal_changed(self, event: Select.Changed) -> None:
         event.stop()
+        self.query_one("#ft-signal-hint", Static).update(SIGNAL_HELP.get(self.signal, ""))
         self.post_message(self.SignalChanged(self.signal))
 
     def show_report(self, report: Any, override: str | None) -> None:

@@ -18,11 +18,16 @@ from rich.text import Text
 from workbench.tui.widgets.evals_text import cell, safe
 
 SIGNAL_OPTIONS: list[tuple[str, str]] = [
-    ("(none named)", ""),
-    ("format: a style or format needed every time", "format"),
-    ("capability: prompting cannot reach it", "capability"),
-    ("prompt-cost: giant prompts, latency and cost", "prompt-cost"),
+    ("(none named)", ""), ("format", "format"), ("capability", "capability"),
+    ("prompt-cost", "prompt-cost"),
 ]
+# Beside the signal: what naming it claims (the guard then looks for it in the stored runs).
+SIGNAL_HELP = {
+    "": "name why: the guard looks for it in the runs",
+    "format": "a format needed every time, failing in every variant",
+    "capability": "failing with the right context, in every variant",
+    "prompt-cost": "giant prompts: prompt share of tokens and cost",
+}
 RESUMABLE = ("cancelled", "interrupted")
 MARK = {"pass": "✓", "fail": "✗", "warn": "⚠"}
 VERDICT_SHORT = {"improvement": "▲ better", "regression": "▼ worse",
