@@ -9,18 +9,22 @@ from workbench.core.evals.evalset import load_evalset
 
 
 def _binding_owners():
-    from workbench.tui.app import WorkbenchApp
-    from workbench.tui.screens.choose import ChooseScreen
-    from workbench.tui.screens.promote import PromoteScreen
-    from workbench.tui.screens.run_detail import RunDetailScreen
-    from workbench.tui.screens.save_variant import SaveVariantScreen
-    from workbench.tui.screens.source import SourceScreen
-    from workbench.tui.tabs.prompt import PromptTab
-    from workbench.tui.tabs.runs import RunsTab
-    from workbench.tui.widgets.picker import Picker
+    """Every class in the TUI package that declares its own BINDINGS (all tabs, screens, widgets)."""
+    import importlib
+    import inspect
+    import pkgutil
 
-    return [WorkbenchApp, PromptTab, RunsTab, Picker, SourceScreen, RunDetailScreen,
-            SaveVariantScreen, PromoteScreen, ChooseScreen]
+    import workbench.tui
+
+    owners = []
+    for info in pkgutil.walk_packages(workbench.tui.__path__, "workbench.tui."):
+        module = importlib.import_module(info.name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ == info.name and cls.__dict__.get("BINDINGS"):
+                owners.append(cls)
+    names = {cls.__name__ for cls in owners}
+    assert {"WorkbenchApp", "PromptTab", "RetrievalTab", "EvalsTab", "FinetuneTab", "RunsTab"} <= names
+    return owners
 
 
 def test_every_binding_has_an_id_a_description_and_a_tooltip():
