@@ -385,8 +385,12 @@ def runs_cmd(args: argparse.Namespace, project: Any) -> int:
         out.print("No eval runs yet. Try: workbench eval run")
         return 0
     table = Table(box=None, pad_edge=False)
+    # The run id is what `eval show` / `eval diff` need: it never shrinks; names give way first.
     for col in ("run", "when", "eval set", "variant", "status", "pass rate", "95% CI", "cases", "cached", "judge err"):
-        table.add_column(col, no_wrap=True)
+        fixed = col in ("run", "pass rate", "status")
+        table.add_column(col, no_wrap=True, overflow="ellipsis",
+                         min_width=len(col) if fixed else None,
+                         max_width=None if fixed else (18 if col in ("eval set", "variant") else 11))
     for row in rows:
         s = row.get("summary") if isinstance(row.get("summary"), dict) else {}
         rate = s.get("pass_rate")

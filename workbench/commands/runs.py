@@ -46,16 +46,25 @@ def run_list(args: argparse.Namespace, project: Any) -> int:
         console.print("No runs stored yet. Try: workbench ask \"your question\"")
         return 0
     table = Table(box=None, pad_edge=False)
-    for column in ("id", "when", "kind", "status", "model / variant", "tokens", "time", "summary"):
-        table.add_column(column, overflow="ellipsis", no_wrap=column != "summary")
+    # One line per run at any width: ids never shrink, the summary takes what is left.
+    narrow = console.width < 110
+    columns = ["id", "when", "status", "model / variant", "summary"] if narrow else \
+        ["id", "when", "kind", "status", "model / variant", "tokens", "time", "summary"]
+    widths = {"id": 5, "when": 11, "kind": 10, "status": 11, "model / variant": 15,
+              "tokens": 9, "time": 7}
+    fixed = sum(widths[c] for c in columns if c != "summary") + 2 * (len(columns) - 1)
+    widths["summary"] = max(console.width - fixed, 12)
+    for column in columns:
+        table.add_column(column, overflow="ellipsis", no_wrap=True, width=widths[column])
     for row in rows:
-        table.add_row(
-            row["id"], row["created_at"][5:19].replace("T", " "), row["kind"],
-            Text(row["status"] or "", style=_status_style(row["status"])),
-            Text(terminal_safe(row.get("model") or "")),
-            row.get("tokens") or "", row.get("time") or "",
-            Text(terminal_safe(row.get("summary") or "")[:80]),
-        )
+        cells = {
+            "id": row["id"], "when": row["created_at"][5:16].replace("T", " "), "kind": row["kind"],
+            "status": Text(row["status"] or "", style=_status_style(row["status"])),
+            "model / variant": Text(terminal_safe(row.get("model") or "")),
+            "tokens": row.get("tokens") or "", "time": row.get("time") or "",
+            "summary": Text(terminal_safe(row.get("summary") or "").replace("\n", " ")),
+        }
+        table.add_row(*(cells[c] for c in columns))
     console.print(table)
     return 0
 
