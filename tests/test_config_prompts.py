@@ -49,6 +49,12 @@ def test_values_are_typed(tmp_path):
         ("retries:\n  count: 1\n  count: 2\n", "workbench.yaml:3: duplicate key 'count' (first defined on line 2)"),
         ("retries: 3\n", "workbench.yaml:1: retries must be a mapping of settings, got 3"),
         ("budget:\n  action: explode\n", "workbench.yaml:2: budget.action must be one of 'warn', 'refuse'"),
+        ("model:\n  options:\n    tempreature: 0.2\n",
+         "workbench.yaml:3: model.options.tempreature: unknown model option 'tempreature' (did you mean 'temperature'?)"),
+        ("model:\n  options: {num_ctx: big}\n",
+         "workbench.yaml:2: model.options.num_ctx: model option 'num_ctx' must be a whole number, got 'big'"),
+        ("variants:\n  v:\n    options:\n      stop: 3\n",
+         "workbench.yaml:4: variants.v.options.stop: model option 'stop' must be a list of strings"),
     ],
 )
 def test_errors_name_file_line_and_field(tmp_path, monkeypatch, text, expected):
@@ -116,3 +122,20 @@ def test_variants_override_base_settings():
     assert terse.prompt.name == "terse_qa" and not terse.prompt.grounded
     assert resolve_variant(project).id == base.id  # stable
     assert resolve_variant(project, options={"temperature": 0.7}).id != base.id
+
+
+def test_a_missing_prompt_points_at_the_line_that_names_it(tmp_path, monkeypatch):
+    from workbench.core.variants import resolve_variant
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "qa.yaml").write_text("template: '{question}'\n", encoding="utf-8")
+    (tmp_path / "workbench.yaml").write_text(
+        "name: p\ndefault_prompt: qa\nvariants:\n  short:\n    prompt: brief\n", encoding="utf-8")
+    project = Project.open(tmp_path)
+    with pytest.raises(WorkbenchError) as info:
+        resolve_variant(project, "short")
+    assert str(info.value).startswith("workbench.yaml:5: no prompt named 'brief' in prompts/ (found: qa)")
+    with pytest.raises(WorkbenchError) as info:
+        resolve_variant(project, prompt="nosuch")  # from the command line: not the file's fault
+    assert str(info.value).startswith("no prompt named 'nosuch'")

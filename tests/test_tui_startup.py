@@ -67,3 +67,10 @@ def _env(tmp_path: Path) -> dict[str, str]:
     env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
     env.pop("WORKBENCH_CONFIG", None)
     return env
+
+
+def test_without_a_terminal_the_app_refuses_and_points_at_subcommands(tui_project_dir):
+    done = subprocess.run([sys.executable, "-m", "workbench.cli", "-p", str(tui_project_dir)],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert done.returncode == 2
+    assert "needs a terminal" in done.stderr and done.stdout == ""

@@ -108,6 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from workbench.core.project import Project
 
         project = Project.open(args.project)
+        if project.config.path is None:
+            print(f"note: no workbench.yaml in {project.root}: using defaults "
+                  f"(runs are stored in {project.data_dir})", file=sys.stderr)
         try:
             return int(args.func(args, project) or 0)
         finally:

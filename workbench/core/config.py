@@ -121,6 +121,44 @@ class Config:
 
     # Filled by load_config, not read from YAML.
     path: Path | None = field(default=None, init=False)
+    lines: dict = field(default_factory=dict, init=False)  # keypath -> line, for later errors
+
+    def line_of(self, *keypath: Any) -> int | None:
+        """The line of a setting in workbench.yaml (or None), so later errors can point at it."""
+        return self.lines.get(tuple(keypath))
+
+
+# Ollama's model options (api/types.go Options + Runner) with the type each must have. The
+# server silently ignores unknown keys, so a typo like `tempreature` would never take effect:
+# checking here turns it into a config error with a did-you-mean.
+OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
+    "temperature": (int, float), "seed": int, "top_k": int, "top_p": (int, float),
+    "min_p": (int, float), "typical_p": (int, float), "num_predict": int, "num_ctx": int,
+    "num_keep": int, "num_batch": int, "num_gpu": int, "main_gpu": int, "num_thread": int,
+    "stop": list, "repeat_penalty": (int, float), "repeat_last_n": int,
+    "presence_penalty": (int, float), "frequency_penalty": (int, float),
+    "penalize_newline": bool, "mirostat": int, "mirostat_tau": (int, float),
+    "mirostat_eta": (int, float), "tfs_z": (int, float), "use_mmap": bool, "use_mlock": bool,
+    "numa": bool, "low_vram": bool, "vocab_only": bool,
+}
+
+
+def option_problem(key: str, value: Any) -> str | None:
+    """Why an option key/value is wrong, or None when it is fine."""
+    import difflib
+
+    if key not in OPTION_TYPES:
+        hint = difflib.get_close_matches(key, list(OPTION_TYPES), n=1, cutoff=0.6)
+        return f"unknown model option '{key}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+    expected = OPTION_TYPES[key]
+    ok = isinstance(value, expected) and not (isinstance(value, bool) and expected is not bool)
+    if key == "stop" and ok:
+        ok = all(isinstance(v, str) for v in value)
+    if not ok:
+        kind = {int: "a whole number", bool: "true or false", list: "a list of strings"}.get(
+            expected, "a number")  # type: ignore[arg-type]
+        return f"model option '{key}' must be {kind}, got {value!r}"
+    return None
 
 
 def validate_model_spec(spec: str) -> str:
@@ -159,5 +197,13 @@ def load_config(project_root: Path) -> Config:
                 ("variants", name, "retrieval", key),
                 f"unknown key 'variants.{name}.retrieval.{key}'",
             )
+    option_sets = [(("model", "options"), config.model.options)] + [
+        (("variants", name, "options"), v.options) for name, v in config.variants.items()]
+    for keypath, options in option_sets:
+        for key, value in options.items():
+            problem = option_problem(key, value)
+            if problem:
+                builder.fail(keypath + (key,), f"{'.'.join(keypath)}.{key}: {problem}")
     config.path = path
+    config.lines = located.lines
     return config

@@ -53,18 +53,23 @@ class Project:
     def prompts(self) -> dict[str, Prompt]:
         return load_prompts(self.root / self.config.prompts_dir)
 
-    def prompt(self, name: str | None = None) -> Prompt:
-        """The named prompt, the configured default, the first one, or a bare `{question}`."""
+    def prompt(self, name: str | None = None, *, keypath: tuple | None = None) -> Prompt:
+        """The named prompt, the configured default, the first one, or a bare `{question}`.
+
+        `keypath` says where in workbench.yaml `name` came from (e.g. a variant's `prompt:`);
+        without it an explicit name came from the command line or the UI, not the file.
+        """
         prompts = self.prompts
         wanted = name or self.config.default_prompt
         if wanted:
             if wanted not in prompts:
                 known = ", ".join(prompts) or "none"
-                raise WorkbenchError(
-                    f"no prompt named '{wanted}' in {self.config.prompts_dir}/ (found: {known})",
-                    path=self.config.path,
-                    field="default_prompt" if not name else None,
-                )
+                message = f"no prompt named '{wanted}' in {self.config.prompts_dir}/ (found: {known})"
+                if name and keypath is None:
+                    raise WorkbenchError(message, field="--prompt")
+                keypath = keypath or ("default_prompt",)
+                raise WorkbenchError(message, path=self.config.path,
+                                     line=self.config.line_of(*keypath), field=".".join(keypath))
             return prompts[wanted]
         return next(iter(prompts.values()), DEFAULT_PROMPT)
 

@@ -77,11 +77,8 @@ def resolve_variant(
     if name:
         if name not in config.variants:
             known = ", ".join(config.variants) or "none defined"
-            raise WorkbenchError(
-                f"no variant named '{name}' in workbench.yaml (known: {known})",
-                path=config.path,
-                field="variants",
-            )
+            raise WorkbenchError(f"no variant named '{name}' in workbench.yaml (known: {known})",
+                                 field="--variant")
         v = config.variants[name]
         chosen_prompt = v.prompt
         chosen_model = v.model or chosen_model
@@ -89,6 +86,7 @@ def resolve_variant(
         chosen_adapter = v.adapter
         merged_options.update(v.options)
         retrieval_over.update(v.retrieval)
+    prompt_keypath = ("variants", name, "prompt") if name and chosen_prompt and not prompt else None
     chosen_prompt = prompt or chosen_prompt
     chosen_model = model or chosen_model
     chosen_system = system if system is not None else chosen_system
@@ -97,7 +95,7 @@ def resolve_variant(
     retrieval_over.update(retrieval or {})
     return Variant(
         name=name,
-        prompt=project.prompt(chosen_prompt),
+        prompt=project.prompt(chosen_prompt, keypath=prompt_keypath),
         model=chosen_model,
         options=merged_options,
         retrieval=RetrievalSettings(**{**base_retrieval, **retrieval_over}),
