@@ -132,3 +132,17 @@ def test_low_recall_in_a_retrieval_eval_blocks(sample_project):
     assert not rule.passed and rule.evidence["recall_at_k"] == 0.62
     assert "recall@4 62% in retrieval eval 1 (hybrid)" in rule.summary
     assert report.advice.startswith("Not yet: recall@4 is 62%: the answer is often not in the context")
+
+
+def test_runs_of_a_subset_are_not_evidence(sample_project):
+    """`eval run --limit 5` is a quick check, not a measured ceiling: the plateau rule skips it."""
+    import dataclasses
+
+    project = sample_project
+    build_plateau(project)
+    full = check(project, "format").rule("plateau").evidence["best_pass_rate"]
+    subset = dataclasses.replace(qa(project), cases=qa(project).cases[:5])
+    add_eval_run(project, subset, "quick", variant_spec(system="Be quick."), {})
+    report = check(project, "format")
+    assert report.rule("plateau").evidence["best_pass_rate"] == pytest.approx(full)  # not 100%
+    assert "quick" not in json.dumps(report.rule("plateau").evidence["history"])

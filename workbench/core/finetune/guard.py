@@ -137,13 +137,19 @@ class VariantRun:
         return json.dumps({k: self.spec.get(k) for k in keys}, sort_keys=True, default=str)
 
 
-def variant_runs(store: Any, evalset_name: str) -> list[VariantRun]:
-    """One run per variant (its latest `done` run), oldest first; fine-tuned variants excluded."""
+def variant_runs(store: Any, evalset_name: str, *, full_size: int | None = None) -> list[VariantRun]:
+    """One run per variant (its latest `done` run), oldest first; fine-tuned variants excluded.
+
+    With `full_size` (the eval set's case count), runs of a subset (`eval run --limit/--tag`)
+    are left out: a quick 5-case check is not evidence of a ceiling.
+    """
     from workbench.core.evals import runstore
 
     latest: dict[str, dict[str, Any]] = {}
     for row in runstore.list_runs(store, limit=100_000, evalset=evalset_name):
         if row.get("status") != "done":
+            continue
+        if full_size is not None and (row.get("total_cases") or 0) < full_size:
             continue
         if _spec(row).get("adapter"):
             continue
@@ -202,7 +208,7 @@ def check(project: Any, signal: str | None = None, *, evalset: str | None = None
 
     es = load_evalset(path)
     rules.append(_rule_evalset(es, settings))
-    runs = variant_runs(project.store, es.name)
+    runs = variant_runs(project.store, es.name, full_size=len(es.cases))
     best = max((r for r in runs if r.pass_rate is not None), key=lambda r: (r.pass_rate, -r.run_id),
                default=None)
     rules.append(_rule_variants(runs, settings, es.name))
