@@ -106,6 +106,7 @@ def test_prompt_variants_diff_lists_exactly_the_flipped_cases_and_the_gate(proj,
     assert wb(root, "eval", "diff", "1", "2") == 0
     text = capsys.readouterr().out
     assert "1 regressions, 0 fixes" in text and "regression italy  pass -> fail" in text
+    assert "    A: Rome.\n    B: Milan.\n" in text  # no terminal: plain text, no styles needed
 
     # gate: sloppy regresses against base -> exit 1; careful only fixes -> exit 0
     junit, md = tmp_path / "junit.xml", tmp_path / "report.md"
@@ -220,3 +221,13 @@ def test_tag_case_and_limit_narrow_a_run(proj, capsys):
     assert json.loads(capsys.readouterr().out)["summary"]["pass_rate"] == 1.0
     assert wb(root, "eval", "run", "capitals", "--case", "atlantis") == 2
     assert "no case 'atlantis'" in capsys.readouterr().err
+
+
+def test_word_diff_without_colour_shows_both_answers_when_they_share_little():
+    from workbench.commands.evals import _word_diff_text
+
+    words = [("delete", "The answer is in the docs."), ("insert", "Yes, WAL is faster."), ("equal", " ")]
+    assert _word_diff_text(words, plain=True).plain == (
+        "    A: The answer is in the docs. \n    B: Yes, WAL is faster. ")
+    styled = _word_diff_text([("equal", "a "), ("delete", "b"), ("insert", "c")], plain=False)
+    assert styled.plain == "    a bc" and {s.style for s in styled.spans} == {"red strike", "green underline"}

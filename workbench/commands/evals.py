@@ -337,18 +337,33 @@ def _print_diff(out: Any, diff: Any, *, only: str | None, limit: int | None = No
         for f in c.assertion_flips:
             out.print(_text(f"    {f.name}: {f.before} -> {f.after}  {f.detail_after}"[:200], "dim"))
         if c.output_changed:
-            line = Text("    ")
-            for op, seg in c.words:
-                seg = terminal_safe(seg)
-                if op == "equal":
-                    line.append(seg)
-                elif op == "delete":
-                    line.append(seg, style="red strike")
-                else:
-                    line.append(seg, style="green underline")
-            out.print(line)
+            out.print(_word_diff_text(c.words, plain=out.no_color or not out.is_terminal))
     if limit and len(cases) > limit:
         out.print(_text(f"  … {len(cases) - limit} more (workbench eval diff A B)", "dim"))
+
+
+def _word_diff_text(words: list, *, plain: bool) -> Any:
+    """A word diff: struck red / underlined green on a colour terminal; `[-old-]{+new+}` markers
+    (as `git diff --word-diff=plain`) where styles do not show: pipes, CI logs, NO_COLOR."""
+    from rich.text import Text
+
+    line = Text("    ")
+    equal = sum(len(seg) for op, seg in words if op == "equal")
+    changed = sum(len(seg) for op, seg in words if op != "equal")
+    if plain and changed > 2 * max(equal, 1):  # little in common: before and after read better
+        before = "".join(seg for op, seg in words if op != "insert")
+        after = "".join(seg for op, seg in words if op != "delete")
+        line.append(f"A: {terminal_safe(before)}\n    B: {terminal_safe(after)}")
+        return line
+    for op, seg in words:
+        seg = terminal_safe(seg)
+        if op == "equal":
+            line.append(seg)
+        elif op == "delete":
+            line.append(f"[-{seg}-]" if plain else seg, style="red strike")
+        else:
+            line.append(f"{{+{seg}+}}" if plain else seg, style="green underline")
+    return line
 
 
 # --------------------------------------------------------------------------- diff / runs / show
