@@ -60,3 +60,20 @@ def screen_text(app: Any) -> str:
     console.print(app.screen._compositor.render_update(full=True,
                                                        screen_stack=app._background_screens))
     return console.export_text().replace("\u00a0", " ")  # no-break spaces read as spaces
+
+
+async def until_stable(app: Any, pilot: Any, rounds: int = 100) -> str:
+    """Wait until the screen stops changing (three equal reads 20 ms apart); returns its text.
+
+    For snapshots: on a busy machine a focus move or a repaint can land after the workers
+    settle, and a snapshot taken mid-way is a false failure.
+    """
+    last, same = None, 0
+    for _ in range(rounds):
+        await pilot.pause(0.02)
+        text = screen_text(app)
+        same = same + 1 if text == last else 0
+        if same >= 2:
+            return text
+        last = text
+    return last or ""

@@ -10,6 +10,8 @@ shown), the store is empty, cursor blink is off, and nothing shows a clock. Rege
 
 from __future__ import annotations
 
+from fixtures_tui import until_stable
+
 import pytest
 
 
@@ -45,7 +47,7 @@ def _prepare(*keys: str):
         await _focus_settled(pilot)
         for widget in app.query("Input, TextArea"):
             widget.cursor_blink = False
-        await pilot.pause()
+        await until_stable(app, pilot)
 
     return run_before
 
