@@ -77,3 +77,20 @@ async def until_stable(app: Any, pilot: Any, rounds: int = 100) -> str:
             return text
         last = text
     return last or ""
+
+
+async def until(pilot: Any, predicate: Any, rounds: int = 20000) -> None:
+    """Let the app run (one pilot.pause per round) until `predicate()` holds; fail if it never does."""
+    for _ in range(rounds):
+        if predicate():
+            return
+        await pilot.pause()
+    raise AssertionError("condition never became true")
+
+
+async def settle(app: Any, pilot: Any, rounds: int = 6) -> None:
+    """Let workers finish and their messages land, including workers those messages start."""
+    for _ in range(rounds):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    assert not [w for w in app.workers if w.is_running]

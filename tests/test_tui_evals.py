@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fixtures_tui import screen_text
+from fixtures_tui import screen_text, settle, until
 
 from workbench.core.evals import runstore
 
@@ -61,22 +61,6 @@ def evals_dir(tui_project_dir: Path, ollama_standin) -> Path:
     (folder / "capitals.yaml").write_text(EVALS, encoding="utf-8")
     ollama_standin.configure(reply=scripted(GOOD))
     return tui_project_dir
-
-
-async def settle(app, pilot, rounds: int = 6) -> None:
-    """Let workers finish and their messages land, including workers those messages start."""
-    for _ in range(rounds):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-    assert not [w for w in app.workers if w.is_running]
-
-
-async def until(pilot, predicate, rounds: int = 5000) -> None:
-    for _ in range(rounds):
-        if predicate():
-            return
-        await pilot.pause()
-    raise AssertionError("condition never became true")
 
 
 async def open_tab(app, pilot):

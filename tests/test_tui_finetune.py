@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fixtures_finetune import REPO, add_eval_run, variant_spec
 from fixtures_project import write_project
-from fixtures_tui import screen_text
+from fixtures_tui import screen_text, settle, until
 
 from workbench.core.evals.evalset import load_evalset
 from workbench.core.finetune import jobs
@@ -55,22 +55,6 @@ cases:
 
 
 # ------------------------------------------------------------------------------- helpers
-
-
-async def settle(app, pilot, rounds: int = 6) -> None:
-    """Let workers finish and their messages land, including workers those messages start."""
-    for _ in range(rounds):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-    assert not [w for w in app.workers if w.is_running]
-
-
-async def until(pilot, predicate, rounds: int = 20000) -> None:
-    for _ in range(rounds):
-        if predicate():
-            return
-        await pilot.pause()
-    raise AssertionError("condition never became true")
 
 
 async def open_tab(app, pilot):

@@ -5,18 +5,9 @@ from __future__ import annotations
 
 import json
 
-from fixtures_tui import screen_text
+from fixtures_tui import screen_text, until
 
 from workbench.core.runlog import list_runs, load_run
-
-
-async def until(pilot, predicate, rounds: int = 5000) -> None:
-    """Let the app run (pilot.pause: process pending messages) until `predicate()` holds."""
-    for _ in range(rounds):
-        if predicate():
-            return
-        await pilot.pause()
-    raise AssertionError("condition never became true")
 
 
 async def _ask(app, pilot, question: str) -> None:
