@@ -158,3 +158,27 @@ def test_the_same_question_against_the_same_index_reuses_its_trace(project_dir: 
         assert fresh.trace_id not in (first.trace_id, None)  # a new index version searches again
     finally:
         project.close()
+
+
+async def test_the_stored_sources_say_which_ones_the_answer_cited(tmp_path: Path, embedder, ollama_standin):
+    from workbench.core.pipeline import run_generation
+    from workbench.core.project import Project
+    from workbench.core.store import decode
+    from workbench.core.variants import resolve_variant
+
+    root = write_project(tmp_path / "proj", host=ollama_standin.url,
+                         extra="retrieval:\n  corpus: [docs]\n  k: 2\n  chunk_tokens: 60\n  overlap_tokens: 10\n")
+    write_corpus(root / "docs")
+    (root / "prompts" / "grounded.yaml").write_text(
+        "template: |\n  Sources:\n  {context}\n\n  Question: {question}\n", encoding="utf-8")
+    assert main(["--project", str(root), "ingest"]) == 0
+    ollama_standin.configure(reply=["Twelve to sixteen hours", " [1]."])
+    project = Project.open(root)
+    try:
+        record = await run_generation(project, resolve_variant(project, prompt="grounded"),
+                                      {"question": "How many hours a day do cats sleep?"})
+        row = decode(project.store.get("generations", record.id), "sources")
+    finally:
+        project.close()
+    assert [(s["n"], s["cited"]) for s in row["sources"]] == [(1, True), (2, False)]
+    assert row["sources"][0]["chunk_id"] == "cats.md#1"

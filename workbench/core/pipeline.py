@@ -211,13 +211,9 @@ async def run_generation(
                                                  "thinking": call.result.thinking})
                 flushed_len, last_flush = len(call.result.output), now
     except (asyncio.CancelledError, KeyboardInterrupt):
-        _store_result(store, gen_id, call.result, key_for, warnings)
+        _store_result(store, gen_id, call.result, key_for, warnings, grounding.sources)
         raise
-    _store_result(store, gen_id, call.result, key_for, warnings)
-    if grounding.sources:
-        cited = set(cited_numbers(call.result.output))
-        store.update_generation(gen_id, {"sources": [
-            {**s.as_dict(), "cited": s.n in cited} for s in grounding.sources]})
+    _store_result(store, gen_id, call.result, key_for, warnings, grounding.sources)
     return GenerationRecord(gen_id, variant, messages, call.result, grounding,
                             budget_warnings=warnings)
 
@@ -256,12 +252,15 @@ async def _is_down(project: Any, spec: str) -> bool:
 
 
 def _store_result(store, gen_id: int, result: CallResult, key_for: Callable[[str], str],
-                  budget_warnings: list[str]) -> None:
-    """Write the final state of a call, cache-keyed by the model that actually answered."""
+                  budget_warnings: list[str], sources: list[Source]) -> None:
+    """Write the final state of a call in one update: cache-keyed by the model that actually
+    answered, and with each source marked as cited by the answer or not."""
     if result.status == "running":
         result.status = "interrupted"
     answered_key = key_for(result.model_used) if result.model_used else None
+    cited = set(cited_numbers(result.output))
     store.update_generation(gen_id, {
+        "sources": [{**s.as_dict(), "cited": s.n in cited} for s in sources],
         "output": result.output, "thinking": result.thinking, "status": result.status,
         "error": result.error, "model_used": result.model_used,
         "fallback_used": result.fallback_used,
