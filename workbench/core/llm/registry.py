@@ -77,7 +77,3 @@ def make_provider_or_placeholder(spec: str, config: Config) -> Provider:
         raise
     except Exception as exc:  # noqa: BLE001 - an ImportError or a broken install
         return UnavailableProvider(spec, f"{spec} cannot start here: {type(exc).__name__}: {exc}")
-
-
-def build_chain(config: Config, model: str | None = None) -> list[Provider]:
-    return [make_provider_or_placeholder(spec, config) for spec in chain_specs(config, model)]
