@@ -257,10 +257,12 @@ async def test_eval_case_marks_relevant_doc_and_shows_why_not(indexed_dir, make_
         assert table_rows(app, "hybrid")[0][0] == "★1"
         text = screen_text(app)
         assert "Why not retrieved · cat-sleep" in text and "within k=1 under every mode" in text
+        # scroll once the new report is laid out (a press that lands before the layout would
+        # scroll to the end of the old, shorter report), then wait for the repaint
+        await until_stable(app, pilot)
         app.query_one("#rt-whynot-scroll").focus()
         await pilot.press("end")
-        await pilot.pause()
-        assert "chunk boundary: no split" in screen_text(app)
+        await until_text(app, pilot, "chunk boundary: no split")
 
 
 async def test_esc_cancels_ingest_after_the_batch_and_ctrl_g_finishes_it(
@@ -366,9 +368,12 @@ def _searched(query: str, case: str | None = None):
         await settle(app, pilot)
         if case:
             app.query_one("#rt-case").value = case
+            await settle(app, pilot)
+            await until_text(app, pilot, f"Why not retrieved · {case.split('::')[-1]}")
         else:
             await search(app, pilot, query)
-        await settle(app, pilot)
+            await settle(app, pilot)
+            await until_text(app, pilot, "trace r1")
         for widget in app.query("Input"):
             widget.cursor_blink = False
         await until_stable(app, pilot)
