@@ -14,7 +14,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from workbench.tui.header import WorkbenchHeader
@@ -22,6 +22,7 @@ from workbench.tui.settings import load_settings, save_setting
 from workbench.tui.tabs import TABS, build_tab, pane_id
 from workbench.tui.theme_files import settings_path, theme_dirs, user_themes_dir
 from workbench.tui.themes import app_variable_defaults, load_themes
+from workbench.tui.widgets.key_hints import KeyHints
 
 DEFAULT_THEME = "workbench-dark"
 
@@ -105,7 +106,7 @@ class WorkbenchApp(App[int]):
                 with TabPane(spec.title, id=pane_id(spec)):
                     if index == 0:
                         yield build_tab(spec, self.project)
-        yield Footer(compact=True)
+        yield KeyHints()
 
     def on_mount(self) -> None:
         self._persist_theme = True

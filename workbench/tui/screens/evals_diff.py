@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from workbench.tui.widgets.evals_text import (
     change_text,
@@ -38,6 +38,7 @@ from workbench.tui.widgets.evals_text import (
     totals_line,
     visible_cases,
 )
+from workbench.tui.widgets.key_hints import KeyHints
 
 
 class EvalsDiffScreen(Screen[None]):
@@ -120,7 +121,7 @@ class EvalsDiffScreen(Screen[None]):
                     with Vertical(classes="diff-side", id="diff-side-b"):
                         yield Static("", classes="diff-side-title", id="diff-title-b")
                         yield Static("", classes="diff-output", id="diff-out-b")
-        yield Footer(compact=True)
+        yield KeyHints()
 
     def on_mount(self) -> None:
         self.query_one("#diff-warnings").display = False

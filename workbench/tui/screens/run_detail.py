@@ -14,9 +14,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Markdown, Static
+from textual.widgets import Markdown, Static
 
 from workbench.core.safetext import terminal_safe
+from workbench.tui.widgets.key_hints import KeyHints
 
 
 def run_report(project: Any, kind: str, row: dict[str, Any]) -> str:
@@ -54,7 +55,7 @@ class RunDetailScreen(ModalScreen[None]):
                          classes="modal-title")
             with VerticalScroll(classes="modal-body", can_focus=True):
                 yield Markdown(terminal_safe(self.report), classes="run-report")
-            yield Footer(compact=True)
+            yield KeyHints()
 
     def on_mount(self) -> None:
         self.query_one(".modal-body").focus()

@@ -9,9 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from workbench.core.safetext import terminal_safe
+from workbench.tui.widgets.key_hints import KeyHints
 
 
 class SourceScreen(ModalScreen[None]):
@@ -36,7 +37,7 @@ class SourceScreen(ModalScreen[None]):
                          classes="modal-title")
             with VerticalScroll(classes="modal-body", can_focus=True):
                 yield Static(Text(terminal_safe(s.text)), classes="source-text")
-            yield Footer(compact=True)
+            yield KeyHints()
 
     def action_dismiss_screen(self) -> None:
         self.dismiss(None)
