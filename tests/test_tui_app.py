@@ -83,6 +83,12 @@ async def test_copy_and_promote_an_answer(tui_project_dir, ollama_standin, make_
         await pilot.pause()
         assert "Promote generation 1" in screen_text(app)
         await pilot.press("enter")  # keep the suggested eval file
+        await pilot.press("enter")  # no expected answer: nothing would score the case
+        await pilot.pause()
+        error = str(app.screen.query_one("#promote-error").content)
+        assert "no check (no expected answer, no assertion)" in error
+        assert "Promote generation 1" in screen_text(app)  # still open, nothing written
+        assert not (tui_project_dir / "evals" / "promoted.yaml").exists()
         await pilot.press(*"WAL mode", "enter")
         await pilot.pause()
     evalset = load_evalset(tui_project_dir / "evals" / "promoted.yaml")
@@ -91,3 +97,37 @@ async def test_copy_and_promote_an_answer(tui_project_dir, ollama_standin, make_
     assert case.expected == "WAL mode"
     assert [a.type for a in case.assertions] == ["similar"]
     assert case.source  # where the case came from (the stored generation)
+
+
+async def test_function_keys_pressed_back_to_back_land_on_the_last_tab(tui_project_dir, make_app):
+    """Opening a tab schedules late focus calls (after a refresh, when its loaders finish); the
+    next F-key must still win: the tab shown, the focus and the typed text all in that tab."""
+    app = make_app(tui_project_dir, probe=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for first, second, pane in (("f2", "f3", "tab-evals"), ("f3", "f5", "tab-runs"),
+                                    ("f5", "f1", "tab-prompt"), ("f4", "f2", "tab-retrieval")):
+            await pilot.press(first, second)
+            for _ in range(10):
+                await app.workers.wait_for_complete()
+                await pilot.pause(0.02)
+            assert app.query_one("#tabs").active == pane, (first, second)
+            assert app.focused is not None
+            assert pane in [node.id for node in app.focused.ancestors], (first, second)
+
+
+async def test_a_late_focus_call_from_a_hidden_tab_does_not_pull_the_user_back(tui_project_dir,
+                                                                             make_app):
+    app = make_app(tui_project_dir, probe=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")  # Runs: the focus goes to its search box
+        search = app.query_one("#runs-search")
+        for _ in range(100):
+            if app.focused is search:
+                break
+            await pilot.pause(0.01)
+        assert app.focused is search
+        app.query_one("#var-question").focus()  # as a Prompt-tab worker finishing late would
+        await pilot.pause()
+        assert app.query_one("#tabs").active == "tab-runs" and app.focused is search
+        await pilot.press(*"llama")
+        assert search.value == "llama" and app.query_one("#var-question").value == ""

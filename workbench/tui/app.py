@@ -14,6 +14,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
@@ -25,6 +26,7 @@ from workbench.tui.themes import app_variable_defaults, load_themes
 from workbench.tui.widgets.key_hints import KeyHints
 
 DEFAULT_THEME = "workbench-dark"
+PANE_IDS = frozenset(pane_id(spec) for spec in TABS)
 
 
 def _workbench_commands() -> Any:
@@ -36,9 +38,45 @@ def _workbench_commands() -> Any:
 
 class WorkbenchScreen(Screen[None]):
     """The main screen: starts with the focus in the Prompt tab's first variable (the question),
-    so a user can type at once, and so only one focus change happens before the first paint."""
+    so a user can type at once, and so only one focus change happens before the first paint.
+
+    Focus may only land in the tab on show. Tabs focus widgets late (after a refresh, when a
+    worker finishes), and Textual's TabbedContent switches to the tab of any widget that gets
+    focus: a user who pressed F2 then F3 was pulled back to Retrieval by its late focus call,
+    so F3 looked ignored, and what they typed next went into a Retrieval widget. A focus call
+    for a widget in a hidden tab is therefore dropped here, in one place.
+    """
 
     AUTO_FOCUS = "#prompt-tab Input"
+
+    def set_focus(self, widget: Widget | None, scroll_visible: bool = True,
+                  from_app_focus: bool = False) -> None:
+        if widget is not None and not in_shown_tab(widget):
+            return
+        super().set_focus(widget, scroll_visible, from_app_focus)
+
+
+class WorkbenchTabs(TabbedContent):
+    """The tabs. They switch only when the user asks (an F-key, a click, the palette).
+
+    Textual's TabbedContent also switches to the tab of any widget that gets focus, through a
+    queued message: the start-up focus on the question field, handled after an early F5, sent
+    the user back to Prompt. Focus cannot land in a hidden tab (see WorkbenchScreen), so the
+    message has nothing left to do.
+    """
+
+    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        event.stop()
+        event.prevent_default()  # Textual would also run the base class's handler
+
+
+def in_shown_tab(widget: Widget) -> bool:
+    """False when `widget` lives in one of the app's tab panes that is not the one shown."""
+    for node in widget.ancestors_with_self:
+        if isinstance(node, TabPane) and node.id in PANE_IDS:
+            tabs = node.parent.parent if node.parent is not None else None
+            return not isinstance(tabs, TabbedContent) or tabs.active == node.id
+    return True
 
 
 class WorkbenchApp(App[int]):
@@ -101,7 +139,7 @@ class WorkbenchApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield WorkbenchHeader(self.project, probe_on_mount=self.probe_model, id="header")
-        with TabbedContent(initial=pane_id(TABS[0]), id="tabs"):
+        with WorkbenchTabs(initial=pane_id(TABS[0]), id="tabs"):
             for index, spec in enumerate(TABS):
                 with TabPane(spec.title, id=pane_id(spec)):
                     if index == 0:
@@ -134,6 +172,8 @@ class WorkbenchApp(App[int]):
         self.call_after_refresh(self._focus_inside, pane)
 
     def _focus_inside(self, pane: TabPane) -> None:
+        if self.query_one("#tabs", TabbedContent).active != pane.id:
+            return  # the user has moved on to another tab since
         for tab in pane.children:  # a tab may know better where a user starts
             focus_first = getattr(tab, "focus_first_field", None)
             if focus_first is not None and focus_first():
