@@ -148,6 +148,8 @@ def test_promote_and_import(proj, capsys, tmp_path):
     assert main(["--project", str(root), "ask", "Capital of Chile"]) == 0
     capsys.readouterr()
     path = root / "evals" / "capitals.yaml"
+    (root / "docs").mkdir()
+    (root / "docs" / "chile.md").write_text("# Chile\nIts capital is Santiago.\n")  # --relevant is checked
     assert wb(root, "eval", "promote", "1", "--to", str(path), "--expected", "Santiago.", "--relevant", "chile.md") == 0
     out = capsys.readouterr().out
     assert "added case 'gen1-capital-of-chile' to" in out and path.read_text().startswith(EVALS)

@@ -62,15 +62,15 @@ def test_promote_appends_without_touching_the_rest(tmp_path, store):
     assert c.source["model"] == "ollama:llama3.2" and c.source["variant"] == "abc123"
     assert [a.type for a in c.assertions] == ["similar"]
     assert c.line == case.line == EXISTING.count("\n") + 1
-    # promoting the same generation again gets a fresh id
-    again = promote_generation(store, gen, path)
-    assert again.id == case.id + "-2" and load_evalset(path).case(again.id).assertions == ()
+    # promoting the same generation again is refused (tests/test_evals_promote.py); forced, it gets a fresh id
+    again = promote_generation(store, gen, path, asserts=[{"type": "icontains", "value": "wal"}], force=True)
+    assert again.id == case.id + "-2" and [a.type for a in load_evalset(path).case(again.id).assertions] == ["icontains"]
 
 
 def test_promote_creates_a_missing_file_and_refuses_unsafe_layouts(tmp_path, store):
     gen = add_generation(store, "Is SQLite thread-safe?")
     new = tmp_path / "evals" / "prod.yaml"
-    promote_generation(store, gen, new, case_id="thread-safety")
+    promote_generation(store, gen, new, case_id="thread-safety", expected="Yes, in serialized mode.")
     assert load_evalset(new).ids == ["thread-safety"] and load_evalset(new).name == "prod"
     bad = tmp_path / "bad.yaml"
     original = "cases:\n  - id: a\n    inputs: {question: q}\ndefaults:\n  tags: [x]\n"

@@ -72,11 +72,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr = esub.add_parser("promote", help="append a case made from a stored generation to an eval file")
     pr.add_argument("generation", type=int, help="generation id (see `workbench runs`)")
     pr.add_argument("--to", required=True, help="eval file to append to (created if missing)")
-    pr.add_argument("--expected", help="the reference answer (adds a `similar` check)")
-    pr.add_argument("--relevant", nargs="+", default=[], metavar="PATH", help="gold documents")
+    pr.add_argument("--expected", help="the reference answer (scored by a `similar` check)")
+    pr.add_argument("--assert", dest="asserts", action="append", default=[], metavar="TYPE=VALUE",
+                    help="a check (repeatable), e.g. icontains=WAL, contains-any=WAL,wal, regex=..., "
+                         "'llm-judge=Says WAL lets readers run during a write', cites. "
+                         "A case needs --expected or an --assert that looks at the answer")
+    pr.add_argument("--relevant", nargs="+", default=[], metavar="PATH",
+                    help="gold documents: paths relative to the corpus root (checked against the corpus "
+                         "and the index), or chunk ids PATH#N")
     pr.add_argument("--id", dest="case_id", help="case id (default: from the question)")
     pr.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
     pr.add_argument("--split", choices=("train", "heldout"))
+    pr.add_argument("--force", action="store_true",
+                    help="append even if the set already has this generation or a case with the same inputs")
     pr.set_defaults(func=promote_cmd)
 
     im = esub.add_parser("import", help="import logged questions (JSONL) as cases, skipping near-duplicates")
@@ -454,16 +462,33 @@ def show_cmd(args: argparse.Namespace, project: Any) -> int:
 
 
 def promote_cmd(args: argparse.Namespace, project: Any) -> int:
-    from workbench.core.evals.promote import promote_generation
+    from workbench.core.evals.promote import (AlreadyPromoted, NothingToScore, corpus_documents,
+                                              parse_assert_option, promote_generation)
 
     to = Path(args.to)
     if not to.is_absolute() and not to.parent.exists() and (project.root / to).parent.exists():
         to = project.root / to
-    case = promote_generation(project.store, args.generation, to, expected=args.expected,
-                              relevant=args.relevant, case_id=args.case_id, tags=args.tag, split=args.split)
+    asserts = [parse_assert_option(a) for a in args.asserts]
+    documents = (corpus_documents(project.root, project.data_dir, project.config.retrieval)
+                 if args.relevant else None)
+    try:
+        case = promote_generation(project.store, args.generation, to, expected=args.expected,
+                                  relevant=args.relevant, case_id=args.case_id, tags=args.tag,
+                                  split=args.split, asserts=asserts, documents=documents, force=args.force)
+    except NothingToScore as exc:
+        effect = ("so it would pass whatever the model answers and inflate the pass rate" if exc.budgets
+                  else "so `eval run` could only report it as unscored")
+        raise WorkbenchError(
+            f"generation {exc.generation_id} would become a case with {exc.why}, {effect}. "
+            "Add --expected TEXT (the reference answer, scored by similarity) or --assert TYPE=VALUE, "
+            "e.g. --assert icontains=KEYWORD or --assert 'llm-judge=what a good answer says'",
+            path=exc.path, field="assert") from None
+    except AlreadyPromoted as exc:
+        if exc.same != "inputs":
+            raise
+        raise WorkbenchError(f"{exc.message} (or pass --force to add another case with these inputs)",
+                             path=exc.path, line=exc.line, field="inputs") from None
     print(terminal_safe(f"added case '{case.id}' to {case.path}:{case.line}"))
-    if not args.expected:
-        print("note: the case has no checks yet; add `expected:` or `assert:` to score it", file=sys.stderr)
     return 0
 
 

@@ -5,6 +5,14 @@ comments, ordering and formatting are theirs, and a diff of the file in review s
 new case. Appending is only safe when `cases:` is the last block of the file and is a block
 list; otherwise the file is left untouched and the error says what to move. After writing, the
 whole file is validated again; if the result does not load, the original bytes are restored.
+
+A promoted case must earn its place in the pass rate, so `promote_generation` refuses:
+- a case nothing would score: with no expected answer and no assertion, a case either counts as
+  unscored or, when the file's `defaults` add a latency/token budget, passes on any answer and
+  inflates the pass rate. Budgets do not count as scoring; the file's other defaults do.
+- a second copy: the same generation, or the same inputs, already in the set (`force` overrides).
+- `relevant` documents the retrieval corpus does not have: a typo there makes every retrieval
+  metric and `cites` check of the case a silent miss.
 """
 
 from __future__ import annotations
@@ -21,7 +29,10 @@ from typing import Any, Callable, Sequence
 import yaml
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.evals.evalset import EvalSet, load_evalset, parse_evalset
+from workbench.core.evals.evalset import ASSERTION_TYPES, Case, EvalSet, load_evalset, parse_evalset
+
+# Assertions any answer can pass whatever it says: alone they do not score a case.
+NOT_SCORING = ("max-latency-ms", "max-tokens")
 
 
 @dataclass
@@ -38,6 +49,46 @@ class ImportReport:
     added: list[str] = field(default_factory=list)  # new case ids
     duplicates: list[tuple[int, str, str]] = field(default_factory=list)  # (jsonl line, question, duplicate of)
     invalid: list[tuple[int, str]] = field(default_factory=list)  # (jsonl line, why)
+
+
+class NothingToScore(WorkbenchError):
+    """The promoted case would have no check of what the answer says. `budgets` are the checks it
+    would have (budgets such as the file's default max-latency-ms), none of which does."""
+
+    def __init__(self, generation_id: int, budgets: Sequence[str], path: Path) -> None:
+        self.generation_id = generation_id
+        self.budgets = list(budgets)
+        super().__init__(f"generation {generation_id} would become a case with {self.why}: give it an "
+                         "expected answer or an assertion that looks at the answer", path=path, field="assert")
+
+    @property
+    def why(self) -> str:
+        if not self.budgets:
+            return "no check (no expected answer, no assertion)"
+        kinds = list(dict.fromkeys(self.budgets))
+        many = len(kinds) > 1
+        return (f"only {'' if many else 'a '}{' and '.join(kinds)} check{'s' * many}, which "
+                f"{'do' if many else 'does'} not look at what the answer says")
+
+
+class AlreadyPromoted(WorkbenchError):
+    """The eval set already has this generation (`same` == "generation") or its inputs
+    (`same` == "inputs") as case `case_id`; `line` is where that case starts."""
+
+    def __init__(self, message: str, *, case_id: str, same: str, path: Path, line: int | None) -> None:
+        self.case_id = case_id
+        self.same = same
+        super().__init__(message, path=path, line=line, field="inputs")
+
+
+@dataclass(frozen=True)
+class CorpusDocuments:
+    """The documents `relevant:` may name: what an ingest would read now, plus what the index
+    holds. `chunks` maps an indexed path to its chunk ids (None: no index to check them with)."""
+
+    paths: frozenset[str]
+    chunks: Callable[[str], list[str]] | None
+    where: str  # for messages: "docs/: 4 documents; the index: 5 documents"
 
 
 # --------------------------------------------------------------------------- YAML text helpers
@@ -103,16 +154,14 @@ def _layout(path: Path, text: str) -> tuple[int, int, EvalSet]:
     return dash_col, item_col, evalset
 
 
-def append_cases(path: str | Path, cases: Sequence[dict[str, Any]]) -> list[PromotedCase]:
-    """Append case mappings to an eval file (created if missing) and re-validate it."""
-    p = Path(path)
+def _render(p: Path, cases: Sequence[dict[str, Any]]) -> tuple[bytes | None, str, str, list[PromotedCase]]:
+    """(original bytes or None, current text, text to append, the cases with their lines)."""
     if p.exists():
         original = p.read_bytes()
         text = original.decode("utf-8")
         dash_col, item_col, _ = _layout(p, text)
     else:
         original = None
-        p.parent.mkdir(parents=True, exist_ok=True)
         text = f"name: {_dump_value(p.stem)}\ncases:\n"
         dash_col, item_col = 2, 4
     chunks = []
@@ -125,7 +174,15 @@ def append_cases(path: str | Path, cases: Sequence[dict[str, Any]]) -> list[Prom
         chunks.append(chunk)
         out.append(PromotedCase(case["id"], p, line, chunk))
         line += chunk.count("\n")
-    addition = prefix + "".join(chunks)
+    return original, text, prefix + "".join(chunks), out
+
+
+def append_cases(path: str | Path, cases: Sequence[dict[str, Any]]) -> list[PromotedCase]:
+    """Append case mappings to an eval file (created if missing) and re-validate it."""
+    p = Path(path)
+    original, text, addition, out = _render(p, cases)
+    if original is None:
+        p.parent.mkdir(parents=True, exist_ok=True)
     try:
         if original is None:
             p.write_text(text + addition, encoding="utf-8")
@@ -158,12 +215,18 @@ def _unique_id(base: str, taken: set[str]) -> str:
 
 def promote_generation(store: Any, generation_id: int, to: str | Path, *, expected: str | None = None,
                        relevant: Sequence[str] = (), case_id: str | None = None,
-                       tags: Sequence[str] = (), split: str | None = None) -> PromotedCase:
+                       tags: Sequence[str] = (), split: str | None = None,
+                       asserts: Sequence[dict[str, Any]] = (), documents: CorpusDocuments | None = None,
+                       force: bool = False) -> PromotedCase:
     """Append a case made from stored generation `generation_id` to the eval file `to`.
 
     The case keeps the generation's inputs, the given `expected` and `relevant` documents, and a
-    `source` saying where it came from. With `expected`, a `similar` check is added so the case
-    scores at once; without it the case is written with no checks (add them by hand).
+    `source` saying where it came from. With `expected`, a `similar` check is added; `asserts`
+    (assertion mappings as in the file, see `parse_assert_option`) are added after it.
+
+    Refuses (WorkbenchError, nothing written) when nothing would score the case (NothingToScore),
+    when the set already has this generation or these inputs (AlreadyPromoted; `force` appends
+    anyway), and, given `documents`, when a `relevant` path is not one of them.
     """
     row = store.get("generations", generation_id)
     if row is None:
@@ -172,13 +235,16 @@ def promote_generation(store: Any, generation_id: int, to: str | Path, *, expect
     if not isinstance(inputs, dict) or not inputs:
         raise WorkbenchError(f"generation {generation_id} has no inputs to turn into a case")
     p = Path(to)
-    taken = set(load_evalset(p).ids) if p.exists() else set()
+    existing = load_evalset(p) if p.exists() else None
+    taken = set(existing.ids) if existing else set()
     question = str(inputs.get("question") or next(iter(inputs.values())))
     if case_id:
         if case_id in taken:
             raise WorkbenchError(f"case id '{case_id}' already exists in {p}", path=p, field="id")
     else:
         case_id = _unique_id(f"gen{generation_id}-{_slug(question, 32)}", taken)
+    if documents is not None:
+        relevant = check_relevant(relevant, documents)
     source = {"kind": "promoted", "generation": generation_id,
               "variant": row.get("variant_name") or row.get("variant_id"),
               "model": row.get("model_used") or row.get("model_requested"),
@@ -192,9 +258,185 @@ def promote_generation(store: Any, generation_id: int, to: str | Path, *, expect
         "tags": list(tags) or None,
         "split": split,
         "source": {k: v for k, v in source.items() if v is not None},
-        "assert": [{"type": "similar"}] if expected else None,
+        "assert": ([{"type": "similar"}] if expected else []) + [dict(a) for a in asserts] or None,
     }
+    # The case as `eval run` will see it (the file's defaults merged in), before writing a byte.
+    _, text, addition, _ = _render(p, [case])
+    would = parse_evalset(text + addition, p).case(case_id)
+    if not force and existing is not None:
+        _refuse_duplicate(existing, would, generation_id, p)
+    scoring = [a for a in would.assertions if a.base not in NOT_SCORING]
+    if not scoring:
+        raise NothingToScore(generation_id, [a.type for a in would.assertions], p)
     return append_cases(p, [case])[0]
+
+
+def _refuse_duplicate(evalset: EvalSet, new: Case, generation_id: int, path: Path) -> None:
+    """AlreadyPromoted when `evalset` has a case from this generation or with the same inputs
+    (string values compared case-, punctuation- and spacing-folded, as `import` does)."""
+    for c in evalset.cases:
+        src = c.source or {}
+        if src.get("kind") == "promoted" and str(src.get("generation")) == str(generation_id):
+            raise AlreadyPromoted(f"generation {generation_id} is already case '{c.id}'; edit that case "
+                                  "to change its checks", case_id=c.id, same="generation", path=path, line=c.line)
+    wanted = _inputs_key(new.inputs)
+    for c in evalset.cases:
+        if _inputs_key(c.inputs) == wanted:
+            raise AlreadyPromoted(f"case '{c.id}' already has the same inputs as generation {generation_id}; "
+                                  "edit that case instead", case_id=c.id, same="inputs", path=path, line=c.line)
+
+
+def _inputs_key(inputs: dict[str, Any]) -> str:
+    folded = {str(k): normalize_question(v) if isinstance(v, str) else v for k, v in inputs.items()}
+    return json.dumps(folded, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def parse_assert_option(text: str) -> dict[str, Any]:
+    """`--assert TYPE=VALUE` -> an assertion mapping, validated as the eval file would be.
+
+    VALUE is taken as written for text checks (equals, contains, icontains, regex and their
+    not- forms, similar), is the rubric for llm-judge, a comma-separated list or a YAML flow list
+    for contains-any/contains-all, YAML/JSON for json-schema and a number for budgets; `cites`
+    takes none.
+    """
+    atype, sep, raw = text.partition("=")
+    atype = atype.strip()
+    if atype not in ASSERTION_TYPES:
+        hint = difflib.get_close_matches(atype, ASSERTION_TYPES, n=1, cutoff=0.5)
+        raise WorkbenchError(f"--assert {text!r}: unknown assertion type '{atype}'"
+                             + (f" (did you mean '{hint[0]}'?)" if hint else
+                                f" (known: {', '.join(ASSERTION_TYPES)})"), field="assert")
+    base = atype[4:] if atype.startswith("not-") else atype
+    if base == "cites":
+        if raw.strip():
+            raise WorkbenchError(f"--assert {text!r}: cites takes no value (write --assert {atype})", field="assert")
+        return {"type": atype}
+    if not sep and base != "similar":
+        what = "rubric" if base == "llm-judge" else "value"
+        raise WorkbenchError(f"--assert {text!r}: {atype} needs a {what}: --assert {atype}=...", field="assert")
+    a: dict[str, Any] = {"type": atype}
+    try:
+        if base == "llm-judge":
+            a["rubric"] = raw
+        elif base == "similar":
+            if raw:
+                a["value"] = raw
+        elif base in ("contains-any", "contains-all"):
+            a["value"] = yaml.safe_load(raw) if raw.lstrip().startswith("[") else \
+                [v.strip() for v in raw.split(",") if v.strip()]
+        elif base in ("json-schema", "max-latency-ms", "max-tokens"):
+            a["value"] = yaml.safe_load(raw)
+        else:
+            a["value"] = raw
+    except yaml.YAMLError as exc:
+        raise WorkbenchError(f"--assert {text!r}: not valid YAML/JSON ({getattr(exc, 'problem', None) or exc})",
+                             field="assert") from None
+    doc = "cases:\n" + case_yaml({"id": "x", "inputs": {"q": "x"}, "expected": "x", "assert": [a]}, 2, 4)
+    try:
+        parse_evalset(doc, "--assert")
+    except WorkbenchError as exc:
+        msg = re.sub(r"^case 'x': ", "", exc.message)
+        if exc.field and msg.startswith(f"{exc.field}: "):
+            msg = msg[len(exc.field) + 2:]
+        raise WorkbenchError(f"--assert {text!r}: {msg}", field="assert") from None
+    return a
+
+
+# --------------------------------------------------------------------------- relevant documents
+
+
+def corpus_documents(root: str | Path, data_dir: str | Path, settings: Any) -> CorpusDocuments:
+    """The documents of a project's retrieval corpus: what an ingest of `settings.corpus` (paths
+    relative to `root`) would read, plus what the index in `data_dir` holds if there is one (it
+    may still hold a document deleted since, and retrieval can still return it)."""
+    from workbench.core.retrieval.documents import discover
+
+    root = Path(root)
+    roots = [(root / c).resolve() for c in settings.corpus]
+    found, _skipped = discover(roots)
+    on_disk = {s.path for s in found}
+    shown = [c.rstrip("/") + ("/" if r.is_dir() else "" if r.exists() else " (not found)")
+             for c, r in zip(settings.corpus, roots)]
+    where = [f"{', '.join(shown) or '(no corpus)'}"
+             f": {_count(len(on_disk), 'document')}"]
+    paths = set(on_disk)
+    chunks = None
+    index = _open_index(Path(data_dir))
+    if index is not None:
+        indexed = index.paths()
+        paths.update(indexed)
+        where.append(f"the index: {_count(len(indexed), 'document')}")
+        chunks = lambda path: [c["chunk_id"] for c in index.chunks_of(path)]  # noqa: E731
+    return CorpusDocuments(frozenset(paths), chunks, "; ".join(where))
+
+
+def _open_index(data_dir: Path) -> Any | None:
+    """The retrieval index if one was built (not checked against the embedding model: only its
+    document list is read), else None."""
+    from workbench.core.retrieval.index import Index, IndexUnavailable, index_dir
+
+    if not index_dir(data_dir).exists():
+        return None
+    try:
+        return Index.open(data_dir)
+    except IndexUnavailable:
+        return None
+
+
+def check_relevant(relevant: Sequence[str], documents: CorpusDocuments) -> list[str]:
+    """`relevant` entries normalised (`./a.md` -> `a.md`), or WorkbenchError naming the first
+    that is not a document (or chunk id) of the corpus, with a did-you-mean."""
+    from workbench.core.evals.assertions import norm_path
+
+    out: list[str] = []
+    for raw in relevant:
+        r = norm_path(raw)
+        if r in documents.paths:
+            out.append(r)
+            continue
+        doc, sep, n = r.rpartition("#")
+        if sep and doc in documents.paths and n.isdigit():
+            ids = documents.chunks(doc) if documents.chunks is not None else None
+            if ids is None or r in ids:
+                out.append(r)
+                continue
+            raise WorkbenchError(f"relevant chunk '{r}' is not in the index ({doc} has "
+                                 f"{_count(len(ids), 'chunk')}: {_listing(ids)})", field="relevant")
+        if not documents.paths:
+            raise WorkbenchError(f"relevant document '{r}' cannot be checked: the retrieval corpus has no "
+                                 f"documents ({documents.where}); add them or fix `retrieval.corpus` in "
+                                 "workbench.yaml", field="relevant")
+        hint = _closest(r, sorted(documents.paths))
+        raise WorkbenchError(f"relevant document '{r}' is not in the retrieval corpus ({documents.where})"
+                             + (f"; did you mean '{hint}'?" if hint else f"; documents: {_listing(sorted(documents.paths))}"),
+                             field="relevant")
+    return out
+
+
+def _closest(name: str, paths: list[str]) -> str | None:
+    """The document a mistyped `name` most likely meant: one it is the tail of (`a.md` for
+    `guide/a.md`), else the closest path, else the path with the closest file name."""
+    tails = [p for p in paths if p.endswith("/" + name)]
+    if tails:
+        return tails[0]
+    hint = difflib.get_close_matches(name, paths, n=1, cutoff=0.6)
+    if hint:
+        return hint[0]
+    base = name.rsplit("/", 1)[-1]
+    by_base: dict[str, str] = {}
+    for p in paths:
+        by_base.setdefault(p.rsplit("/", 1)[-1], p)
+    hint = difflib.get_close_matches(base, list(by_base), n=1, cutoff=0.6)
+    return by_base[hint[0]] if hint else None
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
+def _listing(items: Sequence[str], limit: int = 6) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
 
 
 # --------------------------------------------------------------------------- import

@@ -35,10 +35,9 @@ class PromoteScreen(ModalScreen[Any]):
                          classes="modal-title", markup=False)
             yield Static("Eval file (appended to, never rewritten):", markup=False)
             yield Input(value=str(self.default_path), id="promote-to", compact=True)
-            yield Static("Expected answer (optional; adds a `similar` check). Enter promotes:",
-                         markup=False)
-            yield Input(placeholder="leave empty to add checks by hand", id="promote-expected",
-                        compact=True)
+            yield Static("Expected answer (scored by a `similar` check; needed unless the file's "
+                         "defaults check answers). Enter promotes:", markup=False)
+            yield Input(placeholder="the reference answer", id="promote-expected", compact=True)
             yield Static("", id="promote-error")
 
     @on(Input.Submitted, "#promote-to")
