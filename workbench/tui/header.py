@@ -8,6 +8,8 @@ screenshots and add nothing the user does not know.
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from typing import Any
 
 from textual import work
@@ -60,10 +62,13 @@ class WorkbenchHeader(Horizontal):
 
     @work(exclusive=True, group="probe", exit_on_error=False)
     async def probe(self) -> None:
-        """Ask Ollama for its version (GET /api/version, 1 s) and show the answer."""
-        from workbench.core.llm.ollama import probe
+        """Ask Ollama for its version (GET /api/version, 1 s) and show the answer.
 
-        self.version = await probe(self.project.config.model.host, timeout_s=1.0)
+        The client library (ollama, httpx, pydantic: ~100 ms) is imported in a thread, so the
+        event loop keeps handling keys while it loads.
+        """
+        module = await asyncio.to_thread(importlib.import_module, "workbench.core.llm.ollama")
+        self.version = await module.probe(self.project.config.model.host, timeout_s=1.0)
         self.probed = True
         self._show_state()
 
