@@ -45,15 +45,19 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--chunk-tokens", type=int, default=RetrievalSettings.chunk_tokens)
     ap.add_argument("--overlap-tokens", type=int, default=RetrievalSettings.overlap_tokens)
+    ap.add_argument("--min-chunk-tokens", type=int, default=RetrievalSettings.min_chunk_tokens,
+                    help="fold sections with fewer body tokens into the next (default: chunk_tokens/8; 0: off)")
     ap.add_argument("--sweep", action="store_true", help="hybrid nDCG@10 over fusion weights / rrf_k")
     args = ap.parse_args(argv)
 
-    settings = RetrievalSettings(k=args.k, chunk_tokens=args.chunk_tokens, overlap_tokens=args.overlap_tokens)
+    settings = RetrievalSettings(k=args.k, chunk_tokens=args.chunk_tokens, overlap_tokens=args.overlap_tokens,
+                                 min_chunk_tokens=args.min_chunk_tokens)
     t0 = time.perf_counter()
     embedder = get_embedder()
     report = ingest([Path(args.corpus)], Path(args.data_dir), settings, embedder=embedder)
     print(f"index: {report.docs_total} docs, {report.chunks_total} chunks "
-          f"(chunk_tokens={settings.chunk_tokens}, overlap={settings.overlap_tokens}); "
+          f"(chunk_tokens={settings.chunk_tokens}, overlap={settings.overlap_tokens}, "
+          f"min_chunk_tokens={settings.min_tokens()}); "
           f"ingest {report.seconds:.1f} s, {report.chunks_embedded} chunks embedded")
     index = Index.open(Path(args.data_dir), settings.embedding_model)
 

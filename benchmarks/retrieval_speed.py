@@ -68,7 +68,7 @@ def ingest_overhead(corpus: Path, n_docs: int, settings: RetrievalSettings) -> N
     for s in sources[:n_docs]:
         d = read_document(s, 50_000_000)
         if isinstance(d, Document):
-            texts += [c.embed_text for c in chunk_document(d, settings.chunk_tokens, settings.overlap_tokens, tokens)]
+            texts += [c.embed_text for c in chunk_document(d, settings.chunk_tokens, settings.overlap_tokens, tokens, settings.min_tokens())]
     emb.encode(texts[:8])  # warm-up (first call initialises torch kernels)
 
     cpu: dict[str, float] = {}
@@ -168,7 +168,7 @@ def query_latency(sizes: list[int], questions: list[str], settings: RetrievalSet
     for s in sources:
         d = read_document(s, 50_000_000)
         if isinstance(d, Document):
-            pool += [(c.heading_path, c.text) for c in chunk_document(d, settings.chunk_tokens, settings.overlap_tokens, tokens)]
+            pool += [(c.heading_path, c.text) for c in chunk_document(d, settings.chunk_tokens, settings.overlap_tokens, tokens, settings.min_tokens())]
     rng = np.random.default_rng(0)
     real = real_vectors(pool, emb) if kind == "perturbed" else None
     qvecs = [emb.encode_query(q) for q in questions]  # warm

@@ -172,3 +172,56 @@ def test_mistyped_corpus_path_changes_nothing(corpus: Path, tmp_path: Path, coun
         ingest([tmp_path / "dcos"], data, SETTINGS, embedder=counting_embedder)
     assert err.value.field == "retrieval.corpus"
     assert len(chunk_rows(data)) == 5
+
+
+SOURCE_PAGE = """# Atomic Commit In SQLite
+
+Source: https://sqlite.org/atomiccommit.html
+
+## 1. Introduction
+
+An important feature of transactional databases like SQLite is "atomic commit". Atomic commit
+means that either all database changes within a single transaction occur or none of them occur.
+
+## 2. Hardware Assumptions
+
+We assume that disk is written in chunks which we call a "sector". It is not possible to modify
+any part of the disk smaller than a sector.
+"""
+
+
+def test_index_built_before_tiny_section_folding_is_rechunked_not_mixed(corpus: Path, tmp_path: Path,
+                                                                          counting_embedder):
+    (corpus / "atomic.md").write_text(SOURCE_PAGE, encoding="utf-8")
+    data = tmp_path / "data"
+    old = RetrievalSettings(chunk_tokens=60, overlap_tokens=10, min_chunk_tokens=0)
+    ingest([corpus], data, old, embedder=counting_embedder)
+    # what the previous chunker recorded in meta.json: no min_chunk_tokens, no chunker version
+    meta_path = data / "index" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["chunking"] = {k: meta["chunking"][k] for k in ("chunk_tokens", "overlap_tokens", "tokenizer")}
+    meta_path.write_text(json.dumps(meta))
+    idx = Index.open(data)
+    lone = [r for r in idx.chunks_of("atomic.md") if r["text"] == "Source: https://sqlite.org/atomiccommit.html"]
+    assert len(lone) == 1 and lone[0]["chunk_id"] == "atomic.md#0"
+
+    counting_embedder.texts = 0
+    new = RetrievalSettings(chunk_tokens=60, overlap_tokens=10, min_chunk_tokens=20)
+    report = ingest([corpus], data, new, embedder=counting_embedder)
+    assert report.rechunked and "chunking settings changed" in report.rechunked
+    assert "'min_chunk_tokens': 20" in report.rechunked and "'chunker': 2" in report.rechunked
+    assert sorted(report.updated) == ["atomic.md", "cats.md", "dogs.md", "guide/install.rst", "page.html", "sqlite.md"]
+    assert counting_embedder.texts == report.chunks_total  # every chunk re-embedded, none kept from before
+    idx = Index.open(data)
+    rows = idx.chunks_of("atomic.md")
+    assert [(r["chunk_id"], r["heading_path"], r["line_start"]) for r in rows] == [
+        ("atomic.md#0", "Atomic Commit In SQLite > 1. Introduction", 3),
+        ("atomic.md#1", "Atomic Commit In SQLite > 2. Hardware Assumptions", 12),
+    ]
+    assert rows[0]["text"].startswith("Source: https://sqlite.org/atomiccommit.html\n\n## 1. Introduction\n\n")
+    assert SOURCE_PAGE[rows[0]["char_start"] : rows[0]["char_end"]] == rows[0]["text"]
+    for path, ids in chunk_rows(data).items():  # no stale ids of the old chunking left behind
+        assert sorted(ids, key=lambda i: int(i.split("#")[1])) == [f"{path}#{n}" for n in range(len(ids))]
+    assert json.loads(meta_path.read_text())["chunking"]["min_chunk_tokens"] == 20
+    # and the index is now current: a second ingest does nothing
+    assert ingest([corpus], data, new, embedder=counting_embedder).nothing_changed

@@ -15,13 +15,29 @@ truncates at (256). Otherwise a word-based estimate: 1.3 word-pieces per whitesp
 word, typical for English prose under WordPiece/BPE. The counter used is recorded in the index
 metadata (`Tokens.name`).
 
+Tiny sections are folded, not kept alone: a section whose body has fewer than
+`min_chunk_tokens` tokens (typically a page's preamble, e.g. a lone "Source: <url>" line under the
+title, or a one-line intro before the first sub-heading) would be a chunk with next to nothing in
+it, yet it takes a retrieval slot like any other and, being short, scores high on BM25 for any
+word it has. So it is grouped with the section(s) after it until the group holds at least
+`min_chunk_tokens` tokens, and the group is chunked as one body under the heading path of its
+last section. Trailing tiny sections (nothing after them) join the group before them instead.
+
 The text that is embedded and full-text indexed is `embed_text`: the heading path, a blank
 line, then the chunk body (so "Background" under "Autoincrement" is findable by either word).
-The heading line itself is not part of the body; spans cover the body only.
+A section's own heading line is not part of its body; spans cover the body only. A chunk is
+always one contiguous slice of the document (`text == doc.text[char_start:char_end]`, which the
+TUI preview and citations rely on), so a folded chunk also holds the heading lines between the
+sections it joins; and when the first section of a group has a heading that is not in the
+group's heading path (a tiny sibling section, not a parent's intro), the span starts at that
+heading line, so its title is still in the chunk.
 
 Chunk ids are `"<doc path>#<n>"` (n = 0-based position in the document): readable in reports
 and eval sets, and stable across re-ingest because chunking is deterministic for the same
 bytes and settings. `chunk_hash` (sha256 of embed_text, 16 hex) identifies the content itself.
+`CHUNKER_VERSION` is recorded with the chunking settings in the index metadata: bump it when
+the same bytes and settings would give other chunks, so an existing index is re-chunked on the
+next ingest instead of mixing old and new chunks.
 """
 
 from __future__ import annotations
@@ -36,6 +52,9 @@ from pathlib import Path
 from workbench.core.retrieval.documents import Document
 
 HEADING_SEP = " > "
+
+#: Version of the chunking rules (2: tiny sections folded into their neighbours).
+CHUNKER_VERSION = 2
 
 
 @dataclass
@@ -124,6 +143,7 @@ class Section:
     heading_path: list[str]
     start: int  # body start (char offset, after the heading lines)
     end: int
+    heading_start: int | None = None  # where the heading that opens it starts (None: no heading)
 
 
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
@@ -228,19 +248,55 @@ def sections(doc: Document) -> list[Section]:
         heads = []
     out: list[Section] = []
     stack: list[tuple[int, str]] = []
-    pos, path = 0, []
+    pos, path, opened = 0, [], None
     for level, title, head_start, body_start in heads:
-        out.append(Section(list(path), pos, head_start))
+        out.append(Section(list(path), pos, head_start, opened))
         if level == 0:  # front matter: skipped, no heading
-            pos = body_start
+            pos, opened = body_start, None
             continue
         while stack and stack[-1][0] >= level:
             stack.pop()
         stack.append((level, title))
         path = [t for _, t in stack if t]
-        pos = body_start
-    out.append(Section(list(path), pos, len(text)))
+        pos, opened = body_start, head_start
+    out.append(Section(list(path), pos, len(text), opened))
     return [s for s in out if text[s.start : s.end].strip()]
+
+
+def fold_tiny(secs: list[Section], text: str, tokens: Tokens, min_tokens: int) -> list[Section]:
+    """Group sections so that no group's body has fewer than `min_tokens` tokens (if possible).
+
+    Each tiny section joins the next one (repeatedly, until the group is big enough); the group
+    takes the heading path of its last section and spans from the first section's body - or
+    from its heading line, when that heading is not in the group's path - to the last one's end.
+    A tiny group left at the end joins the group before it (keeping that group's path). Token
+    counts are of section bodies, so the heading lines between them do not count.
+    """
+    if min_tokens <= 0 or len(secs) < 2:
+        return list(secs)
+    groups: list[tuple[list[Section], Section]] = []  # (members, the one whose path it takes)
+    cur: list[Section] = []
+    total = 0
+    for sec in secs:
+        cur.append(sec)
+        total += tokens.count(text[sec.start : sec.end])
+        if total >= min_tokens:
+            groups.append((cur, sec))
+            cur, total = [], 0
+    if cur:
+        if groups:
+            groups[-1] = (groups[-1][0] + cur, groups[-1][1])
+        else:
+            groups.append((cur, cur[-1]))
+    out: list[Section] = []
+    for members, owner in groups:
+        first, path = members[0], owner.heading_path
+        start = first.start
+        own = first.heading_path
+        if first.heading_start is not None and own and path[: len(own)] != own:
+            start = first.heading_start  # a sibling's title would be lost: keep its heading line
+        out.append(Section(list(path), start, members[-1].end, first.heading_start))
+    return out
 
 
 # --- windows ------------------------------------------------------------------------------------
@@ -314,13 +370,21 @@ def _windows(text: str, tokens: Tokens, budget: int, overlap: int) -> list[tuple
     return out
 
 
-def chunk_document(doc: Document, chunk_tokens: int, overlap_tokens: int, tokens: Tokens) -> list[Chunk]:
-    """All chunks of one document, in document order."""
+def chunk_document(
+    doc: Document, chunk_tokens: int, overlap_tokens: int, tokens: Tokens, min_chunk_tokens: int = 0
+) -> list[Chunk]:
+    """All chunks of one document, in document order.
+
+    `min_chunk_tokens` > 0 folds sections with fewer body tokens into their neighbours
+    (`fold_tiny`). It is capped at half of `chunk_tokens`: the windowing never ends a window
+    before half the budget, so a folded tiny section cannot end up alone in a window again.
+    """
     text = doc.text
     starts = _line_starts(text)
     chunks: list[Chunk] = []
     overlap = min(overlap_tokens, max(chunk_tokens - 1, 0))
-    for sec in sections(doc):
+    min_tokens = min(max(min_chunk_tokens, 0), chunk_tokens // 2)
+    for sec in fold_tiny(sections(doc), text, tokens, min_tokens):
         body = text[sec.start : sec.end]
         heading = HEADING_SEP.join(sec.heading_path)
         for ws, we, ntok in _windows(body, tokens, chunk_tokens, overlap):

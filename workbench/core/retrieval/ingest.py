@@ -4,10 +4,10 @@ What a run does:
  1. Scan the given paths (files or folders). The index mirrors exactly the readable documents
     found there: a document that is gone (or now unreadable) has its chunks removed.
  2. Read every file's bytes and hash them (sha256). A file whose hash is already in the index -
-    with the same chunking settings and tokenizer - costs nothing more: it is not parsed, chunked
-    or embedded. If the embedding model differs from the one the index was built with, the run
-    stops with IndexMismatch (use reindex=True); if only the chunking settings differ, every file
-    is re-chunked and re-embedded (the report says so).
+    with the same chunking settings, tokenizer and chunker version - costs nothing more: it is not
+    parsed, chunked or embedded. If the embedding model differs from the one the index was built
+    with, the run stops with IndexMismatch (use reindex=True); if only the chunking settings (or
+    the chunker version) differ, every file is re-chunked and re-embedded (the report says so).
  3. Chunk the new and changed files (cheap: the tokenizer only), so the total is known and the
     progress callback can give a real ETA.
  4. Embed in groups of files (~256 chunks) and write each group with ONE LanceDB commit
@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.retrieval.chunking import Chunk, chunk_document, tokens_for
+from workbench.core.retrieval.chunking import CHUNKER_VERSION, Chunk, chunk_document, tokens_for
 from workbench.core.retrieval.documents import Document, Skipped, discover, file_hash, read_bytes, read_document
 from workbench.core.retrieval.embedder import Embedder, get_embedder, resolve_model_path
 from workbench.core.retrieval.index import (
@@ -135,7 +135,8 @@ def ingest(
     emit = progress or (lambda p: None)
     model_dir = str(embedder.path) if embedder is not None else str(resolve_model_path(settings.embedding_model, root))
     tokens = tokens_for(model_dir)
-    chunking = {**settings.chunking_key(), "tokenizer": tokens.name}
+    # what the chunks depend on; any difference from the index's record re-chunks every file
+    chunking = {**settings.chunking_key(), "tokenizer": tokens.name, "chunker": CHUNKER_VERSION}
 
     roots = [Path(p) for p in paths]
     missing = [str(r) for r in roots if not r.exists()]
@@ -213,7 +214,7 @@ def ingest(
                 report.skipped.append(doc)
                 continue
             present.add(src.path)
-            chunks = chunk_document(doc, settings.chunk_tokens, settings.overlap_tokens, tokens)
+            chunks = chunk_document(doc, settings.chunk_tokens, settings.overlap_tokens, tokens, settings.min_tokens())
             todo.append((doc, chunks))
             if i % 50 == 49:
                 emit(IngestProgress("scanning", i + 1, len(sources), 0, 0, 0.0, None, src.path))

