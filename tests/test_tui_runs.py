@@ -95,3 +95,35 @@ async def test_a_prompt_tab_answer_appears_in_the_runs_tab(tui_project_dir, olla
         await pilot.pause()
         rows = app.query_one("RunsTab").rows
         assert rows[0]["summary"] == "ping" and rows[0]["status"] == "ok"
+
+
+async def test_a_retrieval_eval_is_listed_under_its_own_kind_and_opens(tui_project_dir, make_app):
+    from workbench.core.retrieval.evaluate import CaseResult, RetrievalEval
+    from workbench.core.retrieval.metrics import METRIC_NAMES
+    from workbench.core.retrieval.traces import record_eval
+
+    metrics = {mode: {name: value for name in METRIC_NAMES}
+               for mode, value in (("dense", 0.5), ("fts", 0.25), ("hybrid", 0.75))}
+    case = CaseResult("cat-sleep", "How long do cats sleep?", ["cats.md"], metrics,
+                      {"dense": 1, "fts": 3, "hybrid": 1}, {m: ["cats.md"] for m in metrics})
+    project = Project.open(tui_project_dir)
+    record_eval(project.store, RetrievalEval(
+        "tiny", "evals/tiny.yaml", "hash", 5, list(metrics), metrics, [case],
+        {"embedding_model": "all-MiniLM-L6-v2", "chunk_tokens": 60}, 3))
+    project.close()
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("f5")
+        app.query_one("#runs-kind").value = "retrieval-eval"
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        tab = app.query_one("RunsTab")
+        assert [(r["id"], r["kind"]) for r in tab.rows] == [("re1", "retrieval-eval")]
+        text = screen_text(app)
+        assert "re1" in text and "rev" in text and "tiny: hybrid nDCG@10 0.75" in text
+        await pilot.press("ctrl+l", "enter")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "retrieval-eval re1" in text and "Retrieval eval re1: tiny" in text

@@ -397,6 +397,7 @@ def runs_cmd(args: argparse.Namespace, project: Any) -> int:
     from rich.table import Table
 
     from workbench.core.evals import runstore
+    from workbench.core.variants import variant_label
 
     rows = runstore.list_runs(project.store, limit=args.limit, evalset=args.evalset)
     if args.json:
@@ -420,7 +421,7 @@ def runs_cmd(args: argparse.Namespace, project: Any) -> int:
         ci = s.get("ci") or [None, None]
         table.add_row(
             f"e{row['id']}", (row.get("created_at") or "")[5:16].replace("T", " "),
-            _text(row.get("evalset_name") or ""), _text(row.get("variant_name") or row.get("variant_id") or ""),
+            _text(row.get("evalset_name") or ""), _text(variant_label(row.get("variant_name"), row.get("variant_id"))),
             row.get("status") or "", "" if rate is None else f"{rate:.0%}",
             "" if ci[0] is None or rate is None else f"{ci[0]:.0%}–{ci[1]:.0%}",
             str(s.get("cases", row.get("total_cases") or "")), str(s.get("cache_hits", "")),
@@ -434,6 +435,7 @@ def show_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.evals import runstore
     from workbench.core.evals.report import markdown_report
     from workbench.core.evals.summary import summarize
+    from workbench.core.variants import variant_label
 
     store = project.store
     run_id = runstore.resolve_run_ref(store, args.run)
@@ -451,7 +453,8 @@ def show_cmd(args: argparse.Namespace, project: Any) -> int:
         sys.stdout.write(markdown_report(summary, info))
         return 0
     out = _console()
-    out.print(_text(f"run e{run_id} · {row.get('evalset_name')} · variant {info.variant_name or info.variant_id} · "
+    variant = variant_label(info.variant_name, info.variant_id, hash_chars=len(info.variant_id or ""))
+    out.print(_text(f"run e{run_id} · {row.get('evalset_name')} · variant {variant} · "
                     f"{row.get('status')} · {row.get('created_at', '')[:19].replace('T', ' ')}", "bold"))
     _print_summary(out, summary)
     _print_failures(out, results, limit=10_000 if args.all else 30, everything=args.all)

@@ -271,7 +271,7 @@ def run_eval(args: argparse.Namespace, project: Any) -> int:
     from workbench.commands.evals import resolve_evalset_path
     from workbench.core.evals.evalset import load_evalset
     from workbench.core.retrieval.embedder import get_embedder
-    from workbench.core.retrieval.evaluate import deltas, evaluate
+    from workbench.core.retrieval.evaluate import deltas, eval_markdown, evaluate
     from workbench.core.retrieval.service import open_index
     from workbench.core.retrieval.traces import previous_eval, record_eval
 
@@ -300,16 +300,25 @@ def run_eval(args: argparse.Namespace, project: Any) -> int:
         print(json.dumps(d, ensure_ascii=False, indent=2))
         return 0
     if args.markdown:
-        print(eval_markdown(ev, delta, eval_id))
+        print(eval_markdown(ev, delta, eval_id, prev["id"] if delta and prev else None))
         return 0
     out = Console(highlight=False)
     out.print(Text(f"Retrieval eval of {evalset.name}: {len(ev.cases)} labelled cases, k={ev.k}, "
                    f"{ev.seconds:.1f} s" + (f" ({len(ev.unlabelled)} unlabelled cases skipped)" if ev.unlabelled else "")))
+    print_eval(out, ev, delta, cases=args.cases)
+    err.print(Text(f"[retrieval eval re{eval_id}] stored" + (f"; deltas vs re{prev['id']}" if delta else "")
+                   + f"; see it again with `workbench runs show re{eval_id}`", style="dim"))
+    return 0
+
+
+def print_eval(out: Console, ev: Any, delta: dict | None, *, cases: str = "misses") -> None:
+    """Metrics per mode, then the cases (`misses`, `all` or `none`) with their why-not lines:
+    what `retrieval eval` prints after a run and `runs show reN` prints for a stored one."""
     out.print(_metrics_table(ev, delta))
-    if len(modes) > 1:
+    if len(ev.modes) > 1 and ev.cases:
         out.print(Text(f"best mode by nDCG@10: {ev.best_mode}", style="bold"))
-    if args.cases != "none":
-        shown = ev.cases if args.cases == "all" else [c for c in ev.cases if c.whynot or c.missing]
+    if cases != "none":
+        shown = ev.cases if cases == "all" else [c for c in ev.cases if c.whynot or c.missing]
         if shown:
             out.print()
             out.print(_cases_table(ev, shown))
@@ -321,8 +330,6 @@ def run_eval(args: argparse.Namespace, project: Any) -> int:
                     if rep and rep.cut_at_k and rep.outranked_by:
                         above = ", ".join(terminal_safe(x.chunk_id) for x in rep.outranked_by[:3])
                         out.print(Text(f"    {MODE_NAMES[m]}: outranked by {above}", style="dim"))
-    err.print(Text(f"[retrieval eval {eval_id}] stored" + (f"; deltas vs eval {prev['id']}" if delta else ""), style="dim"))
-    return 0
 
 
 def _metrics_table(ev: Any, delta: dict | None) -> Table:
@@ -360,29 +367,6 @@ def _cases_table(ev: Any, cases: list) -> Table:
         rel = ", ".join(c.relevant) + (f" (not indexed: {', '.join(c.missing)})" if c.missing else "")
         table.add_row(Text(terminal_safe(c.case_id)), *cells, Text(terminal_safe(rel)))
     return table
-
-
-def eval_markdown(ev: Any, delta: dict | None, eval_id: int | None) -> str:
-    from workbench.core.retrieval.metrics import METRIC_NAMES
-
-    names = [n.replace("@k", f"@{ev.k}") for n in METRIC_NAMES]
-    lines = [f"# Retrieval eval {eval_id or ''}: {ev.evalset}", "",
-             f"{len(ev.cases)} labelled cases, k={ev.k}, index version {ev.index_version}, "
-             f"embedding `{ev.settings.get('embedding_model')}`, chunk_tokens={ev.settings.get('chunk_tokens')}", "",
-             "| mode | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    for m in ev.modes:
-        cells = []
-        for n in METRIC_NAMES:
-            cell = f"{ev.metrics[m][n]:.3f}"
-            if delta and m in delta and abs(delta[m].get(n, 0.0)) >= 0.0005:
-                cell += f" ({delta[m][n]:+.3f})"
-            cells.append(cell)
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    lines.append("")
-    for c in ev.cases:
-        if c.whynot is not None:
-            lines.append(c.whynot.to_markdown())
-    return "\n".join(lines).rstrip() + "\n"
 
 
 # --------------------------------------------------------------------------- status

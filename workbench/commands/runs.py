@@ -1,7 +1,8 @@
 """`workbench runs`: every stored run, newest first; `workbench runs show ID` prints one in full.
 
-IDs: a bare number is a generation; `r12` a retrieval trace, `e12` an eval run, `f12` a
-fine-tune job (the same prefixes the list prints).
+IDs: a bare number is a generation; `r12` a retrieval trace, `re12` a retrieval eval, `e12` an
+eval run, `f12` a fine-tune job (the same prefixes the list prints). Variants show as the TUI
+names them: "base" or their workbench.yaml name, then the start of their content hash.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from workbench.core.safetext import terminal_safe
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("runs", help="list stored runs (generations, retrievals, evals, fine-tunes)")
+    p = sub.add_parser("runs", help="list stored runs (generations, retrievals, retrieval evals, evals, fine-tunes)")
     p.add_argument("--limit", type=int, default=20, help="how many rows (default 20)")
     p.add_argument("--kind", choices=RUN_KINDS, help="only this kind of run")
     p.add_argument("--status", help="only runs with this status (e.g. interrupted)")
@@ -29,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_list)
     runs_sub = p.add_subparsers(dest="runs_command", metavar="show")
     show = runs_sub.add_parser("show", help="print one run in full")
-    show.add_argument("id", help="generation id, or r<ID> / e<ID> / f<ID>")
+    show.add_argument("id", help="generation id, or r<ID> / re<ID> / e<ID> / f<ID>")
     show.add_argument("--json", action="store_true")
     show.add_argument("--markdown", action="store_true", help="a report to paste into a PR or chat")
     show.set_defaults(func=run_show)
@@ -50,7 +51,7 @@ def run_list(args: argparse.Namespace, project: Any) -> int:
     narrow = console.width < 110
     columns = ["id", "when", "status", "model / variant", "summary"] if narrow else \
         ["id", "when", "kind", "status", "model / variant", "tokens", "time", "summary"]
-    widths = {"id": 5, "when": 11, "kind": 10, "status": 11, "model / variant": 15,
+    widths = {"id": 6, "when": 11, "kind": 14, "status": 11, "model / variant": 16,
               "tokens": 9, "time": 7}
     fixed = sum(widths[c] for c in columns if c != "summary") + 2 * (len(columns) - 1)
     widths["summary"] = max(console.width - fixed, 12)
@@ -86,11 +87,17 @@ def run_show(args: argparse.Namespace, project: Any) -> int:
     if args.json:
         print(json.dumps(row, ensure_ascii=False, indent=2, default=str))
         return 0
+    if kind == "retrieval-eval":
+        return _show_retrieval_eval(project, row)
     if kind != "generation":
         print(json.dumps(row, ensure_ascii=False, indent=2, default=str))
         return 0
     out = sys.stdout
-    fields = ("id", "created_at", "source", "status", "error", "variant_id", "prompt_name",
+    from workbench.core.variants import variant_label
+
+    row = {**row, "variant": variant_label(row.get("variant_name"), row.get("variant_id"),
+                                           hash_chars=len(row.get("variant_id") or ""))}
+    fields = ("id", "created_at", "source", "status", "error", "variant", "prompt_name",
               "model_requested", "model_used", "fallback_used", "attempts", "ttft_ms",
               "total_ms", "prompt_tokens", "completion_tokens", "tokens_per_s", "cost",
               "retrieval_status", "retrieval_id")
@@ -107,4 +114,22 @@ def run_show(args: argparse.Namespace, project: Any) -> int:
     if row.get("thinking"):
         out.write(f"--- thinking ---\n{terminal_safe(row['thinking'])}\n\n")
     out.write(f"--- output ---\n{terminal_safe(row.get('output') or '')}\n")
+    return 0
+
+
+def _show_retrieval_eval(project: Any, row: dict[str, Any]) -> int:
+    """A stored retrieval eval as `retrieval eval` printed it, every case included."""
+    from workbench.commands.retrieval import print_eval
+    from workbench.core.retrieval.traces import eval_from_row, stored_eval_deltas
+
+    ev = eval_from_row(row)
+    delta, prev_id = stored_eval_deltas(project.store, row)
+    settings = row.get("settings") or {}
+    out = Console(highlight=False)
+    out.print(Text(terminal_safe(
+        f"retrieval eval re{row['id']} of {ev.evalset}: {len(ev.cases)} labelled cases, k={ev.k}; "
+        f"{(row.get('created_at') or '')[:19].replace('T', ' ')}; index version {ev.index_version}; "
+        f"embedding {settings.get('embedding_model')}, chunk_tokens={settings.get('chunk_tokens')}"
+        + (f"; deltas vs re{prev_id}" if prev_id else "")), style="bold"))
+    print_eval(out, ev, delta, cases="all")
     return 0

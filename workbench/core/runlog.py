@@ -1,8 +1,10 @@
-"""One list of everything stored — generations, retrievals, eval runs, fine-tune jobs.
+"""One list of everything stored — generations, retrievals, retrieval evals, eval runs,
+fine-tune jobs.
 
 The CLI's `workbench runs` and the TUI's Runs tab both read through here, so they show the same
-rows with the same ids: a bare number is a generation, `r12` a retrieval trace, `e12` an eval
-run, `f12` a fine-tune job.
+rows with the same ids: a bare number is a generation, `r12` a retrieval trace, `re12` a
+retrieval eval, `e12` an eval run, `f12` a fine-tune job. Variants show as the TUI names them
+("base" or their workbench.yaml name) with the start of their hash; the rows keep the raw id.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the store module imports sqlite_utils (+numpy); only callers need it loaded
     from workbench.core.store import Store
 
-RUN_KINDS = ("generation", "retrieval", "eval", "finetune")
-_PREFIX = {"generation": "", "retrieval": "r", "eval": "e", "finetune": "f"}
-_TABLE = {"generation": "generations", "retrieval": "retrievals", "eval": "eval_runs",
-          "finetune": "finetune_jobs"}
+MODE_NAMES = {"dense": "dense", "fts": "full-text", "hybrid": "hybrid"}
+RUN_KINDS = ("generation", "retrieval", "retrieval-eval", "eval", "finetune")
+_PREFIX = {"generation": "", "retrieval": "r", "retrieval-eval": "re", "eval": "e", "finetune": "f"}
+_TABLE = {"generation": "generations", "retrieval": "retrievals", "retrieval-eval": "retrieval_evals",
+          "eval": "eval_runs", "finetune": "finetune_jobs"}
 _JSON_FIELDS = {
     "generation": ("inputs", "messages", "options", "attempt_log", "warnings", "sources"),
     "retrieval": ("settings", "results"),
+    "retrieval-eval": ("settings", "metrics", "cases"),
     "eval": ("config", "summary"),
     "finetune": ("config", "guard_report", "loss_curve", "export"),
 }
@@ -30,7 +34,41 @@ def _tokens(row: dict) -> str:
     return "" if p is None and c is None else f"{p if p is not None else '?'}+{c if c is not None else '?'}"
 
 
+def _json(text: Any) -> Any:
+    try:
+        return json.loads(text) if isinstance(text, str) and text else None
+    except json.JSONDecodeError:
+        return None
+
+
+def _decoded(row: dict, name: str) -> Any:
+    value = row.get(name)
+    return _json(value) if isinstance(value, str) else value
+
+
+def retrieval_eval_line(row: dict) -> str:
+    """`tiny: hybrid nDCG@10 0.80 recall@5 0.83 · dense 0.71/0.80 · full-text 0.65/0.67 · 3 cases,
+    k=5`: the two numbers a retrieval eval is judged by, per mode, the best mode (by nDCG@10, as
+    `retrieval eval` picks it) first so it survives a narrow column."""
+    settings, metrics = _decoded(row, "settings") or {}, _decoded(row, "metrics") or {}
+    k, cases = settings.get("k"), row.get("n_cases")
+    tail = ", ".join(x for x in (f"{cases} case{'s' if cases != 1 else ''}" if cases is not None else "",
+                                  f"k={k}" if k is not None else "") if x)
+    modes = {mode: m for mode, m in metrics.items() if isinstance(m, dict)}
+    if not modes:
+        return f"{row.get('evalset') or '?'}: no metrics" + (f" · {tail}" if tail else "")
+    best = max(modes, key=lambda mode: (modes[mode].get("ndcg@10", 0.0), modes[mode].get("mrr@10", 0.0)))
+    b = modes[best]
+    parts = [f"{MODE_NAMES.get(best, best)} nDCG@10 {b.get('ndcg@10', 0.0):.2f} "
+             f"recall@{k if k is not None else 'k'} {b.get('recall@k', 0.0):.2f}"]
+    parts += [f"{MODE_NAMES.get(mode, mode)} {m.get('ndcg@10', 0.0):.2f}/{m.get('recall@k', 0.0):.2f}"
+              for mode, m in modes.items() if mode != best]
+    return f"{row.get('evalset') or '?'}: " + " · ".join(parts + ([tail] if tail else []))
+
+
 def _summarise(kind: str, row: dict) -> dict[str, Any]:
+    from workbench.core.variants import variant_label
+
     base = {"id": f"{_PREFIX[kind]}{row['id']}", "kind": kind, "created_at": row["created_at"] or "",
             "status": row.get("status")}
     if kind == "generation":
@@ -43,7 +81,7 @@ def _summarise(kind: str, row: dict) -> dict[str, Any]:
         total = row.get("total_ms")
         base.update(
             model=row.get("model_used") or row.get("model_requested"),
-            variant=row.get("variant_name") or row.get("variant_id"),
+            variant=variant_label(row.get("variant_name"), row.get("variant_id")),
             tokens=_tokens(row), time=f"{total / 1000:.1f}s" if total else "",
             summary=str(question), source=row.get("source"),
         )
@@ -51,6 +89,10 @@ def _summarise(kind: str, row: dict) -> dict[str, Any]:
         base.update(status="error" if row.get("error") else "ok", model=row.get("mode"),
                     tokens="", time=f"{(row.get('latency_ms') or 0):.0f}ms",
                     summary=row.get("query") or "")
+    elif kind == "retrieval-eval":
+        settings = _decoded(row, "settings") or {}
+        base.update(status="ok", model=settings.get("embedding_model"), tokens="", time="",
+                    summary=retrieval_eval_line(row))
     elif kind == "eval":
         summary = {}
         try:
@@ -58,7 +100,8 @@ def _summarise(kind: str, row: dict) -> dict[str, Any]:
         except json.JSONDecodeError:
             pass
         rate = summary.get("pass_rate")
-        base.update(model=row.get("variant_name") or row.get("variant_id"), tokens="", time="",
+        base.update(model=variant_label(row.get("variant_name"), row.get("variant_id")),
+                    tokens="", time="",
                     summary=f"{row.get('evalset_name')}: "
                     + (f"{rate:.0%} pass" if isinstance(rate, (int, float)) else "no summary"))
     else:
@@ -76,7 +119,7 @@ def list_runs(store: Store, *, kind: str | None = None, status: str | None = Non
     """Newest first across kinds; `search` matches the summary text case-insensitively."""
     rows: list[dict[str, Any]] = []
     for k in ([kind] if kind else RUN_KINDS):
-        for row in store.rows(_TABLE[k], order_by="id desc", limit=limit if not search else None):
+        for row in _rows(store, k, limit if not search else None):
             item = _summarise(k, row)
             if status and item["status"] != status:
                 continue
@@ -88,12 +131,32 @@ def list_runs(store: Store, *, kind: str | None = None, status: str | None = Non
     return rows[:limit]
 
 
+def _rows(store: Store, kind: str, limit: int | None) -> list[dict[str, Any]]:
+    """A table's newest rows; a retrieval eval's per-case detail (the bulk of it) stays on disk,
+    only its count is read."""
+    if kind != "retrieval-eval":
+        return store.rows(_TABLE[kind], order_by="id desc", limit=limit)
+    sql = ("SELECT id, created_at, evalset, evalset_hash, settings, index_version, metrics, "
+           "CASE WHEN json_valid(cases) THEN json_array_length(cases) END AS n_cases "
+           "FROM retrieval_evals ORDER BY id DESC" + (" LIMIT ?" if limit is not None else ""))
+    with store.lock:
+        cursor = store.conn.execute(sql, [limit] if limit is not None else [])
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, values)) for values in cursor.fetchall()]
+
+
+# Longest prefix first, so `re3` is a retrieval eval and not a malformed retrieval trace.
+_BY_PREFIX = sorted(((p, k) for k, p in _PREFIX.items() if p), key=lambda pk: -len(pk[0]))
+
+
 def parse_run_id(run_id: str) -> tuple[str, int] | None:
-    """`12` -> ("generation", 12); `r3` -> ("retrieval", 3); None when malformed."""
+    """`12` -> ("generation", 12); `r3` -> ("retrieval", 3); `re3` -> ("retrieval-eval", 3);
+    None when malformed."""
     text = run_id.strip().lower()
-    for kind, prefix in _PREFIX.items():
-        if prefix and text.startswith(prefix) and text[1:].isdigit():
-            return kind, int(text[1:])
+    for prefix, kind in _BY_PREFIX:
+        rest = text[len(prefix):]
+        if text.startswith(prefix) and rest.isdigit():
+            return kind, int(rest)
     return ("generation", int(text)) if text.isdigit() else None
 
 
@@ -113,10 +176,19 @@ def run_markdown(project: Any, kind: str, row: dict[str, Any]) -> str:
         from workbench.core.retrieval.traces import trace_markdown
 
         return trace_markdown(row)
+    if kind == "retrieval-eval":
+        from workbench.core.retrieval.traces import stored_eval_markdown
+
+        return stored_eval_markdown(project.store if project is not None else None, row)
     lines = [f"### {kind} {_PREFIX[kind]}{row['id']} ({row.get('created_at', '')})", ""]
     if kind == "generation":
+        from workbench.core.variants import variant_label
+
+        variant = variant_label(row.get("variant_name"), row.get("variant_id"), hash_chars=12)
         lines += [
             f"- model: `{row.get('model_used')}` (requested `{row.get('model_requested')}`)",
+            f"- variant: {variant or '?'}"
+            + (f", prompt `{row.get('prompt_name')}`" if row.get("prompt_name") else ""),
             f"- status: **{row.get('status')}**" + (f" — {row.get('error')}" if row.get("error") else ""),
             f"- tokens: {_tokens(row)}; TTFT {row.get('ttft_ms') or 0:.0f} ms; "
             f"total {row.get('total_ms') or 0:.0f} ms",

@@ -54,7 +54,17 @@ class Variant:
 
     @property
     def label(self) -> str:
-        return f"{self.name} ({self.id})" if self.name else self.id
+        return variant_label(self.name, self.id, hash_chars=len(self.id))
+
+
+def variant_label(name: str | None, variant_id: str | None, *, hash_chars: int = 8) -> str:
+    """What people call a variant: its workbench.yaml name, or "base" for the unnamed default
+    settings (what the TUI's pickers say), then the start of its content hash, so two runs whose
+    settings differ never look alike ("base (e6cf543b)"). Display only: the store keeps
+    `variant_name` (None for base) and `variant_id` apart. `hash_chars=0` leaves the hash out."""
+    who = name or ("base" if variant_id else "")
+    short = (variant_id or "")[:hash_chars]
+    return f"{who} ({short})" if short else who
 
 
 def resolve_variant(

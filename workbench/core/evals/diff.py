@@ -95,10 +95,15 @@ class RunInfo:
 
     @property
     def label(self) -> str:
-        who = self.variant_name or self.variant_id
+        """`run 3 (base, e6cf543b)`: the variant as the TUI names it, plus its hash."""
+        from workbench.core.variants import variant_label
+
+        who = variant_label(self.variant_name, self.variant_id, hash_chars=0)
+        short = (self.variant_id or "")[:8]
+        inner = ", ".join(part for part in (who, short) if part)
         if self.id is None:
-            return who or "?"
-        return f"run {self.id} ({who})" if who else f"run {self.id}"
+            return variant_label(self.variant_name, self.variant_id) or "?"
+        return f"run {self.id} ({inner})" if inner else f"run {self.id}"
 
 
 @dataclass

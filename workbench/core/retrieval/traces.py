@@ -12,10 +12,13 @@ the lead's store migrations, workbench/core/store.py):
                    metrics (JSON: mode -> metric -> mean), cases (JSON: per-case detail)
 
 `store` is a workbench.core.store.Store (its insert/get/rows helpers JSON-encode and lock).
+`workbench runs` lists retrieval evals with the id prefix `re` (runlog.py); `eval_from_row`
+turns a stored one back into a RetrievalEval so `runs show reN` prints it as it first printed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -162,3 +165,71 @@ def list_evals(store: Any, limit: int = 20) -> list[dict]:
                 r[name] = json.loads(r[name])
         out.append(r)
     return out
+
+
+def _build(cls: type, data: dict) -> Any:
+    """A dataclass from its asdict() form, ignoring keys it does not have (derived ones such as
+    WhyNot's `summary`, or fields a newer version added)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _whynot_from_dict(data: dict) -> Any:
+    from workbench.core.retrieval.whynot import BoundaryReport, ChunkRef, ModeReport, WhyNot
+
+    modes = {}
+    for mode, rep in (data.get("modes") or {}).items():
+        rep = dict(rep)
+        rep["gold"] = _build(ChunkRef, rep["gold"]) if rep.get("gold") else None
+        rep["outranked_by"] = [_build(ChunkRef, c) for c in rep.get("outranked_by") or []]
+        modes[mode] = _build(ModeReport, rep)
+    boundary = dict(data["boundary"]) if data.get("boundary") else None
+    if boundary is not None and boundary.get("chunk_ids"):
+        boundary["chunk_ids"] = tuple(boundary["chunk_ids"])
+    return _build(WhyNot, {**data, "modes": modes,
+                           "boundary": _build(BoundaryReport, boundary) if boundary else None})
+
+
+def eval_from_row(row: dict) -> Any:
+    """The RetrievalEval a stored row (get_eval's, or runlog.load_run's) was recorded from, so a
+    stored eval prints and exports the way it did when it ran. What the table does not keep (run
+    time, unlabelled case ids, the eval set's path) comes back empty."""
+    from workbench.core.retrieval.evaluate import CaseResult, RetrievalEval
+
+    settings = dict(row.get("settings") or {})
+    metrics = row.get("metrics") or {}
+    cases = []
+    for c in row.get("cases") or []:
+        case = _build(CaseResult, {"question": "", "relevant": [], "metrics": {}, "gold_rank": {},
+                                   "top_docs": {}, **c})
+        case.whynot = _whynot_from_dict(c["whynot"]) if c.get("whynot") else None
+        cases.append(case)
+    version = row.get("index_version")
+    return RetrievalEval(
+        evalset=row.get("evalset") or "", evalset_path="", evalset_hash=row.get("evalset_hash") or "",
+        k=settings.get("k") or 0, modes=list(settings.get("modes") or metrics), metrics=metrics,
+        cases=cases, settings=settings,
+        index_version=int(version) if isinstance(version, str) and version.isdigit() else version,
+    )
+
+
+def stored_eval_deltas(store: Any, row: dict) -> tuple[dict | None, int | None]:
+    """(deltas, previous id) against the eval of the same set stored just before this one, as
+    `retrieval eval` printed them when it ran; (None, None) when there is none or k differs."""
+    from workbench.core.retrieval.evaluate import deltas
+
+    if store is None:
+        return None, None
+    settings = row.get("settings") or {}
+    prev = previous_eval(store, row.get("evalset") or "", before_id=row["id"])
+    if not prev or (prev.get("settings") or {}).get("k") != settings.get("k"):
+        return None, None
+    return deltas(prev.get("metrics") or {}, row.get("metrics") or {}), prev["id"]
+
+
+def stored_eval_markdown(store: Any, row: dict) -> str:
+    """`workbench runs show reN --markdown`: the report `retrieval eval --markdown` printed."""
+    from workbench.core.retrieval.evaluate import eval_markdown
+
+    delta, prev_id = stored_eval_deltas(store, row)
+    return eval_markdown(eval_from_row(row), delta, row.get("id"), prev_id)

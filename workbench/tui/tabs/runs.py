@@ -1,4 +1,5 @@
-"""The Runs tab: every stored generation, retrieval, eval run and fine-tune job, newest first.
+"""The Runs tab: every stored generation, retrieval, retrieval eval, eval run and fine-tune job,
+newest first.
 
 Reads through `workbench.core.runlog` (the same rows and ids as `workbench runs`), in a thread
 worker so a large or busy database never stalls typing in the search box; the worker posts the
@@ -22,7 +23,7 @@ from workbench.core.safetext import terminal_safe
 
 ALL = "__all__"
 KIND_OPTIONS = [("all kinds", ALL), ("generation", "generation"), ("retrieval", "retrieval"),
-                ("eval", "eval"), ("fine-tune", "finetune")]
+                ("retr. eval", "retrieval-eval"), ("eval", "eval"), ("fine-tune", "finetune")]
 STATUS_OPTIONS = [("any status", ALL)] + [(s, s) for s in (
     "ok", "running", "interrupted", "error", "timeout", "truncated", "incomplete", "done",
     "cancelled")]
@@ -30,7 +31,8 @@ STATUS_OPTIONS = [("any status", ALL)] + [(s, s) for s in (
 COLUMNS = (("id", "id", 4), ("kind", "kind", 4), ("status", "status", 11),
            ("summary", "summary", 28), ("model / variant", "model", 16),
            ("created", "created_at", 11), ("tokens", "tokens", 8), ("time", "time", 6))
-KIND_SHORT = {"generation": "gen", "retrieval": "ret", "eval": "eval", "finetune": "ft"}
+KIND_SHORT = {"generation": "gen", "retrieval": "ret", "retrieval-eval": "rev", "eval": "eval",
+              "finetune": "ft"}
 ROW_LIMIT = 500
 
 

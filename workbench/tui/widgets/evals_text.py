@@ -58,7 +58,10 @@ def run_label(row: dict[str, Any]) -> str:
 
 
 def variant_text(row: dict[str, Any]) -> str:
-    return row.get("variant_name") or row.get("variant_id") or ""
+    """"base (e6cf543b)" or "k8 (1a2b3c4d)": the label the CLI prints too."""
+    from workbench.core.variants import variant_label
+
+    return variant_label(row.get("variant_name"), row.get("variant_id"))
 
 
 def run_cells(row: dict[str, Any], *, mark: str = "") -> list[Text]:

@@ -1,0 +1,195 @@
+"""`workbench runs` as a user runs it: every kind of run listed with its id prefix and opened in
+full, and variants named as the TUI names them ("base" or their name, plus the start of the hash).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fixtures_project import write_project
+from fixtures_retrieval import write_corpus
+from workbench.cli import main
+from workbench.core.project import Project
+from workbench.core.runlog import parse_run_id
+from workbench.core.variants import resolve_variant
+
+RETRIEVAL_SET = """name: tiny
+cases:
+  - id: cat-sleep
+    inputs:
+      question: "How many hours a day do cats sleep?"
+    relevant: [cats.md]
+  - id: bread
+    inputs:
+      question: "How long should I knead bread dough?"
+    relevant: [page.html]
+  - id: wolves-miss
+    inputs:
+      question: "Do cats sleep all day long?"
+    relevant: [dogs.md]
+"""
+
+CAPITALS = """\
+name: capitals
+cases:
+  - id: france
+    inputs: {question: Capital of France}
+    assert:
+      - {type: icontains, value: paris}
+  - id: italy
+    inputs: {question: Capital of Italy}
+    assert:
+      - {type: icontains, value: rome}
+"""
+
+
+def wb(root: Path, *argv: str) -> int:
+    return main(["--project", str(root), *argv])
+
+
+def flat(text: str) -> str:
+    """Undo the console's line wrapping."""
+    return " ".join(text.split())
+
+
+@pytest.fixture
+def wide(monkeypatch):
+    """A 200-column terminal, so list rows are not cut short."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+@pytest.fixture
+def retrieval_project(tmp_path: Path, embedder) -> Path:
+    root = write_project(tmp_path / "proj", extra="retrieval:\n  corpus: [docs]\n  k: 2\n  chunk_tokens: 60\n"
+                         "  overlap_tokens: 10\n")
+    write_corpus(root / "docs")
+    (root / "evals").mkdir()
+    (root / "evals" / "tiny.yaml").write_text(RETRIEVAL_SET, encoding="utf-8")
+    return root
+
+
+def test_retrieval_evals_are_listed_with_their_metrics_and_open_in_full(retrieval_project, capsys, wide):
+    root = retrieval_project
+    assert wb(root, "ingest") == 0
+    assert wb(root, "retrieve", "cats sleep hours") == 0  # a trace, r1, to tell apart from re1
+    capsys.readouterr()
+    assert wb(root, "retrieval", "eval", "tiny", "--k", "1") == 0
+    assert "[retrieval eval re1] stored" in capsys.readouterr().err
+    assert wb(root, "retrieval", "eval", "tiny", "--k", "1", "--json") == 0
+    metrics = json.loads(capsys.readouterr().out)["metrics"]
+
+    assert wb(root, "runs") == 0
+    listing = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in listing.splitlines()[1:] if line.strip()}
+    assert list(lines) == ["re2", "re1", "r1"]  # newest first, the trace keeps its own prefix
+    row = lines["re2"]
+    assert "retrieval-eval" in row and "ok" in row and "all-minilm-l6-v2" in row.lower()
+    names = {"dense": "dense", "fts": "full-text", "hybrid": "hybrid"}
+    best = max(names, key=lambda m: (metrics[m]["ndcg@10"], metrics[m]["mrr@10"]))
+    expected = " · ".join(
+        [f"tiny: {names[best]} nDCG@10 {metrics[best]['ndcg@10']:.2f} recall@1 {metrics[best]['recall@k']:.2f}"]
+        + [f"{names[m]} {metrics[m]['ndcg@10']:.2f}/{metrics[m]['recall@k']:.2f}" for m in names if m != best]
+        + ["3 cases, k=1"])
+    assert expected in row
+
+    assert wb(root, "runs", "--kind", "retrieval-eval", "--json") == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["id"] for r in rows] == ["re2", "re1"] and rows[0]["kind"] == "retrieval-eval"
+
+    assert wb(root, "runs", "show", "re2") == 0
+    shown = flat(capsys.readouterr().out)
+    assert "retrieval eval re2 of tiny: 3 labelled cases, k=1" in shown and "deltas vs re1" in shown
+    for header in ("hit@1", "recall@1", "ndcg@10", "full-text"):
+        assert header in shown
+    # every case, not only the misses, with the gold document's rank per mode
+    assert "cat-sleep" in shown and "bread" in shown and "wolves-miss" in shown
+    assert "wolves-miss: gold chunk ranked" in shown and "cut at k=1" in shown
+    assert "outranked by cats.md#" in shown
+    assert f"{metrics['hybrid']['ndcg@10']:.3f}" in shown
+
+    # the stored report is the one the run printed
+    assert wb(root, "retrieval", "eval", "tiny", "--k", "1", "--markdown") == 0
+    live = capsys.readouterr().out
+    assert live.startswith("# Retrieval eval re3: tiny")
+    assert wb(root, "runs", "show", "re3", "--markdown") == 0
+    assert capsys.readouterr().out == live
+    assert "Deltas in brackets are against retrieval eval re2." not in live  # no change, no deltas
+
+    assert wb(root, "runs", "show", "re9") == 2
+    assert "no run with id 're9'" in capsys.readouterr().err
+
+
+def test_run_ids_keep_their_kinds_apart():
+    assert parse_run_id("re3") == ("retrieval-eval", 3)
+    assert parse_run_id("RE12") == ("retrieval-eval", 12)
+    assert parse_run_id("r3") == ("retrieval", 3)
+    assert parse_run_id("e3") == ("eval", 3) and parse_run_id("f3") == ("finetune", 3)
+    assert parse_run_id("3") == ("generation", 3)
+    assert parse_run_id("re") is None and parse_run_id("rex1") is None and parse_run_id("r") is None
+
+
+def capitals_answer(body):
+    text = body["messages"][-1]["content"]
+    system = body["messages"][0]["content"] if body["messages"][0]["role"] == "system" else ""
+    if "Italy" in text:
+        return ["Milan."] if "Be sloppy" in system else ["Rome."]
+    return ["Paris."]
+
+
+@pytest.fixture
+def eval_project(ollama_standin, tmp_path: Path) -> tuple[Path, str, str]:
+    """A project with a base and a `sloppy` variant; returns (root, base id, sloppy id)."""
+    ollama_standin.configure(reply=capitals_answer)
+    root = write_project(tmp_path / "proj", host=ollama_standin.url, retries="count: 0\n  backoff_s: 0.01",
+                         extra="evals:\n  dir: evals\nvariants:\n  sloppy:\n    system: Be sloppy.\n")
+    (root / "evals").mkdir()
+    (root / "evals" / "capitals.yaml").write_text(CAPITALS, encoding="utf-8")
+    project = Project.open(root)
+    try:
+        ids = resolve_variant(project).id, resolve_variant(project, "sloppy").id
+    finally:
+        project.close()
+    return root, *ids
+
+
+def test_the_base_variant_is_called_base_with_its_hash(eval_project, capsys, wide):
+    root, base, sloppy = eval_project
+    assert wb(root, "ask", "Capital of France") == 0  # generation 1
+    assert wb(root, "eval", "run") == 0  # e1, base
+    started = capsys.readouterr().err
+    assert f"with variant base ({base})" in started
+    assert wb(root, "eval", "run", "--variant", "sloppy") == 0  # e2
+    capsys.readouterr()
+
+    assert wb(root, "runs", "--kind", "eval") == 0
+    listing = capsys.readouterr().out
+    assert f"base ({base[:8]})" in listing and "sloppy (" in listing  # the name first, the hash as fits
+    assert base not in listing  # never the bare hash
+    assert wb(root, "runs", "--kind", "eval", "--json") == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["model"] for r in rows] == [f"sloppy ({sloppy[:8]})", f"base ({base[:8]})"]
+
+    assert wb(root, "eval", "runs") == 0
+    listing = capsys.readouterr().out
+    assert f"base ({base[:8]})" in listing and f"sloppy ({sloppy[:8]})" in listing
+
+    assert wb(root, "eval", "show", "e1") == 0
+    assert f"run e1 · capitals · variant base ({base}) · done" in capsys.readouterr().out
+
+    assert wb(root, "eval", "diff", "e1", "e2") == 0
+    assert (f"run 2 (sloppy, {sloppy[:8]}) vs run 1 (base, {base[:8]}): 1 regressions"
+            in flat(capsys.readouterr().out))
+
+    assert wb(root, "eval", "show", "e2", "--markdown") == 0
+    assert f"## Eval: capitals — run 2 (sloppy, {sloppy[:8]})" in capsys.readouterr().out
+
+    assert wb(root, "runs", "show", "1") == 0
+    assert f"variant: base ({base})" in capsys.readouterr().out
+    assert wb(root, "runs", "show", "1", "--markdown") == 0
+    assert f"- variant: base ({base}), prompt `plain`" in capsys.readouterr().out
+    assert wb(root, "runs", "--json", "--kind", "generation") == 0
+    rows = {r["id"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert rows["1"]["variant"] == f"base ({base[:8]})" and rows["1"]["source"] == "cli"
