@@ -107,4 +107,8 @@ def test_advice_leads_with_the_biggest_lever():
     assert advice({}) == "No failures."
     a = advice({"other": 5}, unretrieved=4)
     assert a.startswith("All 5 failures have gold documents but no retrieval ran") and "{context}" in a
+    # a variant whose prompt has no {context} skips retrieval on purpose: no "build the index"
+    a = advice({"other": 5}, unretrieved=5, grounded=False)
+    assert a.startswith("All 5 failures have gold documents, but this variant's prompt has no "
+                        "{context}") and "run a grounded variant" in a and "index" not in a
     assert count_kinds(["format", None, "format"])["format"] == 2

@@ -263,3 +263,28 @@ cases:
     assert found.gold_rank == 1 and found.chunks[0][1] == "autoinc.md"
     sent = ollama_standin.requests_to("/api/chat")[0].body["messages"][-1]["content"]
     assert "[1] autoinc.md" in sent
+
+
+async def test_an_ungrounded_variant_is_not_told_to_build_the_index(tmp_path, ollama_standin,
+                                                                    project_factory):
+    """Cases name gold documents, but the variant's prompt has no {context}: it skips retrieval
+    on purpose, so the advice points at a grounded variant, not at a missing index."""
+    project = project_factory(host=ollama_standin.url, retries="count: 0\n  backoff_s: 0.01")
+    ollama_standin.configure(reply=["I", " am", " not", " sure", "."])
+    path = tmp_path / "u.yaml"
+    path.write_text("""\
+cases:
+  - id: one
+    inputs: {question: 'How do I stop SQLite from reusing ROWIDs?'}
+    relevant: [autoinc.md]
+    assert:
+      - {type: icontains, value: autoincrement}
+""")
+    variant = resolve_variant(project)
+    assert not variant.prompt.grounded
+    out = await EvalRunner(project, load_evalset(path), variant).run()
+    assert out.results[0].failure_kind == "other"
+    advice = out.summary["advice"]
+    assert advice.startswith("The one failure has gold documents, but this variant's prompt has "
+                             "no {context}"), advice
+    assert "build the index" not in advice

@@ -82,6 +82,10 @@ _SENTENCES = {
     "other-unretrieved": "{who} [have|has] gold documents but no retrieval ran (no index yet, retrieval "
     "unavailable, or a prompt without {{context}}) — build the index or use a grounded prompt, then "
     "re-run so retrieval misses can be told apart from prompt problems.",
+    "other-ungrounded": "{who} [have|has] gold documents, but this variant's prompt has no "
+    "{{context}}, so it answers without retrieval by design — the failures cannot be told apart "
+    "between the prompt and missing knowledge; run a grounded variant on the same set to see "
+    "whether retrieval fixes them.",
     "other": "{who} [have|has] no retrieval evidence — add `relevant` documents to [these cases|this case] "
     "so failures can be attributed; until then, start with the prompt.",
 }
@@ -104,11 +108,13 @@ _SHORT = {
 }
 
 
-def advice(counts: Mapping[str, int], *, unretrieved: int = 0) -> str:
+def advice(counts: Mapping[str, int], *, unretrieved: int = 0, grounded: bool | None = None) -> str:
     """One paragraph that leads with the lever most failures point at.
 
     `unretrieved`: how many of the `other` failures had `relevant` documents but no retrieval
     step; when that is most of them, the advice says to turn retrieval on rather than to label.
+    `grounded`: whether the variant's prompt asks for retrieval ({context}); when it does not,
+    "build the index" would be wrong advice, so the advice says to compare a grounded variant.
     """
     fails = {k: int(counts.get(k, 0)) for k in _LEAD_ORDER if counts.get(k, 0)}
     judge_errors = int(counts.get("judge-error", 0))
@@ -118,7 +124,7 @@ def advice(counts: Mapping[str, int], *, unretrieved: int = 0) -> str:
         lead = max(_LEAD_ORDER, key=lambda k: (fails.get(k, 0), -_LEAD_ORDER.index(k)))
         key = lead
         if lead == "other" and unretrieved * 2 > fails["other"]:
-            key = "other-unretrieved"
+            key = "other-ungrounded" if grounded is False else "other-unretrieved"
         parts.append(_sentence(key, fails[lead], total))
         rest = [f"{fails[k]} {_SHORT[k]}{'es' if k == 'retrieval-miss' and fails[k] != 1 else ''}"
                 for k in _LEAD_ORDER if k != lead and k in fails]

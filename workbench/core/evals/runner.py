@@ -211,7 +211,8 @@ class EvalRunner:
     def _finish(self, run_id: int, status: str) -> RunOutcome:
         store = self.project.store
         results = runstore.load_results(store, run_id)
-        summary = summarize(results, expected_results=len(self.evalset.cases) * self.repeat)
+        summary = summarize(results, expected_results=len(self.evalset.cases) * self.repeat,
+                            grounded=self.variant.prompt.grounded)
         runstore.finish_run(store, run_id, status, summary)
         return RunOutcome(run_id, status, summary, results, skipped=self._skipped)
 

@@ -49,7 +49,8 @@ def retrieval_metrics(results: Sequence[CaseResult]) -> dict[str, Any] | None:
     }
 
 
-def summarize(results: Sequence[CaseResult], *, expected_results: int | None = None) -> dict[str, Any]:
+def summarize(results: Sequence[CaseResult], *, expected_results: int | None = None,
+              grounded: bool | None = None) -> dict[str, Any]:
     """A JSON-ready summary (stored in eval_runs.summary)."""
     folded = fold_repeats(results)
     verdicts = Counter(s.verdict for s in folded.values())
@@ -114,7 +115,7 @@ def summarize(results: Sequence[CaseResult], *, expected_results: int | None = N
     summary["failing_cases"] = failing
     unretrieved = sum(1 for cid, kind in failing.items()
                       if kind == "other" and folded[cid].first.relevant and folded[cid].first.retrieved is None)
-    summary["advice"] = advice(summary["failures"], unretrieved=unretrieved)
+    summary["advice"] = advice(summary["failures"], unretrieved=unretrieved, grounded=grounded)
     return summary
 
 
