@@ -122,7 +122,7 @@ async def test_a_retrieval_eval_is_listed_under_its_own_kind_and_opens(tui_proje
         tab = app.query_one("RunsTab")
         assert [(r["id"], r["kind"]) for r in tab.rows] == [("re1", "retrieval-eval")]
         text = screen_text(app)
-        assert "re1" in text and "rev" in text and "tiny: hybrid nDCG@10 0.75" in text
+        assert "re1" in text and "rev" in text and "tiny: hybrid nDCG .75" in text
         await pilot.press("ctrl+l", "enter")
         await pilot.pause()
         text = screen_text(app)

@@ -51,8 +51,10 @@ def run_list(args: argparse.Namespace, project: Any) -> int:
     narrow = console.width < 110
     columns = ["id", "when", "status", "model / variant", "summary"] if narrow else \
         ["id", "when", "kind", "status", "model / variant", "tokens", "time", "summary"]
-    widths = {"id": 6, "when": 11, "kind": 14, "status": 11, "model / variant": 16,
-              "tokens": 9, "time": 7}
+    # The id and kind columns are as wide as the longest shown (`re12`, `retrieval-eval`).
+    widths = {"id": max([5, *(len(r["id"]) for r in rows)]), "when": 11,
+              "kind": max([10, *(len(r["kind"]) for r in rows)]), "status": 11,
+              "model / variant": 16, "tokens": 9, "time": 7}
     fixed = sum(widths[c] for c in columns if c != "summary") + 2 * (len(columns) - 1)
     widths["summary"] = max(console.width - fixed, 12)
     for column in columns:

@@ -47,23 +47,25 @@ def _decoded(row: dict, name: str) -> Any:
 
 
 def retrieval_eval_line(row: dict) -> str:
-    """`tiny: hybrid nDCG@10 0.80 recall@5 0.83 · dense 0.71/0.80 · full-text 0.65/0.67 · 3 cases,
-    k=5`: the two numbers a retrieval eval is judged by, per mode, the best mode (by nDCG@10, as
-    `retrieval eval` picks it) first so it survives a narrow column."""
+    """`tiny: hybrid nDCG .80 recall@5 .83 · dense .71/.80 · full-text .65/.67 · 3 cases`: the two
+    numbers a retrieval eval is judged by (nDCG@10, recall@k), per mode, the best mode (by nDCG,
+    as `retrieval eval` picks it) first and labelled, so it survives a narrow column."""
     settings, metrics = _decoded(row, "settings") or {}, _decoded(row, "metrics") or {}
     k, cases = settings.get("k"), row.get("n_cases")
-    tail = ", ".join(x for x in (f"{cases} case{'s' if cases != 1 else ''}" if cases is not None else "",
-                                  f"k={k}" if k is not None else "") if x)
+    tail = [f"{cases} case{'s' if cases != 1 else ''}"] if cases is not None else []
     modes = {mode: m for mode, m in metrics.items() if isinstance(m, dict)}
     if not modes:
-        return f"{row.get('evalset') or '?'}: no metrics" + (f" · {tail}" if tail else "")
+        return " · ".join([f"{row.get('evalset') or '?'}: no metrics", *tail])
+
+    def num(m: dict, name: str) -> str:
+        return f"{m.get(name, 0.0):.2f}".removeprefix("0")
+
     best = max(modes, key=lambda mode: (modes[mode].get("ndcg@10", 0.0), modes[mode].get("mrr@10", 0.0)))
-    b = modes[best]
-    parts = [f"{MODE_NAMES.get(best, best)} nDCG@10 {b.get('ndcg@10', 0.0):.2f} "
-             f"recall@{k if k is not None else 'k'} {b.get('recall@k', 0.0):.2f}"]
-    parts += [f"{MODE_NAMES.get(mode, mode)} {m.get('ndcg@10', 0.0):.2f}/{m.get('recall@k', 0.0):.2f}"
+    parts = [f"{MODE_NAMES.get(best, best)} nDCG {num(modes[best], 'ndcg@10')} "
+             f"recall@{k if k is not None else 'k'} {num(modes[best], 'recall@k')}"]
+    parts += [f"{MODE_NAMES.get(mode, mode)} {num(m, 'ndcg@10')}/{num(m, 'recall@k')}"
               for mode, m in modes.items() if mode != best]
-    return f"{row.get('evalset') or '?'}: " + " · ".join(parts + ([tail] if tail else []))
+    return f"{row.get('evalset') or '?'}: " + " · ".join(parts + tail)
 
 
 def _summarise(kind: str, row: dict) -> dict[str, Any]:
