@@ -174,7 +174,8 @@ def test_the_base_variant_is_called_base_with_its_hash(eval_project, capsys, wid
     assert base not in listing  # never the bare hash
     assert wb(root, "runs", "--kind", "eval", "--json") == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["model"] for r in rows] == [f"sloppy ({sloppy[:8]})", f"base ({base[:8]})"]
+    assert [(r["model"], r["variant_id"]) for r in rows] == [(f"sloppy ({sloppy[:8]})", sloppy),
+                                                             (f"base ({base[:8]})", base)]
 
     assert wb(root, "eval", "runs") == 0
     listing = capsys.readouterr().out

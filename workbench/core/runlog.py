@@ -84,7 +84,7 @@ def _summarise(kind: str, row: dict) -> dict[str, Any]:
         base.update(
             model=row.get("model_used") or row.get("model_requested"),
             variant=variant_label(row.get("variant_name"), row.get("variant_id")),
-            tokens=_tokens(row), time=f"{total / 1000:.1f}s" if total else "",
+            variant_id=row.get("variant_id"), tokens=_tokens(row), time=f"{total / 1000:.1f}s" if total else "",
             summary=str(question), source=row.get("source"),
         )
     elif kind == "retrieval":
@@ -103,7 +103,7 @@ def _summarise(kind: str, row: dict) -> dict[str, Any]:
             pass
         rate = summary.get("pass_rate")
         base.update(model=variant_label(row.get("variant_name"), row.get("variant_id")),
-                    tokens="", time="",
+                    variant_id=row.get("variant_id"), tokens="", time="",
                     summary=f"{row.get('evalset_name')}: "
                     + (f"{rate:.0%} pass" if isinstance(rate, (int, float)) else "no summary"))
     else:
