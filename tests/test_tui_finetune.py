@@ -168,7 +168,7 @@ async def test_the_evidence_in_the_store_and_a_named_signal_unlock_the_form(
         assert "⚠ Warning (knowledge)" in text and "facts belong in retrieval" in text
         for rule in ("eval set", "variants", "plateau", "retrieval", "signal"):
             assert f"✓ {rule}:" in text
-        assert "✓ plateau: best 86% (e4 (cite-first))" in text
+        assert "✓ plateau: best 86% (e4 cite-first)" in text
         assert "✓ Unlocked" in text and tab.unlocked
 
         await pilot.press("ctrl+t")
@@ -379,7 +379,7 @@ def test_finetune_evidence_passes_160x48(snap_compare, evidence_sample, make_app
     """The sample project with four stored variant runs, signal 'format' chosen, at 160x48:
     the green advice band ('The evidence supports a LoRA fine-tune for the format signal'), the
     warning band, '✓ Unlocked', and every required rule ✓ with its numbers (plateau 'best 86%
-    (e4 (cite-first))', retrieval '1 of 12 failures … recall@2 99%', signal 'format: 3 case(s)')
+    (e4 cite-first)', retrieval '1 of 12 failures … recall@2 99%', signal 'format: 3 case(s)')
     and the knowledge rule ⚠ with its next step."""
     app = make_app(evidence_sample, probe=False)
     assert snap_compare(app, terminal_size=(160, 48), run_before=_prepare("format"))

@@ -30,6 +30,7 @@ from typing import Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.finetune.settings import SIGNALS, FinetuneSettings
+from workbench.core.variants import variant_label
 
 REQUIRED = "required"
 WARNING = "warning"
@@ -160,7 +161,8 @@ def variant_runs(store: Any, evalset_name: str, *, full_size: int | None = None)
     for row in sorted(latest.values(), key=lambda r: r["id"]):
         summary = row.get("summary") if isinstance(row.get("summary"), dict) else {}
         spec = _spec(row)
-        label = f"e{row['id']} ({row.get('variant_name') or row.get('variant_id')})"
+        name = row.get("variant_name")
+        label = f"e{row['id']} {variant_label(name, row.get('variant_id'), hash_chars=0 if name else 8)}"
         results = runstore.load_results(store, row["id"])
         rate = summary.get("pass_rate")
         if rate is None and results:
