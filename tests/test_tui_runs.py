@@ -127,3 +127,53 @@ async def test_a_retrieval_eval_is_listed_under_its_own_kind_and_opens(tui_proje
         await pilot.pause()
         text = screen_text(app)
         assert "retrieval-eval re1" in text and "Retrieval eval re1: tiny" in text
+
+
+FROZEN = ("2026-01-02T03:04:0{}+00:00")
+
+
+def test_runs_tab_160x48(snap_compare, tui_project_dir, ollama_standin, make_app):
+    """The Runs tab at 160x48 with one run of each kind but fine-tune, newest first, frozen dates
+    and timings: two generations (markup in the question shown literally), a retrieval, a
+    retrieval eval with its per-mode nDCG/recall line, an eval run with its pass rate."""
+    import asyncio
+    import json
+
+    from fixtures_tui import until_stable
+
+    asyncio.run(_store_generations(tui_project_dir, ollama_standin, [
+        ("what is [bold]WAL[/bold] mode", ["WAL ", "is ", "write-ahead logging"]),
+        ("how do I vacuum", ["Run ", "VACUUM"]),
+    ]))
+    project = Project.open(tui_project_dir)
+    store = project.store
+    store.insert("retrievals", {"created_at": FROZEN.format(3), "query": "partial index",
+                                "mode": "hybrid", "latency_ms": 31.0})
+    store.insert("retrieval_evals", {
+        "created_at": FROZEN.format(4), "evalset": "sqlite-qa",
+        "settings": json.dumps({"k": 5, "embedding_model": "all-MiniLM-L6-v2"}),
+        "metrics": json.dumps({"dense": {"ndcg@10": 0.903, "recall@k": 0.94},
+                               "fts": {"ndcg@10": 0.795, "recall@k": 0.86},
+                               "hybrid": {"ndcg@10": 0.882, "recall@k": 0.93}}),
+        "cases": json.dumps([{}] * 83)})
+    store.insert("eval_runs", {"created_at": FROZEN.format(5), "evalset_name": "sqlite-qa",
+                               "variant_id": "47df83471ffa", "status": "done",
+                               "summary": json.dumps({"pass_rate": 0.75})})
+    with store.lock, store.conn:
+        for n, gen_id in enumerate((1, 2)):
+            store.conn.execute("UPDATE generations SET created_at = ?, total_ms = ? WHERE id = ?",
+                               (FROZEN.format(n + 1), 420 + 100 * n, gen_id))
+    project.close()
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await pilot.press("f5")
+        for _ in range(5):
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        for widget in app.query("Input"):
+            widget.cursor_blink = False
+        await until_stable(app, pilot)
+
+    app = make_app(tui_project_dir, probe=False)
+    assert snap_compare(app, terminal_size=(160, 48), run_before=run_before)

@@ -31,6 +31,7 @@ STATUS_OPTIONS = [("any status", ALL)] + [(s, s) for s in (
 COLUMNS = (("id", "id", 4), ("kind", "kind", 4), ("status", "status", 11),
            ("summary", "summary", 28), ("model / variant", "model", 16),
            ("created", "created_at", 11), ("tokens", "tokens", 8), ("time", "time", 6))
+SUMMARY_MIN, SUMMARY_MAX = 28, 100  # the summary column takes what a wide terminal has spare
 KIND_SHORT = {"generation": "gen", "retrieval": "ret", "retrieval-eval": "rev", "eval": "eval",
               "finetune": "ft"}
 ROW_LIMIT = 500
@@ -76,10 +77,29 @@ class RunsTab(Vertical):
             yield Select(STATUS_OPTIONS, value=ALL, allow_blank=False, compact=True,
                          id="runs-status")
         table: DataTable = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-        for label, key, width in COLUMNS:
-            table.add_column(label, key=key, width=width)
+        self._add_columns(table, SUMMARY_MIN)
         yield table
         yield Static("", id="runs-count")
+
+    @staticmethod
+    def _add_columns(table: DataTable, summary_width: int) -> None:
+        for label, key, width in COLUMNS:
+            table.add_column(label, key=key, width=summary_width if key == "summary" else width)
+
+    def summary_width(self) -> int:
+        """Room for the summary: the table's width less the other columns and cell padding."""
+        table = self.query_one("#runs-table", DataTable)
+        others = sum(width for _, key, width in COLUMNS if key != "summary")
+        spare = table.size.width - others - 2 * table.cell_padding * len(COLUMNS) - 2
+        return max(SUMMARY_MIN, min(SUMMARY_MAX, spare))
+
+    def on_resize(self) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        width = self.summary_width()
+        if table.columns.get("summary") is not None and table.columns["summary"].width != width:
+            table.clear(columns=True)
+            self._add_columns(table, width)
+            self._fill(self.Loaded(self.rows))
 
     def on_mount(self) -> None:
         self.refresh_runs()
