@@ -82,6 +82,22 @@ def test_retrieve_shows_every_method_and_stores_a_trace(project_dir: Path, capsy
     assert md.startswith("# Retrieval trace 2") and "## hybrid" in md and "cats.md#1" in md
 
 
+def test_retrieve_warns_when_the_chunking_settings_changed_since_the_ingest(project_dir: Path, capsys):
+    assert main(["--project", str(project_dir), "ingest"]) == 0
+    assert main(["--project", str(project_dir), "retrieve", "cats sleep hours"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    config = project_dir / "workbench.yaml"
+    config.write_text(config.read_text().replace("chunk_tokens: 60", "chunk_tokens: 80"))
+    assert main(["--project", str(project_dir), "retrieve", "cats sleep hours"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "warning: the index was chunked with other settings (chunk_tokens 60 → 80" in err
+    assert "run `workbench ingest`" in err
+    assert main(["--project", str(project_dir), "ingest"]) == 0
+    capsys.readouterr()
+    assert main(["--project", str(project_dir), "retrieve", "cats sleep hours"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_document_text_is_never_markup_or_terminal_control(project_dir: Path, capsys):
     (project_dir / "docs" / "evil.md").write_text(
         "# Evil\n\n[bold red]markup[/bold red] and \x1b[31mescape\x1b[0m cats\n", encoding="utf-8")

@@ -421,3 +421,16 @@ def test_preview_shows_overlapping_chunk_boundaries_and_highlights_after_escapes
             {"text": text[c:d], "char_start": c, "char_end": d}]
     rebuilt, starts = rebuild_from_chunks(rows)
     assert rebuilt == text[a:] and starts == [0, c - a]
+
+
+async def test_index_stats_say_when_the_chunking_settings_changed(indexed_dir, make_app):
+    config = indexed_dir / "workbench.yaml"
+    config.write_text(config.read_text().replace("chunk_tokens: 60", "chunk_tokens: 80"))
+    app = make_app(indexed_dir, probe=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await open_tab(app, pilot)
+        await until_text(app, pilot, "chunking settings changed: ctrl+g re-chunks")
+        await pilot.press("ctrl+g")
+        await settle(app, pilot)
+        text = await until_text(app, pilot, "4 docs · ")
+        assert "chunking settings changed" not in text

@@ -165,6 +165,14 @@ def _dur(seconds: float | None) -> str:
 # --------------------------------------------------------------------------- retrieve
 
 
+def _warn_if_chunking_changed(project: Any, settings: Any) -> None:
+    from workbench.core.retrieval.index import Index, chunking_drift
+
+    drift = chunking_drift(Index.read_meta(project.data_dir), settings.chunking_key())
+    if drift:
+        print(f"warning: {drift}: run `workbench ingest`", file=sys.stderr)
+
+
 def run_retrieve(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.retrieval.search import result_markdown
     from workbench.core.retrieval.service import retrieve
@@ -174,6 +182,7 @@ def run_retrieve(args: argparse.Namespace, project: Any) -> int:
         raise WorkbenchError("--k must be at least 1", field="--k")
     mode = None if args.mode in (None, "all") else args.mode
     result, trace_id = retrieve(project, settings, args.query, mode=mode, k=args.k, path_glob=args.path_glob)
+    _warn_if_chunking_changed(project, settings)
     data = result.to_dict()
     if args.json:
         data["trace_id"] = trace_id

@@ -445,6 +445,27 @@ def check_compatible(meta: dict, embedding_model: str | None, dimension: int | N
         )
 
 
+def chunking_drift(meta: dict, chunking_key: dict) -> str | None:
+    """Why the index's chunks are not the ones an ingest would make now, or None.
+
+    Changing `chunk_tokens` (or upgrading to a new chunker) does not break search, so it is no
+    IndexMismatch; but until the next ingest every result comes from the old chunks, and a user
+    comparing settings would compare nothing. `chunking_key` is RetrievalSettings.chunking_key().
+    """
+    from workbench.core.retrieval.chunking import CHUNKER_VERSION
+
+    if not meta.get("chunks"):
+        return None
+    recorded = meta.get("chunking") or {}
+    wanted = {**chunking_key, "chunker": CHUNKER_VERSION}
+    changed = [f"{key} {recorded.get(key, '?')} → {value}" for key, value in wanted.items()
+               if recorded.get(key) != value]
+    if not changed:
+        return None
+    return ("the index was chunked with other settings (" + ", ".join(changed) + "); results "
+            "come from the old chunks until the next ingest re-chunks them")
+
+
 def _schema(dimension: int) -> Any:
     import pyarrow as pa
 

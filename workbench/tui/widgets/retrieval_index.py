@@ -88,7 +88,7 @@ class IndexStatus(Horizontal):
     def refresh_stats(self) -> None:
         """Read meta.json into the line; sets `index_ok` and `needs_reindex`."""
         from workbench.core.retrieval.index import (META, Index, IndexMismatch, IndexUnavailable,
-                                                    check_compatible, index_dir)
+                                                    check_compatible, chunking_drift, index_dir)
 
         folder = index_dir(self.project.data_dir)
         try:
@@ -107,7 +107,11 @@ class IndexStatus(Horizontal):
                 self._say(f"{exc.reason} — ctrl+g rebuilds it")
         else:
             self.index_ok, self.needs_reindex = True, False
-            self._say(stats_text(meta))
+            text = stats_text(meta)
+            if chunking_drift(meta, self.settings.chunking_key()):  # leads: it must not be cut
+                text = Text.assemble(("chunking settings changed: ctrl+g re-chunks", "bold"),
+                                     " · ", text, no_wrap=True, overflow="ellipsis")
+            self._say(text)
         self.set_class(not self.index_ok, "-problem")
 
     # -- ingest --------------------------------------------------------------------------------
