@@ -156,7 +156,9 @@ def test_promote_and_import(proj, capsys, tmp_path):
     logs = tmp_path / "prod.jsonl"
     logs.write_text('{"question": "Capital of Spain"}\n{"question": "capital of spain?"}\n')
     assert wb(root, "eval", "import", str(logs), "--to", str(path)) == 0
-    assert "imported 1 case(s)" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "imported 1 case(s)" in captured.out
+    assert "warning: 1 imported case(s) have no check of the answer" in " ".join(captured.err.split())
     assert wb(root, "eval", "run", "--json") == 0
     assert json.loads(capsys.readouterr().out)["summary"]["cases"] == 6
 

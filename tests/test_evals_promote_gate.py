@@ -113,6 +113,8 @@ def test_import_jsonl_dedupes_near_identical_questions(tmp_path):
     assert first.source == {"kind": "imported", "file": "prod.jsonl", "line": 1}
     second = s.case(report.added[1])
     assert second.tags == ("prod", "limits") and second.relevant == ("limits.md",)
+    # a logged answer is only a reference to review, not a check: neither case is scored yet
+    assert report.unchecked == report.added
 
 
 def test_import_with_embeddings_catches_paraphrases(tmp_path):

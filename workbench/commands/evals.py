@@ -514,4 +514,11 @@ def import_cmd(args: argparse.Namespace, project: Any) -> int:
         print(terminal_safe(f"  line {n}: duplicate of {dup}: {q[:80]}"), file=sys.stderr)
     for n, why in report.invalid[:20]:
         print(terminal_safe(f"  line {n}: {why}"), file=sys.stderr)
+    if report.unchecked:
+        shown = ", ".join(report.unchecked[:5]) + (", …" if len(report.unchecked) > 5 else "")
+        print(terminal_safe(
+            f"warning: {len(report.unchecked)} imported case(s) have no check of the answer (a "
+            f"logged answer is kept as `expected`, a reference to review, not a check); until you "
+            f"add `assert:` to them in {to} they are unscored, or pass on a latency/token budget "
+            f"alone: {shown}"), file=sys.stderr)
     return 0

@@ -49,6 +49,9 @@ class ImportReport:
     added: list[str] = field(default_factory=list)  # new case ids
     duplicates: list[tuple[int, str, str]] = field(default_factory=list)  # (jsonl line, question, duplicate of)
     invalid: list[tuple[int, str]] = field(default_factory=list)  # (jsonl line, why)
+    # added cases with no check of the answer (an imported `expected` is a reference to review,
+    # not a check): unscored, or passing on a default budget alone, until someone adds `assert:`
+    unchecked: list[str] = field(default_factory=list)
 
 
 class NothingToScore(WorkbenchError):
@@ -546,4 +549,7 @@ def import_jsonl(jsonl: str | Path, to: str | Path, *, threshold: float = 0.9,
         report.added.append(cid)
     if new_cases:
         append_cases(dst, new_cases)
+        written = load_evalset(dst)
+        report.unchecked = [cid for cid in report.added
+                            if not any(a.base not in NOT_SCORING for a in written.case(cid).assertions)]
     return report
