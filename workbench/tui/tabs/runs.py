@@ -28,7 +28,7 @@ STATUS_OPTIONS = [("any status", ALL)] + [(s, s) for s in (
     "ok", "running", "interrupted", "error", "timeout", "truncated", "incomplete", "done",
     "cancelled")]
 # Most telling first: at 80 columns the summary is visible and the numbers scroll off the right.
-COLUMNS = (("id", "id", 4), ("kind", "kind", 4), ("status", "status", 11),
+COLUMNS = (("id", "id", 5), ("kind", "kind", 4), ("status", "status", 11),
            ("summary", "summary", 28), ("model / variant", "model", 16),
            ("created", "created_at", 11), ("tokens", "tokens", 8), ("time", "time", 6))
 SUMMARY_MIN, SUMMARY_MAX = 28, 100  # the summary column takes what a wide terminal has spare
