@@ -46,7 +46,12 @@ async def test_palette_lists_the_active_bindings_tabs_and_themes(tui_project_dir
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert "Send (^r)" in screen_text(app)
-        await pilot.press(*(["backspace"] * 4), *"Go to Runs")
+        # the question box's own cursor keys are not commands
+        await pilot.press(*(["backspace"] * 4), *"cursor left")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "Move cursor left" not in screen_text(app)
+        await pilot.press(*(["backspace"] * 11), *"Go to Runs")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert "Go to Runs tab (f5)" in screen_text(app)
@@ -131,3 +136,38 @@ async def test_a_late_focus_call_from_a_hidden_tab_does_not_pull_the_user_back(t
         assert app.query_one("#tabs").active == "tab-runs" and app.focused is search
         await pilot.press(*"llama")
         assert search.value == "llama" and app.query_one("#var-question").value == ""
+
+
+async def test_function_keys_do_nothing_under_a_dialog(tui_project_dir, make_app):
+    """With a picker open, F2 must not switch the tab hidden beneath it (the pick would then
+    land in a tab the user is no longer looking at)."""
+    app = make_app(tui_project_dir, probe=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+p")  # the command palette: a screen over the tabs
+        await pilot.pause()
+        assert not isinstance(app.screen, type(app.get_default_screen()))
+        await pilot.press("f2")
+        await pilot.pause()
+        assert app.query_one("#tabs").active == "tab-prompt"
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("f2")
+        for _ in range(100):
+            if app.query_one("#tabs").active == "tab-retrieval":
+                break
+            await pilot.pause(0.01)
+        assert app.query_one("#tabs").active == "tab-retrieval"
+
+
+async def test_tab_never_lands_on_the_tab_strip(tui_project_dir, make_app):
+    """Cycling the focus with Tab stays on widgets that have keys; the footer never goes empty."""
+    app = make_app(tui_project_dir, probe=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        from textual.widgets import Tabs
+
+        for _ in range(25):
+            await pilot.press("tab")
+            assert not any(isinstance(n, Tabs) for n in app.focused.ancestors_with_self)
+            assert "Send" in screen_text(app).splitlines()[-1]

@@ -15,7 +15,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
 from workbench.tui.header import WorkbenchHeader
@@ -64,6 +64,11 @@ class WorkbenchTabs(TabbedContent):
     the user back to Prompt. Focus cannot land in a hidden tab (see WorkbenchScreen), so the
     message has nothing left to do.
     """
+
+    def on_mount(self) -> None:
+        # F1-F5 switch tabs; a focusable tab strip only gave Tab a place to land where no key
+        # works and the footer goes empty.
+        self.query_one(Tabs).can_focus = False
 
     def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
         event.stop()
@@ -161,6 +166,13 @@ class WorkbenchApp(App[int]):
             return
         spec = next(s for s in TABS if pane_id(s) == pane.id)
         await pane.mount(build_tab(spec, self.project))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Under a dialog (a picker, the palette, a run's detail) an F-key would switch the tab
+        # hidden beneath it, and the dialog's answer would then land in the wrong tab.
+        if action == "show_tab" and not isinstance(self.screen, WorkbenchScreen):
+            return False
+        return True
 
     async def action_show_tab(self, tab_id: str) -> None:
         """Switch tab and put the focus inside it (keyboard users land where they can act)."""

@@ -1,4 +1,4 @@
-"""Command palette provider: every key binding that is active now, tabs, and themes.
+"""Command palette provider: the workbench's key bindings active now, tabs, and themes.
 
 The palette is how a keyboard user discovers what the footer has no room for at 80 columns:
 each active Binding appears with its description, key and tooltip, so a binding added anywhere
@@ -14,7 +14,8 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 
 class WorkbenchCommands(Provider):
-    """Bindings of the focused widget and its ancestors, tab switches, and theme choices."""
+    """The workbench's own bindings on the focused widget and its ancestors (not the cursor keys
+    of Textual's text boxes and tables), tab switches, and theme choices."""
 
     def _commands(self) -> Iterator[tuple[str, Any, str]]:
         screen = self.screen
@@ -23,6 +24,9 @@ class WorkbenchCommands(Provider):
             binding = active.binding
             if not binding.description or not active.enabled:
                 continue
+            if not type(active.node).__module__.startswith("workbench.") \
+                    or binding.action.startswith("show_tab"):
+                continue  # a text box's cursor keys are not commands; tabs are listed below
             name = f"{binding.description} ({self.app.get_key_display(binding)})"
             if binding.action in seen:
                 continue
