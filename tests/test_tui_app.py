@@ -87,7 +87,7 @@ async def test_copy_and_promote_an_answer(tui_project_dir, ollama_standin, make_
         await pilot.press("ctrl+g")
         await pilot.pause()
         assert "Promote generation 1" in screen_text(app)
-        await pilot.press("enter")  # keep the suggested eval file
+        assert app.focused.id == "promote-expected"  # what the user came to type
         await pilot.press("enter")  # no expected answer: nothing would score the case
         await pilot.pause()
         error = str(app.screen.query_one("#promote-error").content)

@@ -30,26 +30,28 @@ class PromoteScreen(ModalScreen[Any]):
         self.promote = promote
 
     def compose(self) -> ComposeResult:
+        # The answer first and focused: it is what the user came to type. Bordered inputs, so
+        # the focused one is plain to see.
         with Vertical(classes="modal-box -small"):
             yield Static(f"Promote generation {self.generation_id} to an eval case",
                          classes="modal-title", markup=False)
-            yield Static("Eval file (appended to, never rewritten):", markup=False)
-            yield Input(value=str(self.default_path), id="promote-to", compact=True)
             yield Static("Expected answer (scored by a `similar` check; needed unless the file's "
-                         "defaults check answers). Enter promotes:", markup=False)
-            yield Input(placeholder="the reference answer", id="promote-expected", compact=True)
+                         "defaults check answers):", markup=False)
+            yield Input(placeholder="the reference answer", id="promote-expected")
+            yield Static("Eval file (appended to, never rewritten):", markup=False)
+            yield Input(value=str(self.default_path), id="promote-to")
+            yield Static("Enter promotes · Tab moves between the fields · Esc cancels",
+                         classes="modal-hint", markup=False)
             yield Static("", id="promote-error")
 
-    @on(Input.Submitted, "#promote-to")
-    def _next(self, event: Input.Submitted) -> None:
-        event.stop()
+    def on_mount(self) -> None:
         self.query_one("#promote-expected", Input).focus()
 
-    @on(Input.Submitted, "#promote-expected")
+    @on(Input.Submitted)
     def _submit(self, event: Input.Submitted) -> None:
         event.stop()
         target = Path(self.query_one("#promote-to", Input).value.strip())
-        expected = event.value.strip() or None
+        expected = self.query_one("#promote-expected", Input).value.strip() or None
         try:
             case = self.promote(self.generation_id, target, expected)
         except (WorkbenchError, OSError) as exc:
