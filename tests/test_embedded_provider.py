@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from workbench.core.llm import embedded_model
-from workbench.core.llm.base import ChatRequest, Final, Provider, ProviderError, Token
+from workbench.core.llm.base import ChatRequest, Final, Notice, Provider, ProviderError, Token
 from workbench.core.llm.embedded import MODEL_NAME, EmbeddedProvider, ensure_hf_folder, is_available
 
 pytestmark = pytest.mark.slow
@@ -53,6 +53,8 @@ async def run(provider: EmbeddedProvider, messages, adapter: str | None = None, 
         assert not finals, "nothing may follow the Final"
         if isinstance(event, Token):
             tokens.append(event.text)
+        elif isinstance(event, Notice):  # the first request of a process says it loads the model
+            assert not tokens and "loading the embedded model" in event.text
         else:
             assert isinstance(event, Final), event
             finals.append(event)
@@ -314,3 +316,20 @@ def test_folder_build_is_atomic_locked_and_cleans_leftovers(tmp_path, monkeypatc
     assert caught.value.kind == "unavailable" and "No space left" in caught.value.message
     models = tmp_path / "other" / "models"
     assert [p.name for p in models.iterdir()] == [f"{target.name}.lock"]
+
+
+async def test_the_first_request_says_it_is_loading_the_model(monkeypatch):
+    """Loading takes seconds on CPU; the stream says so before the wait, not after. (The load is
+    replaced by a failure here: only the order of events is under test.)"""
+    from workbench.core.llm import embedded
+
+    def no_load(*_args):
+        raise ProviderError("unavailable", "not loaded in this test")
+
+    monkeypatch.setattr(embedded, "_MODELS", {})
+    monkeypatch.setattr(embedded, "_loaded_model", no_load)
+    events = []
+    with pytest.raises(ProviderError):
+        async for event in EmbeddedProvider().stream(ChatRequest(messages=SQLITE)):
+            events.append(event)
+    assert events == [Notice("loading the embedded model (once per session)…", "info")]

@@ -190,11 +190,34 @@ async def test_the_stored_sources_say_which_ones_the_answer_cited(tmp_path: Path
     assert main(["--project", str(root), "ingest"]) == 0
     ollama_standin.configure(reply=["Twelve to sixteen hours", " [1]."])
     project = Project.open(root)
+    notices: list = []
     try:
         record = await run_generation(project, resolve_variant(project, prompt="grounded"),
-                                      {"question": "How many hours a day do cats sleep?"})
+                                      {"question": "How many hours a day do cats sleep?"},
+                                      on_event=notices.append)
         row = decode(project.store.get("generations", record.id), "sources")
     finally:
         project.close()
+    # the embedding model was already loaded (the fixture): no "loading" notice to wait through
+    assert not [n for n in notices if "loading the embedding model" in str(getattr(n, "text", ""))]
     assert [(s["n"], s["cited"]) for s in row["sources"]] == [(1, True), (2, False)]
     assert row["sources"][0]["chunk_id"] == "cats.md#1"
+
+
+def test_grounding_says_when_it_must_first_load_the_embedding_model(project_dir: Path, monkeypatch):
+    """Seconds of silence before the first token otherwise: the notice comes before the wait."""
+    from workbench.core import pipeline
+    from workbench.core.project import Project
+    from workbench.core.retrieval import embedder as embedder_module
+    from workbench.core.variants import resolve_variant
+
+    project = Project.open(project_dir)
+    try:
+        variant = resolve_variant(project, prompt="grounded")
+        assert not pipeline._embedder_cold(project, variant)  # no index yet: nothing to load
+        assert main(["--project", str(project_dir), "ingest"]) == 0
+        assert not pipeline._embedder_cold(project, variant)  # loaded by the ingest
+        monkeypatch.setattr(embedder_module, "_CACHE", {})  # as in a fresh process
+        assert pipeline._embedder_cold(project, variant)
+    finally:
+        project.close()

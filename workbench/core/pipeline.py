@@ -163,6 +163,8 @@ async def run_generation(
     question = inputs.get("question") or next(iter(inputs.values()), "")
     grounding = Grounding()
     if variant.prompt.grounded:  # embedding the query is CPU work: keep it off the event loop
+        if _embedder_cold(project, variant):
+            emit(Notice("loading the embedding model for retrieval (once per session)…", "info"))
         grounding = await asyncio.to_thread(ground, project, variant, question)
     if grounding.status.startswith("unavailable"):
         emit(Notice(f"answered without retrieval — {grounding.status[len('unavailable: '):]}", "warning"))
@@ -232,6 +234,18 @@ async def _find_cached(project: Any, specs: list[str], key_for: Callable[[str], 
         if not await _is_down(project, spec):
             return None
     return None
+
+
+def _embedder_cold(project: Any, variant: Variant) -> bool:
+    """Whether retrieving will first load the embedding model (seconds, once per process)."""
+    try:
+        from workbench.core.retrieval.embedder import loaded_embedder
+        from workbench.core.retrieval.index import META, index_dir
+    except ImportError:
+        return False
+    if not (index_dir(project.data_dir) / META).exists():
+        return False  # no index: retrieval stops before it would load anything
+    return loaded_embedder(variant.retrieval.embedding_model, project.root) is None
 
 
 _PROBED: dict[str, tuple[float, bool]] = {}  # host -> (when, down); probes are cached briefly

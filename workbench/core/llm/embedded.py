@@ -62,7 +62,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
-from workbench.core.llm.base import ChatRequest, Event, Final, ProviderError, Token
+from workbench.core.llm.base import ChatRequest, Event, Final, Notice, ProviderError, Token
 from workbench.core.llm.embedded_model import (
     GGUF_PACKAGE,
     INSTALL_HINT,
@@ -195,6 +195,8 @@ class EmbeddedProvider:
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
         """Token events as text settles, then one Final; closing early stops the thread."""
         sampling = Sampling.from_options(request.options)
+        if not _MODELS:  # seconds of silence otherwise: say what the wait is
+            yield Notice("loading the embedded model (once per session)…", "info")
         loaded, load_ms = await asyncio.to_thread(_loaded_model, self.package, self.quantize,
                                                  self.threads)
         prompt = loaded.prompt_ids(request.messages)
