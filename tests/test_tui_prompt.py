@@ -17,14 +17,20 @@ async def _ask(app, pilot, question: str) -> None:
     await pilot.press("ctrl+r")
 
 
+async def _answered(app, pilot, question: str) -> str:
+    """Ask, wait until every answer has ended, and return the screen as the user reads it."""
+    await _ask(app, pilot, question)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    return screen_text(app)
+
+
 async def test_streamed_answer_is_shown_in_full_and_stored(tui_project_dir, ollama_standin, make_app):
     ollama_standin.configure(reply=["Hello", ",", " **world**", "!", "\n\n- one\n- two"])
     app = make_app(tui_project_dir)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
-        await _ask(app, pilot, "say hello")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await _answered(app, pilot, "say hello")
         pane = app.query_one("#answer-a")
         assert pane.markdown.source == "Hello, **world**!\n\n- one\n- two"
         text = screen_text(app)
@@ -72,9 +78,7 @@ async def test_fallback_notice_shows_when_the_model_is_missing(tmp_path, ollama_
     app = make_app(root)
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.pause()
-        await _ask(app, pilot, "anything")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await _answered(app, pilot, "anything")
         pane = app.query_one("#answer-a")
         assert any(text.startswith("falling back to ollama:qwen3:0.6b") for text, _ in pane.notices)
         text = screen_text(app)
@@ -88,10 +92,7 @@ async def test_busy_server_retry_notice_is_visible(tui_project_dir, ollama_stand
     app = make_app(tui_project_dir)
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.pause()
-        await _ask(app, pilot, "q")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        text = screen_text(app)
+        text = await _answered(app, pilot, "q")
         assert "retry 1/2" in text
         assert "attempts 2" in text
         assert app.query_one("#answer-a").markdown.source == "fine"
@@ -110,10 +111,7 @@ async def test_model_text_is_shown_literally_never_as_markup_or_escapes(
         await pilot.pause()
         app.query_one("#variant-select").value = "prompt:grounded"
         await pilot.pause()
-        await _ask(app, pilot, "q")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        text = screen_text(app)
+        text = await _answered(app, pilot, "q")
         assert "[bold]x[/] and \\x1b[31mred\\x1b[0m" in text
         assert "\x1b" not in app.query_one("#answer-a").markdown.source
         # The source list and the source screen show document text literally too.
@@ -126,16 +124,18 @@ async def test_model_text_is_shown_literally_never_as_markup_or_escapes(
         assert "[bold]x[/] and \\x1b[31mred\\x1b[0m" in text
 
 
-def _fake_retrieval(monkeypatch, text: str) -> None:
-    """Stand in for the retrieval service (another part of the project) with one fixed hit."""
+def _fake_retrieval(monkeypatch, text: str, hits: list[dict] | None = None) -> None:
+    """Stand in for the retrieval service (another part of the project) with fixed hits
+    (by default one, whose text is `text`)."""
     import sys
     import types
 
     module = types.ModuleType("workbench.core.retrieval.service")
+    hits = hits or [{"chunk_id": "c1", "path": "docs/[bold]evil[/].md", "heading": "[i]head[/i]",
+                     "text": text, "score": 0.5}]
 
     def retrieve_sources(project, settings, question):
-        return [{"chunk_id": "c1", "path": "docs/[bold]evil[/].md", "heading": "[i]head[/i]",
-                 "text": text, "score": 0.5}], None
+        return [dict(hit) for hit in hits], None
 
     module.retrieve_sources = retrieve_sources
     monkeypatch.setitem(sys.modules, "workbench.core.retrieval.service", module)
@@ -241,3 +241,92 @@ async def test_a_keyboard_user_can_type_the_question_at_once(tui_project_dir, ol
         await pilot.pause()
         await pilot.press("f1")
         await until(pilot, lambda: app.focused is not None and app.focused.id == "var-question")
+
+
+def _grounded(project_dir) -> None:
+    (project_dir / "prompts" / "plain.yaml").write_text(
+        "system: Cite.\ntemplate: \"Sources:\\n{context}\\n\\nQ: {question}\"\n", encoding="utf-8")
+
+
+async def test_ctrl_l_puts_a_visible_cursor_on_the_sources_and_enter_opens_one(
+        tui_project_dir, ollama_standin, make_app, monkeypatch):
+    """k=4 shows all four sources at 80x24; ctrl+l highlights [1]; down + Enter opens [2]."""
+    _fake_retrieval(monkeypatch, "", [
+        {"chunk_id": f"c{i}", "path": f"docs/f{i}.md", "heading": f"Part {i}",
+         "text": f"only in source {i}", "score": 0.5} for i in range(1, 5)])
+    _grounded(tui_project_dir)
+    ollama_standin.configure(reply=["See [1]."])
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        before = await _answered(app, pilot, "q")
+        for n in range(1, 5):
+            assert f"[{n}] docs/f{n}.md — Part {n}" in before  # none cut off or scrolled away
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        sources = app.query_one("#answer-a .answer-sources")
+        assert app.focused is sources and sources.highlighted == 0
+        assert screen_text(app) != before  # the user sees the jump
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "[2] docs/f2.md — Part 2 · score 0.500" in text and "only in source 2" in text
+
+
+async def test_saving_in_ab_mode_keeps_b_and_never_relabels_an_answer(
+        tui_project_dir, ollama_standin, make_app):
+    with open(tui_project_dir / "workbench.yaml", "a", encoding="utf-8") as handle:
+        handle.write("variants:\n  terse:\n    prompt: qa\n")
+    ollama_standin.configure(reply=["an answer"])
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        app.query_one("#variant-b-select").value = "terse"
+        app.query_one("#system-text").load_text("You are very terse.")
+        assert "A · base (edited) (" in await _answered(app, pilot, "q")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press(*"qa-v3", "enter")
+        await pilot.pause()
+        text = screen_text(app)
+        assert app.query_one("#variant-select").value == "qa-v3"
+        assert app.query_one("#variant-b-select").value == "terse"
+        assert "Variant B: terse" in text and "B · terse (" in text
+        # Pane A still shows the answer "base (edited)" gave; the header says so.
+        assert "A · base (edited) (" in text and "A · qa-v3" not in text
+        assert "next: qa-v3" in text
+        text = await _answered(app, pilot, "q")
+        assert "A · qa-v3 (" in text and "next:" not in text
+
+
+async def test_ab_mode_says_the_editor_is_variant_a(tui_project_dir, ollama_standin, make_app):
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert "editing A" not in screen_text(app)
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "System prompt · editing A" in text and "Template · editing A" in text
+        assert "B: as saved; the editor is A" in text
+        question = app.query_one("#var-question")
+        assert question.region.bottom <= 23  # still on screen above the footer, no scrolling
+
+
+async def test_editor_grows_with_the_terminal(tui_project_dir, ollama_standin, make_app):
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.query_one("#editor").outer_size.width == 36
+        assert app.query_one("#system-text").size.height >= 3
+        assert app.query_one("#template-text").size.height >= 5
+        assert app.query_one("#var-question").region.bottom <= 23
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        assert app.query_one("#editor").outer_size.width >= 60
+        assert app.query_one("#system-text").size.height >= 8
+        assert app.query_one("#template-text").size.height >= 16
+        assert app.query_one("#var-question").region.bottom <= 47

@@ -3,7 +3,8 @@
 Left: variant and model pickers, the system prompt and template (TextAreas loaded from the
 prompt file) and one Input per template variable. Right: one answer pane, or two in A/B mode.
 Pane A answers with the editor's text (so an edit is tried at once); pane B answers with the
-second variant exactly as saved, which makes A/B "my edit versus the baseline".
+second variant exactly as saved, which makes A/B "my edit versus the baseline"; in A/B mode the
+editor's labels say so ("· editing A"), and a line under the B picker says B runs as saved.
 
 Everything slow runs in the panes' workers; this module only turns editor state into a
 `Variant` (the same `resolve_variant` the CLI uses, so the variant id matches `workbench ask`).
@@ -141,9 +142,9 @@ class PromptTab(Horizontal):
         with VerticalScroll(id="editor"):
             yield Picker("Variant A", variant_options(self.project), BASE, id="variant-select")
             yield Picker("Model", model_options(self.project), BASE, id="model-select")
-            yield Label("System prompt", classes="field-label")
+            yield Label("System prompt", id="system-label", classes="field-label")
             yield TextArea(system, id="system-text", compact=True, soft_wrap=True)
-            yield Label("Template", classes="field-label")
+            yield Label("Template", id="template-label", classes="field-label")
             yield TextArea(template, id="template-text", compact=True, soft_wrap=True)
             yield Static("", id="template-error")
             yield Label("Variables", classes="field-label")
@@ -261,13 +262,17 @@ class PromptTab(Horizontal):
         if not self.query("#answer-b"):
             picker = Picker("Variant B", variant_options(self.project), BASE,
                             id="variant-b-select", classes="b-only")
-            await self.query_one("#editor").mount(picker, after="#variant-select")
+            hint = Static("B: as saved; the editor is A", id="b-hint", classes="b-only")
+            await self.query_one("#editor").mount_all([picker, hint], after="#variant-select")
             await self.query_one("#answers").mount(
                 AnswerPane(self.project, "B", title="base", id="answer-b"))
         self.ab = not self.ab
 
     def watch_ab(self, ab: bool) -> None:
         self.set_class(ab, "-ab")
+        editing = " · editing A" if ab else ""
+        self.query_one("#system-label", Label).update(f"System prompt{editing}")
+        self.query_one("#template-label", Label).update(f"Template{editing}")
         self.refresh_bindings()
 
     def action_copy_answer(self) -> None:
@@ -279,7 +284,13 @@ class PromptTab(Horizontal):
         self.notify(f"Answer {pane.slot} copied to the clipboard (OSC 52).", timeout=2)
 
     def action_sources(self) -> None:
-        if not self.focused_pane().focus_sources():
+        """Cursor to the focused pane's sources; pressed there, on to the other pane's."""
+        panes = self.panes()
+        start = panes.index(self.focused_pane())
+        here = panes[start].sources_list()
+        if here is not None and here.has_focus:
+            start += 1
+        if not any(pane.focus_sources() for pane in panes[start:] + panes[:start]):
             self.notify("This answer has no sources (the prompt has no {context}, or retrieval "
                         "was unavailable).", severity="warning", markup=False)
 
@@ -304,7 +315,9 @@ class PromptTab(Horizontal):
         options = variant_options(self.project)
         for picker in self.query("#variant-select, #variant-b-select").results(Picker):
             picker.set_options(options)
-            picker.value = BASE
+            if picker.value not in [value for _, value in options]:
+                picker.value = BASE
+        # A now names the saved edit; B keeps its choice (it answers as saved either way).
         value = saved.name if saved.config_updated else f"prompt:{saved.name}"
         self.query_one("#variant-select", Picker).value = value
         self.notify(saved.message, timeout=4, markup=False)

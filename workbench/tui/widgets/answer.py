@@ -7,6 +7,10 @@ is not a MarkdownStream); when it ends or is cancelled, the Markdown view shows 
 pipeline stores the row, also when cancelled (as `interrupted`, with the partial output): the
 pane only shows.
 
+The title names the variant that produced the answer on show, never another: when the pickers
+move on (another variant chosen, or the edit saved under a name), the title keeps the old name
+and adds `next: <variant>` until ctrl+r replaces the answer.
+
 Model text is untrusted: every piece goes through `terminal_safe` before it reaches a widget, and
 plain widgets get `rich.text.Text`, never markup strings.
 """
@@ -88,7 +92,8 @@ class AnswerPane(Vertical):
         super().__init__(**kwargs)
         self.project = project
         self.slot = slot
-        self.initial_title = title or "no answer yet"
+        self.next_label = title or "no answer yet"  # the variant ctrl+r will use
+        self.answered: tuple[str, str] | None = None  # (name, "name (id)") of the shown answer
         self.text = ""
         self.record: Any = None
         self.status = "idle"
@@ -97,8 +102,7 @@ class AnswerPane(Vertical):
         self._stats_timer: Any = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(terminal_safe(f"{self.slot} · {self.initial_title}")),
-                     classes="answer-title")
+        yield Static(self._title(), classes="answer-title")
         yield StatsLine("Press ctrl+r to send.", classes="answer-stats")
         yield Static("", classes="answer-notices")
         # The Markdown view and the sources list are mounted on first use: fewer widgets to
@@ -134,8 +138,19 @@ class AnswerPane(Vertical):
         return self.record.id if self.record is not None else None
 
     def set_title(self, label: str) -> None:
-        """Show which variant this pane answers with (before and while it streams)."""
-        self.query_one(".answer-title", Static).update(Text(terminal_safe(f"{self.slot} · {label}")))
+        """The variant the next ctrl+r answers with; an answer on show keeps its own name."""
+        self.next_label = label
+        self.query_one(".answer-title", Static).update(self._title())
+
+    def _title(self) -> Text:
+        if self.answered is None:
+            title = f"{self.slot} · {self.next_label}"
+        else:
+            name, label = self.answered
+            title = f"{self.slot} · {label}"
+            if self.next_label != name:
+                title += f" · next: {self.next_label}"
+        return Text(terminal_safe(title))
 
     # -- actions -----------------------------------------------------------------------------
     def start(self, variant: Any, inputs: dict[str, str]) -> Any:
@@ -230,7 +245,9 @@ class AnswerPane(Vertical):
         self.text, self.record, self.status, self.notices = "", None, "running", []
         self.live = LiveStats(started=time.monotonic(),
                               completion_price_per_1k=self.project.config.pricing.completion_per_1k)
-        self.set_title(f"{variant.name or 'base'} ({variant.id})")
+        name = variant.name or "base"
+        self.answered = (name, f"{name} ({variant.id})")
+        self.set_title(name)
         self.query_one(".answer-notices", Static).update("")
         self.remove_class("-has-notices")
         sources = self.query_one(".answer-sources")
@@ -284,7 +301,21 @@ class AnswerPane(Vertical):
             Option(Text(terminal_safe(f"[{s.n}] {s.path} — {s.heading}")), id=f"src-{s.n}")
             for s in sources
         ])
+        self._title_sources(option_list)
         self.add_class("-has-sources")
+
+    def _title_sources(self, option_list: Any) -> None:
+        """The list's top edge says how to use it: how to get there, or (there) how to open."""
+        keys = "↑↓ Enter opens" if option_list.has_focus else "ctrl+l"
+        option_list.border_title = f"{option_list.option_count} sources · {keys}"
+
+    def on_descendant_focus(self, event: Any) -> None:
+        if event.control.has_class("answer-sources"):
+            self._title_sources(event.control)
+
+    def on_descendant_blur(self, event: Any) -> None:
+        if event.control.has_class("answer-sources"):
+            self._title_sources(event.control)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         """A source was chosen in the list: show its text in full."""
@@ -298,9 +329,18 @@ class AnswerPane(Vertical):
         source = self.record.grounding.sources[event.option_index]
         self.app.push_screen(SourceScreen(source))
 
+    def sources_list(self) -> OptionList | None:
+        """The list of sources, when this pane's answer has any."""
+        found = [o for o in self.query(".answer-sources") if o.option_count]
+        return found[0] if found else None
+
     def focus_sources(self) -> bool:
-        for option_list in self.query(".answer-sources"):
-            if option_list.option_count:
-                option_list.focus()
-                return True
-        return False
+        """Move the cursor to the sources: focus the list and highlight one (an OptionList
+        focused with nothing highlighted looks unchanged and Enter does nothing)."""
+        option_list = self.sources_list()
+        if option_list is None:
+            return False
+        if option_list.highlighted is None:
+            option_list.highlighted = 0
+        option_list.focus()
+        return True
