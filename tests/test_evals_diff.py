@@ -39,7 +39,14 @@ def test_classification_and_counts():
     # statistics only on cases decided in both runs: r, f, u
     assert d.stats.n == 3 and (d.stats.fixes, d.stats.regressions) == (1, 1)
     assert d.stats.words.startswith("±0 cases (1 fixed, 1 regressed), p=1.00: could be noise")
-    assert any("1 case(s) only in run 2 (v2), 1 only in run 1 (base)" in w for w in d.warnings)
+    assert any("1 case(s) only in e2 (v2), 1 only in e1 (base)" in w for w in d.warnings)
+    # one vocabulary: `changed` counts what the `changed` filter lists, regressions and fixes
+    # among them; the rest is unchanged
+    assert d.counts_text == ("6 cases · 5 changed (1 regression, 1 fix, 1 other verdict, 1 added, "
+                             "1 removed) · 1 unchanged")
+    assert d.heading.startswith("e1 (base) → e2 (v2): 6 cases")  # A then B, as given
+    assert {c.case_id: c.label for c in d.cases} == {
+        "r": "regression", "f": "fix", "u": "same", "j": "verdict", "gone": "removed", "new": "added"}
     with pytest.raises(ValueError):
         d.only("bogus")
 
@@ -100,3 +107,15 @@ def test_summary_retrieval_metrics_and_tags_from_stored_facts():
     # round trip through the row encoding keeps what the summary needs
     again = summarize([CaseResult.from_row({**x.to_row(), "case_id": x.case_id}) for x in (a, b, c)])
     assert again["retrieval"] == r and again["per_tag"] == s["per_tag"]
+
+
+def test_a_new_answer_with_the_same_verdict_is_counted_as_changed():
+    """The count the TUI heads its case list with (`changed: 2 of 3`) and the header's
+    `2 changed` are the same number: an answer that changed with its verdict kept counts."""
+    a = [res("same", "pass", "Paris."), res("reworded", "pass", "Rome."), res("r", "pass", "x")]
+    b = [res("same", "pass", "Paris."), res("reworded", "pass", "Rome, of course."), res("r", "fail", "y")]
+    d = diff_runs(a, b, a=RunInfo(3), b=RunInfo(4))
+    assert len(d.only("changed")) == 2
+    assert d.counts_text == "3 cases · 2 changed (1 regression, 0 fixes, 1 answer only) · 1 unchanged"
+    assert [c.label for c in d.cases] == ["same", "answer", "regression"]
+    assert d.heading == "e3 → e4: " + d.counts_text

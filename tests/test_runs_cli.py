@@ -184,12 +184,31 @@ def test_the_base_variant_is_called_base_with_its_hash(eval_project, capsys, wid
     assert wb(root, "eval", "show", "e1") == 0
     assert f"run e1 · capitals · variant base ({base}) · done" in capsys.readouterr().out
 
+    # A then B, in the order given, named by their e-ids; the counts in the words the filters use
     assert wb(root, "eval", "diff", "e1", "e2") == 0
-    assert (f"run 2 (sloppy, {sloppy[:8]}) vs run 1 (base, {base[:8]}): 1 regressions"
-            in flat(capsys.readouterr().out))
+    assert (f"e1 (base, {base[:8]}) → e2 (sloppy, {sloppy[:8]}): 2 cases · 1 changed "
+            "(1 regression, 0 fixes) · 1 unchanged" in flat(capsys.readouterr().out))
+    assert wb(root, "eval", "diff", "e2", "e1") == 0
+    assert (f"e2 (sloppy, {sloppy[:8]}) → e1 (base, {base[:8]}): 2 cases · 1 changed "
+            "(0 regressions, 1 fix) · 1 unchanged" in flat(capsys.readouterr().out))
 
     assert wb(root, "eval", "show", "e2", "--markdown") == 0
-    assert f"## Eval: capitals — run 2 (sloppy, {sloppy[:8]})" in capsys.readouterr().out
+    assert f"## Eval: capitals — e2 (sloppy, {sloppy[:8]})" in capsys.readouterr().out
+
+    # `runs show eN` prints what `eval show eN` prints, not the stored row as JSON
+    assert wb(root, "eval", "show", "e2") == 0
+    eval_show = capsys.readouterr().out
+    assert wb(root, "runs", "show", "e2") == 0
+    shown = capsys.readouterr().out
+    assert shown == eval_show
+    assert "pass rate 50% (1/2), 95% CI" in shown and "failing cases:" in shown
+    assert "italy" in shown and '"evalset_hash"' not in shown
+    assert wb(root, "runs", "show", "e2", "--json") == 0  # machines still get the row
+    assert json.loads(capsys.readouterr().out)["evalset_name"] == "capitals"
+    assert wb(root, "runs", "show", "e2", "--markdown") == 0
+    md = capsys.readouterr().out
+    assert md.startswith("### eval e2 · capitals · sloppy (")
+    assert "pass rate 50% (1/2), 95% CI" in md and "- ✗ fail italy" in md and "- ✓ pass france" in md
 
     assert wb(root, "runs", "show", "1") == 0
     assert f"variant: base ({base})" in capsys.readouterr().out
@@ -198,3 +217,26 @@ def test_the_base_variant_is_called_base_with_its_hash(eval_project, capsys, wid
     assert wb(root, "runs", "--json", "--kind", "generation") == 0
     rows = {r["id"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
     assert rows["1"]["variant"] == f"base ({base[:8]})" and rows["1"]["source"] == "cli"
+
+
+def test_an_interrupted_generation_shows_what_is_known(eval_project, capsys):
+    """No model answered, no token arrived: say so; no `None`, no empty tokens, no `TTFT 0 ms`."""
+    root = eval_project[0]
+    project = Project.open(root)
+    try:
+        gen = project.store.start_generation({"source": "tui", "inputs": {"question": "slow one"},
+                                              "model_requested": "ollama:llama3.2",
+                                              "status": "interrupted", "total_ms": 2300.0})
+    finally:
+        project.close()
+    assert wb(root, "runs", "show", str(gen), "--markdown") == 0
+    md = capsys.readouterr().out
+    assert "- model: none answered (requested `ollama:llama3.2`)" in md
+    assert "- timing: no token arrived; total 2300 ms" in md
+    assert "None" not in md and "TTFT" not in md and "tokens:" not in md
+    assert "**Output**\n\n(none)" in md
+    assert wb(root, "runs", "show", str(gen)) == 0
+    plain = capsys.readouterr().out
+    assert "model_requested: ollama:llama3.2" in plain and "None" not in plain
+    assert "model_used" not in plain and "ttft_ms" not in plain
+    assert "--- messages ---\n(not stored)" in plain and "--- output ---\n(none)" in plain

@@ -4,6 +4,7 @@ text shown literally, and SVG snapshots at 80x24 and 160x48. Waits on workers, n
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -174,6 +175,11 @@ async def test_diff_lists_the_regression_and_highlights_the_changed_words_litera
         screen = app.screen
         assert type(screen).__name__ == "EvalsDiffScreen"
         assert (screen.run_a, screen.run_b) == (1, 2)
+        text = screen_text(app)
+        # the runs by their e-ids, A then B; the counts in the filters' words, and they agree
+        assert "A: e1 (base, " in text and "B: e2 (base, " in text and "run 1" not in text
+        assert "4 cases · 1 changed (1 regression, 0 fixes) · 3 unchanged" in text
+        assert "changed: 1 of 4" in text
         await pilot.press("r")
         await pilot.pause()
         assert [c.case_id for c in screen.cases] == ["italy"]
@@ -197,10 +203,79 @@ async def test_diff_lists_the_regression_and_highlights_the_changed_words_litera
         assert screen.cases == [] and "No fixes in this diff" in screen_text(app)
         await pilot.press("a")
         await pilot.pause()
-        assert len(screen.cases) == 4
+        assert len(screen.cases) == 4 and "all cases: 4" in screen_text(app)
         await pilot.press("escape")
         await pilot.pause()
         assert type(app.screen).__name__ != "EvalsDiffScreen"
+
+
+async def test_the_case_column_grows_with_the_terminal(evals_dir, ollama_standin, make_app):
+    """A long case id is cut at 80 columns but read whole at 160."""
+    long_id = "italy-capital-in-one-word"
+    path = evals_dir / "evals" / "capitals.yaml"
+    path.write_text(EVALS.replace("id: italy", f"id: {long_id}"), encoding="utf-8")
+    await _store_two_runs(evals_dir, ollama_standin)
+    app = make_app(evals_dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_tab(app, pilot)
+        await pilot.press("d")
+        await settle(app, pilot)
+        assert re.search(rf"{long_id}\s+▼ regression", screen_text(app))
+        await app.screen.run_action("only('all')")
+        await pilot.pause()
+        assert "france" in screen_text(app)
+    app = make_app(evals_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_tab(app, pilot)
+        await pilot.press("d")
+        await settle(app, pilot)
+        text = screen_text(app)
+        assert "italy-capi…" in text and not re.search(rf"{long_id}\s+▼ regression", text)
+
+
+async def test_a_refused_resume_is_readable_at_80x24(evals_dir, make_app):
+    """The reason a run did not start wraps (it was cut at 80 columns), and reads as a
+    sentence: capital first."""
+    from workbench.core.project import Project
+
+    project = Project.open(evals_dir)
+    try:
+        from workbench.core.variants import resolve_variant
+
+        project.store.insert("eval_runs", {
+            "created_at": FROZEN, "evalset_name": "capitals", "status": "cancelled",
+            "evalset_path": str(evals_dir / "evals" / "capitals.yaml"),
+            "evalset_hash": "c2325c3588aaaaaaaa", "variant_id": resolve_variant(project).id,
+            "total_cases": 4, "repeat": 1})
+    finally:
+        project.close()
+    app = make_app(evals_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_tab(app, pilot)
+        await pilot.press("ctrl+e")
+        await settle(app, pilot)
+        text = " ".join(screen_text(app).split())
+        assert "The run did not start." in text
+        assert "The eval set changed since run" in text
+        assert "start a new run instead of resuming (capitals.yaml)" in text
+
+
+async def test_the_set_label_follows_the_file_when_the_tab_is_shown_again(evals_dir, make_app):
+    """A case added outside the TUI (e.g. `workbench eval promote`) shows in the Set label on
+    the next visit to the tab, without opening the dropdown."""
+    app = make_app(evals_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_tab(app, pilot)
+        assert "capitals (4 cases)" in screen_text(app)
+        await pilot.press("f5")
+        await settle(app, pilot)
+        path = evals_dir / "evals" / "capitals.yaml"
+        path.write_text(EVALS + "  - id: spain\n    inputs: {question: Capital of Spain}\n"
+                        "    assert:\n      - {type: icontains, value: madrid}\n",
+                        encoding="utf-8")
+        await pilot.press("f3")
+        await settle(app, pilot)
+        assert "capitals (5 cases)" in screen_text(app)
 
 
 async def test_marks_choose_the_diff_pair_and_different_set_versions_warn(
@@ -336,8 +411,9 @@ def test_evals_tab_80x24(snap_compare, snapshot_app):
 
 
 def test_evals_diff_160x48(snap_compare, snapshot_app):
-    """The diff screen at 160x48: e1 → e2, counts, the statistics line ('-1 cases, p=1.00:
-    could be noise'), the case table filtered to changed cases with italy selected, its flipped
+    """The diff screen at 160x48: A: e1 → B: e2, the counts in the filters' words ('4 cases ·
+    1 changed (1 regression, 0 fixes) · 3 unchanged', and 'changed: 1 of 4' over the case list),
+    the statistics line ('-1 cases, p=1.00: could be noise'), italy selected, its flipped
     icontains check, the retrieval line, and both outputs side by side with 'Rome' struck and
     the new words underlined, the markup and \\x1b shown literally."""
     assert snap_compare(snapshot_app, terminal_size=(160, 48), run_before=_prepare("d"))

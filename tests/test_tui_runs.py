@@ -19,6 +19,14 @@ async def _store_generations(root, ollama_standin, questions):
         project.close()
 
 
+async def open_runs_tab(app, pilot) -> None:
+    """F5, as a user would, and wait for the rows."""
+    await pilot.pause()
+    await pilot.press("f5")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 async def test_runs_tab_lists_searches_and_opens_a_stored_generation(
         tui_project_dir, ollama_standin, make_app):
     await _store_generations(tui_project_dir, ollama_standin, [
@@ -27,22 +35,28 @@ async def test_runs_tab_lists_searches_and_opens_a_stored_generation(
     ])
     app = make_app(tui_project_dir)
     async with app.run_test(size=(120, 30)) as pilot:
-        await pilot.pause()
-        await pilot.press("f5")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await open_runs_tab(app, pilot)
         tab = app.query_one("RunsTab")
         assert [r["summary"] for r in tab.rows] == ["how do I vacuum", "what is WAL mode"]
         text = screen_text(app)
         assert "how do I vacuum" in text and "what is WAL mode" in text and "2 runs" in text
-        assert app.focused is app.query_one("#runs-search")  # F5 lands the focus in the tab
+        # F5 lands on the table, so Enter opens the highlighted (newest) run at once
+        assert app.focused is app.query_one("#runs-table")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "generation 2 · ok" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
 
+        await pilot.press("ctrl+f")  # the search is one key away
+        assert app.focused is app.query_one("#runs-search")
         await pilot.press(*"wal")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert [r["summary"] for r in tab.rows] == ["what is WAL mode"]
 
         await pilot.press("enter")  # search done: focus moves to the table
+        assert app.focused is app.query_one("#runs-table")
         await pilot.press("enter")  # open the selected run
         await pilot.pause()
         text = screen_text(app)
@@ -55,6 +69,23 @@ async def test_runs_tab_lists_searches_and_opens_a_stored_generation(
         assert "RunsTab" in [type(w).__name__ for w in app.screen.query("*")]
 
 
+async def test_typing_in_the_runs_table_searches(tui_project_dir, ollama_standin, make_app):
+    """The table has the focus after F5; a letter typed there starts a search, as it would in a
+    search box, instead of being lost."""
+    await _store_generations(tui_project_dir, ollama_standin, [
+        ("what is WAL mode", ["WAL"]), ("how do I vacuum", ["VACUUM"])])
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_runs_tab(app, pilot)
+        search = app.query_one("#runs-search")
+        assert app.focused is app.query_one("#runs-table")
+        await pilot.press(*"vac")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert search.value == "vac" and app.focused is search
+        assert [r["summary"] for r in app.query_one("RunsTab").rows] == ["how do I vacuum"]
+
+
 async def test_runs_tab_filters_by_status_and_kind(tui_project_dir, ollama_standin, make_app):
     await _store_generations(tui_project_dir, ollama_standin, [("fine", ["ok"])])
     project = Project.open(tui_project_dir)
@@ -63,10 +94,7 @@ async def test_runs_tab_filters_by_status_and_kind(tui_project_dir, ollama_stand
     project.close()
     app = make_app(tui_project_dir)
     async with app.run_test(size=(120, 30)) as pilot:
-        await pilot.pause()
-        await pilot.press("f5")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await open_runs_tab(app, pilot)
         tab = app.query_one("RunsTab")
         assert [r["kind"] for r in tab.rows] == ["eval", "generation"]
         assert "qa: 75% pass" in screen_text(app)
@@ -135,7 +163,8 @@ FROZEN = ("2026-01-02T03:04:0{}+00:00")
 def test_runs_tab_160x48(snap_compare, tui_project_dir, ollama_standin, make_app):
     """The Runs tab at 160x48 with one run of each kind but fine-tune, newest first, frozen dates
     and timings: two generations (markup in the question shown literally), a retrieval, a
-    retrieval eval with its per-mode nDCG/recall line, an eval run with its pass rate."""
+    retrieval eval with its per-mode nDCG/recall line, an eval run with its pass rate. F5 left
+    the focus on the table (its cursor on the newest run), so Enter opens it."""
     import asyncio
     import json
 
@@ -177,3 +206,65 @@ def test_runs_tab_160x48(snap_compare, tui_project_dir, ollama_standin, make_app
 
     app = make_app(tui_project_dir, probe=False)
     assert snap_compare(app, terminal_size=(160, 48), run_before=run_before)
+
+
+async def test_an_eval_run_opens_as_its_summary_not_as_json(tui_project_dir, ollama_standin,
+                                                            make_app):
+    """e1 in the Runs tab reads like `workbench eval show`: pass rate with its interval, the
+    advice, failures by lever and each case's verdict, never the stored row as JSON."""
+    from test_tui_evals import EVALS, GOOD, scripted
+
+    from workbench.core.evals.evalset import load_evalset
+    from workbench.core.evals.runner import EvalRunner
+
+    (tui_project_dir / "evals").mkdir()
+    (tui_project_dir / "evals" / "capitals.yaml").write_text(EVALS, encoding="utf-8")
+    ollama_standin.configure(reply=scripted(GOOD))
+    project = Project.open(tui_project_dir)
+    try:
+        await EvalRunner(project, load_evalset(tui_project_dir / "evals" / "capitals.yaml"),
+                         resolve_variant(project), concurrency=1).run()
+    finally:
+        project.close()
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_runs_tab(app, pilot)
+        app.query_one("#runs-kind").value = "eval"  # the cases' generations are listed too
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert [r["id"] for r in app.query_one("RunsTab").rows] == ["e1"]
+        await pilot.press("ctrl+l", "enter")
+        await pilot.pause()
+        text = " ".join(screen_text(app).split())
+        assert "eval e1 · done" in text
+        assert "capitals" in text and "base (" in text
+        assert "pass rate 75% (3/4), 95% CI 30%–95%" in text
+        assert "The one failure has no retrieval evidence" in text  # the advice
+        assert '"evalset_hash"' not in text and '"config"' not in text
+        await pilot.press("end")
+        await pilot.pause()
+        text = " ".join(screen_text(app).split())
+        assert "failures by lever: other 1" in text
+        assert "✗ fail japan" in text and "✓ pass france" in text
+        assert "answer: Kyoto was the capital." in text
+
+
+async def test_an_interrupted_generation_says_what_is_known(tui_project_dir, make_app):
+    """No model answered and no token arrived: the detail says so instead of `model: None`,
+    an empty tokens field and `TTFT 0 ms`."""
+    project = Project.open(tui_project_dir)
+    project.store.start_generation({"source": "tui", "inputs": {"question": "slow one"},
+                                    "model_requested": "ollama:llama3.2",
+                                    "status": "interrupted"})
+    project.close()
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_runs_tab(app, pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "generation 1 · interrupted" in text
+        assert "model: none answered (requested ollama:llama3.2)" in text
+        assert "None" not in text and "TTFT" not in text and "tokens:" not in text
+        assert "no token arrived" in text

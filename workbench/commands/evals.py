@@ -310,10 +310,7 @@ def _print_failures(out: Any, results: list, *, limit: int = 15, everything: boo
 def _print_diff(out: Any, diff: Any, *, only: str | None, limit: int | None = None) -> None:
     from rich.text import Text
 
-    counts = diff.counts
-    out.print(_text(f"{diff.b.label} vs {diff.a.label}: {counts['regression']} regressions, {counts['fix']} fixes, "
-                    f"{counts['changed']} changed, {counts['unchanged']} unchanged, {counts['added']} added, "
-                    f"{counts['removed']} removed", "bold"))
+    out.print(_text(diff.heading, "bold"))
     if diff.stats:
         st = diff.stats
         out.print(_text(f"{st.words}; pass rate {st.pass_rate_a:.0%} -> {st.pass_rate_b:.0%}, "

@@ -1,7 +1,8 @@
 """`workbench runs`: every stored run, newest first; `workbench runs show ID` prints one in full.
 
 IDs: a bare number is a generation; `r12` a retrieval trace, `re12` a retrieval eval, `e12` an
-eval run, `f12` a fine-tune job (the same prefixes the list prints). Variants show as the TUI
+eval run, `f12` a fine-tune job (the same prefixes the list prints). An eval run is shown as
+`workbench eval show` shows it; `--json` prints the stored row for machines. Variants show as the TUI
 names them: "base" or their workbench.yaml name, then the start of their content hash.
 """
 
@@ -91,6 +92,11 @@ def run_show(args: argparse.Namespace, project: Any) -> int:
         return 0
     if kind == "retrieval-eval":
         return _show_retrieval_eval(project, row)
+    if kind == "eval":  # read as `workbench eval show` prints it: one wording for a run
+        from workbench.commands.evals import show_cmd
+
+        return show_cmd(argparse.Namespace(run=f"e{row['id']}", all=False, json=False,
+                                           markdown=False), project)
     if kind != "generation":
         print(json.dumps(row, ensure_ascii=False, indent=2, default=str))
         return 0
@@ -113,9 +119,11 @@ def run_show(args: argparse.Namespace, project: Any) -> int:
     out.write("\n--- messages ---\n")
     for message in row.get("messages") or []:
         out.write(f"[{message.get('role')}]\n{terminal_safe(message.get('content', ''))}\n\n")
+    if not row.get("messages"):
+        out.write("(not stored)\n\n")
     if row.get("thinking"):
         out.write(f"--- thinking ---\n{terminal_safe(row['thinking'])}\n\n")
-    out.write(f"--- output ---\n{terminal_safe(row.get('output') or '')}\n")
+    out.write(f"--- output ---\n{terminal_safe(row.get('output') or '(none)')}\n")
     return 0
 
 

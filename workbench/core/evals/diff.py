@@ -77,6 +77,17 @@ class CaseDiff:
     flaky_before: bool = False
     flaky_after: bool = False
 
+    @property
+    def label(self) -> str:
+        """What the case table calls the change: `regression`, `fix`, `verdict` (to or from a
+        judge error or an unscored case), `answer` (same verdict, new output), `same`,
+        `added`, `removed`."""
+        if self.change == "changed":
+            return "verdict"
+        if self.change == "unchanged":
+            return "answer" if self.output_changed else "same"
+        return self.change
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["words"] = [list(w) for w in self.words]
@@ -95,7 +106,8 @@ class RunInfo:
 
     @property
     def label(self) -> str:
-        """`run 3 (base, e6cf543b)`: the variant as the TUI names it, plus its hash."""
+        """`e3 (base, e6cf543b)`: the run's id as every list prints it, the variant as the TUI
+        names it, plus its hash."""
         from workbench.core.variants import variant_label
 
         who = variant_label(self.variant_name, self.variant_id, hash_chars=0)
@@ -103,7 +115,7 @@ class RunInfo:
         inner = ", ".join(part for part in (who, short) if part)
         if self.id is None:
             return variant_label(self.variant_name, self.variant_id) or "?"
-        return f"run {self.id} ({inner})" if inner else f"run {self.id}"
+        return f"e{self.id} ({inner})" if inner else f"e{self.id}"
 
 
 @dataclass
@@ -129,6 +141,30 @@ class RunDiff:
     @property
     def fixes(self) -> list[CaseDiff]:
         return [c for c in self.cases if c.change == "fix"]
+
+    @property
+    def counts_text(self) -> str:
+        """`4 cases · 2 changed (1 regression, 0 fixes, 1 answer only) · 2 unchanged`: in the
+        words of the filters (`--only regressions|fixes|changed`, the TUI's r / f / c), so
+        `changed` here counts exactly the cases `changed` lists."""
+        def n(count: int, one: str, many: str) -> str:
+            return f"{count} {one if count == 1 else many}"
+
+        changed = self.only("changed")
+        labels = [c.label for c in changed]
+        parts = [n(labels.count("regression"), "regression", "regressions"),
+                 n(labels.count("fix"), "fix", "fixes")]
+        for label, words in (("verdict", "other verdict"), ("answer", "answer only"),
+                             ("added", "added"), ("removed", "removed")):
+            if labels.count(label):
+                parts.append(f"{labels.count(label)} {words}")
+        return (f"{n(len(self.cases), 'case', 'cases')} · {len(changed)} changed "
+                f"({', '.join(parts)}) · {len(self.cases) - len(changed)} unchanged")
+
+    @property
+    def heading(self) -> str:
+        """`e1 (base, 47df8347) → e2 (k8, 1a2b3c4d): 2 cases · …`: A then B, as given."""
+        return f"{self.a.label} → {self.b.label}: {self.counts_text}"
 
     def only(self, which: str | None) -> list[CaseDiff]:
         """Filter for `--only regressions|fixes|changed` (None: all cases)."""

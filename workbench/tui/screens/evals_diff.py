@@ -22,6 +22,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
+from textual.widgets.data_table import ColumnKey
 
 from workbench.tui.widgets.evals_text import (
     change_text,
@@ -29,6 +30,7 @@ from workbench.tui.widgets.evals_text import (
     cell,
     counts_line,
     diff_styles,
+    filter_line,
     first_nonempty_filter,
     flip_lines,
     retrieval_line,
@@ -39,6 +41,19 @@ from workbench.tui.widgets.evals_text import (
     visible_cases,
 )
 from workbench.tui.widgets.key_hints import KeyHints
+
+
+CASE_MIN, CHANGE_WIDTH = 11, 12
+# The left pane beside the case column: the change column, both columns' padding, the border.
+LEFT_EXTRA = CHANGE_WIDTH + 2 * 2 + 1
+LEFT_MIN, LEFT_SHARE, LEFT_MAX = CASE_MIN + LEFT_EXTRA, 0.3, 64
+
+
+def case_column_width(screen_width: int, longest_id: int) -> int:
+    """The case column: 11 at 80 columns (the outputs need the room), growing with the
+    terminal (30% of it for the list) up to the longest id shown."""
+    room = min(LEFT_MAX, max(LEFT_MIN, int(screen_width * LEFT_SHARE))) - LEFT_EXTRA
+    return max(CASE_MIN, min(room, longest_id))
 
 
 class EvalsDiffScreen(Screen[None]):
@@ -107,8 +122,8 @@ class EvalsDiffScreen(Screen[None]):
             with Vertical(id="diff-left"):
                 yield Static("", id="diff-filter")
                 table: DataTable = DataTable(id="diff-cases", cursor_type="row")
-                table.add_column("case", key="case", width=11)
-                table.add_column("change", key="change", width=12)
+                table.add_column("case", key="case", width=CASE_MIN)
+                table.add_column("change", key="change", width=CHANGE_WIDTH)
                 yield table
             with VerticalScroll(id="diff-detail", can_focus=True):
                 yield Static("", id="diff-case-head")
@@ -184,15 +199,31 @@ class EvalsDiffScreen(Screen[None]):
         table.clear()
         styles = diff_styles(self.app.theme_variables)
         self.cases = visible_cases(self.diff, self.which)
+        self._size_case_column()
         for case in self.cases:
-            table.add_row(cell(case.case_id), change_text(case.change, styles), key=case.case_id)
-        label = {"all": "all cases"}.get(self.which, self.which)
+            table.add_row(cell(case.case_id), change_text(case, styles), key=case.case_id)
         self.query_one("#diff-filter", Static).update(
-            Text(f"{label}: {len(self.cases)} of {len(self.diff.cases)}"))
+            Text(filter_line(self.which, len(self.cases), len(self.diff.cases))))
         if self.cases:
             table.move_cursor(row=0)
         self._show_case()
         self.refresh_bindings()
+
+    def _size_case_column(self) -> None:
+        """Fit the case column (and the left pane) to the terminal and the longest case id."""
+        table = self.query_one("#diff-cases", DataTable)
+        longest = max((len(safe(c.case_id)) for c in (self.diff.cases if self.diff else [])),
+                      default=CASE_MIN)
+        width = case_column_width(self.size.width or self.app.size.width, longest)
+        column = table.columns.get(ColumnKey("case"))
+        if column is not None and column.width != width:
+            column.width = width
+            table.refresh(layout=True)
+        self.query_one("#diff-left").styles.width = width + LEFT_EXTRA
+
+    def on_resize(self) -> None:
+        if self.diff is not None:
+            self._restyle()
 
     def _restyle(self) -> None:
         """A new theme: rebuild the styled cells and the outputs, keeping the selection."""

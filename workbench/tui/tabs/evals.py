@@ -97,6 +97,9 @@ class EvalsTab(Vertical):
         self.refresh_runs()
 
     def on_show(self) -> None:
+        # The eval files may have changed meanwhile (`workbench eval promote` adds a case):
+        # the Set labels count the cases, so they are read again too.
+        self.controls.load_sets()
         if not self.running:
             self.refresh_runs()
 
@@ -128,16 +131,12 @@ class EvalsTab(Vertical):
     @work(thread=True, exclusive=True, group="eval-summary", exit_on_error=False)
     def load_summary(self, store: Any, run_id: int) -> None:
         from workbench.core.evals import runstore
-        from workbench.core.evals.summary import summarize
+        from workbench.core.runlog import eval_summary
 
         row = runstore.get_run(store, run_id)
-        summary = row.get("summary") if isinstance(row.get("summary"), dict) else None
-        if summary is None:  # a killed run has results but no stored summary
-            results = runstore.load_results(store, run_id)
-            if results:
-                summary = summarize(results, expected_results=(row.get("total_cases") or 0)
-                                    * (row.get("repeat") or 1))
-        self.post_message(self.SummaryLoaded(row, summary))
+        # a killed run has results but no stored summary: recomputed from them
+        results = [] if isinstance(row.get("summary"), dict) else runstore.load_results(store, run_id)
+        self.post_message(self.SummaryLoaded(row, eval_summary(row, results)))
 
     # -- the runs table ------------------------------------------------------------------------
     @on(RunsLoaded)

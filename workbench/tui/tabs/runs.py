@@ -4,6 +4,9 @@ newest first.
 Reads through `workbench.core.runlog` (the same rows and ids as `workbench runs`), in a thread
 worker so a large or busy database never stalls typing in the search box; the worker posts the
 rows and the handler fills the table. Enter opens a run in full.
+
+F5 lands on the table (the count line says "Enter opens one", so Enter must); the search box is
+one key away (ctrl+f), and a letter typed in the table goes to the search box as well.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -145,7 +148,8 @@ class RunsTab(Vertical):
         else:
             shown = len(message.rows)
             more = " (newest shown; narrow the search)" if shown >= ROW_LIMIT else ""
-            count.update(Text(f"{shown} run{'s' if shown != 1 else ''}{more} · Enter opens one"))
+            opens = " · Enter opens one" if shown else ""
+            count.update(Text(f"{shown} run{'s' if shown != 1 else ''}{more}{opens}"))
 
     @on(Input.Changed, "#runs-search")
     @on(Select.Changed, "#runs-kind")
@@ -170,6 +174,27 @@ class RunsTab(Vertical):
             self.notify(f"run {run_id} is no longer in the store", severity="warning")
             return
         self.app.push_screen(RunDetailScreen(self.project, run_id, kind, row))
+
+    def focus_first_field(self) -> bool:
+        """Where F5 lands (the app asks): the table, so Enter opens the highlighted run."""
+        self.query_one("#runs-table", DataTable).focus()
+        return True
+
+    def on_key(self, event: events.Key) -> None:
+        """A printable key the table does not use starts a search with that character."""
+        table = self.query_one("#runs-table", DataTable)
+        if self.app.focused is not table or not event.is_printable or not event.character \
+                or event.character.isspace():
+            return
+        search = self.query_one("#runs-search", Input)
+        # The box selects its text on focus; here that would make the next key replace this one.
+        # set_focus now (not focus(), which defers it) queues the Focus event before the reset.
+        search.select_on_focus = False
+        self.screen.set_focus(search)
+        search.call_later(setattr, search, "select_on_focus", True)
+        search.insert_text_at_cursor(event.character)
+        event.stop()
+        event.prevent_default()
 
     def action_refresh(self) -> None:
         self.refresh_runs()

@@ -44,18 +44,19 @@ def resume_choice(project: Any, row: dict[str, Any]) -> str:
 
 
 def error_line(exc: WorkbenchError) -> str:
-    """The message first (it is what fits in one line), then the file and line it is about."""
+    """The message as a sentence (capital first: it follows "The run did not start."), then
+    the file and line it is about."""
     where = ""
     if exc.path:
         where = f" ({Path(exc.path).name}" + (f":{exc.line}" if exc.line else "") + ")"
-    return exc.message + where
+    return exc.message[:1].upper() + exc.message[1:] + where
 
 
 class EvalRunControls(Vertical):
     """Progress above, pickers below; `start()` / `cancel()` drive one run at a time."""
 
     DEFAULT_CSS = """
-    EvalRunControls { height: 4; border-top: hkey $panel-lighten-1; }
+    EvalRunControls { height: auto; border-top: hkey $panel-lighten-1; }
     EvalRunControls #evals-bar { height: 1; }
     EvalRunControls #evals-bar Label { width: auto; padding: 0 1 0 0; color: $text-muted; }
     EvalRunControls #evals-set { width: 1fr; max-width: 36; margin-right: 1; }
@@ -111,6 +112,7 @@ class EvalRunControls(Vertical):
         self.runner: Any = None
         self.running = False
         self._announced: int | None = None
+        self._set_options: list[tuple[str, str]] | None = None
 
     def compose(self) -> ComposeResult:
         from workbench.tui.tabs.prompt import BASE, variant_options
@@ -153,10 +155,19 @@ class EvalRunControls(Vertical):
     def _sets_loaded(self, message: SetsLoaded) -> None:
         select = self.query_one("#evals-set", Select)
         current = select.value
+        if message.options == self._set_options:
+            return  # nothing changed: leave the picker (and an open dropdown) alone
+        self._set_options = message.options
         if message.options:
             select.set_options(message.options)
             values = [v for _, v in message.options]
-            select.value = current if current in values else values[0]
+            chosen = current if current in values else values[0]
+            if select.value == chosen:
+                # set_options kept the value, so Select did not redraw its label ("84 cases"
+                # stayed until the dropdown was opened): make it.
+                select.mutate_reactive(Select.value)
+            else:
+                select.value = chosen
         else:
             folder = self.project.config.evals.dir
             select.set_options([(f"(no eval sets in {folder}/)", NO_SETS)])

@@ -14,7 +14,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import ProgressBar, Static
 
-from workbench.tui.widgets.evals_text import VERDICT_MARK, safe, summary_body, variant_text, when
+from workbench.core.runlog import VERDICT_MARK
+from workbench.tui.widgets.evals_text import safe, summary_body, variant_text, when
 
 
 def progress_counts(p: Any) -> str:
@@ -49,7 +50,7 @@ class RunProgressPanel(Vertical):
     """A bar with pass/fail counts, and the last finished case (or the idle hint)."""
 
     DEFAULT_CSS = """
-    RunProgressPanel { height: 2; }
+    RunProgressPanel { height: auto; }
     RunProgressPanel > Horizontal { height: 1; }
     RunProgressPanel ProgressBar { width: auto; }
     RunProgressPanel ProgressBar Bar { width: 20; }
@@ -59,6 +60,7 @@ class RunProgressPanel(Vertical):
                                     text-overflow: ellipsis; }
     RunProgressPanel.-idle ProgressBar { display: none; }
     RunProgressPanel.-idle .evals-counts { padding: 0; }
+    RunProgressPanel.-idle .evals-last { height: auto; max-height: 4; text-wrap: wrap; }
     """
 
     def compose(self) -> ComposeResult:
@@ -71,7 +73,8 @@ class RunProgressPanel(Vertical):
         self.idle("No run in progress.", "ctrl+r runs the chosen eval set with the chosen variant.")
 
     def idle(self, headline: str, hint: str = "") -> None:
-        """Between runs: a sentence about the last run (or what to do) instead of the bar."""
+        """Between runs: a sentence about the last run (or what to do) instead of the bar; the
+        hint wraps (up to four lines), so an instruction is read whole at 80 columns."""
         self.add_class("-idle")
         self.query_one(".evals-counts", Static).update(Text(headline))
         self.query_one(".evals-last", Static).update(Text(hint))

@@ -17,9 +17,6 @@ from rich.text import Text
 
 from workbench.core.safetext import terminal_safe
 
-CHANGE_MARK = {"regression": "▼", "fix": "▲", "changed": "~", "unchanged": "=",
-               "added": "+", "removed": "-"}
-VERDICT_MARK = {"pass": "✓", "fail": "✗", "judge-error": "?", "unscored": "·"}
 RESUMABLE = ("cancelled", "interrupted")
 
 
@@ -110,37 +107,30 @@ def default_pair(rows: Sequence[dict[str, Any]], current: int | None, mark_a: in
 
 
 def summary_body(summary: dict[str, Any]) -> list[str]:
-    """The summary's lines without the advice (shown on its own, first): the CLI's wording plus
-    per-tag rates as percentages and the failures counted by lever."""
-    from workbench.core.evals.summary import summary_lines
+    """The summary's lines without the advice (shown on its own, first): the same lines as a
+    run's report in the Runs tab, made safe for one terminal line each."""
+    from workbench.core.runlog import eval_summary_body
 
-    lines = summary_lines(summary)[:-1]
-    tags = summary.get("per_tag") or {}
-    if tags:
-        lines = [ln for ln in lines if not ln.startswith("by tag: ")]
-        lines.insert(1, "by tag: " + ", ".join(
-            f"{safe(t)} {pct(v.get('rate'))} ({v['passed']}/{v['total']})" for t, v in tags.items()))
-    failures = {k: v for k, v in (summary.get("failures") or {}).items() if v}
-    if failures:
-        lines.append("failures by lever: " + ", ".join(f"{k} {v}" for k, v in failures.items()))
-        failing = summary.get("failing_cases") or {}
-        if failing:
-            shown = list(failing.items())[:8]
-            more = f" … +{len(failing) - 8}" if len(failing) > 8 else ""
-            lines.append("failing: " + ", ".join(f"{safe(c)} ({k})" for c, k in shown) + more)
-    return [safe(line) for line in lines]
+    return [safe(line) for line in eval_summary_body(summary)]
 
 
 # ---------------------------------------------------------------------------------------- diff
 
 
 def counts_line(diff: Any) -> str:
-    c = diff.counts
-    parts = [f"{c['regression']} regressed", f"{c['fix']} fixed", f"{c['changed']} changed",
-             f"{c['unchanged']} unchanged"]
-    if c["added"] or c["removed"]:
-        parts += [f"{c['added']} added", f"{c['removed']} removed"]
-    return " · ".join(parts)
+    """`4 cases · 1 changed (1 regression, 0 fixes) · 3 unchanged`: the CLI's words, which are
+    the filters' (r regressions, f fixes, c changed), so a heading and its count agree."""
+    return diff.counts_text
+
+
+FILTER_NAMES = {"regressions": "regressions", "fixes": "fixes", "changed": "changed",
+                "all": "all cases"}
+
+
+def filter_line(which: str, shown: int, total: int) -> str:
+    """The case list's heading: `changed: 1 of 4`, `all cases: 4`."""
+    name = FILTER_NAMES.get(which, which)
+    return f"{name}: {total}" if which == "all" else f"{name}: {shown} of {total}"
 
 
 def stats_line(diff: Any) -> str:
@@ -164,14 +154,20 @@ def totals_line(diff: Any) -> str:
     return " · ".join(parts)
 
 
-def change_text(change: str, styles: dict[str, Style]) -> Text:
-    return Text(f"{CHANGE_MARK.get(change, ' ')} {change}", style=styles.get(change, ""),
-                no_wrap=True)
+CHANGE_MARK = {"regression": "▼", "fix": "▲", "verdict": "~", "answer": "~", "same": "=",
+               "added": "+", "removed": "-"}
+
+
+def change_text(case: Any, styles: dict[str, Style]) -> Text:
+    """The case table's change cell: `▼ regression`, `~ answer` (same verdict, new output)."""
+    return Text(f"{CHANGE_MARK.get(case.label, ' ')} {case.label}",
+                style=styles.get(case.change, ""), no_wrap=True)
 
 
 def case_head(case: Any) -> str:
-    """`italy · regression · pass → fail · +12 ms · tokens +3 · now: context-ignored`."""
-    parts = [safe(case.case_id), case.change,
+    """`italy · regression · pass → fail · +12 ms · tokens +3 · now: context-ignored` (the
+    change named as in the case table)."""
+    parts = [safe(case.case_id), case.label,
              f"{case.before or 'absent'} → {case.after or 'absent'}"]
     if case.latency_delta_ms is not None:
         parts.append(f"{case.latency_delta_ms:+.0f} ms")
