@@ -131,7 +131,9 @@ async def test_fresh_sample_project_shows_the_checklist_locked_with_the_advice(
         assert text.index("Not yet: run the eval set") < text.index("✓ eval set:")
         assert "✓ eval set: sqlite-docs-qa: 83 cases (17 held out" in text
         assert "✗ variants: 0 distinct prompt/retrieval variant(s)" in text
-        assert "next: evaluate the current settings (`workbench eval run`)" in text
+        # next steps in the TUI's words: the tab, the key, the picker (not the CLI's commands)
+        assert "next: evaluate the current settings on all 83 cases (Evals tab, F3: set" in text
+        assert "next: run the eval set (Evals tab, F3: ctrl+r) so failures" in text
         assert "⚠ Warning (knowledge): 55 of 66 training targets (83%)" in text
         assert "facts belong in retrieval" in text
         assert "✗ Locked until the guard passes (failing: variants, plateau, retrieval, signal)" \
@@ -147,6 +149,38 @@ async def test_fresh_sample_project_shows_the_checklist_locked_with_the_advice(
         await pilot.pause()
         assert tab.view == "guard"  # sent back to the evidence
     assert app.project.store.rows("finetune_jobs") == []
+
+
+async def test_runs_the_guard_does_not_count_are_named_with_the_tui_way_to_count(
+        fresh_sample, make_app):
+    """The new-user trial: a `--limit 10` run and a cancelled run of the whole set. The tab says
+    they were not counted and why, how long a full run takes, and how to make one here."""
+    from fixtures_finetune_guard import cancelled_run, label, subset_run
+
+    from workbench.core.variants import resolve_variant
+
+    project = Project.open(fresh_sample)
+    try:
+        base = resolve_variant(project).spec()  # the current settings: e2 can be resumed
+        subset_run(project, 10, spec=base)      # e1
+        cancelled_run(project, 12, spec=base)   # e2
+        e1, e2 = label(project, 1), label(project, 2)
+    finally:
+        project.close()
+    app = make_app(fresh_sample, probe=False)
+    async with app.run_test(size=(120, 48)) as pilot:
+        await open_tab(app, pilot)
+        text = flat(app)
+        assert ("Not yet: run all 83 cases once (Evals tab, F3: ctrl+r; or select e2, ctrl+e to "
+                "finish it): only complete runs of the whole set count. A full run takes about 10 "
+                "min (7.2 s a case in e2, e1) (also missing: variants, plateau, signal)") in text
+        assert (f"✗ variants: 0 distinct prompt/retrieval variant(s) evaluated on sqlite-docs-qa "
+                f"(runs: none counted; {e2} was cancelled after 12 of 83 cases, {e1} covers only 10 "
+                "of 83 cases (--limit/--tag/--case) — only complete runs of the whole set count)") in text
+        assert "pick them in the Evals tab's Variant picker: terse, k8" in text
+        assert f"{e2} can be resumed instead of started again (Evals tab, F3: select e2, ctrl+e: " \
+            "71 cases left)" in text
+        assert "`workbench eval run" not in text  # the CLI's words stay in the CLI
 
 
 async def test_the_evidence_in_the_store_and_a_named_signal_unlock_the_form(
@@ -371,6 +405,28 @@ def test_finetune_locked_checklist_80x24(snap_compare, fresh_sample, make_app):
     rules and ctrl+o, then the checklist from '✓ eval set: … 83 cases' down through the ✗ rules
     with their next steps; the footer's Override / Start / Resume keys (the view keys are in the
     view bar)."""
+    app = make_app(fresh_sample, probe=False)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_prepare())
+
+
+def test_finetune_uncounted_runs_80x24(snap_compare, fresh_sample, make_app):
+    """The new-user trial at 80x24: a `--limit 10` run (e1) and a cancelled run of the whole set
+    (e2) of the current settings in the store. The advice band says to run all 83 cases in the
+    Evals tab (F3: ctrl+r; or select e2, ctrl+e to finish it), that only complete runs of the whole set count, and that a full run takes about 10 min
+    (7.2 s a case in e2, e1), ending with '(also missing: variants, plateau, signal)' (nothing
+    cut off); the checklist's variants rule says 'runs: none counted; e2 … was
+    cancelled after 12 of 83 cases, e1 … covers only 10 of 83 cases (--limit/--tag/--case)'."""
+    from fixtures_finetune_guard import cancelled_run, subset_run
+
+    from workbench.core.variants import resolve_variant
+
+    project = Project.open(fresh_sample)
+    try:
+        base = resolve_variant(project).spec()
+        subset_run(project, 10, spec=base)
+        cancelled_run(project, 12, spec=base)
+    finally:
+        project.close()
     app = make_app(fresh_sample, probe=False)
     assert snap_compare(app, terminal_size=(80, 24), run_before=_prepare())
 

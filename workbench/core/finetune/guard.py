@@ -49,6 +49,9 @@ class Rule:
     next_step: str | None = None  # what to do when it does not pass
     evidence: dict[str, Any] = field(default_factory=dict)
     severity: str = REQUIRED  # required | warning (a warning never blocks training)
+    # The same next step in the TUI's words (tab, key, picker) where it differs from the CLI's;
+    # None: next_step reads the same in both. Kept in core so the wording is tested headless.
+    tui_step: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,6 +65,7 @@ class GuardReport:
     evalset: str | None = None
     evalset_path: str | None = None
     best_run_id: int | None = None
+    tui_advice: str | None = None  # the advice in the TUI's words (None: `advice` reads the same)
 
     @property
     def passed(self) -> bool:
@@ -80,12 +84,13 @@ class GuardReport:
     def to_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "advice": self.advice, "signal": self.signal,
                 "evalset": self.evalset, "evalset_path": self.evalset_path,
-                "best_run_id": self.best_run_id, "rules": [r.to_dict() for r in self.rules]}
+                "best_run_id": self.best_run_id, "tui_advice": self.tui_advice,
+                "rules": [r.to_dict() for r in self.rules]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "GuardReport":
         return cls([Rule(**r) for r in d.get("rules", [])], d.get("advice", ""), d.get("signal"),
-                   d.get("evalset"), d.get("evalset_path"), d.get("best_run_id"))
+                   d.get("evalset"), d.get("evalset_path"), d.get("best_run_id"), d.get("tui_advice"))
 
     def lines(self) -> list[str]:
         """Plain text (no markup: variant names and case ids are user text)."""
@@ -133,9 +138,13 @@ class VariantRun:
 
     @property
     def lever_key(self) -> str:
-        """What a prompt/retrieval variant changes (the model alone does not count as one)."""
-        keys = ("prompt", "template", "system", "examples", "retrieval")
-        return json.dumps({k: self.spec.get(k) for k in keys}, sort_keys=True, default=str)
+        return lever_key(self.spec)
+
+
+def lever_key(spec: dict[str, Any]) -> str:
+    """What a prompt/retrieval variant changes (the model alone does not count as one)."""
+    keys = ("prompt", "template", "system", "examples", "retrieval")
+    return json.dumps({k: spec.get(k) for k in keys}, sort_keys=True, default=str)
 
 
 def variant_runs(store: Any, evalset_name: str, *, full_size: int | None = None) -> list[VariantRun]:
@@ -172,6 +181,205 @@ def variant_runs(store: Any, evalset_name: str, *, full_size: int | None = None)
             rate = summary.get("pass_rate")
         out.append(VariantRun(row["id"], row.get("variant_id") or "", label, rate, summary, spec, results))
     return out
+
+
+@dataclass
+class UncountedRun:
+    """A stored run on the eval set that the rules leave out, and why, so the guard can say so:
+    a user who ran `eval run --limit 10` and sees "runs: none" thinks the run was lost."""
+
+    run_id: int
+    label: str
+    reason: str  # subset | earlier set | cancelled | interrupted | running | <another status>
+    cases: int  # distinct cases the run holds results for
+    selected: int  # cases the run was started on (fewer than the set: a subset)
+    full: int  # cases in the eval set now
+    resume: str | None = None  # `eval run` arguments that would finish it (then so would ctrl+e)
+
+    @property
+    def words(self) -> str:
+        if self.reason == "subset":
+            return f"{self.label} covers only {self.selected} of {self.full} cases (--limit/--tag/--case)"
+        if self.reason == "earlier set":
+            return f"{self.label} ran an earlier version of the set ({self.selected} cases; it has {self.full} now)"
+        if self.reason == "running":
+            return f"{self.label} has not finished ({self.cases} of {self.full} cases so far)"
+        return f"{self.label} was {self.reason} after {self.cases} of {self.full} cases"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": self.run_id, "reason": self.reason, "cases": self.cases,
+                "selected": self.selected, "of": self.full, "resume": self.resume}
+
+
+def uncounted_runs(project: Any, evalset: Any, counted: list[VariantRun]) -> list[UncountedRun]:
+    """Runs on the eval set that are not evidence (a subset, or not finished), newest first.
+
+    Only for variants with no counted run (a quick check of a variant already measured is not
+    news), one per variant and reason. Fine-tuned runs are left out: they are the adapter's
+    evaluation, never evidence for the guard.
+    """
+    from workbench.core.evals import runstore
+
+    store = project.store
+    full = len(evalset.cases)
+    measured = {r.variant_id for r in counted}
+    seen: set[tuple[str, str]] = set()
+    out: list[UncountedRun] = []
+    rows = runstore.list_runs(store, limit=100_000, evalset=evalset.name)
+    for row in sorted(rows, key=lambda r: -r["id"]):
+        vid = row.get("variant_id") or ""
+        if vid in measured or _spec(row).get("adapter"):
+            continue
+        selected = row.get("total_cases") or 0
+        status = row.get("status") or "?"
+        if status == "done" and selected >= full:
+            continue  # counted (an older run of a variant whose newest run is counted)
+        if selected < full:  # the runner keeps the file's hash for a subset: a new hash is a new file
+            reason = "subset" if row.get("evalset_hash") == evalset.content_hash else "earlier set"
+        else:
+            reason = status
+        kind = reason if reason in ("subset", "earlier set") else "unfinished"  # one of each per variant
+        if (vid, kind) in seen:
+            continue
+        seen.add((vid, kind))
+        with store.lock:
+            cases = store.conn.execute("SELECT COUNT(DISTINCT case_id) FROM eval_results WHERE run_id = ?",
+                                       (row["id"],)).fetchone()[0]
+        name = row.get("variant_name")
+        label = f"e{row['id']} {variant_label(name, vid, hash_chars=0 if name else 8)}"
+        run = UncountedRun(row["id"], label, reason, cases, selected, full)
+        if reason in ("cancelled", "interrupted"):
+            run.resume = _resume_args(project, evalset, row)
+        out.append(run)
+    return out
+
+
+def _resume_args(project: Any, evalset: Any, row: dict[str, Any]) -> str | None:
+    """The `eval run` arguments that resume the run (the Evals tab's ctrl+e resumes it too), when
+    the eval set and the variant's settings are unchanged since it started; else the runner
+    refuses, so None."""
+    from workbench.core.variants import resolve_variant
+
+    if row.get("evalset_hash") != evalset.content_hash:
+        return None
+    name = row.get("variant_name")
+    try:
+        if name and name in project.config.variants:
+            variant, flag = resolve_variant(project, name), f" --variant {name}"
+        elif name and name in project.prompts:
+            variant, flag = resolve_variant(project, None, prompt=name), f" --prompt {name}"
+        else:
+            variant, flag = resolve_variant(project), ""
+    except WorkbenchError:
+        return None
+    if variant.id != row.get("variant_id"):
+        return None
+    return f"--resume e{row['id']}{flag}"
+
+
+@dataclass
+class Pace:
+    """Seconds of wall-clock time per case, read from the stored runs."""
+
+    seconds_per_case: float
+    runs: list[int]
+
+    def run_words(self, cases: int, *, say_cases: bool = True) -> str:
+        of = f" of {cases} cases" if say_cases else ""
+        return (f"a full run{of} takes {duration_words(cases * self.seconds_per_case)} "
+                f"({self.seconds_per_case:.1f} s a case in {', '.join(f'e{r}' for r in self.runs)})")
+
+
+PACE_SAMPLES = 20
+PACE_RUNS = 10
+
+
+def eval_pace(store: Any, evalset_name: str) -> Pace | None:
+    """Wall-clock seconds per case of the newest runs on the eval set.
+
+    Each uncached case was in flight from (finished - latency) to finished; the union of those
+    intervals is the time the run was busy, whatever its concurrency (the embedded model
+    generates one at a time, a server queues), and without the pauses between a cancel and a
+    resume. Busy time / cases is the pace. Cached answers cost nothing and are left out, and so
+    are runs of another model than the newest timed run. None when no run has a timed case.
+    """
+    from workbench.core.evals import runstore
+
+    busy, cases, used, model = 0.0, 0, [], None
+    rows = sorted(runstore.list_runs(store, limit=100_000, evalset=evalset_name), key=lambda r: -r["id"])
+    for row in rows[:PACE_RUNS]:
+        spec = _spec(row)
+        if model is not None and spec.get("model") != model:
+            continue
+        with store.lock:
+            timed = store.conn.execute(
+                "SELECT r.created_at, COALESCE(r.latency_ms, g.total_ms) FROM eval_results r LEFT JOIN "
+                "generations g ON g.id = r.generation_id WHERE r.run_id = ? AND r.cached = 0",
+                (row["id"],)).fetchall()
+        spans = []
+        for finished, latency in timed:
+            end = _timestamp(finished)
+            if end is not None and latency is not None and latency > 0:
+                spans.append((end - latency / 1000, end))
+        if not spans:
+            continue
+        busy += _union_length(spans)
+        cases += len(spans)
+        used.append(row["id"])
+        model = spec.get("model")
+        if cases >= PACE_SAMPLES:
+            break
+    if not cases:
+        return None
+    return Pace(busy / cases, used)
+
+
+def _timestamp(text: Any) -> float | None:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(text)).timestamp()
+    except ValueError:
+        return None
+
+
+def _union_length(spans: list[tuple[float, float]]) -> float:
+    total, end = 0.0, float("-inf")
+    for a, b in sorted(spans):
+        if b <= end:
+            continue
+        total += b - max(a, end)
+        end = b
+    return total
+
+
+def duration_words(seconds: float) -> str:
+    if seconds < 90:
+        return f"about {max(1, round(seconds))} s"
+    if seconds < 90 * 60:
+        return f"about {round(seconds / 60)} min"
+    return f"about {seconds / 3600:.1f} h"
+
+
+def untried_variants(project: Any, counted: list[VariantRun]) -> list[str]:
+    """workbench.yaml variants that would add a new prompt/retrieval setting to the evidence
+    (model-only variants and ones already measured left out), so the next step can name them."""
+    from workbench.core.variants import resolve_variant
+
+    try:
+        taken = {r.lever_key for r in counted} | {lever_key(resolve_variant(project).spec())}
+    except WorkbenchError:
+        return []
+    names = []
+    for name in project.config.variants:
+        try:
+            key = lever_key(resolve_variant(project, name).spec())
+        except WorkbenchError:
+            continue
+        if key not in taken:
+            taken.add(key)
+            names.append(name)
+    return names
 
 
 def _spec(row: dict[str, Any]) -> dict[str, Any]:
@@ -213,9 +421,11 @@ def check(project: Any, signal: str | None = None, *, evalset: str | None = None
     runs = variant_runs(project.store, es.name, full_size=len(es.cases))
     best = max((r for r in runs if r.pass_rate is not None), key=lambda r: (r.pass_rate, -r.run_id),
                default=None)
-    rules.append(_rule_variants(runs, settings, es.name))
-    rules.append(_rule_plateau(runs, settings))
-    rules.append(_rule_retrieval(best, settings, latest_retrieval_eval(project, es.name)))
+    ctx = Context(es.name, len(es.cases), uncounted_runs(project, es, runs),
+                  eval_pace(project.store, es.name), untried_variants(project, runs))
+    rules.append(_rule_variants(runs, settings, ctx))
+    rules.append(_rule_plateau(runs, settings, ctx))
+    rules.append(_rule_retrieval(best, settings, latest_retrieval_eval(project, es.name), ctx))
     rules.append(_rule_signal(signal, runs, best, settings))
     rules.append(_rule_knowledge(project, es, settings))
     return _report(rules, signal, es.name, str(path), best.run_id if best else None, settings)
@@ -224,6 +434,7 @@ def check(project: Any, signal: str | None = None, *, evalset: str | None = None
 def _report(rules: list[Rule], signal: str | None, name: str | None, path: str | None,
             best_id: int | None, settings: FinetuneSettings) -> GuardReport:
     failing = {r.name: r for r in rules if not r.passed and r.severity == REQUIRED}
+    tui_advice = None
     if not failing:
         advice = (f"The evidence supports a LoRA fine-tune for the {signal} signal: "
                   "run `workbench finetune train`.")
@@ -233,11 +444,13 @@ def _report(rules: list[Rule], signal: str | None, name: str | None, path: str |
     else:
         lead = next(failing[n] for n in _PRIORITY if n in failing)
         lead_text = lead.evidence.get("advice") or lead.next_step or lead.summary
+        tui_text = lead.evidence.get("tui_advice") or lead.tui_step or lead_text
         others = [n for n in _PRIORITY if n in failing and n != lead.name]
-        advice = f"Not yet: {lead_text}"
-        if others:
-            advice += f" (also missing: {', '.join(others)})"
-    return GuardReport(rules, advice, signal, name, path, best_id)
+        also = f" (also missing: {', '.join(others)})" if others else ""
+        advice = f"Not yet: {lead_text}{also}"
+        if tui_text != lead_text:
+            tui_advice = f"Not yet: {tui_text}{also}"
+    return GuardReport(rules, advice, signal, name, path, best_id, tui_advice)
 
 
 def _rule_evalset(es: Any, s: FinetuneSettings) -> Rule:
@@ -255,25 +468,88 @@ def _rule_evalset(es: Any, s: FinetuneSettings) -> Rule:
     return Rule("eval set", not problems, summary, "; ".join(problems) or None, ev)
 
 
-def _rule_variants(runs: list[VariantRun], s: FinetuneSettings, name: str) -> Rule:
+@dataclass
+class Context:
+    """What the rules' wording needs beyond the counted runs: the runs left out and why, the
+    pace of a full run, and the configured variants not measured yet."""
+
+    evalset: str
+    cases: int
+    uncounted: list[UncountedRun] = field(default_factory=list)
+    pace: Pace | None = None
+    untried: list[str] = field(default_factory=list)
+
+    def pace_words(self, runs_needed: int = 1, *, short: bool = False) -> str:
+        """How long the runs asked for take, from the stored pace; honest when there is none.
+        `short` leaves out the case count (the sentence before says it)."""
+        if self.pace is None:
+            return f"a full run is {self.cases} model calls (no run on this set shows the pace yet)"
+        words = self.pace.run_words(self.cases, say_cases=not short)
+        if short:
+            words = words[0].upper() + words[1:]
+        if runs_needed > 1:
+            words += (f", {runs_needed} runs "
+                      f"{duration_words(runs_needed * self.cases * self.pace.seconds_per_case)}")
+        return words
+
+    def uncounted_words(self, limit: int = 4) -> str:
+        shown = [u.words for u in self.uncounted[:limit]]
+        if len(self.uncounted) > limit:
+            shown.append(f"{len(self.uncounted) - limit} more")
+        return ", ".join(shown) + " — only complete runs of the whole set count"
+
+    def resumable(self, limit: int = 2) -> list[UncountedRun]:
+        return [u for u in self.uncounted if u.resume][:limit]
+
+    def resume_steps(self) -> tuple[list[str], list[str]]:
+        """(CLI, TUI) sentences offering to finish cancelled runs rather than start again."""
+        cli, tui = [], []
+        for u in self.resumable():
+            left = f"{u.full - u.cases} cases left"
+            cli.append(f"{u.label} can be resumed instead of started again "
+                       f"(`workbench eval run {u.resume}`: {left})")
+            tui.append(f"{u.label} can be resumed instead of started again "
+                       f"(Evals tab, F3: select e{u.run_id}, ctrl+e: {left})")
+        return cli, tui
+
+
+def _rule_variants(runs: list[VariantRun], s: FinetuneSettings, ctx: Context) -> Rule:
     levers = {r.lever_key for r in runs}
     ev = {"variants": len(runs), "distinct_prompt_retrieval": len(levers), "min_variants": s.min_variants,
-          "runs": [r.run_id for r in runs]}
-    summary = (f"{len(levers)} distinct prompt/retrieval variant(s) evaluated on {name} "
-               f"(runs: {', '.join(r.label for r in runs) or 'none'}); need {s.min_variants}")
-    step = None
-    if len(levers) < s.min_variants:
-        missing = s.min_variants - len(levers)
-        if not runs:
-            step = (f"evaluate the current settings (`workbench eval run`), then {s.min_variants - 1} "
-                    "variants that change the prompt or retrieval (`--variant NAME`)")
-        else:
-            step = (f"evaluate {missing} more variant(s) that change the prompt or retrieval "
-                    "(`workbench eval run --variant NAME`): a model-only change does not count")
-    return Rule("variants", step is None, summary, step, ev)
+          "runs": [r.run_id for r in runs], "uncounted": [u.to_dict() for u in ctx.uncounted],
+          "seconds_per_case": ctx.pace.seconds_per_case if ctx.pace else None,
+          "untried_variants": ctx.untried}
+    listed = ", ".join(r.label for r in runs)
+    if ctx.uncounted:
+        listed = (f"{listed}; not counted: " if listed else "none counted; ") + ctx.uncounted_words()
+    summary = (f"{len(levers)} distinct prompt/retrieval variant(s) evaluated on {ctx.evalset} "
+               f"(runs: {listed or 'none'}); need {s.min_variants}")
+    if len(levers) >= s.min_variants:
+        return Rule("variants", True, summary, None, ev)
+    missing = s.min_variants - len(levers)
+    untried = ", ".join(ctx.untried)
+    named = f"; workbench.yaml defines {untried}" if untried else ""
+    in_picker = f" Variant picker: {untried}" if untried else " Variant picker"
+    new_one = "; a new one: edit the prompt in the Prompt tab (F1) and save it with ctrl+s"
+    if not runs:
+        cli = [f"evaluate the current settings on all {ctx.cases} cases (`workbench eval run`), then "
+               f"{s.min_variants - 1} variants that change the prompt or retrieval "
+               f"(`workbench eval run --variant NAME`{named})"]
+        tui = [f"evaluate the current settings on all {ctx.cases} cases (Evals tab, F3: set {ctx.evalset}, "
+               f"Variant base, ctrl+r), then {s.min_variants - 1} variants that change the prompt or "
+               f"retrieval (pick them in the Evals tab's{in_picker}{new_one})"]
+    else:
+        cli = [f"evaluate {missing} more variant(s) that change the prompt or retrieval "
+               f"(`workbench eval run --variant NAME`{named}): a model-only change does not count"]
+        tui = [f"evaluate {missing} more variant(s) that change the prompt or retrieval (Evals tab, F3: "
+               f"choose one in the{in_picker}, then ctrl+r{new_one}): a model-only change does not count"]
+    resume_cli, resume_tui = ctx.resume_steps()
+    time = ctx.pace_words(missing)
+    return Rule("variants", False, summary, "; ".join(cli + resume_cli + [time]), ev,
+                tui_step="; ".join(tui + resume_tui + [time]))
 
 
-def _rule_plateau(runs: list[VariantRun], s: FinetuneSettings) -> Rule:
+def _rule_plateau(runs: list[VariantRun], s: FinetuneSettings, ctx: Context | None = None) -> Rule:
     """Walk the variants in the order they were evaluated; each is compared with the best so far."""
     scored = [r for r in runs if r.pass_rate is not None]
     if len(scored) < 2:
@@ -301,8 +577,13 @@ def _rule_plateau(runs: list[VariantRun], s: FinetuneSettings) -> Rule:
                    f"beat the best beyond noise — {tail}")
         return Rule("plateau", True, summary, None, ev)
     if not enough:
+        more = s.plateau_window - len(history)
         summary = f"best {best.pass_rate:.0%} ({best.label}); only {len(history)} comparison(s) so far"
-        step = f"evaluate {s.plateau_window - len(history)} more variant(s) to show the pass rate stopped moving"
+        step = f"evaluate {more} more variant(s) to show the pass rate stopped moving"
+        tui = f"{step} (Evals tab, F3: pick a Variant, ctrl+r)"
+        if ctx is not None:
+            step, tui = f"{step}; {ctx.pace_words(more)}", f"{tui}; {ctx.pace_words(more)}"
+        return Rule("plateau", False, summary, step, ev, tui_step=tui)
     else:
         moved = [h for h in last if h["real"]][-1]
         summary = (f"best {best.pass_rate:.0%} ({best.label}); {moved['label']} still moved the bar "
@@ -330,10 +611,10 @@ def latest_retrieval_eval(project: Any, evalset_name: str) -> dict[str, Any] | N
     return {"id": rows[0]["id"], "mode": mode, "k": settings.get("k"), "recall": metrics[mode]["recall@k"]}
 
 
-def _rule_retrieval(best: VariantRun | None, s: FinetuneSettings, reval: dict[str, Any] | None = None) -> Rule:
+def _rule_retrieval(best: VariantRun | None, s: FinetuneSettings, reval: dict[str, Any] | None = None,
+                    ctx: Context | None = None) -> Rule:
     if best is None:
-        return Rule("retrieval", False, "no finished eval run to read failures from",
-                    "run the eval set (`workbench eval run`) so failures can be attributed")
+        return _rule_retrieval_no_run(ctx)
     failures = {k: int(v) for k, v in (best.summary.get("failures") or {}).items()}
     if not failures and best.results:
         from workbench.core.evals.attribution import count_kinds
@@ -377,6 +658,32 @@ def _rule_retrieval(best: VariantRun | None, s: FinetuneSettings, reval: dict[st
                         "retrieval (chunking, k, hybrid search) before touching the weights.")
     step = "fix retrieval first (`workbench retrieval eval`, then chunking, k, hybrid search), and re-run the eval set"
     return Rule("retrieval", False, summary, step, ev)
+
+
+def _rule_retrieval_no_run(ctx: Context | None) -> Rule:
+    """No complete run to attribute failures in: say which runs were left out, how to make one
+    (or finish a cancelled one), and how long it takes."""
+    if ctx is None or not ctx.uncounted:
+        where = f" of {ctx.evalset}" if ctx else ""
+        step = "run the eval set (`workbench eval run`) so failures can be attributed"
+        tui = "run the eval set (Evals tab, F3: ctrl+r) so failures can be attributed"
+        if ctx is not None and ctx.pace is not None:
+            step, tui = f"{step}; {ctx.pace_words()}", f"{tui}; {ctx.pace_words()}"
+        return Rule("retrieval", False, f"no finished eval run{where} to read failures from", step,
+                    tui_step=tui)
+    n = len(ctx.uncounted)
+    summary = (f"no complete eval run of {ctx.evalset} to read failures from "
+               f"({n} run{'s' if n > 1 else ''} not counted: see variants)")
+    first = ctx.resumable(1)
+    resume = f", or `workbench eval run {first[0].resume}` to finish e{first[0].run_id}" if first else ""
+    tui_resume = f"; or select e{first[0].run_id}, ctrl+e to finish it" if first else ""
+    ev = {"uncounted": [u.to_dict() for u in ctx.uncounted]}
+    # Short: as the lead advice it must fit the TUI's advice band (4 lines at 80 columns).
+    step = (f"run all {ctx.cases} cases once (`workbench eval run` without --limit/--tag/--case{resume}): "
+            f"only complete runs of the whole set count. {ctx.pace_words(short=True)}")
+    tui = (f"run all {ctx.cases} cases once (Evals tab, F3: ctrl+r{tui_resume}): only complete runs of "
+           f"the whole set count. {ctx.pace_words(short=True)}")
+    return Rule("retrieval", False, summary, step, ev, tui_step=tui)
 
 
 def _count_sentence(n: int, total: int) -> str:
@@ -432,7 +739,9 @@ def _rule_signal(signal: str | None, runs: list[VariantRun], best: VariantRun | 
     ev["signal"] = signal
     if signal is None:
         return Rule("signal", False, "no signal named. Evidence: " + shown,
-                    "name why a fine-tune is needed: --signal format | capability | prompt-cost", ev)
+                    "name why a fine-tune is needed: --signal format | capability | prompt-cost", ev,
+                    tui_step="name why a fine-tune is needed: choose format, capability or prompt-cost "
+                             "in Signal above")
     if len(runs) < 2 and signal != "prompt-cost":
         return Rule("signal", False, f"{signal}: persistence needs at least 2 variants. " + shown,
                     "evaluate more variants so persistent failures can be told from prompt problems", ev)

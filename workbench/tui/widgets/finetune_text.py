@@ -58,8 +58,10 @@ def rule_styles(variables: dict[str, str]) -> dict[str, Style]:
 
 
 def lead_advice(report: Any) -> str:
-    """The advice sentence; when the warning band shows the warning, it is not repeated here."""
-    advice = report.advice or ""
+    """The advice sentence, in the TUI's words where the core has them (Evals tab, F3, ctrl+r
+    rather than `workbench eval run`); when the warning band shows the warning, it is not
+    repeated here."""
+    advice = getattr(report, "tui_advice", None) or report.advice or ""
     if report.warnings and _WARNING_JOIN in advice:
         advice = advice.split(_WARNING_JOIN, 1)[0]
     return safe(advice)
@@ -72,7 +74,8 @@ def warning_text(report: Any) -> str:
 
 
 def checklist(report: Any, styles: dict[str, Style]) -> Text:
-    """Each rule: its mark, name and numbers; under a failing rule, the next step."""
+    """Each rule: its mark, name and numbers; under a failing rule, the next step (in the TUI's
+    words where the core has them)."""
     out = Text()
     for i, rule in enumerate(report.rules):
         state = rule_state(rule)
@@ -81,9 +84,10 @@ def checklist(report: Any, styles: dict[str, Style]) -> Text:
         out.append(f"{MARK[state]} ", styles.get(state, ""))
         out.append(f"{rule.name}: ", styles.get("name", ""))
         out.append(safe(rule.summary))
-        if not rule.passed and rule.next_step:
+        step = getattr(rule, "tui_step", None) or rule.next_step
+        if not rule.passed and step:
             out.append("\n    next: ", styles.get("next", ""))
-            out.append(safe(rule.next_step), styles.get("next", ""))
+            out.append(safe(step), styles.get("next", ""))
     return out
 
 
