@@ -105,7 +105,7 @@ def test_prompt_variants_diff_lists_exactly_the_flipped_cases_and_the_gate(proj,
     assert d["cases"][0]["words"] == [["delete", "Rome"], ["insert", "Milan"], ["equal", "."]]
     assert wb(root, "eval", "diff", "1", "2") == 0
     text = capsys.readouterr().out
-    assert "1 regressions, 0 fixes" in text and "regression italy  pass -> fail" in text
+    assert "1 changed (1 regression, 0 fixes)" in text and "regression italy  pass -> fail" in text
     assert "    A: Rome.\n    B: Milan.\n" in text  # no terminal: plain text, no styles needed
 
     # gate: sloppy regresses against base -> exit 1; careful only fixes -> exit 0
@@ -114,7 +114,7 @@ def test_prompt_variants_diff_lists_exactly_the_flipped_cases_and_the_gate(proj,
               "--junit", str(junit), "--markdown", str(md))
     assert code == 1
     out = capsys.readouterr().out
-    assert "gate FAILED: 1 regression(s) against run 1" in out and "italy" in out
+    assert "gate FAILED: 1 regression(s) against e1" in out and "italy" in out
     assert ET.parse(junit).getroot().get("failures") == "2"
     assert "**Gate: FAILED ❌**" in md.read_text()
     assert wb(root, "eval", "run", "--variant", "careful", "--baseline", "e1", "--fail-on-regression") == 0

@@ -145,7 +145,7 @@ def test_gate_exit_codes():
     regressed = diff_runs(BASE, WORSE, a=RunInfo(1), b=RunInfo(2))
     assert evaluate_gate(summarize(SAME), no_regression, fail_on_regression=True).exit_code == 0
     g = evaluate_gate(summarize(WORSE), regressed, fail_on_regression=True)
-    assert g.exit_code == 1 and g.reasons == ["1 regression(s) against run 1 (allowed 0): b"]
+    assert g.exit_code == 1 and g.reasons == ["1 regression(s) against e1 (allowed 0): b"]
     assert evaluate_gate(summarize(WORSE), regressed, fail_on_regression=True, max_regressions=1).exit_code == 0
     assert evaluate_gate(summarize(WORSE), regressed, max_regressions=0).exit_code == 1
     # pass rate: WORSE decides 2 of 4
@@ -176,7 +176,7 @@ def test_markdown_report_keeps_output_inside_fences():
     s = summarize(WORSE)
     g = evaluate_gate(s, d, fail_on_regression=True)
     md = markdown_report(s, RunInfo(2, "docs", variant_name="v2"), diff=d, gate=g)
-    assert "**Gate: FAILED ❌**" in md and "1 regression(s) against run 1 (base)" in md
+    assert "**Gate: FAILED ❌**" in md and "1 regression(s) against e1 (base)" in md
     assert "#### Regressions" in md and "<summary>b" in md
     assert "````diff\n- answer for b\n+ wrong <b>|</b> ``` answer\n````" in md
     assert "| 1 | 0 | 0 | 3 | 0 | 0 |" in md

@@ -124,18 +124,19 @@ async def test_a_late_focus_call_from_a_hidden_tab_does_not_pull_the_user_back(t
                                                                              make_app):
     app = make_app(tui_project_dir, probe=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("f5")  # Runs: the focus goes to its search box
-        search = app.query_one("#runs-search")
+        await pilot.press("f3")  # Evals: the focus goes into the tab
+        pane = app.query_one("#tab-evals")
         for _ in range(100):
-            if app.focused is search:
+            if app.focused is not None and pane in app.focused.ancestors:
                 break
             await pilot.pause(0.01)
-        assert app.focused is search
+        landed = app.focused
+        assert landed is not None and pane in landed.ancestors
         app.query_one("#var-question").focus()  # as a Prompt-tab worker finishing late would
         await pilot.pause()
-        assert app.query_one("#tabs").active == "tab-runs" and app.focused is search
-        await pilot.press(*"llama")
-        assert search.value == "llama" and app.query_one("#var-question").value == ""
+        assert app.query_one("#tabs").active == "tab-evals" and app.focused is landed
+        await pilot.press(*"abc")
+        assert app.query_one("#var-question").value == ""  # nothing typed into a hidden tab
 
 
 async def test_function_keys_do_nothing_under_a_dialog(tui_project_dir, make_app):

@@ -90,9 +90,13 @@ class WorkbenchApp(App[int]):
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses live elsewhere
     TITLE = "llm-workbench"
     COMMANDS = App.COMMANDS | {_workbench_commands}
+    # Not priority bindings: an F-key then travels the same queues as the keys typed before
+    # it, so an Enter typed just before F3 is still resolved in the box it was typed into
+    # (a priority F3 switched tabs first, and the Enter's binding was then looked up in the
+    # new tab). No widget binds F1-F5, so they always reach the app.
     BINDINGS = [
         Binding(spec.key, f"show_tab('{spec.id}')", spec.title, id=f"tab.{spec.id}",
-                tooltip=f"Show the {spec.title} tab", show=False, priority=True)
+                tooltip=f"Show the {spec.title} tab", show=False)
         for spec in TABS
     ]
 
