@@ -162,7 +162,7 @@ async def test_resume_refuses_a_changed_eval_set_or_variant(setup):
                         on_progress=lambda p: runner.cancel() if p.done == 1 else None)
     out = await runner.run()
     path.write_text(EVALS + "  - id: extra\n    inputs: {question: Capital of Chile}\n")
-    with pytest.raises(WorkbenchError, match="eval set changed since run"):
+    with pytest.raises(WorkbenchError, match="eval set changed since e"):
         await EvalRunner(project, load_evalset(path), variant).run(resume=out.run_id)
     path.write_text(EVALS)
     with pytest.raises(WorkbenchError, match="but the settings now give"):

@@ -256,7 +256,7 @@ async def test_a_refused_resume_is_readable_at_80x24(evals_dir, make_app):
         await settle(app, pilot)
         text = " ".join(screen_text(app).split())
         assert "The run did not start." in text
-        assert "The eval set changed since run" in text
+        assert "The eval set changed since e" in text
         assert "start a new run instead of resuming (capitals.yaml)" in text
 
 

@@ -222,18 +222,18 @@ class EvalRunner:
     def _check_resume(self, run_id: int) -> int:
         row = runstore.get_run(self.project.store, run_id)
         if row["status"] == "running":
-            raise WorkbenchError(f"eval run {run_id} is still running (process {row.get('pid')}); "
+            raise WorkbenchError(f"eval run e{run_id} is still running (process {row.get('pid')}); "
                                  "stop it first or wait")
         if row["status"] == "done":
-            raise WorkbenchError(f"eval run {run_id} already finished; nothing to resume")
+            raise WorkbenchError(f"eval run e{run_id} already finished; nothing to resume")
         if row["evalset_hash"] != self.evalset.content_hash:
             raise WorkbenchError(
-                f"the eval set changed since run {run_id} started ({row['evalset_hash'][:10]} -> "
+                f"the eval set changed since e{run_id} started ({row['evalset_hash'][:10]} -> "
                 f"{self.evalset.content_hash[:10]}); start a new run instead of resuming",
                 path=self.evalset.path)
         if row["variant_id"] != self.variant.id:
             raise WorkbenchError(
-                f"run {run_id} used variant {row.get('variant_name') or row['variant_id']} "
+                f"e{run_id} used variant {row.get('variant_name') or row['variant_id']} "
                 f"({row['variant_id']}), but the settings now give {self.variant.id}; resume with the "
                 "same --variant and unchanged prompts and config")
         if (row.get("repeat") or 1) != self.repeat:
