@@ -268,3 +268,24 @@ async def test_an_interrupted_generation_says_what_is_known(tui_project_dir, mak
         assert "model: none answered (requested ollama:llama3.2)" in text
         assert "None" not in text and "TTFT" not in text and "tokens:" not in text
         assert "no token arrived" in text
+
+
+async def test_the_highlighted_run_stays_highlighted_when_newer_runs_arrive(
+        tui_project_dir, ollama_standin, make_app):
+    """Enter must open what the user highlighted, not whatever slid into that row."""
+    await _store_generations(tui_project_dir, ollama_standin,
+                             [("first", ["a"]), ("second", ["b"]), ("third", ["c"])])
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await open_runs_tab(app, pilot)
+        await pilot.press("down")  # "second"
+        table = app.query_one("#runs-table")
+        assert app.query_one("RunsTab").rows[table.cursor_row]["summary"] == "second"
+        await pilot.press("f1")
+        app.query_one("#var-question").value = "fourth"
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await open_runs_tab(app, pilot)
+        tab = app.query_one("RunsTab")
+        assert tab.rows[0]["summary"] == "fourth"
+        assert tab.rows[table.cursor_row]["summary"] == "second"

@@ -136,12 +136,17 @@ class RunsTab(Vertical):
     def _fill(self, message: Loaded) -> None:
         table = self.query_one("#runs-table", DataTable)
         cursor = table.cursor_row
+        selected = self.rows[cursor]["id"] if 0 <= cursor < len(self.rows) else None
         table.clear()
         self.rows = message.rows
         for row in message.rows:
             table.add_row(*(_cell(key, row.get(key)) for _, key, _ in COLUMNS), key=row["id"])
         if message.rows:
-            table.move_cursor(row=min(cursor, len(message.rows) - 1))
+            # Newer runs push the list down: keep the cursor on the run the user had selected
+            # (Enter must open what is highlighted), else on the same row number.
+            ids = [row["id"] for row in message.rows]
+            row = ids.index(selected) if selected in ids else min(cursor, len(ids) - 1)
+            table.move_cursor(row=row)
         count = self.query_one("#runs-count", Static)
         if message.error:
             count.update(Text(message.error))
