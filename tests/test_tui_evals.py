@@ -124,9 +124,11 @@ async def test_escape_cancels_keeps_finished_cases_and_ctrl_e_resumes(
         assert tab.rows[0]["status"] == "cancelled"
         assert "Resume" in text  # offered in the footer for the selected cancelled run
 
-        ollama_standin.configure(token_delay_s=0.0)
         chats_before = len(ollama_standin.requests_to("/api/chat"))
         await pilot.press("ctrl+e")
+        # while it runs again, its row says so (it said "cancelled" for the whole resumed run)
+        await until(pilot, lambda: tab.rows and tab.rows[0]["status"] == "running", rounds=3000)
+        ollama_standin.configure(token_delay_s=0.0)
         await settle(app, pilot)
         [row] = stored_runs(app)
         assert row["status"] == "done" and row["summary"]["total"] == 4

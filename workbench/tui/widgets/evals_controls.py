@@ -188,6 +188,7 @@ class EvalRunControls(Vertical):
 
     def start(self, path: Path, choice: str, resume: int | None = None) -> None:
         self.running = True
+        self._announced = None  # a resumed run announces itself again: its row is running now
         self.run_eval(path, choice, resume, bool(self.query_one("#evals-cache", Checkbox).value))
 
     def cancel(self) -> None:
