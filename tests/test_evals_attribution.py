@@ -24,6 +24,12 @@ cases:
     relevant: [autoinc.md]
     assert:
       - {type: regex, value: "(?i)autoincrement"}
+  - id: shape-regex
+    inputs: {question: q}
+    relevant: [autoinc.md]
+    assert:
+      - {type: icontains, value: autoincrement}
+      - {type: regex, value: "^Answer:", format: true}
   - id: no-gold
     inputs: {question: q}
     assert:
@@ -73,9 +79,12 @@ async def test_format_when_content_passed():
     assert await kind("shaped", '{"answer": "autoincrement"}') is None
     # both content and form failed: the content lever wins
     assert await kind("shaped", "no idea", retrieved=MISS) == "retrieval-miss"
-    # a regex with no content check beside it: a missed retrieval explains it better
+    # a plain regex checks what the answer says ('64.?bit', not-regex '^yes'): content, not form
     assert await kind("regex-only", "no idea", retrieved=MISS) == "retrieval-miss"
-    assert await kind("regex-only", "no idea", retrieved=GOLD) == "format"
+    assert await kind("regex-only", "no idea", retrieved=GOLD) == "context-ignored"
+    # a regex marked `format: true` checks shape: content right, shape wrong is a format failure
+    assert await kind("shape-regex", "autoincrement, without the prefix", retrieved=MISS) == "format"
+    assert await kind("shape-regex", "Answer: autoincrement") is None
 
 
 async def test_infra():

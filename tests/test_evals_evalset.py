@@ -218,3 +218,19 @@ def test_empty_file(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(WorkbenchError, match="not found"):
         load_evalset(tmp_path / "nope.yaml")
+
+
+def test_a_regex_can_be_marked_as_a_format_check_and_the_flag_is_validated(tmp_path):
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.evals.evalset import parse_evalset
+
+    ok = parse_evalset("cases:\n  - id: a\n    inputs: {question: q}\n    assert:\n"
+                       "      - {type: regex, value: '^A', format: true}\n", tmp_path / "f.yaml")
+    assert ok.cases[0].assertions[0].format is True
+    try:
+        parse_evalset("cases:\n  - id: a\n    inputs: {question: q}\n    assert:\n"
+                      "      - {type: regex, value: '^A', format: 'yes please'}\n", tmp_path / "f.yaml")
+    except WorkbenchError as exc:
+        assert "f.yaml:5" in str(exc) and "format must be true or false" in str(exc)
+    else:
+        raise AssertionError("a non-boolean format flag was accepted")

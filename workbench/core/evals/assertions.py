@@ -29,9 +29,12 @@ from workbench.core.evals.jsonschema_lite import validate as validate_schema
 SCOREABLE_STATUSES = ("ok", "truncated")
 
 # Which assertion bases check *content* and which check *form*; attribution relies on this.
-FORMAT_TYPES = ("json-schema", "regex", "max-tokens")
+# A regex usually checks what the answer says ('64.?bit', not-regex '^yes'), so it is content;
+# `format: true` on a regex marks one that checks shape instead ('^Answer:').
+FORMAT_TYPES = ("json-schema", "max-tokens")
 BUDGET_TYPES = ("max-latency-ms",)
-CONTENT_TYPES = ("equals", "contains", "icontains", "contains-any", "contains-all", "similar", "llm-judge", "cites")
+CONTENT_TYPES = ("equals", "contains", "icontains", "contains-any", "contains-all", "regex", "similar",
+                 "llm-judge", "cites")
 
 Embed = Callable[[list[str]], Sequence[Sequence[float]]]
 
@@ -78,17 +81,25 @@ class AssertionResult:
     error_kind: str | None = None  # None | "judge-error"
     weight: float = 1.0
     raw: str | None = None  # the judge's raw reply, kept for judge errors
+    shape: bool = False  # a `format: true` regex: it checks form, not content
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         if d["raw"] is None:
             del d["raw"]
+        if not d["shape"]:
+            del d["shape"]
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "AssertionResult":
         return cls(**{k: d.get(k) for k in ("type", "name", "passed", "score", "detail", "error_kind", "raw")},
-                   weight=d.get("weight", 1.0))
+                   weight=d.get("weight", 1.0), shape=bool(d.get("shape", False)))
+
+    @property
+    def is_form(self) -> bool:
+        """Checks the answer's shape (JSON schema, length, a `format: true` regex)."""
+        return self.shape or self.base in FORMAT_TYPES
 
     @property
     def base(self) -> str:
@@ -103,7 +114,7 @@ def _result(a: Assertion, passed: bool | None, score: float | None, detail: str,
         passed = not passed
         score = None if score is None else (1.0 - score if a.base != "similar" else score)
         detail = f"negated: {detail}"
-    return AssertionResult(a.type, a.label, passed, score, detail, weight=a.weight, **kw)
+    return AssertionResult(a.type, a.label, passed, score, detail, weight=a.weight, shape=a.format, **kw)
 
 
 def _clip(text: str, n: int = 60) -> str:

@@ -7,7 +7,7 @@ can:
 - `infra`: the generation never completed (timeout, model error, interrupted), or only the
   latency budget failed. Nothing else is trustworthy until the plumbing works.
 - `judge-error`: no check failed, but a judge reply could not be read. Not a model failure.
-- `format`: only form checks failed (json-schema, regex, max-tokens) while the case's content
+- `format`: only form checks failed (json-schema, max-tokens, a `format: true` regex) while the case's content
   checks passed. A prompt or structured-output fix, never a reason to fine-tune.
 - `retrieval-miss`: content failed and none of the case's `relevant` documents was in the
   retrieved top-k. The model never saw the answer; fix retrieval first.
@@ -26,7 +26,6 @@ from typing import Mapping, Sequence
 from workbench.core.evals.assertions import (
     BUDGET_TYPES,
     CONTENT_TYPES,
-    FORMAT_TYPES,
     AssertionResult,
     GenerationOutcome,
     gold_rank,
@@ -48,12 +47,12 @@ def attribute(case: Case, outcome: GenerationOutcome, results: Sequence[Assertio
         return None
     if v == "judge-error":
         return "judge-error"
-    failed = {r.base for r in results if r.passed is False}
-    if failed <= set(BUDGET_TYPES):
+    failing = [r for r in results if r.passed is False]
+    if {r.base for r in failing} <= set(BUDGET_TYPES):
         return "infra"
     retrieval = _retrieval_verdict(case, outcome)
-    if failed <= set(FORMAT_TYPES) | set(BUDGET_TYPES):
-        has_content_check = any(r.base in CONTENT_TYPES for r in results)
+    if all(r.is_form or r.base in BUDGET_TYPES for r in failing):
+        has_content_check = any(r.base in CONTENT_TYPES and not r.is_form for r in results)
         # Form failed, content fine: the format lever. With no content check at all, a missed
         # retrieval is the likelier cause (a regex often stands in for a content check).
         if has_content_check or retrieval != "retrieval-miss":
@@ -75,7 +74,7 @@ _SENTENCES = {
     "first (answer from the sources, quote them); if prompt changes do not move [these cases|it], that "
     "is a capability limit, where a larger model or a fine-tune can help.",
     "format": "{who} [are format violations|is a format violation] (only shape checks failed: JSON "
-    "schema, regex, length) — fix the output format in the prompt or use structured output; this is "
+    "schema, length, a format regex) — fix the output format in the prompt or use structured output; this is "
     "no reason to fine-tune.",
     "infra": "{who} [are|is] infrastructure (timeouts, model errors, latency budget) — fix the plumbing "
     "and re-run before judging the model.",

@@ -48,7 +48,7 @@ _TYPE_KEYS: dict[str, tuple[str, ...]] = {
     "icontains": ("value",),
     "contains-any": ("value",),
     "contains-all": ("value",),
-    "regex": ("value",),
+    "regex": ("value", "format"),
     "json-schema": ("value",),
     "similar": ("value", "threshold"),
     "llm-judge": ("rubric", "model", "threshold"),
@@ -78,6 +78,7 @@ class Assertion:
     rubric: str | None = None
     model: str | None = None
     line: int | None = None  # 1-based line of the assertion in the file
+    format: bool = False  # a regex that checks the answer's shape, not what it says
 
     @property
     def negated(self) -> bool:
@@ -390,6 +391,13 @@ class _Parser:
             except re.error as exc:
                 raise self.err(f"bad regex {pattern!r}: {exc}", vnode, case=case, field=f("value")) from None
             kw["value"] = pattern
+            if "format" in m:
+                fnode = m["format"][1]
+                flag = self.value(fnode) if isinstance(fnode, yaml.ScalarNode) else None
+                if not isinstance(flag, bool):
+                    raise self.err(f"format must be true or false, got {fnode.value if isinstance(fnode, yaml.ScalarNode) else _kind(fnode)!r}",
+                                   fnode, case=case, field=f("format"))
+                kw["format"] = flag
         elif base == "json-schema":
             schema = self.value(vnode)
             problems = check_schema(schema)
