@@ -289,3 +289,18 @@ async def test_the_highlighted_run_stays_highlighted_when_newer_runs_arrive(
         tab = app.query_one("RunsTab")
         assert tab.rows[0]["summary"] == "fourth"
         assert tab.rows[table.cursor_row]["summary"] == "second"
+
+
+async def test_a_runs_long_lines_wrap_in_its_detail(tui_project_dir, ollama_standin, make_app):
+    """The answer and prompt are fenced to stay literal; fences clip, so the detail wraps them:
+    the end of a long answer line is readable at 80 columns without copying."""
+    await _store_generations(tui_project_dir, ollama_standin,
+                             [("long", ["word " * 40, "finalwordhere"])])
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_runs_tab(app, pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("end")
+        await pilot.pause()
+        assert "finalwordhere" in screen_text(app)
