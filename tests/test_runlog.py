@@ -38,3 +38,12 @@ def test_every_kind_listed_newest_first_with_its_id_prefix(tmp_path):
         assert kind == "finetune" and row["loss_curve"][-1]["loss"] == 1.25
         assert load_run(store, "x9") == ("generation", None)
     assert parse_run_id("r3") == ("retrieval", 3) and parse_run_id("12") == ("generation", 12)
+
+
+def test_an_eval_run_that_stopped_early_says_how_much_of_the_set_it_covers():
+    from workbench.core.runlog import eval_coverage
+
+    assert eval_coverage({"total_cases": 84, "repeat": 1}, {"missing": 79}) == "5/84"
+    assert eval_coverage({"total_cases": 10, "repeat": 2}, {"missing": 5}) == "15/20"
+    assert eval_coverage({"total_cases": 84}, {"missing": 0}) is None  # complete
+    assert eval_coverage({"total_cases": 84}, None) is None  # still running: no summary yet

@@ -122,6 +122,7 @@ async def test_escape_cancels_keeps_finished_cases_and_ctrl_e_resumes(
         text = screen_text(app)
         assert f"e1 cancelled · {kept} of 4 cases kept" in text
         assert tab.rows[0]["status"] == "cancelled"
+        assert f"cancelled {kept}/4" in text  # the table says the pass rate covers part of the set
         assert "Resume" in text  # offered in the footer for the selected cancelled run
 
         chats_before = len(ollama_standin.requests_to("/api/chat"))

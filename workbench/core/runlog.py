@@ -69,6 +69,16 @@ def retrieval_eval_line(row: dict) -> str:
     return f"{row.get('evalset') or '?'}: " + " · ".join(parts + tail)
 
 
+def eval_coverage(row: dict, summary: dict | None) -> str | None:
+    """'5/84' when an eval run stored fewer results than it planned (cancelled, interrupted),
+    else None: a pass rate over 5 cases must not read like one over the whole set."""
+    planned = (row.get("total_cases") or 0) * (row.get("repeat") or 1)
+    missing = (summary or {}).get("missing") or 0
+    if not planned or missing <= 0:
+        return None
+    return f"{max(planned - missing, 0)}/{planned}"
+
+
 def _summarise(kind: str, row: dict) -> dict[str, Any]:
     from workbench.core.variants import variant_label
 
@@ -103,10 +113,12 @@ def _summarise(kind: str, row: dict) -> dict[str, Any]:
         except json.JSONDecodeError:
             pass
         rate = summary.get("pass_rate")
+        coverage = eval_coverage(row, summary)
         base.update(model=variant_label(row.get("variant_name"), row.get("variant_id")),
                     variant_id=row.get("variant_id"), tokens="", time="",
                     summary=f"{row.get('evalset_name')}: "
-                    + (f"{rate:.0%} pass" if isinstance(rate, (int, float)) else "no summary"))
+                    + (f"{rate:.0%} pass" if isinstance(rate, (int, float)) else "no summary")
+                    + (f" ({coverage} cases)" if coverage else ""))
     else:
         from workbench.core.finetune.jobs import job_summary
         from workbench.core.store import decode

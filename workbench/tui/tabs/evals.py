@@ -28,7 +28,7 @@ from workbench.tui.widgets.evals_panels import SummaryPanel
 from workbench.tui.widgets.evals_text import RESUMABLE, default_pair, run_cells
 
 COLUMNS = (("run", 6), ("eval set", 10), ("variant", 12), ("pass [95% CI]", 13),
-           ("date", 11), ("status", 11))
+           ("date", 11), ("status", 14))
 ROW_LIMIT = 200
 
 

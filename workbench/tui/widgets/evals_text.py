@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 from rich.style import Style
 from rich.text import Text
 
+from workbench.core.runlog import eval_coverage
 from workbench.core.safetext import terminal_safe
 
 RESUMABLE = ("cancelled", "interrupted")
@@ -64,9 +65,11 @@ def variant_text(row: dict[str, Any]) -> str:
 def run_cells(row: dict[str, Any], *, mark: str = "") -> list[Text]:
     """The runs table's cells: run, eval set, variant, pass rate [CI], date, status."""
     label = run_label(row) + (f" {mark}" if mark else "")
+    coverage = eval_coverage(row, row.get("summary") if isinstance(row.get("summary"), dict) else None)
+    status = f"{row.get('status')} {coverage}" if coverage else row.get("status")
     return [cell(label, "bold" if mark else ""), cell(row.get("evalset_name")),
             cell(variant_text(row)), cell(rate_with_ci(row.get("summary"))),
-            cell(when(row.get("created_at"))), cell(row.get("status"))]
+            cell(when(row.get("created_at"))), cell(status)]
 
 
 def evalset_files(project: Any) -> list[Path]:
