@@ -223,7 +223,7 @@ def _timing(row: dict[str, Any]) -> str:
 
 def generation_markdown(row: dict[str, Any]) -> str:
     """A generation as a person reads it: what is not known is left out or said plainly."""
-    from workbench.core.evals.report import _fence
+    from workbench.core.markdown import fence
     from workbench.core.variants import variant_label
 
     used, requested = row.get("model_used"), row.get("model_requested")
@@ -246,10 +246,10 @@ def generation_markdown(row: dict[str, Any]) -> str:
         lines.append(f"- timing: {_timing(row)}")
     lines += ["", "**Prompt**", ""]
     for message in row.get("messages") or []:
-        lines += [f"_{message.get('role')}_:", _fence(message.get("content", ""))]
+        lines += [f"_{message.get('role')}_:", fence(message.get("content", ""))]
     if not row.get("messages"):
         lines.append("(not stored)")
-    lines += ["", "**Output**", "", _fence(row["output"]) if row.get("output") else "(none)"]
+    lines += ["", "**Output**", "", fence(row["output"]) if row.get("output") else "(none)"]
     return "\n".join(lines)
 
 
@@ -326,7 +326,7 @@ def eval_markdown(store: Any, row: dict[str, Any], *, limit: int = CASES_SHOWN) 
     """An eval run as `workbench eval show` reads it: the advice first, pass rate with its 95%
     interval, checks, tags, failures by lever, then each case's verdict (failures first)."""
     from workbench.core.evals import runstore
-    from workbench.core.evals.report import _md_cell
+    from workbench.core.markdown import md_cell
     from workbench.core.variants import variant_label
 
     results = runstore.load_results(store, row["id"]) if store is not None else []
@@ -339,18 +339,18 @@ def eval_markdown(store: Any, row: dict[str, Any], *, limit: int = CASES_SHOWN) 
                      + (f" (version {row['evalset_hash'][:10]})" if row.get("evalset_hash") else ""))
     if row.get("variant_id"):
         facts.append(f"variant id {row['variant_id']}")
-    out = [f"### {_md_cell(title)}", "", _md_cell(" · ".join(f for f in facts if f)), ""]
+    out = [f"### {md_cell(title)}", "", md_cell(" · ".join(f for f in facts if f)), ""]
     if not summary:
         out.append("No results stored for this run." if row.get("status") != "running"
                    else "Running: the summary is written when the run ends.")
         return "\n".join(out) + "\n"
     if summary.get("advice"):
-        out += [f"> **{_md_cell(summary['advice'])}**", ""]
-    out += [f"- {_md_cell(line)}" for line in eval_summary_body(summary, failing=False)]
+        out += [f"> **{md_cell(summary['advice'])}**", ""]
+    out += [f"- {md_cell(line)}" for line in eval_summary_body(summary, failing=False)]
     lines, left = eval_case_lines(results, limit=limit)
     if lines:
         out += ["", "#### Cases (failures first)", ""]
-        out += [("  - " if line.startswith("  ") else "- ") + _md_cell(line.strip()) for line in lines]
+        out += [("  - " if line.startswith("  ") else "- ") + md_cell(line.strip()) for line in lines]
         if left:
             out.append(f"- … and {left} more: `workbench eval show e{row['id']} --all`")
     return "\n".join(out) + "\n"

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from workbench.core.evals.diff import CaseDiff, RunDiff, RunInfo
 from workbench.core.evals.gate import GateResult
 from workbench.core.evals.results import CaseResult, fold_repeats
+from workbench.core.markdown import fence, md_cell
 
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -68,36 +69,26 @@ def write_junit(path: str | Path, results: Sequence[CaseResult], *, suite: str, 
     Path(path).write_text(junit_xml(results, suite=suite, summary=summary), encoding="utf-8")
 
 
-def _fence(text: str, lang: str = "") -> str:
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    ticks = "`" * max(3, longest + 1)
-    return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}"
-
-
-def _md_cell(text: str) -> str:
-    """User text (ids, names) inside a table cell: no pipes, no newlines, no markup."""
-    t = " ".join(str(text).split())
-    return re.sub(r"([\\`*_{}\[\]<>#|])", r"\\\1", t)
 
 
 def _diff_block(c: CaseDiff) -> str:
     if c.output_changed:
         lines = ["- " + line for line in (c.output_before or "").splitlines() or [""]]
         lines += ["+ " + line for line in (c.output_after or "").splitlines() or [""]]
-        return _fence("\n".join(lines), "diff")
-    return _fence(c.output_after or c.output_before or "")
+        return fence("\n".join(lines), "diff")
+    return fence(c.output_after or c.output_before or "")
 
 
 def markdown_report(summary: dict[str, Any], run: RunInfo, *, diff: RunDiff | None = None,
                     gate: GateResult | None = None, max_cases: int = 20) -> str:
     out: list[str] = []
     title = f"Eval: {run.evalset_name or 'eval set'} — {run.label}"
-    out.append(f"## {_md_cell(title)}")
+    out.append(f"## {md_cell(title)}")
     if gate is not None:
         out.append("")
         out.append(f"**Gate: {'passed ✅' if gate.passed else 'FAILED ❌'}**")
         for reason in gate.reasons:
-            out.append(f"- {_md_cell(reason)}")
+            out.append(f"- {md_cell(reason)}")
     out.append("")
     if summary.get("pass_rate") is not None:
         lo, hi = summary["ci"]
@@ -105,20 +96,20 @@ def markdown_report(summary: dict[str, Any], run: RunInfo, *, diff: RunDiff | No
                    f"95% CI {lo:.1%}–{hi:.1%}; {summary.get('judge_errors', 0)} judge errors, "
                    f"{summary.get('cache_hits', 0)} cached.")
     out.append("")
-    out.append(f"> {_md_cell(summary.get('advice', ''))}")
+    out.append(f"> {md_cell(summary.get('advice', ''))}")
     if diff is not None:
         counts = diff.counts
         out.append("")
-        out.append(f"### Against {_md_cell(diff.a.label)}")
+        out.append(f"### Against {md_cell(diff.a.label)}")
         if diff.stats:
-            out.append(f"{_md_cell(diff.stats.words)} — pass rate {diff.stats.pass_rate_a:.1%} → "
+            out.append(f"{md_cell(diff.stats.words)} — pass rate {diff.stats.pass_rate_a:.1%} → "
                        f"{diff.stats.pass_rate_b:.1%}, delta 95% CI {diff.stats.ci_low:+.1%} to {diff.stats.ci_high:+.1%}.")
         out.append("")
         out.append("| regressions | fixes | changed | unchanged | added | removed |")
         out.append("|---|---|---|---|---|---|")
         out.append("| " + " | ".join(str(counts[k]) for k in ("regression", "fix", "changed", "unchanged", "added", "removed")) + " |")
         for w in diff.warnings:
-            out.append(f"\n⚠️ {_md_cell(w)}")
+            out.append(f"\n⚠️ {md_cell(w)}")
         for title, cases in (("Regressions", diff.regressions), ("Fixes", diff.fixes)):
             if not cases:
                 continue
@@ -128,7 +119,7 @@ def markdown_report(summary: dict[str, Any], run: RunInfo, *, diff: RunDiff | No
                 flips = ", ".join(f"{f.name}: {f.before}→{f.after}" for f in c.assertion_flips)
                 kind = f" ({c.failure_kind_after})" if c.change == "regression" and c.failure_kind_after else ""
                 out.append("")
-                out.append(f"<details><summary>{_md_cell(c.case_id)}{_md_cell(kind)}: {_md_cell(flips)}</summary>")
+                out.append(f"<details><summary>{md_cell(c.case_id)}{md_cell(kind)}: {md_cell(flips)}</summary>")
                 out.append("")
                 out.append(_diff_block(c))
                 out.append("")
@@ -141,5 +132,5 @@ def markdown_report(summary: dict[str, Any], run: RunInfo, *, diff: RunDiff | No
         out.append("| failing case | kind |")
         out.append("|---|---|")
         for cid, kind in list(failing.items())[:max_cases]:
-            out.append(f"| {_md_cell(cid)} | {_md_cell(kind)} |")
+            out.append(f"| {md_cell(cid)} | {md_cell(kind)} |")
     return "\n".join(out) + "\n"

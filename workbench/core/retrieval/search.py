@@ -25,6 +25,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from workbench.core.markdown import fence_marker
 from workbench.core.retrieval.embedder import Embedder, get_embedder
 from workbench.core.retrieval.index import Index, check_compatible, path_filter, path_matches
 from workbench.core.retrieval.settings import MODES, RetrievalSettings
@@ -283,11 +284,6 @@ def highlight_spans(text: str, query: str) -> list[tuple[int, int]]:
 # --- markdown report ---------------------------------------------------------------------------
 
 
-def _fence(text: str) -> str:
-    longest = max((len(m.group(0)) for m in re.finditer(r"`+", text)), default=0)
-    return "`" * max(3, longest + 1)
-
-
 def _fmt(v: float | None, digits: int = 3) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
 
@@ -348,7 +344,7 @@ def result_markdown(data: dict, gold: list[str] | None = None, title: str | None
     lines.append("")
     for cid, c in chunks.items():
         text = c.get("text", "")
-        fence = _fence(text)
+        fence = fence_marker(text)
         lines.append(f"### `{cid}` — {c.get('path')} lines {c.get('line_start')}-{c.get('line_end')}")
         if c.get("heading_path"):
             lines.append(f"_{c['heading_path']}_")
