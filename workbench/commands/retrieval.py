@@ -168,7 +168,7 @@ def _dur(seconds: float | None) -> str:
 def _warn_if_chunking_changed(project: Any, settings: Any) -> None:
     from workbench.core.retrieval.index import Index, chunking_drift
 
-    drift = chunking_drift(Index.read_meta(project.data_dir), settings.chunking_key())
+    drift = chunking_drift(Index.read_meta(project.data_dir), settings)
     if drift:
         print(f"warning: {drift}: run `workbench ingest`", file=sys.stderr)
 

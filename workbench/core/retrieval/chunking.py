@@ -48,6 +48,7 @@ import re
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from workbench.core.retrieval.documents import Document
 
@@ -55,6 +56,12 @@ HEADING_SEP = " > "
 
 #: Version of the chunking rules (2: tiny sections folded into their neighbours).
 CHUNKER_VERSION = 2
+
+
+def chunking_record(settings: Any) -> dict:
+    """What the chunks depend on besides the tokenizer: the settings and the chunker version.
+    Ingest stores it (plus the tokenizer) in the index; a difference means stale chunks."""
+    return {**settings.chunking_key(), "chunker": CHUNKER_VERSION}
 
 
 @dataclass

@@ -445,19 +445,20 @@ def check_compatible(meta: dict, embedding_model: str | None, dimension: int | N
         )
 
 
-def chunking_drift(meta: dict, chunking_key: dict) -> str | None:
-    """Why the index's chunks are not the ones an ingest would make now, or None.
+def chunking_drift(meta: dict, settings: Any) -> str | None:
+    """Why the index's chunks are not the ones an ingest with `settings` (RetrievalSettings)
+    would make now, or None.
 
     Changing `chunk_tokens` (or upgrading to a new chunker) does not break search, so it is no
     IndexMismatch; but until the next ingest every result comes from the old chunks, and a user
-    comparing settings would compare nothing. `chunking_key` is RetrievalSettings.chunking_key().
+    comparing settings would compare nothing.
     """
-    from workbench.core.retrieval.chunking import CHUNKER_VERSION
+    from workbench.core.retrieval.chunking import chunking_record
 
     if not meta.get("chunks"):
         return None
     recorded = meta.get("chunking") or {}
-    wanted = {**chunking_key, "chunker": CHUNKER_VERSION}
+    wanted = chunking_record(settings)
     changed = [f"{key} {recorded.get(key, '?')} → {value}" for key, value in wanted.items()
                if recorded.get(key) != value]
     if not changed:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.retrieval.chunking import CHUNKER_VERSION, Chunk, chunk_document, tokens_for
+from workbench.core.retrieval.chunking import Chunk, chunk_document, chunking_record, tokens_for
 from workbench.core.retrieval.documents import Document, Skipped, discover, file_hash, read_bytes, read_document
 from workbench.core.retrieval.embedder import Embedder, get_embedder, resolve_model_path
 from workbench.core.retrieval.index import (
@@ -136,7 +136,7 @@ def ingest(
     model_dir = str(embedder.path) if embedder is not None else str(resolve_model_path(settings.embedding_model, root))
     tokens = tokens_for(model_dir)
     # what the chunks depend on; any difference from the index's record re-chunks every file
-    chunking = {**settings.chunking_key(), "tokenizer": tokens.name, "chunker": CHUNKER_VERSION}
+    chunking = {**chunking_record(settings), "tokenizer": tokens.name}
 
     roots = [Path(p) for p in paths]
     missing = [str(r) for r in roots if not r.exists()]

@@ -108,7 +108,7 @@ class IndexStatus(Horizontal):
         else:
             self.index_ok, self.needs_reindex = True, False
             text = stats_text(meta)
-            if chunking_drift(meta, self.settings.chunking_key()):  # leads: it must not be cut
+            if chunking_drift(meta, self.settings):  # leads: it must not be cut
                 text = Text.assemble(("chunking settings changed: ctrl+g re-chunks", "bold"),
                                      " · ", text, no_wrap=True, overflow="ellipsis")
             self._say(text)
