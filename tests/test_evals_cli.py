@@ -227,6 +227,38 @@ def test_tag_case_and_limit_narrow_a_run(proj, capsys):
     assert "no case 'atlantis'" in capsys.readouterr().err
 
 
+def test_a_subset_run_says_so_everywhere_and_resumes_only_its_own_cases(proj, capsys):
+    """A --limit run's pass rate is over 2 of 4 cases: the summary, `eval runs`, `runs` and the
+    Markdown report say so, and resuming it finishes those 2, not the whole file."""
+    from workbench.core.evals import runstore
+
+    root, standin = proj
+    assert wb(root, "eval", "run", "capitals", "--limit", "2") == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "a subset: 2 of the set's 4 cases (--limit 2)" in out
+    assert wb(root, "eval", "runs") == 0
+    assert "2/4" in capsys.readouterr().out
+    assert wb(root, "runs", "--json") == 0
+    assert "capitals: 100% pass (subset 2/4 cases)" in capsys.readouterr().out
+    assert wb(root, "eval", "show", "e1", "--markdown") == 0
+    assert "A subset: 2 of the set's 4 cases (--limit 2)" in capsys.readouterr().out
+
+    assert wb(root, "eval", "run", "capitals", "--tag", "eu", "--no-cache") == 0
+    capsys.readouterr()
+    with Store(root / ".workbench" / "runs.db") as store:  # as if killed after its first case
+        store.conn.execute("DELETE FROM eval_results WHERE run_id = 2 AND case_id = 'italy'")
+        store.conn.commit()
+        store.update("eval_runs", 2, {"status": "interrupted"})
+    assert wb(root, "eval", "run", "capitals", "--resume", "e2", "--limit", "1") == 2
+    assert "drop --tag/--case/--limit" in capsys.readouterr().err
+    assert wb(root, "eval", "run", "capitals", "--resume", "e2", "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["skipped"] == 1 and data["summary"]["cases"] == 2
+    assert data["summary"]["selection"] == {"how": "--tag eu", "cases": 2, "of": 4}
+    with Store(root / ".workbench" / "runs.db") as store:
+        assert sorted(r.case_id for r in runstore.load_results(store, 2)) == ["france", "italy"]
+
+
 def test_word_diff_without_colour_shows_both_answers_when_they_share_little():
     from workbench.commands.evals import _word_diff_text
 

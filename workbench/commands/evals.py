@@ -159,7 +159,12 @@ def select_cases(evalset: Any, *, tags: list[str], case_ids: list[str], limit: i
     if not cases:
         raise WorkbenchError(f"no case in {evalset.path} matches --tag {', '.join(tags)}",
                              path=evalset.path, field="--tag")
-    return dataclasses.replace(evalset, cases=tuple(cases))
+    if len(cases) == len(evalset.cases):
+        return evalset
+    how = ([f"--case {','.join(case_ids)}"] if case_ids else []) + [f"--tag {t}" for t in tags] \
+        + ([f"--limit {limit}"] if limit is not None else [])
+    return dataclasses.replace(evalset, cases=tuple(cases), selection=" ".join(how),
+                               file_size=len(evalset.cases))
 
 
 def run_cmd(args: argparse.Namespace, project: Any) -> int:
@@ -178,6 +183,9 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
     if (args.fail_on_regression or args.max_regressions is not None) and not args.baseline:
         raise WorkbenchError("--fail-on-regression / --max-regressions need --baseline RUN|best|last",
                              field="baseline")
+    if args.resume and (args.tag or args.case or args.limit is not None):
+        raise WorkbenchError("--resume continues the run's own cases; drop --tag/--case/--limit",
+                             field="--resume")
     evalset = select_cases(load_evalset(resolve_evalset_path(project, args.evalset)),
                            tags=args.tag, case_ids=args.case, limit=args.limit)
     variant = resolve_variant(project, args.variant, prompt=args.prompt, model=args.model)
@@ -421,11 +429,18 @@ def runs_cmd(args: argparse.Namespace, project: Any) -> int:
             _text(row.get("evalset_name") or ""), _text(variant_label(row.get("variant_name"), row.get("variant_id"))),
             row.get("status") or "", "" if rate is None else f"{rate:.0%}",
             "" if ci[0] is None or rate is None else f"{ci[0]:.0%}–{ci[1]:.0%}",
-            str(s.get("cases", row.get("total_cases") or "")), str(s.get("cache_hits", "")),
+            _cases_cell(row, s), str(s.get("cache_hits", "")),
             str(s.get("judge_errors", "")),
         )
     out.print(table)
     return 0
+
+
+def _cases_cell(row: dict[str, Any], summary: dict[str, Any]) -> str:
+    """'93', or '10/93' for a --limit/--tag subset run (its pass rate is over those 10 only)."""
+    selection = (row.get("config") or {}).get("selection") if isinstance(row.get("config"), dict) else None
+    cases = str(summary.get("cases", row.get("total_cases") or ""))
+    return f"{cases}/{selection['of']}" if selection and selection.get("of") else cases
 
 
 def show_cmd(args: argparse.Namespace, project: Any) -> int:

@@ -70,13 +70,19 @@ def retrieval_eval_line(row: dict) -> str:
 
 
 def eval_coverage(row: dict, summary: dict | None) -> str | None:
-    """'5/84' when an eval run stored fewer results than it planned (cancelled, interrupted),
-    else None: a pass rate over 5 cases must not read like one over the whole set."""
+    """How much of the eval set a run's pass rate covers, when not all of it: '5/84' when it
+    stored fewer results than planned (cancelled, interrupted), 'subset 10/93' when `--limit`,
+    `--tag` or `--case` ran part of the file, '5/10 of a subset of 93' for both; else None.
+    A pass rate over 5 cases must not read like one over the whole set."""
     planned = (row.get("total_cases") or 0) * (row.get("repeat") or 1)
     missing = (summary or {}).get("missing") or 0
-    if not planned or missing <= 0:
-        return None
-    return f"{max(planned - missing, 0)}/{planned}"
+    config = _decoded(row, "config")
+    selection = (config if isinstance(config, dict) else {}).get("selection") or {}
+    stopped = f"{max(planned - missing, 0)}/{planned}" if planned and missing > 0 else None
+    if selection.get("of"):
+        return (f"{stopped} of a subset of {selection['of']}" if stopped
+                else f"subset {row.get('total_cases') or 0}/{selection['of']}")
+    return stopped
 
 
 def _summarise(kind: str, row: dict) -> dict[str, Any]:

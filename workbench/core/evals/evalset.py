@@ -118,6 +118,10 @@ class EvalSet:
     cases: tuple[Case, ...]
     description: str | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
+    # Set when `eval run --limit/--tag/--case` narrowed the file: how it was narrowed and how many
+    # cases the file has, so a run over 10 of 93 cases never reads like a run over the set.
+    selection: str | None = None
+    file_size: int | None = None
 
     def case(self, case_id: str) -> Case:
         for c in self.cases:

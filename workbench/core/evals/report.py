@@ -95,6 +95,10 @@ def markdown_report(summary: dict[str, Any], run: RunInfo, *, diff: RunDiff | No
         out.append(f"Pass rate **{summary['pass_rate']:.1%}** ({summary['passed']}/{summary['total']}), "
                    f"95% CI {lo:.1%}–{hi:.1%}; {summary.get('judge_errors', 0)} judge errors, "
                    f"{summary.get('cache_hits', 0)} cached.")
+    sel = summary.get("selection")
+    if sel:
+        out.append("")
+        out.append(f"⚠️ A subset: {sel['cases']} of the set's {sel['of']} cases ({md_cell(sel['how'])}).")
     out.append("")
     out.append(f"> {md_cell(summary.get('advice', ''))}")
     if diff is not None:

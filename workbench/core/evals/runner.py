@@ -159,7 +159,10 @@ class EvalRunner:
                 store, evalset=self.evalset, variant_id=self.variant.id, variant_name=self.variant.name,
                 repeat=self.repeat,
                 config={"variant": self.variant.spec(), "concurrency": self.concurrency,
-                        "repeat": self.repeat, "cache": self.use_cache})
+                        "repeat": self.repeat, "cache": self.use_cache,
+                        **({"selection": {"how": self.evalset.selection, "of": self.evalset.file_size,
+                                          "cases": self.evalset.ids}}
+                           if self.evalset.selection else {})})
         self.run_id = run_id
         done_keys = runstore.finished_keys(store, run_id)
         todo = [(case, i) for i in range(self.repeat) for case in self.evalset.cases
@@ -213,6 +216,9 @@ class EvalRunner:
         results = runstore.load_results(store, run_id)
         summary = summarize(results, expected_results=len(self.evalset.cases) * self.repeat,
                             grounded=self.variant.prompt.grounded)
+        if self.evalset.selection:
+            summary["selection"] = {"how": self.evalset.selection, "cases": len(self.evalset.cases),
+                                    "of": self.evalset.file_size}
         runstore.finish_run(store, run_id, status, summary)
         return RunOutcome(run_id, status, summary, results, skipped=self._skipped)
 
@@ -238,6 +244,14 @@ class EvalRunner:
                 "same --variant and unchanged prompts and config")
         if (row.get("repeat") or 1) != self.repeat:
             self.repeat = row.get("repeat") or 1
+        selection = (row.get("config") or {}).get("selection")
+        if selection:  # a resumed subset run finishes its own cases, not the whole file
+            import dataclasses
+
+            wanted = set(selection.get("cases") or [])
+            self.evalset = dataclasses.replace(
+                self.evalset, cases=tuple(c for c in self.evalset.cases if c.id in wanted),
+                selection=selection.get("how"), file_size=selection.get("of"))
         return run_id
 
     async def _run_case(self, case: Case, repeat_index: int, judge: Judge | None, embed: Embed | None) -> CaseResult:

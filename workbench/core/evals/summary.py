@@ -134,6 +134,9 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
         extra.append(f"{s['unscored']} unscored")
     if s.get("missing"):
         extra.append(f"{s['missing']} not run")
+    sel = s.get("selection")
+    if sel:
+        extra.append(f"a subset: {sel['cases']} of the set's {sel['of']} cases ({sel['how']})")
     if extra:
         lines.append("  " + ", ".join(extra))
     if s.get("per_assertion"):
