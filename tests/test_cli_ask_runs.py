@@ -169,3 +169,8 @@ def test_with_no_ollama_the_sample_project_answers_from_the_embedded_model(ollam
     assert row["model"] == "embedded" and row["status"] in ("ok", "truncated")
     prompt_tokens, completion_tokens = (int(x) for x in row["tokens"].split("+"))
     assert prompt_tokens > 5 and completion_tokens > 0
+    shown = workbench("runs", "show", row["id"], "-p", str(root), env=env).stdout
+    assert "fallback_used: yes" in shown and " ms\n" in shown.split("ttft_ms: ")[1].split("\n")[0] + "\n"
+    tries = shown.split("attempt_log: ")[1].splitlines()  # one readable line per try, not JSON
+    assert tries[0].startswith("ollama:llama3.2 try 1: connect (") and "not reachable" in tries[0]
+    assert any(line.strip().startswith("embedded try 1: ok (") for line in tries)

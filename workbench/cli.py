@@ -118,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `workbench runs show 3 | head`: the reader left; that is not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush can't fail again
+        return 141
     except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
         from workbench.core.errors import NoModelAnswered, WorkbenchError
 

@@ -110,12 +110,15 @@ def run_show(args: argparse.Namespace, project: Any) -> int:
               "total_ms", "prompt_tokens", "completion_tokens", "tokens_per_s", "cost",
               "retrieval_status", "retrieval_id")
     for name in fields:
-        value = row.get(name)
+        value = _field_text(name, row.get(name))
         if value not in (None, ""):
-            out.write(f"{name:>18}: {terminal_safe(str(value))}\n")
-    for name in ("attempt_log", "warnings", "sources"):
-        if row.get(name):
-            out.write(f"{name:>18}: {terminal_safe(json.dumps(row[name], ensure_ascii=False))}\n")
+            out.write(f"{name:>18}: {terminal_safe(value)}\n")
+    for name, lines in (("attempt_log", [_attempt_line(a) for a in row.get("attempt_log") or []]),
+                        ("warnings", [str(w) for w in row.get("warnings") or []]),
+                        ("sources", [_source_line(s) for s in row.get("sources") or []])):
+        for i, line in enumerate(lines):
+            out.write(f"{name:>18}: " if i == 0 else " " * 20)
+            out.write(f"{terminal_safe(line)}\n")
     out.write("\n--- messages ---\n")
     for message in row.get("messages") or []:
         out.write(f"[{message.get('role')}]\n{terminal_safe(message.get('content', ''))}\n\n")
@@ -125,6 +128,41 @@ def run_show(args: argparse.Namespace, project: Any) -> int:
         out.write(f"--- thinking ---\n{terminal_safe(row['thinking'])}\n\n")
     out.write(f"--- output ---\n{terminal_safe(row.get('output') or '(none)')}\n")
     return 0
+
+
+def _field_text(name: str, value: Any) -> str | None:
+    """A stored value as a person reads it: '8742 ms', 'no', '17.5' (`--json` keeps the raw row)."""
+    if value in (None, ""):
+        return None
+    if name in ("ttft_ms", "total_ms") and isinstance(value, (int, float)):
+        return f"{value:.0f} ms"
+    if name == "fallback_used":
+        return "yes" if value else "no"
+    if name == "tokens_per_s" and isinstance(value, (int, float)):
+        return f"{value:.1f}"
+    if name == "cost" and isinstance(value, (int, float)):
+        return f"{value:.6f}".rstrip("0").rstrip(".") if value else "0"
+    if name == "retrieval_id":
+        return f"r{value}  (workbench runs show r{value})"
+    return str(value)
+
+
+def _attempt_line(a: Any) -> str:
+    """'ollama:llama3.2 try 1: connect (5 ms) Ollama at … is not reachable'."""
+    if not isinstance(a, dict):
+        return str(a)
+    line = f"{a.get('model')} try {a.get('attempt')}: {a.get('outcome')}"
+    if a.get("elapsed_ms") is not None:
+        line += f" ({a['elapsed_ms']:.0f} ms)"
+    return line + (f" {a['message']}" if a.get("message") else "")
+
+
+def _source_line(s: Any) -> str:
+    """'[1] wal.md › Write-Ahead Logging > 4. The WAL File (cited)'."""
+    if not isinstance(s, dict):
+        return str(s)
+    heading = f" › {s['heading']}" if s.get("heading") else ""
+    return f"[{s.get('n')}] {s.get('path') or s.get('chunk_id')}{heading}" + (" (cited)" if s.get("cited") else "")
 
 
 def _show_retrieval_eval(project: Any, row: dict[str, Any]) -> int:
