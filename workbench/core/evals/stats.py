@@ -65,7 +65,7 @@ def format_p(p: float) -> str:
 def plain_words(fixes: int, regressions: int, p: float, alpha: float = 0.05) -> str:
     """One line a person can act on: "+4 cases, p=0.34: could be noise"."""
     if fixes + regressions == 0:
-        return "no case changed outcome"
+        return "no case flipped between pass and fail"
     net = fixes - regressions
     head = f"{net:+d} cases" if net else "±0 cases"
     if fixes and regressions:
