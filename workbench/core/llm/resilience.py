@@ -111,6 +111,57 @@ def _short_name(spec: str) -> str:
     return "Ollama" if spec.startswith("ollama:") else spec
 
 
+class _Deadline:
+    """One lazily rescheduled timer that cancels `task` if it is still waiting past `deadline`.
+
+    `arm(limit)` is called before each wait: it only stores the new deadline (and moves the
+    timer earlier in the rare case the new deadline is sooner, e.g. the total deadline). When
+    the timer fires before the deadline it re-arms itself for the deadline; when it fires after
+    it, and the task is waiting, it cancels the task and remembers that it did (`take_back`).
+    """
+
+    __slots__ = ("task", "loop", "deadline", "handle", "waiting", "fired")
+
+    def __init__(self, task: "asyncio.Task | None", loop: asyncio.AbstractEventLoop) -> None:
+        self.task, self.loop = task, loop
+        self.deadline = 0.0
+        self.handle: asyncio.TimerHandle | None = None
+        self.waiting = False
+        self.fired = False
+
+    def arm(self, limit: float) -> None:
+        self.deadline = self.loop.time() + limit
+        self.waiting = True
+        if self.handle is None or self.handle.when() > self.deadline:
+            if self.handle is not None:
+                self.handle.cancel()
+            self.handle = self.loop.call_at(self.deadline, self._check)
+
+    def _check(self) -> None:
+        self.handle = None
+        if not self.waiting or self.task is None or self.task.done():
+            return  # between waits: the next arm() sets a new timer
+        if self.loop.time() < self.deadline:
+            self.handle = self.loop.call_at(self.deadline, self._check)
+            return
+        self.fired = True
+        self.task.cancel()
+
+    def take_back(self) -> bool:
+        """True when the cancellation that just arrived was this timer's (and only its)."""
+        if not self.fired:
+            return False
+        self.fired = False
+        remaining = self.task.uncancel() if self.task is not None else 0
+        return remaining == 0  # a user's cancel arrived too: let it through
+
+    def close(self) -> None:
+        self.waiting = False
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+
 class ResilientCall:
     """One user request across a chain of providers. Iterate `stream()`, then read `result`."""
 
@@ -248,8 +299,18 @@ class ResilientCall:
         result.cost = cost_of(final.prompt_tokens, final.completion_tokens, self.pricing)
 
     async def _guarded(self, provider: Provider, request: ChatRequest, start: float) -> AsyncIterator[Event]:
-        """The provider's stream with first-token, idle and total deadlines applied."""
+        """The provider's stream with first-token, idle and total deadlines applied.
+
+        The deadline costs next to nothing per token: each token only moves a number, and one
+        timer (rescheduled lazily, when it fires early) cancels this task if it is still waiting
+        for the provider when the deadline passes. `asyncio.wait_for` per token doubled the CPU
+        the plumbing adds over the bare client (a task and a timer per token), and
+        `asyncio.timeout` can leave a stray cancellation on Python 3.11 when a token and the
+        deadline coincide; here the timer only cancels while the task waits inside this
+        generator's `__anext__`, so the cancellation always lands there, where it is taken back.
+        """
         agen = provider.stream(request).__aiter__()
+        watch = _Deadline(asyncio.current_task(), asyncio.get_running_loop())
         seen_output = False
         try:
             while True:
@@ -259,18 +320,24 @@ class ResilientCall:
                 limit = min(phase, remaining_total)
                 if limit <= 0:
                     raise self._timeout(phase, seen_output, total=True)
+                watch.arm(limit)
                 try:
-                    # wait_for, not asyncio.timeout: on Python 3.11 the latter can leave a stray
-                    # cancellation behind when the token and the deadline coincide.
-                    event = await asyncio.wait_for(agen.__anext__(), timeout=limit)
+                    event = await agen.__anext__()
                 except StopAsyncIteration:
                     return
-                except asyncio.TimeoutError:
-                    raise self._timeout(phase, seen_output, total=remaining_total <= phase) from None
+                except asyncio.CancelledError:
+                    if watch.take_back():
+                        raise self._timeout(phase, seen_output, total=remaining_total <= phase) from None
+                    raise
+                finally:
+                    watch.waiting = False
+                if watch.fired and watch.take_back():  # the provider swallowed the cancellation
+                    raise self._timeout(phase, seen_output, total=remaining_total <= phase)
                 if isinstance(event, (Token, Thinking)):
                     seen_output = True
                 yield event
         finally:
+            watch.close()
             await agen.aclose()
 
     def _timeout(self, phase: float, seen_output: bool, *, total: bool) -> ProviderError:
