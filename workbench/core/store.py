@@ -301,9 +301,14 @@ class Store:
         self.update("generations", gen_id, {**changes, "updated_at": now_iso()})
 
     def find_cached_generation(self, cache_key: str) -> dict[str, Any] | None:
-        """The newest complete generation with this cache key (never errors or partial output)."""
+        """The newest complete generation with this cache key (never errors or partial output).
+
+        `truncated` counts as complete: the model stopped at num_predict, which the same request
+        reproduces exactly, so the answer is reusable (an unchanged re-run with a small token
+        limit must not call the model again). Errors, timeouts and interrupted output are not.
+        """
         rows = self.rows(
-            "generations", "cache_key = ? AND status = 'ok'", [cache_key], limit=1
+            "generations", "cache_key = ? AND status IN ('ok', 'truncated')", [cache_key], limit=1
         )
         return rows[0] if rows else None
 
