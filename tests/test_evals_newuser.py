@@ -20,3 +20,33 @@ def test_a_truncated_answer_is_served_from_cache_on_an_unchanged_rerun(proj, cap
     out = capsys.readouterr().out
     assert "4 of 4 from cache" in out and chats(standin) == 4  # no model call the second time
     assert "pass rate 75% (3/4)" in out  # the cached truncated answers score as before
+
+
+def test_b_best_and_last_never_pick_a_run_of_other_cases(proj, capsys):
+    """A `--limit 2` run at 100% is not the `best` a full run is gated against: best/last look
+    only at finished runs with the same selection, and say so when none qualifies."""
+    root, standin = proj
+    assert wb(root, "eval", "run", "--limit", "2") == 0  # e1: france, italy: 100%
+    capsys.readouterr()
+    assert wb(root, "eval", "run", "--baseline", "best", "--fail-on-regression") == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "no finished run of the whole set of eval set 'capitals' to use as `best`" in err
+    assert "(finished runs of eval set 'capitals' cover: --limit 2)" in err
+    assert wb(root, "eval", "run") == 0  # e2: the whole set, 75%
+    assert wb(root, "eval", "run", "--variant", "careful", "--baseline", "best", "--fail-on-regression") == 0
+    assert "gate passed: regressions 0 (allowed 0) against e2 (base" in capsys.readouterr().out  # e3: 100%
+    # a subset run gates against the same subset (e1), a full run against full runs (e3, not e4)
+    assert wb(root, "eval", "run", "--limit", "2", "--baseline", "last", "--json") == 0  # e4
+    assert json.loads(capsys.readouterr().out)["diff"]["a"]["id"] == 1
+    assert wb(root, "eval", "run", "--baseline", "last", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["diff"]["a"]["id"] == 3
+    assert wb(root, "eval", "run", "--tag", "eu", "--baseline", "best") == 2
+    assert "no finished run with the same selection (--tag eu)" in capsys.readouterr().err
+    assert wb(root, "eval", "show", "best") == 0  # the best whole-set run, not a 2-case one
+    assert capsys.readouterr().out.startswith("run e3 ")
+    # after an edit of the set, a run of the same version is preferred over a better older one
+    (root / "evals" / "capitals.yaml").write_text(EVALS + "# reviewed\n")
+    assert wb(root, "eval", "run", "--baseline", "best", "--json") == 0  # e6: no run of this version yet: e3
+    assert json.loads(capsys.readouterr().out)["diff"]["a"]["id"] == 3
+    assert wb(root, "eval", "run", "--baseline", "best", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["diff"]["a"]["id"] == 6

@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="only the first N cases (after --tag/--case): a quick check while iterating")
     r.add_argument("--no-cache", action="store_true", help="call the model even for unchanged cases")
     r.add_argument("--resume", metavar="RUN", help="continue an interrupted or cancelled run")
-    r.add_argument("--baseline", metavar="RUN|best|last", help="compare with this run (and gate against it)")
+    r.add_argument("--baseline", metavar="RUN|best|last", help="compare with this run (and gate against it); best/last: among finished runs "
+                        "with the same --tag/--case/--limit selection, preferring the same eval-set version")
     r.add_argument("--fail-on-regression", action="store_true", help="exit 1 when a case passed in the baseline and fails now")
     r.add_argument("--max-regressions", type=int, metavar="N", help="allow up to N regressions (implies the regression gate)")
     r.add_argument("--min-pass-rate", type=float, metavar="X", help="exit 1 below this pass rate (0.8 or 80)")
@@ -50,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=run_cmd)
 
     d = esub.add_parser("diff", help="compare two runs case by case")
-    d.add_argument("run_a", help="the before run (id, e<id>, last or best)")
+    d.add_argument("run_a", help="the before run (id, e<id>, or last/best: of the finished whole-set runs)")
     d.add_argument("run_b", help="the after run")
     d.add_argument("--only", choices=("regressions", "fixes", "changed"), help="only these cases")
     d.add_argument("--json", action="store_true")
@@ -63,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.set_defaults(func=runs_cmd)
 
     s = esub.add_parser("show", help="print a run's summary and its failing cases")
-    s.add_argument("run", help="run id, e<id>, last or best")
+    s.add_argument("run", help="run id, e<id>, or last/best: of the finished whole-set runs")
     s.add_argument("--all", action="store_true", help="list every case, not only failures")
     s.add_argument("--json", action="store_true")
     s.add_argument("--markdown", action="store_true", help="a Markdown report instead")
@@ -192,8 +193,10 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
     store = project.store
     resume = runstore.resolve_run_ref(store, args.resume) if args.resume else None
     baseline_id = None
-    if args.baseline:
-        baseline_id = runstore.resolve_run_ref(store, args.baseline, evalset=evalset.name, exclude=resume)
+    if args.baseline:  # best/last: a run that covered the same cases (a resumed run: its own)
+        selection = runstore.selection_of(runstore.get_run(store, resume)) if resume else evalset.selection
+        baseline_id = runstore.resolve_run_ref(store, args.baseline, evalset=evalset.name, exclude=resume,
+                                               selection=selection, evalset_hash=evalset.content_hash)
     concurrency = args.concurrency or project.config.evals.concurrency
 
     err = _console(sys.stderr)

@@ -89,19 +89,32 @@ def list_runs(store: Any, *, limit: int = 20, evalset: str | None = None) -> lis
     return [decode(r, "config", "summary") for r in store.rows("eval_runs", where, args, limit=limit)]
 
 
-def resolve_run_ref(store: Any, ref: str, *, evalset: str | None = None, exclude: int | None = None) -> int:
+def selection_of(row: dict[str, Any]) -> str | None:
+    """How a run narrowed its set (`--limit 2`, `--tag smoke`), or None for the whole set."""
+    config = row.get("config") if isinstance(row.get("config"), dict) else {}
+    selection = config.get("selection") if isinstance(config.get("selection"), dict) else None
+    return selection.get("how") if selection else None
+
+
+def resolve_run_ref(store: Any, ref: str, *, evalset: str | None = None, exclude: int | None = None,
+                    selection: str | None = None, evalset_hash: str | None = None) -> int:
     """`12`, `e12`, `last` (newest finished run) or `best` (highest pass rate) -> run id.
 
-    `last`/`best` consider finished runs (`done`) of the same eval set, never the run `exclude`
-    (the one being gated), so a gate never compares a run with itself.
+    `last`/`best` consider finished runs (`done`) of the same eval set with the same selection
+    (`selection`: how the run being gated narrowed the set, None for the whole set), never the
+    run `exclude` (the one being gated), so a gate never compares a run with itself, and a
+    `--limit 2` run at 100% is never the `best` a full run is gated against. Among those, runs of
+    the same eval-set version (`evalset_hash`) are preferred: their cases and checks match.
     """
     text = str(ref).strip()
     if text in ("last", "best"):
-        candidates = [r for r in list_runs(store, limit=10_000, evalset=evalset)
-                      if r["status"] == "done" and r["id"] != exclude]
+        finished = [r for r in list_runs(store, limit=10_000, evalset=evalset)
+                    if r["status"] == "done" and r["id"] != exclude]
+        candidates = [r for r in finished if selection_of(r) == selection]
         if not candidates:
-            raise WorkbenchError(f"no finished eval run to use as `{text}` baseline"
-                                 + (f" for eval set '{evalset}'" if evalset else ""))
+            raise WorkbenchError(_no_baseline(text, evalset, selection, finished))
+        same_version = [r for r in candidates if evalset_hash and r.get("evalset_hash") == evalset_hash]
+        candidates = same_version or candidates
         if text == "last":
             return max(candidates, key=lambda r: r["id"])["id"]
 
@@ -118,3 +131,17 @@ def resolve_run_ref(store: Any, ref: str, *, evalset: str | None = None, exclude
         raise WorkbenchError(f"not an eval run id: {ref!r} (use a number, e<N>, last or best)") from None
     get_run(store, run_id)
     return run_id
+
+
+def _no_baseline(ref: str, evalset: str | None, selection: str | None, finished: list[dict[str, Any]]) -> str:
+    """Why no run qualifies as `best`/`last`, and what would make one."""
+    of_set = f" of eval set '{evalset}'" if evalset else ""
+    what = f"run with the same selection ({selection})" if selection else "run of the whole set"
+    message = f"no finished {what}{of_set} to use as `{ref}`"
+    others = sorted({selection_of(r) or "the whole set" for r in finished})
+    if others:
+        message += f" (finished runs{of_set} cover: {', '.join(others)})"
+    if evalset:
+        how = f" {selection}" if selection else ""
+        message += f"; run `workbench eval run {evalset}{how}` once without a baseline, or name a run id"
+    return message
