@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from workbench.core.llm import embedded_model
-from workbench.core.llm.base import ChatRequest, Final, Notice, Provider, ProviderError, Token
+from workbench.core.llm.base import ChatRequest, Final, Loaded, Loading, Provider, ProviderError, Token
 from workbench.core.llm.embedded import MODEL_NAME, EmbeddedProvider, ensure_hf_folder, is_available
 
 pytestmark = pytest.mark.slow
@@ -53,8 +53,10 @@ async def run(provider: EmbeddedProvider, messages, adapter: str | None = None, 
         assert not finals, "nothing may follow the Final"
         if isinstance(event, Token):
             tokens.append(event.text)
-        elif isinstance(event, Notice):  # the first request of a process says it loads the model
+        elif isinstance(event, Loading):  # the first request of a process says it loads the model
             assert not tokens and "loading the embedded model" in event.text
+        elif isinstance(event, Loaded):
+            assert not tokens
         else:
             assert isinstance(event, Final), event
             finals.append(event)
@@ -332,4 +334,4 @@ async def test_the_first_request_says_it_is_loading_the_model(monkeypatch):
     with pytest.raises(ProviderError):
         async for event in EmbeddedProvider().stream(ChatRequest(messages=SQLITE)):
             events.append(event)
-    assert events == [Notice("loading the embedded model (once per session)…", "info")]
+    assert events == [Loading("loading the embedded model (once per session)…")]

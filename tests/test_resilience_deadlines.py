@@ -12,7 +12,7 @@ import asyncio
 import pytest
 
 from workbench.core.config import PricingConfig, RetryConfig, TimeoutConfig
-from workbench.core.llm.base import ChatRequest, Final, Token
+from workbench.core.llm.base import ChatRequest, Final, Loaded, Loading, Notice, Token
 from workbench.core.llm.resilience import ResilientCall
 
 
@@ -83,3 +83,32 @@ async def test_a_users_cancel_is_still_a_cancel():
     with pytest.raises(asyncio.CancelledError):
         await task
     assert c.result.status == "interrupted"
+
+
+class LoadsFirst(Scripted):
+    """An in-process model: a load longer than the first-token deadline, then quick tokens."""
+
+    async def stream(self, request):
+        yield Loading("loading the model…")
+        await asyncio.sleep(0.4)
+        yield Loaded()
+        async for event in super().stream(request):
+            yield event
+
+
+async def test_an_in_process_load_does_not_count_against_the_first_token_deadline():
+    """A user who sets first_token_s for Ollama's sake must not lose the embedded fallback
+    to its one-time load; the callers see the load as an info notice, nothing else."""
+    c = ResilientCall([LoadsFirst([0.0, 0.0])], timeouts=TimeoutConfig(first_token_s=0.2, idle_s=0.2),
+                      retries=RetryConfig(count=0), pricing=PricingConfig())
+    events = [e async for e in c.stream(ChatRequest(messages=[{"role": "user", "content": "go"}]))]
+    assert c.result.status == "ok" and c.result.output == "t0 t1 "
+    assert events[0] == Notice("loading the model…", "info")
+    assert not any(isinstance(e, (Loading, Loaded)) for e in events)
+
+
+async def test_the_total_deadline_still_bounds_a_load():
+    c = ResilientCall([LoadsFirst([0.0])], timeouts=TimeoutConfig(first_token_s=0.2, idle_s=0.2, total_s=0.25),
+                      retries=RetryConfig(count=0), pricing=PricingConfig())
+    assert await drain(c) == []
+    assert c.result.status == "error" and "total deadline" in c.result.error

@@ -10,6 +10,7 @@ from typing import Any
 
 from workbench.core.errors import NoModelAnswered, WorkbenchError
 from workbench.core.llm.base import Notice, Thinking, Token
+from workbench.core.llm.resilience import format_cost
 from workbench.core.safetext import terminal_safe
 
 
@@ -50,7 +51,7 @@ def stats_line(record: Any) -> str:
     tokens = f"{_n(r.prompt_tokens)} prompt + {_n(r.completion_tokens)} completion tokens"
     parts.append(tokens)
     if r.cost:
-        parts.append(f"cost {r.cost:.5f}")
+        parts.append(f"cost {format_cost(r.cost)}")
     parts.append(f"attempts {len([a for a in r.attempts if a.outcome != 'skipped'])}")
     if r.total_ms is not None:
         parts.append(f"total {r.total_ms / 1000:.2f} s")
@@ -70,27 +71,45 @@ def run(args: argparse.Namespace, project: Any) -> int:
 
     inputs = {"question": args.question, **parse_vars(args.var)}
     variant = resolve_variant(project, args.variant, prompt=args.prompt, model=args.model)
+    if not args.question.strip():
+        raise WorkbenchError("the question is empty", field="question")
     stream_out = not args.json
-    mid_line = False  # whether the answer's current line is unfinished on the terminal
+    # Two "unfinished line" states: stdout's (a pipe must end with a newline) and the screen's,
+    # where answer (stdout) and notices/thinking (stderr) interleave.
+    out_mid_line = screen_mid_line = thinking = False
 
     def on_event(event: Any) -> None:
-        nonlocal mid_line
+        nonlocal out_mid_line, screen_mid_line, thinking
         if isinstance(event, Token) and stream_out:
             text = terminal_safe(event.text)
+            if thinking and text:  # the answer starts below the thinking, not on its line
+                sys.stderr.write("\n")
+                thinking = screen_mid_line = False
             sys.stdout.write(text)
             sys.stdout.flush()
-            mid_line = bool(text) and not text.endswith("\n") or (mid_line and not text)
+            if text:
+                out_mid_line = screen_mid_line = not text.endswith("\n")
         elif isinstance(event, Thinking) and stream_out:
-            sys.stderr.write(terminal_safe(event.text))
+            text = terminal_safe(event.text)
+            if not thinking and text:
+                sys.stderr.write(("\n" if screen_mid_line else "") + "[thinking] ")
+                thinking = True
+            sys.stderr.write(text)
+            sys.stderr.flush()
+            screen_mid_line = bool(text) and not text.endswith("\n") or screen_mid_line
         elif isinstance(event, Notice):
-            prefix = "\n" if mid_line else ""
-            mid_line = False
+            if event.level == "error" and event.text.startswith("no model could answer"):
+                return  # said once, as the command's error, below
+            prefix = "\n" if screen_mid_line else ""
+            screen_mid_line = thinking = False
             print(f"{prefix}[{event.level}] {terminal_safe(event.text)}", file=sys.stderr)
 
     record = asyncio.run(run_generation(project, variant, inputs, source="cli", on_event=on_event))
     result = record.result
     if stream_out:
-        if mid_line or not result.output:
+        if screen_mid_line and not out_mid_line:
+            sys.stderr.write("\n")  # thinking that never turned into an answer
+        if out_mid_line or not result.output:
             sys.stdout.write("\n")
         sys.stdout.flush()
         for warning in result.warnings:

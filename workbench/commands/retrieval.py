@@ -193,7 +193,7 @@ def run_retrieve(args: argparse.Namespace, project: Any) -> int:
     if args.markdown:
         if args.gold:
             data["gold_ranks"] = _gold_ranks(result, args.gold)
-        print(result_markdown(data, gold=args.gold, title=f"Retrieval trace {trace_id}"))
+        print(terminal_safe(result_markdown(data, gold=args.gold, title=f"Retrieval trace {trace_id}")))
         return 0
     out = Console(highlight=False)
     modes = ("dense", "fts", "hybrid") if args.mode == "all" else (result.mode,)
@@ -309,7 +309,7 @@ def run_eval(args: argparse.Namespace, project: Any) -> int:
         print(json.dumps(d, ensure_ascii=False, indent=2))
         return 0
     if args.markdown:
-        print(eval_markdown(ev, delta, eval_id, prev["id"] if delta and prev else None))
+        print(terminal_safe(eval_markdown(ev, delta, eval_id, prev["id"] if delta and prev else None)))
         return 0
     out = Console(highlight=False)
     out.print(Text(f"Retrieval eval of {evalset.name}: {len(ev.cases)} labelled cases, k={ev.k}, "

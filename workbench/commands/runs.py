@@ -85,7 +85,9 @@ def run_show(args: argparse.Namespace, project: Any) -> int:
     if args.markdown:
         from workbench.core.runlog import run_markdown
 
-        print(run_markdown(project, kind, row))
+        # Markdown is meant to be pasted, but it is printed to a terminal first: model output
+        # in it must not reach the terminal as escape sequences.
+        print(terminal_safe(run_markdown(project, kind, row)))
         return 0
     if args.json:
         print(json.dumps(row, ensure_ascii=False, indent=2, default=str))

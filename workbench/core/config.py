@@ -72,6 +72,7 @@ class BudgetConfig:
     max_tokens_per_request: int | None = field(default=None, metadata={"gt": 0})
     max_cost_per_request: float | None = field(default=None, metadata={"gt": 0})
     max_cost_per_day: float | None = field(default=None, metadata={"gt": 0})
+    max_tokens_per_day: int | None = field(default=None, metadata={"gt": 0})
     action: Literal["warn", "refuse"] = "warn"
 
 
@@ -161,6 +162,27 @@ def option_problem(key: str, value: Any) -> str | None:
     return None
 
 
+def host_problem(host: str) -> str | None:
+    """Why an Ollama host can't be used (None when it can): caught at load, not at request time,
+    where it would read as 'no model could answer'."""
+    from urllib.parse import urlsplit
+
+    text = host.strip()
+    if not text:
+        return "must be a URL like http://127.0.0.1:11434, got an empty string"
+    url = text if "://" in text else f"http://{text}"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        return f"must be a URL like http://127.0.0.1:11434, got {host!r} ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return f"must be an http:// or https:// URL, got {host!r}"
+    if not parts.hostname:
+        return f"must name a host, like http://127.0.0.1:11434, got {host!r}"
+    return None
+
+
 def validate_model_spec(spec: str) -> str:
     """`embedded`, `ollama:NAME`; raises ValueError with a friendly message otherwise."""
     if spec == "embedded" or (spec.startswith("ollama:") and len(spec) > len("ollama:")):
@@ -197,6 +219,10 @@ def load_config(project_root: Path) -> Config:
                 ("variants", name, "retrieval", key),
                 f"unknown key 'variants.{name}.retrieval.{key}'",
             )
+    if config.model.host is not None:
+        problem = host_problem(config.model.host)
+        if problem:
+            builder.fail(("model", "host"), f"model.host: {problem}")
     option_sets = [(("model", "options"), config.model.options)] + [
         (("variants", name, "options"), v.options) for name, v in config.variants.items()]
     for keypath, options in option_sets:

@@ -20,7 +20,7 @@ from workbench.core.citations import cited_numbers
 from workbench.core.errors import WorkbenchError
 from workbench.core.llm.base import ChatRequest, Event, Notice
 from workbench.core.llm.registry import chain_specs, make_provider_or_placeholder
-from workbench.core.llm.resilience import CallResult, ResilientCall, cost_of
+from workbench.core.llm.resilience import CallResult, ResilientCall, cost_of, format_cost
 from workbench.core.variants import Variant, cache_key
 
 FLUSH_EVERY_S = 0.25  # how often partial output is written while streaming
@@ -126,7 +126,7 @@ def check_budget(project: Any, messages: list[dict[str, str]], options: dict[str
     estimate = cost_of(prompt_tokens, max_new, pricing) or 0.0
     if budget.max_cost_per_request and estimate > budget.max_cost_per_request:
         problems.append(
-            f"estimated cost {estimate:.4f} {pricing.currency} exceeds "
+            f"estimated cost {format_cost(estimate)} {pricing.currency} exceeds "
             f"budget.max_cost_per_request={budget.max_cost_per_request}"
         )
     if budget.max_cost_per_day:
@@ -137,8 +137,19 @@ def check_budget(project: Any, messages: list[dict[str, str]], options: dict[str
         spent = float(row[0] or 0)
         if spent + estimate > budget.max_cost_per_day:
             problems.append(
-                f"today's spend {spent:.4f} + this call's estimate {estimate:.4f} {pricing.currency} "
+                f"today's spend {format_cost(spent)} + this call's estimate {format_cost(estimate)} {pricing.currency} "
                 f"exceeds budget.max_cost_per_day={budget.max_cost_per_day}"
+            )
+    if budget.max_tokens_per_day:
+        today = datetime.now(timezone.utc).date().isoformat()
+        row = project.store.conn.execute(
+            "SELECT coalesce(sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)), 0) "
+            "FROM generations WHERE created_at >= ?", (today,)).fetchone()
+        used = int(row[0] or 0)
+        if used + prompt_tokens + max_new > budget.max_tokens_per_day:
+            problems.append(
+                f"today's {used} tokens + about {prompt_tokens + max_new} for this call exceeds "
+                f"budget.max_tokens_per_day={budget.max_tokens_per_day}"
             )
     if problems and budget.action == "refuse":
         raise BudgetRefused("refused by budget: " + "; ".join(problems), path=project.config.path,
@@ -203,8 +214,9 @@ async def run_generation(
                           adapter=variant.adapter)
     last_flush = time.monotonic()
     flushed_len = 0
+    stream = call.stream(request)
     try:
-        async for event in call.stream(request):
+        async for event in stream:
             emit(event)
             now = time.monotonic()
             grew = len(call.result.output) != flushed_len
@@ -215,6 +227,13 @@ async def run_generation(
     except (asyncio.CancelledError, KeyboardInterrupt):
         _store_result(store, gen_id, call.result, key_for, warnings, grounding.sources)
         raise
+    except Exception as exc:  # the caller's on_event failed (e.g. `ask | head` closed the pipe)
+        if call.result.status == "running":
+            call.result.error = f"stopped by the caller: {type(exc).__name__}: {exc}"
+        _store_result(store, gen_id, call.result, key_for, warnings, grounding.sources)
+        raise
+    finally:
+        await stream.aclose()  # stop the model now, not when the garbage collector gets to it
     _store_result(store, gen_id, call.result, key_for, warnings, grounding.sources)
     return GenerationRecord(gen_id, variant, messages, call.result, grounding,
                             budget_warnings=warnings)

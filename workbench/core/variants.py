@@ -98,6 +98,13 @@ def resolve_variant(
         retrieval_over.update(v.retrieval)
     prompt_keypath = ("variants", name, "prompt") if name and chosen_prompt and not prompt else None
     chosen_prompt = prompt or chosen_prompt
+    if model:  # from the command line or the UI: a bad spec is bad input, before any work
+        from workbench.core.config import validate_model_spec
+
+        try:
+            validate_model_spec(model)
+        except ValueError as exc:
+            raise WorkbenchError(f"--model: {exc}", field="--model") from None
     chosen_model = model or chosen_model
     chosen_system = system if system is not None else chosen_system
     chosen_adapter = adapter or chosen_adapter

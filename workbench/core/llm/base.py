@@ -62,7 +62,23 @@ class Notice:
     level: Literal["info", "warning", "error"] = "info"
 
 
-Event = Token | Thinking | Final | Notice
+@dataclass(frozen=True)
+class Loading:
+    """A provider is loading a model in-process (seconds, once per session). Between `Loading`
+    and `Loaded` the first-token deadline does not run (only the total one does): that deadline
+    is set for a server's first token, and a user who tightens it for Ollama must not lose the
+    embedded fallback to its one-time load. Callers see `Loading` as an info Notice and never
+    see `Loaded`: `ResilientCall` translates both."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The in-process load announced by `Loading` is over; the first-token deadline starts now."""
+
+
+Event = Token | Thinking | Final | Notice | Loading | Loaded
 
 ErrorKind = Literal[
     "connect",  # nothing listening / connection refused / DNS

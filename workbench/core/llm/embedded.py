@@ -62,7 +62,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
-from workbench.core.llm.base import ChatRequest, Event, Final, Notice, ProviderError, Token
+from workbench.core.llm.base import ChatRequest, Event, Final, Loaded, Loading, ProviderError, Token
 from workbench.core.llm.embedded_model import (
     GGUF_PACKAGE,
     INSTALL_HINT,
@@ -195,10 +195,13 @@ class EmbeddedProvider:
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
         """Token events as text settles, then one Final; closing early stops the thread."""
         sampling = Sampling.from_options(request.options)
-        if not _MODELS:  # seconds of silence otherwise: say what the wait is
-            yield Notice("loading the embedded model (once per session)…", "info")
+        cold = not _MODELS
+        if cold:  # seconds of silence otherwise: say what the wait is (and pause the deadline)
+            yield Loading("loading the embedded model (once per session)…")
         loaded, load_ms = await asyncio.to_thread(_loaded_model, self.package, self.quantize,
                                                  self.threads)
+        if cold:
+            yield Loaded()
         prompt = loaded.prompt_ids(request.messages)
         notes = _warnings(request, sampling)
 

@@ -27,6 +27,8 @@ from workbench.core.llm.base import (
     ChatRequest,
     Event,
     Final,
+    Loaded,
+    Loading,
     Notice,
     Provider,
     ProviderError,
@@ -99,6 +101,30 @@ def cost_of(prompt_tokens: int | None, completion_tokens: int | None, pricing: P
         + completion_tokens / 1000 * pricing.completion_per_1k,
         8,
     )
+
+
+def format_cost(value: float) -> str:
+    """A price to three significant digits, never rounded to nothing: 0.000051, 0.0012, 1.25.
+
+    Local runs priced as their hosted equivalent cost fractions of a cent per call; a fixed
+    '.5f' printed them as 0.00000, hiding exactly the number the pricing is there to show."""
+    import math
+
+    if not value:
+        return "0"
+    decimals = max(2, 2 - math.floor(math.log10(abs(value))))
+    return f"{value:.{decimals}f}"
+
+
+def _failure_reasons(attempts: list[AttemptRecord]) -> str:
+    """'ollama:llama3.2: not reachable (3 tries); embedded: …': each model's reason once, not
+    one identical copy per retry."""
+    grouped: dict[tuple[str, str], int] = {}
+    for a in attempts:
+        key = (a.model, a.message or a.outcome)
+        grouped[key] = grouped.get(key, 0) + (a.outcome != "skipped")
+    return "; ".join(f"{model}: {reason}" + (f" ({n} tries)" if n > 1 else "")
+                     for (model, reason), n in grouped.items())
 
 
 def backoff_delay(retry_index: int, retries: RetryConfig, rng: random.Random | None = None) -> float:
@@ -260,9 +286,7 @@ class ResilientCall:
                         break  # next provider in the chain
                     finally:
                         await guarded.aclose()  # stop model-side work now, not at GC time
-            failures = "; ".join(
-                f"{a.model}: {a.message or a.outcome}" for a in result.attempts
-            )
+            failures = _failure_reasons(result.attempts)
             result.status = "error"
             result.error = f"no model could answer ({failures})"
             yield Notice(result.error, "error")
@@ -311,12 +335,14 @@ class ResilientCall:
         """
         agen = provider.stream(request).__aiter__()
         watch = _Deadline(asyncio.current_task(), asyncio.get_running_loop())
-        seen_output = False
+        seen_output = loading = False
         try:
             while True:
                 elapsed = self.clock() - start
                 remaining_total = self.timeouts.total_s - elapsed
                 phase = self.timeouts.idle_s if seen_output else self.timeouts.first_token_s
+                if loading:  # an in-process model load: only the total deadline applies
+                    phase = remaining_total
                 limit = min(phase, remaining_total)
                 if limit <= 0:
                     raise self._timeout(phase, seen_output, total=True)
@@ -333,6 +359,12 @@ class ResilientCall:
                     watch.waiting = False
                 if watch.fired and watch.take_back():  # the provider swallowed the cancellation
                     raise self._timeout(phase, seen_output, total=remaining_total <= phase)
+                if isinstance(event, Loading):
+                    loading = True
+                    event = Notice(event.text, "info")
+                elif isinstance(event, Loaded):
+                    loading = False
+                    continue
                 if isinstance(event, (Token, Thinking)):
                     seen_output = True
                 yield event
