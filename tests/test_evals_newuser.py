@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 # the capitals set, its stand-in answers (japan fails) and the `proj` fixture, as a user has them
+from workbench.cli import main
 from test_evals_cli import EVALS, chats, proj, wb  # noqa: F401
 
 
@@ -50,3 +51,20 @@ def test_b_best_and_last_never_pick_a_run_of_other_cases(proj, capsys):
     assert json.loads(capsys.readouterr().out)["diff"]["a"]["id"] == 3
     assert wb(root, "eval", "run", "--baseline", "best", "--json") == 0
     assert json.loads(capsys.readouterr().out)["diff"]["a"]["id"] == 6
+
+
+def test_c_import_to_a_relative_path_writes_into_the_project_like_promote(proj, capsys, tmp_path, monkeypatch):
+    """`-p DIR eval import log.jsonl --to evals/X.yaml` from another folder: the project's evals/."""
+    root, standin = proj
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    (elsewhere / "prod.jsonl").write_text('{"question": "Capital of Spain"}\n')
+    assert wb(root, "eval", "import", "prod.jsonl", "--to", "evals/prod.yaml") == 0
+    target = root / "evals" / "prod.yaml"
+    assert f"imported 1 case(s) into {target}" in capsys.readouterr().out
+    assert target.is_file() and not (elsewhere / "evals").exists()
+    assert main(["--project", str(root), "ask", "Capital of Chile"]) == 0
+    capsys.readouterr()
+    assert wb(root, "eval", "promote", "1", "--to", "evals/prod.yaml", "--assert", "icontains=santiago") == 0
+    assert f"to {target}:" in capsys.readouterr().out and "Capital of Chile" in target.read_text()

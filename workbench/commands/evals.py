@@ -479,13 +479,21 @@ def show_cmd(args: argparse.Namespace, project: Any) -> int:
 # --------------------------------------------------------------------------- promote / import
 
 
+def eval_file_arg(project: Any, arg: str) -> Path:
+    """The eval file a `--to FILE` means. `-p DIR` runs are usually typed from elsewhere, so a
+    relative path whose folder does not exist here (`evals/x.yaml` outside the project) is the
+    project's; one whose folder exists here is taken as typed, like any shell path."""
+    to = Path(arg)
+    if to.is_absolute() or to.parent.exists():
+        return to
+    return project.root / to
+
+
 def promote_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.evals.promote import (AlreadyPromoted, NothingToScore, corpus_documents,
                                               parse_assert_option, promote_generation)
 
-    to = Path(args.to)
-    if not to.is_absolute() and not to.parent.exists() and (project.root / to).parent.exists():
-        to = project.root / to
+    to = eval_file_arg(project, args.to)
     asserts = [parse_assert_option(a) for a in args.asserts]
     documents = (corpus_documents(project.root, project.data_dir, project.config.retrieval)
                  if args.relevant else None)
@@ -514,7 +522,7 @@ def import_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.evals.promote import import_jsonl
 
     src = Path(args.jsonl)
-    to = Path(args.to) if args.to else project.root / project.config.evals.dir / f"{src.stem}.yaml"
+    to = eval_file_arg(project, args.to) if args.to else project.root / project.config.evals.dir / f"{src.stem}.yaml"
     if not 0 < args.threshold <= 1:
         raise WorkbenchError("--threshold must be between 0 and 1", field="threshold")
     embed = None
