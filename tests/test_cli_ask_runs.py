@@ -64,6 +64,8 @@ def test_model_output_is_printed_literally(ollama_standin, tmp_path):
     assert "\\x1b]52;c;Zm9v\\x07" in done.stdout
     shown = workbench("runs", "show", "1", "-p", str(root))
     assert "\x1b" not in shown.stdout
+    pasted = workbench("runs", "show", "1", "--markdown", "-p", str(root))
+    assert "\x1b" not in pasted.stdout and "\\x1b[31mred" in pasted.stdout
 
 
 def test_bad_config_is_one_line_exit_2_and_traceback_only_with_debug(tmp_path):
@@ -90,6 +92,35 @@ def test_no_model_answers_exit_3(ollama_nothing_listening, tmp_path):
     done = workbench("ask", "-p", str(root), "hi")
     assert done.returncode == 3
     assert "no model could answer" in done.stderr and "not reachable" in done.stderr
+    assert done.stderr.count("no model could answer") == 1  # said once, each reason once
+    assert "(3 tries)" in done.stderr
+
+
+def test_bad_model_or_empty_question_is_exit_2_and_stores_nothing(ollama_standin, tmp_path):
+    root = write_project(tmp_path / "p", host=ollama_standin.url)
+    done = workbench("ask", "-p", str(root), "--model", "llama3", "hi")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: --model: model must be 'embedded' or 'ollama:NAME', got 'llama3'"
+    assert workbench("ask", "-p", str(root), "   ").stderr.strip() == "error: the question is empty"
+    assert workbench("runs", "-p", str(root)).stdout.startswith("No runs")
+    assert ollama_standin.requests_to("/api/chat") == []
+
+
+def test_a_partial_answer_still_ends_its_line_and_thinking_is_labelled(ollama_standin, tmp_path):
+    ollama_standin.configure(reply=["a", " b"], thinking=["let me", " think"], stall_after=4, stall_s=5)
+    root = write_project(tmp_path / "p", host=ollama_standin.url,
+                         timeouts="connect_s: 2\n  first_token_s: 5\n  idle_s: 0.5\n  total_s: 20")
+    done = workbench("ask", "-p", str(root), "hi")
+    assert done.returncode == 1 and done.stdout == "a b\n"  # a pipe gets whole lines
+    assert "[thinking] let me think\n" in done.stderr
+    assert "status timeout" in done.stderr
+
+
+def test_costs_keep_their_significant_digits():
+    from workbench.core.llm.resilience import format_cost
+
+    assert [format_cost(v) for v in (0, 5.07e-05, 0.00123, 0.25, 1.5, 12.345)] == [
+        "0", "0.0000507", "0.00123", "0.250", "1.50", "12.35"]
 
 
 def _wait_for_partial_row(db: Path, deadline_s: float = 30) -> dict:

@@ -55,6 +55,9 @@ def test_values_are_typed(tmp_path):
          "workbench.yaml:2: model.options.num_ctx: model option 'num_ctx' must be a whole number, got 'big'"),
         ("variants:\n  v:\n    options:\n      stop: 3\n",
          "workbench.yaml:4: variants.v.options.stop: model option 'stop' must be a list of strings"),
+        ("model:\n  host: 'http://[::1'\n", "workbench.yaml:2: model.host: must be a URL like http://127.0.0.1:11434"),
+        ("model:\n  host: ftp://x\n", "workbench.yaml:2: model.host: must be an http:// or https:// URL"),
+        ("budget:\n  max_tokens_per_day: -5\n", "workbench.yaml:2: budget.max_tokens_per_day must be"),
     ],
 )
 def test_errors_name_file_line_and_field(tmp_path, monkeypatch, text, expected):

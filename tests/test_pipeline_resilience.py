@@ -207,3 +207,16 @@ async def test_budget_warns_and_still_answers(ollama_standin, project_factory):
     assert row["status"] == "ok"
     assert any(isinstance(e, Notice) and e.text.startswith("budget:") for e in events)
     assert "max_tokens_per_request" in row["warnings"]
+
+
+async def test_budget_per_day_counts_todays_stored_tokens(ollama_standin, project_factory):
+    from workbench.core.pipeline import BudgetRefused
+
+    ollama_standin.configure(prompt_eval_count=20, eval_count=30)
+    project = project_factory(host=ollama_standin.url,
+                              extra="budget:\n  max_tokens_per_day: 80\n  action: refuse\n")
+    record, row, _ = await ask(project)
+    assert row["status"] == "ok"  # 0 used today + about 40 for this call
+    with pytest.raises(BudgetRefused, match=r"today's 50 tokens \+ about \d+ for this call exceeds budget.max_tokens_per_day=80"):
+        await ask(project)
+    assert len(ollama_standin.requests_to("/api/chat")) == 1
