@@ -62,11 +62,11 @@ def _accept_common_options(parser: argparse.ArgumentParser) -> None:
         for sub in getattr(action, "choices", {}).values():
             known = {opt for a in sub._actions for opt in a.option_strings}
             if "--project" not in known:
-                sub.add_argument("--project", "-p", default=argparse.SUPPRESS,
-                                 help=argparse.SUPPRESS)
+                sub.add_argument("--project", "-p", default=argparse.SUPPRESS, metavar="DIR",
+                                 help="the project folder (default: the current folder)")
             if "--debug" not in known:
                 sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                                 help=argparse.SUPPRESS)
+                                 help="show the traceback of an unexpected error")
             _accept_common_options(sub)
 
 
