@@ -4,10 +4,11 @@ checked through the CLI against the Ollama stand-in, asserting what the user rea
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 
 # the capitals set, its stand-in answers (japan fails) and the `proj` fixture, as a user has them
 from workbench.cli import main
-from test_evals_cli import EVALS, chats, proj, wb  # noqa: F401
+from test_evals_cli import EVALS, answer, chats, proj, wb  # noqa: F401
 
 
 def test_a_truncated_answer_is_served_from_cache_on_an_unchanged_rerun(proj, capsys):
@@ -68,3 +69,29 @@ def test_c_import_to_a_relative_path_writes_into_the_project_like_promote(proj, 
     capsys.readouterr()
     assert wb(root, "eval", "promote", "1", "--to", "evals/prod.yaml", "--assert", "icontains=santiago") == 0
     assert f"to {target}:" in capsys.readouterr().out and "Capital of Chile" in target.read_text()
+
+
+def test_d_a_flaky_failing_case_shows_a_failing_repeat(proj, capsys, tmp_path):
+    """japan passes on repeats 0 and 2 and fails on 1 and 3 (a tie is a fail): the listing shows
+    the failing repeat's reason and answer, not repeat 0's passing one."""
+    root, standin = proj
+    calls = []
+
+    def flip(body):
+        if "Japan" in body["messages"][-1]["content"]:
+            calls.append(1)
+            return ["Tokyo." if len(calls) % 2 else "Kyoto."]
+        return answer(body)
+
+    standin.configure(reply=flip)
+    junit = tmp_path / "junit.xml"
+    assert wb(root, "eval", "run", "--repeat", "4", "--concurrency", "1", "--junit", str(junit)) == 0
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if "japan" in ln and "flaky:" in ln)
+    assert "(flaky: 2 pass / 2 fail)" in line and "icontains: " in line and "tokyo" in line
+    assert "answer: Kyoto." in out and "answer: Tokyo." not in out
+    case = next(tc for tc in ET.parse(junit).getroot() if tc.get("name") == "japan")
+    assert case.find("failure").get("type") == "other" and case.find("system-out").text == "Kyoto."
+    assert wb(root, "runs", "show", "e1", "--markdown") == 0  # the Runs tab's report: the same
+    report = capsys.readouterr().out
+    assert "answer: Kyoto." in report and "answer: Tokyo." not in report

@@ -302,7 +302,7 @@ def _print_failures(out: Any, results: list, *, limit: int = 15, everything: boo
     out.print()
     out.print(_text("cases:" if everything else "failing cases:", "bold"))
     for s in shown[:limit]:
-        r = s.first
+        r = s.evidence
         failing = [a for a in r.assertions if a.passed is not True]
         why = "; ".join(f"{a.name}: {a.detail}" for a in failing[:2]) or r.error or ""
         kind = f" [{r.failure_kind}]" if r.failure_kind else ""

@@ -311,7 +311,7 @@ def eval_case_lines(results: list[Any], *, limit: int = CASES_SHOWN) -> tuple[li
     folded = sorted(fold_repeats(results).values(), key=lambda s: order.get(s.verdict, 4))
     lines = []
     for s in folded[:limit]:
-        r = s.first
+        r = s.evidence
         parts = [f"{VERDICT_MARK.get(s.verdict, ' ')} {s.verdict} {s.case_id}"]
         if s.verdict != "pass":
             if r.failure_kind:

@@ -32,7 +32,7 @@ def junit_xml(results: Sequence[CaseResult], *, suite: str, summary: dict[str, A
     ts = ET.Element("testsuite", name=_xml_text(suite))
     total_ms = 0.0
     for cid, s in folded.items():
-        r = s.first
+        r = s.evidence
         ms = sum(x.latency_ms or 0 for x in s.repeats)
         total_ms += ms
         tc = ET.SubElement(ts, "testcase", name=_xml_text(cid), classname=_xml_text(suite), time=f"{ms / 1000:.3f}")

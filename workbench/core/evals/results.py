@@ -134,6 +134,12 @@ class CaseSummary:
         return self.repeats[0]
 
     @property
+    def evidence(self) -> CaseResult:
+        """The repeat to show for this case: the first one whose verdict is the case's, so a
+        flaky case listed as failing shows a failing answer and its reason, not repeat 0's pass."""
+        return next((r for r in self.repeats if r.verdict == self.verdict), self.first)
+
+    @property
     def passed(self) -> bool | None:
         return {"pass": True, "fail": False}.get(self.verdict)
 
