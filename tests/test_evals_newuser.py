@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
-# the capitals set, its stand-in answers (japan fails) and the `proj` fixture, as a user has them
+import pytest
+
 from workbench.cli import main
+
+# the capitals set, its stand-in answers (japan fails) and the `proj` fixture, as a user has them
 from test_evals_cli import EVALS, answer, chats, proj, wb  # noqa: F401
 
 
@@ -95,3 +98,11 @@ def test_d_a_flaky_failing_case_shows_a_failing_repeat(proj, capsys, tmp_path):
     assert wb(root, "runs", "show", "e1", "--markdown") == 0  # the Runs tab's report: the same
     report = capsys.readouterr().out
     assert "answer: Kyoto." in report and "answer: Tokyo." not in report
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_e_concurrency_below_one_is_bad_input(proj, capsys, value):
+    root, standin = proj
+    assert wb(root, "eval", "run", "--concurrency", value) == 2
+    assert "--concurrency must be at least 1" in capsys.readouterr().err
+    assert chats(standin) == 0

@@ -197,7 +197,8 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
         selection = runstore.selection_of(runstore.get_run(store, resume)) if resume else evalset.selection
         baseline_id = runstore.resolve_run_ref(store, args.baseline, evalset=evalset.name, exclude=resume,
                                                selection=selection, evalset_hash=evalset.content_hash)
-    concurrency = args.concurrency or project.config.evals.concurrency
+    # `is None`, not `or`: --concurrency 0 is bad input (exit 2, from the runner), not "default"
+    concurrency = project.config.evals.concurrency if args.concurrency is None else args.concurrency
 
     err = _console(sys.stderr)
     show_progress = sys.stderr.isatty() and not args.json
