@@ -106,3 +106,29 @@ def test_e_concurrency_below_one_is_bad_input(proj, capsys, value):
     assert wb(root, "eval", "run", "--concurrency", value) == 2
     assert "--concurrency must be at least 1" in capsys.readouterr().err
     assert chats(standin) == 0
+
+
+@pytest.mark.parametrize("columns", [80, 60, 140])
+def test_f_eval_runs_fits_the_width_one_line_per_run_and_never_cuts_id_rate_or_ci(proj, capsys, monkeypatch,
+                                                                                   columns):
+    root, standin = proj
+    long_name = "capitals-of-the-whole-wide-world"
+    (root / "evals" / "long.yaml").write_text(EVALS.replace("name: capitals", f"name: {long_name}"))
+    assert wb(root, "eval", "run", "long", "--json") == 0
+    assert wb(root, "eval", "run", "--variant", "careful", "--limit", "2", "--json") == 0
+    assert wb(root, "eval", "run", "--variant", "sloppy", "--json") == 0
+    capsys.readouterr()
+    monkeypatch.setenv("COLUMNS", str(columns))  # a pipe: Rich's width is COLUMNS, else 80
+    assert wb(root, "eval", "runs") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and all(len(line) <= columns for line in lines)  # header + one per run
+    head, *rows = lines
+    assert head.split()[0] == "run" and "95% CI" in head and "…" not in head
+    assert [r.split()[0] for r in rows] == ["e3", "e2", "e1"]
+    for row, rate, ci in zip(rows, ("50%", "100%", "75%"), ("15%–85%", "34%–100%", "30%–95%")):
+        assert f" {rate} " in row and f" {ci} " in row
+    assert "2/4" in rows[1]
+    if columns >= 140:  # room for everything, names whole
+        assert long_name in rows[2] and "cached" in head and "judge err" in head
+    else:
+        assert "capitals-o" in rows[2]

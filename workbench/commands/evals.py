@@ -404,6 +404,7 @@ def diff_cmd(args: argparse.Namespace, project: Any) -> int:
 
 def runs_cmd(args: argparse.Namespace, project: Any) -> int:
     from rich.table import Table
+    from rich.text import Text
 
     from workbench.core.evals import runstore
     from workbench.core.variants import variant_label
@@ -417,27 +418,72 @@ def runs_cmd(args: argparse.Namespace, project: Any) -> int:
     if not rows:
         out.print("No eval runs yet. Try: workbench eval run")
         return 0
-    table = Table(box=None, pad_edge=False)
-    # The run id is what `eval show` / `eval diff` need: it never shrinks; names give way first.
-    for col in ("run", "when", "eval set", "variant", "status", "pass rate", "95% CI", "cases", "cached", "judge err"):
-        fixed = col in ("run", "pass rate", "status")
-        table.add_column(col, no_wrap=True, overflow="ellipsis",
-                         min_width=len(col) if fixed else None,
-                         max_width=None if fixed else (18 if col in ("eval set", "variant") else 11))
+    cells = []
     for row in rows:
         s = row.get("summary") if isinstance(row.get("summary"), dict) else {}
         rate = s.get("pass_rate")
         ci = s.get("ci") or [None, None]
-        table.add_row(
-            f"e{row['id']}", (row.get("created_at") or "")[5:16].replace("T", " "),
-            _text(row.get("evalset_name") or ""), _text(variant_label(row.get("variant_name"), row.get("variant_id"))),
-            row.get("status") or "", "" if rate is None else f"{rate:.0%}",
-            "" if ci[0] is None or rate is None else f"{ci[0]:.0%}–{ci[1]:.0%}",
-            _cases_cell(row, s), str(s.get("cache_hits", "")),
-            str(s.get("judge_errors", "")),
-        )
+        cells.append({
+            "run": f"e{row['id']}", "when": (row.get("created_at") or "")[5:16].replace("T", " "),
+            "eval set": terminal_safe(row.get("evalset_name") or ""),
+            "variant": terminal_safe(variant_label(row.get("variant_name"), row.get("variant_id"))),
+            "status": row.get("status") or "", "pass rate": "" if rate is None else f"{rate:.0%}",
+            "95% CI": "" if ci[0] is None or rate is None else f"{ci[0]:.0%}–{ci[1]:.0%}",
+            "cases": _cases_cell(row, s), "cached": str(s.get("cache_hits", "")),
+            "judge err": str(s.get("judge_errors", "")),
+        })
+    widths, headers = fit_run_columns(cells, out.width)
+    table = Table(box=None, pad_edge=False)
+    for col, width in widths.items():
+        table.add_column(headers[col], no_wrap=True, overflow="ellipsis", width=width)
+    for c in cells:
+        table.add_row(*(Text(c[col]) for col in widths))
     out.print(table)
     return 0
+
+
+RUN_COLUMNS = ("run", "when", "eval set", "variant", "status", "pass rate", "95% CI", "cases", "cached",
+               "judge err")
+_NAMES = ("eval set", "variant")  # the only columns cut (with …): the run id is what show/diff need
+
+
+def fit_run_columns(cells: list[dict[str, str]], width: int) -> tuple[dict[str, int], dict[str, str]]:
+    """Column widths (in order) and headers for `eval runs`: one line per run within `width`.
+
+    Nothing but the eval set and variant names is ever cut: the run id, pass rate and CI are
+    what a person reads and types next. When the line is too long, the low-value columns give
+    way first (cache hits, judge errors: `eval show` has them), `pass rate` is headed `pass`,
+    then the names shrink to 12, then the date goes, then the names shrink to 6.
+    """
+    from rich.cells import cell_len  # terminal cells, not characters: a CJK name is twice as wide
+
+    natural = {c: max([len(c), *(cell_len(row[c]) for row in cells)]) for c in RUN_COLUMNS}
+    headers = {c: c for c in RUN_COLUMNS}
+    cols = list(RUN_COLUMNS)
+
+    def room_for_names() -> int:
+        fixed = sum(natural[c] for c in cols if c not in _NAMES)
+        return width - fixed - 2 * (len(cols) - 1)
+
+    def fits(least: int) -> bool:
+        return room_for_names() >= sum(min(natural[n], least) for n in _NAMES)
+
+    for step in ("cached", "judge err", "pass"):
+        if fits(18):
+            break
+        if step == "pass":
+            headers["pass rate"] = "pass"
+            natural["pass rate"] = max([4, *(len(row["pass rate"]) for row in cells)])
+        else:
+            cols.remove(step)
+    if not fits(12):
+        cols.remove("when")
+    names = {n: natural[n] for n in _NAMES}
+    room = room_for_names()
+    while sum(names.values()) > room and max(names.values()) > 6:  # the wider name gives way first
+        wider = max(_NAMES, key=lambda n: names[n])
+        names[wider] -= 1
+    return {c: names.get(c, natural[c]) for c in cols}, headers
 
 
 def _cases_cell(row: dict[str, Any], summary: dict[str, Any]) -> str:
