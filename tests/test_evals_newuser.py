@@ -4,6 +4,12 @@ checked through the CLI against the Ollama stand-in, asserting what the user rea
 from __future__ import annotations
 
 import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -132,3 +138,29 @@ def test_f_eval_runs_fits_the_width_one_line_per_run_and_never_cuts_id_rate_or_c
         assert long_name in rows[2] and "cached" in head and "judge err" in head
     else:
         assert "capitals-o" in rows[2]
+
+
+def test_g_the_ctrl_c_hint_is_a_command_that_resumes_from_any_folder(proj, capsys, tmp_path, monkeypatch):
+    """Run with -p from another folder and a variant: the printed command names both, and
+    pasting it (from yet another folder) finishes the run."""
+    root, standin = proj
+    standin.configure(reply=lambda b: [w + " " for w in answer(b)[0].split()] + ["x"] * 30, token_delay_s=0.05)
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "eval", "run", "capitals", "-p", str(root),
+                             "--variant", "careful", "--concurrency", "1"], env=env, cwd=elsewhere,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert standin.wait_for(lambda s: len(s.requests_to("/api/chat")) >= 2, timeout=60)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    hint = re.search(r"continue with `([^`]+)`", err).group(1)
+    assert hint == f"workbench -p {root} eval run capitals --variant careful --resume 1"
+    standin.configure(token_delay_s=0.0)
+    monkeypatch.chdir(tmp_path)
+    assert main(shlex.split(hint)[1:] + ["--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["run_id"] == 1 and data["status"] == "done" and data["summary"]["cases"] == 4

@@ -229,11 +229,31 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
         run_id = runner.run_id
         done = len(runstore.finished_keys(store, run_id)) if run_id else 0
         print(f"cancelled: {done} finished case(s) kept in run {run_id}; continue with "
-              f"`workbench eval run {args.evalset or ''} --resume {run_id}`".replace("  ", " "), file=sys.stderr)
+              f"`{resume_command(args, project, run_id)}`", file=sys.stderr)
         return 130
     if show_progress:
         sys.stderr.write("\n")
     return _report_run(args, project, evalset, outcome, baseline_id)
+
+
+def resume_command(args: argparse.Namespace, project: Any, run_id: int | None) -> str:
+    """The command that continues a cancelled run, ready to paste: with `-p DIR` when the project
+    is not the current folder, and the flags that chose the variant (a resume with another
+    variant is refused)."""
+    import shlex
+
+    try:
+        here = Path.cwd().resolve()
+    except OSError:  # the current folder was removed meanwhile
+        here = None
+    words = ["workbench"]
+    if project.root != here:
+        words += ["-p", str(project.root)]
+    words += ["eval", "run", *([args.evalset] if args.evalset else [])]
+    for flag in ("variant", "prompt", "model"):
+        if getattr(args, flag, None):
+            words += [f"--{flag}", getattr(args, flag)]
+    return shlex.join([*words, "--resume", str(run_id)])
 
 
 def _report_run(args: argparse.Namespace, project: Any, evalset: Any, outcome: Any, baseline_id: int | None) -> int:
