@@ -164,3 +164,15 @@ def test_g_the_ctrl_c_hint_is_a_command_that_resumes_from_any_folder(proj, capsy
     assert main(shlex.split(hint)[1:] + ["--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["run_id"] == 1 and data["status"] == "done" and data["summary"]["cases"] == 4
+
+
+def test_h_eval_show_json_has_real_objects_not_json_strings(proj, capsys):
+    root, standin = proj
+    assert wb(root, "eval", "run", "--json") == 0
+    capsys.readouterr()
+    assert wb(root, "eval", "show", "e1", "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    japan = next(r for r in data["results"] if r["case_id"] == "japan")
+    assert japan["assertions"][0]["type"] == "icontains" and japan["assertions"][0]["passed"] is False
+    assert japan["retrieval"]["verdict"] == "fail" and japan["retrieval"]["tags"] == []
+    assert japan["output"] == "Kyoto." and isinstance(data["run"]["config"], dict)

@@ -528,7 +528,7 @@ def show_cmd(args: argparse.Namespace, project: Any) -> int:
     info = runstore.run_info(row)
     if args.json:
         print(json.dumps({"run": {k: v for k, v in row.items() if k != "summary"}, "summary": summary,
-                          "results": [{**r.to_row(), "output": r.output, "status": r.status} for r in results]},
+                          "results": [{**r.to_dict(), "output": r.output, "status": r.status} for r in results]},
                          ensure_ascii=False, default=str))
         return 0
     if args.markdown:

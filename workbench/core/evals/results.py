@@ -46,6 +46,15 @@ class CaseResult:
     # -- store encoding -------------------------------------------------------------------------
     def to_row(self) -> dict[str, Any]:
         """Columns of `eval_results` (run_id and created_at are added by the writer)."""
+        row = self.to_dict()
+        row["assertions"] = json.dumps(row["assertions"], ensure_ascii=False)
+        row["retrieval"] = json.dumps(row["retrieval"], ensure_ascii=False)
+        return row
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row's fields as JSON-ready objects (`eval show --json`): the same keys as the
+        stored columns, with `assertions` and `retrieval` as real lists and objects, not the
+        JSON text SQLite holds."""
         return {
             "case_id": self.case_id,
             "repeat_index": self.repeat_index,
@@ -53,10 +62,10 @@ class CaseResult:
             "passed": None if self.passed is None else int(self.passed),
             "judge_error": int(self.verdict == "judge-error"),
             "failure_kind": self.failure_kind,
-            "assertions": json.dumps([a.to_dict() for a in self.assertions], ensure_ascii=False),
+            "assertions": [a.to_dict() for a in self.assertions],
             # Retrieval evidence plus the case facts the summary needs (tags), so a stored run can
             # be summarised again without the eval file it came from.
-            "retrieval": json.dumps({
+            "retrieval": {
                 "retrieved": list(self.retrieved) if self.retrieved is not None else None,
                 "relevant": list(self.relevant),
                 "gold_rank": self.gold_rank,
@@ -66,7 +75,7 @@ class CaseResult:
                 # for a case that failed before a generation existed (no row to join)
                 "status": self.status if self.generation_id is None else None,
                 "error": self.error if self.generation_id is None else None,
-            }, ensure_ascii=False),
+            },
             "cached": int(self.cached),
             "latency_ms": self.latency_ms,
         }
