@@ -176,3 +176,14 @@ def test_h_eval_show_json_has_real_objects_not_json_strings(proj, capsys):
     assert japan["assertions"][0]["type"] == "icontains" and japan["assertions"][0]["passed"] is False
     assert japan["retrieval"]["verdict"] == "fail" and japan["retrieval"]["tags"] == []
     assert japan["output"] == "Kyoto." and isinstance(data["run"]["config"], dict)
+
+
+def test_i_eval_runs_of_an_unknown_set_says_which_sets_have_runs(proj, capsys):
+    root, standin = proj
+    assert wb(root, "eval", "runs", "--set", "capitals") == 0
+    assert "No runs of eval set 'capitals' (no eval runs yet)" in capsys.readouterr().out
+    assert wb(root, "eval", "run", "--json") == 0
+    capsys.readouterr()
+    assert wb(root, "eval", "runs", "--set", "nosuch") == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert out == "No runs of eval set 'nosuch'. Eval sets with runs: capitals"

@@ -436,7 +436,12 @@ def runs_cmd(args: argparse.Namespace, project: Any) -> int:
         return 0
     out = _console()
     if not rows:
-        out.print("No eval runs yet. Try: workbench eval run")
+        names = runstore.evalset_names(project.store) if args.evalset else []
+        if names:  # a filter that matched nothing, most often a typo: say what would match
+            out.print(_text(f"No runs of eval set '{args.evalset}'. Eval sets with runs: {', '.join(names)}"))
+        else:
+            out.print(_text(f"No runs of eval set '{args.evalset}' (no eval runs yet). Try: workbench eval run"
+                            if args.evalset else "No eval runs yet. Try: workbench eval run"))
         return 0
     cells = []
     for row in rows:

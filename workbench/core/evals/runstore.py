@@ -89,6 +89,14 @@ def list_runs(store: Any, *, limit: int = 20, evalset: str | None = None) -> lis
     return [decode(r, "config", "summary") for r in store.rows("eval_runs", where, args, limit=limit)]
 
 
+def evalset_names(store: Any) -> list[str]:
+    """The eval sets that have runs, by name (what `eval runs --set` accepts)."""
+    with store.lock:
+        rows = store.conn.execute("SELECT DISTINCT evalset_name FROM eval_runs WHERE evalset_name IS NOT NULL "
+                                  "ORDER BY evalset_name").fetchall()
+    return [name for (name,) in rows]
+
+
 def selection_of(row: dict[str, Any]) -> str | None:
     """How a run narrowed its set (`--limit 2`, `--tag smoke`), or None for the whole set."""
     config = row.get("config") if isinstance(row.get("config"), dict) else {}
