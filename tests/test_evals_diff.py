@@ -102,8 +102,8 @@ def test_summary_retrieval_metrics_and_tags_from_stored_facts():
     assert s["failures"]["retrieval-miss"] == 1 and s["failing_cases"] == {"b": "retrieval-miss"}
     text = "\n".join(summary_lines(s))
     assert "pass rate 67% (2/3)" in text and "a relevant document in the top 2 for 50% of 2 cases" in text
-    assert text.endswith("The one failure is a retrieval miss — fix retrieval (chunking, k, hybrid search) "
-                         "before touching the prompt or the weights.")
+    assert text.startswith("The one failure is a retrieval miss — fix retrieval (chunking, k, hybrid search) "
+                           "before touching the prompt or the weights.\npass rate 67% (2/3)")
     # round trip through the row encoding keeps what the summary needs
     again = summarize([CaseResult.from_row({**x.to_row(), "case_id": x.case_id}) for x in (a, b, c)])
     assert again["retrieval"] == r and again["per_tag"] == s["per_tag"]

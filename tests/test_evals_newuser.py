@@ -187,3 +187,20 @@ def test_i_eval_runs_of_an_unknown_set_says_which_sets_have_runs(proj, capsys):
     assert wb(root, "eval", "runs", "--set", "nosuch") == 0
     out = " ".join(capsys.readouterr().out.split())
     assert out == "No runs of eval set 'nosuch'. Eval sets with runs: capitals"
+
+
+def test_j_the_summary_leads_with_the_advice(proj, capsys, tmp_path):
+    """The advice (which lever to pull) comes first, then the pass rate and the rest: in the
+    printed summary, in `eval show`, and in the Markdown report for a pull request."""
+    root, standin = proj
+    md = tmp_path / "report.md"
+    assert wb(root, "eval", "run", "--markdown", str(md)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "run e1: done"
+    assert lines[1].startswith("The one failure has no retrieval evidence")
+    assert lines[2].startswith("pass rate 75% (3/4), 95% CI")
+    assert wb(root, "eval", "show", "e1") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("The one failure") and lines[2].startswith("pass rate 75%")
+    report = md.read_text()
+    assert report.index("> The one failure") < report.index("Pass rate **75.0%**")

@@ -304,13 +304,11 @@ def _report_run(args: argparse.Namespace, project: Any, evalset: Any, outcome: A
 
 
 def _print_summary(out: Any, summary: dict[str, Any]) -> None:
+    """The advice first, in bold (it says what to do next), then the numbers behind it."""
     from workbench.core.evals.summary import summary_lines
 
-    lines = summary_lines(summary)
-    for line in lines[:-1]:
-        out.print(_text(line))
-    if lines:
-        out.print(_text(lines[-1], "bold"))
+    for n, line in enumerate(summary_lines(summary)):
+        out.print(_text(line, "bold" if n == 0 and summary.get("advice") else ""))
 
 
 def _print_failures(out: Any, results: list, *, limit: int = 15, everything: bool = False) -> None:

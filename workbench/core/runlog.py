@@ -278,14 +278,14 @@ def eval_summary(row: dict[str, Any], results: list[Any]) -> dict[str, Any] | No
 
 def eval_summary_body(summary: dict[str, Any], *, failing: bool = True) -> list[str]:
     """The summary's lines without the advice (shown on its own, first): the CLI's wording
-    (`summary_lines`) plus per-tag rates as percentages and the failures counted by lever;
+    (`summary_body`) plus per-tag rates as percentages and the failures counted by lever;
     `failing` adds the failing cases' ids (a report that lists every case leaves them out)."""
-    from workbench.core.evals.summary import summary_lines
+    from workbench.core.evals.summary import summary_body
 
     def pct(value: float | None) -> str:
         return "–" if value is None else f"{value:.0%}"
 
-    lines = summary_lines(summary)[:-1]
+    lines = summary_body(summary)
     tags = summary.get("per_tag") or {}
     if tags:
         lines = [ln for ln in lines if not ln.startswith("by tag: ")]

@@ -90,6 +90,8 @@ def markdown_report(summary: dict[str, Any], run: RunInfo, *, diff: RunDiff | No
         for reason in gate.reasons:
             out.append(f"- {md_cell(reason)}")
     out.append("")
+    out.append(f"> {md_cell(summary.get('advice', ''))}")  # leads, as in the CLI and the TUI
+    out.append("")
     if summary.get("pass_rate") is not None:
         lo, hi = summary["ci"]
         out.append(f"Pass rate **{summary['pass_rate']:.1%}** ({summary['passed']}/{summary['total']}), "
@@ -99,8 +101,6 @@ def markdown_report(summary: dict[str, Any], run: RunInfo, *, diff: RunDiff | No
     if sel:
         out.append("")
         out.append(f"⚠️ A subset: {sel['cases']} of the set's {sel['of']} cases ({md_cell(sel['how'])}).")
-    out.append("")
-    out.append(f"> {md_cell(summary.get('advice', ''))}")
     if diff is not None:
         counts = diff.counts
         out.append("")

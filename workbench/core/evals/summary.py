@@ -120,7 +120,15 @@ def summarize(results: Sequence[CaseResult], *, expected_results: int | None = N
 
 
 def summary_lines(s: dict[str, Any]) -> list[str]:
-    """Plain-text lines for the CLI (no markup: case ids and tags are user text)."""
+    """Plain-text lines for the CLI (no markup: case ids and tags are user text): the advice
+    first, as the Evals tab shows it, because it says which lever to pull (the numbers below
+    are its evidence), then `summary_body`."""
+    return [line for line in (s.get("advice", ""),) if line] + summary_body(s)
+
+
+def summary_body(s: dict[str, Any]) -> list[str]:
+    """The summary's lines without the advice: pass rate with its CI first, then checks, tags,
+    retrieval, latency, tokens and cache hits, flaky cases."""
     lines = []
     if s.get("pass_rate") is None:
         lines.append(f"{s['cases']} cases, none decided")
@@ -159,5 +167,4 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
                  + f", {s.get('cache_hits', 0)} of {s.get('results', 0)} from cache")
     if s.get("flaky"):
         lines.append(f"flaky (repeats disagree): {', '.join(s['flaky'])}")
-    lines.append(s.get("advice", ""))
     return lines
