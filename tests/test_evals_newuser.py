@@ -204,3 +204,17 @@ def test_j_the_summary_leads_with_the_advice(proj, capsys, tmp_path):
     assert lines[1].startswith("The one failure") and lines[2].startswith("pass rate 75%")
     report = md.read_text()
     assert report.index("> The one failure") < report.index("Pass rate **75.0%**")
+
+
+def test_k_a_gold_rank_change_alone_is_a_change():
+    """Same verdict, same answer, the gold document moved into the context: `changed` lists
+    and counts it, labelled `retrieval`."""
+    from workbench.core.evals.diff import diff_runs
+    from workbench.core.evals.results import CaseResult
+
+    a = [CaseResult("moved", "pass", output="x", gold_rank=None), CaseResult("same", "pass", output="y", gold_rank=1)]
+    b = [CaseResult("moved", "pass", output="x", gold_rank=2), CaseResult("same", "pass", output="y", gold_rank=1)]
+    d = diff_runs(a, b)
+    assert [(c.case_id, c.label) for c in d.only("changed")] == [("moved", "retrieval")]
+    assert d.counts_text == "2 cases · 1 changed (0 regressions, 0 fixes, 1 retrieval only) · 1 unchanged"
+

@@ -359,10 +359,10 @@ def _print_diff(out: Any, diff: Any, *, only: str | None, limit: int | None = No
         out.print(_text(f"warning: {w}", "yellow"))
     cases = diff.only(only)
     for c in cases[:limit] if limit else cases:
-        if c.change == "unchanged" and not c.output_changed and only is None:
+        if c.label == "same" and only is None:
             continue
         style = {"regression": "bold red", "fix": "bold green", "added": "cyan", "removed": "cyan"}.get(c.change, "")
-        head = _text(f"{c.change:<10} ", style)
+        head = _text(f"{c.label:<10} ", style)  # the counts' words: answer, retrieval, verdict
         head.append_text(_text(f"{c.case_id}  {c.before or '-'} -> {c.after or '-'}"))
         if c.gold_rank_before != c.gold_rank_after and (c.gold_rank_before or c.gold_rank_after):
             head.append_text(_text(f"  gold rank {c.gold_rank_before or '-'} -> {c.gold_rank_after or '-'}"))

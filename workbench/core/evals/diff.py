@@ -78,14 +78,21 @@ class CaseDiff:
     flaky_after: bool = False
 
     @property
+    def retrieval_changed(self) -> bool:
+        """The gold document's rank moved (None: not retrieved). A retrieval change is a real
+        change even when the answer and verdict held: it is what a k or chunking edit does."""
+        return (self.before is not None and self.after is not None
+                and self.gold_rank_before != self.gold_rank_after)
+
+    @property
     def label(self) -> str:
         """What the case table calls the change: `regression`, `fix`, `verdict` (to or from a
-        judge error or an unscored case), `answer` (same verdict, new output), `same`,
-        `added`, `removed`."""
+        judge error or an unscored case), `answer` (same verdict, new output), `retrieval`
+        (same verdict and output, the gold document's rank moved), `same`, `added`, `removed`."""
         if self.change == "changed":
             return "verdict"
         if self.change == "unchanged":
-            return "answer" if self.output_changed else "same"
+            return "answer" if self.output_changed else "retrieval" if self.retrieval_changed else "same"
         return self.change
 
     def to_dict(self) -> dict[str, Any]:
@@ -155,7 +162,7 @@ class RunDiff:
         parts = [n(labels.count("regression"), "regression", "regressions"),
                  n(labels.count("fix"), "fix", "fixes")]
         for label, words in (("verdict", "other verdict"), ("answer", "answer only"),
-                             ("added", "added"), ("removed", "removed")):
+                             ("retrieval", "retrieval only"), ("added", "added"), ("removed", "removed")):
             if labels.count(label):
                 parts.append(f"{labels.count(label)} {words}")
         return (f"{n(len(self.cases), 'case', 'cases')} · {len(changed)} changed "
@@ -175,7 +182,7 @@ class RunDiff:
         if which == "fixes":
             return self.fixes
         if which == "changed":
-            return [c for c in self.cases if c.change != "unchanged" or c.output_changed]
+            return [c for c in self.cases if c.label != "same"]
         raise ValueError(f"unknown filter {which!r} (regressions, fixes, changed)")
 
     def to_dict(self, only: str | None = None) -> dict[str, Any]:

@@ -157,8 +157,8 @@ def totals_line(diff: Any) -> str:
     return " · ".join(parts)
 
 
-CHANGE_MARK = {"regression": "▼", "fix": "▲", "verdict": "~", "answer": "~", "same": "=",
-               "added": "+", "removed": "-"}
+CHANGE_MARK = {"regression": "▼", "fix": "▲", "verdict": "~", "answer": "~", "retrieval": "~",
+               "same": "=", "added": "+", "removed": "-"}
 
 
 def change_text(case: Any, styles: dict[str, Style]) -> Text:
