@@ -218,3 +218,55 @@ def test_k_a_gold_rank_change_alone_is_a_change():
     assert [(c.case_id, c.label) for c in d.only("changed")] == [("moved", "retrieval")]
     assert d.counts_text == "2 cases · 1 changed (0 regressions, 0 fixes, 1 retrieval only) · 1 unchanged"
 
+
+@pytest.mark.slow
+def test_k_l_retrieval_changes_and_a_changed_index_show_in_eval_diff(ollama_standin, project_factory, capsys):
+    """A real index: k=1 -> k=2 moves the gold document from unretrieved to rank 2 with the same
+    answer (K: shown and counted in the text diff); a re-ingest between two runs is recorded
+    with each run and warned about (L)."""
+    ollama_standin.configure(reply=["The answer."])
+    project = project_factory(
+        host=ollama_standin.url, retries="count: 0\n  backoff_s: 0.01",
+        extra="retrieval:\n  corpus: [docs]\n  k: 1\n  mode: dense\nevals:\n  dir: evals\n"
+              "variants:\n  wide:\n    retrieval: {k: 2}\n")
+    root = project.root
+    project.close()
+    (root / "docs").mkdir()
+    (root / "docs" / "autoinc.md").write_text(
+        "# AUTOINCREMENT\n\nThe AUTOINCREMENT keyword prevents the reuse of ROWIDs from deleted rows.\n")
+    (root / "docs" / "wal.md").write_text(
+        "# Write-ahead log\n\nPRAGMA journal_mode=WAL: readers do not block writers.\n")
+    (root / "prompts" / "grounded.yaml").write_text('template: "Sources:\\n{context}\\n\\nQuestion: {question}"\n')
+    (root / "evals").mkdir()
+    (root / "evals" / "g.yaml").write_text(
+        "cases:\n  - id: rowids\n    inputs: {question: 'How do I stop SQLite from reusing ROWIDs of deleted rows?'}\n"
+        "    relevant: [wal.md]\n    assert:\n      - {type: icontains, value: answer}\n")
+    assert wb(root, "ingest") == 0
+    assert wb(root, "eval", "run", "--prompt", "grounded", "--json") == 0  # e1: k=1, wal.md not retrieved
+    assert wb(root, "eval", "run", "--prompt", "grounded", "--variant", "wide", "--json") == 0  # e2: rank 2
+    capsys.readouterr()
+    assert wb(root, "eval", "diff", "e1", "e2", "--only", "changed") == 0
+    out = capsys.readouterr().out
+    assert "1 changed (0 regressions, 0 fixes, 1 retrieval only)" in out
+    assert "retrieval  rowids  pass -> pass  gold rank - -> 2" in out
+    assert "index changed" not in out
+
+    (root / "docs" / "cats.md").write_text("# Cats\n\nCats sleep all day.\n")
+    assert wb(root, "ingest") == 0
+    assert wb(root, "eval", "run", "--prompt", "grounded", "--variant", "wide", "--json") == 0  # e3
+    capsys.readouterr()
+    assert wb(root, "eval", "diff", "e2", "e3", "--json") == 0
+    d = json.loads(capsys.readouterr().out)
+    v2, v3 = d["a"]["index_version"], d["b"]["index_version"]
+    assert v2 is not None and v3 is not None and v2 != v3
+    assert d["b"]["variant_id"] == d["a"]["variant_id"]  # a re-ingest is not a new variant
+    assert wb(root, "eval", "diff", "e2", "e3") == 0
+    assert f"warning: the index changed between the runs: version {v2} vs {v3}" in capsys.readouterr().out
+    # what the run recorded is what its searches saw
+    from workbench.core.store import Store
+
+    with Store(root / ".workbench" / "runs.db") as store:
+        seen = store.conn.execute(
+            "SELECT DISTINCT t.index_version FROM eval_results r JOIN generations g ON g.id = r.generation_id "
+            "JOIN retrievals t ON t.id = g.retrieval_id WHERE r.run_id = 3").fetchall()
+    assert seen == [(str(v3),)]

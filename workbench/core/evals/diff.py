@@ -110,6 +110,7 @@ class RunInfo:
     evalset_hash: str | None = None
     variant_id: str | None = None
     variant_name: str | None = None
+    index_version: int | None = None  # the retrieval index's table version (None: no retrieval)
 
     @property
     def label(self) -> str:
@@ -282,6 +283,10 @@ def diff_runs(a_results: Sequence[CaseResult], b_results: Sequence[CaseResult], 
             f"the runs used different versions of the eval set ({a.evalset_hash[:10]} vs "
             f"{b.evalset_hash[:10]}): cases are matched by id, and a case whose checks changed "
             "may flip for that reason alone")
+    if a.index_version is not None and b.index_version is not None and a.index_version != b.index_version:
+        warnings.append(
+            f"the index changed between the runs: version {a.index_version} vs {b.index_version} (an "
+            "ingest in between): retrieval and answers may differ for that reason, not the variant's")
     if a.evalset_name and b.evalset_name and a.evalset_name != b.evalset_name:
         warnings.append(f"the runs used different eval sets ({a.evalset_name} vs {b.evalset_name})")
     added = sum(1 for c in cases if c.change == "added")

@@ -86,6 +86,21 @@ def outcome_from_record(record: Any) -> GenerationOutcome:
     )
 
 
+def index_version(project: Any) -> int | None:
+    """The retrieval index's table version, as the last ingest recorded it in meta.json (the
+    version this run's searches see and their traces store); None without an index.
+
+    Recorded with the run, not in the variant hash: a re-ingest changes the documents, not the
+    settings, and must not make every later run a new variant. `eval diff` warns instead.
+    """
+    from workbench.core.retrieval.index import Index, IndexUnavailable
+
+    try:
+        return Index.read_meta(project.data_dir).get("table_version")
+    except IndexUnavailable:
+        return None
+
+
 def project_judge(project: Any) -> Judge:
     """Grade through the configured judge model (evals.judge_model, else the main model), with the
     project's timeouts and retries but no fallback: a different judge would change the grading."""
@@ -160,6 +175,7 @@ class EvalRunner:
                 repeat=self.repeat,
                 config={"variant": self.variant.spec(), "concurrency": self.concurrency,
                         "repeat": self.repeat, "cache": self.use_cache,
+                        "index_version": index_version(self.project) if self.variant.prompt.grounded else None,
                         **({"selection": {"how": self.evalset.selection, "of": self.evalset.file_size,
                                           "cases": self.evalset.ids}}
                            if self.evalset.selection else {})})
