@@ -212,6 +212,15 @@ def test_ctrl_c_keeps_finished_cases_and_says_how_to_resume(proj, capsys):
         assert statuses == ["interrupted", "ok", "ok"]  # the third answer kept as a partial
 
 
+def test_without_a_terminal_progress_is_plain_lines(proj, capsys):
+    """CI logs get progress too: a line per tenth of the run (here every case), no \\r bar."""
+    root, _ = proj
+    assert wb(root, "eval", "run", "capitals") == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("progress ")]
+    assert lines[-1] == "progress 4/4  pass 3  fail 1" and len(lines) == 4 and "\r" not in err
+
+
 def test_tag_case_and_limit_narrow_a_run(proj, capsys):
     root, standin = proj
     assert wb(root, "eval", "run", "capitals", "--tag", "eu", "--json") == 0

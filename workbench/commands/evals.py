@@ -203,16 +203,24 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
     err = _console(sys.stderr)
     show_progress = sys.stderr.isatty() and not args.json
 
+    logged = {"at": -1}  # without a terminal (CI logs): a plain line every tenth of the run
+
     def on_progress(p: Any) -> None:
-        if not show_progress:
-            return
-        width = 24
-        filled = int(width * p.done / p.total) if p.total else width
-        bar = "█" * filled + "·" * (width - filled)
-        sys.stderr.write(f"\r{bar} {p.done}/{p.total}  pass {p.passed}  fail {p.failed}"
-                         + (f"  judge errors {p.judge_errors}" if p.judge_errors else "")
-                         + (f"  cached {p.cached}" if p.cached else "") + "   ")
-        sys.stderr.flush()
+        counts = (f"{p.done}/{p.total}  pass {p.passed}  fail {p.failed}"
+                  + (f"  judge errors {p.judge_errors}" if p.judge_errors else "")
+                  + (f"  cached {p.cached}" if p.cached else ""))
+        if show_progress:
+            width = 24
+            filled = int(width * p.done / p.total) if p.total else width
+            bar = "█" * filled + "·" * (width - filled)
+            sys.stderr.write(f"\r{bar} {counts}   ")
+            sys.stderr.flush()
+        elif not args.json and p.total:
+            step = max(1, p.total // 10)
+            if p.done == p.total or p.done - logged["at"] >= step and p.done > p.skipped:
+                if logged["at"] != p.done:
+                    logged["at"] = p.done
+                    print(f"progress {counts}", file=sys.stderr, flush=True)
 
     runner = EvalRunner(project, evalset, variant, concurrency=concurrency, repeat=args.repeat,
                         use_cache=not args.no_cache, on_progress=on_progress)
