@@ -146,3 +146,18 @@ def test_runs_of_a_subset_are_not_evidence(sample_project):
     report = check(project, "format")
     assert report.rule("plateau").evidence["best_pass_rate"] == pytest.approx(full)  # not 100%
     assert "quick" not in json.dumps(report.rule("plateau").evidence["history"])
+
+
+@pytest.mark.parametrize("key, value", [("min_recall", 90), ("max_retrieval_miss_share", 20)])
+def test_a_share_written_as_a_percentage_is_a_config_error_with_its_line(tmp_path, capsys, key, value):
+    """`min_recall: 90` would make the rule impossible to pass (recall is at most 1): refused
+    at load, pointing at the line, instead of a guard that can never open."""
+    from fixtures_project import write_project
+
+    root = write_project(tmp_path / "p", extra=f"finetune:\n  min_cases: 30\n  {key}: {value}\n")
+    line = root.joinpath("workbench.yaml").read_text().splitlines().index(f"  {key}: {value}") + 1
+    code = main(["--project", str(root), "finetune", "check"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"workbench.yaml:{line}" in err
+    assert f"finetune.{key} must be at most 1, got {value}" in err

@@ -116,7 +116,7 @@ class Builder:
     """Turns located data into dataclass instances, checking types from annotations.
 
     Supported annotations: dataclasses, str, int, float, bool, Any, Literal[...], `X | None`,
-    list[X], dict[str, X]. Field metadata may carry `gt` / `ge` (numeric bounds).
+    list[X], dict[str, X]. Field metadata may carry `gt` / `ge` / `le` (numeric bounds).
     """
 
     def __init__(self, located: Located) -> None:
@@ -209,6 +209,8 @@ class Builder:
                 self.fail(keypath, f"{name} must be {kind}, got {_describe(value)}")
             if "ge" in meta and not value >= meta["ge"]:
                 self.fail(keypath, f"{name} must be at least {meta['ge']}, got {_describe(value)}")
+            if "le" in meta and not value <= meta["le"]:
+                self.fail(keypath, f"{name} must be at most {meta['le']}, got {_describe(value)}")
             return tp(value)
         if tp is str:
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):

@@ -3,7 +3,9 @@
 Two halves. The *guard* thresholds decide when the evidence says a LoRA fine-tune is justified
 (DESIGN.md: fine-tune last, rarely, only with evidence); the *training* settings are the peft
 LoRA hyper-parameters. Only plain types are used, because the lead's config loader validates
-YAML into dataclasses generically from the annotations; `gt`/`ge` metadata are enforced bounds.
+YAML into dataclasses generically from the annotations; `gt`/`ge`/`le` metadata are enforced
+bounds, so a share written as a percentage (`min_recall: 90`) is an error naming file and line,
+not a rule that can never pass.
 """
 
 from __future__ import annotations
@@ -41,18 +43,18 @@ class FinetuneSettings:
     # "Plateaued": the last this-many variants evaluated did not beat the best beyond noise.
     plateau_window: int = field(default=2, metadata={"gt": 0})
     # A change is "real" when McNemar's exact test gives p below this (and the delta is positive).
-    significance: float = field(default=0.05, metadata={"gt": 0})
+    significance: float = field(default=0.05, metadata={"gt": 0, "le": 1})
     # Retrieval is the bottleneck when more than this share of failures are retrieval misses...
-    max_retrieval_miss_share: float = field(default=0.2, metadata={"ge": 0})
+    max_retrieval_miss_share: float = field(default=0.2, metadata={"ge": 0, "le": 1})
     # ...or when recall@k (gold document in the top k) on labelled cases is below this.
-    min_recall: float = field(default=0.9, metadata={"ge": 0})
+    min_recall: float = field(default=0.9, metadata={"ge": 0, "le": 1})
     # A format/capability signal needs at least this many cases failing that way in every variant.
     min_signal_cases: int = field(default=3, metadata={"gt": 0})
     # The prompt-cost signal needs prompt tokens to be at least this share of all tokens.
-    min_prompt_share: float = field(default=0.75, metadata={"ge": 0})
+    min_prompt_share: float = field(default=0.75, metadata={"ge": 0, "le": 1})
     # Warn (knowledge injection) when at least this share of training targets mostly restate the
     # corpus (word 3-gram containment >= 0.5 against the indexed documents).
-    knowledge_overlap_warn: float = field(default=0.5, metadata={"ge": 0})
+    knowledge_overlap_warn: float = field(default=0.5, metadata={"ge": 0, "le": 1})
 
     # -- the base model ---------------------------------------------------------------------
     # "embedded" (the bundled SmolLM2-135M-Instruct) or a local Hugging Face model folder.
@@ -64,7 +66,7 @@ class FinetuneSettings:
     # -- LoRA (peft) ------------------------------------------------------------------------
     rank: int = field(default=8, metadata={"gt": 0})
     alpha: int = field(default=16, metadata={"gt": 0})
-    dropout: float = field(default=0.05, metadata={"ge": 0})
+    dropout: float = field(default=0.05, metadata={"ge": 0, "le": 1})
     # Only q/k/v/o and gate/up/down projections can be exported to Ollama.
     target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
     lr: float = field(default=1e-3, metadata={"gt": 0})
@@ -83,7 +85,7 @@ class FinetuneSettings:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 42
     # Share of JSONL rows without a `split` kept back as held-out (deterministic by content).
-    jsonl_heldout_fraction: float = field(default=0.1, metadata={"ge": 0})
+    jsonl_heldout_fraction: float = field(default=0.1, metadata={"ge": 0, "le": 1})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
