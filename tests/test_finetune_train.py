@@ -138,3 +138,31 @@ def test_bad_target_modules_end_with_a_clear_message(project_factory, tmp_path, 
     assert "q_proj" in err and "Traceback" not in err
     row = project.store.rows("finetune_jobs")[0]
     assert row["status"] == "failed" and "attn_proj" in row["error"]
+
+
+def test_ctrl_c_during_json_training_exits_130_with_the_checkpoint(project_factory, tmp_path):
+    """A script reading `--json` tells a cancel (checkpoint kept, resumable) from a failure by
+    the exit code, as without --json: Ctrl-C (SIGINT to the process group, as a terminal sends
+    it) after the first step ends with 130 and a last line saying `cancelled`."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    project = project_factory(extra=FINETUNE)
+    data = write_data(tmp_path / "quack.jsonl")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "--project", str(project.root), "finetune", "train", "--json",
+         "--override", "CI: cancel", "--data", str(data), "--steps", "50"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(json.loads(line))
+        if lines[-1].get("event") == "step":
+            os.killpg(proc.pid, signal.SIGINT)
+            break
+    rest, err = proc.communicate(timeout=120)
+    lines += [json.loads(x) for x in rest.splitlines() if x.strip()]
+    assert proc.returncode == 130, err
+    assert lines[-1]["status"] == "cancelled" and lines[-1]["checkpoint"], lines[-1]
+    assert jobs.get_job(project.store, lines[-1]["job"])["status"] == "cancelled"

@@ -227,12 +227,20 @@ def train_cmd(args: argparse.Namespace, project: Any) -> int:
         where = f" at step {outcome.step}" if outcome.checkpoint_path else " before the first checkpoint"
         err.print(_text(f"cancelled{where}; checkpoint kept. Continue with: workbench finetune train --resume "
                         f"{job_id}", "yellow"))
-        return 130
     else:
         err.print(_text(f"job f{job_id} failed: {outcome.error}", "bold red"))
-        if outcome.error_kind == "config":
-            return 2
-    return 0 if outcome.status == "done" else 1
+    return train_exit_code(outcome)
+
+
+def train_exit_code(outcome: Any) -> int:
+    """The same code with and without --json (a script reading JSON still needs 130 to tell a
+    cancel, which keeps a checkpoint, from a failure): 0 done, 130 cancelled, 2 a config
+    problem, 1 any other failure."""
+    if outcome.status == "done":
+        return 0
+    if outcome.status == "cancelled":
+        return 130
+    return 2 if outcome.error_kind == "config" else 1
 
 
 # --------------------------------------------------------------------------- eval
