@@ -94,6 +94,32 @@ async def test_export_uploads_blobs_and_creates_the_model(project_factory, stand
     stored = jobs.get_job(project.store, job_id)["export"]
     assert stored["created"] is True and stored["name"] == "smol-quack"
 
+    # The model created through the API is the one the Modelfile describes: same TEMPLATE,
+    # SYSTEM and PARAMETERs (without them Ollama keeps the base's prompt format and options).
+    said = read_modelfile(result.modelfile)
+    assert body["template"] == said["TEMPLATE"] and body["system"] == said["SYSTEM"]
+    assert body["parameters"] == said["PARAMETER"]
+    assert body["parameters"]["stop"] == ["<|im_end|>", "<|im_start|>"]
+    assert body["parameters"]["temperature"] == 0 and body["parameters"]["num_predict"] == 32
+
+
+def read_modelfile(path):
+    """TEMPLATE/SYSTEM text and PARAMETERs ({name: value}, `stop` a list) as Ollama reads them."""
+    import re
+
+    text = path.read_text()
+    out = {k: m.group(1) for k in ("TEMPLATE", "SYSTEM")
+           for m in [re.search(rf'^{k} """(.*?)"""$', text, re.S | re.M)] if m}
+    params = {}
+    for key, raw in re.findall(r"^PARAMETER (\S+) (.*)$", text, re.M):
+        value = json.loads(raw)
+        if key == "stop":
+            params.setdefault("stop", []).append(value)
+        else:
+            params[key] = value
+    out["PARAMETER"] = params
+    return out
+
 
 def test_modelfile_template_renders_the_training_prompt(smol_folder):
     tok = load_tokenizer(smol_folder)

@@ -131,23 +131,35 @@ def _quote(text: str) -> str:
     return f'"""{text}"""'
 
 
-def modelfile_text(*, base: str, fmt: ChatFormat | None, options: dict[str, Any], job_id: int,
-                   base_note: str) -> str:
+def modelfile_fields(fmt: ChatFormat | None, options: dict[str, Any]) -> dict[str, Any]:
+    """TEMPLATE, SYSTEM and PARAMETERs as /api/create takes them (`template`, `system`,
+    `parameters`). The Modelfile is written from this same dict, so the model created through
+    the API is the one the Modelfile describes (a create with only `from` and `adapters` gets
+    the base's template and options: another prompt format, another sampling)."""
+    parameters: dict[str, Any] = {}
+    if fmt is not None and fmt.stops:
+        parameters["stop"] = list(fmt.stops)
+    for key in _PARAM_KEYS:
+        if options.get(key) is not None:
+            parameters[key] = options[key]
+    return {"template": fmt.template if fmt is not None else None,
+            "system": fmt.system if fmt is not None else None, "parameters": parameters}
+
+
+def modelfile_text(*, base: str, fields: dict[str, Any], job_id: int, base_note: str) -> str:
     lines = [f"# Exported by llm-workbench from fine-tune job f{job_id}.",
              f"# Trained on: {base_note}",
              "# FROM must be the same base model the adapter was trained on.",
              "# Create it with `workbench finetune export` (the API route): `ollama create -f` with a",
              "# safetensors ADAPTER folder is broken since Ollama v0.12.11 (ollama#13314, #9505).",
              f"FROM {base}", "ADAPTER .", ""]
-    if fmt is not None:
-        lines.append(f"TEMPLATE {_quote(fmt.template)}")
-        if fmt.system:
-            lines.append(f"SYSTEM {_quote(fmt.system)}")
-        for stop in fmt.stops:
-            lines.append(f"PARAMETER stop {json.dumps(stop)}")
-    for key in _PARAM_KEYS:
-        if options.get(key) is not None:
-            lines.append(f"PARAMETER {key} {options[key]}")
+    if fields.get("template"):
+        lines.append(f"TEMPLATE {_quote(fields['template'])}")
+    if fields.get("system"):
+        lines.append(f"SYSTEM {_quote(fields['system'])}")
+    for key, value in fields["parameters"].items():
+        for one in value if isinstance(value, list) else [value]:
+            lines.append(f"PARAMETER {key} {json.dumps(one) if isinstance(one, str) else one}")
     return "\n".join(lines) + "\n"
 
 
@@ -219,6 +231,7 @@ class ExportResult:
     modelfile: Path
     base: str
     digests: dict[str, str]
+    fields: dict[str, Any] = field(default_factory=dict)  # template, system, parameters
     created: bool = False
     ollama: str | None = None  # server version, None when not reachable
     eval: dict[str, Any] | None = None
@@ -274,10 +287,11 @@ def write_export(project: Any, job: dict[str, Any], name: str) -> ExportResult:
         shutil.copy2(adapter / fname, folder / fname)
         digests[fname] = sha256_file(folder / fname)
     note = f"{base.get('spec')} ({base.get('model_type')}, {base.get('folder')})"
-    text = modelfile_text(base=ollama_base, fmt=fmt, options=options, job_id=job["id"], base_note=note)
+    fields = modelfile_fields(fmt, options)
+    text = modelfile_text(base=ollama_base, fields=fields, job_id=job["id"], base_note=note)
     modelfile = folder / "Modelfile"
     modelfile.write_text(text, encoding="utf-8")
-    return ExportResult(job["id"], name, folder, modelfile, ollama_base, digests, warnings=warnings)
+    return ExportResult(job["id"], name, folder, modelfile, ollama_base, digests, fields, warnings=warnings)
 
 
 async def export_job(project: Any, job_id: int, name: str, *, host: str | None = None,
@@ -300,7 +314,8 @@ async def export_job(project: Any, job_id: int, name: str, *, host: str | None =
 
         try:
             await create_model_with_adapter(host, name, result.base, result.folder, on_status=on_status,
-                                            connect_timeout_s=project.config.timeouts.connect_s)
+                                            connect_timeout_s=project.config.timeouts.connect_s,
+                                            **result.fields)
         except ProviderError as exc:
             hint = f" (pull it first: `ollama pull {result.base}`)" if exc.kind == "not_found" else ""
             _store_export(store, job, result)

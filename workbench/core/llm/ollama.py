@@ -484,11 +484,17 @@ async def create_model_with_adapter(
     *,
     on_status: Any = None,
     connect_timeout_s: float = 5.0,
+    template: str | None = None,
+    system: str | None = None,
+    parameters: dict[str, Any] | None = None,
 ) -> str:
     """Make Ollama model `name` = `base` + the peft LoRA adapter in `adapter_dir`.
 
     Uploads each adapter file as a blob (POST /api/blobs/sha256:...), then POST /api/create
-    with `from` and `adapters` {filename: digest}. Returns the final status ("success");
+    with `from` and `adapters` {filename: digest}, plus the Modelfile's TEMPLATE, SYSTEM and
+    PARAMETERs (`template`, `system`, `parameters`: stop, temperature, num_ctx...) when given:
+    without them the model keeps the base's prompt format and options, not the ones the
+    adapter was trained and evaluated with. Returns the final status ("success");
     `on_status(str)` sees each progress line. Ollama converts safetensors adapters only for
     `llama` and `gemma2` bases (see OLLAMA_PROTOCOL.md); its refusal comes back as ProviderError.
     """
@@ -516,7 +522,8 @@ async def create_model_with_adapter(
             adapters = {}
             for path in files:
                 adapters[path.name] = await client.create_blob(path)
-            progress = await client.create(model=name, from_=base, adapters=adapters, stream=True)
+            progress = await client.create(model=name, from_=base, adapters=adapters, template=template,
+                                           system=system, parameters=parameters or None, stream=True)
             async for line in progress:
                 status = line.status or status
                 if on_status is not None and line.status:
