@@ -220,3 +220,28 @@ async def test_budget_per_day_counts_todays_stored_tokens(ollama_standin, projec
     with pytest.raises(BudgetRefused, match=r"today's 50 tokens \+ about \d+ for this call exceeds budget.max_tokens_per_day=80"):
         await ask(project)
     assert len(ollama_standin.requests_to("/api/chat")) == 1
+
+
+async def test_an_unreadable_index_folder_still_answers_without_retrieval(ollama_standin, project_factory,
+                                                                           monkeypatch):
+    """`chmod 000 .workbench/index` made `ask` crash before the answer. Tests run as root, where
+    permission bits don't apply, so the folder's refusal is simulated at the one place it hit."""
+    from pathlib import Path
+
+    from workbench.core.retrieval import index as index_module
+
+    project = project_factory(host=ollama_standin.url)
+    (project.root / "prompts" / "grounded.yaml").write_text(
+        'template: "Sources:\\n{context}\\n\\nQ: {question}"\n', encoding="utf-8")
+    (project.data_dir / "index").mkdir(parents=True)
+
+    class Unreadable(type(Path())):
+        def exists(self, *args, **kwargs):
+            raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(index_module, "index_dir", lambda data_dir: Unreadable(data_dir) / "index")
+    variant = resolve_variant(project, prompt="grounded")
+    record = await run_generation(project, variant, {"question": "Hi?"}, on_event=lambda e: None)
+    row = project.store.get("generations", record.id)
+    assert row["status"] == "ok" and row["output"] == "Hello, world!"
+    assert row["retrieval_status"].startswith("unavailable")

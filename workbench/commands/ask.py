@@ -8,6 +8,7 @@ import json
 import sys
 from typing import Any
 
+from workbench.core.citations import source_line
 from workbench.core.errors import NoModelAnswered, WorkbenchError
 from workbench.core.llm.base import Notice, Thinking, Token
 from workbench.core.llm.resilience import format_cost
@@ -114,6 +115,8 @@ def run(args: argparse.Namespace, project: Any) -> int:
         sys.stdout.flush()
         for warning in result.warnings:
             print(f"[warning] {terminal_safe(warning)}", file=sys.stderr)
+        for source in cited_sources(record):  # what [1], [2] in the answer point at
+            print(terminal_safe(source_line(source)), file=sys.stderr)
         print(stats_line(record), file=sys.stderr)
     else:
         print(json.dumps(record_json(record), ensure_ascii=False))
@@ -133,5 +136,13 @@ def record_json(record: Any) -> dict[str, Any]:
         "ttft_ms": r.ttft_ms, "total_ms": r.total_ms, "tokens_per_s": r.tokens_per_s,
         "cost": r.cost, "warnings": r.warnings, "variant": record.variant.id,
         "retrieval": record.grounding.status,
-        "sources": [s.as_dict() for s in record.grounding.sources],
+        "sources": cited_sources(record),
     }
+
+
+def cited_sources(record: Any) -> list[dict[str, Any]]:
+    """The retrieved sources, each marked as cited by the answer or not (as the row stores them)."""
+    from workbench.core.citations import cited_numbers
+
+    cited = set(cited_numbers(record.result.output))
+    return [{**s.as_dict(), "cited": s.n in cited} for s in record.grounding.sources]

@@ -2,7 +2,8 @@
 
 IDs: a bare number is a generation; `r12` a retrieval trace, `re12` a retrieval eval, `e12` an
 eval run, `f12` a fine-tune job (the same prefixes the list prints). An eval run is shown as
-`workbench eval show` shows it; `--json` prints the stored row for machines. Variants show as the TUI
+`workbench eval show` shows it, a fine-tune job as `workbench finetune show`; `--json` prints
+the stored row for machines. Variants show as the TUI
 names them: "base" or their workbench.yaml name, then the start of their content hash.
 """
 
@@ -19,6 +20,7 @@ from rich.text import Text
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.runlog import RUN_KINDS, list_runs, load_run
+from workbench.core.citations import source_line
 from workbench.core.safetext import terminal_safe
 
 
@@ -99,6 +101,10 @@ def run_show(args: argparse.Namespace, project: Any) -> int:
 
         return show_cmd(argparse.Namespace(run=f"e{row['id']}", all=False, json=False,
                                            markdown=False), project)
+    if kind == "finetune":  # read as `workbench finetune show` prints it
+        from workbench.commands.finetune import show_cmd as finetune_show
+
+        return finetune_show(argparse.Namespace(job=f"f{row['id']}", json=False), project)
     if kind != "generation":
         print(json.dumps(row, ensure_ascii=False, indent=2, default=str))
         return 0
@@ -117,7 +123,8 @@ def run_show(args: argparse.Namespace, project: Any) -> int:
             out.write(f"{name:>18}: {terminal_safe(value)}\n")
     for name, lines in (("attempt_log", [_attempt_line(a) for a in row.get("attempt_log") or []]),
                         ("warnings", [str(w) for w in row.get("warnings") or []]),
-                        ("sources", [_source_line(s) for s in row.get("sources") or []])):
+                        ("sources", [source_line(s) if isinstance(s, dict) else str(s)
+                                     for s in row.get("sources") or []])):
         for i, line in enumerate(lines):
             out.write(f"{name:>18}: " if i == 0 else " " * 20)
             out.write(f"{terminal_safe(line)}\n")
@@ -157,14 +164,6 @@ def _attempt_line(a: Any) -> str:
     if a.get("elapsed_ms") is not None:
         line += f" ({a['elapsed_ms']:.0f} ms)"
     return line + (f" {a['message']}" if a.get("message") else "")
-
-
-def _source_line(s: Any) -> str:
-    """'[1] wal.md › Write-Ahead Logging > 4. The WAL File (cited)'."""
-    if not isinstance(s, dict):
-        return str(s)
-    heading = f" › {s['heading']}" if s.get("heading") else ""
-    return f"[{s.get('n')}] {s.get('path') or s.get('chunk_id')}{heading}" + (" (cited)" if s.get("cited") else "")
 
 
 def _show_retrieval_eval(project: Any, row: dict[str, Any]) -> int:

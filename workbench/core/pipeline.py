@@ -262,8 +262,11 @@ def _embedder_cold(project: Any, variant: Variant) -> bool:
         from workbench.core.retrieval.index import META, index_dir
     except ImportError:
         return False
-    if not (index_dir(project.data_dir) / META).exists():
-        return False  # no index: retrieval stops before it would load anything
+    try:
+        if not (index_dir(project.data_dir) / META).exists():
+            return False  # no index: retrieval stops before it would load anything
+    except OSError:  # an unreadable index folder: `ground` reports it and the answer goes on
+        return False
     return loaded_embedder(variant.retrieval.embedding_model, project.root) is None
 
 
