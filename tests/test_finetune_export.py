@@ -12,6 +12,7 @@ import pytest
 
 from workbench.cli import main
 from workbench.core.errors import WorkbenchError
+from workbench.core import runlog
 from workbench.core.evals import runstore
 from workbench.core.evals.evalset import load_evalset
 from workbench.core.evals.runner import EvalRunner
@@ -91,7 +92,7 @@ async def test_export_uploads_blobs_and_creates_the_model(project_factory, stand
     assert 'SYSTEM """You are a helpful AI assistant named SmolLM, trained by Hugging Face"""' in modelfile
     assert 'PARAMETER stop "<|im_end|>"' in modelfile and "PARAMETER temperature 0" in modelfile
     assert (result.folder / "adapter_model.safetensors").read_bytes() == (adapter / "adapter_model.safetensors").read_bytes()
-    stored = jobs.get_job(project.store, job_id)["export"]
+    [stored] = jobs.exports(jobs.get_job(project.store, job_id))
     assert stored["created"] is True and stored["name"] == "smol-quack"
 
     # The model created through the API is the one the Modelfile describes: same TEMPLATE,
@@ -101,6 +102,28 @@ async def test_export_uploads_blobs_and_creates_the_model(project_factory, stand
     assert body["parameters"] == said["PARAMETER"]
     assert body["parameters"]["stop"] == ["<|im_end|>", "<|im_start|>"]
     assert body["parameters"]["temperature"] == 0 and body["parameters"]["num_predict"] == 32
+
+
+async def test_every_export_is_kept_and_shown(project_factory, standin, tiny_adapter, capsys):
+    """A second export (another name) does not erase the first: the job lists both, and
+    `finetune show` / `runs show fN` print them as sentences, not a JSON blob."""
+    project = project_factory(host=standin.url)
+    job_id, _ = make_job(project, tiny_adapter)
+    await export_job(project, job_id, "smol-one", run_eval=False)
+    await export_job(project, job_id, "smol-two", run_eval=False)
+    assert [e["name"] for e in jobs.exports(jobs.get_job(project.store, job_id))] == ["smol-one", "smol-two"]
+
+    assert main(["--project", str(project.root), "finetune", "show", str(job_id)]) == 0
+    shown = capsys.readouterr().out
+    assert "exported smol-one (ollama), smol-two (ollama)" in shown.splitlines()[0]
+    for name in ("smol-one", "smol-two"):
+        assert f"export {name}: {jobs.job_dir(project, job_id)}/export-{name} (Modelfile: FROM smollm2:135m" in shown
+        assert f"created ollama:{name} in Ollama 0.33.0" in shown
+    assert "{" not in shown  # no raw JSON
+
+    # `runs show fN` prints exactly what `finetune show N` prints.
+    assert main(["--project", str(project.root), "runs", "show", f"f{job_id}"]) == 0
+    assert capsys.readouterr().out == shown
 
 
 def read_modelfile(path):
@@ -193,3 +216,29 @@ async def test_a_drop_after_export_is_flagged(project_factory, standin, tiny_ada
     assert any(w.startswith("DROP after export") for w in result.warnings)
     chats = standin.requests_to("/api/chat")
     assert {r.body["model"] for r in chats[-3:]} == {"smol-quack"}
+    await drop_is_shown_everywhere(project, job_id)
+
+
+async def drop_is_shown_everywhere(project, job_id):
+    """A dropped export never reads as a good one: not in `finetune jobs`, `runs`, `finetune
+    show`, nor the Fine-tune tab's jobs table (which used to say `smol-quack ✓`)."""
+    import io
+    from contextlib import redirect_stdout
+
+    from workbench.tui.widgets.finetune_text import export_short, job_detail
+
+    def cli(*args):
+        buf = io.StringIO()
+        with redirect_stdout(buf):
+            main(["--project", str(project.root), *args])
+        return buf.getvalue()
+
+    job = jobs.get_job(project.store, job_id)
+    assert export_short(job) == "DROP smol-quack"
+    assert any(line.startswith("  DROP after export: exported model ollama:smol-quack scores 0%")
+               for line in job_detail(job))
+    assert "exported smol-quack (ollama, DROP 0% vs the adapter's 100%)" in cli("finetune", "jobs")
+    assert "exported smol-quack (ollama, DROP 0% vs the adapter's 100%)" in " ".join(
+        r["summary"] for r in runlog.list_runs(project.store, kind="finetune"))
+    assert "  DROP after export: exported model ollama:smol-quack scores 0% vs the adapter's 100%" in \
+        cli("finetune", "show", str(job_id))

@@ -329,7 +329,7 @@ async def test_override_then_a_real_run_draws_the_loss_curve_and_lists_the_done_
         assert "created ollama:smollm2-f1 (Ollama 0.33.0)" in text
         assert [r.body["model"] for r in ollama_standin.requests_to("/api/create")] == ["smollm2-f1"]
         assert "smollm2-f1 ✓" in text  # in the jobs table
-        assert jobs.get_job(app.project.store, 1)["export"]["created"] is True
+        assert jobs.exports(jobs.get_job(app.project.store, 1))[-1]["created"] is True
 
         # a base Ollama cannot convert: refused, and the reason shown
         config = jobs.get_job(app.project.store, 1)["config"]

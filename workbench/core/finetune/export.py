@@ -330,7 +330,7 @@ async def export_job(project: Any, job_id: int, name: str, *, host: str | None =
 
 
 def _store_export(store: Any, job: dict[str, Any], result: ExportResult) -> None:
-    jobs.update_job(store, job["id"], {"export": result.as_dict()})
+    jobs.add_export(store, job["id"], result.as_dict())
 
 
 async def _eval_exported(project: Any, job: dict[str, Any], name: str, kwargs: dict) -> dict[str, Any] | None:

@@ -9,7 +9,6 @@ Files live in `<data_dir>/finetune/job-<id>/` (dataset, checkpoint, adapter, exp
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -71,6 +70,66 @@ def resolve_job_ref(store: Any, ref: str | int) -> int:
     return job_id
 
 
+def exports(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every export of the job, oldest first. Stored as a list so a second export (another
+    name, or a retry once Ollama runs) does not erase what the first one measured; a job
+    stored before that keeps its one export as a dict."""
+    value = job.get("export")
+    if isinstance(value, dict) and value.get("name"):
+        return [value]
+    return [e for e in value if isinstance(e, dict) and e.get("name")] if isinstance(value, list) else []
+
+
+def add_export(store: Any, job_id: int, export: dict[str, Any]) -> None:
+    update_job(store, job_id, {"export": exports(get_job(store, job_id)) + [export]})
+
+
+def export_dropped(exp: dict[str, Any]) -> bool:
+    """The exported model scored below the adapter on the eval set (export re-ran it)."""
+    ev = exp.get("eval")
+    return bool(isinstance(ev, dict) and ev.get("drop"))
+
+
+def export_short(exp: dict[str, Any]) -> str:
+    """`quack (ollama)`, `quack (ollama, DROP 0% vs the adapter's 100%)`, `quack (folder only)`."""
+    if not exp.get("created"):
+        return f"{exp.get('name')} (folder only)"
+    ev = exp.get("eval") if isinstance(exp.get("eval"), dict) else {}
+    if export_dropped(exp):
+        rates = ""
+        if ev.get("pass_rate") is not None and ev.get("adapter_pass_rate") is not None:
+            rates = f" {ev['pass_rate']:.0%} vs the adapter's {ev['adapter_pass_rate']:.0%}"
+        return f"{exp.get('name')} (ollama, DROP{rates})"
+    return f"{exp.get('name')} (ollama)"
+
+
+def export_lines(exp: dict[str, Any]) -> list[str]:
+    """One export as people read it: where, what was created, how the exported model scored."""
+    lines = [f"export {exp.get('name')}: {exp.get('folder')} (Modelfile: FROM {exp.get('base')} + ADAPTER)"]
+    ev = exp.get("eval") if isinstance(exp.get("eval"), dict) else {}
+    warnings = [w for w in exp.get("warnings") or [] if w != ev.get("words")]
+    if exp.get("created"):
+        lines.append(f"  created ollama:{exp.get('name')} in Ollama {exp.get('ollama')}")
+    elif not warnings:  # an unreachable Ollama says so in a warning
+        lines.append("  not created in Ollama")
+    if ev.get("words"):
+        lines.append(f"  {ev['words']}")
+    return lines + [f"  warning: {w}" for w in warnings]
+
+
+def eval_lines(ev: dict[str, Any]) -> list[str]:
+    """The adapter's eval: verdict, statistics, pass rates, the held-out cases alone, notes."""
+    stats = ev.get("stats") if isinstance(ev.get("stats"), dict) else None
+    line = f"eval e{ev.get('run_id')} vs e{ev.get('baseline_run_id')}: {ev.get('verdict')} — {ev.get('words')}"
+    if stats and stats.get("pass_rate_a") is not None and stats.get("pass_rate_b") is not None:
+        line += f" · pass {stats['pass_rate_a']:.0%} → {stats['pass_rate_b']:.0%}"
+    lines = [line]
+    heldout = ev.get("heldout")
+    if isinstance(heldout, dict) and heldout.get("words"):
+        lines.append(f"  held-out cases only ({heldout.get('n')}): {heldout['words']}")
+    return lines + [f"  note: {note}" for note in ev.get("notes") or []]
+
+
 def loss_points(job: dict[str, Any]) -> list[dict[str, Any]]:
     curve = job.get("loss_curve")
     return curve if isinstance(curve, list) else []
@@ -94,9 +153,9 @@ def job_summary(job: dict[str, Any]) -> str:
     ev = config.get("eval") if isinstance(config.get("eval"), dict) else None
     if ev:
         parts.append(f"eval e{ev.get('run_id')}: {ev.get('verdict')}")
-    exp = job.get("export") if isinstance(job.get("export"), dict) else None
-    if exp and exp.get("name"):
-        parts.append(f"exported {exp['name']}" + (" (ollama)" if exp.get("created") else ""))
+    done = exports(job)
+    if done:
+        parts.append("exported " + ", ".join(export_short(e) for e in done))
     if job.get("error"):
         parts.append(f"error: {job['error']}")
     return ", ".join(parts)
@@ -130,8 +189,7 @@ def job_lines(job: dict[str, Any]) -> list[str]:
         lines.append(f"checkpoint: {job['checkpoint_path']} (step {config.get('checkpoint_step', '?')})")
     ev = config.get("eval") if isinstance(config.get("eval"), dict) else None
     if ev:
-        lines.append(f"eval: run e{ev.get('run_id')} vs e{ev.get('baseline_run_id')}: {ev.get('words')}")
-    exp = job.get("export") if isinstance(job.get("export"), dict) else None
-    if exp:
-        lines.append(f"export: {json.dumps(exp, ensure_ascii=False)}")
+        lines += eval_lines(ev)
+    for exp in exports(job):
+        lines += export_lines(exp)
     return lines

@@ -317,5 +317,7 @@ def suggest_name(job: dict[str, Any]) -> str:
     config = job.get("config") if isinstance(job.get("config"), dict) else {}
     base = (config.get("base") or {}).get("ollama_base") or "model"
     stem = str(base).split("/")[-1].split(":")[0] or "model"
-    exp = job.get("export") if isinstance(job.get("export"), dict) else None
-    return str(exp["name"]) if exp and exp.get("name") else f"{stem}-f{job['id']}"
+    from workbench.core.finetune.jobs import exports
+
+    done = exports(job)
+    return str(done[-1]["name"]) if done else f"{stem}-f{job['id']}"

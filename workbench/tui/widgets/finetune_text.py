@@ -182,9 +182,17 @@ def eval_short(job: dict[str, Any]) -> str:
 
 
 def export_short(job: dict[str, Any]) -> str:
-    exp = job.get("export")
-    if not isinstance(exp, dict) or not exp.get("name"):
+    """The newest export: `quack ✓` created, `DROP quack` when the exported model scored
+    below the adapter (first, so a narrow column cannot cut it off), the bare name when only
+    the folder was written."""
+    from workbench.core.finetune.jobs import export_dropped, exports
+
+    done = exports(job)
+    if not done:
         return ""
+    exp = done[-1]
+    if exp.get("created") and export_dropped(exp):
+        return "DROP " + safe(exp["name"])
     return safe(exp["name"]) + (" ✓" if exp.get("created") else "")
 
 
@@ -199,50 +207,11 @@ def job_cells(job: dict[str, Any]) -> list[Text]:
             cell(eval_short(job)), cell(export_short(job))]
 
 
-def eval_words(ev: dict[str, Any]) -> str:
-    """The stored eval verdict with its statistics line."""
-    stats = ev.get("stats") if isinstance(ev.get("stats"), dict) else None
-    line = (f"eval e{ev.get('run_id')} vs e{ev.get('baseline_run_id')}: {ev.get('verdict')} — "
-            f"{ev.get('words')}")
-    if stats and stats.get("pass_rate_a") is not None and stats.get("pass_rate_b") is not None:
-        line += f" · pass {stats['pass_rate_a']:.0%} → {stats['pass_rate_b']:.0%}"
-    return safe(line)
-
-
-def export_words(exp: dict[str, Any]) -> list[str]:
-    lines = [f"export: {safe(exp.get('name'))} → {safe(exp.get('folder'))} (FROM "
-             f"{safe(exp.get('base'))} + ADAPTER)"]
-    if exp.get("created"):
-        lines.append(f"  created ollama:{safe(exp.get('name'))} in Ollama {safe(exp.get('ollama'))}")
-    elif exp.get("ollama") is None:
-        lines.append("  not created: Ollama was not reachable (the folder is written)")
-    ev = exp.get("eval")
-    if isinstance(ev, dict) and ev.get("words"):
-        lines.append(f"  {safe(ev['words'])}")
-    return lines
-
-
 def job_detail(job: dict[str, Any]) -> list[str]:
-    """The core's `finetune show` lines, with the eval and export spelled out for people."""
+    """The core's `finetune show` lines (the CLI, `runs show fN` and this tab read alike)."""
     from workbench.core.finetune.jobs import job_lines
 
-    lines = []
-    for line in job_lines(job):
-        if line.startswith(("export: {", "eval: run e")):
-            continue
-        lines.append(safe(line))
-    ev = job_config(job).get("eval")
-    if isinstance(ev, dict):
-        lines.append(eval_words(ev))
-        heldout = ev.get("heldout")
-        if isinstance(heldout, dict) and heldout.get("words"):
-            lines.append(f"  held-out cases only ({heldout.get('n')}): {safe(heldout['words'])}")
-        for note in ev.get("notes") or []:
-            lines.append(f"  note: {safe(note)}")
-    exp = job.get("export")
-    if isinstance(exp, dict) and exp.get("name"):
-        lines += export_words(exp)
-    return lines
+    return [safe(line) for line in job_lines(job)]
 
 
 def job_hint(job: dict[str, Any] | None) -> str:
