@@ -3,6 +3,7 @@ and the held-out cases are judged on their own."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import shutil
 
@@ -10,6 +11,7 @@ import pytest
 from fixtures_finetune import add_eval_run, variant_spec
 
 from workbench.cli import main
+from workbench.core.evals import runstore
 from workbench.core.evals.evalset import load_evalset
 from workbench.core.finetune import jobs
 from workbench.core.finetune.evaluate import best_baseline, judge_diff
@@ -86,7 +88,14 @@ def test_finetune_eval_end_to_end_on_the_embedded_model(project_factory, tiny_ad
         "  - id: snow\n    inputs: {question: \"Colour of snow, one word?\"}\n    split: heldout\n"
         "    expected: White.\n    assert: [{type: icontains, value: white}]\n")
     es = load_evalset(project.root / "evals" / "q.yaml")
-    baseline = add_eval_run(project, es, "embedded", variant_spec("plain", model="embedded"), {}, retrieve=False)
+    baseline = add_eval_run(project, es, "embedded", variant_spec("plain", model="embedded"),
+                            {"sky": ("fail", "format")}, retrieve=False)
+    # `eval run --limit 1` of another variant, at 100%: not a baseline for a run of every case.
+    subset = add_eval_run(project, dataclasses.replace(es, cases=es.cases[:1]), None,
+                          variant_spec("plain", model="embedded", system="Terse."), {}, retrieve=False)
+    project.store.update("eval_runs", subset, {"config": {
+        "variant": variant_spec("plain", model="embedded", system="Terse."),
+        "selection": {"how": "--limit 1", "of": 2, "cases": ["sky"]}}})
     job_id = job_for(project)
     folder = jobs.job_dir(project, job_id) / "adapter"
     shutil.copytree(tiny_adapter, folder)
@@ -96,5 +105,8 @@ def test_finetune_eval_end_to_end_on_the_embedded_model(project_factory, tiny_ad
     out = capsys.readouterr().out
     job = jobs.get_job(project.store, job_id)
     assert job["eval_run_id"] and job["config"]["eval"]["baseline_run_id"] == baseline
+    # The adapter's run is marked as the job's (never evidence for the guard).
+    assert runstore.get_run(project.store, job["eval_run_id"])["config"]["finetune"] == {"job": job_id,
+                                                                                        "role": "adapter"}
     assert code == 1
     assert "verdict: not an improvement" in out or "verdict: a regression" in out

@@ -242,3 +242,38 @@ async def drop_is_shown_everywhere(project, job_id):
         r["summary"] for r in runlog.list_runs(project.store, kind="finetune"))
     assert "  DROP after export: exported model ollama:smol-quack scores 0% vs the adapter's 100%" in \
         cli("finetune", "show", str(job_id))
+
+
+async def test_the_exported_models_eval_run_belongs_to_the_job_not_the_evidence(project_factory, standin,
+                                                                              tiny_adapter):
+    """The check of an exported model is `ollama:NAME` to the runner, with no adapter in its
+    variant: it used to count as a non-fine-tuned variant (guard evidence, and the baseline
+    `finetune eval` compares adapters with). It is marked as the job's, and named for what it is."""
+    from fixtures_finetune import add_eval_run, variant_spec
+
+    from workbench.core.finetune.evaluate import best_baseline
+    from workbench.core.finetune.guard import variant_runs
+
+    project = project_factory(host=standin.url, retries="count: 0\n  backoff_s: 0.01")
+    job_id, _ = make_job(project, tiny_adapter)
+    es = load_evalset(project.root / "evals" / "quack.yaml")
+    base = add_eval_run(project, es, None, variant_spec("plain"), {"sky": ("fail", "format"), "grass": ("fail", "format")},
+                        retrieve=False)
+    adapter = add_eval_run(project, es, None, variant_spec("plain", model="embedded", adapter="/x/adapter"), {},
+                           retrieve=False)
+    jobs.update_job(project.store, job_id, {"eval_run_id": adapter})
+    standin.configure(reply=["QUACK", " blue"])  # the exported model passes every case
+    result = await export_job(project, job_id, "smol-quack")
+    assert result.eval["pass_rate"] == 1.0 and not result.eval["drop"]
+
+    run = runstore.get_run(project.store, result.eval["run_id"])
+    assert run["config"]["finetune"] == {"job": job_id, "role": "export", "exported_model": "smol-quack"}
+    assert run["variant_name"] == f"base → smol-quack (f{job_id} export)"
+    listed = {r["id"]: r["model"] for r in runlog.list_runs(project.store, kind="eval")}
+    assert listed[f"e{run['id']}"].startswith(f"base → smol-quack (f{job_id} export) (")
+    assert [r.run_id for r in variant_runs(project.store, es.name)] == [base]
+    assert best_baseline(project, es.name) == base  # not the export's 100%
+
+    # A run stored before runs were marked is still the job's: the job recorded its id.
+    project.store.update("eval_runs", run["id"], {"config": {"variant": run["config"]["variant"]}})
+    assert best_baseline(project, es.name) == base

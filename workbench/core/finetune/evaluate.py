@@ -56,11 +56,15 @@ def adapter_variant(project: Any, job: dict[str, Any]) -> Any:
     return resolve_variant(project, config.get("variant"), model="embedded", adapter=job["adapter_path"])
 
 
-def best_baseline(project: Any, evalset_name: str, exclude: int | None = None) -> int | None:
-    """The best finished run of a variant without an adapter on this eval set."""
+def best_baseline(project: Any, evalset_name: str, exclude: int | None = None,
+                  full_size: int | None = None) -> int | None:
+    """The best finished run of a non-fine-tuned variant on this eval set: the runs the guard
+    counts as evidence (with `full_size`, whole-set runs only: a `--limit 5` run at 100% is no
+    baseline for the adapter's run of every case)."""
     from workbench.core.finetune.guard import variant_runs
 
-    runs = [r for r in variant_runs(project.store, evalset_name) if r.pass_rate is not None and r.run_id != exclude]
+    runs = [r for r in variant_runs(project.store, evalset_name, full_size=full_size)
+            if r.pass_rate is not None and r.run_id != exclude]
     if not runs:
         return None
     return max(runs, key=lambda r: (r.pass_rate, -r.run_id)).run_id
@@ -125,13 +129,15 @@ async def evaluate_job(project: Any, job_id: int, *, baseline: int | None = None
             raise WorkbenchError("no eval set to evaluate the adapter on")
         path = str(found)
     evalset = load_evalset(path)
+    on_progress = jobs.mark_runs(store, {"job": job_id, "role": "adapter"}, on_progress)
     runner = EvalRunner(project, evalset, variant, concurrency=concurrency, on_progress=on_progress,
                         **(runner_kwargs or {}))
     outcome = await runner.run()
     if outcome.status != "done":
         raise WorkbenchError(f"the adapter's eval run e{outcome.run_id} was {outcome.status}; "
                              f"resume it with `workbench eval run --resume {outcome.run_id}`")
-    baseline_id = baseline if baseline is not None else best_baseline(project, evalset.name, exclude=outcome.run_id)
+    baseline_id = baseline if baseline is not None else best_baseline(
+        project, evalset.name, exclude=outcome.run_id, full_size=len(evalset.cases))
     result = judge_diff(project, job_id, outcome.run_id, baseline_id, evalset)
     config["eval"] = result.as_dict()
     jobs.update_job(store, job_id, {"eval_run_id": outcome.run_id, "config": config})

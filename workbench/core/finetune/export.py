@@ -18,6 +18,7 @@ against `ollama:NAME` and a drop against the adapter's score is flagged.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -333,6 +334,10 @@ def _store_export(store: Any, job: dict[str, Any], result: ExportResult) -> None
     jobs.add_export(store, job["id"], result.as_dict())
 
 
+def export_run_name(variant: str | None, name: str, job_id: int) -> str:
+    return f"{variant or 'base'} → {name} (f{job_id} export)"
+
+
 async def _eval_exported(project: Any, job: dict[str, Any], name: str, kwargs: dict) -> dict[str, Any] | None:
     """Run the eval set on ollama:NAME and compare with the adapter's own eval run."""
     from workbench.core.evals import runstore
@@ -349,7 +354,14 @@ async def _eval_exported(project: Any, job: dict[str, Any], name: str, kwargs: d
                 f"{job['id']}`), so the exported model was not compared", "drop": False}
     evalset = load_evalset(config["evalset_path"])
     variant = resolve_variant(project, config.get("variant"), model=f"ollama:{name}")
-    runner = EvalRunner(project, evalset, variant, **{"concurrency": 1, **kwargs})
+    # Named for what it is wherever runs are listed (`runs`, diffs, the Evals tab), not as the
+    # variant it was framed with: "terse → quack (f3 export)". The name is display only; the
+    # variant id still hashes the settings.
+    variant = dataclasses.replace(variant, name=export_run_name(config.get("variant"), name, job["id"]))
+    mark = {"job": job["id"], "role": "export", "exported_model": name}
+    kwargs = {"concurrency": 1, **kwargs}
+    kwargs["on_progress"] = jobs.mark_runs(project.store, mark, kwargs.get("on_progress"))
+    runner = EvalRunner(project, evalset, variant, **kwargs)
     outcome = await runner.run()
     store = project.store
     diff = diff_runs(runstore.load_results(store, adapter_run), outcome.results,

@@ -148,20 +148,24 @@ def lever_key(spec: dict[str, Any]) -> str:
 
 
 def variant_runs(store: Any, evalset_name: str, *, full_size: int | None = None) -> list[VariantRun]:
-    """One run per variant (its latest `done` run), oldest first; fine-tuned variants excluded.
+    """One run per variant (its latest `done` run), oldest first; the runs of fine-tune jobs
+    (the adapter's, an exported model's check) excluded: they measure a fine-tune, they are
+    not evidence for one.
 
     With `full_size` (the eval set's case count), runs of a subset (`eval run --limit/--tag`)
     are left out: a quick 5-case check is not evidence of a ceiling.
     """
     from workbench.core.evals import runstore
+    from workbench.core.finetune.jobs import is_job_run, job_run_ids
 
+    job_runs = job_run_ids(store)
     latest: dict[str, dict[str, Any]] = {}
     for row in runstore.list_runs(store, limit=100_000, evalset=evalset_name):
         if row.get("status") != "done":
             continue
-        if full_size is not None and (row.get("total_cases") or 0) < full_size:
+        if full_size is not None and not whole_set(row, full_size):
             continue
-        if _spec(row).get("adapter"):
+        if is_job_run(row, job_runs):
             continue
         vid = row.get("variant_id") or ""
         if vid not in latest or row["id"] > latest[vid]["id"]:
@@ -181,6 +185,14 @@ def variant_runs(store: Any, evalset_name: str, *, full_size: int | None = None)
             rate = summary.get("pass_rate")
         out.append(VariantRun(row["id"], row.get("variant_id") or "", label, rate, summary, spec, results))
     return out
+
+
+def whole_set(row: dict[str, Any], full_size: int) -> bool:
+    """The run was started on every case of the set: no `--limit/--tag/--case` selection
+    recorded, and no fewer cases than the set has now (older runs recorded no selection)."""
+    from workbench.core.evals import runstore
+
+    return runstore.selection_of(row) is None and (row.get("total_cases") or 0) >= full_size
 
 
 @dataclass
@@ -220,22 +232,27 @@ def uncounted_runs(project: Any, evalset: Any, counted: list[VariantRun]) -> lis
     """
     from workbench.core.evals import runstore
 
+    from workbench.core.finetune.jobs import is_job_run, job_run_ids
+
     store = project.store
     full = len(evalset.cases)
     measured = {r.variant_id for r in counted}
+    job_runs = job_run_ids(store)
     seen: set[tuple[str, str]] = set()
     out: list[UncountedRun] = []
     rows = runstore.list_runs(store, limit=100_000, evalset=evalset.name)
     for row in sorted(rows, key=lambda r: -r["id"]):
         vid = row.get("variant_id") or ""
-        if vid in measured or _spec(row).get("adapter"):
+        if vid in measured or is_job_run(row, job_runs):
             continue
         selected = row.get("total_cases") or 0
         status = row.get("status") or "?"
-        if status == "done" and selected >= full:
+        whole = whole_set(row, full)
+        if status == "done" and whole:
             continue  # counted (an older run of a variant whose newest run is counted)
-        if selected < full:  # the runner keeps the file's hash for a subset: a new hash is a new file
-            reason = "subset" if row.get("evalset_hash") == evalset.content_hash else "earlier set"
+        if not whole:  # the runner keeps the file's hash for a subset: a new hash is a new file
+            same_file = row.get("evalset_hash") == evalset.content_hash
+            reason = "subset" if same_file or runstore.selection_of(row) else "earlier set"
         else:
             reason = status
         kind = reason if reason in ("subset", "earlier set") else "unfinished"  # one of each per variant

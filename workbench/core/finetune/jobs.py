@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.store import RUNNING, decode, now_iso
@@ -128,6 +128,54 @@ def eval_lines(ev: dict[str, Any]) -> list[str]:
     if isinstance(heldout, dict) and heldout.get("words"):
         lines.append(f"  held-out cases only ({heldout.get('n')}): {heldout['words']}")
     return lines + [f"  note: {note}" for note in ev.get("notes") or []]
+
+
+# --------------------------------------------------------------------------- its eval runs
+#
+# The eval runs a job makes (the adapter's, and the check of an exported Ollama model) measure
+# the fine-tune, so they are never evidence *for* one: the guard and the `finetune eval`
+# baseline leave them out. The adapter's run says so in its variant (`adapter`); an exported
+# model is a plain `ollama:NAME` to the runner, so its run is marked in the run's config.
+
+RUN_MARK = "finetune"  # eval_runs.config key: {"job": N, "role": "adapter" | "export", ...}
+
+
+def mark_runs(store: Any, mark: dict[str, Any],
+              on_progress: Callable[[Any], Any] | None = None) -> Callable[[Any], Any]:
+    """An eval runner's `on_progress` that marks the run as this job's, when the runner
+    reports the run's id (once at the start, before any case), then passes progress on."""
+    marked: set[int] = set()
+
+    def progress(p: Any) -> None:
+        if p.run_id not in marked:
+            marked.add(p.run_id)
+            row = decode(store.get("eval_runs", p.run_id), "config") or {}
+            config = row.get("config") if isinstance(row.get("config"), dict) else {}
+            store.update("eval_runs", p.run_id, {"config": {**config, RUN_MARK: mark}})
+        if on_progress is not None:
+            on_progress(p)
+
+    return progress
+
+
+def job_run_ids(store: Any) -> set[int]:
+    """Eval runs any job recorded as its own (runs stored before runs were marked, too)."""
+    ids: set[int] = set()
+    for row in store.rows("finetune_jobs"):
+        job = decode(row, *JSON_FIELDS)
+        config = job.get("config") if isinstance(job.get("config"), dict) else {}
+        ev = config.get("eval") if isinstance(config.get("eval"), dict) else {}
+        ids.update(i for i in (job.get("eval_run_id"), ev.get("run_id")) if i)
+        ids.update(e["eval"]["run_id"] for e in exports(job)
+                   if isinstance(e.get("eval"), dict) and e["eval"].get("run_id"))
+    return ids
+
+
+def is_job_run(row: dict[str, Any], job_runs: set[int]) -> bool:
+    """An eval run that measures a fine-tune (adapter variant, marked, or recorded by a job)."""
+    config = row.get("config") if isinstance(row.get("config"), dict) else {}
+    spec = config.get("variant") if isinstance(config.get("variant"), dict) else {}
+    return bool(spec.get("adapter") or isinstance(config.get(RUN_MARK), dict) or row.get("id") in job_runs)
 
 
 def loss_points(job: dict[str, Any]) -> list[dict[str, Any]]:
