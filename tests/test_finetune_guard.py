@@ -161,3 +161,14 @@ def test_a_share_written_as_a_percentage_is_a_config_error_with_its_line(tmp_pat
     assert code == 2
     assert f"workbench.yaml:{line}" in err
     assert f"finetune.{key} must be at most 1, got {value}" in err
+
+
+def test_checking_another_set_names_it_in_every_next_step(sample_project, capsys):
+    """`check --evalset format` is about the format set: `workbench eval run` alone would run the
+    default set (sqlite_qa), so every command it suggests names the set."""
+    code = main(["--project", str(sample_project.root), "finetune", "check", "--evalset", "format"])
+    out = capsys.readouterr().out
+    assert code == 1
+    steps = [line for line in out.splitlines() if "workbench eval run" in line]
+    assert steps and all("workbench eval run format" in line for line in steps), steps
+    assert "`workbench eval run format --variant NAME`" in out

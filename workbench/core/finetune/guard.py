@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,30 @@ def resolve_evalset_path(project: Any, name: str | None = None) -> Path | None:
                              path=project.config.path, field="finetune.evalset")
     files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
     return files[0] if files else None
+
+
+def eval_run_command(project: Any, path: Path) -> str:
+    """`workbench eval run`, naming the eval set when it is not the one `eval run` picks with
+    no argument (evals.default_set, else the first file): `finetune check --evalset format`
+    must not send the user to run sqlite_qa."""
+    folder = project.root / project.config.evals.dir
+    default = project.config.evals.default_set
+    if default:
+        picked: Path | None = folder / default
+    else:
+        files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+        picked = files[0] if files else None
+    if picked is not None and picked.resolve() == Path(path).resolve():
+        return "workbench eval run"
+    target = Path(path).resolve()
+    if target.parent == folder.resolve():
+        name = target.stem
+    else:
+        try:
+            name = str(target.relative_to(project.root.resolve()))
+        except ValueError:
+            name = str(target)
+    return f"workbench eval run {shlex.quote(name)}"
 
 
 @dataclass
@@ -439,7 +464,8 @@ def check(project: Any, signal: str | None = None, *, evalset: str | None = None
     best = max((r for r in runs if r.pass_rate is not None), key=lambda r: (r.pass_rate, -r.run_id),
                default=None)
     ctx = Context(es.name, len(es.cases), uncounted_runs(project, es, runs),
-                  eval_pace(project.store, es.name), untried_variants(project, runs))
+                  eval_pace(project.store, es.name), untried_variants(project, runs),
+                  eval_run_command(project, path))
     rules.append(_rule_variants(runs, settings, ctx))
     rules.append(_rule_plateau(runs, settings, ctx))
     rules.append(_rule_retrieval(best, settings, latest_retrieval_eval(project, es.name), ctx))
@@ -495,6 +521,7 @@ class Context:
     uncounted: list[UncountedRun] = field(default_factory=list)
     pace: Pace | None = None
     untried: list[str] = field(default_factory=list)
+    run_cmd: str = "workbench eval run"  # with the set named when `eval run` would pick another
 
     def pace_words(self, runs_needed: int = 1, *, short: bool = False) -> str:
         """How long the runs asked for take, from the stored pace; honest when there is none.
@@ -524,7 +551,7 @@ class Context:
         for u in self.resumable():
             left = f"{u.full - u.cases} cases left"
             cli.append(f"{u.label} can be resumed instead of started again "
-                       f"(`workbench eval run {u.resume}`: {left})")
+                       f"(`{self.run_cmd} {u.resume}`: {left})")
             tui.append(f"{u.label} can be resumed instead of started again "
                        f"(Evals tab, F3: select e{u.run_id}, ctrl+e: {left})")
         return cli, tui
@@ -549,15 +576,15 @@ def _rule_variants(runs: list[VariantRun], s: FinetuneSettings, ctx: Context) ->
     in_picker = f" Variant picker: {untried}" if untried else " Variant picker"
     new_one = "; a new one: edit the prompt in the Prompt tab (F1) and save it with ctrl+s"
     if not runs:
-        cli = [f"evaluate the current settings on all {ctx.cases} cases (`workbench eval run`), then "
+        cli = [f"evaluate the current settings on all {ctx.cases} cases (`{ctx.run_cmd}`), then "
                f"{s.min_variants - 1} variants that change the prompt or retrieval "
-               f"(`workbench eval run --variant NAME`{named})"]
+               f"(`{ctx.run_cmd} --variant NAME`{named})"]
         tui = [f"evaluate the current settings on all {ctx.cases} cases (Evals tab, F3: set {ctx.evalset}, "
                f"Variant base, ctrl+r), then {s.min_variants - 1} variants that change the prompt or "
                f"retrieval (pick them in the Evals tab's{in_picker}{new_one})"]
     else:
         cli = [f"evaluate {missing} more variant(s) that change the prompt or retrieval "
-               f"(`workbench eval run --variant NAME`{named}): a model-only change does not count"]
+               f"(`{ctx.run_cmd} --variant NAME`{named}): a model-only change does not count"]
         tui = [f"evaluate {missing} more variant(s) that change the prompt or retrieval (Evals tab, F3: "
                f"choose one in the{in_picker}, then ctrl+r{new_one}): a model-only change does not count"]
     resume_cli, resume_tui = ctx.resume_steps()
@@ -682,7 +709,7 @@ def _rule_retrieval_no_run(ctx: Context | None) -> Rule:
     (or finish a cancelled one), and how long it takes."""
     if ctx is None or not ctx.uncounted:
         where = f" of {ctx.evalset}" if ctx else ""
-        step = "run the eval set (`workbench eval run`) so failures can be attributed"
+        step = f"run the eval set (`{ctx.run_cmd if ctx else 'workbench eval run'}`) so failures can be attributed"
         tui = "run the eval set (Evals tab, F3: ctrl+r) so failures can be attributed"
         if ctx is not None and ctx.pace is not None:
             step, tui = f"{step}; {ctx.pace_words()}", f"{tui}; {ctx.pace_words()}"
@@ -692,11 +719,11 @@ def _rule_retrieval_no_run(ctx: Context | None) -> Rule:
     summary = (f"no complete eval run of {ctx.evalset} to read failures from "
                f"({n} run{'s' if n > 1 else ''} not counted: see variants)")
     first = ctx.resumable(1)
-    resume = f", or `workbench eval run {first[0].resume}` to finish e{first[0].run_id}" if first else ""
+    resume = f", or `{ctx.run_cmd} {first[0].resume}` to finish e{first[0].run_id}" if first else ""
     tui_resume = f"; or select e{first[0].run_id}, ctrl+e to finish it" if first else ""
     ev = {"uncounted": [u.to_dict() for u in ctx.uncounted]}
     # Short: as the lead advice it must fit the TUI's advice band (4 lines at 80 columns).
-    step = (f"run all {ctx.cases} cases once (`workbench eval run` without --limit/--tag/--case{resume}): "
+    step = (f"run all {ctx.cases} cases once (`{ctx.run_cmd}` without --limit/--tag/--case{resume}): "
             f"only complete runs of the whole set count. {ctx.pace_words(short=True)}")
     tui = (f"run all {ctx.cases} cases once (Evals tab, F3: ctrl+r{tui_resume}): only complete runs of "
            f"the whole set count. {ctx.pace_words(short=True)}")
