@@ -110,3 +110,21 @@ def test_finetune_eval_end_to_end_on_the_embedded_model(project_factory, tiny_ad
                                                                                         "role": "adapter"}
     assert code == 1
     assert "verdict: not an improvement" in out or "verdict: a regression" in out
+
+
+def test_an_unfinished_job_gets_a_next_step_that_works(sample_project, capsys):
+    """A job that failed before its first checkpoint cannot be resumed (`train --resume` would
+    refuse): `finetune eval` says why it failed and to start a new job; a cancelled job is
+    told to resume."""
+    project = sample_project
+    failed = job_for(project)
+    jobs.update_job(project.store, failed, {"status": "failed", "error": "no training examples"})
+    assert main(["--project", str(project.root), "finetune", "eval", str(failed)]) == 2
+    err = capsys.readouterr().err
+    assert f"job f{failed} failed (no training examples): fix the cause and start a new job" in err
+    assert "--resume" not in err
+
+    cancelled = job_for(project)
+    jobs.update_job(project.store, cancelled, {"status": "cancelled"})
+    assert main(["--project", str(project.root), "finetune", "eval", str(cancelled)]) == 2
+    assert f"`workbench finetune train --resume {cancelled}`" in capsys.readouterr().err

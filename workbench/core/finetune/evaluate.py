@@ -43,8 +43,7 @@ def adapter_variant(project: Any, job: dict[str, Any]) -> Any:
 
     config = job.get("config") or {}
     if job.get("status") != "done" or not job.get("adapter_path"):
-        raise WorkbenchError(f"job f{job['id']} has no finished adapter (status {job.get('status')}); "
-                             f"finish it first (`workbench finetune train --resume {job['id']}`)")
+        raise WorkbenchError(jobs.unfinished_words(project, job))
     if not Path(job["adapter_path"]).is_dir():
         raise WorkbenchError("the job's adapter folder is missing", path=job["adapter_path"])
     base = config.get("base") or {}

@@ -265,7 +265,7 @@ def write_export(project: Any, job: dict[str, Any], name: str) -> ExportResult:
         raise WorkbenchError(f"not a valid Ollama model name: {name!r} (letters, digits, . _ -, optional :tag)",
                              field="name")
     if job.get("status") != "done" or not job.get("adapter_path"):
-        raise WorkbenchError(f"job f{job['id']} has no finished adapter (status {job.get('status')})")
+        raise WorkbenchError(jobs.unfinished_words(project, job))
     config = job.get("config") or {}
     base = config.get("base") or {}
     check_architecture(base.get("model_type", "unknown"), base.get("folder"))

@@ -70,6 +70,25 @@ def resolve_job_ref(store: Any, ref: str | int) -> int:
     return job_id
 
 
+def unfinished_words(project: Any, job: dict[str, Any]) -> str:
+    """Why a job has no adapter yet, and the next step that works: `--resume` only where
+    `finetune train --resume` can continue (a cancelled or interrupted job); a failed job is
+    retried as a new one, since its settings are what failed (a resume reuses them)."""
+    status, ref = job.get("status"), job["id"]
+    state = job_dir(project, ref) / "checkpoint" / "state.json"
+    if status == RUNNING:
+        return f"job f{ref} is still training; wait for it to finish"
+    if status in ("cancelled", "interrupted"):
+        return (f"job f{ref} was {status} before it finished; finish it first "
+                f"(`workbench finetune train --resume {ref}`)")
+    if status == "failed":
+        retry = (f", or retry it from its checkpoint with the same settings (`workbench finetune train "
+                 f"--resume {ref}`)" if state.is_file() else "")
+        return (f"job f{ref} failed ({job.get('error') or 'no reason stored'}): fix the cause and start a "
+                f"new job (`workbench finetune train`){retry}")
+    return f"job f{ref} has no finished adapter (status {status})"
+
+
 def exports(job: dict[str, Any]) -> list[dict[str, Any]]:
     """Every export of the job, oldest first. Stored as a list so a second export (another
     name, or a retry once Ollama runs) does not erase what the first one measured; a job
