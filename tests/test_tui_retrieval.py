@@ -170,8 +170,9 @@ async def test_ingest_through_the_tab_then_search_shows_every_methods_rank(
 
         await pilot.press("ctrl+g")
         await settle(app, pilot)
-        assert progress and progress[-1].phase == "done"
-        assert any(p.phase == "embedding" and p.chunks_total > 0 for p in progress)
+        # Progress messages coalesce when the app is busy (only the newest is drawn), so under
+        # load the embedding updates may all be superseded by "done": assert on what it carries.
+        assert progress and progress[-1].phase == "done" and progress[-1].chunks_done > 0
         text = screen_text(app)
         assert "4 docs · " in text and "all-MiniLM-L6-v2" in text and "index v" in text
         assert tab.index_ok and not tab.ingesting
