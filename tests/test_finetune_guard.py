@@ -172,3 +172,36 @@ def test_checking_another_set_names_it_in_every_next_step(sample_project, capsys
     steps = [line for line in out.splitlines() if "workbench eval run" in line]
     assert steps and all("workbench eval run format" in line for line in steps), steps
     assert "`workbench eval run format --variant NAME`" in out
+
+
+def test_a_base_that_leads_nowhere_is_refused_before_training(tmp_path, capsys):
+    """A local qwen2 folder: the workbench runs adapters only on the embedded model and Ollama
+    converts adapters only for llama/gemma2 bases, so a job on it could never be evaluated.
+    `check` says so first, and `train` refuses (even with --override) before any job or work,
+    pointing at the setting. A local llama folder is fine (export, then eval the Ollama model)."""
+    from fixtures_project import write_project
+
+    (tmp_path / "qwen").mkdir()
+    (tmp_path / "qwen" / "config.json").write_text(json.dumps({"model_type": "qwen2"}))
+    root = write_project(tmp_path / "p", extra=f"finetune:\n  min_cases: 1\n  base_model: {tmp_path / 'qwen'}\n")
+    line = root.joinpath("workbench.yaml").read_text().splitlines().index(f"  base_model: {tmp_path / 'qwen'}") + 1
+
+    assert main(["--project", str(root), "finetune", "check"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("Not yet: ") and f"workbench.yaml:{line}: finetune.base_model" in out.splitlines()[0]
+    assert f"[FAIL] base model: finetune.base_model {tmp_path / 'qwen'} is a 'qwen2' model" in out
+
+    code = main(["--project", str(root), "finetune", "train", "--override", "try it"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"workbench.yaml:{line}: finetune.base_model {tmp_path / 'qwen'} is a 'qwen2' model" in err
+    assert "could not be evaluated here" in err and "base_model: embedded" in err
+    from workbench.core.project import Project
+
+    project = Project.open(root)
+    assert project.store.rows("finetune_jobs") == []  # nothing was started
+    project.close()
+
+    (tmp_path / "qwen" / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    main(["--project", str(root), "finetune", "check"])
+    assert "base model" not in capsys.readouterr().out

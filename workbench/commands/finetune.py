@@ -222,7 +222,7 @@ def train_cmd(args: argparse.Namespace, project: Any) -> int:
         curve = outcome.loss_curve
         loss = f", loss {curve[0]['loss']:.3f} → {curve[-1]['loss']:.3f}" if curve else ""
         out.print(_text(f"job f{job_id} done{loss}; adapter in {outcome.adapter_path}", "bold green"))
-        out.print(_text(f"next: workbench finetune eval {job_id}"))
+        out.print(_text(f"next: {next_after_training(store, job_id)}"))
     elif outcome.status == "cancelled":
         where = f" at step {outcome.step}" if outcome.checkpoint_path else " before the first checkpoint"
         err.print(_text(f"cancelled{where}; checkpoint kept. Continue with: workbench finetune train --resume "
@@ -230,6 +230,18 @@ def train_cmd(args: argparse.Namespace, project: Any) -> int:
     else:
         err.print(_text(f"job f{job_id} failed: {outcome.error}", "bold red"))
     return train_exit_code(outcome)
+
+
+def next_after_training(store: Any, job_id: int) -> str:
+    """`finetune eval` runs adapters on the embedded model only; an adapter on a local (llama
+    or gemma2) folder is judged through its export."""
+    from workbench.core.finetune import jobs
+
+    base = (jobs.get_job(store, job_id).get("config") or {}).get("base") or {}
+    if base.get("spec", "embedded") == "embedded":
+        return f"workbench finetune eval {job_id}"
+    return (f"workbench finetune export {job_id} --name NAME, then workbench eval run --model ollama:NAME "
+            "(the workbench runs adapters only on the embedded model)")
 
 
 def train_exit_code(outcome: Any) -> int:

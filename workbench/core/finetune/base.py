@@ -73,6 +73,31 @@ def resolve_base(project: Any, spec: str | None = None) -> BaseModel:
                      list(cfg.get("architectures") or []), ollama_base)
 
 
+def base_problem(project: Any) -> WorkbenchError | None:
+    """Why the configured base would lead to an adapter that can be neither evaluated nor
+    exported here, or None. Cheap (reads config.json only; the embedded base always works), so
+    `finetune check` and `finetune train` refuse before any training, not after it: the
+    workbench runs adapters only on the embedded model, and Ollama converts adapters only for
+    llama and gemma2 bases, so any other local base is a job with no way to judge it."""
+    settings = project.config.finetune
+    where = {"path": project.config.path, "line": project.config.line_of("finetune", "base_model"),
+             "field": "finetune.base_model"}
+    if settings.base_model == EMBEDDED:
+        return None
+    try:
+        base = resolve_base(project)
+    except WorkbenchError as exc:
+        return WorkbenchError(exc.message, **where)
+    if base.model_type in OLLAMA_ARCHITECTURES:
+        return None
+    return WorkbenchError(
+        f"finetune.base_model {base.spec} is a '{base.model_type}' model: an adapter trained on it could "
+        "not be evaluated here (the workbench runs adapters only on the embedded model) nor exported to "
+        f"Ollama (it converts adapters only for {' and '.join(OLLAMA_ARCHITECTURES)} bases). Use "
+        "base_model: embedded, or a local llama or gemma2 folder (then `finetune export` creates the "
+        "Ollama model and `workbench eval run --model ollama:NAME` evaluates it)", **where)
+
+
 def embedded_hf_folder() -> Path:
     """The HF folder of the embedded SmolLM2: the same folder the embedded provider answers from
     (built once from the bundled GGUF), so the adapter is trained on exactly those weights."""

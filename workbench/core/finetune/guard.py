@@ -37,7 +37,7 @@ REQUIRED = "required"
 WARNING = "warning"
 
 # Advice priority when several rules fail: what invalidates the others comes first.
-_PRIORITY = ("eval set", "retrieval", "variants", "plateau", "signal")
+_PRIORITY = ("base model", "eval set", "retrieval", "variants", "plateau", "signal")
 
 
 @dataclass
@@ -454,7 +454,7 @@ def check(project: Any, signal: str | None = None, *, evalset: str | None = None
                           "cases, about 20% of them `split: heldout`, then evaluate prompt variants on it"))
         for name in ("variants", "plateau", "retrieval", "signal"):
             rules.append(Rule(name, False, "needs an eval set first"))
-        return _report(rules, signal, None, None, None, settings)
+        return _report(rules + _rule_base(project), signal, None, None, None, settings)
 
     from workbench.core.evals.evalset import load_evalset
 
@@ -471,7 +471,20 @@ def check(project: Any, signal: str | None = None, *, evalset: str | None = None
     rules.append(_rule_retrieval(best, settings, latest_retrieval_eval(project, es.name), ctx))
     rules.append(_rule_signal(signal, runs, best, settings))
     rules.append(_rule_knowledge(project, es, settings))
+    rules += _rule_base(project)
     return _report(rules, signal, es.name, str(path), best.run_id if best else None, settings)
+
+
+def _rule_base(project: Any) -> list[Rule]:
+    """A failing `base model` rule when the configured base leads nowhere (see base_problem);
+    nothing when it works, so the usual checklist stays as it is."""
+    from workbench.core.finetune.base import base_problem
+
+    problem = base_problem(project)
+    if problem is None:
+        return []
+    return [Rule("base model", False, problem.message, "set finetune.base_model to embedded or to a "
+                 "local llama or gemma2 folder", {"error": str(problem), "advice": str(problem)})]
 
 
 def _report(rules: list[Rule], signal: str | None, name: str | None, path: str | None,

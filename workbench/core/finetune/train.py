@@ -101,7 +101,12 @@ def prepare_job(project: Any, *, signal: str | None = None, override: str | None
                                                  examples_from_generations, examples_from_jsonl,
                                                  load_tokenizer)
 
+    from workbench.core.finetune.base import base_problem
+
     settings = settings or project.config.finetune
+    problem = base_problem(project)
+    if problem is not None:  # before the guard: an override cannot make such a job useful
+        raise problem
     report = guard_report or guard_mod.check(project, signal, evalset=evalset)
     if override is not None and not override.strip():
         raise WorkbenchError("--override needs a reason (it is stored with the job)", field="override")
