@@ -176,6 +176,37 @@ def test_the_same_question_against_the_same_index_reuses_its_trace(project_dir: 
         project.close()
 
 
+def test_a_rebuilt_index_is_searched_again_even_at_the_same_table_version(project_dir: Path, capsys):
+    """`ingest --reindex` starts the table's versions again: a trace of the old build must not be
+    reused, or the prompt would carry text that is no longer in the document."""
+    from workbench.core.pipeline import ground
+    from workbench.core.project import Project
+    from workbench.core.retrieval.index import Index
+    from workbench.core.variants import resolve_variant
+
+    question = "How many hours a day do cats sleep?"
+    assert main(["--project", str(project_dir), "ingest"]) == 0
+    project = Project.open(project_dir)
+    try:
+        variant = resolve_variant(project, prompt="grounded")
+        before = ground(project, variant, question)
+        assert "twelve and sixteen hours" in before.context_text
+        version, build = Index.open(project.data_dir).version, Index.open(project.data_dir).build_id
+        cats = project_dir / "docs" / "cats.md"
+        cats.write_text(cats.read_text().replace("twelve and sixteen", "fourteen and eighteen"), encoding="utf-8")
+        assert main(["--project", str(project_dir), "ingest", "--reindex"]) == 0
+        rebuilt = Index.open(project.data_dir)
+        assert rebuilt.version == version and rebuilt.build_id != build  # the case the version misses
+        after = ground(project, variant, question)
+        assert after.trace_id != before.trace_id
+        assert "fourteen and eighteen hours" in after.context_text
+        assert "twelve and sixteen" not in after.context_text
+        # and the new build's trace is reused as before
+        assert ground(project, variant, question).trace_id == after.trace_id
+    finally:
+        project.close()
+
+
 async def test_the_stored_sources_say_which_ones_the_answer_cited(tmp_path: Path, embedder, ollama_standin):
     from workbench.core.pipeline import run_generation
     from workbench.core.project import Project

@@ -5,7 +5,8 @@ Layout:
                                    and the sha256 of the file it came from)
   <data_dir>/index/meta.json       what the vectors mean: embedding model and dimension, tokenizer
                                    and chunking settings, index layout version, last ingest time,
-                                   document/chunk counts, state ("ready" | "ingesting")
+                                   document/chunk counts, state ("ready" | "ingesting"), and a
+                                   build id (see `Index.build_id`)
   <data_dir>/index/.ingest.lock    held (flock) while an ingest writes
 
 Why the file hashes live in the table rather than in meta.json: a file's chunks and its hash are
@@ -31,6 +32,7 @@ import fcntl
 import json
 import os
 import re
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -228,7 +230,7 @@ class Index:
         db = lancedb.connect(str(d))
         if TABLE in _table_names(db):
             db.drop_table(TABLE)
-        idx = cls(data_dir, dict(meta), None, db)
+        idx = cls(data_dir, {**meta, "build_id": new_build_id()}, None, db)
         idx.write_meta()
         return idx
 
@@ -249,6 +251,17 @@ class Index:
     def version(self) -> int:
         """The LanceDB table version (changes on every write): what a trace records."""
         return int(self._table.version) if self._table is not None else 0
+
+    @property
+    def build_id(self) -> str | None:
+        """Which build of the index this is: a random id written when the index is (re)created.
+
+        The table version alone does not identify the contents: `ingest --reindex` (or deleting
+        the index folder) starts a new table whose versions count from 1 again, so "version 3"
+        can name two different texts. (build_id, version) cannot repeat. None for an index built
+        before build ids existed (the next ingest gives it one).
+        """
+        return self.meta.get("build_id")
 
     def count(self) -> int:
         return int(self._table.count_rows()) if self._table is not None else 0
@@ -426,6 +439,10 @@ class Index:
 
     def paths(self) -> list[str]:
         return sorted(self.file_hashes())
+
+
+def new_build_id() -> str:
+    return uuid.uuid4().hex[:16]
 
 
 def check_compatible(meta: dict, embedding_model: str | None, dimension: int | None, where: Path) -> None:

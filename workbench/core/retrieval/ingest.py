@@ -47,6 +47,7 @@ from workbench.core.retrieval.index import (
     IndexUnavailable,
     check_compatible,
     index_dir,
+    new_build_id,
     now_iso,
 )
 from workbench.core.retrieval.settings import RetrievalSettings
@@ -325,6 +326,7 @@ def _finish(index: Index, report: IngestReport, t0: float, *, changed: bool, emi
     report.docs_total = len(hashes)
     report.chunks_total = index.count()
     report.index_version = index.version
+    index.meta.setdefault("build_id", new_build_id())  # an index from before build ids
     index.meta.update(
         state="ready",
         docs=report.docs_total,

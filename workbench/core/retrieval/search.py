@@ -77,6 +77,7 @@ class SearchResult:
     index_version: int = 0
     settings: dict = field(default_factory=dict)
     path_glob: str | None = None
+    index_build: str | None = None  # Index.build_id: with index_version, names the exact contents
 
     def ranking(self, mode: str) -> list[Hit]:
         """All candidates that `mode` ranked, best first."""
@@ -103,6 +104,7 @@ class SearchResult:
             "latency_ms": round(self.latency_ms, 2),
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
             "index_version": self.index_version,
+            "index_build": self.index_build,
             "path_glob": self.path_glob,
             "settings": self.settings,
             "hits": [h.to_dict() for h in self.hits],
@@ -177,6 +179,7 @@ def search(
         index_version=index.version,
         settings=settings.to_dict(),
         path_glob=glob,
+        index_build=index.build_id,
     )
 
 

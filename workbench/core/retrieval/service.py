@@ -59,13 +59,17 @@ def retrieve(
 def retrieve_sources(project: Any, settings: RetrievalSettings, question: str, *, source: str = "ask") -> tuple[list[dict], int | None]:
     """Top-k chunks for a grounded prompt, as the dicts pipeline.Source is built from.
 
-    The same question with the same settings against the same index version gets the same
+    The same question with the same settings against the same index contents gets the same
     chunks, so a stored trace is reused instead of embedding and searching again: that keeps a
     cached eval re-run near-instant for grounded prompts too. The reuse returns the earlier
     trace's id, so the generation still links to the exact ranking it was given.
+
+    "The same index contents" is the index's build id AND its table version: the version alone
+    restarts at a rebuild (`ingest --reindex`, a deleted index folder), and reusing a trace of
+    the previous build would hand the model text that is no longer in the documents.
     """
     index = open_index(project, settings)
-    reused = _reusable_trace(project.store, question, settings, index.version)
+    reused = _reusable_trace(project.store, question, settings, index)
     if reused is not None:
         return [_source_dict(h, reused["mode"]) for h in reused["results"]["hits"]], reused["id"]
     result, trace_id = retrieve(project, settings, question, source=source)
@@ -87,22 +91,30 @@ def _source_dict(hit: dict, mode: str) -> dict:
     }
 
 
-def _reusable_trace(store: Any, question: str, settings: RetrievalSettings, version: int) -> dict | None:
-    """The newest successful trace of this exact query, settings and index version."""
+def _reusable_trace(store: Any, question: str, settings: RetrievalSettings, index: Index) -> dict | None:
+    """The newest successful trace of this exact query, settings and index build and version.
+
+    An index without a build id (built before build ids existed) never reuses: its version
+    cannot tell its builds apart.
+    """
     import json
 
+    if not index.build_id:
+        return None
     wanted = settings.to_dict()
     rows = store.rows(
         "retrievals",
         "query = ? AND index_version = ? AND mode = ? AND k = ? AND error IS NULL",
-        [question, str(version), settings.mode, settings.k],
+        [question, str(index.version), settings.mode, settings.k],
+        order_by="id desc",
         limit=5,
     )
     for row in rows:
         try:
-            if json.loads(row["settings"]) == wanted:
-                return {**row, "results": json.loads(row["results"])}
-        except (TypeError, ValueError):
+            results = json.loads(row["results"])
+            if json.loads(row["settings"]) == wanted and results.get("index_build") == index.build_id:
+                return {**row, "results": results}
+        except (TypeError, ValueError, AttributeError):
             continue
     return None
 
