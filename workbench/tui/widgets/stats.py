@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.core.llm.resilience import format_cost
+
 
 @dataclass
 class LiveStats:
@@ -35,7 +37,7 @@ class LiveStats:
         if self.thinking_chars:
             parts.append(f"thinking {self.thinking_chars} chars")
         if self.completion_price_per_1k:
-            parts.append(f"cost ~{self.chunks / 1000 * self.completion_price_per_1k:.5f}")
+            parts.append(f"cost ~{format_cost(self.chunks / 1000 * self.completion_price_per_1k)}")
         parts.append(f"attempt {self.attempts}")
         return parts
 
@@ -78,7 +80,7 @@ def final_parts(result: Any, *, cached: bool = False) -> list[str]:
         parts.append(f"{result.tokens_per_s:.1f} tok/s")
     parts.append(f"{_n(result.prompt_tokens)}+{_n(result.completion_tokens)} tok")
     if result.cost:
-        parts.append(f"cost {result.cost:.5f}")
+        parts.append(f"cost {format_cost(result.cost)}")
     attempts = [a for a in result.attempts if getattr(a, "outcome", "") != "skipped"]
     parts.append(f"attempts {len(attempts)}")
     if result.total_ms is not None:
