@@ -13,6 +13,7 @@ from typing import Any, Sequence
 from workbench.core.evals.attribution import FAILURE_KINDS, advice
 from workbench.core.evals.results import CaseResult, fold_repeats, percentile
 from workbench.core.evals.stats import wilson_interval
+from workbench.core.llm.resilience import format_cost
 
 
 def _rate(passed: int, total: int) -> dict[str, Any]:
@@ -163,7 +164,7 @@ def summary_body(s: dict[str, Any]) -> list[str]:
     tok = s.get("tokens") or {}
     cost = s.get("cost")
     lines.append(f"tokens {tok.get('prompt', 0)} in / {tok.get('completion', 0)} out"
-                 + (f", cost {cost:.4f}" if cost else "")
+                 + (f", cost {format_cost(cost)}" if cost else "")
                  + f", {s.get('cache_hits', 0)} of {s.get('results', 0)} from cache")
     if s.get("flaky"):
         lines.append(f"flaky (repeats disagree): {', '.join(s['flaky'])}")
