@@ -119,3 +119,40 @@ def built_index(tmp_path_factory, embedder):
     settings = RetrievalSettings(k=2, chunk_tokens=60, overlap_tokens=10)
     ingest([docs], base / "data", settings, embedder=embedder)
     return Index.open(base / "data", settings.embedding_model), settings, docs
+
+
+EVALSET = """name: tiny
+cases:
+  - id: cat-sleep
+    inputs:
+      question: "How many hours a day do cats sleep?"
+    expected: Cats sleep between twelve and sixteen hours a day.
+    relevant: [cats.md]
+  - id: bread
+    inputs:
+      question: "How long should I knead bread dough?"
+    relevant: [page.html]
+  - id: wolves-miss
+    inputs:
+      question: "Do cats sleep all day long?"
+    relevant: [dogs.md]
+  - id: unlabelled
+    inputs:
+      question: "hello"
+"""
+
+
+@pytest.fixture
+def retrieval_project(tmp_path: Path, embedder) -> Path:
+    """A project with the tiny corpus in docs/, a grounded prompt and evals/tiny.yaml (not
+    ingested yet); the embedding model is loaded."""
+    from fixtures_project import write_project
+
+    root = write_project(tmp_path / "proj", extra="retrieval:\n  corpus: [docs]\n  k: 2\n  chunk_tokens: 60\n"
+                         "  overlap_tokens: 10\n")
+    write_corpus(root / "docs")
+    (root / "prompts" / "grounded.yaml").write_text(
+        "template: |\n  Sources:\n  {context}\n\n  Question: {question}\n", encoding="utf-8")
+    (root / "evals").mkdir()
+    (root / "evals" / "tiny.yaml").write_text(EVALSET, encoding="utf-8")
+    return root

@@ -12,37 +12,10 @@ from fixtures_project import write_project
 from fixtures_retrieval import write_corpus
 from workbench.cli import main
 
-EVALSET = """name: tiny
-cases:
-  - id: cat-sleep
-    inputs:
-      question: "How many hours a day do cats sleep?"
-    expected: Cats sleep between twelve and sixteen hours a day.
-    relevant: [cats.md]
-  - id: bread
-    inputs:
-      question: "How long should I knead bread dough?"
-    relevant: [page.html]
-  - id: wolves-miss
-    inputs:
-      question: "Do cats sleep all day long?"
-    relevant: [dogs.md]
-  - id: unlabelled
-    inputs:
-      question: "hello"
-"""
-
 
 @pytest.fixture
-def project_dir(tmp_path: Path, embedder) -> Path:
-    root = write_project(tmp_path / "proj", extra="retrieval:\n  corpus: [docs]\n  k: 2\n  chunk_tokens: 60\n"
-                         "  overlap_tokens: 10\n")
-    write_corpus(root / "docs")
-    (root / "prompts" / "grounded.yaml").write_text(
-        "template: |\n  Sources:\n  {context}\n\n  Question: {question}\n", encoding="utf-8")
-    (root / "evals").mkdir()
-    (root / "evals" / "tiny.yaml").write_text(EVALSET, encoding="utf-8")
-    return root
+def project_dir(retrieval_project: Path) -> Path:
+    return retrieval_project
 
 
 def test_ingest_then_nothing_changed(project_dir: Path, capsys):

@@ -385,12 +385,15 @@ def run_status(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.retrieval.index import Index, IndexUnavailable
 
     settings = project.config.retrieval
+    meta: dict = {}
+    problem = None
     try:
         index = Index.open(project.data_dir, settings.embedding_model)
-        meta, problem = dict(index.meta), None
+        meta = dict(index.meta)
         meta["table_rows"] = index.count()
+        index.verify()  # opening reads the manifest only: damaged data files show here
     except IndexUnavailable as exc:
-        meta, problem = {}, exc.reason
+        problem = exc.reason
     if args.json:
         print(json.dumps({"ok": problem is None, "problem": problem, "meta": meta,
                           "configured": settings.to_dict()}, ensure_ascii=False, indent=2))

@@ -17,8 +17,12 @@ Failure modes are typed, because `ask` must answer without retrieval when the in
 used, and the CLI must tell the user what to do:
   IndexUnavailable(reason)  missing, unreadable, corrupt, or never built
   IndexMismatch(reason)     built with another embedding model/dimension: needs --reindex
-Both are WorkbenchErrors (exit code 2 in the CLI) and IndexMismatch is an IndexUnavailable, so
-one `except IndexUnavailable` is enough for the fallback.
+  IndexDamaged(reason)      the table's files cannot be read (overwritten, truncated): needs
+                            --reindex. LanceDB opens a table from its manifest alone, so this
+                            shows only when data is read (a search, an ingest, `Index.verify`).
+All are WorkbenchErrors (exit code 2 in the CLI) and the last two are IndexUnavailables, so
+one `except IndexUnavailable` is enough for the fallback. A permission problem is said as one
+(`table_problem`): rebuilding would not help, and would fail the same way.
 
 LanceDB prints a Rust WARN line to stderr for every query whose `select` lacks `_distance`; that
 would corrupt a TUI. So LANCEDB_LOG=error is set before lancedb is first imported, and vector
@@ -74,6 +78,36 @@ class IndexUnavailable(WorkbenchError):
 
 class IndexMismatch(IndexUnavailable):
     """The index was built with a different embedding model or dimension than configured."""
+
+
+class IndexDamaged(IndexUnavailable):
+    """The index's files are there but cannot be read as a table: only a rebuild helps."""
+
+
+REINDEX_HINT = "run `workbench ingest --reindex` to rebuild it"
+
+
+def table_problem(exc: BaseException, where: Path, doing: str) -> IndexUnavailable:
+    """What a LanceDB failure while `doing` something to the index at `where` means to a user.
+
+    LanceDB raises plain RuntimeError/OSError/ValueError with the OS error inside the text
+    ("... Permission denied (os error 13) ..."), so the cause is read from there.
+    """
+    text = str(exc).lower()
+    short = _short(exc)
+    if isinstance(exc, PermissionError) or "permission denied" in text or "os error 13" in text:
+        return IndexUnavailable(
+            f"retrieval index files at {where} are not accessible ({doing}: permission denied): "
+            "fix their permissions (owner or mode), then try again",
+            path=where,
+        )
+    if "read-only file system" in text or "os error 30" in text:
+        return IndexUnavailable(f"retrieval index at {where} is on a read-only file system ({doing})", path=where)
+    if "no space left" in text or "os error 28" in text:
+        return IndexUnavailable(f"no space left on the disk of the retrieval index at {where} ({doing})", path=where)
+    return IndexDamaged(
+        f"retrieval index at {where} looks damaged ({doing} failed: {short}): {REINDEX_HINT}", path=where
+    )
 
 
 def lancedb_module() -> Any:
@@ -211,10 +245,7 @@ class Index:
             if table is not None:
                 table.schema  # noqa: B018  (touches the manifest: corrupt files fail here)
         except Exception as exc:  # lance raises plain OSError/ValueError/RuntimeError variants
-            raise IndexUnavailable(
-                f"retrieval index at {d} cannot be opened ({_short(exc)}): run `workbench ingest --reindex`",
-                path=d,
-            ) from None
+            raise table_problem(exc, d, "opening it") from None
         if table is None and meta.get("chunks", 0):
             raise IndexUnavailable(
                 f"retrieval index at {d} lost its chunk table: run `workbench ingest --reindex`", path=d
@@ -271,8 +302,11 @@ class Index:
     @contextmanager
     def write_lock(self) -> Iterator[None]:
         """Exclusive lock against a second concurrent ingest of the same index."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fh = open(self.dir / LOCK, "a+")
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fh = open(self.dir / LOCK, "a+")
+        except OSError as exc:  # read-only folder, another user's index
+            raise table_problem(exc, self.dir, "opening it for writing") from None
         try:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -288,8 +322,27 @@ class Index:
         """{document path: sha256 of the file} for every document in the table."""
         if self._table is None:
             return {}
-        tbl = self._table.search().select(["path", "file_hash"]).limit(None).to_arrow()
+        try:
+            tbl = self._table.search().select(["path", "file_hash"]).limit(None).to_arrow()
+        except Exception as exc:
+            raise table_problem(exc, self.dir, "reading its documents") from None
         return dict(zip(tbl.column("path").to_pylist(), tbl.column("file_hash").to_pylist()))
+
+    def verify(self) -> None:
+        """Read every data file once (two small columns of every row), raising IndexDamaged (or
+        a permission problem) when one cannot be read: what `retrieval status` checks, since
+        opening a table reads only its manifest. ~50 ms per 100k chunks."""
+        self.file_hashes()
+
+    @contextmanager
+    def writing(self, doing: str) -> Iterator[None]:
+        """Raise what a failed write means (damaged, permission, disk full), not a lance trace."""
+        try:
+            yield
+        except WorkbenchError:
+            raise
+        except Exception as exc:
+            raise table_problem(exc, self.dir, doing) from None
 
     def replace_files(self, rows: list[dict], paths: list[str], dimension: int) -> None:
         """Make the chunks of `paths` exactly `rows`, in ONE LanceDB commit.
@@ -406,7 +459,9 @@ class Index:
         try:
             return q.select(RESULT_COLUMNS + ["_distance"]).limit(limit).to_list()
         except Exception as exc:
-            raise IndexUnavailable(f"dense search failed ({_short(exc)})", path=self.dir) from None
+            raise self._search_problem(
+                exc, "dense search", "vector index" if self.meta.get("vector_index") else None
+            ) from None
 
     def fts(self, query: str, limit: int, where: str | None = None) -> list[dict]:
         """Best BM25 matches on search_text; each row gets `_score`."""
@@ -422,7 +477,26 @@ class Index:
                 raise IndexUnavailable(
                     "full-text index missing: run `workbench ingest` to rebuild it", path=self.dir
                 ) from None
-            raise IndexUnavailable(f"full-text search failed ({_short(exc)})", path=self.dir) from None
+            raise self._search_problem(exc, "full-text search", "full-text index") from None
+
+    def _search_problem(self, exc: Exception, doing: str, search_index: str | None = None) -> IndexUnavailable:
+        """Why a query failed: a permission problem; damaged data (a plain read of the table
+        fails too); else, the table reading fine, a damaged `search_index` over it, or (none)
+        the query itself."""
+        problem = table_problem(exc, self.dir, doing)
+        if not isinstance(problem, IndexDamaged):
+            return problem
+        try:
+            self._table.search().select(["chunk_id"]).limit(None).to_arrow()
+        except Exception as probe:
+            return table_problem(probe, self.dir, doing)
+        if search_index:
+            return IndexDamaged(
+                f"the {search_index} of the retrieval index at {self.dir} looks damaged "
+                f"({_short(exc)}): {REINDEX_HINT}",
+                path=self.dir,
+            )
+        return IndexUnavailable(f"{doing} failed ({_short(exc)})", path=self.dir)
 
     def chunks_of(self, path: str) -> list[dict]:
         """All chunks of one document, in order (for why-not and boundary checks)."""
@@ -515,6 +589,10 @@ def _table_names(db: Any) -> list[str]:
     return list(db.table_names())
 
 
-def _short(exc: Exception) -> str:
+_RUST_LOCATION = re.compile(r",?\s*/\S+\.rs:\d+:\d+")
+
+
+def _short(exc: BaseException) -> str:
+    """The first line of an exception, without the Rust source locations lance appends."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:200]
+    return _RUST_LOCATION.sub("", text).strip()[:200]

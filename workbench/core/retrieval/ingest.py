@@ -234,7 +234,8 @@ def ingest(
             index.meta["state"] = "ingesting"
             index.write_meta()
         if removed:
-            index.remove_files(removed)
+            with index.writing("removing documents"):
+                index.remove_files(removed)
             report.removed = removed
 
         # --- embed + write, a group of files per commit -------------------------------------------
@@ -290,7 +291,8 @@ def ingest(
                 paths.append(doc.path)
                 (report.updated if doc.path in indexed and not reindex else report.added).append(doc.path)
                 files_done += 1
-            index.replace_files(rows, paths, index.meta["dimension"])
+            with index.writing("writing chunks"):
+                index.replace_files(rows, paths, index.meta["dimension"])
             report.chunks_embedded += len(rows)
             return not cancelled
 
@@ -319,8 +321,9 @@ def ingest(
 
 def _finish(index: Index, report: IngestReport, t0: float, *, changed: bool, emit: Callable) -> IngestReport:
     if changed or not index.has_fts():
-        index.rebuild_fts()
-        index.ensure_vector_index()
+        with index.writing("building the search indexes"):
+            index.rebuild_fts()
+            index.ensure_vector_index()
         index.compact()
     hashes = index.file_hashes()
     report.docs_total = len(hashes)
