@@ -32,6 +32,31 @@ def test_ingest_then_nothing_changed(project_dir: Path, capsys):
     assert report["nothing_changed"] and report["unchanged"] == 5
 
 
+def test_ingesting_one_file_keeps_the_other_documents(project_dir: Path, capsys):
+    p = ["--project", str(project_dir)]
+    assert main([*p, "ingest"]) == 0
+    (project_dir / "docs" / "notes.txt").write_text("Parrots can imitate human speech.\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main([*p, "ingest", str(project_dir / "docs" / "notes.txt")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Ingested: 1 added, 0 updated, 0 removed, 0 unchanged, 0 skipped" in out
+    assert "Index: 6 documents" in out
+    (project_dir / "docs" / "notes.txt").unlink()
+    assert main([*p, "ingest", str(project_dir / "docs" / "dogs.md")]) == 0
+    assert "Nothing changed: 1 documents unchanged" in " ".join(capsys.readouterr().out.split())
+    assert main([*p, "ingest", str(project_dir / "docs"), "--prune"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "0 added, 0 updated, 1 removed, 5 unchanged" in out and "Index: 5 documents" in out
+
+
+def test_ingest_help_says_what_paths_and_prune_do(capsys):
+    with pytest.raises(SystemExit):
+        main(["ingest", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "every other indexed document stays" in text and "--prune" in text
+    assert "drop the whole index and rebuild it" in text
+
+
 def test_retrieve_shows_every_method_and_stores_a_trace(project_dir: Path, capsys):
     assert main(["--project", str(project_dir), "ingest"]) == 0
     capsys.readouterr()

@@ -225,3 +225,58 @@ def test_index_built_before_tiny_section_folding_is_rechunked_not_mixed(corpus: 
     assert json.loads(meta_path.read_text())["chunking"]["min_chunk_tokens"] == 20
     # and the index is now current: a second ingest does nothing
     assert ingest([corpus], data, new, embedder=counting_embedder).nothing_changed
+
+
+def test_ingesting_given_files_adds_and_updates_without_dropping_the_rest(corpus: Path, tmp_path: Path,
+                                                                          counting_embedder):
+    data = tmp_path / "data"
+    ingest([corpus], data, SETTINGS, embedder=counting_embedder)
+    before = chunk_rows(data)
+    (corpus / "notes.txt").write_text("Parrots can imitate human speech.\n", encoding="utf-8")
+    (corpus / "guide" / "install.rst").write_text("Installing\n==========\n\nDouble-click the installer.\n",
+                                                  encoding="utf-8")
+    (corpus / "cats.md").unlink()  # gone, but not among the files given: it stays
+    counting_embedder.texts = 0
+    report = ingest([corpus / "notes.txt", corpus / "guide" / "install.rst"], data, SETTINGS,
+                    embedder=counting_embedder, bases=[corpus], prune=False)
+    # document paths are the corpus's ("guide/install.rst"), not the file name alone
+    assert report.added == ["notes.txt"] and report.updated == ["guide/install.rst"]
+    assert report.removed == [] and report.docs_total == 6
+    assert counting_embedder.texts == report.chunks_embedded == 2
+    after = chunk_rows(data)
+    assert after["cats.md"] == before["cats.md"] and after["notes.txt"] == ["notes.txt#0"]
+    assert ingest([corpus / "notes.txt"], data, SETTINGS, embedder=counting_embedder, bases=[corpus],
+                  prune=False).nothing_changed
+
+    # --prune: documents under the given folder whose files are gone go; others stay
+    (corpus / "guide" / "install.rst").unlink()
+    (corpus / "guide" / "setup.md").write_text("# Setup\n\nSet the PATH variable.\n", encoding="utf-8")
+    report = ingest([corpus / "guide"], data, SETTINGS, embedder=counting_embedder, bases=[corpus], prune=True)
+    assert report.added == ["guide/setup.md"] and report.removed == ["guide/install.rst"]
+    assert "cats.md" in chunk_rows(data)
+    # the whole corpus mirrors it
+    assert ingest([corpus], data, SETTINGS, embedder=counting_embedder).removed == ["cats.md"]
+
+
+def test_a_given_file_that_can_no_longer_be_indexed_loses_its_old_chunks(corpus: Path, tmp_path: Path,
+                                                                        counting_embedder):
+    data = tmp_path / "data"
+    ingest([corpus], data, SETTINGS, embedder=counting_embedder)
+    (corpus / "dogs.md").write_text("", encoding="utf-8")
+    report = ingest([corpus / "dogs.md"], data, SETTINGS, embedder=counting_embedder, bases=[corpus], prune=False)
+    assert report.removed == ["dogs.md"] and [(s.path, s.reason) for s in report.skipped] == [("dogs.md", "empty file")]
+    assert sorted(chunk_rows(data)) == ["cats.md", "guide/install.rst", "page.html", "sqlite.md"]
+
+
+def test_a_partial_ingest_after_a_chunking_change_does_not_claim_the_rest_is_rechunked(
+        corpus: Path, tmp_path: Path, counting_embedder):
+    data = tmp_path / "data"
+    ingest([corpus], data, SETTINGS, embedder=counting_embedder)
+    narrower = RetrievalSettings(chunk_tokens=40, overlap_tokens=5)
+    report = ingest([corpus / "dogs.md"], data, narrower, embedder=counting_embedder, bases=[corpus], prune=False)
+    assert report.updated == ["dogs.md"]
+    assert "run `workbench ingest` to re-chunk the other 4" in report.rechunked
+    # still recorded as the old chunking, so the next full ingest re-chunks the rest
+    assert Index.open(data).meta["chunking"]["chunk_tokens"] == 60
+    full = ingest([corpus], data, narrower, embedder=counting_embedder)
+    assert len(full.updated) == 5 and Index.open(data).meta["chunking"]["chunk_tokens"] == 40

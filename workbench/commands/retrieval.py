@@ -31,12 +31,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         "ingest",
         help="index documents for retrieval (incremental: unchanged files cost nothing)",
         description="Read Markdown, reStructuredText, text and HTML files, chunk them by heading, "
-        "embed and index them. Default: the `retrieval.corpus` paths of workbench.yaml. The index "
-        "mirrors the given paths: files no longer there are removed. Ctrl-C stops after the "
-        "current batch, keeping completed files.",
+        "embed and index them. With no PATH: the `retrieval.corpus` paths of workbench.yaml, and "
+        "the index mirrors them (documents whose files are gone are removed). With PATHs: those "
+        "files (or the files in those folders) are added or updated and every other indexed "
+        "document stays; --prune also removes indexed documents under those folders whose files "
+        "are gone. A file inside a corpus folder keeps its corpus document path "
+        "(docs/guide/a.md is guide/a.md). Ctrl-C stops after the current batch, keeping "
+        "completed files.",
     )
-    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: retrieval.corpus)")
-    p.add_argument("--reindex", action="store_true", help="drop the index and rebuild it (after changing the embedding model)")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="files or folders to add or update (default: all of retrieval.corpus, mirrored)")
+    p.add_argument("--prune", action="store_true",
+                   help="with PATHs: also remove indexed documents under them whose files are gone")
+    p.add_argument("--reindex", action="store_true",
+                   help="drop the whole index and rebuild it from the PATHs (default: retrieval.corpus), "
+                   "e.g. after changing the embedding model")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run_ingest)
 
@@ -125,7 +134,7 @@ def run_ingest(args: argparse.Namespace, project: Any) -> int:
     try:
         with progress:
             report = ingest_project(project, settings, args.paths or None, reindex=args.reindex,
-                                    progress=on_progress, cancel=cancel)
+                                    prune=args.prune, progress=on_progress, cancel=cancel)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)

@@ -22,9 +22,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Sequence
 
 KINDS: dict[str, str] = {
     ".md": "markdown",
@@ -75,11 +77,26 @@ class Document:
         return self.line_of[min(max(text_line, 1), len(self.line_of)) - 1]
 
 
-def discover(roots: list[Path]) -> tuple[list[SourceFile], list[Skipped]]:
-    """List the files under `roots` (files or folders), sorted, with their document paths.
+def document_base(path: Path, bases: Sequence[Path] = ()) -> Path:
+    """The folder a file's or folder's document paths are relative to: the first of `bases` (the
+    configured corpus folders) that holds it, else the folder itself, or a file's parent.
+
+    So `workbench ingest docs/guide/install.rst` indexes "guide/install.rst", the same document
+    an ingest of the whole `docs` corpus makes, not a second copy named "install.rst".
+    """
+    for base in bases:
+        if base.is_dir() and (path == base or base in path.parents):
+            return base
+    return path if path.is_dir() else path.parent
+
+
+def discover(roots: list[Path], bases: Sequence[Path] = ()) -> tuple[list[SourceFile], list[Skipped]]:
+    """List the files under `roots` (files or folders), sorted, with their document paths
+    (relative to `document_base(file, bases)`; with no `bases`, to the root they were found under).
 
     A root that does not exist is reported as skipped rather than raised: the caller decides
-    whether "nothing to ingest" is an error.
+    whether "nothing to ingest" is an error. Anything that is not a regular file (a named pipe,
+    a device) is skipped with the reason: opening a FIFO would block forever.
     """
     found: list[SourceFile] = []
     skipped: list[Skipped] = []
@@ -88,38 +105,63 @@ def discover(roots: list[Path]) -> tuple[list[SourceFile], list[Skipped]]:
         if not root.exists():
             skipped.append(Skipped(str(root), "not found"))
             continue
-        if root.is_file():
-            candidates = [(root, root.name)]
+        if not root.is_dir():
+            candidates = [root]
         else:
             candidates = []
             for dirpath, dirnames, filenames in os.walk(root, onerror=None):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                for name in sorted(filenames):
-                    if name.startswith("."):
-                        continue
-                    full = Path(dirpath) / name
-                    candidates.append((full, full.relative_to(root).as_posix()))
-        for full, rel in candidates:
+                candidates += [Path(dirpath) / name for name in sorted(filenames) if not name.startswith(".")]
+        for full in candidates:
+            rel = full.relative_to(document_base(full, bases) if bases else root if root.is_dir() else root.parent)
+            rel = rel.as_posix()
             kind = KINDS.get(full.suffix.lower())
             if kind is None:
                 suffix = full.suffix or "(no extension)"
                 skipped.append(Skipped(rel, f"unsupported file type {suffix}"))
                 continue
-            if rel in seen and seen[rel] != full:
-                skipped.append(Skipped(rel, f"duplicate document path (already taken by {seen[rel]})"))
+            not_regular = _not_regular(full)
+            if not_regular:
+                skipped.append(Skipped(rel, not_regular))
                 continue
+            if rel in seen:
+                if seen[rel] != full:
+                    skipped.append(Skipped(rel, f"duplicate document path (already taken by {seen[rel]})"))
+                continue  # (the same file reached twice, through overlapping paths)
             seen[rel] = full
             found.append(SourceFile(full, rel, kind))
     found.sort(key=lambda s: s.path)
     return found, skipped
 
 
+_SPECIAL = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+            (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder"))
+
+
+def _not_regular(path: Path, mode: int | None = None) -> str | None:
+    """Why `path` is not a regular file that can be read ("not a regular file (a named pipe)"),
+    or None. A broken link is left to the read, which says so."""
+    if mode is None:
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            return None
+    if stat.S_ISREG(mode):
+        return None
+    what = next((name for test, name in _SPECIAL if test(mode)), "a special file")
+    return f"not a regular file ({what})"
+
+
 def read_bytes(source: SourceFile, max_bytes: int) -> bytes | Skipped:
     """The raw bytes of a file, or why they cannot be used (too large, unreadable)."""
     try:
-        size = source.file.stat().st_size
+        st = source.file.stat()
     except OSError as exc:
         return Skipped(source.path, f"unreadable: {exc.strerror or exc}")
+    not_regular = _not_regular(source.file, st.st_mode)
+    if not_regular:  # never open it: reading a FIFO blocks until someone writes to it
+        return Skipped(source.path, not_regular)
+    size = st.st_size
     if size > max_bytes:
         return Skipped(
             source.path, f"too large: {size / 1e6:.1f} MB > limit {max_bytes / 1e6:g} MB (max_file_mb)"

@@ -1,8 +1,12 @@
 """Incremental, interruptible ingest: corpus files -> chunks -> vectors -> the LanceDB index.
 
 What a run does:
- 1. Scan the given paths (files or folders). The index mirrors exactly the readable documents
-    found there: a document that is gone (or now unreadable) has its chunks removed.
+ 1. Scan the given paths (files or folders). With `prune` (the default, and what `workbench
+    ingest` of the configured corpus does) the index mirrors the readable documents found
+    there: an indexed document under those paths that is gone has its chunks removed. Without
+    it (`workbench ingest FILE...`) the given files are added or updated and every other
+    document stays. Either way a scanned file that can no longer be indexed (now empty,
+    unreadable, ...) has its old chunks removed: they no longer say what the file says.
  2. Read every file's bytes and hash them (sha256). A file whose hash is already in the index -
     with the same chunking settings, tokenizer and chunker version - costs nothing more: it is not
     parsed, chunked or embedded. If the embedding model differs from the one the index was built
@@ -38,7 +42,15 @@ from typing import Any, Callable
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.retrieval.chunking import Chunk, chunk_document, chunking_record, tokens_for
-from workbench.core.retrieval.documents import Document, Skipped, discover, file_hash, read_bytes, read_document
+from workbench.core.retrieval.documents import (
+    Document,
+    Skipped,
+    discover,
+    document_base,
+    file_hash,
+    read_bytes,
+    read_document,
+)
 from workbench.core.retrieval.embedder import Embedder, get_embedder, resolve_model_path
 from workbench.core.retrieval.index import (
     INDEX_VERSION,
@@ -124,12 +136,17 @@ def ingest(
     cancel: threading.Event | None = None,
     reindex: bool = False,
     embedder: Embedder | None = None,
+    bases: list[Path] | None = None,
+    prune: bool = True,
 ) -> IngestReport:
     """Bring the index in `data_dir/index` in line with the documents under `paths`.
 
     `root` resolves a relative `settings.embedding_model` folder. `embedder` overrides the
-    configured model (tests, benchmarks). Raises IndexMismatch when the index was built with
-    another embedding model (unless reindex), WorkbenchError when another ingest holds the lock.
+    configured model (tests, benchmarks). `bases` are the corpus folders document paths are
+    relative to (documents.document_base). `prune`: also remove indexed documents under
+    `paths` that are not there any more (see the module docstring). Raises IndexMismatch when
+    the index was built with another embedding model (unless reindex), WorkbenchError when
+    another ingest holds the lock.
     """
     t0 = time.perf_counter()
     report = IngestReport(reindexed=reindex, embedding_model=settings.embedding_model)
@@ -144,10 +161,13 @@ def ingest(
     if missing:
         # the index mirrors the given paths: a mistyped path must not empty it
         raise WorkbenchError(
-            f"corpus path not found: {', '.join(missing)} (nothing was changed)", field="retrieval.corpus"
+            f"corpus path not found: {', '.join(missing)} (nothing was changed; to drop deleted "
+            "files from the index, ingest the folder that held them with --prune, or the whole corpus)",
+            field="retrieval.corpus",
         )
-    sources, skipped = discover(roots)
+    sources, skipped = discover(roots, bases or ())
     report.skipped.extend(skipped)
+    scopes = [(r, document_base(r, bases or ())) for r in roots]
 
     index: Index | None = None
     if not reindex:
@@ -228,7 +248,8 @@ def ingest(
             return _finish(index, report, t0, changed=was_interrupted, emit=emit)
 
         # --- removals: one commit ---------------------------------------------------------------
-        removed = sorted(set(indexed) - present)
+        scanned = {src.path for src in sources}
+        removed = sorted(p for p in set(indexed) - present if p in scanned or (prune and _in_scope(p, scopes)))
         changed = bool(removed) or bool(todo) or was_interrupted
         if changed and index.meta.get("state") != "ingesting":
             index.meta["state"] = "ingesting"
@@ -313,10 +334,27 @@ def ingest(
             report.pending += [d.path for d, _ in todo if d.path not in done]
         r, _ = rate()
         emit(IngestProgress("indexing", files_done, files_total, done_chunks, total_chunks, r, 0.0))
-        if not (report.rechunked and report.cancelled):
-            # (a cancelled re-chunk keeps the old settings recorded, so the next run finishes it)
+        left_over = set(indexed) - present - set(removed)  # documents this run did not touch
+        if report.rechunked and left_over and not report.cancelled:
+            report.rechunked = (
+                f"chunking settings changed ({index.meta.get('chunking')} -> {chunking}): the files "
+                f"given were re-chunked; run `workbench ingest` to re-chunk the other {len(left_over)}"
+            )
+        if not (report.rechunked and (report.cancelled or left_over)):
+            # (a cancelled or partial re-chunk keeps the old settings recorded, so the next full
+            # run finishes it)
             index.meta["chunking"] = chunking
         return _finish(index, report, t0, changed=changed, emit=emit)
+
+
+def _in_scope(doc_path: str, scopes: list[tuple[Path, Path]]) -> bool:
+    """Whether an indexed document would be found under one of the scanned paths: its file
+    (base / document path) is that path or inside it."""
+    for scanned, base in scopes:
+        where = base / doc_path
+        if where == scanned or scanned in where.parents:
+            return True
+    return False
 
 
 def _finish(index: Index, report: IngestReport, t0: float, *, changed: bool, emit: Callable) -> IngestReport:

@@ -125,10 +125,16 @@ def ingest_project(
     paths: list[str] | None = None,
     *,
     reindex: bool = False,
+    prune: bool = False,
     progress: Callable[[Any], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> Any:
-    """Ingest the project's corpus (or `paths`) into its index; returns the IngestReport."""
+    """Ingest the project's corpus, or add/update `paths`; returns the IngestReport.
+
+    Without `paths` the index mirrors the configured corpus (deleted files are removed). With
+    `paths` only those files are added or updated, their document paths relative to the corpus
+    folder holding them; `prune` also removes indexed documents under them that are gone.
+    """
     from workbench.core.retrieval.ingest import ingest
 
     return ingest(
@@ -139,4 +145,6 @@ def ingest_project(
         progress=progress,
         cancel=cancel,
         reindex=reindex,
+        bases=corpus_paths(project, settings) if paths else None,
+        prune=prune or not paths,
     )
