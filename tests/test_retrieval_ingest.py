@@ -280,3 +280,50 @@ def test_a_partial_ingest_after_a_chunking_change_does_not_claim_the_rest_is_rec
     assert Index.open(data).meta["chunking"]["chunk_tokens"] == 60
     full = ingest([corpus], data, narrower, embedder=counting_embedder)
     assert len(full.updated) == 5 and Index.open(data).meta["chunking"]["chunk_tokens"] == 40
+
+
+def test_a_headings_only_file_is_skipped_with_a_reason_and_the_next_run_changes_nothing(
+        corpus: Path, tmp_path: Path, counting_embedder):
+    data = tmp_path / "data"
+    (corpus / "roadmap.md").write_text("# Roadmap\n\n## Coming soon\n", encoding="utf-8")
+    first = ingest([corpus], data, SETTINGS, embedder=counting_embedder)
+    assert "roadmap.md" not in first.added
+    assert [(s.path, s.reason) for s in first.skipped] == [("roadmap.md", "no text to index (headings only)")]
+    version = first.index_version
+    again = ingest([corpus], data, SETTINGS, embedder=counting_embedder)
+    assert again.nothing_changed and again.index_version == version
+    assert [s.path for s in again.skipped] == ["roadmap.md"]
+    # a document that had text and is emptied down to its headings loses its old chunks
+    (corpus / "dogs.md").write_text("# Dogs\n\n## Walks\n", encoding="utf-8")
+    emptied = ingest([corpus], data, SETTINGS, embedder=counting_embedder)
+    assert emptied.removed == ["dogs.md"] and "dogs.md" not in chunk_rows(data)
+
+
+def test_a_named_pipe_in_the_corpus_is_skipped_not_read(corpus: Path, tmp_path: Path, counting_embedder):
+    """Opening a FIFO for reading blocks until a writer comes: ingest must not even open it."""
+    import os
+
+    fifo = corpus / "pipe.md"
+    os.mkfifo(fifo)
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["report"] = ingest([corpus], tmp_path / "data", SETTINGS, embedder=counting_embedder)
+            outcome["given"] = ingest([fifo], tmp_path / "data", SETTINGS, embedder=counting_embedder,
+                                      bases=[corpus], prune=False)
+        except BaseException as exc:  # reported below, in the test's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    if worker.is_alive():
+        with open(fifo, "wb"):  # unblock the reader so the thread can end, then fail
+            pass
+        worker.join()
+        pytest.fail("ingest blocked reading the named pipe")
+    assert "error" not in outcome, outcome.get("error")
+    for report in (outcome["report"], outcome["given"]):
+        assert ("pipe.md", "not a regular file (a named pipe)") in [(s.path, s.reason) for s in report.skipped]
+    assert len(outcome["report"].added) == 5

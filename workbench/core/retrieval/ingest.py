@@ -234,8 +234,14 @@ def ingest(
             if isinstance(doc, Skipped):
                 report.skipped.append(doc)
                 continue
-            present.add(src.path)
             chunks = chunk_document(doc, settings.chunk_tokens, settings.overlap_tokens, tokens, settings.min_tokens())
+            if not chunks:
+                # headings and nothing under them: no chunk, so no row would carry its hash, and
+                # every run would "add" it again. Skipped with the reason instead (and, if it had
+                # text before, its old chunks go: they no longer say what the file says)
+                report.skipped.append(Skipped(src.path, "no text to index (headings only)"))
+                continue
+            present.add(src.path)
             todo.append((doc, chunks))
             if i % 50 == 49:
                 emit(IngestProgress("scanning", i + 1, len(sources), 0, 0, 0.0, None, src.path))
