@@ -24,8 +24,10 @@ CHUNKS = [("a.md#0", "a.md"), ("a.md#3", "a.md"), ("b.md#1", "b.md"), ("c.md#0",
 
 def test_documents_deduplicated_by_first_occurrence():
     assert units(CHUNKS, ["c.md"]) == ["a.md", "b.md", "c.md", "d.md", "e.md"]
-    # a labelled chunk id is its own unit
-    assert units(CHUNKS, ["a.md#3"]) == ["a.md", "a.md#3", "b.md", "c.md", "d.md", "e.md"]
+    # a labelled chunk: the case is ranked by chunks, so a.md#3 is 2nd and b.md#0 is its own 5th
+    assert units(CHUNKS, ["a.md#3"]) == [c for c, _ in CHUNKS]
+    # ... and a document label beside it still counts once, at its best chunk
+    assert units(CHUNKS, ["b.md", "d.md#2"]) == ["a.md#0", "a.md#3", "b.md", "c.md#0", "d.md#2", "e.md#0"]
     # "./" prefixes in labels are normalised
     assert units(CHUNKS, ["./b.md"])[1] == "b.md"
 
@@ -58,6 +60,14 @@ def test_case_metrics_from_chunks_and_chunk_hit():
     assert m["ndcg@10"] == pytest.approx(0.5)
     # but the first 3 CHUNKS (a, a, b) do not contain c: a k=3 prompt would miss it
     assert m["chunk_hit@k"] == 0.0
+
+
+def test_a_chunk_label_is_scored_at_the_chunks_rank_not_lifted_by_its_documents_other_chunks():
+    # e.md#0 is the 7th chunk; merged into documents it would be 5th
+    m = case_metrics(CHUNKS, ["e.md#0"], 5)
+    assert m["hit@k"] == 0.0 and m["chunk_hit@k"] == 0.0
+    assert m["mrr@10"] == pytest.approx(1 / 7)
+    assert m["ndcg@10"] == pytest.approx(1 / math.log2(8))
 
 
 def test_mean_is_macro_average():

@@ -82,6 +82,31 @@ def test_why_not_reports_gold_ranked_below_k(built_index, embedder):
     assert missing.missing == ["nothere.md"] and "not in the index" in missing.summary()
 
 
+def test_a_chunk_label_is_ranked_among_chunks_in_metrics_case_table_and_why_not(built_index, embedder):
+    """The audit: a labelled chunk ranked 21 scored hit@4 = 1 because the other chunks of its
+    document were merged into one entry. Here cats.md#1 is the 5th chunk for a dogs question."""
+    from types import SimpleNamespace
+
+    from workbench.core.retrieval.evaluate import evaluate
+
+    index, settings, _ = built_index
+    question = "Do dogs need walks?"
+    res = search(question, index, settings, embedder=embedder, depth=50)
+    dense = [h.chunk_id for h in res.ranking("dense")]
+    assert dense.index("cats.md#1") + 1 == 5 and dense[:2] == ["dogs.md#1", "dogs.md#0"]
+    case = SimpleNamespace(id="chunk-label", inputs={"question": question}, relevant=["cats.md#1"],
+                           expected=None)
+    rotten = SimpleNamespace(id="rotten", inputs={"question": question}, relevant=["cats.md#9", "dogs.md"],
+                             expected=None)
+    ev = evaluate([case, rotten], index, settings, k=3, embedder=embedder)
+    c = ev.cases[0]
+    assert c.metrics["dense"]["hit@k"] == 0.0 and c.metrics["dense"]["mrr@10"] == pytest.approx(1 / 5)
+    assert c.gold_rank["dense"] == 5 == c.whynot.modes["dense"].chunk_rank
+    assert "ranked 5 under dense" in c.whynot.summary()
+    assert c.top_docs["dense"] == ["dogs.md#1", "dogs.md#0", "cats.md#2"]
+    assert ev.cases[1].missing == ["cats.md#9"]
+
+
 def test_boundary_split_detected(tmp_path: Path, embedder):
     sentence = ("the checkpoint operation copies every committed page from the write ahead log "
                 "back into the main database file and then resets the log so it can be reused")

@@ -371,7 +371,8 @@ def _metrics_table(ev: Any, delta: dict | None) -> Table:
 
 
 def _cases_table(ev: Any, cases: list) -> Table:
-    table = Table(box=None, pad_edge=False, title="gold document rank per mode (— = not in the candidates)")
+    table = Table(box=None, pad_edge=False,
+                  title="gold rank per mode (of documents; of chunks for chunk-id labels; — = not in the candidates)")
     table.add_column("case")
     for m in ev.modes:
         table.add_column(MODE_NAMES[m], justify="right")

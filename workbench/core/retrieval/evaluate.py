@@ -7,8 +7,10 @@ documents; for a case whose gold document is not in the top k under some mode, a
 (whynot.py, 100 deep) says where it ranked and what outranked it.
 
 Cases without `relevant:` labels are not retrieval cases and are counted as unlabelled, not
-scored. Gold paths that are not in the index at all (label rot, or a corpus not ingested) are
-listed per case, and the case still counts (it is a miss a user must see).
+scored. Gold paths or chunk ids that are not in the index at all (label rot, or a corpus not
+ingested) are listed per case, and the case still counts (it is a miss a user must see). A case
+labelled with chunk ids is ranked by chunks (metrics.units), so its case-table rank, its metrics
+and its why-not line all name the same rank.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from workbench.core.retrieval.index import Index
 from workbench.core.retrieval.metrics import METRIC_NAMES, _norm, case_metrics, first_rank, mean_metrics, units
 from workbench.core.retrieval.search import search
 from workbench.core.retrieval.settings import MODES, RetrievalSettings
-from workbench.core.retrieval.whynot import WhyNot, why_not
+from workbench.core.retrieval.whynot import WhyNot, missing_labels, why_not
 
 
 @dataclass
@@ -32,7 +34,8 @@ class CaseResult:
     question: str
     relevant: list[str]
     metrics: dict[str, dict[str, float]]  # mode -> metric -> value
-    gold_rank: dict[str, int | None]  # mode -> rank of first gold document (deduplicated docs)
+    gold_rank: dict[str, int | None]  # mode -> rank of the first gold unit (metrics.units: a
+    # document, deduplicated; a chunk when the case labels chunks)
     top_docs: dict[str, list[str]]  # mode -> top k documents
     missing: list[str] = field(default_factory=list)
     whynot: WhyNot | None = None
@@ -118,6 +121,7 @@ def evaluate(
     labelled = [c for c in cases if getattr(c, "relevant", None)]
     unlabelled = [c.id for c in cases if not getattr(c, "relevant", None)]
     indexed = set(index.paths())
+    chunk_ids = index.chunk_ids() if any("#" in r for c in labelled for r in c.relevant) else set()
     results: list[CaseResult] = []
     cancelled = False
     for i, case in enumerate(labelled):
@@ -138,7 +142,7 @@ def evaluate(
             tops[mode] = doc_units[:k]
         cr = CaseResult(
             case.id, question, rel, per_mode, ranks, tops,
-            missing=[r for r in rel if "#" not in r and r not in indexed],
+            missing=missing_labels(rel, index, indexed, chunk_ids),
             latency_ms=res.latency_ms,
         )
         if whynot and any(per_mode[m]["chunk_hit@k"] == 0.0 for m in modes):

@@ -514,6 +514,16 @@ class Index:
     def paths(self) -> list[str]:
         return sorted(self.file_hashes())
 
+    def chunk_ids(self) -> set[str]:
+        """Every chunk id in the table (to check chunk-id labels against)."""
+        if self._table is None:
+            return set()
+        try:
+            tbl = self._table.search().select(["chunk_id"]).limit(None).to_arrow()
+        except Exception as exc:
+            raise table_problem(exc, self.dir, "reading its chunk ids") from None
+        return set(tbl.column("chunk_id").to_pylist())
+
 
 def new_build_id() -> str:
     return uuid.uuid4().hex[:16]

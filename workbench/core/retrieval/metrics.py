@@ -1,10 +1,13 @@
 """Retrieval metrics against labels: hit@k, recall@k, precision@k, MRR@10, nDCG@10.
 
-Relevance is binary and document-level, because eval sets label documents (`relevant:` paths),
-not chunks: a document counts as retrieved when any of its chunks is, and the chunk ranking is
-turned into a document ranking by keeping each document's FIRST (best) occurrence. A `relevant:`
-entry may also be a chunk id ("autoinc.md#3"); such a chunk is then its own unit of relevance
-(see `units`). All metrics below are then ordinary IR metrics over that deduplicated ranking:
+Relevance is binary. Eval sets mostly label documents (`relevant:` paths): a document counts as
+retrieved when any of its chunks is, and the chunk ranking is turned into a document ranking by
+keeping each document's FIRST (best) occurrence. A `relevant:` entry may also name a chunk
+("wal.md#20"): then that chunk, and only it, is relevant, and the case is ranked by chunks - every
+chunk is its own position, so the labelled chunk's rank is its rank among chunks (collapsing the
+other wal.md chunks into one document entry would lift chunk 21 to rank 4). A document label in
+such a case still counts once, at its best chunk (see `units`). All metrics below are then
+ordinary IR metrics over that ranking:
 
   hit@k        1 if a relevant unit is in the top k, else 0
   recall@k     |relevant ∩ top k| / |relevant|
@@ -32,15 +35,19 @@ def _norm(p: str) -> str:
 
 
 def units(chunks: Iterable[tuple[str, str]], relevant: Iterable[str]) -> list[str]:
-    """Deduplicated ranking of relevance units from (chunk_id, path) pairs in rank order.
+    """The ranking of relevance units from (chunk_id, path) pairs in rank order.
 
-    A chunk's unit is its chunk id when that id is labelled relevant, else its document path.
+    With document labels only, a chunk's unit is its document path, deduplicated (first
+    occurrence). When any label names a chunk, every chunk is its own unit (its chunk id),
+    except the chunks of a document labelled by path: those are that document, once.
     """
     rel = {_norm(r) for r in relevant}
+    by_chunk = any("#" in r for r in rel)
     seen: set[str] = set()
     out: list[str] = []
     for chunk_id, path in chunks:
-        unit = chunk_id if chunk_id in rel else _norm(path)
+        doc = _norm(path)
+        unit = chunk_id if chunk_id in rel or (by_chunk and doc not in rel) else doc
         if unit not in seen:
             seen.add(unit)
             out.append(unit)

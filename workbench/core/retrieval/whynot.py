@@ -95,7 +95,7 @@ class WhyNot:
     modes: dict[str, ModeReport]
     boundary: BoundaryReport | None = None
     case_id: str | None = None
-    missing: list[str] = field(default_factory=list)  # relevant docs not in the index at all
+    missing: list[str] = field(default_factory=list)  # labelled docs/chunks not in the index at all
 
     @property
     def retrieved_somewhere(self) -> bool:
@@ -197,8 +197,7 @@ def why_not(
     """
     k = k or settings.k
     rel = [_norm(r) for r in relevant]
-    indexed = set(index.paths())
-    missing = [r for r in rel if "#" not in r and r not in indexed]
+    missing = missing_labels(rel, index)
     if result is None or len(result.ranking("dense")) < min(depth, index.count()):
         result = search(query, index, settings, k=k, depth=depth, embedder=embedder, mode="hybrid")
     reports: dict[str, ModeReport] = {}
@@ -221,6 +220,19 @@ def why_not(
     if expected and expected.strip():
         boundary = boundary_check(expected, rel, index)
     return WhyNot(query, rel, k, reports, boundary, case_id, missing)
+
+
+def missing_labels(relevant: Sequence[str], index: Index, paths: set[str] | None = None,
+                   chunk_ids: set[str] | None = None) -> list[str]:
+    """The labels that name a document or chunk the index does not hold (a typo, label rot after
+    a re-chunk, a corpus not ingested): such a case can never be a hit, and must say why.
+    `paths` / `chunk_ids` (what the index holds) save a scan per case when the caller has them."""
+    rel = [_norm(r) for r in relevant]
+    if paths is None:
+        paths = set(index.paths())
+    if chunk_ids is None and any("#" in r for r in rel):
+        chunk_ids = index.chunk_ids()
+    return [r for r in rel if (r not in (chunk_ids or ()) if "#" in r else r not in paths)]
 
 
 def _is_gold(h: Hit, rel: Sequence[str]) -> bool:
