@@ -166,3 +166,36 @@ def test_ctrl_c_during_json_training_exits_130_with_the_checkpoint(project_facto
     assert proc.returncode == 130, err
     assert lines[-1]["status"] == "cancelled" and lines[-1]["checkpoint"], lines[-1]
     assert jobs.get_job(project.store, lines[-1]["job"])["status"] == "cancelled"
+
+
+def test_micro_batches_bound_the_tokens_of_a_pass_and_give_the_same_step(smol_folder):
+    """Long examples (grounded prompts) are split into passes of at most micro_batch_tokens
+    padded tokens; the accumulated gradients and the loss are those of the whole batch."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from workbench.core.finetune.train_worker import forward_backward, micro_batches
+
+    rows = [(list(range(100, 130)), 20), (list(range(200, 212)), 4), (list(range(300, 340)), 30)]
+    assert [len(g) for g in micro_batches(rows, 64)] == [2, 1]  # 2 x 30 = 60; then 40 alone
+    assert [len(g) for g in micro_batches(rows, 10)] == [1, 1, 1]  # longer than the budget: alone
+    assert micro_batches(rows, None) == [rows]
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(str(smol_folder), dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0,
+                                             target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    for p in model.parameters():  # B starts at 0: give it values so every gradient is non-zero
+        if p.requires_grad:
+            torch.nn.init.normal_(p, std=0.02)
+    params = [p for p in model.parameters() if p.requires_grad]
+    results = []
+    for budget in (None, 64):
+        loss, tokens = forward_backward(model, rows, budget, 0, torch.device("cpu"), "")
+        results.append((loss, tokens, [p.grad.clone() for p in params]))
+        model.zero_grad(set_to_none=True)
+    (whole_loss, whole_tokens, whole), (split_loss, split_tokens, split) = results
+    assert split_loss == pytest.approx(whole_loss, rel=1e-5)
+    assert split_tokens == whole_tokens == 30 + 12 + 40  # the real tokens, padding never counts
+    assert all(torch.allclose(a, b, atol=1e-6, rtol=1e-4) for a, b in zip(whole, split))

@@ -75,7 +75,13 @@ class FinetuneSettings:
     max_steps: int | None = field(default=None, metadata={"gt": 0})
     batch_size: int = field(default=4, metadata={"gt": 0})
     # Tokens per example (prompt + answer); longer answers are cut, longer prompts are skipped.
-    max_length: int = field(default=512, metadata={"gt": 0})
+    # 2048 fits grounded prompts (the sample's k=4 context is ~850 tokens, k=8 ~1600); memory
+    # is bounded by micro_batch_tokens, not by this.
+    max_length: int = field(default=2048, metadata={"gt": 0})
+    # Padded tokens per forward pass: a batch of long examples is split into micro-batches whose
+    # gradients add up to the same step (memory ~2.6 GB per 1000 tokens for the 135M model on
+    # CPU; 4 x 900-token prompts in one pass took 12.6 GB).
+    micro_batch_tokens: int = field(default=1024, metadata={"gt": 0})
     # CPU threads for the training subprocess (None: all cores but one). Explicit, because a busy
     # core stalls torch's thread pool (STACK.md: 27 s steps seen on 2 shared cores).
     threads: int | None = field(default=None, metadata={"gt": 0})
@@ -93,5 +99,5 @@ class FinetuneSettings:
     def lora_dict(self) -> dict[str, Any]:
         """The training half, as stored with a job and handed to the worker."""
         keys = ("rank", "alpha", "dropout", "target_modules", "lr", "epochs", "max_steps",
-                "batch_size", "max_length", "threads", "save_every", "device", "seed")
+                "batch_size", "max_length", "micro_batch_tokens", "threads", "save_every", "device", "seed")
         return {k: getattr(self, k) for k in keys}
