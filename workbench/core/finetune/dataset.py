@@ -10,8 +10,11 @@ Sources, in any combination:
 
 Every example is rendered with the prompt of the variant the adapter will be evaluated with (the
 same system prompt, template and few-shot turns; for a grounded prompt, the retrieved context a
-stored eval generation actually had, else fresh retrieval), then with the base model's own chat
-template. The loss is masked to the final answer's tokens: the model learns to answer, not to
+stored eval generation actually had, else fresh retrieval, which stores no trace: building a
+dataset is not a search anyone asked for, and 83 traces would bury the user's own in `runs`),
+then with the base model's own chat template. Eval-set examples are rendered lazily, as they
+are encoded, so a systematic problem (every prompt longer than finetune.max_length) stops the
+build after a few examples instead of after a retrieval for every case. The loss is masked to the final answer's tokens: the model learns to answer, not to
 reproduce prompts. Files and a manifest with a sha256 land in the job folder, so a job always
 says exactly what it was trained on.
 """
@@ -22,7 +25,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from workbench.core.errors import WorkbenchError
 
@@ -69,6 +72,7 @@ class DatasetReport:
     answer_tokens: int
     skipped: list[str] = field(default_factory=list)  # why rows were left out
     sources: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # e.g. how many were too long, and the fix
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -80,57 +84,86 @@ class DatasetReport:
 # --------------------------------------------------------------------------- sources
 
 
-def examples_from_evalset(project: Any, evalset: Any, variant: Any) -> list[Example]:
-    """Cases with `expected`, rendered with the variant's prompt. Heldout cases keep their split."""
-    out = []
+def examples_from_evalset(project: Any, evalset: Any, variant: Any) -> Iterator[Example]:
+    """Cases with `expected`, rendered with the variant's prompt as they are consumed (lazily:
+    see the module docstring). Heldout cases keep their split."""
+    render = Renderer(project, variant)
     for case in evalset.cases:
         if not case.expected:
             continue
-        messages = render_inputs(project, variant, dict(case.inputs))
+        messages = render(dict(case.inputs))
         split = "heldout" if case.split == "heldout" else "train"
-        out.append(Example(case.id, messages + [{"role": "assistant", "content": case.expected}],
-                           f"evalset:{evalset.name}#{case.id}", split))
-    return out
+        yield Example(case.id, messages + [{"role": "assistant", "content": case.expected}],
+                      f"evalset:{evalset.name}#{case.id}", split)
+
+
+class Renderer:
+    """The messages a variant sends for given inputs (what inference will send), for many
+    inputs: the variant's stored generations are read once, not once per case."""
+
+    def __init__(self, project: Any, variant: Any) -> None:
+        self.project = project
+        self.variant = variant
+        self._stored: dict[str, list[dict[str, str]]] | None = None
+
+    def __call__(self, inputs: dict[str, Any]) -> list[dict[str, str]]:
+        variant = self.variant
+        if not variant.prompt.grounded:
+            return variant.prompt.render({k: str(v) for k, v in inputs.items()}, system=variant.system)
+        stored = self.stored().get(_inputs_key(inputs))
+        if stored is not None:
+            return stored
+        question = str(inputs.get("question") or next(iter(inputs.values()), ""))
+        values = {k: str(v) for k, v in inputs.items()}
+        values["context"] = retrieved_context(self.project, variant, question)
+        return variant.prompt.render(values, system=variant.system)
+
+    def stored(self) -> dict[str, list[dict[str, str]]]:
+        """inputs -> the messages (with retrieved context) of the newest complete generation of
+        this variant, so a grounded example sees the context the eval run saw."""
+        if self._stored is None:
+            self._stored = {}
+            rows = self.project.store.rows("generations", "variant_id = ? AND status = 'ok'", [self.variant.id],
+                                           limit=5000)
+            for row in rows:  # newest first: the first one for given inputs wins
+                try:
+                    key = _inputs_key(json.loads(row["inputs"] or "{}"))
+                    messages = json.loads(row["messages"] or "[]")
+                except json.JSONDecodeError:
+                    continue
+                if key not in self._stored and messages and messages[-1].get("role") == "user":
+                    self._stored[key] = [{"role": m["role"], "content": m["content"]} for m in messages]
+        return self._stored
 
 
 def render_inputs(project: Any, variant: Any, inputs: dict[str, Any]) -> list[dict[str, str]]:
     """The messages the variant sends for these inputs (what inference will send)."""
-    if not variant.prompt.grounded:
-        return variant.prompt.render({k: str(v) for k, v in inputs.items()}, system=variant.system)
-    stored = _stored_messages(project, variant, inputs)
-    if stored is not None:
-        return stored
-    from workbench.core.pipeline import ground
+    return Renderer(project, variant)(inputs)
 
-    question = str(inputs.get("question") or next(iter(inputs.values()), ""))
-    grounding = ground(project, variant, question)
-    if grounding.status != "used":
+
+def _inputs_key(inputs: Any) -> str:
+    return json.dumps(inputs, sort_keys=True, ensure_ascii=False)
+
+
+def retrieved_context(project: Any, variant: Any, question: str) -> str:
+    """The context block the grounded prompt gets for `question`: the same search and the same
+    text as pipeline.ground (its Source/Grounding format), but no stored trace."""
+    from workbench.core.pipeline import Grounding, Source
+
+    try:
+        from workbench.core.retrieval.service import retrieve
+
+        result, _ = retrieve(project, variant.retrieval, question, source="finetune", record=False)
+    except Exception as exc:  # noqa: BLE001 - any retriever failure is reported, as ground() does
         # Training a grounded prompt on examples with no context would teach the model to answer
         # without sources: stop instead.
-        reason = grounding.status.partition(": ")[2] or grounding.status
         raise WorkbenchError(
             f"prompt '{variant.prompt.name}' needs retrieved context for its training examples, but "
-            f"retrieval is unavailable: {reason}. (Or frame the examples with a non-grounded variant: "
-            "--variant NAME)")
-    values = {k: str(v) for k, v in inputs.items()}
-    values["context"] = grounding.context_text
-    return variant.prompt.render(values, system=variant.system)
-
-
-def _stored_messages(project: Any, variant: Any, inputs: dict[str, Any]) -> list[dict[str, str]] | None:
-    """The messages (with retrieved context) of the newest complete generation of this variant
-    for these inputs, so a grounded example sees the context the eval run saw."""
-    want = json.dumps(inputs, sort_keys=True, ensure_ascii=False)
-    for row in project.store.rows("generations", "variant_id = ? AND status = 'ok'", [variant.id], limit=5000):
-        try:
-            if json.dumps(json.loads(row["inputs"] or "{}"), sort_keys=True, ensure_ascii=False) != want:
-                continue
-            messages = json.loads(row["messages"] or "[]")
-        except json.JSONDecodeError:
-            continue
-        if messages and messages[-1].get("role") == "user":
-            return [{"role": m["role"], "content": m["content"]} for m in messages]
-    return None
+            f"retrieval is unavailable: {str(exc) or type(exc).__name__}. (Or frame the examples with a "
+            "non-grounded variant: --variant NAME)") from None
+    sources = [Source(n=i + 1, chunk_id=h.chunk_id, path=h.path, heading=h.heading_path, text=h.text)
+               for i, h in enumerate(result.hits)]
+    return Grounding(sources=sources, status="used").context_text
 
 
 def examples_from_generations(store: Any, ids: Iterable[int]) -> list[Example]:
@@ -244,10 +277,24 @@ def load_tokenizer(folder: str | Path) -> Any:
     return tok
 
 
-def encode(tokenizer: Any, example: Example, max_length: int) -> Encoded | str:
+@dataclass
+class TooLong:
+    """An example whose prompt leaves no room for its answer within max_length."""
+
+    source: str
+    prompt_tokens: int
+    answer_tokens: int
+    max_length: int
+
+    def __str__(self) -> str:
+        return (f"{self.source}: prompt is {self.prompt_tokens} tokens, more than max_length "
+                f"{self.max_length} allows; raise finetune.max_length or shorten the prompt")
+
+
+def encode(tokenizer: Any, example: Example, max_length: int) -> Encoded | TooLong:
     """Chat-template the example; the answer's tokens are the only ones with a loss.
 
-    Returns a reason string instead when the example cannot be used (prompt too long).
+    Returns TooLong instead when the prompt does not fit in max_length.
     """
     prompt_text = tokenizer.apply_chat_template(example.messages[:-1], tokenize=False,
                                                 add_generation_prompt=True)
@@ -259,51 +306,101 @@ def encode(tokenizer: Any, example: Example, max_length: int) -> Encoded | str:
     prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
     answer_ids = tokenizer(full_text[len(prompt_text):], add_special_tokens=False)["input_ids"]
     if len(prompt_ids) >= max_length - 1:
-        return (f"{example.source}: prompt is {len(prompt_ids)} tokens, more than max_length "
-                f"{max_length} allows; raise finetune.max_length or shorten the prompt")
+        return TooLong(example.source, len(prompt_ids), len(answer_ids), max_length)
     ids = prompt_ids + answer_ids
     return Encoded(example.id, example.source, example.messages, ids[:max_length], len(prompt_ids))
 
 
-def build_dataset(examples: Sequence[Example], tokenizer: Any, folder: str | Path, *,
-                  max_length: int) -> DatasetReport:
-    """Encode and write train.jsonl + heldout.jsonl + dataset.json into the job folder."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    seen: set[str] = set()
-    train: list[Encoded] = []
-    heldout: list[Encoded] = []
-    skipped: list[str] = []
-    sources: dict[str, int] = {}
+# After this many examples in a row that are all too long, the rest are not prepared (for
+# grounded eval cases each costs a retrieval): the cause is the setting, not the examples.
+PILOT_EXAMPLES = 5
+
+
+@dataclass
+class Encoding:
+    """Encoded examples before they are written, and what was left out."""
+
+    train: list[Encoded]
+    heldout: list[Encoded]
+    skipped: list[str]
+    sources: dict[str, int]
+    too_long: list[TooLong]
+    seen: int  # examples read (duplicates included)
+
+    def too_long_words(self, count: str | None = None) -> str:
+        """'83 of 83 examples are longer than finetune.max_length=512 (prompts are 663-978 tokens,
+        median 848): raise it to at least 1280, or shorten the prompt (a grounded prompt: fewer
+        retrieved chunks, retrieval.k)'."""
+        prompts = sorted(t.prompt_tokens for t in self.too_long)
+        # A round number a quarter above the longest example seen: other prompts (other
+        # retrieved chunks) are longer, and the first few may be all that was measured.
+        need = -(-int(1.25 * max(t.prompt_tokens + t.answer_tokens for t in self.too_long)) // 256) * 256
+        span = f"{prompts[0]}" if prompts[0] == prompts[-1] else f"{prompts[0]}-{prompts[-1]}"
+        count = count or f"{len(prompts)} of {self.seen}"
+        return (f"{count} examples are longer than finetune.max_length={self.too_long[0].max_length} "
+                f"(prompts are {span} tokens, median {prompts[len(prompts) // 2]}): raise it to at least "
+                f"{need}, or shorten the prompt (a grounded prompt: fewer retrieved chunks, retrieval.k)")
+
+
+def encode_examples(examples: Iterable[Example], tokenizer: Any, *, max_length: int,
+                    total: int | None = None, where: dict[str, Any] | None = None) -> Encoding:
+    """Encode every example; raise (a WorkbenchError located at `where`, the max_length
+    setting) when nothing is left to train on, leading with the dominant cause. When the first
+    PILOT_EXAMPLES are all too long and `total` says more are coming, stop there."""
+    seen_keys: set[str] = set()
+    out = Encoding([], [], [], {}, [], 0)
     for ex in examples:
+        out.seen += 1
         key = json.dumps(ex.messages, sort_keys=True, ensure_ascii=False)
-        if key in seen:
-            skipped.append(f"{ex.source}: duplicate of an earlier example")
+        if key in seen_keys:
+            out.skipped.append(f"{ex.source}: duplicate of an earlier example")
             continue
-        seen.add(key)
+        seen_keys.add(key)
         enc = encode(tokenizer, ex, max_length)
-        if isinstance(enc, str):
-            skipped.append(enc)
+        if isinstance(enc, TooLong):
+            out.skipped.append(str(enc))
+            out.too_long.append(enc)
+            if len(out.too_long) == out.seen == PILOT_EXAMPLES and total and total > PILOT_EXAMPLES:
+                raise WorkbenchError(
+                    f"no training examples: {out.too_long_words(f'the first {PILOT_EXAMPLES} of {total}')} "
+                    f"(the other {total - PILOT_EXAMPLES} were not prepared)", **(where or {}))
             continue
-        (heldout if ex.split == "heldout" else train).append(enc)
+        (out.heldout if ex.split == "heldout" else out.train).append(enc)
         kind = ex.source.split(":", 1)[0]
-        sources[kind] = sources.get(kind, 0) + 1
-    if not train:
+        out.sources[kind] = out.sources.get(kind, 0) + 1
+    if not out.train:
+        if out.too_long and 2 * len(out.too_long) >= len(out.skipped):
+            raise WorkbenchError(f"no training examples: {out.too_long_words()}", **(where or {}))
         raise WorkbenchError("no training examples: add `expected` answers to train-split eval cases, "
                              "or pass --data FILE.jsonl"
-                             + (f" ({len(skipped)} skipped: {skipped[0]})" if skipped else ""))
+                             + (f" ({len(out.skipped)} skipped: {out.skipped[0]})" if out.skipped else ""))
+    return out
+
+
+def write_dataset(encoding: Encoding, folder: str | Path) -> DatasetReport:
+    """Write train.jsonl + heldout.jsonl + dataset.json into the job folder, hashed."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    train, heldout = encoding.train, encoding.heldout
     train_bytes = _jsonl(train)
     heldout_bytes = _jsonl(heldout)
     train_path, heldout_path = folder / "train.jsonl", folder / "heldout.jsonl"
     train_path.write_bytes(train_bytes)
     heldout_path.write_bytes(heldout_bytes)
     digest = hashlib.sha256(train_bytes + b"\0" + heldout_bytes).hexdigest()
+    warnings = [f"{encoding.too_long_words()}; they were skipped"] if encoding.too_long else []
     report = DatasetReport(
         folder, train_path, heldout_path, digest, len(train), len(heldout),
         sum(len(e.input_ids) for e in train), sum(len(e.input_ids) - e.prompt_len for e in train),
-        skipped, sources)
+        encoding.skipped, encoding.sources, warnings)
     (folder / "dataset.json").write_text(json.dumps(report.as_dict(), indent=2), encoding="utf-8")
     return report
+
+
+def build_dataset(examples: Iterable[Example], tokenizer: Any, folder: str | Path, *,
+                  max_length: int) -> DatasetReport:
+    """Encode and write in one go (tests, and callers with no job row to keep clean)."""
+    return write_dataset(encode_examples(examples, tokenizer, max_length=max_length), folder)
 
 
 def _jsonl(rows: Sequence[Encoded]) -> bytes:

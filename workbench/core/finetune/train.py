@@ -1,8 +1,9 @@
 """Start, watch, cancel and resume a LoRA training job (the parent side of train_worker.py).
 
 `prepare_job` does everything that must happen before a single gradient step and can fail on
-user input: the guard (refusing without evidence or an explicit override), the base model, the
-dataset (written and hashed into the job folder), the step count. `TrainingRun` then runs the
+user input: the base model, the guard (refusing without evidence or an explicit override), the
+dataset (encoded before the job row exists, so bad data or a too-small max_length leaves no
+failed job behind; then written and hashed into the job folder), the step count. `TrainingRun` then runs the
 worker subprocess with an explicit thread count and turns its JSON-lines progress into
 callbacks and store updates (the loss curve grows in SQLite as training goes), so the CLI, the
 TUI and a crash all see the same facts.
@@ -15,6 +16,7 @@ a cancel on both sides.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -96,12 +98,10 @@ def prepare_job(project: Any, *, signal: str | None = None, override: str | None
                 settings: FinetuneSettings | None = None) -> TrainPlan:
     """Guard, base model, dataset, job row and worker.json; raises before any training starts."""
     from workbench.core.finetune import guard as guard_mod
-    from workbench.core.finetune.base import resolve_base
-    from workbench.core.finetune.dataset import (build_dataset, examples_from_evalset,
+    from workbench.core.finetune.base import base_problem, resolve_base
+    from workbench.core.finetune.dataset import (encode_examples, examples_from_evalset,
                                                  examples_from_generations, examples_from_jsonl,
-                                                 load_tokenizer)
-
-    from workbench.core.finetune.base import base_problem
+                                                 load_tokenizer, write_dataset)
 
     settings = settings or project.config.finetune
     problem = base_problem(project)
@@ -123,28 +123,43 @@ def prepare_job(project: Any, *, signal: str | None = None, override: str | None
 
     var = resolve_variant(project, variant_name, model="embedded" if base.embedded else None)
 
-    examples = []
+    # Eval-set examples are rendered (for a grounded prompt: retrieved) lazily, while encoding.
+    sources: list[Any] = []
+    targets: list[tuple[str, str]] = []  # (id, answer) of what is trained on
+    total = 0
     if use_evalset is None:
         use_evalset = data is None and not generations
-    es = None
     if use_evalset:
         if report.evalset_path is None:
             raise WorkbenchError("no eval set to take training examples from; pass --data FILE.jsonl")
         from workbench.core.evals.evalset import load_evalset
 
         es = load_evalset(report.evalset_path)
-        examples += examples_from_evalset(project, es, var)
+        sources.append(examples_from_evalset(project, es, var))
+        targets += [(c.id, c.expected) for c in es.cases if c.expected and c.split != "heldout"]
+        total += sum(1 for c in es.cases if c.expected)
+    eager = []
     if generations:
-        examples += examples_from_generations(project.store, generations)
+        eager += examples_from_generations(project.store, generations)
     if data is not None:
-        examples += examples_from_jsonl(data, heldout_fraction=settings.jsonl_heldout_fraction)
+        eager += examples_from_jsonl(data, heldout_fraction=settings.jsonl_heldout_fraction)
+    sources.append(eager)
+    targets += [(e.id, e.messages[-1]["content"]) for e in eager if e.split == "train"]
+    total += len(eager)
 
     # The knowledge check, again, on the targets actually trained on.
-    targets = [(e.id, e.messages[-1]["content"]) for e in examples if e.split == "train"]
     knowledge = guard_mod.knowledge_rule(targets, guard_mod.corpus_passages(project), settings)
     report.rules = [r for r in report.rules if r.name != "knowledge"] + [knowledge]
     if not knowledge.passed:
         warnings.append(knowledge.summary)
+
+    # Everything a user can get wrong in the data fails here, before a job row exists.
+    tokenizer = load_tokenizer(base.folder)
+    where = {"path": project.config.path, "line": project.config.line_of("finetune", "max_length"),
+             "field": "finetune.max_length"}
+    encoding = encode_examples(itertools.chain(*sources), tokenizer, max_length=settings.max_length,
+                               total=total, where=where)
+    n_steps = total_steps(len(encoding.train), settings, steps)
 
     config: dict[str, Any] = {
         "lora": settings.lora_dict(), "base": base.as_dict(), "evalset": report.evalset,
@@ -156,12 +171,11 @@ def prepare_job(project: Any, *, signal: str | None = None, override: str | None
                              guard_report=report.to_dict(), override_reason=override)
     folder = jobs.job_dir(project, job_id)
     try:
-        tokenizer = load_tokenizer(base.folder)
-        dataset = build_dataset(examples, tokenizer, folder, max_length=settings.max_length)
-        n_steps = total_steps(dataset.train, settings, steps)
+        dataset = write_dataset(encoding, folder)
     except BaseException as exc:
         jobs.update_job(store, job_id, {"status": "failed", "error": str(exc)})
         raise
+    warnings += dataset.warnings
     config.update(total_steps=n_steps, dataset=dataset.as_dict(), warnings=warnings)
     jobs.update_job(store, job_id, {"config": config, "dataset_path": str(dataset.folder),
                                     "dataset_hash": dataset.sha256})
