@@ -155,8 +155,9 @@ def prepare_job(project: Any, *, signal: str | None = None, override: str | None
 
     # Everything a user can get wrong in the data fails here, before a job row exists.
     tokenizer = load_tokenizer(base.folder)
-    where = {"path": project.config.path, "line": project.config.line_of("finetune", "max_length"),
-             "field": "finetune.max_length"}
+    where = {"field": "finetune.max_length"}
+    if settings.max_length == project.config.finetune.max_length:  # not one set in the TUI's form
+        where.update(path=project.config.path, line=project.config.line_of("finetune", "max_length"))
     encoding = encode_examples(itertools.chain(*sources), tokenizer, max_length=settings.max_length,
                                total=total, where=where)
     n_steps = total_steps(len(encoding.train), settings, steps)
