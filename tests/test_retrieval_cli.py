@@ -74,10 +74,28 @@ def test_retrieve_shows_every_method_and_stores_a_trace(project_dir: Path, capsy
     assert "[trace r2]" in captured.err
     assert main(["--project", str(project_dir), "retrieve", "cats sleep", "--markdown", "--gold", "dogs.md"]) == 0
     md = capsys.readouterr().out
+    assert md.startswith("# Retrieval trace r3\n")  # the id as `runs show` takes it
     assert "- gold document rank: dense " in md and "_No gold chunk in the top 2 under" in md
+    # the gold is stored with the trace: the report from the store shows it as retrieve did
+    assert main(["--project", str(project_dir), "runs", "show", "r3", "--markdown"]) == 0
+    assert capsys.readouterr().out == md
     assert main(["--project", str(project_dir), "runs", "show", "r2", "--markdown"]) == 0
     md = capsys.readouterr().out
-    assert md.startswith("# Retrieval trace 2") and "## hybrid" in md and "cats.md#1" in md
+    assert md.startswith("# Retrieval trace r2") and "## hybrid" in md and "cats.md#1" in md
+    assert "- gold: `cats.md`" in md and "- gold document rank: dense 1, fts 1, hybrid 1" in md
+    assert main(["--project", str(project_dir), "retrieve", "cats sleep", "--json", "--gold", "dogs.md#0"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["gold"] == ["dogs.md#0"] and data["gold_ranks"]["dense"] > 1
+
+
+def test_an_empty_query_is_bad_input(project_dir: Path, capsys):
+    assert main(["--project", str(project_dir), "ingest"]) == 0
+    capsys.readouterr()
+    for query in ("", "   "):
+        assert main(["--project", str(project_dir), "retrieve", query]) == 2
+        assert "error: the query is empty" in capsys.readouterr().err
+    assert main(["--project", str(project_dir), "runs"]) == 0
+    assert not [line for line in capsys.readouterr().out.splitlines() if line.startswith("r")]  # no trace
 
 
 def test_retrieve_warns_when_the_chunking_settings_changed_since_the_ingest(project_dir: Path, capsys):

@@ -141,7 +141,7 @@ def test_traces_stored_and_rendered(built_index, embedder, tmp_path: Path):
         assert {"dense_rank", "fts_rank", "hybrid_rank", "fused_score"} <= set(stored_hits[0])
         assert set(trace["results"]["top"]) == {"dense", "fts", "hybrid"}
         md = trace_markdown(trace, gold=["sqlite.md"])
-        assert md.startswith(f"# Retrieval trace {tid}") and "**gold**" in md and "## fts" in md
+        assert md.startswith(f"# Retrieval trace r{tid}") and "**gold**" in md and "## fts" in md
         assert res.hits[0].text.split()[0] in md
         fid = record_failure(store, "q", settings.to_dict(), "no retrieval index")
         assert "did not run: no retrieval index" in trace_markdown(get_trace(store, fid))

@@ -183,26 +183,28 @@ def _warn_if_chunking_changed(project: Any, settings: Any) -> None:
 
 
 def run_retrieve(args: argparse.Namespace, project: Any) -> int:
-    from workbench.core.retrieval.search import result_markdown
+    from workbench.core.retrieval.search import gold_ranks
     from workbench.core.retrieval.service import retrieve
+    from workbench.core.retrieval.traces import get_trace, trace_markdown
 
     settings = project.config.retrieval
     if args.k is not None and args.k < 1:
         raise WorkbenchError("--k must be at least 1", field="--k")
+    if not args.query.strip():
+        raise WorkbenchError("the query is empty: give the question or keywords to search for", field="QUERY")
     mode = None if args.mode in (None, "all") else args.mode
-    result, trace_id = retrieve(project, settings, args.query, mode=mode, k=args.k, path_glob=args.path_glob)
+    result, trace_id = retrieve(project, settings, args.query, mode=mode, k=args.k, path_glob=args.path_glob,
+                                gold=args.gold)
     _warn_if_chunking_changed(project, settings)
-    data = result.to_dict()
     if args.json:
+        data = result.to_dict()
         data["trace_id"] = trace_id
         if args.gold:
-            data["gold_ranks"] = _gold_ranks(result, args.gold)
+            data["gold"], data["gold_ranks"] = args.gold, gold_ranks(result, args.gold)
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return 0
-    if args.markdown:
-        if args.gold:
-            data["gold_ranks"] = _gold_ranks(result, args.gold)
-        print(terminal_safe(result_markdown(data, gold=args.gold, title=f"Retrieval trace {trace_id}")))
+    if args.markdown:  # the stored trace's report: the same as `runs show rID --markdown`
+        print(terminal_safe(trace_markdown(get_trace(project.store, trace_id))))
         return 0
     out = Console(highlight=False)
     modes = ("dense", "fts", "hybrid") if args.mode == "all" else (result.mode,)
@@ -218,22 +220,13 @@ def run_retrieve(args: argparse.Namespace, project: Any) -> int:
             out.print(_highlighted(h.text, args.query))
             out.print()
     if args.gold:
-        ranks = _gold_ranks(result, args.gold)
+        ranks = gold_ranks(result, args.gold)
         out.print(Text("gold: " + ", ".join(f"{MODE_NAMES[m]} #{r if r else f'>{len(result.ranking(m))}'}"
                                             for m, r in ranks.items())))
     err = Console(stderr=True, highlight=False)
     err.print(Text(f"[trace r{trace_id}] {result.mode}, k={result.k}, {result.latency_ms:.0f} ms "
                    f"(index version {result.index_version})", style="dim"))
     return 0
-
-
-def _gold_ranks(result: Any, gold: list[str]) -> dict[str, int | None]:
-    from workbench.core.retrieval.metrics import first_rank, units
-
-    out = {}
-    for m in ("dense", "fts", "hybrid"):
-        out[m] = first_rank(units([(h.chunk_id, h.path) for h in result.ranking(m)], gold), gold)
-    return out
 
 
 def _hit_header(rank: int, h: Any, gold: list[str]) -> Text:

@@ -242,6 +242,14 @@ def _sort_key(h: Hit, mode: str) -> tuple:
     return (-h.fused_score, best, h.chunk_id)
 
 
+def gold_ranks(result: SearchResult, gold: list[str]) -> dict[str, int | None]:
+    """Per mode, the rank of the first gold unit (metrics.units: a document, or a chunk when
+    `gold` names chunks) in that mode's whole candidate list; None when not in it."""
+    from workbench.core.retrieval.metrics import first_rank, units
+
+    return {m: first_rank(units([(h.chunk_id, h.path) for h in result.ranking(m)], gold), gold) for m in MODES}
+
+
 # --- highlighting ------------------------------------------------------------------------------
 
 _STOP = set(
@@ -295,10 +303,10 @@ def result_markdown(data: dict, gold: list[str] | None = None, title: str | None
     """A self-contained Markdown report of a search (SearchResult.to_dict() or a stored trace).
 
     Query, settings, then per mode the ranked chunks with every method's rank and score, and
-    the chunk texts once each. `gold` (relevant doc paths or chunk ids) marks gold chunks and adds
-    their ranks.
+    the chunk texts once each. `gold` (relevant doc paths or chunk ids; default the ones stored
+    with the data) marks gold chunks and adds their ranks (`gold_ranks` in the data).
     """
-    gold = gold or []
+    gold = gold or data.get("gold") or []
     chunks: dict[str, dict] = data.get("chunks", {})
     s = data.get("settings", {})
     lines = [f"# {title or 'Retrieval trace'}", ""]
@@ -318,7 +326,8 @@ def result_markdown(data: dict, gold: list[str] | None = None, title: str | None
         ranks = data.get("gold_ranks")
         if ranks:
             shown = ", ".join(f"{m} {r if r else 'not in candidates'}" for m, r in ranks.items())
-            lines.append(f"- gold document rank: {shown}")
+            unit = "chunk" if any("#" in g for g in gold) else "document"
+            lines.append(f"- gold {unit} rank: {shown}")
     lines.append("")
 
     def is_gold(c: dict) -> bool:

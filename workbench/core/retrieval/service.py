@@ -43,8 +43,10 @@ def retrieve(
     source: str = "cli",
     record: bool = True,
     depth: int | None = None,
+    gold: list[str] | None = None,
 ) -> tuple[Any, int | None]:
-    """Search the project's index and store the trace: (SearchResult, trace id or None)."""
+    """Search the project's index and store the trace: (SearchResult, trace id or None).
+    `gold` (relevant documents or chunk ids) is stored with the trace, with their ranks."""
     from workbench.core.retrieval.embedder import get_embedder
     from workbench.core.retrieval.search import search
     from workbench.core.retrieval.traces import record_search
@@ -52,7 +54,7 @@ def retrieve(
     index = open_index(project, settings)
     embedder = get_embedder(settings.embedding_model, Path(project.root))
     result = search(query, index, settings, mode=mode, k=k, path_glob=path_glob, embedder=embedder, depth=depth)
-    trace_id = record_search(project.store, result, source=source) if record else None
+    trace_id = record_search(project.store, result, source=source, gold=gold) if record else None
     return result, trace_id
 
 

@@ -6,7 +6,8 @@ the lead's store migrations, workbench/core/store.py):
 
   retrievals       id, created_at, query, mode, k, settings (JSON), index_version, results
                    (JSON: SearchResult.to_dict() minus settings: hits, each mode's top list,
-                   every shown chunk with all its ranks and scores, timings), latency_ms,
+                   every shown chunk with all its ranks and scores, timings, the index build;
+                   plus `gold` and `gold_ranks` when the user named gold), latency_ms,
                    source (cli | ask | eval | tui), error
   retrieval_evals  id, created_at, evalset, evalset_hash, settings, index_version,
                    metrics (JSON: mode -> metric -> mean), cases (JSON: per-case detail)
@@ -22,7 +23,7 @@ import dataclasses
 import json
 from typing import Any
 
-from workbench.core.retrieval.search import SearchResult, result_markdown
+from workbench.core.retrieval.search import SearchResult, gold_ranks, result_markdown
 
 
 def _now() -> str:
@@ -31,10 +32,14 @@ def _now() -> str:
     return now_iso()
 
 
-def record_search(store: Any, result: SearchResult, *, source: str = "cli") -> int:
-    """Store one search as a trace; returns its id."""
+def record_search(store: Any, result: SearchResult, *, source: str = "cli", gold: list[str] | None = None) -> int:
+    """Store one search as a trace; returns its id. `gold` (the relevant documents or chunk ids
+    the user named) is kept with it, with their ranks, so the trace's report shows them later."""
     data = result.to_dict()
     settings = data.pop("settings")
+    if gold:
+        data["gold"] = list(gold)
+        data["gold_ranks"] = gold_ranks(result, list(gold))
     return store.insert(
         "retrievals",
         {
@@ -103,14 +108,12 @@ def trace_data(trace: dict) -> dict:
 
 def trace_markdown(trace: dict, gold: list[str] | None = None) -> str:
     """The self-contained Markdown report of a stored trace row (as get_trace returns it, or as
-    runlog.load_run decodes it): what `workbench runs show rID --markdown` prints."""
-    tid = trace.get("id")
+    runlog.load_run decodes it): what `workbench runs show rID --markdown` and `retrieve
+    --markdown` print. `gold` defaults to the gold stored with the trace (`retrieve --gold`)."""
+    title = f"Retrieval trace r{trace.get('id')}"
     if trace.get("error"):
-        return (
-            f"# Retrieval trace {tid}\n\n**Query:** {trace.get('query')}\n\n"
-            f"Retrieval did not run: {trace['error']}\n"
-        )
-    return result_markdown(trace_data(trace), gold=gold, title=f"Retrieval trace {tid}")
+        return f"# {title}\n\n**Query:** {trace.get('query')}\n\nRetrieval did not run: {trace['error']}\n"
+    return result_markdown(trace_data(trace), gold=gold, title=title)
 
 
 # --- retrieval evals ------------------------------------------------------------------------------

@@ -243,7 +243,8 @@ class RetrievalTab(Vertical):
             if loaded_embedder(settings.embedding_model, root) is None:
                 self.post_message(self.ModelLoading())
             depth = max(settings.candidates, WHYNOT_DEPTH if case else 0)
-            result, trace_id = retrieve(self.project, settings, query, source="tui", depth=depth)
+            result, trace_id = retrieve(self.project, settings, query, source="tui", depth=depth,
+                                        gold=list(case.relevant) if case else None)
             report = None
             if case is not None:
                 report = why_not(query, list(case.relevant), open_index(self.project, settings),
