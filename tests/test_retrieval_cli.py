@@ -131,7 +131,7 @@ def test_retrieval_eval_prints_metrics_stores_and_explains_misses(project_dir: P
     assert main(["--project", str(project_dir), "retrieval", "eval", "tiny", "--k", "1"]) == 0
     out = " ".join(capsys.readouterr().out.split())  # undo the console's line wrapping
     assert "3 labelled cases, k=1" in out and "1 unlabelled cases skipped" in out
-    for header in ("hit@1", "recall@1", "precision@1", "mrr@10", "ndcg@10"):
+    for header in ("hit@1", "recall@1", "precision@1", "mrr@10", "ndcg@10", "chunk_hit@1"):
         assert header in out
     assert "wolves-miss: gold chunk ranked" in out and "cut at k=1" in out and "outranked by cats.md#" in out
     assert main(["--project", str(project_dir), "retrieval", "eval", "tiny", "--k", "1", "--json"]) == 0
@@ -143,6 +143,66 @@ def test_retrieval_eval_prints_metrics_stores_and_explains_misses(project_dir: P
     assert cases["wolves-miss"]["metrics"]["hybrid"]["hit@k"] == 0.0
     assert cases["wolves-miss"]["whynot"]["modes"]["dense"]["cut_at_k"] is True
     assert data["metrics"]["dense"]["hit@k"] == pytest.approx(2 / 3)
+
+
+def test_the_metrics_table_with_deltas_fits_80_columns(project_dir: Path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["--project", str(project_dir), "ingest"]) == 0
+    assert main(["--project", str(project_dir), "retrieval", "eval", "tiny", "--k", "1", "--cases", "none"]) == 0
+    evalset = project_dir / "evals" / "tiny.yaml"  # the miss becomes a hit: every mode moves
+    evalset.write_text(evalset.read_text().replace("relevant: [dogs.md]", "relevant: [cats.md]"))
+    capsys.readouterr()
+    assert main(["--project", str(project_dir), "retrieval", "eval", "tiny", "--k", "1", "--cases", "none"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("mode "))
+    assert lines[header].split() == ["mode", "hit@1", "recall@1", "precision@1", "mrr@10", "ndcg@10", "chunk_hit@1"]
+    table = lines[header:header + 7]
+    assert [line.split()[0] for line in table[1:]] == ["dense", "Δ", "full-text", "Δ", "hybrid", "Δ"]
+    assert table[2].split()[1] == "+0.333"  # hit@1 of dense
+    assert all(len(line) <= 80 and "…" not in line for line in lines)
+
+
+def test_two_chosen_retrieval_evals_compare_and_a_changed_eval_set_is_flagged(project_dir: Path, capsys):
+    p = ["--project", str(project_dir)]
+    evalset = project_dir / "evals" / "tiny.yaml"
+    assert main([*p, "ingest"]) == 0
+    assert main([*p, "retrieval", "eval", "tiny", "--k", "1", "--json"]) == 0  # re1
+    # only a comment: the file's hash changes, its labelled cases do not
+    evalset.write_text("# labels reviewed\n" + evalset.read_text())
+    assert main([*p, "retrieval", "eval", "tiny", "--k", "1"]) == 0  # re2
+    out = " ".join(capsys.readouterr().out.split())
+    assert "warning: the eval set tiny changed between re1 and re2, but not its labelled cases" in out
+    # re-label one case and add one: deltas against re2 now mix a label change in
+    text = evalset.read_text().replace("relevant: [dogs.md]", "relevant: [cats.md]")
+    evalset.write_text(text + '  - id: dough\n    inputs:\n      question: "Let the dough rise"\n'
+                       "    relevant: [page.html]\n")
+    assert main([*p, "retrieval", "eval", "tiny", "--k", "1"]) == 0  # re3
+    out = " ".join(capsys.readouterr().out.split())
+    assert ("warning: the eval set tiny changed between re2 and re3: cases 1 added (dough), "
+            "1 re-labelled (wolves-miss)") in out
+    # any two evals, chosen
+    assert main([*p, "retrieval", "diff", "re1", "re3"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Retrieval eval re3 vs re1: tiny, 4 labelled cases, k=1; Δ = re3 - re1" in out
+    assert "warning: the eval set tiny changed between re1 and re3" in out
+    assert "cases whose gold rank moved (re1 → re3)" in out and "wolves-miss" in out
+    assert main([*p, "retrieval", "diff", "re1", "re3", "--json"]) == 0
+    diff = json.loads(capsys.readouterr().out)
+    assert diff["before"] == 1 and diff["after"] == 3 and diff["deltas"]["dense"]["hit@k"] > 0
+    moved = {m["case_id"]: m for m in diff["moved"]}
+    assert set(moved) == {"wolves-miss"} and moved["wolves-miss"]["ranks"]["dense"][1] == 1
+    assert main([*p, "retrieval", "diff", "re1", "re2", "--markdown"]) == 0
+    md = capsys.readouterr().out
+    assert md.startswith("# Retrieval eval re2: tiny") and "but not its labelled cases" in md
+    # --against picks the baseline; another k leaves only the k-free metrics comparable
+    assert main([*p, "retrieval", "eval", "tiny", "--k", "2", "--against", "re1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["previous_eval_id"] == 1 and set(data["deltas"]["dense"]) == {"mrr@10", "ndcg@10"}
+    assert any(w.startswith("k differs (re1 k=1, re4 k=2)") for w in data["comparison"]["warnings"])
+    for bad, said in ((["re1", "re99"], "no retrieval eval re99"), (["x", "re1"], "is not a retrieval eval id")):
+        assert main([*p, "retrieval", "diff", *bad]) == 2
+        assert said in capsys.readouterr().err
+    assert main([*p, "retrieval", "eval", "tiny", "--against", "re99"]) == 2
 
 
 def test_ask_grounding_uses_the_index_and_degrades_without_it(project_dir: Path, capsys):

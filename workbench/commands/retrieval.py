@@ -73,7 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="hit@k, recall@k, precision@k, MRR@10, nDCG@10 per search mode",
         description="Score retrieval on the `relevant:` labels of an eval set, for every search "
         "mode, and store the result. Cases whose gold document is not in the top k show where it "
-        "ranked and what outranked it. Deltas are against the previous stored eval of the set.",
+        "ranked and what outranked it. Deltas are against the previous stored eval of the set, or "
+        "the eval given with --against; a warning says when the eval set changed in between.",
     )
     e.add_argument("evalset", nargs="?", help="eval file or name under evals/ (default: evals.default_set)")
     e.add_argument("--k", type=int, help="cutoff for @k metrics (default: retrieval.k)")
@@ -82,7 +83,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="per-case detail to print (default: misses)")
     e.add_argument("--json", action="store_true", help="one JSON object with per-case detail")
     e.add_argument("--markdown", action="store_true", help="a Markdown report instead of tables")
+    e.add_argument("--against", metavar="reN", help="compare with this stored eval (default: the previous one of the set)")
     e.set_defaults(func=run_eval)
+    d = gsub.add_parser(
+        "diff",
+        help="compare two stored retrieval evals: metric deltas, what changed, cases that moved",
+        description="Metrics of eval B with their deltas against eval A (B - A), the settings and "
+        "index changes between them, and the cases whose gold rank moved. Warns when the eval set "
+        "changed between them (cases added, removed or re-labelled) or k differs.",
+    )
+    d.add_argument("a", metavar="reA", help="the baseline eval (as `workbench runs` lists it, e.g. re3)")
+    d.add_argument("b", metavar="reB", help="the eval to compare with it")
+    d.add_argument("--json", action="store_true", help="one JSON object")
+    d.add_argument("--markdown", action="store_true", help="a Markdown report of B with the deltas")
+    d.set_defaults(func=run_diff)
     s = gsub.add_parser("status", help="what the index holds and how it was built")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=run_status)
@@ -281,12 +295,14 @@ def _highlighted(text: str, query: str, limit: int = 1200) -> Any:
 def run_eval(args: argparse.Namespace, project: Any) -> int:
     from workbench.commands.evals import resolve_evalset_path
     from workbench.core.evals.evalset import load_evalset
+    from workbench.core.retrieval.compare import compare_evals, load_eval
     from workbench.core.retrieval.embedder import get_embedder
-    from workbench.core.retrieval.evaluate import deltas, eval_markdown, evaluate
+    from workbench.core.retrieval.evaluate import eval_markdown, evaluate
     from workbench.core.retrieval.service import open_index
-    from workbench.core.retrieval.traces import previous_eval, record_eval
+    from workbench.core.retrieval.traces import get_eval, previous_eval, record_eval
 
     settings = project.config.retrieval
+    base = load_eval(project.store, args.against) if args.against else None  # a bad id fails first
     path = resolve_evalset_path(project, args.evalset)
     evalset = load_evalset(path)
     if not any(c.relevant for c in evalset.cases):
@@ -300,25 +316,80 @@ def run_eval(args: argparse.Namespace, project: Any) -> int:
         evalset.cases, index, settings, k=args.k, modes=modes, embedder=embedder,
         evalset_name=evalset.name, evalset_path=str(path), evalset_hash=evalset.content_hash,
     )
-    prev = previous_eval(project.store, evalset.name)
+    base = base or previous_eval(project.store, evalset.name)
     eval_id = record_eval(project.store, ev)
-    delta = deltas(prev["metrics"], ev.metrics) if prev and prev["settings"].get("k") == ev.k else None
+    comparison = compare_evals(base, get_eval(project.store, eval_id)) if base else None
+    delta = comparison.deltas if comparison else None
     if args.json:
         d = ev.to_dict()
         d["eval_id"] = eval_id
-        d["previous_eval_id"] = prev["id"] if prev else None
+        d["previous_eval_id"] = comparison.before_id if comparison else None
         d["deltas"] = delta
+        d["comparison"] = comparison.to_dict() if comparison else None
         print(json.dumps(d, ensure_ascii=False, indent=2))
         return 0
     if args.markdown:
-        print(terminal_safe(eval_markdown(ev, delta, eval_id, prev["id"] if delta and prev else None)))
+        print(terminal_safe(eval_markdown(ev, delta, eval_id, comparison.before_id if comparison else None,
+                                          comparison.notes() if comparison else ())))
         return 0
     out = Console(highlight=False)
     out.print(Text(f"Retrieval eval of {evalset.name}: {len(ev.cases)} labelled cases, k={ev.k}, "
                    f"{ev.seconds:.1f} s" + (f" ({len(ev.unlabelled)} unlabelled cases skipped)" if ev.unlabelled else "")))
     print_eval(out, ev, delta, cases=args.cases)
-    err.print(Text(f"[retrieval eval re{eval_id}] stored" + (f"; deltas vs re{prev['id']}" if delta else "")
+    if comparison:
+        _print_comparison_notes(out, comparison)
+    err.print(Text(f"[retrieval eval re{eval_id}] stored" + (f"; deltas vs re{comparison.before_id}" if comparison else "")
                    + f"; see it again with `workbench runs show re{eval_id}`", style="dim"))
+    return 0
+
+
+def _print_comparison_notes(out: Console, comparison: Any) -> None:
+    """The comparison's warnings (yellow) and what changed between the two evals (dim)."""
+    for w in comparison.warnings:
+        out.print(Text("warning: " + terminal_safe(w), style="yellow"))
+    if comparison.changes:
+        out.print(Text(f"changed since re{comparison.before_id}: " + terminal_safe("; ".join(comparison.changes)),
+                       style="dim"))
+
+
+def run_diff(args: argparse.Namespace, project: Any) -> int:
+    from workbench.core.retrieval.compare import compare_evals, load_eval
+    from workbench.core.retrieval.evaluate import eval_markdown
+    from workbench.core.retrieval.traces import eval_from_row
+
+    a, b = load_eval(project.store, args.a), load_eval(project.store, args.b)
+    comparison = compare_evals(a, b)
+    if args.json:
+        print(json.dumps(comparison.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    ev = eval_from_row(b)
+    if args.markdown:
+        print(terminal_safe(eval_markdown(ev, comparison.deltas, b["id"], a["id"], comparison.notes())))
+        return 0
+    out = Console(highlight=False)
+    out.print(Text(terminal_safe(f"Retrieval eval re{b['id']} vs re{a['id']}: {ev.evalset}, {len(ev.cases)} "
+                                 f"labelled cases, k={ev.k}; Δ = re{b['id']} - re{a['id']}"), style="bold"))
+    out.print(_metrics_table(ev, comparison.deltas))
+    _print_comparison_notes(out, comparison)
+    if comparison.moved:
+        out.print()
+        table = Table(box=None, pad_edge=False, title=f"cases whose gold rank moved (re{a['id']} → re{b['id']})")
+        table.add_column("case")
+        for m in ev.modes:
+            table.add_column(MODE_NAMES[m], justify="right")
+        for move in comparison.moved:
+            cells = []
+            for m in ev.modes:
+                if m not in move.ranks:
+                    cells.append(Text(""))
+                    continue
+                (ra, rb), (ha, hb) = move.ranks[m], move.hit[m]
+                style = "green" if hb and not ha else "red" if ha and not hb else ""
+                cells.append(Text(f"{ra or '—'} → {rb or '—'}", style=style))
+            table.add_row(Text(terminal_safe(move.case_id)), *cells)
+        out.print(table)
+    else:
+        out.print(Text("No case's gold rank moved.", style="dim"))
     return 0
 
 
@@ -344,22 +415,26 @@ def print_eval(out: Console, ev: Any, delta: dict | None, *, cases: str = "misse
 
 
 def _metrics_table(ev: Any, delta: dict | None) -> Table:
+    """One row per mode; with `delta`, a "Δ" row under each mode holds the changes: on a row of
+    their own, the columns stay as narrow as their names and the table fits 80 columns (beside
+    each value, "0.952 -0.012", they did not, and the headers were cut to "precisio…")."""
     from workbench.core.retrieval.metrics import METRIC_NAMES
 
     table = Table(box=None, pad_edge=False)
-    table.add_column("mode")
+    table.add_column("mode", no_wrap=True)
     for name in METRIC_NAMES:
-        table.add_column(name.replace("@k", f"@{ev.k}"), justify="right")
+        table.add_column(name.replace("@k", f"@{ev.k}"), justify="right", no_wrap=True)
     for m in ev.modes:
-        cells = []
-        for name in METRIC_NAMES:
-            v = ev.metrics[m][name]
-            cell = Text(f"{v:.3f}")
-            if delta and m in delta and name in delta[m] and abs(delta[m][name]) >= 0.0005:
-                d = delta[m][name]
-                cell.append(f" {d:+.3f}", style="green" if d > 0 else "red")
-            cells.append(cell)
-        table.add_row(Text(MODE_NAMES[m], style="bold" if m == ev.best_mode else ""), *cells)
+        table.add_row(Text(MODE_NAMES[m], style="bold" if m == ev.best_mode else ""),
+                      *[Text(f"{ev.metrics[m][name]:.3f}") for name in METRIC_NAMES])
+        if delta and m in delta:
+            cells = []
+            for name in METRIC_NAMES:
+                d = delta[m].get(name)
+                moved = d is not None and abs(d) >= 0.0005
+                cells.append(Text(f"{d:+.3f}" if moved else "·" if d is not None else "",
+                                  style=("green" if d > 0 else "red") if moved else "dim"))
+            table.add_row(Text("  Δ", style="dim"), *cells)
     return table
 
 

@@ -69,6 +69,7 @@ class RetrievalEval:
     unlabelled: list[str] = field(default_factory=list)
     seconds: float = 0.0
     cancelled: bool = False
+    index_build: str | None = None  # Index.build_id: tells a rebuild from an ingest (compare.py)
 
     @property
     def best_mode(self) -> str:
@@ -89,6 +90,7 @@ class RetrievalEval:
             "n_cases": len(self.cases),
             "unlabelled": self.unlabelled,
             "index_version": self.index_version,
+            "index_build": self.index_build,
             "settings": self.settings,
             "seconds": round(self.seconds, 2),
             "cancelled": self.cancelled,
@@ -167,6 +169,7 @@ def evaluate(
         unlabelled=unlabelled,
         seconds=time.perf_counter() - t0,
         cancelled=cancelled,
+        index_build=index.build_id,
     )
 
 
@@ -188,9 +191,10 @@ def deltas(before: dict[str, dict[str, float]], after: dict[str, dict[str, float
 
 
 def eval_markdown(ev: RetrievalEval, delta: dict | None, eval_id: int | None,
-                  previous_id: int | None = None) -> str:
+                  previous_id: int | None = None, notes: Sequence[str] = ()) -> str:
     """The report `retrieval eval --markdown` and `runs show reN --markdown` print: metrics per
-    mode (with deltas against the previous eval of the set), then a why-not per missed case."""
+    mode (with deltas against the previous eval of the set, or the one compared with, and
+    `notes`: what the comparison warns about), then a why-not per missed case."""
     names = [n.replace("@k", f"@{ev.k}") for n in METRIC_NAMES]
     lines = [f"# Retrieval eval{f' re{eval_id}' if eval_id else ''}: {ev.evalset}", "",
              f"{len(ev.cases)} labelled cases, k={ev.k}, index version {ev.index_version}, "
@@ -208,6 +212,8 @@ def eval_markdown(ev: RetrievalEval, delta: dict | None, eval_id: int | None,
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     if moved and previous_id:
         lines += ["", f"Deltas in brackets are against retrieval eval re{previous_id}."]
+    if previous_id and notes:
+        lines += [""] + [f"- {n}" for n in notes]
     lines.append("")
     for c in ev.cases:
         if c.whynot is not None:

@@ -128,7 +128,7 @@ def record_eval(store: Any, ev: Any) -> int:
             "created_at": _now(),
             "evalset": ev.evalset,
             "evalset_hash": ev.evalset_hash,
-            "settings": {**ev.settings, "k": ev.k, "modes": ev.modes},
+            "settings": {**ev.settings, "k": ev.k, "modes": ev.modes, "index_build": ev.index_build},
             "index_version": str(ev.index_version),
             "metrics": ev.metrics,
             "cases": d["cases"],
@@ -213,26 +213,34 @@ def eval_from_row(row: dict) -> Any:
         k=settings.get("k") or 0, modes=list(settings.get("modes") or metrics), metrics=metrics,
         cases=cases, settings=settings,
         index_version=int(version) if isinstance(version, str) and version.isdigit() else version,
+        index_build=settings.get("index_build"),
     )
+
+
+def stored_eval_comparison(store: Any, row: dict) -> Any:
+    """compare.EvalComparison of this stored eval against the eval of the same set stored just
+    before it (what `retrieval eval` compared with when it ran), or None when there is none."""
+    from workbench.core.retrieval.compare import compare_evals
+
+    if store is None:
+        return None
+    prev = previous_eval(store, row.get("evalset") or "", before_id=row["id"])
+    return compare_evals(prev, row) if prev else None
 
 
 def stored_eval_deltas(store: Any, row: dict) -> tuple[dict | None, int | None]:
     """(deltas, previous id) against the eval of the same set stored just before this one, as
-    `retrieval eval` printed them when it ran; (None, None) when there is none or k differs."""
-    from workbench.core.retrieval.evaluate import deltas
-
-    if store is None:
-        return None, None
-    settings = row.get("settings") or {}
-    prev = previous_eval(store, row.get("evalset") or "", before_id=row["id"])
-    if not prev or (prev.get("settings") or {}).get("k") != settings.get("k"):
-        return None, None
-    return deltas(prev.get("metrics") or {}, row.get("metrics") or {}), prev["id"]
+    `retrieval eval` printed them when it ran; (None, None) when there is none. At another k
+    only the metrics that do not depend on k get deltas."""
+    comparison = stored_eval_comparison(store, row)
+    return (comparison.deltas, comparison.before_id) if comparison else (None, None)
 
 
 def stored_eval_markdown(store: Any, row: dict) -> str:
     """`workbench runs show reN --markdown`: the report `retrieval eval --markdown` printed."""
     from workbench.core.retrieval.evaluate import eval_markdown
 
-    delta, prev_id = stored_eval_deltas(store, row)
-    return eval_markdown(eval_from_row(row), delta, row.get("id"), prev_id)
+    comparison = stored_eval_comparison(store, row)
+    return eval_markdown(eval_from_row(row), comparison.deltas if comparison else None, row.get("id"),
+                         comparison.before_id if comparison else None,
+                         comparison.notes() if comparison else ())
