@@ -327,3 +327,20 @@ def test_a_named_pipe_in_the_corpus_is_skipped_not_read(corpus: Path, tmp_path: 
     for report in (outcome["report"], outcome["given"]):
         assert ("pipe.md", "not a regular file (a named pipe)") in [(s.path, s.reason) for s in report.skipped]
     assert len(outcome["report"].added) == 5
+
+
+def test_utf16_and_utf8_bom_files_are_read_by_their_byte_order_mark(corpus: Path, tmp_path: Path,
+                                                                   counting_embedder):
+    """Windows "Unicode" text is UTF-16 with a BOM: every other byte is NUL, yet it is text."""
+    (corpus / "windows.txt").write_bytes("Pelicans gulp fish.\r\nSecond line: café.\r\n".encode("utf-16"))
+    (corpus / "notepad.md").write_bytes("# Notepad\n\nFlamingos stand on one leg.\n".encode("utf-8-sig"))
+    (corpus / "bad16.txt").write_bytes(b"\xff\xfe" + b"\x00\xd8")  # a lone surrogate
+    data = tmp_path / "data"
+    report = ingest([corpus], data, SETTINGS, embedder=counting_embedder)
+    assert {"windows.txt", "notepad.md"} <= set(report.added)
+    assert [(s.path, s.reason.split(" (")[0]) for s in report.skipped] == [("bad16.txt", "not valid UTF-16")]
+    idx = Index.open(data)
+    [row] = idx.chunks_of("windows.txt")
+    assert row["text"] == "Pelicans gulp fish.\nSecond line: café." and (row["line_start"], row["line_end"]) == (1, 2)
+    assert idx.chunks_of("notepad.md")[0]["text"] == "Flamingos stand on one leg."
+    assert search("pelicans", idx, SETTINGS, mode="fts", k=1, embedder=counting_embedder).hits[0].path == "windows.txt"

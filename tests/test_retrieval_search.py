@@ -61,6 +61,9 @@ def test_highlight_spans():
     # case-insensitive, with a crude stem: "sleeping" ~ "sleep", "cat" ~ "cats"; "table" is no term
     assert [text[a:b] for a, b in spans] == ["Cats", "sleep", "sleeping", "cat", "CATS"]
     assert highlight_spans("anything", "the of") == []
+    text = "Reuse is off: a reused rowid, reuses, reusing."
+    assert [text[a:b] for a, b in highlight_spans(text, "rowid reuse")] == ["Reuse", "reused", "rowid", "reuses", "reusing"]
+    assert [text[a:b] for a, b in highlight_spans(text, "reused")][:2] == ["Reuse", "reused"]
 
 
 def test_why_not_reports_gold_ranked_below_k(built_index, embedder):

@@ -19,6 +19,7 @@ unsupported extension are listed as skipped.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import re
@@ -178,20 +179,35 @@ def file_hash(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+# Byte-order marks that say how a text file is encoded (UTF-32 first: its little-endian BOM
+# begins with UTF-16's). Windows tools save "Unicode" text as UTF-16 with a BOM; its every other
+# byte is NUL, so without this it would be "binary".
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
 def decode(source: SourceFile, raw: bytes) -> str | Skipped:
-    """UTF-8 text with newlines normalised, or why not (binary, not UTF-8, empty)."""
-    if not raw.strip():
-        return Skipped(source.path, "empty file")
-    if b"\x00" in raw[:65536]:
+    """The text with newlines normalised, or why not (binary, not UTF-8, empty).
+
+    UTF-8 without a BOM is the default; a byte-order mark selects UTF-8, UTF-16 or UTF-32.
+    """
+    encoding = next((enc for bom, enc in _BOMS if raw.startswith(bom)), "utf-8-sig")
+    if encoding == "utf-8-sig" and b"\x00" in raw[:65536]:
         return Skipped(source.path, "binary file (contains NUL bytes)")
     try:
-        text = raw.decode("utf-8-sig")
+        text = raw.decode(encoding)  # (the codec reads the BOM for the byte order, and drops it)
     except UnicodeDecodeError as exc:
+        if encoding != "utf-8-sig":
+            name = encoding.upper()
+            return Skipped(source.path, f"not valid {name} (it starts with a {name} byte-order mark; "
+                                        f"bad data at byte {exc.start})")
         line = raw[: exc.start].count(b"\n") + 1
         return Skipped(
             source.path,
             f"not UTF-8 (invalid byte 0x{raw[exc.start]:02x} at line {line}); re-save it as UTF-8",
         )
+    if not text.strip():
+        return Skipped(source.path, "empty file")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 

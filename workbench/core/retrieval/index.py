@@ -256,13 +256,16 @@ class Index:
     def create(cls, data_dir: Path, meta: dict) -> "Index":
         """Start a fresh, empty index (dropping any previous one) with this metadata."""
         d = index_dir(data_dir)
-        d.mkdir(parents=True, exist_ok=True)
         lancedb = lancedb_module()
-        db = lancedb.connect(str(d))
-        if TABLE in _table_names(db):
-            db.drop_table(TABLE)
-        idx = cls(data_dir, {**meta, "build_id": new_build_id()}, None, db)
-        idx.write_meta()
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            db = lancedb.connect(str(d))
+            if TABLE in _table_names(db):
+                db.drop_table(TABLE)
+            idx = cls(data_dir, {**meta, "build_id": new_build_id()}, None, db)
+            idx.write_meta()
+        except Exception as exc:  # a read-only data folder, another user's index
+            raise table_problem(exc, d, "creating it") from None
         return idx
 
     # --- metadata -------------------------------------------------------------------------------

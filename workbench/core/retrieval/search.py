@@ -269,10 +269,13 @@ def query_terms(query: str) -> list[str]:
 
 
 def _stem(word: str) -> str:
+    """A crude stem: drop one of -ing/-ed/-es/-s, then a final -e, so "reuse", "reused",
+    "reuses" and "reusing" all stem to "reus" (and "table"/"tables" to "tabl")."""
     for suf in ("ing", "ed", "es", "s"):
         if word.endswith(suf) and len(word) - len(suf) >= 3:
-            return word[: -len(suf)]
-    return word
+            word = word[: -len(suf)]
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
 
 
 def highlight_spans(text: str, query: str) -> list[tuple[int, int]]:
