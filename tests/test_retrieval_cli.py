@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -203,6 +204,77 @@ def test_two_chosen_retrieval_evals_compare_and_a_changed_eval_set_is_flagged(pr
         assert main([*p, "retrieval", "diff", *bad]) == 2
         assert said in capsys.readouterr().err
     assert main([*p, "retrieval", "eval", "tiny", "--against", "re99"]) == 2
+
+
+def _pretend_built_with_another_model(project_dir: Path) -> None:
+    meta_path = project_dir / ".workbench" / "index" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["embedding_model"] = "models/old-model"
+    meta_path.write_text(json.dumps(meta))
+
+
+def test_a_model_mismatch_without_a_terminal_is_the_message_and_exit_2(project_dir: Path, capsys):
+    p = ["--project", str(project_dir)]
+    assert main([*p, "ingest"]) == 0
+    _pretend_built_with_another_model(project_dir)
+    capsys.readouterr()
+    for command in (["retrieve", "cats"], ["ingest"]):
+        assert main([*p, *command]) == 2  # pytest's stdin is no terminal: nothing is asked
+        err = " ".join(capsys.readouterr().err.split())
+        assert "built with embedding model 'models/old-model'" in err and "run `workbench ingest --reindex`" in err
+        assert "Re-index now" not in err
+
+
+def test_the_reindex_offer_asks_once_and_takes_only_yes():
+    from workbench.commands.retrieval import offer_reindex
+    from workbench.core.retrieval.index import IndexMismatch
+
+    problem = IndexMismatch("the retrieval index was built with embedding model 'a'")
+    asked: list[str] = []
+
+    def answer(reply):
+        def ask(question: str) -> str:
+            asked.append(question)
+            if isinstance(reply, BaseException):
+                raise reply
+            return reply
+        return ask
+
+    assert offer_reindex(problem, "all-MiniLM-L6-v2", ask=answer("y"), is_interactive=True)
+    assert asked == ["Re-index now with all-MiniLM-L6-v2? This rebuilds the index from retrieval.corpus. [y/N] "]
+    assert offer_reindex(problem, "m", ask=answer(" YES "), is_interactive=True)
+    for reply in ("", "n", "no", "whatever", EOFError(), KeyboardInterrupt()):
+        assert not offer_reindex(problem, "m", ask=answer(reply), is_interactive=True)
+    asked.clear()
+    assert not offer_reindex(problem, "m", ask=answer("y"), is_interactive=False)
+    assert asked == []
+
+
+def test_accepting_the_offer_reindexes_and_then_searches(project_dir: Path, capsys, monkeypatch):
+    from workbench.commands import retrieval as retrieval_cmd
+    from workbench.core.retrieval.index import Index
+
+    p = ["--project", str(project_dir)]
+    assert main([*p, "ingest"]) == 0
+    _pretend_built_with_another_model(project_dir)
+    monkeypatch.setattr(retrieval_cmd, "interactive", lambda: True)
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
+    capsys.readouterr()
+    assert main([*p, "retrieve", "cats sleep hours", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["hits"][0]["path"] == "cats.md"  # stdout stays the results
+    err = " ".join(captured.err.split())
+    assert "Re-index now with all-MiniLM-L6-v2?" in err and "Reindexed: 5 added" in err
+    assert Index.open(project_dir / ".workbench").meta["embedding_model"] == "all-MiniLM-L6-v2"
+    # `ingest FILE`: the corpus is rebuilt, then the file is added as asked
+    _pretend_built_with_another_model(project_dir)
+    notes = project_dir / "elsewhere" / "notes.txt"
+    notes.parent.mkdir()
+    notes.write_text("Parrots can imitate human speech.\n", encoding="utf-8")
+    monkeypatch.setattr("sys.stdin", io.StringIO("yes\n"))
+    assert main([*p, "ingest", str(notes)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Reindexed: 5 added" in out and "Ingested: 1 added" in out and "Index: 6 documents" in out
 
 
 def test_ask_grounding_uses_the_index_and_degrades_without_it(project_dir: Path, capsys):

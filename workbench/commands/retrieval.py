@@ -54,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="search the index; shows each chunk's rank under dense, full-text and hybrid",
         description="Ranked chunks for QUERY with, per chunk, its dense and full-text scores and "
         "ranks and its fused hybrid score and rank. Every retrieval is stored as a trace "
-        "(`workbench runs show rID`).",
+        "(`workbench runs show rID`). When the index was built with another embedding model, a "
+        "terminal is asked whether to re-index now; without one it is exit 2 with the advice.",
     )
     r.add_argument("query")
     r.add_argument("--k", type=int, help="how many chunks (default: retrieval.k)")
@@ -106,11 +107,35 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_ingest(args: argparse.Namespace, project: Any) -> int:
+    from workbench.core.retrieval.index import IndexMismatch
+
+    settings = project.config.retrieval
+    out = Console(stderr=True, highlight=False) if args.json else Console(highlight=False)
+    try:
+        report = ingest_with_progress(project, settings, args.paths or None, reindex=args.reindex,
+                                      prune=args.prune, quiet=args.json)
+    except IndexMismatch as exc:
+        if args.reindex or not offer_reindex(exc, settings.embedding_model):
+            raise
+        report = ingest_with_progress(project, settings, None, reindex=True, quiet=args.json)
+        if args.paths and not report.cancelled:  # then what was asked: these files, added/updated
+            print_ingest_report(out, report)
+            report = ingest_with_progress(project, settings, args.paths, prune=args.prune, quiet=args.json)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print_ingest_report(out, report)
+    return 130 if report.cancelled else 0
+
+
+def ingest_with_progress(project: Any, settings: Any, paths: list[str] | None, *, reindex: bool = False,
+                         prune: bool = False, quiet: bool = False) -> Any:
+    """`ingest_project` with a progress bar on stderr (when it is a terminal and not `quiet`)
+    and Ctrl-C handling: the first stops after the current batch, keeping completed files."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from workbench.core.retrieval.service import ingest_project
 
-    settings = project.config.retrieval
     err = Console(stderr=True, highlight=False)
     cancel = threading.Event()
 
@@ -131,7 +156,7 @@ def run_ingest(args: argparse.Namespace, project: Any) -> int:
         TimeElapsedColumn(),
         console=err,
         transient=True,
-        disable=args.json or not err.is_terminal,
+        disable=quiet or not err.is_terminal,
     )
     task = progress.add_task("scanning", total=None, files="", chunks="", rate="", eta="")
 
@@ -147,15 +172,15 @@ def run_ingest(args: argparse.Namespace, project: Any) -> int:
 
     try:
         with progress:
-            report = ingest_project(project, settings, args.paths or None, reindex=args.reindex,
-                                    prune=args.prune, progress=on_progress, cancel=cancel)
+            return ingest_project(project, settings, paths, reindex=reindex, prune=prune,
+                                  progress=on_progress, cancel=cancel)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
-    if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
-        return 130 if report.cancelled else 0
-    out = Console(highlight=False)
+
+
+def print_ingest_report(out: Console, report: Any) -> None:
+    """The skipped files, then one summary line and the index's size."""
     for s in report.skipped:
         out.print(Text.assemble(("skipped ", "yellow"), terminal_safe(s.path), ": ", terminal_safe(s.reason)))
     if report.rechunked:
@@ -175,7 +200,37 @@ def run_ingest(args: argparse.Namespace, project: Any) -> int:
         )
     out.print(f"Index: {report.docs_total} documents, {report.chunks_total} chunks "
               f"({report.embedding_model}, version {report.index_version}).")
-    return 130 if report.cancelled else 0
+
+
+def interactive() -> bool:
+    """Whether a person can answer a question: stdin and stderr are both a terminal."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def ask_on_stderr(question: str) -> str:
+    """input(), but the question goes to stderr: stdout may be piped (`retrieve --json | jq`)."""
+    print(question, end="", file=sys.stderr, flush=True)
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line
+
+
+def offer_reindex(problem: Exception, model: str, *, ask: Any = None, is_interactive: bool | None = None) -> bool:
+    """The re-index offer for an index built with another embedding model (or an older layout):
+    at a terminal, say the problem and ask "Re-index now with MODEL? [y/N]"; True on yes.
+    Without a terminal (scripts, CI) nothing is asked and False comes back: the caller re-raises,
+    and the message with its `workbench ingest --reindex` advice is the exit-2 error."""
+    if not (interactive() if is_interactive is None else is_interactive):
+        return False
+    print(f"{problem}", file=sys.stderr)
+    try:
+        answer = (ask or ask_on_stderr)(
+            f"Re-index now with {model}? This rebuilds the index from retrieval.corpus. [y/N] ")
+    except (EOFError, KeyboardInterrupt):
+        print(file=sys.stderr)
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _dur(seconds: float | None) -> str:
@@ -197,6 +252,7 @@ def _warn_if_chunking_changed(project: Any, settings: Any) -> None:
 
 
 def run_retrieve(args: argparse.Namespace, project: Any) -> int:
+    from workbench.core.retrieval.index import IndexMismatch
     from workbench.core.retrieval.search import gold_ranks
     from workbench.core.retrieval.service import retrieve
     from workbench.core.retrieval.traces import get_trace, trace_markdown
@@ -207,8 +263,20 @@ def run_retrieve(args: argparse.Namespace, project: Any) -> int:
     if not args.query.strip():
         raise WorkbenchError("the query is empty: give the question or keywords to search for", field="QUERY")
     mode = None if args.mode in (None, "all") else args.mode
-    result, trace_id = retrieve(project, settings, args.query, mode=mode, k=args.k, path_glob=args.path_glob,
-                                gold=args.gold)
+
+    def search() -> tuple[Any, int | None]:
+        return retrieve(project, settings, args.query, mode=mode, k=args.k, path_glob=args.path_glob, gold=args.gold)
+
+    try:
+        result, trace_id = search()
+    except IndexMismatch as exc:
+        if not offer_reindex(exc, settings.embedding_model):
+            raise
+        report = ingest_with_progress(project, settings, None, reindex=True)
+        print_ingest_report(Console(stderr=True, highlight=False), report)  # stdout is for results
+        if report.cancelled:
+            return 130
+        result, trace_id = search()
     _warn_if_chunking_changed(project, settings)
     if args.json:
         data = result.to_dict()
