@@ -327,6 +327,24 @@ async def test_missing_index_says_so_and_search_reports_it(tmp_path, make_app):
         assert "no retrieval index at" in screen_text(app)
 
 
+async def test_a_damaged_index_found_by_a_search_is_rebuilt_by_ctrl_g(indexed_dir, make_app):
+    for f in (indexed_dir / ".workbench" / "index" / "chunks.lance" / "data").glob("*.lance"):
+        f.write_bytes(b"not a lance file" * 64)
+    app = make_app(indexed_dir, probe=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        tab = await open_tab(app, pilot)
+        await until_text(app, pilot, "4 docs · ")  # meta.json alone looks fine
+        await search(app, pilot, "cats")
+        assert tab.result is None
+        text = await until_text(app, pilot, "The index looks damaged: ctrl+g rebuilds it · the retrieval index")
+        await pilot.press("ctrl+g")
+        await settle(app, pilot)
+        text = await until_text(app, pilot, "4 docs · ")
+        assert "looks damaged" not in text
+        await search(app, pilot, "cats")
+        assert tab.result is not None and tab.result.hits[0].path == "cats.md"
+
+
 async def test_document_markup_and_escapes_show_literally(indexed_dir, make_app, monkeypatch):
     from workbench.core.retrieval import embedder as embedder_module
 

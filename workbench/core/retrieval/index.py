@@ -106,7 +106,8 @@ def table_problem(exc: BaseException, where: Path, doing: str) -> IndexUnavailab
     if "no space left" in text or "os error 28" in text:
         return IndexUnavailable(f"no space left on the disk of the retrieval index at {where} ({doing})", path=where)
     return IndexDamaged(
-        f"retrieval index at {where} looks damaged ({doing} failed: {short}): {REINDEX_HINT}", path=where
+        f"the retrieval index looks damaged ({doing} failed: {short}): {REINDEX_HINT} (index folder {where})",
+        path=where,
     )
 
 
@@ -495,8 +496,8 @@ class Index:
             return table_problem(probe, self.dir, doing)
         if search_index:
             return IndexDamaged(
-                f"the {search_index} of the retrieval index at {self.dir} looks damaged "
-                f"({_short(exc)}): {REINDEX_HINT}",
+                f"the {search_index} of the retrieval index looks damaged ({_short(exc)}): "
+                f"{REINDEX_HINT} (index folder {self.dir})",
                 path=self.dir,
             )
         return IndexUnavailable(f"{doing} failed ({_short(exc)})", path=self.dir)

@@ -113,6 +113,7 @@ class RetrievalTab(Vertical):
         report: Any = None
         trace_id: int | None = None
         error: str | None = None
+        damaged: bool = False  # the error was IndexDamaged: ctrl+g must rebuild
 
     # -- set-up --------------------------------------------------------------------------------
     def __init__(self, project: Any, **kwargs: Any) -> None:
@@ -234,6 +235,7 @@ class RetrievalTab(Vertical):
     @work(thread=True, exclusive=True, group="retrieval-search", exit_on_error=False)
     def run_search(self, seq: int, query: str, case: CaseChoice | None) -> None:
         from workbench.core.retrieval.embedder import loaded_embedder
+        from workbench.core.retrieval.index import IndexDamaged
         from workbench.core.retrieval.service import open_index, retrieve
         from workbench.core.retrieval.whynot import why_not
 
@@ -251,7 +253,7 @@ class RetrievalTab(Vertical):
                                  settings, expected=case.expected, case_id=case.case_id,
                                  result=result, depth=WHYNOT_DEPTH)
         except WorkbenchError as exc:
-            self.post_message(self.Searched(seq, error=str(exc)))
+            self.post_message(self.Searched(seq, error=str(exc), damaged=isinstance(exc, IndexDamaged)))
             return
         except Exception as exc:
             self.post_message(self.Searched(seq, error=f"{type(exc).__name__}: {exc}"))
@@ -269,6 +271,8 @@ class RetrievalTab(Vertical):
             return  # an older search finished after a newer one started
         if message.error:
             self._set_line(message.error, error=True)
+            if message.damaged:
+                self.status.note_damage(message.error)
             self.status.refresh_stats()
             return
         self.result, self.report, self.trace_id = message.result, message.report, message.trace_id

@@ -61,11 +61,15 @@ class IndexStatus(Horizontal):
 
         report: Any = None
         error: str | None = None
+        damaged: bool = False  # the error was IndexDamaged: only a rebuild helps
 
     def __init__(self, project: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.project = project
         self.settings = project.config.retrieval
+        # Why the index's data could not be read (a search or an ingest said IndexDamaged), or
+        # None. meta.json can look fine over damaged data files, so refresh_stats cannot see it.
+        self.damage: str | None = None
         self.index_ok = False
         self.needs_reindex = False
         self._cancel: threading.Event | None = None
@@ -106,6 +110,12 @@ class IndexStatus(Horizontal):
             else:
                 self._say(f"{exc.reason} — ctrl+g rebuilds it")
         else:
+            if self.damage:  # ctrl+g then rebuilds instead of failing the same way again
+                self.index_ok, self.needs_reindex = False, True
+                self._say(Text.assemble(("The index looks damaged: ctrl+g rebuilds it", "bold"), " · ",
+                                        terminal_safe(self.damage), no_wrap=True, overflow="ellipsis"))
+                self.set_class(True, "-problem")
+                return
             self.index_ok, self.needs_reindex = True, False
             text = stats_text(meta)
             if chunking_drift(meta, self.settings):  # leads: it must not be cut
@@ -113,6 +123,11 @@ class IndexStatus(Horizontal):
                                      " · ", text, no_wrap=True, overflow="ellipsis")
             self._say(text)
         self.set_class(not self.index_ok, "-problem")
+
+    def note_damage(self, reason: str | None) -> None:
+        """Remember that the index's data is damaged (IndexDamaged's reason): the stats line then
+        says so, leading with ctrl+g, and ctrl+g rebuilds."""
+        self.damage = reason or "the retrieval index looks damaged"
 
     # -- ingest --------------------------------------------------------------------------------
     def start(self) -> bool:
@@ -138,6 +153,7 @@ class IndexStatus(Horizontal):
     @work(thread=True, exclusive=True, group="retrieval-ingest", exit_on_error=False)
     def run_ingest(self, reindex: bool, cancel: threading.Event) -> None:
         from workbench.core.retrieval.embedder import get_embedder, loaded_embedder
+        from workbench.core.retrieval.index import IndexDamaged
         from workbench.core.retrieval.service import ingest_project
 
         settings, root = self.settings, self.project.root
@@ -148,7 +164,7 @@ class IndexStatus(Horizontal):
             report = ingest_project(self.project, settings, reindex=reindex, cancel=cancel,
                                     progress=lambda p: self.post_message(self.Progressed(p)))
         except WorkbenchError as exc:
-            self.post_message(self.Finished(error=str(exc)))
+            self.post_message(self.Finished(error=str(exc), damaged=isinstance(exc, IndexDamaged)))
             return
         except Exception as exc:
             self.post_message(self.Finished(error=f"{type(exc).__name__}: {exc}"))
@@ -173,8 +189,12 @@ class IndexStatus(Horizontal):
         self._say(progress_text(p) + tail)
 
     @on(Finished)
-    def _finished(self) -> None:
+    def _finished(self, message: Finished) -> None:
         """Reset the line; the message goes on to the tab, which reports the outcome."""
+        if message.damaged:
+            self.note_damage(message.error)
+        elif message.report is not None:
+            self.damage = None
         self._cancel = None
         self.remove_class("-ingesting")
         self.refresh_stats()
