@@ -270,3 +270,18 @@ def test_k_l_retrieval_changes_and_a_changed_index_show_in_eval_diff(ollama_stan
             "SELECT DISTINCT t.index_version FROM eval_results r JOIN generations g ON g.id = r.generation_id "
             "JOIN retrievals t ON t.id = g.retrieval_id WHERE r.run_id = 3").fetchall()
     assert seen == [(str(v3),)]
+    with Store(root / ".workbench" / "runs.db") as store:  # each run also records the build id
+        builds = [json.loads(store.get("eval_runs", i)["config"])["index_build"] for i in (2, 3)]
+    assert builds[0] and builds[0] == builds[1]  # an incremental ingest keeps the build
+
+
+def test_a_rebuilt_index_with_the_same_table_version_is_still_warned_about():
+    """After `ingest --reindex` the table version restarts and can equal the old one's; the
+    build id tells the two indexes apart."""
+    from workbench.core.evals.diff import RunInfo, diff_runs
+
+    a = RunInfo(1, "s", "h", "v", None, index_version=2, index_build="aaaa")
+    b = RunInfo(2, "s", "h", "v", None, index_version=2, index_build="bbbb")
+    assert any("the index was rebuilt between the runs" in w for w in diff_runs([], [], a=a, b=b).warnings)
+    same = RunInfo(2, "s", "h", "v", None, index_version=2, index_build="aaaa")
+    assert not any("index" in w for w in diff_runs([], [], a=a, b=same).warnings)

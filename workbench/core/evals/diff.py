@@ -111,6 +111,7 @@ class RunInfo:
     variant_id: str | None = None
     variant_name: str | None = None
     index_version: int | None = None  # the retrieval index's table version (None: no retrieval)
+    index_build: str | None = None  # the index's build id: versions restart after a re-index
 
     @property
     def label(self) -> str:
@@ -287,6 +288,10 @@ def diff_runs(a_results: Sequence[CaseResult], b_results: Sequence[CaseResult], 
         warnings.append(
             f"the index changed between the runs: version {a.index_version} vs {b.index_version} (an "
             "ingest in between): retrieval and answers may differ for that reason, not the variant's")
+    elif a.index_build and b.index_build and a.index_build != b.index_build:
+        warnings.append(
+            "the index was rebuilt between the runs (ingest --reindex): retrieval and answers may "
+            "differ for that reason, not the variant's")
     if a.evalset_name and b.evalset_name and a.evalset_name != b.evalset_name:
         warnings.append(f"the runs used different eval sets ({a.evalset_name} vs {b.evalset_name})")
     added = sum(1 for c in cases if c.change == "added")

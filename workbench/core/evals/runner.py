@@ -86,6 +86,17 @@ def outcome_from_record(record: Any) -> GenerationOutcome:
     )
 
 
+def index_build(project: Any) -> str | None:
+    """The index's build id (new at every (re)build): a table version can repeat after
+    `ingest --reindex`, so the diff compares this too. None without an index."""
+    from workbench.core.retrieval.index import Index, IndexUnavailable
+
+    try:
+        return Index.read_meta(project.data_dir).get("build_id")
+    except IndexUnavailable:
+        return None
+
+
 def index_version(project: Any) -> int | None:
     """The retrieval index's table version, as the last ingest recorded it in meta.json (the
     version this run's searches see and their traces store); None without an index.
@@ -176,6 +187,7 @@ class EvalRunner:
                 config={"variant": self.variant.spec(), "concurrency": self.concurrency,
                         "repeat": self.repeat, "cache": self.use_cache,
                         "index_version": index_version(self.project) if self.variant.prompt.grounded else None,
+                        "index_build": index_build(self.project) if self.variant.prompt.grounded else None,
                         **({"selection": {"how": self.evalset.selection, "of": self.evalset.file_size,
                                           "cases": self.evalset.ids}}
                            if self.evalset.selection else {})})

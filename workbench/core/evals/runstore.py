@@ -80,7 +80,7 @@ def load_results(store: Any, run_id: int) -> list[CaseResult]:
 def run_info(row: dict[str, Any]) -> RunInfo:
     config = row.get("config") if isinstance(row.get("config"), dict) else {}
     return RunInfo(row["id"], row.get("evalset_name"), row.get("evalset_hash"), row.get("variant_id"),
-                   row.get("variant_name"), config.get("index_version"))
+                   row.get("variant_name"), config.get("index_version"), config.get("index_build"))
 
 
 def list_runs(store: Any, *, limit: int = 20, evalset: str | None = None) -> list[dict[str, Any]]:
