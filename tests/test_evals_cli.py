@@ -266,6 +266,9 @@ def test_a_subset_run_says_so_everywhere_and_resumes_only_its_own_cases(proj, ca
     assert data["summary"]["selection"] == {"how": "--tag eu", "cases": 2, "of": 4}
     with Store(root / ".workbench" / "runs.db") as store:
         assert sorted(r.case_id for r in runstore.load_results(store, 2)) == ["france", "italy"]
+    assert wb(root, "eval", "run", "capitals", "--resume", "e2") == 2  # refused before any header
+    err = capsys.readouterr().err
+    assert "already finished" in err and "resuming run" not in err
 
 
 def test_word_diff_without_colour_shows_both_answers_when_they_share_little():

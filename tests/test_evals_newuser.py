@@ -285,3 +285,27 @@ def test_a_rebuilt_index_with_the_same_table_version_is_still_warned_about():
     assert any("the index was rebuilt between the runs" in w for w in diff_runs([], [], a=a, b=b).warnings)
     same = RunInfo(2, "s", "h", "v", None, index_version=2, index_build="aaaa")
     assert not any("index" in w for w in diff_runs([], [], a=a, b=same).warnings)
+
+
+@pytest.mark.slow
+def test_relevant_labels_the_index_does_not_know_are_warned_about(ollama_standin, project_factory, capsys):
+    """`relevant: [docs/wal.md]` when the index stores `wal.md` (paths are corpus-relative):
+    the metrics say 0% while attribution matched loosely; the run now says why up front."""
+    ollama_standin.configure(reply=["The answer."])
+    project = project_factory(host=ollama_standin.url, retries="count: 0\n  backoff_s: 0.01",
+                              extra="retrieval:\n  corpus: [docs]\n  k: 1\nevals:\n  dir: evals\n")
+    root = project.root
+    project.close()
+    (root / "docs").mkdir()
+    (root / "docs" / "wal.md").write_text("# Write-ahead log\n\nPRAGMA journal_mode=WAL.\n")
+    (root / "prompts" / "grounded.yaml").write_text('template: "Sources:\\n{context}\\n\\nQuestion: {question}"\n')
+    (root / "evals").mkdir()
+    (root / "evals" / "g.yaml").write_text(
+        "cases:\n  - id: wal\n    inputs: {question: 'What is WAL?'}\n    relevant: [docs/wal.md, wal.md]\n"
+        "    assert:\n      - {type: icontains, value: answer}\n")
+    assert wb(root, "ingest") == 0
+    capsys.readouterr()
+    assert wb(root, "eval", "run", "--prompt", "grounded") == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert ("warning: 1 `relevant` label(s) name no indexed document (paths are relative to the corpus "
+            "folder): docs/wal.md") in err

@@ -112,3 +112,16 @@ async def test_the_total_deadline_still_bounds_a_load():
                       retries=RetryConfig(count=0), pricing=PricingConfig())
     assert await drain(c) == []
     assert c.result.status == "error" and "total deadline" in c.result.error
+
+
+async def test_a_caller_that_stops_reading_still_leaves_the_try_on_record():
+    """`ask | head` stops reading mid-answer: the row must still say which model was answering."""
+    c = call([0.0, 0.0, None], idle=5.0)
+    stream = c.stream(ChatRequest(messages=[{"role": "user", "content": "go"}]))
+    async for event in stream:
+        if isinstance(event, Token):
+            break
+    await stream.aclose()
+    assert c.result.status == "interrupted" and c.result.output == "t0 "
+    last = c.result.attempts[-1]
+    assert (last.model, last.attempt, last.outcome) == ("scripted", 1, "interrupted")

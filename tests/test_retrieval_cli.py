@@ -73,7 +73,7 @@ def test_retrieve_shows_every_method_and_stores_a_trace(project_dir: Path, capsy
     assert "── dense ──" in text and "── full-text ──" in text and "── hybrid ──" in text
     assert "cats.md:7-8" in text and "gold" in text and "dense 0." in text
     assert "[trace r2]" in captured.err
-    assert main(["--project", str(project_dir), "retrieve", "cats sleep", "--markdown", "--gold", "dogs.md"]) == 0
+    assert main(["--project", str(project_dir), "retrieve", "--gold", "dogs.md", "cats sleep", "--markdown"]) == 0
     md = capsys.readouterr().out
     assert md.startswith("# Retrieval trace r3\n")  # the id as `runs show` takes it
     assert "- gold document rank: dense " in md and "_No gold chunk in the top 2 under" in md

@@ -190,6 +190,15 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
     evalset = select_cases(load_evalset(resolve_evalset_path(project, args.evalset)),
                            tags=args.tag, case_ids=args.case, limit=args.limit)
     variant = resolve_variant(project, args.variant, prompt=args.prompt, model=args.model)
+    if variant.prompt.grounded and not args.json:
+        from workbench.core.evals.promote import unindexed_labels
+
+        unknown = unindexed_labels(evalset.cases, project.data_dir)
+        if unknown:
+            print(f"warning: {len(unknown)} `relevant` label(s) name no indexed document (paths are "
+                  f"relative to the corpus folder): {', '.join(unknown[:5])}"
+                  + (" …" if len(unknown) > 5 else "") + "; retrieval metrics count them as never "
+                  "retrieved", file=sys.stderr)
     store = project.store
     resume = runstore.resolve_run_ref(store, args.resume) if args.resume else None
     baseline_id = None
@@ -199,6 +208,8 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
                                                selection=selection, evalset_hash=evalset.content_hash)
     # `is None`, not `or`: --concurrency 0 is bad input (exit 2, from the runner), not "default"
     concurrency = project.config.evals.concurrency if args.concurrency is None else args.concurrency
+    if resume is not None and args.concurrency is None:  # a resumed run keeps its own pace
+        concurrency = (runstore.get_run(store, resume).get("config") or {}).get("concurrency") or concurrency
 
     err = _console(sys.stderr)
     show_progress = sys.stderr.isatty() and not args.json
@@ -224,8 +235,12 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
 
     runner = EvalRunner(project, evalset, variant, concurrency=concurrency, repeat=args.repeat,
                         use_cache=not args.no_cache, on_progress=on_progress)
+    if resume is not None:
+        runner.check_resume(resume)  # refuse a finished/changed run before the header; narrows a subset
+        evalset = runner.evalset
     if not args.json:
-        err.print(_text(f"eval {evalset.name} ({len(evalset.cases)} cases × {args.repeat}) with variant "
+        cases = len(evalset.cases)
+        err.print(_text(f"eval {evalset.name} ({cases} case{'s' if cases != 1 else ''} × {runner.repeat}) with variant "
                         f"{variant.label}, models {' → '.join(chain_specs(project.config, variant.model))}, "
                         f"concurrency {concurrency}"
                         + (f", resuming run {resume}" if resume else "")))

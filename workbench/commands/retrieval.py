@@ -61,7 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--k", type=int, help="how many chunks (default: retrieval.k)")
     r.add_argument("--mode", choices=MODE_CHOICES, help="search method (default: retrieval.mode); all = one list per method")
     r.add_argument("--path", dest="path_glob", metavar="GLOB", help='only documents whose path matches, e.g. "lang_*.md"')
-    r.add_argument("--gold", nargs="+", metavar="DOC", default=[], help="relevant document paths (or chunk ids) to mark and rank")
+    # One value per flag (repeatable): with nargs="+", `--gold a.md "the query"` ate the query.
+    r.add_argument("--gold", action="append", metavar="DOC", default=[],
+                   help="a relevant document path (or chunk id) to mark and rank (repeatable)")
     r.add_argument("--json", action="store_true", help="one JSON object (with every method's ranks)")
     r.add_argument("--markdown", action="store_true", help="a self-contained report to paste into a chat or PR")
     r.set_defaults(func=run_retrieve)

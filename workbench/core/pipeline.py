@@ -228,7 +228,9 @@ async def run_generation(
         _store_result(store, gen_id, call.result, key_for, warnings, grounding.sources)
         raise
     except Exception as exc:  # the caller's on_event failed (e.g. `ask | head` closed the pipe)
-        if call.result.status == "running":
+        await stream.aclose()  # first, so the call records the try it was in
+        if call.result.status in ("running", "interrupted"):
+            call.result.status = "interrupted"
             call.result.error = f"stopped by the caller: {type(exc).__name__}: {exc}"
         _store_result(store, gen_id, call.result, key_for, warnings, grounding.sources)
         raise

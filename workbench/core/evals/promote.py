@@ -386,6 +386,21 @@ def _open_index(data_dir: Path) -> Any | None:
         return None
 
 
+def unindexed_labels(cases: Sequence[Any], data_dir: str | Path) -> list[str]:
+    """`relevant` document labels that name no document of the index (e.g. `docs/wal.md` when
+    the index stores `wal.md`, paths being relative to the corpus folder). Retrieval metrics
+    count such a label as never retrieved, so `eval run` says so up front. [] without an index."""
+    from workbench.core.evals.assertions import norm_path
+
+    labels = {norm_path(r) for c in cases for r in c.relevant if "#" not in r}
+    if not labels:
+        return []
+    index = _open_index(Path(data_dir))
+    if index is None:
+        return []
+    return sorted(labels - set(index.paths()))
+
+
 def check_relevant(relevant: Sequence[str], documents: CorpusDocuments) -> list[str]:
     """`relevant` entries normalised (`./a.md` -> `a.md`), or WorkbenchError naming the first
     that is not a document (or chunk id) of the corpus, with a did-you-mean."""

@@ -178,7 +178,7 @@ class EvalRunner:
     async def run(self, *, resume: int | None = None) -> RunOutcome:
         store = self.project.store
         if resume is not None:
-            run_id = self._check_resume(resume)
+            run_id = self.check_resume(resume)
             runstore.mark_running(store, run_id)
         else:
             run_id = runstore.create_run(
@@ -253,7 +253,10 @@ class EvalRunner:
     def _needs(self, base: str) -> bool:
         return any(a.base == base for c in self.evalset.cases for a in c.assertions)
 
-    def _check_resume(self, run_id: int) -> int:
+    def check_resume(self, run_id: int) -> int:
+        """Whether run `run_id` can be resumed with these settings (raises WorkbenchError saying
+        why not); adopts its repeat count and, for a subset run, narrows to its own cases. Safe
+        to call twice: the CLI calls it before printing what it will run."""
         row = runstore.get_run(self.project.store, run_id)
         if row["status"] == "running":
             raise WorkbenchError(f"eval run e{run_id} is still running (process {row.get('pid')}); "

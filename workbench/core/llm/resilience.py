@@ -216,6 +216,7 @@ class ResilientCall:
         result = self.result
         start = self.clock()
         first_token_at: float | None = None
+        in_flight: tuple[str, int, float] | None = None  # the try under way: model, number, start
         try:
             for position, provider in enumerate(self.chain):
                 down_until = _DOWN_UNTIL.get(provider.name, 0.0)
@@ -230,6 +231,7 @@ class ResilientCall:
                 retry = 0
                 while True:
                     attempt_start = self.clock()
+                    in_flight = (provider.name, retry + 1, attempt_start)
                     guarded = self._guarded(provider, request, start)
                     try:
                         async for event in guarded:
@@ -249,6 +251,7 @@ class ResilientCall:
                             else:
                                 yield event
                         _DOWN_UNTIL.pop(provider.name, None)
+                        in_flight = None
                         result.attempts.append(
                             AttemptRecord(provider.name, retry + 1, "ok", "",
                                           (self.clock() - attempt_start) * 1000)
@@ -258,6 +261,7 @@ class ResilientCall:
                             result.error = "the stream ended without a final message"
                         return
                     except ProviderError as exc:
+                        in_flight = None
                         elapsed = (self.clock() - attempt_start) * 1000
                         result.attempts.append(
                             AttemptRecord(provider.name, retry + 1, exc.kind, exc.message, elapsed)
@@ -294,6 +298,10 @@ class ResilientCall:
             if result.status == "running":
                 result.status = "interrupted"
                 result.error = "cancelled by the user"
+            if in_flight is not None:  # the stored row must still say which model was answering
+                name, number, began = in_flight
+                result.attempts.append(AttemptRecord(name, number, "interrupted", "stopped before the end",
+                                                     (self.clock() - began) * 1000))
             raise
         finally:
             result.total_ms = (self.clock() - start) * 1000
