@@ -219,16 +219,9 @@ def test_k_a_gold_rank_change_alone_is_a_change():
     assert d.counts_text == "2 cases · 1 changed (0 regressions, 0 fixes, 1 retrieval only) · 1 unchanged"
 
 
-@pytest.mark.slow
-def test_k_l_retrieval_changes_and_a_changed_index_show_in_eval_diff(ollama_standin, project_factory, capsys):
-    """A real index: k=1 -> k=2 moves the gold document from unretrieved to rank 2 with the same
-    answer (K: shown and counted in the text diff); a re-ingest between two runs is recorded
-    with each run and warned about (L)."""
-    ollama_standin.configure(reply=["The answer."])
-    project = project_factory(
-        host=ollama_standin.url, retries="count: 0\n  backoff_s: 0.01",
-        extra="retrieval:\n  corpus: [docs]\n  k: 1\n  mode: dense\nevals:\n  dir: evals\n"
-              "variants:\n  wide:\n    retrieval: {k: 2}\n")
+def grounded_project(project_factory, standin, config: str, evalset: str):
+    """A stand-in project with two tiny docs, a grounded prompt and one eval set (evals/g.yaml)."""
+    project = project_factory(host=standin.url, retries="count: 0\n  backoff_s: 0.01", extra=config)
     root = project.root
     project.close()
     (root / "docs").mkdir()
@@ -238,7 +231,20 @@ def test_k_l_retrieval_changes_and_a_changed_index_show_in_eval_diff(ollama_stan
         "# Write-ahead log\n\nPRAGMA journal_mode=WAL: readers do not block writers.\n")
     (root / "prompts" / "grounded.yaml").write_text('template: "Sources:\\n{context}\\n\\nQuestion: {question}"\n')
     (root / "evals").mkdir()
-    (root / "evals" / "g.yaml").write_text(
+    (root / "evals" / "g.yaml").write_text(evalset)
+    return root
+
+
+@pytest.mark.slow
+def test_k_l_retrieval_changes_and_a_changed_index_show_in_eval_diff(ollama_standin, project_factory, capsys):
+    """A real index: k=1 -> k=2 moves the gold document from unretrieved to rank 2 with the same
+    answer (K: shown and counted in the text diff); a re-ingest between two runs is recorded
+    with each run and warned about (L)."""
+    ollama_standin.configure(reply=["The answer."])
+    root = grounded_project(
+        project_factory, ollama_standin,
+        "retrieval:\n  corpus: [docs]\n  k: 1\n  mode: dense\nevals:\n  dir: evals\n"
+        "variants:\n  wide:\n    retrieval: {k: 2}\n",
         "cases:\n  - id: rowids\n    inputs: {question: 'How do I stop SQLite from reusing ROWIDs of deleted rows?'}\n"
         "    relevant: [wal.md]\n    assert:\n      - {type: icontains, value: answer}\n")
     assert wb(root, "ingest") == 0
@@ -292,15 +298,8 @@ def test_relevant_labels_the_index_does_not_know_are_warned_about(ollama_standin
     """`relevant: [docs/wal.md]` when the index stores `wal.md` (paths are corpus-relative):
     the metrics say 0% while attribution matched loosely; the run now says why up front."""
     ollama_standin.configure(reply=["The answer."])
-    project = project_factory(host=ollama_standin.url, retries="count: 0\n  backoff_s: 0.01",
-                              extra="retrieval:\n  corpus: [docs]\n  k: 1\nevals:\n  dir: evals\n")
-    root = project.root
-    project.close()
-    (root / "docs").mkdir()
-    (root / "docs" / "wal.md").write_text("# Write-ahead log\n\nPRAGMA journal_mode=WAL.\n")
-    (root / "prompts" / "grounded.yaml").write_text('template: "Sources:\\n{context}\\n\\nQuestion: {question}"\n')
-    (root / "evals").mkdir()
-    (root / "evals" / "g.yaml").write_text(
+    root = grounded_project(
+        project_factory, ollama_standin, "retrieval:\n  corpus: [docs]\n  k: 1\nevals:\n  dir: evals\n",
         "cases:\n  - id: wal\n    inputs: {question: 'What is WAL?'}\n    relevant: [docs/wal.md, wal.md]\n"
         "    assert:\n      - {type: icontains, value: answer}\n")
     assert wb(root, "ingest") == 0
