@@ -98,6 +98,16 @@ def test_bad_yaml_names_the_line(tmp_path):
     assert e.line in (3, 4, 5)
 
 
+def test_an_unclosed_quote_or_brace_points_at_where_it_opened_and_names_the_case(tmp_path):
+    """PyYAML notices an unclosed quote at the end of the file and a missing } on the next
+    line; the error points where the fix is, and names the case it is in."""
+    e = err(tmp_path, 'cases:\n  - id: a\n    inputs: {question: hi}\n  - id: b\n'
+                      '    inputs: {question: "unclosed}\n    assert: []\n')
+    assert e.line == 5 and e.message.startswith("case 'b': bad YAML:") and "(noticed on line 7)" in e.message
+    e = err(tmp_path, "cases:\n  - id: a\n    inputs: {question: hi\n    tags: [x]\n")
+    assert e.line == 3 and e.message.startswith("case 'a': bad YAML:")
+
+
 def test_bad_yaml_indentation_names_the_line(tmp_path):
     e = err(tmp_path, "cases:\n  - id: a\n    inputs:\n      question: q\n   tags: [x]\n")
     assert "bad YAML" in e.message and e.line == 5

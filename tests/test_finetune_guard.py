@@ -130,7 +130,7 @@ def test_low_recall_in_a_retrieval_eval_blocks(sample_project):
     report = check(project, "format")
     rule = report.rule("retrieval")
     assert not rule.passed and rule.evidence["recall_at_k"] == 0.62
-    assert "recall@4 62% in retrieval eval 1 (hybrid)" in rule.summary
+    assert "recall@4 62% in retrieval eval re1 (hybrid)" in rule.summary
     assert report.advice.startswith("Not yet: recall@4 is 62%: the answer is often not in the context")
 
 

@@ -54,9 +54,7 @@ def load_located(path: Path, text: str | None = None) -> Located:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        problem = exc.problem or str(exc)
+        line, problem = yaml_error_where(exc)
         raise WorkbenchError(f"invalid YAML: {problem}", path=path, line=line) from None
     except yaml.YAMLError as exc:
         raise WorkbenchError(f"invalid YAML: {exc}", path=path) from None
@@ -217,3 +215,21 @@ class Builder:
                 self.fail(keypath, f"{name} must be text, got {_describe(value)}")
             return str(value)
         raise TypeError(f"unsupported annotation {tp!r} for {name}")  # a bug, not a user error
+
+
+def yaml_error_where(exc: "yaml.MarkedYAMLError") -> tuple[int | None, str]:
+    """(line, message) of a YAML syntax error, pointing where the fix is.
+
+    PyYAML reports where it *noticed* the problem: for an unclosed quote that is the end of the
+    file, for a missing `}` the next line. For an unfinished quote or flow collection ({ }, [ ])
+    the line where it began (the context mark) is the one to fix, and the line where the problem
+    surfaced is added to the message. For block structure (indentation) the problem line is."""
+    problem_mark, context_mark = exc.problem_mark, exc.context_mark
+    problem = " ".join(x for x in (exc.context, exc.problem) if x) or str(exc)
+    unfinished = any(w in (exc.context or "") for w in ("quoted scalar", "flow"))  # a quote, { or [
+    if (unfinished and context_mark is not None and problem_mark is not None
+            and context_mark.line < problem_mark.line):
+        return context_mark.line + 1, f"{problem} (noticed on line {problem_mark.line + 1})"
+    mark = problem_mark or context_mark
+    return (mark.line + 1 if mark else None), problem
+

@@ -30,6 +30,7 @@ import yaml
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.evals.jsonschema_lite import check_schema
+from workbench.core.yamlfile import yaml_error_where
 
 BASE_TYPES = (
     "equals", "contains", "icontains", "contains-any", "contains-all", "regex",
@@ -137,6 +138,21 @@ class EvalSet:
 # --------------------------------------------------------------------------- loading
 
 
+_CASE_ID_LINE = re.compile(r"^\s*-\s*id:\s*['\"]?([^'\"#\s]+)")
+
+
+def _case_before(text: str, line: int | None) -> str | None:
+    """The id of the case a YAML syntax error sits in (the last `- id:` at or above `line`), so
+    even a file that does not parse names its case; None above the first case."""
+    if line is None:
+        return None
+    for raw in reversed(text.splitlines()[:line]):
+        m = _CASE_ID_LINE.match(raw)
+        if m:
+            return m.group(1)
+    return None
+
+
 def load_evalset(path: str | Path) -> EvalSet:
     """Read and validate an eval-set file. Raises WorkbenchError naming file, line, case, field."""
     p = Path(path)
@@ -241,12 +257,10 @@ class _Parser:
         try:
             root = yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 1 if mark else None
-            problem = " ".join(x for x in (exc.context, exc.problem) if x)
+            line, problem = yaml_error_where(exc)
             if "flow" in (exc.context or "") and "but got '?'" in (exc.problem or ""):
                 problem += " (inside { } or [ ], quote text that contains '?' or ': ')"
-            raise WorkbenchError(f"bad YAML: {problem or exc}", path=self.path, line=line) from None
+            raise self.err(f"bad YAML: {problem}", line=line, case=_case_before(text, line)) from None
         except yaml.YAMLError as exc:
             raise WorkbenchError(f"bad YAML: {exc}", path=self.path) from None
         if root is None:

@@ -691,7 +691,7 @@ def _rule_retrieval(best: VariantRun | None, s: FinetuneSettings, reval: dict[st
     source = f"{best.label}"
     if reval is not None:  # a dedicated retrieval eval measures recall over every relevant document
         recall, k, labelled = reval["recall"], reval["k"], None
-        source = f"retrieval eval {reval['id']} ({reval['mode']})"
+        source = f"retrieval eval re{reval['id']} ({reval['mode']})"
     ev = {"run": best.run_id, "failures": failed_total, "retrieval_misses": misses, "miss_share": share,
           "recall_at_k": recall, "k": k, "max_miss_share": s.max_retrieval_miss_share,
           "min_recall": s.min_recall, "recall_source": source}
