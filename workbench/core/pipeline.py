@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from workbench.core.citations import cited_numbers
+from workbench.core.threads import in_daemon_thread
 from workbench.core.errors import WorkbenchError
 from workbench.core.llm.base import ChatRequest, Event, Notice
 from workbench.core.llm.registry import chain_specs, make_provider_or_placeholder
@@ -176,7 +177,7 @@ async def run_generation(
     if variant.prompt.grounded:  # embedding the query is CPU work: keep it off the event loop
         if _embedder_cold(project, variant):
             emit(Notice("loading the embedding model for retrieval (once per session)…", "info"))
-        grounding = await asyncio.to_thread(ground, project, variant, question)
+        grounding = await in_daemon_thread(ground, project, variant, question)
     if grounding.status.startswith("unavailable"):
         emit(Notice(f"answered without retrieval — {grounding.status[len('unavailable: '):]}", "warning"))
     values = dict(inputs)

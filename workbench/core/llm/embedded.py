@@ -62,6 +62,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
+from workbench.core.threads import in_daemon_thread
 from workbench.core.llm.base import ChatRequest, Event, Final, Loaded, Loading, ProviderError, Token
 from workbench.core.llm.embedded_model import (
     GGUF_PACKAGE,
@@ -184,12 +185,12 @@ class EmbeddedProvider:
 
         Returns the milliseconds spent loading: 0.0 when it was already loaded.
         """
-        _, load_ms = await asyncio.to_thread(_loaded_model, self.package, self.quantize, self.threads)
+        _, load_ms = await in_daemon_thread(_loaded_model, self.package, self.quantize, self.threads)
         return load_ms
 
     async def count_tokens(self, messages: list[dict[str, str]]) -> int | None:
         """The exact number of prompt tokens after the chat template (loads only the tokenizer)."""
-        tokenizer = await asyncio.to_thread(_tokenizer, self.package)
+        tokenizer = await in_daemon_thread(_tokenizer, self.package)
         return len(prompt_ids(tokenizer, messages))
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
@@ -198,7 +199,7 @@ class EmbeddedProvider:
         cold = not _MODELS
         if cold:  # seconds of silence otherwise: say what the wait is (and pause the deadline)
             yield Loading("loading the embedded model (once per session)…")
-        loaded, load_ms = await asyncio.to_thread(_loaded_model, self.package, self.quantize,
+        loaded, load_ms = await in_daemon_thread(_loaded_model, self.package, self.quantize,
                                                  self.threads)
         if cold:
             yield Loaded()
