@@ -38,7 +38,10 @@ def _read_until(fd: int, marker: bytes, seen: bytearray, timeout: float = 60.0) 
 
 def _retrieval_queries(root: Path) -> list[str]:
     with sqlite3.connect(root / ".workbench" / "runs.db") as db:
-        return [q for (q,) in db.execute("SELECT query FROM retrievals ORDER BY id")]
+        try:
+            return [q for (q,) in db.execute("SELECT query FROM retrievals ORDER BY id")]
+        except sqlite3.OperationalError:  # the app has not created its tables yet
+            return []
 
 
 @pytest.mark.slow
@@ -68,18 +71,16 @@ def test_enter_then_f3_in_one_burst_searches_then_switches(tmp_path, embedder):
         _read_until(fd, b"palette", seen)
         os.write(fd, b"\x1bOQ")  # F2: Retrieval
         _read_until(fd, b"Search", seen)
-        os.write(fd, b"dogs\r")  # a first search loads the embedding model
-        _read_until(fd, b"trace r1", seen)
-        os.write(fd, b"\x15")  # ctrl+u clears the box
-        _read_until(fd, b"question or keywords", seen)
+        # Typed into the empty box (no ctrl+u first: Textual's input parser can drop text that
+        # follows a ctrl+u closely, an upstream quirk that is not what this test is about).
         os.write(fd, b"cats sleep")
         _read_until(fd, b"cats sleep", seen)
         os.write(fd, b"\r" + F3)  # Enter and F3 in one write, as a fast burst arrives
         _read_until(fd, b"Mark A", seen)  # the Evals tab's keys: F3 was not lost
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # the search loads the embedding model first
         while "cats sleep" not in _retrieval_queries(root) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert _retrieval_queries(root) == ["dogs", "cats sleep"]  # and the Enter searched
+        assert _retrieval_queries(root) == ["cats sleep"]  # and the Enter searched
     finally:
         os.kill(pid, signal.SIGTERM)
         os.waitpid(pid, 0)
