@@ -176,6 +176,30 @@ async def test_concurrent_streams_queue_and_each_gets_its_own_answer(provider):
     assert "".join(a) == "".join(alone_a) and "".join(b) == "".join(alone_b)
 
 
+async def test_a_call_queued_behind_another_answer_is_not_timed_out_for_its_first_token(provider):
+    """Eval cases at concurrency 4 queue for the one model: waiting is not a silent model. The
+    first-token deadline here is shorter than the first answer takes; the queued call still
+    answers, and says why it waited."""
+    from workbench.core.config import PricingConfig, RetryConfig, TimeoutConfig
+    from workbench.core.llm.base import Notice
+    from workbench.core.llm.resilience import ResilientCall
+
+    await run(provider, SQLITE, num_predict=4)  # loaded: only the queueing is under test
+    first_answer = ChatRequest(messages=STORY, options={"num_predict": 120, "temperature": 0})
+
+    async def ask(request):
+        call = ResilientCall([provider], timeouts=TimeoutConfig(first_token_s=0.5, idle_s=30.0),
+                             retries=RetryConfig(count=0), pricing=PricingConfig())
+        events = [e async for e in call.stream(request)]
+        return call.result, events
+
+    (first, _), (queued, events) = await asyncio.gather(
+        ask(first_answer), ask(ChatRequest(messages=SQLITE, options={"num_predict": 8})))
+    assert first.status in ("ok", "truncated")
+    assert queued.status in ("ok", "truncated"), queued.error
+    assert any(isinstance(e, Notice) and "another answer is using it" in e.text for e in events)
+
+
 async def test_count_tokens_is_the_chat_templated_prompt(provider, tokenizer):
     messages = [{"role": "system", "content": "Answer in one word."},
                 {"role": "user", "content": "Colour of the sky?"},

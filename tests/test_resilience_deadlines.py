@@ -125,3 +125,40 @@ async def test_a_caller_that_stops_reading_still_leaves_the_try_on_record():
     assert c.result.status == "interrupted" and c.result.output == "t0 "
     last = c.result.attempts[-1]
     assert (last.model, last.attempt, last.outcome) == ("scripted", 1, "interrupted")
+
+
+
+class Broken(Scripted):
+    """A provider with a bug: an exception that is not a mapped ProviderError."""
+
+    async def stream(self, request):
+        yield Token("half ")
+        raise ValueError("a chunk had no message")
+
+
+class Swallows(Scripted):
+    """A provider that swallows the deadline's cancellation and ends quietly."""
+
+    async def stream(self, request):
+        yield Token("a ")
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            return
+
+
+async def test_a_provider_bug_is_one_clear_error_on_record_not_a_traceback():
+    c = call([])
+    c.chain = [Broken([])]
+    assert await drain(c) == ["half "]
+    assert c.result.status == "error" and "ValueError: a chunk had no message" in c.result.error
+    assert c.result.attempts[-1].outcome == "internal"
+
+
+async def test_a_provider_that_swallows_the_deadline_still_times_out_and_leaves_no_cancel():
+    c = call([])
+    c.chain = [Swallows([])]
+    assert await drain(c) == ["a "]
+    assert c.result.status == "timeout"
+    assert asyncio.current_task().cancelling() == 0
+    await asyncio.sleep(0.3)  # no stray cancellation

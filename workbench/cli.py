@@ -88,6 +88,18 @@ def _app_only(argv: Sequence[str]) -> tuple[bool, str | None]:
     return True, project
 
 
+def _exit_now_if_threads_are_busy(code: int) -> None:
+    """After Ctrl-C, a model load or generation may still run in a daemon thread (torch C++
+    code). Letting the interpreter finalize under it can abort ('terminate called…') or trip
+    over its stderr writes, so exit at once: the run is already stored and the store closed."""
+    import threading
+
+    if any(t.name.startswith("workbench-") and t.is_alive() for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("LANCEDB_LOG", "error")  # LanceDB warnings would corrupt the TUI
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -117,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             project.close()
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
+        _exit_now_if_threads_are_busy(130)
         return 130
     except BrokenPipeError:  # `workbench runs show 3 | head`: the reader left; that is not an error
         devnull = os.open(os.devnull, os.O_WRONLY)

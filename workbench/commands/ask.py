@@ -84,7 +84,8 @@ def run(args: argparse.Namespace, project: Any) -> int:
         if isinstance(event, Token) and stream_out:
             text = terminal_safe(event.text)
             if thinking and text:  # the answer starts below the thinking, not on its line
-                sys.stderr.write("\n")
+                if screen_mid_line:
+                    sys.stderr.write("\n")
                 thinking = screen_mid_line = False
             sys.stdout.write(text)
             sys.stdout.flush()
@@ -97,7 +98,8 @@ def run(args: argparse.Namespace, project: Any) -> int:
                 thinking = True
             sys.stderr.write(text)
             sys.stderr.flush()
-            screen_mid_line = bool(text) and not text.endswith("\n") or screen_mid_line
+            if text:
+                screen_mid_line = not text.endswith("\n")
         elif isinstance(event, Notice):
             if event.level == "error" and event.text.startswith("no model could answer"):
                 return  # said once, as the command's error, below

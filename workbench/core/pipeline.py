@@ -216,24 +216,31 @@ async def run_generation(
     last_flush = time.monotonic()
     flushed_len = 0
     stream = call.stream(request)
+    caller_failed = False  # only an exception from `emit` is "stopped by the caller"
     try:
         async for event in stream:
-            emit(event)
+            try:
+                emit(event)
+            except BaseException:
+                caller_failed = True
+                raise
             now = time.monotonic()
             grew = len(call.result.output) != flushed_len
             if grew and (flushed_len == 0 or now - last_flush >= FLUSH_EVERY_S):
                 store.update_generation(gen_id, {"output": call.result.output,
                                                  "thinking": call.result.thinking})
                 flushed_len, last_flush = len(call.result.output), now
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        _store_result(store, gen_id, call.result, key_for, warnings, grounding.sources)
-        raise
-    except Exception as exc:  # the caller's on_event failed (e.g. `ask | head` closed the pipe)
-        await stream.aclose()  # first, so the call records the try it was in
-        if call.result.status in ("running", "interrupted"):
-            call.result.status = "interrupted"
-            call.result.error = f"stopped by the caller: {type(exc).__name__}: {exc}"
-        _store_result(store, gen_id, call.result, key_for, warnings, grounding.sources)
+    except BaseException as exc:  # cancelled, Ctrl-C, or on_event failed (`ask | head`)
+        try:
+            await stream.aclose()  # first, so the call records the try it was in
+        finally:  # even if closing is cancelled again, the row gets what is known
+            if caller_failed and isinstance(exc, Exception) and call.result.status in ("running", "interrupted"):
+                call.result.status = "interrupted"
+                call.result.error = f"stopped by the caller: {type(exc).__name__}: {exc}"
+            elif call.result.status == "running" and isinstance(exc, Exception):
+                call.result.status = "error"
+                call.result.error = f"{type(exc).__name__}: {exc}"
+            _store_result(store, gen_id, call.result, key_for, warnings, grounding.sources)
         raise
     finally:
         await stream.aclose()  # stop the model now, not when the garbage collector gets to it

@@ -220,7 +220,7 @@ class EmbeddedProvider:
         def work() -> None:
             try:
                 result = self._run(loaded, request.adapter, prompt, sampling,
-                                   lambda text: post(Token(text)), cancel, info)
+                                   lambda text: post(Token(text)), cancel, info, mark=post)
                 post(("done", result))
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
                 post(("error", exc))
@@ -241,6 +241,9 @@ class EmbeddedProvider:
                 item = await queue.get()
                 if isinstance(item, Token):
                     after_output = True
+                    yield item
+                    continue
+                if isinstance(item, (Loading, Loaded)):  # queued behind another answer
                     yield item
                     continue
                 tag, payload = item
@@ -267,15 +270,24 @@ class EmbeddedProvider:
 
     def _run(self, loaded: LoadedModel, adapter: str | None, prompt: list[int],
              sampling: Sampling, emit: Any, cancel: threading.Event,
-             info: GenerationInfo) -> GenerationResult:
-        """On the generation thread: wait for the model's lock (giving up on cancel), then run."""
+             info: GenerationInfo, mark: Any = None) -> GenerationResult:
+        """On the generation thread: wait for the model's lock (giving up on cancel), then run.
+
+        One answer generates at a time. A call queued behind others (an eval at concurrency 4,
+        A/B panes) says so with Loading/Loaded, so the wait is not taken for a model that never
+        produces a first token (only the total deadline runs meanwhile)."""
         import torch
 
-        while not loaded.generation_lock.acquire(timeout=0.05):
+        queued = not loaded.generation_lock.acquire(blocking=False)
+        if queued and mark is not None:
+            mark(Loading("waiting for the embedded model: another answer is using it…"))
+        while queued and not loaded.generation_lock.acquire(timeout=0.05):
             if cancel.is_set():
                 info.cancelled = True
                 info.completion_tokens = 0
                 return GenerationResult("", 0, None, 0.0, 0.0)
+        if queued and mark is not None:
+            mark(Loaded())
         try:
             torch.set_num_threads(self.threads)
             model, adapter_ms = loaded.model_for(adapter)

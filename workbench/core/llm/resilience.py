@@ -355,17 +355,31 @@ class ResilientCall:
                 if limit <= 0:
                     raise self._timeout(phase, seen_output, total=True)
                 watch.arm(limit)
+                timed_out = False
                 try:
                     event = await agen.__anext__()
                 except StopAsyncIteration:
+                    if watch.fired and watch.take_back():  # swallowed the cancel, then ended
+                        raise self._timeout(phase, seen_output, total=remaining_total <= phase) from None
                     return
                 except asyncio.CancelledError:
                     if watch.take_back():
                         raise self._timeout(phase, seen_output, total=remaining_total <= phase) from None
                     raise
+                except BaseException as exc:
+                    # The provider swallowed the timer's cancel and failed otherwise: take the
+                    # cancel back (or it would escape at a later await) and call it a timeout.
+                    timed_out = watch.fired and watch.take_back()
+                    if not timed_out:
+                        if isinstance(exc, Exception) and not isinstance(exc, ProviderError):
+                            # a provider bug (not a mapped failure) is still one clear error,
+                            # recorded as this model's try, not an escaped traceback
+                            raise ProviderError("internal", f"{type(exc).__name__}: {exc}",
+                                                retryable=False, after_output=seen_output) from exc
+                        raise
                 finally:
                     watch.waiting = False
-                if watch.fired and watch.take_back():  # the provider swallowed the cancellation
+                if timed_out or (watch.fired and watch.take_back()):  # swallowed, then answered
                     raise self._timeout(phase, seen_output, total=remaining_total <= phase)
                 if isinstance(event, Loading):
                     loading = True
