@@ -70,7 +70,7 @@ async def test_broken_theme_files_are_reported_once_and_skipped(tui_project_dir,
         await pilot.pause()
         notices = [n for n in app._notifications if "theme" in n.message.lower()]
         assert len(notices) == 1  # one report for all broken files
-        assert "broken-yaml.yaml:3: invalid YAML" in notices[0].message
+        assert "broken-yaml.yaml:2: invalid YAML" in notices[0].message  # where the [ opened
         assert "bad-colour.yaml:2" in notices[0].message
         assert "mine" in app.available_themes  # the good user theme is there
         assert "y" not in app.available_themes and "x" not in app.available_themes
