@@ -53,8 +53,9 @@ async def run(provider: EmbeddedProvider, messages, adapter: str | None = None, 
         assert not finals, "nothing may follow the Final"
         if isinstance(event, Token):
             tokens.append(event.text)
-        elif isinstance(event, Loading):  # the first request of a process says it loads the model
-            assert not tokens and "loading the embedded model" in event.text
+        elif isinstance(event, Loading):  # it loads the model, or waits for another answer
+            assert not tokens and ("loading the embedded model" in event.text
+                                   or "another answer is using it" in event.text)
         elif isinstance(event, Loaded):
             assert not tokens
         else:
