@@ -144,7 +144,6 @@ def record_json(record: Any) -> dict[str, Any]:
 
 def cited_sources(record: Any) -> list[dict[str, Any]]:
     """The retrieved sources, each marked as cited by the answer or not (as the row stores them)."""
-    from workbench.core.citations import cited_numbers
+    from workbench.core.pipeline import cited_sources as mark
 
-    cited = set(cited_numbers(record.result.output))
-    return [{**s.as_dict(), "cited": s.n in cited} for s in record.grounding.sources]
+    return mark(record.grounding.sources, record.result.output)

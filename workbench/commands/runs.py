@@ -123,8 +123,7 @@ def run_show(args: argparse.Namespace, project: Any) -> int:
             out.write(f"{name:>18}: {terminal_safe(value)}\n")
     for name, lines in (("attempt_log", [_attempt_line(a) for a in row.get("attempt_log") or []]),
                         ("warnings", [str(w) for w in row.get("warnings") or []]),
-                        ("sources", [source_line(s) if isinstance(s, dict) else str(s)
-                                     for s in row.get("sources") or []])):
+                        ("sources", [source_line(s) for s in row.get("sources") or []])):
         for i, line in enumerate(lines):
             out.write(f"{name:>18}: " if i == 0 else " " * 20)
             out.write(f"{terminal_safe(line)}\n")

@@ -297,6 +297,12 @@ async def _is_down(project: Any, spec: str) -> bool:
     return _PROBED[host][1]
 
 
+def cited_sources(sources: list[Source], output: str) -> list[dict[str, Any]]:
+    """Each source as stored and shown: its fields plus whether the answer cites its [n]."""
+    cited = set(cited_numbers(output))
+    return [{**s.as_dict(), "cited": s.n in cited} for s in sources]
+
+
 def _store_result(store, gen_id: int, result: CallResult, key_for: Callable[[str], str],
                   budget_warnings: list[str], sources: list[Source]) -> None:
     """Write the final state of a call in one update: cache-keyed by the model that actually
@@ -304,9 +310,8 @@ def _store_result(store, gen_id: int, result: CallResult, key_for: Callable[[str
     if result.status == "running":
         result.status = "interrupted"
     answered_key = key_for(result.model_used) if result.model_used else None
-    cited = set(cited_numbers(result.output))
     store.update_generation(gen_id, {
-        "sources": [{**s.as_dict(), "cited": s.n in cited} for s in sources],
+        "sources": cited_sources(sources, result.output),
         "output": result.output, "thinking": result.thinking, "status": result.status,
         "error": result.error, "model_used": result.model_used,
         "fallback_used": result.fallback_used,
