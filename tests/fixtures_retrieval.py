@@ -142,17 +142,24 @@ cases:
 """
 
 
-@pytest.fixture
-def retrieval_project(tmp_path: Path, embedder) -> Path:
-    """A project with the tiny corpus in docs/, a grounded prompt and evals/tiny.yaml (not
-    ingested yet); the embedding model is loaded."""
+def write_grounded_project(root: Path, *, host: str | None = None) -> Path:
+    """A project over the tiny corpus in docs/ (k=2, 60-token chunks) with a grounded prompt
+    (`--prompt grounded`), not ingested yet; `host` points it at an Ollama stand-in."""
     from fixtures_project import write_project
 
-    root = write_project(tmp_path / "proj", extra="retrieval:\n  corpus: [docs]\n  k: 2\n  chunk_tokens: 60\n"
+    root = write_project(root, host=host, extra="retrieval:\n  corpus: [docs]\n  k: 2\n  chunk_tokens: 60\n"
                          "  overlap_tokens: 10\n")
     write_corpus(root / "docs")
     (root / "prompts" / "grounded.yaml").write_text(
         "template: |\n  Sources:\n  {context}\n\n  Question: {question}\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def retrieval_project(tmp_path: Path, embedder) -> Path:
+    """A project with the tiny corpus in docs/, a grounded prompt and evals/tiny.yaml (not
+    ingested yet); the embedding model is loaded."""
+    root = write_grounded_project(tmp_path / "proj")
     (root / "evals").mkdir()
     (root / "evals" / "tiny.yaml").write_text(EVALSET, encoding="utf-8")
     return root

@@ -5,18 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fixtures_project import write_project
-from fixtures_retrieval import write_corpus
+from fixtures_retrieval import write_grounded_project
 from workbench.cli import main
 
 
 def test_ask_lists_its_numbered_sources_and_marks_the_cited_ones(tmp_path: Path, embedder, ollama_standin, capsys):
     ollama_standin.configure(reply=["Cats sleep a lot ", "[1]."])
-    root = write_project(tmp_path / "proj", host=ollama_standin.url,
-                         extra="retrieval:\n  corpus: [docs]\n  k: 2\n")
-    write_corpus(root / "docs")
-    (root / "prompts" / "grounded.yaml").write_text(
-        "template: |\n  Sources:\n  {context}\n\n  Question: {question}\n", encoding="utf-8")
+    root = write_grounded_project(tmp_path / "proj", host=ollama_standin.url)
     assert main(["-p", str(root), "ingest"]) == 0
     capsys.readouterr()
     question = "How many hours a day do cats sleep?"

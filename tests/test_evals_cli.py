@@ -191,19 +191,25 @@ def test_kill_9_mid_run_then_resume_repeats_nothing(proj, capsys):
         assert sorted(r["case_id"] for r in rows) == ["france", "italy", "japan", "peru"]
 
 
-def test_ctrl_c_keeps_finished_cases_and_says_how_to_resume(proj, capsys):
-    root, standin = proj
+def ctrl_c_eval_run(standin, argv: list[str], *, after_chats: int, cwd=None) -> str:
+    """`workbench ARGV` in a real process, slow answers, Ctrl-C once `after_chats` requests
+    reached the stand-in; asserts exit 130 and returns stderr."""
     standin.configure(reply=lambda b: [w + " " for w in answer(b)[0].split()] + ["x"] * 30, token_delay_s=0.05)
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "--project", str(root), "eval", "run",
-                             "--concurrency", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", *argv], env=env, cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        assert standin.wait_for(lambda s: len(s.requests_to("/api/chat")) >= 3, timeout=60)
+        assert standin.wait_for(lambda s: len(s.requests_to("/api/chat")) >= after_chats, timeout=60)
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
+    return err
+
+
+def test_ctrl_c_keeps_finished_cases_and_says_how_to_resume(proj, capsys):
+    root, standin = proj
+    err = ctrl_c_eval_run(standin, ["--project", str(root), "eval", "run", "--concurrency", "1"], after_chats=3)
     assert "cancelled: 2 finished case(s) kept in run 1" in err and "--resume 1" in err
     with Store(root / ".workbench" / "runs.db") as store:
         assert store.get("eval_runs", 1)["status"] == "cancelled"

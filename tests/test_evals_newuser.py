@@ -4,12 +4,8 @@ checked through the CLI against the Ollama stand-in, asserting what the user rea
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import signal
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -17,7 +13,7 @@ import pytest
 from workbench.cli import main
 
 # the capitals set, its stand-in answers (japan fails) and the `proj` fixture, as a user has them
-from test_evals_cli import EVALS, answer, chats, proj, wb  # noqa: F401
+from test_evals_cli import EVALS, answer, chats, ctrl_c_eval_run, proj, wb  # noqa: F401
 
 
 def test_a_truncated_answer_is_served_from_cache_on_an_unchanged_rerun(proj, capsys):
@@ -144,19 +140,10 @@ def test_g_the_ctrl_c_hint_is_a_command_that_resumes_from_any_folder(proj, capsy
     """Run with -p from another folder and a variant: the printed command names both, and
     pasting it (from yet another folder) finishes the run."""
     root, standin = proj
-    standin.configure(reply=lambda b: [w + " " for w in answer(b)[0].split()] + ["x"] * 30, token_delay_s=0.05)
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "eval", "run", "capitals", "-p", str(root),
-                             "--variant", "careful", "--concurrency", "1"], env=env, cwd=elsewhere,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        assert standin.wait_for(lambda s: len(s.requests_to("/api/chat")) >= 2, timeout=60)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130
+    err = ctrl_c_eval_run(standin, ["eval", "run", "capitals", "-p", str(root), "--variant", "careful",
+                                    "--concurrency", "1"], after_chats=2, cwd=elsewhere)
     hint = re.search(r"continue with `([^`]+)`", err).group(1)
     assert hint == f"workbench -p {root} eval run capitals --variant careful --resume 1"
     standin.configure(token_delay_s=0.0)

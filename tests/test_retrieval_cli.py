@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures_project import write_project
-from fixtures_retrieval import write_corpus
+from fixtures_retrieval import write_grounded_project
 from workbench.cli import main
 
 
@@ -361,11 +360,7 @@ async def test_the_stored_sources_say_which_ones_the_answer_cited(tmp_path: Path
     from workbench.core.store import decode
     from workbench.core.variants import resolve_variant
 
-    root = write_project(tmp_path / "proj", host=ollama_standin.url,
-                         extra="retrieval:\n  corpus: [docs]\n  k: 2\n  chunk_tokens: 60\n  overlap_tokens: 10\n")
-    write_corpus(root / "docs")
-    (root / "prompts" / "grounded.yaml").write_text(
-        "template: |\n  Sources:\n  {context}\n\n  Question: {question}\n", encoding="utf-8")
+    root = write_grounded_project(tmp_path / "proj", host=ollama_standin.url)
     assert main(["--project", str(root), "ingest"]) == 0
     ollama_standin.configure(reply=["Twelve to sixteen hours", " [1]."])
     project = Project.open(root)
