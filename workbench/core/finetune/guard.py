@@ -31,6 +31,7 @@ from typing import Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.finetune.settings import SIGNALS, FinetuneSettings
+from workbench.core.llm.resilience import format_cost
 from workbench.core.variants import variant_label
 
 REQUIRED = "required"
@@ -791,7 +792,7 @@ def _rule_signal(signal: str | None, runs: list[VariantRun], best: VariantRun | 
              f"capability failures (context present, failing in every variant): "
              f"{len(ev['capability_persistent'])}; prompt tokens "
              + (f"{share:.0%} of all tokens, {pc['prompt_tokens_per_request']:.0f} per request"
-                + (f", cost {pc['cost_per_request']:.5f} per request" if pc.get("cost_per_request") else "")
+                + (f", cost {format_cost(pc['cost_per_request'])} per request" if pc.get("cost_per_request") else "")
                 if share is not None else "unknown"))
     ev["signal"] = signal
     if signal is None:
@@ -821,7 +822,7 @@ def _rule_signal(signal: str | None, runs: list[VariantRun], best: VariantRun | 
         ok = share is not None and share >= s.min_prompt_share
         summary = ("prompt-cost: " + (f"prompt tokens are {share:.0%} of all tokens "
                                       f"({pc['prompt_tokens_per_request']:.0f} per request"
-                                      + (f", cost {pc['cost_per_request']:.5f} per request" if pc.get("cost_per_request") else "")
+                                      + (f", cost {format_cost(pc['cost_per_request'])} per request" if pc.get("cost_per_request") else "")
                                       + f"); need {s.min_prompt_share:.0%}" if share is not None
                                       else "no token counts stored"))
         step = None if ok else ("prompts are not the bulk of the cost; a fine-tune will not save much — "
