@@ -3,7 +3,8 @@
 Each subcommand lives in `workbench/commands/<topic>.py` with `register(subparsers)`; this module
 only wires them and turns errors into exit codes:
   0 ok, 1 the job ran but failed its goal (gate failed, answer incomplete), 2 bad config or input,
-  3 no model could answer, 130 interrupted by Ctrl-C.
+  3 no model could answer, 130 interrupted by Ctrl-C, 143 stopped by SIGTERM (handled like Ctrl-C:
+  what finished is stored, the rest marked `interrupted`), 141 the reader closed stdout.
 A traceback is shown only with --debug; otherwise one line that names file, line and field.
 """
 
@@ -88,6 +89,20 @@ def _app_only(argv: Sequence[str]) -> tuple[bool, str | None]:
     return True, project
 
 
+def _invalid_utf8_argument(argv: Sequence[str]) -> str | None:
+    """Why argv is unusable, or None. Python decodes argv bytes that are not UTF-8 into lone
+    surrogates (PEP 383); they fail later, far from the cause (printing, JSON, SQLite), so one
+    is bad input here, shown with its bytes escaped."""
+    for position, arg in enumerate(argv, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            return (f"argument {position} is not valid UTF-8 text: '{shown}' "
+                    "(retype it, or rename the file it names to a UTF-8 name)")
+    return None
+
+
 def _exit_now_if_threads_are_busy(code: int) -> None:
     """After Ctrl-C, a model load or generation may still run in a daemon thread (torch C++
     code). Letting the interpreter finalize under it can abort ('terminate called…') or trip
@@ -103,6 +118,10 @@ def _exit_now_if_threads_are_busy(code: int) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("LANCEDB_LOG", "error")  # LanceDB warnings would corrupt the TUI
     argv = sys.argv[1:] if argv is None else list(argv)
+    bad = _invalid_utf8_argument(argv)
+    if bad is not None:
+        print(f"error: {bad}", file=sys.stderr)
+        return 2
     app_only, project_dir = _app_only(argv)
     if app_only:
         from workbench.tui.launch import launch
@@ -123,14 +142,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if project.config.path is None:
             print(f"note: no workbench.yaml in {project.root}: using defaults "
                   f"(runs are stored in {project.data_dir})", file=sys.stderr)
+        for warning in project.config.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        from workbench.core.interrupts import sigterm_as_sigint
+
         try:
-            return int(args.func(args, project) or 0)
+            with sigterm_as_sigint():  # `kill PID` stops a command as Ctrl-C does, exit 143
+                return int(args.func(args, project) or 0)
         finally:
             project.close()
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        _exit_now_if_threads_are_busy(130)
-        return 130
+        from workbench.core.interrupts import interrupt_exit_code, terminated
+
+        code = interrupt_exit_code()
+        print("\nstopped by SIGTERM" if terminated() else "\ninterrupted", file=sys.stderr)
+        _exit_now_if_threads_are_busy(code)
+        return code
     except BrokenPipeError:  # `workbench runs show 3 | head`: the reader left; that is not an error
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush can't fail again

@@ -127,7 +127,11 @@ def run_ingest(args: argparse.Namespace, project: Any) -> int:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
         print_ingest_report(out, report)
-    return 130 if report.cancelled else 0
+    if report.cancelled:  # Ctrl-C 130, SIGTERM 143 (routed to on_sigint below by core/interrupts.py)
+        from workbench.core.interrupts import interrupt_exit_code
+
+        return interrupt_exit_code()
+    return 0
 
 
 def ingest_with_progress(project: Any, settings: Any, paths: list[str] | None, *, reindex: bool = False,
@@ -248,9 +252,14 @@ def _dur(seconds: float | None) -> str:
 def _warn_if_chunking_changed(project: Any, settings: Any) -> None:
     from workbench.core.retrieval.index import Index, chunking_drift
 
+    from workbench.core.retrieval.service import incomplete_note
+
     drift = chunking_drift(Index.read_meta(project.data_dir), settings)
     if drift:
         print(f"warning: {drift}: run `workbench ingest`", file=sys.stderr)
+    note = incomplete_note(project)
+    if note:
+        print(f"warning: {note}", file=sys.stderr)
 
 
 def run_retrieve(args: argparse.Namespace, project: Any) -> int:
@@ -548,9 +557,21 @@ def run_status(args: argparse.Namespace, project: Any) -> int:
         return 0 if problem is None else 2
     out = Console(highlight=False)
     if problem:
-        out.print(Text(problem, style="red"))
+        out.print(Text(terminal_safe(problem), style="red"))
         return 2
-    out.print(f"{meta.get('docs')} documents, {meta.get('table_rows')} chunks; embedding {meta.get('embedding_model')} "
-              f"({meta.get('dimension')} dims); chunking {meta.get('chunking')}; last ingest {meta.get('last_ingest_at')}; "
-              f"state {meta.get('state')}; version {meta.get('table_version')}")
+    out.print(Text(
+        f"{_shown(meta.get('docs'))} documents, {_shown(meta.get('table_rows'))} chunks; "
+        f"embedding {_shown(meta.get('embedding_model'))} ({_shown(meta.get('dimension'))} dims); "
+        f"chunking {_shown(meta.get('chunking'))}; last ingest {_shown(meta.get('last_ingest_at'))}; "
+        f"state {_shown(meta.get('state'))}; version {_shown(meta.get('table_version'))}"))
     return 0
+
+
+def _shown(value: Any) -> str:
+    """One status value as plain text on one line: a mapping as `key value, ...` (not a Python
+    dict), control characters and newlines (a file or model name may hold them) escaped."""
+    if isinstance(value, dict):
+        text = ", ".join(f"{k} {_shown(v)}" for k, v in value.items())
+    else:
+        text = "?" if value is None else str(value)
+    return terminal_safe(text).replace("\n", "\\n").replace("\t", "\\t")

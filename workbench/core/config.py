@@ -7,6 +7,7 @@ embedded model). `WORKBENCH_CONFIG` points at another config file (tests, CI).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,10 @@ class ModelConfig:
     # Ollama option names (temperature, seed, top_p, top_k, num_ctx, num_predict, stop, ...).
     # Set num_ctx explicitly: Ollama silently cuts prompts that do not fit it.
     options: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.0, "seed": 42})
+    # Thinking models: auto (the server decides: on for models that can think), true or false.
+    # Sent to Ollama as `think`; on servers before 0.12.4 a <think>…</think> at the start of the
+    # answer is split out as thinking, so evals score only the answer.
+    think: Any = "auto"
 
     @property
     def spec(self) -> str:
@@ -123,6 +128,8 @@ class Config:
     # Filled by load_config, not read from YAML.
     path: Path | None = field(default=None, init=False)
     lines: dict = field(default_factory=dict, init=False)  # keypath -> line, for later errors
+    # Problems that do not stop loading: `workbench.yaml:12: model.options.mirostat: ...`.
+    warnings: list[str] = field(default_factory=list, init=False)
 
     def line_of(self, *keypath: Any) -> int | None:
         """The line of a setting in workbench.yaml (or None), so later errors can point at it."""
@@ -138,20 +145,29 @@ OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
     "num_keep": int, "num_batch": int, "num_gpu": int, "main_gpu": int, "num_thread": int,
     "stop": list, "repeat_penalty": (int, float), "repeat_last_n": int,
     "presence_penalty": (int, float), "frequency_penalty": (int, float),
-    "penalize_newline": bool, "mirostat": int, "mirostat_tau": (int, float),
-    "mirostat_eta": (int, float), "tfs_z": (int, float), "use_mmap": bool, "use_mlock": bool,
-    "numa": bool, "low_vram": bool, "vocab_only": bool,
+    "use_mmap": bool, "draft_num_predict": int,
 }
+# Options Ollama used to have and removed from api/types.go Options/Runner (mirostat and tfs_z
+# went with the llama.cpp sampler change, the rest with the runner's load options). The server
+# only logs "invalid option provided" for them (FromMap) and ignores them, so a setting that
+# looks active would do nothing: a config warning says so instead of silently accepting it.
+REMOVED_OPTIONS: dict[str, type | tuple[type, ...]] = {
+    "mirostat": int, "mirostat_eta": (int, float), "mirostat_tau": (int, float),
+    "tfs_z": (int, float), "penalize_newline": bool, "low_vram": bool, "vocab_only": bool,
+    "use_mlock": bool, "numa": bool,
+}
+THINK_CHOICES = ("auto", "true", "false")
 
 
 def option_problem(key: str, value: Any) -> str | None:
     """Why an option key/value is wrong, or None when it is fine."""
     import difflib
 
-    if key not in OPTION_TYPES:
+    known = {**OPTION_TYPES, **REMOVED_OPTIONS}
+    if key not in known:
         hint = difflib.get_close_matches(key, list(OPTION_TYPES), n=1, cutoff=0.6)
         return f"unknown model option '{key}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
-    expected = OPTION_TYPES[key]
+    expected = known[key]
     ok = isinstance(value, expected) and not (isinstance(value, bool) and expected is not bool)
     if key == "stop" and ok:
         ok = all(isinstance(v, str) for v in value)
@@ -159,6 +175,8 @@ def option_problem(key: str, value: Any) -> str | None:
         kind = {int: "a whole number", bool: "true or false", list: "a list of strings"}.get(
             expected, "a number")  # type: ignore[arg-type]
         return f"model option '{key}' must be {kind}, got {value!r}"
+    if isinstance(value, float) and not math.isfinite(value):  # YAML's .nan / .inf
+        return f"model option '{key}' must be a finite number, got {value!r}"
     return None
 
 
@@ -225,11 +243,19 @@ def load_config(project_root: Path) -> Config:
             builder.fail(("model", "host"), f"model.host: {problem}")
     option_sets = [(("model", "options"), config.model.options)] + [
         (("variants", name, "options"), v.options) for name, v in config.variants.items()]
+    think = config.model.think
+    if not isinstance(think, bool) and str(think).lower() not in THINK_CHOICES:
+        builder.fail(("model", "think"), f"model.think must be auto, true or false, got {think!r}")
     for keypath, options in option_sets:
         for key, value in options.items():
             problem = option_problem(key, value)
             if problem:
                 builder.fail(keypath + (key,), f"{'.'.join(keypath)}.{key}: {problem}")
+            if key in REMOVED_OPTIONS:
+                # Worded and located like a WorkbenchError (`workbench.yaml:12: ...`), not raised.
+                config.warnings.append(str(WorkbenchError(
+                    f"{'.'.join(keypath)}.{key}: Ollama removed this option and ignores it, so "
+                    "it has no effect; delete it", path=path, line=located.line(keypath + (key,)))))
     config.path = path
     config.lines = located.lines
     return config

@@ -83,15 +83,21 @@ class Prompt:
 
 
 def template_variables(template: str, path: Path | None = None, line: int | None = None) -> list[str]:
-    """Names used as `{name}` in a template; `{{` and `}}` are literal braces."""
+    """Names used as `{name}` in a template; `{{` and `}}` are literal braces.
+
+    Only plain `{name}` fields: a format spec (`{question:>999999999}` pads to a billion
+    characters), a conversion (`{x!r}`) or attribute/index access is refused here, at load."""
     names: list[str] = []
     try:
         for _, name, spec, conversion in string.Formatter().parse(template):
             if name is None:
                 continue
-            if not name.isidentifier():
+            if not name.isidentifier() or spec or conversion is not None:
+                written = "{" + name + (f"!{conversion}" if conversion is not None else "") \
+                    + (f":{spec}" if spec else "") + "}"
                 raise WorkbenchError(
-                    f"template placeholder {{{name}}} is not a plain variable name "
+                    f"template placeholder {written[:60]} is not allowed: only plain "
+                    "{name} fields, no format specs (:...), conversions (!r) or attribute/index access "
                     "(write {{ and }} for literal braces)",
                     path=path,
                     line=line,

@@ -22,7 +22,7 @@ _PREFIX = {"generation": "", "retrieval": "r", "retrieval-eval": "re", "eval": "
 _TABLE = {"generation": "generations", "retrieval": "retrievals", "retrieval-eval": "retrieval_evals",
           "eval": "eval_runs", "finetune": "finetune_jobs"}
 _JSON_FIELDS = {
-    "generation": ("inputs", "messages", "options", "attempt_log", "warnings", "sources"),
+    "generation": ("inputs", "messages", "options", "attempt_log", "warnings", "sources", "model_identity"),
     "retrieval": ("settings", "results"),
     "retrieval-eval": ("settings", "metrics", "cases"),
     "eval": ("config", "summary"),
@@ -140,8 +140,11 @@ def list_runs(store: Store, *, kind: str | None = None, status: str | None = Non
     """Newest first across kinds; `search` matches the summary text case-insensitively."""
     rows: list[dict[str, Any]] = []
     for k in ([kind] if kind else RUN_KINDS):
+        changed = _weights_changed(store) if k == "eval" else {}
         for row in _rows(store, k, limit if not search else None):
             item = _summarise(k, row)
+            if row["id"] in changed:
+                item["summary"] += f" · {changed[row['id']]}"
             if status and item["status"] != status:
                 continue
             if search and search.lower() not in (item.get("summary") or "").lower() \
@@ -150,6 +153,28 @@ def list_runs(store: Store, *, kind: str | None = None, status: str | None = Non
             rows.append(item)
     rows.sort(key=lambda r: r["created_at"], reverse=True)
     return rows[:limit]
+
+
+def _weights_changed(store: Store) -> dict[int, str]:
+    """Eval run id -> "the model's weights changed since e3 (digest a1b2 → c3d4)", for each run
+    whose model (same spec, same eval set) has another digest than in the run before it. Runs
+    with no digest (older ones, or the server was down) are skipped, never called a change."""
+    from workbench.core.llm.base import short_digest
+
+    sql = ("SELECT id, evalset_name, json_extract(config, '$.variant.model'), "
+           "json_extract(config, '$.model_digest') FROM eval_runs "
+           "WHERE json_valid(config) AND json_extract(config, '$.model_digest') IS NOT NULL ORDER BY id")
+    with store.lock:
+        found = store.conn.execute(sql).fetchall()
+    last: dict[tuple, tuple[int, str]] = {}
+    out = {}
+    for run_id, evalset, model, digest in found:
+        before = last.get((evalset, model))
+        if before is not None and before[1] != digest:
+            out[run_id] = (f"the model's weights changed since e{before[0]} (digest "
+                           f"{short_digest(before[1])} → {short_digest(digest)})")
+        last[(evalset, model)] = (run_id, digest)
+    return out
 
 
 def _rows(store: Store, kind: str, limit: int | None) -> list[dict[str, Any]]:
@@ -174,11 +199,16 @@ def parse_run_id(run_id: str) -> tuple[str, int] | None:
     """`12` -> ("generation", 12); `r3` -> ("retrieval", 3); `re3` -> ("retrieval-eval", 3);
     None when malformed."""
     text = run_id.strip().lower()
+    # isdecimal, not isdigit: int() refuses digits such as '²'. Past SQLite's largest INTEGER
+    # the lookup itself would fail (OverflowError), so such an id is simply not a run.
     for prefix, kind in _BY_PREFIX:
         rest = text[len(prefix):]
-        if text.startswith(prefix) and rest.isdigit():
+        if text.startswith(prefix) and rest.isdecimal() and int(rest) <= _MAX_ROW_ID:
             return kind, int(rest)
-    return ("generation", int(text)) if text.isdigit() else None
+    return ("generation", int(text)) if text.isdecimal() and int(text) <= _MAX_ROW_ID else None
+
+
+_MAX_ROW_ID = 2**63 - 1  # SQLite's largest INTEGER PRIMARY KEY
 
 
 def load_run(store: Store, run_id: str) -> tuple[str, dict[str, Any] | None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
@@ -40,8 +41,86 @@ class Located:
         return self.lines.get((), None)
 
 
+# Aliases are allowed (`<<: *defaults` is a common idiom) but every alias adds the size of what
+# it points at to this budget, checked while composing: nested anchors multiply (10 aliases x 7
+# levels is 10 million values from a few hundred bytes), and everything after composing (the
+# line walk below, validation, JSON dumps) would expand them.
+MAX_ALIAS_VALUES = 100_000
+MAX_DEPTH = 100  # nesting beyond this is refused before Python's recursion limit is reached
+
+
+class YamlBudgetError(yaml.YAMLError):
+    """Raised while composing: aliases expand past MAX_ALIAS_VALUES, or nesting past MAX_DEPTH."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+class BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that counts, per node, how many values it stands for once aliases are expanded.
+
+    PyYAML composes an alias as a second reference to the anchored node (linear in the input);
+    the size of each finished node is recorded, so an alias costs a dict lookup and the budget
+    is refused at the alias that crosses it, before anything walks the result."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._sizes: dict[int, int] = {}
+        self._alias_values = 0
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent):
+            target = self.anchors.get(event.anchor)
+            if target is not None:  # an undefined alias is PyYAML's own error
+                size = self._sizes.get(id(target))
+                if size is None:  # the anchor is still open: the alias is inside itself
+                    raise YamlBudgetError(
+                        f"too many YAML aliases: *{event.anchor} refers to a value that "
+                        "contains it (a recursive alias)", line)
+                self._alias_values += size
+                if self._alias_values > MAX_ALIAS_VALUES:
+                    raise YamlBudgetError(
+                        f"too many YAML aliases: expanding them (*{event.anchor} here) makes "
+                        f"more than {MAX_ALIAS_VALUES:,} values; nested anchors multiply, so "
+                        "write the values out or alias fewer levels", line)
+            return super().compose_node(parent, index)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise YamlBudgetError(f"YAML nested more than {MAX_DEPTH} levels deep", line)
+        node = super().compose_node(parent, index)
+        self._depth -= 1
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = node.value
+        else:
+            children = []
+        self._sizes[id(node)] = 1 + sum(self._sizes.get(id(c), 1) for c in children)
+        return node
+
+
+def compose(text: str, path: Path | str | None) -> yaml.Node | None:
+    """The node tree of one YAML document, within the alias and depth budgets.
+
+    Budget overruns become a WorkbenchError naming `path:line`; syntax errors stay
+    yaml.MarkedYAMLError so each caller can word them for its file kind."""
+    loader = BoundedLoader(text)
+    try:
+        return loader.get_single_node()
+    except YamlBudgetError as exc:
+        raise WorkbenchError(exc.message, path=path, line=exc.line) from None
+    finally:
+        loader.dispose()
+
+
 def load_located(path: Path, text: str | None = None) -> Located:
-    """Parse a YAML file; syntax errors and duplicate keys become WorkbenchErrors with a line."""
+    """Parse a YAML file; syntax errors, duplicate keys and alias bombs become WorkbenchErrors
+    with a line."""
     if text is None:
         try:
             text = path.read_text(encoding="utf-8")
@@ -49,10 +128,12 @@ def load_located(path: Path, text: str | None = None) -> Located:
             raise WorkbenchError("file not found", path=path) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise WorkbenchError(f"cannot read file: {exc}", path=path) from None
-    loader = yaml.SafeLoader(text)
+    loader = BoundedLoader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+    except YamlBudgetError as exc:
+        raise WorkbenchError(exc.message, path=path, line=exc.line) from None
     except yaml.MarkedYAMLError as exc:
         line, problem = yaml_error_where(exc)
         raise WorkbenchError(f"invalid YAML: {problem}", path=path, line=line) from None
@@ -203,6 +284,8 @@ class Builder:
                 kind = "a positive " + kind.split(" ", 1)[1]
             if not ok:
                 self.fail(keypath, f"{name} must be {kind}, got {_describe(value)}")
+            if not math.isfinite(value):  # .nan compares false with every bound, so it passed them
+                self.fail(keypath, f"{name} must be a finite number, got {value}")
             if "gt" in meta and not value > meta["gt"]:
                 self.fail(keypath, f"{name} must be {kind}, got {_describe(value)}")
             if "ge" in meta and not value >= meta["ge"]:

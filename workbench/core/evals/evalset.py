@@ -30,7 +30,8 @@ import yaml
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.evals.jsonschema_lite import check_schema
-from workbench.core.yamlfile import yaml_error_where
+from workbench.core.evals.matching import pattern_problem
+from workbench.core.yamlfile import compose, yaml_error_where
 
 BASE_TYPES = (
     "equals", "contains", "icontains", "contains-any", "contains-all", "regex",
@@ -255,7 +256,7 @@ class _Parser:
     # -- parse
     def parse(self, text: str, content_hash: str) -> EvalSet:
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
+            root = compose(text, self.path)
         except yaml.MarkedYAMLError as exc:
             line, problem = yaml_error_where(exc)
             if "flow" in (exc.context or "") and "but got '?'" in (exc.problem or ""):
@@ -404,10 +405,9 @@ class _Parser:
             kw["value"] = vals
         elif base == "regex":
             pattern = self.text(vnode, "value", case=case, field=f("value"))
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise self.err(f"bad regex {pattern!r}: {exc}", vnode, case=case, field=f("value")) from None
+            problem = pattern_problem(pattern)  # re's syntax, and the engine that runs it
+            if problem:
+                raise self.err(f"bad regex {pattern!r}: {problem}", vnode, case=case, field=f("value"))
             kw["value"] = pattern
             if "format" in m:
                 fnode = m["format"][1]
