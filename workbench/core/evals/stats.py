@@ -6,16 +6,20 @@ the ones that stay honest at small n:
 - exact two-sided McNemar test for two runs over the *same* cases: only the discordant pairs
   (fixes and regressions) carry information, and under "no real change" each discordant pair
   is a fair coin, so the p-value is a binomial tail, computed exactly;
-- a seeded bootstrap CI of the paired pass-rate delta (deterministic: same input, same output).
+- a seeded bootstrap CI of the paired pass-rate delta (deterministic: same input, same output);
+- one-sided bounds on the paired gain (Agresti-Min), the set's resolution (minimum detectable
+  effect) and the cases needed to show a ceiling: what the fine-tune guard's plateau rule uses.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 from typing import Sequence
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
+POWER = 0.8  # the resolution's convention: a change this large is detected 4 times in 5
 
 
 def wilson_interval(passed: int, total: int, z: float = Z95) -> tuple[float, float]:
@@ -58,6 +62,53 @@ def bootstrap_delta_ci(a: Sequence[bool | int], b: Sequence[bool | int], *, resa
     return (float(lo), float(hi))
 
 
+def _z(p: float) -> float:
+    return NormalDist().inv_cdf(p)
+
+
+def gain_bounds(fixes: int, regressions: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """One-sided (1 - alpha) lower and upper bounds of the paired gain (B's pass rate - A's).
+
+    Agresti & Min (2005, Stat Med 24:729): add 1/2 to each cell of the paired 2x2 table, then the
+    Wald interval. The plain Wald interval (and a bootstrap over the cases) has zero width when
+    no case flipped, so "0 of 30 flipped" would prove a ceiling; the added halves keep a width that
+    shrinks with n, with close to nominal coverage at small n. A closed form, so the set's
+    resolution and the cases needed come from the same variance.
+    """
+    m = n + 2
+    gain = (fixes - regressions) / m
+    var = max(0.0, (fixes + regressions + 1) / m - gain * gain) / m
+    half = _z(1 - alpha) * math.sqrt(var)
+    return (max(-1.0, gain - half), min(1.0, gain + half))
+
+
+def discordance(fixes: int, regressions: int, n: int) -> float:
+    """The share of cases that flipped, with Agresti-Min's added halves (never 0: "no case
+    flipped" on 30 cases is weaker evidence than on 3,000)."""
+    return (fixes + regressions + 1) / (n + 2)
+
+
+def resolution(n: int, flip_share: float, alpha: float = 0.05, power: float = POWER) -> float:
+    """Minimum detectable effect: the smallest gain (or loss) in pass rate that a one-sided test
+    at `alpha` detects with probability `power` on n paired cases when `flip_share` of them flip
+    (the paired difference's variance is about flip_share / n near no change)."""
+    if n <= 0:
+        return 1.0
+    return (_z(1 - alpha) + _z(power)) * math.sqrt(flip_share / n)
+
+
+def cases_for_ceiling(flip_share: float, gain: float, min_gain: float, alpha: float = 0.05,
+                      power: float = POWER) -> int | None:
+    """About how many cases show (with `power`) that the gain is below `min_gain`, if the flips
+    and the gain stay as observed (a negative gain planned as 0). None when the gain observed is
+    already min_gain or more: no number of cases shows a ceiling below it."""
+    g = max(0.0, gain)
+    if g >= min_gain:
+        return None
+    var = max(flip_share - g * g, 1e-12)
+    return math.ceil((_z(1 - alpha) + _z(power)) ** 2 * var / (min_gain - g) ** 2)
+
+
 def format_p(p: float) -> str:
     return "p<0.001" if p < 0.001 else f"p={p:.2f}"
 
@@ -95,6 +146,13 @@ class PairedComparison:
     ci_high: float
     p_value: float
     words: str
+    # Minimum detectable effect at this pair's flip rate (see `resolution`): smaller deltas
+    # usually go unseen on this many cases.
+    resolution: float = 1.0
+
+    @property
+    def resolution_words(self) -> str:
+        return resolution_words(self.n, self.fixes + self.regressions, self.resolution)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,4 +169,18 @@ def compare_paired(a: Sequence[bool], b: Sequence[bool], *, seed: int = 0, resam
     rb = sum(map(bool, b)) / n if n else 0.0
     lo, hi = bootstrap_delta_ci(a, b, seed=seed, resamples=resamples)
     p = mcnemar_exact(fixes, regressions)
-    return PairedComparison(n, fixes, regressions, ra, rb, rb - ra, lo, hi, p, plain_words(fixes, regressions, p))
+    mde = resolution(n, discordance(fixes, regressions, n))
+    return PairedComparison(n, fixes, regressions, ra, rb, rb - ra, lo, hi, p,
+                            plain_words(fixes, regressions, p), mde)
+
+
+def points(share: float) -> str:
+    """A pass-rate difference in percentage points: 0.046 -> "5", 0.0049 -> "0.5"."""
+    value = abs(share) * 100
+    return f"{value:.1f}" if value < 1 else f"{value:.0f}"
+
+
+def resolution_words(n: int, flips: int, mde: float) -> str:
+    """`the set resolves ±5 points (2 of 83 cases flipped; ...)`: what one comparison can tell."""
+    return (f"the set resolves ±{points(mde)} points ({flips} of {n} case{'s' if n != 1 else ''} "
+            f"flipped; a smaller change usually passes as noise)")

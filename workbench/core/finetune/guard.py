@@ -7,8 +7,10 @@ evidence already in the run store and refuses until it shows a measured ceiling:
 
 1. `eval set`   - an eval set with enough cases and a held-out split training never sees;
 2. `variants`   - enough distinct prompt/retrieval variants were evaluated on it;
-3. `plateau`    - the best pass rate stopped moving: the last variants tried did not beat the
-                  best so far beyond noise (exact McNemar test on the paired cases);
+3. `plateau`    - evidence of a ceiling, not silence: for each of the last variants tried, the
+                  paired confidence bound of its gain over the best so far is below
+                  finetune.min_gain; a set too small to show that says "cannot tell" and how
+                  many cases would (see `_rule_plateau`);
 4. `retrieval`  - retrieval is not the bottleneck (few retrieval-miss failures, high recall@k);
 5. `signal`     - the user names why (format | capability | prompt-cost) and the stored runs
                   show it: format failures that persist across variants, capability failures
@@ -30,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.evals.stats import (cases_for_ceiling, discordance, gain_bounds, points, resolution,
+                                        resolution_words)
 from workbench.core.finetune.settings import SIGNALS, FinetuneSettings
 from workbench.core.llm.resilience import format_cost
 from workbench.core.variants import variant_label
@@ -77,6 +81,14 @@ class GuardReport:
     def warnings(self) -> list[Rule]:
         return [r for r in self.rules if r.severity == WARNING and not r.passed]
 
+    @property
+    def resolution(self) -> str | None:
+        """What the eval set can resolve, from the plateau rule's comparisons (None: none yet)."""
+        for r in self.rules:
+            if r.name == "plateau":
+                return r.evidence.get("resolution_words")
+        return None
+
     def rule(self, name: str) -> Rule:
         for r in self.rules:
             if r.name == name:
@@ -87,7 +99,7 @@ class GuardReport:
         return {"passed": self.passed, "advice": self.advice, "signal": self.signal,
                 "evalset": self.evalset, "evalset_path": self.evalset_path,
                 "best_run_id": self.best_run_id, "tui_advice": self.tui_advice,
-                "rules": [r.to_dict() for r in self.rules]}
+                "resolution": self.resolution, "rules": [r.to_dict() for r in self.rules]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "GuardReport":
@@ -607,8 +619,18 @@ def _rule_variants(runs: list[VariantRun], s: FinetuneSettings, ctx: Context) ->
                 tui_step="; ".join(tui + resume_tui + [time]))
 
 
+PLATEAU_RULE = ("A plateau needs evidence of a ceiling: for each of the last variants, the {conf} "
+                 "upper bound of its paired gain over the best is below {gain} points. A set too small "
+                 "to show that cannot tell, and the guard says how many cases would.")
+
+
 def _rule_plateau(runs: list[VariantRun], s: FinetuneSettings, ctx: Context | None = None) -> Rule:
-    """Walk the variants in the order they were evaluated; each is compared with the best so far."""
+    """Walk the variants in the order they were evaluated; each is compared with the best so far.
+
+    "Did not beat the best beyond noise" is absence of evidence: the smaller the set, the easier
+    it passes. So the plateau is an equivalence judgement instead: it holds when every variant of
+    the window has a one-sided upper bound (stats.gain_bounds) of its gain below `min_gain`.
+    """
     scored = [r for r in runs if r.pass_rate is not None]
     if len(scored) < 2:
         return Rule("plateau", False, f"{len(scored)} scored run(s): a plateau needs a history",
@@ -617,38 +639,91 @@ def _rule_plateau(runs: list[VariantRun], s: FinetuneSettings, ctx: Context | No
     best = scored[0]
     history = []
     for r in scored[1:]:
-        st = compare(best, r)
-        real = bool(st and st.p_value < s.significance and st.delta > 0)
-        history.append({"run": r.run_id, "label": r.label, "pass_rate": r.pass_rate,
-                        "vs": best.run_id, "p": st.p_value if st else None,
-                        "words": st.words if st else "no cases in common", "real": real})
+        history.append(_plateau_step(best, r, s))
         if r.pass_rate > best.pass_rate:
             best = r
     last = history[-s.plateau_window:]
     enough = len(history) >= s.plateau_window
-    plateau = enough and not any(h["real"] for h in last)
-    ev = {"best_run": best.run_id, "best_pass_rate": best.pass_rate, "history": history,
-          "window": s.plateau_window}
-    tail = "; ".join(f"{h['label']} vs e{h['vs']}: {h['words']}" for h in last)
-    if plateau:
-        summary = (f"best {best.pass_rate:.0%} ({best.label}); the last {len(last)} variant(s) did not "
-                   f"beat the best beyond noise — {tail}")
-        return Rule("plateau", True, summary, None, ev)
+    judged = [h for h in last if "gain_high" in h]
+    widest = max(judged, key=lambda h: h["resolution"], default=None)
+    gain, conf = points(s.min_gain), f"{1 - s.significance:.0%}"
+    ev: dict[str, Any] = {"best_run": best.run_id, "best_pass_rate": best.pass_rate, "history": history,
+                          "window": s.plateau_window, "min_gain": s.min_gain,
+                          "rule": PLATEAU_RULE.format(conf=conf, gain=gain)}
+    if widest is not None:
+        ev["resolution"] = widest["resolution"]
+        ev["resolution_words"] = resolution_words(widest["n"], widest["flips"], widest["resolution"])
+    head = f"best {best.pass_rate:.0%} ({best.label})"
     if not enough:
         more = s.plateau_window - len(history)
-        summary = f"best {best.pass_rate:.0%} ({best.label}); only {len(history)} comparison(s) so far"
+        summary = f"{head}; only {len(history)} comparison(s) so far"
+        if widest is not None:
+            summary += f"; {ev['resolution_words']}"
         step = f"evaluate {more} more variant(s) to show the pass rate stopped moving"
         tui = f"{step} (Evals tab, F3: pick a Variant, ctrl+r)"
         if ctx is not None:
             step, tui = f"{step}; {ctx.pace_words(more)}", f"{tui}; {ctx.pace_words(more)}"
         return Rule("plateau", False, summary, step, ev, tui_step=tui)
-    else:
-        moved = [h for h in last if h["real"]][-1]
-        summary = (f"best {best.pass_rate:.0%} ({best.label}); {moved['label']} still moved the bar "
-                   f"({moved['words']})")
+    if all(h["below_min_gain"] for h in last):
+        ev["verdict"] = "ceiling"
+        each = ", ".join(f"{h['label']} vs e{h['vs']} {_signed(h['gain'])} (at most {_signed(h['gain_high'])})"
+                         for h in last)
+        summary = (f"{head}; the last {len(last)} variant(s) gain less than {gain} points on the best: "
+                   f"{each} points, {conf} upper bounds; {ev['resolution_words']}")
+        return Rule("plateau", True, summary, None, ev)
+    moved = [h for h in last if h["real"]]
+    if moved:
+        ev["verdict"] = "still improving"
+        h = moved[-1]
+        summary = (f"{head}; {h['label']} still moved the bar: {_signed(h['gain'])} points on e{h['vs']} "
+                   f"(at least {_signed(h['gain_low'])}, {conf} lower bound)")
         step = ("prompting and retrieval are still improving the score: keep iterating on variants "
-                "until the last changes stop beating the best beyond noise")
+                f"until the last ones gain less than {gain} points on the best")
+        return Rule("plateau", False, summary, step, ev)
+    ev["verdict"] = "cannot tell"
+    open_ = [h for h in last if not h["below_min_gain"]]
+    worst = max(open_, key=lambda h: h.get("gain_high", 1.0))
+    if "gain_high" not in worst:  # no case decided in both runs
+        summary = f"{head}; cannot tell: {worst['label']} vs e{worst['vs']}: {worst['words']}"
+        return Rule("plateau", False, summary, "re-run the variants on the same cases", ev)
+    resolves = points(worst["resolution"])
+    summary = (f"{head}; cannot tell: {worst['label']} vs e{worst['vs']} {_signed(worst['gain'])} points, "
+               f"could be up to {_signed(worst['gain_high'])} ({conf} upper bound), above the {gain}-point "
+               "minimum gain; "
+               f"{resolution_words(worst['n'], worst['flips'], worst['resolution'])}")
+    needed = cases_for_ceiling(worst["flip_share"], worst["gain"], s.min_gain, s.significance)
+    ev["cases_needed"] = needed
+    if needed is not None:
+        step = (f"cannot tell: the eval set resolves ±{resolves} points; to show a ceiling at {gain} points you "
+                f"need about {needed} cases (or repeats of the noisy ones)")
+    else:
+        step = (f"cannot tell: the eval set resolves ±{resolves} points, and {worst['label']} gained "
+                f"{_signed(worst['gain'])}, more than {gain}: add cases (or repeats of the noisy ones) to "
+                "see whether that gain is real")
     return Rule("plateau", False, summary, step, ev)
+
+
+def _plateau_step(best: VariantRun, r: VariantRun, s: FinetuneSettings) -> dict[str, Any]:
+    """Run r against the best before it: the paired gain, its one-sided bounds at
+    `significance`, and the set's resolution at this pair's flip rate."""
+    st = compare(best, r)
+    h: dict[str, Any] = {"run": r.run_id, "label": r.label, "pass_rate": r.pass_rate, "vs": best.run_id,
+                         "p": st.p_value if st else None,
+                         "words": st.words if st else "no cases in common",
+                         "real": False, "below_min_gain": False}
+    if st is None:
+        return h
+    low, high = gain_bounds(st.fixes, st.regressions, st.n, s.significance)
+    flip_share = discordance(st.fixes, st.regressions, st.n)
+    h.update(n=st.n, flips=st.fixes + st.regressions, gain=st.delta, gain_low=low, gain_high=high,
+             flip_share=flip_share, resolution=resolution(st.n, flip_share, s.significance),
+             real=low > 0, below_min_gain=high < s.min_gain)
+    return h
+
+
+def _signed(share: float) -> str:
+    """A gain in points with its sign and one decimal: +1.2, -0.6."""
+    return f"{share * 100:+.1f}"
 
 
 def latest_retrieval_eval(project: Any, evalset_name: str) -> dict[str, Any] | None:

@@ -40,10 +40,14 @@ class FinetuneSettings:
     min_cases: int = field(default=30, metadata={"gt": 0})
     # At least this many distinct prompt/retrieval variants evaluated on it.
     min_variants: int = field(default=3, metadata={"gt": 0})
-    # "Plateaued": the last this-many variants evaluated did not beat the best beyond noise.
+    # "Plateaued": for each of the last this-many variants evaluated, the paired confidence
+    # bound of its gain over the best is below min_gain (evidence of a ceiling, not just "no
+    # significant gain").
     plateau_window: int = field(default=2, metadata={"gt": 0})
-    # A change is "real" when McNemar's exact test gives p below this (and the delta is positive).
-    significance: float = field(default=0.05, metadata={"gt": 0, "le": 1})
+    # The smallest pass-rate gain worth another prompt or retrieval change (0.05: 5 points).
+    min_gain: float = field(default=0.05, metadata={"gt": 0, "le": 1})
+    # One-sided level of those bounds: a gain is real when its lower bound is above 0.
+    significance: float = field(default=0.05, metadata={"gt": 0, "le": 0.5})
     # Retrieval is the bottleneck when more than this share of failures are retrieval misses...
     max_retrieval_miss_share: float = field(default=0.2, metadata={"ge": 0, "le": 1})
     # ...or when recall@k (gold document in the top k) on labelled cases is below this.
