@@ -91,13 +91,17 @@ def document_base(path: Path, bases: Sequence[Path] = ()) -> Path:
     return path if path.is_dir() else path.parent
 
 
-def discover(roots: list[Path], bases: Sequence[Path] = ()) -> tuple[list[SourceFile], list[Skipped]]:
+def discover(roots: list[Path], bases: Sequence[Path] = (), *,
+             follow_symlinks: bool = False) -> tuple[list[SourceFile], list[Skipped]]:
     """List the files under `roots` (files or folders), sorted, with their document paths
     (relative to `document_base(file, bases)`; with no `bases`, to the root they were found under).
 
     A root that does not exist is reported as skipped rather than raised: the caller decides
     whether "nothing to ingest" is an error. Anything that is not a regular file (a named pipe,
-    a device) is skipped with the reason: opening a FIFO would block forever.
+    a device) is skipped with the reason: opening a FIFO would block forever. So are a file
+    whose name is not UTF-8 (the index stores names as UTF-8 text), an unreadable folder, and a
+    symlink leading out of its corpus folder (unless `follow_symlinks`): a link to /etc/passwd
+    would otherwise become model context.
     """
     found: list[SourceFile] = []
     skipped: list[Skipped] = []
@@ -106,16 +110,42 @@ def discover(roots: list[Path], bases: Sequence[Path] = ()) -> tuple[list[Source
         if not root.exists():
             skipped.append(Skipped(str(root), "not found"))
             continue
+        top = root if root.is_dir() else root.parent
         if not root.is_dir():
             candidates = [root]
         else:
             candidates = []
-            for dirpath, dirnames, filenames in os.walk(root, onerror=None):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            walked: set[str] = set()
+
+            def unreadable(exc: OSError, top: Path = top) -> None:
+                where = Path(exc.filename or top)
+                rel = where.relative_to(top).as_posix() if where != top and top in where.parents else str(where)
+                skipped.append(Skipped(display_path(rel), f"unreadable folder: {exc.strerror or exc}"))
+
+            for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=follow_symlinks):
+                if follow_symlinks:  # a link back up the tree would loop forever
+                    real = os.path.realpath(dirpath)
+                    if real in walked:
+                        dirnames[:] = []
+                        continue
+                    walked.add(real)
+                keep = sorted(d for d in dirnames if not d.startswith("."))
+                dirnames[:] = keep
                 candidates += [Path(dirpath) / name for name in sorted(filenames) if not name.startswith(".")]
+                if not follow_symlinks:  # os.walk lists linked folders but does not enter them
+                    candidates += [Path(dirpath) / d for d in keep if (Path(dirpath) / d).is_symlink()]
         for full in candidates:
-            rel = full.relative_to(document_base(full, bases) if bases else root if root.is_dir() else root.parent)
-            rel = rel.as_posix()
+            boundary = document_base(full, bases) if bases else top
+            rel = full.relative_to(boundary).as_posix()
+            if not _utf8(rel):
+                skipped.append(Skipped(display_path(rel), "the file name is not valid UTF-8: rename it"))
+                continue
+            outside = None if follow_symlinks else _link_outside(full, boundary)
+            if outside:
+                skipped.append(Skipped(rel, outside))
+                continue
+            if full.is_dir():  # a linked folder inside the corpus: its files are found where they are
+                continue
             kind = KINDS.get(full.suffix.lower())
             if kind is None:
                 suffix = full.suffix or "(no extension)"
@@ -133,6 +163,32 @@ def discover(roots: list[Path], bases: Sequence[Path] = ()) -> tuple[list[Source
             found.append(SourceFile(full, rel, kind))
     found.sort(key=lambda s: s.path)
     return found, skipped
+
+
+def _utf8(name: str) -> bool:
+    """Whether a file name decoded from the OS is real text (undecodable bytes come back as
+    lone surrogates, which no UTF-8 writer - LanceDB, SQLite, a terminal - accepts)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def display_path(name: str) -> str:
+    """A file name as it can be shown and stored: undecodable bytes as `\\xff` escapes."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace") if not _utf8(name) else name
+
+
+def _link_outside(full: Path, boundary: Path) -> str | None:
+    """Why `full` is skipped as a symlink (on it or on a folder above it, inside the corpus)
+    that leads out of the corpus folder `boundary`, or None."""
+    real = os.path.realpath(full)
+    inside = os.path.realpath(boundary)
+    if real == inside or real.startswith(inside.rstrip(os.sep) + os.sep):
+        return None
+    return (f"a symlink to {display_path(real)}, outside the corpus folder: not indexed "
+            "(set retrieval.follow_symlinks: true to index it)")
 
 
 _SPECIAL = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),

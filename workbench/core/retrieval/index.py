@@ -8,6 +8,15 @@ Layout:
                                    document/chunk counts, state ("ready" | "ingesting"), and a
                                    build id (see `Index.build_id`)
   <data_dir>/index/.ingest.lock    held (flock) while an ingest writes
+  <data_dir>/index.reindex/        `ingest --reindex` builds the new index here, beside the old
+                                   one, and swaps the two folders in one rename when it is
+                                   complete (`Index.publish`): until then, and if it is killed,
+                                   the old index serves. A leftover one is deleted by the next
+                                   ingest.
+
+An ingest that is killed or cancelled in place (a first ingest, an incremental one) leaves
+meta.json in state "ingesting" with `files_expected`: `Index.incomplete()` then says
+"index incomplete: 36/45 files", which retrieve, ask, the Retrieval tab and eval runs show.
 
 Why the file hashes live in the table rather than in meta.json: a file's chunks and its hash are
 then written in the same LanceDB commit, so "which files are indexed, at which content" can never
@@ -31,11 +40,13 @@ queries select `_distance` anyway.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as _dt
 import fcntl
 import json
 import os
 import re
+import shutil
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,6 +95,10 @@ class IndexDamaged(IndexUnavailable):
     """The index's files are there but cannot be read as a table: only a rebuild helps."""
 
 
+class WriteRefused(IndexUnavailable):
+    """A write the table refused for its data, the table itself reading fine: not damage."""
+
+
 REINDEX_HINT = "run `workbench ingest --reindex` to rebuild it"
 
 
@@ -121,6 +136,42 @@ def lancedb_module() -> Any:
 
 def index_dir(data_dir: Path) -> Path:
     return Path(data_dir) / "index"
+
+
+def staging_dir(data_dir: Path) -> Path:
+    """Where `ingest --reindex` builds the next index, beside the serving one."""
+    return Path(data_dir) / "index.reindex"
+
+
+def _retired_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "index.old"
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where the
+    system or file system cannot, and nothing was moved."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2  # linux/fcntl.h AT_FDCWD, linux/fs.h RENAME_EXCHANGE
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def _recover_swap(data_dir: Path) -> None:
+    """Finish or undo a two-rename swap (no atomic exchange here) that a kill cut in half: the
+    serving folder is gone, the old one is at index.old."""
+    live, old, new = index_dir(data_dir), _retired_dir(data_dir), staging_dir(data_dir)
+    if live.exists() or not old.exists():
+        return
+    try:
+        ready = json.loads((new / META).read_text(encoding="utf-8")).get("state") == "ready"
+    except (OSError, ValueError, AttributeError):
+        ready = False
+    os.replace(new if ready else old, live)
+    if ready:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def now_iso() -> str:
@@ -180,9 +231,10 @@ def path_matches(path: str, path_glob: str | None) -> bool:
 class Index:
     """An opened index: the LanceDB table (may be absent while empty) and its metadata."""
 
-    def __init__(self, data_dir: Path, meta: dict, table: Any | None, db: Any) -> None:
+    def __init__(self, data_dir: Path, meta: dict, table: Any | None, db: Any, folder: Path | None = None) -> None:
         self.data_dir = Path(data_dir)
-        self.dir = index_dir(self.data_dir)
+        self.dir = folder or index_dir(self.data_dir)
+        self.staged = self.dir != index_dir(self.data_dir)  # a --reindex build, not serving yet
         self.meta = meta
         self._table = table
         self._db = db
@@ -194,6 +246,8 @@ class Index:
         """meta.json, or IndexUnavailable saying what is wrong with it."""
         d = index_dir(data_dir)
         meta_path = d / META
+        if not d.exists():
+            _recover_swap(Path(data_dir))
         if not d.exists():
             raise IndexUnavailable(
                 f"no retrieval index at {d}: run `workbench ingest` first", path=d
@@ -254,20 +308,79 @@ class Index:
         return cls(data_dir, meta, table, db)
 
     @classmethod
-    def create(cls, data_dir: Path, meta: dict) -> "Index":
-        """Start a fresh, empty index (dropping any previous one) with this metadata."""
-        d = index_dir(data_dir)
+    def create(cls, data_dir: Path, meta: dict, *, staged: bool = False) -> "Index":
+        """Start a fresh, empty index with this metadata: in place (dropping any previous one),
+        or `staged` beside the serving one, which stays until `publish` swaps them."""
+        d = staging_dir(data_dir) if staged else index_dir(data_dir)
         lancedb = lancedb_module()
         try:
+            if staged and d.exists():  # a killed --reindex's leftover
+                shutil.rmtree(d)
             d.mkdir(parents=True, exist_ok=True)
             db = lancedb.connect(str(d))
             if TABLE in _table_names(db):
                 db.drop_table(TABLE)
-            idx = cls(data_dir, {**meta, "build_id": new_build_id()}, None, db)
+            idx = cls(data_dir, {**meta, "build_id": new_build_id()}, None, db, d)
             idx.write_meta()
         except Exception as exc:  # a read-only data folder, another user's index
             raise table_problem(exc, d, "creating it") from None
         return idx
+
+    def publish(self) -> None:
+        """Make a staged (complete) index the serving one in one step and delete the old one.
+
+        The swap is a single renameat2(RENAME_EXCHANGE), so a reader sees the old index or the
+        new one, never neither; without it, two renames that `_recover_swap` can finish.
+        """
+        if not self.staged:
+            return
+        live, old = index_dir(self.data_dir), _retired_dir(self.data_dir)
+        try:
+            shutil.rmtree(old, ignore_errors=True)
+            if not live.exists():
+                os.replace(self.dir, live)
+            elif _exchange(self.dir, live):
+                old = self.dir  # the old index is where the new one was built
+            else:
+                os.replace(live, old)
+                os.replace(self.dir, live)
+            shutil.rmtree(old, ignore_errors=True)
+            self.dir, self.staged = live, False
+            self._db = lancedb_module().connect(str(live))
+            self._table = self._db.open_table(TABLE) if TABLE in _table_names(self._db) else None
+        except Exception as exc:
+            raise table_problem(exc, live, "replacing it with the rebuilt index") from None
+
+    def discard(self) -> None:
+        """Drop a staged build (a cancelled --reindex): the serving index stays as it was."""
+        if self.staged:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def incomplete(self) -> str | None:
+        """"index incomplete: 36/45 files (...)" when an ingest is running or was killed or
+        cancelled part-way through this index, else None. Counts the indexed documents only then."""
+        if self.meta.get("state") != "ingesting":
+            return None
+        try:
+            have = len(self.file_hashes())
+        except IndexUnavailable:
+            have = int(self.meta.get("docs") or 0)
+        expected = self.meta.get("files_expected")
+        count = f"{have}/{expected} files" if expected is not None else f"{have} files so far"
+        why = ("an ingest is running" if self.ingest_running()
+               else "an ingest stopped before it finished: run `workbench ingest` to complete it")
+        return f"index incomplete: {count} ({why})"
+
+    def ingest_running(self) -> bool:
+        """Whether another process holds the ingest lock right now."""
+        try:
+            with open(self.dir / LOCK, "a+") as fh:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        return False
 
     # --- metadata -------------------------------------------------------------------------------
 
@@ -340,13 +453,30 @@ class Index:
 
     @contextmanager
     def writing(self, doing: str) -> Iterator[None]:
-        """Raise what a failed write means (damaged, permission, disk full), not a lance trace."""
+        """Raise what a failed write means (damaged, permission, disk full), not a lance trace.
+
+        "Damaged" (and its --reindex advice) only when the table then fails a plain read too: a
+        write refused for its data (a name no UTF-8 writer takes) left the index as it was, and
+        a rebuild would fail the same way, leaving nothing.
+        """
         try:
             yield
         except WorkbenchError:
             raise
         except Exception as exc:
-            raise table_problem(exc, self.dir, doing) from None
+            problem = table_problem(exc, self.dir, doing)
+            if isinstance(problem, IndexDamaged) and self._reads_fine():
+                problem = WriteRefused(f"{doing} failed ({_short(exc)}); the index was not changed", path=self.dir)
+            raise problem from None
+
+    def _reads_fine(self) -> bool:
+        if self._table is None:
+            return True
+        try:
+            self._table.search().select(["chunk_id"]).limit(None).to_arrow()
+        except Exception:
+            return False
+        return True
 
     def replace_files(self, rows: list[dict], paths: list[str], dimension: int) -> None:
         """Make the chunks of `paths` exactly `rows`, in ONE LanceDB commit.

@@ -27,6 +27,14 @@ files of the current group that are fully embedded are still committed, the rest
 they were, and the report says `cancelled=True` (re-running ingest finishes the job). A process
 killed outright leaves meta.json in state "ingesting"; the next ingest sees that and rebuilds the
 full-text index even if no file changed. Removals of deleted files are one commit, done first.
+Until a run completes, meta.json also holds `files_expected`, so retrieve, ask, the Retrieval
+tab and eval runs can say "index incomplete: 36/45 files". `reindex` never touches the serving
+index: it builds beside it and swaps when complete (index.py `Index.publish`); cancelled or
+killed, the old index serves on.
+
+A file that cannot be indexed (a name that is not UTF-8, bad encoding, no permission, data the
+table refuses) is skipped with its reason; only a table that then fails a plain read is
+"damaged" (index.py `Index.writing`).
 
 Concurrent ingests of the same index are refused (flock on index/.ingest.lock); searches may run
 during an ingest and see the last committed version.
@@ -34,6 +42,7 @@ during an ingest and see the last committed version.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -57,10 +66,12 @@ from workbench.core.retrieval.index import (
     Index,
     IndexMismatch,
     IndexUnavailable,
+    WriteRefused,
     check_compatible,
     index_dir,
     new_build_id,
     now_iso,
+    staging_dir,
 )
 from workbench.core.retrieval.settings import RetrievalSettings
 
@@ -165,7 +176,7 @@ def ingest(
             "files from the index, ingest the folder that held them with --prune, or the whole corpus)",
             field="retrieval.corpus",
         )
-    sources, skipped = discover(roots, bases or ())
+    sources, skipped = discover(roots, bases or (), follow_symlinks=settings.follow_symlinks)
     report.skipped.extend(skipped)
     scopes = [(r, document_base(r, bases or ())) for r in roots]
 
@@ -192,6 +203,8 @@ def ingest(
     with lock_owner.write_lock():
         if index is not None:  # re-read under the lock: another ingest may just have finished
             index = Index.open(data_dir, settings.embedding_model)
+        if not reindex:  # a killed --reindex's half-built folder: only disk space now
+            shutil.rmtree(staging_dir(data_dir), ignore_errors=True)
         if index is None:
             emb = get_model()
             index = Index.create(
@@ -206,6 +219,7 @@ def ingest(
                     "docs": 0,
                     "chunks": 0,
                 },
+                staged=reindex,  # built beside the serving index, swapped in when complete
             )
         was_interrupted = index.meta.get("state") == "ingesting"
         indexed = index.file_hashes()
@@ -257,8 +271,8 @@ def ingest(
         scanned = {src.path for src in sources}
         removed = sorted(p for p in set(indexed) - present if p in scanned or (prune and _in_scope(p, scopes)))
         changed = bool(removed) or bool(todo) or was_interrupted
-        if changed and index.meta.get("state") != "ingesting":
-            index.meta["state"] = "ingesting"
+        if changed:  # until _finish, the index is marked incomplete: "index incomplete: 36/45 files"
+            index.meta.update(state="ingesting", files_expected=len((set(indexed) - set(removed)) | present))
             index.write_meta()
         if removed:
             with index.writing("removing documents"):
@@ -305,8 +319,7 @@ def ingest(
                 r, eta = rate()
                 emit(IngestProgress("embedding", files_done, files_total, done_chunks, total_chunks, r, eta, group[0][0].path))
             # commit every file whose chunks are all embedded (all of them unless cancelled)
-            rows: list[dict] = []
-            paths: list[str] = []
+            per_file: list[tuple[str, list[dict]]] = []
             pos = 0
             for doc, cs in group:
                 seg = vecs[pos : pos + len(cs)]
@@ -314,13 +327,20 @@ def ingest(
                 if any(v is None for v in seg):
                     report.pending.append(doc.path)
                     continue
-                rows.extend(_row(c, v, doc.file_hash) for c, v in zip(cs, seg))
-                paths.append(doc.path)
-                (report.updated if doc.path in indexed and not reindex else report.added).append(doc.path)
+                per_file.append((doc.path, [_row(c, v, doc.file_hash) for c, v in zip(cs, seg)]))
+            try:
+                written = _commit(index, per_file)
+            except WriteRefused:  # one file's data was refused: commit them one by one instead
+                written = []
+                for one in per_file:
+                    try:
+                        written += _commit(index, [one])
+                    except WriteRefused as exc:
+                        report.skipped.append(Skipped(one[0], f"could not be written to the index: {exc.reason}"))
+            for path, rows in written:
+                (report.updated if path in indexed and not reindex else report.added).append(path)
+                report.chunks_embedded += len(rows)
                 files_done += 1
-            with index.writing("writing chunks"):
-                index.replace_files(rows, paths, index.meta["dimension"])
-            report.chunks_embedded += len(rows)
             return not cancelled
 
         group_chunks = 0
@@ -353,6 +373,14 @@ def ingest(
         return _finish(index, report, t0, changed=changed, emit=emit)
 
 
+def _commit(index: Index, per_file: list[tuple[str, list[dict]]]) -> list[tuple[str, list[dict]]]:
+    """Write these files' chunks in one commit; what was written."""
+    with index.writing("writing chunks"):
+        index.replace_files([r for _, rows in per_file for r in rows], [p for p, _ in per_file],
+                            index.meta["dimension"])
+    return per_file
+
+
 def _in_scope(doc_path: str, scopes: list[tuple[Path, Path]]) -> bool:
     """Whether an indexed document would be found under one of the scanned paths: its file
     (base / document path) is that path or inside it."""
@@ -364,6 +392,9 @@ def _in_scope(doc_path: str, scopes: list[tuple[Path, Path]]) -> bool:
 
 
 def _finish(index: Index, report: IngestReport, t0: float, *, changed: bool, emit: Callable) -> IngestReport:
+    if index.staged and report.cancelled:  # a cancelled --reindex: drop it, the old index serves on
+        index.discard()
+        return _unchanged(index.data_dir, report, t0)
     if changed or not index.has_fts():
         with index.writing("building the search indexes"):
             index.rebuild_fts()
@@ -375,7 +406,7 @@ def _finish(index: Index, report: IngestReport, t0: float, *, changed: bool, emi
     report.index_version = index.version
     index.meta.setdefault("build_id", new_build_id())  # an index from before build ids
     index.meta.update(
-        state="ready",
+        state="ingesting" if report.pending else "ready",  # cancelled: still incomplete
         docs=report.docs_total,
         chunks=report.chunks_total,
         table_version=report.index_version,
@@ -383,9 +414,24 @@ def _finish(index: Index, report: IngestReport, t0: float, *, changed: bool, emi
     if changed:
         index.meta["last_ingest_at"] = now_iso()
     index.meta.setdefault("last_ingest_at", now_iso())
+    if not report.pending:
+        index.meta.pop("files_expected", None)
     index.write_meta()
+    index.publish()
     report.seconds = time.perf_counter() - t0
     emit(IngestProgress("done", report.docs_total, report.docs_total, report.chunks_embedded, report.chunks_embedded, 0.0, 0.0))
+    return report
+
+
+def _unchanged(data_dir: Path, report: IngestReport, t0: float) -> IngestReport:
+    """The report of a run that left the serving index as it was: its counts."""
+    report.added, report.updated, report.chunks_embedded = [], [], 0
+    try:
+        old = Index.open(data_dir)
+        report.docs_total, report.chunks_total, report.index_version = len(old.file_hashes()), old.count(), old.version
+    except IndexUnavailable:
+        pass
+    report.seconds = time.perf_counter() - t0
     return report
 
 

@@ -32,6 +32,17 @@ def open_index(project: Any, settings: RetrievalSettings) -> Index:
     return Index.open(Path(project.data_dir), settings.embedding_model)
 
 
+def incomplete_note(project: Any) -> str | None:
+    """"index incomplete: 36/45 files (...)" when an ingest is running or stopped part-way
+    through the project's index; None when it is complete (or there is none to speak of)."""
+    from workbench.core.retrieval.index import IndexUnavailable
+
+    try:
+        return Index.open(Path(project.data_dir)).incomplete()
+    except IndexUnavailable:
+        return None
+
+
 def retrieve(
     project: Any,
     settings: RetrievalSettings,

@@ -66,10 +66,17 @@ class RetrievalSettings:
     path_glob: str | None = None
     # Texts per embedding batch during ingest.
     batch_size: int = field(default=32, metadata={"gt": 0})
+    # Index the targets of symlinks that lead out of the corpus folder. Off, they are skipped
+    # with the reason: a link to /etc/passwd would otherwise become model context.
+    follow_symlinks: bool = False
 
     def to_dict(self) -> dict:
-        """Plain JSON-able dict (what traces and index metadata store)."""
-        return dataclasses.asdict(self)
+        """Plain JSON-able dict (what traces and index metadata store). `follow_symlinks` only
+        when set: off it changes nothing, and stored traces and evals stay comparable."""
+        d = dataclasses.asdict(self)
+        if not self.follow_symlinks:
+            d.pop("follow_symlinks")
+        return d
 
     def min_tokens(self) -> int:
         """`min_chunk_tokens` with None resolved (an eighth of chunk_tokens) and the cap applied."""
