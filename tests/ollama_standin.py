@@ -136,6 +136,38 @@ def _tokens(reply: Reply | None, body: dict) -> list[str]:
     return list(reply)
 
 
+# api/types.go Options + Runner, by the Go kind FromMap switches on. Anything else is only
+# logged there ("invalid option provided") and ignored: removed options such as mirostat too.
+_INT_OPTIONS = {"num_keep", "seed", "num_predict", "top_k", "repeat_last_n", "num_ctx",
+                "num_batch", "num_gpu", "main_gpu", "num_thread", "draft_num_predict"}
+_FLOAT_OPTIONS = {"top_p", "min_p", "typical_p", "temperature", "repeat_penalty",
+                  "presence_penalty", "frequency_penalty"}
+_BOOL_OPTIONS = {"use_mmap"}
+
+
+def _options_problem(options: Any) -> str | None:
+    """FromMap's error for a request's options, word for word, or None. JSON numbers are
+    float64 in Go, so an int field takes 0.7 (truncated) and a float field takes 1."""
+    if not isinstance(options, dict):
+        return None
+    for key, val in options.items():
+        if val is None:
+            continue
+        number = isinstance(val, (int, float)) and not isinstance(val, bool)
+        if key in _INT_OPTIONS and not number:
+            return f'option "{key}" must be of type integer'
+        if key in _FLOAT_OPTIONS and not number:
+            return f'option "{key}" must be of type float32'
+        if key in _BOOL_OPTIONS and not isinstance(val, bool):
+            return f'option "{key}" must be of type boolean'
+        if key == "stop":
+            if not isinstance(val, list):
+                return f'option "{key}" must be of type array'
+            if not all(isinstance(v, str) for v in val):
+                return f'option "{key}" must be of an array of strings'
+    return None
+
+
 def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -160,6 +192,8 @@ class OllamaStandin:
         self.config = StandinConfig(**{f.name: getattr(self._default, f.name) for f in fields(StandinConfig)})
         self.requests: list[RecordedRequest] = []
         self.blobs: dict[str, bytes] = {}
+        self.model_digests: dict[str, str] = {}  # created models: digest of their layers
+        self.model_modified: dict[str, str] = {}  # re-made models: their new modified_at
         self.server_errors: list[BaseException] = []
         self._loaded: list[str] = []
         self._failures_served = 0
@@ -244,8 +278,21 @@ class OllamaStandin:
             )
             self.requests.clear()
             self.blobs.clear()
+            self.model_digests.clear()
+            self.model_modified.clear()
             self._loaded.clear()
             self._failures_served = 0
+
+    def remake(self, name: str) -> str:
+        """Give model `name` new weights, as `ollama pull` of a changed model does: a new digest
+        and modified_at in /api/tags (server/routes.go ListHandler lists the manifest's)."""
+        with self._lock:
+            digest = hashlib.sha256(f"{_norm(name)}#{time.time_ns()}".encode()).hexdigest()
+            self.model_digests[_norm(name)] = digest
+            self.model_modified[_norm(name)] = _now()
+            if _norm(name) not in {_norm(m) for m in self.config.models}:
+                self.config.models = [*self.config.models, _norm(name)]
+            return digest
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
         with self._lock:
@@ -496,9 +543,9 @@ class _Handler(BaseHTTPRequestHandler):
         return {
             "name": name,
             "model": name,
-            "modified_at": "2026-08-01T12:00:00.123456789Z",
+            "modified_at": self.server.standin.model_modified.get(name) or "2026-08-01T12:00:00.123456789Z",
             "size": 1_321_098_329,
-            "digest": hashlib.sha256(name.encode()).hexdigest(),
+            "digest": self.server.standin.model_digests.get(name) or hashlib.sha256(name.encode()).hexdigest(),
             "details": _details(name),
         }
 
@@ -558,6 +605,12 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         if not s._known(name):
             self._error(404, f"model '{name}' not found")
+            return None
+        problem = _options_problem(body.get("options"))
+        if problem:
+            # api/types.go (*Options).FromMap fails; scheduleRunner returns it and
+            # handleScheduleError answers 500 with the text (not 400).
+            self._error(500, problem)
             return None
         if s._take_failure():
             status = s.config.fail_status or 500
@@ -646,6 +699,22 @@ class _Handler(BaseHTTPRequestHandler):
 
         thinking = _tokens(cfg.thinking, body)
         content = _tokens(cfg.reply, body)
+        # server/routes.go ChatHandler: `think: true` to a model without the "thinking"
+        # capability is a 400; since 0.12.4 a thinking model thinks unless told `think: false`
+        # (commit 90d429f5a); before, without `think`, the template did not split the
+        # reasoning, so it arrived as raw <think>…</think> in the content (and servers before
+        # 0.9.0 did not know `think` at all).
+        think = body.get("think")
+        can_think = "thinking" in (cfg.capabilities or (["thinking"] if cfg.thinking else []))
+        version = tuple(int(x) for x in re.findall(r"\d+", cfg.version)[:3])
+        if think is True and not can_think and version >= (0, 9, 0):
+            return self._error(400, f'"{body["model"]}" does not support thinking')
+        if thinking:
+            if version < (0, 9, 0) or (think is None and version < (0, 12, 4)):
+                content = ["<think>", *thinking, "</think>\n\n", *content]
+                thinking = []
+            elif think is False:
+                thinking = []
         pieces = [("thinking", t) for t in thinking] + [("content", t) for t in content]
 
         final: dict = dict(base)

@@ -144,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"(runs are stored in {project.data_dir})", file=sys.stderr)
         for warning in project.config.warnings:
             print(f"warning: {warning}", file=sys.stderr)
+        for warning in project.config.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         from workbench.core.interrupts import sigterm_as_sigint
 
         try:

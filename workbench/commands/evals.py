@@ -564,6 +564,7 @@ def show_cmd(args: argparse.Namespace, project: Any) -> int:
     variant = variant_label(info.variant_name, info.variant_id, hash_chars=len(info.variant_id or ""))
     out.print(_text(f"run e{run_id} · {row.get('evalset_name')} · variant {variant} · "
                     f"{row.get('status')} · {row.get('created_at', '')[:19].replace('T', ' ')}", "bold"))
+    out.print(_text(f"identity: {info.identity}", "dim"))  # what decides the answers, one line
     _print_summary(out, summary)
     _print_failures(out, results, limit=10_000 if args.all else 30, everything=args.all)
     return 0

@@ -112,9 +112,10 @@ def run_show(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.variants import variant_label
 
     row = {**row, "variant": variant_label(row.get("variant_name"), row.get("variant_id"),
-                                           hash_chars=len(row.get("variant_id") or ""))}
+                                           hash_chars=len(row.get("variant_id") or "")),
+           "model_digest": _digest_text(row)}
     fields = ("id", "created_at", "source", "status", "error", "variant", "prompt_name",
-              "model_requested", "model_used", "fallback_used", "attempts", "ttft_ms",
+              "model_requested", "model_used", "model_digest", "fallback_used", "attempts", "ttft_ms",
               "total_ms", "prompt_tokens", "completion_tokens", "tokens_per_s", "cost",
               "retrieval_status", "retrieval_id")
     for name in fields:
@@ -152,7 +153,22 @@ def _field_text(name: str, value: Any) -> str | None:
         return f"{value:.6f}".rstrip("0").rstrip(".") if value else "0"
     if name == "retrieval_id":
         return f"r{value}  (workbench runs show r{value})"
+
     return str(value)
+
+
+def _digest_text(row: dict[str, Any]) -> str | None:
+    """'b179c9523d0e (Q4_1 + int8 dynamic, adapter 9f8e7d6c5b4a)': the weights that answered;
+    None for a row stored before digests were recorded (or when no model answered)."""
+    from workbench.core.llm.base import short_digest
+
+    if not row.get("model_digest"):
+        return None
+    ident = row.get("model_identity") if isinstance(row.get("model_identity"), dict) else {}
+    extra = [ident.get("quantization") or "",
+             f"adapter {short_digest(ident['adapter_digest'])}" if ident.get("adapter_digest") else ""]
+    extra = [e for e in extra if e]
+    return short_digest(row["model_digest"]).split("+")[0] + (f" ({', '.join(extra)})" if extra else "")
 
 
 def _attempt_line(a: Any) -> str:

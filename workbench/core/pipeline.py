@@ -19,7 +19,7 @@ from typing import Any, Callable
 from workbench.core.citations import cited_numbers
 from workbench.core.threads import in_daemon_thread
 from workbench.core.errors import WorkbenchError
-from workbench.core.llm.base import ChatRequest, Event, Notice
+from workbench.core.llm.base import ChatRequest, Event, ModelIdentity, Notice
 from workbench.core.llm.registry import chain_specs, make_provider_or_placeholder
 from workbench.core.llm.resilience import CallResult, ResilientCall, cost_of, format_cost
 from workbench.core.variants import Variant, cache_key
@@ -168,8 +168,12 @@ async def run_generation(
     use_cache: bool = False,
     chain: list[str] | None = None,
     fmt: str | dict | None = None,
+    identities: dict[str, ModelIdentity] | None = None,
 ) -> GenerationRecord:
-    """Run one generation and store it. Cancelling the task stores the partial as interrupted."""
+    """Run one generation and store it. Cancelling the task stores the partial as interrupted.
+
+    `identities` (model spec -> the weights it names) lets an eval run look each model's digest
+    up once for all its cases; anything not given is looked up here (see model_identity)."""
     store = project.store
     emit = on_event or (lambda event: None)
     question = inputs.get("question") or next(iter(inputs.values()), "")
@@ -185,12 +189,15 @@ async def run_generation(
         values["context"] = grounding.context_text
     messages = variant.prompt.render(values, system=variant.system)
     specs = chain or chain_specs(project.config, variant.model)
+    known: dict[str, ModelIdentity] = dict(identities or {})
 
-    def key_for(spec: str) -> str:
-        return cache_key(spec, variant.options, messages, variant.adapter, fmt)
+    def key_for(spec: str) -> str | None:
+        ident = known.get(spec)
+        return cache_key(spec, variant.options, messages, variant.adapter, fmt,
+                         digest=ident.digest if ident else None)
 
     if use_cache:
-        hit = await _find_cached(project, specs, key_for)
+        hit = await _find_cached(project, specs, key_for, known, variant.adapter)
         if hit is not None:
             return _record_from_cache(hit, variant, messages, grounding)
 
@@ -240,29 +247,49 @@ async def run_generation(
             elif call.result.status == "running" and isinstance(exc, Exception):
                 call.result.status = "error"
                 call.result.error = f"{type(exc).__name__}: {exc}"
-            _store_result(store, gen_id, call.result, key_for, warnings, grounding.sources)
+            _store_result(store, gen_id, call.result, key_for, warnings, grounding.sources, known)
         raise
     finally:
         await stream.aclose()  # stop the model now, not when the garbage collector gets to it
-    _store_result(store, gen_id, call.result, key_for, warnings, grounding.sources)
+    used = call.result.model_used
+    if used and used not in known:  # it just answered, so its server is up: a quick look-up
+        known[used] = await model_identity(project, used, variant.adapter)
+    _store_result(store, gen_id, call.result, key_for, warnings, grounding.sources, known)
     return GenerationRecord(gen_id, variant, messages, call.result, grounding,
                             budget_warnings=warnings)
 
 
-async def _find_cached(project: Any, specs: list[str], key_for: Callable[[str], str]) -> dict | None:
+async def _find_cached(project: Any, specs: list[str], key_for: Callable[[str], str | None],
+                       known: dict[str, ModelIdentity], adapter: str | None) -> dict | None:
     """A stored complete answer from the first model in the chain that would answer now.
 
-    Answers are stored under the model that gave them, so a fallback's answer is never served
-    as the requested model's. A model is skipped only when it is down right now (Ollama not
+    Answers are stored under the model that gave them and the digest of its weights, so a
+    fallback's answer is never served as the requested model's, nor an old model's answer after
+    a re-pull or re-export. A model is skipped only when it is down right now (Ollama not
     answering a 1-second probe), which is exactly when the chain would fall through to the next.
     """
     for spec in specs:
-        hit = project.store.find_cached_generation(key_for(spec))
+        if spec not in known and not await _is_down(project, spec):
+            known[spec] = await model_identity(project, spec, adapter)
+        key = key_for(spec)
+        hit = project.store.find_cached_generation(key) if key else None
         if hit is not None:
             return hit
         if not await _is_down(project, spec):
             return None
     return None
+
+
+async def model_identity(project: Any, spec: str, adapter: str | None = None) -> ModelIdentity:
+    """The weights `spec` names right now (unknown when its provider cannot tell)."""
+    provider = make_provider_or_placeholder(spec, project.config)
+    lookup = getattr(provider, "identity", None)
+    if lookup is None:
+        return ModelIdentity(None)
+    try:
+        return await lookup(adapter)
+    except Exception:  # noqa: BLE001 - an identity that cannot be read is unknown, not fatal
+        return ModelIdentity(None)
 
 
 def _embedder_cold(project: Any, variant: Variant) -> bool:
@@ -303,14 +330,18 @@ def cited_sources(sources: list[Source], output: str) -> list[dict[str, Any]]:
     return [{**s.as_dict(), "cited": s.n in cited} for s in sources]
 
 
-def _store_result(store, gen_id: int, result: CallResult, key_for: Callable[[str], str],
-                  budget_warnings: list[str], sources: list[Source]) -> None:
+def _store_result(store, gen_id: int, result: CallResult, key_for: Callable[[str], str | None],
+                  budget_warnings: list[str], sources: list[Source],
+                  known: dict[str, ModelIdentity]) -> None:
     """Write the final state of a call in one update: cache-keyed by the model that actually
-    answered, and with each source marked as cited by the answer or not."""
+    answered and its weights' digest, and with each source marked as cited by the answer or not."""
     if result.status == "running":
         result.status = "interrupted"
     answered_key = key_for(result.model_used) if result.model_used else None
+    ident = known.get(result.model_used or "")
     store.update_generation(gen_id, {
+        "model_digest": ident.digest if ident else None,
+        "model_identity": ident.as_dict() if ident and ident.digest else None,
         "sources": cited_sources(sources, result.output),
         "output": result.output, "thinking": result.thinking, "status": result.status,
         "error": result.error, "model_used": result.model_used,

@@ -181,8 +181,17 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v2(db: sqlite_utils.Database) -> None:
+    """Which weights answered: the model's digest (Ollama's, or the embedded GGUF + adapter
+    hash; compared by `eval diff` and part of the cache key) and its details as JSON."""
+    have = set(db["generations"].columns_dict)
+    for name in ("model_digest", "model_identity"):
+        if name not in have:
+            db["generations"].add_column(name, str)
+
+
 # Each entry moves the schema from version i to i+1. Append only; never edit a shipped entry.
-MIGRATIONS = [_v1]
+MIGRATIONS = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

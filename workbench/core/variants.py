@@ -121,10 +121,18 @@ def resolve_variant(
     )
 
 
-def cache_key(model: str, options: dict[str, Any], messages: list[dict], adapter: str | None, fmt: Any = None) -> str:
-    """Identity of a model call: byte-identical inputs give the same key."""
+def cache_key(model: str, options: dict[str, Any], messages: list[dict], adapter: str | None,
+              fmt: Any = None, *, digest: str | None) -> str | None:
+    """Identity of a model call: byte-identical inputs to the same weights give the same key.
+
+    `digest` names the weights (Ollama's model digest, the embedded GGUF + adapter hash): the
+    model *name* alone would serve a re-pulled or re-exported model the old one's answers.
+    Unknown weights (None) have no key, so they are never cached nor served from cache."""
+    if not digest:
+        return None
     blob = json.dumps(
-        {"model": model, "options": options, "messages": messages, "adapter": adapter, "format": fmt},
+        {"model": model, "digest": digest, "options": options, "messages": messages,
+         "adapter": adapter, "format": fmt},
         sort_keys=True,
         ensure_ascii=False,
     )

@@ -160,6 +160,9 @@ class WorkbenchApp(App[int]):
         if self.theme_failures:
             self.notify("Skipped broken theme files:\n" + "\n".join(self.theme_failures),
                         title="Themes", severity="warning", timeout=10, markup=False)
+        if self.project.config.warnings:
+            self.notify("\n".join(self.project.config.warnings), title="workbench.yaml",
+                        severity="warning", timeout=10, markup=False)
 
     @on(TabbedContent.TabActivated, "#tabs")
     async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:

@@ -112,6 +112,8 @@ class RunInfo:
     variant_name: str | None = None
     index_version: int | None = None  # the retrieval index's table version (None: no retrieval)
     index_build: str | None = None  # the index's build id: versions restart after a re-index
+    model_digest: str | None = None  # the weights that answered (None: unknown, an older run)
+    identity: str | None = None  # run_identity(): everything that decides the answers, one line
 
     @property
     def label(self) -> str:
@@ -197,6 +199,38 @@ class RunDiff:
             "totals": self.totals,
             "cases": [c.to_dict() for c in self.only(only)],
         }
+
+
+def _short_hash(value: Any) -> str:
+    import hashlib
+    import json
+
+    blob = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:8]
+
+
+def run_identity(spec: dict[str, Any] | None, *, evalset_hash: str | None, index_build: str | None,
+                 model_digest: str | None) -> str:
+    """`prompt qa #1a2b3c4d · retrieval hybrid k=5 #5e6f7a8b · index build 9c0d1e2f · model
+    ollama:llama3.2 @a1b2c3d4e5f6 · eval set 0123456789`: what decides a run's answers, on one
+    line, so two runs that should be comparable can be checked at a glance. The hashes are of
+    the prompt's template/system/examples and of every retrieval setting."""
+    from workbench.core.llm.base import short_digest
+
+    spec = spec or {}
+    prompt = {k: spec.get(k) for k in ("template", "system", "examples")}
+    parts = [f"prompt {spec.get('prompt') or '?'} #{_short_hash(prompt)}"]
+    retrieval = spec.get("retrieval")
+    if isinstance(retrieval, dict):
+        parts.append(f"retrieval {retrieval.get('mode', '?')} k={retrieval.get('k', '?')} "
+                     f"#{_short_hash(retrieval)}")
+        parts.append(f"index build {(index_build or 'none')[:8]}")
+    else:
+        parts.append("no retrieval")
+    parts.append(f"model {spec.get('model') or '?'} @{short_digest(model_digest)}"
+                 + (f" adapter {spec['adapter']}" if spec.get("adapter") else ""))
+    parts.append(f"eval set {(evalset_hash or '?')[:10]}")
+    return " · ".join(parts)
 
 
 def _classify(before: str | None, after: str | None) -> str:
@@ -292,6 +326,14 @@ def diff_runs(a_results: Sequence[CaseResult], b_results: Sequence[CaseResult], 
         warnings.append(
             "the index was rebuilt between the runs (ingest --reindex): retrieval and answers may "
             "differ for that reason, not the variant's")
+    if a.model_digest and b.model_digest and a.model_digest != b.model_digest:
+        # Only when both are known: an older run without a digest proves nothing either way.
+        from workbench.core.llm.base import short_digest
+
+        warnings.append(
+            f"the model's weights changed between the runs (digest {short_digest(a.model_digest)} "
+            f"→ {short_digest(b.model_digest)}): a re-pull or re-export, so answers may differ "
+            "for that reason, not the variant's")
     if a.evalset_name and b.evalset_name and a.evalset_name != b.evalset_name:
         warnings.append(f"the runs used different eval sets ({a.evalset_name} vs {b.evalset_name})")
     added = sum(1 for c in cases if c.change == "added")

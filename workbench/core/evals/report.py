@@ -92,6 +92,9 @@ def markdown_report(summary: dict[str, Any], run: RunInfo, *, diff: RunDiff | No
     out.append("")
     out.append(f"> {md_cell(summary.get('advice', ''))}")  # leads, as in the CLI and the TUI
     out.append("")
+    if run.identity:
+        out.append(f"Identity: {md_cell(run.identity)}")
+        out.append("")
     if summary.get("pass_rate") is not None:
         lo, hi = summary["ci"]
         out.append(f"Pass rate **{summary['pass_rate']:.1%}** ({summary['passed']}/{summary['total']}), "

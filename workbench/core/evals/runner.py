@@ -166,6 +166,7 @@ class EvalRunner:
         self._tasks: list[asyncio.Task] = []
         self._cancelled = False
         self._skipped = 0
+        self._known: dict[str, Any] = {}  # model spec -> ModelIdentity, looked up once per run
 
     # -- public ---------------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -175,8 +176,22 @@ class EvalRunner:
         for task in self._tasks:
             task.cancel()
 
+    async def _identities(self) -> dict[str, Any]:
+        """Each model of the chain -> the weights it names now, looked up once for the whole
+        run (one /api/tags per Ollama model, the embedded GGUF's remembered hash)."""
+        from workbench.core.llm.registry import chain_specs
+        from workbench.core.pipeline import _is_down, model_identity
+
+        out = {}
+        for spec in chain_specs(self.project.config, self.variant.model):
+            if not await _is_down(self.project, spec):
+                out[spec] = await model_identity(self.project, spec, self.variant.adapter)
+        return out
+
     async def run(self, *, resume: int | None = None) -> RunOutcome:
         store = self.project.store
+        self._known = await self._identities()
+        primary = self._known.get(self.variant.model)
         if resume is not None:
             run_id = self.check_resume(resume)
             runstore.mark_running(store, run_id)
@@ -188,6 +203,8 @@ class EvalRunner:
                         "repeat": self.repeat, "cache": self.use_cache,
                         "index_version": index_version(self.project) if self.variant.prompt.grounded else None,
                         "index_build": index_build(self.project) if self.variant.prompt.grounded else None,
+                        "model_digest": primary.digest if primary else None,
+                        "model_identity": primary.as_dict() if primary and primary.digest else None,
                         **({"selection": {"how": self.evalset.selection, "of": self.evalset.file_size,
                                           "cases": self.evalset.ids}}
                            if self.evalset.selection else {})})
@@ -291,7 +308,8 @@ class EvalRunner:
             from workbench.core.pipeline import run_generation as generate
         try:
             record = await generate(self.project, self.variant, dict(case.inputs), source="eval",
-                                    use_cache=self.use_cache and repeat_index == 0)
+                                    use_cache=self.use_cache and repeat_index == 0,
+                                    identities=dict(self._known))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - recorded as this case's infra failure, visibly

@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.evals.diff import RunInfo
+from workbench.core.evals.diff import RunInfo, run_identity
 from workbench.core.evals.results import CaseResult
 from workbench.core.store import RUNNING, decode, now_iso
 
@@ -79,8 +79,11 @@ def load_results(store: Any, run_id: int) -> list[CaseResult]:
 
 def run_info(row: dict[str, Any]) -> RunInfo:
     config = row.get("config") if isinstance(row.get("config"), dict) else {}
+    identity = run_identity(config.get("variant"), evalset_hash=row.get("evalset_hash"),
+                            index_build=config.get("index_build"), model_digest=config.get("model_digest"))
     return RunInfo(row["id"], row.get("evalset_name"), row.get("evalset_hash"), row.get("variant_id"),
-                   row.get("variant_name"), config.get("index_version"), config.get("index_build"))
+                   row.get("variant_name"), config.get("index_version"), config.get("index_build"),
+                   config.get("model_digest"), identity)
 
 
 def list_runs(store: Any, *, limit: int = 20, evalset: str | None = None) -> list[dict[str, Any]]:

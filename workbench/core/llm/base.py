@@ -24,6 +24,35 @@ class ChatRequest:
 
 
 @dataclass(frozen=True)
+class ModelIdentity:
+    """Which weights answer: Ollama's model digest, or the embedded GGUF's hash (+ adapter).
+
+    Stored with every generation and eval run and part of the call cache key, so a re-pulled or
+    re-exported model never serves the old model's cached answers. `digest` None is unknown,
+    never equal to anything (not even another unknown)."""
+
+    digest: str | None
+    quantization: str | None = None
+    adapter_digest: str | None = None
+    modified_at: str | None = None  # Ollama's modified_at for the name (when it was (re)made)
+
+    @property
+    def short(self) -> str:
+        """`a1b2c3d4e5f6` (or `a1b2…+adapter 9f8e…`): what diffs and reports print."""
+        return short_digest(self.digest)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def short_digest(digest: str | None) -> str:
+    """The first 12 hex digits of a digest (`sha256:` prefix dropped); "unknown" for None."""
+    if not digest:
+        return "unknown"
+    return "+".join(part.removeprefix("sha256:")[:12] for part in digest.split("+"))
+
+
+@dataclass(frozen=True)
 class Token:
     """A piece of the answer text, as it arrives."""
 
@@ -134,6 +163,9 @@ class Provider(Protocol):
     name: str
 
     def stream(self, request: ChatRequest) -> AsyncIterator[Event]: ...
+
+    # Optional (looked up with getattr): `async def identity(self, adapter: str | None) ->
+    # ModelIdentity` names the weights that would answer; a provider without it is unknown.
 
     async def count_tokens(self, messages: list[dict[str, str]]) -> int | None:
         """Exact prompt token count if this provider can tell without running the model."""

@@ -63,15 +63,27 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
 from workbench.core.threads import in_daemon_thread
-from workbench.core.llm.base import ChatRequest, Event, Final, Loaded, Loading, ProviderError, Token
+from workbench.core.llm.base import (
+    ChatRequest,
+    Event,
+    Final,
+    Loaded,
+    Loading,
+    ModelIdentity,
+    ProviderError,
+    Token,
+)
 from workbench.core.llm.embedded_model import (
+    GGUF_FILE,
     GGUF_PACKAGE,
     INSTALL_HINT,
     GenerationResult,
     LoadedModel,
     Sampling,
+    adapter_sha256,
     cache_root,
     ensure_hf_folder,
+    file_sha256,
     generate,
     is_available,
     load_tokenizer,
@@ -187,6 +199,24 @@ class EmbeddedProvider:
         """
         _, load_ms = await in_daemon_thread(_loaded_model, self.package, self.quantize, self.threads)
         return load_ms
+
+    async def identity(self, adapter: str | None = None) -> ModelIdentity:
+        """The bundled GGUF's sha256 (hashed once, then remembered by path, size and mtime), its
+        quantization (file type, plus int8 at run time), and the adapter's hash when one is
+        loaded: the digest is `gguf[+adapter]`, so a retrained adapter is new weights."""
+
+        def compute() -> ModelIdentity:
+            gguf = locate_gguf(self.package)
+            base = file_sha256(gguf)
+            adapter_digest = adapter_sha256(adapter) if adapter else None
+            quant = GGUF_FILE.rsplit(".", 2)[-2] + (" + int8 dynamic" if self.quantize else "")
+            digest = base + (f"+{adapter_digest}" if adapter_digest else "")
+            return ModelIdentity(digest, quantization=quant, adapter_digest=adapter_digest)
+
+        try:
+            return await in_daemon_thread(compute)
+        except (ProviderError, OSError):
+            return ModelIdentity(None)
 
     async def count_tokens(self, messages: list[dict[str, str]]) -> int | None:
         """The exact number of prompt tokens after the chat template (loads only the tokenizer)."""

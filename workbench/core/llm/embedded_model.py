@@ -112,6 +112,50 @@ def cache_root() -> Path:
     return base / "llm-workbench"
 
 
+HASHES_FILE = "file-hashes.json"
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, remembered in the cache folder under its path, size and mtime, so the
+    93 MB GGUF is read once, not at every start (a replaced file has a new size or mtime)."""
+    import json
+
+    stat = path.stat()
+    key = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    store = cache_root() / HASHES_FILE
+    try:
+        known = json.loads(store.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict):
+        known = {}
+    if isinstance(known.get(key), str):
+        return known[key]
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    known[key] = digest.hexdigest()
+    try:  # best effort: a read-only cache only costs the hash again next time
+        store.parent.mkdir(parents=True, exist_ok=True)
+        tmp = store.with_name(f"{HASHES_FILE}.{uuid.uuid4().hex}.tmp")
+        tmp.write_text(json.dumps(known), encoding="utf-8")
+        os.replace(tmp, store)
+    except OSError:
+        pass
+    return known[key]
+
+
+def adapter_sha256(adapter: str) -> str:
+    """One digest for a peft adapter folder: its config and weights files, by name and hash."""
+    folder = Path(adapter).expanduser().resolve()
+    files = sorted(p for p in folder.glob("adapter_*") if p.is_file()) if folder.is_dir() else []
+    if not files:
+        raise ProviderError("bad_request", f"LoRA adapter folder {folder} has no adapter files")
+    blob = "".join(f"{p.name}:{file_sha256(p)}\n" for p in files)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
 def hf_folder_path(gguf: Path) -> Path:
     """Where the HF copy of this GGUF lives: a new GGUF (other size or name) gets a new folder."""
     key = f"{gguf.name}:{gguf.stat().st_size}:{FOLDER_FORMAT}".encode()

@@ -19,12 +19,21 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-from workbench.core.llm.base import ChatRequest, Event, Final, ProviderError, Thinking, Token
+from workbench.core.llm.base import (
+    ChatRequest,
+    Event,
+    Final,
+    ModelIdentity,
+    ProviderError,
+    Thinking,
+    Token,
+)
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 CHARS_PER_TOKEN = 4  # rough prompt-size estimate; only used to notice silent truncation
@@ -133,17 +142,39 @@ def _response_error(exc: Any, host: str, model: str, route: str, after_output: b
             retryable=True, after_output=after_output, status_code=status,
         )
     if status >= 500:
-        # Runner crashes and load timeouts come back as 500; a retry may work. Not enough
-        # memory will not get better by retrying.
-        permanent = "memory" in text.lower()
+        # Load timeouts and unknown 500s may pass on a retry; the permanent ones below cannot
+        # (the same request fails the same way), so they get one attempt and the server's text.
+        permanent = is_permanent_500(text)
         return ProviderError(
-            "server", f"Ollama server error ({status}): {text}",
+            "server", f"Ollama server error ({status}): {text}"
+            + (" (not retried: the same request would fail the same way)" if permanent else ""),
             retryable=not permanent, after_output=after_output, status_code=status,
         )
     return ProviderError(
         "bad_request", f"Ollama rejected the request ({status}): {text}",
         after_output=after_output, status_code=status,
     )
+
+
+# 500s that a retry cannot fix, each from where ollama/ollama produces it:
+PERMANENT_500 = (
+    # api/types.go (*Options).FromMap: `option "temperature" must be of type float32`, and
+    # `... must be of an array of strings`; handleScheduleError sends it as a 500.
+    re.compile(r'option "[^"]+" must be of'),
+    # llama/llama.go and runner: "loras are not yet implemented" and the like.
+    re.compile(r"not yet implemented|not supported", re.I),
+    # llm/server.go WaitUntilRunning / the runner's load: the model cannot load at all.
+    re.compile(r"llama runner process has terminated|error loading model|unable to load model"
+               r"|failed to load model", re.I),
+    # llm/server.go: the model does not fit ("model requires more system memory ...").
+    re.compile(r"memory", re.I),
+)
+
+
+def is_permanent_500(text: str) -> bool:
+    """Whether a 500's text says the request itself cannot succeed (type errors in options,
+    unimplemented features, a model that fails to load): retrying only repeats the failure."""
+    return any(p.search(text) for p in PERMANENT_500)
 
 
 def map_error(
@@ -274,6 +305,149 @@ def _ms(ns: int | None) -> float | None:
     return None if ns is None else ns / 1e6
 
 
+# -- thinking --------------------------------------------------------------------------------
+
+# Ollama 0.12.4 turned thinking on by default for models with the "thinking" capability
+# (server/routes.go ChatHandler: `if req.Think == nil { req.Think = &api.ThinkValue{Value:
+# true} }`, commit 90d429f5a), so their reasoning arrives in `message.thinking`. Before it, a
+# request without `think` got the raw `<think>…</think>` in `message.content`.
+THINK_DEFAULT_SINCE = (0, 12, 4)
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+
+
+def parse_version(text: str | None) -> tuple[int, int, int] | None:
+    """`0.12.4` / `v0.12.4-rc7` -> (0, 12, 4); None for a dev build's `0.0.0` or garbage."""
+    match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", (text or "").strip())
+    if not match:
+        return None
+    version = tuple(int(x) for x in match.groups())
+    return None if version == (0, 0, 0) else version  # type: ignore[return-value]
+
+
+class ThinkSplitter:
+    """`<think>…</think>` at the start of content -> (thinking, answer), as it streams.
+
+    A port of ollama thinking/parser.go (Parser.AddContent / eat): the opening tag counts only
+    after leading whitespace, whitespace right after either tag is eaten, a partial tag is held
+    back until it is told apart. Used for servers older than THINK_DEFAULT_SINCE, so evals
+    score the answer and not the reasoning."""
+
+    def __init__(self) -> None:
+        self.state = "opening"  # opening | eat-start | thinking | eat-end | done
+        self.acc = ""
+
+    def add(self, content: str) -> tuple[str, str]:
+        self.acc += content
+        thinking, answer = [], []
+        while True:
+            t, a, again = self._eat()
+            thinking.append(t)
+            answer.append(a)
+            if not again:
+                return "".join(thinking), "".join(answer)
+
+    def flush(self) -> tuple[str, str]:
+        """What is still held back when the stream ends (an unfinished tag is text)."""
+        rest, self.acc = self.acc, ""
+        if self.state == "thinking":
+            return rest, ""
+        return "", rest if self.state in ("opening", "done") else rest.lstrip()
+
+    def _eat(self) -> tuple[str, str, bool]:
+        acc = self.acc
+        if self.state == "opening":
+            trimmed = acc.lstrip()
+            if trimmed.startswith(THINK_OPEN):
+                after = trimmed[len(THINK_OPEN):].lstrip()
+                self.acc = after
+                self.state = "thinking" if after else "eat-start"
+                return "", "", True
+            if THINK_OPEN.startswith(trimmed):  # a partial tag, or only whitespace so far
+                return "", "", False
+            self.state, self.acc = "done", ""
+            return "", acc, False  # no tag: the content as it came, whitespace included
+        if self.state == "eat-start":
+            trimmed, self.acc = acc.lstrip(), ""
+            if not trimmed:
+                return "", "", False
+            self.state, self.acc = "thinking", trimmed
+            return "", "", True
+        if self.state == "thinking":
+            if THINK_CLOSE in acc:
+                thought, rest = acc.split(THINK_CLOSE, 1)
+                rest = rest.lstrip()
+                self.acc = ""
+                self.state = "done" if rest else "eat-end"
+                return thought, rest, False
+            keep = next((n for n in range(min(len(THINK_CLOSE), len(acc)), 0, -1)
+                         if acc.endswith(THINK_CLOSE[:n])), 0)
+            self.acc = acc[len(acc) - keep:] if keep else ""
+            return acc[:len(acc) - keep], "", False
+        if self.state == "eat-end":
+            trimmed, self.acc = acc.lstrip(), ""
+            if trimmed:
+                self.state = "done"
+            return "", trimmed, False
+        self.acc = ""
+        return "", acc, False
+
+
+_VERSIONS: dict[str, tuple[int, int, int] | None] = {}  # host -> parsed /api/version, per process
+
+
+async def server_version(host: str, timeout_s: float = 2.0) -> tuple[int, int, int] | None:
+    """The server's version, asked once per host per process (a failed ask is not kept)."""
+    if host not in _VERSIONS:
+        text = await probe(host, timeout_s=timeout_s)
+        if text is None:
+            return None
+        _VERSIONS[host] = parse_version(text)
+    return _VERSIONS[host]
+
+
+def think_value(setting: Any) -> bool | None:
+    """workbench.yaml's `model.think` as sent: True/False explicitly, None ("auto") sends none.
+
+    Why auto sends nothing: since 0.12.4 the server itself turns thinking on for models with the
+    "thinking" capability and off for the rest (ChatHandler), while `think: true` to a model
+    without it is a 400 ("does not support thinking"); leaving it out is right for every model."""
+    if setting is True or setting is False:
+        return setting
+    return {"true": True, "false": False}.get(str(setting).lower())
+
+
+# -- model identity ----------------------------------------------------------------------------
+
+def _full_name(name: str) -> str:
+    """Ollama's normalisation as far as /api/tags lists names: no tag means `:latest`."""
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+async def model_identity(host: str | None, model: str, *, timeout_s: float = 5.0) -> ModelIdentity:
+    """The digest of the weights `model` names on the server now (GET /api/tags: one cheap
+    request that lists every model with its `digest` and `modified_at`). Unknown (digest None)
+    when the server does not answer or does not have the model."""
+    import httpx
+
+    base = resolve_host(host)
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=timeout_s) as client:
+            reply = await client.get("/api/tags")
+        models = (reply.json().get("models") or []) if reply.status_code == 200 else []
+    except (httpx.HTTPError, OSError, ValueError, AttributeError):
+        return ModelIdentity(None)
+    wanted = _full_name(model)
+    for entry in models:
+        if not isinstance(entry, dict) or _full_name(str(entry.get("model") or entry.get("name") or "")) != wanted:
+            continue
+        digest = entry.get("digest")
+        details = entry.get("details") if isinstance(entry.get("details"), dict) else {}
+        return ModelIdentity(digest if isinstance(digest, str) and digest else None,
+                             quantization=details.get("quantization_level"),
+                             modified_at=str(entry.get("modified_at") or "") or None)
+    return ModelIdentity(None)
+
+
 # -- the provider ----------------------------------------------------------------------------
 
 
@@ -287,8 +461,10 @@ class OllamaProvider:
         *,
         connect_timeout_s: float = 5.0,
         read_timeout_s: float | None = None,
+        think: Any = "auto",
     ) -> None:
         self.model = model
+        self.think = think_value(think)  # None: not sent (see think_value)
         self.host = resolve_host(host)
         self.name = f"ollama:{model}"
         self.connect_timeout_s = connect_timeout_s
@@ -332,6 +508,10 @@ class OllamaProvider:
         """Ollama has no tokenize endpoint: counts only come back with an answer."""
         return None
 
+    async def identity(self, adapter: str | None = None) -> ModelIdentity:
+        """The digest of the weights this name points at on the server now (see model_identity)."""
+        return await model_identity(self.host, self.model, timeout_s=self.connect_timeout_s)
+
     def _map(self, exc: BaseException, after_output: bool) -> ProviderError:
         return map_error(
             exc, host=self.host, model=self.model, route="/api/chat", after_output=after_output,
@@ -361,6 +541,7 @@ class OllamaProvider:
                 messages=list(request.messages),
                 options=options or None,
                 format=request.format,
+                think=self.think,
                 stream=True,
             )
         except pydantic.ValidationError as exc:  # our request failed the client's own model
@@ -370,20 +551,46 @@ class OllamaProvider:
 
         after_output = False
         final: Any = None
+        # Content is read through a ThinkSplitter until it is clear whether it opens with
+        # <think>; only then is the server's version asked (once per host), and only a server
+        # older than 0.12.4 gets the tags split out. Other answers pass through unchanged.
+        splitter: ThinkSplitter | None = ThinkSplitter()
         try:
             try:
                 async for part in parts:
                     message = part.message
                     if message.thinking:
                         after_output = True
+                        splitter = None  # the server splits thinking itself
                         yield Thinking(message.thinking)
-                    if message.content:
+                    content = message.content or ""
+                    if content and splitter is not None:
+                        held = splitter.acc + content
+                        thought, content = splitter.add(content)
+                        if splitter.state == "opening":
+                            continue  # still ambiguous (whitespace or a partial "<think>")
+                        if splitter.state != "done" or thought:
+                            version = await server_version(self.host, self.connect_timeout_s)
+                            if version is None or version >= THINK_DEFAULT_SINCE:
+                                splitter, thought, content = None, "", held
+                        else:
+                            splitter = None  # no tag at the start: never one later
+                        if thought:
+                            after_output = True
+                            yield Thinking(thought)
+                    if content:
                         after_output = True
-                        yield Token(message.content)
+                        yield Token(content)
                     if part.done:
                         final = part  # keep reading: the server ends the stream right after
             except caught as exc:
                 raise self._map(exc, after_output) from exc
+            if splitter is not None:  # the stream ended while a tag was still undecided
+                thought, content = splitter.flush()
+                if thought:
+                    yield Thinking(thought)
+                if content:
+                    yield Token(content)
         finally:
             # On aclose()/cancel this exits the client's `async with stream(...)`, which closes
             # the response and, with it, the connection Ollama is generating into.

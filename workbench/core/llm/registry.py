@@ -26,7 +26,7 @@ def make_provider(spec: str, config: Config) -> Provider:
         from workbench.core.llm.embedded import EmbeddedProvider
 
         return EmbeddedProvider()
-    key = (spec, config.model.host, config.timeouts.connect_s)
+    key = (spec, config.model.host, config.timeouts.connect_s, str(config.model.think))
     if key not in _OLLAMA_PROVIDERS:  # reuse: a new HTTP client per call costs milliseconds
         from workbench.core.llm.ollama import OllamaProvider
 
@@ -34,6 +34,7 @@ def make_provider(spec: str, config: Config) -> Provider:
             spec.split(":", 1)[1],
             host=config.model.host,
             connect_timeout_s=config.timeouts.connect_s,
+            think=config.model.think,
         )
     return _OLLAMA_PROVIDERS[key]
 
