@@ -56,8 +56,8 @@ def test_a_large_set_with_tiny_tight_deltas_is_a_plateau():
     rule = _rule_plateau(history(thirty_case_history(), copies=10), S)  # 300 cases, same deltas
     assert rule.passed, rule.summary
     assert rule.evidence["verdict"] == "ceiling"
-    assert rule.summary.startswith("best 70% (e2 v2); the last 2 variant(s) gain less than 5 points on the best")
-    assert "95% upper bounds" in rule.summary
+    assert rule.summary.startswith("best 70% (e2 v2); the last 2 variant(s) gain less than 5 points")
+    assert "on the best (95% upper bounds): e3 v3 vs e2 +0.0 points (at most +3.5)" in rule.summary
     assert "the set resolves ±" in rule.summary and "of 300 cases flipped" in rule.summary
     assert [h["real"] for h in rule.evidence["history"]] == [True, False, False]
     assert all(h["gain_high"] < 0.05 for h in rule.evidence["history"][1:])
@@ -165,3 +165,40 @@ def test_min_gain_out_of_range_is_an_error_naming_file_and_line(tmp_path, value)
     with pytest.raises(WorkbenchError) as err:
         load_config(tmp_path)
     assert "workbench.yaml:3" in str(err.value) and "finetune.min_gain" in str(err.value)
+
+
+def test_on_the_sample_a_noisy_variant_blocks_with_the_resolution_first(sample_project, capsys):
+    """83 cases: base, k8 (+10 cases, real), then a variant with 3 fixes and 3 regressions
+    against k8 (±0, bounded at +5.1) and one with a single fix: `finetune check` cannot tell,
+    and its first line says what the set resolves and how many cases a ceiling needs."""
+    from fixtures_finetune import add_eval_run, variant_spec
+
+    from workbench.cli import main
+    from workbench.core.evals.evalset import load_evalset
+    from workbench.core.finetune.guard import check
+
+    project = sample_project
+    es = load_evalset(project.root / "evals" / "sqlite_qa.yaml")
+    train = [c.id for c in es.cases if c.split != "heldout"]
+
+    def failing(ids):
+        return {cid: ("fail", "format" if i < 3 else "context-ignored") for i, cid in enumerate(train) if cid in ids}
+
+    add_eval_run(project, es, None, variant_spec(), failing(train[:23]))
+    add_eval_run(project, es, "k8", variant_spec(k=8), failing(train[:13]))
+    add_eval_run(project, es, "terse", variant_spec("terse_qa", k=8), failing(train[:3] + train[6:16]),
+                 retrieve=False)
+    add_eval_run(project, es, "cite-first", variant_spec(system="Quote first.", k=8), failing(train[:12]))
+
+    plateau = check(project, "format").rule("plateau")
+    assert not plateau.passed and plateau.evidence["verdict"] == "cannot tell"
+    assert "cannot tell: e3 terse vs e2 +0.0 points, could be up to +5.1 (95% upper bound)" in plateau.summary
+    needed = plateau.evidence["cases_needed"]
+    assert needed == 204  # 6.18 (z 95% + z 80%, squared) x 7/85 flipping / 0.05²
+
+    code = main(["--project", str(project.root), "finetune", "check", "--signal", "format"])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 1
+    assert lines[0] == ("Not yet: cannot tell: the eval set resolves ±8 points; to show a ceiling at 5 points "
+                        f"you need about {needed} cases (or repeats of the noisy ones)")
+    assert any(line.startswith("[FAIL] plateau: best 86% (e4 cite-first); cannot tell") for line in lines)

@@ -91,6 +91,8 @@ def _text(s: Any, style: str = "") -> Any:
 
 
 def _print_guard(out: Any, report: Any) -> None:
+    if report.lead_resolution:
+        out.print(_text(report.lead_resolution, "bold"))
     out.print(_text(report.advice, "bold green" if report.passed else "bold red"))
     out.print()
     for r in report.rules:

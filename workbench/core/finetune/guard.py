@@ -89,6 +89,16 @@ class GuardReport:
                 return r.evidence.get("resolution_words")
         return None
 
+    @property
+    def lead_resolution(self) -> str | None:
+        """The resolution line `finetune check` leads with when the plateau rule blocks (a
+        verdict on a ceiling means little without what the set can resolve); None when the
+        guard passes, the plateau holds, or the advice already says it."""
+        if self.passed or self.resolution is None or "resolves ±" in self.advice:
+            return None
+        plateau = next((r for r in self.rules if r.name == "plateau"), None)
+        return None if plateau is None or plateau.passed else f"Resolution: {self.resolution}"
+
     def rule(self, name: str) -> Rule:
         for r in self.rules:
             if r.name == name:
@@ -108,7 +118,7 @@ class GuardReport:
 
     def lines(self) -> list[str]:
         """Plain text (no markup: variant names and case ids are user text)."""
-        out = [self.advice, ""]
+        out = [line for line in (self.lead_resolution,) if line] + [self.advice, ""]
         for r in self.rules:
             mark = "PASS" if r.passed else ("WARN" if r.severity == WARNING else "FAIL")
             out.append(f"[{mark}] {r.name}: {r.summary}")
@@ -666,17 +676,17 @@ def _rule_plateau(runs: list[VariantRun], s: FinetuneSettings, ctx: Context | No
         return Rule("plateau", False, summary, step, ev, tui_step=tui)
     if all(h["below_min_gain"] for h in last):
         ev["verdict"] = "ceiling"
-        each = ", ".join(f"{h['label']} vs e{h['vs']} {_signed(h['gain'])} (at most {_signed(h['gain_high'])})"
-                         for h in last)
-        summary = (f"{head}; the last {len(last)} variant(s) gain less than {gain} points on the best: "
-                   f"{each} points, {conf} upper bounds; {ev['resolution_words']}")
+        each = ", ".join(f"{h['label']} vs e{h['vs']} {_signed(h['gain'])} points (at most "
+                         f"{_signed(h['gain_high'])})" for h in last)
+        summary = (f"{head}; the last {len(last)} variant(s) gain less than {gain} points on the best "
+                   f"({conf} upper bounds): {each}; {ev['resolution_words']}")
         return Rule("plateau", True, summary, None, ev)
     moved = [h for h in last if h["real"]]
     if moved:
         ev["verdict"] = "still improving"
         h = moved[-1]
         summary = (f"{head}; {h['label']} still moved the bar: {_signed(h['gain'])} points on e{h['vs']} "
-                   f"(at least {_signed(h['gain_low'])}, {conf} lower bound)")
+                   f"(at least {_signed(h['gain_low'])}, {conf} lower bound); {ev['resolution_words']}")
         step = ("prompting and retrieval are still improving the score: keep iterating on variants "
                 f"until the last ones gain less than {gain} points on the best")
         return Rule("plateau", False, summary, step, ev)
