@@ -66,17 +66,19 @@ def standin(ollama_standin):
 
 async def test_export_uploads_blobs_and_creates_the_model(project_factory, standin, tiny_adapter):
     project = project_factory(host=standin.url)
-    job_id, adapter = make_job(project, tiny_adapter)
+    job_id, _ = make_job(project, tiny_adapter)
     statuses = []
     result = await export_job(project, job_id, "smol-quack", run_eval=False, on_status=statuses.append)
 
     assert result.created and result.ollama == "0.33.0"
-    want = {name: "sha256:" + hashlib.sha256((adapter / name).read_bytes()).hexdigest()
-            for name in ("adapter_model.safetensors", "adapter_config.json")}
+    # A llama base exports one GGUF LoRA file (tests/test_gguf_adapter.py proves its numbers):
+    # the folder holds it alone, and it is the one blob the model is created from.
+    gguf = result.folder / "adapter.gguf"
+    want = {"adapter.gguf": "sha256:" + hashlib.sha256(gguf.read_bytes()).hexdigest()}
     assert result.digests == want
+    assert sorted(p.name for p in result.folder.iterdir()) == ["Modelfile", "adapter.gguf"]
     assert set(standin.blobs) == set(want.values())
-    for name, digest in want.items():
-        assert standin.blobs[digest] == (adapter / name).read_bytes()
+    assert standin.blobs[want["adapter.gguf"]] == gguf.read_bytes()
     uploads = [r.path for r in standin.requests if r.path.startswith("/api/blobs/") and r.method == "POST"]
     assert sorted(uploads) == sorted(f"/api/blobs/{d}" for d in want.values())
     create = standin.requests_to("/api/create")
@@ -84,14 +86,20 @@ async def test_export_uploads_blobs_and_creates_the_model(project_factory, stand
     body = create[0].body
     assert body["model"] == "smol-quack" and body["from"] == "smollm2:135m"
     assert body["adapters"] == want
-    assert statuses[-1] == "success" and "converting adapter" in statuses
+    assert statuses[-1] == "success"
 
     modelfile = result.modelfile.read_text()
-    assert "\nFROM smollm2:135m\n" in modelfile and "\nADAPTER .\n" in modelfile
+    assert "\nFROM smollm2:135m\n" in modelfile and "\nADAPTER ./adapter.gguf\n" in modelfile
     assert 'TEMPLATE """{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n' in modelfile
     assert 'SYSTEM """You are a helpful AI assistant named SmolLM, trained by Hugging Face"""' in modelfile
     assert 'PARAMETER stop "<|im_end|>"' in modelfile and "PARAMETER temperature 0" in modelfile
-    assert (result.folder / "adapter_model.safetensors").read_bytes() == (adapter / "adapter_model.safetensors").read_bytes()
+    from gguf import GGUFReader
+
+    reader = GGUFReader(str(gguf))
+    assert reader.fields["general.architecture"].contents() == "llama"
+    assert reader.fields["general.type"].contents() == "adapter"
+    names = {t.name for t in reader.tensors}
+    assert len(names) == 30 * 2 * 2 and "blk.29.attn_q.weight.lora_a" in names and "blk.0.attn_v.weight.lora_b" in names
     [stored] = jobs.exports(jobs.get_job(project.store, job_id))
     assert stored["created"] is True and stored["name"] == "smol-quack"
 
@@ -102,6 +110,21 @@ async def test_export_uploads_blobs_and_creates_the_model(project_factory, stand
     assert body["parameters"] == said["PARAMETER"]
     assert body["parameters"]["stop"] == ["<|im_end|>", "<|im_start|>"]
     assert body["parameters"]["temperature"] == 0 and body["parameters"]["num_predict"] == 32
+
+
+def test_a_gemma2_base_exports_the_peft_files(project_factory, tiny_adapter):
+    """gemma2 needs no q/k permutation, so Ollama's own converter gets the peft files as they are
+    (the folder only: a gemma2 base is not on the stand-in)."""
+    from workbench.core.finetune.export import write_export
+
+    project = project_factory()
+    job_id, adapter = make_job(project, tiny_adapter, model_type="gemma2")
+    result = write_export(project, jobs.get_job(project.store, job_id), "smol-g")
+    want = {name: "sha256:" + hashlib.sha256((adapter / name).read_bytes()).hexdigest()
+            for name in ("adapter_model.safetensors", "adapter_config.json")}
+    assert result.digests == want
+    assert sorted(p.name for p in result.folder.iterdir()) == ["Modelfile", *sorted(want)]
+    assert "\nADAPTER .\n" in result.modelfile.read_text()
 
 
 async def test_every_export_is_kept_and_shown(project_factory, standin, tiny_adapter, capsys):
@@ -183,7 +206,7 @@ async def test_unreachable_ollama_still_writes_the_folder(project_factory, ollam
     job_id, _ = make_job(project, tiny_adapter)
     result = await export_job(project, job_id, "later")
     assert not result.created and result.ollama is None
-    assert (result.folder / "Modelfile").is_file() and (result.folder / "adapter_config.json").is_file()
+    assert (result.folder / "Modelfile").is_file() and (result.folder / "adapter.gguf").is_file()
     assert "Ollama is not reachable" in result.warnings[0]
 
 

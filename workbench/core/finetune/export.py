@@ -6,7 +6,9 @@ checkable before anything is uploaded, so this module checks them:
 - the base architecture: Ollama converts safetensors LoRA adapters only for `llama` and `gemma2`
   bases; anything else is refused with the alternative (merge, convert to GGUF, import that);
 - the adapter: LoRA on q/k/v/o and gate/up/down projections only, no DoRA, no modules_to_save,
-  no embedding or lm_head tensors, safetensors format;
+  no embedding or lm_head tensors, safetensors format; for llama bases it is exported as a GGUF
+  LoRA file written here (gguf_adapter.py: Ollama's own converter permutes the wrong factor for
+  q/k), for gemma2 as the peft safetensors that Ollama converts (no permutation involved);
 - the prompt format: the Modelfile's TEMPLATE/SYSTEM/stop PARAMETERs are generated from the base
   model's own chat template (the one training used) and rendered back in Python to confirm they
   produce byte-identical prompts;
@@ -29,10 +31,12 @@ from typing import Any, Callable
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.finetune import jobs
-from workbench.core.finetune.base import OLLAMA_ARCHITECTURES
+from workbench.core.finetune.base import OLLAMA_ARCHITECTURES, read_model_config
+from workbench.core.finetune.gguf_adapter import safetensors_header
 from workbench.core.finetune.settings import OLLAMA_LORA_TARGETS
 
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
+GGUF_ADAPTER = "adapter.gguf"  # what a llama base's export folder holds instead of ADAPTER_FILES
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9._-]+)?(:[A-Za-z0-9._-]+)?$")
 # Ollama option names worth pinning in the Modelfile (the variant's options, as evaluated).
 _PARAM_KEYS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "seed", "num_ctx", "num_predict")
@@ -147,13 +151,19 @@ def modelfile_fields(fmt: ChatFormat | None, options: dict[str, Any]) -> dict[st
             "system": fmt.system if fmt is not None else None, "parameters": parameters}
 
 
-def modelfile_text(*, base: str, fields: dict[str, Any], job_id: int, base_note: str) -> str:
+def modelfile_text(*, base: str, fields: dict[str, Any], job_id: int, base_note: str,
+                   adapter: str = ".") -> str:
+    """`adapter`: the ADAPTER argument, "." (the peft folder) or "./adapter.gguf"."""
     lines = [f"# Exported by llm-workbench from fine-tune job f{job_id}.",
              f"# Trained on: {base_note}",
-             "# FROM must be the same base model the adapter was trained on.",
-             "# Create it with `workbench finetune export` (the API route): `ollama create -f` with a",
-             "# safetensors ADAPTER folder is broken since Ollama v0.12.11 (ollama#13314, #9505).",
-             f"FROM {base}", "ADAPTER .", ""]
+             "# FROM must be the same base model the adapter was trained on."]
+    if adapter.endswith(".gguf"):
+        lines += ["# Create it with `workbench finetune export`, or `ollama create NAME -f Modelfile`",
+                  "# run in this folder (the GGUF adapter is uploaded as one blob)."]
+    else:
+        lines += ["# Create it with `workbench finetune export` (the API route): `ollama create -f` with a",
+                  "# safetensors ADAPTER folder is broken since Ollama v0.12.11 (ollama#13314, #9505)."]
+    lines += [f"FROM {base}", f"ADAPTER {adapter}", ""]
     if fields.get("template"):
         lines.append(f"TEMPLATE {_quote(fields['template'])}")
     if fields.get("system"):
@@ -165,12 +175,10 @@ def modelfile_text(*, base: str, fields: dict[str, Any], job_id: int, base_note:
 
 
 def _safetensors_names(path: Path) -> list[str]:
-    """Tensor names from a safetensors header (8-byte length + JSON), without torch."""
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        if n <= 0 or n > 100_000_000:
-            raise ExportRefused("adapter_model.safetensors is not a valid safetensors file", path=path)
-        header = json.loads(f.read(n))
+    try:
+        header = safetensors_header(path)
+    except WorkbenchError as exc:
+        raise ExportRefused(exc.message, path=path) from None
     return [k for k in header if k != "__metadata__"]
 
 
@@ -178,7 +186,7 @@ def check_adapter(adapter_dir: Path) -> dict[str, Any]:
     """Refuse adapters Ollama's converter cannot read; returns the adapter config."""
     for name in ADAPTER_FILES:
         if not (adapter_dir / name).is_file():
-            raise ExportRefused(f"the adapter folder has no {name} (Ollama needs a peft safetensors adapter)",
+            raise ExportRefused(f"the adapter folder has no {name} (the export needs a peft safetensors adapter)",
                                 path=adapter_dir)
     cfg = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
     problems = []
@@ -188,6 +196,8 @@ def check_adapter(adapter_dir: Path) -> dict[str, Any]:
         problems.append("DoRA adapters do not convert")
     if cfg.get("modules_to_save"):
         problems.append(f"modules_to_save {cfg['modules_to_save']} (fully trained layers) do not convert")
+    if cfg.get("alpha_pattern"):
+        problems.append("alpha_pattern (a lora_alpha per module): a GGUF adapter has one alpha")
     targets = cfg.get("target_modules") or []
     if isinstance(targets, str):
         problems.append(f"target_modules is a pattern ({targets!r}); list the projections explicitly")
@@ -276,23 +286,50 @@ def write_export(project: Any, job: dict[str, Any], name: str) -> ExportResult:
         raise WorkbenchError("set finetune.ollama_base to the Ollama model with the same weights as "
                              f"{base.get('folder')} (the Modelfile's FROM)", path=project.config.path,
                              field="finetune.ollama_base")
-    tokenizer = load_tokenizer(_base_folder(base))
+    base_folder = _base_folder(base)
+    tokenizer = load_tokenizer(base_folder)
     fmt, warnings = chat_format(tokenizer)
     from workbench.core.variants import resolve_variant
 
     options = resolve_variant(project, config.get("variant")).options
     folder = jobs.job_dir(project, job["id"]) / f"export-{name.replace('/', '_').replace(':', '_')}"
     folder.mkdir(parents=True, exist_ok=True)
+    digests = _write_adapter(adapter, folder, base.get("model_type", "unknown"), base_folder)
+    note = f"{base.get('spec')} ({base.get('model_type')}, {base.get('folder')})"
+    fields = modelfile_fields(fmt, options)
+    text = modelfile_text(base=ollama_base, fields=fields, job_id=job["id"], base_note=note,
+                          adapter=f"./{GGUF_ADAPTER}" if GGUF_ADAPTER in digests else ".")
+    modelfile = folder / "Modelfile"
+    modelfile.write_text(text, encoding="utf-8")
+    return ExportResult(job["id"], name, folder, modelfile, ollama_base, digests, fields, warnings=warnings)
+
+
+def _write_adapter(adapter: Path, folder: Path, model_type: str, base_folder: Path) -> dict[str, str]:
+    """The adapter file(s) the model is created from, into `folder`; returns {name: digest}.
+
+    llama: one adapter.gguf (the only file, so the upload sends it alone; Ollama's create takes
+    a single .gguf adapter blob as is). gemma2: the peft files, which Ollama converts correctly.
+    Files of an earlier export to the same folder are removed first.
+    """
+    for stale in (*ADAPTER_FILES, GGUF_ADAPTER):
+        (folder / stale).unlink(missing_ok=True)
+    if model_type == "llama":
+        from workbench.core.finetune.gguf_adapter import write_gguf_adapter
+
+        cfg = read_model_config(base_folder)
+        n_head = cfg.get("num_attention_heads")
+        if not isinstance(n_head, int) or n_head <= 0:
+            raise WorkbenchError("the base config.json has no num_attention_heads (needed to order the "
+                                 "adapter's q/k rows as the GGUF base does)", path=base_folder / "config.json",
+                                 field="num_attention_heads")
+        write_gguf_adapter(adapter, folder / GGUF_ADAPTER, model_type="llama", n_head=n_head,
+                           n_head_kv=cfg.get("num_key_value_heads"), n_layers=cfg.get("num_hidden_layers"))
+        return {GGUF_ADAPTER: sha256_file(folder / GGUF_ADAPTER)}
     digests = {}
     for fname in ADAPTER_FILES:
         shutil.copy2(adapter / fname, folder / fname)
         digests[fname] = sha256_file(folder / fname)
-    note = f"{base.get('spec')} ({base.get('model_type')}, {base.get('folder')})"
-    fields = modelfile_fields(fmt, options)
-    text = modelfile_text(base=ollama_base, fields=fields, job_id=job["id"], base_note=note)
-    modelfile = folder / "Modelfile"
-    modelfile.write_text(text, encoding="utf-8")
-    return ExportResult(job["id"], name, folder, modelfile, ollama_base, digests, fields, warnings=warnings)
+    return digests
 
 
 async def export_job(project: Any, job_id: int, name: str, *, host: str | None = None,

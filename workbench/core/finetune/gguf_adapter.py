@@ -19,9 +19,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import WorkbenchError
 
@@ -31,7 +29,10 @@ CONFIG = "adapter_config.json"
 # because Ollama applies adapters to these bases (workbench/core/finetune/base.py).
 ARCHITECTURES = {"llama": ("llama", True), "gemma2": ("gemma2", False)}
 _PEFT_NAME = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<ab>[AB])\.weight$")
-_DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16}
+_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "uint16"}  # bfloat16 is widened by hand
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def safetensors_header(path: Path) -> dict[str, Any]:
@@ -48,6 +49,8 @@ def safetensors_header(path: Path) -> dict[str, Any]:
 
 def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     """All tensors of a safetensors file as float32 arrays (F32, F16 or BF16 on disk)."""
+    import numpy as np
+
     header = safetensors_header(path)
     raw = path.read_bytes()
     start = 8 + int.from_bytes(raw[:8], "little")
@@ -61,7 +64,7 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
                                  path=path, field=name)
         lo, hi = info["data_offsets"]
         arr = np.frombuffer(raw[start + lo:start + hi], dtype=dtype)
-        if dtype is np.uint16:  # bfloat16: the high half of a float32
+        if dtype == "uint16":  # bfloat16: the high half of a float32
             arr = (arr.astype(np.uint32) << 16).view(np.float32)
         out[name] = arr.astype(np.float32).reshape(info["shape"])
     return out
@@ -86,6 +89,7 @@ def write_gguf_adapter(adapter_dir: Path, out_path: Path, *, model_type: str, n_
     """Write `adapter_dir` (peft LoRA: adapter_model.safetensors + adapter_config.json) as a
     GGUF LoRA adapter for a base of `model_type`, f32 tensors (see the note in the body)."""
     import gguf
+    import numpy as np
 
     adapter_dir, out_path = Path(adapter_dir), Path(out_path)
     if model_type not in ARCHITECTURES:
