@@ -42,15 +42,26 @@ def test_theme_errors_name_file_line_and_field(tmp_path):
     assert info.value.line == 3 and "background" in str(info.value) and "not a colour" in str(info.value)
 
     unknown = tmp_path / "unknown.yaml"
-    unknown.write_text("name: u\nprimary: '#123456'\nprimery: '#000000'\n")
+    unknown.write_text("name: unknown\nprimary: '#123456'\nprimery: '#000000'\n")
     with pytest.raises(WorkbenchError) as info:
         theme_from_file(unknown)
     assert info.value.line == 3 and "unknown field 'primery'" in str(info.value)
 
     missing = tmp_path / "missing.yaml"
-    missing.write_text("name: m\nbackground: '#000000'\n")
+    missing.write_text("name: missing\nbackground: '#000000'\n")
     with pytest.raises(WorkbenchError, match="missing required colour 'primary'"):
         theme_from_file(missing)
+
+
+async def pick_in_palette(app, pilot, command: str) -> None:
+    """Open the command palette, type `command`, wait for the matches, press Enter."""
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    await pilot.press(*command)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.press("enter")
+    await pilot.pause()
 
 
 def _user_theme(name: str, text: str) -> Path:
@@ -61,21 +72,20 @@ def _user_theme(name: str, text: str) -> Path:
     return path
 
 
-async def test_broken_theme_files_are_reported_once_and_skipped(tui_project_dir, make_app):
-    _user_theme("broken-yaml.yaml", "name: x\nprimary: [unclosed\n")
-    _user_theme("bad-colour.yaml", "name: y\nprimary: '#zzzzzz'\n")
+async def test_a_broken_chosen_theme_is_a_notice_and_the_default_theme(tui_project_dir, make_app):
+    _user_theme("broken-yaml.yaml", "name: broken-yaml\nprimary: [unclosed\n")
     _user_theme("mine.yaml", "name: mine\nprimary: '#ff00ff'\nbackground: '#101010'\n")
+    settings_path().write_text(json.dumps({"theme": "broken-yaml"}), encoding="utf-8")
     app = make_app(tui_project_dir)
     async with app.run_test(size=(120, 30), notifications=True) as pilot:
         await pilot.pause()
         notices = [n for n in app._notifications if "theme" in n.message.lower()]
-        assert len(notices) == 1  # one report for all broken files
+        assert len(notices) == 1
         assert "broken-yaml.yaml:2: invalid YAML" in notices[0].message  # where the [ opened
-        assert "bad-colour.yaml:2" in notices[0].message
-        assert "mine" in app.available_themes  # the good user theme is there
-        assert "y" not in app.available_themes and "x" not in app.available_themes
         assert app.theme == "workbench-dark"
-        assert "Skipped broken theme files" in screen_text(app)
+        assert "Broken theme file skipped, using workbench-dark" in screen_text(app)
+        assert "mine" not in app.available_themes  # listed by name, read only when chosen
+        assert "mine" in app.theme_catalog.names()
 
 
 async def test_theme_switch_from_the_palette_persists_for_the_user(tui_project_dir, make_app,
@@ -84,13 +94,7 @@ async def test_theme_switch_from_the_palette_persists_for_the_user(tui_project_d
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         assert app.theme == "workbench-dark"
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"Theme: workbench-light")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        await pilot.press("enter")
-        await pilot.pause()
+        await pick_in_palette(app, pilot, "Theme: workbench-light")
         assert app.theme == "workbench-light"
     path = settings_path()
     assert path.is_relative_to(xdg_config)
@@ -111,3 +115,53 @@ async def test_project_theme_is_used_until_the_user_picks_one(tmp_path, make_app
         await pilot.pause()
         assert app.theme == "workbench-high-contrast"
     assert not settings_path().exists()  # starting the app writes nothing
+
+
+def test_theme_values_are_checked_by_textuals_own_css_parser(tmp_path):
+    cases = [
+        ("variables:\n  wb-notice: '#e5b567 junk'\n", 4, "wb-notice"),  # junk after a colour
+        ("variables:\n  input-selection-background: '#5aa2f8 35%; }'\n", 4, "input-selection"),
+        ("variables:\n  block-cursor-text-style: 'bold blinky'\n", 4, "not a text style"),
+        ("variables:\n  wb-notise: '#ffffff'\n", 4, "did you mean 'wb-notice'"),
+        ("background: '#101010 junk'\n", 3, "background"),
+    ]
+    for text, line, words in cases:
+        path = tmp_path / "t.yaml"
+        path.write_text("name: t\nprimary: '#123456'\n" + text, encoding="utf-8")
+        with pytest.raises(WorkbenchError) as info:
+            theme_from_file(path)
+        assert info.value.line == line and words in str(info.value), (text, str(info.value))
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("primary: '#123456'\nvariables:\n  input-selection-background: '#5aa2f8 35%'\n"
+                  "  footer-key-foreground: auto 87%\n  block-cursor-text-style: bold reverse\n",
+                  encoding="utf-8")
+    assert theme_from_file(ok).variables["footer-key-foreground"] == "auto 87%"
+
+
+def test_a_theme_is_named_by_its_file(tmp_path):
+    path = tmp_path / "ocean.yaml"
+    path.write_text("name: sea\nprimary: '#123456'\n", encoding="utf-8")
+    with pytest.raises(WorkbenchError) as info:
+        theme_from_file(path)
+    assert info.value.line == 1 and "rename the file to sea.yaml or set name: ocean" in str(info.value)
+
+
+async def test_theme_files_are_read_lazily_and_a_broken_pick_keeps_the_theme(tui_project_dir,
+                                                                          make_app):
+    import time
+
+    from test_hostile_input import alias_bomb
+
+    # the auditor's 7-level bomb cost 12.5 s and 2.2 GB at every start when all themes were read
+    _user_theme("bomb.yaml", "primary: '#123456'\n" + alias_bomb(7))
+    started = time.perf_counter()
+    app = make_app(tui_project_dir)
+    assert time.perf_counter() - started < 2.0
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await pilot.pause()
+        assert app.theme == "workbench-dark" and not app.theme_failures
+        await pick_in_palette(app, pilot, "Theme: bomb")
+        assert app.theme == "workbench-dark"
+        notices = [n.message for n in app._notifications if "bomb" in n.message]
+        assert notices and "bomb.yaml:6: too many YAML aliases" in notices[-1]
+        assert "Theme 'bomb' not used (keeping workbench-dark)" in notices[-1]

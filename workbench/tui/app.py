@@ -18,11 +18,12 @@ from textual.widget import Widget
 from textual.widgets import TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
+from workbench.core.errors import WorkbenchError
 from workbench.tui.header import WorkbenchHeader
 from workbench.tui.settings import load_settings, save_setting
 from workbench.tui.tabs import TABS, build_tab, pane_id
 from workbench.tui.theme_files import settings_path, theme_dirs, user_themes_dir
-from workbench.tui.themes import app_variable_defaults, load_themes
+from workbench.tui.themes import ThemeCatalog, app_variable_defaults
 from workbench.tui.widgets.key_hints import KeyHints
 
 DEFAULT_THEME = "workbench-dark"
@@ -108,23 +109,44 @@ class WorkbenchApp(App[int]):
         self.probe_model = probe
         self.settings_file = settings_file or settings_path()
         folders = theme_dirs() if theme_folders is None else theme_folders
-        themes = load_themes(folders)
-        for theme in themes.loaded.values():
-            self.register_theme(theme)
-        self.theme_failures = themes.failed
-        user_dir = user_themes_dir()
-        self.user_theme_names = {n for n, p in themes.origin.items() if user_dir in p.parents}
+        self.theme_catalog = ThemeCatalog(folders)  # names only: a file is read when used
+        self.theme_failures: list[str] = list(self.theme_catalog.problems)
+        self.user_theme_names = set(self.theme_catalog.names(under=user_themes_dir()))
+        self._themes_read: set[str] = set()
         self._persist_theme = False
         self.theme = self._initial_theme()
 
     # -- themes --------------------------------------------------------------------------------
     def _initial_theme(self) -> str:
-        """The user's last choice, else the project's `theme:`, else the default."""
+        """The user's last choice, else the project's `theme:`, else the default; a broken
+        file is skipped with a notice (shown on mount), never a stylesheet error."""
         saved = load_settings(self.settings_file).get("theme")
         for name in (saved, getattr(self.project.config, "theme", None), DEFAULT_THEME):
-            if isinstance(name, str) and name in self.available_themes:
+            if isinstance(name, str) and self._theme_problem(name) is None:
                 return name
         return "textual-dark"
+
+    def _theme_problem(self, name: str) -> str | None:
+        """Register theme `name` from its file if not done yet; why it cannot be used, or None."""
+        if name in self.theme_catalog.files and name not in self._themes_read:
+            try:
+                self.register_theme(self.theme_catalog.load(name))
+            except WorkbenchError as exc:
+                if str(exc) not in self.theme_failures:
+                    self.theme_failures.append(str(exc))
+                return str(exc)
+            self._themes_read.add(name)
+        # a file's theme, or one of Textual's own
+        return None if name in self.available_themes else f"no theme named '{name}'"
+
+    def switch_theme(self, name: str) -> None:
+        """The palette's theme choice: load it now; a broken file is a notice, the theme stays."""
+        problem = self._theme_problem(name)
+        if problem is None:
+            self.theme = name
+            return
+        self.notify(f"Theme '{name}' not used (keeping {self.theme}):\n{problem}",
+                    title="Themes", severity="warning", timeout=10, markup=False)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         try:
@@ -158,7 +180,8 @@ class WorkbenchApp(App[int]):
     def on_mount(self) -> None:
         self._persist_theme = True
         if self.theme_failures:
-            self.notify("Skipped broken theme files:\n" + "\n".join(self.theme_failures),
+            self.notify(f"Broken theme file skipped, using {self.theme}:\n"
+                        + "\n".join(self.theme_failures),
                         title="Themes", severity="warning", timeout=10, markup=False)
         if self.project.config.warnings:
             self.notify("\n".join(self.project.config.warnings), title="workbench.yaml",

@@ -37,9 +37,10 @@ class WorkbenchCommands(Provider):
         for spec in getattr(app, "tab_specs", ()):
             yield (f"Go to {spec.title} tab ({spec.key})", partial(app.run_action, f"show_tab('{spec.id}')"),
                    f"Show the {spec.title} tab")
-        for theme_name in sorted(app.available_themes):
+        catalog = getattr(app, "theme_catalog", None)  # theme files, listed by name unread
+        for theme_name in catalog.names() if catalog is not None else ():
             if theme_name.startswith("workbench-") or theme_name in getattr(app, "user_theme_names", ()):
-                yield (f"Theme: {theme_name}", partial(setattr, app, "theme", theme_name),
+                yield (f"Theme: {theme_name}", partial(app.switch_theme, theme_name),
                        "Switch to this theme (remembered for next time)")
 
     async def _run(self, node: Any, action: str) -> None:

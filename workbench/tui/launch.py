@@ -33,8 +33,11 @@ def launch(project_dir: str | None) -> int:
     os.environ.setdefault("LANCEDB_LOG", "error")  # a stray Rust log line would corrupt the screen
     from workbench.tui.app import WorkbenchApp
 
+    app = WorkbenchApp(project)
     try:
-        result = WorkbenchApp(project).run()
+        result = app.run()
     finally:
         project.close()
+    if result is None and app.return_code:  # Textual stopped on an error (a stylesheet, a crash)
+        return app.return_code
     return int(result or 0)

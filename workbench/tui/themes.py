@@ -1,18 +1,22 @@
 """Themes as data: YAML files validated into `textual.theme.Theme` objects.
 
-A theme file holds Textual's base colours plus the app's own variables (see APP_VARIABLES).
-Loading never raises: each file either becomes a Theme or one message saying file, line and
-field, so the app can report a broken file once and carry on with the rest. Files later in the
-search order replace earlier themes of the same name (a user file can restyle a shipped theme).
+A theme file holds Textual's base colours plus CSS variables (Textual's and APP_VARIABLES).
+A theme is named by its file name, so listing themes reads no file: only the theme in use is
+parsed (ThemeCatalog), and every value is checked with Textual's own colour and CSS parsers,
+so a bad value is one `file:line: field` message, never a stylesheet error at start-up. Files
+later in the search order replace earlier ones of the same name (a user file can restyle a
+shipped theme).
 """
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from textual.color import Color, ColorParseError
+from textual.css.stylesheet import Stylesheet, StylesheetParseError
 from textual.theme import Theme
 
 from workbench.core.errors import WorkbenchError
@@ -52,6 +56,34 @@ def _check_color(value: Any, where: str) -> str:
     return value
 
 
+def _css_problem(var: str, value: str) -> str | None:
+    """Why Textual's CSS parser refuses `value` where `$var` is used, or None.
+
+    The value is substituted as `$var` into a one-rule stylesheet, as Textual does with theme
+    variables (Stylesheet.set_variables, then parse), for the property such a variable feeds:
+    a text style (`*-style`) or a colour (`color` or `background`, which differ on `auto`)."""
+    props = ("text-style",) if var.endswith("style") else ("color", "background")
+    for prop in props:
+        sheet = Stylesheet(variables={var: value})
+        sheet.add_source(f"Screen {{ {prop}: ${var}; }}", read_from=("theme", var))
+        try:
+            sheet.parse()
+            return None
+        except StylesheetParseError:
+            continue
+        except Exception:  # noqa: BLE001 - a `}` or `;` in the value breaks the rule itself
+            break
+    kind = "text style like 'bold'" if props == ("text-style",) else "colour like '#1e1e2e 40%'"
+    return f"variables.{var}: {value!r} is not a {kind} (Textual's CSS parser refuses it)"
+
+
+def _known_variables() -> set[str]:
+    """Every CSS variable a theme can set: Textual's (from a built-in theme) and the app's."""
+    from textual.theme import BUILTIN_THEMES
+
+    return set(BUILTIN_THEMES["textual-dark"].to_color_system().generate()) | set(APP_VARIABLES)
+
+
 def theme_from_file(path: Path) -> Theme:
     """One theme file -> Theme; a WorkbenchError naming file, line and field when it is wrong."""
     located = load_located(path)
@@ -69,6 +101,10 @@ def theme_from_file(path: Path) -> Theme:
     name = data.get("name", path.stem)
     if not isinstance(name, str) or not name.strip():
         raise fail(("name",), "name must be a non-empty string")
+    if name.strip() != path.stem:  # the palette lists themes by file name without reading them
+        raise fail(("name",), f"name '{name}' differs from the file name: themes are named by "
+                              f"their file, so rename the file to {name}{path.suffix} or set "
+                              f"name: {path.stem}")
     if "primary" not in data:
         raise fail((), "missing required colour 'primary'")
     kwargs: dict[str, Any] = {}
@@ -91,39 +127,63 @@ def theme_from_file(path: Path) -> Theme:
     if not isinstance(variables, dict):
         raise fail(("variables",), "variables must be a mapping of CSS variable names to values")
     clean_vars: dict[str, str] = {}
+    known = _known_variables()
     for var, value in variables.items():
         if not isinstance(var, str) or not isinstance(value, (str, int, float)):
             raise fail(("variables", var), f"variables.{var}: expected a string value, got {value!r}")
+        if var not in known:  # Textual ignores unknown variables: a typo would do nothing
+            hint = difflib.get_close_matches(var, sorted(known), n=1, cutoff=0.6)
+            raise fail(("variables", var), f"unknown variable '{var}'"
+                       + (f" (did you mean '{hint[0]}'?)" if hint else ""))
+        problem = _css_problem(var, str(value))
+        if problem:
+            raise fail(("variables", var), problem)
         clean_vars[var] = str(value)
-    for var in APP_VARIABLES:
-        if var in clean_vars:
-            try:
-                _check_color(clean_vars[var].split()[0], f"variables.{var}")
-            except ValueError as exc:
-                raise fail(("variables", var), str(exc)) from None
     return Theme(name=name.strip(), dark=dark, variables=clean_vars, **kwargs)
 
 
-def load_themes(dirs: list[Path]) -> ThemeLoad:
-    """Every `*.yaml`/`*.yml` in `dirs`; broken files are listed in `failed`, never raised."""
-    result = ThemeLoad()
-    for folder in dirs:
-        try:
-            files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
-        except OSError as exc:
-            result.failed.append(f"{folder}: cannot list theme folder: {exc}")
-            continue
-        for path in files:
+class ThemeCatalog:
+    """The theme files in `dirs`, named by file name; a file is parsed only when it is used."""
+
+    def __init__(self, dirs: list[Path]) -> None:
+        self.files: dict[str, Path] = {}
+        self.problems: list[str] = []  # folders that could not be listed
+        for folder in dirs:
             try:
-                theme = theme_from_file(path)
-            except WorkbenchError as exc:
-                result.failed.append(str(exc))
+                found = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+            except OSError as exc:
+                self.problems.append(f"{folder}: cannot list theme folder: {exc}")
                 continue
-            except Exception as exc:  # noqa: BLE001 - a theme file must never crash the app
-                result.failed.append(f"{path}: {type(exc).__name__}: {exc}")
-                continue
-            result.loaded[theme.name] = theme
-            result.origin[theme.name] = path
+            for path in found:
+                self.files[path.stem] = path
+
+    def names(self, under: Path | None = None) -> list[str]:
+        """Theme names, sorted; only those whose file is in folder `under` when given."""
+        return sorted(n for n, p in self.files.items() if under is None or under in p.parents)
+
+    def load(self, name: str) -> Theme:
+        """The theme from file `name`; a WorkbenchError naming file, line and field otherwise."""
+        path = self.files[name]
+        try:
+            return theme_from_file(path)
+        except WorkbenchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a theme file must never crash the app
+            raise WorkbenchError(f"{type(exc).__name__}: {exc}", path=path) from None
+
+
+def load_themes(dirs: list[Path]) -> ThemeLoad:
+    """Every theme in `dirs`, parsed now (checks and tests; the app loads lazily); broken files
+    are listed in `failed`, never raised."""
+    catalog = ThemeCatalog(dirs)
+    result = ThemeLoad(failed=list(catalog.problems))
+    for name in catalog.names():
+        try:
+            result.loaded[name] = catalog.load(name)
+        except WorkbenchError as exc:
+            result.failed.append(str(exc))
+            continue
+        result.origin[name] = catalog.files[name]
     return result
 
 
