@@ -26,14 +26,15 @@ def rel_error(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.linalg.norm(got - want) / np.linalg.norm(want))
 
 
-def random_peft_adapter(model, out: Path, *, seed: int = 0) -> dict[str, np.ndarray]:
+def random_peft_adapter(model, out: Path, *, seed: int = 0, **lora: object) -> dict[str, np.ndarray]:
     """A saved peft LoRA (r=4, alpha=8) with random non-zero A and B; returns peft's deltas
     {"<layer>.<proj>": W delta} computed by peft itself (get_delta_weight)."""
     import torch
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(seed)
-    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=TARGETS, lora_dropout=0.0))
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=TARGETS, lora_dropout=0.0,
+                                                  **lora))
     deltas = {}
     with torch.no_grad():
         for name, module in peft_model.named_modules():
@@ -159,8 +160,10 @@ def test_llama_gguf_adapter_reproduces_the_peft_delta_in_the_base_gguf_row_order
     print("relative errors:", {k: f"{v:.3g}" for k, v in errors.items()})
 
 
-def test_gemma2_gguf_adapter_is_the_peft_delta_unpermuted(tmp_path):
-    """llama.cpp's Gemma2Model does not permute q/k (Gemma uses HF's rope layout), so neither do we."""
+@pytest.mark.parametrize("rslora", [False, True])
+def test_gemma2_gguf_adapter_is_the_peft_delta_unpermuted(tmp_path, rslora):
+    """llama.cpp's Gemma2Model does not permute q/k (Gemma uses HF's rope layout), so neither do we.
+    With rsLoRA (scale alpha/sqrt(r), llama.cpp applies alpha/r) the difference is folded into B."""
     import torch
     from transformers import Gemma2Config, Gemma2ForCausalLM
 
@@ -168,7 +171,7 @@ def test_gemma2_gguf_adapter_is_the_peft_delta_unpermuted(tmp_path):
     tiny = Gemma2ForCausalLM(Gemma2Config(hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
                                           head_dim=16, intermediate_size=48, num_hidden_layers=2,
                                           vocab_size=32))
-    want = random_peft_adapter(tiny, tmp_path / "adapter", seed=1)
+    want = random_peft_adapter(tiny, tmp_path / "adapter", seed=1, use_rslora=rslora)
     out = write_gguf_adapter(tmp_path / "adapter", tmp_path / "adapter.gguf", model_type="gemma2",
                              n_head=4, n_head_kv=2)
     got, _, alpha = gguf_deltas(out)
@@ -192,3 +195,18 @@ def test_an_unpaired_or_foreign_tensor_is_named(tmp_path):
         write_gguf_adapter(folder, tmp_path / "x.gguf", model_type="llama", n_head=2, n_head_kv=2)
     assert info.value.field == "model.layers.0.self_attn.q_proj"
     assert info.value.path.endswith("adapter_model.safetensors")
+
+
+def test_bf16_and_f16_adapters_read_as_their_values(tmp_path):
+    """peft saves in the training dtype; bfloat16 has no numpy dtype and is widened by hand."""
+    import torch
+    from safetensors.torch import save_file
+
+    from workbench.core.finetune.gguf_adapter import read_safetensors
+
+    values = torch.tensor([[1.5, -2.25, 3.0e-3], [65504.0, 0.0, -1.0e-2]])
+    save_file({"bf": values.to(torch.bfloat16), "f16": values.to(torch.float16)}, str(tmp_path / "x.safetensors"))
+    got = read_safetensors(tmp_path / "x.safetensors")
+    assert np.array_equal(got["bf"], values.to(torch.bfloat16).float().numpy())
+    assert np.array_equal(got["f16"], values.to(torch.float16).float().numpy())
+    assert got["bf"].dtype == np.float32 and got["bf"].shape == (2, 3)
