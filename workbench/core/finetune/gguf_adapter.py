@@ -118,7 +118,9 @@ def write_gguf_adapter(adapter_dir: Path, out_path: Path, *, model_type: str, n_
     arch = next(k for k, v in gguf.MODEL_ARCH_NAMES.items() if v == arch_name)
     names = gguf.get_tensor_name_map(arch, n_blocks)  # HF name -> llama.cpp name, as the converter maps
 
-    writer = gguf.GGUFWriter(str(out_path), arch_name)  # writes general.architecture
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.name + ".partial")  # no half-written adapter.gguf on failure
+    writer = gguf.GGUFWriter(str(tmp), arch_name)  # writes general.architecture
     # The keys llama.cpp's convert_lora_to_gguf.py writes (set_type, set_gguf_parameters) and
     # llama-adapter.cpp `llama_adapter_lora_init_impl` checks.
     writer.add_type(gguf.GGUFType.ADAPTER)
@@ -153,15 +155,15 @@ def write_gguf_adapter(adapter_dir: Path, out_path: Path, *, model_type: str, n_
                                      path=where, field=module)
             b = permute_rows(b, n_head, kv)
         # f32 like convert_lora_to_gguf.py's default --outtype: exact (the test compares deltas
-        # to 1e-6), small (a 135M model's r=8 adapter is a few MB), and llama.cpp's loader takes
+        # to 1e-6), small (SmolLM2-135M, r=8 on all 7 projections: ~10 MB), and llama.cpp's loader takes
         # any type (it ggml_dup's the tensor and runs mul_mat on it).
         writer.add_tensor(gname + ".lora_a", np.ascontiguousarray(a, dtype=np.float32))
         writer.add_tensor(gname + ".lora_b", np.ascontiguousarray(b, dtype=np.float32))
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+    tmp.replace(out_path)
     return out_path
 
 
