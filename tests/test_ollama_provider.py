@@ -7,7 +7,6 @@ retry/fallback), whether text was already shown, and the words of the message.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 
 import httpx
@@ -15,11 +14,9 @@ import ollama
 import pytest
 
 from ollama_standin import OllamaStandin
-from workbench.core.errors import WorkbenchError
 from workbench.core.llm.base import ChatRequest, Final, Provider, ProviderError, Thinking, Token
 from workbench.core.llm.ollama import (
     OllamaProvider,
-    create_model_with_adapter,
     list_models,
     probe,
     resolve_host,
@@ -364,50 +361,7 @@ async def test_list_models(ollama_standin, ollama_nothing_listening):
     assert info.value.kind == "connect" and "connection refused" in info.value.message
 
 
-# -- adapter export ----------------------------------------------------------------------------
-
-
-async def test_create_model_with_adapter_uploads_blobs_then_creates(ollama_standin, tmp_path):
-    weights = b"\x00\x01fake safetensors" * 3000  # > one 32 KiB upload chunk
-    config = json.dumps({"peft_type": "LORA", "r": 8}).encode()
-    (tmp_path / "adapter_model.safetensors").write_bytes(weights)
-    (tmp_path / "adapter_config.json").write_bytes(config)
-    (tmp_path / "README.md").write_text("not uploaded")
-    statuses = []
-
-    status = await create_model_with_adapter(
-        ollama_standin.url, "llama3.2-support", "llama3.2", tmp_path, on_status=statuses.append
-    )
-
-    assert status == "success" and statuses[-1] == "success"
-    digest_w = "sha256:" + hashlib.sha256(weights).hexdigest()
-    digest_c = "sha256:" + hashlib.sha256(config).hexdigest()
-    assert ollama_standin.blobs == {digest_w: weights, digest_c: config}
-    assert [r.path for r in ollama_standin.requests if r.path.startswith("/api/blobs/")] == [
-        f"/api/blobs/{digest_w}", f"/api/blobs/{digest_c}"]
-    (create,) = ollama_standin.requests_to("/api/create")
-    assert create.body == {
-        "model": "llama3.2-support",
-        "from": "llama3.2",
-        "adapters": {"adapter_model.safetensors": digest_w, "adapter_config.json": digest_c},
-        "stream": True,
-    }
-    # The new model is now served.
-    assert "llama3.2-support:latest" in [m.name for m in await list_models(ollama_standin.url)]
-
-
-async def test_create_with_unknown_base_is_not_found(ollama_standin, tmp_path):
-    (tmp_path / "adapter_model.safetensors").write_bytes(b"w")
-    with pytest.raises(ProviderError) as info:
-        await create_model_with_adapter(ollama_standin.url, "x", "no-such-base", tmp_path)
-    assert info.value.kind == "not_found" and "no-such-base" in info.value.message
-
-
-async def test_create_without_adapter_files_names_the_folder(ollama_standin, tmp_path):
-    with pytest.raises(WorkbenchError) as info:
-        await create_model_with_adapter(ollama_standin.url, "x", "llama3.2", tmp_path)
-    assert info.value.path == str(tmp_path) and "adapter_model.safetensors" in str(info.value)
-    assert ollama_standin.requests == []
+# -- adapter export: tests/test_ollama_create.py ------------------------------------------------
 
 
 # -- the stand-in itself is faithful where clients depend on it ---------------------------------

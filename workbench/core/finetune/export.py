@@ -21,7 +21,6 @@ against `ollama:NAME` and a drop against the adapter's score is flagged.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import re
 import shutil
@@ -54,31 +53,57 @@ class ChatFormat:
     template: str
     system: str | None  # the default system prompt the HF template inserts (Modelfile SYSTEM)
     stops: list[str]
+    skip_system: str | None = None  # a base SYSTEM the template drops (`--system ""`)
 
     def render(self, messages: list[dict[str, str]]) -> str:
-        """What Ollama will send the model for these messages (SYSTEM prepended when absent)."""
+        """The prompt text Ollama renders for these messages. The model's SYSTEM is prepended
+        when the request has none (server/routes.go ChatHandler); there is no BOS text, since
+        the runner adds BOS itself when it tokenizes (see `runner_ids`)."""
         msgs = list(messages)
-        if self.system and not (msgs and msgs[0]["role"] == "system"):
-            msgs = [{"role": "system", "content": self.system}] + msgs
+        system = self.system or self.skip_system
+        if system and not (msgs and msgs[0]["role"] == "system"):
+            msgs = [{"role": "system", "content": system}] + msgs
+        if self.skip_system is not None and msgs and msgs[0]["role"] == "system" \
+                and msgs[0]["content"] == self.skip_system:
+            msgs = msgs[1:]
         if self.family == "chatml":
             body = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in msgs)
             return body + "<|im_start|>assistant\n"
         if self.family == "llama3":
             body = "".join(f"<|start_header_id|>{m['role']}<|end_header_id|>\n\n{m['content']}<|eot_id|>"
                            for m in msgs)
-            return "<|begin_of_text|>" + body + "<|start_header_id|>assistant<|end_header_id|>\n\n"
+            return body + "<|start_header_id|>assistant<|end_header_id|>\n\n"
         body = "".join(f"<start_of_turn>{'model' if m['role'] == 'assistant' else m['role']}\n"
                        f"{m['content']}<end_of_turn>\n" for m in msgs)
-        return "<bos>" + body + "<start_of_turn>model\n"
+        return body + "<start_of_turn>model\n"
+
+    def skipping_system(self, text: str) -> "ChatFormat":
+        """This format with a TEMPLATE that drops a first system message equal to `text`.
+
+        Ollama keeps the base's SYSTEM when a create sends an empty one (server/create.go
+        createModel: `if r.System != ""`) and prepends it to every request without a system
+        message; only the template can leave it out. A request sending that exact text as its
+        own system message loses it too (the template cannot tell the two apart).
+        """
+        head = "{{- range .Messages }}"
+        assert self.template.startswith(head)
+        guard = ("{{- range $i, $m := .Messages }}{{ if and (eq $i 0) (eq .Role \"system\") "
+                 f"(eq .Content {json.dumps(text, ensure_ascii=False)}) }}}}{{{{ else }}}}")
+        body = self.template[len(head):]
+        end = body.rindex("{{ end }}")  # the range's own end: the last one in every family
+        template = guard + body[:end] + "{{ end }}" + body[end:]
+        return dataclasses.replace(self, template=template, system=None, skip_system=text)
 
 
+# No BOS text (<|begin_of_text|>, <bos>): Ollama's runner adds BOS when it tokenizes the
+# rendered prompt, so a BOS in TEMPLATE would be a second one (see `runner_ids`).
 _TEMPLATES = {
     "chatml": ('{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n'
                '{{ end }}<|im_start|>assistant\n', ["<|im_end|>", "<|im_start|>"]),
-    "llama3": ('<|begin_of_text|>{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n'
+    "llama3": ('{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n'
                '{{ .Content }}<|eot_id|>{{ end }}<|start_header_id|>assistant<|end_header_id|>\n\n',
                ["<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>"]),
-    "gemma": ('<bos>{{- range .Messages }}<start_of_turn>{{ if eq .Role "assistant" }}model{{ else }}'
+    "gemma": ('{{- range .Messages }}<start_of_turn>{{ if eq .Role "assistant" }}model{{ else }}'
               '{{ .Role }}{{ end }}\n{{ .Content }}<end_of_turn>\n{{ end }}<start_of_turn>model\n',
               ["<end_of_turn>"]),
 }
@@ -89,8 +114,24 @@ _SYSTEM_RE = {
 }
 
 
+def runner_ids(tokenizer: Any, text: str) -> list[int]:
+    """The token ids Ollama's runner feeds the model for a rendered prompt: special tokens
+    parsed, the vocabulary's BOS added once (runner/llamarunner/runner.go Server.inputs:
+    `Tokenize(part, i == 0, true)`; runner/ollamarunner/runner.go: `Encode(part, i == 0)` ->
+    tokenizer/vocabulary.go addSpecials). The HF tokenizer's add_special_tokens follows the same
+    add_bos setting the GGUF's tokenizer.ggml.add_bos_token was converted from."""
+    return list(tokenizer(text, add_special_tokens=True)["input_ids"])
+
+
+def training_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
+    """The prompt ids training used (dataset.encode: the chat template's text, no BOS added)."""
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
 def chat_format(tokenizer: Any) -> tuple[ChatFormat | None, list[str]]:
-    """Derive the Ollama prompt format from the HF chat template and verify it renders the same.
+    """Derive the Ollama prompt format from the HF chat template and verify Ollama's runner
+    gets the token ids training used.
 
     Returns (format or None, problems). A problem means the Modelfile would not reproduce the
     training prompts exactly; the export still writes the folder but says so.
@@ -114,20 +155,27 @@ def chat_format(tokenizer: Any) -> tuple[ChatFormat | None, list[str]]:
         system = m.group(1) if m else None
     template, stops = _TEMPLATES[family]
     fmt = ChatFormat(family, template, system, stops)
-    problems = []
-    samples = [probe,
+    return fmt, prompt_problems(tokenizer, fmt)
+
+
+def prompt_problems(tokenizer: Any, fmt: ChatFormat) -> list[str]:
+    """Where the runner's token ids for `fmt` differ from training's (compared as ids, not
+    text: a BOS in the text and one added by the runner read alike but are two tokens)."""
+    samples = [[{"role": "user", "content": "PROBE-USER"}],
                [{"role": "system", "content": "PROBE-SYSTEM"}, {"role": "user", "content": "PROBE-USER"}],
                [{"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"},
                 {"role": "user", "content": "Q2"}]]
     for msgs in samples:
-        if family == "gemma" and msgs[0]["role"] == "system":
+        if fmt.family == "gemma" and msgs[0]["role"] == "system":
             continue  # Gemma folds the system prompt into the first user turn; not templated here
-        want = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-        if fmt.render(msgs) != want:
-            problems.append(f"the generated TEMPLATE does not reproduce the training prompt for "
-                            f"{[m['role'] for m in msgs]} (expected {want[:80]!r}...)")
-            break
-    return fmt, problems
+        want = training_ids(tokenizer, msgs)
+        got = runner_ids(tokenizer, fmt.render(msgs))
+        if got != want:
+            at = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+            return [f"the generated TEMPLATE does not give Ollama's runner the token ids training used for "
+                    f"{[m['role'] for m in msgs]}: they differ at token {at} (runner "
+                    f"{tokenizer.decode(got[at:at + 3])!r}, training {tokenizer.decode(want[at:at + 3])!r})"]
+    return []
 
 
 def _quote(text: str) -> str:
@@ -136,19 +184,25 @@ def _quote(text: str) -> str:
     return f'"""{text}"""'
 
 
-def modelfile_fields(fmt: ChatFormat | None, options: dict[str, Any]) -> dict[str, Any]:
+def modelfile_fields(fmt: ChatFormat | None, options: dict[str, Any], *, system: str | None = None,
+                     base_system: str | None = None) -> dict[str, Any]:
     """TEMPLATE, SYSTEM and PARAMETERs as /api/create takes them (`template`, `system`,
     `parameters`). The Modelfile is written from this same dict, so the model created through
     the API is the one the Modelfile describes (a create with only `from` and `adapters` gets
-    the base's template and options: another prompt format, another sampling)."""
+    the base's template and options: another prompt format, another sampling).
+    `system` overrides the training's SYSTEM (`--system`); "" clears it, which takes a template
+    that drops the base's SYSTEM (`base_system`, Ollama keeps it otherwise)."""
     parameters: dict[str, Any] = {}
     if fmt is not None and fmt.stops:
         parameters["stop"] = list(fmt.stops)
     for key in _PARAM_KEYS:
         if options.get(key) is not None:
             parameters[key] = options[key]
-    return {"template": fmt.template if fmt is not None else None,
-            "system": fmt.system if fmt is not None else None, "parameters": parameters}
+    if fmt is not None and system == "" and base_system:
+        fmt = fmt.skipping_system(base_system)
+    chosen = system if system is not None else (fmt.system if fmt is not None else None)
+    return {"template": fmt.template if fmt is not None else None, "system": chosen,
+            "parameters": parameters}
 
 
 def modelfile_text(*, base: str, fields: dict[str, Any], job_id: int, base_note: str,
@@ -227,11 +281,10 @@ def check_architecture(model_type: str, folder: str | None = None) -> None:
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return "sha256:" + h.hexdigest()
+    """The blob digest Ollama names this file by (the same one the upload computes)."""
+    from workbench.core.llm.ollama_create import file_digest
+
+    return file_digest(path)
 
 
 @dataclass
@@ -267,7 +320,8 @@ def _base_folder(base: dict[str, Any]) -> Path:
                          "(its tokenizer defines the Modelfile TEMPLATE)", path=str(folder))
 
 
-def write_export(project: Any, job: dict[str, Any], name: str) -> ExportResult:
+def write_export(project: Any, job: dict[str, Any], name: str, *, system: str | None = None,
+                 base_system: str | None = None) -> ExportResult:
     """Check everything and write `<job>/export-<name>/` (adapter files + Modelfile)."""
     from workbench.core.finetune.dataset import load_tokenizer
 
@@ -296,7 +350,7 @@ def write_export(project: Any, job: dict[str, Any], name: str) -> ExportResult:
     folder.mkdir(parents=True, exist_ok=True)
     digests = _write_adapter(adapter, folder, base.get("model_type", "unknown"), base_folder)
     note = f"{base.get('spec')} ({base.get('model_type')}, {base.get('folder')})"
-    fields = modelfile_fields(fmt, options)
+    fields = modelfile_fields(fmt, options, system=system, base_system=base_system)
     text = modelfile_text(base=ollama_base, fields=fields, job_id=job["id"], base_note=note,
                           adapter=f"./{GGUF_ADAPTER}" if GGUF_ADAPTER in digests else ".")
     modelfile = folder / "Modelfile"
@@ -334,37 +388,63 @@ def _write_adapter(adapter: Path, folder: Path, model_type: str, base_folder: Pa
 
 async def export_job(project: Any, job_id: int, name: str, *, host: str | None = None,
                      run_eval: bool = True, on_status: Callable[[str], Any] | None = None,
-                     eval_kwargs: dict | None = None) -> ExportResult:
-    """Write the export folder; when Ollama answers, create the model and re-run the eval set."""
-    from workbench.core.llm.ollama import create_model_with_adapter, probe
+                     eval_kwargs: dict | None = None, system: str | None = None) -> ExportResult:
+    """Write the export folder; when Ollama answers, create the model and re-run the eval set.
+
+    The base is checked on the server before anything is written or uploaded (version, pulled,
+    architecture). `system` overrides the Modelfile SYSTEM; "" clears it (the base's too).
+    """
+    from workbench.core.llm.base import ProviderError
+    from workbench.core.llm.ollama import probe
+    from workbench.core.llm.ollama_create import check_base_at, create_model_with_adapter, ensure_architecture
 
     store = project.store
     job = jobs.get_job(store, job_id)
-    result = write_export(project, job, name)
     host = host or project.config.model.host
-    version = await probe(host, timeout_s=project.config.timeouts.connect_s)
+    timeout = project.config.timeouts.connect_s
+    version = await probe(host, timeout_s=timeout)
+    base = (job.get("config") or {}).get("base") or {}
+    ollama_base = base.get("ollama_base") or project.config.finetune.ollama_base
+    info = None
+    try:
+        if version is not None and ollama_base and job.get("status") == "done":
+            info = await check_base_at(host, ollama_base, architecture=None, connect_timeout_s=timeout)
+    except ProviderError as exc:
+        raise WorkbenchError(f"cannot check the base model {ollama_base} on Ollama: {exc}") from None
+    result = write_export(project, job, name, system=system, base_system=info.system if info else None)
     result.ollama = version
-    if version is None:
+    if info is None:
         result.warnings.append("Ollama is not reachable: the folder is written; create the model later with "
                                "`workbench finetune export` once Ollama runs")
-    else:
-        from workbench.core.llm.base import ProviderError
-
-        try:
-            await create_model_with_adapter(host, name, result.base, result.folder, on_status=on_status,
-                                            connect_timeout_s=project.config.timeouts.connect_s,
-                                            **result.fields)
-        except ProviderError as exc:
-            hint = f" (pull it first: `ollama pull {result.base}`)" if exc.kind == "not_found" else ""
-            _store_export(store, job, result)
-            raise WorkbenchError(f"Ollama refused to create {name}: {exc}{hint}") from None
-        result.created = True
-        if run_eval:
-            result.eval = await _eval_exported(project, job, name, eval_kwargs or {})
-            if result.eval and result.eval.get("drop"):
-                result.warnings.append(result.eval["words"])
+        _store_export(store, job, result)
+        return result
+    # HF `mistral` is `llama` in GGUF (llama.cpp convert_hf_to_gguf.py MistralModel).
+    ensure_architecture(info, {"mistral": "llama"}.get(base.get("model_type"), base.get("model_type")))
+    if system is None and not result.fields.get("system") and info.system:
+        result.warnings.append(
+            f"this export sets no SYSTEM and the base model {info.name} has one ({_short(info.system)}): "
+            f"Ollama keeps it for {name}, so every request without a system message gets it (training "
+            "did not); `--system \"\"` clears it, `--system TEXT` sets another")
+    try:
+        await create_model_with_adapter(host, name, result.base, result.folder, on_status=on_status,
+                                        connect_timeout_s=timeout, checked=info, **result.fields)
+    except ProviderError as exc:
+        hint = (f" (pull it first: `ollama pull {result.base}`)"
+                if exc.kind == "not_found" and "ollama pull" not in str(exc) else "")
+        _store_export(store, job, result)
+        raise WorkbenchError(f"Ollama refused to create {name}: {exc}{hint}") from None
+    result.created = True
+    if run_eval:
+        result.eval = await _eval_exported(project, job, name, eval_kwargs or {})
+        if result.eval and result.eval.get("drop"):
+            result.warnings.append(result.eval["words"])
     _store_export(store, job, result)
     return result
+
+
+def _short(text: str, limit: int = 60) -> str:
+    one = " ".join(text.split())
+    return repr(one if len(one) <= limit else one[: limit - 1] + "…")
 
 
 def _store_export(store: Any, job: dict[str, Any], result: ExportResult) -> None:

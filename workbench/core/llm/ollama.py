@@ -22,7 +22,6 @@ import os
 import re
 import urllib.parse
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, AsyncIterator
 
 from workbench.core.llm.base import (
@@ -678,69 +677,3 @@ async def list_models(host: str | None = None, *, timeout_s: float = 5.0) -> lis
             modified_at=m.modified_at.isoformat() if m.modified_at else None,
         ))
     return out
-
-
-ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
-
-
-async def create_model_with_adapter(
-    host: str | None,
-    name: str,
-    base: str,
-    adapter_dir: str | Path,
-    *,
-    on_status: Any = None,
-    connect_timeout_s: float = 5.0,
-    template: str | None = None,
-    system: str | None = None,
-    parameters: dict[str, Any] | None = None,
-) -> str:
-    """Make Ollama model `name` = `base` + the peft LoRA adapter in `adapter_dir`.
-
-    Uploads each adapter file as a blob (POST /api/blobs/sha256:...), then POST /api/create
-    with `from` and `adapters` {filename: digest}, plus the Modelfile's TEMPLATE, SYSTEM and
-    PARAMETERs (`template`, `system`, `parameters`: stop, temperature, num_ctx...) when given:
-    without them the model keeps the base's prompt format and options, not the ones the
-    adapter was trained and evaluated with. Returns the final status ("success");
-    `on_status(str)` sees each progress line. Ollama converts safetensors adapters only for
-    `llama` and `gemma2` bases (see OLLAMA_PROTOCOL.md); its refusal comes back as ProviderError.
-    """
-    import httpx
-    import ollama
-
-    from workbench.core.errors import WorkbenchError
-
-    folder = Path(adapter_dir)
-    files = [folder / f for f in ADAPTER_FILES if (folder / f).is_file()]
-    if not (folder / ADAPTER_FILES[0]).is_file():
-        gguf = sorted(folder.glob("*.gguf")) if folder.is_dir() else []
-        if not gguf:
-            raise WorkbenchError(
-                "no LoRA adapter here: expected adapter_model.safetensors (peft) or a .gguf "
-                "adapter", path=folder,
-            )
-        files = gguf[:1]
-    base_url = resolve_host(host)
-    # Conversion on the server can take a while: bound the connect, not the wait.
-    timeout = httpx.Timeout(connect=connect_timeout_s, read=None, write=None, pool=connect_timeout_s)
-    status = ""
-    try:
-        async with ollama.AsyncClient(host=base_url, timeout=timeout) as client:
-            adapters = {}
-            for path in files:
-                adapters[path.name] = await client.create_blob(path)
-            progress = await client.create(model=name, from_=base, adapters=adapters, template=template,
-                                           system=system, parameters=parameters or None, stream=True)
-            async for line in progress:
-                status = line.status or status
-                if on_status is not None and line.status:
-                    on_status(line.status)
-    except _caught() as exc:
-        raise map_error(exc, host=base_url, model=base, route="/api/create",
-                        connect_timeout_s=connect_timeout_s) from exc
-    if status != "success":
-        raise ProviderError(
-            "incomplete", f"Ollama's create stream for {name!r} ended without success "
-            f"(last status: {status or 'none'})",
-        )
-    return status
