@@ -241,3 +241,23 @@ def test_a_file_hash_is_remembered_by_path_size_and_mtime(tmp_path, monkeypatch)
     assert file_sha256(f) == hashlib.sha256(b"one").hexdigest()
     os.utime(f, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     assert file_sha256(f) == hashlib.sha256(b"two").hexdigest()
+
+
+async def test_resuming_after_the_weights_changed_is_refused(proj):
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.evals.evalset import load_evalset
+    from workbench.core.evals.runner import EvalRunner
+    from workbench.core.project import Project
+    from workbench.core.variants import resolve_variant
+
+    root, standin = proj
+    project = Project.open(root)
+    try:
+        evalset = load_evalset(root / "evals" / "capitals.yaml")
+        out = await EvalRunner(project, evalset, resolve_variant(project)).run()
+        project.store.update("eval_runs", out.run_id, {"status": "cancelled"})  # as if stopped
+        standin.remake("llama3.2")
+        with pytest.raises(WorkbenchError, match=r"weights changed since e1 started .*start a new run"):
+            await EvalRunner(project, evalset, resolve_variant(project)).run(resume=out.run_id)
+    finally:
+        project.close()

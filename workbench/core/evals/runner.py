@@ -37,7 +37,7 @@ from workbench.core.evals.assertions import (
 from workbench.core.evals.attribution import attribute
 from workbench.core.evals.evalset import Case, EvalSet
 from workbench.core.evals.results import CaseResult
-from workbench.core.evals.summary import summarize
+from workbench.core.evals.summary import resolution_vs_previous, summarize
 
 Generate = Callable[..., Awaitable[Any]]  # pipeline.run_generation's signature
 
@@ -194,6 +194,13 @@ class EvalRunner:
         primary = self._known.get(self.variant.model)
         if resume is not None:
             run_id = self.check_resume(resume)
+            before = ((runstore.get_run(store, run_id) or {}).get("config") or {}).get("model_digest")
+            if before and primary and primary.digest and primary.digest != before:
+                from workbench.core.llm.base import short_digest
+
+                raise WorkbenchError(
+                    f"the model's weights changed since e{run_id} started (digest {short_digest(before)} "
+                    f"→ {short_digest(primary.digest)}): its cases would mix two models; start a new run")
             runstore.mark_running(store, run_id)
         else:
             run_id = runstore.create_run(
@@ -264,6 +271,8 @@ class EvalRunner:
         if self.evalset.selection:
             summary["selection"] = {"how": self.evalset.selection, "cases": len(self.evalset.cases),
                                     "of": self.evalset.file_size}
+        if status == "done":  # what the set resolves at the flip rate against the previous run
+            summary["resolution"] = resolution_vs_previous(store, run_id, results)
         runstore.finish_run(store, run_id, status, summary)
         return RunOutcome(run_id, status, summary, results, skipped=self._skipped)
 
