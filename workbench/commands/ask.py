@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ask", help="ask a question; streams the answer and stores the run",
                        description="Ask a question with a project prompt. Tokens stream to "
                        "stdout; a stats line goes to stderr. Exit codes: 0 ok, 1 answer "
-                       "incomplete, 2 bad config or input, 3 no model could answer, 130 Ctrl-C.")
+                       "incomplete, 2 bad config or input, 3 no model could answer, 130 Ctrl-C, "
+                       "141 the reader closed stdout (`| head`), 143 SIGTERM (the last two also "
+                       "store the partial answer as `interrupted`).")
     p.add_argument("question", help="the question (fills {question} in the prompt template)")
     p.add_argument("--prompt", help="prompt name (a file in prompts/)")
     p.add_argument("--variant", help="a named variant from workbench.yaml")

@@ -1,7 +1,8 @@
 """`workbench eval run|diff|runs|show|promote|import`: eval sets, headless (SSH, CI, scripts).
 
-Exit codes: 0 ok, 1 the gate failed, 2 bad input (eval file, run id, flags), 130 Ctrl-C (the
-finished cases are kept; `--resume RUN` continues). Everything printed from a model or a user
+Exit codes: 0 ok, 1 the gate failed, 2 bad input (eval file, run id, flags), 130 Ctrl-C (run
+`cancelled`), 143 SIGTERM (run `interrupted`); either way the finished cases are kept and
+`--resume RUN` continues. Everything printed from a model or a user
 file goes through `terminal_safe` and Rich `Text`, never markup.
 """
 
@@ -21,7 +22,7 @@ from workbench.core.safetext import terminal_safe
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="run eval sets, compare runs, gate CI, grow the set",
                        description="Eval sets (evals/*.yaml) run against a variant. Exit codes: 0 ok, "
-                       "1 gate failed, 2 bad input, 130 interrupted (resume with --resume RUN).")
+                       "1 gate failed, 2 bad input, 130 Ctrl-C, 143 SIGTERM (both keep the finished cases: resume with --resume RUN).")
     esub = p.add_subparsers(dest="eval_command", metavar="run|diff|runs|show|promote|import")
     p.set_defaults(func=lambda args, project: _usage(p))
 
@@ -246,14 +247,20 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
                         + (f", resuming run {resume}" if resume else "")))
     try:
         outcome = asyncio.run(runner.run(resume=resume))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM routed the same way (core/interrupts.py)
+        from workbench.core.interrupts import interrupt_exit_code, stop_status, terminated
+
         if show_progress:
             sys.stderr.write("\n")
         run_id = runner.run_id
         done = len(runstore.finished_keys(store, run_id)) if run_id else 0
-        print(f"cancelled: {done} finished case(s) kept in run {run_id}; continue with "
-              f"`{resume_command(args, project, run_id)}`", file=sys.stderr)
-        return 130
+        if run_id is not None:  # SIGTERM: `interrupted`, as a killed run is; a 2nd signal: not `running`
+            status = stop_status("cancelled")
+            if runstore.get_run(store, run_id)["status"] in ("running", "cancelled"):
+                store.update("eval_runs", run_id, {"status": status})
+        print(f"{'stopped by SIGTERM' if terminated() else 'cancelled'}: {done} finished case(s) kept in "
+              f"run {run_id}; continue with `{resume_command(args, project, run_id)}`", file=sys.stderr)
+        return interrupt_exit_code()
     if show_progress:
         sys.stderr.write("\n")
     return _report_run(args, project, evalset, outcome, baseline_id)
@@ -368,6 +375,7 @@ def _print_diff(out: Any, diff: Any, *, only: str | None, limit: int | None = No
         st = diff.stats
         out.print(_text(f"{st.words}; pass rate {st.pass_rate_a:.0%} -> {st.pass_rate_b:.0%}, "
                         f"delta 95% CI {st.ci_low:+.0%} to {st.ci_high:+.0%}"))
+        out.print(_text(st.resolution_words))
     tot = diff.totals.get("delta", {})
     parts = []
     if tot.get("latency_p50_ms") is not None:

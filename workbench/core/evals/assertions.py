@@ -7,13 +7,15 @@ Three outcomes are kept apart on purpose, because merging them is how eval tools
 - a generation that never completed (timeout, model error, interrupted) fails every check with a
   detail that says so; attribution later files it under `infra`.
 
-Text checks (equals, contains, ...) are plain Python; `similar` needs an `embed(texts)` callable
+Text checks (equals, contains, ...) are plain Python, a regex runs with a time limit (matching.py,
+so a user's pattern can never hang a run); `similar` needs an `embed(texts)` callable
 (the local embedding model by default, loaded lazily); `llm-judge` needs a `Judge` callable, so
 tests and the runner decide which model grades.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -23,6 +25,7 @@ from typing import Any, Awaitable, Callable, Sequence
 from workbench.core.citations import cited_numbers  # noqa: F401 (also re-exported)
 from workbench.core.evals.evalset import Assertion, Case
 from workbench.core.evals.jsonschema_lite import validate as validate_schema
+from workbench.core.evals.matching import PatternTimeout, search
 
 # Generation statuses whose output is complete enough to score ("truncated" hit num_predict:
 # the text is real, and max-tokens / content checks should judge it).
@@ -199,7 +202,12 @@ def check_contains_all(a: Assertion, out: GenerationOutcome, case: Case | None =
 
 
 def check_regex(a: Assertion, out: GenerationOutcome, case: Case | None = None) -> AssertionResult:
-    m = re.search(a.value, out.output)
+    """A user pattern, run with a time limit (matching.py): past it, the check fails with the
+    reason whether negated or not (a not-regex that never finished proves nothing)."""
+    try:
+        m = search(a.value, out.output)
+    except PatternTimeout as exc:
+        return AssertionResult(a.type, a.label, False, 0.0, str(exc), weight=a.weight, shape=a.format)
     return _result(a, m is not None, float(m is not None),
                    f"matched {_clip(m.group(0))!r}" if m else f"no match for /{a.value}/")
 
@@ -414,7 +422,13 @@ async def check(a: Assertion, out: GenerationOutcome, case: Case | None = None, 
 
 async def run_assertions(case: Case, out: GenerationOutcome, *, embed: Embed | None = None,
                          judge: Judge | None = None) -> list[AssertionResult]:
-    return [await check(a, out, case, embed=embed, judge=judge) for a in case.assertions]
+    """Every check of a case, yielding to the event loop between them: a cancel (Ctrl-C,
+    SIGTERM) then waits for at most one check, not for all of a case's slow regexes."""
+    results = []
+    for a in case.assertions:
+        results.append(await check(a, out, case, embed=embed, judge=judge))
+        await asyncio.sleep(0)
+    return results
 
 
 def verdict(results: Sequence[AssertionResult]) -> str:

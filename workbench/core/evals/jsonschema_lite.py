@@ -15,7 +15,6 @@ default, examples, format) are accepted and ignored.
 from __future__ import annotations
 
 import difflib
-import re
 from typing import Any
 
 TYPES = ("object", "array", "string", "number", "integer", "boolean", "null")
@@ -99,10 +98,11 @@ def check_schema(schema: Any, where: str = "") -> list[str]:
         if key in schema and not _nonneg_int(schema[key]):
             problems.append(f"{at}'{key}' must be a non-negative integer")
     if "pattern" in schema:
-        try:
-            re.compile(schema["pattern"])
-        except (re.error, TypeError) as exc:
-            problems.append(f"{at}bad 'pattern': {exc}")
+        from workbench.core.evals.matching import pattern_problem
+
+        problem = pattern_problem(schema["pattern"])
+        if problem:
+            problems.append(f"{at}bad 'pattern': {problem}")
     return problems
 
 
@@ -162,8 +162,14 @@ def validate(instance: Any, schema: Any, where: str = "$") -> list[str]:
             errors.append(f"{where}: shorter than {schema['minLength']} characters")
         if "maxLength" in schema and len(instance) > schema["maxLength"]:
             errors.append(f"{where}: longer than {schema['maxLength']} characters")
-        if "pattern" in schema and not re.search(schema["pattern"], instance):
-            errors.append(f"{where}: does not match pattern {schema['pattern']!r}")
+        if "pattern" in schema:
+            from workbench.core.evals.matching import PatternTimeout, search
+
+            try:
+                if not search(schema["pattern"], instance, what="string"):
+                    errors.append(f"{where}: does not match pattern {schema['pattern']!r}")
+            except PatternTimeout as exc:
+                errors.append(f"{where}: pattern {schema['pattern']!r}: {exc}")
     if isinstance(instance, list):
         if "minItems" in schema and len(instance) < schema["minItems"]:
             errors.append(f"{where}: fewer than {schema['minItems']} items")

@@ -1,0 +1,84 @@
+"""User patterns never hang an eval: a regex (or a JSON schema's `pattern`) that backtracks
+forever is cut off after a second and reported as the check's failure, with what to do."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from workbench.core.evals.assertions import GenerationOutcome, check_json_schema, check_regex
+from workbench.core.evals.evalset import Assertion, load_evalset
+from workbench.core.evals.matching import pattern_problem
+from workbench.core.store import Store
+from fixtures_project import write_project
+
+BOMB = "a" * 34 + "b"  # the issue's answer: 34 `a`s and a `b`
+
+
+def _assertion(atype: str, value, **kw) -> Assertion:
+    return Assertion(type=atype, value=value, **kw)
+
+
+@pytest.mark.parametrize("atype", ["regex", "not-regex"])
+def test_a_runaway_regex_is_a_failed_check_that_says_why(atype):
+    """`(a|aa)+$` backtracks exponentially (re took 4.9 s here on 35 chars, and doubles every 1.5
+    more); it is stopped after 1 s, and a negated check does not pass because of it."""
+    started = time.monotonic()
+    result = check_regex(_assertion(atype, r"(a|aa)+$"), GenerationOutcome(output=BOMB))
+    assert time.monotonic() - started < 3
+    assert result.passed is False and result.score == 0.0
+    assert result.detail.startswith("regex timed out after 1 s on a 35-char answer: simplify the pattern")
+
+
+def test_ordinary_regexes_still_match_as_re_does():
+    out = GenerationOutcome(output="Answer: 64-bit\n- a\n- b")
+    assert check_regex(_assertion("regex", r"64.?bit"), out).passed is True
+    assert check_regex(_assertion("regex", r"(?m)^- b$"), out).passed is True
+    assert check_regex(_assertion("not-regex", r"^yes"), out).passed is True
+    assert check_regex(_assertion("regex", r"(?P<n>\d+)-bit"), out).detail == "matched '64-bit'"
+
+
+def test_a_json_schema_pattern_has_the_same_time_limit():
+    schema = {"type": "object", "properties": {"id": {"type": "string", "pattern": "(a|aa)+$"}}}
+    started = time.monotonic()
+    result = check_json_schema(_assertion("json-schema", schema), GenerationOutcome(output=f'{{"id": "{BOMB}"}}'))
+    assert time.monotonic() - started < 3
+    assert result.passed is False
+    assert "regex timed out after 1 s on a 35-char string" in result.detail
+
+
+def test_the_loader_checks_patterns_with_the_engine_that_runs_them(tmp_path):
+    assert pattern_problem(r"(a|aa)+$") is None
+    assert "missing )" in pattern_problem("(unclosed")
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\ncases:\n  - id: one\n    inputs: {question: q}\n    assert:\n"
+                    "      - {type: regex, value: '(unclosed'}\n")
+    with pytest.raises(Exception) as info:
+        load_evalset(path)
+    assert "bad.yaml:6" in str(info.value) and "bad regex '(unclosed'" in str(info.value)
+
+
+def test_eval_run_with_the_issues_regexes_ends_in_seconds(ollama_standin, tmp_path):
+    """The issue's case, end to end: before, `(a+)+$` on this answer never finished (and
+    Ctrl-C could not stop it). A subprocess, so a regression fails the test instead of hanging it."""
+    ollama_standin.configure(reply=[BOMB])
+    root = write_project(tmp_path / "p", host=ollama_standin.url, extra="evals:\n  dir: evals\n")
+    (root / "evals").mkdir()
+    (root / "evals" / "bomb.yaml").write_text(
+        "name: bomb\ncases:\n"
+        "  - id: nested\n    inputs: {question: q1}\n    assert:\n      - {type: regex, value: '(a+)+$'}\n"
+        "  - id: alternation\n    inputs: {question: q2}\n    assert:\n      - {type: regex, value: '(a|aa)+$'}\n")
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "workbench.cli", "-p", str(root), "eval", "run", "--json"],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"})
+    assert time.monotonic() - started < 10, done.stderr
+    assert done.returncode == 0, done.stderr
+    with Store(root / ".workbench" / "runs.db") as store:
+        assert store.get("eval_runs", 1)["status"] == "done"
+        details = {r["case_id"]: r["assertions"] for r in store.rows("eval_results")}
+    assert "regex timed out after 1 s on a 35-char answer" in details["alternation"]
+    assert "no match for /(a+)+$/" in details["nested"]  # `regex` needs no limit for this one
