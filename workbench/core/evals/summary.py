@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from workbench.core.evals.attribution import FAILURE_KINDS, advice
 from workbench.core.evals.results import CaseResult, fold_repeats, percentile
-from workbench.core.evals.stats import wilson_interval
+from workbench.core.evals.stats import discordance, resolution, resolution_words, wilson_interval
 from workbench.core.llm.resilience import format_cost
 
 
@@ -120,6 +120,31 @@ def summarize(results: Sequence[CaseResult], *, expected_results: int | None = N
     return summary
 
 
+def resolution_vs_previous(store: Any, run_id: int, results: Sequence[CaseResult]) -> dict[str, Any] | None:
+    """The set's resolution (minimum detectable effect, stats.resolution) at the flip rate
+    between this run and the newest other finished run of the same set and selection: how
+    large a change this set can tell from noise now. None when there is no such run."""
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.evals import runstore
+
+    row = runstore.get_run(store, run_id)
+    try:
+        other = runstore.resolve_run_ref(store, "last", evalset=row.get("evalset_name"), exclude=run_id,
+                                         selection=runstore.selection_of(row),
+                                         evalset_hash=row.get("evalset_hash"))
+    except WorkbenchError:
+        return None
+    before = {cid: s.passed for cid, s in fold_repeats(runstore.load_results(store, other)).items()}
+    pairs = [(before[cid], s.passed) for cid, s in fold_repeats(results).items()
+             if s.passed is not None and before.get(cid) is not None]
+    if not pairs:
+        return None
+    fixes = sum(1 for a, b in pairs if not a and b)
+    regressions = sum(1 for a, b in pairs if a and not b)
+    return {"against": other, "cases": len(pairs), "flips": fixes + regressions,
+            "resolution": resolution(len(pairs), discordance(fixes, regressions, len(pairs)))}
+
+
 def summary_lines(s: dict[str, Any]) -> list[str]:
     """Plain-text lines for the CLI (no markup: case ids and tags are user text): the advice
     first, as the Evals tab shows it, because it says which lever to pull (the numbers below
@@ -136,6 +161,9 @@ def summary_body(s: dict[str, Any]) -> list[str]:
     else:
         lo, hi = s["ci"]
         lines.append(f"pass rate {s['pass_rate']:.0%} ({s['passed']}/{s['total']}), 95% CI {lo:.0%}–{hi:.0%}")
+    res = s.get("resolution")
+    if res:
+        lines.append(f"vs e{res['against']}: {resolution_words(res['cases'], res['flips'], res['resolution'])}")
     extra = []
     if s.get("judge_errors"):
         extra.append(f"{s['judge_errors']} judge errors (not counted)")

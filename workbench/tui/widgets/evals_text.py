@@ -137,12 +137,16 @@ def filter_line(which: str, shown: int, total: int) -> str:
 
 
 def stats_line(diff: Any) -> str:
-    """`+4 cases, p=0.34: could be noise · pass 62% → 70% (Δ CI −5% to +21%)`."""
+    """`+4 cases, p=0.34: could be noise · pass 62% → 70% (Δ CI −5% to +21%) · the set
+    resolves ±9 points`: a change below the resolution usually reads as noise."""
+    from workbench.core.evals.stats import points
+
     st = diff.stats
     if st is None:
         return "no case was decided in both runs: nothing to compare"
     return (f"{st.words} · pass {st.pass_rate_a:.0%} → {st.pass_rate_b:.0%} "
-            f"(Δ 95% CI {st.ci_low * 100:+.0f}% to {st.ci_high * 100:+.0f}%)")
+            f"(Δ 95% CI {st.ci_low * 100:+.0f}% to {st.ci_high * 100:+.0f}%) · "
+            f"the set resolves ±{points(st.resolution)} points")
 
 
 def totals_line(diff: Any) -> str:

@@ -1,0 +1,91 @@
+"""What an eval set can resolve, where a person reads results: `eval run`'s summary (against the
+previous run of the set), `eval show`, `eval diff` and the Evals tab's summary and diff line.
+Real runs through the Ollama stand-in; a 4-case set whose second variant flips one case."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from workbench.cli import main
+from workbench.core.evals.stats import discordance, resolution
+
+EVALS = """\
+name: capitals
+cases:
+  - {id: france, inputs: {question: Capital of France}, assert: [{type: icontains, value: paris}]}
+  - {id: italy, inputs: {question: Capital of Italy}, assert: [{type: icontains, value: rome}]}
+  - {id: japan, inputs: {question: Capital of Japan}, assert: [{type: icontains, value: tokyo}]}
+  - {id: peru, inputs: {question: Capital of Peru}, assert: [{type: icontains, value: lima}]}
+"""
+ANSWERS = {"France": "Paris.", "Italy": "Rome.", "Japan": "Tokyo.", "Peru": "Lima."}
+
+
+def answer(body):
+    system = body["messages"][0]["content"] if body["messages"][0]["role"] == "system" else ""
+    text = body["messages"][-1]["content"]
+    for country, reply in ANSWERS.items():
+        if country in text:
+            return ["Milan."] if "Be sloppy" in system and country == "Italy" else [reply]
+    return ["?"]
+
+
+@pytest.fixture
+def root(ollama_standin, project_factory):
+    ollama_standin.configure(reply=answer)
+    project = project_factory(host=ollama_standin.url, retries="count: 0\n  backoff_s: 0.01",
+                              extra="evals:\n  dir: evals\nvariants:\n  sloppy:\n    system: Be sloppy.\n")
+    (project.root / "evals").mkdir()
+    (project.root / "evals" / "capitals.yaml").write_text(EVALS)
+    project.close()
+    return project.root
+
+
+# 1 of 4 cases flipped: with Agresti-Min's halves 2/6 flipping, one-sided 5% and 80% power
+X = round(resolution(4, discordance(0, 1, 4)) * 100)
+LINE = f"the set resolves ±{X} points (1 of 4 cases flipped; a smaller change usually passes as noise)"
+
+
+def test_run_summary_diff_and_show_say_what_the_set_resolves(root, capsys):
+    assert X == 72  # a 4-case set tells nothing smaller than this from noise
+    assert main(["--project", str(root), "eval", "run"]) == 0
+    first = capsys.readouterr().out
+    assert "resolves" not in first  # nothing to compare the first run with
+
+    assert main(["--project", str(root), "eval", "run", "--variant", "sloppy"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    rate = next(i for i, line in enumerate(out) if line.startswith("pass rate 75% (3/4)"))
+    assert out[rate + 1] == f"vs e1: {LINE}"  # right under the pass rate it qualifies
+
+    assert main(["--project", str(root), "eval", "diff", "e1", "e2"]) == 0
+    diff = capsys.readouterr().out.splitlines()
+    assert diff[1].startswith("-1 cases, p=1.00: could be noise") and "pass rate 100% -> 75%" in diff[1]
+    assert diff[2] == LINE
+
+    assert main(["--project", str(root), "eval", "diff", "e1", "e2", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)["stats"]
+    assert stats["resolution"] == pytest.approx(X / 100, abs=0.005)
+
+    assert main(["--project", str(root), "eval", "show", "e2"]) == 0
+    assert f"vs e1: {LINE}" in capsys.readouterr().out
+
+
+def test_the_evals_tab_shows_the_resolution_in_the_summary_and_the_diff_line(root):
+    from workbench.core.evals import runstore
+    from workbench.core.evals.diff import diff_runs
+    from workbench.core.project import Project
+    from workbench.tui.widgets.evals_text import stats_line, summary_body
+
+    assert main(["--project", str(root), "eval", "run"]) == 0
+    assert main(["--project", str(root), "eval", "run", "--variant", "sloppy"]) == 0
+    project = Project.open(root)
+    try:
+        store = project.store
+        summary = runstore.get_run(store, 2)["summary"]
+        assert summary["resolution"]["against"] == 1 and summary["resolution"]["flips"] == 1
+        assert f"vs e1: {LINE}" in summary_body(summary)
+        diff = diff_runs(runstore.load_results(store, 1), runstore.load_results(store, 2))
+        assert stats_line(diff).endswith(f"(Δ 95% CI -75% to +0%) · the set resolves ±{X} points")
+    finally:
+        project.close()
