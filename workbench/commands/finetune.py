@@ -59,6 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     x.add_argument("job", help="job id, f<id> or last")
     x.add_argument("--name", required=True, help="the Ollama model name to create")
     x.add_argument("--no-eval", action="store_true", help="do not re-run the eval set on the exported model")
+    x.add_argument("--system", metavar="TEXT", default=None,
+                   help="the model's SYSTEM prompt: TEXT sets it, \"\" clears it (the base model's too); "
+                        "default: the one training used")
     x.add_argument("--json", action="store_true")
     x.set_defaults(func=export_cmd)
 
@@ -324,7 +327,8 @@ def export_cmd(args: argparse.Namespace, project: Any) -> int:
         if not args.json:
             err.print(_text(f"ollama: {status}", "dim"))
 
-    result = asyncio.run(export_job(project, job_id, args.name, run_eval=not args.no_eval, on_status=on_status))
+    result = asyncio.run(export_job(project, job_id, args.name, run_eval=not args.no_eval, on_status=on_status,
+                                    system=args.system))
     if args.json:
         print(json.dumps(result.as_dict(), ensure_ascii=False))
     else:
