@@ -129,3 +129,21 @@ def test_runs_show_of_an_impossible_id_is_bad_input(tmp_path, capsys, run_id):
     assert main(["-p", str(root), "runs", "show", run_id]) == 2
     err = capsys.readouterr().err
     assert f"no run with id '{run_id}'" in err and "Error:" not in err
+
+
+def test_retrieval_status_prints_settings_as_text_and_escapes_odd_names(retrieval_project: Path,
+                                                                         capsys):
+    import json
+
+    p = ["--project", str(retrieval_project)]
+    assert main([*p, "ingest"]) == 0
+    meta_path = retrieval_project / ".workbench" / "index" / "meta.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta["last_ingest_at"] = "2024-01-01\nstate ready\x1b[2J"  # a crafted or odd value
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    capsys.readouterr()
+    assert main([*p, "retrieval", "status"]) == 0
+    out = capsys.readouterr().out
+    assert len(out.strip().splitlines()) == 1  # one status line: the newline is shown as \n
+    assert "last ingest 2024-01-01\\nstate ready\\x1b[2J;" in out
+    assert "{'" not in out and "chunking chunk_tokens " in out  # not a Python dict

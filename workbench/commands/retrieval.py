@@ -563,7 +563,8 @@ def run_status(args: argparse.Namespace, project: Any) -> int:
         f"{_shown(meta.get('docs'))} documents, {_shown(meta.get('table_rows'))} chunks; "
         f"embedding {_shown(meta.get('embedding_model'))} ({_shown(meta.get('dimension'))} dims); "
         f"chunking {_shown(meta.get('chunking'))}; last ingest {_shown(meta.get('last_ingest_at'))}; "
-        f"state {_shown(meta.get('state'))}; version {_shown(meta.get('table_version'))}"))
+        f"state {_shown(meta.get('state'))}; version {_shown(meta.get('table_version'))}"),
+        soft_wrap=True)  # one line, as scripts read it; the terminal wraps it
     return 0
 
 

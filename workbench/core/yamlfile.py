@@ -103,19 +103,46 @@ class BoundedLoader(yaml.SafeLoader):
         self._sizes[id(node)] = 1 + sum(self._sizes.get(id(c), 1) for c in children)
         return node
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """SafeConstructor's, with a value it cannot build (`!!int abc`, the date 2020-13-45,
+        `!!bool maybe`) reported at its node like any YAML error, not as a ValueError."""
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - PyYAML's constructors raise whatever they hit
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {node.value!r} as {node.tag.rsplit(':', 1)[-1]} "
+                f"({type(exc).__name__}: {exc})", node.start_mark) from None
+
 
 def compose(text: str, path: Path | str | None) -> yaml.Node | None:
     """The node tree of one YAML document, within the alias and depth budgets.
 
     Budget overruns become a WorkbenchError naming `path:line`; syntax errors stay
     yaml.MarkedYAMLError so each caller can word them for its file kind."""
-    loader = BoundedLoader(text)
+    try:
+        loader = BoundedLoader(text)
+    except yaml.reader.ReaderError as exc:
+        raise reader_error(exc, text, path) from None
     try:
         return loader.get_single_node()
     except YamlBudgetError as exc:
         raise WorkbenchError(exc.message, path=path, line=exc.line) from None
+    except yaml.reader.ReaderError as exc:
+        raise reader_error(exc, text, path) from None
     finally:
         loader.dispose()
+
+
+def reader_error(exc: yaml.reader.ReaderError, text: str, path: Path | str | None) -> WorkbenchError:
+    """A character YAML does not allow (a control character, say), with the line it is on:
+    PyYAML's reader gives only a character position."""
+    line = text.count("\n", 0, exc.position) + 1
+    char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+    return WorkbenchError(f"invalid YAML: character {char} is not allowed in a YAML file "
+                          "(delete it, or write it as an escape such as \\x1f inside double "
+                          "quotes)", path=path, line=line)
 
 
 def load_located(path: Path, text: str | None = None) -> Located:
@@ -128,12 +155,17 @@ def load_located(path: Path, text: str | None = None) -> Located:
             raise WorkbenchError("file not found", path=path) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise WorkbenchError(f"cannot read file: {exc}", path=path) from None
-    loader = BoundedLoader(text)
+    try:
+        loader = BoundedLoader(text)
+    except yaml.reader.ReaderError as exc:
+        raise reader_error(exc, text, path) from None
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except YamlBudgetError as exc:
         raise WorkbenchError(exc.message, path=path, line=exc.line) from None
+    except yaml.reader.ReaderError as exc:
+        raise reader_error(exc, text, path) from None
     except yaml.MarkedYAMLError as exc:
         line, problem = yaml_error_where(exc)
         raise WorkbenchError(f"invalid YAML: {problem}", path=path, line=line) from None

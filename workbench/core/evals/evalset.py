@@ -31,7 +31,7 @@ import yaml
 from workbench.core.errors import WorkbenchError
 from workbench.core.evals.jsonschema_lite import check_schema
 from workbench.core.evals.matching import pattern_problem
-from workbench.core.yamlfile import compose, yaml_error_where
+from workbench.core.yamlfile import BoundedLoader, compose, yaml_error_where
 
 BASE_TYPES = (
     "equals", "contains", "icontains", "contains-any", "contains-all", "regex",
@@ -181,7 +181,7 @@ def parse_evalset(text: str, path: str | Path = "<string>", *, content_hash: str
 class _Parser:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._constructor = yaml.SafeLoader("")
+        self._constructor = BoundedLoader("")
 
     # -- helpers
     def err(self, message: str, node: yaml.Node | None = None, *, line: int | None = None,
@@ -193,7 +193,11 @@ class _Parser:
         return WorkbenchError(f"{prefix}{where}{message}", path=self.path, line=line, field=field)
 
     def value(self, node: yaml.Node) -> Any:
-        return self._constructor.construct_object(node, deep=True)
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except yaml.MarkedYAMLError as exc:  # `!!int abc`, a date like 2020-13-45
+            line, problem = yaml_error_where(exc)
+            raise self.err(f"bad YAML: {problem}", line=line) from None
 
     def mapping(self, node: yaml.Node, allowed: tuple[str, ...], what: str, *,
                 case: str | None = None, field: str | None = None) -> dict[str, tuple[yaml.Node, yaml.Node]]:
