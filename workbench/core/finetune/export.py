@@ -10,9 +10,10 @@ checkable before anything is uploaded, so this module checks them:
   LoRA file written here (gguf_adapter.py: Ollama's own converter permutes the wrong factor for
   q/k), for gemma2 as the peft safetensors that Ollama converts (no permutation involved);
 - the prompt format: the Modelfile's TEMPLATE/SYSTEM/stop PARAMETERs are generated from the base
-  model's own chat template (the one training used) and rendered back in Python to confirm they
-  produce byte-identical prompts;
-- the base: FROM is the same model the adapter was trained on (finetune.ollama_base).
+  model's own chat template (the one training used) and rendered back in Python to confirm
+  Ollama's runner gets the token ids training used (no BOS text: the runner adds BOS);
+- the base: FROM is the same model the adapter was trained on (finetune.ollama_base), checked on
+  the server before any upload (Ollama >= 0.5.5, pulled, same GGUF architecture).
 Then the model is created through the API (blob upload + /api/create; the CLI's `ADAPTER /dir`
 is broken since Ollama v0.12.11) and, when the adapter has an eval run, the eval set is run
 against `ollama:NAME` and a drop against the adapter's score is flagged.
