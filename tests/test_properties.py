@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, Callable
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -45,13 +46,21 @@ def assert_located(exc: WorkbenchError, path: Path = PATH) -> None:
     assert exc.line is not None and exc.line >= 1, str(exc)
 
 
+def result_or_located_error(load: Callable[[], Any]) -> Any:
+    """`load()`'s result, or None after checking its WorkbenchError names file and line (any
+    other exception fails the test)."""
+    try:
+        return load()
+    except WorkbenchError as exc:
+        assert_located(exc)
+        return None
+
+
 @FAST
 @given(yaml_text)
 def test_yaml_loader_ends_with_data_or_a_located_error(text):
-    try:
-        located = load_located(PATH, text)
-    except WorkbenchError as exc:
-        assert_located(exc)
+    located = result_or_located_error(lambda: load_located(PATH, text))
+    if located is None:
         return
     for keypath in located.lines:  # every recorded line is a real line of the file
         assert 1 <= located.lines[keypath] <= text.count("\n") + 2
@@ -60,11 +69,11 @@ def test_yaml_loader_ends_with_data_or_a_located_error(text):
 @FAST
 @given(yaml_text)
 def test_config_validation_ends_with_settings_or_a_located_error(text):
-    try:
+    def load() -> Config:
         located = load_located(PATH, text)
-        Builder(located).build(Config, located.data)
-    except WorkbenchError as exc:
-        assert_located(exc)
+        return Builder(located).build(Config, located.data)
+
+    result_or_located_error(load)
 
 
 # Well-formed fields (so the check, not the brace syntax, is what is tested), hostile ones among
@@ -113,12 +122,8 @@ EVAL_PIECES = YAML_PIECES + [
 @given(st.one_of(st.lists(st.sampled_from(EVAL_PIECES), max_size=40).map("".join),
                  st.text(max_size=200)))
 def test_eval_sets_parse_or_fail_with_file_and_line(text):
-    try:
-        evalset = parse_evalset(text, PATH)
-    except WorkbenchError as exc:
-        assert_located(exc)
-        return
-    assert evalset.cases
+    evalset = result_or_located_error(lambda: parse_evalset(text, PATH))
+    assert evalset is None or evalset.cases
 
 
 @FAST
