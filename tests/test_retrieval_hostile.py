@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import pytest
+from nobody import run_as_nobody
 
 from workbench.cli import main
 from workbench.core.retrieval.documents import discover
@@ -85,13 +85,7 @@ def test_an_unreadable_folder_is_skipped_with_its_reason(tmp_path: Path):
         os.chmod(shared / "docs" / "private", 0)
         code = ("import sys; from pathlib import Path; from workbench.core.retrieval.documents import discover; "
                 "f, s = discover([Path(sys.argv[1])]); print([x.path for x in f], [(x.path, x.reason) for x in s])")
-        cmd = [sys.executable, "-c", code, str(shared / "docs")]
-        if os.geteuid() == 0:
-            if shutil.which("setpriv") is None:
-                pytest.skip("running as root without setpriv: permissions cannot be exercised")
-            cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
-                              env={**os.environ, "PYTHONPATH": str(REPO)})
+        done = run_as_nobody([sys.executable, "-c", code, str(shared / "docs")])
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "['a.md'] [('private', 'unreadable folder: Permission denied')]"
     finally:

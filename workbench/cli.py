@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "workbench.commands.retrieval",
     "workbench.commands.evals",
     "workbench.commands.finetune",
+    "workbench.commands.doctor",
 )
 
 
@@ -115,6 +116,18 @@ def _exit_now_if_threads_are_busy(code: int) -> None:
         os._exit(code)
 
 
+def _store_error(exc: Exception, project: object) -> Exception:
+    """A sqlite error from code that used the store's connection directly, said as a runs.db
+    problem naming the file and the fix (store_health.py); other errors as they are."""
+    import sqlite3
+
+    if isinstance(exc, sqlite3.Error) and project is not None:
+        from workbench.core.store_health import store_problem
+
+        return store_problem(exc, project.db_path, "running the command")  # type: ignore[attr-defined]
+    return exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("LANCEDB_LOG", "error")  # LanceDB warnings would corrupt the TUI
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -146,6 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         for warning in project.config.warnings:
             print(f"warning: {warning}", file=sys.stderr)
+        outside = project.data_dir_outside()
+        if outside:
+            print(f"warning: {outside}", file=sys.stderr)
         from workbench.core.interrupts import sigterm_as_sigint
 
         try:
@@ -169,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if debug:
             raise
+        exc = _store_error(exc, locals().get("project"))
         if isinstance(exc, (WorkbenchError, NoModelAnswered)):
             print(f"error: {exc}", file=sys.stderr)
             return exc.exit_code

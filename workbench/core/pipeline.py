@@ -51,6 +51,7 @@ class Grounding:
     sources: list[Source] = field(default_factory=list)
     trace_id: int | None = None
     status: str = "skipped"  # skipped | used | unavailable: <reason>
+    note: str | None = None  # "index incomplete: 36/45 files (...)" (retrieval/index.py)
 
     @property
     def context_text(self) -> str:
@@ -95,8 +96,12 @@ def ground(project: Any, variant: Variant, question: str) -> Grounding:
         from workbench.core.retrieval.service import retrieve_sources
     except ImportError as exc:  # retrieval not installed/available in this build
         return Grounding(status=f"unavailable: {exc}")
+    from workbench.core.store_health import StoreError
+
     try:
         hits, trace_id = retrieve_sources(project, variant.retrieval, question)
+    except StoreError:
+        raise  # runs.db's problem, not retrieval's: the error names the file and the fix
     except Exception as exc:  # noqa: BLE001 - any retriever failure must not kill the answer
         reason = str(exc) or type(exc).__name__
         return Grounding(status=f"unavailable: {reason}")
@@ -105,7 +110,9 @@ def ground(project: Any, variant: Variant, question: str) -> Grounding:
                text=h["text"], score=h.get("score"))
         for i, h in enumerate(hits)
     ]
-    return Grounding(sources=sources, trace_id=trace_id, status="used")
+    from workbench.core.retrieval.service import incomplete_note
+
+    return Grounding(sources=sources, trace_id=trace_id, status="used", note=incomplete_note(project))
 
 
 def estimate_tokens(messages: list[dict[str, str]]) -> int:
@@ -184,6 +191,8 @@ async def run_generation(
         grounding = await in_daemon_thread(ground, project, variant, question)
     if grounding.status.startswith("unavailable"):
         emit(Notice(f"answered without retrieval — {grounding.status[len('unavailable: '):]}", "warning"))
+    if grounding.note:
+        emit(Notice(grounding.note, "warning"))
     values = dict(inputs)
     if variant.prompt.grounded:
         values["context"] = grounding.context_text

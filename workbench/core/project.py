@@ -39,6 +39,17 @@ class Project:
     def data_dir(self) -> Path:
         return (self.root / self.config.data_dir).resolve()
 
+    def data_dir_outside(self) -> str | None:
+        """A warning when data_dir resolves outside the project folder (`../../x`): runs.db and
+        the index are then written somewhere the user may not expect; None inside it."""
+        d = self.data_dir
+        if d == self.root or self.root in d.parents:
+            return None
+        line = self.config.line_of("data_dir") if self.config.path else None
+        where = f"{self.config.path}:{line}: " if line else ""
+        return (f"{where}data_dir {self.config.data_dir!r} is outside the project folder {self.root}: "
+                f"runs.db and the retrieval index are written to {d}")
+
     @property
     def db_path(self) -> Path:
         return self.data_dir / "runs.db"

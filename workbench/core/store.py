@@ -9,6 +9,10 @@ Why it is built this way:
   dead process left marked `running` are marked `interrupted` the next time the store opens.
 - One Store object owns one connection; writes go through `self.lock`, so worker threads can
   share it safely.
+- A store that cannot be opened or written raises StoreError naming the file and the fix
+  (store_health.py); runs.db as a symlink, or a database of another program (tables but no
+  schema version of ours), is refused before anything is written to it; each migration of an
+  existing database is preceded by a backup in `<data_dir>/backups/`.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ import json
 import os
 import sqlite3
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import sqlite_utils
+
+from workbench.core.store_health import StoreError, backup, store_problem
 
 RUNNING = "running"
 INTERRUPTED = "interrupted"
@@ -212,17 +219,47 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
-        conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10.0)
-        conn.execute("PRAGMA busy_timeout = 10000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
+        self.backup_path: Path | None = None  # the copy taken before this open's migration
+        if self.path.is_symlink():
+            raise StoreError(
+                f"the run store {self.path} is a symlink (to {os.path.realpath(self.path)}): refusing to add "
+                "workbench tables to another file; replace the link with a real file, or set data_dir",
+                path=self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10.0)
+        except (sqlite3.Error, OSError) as exc:
+            raise store_problem(exc, self.path, "opening it") from None
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
-        self.migrate()
-        self.recovered = self.recover_interrupted()
+        try:
+            conn.execute("PRAGMA busy_timeout = 10000")
+            self._refuse_foreign()
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self.db = sqlite_utils.Database(conn)
+            self.migrate()
+            self.recovered = self.recover_interrupted()
+        except (sqlite3.Error, OSError) as exc:
+            conn.close()
+            raise store_problem(exc, self.path, "opening it") from None
+        except BaseException:
+            conn.close()
+            raise
+
+    def _refuse_foreign(self) -> None:
+        """Refuse a database another program made (tables, but not our schema version): adding
+        our tables to it would mix two programs' data in one file."""
+        if self.schema_version():
+            return
+        tables = [r[0] for r in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        if tables:
+            shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+            raise StoreError(
+                f"the run store {self.path} is not a workbench database (it holds other tables: {shown}): "
+                "move it aside or set data_dir in workbench.yaml to another folder", path=self.path)
 
     def close(self) -> None:
         with self.lock:
@@ -250,6 +287,8 @@ class Store:
                     f"understands ({SCHEMA_VERSION}); upgrade llm-workbench",
                     path=self.path,
                 )
+            if 0 < version < SCHEMA_VERSION:  # a migration must never cost the user their runs
+                self.backup_path = backup(self.conn, self.path, version)
             for index in range(version, SCHEMA_VERSION):
                 with self.conn:
                     MIGRATIONS[index](self.db)
@@ -276,27 +315,35 @@ class Store:
         return count
 
     # -- generic helpers ----------------------------------------------------------------------
+    @contextmanager
+    def guard(self, doing: str) -> Iterator[None]:
+        """A sqlite error inside becomes a StoreError naming runs.db and the fix."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise store_problem(exc, self.path, doing) from None
+
     def insert(self, table: str, row: dict[str, Any]) -> int:
-        with self.lock, self.conn:
+        with self.guard(f"writing to {table}"), self.lock, self.conn:
             return self.db[table].insert(_encode(row)).last_pk
 
     def upsert(self, table: str, row: dict[str, Any]) -> None:
-        with self.lock, self.conn:
+        with self.guard(f"writing to {table}"), self.lock, self.conn:
             self.db[table].upsert(_encode(row), pk="id")
 
     def update(self, table: str, row_id: int, changes: dict[str, Any]) -> None:
-        with self.lock, self.conn:
+        with self.guard(f"writing to {table}"), self.lock, self.conn:
             self.db[table].update(row_id, _encode(changes))
 
     def get(self, table: str, row_id: int | str) -> dict[str, Any] | None:
-        with self.lock:
+        with self.guard(f"reading {table}"), self.lock:
             rows = list(self.db[table].rows_where("id = ?", [row_id]))
         return rows[0] if rows else None
 
     def rows(
         self, table: str, where: str | None = None, args: Iterable[Any] = (), *, order_by: str = "id desc", limit: int | None = None
     ) -> list[dict[str, Any]]:
-        with self.lock:
+        with self.guard(f"reading {table}"), self.lock:
             return list(self.db[table].rows_where(where, list(args), order_by=order_by, limit=limit))
 
     # -- generations --------------------------------------------------------------------------
