@@ -202,3 +202,15 @@ def test_on_the_sample_a_noisy_variant_blocks_with_the_resolution_first(sample_p
     assert lines[0] == ("Not yet: cannot tell: the eval set resolves ±8 points; to show a ceiling at 5 points "
                         f"you need about {needed} cases (or repeats of the noisy ones)")
     assert any(line.startswith("[FAIL] plateau: best 86% (e4 cite-first); cannot tell") for line in lines)
+
+
+def test_the_fine_tune_tab_checklist_shows_cannot_tell_and_the_cases_needed():
+    from workbench.tui.widgets.finetune_text import checklist, lead_advice, rule_styles
+
+    rule = _rule_plateau(history(thirty_case_history()), S)
+    report = GuardReport([Rule("eval set", True, "30 cases"), rule], f"Not yet: {rule.next_step}")
+    text = checklist(report, rule_styles({})).plain
+    assert "✗ plateau: best 70% (e2 v2); cannot tell: e3 v3 vs e2 +0.0 points" in text
+    assert "next: cannot tell: the eval set resolves ±18 points; to show a ceiling at 5 points you need " \
+           "about 387 cases (or repeats of the noisy ones)" in text
+    assert lead_advice(report).startswith("Not yet: cannot tell: the eval set resolves ±18 points")

@@ -24,11 +24,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("finetune", help="guarded LoRA fine-tuning: check, train, eval, export",
                        description="Fine-tune last, rarely, and only with evidence. Exit codes: 0 ok, 1 the "
                        "goal was not reached (guard refused, no significant improvement, training failed, "
-                       "export dropped), 2 bad input, 130 interrupted (checkpoint kept).")
+                       "export dropped), 2 bad input, 130 Ctrl-C / 143 SIGTERM (checkpoint kept).")
     fsub = p.add_subparsers(dest="finetune_command", metavar="check|train|eval|export|jobs|show")
     p.set_defaults(func=lambda args, project: _usage(p))
 
-    c = fsub.add_parser("check", help="does the evidence justify a fine-tune? (exit 0 only if every rule passes)")
+    c = fsub.add_parser("check", help="does the evidence justify a fine-tune? (exit 0 only if every rule passes)",
+                        description="Reads the stored eval runs. The plateau rule needs evidence of a ceiling: for "
+                        "each of the last variants, the one-sided upper bound of its paired gain over the best "
+                        "is below finetune.min_gain (5 points). A set too small to show that cannot tell, and "
+                        "the guard says how many cases would.")
     c.add_argument("--signal", choices=SIGNALS, help="why a fine-tune: format, capability or prompt-cost")
     c.add_argument("--evalset", help="eval file or name (default: finetune.evalset / evals.default_set)")
     c.add_argument("--json", action="store_true", help="print the report as JSON")
