@@ -44,8 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prune", action="store_true",
                    help="with PATHs: also remove indexed documents under them whose files are gone")
     p.add_argument("--reindex", action="store_true",
-                   help="drop the whole index and rebuild it from the PATHs (default: retrieval.corpus), "
-                   "e.g. after changing the embedding model")
+                   help="rebuild the whole index from the PATHs (default: retrieval.corpus), e.g. after "
+                   "changing the embedding model; it is built beside the old index, which serves until "
+                   "the new one is complete")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run_ingest)
 
@@ -191,7 +192,10 @@ def print_ingest_report(out: Console, report: Any) -> None:
         out.print(Text.assemble(("skipped ", "yellow"), terminal_safe(s.path), ": ", terminal_safe(s.reason)))
     if report.rechunked:
         out.print(Text(report.rechunked, style="yellow"))
-    if report.cancelled:
+    if report.cancelled and report.reindexed:  # the rebuild was beside the old index, dropped
+        out.print(Text("Cancelled: the rebuild was dropped and the old index is unchanged. Run "
+                       "`workbench ingest --reindex` again to rebuild it.", style="yellow"))
+    elif report.cancelled:
         out.print(Text(
             f"Cancelled: kept {len(report.added) + len(report.updated)} completed files; "
             f"{len(report.pending)} not done. Run `workbench ingest` again to finish.", style="yellow"))

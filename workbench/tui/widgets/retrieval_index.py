@@ -121,8 +121,25 @@ class IndexStatus(Horizontal):
             if chunking_drift(meta, self.settings):  # leads: it must not be cut
                 text = Text.assemble(("chunking settings changed: ctrl+g re-chunks", "bold"),
                                      " · ", text, no_wrap=True, overflow="ellipsis")
+            note = self._incomplete(meta)
+            if note:  # searches still work, on part of the corpus: say so first
+                text = Text.assemble((f"{note}: ctrl+g finishes it", "bold"), " · ", text,
+                                     no_wrap=True, overflow="ellipsis")
+                self._say(text)
+                self.set_class(True, "-problem")
+                return
             self._say(text)
         self.set_class(not self.index_ok, "-problem")
+
+    def _incomplete(self, meta: dict) -> str | None:
+        """"index incomplete: 36/45 files" when an ingest (not this tab's own, running now)
+        stopped part-way; reads the table only then."""
+        if self.ingesting or meta.get("state") != "ingesting":
+            return None
+        from workbench.core.retrieval.service import incomplete_note
+
+        note = incomplete_note(self.project)
+        return note.split(" (")[0] if note else None
 
     def note_damage(self, reason: str | None) -> None:
         """Remember that the index's data is damaged (IndexDamaged's reason): the stats line then
