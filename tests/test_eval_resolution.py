@@ -1,6 +1,7 @@
 """What an eval set can resolve, where a person reads results: `eval run`'s summary (against the
 previous run of the set), `eval show`, `eval diff` and the Evals tab's summary and diff line.
-Real runs through the Ollama stand-in; a 4-case set whose second variant flips one case."""
+Real runs through the Ollama stand-in on test_evals_cli's 4-case set, whose `sloppy` variant
+flips one case."""
 
 from __future__ import annotations
 
@@ -11,35 +12,12 @@ import pytest
 from workbench.cli import main
 from workbench.core.evals.stats import discordance, resolution
 
-EVALS = """\
-name: capitals
-cases:
-  - {id: france, inputs: {question: Capital of France}, assert: [{type: icontains, value: paris}]}
-  - {id: italy, inputs: {question: Capital of Italy}, assert: [{type: icontains, value: rome}]}
-  - {id: japan, inputs: {question: Capital of Japan}, assert: [{type: icontains, value: tokyo}]}
-  - {id: peru, inputs: {question: Capital of Peru}, assert: [{type: icontains, value: lima}]}
-"""
-ANSWERS = {"France": "Paris.", "Italy": "Rome.", "Japan": "Tokyo.", "Peru": "Lima."}
-
-
-def answer(body):
-    system = body["messages"][0]["content"] if body["messages"][0]["role"] == "system" else ""
-    text = body["messages"][-1]["content"]
-    for country, reply in ANSWERS.items():
-        if country in text:
-            return ["Milan."] if "Be sloppy" in system and country == "Italy" else [reply]
-    return ["?"]
+from test_evals_cli import proj  # noqa: F401  (the capitals set: variant sloppy flips italy)
 
 
 @pytest.fixture
-def root(ollama_standin, project_factory):
-    ollama_standin.configure(reply=answer)
-    project = project_factory(host=ollama_standin.url, retries="count: 0\n  backoff_s: 0.01",
-                              extra="evals:\n  dir: evals\nvariants:\n  sloppy:\n    system: Be sloppy.\n")
-    (project.root / "evals").mkdir()
-    (project.root / "evals" / "capitals.yaml").write_text(EVALS)
-    project.close()
-    return project.root
+def root(proj):  # noqa: F811
+    return proj[0]
 
 
 # 1 of 4 cases flipped: with Agresti-Min's halves 2/6 flipping, one-sided 5% and 80% power
@@ -55,12 +33,12 @@ def test_run_summary_diff_and_show_say_what_the_set_resolves(root, capsys):
 
     assert main(["--project", str(root), "eval", "run", "--variant", "sloppy"]) == 0
     out = capsys.readouterr().out.splitlines()
-    rate = next(i for i, line in enumerate(out) if line.startswith("pass rate 75% (3/4)"))
+    rate = next(i for i, line in enumerate(out) if line.startswith("pass rate 50% (2/4)"))
     assert out[rate + 1] == f"vs e1: {LINE}"  # right under the pass rate it qualifies
 
     assert main(["--project", str(root), "eval", "diff", "e1", "e2"]) == 0
     diff = capsys.readouterr().out.splitlines()
-    assert diff[1].startswith("-1 cases, p=1.00: could be noise") and "pass rate 100% -> 75%" in diff[1]
+    assert diff[1].startswith("-1 cases, p=1.00: could be noise") and "pass rate 75% -> 50%" in diff[1]
     assert diff[2] == LINE
 
     assert main(["--project", str(root), "eval", "diff", "e1", "e2", "--json"]) == 0
