@@ -46,7 +46,8 @@ class FinetuneSettings:
     plateau_window: int = field(default=2, metadata={"gt": 0})
     # The smallest pass-rate gain worth another prompt or retrieval change (0.05: 5 points).
     min_gain: float = field(default=0.05, metadata={"gt": 0, "le": 1})
-    # One-sided level of those bounds: a gain is real when its lower bound is above 0.
+    # The plateau rule's one-sided bounds are at this level (a gain is real when its lower bound
+    # is above 0); `finetune eval` calls an adapter better when McNemar's p is below it.
     significance: float = field(default=0.05, metadata={"gt": 0, "le": 0.5})
     # Retrieval is the bottleneck when more than this share of failures are retrieval misses...
     max_retrieval_miss_share: float = field(default=0.2, metadata={"ge": 0, "le": 1})
