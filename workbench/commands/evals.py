@@ -342,6 +342,7 @@ def _print_summary(out: Any, summary: dict[str, Any]) -> None:
 
 
 def _print_failures(out: Any, results: list, *, limit: int = 15, everything: bool = False) -> None:
+    from workbench.core.evals.python_scorer import scorer_error_only
     from workbench.core.evals.results import fold_repeats
 
     folded = fold_repeats(results)
@@ -357,7 +358,10 @@ def _print_failures(out: Any, results: list, *, limit: int = 15, everything: boo
         kind = f" [{r.failure_kind}]" if r.failure_kind else ""
         flaky = f" (flaky: {s.passes} pass / {s.fails} fail)" if s.flaky else ""
         style = {"pass": "green", "fail": "red", "judge-error": "yellow"}.get(s.verdict, "")
-        line = _text(f"  {s.verdict:<11} ", style)
+        shown_as = s.verdict
+        if s.verdict == "judge-error" and scorer_error_only(r):  # a python check, not a judge
+            shown_as, kind = "scorer-err", ""
+        line = _text(f"  {shown_as:<11} ", style)
         line.append_text(_text(f"{s.case_id}{kind}{flaky}  {why}"[:300]))
         out.print(line)
         answer = " ".join((r.output or "").split())

@@ -37,7 +37,7 @@ SCOREABLE_STATUSES = ("ok", "truncated")
 FORMAT_TYPES = ("json-schema", "max-tokens")
 BUDGET_TYPES = ("max-latency-ms",)
 CONTENT_TYPES = ("equals", "contains", "icontains", "contains-any", "contains-all", "regex", "similar",
-                 "llm-judge", "cites")
+                 "llm-judge", "cites", "python")
 
 Embed = Callable[[list[str]], Sequence[Sequence[float]]]
 
@@ -81,7 +81,7 @@ class AssertionResult:
     passed: bool | None
     score: float | None = None
     detail: str = ""
-    error_kind: str | None = None  # None | "judge-error"
+    error_kind: str | None = None  # None | "judge-error" | "scorer-error" (python_scorer.py)
     weight: float = 1.0
     raw: str | None = None  # the judge's raw reply, kept for judge errors
     shape: bool = False  # a `format: true` regex: it checks form, not content
@@ -417,6 +417,10 @@ async def check(a: Assertion, out: GenerationOutcome, case: Case | None = None, 
         return check_similar(a, out, case, embed=embed)
     if a.base == "llm-judge":
         return await check_llm_judge(a, out, case, judge=judge)
+    if a.base == "python":  # a project's scorer, in a worker process with limits
+        from workbench.core.evals.python_scorer import check_python
+
+        return await check_python(a, out, case)
     return SYNC_CHECKS[a.base](a, out, case)
 
 

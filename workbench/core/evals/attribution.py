@@ -107,7 +107,8 @@ _SHORT = {
 }
 
 
-def advice(counts: Mapping[str, int], *, unretrieved: int = 0, grounded: bool | None = None) -> str:
+def advice(counts: Mapping[str, int], *, unretrieved: int = 0, grounded: bool | None = None,
+           scorer_errors: int = 0) -> str:
     """One paragraph that leads with the lever most failures point at.
 
     `unretrieved`: how many of the `other` failures had `relevant` documents but no retrieval
@@ -116,7 +117,7 @@ def advice(counts: Mapping[str, int], *, unretrieved: int = 0, grounded: bool | 
     "build the index" would be wrong advice, so the advice says to compare a grounded variant.
     """
     fails = {k: int(counts.get(k, 0)) for k in _LEAD_ORDER if counts.get(k, 0)}
-    judge_errors = int(counts.get("judge-error", 0))
+    judge_errors = int(counts.get("judge-error", 0)) - scorer_errors  # both are undecided cases
     total = sum(fails.values())
     parts: list[str] = []
     if total:
@@ -134,6 +135,12 @@ def advice(counts: Mapping[str, int], *, unretrieved: int = 0, grounded: bool | 
             f"{judge_errors} case{'s' if judge_errors != 1 else ''} had judge errors (the judge's reply "
             "could not be read); judge errors count neither as passes nor as failures — use a stronger judge "
             "model or a simpler rubric."
+        )
+    if scorer_errors > 0:
+        parts.append(
+            f"{scorer_errors} case{'s' if scorer_errors != 1 else ''} had scorer errors (a python check raised, "
+            "timed out, ran out of memory or returned the wrong type; `eval show` has the line); they count "
+            "neither as passes nor as failures — fix the scorer and run again (answers come from the cache)."
         )
     return " ".join(parts) if parts else "No failures."
 

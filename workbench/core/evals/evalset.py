@@ -35,7 +35,7 @@ from workbench.core.yamlfile import BoundedLoader, compose, yaml_error_where
 
 BASE_TYPES = (
     "equals", "contains", "icontains", "contains-any", "contains-all", "regex",
-    "json-schema", "similar", "llm-judge", "max-latency-ms", "max-tokens", "cites",
+    "json-schema", "similar", "llm-judge", "max-latency-ms", "max-tokens", "cites", "python",
 )
 NEGATABLE = (
     "equals", "contains", "icontains", "contains-any", "contains-all", "regex",
@@ -57,6 +57,7 @@ _TYPE_KEYS: dict[str, tuple[str, ...]] = {
     "max-latency-ms": ("value",),
     "max-tokens": ("value",),
     "cites": (),
+    "python": ("value", "expr", "threshold", "timeout", "memory_mb"),  # python_scorer.py
 }
 _COMMON_KEYS = ("type", "name", "weight")
 TOP_KEYS = ("name", "description", "defaults", "cases")
@@ -181,6 +182,7 @@ def parse_evalset(text: str, path: str | Path = "<string>", *, content_hash: str
 class _Parser:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.scorer_hashes: dict[str, str] = {}  # scorer file -> sha256, for the set's identity
         self._constructor = BoundedLoader("")
 
     # -- helpers
@@ -335,6 +337,8 @@ class _Parser:
                 description=f.get("description"),
                 line=line,
             ))
+        if self.scorer_hashes:  # a changed scorer is a new set version (answers stay cached)
+            content_hash = scorers_identity(content_hash, self.scorer_hashes)
         return EvalSet(name=name, path=self.path, content_hash=content_hash, cases=tuple(cases),
                        description=description, defaults=defaults_raw or {})
 
@@ -397,7 +401,7 @@ class _Parser:
         if "weight" in m:
             kw["weight"] = self.number(m["weight"][1], case=case, field=f("weight"), lo=0)
         vnode = m.get("value", (None, None))[1]
-        needs_value = base not in ("similar", "cites", "llm-judge")
+        needs_value = base not in ("similar", "cites", "llm-judge", "python")
         if needs_value and vnode is None:
             raise self.err(f"{atype} needs a `value`", node, case=case, field=f("value"))
         if base in ("equals", "contains", "icontains"):
@@ -447,7 +451,60 @@ class _Parser:
             kw["value"] = self.number(vnode, case=case, field=f("value"), lo=0, lo_open=True)
         elif base == "max-tokens":
             kw["value"] = self.number(vnode, case=case, field=f("value"), integer=True, lo=0, lo_open=True)
+        elif base == "python":
+            kw["value"], kw["threshold"] = self.python_scorer(node, m, case=case, field0=field0)
         return Assertion(**kw)
+
+    def python_scorer(self, node: yaml.Node, m: dict[str, tuple[yaml.Node, yaml.Node]], *,
+                      case: str | None, field0: str) -> tuple[Any, float]:
+        """`value: FILE.py:FUNCTION` or `expr: PYTHON`, checked now (the file parses and defines
+        the function, the expression compiles); the file's hash joins the set's identity."""
+        from workbench.core.evals import python_scorer as ps
+
+        f = lambda k: f"{field0}.{k}"  # noqa: E731
+        if ("value" in m) == ("expr" in m):
+            raise self.err("python needs either `value: FILE.py:FUNCTION` or `expr: PYTHON`, not "
+                           + ("both" if "value" in m else "neither"), node, case=case, field=f("value"))
+        kw: dict[str, Any] = {}
+        if "timeout" in m:
+            kw["timeout_s"] = self.number(m["timeout"][1], case=case, field=f("timeout"), lo=0, lo_open=True, hi=3600)
+        if "memory_mb" in m:
+            kw["memory_mb"] = self.number(m["memory_mb"][1], case=case, field=f("memory_mb"), integer=True, lo=32)
+        threshold = ps.DEFAULT_THRESHOLD
+        if "threshold" in m:
+            threshold = self.number(m["threshold"][1], case=case, field=f("threshold"), lo=0, hi=1)
+        if "expr" in m:
+            enode = m["expr"][1]
+            expr = self.text(enode, "expr", case=case, field=f("expr"))
+            try:
+                compile(expr, "<expr>", "eval")
+            except SyntaxError as exc:
+                raise self.err(f"expr is not a Python expression: {exc.msg}", enode, case=case, field=f("expr")) from None
+            return ps.ScorerSpec(label="expr", expr=expr, **kw), threshold
+        vnode = m["value"][1]
+        ref = self.text(vnode, "value", case=case, field=f("value"))
+        file_part, sep, function = ref.rpartition(":")
+        if not sep or not file_part.endswith(".py") or not function.isidentifier():
+            raise self.err(f"python value must be FILE.py:FUNCTION, got {ref!r}", vnode, case=case, field=f("value"))
+        path, tried = ps.resolve_file(file_part, self.path)
+        if path is None:
+            raise self.err(f"scorer file {file_part} not found (looked in {', '.join(str(t.parent) for t in tried)})",
+                           vnode, case=case, field=f("value"))
+        problem = ps.file_problem(path, function)
+        if problem:
+            raise self.err(f"scorer {ref}: {problem}", vnode, case=case, field=f("value"))
+        digest = self.scorer_hashes.setdefault(str(path), ps.file_hash(path))
+        return ps.ScorerSpec(label=ref, file=str(path), function=function, sha256=digest, **kw), threshold
+
+
+def scorers_identity(file_hash: str, scorer_hashes: dict[str, str]) -> str:
+    """The set's version when `type: python` checks use scorer files: the YAML's hash and each
+    scorer file's (by name). Scores then follow the scorer; the pipeline's answer cache is keyed
+    on model, options and messages only, so cached answers survive a scorer edit."""
+    h = hashlib.sha256(file_hash.encode())
+    for path, digest in sorted(scorer_hashes.items()):
+        h.update(f"\n{Path(path).name}:{digest}".encode())
+    return h.hexdigest()
 
 
 def _kind(node: yaml.Node | None) -> str:

@@ -52,6 +52,7 @@ class RunProgress:
     passed: int = 0
     failed: int = 0
     judge_errors: int = 0
+    scorer_errors: int = 0  # a `type: python` check that failed to decide (python_scorer.py)
     cached: int = 0
     skipped: int = 0  # finished before a resume, not redone
     last: CaseResult | None = None
@@ -356,7 +357,12 @@ class EvalRunner:
         elif r.verdict == "fail":
             p.failed += 1
         elif r.verdict == "judge-error":
-            p.judge_errors += 1
+            from workbench.core.evals.python_scorer import scorer_error_only
+
+            if scorer_error_only(r):
+                p.scorer_errors += 1
+            else:
+                p.judge_errors += 1
         if r.cached:
             p.cached += 1
 

@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any, Sequence
 
 from workbench.core.evals.attribution import FAILURE_KINDS, advice
+from workbench.core.evals.python_scorer import scorer_error_only
 from workbench.core.evals.results import CaseResult, fold_repeats, percentile
 from workbench.core.evals.stats import discordance, resolution, resolution_words, wilson_interval
 from workbench.core.llm.resilience import format_cost
@@ -56,13 +57,15 @@ def summarize(results: Sequence[CaseResult], *, expected_results: int | None = N
     folded = fold_repeats(results)
     verdicts = Counter(s.verdict for s in folded.values())
     decided = verdicts["pass"] + verdicts["fail"]
+    scorer_errors = sum(1 for s in folded.values() if s.verdict == "judge-error" and scorer_error_only(s.evidence))
     summary: dict[str, Any] = {
         "cases": len(folded),
         "results": len(results),
         "missing": max(0, (expected_results or len(results)) - len(results)),
         "passed": verdicts["pass"],
         "failed": verdicts["fail"],
-        "judge_errors": verdicts["judge-error"],
+        "judge_errors": verdicts["judge-error"] - scorer_errors,
+        "scorer_errors": scorer_errors,  # a `type: python` check that raised, hung or returned junk
         "unscored": verdicts["unscored"],
         **{k: v for k, v in _rate(verdicts["pass"], decided).items() if k != "passed"},
     }
@@ -116,7 +119,8 @@ def summarize(results: Sequence[CaseResult], *, expected_results: int | None = N
     summary["failing_cases"] = failing
     unretrieved = sum(1 for cid, kind in failing.items()
                       if kind == "other" and folded[cid].first.relevant and folded[cid].first.retrieved is None)
-    summary["advice"] = advice(summary["failures"], unretrieved=unretrieved, grounded=grounded)
+    summary["advice"] = advice(summary["failures"], unretrieved=unretrieved, grounded=grounded,
+                               scorer_errors=scorer_errors)
     return summary
 
 
@@ -167,6 +171,8 @@ def summary_body(s: dict[str, Any]) -> list[str]:
     extra = []
     if s.get("judge_errors"):
         extra.append(f"{s['judge_errors']} judge errors (not counted)")
+    if s.get("scorer_errors"):
+        extra.append(f"{s['scorer_errors']} scorer errors (not counted)")
     if s.get("unscored"):
         extra.append(f"{s['unscored']} unscored")
     if s.get("missing"):
