@@ -4,6 +4,7 @@ cannot convert, and a flagged drop when the exported model scores below the adap
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import shutil
@@ -300,3 +301,38 @@ async def test_the_exported_models_eval_run_belongs_to_the_job_not_the_evidence(
     # A run stored before runs were marked is still the job's: the job recorded its id.
     project.store.update("eval_runs", run["id"], {"config": {"variant": run["config"]["variant"]}})
     assert best_baseline(project, es.name) == base
+
+
+def test_re_exporting_a_name_changes_its_digest_and_the_next_eval_calls_it_again(
+        project_factory, standin, tiny_adapter, capsys):
+    """Issue 10's scenario: `finetune export --name a`, eval ollama:a, re-export `a` from a new
+    job, eval again. The second eval must call the new model (not serve the old answers from
+    cache) and the diff must name the digest change the export recorded."""
+    from safetensors.torch import load_file, save_file
+
+    project = project_factory(host=standin.url)
+    first_job, _ = make_job(project, tiny_adapter)
+    second_job, second_adapter = make_job(project, tiny_adapter)
+    weights = load_file(str(second_adapter / "adapter_model.safetensors"))
+    save_file({k: v + 0.01 for k, v in weights.items()}, str(second_adapter / "adapter_model.safetensors"))
+    standin.configure(reply=lambda body: ["QUACK."])
+    root = str(project.root)
+
+    first = asyncio.run(export_job(project, first_job, "a", run_eval=False))
+    assert first.model_digest and first.model_digest in standin.model_digests.values()
+    assert main(["--project", root, "eval", "run", "quack", "--model", "ollama:a"]) == 0
+    calls = len(standin.requests_to("/api/chat"))
+    assert calls == 3
+
+    second = asyncio.run(export_job(project, second_job, "a", run_eval=False))
+    assert second.model_digest and second.model_digest != first.model_digest
+    [stored] = jobs.exports(jobs.get_job(project.store, second_job))
+    assert stored["model_digest"] == second.model_digest
+    capsys.readouterr()
+    assert main(["--project", root, "eval", "run", "quack", "--model", "ollama:a", "--baseline", "e1"]) == 0
+    assert len(standin.requests_to("/api/chat")) == 2 * calls  # no cache hit: the new weights answered
+    said = " ".join(capsys.readouterr().out.split())
+    change = (f"the model's weights changed between the runs "
+              f"(digest {first.model_digest.removeprefix('sha256:')[:12]} → "
+              f"{second.model_digest.removeprefix('sha256:')[:12]})")
+    assert change in said

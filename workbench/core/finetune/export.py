@@ -301,11 +301,12 @@ class ExportResult:
     ollama: str | None = None  # server version, None when not reachable
     eval: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
+    model_digest: str | None = None  # the created model's digest on the server (/api/tags)
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "folder": str(self.folder), "modelfile": str(self.modelfile),
                 "base": self.base, "digests": self.digests, "created": self.created, "ollama": self.ollama,
-                "eval": self.eval, "warnings": self.warnings}
+                "model_digest": self.model_digest, "eval": self.eval, "warnings": self.warnings}
 
 
 def _base_folder(base: dict[str, Any]) -> Path:
@@ -435,6 +436,12 @@ async def export_job(project: Any, job_id: int, name: str, *, host: str | None =
         _store_export(store, job, result)
         raise WorkbenchError(f"Ollama refused to create {name}: {exc}{hint}") from None
     result.created = True
+    # Which weights the name now points at: a later re-export of the same name changes it, and
+    # eval runs of ollama:NAME record the same digest, so the two can be matched.
+    from workbench.core.llm.ollama import model_identity
+
+    identity = await model_identity(host, name, timeout_s=project.config.timeouts.connect_s)
+    result.model_digest = identity.digest
     if run_eval:
         result.eval = await _eval_exported(project, job, name, eval_kwargs or {})
         if result.eval and result.eval.get("drop"):
