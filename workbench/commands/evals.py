@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="run eval sets, compare runs, gate CI, grow the set",
                        description="Eval sets (evals/*.yaml) run against a variant. Exit codes: 0 ok, "
                        "1 gate failed, 2 bad input, 130 Ctrl-C, 143 SIGTERM (both keep the finished cases: resume with --resume RUN).")
-    esub = p.add_subparsers(dest="eval_command", metavar="run|diff|runs|show|promote|import")
+    esub = p.add_subparsers(dest="eval_command", metavar="run|diff|runs|show|promote|import|history")
     p.set_defaults(func=lambda args, project: _usage(p))
 
     r = esub.add_parser("run", help="run an eval set against a variant and store the run")
@@ -96,6 +96,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     im.add_argument("--semantic", action="store_true", help="also drop paraphrases (embedding cosine >= 0.95)")
     im.add_argument("--tag", action="append", default=[], help="a tag for every imported case")
     im.set_defaults(func=import_cmd)
+
+    from workbench.commands.eval_history import register_history
+
+    register_history(esub)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -576,8 +580,8 @@ def show_cmd(args: argparse.Namespace, project: Any) -> int:
     variant = variant_label(info.variant_name, info.variant_id, hash_chars=len(info.variant_id or ""))
     out.print(_text(f"run e{run_id} · {row.get('evalset_name')} · variant {variant} · "
                     f"{row.get('status')} · {row.get('created_at', '')[:19].replace('T', ' ')}", "bold"))
+    _print_summary(out, summary)  # the advice leads, as in `eval run`
     out.print(_text(f"identity: {info.identity}", "dim"))  # what decides the answers, one line
-    _print_summary(out, summary)
     _print_failures(out, results, limit=10_000 if args.all else 30, everything=args.all)
     return 0
 
