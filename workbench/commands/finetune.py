@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok; 1 the job ran but did not reach its goal (the guard refused, the adapter is
 not a significant improvement, training failed, the exported model dropped); 2 bad input or
-config; 130 Ctrl-C (training keeps its checkpoint: `finetune train --resume JOB` continues).
+config; 130 Ctrl-C, 143 SIGTERM (training keeps its checkpoint, the job is `cancelled` or
+`interrupted`: `finetune train --resume JOB` continues).
 Progress goes to stderr, results to stdout; everything from users or models is printed as plain
 Rich `Text` through `terminal_safe`, never as markup.
 """
@@ -232,9 +233,10 @@ def train_cmd(args: argparse.Namespace, project: Any) -> int:
         loss = f", loss {curve[0]['loss']:.3f} → {curve[-1]['loss']:.3f}" if curve else ""
         out.print(_text(f"job f{job_id} done{loss}; adapter in {outcome.adapter_path}", "bold green"))
         out.print(_text(f"next: {next_after_training(store, job_id)}"))
-    elif outcome.status == "cancelled":
+    elif outcome.status in ("cancelled", "interrupted"):  # Ctrl-C | SIGTERM
         where = f" at step {outcome.step}" if outcome.checkpoint_path else " before the first checkpoint"
-        err.print(_text(f"cancelled{where}; checkpoint kept. Continue with: workbench finetune train --resume "
+        how = "cancelled" if outcome.status == "cancelled" else "stopped by SIGTERM"
+        err.print(_text(f"{how}{where}; checkpoint kept. Continue with: workbench finetune train --resume "
                         f"{job_id}", "yellow"))
     else:
         err.print(_text(f"job f{job_id} failed: {outcome.error}", "bold red"))
@@ -255,12 +257,14 @@ def next_after_training(store: Any, job_id: int) -> str:
 
 def train_exit_code(outcome: Any) -> int:
     """The same code with and without --json (a script reading JSON still needs 130 to tell a
-    cancel, which keeps a checkpoint, from a failure): 0 done, 130 cancelled, 2 a config
-    problem, 1 any other failure."""
+    cancel, which keeps a checkpoint, from a failure): 0 done, 130 cancelled (Ctrl-C), 143
+    interrupted (SIGTERM), 2 a config problem, 1 any other failure."""
     if outcome.status == "done":
         return 0
     if outcome.status == "cancelled":
         return 130
+    if outcome.status == "interrupted":
+        return 143
     return 2 if outcome.error_kind == "config" else 1
 
 

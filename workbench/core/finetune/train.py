@@ -11,7 +11,8 @@ TUI and a crash all see the same facts.
 Cancel = a `cancel` file plus SIGTERM; the worker saves a checkpoint at the current step and
 exits. `resume_job` continues from that checkpoint with the same step count, optimizer state and
 data order. Ctrl-C in a terminal reaches the worker too (same process group): it is handled as
-a cancel on both sides.
+a cancel on both sides. SIGTERM to the CLI alone takes the same path (core/interrupts.py) and
+stores the job `interrupted`; if this process dies outright, the worker exits at once.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class TrainPlan:
 @dataclass
 class JobOutcome:
     job_id: int
-    status: str  # done | cancelled | failed
+    status: str  # done | cancelled | interrupted (SIGTERM) | failed
     step: int
     total_steps: int
     loss_curve: list[dict[str, Any]]
@@ -266,7 +267,9 @@ class TrainingRun:
             (self.folder / "worker.json").write_text(json.dumps(spec, indent=2), encoding="utf-8")
         env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
                "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1",
-               "HF_HUB_OFFLINE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
+               "HF_HUB_OFFLINE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+               # the worker exits at once if this process dies (train_worker.watch_parent)
+               "WORKBENCH_TRAIN_PARENT": str(os.getpid())}
         log = open(self.folder / "worker.log", "ab")  # noqa: SIM115 - closed in wait()
         self._log = log
         self.proc = subprocess.Popen(
@@ -361,8 +364,10 @@ class TrainingRun:
             status = "done"
             adapter = final.get("adapter")
             changes["adapter_path"] = adapter
-        elif final is not None:
-            status = "cancelled"
+        elif final is not None:  # SIGTERM to the CLI: `interrupted`, as a killed job would be
+            from workbench.core.interrupts import stop_status
+
+            status = stop_status("cancelled")
         else:
             status = "failed"
             if error is not None:

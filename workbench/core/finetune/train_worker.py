@@ -11,11 +11,14 @@ the parent hands over a `worker.json` and reads progress as JSON lines on stdout
   {"event": "done" | "cancelled", "step", "adapter" | "checkpoint"}
   {"event": "error", "kind": "config" | "oom" | "crash", "message"}
 
-Cancel (SIGTERM, SIGINT, or a `cancel` file in the job folder) is honoured between steps: the
-state is saved as a checkpoint (adapter + optimizer + scheduler + step), so `resume` continues at
-the same step with the same optimizer moments and the same data order (each epoch's order is a
-seeded permutation, so the batch for step N is the same in every run). If the parent dies, the
-next write to stdout fails, and that is treated as a cancel too.
+Cancel (SIGTERM, SIGINT, or a `cancel` file in the job folder) saves the state as a checkpoint
+(adapter + optimizer + scheduler + step), so `resume` continues at the same step with the same
+optimizer moments and the same data order (each epoch's order is a seeded permutation, so the
+batch for step N is the same in every run). A signal stops at once while the model loads or a
+step computes its gradients (the step's update is not applied, so the checkpoint is exact);
+a cancel file is seen between steps. If the parent dies (kill -9 of the CLI or the TUI), the
+worker exits at once, keeping the last checkpoint: nobody reads its progress any more, and a
+later `--resume` must not find it still writing (`watch_parent`).
 
 The step loop is deliberately the bare transformers+peft loop (forward, backward, clip, AdamW,
 scheduler): the only extras per step are a flag check, a clock read and one printed line, which
@@ -32,6 +35,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -39,11 +43,66 @@ from typing import Any
 
 _cancel = False
 _stdout_ok = True
+# What the main thread is doing: a signal raises _StopNow only where stopping loses nothing
+# ("loading": no step yet; "grad": gradients not yet applied), else it waits for the step's end.
+_phase = "loading"
+_parent: int | None = None  # the pid that started us (WORKBENCH_TRAIN_PARENT), watched
+_parent_wake = threading.Event()
+_saving = threading.Lock()  # held while a checkpoint is written: a parent-death exit waits for it
+
+PARENT_GONE_EXIT = 143  # nobody reads it; as a SIGTERM'd process would report
+
+
+class _StopNow(BaseException):
+    """Raised by the signal handler to leave model loading or a gradient computation at once
+    (BaseException, so library code catching Exception does not swallow it)."""
 
 
 def _on_signal(signum: int, frame: Any) -> None:  # noqa: ARG001
     global _cancel
+    if parent_gone():  # PR_SET_PDEATHSIG: the parent died; the watchdog thread exits
+        _parent_wake.set()
+        return
+    first = not _cancel
     _cancel = True
+    if first and _phase in ("loading", "grad"):
+        raise _StopNow
+
+
+def parent_gone() -> bool:
+    return _parent is not None and os.getppid() != _parent
+
+
+def watch_parent(parent: int | None) -> None:
+    """Exit at once when `parent` dies. Linux: prctl(PR_SET_PDEATHSIG, SIGTERM) wakes us the
+    moment it does; everywhere: a daemon thread polls getppid() (a dead parent's children are
+    re-parented), which also covers the parent dying before prctl ran. The exit waits for a
+    checkpoint being written, so the last checkpoint is always whole."""
+    global _parent
+    if not parent:
+        return
+    _parent = parent
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the polling thread still notices
+
+    def watch() -> None:
+        while not parent_gone():
+            _parent_wake.wait(0.25)
+        with _saving:
+            try:
+                print(f"parent process {parent} is gone: stopping (the last checkpoint is kept)",
+                      file=sys.stderr, flush=True)
+            except (OSError, ValueError):
+                pass
+            os._exit(PARENT_GONE_EXIT)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -226,18 +285,19 @@ def save_checkpoint(model: Any, optimizer: Any, scheduler: Any, step: int, folde
     """Replace the checkpoint atomically: a crash mid-save leaves the previous one intact."""
     import torch
 
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.save_pretrained(str(tmp / "adapter"))
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
-    (tmp / "state.json").write_text(json.dumps({"step": step, **extra}), encoding="utf-8")
-    old = folder.with_name(folder.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    shutil.rmtree(old, ignore_errors=True)
+    with _saving:
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        model.save_pretrained(str(tmp / "adapter"))
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
+        (tmp / "state.json").write_text(json.dumps({"step": step, **extra}), encoding="utf-8")
+        old = folder.with_name(folder.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def heldout_loss(model: Any, rows: list[tuple[list[int], int]], batch_size: int, pad_id: int,
@@ -277,6 +337,7 @@ def _autocast(device: Any, name: str) -> Any:
 
 
 def train(job_dir: Path) -> int:
+    global _phase
     import torch
 
     spec = json.loads((job_dir / "worker.json").read_text(encoding="utf-8"))
@@ -310,6 +371,7 @@ def train(job_dir: Path) -> int:
         state = torch.load(ckpt / "optimizer.pt", map_location=device, weights_only=False)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+    _phase = "ready"  # from here a signal is seen between steps (never half a progress line)
     pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
     trainable = sum(p.numel() for p in params)
     emit("start", device=str(device), dtype=str(dtype).replace("torch.", ""), autocast=autocast or None,
@@ -322,16 +384,31 @@ def train(job_dir: Path) -> int:
     save_every = int(lora["save_every"])
     saved_step = start
     step_times: list[float] = []
+
+    def stop(step: int) -> int:
+        global _phase
+        _phase = "saving"
+        if step > saved_step:
+            save_checkpoint(model, optimizer, scheduler, step, ckpt, {"total_steps": total})
+            emit("checkpoint", step=step, path=str(ckpt))
+        emit("cancelled", step=step, checkpoint=str(ckpt) if (ckpt / "state.json").exists() else None)
+        return 0
+
     for step in range(start, total):
         if _cancel or cancel_file.exists():
-            if step > saved_step:
-                save_checkpoint(model, optimizer, scheduler, step, ckpt, {"total_steps": total})
-                emit("checkpoint", step=step, path=str(ckpt))
-            emit("cancelled", step=step, checkpoint=str(ckpt) if (ckpt / "state.json").exists() else None)
-            return 0
+            return stop(step)
         t0, c0 = time.perf_counter(), time.process_time()
         epoch, idx = batch_for_step(step, len(rows), bs, int(lora["seed"]))
-        loss_value, tokens = forward_backward(model, [rows[i] for i in idx], budget, pad_id, device, autocast)
+        try:  # a signal here drops this step's gradients: the weights are still those of `step`
+            _phase = "grad"
+            if _cancel:  # signalled since the check above, while the phase said "wait"
+                raise _StopNow
+            loss_value, tokens = forward_backward(model, [rows[i] for i in idx], budget, pad_id, device, autocast)
+            _phase = "update"
+        except _StopNow:
+            _phase = "saving"
+            optimizer.zero_grad(set_to_none=True)
+            return stop(step)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         scheduler.step()
@@ -378,9 +455,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    watch_parent(int(os.environ.get("WORKBENCH_TRAIN_PARENT") or 0) or None)
     job_dir = Path(args[0])
     try:
         return train(job_dir)
+    except _StopNow:  # stopped while the model loaded: no step ran, the checkpoint is as it was
+        ckpt = job_dir / "checkpoint"
+        state = ckpt / "state.json"
+        step = json.loads(state.read_text(encoding="utf-8"))["step"] if state.is_file() else 0
+        emit("cancelled", step=step, checkpoint=str(ckpt) if state.is_file() else None)
+        return 0
     except ConfigProblem as exc:
         emit("error", kind="config", message=str(exc))
         return 2
