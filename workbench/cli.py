@@ -104,18 +104,6 @@ def _invalid_utf8_argument(argv: Sequence[str]) -> str | None:
     return None
 
 
-def _exit_now_if_threads_are_busy(code: int) -> None:
-    """After Ctrl-C, a model load or generation may still run in a daemon thread (torch C++
-    code). Letting the interpreter finalize under it can abort ('terminate called…') or trip
-    over its stderr writes, so exit at once: the run is already stored and the store closed."""
-    import threading
-
-    if any(t.name.startswith("workbench-") and t.is_alive() for t in threading.enumerate()):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-
-
 def _store_error(exc: Exception, project: object) -> Exception:
     """A sqlite error from code that used the store's connection directly, said as a runs.db
     problem naming the file and the fix (store_health.py); other errors as they are."""
@@ -174,7 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         code = interrupt_exit_code()
         print("\nstopped by SIGTERM" if terminated() else "\ninterrupted", file=sys.stderr)
-        _exit_now_if_threads_are_busy(code)
+        from workbench.core.threads import exit_now_if_threads_are_busy
+
+        exit_now_if_threads_are_busy(code)  # a torch thread at interpreter exit aborts (134)
         return code
     except BrokenPipeError:  # `workbench runs show 3 | head`: the reader left; that is not an error
         devnull = os.open(os.devnull, os.O_WRONLY)

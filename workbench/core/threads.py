@@ -45,3 +45,30 @@ async def in_daemon_thread(fn: Callable[..., T], *args: Any) -> T:
     name = f"workbench-{getattr(fn, '__name__', 'work')}-{next(_IDS)}"
     threading.Thread(target=work, name=name, daemon=True).start()
     return await future
+
+
+def busy_daemon_threads() -> list[threading.Thread]:
+    """Daemon threads still running (a model load, a generation, a query embedding)."""
+    return [t for t in threading.enumerate()
+            if t.daemon and t.is_alive() and t is not threading.current_thread()]
+
+
+def exit_now_if_threads_are_busy(code: int) -> None:
+    """Leave with `code` at once (os._exit) when a daemon thread still runs; else return.
+
+    At interpreter exit CPython 3.11 ends each daemon thread that next asks for the GIL with
+    pthread_exit (Python/ceval_gil.c take_gil -> tstate_must_exit -> PyThread_exit_thread). In
+    a thread inside torch's C++ that forced unwind crosses a noexcept frame: std::terminate,
+    'terminate called without an active exception', exit 134. Callers have already stored
+    what ran and closed the store, so skipping finalization loses nothing.
+    """
+    if busy_daemon_threads():
+        import os
+        import sys
+
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe or stream: nothing more to say
+                pass
+        os._exit(code)

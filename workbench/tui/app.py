@@ -7,6 +7,7 @@ handler here (a toast, never a crash), and the theme the user picks is remembere
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from textual.worker import Worker, WorkerState
 
 from workbench.core.errors import WorkbenchError
 from workbench.tui.header import WorkbenchHeader
+from workbench.tui.screens.confirm_quit import ConfirmQuitScreen
 from workbench.tui.settings import load_settings, save_setting
 from workbench.tui.tabs import TABS, build_tab, pane_id
 from workbench.tui.theme_files import settings_path, theme_dirs, user_themes_dir
@@ -28,6 +30,10 @@ from workbench.tui.widgets.key_hints import KeyHints
 
 DEFAULT_THEME = "workbench-dark"
 PANE_IDS = frozenset(pane_id(spec) for spec in TABS)
+# Worker groups that are runs a user started (quitting asks first), and how the dialog names them.
+RUN_GROUPS = {"generate": "an answer", "eval-run": "an eval run", "retrieval-ingest": "an ingest",
+              "ft-train": "a fine-tune", "ft-eval": "a fine-tune eval", "ft-export": "an export"}
+QUIT_WAIT_S = 5.0  # the longest a confirmed quit waits for the runs to store what they did
 
 
 def _workbench_commands() -> Any:
@@ -224,6 +230,37 @@ class WorkbenchApp(App[int]):
             if pane in widget.ancestors:
                 widget.focus()
                 return
+
+    # -- quitting ------------------------------------------------------------------------------
+    async def action_quit(self) -> None:
+        """ctrl+q: ask first while a run is in progress; then stop the runs and wait (briefly)
+        for them to store what they produced before exiting."""
+        running = self.running_runs()
+        if not running:
+            self.exit()
+            return
+        if isinstance(self.screen, ConfirmQuitScreen):
+            return
+        self.push_screen(ConfirmQuitScreen(sorted({label for label, _ in running})),
+                         self._quit_confirmed)
+
+    def running_runs(self) -> list[tuple[str, Worker]]:
+        """(what it is, worker) for each worker doing a run the user started."""
+        return [(RUN_GROUPS[w.group], w) for w in self.workers
+                if w.group in RUN_GROUPS and w.is_running]
+
+    async def _quit_confirmed(self, quit_now: bool | None) -> None:
+        if not quit_now:
+            return
+        workers = [w for _, w in self.running_runs()]
+        for worker in workers:
+            worker.cancel()
+        for worker in workers:  # their finally blocks store `interrupted` / `cancelled`
+            try:
+                await asyncio.wait_for(worker.wait(), timeout=QUIT_WAIT_S)
+            except Exception:  # noqa: BLE001 - cancelled, failed or slow: quitting anyway
+                pass
+        self.exit()
 
     # -- messages from the tabs ----------------------------------------------------------------
     def on_prompt_tab_variant_changed(self, message: Any) -> None:

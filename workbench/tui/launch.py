@@ -38,6 +38,10 @@ def launch(project_dir: str | None) -> int:
         result = app.run()
     finally:
         project.close()
-    if result is None and app.return_code:  # Textual stopped on an error (a stylesheet, a crash)
-        return app.return_code
-    return int(result or 0)
+    code = app.return_code if result is None and app.return_code else int(result or 0)
+    # Quitting mid-answer or mid-load leaves a torch thread running; interpreter exit under it
+    # aborts (exit 134). The app has stored what ran and the store is closed: leave now.
+    from workbench.core.threads import exit_now_if_threads_are_busy
+
+    exit_now_if_threads_are_busy(code)
+    return code
