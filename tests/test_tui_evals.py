@@ -408,8 +408,9 @@ def _prepare(*keys: str):
 def test_evals_tab_80x24(snap_compare, snapshot_app):
     """The Evals tab at 80x24 with two stored runs: the runs table focused (e2 50% [15–85] and
     e1 75% [30–95], frozen dates), e2's summary led by its advice band, then the idle progress
-    lines and the set / variant / cache pickers above the footer (Run, Resume dimmed because e2
-    is done, Diff, Mark A, Mark B)."""
+    lines, the set / variant / cache pickers, the Limit / Tags / Cases fields and the estimate
+    ('4 cases · about 1 s', timed by the two frozen runs) above the footer (Run, Resume dimmed
+    because e2 is done, Diff, Mark A, Mark B)."""
     assert snap_compare(snapshot_app, terminal_size=(80, 24), run_before=_prepare())
 
 

@@ -145,38 +145,11 @@ def resolve_evalset_path(project: Any, arg: str | None) -> Path:
 # --------------------------------------------------------------------------- run
 
 
-def select_cases(evalset: Any, *, tags: list[str], case_ids: list[str], limit: int | None) -> Any:
-    """The eval set narrowed to the chosen cases (same file hash: resume and diff still match)."""
-    import dataclasses
-
-    cases = list(evalset.cases)
-    unknown = [c for c in case_ids if c not in evalset.ids]
-    if unknown:
-        raise WorkbenchError(f"no case {unknown[0]!r} in {evalset.path}", path=evalset.path,
-                             field="--case")
-    if case_ids:
-        cases = [c for c in cases if c.id in case_ids]
-    if tags:
-        cases = [c for c in cases if set(c.tags) & set(tags)]
-    if limit is not None:
-        if limit < 1:
-            raise WorkbenchError("--limit must be at least 1", field="--limit")
-        cases = cases[:limit]
-    if not cases:
-        raise WorkbenchError(f"no case in {evalset.path} matches --tag {', '.join(tags)}",
-                             path=evalset.path, field="--tag")
-    if len(cases) == len(evalset.cases):
-        return evalset
-    how = ([f"--case {','.join(case_ids)}"] if case_ids else []) + [f"--tag {t}" for t in tags] \
-        + ([f"--limit {limit}"] if limit is not None else [])
-    return dataclasses.replace(evalset, cases=tuple(cases), selection=" ".join(how),
-                               file_size=len(evalset.cases))
-
-
 def run_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.evals import runstore
     from workbench.core.evals.evalset import load_evalset
     from workbench.core.evals.runner import EvalRunner
+    from workbench.core.evals.selection import select_cases
     from workbench.core.llm.registry import chain_specs
     from workbench.core.variants import resolve_variant
 

@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 
 from workbench.core.errors import WorkbenchError
 from workbench.tui.widgets.evals_panels import RunProgressPanel
+from workbench.tui.widgets.evals_selection import EvalSelection
 from workbench.tui.widgets.evals_text import evalset_files, safe
 
 NO_SETS = "__none__"
@@ -69,6 +70,7 @@ class EvalRunControls(Vertical):
         """Eval-set files read: (label, path) per file; a broken file says why in its label."""
 
         options: list[tuple[str, str]]
+        evalsets: dict[str, Any] = dataclasses.field(default_factory=dict)  # path -> EvalSet
 
     @dataclass
     class Progress(Message):
@@ -113,6 +115,7 @@ class EvalRunControls(Vertical):
         self.running = False
         self._announced: int | None = None
         self._set_options: list[tuple[str, str]] | None = None
+        self.evalsets: dict[str, Any] = {}
 
     def compose(self) -> ComposeResult:
         from workbench.tui.tabs.prompt import BASE, variant_options
@@ -128,6 +131,7 @@ class EvalRunControls(Vertical):
             yield Checkbox("cache", value=True, compact=True, id="evals-cache",
                            tooltip="Reuse stored answers for unchanged cases (off: call "
                                    "the model for every case, like --no-cache)")
+        yield EvalSelection(self.project, id="evals-selection")
 
     def on_mount(self) -> None:
         self.load_sets()
@@ -141,7 +145,7 @@ class EvalRunControls(Vertical):
     def load_sets(self) -> None:
         from workbench.core.evals.evalset import load_evalset
 
-        options = []
+        options, evalsets = [], {}
         for path in evalset_files(self.project):
             try:
                 evalset = load_evalset(path)
@@ -149,12 +153,15 @@ class EvalRunControls(Vertical):
                 options.append((f"{path.name} (invalid: {exc.message[:40]})", str(path)))
                 continue
             options.append((f"{evalset.name} ({len(evalset.cases)} cases)", str(path)))
-        self.post_message(self.SetsLoaded(options))
+            evalsets[str(path)] = evalset
+        self.post_message(self.SetsLoaded(options, evalsets))
 
     @on(SetsLoaded)
     def _sets_loaded(self, message: SetsLoaded) -> None:
         select = self.query_one("#evals-set", Select)
         current = select.value
+        self.evalsets = message.evalsets
+        self._update_estimate()
         if message.options == self._set_options:
             return  # nothing changed: leave the picker (and an open dropdown) alone
         self._set_options = message.options
@@ -171,6 +178,24 @@ class EvalRunControls(Vertical):
         else:
             folder = self.project.config.evals.dir
             select.set_options([(f"(no eval sets in {folder}/)", NO_SETS)])
+
+    @on(Select.Changed, "#evals-set, #evals-variant")
+    def _choice_changed(self) -> None:
+        self._update_estimate()
+
+    def _update_estimate(self) -> None:
+        """Tell the quick-run row the chosen set and the model its variant calls first."""
+        from workbench.core.llm.registry import chain_specs
+        from workbench.tui.tabs.prompt import resolve_choice
+
+        try:
+            variant = resolve_choice(self.project, str(self.query_one("#evals-variant", Select).value),
+                                     None)
+            model = chain_specs(self.project.config, variant.model)[0]
+        except WorkbenchError:
+            model = ""
+        evalset = self.evalsets.get(str(self.query_one("#evals-set", Select).value))
+        self.query_one(EvalSelection).update_for(evalset, model)
 
     # -- starting and stopping -------------------------------------------------------------------
     def start_chosen(self) -> None:
@@ -209,6 +234,8 @@ class EvalRunControls(Vertical):
 
         try:
             evalset = await asyncio.to_thread(load_evalset, path)
+            if resume is None:  # a resumed run finishes its own cases (the runner narrows it)
+                evalset = self.query_one(EvalSelection).narrow(evalset)
             variant = resolve_choice(self.project, choice, None)
             runner = EvalRunner(self.project, evalset, variant,
                                 concurrency=self.project.config.evals.concurrency,
@@ -220,7 +247,9 @@ class EvalRunControls(Vertical):
             return
         self.runner = runner
         what = f"resuming e{resume}: " if resume else ""
-        self.panel.start(safe(f"{what}{evalset.name} with {variant.label}"), len(evalset.cases))
+        subset = f" ({evalset.selection})" if evalset.selection else ""
+        self.panel.start(safe(f"{what}{evalset.name}{subset} with {variant.label}"),
+                         len(evalset.cases))
         try:
             outcome = await runner.run(resume=resume)
         except WorkbenchError as exc:  # resume refused: the set or the variant changed
