@@ -23,6 +23,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 from textual.worker import Worker, WorkerState
 
+from workbench.tui.widgets.eval_history_plot import EvalHistoryPlot
 from workbench.tui.widgets.evals_controls import EvalRunControls, resume_choice
 from workbench.tui.widgets.evals_panels import SummaryPanel
 from workbench.tui.widgets.evals_text import RESUMABLE, default_pair, run_cells
@@ -61,7 +62,10 @@ class EvalsTab(Vertical):
     EvalsTab #evals-controls { dock: bottom; }
     EvalsTab #evals-runs { height: auto; min-height: 3; max-height: 40%; }
     EvalsTab SummaryPanel { min-height: 5; }
+    EvalsTab EvalHistoryPlot { display: none; }
+    EvalsTab.-tall EvalHistoryPlot { display: block; }
     """
+    PLOT_MIN_HEIGHT = 36  # below this the summary needs the rows; `eval history` still works
 
     @dataclass
     class RunsLoaded(Message):
@@ -90,6 +94,7 @@ class EvalsTab(Vertical):
             table.add_column(label, key=label, width=width)
         yield table
         yield SummaryPanel(id="evals-summary")
+        yield EvalHistoryPlot(id="evals-history")
         yield EvalRunControls(self.project, id="evals-controls")
 
     def on_mount(self) -> None:
@@ -191,6 +196,11 @@ class EvalsTab(Vertical):
     def _summary_loaded(self, message: SummaryLoaded) -> None:
         if message.row["id"] == self._current_run_id():
             self.query_one(SummaryPanel).show_summary(message.row, message.summary)
+            if message.row.get("evalset_name"):  # the plateau of the selected run's set
+                self.query_one(EvalHistoryPlot).load(self.store, message.row["evalset_name"])
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.height >= self.PLOT_MIN_HEIGHT, "-tall")
 
     # -- what the run controls report ------------------------------------------------------------
     @on(EvalRunControls.Started)
