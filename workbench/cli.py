@@ -19,6 +19,7 @@ from typing import Sequence
 # Subcommand modules, in the order their commands appear in --help. A module that is missing
 # from this build is skipped, so the CLI never fails because an optional part is absent.
 COMMAND_MODULES = (
+    "workbench.commands.init",
     "workbench.commands.ask",
     "workbench.commands.runs",
     "workbench.commands.retrieval",
@@ -137,10 +138,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             from workbench.tui.launch import launch
 
             return launch(args.project)
+        if not getattr(args, "needs_project", True):  # `workbench init`: makes the project
+            return int(args.func(args, None) or 0)
         from workbench.core.project import Project
 
         project = Project.open(args.project)
-        if project.config.path is None:
+        # Read-only commands (runs, eval show/diff, ...) never create runs.db (project.py).
+        project.read_only = getattr(args, "read_only", False)
+        if project.config.path is None and project.read_only:
+            print(f"note: no workbench.yaml in {project.root}: not a workbench project "
+                  "(`workbench init` starts one)", file=sys.stderr)
+        elif project.config.path is None:
             print(f"note: no workbench.yaml in {project.root}: using defaults "
                   f"(runs are stored in {project.data_dir})", file=sys.stderr)
         for warning in project.config.warnings:

@@ -56,20 +56,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("run_b", help="the after run")
     d.add_argument("--only", choices=("regressions", "fixes", "changed"), help="only these cases")
     d.add_argument("--json", action="store_true")
-    d.set_defaults(func=diff_cmd)
+    d.set_defaults(func=diff_cmd, read_only=True)  # never creates runs.db (cli.py)
 
     ls = esub.add_parser("runs", help="list eval runs, newest first")
     ls.add_argument("--limit", type=int, default=20)
     ls.add_argument("--set", dest="evalset", help="only runs of this eval set (its name)")
     ls.add_argument("--json", action="store_true", help="JSON lines")
-    ls.set_defaults(func=runs_cmd)
+    ls.set_defaults(func=runs_cmd, read_only=True)
 
     s = esub.add_parser("show", help="print a run's summary and its failing cases")
     s.add_argument("run", help="run id, e<id>, or last/best: of the finished whole-set runs")
     s.add_argument("--all", action="store_true", help="list every case, not only failures")
     s.add_argument("--json", action="store_true")
     s.add_argument("--markdown", action="store_true", help="a Markdown report instead")
-    s.set_defaults(func=show_cmd)
+    s.set_defaults(func=show_cmd, read_only=True)
 
     pr = esub.add_parser("promote", help="append a case made from a stored generation to an eval file")
     pr.add_argument("generation", type=int, help="generation id (see `workbench runs`)")

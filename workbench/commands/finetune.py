@@ -73,12 +73,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     j = fsub.add_parser("jobs", help="list fine-tune jobs")
     j.add_argument("--limit", type=int, default=20)
     j.add_argument("--json", action="store_true", help="JSON lines")
-    j.set_defaults(func=jobs_cmd)
+    j.set_defaults(func=jobs_cmd, read_only=True)
 
     s = fsub.add_parser("show", help="everything stored about one job")
     s.add_argument("job", help="job id, f<id> or last")
     s.add_argument("--json", action="store_true")
-    s.set_defaults(func=show_cmd)
+    s.set_defaults(func=show_cmd, read_only=True)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

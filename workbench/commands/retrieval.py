@@ -100,7 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("b", metavar="reB", help="the eval to compare with it")
     d.add_argument("--json", action="store_true", help="one JSON object")
     d.add_argument("--markdown", action="store_true", help="a Markdown report of B with the deltas")
-    d.set_defaults(func=run_diff)
+    d.set_defaults(func=run_diff, read_only=True)
     s = gsub.add_parser("status", help="what the index holds and how it was built")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=run_status)
@@ -280,6 +280,8 @@ def run_retrieve(args: argparse.Namespace, project: Any) -> int:
     mode = None if args.mode in (None, "all") else args.mode
 
     def search() -> tuple[Any, int | None]:
+        if args.gold:  # a typo'd --gold would read as a bad ranking (`dense #>50`): refuse it
+            _check_gold(project, settings, args.gold)
         return retrieve(project, settings, args.query, mode=mode, k=args.k, path_glob=args.path_glob, gold=args.gold)
 
     try:
@@ -324,6 +326,27 @@ def run_retrieve(args: argparse.Namespace, project: Any) -> int:
     err.print(Text(f"[trace r{trace_id}] {result.mode}, k={result.k}, {result.latency_ms:.0f} ms "
                    f"(index version {result.index_version})", style="dim"))
     return 0
+
+
+def _check_gold(project: Any, settings: Any, gold: list[str]) -> None:
+    """Raise when a --gold label names a document (or chunk PATH#N) the index does not hold,
+    with the closest indexed names."""
+    import difflib
+
+    from workbench.core.retrieval.service import open_index
+    from workbench.core.retrieval.whynot import missing_labels
+
+    index = open_index(project, settings)
+    missing = missing_labels(gold, index)
+    if not missing:
+        return
+    paths = index.paths()
+    label = missing[0]
+    known = sorted(index.chunk_ids()) if "#" in label else paths
+    close = difflib.get_close_matches(label, known, n=3, cutoff=0.5)
+    hint = (f"did you mean {', '.join(close)}?" if close
+            else f"{len(paths)} documents are indexed (see `workbench retrieval status`)")
+    raise WorkbenchError(f"--gold {label}: not in the index: {hint}", field="--gold")
 
 
 def _hit_header(rank: int, h: Any, gold: list[str]) -> Text:

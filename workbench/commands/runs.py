@@ -30,13 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kind", choices=RUN_KINDS, help="only this kind of run")
     p.add_argument("--status", help="only runs with this status (e.g. interrupted)")
     p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
-    p.set_defaults(func=run_list)
+    p.set_defaults(func=run_list, read_only=True)  # never creates runs.db (cli.py)
     runs_sub = p.add_subparsers(dest="runs_command", metavar="show")
     show = runs_sub.add_parser("show", help="print one run in full")
     show.add_argument("id", help="generation id, or r<ID> / re<ID> / e<ID> / f<ID>")
     show.add_argument("--json", action="store_true")
     show.add_argument("--markdown", action="store_true", help="a report to paste into a PR or chat")
-    show.set_defaults(func=run_show)
+    show.set_defaults(func=run_show, read_only=True)
 
 
 def run_list(args: argparse.Namespace, project: Any) -> int:

@@ -24,8 +24,10 @@ class Project:
     def __init__(self, root: Path, config: Config | None = None) -> None:
         self.root = Path(root).resolve()
         if not self.root.is_dir():
-            raise WorkbenchError(f"project folder {self.root} does not exist")
+            raise WorkbenchError(f"not a workbench project: the folder {self.root} does not exist "
+                                 f"(check the path, or run `workbench init {self.root}` to start one)")
         self.config = config if config is not None else load_config(self.root)
+        self.read_only = False  # set by read-only commands: a missing runs.db is then not created
 
     @classmethod
     def open(cls, root: str | Path | None = None) -> "Project":
@@ -58,6 +60,8 @@ class Project:
     def store(self) -> "Store":
         from workbench.core.store import Store
 
+        if self.read_only and not self.db_path.exists():  # nothing stored yet: an empty store
+            return Store(Path(":memory:"))
         return Store(self.db_path)
 
     @cached_property
