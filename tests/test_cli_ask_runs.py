@@ -100,7 +100,7 @@ def test_bad_model_or_empty_question_is_exit_2_and_stores_nothing(ollama_standin
     root = write_project(tmp_path / "p", host=ollama_standin.url)
     done = workbench("ask", "-p", str(root), "--model", "llama3", "hi")
     assert done.returncode == 2
-    assert done.stderr.strip() == "error: --model: model must be 'embedded' or 'ollama:NAME', got 'llama3'"
+    assert done.stderr.strip() == "error: --model: model must be 'embedded', 'ollama:NAME' or 'openai:NAME', got 'llama3'"
     assert workbench("ask", "-p", str(root), "   ").stderr.strip() == "error: the question is empty"
     assert workbench("runs", "-p", str(root)).stdout.startswith("No runs")
     assert ollama_standin.requests_to("/api/chat") == []

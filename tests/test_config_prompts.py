@@ -45,7 +45,7 @@ def test_values_are_typed(tmp_path):
         ("model:\n  provder: ollama\n", "workbench.yaml:2: unknown key 'model.provder' (did you mean 'provider'?)"),
         ("retrieval:\n  mode: semantic\n", "workbench.yaml:2: retrieval.mode must be one of 'dense', 'fts', 'hybrid'"),
         ("model: [\n", "workbench.yaml:2: invalid YAML"),
-        ("fallback: [gpt4]\n", "workbench.yaml:1: fallback[0]: model must be 'embedded' or 'ollama:NAME'"),
+        ("fallback: [gpt4]\n", "workbench.yaml:1: fallback[0]: model must be 'embedded', 'ollama:NAME' or 'openai:NAME'"),
         ("retries:\n  count: 1\n  count: 2\n", "workbench.yaml:3: duplicate key 'count' (first defined on line 2)"),
         ("retries: 3\n", "workbench.yaml:1: retries must be a mapping of settings, got 3"),
         ("budget:\n  action: explode\n", "workbench.yaml:2: budget.action must be one of 'warn', 'refuse'"),

@@ -21,13 +21,31 @@ from workbench.core.yamlfile import Builder, load_located
 CONFIG_NAME = "workbench.yaml"
 
 
+@dataclass(frozen=True)
+class HostConfig:
+    """One server of a host pool: `- http://gpu1:11434` or `- {url: ..., concurrency: 4}`."""
+
+    url: str
+    # Requests this server runs at once; match the server's own setting (OLLAMA_NUM_PARALLEL,
+    # whose default is 1; vLLM and TGI batch many).
+    concurrency: int = field(default=1, metadata={"gt": 0})
+
+
 @dataclass
 class ModelConfig:
     """The model a prompt is sent to first."""
 
-    provider: Literal["ollama", "embedded"] = "ollama"
-    name: str = "llama3.2"  # Ollama model tag; ignored for the embedded provider
+    provider: Literal["ollama", "embedded", "openai"] = "ollama"
+    name: str = "llama3.2"  # Ollama model tag / the model id an OpenAI-compatible server knows
     host: str | None = None  # Ollama URL; None -> $OLLAMA_HOST -> http://127.0.0.1:11434
+    # provider openai: the API's base URL, e.g. http://gpu1:8000/v1 (vLLM) or https://api.openai.com/v1
+    base_url: str | None = None
+    # provider openai: the NAME of the environment variable holding the API key (the key itself
+    # never goes in this file, in runs or in messages). None sends no key (local servers).
+    api_key_env: str | None = None
+    # Several servers with the same weights, for evals: each case goes to the least busy one.
+    # Ollama hosts or OpenAI base URLs; replaces host / base_url when set.
+    hosts: list[Any] = field(default_factory=list)  # URLs or HostConfig mappings
     # Ollama option names (temperature, seed, top_p, top_k, num_ctx, num_predict, stop, ...).
     # Set num_ctx explicitly: Ollama silently cuts prompts that do not fit it.
     options: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.0, "seed": 42})
@@ -38,8 +56,8 @@ class ModelConfig:
 
     @property
     def spec(self) -> str:
-        """The model as users write it on the command line: `ollama:NAME` or `embedded`."""
-        return "embedded" if self.provider == "embedded" else f"ollama:{self.name}"
+        """The model as users write it on the command line: `ollama:NAME`, `openai:NAME` or `embedded`."""
+        return "embedded" if self.provider == "embedded" else f"{self.provider}:{self.name}"
 
 
 @dataclass
@@ -102,6 +120,10 @@ class VariantConfig:
     retrieval: dict[str, Any] = field(default_factory=dict)  # overrides of retrieval settings
     adapter: str | None = None  # LoRA adapter folder
     description: str | None = None
+    # Where this variant's model is served (see ModelConfig): one model spec, one set of hosts.
+    base_url: str | None = None
+    api_key_env: str | None = None
+    hosts: list[Any] = field(default_factory=list)  # URLs or HostConfig mappings
 
 
 @dataclass
@@ -202,10 +224,101 @@ def host_problem(host: str) -> str | None:
 
 
 def validate_model_spec(spec: str) -> str:
-    """`embedded`, `ollama:NAME`; raises ValueError with a friendly message otherwise."""
-    if spec == "embedded" or (spec.startswith("ollama:") and len(spec) > len("ollama:")):
+    """`embedded`, `ollama:NAME`, `openai:NAME`; raises ValueError with a friendly message otherwise."""
+    if spec == "embedded" or any(spec.startswith(p) and len(spec) > len(p) for p in ("ollama:", "openai:")):
         return spec
-    raise ValueError(f"model must be 'embedded' or 'ollama:NAME', got {spec!r}")
+    raise ValueError(f"model must be 'embedded', 'ollama:NAME' or 'openai:NAME', got {spec!r}")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where one model spec is served: its hosts (empty: the provider's default) and API key
+    variable. Hosts do not change the answer (every host must serve the same weights, checked
+    by digest), so they are not part of a variant's id and cached answers are shared."""
+
+    hosts: tuple[HostConfig, ...] = ()
+    api_key_env: str | None = None
+
+    @property
+    def capacity(self) -> int:
+        return sum(h.concurrency for h in self.hosts) or 1
+
+
+def _endpoint_of(owner: "ModelConfig | VariantConfig") -> Endpoint | None:
+    """The endpoint a model section or variant sets, or None when it sets none."""
+    hosts = [HostConfig(h) if isinstance(h, str) else h for h in owner.hosts]
+    ollama_host = owner.host if isinstance(owner, ModelConfig) and owner.provider == "ollama" else None
+    single = owner.base_url or ollama_host
+    if not hosts and single:
+        hosts = [HostConfig(single)]
+    if not hosts and not owner.api_key_env:
+        return None
+    return Endpoint(tuple(hosts), owner.api_key_env)
+
+
+def endpoint_for(config: "Config", spec: str) -> Endpoint:
+    """The hosts and key variable for `spec`: the model section's when it is that model, else a
+    variant's that names it; none for a spec configured nowhere (the provider's defaults)."""
+    if spec == config.model.spec:
+        found = _endpoint_of(config.model)
+        if found is not None:
+            return found
+    for variant in config.variants.values():
+        if (variant.model or config.model.spec) == spec:
+            found = _endpoint_of(variant)
+            if found is not None:
+                return found
+    return Endpoint()
+
+
+def _check_endpoints(config: "Config", builder: Builder) -> None:
+    """Hosts are URLs, one model spec has one set of hosts, and each setting fits its provider."""
+    owners: list[tuple[tuple, str, Any]] = [(("model",), config.model.spec, config.model)] + [
+        (("variants", name), v.model or config.model.spec, v) for name, v in config.variants.items()]
+    seen: dict[str, tuple[tuple, Endpoint]] = {}
+    for keypath, spec, owner in owners:
+        where = ".".join(keypath)
+        owner.hosts = [builder.build(HostConfig, h, keypath + ("hosts", i)) if isinstance(h, dict)
+                       else h for i, h in enumerate(owner.hosts)]
+        for index, host in enumerate(owner.hosts):
+            if not isinstance(host, (str, HostConfig)):
+                builder.fail(keypath + ("hosts", index), f"{where}.hosts[{index}] must be a URL or "
+                             f"{{url: URL, concurrency: N}}, got {host!r}")
+        for index, host in enumerate(owner.hosts):
+            url = host if isinstance(host, str) else host.url
+            problem = host_problem(url)
+            if problem:
+                builder.fail(keypath + ("hosts", index), f"{where}.hosts[{index}]: {problem}")
+        single = "base_url" if owner.base_url else ("host" if getattr(owner, "host", None) else None)
+        if owner.hosts and single:
+            builder.fail(keypath + (single,), f"{where}: set {single} or hosts, not both")
+        if owner.base_url:
+            problem = host_problem(owner.base_url)
+            if problem:
+                builder.fail(keypath + ("base_url",), f"{where}.base_url: {problem}")
+        provider = spec.split(":", 1)[0]
+        for key in ("base_url", "api_key_env"):
+            if getattr(owner, key) and provider != "openai":
+                builder.fail(keypath + (key,), f"{where}.{key} is for an OpenAI-compatible model "
+                             f"(provider openai), but this model is {spec}")
+        if provider == "embedded" and owner.hosts:
+            builder.fail(keypath + ("hosts",), f"{where}.hosts: the embedded model runs in this "
+                         "process; hosts are for ollama: and openai: models")
+        endpoint = _endpoint_of(owner)
+        if endpoint is None:
+            continue
+        if spec in seen and seen[spec][1] != endpoint:
+            builder.fail(keypath + ("hosts",), f"{where}: {spec} is already served elsewhere by "
+                         f"{'.'.join(seen[spec][0])}; one model has one set of hosts (move the "
+                         "hosts to one place)")
+        seen.setdefault(spec, (keypath, endpoint))
+    users = owners + [(("fallback", i), spec, None) for i, spec in enumerate(config.fallback)]
+    for keypath, spec, _ in users:
+        if spec.startswith("openai:") and not endpoint_for(config, spec).hosts:
+            where = "model.base_url" if keypath == ("model",) else ".".join(map(str, keypath))
+            builder.fail(keypath + (("base_url",) if keypath == ("model",) else ()),
+                         f"{where}: {spec} needs its server's URL: base_url: http://HOST:8000/v1 "
+                         "(or hosts: [...]) in the model section or in a variant that uses it")
 
 
 def load_config(project_root: Path) -> Config:
@@ -241,6 +354,14 @@ def load_config(project_root: Path) -> Config:
         problem = host_problem(config.model.host)
         if problem:
             builder.fail(("model", "host"), f"model.host: {problem}")
+    _check_endpoints(config, builder)
+    from workbench.core.retrieval.storage import uri_problem
+
+    for keypath, uri in [(("retrieval", "uri"), config.retrieval.uri)] + [
+            (("variants", name, "retrieval", "uri"), v.retrieval.get("uri")) for name, v in config.variants.items()]:
+        problem = uri_problem(uri) if uri is None or isinstance(uri, str) else "retrieval.uri must be a string"
+        if problem:
+            builder.fail(keypath, problem)
     option_sets = [(("model", "options"), config.model.options)] + [
         (("variants", name, "options"), v.options) for name, v in config.variants.items()]
     think = config.model.think

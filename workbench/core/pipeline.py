@@ -226,7 +226,7 @@ async def run_generation(
     providers = [make_provider_or_placeholder(spec, project.config) for spec in specs]
     config = project.config
     call = ResilientCall(providers, timeouts=config.timeouts, retries=config.retries,
-                         pricing=config.pricing)
+                         pricing=config.pricing, restart_midstream=source == "eval")
     request = ChatRequest(messages=messages, options=variant.options, format=fmt,
                           adapter=variant.adapter)
     last_flush = time.monotonic()
@@ -323,9 +323,13 @@ PROBE_TTL_S = 20.0
 async def _is_down(project: Any, spec: str) -> bool:
     if not spec.startswith("ollama:"):
         return False
+    from workbench.core.config import endpoint_for
     from workbench.core.llm.ollama import probe, resolve_host
 
-    host = resolve_host(project.config.model.host)
+    hosts = endpoint_for(project.config, spec).hosts
+    if len(hosts) > 1:  # a host pool: down only when all of its hosts are (llm/hosts.py)
+        return not await make_provider_or_placeholder(spec, project.config).probe()
+    host = resolve_host(hosts[0].url if hosts else project.config.model.host)
     seen = _PROBED.get(host)
     if seen is None or time.monotonic() - seen[0] > PROBE_TTL_S:
         down = await probe(host, timeout_s=1.0) is None

@@ -121,6 +121,7 @@ ErrorKind = Literal[
     "incomplete",  # the stream ended cleanly but without its final chunk
     "timeout",  # connect / first-token / idle / total deadline passed
     "unavailable",  # provider cannot run here (e.g. embedded model not installed)
+    "auth",  # 401/403, or the API key's environment variable is not set
 ]
 
 
@@ -139,6 +140,7 @@ class ProviderError(Exception):
         retryable: bool = False,
         after_output: bool = False,
         status_code: int | None = None,
+        retry_after_s: float | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -146,6 +148,8 @@ class ProviderError(Exception):
         self.retryable = retryable
         self.after_output = after_output
         self.status_code = status_code
+        self.retry_after_s = retry_after_s  # a 429/503's Retry-After: the wait the server asked for
+        self.host: str | None = None  # set by a host pool: which of its servers failed
 
     def __str__(self) -> str:
         return self.message

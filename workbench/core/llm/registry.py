@@ -1,4 +1,5 @@
-"""Model specs (`ollama:NAME`, `embedded`) -> provider objects, and the fallback chain.
+"""Model specs (`ollama:NAME`, `openai:NAME`, `embedded`) -> provider objects, and the fallback
+chain. A spec whose endpoint lists several hosts becomes one HostPool over them (llm/hosts.py).
 
 Provider modules are imported here on demand: the embedded one pulls in torch, which a user who
 only talks to Ollama should never pay for.
@@ -6,7 +7,7 @@ only talks to Ollama should never pay for.
 
 from __future__ import annotations
 
-from workbench.core.config import Config, validate_model_spec
+from workbench.core.config import Config, endpoint_for, validate_model_spec
 from workbench.core.errors import WorkbenchError
 from typing import AsyncIterator
 
@@ -26,17 +27,37 @@ def make_provider(spec: str, config: Config) -> Provider:
         from workbench.core.llm.embedded import EmbeddedProvider
 
         return EmbeddedProvider()
-    key = (spec, config.model.host, config.timeouts.connect_s, str(config.model.think))
-    if key not in _OLLAMA_PROVIDERS:  # reuse: a new HTTP client per call costs milliseconds
-        from workbench.core.llm.ollama import OllamaProvider
+    endpoint = endpoint_for(config, spec)
+    # Reused, not rebuilt per call: a new HTTP client costs milliseconds, and a host pool's
+    # outstanding counts and down marks must be shared by every case of a run.
+    key = (spec, config.model.host, endpoint, config.timeouts.connect_s, str(config.model.think))
+    if key not in _OLLAMA_PROVIDERS:
+        urls = [(h.url, h.concurrency) for h in endpoint.hosts] or [(config.model.host, 1)]
+        if len(urls) == 1:
+            _OLLAMA_PROVIDERS[key] = _one_host(spec, urls[0][0], endpoint.api_key_env, config)
+        else:
+            from workbench.core.llm.hosts import HostPool
 
-        _OLLAMA_PROVIDERS[key] = OllamaProvider(
-            spec.split(":", 1)[1],
-            host=config.model.host,
-            connect_timeout_s=config.timeouts.connect_s,
-            think=config.model.think,
-        )
+            _OLLAMA_PROVIDERS[key] = HostPool(spec, [
+                (url, concurrency, _one_host(spec, url, endpoint.api_key_env, config))
+                for url, concurrency in urls])
     return _OLLAMA_PROVIDERS[key]
+
+
+def _one_host(spec: str, url: str | None, api_key_env: str | None, config: Config) -> Provider:
+    kind, name = spec.split(":", 1)
+    if kind == "openai":
+        from workbench.core.llm.openai_compat import OpenAIProvider
+
+        if not url:
+            raise WorkbenchError(f"{spec} needs base_url (the server's URL, e.g. "
+                                 "http://127.0.0.1:8000/v1) in workbench.yaml", field="model.base_url")
+        return OpenAIProvider(name, url, api_key_env=api_key_env,
+                              connect_timeout_s=config.timeouts.connect_s)
+    from workbench.core.llm.ollama import OllamaProvider
+
+    return OllamaProvider(name, host=url, connect_timeout_s=config.timeouts.connect_s,
+                          think=config.model.think)
 
 
 def chain_specs(config: Config, model: str | None = None) -> list[str]:

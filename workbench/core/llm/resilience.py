@@ -12,6 +12,10 @@ The rules, in one place so every caller (CLI, TUI, eval runner) behaves the same
 - Metering: TTFT, total time, tokens/s over the generation phase, token counts, cost.
 - A model that just failed to connect is skipped for a short while in this process (a tiny
   circuit breaker), so a 50-case eval with Ollama down doesn't pay the retries 50 times.
+- A server's Retry-After (429/503) sets the wait before the retry when it is longer than the
+  backoff. With several hosts (llm/hosts.py) and `restart_midstream` (evals, where no one reads
+  the text live), a host dying mid-stream is one failed try: the partial answer goes in the
+  attempt log and the request starts again on another host, under the same retry count.
 """
 
 from __future__ import annotations
@@ -52,15 +56,22 @@ class AttemptRecord:
     outcome: str  # "ok" or a ProviderError kind, or "skipped"
     message: str = ""
     elapsed_ms: float = 0.0
+    host: str | None = None  # which server of a host pool
+    partial: str = ""  # the text a try produced before it failed and was restarted elsewhere
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "model": self.model,
             "attempt": self.attempt,
             "outcome": self.outcome,
             "message": self.message,
             "elapsed_ms": round(self.elapsed_ms, 1),
         }
+        if self.host:
+            out["host"] = self.host
+        if self.partial:
+            out["partial_output"] = self.partial
+        return out
 
 
 @dataclass
@@ -200,6 +211,7 @@ class ResilientCall:
         pricing: PricingConfig,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], "asyncio.Future | object"] = asyncio.sleep,
+        restart_midstream: bool = False,
     ) -> None:
         if not chain:
             raise ValueError("a call needs at least one provider")
@@ -209,6 +221,7 @@ class ResilientCall:
         self.pricing = pricing
         self.clock = clock
         self.sleep = sleep
+        self.restart_midstream = restart_midstream
         self.result = CallResult(model_requested=chain[0].name)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
@@ -249,6 +262,11 @@ class ResilientCall:
                             elif isinstance(event, Final):
                                 self._finish(provider, event, position, first_token_at)
                             else:
+                                failed_host = getattr(event, "host", None)
+                                if failed_host:  # a host pool moved the request (HostFailover)
+                                    result.attempts.append(AttemptRecord(
+                                        provider.name, retry + 1, event.outcome, event.text,
+                                        event.elapsed_ms, host=failed_host))
                                 yield event
                         _DOWN_UNTIL.pop(provider.name, None)
                         in_flight = None
@@ -263,11 +281,22 @@ class ResilientCall:
                     except ProviderError as exc:
                         in_flight = None
                         elapsed = (self.clock() - attempt_start) * 1000
-                        result.attempts.append(
-                            AttemptRecord(provider.name, retry + 1, exc.kind, exc.message, elapsed)
-                        )
+                        partial = result.output
+                        result.attempts.append(AttemptRecord(
+                            provider.name, retry + 1, exc.kind, exc.message, elapsed,
+                            host=exc.host, partial=partial if exc.host else ""))
                         if exc.kind == "connect":
                             _DOWN_UNTIL[provider.name] = time.monotonic() + CIRCUIT_OPEN_S
+                        if self._restartable(provider, exc, retry, partial):
+                            retry += 1
+                            result.output = result.thinking = ""
+                            result.ttft_ms = result.model_used = first_token_at = None
+                            yield Notice(
+                                f"{exc.host} failed mid-stream ({exc.kind}) after {len(partial)} "
+                                f"characters; restarting on another host (retry {retry}/"
+                                f"{self.retries.count}; the partial answer stays in the attempt log)",
+                                "warning")
+                            continue
                         if exc.after_output or result.output or result.thinking:
                             # Output was shown: keep it, say what happened, never re-run.
                             result.status = STATUS_BY_KIND.get(exc.kind, "error")
@@ -276,8 +305,12 @@ class ResilientCall:
                             yield Notice(f"{provider.name}: {exc.message}", "error")
                             return
                         if exc.retryable and retry < self.retries.count:
-                            delay = backoff_delay(retry, self.retries)
+                            delay = max(backoff_delay(retry, self.retries), exc.retry_after_s or 0.0)
                             remaining = self.timeouts.total_s - (self.clock() - start)
+                            if delay >= remaining and exc.retry_after_s:
+                                result.attempts[-1].message += (
+                                    f" (not retried: the server asks to wait {exc.retry_after_s:g} s, "
+                                    f"past the total deadline of {self.timeouts.total_s:g} s)")
                             if delay < remaining:
                                 retry += 1
                                 yield Notice(
@@ -307,6 +340,16 @@ class ResilientCall:
             result.total_ms = (self.clock() - start) * 1000
             if result.cost is None:
                 result.cost = cost_of(result.prompt_tokens, result.completion_tokens, self.pricing)
+
+    def _restartable(self, provider: Provider, exc: ProviderError, retry: int, partial: str) -> bool:
+        """A host of a pool died after output began, and the caller allows a restart: try again on
+        another host (the caller shows nothing live, so no shown text is silently changed)."""
+        if not (self.restart_midstream and exc.host and (exc.after_output or partial)):
+            return False
+        if exc.kind not in ("dropped", "incomplete", "midstream", "protocol") or retry >= self.retries.count:
+            return False
+        other = getattr(provider, "has_other_host", None)
+        return bool(other and other(exc.host))
 
     def _finish(self, provider: Provider, final: Final, position: int, first_token_at: float | None) -> None:
         result = self.result
