@@ -284,4 +284,32 @@ def test_word_diff_without_colour_shows_both_answers_when_they_share_little():
     assert _word_diff_text(words, plain=True).plain == (
         "    A: The answer is in the docs. \n    B: Yes, WAL is faster. ")
     styled = _word_diff_text([("equal", "a "), ("delete", "b"), ("insert", "c")], plain=False)
-    assert styled.plain == "    a bc" and {s.style for s in styled.spans} == {"red strike", "green underline"}
+    assert styled.plain == "    a b c" and {s.style for s in styled.spans} == {"red strike", "green underline"}
+
+
+def test_diff_lists_regressions_first_each_case_apart_with_its_question_and_expected(proj, capsys):
+    root, standin = proj
+    (root / "evals" / "mixed.yaml").write_text(
+        "name: mixed\ncases:\n"
+        "  - id: japan\n    inputs: {question: Capital of Japan}\n    expected: Tokyo\n"
+        "    assert:\n      - {type: icontains, value: tokyo}\n"
+        "  - id: italy\n    inputs: {question: Capital of Italy}\n    expected: Rome\n"
+        "    assert:\n      - {type: icontains, value: rome}\n")
+
+    def sloppy_swaps(body):  # with "Be sloppy": Italy regresses, Japan is fixed
+        sloppy = "Be sloppy" in body["messages"][0]["content"]
+        if "Japan" in body["messages"][-1]["content"]:
+            return ["The answer is Tokyo."] if sloppy else ["Kyoto."]
+        return ["The error occurs in Milan."] if sloppy else ["The answer is Rome."]
+
+    standin.configure(reply=sloppy_swaps)
+    assert wb(root, "eval", "run", "mixed") == 0
+    assert wb(root, "eval", "run", "mixed", "--variant", "sloppy") == 0
+    capsys.readouterr()
+    assert wb(root, "eval", "diff", "e1", "e2") == 0
+    text = capsys.readouterr().out
+    assert text.index("regression italy") < text.index("fix        japan")  # file order is japan, italy
+    italy = text[text.index("regression italy"):text.index("fix        japan")]
+    assert "    question: Capital of Italy\n    expected: Rome\n" in italy
+    assert italy.endswith("\n\n")  # a blank line before the next case
+    assert "Capital of Japan" in text and "expected: Tokyo" in text

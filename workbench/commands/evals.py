@@ -197,7 +197,8 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
     def on_progress(p: Any) -> None:
         counts = (f"{p.done}/{p.total}  pass {p.passed}  fail {p.failed}"
                   + (f"  judge errors {p.judge_errors}" if p.judge_errors else "")
-                  + (f"  cached {p.cached}" if p.cached else ""))
+                  + (f"  cached {p.cached}" if p.cached else "")
+                  + ("  hosts: " + " · ".join(h.brief() for h in p.hosts) if p.hosts else ""))
         if show_progress:
             width = 24
             filled = int(width * p.done / p.total) if p.total else width
@@ -299,7 +300,7 @@ def _report_run(args: argparse.Namespace, project: Any, evalset: Any, outcome: A
         _print_failures(out, outcome.results, limit=15)
         if diff is not None:
             out.print()
-            _print_diff(out, diff, only="changed", limit=15)
+            _print_diff(out, diff, only="changed", limit=15, texts=evalset_texts(evalset))
         if gated:
             out.print()
             if gate.passed:
@@ -348,7 +349,10 @@ def _print_failures(out: Any, results: list, *, limit: int = 15, everything: boo
         out.print(_text(f"  … and {len(shown) - limit} more (workbench eval show RUN --all)", "dim"))
 
 
-def _print_diff(out: Any, diff: Any, *, only: str | None, limit: int | None = None) -> None:
+def _print_diff(out: Any, diff: Any, *, only: str | None, limit: int | None = None,
+                texts: dict[str, tuple[str | None, str | None]] | None = None) -> None:
+    """A run diff for people: counts, then regressions, fixes and the rest, each case with its
+    question and expected answer (`texts`, see case_texts) and its answer's word diff."""
     from rich.text import Text
 
     out.print(_text(diff.heading, "bold"))
@@ -369,11 +373,13 @@ def _print_diff(out: Any, diff: Any, *, only: str | None, limit: int | None = No
         out.print(_text(", ".join(parts)))
     for w in diff.warnings:
         out.print(_text(f"warning: {w}", "yellow"))
-    cases = diff.only(only)
+    cases = [c for c in diff.only(only) if not (c.label == "same" and only is None)]
+    # Regressions first, then fixes, then the rest: what needs a look comes first (stable sort).
+    cases.sort(key=lambda c: {"regression": 0, "fix": 1}.get(c.change, 2))
+    texts = texts or {}
     for c in cases[:limit] if limit else cases:
-        if c.label == "same" and only is None:
-            continue
         style = {"regression": "bold red", "fix": "bold green", "added": "cyan", "removed": "cyan"}.get(c.change, "")
+        out.print()  # a blank line between cases: one case's answer never runs into the next
         head = _text(f"{c.label:<10} ", style)  # the counts' words: answer, retrieval, verdict
         head.append_text(_text(f"{c.case_id}  {c.before or '-'} -> {c.after or '-'}"))
         if c.gold_rank_before != c.gold_rank_after and (c.gold_rank_before or c.gold_rank_after):
@@ -381,12 +387,60 @@ def _print_diff(out: Any, diff: Any, *, only: str | None, limit: int | None = No
         if c.latency_delta_ms is not None:
             head.append_text(_text(f"  {c.latency_delta_ms:+.0f} ms", "dim"))
         out.print(head)
+        question, expected = texts.get(c.case_id, (None, None))
+        if question:
+            out.print(_text(f"    question: {_one_line(question)}"))
+        if expected:
+            out.print(_text(f"    expected: {_one_line(expected)}", "dim"))
         for f in c.assertion_flips:
             out.print(_text(f"    {f.name}: {f.before} -> {f.after}  {f.detail_after}"[:200], "dim"))
         if c.output_changed:
             out.print(_word_diff_text(c.words, plain=out.no_color or not out.is_terminal))
     if limit and len(cases) > limit:
         out.print(_text(f"  … {len(cases) - limit} more (workbench eval diff A B)", "dim"))
+
+
+def _one_line(text: str, width: int = 200) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def evalset_texts(evalset: Any) -> dict[str, tuple[str | None, str | None]]:
+    """case id -> (question, expected) from an eval set (the first input when none is `question`)."""
+    texts = {}
+    for case in evalset.cases:
+        question = case.inputs.get("question") or next(iter(case.inputs.values()), None)
+        texts[case.id] = (str(question) if question is not None else None, case.expected)
+    return texts
+
+
+def case_texts(store: Any, run_rows: list[dict[str, Any]]) -> dict[str, tuple[str | None, str | None]]:
+    """case id -> (question, expected) for a diff: from the runs' eval set file (the later run's
+    first), else the question each case's generation was asked."""
+    from workbench.core.evals.evalset import load_evalset
+
+    texts: dict[str, tuple[str | None, str | None]] = {}
+    for row in reversed(run_rows):
+        try:
+            evalset = load_evalset(row.get("evalset_path") or "")
+        except (WorkbenchError, OSError):
+            continue
+        texts = {**evalset_texts(evalset), **texts}
+    ids = [row["id"] for row in run_rows]
+    with store.lock:
+        rows = store.conn.execute(
+            "SELECT r.case_id, g.inputs FROM eval_results r JOIN generations g ON g.id = r.generation_id "
+            f"WHERE r.run_id IN ({', '.join('?' * len(ids))})", ids).fetchall()
+    for case_id, inputs in rows:  # a case the file no longer has: the question it was asked
+        if case_id in texts:
+            continue
+        try:
+            question = (json.loads(inputs or "{}") or {}).get("question")
+        except (ValueError, AttributeError):
+            question = None
+        if question:
+            texts[case_id] = (str(question), None)
+    return texts
 
 
 def _word_diff_text(words: list, *, plain: bool) -> Any:
@@ -397,19 +451,27 @@ def _word_diff_text(words: list, *, plain: bool) -> Any:
     line = Text("    ")
     equal = sum(len(seg) for op, seg in words if op == "equal")
     changed = sum(len(seg) for op, seg in words if op != "equal")
-    if plain and changed > 2 * max(equal, 1):  # little in common: before and after read better
+    if changed > 2 * max(equal, 1):  # little in common: before and after read better
         before = "".join(seg for op, seg in words if op != "insert")
         after = "".join(seg for op, seg in words if op != "delete")
-        line.append(f"A: {terminal_safe(before)}\n    B: {terminal_safe(after)}")
+        line.append("A: ")
+        line.append(terminal_safe(before), style="" if plain else "red")
+        line.append("\n    B: ")
+        line.append(terminal_safe(after), style="" if plain else "green")
         return line
+    previous = ""
     for op, seg in words:
         seg = terminal_safe(seg)
+        if op == "insert" and previous == "delete" and not plain and not line.plain[-1:].isspace() \
+                and not seg[:1].isspace():
+            line.append(" ")  # struck 'answer' + underlined 'error' must not read 'answererror'
         if op == "equal":
             line.append(seg)
         elif op == "delete":
             line.append(f"[-{seg}-]" if plain else seg, style="red strike")
         else:
             line.append(f"{{+{seg}+}}" if plain else seg, style="green underline")
+        previous = op
     return line
 
 
@@ -428,7 +490,8 @@ def diff_cmd(args: argparse.Namespace, project: Any) -> int:
     if args.json:
         print(json.dumps(diff.to_dict(only=args.only), ensure_ascii=False))
     else:
-        _print_diff(_console(), diff, only=args.only)
+        _print_diff(_console(), diff, only=args.only,
+                    texts=case_texts(store, [runstore.get_run(store, a), runstore.get_run(store, b)]))
     return 0
 
 
