@@ -313,3 +313,17 @@ def test_diff_lists_regressions_first_each_case_apart_with_its_question_and_expe
     assert "    question: Capital of Italy\n    expected: Rome\n" in italy
     assert italy.endswith("\n\n")  # a blank line before the next case
     assert "Capital of Japan" in text and "expected: Tokyo" in text
+
+
+def test_promote_without_to_appends_to_the_default_set_and_records_the_variant_by_name(proj, capsys):
+    root, standin = proj
+    assert main(["--project", str(root), "ask", "Capital of Chile", "--variant", "careful"]) == 0
+    assert wb(root, "eval", "promote", "1", "--expected", "Santiago.") == 2
+    assert "--to evals/NAME.yaml (or set evals.default_set" in capsys.readouterr().err
+    config = root / "workbench.yaml"
+    config.write_text(config.read_text().replace("  dir: evals\n", "  dir: evals\n  default_set: capitals.yaml\n"))
+    assert wb(root, "eval", "promote", "1", "--expected", "Santiago.") == 0
+    from workbench.core.evals.evalset import load_evalset
+
+    case = load_evalset(root / "evals" / "capitals.yaml").cases[-1]
+    assert case.expected == "Santiago." and case.source["variant"] == "careful"

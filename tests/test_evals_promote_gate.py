@@ -59,7 +59,8 @@ def test_promote_appends_without_touching_the_rest(tmp_path, store):
     assert c.inputs["question"] == 'What does "PRAGMA journal_mode: wal" do?\nReally?'
     assert c.expected == "It switches to write-ahead logging." and c.relevant == ("wal.md",)
     assert c.source["kind"] == "promoted" and c.source["generation"] == gen
-    assert c.source["model"] == "ollama:llama3.2" and c.source["variant"] == "abc123"
+    assert c.source["model"] == "ollama:llama3.2" and c.source["variant"] == "base"  # by name
+    assert c.source["variant_id"] == "abc123"
     assert [a.type for a in c.assertions] == ["similar"]
     assert c.line == case.line == EXISTING.count("\n") + 1
     # promoting the same generation again is refused (tests/test_evals_promote.py); forced, it gets a fresh id

@@ -73,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     pr = esub.add_parser("promote", help="append a case made from a stored generation to an eval file")
     pr.add_argument("generation", type=int, help="generation id (see `workbench runs`)")
-    pr.add_argument("--to", required=True, help="eval file to append to (created if missing)")
+    pr.add_argument("--to", help="eval file to append to (created if missing; default: evals.default_set)")
     pr.add_argument("--expected", help="the reference answer (scored by a `similar` check)")
     pr.add_argument("--assert", dest="asserts", action="append", default=[], metavar="TYPE=VALUE",
                     help="a check (repeatable), e.g. icontains=WAL, contains-any=WAL,wal, regex=..., "
@@ -635,11 +635,20 @@ def eval_file_arg(project: Any, arg: str) -> Path:
     return project.root / to
 
 
+def _default_promote_target(project: Any) -> Path:
+    """Where `eval promote` without --to appends: evals.default_set (created if missing)."""
+    evals = project.config.evals
+    if not evals.default_set:
+        raise WorkbenchError("say which eval file to append to: --to evals/NAME.yaml (or set "
+                             "evals.default_set in workbench.yaml)", path=project.config.path, field="--to")
+    return project.root / evals.dir / evals.default_set
+
+
 def promote_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.evals.promote import (AlreadyPromoted, NothingToScore, corpus_documents,
                                               parse_assert_option, promote_generation)
 
-    to = eval_file_arg(project, args.to)
+    to = eval_file_arg(project, args.to) if args.to else _default_promote_target(project)
     asserts = [parse_assert_option(a) for a in args.asserts]
     documents = (corpus_documents(project.root, project.data_dir, project.config.retrieval)
                  if args.relevant else None)

@@ -249,7 +249,10 @@ def promote_generation(store: Any, generation_id: int, to: str | Path, *, expect
     if documents is not None:
         relevant = check_relevant(relevant, documents)
     source = {"kind": "promoted", "generation": generation_id,
-              "variant": row.get("variant_name") or row.get("variant_id"),
+              # By name, whoever promotes (CLI or TUI): "base" for the unnamed settings; the
+              # content hash apart, as the store keeps them (variants.variant_label).
+              "variant": row.get("variant_name") or "base",
+              "variant_id": row.get("variant_id"),
               "model": row.get("model_used") or row.get("model_requested"),
               "status": row.get("status"),
               "promoted_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
