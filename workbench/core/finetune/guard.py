@@ -629,6 +629,8 @@ def _rule_variants(runs: list[VariantRun], s: FinetuneSettings, ctx: Context) ->
                 tui_step="; ".join(tui + resume_tui + [time]))
 
 
+HISTORY_POINTER = "; see it: `workbench eval history`"  # the pass rate per run with its CI, plotted
+
 PLATEAU_RULE = ("A plateau needs evidence of a ceiling: for each of the last variants, the {conf} "
                  "upper bound of its paired gain over the best is below {gain} points. A set too small "
                  "to show that cannot tell, and the guard says how many cases would.")
@@ -679,14 +681,15 @@ def _rule_plateau(runs: list[VariantRun], s: FinetuneSettings, ctx: Context | No
         each = ", ".join(f"{h['label']} vs e{h['vs']} {_signed(h['gain'])} points (at most "
                          f"{_signed(h['gain_high'])})" for h in last)
         summary = (f"{head}; the last {len(last)} variant(s) gain less than {gain} points on the best "
-                   f"({conf} upper bounds): {each}; {ev['resolution_words']}")
+                   f"({conf} upper bounds): {each}; {ev['resolution_words']}{HISTORY_POINTER}")
         return Rule("plateau", True, summary, None, ev)
     moved = [h for h in last if h["real"]]
     if moved:
         ev["verdict"] = "still improving"
         h = moved[-1]
         summary = (f"{head}; {h['label']} still moved the bar: {_signed(h['gain'])} points on e{h['vs']} "
-                   f"(at least {_signed(h['gain_low'])}, {conf} lower bound); {ev['resolution_words']}")
+                   f"(at least {_signed(h['gain_low'])}, {conf} lower bound); {ev['resolution_words']}"
+                   f"{HISTORY_POINTER}")
         step = ("prompting and retrieval are still improving the score: keep iterating on variants "
                 f"until the last ones gain less than {gain} points on the best")
         return Rule("plateau", False, summary, step, ev)
@@ -700,7 +703,7 @@ def _rule_plateau(runs: list[VariantRun], s: FinetuneSettings, ctx: Context | No
     summary = (f"{head}; cannot tell: {worst['label']} vs e{worst['vs']} {_signed(worst['gain'])} points, "
                f"could be up to {_signed(worst['gain_high'])} ({conf} upper bound), above the {gain}-point "
                "minimum gain; "
-               f"{resolution_words(worst['n'], worst['flips'], worst['resolution'])}")
+               f"{resolution_words(worst['n'], worst['flips'], worst['resolution'])}{HISTORY_POINTER}")
     needed = cases_for_ceiling(worst["flip_share"], worst["gain"], s.min_gain, s.significance)
     ev["cases_needed"] = needed
     if needed is not None:
