@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -288,3 +289,22 @@ cases:
     assert advice.startswith("The one failure has gold documents, but this variant's prompt has "
                              "no {context}"), advice
     assert "build the index" not in advice
+
+
+async def test_cases_still_waiting_when_an_eval_is_cancelled_name_no_model(setup):
+    project, path, standin = setup
+    standin.configure(first_byte_delay_s=30)  # every case waits for its first byte
+    runner = EvalRunner(project, load_evalset(path), resolve_variant(project), concurrency=2)
+    task = asyncio.ensure_future(runner.run())
+    for _ in range(200):
+        if chats(standin) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    runner.cancel()
+    out = await task
+    assert out.status == "cancelled"
+    with project.store.lock:
+        rows = project.store.conn.execute(
+            "SELECT status, model_requested, model_used, error FROM generations").fetchall()
+    assert rows and all(r[0] == "interrupted" and r[1] is None and r[2] is None for r in rows)
+    assert all(r[3].startswith("not started: the eval was cancelled before ollama:llama3.2") for r in rows)

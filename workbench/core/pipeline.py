@@ -257,6 +257,11 @@ async def run_generation(
                 call.result.status = "error"
                 call.result.error = f"{type(exc).__name__}: {exc}"
             _store_result(store, gen_id, call.result, key_for, warnings, grounding.sources, known)
+            if source == "eval" and isinstance(exc, asyncio.CancelledError) and _not_started(call.result):
+                # A case still queued when its eval was cancelled: no model saw it, so none is named.
+                store.update_generation(gen_id, {
+                    "model_requested": None, "model_used": None,
+                    "error": f"not started: the eval was cancelled before {specs[0]} answered this case"})
         raise
     finally:
         await stream.aclose()  # stop the model now, not when the garbage collector gets to it
@@ -341,6 +346,11 @@ def cited_sources(sources: list[Source], output: str) -> list[dict[str, Any]]:
     """Each source as stored and shown: its fields plus whether the answer cites its [n]."""
     cited = set(cited_numbers(output))
     return [{**s.as_dict(), "cited": s.n in cited} for s in sources]
+
+
+def _not_started(result: CallResult) -> bool:
+    """No first token and no output: the model never produced anything for this call."""
+    return result.ttft_ms is None and not result.output and not result.thinking
 
 
 def _store_result(store, gen_id: int, result: CallResult, key_for: Callable[[str], str | None],
