@@ -27,11 +27,16 @@ def load_settings(path: Path | None = None) -> dict[str, Any]:
 
 def save_setting(key: str, value: Any, path: Path | None = None) -> None:
     """Set one key, keeping the others; raises OSError when the folder is not writable."""
+    save_settings({key: value}, path)
+
+
+def save_settings(values: dict[str, Any], path: Path | None = None) -> None:
+    """Set these keys, keeping the others; raises OSError when the folder is not writable."""
     path = path or settings_path()
     data = load_settings(path)
-    if data.get(key) == value and path.exists():
+    if all(data.get(key) == value for key, value in values.items()) and path.exists():
         return
-    data[key] = value
+    data.update(values)
     import tempfile  # only when saving: it pulls in shutil, random, ... at start-up otherwise
 
     path.parent.mkdir(parents=True, exist_ok=True)

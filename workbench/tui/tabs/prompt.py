@@ -13,8 +13,6 @@ Everything slow runs in the panes' workers; this module only turns editor state 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -27,72 +25,15 @@ from textual.reactive import reactive
 from textual.widgets import Label, Static, TextArea
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.prompts import Prompt, template_variables
-from workbench.core.variants import Variant, resolve_variant
+from workbench.core.prompts import template_variables
+from workbench.core.variants import Variant
+from workbench.tui.prompt_memory import PromptMemory, stored_answer
+from workbench.tui.promote_flow import promote_available
+from workbench.tui.variant_choice import (BASE, model_options, resolve_choice,  # noqa: F401
+                                          variant_options, with_edits)
 from workbench.tui.widgets.answer import AnswerPane
 from workbench.tui.widgets.picker import Picker
 from workbench.tui.widgets.variables import VariablesForm
-
-BASE = "__base__"
-PROMOTE_MODULE = "workbench.core.evals.promote"
-
-
-def promote_available() -> bool:
-    """Whether this build has the evals promote step (another part of the project)."""
-    try:
-        return importlib.util.find_spec(PROMOTE_MODULE) is not None
-    except ImportError:
-        return False
-
-
-def variant_options(project: Any) -> list[tuple[str, str]]:
-    """(label, value) for the variant picker: base, named variants, then other prompt files."""
-    try:
-        base_prompt = project.prompt().name
-    except WorkbenchError:
-        base_prompt = project.config.default_prompt or "?"
-    options = [(f"base ({base_prompt})", BASE)]
-    options += [(name, name) for name in project.config.variants]
-    used = {v.prompt for v in project.config.variants.values()} | {project.config.default_prompt}
-    options += [(f"prompt: {name}", f"prompt:{name}") for name in project.prompts if name not in used]
-    return options
-
-
-def model_options(project: Any) -> list[tuple[str, str]]:
-    """(label, value) for the model picker: the variant's own, then every model in the chain."""
-    specs: list[str] = []
-    for spec in [project.config.model.spec, *project.config.fallback, "embedded"]:
-        if spec not in specs:
-            specs.append(spec)
-    return [("the variant's model", BASE)] + [(spec, spec) for spec in specs]
-
-
-def resolve_choice(project: Any, choice: str, model: str | None) -> Variant:
-    """The Variant a picker value stands for, with an optional model override."""
-    if choice.startswith("prompt:"):
-        variant = resolve_variant(project, None, prompt=choice[len("prompt:"):], model=model)
-        variant.name = choice[len("prompt:"):]
-        return variant
-    return resolve_variant(project, None if choice == BASE else choice, model=model)
-
-
-def with_edits(variant: Variant, template: str, system: str) -> Variant:
-    """`variant` with the editor's template and system prompt (unchanged parts stay shared)."""
-    edited = False
-    if template != variant.prompt.spec.template:
-        spec = dataclasses.replace(variant.prompt.spec, template=template)
-        prompt = Prompt(name=f"{variant.prompt.name}*", spec=spec, path=variant.prompt.path,
-                        template_line=variant.prompt.template_line)
-        prompt.variables  # raises WorkbenchError for a malformed template, before any call
-        variant = dataclasses.replace(variant, prompt=prompt)
-        edited = True
-    if system != (variant.system_prompt or ""):
-        variant = dataclasses.replace(variant, system=system or None)
-        edited = True
-    if edited:
-        variant = dataclasses.replace(variant, name=f"{variant.name or 'base'} (edited)")
-    return variant
-
 
 class PromptTab(Horizontal):
     """Prompt editing, streaming answers, A/B comparison."""
@@ -126,21 +67,30 @@ class PromptTab(Horizontal):
         super().__init__(**kwargs)
         self.project = project
         self.can_promote = promote_available()
+        self.memory = PromptMemory(project)
+        self.saved_text = ("", "")  # the loaded variant's system prompt and template as saved
+        self._save_timer: Any = None
 
     def compose(self) -> ComposeResult:
         # Everything the first screen shows is built here, filled in, so the first paint needs
         # no second layout pass (no mounting or text loading in on_mount).
+        options = variant_options(self.project)
+        self.choice_a = self.memory.choice("variant_a", options, BASE)
         try:
-            variant = resolve_choice(self.project, BASE, None)
+            variant = resolve_choice(self.project, self.choice_a, None)
         except WorkbenchError as exc:
             self.startup_error: str | None = str(exc)
             system, template, names, defaults = "", "", [], {}
         else:
             self.startup_error = None
-            system, template = variant.system_prompt or "", variant.prompt.spec.template
-            names, defaults = variant.prompt.variables, variant.prompt.spec.defaults
+            self.saved_text = (variant.system_prompt or "", variant.prompt.spec.template)
+            system, template = self.memory.draft(self.choice_a) or self.saved_text
+            names = variant.prompt.variables if template == self.saved_text[1] \
+                else self._names(template, variant.prompt.variables)
+            inputs = self.memory.get("inputs")
+            defaults = {**variant.prompt.spec.defaults, **(inputs if isinstance(inputs, dict) else {})}
         with VerticalScroll(id="editor"):
-            yield Picker("Variant A", variant_options(self.project), BASE, id="variant-select")
+            yield Picker("Variant A", options, self.choice_a, id="variant-select")
             yield Picker("Model", model_options(self.project), BASE, id="model-select")
             yield Label("System prompt", id="system-label", classes="field-label")
             yield TextArea(system, id="system-text", compact=True, soft_wrap=True)
@@ -149,14 +99,33 @@ class PromptTab(Horizontal):
             yield Static("", id="template-error")
             yield Label("Variables", classes="field-label")
             yield VariablesForm(names, defaults, id="variables")
+        label = "base" if self.choice_a == BASE else self.choice_a.removeprefix("prompt:")
         with Horizontal(id="answers"):
-            yield AnswerPane(self.project, "A", title="base", id="answer-a")
+            yield AnswerPane(self.project, "A", title=label, id="answer-a")
         # Pane B and its picker are mounted the first time A/B mode is switched on.
 
-    def on_mount(self) -> None:
+    @staticmethod
+    def _names(template: str, fallback: list[str]) -> list[str]:
+        try:
+            return template_variables(template)
+        except WorkbenchError:
+            return fallback
+
+    async def on_mount(self) -> None:
         if self.startup_error:
             self.notify(self.startup_error, severity="error", markup=False)
         self.call_after_refresh(self.focus_first_field)
+        self._show_modified()
+        if self.choice_a != BASE:
+            self.post_message(self.VariantChanged(self.choice_a.removeprefix("prompt:")))
+        if self.memory.get("ab") is True:
+            await self.action_toggle_ab()
+        answers = self.memory.get("answers")
+        for pane in self.panes():  # the answers on show when the app was closed, from runs.db
+            row = stored_answer(self.project.store, (answers or {}).get(pane.slot)
+                                if isinstance(answers, dict) else None)
+            if row is not None:
+                await pane.restore(row)
 
     def focus_first_field(self) -> bool:
         """Put the cursor where a user starts: the first variable (usually the question)."""
@@ -171,14 +140,26 @@ class PromptTab(Horizontal):
         value = self.query_one("#model-select", Picker).value
         return None if value in (BASE, None) else str(value)
 
+    def _editor_text(self) -> tuple[str, str]:
+        return (self.query_one("#system-text", TextArea).text,
+                self.query_one("#template-text", TextArea).text)
+
     async def _load_choice(self, choice: str) -> None:
+        """Show `choice` in the editor; the unsaved edit of the variant left is kept for when
+        the user comes back to it (and in state.json)."""
         try:
             variant = resolve_choice(self.project, choice, self._model())
         except WorkbenchError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
-        self.query_one("#system-text", TextArea).load_text(variant.system_prompt or "")
-        self.query_one("#template-text", TextArea).load_text(variant.prompt.spec.template)
+        self.memory.stash(self.choice_a, *self._editor_text(), self.saved_text)
+        self.choice_a = choice
+        self.saved_text = (variant.system_prompt or "", variant.prompt.spec.template)
+        system, template = self.memory.draft(choice) or self.saved_text
+        self.query_one("#system-text", TextArea).load_text(system)
+        self.query_one("#template-text", TextArea).load_text(template)
+        self.memory.remember(variant_a=choice)
+        self._remember()
         await self.query_one(VariablesForm).set_variables(variant.prompt.variables,
                                                           variant.prompt.spec.defaults)
         label = variant.name or "base"
@@ -193,6 +174,38 @@ class PromptTab(Horizontal):
     def _variant_b_changed(self, event: Picker.Changed) -> None:
         label = "base" if event.value == BASE else str(event.value).removeprefix("prompt:")
         self.query_one("#answer-b", AnswerPane).set_title(label)
+        self.memory.remember(variant_b=event.value)
+        self._remember()
+
+    @on(TextArea.Changed, "#system-text, #template-text")
+    def _editor_changed(self) -> None:
+        self._show_modified()
+        self.memory.stash(self.choice_a, *self._editor_text(), self.saved_text)
+        self._remember(later=True)
+
+    def _show_modified(self) -> None:
+        """'Template · modified' from the first edit, so an unsaved change is never a surprise."""
+        editing = " · editing A" if self.ab else ""
+        system, template = self._editor_text()
+        for name, label_id, changed in (("System prompt", "#system-label", system != self.saved_text[0]),
+                                        ("Template", "#template-label", template != self.saved_text[1])):
+            self.query_one(label_id, Label).update(f"{name}{editing}" + (" · modified" if changed else ""))
+
+    def _remember(self, later: bool = False) -> None:
+        """Write state.json now, or (while typing) once the keys stop for a second."""
+        if self._save_timer is not None:
+            self._save_timer.stop()
+            self._save_timer = None
+        if later:
+            self._save_timer = self.set_timer(1.0, self._remember)
+            return
+        problem = self.memory.write()
+        if problem:
+            self.notify(problem, severity="warning", markup=False)
+
+    def on_unmount(self) -> None:
+        if self._save_timer is not None:
+            self._remember()
 
     @on(TextArea.Changed, "#template-text")
     async def _template_changed(self, event: TextArea.Changed) -> None:
@@ -250,6 +263,8 @@ class PromptTab(Horizontal):
             return
         for pane, variant in zip(self.panes(), variants):
             pane.start(variant, inputs)
+        self.memory.remember(inputs=inputs)
+        self._remember()
         self.refresh_bindings()
 
     def action_cancel(self) -> None:
@@ -260,19 +275,25 @@ class PromptTab(Horizontal):
 
     async def action_toggle_ab(self) -> None:
         if not self.query("#answer-b"):
-            picker = Picker("Variant B", variant_options(self.project), BASE,
+            # B is the variant last compared, else the first that is not A: base vs base
+            # compares nothing
+            options = variant_options(self.project)
+            others = [v for _, v in options if v != self.choice_a] or [BASE]
+            picker = Picker("Variant B", options, self.memory.choice("variant_b", options, others[0]),
                             id="variant-b-select", classes="b-only")
             hint = Static("B: as saved; the editor is A", id="b-hint", classes="b-only")
             await self.query_one("#editor").mount_all([picker, hint], after="#variant-select")
+            value = str(picker.value)
+            label = "base" if value == BASE else value.removeprefix("prompt:")
             await self.query_one("#answers").mount(
-                AnswerPane(self.project, "B", title="base", id="answer-b"))
+                AnswerPane(self.project, "B", title=label, id="answer-b"))
         self.ab = not self.ab
+        self.memory.remember(ab=self.ab)
+        self._remember()
 
     def watch_ab(self, ab: bool) -> None:
         self.set_class(ab, "-ab")
-        editing = " · editing A" if ab else ""
-        self.query_one("#system-label", Label).update(f"System prompt{editing}")
-        self.query_one("#template-label", Label).update(f"Template{editing}")
+        self._show_modified()
         self.refresh_bindings()
 
     def action_copy_answer(self) -> None:
@@ -318,38 +339,25 @@ class PromptTab(Horizontal):
             if picker.value not in [value for _, value in options]:
                 picker.value = BASE
         # A now names the saved edit; B keeps its choice (it answers as saved either way).
+        # The edit is saved, so it is no longer a draft of the variant it started from.
+        self.saved_text = self._editor_text()
         value = saved.name if saved.config_updated else f"prompt:{saved.name}"
         self.query_one("#variant-select", Picker).value = value
         self.notify(saved.message, timeout=4, markup=False)
 
     def action_promote(self) -> None:
         pane = self.focused_pane()
-        if not self.can_promote:
-            self.notify("Promote needs workbench.core.evals.promote, which this build lacks.",
-                        severity="warning")
-            return
         if pane.generation_id is None:
             self.notify("Finish an answer first: only stored answers can be promoted.",
                         severity="warning")
             return
-        from workbench.tui.screens.promote import PromoteScreen
+        from workbench.tui.promote_flow import open_promote
 
-        evals = self.project.config.evals
-        default = Path(evals.dir) / (evals.default_set or "promoted.yaml")
-
-        def promote(generation_id: int, to: Path, expected: str | None) -> Any:
-            from workbench.core.evals.promote import promote_generation
-
-            target = to if to.is_absolute() else self.project.root / to
-            return promote_generation(self.project.store, generation_id, target, expected=expected)
-
-        def done(case: Any) -> None:
-            if case is not None:
-                self.notify(f"Added case '{case.id}' to {case.path.name} (line {case.line}).",
-                            timeout=4, markup=False)
-
-        self.app.push_screen(PromoteScreen(pane.generation_id, default, promote), done)
+        open_promote(self, pane.generation_id, f"pane {pane.slot} · {pane.shown_label()}")
 
     @on(AnswerPane.Finished)
     def _pane_finished(self, event: AnswerPane.Finished) -> None:
+        self.memory.remember(answers={p.slot: p.generation_id for p in self.panes()
+                                      if p.generation_id is not None})
+        self._remember()
         self.refresh_bindings()

@@ -96,6 +96,7 @@ class AnswerPane(Vertical):
         self.answered: tuple[str, str] | None = None  # (name, "name (id)") of the shown answer
         self.text = ""
         self.record: Any = None
+        self.restored_id: int | None = None  # an answer shown again from runs.db at start-up
         self.status = "idle"
         self.live: LiveStats | None = None
         self.notices: list[tuple[str, str]] = []
@@ -135,7 +136,23 @@ class AnswerPane(Vertical):
 
     @property
     def generation_id(self) -> int | None:
-        return self.record.id if self.record is not None else None
+        return self.record.id if self.record is not None else self.restored_id
+
+    def shown_label(self) -> str:
+        """The variant of the answer on show ('base', 'concise (edited)')."""
+        return self.answered[0] if self.answered else self.next_label
+
+    async def restore(self, row: dict[str, Any]) -> None:
+        """Show a stored answer again (the app was closed with it on show): its text and where
+        it came from; ctrl+r replaces it as usual."""
+        await self._ensure_widgets()
+        self.text, self.restored_id, self.status = row.get("output") or "", row["id"], "restored"
+        name = row.get("variant_name") or "base"
+        self.answered = (name, f"{name} ({row.get('variant_id')})")
+        self.query_one(".answer-title", Static).update(self._title())
+        await self.markdown.update(terminal_safe(self.text))
+        self.query_one(".answer-stats", StatsLine).set_parts(
+            [f"g{row['id']}", str(row.get("status")), "from the last session (workbench runs)"])
 
     def set_title(self, label: str) -> None:
         """The variant the next ctrl+r answers with; an answer on show keeps its own name."""
@@ -243,6 +260,7 @@ class AnswerPane(Vertical):
 
     async def _reset(self, variant: Any) -> None:
         self.text, self.record, self.status, self.notices = "", None, "running", []
+        self.restored_id = None
         self.live = LiveStats(started=time.monotonic(),
                               completion_price_per_1k=self.project.config.pricing.completion_per_1k)
         name = variant.name or "base"
