@@ -43,7 +43,7 @@ def test_init_scaffolds_a_project_that_ingests_asks_and_evals(tmp_path: Path, ca
     assert main(["-p", str(root), "ingest"]) == 0
     assert main(["-p", str(root), "eval", "run", "--limit", "1"]) == 0
     out = capsys.readouterr().out
-    assert "1/1 passed" in out or "1 passed" in out, out
+    assert "run e1: done" in out and "pass rate 100% (1/1)" in out, out
     # It refuses to overwrite, and says which files are in the way.
     before = (root / "workbench.yaml").read_text()
     assert main(["init", str(root)]) == 2

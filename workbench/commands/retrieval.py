@@ -343,7 +343,7 @@ def _check_gold(project: Any, settings: Any, gold: list[str]) -> None:
     paths = index.paths()
     label = missing[0]
     known = sorted(index.chunk_ids()) if "#" in label else paths
-    close = difflib.get_close_matches(label, known, n=3, cutoff=0.5)
+    close = difflib.get_close_matches(label, known, n=3, cutoff=0.75)
     hint = (f"did you mean {', '.join(close)}?" if close
             else f"{len(paths)} documents are indexed (see `workbench retrieval status`)")
     raise WorkbenchError(f"--gold {label}: not in the index: {hint}", field="--gold")
