@@ -56,6 +56,7 @@ class RunProgress:
     cached: int = 0
     skipped: int = 0  # finished before a resume, not redone
     last: CaseResult | None = None
+    hosts: list[Any] | None = None  # per-host HostStat when the model has several hosts
 
 
 @dataclass
@@ -91,9 +92,10 @@ def index_build(project: Any) -> str | None:
     """The index's build id (new at every (re)build): a table version can repeat after
     `ingest --reindex`, so the diff compares this too. None without an index."""
     from workbench.core.retrieval.index import Index, IndexUnavailable
+    from workbench.core.retrieval.service import project_index
 
     try:
-        return Index.read_meta(project.data_dir).get("build_id")
+        return Index.read_meta(project_index(project)).get("build_id")
     except IndexUnavailable:
         return None
 
@@ -106,9 +108,10 @@ def index_version(project: Any) -> int | None:
     settings, and must not make every later run a new variant. `eval diff` warns instead.
     """
     from workbench.core.retrieval.index import Index, IndexUnavailable
+    from workbench.core.retrieval.service import project_index
 
     try:
-        return Index.read_meta(project.data_dir).get("table_version")
+        return Index.read_meta(project_index(project)).get("table_version")
     except IndexUnavailable:
         return None
 
@@ -168,6 +171,7 @@ class EvalRunner:
         self._cancelled = False
         self._skipped = 0
         self._known: dict[str, Any] = {}  # model spec -> ModelIdentity, looked up once per run
+        self._pool: Any = None  # the variant model's HostPool when it has several hosts
 
     # -- public ---------------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -180,12 +184,17 @@ class EvalRunner:
     async def _identities(self) -> dict[str, Any]:
         """Each model of the chain -> the weights it names now, looked up once for the whole
         run (one /api/tags per Ollama model, the embedded GGUF's remembered hash)."""
-        from workbench.core.llm.registry import chain_specs
+        from workbench.core.llm.hosts import pool_of
+        from workbench.core.llm.registry import chain_specs, make_provider_or_placeholder
         from workbench.core.pipeline import _is_down, model_identity
 
         out = {}
         for spec in chain_specs(self.project.config, self.variant.model):
-            if not await _is_down(self.project, spec):
+            pool = pool_of(make_provider_or_placeholder(spec, self.project.config))
+            if pool is not None:  # every host's digest: a mismatch stops the run, naming them
+                out[spec] = await pool.check_identity(self.variant.adapter)
+                self._pool = self._pool or (pool if spec == self.variant.model else None)
+            elif not await _is_down(self.project, spec):
                 out[spec] = await model_identity(self.project, spec, self.variant.adapter)
         return out
 
@@ -213,6 +222,7 @@ class EvalRunner:
                         "index_build": index_build(self.project) if self.variant.prompt.grounded else None,
                         "model_digest": primary.digest if primary else None,
                         "model_identity": primary.as_dict() if primary and primary.digest else None,
+                        **({"hosts": [h.url for h in self._pool.hosts]} if self._pool else {}),
                         **({"selection": {"how": self.evalset.selection, "of": self.evalset.file_size,
                                           "cases": self.evalset.ids}}
                            if self.evalset.selection else {})})
@@ -233,7 +243,8 @@ class EvalRunner:
             from workbench.core.evals.assertions import default_embed
 
             embed = await asyncio.to_thread(default_embed)  # load the model off the event loop
-        sem = asyncio.Semaphore(self.concurrency)
+        # With several hosts the pool sets the pace (each host takes its `concurrency`).
+        sem = asyncio.Semaphore(max(self.concurrency, self._pool.capacity if self._pool else 0))
 
         async def one(case: Case, repeat_index: int) -> None:
             async with sem:
@@ -367,6 +378,8 @@ class EvalRunner:
             p.cached += 1
 
     def _emit(self, p: RunProgress) -> None:
+        if self._pool is not None:
+            p.hosts = self._pool.snapshot()
         if self.on_progress is not None:
             self.on_progress(p)
 

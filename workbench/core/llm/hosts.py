@@ -62,10 +62,23 @@ class HostStat:
     tokens: int
     tokens_per_s: float | None
 
+    @property
+    def short(self) -> str:
+        """`gpu1:11434`: the URL without scheme and /v1, for one-line progress."""
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.url).netloc or self.url
+
     def line(self) -> str:
+        """`gpu1:11434 up 3/4 busy · 120 done · 0 failed · 41.2 tok/s` (the Evals tab)."""
         rate = f"{self.tokens_per_s:.1f} tok/s" if self.tokens_per_s is not None else "– tok/s"
-        return (f"{self.url}  {self.state:<7} {self.outstanding}/{self.concurrency} busy  "
-                f"{self.done} done  {self.failed} failed  {rate}")
+        return (f"{self.short} {self.state} {self.outstanding}/{self.concurrency} busy · "
+                f"{self.done} done · {self.failed} failed · {rate}")
+
+    def brief(self) -> str:
+        """`gpu1:11434 up 41 tok/s` (the CLI's one progress line)."""
+        rate = f" {self.tokens_per_s:.0f} tok/s" if self.tokens_per_s is not None else ""
+        return f"{self.short} {self.state}{rate}"
 
 
 class _Host:

@@ -61,6 +61,9 @@ class RunProgressPanel(Vertical):
     RunProgressPanel.-idle ProgressBar { display: none; }
     RunProgressPanel.-idle .evals-counts { padding: 0; }
     RunProgressPanel.-idle .evals-last { height: auto; max-height: 4; text-wrap: wrap; }
+    RunProgressPanel .evals-hosts { height: auto; color: $text-muted; text-wrap: nowrap;
+                                     text-overflow: ellipsis; }
+    RunProgressPanel.-idle .evals-hosts { display: none; }
     """
 
     def compose(self) -> ComposeResult:
@@ -68,6 +71,7 @@ class RunProgressPanel(Vertical):
             yield ProgressBar(total=None, show_eta=False, show_percentage=False)
             yield Static("", classes="evals-counts")
         yield Static("", classes="evals-last")
+        yield Static("", classes="evals-hosts")  # one line per host when the model has several
 
     def on_mount(self) -> None:
         self.idle("No run in progress.", "ctrl+r runs the chosen eval set with the chosen variant.")
@@ -90,6 +94,8 @@ class RunProgressPanel(Vertical):
         self.query_one(ProgressBar).update(total=progress.total, progress=progress.done)
         self.query_one(".evals-counts", Static).update(Text(progress_counts(progress)))
         self.query_one(".evals-last", Static).update(last_case_text(progress.last))
+        hosts = getattr(progress, "hosts", None) or []
+        self.query_one(".evals-hosts", Static).update(Text("\n".join(h.line() for h in hosts)))
 
 
 class SummaryPanel(VerticalScroll):
