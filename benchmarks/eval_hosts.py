@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eval_runner import start_standin  # noqa: E402 - the same stand-in process as that benchmark
+from eval_runner import start_standin, write_cases  # noqa: E402 - the same stand-in and cases
 
 
 def make_project(urls: list[str], concurrency: int, cases: int):
@@ -43,11 +43,7 @@ def make_project(urls: list[str], concurrency: int, cases: int):
         f"model: {{provider: ollama, name: llama3.2, hosts: [{hosts}], options: {{temperature: 0}}}}\n"
         "fallback: []\ntimeouts: {connect_s: 1, first_token_s: 60, idle_s: 30, total_s: 600}\n"
         "retries: {count: 2, backoff_s: 0.05}\n", encoding="utf-8")
-    lines = ["name: bench", "cases:"]
-    for i in range(cases):
-        lines += [f"  - id: c{i}", f"    inputs: {{question: 'question number {i}'}}",
-                  "    assert:", "      - {type: contains, value: tok1}"]
-    (tmp / "bench.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_cases(tmp / "bench.yaml", cases)
     return Project.open(tmp), load_evalset(tmp / "bench.yaml")
 
 

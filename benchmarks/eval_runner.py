@@ -51,12 +51,17 @@ def make_project(url: str, cases: int):
     (tmp / "workbench.yaml").write_text(
         f"model: {{provider: ollama, name: llama3.2, host: '{url}', options: {{temperature: 0}}}}\n"
         "fallback: []\ntimeouts: {first_token_s: 60, idle_s: 30, total_s: 600}\n", encoding="utf-8")
+    write_cases(tmp / "bench.yaml", cases)
+    return Project.open(tmp), load_evalset(tmp / "bench.yaml")
+
+
+def write_cases(path: Path, cases: int) -> None:
+    """`bench.yaml`: N distinct questions, each passing when the answer has `tok1`."""
     lines = ["name: bench", "cases:"]
     for i in range(cases):
         lines += [f"  - id: c{i}", f"    inputs: {{question: 'question number {i}'}}",
                   "    assert:", "      - {type: contains, value: tok1}"]
-    (tmp / "bench.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return Project.open(tmp), load_evalset(tmp / "bench.yaml")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 async def timed_run(project, evalset, variant, **kw) -> tuple[float, dict]:
