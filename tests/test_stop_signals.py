@@ -15,8 +15,11 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from workbench.core.store import Store
 from fixtures_project import write_project
+from fixtures_retrieval import write_grounded_project
 from test_cli_ask_runs import _wait_for_partial_row
 from test_evals_cli import answer, chats, proj, wb  # noqa: F401 (proj is a fixture)
 
@@ -109,3 +112,31 @@ def test_ask_into_head_exits_141_and_stores_the_answer_interrupted(ollama_standi
     with Store(root / ".workbench" / "runs.db") as store:
         row = store.rows("generations")[-1]
     assert row["status"] == "interrupted" and row["output"].startswith("w0 w1")
+
+
+@pytest.mark.slow
+def test_sigterm_during_ingest_stops_within_seconds_and_exits_143(tmp_path):
+    """Before: SIGTERM killed ingest outright; and a Ctrl-C waited for the embedding model to
+    load (5-12 s here) before its 'after this batch' check. Now a batch gets STOP_GRACE_S, then
+    the ingest stops where it is (each file's chunks are one commit) and says how to finish."""
+    root = write_grounded_project(tmp_path / "p")
+    for i in range(40):
+        (root / "docs" / f"n{i:02}.md").write_text(f"# Note {i}\n\n" + " ".join(f"w{i}x{j}" for j in range(20)))
+    proc = _start(["-p", str(root), "ingest"])
+    lock = root / ".workbench" / "index" / ".ingest.lock"  # taken after the handlers are in place
+    deadline = time.monotonic() + 60
+    while not lock.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.5)  # loading the embedding model now
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    said = {}
+    for line in proc.stderr:
+        said.setdefault(line.split(":")[0], time.monotonic() - started)
+    proc.wait(timeout=60)
+    assert proc.returncode == 143, said
+    assert said.get("stopped", 99) < 3, said  # what the user sees; the interpreter's own exit follows
+    assert "Index: 45 documents" not in proc.stdout.read()
+    done = subprocess.run([sys.executable, "-m", "workbench.cli", "-p", str(root), "ingest"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "Index: 45 documents" in done.stdout, done.stdout + done.stderr

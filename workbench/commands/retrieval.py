@@ -8,6 +8,7 @@ styled spans, never as markup strings. Progress goes to stderr, results to stdou
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import json
 import signal
@@ -112,27 +113,37 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_ingest(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.retrieval.index import IndexMismatch
 
+    from workbench.core.interrupts import interrupt_exit_code
+
     settings = project.config.retrieval
     out = Console(stderr=True, highlight=False) if args.json else Console(highlight=False)
     try:
-        report = ingest_with_progress(project, settings, args.paths or None, reindex=args.reindex,
-                                      prune=args.prune, quiet=args.json)
-    except IndexMismatch as exc:
-        if args.reindex or not offer_reindex(exc, settings.embedding_model):
-            raise
-        report = ingest_with_progress(project, settings, None, reindex=True, quiet=args.json)
-        if args.paths and not report.cancelled:  # then what was asked: these files, added/updated
-            print_ingest_report(out, report)
-            report = ingest_with_progress(project, settings, args.paths, prune=args.prune, quiet=args.json)
+        try:
+            report = ingest_with_progress(project, settings, args.paths or None, reindex=args.reindex,
+                                          prune=args.prune, quiet=args.json)
+        except IndexMismatch as exc:
+            if args.reindex or not offer_reindex(exc, settings.embedding_model):
+                raise
+            report = ingest_with_progress(project, settings, None, reindex=True, quiet=args.json)
+            if args.paths and not report.cancelled:  # then what was asked: these files, added/updated
+                print_ingest_report(out, report)
+                report = ingest_with_progress(project, settings, args.paths, prune=args.prune, quiet=args.json)
+    except KeyboardInterrupt:  # a second Ctrl-C, or the batch outlived STOP_GRACE_S: stopped mid-batch
+        print("stopped: the files committed before the signal are kept (each file is all or nothing); "
+              "run `workbench ingest` again to finish", file=sys.stderr)
+        return interrupt_exit_code()
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
         print_ingest_report(out, report)
     if report.cancelled:  # Ctrl-C 130, SIGTERM 143 (routed to on_sigint below by core/interrupts.py)
-        from workbench.core.interrupts import interrupt_exit_code
-
         return interrupt_exit_code()
     return 0
+
+
+# After the first Ctrl-C (or SIGTERM), how long the current batch may take to finish before the
+# ingest is stopped where it is: loading the embedding model alone took 5-12 s on a busy box.
+STOP_GRACE_S = 1.5
 
 
 def ingest_with_progress(project: Any, settings: Any, paths: list[str] | None, *, reindex: bool = False,
@@ -146,11 +157,18 @@ def ingest_with_progress(project: Any, settings: Any, paths: list[str] | None, *
     err = Console(stderr=True, highlight=False)
     cancel = threading.Event()
 
+    deadline: list[threading.Timer] = []
+
     def on_sigint(signum, frame):  # first Ctrl-C: finish the batch and keep what is done
         if cancel.is_set():
             raise KeyboardInterrupt
         cancel.set()
         err.print(Text("stopping after this batch (Ctrl-C again to abort now)...", style="yellow"))
+        # ... unless that takes long (a model load, a big batch): then as a second Ctrl-C would.
+        # Safe at any point: a file's chunks are one LanceDB commit (core/retrieval/ingest.py).
+        deadline.append(threading.Timer(STOP_GRACE_S, _thread.interrupt_main))
+        deadline[0].daemon = True
+        deadline[0].start()
 
     previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
     progress = Progress(
@@ -182,6 +200,8 @@ def ingest_with_progress(project: Any, settings: Any, paths: list[str] | None, *
             return ingest_project(project, settings, paths, reindex=reindex, prune=prune,
                                   progress=on_progress, cancel=cancel)
     finally:
+        for timer in deadline:
+            timer.cancel()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
 
