@@ -236,7 +236,7 @@ def tiny_dir(tmp_path, ollama_standin, xdg_config) -> Path:
 
 
 async def override(app, pilot, reason: str) -> None:
-    await pilot.press("ctrl+o")
+    await pilot.press("ctrl+y")  # ctrl+o is Copy everywhere else
     await pilot.pause()
     assert type(app.screen).__name__ == "OverrideScreen"
     await pilot.press("enter")  # an empty reason is refused
@@ -402,7 +402,7 @@ def test_finetune_locked_checklist_80x24(snap_compare, fresh_sample, make_app):
     """The Fine-tune tab on the fresh sample project at 80x24: the view bar (Guard ✗), the
     advice band first ('Not yet: run the eval set …'), the knowledge warning band ('facts belong
     in retrieval'), the signal select (none named) focused, the red lock line naming the failing
-    rules and ctrl+o, then the checklist from '✓ eval set: … 83 cases' down through the ✗ rules
+    rules and ctrl+y, then the checklist from '✓ eval set: … 83 cases' down through the ✗ rules
     with their next steps; the footer's Override / Start / Resume keys (the view keys are in the
     view bar)."""
     app = make_app(fresh_sample, probe=False)
@@ -489,7 +489,7 @@ def test_lock_line_and_view_bar_say_where_the_tab_stands():
     failing = GuardReport([Rule("eval set", True, "ok"), Rule("plateau", False, "moving"),
                            Rule("knowledge", False, "facts", severity="warning")], "Not yet: …")
     assert lock_line(failing, None) == (
-        "✗ Locked until the guard passes (failing: plateau) — or ctrl+o to override with a "
+        "✗ Locked until the guard passes (failing: plateau) — or ctrl+y to override with a "
         "recorded reason.", "locked")
     assert lock_line(failing, "[b]why[/b]")[1] == "override"
     assert "[b]why[/b]" in lock_line(failing, "[b]why[/b]")[0]

@@ -81,5 +81,6 @@ def test_runs_tab_80x24(snap_compare, snapshot_app):
 
 
 def test_prompt_tab_ab_160x48(snap_compare, snapshot_app):
-    """A/B mode at 160x48: the second variant picker in the editor and two empty answer panes."""
+    """A/B mode at 160x48: the second variant picker in the editor, set to another variant
+    (audience, not base vs base), and two empty answer panes."""
     assert snap_compare(snapshot_app, terminal_size=(160, 48), run_before=_prepare("ctrl+t"))

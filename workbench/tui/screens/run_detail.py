@@ -64,5 +64,6 @@ class RunDetailScreen(ModalScreen[None]):
         self.dismiss(None)
 
     def action_copy(self) -> None:
-        self.app.copy_to_clipboard(self.report)
-        self.notify("Run report copied to the clipboard (OSC 52)", timeout=2)
+        from workbench.tui.clipboard import copy_text
+
+        copy_text(self, self.report, "Run report")

@@ -43,5 +43,6 @@ class SourceScreen(ModalScreen[None]):
         self.dismiss(None)
 
     def action_copy(self) -> None:
-        self.app.copy_to_clipboard(self.source.text)
-        self.notify("Chunk copied to the clipboard (OSC 52)", timeout=2)
+        from workbench.tui.clipboard import copy_text
+
+        copy_text(self, self.source.text, "Chunk")

@@ -51,7 +51,7 @@ class FinetuneTab(Vertical):
                 tooltip="Show the LoRA form and the live loss curve"),
         Binding("ctrl+l", "view('jobs')", "Jobs", id="finetune.jobs", show=False,
                 tooltip="Show past fine-tune jobs with their loss, eval verdict and export"),
-        Binding("ctrl+o", "override", "Override", id="finetune.override",
+        Binding("ctrl+y", "override", "Override", id="finetune.override",
                 tooltip="Train although the guard refuses: asks for a reason, stored with the job"),
         Binding("ctrl+r", "start", "Start", id="finetune.start",
                 tooltip="Start a LoRA training job with the form's settings"),
@@ -229,7 +229,7 @@ class FinetuneTab(Vertical):
             return
         if not self.unlocked:
             self.notify("Locked: the guard has not passed. Fix what the checklist says, or "
-                        "ctrl+o to override with a reason.", severity="warning")
+                        "ctrl+y to override with a reason.", severity="warning")
             self.action_view("guard")
             return
         try:

@@ -301,8 +301,9 @@ class PromptTab(Horizontal):
         if not pane.text:
             self.notify("No answer to copy yet.", severity="warning")
             return
-        self.app.copy_to_clipboard(pane.text)
-        self.notify(f"Answer {pane.slot} copied to the clipboard (OSC 52).", timeout=2)
+        from workbench.tui.clipboard import copy_text
+
+        copy_text(self, pane.text, f"Answer {pane.slot}")
 
     def action_sources(self) -> None:
         """Cursor to the focused pane's sources; pressed there, on to the other pane's."""

@@ -400,9 +400,9 @@ class RetrievalTab(Vertical):
         if hit is None:
             self.notify("Select a result first.", severity="warning")
             return
-        self.app.copy_to_clipboard(hit.text)
-        self.notify(terminal_safe(f"Copied {hit.chunk_id} ({len(hit.text)} characters) to the "
-                                  "clipboard (OSC 52)."), timeout=3, markup=False)
+        from workbench.tui.clipboard import copy_text
+
+        copy_text(self, hit.text, terminal_safe(f"{hit.chunk_id} ({len(hit.text)} characters)"))
 
     def action_focus_query(self) -> None:
         self.query_one("#rt-query", Input).focus()

@@ -102,7 +102,7 @@ def lock_line(report: Any | None, override: str | None, checking: bool = False) 
         what = f" for the {report.signal} signal" if report.signal else ""
         return f"✓ Unlocked: the evidence supports a LoRA fine-tune{what}.", "open"
     failing = [r.name for r in report.rules if rule_state(r) == "fail"]
-    return (f"✗ Locked until the guard passes (failing: {', '.join(failing)}) — or ctrl+o to "
+    return (f"✗ Locked until the guard passes (failing: {', '.join(failing)}) — or ctrl+y to "
             "override with a recorded reason.", "locked")
 
 

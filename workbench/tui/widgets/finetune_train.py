@@ -143,7 +143,7 @@ class TrainPanel(Vertical):
                                 "file of {messages} or {prompt, completion} rows")
         with Horizontal(id="ft-buttons"):
             yield Button("Start training (ctrl+r)", id="ft-start", compact=True, variant="primary")
-            yield Button("Override… (ctrl+o)", id="ft-override", compact=True, variant="warning")
+            yield Button("Override… (ctrl+y)", id="ft-override", compact=True, variant="warning")
         yield Static("", id="ft-form-error")
         with ProgressArea(id="ft-progress"):
             yield Static(Text("No training run yet."), id="ft-status")
