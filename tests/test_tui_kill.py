@@ -1,0 +1,47 @@
+"""kill -9 of the terminal app while it streams an answer: the partial answer is already in
+runs.db, and the next command marks it `interrupted` and lists it. The real app in a real
+pseudo-terminal; the Ollama stand-in's per-token delay keeps the answer streaming."""
+
+from __future__ import annotations
+
+import os
+import pty
+import signal
+import sys
+import time
+
+from workbench.core.store import Store
+from fixtures_project import write_project
+from test_cli_ask_runs import _wait_for_partial_row, workbench
+from test_tui_terminal import _read_until
+
+
+def test_kill_9_of_the_app_mid_answer_keeps_the_partial_answer_as_interrupted(ollama_standin, tmp_path):
+    ollama_standin.configure(reply=[f"w{i} " for i in range(300)], token_delay_s=0.03)
+    root = write_project(tmp_path / "p", host=ollama_standin.url,
+                         timeouts="connect_s: 2\n  first_token_s: 30\n  idle_s: 30\n  total_s: 60")
+    env = {**os.environ, "TERM": "xterm-256color", "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+           "COLUMNS": "100", "LINES": "30"}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the workbench, as a user starts it
+        os.execve(sys.executable, [sys.executable, "-m", "workbench.cli", "--project", str(root)], env)
+    seen = bytearray()
+    try:
+        _read_until(fd, b"palette", seen)
+        os.write(fd, b"hi there")
+        _read_until(fd, b"hi there", seen)
+        os.write(fd, b"\x12")  # ctrl+r: send
+        partial = _wait_for_partial_row(root / ".workbench" / "runs.db")
+        assert partial["status"] == "running"
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    time.sleep(0.1)
+    with Store(root / ".workbench" / "runs.db") as store:
+        assert store.recovered == 1
+        row = store.get("generations", partial["id"])
+        assert row["status"] == "interrupted" and row["output"].startswith(partial["output"])
+        assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    listed = workbench("runs", "-p", str(root), "--status", "interrupted")
+    assert listed.returncode == 0 and "hi there" in listed.stdout
