@@ -178,6 +178,9 @@ def _attempt_line(a: Any) -> str:
     line = f"{a.get('model')} try {a.get('attempt')}: {a.get('outcome')}"
     if a.get("elapsed_ms") is not None:
         line += f" ({a['elapsed_ms']:.0f} ms)"
+    cut = a.get("partial_output")  # a host pool restarted this try elsewhere (llm/hosts.py)
+    if cut:
+        line += f" cut after {len(cut)} characters: {cut[:60]!r}"
     return line + (f" {a['message']}" if a.get("message") else "")
 
 
