@@ -286,3 +286,14 @@ def test_unsent_options_are_a_warning_on_the_answer():
         asyncio.run(run())
         assert "top_k" not in stub.requests[0]["body"]
     assert any("not sent" in w and "top_k" in w and "num_ctx" not in w for w in c.result.warnings)
+
+
+def test_an_openai_spec_without_a_base_url_says_where_to_set_it(tmp_path):
+    from workbench.core.config import load_config
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.llm.registry import make_provider
+
+    (tmp_path / "workbench.yaml").write_text("model:\n  name: llama3.2\n  host: http://127.0.0.1:11434\n")
+    config = load_config(tmp_path)
+    with pytest.raises(WorkbenchError, match="openai:gpt-x needs base_url"):
+        make_provider("openai:gpt-x", config)  # never the Ollama host as an OpenAI URL

@@ -32,7 +32,8 @@ def make_provider(spec: str, config: Config) -> Provider:
     # outstanding counts and down marks must be shared by every case of a run.
     key = (spec, config.model.host, endpoint, config.timeouts.connect_s, str(config.model.think))
     if key not in _OLLAMA_PROVIDERS:
-        urls = [(h.url, h.concurrency) for h in endpoint.hosts] or [(config.model.host, 1)]
+        default = config.model.host if spec.startswith("ollama:") else None  # model.host is Ollama's
+        urls = [(h.url, h.concurrency) for h in endpoint.hosts] or [(default, 1)]
         if len(urls) == 1:
             _OLLAMA_PROVIDERS[key] = _one_host(spec, urls[0][0], endpoint.api_key_env, config)
         else:
