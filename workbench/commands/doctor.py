@@ -98,7 +98,8 @@ def check_store(path: Path) -> list[Finding]:
 
 
 def check_index(project: Any) -> list[Finding]:
-    from workbench.core.retrieval.index import Index, IndexUnavailable, chunking_drift, index_dir, staging_dir
+    from workbench.core.retrieval.index import Index, IndexUnavailable, NoIndex, chunking_drift, index_dir, staging_dir
+    from workbench.core.retrieval.service import project_index
 
     settings = project.config.retrieval
     data = Path(project.data_dir)
@@ -106,12 +107,15 @@ def check_index(project: Any) -> list[Finding]:
     if staging_dir(data).exists():
         found.append(Finding(NOTE, "index", f"{staging_dir(data)} is left from an `ingest --reindex` that did "
                              "not finish; the old index still serves, and the next ingest deletes it"))
-    if not index_dir(data).exists():
-        return found + [Finding(OK, "index", "no retrieval index yet (`workbench ingest` builds one)")]
+    none_yet = Finding(OK, "index", "no retrieval index yet (`workbench ingest` builds one)")
+    if not index_dir(data).exists() and not settings.uri:
+        return found + [none_yet]
     try:
-        index = Index.open(data, settings.embedding_model)
+        index = Index.open(project_index(project, settings), settings.embedding_model)  # or retrieval.uri
         index.verify()
         note = index.incomplete()
+    except NoIndex:
+        return found + [none_yet]
     except IndexUnavailable as exc:
         return found + [Finding(PROBLEM, "index", exc.reason)]
     if note:

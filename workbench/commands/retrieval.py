@@ -276,9 +276,9 @@ def _dur(seconds: float | None) -> str:
 def _warn_if_chunking_changed(project: Any, settings: Any) -> None:
     from workbench.core.retrieval.index import Index, chunking_drift
 
-    from workbench.core.retrieval.service import incomplete_note
+    from workbench.core.retrieval.service import incomplete_note, project_index
 
-    drift = chunking_drift(Index.read_meta(project.data_dir), settings)
+    drift = chunking_drift(Index.read_meta(project_index(project, settings)), settings)
     if drift:
         print(f"warning: {drift}: run `workbench ingest`", file=sys.stderr)
     note = incomplete_note(project)
@@ -587,12 +587,13 @@ def _cases_table(ev: Any, cases: list) -> Table:
 
 def run_status(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.retrieval.index import Index, IndexUnavailable
+    from workbench.core.retrieval.service import project_index
 
     settings = project.config.retrieval
     meta: dict = {}
     problem = None
     try:
-        index = Index.open(project.data_dir, settings.embedding_model)
+        index = Index.open(project_index(project, settings), settings.embedding_model)
         meta = dict(index.meta)
         meta["table_rows"] = index.count()
         index.verify()  # opening reads the manifest only: damaged data files show here

@@ -14,6 +14,9 @@ Layout:
                                    the old index serves. A leftover one is deleted by the next
                                    ingest.
 
+With `retrieval.uri: s3://bucket/prefix` the same index lives on an object store instead, the
+files above being objects there (storage.py says how rename, flock and the reindex swap map).
+
 An ingest that is killed or cancelled in place (a first ingest, an incremental one) leaves
 meta.json in state "ingesting" with `files_expected`: `Index.incomplete()` then says
 "index incomplete: 36/45 files", which retrieve, ask, the Retrieval tab and eval runs show.
@@ -87,6 +90,10 @@ class IndexUnavailable(WorkbenchError):
         return self.reason
 
 
+class NoIndex(IndexUnavailable):
+    """None was built at this location yet (`workbench ingest` builds one)."""
+
+
 class IndexMismatch(IndexUnavailable):
     """The index was built with a different embedding model or dimension than configured."""
 
@@ -102,14 +109,23 @@ class WriteRefused(IndexUnavailable):
 REINDEX_HINT = "run `workbench ingest --reindex` to rebuild it"
 
 
-def table_problem(exc: BaseException, where: Path, doing: str) -> IndexUnavailable:
+def table_problem(exc: BaseException, where: Path | str, doing: str) -> IndexUnavailable:
     """What a LanceDB failure while `doing` something to the index at `where` means to a user.
 
     LanceDB raises plain RuntimeError/OSError/ValueError with the OS error inside the text
-    ("... Permission denied (os error 13) ..."), so the cause is read from there.
+    ("... Permission denied (os error 13) ..."), so the cause is read from there. On an object
+    store, refused credentials, an unreachable endpoint or a missing bucket come first.
     """
     text = str(exc).lower()
     short = _short(exc)
+    store = _store_of(where)
+    if store is not None:
+        from workbench.core.retrieval.storage import remote_problem
+
+        found = remote_problem(exc, store, doing)
+        if found is not None:
+            return found
+        short = store.redact(short)
     if isinstance(exc, PermissionError) or "permission denied" in text or "os error 13" in text:
         return IndexUnavailable(
             f"retrieval index files at {where} are not accessible ({doing}: permission denied): "
@@ -134,8 +150,29 @@ def lancedb_module() -> Any:
     return lancedb
 
 
-def index_dir(data_dir: Path) -> Path:
+def index_dir(data_dir: Path | str) -> Path:
+    """The index folder in a data folder; for an object-store location, that location itself
+    (a storage.RemoteDir, joined with `/` like a Path)."""
+    store = _store_of(data_dir)
+    if store is not None:
+        return store.dir  # type: ignore[return-value]
     return Path(data_dir) / "index"
+
+
+def index_location(data_dir: Path | str, settings: Any = None) -> Path | str:
+    """Where the index of a project with this data folder and RetrievalSettings lives: the
+    configured `retrieval.uri` (an object store), else `<data_dir>/index`'s data folder."""
+    uri = getattr(settings, "uri", None)
+    return uri.strip() if uri else Path(data_dir)
+
+
+def _store_of(where: Any) -> Any:
+    """The storage.ObjectStore for an object-store location, None for a local folder."""
+    from workbench.core.retrieval.storage import ObjectStore, is_remote
+
+    if isinstance(where, ObjectStore):
+        return where
+    return ObjectStore(str(where)) if is_remote(where) else None
 
 
 def staging_dir(data_dir: Path) -> Path:
@@ -231,10 +268,18 @@ def path_matches(path: str, path_glob: str | None) -> bool:
 class Index:
     """An opened index: the LanceDB table (may be absent while empty) and its metadata."""
 
-    def __init__(self, data_dir: Path, meta: dict, table: Any | None, db: Any, folder: Path | None = None) -> None:
-        self.data_dir = Path(data_dir)
-        self.dir = folder or index_dir(self.data_dir)
-        self.staged = self.dir != index_dir(self.data_dir)  # a --reindex build, not serving yet
+    def __init__(self, data_dir: Path | str, meta: dict, table: Any | None, db: Any, folder: Path | None = None,
+                 *, staged: bool = False, table_name: str | None = None) -> None:
+        self.store = _store_of(data_dir)  # an object-store index (storage.py), else None
+        if self.store is not None:
+            self.data_dir: Path | str = self.store.dir
+            self.dir = self.store.dir
+            self.staged = staged  # there, a --reindex build is a new table beside the old one
+        else:
+            self.data_dir = Path(data_dir)
+            self.dir = folder or index_dir(self.data_dir)
+            self.staged = self.dir != index_dir(self.data_dir)  # a --reindex build, not serving yet
+        self.table_name = table_name or meta.get("table") or TABLE
         self.meta = meta
         self._table = table
         self._db = db
@@ -242,16 +287,20 @@ class Index:
     # --- opening --------------------------------------------------------------------------------
 
     @staticmethod
-    def read_meta(data_dir: Path) -> dict:
+    def read_meta(data_dir: Path | str) -> dict:
         """meta.json, or IndexUnavailable saying what is wrong with it."""
+        store = _store_of(data_dir)
+        if store is not None:
+            text = store.read_text(META, "reading its metadata")
+            if text is None:
+                raise NoIndex(f"no retrieval index at {store.uri}: run `workbench ingest` first", path=store.uri)
+            return _checked_meta(text, store.dir / META)
         d = index_dir(data_dir)
         meta_path = d / META
         if not d.exists():
             _recover_swap(Path(data_dir))
         if not d.exists():
-            raise IndexUnavailable(
-                f"no retrieval index at {d}: run `workbench ingest` first", path=d
-            )
+            raise NoIndex(f"no retrieval index at {d}: run `workbench ingest` first", path=d)
         if not os.access(d, os.R_OK | os.X_OK):
             raise IndexUnavailable(f"retrieval index folder is unreadable: {d} (permission denied)", path=d)
         if not meta_path.exists():
@@ -261,29 +310,46 @@ class Index:
                 path=d,
             )
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            text = meta_path.read_text(encoding="utf-8")
         except PermissionError:
             raise IndexUnavailable(f"retrieval index metadata is unreadable: {meta_path}", path=meta_path) from None
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             raise IndexUnavailable(
                 f"retrieval index metadata is corrupt ({exc}): run `workbench ingest --reindex`",
                 path=meta_path,
             ) from None
-        if not isinstance(meta, dict) or "embedding_model" not in meta or "dimension" not in meta:
-            raise IndexUnavailable(
-                f"retrieval index metadata is corrupt (missing fields): run `workbench ingest --reindex`",
-                path=meta_path,
-            )
-        if meta.get("index_version") != INDEX_VERSION:
-            raise IndexMismatch(
-                f"retrieval index layout version {meta.get('index_version')} is not the current "
-                f"{INDEX_VERSION}: run `workbench ingest --reindex`",
-                path=meta_path,
-            )
-        return meta
+        return _checked_meta(text, meta_path)
+
+    @staticmethod
+    def meta_exists(data_dir: Path | str) -> bool:
+        """Whether the location has index metadata (readable or not); on an object store an
+        unreachable store or refused credentials raise instead of answering no."""
+        store = _store_of(data_dir)
+        if store is not None:
+            return store.read_text(META, "reading its metadata") is not None
+        return (index_dir(data_dir) / META).exists()
+
+    @staticmethod
+    def clear_leftovers(data_dir: Path | str) -> None:
+        """Drop what a killed or replaced `--reindex` left (disk space only; call it under the
+        ingest lock): the staging folder here; on an object store, every chunk table but the
+        serving one, and the staged metadata."""
+        store = _store_of(data_dir)
+        if store is None:
+            shutil.rmtree(staging_dir(Path(data_dir)), ignore_errors=True)
+            return
+        from workbench.core.retrieval.storage import STAGED_META
+
+        text = store.read_text(META, "reading its metadata")
+        try:
+            serving = (json.loads(text) if text else {}).get("table", TABLE)
+        except (ValueError, AttributeError):
+            return  # corrupt metadata: keep everything for a --reindex to sort out
+        _drop_tables(store, keep={serving})
+        store.delete(STAGED_META)
 
     @classmethod
-    def open(cls, data_dir: Path, embedding_model: str | None = None, dimension: int | None = None) -> "Index":
+    def open(cls, data_dir: Path | str, embedding_model: str | None = None, dimension: int | None = None) -> "Index":
         """Open an existing index for searching.
 
         `embedding_model` / `dimension`, when given, are checked against what the index was built
@@ -291,12 +357,13 @@ class Index:
         """
         meta = cls.read_meta(data_dir)
         check_compatible(meta, embedding_model, dimension, index_dir(data_dir) / META)
-        lancedb = lancedb_module()
         d = index_dir(data_dir)
+        store = _store_of(data_dir)
+        name = meta.get("table") or TABLE
         try:
-            db = lancedb.connect(str(d))
+            db = store.connect() if store is not None else lancedb_module().connect(str(d))
             names = _table_names(db)
-            table = db.open_table(TABLE) if TABLE in names else None
+            table = db.open_table(name) if name in names else None
             if table is not None:
                 table.schema  # noqa: B018  (touches the manifest: corrupt files fail here)
         except Exception as exc:  # lance raises plain OSError/ValueError/RuntimeError variants
@@ -308,9 +375,22 @@ class Index:
         return cls(data_dir, meta, table, db)
 
     @classmethod
-    def create(cls, data_dir: Path, meta: dict, *, staged: bool = False) -> "Index":
+    def create(cls, data_dir: Path | str, meta: dict, *, staged: bool = False) -> "Index":
         """Start a fresh, empty index with this metadata: in place (dropping any previous one),
         or `staged` beside the serving one, which stays until `publish` swaps them."""
+        store = _store_of(data_dir)
+        if store is not None:  # staged: a new table; published by rewriting meta.json
+            build = new_build_id()
+            name = f"{TABLE}-{build}" if staged else TABLE
+            try:
+                db = store.connect()
+                if name in _table_names(db):
+                    db.drop_table(name)
+            except Exception as exc:
+                raise table_problem(exc, store.dir, "creating it") from None
+            idx = cls(store, {**meta, "build_id": build, "table": name}, None, db, staged=staged, table_name=name)
+            idx.write_meta()
+            return idx
         d = staging_dir(data_dir) if staged else index_dir(data_dir)
         lancedb = lancedb_module()
         try:
@@ -334,6 +414,9 @@ class Index:
         """
         if not self.staged:
             return
+        if self.store is not None:
+            self._publish_remote()
+            return
         live, old = index_dir(self.data_dir), _retired_dir(self.data_dir)
         try:
             shutil.rmtree(old, ignore_errors=True)
@@ -351,9 +434,40 @@ class Index:
         except Exception as exc:
             raise table_problem(exc, live, "replacing it with the rebuilt index") from None
 
+    def _publish_remote(self) -> None:
+        """On an object store: one PUT of meta.json naming the new table is the switch. The
+        table it replaces stays for searches that opened it a moment ago; older ones go."""
+        from workbench.core.retrieval.storage import STAGED_META
+
+        store = self.store
+        text = store.read_text(META, "reading its metadata")
+        try:
+            retired = (json.loads(text) if text else {}).get("table", TABLE)
+        except (ValueError, AttributeError):
+            retired = TABLE
+        self.staged = False
+        try:
+            self.write_meta()
+        except BaseException:
+            self.staged = True
+            raise
+        store.delete(STAGED_META)
+        try:
+            _drop_tables(store, keep={self.table_name, retired})
+        except IndexUnavailable:
+            pass  # disk space only: the next ingest drops them
+
     def discard(self) -> None:
         """Drop a staged build (a cancelled --reindex): the serving index stays as it was."""
-        if self.staged:
+        if self.staged and self.store is not None:
+            from workbench.core.retrieval.storage import STAGED_META
+
+            try:
+                _drop_tables(self.store, keep=set(), only={self.table_name})
+                self.store.delete(STAGED_META)
+            except IndexUnavailable:
+                pass  # the next ingest drops it
+        elif self.staged:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def incomplete(self) -> str | None:
@@ -373,6 +487,13 @@ class Index:
 
     def ingest_running(self) -> bool:
         """Whether another process holds the ingest lock right now."""
+        if self.store is not None:
+            from workbench.core.retrieval.storage import Lease
+
+            try:
+                return Lease(self.store).holder() is not None
+            except IndexUnavailable:
+                return False
         try:
             with open(self.dir / LOCK, "a+") as fh:
                 fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -385,7 +506,14 @@ class Index:
     # --- metadata -------------------------------------------------------------------------------
 
     def write_meta(self) -> None:
-        """Replace meta.json atomically (write a temp file, then rename over)."""
+        """Replace meta.json atomically (write a temp file, then rename over; on an object store
+        one PUT, to reindex.json while the build is staged)."""
+        if self.store is not None:
+            from workbench.core.retrieval.storage import STAGED_META
+
+            text = json.dumps(self.meta, indent=2, sort_keys=True)
+            self.store.write_text(STAGED_META if self.staged else META, text, "writing its metadata")
+            return
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.dir / (META + ".tmp")
         tmp.write_text(json.dumps(self.meta, indent=2, sort_keys=True), encoding="utf-8")
@@ -418,7 +546,14 @@ class Index:
 
     @contextmanager
     def write_lock(self) -> Iterator[None]:
-        """Exclusive lock against a second concurrent ingest of the same index."""
+        """Exclusive lock against a second concurrent ingest of the same index (on an object
+        store a lease object: storage.Lease)."""
+        if self.store is not None:
+            from workbench.core.retrieval.storage import Lease
+
+            with Lease(self.store).held():
+                yield
+            return
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             fh = open(self.dir / LOCK, "a+")
@@ -494,7 +629,7 @@ class Index:
         if self._table is None:
             if data is None:
                 return
-            self._table = self._db.create_table(TABLE, data=data, schema=_schema(dimension))
+            self._table = self._db.create_table(self.table_name, data=data, schema=_schema(dimension))
             return
         cond = "path IN (" + ", ".join(sql_str(p) for p in paths) + ")"
         if data is None:
@@ -659,6 +794,29 @@ class Index:
         return set(tbl.column("chunk_id").to_pylist())
 
 
+def _checked_meta(text: str, meta_path: Path | str) -> dict:
+    """Parsed and validated meta.json text, or IndexUnavailable saying what is wrong with it."""
+    try:
+        meta = json.loads(text)
+    except ValueError as exc:
+        raise IndexUnavailable(
+            f"retrieval index metadata is corrupt ({exc}): run `workbench ingest --reindex`",
+            path=meta_path,
+        ) from None
+    if not isinstance(meta, dict) or "embedding_model" not in meta or "dimension" not in meta:
+        raise IndexUnavailable(
+            f"retrieval index metadata is corrupt (missing fields): run `workbench ingest --reindex`",
+            path=meta_path,
+        )
+    if meta.get("index_version") != INDEX_VERSION:
+        raise IndexMismatch(
+            f"retrieval index layout version {meta.get('index_version')} is not the current "
+            f"{INDEX_VERSION}: run `workbench ingest --reindex`",
+            path=meta_path,
+        )
+    return meta
+
+
 def new_build_id() -> str:
     return uuid.uuid4().hex[:16]
 
@@ -723,6 +881,21 @@ def _schema(dimension: int) -> Any:
             pa.field("vector", pa.list_(pa.float32(), dimension)),
         ]
     )
+
+
+_CHUNK_TABLE = re.compile(rf"^{TABLE}(-[0-9a-f]{{16}})?$")
+
+
+def _drop_tables(store: Any, keep: set[str], only: set[str] | None = None) -> None:
+    """Drop this index's chunk tables on an object store except `keep` (or just `only`); other
+    tables that share the prefix are never touched."""
+    try:
+        db = store.connect()
+        for name in _table_names(db):
+            if _CHUNK_TABLE.match(name) and name not in keep and (only is None or name in only):
+                db.drop_table(name)
+    except Exception as exc:
+        raise table_problem(exc, store.dir, "dropping a replaced table") from None
 
 
 def _table_names(db: Any) -> list[str]:

@@ -37,12 +37,13 @@ table refuses) is skipped with its reason; only a table that then fails a plain 
 "damaged" (index.py `Index.writing`).
 
 Concurrent ingests of the same index are refused (flock on index/.ingest.lock); searches may run
-during an ingest and see the last committed version.
+during an ingest and see the last committed version. With `retrieval.uri` set the index is on an
+object store (storage.py): the same steps, with a lease object for the lock and a new table plus
+a rewritten meta.json for the reindex swap.
 """
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -68,10 +69,9 @@ from workbench.core.retrieval.index import (
     IndexUnavailable,
     WriteRefused,
     check_compatible,
-    index_dir,
+    index_location,
     new_build_id,
     now_iso,
-    staging_dir,
 )
 from workbench.core.retrieval.settings import RetrievalSettings
 
@@ -150,7 +150,8 @@ def ingest(
     bases: list[Path] | None = None,
     prune: bool = True,
 ) -> IngestReport:
-    """Bring the index in `data_dir/index` in line with the documents under `paths`.
+    """Bring the index in `data_dir/index` (or at `settings.uri`) in line with the documents
+    under `paths`.
 
     `root` resolves a relative `settings.embedding_model` folder. `embedder` overrides the
     configured model (tests, benchmarks). `bases` are the corpus folders document paths are
@@ -180,14 +181,15 @@ def ingest(
     report.skipped.extend(skipped)
     scopes = [(r, document_base(r, bases or ())) for r in roots]
 
+    where = index_location(data_dir, settings)
     index: Index | None = None
     if not reindex:
         try:
-            index = Index.open(data_dir, settings.embedding_model)
+            index = Index.open(where, settings.embedding_model)
         except IndexMismatch:
             raise
         except IndexUnavailable:
-            if (index_dir(data_dir) / "meta.json").exists():
+            if Index.meta_exists(where):  # (an unreachable object store raises here)
                 raise  # corrupt: say so (the message tells the user to --reindex)
             index = None
     if index is not None and embedder is not None:
@@ -199,16 +201,16 @@ def ingest(
             embedder = get_embedder(settings.embedding_model, root)
         return embedder
 
-    lock_owner = index if index is not None else Index(data_dir, {}, None, None)
+    lock_owner = index if index is not None else Index(where, {}, None, None)
     with lock_owner.write_lock():
         if index is not None:  # re-read under the lock: another ingest may just have finished
-            index = Index.open(data_dir, settings.embedding_model)
+            index = Index.open(where, settings.embedding_model)
         if not reindex:  # a killed --reindex's half-built folder: only disk space now
-            shutil.rmtree(staging_dir(data_dir), ignore_errors=True)
+            Index.clear_leftovers(where)
         if index is None:
             emb = get_model()
             index = Index.create(
-                data_dir,
+                where,
                 {
                     "index_version": INDEX_VERSION,
                     "embedding_model": settings.embedding_model,

@@ -15,8 +15,14 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from workbench.core.retrieval.index import Index
+from workbench.core.retrieval.index import Index, index_location
 from workbench.core.retrieval.settings import RetrievalSettings
+
+
+def project_index(project: Any, settings: RetrievalSettings | None = None) -> Path | str:
+    """Where the project's index is: `retrieval.uri` (an object store) or its data folder;
+    what Index.open / Index.read_meta take."""
+    return index_location(Path(project.data_dir), settings or project.config.retrieval)
 
 
 def corpus_paths(project: Any, settings: RetrievalSettings, paths: list[str] | None = None) -> list[Path]:
@@ -29,7 +35,7 @@ def corpus_paths(project: Any, settings: RetrievalSettings, paths: list[str] | N
 
 def open_index(project: Any, settings: RetrievalSettings) -> Index:
     """The project's index, checked against the configured embedding model."""
-    return Index.open(Path(project.data_dir), settings.embedding_model)
+    return Index.open(project_index(project, settings), settings.embedding_model)
 
 
 def incomplete_note(project: Any) -> str | None:
@@ -38,7 +44,7 @@ def incomplete_note(project: Any) -> str | None:
     from workbench.core.retrieval.index import IndexUnavailable
 
     try:
-        return Index.open(Path(project.data_dir)).incomplete()
+        return Index.open(project_index(project)).incomplete()
     except IndexUnavailable:
         return None
 

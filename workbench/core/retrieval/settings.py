@@ -57,6 +57,12 @@ class RetrievalSettings:
     fts_weight: float = field(default=0.5, metadata={"ge": 0})
     # RRF damping constant; 60 is the value from the original RRF paper (Cormack et al. 2009).
     rrf_k: int = field(default=60, metadata={"ge": 0})
+    # Document vector in the dense ranking: a chunk's dense score is its cosine similarity plus
+    # doc_weight x the similarity of its whole document (the mean of the document's chunk
+    # vectors). A long document no longer wins by having many chunks (many lottery tickets) when
+    # the document as a whole is about something else. 0 turns it off. Chosen on four labelled
+    # sets (benchmarks/retrieval_quality.py --variants).
+    doc_weight: float = field(default=0.5, metadata={"ge": 0})
     # How deep each method's candidate list goes before fusion (also the deepest rank shown).
     candidates: int = field(default=50, metadata={"gt": 0})
     # Files larger than this are skipped (listed with the reason), not read.
@@ -69,13 +75,21 @@ class RetrievalSettings:
     # Index the targets of symlinks that lead out of the corpus folder. Off, they are skipped
     # with the reason: a link to /etc/passwd would otherwise become model context.
     follow_symlinks: bool = False
+    # Where the index lives when not in <data_dir>/index: an object store, s3://bucket/prefix, so
+    # a team shares one index (ingest on one machine, search from others). Endpoint, region and
+    # credentials come from the environment (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+    # AWS_SECRET_ACCESS_KEY, ...: see core/retrieval/storage.py); they are never stored.
+    uri: str | None = None
 
     def to_dict(self) -> dict:
         """Plain JSON-able dict (what traces and index metadata store). `follow_symlinks` only
-        when set: off it changes nothing, and stored traces and evals stay comparable."""
+        when set: off it changes nothing, and stored traces and evals stay comparable. Never
+        `uri`: it says where the index is, not how it searches (its build id names the contents),
+        so moving an index to object storage keeps every variant's id."""
         d = dataclasses.asdict(self)
         if not self.follow_symlinks:
             d.pop("follow_symlinks")
+        d.pop("uri")
         return d
 
     def min_tokens(self) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -91,20 +92,25 @@ class IndexStatus(Horizontal):
 
     def refresh_stats(self) -> None:
         """Read meta.json into the line; sets `index_ok` and `needs_reindex`."""
-        from workbench.core.retrieval.index import (META, Index, IndexMismatch, IndexUnavailable,
+        from workbench.core.retrieval.index import (META, Index, IndexMismatch, IndexUnavailable, NoIndex,
                                                     check_compatible, chunking_drift, index_dir)
+        from workbench.core.retrieval.service import project_index
+        from workbench.core.retrieval.storage import StoreUnavailable
 
-        folder = index_dir(self.project.data_dir)
+        where = project_index(self.project, self.settings)  # the data folder, or retrieval.uri
+        folder = index_dir(where)
         try:
-            meta = Index.read_meta(self.project.data_dir)
+            meta = Index.read_meta(where)
             check_compatible(meta, self.settings.embedding_model, None, folder / META)
         except IndexMismatch as exc:
             self.index_ok, self.needs_reindex = False, True
             self._say(f"{exc.reason} — ctrl+g re-indexes")
         except IndexUnavailable as exc:
             self.index_ok = False
-            self.needs_reindex = (folder / META).exists()
-            if not folder.exists():
+            local = isinstance(folder, Path)
+            self.needs_reindex = (folder / META).exists() if local else not isinstance(exc, (NoIndex, StoreUnavailable))
+            empty = not folder.exists() if local else isinstance(exc, NoIndex)
+            if empty:
                 corpus = ", ".join(f"{c}/" for c in self.settings.corpus) or "the corpus"
                 self._say(f"No retrieval index yet — press ctrl+g to ingest {corpus}")
             else:
