@@ -164,7 +164,8 @@ def test_runs_tab_160x48(snap_compare, tui_project_dir, ollama_standin, make_app
     """The Runs tab at 160x48 with one run of each kind but fine-tune, newest first, frozen dates
     and timings: two generations (markup in the question shown literally), a retrieval, a
     retrieval eval with its per-mode nDCG/recall line, an eval run with its pass rate. F5 left
-    the focus on the table (its cursor on the newest run), so Enter opens it."""
+    the focus on the table (its cursor on the newest run), so Enter opens it; the newest is a
+    generation, so the footer offers ^g Promote."""
     import asyncio
     import json
 

@@ -34,6 +34,7 @@ class WorkbenchCommands(Provider):
             help_text = binding.tooltip or binding.description
             yield name, partial(self._run, active.node, binding.action), help_text
         app: Any = self.app
+        yield from self._other_tabs(app, seen)
         for spec in getattr(app, "tab_specs", ()):
             yield (f"Go to {spec.title} tab ({spec.key})", partial(app.run_action, f"show_tab('{spec.id}')"),
                    f"Show the {spec.title} tab")
@@ -42,6 +43,40 @@ class WorkbenchCommands(Provider):
             if theme_name.startswith("workbench-") or theme_name in getattr(app, "user_theme_names", ()):
                 yield (f"Theme: {theme_name}", partial(app.switch_theme, theme_name),
                        "Switch to this theme (remembered for next time)")
+
+    def _other_tabs(self, app: Any, seen: set[str]) -> Iterator[tuple[str, Any, str]]:
+        """Every other tab's actions, named after their tab ('Evals: Run (^r)'): choosing one
+        shows that tab, then acts there, so the palette really lists every action."""
+        import importlib
+
+        from textual.widgets import TabbedContent
+
+        try:
+            active = app.query_one("#tabs", TabbedContent).active
+        except Exception:  # noqa: BLE001 - under another screen stack: no tabs to list
+            return
+        for spec in getattr(app, "tab_specs", ()):
+            if f"tab-{spec.id}" == active:
+                continue  # its bindings are listed above, as active now
+            try:
+                cls = getattr(importlib.import_module(spec.module), spec.class_name)
+            except (ImportError, AttributeError):
+                continue
+            for binding in getattr(cls, "BINDINGS", ()):
+                if not getattr(binding, "description", "") or binding.action in ("cancel",):
+                    continue
+                name = f"{spec.title}: {binding.description} ({app.get_key_display(binding)})"
+                if name in seen:
+                    continue
+                seen.add(name)
+                yield (name, partial(self._run_in_tab, spec.id, binding.action),
+                       binding.tooltip or binding.description)
+
+    async def _run_in_tab(self, tab_id: str, action: str) -> None:
+        app: Any = self.app
+        await app.run_action(f"show_tab('{tab_id}')")
+        tab = app.query_one(f"#{tab_id}-tab")
+        app.call_after_refresh(tab.run_action, action)
 
     async def _run(self, node: Any, action: str) -> None:
         await node.run_action(action)

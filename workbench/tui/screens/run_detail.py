@@ -38,6 +38,8 @@ class RunDetailScreen(ModalScreen[None]):
         Binding("escape", "dismiss_screen", "Close", id="run.close", tooltip="Back to the runs list"),
         Binding("ctrl+o", "copy", "Copy report", id="run.copy",
                 tooltip="Copy this run's Markdown report to the clipboard (OSC 52)"),
+        Binding("ctrl+g", "promote", "Promote", id="run.promote",
+                tooltip="Append this generation's question to an eval set as a new case"),
     ]
 
     def __init__(self, project: Any, run_id: str, kind: str, row: dict[str, Any]) -> None:
@@ -59,6 +61,17 @@ class RunDetailScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one(".modal-body").focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "promote":
+            return True if self.kind == "generation" else None
+        return True
+
+    def action_promote(self) -> None:
+        from workbench.tui.promote_flow import open_promote
+
+        if self.kind == "generation":
+            open_promote(self, int(self.row["id"]), f"run {self.run_id}")
 
     def action_dismiss_screen(self) -> None:
         self.dismiss(None)

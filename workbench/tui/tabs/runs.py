@@ -59,6 +59,8 @@ class RunsTab(Vertical):
                 tooltip="Type to filter runs by their summary or model"),
         Binding("ctrl+l", "table", "Runs list", id="runs.table",
                 tooltip="Move to the table (Enter opens the selected run)"),
+        Binding("ctrl+g", "promote", "Promote", id="runs.promote",
+                tooltip="Append the selected generation's question to an eval set as a new case"),
     ]
 
     @dataclass
@@ -200,6 +202,34 @@ class RunsTab(Vertical):
         search.insert_text_at_cursor(event.character)
         event.stop()
         event.prevent_default()
+
+    def selected_generation(self) -> int | None:
+        """The numeric id of the highlighted row when it is a generation (what can be promoted)."""
+        from workbench.core.runlog import parse_run_id
+
+        cursor = self.query_one("#runs-table", DataTable).cursor_row
+        if not 0 <= cursor < len(self.rows):
+            return None
+        parsed = parse_run_id(str(self.rows[cursor]["id"]))
+        return parsed[1] if parsed and parsed[0] == "generation" else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "promote":
+            return True if self.selected_generation() is not None else None
+        return True
+
+    @on(DataTable.RowHighlighted, "#runs-table")
+    def _highlighted(self) -> None:
+        self.refresh_bindings()
+
+    def action_promote(self) -> None:
+        from workbench.tui.promote_flow import open_promote
+
+        number = self.selected_generation()
+        if number is None:
+            self.notify("Select a generation (gen) to promote.", severity="warning")
+            return
+        open_promote(self, number, f"Runs tab · g{number}")
 
     def action_refresh(self) -> None:
         self.refresh_runs()
