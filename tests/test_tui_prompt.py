@@ -125,20 +125,17 @@ async def test_model_text_is_shown_literally_never_as_markup_or_escapes(
 
 
 def _fake_retrieval(monkeypatch, text: str, hits: list[dict] | None = None) -> None:
-    """Stand in for the retrieval service (another part of the project) with fixed hits
-    (by default one, whose text is `text`)."""
-    import sys
-    import types
+    """Fixed retrieval hits (by default one, whose text is `text`) in place of a real search;
+    the rest of the real service module (e.g. its index-health notes) stays as it is."""
+    from workbench.core.retrieval import service
 
-    module = types.ModuleType("workbench.core.retrieval.service")
     hits = hits or [{"chunk_id": "c1", "path": "docs/[bold]evil[/].md", "heading": "[i]head[/i]",
                      "text": text, "score": 0.5}]
 
     def retrieve_sources(project, settings, question):
         return [dict(hit) for hit in hits], None
 
-    module.retrieve_sources = retrieve_sources
-    monkeypatch.setitem(sys.modules, "workbench.core.retrieval.service", module)
+    monkeypatch.setattr(service, "retrieve_sources", retrieve_sources)
 
 
 async def test_ab_mode_streams_two_variants_side_by_side(tui_project_dir, ollama_standin, make_app):
