@@ -289,3 +289,35 @@ def test_uri_is_not_part_of_a_variant(tmp_path):
     from workbench.core.retrieval.settings import RetrievalSettings
 
     assert RetrievalSettings(uri="s3://a-bucket/x").to_dict() == RetrievalSettings().to_dict()
+
+
+def test_a_cancelled_or_killed_reindex_leaves_the_serving_index(tmp_path, s3, s3_env, embedder):
+    import threading
+
+    from workbench.core.retrieval.index import Index
+    from workbench.core.retrieval.ingest import ingest
+    from workbench.core.retrieval.settings import RetrievalSettings
+
+    docs = write_corpus(tmp_path / "docs")
+    uri = f"s3://{BUCKET}/cancel"
+    settings = RetrievalSettings(chunk_tokens=60, overlap_tokens=10, uri=uri)
+    ingest([docs], tmp_path / "data", settings, embedder=embedder)
+    serving = s3.text("cancel/meta.json")
+
+    def tables() -> set[str]:
+        return {k.split("/")[1] for k in s3.objects("cancel") if k.endswith(".manifest")}
+
+    stop = threading.Event()
+    stop.set()
+    report = ingest([docs], tmp_path / "data", settings, embedder=embedder, reindex=True, cancel=stop)
+    assert report.cancelled and report.docs_total == 5
+    assert s3.text("cancel/meta.json") == serving and tables() == {"chunks.lance"}
+    assert "cancel/reindex.json" not in s3.objects("cancel")
+
+    # a --reindex killed part-way leaves its table and reindex.json; the next ingest drops both
+    staged = Index.create(uri, {**json.loads(serving), "state": "ingesting"}, staged=True)
+    staged._db.create_table(staged.table_name, data=Index.open(uri).table.to_arrow())
+    assert "cancel/reindex.json" in s3.objects("cancel") and len(tables()) == 2
+    assert ingest([docs], tmp_path / "data", settings, embedder=embedder).docs_total == 5
+    assert "cancel/reindex.json" not in s3.objects("cancel") and tables() == {"chunks.lance"}
+    assert not (tmp_path / "data").exists()
