@@ -314,7 +314,8 @@ def _embedder_cold(project: Any, variant: Variant) -> bool:
     except ImportError:
         return False
     try:
-        if not (index_dir(project.data_dir) / META).exists():
+        # (an index on object storage is not looked up here: a network call on the event loop)
+        if not variant.retrieval.uri and not (index_dir(project.data_dir) / META).exists():
             return False  # no index: retrieval stops before it would load anything
     except OSError:  # an unreadable index folder: `ground` reports it and the answer goes on
         return False
