@@ -226,3 +226,12 @@ def test_cli_refuses_unscored_duplicate_and_unknown_relevant_with_the_flag_to_us
     assert "pass --force" in err
     assert wb(root, "eval", "promote", "2", "--to", str(to), "--expected", "WAL.", "--force") == 0
     assert len(load_evalset(to).cases) == 2
+
+
+def test_the_proposed_case_id_is_cut_at_a_word_never_mid_word(tmp_path, store):
+    """Issue 17 item 11: `eval promote` named the case 'gen1-why-does-sqlite-need-a-busy-time'."""
+    gen = add_generation(store, "Why does SQLite need a busy timeout for concurrent writers?")
+    to = tmp_path / "evals" / "prod.yaml"
+    promoted = promote_generation(store, gen, to, expected="Writers wait for the lock.")
+    assert promoted.id == f"gen{gen}-why-does-sqlite-need-a-busy"
+    assert load_evalset(to).case(promoted.id).source["generation"] == gen

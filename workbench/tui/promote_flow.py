@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
-import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +26,10 @@ def promote_available() -> bool:
 
 
 def word_slug(text: str, limit: int = 32) -> str:
-    """'What is the capital of France?' -> 'what-is-the-capital-of-france': lower-case words
-    joined by '-', cut at a word boundary (never mid-word) within `limit` characters."""
-    t = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    words = [w for w in re.split(r"[^a-z0-9]+", t) if w]
-    out = ""
-    for word in words:
-        longer = f"{out}-{word}" if out else word
-        if len(longer) > limit:
-            break
-        out = longer
-    return out or (words[0][:limit] if words else "case")
+    """The case id's words, cut at a word boundary: the same slug as `eval promote`."""
+    from workbench.core.evals.promote import word_slug as core_slug
+
+    return core_slug(text, limit)
 
 
 def default_target(project: Any) -> Path:

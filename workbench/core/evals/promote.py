@@ -97,10 +97,22 @@ class CorpusDocuments:
 # --------------------------------------------------------------------------- YAML text helpers
 
 
-def _slug(text: str, limit: int = 40) -> str:
+def word_slug(text: str, limit: int = 40) -> str:
+    """'What is the capital of France?' -> 'what-is-the-capital-of-france': lower-case ASCII
+    words joined by '-', cut at a word boundary (never mid-word) within `limit` characters; a
+    first word longer than `limit` is cut, nothing at all is 'case'. The CLI and the TUI share it."""
     t = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    t = re.sub(r"[^a-z0-9]+", "-", t).strip("-")
-    return t[:limit].rstrip("-") or "case"
+    words = [w for w in re.split(r"[^a-z0-9]+", t) if w]
+    out = ""
+    for word in words:
+        longer = f"{out}-{word}" if out else word
+        if len(longer) > limit:
+            break
+        out = longer
+    return out or (words[0][:limit] if words else "case")
+
+
+_slug = word_slug
 
 
 def _dump_value(value: Any) -> str:
