@@ -321,3 +321,23 @@ def test_a_cancelled_or_killed_reindex_leaves_the_serving_index(tmp_path, s3, s3
     assert ingest([docs], tmp_path / "data", settings, embedder=embedder).docs_total == 5
     assert "cancel/reindex.json" not in s3.objects("cancel") and tables() == {"chunks.lance"}
     assert not (tmp_path / "data").exists()
+
+
+def test_of_two_ingests_that_found_the_lock_free_the_later_write_wins(tmp_path, s3, s3_env, embedder,
+                                                                      capsys, monkeypatch):
+    """Another machine writes its lease during this ingest's settle pause: this one backs off."""
+    import types
+
+    from workbench.core.retrieval import storage
+
+    root = _project(tmp_path, "race")
+    rival = {"host": "other-box", "pid": 7, "since": time.time(), "beat": time.time(), "token": "rival"}
+
+    def pause(seconds: float) -> None:
+        s3.client.put_object(Bucket=BUCKET, Key="race/ingest.lock", Body=json.dumps(rival).encode())
+
+    monkeypatch.setattr(storage, "time", types.SimpleNamespace(time=time.time, sleep=pause))
+    assert main(["--project", str(root), "ingest"]) == 2
+    assert "other-box pid 7" in _out(capsys)[1]
+    assert json.loads(s3.text("race/ingest.lock"))["token"] == "rival"  # not deleted by the loser
+    assert "race/meta.json" not in s3.objects("race")

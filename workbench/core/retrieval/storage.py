@@ -13,9 +13,10 @@ An object store has no rename and no flock, so: `--reindex` builds a new table b
 and publishing is one PUT of meta.json naming it (a reader gets the old object or the new one);
 the table it replaced is dropped by the next ingest, not at once, so a search that opened it a
 moment earlier still finishes. The ingest lock is a lease object renewed every LEASE_RENEW_S:
-one older than LEASE_S is a killed ingest's and is taken over. S3 has no create-if-absent here,
-so two ingests started within the same second can both take it (documented limitation); LanceDB
-commits stay atomic either way.
+one older than LEASE_S is a killed ingest's and is taken over. pyarrow's S3 client has no
+create-if-absent, so the lease is written, then read back after a pause (`Lease.held`); two
+ingests started within that pause can both go on (a documented limitation); LanceDB commits
+stay atomic either way.
 
 Endpoint, region and credentials come from the environment, read once here and passed to both
 LanceDB (`storage_options`, lancedb docs/src/guides/storage.md "AWS S3") and pyarrow, so the two
@@ -46,6 +47,7 @@ LEASE = "ingest.lock"
 STAGED_META = "reindex.json"
 LEASE_S = 120.0  # a lease not renewed for this long belongs to a killed ingest
 LEASE_RENEW_S = 20.0
+LEASE_SETTLE_S = 0.3
 _URI = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<bucket>[^/]*)(?:/(?P<prefix>.*))?$")
 
 
@@ -195,11 +197,7 @@ class ObjectStore:
         except Exception as exc:
             raise self.problem(exc, doing) from None
         if info.type == pafs.FileType.NotFound:
-            raise StoreUnavailable(
-                f"the bucket {self.bucket!r} does not exist on {self.endpoint or 'AWS S3'} "
-                f"(retrieval.uri {self.uri}; {doing}): create it, or fix retrieval.uri / AWS_ENDPOINT_URL",
-                path=self.uri,
-            )
+            raise _no_bucket(self, doing)
 
     # --- errors --------------------------------------------------------------------------------
 
@@ -238,10 +236,7 @@ def remote_problem(exc: BaseException, store: ObjectStore, doing: str) -> StoreU
     or None when it is none of: access refused, store unreachable, bucket missing."""
     text = str(exc).lower()
     if any(k in text for k in _NO_BUCKET):
-        return StoreUnavailable(
-            f"the bucket {store.bucket!r} does not exist on {store.endpoint or 'AWS S3'} "
-            f"(retrieval.uri {store.uri}; {doing}): create it, or fix retrieval.uri / AWS_ENDPOINT_URL",
-            path=store.uri)
+        return _no_bucket(store, doing)
     if any(k in text for k in _DENIED):
         return StoreUnavailable(
             f"the object store refused access to {store.where()} ({doing}: {_reason(text)}): check "
@@ -252,6 +247,13 @@ def remote_problem(exc: BaseException, store: ObjectStore, doing: str) -> StoreU
             f"cannot reach the object store for {store.where()} ({doing}: {_reason(text)}): check "
             "AWS_ENDPOINT_URL and the network; the index was not changed", path=store.uri)
     return None
+
+
+def _no_bucket(store: ObjectStore, doing: str) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"the bucket {store.bucket!r} does not exist on {store.endpoint or 'AWS S3'} "
+        f"(retrieval.uri {store.uri}; {doing}): create it, or fix retrieval.uri / AWS_ENDPOINT_URL",
+        path=store.uri)
 
 
 def _reason(text: str) -> str:
@@ -284,7 +286,7 @@ class Lease:
         self._stop = threading.Event()
 
     def holder(self) -> dict | None:
-        """The live lease's record ({host, pid, since, beat}), None when free or stale."""
+        """The live lease's record ({host, pid, since, beat, token}), None when free or stale."""
         text = self.store.read_text(LEASE, "reading the ingest lock")
         if not text:
             return None
@@ -295,6 +297,12 @@ class Lease:
             return None
         return rec if fresh else None
 
+    def _refuse(self, other: dict) -> WorkbenchError:
+        return WorkbenchError(
+            f"another `workbench ingest` is writing this index ({self.store.uri}, from "
+            f"{other.get('host')} pid {other.get('pid')}); wait for it to finish (a killed "
+            f"one's lock expires {int(LEASE_S)} s after its last renewal)")
+
     def _write(self, since: float) -> None:
         rec = {"host": socket.gethostname(), "pid": os.getpid(), "since": since, "beat": time.time(),
                "token": self.token}
@@ -304,12 +312,15 @@ class Lease:
     def held(self) -> Iterator[None]:
         other = self.holder()
         if other is not None:
-            raise WorkbenchError(
-                f"another `workbench ingest` is writing this index ({self.store.uri}, from "
-                f"{other.get('host')} pid {other.get('pid')}); wait for it to finish (a killed "
-                f"one's lock expires {int(LEASE_S)} s after its last renewal)")
+            raise self._refuse(other)
         since = time.time()
         self._write(since)
+        # two ingests that both found it free: the later PUT wins, and the earlier one sees
+        # that here (S3 reads are strongly consistent); only overlapping this pause both go on
+        time.sleep(LEASE_SETTLE_S)
+        other = self.holder()
+        if other is not None and other.get("token") != self.token:
+            raise self._refuse(other)
         renew = threading.Thread(target=self._renew, args=(since,), daemon=True, name="ingest-lease")
         renew.start()
         try:
