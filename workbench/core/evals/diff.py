@@ -76,6 +76,7 @@ class CaseDiff:
     failure_kind_after: str | None = None
     flaky_before: bool = False
     flaky_after: bool = False
+    checks_changed: bool = False  # its inputs or checks differ between the runs' set versions
 
     @property
     def retrieval_changed(self) -> bool:
@@ -114,6 +115,7 @@ class RunInfo:
     index_build: str | None = None  # the index's build id: versions restart after a re-index
     model_digest: str | None = None  # the weights that answered (None: unknown, an older run)
     identity: str | None = None  # run_identity(): everything that decides the answers, one line
+    case_hashes: dict[str, str] | None = None  # case_fingerprints() of the set it ran (None: older run)
 
     @property
     def label(self) -> str:
@@ -191,8 +193,9 @@ class RunDiff:
 
     def to_dict(self, only: str | None = None) -> dict[str, Any]:
         return {
-            "a": asdict(self.a),
-            "b": asdict(self.b),
+            # the per-case fingerprints stay in the store: one line per case would drown the JSON
+            "a": {k: v for k, v in asdict(self.a).items() if k != "case_hashes"},
+            "b": {k: v for k, v in asdict(self.b).items() if k != "case_hashes"},
             "counts": self.counts,
             "stats": self.stats.to_dict() if self.stats else None,
             "warnings": self.warnings,
@@ -231,6 +234,60 @@ def run_identity(spec: dict[str, Any] | None, *, evalset_hash: str | None, index
                  + (f" adapter {spec['adapter']}" if spec.get("adapter") else ""))
     parts.append(f"eval set {(evalset_hash or '?')[:10]}")
     return " · ".join(parts)
+
+
+def case_fingerprint(case: Any) -> str:
+    """What decides a case's verdict (inputs, expected answer, relevant documents, each check
+    with its scorer file's hash), hashed: equal fingerprints mean two versions of a set ask and
+    score this case alike. Its line, tags, split, description and `source` do not count."""
+    import hashlib
+    import json
+
+    checks = [{k: v for k, v in asdict(a).items() if k != "line"} for a in case.assertions]
+    blob = json.dumps({"inputs": case.inputs, "expected": case.expected, "relevant": list(case.relevant),
+                       "assert": checks}, sort_keys=True, ensure_ascii=False, default=repr)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def case_fingerprints(evalset: Any) -> dict[str, str]:
+    """case id -> case_fingerprint, stored with every run so a later diff or the fine-tune guard
+    can tell a set that only gained cases (a promote) from one whose cases changed."""
+    return {c.id: case_fingerprint(c) for c in evalset.cases}
+
+
+def changed_cases(a: dict[str, str] | None, b: dict[str, str] | None) -> list[str] | None:
+    """Ids in both fingerprint maps whose fingerprints differ; None when either run predates
+    fingerprints (then nothing can be said case by case)."""
+    if a is None or b is None:
+        return None
+    return [cid for cid, h in a.items() if cid in b and b[cid] != h]
+
+
+def _cases(n: int) -> str:
+    return f"{n} case{'' if n == 1 else 's'}"
+
+
+def _basis(cases: list[CaseDiff], a: RunInfo, b: RunInfo, new_version: bool) -> str | None:
+    """`compared on the 83 cases both runs have (1 case added since e3)`: what the statistics
+    rest on when the runs do not hold the same cases (None when they do). "added/removed since"
+    only when the set's version changed and B is the later run; else "only in eN"."""
+    only_b = sum(1 for c in cases if c.change == "added")
+    only_a = sum(1 for c in cases if c.change == "removed")
+    if not (only_b or only_a):
+        return None
+    later = new_version and (a.id is None or b.id is None or b.id > a.id)
+    shared = [c for c in cases if c.before is not None and c.after is not None]
+    same = sum(1 for c in shared if not c.checks_changed)
+    name_a, name_b = (f"e{r.id}" if r.id is not None else r.label for r in (a, b))
+    parts = []
+    if only_b:
+        parts.append(f"{_cases(only_b)} added since {name_a}" if later else f"{_cases(only_b)} only in {name_b}")
+    if only_a:
+        parts.append(f"{_cases(only_a)} removed since {name_a}" if later else f"{_cases(only_a)} only in {name_a}")
+    both = "the case both runs have" if same == 1 else f"the {same} cases both runs have"
+    if same != len(shared):
+        both += " with the same checks"
+    return f"compared on {both} ({', '.join(parts)})"
 
 
 def _classify(before: str | None, after: str | None) -> str:
@@ -287,6 +344,8 @@ def diff_runs(a_results: Sequence[CaseResult], b_results: Sequence[CaseResult], 
     cases: list[CaseDiff] = []
     paired_a: list[bool] = []
     paired_b: list[bool] = []
+    changed_ids = changed_cases(a.case_hashes, b.case_hashes)
+    altered = set(changed_ids or ())
     for cid in ids:
         sa: CaseSummary | None = fa.get(cid)
         sb: CaseSummary | None = fb.get(cid)
@@ -307,17 +366,25 @@ def diff_runs(a_results: Sequence[CaseResult], b_results: Sequence[CaseResult], 
             if ra.completion_tokens is not None and rb.completion_tokens is not None:
                 d.tokens_delta = rb.completion_tokens - ra.completion_tokens
             d.cost_delta = _delta(ra.cost, rb.cost)
-            if sa.passed is not None and sb.passed is not None:
+            d.checks_changed = cid in altered
+            if sa.passed is not None and sb.passed is not None and not d.checks_changed:
                 paired_a.append(sa.passed)
                 paired_b.append(sb.passed)
         cases.append(d)
 
     warnings = []
-    if a.evalset_hash and b.evalset_hash and a.evalset_hash != b.evalset_hash:
+    new_version = bool(a.evalset_hash and b.evalset_hash and a.evalset_hash != b.evalset_hash)
+    if new_version and changed_ids is None:
         warnings.append(
             f"the runs used different versions of the eval set ({a.evalset_hash[:10]} vs "
             f"{b.evalset_hash[:10]}): cases are matched by id, and a case whose checks changed "
             "may flip for that reason alone")
+    elif changed_ids:
+        shown = ", ".join(changed_ids[:5]) + (f" and {len(changed_ids) - 5} more" if len(changed_ids) > 5 else "")
+        warnings.append(
+            f"the runs used different versions of the eval set ({(a.evalset_hash or '?')[:10]} vs "
+            f"{(b.evalset_hash or '?')[:10]}): {_cases(len(changed_ids))} changed inputs or checks "
+            f"({shown}): shown, but left out of the statistics")
     if a.index_version is not None and b.index_version is not None and a.index_version != b.index_version:
         warnings.append(
             f"the index changed between the runs: version {a.index_version} vs {b.index_version} (an "
@@ -336,11 +403,9 @@ def diff_runs(a_results: Sequence[CaseResult], b_results: Sequence[CaseResult], 
             "for that reason, not the variant's")
     if a.evalset_name and b.evalset_name and a.evalset_name != b.evalset_name:
         warnings.append(f"the runs used different eval sets ({a.evalset_name} vs {b.evalset_name})")
-    added = sum(1 for c in cases if c.change == "added")
-    removed = sum(1 for c in cases if c.change == "removed")
-    if added or removed:
-        warnings.append(f"{added} case(s) only in {b.label}, {removed} only in {a.label}: "
-                        "left out of the statistics")
+    basis = _basis(cases, a, b, new_version)
+    if basis:
+        warnings.append(basis)
 
     stats = compare_paired(paired_a, paired_b, seed=seed) if paired_a else None
     totals = {}

@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.evals.diff import RunInfo, run_identity
+from workbench.core.evals.diff import RunInfo, case_fingerprints, run_identity
 from workbench.core.evals.results import CaseResult
 from workbench.core.store import RUNNING, decode, now_iso
 
@@ -28,7 +28,9 @@ def create_run(store: Any, *, evalset: Any, variant_id: str, variant_name: str |
         "status": RUNNING,
         "repeat": repeat,
         "total_cases": len(evalset.cases),
-        "config": config,
+        # Per-case fingerprints: a later diff or the guard tells a set that only gained cases (a
+        # promote) from one whose cases changed (diff.case_fingerprints).
+        "config": {**config, "case_hashes": case_fingerprints(evalset)},
         "pid": os.getpid(),
     })
 
@@ -83,7 +85,8 @@ def run_info(row: dict[str, Any]) -> RunInfo:
                             index_build=config.get("index_build"), model_digest=config.get("model_digest"))
     return RunInfo(row["id"], row.get("evalset_name"), row.get("evalset_hash"), row.get("variant_id"),
                    row.get("variant_name"), config.get("index_version"), config.get("index_build"),
-                   config.get("model_digest"), identity)
+                   config.get("model_digest"), identity,
+                   config.get("case_hashes") if isinstance(config.get("case_hashes"), dict) else None)
 
 
 def list_runs(store: Any, *, limit: int = 20, evalset: str | None = None) -> list[dict[str, Any]]:
