@@ -19,7 +19,7 @@ from typing import Any, Callable
 from workbench.core.citations import cited_numbers
 from workbench.core.threads import in_daemon_thread
 from workbench.core.errors import WorkbenchError
-from workbench.core.llm.base import ChatRequest, Event, ModelIdentity, Notice
+from workbench.core.llm.base import CallStarted, ChatRequest, Event, ModelIdentity, Notice
 from workbench.core.llm.registry import chain_specs, make_provider_or_placeholder
 from workbench.core.llm.resilience import CallResult, ResilientCall, cost_of, format_cost
 from workbench.core.variants import Variant, cache_key
@@ -234,6 +234,11 @@ async def run_generation(
     stream = call.stream(request)
     caller_failed = False  # only an exception from `emit` is "stopped by the caller"
     try:
+        try:
+            emit(CallStarted(time.monotonic()))  # the stored TTFT counts from here: a live one must too
+        except BaseException:
+            caller_failed = True
+            raise
         async for event in stream:
             try:
                 emit(event)

@@ -92,6 +92,15 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class CallStarted:
+    """The model call begins (grounding and the cache look-up are done). A live TTFT counts from
+    `at` (time.monotonic() when the call began, not when a busy UI got the event), as the stored
+    `ttft_ms` does, so the two agree for the same answer."""
+
+    at: float
+
+
+@dataclass(frozen=True)
 class Loading:
     """A provider is loading a model in-process (seconds, once per session). Between `Loading`
     and `Loaded` the first-token deadline does not run (only the total one does): that deadline

@@ -184,7 +184,7 @@ class AnswerPane(Vertical):
     # -- the worker ----------------------------------------------------------------------------
     @work(exclusive=True, group="generate", exit_on_error=False)
     async def generate(self, variant: Any, inputs: dict[str, str]) -> Any:
-        from workbench.core.llm.base import Notice, Thinking, Token
+        from workbench.core.llm.base import CallStarted, Notice, Thinking, Token
         from workbench.core.pipeline import run_generation
 
         await self._ensure_widgets()
@@ -213,7 +213,11 @@ class AnswerPane(Vertical):
                 self.text += event.text
                 await view.add(event.text)
             elif isinstance(event, Thinking):
+                if live.first_token is None:  # the stored TTFT counts thinking as output too
+                    live.first_token = time.monotonic()
                 live.thinking_chars += len(event.text)
+            elif isinstance(event, CallStarted):
+                live.call_started = event.at
             elif isinstance(event, Notice):
                 if "retry" in event.text or event.text.startswith("falling back"):
                     live.attempts += 1

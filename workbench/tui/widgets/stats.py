@@ -17,6 +17,7 @@ class LiveStats:
     """What the UI has counted so far for one streaming answer."""
 
     started: float
+    call_started: float | None = None  # after grounding: TTFT counts from here, as stored
     first_token: float | None = None
     last_token: float | None = None
     chunks: int = 0
@@ -29,7 +30,7 @@ class LiveStats:
         if self.first_token is None:
             parts.append(f"waiting {now - self.started:.1f}s")
         else:
-            parts.append(f"TTFT {self.first_token - self.started:.2f}s")
+            parts.append(f"TTFT {self.first_token - (self.call_started or self.started):.2f}s")
             span = (self.last_token or now) - self.first_token
             if self.chunks > 1 and span > 0:
                 parts.append(f"{(self.chunks - 1) / span:.1f} tok/s")
