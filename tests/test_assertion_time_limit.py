@@ -26,10 +26,11 @@ def _assertion(atype: str, value, **kw) -> Assertion:
 @pytest.mark.parametrize("atype", ["regex", "not-regex"])
 def test_a_runaway_regex_is_a_failed_check_that_says_why(atype):
     """`(a|aa)+$` backtracks exponentially (re took 4.9 s here on 35 chars, and doubles every 1.5
-    more); it is stopped after 1 s, and a negated check does not pass because of it."""
+    more); it is stopped after 1 s of CPU time (the `regex` package's clock: more wall time on a
+    busy machine), and a negated check does not pass because of it."""
     started = time.monotonic()
     result = check_regex(_assertion(atype, r"(a|aa)+$"), GenerationOutcome(output=BOMB))
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 8
     assert result.passed is False and result.score == 0.0
     assert result.detail.startswith("regex timed out after 1 s on a 35-char answer: simplify the pattern")
 
@@ -46,7 +47,7 @@ def test_a_json_schema_pattern_has_the_same_time_limit():
     schema = {"type": "object", "properties": {"id": {"type": "string", "pattern": "(a|aa)+$"}}}
     started = time.monotonic()
     result = check_json_schema(_assertion("json-schema", schema), GenerationOutcome(output=f'{{"id": "{BOMB}"}}'))
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 8
     assert result.passed is False
     assert "regex timed out after 1 s on a 35-char string" in result.detail
 

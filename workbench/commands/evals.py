@@ -230,14 +230,17 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
 
         if show_progress:
             sys.stderr.write("\n")
-        run_id = runner.run_id
-        done = len(runstore.finished_keys(store, run_id)) if run_id else 0
-        if run_id is not None:  # SIGTERM: `interrupted`, as a killed run is; a 2nd signal: not `running`
-            status = stop_status("cancelled")
+        run_id = runner.run_id if runner.run_id is not None else resume
+        how = "stopped by SIGTERM" if terminated() else "cancelled"
+        if run_id is None:  # before the run's row existed
+            print(f"{how} before the run started: nothing stored", file=sys.stderr)
+            return interrupt_exit_code()
+        if runner.run_id is not None:  # SIGTERM: `interrupted`, as a killed run is; a 2nd signal: not `running`
             if runstore.get_run(store, run_id)["status"] in ("running", "cancelled"):
-                store.update("eval_runs", run_id, {"status": status})
-        print(f"{'stopped by SIGTERM' if terminated() else 'cancelled'}: {done} finished case(s) kept in "
-              f"run {run_id}; continue with `{resume_command(args, project, run_id)}`", file=sys.stderr)
+                store.update("eval_runs", run_id, {"status": stop_status("cancelled")})
+        done = len(runstore.finished_keys(store, run_id))
+        print(f"{how}: {done} finished case(s) kept in run {run_id}; continue with "
+              f"`{resume_command(args, project, run_id)}`", file=sys.stderr)
         return interrupt_exit_code()
     if show_progress:
         sys.stderr.write("\n")

@@ -242,7 +242,11 @@ class EvalRunner:
         if embed is None and self._needs("similar"):
             from workbench.core.evals.assertions import default_embed
 
-            embed = await asyncio.to_thread(default_embed)  # load the model off the event loop
+            from workbench.core.threads import in_daemon_thread
+
+            # off the event loop, in a daemon thread: Ctrl-C/SIGTERM during the load (5-10 s)
+            # stops the run at once (asyncio.to_thread's executor is joined at exit: threads.py)
+            embed = await in_daemon_thread(default_embed)
         # With several hosts the pool sets the pace (each host takes its `concurrency`).
         sem = asyncio.Semaphore(max(self.concurrency, self._pool.capacity if self._pool else 0))
 
