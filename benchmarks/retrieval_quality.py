@@ -1,134 +1,206 @@
-"""Retrieval quality on the sample corpus: each search mode vs plain whole-document search.
+"""Retrieval quality on every labelled set: each search mode vs plain whole-document search.
 
-The bar (issue 3): chunking and fusion must not lose quality, i.e. the best mode's nDCG@10 must
-be at least that of plain whole-document all-MiniLM-L6-v2 search on the same labelled data. The
-baseline is measured here, in the same run, on the same questions: every document embedded
-whole (so the model truncates it at its 256 word-pieces, as a naive pipeline would), documents
-ranked by cosine similarity to the question.
+The bar (issues 3 and 13): on every set, the default settings must score at least plain
+whole-document all-MiniLM-L6-v2 search on nDCG@10. The baseline is measured here, in the same run,
+on the same questions: every document embedded whole (the model truncates it at its 256
+word-pieces, as a naive pipeline would), ranked by cosine similarity to the question.
 
-Metrics are document-level (metrics.py): nDCG@10, MRR@10, hit@k, recall@k, by eval split
-(train / heldout / all). `--sweep` also shows hybrid nDCG@10 over fusion weights and rrf_k,
-computed from the same candidate lists (tune on train, read on heldout).
+Sets: the sample (SQLite docs, sample_data/) and the sets benchmarks/retrieval_sets.py builds
+from corpora nobody tuned for (man pages, Python docstrings). Per set and method: nDCG@10,
+recall@k, MRR@10, each with a 95% bootstrap CI over questions, and the nDCG@10 ratio to the
+baseline with a paired bootstrap CI (the same resampled questions on both sides).
 
-Run from the repository root: `python benchmarks/retrieval_quality.py [--k 5] [--sweep]`.
-The index is built incrementally in --data-dir (default: sample_data/.workbench, the sample
-project's own index), so a second run costs only the queries.
+`--variants` also scores candidate rankings computed from the same candidate lists (document
+vector weight, fusion weights, score-normalised fusion): how the defaults were chosen.
+
+Run from the repository root: `python benchmarks/retrieval_quality.py [--sets a,b] [--variants]`.
+Indexes and an embedding cache live in benchmarks/.workbench/ (git-ignored), so a second run,
+or a run with another chunking, embeds only texts it has not seen.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import numpy as np  # noqa: E402
+
+import retrieval_sets  # noqa: E402
 from workbench.core.evals.evalset import load_evalset  # noqa: E402
+from workbench.core.retrieval.bootstrap import mean_ci, ratio_ci  # noqa: E402
 from workbench.core.retrieval.documents import Document, discover, read_document  # noqa: E402
+from workbench.core.retrieval.embed_cache import CachedEmbedder  # noqa: E402
 from workbench.core.retrieval.embedder import get_embedder  # noqa: E402
 from workbench.core.retrieval.index import Index  # noqa: E402
 from workbench.core.retrieval.ingest import ingest  # noqa: E402
-from workbench.core.retrieval.metrics import case_metrics, mean_metrics  # noqa: E402
-from workbench.core.retrieval.search import search  # noqa: E402
-from workbench.core.retrieval.settings import RetrievalSettings  # noqa: E402
+from workbench.core.retrieval.metrics import case_metrics  # noqa: E402
+from workbench.core.retrieval.search import Hit, search  # noqa: E402
+from workbench.core.retrieval.settings import MODES, RetrievalSettings  # noqa: E402
 
-SHOWN = ("ndcg@10", "mrr@10", "hit@k", "recall@k", "chunk_hit@k")
+WORK = ROOT / "benchmarks" / ".workbench"
+SHOWN = ("ndcg@10", "recall@k", "mrr@10")
+BASELINE = "whole-doc"
+
+
+def set_paths(name: str) -> tuple[Path, Path]:
+    if name == "sample":
+        return ROOT / "sample_data" / "docs", ROOT / "sample_data" / "evals" / "sqlite_qa.yaml"
+    folder = retrieval_sets.build(names=(name,))[name]
+    return folder / "docs", folder / "evalset.yaml"
+
+
+def run_set(name: str, settings: RetrievalSettings, embedder: CachedEmbedder, k: int,
+            variants: bool) -> tuple[dict[str, list[dict]], int, int]:
+    """Per method, the per-case metrics (same case order for every method)."""
+    corpus, evalset_path = set_paths(name)
+    tag = "-".join(f"{v}" for v in settings.chunking_key().values())
+    data_dir = WORK / "retrieval" / f"{name}-{tag}"
+    ingest([corpus], data_dir, settings, embedder=embedder)  # type: ignore[arg-type]
+    index = Index.open(data_dir, settings.embedding_model)
+    cases = [c for c in load_evalset(str(evalset_path)).cases if c.relevant]
+    out: dict[str, list[dict]] = {}
+
+    # baseline: whole documents, truncated by the model
+    sources, _ = discover([corpus])
+    docs = [d for d in (read_document(s, 50_000_000) for s in sources) if isinstance(d, Document)]
+    doc_vecs = embedder.encode([d.text for d in docs], batch_size=16)
+    qvecs = embedder.encode([c.inputs["question"] for c in cases], batch_size=32)
+    for c, qv in zip(cases, qvecs):
+        order = (doc_vecs @ qv).argsort()[::-1]
+        out.setdefault(BASELINE, []).append(
+            case_metrics([(docs[i].path, docs[i].path) for i in order], list(c.relevant), k))
+
+    extra = _variant_rankers(index, docs, doc_vecs) if variants else {}
+    for c in cases:
+        res = search(c.inputs["question"], index, settings, embedder=embedder, mode="hybrid", k=k)  # type: ignore[arg-type]
+        for m in MODES:
+            out.setdefault(m, []).append(
+                case_metrics([(h.chunk_id, h.path) for h in res.ranking(m)], list(c.relevant), k))
+        qv = embedder.encode_query(c.inputs["question"])
+        for vname, fn in extra.items():
+            out.setdefault(vname, []).append(
+                case_metrics([(h.chunk_id, h.path) for h in fn(res.candidates, qv)], list(c.relevant), k))
+    return out, len(docs), index.count()
+
+
+def _variant_rankers(index: Index, docs: list[Document], doc_vecs: np.ndarray
+                     ) -> dict[str, Callable[[list[Hit], np.ndarray], list[Hit]]]:
+    """Alternative rankings of the same candidates, for choosing defaults."""
+    tbl = index.table.to_arrow().select(["path", "vector"]).to_pydict()
+    by_path: dict[str, list] = {}
+    for p, v in zip(tbl["path"], tbl["vector"]):
+        by_path.setdefault(p, []).append(v)
+    centroid = {}
+    for p, vs in by_path.items():
+        m = np.asarray(vs, dtype=np.float32).mean(axis=0)
+        centroid[p] = m / (np.linalg.norm(m) or 1.0)
+    first = {d.path: v for d, v in zip(docs, doc_vecs)}
+    n_chunks = {p: len(vs) for p, vs in by_path.items()}
+
+    def dense_plus(vecs: dict, w: float) -> Callable:
+        def rank(cands: list[Hit], qv: np.ndarray) -> list[Hit]:
+            ds = [h for h in cands if h.dense_score is not None]
+            return sorted(ds, key=lambda h: -(h.dense_score + w * float(vecs[h.path] @ qv)))
+        return rank
+
+    def hybrid_rrf(w_f: float, rrf_k: int, w_doc: float) -> Callable:
+        def rank(cands: list[Hit], qv: np.ndarray) -> list[Hit]:
+            dense = dense_plus(centroid, w_doc)(cands, qv) if w_doc else \
+                sorted([h for h in cands if h.dense_rank], key=lambda h: h.dense_rank)
+            dr = {h.chunk_id: i + 1 for i, h in enumerate(dense)}
+            def s(h: Hit) -> float:
+                return (1 / (rrf_k + dr[h.chunk_id]) if h.chunk_id in dr else 0) + \
+                    (w_f / (rrf_k + h.fts_rank) if h.fts_rank else 0)
+            return sorted(cands, key=lambda h: -s(h))
+        return rank
+
+    def hybrid_norm(w_f: float, w_doc: float) -> Callable:
+        def rank(cands: list[Hit], qv: np.ndarray) -> list[Hit]:
+            d = {h.chunk_id: h.dense_score + w_doc * float(centroid[h.path] @ qv)
+                 for h in cands if h.dense_score is not None}
+            f = {h.chunk_id: h.fts_score for h in cands if h.fts_score is not None}
+            def norm(x: dict) -> dict:
+                if not x:
+                    return {}
+                lo, hi = min(x.values()), max(x.values())
+                return {c: (v - lo) / (hi - lo or 1.0) for c, v in x.items()}
+            dn, fn_ = norm(d), norm(f)
+            return sorted(cands, key=lambda h: -(dn.get(h.chunk_id, 0) + w_f * fn_.get(h.chunk_id, 0)))
+        return rank
+
+    def dense_lenprior(beta: float) -> Callable:
+        def rank(cands: list[Hit], qv: np.ndarray) -> list[Hit]:
+            ds = [h for h in cands if h.dense_score is not None]
+            return sorted(ds, key=lambda h: -(h.dense_score - beta * np.log(n_chunks.get(h.path, 1))))
+        return rank
+
+    out: dict[str, Callable] = {}
+    for w in (0.5, 1.0, 2.0):
+        out[f"dense+centroid*{w}"] = dense_plus(centroid, w)
+        out[f"dense+firstwin*{w}"] = dense_plus(first, w)
+    out["dense-0.02*log(n)"] = dense_lenprior(0.02)
+    for w_f, rrf_k in ((0.5, 60), (0.25, 60), (0.5, 10), (0.25, 10)):
+        out[f"rrf f={w_f} k={rrf_k} doc=1"] = hybrid_rrf(w_f, rrf_k, 1.0)
+    for w_f in (0.1, 0.2, 0.3, 0.5):
+        out[f"norm f={w_f} doc=1"] = hybrid_norm(w_f, 1.0)
+    return out
+
+
+def fmt_ci(vals: list[float], seed: int) -> str:
+    m, lo, hi = mean_ci(vals, seed=seed)
+    return f"{m:.3f} [{lo:.3f},{hi:.3f}]"
 
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", default=str(ROOT / "sample_data" / "docs"))
-    ap.add_argument("--evalset", default=str(ROOT / "sample_data" / "evals" / "sqlite_qa.yaml"))
-    ap.add_argument("--data-dir", default=str(ROOT / "sample_data" / ".workbench"))
+    ap.add_argument("--sets", default="sample," + ",".join(retrieval_sets.SETS))
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--chunk-tokens", type=int, default=RetrievalSettings.chunk_tokens)
     ap.add_argument("--overlap-tokens", type=int, default=RetrievalSettings.overlap_tokens)
-    ap.add_argument("--min-chunk-tokens", type=int, default=RetrievalSettings.min_chunk_tokens,
-                    help="fold sections with fewer body tokens into the next (default: chunk_tokens/8; 0: off)")
-    ap.add_argument("--sweep", action="store_true", help="hybrid nDCG@10 over fusion weights / rrf_k")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override a retrieval setting (e.g. doc_weight=0, fts_weight=0.5)")
+    ap.add_argument("--variants", action="store_true", help="also score alternative rankings")
     args = ap.parse_args(argv)
 
-    settings = RetrievalSettings(k=args.k, chunk_tokens=args.chunk_tokens, overlap_tokens=args.overlap_tokens,
-                                 min_chunk_tokens=args.min_chunk_tokens)
+    settings = RetrievalSettings(k=args.k, chunk_tokens=args.chunk_tokens, overlap_tokens=args.overlap_tokens)
+    types = {f.name: f.type for f in dataclasses.fields(RetrievalSettings)}
+    for kv in args.set:
+        key, _, val = kv.partition("=")
+        cur = getattr(settings, key)
+        setattr(settings, key, type(cur)(val) if cur is not None else val)
     t0 = time.perf_counter()
-    embedder = get_embedder()
-    report = ingest([Path(args.corpus)], Path(args.data_dir), settings, embedder=embedder)
-    print(f"index: {report.docs_total} docs, {report.chunks_total} chunks "
-          f"(chunk_tokens={settings.chunk_tokens}, overlap={settings.overlap_tokens}, "
-          f"min_chunk_tokens={settings.min_tokens()}); "
-          f"ingest {report.seconds:.1f} s, {report.chunks_embedded} chunks embedded")
-    index = Index.open(Path(args.data_dir), settings.embedding_model)
-
-    evalset = load_evalset(args.evalset)
-    cases = [c for c in evalset.cases if c.relevant]
-    splits = {"all": cases, "train": [c for c in cases if c.split != "heldout"],
-              "heldout": [c for c in cases if c.split == "heldout"]}
-
-    # --- chunked modes: one search per case gives all three rankings ---------------------------
-    per_case: dict[str, dict[str, dict]] = {}
-    candidates: dict[str, list] = {}
-    lat = []
-    for c in cases:
-        q = c.inputs["question"]
-        res = search(q, index, settings, embedder=embedder, mode="hybrid")
-        lat.append(res.latency_ms)
-        candidates[c.id] = res.candidates
-        per_case[c.id] = {
-            m: case_metrics([(h.chunk_id, h.path) for h in res.ranking(m)], list(c.relevant), args.k)
-            for m in ("dense", "fts", "hybrid")
-        }
-
-    # --- baseline: whole documents, truncated by the model -------------------------------------
-    sources, _ = discover([Path(args.corpus)])
-    docs = [d for d in (read_document(s, 50_000_000) for s in sources) if isinstance(d, Document)]
-    tb = time.perf_counter()
-    doc_vecs = embedder.encode([d.text for d in docs], batch_size=16)
-    base_embed_s = time.perf_counter() - tb
-    for c in cases:
-        qv = embedder.encode_query(c.inputs["question"])
-        order = (doc_vecs @ qv).argsort()[::-1]
-        ranking = [(docs[i].path, docs[i].path) for i in order]
-        per_case[c.id]["whole-doc dense"] = case_metrics(ranking, list(c.relevant), args.k)
-
-    methods = ["whole-doc dense", "dense", "fts", "hybrid"]
-    print(f"\n{len(cases)} labelled questions ({len(splits['train'])} train, {len(splits['heldout'])} heldout), "
-          f"k={args.k}; whole-doc baseline embedded {len(docs)} docs in {base_embed_s:.1f} s")
-    for split, items in splits.items():
-        if not items:
-            continue
-        print(f"\n[{split}: {len(items)} questions]")
-        print(f"{'method':<18}" + "".join(f"{n.replace('@k', f'@{args.k}'):>14}" for n in SHOWN))
-        base = mean_metrics([per_case[c.id]["whole-doc dense"] for c in items])["ndcg@10"]
-        for m in methods:
-            mm = mean_metrics([per_case[c.id][m] for c in items])
-            line = f"{m:<18}" + "".join(f"{mm[n]:>14.3f}" for n in SHOWN)
-            if m != "whole-doc dense":
-                line += f"   nDCG@10 ratio vs whole-doc {mm['ndcg@10'] / base:.3f}" if base else ""
+    embedder = CachedEmbedder(get_embedder(), WORK / "embed_cache.sqlite")
+    print(f"settings: mode={settings.mode} chunk_tokens={settings.chunk_tokens} overlap={settings.overlap_tokens} "
+          f"dense_weight={settings.dense_weight} fts_weight={settings.fts_weight} rrf_k={settings.rrf_k} "
+          + " ".join(f"{k}={getattr(settings, k)}" for k in ("doc_weight", "fusion") if k in types))
+    summary = []
+    for s_i, name in enumerate(args.sets.split(",")):
+        ts = time.perf_counter()
+        per, n_docs, n_chunks = run_set(name, settings, embedder, args.k, args.variants)
+        n = len(per[BASELINE])
+        print(f"\n[{name}: {n} questions, {n_docs} docs, {n_chunks} chunks, {time.perf_counter() - ts:.0f} s]")
+        print(f"{'method':<24}" + "".join(f"{x.replace('@k', f'@{args.k}'):>22}" for x in SHOWN)
+              + f"{'nDCG ratio vs whole-doc':>30}")
+        base = [c["ndcg@10"] for c in per[BASELINE]]
+        for method, rows in per.items():
+            line = f"{method:<24}" + "".join(f"{fmt_ci([r[x] for r in rows], 7 + s_i):>22}" for x in SHOWN)
+            if method != BASELINE:
+                r, lo, hi = ratio_ci([r["ndcg@10"] for r in rows], base, seed=11 + s_i)
+                line += f"{r:>12.3f} [{lo:.3f},{hi:.3f}]"
+                if method == settings.mode:
+                    summary.append((name, r, lo, hi))
             print(line)
-    lat.sort()
-    print(f"\nquery latency (all three lists + fusion, model loaded): p50 {lat[len(lat) // 2]:.1f} ms, "
-          f"p95 {lat[int(len(lat) * 0.95)]:.1f} ms; total {time.perf_counter() - t0:.0f} s")
-
-    if args.sweep:
-        print("\nhybrid nDCG@10 by fusion setting (train / heldout):")
-        for rrf_k in (10, 30, 60):
-            for fw in (0.0, 0.25, 0.5, 0.75, 1.0):
-                vals = []
-                for split in ("train", "heldout"):
-                    scores = []
-                    for c in splits[split]:
-                        ranked = sorted(
-                            candidates[c.id],
-                            key=lambda h: -(
-                                (1.0 / (rrf_k + h.dense_rank) if h.dense_rank else 0.0)
-                                + (fw / (rrf_k + h.fts_rank) if h.fts_rank else 0.0)
-                            ),
-                        )
-                        scores.append(case_metrics([(h.chunk_id, h.path) for h in ranked], list(c.relevant), args.k))
-                    vals.append(mean_metrics(scores)["ndcg@10"] if scores else float("nan"))
-                print(f"  rrf_k={rrf_k:<3} dense_weight=1.0 fts_weight={fw:<5} {vals[0]:.3f} / {vals[1]:.3f}")
+    print(f"\ndefault mode ({settings.mode}) nDCG@10 / whole-doc: "
+          + ", ".join(f"{n} {r:.3f} [{lo:.3f},{hi:.3f}]" for n, r, lo, hi in summary))
+    print(f"embedding cache: {embedder.hits} hits, {embedder.misses} encoded; total {time.perf_counter() - t0:.0f} s")
     return 0
 
 

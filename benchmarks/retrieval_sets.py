@@ -35,9 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / ".workbench" / "retrieval_sets"  # .workbench/ is git-ignored
 SETS = ("man-commands", "man-c-api", "py-docstrings")
-DOCS_PER_SET = 450  # documents (gold + distractors) per set
-QUESTIONS_PER_SET = 150
-MAX_DOC_CHARS = 12_000  # long pages are cut here (keeps the sets cheap to embed on 2 cores)
+DOCS_PER_SET = 300  # documents (gold + distractors) per set
+QUESTIONS_PER_SET = 100
+MAX_DOC_CHARS = 5_000  # long pages are cut here (keeps the sets cheap to embed on 2 shared cores)
 
 
 def _h(name: str) -> str:

@@ -105,6 +105,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = gsub.add_parser("status", help="what the index holds and how it was built")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=run_status)
+    from workbench.commands.retrieval_tune import register as register_tune
+
+    register_tune(gsub)
 
 
 # --------------------------------------------------------------------------- ingest

@@ -67,6 +67,29 @@ class CachedEmbedder:
         self.misses += len(todo)
         return out
 
+    def missing(self, texts: list[str]) -> int:
+        """How many of `texts` are not cached (what indexing them would embed)."""
+        keys = [self._key(t) for t in texts]
+        have: set[str] = set()
+        with self._lock:
+            for s in range(0, len(keys), 500):
+                part = keys[s : s + 500]
+                q = f"SELECT key FROM vec WHERE key IN ({','.join('?' * len(part))})"
+                have.update(k for (k,) in self._db.execute(q, part).fetchall())
+        return sum(1 for k in keys if k not in have)
+
+    def put(self, texts: list[str], vecs: "np.ndarray") -> int:
+        """Store vectors computed elsewhere (an existing index's); returns how many."""
+        import numpy as np
+
+        with self._lock:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO vec VALUES (?, ?)",
+                [(self._key(t), np.asarray(v, dtype=np.float32).tobytes()) for t, v in zip(texts, vecs)],
+            )
+            self._db.commit()
+        return len(texts)
+
     def encode_query(self, text: str) -> "np.ndarray":
         return self.encode([text], batch_size=1)[0]
 

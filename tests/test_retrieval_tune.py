@@ -1,0 +1,110 @@
+"""Issue 13: the document vector in dense ranking, bootstrap CIs, `retrieval tune`, the
+benchmark sets' man-page reader. Real index and embedding model where a search is involved."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workbench.cli import main
+from workbench.commands.retrieval_tune import set_retrieval_keys
+from workbench.core.retrieval.bootstrap import is_real, paired_delta_ci, ratio_ci
+from workbench.core.retrieval.search import fuse
+from workbench.core.retrieval.settings import RetrievalSettings
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+
+def _row(cid: str, path: str, cos: float) -> dict:
+    return {"chunk_id": cid, "path": path, "_distance": 1.0 - cos, "text": cid}
+
+
+def test_a_long_document_with_one_lucky_chunk_no_longer_outranks_the_document_about_the_question():
+    # long.md's third chunk edges out short.md's only chunk, but long.md as a whole is about
+    # something else: with the document vector, short.md ranks first under dense and hybrid
+    rows = [_row("long.md#3", "long.md", 0.62), _row("short.md#0", "short.md", 0.60), _row("long.md#1", "long.md", 0.40)]
+    sims = {"long.md": 0.20, "short.md": 0.58}
+    plain = fuse(rows, [], RetrievalSettings(doc_weight=0.0))
+    assert [h.path for h in sorted(plain, key=lambda h: h.dense_rank)][0] == "long.md"
+    hits = fuse(rows, [], RetrievalSettings(doc_weight=0.5), doc_sims=sims)
+    by_dense = sorted(hits, key=lambda h: h.dense_rank)
+    assert [h.chunk_id for h in by_dense] == ["short.md#0", "long.md#3", "long.md#1"]
+    assert by_dense[0].dense_score == pytest.approx(0.60) and by_dense[0].doc_score == pytest.approx(0.58)
+    assert min(hits, key=lambda h: h.hybrid_rank).chunk_id == "short.md#0"
+
+
+def test_document_vectors_are_the_mean_of_each_documents_chunk_vectors(retrieval_project: Path, capsys):
+    from workbench.core.project import Project
+    from workbench.core.retrieval.search import doc_vectors
+    from workbench.core.retrieval.service import open_index
+
+    assert main(["--project", str(retrieval_project), "ingest"]) == 0
+    project = Project.open(retrieval_project)
+    index = open_index(project, project.config.retrieval)
+    rows_of, mat = doc_vectors(index)
+    tbl = index.table.search().select(["path", "vector"]).limit(None).to_arrow().to_pydict()
+    for path in set(tbl["path"]):
+        vs = np.asarray([v for p, v in zip(tbl["path"], tbl["vector"]) if p == path], dtype=np.float32)
+        want = vs.mean(axis=0) / np.linalg.norm(vs.mean(axis=0))
+        assert np.allclose(mat[rows_of[path]], want, atol=1e-5)
+    assert doc_vectors(index)[1] is mat  # cached for the same index contents
+
+
+def test_paired_bootstrap_says_a_consistent_gain_is_real_and_a_coin_flip_is_not():
+    old = [0.5] * 60
+    new = [0.6] * 55 + [0.5] * 5
+    d, lo, hi = paired_delta_ci(new, old, seed=1)
+    assert d == pytest.approx(0.0917, abs=1e-3) and is_real(lo, hi)
+    noisy = [0.6 if i % 2 else 0.4 for i in range(60)]
+    d, lo, hi = paired_delta_ci(noisy, old, seed=1)
+    assert not is_real(lo, hi) and lo < 0 < hi
+    r, lo, hi = ratio_ci(new, old, seed=1)
+    assert r == pytest.approx(sum(new) / sum(old)) and lo <= r <= hi
+
+
+def test_apply_edits_only_the_retrieval_keys_and_keeps_every_comment(tmp_path: Path):
+    text = ("# my project\nmodel: ollama:qwen  # the small one\nretrieval:\n  # where the docs are\n"
+            "  corpus: [docs]\n  fts_weight: 0.5  # tried 1.0, worse\n  k: 2\n")
+    out = set_retrieval_keys(tmp_path / "workbench.yaml", text, {"fts_weight": 0.25, "doc_weight": 0.5, "mode": "dense"})
+    assert out.splitlines() == [
+        "# my project", "model: ollama:qwen  # the small one", "retrieval:",
+        "  doc_weight: 0.5", '  mode: "dense"', "  # where the docs are", "  corpus: [docs]",
+        "  fts_weight: 0.25  # tried 1.0, worse", "  k: 2",
+    ]
+    appended = set_retrieval_keys(tmp_path / "w.yaml", "model: x\n", {"rrf_k": 10})
+    assert appended == "model: x\n\nretrieval:\n  rrf_k: 10\n"
+
+
+def test_tune_says_the_cost_first_and_its_current_row_is_what_retrieval_eval_reports(retrieval_project: Path, capsys):
+    assert main(["--project", str(retrieval_project), "ingest"]) == 0
+    capsys.readouterr()
+    assert main(["--project", str(retrieval_project), "retrieval", "tune", "tiny", "--json"]) == 0
+    cap = capsys.readouterr()
+    assert "re-index cost:" in cap.err and "chunk texts to embed" in cap.err
+    res = json.loads(cap.out)
+    current = next(r for r in res["rows"] if r["config"] == res["current"])
+    assert len(res["rows"]) > 20 and res["n_cases"] == 3
+    assert all(not r["real"] for r in res["rows"])  # 3 cases cannot show a real difference
+    assert main(["--project", str(retrieval_project), "retrieval", "eval", "tiny", "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    mode = res["current"]["mode"]
+    assert current["metrics"]["ndcg@10"] == pytest.approx(ev["metrics"][mode]["ndcg@10"])
+    assert current["metrics"]["mrr@10"] == pytest.approx(ev["metrics"][mode]["mrr@10"])
+    # the second run embeds nothing: every chunking's texts are cached
+    assert main(["--project", str(retrieval_project), "retrieval", "tune", "tiny", "--json"]) == 0
+    assert "0 of" in capsys.readouterr().err
+
+
+def test_the_man_page_reader_drops_the_name_line_from_the_gold_page():
+    from retrieval_sets import roff_to_markdown
+
+    src = ('.TH LS 1\n.SH NAME\nls \\- list directory contents\n.SH DESCRIPTION\n'
+           'List information about the \\fBFILE\\fRs.\n.TP\n\\fB\\-a\\fR, \\fB\\-\\-all\\fR\ndo not ignore entries\n')
+    names, desc, body = roff_to_markdown(src)
+    assert (names, desc) == ("ls", "list directory contents")
+    assert "list directory contents" not in body
+    assert body.splitlines()[0] == "## Description" and "-a, --all" in body and "FILEs" in body

@@ -1,0 +1,232 @@
+"""`workbench retrieval tune`: score a small grid of retrieval settings on a labelled eval set.
+
+Settings tuned on one corpus do not carry over to another (issue 13), so a user measures on
+their own labels. Each chunking (chunk_tokens, overlap_tokens) needs its own index; those are
+built under `<data_dir>/tune/` with an embedding cache (embed_cache.py) seeded from the project's
+index, so a text is embedded once whatever configurations share it. Everything else in the grid
+(mode, fusion weights, rrf_k, doc_weight) re-ranks the same two candidate lists with
+search.fuse, the code `retrieve` runs, so a winner applied reproduces its score in
+`retrieval eval`. Each configuration's nDCG@10 delta against the current settings gets a paired
+bootstrap CI; a difference whose interval excludes 0 is marked real.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from workbench.core.retrieval.bootstrap import is_real, paired_delta_ci
+from workbench.core.retrieval.index import Index, path_filter
+from workbench.core.retrieval.metrics import _norm, case_metrics, mean_metrics
+from workbench.core.retrieval.search import _sort_key, doc_similarities, fuse
+from workbench.core.retrieval.settings import RetrievalSettings
+
+TUNED = ("chunk_tokens", "overlap_tokens", "mode", "fts_weight", "rrf_k", "doc_weight")
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    chunk_tokens: int
+    overlap_tokens: int
+    mode: str
+    fts_weight: float
+    rrf_k: int
+    doc_weight: float
+
+    @classmethod
+    def of(cls, s: RetrievalSettings) -> "TuneConfig":
+        return cls(s.chunk_tokens, s.overlap_tokens, s.mode, s.fts_weight, s.rrf_k, s.doc_weight)
+
+    def settings(self, base: RetrievalSettings) -> RetrievalSettings:
+        return dataclasses.replace(base, **dataclasses.asdict(self))
+
+    def label(self) -> str:
+        fusion = f" fts={self.fts_weight:g} rrf_k={self.rrf_k}" if self.mode == "hybrid" else ""
+        return f"{self.mode} chunk={self.chunk_tokens}/{self.overlap_tokens}{fusion} doc={self.doc_weight:g}"
+
+    def changes(self, base: RetrievalSettings) -> dict[str, Any]:
+        """The settings this configuration changes, name -> new value."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if getattr(base, k) != v}
+
+
+def default_grid(current: RetrievalSettings) -> list[TuneConfig]:
+    """Current settings first, then 3 chunkings x (dense, fts, hybrid fusions) x doc vector."""
+    cur = TuneConfig.of(current)
+    chunkings = [(current.chunk_tokens, current.overlap_tokens)]
+    for c in ((120, 24), (200, 40), (250, 50)):
+        if c not in chunkings and len(chunkings) < 3:
+            chunkings.append(c)
+    grid = [cur]
+    for ct, ov in chunkings:
+        for dw in (0.0, 0.5, 1.0):
+            grid.append(TuneConfig(ct, ov, "dense", current.fts_weight, current.rrf_k, dw))
+        grid.append(TuneConfig(ct, ov, "fts", current.fts_weight, current.rrf_k, 0.0))
+        for fw in (0.25, 0.5, 1.0):
+            for rk in (10, 60):
+                for dw in (0.0, 0.5):
+                    grid.append(TuneConfig(ct, ov, "hybrid", fw, rk, dw))
+    seen, out = set(), []
+    for c in grid:
+        if c not in seen:
+            seen.add(c)
+            out.append(c)
+    return out
+
+
+@dataclass
+class TuneRow:
+    config: TuneConfig
+    metrics: dict[str, float]
+    ndcg: list[float]  # per case, in case order
+    delta: tuple[float, float, float] = (0.0, 0.0, 0.0)  # nDCG@10 vs current: (mean, low, high)
+
+    @property
+    def real(self) -> bool:
+        return is_real(self.delta[1], self.delta[2])
+
+    def to_dict(self) -> dict:
+        return {"config": dataclasses.asdict(self.config), "label": self.config.label(), "metrics": self.metrics,
+                "ndcg_delta": list(self.delta), "real": self.real}
+
+
+@dataclass
+class TuneResult:
+    current: TuneConfig
+    rows: list[TuneRow]
+    k: int
+    n_cases: int
+    cancelled: bool = False
+    seconds: float = 0.0
+    embedded: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def winner(self) -> TuneRow | None:
+        """Best nDCG@10, but only a configuration whose gain over current is real; else current."""
+        cur = next((r for r in self.rows if r.config == self.current), None)
+        better = [r for r in self.rows if r.real and r.delta[0] > 0]
+        if better:
+            return max(better, key=lambda r: (r.metrics["ndcg@10"], r.metrics["mrr@10"]))
+        return cur
+
+    def to_dict(self) -> dict:
+        w = self.winner
+        return {"current": dataclasses.asdict(self.current), "k": self.k, "n_cases": self.n_cases,
+                "cancelled": self.cancelled, "seconds": round(self.seconds, 1), "embedded": self.embedded,
+                "winner": w.to_dict() if w else None, "rows": [r.to_dict() for r in self.rows]}
+
+
+def chunkings(grid: Sequence[TuneConfig]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for c in grid:
+        if (c.chunk_tokens, c.overlap_tokens) not in out:
+            out.append((c.chunk_tokens, c.overlap_tokens))
+    return out
+
+
+def seed_cache(cache: Any, index: Index) -> int:
+    """Put the project index's (embedded text, vector) pairs into the cache; returns how many."""
+    import numpy as np
+
+    if index.table is None:
+        return 0
+    tbl = index.table.search().select(["search_text", "vector"]).limit(None).to_arrow()
+    texts = tbl.column("search_text").to_pylist()
+    col = tbl.column("vector").combine_chunks()
+    vecs = np.asarray(col.values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(len(texts), -1)
+    return cache.put(texts, vecs)
+
+
+def embed_cost(paths: Sequence[Path], bases: Sequence[Path], settings_list: Sequence[RetrievalSettings],
+               cache: Any) -> tuple[int, int]:
+    """(chunk texts to embed that the cache lacks, total chunk texts) over the chunkings given."""
+    from workbench.core.retrieval.chunking import chunk_document, tokens_for
+    from workbench.core.retrieval.documents import Document, discover, read_document
+
+    sources, _ = discover(list(paths), list(bases))
+    tokens = tokens_for(str(cache.path))
+    docs = [d for d in (read_document(s, int(settings_list[0].max_file_mb * 1e6)) for s in sources)
+            if isinstance(d, Document)]
+    texts: set[str] = set()
+    for s in settings_list:
+        for d in docs:
+            texts.update(c.embed_text for c in chunk_document(d, s.chunk_tokens, s.overlap_tokens, tokens, s.min_tokens()))
+    texts_l = sorted(texts)
+    return cache.missing(texts_l), len(texts_l)
+
+
+def run_tune(
+    cases: Sequence[Any],
+    current: RetrievalSettings,
+    grid: Sequence[TuneConfig],
+    *,
+    paths: Sequence[Path],
+    bases: Sequence[Path],
+    tune_dir: Path,
+    embedder: Any,
+    k: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> TuneResult:
+    """Score every configuration of `grid` on the labelled `cases`; see the module docstring.
+
+    Cancelling stops after the current chunking's indexing or case; configurations whose every
+    case was scored are kept (a chunking is scored for all its configurations at once).
+    """
+    import time
+
+    from workbench.core.retrieval.ingest import ingest
+
+    t0 = time.perf_counter()
+    k = k or current.k
+    labelled = [c for c in cases if getattr(c, "relevant", None)]
+    cur = TuneConfig.of(current)
+    res = TuneResult(current=cur, rows=[], k=k, n_cases=len(labelled))
+    where = path_filter(current.path_glob)
+    misses0 = getattr(embedder, "misses", 0)
+    say = progress or (lambda what, done, total: None)
+    for ct, ov in chunkings(grid):
+        configs = [c for c in grid if (c.chunk_tokens, c.overlap_tokens) == (ct, ov)]
+        s_chunk = dataclasses.replace(current, chunk_tokens=ct, overlap_tokens=ov)
+        data_dir = tune_dir / f"chunks-{ct}-{ov}-{s_chunk.min_tokens()}"
+        say(f"indexing chunk={ct}/{ov}", 0, len(labelled))
+        rep = ingest(list(paths), data_dir, s_chunk, embedder=embedder, bases=list(bases), cancel=cancel)
+        if cancel is not None and cancel.is_set() or getattr(rep, "cancelled", False):
+            res.cancelled = True
+            break
+        index = Index.open(data_dir, current.embedding_model)
+        per: dict[TuneConfig, list[dict]] = {c: [] for c in configs}
+        for i, case in enumerate(labelled):
+            if cancel is not None and cancel.is_set():
+                res.cancelled = True
+                break
+            q = str((case.inputs or {}).get("question") or next(iter((case.inputs or {"": ""}).values())))
+            rel = [_norm(r) for r in case.relevant]
+            vec = embedder.encode_query(q)
+            depth = max(current.candidates, k)
+            dense_rows = index.dense(vec, depth, where)
+            fts_rows = index.fts(q, depth, where)
+            sims = doc_similarities(index, vec, dense_rows) if any(c.doc_weight for c in configs) else {}
+            for c in configs:
+                s = c.settings(current)
+                hits = fuse(dense_rows, fts_rows, s, fuse_depth=s.candidates, doc_sims=sims if c.doc_weight else None)
+                ranked = sorted((h for h in hits if h.rank_in(c.mode) is not None), key=lambda h: _sort_key(h, c.mode))
+                per[c].append(case_metrics([(h.chunk_id, h.path) for h in ranked], rel, k))
+            say(f"scoring chunk={ct}/{ov}", i + 1, len(labelled))
+        if res.cancelled:
+            break
+        for c in configs:
+            res.rows.append(TuneRow(c, mean_metrics(per[c]), [m["ndcg@10"] for m in per[c]]))
+    base = next((r for r in res.rows if r.config == cur), None)
+    if base is not None:
+        for i, r in enumerate(res.rows):
+            r.delta = paired_delta_ci(r.ndcg, base.ndcg, seed=i) if r is not base else (0.0, 0.0, 0.0)
+    else:
+        res.notes.append("the current settings were not scored (cancelled first): no deltas")
+    res.rows.sort(key=lambda r: (-r.metrics["ndcg@10"], -r.metrics["mrr@10"]))
+    res.seconds = time.perf_counter() - t0
+    res.embedded = getattr(embedder, "misses", 0) - misses0
+    return res
