@@ -303,6 +303,10 @@ def test_a_cancelled_or_killed_reindex_leaves_the_serving_index(tmp_path, s3, s3
     settings = RetrievalSettings(chunk_tokens=60, overlap_tokens=10, uri=uri)
     ingest([docs], tmp_path / "data", settings, embedder=embedder)
     serving = s3.text("cancel/meta.json")
+    from workbench.core.evals.promote import corpus_documents
+
+    found = corpus_documents(tmp_path, tmp_path / "data", settings)  # what promote checks labels with
+    assert "the index: 5 documents" in found.where and found.chunks("cats.md")
 
     def tables() -> set[str]:
         return {k.split("/")[1] for k in s3.objects("cancel") if k.endswith(".manifest")}

@@ -379,7 +379,9 @@ def corpus_documents(root: str | Path, data_dir: str | Path, settings: Any) -> C
              f": {_count(len(on_disk), 'document')}"]
     paths = set(on_disk)
     chunks = None
-    index = _open_index(Path(data_dir))
+    from workbench.core.retrieval.index import index_location
+
+    index = _open_index(index_location(data_dir, settings))  # or the object store of retrieval.uri
     if index is not None:
         indexed = index.paths()
         paths.update(indexed)
@@ -388,12 +390,12 @@ def corpus_documents(root: str | Path, data_dir: str | Path, settings: Any) -> C
     return CorpusDocuments(frozenset(paths), chunks, "; ".join(where))
 
 
-def _open_index(data_dir: Path) -> Any | None:
+def _open_index(data_dir: Path | str) -> Any | None:
     """The retrieval index if one was built (not checked against the embedding model: only its
-    document list is read), else None."""
+    document list is read), else None. `data_dir` may be an object-store uri."""
     from workbench.core.retrieval.index import Index, IndexUnavailable, index_dir
 
-    if not index_dir(data_dir).exists():
+    if isinstance(data_dir, Path) and not index_dir(data_dir).exists():
         return None
     try:
         return Index.open(data_dir)
