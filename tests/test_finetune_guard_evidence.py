@@ -147,7 +147,38 @@ def test_a_run_of_an_earlier_smaller_version_of_the_set_is_not_called_a_subset(s
     """Cases were added to the file since the run: it was complete then, and the guard says so."""
     project = sample_project
     run_id = subset_run(project, 80)
-    project.store.update("eval_runs", run_id, {"evalset_hash": "an-older-file"})
+    # stored before runs kept per-case fingerprints: whether its cases changed is unknown
+    from workbench.core.evals.runstore import get_run
+
+    config = {k: v for k, v in get_run(project.store, run_id)["config"].items() if k != "case_hashes"}
+    project.store.update("eval_runs", run_id, {"evalset_hash": "an-older-file", "config": config})
     summary = check(project).rule("variants").summary
     assert f"{label(project, run_id)} ran an earlier version of the set (80 cases; it has 83 now)" in summary
     assert "--limit" not in summary
+
+
+def test_runs_of_the_set_before_cases_were_added_still_count_on_the_shared_cases(sample_project):
+    """Issue 17 item 8: a promote adds a case and changes the set's version; the earlier runs
+    (every case still there, unchanged) keep counting, compared on the cases both hold. A run
+    of an earlier version whose case changed since does not count."""
+    import dataclasses
+
+    project = sample_project
+    es = qa(project)
+    before = dataclasses.replace(es, cases=es.cases[:82], content_hash="before-the-promote")
+    fails = {c.id: ("fail", None) for c in es.cases[:20]}
+    e1 = add_eval_run(project, before, None, variant_spec(), fails)
+    e2 = add_eval_run(project, before, "k8", variant_spec(k=8), dict(list(fails.items())[:10]))
+    e3 = add_eval_run(project, es, "terse", variant_spec(prompt="terse"), dict(list(fails.items())[:10]))
+    report = check(project)
+    variants = report.rule("variants")
+    assert variants.evidence["runs"] == [e1, e2, e3] and variants.evidence["uncounted"] == []
+    steps = report.rule("plateau").evidence["history"]
+    assert [(h["run"], h["vs"], h["n"]) for h in steps] == [(e2, e1, 82), (e3, e2, 82)]
+
+    changed = dataclasses.replace(before.cases[0], expected="something else")
+    edited = dataclasses.replace(before, cases=(changed, *before.cases[1:]), content_hash="edited")
+    e4 = add_eval_run(project, edited, "strict", variant_spec(prompt="strict"), {})
+    variants = check(project).rule("variants")
+    assert e4 not in variants.evidence["runs"]
+    assert [u["reason"] for u in variants.evidence["uncounted"]] == ["earlier set"]

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.evals.diff import case_fingerprints
 from workbench.core.evals.stats import (cases_for_ceiling, discordance, gain_bounds, points, resolution,
                                         resolution_words)
 from workbench.core.finetune.settings import SIGNALS, FinetuneSettings
@@ -195,13 +196,16 @@ def lever_key(spec: dict[str, Any]) -> str:
     return json.dumps({k: spec.get(k) for k in keys}, sort_keys=True, default=str)
 
 
-def variant_runs(store: Any, evalset_name: str, *, full_size: int | None = None) -> list[VariantRun]:
+def variant_runs(store: Any, evalset_name: str, *, full_size: int | None = None,
+                 current: Any = None) -> list[VariantRun]:
     """One run per variant (its latest `done` run), oldest first; the runs of fine-tune jobs
     (the adapter's, an exported model's check) excluded: they measure a fine-tune, they are
     not evidence for one.
 
     With `full_size` (the eval set's case count), runs of a subset (`eval run --limit/--tag`)
-    are left out: a quick 5-case check is not evidence of a ceiling.
+    are left out: a quick 5-case check is not evidence of a ceiling. With `current` (the eval
+    set as it is now), a whole run of an earlier version counts too when the set only gained
+    cases since (see `whole_set`).
     """
     from workbench.core.evals import runstore
     from workbench.core.finetune.jobs import is_job_run, job_run_ids
@@ -211,7 +215,7 @@ def variant_runs(store: Any, evalset_name: str, *, full_size: int | None = None)
     for row in runstore.list_runs(store, limit=100_000, evalset=evalset_name):
         if row.get("status") != "done":
             continue
-        if full_size is not None and not whole_set(row, full_size):
+        if full_size is not None and not whole_set(row, full_size, current):
             continue
         if is_job_run(row, job_runs):
             continue
@@ -235,12 +239,28 @@ def variant_runs(store: Any, evalset_name: str, *, full_size: int | None = None)
     return out
 
 
-def whole_set(row: dict[str, Any], full_size: int) -> bool:
+def whole_set(row: dict[str, Any], full_size: int, current: Any = None) -> bool:
     """The run was started on every case of the set: no `--limit/--tag/--case` selection
-    recorded, and no fewer cases than the set has now (older runs recorded no selection)."""
+    recorded, and no fewer cases than the set has now (older runs recorded no selection).
+
+    The rule for earlier versions (`current`: the EvalSet now): a run of the whole set of
+    another version (of this version, fewer cases means a subset) still counts when cases were
+    only ADDED since: every case it ran is still in the set with the same fingerprint (inputs,
+    expected, relevant, checks; diff.case_fingerprint). Comparisons pair runs on the case ids
+    both hold, all unchanged, so a promote no longer drops every earlier run. A case changed or
+    removed since, or a run stored before fingerprints existed: it does not count."""
     from workbench.core.evals import runstore
 
-    return runstore.selection_of(row) is None and (row.get("total_cases") or 0) >= full_size
+    if runstore.selection_of(row) is not None:
+        return False
+    if (row.get("total_cases") or 0) >= full_size:
+        return True
+    config = row.get("config") if isinstance(row.get("config"), dict) else {}
+    ran = config.get("case_hashes")
+    if current is None or row.get("evalset_hash") == current.content_hash or not isinstance(ran, dict) or not ran:
+        return False
+    now = case_fingerprints(current)
+    return all(now.get(cid) == h for cid, h in ran.items())
 
 
 @dataclass
@@ -295,7 +315,7 @@ def uncounted_runs(project: Any, evalset: Any, counted: list[VariantRun]) -> lis
             continue
         selected = row.get("total_cases") or 0
         status = row.get("status") or "?"
-        whole = whole_set(row, full)
+        whole = whole_set(row, full, evalset)
         if status == "done" and whole:
             continue  # counted (an older run of a variant whose newest run is counted)
         if not whole:  # the runner keeps the file's hash for a subset: a new hash is a new file
@@ -483,7 +503,7 @@ def check(project: Any, signal: str | None = None, *, evalset: str | None = None
 
     es = load_evalset(path)
     rules.append(_rule_evalset(es, settings))
-    runs = variant_runs(project.store, es.name, full_size=len(es.cases))
+    runs = variant_runs(project.store, es.name, full_size=len(es.cases), current=es)
     best = max((r for r in runs if r.pass_rate is not None), key=lambda r: (r.pass_rate, -r.run_id),
                default=None)
     ctx = Context(es.name, len(es.cases), uncounted_runs(project, es, runs),
