@@ -113,6 +113,8 @@ class IndexStatus(Horizontal):
             if empty:
                 corpus = ", ".join(f"{c}/" for c in self.settings.corpus) or "the corpus"
                 self._say(f"No retrieval index yet — press ctrl+g to ingest {corpus}")
+            elif isinstance(exc, StoreUnavailable):  # credentials, network: a rebuild would not help
+                self._say(exc.reason)
             else:
                 self._say(f"{exc.reason} — ctrl+g rebuilds it")
         else:
