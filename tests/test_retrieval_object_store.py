@@ -345,3 +345,18 @@ def test_of_two_ingests_that_found_the_lock_free_the_later_write_wins(tmp_path, 
     assert "other-box pid 7" in _out(capsys)[1]
     assert json.loads(s3.text("race/ingest.lock"))["token"] == "rival"  # not deleted by the loser
     assert "race/meta.json" not in s3.objects("race")
+
+
+def test_retrieval_tune_builds_its_trial_indexes_locally_not_in_the_shared_one(tmp_path, s3, s3_env, embedder,
+                                                                                 capsys):
+    from fixtures_retrieval import EVALSET
+
+    root = _project(tmp_path, "tuned")
+    (root / "evals").mkdir()
+    (root / "evals" / "tiny.yaml").write_text(EVALSET, encoding="utf-8")
+    assert main(["--project", str(root), "ingest"]) == 0
+    capsys.readouterr()
+    before = s3.objects("tuned")
+    assert main(["--project", str(root), "retrieval", "tune", "tiny", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["rows"]) > 20
+    assert s3.objects("tuned") == before

@@ -190,7 +190,8 @@ def run_tune(
     say = progress or (lambda what, done, total: None)
     for ct, ov in chunkings(grid):
         configs = [c for c in grid if (c.chunk_tokens, c.overlap_tokens) == (ct, ov)]
-        s_chunk = dataclasses.replace(current, chunk_tokens=ct, overlap_tokens=ov)
+        # uri=None: the scratch indexes stay in tune_dir, never in a shared retrieval.uri index
+        s_chunk = dataclasses.replace(current, chunk_tokens=ct, overlap_tokens=ov, uri=None)
         data_dir = tune_dir / f"chunks-{ct}-{ov}-{s_chunk.min_tokens()}"
         say(f"indexing chunk={ct}/{ov}", 0, len(labelled))
         rep = ingest(list(paths), data_dir, s_chunk, embedder=embedder, bases=list(bases), cancel=cancel)
