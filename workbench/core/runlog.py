@@ -13,12 +13,14 @@ import json
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
+from workbench.core.run_ids import PREFIX as _PREFIX
+from workbench.core.run_ids import parse_run_id  # noqa: F401 (re-exported: callers read ids here)
+
 if TYPE_CHECKING:  # the store module imports sqlite_utils (+numpy); only callers need it loaded
     from workbench.core.store import Store
 
 MODE_NAMES = {"dense": "dense", "fts": "full-text", "hybrid": "hybrid"}
 RUN_KINDS = ("generation", "retrieval", "retrieval-eval", "eval", "finetune")
-_PREFIX = {"generation": "", "retrieval": "r", "retrieval-eval": "re", "eval": "e", "finetune": "f"}
 _TABLE = {"generation": "generations", "retrieval": "retrievals", "retrieval-eval": "retrieval_evals",
           "eval": "eval_runs", "finetune": "finetune_jobs"}
 _JSON_FIELDS = {
@@ -189,26 +191,6 @@ def _rows(store: Store, kind: str, limit: int | None) -> list[dict[str, Any]]:
         cursor = store.conn.execute(sql, [limit] if limit is not None else [])
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, values)) for values in cursor.fetchall()]
-
-
-# Longest prefix first, so `re3` is a retrieval eval and not a malformed retrieval trace.
-_BY_PREFIX = sorted(((p, k) for k, p in _PREFIX.items() if p), key=lambda pk: -len(pk[0]))
-
-
-def parse_run_id(run_id: str) -> tuple[str, int] | None:
-    """`12` -> ("generation", 12); `r3` -> ("retrieval", 3); `re3` -> ("retrieval-eval", 3);
-    None when malformed."""
-    text = run_id.strip().lower()
-    # isdecimal, not isdigit: int() refuses digits such as '²'. Past SQLite's largest INTEGER
-    # the lookup itself would fail (OverflowError), so such an id is simply not a run.
-    for prefix, kind in _BY_PREFIX:
-        rest = text[len(prefix):]
-        if text.startswith(prefix) and rest.isdecimal() and int(rest) <= _MAX_ROW_ID:
-            return kind, int(rest)
-    return ("generation", int(text)) if text.isdecimal() and int(text) <= _MAX_ROW_ID else None
-
-
-_MAX_ROW_ID = 2**63 - 1  # SQLite's largest INTEGER PRIMARY KEY
 
 
 def load_run(store: Store, run_id: str) -> tuple[str, dict[str, Any] | None]:

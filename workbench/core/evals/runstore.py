@@ -13,6 +13,7 @@ from typing import Any
 from workbench.core.errors import WorkbenchError
 from workbench.core.evals.diff import RunInfo, case_fingerprints, run_identity
 from workbench.core.evals.results import CaseResult
+from workbench.core.run_ids import parse_kind_id
 from workbench.core.store import RUNNING, decode, now_iso
 
 
@@ -138,12 +139,8 @@ def resolve_run_ref(store: Any, ref: str, *, evalset: str | None = None, exclude
             return (s.get("pass_rate") if s.get("pass_rate") is not None else -1, r["id"])
 
         return max(candidates, key=rate)["id"]
-    if text[:1] in ("e", "E"):
-        text = text[1:]
-    try:
-        run_id = int(text)
-    except ValueError:
-        raise WorkbenchError(f"not an eval run id: {ref!r} (use a number, e<N>, last or best)") from None
+    run_id = parse_kind_id(text, "eval", noun="an eval run", accepts="a number, e<N>, last or best",
+                           listing="workbench eval runs")
     get_run(store, run_id)
     return run_id
 

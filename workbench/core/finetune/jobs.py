@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.run_ids import parse_kind_id
 from workbench.core.store import RUNNING, decode, now_iso
 
 JSON_FIELDS = ("config", "guard_report", "loss_curve", "export")
@@ -60,12 +61,8 @@ def resolve_job_ref(store: Any, ref: str | int) -> int:
         if not rows:
             raise WorkbenchError("no fine-tune jobs yet (start one with `workbench finetune train`)")
         return rows[0]["id"]
-    if text[:1] in ("f", "F"):
-        text = text[1:]
-    try:
-        job_id = int(text)
-    except ValueError:
-        raise WorkbenchError(f"not a fine-tune job id: {ref!r} (use a number, f<N> or last)") from None
+    job_id = parse_kind_id(text, "finetune", noun="a fine-tune job", accepts="a number, f<N> or last",
+                           listing="workbench finetune jobs")
     get_job(store, job_id)
     return job_id
 

@@ -205,7 +205,7 @@ class RunsTab(Vertical):
 
     def selected_generation(self) -> int | None:
         """The numeric id of the highlighted row when it is a generation (what can be promoted)."""
-        from workbench.core.runlog import parse_run_id
+        from workbench.core.run_ids import parse_run_id
 
         cursor = self.query_one("#runs-table", DataTable).cursor_row
         if not 0 <= cursor < len(self.rows):
