@@ -29,3 +29,24 @@ def test_cli_startup_imports_no_heavy_library():
     loaded = _modules_after("from workbench.cli import build_parser\nbuild_parser()\n"
                             "import workbench.core.pipeline, workbench.core.project")
     assert not [m for m in HEAVY if m in loaded]
+
+
+def _present_modules() -> list[str]:
+    import workbench.present
+
+    return ["workbench.present"] + [m.name for m in pkgutil.walk_packages(workbench.present.__path__,
+                                                                            "workbench.present.")]
+
+
+def test_present_never_imports_textual_or_commands():
+    names = _present_modules()
+    assert "workbench.present.numbers" in names
+    loaded = _modules_after("\n".join(f"import {name}" for name in names))
+    assert not any(m == "textual" or m.startswith("textual.") for m in loaded)
+    assert not any(m.startswith("workbench.commands") or m.startswith("workbench.tui") for m in loaded)
+
+
+def test_core_never_imports_present():
+    names = [m.name for m in pkgutil.walk_packages(workbench.core.__path__, "workbench.core.")]
+    loaded = _modules_after("\n".join(f"import {name}" for name in names))
+    assert not any(m.startswith("workbench.present") for m in loaded)

@@ -1,0 +1,84 @@
+"""The one place numbers become text: costs, durations, rates, percentages, CIs, p-values, tokens.
+
+CLI and TUI both format through here so the same fact reads the same everywhere. Two formatters
+core needs for its own messages (budget refusals, `plain_words`) are defined in core and re-exported.
+"""
+
+from __future__ import annotations
+
+from workbench.core.evals.stats import format_p
+from workbench.core.llm.resilience import format_cost
+
+__all__ = ["format_cost", "format_p", "signed_cost", "seconds", "ms", "short_ms", "waited", "clock", "coarse",
+           "rate", "pct", "pct_ci", "signed_ms", "tokens"]
+
+
+def signed_cost(value: float) -> str:
+    """A cost difference with its sign, at `format_cost`'s precision: +0.00012, -1.25, ±0."""
+    if not value:
+        return "±0"
+    return ("+" if value > 0 else "-") + format_cost(abs(value))
+
+
+def seconds(ms_value: float) -> str:
+    """A stored millisecond duration in seconds, one decimal: 1234 -> `1.2s` (runs listing)."""
+    return f"{ms_value / 1000:.1f}s"
+
+
+def ms(value: float) -> str:
+    """Milliseconds as a whole number: `412 ms` (TTFT, total, latency)."""
+    return f"{value:.0f} ms"
+
+
+def short_ms(value: float) -> str:
+    """Milliseconds in a narrow column: `412ms` (the runs listing, next to `1.2s`)."""
+    return f"{value:.0f}ms"
+
+
+def signed_ms(value: float) -> str:
+    """A latency difference: `+40 ms`, `-12 ms`."""
+    return f"{value:+.0f} ms"
+
+
+def waited(value_s: float) -> str:
+    """Live elapsed seconds while waiting: `2.3s`."""
+    return f"{value_s:.1f}s"
+
+
+def clock(value_s: float | None) -> str:
+    """A duration as minutes:seconds, `3:07`; `?` when unknown (ingest timings)."""
+    if value_s is None:
+        return "?"
+    whole = int(value_s)
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
+def coarse(value_s: float) -> str:
+    """An estimate people plan around: `45 s` under a minute and a half, else `12 min`."""
+    return f"{value_s:.0f} s" if value_s < 90 else f"{value_s / 60:.0f} min"
+
+
+def rate(tokens_per_s: float) -> str:
+    """Generation speed: `41.2 tok/s`."""
+    return f"{tokens_per_s:.1f} tok/s"
+
+
+def pct(value: float | None) -> str:
+    """A share as a whole percentage, `75%`; `–` when there is none."""
+    return "–" if value is None else f"{value:.0%}"
+
+
+def pct_ci(value: float | None, lo: float | None, hi: float | None) -> str:
+    """`75% [30–95]`: a rate and its 95% interval in points; just the rate when no interval."""
+    if value is None:
+        return "–"
+    if lo is None or hi is None:
+        return pct(value)
+    return f"{value:.0%} [{lo * 100:.0f}–{hi * 100:.0f}]"
+
+
+def tokens(prompt: int | None, completion: int | None) -> str:
+    """`12+40` (prompt+completion), `?` for the unknown one, empty when neither is known."""
+    if prompt is None and completion is None:
+        return ""
+    return f"{'?' if prompt is None else prompt}+{'?' if completion is None else completion}"
