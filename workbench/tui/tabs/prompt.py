@@ -318,7 +318,7 @@ class PromptTab(Horizontal):
 
     def action_save_variant(self) -> None:
         from workbench.tui.screens.save_variant import SaveVariantScreen
-        from workbench.tui.variant_files import save_prompt_variant
+        from workbench.core.variant_files import save_prompt_variant
 
         base = resolve_choice(self.project, str(self.query_one("#variant-select", Picker).value),
                               None)

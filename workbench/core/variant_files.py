@@ -1,10 +1,7 @@
 """Saving an edited prompt as a named variant: a new `prompts/<name>.yaml` plus a variant entry.
 
-Headless on purpose (no Textual import): the Prompt tab calls it, tests call it directly.
-The user's workbench.yaml is theirs, comments and all, so it is never re-serialised: the variant
-entry is inserted as two or three lines under `variants:` (or appended as a new section), the
-result is re-validated, and the original text is restored if the edit would break the file.
-A prompt file that already exists is never overwritten.
+In core so the TUI's Prompt tab and any command can save one. workbench.yaml is the user's, so it
+is edited as lines (never re-serialised), re-validated, and restored if the edit would break it.
 """
 
 from __future__ import annotations
