@@ -86,9 +86,9 @@ def test_ctrl_c_stops_an_eval_run_while_a_case_is_stuck_in_a_regex(ollama_standi
     time.sleep(0.3)  # the first answer is in: its check is backtracking now
     _, err, seconds = _stop(proc, signal.SIGINT)
     assert proc.returncode == 130, err
-    # the regex in flight ends within its 1 s limit; that is CPU time (the `regex` package's
-    # clock), about 3.5 s of wall time on a loaded 2-core box
-    assert seconds < 8, f"took {seconds:.1f} s to stop"
+    # the regex in flight ends within its 1 s limit (wall time, matching.py); the bound is
+    # generous because this box is shared
+    assert seconds < 10, f"took {seconds:.1f} s to stop"
     assert "cancelled:" in err and "--resume 1" in err
     with Store(root / ".workbench" / "runs.db") as store:
         assert store.get("eval_runs", 1)["status"] == "cancelled"

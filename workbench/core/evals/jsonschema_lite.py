@@ -133,8 +133,13 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def validate(instance: Any, schema: Any, where: str = "$") -> list[str]:
-    """Errors of `instance` against a schema that passed `check_schema` (empty list: valid)."""
+def validate(instance: Any, schema: Any, where: str = "$", until: float | None = None) -> list[str]:
+    """Errors of `instance` against a schema that passed `check_schema` (empty list: valid).
+    Every `pattern` in one validation shares one time limit (`until`, matching.deadline())."""
+    if until is None and not isinstance(schema, bool):
+        from workbench.core.evals.matching import deadline
+
+        until = deadline()
     if schema is True:
         return []
     if schema is False:
@@ -166,7 +171,7 @@ def validate(instance: Any, schema: Any, where: str = "$") -> list[str]:
             from workbench.core.evals.matching import PatternTimeout, search
 
             try:
-                if not search(schema["pattern"], instance, what="string"):
+                if not search(schema["pattern"], instance, until=until, what="string"):
                     errors.append(f"{where}: does not match pattern {schema['pattern']!r}")
             except PatternTimeout as exc:
                 errors.append(f"{where}: pattern {schema['pattern']!r}: {exc}")
@@ -177,7 +182,7 @@ def validate(instance: Any, schema: Any, where: str = "$") -> list[str]:
             errors.append(f"{where}: more than {schema['maxItems']} items")
         if "items" in schema:
             for i, item in enumerate(instance):
-                errors += validate(item, schema["items"], f"{where}[{i}]")
+                errors += validate(item, schema["items"], f"{where}[{i}]", until)
     if isinstance(instance, dict):
         props = schema.get("properties", {})
         for name in schema.get("required", []):
@@ -185,22 +190,22 @@ def validate(instance: Any, schema: Any, where: str = "$") -> list[str]:
                 errors.append(f"{where}: missing required property '{name}'")
         for name, value in instance.items():
             if name in props:
-                errors += validate(value, props[name], f"{where}.{name}")
+                errors += validate(value, props[name], f"{where}.{name}", until)
             elif "additionalProperties" in schema:
                 extra = schema["additionalProperties"]
                 if extra is False:
                     errors.append(f"{where}: unexpected property '{name}'")
                 elif isinstance(extra, dict):
-                    errors += validate(value, extra, f"{where}.{name}")
+                    errors += validate(value, extra, f"{where}.{name}", until)
     if "allOf" in schema:
         for s in schema["allOf"]:
-            errors += validate(instance, s, where)
-    if "anyOf" in schema and not any(not validate(instance, s, where) for s in schema["anyOf"]):
+            errors += validate(instance, s, where, until)
+    if "anyOf" in schema and not any(not validate(instance, s, where, until) for s in schema["anyOf"]):
         errors.append(f"{where}: matches none of the anyOf schemas")
     if "oneOf" in schema:
-        n = sum(1 for s in schema["oneOf"] if not validate(instance, s, where))
+        n = sum(1 for s in schema["oneOf"] if not validate(instance, s, where, until))
         if n != 1:
             errors.append(f"{where}: matches {n} of the oneOf schemas (exactly 1 required)")
-    if "not" in schema and not validate(instance, schema["not"], where):
+    if "not" in schema and not validate(instance, schema["not"], where, until):
         errors.append(f"{where}: must not match the 'not' schema")
     return errors
