@@ -24,16 +24,16 @@ import argparse
 import dataclasses
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
-
 import retrieval_sets  # noqa: E402
+
 from workbench.core.evals.evalset import load_evalset  # noqa: E402
 from workbench.core.retrieval.bootstrap import mean_ci, ratio_ci  # noqa: E402
 from workbench.core.retrieval.documents import Document, discover, read_document  # noqa: E402
@@ -73,7 +73,7 @@ def run_set(name: str, settings: RetrievalSettings, embedder: CachedEmbedder, k:
     docs = [d for d in (read_document(s, 50_000_000) for s in sources) if isinstance(d, Document)]
     doc_vecs = embedder.encode([d.text for d in docs], batch_size=16)
     qvecs = embedder.encode([c.inputs["question"] for c in cases], batch_size=32)
-    for c, qv in zip(cases, qvecs):
+    for c, qv in zip(cases, qvecs, strict=True):
         order = (doc_vecs @ qv).argsort()[::-1]
         out.setdefault(BASELINE, []).append(
             case_metrics([(docs[i].path, docs[i].path) for i in order], list(c.relevant), k))
@@ -96,13 +96,13 @@ def _variant_rankers(index: Index, docs: list[Document], doc_vecs: np.ndarray
     """Alternative rankings of the same candidates, for choosing defaults."""
     tbl = index.table.to_arrow().select(["path", "vector"]).to_pydict()
     by_path: dict[str, list] = {}
-    for p, v in zip(tbl["path"], tbl["vector"]):
+    for p, v in zip(tbl["path"], tbl["vector"], strict=True):
         by_path.setdefault(p, []).append(v)
     centroid = {}
     for p, vs in by_path.items():
         m = np.asarray(vs, dtype=np.float32).mean(axis=0)
         centroid[p] = m / (np.linalg.norm(m) or 1.0)
-    first = {d.path: v for d, v in zip(docs, doc_vecs)}
+    first = {d.path: v for d, v in zip(docs, doc_vecs, strict=True)}
     n_chunks = {p: len(vs) for p, vs in by_path.items()}
 
     def dense_plus(vecs: dict, w: float) -> Callable:

@@ -132,7 +132,7 @@ def synthetic_index(data: Path, n: int, pool: list[tuple[str, str]], vecs: np.nd
         "n": pa.array([i % 20 for i in range(n)], pa.int32()),
         "heading_path": heading,
         "text": text,
-        "search_text": [f"{h}\n\n{t}" for h, t in zip(heading, text)],
+        "search_text": [f"{h}\n\n{t}" for h, t in zip(heading, text, strict=True)],
         "char_start": pa.array([0] * n, pa.int32()),
         "char_end": pa.array([len(t) for t in text], pa.int32()),
         "line_start": pa.array([1] * n, pa.int32()),
@@ -182,7 +182,7 @@ def query_latency(sizes: list[int], questions: list[str], settings: RetrievalSet
         # rank), so dense, fts and hybrid queries cost the same; the parts are timed inside it
         lat: dict[str, list[float]] = {"embed": [], "dense": [], "fts": [], "fuse": [], "total": [], "index": []}
         recalls = []
-        for q, qv in zip(questions, qvecs):
+        for q, qv in zip(questions, qvecs, strict=True):
             res = search(q, idx, settings, embedder=emb, mode="hybrid")
             for part in ("embed", "dense", "fts", "fuse"):
                 lat[part].append(res.timings_ms[part])

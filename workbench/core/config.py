@@ -244,7 +244,7 @@ class Endpoint:
         return sum(h.concurrency for h in self.hosts) or 1
 
 
-def _endpoint_of(owner: "ModelConfig | VariantConfig") -> Endpoint | None:
+def _endpoint_of(owner: ModelConfig | VariantConfig) -> Endpoint | None:
     """The endpoint a model section or variant sets, or None when it sets none."""
     hosts = [HostConfig(h) if isinstance(h, str) else h for h in owner.hosts]
     ollama_host = owner.host if isinstance(owner, ModelConfig) and owner.provider == "ollama" else None
@@ -256,7 +256,7 @@ def _endpoint_of(owner: "ModelConfig | VariantConfig") -> Endpoint | None:
     return Endpoint(tuple(hosts), owner.api_key_env)
 
 
-def endpoint_for(config: "Config", spec: str) -> Endpoint:
+def endpoint_for(config: Config, spec: str) -> Endpoint:
     """The hosts and key variable for `spec`: the model section's when it is that model, else a
     variant's that names it; none for a spec configured nowhere (the provider's defaults)."""
     if spec == config.model.spec:
@@ -271,7 +271,7 @@ def endpoint_for(config: "Config", spec: str) -> Endpoint:
     return Endpoint()
 
 
-def _check_endpoints(config: "Config", builder: Builder) -> None:
+def _check_endpoints(config: Config, builder: Builder) -> None:
     """Hosts are URLs, one model spec has one set of hosts, and each setting fits its provider."""
     owners: list[tuple[tuple, str, Any]] = [(("model",), config.model.spec, config.model)] + [
         (("variants", name), v.model or config.model.spec, v) for name, v in config.variants.items()]

@@ -14,7 +14,8 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 EXIT_SIGINT = 130  # 128 + SIGINT: the user pressed Ctrl-C
 EXIT_SIGTERM = 143  # 128 + SIGTERM: something outside asked the process to stop

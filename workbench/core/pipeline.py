@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from workbench.core.citations import cited_numbers
-from workbench.core.threads import in_daemon_thread
 from workbench.core.errors import WorkbenchError
 from workbench.core.llm.base import CallStarted, ChatRequest, Event, ModelIdentity, Notice
 from workbench.core.llm.registry import chain_specs, make_provider_or_placeholder
 from workbench.core.llm.resilience import CallResult, ResilientCall, cost_of, format_cost
+from workbench.core.threads import in_daemon_thread
 from workbench.core.variants import Variant, cache_key
 
 FLUSH_EVERY_S = 0.25  # how often partial output is written while streaming
@@ -138,7 +139,7 @@ def check_budget(project: Any, messages: list[dict[str, str]], options: dict[str
             f"budget.max_cost_per_request={budget.max_cost_per_request}"
         )
     if budget.max_cost_per_day:
-        today = datetime.now(timezone.utc).date().isoformat()
+        today = datetime.now(UTC).date().isoformat()
         row = project.store.conn.execute(
             "SELECT coalesce(sum(cost), 0) FROM generations WHERE created_at >= ?", (today,)
         ).fetchone()
@@ -149,7 +150,7 @@ def check_budget(project: Any, messages: list[dict[str, str]], options: dict[str
                 f"exceeds budget.max_cost_per_day={budget.max_cost_per_day}"
             )
     if budget.max_tokens_per_day:
-        today = datetime.now(timezone.utc).date().isoformat()
+        today = datetime.now(UTC).date().isoformat()
         row = project.store.conn.execute(
             "SELECT coalesce(sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)), 0) "
             "FROM generations WHERE created_at >= ?", (today,)).fetchone()
@@ -222,7 +223,7 @@ async def run_generation(
         "sources": [s.as_dict() for s in grounding.sources],
     })
     store.upsert("variants", {"id": variant.id, "name": variant.name, "spec": variant.spec(),
-                              "created_at": datetime.now(timezone.utc).isoformat()})
+                              "created_at": datetime.now(UTC).isoformat()})
     providers = [make_provider_or_placeholder(spec, project.config) for spec in specs]
     config = project.config
     call = ResilientCall(providers, timeouts=config.timeouts, retries=config.retries,

@@ -30,7 +30,7 @@ class Project:
         self.read_only = False  # set by read-only commands: a missing runs.db is then not created
 
     @classmethod
-    def open(cls, root: str | Path | None = None) -> "Project":
+    def open(cls, root: str | Path | None = None) -> Project:
         return cls(Path(root or "."))
 
     @property
@@ -57,7 +57,7 @@ class Project:
         return self.data_dir / "runs.db"
 
     @cached_property
-    def store(self) -> "Store":
+    def store(self) -> Store:
         from workbench.core.store import Store
 
         if self.read_only and not self.db_path.exists():  # nothing stored yet: an empty store

@@ -129,7 +129,7 @@ def load_prompt(path: Path) -> Prompt:
     located = load_located(path)
     spec = Builder(located).build(PromptSpec, located.data)
     prompt = Prompt(name=path.stem, spec=spec, path=path, template_line=located.line(("template",)))
-    prompt.variables  # validates placeholders now, not at first use
+    _ = prompt.variables  # validates placeholders now, not at first use
     return prompt
 
 

@@ -190,7 +190,7 @@ def _rows(store: Store, kind: str, limit: int | None) -> list[dict[str, Any]]:
     with store.lock:
         cursor = store.conn.execute(sql, [limit] if limit is not None else [])
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, values)) for values in cursor.fetchall()]
+        return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
 
 def load_run(store: Store, run_id: str) -> tuple[str, dict[str, Any] | None]:

@@ -10,6 +10,7 @@ schema migration) or move the file aside, fix permissions, free disk space. `che
 from __future__ import annotations
 
 import datetime as _dt
+import shlex
 import sqlite3
 from pathlib import Path
 from urllib.parse import quote
@@ -31,8 +32,17 @@ def backups_dir(db_path: Path) -> Path:
 
 
 def _aside(db_path: Path) -> str:
+    """The fix as a shell command that moves runs.db with its -wal/-shm files: in WAL mode the
+    latest writes may live only in -wal, and SQLite reads `<db>-wal` beside `<db>` (sqlite
+    src/pager.c sqlite3PagerOpen: zWal = zFilename + "-wal"), so they move under the new name."""
+    path = Path(db_path)
+    moves = [f"mv {shlex.quote(str(path))} {shlex.quote(str(path) + '.bad')}"]
+    for suffix in ("-wal", "-shm"):
+        side = Path(str(path) + suffix)
+        if side.exists():
+            moves.append(f"mv {shlex.quote(str(side))} {shlex.quote(str(path) + '.bad' + suffix)}")
     return (f"restore it from {backups_dir(db_path)}/ or move the file aside "
-            f"(`mv {db_path} {db_path}.bad`; a new, empty one is then created)")
+            f"(`{' && '.join(moves)}`; a new, empty one is then created)")
 
 
 def store_problem(exc: BaseException, db_path: Path, doing: str) -> StoreError:
@@ -68,7 +78,7 @@ def backup(conn: sqlite3.Connection, db_path: Path, version: int) -> Path:
     named for its schema version and the time, in `<data_dir>/backups/`."""
     folder = backups_dir(db_path)
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S%f")
     target = folder / f"{Path(db_path).stem}-v{version}-{stamp}.db"
     dest = sqlite3.connect(str(target))
     try:

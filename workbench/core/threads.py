@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 _IDS = itertools.count(1)

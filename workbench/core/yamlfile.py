@@ -332,7 +332,7 @@ class Builder:
         raise TypeError(f"unsupported annotation {tp!r} for {name}")  # a bug, not a user error
 
 
-def yaml_error_where(exc: "yaml.MarkedYAMLError") -> tuple[int | None, str]:
+def yaml_error_where(exc: yaml.MarkedYAMLError) -> tuple[int | None, str]:
     """(line, message) of a YAML syntax error, pointing where the fix is.
 
     PyYAML reports where it *noticed* the problem: for an unclosed quote that is the end of the

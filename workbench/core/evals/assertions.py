@@ -19,8 +19,9 @@ import asyncio
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
-from typing import Any, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from workbench.core.citations import cited_numbers  # noqa: F401 (also re-exported)
 from workbench.core.evals.evalset import Assertion, Case
@@ -95,7 +96,7 @@ class AssertionResult:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "AssertionResult":
+    def from_dict(cls, d: dict[str, Any]) -> AssertionResult:
         return cls(**{k: d.get(k) for k in ("type", "name", "passed", "score", "detail", "error_kind", "raw")},
                    weight=d.get("weight", 1.0), shape=bool(d.get("shape", False)))
 
@@ -265,7 +266,7 @@ def check_cites(a: Assertion, out: GenerationOutcome, case: Case | None = None) 
 
 
 def cosine(u: Sequence[float], v: Sequence[float]) -> float:
-    dot = sum(float(x) * float(y) for x, y in zip(u, v))
+    dot = sum(float(x) * float(y) for x, y in zip(u, v, strict=False))
     nu = math.sqrt(sum(float(x) ** 2 for x in u))
     nv = math.sqrt(sum(float(y) ** 2 for y in v))
     return 0.0 if nu == 0 or nv == 0 else dot / (nu * nv)
@@ -376,7 +377,7 @@ async def check_llm_judge(a: Assertion, out: GenerationOutcome, case: Case | Non
                            weight=a.weight, raw=raw)
 
 
-def provider_judge(provider_for: Callable[["str | None"], Any]) -> Judge:
+def provider_judge(provider_for: Callable[[str | None], Any]) -> Judge:
     """A Judge that streams the request through `provider_for(model_spec)` and joins the tokens."""
     from workbench.core.llm.base import Token
 

@@ -21,7 +21,7 @@ can:
 from __future__ import annotations
 
 import re
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from workbench.core.evals.assertions import (
     BUDGET_TYPES,

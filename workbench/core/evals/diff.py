@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from workbench.core.evals.results import CaseResult, CaseSummary, fold_repeats, percentile
 from workbench.core.evals.stats import PairedComparison, compare_paired

@@ -150,7 +150,7 @@ async def run_scorer(spec: ScorerSpec, answer: str, case: dict[str, Any], *,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         stdout, stderr = await asyncio.wait_for(proc.communicate(data), spec.timeout_s)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         _kill(proc)
         await proc.wait()
         return ScorerVerdict(None, error=f"timed out after {spec.timeout_s:g} s (raise `timeout:` on "

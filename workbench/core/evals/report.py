@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from workbench.core.evals.diff import CaseDiff, RunDiff, RunInfo
 from workbench.core.evals.gate import GateResult

@@ -9,8 +9,9 @@ finished a second ago or was resumed after a crash.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from workbench.core.evals.assertions import AssertionResult
 
@@ -81,7 +82,7 @@ class CaseResult:
         }
 
     @classmethod
-    def from_row(cls, row: dict[str, Any], generation: dict[str, Any] | None = None) -> "CaseResult":
+    def from_row(cls, row: dict[str, Any], generation: dict[str, Any] | None = None) -> CaseResult:
         retrieval = _json(row.get("retrieval")) or {}
         assertions = [AssertionResult.from_dict(d) for d in (_json(row.get("assertions")) or [])]
         verdict = retrieval.get("verdict")

@@ -20,8 +20,9 @@ Design:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.evals import runstore
@@ -241,7 +242,6 @@ class EvalRunner:
         embed = self.embed
         if embed is None and self._needs("similar"):
             from workbench.core.evals.assertions import default_embed
-
             from workbench.core.threads import in_daemon_thread
 
             # off the event loop, in a daemon thread: Ctrl-C/SIGTERM during the load (5-10 s)

@@ -72,7 +72,7 @@ def load_results(store: Any, run_id: int) -> list[CaseResult]:
             "FROM eval_results r LEFT JOIN generations g ON g.id = r.generation_id "
             "WHERE r.run_id = ? ORDER BY r.id", (run_id,))
         names = [d[0] for d in cur.description]
-        rows = [dict(zip(names, values)) for values in cur.fetchall()]
+        rows = [dict(zip(names, values, strict=True)) for values in cur.fetchall()]
     out = []
     for row in rows:
         gen = {k[2:]: row.pop(k) for k in list(row) if k.startswith("g_")}

@@ -14,9 +14,9 @@ the ones that stay honest at small n:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from statistics import NormalDist
-from typing import Sequence
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 POWER = 0.8  # the resolution's convention: a change this large is detected 4 times in 5
@@ -163,8 +163,8 @@ def compare_paired(a: Sequence[bool], b: Sequence[bool], *, seed: int = 0, resam
     if len(a) != len(b):
         raise ValueError("paired samples must have the same length")
     n = len(a)
-    fixes = sum(1 for x, y in zip(a, b) if not x and y)
-    regressions = sum(1 for x, y in zip(a, b) if x and not y)
+    fixes = sum(1 for x, y in zip(a, b, strict=True) if not x and y)
+    regressions = sum(1 for x, y in zip(a, b, strict=True) if x and not y)
     ra = sum(map(bool, a)) / n if n else 0.0
     rb = sum(map(bool, b)) / n if n else 0.0
     lo, hi = bootstrap_delta_ci(a, b, seed=seed, resamples=resamples)

@@ -8,7 +8,8 @@ errors and unscored cases are reported beside them, never folded into either.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from workbench.core.evals.attribution import FAILURE_KINDS, advice
 from workbench.core.evals.python_scorer import scorer_error_only
@@ -47,7 +48,7 @@ def retrieval_metrics(results: Sequence[CaseResult]) -> dict[str, Any] | None:
         "recall": means["recall@k"],
         "mrr": means["mrr@10"],
         "ndcg": means["ndcg@10"],
-        "misses": [r.case_id for r, m in zip(rows, per_case) if m["hit@k"] == 0.0],
+        "misses": [r.case_id for r, m in zip(rows, per_case, strict=True) if m["hit@k"] == 0.0],
     }
 
 

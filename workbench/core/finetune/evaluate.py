@@ -8,9 +8,10 @@ cases the adapter never saw: a gain only on train cases is memorisation, not beh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.finetune import jobs

@@ -25,9 +25,10 @@ import dataclasses
 import json
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.finetune import jobs
@@ -78,7 +79,7 @@ class ChatFormat:
                        f"{m['content']}<end_of_turn>\n" for m in msgs)
         return body + "<start_of_turn>model\n"
 
-    def skipping_system(self, text: str) -> "ChatFormat":
+    def skipping_system(self, text: str) -> ChatFormat:
         """This format with a TEMPLATE that drops a first system message equal to `text`.
 
         Ollama keeps the base's SYSTEM when a create sends an empty one (server/create.go
@@ -172,7 +173,7 @@ def prompt_problems(tokenizer: Any, fmt: ChatFormat) -> list[str]:
         want = training_ids(tokenizer, msgs)
         got = runner_ids(tokenizer, fmt.render(msgs))
         if got != want:
-            at = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+            at = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), min(len(got), len(want)))
             return [f"the generated TEMPLATE does not give Ollama's runner the token ids training used for "
                     f"{[m['role'] for m in msgs]}: they differ at token {at} (runner "
                     f"{tokenizer.decode(got[at:at + 3])!r}, training {tokenizer.decode(want[at:at + 3])!r})"]

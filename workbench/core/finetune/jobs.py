@@ -10,8 +10,9 @@ Files live in `<data_dir>/finetune/job-<id>/` (dataset, checkpoint, adapter, exp
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.run_ids import parse_kind_id

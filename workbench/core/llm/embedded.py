@@ -59,10 +59,10 @@ import itertools
 import os
 import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
-from workbench.core.threads import in_daemon_thread
 from workbench.core.llm.base import (
     ChatRequest,
     Event,
@@ -90,6 +90,7 @@ from workbench.core.llm.embedded_model import (
     locate_gguf,
     prompt_ids,
 )
+from workbench.core.threads import in_daemon_thread
 
 __all__ = [
     "EmbeddedProvider",

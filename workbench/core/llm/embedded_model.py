@@ -32,9 +32,10 @@ import time
 import uuid
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from workbench.core.llm.base import ProviderError
 
@@ -210,30 +211,11 @@ def _remove_leftovers(target: Path) -> None:
 
 @contextlib.contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock held while the block runs (released if the process dies)."""
-    with open(path, "a+b") as handle:
-        try:
-            import fcntl
-        except ImportError:  # Windows
-            import msvcrt
+    """An exclusive lock across processes while the block runs (released if the process dies)."""
+    from filelock import FileLock
 
-            while True:
-                try:
-                    msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
-                    break
-                except OSError:
-                    continue
-            try:
-                yield
-            finally:
-                handle.seek(0)
-                msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-            return
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with FileLock(str(path)):
+        yield
 
 
 @contextlib.contextmanager
@@ -340,7 +322,7 @@ class LoadedModel:
     _adapter_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def load(cls, folder: Path, quantize: bool) -> "LoadedModel":
+    def load(cls, folder: Path, quantize: bool) -> LoadedModel:
         started = time.perf_counter()
         tokenizer = load_tokenizer(folder)
         model = prepare_for_cpu(_load_weights(folder), quantize)
@@ -459,7 +441,7 @@ class Sampling:
     ignored: tuple[str, ...] = ()  # option names this model does not honour (reported as a warning)
 
     @classmethod
-    def from_options(cls, options: dict[str, Any] | None) -> "Sampling":
+    def from_options(cls, options: dict[str, Any] | None) -> Sampling:
         options = dict(options or {})
 
         def number(name: str, kind: type, default: Any) -> Any:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.llm.base import (
@@ -200,7 +201,7 @@ class HostPool:
                 timeout = max(0.01, min(wake) - now) if wake else None
                 try:
                     await asyncio.wait_for(changed.wait(), timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def _release(self, host: _Host) -> None:
@@ -267,7 +268,7 @@ class HostPool:
             return await lookup(adapter)
 
         found = await asyncio.gather(*(one(h) for h in self.hosts))
-        answering = [(h, ident) for h, ident in zip(self.hosts, found) if ident is not None]
+        answering = [(h, ident) for h, ident in zip(self.hosts, found, strict=True) if ident is not None]
         if self.name.startswith("ollama:"):
             missing = [h.url for h, ident in answering if not ident.digest]
             if missing:

@@ -21,8 +21,9 @@ import json
 import os
 import re
 import urllib.parse
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
 from workbench.core.llm.base import (
     ChatRequest,
@@ -638,7 +639,7 @@ async def probe(host: str | None = None, timeout_s: float = 1.0) -> str | None:
             return None
         version = reply.json().get("version")
         return str(version) if version else None
-    except (httpx.HTTPError, OSError, ValueError, AttributeError, asyncio.TimeoutError):
+    except (TimeoutError, httpx.HTTPError, OSError, ValueError, AttributeError):
         return None
 
 

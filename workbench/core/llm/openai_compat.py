@@ -21,7 +21,8 @@ import json
 import os
 import re
 import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from workbench.core.llm.base import (
     ChatRequest,

@@ -7,12 +7,11 @@ only talks to Ollama should never pay for.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from workbench.core.config import Config, endpoint_for, validate_model_spec
 from workbench.core.errors import WorkbenchError
-from typing import AsyncIterator
-
 from workbench.core.llm.base import ChatRequest, Event, Provider, ProviderError
-
 
 _OLLAMA_PROVIDERS: dict[tuple, Provider] = {}
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable
 
 from workbench.core.config import PricingConfig, RetryConfig, TimeoutConfig
 from workbench.core.llm.base import (
@@ -159,7 +159,7 @@ class _Deadline:
 
     __slots__ = ("task", "loop", "deadline", "handle", "waiting", "fired")
 
-    def __init__(self, task: "asyncio.Task | None", loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, task: asyncio.Task | None, loop: asyncio.AbstractEventLoop) -> None:
         self.task, self.loop = task, loop
         self.deadline = 0.0
         self.handle: asyncio.TimerHandle | None = None
@@ -210,7 +210,7 @@ class ResilientCall:
         retries: RetryConfig,
         pricing: PricingConfig,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], "asyncio.Future | object"] = asyncio.sleep,
+        sleep: Callable[[float], asyncio.Future | object] = asyncio.sleep,
         restart_midstream: bool = False,
     ) -> None:
         if not chain:

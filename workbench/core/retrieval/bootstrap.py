@@ -8,7 +8,7 @@ bootstrap_delta_ci) and for a ratio of means.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from workbench.core.evals.stats import bootstrap_delta_ci
 

@@ -24,10 +24,10 @@ import hashlib
 import os
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Sequence
 
 KINDS: dict[str, str] = {
     ".md": "markdown",

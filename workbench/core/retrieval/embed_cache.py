@@ -39,7 +39,7 @@ class CachedEmbedder:
     def _key(self, text: str) -> str:
         return hashlib.sha256(f"{self.path}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> "np.ndarray":
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         import numpy as np
 
         keys = [self._key(t) for t in texts]
@@ -78,19 +78,19 @@ class CachedEmbedder:
                 have.update(k for (k,) in self._db.execute(q, part).fetchall())
         return sum(1 for k in keys if k not in have)
 
-    def put(self, texts: list[str], vecs: "np.ndarray") -> int:
+    def put(self, texts: list[str], vecs: np.ndarray) -> int:
         """Store vectors computed elsewhere (an existing index's); returns how many."""
         import numpy as np
 
         with self._lock:
             self._db.executemany(
                 "INSERT OR IGNORE INTO vec VALUES (?, ?)",
-                [(self._key(t), np.asarray(v, dtype=np.float32).tobytes()) for t, v in zip(texts, vecs)],
+                [(self._key(t), np.asarray(v, dtype=np.float32).tobytes()) for t, v in zip(texts, vecs, strict=True)],
             )
             self._db.commit()
         return len(texts)
 
-    def encode_query(self, text: str) -> "np.ndarray":
+    def encode_query(self, text: str) -> np.ndarray:
         return self.encode([text], batch_size=1)[0]
 
     def close(self) -> None:

@@ -25,7 +25,7 @@ from workbench.core.retrieval.settings import DEFAULT_EMBEDDING_MODEL
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-_CACHE: dict[tuple[str, str], "Embedder"] = {}
+_CACHE: dict[tuple[str, str], Embedder] = {}
 _LOCK = threading.Lock()
 
 
@@ -78,7 +78,7 @@ class Embedder:
         self.dimension = int(dim) if dim else int(self.model.encode(["x"]).shape[1])
         self.max_seq_length = int(self.model.max_seq_length or 0)
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> "np.ndarray":
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """(len(texts), dimension) float32, L2-normalised."""
         import numpy as np
 
@@ -93,7 +93,7 @@ class Embedder:
         )
         return vecs.astype(np.float32, copy=False)
 
-    def encode_query(self, text: str) -> "np.ndarray":
+    def encode_query(self, text: str) -> np.ndarray:
         return self.encode([text], batch_size=1)[0]
 
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from workbench.core.retrieval.embedder import Embedder, get_embedder
 from workbench.core.retrieval.index import Index

@@ -22,7 +22,7 @@ prompt filled with the top k chunks actually sees (k chunks are often fewer than
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 METRIC_NAMES = ("hit@k", "recall@k", "precision@k", "mrr@10", "ndcg@10", "chunk_hit@k")
 

@@ -12,8 +12,9 @@ IndexUnavailable messages are written to be shown as that reason.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from workbench.core.retrieval.index import Index, index_location
 from workbench.core.retrieval.settings import RetrievalSettings
