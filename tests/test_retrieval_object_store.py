@@ -360,3 +360,16 @@ def test_retrieval_tune_builds_its_trial_indexes_locally_not_in_the_shared_one(t
     assert main(["--project", str(root), "retrieval", "tune", "tiny", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["rows"]) > 20
     assert s3.objects("tuned") == before
+
+
+def test_unindexed_relevant_labels_are_checked_against_the_s3_index(tmp_path, s3, s3_env, embedder):
+    from types import SimpleNamespace
+
+    from workbench.core.evals.promote import unindexed_labels
+    from workbench.core.retrieval.ingest import ingest
+    from workbench.core.retrieval.settings import RetrievalSettings
+
+    settings = RetrievalSettings(chunk_tokens=60, overlap_tokens=10, uri=f"s3://{BUCKET}/labels")
+    ingest([write_corpus(tmp_path / "docs")], tmp_path / "data", settings, embedder=embedder)
+    cases = [SimpleNamespace(relevant=["cats.md", "docs/cats.md"])]
+    assert unindexed_labels(cases, settings.uri) == ["docs/cats.md"]

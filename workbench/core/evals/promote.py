@@ -394,8 +394,9 @@ def _open_index(data_dir: Path | str) -> Any | None:
     """The retrieval index if one was built (not checked against the embedding model: only its
     document list is read), else None. `data_dir` may be an object-store uri."""
     from workbench.core.retrieval.index import Index, IndexUnavailable, index_dir
+    from workbench.core.retrieval.storage import is_remote
 
-    if isinstance(data_dir, Path) and not index_dir(data_dir).exists():
+    if not is_remote(data_dir) and not index_dir(Path(data_dir)).exists():
         return None
     try:
         return Index.open(data_dir)
@@ -412,7 +413,7 @@ def unindexed_labels(cases: Sequence[Any], data_dir: str | Path) -> list[str]:
     labels = {norm_path(r) for c in cases for r in c.relevant if "#" not in r}
     if not labels:
         return []
-    index = _open_index(Path(data_dir))
+    index = _open_index(data_dir)  # a data folder, or an object-store uri (service.project_index)
     if index is None:
         return []
     return sorted(labels - set(index.paths()))
