@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -17,7 +18,7 @@ from nobody import run_as_nobody
 
 from workbench.cli import main
 from workbench.core.store import MIGRATIONS, SCHEMA_VERSION, Store
-from workbench.core.store_health import StoreError
+from workbench.core.store_health import StoreError, store_problem
 
 
 def one_line(text: str) -> str:
@@ -168,3 +169,34 @@ def test_a_data_dir_outside_the_project_is_a_warning_naming_it(tmp_path: Path, c
             f"runs.db and the retrieval index are written to {tmp_path / 'x'}") in err
     assert main(["--project", str(proj), "doctor"]) == 0
     assert "note    data_dir:" in capsys.readouterr().out
+
+
+def test_the_move_aside_command_keeps_the_writes_still_in_the_wal_file(tmp_path: Path):
+    """Before, the advice moved runs.db alone: in WAL mode the latest writes can live only in
+    runs.db-wal (a process killed before its checkpoint), and they were lost; a path with a space
+    or a quote also broke the command. The advice is run here, as a user would paste it."""
+    live = tmp_path / "live.db"
+    conn = sqlite3.connect(live)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+    conn.executemany("INSERT INTO notes (text) VALUES (?)", [(f"note {i}",) for i in range(50)])
+    conn.commit()
+    folder = tmp_path / "Bob's runs" / ".workbench"
+    folder.mkdir(parents=True)
+    db = folder / "runs.db"
+    for suffix in ("", "-wal", "-shm"):  # the files as a killed process leaves them
+        shutil.copyfile(f"{live}{suffix}", f"{db}{suffix}")
+    conn.close()
+    assert Path(f"{db}-wal").stat().st_size > 0
+
+    message = str(store_problem(sqlite3.DatabaseError("database disk image is malformed"), db, "reading"))
+    command = message.split("`")[1]
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert not db.exists() and not Path(f"{db}-wal").exists() and not Path(f"{db}-shm").exists()
+    moved = sqlite3.connect(f"{db}.bad")
+    try:
+        assert moved.execute("SELECT count(*) FROM notes").fetchone() == (50,)
+    finally:
+        moved.close()
