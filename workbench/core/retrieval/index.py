@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import ctypes
 import datetime as _dt
-import fcntl
 import json
 import os
 import re
@@ -494,14 +493,17 @@ class Index:
                 return Lease(self.store).holder() is not None
             except IndexUnavailable:
                 return False
+        from filelock import FileLock, Timeout
+
+        if not (self.dir / LOCK).exists():
+            return False
         try:
-            with open(self.dir / LOCK, "a+") as fh:
-                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
+            with FileLock(str(self.dir / LOCK), timeout=0):
+                return False
+        except Timeout:
             return True
         except OSError:
             return False
-        return False
 
     # --- metadata -------------------------------------------------------------------------------
 
@@ -554,21 +556,22 @@ class Index:
             with Lease(self.store).held():
                 yield
             return
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.dir / LOCK), timeout=0, thread_local=False)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            fh = open(self.dir / LOCK, "a+")
+            lock.acquire()
+        except Timeout:
+            raise WorkbenchError(
+                f"another `workbench ingest` is writing this index ({self.dir}); wait for it to finish"
+            ) from None
         except OSError as exc:  # read-only folder, another user's index
             raise table_problem(exc, self.dir, "opening it for writing") from None
         try:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise WorkbenchError(
-                    f"another `workbench ingest` is writing this index ({self.dir}); wait for it to finish"
-                ) from None
             yield
         finally:
-            fh.close()
+            lock.release()
 
     def file_hashes(self) -> dict[str, str]:
         """{document path: sha256 of the file} for every document in the table."""
