@@ -235,6 +235,21 @@ def missing_labels(relevant: Sequence[str], index: Index, paths: set[str] | None
     return [r for r in rel if (r not in (chunk_ids or ()) if "#" in r else r not in paths)]
 
 
+def unknown_gold(label: str, index: Index) -> str | None:
+    """None when the index holds `label` (a document path, or a chunk PATH#N); else why not,
+    with the closest indexed names: a typo'd gold document would read as a bad ranking."""
+    import difflib
+
+    if not missing_labels([label], index):
+        return None
+    paths = index.paths()
+    known = sorted(index.chunk_ids()) if "#" in label else paths
+    close = difflib.get_close_matches(_norm(label), known, n=3, cutoff=0.6)
+    hint = (f"did you mean {', '.join(close)}?" if close
+            else f"{len(paths)} documents are indexed (see `workbench retrieval status`)")
+    return f"{label}: not in the index: {hint}"
+
+
 def _is_gold(h: Hit, rel: Sequence[str]) -> bool:
     return h.chunk_id in rel or _norm(h.path) in rel
 

@@ -40,6 +40,8 @@ from workbench.tui.widgets.retrieval_results import ResultsPanel
 
 MODES = ("dense", "fts", "hybrid")
 WIDE = 150  # columns from which the three rankings fit side by side
+WHYNOT_HINT = ("Pick an eval case (ctrl+t), or search and name the document you expected "
+               "(ctrl+e), to see where it ranked under each method.")
 WHYNOT_DEPTH = 100  # how deep a case's search goes, so the why-not report sees deep ranks
 
 
@@ -80,6 +82,8 @@ class RetrievalTab(Vertical):
                 tooltip="Show the next method's ranking: dense, full-text, hybrid"),
         Binding("ctrl+t", "pick_case", "Case", id="retrieval.pick_case",
                 tooltip="Pick an eval case: fills the query, marks its relevant documents"),
+        Binding("ctrl+e", "expected_doc", "Expected", id="retrieval.expected", priority=True,  # over Input's "end"
+                tooltip="Name the document this search should have found: the why-not report says where it ranked"),
         Binding("ctrl+y", "toggle_whynot", "Why not", id="retrieval.whynot",
                 tooltip="Switch between the chunk preview and the why-not-retrieved report"),
         Binding("ctrl+o", "copy_chunk", "Copy", id="retrieval.copy",
@@ -144,8 +148,7 @@ class RetrievalTab(Vertical):
             with Vertical(id="rt-whynot-pane", classes="rt-pane"):
                 yield Static("Why not retrieved", id="rt-whynot-title", classes="rt-pane-title")
                 with VerticalScroll(id="rt-whynot-scroll", classes="rt-scroll"):
-                    yield Static(Text("Pick an eval case (ctrl+t) to see where its relevant "
-                                      "documents ranked under each method."), id="rt-whynot")
+                    yield Static(Text(WHYNOT_HINT), id="rt-whynot")
 
     def on_mount(self) -> None:
         self.palette = theme_styles(self.app)
@@ -309,8 +312,7 @@ class RetrievalTab(Vertical):
         self.query_one("#rt-whynot-title", Static).update(
             Text(terminal_safe(f"Why not retrieved{case}"), no_wrap=True, overflow="ellipsis"))
         if self.report is None:
-            body.update(Text("Pick an eval case (ctrl+t) to see where its relevant documents "
-                             "ranked under each method."))
+            body.update(Text(WHYNOT_HINT))
             self.remove_class("-whynot")
             return
         body.update(render_whynot(self.report, self.palette))
@@ -388,6 +390,11 @@ class RetrievalTab(Vertical):
         select.focus()
         if self.cases:
             select.action_show_overlay()
+
+    def action_expected_doc(self) -> None:
+        from workbench.tui.screens.gold_doc import ask_gold
+
+        ask_gold(self)
 
     def action_toggle_whynot(self) -> None:
         if self.wide:
