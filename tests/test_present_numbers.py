@@ -15,7 +15,7 @@ def test_costs_never_round_to_nothing_and_keep_their_sign():
 
 def test_durations_rates_and_shares():
     assert n.seconds(1234) == "1.2s" and n.short_ms(412.4) == "412ms" and n.ms(412.6) == "413 ms"
-    assert n.signed_ms(40) == "+40 ms" and n.signed_ms(-12) == "-12 ms"
+    assert n.signed_ms(40) == "+40 ms" and n.signed_ms(-12) == "-12 ms" and n.secs(0.4249) == "0.42 s"
     assert n.clock(187) == "3:07" and n.clock(None) == "?"
     assert n.coarse(45) == "45 s" and n.coarse(720) == "12 min"
     assert n.rate(41.23) == "41.2 tok/s"

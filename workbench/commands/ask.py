@@ -11,8 +11,8 @@ from typing import Any
 from workbench.core.citations import source_line
 from workbench.core.errors import NoModelAnswered, WorkbenchError
 from workbench.core.llm.base import Notice, Thinking, Token
-from workbench.core.llm.resilience import format_cost
 from workbench.core.safetext import terminal_safe
+from workbench.present.generation import cli_stats_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,32 +40,6 @@ def parse_vars(pairs: list[str]) -> dict[str, str]:
         key, value = pair.split("=", 1)
         out[key.strip()] = value
     return out
-
-
-def stats_line(record: Any) -> str:
-    r = record.result
-    parts = [f"model {r.model_used or 'none'}"]
-    if r.fallback_used:
-        parts.append(f"fallback from {r.model_requested}")
-    if r.ttft_ms is not None:
-        parts.append(f"TTFT {r.ttft_ms / 1000:.2f} s")
-    if r.tokens_per_s:
-        parts.append(f"{r.tokens_per_s:.1f} tok/s")
-    tokens = f"{_n(r.prompt_tokens)} prompt + {_n(r.completion_tokens)} completion tokens"
-    parts.append(tokens)
-    if r.cost:
-        parts.append(f"cost {format_cost(r.cost)}")
-    parts.append(f"attempts {len([a for a in r.attempts if a.outcome != 'skipped'])}")
-    if r.total_ms is not None:
-        parts.append(f"total {r.total_ms / 1000:.2f} s")
-    parts.append(f"status {r.status}")
-    if record.grounding.status.startswith("unavailable"):
-        parts.append("answered without retrieval")
-    return f"[gen {record.id}] " + " · ".join(parts)
-
-
-def _n(value: int | None) -> str:
-    return "?" if value is None else str(value)
 
 
 def run(args: argparse.Namespace, project: Any) -> int:
@@ -121,7 +95,7 @@ def run(args: argparse.Namespace, project: Any) -> int:
             print(f"[warning] {terminal_safe(warning)}", file=sys.stderr)
         for source in cited_sources(record):  # what [1], [2] in the answer point at
             print(terminal_safe(source_line(source)), file=sys.stderr)
-        print(stats_line(record), file=sys.stderr)
+        print(cli_stats_line(record), file=sys.stderr)
     else:
         print(json.dumps(record_json(record), ensure_ascii=False))
     if result.no_model_answered:

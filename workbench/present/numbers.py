@@ -9,7 +9,7 @@ from __future__ import annotations
 from workbench.core.evals.stats import format_p
 from workbench.core.llm.resilience import format_cost
 
-__all__ = ["format_cost", "format_p", "signed_cost", "seconds", "ms", "short_ms", "waited", "clock", "coarse",
+__all__ = ["format_cost", "format_p", "signed_cost", "seconds", "ms", "short_ms", "secs", "clock", "coarse",
            "rate", "pct", "pct_ci", "signed_ms", "tokens"]
 
 
@@ -40,9 +40,9 @@ def signed_ms(value: float) -> str:
     return f"{value:+.0f} ms"
 
 
-def waited(value_s: float) -> str:
-    """Live elapsed seconds while waiting: `2.3s`."""
-    return f"{value_s:.1f}s"
+def secs(value_s: float, decimals: int = 2) -> str:
+    """A duration in seconds: `0.42 s` (TTFT, total time), `2.3 s` with decimals=1."""
+    return f"{value_s:.{decimals}f} s"
 
 
 def clock(value_s: float | None) -> str:

@@ -31,7 +31,7 @@ from textual.widgets import Static
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.safetext import terminal_safe
-from workbench.tui.widgets.stats import LiveStats, final_parts, interrupted_parts, pack
+from workbench.present.generation import LiveStats, final_parts, interrupted_parts, pack
 from workbench.tui.widgets.stream_view import RENDER_EVERY_S, LiveTail, StreamView
 
 if TYPE_CHECKING:  # imported on first use: markdown-it + pygments cost ~50 ms before first paint

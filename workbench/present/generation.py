@@ -1,0 +1,145 @@
+"""One generation's numbers as text: the CLI's stderr stats line and the Prompt tab's stats line.
+
+Both read the same facts from `call_facts`, so a number reads the same in either; the live line
+(while streaming) counts in the UI, the final one comes from the stored record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from workbench.present.numbers import format_cost, rate, secs
+
+
+@dataclass(frozen=True)
+class CallFacts:
+    """The stored call's facts, each already formatted; None where the call has no such fact."""
+
+    status: str
+    model: str | None
+    fallback_from: str | None
+    ttft: str | None
+    rate: str | None
+    prompt_tokens: str
+    completion_tokens: str
+    cost: str | None
+    attempts: int
+    total: str | None
+
+
+def _n(value: int | None) -> str:
+    return "?" if value is None else str(value)
+
+
+def call_facts(result: Any) -> CallFacts:
+    """Facts of a `CallResult` (or anything with its fields, such as a stored row's view)."""
+    return CallFacts(
+        status=str(result.status),
+        model=result.model_used or None,
+        fallback_from=result.model_requested if result.fallback_used else None,
+        ttft=None if result.ttft_ms is None else secs(result.ttft_ms / 1000),
+        rate=rate(result.tokens_per_s) if result.tokens_per_s else None,
+        prompt_tokens=_n(result.prompt_tokens),
+        completion_tokens=_n(result.completion_tokens),
+        cost=format_cost(result.cost) if result.cost else None,
+        attempts=len([a for a in result.attempts if getattr(a, "outcome", "") != "skipped"]),
+        total=None if result.total_ms is None else secs(result.total_ms / 1000),
+    )
+
+
+def cli_stats_line(record: Any) -> str:
+    """`[gen 12] model ollama:x · TTFT 0.42 s · … · status ok`: the line `ask` writes to stderr."""
+    f = call_facts(record.result)
+    parts = [f"model {f.model or 'none'}"]
+    if f.fallback_from:
+        parts.append(f"fallback from {f.fallback_from}")
+    if f.ttft:
+        parts.append(f"TTFT {f.ttft}")
+    if f.rate:
+        parts.append(f.rate)
+    parts.append(f"{f.prompt_tokens} prompt + {f.completion_tokens} completion tokens")
+    if f.cost:
+        parts.append(f"cost {f.cost}")
+    parts.append(f"attempts {f.attempts}")
+    if f.total:
+        parts.append(f"total {f.total}")
+    parts.append(f"status {f.status}")
+    if record.grounding.status.startswith("unavailable"):
+        parts.append("answered without retrieval")
+    return f"[gen {record.id}] " + " · ".join(parts)
+
+
+def final_parts(result: Any, *, cached: bool = False) -> list[str]:
+    """The Prompt tab's finished line: status first, then the same facts, compact."""
+    f = call_facts(result)
+    parts = [f.status]
+    if cached:
+        parts.append("from cache")
+    if f.model:
+        parts.append(f.model + (f" (fell back from {f.fallback_from})" if f.fallback_from else ""))
+    if f.ttft:
+        parts.append(f"TTFT {f.ttft}")
+    if f.rate:
+        parts.append(f.rate)
+    parts.append(f"{f.prompt_tokens}+{f.completion_tokens} tok")
+    if f.cost:
+        parts.append(f"cost {f.cost}")
+    parts.append(f"attempts {f.attempts}")
+    if f.total:
+        parts.append(f.total)
+    return parts
+
+
+@dataclass
+class LiveStats:
+    """What the UI has counted so far for one streaming answer."""
+
+    started: float
+    call_started: float | None = None  # after grounding: TTFT counts from here, as stored
+    first_token: float | None = None
+    last_token: float | None = None
+    chunks: int = 0
+    thinking_chars: int = 0
+    attempts: int = 1
+    completion_price_per_1k: float = 0.0
+
+    def parts(self, now: float) -> list[str]:
+        parts = ["streaming"]
+        if self.first_token is None:
+            parts.append(f"waiting {secs(now - self.started, 1)}")
+        else:
+            parts.append(f"TTFT {secs(self.first_token - (self.call_started or self.started))}")
+            span = (self.last_token or now) - self.first_token
+            if self.chunks > 1 and span > 0:
+                parts.append(rate((self.chunks - 1) / span))
+        parts.append(f"{self.chunks} tok")
+        if self.thinking_chars:
+            parts.append(f"thinking {self.thinking_chars} chars")
+        if self.completion_price_per_1k:
+            parts.append(f"cost ~{format_cost(self.chunks / 1000 * self.completion_price_per_1k)}")
+        parts.append(f"attempt {self.attempts}")
+        return parts
+
+
+def interrupted_parts(stats: LiveStats | None) -> list[str]:
+    chunks = stats.chunks if stats else 0
+    return ["interrupted", f"partial answer kept ({chunks} tokens)", "stored as interrupted"]
+
+
+def pack(parts: list[str], width: int) -> str:
+    """Parts joined by ' · ', wrapped only between parts ("attempts 2" never splits)."""
+    from rich.cells import cell_len
+
+    lines: list[str] = []
+    current = ""
+    for part in parts:
+        candidate = f"{current} · {part}" if current else part
+        if current and cell_len(candidate) > width:
+            lines.append(current + " ·")
+            current = part
+        else:
+            current = candidate
+    if current:
+        lines.append(current)
+    return "\n".join(lines)
