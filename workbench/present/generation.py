@@ -48,20 +48,19 @@ def call_facts(result: Any) -> CallFacts:
     )
 
 
+def _measured(f: CallFacts, tokens: str) -> list[str]:
+    """TTFT, speed, tokens, cost and attempts, in the order both lines give them."""
+    return ([f"TTFT {f.ttft}"] if f.ttft else []) + ([f.rate] if f.rate else []) + [tokens] \
+        + ([f"cost {f.cost}"] if f.cost else []) + [f"attempts {f.attempts}"]
+
+
 def cli_stats_line(record: Any) -> str:
     """`[gen 12] model ollama:x · TTFT 0.42 s · … · status ok`: the line `ask` writes to stderr."""
     f = call_facts(record.result)
     parts = [f"model {f.model or 'none'}"]
     if f.fallback_from:
         parts.append(f"fallback from {f.fallback_from}")
-    if f.ttft:
-        parts.append(f"TTFT {f.ttft}")
-    if f.rate:
-        parts.append(f.rate)
-    parts.append(f"{f.prompt_tokens} prompt + {f.completion_tokens} completion tokens")
-    if f.cost:
-        parts.append(f"cost {f.cost}")
-    parts.append(f"attempts {f.attempts}")
+    parts += _measured(f, f"{f.prompt_tokens} prompt + {f.completion_tokens} completion tokens")
     if f.total:
         parts.append(f"total {f.total}")
     parts.append(f"status {f.status}")
@@ -78,14 +77,7 @@ def final_parts(result: Any, *, cached: bool = False) -> list[str]:
         parts.append("from cache")
     if f.model:
         parts.append(f.model + (f" (fell back from {f.fallback_from})" if f.fallback_from else ""))
-    if f.ttft:
-        parts.append(f"TTFT {f.ttft}")
-    if f.rate:
-        parts.append(f.rate)
-    parts.append(f"{f.prompt_tokens}+{f.completion_tokens} tok")
-    if f.cost:
-        parts.append(f"cost {f.cost}")
-    parts.append(f"attempts {f.attempts}")
+    parts += _measured(f, f"{f.prompt_tokens}+{f.completion_tokens} tok")
     if f.total:
         parts.append(f.total)
     return parts
