@@ -16,7 +16,7 @@ import pytest
 from workbench.core.errors import WorkbenchError
 from workbench.core.llm.base import ProviderError
 from workbench.core.llm.ollama import list_models
-from workbench.core.llm.ollama_create import create_from_blobs, create_model_with_adapter, upload_blob
+from workbench.core.llm.ollama_create import check_base, create_from_blobs, create_model_with_adapter, upload_blob
 
 MB = 1_000_000
 
@@ -204,3 +204,51 @@ async def test_create_without_adapter_files_names_the_folder(ollama_standin, tmp
         await create_model_with_adapter(ollama_standin.url, "x", "llama3.2", tmp_path)
     assert info.value.path == str(tmp_path) and "adapter_model.safetensors" in str(info.value)
     assert ollama_standin.requests == []
+
+
+def _scripted(routes: dict[str, tuple[int, str, str]]) -> httpx.AsyncClient:
+    """A client whose server is a script: route -> (status, content type, body). It stands in
+    for what cannot run here: a proxy in front of Ollama, a create stream cut off mid-way."""
+    def answer(request: httpx.Request) -> httpx.Response:
+        status, kind, body = routes[request.url.path]
+        return httpx.Response(status, headers={"content-type": kind}, text=body)
+    return httpx.AsyncClient(base_url="http://gpu-box:11434", transport=httpx.MockTransport(answer))
+
+
+async def test_a_create_stream_cut_off_right_after_the_pull_is_not_a_success():
+    """Before, the pull's own "success" line became the create's final status, so a stream
+    that ended there (the create itself never finished) was reported as created."""
+    lines = [{"status": "pulling manifest"},
+             {"status": "pulling 5f2a1b", "digest": "sha256:5f2a1b", "total": 10, "completed": 10},
+             {"status": "verifying sha256 digest"}, {"status": "writing manifest"}, {"status": "success"}]
+    stream = "".join(json.dumps(line) + "\n" for line in lines)
+    async with _scripted({"/api/create": (200, "application/x-ndjson", stream)}) as client:
+        status = await create_from_blobs(client, "http://gpu-box:11434", "x", "smollm2:135m",
+                                         {"adapter_model.safetensors": "sha256:ab"})
+    assert status == ""  # create_model_with_adapter turns this into "ended without success"
+
+
+@pytest.mark.parametrize("route", ["/api/version", "/api/show"])
+async def test_a_proxys_html_page_is_a_clear_error_naming_host_and_route(tmp_path, route):
+    html = "<html><body><h1>Sign in</h1> to continue</body></html>"
+    routes = {"/api/version": (200, "application/json", '{"version": "0.6.0"}'),
+              "/api/show": (200, "application/json", '{"model_info": {"general.architecture": "llama"}}')}
+    routes[route] = (200, "text/html", html)
+    async with _scripted(routes) as client:
+        with pytest.raises(ProviderError) as info:
+            await check_base(client, "http://gpu-box:11434", "smollm2:135m", architecture=None)
+    assert info.value.kind == "protocol"
+    assert str(info.value).startswith(f"http://gpu-box:11434{route} answered with something that is not "
+                                      "Ollama's JSON (HTTP 200")
+    assert "it starts '<html><body><h1>Sign in</h1> to continue</body></html>'" in str(info.value)
+
+
+async def test_a_broken_line_in_the_create_stream_is_a_clear_error():
+    stream = '{"status": "converting adapter"}\n{"status": "creat\n'
+    async with _scripted({"/api/create": (200, "application/x-ndjson", stream)}) as client:
+        with pytest.raises(ProviderError) as info:
+            await create_from_blobs(client, "http://gpu-box:11434", "x", "llama3.2",
+                                    {"adapter_model.safetensors": "sha256:ab"})
+    assert info.value.kind == "protocol"
+    assert str(info.value).startswith("http://gpu-box:11434/api/create answered with something that is not "
+                                      "Ollama's JSON (a stream line")

@@ -100,6 +100,24 @@ def _reply_error(reply: Any, host: str, model: str, route: str) -> ProviderError
     return map_error(ollama.ResponseError(text, reply.status_code), host=host, model=model, route=route)
 
 
+def _not_json(host: str, route: str, text: str, why: str) -> ProviderError:
+    """A reply that is not Ollama's JSON (a proxy's HTML login page, a cut-off line)."""
+    start = " ".join(text.split())[:80]
+    return ProviderError("protocol", f"{host}{route} answered with something that is not Ollama's JSON "
+                         f"({why}; it starts {start!r}): is the host right, or a proxy in the way?")
+
+
+def _reply_json(reply: Any, host: str, route: str) -> dict[str, Any]:
+    """`reply.json()` as an object, or a ProviderError naming the host and route."""
+    try:
+        data = reply.json()
+    except ValueError as exc:
+        raise _not_json(host, route, reply.text, f"HTTP {reply.status_code}, {exc}") from None
+    if not isinstance(data, dict):
+        raise _not_json(host, route, reply.text, f"HTTP {reply.status_code}, not an object")
+    return data
+
+
 def _modelfile_system(modelfile: str | None) -> str | None:
     """SYSTEM from `ollama show --modelfile` text (server/images.go Model.String writes it)."""
     m = re.search(r'^SYSTEM (?:"""(.*?)"""|"(.*?)"|(.+))$', modelfile or "", re.S | re.M)
@@ -112,7 +130,9 @@ async def check_base(client: Any, host: str, base: str, *, architecture: str | N
     """Version >= 0.5.5, the base pulled, its GGUF architecture one Ollama converts adapters
     for and the one the adapter was trained on. Raises WorkbenchError saying what to do."""
     reply = await client.get("/api/version")
-    version = str(reply.json().get("version") or "") if reply.status_code == 200 else ""
+    version = ""
+    if reply.status_code == 200:
+        version = str(_reply_json(reply, host, "/api/version").get("version") or "")
     v = version_tuple(version)
     if v is not None and v < MIN_CREATE_VERSION:
         raise WorkbenchError(
@@ -125,7 +145,7 @@ async def check_base(client: Any, host: str, base: str, *, architecture: str | N
                              f"`ollama pull {base}`, then export again (nothing was uploaded)")
     if reply.status_code != 200:
         raise _reply_error(reply, host, base, "/api/show")
-    shown = reply.json()
+    shown = _reply_json(reply, host, "/api/show")
     arch = str((shown.get("model_info") or {}).get("general.architecture") or "unknown")
     if arch not in CONVERTIBLE:
         raise WorkbenchError(
@@ -218,7 +238,12 @@ async def create_from_blobs(client: Any, host: str, name: str, base: str, adapte
         async for raw in reply.aiter_lines():
             if not raw.strip():
                 continue
-            line = json.loads(raw)
+            try:
+                line = json.loads(raw)
+            except ValueError as exc:
+                raise _not_json(host, "/api/create", raw, f"a stream line, {exc}") from None
+            if not isinstance(line, dict):
+                raise _not_json(host, "/api/create", raw, "a stream line that is not an object")
             if line.get("error"):
                 text = str(line["error"])
                 if pulling:
@@ -235,7 +260,8 @@ async def create_from_blobs(client: Any, host: str, name: str, base: str, adapte
                                                           int(line["total"])))
                 bar.update(int(line.get("completed") or 0), int(line["total"]))
             elif pulling and status == "success":
-                pulling = False
+                # the pull's own "success", not the create's: a stream that ends here failed
+                pulling, status = False, ""
                 _say(on_status, f"pulled {base}")
             else:
                 _say(on_status, status)
