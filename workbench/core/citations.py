@@ -7,6 +7,7 @@ assertion, so "cited" means the same thing in the Prompt tab and in an eval run.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _CITE = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
@@ -22,7 +23,7 @@ def cited_numbers(text: str) -> list[int]:
     return seen
 
 
-def source_line(source: dict) -> str:
+def source_line(source: dict[str, Any]) -> str:
     """'[1] wal.md › Write-Ahead Logging > 4. The WAL File (cited)': one numbered source as the
     CLI lists it, so a reader can see what [1] in an answer points at."""
     heading = f" › {source['heading']}" if source.get("heading") else ""

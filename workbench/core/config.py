@@ -149,7 +149,7 @@ class Config:
 
     # Filled by load_config, not read from YAML.
     path: Path | None = field(default=None, init=False)
-    lines: dict = field(default_factory=dict, init=False)  # keypath -> line, for later errors
+    lines: dict[str, Any] = field(default_factory=dict, init=False)  # keypath -> line, for later errors
     # Problems that do not stop loading: `workbench.yaml:12: model.options.mirostat: ...`.
     warnings: list[str] = field(default_factory=list, init=False)
 
@@ -273,9 +273,9 @@ def endpoint_for(config: Config, spec: str) -> Endpoint:
 
 def _check_endpoints(config: Config, builder: Builder) -> None:
     """Hosts are URLs, one model spec has one set of hosts, and each setting fits its provider."""
-    owners: list[tuple[tuple, str, Any]] = [(("model",), config.model.spec, config.model)] + [
+    owners: list[tuple[tuple[Any, ...], str, Any]] = [(("model",), config.model.spec, config.model)] + [
         (("variants", name), v.model or config.model.spec, v) for name, v in config.variants.items()]
-    seen: dict[str, tuple[tuple, Endpoint]] = {}
+    seen: dict[str, tuple[tuple[Any, ...], Endpoint]] = {}
     for keypath, spec, owner in owners:
         where = ".".join(keypath)
         owner.hosts = [builder.build(HostConfig, h, keypath + ("hosts", i)) if isinstance(h, dict)

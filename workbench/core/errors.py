@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 
 class WorkbenchError(Exception):
@@ -53,6 +54,6 @@ class NoModelAnswered(Exception):
 
     exit_code = 3
 
-    def __init__(self, message: str, attempts: list[dict] | None = None) -> None:
+    def __init__(self, message: str, attempts: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.attempts = attempts or []

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.citations import cited_numbers
 from workbench.core.errors import WorkbenchError
@@ -24,6 +24,10 @@ from workbench.core.llm.registry import chain_specs, make_provider_or_placeholde
 from workbench.core.llm.resilience import CallResult, ResilientCall, cost_of, format_cost
 from workbench.core.threads import in_daemon_thread
 from workbench.core.variants import Variant, cache_key
+
+if TYPE_CHECKING:
+    from workbench.core.project import Project
+
 
 FLUSH_EVERY_S = 0.25  # how often partial output is written while streaming
 NO_SOURCES_TEXT = "(No sources are available for this question.)"
@@ -89,7 +93,7 @@ class BudgetRefused(WorkbenchError):
 EventCallback = Callable[[Event], Any]
 
 
-def ground(project: Any, variant: Variant, question: str) -> Grounding:
+def ground(project: Project, variant: Variant, question: str) -> Grounding:
     """Retrieve sources for a grounded prompt; any retrieval failure degrades to no sources."""
     if not variant.prompt.grounded:
         return Grounding()
@@ -121,7 +125,7 @@ def estimate_tokens(messages: list[dict[str, str]]) -> int:
     return sum(len(m.get("content", "")) // 4 + 4 for m in messages)
 
 
-def check_budget(project: Any, messages: list[dict[str, str]], options: dict[str, Any]) -> list[str]:
+def check_budget(project: Project, messages: list[dict[str, str]], options: dict[str, Any]) -> list[str]:
     """Warnings for a call that would exceed the budget; raises BudgetRefused when set to refuse."""
     budget, pricing = project.config.budget, project.config.pricing
     prompt_tokens = estimate_tokens(messages)
@@ -167,7 +171,7 @@ def check_budget(project: Any, messages: list[dict[str, str]], options: dict[str
 
 
 async def run_generation(
-    project: Any,
+    project: Project,
     variant: Variant,
     inputs: dict[str, str],
     *,
@@ -175,7 +179,7 @@ async def run_generation(
     on_event: EventCallback | None = None,
     use_cache: bool = False,
     chain: list[str] | None = None,
-    fmt: str | dict | None = None,
+    fmt: str | dict[str, Any] | None = None,
     identities: dict[str, ModelIdentity] | None = None,
 ) -> GenerationRecord:
     """Run one generation and store it. Cancelling the task stores the partial as interrupted.
@@ -279,8 +283,8 @@ async def run_generation(
                             budget_warnings=warnings)
 
 
-async def _find_cached(project: Any, specs: list[str], key_for: Callable[[str], str | None],
-                       known: dict[str, ModelIdentity], adapter: str | None) -> dict | None:
+async def _find_cached(project: Project, specs: list[str], key_for: Callable[[str], str | None],
+                       known: dict[str, ModelIdentity], adapter: str | None) -> dict[str, Any] | None:
     """A stored complete answer from the first model in the chain that would answer now.
 
     Answers are stored under the model that gave them and the digest of its weights, so a
@@ -300,7 +304,7 @@ async def _find_cached(project: Any, specs: list[str], key_for: Callable[[str], 
     return None
 
 
-async def model_identity(project: Any, spec: str, adapter: str | None = None) -> ModelIdentity:
+async def model_identity(project: Project, spec: str, adapter: str | None = None) -> ModelIdentity:
     """The weights `spec` names right now (unknown when its provider cannot tell)."""
     provider = make_provider_or_placeholder(spec, project.config)
     lookup = getattr(provider, "identity", None)
@@ -312,7 +316,7 @@ async def model_identity(project: Any, spec: str, adapter: str | None = None) ->
         return ModelIdentity(None)
 
 
-def _embedder_cold(project: Any, variant: Variant) -> bool:
+def _embedder_cold(project: Project, variant: Variant) -> bool:
     """Whether retrieving will first load the embedding model (seconds, once per process)."""
     try:
         from workbench.core.retrieval.embedder import loaded_embedder
@@ -332,7 +336,7 @@ _PROBED: dict[str, tuple[float, bool]] = {}  # host -> (when, down); probes are 
 PROBE_TTL_S = 20.0
 
 
-async def _is_down(project: Any, spec: str) -> bool:
+async def _is_down(project: Project, spec: str) -> bool:
     if not spec.startswith("ollama:"):
         return False
     from workbench.core.config import endpoint_for
@@ -386,7 +390,7 @@ def _store_result(store, gen_id: int, result: CallResult, key_for: Callable[[str
     })
 
 
-def _record_from_cache(row: dict, variant: Variant, messages: list[dict], grounding: Grounding) -> GenerationRecord:
+def _record_from_cache(row: dict[str, Any], variant: Variant, messages: list[dict], grounding: Grounding) -> GenerationRecord:
     import json
 
     result = CallResult(

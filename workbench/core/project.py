@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.config import Config, load_config
 from workbench.core.errors import WorkbenchError
@@ -68,7 +68,7 @@ class Project:
     def prompts(self) -> dict[str, Prompt]:
         return load_prompts(self.root / self.config.prompts_dir)
 
-    def prompt(self, name: str | None = None, *, keypath: tuple | None = None) -> Prompt:
+    def prompt(self, name: str | None = None, *, keypath: tuple[Any, ...] | None = None) -> Prompt:
         """The named prompt, the configured default, the first one, or a bare `{question}`.
 
         `keypath` says where in workbench.yaml `name` came from (e.g. a variant's `prompt:`);

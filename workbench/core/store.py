@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlite_utils
 
@@ -44,10 +44,10 @@ def now_iso() -> str:
 
 
 def _v1(db: sqlite_utils.Database) -> None:
-    db["variants"].create(
+    db.table("variants").create(
         {"id": str, "name": str, "spec": str, "created_at": str}, pk="id", if_not_exists=True
     )
-    db["generations"].create(
+    db.table("generations").create(
         {
             "id": int,
             "created_at": str,
@@ -86,10 +86,10 @@ def _v1(db: sqlite_utils.Database) -> None:
         pk="id",
         if_not_exists=True,
     )
-    db["generations"].create_index(["created_at"], if_not_exists=True)
-    db["generations"].create_index(["cache_key", "status"], if_not_exists=True)
-    db["generations"].create_index(["status"], if_not_exists=True)
-    db["retrievals"].create(
+    db.table("generations").create_index(["created_at"], if_not_exists=True)
+    db.table("generations").create_index(["cache_key", "status"], if_not_exists=True)
+    db.table("generations").create_index(["status"], if_not_exists=True)
+    db.table("retrievals").create(
         {
             "id": int,
             "created_at": str,
@@ -106,7 +106,7 @@ def _v1(db: sqlite_utils.Database) -> None:
         pk="id",
         if_not_exists=True,
     )
-    db["retrieval_evals"].create(
+    db.table("retrieval_evals").create(
         {
             "id": int,
             "created_at": str,
@@ -120,7 +120,7 @@ def _v1(db: sqlite_utils.Database) -> None:
         pk="id",
         if_not_exists=True,
     )
-    db["eval_runs"].create(
+    db.table("eval_runs").create(
         {
             "id": int,
             "created_at": str,
@@ -140,7 +140,7 @@ def _v1(db: sqlite_utils.Database) -> None:
         pk="id",
         if_not_exists=True,
     )
-    db["eval_results"].create(
+    db.table("eval_results").create(
         {
             "id": int,
             "run_id": int,
@@ -160,10 +160,10 @@ def _v1(db: sqlite_utils.Database) -> None:
         foreign_keys=[("run_id", "eval_runs", "id")],
         if_not_exists=True,
     )
-    db["eval_results"].create_index(
+    db.table("eval_results").create_index(
         ["run_id", "case_id", "repeat_index"], unique=True, if_not_exists=True
     )
-    db["finetune_jobs"].create(
+    db.table("finetune_jobs").create(
         {
             "id": int,
             "created_at": str,
@@ -192,10 +192,10 @@ def _v1(db: sqlite_utils.Database) -> None:
 def _v2(db: sqlite_utils.Database) -> None:
     """Which weights answered: the model's digest (Ollama's, or the embedded GGUF + adapter
     hash; compared by `eval diff` and part of the cache key) and its details as JSON."""
-    have = set(db["generations"].columns_dict)
+    have = set(db.table("generations").columns_dict)
     for name in ("model_digest", "model_identity"):
         if name not in have:
-            db["generations"].add_column(name, str)
+            db.table("generations").add_column(name, str)
 
 
 # Each entry moves the schema from version i to i+1. Append only; never edit a shipped entry.
@@ -274,7 +274,7 @@ class Store:
 
     # -- schema -------------------------------------------------------------------------------
     def schema_version(self) -> int:
-        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
     def migrate(self) -> None:
         """Apply pending migrations, each in its own transaction."""
@@ -326,26 +326,26 @@ class Store:
 
     def insert(self, table: str, row: dict[str, Any]) -> int:
         with self.guard(f"writing to {table}"), self.lock, self.conn:
-            return self.db[table].insert(_encode(row)).last_pk
+            return cast(int, self.db.table(table).insert(_encode(row)).last_pk)  # every inserted table has an INTEGER id
 
     def upsert(self, table: str, row: dict[str, Any]) -> None:
         with self.guard(f"writing to {table}"), self.lock, self.conn:
-            self.db[table].upsert(_encode(row), pk="id")
+            self.db.table(table).upsert(_encode(row), pk="id")
 
     def update(self, table: str, row_id: int, changes: dict[str, Any]) -> None:
         with self.guard(f"writing to {table}"), self.lock, self.conn:
-            self.db[table].update(row_id, _encode(changes))
+            self.db.table(table).update(row_id, _encode(changes))
 
     def get(self, table: str, row_id: int | str) -> dict[str, Any] | None:
         with self.guard(f"reading {table}"), self.lock:
-            rows = list(self.db[table].rows_where("id = ?", [row_id]))
+            rows = list(self.db.table(table).rows_where("id = ?", [row_id]))
         return rows[0] if rows else None
 
     def rows(
         self, table: str, where: str | None = None, args: Iterable[Any] = (), *, order_by: str = "id desc", limit: int | None = None
     ) -> list[dict[str, Any]]:
         with self.guard(f"reading {table}"), self.lock:
-            return list(self.db[table].rows_where(where, list(args), order_by=order_by, limit=limit))
+            return list(self.db.table(table).rows_where(where, list(args), order_by=order_by, limit=limit))
 
     # -- generations --------------------------------------------------------------------------
     def start_generation(self, row: dict[str, Any]) -> int:

@@ -35,7 +35,7 @@ async def in_daemon_thread(fn: Callable[..., T], *args: Any) -> T:
         try:
             result = fn(*args)
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
-            outcome = (False, exc)
+            outcome: tuple[bool, object] = (False, exc)
         else:
             outcome = (True, result)
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -17,6 +17,10 @@ from workbench.core.config import load_config
 from workbench.core.errors import WorkbenchError
 from workbench.core.prompts import load_prompt
 from workbench.core.yamlfile import load_located
+
+if TYPE_CHECKING:
+    from workbench.core.project import Project
+
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -43,7 +47,7 @@ def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 _BlockDumper.add_representer(str, _str)
 
 
-def check_name(project: Any, name: str) -> str:
+def check_name(project: Project, name: str) -> str:
     """The cleaned name, or a WorkbenchError saying why it cannot be used."""
     name = name.strip()
     if not NAME_RE.match(name):
@@ -59,7 +63,7 @@ def check_name(project: Any, name: str) -> str:
     return name
 
 
-def save_prompt_variant(project: Any, name: str, *, template: str, system: str | None,
+def save_prompt_variant(project: Project, name: str, *, template: str, system: str | None,
                         base: Any, model: str | None = None) -> SavedVariant:
     """Write prompts/<name>.yaml from the editor, then add `variants.<name>` to the config."""
     name = check_name(project, name)
@@ -96,7 +100,7 @@ def _entry_lines(name: str, model: str | None, indent: str, step: str) -> list[s
     return lines
 
 
-def _add_variant_entry(project: Any, name: str, model: str | None) -> tuple[bool, str]:
+def _add_variant_entry(project: Project, name: str, model: str | None) -> tuple[bool, str]:
     config_path = project.config.path
     if model == project.config.model.spec:
         model = None

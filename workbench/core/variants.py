@@ -11,11 +11,14 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.prompts import Prompt
 from workbench.core.retrieval.settings import RetrievalSettings
+
+if TYPE_CHECKING:
+    from workbench.core.project import Project
 
 
 @dataclass
@@ -68,7 +71,7 @@ def variant_label(name: str | None, variant_id: str | None, *, hash_chars: int =
 
 
 def resolve_variant(
-    project: Any,
+    project: Project,
     name: str | None = None,
     *,
     prompt: str | None = None,
@@ -121,7 +124,7 @@ def resolve_variant(
     )
 
 
-def cache_key(model: str, options: dict[str, Any], messages: list[dict], adapter: str | None,
+def cache_key(model: str, options: dict[str, Any], messages: list[dict[str, Any]], adapter: str | None,
               fmt: Any = None, *, digest: str | None) -> str | None:
     """Identity of a model call: byte-identical inputs to the same weights give the same key.
 

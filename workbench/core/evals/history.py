@@ -11,10 +11,14 @@ says nothing about the set).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.evals.stats import wilson_interval
 from workbench.core.variants import variant_label
+
+if TYPE_CHECKING:
+    from workbench.core.store import Store
+
 
 DEFAULT_LIMIT = 30
 
@@ -109,7 +113,7 @@ def build_history(rows: list[dict[str, Any]], evalset: str, *, limit: int = DEFA
     return history
 
 
-def load_history(store: Any, evalset: str, *, limit: int = DEFAULT_LIMIT) -> History:
+def load_history(store: Store, evalset: str, *, limit: int = DEFAULT_LIMIT) -> History:
     from workbench.core.evals.runstore import list_runs
 
     return build_history(list_runs(store, limit=100_000, evalset=evalset), evalset, limit=limit)

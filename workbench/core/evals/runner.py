@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.evals import runstore
@@ -39,6 +39,10 @@ from workbench.core.evals.attribution import attribute
 from workbench.core.evals.evalset import Case, EvalSet
 from workbench.core.evals.results import CaseResult
 from workbench.core.evals.summary import resolution_vs_previous, summarize
+
+if TYPE_CHECKING:
+    from workbench.core.project import Project
+
 
 Generate = Callable[..., Awaitable[Any]]  # pipeline.run_generation's signature
 
@@ -89,7 +93,7 @@ def outcome_from_record(record: Any) -> GenerationOutcome:
     )
 
 
-def index_build(project: Any) -> str | None:
+def index_build(project: Project) -> str | None:
     """The index's build id (new at every (re)build): a table version can repeat after
     `ingest --reindex`, so the diff compares this too. None without an index."""
     from workbench.core.retrieval.index import Index, IndexUnavailable
@@ -101,7 +105,7 @@ def index_build(project: Any) -> str | None:
         return None
 
 
-def index_version(project: Any) -> int | None:
+def index_version(project: Project) -> int | None:
     """The retrieval index's table version, as the last ingest recorded it in meta.json (the
     version this run's searches see and their traces store); None without an index.
 
@@ -117,7 +121,7 @@ def index_version(project: Any) -> int | None:
         return None
 
 
-def project_judge(project: Any) -> Judge:
+def project_judge(project: Project) -> Judge:
     """Grade through the configured judge model (evals.judge_model, else the main model), with the
     project's timeouts and retries but no fallback: a different judge would change the grading."""
     from workbench.core.llm.registry import make_provider
@@ -141,7 +145,7 @@ def project_judge(project: Any) -> Judge:
 class EvalRunner:
     def __init__(
         self,
-        project: Any,
+        project: Project,
         evalset: EvalSet,
         variant: Any,
         *,
@@ -168,7 +172,7 @@ class EvalRunner:
         self.on_progress = on_progress
         self.generate = generate
         self.run_id: int | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[Any]] = []
         self._cancelled = False
         self._skipped = 0
         self._known: dict[str, Any] = {}  # model spec -> ModelIdentity, looked up once per run
@@ -388,7 +392,7 @@ class EvalRunner:
             self.on_progress(p)
 
 
-async def run_evalset(project: Any, evalset: EvalSet, variant: Any, **kwargs: Any) -> RunOutcome:
+async def run_evalset(project: Project, evalset: EvalSet, variant: Any, **kwargs: Any) -> RunOutcome:
     """Convenience: build an EvalRunner and run it (`resume=` is passed to `run`)."""
     resume = kwargs.pop("resume", None)
     return await EvalRunner(project, evalset, variant, **kwargs).run(resume=resume)

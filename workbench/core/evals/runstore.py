@@ -8,7 +8,7 @@ A result row is written the moment its case finishes and never rewritten, so the
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.evals.diff import RunInfo, case_fingerprints, run_identity
@@ -16,8 +16,11 @@ from workbench.core.evals.results import CaseResult
 from workbench.core.run_ids import parse_kind_id
 from workbench.core.store import RUNNING, decode, now_iso
 
+if TYPE_CHECKING:
+    from workbench.core.store import Store
 
-def create_run(store: Any, *, evalset: Any, variant_id: str, variant_name: str | None,
+
+def create_run(store: Store, *, evalset: Any, variant_id: str, variant_name: str | None,
                repeat: int, config: dict[str, Any]) -> int:
     return store.insert("eval_runs", {
         "created_at": now_iso(),
@@ -36,33 +39,33 @@ def create_run(store: Any, *, evalset: Any, variant_id: str, variant_name: str |
     })
 
 
-def get_run(store: Any, run_id: int) -> dict[str, Any]:
+def get_run(store: Store, run_id: int) -> dict[str, Any]:
     row = decode(store.get("eval_runs", run_id), "config", "summary")
     if row is None:
         raise WorkbenchError(f"no eval run {run_id} (see `workbench eval runs`)")
     return row
 
 
-def mark_running(store: Any, run_id: int) -> None:
+def mark_running(store: Store, run_id: int) -> None:
     store.update("eval_runs", run_id, {"status": RUNNING, "pid": os.getpid(), "finished_at": None})
 
 
-def finish_run(store: Any, run_id: int, status: str, summary: dict[str, Any]) -> None:
+def finish_run(store: Store, run_id: int, status: str, summary: dict[str, Any]) -> None:
     store.update("eval_runs", run_id, {"status": status, "finished_at": now_iso(), "summary": summary})
 
 
-def finished_keys(store: Any, run_id: int) -> set[tuple[str, int]]:
+def finished_keys(store: Store, run_id: int) -> set[tuple[str, int]]:
     with store.lock:
         rows = store.conn.execute(
             "SELECT case_id, repeat_index FROM eval_results WHERE run_id = ?", (run_id,)).fetchall()
     return {(c, r) for c, r in rows}
 
 
-def write_result(store: Any, run_id: int, result: CaseResult) -> int:
+def write_result(store: Store, run_id: int, result: CaseResult) -> int:
     return store.insert("eval_results", {**result.to_row(), "run_id": run_id, "created_at": now_iso()})
 
 
-def load_results(store: Any, run_id: int) -> list[CaseResult]:
+def load_results(store: Store, run_id: int) -> list[CaseResult]:
     """A run's results joined with their generations (output, tokens, cost, status)."""
     with store.lock:
         cur = store.conn.execute(
@@ -90,14 +93,14 @@ def run_info(row: dict[str, Any]) -> RunInfo:
                    config.get("case_hashes") if isinstance(config.get("case_hashes"), dict) else None)
 
 
-def list_runs(store: Any, *, limit: int = 20, evalset: str | None = None) -> list[dict[str, Any]]:
+def list_runs(store: Store, *, limit: int = 20, evalset: str | None = None) -> list[dict[str, Any]]:
     where, args = (None, [])
     if evalset:
         where, args = "evalset_name = ?", [evalset]
     return [decode(r, "config", "summary") for r in store.rows("eval_runs", where, args, limit=limit)]
 
 
-def evalset_names(store: Any) -> list[str]:
+def evalset_names(store: Store) -> list[str]:
     """The eval sets that have runs, by name (what `eval runs --set` accepts)."""
     with store.lock:
         rows = store.conn.execute("SELECT DISTINCT evalset_name FROM eval_runs WHERE evalset_name IS NOT NULL "
@@ -112,7 +115,7 @@ def selection_of(row: dict[str, Any]) -> str | None:
     return selection.get("how") if selection else None
 
 
-def resolve_run_ref(store: Any, ref: str, *, evalset: str | None = None, exclude: int | None = None,
+def resolve_run_ref(store: Store, ref: str, *, evalset: str | None = None, exclude: int | None = None,
                     selection: str | None = None, evalset_hash: str | None = None) -> int:
     """`12`, `e12`, `last` (newest finished run) or `best` (highest pass rate) -> run id.
 

@@ -11,9 +11,13 @@ import dataclasses
 import statistics
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.core.store import Store
+
 
 PACE_RUNS = 10  # recent runs whose gaps between finished cases make the pace
 
@@ -58,7 +62,7 @@ class Pace:
         return self.seconds_per_case * cases
 
 
-def measured_pace(store: Any, model: str) -> Pace | None:
+def measured_pace(store: Store, model: str) -> Pace | None:
     """The median gap between consecutive uncached cases of the last runs whose answers came
     from `model` (a spec as configured, e.g. `embedded` or `ollama:llama3.2`), or None when no
     run has two such cases yet.

@@ -17,6 +17,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from statistics import NormalDist
+from typing import Any
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 POWER = 0.8  # the resolution's convention: a change this large is detected 4 times in 5
@@ -154,7 +155,7 @@ class PairedComparison:
     def resolution_words(self) -> str:
         return resolution_words(self.n, self.fixes + self.regressions, self.resolution)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.evals.attribution import FAILURE_KINDS, advice
 from workbench.core.evals.python_scorer import scorer_error_only
 from workbench.core.evals.results import CaseResult, fold_repeats, percentile
 from workbench.core.evals.stats import discordance, resolution, resolution_words, wilson_interval
 from workbench.core.llm.resilience import format_cost
+
+if TYPE_CHECKING:
+    from workbench.core.store import Store
 
 
 def _rate(passed: int, total: int) -> dict[str, Any]:
@@ -125,7 +128,7 @@ def summarize(results: Sequence[CaseResult], *, expected_results: int | None = N
     return summary
 
 
-def resolution_vs_previous(store: Any, run_id: int, results: Sequence[CaseResult]) -> dict[str, Any] | None:
+def resolution_vs_previous(store: Store, run_id: int, results: Sequence[CaseResult]) -> dict[str, Any] | None:
     """The set's resolution (minimum detectable effect, stats.resolution) at the flip rate
     between this run and the newest other finished run of the same set and selection: how
     large a change this set can tell from noise now. None when there is no such run."""

@@ -14,9 +14,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.core.project import Project
+
 
 EMBEDDED = "embedded"
 # Ollama's library name for the same model (SmolLM2-135M-Instruct): the Modelfile's FROM.
@@ -53,7 +57,7 @@ def read_model_config(folder: Path) -> dict[str, Any]:
         raise WorkbenchError(f"cannot read the model's config.json: {exc}", path=path) from None
 
 
-def resolve_base(project: Any, spec: str | None = None) -> BaseModel:
+def resolve_base(project: Project, spec: str | None = None) -> BaseModel:
     """The configured (or given) base model, made available as a local HF folder."""
     settings = project.config.finetune
     spec = spec or settings.base_model
@@ -73,7 +77,7 @@ def resolve_base(project: Any, spec: str | None = None) -> BaseModel:
                      list(cfg.get("architectures") or []), ollama_base)
 
 
-def base_problem(project: Any) -> WorkbenchError | None:
+def base_problem(project: Project) -> WorkbenchError | None:
     """Why the configured base would lead to an adapter that can be neither evaluated nor
     exported here, or None. Cheap (reads config.json only; the embedded base always works), so
     `finetune check` and `finetune train` refuse before any training, not after it: the

@@ -26,9 +26,14 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.core.project import Project
+    from workbench.core.store import Store
+
 
 ROLES = ("system", "user", "assistant")
 MAX_REPORTED_ERRORS = 10
@@ -85,7 +90,7 @@ class DatasetReport:
 # --------------------------------------------------------------------------- sources
 
 
-def examples_from_evalset(project: Any, evalset: Any, variant: Any) -> Iterator[Example]:
+def examples_from_evalset(project: Project, evalset: Any, variant: Any) -> Iterator[Example]:
     """Cases with `expected`, rendered with the variant's prompt as they are consumed (lazily:
     see the module docstring). Heldout cases keep their split."""
     render = Renderer(project, variant)
@@ -102,7 +107,7 @@ class Renderer:
     """The messages a variant sends for given inputs (what inference will send), for many
     inputs: the variant's stored generations are read once, not once per case."""
 
-    def __init__(self, project: Any, variant: Any) -> None:
+    def __init__(self, project: Project, variant: Any) -> None:
         self.project = project
         self.variant = variant
         self._stored: dict[str, list[dict[str, str]]] | None = None
@@ -137,7 +142,7 @@ class Renderer:
         return self._stored
 
 
-def render_inputs(project: Any, variant: Any, inputs: dict[str, Any]) -> list[dict[str, str]]:
+def render_inputs(project: Project, variant: Any, inputs: dict[str, Any]) -> list[dict[str, str]]:
     """The messages the variant sends for these inputs (what inference will send)."""
     return Renderer(project, variant)(inputs)
 
@@ -146,7 +151,7 @@ def _inputs_key(inputs: Any) -> str:
     return json.dumps(inputs, sort_keys=True, ensure_ascii=False)
 
 
-def retrieved_context(project: Any, variant: Any, question: str) -> str:
+def retrieved_context(project: Project, variant: Any, question: str) -> str:
     """The context block the grounded prompt gets for `question`: the same search and the same
     text as pipeline.ground (its Source/Grounding format), but no stored trace."""
     from workbench.core.pipeline import Grounding, Source
@@ -167,7 +172,7 @@ def retrieved_context(project: Any, variant: Any, question: str) -> str:
     return Grounding(sources=sources, status="used").context_text
 
 
-def examples_from_generations(store: Any, ids: Iterable[int]) -> list[Example]:
+def examples_from_generations(store: Store, ids: Iterable[int]) -> list[Example]:
     """Approved stored generations: what was sent, and the answer as the target."""
     out = []
     for gid in ids:

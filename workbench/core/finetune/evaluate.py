@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.finetune import jobs
+
+if TYPE_CHECKING:
+    from workbench.core.project import Project
 
 
 @dataclass
@@ -37,7 +40,7 @@ class AdapterEval:
                 "heldout": self.heldout, "notes": self.notes}
 
 
-def adapter_variant(project: Any, job: dict[str, Any]) -> Any:
+def adapter_variant(project: Project, job: dict[str, Any]) -> Any:
     """The variant the adapter is judged as: the training variant's prompt, the embedded model,
     and the adapter folder."""
     from workbench.core.variants import resolve_variant
@@ -56,7 +59,7 @@ def adapter_variant(project: Any, job: dict[str, Any]) -> Any:
     return resolve_variant(project, config.get("variant"), model="embedded", adapter=job["adapter_path"])
 
 
-def best_baseline(project: Any, evalset_name: str, exclude: int | None = None,
+def best_baseline(project: Project, evalset_name: str, exclude: int | None = None,
                   full_size: int | None = None) -> int | None:
     """The best finished run of a non-fine-tuned variant on this eval set: the runs the guard
     counts as evidence (with `full_size`, whole-set runs only: a `--limit 5` run at 100% is no
@@ -70,7 +73,7 @@ def best_baseline(project: Any, evalset_name: str, exclude: int | None = None,
     return max(runs, key=lambda r: (r.pass_rate, -r.run_id)).run_id
 
 
-def judge_diff(project: Any, job_id: int, run_id: int, baseline_id: int | None, evalset: Any) -> AdapterEval:
+def judge_diff(project: Project, job_id: int, run_id: int, baseline_id: int | None, evalset: Any) -> AdapterEval:
     """Diff the adapter's run against the baseline and decide, by the statistics only."""
     from workbench.core.evals import runstore
     from workbench.core.evals.diff import diff_runs
@@ -110,8 +113,8 @@ def judge_diff(project: Any, job_id: int, run_id: int, baseline_id: int | None, 
     return AdapterEval(job_id, run_id, baseline_id, diff, improvement, verdict, words, summary, heldout, notes)
 
 
-async def evaluate_job(project: Any, job_id: int, *, baseline: int | None = None, concurrency: int = 1,
-                       on_progress: Callable[[Any], Any] | None = None, runner_kwargs: dict | None = None) -> AdapterEval:
+async def evaluate_job(project: Project, job_id: int, *, baseline: int | None = None, concurrency: int = 1,
+                       on_progress: Callable[[Any], Any] | None = None, runner_kwargs: dict[str, Any] | None = None) -> AdapterEval:
     """Run the job's eval set on the adapter variant, diff against the best baseline, store it."""
     from workbench.core.evals.evalset import load_evalset
     from workbench.core.evals.runner import EvalRunner

@@ -12,21 +12,26 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.run_ids import parse_kind_id
 from workbench.core.store import RUNNING, decode, now_iso
 
+if TYPE_CHECKING:
+    from workbench.core.project import Project
+    from workbench.core.store import Store
+
+
 JSON_FIELDS = ("config", "guard_report", "loss_curve", "export")
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 
 
-def job_dir(project: Any, job_id: int) -> Path:
+def job_dir(project: Project, job_id: int) -> Path:
     return project.data_dir / "finetune" / f"job-{job_id}"
 
 
-def create_job(store: Any, *, base_model: str, signal: str | None, config: dict[str, Any],
+def create_job(store: Store, *, base_model: str, signal: str | None, config: dict[str, Any],
                guard_report: dict[str, Any], override_reason: str | None) -> int:
     stamp = now_iso()
     return store.insert("finetune_jobs", {
@@ -36,11 +41,11 @@ def create_job(store: Any, *, base_model: str, signal: str | None, config: dict[
     })
 
 
-def update_job(store: Any, job_id: int, changes: dict[str, Any]) -> None:
+def update_job(store: Store, job_id: int, changes: dict[str, Any]) -> None:
     store.update("finetune_jobs", job_id, {**changes, "updated_at": now_iso()})
 
 
-def get_job(store: Any, job_id: int) -> dict[str, Any]:
+def get_job(store: Store, job_id: int) -> dict[str, Any]:
     row = decode(store.get("finetune_jobs", int(job_id)), *JSON_FIELDS)
     if row is None:
         raise WorkbenchError(f"no fine-tune job {job_id} (see `workbench finetune jobs`)")
@@ -50,11 +55,11 @@ def get_job(store: Any, job_id: int) -> dict[str, Any]:
     return row
 
 
-def list_jobs(store: Any, *, limit: int = 50) -> list[dict[str, Any]]:
+def list_jobs(store: Store, *, limit: int = 50) -> list[dict[str, Any]]:
     return [get_job(store, r["id"]) for r in store.rows("finetune_jobs", limit=limit)]
 
 
-def resolve_job_ref(store: Any, ref: str | int) -> int:
+def resolve_job_ref(store: Store, ref: str | int) -> int:
     """`3`, `f3` or `last` -> job id."""
     text = str(ref).strip()
     if text == "last":
@@ -68,7 +73,7 @@ def resolve_job_ref(store: Any, ref: str | int) -> int:
     return job_id
 
 
-def unfinished_words(project: Any, job: dict[str, Any]) -> str:
+def unfinished_words(project: Project, job: dict[str, Any]) -> str:
     """Why a job has no adapter yet, and the next step that works: `--resume` only where
     `finetune train --resume` can continue (a cancelled or interrupted job); a failed job is
     retried as a new one, since its settings are what failed (a resume reuses them)."""
@@ -97,7 +102,7 @@ def exports(job: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in value if isinstance(e, dict) and e.get("name")] if isinstance(value, list) else []
 
 
-def add_export(store: Any, job_id: int, export: dict[str, Any]) -> None:
+def add_export(store: Store, job_id: int, export: dict[str, Any]) -> None:
     update_job(store, job_id, {"export": exports(get_job(store, job_id)) + [export]})
 
 
@@ -157,7 +162,7 @@ def eval_lines(ev: dict[str, Any]) -> list[str]:
 RUN_MARK = "finetune"  # eval_runs.config key: {"job": N, "role": "adapter" | "export", ...}
 
 
-def mark_runs(store: Any, mark: dict[str, Any],
+def mark_runs(store: Store, mark: dict[str, Any],
               on_progress: Callable[[Any], Any] | None = None) -> Callable[[Any], Any]:
     """An eval runner's `on_progress` that marks the run as this job's, when the runner
     reports the run's id (once at the start, before any case), then passes progress on."""
@@ -175,7 +180,7 @@ def mark_runs(store: Any, mark: dict[str, Any],
     return progress
 
 
-def job_run_ids(store: Any) -> set[int]:
+def job_run_ids(store: Store) -> set[int]:
     """Eval runs any job recorded as its own (runs stored before runs were marked, too)."""
     ids: set[int] = set()
     for row in store.rows("finetune_jobs"):

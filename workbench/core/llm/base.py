@@ -9,7 +9,7 @@ whether a retry is safe.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -20,7 +20,7 @@ class ChatRequest:
 
     messages: list[dict[str, str]]
     options: dict[str, Any] = field(default_factory=dict)
-    format: str | dict | None = None  # "json" or a JSON schema (structured output)
+    format: str | dict[str, Any] | None = None  # "json" or a JSON schema (structured output)
     adapter: str | None = None  # path of a LoRA adapter folder (embedded provider only)
 
 
@@ -132,6 +132,7 @@ ErrorKind = Literal[
     "timeout",  # connect / first-token / idle / total deadline passed
     "unavailable",  # provider cannot run here (e.g. embedded model not installed)
     "auth",  # 401/403, or the API key's environment variable is not set
+    "internal",  # a provider bug (not a mapped failure), recorded as that model's try
 ]
 
 
@@ -176,7 +177,7 @@ class Provider(Protocol):
 
     name: str
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[Event]: ...
+    def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]: ...
 
     # Optional (looked up with getattr): `async def identity(self, adapter: str | None) ->
     # ModelIdentity` names the weights that would answer; a provider without it is unknown.

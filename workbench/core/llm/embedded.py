@@ -59,12 +59,13 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
 from workbench.core.llm.base import (
     ChatRequest,
+    ErrorKind,
     Event,
     Final,
     Loaded,
@@ -224,7 +225,7 @@ class EmbeddedProvider:
         tokenizer = await in_daemon_thread(_tokenizer, self.package)
         return len(prompt_ids(tokenizer, messages))
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         """Token events as text settles, then one Final; closing early stops the thread."""
         sampling = Sampling.from_options(request.options)
         cold = not _MODELS
@@ -350,6 +351,6 @@ def _as_provider_error(exc: BaseException, *, after_output: bool) -> ProviderErr
         if after_output and not exc.after_output:
             return ProviderError(exc.kind, exc.message, retryable=exc.retryable, after_output=True)
         return exc
-    kind = "midstream" if after_output else "server"
+    kind: ErrorKind = "midstream" if after_output else "server"
     return ProviderError(kind, f"the embedded model failed: {type(exc).__name__}: {exc}",
                          after_output=after_output)

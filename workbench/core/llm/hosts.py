@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,7 +217,7 @@ class HostPool:
     async def count_tokens(self, messages: list[dict[str, str]]) -> int | None:
         return await self.hosts[0].provider.count_tokens(messages)
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         tried: set[str] = set()
         while True:
             host = await self._acquire(tried)

@@ -21,7 +21,7 @@ import json
 import os
 import re
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,7 +78,7 @@ def _causes(exc: BaseException) -> list[BaseException]:
     """exc and everything chained under it (httpx wraps httpcore wraps anyio wraps the OSError,
     and ollama-python re-raises `from None`, which hides but keeps `__context__`)."""
     out: list[BaseException] = []
-    todo = [exc]
+    todo: list[BaseException | None] = [exc]
     while todo:
         e = todo.pop()
         if e is None or any(e is seen for seen in out):
@@ -518,7 +518,7 @@ class OllamaProvider:
             read_timeout_s=self.read_timeout_s, connect_timeout_s=self.connect_timeout_s,
         )
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         """Token/Thinking events, then one Final; or one ProviderError.
 
         Closing this generator early (aclose, or cancellation) closes the HTTP response, which

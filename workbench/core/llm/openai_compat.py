@@ -21,7 +21,7 @@ import json
 import os
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from workbench.core.llm.base import (
@@ -230,7 +230,7 @@ class OpenAIProvider:
         except (httpx.HTTPError, OSError, ProviderError):
             return False
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         """Token/Thinking events then one Final, or one ProviderError. Closing early closes the
         response, which is how these servers learn to stop generating."""
         import httpx

@@ -7,13 +7,14 @@ only talks to Ollama should never pay for.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from typing import Any
 
 from workbench.core.config import Config, endpoint_for, validate_model_spec
 from workbench.core.errors import WorkbenchError
 from workbench.core.llm.base import ChatRequest, Event, Provider, ProviderError
 
-_OLLAMA_PROVIDERS: dict[tuple, Provider] = {}
+_OLLAMA_PROVIDERS: dict[tuple[Any, ...], Provider] = {}
 
 
 def make_provider(spec: str, config: Config) -> Provider:
@@ -83,7 +84,7 @@ class UnavailableProvider:
         self.name = name
         self.reason = reason
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         raise ProviderError("unavailable", self.reason)
         yield  # pragma: no cover - makes this an async generator
 

@@ -23,8 +23,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from workbench.core.config import PricingConfig, RetryConfig, TimeoutConfig
 from workbench.core.llm.base import (
@@ -59,7 +60,7 @@ class AttemptRecord:
     host: str | None = None  # which server of a host pool
     partial: str = ""  # the text a try produced before it failed and was restarted elsewhere
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         out = {
             "model": self.model,
             "attempt": self.attempt,
@@ -159,7 +160,7 @@ class _Deadline:
 
     __slots__ = ("task", "loop", "deadline", "handle", "waiting", "fired")
 
-    def __init__(self, task: asyncio.Task | None, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, task: asyncio.Task[Any] | None, loop: asyncio.AbstractEventLoop) -> None:
         self.task, self.loop = task, loop
         self.deadline = 0.0
         self.handle: asyncio.TimerHandle | None = None
@@ -210,7 +211,7 @@ class ResilientCall:
         retries: RetryConfig,
         pricing: PricingConfig,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], asyncio.Future | object] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         restart_midstream: bool = False,
     ) -> None:
         if not chain:
@@ -224,7 +225,7 @@ class ResilientCall:
         self.restart_midstream = restart_midstream
         self.result = CallResult(model_requested=chain[0].name)
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         """Yield Token/Thinking/Notice events; the outcome is in `self.result` afterwards."""
         result = self.result
         start = self.clock()
@@ -373,7 +374,7 @@ class ResilientCall:
             result.tokens_per_s = round(produced / span, 2) if span > 0 else None
         result.cost = cost_of(final.prompt_tokens, final.completion_tokens, self.pricing)
 
-    async def _guarded(self, provider: Provider, request: ChatRequest, start: float) -> AsyncIterator[Event]:
+    async def _guarded(self, provider: Provider, request: ChatRequest, start: float) -> AsyncGenerator[Event, None]:
         """The provider's stream with first-token, idle and total deadlines applied.
 
         The deadline costs next to nothing per token: each token only moves a number, and one

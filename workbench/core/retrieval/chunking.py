@@ -58,7 +58,7 @@ HEADING_SEP = " > "
 CHUNKER_VERSION = 2
 
 
-def chunking_record(settings: Any) -> dict:
+def chunking_record(settings: Any) -> dict[str, Any]:
     """What the chunks depend on besides the tokenizer: the settings and the chunker version.
     Ingest stores it (plus the tokenizer) in the index; a difference means stale chunks."""
     return {**settings.chunking_key(), "chunker": CHUNKER_VERSION}
@@ -82,7 +82,7 @@ class Chunk:
     def embed_text(self) -> str:
         return embed_text(self.heading_path, self.text)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

@@ -17,9 +17,13 @@ It also lists the cases whose gold rank moved under some mode: where a metric de
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.retrieval.metrics import METRIC_NAMES
+
+if TYPE_CHECKING:
+    from workbench.core.store import Store
+
 
 # settings stored with an eval that are bookkeeping, not levers
 _NOT_LEVERS = {"k", "modes", "index_build", "corpus", "batch_size"}
@@ -48,7 +52,7 @@ class EvalComparison:
         return self.warnings + ([f"changed since re{self.before_id}: " + "; ".join(self.changes)]
                                 if self.changes else [])
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "before": self.before_id,
             "after": self.after_id,
@@ -60,7 +64,7 @@ class EvalComparison:
         }
 
 
-def compare_evals(before: dict, after: dict) -> EvalComparison:
+def compare_evals(before: dict[str, Any], after: dict) -> EvalComparison:
     """Compare two stored eval rows (traces.get_eval's shape: settings/metrics/cases parsed)."""
     a_id, b_id = before["id"], after["id"]
     sa, sb = before.get("settings") or {}, after.get("settings") or {}
@@ -80,11 +84,11 @@ def compare_evals(before: dict, after: dict) -> EvalComparison:
                           _changes(before, after), _moved(before, after))
 
 
-def _cases(row: dict) -> dict[str, dict]:
+def _cases(row: dict[str, Any]) -> dict[str, dict]:
     return {c.get("case_id"): c for c in row.get("cases") or []}
 
 
-def _evalset_warnings(before: dict, after: dict) -> list[str]:
+def _evalset_warnings(before: dict[str, Any], after: dict) -> list[str]:
     a_id, b_id = before["id"], after["id"]
     name_a, name_b = before.get("evalset") or "?", after.get("evalset") or "?"
     if name_a != name_b:
@@ -110,7 +114,7 @@ def _ids(ids: list[str], most: int = 5) -> str:
     return ", ".join(ids[:most]) + (f" and {len(ids) - most} more" if len(ids) > most else "")
 
 
-def _changes(before: dict, after: dict) -> list[str]:
+def _changes(before: dict[str, Any], after: dict) -> list[str]:
     sa, sb = before.get("settings") or {}, after.get("settings") or {}
     out = [f"{key} {sa.get(key)!r} → {sb.get(key)!r}" if isinstance(sb.get(key), str) else f"{key} {sa.get(key)} → {sb.get(key)}"
            for key in sorted(set(sa) | set(sb)) if key not in _NOT_LEVERS and sa.get(key) != sb.get(key)]
@@ -123,7 +127,7 @@ def _changes(before: dict, after: dict) -> list[str]:
     return out
 
 
-def _moved(before: dict, after: dict) -> list[CaseMove]:
+def _moved(before: dict[str, Any], after: dict) -> list[CaseMove]:
     ca, cb = _cases(before), _cases(after)
     out = []
     for cid, b in cb.items():
@@ -141,7 +145,7 @@ def _moved(before: dict, after: dict) -> list[CaseMove]:
     return out
 
 
-def _hit(case: dict, mode: str) -> bool:
+def _hit(case: dict[str, Any], mode: str) -> bool:
     return bool(((case.get("metrics") or {}).get(mode) or {}).get("hit@k"))
 
 
@@ -152,7 +156,7 @@ def parse_eval_id(text: str) -> int | None:
     return int(t) if t.isdigit() else None
 
 
-def load_eval(store: Any, text: str) -> dict:
+def load_eval(store: Store, text: str) -> dict[str, Any]:
     """The stored eval `text` names, or WorkbenchError (exit 2) saying what is wrong."""
     from workbench.core.errors import WorkbenchError
     from workbench.core.retrieval.traces import get_eval

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 KINDS: dict[str, str] = {
     ".md": "markdown",
@@ -323,7 +324,7 @@ class _Extractor(HTMLParser):
                 self.blocks.append((self._kind, self._level, text, self._line))
         self._kind, self._level = "p", 0
 
-    def handle_starttag(self, tag: str, attrs: list) -> None:
+    def handle_starttag(self, tag: str, attrs: list[Any]) -> None:
         if tag in _DROP:
             self._drop += 1
             return
@@ -344,7 +345,7 @@ class _Extractor(HTMLParser):
         elif tag in _BLOCK and not self._pre:
             self._flush()
 
-    def handle_startendtag(self, tag: str, attrs: list) -> None:
+    def handle_startendtag(self, tag: str, attrs: list[Any]) -> None:
         if tag in ("br", "hr") and not self._drop and not self._pre:
             self._flush()
         elif tag == "br" and self._pre:

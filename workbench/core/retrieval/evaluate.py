@@ -42,7 +42,7 @@ class CaseResult:
     whynot: WhyNot | None = None
     latency_ms: float = 0.0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "case_id": self.case_id,
             "question": self.question,
@@ -65,7 +65,7 @@ class RetrievalEval:
     modes: list[str]
     metrics: dict[str, dict[str, float]]  # mode -> metric -> mean
     cases: list[CaseResult]
-    settings: dict
+    settings: dict[str, Any]
     index_version: int
     unlabelled: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -79,7 +79,7 @@ class RetrievalEval:
     def misses(self, mode: str) -> list[CaseResult]:
         return [c for c in self.cases if c.metrics[mode]["hit@k"] == 0.0]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "evalset": self.evalset,
             "evalset_path": self.evalset_path,
@@ -191,7 +191,7 @@ def deltas(before: dict[str, dict[str, float]], after: dict[str, dict[str, float
     return out
 
 
-def eval_markdown(ev: RetrievalEval, delta: dict | None, eval_id: int | None,
+def eval_markdown(ev: RetrievalEval, delta: dict[str, Any] | None, eval_id: int | None,
                   previous_id: int | None = None, notes: Sequence[str] = ()) -> str:
     """The report `retrieval eval --markdown` and `runs show reN --markdown` print: metrics per
     mode (with deltas against the previous eval of the set, or the one compared with, and

@@ -61,7 +61,7 @@ class Hit:
     def score_in(self, mode: str) -> float | None:
         return {"dense": self.dense_score, "fts": self.fts_score, "hybrid": self.fused_score}[mode]
 
-    def to_dict(self, with_text: bool = True) -> dict:
+    def to_dict(self, with_text: bool = True) -> dict[str, Any]:
         d = asdict(self)
         if not with_text:
             d.pop("text")
@@ -78,7 +78,7 @@ class SearchResult:
     latency_ms: float
     timings_ms: dict[str, float] = field(default_factory=dict)  # embed / dense / fts / fuse
     index_version: int = 0
-    settings: dict = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
     path_glob: str | None = None
     index_build: str | None = None  # Index.build_id: with index_version, names the exact contents
 
@@ -90,7 +90,7 @@ class SearchResult:
     def top(self, mode: str, k: int | None = None) -> list[Hit]:
         return self.ranking(mode)[: k or self.k]
 
-    def to_dict(self, per_mode: int | None = None) -> dict:
+    def to_dict(self, per_mode: int | None = None) -> dict[str, Any]:
         """JSON-able: the hits, plus each method's top list (chunk ids) and every candidate used."""
         per_mode = per_mode or self.k
         shown: dict[str, Hit] = {}
@@ -188,7 +188,7 @@ def search(
 
 
 def fuse(
-    dense_rows: list[dict], fts_rows: list[dict], settings: RetrievalSettings, fuse_depth: int | None = None,
+    dense_rows: list[dict[str, Any]], fts_rows: list[dict], settings: RetrievalSettings, fuse_depth: int | None = None,
     doc_sims: dict[str, float] | None = None,
 ) -> list[Hit]:
     """Merge the two candidate lists into Hits carrying both ranks and the RRF fused score.
@@ -206,7 +206,7 @@ def fuse(
             key=lambda r: -((1.0 - float(r.get("_distance", 1.0))) + w * doc_sims.get(r["path"], 0.0)),
         )
 
-    def hit_for(row: dict) -> Hit:
+    def hit_for(row: dict[str, Any]) -> Hit:
         cid = row["chunk_id"]
         if cid not in by_id:
             by_id[cid] = Hit(
@@ -248,7 +248,7 @@ def fuse(
 
 # --- document vectors -----------------------------------------------------------------------------
 
-_DOC_VECS: dict[tuple, tuple[dict[str, int], Any]] = {}
+_DOC_VECS: dict[tuple[Any, ...], tuple[dict[str, int], Any]] = {}
 _DOC_LOCK = threading.Lock()
 
 
@@ -285,7 +285,7 @@ def doc_vectors(index: Index) -> tuple[dict[str, int], Any]:
     return got
 
 
-def doc_similarities(index: Index, query_vec: Any, rows: list[dict]) -> dict[str, float]:
+def doc_similarities(index: Index, query_vec: Any, rows: list[dict[str, Any]]) -> dict[str, float]:
     """Cosine of the query and the document vector of every path in `rows`."""
     rows_of, mat = doc_vectors(index)
     out: dict[str, float] = {}
@@ -296,7 +296,7 @@ def doc_similarities(index: Index, query_vec: Any, rows: list[dict]) -> dict[str
     return out
 
 
-def _sort_key(h: Hit, mode: str) -> tuple:
+def _sort_key(h: Hit, mode: str) -> tuple[Any, ...]:
     big = 10**9
     if mode == "dense":
         return (h.dense_rank or big, h.chunk_id)
@@ -366,7 +366,7 @@ def _fmt(v: float | None, digits: int = 3) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
 
 
-def result_markdown(data: dict, gold: list[str] | None = None, title: str | None = None) -> str:
+def result_markdown(data: dict[str, Any], gold: list[str] | None = None, title: str | None = None) -> str:
     """A self-contained Markdown report of a search (SearchResult.to_dict() or a stored trace).
 
     Query, settings, then per mode the ranked chunks with every method's rank and score, and
@@ -374,7 +374,7 @@ def result_markdown(data: dict, gold: list[str] | None = None, title: str | None
     with the data) marks gold chunks and adds their ranks (`gold_ranks` in the data).
     """
     gold = gold or data.get("gold") or []
-    chunks: dict[str, dict] = data.get("chunks", {})
+    chunks: dict[str, dict[str, Any]] = data.get("chunks", {})
     s = data.get("settings", {})
     lines = [f"# {title or 'Retrieval trace'}", ""]
     lines.append(f"**Query:** {data.get('query', '')}")
@@ -397,7 +397,7 @@ def result_markdown(data: dict, gold: list[str] | None = None, title: str | None
             lines.append(f"- gold {unit} rank: {shown}")
     lines.append("")
 
-    def is_gold(c: dict) -> bool:
+    def is_gold(c: dict[str, Any]) -> bool:
         return c["path"] in gold or c["chunk_id"] in gold
 
     for mode, ids in data.get("top", {}).items():

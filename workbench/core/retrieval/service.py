@@ -14,19 +14,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.retrieval.index import Index, index_location
 from workbench.core.retrieval.settings import RetrievalSettings
 
+if TYPE_CHECKING:
+    from workbench.core.project import Project
+    from workbench.core.store import Store
 
-def project_index(project: Any, settings: RetrievalSettings | None = None) -> Path | str:
+
+def project_index(project: Project, settings: RetrievalSettings | None = None) -> Path | str:
     """Where the project's index is: `retrieval.uri` (an object store) or its data folder;
     what Index.open / Index.read_meta take."""
     return index_location(Path(project.data_dir), settings or project.config.retrieval)
 
 
-def corpus_paths(project: Any, settings: RetrievalSettings, paths: list[str] | None = None) -> list[Path]:
+def corpus_paths(project: Project, settings: RetrievalSettings, paths: list[str] | None = None) -> list[Path]:
     """The folders/files to ingest: `paths` (relative to the current directory) or the config's
     `corpus` entries (relative to the project root)."""
     if paths:
@@ -34,12 +38,12 @@ def corpus_paths(project: Any, settings: RetrievalSettings, paths: list[str] | N
     return [(Path(project.root) / p).resolve() for p in settings.corpus]
 
 
-def open_index(project: Any, settings: RetrievalSettings) -> Index:
+def open_index(project: Project, settings: RetrievalSettings) -> Index:
     """The project's index, checked against the configured embedding model."""
     return Index.open(project_index(project, settings), settings.embedding_model)
 
 
-def incomplete_note(project: Any) -> str | None:
+def incomplete_note(project: Project) -> str | None:
     """"index incomplete: 36/45 files (...)" when an ingest is running or stopped part-way
     through the project's index; None when it is complete (or there is none to speak of)."""
     from workbench.core.retrieval.index import IndexUnavailable
@@ -51,7 +55,7 @@ def incomplete_note(project: Any) -> str | None:
 
 
 def retrieve(
-    project: Any,
+    project: Project,
     settings: RetrievalSettings,
     query: str,
     *,
@@ -76,7 +80,7 @@ def retrieve(
     return result, trace_id
 
 
-def retrieve_sources(project: Any, settings: RetrievalSettings, question: str, *, source: str = "ask") -> tuple[list[dict], int | None]:
+def retrieve_sources(project: Project, settings: RetrievalSettings, question: str, *, source: str = "ask") -> tuple[list[dict[str, Any]], int | None]:
     """Top-k chunks for a grounded prompt, as the dicts pipeline.Source is built from.
 
     The same question with the same settings against the same index contents gets the same
@@ -99,7 +103,7 @@ def retrieve_sources(project: Any, settings: RetrievalSettings, question: str, *
 _SCORE_FIELD = {"dense": "dense_score", "fts": "fts_score", "hybrid": "fused_score"}
 
 
-def _source_dict(hit: dict, mode: str) -> dict:
+def _source_dict(hit: dict[str, Any], mode: str) -> dict:
     return {
         "chunk_id": hit["chunk_id"],
         "path": hit["path"],
@@ -111,7 +115,7 @@ def _source_dict(hit: dict, mode: str) -> dict:
     }
 
 
-def _reusable_trace(store: Any, question: str, settings: RetrievalSettings, index: Index) -> dict | None:
+def _reusable_trace(store: Store, question: str, settings: RetrievalSettings, index: Index) -> dict[str, Any] | None:
     """The newest successful trace of this exact query, settings and index build and version.
 
     An index without a build id (built before build ids existed) never reuses: its version
@@ -140,7 +144,7 @@ def _reusable_trace(store: Any, question: str, settings: RetrievalSettings, inde
 
 
 def ingest_project(
-    project: Any,
+    project: Project,
     settings: RetrievalSettings,
     paths: list[str] | None = None,
     *,

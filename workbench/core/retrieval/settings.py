@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Mode = Literal["dense", "fts", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "fts", "hybrid")
@@ -81,7 +81,7 @@ class RetrievalSettings:
     # AWS_SECRET_ACCESS_KEY, ...: see core/retrieval/storage.py); they are never stored.
     uri: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (what traces and index metadata store). `follow_symlinks` only
         when set: off it changes nothing, and stored traces and evals stay comparable. Never
         `uri`: it says where the index is, not how it searches (its build id names the contents),
@@ -97,7 +97,7 @@ class RetrievalSettings:
         m = self.chunk_tokens // 8 if self.min_chunk_tokens is None else self.min_chunk_tokens
         return min(max(m, 0), self.chunk_tokens // 2)
 
-    def chunking_key(self) -> dict:
+    def chunking_key(self) -> dict[str, Any]:
         """The settings that change what chunks exist; a change means every file is re-chunked."""
         return {
             "chunk_tokens": self.chunk_tokens,

@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.retrieval.search import SearchResult, gold_ranks, result_markdown
+
+if TYPE_CHECKING:
+    from workbench.core.store import Store
 
 
 def _now() -> str:
@@ -32,7 +35,7 @@ def _now() -> str:
     return now_iso()
 
 
-def record_search(store: Any, result: SearchResult, *, source: str = "cli", gold: list[str] | None = None) -> int:
+def record_search(store: Store, result: SearchResult, *, source: str = "cli", gold: list[str] | None = None) -> int:
     """Store one search as a trace; returns its id. `gold` (the relevant documents or chunk ids
     the user named) is kept with it, with their ranks, so the trace's report shows them later."""
     data = result.to_dict()
@@ -57,7 +60,7 @@ def record_search(store: Any, result: SearchResult, *, source: str = "cli", gold
     )
 
 
-def record_failure(store: Any, query: str, settings: dict, error: str, *, source: str = "ask") -> int:
+def record_failure(store: Store, query: str, settings: dict[str, Any], error: str, *, source: str = "ask") -> int:
     """Store a retrieval that could not run (index unavailable...), so the reason is on record."""
     return store.insert(
         "retrievals",
@@ -76,7 +79,7 @@ def record_failure(store: Any, query: str, settings: dict, error: str, *, source
     )
 
 
-def get_trace(store: Any, trace_id: int) -> dict | None:
+def get_trace(store: Store, trace_id: int) -> dict[str, Any] | None:
     """A stored trace with its JSON columns parsed; `results` holds the search data."""
     row = store.get("retrievals", trace_id)
     if row is None:
@@ -88,13 +91,13 @@ def get_trace(store: Any, trace_id: int) -> dict | None:
     return out
 
 
-def list_traces(store: Any, limit: int = 20) -> list[dict]:
+def list_traces(store: Store, limit: int = 20) -> list[dict[str, Any]]:
     """Newest traces first (without the bulky results)."""
     rows = store.rows("retrievals", order_by="id desc", limit=limit)
     return [{k: v for k, v in r.items() if k != "results"} for r in rows]
 
 
-def trace_data(trace: dict) -> dict:
+def trace_data(trace: dict[str, Any]) -> dict:
     """The SearchResult.to_dict()-shaped data of a stored trace (for reports)."""
     data = dict(trace.get("results") or {})
     data.setdefault("query", trace.get("query"))
@@ -106,7 +109,7 @@ def trace_data(trace: dict) -> dict:
     return data
 
 
-def trace_markdown(trace: dict, gold: list[str] | None = None) -> str:
+def trace_markdown(trace: dict[str, Any], gold: list[str] | None = None) -> str:
     """The self-contained Markdown report of a stored trace row (as get_trace returns it, or as
     runlog.load_run decodes it): what `workbench runs show rID --markdown` and `retrieve
     --markdown` print. `gold` defaults to the gold stored with the trace (`retrieve --gold`)."""
@@ -119,7 +122,7 @@ def trace_markdown(trace: dict, gold: list[str] | None = None) -> str:
 # --- retrieval evals ------------------------------------------------------------------------------
 
 
-def record_eval(store: Any, ev: Any) -> int:
+def record_eval(store: Store, ev: Any) -> int:
     """Store a RetrievalEval (evaluate.py); returns its id."""
     d = ev.to_dict()
     return store.insert(
@@ -136,7 +139,7 @@ def record_eval(store: Any, ev: Any) -> int:
     )
 
 
-def get_eval(store: Any, eval_id: int) -> dict | None:
+def get_eval(store: Store, eval_id: int) -> dict[str, Any] | None:
     row = store.get("retrieval_evals", eval_id)
     if row is None:
         return None
@@ -147,7 +150,7 @@ def get_eval(store: Any, eval_id: int) -> dict | None:
     return out
 
 
-def previous_eval(store: Any, evalset: str, before_id: int | None = None) -> dict | None:
+def previous_eval(store: Store, evalset: str, before_id: int | None = None) -> dict[str, Any] | None:
     """The newest stored eval of the same eval set (before `before_id`), for deltas."""
     if before_id is None:
         rows = store.rows("retrieval_evals", "evalset = ?", [evalset], order_by="id desc", limit=1)
@@ -158,7 +161,7 @@ def previous_eval(store: Any, evalset: str, before_id: int | None = None) -> dic
     return get_eval(store, rows[0]["id"]) if rows else None
 
 
-def list_evals(store: Any, limit: int = 20) -> list[dict]:
+def list_evals(store: Store, limit: int = 20) -> list[dict[str, Any]]:
     rows = store.rows("retrieval_evals", order_by="id desc", limit=limit)
     out = []
     for r in rows:
@@ -170,14 +173,14 @@ def list_evals(store: Any, limit: int = 20) -> list[dict]:
     return out
 
 
-def _build(cls: type, data: dict) -> Any:
+def _build(cls: type, data: dict[str, Any]) -> Any:
     """A dataclass from its asdict() form, ignoring keys it does not have (derived ones such as
     WhyNot's `summary`, or fields a newer version added)."""
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def _whynot_from_dict(data: dict) -> Any:
+def _whynot_from_dict(data: dict[str, Any]) -> Any:
     from workbench.core.retrieval.whynot import BoundaryReport, ChunkRef, ModeReport, WhyNot
 
     modes = {}
@@ -193,7 +196,7 @@ def _whynot_from_dict(data: dict) -> Any:
                            "boundary": _build(BoundaryReport, boundary) if boundary else None})
 
 
-def eval_from_row(row: dict) -> Any:
+def eval_from_row(row: dict[str, Any]) -> Any:
     """The RetrievalEval a stored row (get_eval's, or runlog.load_run's) was recorded from, so a
     stored eval prints and exports the way it did when it ran. What the table does not keep (run
     time, unlabelled case ids, the eval set's path) comes back empty."""
@@ -217,7 +220,7 @@ def eval_from_row(row: dict) -> Any:
     )
 
 
-def stored_eval_comparison(store: Any, row: dict) -> Any:
+def stored_eval_comparison(store: Store, row: dict[str, Any]) -> Any:
     """compare.EvalComparison of this stored eval against the eval of the same set stored just
     before it (what `retrieval eval` compared with when it ran), or None when there is none."""
     from workbench.core.retrieval.compare import compare_evals
@@ -228,7 +231,7 @@ def stored_eval_comparison(store: Any, row: dict) -> Any:
     return compare_evals(prev, row) if prev else None
 
 
-def stored_eval_deltas(store: Any, row: dict) -> tuple[dict | None, int | None]:
+def stored_eval_deltas(store: Store, row: dict[str, Any]) -> tuple[dict | None, int | None]:
     """(deltas, previous id) against the eval of the same set stored just before this one, as
     `retrieval eval` printed them when it ran; (None, None) when there is none. At another k
     only the metrics that do not depend on k get deltas."""
@@ -236,7 +239,7 @@ def stored_eval_deltas(store: Any, row: dict) -> tuple[dict | None, int | None]:
     return (comparison.deltas, comparison.before_id) if comparison else (None, None)
 
 
-def stored_eval_markdown(store: Any, row: dict) -> str:
+def stored_eval_markdown(store: Store, row: dict[str, Any]) -> str:
     """`workbench runs show reN --markdown`: the report `retrieval eval --markdown` printed."""
     from workbench.core.retrieval.evaluate import eval_markdown
 
