@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from workbench.cli import main
-from workbench.core.evals.history import build_history, history_lines
+from workbench.core.evals.history import build_history
+from workbench.present.evals import history_lines
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -278,7 +278,7 @@ def test_a_subset_run_says_so_everywhere_and_resumes_only_its_own_cases(proj, ca
 
 
 def test_word_diff_without_colour_shows_both_answers_when_they_share_little():
-    from workbench.commands.evals import _word_diff_text
+    from workbench.present.evals import word_diff_text as _word_diff_text
 
     words = [("delete", "The answer is in the docs."), ("insert", "Yes, WAL is faster."), ("equal", " ")]
     assert _word_diff_text(words, plain=True).plain == (

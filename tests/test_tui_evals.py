@@ -325,7 +325,7 @@ def test_side_texts_keep_markup_and_escapes_literal_and_style_only_changed_words
 
     from workbench.core.evals.diff import diff_runs
     from workbench.core.evals.results import CaseResult
-    from workbench.tui.widgets.evals_text import side_texts
+    from workbench.present.evals import side_texts
 
     before = CaseResult("q", "pass", output="The [red]answer[/red] is 4")
     after = CaseResult("q", "fail", output="The [red]answer[/red] is \x1b]52;c;aGk=\x07 5")

@@ -24,12 +24,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 
-from workbench.tui.widgets.evals_text import (
-    change_text,
+from workbench.present.evals import (
     case_head,
-    cell,
+    change_text,
     counts_line,
-    diff_styles,
     filter_line,
     first_nonempty_filter,
     flip_lines,
@@ -40,8 +38,8 @@ from workbench.tui.widgets.evals_text import (
     totals_line,
     visible_cases,
 )
+from workbench.tui.widgets.evals_text import cell, diff_styles
 from workbench.tui.widgets.key_hints import KeyHints
-
 
 CASE_MIN, CHANGE_WIDTH = 11, 12
 # The left pane beside the case column: the change column, both columns' padding, the border.
