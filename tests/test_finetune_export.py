@@ -208,7 +208,29 @@ async def test_unreachable_ollama_still_writes_the_folder(project_factory, ollam
     result = await export_job(project, job_id, "later")
     assert not result.created and result.ollama is None
     assert (result.folder / "Modelfile").is_file() and (result.folder / "adapter.gguf").is_file()
-    assert "Ollama is not reachable" in result.warnings[0]
+    assert result.warnings[0].startswith(f"Ollama is not reachable at {ollama_nothing_listening}: the folder is "
+                                         "written; create the model later with `workbench finetune export` once "
+                                         "Ollama runs")
+
+
+@pytest.mark.parametrize("gap", ["no ollama_base", "job not done"])
+async def test_with_ollama_up_a_missing_base_or_unfinished_job_is_said_as_such(project_factory, standin,
+                                                                              tiny_adapter, gap):
+    """Ollama answers, so nothing may call it unreachable: the export is refused for its real
+    reason, and nothing is created."""
+    project = project_factory(host=standin.url)
+    job_id, _ = make_job(project, tiny_adapter, status="done" if gap == "no ollama_base" else "failed")
+    if gap == "no ollama_base":
+        job = jobs.get_job(project.store, job_id)
+        job["config"]["base"].pop("ollama_base", None)
+        jobs.update_job(project.store, job_id, {"config": job["config"]})
+        project.config.finetune.ollama_base = None
+    with pytest.raises(WorkbenchError) as info:
+        await export_job(project, job_id, "smol", run_eval=False)
+    said = str(info.value)
+    assert "not reachable" not in said
+    assert ("set finetune.ollama_base" in said) if gap == "no ollama_base" else ("failed" in said)
+    assert standin.requests_to("/api/create") == []
 
 
 async def test_missing_base_model_says_pull_it(project_factory, ollama_standin, tiny_adapter):

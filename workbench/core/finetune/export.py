@@ -417,8 +417,16 @@ async def export_job(project: Any, job_id: int, name: str, *, host: str | None =
     result = write_export(project, job, name, system=system, base_system=info.system if info else None)
     result.ollama = version
     if info is None:
-        result.warnings.append("Ollama is not reachable: the folder is written; create the model later with "
-                               "`workbench finetune export` once Ollama runs")
+        # Only an unreachable server is "not reachable": write_export refuses an unfinished job
+        # and a missing ollama_base first, and any other gap is said as what it is.
+        if version is None:
+            why, then = f"Ollama is not reachable at {host}", " once Ollama runs"
+        elif not ollama_base:
+            why, then = "finetune.ollama_base is not set (the Modelfile's FROM)", " once it is set"
+        else:
+            why, then = f"job {job['id']} is {job.get('status')}, not done", " once it is done"
+        result.warnings.append(f"{why}: the folder is written; create the model later with "
+                               f"`workbench finetune export`{then}")
         _store_export(store, job, result)
         return result
     # HF `mistral` is `llama` in GGUF (llama.cpp convert_hf_to_gguf.py MistralModel).
