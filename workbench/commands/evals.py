@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.evals.lookup import eval_file_arg, resolve_evalset_path
 from workbench.core.safetext import terminal_safe
 
 
@@ -117,29 +118,6 @@ def _text(s: Any, style: str = ""):
     from rich.text import Text
 
     return Text(terminal_safe(str(s)), style=style)
-
-
-# --------------------------------------------------------------------------- eval file lookup
-
-
-def resolve_evalset_path(project: Any, arg: str | None) -> Path:
-    """A path, a file name under evals.dir, or (None) the configured default / the first file."""
-    folder = project.root / project.config.evals.dir
-    if arg:
-        for candidate in (Path(arg), project.root / arg, folder / arg, folder / f"{arg}.yaml", folder / f"{arg}.yml"):
-            if candidate.is_file():
-                return candidate
-        raise WorkbenchError(f"eval set not found: {arg} (looked in . and {folder})")
-    if project.config.evals.default_set:
-        path = folder / project.config.evals.default_set
-        if not path.is_file():
-            raise WorkbenchError(f"evals.default_set {project.config.evals.default_set!r} does not exist in {folder}",
-                                 path=project.config.path, field="evals.default_set")
-        return path
-    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
-    if not files:
-        raise WorkbenchError(f"no eval sets in {folder} (write one: see `workbench eval run --help`)")
-    return files[0]
 
 
 # --------------------------------------------------------------------------- run
@@ -627,16 +605,6 @@ def show_cmd(args: argparse.Namespace, project: Any) -> int:
 
 
 # --------------------------------------------------------------------------- promote / import
-
-
-def eval_file_arg(project: Any, arg: str) -> Path:
-    """The eval file a `--to FILE` means. `-p DIR` runs are usually typed from elsewhere, so a
-    relative path whose folder does not exist here (`evals/x.yaml` outside the project) is the
-    project's; one whose folder exists here is taken as typed, like any shell path."""
-    to = Path(arg)
-    if to.is_absolute() or to.parent.exists():
-        return to
-    return project.root / to
 
 
 def _default_promote_target(project: Any) -> Path:

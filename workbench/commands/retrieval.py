@@ -422,7 +422,7 @@ def _highlighted(text: str, query: str, limit: int = 1200) -> Any:
 
 
 def run_eval(args: argparse.Namespace, project: Any) -> int:
-    from workbench.commands.evals import resolve_evalset_path
+    from workbench.core.evals.lookup import resolve_evalset_path
     from workbench.core.evals.evalset import load_evalset
     from workbench.core.retrieval.compare import compare_evals, load_eval
     from workbench.core.retrieval.embedder import get_embedder

@@ -44,7 +44,7 @@ def register(gsub: argparse._SubParsersAction) -> None:
 
 
 def run_tune_command(args: argparse.Namespace, project: Any) -> int:
-    from workbench.commands.evals import resolve_evalset_path
+    from workbench.core.evals.lookup import resolve_evalset_path
     from workbench.core.evals.evalset import load_evalset
     from workbench.core.retrieval.embed_cache import CachedEmbedder
     from workbench.core.retrieval.embedder import get_embedder

@@ -33,6 +33,7 @@ from typing import Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.evals.diff import case_fingerprints
+from workbench.core.evals.lookup import find_evalset
 from workbench.core.evals.stats import (cases_for_ceiling, discordance, gain_bounds, points, resolution,
                                         resolution_words)
 from workbench.core.finetune.settings import SIGNALS, FinetuneSettings
@@ -132,21 +133,10 @@ class GuardReport:
 
 
 def resolve_evalset_path(project: Any, name: str | None = None) -> Path | None:
-    """The eval set the guard reads: `name`, finetune.evalset, evals.default_set, or the first file.
-
-    Returns None when there is no eval set at all (the first rule then says how to write one).
-    """
-    folder = project.root / project.config.evals.dir
-    wanted = name or project.config.finetune.evalset or project.config.evals.default_set
-    if wanted:
-        for candidate in (Path(wanted), project.root / wanted, folder / wanted,
-                          folder / f"{wanted}.yaml", folder / f"{wanted}.yml"):
-            if candidate.is_file():
-                return candidate
-        raise WorkbenchError(f"eval set not found: {wanted} (looked in {project.root} and {folder})",
-                             path=project.config.path, field="finetune.evalset")
-    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
-    return files[0] if files else None
+    """The eval set the guard reads: `name`, finetune.evalset, else what `eval run` picks.
+    None when there is no eval set at all (the first rule then says how to write one)."""
+    wanted = name or project.config.finetune.evalset
+    return find_evalset(project, wanted, field="finetune.evalset" if wanted and not name else None)
 
 
 def eval_run_command(project: Any, path: Path) -> str:
@@ -154,12 +144,10 @@ def eval_run_command(project: Any, path: Path) -> str:
     no argument (evals.default_set, else the first file): `finetune check --evalset format`
     must not send the user to run sqlite_qa."""
     folder = project.root / project.config.evals.dir
-    default = project.config.evals.default_set
-    if default:
-        picked: Path | None = folder / default
-    else:
-        files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
-        picked = files[0] if files else None
+    try:
+        picked = find_evalset(project)
+    except WorkbenchError:  # evals.default_set names no file: `eval run` alone would fail
+        picked = None
     if picked is not None and picked.resolve() == Path(path).resolve():
         return "workbench eval run"
     target = Path(path).resolve()

@@ -10,7 +10,6 @@ Select that offers them, read in a thread worker so a large eval set never delay
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -18,6 +17,7 @@ from textual import on, work
 from textual.message import Message
 from textual.widgets import Select
 
+from workbench.core.evals.lookup import evalset_files
 from workbench.core.safetext import terminal_safe
 
 
@@ -35,17 +35,6 @@ class CaseChoice:
     @property
     def label(self) -> str:
         return self.case_id
-
-
-def evalset_files(project: Any) -> list[Path]:
-    folder = Path(project.root) / project.config.evals.dir
-    if not folder.is_dir():
-        return []
-    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
-    default = project.config.evals.default_set
-    if default:  # the configured set first: it is the one a user means
-        files.sort(key=lambda p: p.name != default)
-    return files
 
 
 def _question(case: Any) -> str:
