@@ -4,7 +4,7 @@ Model identity: a model re-pulled or re-exported under the same name has a new d
 /api/tags; an eval re-run must call it again (not serve the old model's cached answers), and
 `eval diff`, `runs show`, the runs list and the Markdown report must say so. Chat fidelity:
 `think` sent as configured, `<think>` split out on servers before 0.12.4, permanent 500s tried
-once, removed options warned about with workbench.yaml:LINE.
+once (transient ones retried), removed options warned about with workbench.yaml:LINE.
 """
 
 from __future__ import annotations
@@ -172,7 +172,21 @@ async def test_an_option_type_error_is_tried_once_with_the_servers_text(ollama_s
     assert 'option "temperature" must be of type float32' in call.result.error
 
 
-async def test_a_runner_load_failure_is_not_retried_but_a_busy_server_is(ollama_standin):
+@pytest.mark.parametrize("message", [
+    "model requires more system memory (5.2 GiB) than is available (3.1 GiB)",
+    "llama runner process has terminated: signal: killed"])
+async def test_a_500_that_passes_once_memory_frees_or_the_runner_restarts_is_retried(ollama_standin, message):
+    """Before, both were taken as permanent and tried once: the memory frees when another model
+    unloads, and Ollama starts a new runner after a crash, so the next try answers."""
+    ollama_standin.configure(fail_status=500, fail_message=message, fail_times=1)
+    call = ResilientCall([OllamaProvider("llama3.2", ollama_standin.url)], timeouts=TimeoutConfig(),
+                         retries=RetryConfig(count=2, backoff_s=0.01), pricing=PricingConfig())
+    async for _ in call.stream(HI):
+        pass
+    assert chats(ollama_standin) == 2 and call.result.status == "ok"
+
+
+async def test_an_unimplemented_feature_is_not_retried_but_a_busy_server_is(ollama_standin):
     def run() -> ResilientCall:
         return ResilientCall([OllamaProvider("llama3.2", ollama_standin.url)], timeouts=TimeoutConfig(),
                              retries=RetryConfig(count=2, backoff_s=0.01), pricing=PricingConfig())

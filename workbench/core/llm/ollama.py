@@ -163,11 +163,11 @@ PERMANENT_500 = (
     re.compile(r'option "[^"]+" must be of'),
     # llama/llama.go and runner: "loras are not yet implemented" and the like.
     re.compile(r"not yet implemented|not supported", re.I),
-    # llm/server.go WaitUntilRunning / the runner's load: the model cannot load at all.
-    re.compile(r"llama runner process has terminated|error loading model|unable to load model"
-               r"|failed to load model", re.I),
-    # llm/server.go: the model does not fit ("model requires more system memory ...").
-    re.compile(r"memory", re.I),
+    # The runner's load of a model file it cannot read: the same file fails the same way.
+    re.compile(r"error loading model|unable to load model|failed to load model", re.I),
+    # Not here: "model requires more system memory" (llm/server.go NewLlamaServer) passes once
+    # another model unloads, and "llama runner process has terminated" (llm/server.go
+    # WaitUntilRunning) once the scheduler starts a new runner: both take the normal retries.
 )
 
 
@@ -441,7 +441,9 @@ async def model_identity(host: str | None, model: str, *, timeout_s: float = 5.0
         if not isinstance(entry, dict) or _full_name(str(entry.get("model") or entry.get("name") or "")) != wanted:
             continue
         digest = entry.get("digest")
-        details = entry.get("details") if isinstance(entry.get("details"), dict) else {}
+        details: Any = entry.get("details")
+        if not isinstance(details, dict):
+            details = {}
         return ModelIdentity(digest if isinstance(digest, str) and digest else None,
                              quantization=details.get("quantization_level"),
                              modified_at=str(entry.get("modified_at") or "") or None)
