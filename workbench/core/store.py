@@ -383,6 +383,11 @@ def _encode(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def as_dict(value: Any) -> dict[str, Any]:
+    """A decoded JSON column that should hold an object: itself when it does, else {}."""
+    return value if isinstance(value, dict) else {}
+
+
 def decode(row: dict[str, Any] | None, *fields: str) -> dict[str, Any] | None:
     """Parse the JSON columns named in `fields` of a row read from the store."""
     if row is None:

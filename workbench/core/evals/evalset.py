@@ -233,7 +233,7 @@ class _Parser:
         if isinstance(v, str):
             return v
         if allow_numbers:
-            return node.value  # numbers: keep the text as written ("1.10" stays "1.10")
+            return str(node.value)  # numbers: keep the text as written ("1.10" stays "1.10")
         raise self.err(f"{what} must be text, got {_kind(node)}", node, case=case, field=field)
 
     def str_list(self, node: yaml.Node, what: str, *, case: str | None, field: str, allow_single: bool = True) -> tuple[str, ...]:
@@ -253,6 +253,7 @@ class _Parser:
         if not ok:
             raise self.err(f"must be {kind}, got {node.value if isinstance(node, yaml.ScalarNode) else _kind(node)!r}",
                            node, case=case, field=field)
+        assert isinstance(v, (int, float))  # checked above; tells the type checker
         if lo is not None and (v <= lo if lo_open else v < lo):
             raise self.err(f"must be {'>' if lo_open else '>='} {lo}, got {v}", node, case=case, field=field)
         if hi is not None and v > hi:
@@ -395,7 +396,10 @@ class _Parser:
         m = self.mapping(node, _COMMON_KEYS + _TYPE_KEYS[base], f"{atype} assertion", case=case, field=field0)
         line = node.start_mark.line + 1
         kw: dict[str, Any] = {"type": atype, "line": line}
-        f = lambda k: f"{field0}.{k}"  # noqa: E731
+
+        def f(key: str) -> str:
+            return f"{field0}.{key}"
+
         if "name" in m:
             kw["name"] = self.text(m["name"][1], "name", case=case, field=f("name"))
         if "weight" in m:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.evals.stats import wilson_interval
+from workbench.core.store import as_dict
 from workbench.core.variants import variant_label
 
 if TYPE_CHECKING:
@@ -74,8 +75,8 @@ class History:
 
 def point_of(row: dict[str, Any], segment: int) -> HistoryPoint:
     """One stored run row -> a point (the CI recomputed when an old summary lacks it)."""
-    summary = row.get("summary") if isinstance(row.get("summary"), dict) else {}
-    config = row.get("config") if isinstance(row.get("config"), dict) else {}
+    summary = as_dict(row.get("summary"))
+    config = as_dict(row.get("config"))
     passed, total = int(summary.get("passed") or 0), int(summary.get("total") or 0)
     rate = summary.get("pass_rate")
     ci = summary.get("ci") or [None, None]
@@ -99,7 +100,7 @@ def build_history(rows: list[dict[str, Any]], evalset: str, *, limit: int = DEFA
     whole = [r for r in done if selection_of(r) is None]
     history = History(evalset, skipped=len(done) - len(whole))
     for row in whole[-limit:] if limit else whole:
-        config = row.get("config") if isinstance(row.get("config"), dict) else {}
+        config = as_dict(row.get("config"))
         seg = Segment(config.get("model_digest"), row.get("evalset_hash"))
         if seg not in history.segments:
             history.segments.append(seg)

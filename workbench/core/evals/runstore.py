@@ -14,7 +14,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.evals.diff import RunInfo, case_fingerprints, run_identity
 from workbench.core.evals.results import CaseResult
 from workbench.core.run_ids import parse_kind_id
-from workbench.core.store import RUNNING, decode, now_iso
+from workbench.core.store import RUNNING, as_dict, decode, now_iso
 
 if TYPE_CHECKING:
     from workbench.core.store import Store
@@ -84,7 +84,7 @@ def load_results(store: Store, run_id: int) -> list[CaseResult]:
 
 
 def run_info(row: dict[str, Any]) -> RunInfo:
-    config = row.get("config") if isinstance(row.get("config"), dict) else {}
+    config = as_dict(row.get("config"))
     identity = run_identity(config.get("variant"), evalset_hash=row.get("evalset_hash"),
                             index_build=config.get("index_build"), model_digest=config.get("model_digest"))
     return RunInfo(row["id"], row.get("evalset_name"), row.get("evalset_hash"), row.get("variant_id"),
@@ -110,7 +110,7 @@ def evalset_names(store: Store) -> list[str]:
 
 def selection_of(row: dict[str, Any]) -> str | None:
     """How a run narrowed its set (`--limit 2`, `--tag smoke`), or None for the whole set."""
-    config = row.get("config") if isinstance(row.get("config"), dict) else {}
+    config = as_dict(row.get("config"))
     selection = config.get("selection") if isinstance(config.get("selection"), dict) else None
     return selection.get("how") if selection else None
 
@@ -138,7 +138,7 @@ def resolve_run_ref(store: Store, ref: str, *, evalset: str | None = None, exclu
             return max(candidates, key=lambda r: r["id"])["id"]
 
         def rate(r):
-            s = r.get("summary") if isinstance(r.get("summary"), dict) else {}
+            s = as_dict(r.get("summary"))
             return (s.get("pass_rate") if s.get("pass_rate") is not None else -1, r["id"])
 
         return max(candidates, key=rate)["id"]

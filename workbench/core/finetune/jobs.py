@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.run_ids import parse_kind_id
-from workbench.core.store import RUNNING, decode, now_iso
+from workbench.core.store import RUNNING, as_dict, decode, now_iso
 
 if TYPE_CHECKING:
     from workbench.core.project import Project
@@ -116,7 +116,7 @@ def export_short(exp: dict[str, Any]) -> str:
     """`quack (ollama)`, `quack (ollama, DROP 0% vs the adapter's 100%)`, `quack (folder only)`."""
     if not exp.get("created"):
         return f"{exp.get('name')} (folder only)"
-    ev = exp.get("eval") if isinstance(exp.get("eval"), dict) else {}
+    ev = as_dict(exp.get("eval"))
     if export_dropped(exp):
         rates = ""
         if ev.get("pass_rate") is not None and ev.get("adapter_pass_rate") is not None:
@@ -128,7 +128,7 @@ def export_short(exp: dict[str, Any]) -> str:
 def export_lines(exp: dict[str, Any]) -> list[str]:
     """One export as people read it: where, what was created, how the exported model scored."""
     lines = [f"export {exp.get('name')}: {exp.get('folder')} (Modelfile: FROM {exp.get('base')} + ADAPTER)"]
-    ev = exp.get("eval") if isinstance(exp.get("eval"), dict) else {}
+    ev = as_dict(exp.get("eval"))
     warnings = [w for w in exp.get("warnings") or [] if w != ev.get("words")]
     if exp.get("created"):
         lines.append(f"  created ollama:{exp.get('name')} in Ollama {exp.get('ollama')}")
@@ -172,7 +172,7 @@ def mark_runs(store: Store, mark: dict[str, Any],
         if p.run_id not in marked:
             marked.add(p.run_id)
             row = decode(store.get("eval_runs", p.run_id), "config") or {}
-            config = row.get("config") if isinstance(row.get("config"), dict) else {}
+            config = as_dict(row.get("config"))
             store.update("eval_runs", p.run_id, {"config": {**config, RUN_MARK: mark}})
         if on_progress is not None:
             on_progress(p)
@@ -185,8 +185,8 @@ def job_run_ids(store: Store) -> set[int]:
     ids: set[int] = set()
     for row in store.rows("finetune_jobs"):
         job = decode(row, *JSON_FIELDS)
-        config = job.get("config") if isinstance(job.get("config"), dict) else {}
-        ev = config.get("eval") if isinstance(config.get("eval"), dict) else {}
+        config = as_dict(job.get("config"))
+        ev = as_dict(config.get("eval"))
         ids.update(i for i in (job.get("eval_run_id"), ev.get("run_id")) if i)
         ids.update(e["eval"]["run_id"] for e in exports(job)
                    if isinstance(e.get("eval"), dict) and e["eval"].get("run_id"))
@@ -195,8 +195,8 @@ def job_run_ids(store: Store) -> set[int]:
 
 def is_job_run(row: dict[str, Any], job_runs: set[int]) -> bool:
     """An eval run that measures a fine-tune (adapter variant, marked, or recorded by a job)."""
-    config = row.get("config") if isinstance(row.get("config"), dict) else {}
-    spec = config.get("variant") if isinstance(config.get("variant"), dict) else {}
+    config = as_dict(row.get("config"))
+    spec = as_dict(config.get("variant"))
     return bool(spec.get("adapter") or isinstance(config.get(RUN_MARK), dict) or row.get("id") in job_runs)
 
 
@@ -207,7 +207,7 @@ def loss_points(job: dict[str, Any]) -> list[dict[str, Any]]:
 
 def job_summary(job: dict[str, Any]) -> str:
     """One line: status, progress, loss, eval verdict, export."""
-    config = job.get("config") if isinstance(job.get("config"), dict) else {}
+    config = as_dict(job.get("config"))
     curve = loss_points(job)
     total = config.get("total_steps")
     parts = [f"f{job['id']} {job.get('status')}"]
@@ -233,7 +233,7 @@ def job_summary(job: dict[str, Any]) -> str:
 
 def job_lines(job: dict[str, Any]) -> list[str]:
     """Everything stored about a job, as plain text lines (no markup: user text inside)."""
-    config = job.get("config") if isinstance(job.get("config"), dict) else {}
+    config = as_dict(job.get("config"))
     lines = [job_summary(job), f"created {job.get('created_at')}, updated {job.get('updated_at')}"]
     base = config.get("base") or {}
     lines.append(f"base model: {job.get('base_model')} ({base.get('model_type', '?')}, {base.get('folder', '?')})")
@@ -243,7 +243,7 @@ def job_lines(job: dict[str, Any]) -> list[str]:
                                                                       "lr", "batch_size", "max_length") if k in lora))
     if job.get("override_reason"):
         lines.append(f"guard overridden: {job['override_reason']}")
-    guard = job.get("guard_report") if isinstance(job.get("guard_report"), dict) else {}
+    guard = as_dict(job.get("guard_report"))
     if guard.get("advice"):
         lines.append(f"guard: {'passed' if guard.get('passed') else 'did not pass'} — {guard['advice']}")
     ds = config.get("dataset") or {}

@@ -7,7 +7,8 @@ error after streaming began is a `ResponseError` with status -1; a cut connectio
 `httpx.RemoteProtocolError`; a stream that simply ends without its `done: true` chunk raises
 nothing at all). Callers should see one `ProviderError` whose `kind` says what happened and
 whether text had already been shown, because that alone decides whether a retry is safe. The
-wire facts behind each branch are in shared/OLLAMA_PROTOCOL.md; each is exercised against a real
+wire facts behind each branch are read from ollama server/routes.go and ollama-python's
+_client.py (_request, _stream); each is exercised against a real
 HTTP stand-in in tests/test_ollama_provider.py.
 
 `ollama` and `httpx` are imported inside functions: `import ollama` costs ~0.25 s and the TUI's
@@ -251,7 +252,7 @@ def map_error(
 
 
 def _caught() -> tuple[type[BaseException], ...]:
-    """Everything the client is known to raise (see the table in OLLAMA_PROTOCOL.md)."""
+    """Everything the client is known to raise (each reproduced in tests/test_ollama_provider.py)."""
     import httpx
     import ollama
     import pydantic
