@@ -11,7 +11,6 @@ import json
 from typing import Any
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.safetext import terminal_safe
 
 
 def register_history(esub: argparse._SubParsersAction) -> None:
@@ -36,7 +35,7 @@ def history_set_name(project: Any, arg: str | None) -> str:
     if arg and arg in names:
         return arg
     if arg or project.config.evals.default_set:
-        from workbench.core.evals.lookup import resolve_evalset_path
+        from workbench.commands.evals import resolve_evalset_path
         from workbench.core.evals.evalset import load_evalset
 
         try:
@@ -53,9 +52,9 @@ def history_set_name(project: Any, arg: str | None) -> str:
 
 def history_cmd(args: argparse.Namespace, project: Any) -> int:
     from rich.console import Console
-    from rich.text import Text
 
     from workbench.core.evals.history import load_history
+    from workbench.present.evals import history_lines, text
 
     if args.limit is not None and args.limit < 1:
         raise WorkbenchError("--limit must be at least 1", field="limit")
@@ -63,9 +62,7 @@ def history_cmd(args: argparse.Namespace, project: Any) -> int:
     if args.json:
         print(json.dumps(history.to_dict()))
         return 0
-    from workbench.core.evals.history import history_lines
-
     out = Console(highlight=False, soft_wrap=True)
     for line in history_lines(history):
-        out.print(Text(terminal_safe(line)))
+        out.print(text(line))
     return 0

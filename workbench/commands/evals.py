@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.evals.lookup import eval_file_arg, resolve_evalset_path
 from workbench.core.safetext import terminal_safe
 
 
@@ -114,10 +113,38 @@ def _console(file=None):
     return Console(file=file, highlight=False, soft_wrap=True)
 
 
-def _text(s: Any, style: str = ""):
-    from rich.text import Text
+def _plain(out: Any) -> bool:
+    """Styles do not show (a pipe, a CI log, NO_COLOR): word diffs use `[-old-]{+new+}` markers."""
+    return bool(out.no_color or not out.is_terminal)
 
-    return Text(terminal_safe(str(s)), style=style)
+
+def _print_all(out: Any, *groups: list[Any]) -> None:
+    for group in groups:
+        for line in group:
+            out.print(line)
+
+
+# --------------------------------------------------------------------------- eval file lookup
+
+
+def resolve_evalset_path(project: Any, arg: str | None) -> Path:
+    """A path, a file name under evals.dir, or (None) the configured default / the first file."""
+    folder = project.root / project.config.evals.dir
+    if arg:
+        for candidate in (Path(arg), project.root / arg, folder / arg, folder / f"{arg}.yaml", folder / f"{arg}.yml"):
+            if candidate.is_file():
+                return candidate
+        raise WorkbenchError(f"eval set not found: {arg} (looked in . and {folder})")
+    if project.config.evals.default_set:
+        path = folder / project.config.evals.default_set
+        if not path.is_file():
+            raise WorkbenchError(f"evals.default_set {project.config.evals.default_set!r} does not exist in {folder}",
+                                 path=project.config.path, field="evals.default_set")
+        return path
+    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+    if not files:
+        raise WorkbenchError(f"no eval sets in {folder} (write one: see `workbench eval run --help`)")
+    return files[0]
 
 
 # --------------------------------------------------------------------------- run
@@ -197,11 +224,10 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
         runner.check_resume(resume)  # refuse a finished/changed run before the header; narrows a subset
         evalset = runner.evalset
     if not args.json:
-        cases = len(evalset.cases)
-        err.print(_text(f"eval {evalset.name} ({cases} case{'s' if cases != 1 else ''} × {runner.repeat}) with variant "
-                        f"{variant.label}, models {' → '.join(chain_specs(project.config, variant.model))}, "
-                        f"concurrency {concurrency}"
-                        + (f", resuming run {resume}" if resume else "")))
+        from workbench.present.evals import run_header
+
+        err.print(run_header(evalset.name, len(evalset.cases), runner.repeat, variant.label,
+                             chain_specs(project.config, variant.model), concurrency, resume))
     try:
         outcome = asyncio.run(runner.run(resume=resume))
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM routed the same way (core/interrupts.py)
@@ -275,186 +301,21 @@ def _report_run(args: argparse.Namespace, project: Any, evalset: Any, outcome: A
             "gate": {"passed": gate.passed, "reasons": gate.reasons, "checks": gate.checks} if gated else None,
         }, ensure_ascii=False))
     else:
+        from workbench.core.evals.case_texts import evalset_texts
+        from workbench.present import evals as present
+
         out = _console()
-        out.print(_text(f"run e{outcome.run_id}: {outcome.status}"
-                        + (f" ({outcome.skipped} case(s) kept from before the resume)" if outcome.skipped else "")))
-        _print_summary(out, outcome.summary)
-        _print_failures(out, outcome.results, limit=15)
+        out.print(present.text(f"run e{outcome.run_id}: {outcome.status}" + (
+            f" ({outcome.skipped} case(s) kept from before the resume)" if outcome.skipped else "")))
+        _print_all(out, present.summary_texts(outcome.summary), present.failure_texts(outcome.results, limit=15))
         if diff is not None:
             out.print()
-            _print_diff(out, diff, only="changed", limit=15, texts=evalset_texts(evalset))
+            _print_all(out, present.diff_texts(diff, only="changed", limit=15, texts=evalset_texts(evalset),
+                                               plain=_plain(out)))
         if gated:
             out.print()
-            if gate.passed:
-                out.print(_text("gate passed: " + "; ".join(gate.checks), "green"))
-            else:
-                for reason in gate.reasons:
-                    out.print(_text(f"gate FAILED: {reason}", "bold red"))
+            _print_all(out, present.gate_texts(gate))
     return gate.exit_code if gated else 0
-
-
-def _print_summary(out: Any, summary: dict[str, Any]) -> None:
-    """The advice first, in bold (it says what to do next), then the numbers behind it."""
-    from workbench.core.evals.summary import summary_lines
-
-    for n, line in enumerate(summary_lines(summary)):
-        out.print(_text(line, "bold" if n == 0 and summary.get("advice") else ""))
-
-
-def _print_failures(out: Any, results: list, *, limit: int = 15, everything: bool = False) -> None:
-    from workbench.core.evals.python_scorer import scorer_error_only
-    from workbench.core.evals.results import fold_repeats
-
-    folded = fold_repeats(results)
-    shown = [s for s in folded.values() if everything or s.verdict in ("fail", "judge-error")]
-    if not shown:
-        return
-    out.print()
-    out.print(_text("cases:" if everything else "failing cases:", "bold"))
-    for s in shown[:limit]:
-        r = s.evidence
-        failing = [a for a in r.assertions if a.passed is not True]
-        why = "; ".join(f"{a.name}: {a.detail}" for a in failing[:2]) or r.error or ""
-        kind = f" [{r.failure_kind}]" if r.failure_kind else ""
-        flaky = f" (flaky: {s.passes} pass / {s.fails} fail)" if s.flaky else ""
-        style = {"pass": "green", "fail": "red", "judge-error": "yellow"}.get(s.verdict, "")
-        shown_as = s.verdict
-        if s.verdict == "judge-error" and scorer_error_only(r):  # a python check, not a judge
-            shown_as, kind = "scorer-err", ""
-        line = _text(f"  {shown_as:<11} ", style)
-        line.append_text(_text(f"{s.case_id}{kind}{flaky}  {why}"[:300]))
-        out.print(line)
-        answer = " ".join((r.output or "").split())
-        if answer and s.verdict != "pass":
-            out.print(_text(f"               answer: {answer[:160]}{'…' if len(answer) > 160 else ''}", "dim"))
-    if len(shown) > limit:
-        out.print(_text(f"  … and {len(shown) - limit} more (workbench eval show RUN --all)", "dim"))
-
-
-def _print_diff(out: Any, diff: Any, *, only: str | None, limit: int | None = None,
-                texts: dict[str, tuple[str | None, str | None]] | None = None) -> None:
-    """A run diff for people: counts, then regressions, fixes and the rest, each case with its
-    question and expected answer (`texts`, see case_texts) and its answer's word diff."""
-    from rich.text import Text
-
-    out.print(_text(diff.heading, "bold"))
-    if diff.stats:
-        st = diff.stats
-        out.print(_text(f"{st.words}; pass rate {st.pass_rate_a:.0%} -> {st.pass_rate_b:.0%}, "
-                        f"delta 95% CI {st.ci_low:+.0%} to {st.ci_high:+.0%}"))
-        out.print(_text(st.resolution_words))
-    tot = diff.totals.get("delta", {})
-    parts = []
-    if tot.get("latency_p50_ms") is not None:
-        parts.append(f"latency p50 {tot['latency_p50_ms']:+.0f} ms")
-    if tot.get("completion_tokens") is not None:
-        parts.append(f"completion tokens {tot['completion_tokens']:+.0f}")
-    if tot.get("cost"):
-        parts.append(f"cost {tot['cost']:+.5f}")
-    if parts:
-        out.print(_text(", ".join(parts)))
-    for w in diff.warnings:
-        out.print(_text(f"warning: {w}", "yellow"))
-    cases = [c for c in diff.only(only) if not (c.label == "same" and only is None)]
-    # Regressions first, then fixes, then the rest: what needs a look comes first (stable sort).
-    cases.sort(key=lambda c: {"regression": 0, "fix": 1}.get(c.change, 2))
-    texts = texts or {}
-    for c in cases[:limit] if limit else cases:
-        style = {"regression": "bold red", "fix": "bold green", "added": "cyan", "removed": "cyan"}.get(c.change, "")
-        out.print()  # a blank line between cases: one case's answer never runs into the next
-        head = _text(f"{c.label:<10} ", style)  # the counts' words: answer, retrieval, verdict
-        head.append_text(_text(f"{c.case_id}  {c.before or '-'} -> {c.after or '-'}"))
-        if c.gold_rank_before != c.gold_rank_after and (c.gold_rank_before or c.gold_rank_after):
-            head.append_text(_text(f"  gold rank {c.gold_rank_before or '-'} -> {c.gold_rank_after or '-'}"))
-        if c.latency_delta_ms is not None:
-            head.append_text(_text(f"  {c.latency_delta_ms:+.0f} ms", "dim"))
-        out.print(head)
-        question, expected = texts.get(c.case_id, (None, None))
-        if question:
-            out.print(_text(f"    question: {_one_line(question)}"))
-        if expected:
-            out.print(_text(f"    expected: {_one_line(expected)}", "dim"))
-        for f in c.assertion_flips:
-            out.print(_text(f"    {f.name}: {f.before} -> {f.after}  {f.detail_after}"[:200], "dim"))
-        if c.output_changed:
-            out.print(_word_diff_text(c.words, plain=out.no_color or not out.is_terminal))
-    if limit and len(cases) > limit:
-        out.print(_text(f"  … {len(cases) - limit} more (workbench eval diff A B)", "dim"))
-
-
-def _one_line(text: str, width: int = 200) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def evalset_texts(evalset: Any) -> dict[str, tuple[str | None, str | None]]:
-    """case id -> (question, expected) from an eval set (the first input when none is `question`)."""
-    texts = {}
-    for case in evalset.cases:
-        question = case.inputs.get("question") or next(iter(case.inputs.values()), None)
-        texts[case.id] = (str(question) if question is not None else None, case.expected)
-    return texts
-
-
-def case_texts(store: Any, run_rows: list[dict[str, Any]]) -> dict[str, tuple[str | None, str | None]]:
-    """case id -> (question, expected) for a diff: from the runs' eval set file (the later run's
-    first), else the question each case's generation was asked."""
-    from workbench.core.evals.evalset import load_evalset
-
-    texts: dict[str, tuple[str | None, str | None]] = {}
-    for row in reversed(run_rows):
-        try:
-            evalset = load_evalset(row.get("evalset_path") or "")
-        except (WorkbenchError, OSError):
-            continue
-        texts = {**evalset_texts(evalset), **texts}
-    ids = [row["id"] for row in run_rows]
-    with store.lock:
-        rows = store.conn.execute(
-            "SELECT r.case_id, g.inputs FROM eval_results r JOIN generations g ON g.id = r.generation_id "
-            f"WHERE r.run_id IN ({', '.join('?' * len(ids))})", ids).fetchall()
-    for case_id, inputs in rows:  # a case the file no longer has: the question it was asked
-        if case_id in texts:
-            continue
-        try:
-            question = (json.loads(inputs or "{}") or {}).get("question")
-        except (ValueError, AttributeError):
-            question = None
-        if question:
-            texts[case_id] = (str(question), None)
-    return texts
-
-
-def _word_diff_text(words: list, *, plain: bool) -> Any:
-    """A word diff: struck red / underlined green on a colour terminal; `[-old-]{+new+}` markers
-    (as `git diff --word-diff=plain`) where styles do not show: pipes, CI logs, NO_COLOR."""
-    from rich.text import Text
-
-    line = Text("    ")
-    equal = sum(len(seg) for op, seg in words if op == "equal")
-    changed = sum(len(seg) for op, seg in words if op != "equal")
-    if changed > 2 * max(equal, 1):  # little in common: before and after read better
-        before = "".join(seg for op, seg in words if op != "insert")
-        after = "".join(seg for op, seg in words if op != "delete")
-        line.append("A: ")
-        line.append(terminal_safe(before), style="" if plain else "red")
-        line.append("\n    B: ")
-        line.append(terminal_safe(after), style="" if plain else "green")
-        return line
-    previous = ""
-    for op, seg in words:
-        seg = terminal_safe(seg)
-        if op == "insert" and previous == "delete" and not plain and not line.plain[-1:].isspace() \
-                and not seg[:1].isspace():
-            line.append(" ")  # struck 'answer' + underlined 'error' must not read 'answererror'
-        if op == "equal":
-            line.append(seg)
-        elif op == "delete":
-            line.append(f"[-{seg}-]" if plain else seg, style="red strike")
-        else:
-            line.append(f"{{+{seg}+}}" if plain else seg, style="green underline")
-        previous = op
-    return line
 
 
 # --------------------------------------------------------------------------- diff / runs / show
@@ -472,17 +333,18 @@ def diff_cmd(args: argparse.Namespace, project: Any) -> int:
     if args.json:
         print(json.dumps(diff.to_dict(only=args.only), ensure_ascii=False))
     else:
-        _print_diff(_console(), diff, only=args.only,
-                    texts=case_texts(store, [runstore.get_run(store, a), runstore.get_run(store, b)]))
+        from workbench.core.evals.case_texts import case_texts
+        from workbench.present.evals import diff_texts
+
+        out = _console()
+        texts = case_texts(store, [runstore.get_run(store, a), runstore.get_run(store, b)])
+        _print_all(out, diff_texts(diff, only=args.only, texts=texts, plain=_plain(out)))
     return 0
 
 
 def runs_cmd(args: argparse.Namespace, project: Any) -> int:
-    from rich.table import Table
-    from rich.text import Text
-
     from workbench.core.evals import runstore
-    from workbench.core.variants import variant_label
+    from workbench.present.evals import no_runs_line, runs_table
 
     rows = runstore.list_runs(project.store, limit=args.limit, evalset=args.evalset)
     if args.json:
@@ -491,86 +353,10 @@ def runs_cmd(args: argparse.Namespace, project: Any) -> int:
         return 0
     out = _console()
     if not rows:
-        names = runstore.evalset_names(project.store) if args.evalset else []
-        if names:  # a filter that matched nothing, most often a typo: say what would match
-            out.print(_text(f"No runs of eval set '{args.evalset}'. Eval sets with runs: {', '.join(names)}"))
-        else:
-            out.print(_text(f"No runs of eval set '{args.evalset}' (no eval runs yet). Try: workbench eval run"
-                            if args.evalset else "No eval runs yet. Try: workbench eval run"))
+        out.print(no_runs_line(args.evalset, runstore.evalset_names(project.store) if args.evalset else []))
         return 0
-    cells = []
-    for row in rows:
-        s = row.get("summary") if isinstance(row.get("summary"), dict) else {}
-        rate = s.get("pass_rate")
-        ci = s.get("ci") or [None, None]
-        cells.append({
-            "run": f"e{row['id']}", "when": (row.get("created_at") or "")[5:16].replace("T", " "),
-            "eval set": terminal_safe(row.get("evalset_name") or ""),
-            "variant": terminal_safe(variant_label(row.get("variant_name"), row.get("variant_id"))),
-            "status": row.get("status") or "", "pass rate": "" if rate is None else f"{rate:.0%}",
-            "95% CI": "" if ci[0] is None or rate is None else f"{ci[0]:.0%}–{ci[1]:.0%}",
-            "cases": _cases_cell(row, s), "cached": str(s.get("cache_hits", "")),
-            "judge err": str(s.get("judge_errors", "")),
-        })
-    widths, headers = fit_run_columns(cells, out.width)
-    table = Table(box=None, pad_edge=False)
-    for col, width in widths.items():
-        table.add_column(headers[col], no_wrap=True, overflow="ellipsis", width=width)
-    for c in cells:
-        table.add_row(*(Text(c[col]) for col in widths))
-    out.print(table)
+    out.print(runs_table(rows, out.width))
     return 0
-
-
-RUN_COLUMNS = ("run", "when", "eval set", "variant", "status", "pass rate", "95% CI", "cases", "cached",
-               "judge err")
-_NAMES = ("eval set", "variant")  # the only columns cut (with …): the run id is what show/diff need
-
-
-def fit_run_columns(cells: list[dict[str, str]], width: int) -> tuple[dict[str, int], dict[str, str]]:
-    """Column widths (in order) and headers for `eval runs`: one line per run within `width`.
-
-    Nothing but the eval set and variant names is ever cut: the run id, pass rate and CI are
-    what a person reads and types next. When the line is too long, the low-value columns give
-    way first (cache hits, judge errors: `eval show` has them), `pass rate` is headed `pass`,
-    then the names shrink to 12, then the date goes, then the names shrink to 6.
-    """
-    from rich.cells import cell_len  # terminal cells, not characters: a CJK name is twice as wide
-
-    natural = {c: max([len(c), *(cell_len(row[c]) for row in cells)]) for c in RUN_COLUMNS}
-    headers = {c: c for c in RUN_COLUMNS}
-    cols = list(RUN_COLUMNS)
-
-    def room_for_names() -> int:
-        fixed = sum(natural[c] for c in cols if c not in _NAMES)
-        return width - fixed - 2 * (len(cols) - 1)
-
-    def fits(least: int) -> bool:
-        return room_for_names() >= sum(min(natural[n], least) for n in _NAMES)
-
-    for step in ("cached", "judge err", "pass"):
-        if fits(18):
-            break
-        if step == "pass":
-            headers["pass rate"] = "pass"
-            natural["pass rate"] = max([4, *(len(row["pass rate"]) for row in cells)])
-        else:
-            cols.remove(step)
-    if not fits(12):
-        cols.remove("when")
-    names = {n: natural[n] for n in _NAMES}
-    room = room_for_names()
-    while sum(names.values()) > room and max(names.values()) > 6:  # the wider name gives way first
-        wider = max(_NAMES, key=lambda n: names[n])
-        names[wider] -= 1
-    return {c: names.get(c, natural[c]) for c in cols}, headers
-
-
-def _cases_cell(row: dict[str, Any], summary: dict[str, Any]) -> str:
-    """'93', or '10/93' for a --limit/--tag subset run (its pass rate is over those 10 only)."""
-    selection = (row.get("config") or {}).get("selection") if isinstance(row.get("config"), dict) else None
-    cases = str(summary.get("cases", row.get("total_cases") or ""))
-    return f"{cases}/{selection['of']}" if selection and selection.get("of") else cases
 
 
 def show_cmd(args: argparse.Namespace, project: Any) -> int:
@@ -594,17 +380,27 @@ def show_cmd(args: argparse.Namespace, project: Any) -> int:
     if args.markdown:
         sys.stdout.write(markdown_report(summary, info))
         return 0
+    from workbench.present import evals as present
+
     out = _console()
     variant = variant_label(info.variant_name, info.variant_id, hash_chars=len(info.variant_id or ""))
-    out.print(_text(f"run e{run_id} · {row.get('evalset_name')} · variant {variant} · "
-                    f"{row.get('status')} · {row.get('created_at', '')[:19].replace('T', ' ')}", "bold"))
-    _print_summary(out, summary)  # the advice leads, as in `eval run`
-    out.print(_text(f"identity: {info.identity}", "dim"))  # what decides the answers, one line
-    _print_failures(out, results, limit=10_000 if args.all else 30, everything=args.all)
+    _print_all(out, [present.show_header(row, variant)], present.summary_texts(summary),  # advice leads
+               [present.text(f"identity: {info.identity}", "dim")],  # what decides the answers
+               present.failure_texts(results, limit=10_000 if args.all else 30, everything=args.all))
     return 0
 
 
 # --------------------------------------------------------------------------- promote / import
+
+
+def eval_file_arg(project: Any, arg: str) -> Path:
+    """The eval file a `--to FILE` means. `-p DIR` runs are usually typed from elsewhere, so a
+    relative path whose folder does not exist here (`evals/x.yaml` outside the project) is the
+    project's; one whose folder exists here is taken as typed, like any shell path."""
+    to = Path(arg)
+    if to.is_absolute() or to.parent.exists():
+        return to
+    return project.root / to
 
 
 def _default_promote_target(project: Any) -> Path:
@@ -617,8 +413,13 @@ def _default_promote_target(project: Any) -> Path:
 
 
 def promote_cmd(args: argparse.Namespace, project: Any) -> int:
-    from workbench.core.evals.promote import (AlreadyPromoted, NothingToScore, corpus_documents,
-                                              parse_assert_option, promote_generation)
+    from workbench.core.evals.promote import (
+        AlreadyPromoted,
+        NothingToScore,
+        corpus_documents,
+        parse_assert_option,
+        promote_generation,
+    )
 
     to = eval_file_arg(project, args.to) if args.to else _default_promote_target(project)
     asserts = [parse_assert_option(a) for a in args.asserts]
@@ -647,6 +448,7 @@ def promote_cmd(args: argparse.Namespace, project: Any) -> int:
 
 def import_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.evals.promote import import_jsonl
+    from workbench.present.evals import import_lines
 
     src = Path(args.jsonl)
     to = eval_file_arg(project, args.to) if args.to else project.root / project.config.evals.dir / f"{src.stem}.yaml"
@@ -658,17 +460,8 @@ def import_cmd(args: argparse.Namespace, project: Any) -> int:
 
         embed = default_embed()
     report = import_jsonl(src, to, threshold=args.threshold, embed=embed, tags=args.tag)
-    print(terminal_safe(f"imported {len(report.added)} case(s) into {to}; "
-                        f"{len(report.duplicates)} near-duplicate(s) skipped, {len(report.invalid)} invalid line(s)"))
-    for n, q, dup in report.duplicates[:20]:
-        print(terminal_safe(f"  line {n}: duplicate of {dup}: {q[:80]}"), file=sys.stderr)
-    for n, why in report.invalid[:20]:
-        print(terminal_safe(f"  line {n}: {why}"), file=sys.stderr)
-    if report.unchecked:
-        shown = ", ".join(report.unchecked[:5]) + (", …" if len(report.unchecked) > 5 else "")
-        print(terminal_safe(
-            f"warning: {len(report.unchecked)} imported case(s) have no check of the answer (a "
-            f"logged answer is kept as `expected`, a reference to review, not a check); until you "
-            f"add `assert:` to them in {to} they are unscored, or pass on a latency/token budget "
-            f"alone: {shown}"), file=sys.stderr)
+    out, notes = import_lines(report, to)
+    print("\n".join(out))
+    for line in notes:
+        print(line, file=sys.stderr)
     return 0

@@ -304,9 +304,10 @@ def eval_cmd(args: argparse.Namespace, project: Any) -> int:
     out.print(_text(f"adapter of job f{job_id}: run e{result.run_id}, pass rate "
                     f"{'n/a' if rate is None else f'{rate:.0%}'}"))
     if result.diff is not None:
-        from workbench.commands.evals import _print_diff
+        from workbench.present.evals import diff_texts
 
-        _print_diff(out, result.diff, only="changed", limit=15)
+        for line in diff_texts(result.diff, only="changed", limit=15, plain=out.no_color or not out.is_terminal):
+            out.print(line)
     if result.heldout:
         h = result.heldout
         out.print(_text(f"held-out cases only ({h['n']}): {h['words']}"))
