@@ -4,8 +4,8 @@ Why a real server and not a patched client: the failures users hit (a stream cut
 clean EOF with no final chunk, a stall, a 503 before the first byte) surface as *different*
 exception types depending on where in httpx/ollama-python they happen. Only real bytes on a real
 socket reproduce that faithfully, so every test of Ollama behaviour goes through the official
-client against this server. The wire facts it follows are in shared/OLLAMA_PROTOCOL.md (read from
-ollama/ollama server/routes.go and ollama-python 0.6.3).
+client against this server. The wire facts it follows are read from ollama/ollama
+server/routes.go and ollama-python 0.6.3 (_client.py).
 
 Usage (see tests/fixtures_ollama.py for the pytest fixtures)::
 

@@ -1,25 +1,7 @@
 """The fine-tune guard: is there evidence that a LoRA fine-tune is the lever to pull now?
 
-The workbench's order is prompt -> retrieval -> plumbing -> measure -> and only then LoRA
-(DESIGN.md). Peer tools train anything; their users then discover that the fine-tune did not
-help, or taught facts that belonged in retrieval. So `workbench finetune check` reads the
-evidence already in the run store and refuses until it shows a measured ceiling:
-
-1. `eval set`   - an eval set with enough cases and a held-out split training never sees;
-2. `variants`   - enough distinct prompt/retrieval variants were evaluated on it;
-3. `plateau`    - evidence of a ceiling, not silence: for each of the last variants tried, the
-                  paired confidence bound of its gain over the best so far is below
-                  finetune.min_gain; a set too small to show that says "cannot tell" and how
-                  many cases would (see `_rule_plateau`);
-4. `retrieval`  - retrieval is not the bottleneck (few retrieval-miss failures, high recall@k);
-5. `signal`     - the user names why (format | capability | prompt-cost) and the stored runs
-                  show it: format failures that persist across variants, capability failures
-                  with the right context present, or a prompt-token share that dominates cost;
-6. `knowledge`  - a warning (never a refusal) when training targets mostly restate the corpus:
-                  facts belong in retrieval, fine-tuning teaches behaviour.
-
-Each rule carries its numbers and the next step; the report leads with the most important
-advice (e.g. "7 of 10 failures are retrieval misses — fix retrieval ...").
+Prompt, retrieval and plumbing come first; `workbench finetune check` reads the run store and
+refuses until it shows a measured ceiling. The six rules are listed in docs/ARCHITECTURE.md.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Fine-tune settings: the `finetune:` section of workbench.yaml.
 
 Two halves. The *guard* thresholds decide when the evidence says a LoRA fine-tune is justified
-(DESIGN.md: fine-tune last, rarely, only with evidence); the *training* settings are the peft
+(docs/ARCHITECTURE.md: fine-tune last, rarely, only with evidence); the *training* settings are the peft
 LoRA hyper-parameters. Only plain types are used, because the lead's config loader validates
 YAML into dataclasses generically from the annotations; `gt`/`ge`/`le` metadata are enforced
 bounds, so a share written as a percentage (`min_recall: 90`) is an error naming file and line,
@@ -17,7 +17,8 @@ from typing import Any, Literal
 Signal = Literal["format", "capability", "prompt-cost"]
 SIGNALS: tuple[str, ...] = ("format", "capability", "prompt-cost")
 
-# Projections Ollama's safetensors adapter converter understands (OLLAMA_PROTOCOL.md).
+# Projections Ollama's safetensors adapter converter understands (ollama
+# convert/convert_llama_adapter.go).
 OLLAMA_LORA_TARGETS: tuple[str, ...] = (
     "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
 )
@@ -88,7 +89,7 @@ class FinetuneSettings:
     # CPU; 4 x 900-token prompts in one pass took 12.6 GB).
     micro_batch_tokens: int = field(default=1024, metadata={"gt": 0})
     # CPU threads for the training subprocess (None: all cores but one). Explicit, because a busy
-    # core stalls torch's thread pool (STACK.md: 27 s steps seen on 2 shared cores).
+    # core stalls torch's thread pool (27 s steps were seen on 2 shared cores).
     threads: int | None = field(default=None, metadata={"gt": 0})
     # A checkpoint (adapter + optimizer state) every this-many steps, and always at cancel.
     save_every: int = field(default=10, metadata={"gt": 0})

@@ -1,7 +1,7 @@
 """The LoRA training process: `python -m workbench.core.finetune.train_worker JOB_DIR`.
 
 Why a separate process: torch with a thread pool on a small shared machine stalls when another
-core is busy (STACK.md), and training must never freeze the TUI or the CLI that started it. So
+core is busy (27 s steps on 2 shared cores), and training must never freeze the TUI or the CLI that started it. So
 the parent hands over a `worker.json` and reads progress as JSON lines on stdout:
 
   {"event": "start", "device", "dtype", "total_steps", "start_step", "trainable_params", ...}

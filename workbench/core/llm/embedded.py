@@ -13,7 +13,7 @@ noisy: read the ratios, and the quality columns, which are deterministic.
 
   weights                          tok/s median/best   KL vs fp32  top-1 agree  NLL of refs
   fp32                             15.8 / 17.8         0           1.00         2.61
-  int8 every Linear (STACK.md 3x)  44.0 / 52.2         1.90        0.39         4.08
+  int8 every Linear (3x fp32)      44.0 / 52.2         1.90        0.39         4.08
   int8 all but mlp.down_proj       35-38 (3 runs)*     0.31        0.74         2.85  <- default
   int8 attention, bf16 the rest    25.3 / 27.4         0.12        0.85         2.65
   bf16 Linear weights              22.0 / 24.9         0.0007      0.99         2.61
@@ -47,7 +47,7 @@ threads themselves, because OpenMP keeps the thread count per calling thread.
 
 Cold start, fresh process, folder already built, load average 4-6: first token 6.9-14.6 s
 after process start with int8, 4.8-11 s in fp32. One breakdown at load ~3.6: import torch 4.0 s
-(1.1 s on a quiet machine per STACK.md), transformers 1.5 s, tokenizer 1.8 s, weights 2.0 s,
+(1.1 s on a quiet machine), transformers 1.5 s, tokenizer 1.8 s, weights 2.0 s,
 int8 quantization 1.4 s, prompt 0.1-0.3 s. Call `preload()` early to hide it. Building the
 folder the first time took 75 s wall here under load average 8 (about 15-20 s quiet).
 """

@@ -15,7 +15,7 @@ Three ideas live here:
   `TextIteratorStreamer` because it checks the cancel flag between every token, knows the exact
   token count, trims stop strings without showing their first characters, and implements
   Ollama's option meanings (repeat_last_n window, top_k -> top_p -> temperature order) directly.
-  Its speed equals `generate()`'s (STACK.md measured both at the same tokens/s).
+  Its speed equals `generate()`'s (both measured at the same tokens/s).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The lead's config loader validates YAML into this dataclass generically, from th
 only plain types are used here (str, int, float, bool, Literal, `X | None`, list[str],
 dict[str, float]). Field metadata `gt`/`ge` are bounds the loader enforces.
 
-These settings are part of a variant (DESIGN.md): changing any of them is a lever pulled, so they
+These settings are part of a variant (docs/ARCHITECTURE.md): changing any of them is a lever pulled, so they
 must be stable, serialisable values (`dataclasses.asdict` gives the JSON that traces store).
 """
 
