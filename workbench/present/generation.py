@@ -125,9 +125,10 @@ def pack(parts: list[str], width: int) -> str:
 
     lines: list[str] = []
     current = ""
-    for part in parts:
+    for i, part in enumerate(parts):
         candidate = f"{current} · {part}" if current else part
-        if current and cell_len(candidate) > width:
+        # a line that goes on ends in " ·": count it, or the terminal wraps the dot alone
+        if current and cell_len(candidate) + (2 if i < len(parts) - 1 else 0) > width:
             lines.append(current + " ·")
             current = part
         else:

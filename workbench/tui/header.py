@@ -34,6 +34,21 @@ def describe_state(model_spec: str, fallback: list[str], version: str | None, pr
     return f"{model_spec} · Ollama unreachable, no fallback configured", "-down"
 
 
+# Shorter words for the same state, used when the full line does not fit (80 columns with a
+# fallback note): the model, the state and the fallback model must all stay readable.
+_COMPACT = ((" · Ollama unreachable → falling back to ", " unreachable → "),
+            (", no fallback configured", ", no fallback"),
+            (" · falling back to ", " → "), (" · fell back to ", " fell back → "),
+            (" · checking Ollama…", " · checking…"), (" reachable", ""))
+
+
+def compact_state(text: str) -> str:
+    """`ollama:llama3.2 unreachable → ollama:qwen2.5:0.5b`: the header's state in fewer words."""
+    for long, short in _COMPACT:
+        text = text.replace(long, short)
+    return text
+
+
 class WorkbenchHeader(Horizontal):
     """Project · model + state · variant, one line."""
 
@@ -45,6 +60,7 @@ class WorkbenchHeader(Horizontal):
         self.probe_on_mount = probe_on_mount
         self.version: str | None = None
         self.probed = False
+        self.state_text = ""
 
     def _state(self) -> tuple[str, str]:
         config = self.project.config
@@ -52,6 +68,7 @@ class WorkbenchHeader(Horizontal):
 
     def compose(self) -> ComposeResult:
         text, state = self._state()
+        self.state_text = text
         yield Static(self.project.name, id="hdr-project", markup=False)
         yield Static(text, id="hdr-model", classes=state, markup=False)
         yield Static(f"variant: {self.variant_label}", id="hdr-variant", markup=False)
@@ -78,9 +95,20 @@ class WorkbenchHeader(Horizontal):
     def set_model_state(self, text: str, state: str) -> None:
         """Show `text` with one of STATE_CLASSES (a live fallback seen during a call, say)."""
         model = self.query_one("#hdr-model", Static)
-        model.update(text)
+        self.state_text = text
+        self._fit()
         model.remove_class(*STATE_CLASSES)
         model.add_class(state)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit)
+
+    def _fit(self) -> None:
+        """The full state when it fits the space left by project and variant, else compact."""
+        model = self.query_one("#hdr-model", Static)
+        room = model.content_region.width
+        model.update(self.state_text if not room or len(self.state_text) <= room
+                     else compact_state(self.state_text))
 
     def watch_variant_label(self, label: str) -> None:
         self.query_one("#hdr-variant", Static).update(f"variant: {label}")
