@@ -138,12 +138,25 @@ def test_theme_values_are_checked_by_textuals_own_css_parser(tmp_path):
     assert theme_from_file(ok).variables["footer-key-foreground"] == "auto 87%"
 
 
-def test_a_theme_is_named_by_its_file(tmp_path):
+def test_a_theme_is_named_by_its_file_and_another_name_is_a_note(tmp_path):
+    """Before, a `name:` other than the file's was refused, breaking existing user themes."""
     path = tmp_path / "ocean.yaml"
     path.write_text("name: sea\nprimary: '#123456'\n", encoding="utf-8")
-    with pytest.raises(WorkbenchError) as info:
-        theme_from_file(path)
-    assert info.value.line == 1 and "rename the file to sea.yaml or set name: ocean" in str(info.value)
+    notes: list[str] = []
+    assert theme_from_file(path, notes).name == "ocean"
+    assert notes == [f"{path}:1: name 'sea' differs from the file name, so the theme is 'ocean' (themes "
+                     "are named by their file): set name: ocean or rename the file to sea.yaml"]
+
+
+async def test_a_user_theme_named_unlike_its_file_is_used_with_a_notice(tui_project_dir, make_app):
+    _user_theme("ocean.yaml", "name: sea\nprimary: '#0077be'\nbackground: '#001020'\n")
+    settings_path().write_text(json.dumps({"theme": "ocean"}), encoding="utf-8")
+    app = make_app(tui_project_dir)
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await pilot.pause()
+        assert app.theme == "ocean"
+        notices = [n.message for n in app._notifications if "ocean.yaml" in n.message]
+        assert len(notices) == 1 and "name 'sea' differs from the file name, so the theme is 'ocean'" in notices[0]
 
 
 async def test_theme_files_are_read_lazily_and_a_broken_pick_keeps_the_theme(tui_project_dir,

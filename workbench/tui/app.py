@@ -147,9 +147,13 @@ class WorkbenchApp(App[int]):
 
     def switch_theme(self, name: str) -> None:
         """The palette's theme choice: load it now; a broken file is a notice, the theme stays."""
+        noted = len(self.theme_catalog.notes)
         problem = self._theme_problem(name)
         if problem is None:
             self.theme = name
+            if self.theme_catalog.notes[noted:]:
+                self.notify("\n".join(self.theme_catalog.notes[noted:]), title="Themes", severity="warning",
+                            timeout=10, markup=False)
             return
         self.notify(f"Theme '{name}' not used (keeping {self.theme}):\n{problem}",
                     title="Themes", severity="warning", timeout=10, markup=False)
@@ -189,6 +193,9 @@ class WorkbenchApp(App[int]):
             self.notify(f"Broken theme file skipped, using {self.theme}:\n"
                         + "\n".join(self.theme_failures),
                         title="Themes", severity="warning", timeout=10, markup=False)
+        if self.theme_catalog.notes:
+            self.notify("\n".join(self.theme_catalog.notes), title="Themes", severity="warning",
+                        timeout=10, markup=False)
         if self.project.config.warnings:
             self.notify("\n".join(self.project.config.warnings), title="workbench.yaml",
                         severity="warning", timeout=10, markup=False)

@@ -84,8 +84,9 @@ def _known_variables() -> set[str]:
     return set(BUILTIN_THEMES["textual-dark"].to_color_system().generate()) | set(APP_VARIABLES)
 
 
-def theme_from_file(path: Path) -> Theme:
-    """One theme file -> Theme; a WorkbenchError naming file, line and field when it is wrong."""
+def theme_from_file(path: Path, notes: list[str] | None = None) -> Theme:
+    """One theme file -> Theme; a WorkbenchError naming file, line and field when it is wrong.
+    What is used anyway but worth a notice (a `name:` other than the file's) goes to `notes`."""
     located = load_located(path)
     data = located.data
     if not isinstance(data, dict):
@@ -102,9 +103,11 @@ def theme_from_file(path: Path) -> Theme:
     if not isinstance(name, str) or not name.strip():
         raise fail(("name",), "name must be a non-empty string")
     if name.strip() != path.stem:  # the palette lists themes by file name without reading them
-        raise fail(("name",), f"name '{name}' differs from the file name: themes are named by "
-                              f"their file, so rename the file to {name}{path.suffix} or set "
-                              f"name: {path.stem}")
+        if notes is not None:
+            notes.append(str(fail(("name",), f"name '{name}' differs from the file name, so the theme is "
+                                             f"'{path.stem}' (themes are named by their file): set name: "
+                                             f"{path.stem} or rename the file to {name}{path.suffix}")))
+        name = path.stem
     if "primary" not in data:
         raise fail((), "missing required colour 'primary'")
     kwargs: dict[str, Any] = {}
@@ -148,6 +151,7 @@ class ThemeCatalog:
     def __init__(self, dirs: list[Path]) -> None:
         self.files: dict[str, Path] = {}
         self.problems: list[str] = []  # folders that could not be listed
+        self.notes: list[str] = []  # "file:line: ..." for files used despite an oddity (theme_from_file)
         for folder in dirs:
             try:
                 found = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
@@ -165,7 +169,7 @@ class ThemeCatalog:
         """The theme from file `name`; a WorkbenchError naming file, line and field otherwise."""
         path = self.files[name]
         try:
-            return theme_from_file(path)
+            return theme_from_file(path, self.notes)
         except WorkbenchError:
             raise
         except Exception as exc:  # noqa: BLE001 - a theme file must never crash the app
