@@ -54,7 +54,9 @@ def test_ingest_help_says_what_paths_and_prune_do(capsys):
         main(["ingest", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "every other indexed document stays" in text and "--prune" in text
-    assert "drop the whole index and rebuild it" in text
+    # --reindex builds beside the old index (26f38ea), so the help no longer says "drop"
+    assert "rebuild the whole index from the PATHs" in text
+    assert "built beside the old index, which serves until the new one is complete" in text
 
 
 def test_retrieve_shows_every_method_and_stores_a_trace(project_dir: Path, capsys):
