@@ -154,7 +154,7 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.evals import runstore
     from workbench.core.evals.evalset import load_evalset
     from workbench.core.evals.runner import EvalRunner
-    from workbench.core.evals.selection import select_cases
+    from workbench.core.evals.selection import run_concurrency, select_cases
     from workbench.core.llm.registry import chain_specs
     from workbench.core.variants import resolve_variant
 
@@ -190,10 +190,7 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
         selection = runstore.selection_of(runstore.get_run(store, resume)) if resume else evalset.selection
         baseline_id = runstore.resolve_run_ref(store, args.baseline, evalset=evalset.name, exclude=resume,
                                                selection=selection, evalset_hash=evalset.content_hash)
-    # `is None`, not `or`: --concurrency 0 is bad input (exit 2, from the runner), not "default"
-    concurrency = project.config.evals.concurrency if args.concurrency is None else args.concurrency
-    if resume is not None and args.concurrency is None:  # a resumed run keeps its own pace
-        concurrency = (runstore.get_run(store, resume).get("config") or {}).get("concurrency") or concurrency
+    concurrency = run_concurrency(store, project.config.evals.concurrency, args.concurrency, resume)
 
     err = _console(sys.stderr)
     show_progress = sys.stderr.isatty() and not args.json

@@ -101,3 +101,18 @@ def duration_text(seconds: float) -> str:
         return f"{max(1, round(seconds))} s"
     minutes = round(seconds / 60)
     return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def run_concurrency(store: Store, configured: int, requested: int | None, resume: int | None) -> int:
+    """Cases in flight for a run: `requested` if given (0 is bad input the runner refuses, not
+    "default"), else a resumed run's own stored pace, else evals.concurrency. The CLI and the
+    Evals tab both ask here, so a run resumed from either keeps its pace."""
+    if requested is not None:
+        return requested
+    if resume is not None:
+        from workbench.core.evals import runstore
+
+        stored = (runstore.get_run(store, resume).get("config") or {}).get("concurrency")
+        if isinstance(stored, int) and stored > 0:
+            return stored
+    return configured

@@ -230,6 +230,7 @@ class EvalRunControls(Vertical):
     async def run_eval(self, path: Path, choice: str, resume: int | None, use_cache: bool) -> None:
         from workbench.core.evals.evalset import load_evalset
         from workbench.core.evals.runner import EvalRunner
+        from workbench.core.evals.selection import run_concurrency
         from workbench.tui.tabs.prompt import resolve_choice
 
         try:
@@ -238,7 +239,9 @@ class EvalRunControls(Vertical):
                 evalset = self.query_one(EvalSelection).narrow(evalset)
             variant = resolve_choice(self.project, choice, None)
             runner = EvalRunner(self.project, evalset, variant,
-                                concurrency=self.project.config.evals.concurrency,
+                                concurrency=run_concurrency(self.project.store,
+                                                            self.project.config.evals.concurrency,
+                                                            None, resume),
                                 use_cache=use_cache,
                                 on_progress=lambda p: self.post_message(
                                     self.Progress(dataclasses.replace(p))))
