@@ -148,6 +148,25 @@ def resolve_run_ref(store: Store, ref: str, *, evalset: str | None = None, exclu
     return run_id
 
 
+def case_count(store: Store, run_id: int) -> int:
+    """How many distinct cases a run stored results for (a cancelled run: the ones it finished)."""
+    with store.lock:
+        row = store.conn.execute("SELECT COUNT(DISTINCT case_id) FROM eval_results WHERE run_id = ?",
+                                 (run_id,)).fetchone()
+    return int(row[0])
+
+
+def case_timings(store: Store, run_id: int) -> list[tuple[str | None, float | None]]:
+    """(finished at, latency in ms) of each case a run called the model for (cache hits left out):
+    the case's own latency, else its generation's total time."""
+    with store.lock:
+        rows = store.conn.execute(
+            "SELECT r.created_at, COALESCE(r.latency_ms, g.total_ms) FROM eval_results r LEFT JOIN "
+            "generations g ON g.id = r.generation_id WHERE r.run_id = ? AND r.cached = 0",
+            (run_id,)).fetchall()
+    return [(finished, latency) for finished, latency in rows]
+
+
 def _no_baseline(ref: str, evalset: str | None, selection: str | None, finished: list[dict[str, Any]]) -> str:
     """Why no run qualifies as `best`/`last`, and what would make one."""
     of_set = f" of eval set '{evalset}'" if evalset else ""

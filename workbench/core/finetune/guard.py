@@ -297,9 +297,7 @@ def uncounted_runs(project: Any, evalset: Any, counted: list[VariantRun]) -> lis
         if (vid, kind) in seen:
             continue
         seen.add((vid, kind))
-        with store.lock:
-            cases = store.conn.execute("SELECT COUNT(DISTINCT case_id) FROM eval_results WHERE run_id = ?",
-                                       (row["id"],)).fetchone()[0]
+        cases = runstore.case_count(store, row["id"])
         name = row.get("variant_name")
         label = f"e{row['id']} {variant_label(name, vid, hash_chars=0 if name else 8)}"
         run = UncountedRun(row["id"], label, reason, cases, selected, full)
@@ -366,11 +364,7 @@ def eval_pace(store: Any, evalset_name: str) -> Pace | None:
         spec = _spec(row)
         if model is not None and spec.get("model") != model:
             continue
-        with store.lock:
-            timed = store.conn.execute(
-                "SELECT r.created_at, COALESCE(r.latency_ms, g.total_ms) FROM eval_results r LEFT JOIN "
-                "generations g ON g.id = r.generation_id WHERE r.run_id = ? AND r.cached = 0",
-                (row["id"],)).fetchall()
+        timed = runstore.case_timings(store, row["id"])
         spans = []
         for finished, latency in timed:
             end = _timestamp(finished)
