@@ -71,7 +71,9 @@ def test_a_promoted_case_leaves_the_shared_cases_compared_without_a_version_warn
         assert "compared on the case both runs have with the same checks (1 case added since e1)" \
             in d.warnings
         assert d.stats.n == 1 and d.stats.regressions == 1
-        assert next(c for c in d.cases if c.case_id == "vacuum").checks_changed
+        vacuum = next(c for c in d.cases if c.case_id == "vacuum")
+        assert vacuum.checks_changed and vacuum.label == "checks" and vacuum.change == "changed"
+        assert [c.case_id for c in d.fixes] == [] and "1 checks changed" in d.counts_text
 
     assert main(["--project", str(root), "eval", "diff", str(e1), str(e2)]) == 0
     out = " ".join(capsys.readouterr().out.split())

@@ -52,3 +52,53 @@ async def test_ab_panes_show_their_whole_stats_line(tui_project_dir, ollama_stan
             assert stats.region.height == len(lines), lines
             assert all(len(line) <= stats.content_region.width for line in lines), lines  # no stray "·" line
             assert stats.parts[-1] in screen and "cost " in screen
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_the_eval_diff_header_shows_every_line(tmp_path, make_app, size):
+    """Counts, the statistics, the totals and every warning (here: the promote's note and a
+    changed case's) are all on screen above the case list."""
+    from test_evals_diff_shared import SET
+
+    from workbench.core.evals.evalset import load_evalset
+    from workbench.core.evals.results import CaseResult
+
+    from workbench.core.evals import runstore
+    from workbench.core.store import Store
+    from workbench.present.evals import counts_line, stats_line, totals_line
+    from workbench.tui.screens.evals_diff import EvalsDiffScreen
+
+    root = write_project(tmp_path / "proj", extra="evals:\n  dir: evals\n")
+    (root / "evals").mkdir()
+    path = root / "evals" / "prod.yaml"
+    path.write_text(SET, encoding="utf-8")
+    def _run(store, path, verdicts):
+        es = load_evalset(path)
+        run_id = runstore.create_run(store, evalset=es, variant_id="abc123", variant_name="base", repeat=1,
+                                     config={})
+        for n, (cid, verdict) in enumerate(verdicts.items()):
+            gen = store.start_generation({"source": "eval", "inputs": {}, "output": f"{cid} {verdict}",
+                                          "status": "ok", "completion_tokens": 40 + n, "cost": 0.0012 * (n + 1)})
+            runstore.write_result(store, run_id, CaseResult(cid, verdict, output=f"{cid} {verdict}",
+                                                            latency_ms=900.0 + 300 * n, generation_id=gen))
+        runstore.finish_run(store, run_id, "done", {})
+        return run_id
+
+    with Store(root / ".workbench" / "runs.db") as store:
+        e1 = _run(store, path, {"wal": "pass", "vacuum": "fail"})
+        path.write_text(SET.replace("value: VACUUM", "value: VACUUM INTO") + "  - id: busy-timeout-for-writers\n"
+                        "    inputs: {question: Why a busy timeout}\n    expected: Writers wait.\n", encoding="utf-8")
+        e2 = _run(store, path, {"wal": "fail", "vacuum": "pass", "busy-timeout-for-writers": "pass"})
+    app = make_app(root, probe=False)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        app.push_screen(EvalsDiffScreen(app.project, app.project.store, e1, e2))
+        await app.workers.wait_for_complete()
+        for _ in range(3):
+            await pilot.pause()
+        diff = app.screen.diff
+        assert diff is not None and len(diff.warnings) == 2
+        screen = " ".join(screen_text(app).split())
+        for line in [counts_line(diff), stats_line(diff), totals_line(diff), *diff.warnings]:
+            assert " ".join(line.split()) in screen, line
+        assert totals_line(diff) and f"A: {diff.a.label}" in screen

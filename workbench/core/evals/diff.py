@@ -90,7 +90,10 @@ class CaseDiff:
     def label(self) -> str:
         """What the case table calls the change: `regression`, `fix`, `verdict` (to or from a
         judge error or an unscored case), `answer` (same verdict, new output), `retrieval`
-        (same verdict and output, the gold document's rank moved), `same`, `added`, `removed`."""
+        (same verdict and output, the gold document's rank moved), `same`, `added`, `removed`,
+        `checks` (its inputs or checks changed between the runs: never a regression or fix)."""
+        if self.checks_changed:
+            return "checks"
         if self.change == "changed":
             return "verdict"
         if self.change == "unchanged":
@@ -168,7 +171,7 @@ class RunDiff:
         labels = [c.label for c in changed]
         parts = [n(labels.count("regression"), "regression", "regressions"),
                  n(labels.count("fix"), "fix", "fixes")]
-        for label, words in (("verdict", "other verdict"), ("answer", "answer only"),
+        for label, words in (("verdict", "other verdict"), ("checks", "checks changed"), ("answer", "answer only"),
                              ("retrieval", "retrieval only"), ("added", "added"), ("removed", "removed")):
             if labels.count(label):
                 parts.append(f"{labels.count(label)} {words}")
@@ -368,6 +371,8 @@ def diff_runs(a_results: Sequence[CaseResult], b_results: Sequence[CaseResult], 
                 d.tokens_delta = rb.completion_tokens - ra.completion_tokens
             d.cost_delta = _delta(ra.cost, rb.cost)
             d.checks_changed = cid in altered
+            if d.checks_changed and d.change in ("regression", "fix"):
+                d.change = "changed"  # a flip under other checks says nothing about the variant
             if sa.passed is not None and sb.passed is not None and not d.checks_changed:
                 paired_a.append(sa.passed)
                 paired_b.append(sb.passed)

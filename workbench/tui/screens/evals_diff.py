@@ -75,9 +75,9 @@ class EvalsDiffScreen(Screen[None]):
     EvalsDiffScreen { layout: vertical; }
     EvalsDiffScreen #diff-title { height: 1; text-style: bold; color: $primary;
                                   text-wrap: nowrap; text-overflow: ellipsis; }
-    EvalsDiffScreen #diff-stats { height: auto; max-height: 3; }
-    EvalsDiffScreen #diff-warnings { height: auto; max-height: 4; color: $warning; }
-    EvalsDiffScreen #diff-body { height: 1fr; border-top: hkey $panel-lighten-1; }
+    EvalsDiffScreen #diff-stats { height: auto; }
+    EvalsDiffScreen #diff-warnings { height: auto; max-height: 8; color: $warning; }
+    EvalsDiffScreen #diff-body { height: 1fr; min-height: 8; border-top: hkey $panel-lighten-1; }
     EvalsDiffScreen #diff-left { width: 28; height: 1fr; border-right: vkey $panel-lighten-1; }
     EvalsDiffScreen #diff-filter { height: 1; color: $text-muted; }
     EvalsDiffScreen #diff-cases { height: 1fr; }
