@@ -14,11 +14,12 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
-
 from fixtures_retrieval import write_corpus, write_grounded_project
+
 from workbench.cli import main
 
 BUCKET = "team-index"
@@ -64,11 +65,14 @@ def s3():
     setup = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="setup",
                  aws_secret_access_key="setup")
     iam = boto3.client("iam", **setup)
-    iam.create_user(UserName="workbench")
-    iam.put_user_policy(UserName="workbench", PolicyName="s3", PolicyDocument=json.dumps(
+    user = f"workbench-{uuid.uuid4().hex[:8]}"  # moto's accounts are per process, not per server
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="s3", PolicyDocument=json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
-    key = iam.create_access_key(UserName="workbench")["AccessKey"]
-    boto3.client("s3", **setup).create_bucket(Bucket=BUCKET)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    bucket_owner = boto3.client("s3", **setup)
+    if BUCKET not in [b["Name"] for b in bucket_owner.list_buckets()["Buckets"]]:
+        bucket_owner.create_bucket(Bucket=BUCKET)
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                           aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
     previous = moto_settings.INITIAL_NO_AUTH_ACTION_COUNT

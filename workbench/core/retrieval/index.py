@@ -50,9 +50,10 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, cast
 
 from workbench.core.errors import WorkbenchError
 
@@ -154,7 +155,7 @@ def index_dir(data_dir: Path | str) -> Path:
     (a storage.RemoteDir, joined with `/` like a Path)."""
     store = _store_of(data_dir)
     if store is not None:
-        return store.dir  # type: ignore[return-value]
+        return cast(Path, store.dir)  # a storage.RemoteDir: it joins with `/` and prints as a Path does
     return Path(data_dir) / "index"
 
 
@@ -192,7 +193,7 @@ def _exchange(a: Path, b: Path) -> bool:
         return False
     at_fdcwd, rename_exchange = -100, 2  # linux/fcntl.h AT_FDCWD, linux/fs.h RENAME_EXCHANGE
     fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+    return bool(fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0)
 
 
 def _recover_swap(data_dir: Path) -> None:
@@ -211,7 +212,7 @@ def _recover_swap(data_dir: Path) -> None:
 
 
 def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def glob_to_regex(glob: str) -> str:
@@ -267,7 +268,7 @@ def path_matches(path: str, path_glob: str | None) -> bool:
 class Index:
     """An opened index: the LanceDB table (may be absent while empty) and its metadata."""
 
-    def __init__(self, data_dir: Path | str, meta: dict, table: Any | None, db: Any, folder: Path | None = None,
+    def __init__(self, data_dir: Path | str, meta: dict[str, Any], table: Any | None, db: Any, folder: Path | None = None,
                  *, staged: bool = False, table_name: str | None = None) -> None:
         self.store = _store_of(data_dir)  # an object-store index (storage.py), else None
         if self.store is not None:
@@ -286,7 +287,7 @@ class Index:
     # --- opening --------------------------------------------------------------------------------
 
     @staticmethod
-    def read_meta(data_dir: Path | str) -> dict:
+    def read_meta(data_dir: Path | str) -> dict[str, Any]:
         """meta.json, or IndexUnavailable saying what is wrong with it."""
         store = _store_of(data_dir)
         if store is not None:
@@ -348,7 +349,7 @@ class Index:
         store.delete(STAGED_META)
 
     @classmethod
-    def open(cls, data_dir: Path | str, embedding_model: str | None = None, dimension: int | None = None) -> "Index":
+    def open(cls, data_dir: Path | str, embedding_model: str | None = None, dimension: int | None = None) -> Index:
         """Open an existing index for searching.
 
         `embedding_model` / `dimension`, when given, are checked against what the index was built
@@ -374,7 +375,7 @@ class Index:
         return cls(data_dir, meta, table, db)
 
     @classmethod
-    def create(cls, data_dir: Path | str, meta: dict, *, staged: bool = False) -> "Index":
+    def create(cls, data_dir: Path | str, meta: dict[str, Any], *, staged: bool = False) -> Index:
         """Start a fresh, empty index with this metadata: in place (dropping any previous one),
         or `staged` beside the serving one, which stays until `publish` swaps them."""
         store = _store_of(data_dir)
@@ -390,7 +391,7 @@ class Index:
             idx = cls(store, {**meta, "build_id": build, "table": name}, None, db, staged=staged, table_name=name)
             idx.write_meta()
             return idx
-        d = staging_dir(data_dir) if staged else index_dir(data_dir)
+        d = staging_dir(Path(data_dir)) if staged else index_dir(data_dir)
         lancedb = lancedb_module()
         try:
             if staged and d.exists():  # a killed --reindex's leftover
@@ -416,7 +417,7 @@ class Index:
         if self.store is not None:
             self._publish_remote()
             return
-        live, old = index_dir(self.data_dir), _retired_dir(self.data_dir)
+        live, old = index_dir(self.data_dir), _retired_dir(Path(self.data_dir))
         try:
             shutil.rmtree(old, ignore_errors=True)
             if not live.exists():
@@ -581,7 +582,7 @@ class Index:
             tbl = self._table.search().select(["path", "file_hash"]).limit(None).to_arrow()
         except Exception as exc:
             raise table_problem(exc, self.dir, "reading its documents") from None
-        return dict(zip(tbl.column("path").to_pylist(), tbl.column("file_hash").to_pylist()))
+        return dict(zip(tbl.column("path").to_pylist(), tbl.column("file_hash").to_pylist(), strict=True))
 
     def verify(self) -> None:
         """Read every data file once (two small columns of every row), raising IndexDamaged (or
@@ -616,7 +617,7 @@ class Index:
             return False
         return True
 
-    def replace_files(self, rows: list[dict], paths: list[str], dimension: int) -> None:
+    def replace_files(self, rows: list[dict[str, Any]], paths: list[str], dimension: int) -> None:
         """Make the chunks of `paths` exactly `rows`, in ONE LanceDB commit.
 
         merge_insert on chunk_id: matching ids are updated, new ones inserted, and rows of these
@@ -718,7 +719,7 @@ class Index:
         except Exception:
             return False
 
-    def dense(self, vector: "np.ndarray", limit: int, where: str | None = None) -> list[dict]:
+    def dense(self, vector: np.ndarray, limit: int, where: str | None = None) -> list[dict[str, Any]]:
         """Nearest chunks by cosine distance; each row gets `_distance`."""
         if self._table is None:
             return []
@@ -729,13 +730,13 @@ class Index:
         if where:
             q = q.where(where, prefilter=True)
         try:
-            return q.select(RESULT_COLUMNS + ["_distance"]).limit(limit).to_list()
+            return list(q.select(RESULT_COLUMNS + ["_distance"]).limit(limit).to_list())
         except Exception as exc:
             raise self._search_problem(
                 exc, "dense search", "vector index" if self.meta.get("vector_index") else None
             ) from None
 
-    def fts(self, query: str, limit: int, where: str | None = None) -> list[dict]:
+    def fts(self, query: str, limit: int, where: str | None = None) -> list[dict[str, Any]]:
         """Best BM25 matches on search_text; each row gets `_score`."""
         if self._table is None or not query.strip():
             return []
@@ -743,7 +744,7 @@ class Index:
         if where:
             q = q.where(where, prefilter=True)
         try:
-            return q.select(RESULT_COLUMNS).limit(limit).to_list()
+            return list(q.select(RESULT_COLUMNS).limit(limit).to_list())
         except Exception as exc:
             if not self.has_fts():  # an ingest killed before its final index build
                 raise IndexUnavailable(
@@ -756,7 +757,7 @@ class Index:
         fails too); else, the table reading fine, a damaged `search_index` over it, or (none)
         the query itself."""
         problem = table_problem(exc, self.dir, doing)
-        if not isinstance(problem, IndexDamaged):
+        if not isinstance(problem, IndexDamaged) or self._table is None:
             return problem
         try:
             self._table.search().select(["chunk_id"]).limit(None).to_arrow()
@@ -770,7 +771,7 @@ class Index:
             )
         return IndexUnavailable(f"{doing} failed ({_short(exc)})", path=self.dir)
 
-    def chunks_of(self, path: str) -> list[dict]:
+    def chunks_of(self, path: str) -> list[dict[str, Any]]:
         """All chunks of one document, in order (for why-not and boundary checks)."""
         if self._table is None:
             return []
@@ -797,7 +798,7 @@ class Index:
         return set(tbl.column("chunk_id").to_pylist())
 
 
-def _checked_meta(text: str, meta_path: Path | str) -> dict:
+def _checked_meta(text: str, meta_path: Path | str) -> dict[str, Any]:
     """Parsed and validated meta.json text, or IndexUnavailable saying what is wrong with it."""
     try:
         meta = json.loads(text)
@@ -808,7 +809,7 @@ def _checked_meta(text: str, meta_path: Path | str) -> dict:
         ) from None
     if not isinstance(meta, dict) or "embedding_model" not in meta or "dimension" not in meta:
         raise IndexUnavailable(
-            f"retrieval index metadata is corrupt (missing fields): run `workbench ingest --reindex`",
+            "retrieval index metadata is corrupt (missing fields): run `workbench ingest --reindex`",
             path=meta_path,
         )
     if meta.get("index_version") != INDEX_VERSION:
@@ -824,7 +825,7 @@ def new_build_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
-def check_compatible(meta: dict, embedding_model: str | None, dimension: int | None, where: Path) -> None:
+def check_compatible(meta: dict[str, Any], embedding_model: str | None, dimension: int | None, where: Path) -> None:
     """IndexMismatch when the configured model/dimension is not what the index was built with."""
     if embedding_model is not None and meta.get("embedding_model") != embedding_model:
         raise IndexMismatch(
@@ -841,7 +842,7 @@ def check_compatible(meta: dict, embedding_model: str | None, dimension: int | N
         )
 
 
-def chunking_drift(meta: dict, settings: Any) -> str | None:
+def chunking_drift(meta: dict[str, Any], settings: Any) -> str | None:
     """Why the index's chunks are not the ones an ingest with `settings` (RetrievalSettings)
     would make now, or None.
 

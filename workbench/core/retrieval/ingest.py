@@ -46,9 +46,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.retrieval.chunking import Chunk, chunk_document, chunking_record, tokens_for
@@ -115,7 +116,7 @@ class IngestReport:
     def nothing_changed(self) -> bool:
         return not (self.added or self.updated or self.removed or self.reindexed or self.pending)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "added": self.added,
             "updated": self.updated,
@@ -315,13 +316,13 @@ def ingest(
                 te = time.perf_counter()
                 out = emb.encode([texts[i] for i in batch], settings.batch_size)
                 report.embed_seconds += time.perf_counter() - te
-                for i, v in zip(batch, out):
+                for i, v in zip(batch, out, strict=True):
                     vecs[i] = v
                 done_chunks += len(batch)
                 r, eta = rate()
                 emit(IngestProgress("embedding", files_done, files_total, done_chunks, total_chunks, r, eta, group[0][0].path))
             # commit every file whose chunks are all embedded (all of them unless cancelled)
-            per_file: list[tuple[str, list[dict]]] = []
+            per_file: list[tuple[str, list[dict[str, Any]]]] = []
             pos = 0
             for doc, cs in group:
                 seg = vecs[pos : pos + len(cs)]
@@ -329,7 +330,7 @@ def ingest(
                 if any(v is None for v in seg):
                     report.pending.append(doc.path)
                     continue
-                per_file.append((doc.path, [_row(c, v, doc.file_hash) for c, v in zip(cs, seg)]))
+                per_file.append((doc.path, [_row(c, v, doc.file_hash) for c, v in zip(cs, seg, strict=True)]))
             try:
                 written = _commit(index, per_file)
             except WriteRefused:  # one file's data was refused: commit them one by one instead
@@ -375,7 +376,7 @@ def ingest(
         return _finish(index, report, t0, changed=changed, emit=emit)
 
 
-def _commit(index: Index, per_file: list[tuple[str, list[dict]]]) -> list[tuple[str, list[dict]]]:
+def _commit(index: Index, per_file: list[tuple[str, list[dict[str, Any]]]]) -> list[tuple[str, list[dict[str, Any]]]]:
     """Write these files' chunks in one commit; what was written."""
     with index.writing("writing chunks"):
         index.replace_files([r for _, rows in per_file for r in rows], [p for p, _ in per_file],
@@ -393,7 +394,7 @@ def _in_scope(doc_path: str, scopes: list[tuple[Path, Path]]) -> bool:
     return False
 
 
-def _finish(index: Index, report: IngestReport, t0: float, *, changed: bool, emit: Callable) -> IngestReport:
+def _finish(index: Index, report: IngestReport, t0: float, *, changed: bool, emit: Callable[[IngestProgress], None]) -> IngestReport:
     if index.staged and report.cancelled:  # a cancelled --reindex: drop it, the old index serves on
         index.discard()
         return _unchanged(index.data_dir, report, t0)
@@ -425,7 +426,7 @@ def _finish(index: Index, report: IngestReport, t0: float, *, changed: bool, emi
     return report
 
 
-def _unchanged(data_dir: Path, report: IngestReport, t0: float) -> IngestReport:
+def _unchanged(data_dir: Path | str, report: IngestReport, t0: float) -> IngestReport:
     """The report of a run that left the serving index as it was: its counts."""
     report.added, report.updated, report.chunks_embedded = [], [], 0
     try:
@@ -437,7 +438,7 @@ def _unchanged(data_dir: Path, report: IngestReport, t0: float) -> IngestReport:
     return report
 
 
-def _row(chunk: Chunk, vector: Any, file_sha: str) -> dict:
+def _row(chunk: Chunk, vector: Any, file_sha: str) -> dict[str, Any]:
     d = chunk.to_dict()
     d["search_text"] = chunk.embed_text
     d["file_hash"] = file_sha

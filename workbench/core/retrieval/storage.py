@@ -36,8 +36,9 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.retrieval.index import IndexUnavailable, _short  # index.py imports this module lazily
@@ -73,7 +74,7 @@ class RemoteDir(str):
     """An index location shown and joined like a folder: `idx.dir / "meta.json"` gives
     "s3://bucket/prefix/meta.json" for messages, as the local Path does."""
 
-    def __truediv__(self, name: str) -> "RemoteDir":
+    def __truediv__(self, name: str) -> RemoteDir:
         return RemoteDir(f"{self.rstrip('/')}/{name}")
 
 
@@ -165,7 +166,7 @@ class ObjectStore:
         fs = self._fs()
         try:
             with fs.open_input_stream(self._path(name)) as fh:
-                return fh.read().decode("utf-8")
+                return str(fh.read().decode("utf-8"))
         except FileNotFoundError:
             pass
         except Exception as exc:  # pyarrow raises OSError with the AWS error in its text
@@ -207,14 +208,14 @@ class ObjectStore:
                 text = text.replace(secret, "***")
         return text
 
-    def problem(self, exc: BaseException, doing: str) -> "StoreUnavailable":
+    def problem(self, exc: BaseException, doing: str) -> StoreUnavailable:
         return remote_problem(exc, self, doing) or StoreUnavailable(
             f"the object store failed ({doing}: {self.redact(_first_line(exc))}) for {self.where()}",
             path=self.uri,
         )
 
 
-_FILESYSTEMS: dict[tuple, Any] = {}
+_FILESYSTEMS: dict[tuple[str | bool | None, ...], Any] = {}
 
 
 class StoreUnavailable(IndexUnavailable):
@@ -285,7 +286,7 @@ class Lease:
         self.token = uuid.uuid4().hex
         self._stop = threading.Event()
 
-    def holder(self) -> dict | None:
+    def holder(self) -> dict[str, Any] | None:
         """The live lease's record ({host, pid, since, beat, token}), None when free or stale."""
         text = self.store.read_text(LEASE, "reading the ingest lock")
         if not text:
@@ -297,7 +298,7 @@ class Lease:
             return None
         return rec if fresh else None
 
-    def _refuse(self, other: dict) -> WorkbenchError:
+    def _refuse(self, other: dict[str, Any]) -> WorkbenchError:
         return WorkbenchError(
             f"another `workbench ingest` is writing this index ({self.store.uri}, from "
             f"{other.get('host')} pid {other.get('pid')}); wait for it to finish (a killed "
