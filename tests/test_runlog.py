@@ -6,6 +6,7 @@ import json
 
 from workbench.core.runlog import list_runs, load_run, parse_run_id
 from workbench.core.store import Store
+from workbench.present.runs import listing_row
 
 
 def test_every_kind_listed_newest_first_with_its_id_prefix(tmp_path):
@@ -30,8 +31,11 @@ def test_every_kind_listed_newest_first_with_its_id_prefix(tmp_path):
         by_id = {r["id"]: r for r in rows}
         assert by_id["e1"]["summary"] == "sqlite_qa: 62% pass" and by_id["e1"]["model"] == "k8"
         assert "loss 5.000 -> 1.250" in by_id["f1"]["summary"] and "OVERRIDE: demo" in by_id["f1"]["summary"]
-        assert by_id["r1"]["summary"] == "partial index" and by_id["r1"]["time"] == "12ms"
-        assert by_id[str(gen)]["tokens"] == "12+30" and by_id[str(gen)]["summary"] == "What is WAL?"
+        assert by_id["r1"]["summary"] == "partial index" and by_id["r1"]["latency_ms"] == 12.0
+        assert by_id[str(gen)]["prompt_tokens"] == 12 and by_id[str(gen)]["summary"] == "What is WAL?"
+        listed = {r["id"]: listing_row(r) for r in rows}  # the cells both front ends show
+        assert listed["r1"]["time"] == "12ms" and listed[str(gen)]["time"] == "1.5s"
+        assert listed[str(gen)]["tokens"] == "12+30" and listed["e1"]["tokens"] == listed["e1"]["time"] == ""
         assert [r["id"] for r in list_runs(store, kind="eval")] == ["e1"]
         assert [r["id"] for r in list_runs(store, search="wal")] == [str(gen)]
         kind, row = load_run(store, "f1")

@@ -15,13 +15,12 @@ import sys
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.runlog import RUN_KINDS, list_runs, load_run
-from workbench.core.citations import source_line
 from workbench.core.safetext import terminal_safe
+from workbench.present.runs import generation_detail, listing_row, runs_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace, project: Any) -> int:
-    rows = list_runs(project.store, kind=args.kind, status=args.status, limit=args.limit)
+    rows = [listing_row(r) for r in list_runs(project.store, kind=args.kind, status=args.status,
+                                              limit=args.limit)]
     if args.json:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
@@ -49,35 +49,8 @@ def run_list(args: argparse.Namespace, project: Any) -> int:
     if not rows:
         console.print("No runs stored yet. Try: workbench ask \"your question\"")
         return 0
-    table = Table(box=None, pad_edge=False)
-    # One line per run at any width: ids never shrink, the summary takes what is left.
-    narrow = console.width < 110
-    columns = ["id", "when", "status", "model / variant", "summary"] if narrow else \
-        ["id", "when", "kind", "status", "model / variant", "tokens", "time", "summary"]
-    # The id and kind columns are as wide as the longest shown (`re12`, `retrieval-eval`).
-    widths = {"id": max([5, *(len(r["id"]) for r in rows)]), "when": 11,
-              "kind": max([10, *(len(r["kind"]) for r in rows)]), "status": 11,
-              "model / variant": 16, "tokens": 9, "time": 7}
-    fixed = sum(widths[c] for c in columns if c != "summary") + 2 * (len(columns) - 1)
-    widths["summary"] = max(console.width - fixed, 12)
-    for column in columns:
-        table.add_column(column, overflow="ellipsis", no_wrap=True, width=widths[column])
-    for row in rows:
-        cells = {
-            "id": row["id"], "when": row["created_at"][5:16].replace("T", " "), "kind": row["kind"],
-            "status": Text(row["status"] or "", style=_status_style(row["status"])),
-            "model / variant": Text(terminal_safe(row.get("model") or "")),
-            "tokens": row.get("tokens") or "", "time": row.get("time") or "",
-            "summary": Text(terminal_safe(row.get("summary") or "").replace("\n", " ")),
-        }
-        table.add_row(*(cells[c] for c in columns))
-    console.print(table)
+    console.print(runs_table(rows, console.width))
     return 0
-
-
-def _status_style(status: str | None) -> str:
-    return {"ok": "green", "done": "green", "running": "cyan", "interrupted": "yellow",
-            "truncated": "yellow", "incomplete": "yellow"}.get(status or "", "red")
 
 
 def run_show(args: argparse.Namespace, project: Any) -> int:
@@ -108,80 +81,8 @@ def run_show(args: argparse.Namespace, project: Any) -> int:
     if kind != "generation":
         print(json.dumps(row, ensure_ascii=False, indent=2, default=str))
         return 0
-    out = sys.stdout
-    from workbench.core.variants import variant_label
-
-    row = {**row, "variant": variant_label(row.get("variant_name"), row.get("variant_id"),
-                                           hash_chars=len(row.get("variant_id") or "")),
-           "model_digest": _digest_text(row)}
-    fields = ("id", "created_at", "source", "status", "error", "variant", "prompt_name",
-              "model_requested", "model_used", "model_digest", "fallback_used", "attempts", "ttft_ms",
-              "total_ms", "prompt_tokens", "completion_tokens", "tokens_per_s", "cost",
-              "retrieval_status", "retrieval_id")
-    for name in fields:
-        value = _field_text(name, row.get(name))
-        if value not in (None, ""):
-            out.write(f"{name:>18}: {terminal_safe(value)}\n")
-    for name, lines in (("attempt_log", [_attempt_line(a) for a in row.get("attempt_log") or []]),
-                        ("warnings", [str(w) for w in row.get("warnings") or []]),
-                        ("sources", [source_line(s) for s in row.get("sources") or []])):
-        for i, line in enumerate(lines):
-            out.write(f"{name:>18}: " if i == 0 else " " * 20)
-            out.write(f"{terminal_safe(line)}\n")
-    out.write("\n--- messages ---\n")
-    for message in row.get("messages") or []:
-        out.write(f"[{message.get('role')}]\n{terminal_safe(message.get('content', ''))}\n\n")
-    if not row.get("messages"):
-        out.write("(not stored)\n\n")
-    if row.get("thinking"):
-        out.write(f"--- thinking ---\n{terminal_safe(row['thinking'])}\n\n")
-    out.write(f"--- output ---\n{terminal_safe(row.get('output') or '(none)')}\n")
+    sys.stdout.write(generation_detail(row))
     return 0
-
-
-def _field_text(name: str, value: Any) -> str | None:
-    """A stored value as a person reads it: '8742 ms', 'no', '17.5' (`--json` keeps the raw row)."""
-    if value in (None, ""):
-        return None
-    if name in ("ttft_ms", "total_ms") and isinstance(value, (int, float)):
-        return f"{value:.0f} ms"
-    if name == "fallback_used":
-        return "yes" if value else "no"
-    if name == "tokens_per_s" and isinstance(value, (int, float)):
-        return f"{value:.1f}"
-    if name == "cost" and isinstance(value, (int, float)):
-        return f"{value:.6f}".rstrip("0").rstrip(".") if value else "0"
-    if name == "retrieval_id":
-        return f"r{value}  (workbench runs show r{value})"
-
-    return str(value)
-
-
-def _digest_text(row: dict[str, Any]) -> str | None:
-    """'b179c9523d0e (Q4_1 + int8 dynamic, adapter 9f8e7d6c5b4a)': the weights that answered;
-    None for a row stored before digests were recorded (or when no model answered)."""
-    from workbench.core.llm.base import short_digest
-
-    if not row.get("model_digest"):
-        return None
-    ident = row.get("model_identity") if isinstance(row.get("model_identity"), dict) else {}
-    extra = [ident.get("quantization") or "",
-             f"adapter {short_digest(ident['adapter_digest'])}" if ident.get("adapter_digest") else ""]
-    extra = [e for e in extra if e]
-    return short_digest(row["model_digest"]).split("+")[0] + (f" ({', '.join(extra)})" if extra else "")
-
-
-def _attempt_line(a: Any) -> str:
-    """'ollama:llama3.2 try 1: connect (5 ms) Ollama at … is not reachable'."""
-    if not isinstance(a, dict):
-        return str(a)
-    line = f"{a.get('model')} try {a.get('attempt')}: {a.get('outcome')}"
-    if a.get("elapsed_ms") is not None:
-        line += f" ({a['elapsed_ms']:.0f} ms)"
-    cut = a.get("partial_output")  # a host pool restarted this try elsewhere (llm/hosts.py)
-    if cut:
-        line += f" cut after {len(cut)} characters: {cut[:60]!r}"
-    return line + (f" {a['message']}" if a.get("message") else "")
 
 
 def _show_retrieval_eval(project: Any, row: dict[str, Any]) -> int:

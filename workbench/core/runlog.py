@@ -32,11 +32,6 @@ _JSON_FIELDS = {
 }
 
 
-def _tokens(row: dict) -> str:
-    p, c = row.get("prompt_tokens"), row.get("completion_tokens")
-    return "" if p is None and c is None else f"{p if p is not None else '?'}+{c if c is not None else '?'}"
-
-
 def _json(text: Any) -> Any:
     try:
         return json.loads(text) if isinstance(text, str) and text else None
@@ -44,12 +39,12 @@ def _json(text: Any) -> Any:
         return None
 
 
-def _decoded(row: dict, name: str) -> Any:
+def _decoded(row: dict[str, Any], name: str) -> Any:
     value = row.get(name)
     return _json(value) if isinstance(value, str) else value
 
 
-def retrieval_eval_line(row: dict) -> str:
+def retrieval_eval_line(row: dict[str, Any]) -> str:
     """`tiny: hybrid nDCG .80 recall@5 .83 · dense .71/.80 · full-text .65/.67 · 3 cases`: the two
     numbers a retrieval eval is judged by (nDCG@10, recall@k), per mode, the best mode (by nDCG,
     as `retrieval eval` picks it) first and labelled, so it survives a narrow column."""
@@ -60,7 +55,7 @@ def retrieval_eval_line(row: dict) -> str:
     if not modes:
         return " · ".join([f"{row.get('evalset') or '?'}: no metrics", *tail])
 
-    def num(m: dict, name: str) -> str:
+    def num(m: dict[str, Any], name: str) -> str:
         return f"{m.get(name, 0.0):.2f}".removeprefix("0")
 
     best = max(modes, key=lambda mode: (modes[mode].get("ndcg@10", 0.0), modes[mode].get("mrr@10", 0.0)))
@@ -71,7 +66,7 @@ def retrieval_eval_line(row: dict) -> str:
     return f"{row.get('evalset') or '?'}: " + " · ".join(parts + tail)
 
 
-def eval_coverage(row: dict, summary: dict | None) -> str | None:
+def eval_coverage(row: dict[str, Any], summary: dict | None) -> str | None:
     """How much of the eval set a run's pass rate covers, when not all of it: '5/84' when it
     stored fewer results than planned (cancelled, interrupted), 'subset 10/93' when `--limit`,
     `--tag` or `--case` ran part of the file, '5/10 of a subset of 93' for both; else None.
@@ -87,7 +82,7 @@ def eval_coverage(row: dict, summary: dict | None) -> str | None:
     return stopped
 
 
-def _summarise(kind: str, row: dict) -> dict[str, Any]:
+def _summarise(kind: str, row: dict[str, Any]) -> dict[str, Any]:
     from workbench.core.variants import variant_label
 
     base = {"id": f"{_PREFIX[kind]}{row['id']}", "kind": kind, "created_at": row["created_at"] or "",
@@ -103,16 +98,17 @@ def _summarise(kind: str, row: dict) -> dict[str, Any]:
         base.update(
             model=row.get("model_used") or row.get("model_requested"),
             variant=variant_label(row.get("variant_name"), row.get("variant_id")),
-            variant_id=row.get("variant_id"), tokens=_tokens(row), time=f"{total / 1000:.1f}s" if total else "",
+            variant_id=row.get("variant_id"), prompt_tokens=row.get("prompt_tokens"),
+            completion_tokens=row.get("completion_tokens"), total_ms=total or None,
             summary=str(question), source=row.get("source"),
         )
     elif kind == "retrieval":
         base.update(status="error" if row.get("error") else "ok", model=row.get("mode"),
-                    tokens="", time=f"{(row.get('latency_ms') or 0):.0f}ms",
+                    latency_ms=row.get("latency_ms") or 0,
                     summary=row.get("query") or "")
     elif kind == "retrieval-eval":
         settings = _decoded(row, "settings") or {}
-        base.update(status="ok", model=settings.get("embedding_model"), tokens="", time="",
+        base.update(status="ok", model=settings.get("embedding_model"),
                     summary=retrieval_eval_line(row))
     elif kind == "eval":
         summary = {}
@@ -123,7 +119,7 @@ def _summarise(kind: str, row: dict) -> dict[str, Any]:
         rate = summary.get("pass_rate")
         coverage = eval_coverage(row, summary)
         base.update(model=variant_label(row.get("variant_name"), row.get("variant_id")),
-                    variant_id=row.get("variant_id"), tokens="", time="",
+                    variant_id=row.get("variant_id"),
                     summary=f"{row.get('evalset_name')}: "
                     + (f"{rate:.0%} pass" if isinstance(rate, (int, float)) else "no summary")
                     + (f" ({coverage} cases)" if coverage else ""))
@@ -132,7 +128,7 @@ def _summarise(kind: str, row: dict) -> dict[str, Any]:
         from workbench.core.store import decode
 
         line = job_summary(decode(row, *_JSON_FIELDS["finetune"]))
-        base.update(model=row.get("base_model"), tokens="", time="",
+        base.update(model=row.get("base_model"),
                     summary=line.split(", ", 1)[1] if ", " in line else "")
     return base
 
@@ -168,7 +164,7 @@ def _weights_changed(store: Store) -> dict[int, str]:
            "WHERE json_valid(config) AND json_extract(config, '$.model_digest') IS NOT NULL ORDER BY id")
     with store.lock:
         found = store.conn.execute(sql).fetchall()
-    last: dict[tuple, tuple[int, str]] = {}
+    last: dict[tuple[Any, ...], tuple[int, str]] = {}
     out = {}
     for run_id, evalset, model, digest in found:
         before = last.get((evalset, model))
@@ -203,7 +199,7 @@ def load_run(store: Store, run_id: str) -> tuple[str, dict[str, Any] | None]:
     return kind, decode(store.get(_TABLE[kind], number), *_JSON_FIELDS[kind])
 
 
-def run_markdown(project: Any, kind: str, row: dict[str, Any]) -> str:
+def run_markdown(project: Project, kind: str, row: dict[str, Any]) -> str:
     """A self-contained Markdown report of one run, to paste into a PR or a chat."""
     if kind == "retrieval":
         from workbench.core.retrieval.traces import trace_markdown
@@ -257,7 +253,7 @@ def generation_markdown(row: dict[str, Any]) -> str:
         + (f", prompt `{row.get('prompt_name')}`" if row.get("prompt_name") else ""),
         f"- status: **{row.get('status')}**" + (f" — {row.get('error')}" if row.get("error") else ""),
     ]
-    if _tokens(row):
+    if row.get("prompt_tokens") is not None or row.get("completion_tokens") is not None:
         lines.append(f"- tokens: {row.get('prompt_tokens') if row.get('prompt_tokens') is not None else '?'} in"
                      f" / {row.get('completion_tokens') if row.get('completion_tokens') is not None else '?'} out")
     if _timing(row):
@@ -340,7 +336,7 @@ def eval_case_lines(results: list[Any], *, limit: int = CASES_SHOWN) -> tuple[li
     return lines, max(0, len(folded) - limit)
 
 
-def eval_markdown(store: Any, row: dict[str, Any], *, limit: int = CASES_SHOWN) -> str:
+def eval_markdown(store: Store, row: dict[str, Any], *, limit: int = CASES_SHOWN) -> str:
     """An eval run as `workbench eval show` reads it: the advice first, pass rate with its 95%
     interval, checks, tags, failures by lever, then each case's verdict (failures first)."""
     from workbench.core.evals import runstore

@@ -23,6 +23,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Select, Static
 
 from workbench.core.safetext import terminal_safe
+from workbench.present.runs import listing_row, when
 
 ALL = "__all__"
 KIND_OPTIONS = [("all kinds", ALL), ("generation", "generation"), ("retrieval", "retrieval"),
@@ -43,7 +44,7 @@ ROW_LIMIT = 500
 def _cell(key: str, value: Any) -> Text:
     text = "" if value is None else str(value)
     if key == "created_at":
-        text = text.replace("T", " ")[5:16]  # MM-DD HH:MM (UTC); the full stamp is in the detail
+        text = when(text)  # MM-DD HH:MM (UTC), as the CLI lists it; the full stamp is in the detail
     elif key == "kind":
         text = KIND_SHORT.get(text, text)
     return Text(terminal_safe(text).replace("\n", " "), no_wrap=True, overflow="ellipsis")
@@ -128,7 +129,8 @@ class RunsTab(Vertical):
         from workbench.core.runlog import list_runs
 
         try:
-            rows = list_runs(store, kind=kind, status=status, search=search, limit=ROW_LIMIT)
+            rows = [listing_row(r) for r in list_runs(store, kind=kind, status=status, search=search,
+                                                      limit=ROW_LIMIT)]
         except Exception as exc:  # noqa: BLE001 - shown in the tab, not a crash
             self.post_message(self.Loaded([], f"cannot read runs: {exc}"))
             return

@@ -1,0 +1,148 @@
+"""Stored runs as text: the `workbench runs` listing (CLI table and Runs tab cells) and a
+generation's `runs show` detail. `core/runlog.py` gives the rows with raw numbers; the words
+and number formats are made here, once, for both front ends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from workbench.core.citations import source_line
+from workbench.core.safetext import terminal_safe
+from workbench.present.numbers import format_cost, ms, seconds, short_ms, tokens
+
+_RAW = ("prompt_tokens", "completion_tokens", "total_ms", "latency_ms")
+
+
+def listing_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A `list_runs` row with its `tokens` and `time` cells as text (`12+30`, `1.5s`, `12ms`);
+    the raw numbers are dropped, so `runs --json` keeps the keys it always printed."""
+    out = {k: v for k, v in row.items() if k not in _RAW}
+    out["tokens"] = tokens(row.get("prompt_tokens"), row.get("completion_tokens"))
+    if row.get("total_ms"):
+        out["time"] = seconds(row["total_ms"])
+    elif "latency_ms" in row:
+        out["time"] = short_ms(row["latency_ms"] or 0)
+    else:
+        out["time"] = ""
+    return out
+
+
+def status_style(status: str | None) -> str:
+    return {"ok": "green", "done": "green", "running": "cyan", "interrupted": "yellow",
+            "truncated": "yellow", "incomplete": "yellow"}.get(status or "", "red")
+
+
+def when(created_at: str | None) -> str:
+    """`MM-DD HH:MM` (UTC) from a stored stamp: the listing's column in the CLI and the TUI."""
+    return (created_at or "").replace("T", " ")[5:16]
+
+
+def runs_table(rows: list[dict[str, Any]], width: int) -> Table:
+    """The CLI listing: one line per run at any width; ids never shrink, the summary takes the rest."""
+    table = Table(box=None, pad_edge=False)
+    narrow = width < 110
+    columns = ["id", "when", "status", "model / variant", "summary"] if narrow else \
+        ["id", "when", "kind", "status", "model / variant", "tokens", "time", "summary"]
+    # The id and kind columns are as wide as the longest shown (`re12`, `retrieval-eval`).
+    widths = {"id": max([5, *(len(r["id"]) for r in rows)]), "when": 11,
+              "kind": max([10, *(len(r["kind"]) for r in rows)]), "status": 11,
+              "model / variant": 16, "tokens": 9, "time": 7}
+    fixed = sum(widths[c] for c in columns if c != "summary") + 2 * (len(columns) - 1)
+    widths["summary"] = max(width - fixed, 12)
+    for column in columns:
+        table.add_column(column, overflow="ellipsis", no_wrap=True, width=widths[column])
+    for row in rows:
+        cells: dict[str, Any] = {
+            "id": row["id"], "when": when(row["created_at"]), "kind": row["kind"],
+            "status": Text(row["status"] or "", style=status_style(row["status"])),
+            "model / variant": Text(terminal_safe(row.get("model") or "")),
+            "tokens": row.get("tokens") or "", "time": row.get("time") or "",
+            "summary": Text(terminal_safe(row.get("summary") or "").replace("\n", " ")),
+        }
+        table.add_row(*(cells[c] for c in columns))
+    return table
+
+
+# ------------------------------------------------------------------------- generation detail
+
+SHOWN_FIELDS = ("id", "created_at", "source", "status", "error", "variant", "prompt_name",
+                "model_requested", "model_used", "model_digest", "fallback_used", "attempts", "ttft_ms",
+                "total_ms", "prompt_tokens", "completion_tokens", "tokens_per_s", "cost",
+                "retrieval_status", "retrieval_id")
+
+
+def field_text(name: str, value: Any) -> str | None:
+    """A stored value as a person reads it: '8742 ms', 'no', '17.5' (`--json` keeps the raw row)."""
+    if value in (None, ""):
+        return None
+    if name in ("ttft_ms", "total_ms") and isinstance(value, (int, float)):
+        return ms(value)
+    if name == "fallback_used":
+        return "yes" if value else "no"
+    if name == "tokens_per_s" and isinstance(value, (int, float)):
+        return f"{value:.1f}"
+    if name == "cost" and isinstance(value, (int, float)):
+        return format_cost(value)
+    if name == "retrieval_id":
+        return f"r{value}  (workbench runs show r{value})"
+    return str(value)
+
+
+def digest_text(row: dict[str, Any]) -> str | None:
+    """'b179c9523d0e (Q4_1 + int8 dynamic, adapter 9f8e7d6c5b4a)': the weights that answered;
+    None for a row stored before digests were recorded (or when no model answered)."""
+    from workbench.core.llm.base import short_digest
+
+    if not row.get("model_digest"):
+        return None
+    ident = row.get("model_identity") if isinstance(row.get("model_identity"), dict) else {}
+    extra = [ident.get("quantization") or "",
+             f"adapter {short_digest(ident['adapter_digest'])}" if ident.get("adapter_digest") else ""]
+    extra = [e for e in extra if e]
+    return str(short_digest(row["model_digest"])).split("+")[0] + (f" ({', '.join(extra)})" if extra else "")
+
+
+def attempt_line(a: Any) -> str:
+    """'ollama:llama3.2 try 1: connect (5 ms) Ollama at … is not reachable'."""
+    if not isinstance(a, dict):
+        return str(a)
+    line = f"{a.get('model')} try {a.get('attempt')}: {a.get('outcome')}"
+    if a.get("elapsed_ms") is not None:
+        line += f" ({ms(a['elapsed_ms'])})"
+    cut = a.get("partial_output")  # a host pool restarted this try elsewhere (core/llm/hosts.py)
+    if cut:
+        line += f" cut after {len(cut)} characters: {cut[:60]!r}"
+    return line + (f" {a['message']}" if a.get("message") else "")
+
+
+def generation_detail(row: dict[str, Any]) -> str:
+    """`runs show N`: the stored fields, attempts, warnings, sources, messages and output, every
+    piece of model or user text made terminal-safe."""
+    from workbench.core.variants import variant_label
+
+    row = {**row, "variant": variant_label(row.get("variant_name"), row.get("variant_id"),
+                                           hash_chars=len(row.get("variant_id") or "")),
+           "model_digest": digest_text(row)}
+    out: list[str] = []
+    for name in SHOWN_FIELDS:
+        value = field_text(name, row.get(name))
+        if value not in (None, ""):
+            out.append(f"{name:>18}: {terminal_safe(value)}\n")
+    for name, lines in (("attempt_log", [attempt_line(a) for a in row.get("attempt_log") or []]),
+                        ("warnings", [str(w) for w in row.get("warnings") or []]),
+                        ("sources", [source_line(s) for s in row.get("sources") or []])):
+        for i, line in enumerate(lines):
+            out.append((f"{name:>18}: " if i == 0 else " " * 20) + f"{terminal_safe(line)}\n")
+    out.append("\n--- messages ---\n")
+    for message in row.get("messages") or []:
+        out.append(f"[{message.get('role')}]\n{terminal_safe(message.get('content', ''))}\n\n")
+    if not row.get("messages"):
+        out.append("(not stored)\n\n")
+    if row.get("thinking"):
+        out.append(f"--- thinking ---\n{terminal_safe(row['thinking'])}\n\n")
+    out.append(f"--- output ---\n{terminal_safe(row.get('output') or '(none)')}\n")
+    return "".join(out)
