@@ -99,7 +99,8 @@ def digest_text(row: dict[str, Any]) -> str | None:
 
     if not row.get("model_digest"):
         return None
-    ident = row.get("model_identity") if isinstance(row.get("model_identity"), dict) else {}
+    found = row.get("model_identity")
+    ident: dict[str, Any] = found if isinstance(found, dict) else {}
     extra = [ident.get("quantization") or "",
              f"adapter {short_digest(ident['adapter_digest'])}" if ident.get("adapter_digest") else ""]
     extra = [e for e in extra if e]
