@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.evals.lookup import eval_file_arg, resolve_evalset_path
 from workbench.core.safetext import terminal_safe
 
 
@@ -124,29 +125,6 @@ def _print_all(out: Any, *groups: list[Any]) -> None:
             out.print(line)
 
 
-# --------------------------------------------------------------------------- eval file lookup
-
-
-def resolve_evalset_path(project: Any, arg: str | None) -> Path:
-    """A path, a file name under evals.dir, or (None) the configured default / the first file."""
-    folder = project.root / project.config.evals.dir
-    if arg:
-        for candidate in (Path(arg), project.root / arg, folder / arg, folder / f"{arg}.yaml", folder / f"{arg}.yml"):
-            if candidate.is_file():
-                return candidate
-        raise WorkbenchError(f"eval set not found: {arg} (looked in . and {folder})")
-    if project.config.evals.default_set:
-        path = folder / project.config.evals.default_set
-        if not path.is_file():
-            raise WorkbenchError(f"evals.default_set {project.config.evals.default_set!r} does not exist in {folder}",
-                                 path=project.config.path, field="evals.default_set")
-        return path
-    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
-    if not files:
-        raise WorkbenchError(f"no eval sets in {folder} (write one: see `workbench eval run --help`)")
-    return files[0]
-
-
 # --------------------------------------------------------------------------- run
 
 
@@ -193,28 +171,9 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
     concurrency = run_concurrency(store, project.config.evals.concurrency, args.concurrency, resume)
 
     err = _console(sys.stderr)
-    show_progress = sys.stderr.isatty() and not args.json
+    from workbench.present.progress import CaseProgress
 
-    logged = {"at": -1}  # without a terminal (CI logs): a plain line every tenth of the run
-
-    def on_progress(p: Any) -> None:
-        counts = (f"{p.done}/{p.total}  pass {p.passed}  fail {p.failed}"
-                  + (f"  judge errors {p.judge_errors}" if p.judge_errors else "")
-                  + (f"  cached {p.cached}" if p.cached else "")
-                  + ("  hosts: " + " · ".join(h.brief() for h in p.hosts) if p.hosts else ""))
-        if show_progress:
-            width = 24
-            filled = int(width * p.done / p.total) if p.total else width
-            bar = "█" * filled + "·" * (width - filled)
-            sys.stderr.write(f"\r{bar} {counts}   ")
-            sys.stderr.flush()
-        elif not args.json and p.total:
-            step = max(1, p.total // 10)
-            if p.done == p.total or p.done - logged["at"] >= step and p.done > p.skipped:
-                if logged["at"] != p.done:
-                    logged["at"] = p.done
-                    print(f"progress {counts}", file=sys.stderr, flush=True)
-
+    on_progress = CaseProgress(err, quiet=args.json)
     runner = EvalRunner(project, evalset, variant, concurrency=concurrency, repeat=args.repeat,
                         use_cache=not args.no_cache, on_progress=on_progress)
     if resume is not None:
@@ -226,12 +185,11 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
         err.print(run_header(evalset.name, len(evalset.cases), runner.repeat, variant.label,
                              chain_specs(project.config, variant.model), concurrency, resume))
     try:
-        outcome = asyncio.run(runner.run(resume=resume))
+        with on_progress:
+            outcome = asyncio.run(runner.run(resume=resume))
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM routed the same way (core/interrupts.py)
         from workbench.core.interrupts import interrupt_exit_code, stop_status, terminated
 
-        if show_progress:
-            sys.stderr.write("\n")
         run_id = runner.run_id if runner.run_id is not None else resume
         how = "stopped by SIGTERM" if terminated() else "cancelled"
         if run_id is None:  # before the run's row existed
@@ -244,8 +202,6 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
         print(f"{how}: {done} finished case(s) kept in run {run_id}; continue with "
               f"`{resume_command(args, project, run_id)}`", file=sys.stderr)
         return interrupt_exit_code()
-    if show_progress:
-        sys.stderr.write("\n")
     return _report_run(args, project, evalset, outcome, baseline_id)
 
 
@@ -388,16 +344,6 @@ def show_cmd(args: argparse.Namespace, project: Any) -> int:
 
 
 # --------------------------------------------------------------------------- promote / import
-
-
-def eval_file_arg(project: Any, arg: str) -> Path:
-    """The eval file a `--to FILE` means. `-p DIR` runs are usually typed from elsewhere, so a
-    relative path whose folder does not exist here (`evals/x.yaml` outside the project) is the
-    project's; one whose folder exists here is taken as typed, like any shell path."""
-    to = Path(arg)
-    if to.is_absolute() or to.parent.exists():
-        return to
-    return project.root / to
 
 
 def _default_promote_target(project: Any) -> Path:
