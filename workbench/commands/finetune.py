@@ -279,21 +279,16 @@ def eval_cmd(args: argparse.Namespace, project: Any) -> int:
     store = project.store
     job_id = jobs.resolve_job_ref(store, args.job)
     baseline = runstore.resolve_run_ref(store, args.baseline) if args.baseline else None
-    show = sys.stderr.isatty() and not args.json
+    from workbench.present.progress import CaseProgress
 
-    def on_progress(p: Any) -> None:
-        if show:
-            sys.stderr.write(f"\r{p.done}/{p.total}  pass {p.passed}  fail {p.failed}   ")
-            sys.stderr.flush()
-
+    on_progress = CaseProgress(_console(sys.stderr), quiet=args.json, log_lines=False)
     try:
-        result = asyncio.run(evaluate_job(project, job_id, baseline=baseline, concurrency=args.concurrency,
-                                          on_progress=on_progress))
+        with on_progress:
+            result = asyncio.run(evaluate_job(project, job_id, baseline=baseline, concurrency=args.concurrency,
+                                              on_progress=on_progress))
     except KeyboardInterrupt:
-        print("\ncancelled: the finished cases are kept in the eval run (`workbench eval runs`)", file=sys.stderr)
+        print("cancelled: the finished cases are kept in the eval run (`workbench eval runs`)", file=sys.stderr)
         return 130
-    if show:
-        sys.stderr.write("\n")
     if args.json:
         d = result.as_dict()
         d["diff"] = result.diff.to_dict(only="changed") if result.diff is not None else None
