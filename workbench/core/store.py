@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, cast, overload
 
 import sqlite_utils
 
@@ -372,7 +372,7 @@ class Store:
 
 def _encode(row: dict[str, Any]) -> dict[str, Any]:
     """JSON-encode lists and dicts so every column stays a plain SQLite value."""
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in row.items():
         if isinstance(value, (list, dict, tuple)):
             out[key] = json.dumps(value, ensure_ascii=False)
@@ -388,8 +388,16 @@ def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+@overload
+def decode(row: dict[str, Any], *fields: str) -> dict[str, Any]: ...
+@overload
+def decode(row: None, *fields: str) -> None: ...
+@overload
+def decode(row: dict[str, Any] | None, *fields: str) -> dict[str, Any] | None: ...
+
+
 def decode(row: dict[str, Any] | None, *fields: str) -> dict[str, Any] | None:
-    """Parse the JSON columns named in `fields` of a row read from the store."""
+    """Parse the JSON columns named in `fields` of a row read from the store (None stays None)."""
     if row is None:
         return None
     out = dict(row)

@@ -21,12 +21,15 @@ import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.citations import cited_numbers  # noqa: F401 (also re-exported)
 from workbench.core.evals.evalset import Assertion, Case
 from workbench.core.evals.jsonschema_lite import validate as validate_schema
 from workbench.core.evals.matching import PatternTimeout, search
+
+if TYPE_CHECKING:
+    from workbench.core.llm.base import ChatRequest
 
 # Generation statuses whose output is complete enough to score ("truncated" hit num_predict:
 # the text is real, and max-tokens / content checks should judge it).
@@ -97,7 +100,8 @@ class AssertionResult:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AssertionResult:
-        return cls(**{k: d.get(k) for k in ("type", "name", "passed", "score", "detail", "error_kind", "raw")},
+        return cls(type=d.get("type", ""), name=d.get("name", ""), passed=d.get("passed"), score=d.get("score"),
+                   detail=d.get("detail", ""), error_kind=d.get("error_kind"), raw=d.get("raw"),
                    weight=d.get("weight", 1.0), shape=bool(d.get("shape", False)))
 
     @property
@@ -282,7 +286,12 @@ def default_embed() -> Embed:
         from workbench.core.retrieval.embedder import get_embedder  # lazy: pulls in torch
 
         embedder = get_embedder()
-        _default_embed = lambda texts: embedder.encode(list(texts))  # noqa: E731
+
+        def embed(texts: list[str]) -> Sequence[Sequence[float]]:
+            vectors: list[list[float]] = embedder.encode(list(texts)).tolist()
+            return vectors
+
+        _default_embed = embed
     return _default_embed
 
 
@@ -322,7 +331,7 @@ JUDGE_SYSTEM = (
 )
 
 
-def judge_request(a: Assertion, out: GenerationOutcome, case: Case | None):
+def judge_request(a: Assertion, out: GenerationOutcome, case: Case | None) -> ChatRequest:
     """The ChatRequest a judge model gets: rubric, question, reference, answer; JSON-schema format."""
     from workbench.core.llm.base import ChatRequest
 

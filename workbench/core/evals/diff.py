@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.evals.results import CaseResult, CaseSummary, fold_repeats, percentile
 from workbench.core.evals.stats import PairedComparison, compare_paired
+
+if TYPE_CHECKING:
+    from workbench.core.evals.assertions import AssertionResult
 
 CHANGE_KINDS = ("regression", "fix", "changed", "unchanged", "added", "removed")
 _TOKEN = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)
@@ -308,9 +311,9 @@ def _classify(before: str | None, after: str | None) -> str:
 
 def _flips(a: CaseResult, b: CaseResult) -> list[AssertionFlip]:
     """Assertions whose outcome moved, matched by (name, occurrence) so repeated types line up."""
-    def keyed(results):
+    def keyed(results: Sequence[AssertionResult]) -> dict[tuple[str, int], AssertionResult]:
         seen: dict[str, int] = {}
-        out = {}
+        out: dict[tuple[str, int], AssertionResult] = {}
         for r in results:
             k = f"{r.type}|{r.name}"
             seen[k] = seen.get(k, 0) + 1
@@ -325,6 +328,7 @@ def _flips(a: CaseResult, b: CaseResult) -> list[AssertionFlip]:
         pb = rb.passed if rb else None
         if ra is None or rb is None or pa != pb:
             ref = rb or ra
+            assert ref is not None  # the key came from one of the two
             flips.append(AssertionFlip(ref.name, ref.type, pa, pb,
                                        ra.detail if ra else "(absent)", rb.detail if rb else "(absent)"))
     return flips
@@ -334,7 +338,7 @@ def _delta(x: float | None, y: float | None) -> float | None:
     return None if x is None or y is None else y - x
 
 
-def _sum(values) -> float | None:
+def _sum(values: Iterable[float | None]) -> float | None:
     vals = [v for v in values if v is not None]
     return sum(vals) if vals else None
 
@@ -382,8 +386,8 @@ def diff_runs(a_results: Sequence[CaseResult], b_results: Sequence[CaseResult], 
     new_version = bool(a.evalset_hash and b.evalset_hash and a.evalset_hash != b.evalset_hash)
     if new_version and changed_ids is None:
         warnings.append(
-            f"the runs used different versions of the eval set ({a.evalset_hash[:10]} vs "
-            f"{b.evalset_hash[:10]}): cases are matched by id, and a case whose checks changed "
+            f"the runs used different versions of the eval set ({(a.evalset_hash or '?')[:10]} vs "
+            f"{(b.evalset_hash or '?')[:10]}): cases are matched by id, and a case whose checks changed "
             "may flip for that reason alone")
     elif changed_ids:
         shown = ", ".join(changed_ids[:5]) + (f" and {len(changed_ids) - 5} more" if len(changed_ids) > 5 else "")

@@ -246,14 +246,11 @@ class _Parser:
     def number(self, node: yaml.Node, *, case: str | None, field: str, integer: bool = False,
                lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> float:
         v = self.value(node) if isinstance(node, yaml.ScalarNode) else None
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
-        if ok and integer and not (isinstance(v, int) or float(v).is_integer()):
-            ok = False
         kind = "a whole number" if integer else "a number"
-        if not ok:
+        if (not isinstance(v, (int, float)) or isinstance(v, bool)
+                or (integer and not (isinstance(v, int) or float(v).is_integer()))):
             raise self.err(f"must be {kind}, got {node.value if isinstance(node, yaml.ScalarNode) else _kind(node)!r}",
                            node, case=case, field=field)
-        assert isinstance(v, (int, float))  # checked above; tells the type checker
         if lo is not None and (v <= lo if lo_open else v < lo):
             raise self.err(f"must be {'>' if lo_open else '>='} {lo}, got {v}", node, case=case, field=field)
         if hi is not None and v > hi:
@@ -465,7 +462,10 @@ class _Parser:
         the function, the expression compiles); the file's hash joins the set's identity."""
         from workbench.core.evals import python_scorer as ps
 
-        f = lambda k: f"{field0}.{k}"  # noqa: E731
+
+        def f(key: str) -> str:
+            return f"{field0}.{key}"
+
         if ("value" in m) == ("expr" in m):
             raise self.err("python needs either `value: FILE.py:FUNCTION` or `expr: PYTHON`, not "
                            + ("both" if "value" in m else "neither"), node, case=case, field=f("value"))

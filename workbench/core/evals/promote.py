@@ -21,10 +21,11 @@ import difflib
 import json
 import re
 import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import yaml
 
@@ -118,7 +119,7 @@ _slug = word_slug
 def _dump_value(value: Any) -> str:
     """One YAML value on one line: PyYAML's flow style when it fits on a line, else JSON (which
     YAML reads as double-quoted scalars and flow collections, newlines escaped)."""
-    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**9, sort_keys=False)
+    text: str = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**9, sort_keys=False)
     text = text.strip()
     if text.endswith("..."):  # the document-end marker PyYAML adds after a bare scalar
         text = text[:-3].strip()
@@ -267,7 +268,7 @@ def promote_generation(store: Any, generation_id: int, to: str | Path, *, expect
               "variant_id": row.get("variant_id"),
               "model": row.get("model_used") or row.get("model_requested"),
               "status": row.get("status"),
-              "promoted_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+              "promoted_at": datetime.now(UTC).isoformat(timespec="seconds")}
     case = {
         "id": case_id,
         "inputs": inputs,
@@ -374,7 +375,7 @@ def corpus_documents(root: str | Path, data_dir: str | Path, settings: Any) -> C
     found, _skipped = discover(roots)
     on_disk = {s.path for s in found}
     shown = [c.rstrip("/") + ("/" if r.is_dir() else "" if r.exists() else " (not found)")
-             for c, r in zip(settings.corpus, roots)]
+             for c, r in zip(settings.corpus, roots, strict=True)]
     where = [f"{', '.join(shown) or '(no corpus)'}"
              f": {_count(len(on_disk), 'document')}"]
     paths = set(on_disk)
@@ -540,7 +541,7 @@ def import_jsonl(jsonl: str | Path, to: str | Path, *, threshold: float = 0.9,
     else:
         cosine = None  # type: ignore[assignment]
         existing_vecs = []
-    kept_vecs: list[tuple[Any, str]] = [(v, cid) for v, (_, cid) in zip(existing_vecs, kept_norm)]
+    kept_vecs: list[tuple[Any, str]] = [(v, cid) for v, (_, cid) in zip(existing_vecs, kept_norm, strict=False)]
 
     new_cases: list[dict[str, Any]] = []
     for n, obj, q in candidates:

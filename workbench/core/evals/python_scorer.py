@@ -18,7 +18,11 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workbench.core.evals.assertions import AssertionResult, GenerationOutcome
+    from workbench.core.evals.evalset import Assertion, Case
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MEMORY_MB = 512
@@ -128,7 +132,7 @@ def interpret(value: Any, threshold: float = DEFAULT_THRESHOLD) -> ScorerVerdict
             return bad(f"a dict whose 'score' is {score!r}, not a number in [0, 1]")
         if verdict is None and score is None:
             return bad("a dict with neither 'pass' nor 'score'")
-        passed = verdict if verdict is not None else score >= threshold
+        passed = verdict if verdict is not None else score is not None and score >= threshold
         return ScorerVerdict(passed, float(score) if score is not None else float(passed),
                              reason if isinstance(reason, str) else str(reason))
     if isinstance(value, dict):
@@ -183,7 +187,7 @@ def _kill(proc: Any) -> None:
         pass
 
 
-async def check_python(a: Any, out: Any, case: Any = None) -> Any:
+async def check_python(a: Assertion, out: GenerationOutcome, case: Case | None = None) -> AssertionResult:
     """The assertion: run the scorer on the answer; a scorer error is passed=None, counted apart."""
     from workbench.core.evals.assertions import AssertionResult
 

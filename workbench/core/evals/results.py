@@ -174,7 +174,7 @@ def fold_repeats(results: Iterable[CaseResult]) -> dict[str, CaseSummary]:
     return out
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
+def percentile(values: Sequence[float | None], q: float) -> float | None:
     """Linear-interpolated percentile (q in 0..100) of the non-None values; None when empty."""
     vals = sorted(v for v in values if v is not None)
     if not vals:

@@ -334,7 +334,9 @@ class EvalRunner:
     async def _run_case(self, case: Case, repeat_index: int, judge: Judge | None, embed: Embed | None) -> CaseResult:
         generate = self.generate
         if generate is None:
-            from workbench.core.pipeline import run_generation as generate
+            from workbench.core.pipeline import run_generation
+
+            generate = run_generation
         try:
             record = await generate(self.project, self.variant, dict(case.inputs), source="eval",
                                     use_cache=self.use_cache and repeat_index == 0,

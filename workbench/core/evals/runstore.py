@@ -135,13 +135,13 @@ def resolve_run_ref(store: Store, ref: str, *, evalset: str | None = None, exclu
         same_version = [r for r in candidates if evalset_hash and r.get("evalset_hash") == evalset_hash]
         candidates = same_version or candidates
         if text == "last":
-            return max(candidates, key=lambda r: r["id"])["id"]
+            return int(max(candidates, key=lambda r: r["id"])["id"])
 
-        def rate(r):
-            s = as_dict(r.get("summary"))
-            return (s.get("pass_rate") if s.get("pass_rate") is not None else -1, r["id"])
+        def rate(r: dict[str, Any]) -> tuple[float, int]:
+            pass_rate = as_dict(r.get("summary")).get("pass_rate")
+            return (pass_rate if pass_rate is not None else -1, r["id"])
 
-        return max(candidates, key=rate)["id"]
+        return int(max(candidates, key=rate)["id"])
     run_id = parse_kind_id(text, "eval", noun="an eval run", accepts="a number, e<N>, last or best",
                            listing="workbench eval runs")
     get_run(store, run_id)

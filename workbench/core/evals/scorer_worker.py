@@ -38,9 +38,9 @@ def _frame(exc: BaseException, filename: str) -> str:
         return f"{os.path.basename(exc.filename)}:{exc.lineno}: {(exc.text or '').strip()}"
     frames = traceback.extract_tb(exc.__traceback__)
     own = [f for f in frames if f.filename == filename]
-    pick = (own or frames or [None])[-1]
-    if pick is None:
+    if not (own or frames):
         return ""
+    pick = (own or frames)[-1]
     where = f"{os.path.basename(pick.filename)}:{pick.lineno} in {pick.name}"
     return f"{where}: {pick.line.strip()}" if pick.line else where
 
@@ -77,6 +77,8 @@ def main() -> int:
 
             sys.path.insert(0, os.path.dirname(filename))
             spec = importlib.util.spec_from_file_location("_workbench_scorer", filename)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"{os.path.basename(filename)} cannot be imported as a Python file")
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             fn = getattr(module, job["function"], None)

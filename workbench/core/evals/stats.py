@@ -41,7 +41,7 @@ def mcnemar_exact(fixes: int, regressions: int) -> float:
     if n == 0:
         return 1.0
     k = min(fixes, regressions)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    tail: float = sum(math.comb(n, i) for i in range(k + 1)) / 2**n  # exact int division (no 2**n overflow)
     return min(1.0, 2 * tail)
 
 

@@ -75,7 +75,7 @@ def summarize(results: Sequence[CaseResult], *, expected_results: int | None = N
     }
     summary["pass_rate"] = summary.pop("rate")
 
-    per_assertion: dict[str, dict[str, int]] = {}
+    per_assertion: dict[str, dict[str, Any]] = {}  # type, passed, failed, errors, rate
     for r in results:
         for a in r.assertions:
             bucket = per_assertion.setdefault(a.name, {"type": a.type, "passed": 0, "failed": 0, "errors": 0})
