@@ -1,18 +1,6 @@
 """The run store: one SQLite file per project, through sqlite-utils.
 
-Why it is built this way:
-- WAL + a busy timeout, so the TUI, a CLI eval run and a training subprocess can share the file.
-- The schema version is `PRAGMA user_version`, an integer that only moves forward through the
-  MIGRATIONS list; the app version never appears in the database.
-- Rows are written as work happens (a generation is inserted before its first token and updated
-  while it streams), so a crash or `kill -9` leaves partial work on disk, never nothing. Rows a
-  dead process left marked `running` are marked `interrupted` the next time the store opens.
-- One Store object owns one connection; writes go through `self.lock`, so worker threads can
-  share it safely.
-- A store that cannot be opened or written raises StoreError naming the file and the fix
-  (store_health.py); runs.db as a symlink, or a database of another program (tables but no
-  schema version of ours), is refused before anything is written to it; each migration of an
-  existing database is preceded by a backup in `<data_dir>/backups/`.
+Details: docs/NOTES.md, section core/store.py.
 """
 
 from __future__ import annotations

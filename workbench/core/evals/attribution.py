@@ -1,21 +1,6 @@
 """Which lever would fix this failure? Classify each failing case, then advise from the counts.
 
-The workbench's central advice is an order: prompt, retrieval, plumbing, measure, and only then
-fine-tune. A pass rate alone cannot tell which lever a failure needs; the evidence in each case
-can:
-
-- `infra`: the generation never completed (timeout, model error, interrupted), or only the
-  latency budget failed. Nothing else is trustworthy until the plumbing works.
-- `judge-error`: no check failed, but a judge reply could not be read. Not a model failure.
-- `format`: only form checks failed (json-schema, max-tokens, a `format: true` regex) while the case's content
-  checks passed. A prompt or structured-output fix, never a reason to fine-tune.
-- `retrieval-miss`: content failed and none of the case's `relevant` documents was in the
-  retrieved top-k. The model never saw the answer; fix retrieval first.
-- `context-ignored`: content failed although a relevant document *was* retrieved. First the
-  prompt; if prompt changes do not move these cases, this is the capability ceiling that a
-  larger model or a fine-tune addresses.
-- `other`: content failed and there is no retrieval evidence (no `relevant` on the case, or no
-  retrieval step), so the lever cannot be told apart.
+Details: docs/NOTES.md, section core/evals/attribution.py.
 """
 
 from __future__ import annotations

@@ -1,15 +1,6 @@
 """A small JSON Schema checker for the subset eval sets use.
 
-Why not the `jsonschema` package: it is not among the pinned dependencies (pyproject.toml), and
-the checks eval sets need are few: shape of an object, required keys, types, enums, bounds. This
-module covers exactly that subset and, unlike a full implementation, *rejects* keywords it does not
-understand, so a typo such as `requried` is an error in the eval file instead of a check that
-silently never runs.
-
-Supported keywords: type, properties, required, items, enum, const, minimum, maximum,
-exclusiveMinimum, exclusiveMaximum, minLength, maxLength, minItems, maxItems, pattern,
-additionalProperties, anyOf, oneOf, allOf, not; annotations ($schema, $id, title, description,
-default, examples, format) are accepted and ignored.
+Details: docs/NOTES.md, section core/evals/jsonschema_lite.py.
 """
 
 from __future__ import annotations

@@ -1,22 +1,6 @@
 """The training set: examples that teach behaviour, framed exactly as the model will see them.
 
-Sources, in any combination:
-- the eval set's cases that have an `expected` answer. Only `split: train` (or unsplit) cases are
-  trained on; `split: heldout` cases go to heldout.jsonl, which is used for the held-out loss
-  and never for a gradient step;
-- stored generations a person approved (their output becomes the target);
-- a JSONL file, one example per line: `{"messages": [...]}` (the last message is the assistant's
-  answer) or `{"prompt": ..., "completion": ...}` (optionally `system` and `split`).
-
-Every example is rendered with the prompt of the variant the adapter will be evaluated with (the
-same system prompt, template and few-shot turns; for a grounded prompt, the retrieved context a
-stored eval generation actually had, else fresh retrieval, which stores no trace: building a
-dataset is not a search anyone asked for, and 83 traces would bury the user's own in `runs`),
-then with the base model's own chat template. Eval-set examples are rendered lazily, as they
-are encoded, so a systematic problem (every prompt longer than finetune.max_length) stops the
-build after a few examples instead of after a retrieval for every case. The loss is masked to the final answer's tokens: the model learns to answer, not to
-reproduce prompts. Files and a manifest with a sha256 land in the job folder, so a job always
-says exactly what it was trained on.
+Details: docs/NOTES.md, section core/finetune/dataset.py.
 """
 
 from __future__ import annotations

@@ -1,16 +1,6 @@
 """Write a peft LoRA adapter as a GGUF LoRA file, the way llama.cpp's convert_lora_to_gguf.py does.
 
-Why not hand Ollama the safetensors adapter: Ollama's converter (convert/convert_llama_adapter.go
-`llamaAdapter.repack`) permutes lora_a for attn_q/attn_k, but the base GGUF's q/k permutation
-(llama.cpp convert_hf_to_gguf.py `LlamaModel.permute`, ollama convert/convert_llama.go `repack`)
-acts on the weight's OUTPUT rows, i.e. on B's rows; permuting A gives a different delta
-(tests/test_gguf_adapter.py measures it). llama.cpp's converter routes the same permute through
-`LoraTorchTensor.reshape/permute`, which touch only B; this module does the same, in numpy.
-
-Ollama (server/create.go `convertModelFromFilesWithMediaType`) takes a single `.gguf` adapter
-blob as is when the `adapters` map of /api/create holds exactly one entry whose name ends in
-`.gguf` ({"adapter.gguf": "sha256:..."}); `general.type = adapter` makes it an adapter layer
-(`ggufLayersWithMediaType`), and its runner passes it to llama.cpp as `--lora`.
+Details: docs/NOTES.md, section core/finetune/gguf_adapter.py.
 """
 
 from __future__ import annotations

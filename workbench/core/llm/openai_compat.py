@@ -1,16 +1,7 @@
 """Any OpenAI-compatible chat server as a provider (vLLM, TGI, llama.cpp server, LM Studio,
 Ollama's own /v1, `transformers serve`, a hosted API), spoken with httpx directly.
 
-Why not the `openai` SDK: it is one more runtime dependency with its own retry loop, and its
-retries would fight the resilience layer's (which owns deadlines, retries, fallback and metering
-for every provider). The wire format is small: POST /chat/completions with `stream: true` gives
-`data: {json}` server-sent events, each with `choices[0].delta.content`; the chunk with
-`finish_reason` ends the answer, and `stream_options: {include_usage: true}` adds the token counts
-(OpenAI sends them in one more chunk with empty `choices`; `transformers serve` puts them on the
-finish chunk and sends no `data: [DONE]`). Both shapes are read here.
-
-The API key is read from the environment variable named in workbench.yaml at request time, so it
-never sits in a config object, a stored run or an error message.
+Details: docs/NOTES.md, section core/llm/openai_compat.py.
 """
 
 from __future__ import annotations

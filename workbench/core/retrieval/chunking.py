@@ -1,43 +1,8 @@
 """Heading-aware chunking with a token budget, overlap, spans and stable ids.
 
-Why headings first: documentation is written in sections, and a section is usually the unit a
-question is about; its heading path ("SQLite Autoincrement > Background") is context the body
-text does not repeat. So a document is first cut at its headings (Markdown ATX and setext,
-reStructuredText underlined/overlined titles, HTML h1-h6 via documents.html_to_text), and only a
-section longer than `chunk_tokens` is split further, into windows of at most `chunk_tokens`
-tokens that overlap by `overlap_tokens`, cut preferably at a paragraph break, else a sentence end,
-else a line break, else between words (never inside a word).
-
-Token counting: with the embedding model's own tokenizer when it can be loaded cheaply, i.e. the
-model folder has a `tokenizer.json` the `tokenizers` library reads in ~50 ms (the bundled
-all-MiniLM-L6-v2 does). That makes the budget exact in word-pieces, which is what the model
-truncates at (256). Otherwise a word-based estimate: 1.3 word-pieces per whitespace-separated
-word, typical for English prose under WordPiece/BPE. The counter used is recorded in the index
-metadata (`Tokens.name`).
-
-Tiny sections are folded, not kept alone: a section whose body has fewer than
-`min_chunk_tokens` tokens (typically a page's preamble, e.g. a lone "Source: <url>" line under the
-title, or a one-line intro before the first sub-heading) would be a chunk with next to nothing in
-it, yet it takes a retrieval slot like any other and, being short, scores high on BM25 for any
-word it has. So it is grouped with the section(s) after it until the group holds at least
-`min_chunk_tokens` tokens, and the group is chunked as one body under the heading path of its
-last section. Trailing tiny sections (nothing after them) join the group before them instead.
-
-The text that is embedded and full-text indexed is `embed_text`: the heading path, a blank
-line, then the chunk body (so "Background" under "Autoincrement" is findable by either word).
-A section's own heading line is not part of its body; spans cover the body only. A chunk is
-always one contiguous slice of the document (`text == doc.text[char_start:char_end]`, which the
-TUI preview and citations rely on), so a folded chunk also holds the heading lines between the
-sections it joins; and when the first section of a group has a heading that is not in the
-group's heading path (a tiny sibling section, not a parent's intro), the span starts at that
-heading line, so its title is still in the chunk.
-
-Chunk ids are `"<doc path>#<n>"` (n = 0-based position in the document): readable in reports
-and eval sets, and stable across re-ingest because chunking is deterministic for the same
-bytes and settings. `chunk_hash` (sha256 of embed_text, 16 hex) identifies the content itself.
-`CHUNKER_VERSION` is recorded with the chunking settings in the index metadata: bump it when
-the same bytes and settings would give other chunks, so an existing index is re-chunked on the
-next ingest instead of mixing old and new chunks.
+Headings first, because a section is usually the unit a question is about; ids and spans
+are stable so eval labels and citations survive a re-ingest.
+Details: docs/NOTES.md, section core/retrieval/chunking.py.
 """
 
 from __future__ import annotations

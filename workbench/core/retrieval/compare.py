@@ -1,17 +1,6 @@
 """Comparing two stored retrieval evals: `retrieval diff reA reB`, `retrieval eval --against reN`.
 
-A delta is only worth reading when the two evals measured the same thing. So besides the metric
-deltas (B - A), a comparison says what else differed, and warns when it undermines the deltas:
-
-  - the eval set: another set, or the same set whose file changed (its content hash). The
-    labelled cases are then compared one by one (stored with each eval: id, question, relevant),
-    so the warning says which cases were added, removed, re-worded or re-labelled - or that the
-    file changed elsewhere and the labelled cases are the same.
-  - k: @k metrics at different k are not comparable, so only MRR@10 and nDCG@10 get deltas.
-  - what was pulled (information, not a warning): retrieval settings that differ, and the index
-    (another table version, or a rebuild: a new build id).
-
-It also lists the cases whose gold rank moved under some mode: where a metric delta comes from.
+Details: docs/NOTES.md, section core/retrieval/compare.py.
 """
 
 from __future__ import annotations

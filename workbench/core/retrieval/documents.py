@@ -1,20 +1,6 @@
 """Finding and reading the documents of a corpus, or saying exactly why a file was skipped.
 
-A corpus folder is whatever the user pointed us at: it will contain images, lock files, a stray
-Latin-1 export, a 300 MB log. Ingest must never crash on one bad file, and must never silently
-ignore one either, so every file is either a `Document` or a `Skipped` with a human reason.
-
-Formats:
-  Markdown (.md .markdown .mdx), reStructuredText (.rst .rest), plain text (.txt .text),
-  HTML (.html .htm .xhtml). HTML is converted to Markdown-like text with the stdlib parser:
-  headings become `#` lines (so the chunker sees the structure), <pre> becomes a fenced block,
-  scripts/styles/templates are dropped. `Document.line_of` maps each line of that extracted text
-  back to the HTML source line, so line spans still point into the file the user has.
-
-Document paths are POSIX paths relative to the corpus root they were found under (the folder
-given, or the file's parent when a file is given): that is what eval sets name in `relevant:`.
-Hidden files and folders (".git", ".DS_Store") are ignored silently; other files with an
-unsupported extension are listed as skipped.
+Details: docs/NOTES.md, section core/retrieval/documents.py.
 """
 
 from __future__ import annotations

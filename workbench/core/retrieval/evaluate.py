@@ -1,16 +1,6 @@
 """`workbench retrieval eval`: retrieval metrics per mode against an eval set's `relevant:` labels.
 
-One search per case (both candidate lists, `settings.candidates` deep) gives the dense, full-text
-and hybrid rankings at once, so every mode is measured on the same queries in one pass. For each
-case and mode the report keeps the metrics, the rank of the first gold document and the top
-documents; for a case whose gold document is not in the top k under some mode, a why-not report
-(whynot.py, 100 deep) says where it ranked and what outranked it.
-
-Cases without `relevant:` labels are not retrieval cases and are counted as unlabelled, not
-scored. Gold paths or chunk ids that are not in the index at all (label rot, or a corpus not
-ingested) are listed per case, and the case still counts (it is a miss a user must see). A case
-labelled with chunk ids is ranked by chunks (metrics.units), so its case-table rank, its metrics
-and its why-not line all name the same rank.
+Details: docs/NOTES.md, section core/retrieval/evaluate.py.
 """
 
 from __future__ import annotations

@@ -1,44 +1,8 @@
 """The LanceDB chunk index in `<data_dir>/index/`, and its metadata.
 
-Layout:
-  <data_dir>/index/chunks.lance/   the LanceDB table: one row per chunk (vector, text, metadata,
-                                   and the sha256 of the file it came from)
-  <data_dir>/index/meta.json       what the vectors mean: embedding model and dimension, tokenizer
-                                   and chunking settings, index layout version, last ingest time,
-                                   document/chunk counts, state ("ready" | "ingesting"), and a
-                                   build id (see `Index.build_id`)
-  <data_dir>/index/.ingest.lock    held (flock) while an ingest writes
-  <data_dir>/index.reindex/        `ingest --reindex` builds the new index here, beside the old
-                                   one, and swaps the two folders in one rename when it is
-                                   complete (`Index.publish`): until then, and if it is killed,
-                                   the old index serves. A leftover one is deleted by the next
-                                   ingest.
-
-With `retrieval.uri: s3://bucket/prefix` the same index lives on an object store instead, the
-files above being objects there (storage.py says how rename, flock and the reindex swap map).
-
-An ingest that is killed or cancelled in place (a first ingest, an incremental one) leaves
-meta.json in state "ingesting" with `files_expected`: `Index.incomplete()` then says
-"index incomplete: 36/45 files", which retrieve, ask, the Retrieval tab and eval runs show.
-
-Why the file hashes live in the table rather than in meta.json: a file's chunks and its hash are
-then written in the same LanceDB commit, so "which files are indexed, at which content" can never
-disagree with the chunks themselves, whatever point a process is killed at.
-
-Failure modes are typed, because `ask` must answer without retrieval when the index cannot be
-used, and the CLI must tell the user what to do:
-  IndexUnavailable(reason)  missing, unreadable, corrupt, or never built
-  IndexMismatch(reason)     built with another embedding model/dimension: needs --reindex
-  IndexDamaged(reason)      the table's files cannot be read (overwritten, truncated): needs
-                            --reindex. LanceDB opens a table from its manifest alone, so this
-                            shows only when data is read (a search, an ingest, `Index.verify`).
-All are WorkbenchErrors (exit code 2 in the CLI) and the last two are IndexUnavailables, so
-one `except IndexUnavailable` is enough for the fallback. A permission problem is said as one
-(`table_problem`): rebuilding would not help, and would fail the same way.
-
-LanceDB prints a Rust WARN line to stderr for every query whose `select` lacks `_distance`; that
-would corrupt a TUI. So LANCEDB_LOG=error is set before lancedb is first imported, and vector
-queries select `_distance` anyway.
+Failures are typed (unavailable, mismatch, damaged) so `ask` can answer without retrieval
+and the CLI can say what to do; file hashes live in the table, committed with their chunks.
+Details: docs/NOTES.md, section core/retrieval/index.py.
 """
 
 from __future__ import annotations

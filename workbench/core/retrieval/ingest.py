@@ -1,45 +1,6 @@
 """Incremental, interruptible ingest: corpus files -> chunks -> vectors -> the LanceDB index.
 
-What a run does:
- 1. Scan the given paths (files or folders). With `prune` (the default, and what `workbench
-    ingest` of the configured corpus does) the index mirrors the readable documents found
-    there: an indexed document under those paths that is gone has its chunks removed. Without
-    it (`workbench ingest FILE...`) the given files are added or updated and every other
-    document stays. Either way a scanned file that can no longer be indexed (now empty,
-    unreadable, ...) has its old chunks removed: they no longer say what the file says.
- 2. Read every file's bytes and hash them (sha256). A file whose hash is already in the index -
-    with the same chunking settings, tokenizer and chunker version - costs nothing more: it is not
-    parsed, chunked or embedded. If the embedding model differs from the one the index was built
-    with, the run stops with IndexMismatch (use reindex=True); if only the chunking settings (or
-    the chunker version) differ, every file is re-chunked and re-embedded (the report says so).
- 3. Chunk the new and changed files (cheap: the tokenizer only), so the total is known and the
-    progress callback can give a real ETA.
- 4. Embed in groups of files (~256 chunks) and write each group with ONE LanceDB commit
-    (`Index.replace_files`: merge_insert + delete-not-matched for those paths).
- 5. Rebuild the full-text index; past VECTOR_INDEX_MIN_ROWS chunks build an IVF_FLAT vector
-    index (index.py); compact; write meta.json (state "ready", counts, time).
-
-Why this is safe to interrupt: LanceDB commits are atomic (a new table version appears whole or
-not at all), and a file's chunks, its hash and the removal of its old chunks are one commit. So
-at any instant the table holds, for every file, either its previous chunks or its new ones -
-never half. `cancel` (a threading.Event) is checked between embedding batches; when set, the
-files of the current group that are fully embedded are still committed, the rest are left as
-they were, and the report says `cancelled=True` (re-running ingest finishes the job). A process
-killed outright leaves meta.json in state "ingesting"; the next ingest sees that and rebuilds the
-full-text index even if no file changed. Removals of deleted files are one commit, done first.
-Until a run completes, meta.json also holds `files_expected`, so retrieve, ask, the Retrieval
-tab and eval runs can say "index incomplete: 36/45 files". `reindex` never touches the serving
-index: it builds beside it and swaps when complete (index.py `Index.publish`); cancelled or
-killed, the old index serves on.
-
-A file that cannot be indexed (a name that is not UTF-8, bad encoding, no permission, data the
-table refuses) is skipped with its reason; only a table that then fails a plain read is
-"damaged" (index.py `Index.writing`).
-
-Concurrent ingests of the same index are refused (flock on index/.ingest.lock); searches may run
-during an ingest and see the last committed version. With `retrieval.uri` set the index is on an
-object store (storage.py): the same steps, with a lease object for the lock and a new table plus
-a rewritten meta.json for the reindex swap.
+Details: docs/NOTES.md, section core/retrieval/ingest.py.
 """
 
 from __future__ import annotations

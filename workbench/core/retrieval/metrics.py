@@ -1,22 +1,6 @@
 """Retrieval metrics against labels: hit@k, recall@k, precision@k, MRR@10, nDCG@10.
 
-Relevance is binary. Eval sets mostly label documents (`relevant:` paths): a document counts as
-retrieved when any of its chunks is, and the chunk ranking is turned into a document ranking by
-keeping each document's FIRST (best) occurrence. A `relevant:` entry may also name a chunk
-("wal.md#20"): then that chunk, and only it, is relevant, and the case is ranked by chunks - every
-chunk is its own position, so the labelled chunk's rank is its rank among chunks (collapsing the
-other wal.md chunks into one document entry would lift chunk 21 to rank 4). A document label in
-such a case still counts once, at its best chunk (see `units`). All metrics below are then
-ordinary IR metrics over that ranking:
-
-  hit@k        1 if a relevant unit is in the top k, else 0
-  recall@k     |relevant ∩ top k| / |relevant|
-  precision@k  |relevant ∩ top k| / k
-  MRR@10       1 / rank of the first relevant unit in the top 10 (0 if none)
-  nDCG@10      DCG@10 / IDCG@10 with gain 1 for relevant, discount 1/log2(rank + 1)
-
-`chunk_hit@k` is also reported: whether a relevant unit is among the first k CHUNKS - what a
-prompt filled with the top k chunks actually sees (k chunks are often fewer than k documents).
+Details: docs/NOTES.md, section core/retrieval/metrics.py.
 """
 
 from __future__ import annotations

@@ -1,22 +1,6 @@
 """Dense, full-text and hybrid search that shows where every chunk ranked under every method.
 
-The point of this module is visibility, so fusion is not delegated to LanceDB's hybrid query:
-we take the top `candidates` (default 50) of the dense list and of the full-text list, and
-compute reciprocal-rank fusion ourselves,
-
-    fused(c) = dense_weight / (rrf_k + dense_rank(c)) + fts_weight / (rrf_k + fts_rank(c))
-
-(a method that did not return c contributes 0). With `doc_weight` > 0 the dense list is first
-re-ordered by cosine + doc_weight x the cosine of the chunk's whole document (`doc_vectors`). Every candidate then carries its dense score and
-rank, its BM25 score and rank, its fused score and hybrid rank, whatever the requested mode, so a
-user can see "ranked 17 under dense, 2 under full-text" for the same chunk. Both lists are always
-computed (the extra method costs ~5-15 ms; the query embedding ~12 ms).
-
-Scores: dense = cosine similarity (1 - LanceDB cosine distance; vectors are normalised);
-fts = BM25 as LanceDB reports it (`_score`); fused = the RRF sum above.
-
-`highlight_spans` returns character spans of query terms in a text; styling is the UI's job (and
-document text must never be turned into Rich markup).
+Details: docs/NOTES.md, section core/retrieval/search.py.
 """
 
 from __future__ import annotations

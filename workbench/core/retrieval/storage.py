@@ -1,30 +1,6 @@
 """An index on object storage: `retrieval.uri: s3://bucket/prefix`, so a team shares one index.
 
-The table is LanceDB's own (it writes S3 natively); what the local index keeps as files beside
-the table is kept as small objects under the same prefix, read and written with pyarrow's S3
-client (pyarrow is already a LanceDB dependency):
-
-  s3://bucket/prefix/meta.json       the serving index's metadata, and the name of its table
-  s3://bucket/prefix/<table>.lance/  LanceDB tables: "chunks", then "chunks-<build id>" per reindex
-  s3://bucket/prefix/reindex.json    a `--reindex` build's metadata until it is published
-  s3://bucket/prefix/ingest.lock     a lease held by a running ingest (see `Lease`)
-
-An object store has no rename and no flock, so: `--reindex` builds a new table beside the old one
-and publishing is one PUT of meta.json naming it (a reader gets the old object or the new one);
-the table it replaced is dropped by the next ingest, not at once, so a search that opened it a
-moment earlier still finishes. The ingest lock is a lease object renewed every LEASE_RENEW_S:
-one older than LEASE_S is a killed ingest's and is taken over. pyarrow's S3 client has no
-create-if-absent, so the lease is written, then read back after a pause (`Lease.held`); two
-ingests started within that pause can both go on (a documented limitation); LanceDB commits
-stay atomic either way.
-
-Endpoint, region and credentials come from the environment, read once here and passed to both
-LanceDB (`storage_options`, lancedb docs/src/guides/storage.md "AWS S3") and pyarrow, so the two
-clients always agree: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / AWS_ENDPOINT (an S3-compatible
-server), AWS_REGION / AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+
-AWS_SESSION_TOKEN), AWS_ALLOW_HTTP (implied by an http:// endpoint). Without keys both clients
-use the AWS default chain (AWS_PROFILE, instance roles). Credentials are never stored or shown:
-error texts have their values masked (`redact`).
+Details: docs/NOTES.md, section core/retrieval/storage.py.
 """
 
 from __future__ import annotations

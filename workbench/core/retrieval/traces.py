@@ -1,20 +1,6 @@
 """Retrieval traces and retrieval-eval runs in the project's SQLite store.
 
-Every retrieval a user (or `ask`) makes is kept, so a bad answer can be traced back to what
-retrieval handed the model, under which settings and which index version. Tables (created by
-the lead's store migrations, workbench/core/store.py):
-
-  retrievals       id, created_at, query, mode, k, settings (JSON), index_version, results
-                   (JSON: SearchResult.to_dict() minus settings: hits, each mode's top list,
-                   every shown chunk with all its ranks and scores, timings, the index build;
-                   plus `gold` and `gold_ranks` when the user named gold), latency_ms,
-                   source (cli | ask | eval | tui), error
-  retrieval_evals  id, created_at, evalset, evalset_hash, settings, index_version,
-                   metrics (JSON: mode -> metric -> mean), cases (JSON: per-case detail)
-
-`store` is a workbench.core.store.Store (its insert/get/rows helpers JSON-encode and lock).
-`workbench runs` lists retrieval evals with the id prefix `re` (runlog.py); `eval_from_row`
-turns a stored one back into a RetrievalEval so `runs show reN` prints it as it first printed.
+Details: docs/NOTES.md, section core/retrieval/traces.py.
 """
 
 from __future__ import annotations

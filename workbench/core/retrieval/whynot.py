@@ -1,19 +1,6 @@
 """Why wasn't the right document retrieved?
 
-For one labelled question this answers, per search mode: where did the best chunk of a relevant
-document rank (searching deeper than k, to the top 100), with which scores, was it cut at k, and
-which chunks outranked it. And, when the case has a reference answer: was that answer split
-across a chunk boundary (so no single chunk contains it)?
-
-That is the pair-debugging view: "gold chunk ranked 17 under dense, 2 under full-text, 4 under
-hybrid; cut at k=3 under dense and hybrid", next to the chunks that beat it.
-
-Boundary check: the reference answer and the gold document's chunks are compared as lower-cased
-word sequences. We find the longest run of the answer's words that appears contiguously inside
-one chunk, and the longest that appears in the text of two adjacent chunks joined (their
-overlap counted once). If the joined run is at least 6 words and at least 3 words longer than
-any single-chunk run, the answer text straddles that boundary. Reference answers are often
-paraphrases; then both runs are short and no split is claimed.
+Details: docs/NOTES.md, section core/retrieval/whynot.py.
 """
 
 from __future__ import annotations

@@ -1,15 +1,6 @@
 """The tabs of the workbench, and how the app finds them.
 
-Each tab is one widget class in its own module, built as `TabClass(project, id=...)`, where
-`project` is a `workbench.core.project.Project`. The app imports a tab's module only when the tab
-is first shown, so a tab that needs heavy libraries costs nothing at start-up. A module that
-does not exist yet (a tab still being written) gets a placeholder pane that says what it will
-show: adding a tab means creating `workbench/tui/tabs/<id>.py` with the class named below, and
-nothing else.
-
-Tab widgets should: keep slow work in named workers (`@work(group=...)`), show model and document
-text only as literal text (`rich.text.Text(terminal_safe(s))` or `markup=False`), give every
-Binding an `id`, a description and a tooltip, and fit 80x24.
+Details: docs/NOTES.md, section tui/tabs/__init__.py.
 """
 
 from __future__ import annotations

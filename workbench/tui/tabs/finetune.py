@@ -1,19 +1,7 @@
 """The Fine-tune tab: the guard's evidence first, training only when it passes (or with a
 recorded override), then the jobs with their eval and export.
 
-Three views in one tab, switched with ctrl+g / ctrl+t / ctrl+l, because at 80x24 each needs the
-whole pane:
-- Guard (widgets/finetune_guard.py): the advice, the knowledge warning, the signal, the lock,
-  the checklist. The check is a thread worker (`ft-guard`) over the run store and the corpus,
-  re-run when the signal changes; nothing heavy is imported for it.
-- Train (widgets/finetune_train.py): the LoRA form (defaults from `finetune:`), start, the live
-  loss curve; the core's training subprocess is watched from a thread worker.
-- Jobs (widgets/finetune_jobs.py): past jobs, the selected one in full, eval and export.
-
-The tab holds the lock: it is open when the last check passed, or when the user gave an override
-reason (screens/finetune_modals.py), which is passed to `prepare_job` and stored with that one
-job. Everything the CLI's `workbench finetune` does, this tab does through the same core calls,
-so jobs started here are ordinary jobs (`workbench finetune jobs` lists them).
+Details: docs/NOTES.md, section tui/tabs/finetune.py.
 """
 
 from __future__ import annotations

@@ -1,18 +1,6 @@
 """One streaming answer: the live view, its stats, notices and sources.
 
-The generation runs in a worker owned by this pane (`group="generate"`, exclusive per pane), so
-in A/B mode two panes stream at once and Esc cancels each through its worker handle. While
-tokens arrive, a StreamView shows the answer's last screenful (see stream_view.py for why that
-is not a MarkdownStream); when it ends or is cancelled, the Markdown view shows all of it. The
-pipeline stores the row, also when cancelled (as `interrupted`, with the partial output): the
-pane only shows.
-
-The title names the variant that produced the answer on show, never another: when the pickers
-move on (another variant chosen, or the edit saved under a name), the title keeps the old name
-and adds `next: <variant>` until ctrl+r replaces the answer.
-
-Model text is untrusted: every piece goes through `terminal_safe` before it reaches a widget, and
-plain widgets get `rich.text.Text`, never markup strings.
+Details: docs/NOTES.md, section tui/widgets/answer.py.
 """
 
 from __future__ import annotations

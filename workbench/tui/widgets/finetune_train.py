@@ -1,17 +1,6 @@
 """Training from the Fine-tune tab: the LoRA form, start / cancel / resume, the live loss curve.
 
-The form's defaults are the project's `finetune:` settings (FinetuneSettings); what the user
-changes is used for this job only (stored with it, like every job's config), never written back.
-The form is disabled while the tab is locked (the guard has not passed and no override reason
-was given).
-
-Training is the core's: `prepare_job` (guard, base model, dataset) and `TrainingRun` (the worker
-subprocess with an explicit thread count) run in a thread worker (`group="ft-train"`) that never
-touches widgets: the run's `on_event` posts `Progress` with a copy of the loss curve, and the
-handlers draw it. Esc cancels: before the subprocess has started, through the job's cancel file
-only (it stops before the first step); after, through `TrainingRun.cancel()`, which makes the
-subprocess save a checkpoint at the current step. A cancelled or interrupted job is resumed from
-that checkpoint with `resume(job_id)`.
+Details: docs/NOTES.md, section tui/widgets/finetune_train.py.
 """
 
 from __future__ import annotations

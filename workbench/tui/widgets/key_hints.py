@@ -1,15 +1,7 @@
 """The footer: the keys that work where the focus is, on one line, with the palette key at the
 right.
 
-Why not Textual's `Footer`: it builds one widget per key and rebuilds them all after every focus
-change, and it starts empty until the first bindings signal arrives. On this machine that put the
-first complete frame (keys included) about 150 ms after the rest of the screen, most of the app's
-start-up budget, and it rebuilt three times during start-up. This widget is one line of text,
-drawn from `screen.active_bindings` when it renders, so the first frame already shows the keys
-of the focused widget and a focus change costs one repaint.
-
-Same look as the compact Footer (`^r Send esc Cancel … ▏^p palette`), the same theme variables
-(`$footer-*`), disabled keys dimmed, and a click on a key presses it.
+Details: docs/NOTES.md, section tui/widgets/key_hints.py.
 """
 
 from __future__ import annotations

@@ -1,21 +1,6 @@
 """The preview of a retrieved chunk inside its document: context, chunk boundaries, query terms.
 
-Three parts. `load_doc_view` (run in a thread worker) reads what the index holds for one
-document and, when the file on disk still matches it, the document's own text, so the preview
-shows the lines around the chunk that no chunk holds (headings) exactly as they are. When the
-file changed or moved since the last ingest, the view is rebuilt from the indexed chunks (their
-overlaps counted once) and says so: the preview must show what retrieval saw, not a newer file.
-
-`render_preview` (pure, UI thread) turns a view into a `rich.text.Text`: a few lines of context
-before and after the selected chunk, a marker line at every chunk start and end inside that
-window (overlapping chunks show as a start before the previous end), the selected chunk on a
-tinted background and the query terms in bold colour, from the core's `highlight_spans`.
-Document text is cut into pieces at span boundaries first and each piece goes through
-`terminal_safe` on its own, so escaping a control character never shifts a highlight, and no
-document text is ever parsed as markup.
-
-`PreviewPane` is the widget: it caches views per document and loads missing ones in a thread
-worker (`retrieval-doc`), so moving the cursor through results never waits on disk or LanceDB.
+Details: docs/NOTES.md, section tui/widgets/retrieval_preview.py.
 """
 
 from __future__ import annotations

@@ -1,20 +1,6 @@
 """Streaming an answer into the pane without starving the keyboard.
 
-Why not `Markdown.get_stream` (STYLE.md #2) while tokens arrive: every append of Textual's
-Markdown widget mounts block widgets and reflows the whole screen. Measured in an 80x24 pty on
-this machine at 500 tokens/s (benchmarks/tui_streaming.py), key-press latency while streaming
-through a MarkdownStream was p50 ~85-130 ms and p95 340-550 ms, whether appends were batched to
-~12/s, older blocks were unmounted, or only complete blocks were appended twice a second.
-
-So while an answer streams, a `LiveTail` shows its last screenful: the tail of the text (from a
-block boundary outside code fences) rendered as Markdown by Rich, cut to the pane's height and
-painted as lines. The widget's size never changes, so a refresh is a repaint of one region (no
-mounting, no reflow) and its cost is bounded by the pane, not by the answer. When the stream
-ends, or is cancelled, Textual's Markdown widget renders the whole answer once, scrollable, so
-the final view is exactly the answer.
-
-Both renderings get `terminal_safe` text, and Rich's Markdown is made without hyperlinks, so a
-model can neither emit escape sequences nor hide a link target behind its text.
+Details: docs/NOTES.md, section tui/widgets/stream_view.py.
 """
 
 from __future__ import annotations
