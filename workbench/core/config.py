@@ -149,7 +149,7 @@ class Config:
 
     # Filled by load_config, not read from YAML.
     path: Path | None = field(default=None, init=False)
-    lines: dict[str, Any] = field(default_factory=dict, init=False)  # keypath -> line, for later errors
+    lines: dict[tuple[Any, ...], int] = field(default_factory=dict, init=False)  # keypath -> line, for later errors
     # Problems that do not stop loading: `workbench.yaml:12: model.options.mirostat: ...`.
     warnings: list[str] = field(default_factory=list, init=False)
 
@@ -357,12 +357,13 @@ def load_config(project_root: Path) -> Config:
     _check_endpoints(config, builder)
     from workbench.core.retrieval.storage import uri_problem
 
-    for keypath, uri in [(("retrieval", "uri"), config.retrieval.uri)] + [
-            (("variants", name, "retrieval", "uri"), v.retrieval.get("uri")) for name, v in config.variants.items()]:
+    uris: list[tuple[tuple[str, ...], Any]] = [(("retrieval", "uri"), config.retrieval.uri)] + [
+            (("variants", name, "retrieval", "uri"), v.retrieval.get("uri")) for name, v in config.variants.items()]
+    for keypath, uri in uris:
         problem = uri_problem(uri) if uri is None or isinstance(uri, str) else "retrieval.uri must be a string"
         if problem:
             builder.fail(keypath, problem)
-    option_sets = [(("model", "options"), config.model.options)] + [
+    option_sets: list[tuple[tuple[str, ...], dict[str, Any]]] = [(("model", "options"), config.model.options)] + [
         (("variants", name, "options"), v.options) for name, v in config.variants.items()]
     think = config.model.think
     if not isinstance(think, bool) and str(think).lower() not in THINK_CHOICES:

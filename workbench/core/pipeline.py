@@ -27,6 +27,7 @@ from workbench.core.variants import Variant, cache_key
 
 if TYPE_CHECKING:
     from workbench.core.project import Project
+    from workbench.core.store import Store
 
 
 FLUSH_EVERY_S = 0.25  # how often partial output is written while streaming
@@ -90,7 +91,7 @@ class BudgetRefused(WorkbenchError):
     """The configured budget forbids this call (before any token was spent)."""
 
 
-EventCallback = Callable[[Event], Any]
+EventCallback = Callable[[Event | CallStarted], Any]
 
 
 def ground(project: Project, variant: Variant, question: str) -> Grounding:
@@ -311,7 +312,8 @@ async def model_identity(project: Project, spec: str, adapter: str | None = None
     if lookup is None:
         return ModelIdentity(None)
     try:
-        return await lookup(adapter)
+        identity: ModelIdentity = await lookup(adapter)
+        return identity
     except Exception:  # noqa: BLE001 - an identity that cannot be read is unknown, not fatal
         return ModelIdentity(None)
 
@@ -344,7 +346,10 @@ async def _is_down(project: Project, spec: str) -> bool:
 
     hosts = endpoint_for(project.config, spec).hosts
     if len(hosts) > 1:  # a host pool: down only when all of its hosts are (llm/hosts.py)
-        return not await make_provider_or_placeholder(spec, project.config).probe()
+        from workbench.core.llm.hosts import HostPool
+
+        pool = make_provider_or_placeholder(spec, project.config)
+        return isinstance(pool, HostPool) and not await pool.probe()
     host = resolve_host(hosts[0].url if hosts else project.config.model.host)
     seen = _PROBED.get(host)
     if seen is None or time.monotonic() - seen[0] > PROBE_TTL_S:
@@ -364,7 +369,7 @@ def _not_started(result: CallResult) -> bool:
     return result.ttft_ms is None and not result.output and not result.thinking
 
 
-def _store_result(store, gen_id: int, result: CallResult, key_for: Callable[[str], str | None],
+def _store_result(store: Store, gen_id: int, result: CallResult, key_for: Callable[[str], str | None],
                   budget_warnings: list[str], sources: list[Source],
                   known: dict[str, ModelIdentity]) -> None:
     """Write the final state of a call in one update: cache-keyed by the model that actually
@@ -390,7 +395,7 @@ def _store_result(store, gen_id: int, result: CallResult, key_for: Callable[[str
     })
 
 
-def _record_from_cache(row: dict[str, Any], variant: Variant, messages: list[dict], grounding: Grounding) -> GenerationRecord:
+def _record_from_cache(row: dict[str, Any], variant: Variant, messages: list[dict[str, Any]], grounding: Grounding) -> GenerationRecord:
     import json
 
     result = CallResult(

@@ -35,7 +35,7 @@ class SavedVariant:
     message: str
 
 
-class _BlockDumper(yaml.SafeDumper):
+class _BlockDumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no types: its classes are Any
     """Multi-line strings as `|` blocks, so the saved prompt reads like a hand-written one."""
 
 

@@ -21,6 +21,7 @@ import yaml
 from workbench.core.errors import WorkbenchError
 
 KeyPath = tuple[Any, ...]
+_T = typing.TypeVar("_T")
 
 
 @dataclasses.dataclass
@@ -49,7 +50,7 @@ MAX_ALIAS_VALUES = 100_000
 MAX_DEPTH = 100  # nesting beyond this is refused before Python's recursion limit is reached
 
 
-class YamlBudgetError(yaml.YAMLError):
+class YamlBudgetError(yaml.YAMLError):  # type: ignore[misc]  # PyYAML ships no types: its classes are Any
     """Raised while composing: aliases expand past MAX_ALIAS_VALUES, or nesting past MAX_DEPTH."""
 
     def __init__(self, message: str, line: int) -> None:
@@ -58,7 +59,7 @@ class YamlBudgetError(yaml.YAMLError):
         self.line = line
 
 
-class BoundedLoader(yaml.SafeLoader):
+class BoundedLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types: its classes are Any
     """SafeLoader that counts, per node, how many values it stands for once aliases are expanded.
 
     PyYAML composes an alias as a second reference to the anchored node (linear in the input);
@@ -238,8 +239,10 @@ class Builder:
             message, path=self.located.path, line=self.located.line(keypath), field=dotted(keypath)
         )
 
-    def build(self, cls: type, value: Any, keypath: KeyPath = ()) -> Any:
-        return self._convert(cls, value, keypath, {})
+    def build(self, cls: type[_T], value: Any, keypath: KeyPath = ()) -> _T:
+        """`value` (parsed YAML) checked against the dataclass `cls` and built as one."""
+        built: _T = self._convert(cls, value, keypath, {})
+        return built
 
     def _dataclass(self, cls: type, value: Any, keypath: KeyPath) -> Any:
         if value is None:
@@ -272,7 +275,7 @@ class Builder:
         args = typing.get_args(tp)
         if tp is Any:
             return value
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             return self._dataclass(tp, value, keypath)
         if origin in (Union, types.UnionType):
             non_none = [a for a in args if a is not type(None)]
