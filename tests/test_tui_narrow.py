@@ -11,6 +11,15 @@ from fixtures_tui import screen_text
 SIZES = [(80, 24), (160, 48)]
 
 
+async def _settled(app, pilot, *keys: str) -> None:
+    """Press `keys`, then let the workers finish and the screen repaint."""
+    if keys:
+        await pilot.press(*keys)
+    await app.workers.wait_for_complete()
+    for _ in range(3):
+        await pilot.pause()
+
+
 @pytest.mark.parametrize("size", SIZES)
 async def test_the_header_names_model_state_and_fallback_at_any_width(tmp_path, make_app,
                                                                       ollama_nothing_listening, size):
@@ -102,3 +111,60 @@ async def test_the_eval_diff_header_shows_every_line(tmp_path, make_app, size):
         for line in [counts_line(diff), stats_line(diff), totals_line(diff), *diff.warnings]:
             assert " ".join(line.split()) in screen, line
         assert totals_line(diff) and f"A: {diff.a.label}" in screen
+
+
+def _runs_with_long_names(root):
+    """Two runs of a set with a long name, one by a long-named variant, one cancelled part-way."""
+    from test_evals_diff_shared import SET
+
+    from workbench.core.evals import runstore
+    from workbench.core.evals.evalset import load_evalset
+    from workbench.core.evals.results import CaseResult
+    from workbench.core.store import Store
+
+    (root / "evals").mkdir()
+    path = root / "evals" / "sqlite-docs-qa-extended.yaml"
+    path.write_text(SET.replace("name: prod", "name: sqlite-docs-qa-extended"), encoding="utf-8")
+    es = load_evalset(path)
+    with Store(root / ".workbench" / "runs.db") as store:
+        for name, status in (("base", "done"), ("grounded-strict-k8", "cancelled")):
+            run_id = runstore.create_run(store, evalset=es, variant_id=f"{name}-0123456789", variant_name=name,
+                                         repeat=1, config={})
+            runstore.write_result(store, run_id, CaseResult("wal", "pass", output="WAL"))
+            runstore.finish_run(store, run_id, status, {})
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_the_evals_table_uses_the_width_it_has(tmp_path, make_app, size):
+    root = write_project(tmp_path / "proj", extra="evals:\n  dir: evals\n")
+    _runs_with_long_names(root)
+    app = make_app(root, probe=False)
+    async with app.run_test(size=size) as pilot:
+        await _settled(app, pilot, "f3")
+        lines = screen_text(app).splitlines()
+        row = next(line for line in lines if "e2" in line and "cancelled" in line)
+        assert row.rstrip().endswith("cancelled")  # the last column whole
+        if size[0] >= 160:
+            assert "sqlite-docs-qa-extended" in row and "grounded-strict-k8 (grounded)" in row
+        else:  # both names cut alike, each longer than the old fixed 10 and 12 columns
+            assert "sqlite-docs-q" in row and "grounded-strict" in row
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_the_runs_table_shows_the_model_whole_when_there_is_room(tmp_path, make_app, size):
+    from workbench.core.store import Store
+
+    root = write_project(tmp_path / "proj")
+    with Store(root / ".workbench" / "runs.db") as store:
+        store.start_generation({"source": "playground", "inputs": {"question": "How do readers not block writers?"},
+                                "output": "WAL.", "status": "ok", "model_used": "ollama:qwen2.5-coder:0.5b-instruct",
+                                "model_requested": "ollama:qwen2.5-coder:0.5b-instruct", "variant_name": "grounded-k8"})
+    app = make_app(root, probe=False)
+    async with app.run_test(size=size) as pilot:
+        await _settled(app, pilot, "f5")
+        table = app.query_one("#runs-table")
+        model = table.get_row_at(0)[4].plain
+        row = next(line for line in screen_text(app).splitlines() if "How do readers" in line)
+        assert "How do readers not block writers?" in row  # the summary first, whole
+        if size[0] >= 160:
+            assert model in row and "ollama:qwen2.5-coder:0.5b-instruct" in model

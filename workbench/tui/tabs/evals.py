@@ -27,10 +27,12 @@ from workbench.tui.widgets.eval_history_plot import EvalHistoryPlot
 from workbench.tui.widgets.evals_controls import EvalRunControls, resume_choice
 from workbench.tui.widgets.evals_panels import SummaryPanel
 from workbench.tui.widgets.evals_text import RESUMABLE, default_pair, run_cells
+from workbench.tui.widgets.table_fit import apply_widths, fit_widths, longest, room
 
 COLUMNS = (("run", 6), ("eval set", 10), ("variant", 12), ("pass [95% CI]", 13),
            ("date", 11), ("status", 14))
 ROW_LIMIT = 200
+GROW_FIRST = ("status", "variant", "eval set", "run", "pass [95% CI]", "date")
 
 
 class EvalsTab(Vertical):
@@ -166,9 +168,15 @@ class EvalsTab(Vertical):
         table = self.query_one("#evals-runs", DataTable)
         cursor = table.cursor_row
         table.clear()
-        for row in self.rows:
-            mark = "".join(k.upper() for k in ("a", "b") if self.marks[k] == row["id"])
-            table.add_row(*run_cells(row, mark=mark), key=str(row["id"]))
+        rows = [run_cells(row, mark="".join(k.upper() for k in ("a", "b") if self.marks[k] == row["id"]))
+                for row in self.rows]
+        # eval set, variant and status names take the room a wide terminal has (cut only at 80)
+        wanted = {label: longest([cells[i] for cells in rows], label) for i, (label, _) in enumerate(COLUMNS)}
+        minimum = dict(COLUMNS)
+        apply_widths(table, fit_widths(room(table, len(COLUMNS)), [
+            (label, minimum[label], wanted[label]) for label in GROW_FIRST]))
+        for row, cells in zip(self.rows, rows):
+            table.add_row(*cells, key=str(row["id"]))
         if self.rows:
             table.move_cursor(row=min(max(cursor, 0), len(self.rows) - 1))
 
@@ -201,6 +209,8 @@ class EvalsTab(Vertical):
 
     def on_resize(self) -> None:
         self.set_class(self.size.height >= self.PLOT_MIN_HEIGHT, "-tall")
+        if self.rows:
+            self.call_after_refresh(self._fill_table)  # the columns follow the new width
 
     # -- what the run controls report ------------------------------------------------------------
     @on(EvalRunControls.Started)

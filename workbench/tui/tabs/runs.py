@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Input, Select, Static
 
 from workbench.core.safetext import terminal_safe
 from workbench.present.runs import listing_row, when
+from workbench.tui.widgets.table_fit import apply_widths, fit_widths, longest, room
 
 ALL = "__all__"
 KIND_OPTIONS = [("all kinds", ALL), ("generation", "generation"), ("retrieval", "retrieval"),
@@ -36,6 +37,7 @@ COLUMNS = (("id", "id", 5), ("kind", "kind", 4), ("status", "status", 11),
            ("summary", "summary", 28), ("model / variant", "model", 16),
            ("created", "created_at", 11), ("tokens", "tokens", 8), ("time", "time", 6))
 SUMMARY_MIN, SUMMARY_MAX = 28, 100  # the summary column takes what a wide terminal has spare
+MODEL_MIN = 16
 KIND_SHORT = {"generation": "gen", "retrieval": "ret", "retrieval-eval": "rev", "eval": "eval",
               "finetune": "ft"}
 ROW_LIMIT = 500
@@ -92,20 +94,27 @@ class RunsTab(Vertical):
         for label, key, width in COLUMNS:
             table.add_column(label, key=key, width=summary_width if key == "summary" else width)
 
-    def summary_width(self) -> int:
-        """Room for the summary: the table's width less the other columns and cell padding."""
+    def _fit_columns(self, cells: list[list[Text]]) -> None:
+        """Each fixed column only as wide as its cells; the summary first (up to what leaves
+        the model MODEL_MIN), then summary and model share the rest, each up to its longest
+        cell: at 80 columns the question shows whole, at 160 `ollama:qwen2.5:0.5b · base` too."""
+        if not cells:
+            return
         table = self.query_one("#runs-table", DataTable)
-        others = sum(width for _, key, width in COLUMNS if key != "summary")
-        spare = table.size.width - others - 2 * table.cell_padding * len(COLUMNS) - 2
-        return max(SUMMARY_MIN, min(SUMMARY_MAX, spare))
+        keys = [key for _, key, _ in COLUMNS]
+        want = {key: longest([row[keys.index(key)] for row in cells], label) for label, key, _ in COLUMNS}
+        widths = {key: min(width, want[key]) for _, key, width in COLUMNS if key not in ("summary", "model")}
+        left = sum(widths[key] for key in keys[:keys.index("summary")])
+        space = room(table, len(COLUMNS))
+        summary = min(SUMMARY_MAX, want["summary"])
+        low = max(SUMMARY_MIN, min(summary, space - left - MODEL_MIN))
+        widths.update(fit_widths(space - sum(widths.values()), [
+            ("summary", low, max(low, summary)), ("model", MODEL_MIN, want["model"])]))
+        apply_widths(table, widths)
 
     def on_resize(self) -> None:
-        table = self.query_one("#runs-table", DataTable)
-        width = self.summary_width()
-        if table.columns.get("summary") is not None and table.columns["summary"].width != width:
-            table.clear(columns=True)
-            self._add_columns(table, width)
-            self._fill(self.Loaded(self.rows))
+        if self.rows:
+            self.call_after_refresh(self._fill, self.Loaded(self.rows))
 
     def on_mount(self) -> None:
         self.refresh_runs()
@@ -143,8 +152,10 @@ class RunsTab(Vertical):
         selected = self.rows[cursor]["id"] if 0 <= cursor < len(self.rows) else None
         table.clear()
         self.rows = message.rows
-        for row in message.rows:
-            table.add_row(*(_cell(key, row.get(key)) for _, key, _ in COLUMNS), key=row["id"])
+        cells = [[_cell(key, row.get(key)) for _, key, _ in COLUMNS] for row in message.rows]
+        self._fit_columns(cells)
+        for row, row_cells in zip(message.rows, cells):
+            table.add_row(*row_cells, key=row["id"])
         if message.rows:
             # Newer runs push the list down: keep the cursor on the run the user had selected
             # (Enter must open what is highlighted), else on the same row number.
