@@ -88,7 +88,8 @@ def test_repeats_fold_by_majority_and_flag_flaky():
 
 
 def test_summary_retrieval_metrics_and_tags_from_stored_facts():
-    from workbench.core.evals.summary import summarize, summary_lines
+    from workbench.core.evals.summary import summarize
+    from workbench.present.eval_report import summary_lines
 
     a = res("a", "pass", relevant=("a.md",), retrieved=("b.md", "a.md"), tags=("x",),
             chunks=(("b.md#0", "b.md"), ("a.md#1", "a.md")), gold_rank=2)

@@ -315,31 +315,20 @@ def runs_cmd(args: argparse.Namespace, project: Any) -> int:
 def show_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.evals import runstore
     from workbench.core.evals.report import markdown_report
-    from workbench.core.evals.summary import summarize
-    from workbench.core.variants import variant_label
+    from workbench.core.runlog import load_eval_run
 
-    store = project.store
-    run_id = runstore.resolve_run_ref(store, args.run)
-    row = runstore.get_run(store, run_id)
-    results = runstore.load_results(store, run_id)
-    summary = row["summary"] if isinstance(row.get("summary"), dict) else summarize(
-        results, expected_results=(row.get("total_cases") or 0) * (row.get("repeat") or 1))
-    info = runstore.run_info(row)
+    row, results, summary = load_eval_run(project.store, runstore.resolve_run_ref(project.store, args.run))
     if args.json:
         print(json.dumps({"run": {k: v for k, v in row.items() if k != "summary"}, "summary": summary,
                           "results": [{**r.to_dict(), "output": r.output, "status": r.status} for r in results]},
                          ensure_ascii=False, default=str))
         return 0
     if args.markdown:
-        sys.stdout.write(markdown_report(summary, info))
+        sys.stdout.write(markdown_report(summary, runstore.run_info(row)))
         return 0
-    from workbench.present import evals as present
+    from workbench.present.evals import show_texts
 
-    out = _console()
-    variant = variant_label(info.variant_name, info.variant_id, hash_chars=len(info.variant_id or ""))
-    _print_all(out, [present.show_header(row, variant)], present.summary_texts(summary),  # advice leads
-               [present.text(f"identity: {info.identity}", "dim")],  # what decides the answers
-               present.failure_texts(results, limit=10_000 if args.all else 30, everything=args.all))
+    _print_all(_console(), show_texts(row, results, summary, everything=args.all))
     return 0
 
 

@@ -58,11 +58,11 @@ def run_show(args: argparse.Namespace, project: Any) -> int:
     if row is None:
         raise WorkbenchError(f"no run with id {args.id!r} (see `workbench runs`)")
     if args.markdown:
-        from workbench.core.runlog import run_markdown
+        from workbench.present.runs import run_markdown
 
         # Markdown is meant to be pasted, but it is printed to a terminal first: model output
         # in it must not reach the terminal as escape sequences.
-        print(terminal_safe(run_markdown(project, kind, row)))
+        print(terminal_safe(run_markdown(project.store, kind, row)))
         return 0
     if args.json:
         print(json.dumps(row, ensure_ascii=False, indent=2, default=str))
@@ -70,19 +70,28 @@ def run_show(args: argparse.Namespace, project: Any) -> int:
     if kind == "retrieval-eval":
         return _show_retrieval_eval(project, row)
     if kind == "eval":  # read as `workbench eval show` prints it: one wording for a run
-        from workbench.commands.evals import show_cmd
+        from workbench.core.runlog import load_eval_run
+        from workbench.present.evals import show_texts
 
-        return show_cmd(argparse.Namespace(run=f"e{row['id']}", all=False, json=False,
-                                           markdown=False), project)
+        _print(show_texts(*load_eval_run(project.store, row["id"])))
+        return 0
     if kind == "finetune":  # read as `workbench finetune show` prints it
-        from workbench.commands.finetune import show_cmd as finetune_show
+        from workbench.core.finetune.jobs import get_job, job_lines
 
-        return finetune_show(argparse.Namespace(job=f"f{row['id']}", json=False), project)
+        _print([terminal_safe(line) for line in job_lines(get_job(project.store, row["id"]))])
+        return 0
     if kind != "generation":
         print(json.dumps(row, ensure_ascii=False, indent=2, default=str))
         return 0
     sys.stdout.write(generation_detail(row))
     return 0
+
+
+def _print(lines: list[Text] | list[str]) -> None:
+    """Lines as `eval show` and `finetune show` print them (soft wrap: long lines stay whole)."""
+    out = Console(highlight=False, soft_wrap=True)
+    for line in lines:
+        out.print(line if isinstance(line, Text) else Text(line))
 
 
 def _show_retrieval_eval(project: Any, row: dict[str, Any]) -> int:

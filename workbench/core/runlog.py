@@ -10,7 +10,6 @@ retrieval eval, `e12` an eval run, `f12` a fine-tune job. Variants show as the T
 from __future__ import annotations
 
 import json
-from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.run_ids import PREFIX as _PREFIX
@@ -66,7 +65,7 @@ def retrieval_eval_line(row: dict[str, Any]) -> str:
     return f"{row.get('evalset') or '?'}: " + " · ".join(parts + tail)
 
 
-def eval_coverage(row: dict[str, Any], summary: dict | None) -> str | None:
+def eval_coverage(row: dict[str, Any], summary: dict[str, Any] | None) -> str | None:
     """How much of the eval set a run's pass rate covers, when not all of it: '5/84' when it
     stored fewer results than planned (cancelled, interrupted), 'subset 10/93' when `--limit`,
     `--tag` or `--case` ran part of the file, '5/10 of a subset of 93' for both; else None.
@@ -111,7 +110,7 @@ def _summarise(kind: str, row: dict[str, Any]) -> dict[str, Any]:
         base.update(status="ok", model=settings.get("embedding_model"),
                     summary=retrieval_eval_line(row))
     elif kind == "eval":
-        summary = {}
+        summary: dict[str, Any] = {}
         try:
             summary = json.loads(row.get("summary") or "{}") or {}
         except json.JSONDecodeError:
@@ -199,84 +198,11 @@ def load_run(store: Store, run_id: str) -> tuple[str, dict[str, Any] | None]:
     return kind, decode(store.get(_TABLE[kind], number), *_JSON_FIELDS[kind])
 
 
-def run_markdown(project: Project, kind: str, row: dict[str, Any]) -> str:
-    """A self-contained Markdown report of one run, to paste into a PR or a chat."""
-    if kind == "retrieval":
-        from workbench.core.retrieval.traces import trace_markdown
-
-        return trace_markdown(row)
-    if kind == "retrieval-eval":
-        from workbench.core.retrieval.traces import stored_eval_markdown
-
-        return stored_eval_markdown(project.store if project is not None else None, row)
-    if kind == "eval":
-        return eval_markdown(project.store if project is not None else None, row)
-    if kind == "generation":
-        return generation_markdown(row)
-    lines = [f"### {kind} {_PREFIX[kind]}{row['id']} ({row.get('created_at', '')})", ""]
-    lines += ["```json", json.dumps(row, indent=2, ensure_ascii=False, default=str), "```"]
-    return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------- generation
-
-
-def _timing(row: dict[str, Any]) -> str:
-    """`TTFT 120 ms; total 1500 ms`, or `no token arrived; total 2300 ms`: only what was
-    measured (an interrupted call has no first token, and 0 ms would be a false reading)."""
-    ttft, total = row.get("ttft_ms"), row.get("total_ms")
-    parts = []
-    if ttft is not None:
-        parts.append(f"TTFT {ttft:.0f} ms")
-    elif not row.get("output") and row.get("status") != "ok":
-        parts.append("no token arrived")
-    if total is not None:
-        parts.append(f"total {total:.0f} ms")
-    return "; ".join(parts)
-
-
-def generation_markdown(row: dict[str, Any]) -> str:
-    """A generation as a person reads it: what is not known is left out or said plainly."""
-    from workbench.core.markdown import fence
-    from workbench.core.variants import variant_label
-
-    used, requested = row.get("model_used"), row.get("model_requested")
-    if used:
-        model = f"`{used}`" + (f" (requested `{requested}`)" if requested and requested != used else "")
-    else:
-        model = "none answered" + (f" (requested `{requested}`)" if requested else "")
-    variant = variant_label(row.get("variant_name"), row.get("variant_id"), hash_chars=12)
-    lines = [
-        f"### generation {row['id']} ({row.get('created_at', '')})", "",
-        f"- model: {model}",
-        f"- variant: {variant or 'unknown'}"
-        + (f", prompt `{row.get('prompt_name')}`" if row.get("prompt_name") else ""),
-        f"- status: **{row.get('status')}**" + (f" — {row.get('error')}" if row.get("error") else ""),
-    ]
-    if row.get("prompt_tokens") is not None or row.get("completion_tokens") is not None:
-        lines.append(f"- tokens: {row.get('prompt_tokens') if row.get('prompt_tokens') is not None else '?'} in"
-                     f" / {row.get('completion_tokens') if row.get('completion_tokens') is not None else '?'} out")
-    if _timing(row):
-        lines.append(f"- timing: {_timing(row)}")
-    lines += ["", "**Prompt**", ""]
-    for message in row.get("messages") or []:
-        lines += [f"_{message.get('role')}_:", fence(message.get("content", ""))]
-    if not row.get("messages"):
-        lines.append("(not stored)")
-    lines += ["", "**Output**", "", fence(row["output"]) if row.get("output") else "(none)"]
-    return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------------- eval
-
-VERDICT_MARK = {"pass": "✓", "fail": "✗", "judge-error": "?", "unscored": "·"}
-CASES_SHOWN = 40  # per-case verdicts in a run's report; `eval show eN --all` lists every one
-
-
 def eval_summary(row: dict[str, Any], results: list[Any]) -> dict[str, Any] | None:
     """The run's stored summary, or (a killed run stores none) one recomputed from its results."""
-    if isinstance(row.get("summary"), dict):
-        return row["summary"]
+    stored = row.get("summary")
+    if isinstance(stored, dict):
+        return stored
     if not results:
         return None
     from workbench.core.evals.summary import summarize
@@ -284,87 +210,14 @@ def eval_summary(row: dict[str, Any], results: list[Any]) -> dict[str, Any] | No
     return summarize(results, expected_results=(row.get("total_cases") or 0) * (row.get("repeat") or 1))
 
 
-def eval_summary_body(summary: dict[str, Any], *, failing: bool = True) -> list[str]:
-    """The summary's lines without the advice (shown on its own, first): the CLI's wording
-    (`summary_body`) plus per-tag rates as percentages and the failures counted by lever;
-    `failing` adds the failing cases' ids (a report that lists every case leaves them out)."""
-    from workbench.core.evals.summary import summary_body
-
-    def pct(value: float | None) -> str:
-        return "–" if value is None else f"{value:.0%}"
-
-    lines = summary_body(summary)
-    tags = summary.get("per_tag") or {}
-    if tags:
-        lines = [ln for ln in lines if not ln.startswith("by tag: ")]
-        lines.insert(1, "by tag: " + ", ".join(
-            f"{t} {pct(v.get('rate'))} ({v['passed']}/{v['total']})" for t, v in tags.items()))
-    failures = {k: v for k, v in (summary.get("failures") or {}).items() if v}
-    if failures:
-        lines.append("failures by lever: " + ", ".join(f"{k} {v}" for k, v in failures.items()))
-        cases = summary.get("failing_cases") or {}
-        if cases and failing:
-            shown = list(cases.items())[:8]
-            more = f" … +{len(cases) - 8}" if len(cases) > 8 else ""
-            lines.append("failing: " + ", ".join(f"{c} ({k})" for c, k in shown) + more)
-    return lines
-
-
-def eval_case_lines(results: list[Any], *, limit: int = CASES_SHOWN) -> tuple[list[str], int]:
-    """`✗ fail japan · other · icontains: did not find 'tokyo'` per case, failures first, with
-    the answer of each case that did not pass; returns (lines, cases left out)."""
-    from workbench.core.evals.results import fold_repeats
-
-    order = {"fail": 0, "judge-error": 1, "unscored": 2, "pass": 3}
-    folded = sorted(fold_repeats(results).values(), key=lambda s: order.get(s.verdict, 4))
-    lines = []
-    for s in folded[:limit]:
-        r = s.evidence
-        parts = [f"{VERDICT_MARK.get(s.verdict, ' ')} {s.verdict} {s.case_id}"]
-        if s.verdict != "pass":
-            if r.failure_kind:
-                parts.append(r.failure_kind)
-            why = "; ".join(f"{a.name}: {a.detail}" for a in r.assertions if a.passed is not True)
-            if why or r.error:
-                parts.append((why or r.error or "")[:200])
-        if s.flaky:
-            parts.append(f"flaky: {s.passes} pass / {s.fails} fail")
-        answer = " ".join((r.output or "").split())
-        lines.append(" · ".join(parts))
-        if answer and s.verdict != "pass":
-            lines.append(f"  answer: {answer[:160]}{'…' if len(answer) > 160 else ''}")
-    return lines, max(0, len(folded) - limit)
-
-
-def eval_markdown(store: Store, row: dict[str, Any], *, limit: int = CASES_SHOWN) -> str:
-    """An eval run as `workbench eval show` reads it: the advice first, pass rate with its 95%
-    interval, checks, tags, failures by lever, then each case's verdict (failures first)."""
+def load_eval_run(store: Store, run_id: int) -> tuple[dict[str, Any], list[Any], dict[str, Any]]:
+    """An eval run's row, results and summary (recomputed when the run stored none), as
+    `eval show` and `runs show eN` read it."""
     from workbench.core.evals import runstore
-    from workbench.core.markdown import md_cell
-    from workbench.core.variants import variant_label
+    from workbench.core.evals.summary import summarize
 
-    results = runstore.load_results(store, row["id"]) if store is not None else []
-    summary = eval_summary(row, results)
-    variant = variant_label(row.get("variant_name"), row.get("variant_id"))
-    title = f"eval e{row['id']} · {row.get('evalset_name') or '?'} · {variant or '?'} · {row.get('status')}"
-    facts = [(row.get("created_at") or "")[:19].replace("T", " ")]
-    if row.get("evalset_path"):
-        facts.append(PurePath(row["evalset_path"]).name
-                     + (f" (version {row['evalset_hash'][:10]})" if row.get("evalset_hash") else ""))
-    if row.get("variant_id"):
-        facts.append(f"variant id {row['variant_id']}")
-    out = [f"### {md_cell(title)}", "", md_cell(" · ".join(f for f in facts if f)), ""]
-    if not summary:
-        out.append("No results stored for this run." if row.get("status") != "running"
-                   else "Running: the summary is written when the run ends.")
-        return "\n".join(out) + "\n"
-    if summary.get("advice"):
-        out += [f"> **{md_cell(summary['advice'])}**", ""]
-    out += [f"- {md_cell(line)}" for line in eval_summary_body(summary, failing=False)]
-    lines, left = eval_case_lines(results, limit=limit)
-    if lines:
-        out += ["", "#### Cases (failures first)", ""]
-        out += [("  - " if line.startswith("  ") else "- ") + md_cell(line.strip()) for line in lines]
-        if left:
-            out.append(f"- … and {left} more: `workbench eval show e{row['id']} --all`")
-    return "\n".join(out) + "\n"
+    row = runstore.get_run(store, run_id)
+    results = runstore.load_results(store, run_id)
+    summary = row["summary"] if isinstance(row.get("summary"), dict) else summarize(
+        results, expected_results=(row.get("total_cases") or 0) * (row.get("repeat") or 1))
+    return row, results, summary

@@ -19,11 +19,9 @@ from workbench.core.evals.gate import GateResult
 from workbench.core.evals.history import History, HistoryPoint
 from workbench.core.evals.results import CaseResult
 from workbench.core.evals.stats import points
-
-# The summary's lines live in core while core/runlog.py (a run's Markdown) uses them: re-exported.
-from workbench.core.evals.summary import summary_body as summary_body
-from workbench.core.evals.summary import summary_lines as summary_lines
 from workbench.core.safetext import terminal_safe
+from workbench.present.eval_report import summary_body as summary_body
+from workbench.present.eval_report import summary_lines as summary_lines
 from workbench.present.numbers import pct, pct_ci, signed_cost, signed_ms
 
 Texts = dict[str, tuple[str | None, str | None]]
@@ -84,6 +82,19 @@ def show_header(row: dict[str, Any], variant: str) -> Text:
         f"{row.get('status')} · {(row.get('created_at') or '')[:19].replace('T', ' ')}",
         "bold",
     )
+
+
+def show_texts(row: dict[str, Any], results: Sequence[CaseResult], summary: dict[str, Any], *,
+               everything: bool = False) -> list[Text]:
+    """`eval show eN` (and `runs show eN`): the header, the summary with the advice first, the
+    run's identity (what decides the answers), then the failing cases (every case with `everything`)."""
+    from workbench.core.evals.runstore import run_info
+    from workbench.core.variants import variant_label
+
+    info = run_info(row)
+    variant = variant_label(info.variant_name, info.variant_id, hash_chars=len(info.variant_id or ""))
+    return [show_header(row, variant), *summary_texts(summary), text(f"identity: {info.identity}", "dim"),
+            *failure_texts(results, limit=10_000 if everything else 30, everything=everything)]
 
 
 def gate_texts(gate: GateResult) -> list[Text]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.present.numbers import format_cost, rate, secs
+from workbench.present.numbers import format_cost, ms, rate, secs
 
 
 @dataclass(frozen=True)
@@ -135,4 +135,50 @@ def pack(parts: list[str], width: int) -> str:
             current = candidate
     if current:
         lines.append(current)
+    return "\n".join(lines)
+
+
+def timing(row: dict[str, Any]) -> str:
+    """`TTFT 120 ms; total 1500 ms`, or `no token arrived; total 2300 ms`: only what was
+    measured (an interrupted call has no first token, and 0 ms would be a false reading)."""
+    ttft, total = row.get("ttft_ms"), row.get("total_ms")
+    parts = []
+    if ttft is not None:
+        parts.append(f"TTFT {ms(ttft)}")
+    elif not row.get("output") and row.get("status") != "ok":
+        parts.append("no token arrived")
+    if total is not None:
+        parts.append(f"total {ms(total)}")
+    return "; ".join(parts)
+
+
+def generation_markdown(row: dict[str, Any]) -> str:
+    """A stored generation as a person reads it: what is not known is left out or said plainly."""
+    from workbench.core.markdown import fence
+    from workbench.core.variants import variant_label
+
+    used, requested = row.get("model_used"), row.get("model_requested")
+    if used:
+        model = f"`{used}`" + (f" (requested `{requested}`)" if requested and requested != used else "")
+    else:
+        model = "none answered" + (f" (requested `{requested}`)" if requested else "")
+    variant = variant_label(row.get("variant_name"), row.get("variant_id"), hash_chars=12)
+    lines = [
+        f"### generation {row['id']} ({row.get('created_at', '')})", "",
+        f"- model: {model}",
+        f"- variant: {variant or 'unknown'}"
+        + (f", prompt `{row.get('prompt_name')}`" if row.get("prompt_name") else ""),
+        f"- status: **{row.get('status')}**" + (f" — {row.get('error')}" if row.get("error") else ""),
+    ]
+    if row.get("prompt_tokens") is not None or row.get("completion_tokens") is not None:
+        lines.append(f"- tokens: {row.get('prompt_tokens') if row.get('prompt_tokens') is not None else '?'} in"
+                     f" / {row.get('completion_tokens') if row.get('completion_tokens') is not None else '?'} out")
+    if timing(row):
+        lines.append(f"- timing: {timing(row)}")
+    lines += ["", "**Prompt**", ""]
+    for message in row.get("messages") or []:
+        lines += [f"_{message.get('role')}_:", fence(message.get("content", ""))]
+    if not row.get("messages"):
+        lines.append("(not stored)")
+    lines += ["", "**Output**", "", fence(row["output"]) if row.get("output") else "(none)"]
     return "\n".join(lines)

@@ -5,7 +5,8 @@ and number formats are made here, once, for both front ends.
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
@@ -13,6 +14,9 @@ from rich.text import Text
 from workbench.core.citations import source_line
 from workbench.core.safetext import terminal_safe
 from workbench.present.numbers import format_cost, ms, seconds, short_ms, tokens
+
+if TYPE_CHECKING:
+    from workbench.core.store import Store
 
 _RAW = ("prompt_tokens", "completion_tokens", "total_ms", "latency_ms")
 
@@ -147,3 +151,32 @@ def generation_detail(row: dict[str, Any]) -> str:
         out.append(f"--- thinking ---\n{terminal_safe(row['thinking'])}\n\n")
     out.append(f"--- output ---\n{terminal_safe(row.get('output') or '(none)')}\n")
     return "".join(out)
+
+
+# ------------------------------------------------------------------------- one run as Markdown
+
+
+def run_markdown(store: Store | None, kind: str, row: dict[str, Any]) -> str:
+    """A self-contained Markdown report of one run, to paste into a PR or a chat
+    (`runs show ID --markdown` and the Runs tab's detail)."""
+    from workbench.core.run_ids import PREFIX
+
+    if kind == "retrieval":
+        from workbench.core.retrieval.traces import trace_markdown
+
+        return trace_markdown(row)
+    if kind == "retrieval-eval":
+        from workbench.core.retrieval.traces import stored_eval_markdown
+
+        return stored_eval_markdown(store, row)  # type: ignore[arg-type]
+    if kind == "eval":
+        from workbench.present.eval_report import eval_markdown
+
+        return eval_markdown(store, row)
+    if kind == "generation":
+        from workbench.present.generation import generation_markdown
+
+        return generation_markdown(row)
+    lines = [f"### {kind} {PREFIX[kind]}{row['id']} ({row.get('created_at', '')})", ""]
+    lines += ["```json", json.dumps(row, indent=2, ensure_ascii=False, default=str), "```"]
+    return "\n".join(lines)

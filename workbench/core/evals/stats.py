@@ -110,6 +110,8 @@ def cases_for_ceiling(flip_share: float, gain: float, min_gain: float, alpha: fl
     return math.ceil((_z(1 - alpha) + _z(power)) ** 2 * var / (min_gain - g) ** 2)
 
 
+# Display code formats through workbench/present/numbers.py (which re-exports this); core keeps
+# format_p only for its own verdict sentence below (`plain_words`).
 def format_p(p: float) -> str:
     return "p<0.001" if p < 0.001 else f"p={p:.2f}"
 

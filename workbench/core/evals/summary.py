@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.core.evals.attribution import FAILURE_KINDS, advice
 from workbench.core.evals.python_scorer import scorer_error_only
 from workbench.core.evals.results import CaseResult, fold_repeats, percentile
-from workbench.core.evals.stats import discordance, resolution, resolution_words, wilson_interval
-from workbench.core.llm.resilience import format_cost
+from workbench.core.evals.stats import discordance, resolution, wilson_interval
 
 if TYPE_CHECKING:
     from workbench.core.store import Store
@@ -151,59 +150,3 @@ def resolution_vs_previous(store: Store, run_id: int, results: Sequence[CaseResu
     regressions = sum(1 for a, b in pairs if a and not b)
     return {"against": other, "cases": len(pairs), "flips": fixes + regressions,
             "resolution": resolution(len(pairs), discordance(fixes, regressions, len(pairs)))}
-
-
-def summary_lines(s: dict[str, Any]) -> list[str]:
-    """Plain-text lines for the CLI (no markup: case ids and tags are user text): the advice
-    first, as the Evals tab shows it, because it says which lever to pull (the numbers below
-    are its evidence), then `summary_body`."""
-    return [line for line in (s.get("advice", ""),) if line] + summary_body(s)
-
-
-def summary_body(s: dict[str, Any]) -> list[str]:
-    """The summary's lines without the advice: pass rate with its CI first, then checks, tags,
-    retrieval, latency, tokens and cache hits, flaky cases."""
-    lines = []
-    if s.get("pass_rate") is None:
-        lines.append(f"{s['cases']} cases, none decided")
-    else:
-        lo, hi = s["ci"]
-        lines.append(f"pass rate {s['pass_rate']:.0%} ({s['passed']}/{s['total']}), 95% CI {lo:.0%}–{hi:.0%}")
-    res = s.get("resolution")
-    if res:
-        lines.append(f"vs e{res['against']}: {resolution_words(res['cases'], res['flips'], res['resolution'])}")
-    extra = []
-    if s.get("judge_errors"):
-        extra.append(f"{s['judge_errors']} judge errors (not counted)")
-    if s.get("scorer_errors"):
-        extra.append(f"{s['scorer_errors']} scorer errors (not counted)")
-    if s.get("unscored"):
-        extra.append(f"{s['unscored']} unscored")
-    if s.get("missing"):
-        extra.append(f"{s['missing']} not run")
-    sel = s.get("selection")
-    if sel:
-        extra.append(f"a subset: {sel['cases']} of the set's {sel['of']} cases ({sel['how']})")
-    if extra:
-        lines.append("  " + ", ".join(extra))
-    if s.get("per_assertion"):
-        parts = [f"{name} {b['passed']}/{b['passed'] + b['failed']}" + (f" ({b['errors']} errors)" if b["errors"] else "")
-                 for name, b in s["per_assertion"].items()]
-        lines.append("by check: " + ", ".join(parts))
-    if s.get("per_tag"):
-        lines.append("by tag: " + ", ".join(f"{t} {v['passed']}/{v['total']}" for t, v in s["per_tag"].items()))
-    r = s.get("retrieval")
-    if r:
-        lines.append(f"retrieval: a relevant document in the top {r['k']} for {r['hit_rate']:.0%} of {r['cases']} "
-                     f"cases, recall@{r['k']} {r['recall']:.2f}, MRR {r['mrr']:.2f}, nDCG@10 {r['ndcg']:.2f}")
-    lat = s.get("latency_ms") or {}
-    if lat.get("p50") is not None:
-        lines.append(f"latency p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms")
-    tok = s.get("tokens") or {}
-    cost = s.get("cost")
-    lines.append(f"tokens {tok.get('prompt', 0)} in / {tok.get('completion', 0)} out"
-                 + (f", cost {format_cost(cost)}" if cost else "")
-                 + f", {s.get('cache_hits', 0)} of {s.get('results', 0)} from cache")
-    if s.get("flaky"):
-        lines.append(f"flaky (repeats disagree): {', '.join(s['flaky'])}")
-    return lines

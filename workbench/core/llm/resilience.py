@@ -115,6 +115,8 @@ def cost_of(prompt_tokens: int | None, completion_tokens: int | None, pricing: P
     )
 
 
+# Display code formats through workbench/present/numbers.py (which re-exports this); core keeps
+# format_cost only for its own budget refusals (core/pipeline.py) and the guard's evidence.
 def format_cost(value: float) -> str:
     """A price to three significant digits, never rounded to nothing: 0.000051, 0.0012, 1.25.
 

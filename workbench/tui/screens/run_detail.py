@@ -21,11 +21,11 @@ from workbench.tui.widgets.key_hints import KeyHints
 
 
 def run_report(project: Any, kind: str, row: dict[str, Any]) -> str:
-    """The core's Markdown report of a run; plain JSON when its renderer is not in this build."""
-    from workbench.core.runlog import run_markdown
+    """The Markdown report `runs show --markdown` prints; plain JSON when its renderer is not in this build."""
+    from workbench.present.runs import run_markdown
 
     try:
-        return run_markdown(project, kind, row)
+        return run_markdown(project.store if project is not None else None, kind, row)
     except ImportError:
         body = json.dumps(row, indent=2, ensure_ascii=False, default=str)
         return f"### {kind} {row.get('id')}\n\n```json\n{body}\n```"

@@ -31,6 +31,7 @@ from textual.worker import get_current_worker
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.safetext import terminal_safe
+from workbench.present.numbers import ms
 from workbench.tui.widgets.retrieval_cases import CaseChoice, CasePicker
 from workbench.tui.widgets.retrieval_index import MODEL_LOADING, IndexStatus
 from workbench.tui.widgets.retrieval_preview import PreviewPane
@@ -92,6 +93,8 @@ class RetrievalTab(Vertical):
                 tooltip="Ingest the corpus into the index (only new and changed files)"),
         Binding("escape", "cancel_ingest", "Cancel", id="retrieval.cancel",
                 tooltip="Stop the ingest after this batch; finished files are kept"),
+        Binding("ctrl+b", "tune", "Tune", id="retrieval.tune", show=False,
+                tooltip="retrieval tune: score a grid of settings on the default eval set; a applies the winner"),
         Binding("ctrl+f", "focus_query", "Query", id="retrieval.query", show=False,
                 tooltip="Move to the query box"),
         Binding("ctrl+l", "focus_results", "Results", id="retrieval.results", show=False,
@@ -200,7 +203,7 @@ class RetrievalTab(Vertical):
         parts.append("dense · full-text · hybrid" if self.wide
                      else f"showing {MODE_LABEL[self.mode]} (ctrl+n: next method)")
         if self.show_timings:
-            parts.append(f"{r.latency_ms:.0f} ms")
+            parts.append(ms(r.latency_ms))
         if self.trace_id is not None:
             parts.append(f"trace r{self.trace_id}")
         return " · ".join(parts)
@@ -410,6 +413,16 @@ class RetrievalTab(Vertical):
         from workbench.tui.clipboard import copy_text
 
         copy_text(self, hit.text, terminal_safe(f"{hit.chunk_id} ({len(hit.text)} characters)"))
+
+    def action_tune(self) -> None:
+        from workbench.tui.screens.retrieval_tune import TuneScreen
+
+        def closed(applied: bool | None) -> None:
+            if applied:  # workbench.yaml changed and the index was rebuilt: search with the new settings
+                self.settings = self.status.settings = self.project.config.retrieval
+                self.status.refresh_stats()
+
+        self.app.push_screen(TuneScreen(self.project), closed)
 
     def action_focus_query(self) -> None:
         self.query_one("#rt-query", Input).focus()

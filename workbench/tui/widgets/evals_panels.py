@@ -14,7 +14,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import ProgressBar, Static
 
-from workbench.core.runlog import VERDICT_MARK
+from workbench.present.eval_report import VERDICT_MARK
+from workbench.present.numbers import secs
 from workbench.tui.widgets.evals_text import safe, summary_body, variant_text, when
 
 
@@ -40,7 +41,7 @@ def last_case_text(result: Any) -> Text:
         failing = [a for a in result.assertions if a.passed is not True]
         why = failing[0].name if failing else (result.error or "")
         why = f" ({safe(why)[:60]})" if why else ""
-    took = f" · {result.latency_ms / 1000:.1f} s" if result.latency_ms is not None else ""
+    took = f" · {secs(result.latency_ms / 1000, 1)}" if result.latency_ms is not None else ""
     cached = " · from cache" if result.cached else ""
     return Text(f"last: {safe(result.case_id)} {mark} {result.verdict}{why}{took}{cached}",
                 no_wrap=True, overflow="ellipsis")

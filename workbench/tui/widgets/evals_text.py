@@ -92,9 +92,9 @@ def default_pair(rows: Sequence[dict[str, Any]], current: int | None, mark_a: in
 def summary_body(summary: dict[str, Any]) -> list[str]:
     """The summary's lines without the advice (shown on its own, first): the same lines as a
     run's report in the Runs tab, made safe for one terminal line each."""
-    from workbench.core.runlog import eval_summary_body
+    from workbench.present.eval_report import panel_lines
 
-    return [safe(line) for line in eval_summary_body(summary)]
+    return [safe(line) for line in panel_lines(summary)]
 
 
 # ---------------------------------------------------------------------------------------- diff
