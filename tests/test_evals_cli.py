@@ -10,32 +10,11 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
+from fixtures_evals import CAPITALS_EU as EVALS
 
 from workbench.cli import main
 from workbench.core.store import Store
 
-EVALS = """\
-name: capitals
-cases:
-  - id: france
-    inputs: {question: Capital of France}
-    tags: [eu]
-    assert:
-      - {type: icontains, value: paris}
-  - id: italy
-    inputs: {question: Capital of Italy}
-    tags: [eu]
-    assert:
-      - {type: icontains, value: rome}
-  - id: japan
-    inputs: {question: Capital of Japan}
-    assert:
-      - {type: icontains, value: tokyo}
-  - id: peru
-    inputs: {question: Capital of Peru}
-    assert:
-      - {type: contains, value: Lima}
-"""
 ANSWERS = {"France": "Paris.", "Italy": "Rome.", "Japan": "Kyoto.", "Peru": "Lima"}
 
 

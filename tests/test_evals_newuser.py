@@ -10,10 +10,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from workbench.cli import main
-
 # the capitals set, its stand-in answers (japan fails) and the `proj` fixture, as a user has them
-from test_evals_cli import EVALS, answer, chats, ctrl_c_eval_run, proj, wb  # noqa: F401
+from fixtures_evals import CAPITALS_EU as EVALS
+from test_evals_cli import answer, chats, ctrl_c_eval_run, proj, wb  # noqa: F401
+
+from workbench.cli import main
 
 
 def test_a_truncated_answer_is_served_from_cache_on_an_unchanged_rerun(proj, capsys):

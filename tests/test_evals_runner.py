@@ -6,36 +6,12 @@ import asyncio
 import json
 
 import pytest
+from fixtures_evals import CAPITALS as EVALS
 
 from workbench.core.evals import runstore
 from workbench.core.evals.evalset import load_evalset
 from workbench.core.evals.runner import EvalRunner
 from workbench.core.variants import resolve_variant
-
-EVALS = """\
-name: capitals
-defaults:
-  tags: [geo]
-cases:
-  - id: france
-    inputs: {question: Capital of France}
-    assert:
-      - {type: icontains, value: paris}
-  - id: italy
-    inputs: {question: Capital of Italy}
-    tags: [geo, eu]
-    assert:
-      - {type: icontains, value: rome}
-  - id: japan
-    inputs: {question: Capital of Japan}
-    assert:
-      - {type: icontains, value: tokyo}
-      - {type: max-tokens, value: 50}
-  - id: peru
-    inputs: {question: Capital of Peru}
-    assert:
-      - {type: contains, value: Lima}
-"""
 
 ANSWERS = {"France": "Paris.", "Italy": "Rome, of course.", "Japan": "Kyoto.", "Peru": "Lima"}
 

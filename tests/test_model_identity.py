@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-
+from fixtures_evals import CAPITALS_PAIR as CAPITALS
 from fixtures_project import write_project
-from test_runs_cli import CAPITALS, flat, wb
+from test_runs_cli import flat, wb
+
 from workbench.core.config import PricingConfig, RetryConfig, TimeoutConfig, load_config
 from workbench.core.llm import ollama as ollama_mod
 from workbench.core.llm.base import ChatRequest, Thinking, Token

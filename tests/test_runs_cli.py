@@ -8,9 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-
+from fixtures_evals import CAPITALS_PAIR as CAPITALS
 from fixtures_project import write_project
 from fixtures_retrieval import write_corpus
+
 from workbench.cli import main
 from workbench.core.project import Project
 from workbench.core.runlog import parse_run_id
@@ -32,18 +33,6 @@ cases:
     relevant: [dogs.md]
 """
 
-CAPITALS = """\
-name: capitals
-cases:
-  - id: france
-    inputs: {question: Capital of France}
-    assert:
-      - {type: icontains, value: paris}
-  - id: italy
-    inputs: {question: Capital of Italy}
-    assert:
-      - {type: icontains, value: rome}
-"""
 
 
 def wb(root: Path, *argv: str) -> int:

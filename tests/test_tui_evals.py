@@ -8,50 +8,14 @@ import re
 from pathlib import Path
 
 import pytest
+from fixtures_evals import CAPITALS as EVALS
+from fixtures_evals import GOOD, scripted
 from fixtures_tui import screen_text, settle, until
 
 from workbench.core.evals import runstore
 
-EVALS = """\
-name: capitals
-defaults:
-  tags: [geo]
-cases:
-  - id: france
-    inputs: {question: Capital of France}
-    assert:
-      - {type: icontains, value: paris}
-  - id: italy
-    inputs: {question: Capital of Italy}
-    tags: [geo, eu]
-    assert:
-      - {type: icontains, value: rome}
-  - id: japan
-    inputs: {question: Capital of Japan}
-    assert:
-      - {type: icontains, value: tokyo}
-  - id: peru
-    inputs: {question: Capital of Peru}
-    assert:
-      - {type: contains, value: Lima}
-"""
-
-GOOD = {"France": "Paris is the capital.", "Italy": "Rome is the capital of Italy.",
-        "Japan": "Kyoto was the capital.", "Peru": "Lima"}
 # Italy regresses, and its new answer carries markup and an escape sequence.
 WORSE = {**GOOD, "Italy": "[bold]Milan[/bold] \x1b[31mis the capital of Italy."}
-
-
-def scripted(answers: dict[str, str]):
-    """The stand-in's reply: the answer for the country in the question, word by word."""
-    def reply(body):
-        text = body["messages"][-1]["content"]
-        for country, answer in answers.items():
-            if country in text:
-                words = answer.split(" ")
-                return [w + " " for w in words[:-1]] + [words[-1]]
-        return ["I don't know."]
-    return reply
 
 
 @pytest.fixture

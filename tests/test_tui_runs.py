@@ -213,7 +213,8 @@ async def test_an_eval_run_opens_as_its_summary_not_as_json(tui_project_dir, oll
                                                             make_app):
     """e1 in the Runs tab reads like `workbench eval show`: pass rate with its interval, the
     advice, failures by lever and each case's verdict, never the stored row as JSON."""
-    from test_tui_evals import EVALS, GOOD, scripted
+    from fixtures_evals import CAPITALS as EVALS
+    from fixtures_evals import GOOD, scripted
 
     from workbench.core.evals.evalset import load_evalset
     from workbench.core.evals.runner import EvalRunner
