@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from fixtures_retrieval import write_grounded_project
+
 from workbench.cli import main
 
 
@@ -227,8 +227,8 @@ def test_a_model_mismatch_without_a_terminal_is_the_message_and_exit_2(project_d
 
 
 def test_the_reindex_offer_asks_once_and_takes_only_yes():
-    from workbench.commands.retrieval import offer_reindex
     from workbench.core.retrieval.index import IndexMismatch
+    from workbench.present.retrieval_ingest import offer_reindex
 
     problem = IndexMismatch("the retrieval index was built with embedding model 'a'")
     asked: list[str] = []
@@ -252,13 +252,13 @@ def test_the_reindex_offer_asks_once_and_takes_only_yes():
 
 
 def test_accepting_the_offer_reindexes_and_then_searches(project_dir: Path, capsys, monkeypatch):
-    from workbench.commands import retrieval as retrieval_cmd
     from workbench.core.retrieval.index import Index
+    from workbench.present import retrieval_ingest
 
     p = ["--project", str(project_dir)]
     assert main([*p, "ingest"]) == 0
     _pretend_built_with_another_model(project_dir)
-    monkeypatch.setattr(retrieval_cmd, "interactive", lambda: True)
+    monkeypatch.setattr(retrieval_ingest, "interactive", lambda: True)
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
     capsys.readouterr()
     assert main([*p, "retrieve", "cats sleep hours", "--json"]) == 0

@@ -27,7 +27,7 @@ from textual.widgets import ProgressBar, Static
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.safetext import terminal_safe
-from workbench.tui.widgets.retrieval_report import progress_text, stats_text
+from workbench.present.retrieval import progress_text, stats_text
 
 MODEL_LOADING = "loading embedding model… (once per session)"
 

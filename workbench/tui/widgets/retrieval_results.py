@@ -18,7 +18,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from workbench.tui.widgets.retrieval_report import MODE_LABEL, is_gold, row_cells
+from workbench.present.retrieval import MODE_LABEL, is_gold, row_cells
 
 COLUMNS = (("#", 3), ("document › heading", None), ("dense", 7), ("fts", 8), ("hybrid", 8))
 

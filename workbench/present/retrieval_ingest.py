@@ -1,0 +1,125 @@
+"""A CLI ingest as a person sees it: a progress bar on stderr, Ctrl-C that stops after the
+current batch, and the re-index offer for an index built with another embedding model.
+
+Shared by `workbench ingest`, `retrieve` and `retrieval tune --apply`; the TUI has its own worker.
+"""
+
+from __future__ import annotations
+
+import _thread
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.text import Text
+
+from workbench.present.progress import progress_bar
+from workbench.present.retrieval import progress_fields
+
+if TYPE_CHECKING:
+    from workbench.core.project import Project
+    from workbench.core.retrieval.ingest import IngestProgress, IngestReport
+    from workbench.core.retrieval.settings import RetrievalSettings
+
+# After the first Ctrl-C (or SIGTERM), how long the current batch may take to finish before the
+# ingest is stopped where it is: loading the embedding model alone took 5-12 s on a busy box.
+STOP_GRACE_S = 1.5
+
+
+def ingest_with_progress(
+    project: Project,
+    settings: RetrievalSettings,
+    paths: list[str] | None,
+    *,
+    reindex: bool = False,
+    prune: bool = False,
+    quiet: bool = False,
+) -> IngestReport:
+    """`ingest_project` with a progress bar on stderr (when it is a terminal and not `quiet`)
+    and Ctrl-C handling: the first stops after the current batch, keeping completed files."""
+    from workbench.core.retrieval.service import ingest_project
+
+    err = Console(stderr=True, highlight=False)
+    cancel = threading.Event()
+    deadline: list[threading.Timer] = []
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:  # first Ctrl-C: finish the batch
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        err.print(Text("stopping after this batch (Ctrl-C again to abort now)...", style="yellow"))
+        # ... unless that takes long (a model load, a big batch): then as a second Ctrl-C would.
+        # Safe at any point: a file's chunks are one LanceDB commit (core/retrieval/ingest.py).
+        deadline.append(threading.Timer(STOP_GRACE_S, _thread.interrupt_main))
+        deadline[0].daemon = True
+        deadline[0].start()
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if main else None
+    progress = progress_bar(err, "files", "chunks", "rate", "eta", elapsed=True, disable=quiet)
+    task = progress.add_task("scanning", total=None, files="", chunks="", rate="", eta="")
+
+    def on_progress(p: IngestProgress) -> None:
+        f = progress_fields(p)
+        if p.phase == "embedding":
+            progress.update(
+                task,
+                description="embedding",
+                total=max(p.chunks_total, 1),
+                completed=p.chunks_done,
+                files=f["files"],
+                chunks=f["chunks"],
+                rate=f["rate"],
+                eta=f["eta"],
+            )
+        else:
+            progress.update(task, description=p.phase, files=f["files"])
+
+    try:
+        with progress:
+            report: IngestReport = ingest_project(
+                project, settings, paths, reindex=reindex, prune=prune, progress=on_progress, cancel=cancel
+            )
+            return report
+    finally:
+        for timer in deadline:
+            timer.cancel()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def interactive() -> bool:
+    """Whether a person can answer a question: stdin and stderr are both a terminal."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def ask_on_stderr(question: str) -> str:
+    """input(), but the question goes to stderr: stdout may be piped (`retrieve --json | jq`)."""
+    print(question, end="", file=sys.stderr, flush=True)
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line
+
+
+def offer_reindex(
+    problem: Exception, model: str, *, ask: Callable[[str], str] | None = None, is_interactive: bool | None = None
+) -> bool:
+    """At a terminal, say the problem and ask "Re-index now with MODEL? [y/N]"; True on yes.
+    Without one nothing is asked and False comes back: the caller re-raises, and the message
+    with its `workbench ingest --reindex` advice is the exit-2 error."""
+    if not (interactive() if is_interactive is None else is_interactive):
+        return False
+    print(f"{problem}", file=sys.stderr)
+    try:
+        answer = (ask or ask_on_stderr)(
+            f"Re-index now with {model}? This rebuilds the index from retrieval.corpus. [y/N] "
+        )
+    except (EOFError, KeyboardInterrupt):
+        print(file=sys.stderr)
+        return False
+    return answer.strip().lower() in ("y", "yes")
