@@ -271,7 +271,7 @@ async def drop_is_shown_everywhere(project, job_id):
     import io
     from contextlib import redirect_stdout
 
-    from workbench.tui.widgets.finetune_text import export_short, job_detail
+    from workbench.present.finetune import export_short, job_detail
 
     def cli(*args):
         buf = io.StringIO()

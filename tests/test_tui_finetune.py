@@ -311,8 +311,10 @@ async def test_override_then_a_real_run_draws_the_loss_curve_and_lists_the_done_
         verdict = evaluated["config"]["eval"]
         assert verdict["baseline_run_id"] == 1 and verdict["run_id"] == 2
         text = screen_text(app)
-        assert f"f1: adapter run e2, pass rate " in text
-        assert f"verdict: {verdict['verdict']}" in text
+        assert "adapter of job f1: run e2, pass rate " in text  # as `finetune eval` says it
+        from workbench.present.finetune import VERDICT_WORDS
+
+        assert "verdict: " + " ".join(VERDICT_WORDS[verdict["verdict"]].split()[:3]) in text  # the CLI's words
         assert f"vs e1: {verdict['words']}" in text  # the statistics line
         row = next(line for line in text.splitlines() if line.startswith(" f1 "))
         assert {"no significant change": "= noise", "regression": "▼ worse",

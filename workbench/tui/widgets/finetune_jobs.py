@@ -24,40 +24,14 @@ from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
 from workbench.core.errors import WorkbenchError
+from workbench.present.evals import safe
+from workbench.present.finetune import eval_result_lines, export_result_lines
 from workbench.tui.widgets.evals_controls import error_line
-from workbench.tui.widgets.evals_text import safe, stats_line
 from workbench.tui.widgets.finetune_text import job_cells, job_detail, job_hint
 
 COLUMNS = (("job", 4), ("status", 9), ("steps", 7), ("loss", 13), ("⚑", 1), ("eval", 8),
            ("export", 12))
 ROW_LIMIT = 200
-
-
-def eval_result_lines(result: Any) -> list[str]:
-    """What `finetune eval` prints, for the activity line: the verdict with its statistics."""
-    rate = result.summary.get("pass_rate")
-    lines = [f"f{result.job_id}: adapter run e{result.run_id}, pass rate "
-             f"{'n/a' if rate is None else f'{rate:.0%}'} — verdict: {result.verdict}"
-             + (" (the statistics say so)" if result.improvement else "")]
-    if result.diff is not None:
-        lines.append(f"vs e{result.baseline_run_id}: {stats_line(result.diff)}")
-    else:
-        lines.append(safe(result.words))
-    if result.heldout:
-        lines.append(f"held-out cases only ({result.heldout['n']}): {result.heldout['words']}")
-    lines += [f"note: {safe(n)}" for n in result.notes]
-    return lines
-
-
-def export_result_lines(result: Any) -> list[str]:
-    lines = [f"f{result.job_id} exported to {safe(result.folder)} (Modelfile: FROM "
-             f"{safe(result.base)} + ADAPTER)"]
-    if result.created:
-        lines.append(f"created ollama:{safe(result.name)} (Ollama {safe(result.ollama)})")
-    if result.eval and not result.eval.get("drop") and result.eval.get("words"):
-        lines.append(safe(result.eval["words"]))
-    lines += [f"warning: {safe(w)}" for w in result.warnings]
-    return lines
 
 
 class JobsPanel(Vertical):
