@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
+from test_finetune_train import FINETUNE, write_data
 
 from workbench.core.finetune import jobs
 from workbench.core.finetune.train import TrainingRun
-from test_finetune_train import FINETUNE, write_data
 
 pytestmark = pytest.mark.slow
 
@@ -30,8 +30,9 @@ def _train(project, data: Path, steps: int) -> subprocess.Popen:
         env={**os.environ, "PYTHONPATH": os.getcwd()})
 
 
-def _worker_of(pid: int) -> int | None:
-    """The training worker started by process `pid` (not any other helper it may run)."""
+def _workers_of(pid: int) -> list[int]:
+    """The training workers started by process `pid` (every rank; not any other helper it runs)."""
+    found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -40,8 +41,13 @@ def _worker_of(pid: int) -> int | None:
             except OSError:
                 continue
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"train_worker" in cmdline:
-                return int(entry.name)
-    return None
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def _worker_of(pid: int) -> int | None:
+    """The training worker started by process `pid` (one process: one worker)."""
+    return next(iter(_workers_of(pid)), None)
 
 
 def _alive(pid: int) -> bool:

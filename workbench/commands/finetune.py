@@ -65,6 +65,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--no-evalset", action="store_true", help="do not train on the eval set's train cases")
     t.add_argument("--variant", help="the variant whose prompt frames the examples (default: finetune.variant)")
     t.add_argument("--evalset", help="eval file or name")
+    t.add_argument(
+        "--processes",
+        type=int,
+        metavar="N",
+        help="train in N data-parallel processes (accelerate; gloo on CPU, one GPU each on CUDA); "
+        "default: finetune.processes",
+    )
     t.add_argument("--json", action="store_true", help="print progress events and the result as JSON lines")
     t.set_defaults(func=train_cmd)
 
@@ -132,10 +139,14 @@ def train_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.present import finetune as present
 
     err = _console(sys.stderr)
+    if args.processes is not None and args.processes < 1:  # before a job row exists
+        from workbench.core.errors import WorkbenchError
+
+        raise WorkbenchError("--processes must be at least 1", field="processes")
     progress = present.TrainingProgress(args.json, err)
     if args.resume:
         job_id = jobs.resolve_job_ref(project.store, args.resume)
-        run = TrainingRun(project, job_id, on_event=progress, resume=True, steps=args.steps)
+        run = TrainingRun(project, job_id, on_event=progress, resume=True, steps=args.steps, processes=args.processes)
         if not args.json:
             err.print(
                 Text(
@@ -166,7 +177,7 @@ def train_cmd(args: argparse.Namespace, project: Any) -> int:
         job_id = plan.job_id
         if not args.json:
             _print(err, present.plan_texts(plan, args.override))
-        run = TrainingRun(project, job_id, on_event=progress)
+        run = TrainingRun(project, job_id, on_event=progress, processes=args.processes)
     outcome = run.run()
     if args.json:
         curve = outcome.loss_curve

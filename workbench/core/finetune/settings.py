@@ -91,6 +91,10 @@ class FinetuneSettings:
     # CPU threads for the training subprocess (None: all cores but one). Explicit, because a busy
     # core stalls torch's thread pool (27 s steps were seen on 2 shared cores).
     threads: int | None = field(default=None, metadata={"gt": 0})
+    # Training processes (data parallel through accelerate: gloo on CPU, NCCL on CUDA, one GPU
+    # per process). Each takes a share of every batch; the steps and the adapter are those of
+    # one process. With threads unset, the cores but one are shared between them.
+    processes: int = field(default=1, metadata={"gt": 0})
     # A checkpoint (adapter + optimizer state) every this-many steps, and always at cancel.
     save_every: int = field(default=10, metadata={"gt": 0})
     # "auto": CUDA when available (bf16 where supported), else CPU.
@@ -105,5 +109,5 @@ class FinetuneSettings:
     def lora_dict(self) -> dict[str, Any]:
         """The training half, as stored with a job and handed to the worker."""
         keys = ("rank", "alpha", "dropout", "target_modules", "lr", "epochs", "max_steps",
-                "batch_size", "max_length", "micro_batch_tokens", "threads", "save_every", "device", "seed")
+                "batch_size", "max_length", "micro_batch_tokens", "threads", "processes", "save_every", "device", "seed")
         return {k: getattr(self, k) for k in keys}

@@ -13,6 +13,8 @@ exits. `resume_job` continues from that checkpoint with the same step count, opt
 data order. Ctrl-C in a terminal reaches the worker too (same process group): it is handled as
 a cancel on both sides. SIGTERM to the CLI alone takes the same path (core/interrupts.py) and
 stores the job `interrupted`; if this process dies outright, the worker exits at once.
+With finetune.processes > 1 (or --processes) this process starts every rank itself (ranks.py),
+reads rank 0's progress, signals them all on cancel and kills any left after rank 0 ends.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ import os
 import signal as signals
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.finetune import jobs
+from workbench.core.finetune.ranks import rank_envs
 from workbench.core.finetune.settings import OLLAMA_LORA_TARGETS, FinetuneSettings
 from workbench.core.store import RUNNING
 
@@ -83,13 +87,14 @@ def total_steps(n_train: int, settings: FinetuneSettings, steps: int | None = No
     return settings.epochs * math.ceil(n_train / settings.batch_size)
 
 
-def resolve_threads(threads: int | None) -> int:
-    """Explicit setting, else all cores but one (min 1): on a small shared machine torch's pool
-    stalls when one of its threads loses its core (STACK.md; 2 threads on 2 busy cores gave
-    20-30 s steps where 1 thread gave 2-5 s), and the UI keeps a core to itself."""
+def resolve_threads(threads: int | None, processes: int = 1) -> int:
+    """Threads per training process: the explicit setting, else all cores but one (min 1) shared
+    by the processes. On a small shared machine torch's pool stalls when one of its threads
+    loses its core (2 threads on 2 busy cores gave 20-30 s steps where 1 thread gave 2-5 s),
+    and the UI keeps a core to itself."""
     if threads:
         return int(threads)
-    return max(1, (os.cpu_count() or 1) - 1)
+    return max(1, ((os.cpu_count() or 1) - 1) // max(1, processes))
 
 
 def prepare_job(project: Any, *, signal: str | None = None, override: str | None = None,
@@ -100,9 +105,14 @@ def prepare_job(project: Any, *, signal: str | None = None, override: str | None
     """Guard, base model, dataset, job row and worker.json; raises before any training starts."""
     from workbench.core.finetune import guard as guard_mod
     from workbench.core.finetune.base import base_problem, resolve_base
-    from workbench.core.finetune.dataset import (encode_examples, examples_from_evalset,
-                                                 examples_from_generations, examples_from_jsonl,
-                                                 load_tokenizer, write_dataset)
+    from workbench.core.finetune.dataset import (
+        encode_examples,
+        examples_from_evalset,
+        examples_from_generations,
+        examples_from_jsonl,
+        load_tokenizer,
+        write_dataset,
+    )
 
     settings = settings or project.config.finetune
     problem = base_problem(project)
@@ -198,12 +208,16 @@ class TrainingRun:
     """One run of the worker for a prepared (or resumable) job."""
 
     def __init__(self, project: Any, job_id: int, *, on_event: OnEvent | None = None,
-                 resume: bool = False, steps: int | None = None) -> None:
+                 resume: bool = False, steps: int | None = None, processes: int | None = None) -> None:
         self.project = project
         self.job_id = job_id
         self.on_event = on_event
         self.folder = jobs.job_dir(project, job_id)
-        self.proc: subprocess.Popen | None = None
+        if processes is not None and processes < 1:
+            raise WorkbenchError("--processes must be at least 1", field="processes")
+        self.processes = processes  # None: finetune.processes as stored with the job
+        self.proc: subprocess.Popen[bytes] | None = None  # rank 0: its stdout is the progress
+        self.procs: list[subprocess.Popen[bytes]] = []  # every rank (just `proc` for one process)
         self.job = jobs.get_job(project.store, job_id)
         self.config = dict(self.job.get("config") or {})
         self.curve: list[dict[str, Any]] = list(jobs.loss_points(self.job))
@@ -261,20 +275,32 @@ class TrainingRun:
         cancel_file = self.folder / "cancel"
         cancel_file.unlink(missing_ok=True)
         spec = json.loads((self.folder / "worker.json").read_text(encoding="utf-8"))
-        threads = str(resolve_threads(spec.get("threads")))
-        if spec.get("threads") != int(threads):
-            spec["threads"] = int(threads)
+        lora = spec.get("lora") or {}
+        world = int(self.processes or spec.get("processes") or lora.get("processes") or 1)
+        # lora["threads"] is the setting (None: share the cores); spec["threads"] what was used
+        threads = str(resolve_threads(lora.get("threads", spec.get("threads")), world))
+        if spec.get("threads") != int(threads) or spec.get("processes", 1) != world:
+            spec["threads"], spec["processes"] = int(threads), world
             (self.folder / "worker.json").write_text(json.dumps(spec, indent=2), encoding="utf-8")
+        self.config["processes"] = world
         env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
                "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1",
                "HF_HUB_OFFLINE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
                # the worker exits at once if this process dies (train_worker.watch_parent)
                "WORKBENCH_TRAIN_PARENT": str(os.getpid())}
-        log = open(self.folder / "worker.log", "ab")  # noqa: SIM115 - closed in wait()
-        self._log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "workbench.core.finetune.train_worker", str(self.folder)],
-            stdout=subprocess.PIPE, stderr=log, env=env, cwd=str(self.project.root))
+        self._logs = []
+        command = [sys.executable, "-m", "workbench.core.finetune.train_worker", str(self.folder)]
+        try:
+            for rank, rank_env in enumerate(rank_envs(env, world)):  # ranks.py: every rank is our child
+                log = open(self.folder / rank_log(rank), "ab")  # noqa: SIM115 - closed in wait()
+                self._logs.append(log)
+                out = subprocess.PIPE if rank == 0 else log  # rank 0 alone prints progress
+                self.procs.append(subprocess.Popen(command, stdout=out, stderr=log, env=rank_env,
+                                                   cwd=str(self.project.root)))
+        except BaseException:
+            self.kill()
+            raise
+        self.proc = self.procs[0]
         jobs.update_job(store, self.job_id, {"status": RUNNING, "pid": os.getpid(), "error": None,
                                              "loss_curve": self.curve, "config": self.config})
 
@@ -284,15 +310,20 @@ class TrainingRun:
             (self.folder / "cancel").touch()
         except OSError:
             pass
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                self.proc.send_signal(signals.SIGTERM)
-            except OSError:
-                pass
+        for proc in self.procs:  # every rank: they agree on the step to stop at (ranks.py)
+            if proc.poll() is None:
+                try:
+                    proc.send_signal(signals.SIGTERM)
+                except OSError:
+                    pass
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
+        for proc in self.procs:
+            if proc.poll() is None:
+                try:
+                    proc.kill()
+                except OSError:
+                    pass
 
     # -- watching -----------------------------------------------------------------------------
     def wait(self) -> JobOutcome:
@@ -314,8 +345,21 @@ class TrainingRun:
                 else:
                     self.kill()
         code = self.proc.wait()
-        self._log.close()
+        self._reap_ranks()
+        for log in self._logs:
+            log.close()
         return self._finish(self._final, self._error, code, self._heldout)
+
+    def _reap_ranks(self, grace: float = 10.0) -> None:
+        """Rank 0 has exited; the others stop on their own at the same step (or when the group
+        breaks); any still running after `grace` seconds is killed: no rank outlives a run."""
+        deadline = time.monotonic() + grace
+        for proc in self.procs[1:]:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
     def _read_events(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -376,6 +420,10 @@ class TrainingRun:
                 message = f"the training process ended with exit code {code} without a result" \
                           f"{_log_tail(self.folder / 'worker.log')}"
                 kind = "crash"
+            for rank, proc in enumerate(self.procs[1:], start=1):  # why rank 0 lost its group
+                if proc.returncode not in (0, None, -signals.SIGKILL):
+                    message = f"{message or ''}; rank {rank} ended with exit code {proc.returncode}" \
+                               f"{_log_tail(self.folder / rank_log(rank), name=rank_log(rank))}"
             changes["error"] = message
         changes["status"] = status
         jobs.update_job(store, self.job_id, changes)
@@ -383,18 +431,24 @@ class TrainingRun:
                           heldout, message, kind)
 
 
-def _log_tail(path: Path, lines: int = 3) -> str:
+def _log_tail(path: Path, lines: int = 3, name: str = "worker.log") -> str:
     try:
         text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
     except OSError:
         return ""
     tail = " | ".join(line.strip() for line in text[-lines:] if line.strip())
-    return f" (worker.log: {tail})" if tail else ""
+    return f" ({name}: {tail})" if tail else ""
+
+
+def rank_log(rank: int) -> str:
+    """worker.log for rank 0 (and a single process), worker.rankN.log for the others."""
+    return "worker.log" if rank == 0 else f"worker.rank{rank}.log"
 
 
 def run_job(project: Any, job_id: int, *, on_event: OnEvent | None = None, resume: bool = False,
-            steps: int | None = None) -> JobOutcome:
-    return TrainingRun(project, job_id, on_event=on_event, resume=resume, steps=steps).run()
+            steps: int | None = None, processes: int | None = None) -> JobOutcome:
+    return TrainingRun(project, job_id, on_event=on_event, resume=resume, steps=steps,
+                       processes=processes).run()
 
 
 def eta_text(seconds: float | None) -> str:

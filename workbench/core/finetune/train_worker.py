@@ -41,8 +41,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from workbench.core.finetune.ranks import is_distributed, row_answer_tokens
+
 _cancel = False
 _stdout_ok = True
+_quiet = False  # a rank other than 0 of a multi-process run: rank 0 alone prints progress
 # What the main thread is doing: a signal raises _StopNow only where stopping loses nothing
 # ("loading": no step yet; "grad": gradients not yet applied), else it waits for the step's end.
 _phase = "loading"
@@ -108,7 +111,7 @@ def watch_parent(parent: int | None) -> None:
 def emit(event: str, **fields: Any) -> None:
     """One progress line; a closed pipe (the parent died) turns into a cancel."""
     global _stdout_ok, _cancel
-    if not _stdout_ok:
+    if not _stdout_ok or _quiet:
         return
     try:
         sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
@@ -194,10 +197,12 @@ def answer_tokens(batch: dict[str, Any]) -> int:
 
 
 def forward_backward(model: Any, rows: list[tuple[list[int], int]], budget: int | None, pad_id: int,
-                     device: Any, autocast: str) -> tuple[float, int]:
-    """Loss of one optimizer batch with its gradients accumulated: (loss, tokens seen)."""
-    groups = micro_batches(rows, budget)
-    if len(groups) == 1:  # the common case: one pass, as a plain training loop does it
+                     device: Any, autocast: str, of_total: int | None = None) -> tuple[float, int]:
+    """Loss of one optimizer batch with its gradients accumulated: (loss, tokens seen).
+    `of_total`: these rows are one rank's share of a batch with that many answer tokens; the
+    loss and gradients are weighted by the share, so the ranks' sum is the whole batch's."""
+    groups = micro_batches(rows, budget) if rows else []
+    if len(groups) == 1 and of_total is None:  # the common case: one pass, as a plain loop does it
         batch = collate(rows, pad_id, device)
         with _autocast(device, autocast):
             out = model(**batch)
@@ -205,9 +210,9 @@ def forward_backward(model: Any, rows: list[tuple[list[int], int]], budget: int 
         return float(out.loss.detach()), int(batch["attention_mask"].sum())
     batches = [collate(g, pad_id, device) for g in groups]
     counts = [answer_tokens(b) for b in batches]
-    total = sum(counts) or 1
+    total = of_total or sum(counts) or 1
     loss, tokens = 0.0, 0
-    for batch, n in zip(batches, counts):
+    for batch, n in zip(batches, counts, strict=True):
         if n == 0:
             continue
         with _autocast(device, autocast):
@@ -337,7 +342,7 @@ def _autocast(device: Any, name: str) -> Any:
 
 
 def train(job_dir: Path) -> int:
-    global _phase
+    global _phase, _quiet
     import torch
 
     spec = json.loads((job_dir / "worker.json").read_text(encoding="utf-8"))
@@ -346,6 +351,14 @@ def train(job_dir: Path) -> int:
     torch.set_num_threads(threads)
     torch.manual_seed(int(lora["seed"]))
     device, dtype, autocast = pick_device(lora["device"])
+    group = None
+    if is_distributed():  # one of finetune.processes ranks (ranks.py); rank 0 alone reports and saves
+        from workbench.core.finetune.ranks import RankGroup
+
+        group = RankGroup(lora["device"])
+        device = group.device
+        _quiet = not group.lead
+    lead = group is None or group.lead
     rows = read_rows(spec["train_path"])
     held = read_rows(spec["heldout_path"]) if spec.get("heldout_path") and Path(spec["heldout_path"]).exists() else []
     if not rows:
@@ -365,6 +378,8 @@ def train(job_dir: Path) -> int:
         resume_adapter = ckpt / "adapter"
     model = build_model(spec, device, dtype, resume_adapter)
     params = [p for p in model.parameters() if p.requires_grad]
+    if group is not None:
+        group.broadcast(params)
     optimizer = torch.optim.AdamW(params, lr=float(lora["lr"]), weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.1, 1.0 - 0.9 * s / max(1, total)))
     if resume_adapter is not None:
@@ -376,9 +391,12 @@ def train(job_dir: Path) -> int:
     trainable = sum(p.numel() for p in params)
     emit("start", device=str(device), dtype=str(dtype).replace("torch.", ""), autocast=autocast or None,
          threads=threads, total_steps=total, start_step=start, trainable_params=trainable,
-         examples=len(rows), heldout=len(held), batch_size=bs)
+         examples=len(rows), heldout=len(held), batch_size=bs, processes=group.world if group else 1)
     if start >= total:
-        emit("done", step=start, adapter=_finish(model, job_dir))
+        if group is not None:
+            group.close()
+        if lead:
+            emit("done", step=start, adapter=_finish(model, job_dir))
         return 0
 
     save_every = int(lora["save_every"])
@@ -388,6 +406,10 @@ def train(job_dir: Path) -> int:
     def stop(step: int) -> int:
         global _phase
         _phase = "saving"
+        if group is not None:
+            group.close()
+            if not lead:
+                return 0
         if step > saved_step:
             save_checkpoint(model, optimizer, scheduler, step, ckpt, {"total_steps": total})
             emit("checkpoint", step=step, path=str(ckpt))
@@ -395,20 +417,36 @@ def train(job_dir: Path) -> int:
         return 0
 
     for step in range(start, total):
-        if _cancel or cancel_file.exists():
+        stopping = bool(_cancel or cancel_file.exists())
+        if stopping and group is None:
             return stop(step)
         t0, c0 = time.perf_counter(), time.process_time()
         epoch, idx = batch_for_step(step, len(rows), bs, int(lora["seed"]))
+        batch = [rows[i] for i in idx]
+        loss_value, tokens = 0.0, sum(len(r[0]) for r in batch)
         try:  # a signal here drops this step's gradients: the weights are still those of `step`
             _phase = "grad"
             if _cancel:  # signalled since the check above, while the phase said "wait"
                 raise _StopNow
-            loss_value, tokens = forward_backward(model, [rows[i] for i in idx], budget, pad_id, device, autocast)
+            if group is None:
+                loss_value, tokens = forward_backward(model, batch, budget, pad_id, device, autocast)
+            elif not stopping:
+                loss_value, _ = forward_backward(model, [rows[i] for i in group.share(idx)], budget, pad_id,
+                                                 device, autocast, of_total=sum(map(row_answer_tokens, batch)))
             _phase = "update"
         except _StopNow:
             _phase = "saving"
             optimizer.zero_grad(set_to_none=True)
-            return stop(step)
+            if group is None:
+                return stop(step)
+            stopping = True
+        if group is not None:  # one all-reduce: the batch's gradients and loss, or every rank stops
+            _phase = "sync"
+            loss_value, stopping = group.sync(params, loss_value, stopping)
+            _phase = "update"
+            if stopping:
+                optimizer.zero_grad(set_to_none=True)
+                return stop(step)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         scheduler.step()
@@ -425,10 +463,14 @@ def train(job_dir: Path) -> int:
              epoch=epoch)
         if not math.isfinite(loss_value):
             raise ConfigProblem(f"the loss became {loss_value} at step {step + 1}: lower finetune.lr")
-        if (step + 1) % save_every == 0 and step + 1 < total:
+        if lead and (step + 1) % save_every == 0 and step + 1 < total:
             save_checkpoint(model, optimizer, scheduler, step + 1, ckpt, {"total_steps": total})
             saved_step = step + 1
             emit("checkpoint", step=step + 1, path=str(ckpt))
+    if group is not None:
+        group.close()
+        if not lead:
+            return 0
     save_checkpoint(model, optimizer, scheduler, total, ckpt, {"total_steps": total})
     emit("checkpoint", step=total, path=str(ckpt))
     hl = heldout_loss(model, held, bs, pad_id, device, autocast, budget)
