@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from workbench.cli import main
-from workbench.commands.retrieval_tune import set_retrieval_keys
 from workbench.core.retrieval.bootstrap import is_real, paired_delta_ci, ratio_ci
 from workbench.core.retrieval.search import fuse
 from workbench.core.retrieval.settings import RetrievalSettings
+from workbench.core.retrieval.tune_project import set_retrieval_keys
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
@@ -48,7 +48,7 @@ def test_document_vectors_are_the_mean_of_each_documents_chunk_vectors(retrieval
     rows_of, mat = doc_vectors(index)
     tbl = index.table.search().select(["path", "vector"]).limit(None).to_arrow().to_pydict()
     for path in set(tbl["path"]):
-        vs = np.asarray([v for p, v in zip(tbl["path"], tbl["vector"]) if p == path], dtype=np.float32)
+        vs = np.asarray([v for p, v in zip(tbl["path"], tbl["vector"], strict=True) if p == path], dtype=np.float32)
         want = vs.mean(axis=0) / np.linalg.norm(vs.mean(axis=0))
         assert np.allclose(mat[rows_of[path]], want, atol=1e-5)
     assert doc_vectors(index)[1] is mat  # cached for the same index contents

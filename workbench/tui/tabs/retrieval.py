@@ -93,6 +93,8 @@ class RetrievalTab(Vertical):
                 tooltip="Ingest the corpus into the index (only new and changed files)"),
         Binding("escape", "cancel_ingest", "Cancel", id="retrieval.cancel",
                 tooltip="Stop the ingest after this batch; finished files are kept"),
+        Binding("ctrl+b", "tune", "Tune", id="retrieval.tune", show=False,
+                tooltip="retrieval tune: score a grid of settings on the default eval set; a applies the winner"),
         Binding("ctrl+f", "focus_query", "Query", id="retrieval.query", show=False,
                 tooltip="Move to the query box"),
         Binding("ctrl+l", "focus_results", "Results", id="retrieval.results", show=False,
@@ -411,6 +413,16 @@ class RetrievalTab(Vertical):
         from workbench.tui.clipboard import copy_text
 
         copy_text(self, hit.text, terminal_safe(f"{hit.chunk_id} ({len(hit.text)} characters)"))
+
+    def action_tune(self) -> None:
+        from workbench.tui.screens.retrieval_tune import TuneScreen
+
+        def closed(applied: bool | None) -> None:
+            if applied:  # workbench.yaml changed and the index was rebuilt: search with the new settings
+                self.settings = self.status.settings = self.project.config.retrieval
+                self.status.refresh_stats()
+
+        self.app.push_screen(TuneScreen(self.project), closed)
 
     def action_focus_query(self) -> None:
         self.query_one("#rt-query", Input).focus()

@@ -1,0 +1,158 @@
+"""`retrieval tune` on a project, shared by the CLI and the Retrieval tab's tune screen: prepare
+the run (eval set, embedding cache seeded from the project index, grid, re-index cost), write a
+winner into workbench.yaml as line edits (comments kept; the old text is put back if the new one
+does not load) and score the applied settings as a stored `retrieval eval`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench.core.errors import WorkbenchError
+
+EMBED_RATE = 40.0  # chunks/s for all-MiniLM-L6-v2 on 2 CPU cores (benchmarks/retrieval_speed.py ballpark)
+
+
+@dataclass
+class TunePlan:
+    """Everything `run_tune` needs, and the cost to say before it starts."""
+
+    evalset: Any
+    evalset_path: Path
+    grid: list[Any]
+    paths: list[Path]
+    tune_dir: Path
+    cache: Any  # CachedEmbedder; close() it when done
+    n_chunkings: int
+    n_cases: int
+    todo: int  # chunk texts the cache lacks
+    total: int
+
+    @property
+    def seconds(self) -> float:
+        return self.todo / EMBED_RATE
+
+    def run(self, project: Any, **kwargs: Any) -> Any:
+        from workbench.core.retrieval.tune import run_tune
+
+        s = project.config.retrieval
+        return run_tune(self.evalset.cases, s, self.grid, paths=self.paths, bases=self.paths,
+                        tune_dir=self.tune_dir, embedder=self.cache, **kwargs)
+
+
+def plan_tune(project: Any, evalset: str | None) -> TunePlan:
+    """Resolve the eval set (refused without `relevant:` labels) and count the embedding cost."""
+    import dataclasses
+
+    from workbench.core.evals.evalset import load_evalset
+    from workbench.core.evals.lookup import resolve_evalset_path
+    from workbench.core.retrieval.embed_cache import CachedEmbedder
+    from workbench.core.retrieval.embedder import get_embedder
+    from workbench.core.retrieval.index import IndexUnavailable
+    from workbench.core.retrieval.service import corpus_paths, open_index
+    from workbench.core.retrieval.tune import chunkings, default_grid, embed_cost, seed_cache
+
+    settings = project.config.retrieval
+    path = resolve_evalset_path(project, evalset)
+    es = load_evalset(path)
+    n_cases = sum(1 for c in es.cases if c.relevant)
+    if not n_cases:
+        raise WorkbenchError("no case in this eval set has `relevant:` labels, so retrieval cannot be tuned",
+                             path=path)
+    tune_dir = Path(project.data_dir) / "tune"
+    cache = CachedEmbedder(get_embedder(settings.embedding_model, project.root), tune_dir / "embeddings.sqlite")
+    try:
+        seed_cache(cache, open_index(project, settings))
+    except IndexUnavailable:
+        pass  # no project index yet: everything is embedded here
+    grid = default_grid(settings)
+    paths = corpus_paths(project, settings)
+    chunk_settings = [dataclasses.replace(settings, chunk_tokens=ct, overlap_tokens=ov) for ct, ov in chunkings(grid)]
+    todo, total = embed_cost(paths, paths, chunk_settings, cache)
+    return TunePlan(es, Path(path), grid, paths, tune_dir, cache, len(chunk_settings), n_cases, todo, total)
+
+
+def eval_applied(project: Any, evalset: Any, evalset_path: Path) -> tuple[int, Any]:
+    """Score the project's (re-indexed) current settings on `evalset` and store it: (eval id, eval)."""
+    from workbench.core.retrieval.embedder import get_embedder
+    from workbench.core.retrieval.evaluate import evaluate
+    from workbench.core.retrieval.service import open_index
+    from workbench.core.retrieval.traces import record_eval
+
+    settings = project.config.retrieval
+    ev = evaluate(evalset.cases, open_index(project, settings), settings,
+                  embedder=get_embedder(settings.embedding_model, project.root), evalset_name=evalset.name,
+                  evalset_path=str(evalset_path), evalset_hash=evalset.content_hash, whynot=False)
+    return record_eval(project.store, ev), ev
+
+
+@dataclass
+class AppliedConfig:
+    """What `write_retrieval_changes` did: the file, its unified diff and the reloaded config."""
+
+    path: Path
+    diff: list[str]
+    config: Any
+
+
+def write_retrieval_changes(project: Any, changes: dict[str, Any]) -> AppliedConfig:
+    """Set retrieval.<key> for each change in the project's workbench.yaml and reload the config."""
+    from workbench.core.config import load_config
+
+    config_path = Path(project.config.path) if project.config.path else None
+    if config_path is None:
+        raise WorkbenchError("no workbench.yaml to write the winner to")
+    before = config_path.read_text(encoding="utf-8")
+    after = set_retrieval_keys(config_path, before, changes)
+    config_path.write_text(after, encoding="utf-8")
+    try:
+        config = load_config(Path(project.root))
+    except WorkbenchError:
+        config_path.write_text(before, encoding="utf-8")
+        raise
+    diff = list(difflib.unified_diff(before.splitlines(), after.splitlines(), str(config_path),
+                                     str(config_path), lineterm=""))
+    return AppliedConfig(config_path, diff, config)
+
+
+def set_retrieval_keys(path: Path, text: str, changes: dict[str, Any]) -> str:
+    """`text` with retrieval.<key>: <value> set for each change, as line edits (comments kept)."""
+    from workbench.core.yamlfile import load_located
+
+    lines = text.splitlines()
+    located = load_located(path, text)
+    data = located.data if isinstance(located.data, dict) else {}
+    sect_line = located.lines.get(("retrieval",))
+    section = data.get("retrieval")
+    if "retrieval" not in data or sect_line is None:
+        block = ["", "retrieval:"] + [f"  {k}: {_yaml_value(v)}" for k, v in changes.items()]
+        return "\n".join(lines + block) + "\n"
+    if section is not None and not isinstance(section, dict):
+        raise WorkbenchError("retrieval: is not a mapping", path=path, line=sect_line)
+    if section and located.lines.get(("retrieval", next(iter(section)))) == sect_line:
+        raise WorkbenchError("retrieval: is in flow style ({...}); set the winner by hand", path=path, line=sect_line)
+    indent = "  "
+    if section:
+        child = lines[located.lines[("retrieval", next(iter(section)))] - 1]
+        indent = child[: len(child) - len(child.lstrip())] or "  "
+    inserts = []
+    for key, value in changes.items():
+        ln = located.lines.get(("retrieval", key))
+        if ln is not None:
+            old = lines[ln - 1]
+            comment = ""
+            if " #" in old:
+                comment = "  #" + old.split(" #", 1)[1]
+            lines[ln - 1] = f"{old[: len(old) - len(old.lstrip())]}{key}: {_yaml_value(value)}{comment}"
+        else:
+            inserts.append(f"{indent}{key}: {_yaml_value(value)}")
+    lines = lines[:sect_line] + inserts + lines[sect_line:]
+    return "\n".join(lines) + "\n"
+
+
+def _yaml_value(v: Any) -> str:
+    return json.dumps(v) if isinstance(v, str) else f"{v:g}" if isinstance(v, float) else str(v)
