@@ -115,13 +115,14 @@ def file_sha256(path: Path) -> str:
         known = {}
     if not isinstance(known, dict):
         known = {}
-    if isinstance(known.get(key), str):
-        return known[key]
+    cached = known.get(key)
+    if isinstance(cached, str):
+        return cached
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    known[key] = digest.hexdigest()
+    hexdigest = known[key] = digest.hexdigest()
     try:  # best effort: a read-only cache only costs the hash again next time
         store.parent.mkdir(parents=True, exist_ok=True)
         tmp = store.with_name(f"{HASHES_FILE}.{uuid.uuid4().hex}.tmp")
@@ -129,7 +130,7 @@ def file_sha256(path: Path) -> str:
         os.replace(tmp, store)
     except OSError:
         pass
-    return known[key]
+    return hexdigest
 
 
 def adapter_sha256(adapter: str) -> str:
@@ -239,7 +240,8 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         # Saved as a plain model: no "gguf" quantizer, so loading needs neither gguf nor the file.
-        model.hf_quantizer = None
+        # torch types a Module's attributes as Tensor | Module; hf_quantizer is transformers' own attribute
+        model.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.save_pretrained(out)

@@ -224,7 +224,7 @@ class HostPool:
             tried.add(host.url)
             began = self.clock()
             seen_output = False
-            agen = host.provider.stream(request).__aiter__()
+            agen = host.provider.stream(request)
             try:
                 try:
                     async for event in agen:
@@ -265,7 +265,8 @@ class HostPool:
                 self._mark_down(h, "not reachable at the start of the run")
                 h.failed -= 1
                 return None
-            return await lookup(adapter)
+            identity: ModelIdentity = await lookup(adapter)
+            return identity
 
         found = await asyncio.gather(*(one(h) for h in self.hosts))
         answering = [(h, ident) for h, ident in zip(self.hosts, found, strict=True) if ident is not None]

@@ -33,15 +33,16 @@ def make_provider(spec: str, config: Config) -> Provider:
     key = (spec, config.model.host, endpoint, config.timeouts.connect_s, str(config.model.think))
     if key not in _OLLAMA_PROVIDERS:
         default = config.model.host if spec.startswith("ollama:") else None  # model.host is Ollama's
-        urls = [(h.url, h.concurrency) for h in endpoint.hosts] or [(default, 1)]
-        if len(urls) == 1:
-            _OLLAMA_PROVIDERS[key] = _one_host(spec, urls[0][0], endpoint.api_key_env, config)
+        hosts = endpoint.hosts
+        if len(hosts) <= 1:
+            url = hosts[0].url if hosts else default
+            _OLLAMA_PROVIDERS[key] = _one_host(spec, url, endpoint.api_key_env, config)
         else:
             from workbench.core.llm.hosts import HostPool
 
             _OLLAMA_PROVIDERS[key] = HostPool(spec, [
-                (url, concurrency, _one_host(spec, url, endpoint.api_key_env, config))
-                for url, concurrency in urls])
+                (h.url, h.concurrency, _one_host(spec, h.url, endpoint.api_key_env, config))
+                for h in hosts])
     return _OLLAMA_PROVIDERS[key]
 
 

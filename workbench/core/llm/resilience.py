@@ -40,6 +40,7 @@ from workbench.core.llm.base import (
     Thinking,
     Token,
 )
+from workbench.core.llm.hosts import HostFailover
 
 # model spec -> monotonic time until which it is considered down (connect failures only)
 _DOWN_UNTIL: dict[str, float] = {}
@@ -143,7 +144,7 @@ def _failure_reasons(attempts: list[AttemptRecord]) -> str:
 
 def backoff_delay(retry_index: int, retries: RetryConfig, rng: random.Random | None = None) -> float:
     """Exponential backoff with full jitter in [0.5x, 1.5x], capped."""
-    base = min(retries.max_backoff_s, retries.backoff_s * (2**retry_index))
+    base: float = min(retries.max_backoff_s, retries.backoff_s * (2**retry_index))
     return base * (0.5 + (rng or random).random())
 
 
@@ -265,11 +266,10 @@ class ResilientCall:
                             elif isinstance(event, Final):
                                 self._finish(provider, event, position, first_token_at)
                             else:
-                                failed_host = getattr(event, "host", None)
-                                if failed_host:  # a host pool moved the request (HostFailover)
+                                if isinstance(event, HostFailover) and event.host:  # a host pool moved the request
                                     result.attempts.append(AttemptRecord(
                                         provider.name, retry + 1, event.outcome, event.text,
-                                        event.elapsed_ms, host=failed_host))
+                                        event.elapsed_ms, host=event.host))
                                 yield event
                         _DOWN_UNTIL.pop(provider.name, None)
                         in_flight = None
@@ -387,7 +387,7 @@ class ResilientCall:
         deadline coincide; here the timer only cancels while the task waits inside this
         generator's `__anext__`, so the cancellation always lands there, where it is taken back.
         """
-        agen = provider.stream(request).__aiter__()
+        agen = provider.stream(request)
         watch = _Deadline(asyncio.current_task(), asyncio.get_running_loop())
         seen_output = loading = False
         try:
