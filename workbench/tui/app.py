@@ -175,7 +175,7 @@ class WorkbenchApp(App[int]):
             self.notify(f"Could not remember the theme: {exc}", severity="warning", markup=False)
 
     # -- layout --------------------------------------------------------------------------------
-    def get_default_screen(self) -> Screen:
+    def get_default_screen(self) -> Screen[Any]:
         return WorkbenchScreen(id="_default")
 
     def compose(self) -> ComposeResult:
@@ -251,7 +251,7 @@ class WorkbenchApp(App[int]):
         self.push_screen(ConfirmQuitScreen(sorted({label for label, _ in running})),
                          self._quit_confirmed)
 
-    def running_runs(self) -> list[tuple[str, Worker]]:
+    def running_runs(self) -> list[tuple[str, Worker[Any]]]:
         """(what it is, worker) for each worker doing a run the user started."""
         return [(RUN_GROUPS[w.group], w) for w in self.workers
                 if w.group in RUN_GROUPS and w.is_running]

@@ -92,7 +92,7 @@ def theme_from_file(path: Path, notes: list[str] | None = None) -> Theme:
     if not isinstance(data, dict):
         raise WorkbenchError("a theme file must be a mapping of fields", path=path, line=1)
 
-    def fail(key: tuple, message: str) -> WorkbenchError:
+    def fail(key: tuple[Any, ...], message: str) -> WorkbenchError:
         return WorkbenchError(message, path=path, line=located.line(key), field=".".join(map(str, key)))
 
     unknown = set(data) - set(COLOR_FIELDS) - set(OTHER_FIELDS)

@@ -64,7 +64,7 @@ class AnswerPane(Vertical):
     class Finished(Message):
         """A generation ended (ok, error, or interrupted); `record` is None unless it completed."""
 
-        pane: "AnswerPane"
+        pane: AnswerPane
         status: str
         record: Any = None
 
@@ -72,7 +72,7 @@ class AnswerPane(Vertical):
     class NoticeShown(Message):
         """A retry, fallback or warning arrived while streaming."""
 
-        pane: "AnswerPane"
+        pane: AnswerPane
         text: str
         level: str
 
@@ -179,7 +179,7 @@ class AnswerPane(Vertical):
         await self._reset(variant)
         view = StreamView(self, self.markdown, self.query_one(".answer-live", LiveTail))
         await view.begin()
-        queue: asyncio.Queue = asyncio.Queue()
+        queue: asyncio.Queue[Any] = asyncio.Queue()  # pipeline events, then _END
         outcome: dict[str, Any] = {}
 
         async def produce() -> None:
@@ -219,7 +219,7 @@ class AnswerPane(Vertical):
                     # stray cancellation behind when the item and the deadline coincide)
                     try:
                         event = await asyncio.wait_for(queue.get(), timeout=RENDER_EVERY_S)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         await view.render()
                         continue
                 else:
@@ -260,7 +260,9 @@ class AnswerPane(Vertical):
         self.set_title(name)
         self.query_one(".answer-notices", Static).update("")
         self.remove_class("-has-notices")
-        sources = self.query_one(".answer-sources")
+        from textual.widgets import OptionList
+
+        sources = self.query_one(".answer-sources", OptionList)
         sources.clear_options()
         self.remove_class("-has-sources")
         self._show_live()
@@ -300,10 +302,11 @@ class AnswerPane(Vertical):
         self.post_message(self.Finished(self, self.status, record))
 
     def _show_sources(self, record: Any) -> None:
+        from textual.widgets import OptionList
         from textual.widgets.option_list import Option
 
         sources = record.grounding.sources
-        option_list = self.query_one(".answer-sources")
+        option_list = self.query_one(".answer-sources", OptionList)
         option_list.clear_options()
         if not sources:
             return
@@ -341,7 +344,9 @@ class AnswerPane(Vertical):
 
     def sources_list(self) -> OptionList | None:
         """The list of sources, when this pane's answer has any."""
-        found = [o for o in self.query(".answer-sources") if o.option_count]
+        from textual.widgets import OptionList
+
+        found = [o for o in self.query(".answer-sources").results(OptionList) if o.option_count]
         return found[0] if found else None
 
     def focus_sources(self) -> bool:

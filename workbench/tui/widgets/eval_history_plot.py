@@ -31,11 +31,12 @@ def scale(points: list[HistoryPoint]) -> tuple[float, float]:
     wide, so a plateau's small differences get rows instead of sharing one."""
     import math
 
-    rated = [p for p in points if p.rate is not None]
-    if not rated:
+    lows = [p.lo if p.lo is not None else p.rate for p in points if p.rate is not None]
+    highs = [p.hi if p.hi is not None else p.rate for p in points if p.rate is not None]
+    if not lows:
         return 0.0, 1.0
-    bottom = math.floor(min(p.lo if p.lo is not None else p.rate for p in rated) * 10) / 10
-    top = math.ceil(max(p.hi if p.hi is not None else p.rate for p in rated) * 10) / 10
+    bottom = math.floor(min(lows) * 10) / 10
+    top = math.ceil(max(highs) * 10) / 10
     if top - bottom < 0.2:
         top, bottom = min(1.0, bottom + 0.2), max(0.0, min(bottom, top - 0.2))
     return bottom, top

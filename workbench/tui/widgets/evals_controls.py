@@ -34,9 +34,9 @@ READING = "__reading__"
 
 def resume_choice(project: Any, row: dict[str, Any]) -> str:
     """The variant picker value a stored run was made with (the runner checks the id)."""
-    from workbench.tui.tabs.prompt import BASE
+    from workbench.tui.variant_choice import BASE
 
-    name = row.get("variant_name")
+    name: str | None = row.get("variant_name")
     if name and name in project.config.variants:
         return name
     if name and name in project.prompts:
@@ -118,7 +118,7 @@ class EvalRunControls(Vertical):
         self.evalsets: dict[str, Any] = {}
 
     def compose(self) -> ComposeResult:
-        from workbench.tui.tabs.prompt import BASE, variant_options
+        from workbench.tui.variant_choice import BASE, variant_options
 
         yield RunProgressPanel(id="evals-progress")
         with Horizontal(id="evals-bar"):
@@ -172,7 +172,8 @@ class EvalRunControls(Vertical):
             if select.value == chosen:
                 # set_options kept the value, so Select did not redraw its label ("84 cases"
                 # stayed until the dropdown was opened): make it.
-                select.mutate_reactive(Select.value)
+                # textual's way to re-fire a reactive; Select is generic, so mypy calls the class access ambiguous
+                select.mutate_reactive(Select.value)  # type: ignore[misc]
             else:
                 select.value = chosen
         else:
@@ -186,7 +187,7 @@ class EvalRunControls(Vertical):
     def _update_estimate(self) -> None:
         """Tell the quick-run row the chosen set and the model its variant calls first."""
         from workbench.core.llm.registry import chain_specs
-        from workbench.tui.tabs.prompt import resolve_choice
+        from workbench.tui.variant_choice import resolve_choice
 
         try:
             variant = resolve_choice(self.project, str(self.query_one("#evals-variant", Select).value),
@@ -231,7 +232,7 @@ class EvalRunControls(Vertical):
         from workbench.core.evals.evalset import load_evalset
         from workbench.core.evals.runner import EvalRunner
         from workbench.core.evals.selection import run_concurrency
-        from workbench.tui.tabs.prompt import resolve_choice
+        from workbench.tui.variant_choice import resolve_choice
 
         try:
             evalset = await asyncio.to_thread(load_evalset, path)

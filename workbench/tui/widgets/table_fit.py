@@ -4,7 +4,8 @@ an eval set or model name is cut only when the terminal really has no room for i
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -33,12 +34,12 @@ def longest(cells: Iterable[Text | str], header: str = "") -> int:
     return max([cell_len(header)] + [cell_len(c.plain if isinstance(c, Text) else str(c)) for c in cells])
 
 
-def room(table: DataTable, columns: int) -> int:
+def room(table: DataTable[Any], columns: int) -> int:
     """The width the table's cells can share: less each column's padding and the scrollbar."""
     return (table.size.width or table.app.size.width) - 2 * table.cell_padding * columns - 2
 
 
-def apply_widths(table: DataTable, widths: dict[str, int]) -> bool:
+def apply_widths(table: DataTable[Any], widths: dict[str, int]) -> bool:
     """Set the columns' widths; True when one changed. Call between `clear()` and `add_row`."""
     changed = False
     for key, width in widths.items():
