@@ -13,37 +13,15 @@ from pathlib import Path
 
 import pytest
 from fixtures_project import write_project
+from fixtures_retrieval import CORPUS, write_corpus
 from fixtures_tui import screen_text, until_stable
 
+# The shared corpus's cats and dogs, its sqlite page without the Background section (the
+# snapshots show this shape), and a page whose markup must stay literal in the preview.
 DOCS = {
-    "cats.md": """# Cats
-
-Cats are small carnivorous mammals kept as pets.
-
-## Sleeping
-
-Cats sleep between twelve and sixteen hours a day. A sleeping cat curls up in a warm spot,
-often in the sun, and cats nap lightly so they can wake quickly.
-
-## Food
-
-Cats need meat: taurine is an essential nutrient for them.
-""",
-    "dogs.md": """# Dogs
-
-Dogs are loyal companions descended from wolves.
-
-## Walks
-
-Dogs need a walk at least twice a day. Unlike cats, dogs rarely sleep all day.
-""",
-    "sqlite.md": """# SQLite Autoincrement
-
-## Summary
-
-The AUTOINCREMENT keyword prevents the reuse of ROWIDs from previously deleted rows.
-It imposes extra CPU and disk overhead.
-""",
+    "cats.md": CORPUS["cats.md"],
+    "dogs.md": CORPUS["dogs.md"],
+    "sqlite.md": CORPUS["sqlite.md"].split("\n## Background")[0],
     "markup.md": """# Markup trap
 
 Rich markup such as [bold]not bold[/bold] and a terminal escape \x1b[31mred\x1b[0m must stay
@@ -73,9 +51,7 @@ FIXED_INGEST_TIME = "2026-01-02T03:04:05+00:00"
 def make_project_dir(root: Path, retrieval: str = "") -> Path:
     write_project(root, extra="retrieval:\n  corpus: [docs]\n  k: 1\n  chunk_tokens: 60\n"
                               f"  overlap_tokens: 10\n{retrieval}evals:\n  dir: evals\n")
-    for rel, text in DOCS.items():
-        (root / "docs").mkdir(exist_ok=True)
-        (root / "docs" / rel).write_text(text, encoding="utf-8")
+    write_corpus(root / "docs", DOCS)
     (root / "evals").mkdir(exist_ok=True)
     (root / "evals" / "tiny.yaml").write_text(EVALS, encoding="utf-8")
     return root
