@@ -96,17 +96,12 @@ def _print(lines: list[Text] | list[str]) -> None:
 
 def _show_retrieval_eval(project: Any, row: dict[str, Any]) -> int:
     """A stored retrieval eval as `retrieval eval` printed it, every case included."""
-    from workbench.commands.retrieval import print_eval
     from workbench.core.retrieval.traces import eval_from_row, stored_eval_deltas
+    from workbench.present.retrieval import print_eval, stored_eval_header
 
     ev = eval_from_row(row)
     delta, prev_id = stored_eval_deltas(project.store, row)
-    settings = row.get("settings") or {}
     out = Console(highlight=False)
-    out.print(Text(terminal_safe(
-        f"retrieval eval re{row['id']} of {ev.evalset}: {len(ev.cases)} labelled cases, k={ev.k}; "
-        f"{(row.get('created_at') or '')[:19].replace('T', ' ')}; index version {ev.index_version}; "
-        f"embedding {settings.get('embedding_model')}, chunk_tokens={settings.get('chunk_tokens')}"
-        + (f"; deltas vs re{prev_id}" if prev_id else "")), style="bold"))
+    out.print(stored_eval_header(row, ev, prev_id))
     print_eval(out, ev, delta, cases="all")
     return 0
