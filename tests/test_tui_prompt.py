@@ -3,6 +3,7 @@ literal model text, A/B, save as variant. Waits on workers, never sleeps."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from fixtures_tui import screen_text, until
@@ -98,19 +99,26 @@ async def test_busy_server_retry_notice_is_visible(tui_project_dir, ollama_stand
         assert app.query_one("#answer-a").markdown.source == "fine"
 
 
+@contextlib.asynccontextmanager
+async def _grounded_app(project_dir, make_app):
+    """The app at 120x34 on a prompt that puts the retrieved context before the question."""
+    (project_dir / "prompts" / "grounded.yaml").write_text(
+        "template: \"{context}\\n\\nQ: {question}\"\n", encoding="utf-8")
+    app = make_app(project_dir)
+    async with app.run_test(size=(120, 34)) as pilot:
+        await pilot.pause()
+        app.query_one("#variant-select").value = "prompt:grounded"
+        await pilot.pause()
+        yield app, pilot
+
+
 async def test_model_text_is_shown_literally_never_as_markup_or_escapes(
         tui_project_dir, ollama_standin, make_app, monkeypatch):
     """The model says `[bold]x[/]` and sends an ESC sequence: both must show as typed."""
     evil = "[bold]x[/] and \x1b[31mred\x1b[0m"
     ollama_standin.configure(reply=[evil])
     _fake_retrieval(monkeypatch, evil)
-    (tui_project_dir / "prompts" / "grounded.yaml").write_text(
-        "template: \"{context}\\n\\nQ: {question}\"\n", encoding="utf-8")
-    app = make_app(tui_project_dir)
-    async with app.run_test(size=(120, 34)) as pilot:
-        await pilot.pause()
-        app.query_one("#variant-select").value = "prompt:grounded"
-        await pilot.pause()
+    async with _grounded_app(tui_project_dir, make_app) as (app, pilot):
         text = await _answered(app, pilot, "q")
         assert "[bold]x[/] and \\x1b[31mred\\x1b[0m" in text
         assert "\x1b" not in app.query_one("#answer-a").markdown.source
@@ -343,13 +351,7 @@ async def test_live_ttft_is_the_stored_one_even_when_retrieval_is_slow(
 
     monkeypatch.setattr(service, "retrieve_sources", slow_sources)
     ollama_standin.configure(reply=["one", " two", " three"], first_byte_delay_s=0.3, token_delay_s=0.05)
-    (tui_project_dir / "prompts" / "grounded.yaml").write_text(
-        "template: \"{context}\\n\\nQ: {question}\"\n", encoding="utf-8")
-    app = make_app(tui_project_dir)
-    async with app.run_test(size=(120, 34)) as pilot:
-        await pilot.pause()
-        app.query_one("#variant-select").value = "prompt:grounded"
-        await pilot.pause()
+    async with _grounded_app(tui_project_dir, make_app) as (app, pilot):
         await _answered(app, pilot, "q")
         pane = app.query_one("#answer-a")
         live = pane.live
