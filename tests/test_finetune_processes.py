@@ -24,8 +24,6 @@ from test_finetune_train import FINETUNE, write_data
 from workbench.core.finetune import jobs
 from workbench.core.finetune.train import TrainingRun, prepare_job
 
-pytestmark = pytest.mark.slow
-
 # batch_size 3 over 16 rows: the ranks' shares are 2 and 1 rows (so their gradients must be
 # weighted by answer tokens, not averaged), and step 6 is the epoch's last row alone (rank 1
 # has nothing to train on and still takes part in the all-reduce). No dropout: its random masks
@@ -39,6 +37,7 @@ def _adapter(path: str) -> dict:
     return load_file(str(Path(path) / "adapter_model.safetensors"))
 
 
+@pytest.mark.slow
 def test_two_processes_train_the_same_adapter_as_one(project_factory, tmp_path):
     project = project_factory(extra=PARALLEL)
     data = write_data(tmp_path / "quack.jsonl")
@@ -84,6 +83,7 @@ def _train_cli(project, data: Path, steps: int, *extra: str) -> subprocess.Popen
         env={**os.environ, "PYTHONPATH": os.getcwd()})
 
 
+@pytest.mark.slow
 def test_sigterm_stops_every_rank_at_one_checkpoint_and_resume_finishes(project_factory, tmp_path):
     project = project_factory(extra=PARALLEL)
     data = write_data(tmp_path / "quack.jsonl")
@@ -116,6 +116,7 @@ def test_sigterm_stops_every_rank_at_one_checkpoint_and_resume_finishes(project_
     assert [p["step"] for p in row["loss_curve"]] == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.slow
 def test_kill_9_of_the_cli_takes_every_rank_with_it(project_factory, tmp_path):
     project = project_factory(extra=PARALLEL)
     proc = _train_cli(project, write_data(tmp_path / "quack.jsonl"), 200, "--processes", "2")
@@ -133,3 +134,37 @@ def test_kill_9_of_the_cli_takes_every_rank_with_it(project_factory, tmp_path):
         time.sleep(0.05)
     assert not [pid for pid in ranks if _alive(pid)], "a rank outlived its parent"
     assert time.monotonic() - started < 5
+
+
+def test_processes_is_checked_in_workbench_yaml_and_on_the_command_line(project_factory, tmp_path, capsys):
+    from fixtures_project import write_project
+
+    from workbench.cli import main
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.project import Project
+
+    root = write_project(tmp_path / "bad", extra="finetune:\n  rank: 4\n  processes: 0\n")
+    with pytest.raises(WorkbenchError, match=r"workbench.yaml:\d+: finetune.processes must be a positive"):
+        Project.open(root)
+    project = project_factory(extra=PARALLEL + "  processes: 2\n")
+    assert project.config.finetune.processes == 2
+    assert project.config.finetune.lora_dict()["processes"] == 2  # handed to the worker with the job
+    data = write_data(tmp_path / "quack.jsonl")
+    code = main(["--project", str(project.root), "finetune", "train", "--override", "CI", "--data", str(data),
+                 "--processes", "0"])
+    assert code == 2 and "--processes must be at least 1" in capsys.readouterr().err
+    assert project.store.rows("finetune_jobs") == []  # refused before a job row exists
+
+
+def test_threads_are_shared_between_processes_and_ranks_get_torchrun_variables(monkeypatch):
+    from workbench.core.finetune.ranks import rank_envs
+    from workbench.core.finetune.train import resolve_threads
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 9)
+    assert [resolve_threads(None, n) for n in (1, 2, 3, 16)] == [8, 4, 2, 1]
+    assert resolve_threads(3, 2) == 3  # an explicit finetune.threads is per process
+    envs = rank_envs({"PATH": "/bin", "RANK": "5", "WORLD_SIZE": "8"}, 2)
+    assert [(e["RANK"], e["LOCAL_RANK"], e["WORLD_SIZE"]) for e in envs] == [("0", "0", "2"), ("1", "1", "2")]
+    assert envs[0]["MASTER_ADDR"] == "127.0.0.1" and envs[0]["MASTER_PORT"] == envs[1]["MASTER_PORT"]
+    # One process joins no group, even when the CLI itself runs under torchrun.
+    assert rank_envs({"PATH": "/bin", "RANK": "5", "WORLD_SIZE": "8"}, 1) == [{"PATH": "/bin"}]
