@@ -83,7 +83,8 @@ class RetrievalTab(Vertical):
                 tooltip="Show the next method's ranking: dense, full-text, hybrid"),
         Binding("ctrl+t", "pick_case", "Case", id="retrieval.pick_case",
                 tooltip="Pick an eval case: fills the query, marks its relevant documents"),
-        Binding("ctrl+e", "expected_doc", "Expected", id="retrieval.expected", priority=True,  # over Input's "end"
+        # show=False: the footer at 80 columns keeps room for `esc Cancel`; the why-not pane says ctrl+e
+        Binding("ctrl+e", "expected_doc", "Expected", id="retrieval.expected", priority=True, show=False,
                 tooltip="Name the document this search should have found: the why-not report says where it ranked"),
         Binding("ctrl+y", "toggle_whynot", "Why not", id="retrieval.whynot",
                 tooltip="Switch between the chunk preview and the why-not-retrieved report"),
