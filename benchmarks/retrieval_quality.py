@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import retrieval_sets  # noqa: E402
 
 from workbench.core.evals.evalset import load_evalset  # noqa: E402
-from workbench.core.retrieval.bootstrap import mean_ci, ratio_ci  # noqa: E402
+from workbench.core.retrieval.bootstrap import is_real, mean_ci, paired_delta_ci, ratio_ci  # noqa: E402
 from workbench.core.retrieval.documents import Document, discover, read_document  # noqa: E402
 from workbench.core.retrieval.embed_cache import CachedEmbedder  # noqa: E402
 from workbench.core.retrieval.embedder import get_embedder  # noqa: E402
@@ -188,8 +188,9 @@ def main(argv: list[str]) -> int:
         n = len(per[BASELINE])
         print(f"\n[{name}: {n} questions, {n_docs} docs, {n_chunks} chunks, {time.perf_counter() - ts:.0f} s]")
         print(f"{'method':<24}" + "".join(f"{x.replace('@k', f'@{args.k}'):>22}" for x in SHOWN)
-              + f"{'nDCG ratio vs whole-doc':>30}")
+              + f"{'nDCG ratio vs whole-doc':>30}" + f"{'nDCG Δ vs ' + settings.mode + ' (paired)':>30}")
         base = [c["ndcg@10"] for c in per[BASELINE]]
+        own = [c["ndcg@10"] for c in per[settings.mode]]
         for method, rows in per.items():
             line = f"{method:<24}" + "".join(f"{fmt_ci([r[x] for r in rows], 7 + s_i):>22}" for x in SHOWN)
             if method != BASELINE:
@@ -197,6 +198,9 @@ def main(argv: list[str]) -> int:
                 line += f"{r:>12.3f} [{lo:.3f},{hi:.3f}]"
                 if method == settings.mode:
                     summary.append((name, r, lo, hi))
+                else:  # "*": the interval excludes 0, a real difference from the default mode
+                    d, dlo, dhi = paired_delta_ci([r["ndcg@10"] for r in rows], own, seed=13 + s_i)
+                    line += f"{d:>+12.3f} [{dlo:+.3f},{dhi:+.3f}]{'*' if is_real(dlo, dhi) else ''}"
             print(line)
     print(f"\ndefault mode ({settings.mode}) nDCG@10 / whole-doc: "
           + ", ".join(f"{n} {r:.3f} [{lo:.3f},{hi:.3f}]" for n, r, lo, hi in summary))
