@@ -45,7 +45,7 @@ def mcnemar_exact(fixes: int, regressions: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def bootstrap_delta_ci(a: Sequence[bool | int], b: Sequence[bool | int], *, resamples: int = 2000,
+def bootstrap_delta_ci(a: Sequence[float], b: Sequence[float], *, resamples: int = 2000,
                        seed: int = 0, level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap CI of mean(b) - mean(a) over paired cases (same index = same case)."""
     import numpy as np  # lazy: only diff/summary code needs it

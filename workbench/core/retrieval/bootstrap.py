@@ -19,7 +19,7 @@ def mean_ci(vals: Sequence[float], *, seed: int = 0) -> tuple[float, float, floa
     """(mean, low, high) of a 95% bootstrap interval."""
     if not vals:
         return 0.0, 0.0, 0.0
-    lo, hi = bootstrap_delta_ci([0.0] * len(vals), list(vals), seed=seed, resamples=RESAMPLES)  # type: ignore[arg-type]
+    lo, hi = bootstrap_delta_ci([0.0] * len(vals), list(vals), seed=seed, resamples=RESAMPLES)
     return sum(vals) / len(vals), lo, hi
 
 
@@ -27,7 +27,7 @@ def paired_delta_ci(new: Sequence[float], old: Sequence[float], *, seed: int = 0
     """mean(new) - mean(old) with a 95% paired interval (new[i] and old[i]: the same question)."""
     if not new:
         return 0.0, 0.0, 0.0
-    lo, hi = bootstrap_delta_ci(list(old), list(new), seed=seed, resamples=RESAMPLES)  # type: ignore[arg-type]
+    lo, hi = bootstrap_delta_ci(list(old), list(new), seed=seed, resamples=RESAMPLES)
     return (sum(new) - sum(old)) / len(new), lo, hi
 
 

@@ -220,7 +220,8 @@ def sections(doc: Document) -> list[Section]:
         heads = []
     out: list[Section] = []
     stack: list[tuple[int, str]] = []
-    pos, path, opened = 0, [], None
+    pos, opened = 0, None
+    path: list[str] = []
     for level, title, head_start, body_start in heads:
         out.append(Section(list(path), pos, head_start, opened))
         if level == 0:  # front matter: skipped, no heading

@@ -53,7 +53,7 @@ class EvalComparison:
         }
 
 
-def compare_evals(before: dict[str, Any], after: dict) -> EvalComparison:
+def compare_evals(before: dict[str, Any], after: dict[str, Any]) -> EvalComparison:
     """Compare two stored eval rows (traces.get_eval's shape: settings/metrics/cases parsed)."""
     a_id, b_id = before["id"], after["id"]
     sa, sb = before.get("settings") or {}, after.get("settings") or {}
@@ -73,11 +73,11 @@ def compare_evals(before: dict[str, Any], after: dict) -> EvalComparison:
                           _changes(before, after), _moved(before, after))
 
 
-def _cases(row: dict[str, Any]) -> dict[str, dict]:
+def _cases(row: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c.get("case_id"): c for c in row.get("cases") or []}
 
 
-def _evalset_warnings(before: dict[str, Any], after: dict) -> list[str]:
+def _evalset_warnings(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     a_id, b_id = before["id"], after["id"]
     name_a, name_b = before.get("evalset") or "?", after.get("evalset") or "?"
     if name_a != name_b:
@@ -103,7 +103,7 @@ def _ids(ids: list[str], most: int = 5) -> str:
     return ", ".join(ids[:most]) + (f" and {len(ids) - most} more" if len(ids) > most else "")
 
 
-def _changes(before: dict[str, Any], after: dict) -> list[str]:
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     sa, sb = before.get("settings") or {}, after.get("settings") or {}
     out = [f"{key} {sa.get(key)!r} → {sb.get(key)!r}" if isinstance(sb.get(key), str) else f"{key} {sa.get(key)} → {sb.get(key)}"
            for key in sorted(set(sa) | set(sb)) if key not in _NOT_LEVERS and sa.get(key) != sb.get(key)]
@@ -116,7 +116,7 @@ def _changes(before: dict[str, Any], after: dict) -> list[str]:
     return out
 
 
-def _moved(before: dict[str, Any], after: dict) -> list[CaseMove]:
+def _moved(before: dict[str, Any], after: dict[str, Any]) -> list[CaseMove]:
     ca, cb = _cases(before), _cases(after)
     out = []
     for cid, b in cb.items():

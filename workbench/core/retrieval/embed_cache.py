@@ -91,7 +91,8 @@ class CachedEmbedder:
         return len(texts)
 
     def encode_query(self, text: str) -> np.ndarray:
-        return self.encode([text], batch_size=1)[0]
+        vector: np.ndarray = self.encode([text], batch_size=1)[0]
+        return vector
 
     def close(self) -> None:
         with self._lock:

@@ -85,7 +85,8 @@ class Embedder:
         return vecs.astype(np.float32, copy=False)
 
     def encode_query(self, text: str) -> np.ndarray:
-        return self.encode([text], batch_size=1)[0]
+        vector: np.ndarray = self.encode([text], batch_size=1)[0]
+        return vector
 
 
 def get_embedder(model: str = DEFAULT_EMBEDDING_MODEL, root: Path | None = None, device: str = "cpu") -> Embedder:

@@ -56,7 +56,7 @@ class RetrievalEval:
     metrics: dict[str, dict[str, float]]  # mode -> metric -> mean
     cases: list[CaseResult]
     settings: dict[str, Any]
-    index_version: int
+    index_version: int | None  # None: a stored eval from before versions were recorded
     unlabelled: list[str] = field(default_factory=list)
     seconds: float = 0.0
     cancelled: bool = False

@@ -68,8 +68,8 @@ class SearchResult:
 
     def ranking(self, mode: str) -> list[Hit]:
         """All candidates that `mode` ranked, best first."""
-        ranked = [h for h in self.candidates if h.rank_in(mode) is not None]
-        return sorted(ranked, key=lambda h: h.rank_in(mode))
+        ranked = [(rank, h) for h in self.candidates if (rank := h.rank_in(mode)) is not None]
+        return [h for _, h in sorted(ranked, key=lambda pair: pair[0])]
 
     def top(self, mode: str, k: int | None = None) -> list[Hit]:
         return self.ranking(mode)[: k or self.k]
@@ -172,7 +172,7 @@ def search(
 
 
 def fuse(
-    dense_rows: list[dict[str, Any]], fts_rows: list[dict], settings: RetrievalSettings, fuse_depth: int | None = None,
+    dense_rows: list[dict[str, Any]], fts_rows: list[dict[str, Any]], settings: RetrievalSettings, fuse_depth: int | None = None,
     doc_sims: dict[str, float] | None = None,
 ) -> list[Hit]:
     """Merge the two candidate lists into Hits carrying both ranks and the RRF fused score.

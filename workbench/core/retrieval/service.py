@@ -103,7 +103,7 @@ def retrieve_sources(project: Project, settings: RetrievalSettings, question: st
 _SCORE_FIELD = {"dense": "dense_score", "fts": "fts_score", "hybrid": "fused_score"}
 
 
-def _source_dict(hit: dict[str, Any], mode: str) -> dict:
+def _source_dict(hit: dict[str, Any], mode: str) -> dict[str, Any]:
     return {
         "chunk_id": hit["chunk_id"],
         "path": hit["path"],
@@ -161,8 +161,9 @@ def ingest_project(
     """
     from workbench.core.retrieval.ingest import ingest
 
+    roots: list[Path | str] = [*corpus_paths(project, settings, paths)]
     return ingest(
-        corpus_paths(project, settings, paths),
+        roots,
         Path(project.data_dir),
         settings,
         root=Path(project.root),

@@ -83,7 +83,7 @@ def list_traces(store: Store, limit: int = 20) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if k != "results"} for r in rows]
 
 
-def trace_data(trace: dict[str, Any]) -> dict:
+def trace_data(trace: dict[str, Any]) -> dict[str, Any]:
     """The SearchResult.to_dict()-shaped data of a stored trace (for reports)."""
     data = dict(trace.get("results") or {})
     data.setdefault("query", trace.get("query"))
@@ -217,7 +217,7 @@ def stored_eval_comparison(store: Store, row: dict[str, Any]) -> Any:
     return compare_evals(prev, row) if prev else None
 
 
-def stored_eval_deltas(store: Store, row: dict[str, Any]) -> tuple[dict | None, int | None]:
+def stored_eval_deltas(store: Store, row: dict[str, Any]) -> tuple[dict[str, Any] | None, int | None]:
     """(deltas, previous id) against the eval of the same set stored just before this one, as
     `retrieval eval` printed them when it ran; (None, None) when there is none. At another k
     only the metrics that do not depend on k get deltas."""

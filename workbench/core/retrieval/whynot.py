@@ -6,8 +6,9 @@ Details: docs/NOTES.md, section core/retrieval/whynot.py.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
+from typing import Any
 
 from workbench.core.retrieval.embedder import Embedder
 from workbench.core.retrieval.index import Index, sql_str
@@ -34,7 +35,7 @@ class ChunkRef:
     hybrid_rank: int | None
 
     @classmethod
-    def of(cls, h: Hit) -> "ChunkRef":
+    def of(cls, h: Hit) -> ChunkRef:
         return cls(h.chunk_id, h.path, h.heading_path, h.line_start, h.line_end, h.dense_score,
                    h.dense_rank, h.fts_score, h.fts_rank, h.fused_score, h.hybrid_rank)
 
@@ -99,11 +100,11 @@ class WhyNot:
             text += f"; cut at k={self.k} under {', '.join(cut)}"
         else:
             text += f"; within k={self.k} under every mode"
-        if self.boundary and self.boundary.split:
+        if self.boundary and self.boundary.split and self.boundary.chunk_ids:
             text += f"; the answer is split across {self.boundary.chunk_ids[0]} | {self.boundary.chunk_ids[1]}"
         return text
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "case_id": self.case_id,
             "query": self.query,
@@ -145,7 +146,7 @@ class WhyNot:
                 lines.append("")
         if self.boundary is not None:
             b = self.boundary
-            if b.split:
+            if b.split and b.chunk_ids:
                 lines.append(
                     f"**Chunk boundary:** the reference answer straddles `{b.chunk_ids[0]}` | `{b.chunk_ids[1]}`: "
                     f"{b.words_across_boundary} consecutive answer words across the boundary, at most "
@@ -300,7 +301,7 @@ def boundary_check(expected: str, relevant: Sequence[str], index: Index) -> Boun
         for c in chunks:
             single = max(single, longest_common_run(ans, _words(c["text"]))[0])
         best.words_in_one_chunk = max(best.words_in_one_chunk, single)
-        for a, b in zip(chunks, chunks[1:]):
+        for a, b in zip(chunks, chunks[1:], strict=False):  # adjacent pairs
             joined = a["text"]
             if b["char_start"] < a["char_end"]:  # overlapping windows: count the overlap once
                 joined += b["text"][a["char_end"] - b["char_start"] :]
