@@ -52,15 +52,19 @@ def read_model_config(folder: Path) -> dict[str, Any]:
                              "to 'embedded' or to a folder saved with save_pretrained()", path=folder,
                              field="finetune.base_model")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise WorkbenchError(f"cannot read the model's config.json: {exc}", path=path) from None
+    if not isinstance(config, dict):
+        raise WorkbenchError("the model's config.json is not a JSON object", path=path)
+    return config
 
 
 def resolve_base(project: Project, spec: str | None = None) -> BaseModel:
     """The configured (or given) base model, made available as a local HF folder."""
     settings = project.config.finetune
     spec = spec or settings.base_model
+    ollama_base: str | None
     if spec == EMBEDDED:
         folder = embedded_hf_folder()
         ollama_base = settings.ollama_base or EMBEDDED_OLLAMA_BASE
@@ -84,22 +88,25 @@ def base_problem(project: Project) -> WorkbenchError | None:
     workbench runs adapters only on the embedded model, and Ollama converts adapters only for
     llama and gemma2 bases, so any other local base is a job with no way to judge it."""
     settings = project.config.finetune
-    where = {"path": project.config.path, "line": project.config.line_of("finetune", "base_model"),
-             "field": "finetune.base_model"}
     if settings.base_model == EMBEDDED:
         return None
+
+    def error(message: str) -> WorkbenchError:
+        return WorkbenchError(message, path=project.config.path, field="finetune.base_model",
+                              line=project.config.line_of("finetune", "base_model"))
+
     try:
         base = resolve_base(project)
     except WorkbenchError as exc:
-        return WorkbenchError(exc.message, **where)
+        return error(exc.message)
     if base.model_type in OLLAMA_ARCHITECTURES:
         return None
-    return WorkbenchError(
+    return error(
         f"finetune.base_model {base.spec} is a '{base.model_type}' model: an adapter trained on it could "
         "not be evaluated here (the workbench runs adapters only on the embedded model) nor exported to "
         f"Ollama (it converts adapters only for {' and '.join(OLLAMA_ARCHITECTURES)} bases). Use "
         "base_model: embedded, or a local llama or gemma2 folder (then `finetune export` creates the "
-        "Ollama model and `workbench eval run --model ollama:NAME` evaluates it)", **where)
+        "Ollama model and `workbench eval run --model ollama:NAME` evaluates it)")
 
 
 def embedded_hf_folder() -> Path:

@@ -17,6 +17,7 @@ from workbench.core.errors import WorkbenchError
 if TYPE_CHECKING:
     from workbench.core.project import Project
     from workbench.core.store import Store
+    from workbench.core.variants import Variant
 
 
 ROLES = ("system", "user", "assistant")
@@ -91,7 +92,7 @@ class Renderer:
     """The messages a variant sends for given inputs (what inference will send), for many
     inputs: the variant's stored generations are read once, not once per case."""
 
-    def __init__(self, project: Project, variant: Any) -> None:
+    def __init__(self, project: Project, variant: Variant) -> None:
         self.project = project
         self.variant = variant
         self._stored: dict[str, list[dict[str, str]]] | None = None

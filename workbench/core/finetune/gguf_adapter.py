@@ -32,7 +32,8 @@ def safetensors_header(path: Path) -> dict[str, Any]:
         if n <= 0 or n > 100_000_000:
             raise WorkbenchError(f"{path.name} is not a valid safetensors file", path=path)
         try:
-            return json.loads(f.read(n))
+            header: dict[str, Any] = json.loads(f.read(n))
+            return header
         except ValueError:
             raise WorkbenchError(f"{path.name} has an unreadable safetensors header", path=path) from None
 

@@ -66,7 +66,7 @@ def resolve_job_ref(store: Store, ref: str | int) -> int:
         rows = store.rows("finetune_jobs", limit=1)
         if not rows:
             raise WorkbenchError("no fine-tune jobs yet (start one with `workbench finetune train`)")
-        return rows[0]["id"]
+        return int(rows[0]["id"])
     job_id = parse_kind_id(text, "finetune", noun="a fine-tune job", accepts="a number, f<N> or last",
                            listing="workbench finetune jobs")
     get_job(store, job_id)
