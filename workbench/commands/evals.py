@@ -108,167 +108,55 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _console(file=None):
-    from rich.console import Console
-
-    return Console(file=file, highlight=False, soft_wrap=True)
-
-
-def _plain(out: Any) -> bool:
-    """Styles do not show (a pipe, a CI log, NO_COLOR): word diffs use `[-old-]{+new+}` markers."""
-    return bool(out.no_color or not out.is_terminal)
-
-
-def _print_all(out: Any, *groups: list[Any]) -> None:
-    for group in groups:
-        for line in group:
-            out.print(line)
-
-
 # --------------------------------------------------------------------------- run
 
 
 def run_cmd(args: argparse.Namespace, project: Any) -> int:
-    from workbench.core.evals import runstore
+    from workbench.core.evals import run_plan as plan
     from workbench.core.evals.evalset import load_evalset
     from workbench.core.evals.runner import EvalRunner
-    from workbench.core.evals.selection import run_concurrency, select_cases
+    from workbench.core.evals.selection import select_cases
+    from workbench.core.interrupts import interrupt_exit_code
     from workbench.core.llm.registry import chain_specs
     from workbench.core.variants import resolve_variant
+    from workbench.present import eval_run as show
+    from workbench.present.evals import run_header
+    from workbench.present.progress import CaseProgress
 
-    if args.repeat < 1:
-        raise WorkbenchError("--repeat must be at least 1", field="repeat")
-    if args.min_pass_rate is not None:
-        from workbench.core.evals.gate import normalize_rate
-
-        normalize_rate(args.min_pass_rate)  # bad input is exit 2 before any model call
-    if (args.fail_on_regression or args.max_regressions is not None) and not args.baseline:
-        raise WorkbenchError("--fail-on-regression / --max-regressions need --baseline RUN|best|last",
-                             field="baseline")
-    if args.resume and (args.tag or args.case or args.limit is not None):
-        raise WorkbenchError("--resume continues the run's own cases; drop --tag/--case/--limit",
-                             field="--resume")
+    plan.check_run_flags(repeat=args.repeat, min_pass_rate=args.min_pass_rate,
+                         fail_on_regression=args.fail_on_regression, max_regressions=args.max_regressions,
+                         baseline=args.baseline, resume=args.resume,
+                         narrowed=bool(args.tag or args.case or args.limit is not None))
     evalset = select_cases(load_evalset(resolve_evalset_path(project, args.evalset)),
                            tags=args.tag, case_ids=args.case, limit=args.limit)
     variant = resolve_variant(project, args.variant, prompt=args.prompt, model=args.model)
     if variant.prompt.grounded and not args.json:
-        from workbench.core.evals.promote import unindexed_labels
-        from workbench.core.retrieval.service import project_index
-
-        unknown = unindexed_labels(evalset.cases, project_index(project, variant.retrieval))
-        if unknown:
-            print(f"warning: {len(unknown)} `relevant` label(s) name no indexed document (paths are "
-                  f"relative to the corpus folder): {', '.join(unknown[:5])}"
-                  + (" …" if len(unknown) > 5 else "") + "; retrieval metrics count them as never "
-                  "retrieved", file=sys.stderr)
-    store = project.store
-    resume = runstore.resolve_run_ref(store, args.resume) if args.resume else None
-    baseline_id = None
-    if args.baseline:  # best/last: a run that covered the same cases (a resumed run: its own)
-        selection = runstore.selection_of(runstore.get_run(store, resume)) if resume else evalset.selection
-        baseline_id = runstore.resolve_run_ref(store, args.baseline, evalset=evalset.name, exclude=resume,
-                                               selection=selection, evalset_hash=evalset.content_hash)
-    concurrency = run_concurrency(store, project.config.evals.concurrency, args.concurrency, resume)
-
-    err = _console(sys.stderr)
-    from workbench.present.progress import CaseProgress
-
+        show.warn_unindexed(plan.unindexed_relevant(project, evalset, variant))
+    refs = plan.resolve_refs(project, evalset, resume=args.resume, baseline=args.baseline,
+                             concurrency=args.concurrency)
+    err = show.console(sys.stderr)
     on_progress = CaseProgress(err, quiet=args.json)
-    runner = EvalRunner(project, evalset, variant, concurrency=concurrency, repeat=args.repeat,
+    runner = EvalRunner(project, evalset, variant, concurrency=refs.concurrency, repeat=args.repeat,
                         use_cache=not args.no_cache, on_progress=on_progress)
-    if resume is not None:
-        runner.check_resume(resume)  # refuse a finished/changed run before the header; narrows a subset
+    if refs.resume is not None:
+        runner.check_resume(refs.resume)  # refuse a finished/changed run before the header; narrows a subset
         evalset = runner.evalset
     if not args.json:
-        from workbench.present.evals import run_header
-
         err.print(run_header(evalset.name, len(evalset.cases), runner.repeat, variant.label,
-                             chain_specs(project.config, variant.model), concurrency, resume))
+                             chain_specs(project.config, variant.model), refs.concurrency, refs.resume))
     try:
         with on_progress:
-            outcome = asyncio.run(runner.run(resume=resume))
+            outcome = asyncio.run(runner.run(resume=refs.resume))
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM routed the same way (core/interrupts.py)
-        from workbench.core.interrupts import interrupt_exit_code, stop_status, terminated
-
-        run_id = runner.run_id if runner.run_id is not None else resume
-        how = "stopped by SIGTERM" if terminated() else "cancelled"
-        if run_id is None:  # before the run's row existed
-            print(f"{how} before the run started: nothing stored", file=sys.stderr)
-            return interrupt_exit_code()
-        if runner.run_id is not None:  # SIGTERM: `interrupted`, as a killed run is; a 2nd signal: not `running`
-            if runstore.get_run(store, run_id)["status"] in ("running", "cancelled"):
-                store.update("eval_runs", run_id, {"status": stop_status("cancelled")})
-        done = len(runstore.finished_keys(store, run_id))
-        print(f"{how}: {done} finished case(s) kept in run {run_id}; continue with "
-              f"`{resume_command(args, project, run_id)}`", file=sys.stderr)
+        stop = plan.record_stop(project.store, runner, refs.resume)
+        choice = {flag: getattr(args, flag, None) for flag in ("variant", "prompt", "model")}
+        show.print_stop(stop, show.resume_command(project.root, args.evalset, choice, stop.run_id))
         return interrupt_exit_code()
-    return _report_run(args, project, evalset, outcome, baseline_id)
-
-
-def resume_command(args: argparse.Namespace, project: Any, run_id: int | None) -> str:
-    """The command that continues a cancelled run, ready to paste: with `-p DIR` when the project
-    is not the current folder, and the flags that chose the variant (a resume with another
-    variant is refused)."""
-    import shlex
-
-    try:
-        here = Path.cwd().resolve()
-    except OSError:  # the current folder was removed meanwhile
-        here = None
-    words = ["workbench"]
-    if project.root != here:
-        words += ["-p", str(project.root)]
-    words += ["eval", "run", *([args.evalset] if args.evalset else [])]
-    for flag in ("variant", "prompt", "model"):
-        if getattr(args, flag, None):
-            words += [f"--{flag}", getattr(args, flag)]
-    return shlex.join([*words, "--resume", str(run_id)])
-
-
-def _report_run(args: argparse.Namespace, project: Any, evalset: Any, outcome: Any, baseline_id: int | None) -> int:
-    from workbench.core.evals import runstore
-    from workbench.core.evals.diff import diff_runs
-    from workbench.core.evals.gate import evaluate_gate
-    from workbench.core.evals.report import markdown_report, write_junit
-
-    store = project.store
-    info = runstore.run_info(runstore.get_run(store, outcome.run_id))
-    diff = None
-    if baseline_id is not None:
-        base_info = runstore.run_info(runstore.get_run(store, baseline_id))
-        diff = diff_runs(runstore.load_results(store, baseline_id), outcome.results, a=base_info, b=info)
-    gate = evaluate_gate(outcome.summary, diff, fail_on_regression=args.fail_on_regression,
-                         max_regressions=args.max_regressions, min_pass_rate=args.min_pass_rate)
-    gated = args.fail_on_regression or args.max_regressions is not None or args.min_pass_rate is not None
-    if args.junit:
-        write_junit(args.junit, outcome.results, suite=evalset.name, summary=outcome.summary)
-    if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(markdown_report(outcome.summary, info, diff=diff,
-                                                       gate=gate if gated else None), encoding="utf-8")
-    if args.json:
-        print(json.dumps({
-            "run_id": outcome.run_id, "status": outcome.status, "skipped": outcome.skipped,
-            "summary": outcome.summary,
-            "diff": diff.to_dict(only="changed") if diff else None,
-            "gate": {"passed": gate.passed, "reasons": gate.reasons, "checks": gate.checks} if gated else None,
-        }, ensure_ascii=False))
-    else:
-        from workbench.core.evals.case_texts import evalset_texts
-        from workbench.present import evals as present
-
-        out = _console()
-        out.print(present.text(f"run e{outcome.run_id}: {outcome.status}" + (
-            f" ({outcome.skipped} case(s) kept from before the resume)" if outcome.skipped else "")))
-        _print_all(out, present.summary_texts(outcome.summary), present.failure_texts(outcome.results, limit=15))
-        if diff is not None:
-            out.print()
-            _print_all(out, present.diff_texts(diff, only="changed", limit=15, texts=evalset_texts(evalset),
-                                               plain=_plain(out)))
-        if gated:
-            out.print()
-            _print_all(out, present.gate_texts(gate))
-    return gate.exit_code if gated else 0
+    verdict = plan.judge_run(project.store, outcome, refs.baseline, fail_on_regression=args.fail_on_regression,
+                             max_regressions=args.max_regressions, min_pass_rate=args.min_pass_rate)
+    plan.write_reports(verdict, evalset, outcome, junit=args.junit, markdown=args.markdown)
+    show.print_run(outcome, verdict, evalset, as_json=args.json)
+    return verdict.exit_code
 
 
 # --------------------------------------------------------------------------- diff / runs / show
@@ -287,16 +175,18 @@ def diff_cmd(args: argparse.Namespace, project: Any) -> int:
         print(json.dumps(diff.to_dict(only=args.only), ensure_ascii=False))
     else:
         from workbench.core.evals.case_texts import case_texts
+        from workbench.present.eval_run import console, plain, print_all
         from workbench.present.evals import diff_texts
 
-        out = _console()
+        out = console()
         texts = case_texts(store, [runstore.get_run(store, a), runstore.get_run(store, b)])
-        _print_all(out, diff_texts(diff, only=args.only, texts=texts, plain=_plain(out)))
+        print_all(out, diff_texts(diff, only=args.only, texts=texts, plain=plain(out)))
     return 0
 
 
 def runs_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.evals import runstore
+    from workbench.present.eval_run import console
     from workbench.present.evals import no_runs_line, runs_table
 
     rows = runstore.list_runs(project.store, limit=args.limit, evalset=args.evalset)
@@ -304,7 +194,7 @@ def runs_cmd(args: argparse.Namespace, project: Any) -> int:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
         return 0
-    out = _console()
+    out = console()
     if not rows:
         out.print(no_runs_line(args.evalset, runstore.evalset_names(project.store) if args.evalset else []))
         return 0
@@ -326,9 +216,10 @@ def show_cmd(args: argparse.Namespace, project: Any) -> int:
     if args.markdown:
         sys.stdout.write(markdown_report(summary, runstore.run_info(row)))
         return 0
+    from workbench.present.eval_run import console, print_all
     from workbench.present.evals import show_texts
 
-    _print_all(_console(), show_texts(row, results, summary, everything=args.all))
+    print_all(console(), show_texts(row, results, summary, everything=args.all))
     return 0
 
 

@@ -1,0 +1,92 @@
+"""`eval run`'s terminal text: the unindexed-label warning, the stop message with the command that
+resumes, and the finished run (JSON or text: summary, failures, diff, gate). Model and user text
+goes through `terminal_safe` and Rich `Text`, never markup.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+from rich.console import Console
+
+from workbench.core.evals.run_plan import Stop, Verdict
+
+
+def console(file: IO[str] | None = None) -> Console:
+    return Console(file=file, highlight=False, soft_wrap=True)
+
+
+def plain(out: Console) -> bool:
+    """Styles do not show (a pipe, a CI log, NO_COLOR): word diffs use `[-old-]{+new+}` markers."""
+    return bool(out.no_color or not out.is_terminal)
+
+
+def print_all(out: Console, *groups: list[Any]) -> None:
+    for group in groups:
+        for line in group:
+            out.print(line)
+
+
+def warn_unindexed(unknown: list[str]) -> None:
+    if unknown:
+        print(f"warning: {len(unknown)} `relevant` label(s) name no indexed document (paths are "
+              f"relative to the corpus folder): {', '.join(unknown[:5])}"
+              + (" …" if len(unknown) > 5 else "") + "; retrieval metrics count them as never "
+              "retrieved", file=sys.stderr)
+
+
+def resume_command(project_root: Path, evalset: str | None, choice: dict[str, str | None],
+                   run_id: int | None) -> str:
+    """The command that continues a cancelled run, ready to paste: with `-p DIR` when the project
+    is not the current folder, and the flags that chose the variant (a resume with another
+    variant is refused). CHOICE: --variant/--prompt/--model as given."""
+    try:
+        here: Path | None = Path.cwd().resolve()
+    except OSError:  # the current folder was removed meanwhile
+        here = None
+    words = ["workbench"]
+    if project_root != here:
+        words += ["-p", str(project_root)]
+    words += ["eval", "run", *([evalset] if evalset else [])]
+    for flag, value in choice.items():
+        if value:
+            words += [f"--{flag}", value]
+    return shlex.join([*words, "--resume", str(run_id)])
+
+
+def print_stop(stop: Stop, resume: str) -> None:
+    if stop.run_id is None:  # before the run's row existed
+        print(f"{stop.how} before the run started: nothing stored", file=sys.stderr)
+    else:
+        print(f"{stop.how}: {stop.done} finished case(s) kept in run {stop.run_id}; continue with "
+              f"`{resume}`", file=sys.stderr)
+
+
+def print_run(outcome: Any, verdict: Verdict, evalset: Any, *, as_json: bool) -> None:
+    diff, gate, gated = verdict.diff, verdict.gate, verdict.gated
+    if as_json:
+        print(json.dumps({
+            "run_id": outcome.run_id, "status": outcome.status, "skipped": outcome.skipped,
+            "summary": outcome.summary,
+            "diff": diff.to_dict(only="changed") if diff else None,
+            "gate": {"passed": gate.passed, "reasons": gate.reasons, "checks": gate.checks} if gated else None,
+        }, ensure_ascii=False))
+        return
+    from workbench.core.evals.case_texts import evalset_texts
+    from workbench.present import evals as present
+
+    out = console()
+    out.print(present.text(f"run e{outcome.run_id}: {outcome.status}" + (
+        f" ({outcome.skipped} case(s) kept from before the resume)" if outcome.skipped else "")))
+    print_all(out, present.summary_texts(outcome.summary), present.failure_texts(outcome.results, limit=15))
+    if diff is not None:
+        out.print()
+        print_all(out, present.diff_texts(diff, only="changed", limit=15, texts=evalset_texts(evalset),
+                                          plain=plain(out)))
+    if gated:
+        out.print()
+        print_all(out, present.gate_texts(gate))
