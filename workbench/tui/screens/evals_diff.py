@@ -119,7 +119,7 @@ class EvalsDiffScreen(Screen[None]):
         with Horizontal(id="diff-body"):
             with Vertical(id="diff-left"):
                 yield Static("", id="diff-filter")
-                table: DataTable = DataTable(id="diff-cases", cursor_type="row")
+                table: DataTable[Any] = DataTable(id="diff-cases", cursor_type="row")
                 table.add_column("case", key="case", width=CASE_MIN)
                 table.add_column("change", key="change", width=CHANGE_WIDTH)
                 yield table

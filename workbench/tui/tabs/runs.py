@@ -84,13 +84,13 @@ class RunsTab(Vertical):
             yield Select(KIND_OPTIONS, value=ALL, allow_blank=False, compact=True, id="runs-kind")
             yield Select(STATUS_OPTIONS, value=ALL, allow_blank=False, compact=True,
                          id="runs-status")
-        table: DataTable = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[Any] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         self._add_columns(table, SUMMARY_MIN)
         yield table
         yield Static("", id="runs-count")
 
     @staticmethod
-    def _add_columns(table: DataTable, summary_width: int) -> None:
+    def _add_columns(table: DataTable[Any], summary_width: int) -> None:
         for label, key, width in COLUMNS:
             table.add_column(label, key=key, width=summary_width if key == "summary" else width)
 
@@ -154,14 +154,13 @@ class RunsTab(Vertical):
         self.rows = message.rows
         cells = [[_cell(key, row.get(key)) for _, key, _ in COLUMNS] for row in message.rows]
         self._fit_columns(cells)
-        for row, row_cells in zip(message.rows, cells):
+        for row, row_cells in zip(message.rows, cells, strict=True):
             table.add_row(*row_cells, key=row["id"])
         if message.rows:
             # Newer runs push the list down: keep the cursor on the run the user had selected
             # (Enter must open what is highlighted), else on the same row number.
             ids = [row["id"] for row in message.rows]
-            row = ids.index(selected) if selected in ids else min(cursor, len(ids) - 1)
-            table.move_cursor(row=row)
+            table.move_cursor(row=ids.index(selected) if selected in ids else min(cursor, len(ids) - 1))
         count = self.query_one("#runs-count", Static)
         if message.error:
             count.update(Text(message.error))

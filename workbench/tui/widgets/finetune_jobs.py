@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.store import as_dict
 from workbench.present.evals import safe
 from workbench.present.finetune import eval_result_lines, export_result_lines
 from workbench.tui.widgets.evals_controls import error_line
@@ -94,7 +95,7 @@ class JobsPanel(Vertical):
         self._select: int | None = None
 
     def compose(self) -> ComposeResult:
-        table: DataTable = DataTable(id="ft-jobs-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[Any] = DataTable(id="ft-jobs-table", cursor_type="row", zebra_stripes=True)
         for label, width in COLUMNS:
             table.add_column(label, key=label, width=width)
         yield table
@@ -146,7 +147,7 @@ class JobsPanel(Vertical):
         table = self.query_one("#ft-jobs-table", DataTable)
         if not self.rows or not 0 <= table.cursor_row < len(self.rows):
             return None
-        return self.rows[table.cursor_row]["id"]
+        return int(self.rows[table.cursor_row]["id"])
 
     def current(self) -> dict[str, Any] | None:
         job_id = self.current_id()
@@ -288,8 +289,7 @@ class JobsPanel(Vertical):
 
 def suggest_name(job: dict[str, Any]) -> str:
     """`smollm2-f3`: the base's short name and the job, a valid Ollama model name."""
-    config = job.get("config") if isinstance(job.get("config"), dict) else {}
-    base = (config.get("base") or {}).get("ollama_base") or "model"
+    base = as_dict(as_dict(job.get("config")).get("base")).get("ollama_base") or "model"
     stem = str(base).split("/")[-1].split(":")[0] or "model"
     from workbench.core.finetune.jobs import exports
 
