@@ -122,6 +122,7 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.present import eval_run as show
     from workbench.present.evals import run_header
     from workbench.present.progress import CaseProgress
+    from workbench.present.terminal import console
 
     plan.check_run_flags(repeat=args.repeat, min_pass_rate=args.min_pass_rate,
                          fail_on_regression=args.fail_on_regression, max_regressions=args.max_regressions,
@@ -134,7 +135,7 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
         show.warn_unindexed(plan.unindexed_relevant(project, evalset, variant))
     refs = plan.resolve_refs(project, evalset, resume=args.resume, baseline=args.baseline,
                              concurrency=args.concurrency)
-    err = show.console(sys.stderr)
+    err = console(sys.stderr)
     on_progress = CaseProgress(err, quiet=args.json)
     runner = EvalRunner(project, evalset, variant, concurrency=refs.concurrency, repeat=args.repeat,
                         use_cache=not args.no_cache, on_progress=on_progress)
@@ -175,8 +176,9 @@ def diff_cmd(args: argparse.Namespace, project: Any) -> int:
         print(json.dumps(diff.to_dict(only=args.only), ensure_ascii=False))
     else:
         from workbench.core.evals.case_texts import case_texts
-        from workbench.present.eval_run import console, plain, print_all
+        from workbench.present.eval_run import print_all
         from workbench.present.evals import diff_texts
+        from workbench.present.terminal import console, plain
 
         out = console()
         texts = case_texts(store, [runstore.get_run(store, a), runstore.get_run(store, b)])
@@ -186,8 +188,8 @@ def diff_cmd(args: argparse.Namespace, project: Any) -> int:
 
 def runs_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.evals import runstore
-    from workbench.present.eval_run import console
     from workbench.present.evals import no_runs_line, runs_table
+    from workbench.present.terminal import console
 
     rows = runstore.list_runs(project.store, limit=args.limit, evalset=args.evalset)
     if args.json:
@@ -216,8 +218,9 @@ def show_cmd(args: argparse.Namespace, project: Any) -> int:
     if args.markdown:
         sys.stdout.write(markdown_report(summary, runstore.run_info(row)))
         return 0
-    from workbench.present.eval_run import console, print_all
+    from workbench.present.eval_run import print_all
     from workbench.present.evals import show_texts
+    from workbench.present.terminal import console
 
     print_all(console(), show_texts(row, results, summary, everything=args.all))
     return 0

@@ -16,10 +16,12 @@ import json
 import sys
 from typing import Any
 
-from rich.console import Console
 from rich.text import Text
 
 from workbench.core.safetext import terminal_safe
+from workbench.present.terminal import console as _console
+from workbench.present.terminal import plain
+from workbench.present.terminal import print_lines as _print
 
 SIGNALS = ("format", "capability", "prompt-cost")
 
@@ -112,15 +114,6 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _console(file: Any = None) -> Console:
-    return Console(file=file, highlight=False, soft_wrap=True)
-
-
-def _print(console: Console, lines: list[Text] | list[str]) -> None:
-    for line in lines:
-        console.print(line if isinstance(line, Text) else Text(line))
-
-
 def check_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.finetune.guard import check
     from workbench.present import finetune as present
@@ -137,6 +130,7 @@ def train_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.finetune import jobs
     from workbench.core.finetune.train import GuardRefused, TrainingRun, prepare_job
     from workbench.present import finetune as present
+    from workbench.present import finetune_cli as present_cli
 
     err = _console(sys.stderr)
     if args.processes is not None and args.processes < 1:  # before a job row exists
@@ -148,13 +142,7 @@ def train_cmd(args: argparse.Namespace, project: Any) -> int:
         job_id = jobs.resolve_job_ref(project.store, args.resume)
         run = TrainingRun(project, job_id, on_event=progress, resume=True, steps=args.steps, processes=args.processes)
         if not args.json:
-            err.print(
-                Text(
-                    f"resuming job f{job_id} from its checkpoint at step {run.step}"
-                    if run.resume
-                    else f"starting job f{job_id} (prepared earlier, no checkpoint yet) from step 0"
-                )
-            )
+            err.print(present_cli.resume_line(job_id, run.resume, run.step))
     else:
         try:
             plan = prepare_job(
@@ -169,10 +157,7 @@ def train_cmd(args: argparse.Namespace, project: Any) -> int:
                 use_evalset=False if args.no_evalset else None,
             )
         except GuardRefused as refused:
-            if args.json:
-                print(json.dumps({"refused": True, "guard": refused.report.to_dict()}, ensure_ascii=False))
-            else:
-                _print(err, [*present.guard_texts(refused.report), Text(), Text(present.REFUSED, "bold red")])
+            present_cli.print_refused(refused.report, err, as_json=args.json)
             return 1
         job_id = plan.job_id
         if not args.json:
@@ -180,35 +165,11 @@ def train_cmd(args: argparse.Namespace, project: Any) -> int:
         run = TrainingRun(project, job_id, on_event=progress, processes=args.processes)
     outcome = run.run()
     if args.json:
-        curve = outcome.loss_curve
-        print(
-            json.dumps(
-                {
-                    "job": job_id,
-                    "status": outcome.status,
-                    "step": outcome.step,
-                    "total_steps": outcome.total_steps,
-                    "adapter": outcome.adapter_path,
-                    "checkpoint": outcome.checkpoint_path,
-                    "error": outcome.error,
-                    "error_kind": outcome.error_kind,
-                    "loss_first": curve[0]["loss"] if curve else None,
-                    "loss_last": curve[-1]["loss"] if curve else None,
-                }
-            )
-        )
+        print(present_cli.train_json(job_id, outcome))
     else:
         line, next_step = present.train_result(job_id, outcome, jobs.get_job(project.store, job_id))
         _print(_console() if next_step else err, [line] + ([next_step] if next_step else []))
-    return train_exit_code(outcome)
-
-
-def train_exit_code(outcome: Any) -> int:
-    """The same code with and without --json (a script reading JSON still needs 130 to tell a
-    cancel, which keeps a checkpoint, from a failure): 0 done, 130 cancelled (Ctrl-C), 143
-    interrupted (SIGTERM), 2 a config problem, 1 any other failure."""
-    codes = {"done": 0, "cancelled": 130, "interrupted": 143}
-    return codes.get(outcome.status, 2 if outcome.error_kind == "config" else 1)
+    return jobs.train_exit_code(outcome)
 
 
 def eval_cmd(args: argparse.Namespace, project: Any) -> int:
@@ -216,6 +177,7 @@ def eval_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.finetune import jobs
     from workbench.core.finetune.evaluate import evaluate_job
     from workbench.present import finetune as present
+    from workbench.present import finetune_cli as present_cli
     from workbench.present.progress import CaseProgress
 
     store = project.store
@@ -232,12 +194,10 @@ def eval_cmd(args: argparse.Namespace, project: Any) -> int:
         print("cancelled: the finished cases are kept in the eval run (`workbench eval runs`)", file=sys.stderr)
         return 130
     if args.json:
-        d = result.as_dict()
-        d["diff"] = result.diff.to_dict(only="changed") if result.diff is not None else None
-        print(json.dumps(d, ensure_ascii=False, default=str))
+        print(present_cli.eval_json(result))
     else:
         out = _console()
-        _print(out, present.adapter_eval_texts(result, plain=out.no_color or not out.is_terminal))
+        _print(out, present.adapter_eval_texts(result, plain=plain(out)))
     return 0 if result.improvement else 1
 
 

@@ -9,20 +9,12 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from rich.console import Console
 
 from workbench.core.evals.run_plan import Stop, Verdict
-
-
-def console(file: IO[str] | None = None) -> Console:
-    return Console(file=file, highlight=False, soft_wrap=True)
-
-
-def plain(out: Console) -> bool:
-    """Styles do not show (a pipe, a CI log, NO_COLOR): word diffs use `[-old-]{+new+}` markers."""
-    return bool(out.no_color or not out.is_terminal)
+from workbench.present.terminal import console, plain
 
 
 def print_all(out: Console, *groups: list[Any]) -> None:

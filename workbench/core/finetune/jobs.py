@@ -263,3 +263,11 @@ def job_lines(job: dict[str, Any]) -> list[str]:
     for exp in exports(job):
         lines += export_lines(exp)
     return lines
+
+
+def train_exit_code(outcome: Any) -> int:
+    """The same code with and without --json (a script reading JSON still needs 130 to tell a
+    cancel, which keeps a checkpoint, from a failure): 0 done, 130 cancelled (Ctrl-C), 143
+    interrupted (SIGTERM), 2 a config problem, 1 any other failure."""
+    codes = {"done": 0, "cancelled": 130, "interrupted": 143}
+    return codes.get(outcome.status, 2 if outcome.error_kind == "config" else 1)
