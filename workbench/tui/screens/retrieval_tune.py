@@ -170,8 +170,10 @@ class TuneScreen(ModalScreen[bool]):
             applied = write_retrieval_changes(self.project, changes)
             self.project.config = applied.config
             settings = applied.config.retrieval
-            ingest_project(self.project, settings, reindex=True,
-                           progress=lambda p: self.post_message(self.Applied(f"re-indexing: {progress_text(p)}", final=False)))
+            def progress(p: Any) -> None:
+                self.post_message(self.Applied(f"re-indexing: {progress_text(p)}", final=False))
+
+            ingest_project(self.project, settings, reindex=True, progress=progress)
             eval_id, ev = eval_applied(self.project, self.plan.evalset, self.plan.evalset_path)
         except WorkbenchError as exc:
             self.post_message(self.Applied(str(exc), error=True))

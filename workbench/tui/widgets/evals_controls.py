@@ -205,7 +205,7 @@ class EvalRunControls(Vertical):
         if path == READING:
             self.notify("Still reading the eval sets; try again in a moment.", timeout=2)
             return
-        if path in (NO_SETS, Select.BLANK):
+        if path in (NO_SETS, Select.NULL):  # NULL: nothing picked (Select.BLANK is a render flag)
             folder = self.project.root / self.project.config.evals.dir
             self.notify(f"No eval set to run: write one in {folder} (see `workbench eval run "
                         "--help`).", severity="warning", markup=False)

@@ -65,7 +65,7 @@ def load_cases(project: Any) -> tuple[list[CaseChoice], list[str]]:
     return choices, errors
 
 
-class CasePicker(Select):
+class CasePicker(Select[str]):
     """A Select of the labelled cases, filled by a thread worker (`retrieval-cases`)."""
 
     @dataclass
@@ -84,7 +84,7 @@ class CasePicker(Select):
         self.load()
 
     def chosen(self) -> CaseChoice | None:
-        return self.cases.get(str(self.value)) if self.value is not Select.BLANK else None
+        return self.cases.get(str(self.value)) if self.value is not Select.NULL else None
 
     @work(thread=True, exclusive=True, group="retrieval-cases", exit_on_error=False)
     def load(self) -> None:

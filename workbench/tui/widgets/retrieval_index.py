@@ -92,8 +92,16 @@ class IndexStatus(Horizontal):
 
     def refresh_stats(self) -> None:
         """Read meta.json into the line; sets `index_ok` and `needs_reindex`."""
-        from workbench.core.retrieval.index import (META, Index, IndexMismatch, IndexUnavailable, NoIndex,
-                                                    check_compatible, chunking_drift, index_dir)
+        from workbench.core.retrieval.index import (
+            META,
+            Index,
+            IndexMismatch,
+            IndexUnavailable,
+            NoIndex,
+            check_compatible,
+            chunking_drift,
+            index_dir,
+        )
         from workbench.core.retrieval.service import project_index
         from workbench.core.retrieval.storage import StoreUnavailable
 
@@ -139,7 +147,7 @@ class IndexStatus(Horizontal):
             self._say(text)
         self.set_class(not self.index_ok, "-problem")
 
-    def _incomplete(self, meta: dict) -> str | None:
+    def _incomplete(self, meta: dict[str, Any]) -> str | None:
         """"index incomplete: 36/45 files" when an ingest (not this tab's own, running now)
         stopped part-way; reads the table only then."""
         if self.ingesting or meta.get("state") != "ingesting":
@@ -186,8 +194,10 @@ class IndexStatus(Horizontal):
             if loaded_embedder(settings.embedding_model, root) is None:
                 self.post_message(self.ModelLoading())
                 get_embedder(settings.embedding_model, root)
-            report = ingest_project(self.project, settings, reindex=reindex, cancel=cancel,
-                                    progress=lambda p: self.post_message(self.Progressed(p)))
+            def progress(p: Any) -> None:
+                self.post_message(self.Progressed(p))
+
+            report = ingest_project(self.project, settings, reindex=reindex, cancel=cancel, progress=progress)
         except WorkbenchError as exc:
             self.post_message(self.Finished(error=str(exc), damaged=isinstance(exc, IndexDamaged)))
             return
@@ -210,7 +220,8 @@ class IndexStatus(Horizontal):
             bar.update(total=p.chunks_total, progress=p.chunks_done)
         elif p.phase in ("indexing", "done"):
             bar.update(total=1, progress=1)
-        tail = " · stopping after this batch…" if self._cancel.is_set() else " · Esc cancels"
+        stopping = self._cancel is not None and self._cancel.is_set()
+        tail = " · stopping after this batch…" if stopping else " · Esc cancels"
         self._say(progress_text(p) + tail)
 
     @on(Finished)

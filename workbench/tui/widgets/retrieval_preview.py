@@ -65,12 +65,12 @@ def _read_current(project: Any, settings: Any, path: str) -> str | None:
     return None
 
 
-def _spans(rows: list[dict], starts: list[int]) -> list[ChunkSpan]:
+def _spans(rows: list[dict[str, Any]], starts: list[int]) -> list[ChunkSpan]:
     return [ChunkSpan(r["chunk_id"], int(r["n"]), r.get("heading_path") or "", s, s + len(r["text"]),
-                      int(r["line_start"]), int(r["line_end"])) for r, s in zip(rows, starts)]
+                      int(r["line_start"]), int(r["line_end"])) for r, s in zip(rows, starts, strict=True)]
 
 
-def rebuild_from_chunks(rows: list[dict]) -> tuple[str, list[int]]:
+def rebuild_from_chunks(rows: list[dict[str, Any]]) -> tuple[str, list[int]]:
     """Document-like text from chunks in order: overlaps once, gaps as a blank line."""
     text = ""
     starts: list[int] = []
@@ -184,7 +184,7 @@ def render_preview_at(view: DocView, chunk_id: str, query: str, styles: dict[str
     def emit(a: int, b: int) -> None:
         """Document text [a, b): pieces at every style change, each made terminal-safe alone."""
         inner = [p for p in points if a < p < b]
-        for x, y in zip([a, *inner], [*inner, b]):
+        for x, y in zip([a, *inner], [*inner, b], strict=True):
             if x >= y:
                 continue
             style = styles.get("selected", "") if sel.start <= x < sel.end else "dim"
@@ -240,7 +240,7 @@ class PreviewPane(Vertical):
         self.project = project
         self.docs: dict[str, DocView] = {}
         self.hit: Any = None
-        self.query = ""
+        self.query_text = ""  # not `query`: that would hide Widget.query
         self.palette: dict[str, str] = {}
         self._text: Text | None = None
         self._marker_at = 0
@@ -256,7 +256,7 @@ class PreviewPane(Vertical):
 
     def show(self, hit: Any, query: str, palette: dict[str, str]) -> None:
         """Preview `hit` (a search Hit, or None to clear) with `query`'s terms highlighted."""
-        self.hit, self.query, self.palette = hit, query, palette
+        self.hit, self.query_text, self.palette = hit, query, palette
         self.query_one("#rt-preview-title", Static).update(preview_title(None, hit))
         body = self.query_one("#rt-preview", Static)
         self._text = None
@@ -304,4 +304,4 @@ class PreviewPane(Vertical):
         if message.error:
             self.query_one("#rt-preview", Static).update(Text(terminal_safe(message.error)))
         else:
-            self.show(self.hit, self.query, self.palette)
+            self.show(self.hit, self.query_text, self.palette)

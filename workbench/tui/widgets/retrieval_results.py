@@ -36,7 +36,7 @@ class ResultsPanel(Vertical):
     class Highlighted(Message):
         """The cursor moved onto a chunk (or the table was refilled)."""
 
-        panel: "ResultsPanel"
+        panel: ResultsPanel
         hit: Any
 
     def __init__(self, mode: str, **kwargs: Any) -> None:
@@ -46,14 +46,14 @@ class ResultsPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(Text(MODE_LABEL[self.mode]), classes="results-title")
-        table: DataTable = DataTable(cursor_type="row", zebra_stripes=True, id=f"table-{self.mode}")
+        table: DataTable[Any] = DataTable(cursor_type="row", zebra_stripes=True, id=f"table-{self.mode}")
         yield table
 
     def on_mount(self) -> None:
         self.set_width(self.size.width)
 
     @property
-    def table(self) -> DataTable:
+    def table(self) -> DataTable[Any]:
         return self.query_one(DataTable)
 
     def set_width(self, width: int) -> None:
