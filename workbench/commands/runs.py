@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from rich.console import Console
-from rich.text import Text
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.runlog import RUN_KINDS, list_runs, load_run
 from workbench.core.safetext import terminal_safe
-from workbench.present.runs import generation_detail, listing_row, runs_table
+from workbench.present.runs import listing_row, print_run, runs_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -67,41 +65,5 @@ def run_show(args: argparse.Namespace, project: Any) -> int:
     if args.json:
         print(json.dumps(row, ensure_ascii=False, indent=2, default=str))
         return 0
-    if kind == "retrieval-eval":
-        return _show_retrieval_eval(project, row)
-    if kind == "eval":  # read as `workbench eval show` prints it: one wording for a run
-        from workbench.core.runlog import load_eval_run
-        from workbench.present.evals import show_texts
-
-        _print(show_texts(*load_eval_run(project.store, row["id"])))
-        return 0
-    if kind == "finetune":  # read as `workbench finetune show` prints it
-        from workbench.core.finetune.jobs import get_job, job_lines
-
-        _print([terminal_safe(line) for line in job_lines(get_job(project.store, row["id"]))])
-        return 0
-    if kind != "generation":
-        print(json.dumps(row, ensure_ascii=False, indent=2, default=str))
-        return 0
-    sys.stdout.write(generation_detail(row))
-    return 0
-
-
-def _print(lines: list[Text] | list[str]) -> None:
-    """Lines as `eval show` and `finetune show` print them (soft wrap: long lines stay whole)."""
-    out = Console(highlight=False, soft_wrap=True)
-    for line in lines:
-        out.print(line if isinstance(line, Text) else Text(line))
-
-
-def _show_retrieval_eval(project: Any, row: dict[str, Any]) -> int:
-    """A stored retrieval eval as `retrieval eval` printed it, every case included."""
-    from workbench.core.retrieval.traces import eval_from_row, stored_eval_deltas
-    from workbench.present.retrieval import print_eval, stored_eval_header
-
-    ev = eval_from_row(row)
-    delta, prev_id = stored_eval_deltas(project.store, row)
-    out = Console(highlight=False)
-    out.print(stored_eval_header(row, ev, prev_id))
-    print_eval(out, ev, delta, cases="all")
+    print_run(project.store, kind, row)
     return 0

@@ -180,3 +180,39 @@ def run_markdown(store: Store | None, kind: str, row: dict[str, Any]) -> str:
     lines = [f"### {kind} {PREFIX[kind]}{row['id']} ({row.get('created_at', '')})", ""]
     lines += ["```json", json.dumps(row, indent=2, ensure_ascii=False, default=str), "```"]
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------- one run in the terminal
+
+
+def print_run(store: Store, kind: str, row: dict[str, Any]) -> None:
+    """`runs show ID`: each kind as its own command prints it (`eval show`, `finetune show`,
+    `retrieval eval` with every case), a generation in full, anything else as its JSON row."""
+    import sys
+
+    from rich.console import Console
+
+    from workbench.present.terminal import console, print_lines
+
+    if kind == "retrieval-eval":
+        from workbench.core.retrieval.traces import eval_from_row, stored_eval_deltas
+        from workbench.present.retrieval import print_eval, stored_eval_header
+
+        ev = eval_from_row(row)
+        delta, prev_id = stored_eval_deltas(store, row)
+        out = Console(highlight=False)
+        out.print(stored_eval_header(row, ev, prev_id))
+        print_eval(out, ev, delta, cases="all")
+    elif kind == "eval":  # read as `workbench eval show` prints it: one wording for a run
+        from workbench.core.runlog import load_eval_run
+        from workbench.present.evals import show_texts
+
+        print_lines(console(), show_texts(*load_eval_run(store, row["id"])))
+    elif kind == "finetune":  # read as `workbench finetune show` prints it
+        from workbench.core.finetune.jobs import get_job, job_lines
+
+        print_lines(console(), [terminal_safe(line) for line in job_lines(get_job(store, row["id"]))])
+    elif kind != "generation":
+        print(json.dumps(row, ensure_ascii=False, indent=2, default=str))
+    else:
+        sys.stdout.write(generation_detail(row))
