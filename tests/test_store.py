@@ -66,3 +66,10 @@ def test_cached_generation_is_only_a_complete_one(tmp_path):
         good = store.start_generation({"cache_key": "k"})
         store.update_generation(good, {"status": "ok", "output": "full"})
         assert store.find_cached_generation("k")["id"] == good
+
+
+def test_get_row_names_a_missing_row_and_the_store(tmp_path):
+    """A row that must exist but does not is a WorkbenchError saying which, not a None used later."""
+    with Store(tmp_path / "runs.db") as store:
+        with pytest.raises(WorkbenchError, match=r"retrieval trace 7 is not in .*runs\.db"):
+            store.get_row("retrievals", 7, "retrieval trace")

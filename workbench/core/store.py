@@ -329,6 +329,16 @@ class Store:
             rows = list(self.db.table(table).rows_where("id = ?", [row_id]))
         return rows[0] if rows else None
 
+    def get_row(self, table: str, row_id: int | str, what: str) -> dict[str, Any]:
+        """`get` for a row that must exist (just written, or named by a checked id): a missing
+        one is a WorkbenchError naming it and this store, not a None used later."""
+        row = self.get(table, row_id)
+        if row is None:
+            from workbench.core.errors import WorkbenchError
+
+            raise WorkbenchError(f"{what} {row_id} is not in {self.path}")
+        return row
+
     def rows(
         self, table: str, where: str | None = None, args: Iterable[Any] = (), *, order_by: str = "id desc", limit: int | None = None
     ) -> list[dict[str, Any]]:

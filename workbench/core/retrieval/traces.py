@@ -68,10 +68,17 @@ def record_failure(store: Store, query: str, settings: dict[str, Any], error: st
 def get_trace(store: Store, trace_id: int) -> dict[str, Any] | None:
     """A stored trace with its JSON columns parsed; `results` holds the search data."""
     row = store.get("retrievals", trace_id)
-    if row is None:
-        return None
+    return None if row is None else _parsed(row, "settings", "results")
+
+
+def recorded_trace(store: Store, trace_id: int) -> dict[str, Any]:
+    """get_trace for a trace that must exist (one just recorded)."""
+    return _parsed(store.get_row("retrievals", trace_id, "retrieval trace"), "settings", "results")
+
+
+def _parsed(row: dict[str, Any], *fields: str) -> dict[str, Any]:
     out = dict(row)
-    for name in ("settings", "results"):
+    for name in fields:
         if isinstance(out.get(name), str) and out[name]:
             out[name] = json.loads(out[name])
     return out
@@ -127,13 +134,12 @@ def record_eval(store: Store, ev: Any) -> int:
 
 def get_eval(store: Store, eval_id: int) -> dict[str, Any] | None:
     row = store.get("retrieval_evals", eval_id)
-    if row is None:
-        return None
-    out = dict(row)
-    for name in ("settings", "metrics", "cases"):
-        if isinstance(out.get(name), str) and out[name]:
-            out[name] = json.loads(out[name])
-    return out
+    return None if row is None else _parsed(row, "settings", "metrics", "cases")
+
+
+def recorded_eval(store: Store, eval_id: int) -> dict[str, Any]:
+    """get_eval for an eval that must exist (one just recorded)."""
+    return _parsed(store.get_row("retrieval_evals", eval_id, "retrieval eval"), "settings", "metrics", "cases")
 
 
 def previous_eval(store: Store, evalset: str, before_id: int | None = None) -> dict[str, Any] | None:
