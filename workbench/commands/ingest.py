@@ -6,14 +6,9 @@ Progress goes to stderr, the report to stdout (to stderr with --json, so stdout 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
 
-from rich.console import Console
-
-from workbench.present import retrieval as show
-from workbench.present.retrieval_ingest import ingest_with_progress, offer_reindex
+from workbench.present.retrieval_ingest import ingest_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,34 +45,4 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_ingest(args: argparse.Namespace, project: Any) -> int:
-    from workbench.core.interrupts import interrupt_exit_code
-    from workbench.core.retrieval.index import IndexMismatch
-
-    settings = project.config.retrieval
-    out = Console(stderr=True, highlight=False) if args.json else Console(highlight=False)
-    try:
-        try:
-            report = ingest_with_progress(
-                project, settings, args.paths or None, reindex=args.reindex, prune=args.prune, quiet=args.json
-            )
-        except IndexMismatch as exc:
-            if args.reindex or not offer_reindex(exc, settings.embedding_model):
-                raise
-            report = ingest_with_progress(project, settings, None, reindex=True, quiet=args.json)
-            if args.paths and not report.cancelled:  # then what was asked: these files, added/updated
-                show.print_ingest_report(out, report)
-                report = ingest_with_progress(project, settings, args.paths, prune=args.prune, quiet=args.json)
-    except KeyboardInterrupt:  # a second Ctrl-C, or the batch outlived STOP_GRACE_S: stopped mid-batch
-        print(
-            "stopped: the files committed before the signal are kept (each file is all or nothing); "
-            "run `workbench ingest` again to finish",
-            file=sys.stderr,
-        )
-        return interrupt_exit_code()
-    if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        show.print_ingest_report(out, report)
-    if report.cancelled:  # Ctrl-C 130, SIGTERM 143 (routed to the ingest's handler by core/interrupts.py)
-        return interrupt_exit_code()
-    return 0
+    return ingest_command(project, args.paths, reindex=args.reindex, prune=args.prune, as_json=args.json)

@@ -123,3 +123,40 @@ def offer_reindex(
         print(file=sys.stderr)
         return False
     return answer.strip().lower() in ("y", "yes")
+
+
+def ingest_command(project: Project, paths: list[str] | None, *, reindex: bool, prune: bool, as_json: bool) -> int:
+    """`workbench ingest`: the progress, the re-index offer, the report (stdout, or stderr with
+    --json so stdout stays JSON) and the exit code: 0, or 130/143 when stopped."""
+    import json
+
+    from workbench.core.interrupts import interrupt_exit_code
+    from workbench.core.retrieval.index import IndexMismatch
+    from workbench.present.retrieval import print_ingest_report
+
+    settings = project.config.retrieval
+    out = Console(stderr=True, highlight=False) if as_json else Console(highlight=False)
+    try:
+        try:
+            report = ingest_with_progress(project, settings, paths or None, reindex=reindex, prune=prune, quiet=as_json)
+        except IndexMismatch as exc:
+            if reindex or not offer_reindex(exc, settings.embedding_model):
+                raise
+            report = ingest_with_progress(project, settings, None, reindex=True, quiet=as_json)
+            if paths and not report.cancelled:  # then what was asked: these files, added/updated
+                print_ingest_report(out, report)
+                report = ingest_with_progress(project, settings, paths, prune=prune, quiet=as_json)
+    except KeyboardInterrupt:  # a second Ctrl-C, or the batch outlived STOP_GRACE_S: stopped mid-batch
+        print(
+            "stopped: the files committed before the signal are kept (each file is all or nothing); "
+            "run `workbench ingest` again to finish",
+            file=sys.stderr,
+        )
+        return interrupt_exit_code()
+    if as_json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print_ingest_report(out, report)
+    if report.cancelled:  # Ctrl-C 130, SIGTERM 143 (routed to the ingest's handler by core/interrupts.py)
+        return interrupt_exit_code()
+    return 0
