@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from rich.text import Text
 from workbench.core.errors import WorkbenchError
 from workbench.core.retrieval.tune_project import eval_applied, plan_tune, write_retrieval_changes
 from workbench.present.retrieval import print_tune, tune_cost_line
+from workbench.present.retrieval_tune_run import applied_line, print_yaml_diff, run_with_progress
 
 
 def register(gsub: argparse._SubParsersAction) -> None:
@@ -44,29 +43,7 @@ def run_tune_command(args: argparse.Namespace, project: Any) -> int:
     plan = plan_tune(project, args.evalset)
     err = Console(stderr=True, highlight=False)
     err.print(tune_cost_line(len(plan.grid), plan.n_chunkings, plan.n_cases, plan.todo, plan.total, plan.seconds))
-
-    cancel = threading.Event()
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        err.print(Text("stopping; finished configurations are kept (Ctrl-C again to abort now)", style="yellow"))
-
-    last = [""]
-
-    def progress(what: str, done: int, total_: int) -> None:
-        if err.is_terminal and (what != last[0] or done == total_):
-            last[0] = what
-            err.print(Text(f"  {what} ({done}/{total_} cases)", style="dim"))
-
-    previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
-    try:
-        res = plan.run(project, k=args.k, progress=progress, cancel=cancel)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-        plan.cache.close()
+    res = run_with_progress(plan, project, args.k, err)
     if args.json:
         print(json.dumps(res.to_dict(), indent=2))
     else:
@@ -90,13 +67,10 @@ def apply_winner(project: Any, changes: dict[str, Any], evalset: Any, evalset_pa
 
     applied = write_retrieval_changes(project, changes)
     out = Console(highlight=False)
-    for line in applied.diff:
-        out.print(Text(line, style="green" if line.startswith("+") else "red" if line.startswith("-") else ""))
+    print_yaml_diff(out, applied.diff)
     project.config = applied.config
     settings = applied.config.retrieval
     ingest_with_progress(project, settings, None, reindex=True)
     eval_id, ev = eval_applied(project, evalset, evalset_path)
-    m = ev.metrics[settings.mode]
-    out.print(Text(f"applied and re-indexed; retrieval eval re{eval_id}: {settings.mode} nDCG@10 {m['ndcg@10']:.3f}, "
-                   f"MRR@10 {m['mrr@10']:.3f}"))
+    out.print(applied_line(eval_id, settings.mode, ev.metrics[settings.mode]))
     return 0
