@@ -4,16 +4,19 @@ fine-tune guard and the TUI's pickers all ask here, so a name means the same fil
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from workbench.core.errors import WorkbenchError
 
+if TYPE_CHECKING:
+    from workbench.core.project import Project
 
-def evals_folder(project: Any) -> Path:
+
+def evals_folder(project: Project) -> Path:
     return Path(project.root) / project.config.evals.dir
 
 
-def evalset_files(project: Any) -> list[Path]:
+def evalset_files(project: Project) -> list[Path]:
     """The project's eval-set files, evals.default_set first, then by name."""
     folder = evals_folder(project)
     files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
@@ -21,7 +24,7 @@ def evalset_files(project: Any) -> list[Path]:
     return sorted(files, key=lambda p: (p.name != default, p.name))
 
 
-def find_evalset(project: Any, name: str | None = None, *, field: str | None = None) -> Path | None:
+def find_evalset(project: Project, name: str | None = None, *, field: str | None = None) -> Path | None:
     """`name` (a path, or a file under evals.dir with or without .yaml); without one
     evals.default_set, else the first file; None when the project has no eval set at all.
     `field` is the setting `name` came from, for the error when it names no file."""
@@ -44,7 +47,7 @@ def find_evalset(project: Any, name: str | None = None, *, field: str | None = N
     return files[0] if files else None
 
 
-def resolve_evalset_path(project: Any, name: str | None) -> Path:
+def resolve_evalset_path(project: Project, name: str | None) -> Path:
     """find_evalset for a command that needs one: no eval set at all is an error saying so."""
     path = find_evalset(project, name)
     if path is None:
@@ -53,7 +56,7 @@ def resolve_evalset_path(project: Any, name: str | None) -> Path:
     return path
 
 
-def eval_file_arg(project: Any, arg: str) -> Path:
+def eval_file_arg(project: Project, arg: str) -> Path:
     """The eval file a `--to FILE` means. `-p DIR` runs are usually typed from elsewhere, so a
     relative path whose folder does not exist here is the project's; one whose folder exists
     here is taken as typed, like any shell path."""
