@@ -83,24 +83,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     register_tune(gsub)
 
 
-def _warn_if_chunking_changed(project: Any, settings: Any) -> None:
-    from workbench.core.retrieval.index import Index, chunking_drift
-    from workbench.core.retrieval.service import incomplete_note, project_index
-
-    drift = chunking_drift(Index.read_meta(project_index(project, settings)), settings)
-    if drift:
-        print(f"warning: {drift}: run `workbench ingest`", file=sys.stderr)
-    note = incomplete_note(project)
-    if note:
-        print(f"warning: {note}", file=sys.stderr)
-
-
 def run_retrieve(args: argparse.Namespace, project: Any) -> int:
+    from workbench.core.retrieval import operations as ops
     from workbench.core.retrieval.index import IndexMismatch
     from workbench.core.retrieval.search import gold_ranks
-    from workbench.core.retrieval.service import open_index, retrieve
     from workbench.core.retrieval.traces import get_trace, trace_markdown
-    from workbench.core.retrieval.whynot import unknown_gold
 
     settings = project.config.retrieval
     if args.k is not None and args.k < 1:
@@ -110,12 +97,8 @@ def run_retrieve(args: argparse.Namespace, project: Any) -> int:
     mode = None if args.mode in (None, "all") else args.mode
 
     def search() -> tuple[Any, int | None]:
-        if args.gold:  # a typo'd --gold would read as a bad ranking (`dense #>50`): refuse it
-            index = open_index(project, settings)
-            problem = next(filter(None, (unknown_gold(g, index) for g in args.gold)), None)
-            if problem:
-                raise WorkbenchError(f"--gold {problem}", field="--gold")
-        return retrieve(project, settings, args.query, mode=mode, k=args.k, path_glob=args.path_glob, gold=args.gold)
+        return ops.checked_retrieve(project, settings, args.query, mode=mode, k=args.k, path_glob=args.path_glob,
+                                    gold=args.gold)
 
     try:
         result, trace_id = search()
@@ -127,7 +110,8 @@ def run_retrieve(args: argparse.Namespace, project: Any) -> int:
         if report.cancelled:
             return 130
         result, trace_id = search()
-    _warn_if_chunking_changed(project, settings)
+    for warning in ops.index_warnings(project, settings):
+        print(f"warning: {warning}", file=sys.stderr)
     ranks = gold_ranks(result, args.gold) if args.gold else None
     if args.json:
         data = result.to_dict()
@@ -146,33 +130,13 @@ def run_retrieve(args: argparse.Namespace, project: Any) -> int:
 
 
 def run_eval(args: argparse.Namespace, project: Any) -> int:
-    from workbench.core.evals.evalset import load_evalset
-    from workbench.core.evals.lookup import resolve_evalset_path
-    from workbench.core.retrieval.compare import compare_evals, load_eval
-    from workbench.core.retrieval.embedder import get_embedder
-    from workbench.core.retrieval.evaluate import eval_markdown, evaluate
-    from workbench.core.retrieval.service import open_index
-    from workbench.core.retrieval.traces import get_eval, previous_eval, record_eval
+    from workbench.core.retrieval.evaluate import eval_markdown
+    from workbench.core.retrieval.operations import eval_and_store
 
-    settings = project.config.retrieval
-    base = load_eval(project.store, args.against) if args.against else None  # a bad id fails first
-    path = resolve_evalset_path(project, args.evalset)
-    evalset = load_evalset(path)
-    if not any(c.relevant for c in evalset.cases):
-        raise WorkbenchError("no case in this eval set has `relevant:` labels, so retrieval cannot be scored",
-                             path=path)
-    index = open_index(project, settings)
     modes = ("dense", "fts", "hybrid") if args.mode == "all" else (args.mode,)
-    embedder = get_embedder(settings.embedding_model, project.root)
-    ev = evaluate(
-        evalset.cases, index, settings, k=args.k, modes=modes, embedder=embedder,
-        evalset_name=evalset.name, evalset_path=str(path), evalset_hash=evalset.content_hash,
-    )
-    base = base or previous_eval(project.store, evalset.name)
-    eval_id = record_eval(project.store, ev)
-    comparison = compare_evals(base, get_eval(project.store, eval_id)) if base else None
-    delta = comparison.deltas if comparison else None
-    before_id = comparison.before_id if comparison else None
+    stored = eval_and_store(project, args.evalset, k=args.k, modes=modes, against=args.against)
+    ev, eval_id, comparison = stored.ev, stored.eval_id, stored.comparison
+    delta, before_id = stored.deltas, stored.before_id
     if args.json:
         d = ev.to_dict()
         d["eval_id"], d["previous_eval_id"], d["deltas"] = eval_id, before_id, delta
@@ -210,19 +174,10 @@ def run_diff(args: argparse.Namespace, project: Any) -> int:
 
 
 def run_status(args: argparse.Namespace, project: Any) -> int:
-    from workbench.core.retrieval.index import Index, IndexUnavailable
-    from workbench.core.retrieval.service import project_index
+    from workbench.core.retrieval.operations import index_status
 
     settings = project.config.retrieval
-    meta: dict[str, Any] = {}
-    problem = None
-    try:
-        index = Index.open(project_index(project, settings), settings.embedding_model)
-        meta = dict(index.meta)
-        meta["table_rows"] = index.count()
-        index.verify()  # opening reads the manifest only: damaged data files show here
-    except IndexUnavailable as exc:
-        problem = exc.reason
+    meta, problem = index_status(project)
     if args.json:
         print(json.dumps({"ok": problem is None, "problem": problem, "meta": meta,
                           "configured": settings.to_dict()}, ensure_ascii=False, indent=2))
