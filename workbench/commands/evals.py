@@ -12,11 +12,9 @@ import argparse
 import asyncio
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-from workbench.core.errors import WorkbenchError
-from workbench.core.evals.lookup import eval_file_arg, resolve_evalset_path
+from workbench.core.evals.lookup import resolve_evalset_path
 from workbench.core.safetext import terminal_safe
 
 
@@ -229,63 +227,21 @@ def show_cmd(args: argparse.Namespace, project: Any) -> int:
 # --------------------------------------------------------------------------- promote / import
 
 
-def _default_promote_target(project: Any) -> Path:
-    """Where `eval promote` without --to appends: evals.default_set (created if missing)."""
-    evals = project.config.evals
-    if not evals.default_set:
-        raise WorkbenchError("say which eval file to append to: --to evals/NAME.yaml (or set "
-                             "evals.default_set in workbench.yaml)", path=project.config.path, field="--to")
-    return project.root / evals.dir / evals.default_set
-
-
 def promote_cmd(args: argparse.Namespace, project: Any) -> int:
-    from workbench.core.evals.promote import (
-        AlreadyPromoted,
-        NothingToScore,
-        corpus_documents,
-        parse_assert_option,
-        promote_generation,
-    )
+    from workbench.core.evals.grow import promote
 
-    to = eval_file_arg(project, args.to) if args.to else _default_promote_target(project)
-    asserts = [parse_assert_option(a) for a in args.asserts]
-    documents = (corpus_documents(project.root, project.data_dir, project.config.retrieval)
-                 if args.relevant else None)
-    try:
-        case = promote_generation(project.store, args.generation, to, expected=args.expected,
-                                  relevant=args.relevant, case_id=args.case_id, tags=args.tag,
-                                  split=args.split, asserts=asserts, documents=documents, force=args.force)
-    except NothingToScore as exc:
-        effect = ("so it would pass whatever the model answers and inflate the pass rate" if exc.budgets
-                  else "so `eval run` could only report it as unscored")
-        raise WorkbenchError(
-            f"generation {exc.generation_id} would become a case with {exc.why}, {effect}. "
-            "Add --expected TEXT (the reference answer, scored by similarity) or --assert TYPE=VALUE, "
-            "e.g. --assert icontains=KEYWORD or --assert 'llm-judge=what a good answer says'",
-            path=exc.path, field="assert") from None
-    except AlreadyPromoted as exc:
-        if exc.same != "inputs":
-            raise
-        raise WorkbenchError(f"{exc.message} (or pass --force to add another case with these inputs)",
-                             path=exc.path, line=exc.line, field="inputs") from None
+    case = promote(project, args.generation, args.to, expected=args.expected, asserts=args.asserts,
+                   relevant=args.relevant, case_id=args.case_id, tags=args.tag, split=args.split, force=args.force)
     print(terminal_safe(f"added case '{case.id}' to {case.path}:{case.line}"))
     return 0
 
 
 def import_cmd(args: argparse.Namespace, project: Any) -> int:
-    from workbench.core.evals.promote import import_jsonl
+    from workbench.core.evals.grow import import_cases
     from workbench.present.evals import import_lines
 
-    src = Path(args.jsonl)
-    to = eval_file_arg(project, args.to) if args.to else project.root / project.config.evals.dir / f"{src.stem}.yaml"
-    if not 0 < args.threshold <= 1:
-        raise WorkbenchError("--threshold must be between 0 and 1", field="threshold")
-    embed = None
-    if args.semantic:
-        from workbench.core.evals.assertions import default_embed
-
-        embed = default_embed()
-    report = import_jsonl(src, to, threshold=args.threshold, embed=embed, tags=args.tag)
+    report, to = import_cases(project, args.jsonl, args.to, threshold=args.threshold, semantic=args.semantic,
+                              tags=args.tag)
     out, notes = import_lines(report, to)
     print("\n".join(out))
     for line in notes:
