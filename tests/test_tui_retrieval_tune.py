@@ -44,11 +44,20 @@ async def test_tune_screen_shows_every_configuration_with_the_current_row_and_no
         assert not isinstance(app.screen, TuneScreen)
 
 
-async def test_esc_stops_the_sweep_and_nothing_can_be_applied(indexed_dir, make_app):
+async def test_esc_stops_the_sweep_and_nothing_can_be_applied(indexed_dir, make_app, monkeypatch):
+    from workbench.core.retrieval.tune_project import TunePlan
+
+    real_run = TunePlan.run
+
+    def run_after_esc(self, project, **kwargs):  # the tiny sweep would finish before Esc lands
+        kwargs["cancel"].wait(30)
+        return real_run(self, project, **kwargs)
+
+    monkeypatch.setattr(TunePlan, "run", run_after_esc)
     app = make_app(indexed_dir, probe=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_tab(app, pilot)
-        await pilot.press("ctrl+b", "escape")  # the sweep has not finished its first chunking
+        await pilot.press("ctrl+b", "escape")
         await settle(app, pilot)
         screen = app.screen
         assert isinstance(screen, TuneScreen) and screen.result.cancelled
