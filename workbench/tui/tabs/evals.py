@@ -91,7 +91,7 @@ class EvalsTab(Vertical):
         self._select_after_load: int | None = None
 
     def compose(self) -> ComposeResult:
-        table: DataTable = DataTable(id="evals-runs", cursor_type="row", zebra_stripes=True)
+        table: DataTable[Any] = DataTable(id="evals-runs", cursor_type="row", zebra_stripes=True)
         for label, width in COLUMNS:
             table.add_column(label, key=label, width=width)
         yield table
@@ -175,7 +175,7 @@ class EvalsTab(Vertical):
         minimum = dict(COLUMNS)
         apply_widths(table, fit_widths(room(table, len(COLUMNS)), [
             (label, minimum[label], wanted[label]) for label in GROW_FIRST]))
-        for row, cells in zip(self.rows, rows):
+        for row, cells in zip(self.rows, rows, strict=True):
             table.add_row(*cells, key=str(row["id"]))
         if self.rows:
             table.move_cursor(row=min(max(cursor, 0), len(self.rows) - 1))
@@ -184,7 +184,7 @@ class EvalsTab(Vertical):
         table = self.query_one("#evals-runs", DataTable)
         if not self.rows or not 0 <= table.cursor_row < len(self.rows):
             return None
-        return self.rows[table.cursor_row]["id"]
+        return int(self.rows[table.cursor_row]["id"])
 
     def current_row(self) -> dict[str, Any] | None:
         run_id = self._current_run_id()

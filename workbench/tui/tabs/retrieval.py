@@ -32,11 +32,11 @@ from textual.worker import get_current_worker
 from workbench.core.errors import WorkbenchError
 from workbench.core.safetext import terminal_safe
 from workbench.present.numbers import ms
+from workbench.present.retrieval import MODE_LABEL, ingest_summary, render_whynot
 from workbench.tui.widgets.retrieval_cases import CaseChoice, CasePicker
 from workbench.tui.widgets.retrieval_index import MODEL_LOADING, IndexStatus
 from workbench.tui.widgets.retrieval_preview import PreviewPane
-from workbench.tui.widgets.retrieval_report import (MODE_LABEL, ingest_summary, render_whynot,
-                                                     theme_styles)
+from workbench.tui.widgets.retrieval_report import theme_styles
 from workbench.tui.widgets.retrieval_results import ResultsPanel
 
 MODES = ("dense", "fts", "hybrid")

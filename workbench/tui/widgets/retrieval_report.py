@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench.present.retrieval import MODE_LABEL, ingest_summary, render_whynot  # noqa: F401 - tabs/retrieval.py imports them from here
-
 
 def theme_styles(app: Any) -> dict[str, str]:
     """Rich styles for the tab's roles, from the current theme's colours."""
