@@ -11,16 +11,11 @@ Rich `Text` through `terminal_safe`, never as markup.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from typing import Any
 
-from rich.text import Text
-
-from workbench.core.safetext import terminal_safe
 from workbench.present.terminal import console as _console
-from workbench.present.terminal import plain
 from workbench.present.terminal import print_lines as _print
 
 SIGNALS = ("format", "capability", "prompt-cost")
@@ -175,52 +170,19 @@ def train_cmd(args: argparse.Namespace, project: Any) -> int:
 def eval_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.evals import runstore
     from workbench.core.finetune import jobs
-    from workbench.core.finetune.evaluate import evaluate_job
-    from workbench.present import finetune as present
-    from workbench.present import finetune_cli as present_cli
-    from workbench.present.progress import CaseProgress
+    from workbench.present.finetune_cli import adapter_eval
 
-    store = project.store
-    job_id = jobs.resolve_job_ref(store, args.job)
-    baseline = runstore.resolve_run_ref(store, args.baseline) if args.baseline else None
-
-    on_progress = CaseProgress(_console(sys.stderr), quiet=args.json, log_lines=False)
-    try:
-        with on_progress:
-            result = asyncio.run(
-                evaluate_job(project, job_id, baseline=baseline, concurrency=args.concurrency, on_progress=on_progress)
-            )
-    except KeyboardInterrupt:
-        print("cancelled: the finished cases are kept in the eval run (`workbench eval runs`)", file=sys.stderr)
-        return 130
-    if args.json:
-        print(present_cli.eval_json(result))
-    else:
-        out = _console()
-        _print(out, present.adapter_eval_texts(result, plain=plain(out)))
-    return 0 if result.improvement else 1
+    job_id = jobs.resolve_job_ref(project.store, args.job)
+    baseline = runstore.resolve_run_ref(project.store, args.baseline) if args.baseline else None
+    return adapter_eval(project, job_id, baseline, args.concurrency, as_json=args.json)
 
 
 def export_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.finetune import jobs
-    from workbench.core.finetune.export import export_job
-    from workbench.present import finetune as present
+    from workbench.present.finetune_cli import export
 
     job_id = jobs.resolve_job_ref(project.store, args.job)
-    err = _console(sys.stderr)
-
-    def on_status(status: str) -> None:
-        if not args.json:
-            err.print(Text(terminal_safe(f"ollama: {status}"), "dim"))
-
-    result = asyncio.run(
-        export_job(project, job_id, args.name, run_eval=not args.no_eval, on_status=on_status, system=args.system)
-    )
-    if args.json:
-        print(json.dumps(result.as_dict(), ensure_ascii=False))
-    else:
-        _print(_console(), present.export_texts(result))
-    return 1 if result.eval and result.eval.get("drop") else 0
+    return export(project, job_id, args.name, run_eval=not args.no_eval, system=args.system, as_json=args.json)
 
 
 def jobs_cmd(args: argparse.Namespace, project: Any) -> int:

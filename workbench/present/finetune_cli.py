@@ -42,3 +42,54 @@ def eval_json(result: Any) -> str:
     d = result.as_dict()
     d["diff"] = result.diff.to_dict(only="changed") if result.diff is not None else None
     return json.dumps(d, ensure_ascii=False, default=str)
+
+
+def adapter_eval(project: Any, job_id: int, baseline: int | None, concurrency: int, *, as_json: bool) -> int:
+    """`finetune eval`: the eval set on the adapter with case progress; Ctrl-C keeps the finished
+    cases. Exit 0 when the adapter is a significant improvement, 1 when not, 130 when stopped."""
+    import asyncio
+    import sys
+
+    from workbench.core.finetune.evaluate import evaluate_job
+    from workbench.present.progress import CaseProgress
+    from workbench.present.terminal import console, plain
+
+    on_progress = CaseProgress(console(sys.stderr), quiet=as_json, log_lines=False)
+    try:
+        with on_progress:
+            result = asyncio.run(
+                evaluate_job(project, job_id, baseline=baseline, concurrency=concurrency, on_progress=on_progress)
+            )
+    except KeyboardInterrupt:
+        print("cancelled: the finished cases are kept in the eval run (`workbench eval runs`)", file=sys.stderr)
+        return 130
+    if as_json:
+        print(eval_json(result))
+    else:
+        out = console()
+        print_lines(out, present.adapter_eval_texts(result, plain=plain(out)))
+    return 0 if result.improvement else 1
+
+
+def export(project: Any, job_id: int, name: str, *, run_eval: bool, system: str | None, as_json: bool) -> int:
+    """`finetune export`: Ollama's status lines on stderr, then the result. Exit 1 when the
+    exported model's eval dropped."""
+    import asyncio
+    import sys
+
+    from workbench.core.finetune.export import export_job
+    from workbench.core.safetext import terminal_safe
+    from workbench.present.terminal import console
+
+    err = console(sys.stderr)
+
+    def on_status(status: str) -> None:
+        if not as_json:
+            err.print(Text(terminal_safe(f"ollama: {status}"), "dim"))
+
+    result = asyncio.run(export_job(project, job_id, name, run_eval=run_eval, on_status=on_status, system=system))
+    if as_json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False))
+    else:
+        print_lines(console(), present.export_texts(result))
+    return 1 if result.eval and result.eval.get("drop") else 0
