@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from ollama_standin import OllamaStandin, closed_port_url
 
-from workbench.commands.runs import _attempt_line
+from workbench.present.runs import attempt_line
 from workbench.core.errors import WorkbenchError
 from workbench.core.evals.evalset import load_evalset
 from workbench.core.evals.runner import EvalRunner
@@ -134,7 +134,7 @@ def test_a_host_killed_mid_stream_costs_only_that_attempt(three_hosts, tmp_path)
         cut = next(a for a in log if a.get("partial_output"))
         assert cut["host"] == victim_url and cut["outcome"] == "dropped"
         assert cut["partial_output"].startswith("a") and log[-1]["outcome"] == "ok"
-        assert "cut after" in _attempt_line(cut)  # what `runs show` prints for it
+        assert "cut after" in attempt_line(cut)  # what `runs show` prints for it
 
 
 def test_different_weights_on_two_hosts_stop_the_run_naming_them(three_hosts, tmp_path):
