@@ -264,22 +264,23 @@ def build_model(spec: dict[str, Any], device: Any, dtype: Any, resume_adapter: P
     base = Path(spec["base_folder"])
     if not (base / "config.json").is_file():
         raise ConfigProblem(f"base model folder {base} has no config.json")
-    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=dtype)
-    model.config.use_cache = False
+    base_model = AutoModelForCausalLM.from_pretrained(str(base), dtype=dtype)
+    base_model.config.use_cache = False
     lora = spec["lora"]
+    model: PeftModel
     if resume_adapter is not None:
-        model = PeftModel.from_pretrained(model, str(resume_adapter), is_trainable=True)
+        model = PeftModel.from_pretrained(base_model, str(resume_adapter), is_trainable=True)
     else:
-        names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+        names = {name.rsplit(".", 1)[-1] for name, _ in base_model.named_modules()}
         missing = [t for t in lora["target_modules"] if t not in names]
         if missing:
-            linear = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules()
+            linear = sorted({name.rsplit(".", 1)[-1] for name, m in base_model.named_modules()
                              if isinstance(m, torch.nn.Linear)})
             raise ConfigProblem(f"finetune.target_modules {missing} do not exist in this model; "
                                 f"its linear layers are: {', '.join(linear)}")
         config = LoraConfig(r=lora["rank"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
                             target_modules=list(lora["target_modules"]), task_type="CAUSAL_LM")
-        model = get_peft_model(model, config)
+        model = get_peft_model(base_model, config)
     model.to(device)
     model.train()
     return model
