@@ -17,7 +17,7 @@ from workbench.commands.ingest import register as register_ingest
 from workbench.core.errors import WorkbenchError
 from workbench.core.safetext import terminal_safe
 from workbench.present import retrieval as show
-from workbench.present.retrieval_ingest import ingest_with_progress, offer_reindex
+from workbench.present.retrieval_ingest import with_reindex_offer
 
 MODE_CHOICES = ("dense", "fts", "hybrid", "all")
 
@@ -85,7 +85,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_retrieve(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.retrieval import operations as ops
-    from workbench.core.retrieval.index import IndexMismatch
     from workbench.core.retrieval.search import gold_ranks
     from workbench.core.retrieval.traces import get_trace, trace_markdown
 
@@ -100,16 +99,10 @@ def run_retrieve(args: argparse.Namespace, project: Any) -> int:
         return ops.checked_retrieve(project, settings, args.query, mode=mode, k=args.k, path_glob=args.path_glob,
                                     gold=args.gold)
 
-    try:
-        result, trace_id = search()
-    except IndexMismatch as exc:
-        if not offer_reindex(exc, settings.embedding_model):
-            raise
-        report = ingest_with_progress(project, settings, None, reindex=True)
-        show.print_ingest_report(Console(stderr=True, highlight=False), report)  # stdout is for results
-        if report.cancelled:
-            return 130
-        result, trace_id = search()
+    found = with_reindex_offer(project, settings, search)
+    if found is None:  # the re-index was stopped
+        return 130
+    result, trace_id = found
     for warning in ops.index_warnings(project, settings):
         print(f"warning: {warning}", file=sys.stderr)
     ranks = gold_ranks(result, args.gold) if args.gold else None

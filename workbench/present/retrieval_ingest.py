@@ -12,7 +12,7 @@ import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from rich.console import Console
 from rich.text import Text
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 # After the first Ctrl-C (or SIGTERM), how long the current batch may take to finish before the
 # ingest is stopped where it is: loading the embedding model alone took 5-12 s on a busy box.
 STOP_GRACE_S = 1.5
+
+T = TypeVar("T")
 
 
 def ingest_with_progress(
@@ -160,3 +162,22 @@ def ingest_command(project: Project, paths: list[str] | None, *, reindex: bool, 
     if report.cancelled:  # Ctrl-C 130, SIGTERM 143 (routed to the ingest's handler by core/interrupts.py)
         return interrupt_exit_code()
     return 0
+
+
+def with_reindex_offer(project: Project, settings: RetrievalSettings, action: Callable[[], T]) -> T | None:
+    """ACTION, and when the index was built with another embedding model: at a terminal, offer a
+    re-index, run it with progress (its report on stderr: stdout is for results) and ACTION again.
+    None when the re-index was stopped; without a terminal the mismatch is raised."""
+    from workbench.core.retrieval.index import IndexMismatch
+    from workbench.present.retrieval import print_ingest_report
+
+    try:
+        return action()
+    except IndexMismatch as exc:
+        if not offer_reindex(exc, settings.embedding_model):
+            raise
+        report = ingest_with_progress(project, settings, None, reindex=True)
+        print_ingest_report(Console(stderr=True, highlight=False), report)
+        if report.cancelled:
+            return None
+        return action()
