@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.retrieval.bootstrap import is_real, paired_delta_ci
+from workbench.core.retrieval.embed_cache import CachedEmbedder
 from workbench.core.retrieval.index import Index, path_filter
 from workbench.core.retrieval.metrics import _norm, case_metrics, mean_metrics
 from workbench.core.retrieval.search import _sort_key, doc_similarities, fuse
@@ -73,12 +74,7 @@ def default_grid(current: RetrievalSettings) -> list[TuneConfig]:
             for rk in (10, 60):
                 for dw in (0.0, 0.5):
                     grid.append(TuneConfig(ct, ov, "hybrid", fw, rk, dw))
-    seen, out = set(), []
-    for c in grid:
-        if c not in seen:
-            seen.add(c)
-            out.append(c)
-    return out
+    return list(dict.fromkeys(grid))  # without repeats, in order
 
 
 @dataclass
@@ -92,7 +88,7 @@ class TuneRow:
     def real(self) -> bool:
         return is_real(self.delta[1], self.delta[2])
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"config": dataclasses.asdict(self.config), "label": self.config.label(), "metrics": self.metrics,
                 "ndcg_delta": list(self.delta), "real": self.real}
 
@@ -117,7 +113,7 @@ class TuneResult:
             return max(better, key=lambda r: (r.metrics["ndcg@10"], r.metrics["mrr@10"]))
         return cur
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         w = self.winner
         return {"current": dataclasses.asdict(self.current), "k": self.k, "n_cases": self.n_cases,
                 "cancelled": self.cancelled, "seconds": round(self.seconds, 1), "embedded": self.embedded,
@@ -132,7 +128,7 @@ def chunkings(grid: Sequence[TuneConfig]) -> list[tuple[int, int]]:
     return out
 
 
-def seed_cache(cache: Any, index: Index) -> int:
+def seed_cache(cache: CachedEmbedder, index: Index) -> int:
     """Put the project index's (embedded text, vector) pairs into the cache; returns how many."""
     import numpy as np
 
@@ -204,7 +200,7 @@ def run_tune(
             res.cancelled = True
             break
         index = Index.open(data_dir, current.embedding_model)
-        per: dict[TuneConfig, list[dict]] = {c: [] for c in configs}
+        per: dict[TuneConfig, list[dict[str, Any]]] = {c: [] for c in configs}
         for i, case in enumerate(labelled):
             if cancel is not None and cancel.is_set():
                 res.cancelled = True
