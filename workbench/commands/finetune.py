@@ -122,49 +122,11 @@ def check_cmd(args: argparse.Namespace, project: Any) -> int:
 
 
 def train_cmd(args: argparse.Namespace, project: Any) -> int:
-    from workbench.core.finetune import jobs
-    from workbench.core.finetune.train import GuardRefused, TrainingRun, prepare_job
-    from workbench.present import finetune as present
-    from workbench.present import finetune_cli as present_cli
+    from workbench.present.finetune_cli import train
 
-    err = _console(sys.stderr)
-    if args.processes is not None and args.processes < 1:  # before a job row exists
-        from workbench.core.errors import WorkbenchError
-
-        raise WorkbenchError("--processes must be at least 1", field="processes")
-    progress = present.TrainingProgress(args.json, err)
-    if args.resume:
-        job_id = jobs.resolve_job_ref(project.store, args.resume)
-        run = TrainingRun(project, job_id, on_event=progress, resume=True, steps=args.steps, processes=args.processes)
-        if not args.json:
-            err.print(present_cli.resume_line(job_id, run.resume, run.step))
-    else:
-        try:
-            plan = prepare_job(
-                project,
-                signal=args.signal,
-                override=args.override,
-                steps=args.steps,
-                data=args.data,
-                generations=args.generation,
-                evalset=args.evalset,
-                variant=args.variant,
-                use_evalset=False if args.no_evalset else None,
-            )
-        except GuardRefused as refused:
-            present_cli.print_refused(refused.report, err, as_json=args.json)
-            return 1
-        job_id = plan.job_id
-        if not args.json:
-            _print(err, present.plan_texts(plan, args.override))
-        run = TrainingRun(project, job_id, on_event=progress, processes=args.processes)
-    outcome = run.run()
-    if args.json:
-        print(present_cli.train_json(job_id, outcome))
-    else:
-        line, next_step = present.train_result(job_id, outcome, jobs.get_job(project.store, job_id))
-        _print(_console() if next_step else err, [line] + ([next_step] if next_step else []))
-    return jobs.train_exit_code(outcome)
+    return train(project, resume=args.resume, steps=args.steps, processes=args.processes, override=args.override,
+                 as_json=args.json, signal=args.signal, data=args.data, generations=args.generation,
+                 evalset=args.evalset, variant=args.variant, use_evalset=False if args.no_evalset else None)
 
 
 def eval_cmd(args: argparse.Namespace, project: Any) -> int:

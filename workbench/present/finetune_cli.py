@@ -93,3 +93,45 @@ def export(project: Any, job_id: int, name: str, *, run_eval: bool, system: str 
     else:
         print_lines(console(), present.export_texts(result))
     return 1 if result.eval and result.eval.get("drop") else 0
+
+
+def train(project: Any, *, resume: str | None, steps: int | None, processes: int | None, override: str | None,
+          as_json: bool, signal: str | None, data: str | None, generations: list[int], evalset: str | None,
+          variant: str | None, use_evalset: bool | None) -> int:
+    """`finetune train`: resume a job from its checkpoint, or prepare one (refused unless the
+    guard passes or OVERRIDE), then train with progress on stderr. The exit code is
+    core's train_exit_code."""
+    import sys
+
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.finetune import jobs
+    from workbench.core.finetune.train import GuardRefused, TrainingRun, prepare_job
+    from workbench.present.terminal import console
+
+    err = console(sys.stderr)
+    if processes is not None and processes < 1:  # before a job row exists
+        raise WorkbenchError("--processes must be at least 1", field="processes")
+    progress = present.TrainingProgress(as_json, err)
+    if resume:
+        job_id = jobs.resolve_job_ref(project.store, resume)
+        run = TrainingRun(project, job_id, on_event=progress, resume=True, steps=steps, processes=processes)
+        if not as_json:
+            err.print(resume_line(job_id, run.resume, run.step))
+    else:
+        try:
+            plan = prepare_job(project, signal=signal, override=override, steps=steps, data=data,
+                               generations=generations, evalset=evalset, variant=variant, use_evalset=use_evalset)
+        except GuardRefused as refused:
+            print_refused(refused.report, err, as_json=as_json)
+            return 1
+        job_id = plan.job_id
+        if not as_json:
+            print_lines(err, present.plan_texts(plan, override))
+        run = TrainingRun(project, job_id, on_event=progress, processes=processes)
+    outcome = run.run()
+    if as_json:
+        print(train_json(job_id, outcome))
+    else:
+        line, next_step = present.train_result(job_id, outcome, jobs.get_job(project.store, job_id))
+        print_lines(console() if next_step else err, [line] + ([next_step] if next_step else []))
+    return jobs.train_exit_code(outcome)
