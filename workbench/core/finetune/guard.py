@@ -20,6 +20,7 @@ from workbench.core.evals.stats import (cases_for_ceiling, discordance, gain_bou
                                         resolution_words)
 from workbench.core.finetune.settings import SIGNALS, FinetuneSettings
 from workbench.core.llm.resilience import format_cost
+from workbench.core.store import as_dict
 from workbench.core.variants import variant_label
 
 REQUIRED = "required"
@@ -96,7 +97,7 @@ class GuardReport:
                 "resolution": self.resolution, "rules": [r.to_dict() for r in self.rules]}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "GuardReport":
+    def from_dict(cls, d: dict[str, Any]) -> GuardReport:
         return cls([Rule(**r) for r in d.get("rules", [])], d.get("advice", ""), d.get("signal"),
                    d.get("evalset"), d.get("evalset_path"), d.get("best_run_id"), d.get("tui_advice"))
 
@@ -194,7 +195,7 @@ def variant_runs(store: Any, evalset_name: str, *, full_size: int | None = None,
             latest[vid] = row
     out = []
     for row in sorted(latest.values(), key=lambda r: r["id"]):
-        summary = row.get("summary") if isinstance(row.get("summary"), dict) else {}
+        summary = as_dict(row.get("summary"))
         spec = _spec(row)
         name = row.get("variant_name")
         label = f"e{row['id']} {variant_label(name, row.get('variant_id'), hash_chars=0 if name else 8)}"
@@ -225,8 +226,7 @@ def whole_set(row: dict[str, Any], full_size: int, current: Any = None) -> bool:
         return False
     if (row.get("total_cases") or 0) >= full_size:
         return True
-    config = row.get("config") if isinstance(row.get("config"), dict) else {}
-    ran = config.get("case_hashes")
+    ran = as_dict(row.get("config")).get("case_hashes")
     if current is None or row.get("evalset_hash") == current.content_hash or not isinstance(ran, dict) or not ran:
         return False
     now = case_fingerprints(current)
@@ -636,7 +636,7 @@ def _rule_plateau(runs: list[VariantRun], s: FinetuneSettings, ctx: Context | No
     history = []
     for r in scored[1:]:
         history.append(_plateau_step(best, r, s))
-        if r.pass_rate > best.pass_rate:
+        if (r.pass_rate or 0.0) > (best.pass_rate or 0.0):  # scored: neither is None
             best = r
     last = history[-s.plateau_window:]
     enough = len(history) >= s.plateau_window
