@@ -244,7 +244,7 @@ def check_adapter(adapter_dir: Path) -> dict[str, Any]:
         if not (adapter_dir / name).is_file():
             raise ExportRefused(f"the adapter folder has no {name} (the export needs a peft safetensors adapter)",
                                 path=adapter_dir)
-    cfg = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    cfg: dict[str, Any] = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
     problems = []
     if cfg.get("peft_type", "LORA") != "LORA":
         problems.append(f"peft_type is {cfg.get('peft_type')}, only LORA converts")
@@ -430,7 +430,8 @@ async def export_job(project: Any, job_id: int, name: str, *, host: str | None =
         _store_export(store, job, result)
         return result
     # HF `mistral` is `llama` in GGUF (llama.cpp convert_hf_to_gguf.py MistralModel).
-    ensure_architecture(info, {"mistral": "llama"}.get(base.get("model_type"), base.get("model_type")))
+    model_type: str | None = base.get("model_type")
+    ensure_architecture(info, {"mistral": "llama"}.get(model_type or "", model_type))
     if system is None and not result.fields.get("system") and info.system:
         result.warnings.append(
             f"this export sets no SYSTEM and the base model {info.name} has one ({_short(info.system)}): "
