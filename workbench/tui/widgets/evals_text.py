@@ -78,6 +78,7 @@ def default_pair(rows: Sequence[dict[str, Any]], current: int | None, mark_a: in
     if mark_a is None and mark_b is None:
         return (same[1], same[0]) if len(same) >= 2 else None
     marked = mark_a if mark_a is not None else mark_b
+    assert marked is not None  # one of the marks is set (checked above)
     other = current if current is not None and current != marked else None
     if other is None:
         other = next((i for i in same if i != marked), None)
