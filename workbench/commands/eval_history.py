@@ -13,7 +13,7 @@ from typing import Any
 from workbench.core.errors import WorkbenchError
 
 
-def register_history(esub: argparse._SubParsersAction) -> None:
+def register_history(esub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     h = esub.add_parser("history", help="pass rate with its 95%% CI per run: see the plateau",
                         description="Every finished whole-set run of an eval set, oldest first: variant, pass "
                         "rate, 95% CI as a bar; the best run of the newest section is marked. Runs on other "
@@ -47,7 +47,8 @@ def history_set_name(project: Any, arg: str | None) -> str:
     newest = runstore.list_runs(store, limit=1)
     if not newest:
         raise WorkbenchError("no eval runs yet: `workbench eval run` first")
-    return newest[0]["evalset_name"]
+    name: str = newest[0]["evalset_name"]
+    return name
 
 
 def history_cmd(args: argparse.Namespace, project: Any) -> int:
