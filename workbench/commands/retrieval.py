@@ -22,7 +22,7 @@ from workbench.present.retrieval_ingest import with_reindex_offer
 MODE_CHOICES = ("dense", "fts", "hybrid", "all")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     register_ingest(sub)
     r = sub.add_parser(
         "retrieve",
@@ -45,7 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     g = sub.add_parser("retrieval", help="retrieval metrics against labelled eval sets; index status")
     gsub = g.add_subparsers(dest="retrieval_command", metavar="COMMAND")
-    g.set_defaults(func=lambda args, project: (g.print_help(), 2)[1])
+
+    def usage(args: argparse.Namespace, project: Any) -> int:  # `retrieval` with no subcommand
+        g.print_help()
+        return 2
+
+    g.set_defaults(func=usage)
     e = gsub.add_parser(
         "eval",
         help="hit@k, recall@k, precision@k, MRR@10, nDCG@10 per search mode",
@@ -86,7 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_retrieve(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.retrieval import operations as ops
     from workbench.core.retrieval.search import gold_ranks
-    from workbench.core.retrieval.traces import get_trace, trace_markdown
+    from workbench.core.retrieval.traces import recorded_trace, trace_markdown
 
     settings = project.config.retrieval
     if args.k is not None and args.k < 1:
@@ -100,8 +105,10 @@ def run_retrieve(args: argparse.Namespace, project: Any) -> int:
                                     gold=args.gold)
 
     found = with_reindex_offer(project, settings, search)
-    if found is None:  # the re-index was stopped
-        return 130
+    if found is None:  # the re-index was stopped: 130 Ctrl-C, 143 SIGTERM (core/interrupts.py)
+        from workbench.core.interrupts import interrupt_exit_code
+
+        return interrupt_exit_code()
     result, trace_id = found
     for warning in ops.index_warnings(project, settings):
         print(f"warning: {warning}", file=sys.stderr)
@@ -114,7 +121,8 @@ def run_retrieve(args: argparse.Namespace, project: Any) -> int:
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return 0
     if args.markdown:  # the stored trace's report: the same as `runs show rID --markdown`
-        print(terminal_safe(trace_markdown(get_trace(project.store, trace_id))))
+        assert trace_id is not None  # retrieve() records the trace unless told not to
+        print(terminal_safe(trace_markdown(recorded_trace(project.store, trace_id))))
         return 0
     modes = ("dense", "fts", "hybrid") if args.mode == "all" else (result.mode,)
     show.print_results(Console(highlight=False), result, args.query, modes, args.gold, ranks)

@@ -46,7 +46,7 @@ def eval_json(result: Any) -> str:
 
 def adapter_eval(project: Any, job_id: int, baseline: int | None, concurrency: int, *, as_json: bool) -> int:
     """`finetune eval`: the eval set on the adapter with case progress; Ctrl-C keeps the finished
-    cases. Exit 0 when the adapter is a significant improvement, 1 when not, 130 when stopped."""
+    cases. Exit 0 when the adapter is a significant improvement, 1 when not, 130 on Ctrl-C, 143 on SIGTERM."""
     import asyncio
     import sys
 
@@ -60,9 +60,12 @@ def adapter_eval(project: Any, job_id: int, baseline: int | None, concurrency: i
             result = asyncio.run(
                 evaluate_job(project, job_id, baseline=baseline, concurrency=concurrency, on_progress=on_progress)
             )
-    except KeyboardInterrupt:
-        print("cancelled: the finished cases are kept in the eval run (`workbench eval runs`)", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt:  # Ctrl-C 130, SIGTERM 143 (routed the same way by core/interrupts.py)
+        from workbench.core.interrupts import interrupt_exit_code, terminated
+
+        how = "stopped by SIGTERM" if terminated() else "cancelled"
+        print(f"{how}: the finished cases are kept in the eval run (`workbench eval runs`)", file=sys.stderr)
+        return interrupt_exit_code()
     if as_json:
         print(eval_json(result))
     else:
