@@ -10,7 +10,7 @@ from workbench.core.errors import NoModelAnswered, WorkbenchError
 from workbench.present.answer_stream import AnswerStream
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("ask", help="ask a question; streams the answer and stores the run",
                        description="Ask a question with a project prompt. Tokens stream to "
                        "stdout; a stats line goes to stderr. Exit codes: 0 ok, 1 answer "

@@ -15,7 +15,7 @@ from workbench.core.doctor import diagnose
 from workbench.present.doctor import print_findings
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "doctor",
         help="check runs.db and the retrieval index; say what to fix (exit 1 on problems)",

@@ -18,7 +18,7 @@ from workbench.core.evals.lookup import resolve_evalset_path
 from workbench.core.safetext import terminal_safe
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("eval", help="run eval sets, compare runs, gate CI, grow the set",
                        description="Eval sets (evals/*.yaml) run against a variant. Exit codes: 0 ok, "
                        "1 gate failed, 2 bad input, 130 Ctrl-C, 143 SIGTERM (both keep the finished cases: resume with --resume RUN).")

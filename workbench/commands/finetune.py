@@ -21,7 +21,7 @@ from workbench.present.terminal import print_lines as _print
 SIGNALS = ("format", "capability", "prompt-cost")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "finetune",
         help="guarded LoRA fine-tuning: check, train, eval, export",

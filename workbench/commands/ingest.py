@@ -11,7 +11,7 @@ from typing import Any
 from workbench.present.retrieval_ingest import ingest_command
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "ingest",
         help="index documents for retrieval (incremental: unchanged files cost nothing)",

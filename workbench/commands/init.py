@@ -14,7 +14,7 @@ from typing import Any
 from workbench.core.scaffold import write_scaffold
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("init", help="start a project: workbench.yaml, a prompt, an eval set, docs/",
                        description="Create a workbench project in DIR (default: the current folder, "
                        "or --project). Refuses to overwrite existing files.")

@@ -24,7 +24,7 @@ from workbench.present.retrieval import print_tune, tune_cost_line
 from workbench.present.retrieval_tune_run import applied_line, print_yaml_diff, run_with_progress
 
 
-def register(gsub: argparse._SubParsersAction) -> None:
+def register(gsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     t = gsub.add_parser(
         "tune",
         help="sweep chunking, mode, fusion weights and the document vector against labelled cases",

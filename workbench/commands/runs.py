@@ -21,7 +21,7 @@ from workbench.core.safetext import terminal_safe
 from workbench.present.runs import listing_row, print_run, runs_table
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("runs", help="list stored runs (generations, retrievals, retrieval evals, evals, fine-tunes)")
     p.add_argument("--limit", type=int, default=20, help="how many rows (default 20)")
     p.add_argument("--kind", choices=RUN_KINDS, help="only this kind of run")
