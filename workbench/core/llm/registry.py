@@ -29,7 +29,8 @@ def make_provider(spec: str, config: Config) -> Provider:
         return EmbeddedProvider()
     endpoint = endpoint_for(config, spec)
     # Reused, not rebuilt per call: a new HTTP client costs milliseconds, and a host pool's
-    # outstanding counts and down marks must be shared by every case of a run.
+    # outstanding counts and down marks must be shared by every generation in this process (an
+    # eval's cases, `ask`, both A/B panes: tests/test_hosts_generations.py).
     key = (spec, config.model.host, endpoint, config.timeouts.connect_s, str(config.model.think))
     if key not in _OLLAMA_PROVIDERS:
         default = config.model.host if spec.startswith("ollama:") else None  # model.host is Ollama's
