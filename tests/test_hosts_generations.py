@@ -112,5 +112,7 @@ async def test_ab_panes_on_a_two_host_model_each_use_one_host(two_hosts, tmp_pat
         a, b = app.query_one("#answer-a"), app.query_one("#answer-b")
         firsts = sorted([a.markdown.source.split()[0], b.markdown.source.split()[0]])
         assert firsts == ["host0", "host1"]  # both answered, each from its own host
-        assert "A · base (" in screen_text(app) and "B · qa (" in screen_text(app)
+        text = screen_text(app)
+        assert "A · base (" in text and "B · qa (" in text
+        assert "reachable" in text and "unreachable" not in text  # the header asks the hosts
     assert [chats(s) for s in two_hosts] == [1, 1]

@@ -85,7 +85,15 @@ class WorkbenchHeader(Horizontal):
         event loop keeps handling keys while it loads.
         """
         module = await asyncio.to_thread(importlib.import_module, "workbench.core.llm.ollama")
-        self.version = await module.probe(self.project.config.model.host, timeout_s=1.0)
+        from workbench.core.config import endpoint_for
+
+        config = self.project.config
+        # With `hosts`, the model is reachable when any of them answers (llm/hosts.py HostPool).
+        urls = [h.url for h in endpoint_for(config, config.model.spec).hosts] or [config.model.host]
+        for url in urls:
+            self.version = await module.probe(url, timeout_s=1.0)
+            if self.version:
+                break
         self.probed = True
         self._show_state()
 
