@@ -153,8 +153,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"(runs are stored in {project.data_dir})", file=sys.stderr)
         for warning in project.config.warnings:
             print(f"warning: {warning}", file=sys.stderr)
-        for warning in project.config.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
         outside = project.data_dir_outside()
         if outside:
             print(f"warning: {outside}", file=sys.stderr)

@@ -35,8 +35,8 @@ def history_set_name(project: Any, arg: str | None) -> str:
     if arg and arg in names:
         return arg
     if arg or project.config.evals.default_set:
-        from workbench.commands.evals import resolve_evalset_path
         from workbench.core.evals.evalset import load_evalset
+        from workbench.core.evals.lookup import resolve_evalset_path
 
         try:
             return load_evalset(resolve_evalset_path(project, arg)).name

@@ -28,13 +28,18 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.finetune import jobs
 from workbench.core.finetune.base import OLLAMA_ARCHITECTURES, read_model_config
 from workbench.core.finetune.gguf_adapter import safetensors_header
 from workbench.core.finetune.settings import OLLAMA_LORA_TARGETS
+
+if TYPE_CHECKING:
+    from workbench.core.project import Project
+    from workbench.core.store import Store
+
 
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
 GGUF_ADAPTER = "adapter.gguf"  # what a llama base's export folder holds instead of ADAPTER_FILES
@@ -323,7 +328,7 @@ def _base_folder(base: dict[str, Any]) -> Path:
                          "(its tokenizer defines the Modelfile TEMPLATE)", path=str(folder))
 
 
-def write_export(project: Any, job: dict[str, Any], name: str, *, system: str | None = None,
+def write_export(project: Project, job: dict[str, Any], name: str, *, system: str | None = None,
                  base_system: str | None = None) -> ExportResult:
     """Check everything and write `<job>/export-<name>/` (adapter files + Modelfile)."""
     from workbench.core.finetune.dataset import load_tokenizer
@@ -389,9 +394,9 @@ def _write_adapter(adapter: Path, folder: Path, model_type: str, base_folder: Pa
     return digests
 
 
-async def export_job(project: Any, job_id: int, name: str, *, host: str | None = None,
+async def export_job(project: Project, job_id: int, name: str, *, host: str | None = None,
                      run_eval: bool = True, on_status: Callable[[str], Any] | None = None,
-                     eval_kwargs: dict | None = None, system: str | None = None) -> ExportResult:
+                     eval_kwargs: dict[str, Any] | None = None, system: str | None = None) -> ExportResult:
     """Write the export folder; when Ollama answers, create the model and re-run the eval set.
 
     The base is checked on the server before anything is written or uploaded (version, pulled,
@@ -465,7 +470,7 @@ def _short(text: str, limit: int = 60) -> str:
     return repr(one if len(one) <= limit else one[: limit - 1] + "…")
 
 
-def _store_export(store: Any, job: dict[str, Any], result: ExportResult) -> None:
+def _store_export(store: Store, job: dict[str, Any], result: ExportResult) -> None:
     jobs.add_export(store, job["id"], result.as_dict())
 
 
@@ -473,7 +478,7 @@ def export_run_name(variant: str | None, name: str, job_id: int) -> str:
     return f"{variant or 'base'} → {name} (f{job_id} export)"
 
 
-async def _eval_exported(project: Any, job: dict[str, Any], name: str, kwargs: dict) -> dict[str, Any] | None:
+async def _eval_exported(project: Project, job: dict[str, Any], name: str, kwargs: dict[str, Any]) -> dict[str, Any] | None:
     """Run the eval set on ollama:NAME and compare with the adapter's own eval run."""
     from workbench.core.evals import runstore
     from workbench.core.evals.diff import diff_runs

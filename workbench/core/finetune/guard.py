@@ -16,8 +16,7 @@ from typing import Any
 from workbench.core.errors import WorkbenchError
 from workbench.core.evals.diff import case_fingerprints
 from workbench.core.evals.lookup import find_evalset
-from workbench.core.evals.stats import (cases_for_ceiling, discordance, gain_bounds, points, resolution,
-                                        resolution_words)
+from workbench.core.evals.stats import cases_for_ceiling, discordance, gain_bounds, points, resolution, resolution_words
 from workbench.core.finetune.settings import SIGNALS, FinetuneSettings
 from workbench.core.llm.resilience import format_cost
 from workbench.core.store import as_dict
@@ -269,7 +268,6 @@ def uncounted_runs(project: Any, evalset: Any, counted: list[VariantRun]) -> lis
     evaluation, never evidence for the guard.
     """
     from workbench.core.evals import runstore
-
     from workbench.core.finetune.jobs import is_job_run, job_run_ids
 
     store = project.store

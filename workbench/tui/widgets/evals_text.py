@@ -7,12 +7,12 @@ workbench/present/evals.py; the names the tab's widgets import are re-exported h
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from rich.style import Style
 from rich.text import Text
 
+from workbench.core.evals.lookup import evalset_files
 from workbench.core.runlog import eval_coverage
 from workbench.present.evals import rate_with_ci, safe, stats_line
 
@@ -50,14 +50,6 @@ def run_cells(row: dict[str, Any], *, mark: str = "") -> list[Text]:
     return [cell(label, "bold" if mark else ""), cell(row.get("evalset_name")),
             cell(variant_text(row)), cell(rate_with_ci(row.get("summary"))),
             cell(when(row.get("created_at"))), cell(status)]
-
-
-def evalset_files(project: Any) -> list[Path]:
-    """The project's eval-set files, the configured default first, then by name."""
-    folder = project.root / project.config.evals.dir
-    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
-    default = project.config.evals.default_set
-    return sorted(files, key=lambda p: (p.name != default, p.name))
 
 
 def default_pair(rows: Sequence[dict[str, Any]], current: int | None, mark_a: int | None,
