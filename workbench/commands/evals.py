@@ -112,7 +112,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def run_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.evals import run_plan as plan
     from workbench.core.evals.evalset import load_evalset
-    from workbench.core.evals.runner import EvalRunner
+    from workbench.core.evals.runner import EvalRunner, incomplete_index
     from workbench.core.evals.selection import select_cases
     from workbench.core.interrupts import interrupt_exit_code
     from workbench.core.llm.registry import chain_specs
@@ -131,6 +131,7 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
     variant = resolve_variant(project, args.variant, prompt=args.prompt, model=args.model)
     if variant.prompt.grounded and not args.json:
         show.warn_unindexed(plan.unindexed_relevant(project, evalset, variant))
+        show.warn_incomplete_index(incomplete_index(project))
     refs = plan.resolve_refs(project, evalset, resume=args.resume, baseline=args.baseline,
                              concurrency=args.concurrency)
     err = console(sys.stderr)

@@ -31,6 +31,13 @@ def warn_unindexed(unknown: list[str]) -> None:
               "retrieved", file=sys.stderr)
 
 
+def warn_incomplete_index(note: str | None) -> None:
+    """A partial index (a first ingest stopped part-way) makes retrieval misses that are not the
+    variant's: said before the run (the run row records it too, and `eval diff` warns)."""
+    if note:
+        print(f"warning: {note}; this run records it, and a diff against it will say so", file=sys.stderr)
+
+
 def resume_command(project_root: Path, evalset: str | None, choice: dict[str, str | None],
                    run_id: int | None) -> str:
     """The command that continues a cancelled run, ready to paste: with `-p DIR` when the project

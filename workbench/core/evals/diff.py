@@ -123,6 +123,7 @@ class RunInfo:
     model_digest: str | None = None  # the weights that answered (None: unknown, an older run)
     identity: str | None = None  # run_identity(): everything that decides the answers, one line
     case_hashes: dict[str, str] | None = None  # case_fingerprints() of the set it ran (None: older run)
+    index_incomplete: str | None = None  # "index incomplete: 36/45 files" when it ran on a partial index
 
     @property
     def label(self) -> str:
@@ -403,6 +404,11 @@ def diff_runs(a_results: Sequence[CaseResult], b_results: Sequence[CaseResult], 
         warnings.append(
             "the index was rebuilt between the runs (ingest --reindex): retrieval and answers may "
             "differ for that reason, not the variant's")
+    for run in (a, b):
+        if run.index_incomplete:
+            warnings.append(
+                f"e{run.id} ran on an incomplete index ({run.index_incomplete}): its retrieval misses "
+                "may be files that were not indexed yet, not the variant's")
     if a.model_digest and b.model_digest and a.model_digest != b.model_digest:
         # Only when both are known: an older run without a digest proves nothing either way.
         from workbench.core.llm.base import short_digest

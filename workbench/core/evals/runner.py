@@ -93,6 +93,14 @@ def outcome_from_record(record: Any) -> GenerationOutcome:
     )
 
 
+def incomplete_index(project: Project) -> str | None:
+    """"index incomplete: 36/45 files" when the index was stopped part-way (a killed first
+    ingest): stored with the run, so its misses are not read as the variant's."""
+    from workbench.core.retrieval.service import incomplete_note
+
+    return incomplete_note(project)
+
+
 def index_build(project: Project) -> str | None:
     """The index's build id (new at every (re)build): a table version can repeat after
     `ingest --reindex`, so the diff compares this too. None without an index."""
@@ -225,6 +233,7 @@ class EvalRunner:
                         "repeat": self.repeat, "cache": self.use_cache,
                         "index_version": index_version(self.project) if self.variant.prompt.grounded else None,
                         "index_build": index_build(self.project) if self.variant.prompt.grounded else None,
+                        "index_incomplete": incomplete_index(self.project) if self.variant.prompt.grounded else None,
                         "model_digest": primary.digest if primary else None,
                         "model_identity": primary.as_dict() if primary and primary.digest else None,
                         **({"hosts": [h.url for h in self._pool.hosts]} if self._pool else {}),

@@ -90,7 +90,8 @@ def run_info(row: dict[str, Any]) -> RunInfo:
     return RunInfo(row["id"], row.get("evalset_name"), row.get("evalset_hash"), row.get("variant_id"),
                    row.get("variant_name"), config.get("index_version"), config.get("index_build"),
                    config.get("model_digest"), identity,
-                   config.get("case_hashes") if isinstance(config.get("case_hashes"), dict) else None)
+                   config.get("case_hashes") if isinstance(config.get("case_hashes"), dict) else None,
+                   index_incomplete=config.get("index_incomplete") or None)
 
 
 def list_runs(store: Store, *, limit: int = 20, evalset: str | None = None) -> list[dict[str, Any]]:
