@@ -16,14 +16,15 @@ from typing import Any
 from rich.console import Console
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.runlog import RUN_KINDS, list_runs, load_run
+from workbench.core.runlog import RUN_KINDS, count_runs, list_runs, load_run
 from workbench.core.safetext import terminal_safe
 from workbench.present.runs import listing_row, print_run, runs_table
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("runs", help="list stored runs (generations, retrievals, retrieval evals, evals, fine-tunes)")
-    p.add_argument("--limit", type=int, default=20, help="how many rows (default 20)")
+    p.add_argument("--limit", type=int, default=20, help="how many rows per page (default 20)")
+    p.add_argument("--page", type=int, default=1, help="which page, 1 the newest (default 1)")
     p.add_argument("--kind", choices=RUN_KINDS, help="only this kind of run")
     p.add_argument("--status", help="only runs with this status (e.g. interrupted)")
     p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
@@ -37,8 +38,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_list(args: argparse.Namespace, project: Any) -> int:
+    if args.limit < 1 or args.page < 1:
+        raise WorkbenchError("--limit and --page must be at least 1", field="--limit" if args.limit < 1 else "--page")
+    offset = (args.page - 1) * args.limit
     rows = [listing_row(r) for r in list_runs(project.store, kind=args.kind, status=args.status,
-                                              limit=args.limit)]
+                                              limit=args.limit, offset=offset)]
     if args.json:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
@@ -48,6 +52,10 @@ def run_list(args: argparse.Namespace, project: Any) -> int:
         console.print("No runs stored yet. Try: workbench ask \"your question\"")
         return 0
     console.print(runs_table(rows, console.width))
+    if args.status is None:  # a status filter is applied per page, so a total would mislead
+        more = count_runs(project.store, kind=args.kind) - offset - len(rows)
+        if more > 0:
+            console.print(f"{more:,} more: --page {args.page + 1} (--limit N rows per page)", markup=False)
     return 0
 
 

@@ -10,6 +10,7 @@ retrieval eval, `e12` an eval run, `f12` a fine-tune job. Variants show as the T
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.run_ids import PREFIX as _PREFIX
@@ -133,12 +134,13 @@ def _summarise(kind: str, row: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_runs(store: Store, *, kind: str | None = None, status: str | None = None,
-              limit: int = 50, search: str | None = None) -> list[dict[str, Any]]:
-    """Newest first across kinds; `search` matches the summary text case-insensitively."""
+              limit: int = 50, search: str | None = None, offset: int = 0) -> list[dict[str, Any]]:
+    """Newest first across kinds; `search` matches the summary text case-insensitively. Each
+    table is read with LIMIT offset+limit, so a page costs the same with 100 or 100,000 runs."""
     rows: list[dict[str, Any]] = []
     for k in ([kind] if kind else RUN_KINDS):
         changed = _weights_changed(store) if k == "eval" else {}
-        for row in _rows(store, k, limit if not search else None):
+        for row in _rows(store, k, offset + limit if not search else None):
             item = _summarise(k, row)
             if row["id"] in changed:
                 item["summary"] += f" · {changed[row['id']]}"
@@ -149,7 +151,19 @@ def list_runs(store: Store, *, kind: str | None = None, status: str | None = Non
                 continue
             rows.append(item)
     rows.sort(key=lambda r: r["created_at"], reverse=True)
-    return rows[:limit]
+    return rows[offset:offset + limit]
+
+
+def count_runs(store: Store, *, kind: str | None = None) -> int:
+    """How many runs are stored (of one kind, or all): the "N more" a page leaves out."""
+    total = 0
+    with store.lock:
+        for k in ([kind] if kind else RUN_KINDS):
+            try:
+                total += store.conn.execute(f"SELECT count(*) FROM {_TABLE[k]}").fetchone()[0]
+            except sqlite3.OperationalError:  # a table an older runs.db does not have yet
+                continue
+    return total
 
 
 def _weights_changed(store: Store) -> dict[int, str]:
