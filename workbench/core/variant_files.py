@@ -6,7 +6,10 @@ is edited as lines (never re-serialised), re-validated, and restored if the edit
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,18 +82,47 @@ def save_prompt_variant(project: Project, name: str, *, template: str, system: s
     if base.spec.defaults:
         data["defaults"] = dict(base.spec.defaults)
     text = yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=100)
-    with open(prompt_path, "x", encoding="utf-8") as handle:  # "x": never overwrite
-        handle.write(text)
+    _write_atomic(prompt_path, text, exclusive=True)
     try:
         load_prompt(prompt_path)
     except WorkbenchError:
         prompt_path.unlink()
         raise
-    updated, message = _add_variant_entry(project, name, model)
+    try:
+        updated, message = _add_variant_entry(project, name, model)
+    except WorkbenchError:
+        prompt_path.unlink(missing_ok=True)  # no half-saved variant: the prompt goes too
+        raise
     project.__dict__.pop("prompts", None)  # Project.prompts is a cached_property
     if updated:
         project.config = load_config(project.root)
     return SavedVariant(name, prompt_path, updated, message)
+
+
+def _write_atomic(path: Path, text: str, *, exclusive: bool = False) -> None:
+    """Write a temporary file beside `path`, then os.replace it in: a full disk or a kill midway
+    leaves the old file byte-identical (workbench.yaml is the user's) and no half-written one."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if exclusive:
+            os.link(tmp, path)  # fails if `path` exists: never overwrite another prompt
+        else:
+            os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise WorkbenchError(f"the disk is full; {path.name} was not changed "
+                                 "(free some space and save again)", path=path) from exc
+        if exclusive and exc.errno == errno.EEXIST:
+            raise WorkbenchError(f"a prompt named '{path.stem}' already exists; choose another name",
+                                 path=path) from exc
+        raise WorkbenchError(f"could not write {path.name}: {exc.strerror or exc}; "
+                             "it was not changed", path=path) from exc
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _entry_lines(name: str, model: str | None, indent: str, step: str) -> list[str]:
@@ -130,12 +162,12 @@ def _add_variant_entry(project: Project, name: str, model: str | None) -> tuple[
         indent = child[: len(child) - len(child.lstrip())] or "  "
         new_lines = lines[:key_line] + _entry_lines(name, model, indent, indent) + lines[key_line:]
     text = "\n".join(new_lines) + "\n"
-    Path(config_path).write_text(text, encoding="utf-8")
+    _write_atomic(Path(config_path), text)
     try:
         config = load_config(project.root)
         if name not in config.variants:
             raise WorkbenchError("the new variant did not load")
     except WorkbenchError as exc:
-        Path(config_path).write_text(original, encoding="utf-8")
+        _write_atomic(Path(config_path), original)
         return False, f"saved prompts/{name}.yaml; workbench.yaml left unchanged ({exc})"
     return True, f"saved prompts/{name}.yaml and variant '{name}' in workbench.yaml"
