@@ -45,3 +45,32 @@ def test_runs_with_100000_stored_prints_the_newest_page_from_limited_reads(tmp_p
     assert "99980" in out and "99971" in out and "99981" not in out and "99970" not in out
     assert "99,970 more: --page 4" in out
     assert sum(fetched) <= 30  # page 3 of 10: at most 30 rows from any table, never all 100,000
+
+
+def test_the_runs_tabs_search_at_100000_runs_reads_one_page(tmp_path, monkeypatch):
+    """Before: a search read every row of every table (`limit=None`) and filtered in Python; now
+    the LIKE is in SQL, so 100,000 stored runs cost the page the tab shows (runs.py ROW_LIMIT)."""
+    from workbench.tui.tabs.runs import ROW_LIMIT
+
+    db = tmp_path / "runs.db"
+    Store(db).close()
+    rows = ((f"2024-01-01T00:00:{i // 1000:02d}.{i % 1000:06d}", "cli", "m", "m",
+             '{"question": "%s %d"}' % ("Needle in 50%_off" if i % 7 == 0 else "plain", i), "ok")
+            for i in range(100_000))
+    with sqlite3.connect(db) as con:
+        con.executemany("INSERT INTO generations (created_at, source, model_requested, model_used, inputs, "
+                        "status) VALUES (?, ?, ?, ?, ?, ?)", rows)
+    fetched: list[int] = []
+    real_rows = runlog._rows
+    monkeypatch.setattr(runlog, "_rows", lambda *a: fetched.append(len(got := real_rows(*a))) or got)
+    store = Store(db)
+    try:
+        found = runlog.list_runs(store, search="needle", limit=ROW_LIMIT)
+        assert [r["summary"] for r in found[:2]] == ["Needle in 50%_off 99995", "Needle in 50%_off 99988"]
+        assert len(found) == ROW_LIMIT and all("Needle" in r["summary"] for r in found)
+        assert sum(fetched) <= ROW_LIMIT
+        # LIKE's wildcards in the search box are literal text, not "any character"
+        assert runlog.list_runs(store, search="50%_off 9999", limit=5)[0]["summary"] == "Needle in 50%_off 99995"
+        assert runlog.list_runs(store, search="plain_", limit=5) == []
+    finally:
+        store.close()

@@ -135,19 +135,18 @@ def _summarise(kind: str, row: dict[str, Any]) -> dict[str, Any]:
 
 def list_runs(store: Store, *, kind: str | None = None, status: str | None = None,
               limit: int = 50, search: str | None = None, offset: int = 0) -> list[dict[str, Any]]:
-    """Newest first across kinds; `search` matches the summary text case-insensitively. Each
-    table is read with LIMIT offset+limit, so a page costs the same with 100 or 100,000 runs."""
+    """Newest first across kinds; `search` matches the columns a row's summary and model come
+    from (_SEARCHED), case-insensitively, in SQL. Each table is read with LIMIT offset+limit,
+    searched or not, so a page costs the same with 100 or 100,000 runs."""
     rows: list[dict[str, Any]] = []
     for k in ([kind] if kind else RUN_KINDS):
         changed = _weights_changed(store) if k == "eval" else {}
-        for row in _rows(store, k, offset + limit if not search else None):
+        found = _rows(store, k, offset + limit, search) if search else _rows(store, k, offset + limit)
+        for row in found:
             item = _summarise(k, row)
             if row["id"] in changed:
                 item["summary"] += f" · {changed[row['id']]}"
             if status and item["status"] != status:
-                continue
-            if search and search.lower() not in (item.get("summary") or "").lower() \
-                    and search.lower() not in (item.get("model") or "").lower():
                 continue
             rows.append(item)
     rows.sort(key=lambda r: r["created_at"], reverse=True)
@@ -188,16 +187,36 @@ def _weights_changed(store: Store) -> dict[int, str]:
     return out
 
 
-def _rows(store: Store, kind: str, limit: int | None) -> list[dict[str, Any]]:
-    """A table's newest rows; a retrieval eval's per-case detail (the bulk of it) stays on disk,
-    only its count is read."""
+# The columns each kind's listed summary and model are made from (_summarise): what the Runs
+# tab's search box matches. A generation's question lives in its `inputs` JSON.
+_SEARCHED = {"generation": ("inputs", "model_used", "model_requested"),
+             "retrieval": ("query", "mode"),
+             "retrieval-eval": ("evalset", "settings"),
+             "eval": ("evalset_name", "variant_name", "variant_id"),
+             "finetune": ("base_model", "signal", "dataset_path", "config")}
+
+
+def _search_where(kind: str, search: str | None) -> tuple[str | None, list[str]]:
+    """`col LIKE ? OR ...` for a search (LIKE's own % and _ escaped), or no WHERE at all."""
+    if not search:
+        return None, []
+    pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    columns = _SEARCHED[kind]
+    return " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in columns), [pattern] * len(columns)
+
+
+def _rows(store: Store, kind: str, limit: int | None, search: str | None = None) -> list[dict[str, Any]]:
+    """A table's newest rows (matching `search`, see _SEARCHED); a retrieval eval's per-case
+    detail (the bulk of it) stays on disk, only its count is read."""
+    where, args = _search_where(kind, search)
     if kind != "retrieval-eval":
-        return store.rows(_TABLE[kind], order_by="id desc", limit=limit)
+        return store.rows(_TABLE[kind], where, args, order_by="id desc", limit=limit)
     sql = ("SELECT id, created_at, evalset, evalset_hash, settings, index_version, metrics, "
            "CASE WHEN json_valid(cases) THEN json_array_length(cases) END AS n_cases "
-           "FROM retrieval_evals ORDER BY id DESC" + (" LIMIT ?" if limit is not None else ""))
+           "FROM retrieval_evals" + (f" WHERE {where}" if where else "") + " ORDER BY id DESC"
+           + (" LIMIT ?" if limit is not None else ""))
     with store.lock:
-        cursor = store.conn.execute(sql, [limit] if limit is not None else [])
+        cursor = store.conn.execute(sql, args + ([limit] if limit is not None else []))
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
