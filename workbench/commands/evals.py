@@ -163,25 +163,11 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
 
 
 def diff_cmd(args: argparse.Namespace, project: Any) -> int:
-    from workbench.core.evals import runstore
-    from workbench.core.evals.diff import diff_runs
+    from workbench.core.evals.run_plan import diff_refs
+    from workbench.present.eval_run import print_diff
 
-    store = project.store
-    a = runstore.resolve_run_ref(store, args.run_a)
-    b = runstore.resolve_run_ref(store, args.run_b)
-    ia, ib = runstore.run_info(runstore.get_run(store, a)), runstore.run_info(runstore.get_run(store, b))
-    diff = diff_runs(runstore.load_results(store, a), runstore.load_results(store, b), a=ia, b=ib)
-    if args.json:
-        print(json.dumps(diff.to_dict(only=args.only), ensure_ascii=False))
-    else:
-        from workbench.core.evals.case_texts import case_texts
-        from workbench.present.eval_run import print_all
-        from workbench.present.evals import diff_texts
-        from workbench.present.terminal import console, plain
-
-        out = console()
-        texts = case_texts(store, [runstore.get_run(store, a), runstore.get_run(store, b)])
-        print_all(out, diff_texts(diff, only=args.only, texts=texts, plain=plain(out)))
+    diff, rows = diff_refs(project.store, args.run_a, args.run_b)
+    print_diff(project.store, diff, rows, only=args.only, as_json=args.json)
     return 0
 
 
@@ -205,23 +191,11 @@ def runs_cmd(args: argparse.Namespace, project: Any) -> int:
 
 def show_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.evals import runstore
-    from workbench.core.evals.report import markdown_report
     from workbench.core.runlog import load_eval_run
+    from workbench.present.eval_run import print_show
 
     row, results, summary = load_eval_run(project.store, runstore.resolve_run_ref(project.store, args.run))
-    if args.json:
-        print(json.dumps({"run": {k: v for k, v in row.items() if k != "summary"}, "summary": summary,
-                          "results": [{**r.to_dict(), "output": r.output, "status": r.status} for r in results]},
-                         ensure_ascii=False, default=str))
-        return 0
-    if args.markdown:
-        sys.stdout.write(markdown_report(summary, runstore.run_info(row)))
-        return 0
-    from workbench.present.eval_run import print_all
-    from workbench.present.evals import show_texts
-    from workbench.present.terminal import console
-
-    print_all(console(), show_texts(row, results, summary, everything=args.all))
+    print_show(row, results, summary, as_json=args.json, markdown=args.markdown, everything=args.all)
     return 0
 
 

@@ -89,3 +89,33 @@ def print_run(outcome: Any, verdict: Verdict, evalset: Any, *, as_json: bool) ->
     if gated:
         out.print()
         print_all(out, present.gate_texts(gate))
+
+
+def print_diff(store: Any, diff: Any, rows: list[dict[str, Any]], *, only: str | None, as_json: bool) -> None:
+    """`eval diff`: JSON, or the diff with each case's question and answers (ROWS: the two runs)."""
+    if as_json:
+        print(json.dumps(diff.to_dict(only=only), ensure_ascii=False))
+        return
+    from workbench.core.evals.case_texts import case_texts
+    from workbench.present.evals import diff_texts
+
+    out = console()
+    print_all(out, diff_texts(diff, only=only, texts=case_texts(store, rows), plain=plain(out)))
+
+
+def print_show(row: dict[str, Any], results: list[Any], summary: dict[str, Any], *, as_json: bool,
+               markdown: bool, everything: bool) -> None:
+    """`eval show`: the stored run as JSON, a Markdown report, or its summary and (failing) cases."""
+    if as_json:
+        print(json.dumps({"run": {k: v for k, v in row.items() if k != "summary"}, "summary": summary,
+                          "results": [{**r.to_dict(), "output": r.output, "status": r.status} for r in results]},
+                         ensure_ascii=False, default=str))
+    elif markdown:
+        from workbench.core.evals import runstore
+        from workbench.core.evals.report import markdown_report
+
+        sys.stdout.write(markdown_report(summary, runstore.run_info(row)))
+    else:
+        from workbench.present.evals import show_texts
+
+        print_all(console(), show_texts(row, results, summary, everything=everything))

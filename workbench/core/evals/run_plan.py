@@ -130,3 +130,14 @@ def write_reports(verdict: Verdict, evalset: Any, outcome: Any, *, junit: str | 
         Path(markdown).write_text(markdown_report(outcome.summary, verdict.info, diff=verdict.diff,
                                                   gate=verdict.gate if verdict.gated else None),
                                   encoding="utf-8")
+
+
+def diff_refs(store: Any, ref_a: str, ref_b: str) -> tuple[RunDiff, list[dict[str, Any]]]:
+    """`eval diff A B`: the case-by-case diff of two runs (ids, eN, last/best), and their rows."""
+    from workbench.core.evals import runstore
+    from workbench.core.evals.diff import diff_runs
+
+    a, b = runstore.resolve_run_ref(store, ref_a), runstore.resolve_run_ref(store, ref_b)
+    ia, ib = runstore.run_info(runstore.get_run(store, a)), runstore.run_info(runstore.get_run(store, b))
+    diff = diff_runs(runstore.load_results(store, a), runstore.load_results(store, b), a=ia, b=ib)
+    return diff, [runstore.get_run(store, a), runstore.get_run(store, b)]
