@@ -45,3 +45,46 @@ def test_kill_9_of_the_app_mid_answer_keeps_the_partial_answer_as_interrupted(ol
         assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     listed = workbench("runs", "-p", str(root), "--status", "interrupted")
     assert listed.returncode == 0 and "hi there" in listed.stdout
+
+
+def test_sigterm_to_the_app_mid_answer_stores_it_interrupted_and_exits_143(ollama_standin, tmp_path):
+    """`kill PID` (not -9): the app stops the answer itself, stores it `interrupted` (nothing left
+    for the next command to recover) and exits 143, as the CLI commands do."""
+    ollama_standin.configure(reply=[f"w{i} " for i in range(300)], token_delay_s=0.03)
+    root = write_project(tmp_path / "p", host=ollama_standin.url,
+                         timeouts="connect_s: 2\n  first_token_s: 30\n  idle_s: 30\n  total_s: 60")
+    env = {**os.environ, "TERM": "xterm-256color", "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+           "COLUMNS": "100", "LINES": "30"}
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(sys.executable, [sys.executable, "-m", "workbench.cli", "--project", str(root)], env)
+    seen = bytearray()
+    status = None  # the child's wait status, once it has exited
+    try:
+        _read_until(fd, b"palette", seen)
+        os.write(fd, b"hi there")
+        _read_until(fd, b"hi there", seen)
+        os.write(fd, b"\x12")  # ctrl+r: send
+        partial = _wait_for_partial_row(root / ".workbench" / "runs.db")
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:  # keep the pty drained so the app can write while it shuts down
+                os.read(fd, 65536)
+            except OSError:
+                pass
+            done, wait_status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = wait_status
+                break
+            time.sleep(0.05)
+    finally:
+        if status is None:  # still running (or never signalled): do not leave it behind
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    assert status is not None and os.waitstatus_to_exitcode(status) == 143
+    with Store(root / ".workbench" / "runs.db") as store:
+        assert store.recovered == 0  # the app stored it itself
+        row = store.get("generations", partial["id"])
+        assert row["status"] == "interrupted" and row["output"].startswith(partial["output"])

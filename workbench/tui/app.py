@@ -120,6 +120,7 @@ class WorkbenchApp(App[int]):
         self.user_theme_names = set(self.theme_catalog.names(under=user_themes_dir()))
         self._themes_read: set[str] = set()
         self._persist_theme = False
+        self.install_sigterm = False  # the launcher sets it: SIGTERM stops runs, exits 143
         self.theme = self._initial_theme()
 
     # -- themes --------------------------------------------------------------------------------
@@ -189,6 +190,8 @@ class WorkbenchApp(App[int]):
 
     def on_mount(self) -> None:
         self._persist_theme = True
+        if self.install_sigterm:
+            self.handle_sigterm()
         if self.theme_failures:
             self.notify(f"Broken theme file skipped, using {self.theme}:\n"
                         + "\n".join(self.theme_failures),
@@ -256,7 +259,20 @@ class WorkbenchApp(App[int]):
         return [(RUN_GROUPS[w.group], w) for w in self.workers
                 if w.group in RUN_GROUPS and w.is_running]
 
-    async def _quit_confirmed(self, quit_now: bool | None) -> None:
+    def handle_sigterm(self) -> None:
+        """`kill PID` (a closed SSH session's hang-up manager, a container stop): stop the runs
+        as a confirmed quit does, so they store what they did, then exit 143 (128 + SIGTERM).
+        Only the real app installs it (the launcher): a test's event loop is not the app's."""
+        import signal
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self) -> None:
+        from workbench.core.interrupts import EXIT_SIGTERM
+
+        self.run_worker(self._quit_confirmed(True, return_code=EXIT_SIGTERM), group="sigterm", exclusive=True)
+
+    async def _quit_confirmed(self, quit_now: bool | None, *, return_code: int = 0) -> None:
         if not quit_now:
             return
         workers = [w for _, w in self.running_runs()]
@@ -267,7 +283,7 @@ class WorkbenchApp(App[int]):
                 await asyncio.wait_for(worker.wait(), timeout=QUIT_WAIT_S)
             except Exception:  # noqa: BLE001 - cancelled, failed or slow: quitting anyway
                 pass
-        self.exit()
+        self.exit(return_code=return_code)
 
     # -- messages from the tabs ----------------------------------------------------------------
     def on_prompt_tab_variant_changed(self, message: Any) -> None:

@@ -34,6 +34,7 @@ def launch(project_dir: str | None) -> int:
     from workbench.tui.app import WorkbenchApp
 
     app = WorkbenchApp(project)
+    app.install_sigterm = True
     try:
         result = app.run()
     finally:
