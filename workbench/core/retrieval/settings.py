@@ -85,13 +85,15 @@ class RetrievalSettings:
     uri: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (what traces and index metadata store). `follow_symlinks` only
-        when set: off it changes nothing, and stored traces and evals stay comparable. Never
-        `uri`: it says where the index is, not how it searches (its build id names the contents),
-        so moving an index to object storage keeps every variant's id."""
+        """Plain JSON-able dict (what traces, index metadata and variant ids hash). Settings added
+        later (`follow_symlinks`, `doc_weight`) only when set: off they change nothing, so stored
+        traces, evals and variant ids stay comparable across the upgrade. Never `uri`: it says
+        where the index is, not how it searches (its build id names the contents)."""
         d = dataclasses.asdict(self)
         if not self.follow_symlinks:
             d.pop("follow_symlinks")
+        if not self.doc_weight:
+            d.pop("doc_weight")
         d.pop("uri")
         return d
 

@@ -232,7 +232,7 @@ def unknown_gold(label: str, index: Index) -> str | None:
         return None
     paths = index.paths()
     known = sorted(index.chunk_ids()) if "#" in label else paths
-    close = difflib.get_close_matches(_norm(label), known, n=3, cutoff=0.6)
+    close = difflib.get_close_matches(_norm(label), known, n=3, cutoff=0.7)  # 0.6 offered sqlite.md for cast.md
     hint = (f"did you mean {', '.join(close)}?" if close
             else f"{len(paths)} documents are indexed (see `workbench retrieval status`)")
     return f"{label}: not in the index: {hint}"
