@@ -30,6 +30,10 @@ ask: install
 	$(BIN)/workbench ask --project $(PROJECT) "How do I make a column auto-increment in SQLite?"
 
 test: install-test
+	# Lint, format and types first (seconds), then the suite: CI runs exactly this.
+	$(BIN)/ruff check workbench tests benchmarks
+	$(BIN)/ruff format --check workbench tests benchmarks
+	$(BIN)/mypy workbench
 	$(BIN)/python -m pytest -q
 
 bench: install-test

@@ -42,7 +42,9 @@ def make_project(urls: list[str], concurrency: int, cases: int):
     (tmp / "workbench.yaml").write_text(
         f"model: {{provider: ollama, name: llama3.2, hosts: [{hosts}], options: {{temperature: 0}}}}\n"
         "fallback: []\ntimeouts: {connect_s: 1, first_token_s: 60, idle_s: 30, total_s: 600}\n"
-        "retries: {count: 2, backoff_s: 0.05}\n", encoding="utf-8")
+        "retries: {count: 2, backoff_s: 0.05}\n",
+        encoding="utf-8",
+    )
     write_cases(tmp / "bench.yaml", cases)
     return Project.open(tmp), load_evalset(tmp / "bench.yaml")
 
@@ -58,16 +60,22 @@ async def timed(project, evalset, variant, **kw):
 def counts(project, outcome, cases: int) -> dict[str, int]:
     """What the run stored: results, distinct cases, ok answers, restarted and failed-over tries."""
     ids = [r.case_id for r in outcome.results]
-    logs = [json.loads(row[0] or "[]") for row in project.store.db.execute(
-        "select attempt_log from generations where id in (select generation_id from eval_results "
-        "where run_id = ?)", [outcome.run_id]).fetchall()]
+    logs = [
+        json.loads(row[0] or "[]")
+        for row in project.store.db.execute(
+            "select attempt_log from generations where id in (select generation_id from eval_results where run_id = ?)",
+            [outcome.run_id],
+        ).fetchall()
+    ]
     return {
-        "results": len(ids), "distinct": len(set(ids)),
+        "results": len(ids),
+        "distinct": len(set(ids)),
         "ok": sum(r.status == "ok" for r in outcome.results),
         "lost": cases - sum(r.status == "ok" for r in outcome.results),
         "restarted_mid_stream": sum(any(a.get("partial_output") for a in log) for log in logs),
-        "moved_before_first_token": sum(1 for log in logs for a in log
-                                        if a.get("host") and not a.get("partial_output")),
+        "moved_before_first_token": sum(
+            1 for log in logs for a in log if a.get("host") and not a.get("partial_output")
+        ),
     }
 
 
@@ -92,14 +100,17 @@ def main() -> None:
 
         async def pace() -> float:
             await timed(project, single, variant)  # warm-up
-            lat = statistics.median([(await timed(project, single, variant))[1].results[0].latency_ms / 1000
-                                     for _ in range(5)])
+            lat = statistics.median(
+                [(await timed(project, single, variant))[1].results[0].latency_ms / 1000 for _ in range(5)]
+            )
             print(f"single-case latency L = {lat * 1000:.0f} ms ({args.tokens} tokens x {args.delay_ms:g} ms)")
             wall, outcome = await timed(project, evalset, variant)
             ideal = args.cases * lat / total_c
             c = counts(project, outcome, args.cases)
-            print(f"3 hosts x C={args.concurrency}: N={args.cases} wall {wall:.2f} s, ideal N*L/sumC "
-                  f"{ideal:.2f} s, ratio {wall / ideal:.3f}; {c}")
+            print(
+                f"3 hosts x C={args.concurrency}: N={args.cases} wall {wall:.2f} s, ideal N*L/sumC "
+                f"{ideal:.2f} s, ratio {wall / ideal:.3f}; {c}"
+            )
             return lat, wall / ideal, c
 
         lat, ratio, c1 = asyncio.run(pace())
@@ -117,8 +128,7 @@ def main() -> None:
         wall, outcome = asyncio.run(killed())
         c2 = counts(project, outcome, args.cases)
         ideal = 0.3 * args.cases * lat / total_c + 0.7 * args.cases * lat / (total_c - args.concurrency)
-        print(f"host {urls[1]} killed at 30%: wall {wall:.2f} s, ideal {ideal:.2f} s, ratio "
-              f"{wall / ideal:.3f}; {c2}")
+        print(f"host {urls[1]} killed at 30%: wall {wall:.2f} s, ideal {ideal:.2f} s, ratio {wall / ideal:.3f}; {c2}")
         once = c2["results"] == c2["distinct"] == c2["ok"] == args.cases and c2["lost"] == 0
         ok &= once
         project.close()
@@ -127,9 +137,11 @@ def main() -> None:
             if server.poll() is None:
                 server.stdin.close()
                 server.wait(timeout=10)
-    print(f"target: wall/ideal <= 1.15 with 3 hosts ({ratio:.3f}: {'ok' if ratio <= 1.15 else 'MISSED'}); "
-          f"one host killed at 30%: every case answered exactly once, none lost "
-          f"({'ok' if once else 'MISSED'})")
+    print(
+        f"target: wall/ideal <= 1.15 with 3 hosts ({ratio:.3f}: {'ok' if ratio <= 1.15 else 'MISSED'}); "
+        f"one host killed at 30%: every case answered exactly once, none lost "
+        f"({'ok' if once else 'MISSED'})"
+    )
     sys.exit(0 if ok else 1)
 
 

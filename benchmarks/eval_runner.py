@@ -39,7 +39,10 @@ with OllamaStandin(cfg) as s:
 def start_standin(tokens: int, delay_s: float) -> tuple[subprocess.Popen, str]:
     server = subprocess.Popen(
         [sys.executable, "-c", SERVER.format(tests=str(ROOT / "tests"), n=tokens, delay=delay_s)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     return server, server.stdout.readline().strip()
 
 
@@ -50,7 +53,9 @@ def make_project(url: str, cases: int):
     tmp = Path(tempfile.mkdtemp(prefix="evalbench-"))
     (tmp / "workbench.yaml").write_text(
         f"model: {{provider: ollama, name: llama3.2, host: '{url}', options: {{temperature: 0}}}}\n"
-        "fallback: []\ntimeouts: {first_token_s: 60, idle_s: 30, total_s: 600}\n", encoding="utf-8")
+        "fallback: []\ntimeouts: {first_token_s: 60, idle_s: 30, total_s: 600}\n",
+        encoding="utf-8",
+    )
     write_cases(tmp / "bench.yaml", cases)
     return Project.open(tmp), load_evalset(tmp / "bench.yaml")
 
@@ -59,8 +64,12 @@ def write_cases(path: Path, cases: int) -> None:
     """`bench.yaml`: N distinct questions, each passing when the answer has `tok1`."""
     lines = ["name: bench", "cases:"]
     for i in range(cases):
-        lines += [f"  - id: c{i}", f"    inputs: {{question: 'question number {i}'}}",
-                  "    assert:", "      - {type: contains, value: tok1}"]
+        lines += [
+            f"  - id: c{i}",
+            f"    inputs: {{question: 'question number {i}'}}",
+            "    assert:",
+            "      - {type: contains, value: tok1}",
+        ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -85,17 +94,20 @@ def concurrency_bench(args) -> list[tuple[int, float]]:
 
         async def go():
             await timed_run(project, single, variant, use_cache=False)  # warm-up
-            lat = statistics.median([(await timed_run(project, single, variant, use_cache=False))[0]
-                                     for _ in range(5)])
-            print(f"single-case latency L = {lat * 1000:.0f} ms "
-                  f"({args.tokens} tokens x {args.delay_ms} ms; includes storing and scoring)")
+            lat = statistics.median([(await timed_run(project, single, variant, use_cache=False))[0] for _ in range(5)])
+            print(
+                f"single-case latency L = {lat * 1000:.0f} ms "
+                f"({args.tokens} tokens x {args.delay_ms} ms; includes storing and scoring)"
+            )
             for c in args.concurrency:
                 wall, summary = await timed_run(project, evalset, variant, concurrency=c, use_cache=False)
                 assert summary["passed"] == args.cases, summary
                 ideal = args.cases * lat / c
                 ratios.append((c, wall / ideal))
-                print(f"N={args.cases} C={c:<2}  wall {wall:6.2f} s   ideal N*L/C {ideal:6.2f} s   "
-                      f"ratio {wall / ideal:.3f}")
+                print(
+                    f"N={args.cases} C={c:<2}  wall {wall:6.2f} s   ideal N*L/C {ideal:6.2f} s   "
+                    f"ratio {wall / ideal:.3f}"
+                )
 
         asyncio.run(go())
         project.close()
@@ -117,8 +129,10 @@ def cached_bench(args) -> float:
             fill, _ = await timed_run(project, evalset, variant, concurrency=8)
             again, summary = await timed_run(project, evalset, variant, concurrency=8)
             assert summary["cache_hits"] == args.cached_cases, summary["cache_hits"]
-            print(f"{args.cached_cases} cases: first run {fill:.2f} s, fully cached re-run {again:.2f} s "
-                  f"({summary['cache_hits']} cache hits)")
+            print(
+                f"{args.cached_cases} cases: first run {fill:.2f} s, fully cached re-run {again:.2f} s "
+                f"({summary['cache_hits']} cache hits)"
+            )
             return again
 
         again = asyncio.run(go())
@@ -140,9 +154,11 @@ def main() -> None:
     ratios = concurrency_bench(args)
     again = cached_bench(args)
     worst = max(r for _, r in ratios)
-    print(f"target: wall/ideal <= 1.15 at every concurrency (worst {worst:.3f}: "
-          f"{'ok' if worst <= 1.15 else 'MISSED'}); cached re-run of {args.cached_cases} < 5 s "
-          f"({again:.2f} s: {'ok' if again < 5 else 'MISSED'})")
+    print(
+        f"target: wall/ideal <= 1.15 at every concurrency (worst {worst:.3f}: "
+        f"{'ok' if worst <= 1.15 else 'MISSED'}); cached re-run of {args.cached_cases} < 5 s "
+        f"({again:.2f} s: {'ok' if again < 5 else 'MISSED'})"
+    )
 
 
 if __name__ == "__main__":

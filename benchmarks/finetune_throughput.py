@@ -91,19 +91,48 @@ def make_project(root: Path, args: argparse.Namespace) -> Path:
     (root / "workbench.yaml").write_text(
         "name: bench\nmodel: {provider: embedded}\nfallback: []\ndefault_prompt: plain\n"
         f"finetune:\n  rank: 8\n  alpha: 16\n  lr: 0.001\n  batch_size: {args.batch}\n  max_length: 128\n"
-        f"  save_every: 1000\n  device: {args.device}\n{threads}")
-    topics = ["tables", "indexes", "WAL mode", "foreign keys", "JSON functions", "window functions",
-              "triggers", "views", "transactions", "VACUUM", "ATTACH", "full-text search", "generated columns",
-              "STRICT tables", "upsert", "RETURNING"]
+        f"  save_every: 1000\n  device: {args.device}\n{threads}"
+    )
+    topics = [
+        "tables",
+        "indexes",
+        "WAL mode",
+        "foreign keys",
+        "JSON functions",
+        "window functions",
+        "triggers",
+        "views",
+        "transactions",
+        "VACUUM",
+        "ATTACH",
+        "full-text search",
+        "generated columns",
+        "STRICT tables",
+        "upsert",
+        "RETURNING",
+    ]
     rows = []
     for i in range(args.examples):
         t = topics[i % len(topics)]
-        rows.append({"messages": [{"role": "system", "content": "Answer in one JSON object."},
-                                  {"role": "user", "content": f"In SQLite, what should I know about {t}? (#{i})"},
-                                  {"role": "assistant", "content": json.dumps(
-                                      {"topic": t, "answer": f"See the SQLite documentation page on {t}; "
-                                                            f"it explains usage, limits and pitfalls."})}],
-                     "split": "train"})
+        rows.append(
+            {
+                "messages": [
+                    {"role": "system", "content": "Answer in one JSON object."},
+                    {"role": "user", "content": f"In SQLite, what should I know about {t}? (#{i})"},
+                    {
+                        "role": "assistant",
+                        "content": json.dumps(
+                            {
+                                "topic": t,
+                                "answer": f"See the SQLite documentation page on {t}; "
+                                f"it explains usage, limits and pitfalls.",
+                            }
+                        ),
+                    },
+                ],
+                "split": "train",
+            }
+        )
     data = root / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return data
@@ -124,13 +153,18 @@ def run_workbench(project, job_id: int) -> dict:
     out = run.run()
     assert out.status == "done", out.error
     tokens = sum(t for _, t, _ in times[1:])
-    return {"tokens": tokens, "seconds": times[-1][0] - times[0][0], "cpu_s": sum(c for _, _, c in times[1:]),
-            "device": getattr(on_event, "device", "?")}
+    return {
+        "tokens": tokens,
+        "seconds": times[-1][0] - times[0][0],
+        "cpu_s": sum(c for _, _, c in times[1:]),
+        "device": getattr(on_event, "device", "?"),
+    }
 
 
 def run_bare(spec_path: Path, env: dict) -> dict:
-    proc = subprocess.run([sys.executable, "-c", BARE, str(spec_path)], capture_output=True, text=True, env=env,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", BARE, str(spec_path)], capture_output=True, text=True, env=env, check=False
+    )
     if proc.returncode != 0:
         raise SystemExit(f"bare loop failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -156,16 +190,22 @@ def main() -> None:
         data = make_project(root, args)
         project = Project.open(root)
         threads = resolve_threads(args.threads)
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-               "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": str(threads),
+            "MKL_NUM_THREADS": str(threads),
+            "TOKENIZERS_PARALLELISM": "false",
+            "HF_HUB_OFFLINE": "1",
+        }
         results = []
         for pair in range(args.pairs):
             plan = prepare_job(project, override="benchmark", data=data, steps=args.steps)
             spec = json.loads((plan.folder / "worker.json").read_text())
             n = plan.dataset.train
             spec["threads"] = threads
-            spec["batches"] = [batch_for_step(s, n, spec["lora"]["batch_size"], spec["lora"]["seed"])[1]
-                               for s in range(args.steps)]
+            spec["batches"] = [
+                batch_for_step(s, n, spec["lora"]["batch_size"], spec["lora"]["seed"])[1] for s in range(args.steps)
+            ]
             bare_spec = plan.folder / "bare.json"
             bare_spec.write_text(json.dumps(spec))
             if pair % 2 == 0:  # alternate which side goes first, so drifting load favours neither
@@ -179,19 +219,26 @@ def main() -> None:
             b_cpu, w_cpu = bare["tokens"] / bare["cpu_s"], wb["tokens"] / wb["cpu_s"]
             assert bare["tokens"] == wb["tokens"], (bare["tokens"], wb["tokens"])  # identical work
             results.append((b_tps, w_tps, b_cpu, w_cpu))
-            print(f"pair {pair + 1}: wall: bare {b_tps:7.1f} tok/s  workbench {w_tps:7.1f} tok/s  ratio "
-                  f"{w_tps / b_tps:.3f} | per CPU-second: bare {b_cpu:7.1f}  workbench {w_cpu:7.1f}  ratio "
-                  f"{w_cpu / b_cpu:.3f}  ({bare['tokens']} tokens, {args.steps - 1} steps, device {wb['device']}, "
-                  f"{threads} threads)", flush=True)
+            print(
+                f"pair {pair + 1}: wall: bare {b_tps:7.1f} tok/s  workbench {w_tps:7.1f} tok/s  ratio "
+                f"{w_tps / b_tps:.3f} | per CPU-second: bare {b_cpu:7.1f}  workbench {w_cpu:7.1f}  ratio "
+                f"{w_cpu / b_cpu:.3f}  ({bare['tokens']} tokens, {args.steps - 1} steps, device {wb['device']}, "
+                f"{threads} threads)",
+                flush=True,
+            )
         project.close()
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     for label, b_i, w_i in (("wall-clock", 0, 1), ("per CPU-second", 2, 3)):
         ratios = [r[w_i] / r[b_i] for r in results]
-        print(f"{label}: median bare {statistics.median(r[b_i] for r in results):.1f} tok/s, workbench "
-              f"{statistics.median(r[w_i] for r in results):.1f} tok/s, median ratio workbench/bare "
-              f"{statistics.median(ratios):.3f} (target >= 0.95)")
-    print("On a shared machine the wall-clock ratio swings with other load; the CPU-second ratio is the "
-          "steadier measure of the trainer's own overhead.")
+        print(
+            f"{label}: median bare {statistics.median(r[b_i] for r in results):.1f} tok/s, workbench "
+            f"{statistics.median(r[w_i] for r in results):.1f} tok/s, median ratio workbench/bare "
+            f"{statistics.median(ratios):.3f} (target >= 0.95)"
+        )
+    print(
+        "On a shared machine the wall-clock ratio swings with other load; the CPU-second ratio is the "
+        "steadier measure of the trainer's own overhead."
+    )
 
 
 if __name__ == "__main__":

@@ -49,9 +49,9 @@ async def bare(url: str) -> tuple[float, float, str]:
     client = ollama.AsyncClient(host=url)
     wall0, cpu0 = time.perf_counter(), time.process_time()
     text = []
-    async for chunk in await client.chat(model="llama3.2", stream=True,
-                                         messages=[{"role": "user", "content": "go"}],
-                                         options={"temperature": 0}):
+    async for chunk in await client.chat(
+        model="llama3.2", stream=True, messages=[{"role": "user", "content": "go"}], options={"temperature": 0}
+    ):
         text.append(chunk.message.content or "")
     return time.perf_counter() - wall0, time.process_time() - cpu0, "".join(text)
 
@@ -73,9 +73,11 @@ def main() -> None:
     args = parser.parse_args()
 
     server = subprocess.Popen(
-        [sys.executable, "-c", SERVER.format(tests=str(ROOT / "tests"), n=args.tokens,
-                                             delay=args.delay_ms / 1000)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [sys.executable, "-c", SERVER.format(tests=str(ROOT / "tests"), n=args.tokens, delay=args.delay_ms / 1000)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     url = server.stdout.readline().strip()
     try:
         from workbench.core.project import Project
@@ -83,8 +85,9 @@ def main() -> None:
 
         tmp = Path(tempfile.mkdtemp())
         (tmp / "workbench.yaml").write_text(
-            f"model: {{provider: ollama, name: llama3.2, host: '{url}', options: {{temperature: 0}}}}\n"
-            "fallback: []\n", encoding="utf-8")
+            f"model: {{provider: ollama, name: llama3.2, host: '{url}', options: {{temperature: 0}}}}\nfallback: []\n",
+            encoding="utf-8",
+        )
         project = Project.open(tmp)
         variant = resolve_variant(project)
 
@@ -103,10 +106,11 @@ def main() -> None:
         b_cpu = statistics.median(x[1] for x in b) / args.tokens * 1e6
         w_cpu = statistics.median(x[1] for x in w) / args.tokens * 1e6
         print(f"tokens per answer: {args.tokens}, per-token delay: {args.delay_ms} ms, reps: {args.reps}")
-        print(f"time to last token  bare {b_wall * 1000:8.1f} ms   workbench {w_wall * 1000:8.1f} ms"
-              f"   ratio {w_wall / b_wall:.3f}")
-        print(f"CPU per token       bare {b_cpu:8.1f} us   workbench {w_cpu:8.1f} us"
-              f"   ratio {w_cpu / b_cpu:.3f}")
+        print(
+            f"time to last token  bare {b_wall * 1000:8.1f} ms   workbench {w_wall * 1000:8.1f} ms"
+            f"   ratio {w_wall / b_wall:.3f}"
+        )
+        print(f"CPU per token       bare {b_cpu:8.1f} us   workbench {w_cpu:8.1f} us   ratio {w_cpu / b_cpu:.3f}")
         print("target: both ratios <= 1.05")
         project.close()
     finally:

@@ -57,8 +57,9 @@ def set_paths(name: str) -> tuple[Path, Path]:
     return folder / "docs", folder / "evalset.yaml"
 
 
-def run_set(name: str, settings: RetrievalSettings, embedder: CachedEmbedder, k: int,
-            variants: bool) -> tuple[dict[str, list[dict]], int, int]:
+def run_set(
+    name: str, settings: RetrievalSettings, embedder: CachedEmbedder, k: int, variants: bool
+) -> tuple[dict[str, list[dict]], int, int]:
     """Per method, the per-case metrics (same case order for every method)."""
     corpus, evalset_path = set_paths(name)
     tag = "-".join(f"{v}" for v in settings.chunking_key().values())
@@ -76,23 +77,27 @@ def run_set(name: str, settings: RetrievalSettings, embedder: CachedEmbedder, k:
     for c, qv in zip(cases, qvecs, strict=True):
         order = (doc_vecs @ qv).argsort()[::-1]
         out.setdefault(BASELINE, []).append(
-            case_metrics([(docs[i].path, docs[i].path) for i in order], list(c.relevant), k))
+            case_metrics([(docs[i].path, docs[i].path) for i in order], list(c.relevant), k)
+        )
 
     extra = _variant_rankers(index, docs, doc_vecs) if variants else {}
     for c in cases:
         res = search(c.inputs["question"], index, settings, embedder=embedder, mode="hybrid", k=k)  # type: ignore[arg-type]
         for m in MODES:
             out.setdefault(m, []).append(
-                case_metrics([(h.chunk_id, h.path) for h in res.ranking(m)], list(c.relevant), k))
+                case_metrics([(h.chunk_id, h.path) for h in res.ranking(m)], list(c.relevant), k)
+            )
         qv = embedder.encode_query(c.inputs["question"])
         for vname, fn in extra.items():
             out.setdefault(vname, []).append(
-                case_metrics([(h.chunk_id, h.path) for h in fn(res.candidates, qv)], list(c.relevant), k))
+                case_metrics([(h.chunk_id, h.path) for h in fn(res.candidates, qv)], list(c.relevant), k)
+            )
     return out, len(docs), index.count()
 
 
-def _variant_rankers(index: Index, docs: list[Document], doc_vecs: np.ndarray
-                     ) -> dict[str, Callable[[list[Hit], np.ndarray], list[Hit]]]:
+def _variant_rankers(
+    index: Index, docs: list[Document], doc_vecs: np.ndarray
+) -> dict[str, Callable[[list[Hit], np.ndarray], list[Hit]]]:
     """Alternative rankings of the same candidates, for choosing defaults."""
     tbl = index.table.to_arrow().select(["path", "vector"]).to_pydict()
     by_path: dict[str, list] = {}
@@ -109,37 +114,52 @@ def _variant_rankers(index: Index, docs: list[Document], doc_vecs: np.ndarray
         def rank(cands: list[Hit], qv: np.ndarray) -> list[Hit]:
             ds = [h for h in cands if h.dense_score is not None]
             return sorted(ds, key=lambda h: -(h.dense_score + w * float(vecs[h.path] @ qv)))
+
         return rank
 
     def hybrid_rrf(w_f: float, rrf_k: int, w_doc: float) -> Callable:
         def rank(cands: list[Hit], qv: np.ndarray) -> list[Hit]:
-            dense = dense_plus(centroid, w_doc)(cands, qv) if w_doc else \
-                sorted([h for h in cands if h.dense_rank], key=lambda h: h.dense_rank)
+            dense = (
+                dense_plus(centroid, w_doc)(cands, qv)
+                if w_doc
+                else sorted([h for h in cands if h.dense_rank], key=lambda h: h.dense_rank)
+            )
             dr = {h.chunk_id: i + 1 for i, h in enumerate(dense)}
+
             def s(h: Hit) -> float:
-                return (1 / (rrf_k + dr[h.chunk_id]) if h.chunk_id in dr else 0) + \
-                    (w_f / (rrf_k + h.fts_rank) if h.fts_rank else 0)
+                return (1 / (rrf_k + dr[h.chunk_id]) if h.chunk_id in dr else 0) + (
+                    w_f / (rrf_k + h.fts_rank) if h.fts_rank else 0
+                )
+
             return sorted(cands, key=lambda h: -s(h))
+
         return rank
 
     def hybrid_norm(w_f: float, w_doc: float) -> Callable:
         def rank(cands: list[Hit], qv: np.ndarray) -> list[Hit]:
-            d = {h.chunk_id: h.dense_score + w_doc * float(centroid[h.path] @ qv)
-                 for h in cands if h.dense_score is not None}
+            d = {
+                h.chunk_id: h.dense_score + w_doc * float(centroid[h.path] @ qv)
+                for h in cands
+                if h.dense_score is not None
+            }
             f = {h.chunk_id: h.fts_score for h in cands if h.fts_score is not None}
+
             def norm(x: dict) -> dict:
                 if not x:
                     return {}
                 lo, hi = min(x.values()), max(x.values())
                 return {c: (v - lo) / (hi - lo or 1.0) for c, v in x.items()}
+
             dn, fn_ = norm(d), norm(f)
             return sorted(cands, key=lambda h: -(dn.get(h.chunk_id, 0) + w_f * fn_.get(h.chunk_id, 0)))
+
         return rank
 
     def dense_lenprior(beta: float) -> Callable:
         def rank(cands: list[Hit], qv: np.ndarray) -> list[Hit]:
             ds = [h for h in cands if h.dense_score is not None]
             return sorted(ds, key=lambda h: -(h.dense_score - beta * np.log(n_chunks.get(h.path, 1))))
+
         return rank
 
     out: dict[str, Callable] = {}
@@ -165,8 +185,13 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--chunk-tokens", type=int, default=RetrievalSettings.chunk_tokens)
     ap.add_argument("--overlap-tokens", type=int, default=RetrievalSettings.overlap_tokens)
-    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                    help="override a retrieval setting (e.g. doc_weight=0, fts_weight=0.5)")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a retrieval setting (e.g. doc_weight=0, fts_weight=0.5)",
+    )
     ap.add_argument("--variants", action="store_true", help="also score alternative rankings")
     args = ap.parse_args(argv)
 
@@ -178,17 +203,23 @@ def main(argv: list[str]) -> int:
         setattr(settings, key, type(cur)(val) if cur is not None else val)
     t0 = time.perf_counter()
     embedder = CachedEmbedder(get_embedder(), WORK / "embed_cache.sqlite")
-    print(f"settings: mode={settings.mode} chunk_tokens={settings.chunk_tokens} overlap={settings.overlap_tokens} "
-          f"dense_weight={settings.dense_weight} fts_weight={settings.fts_weight} rrf_k={settings.rrf_k} "
-          + " ".join(f"{k}={getattr(settings, k)}" for k in ("doc_weight", "fusion") if k in types))
+    print(
+        f"settings: mode={settings.mode} chunk_tokens={settings.chunk_tokens} overlap={settings.overlap_tokens} "
+        f"dense_weight={settings.dense_weight} fts_weight={settings.fts_weight} rrf_k={settings.rrf_k} "
+        + " ".join(f"{k}={getattr(settings, k)}" for k in ("doc_weight", "fusion") if k in types)
+    )
     summary = []
     for s_i, name in enumerate(args.sets.split(",")):
         ts = time.perf_counter()
         per, n_docs, n_chunks = run_set(name, settings, embedder, args.k, args.variants)
         n = len(per[BASELINE])
         print(f"\n[{name}: {n} questions, {n_docs} docs, {n_chunks} chunks, {time.perf_counter() - ts:.0f} s]")
-        print(f"{'method':<24}" + "".join(f"{x.replace('@k', f'@{args.k}'):>22}" for x in SHOWN)
-              + f"{'nDCG ratio vs whole-doc':>30}" + f"{'nDCG Δ vs ' + settings.mode + ' (paired)':>30}")
+        print(
+            f"{'method':<24}"
+            + "".join(f"{x.replace('@k', f'@{args.k}'):>22}" for x in SHOWN)
+            + f"{'nDCG ratio vs whole-doc':>30}"
+            + f"{'nDCG Δ vs ' + settings.mode + ' (paired)':>30}"
+        )
         base = [c["ndcg@10"] for c in per[BASELINE]]
         own = [c["ndcg@10"] for c in per[settings.mode]]
         for method, rows in per.items():
@@ -202,8 +233,10 @@ def main(argv: list[str]) -> int:
                     d, dlo, dhi = paired_delta_ci([r["ndcg@10"] for r in rows], own, seed=13 + s_i)
                     line += f"{d:>+12.3f} [{dlo:+.3f},{dhi:+.3f}]{'*' if is_real(dlo, dhi) else ''}"
             print(line)
-    print(f"\ndefault mode ({settings.mode}) nDCG@10 / whole-doc: "
-          + ", ".join(f"{n} {r:.3f} [{lo:.3f},{hi:.3f}]" for n, r, lo, hi in summary))
+    print(
+        f"\ndefault mode ({settings.mode}) nDCG@10 / whole-doc: "
+        + ", ".join(f"{n} {r:.3f} [{lo:.3f},{hi:.3f}]" for n, r, lo, hi in summary)
+    )
     print(f"embedding cache: {embedder.hits} hits, {embedder.misses} encoded; total {time.perf_counter() - t0:.0f} s")
     return 0
 

@@ -68,7 +68,12 @@ def ingest_overhead(corpus: Path, n_docs: int, settings: RetrievalSettings) -> N
     for s in sources[:n_docs]:
         d = read_document(s, 50_000_000)
         if isinstance(d, Document):
-            texts += [c.embed_text for c in chunk_document(d, settings.chunk_tokens, settings.overlap_tokens, tokens, settings.min_tokens())]
+            texts += [
+                c.embed_text
+                for c in chunk_document(
+                    d, settings.chunk_tokens, settings.overlap_tokens, tokens, settings.min_tokens()
+                )
+            ]
     emb.encode(texts[:8])  # warm-up (first call initialises torch kernels)
 
     cpu: dict[str, float] = {}
@@ -88,19 +93,29 @@ def ingest_overhead(corpus: Path, n_docs: int, settings: RetrievalSettings) -> N
     assert rep.chunks_embedded == len(texts), (rep.chunks_embedded, len(texts))
     base = (b1 + b2) / 2
     print(f"ingest: {n_docs} docs, {len(texts)} chunks")
-    print(f"  bare SentenceTransformer.encode: {b1:.1f} s before, {b2:.1f} s after "
-          f"-> {len(texts) / base:.1f} chunks/s (mean)")
-    print(f"  workbench ingest():              {rep.seconds:.1f} s -> {len(texts) / rep.seconds:.1f} chunks/s "
-          f"(of which encode {rep.embed_seconds:.1f} s)")
-    print(f"  ratio ingest / bare encode: {rep.seconds / base:.3f}  (overhead {100 * (rep.seconds / base - 1):+.1f}%; "
-          f"target < +15%)")
+    print(
+        f"  bare SentenceTransformer.encode: {b1:.1f} s before, {b2:.1f} s after "
+        f"-> {len(texts) / base:.1f} chunks/s (mean)"
+    )
+    print(
+        f"  workbench ingest():              {rep.seconds:.1f} s -> {len(texts) / rep.seconds:.1f} chunks/s "
+        f"(of which encode {rep.embed_seconds:.1f} s)"
+    )
+    print(
+        f"  ratio ingest / bare encode: {rep.seconds / base:.3f}  (overhead {100 * (rep.seconds / base - 1):+.1f}%; "
+        f"target < +15%)"
+    )
     cbase = (cpu["before"] + cpu["after"]) / 2
-    print(f"  CPU time (all threads): bare {cpu['before']:.1f} s / {cpu['after']:.1f} s, ingest {cpu['ingest']:.1f} s "
-          f"-> ratio {cpu['ingest'] / cbase:.3f}")
+    print(
+        f"  CPU time (all threads): bare {cpu['before']:.1f} s / {cpu['after']:.1f} s, ingest {cpu['ingest']:.1f} s "
+        f"-> ratio {cpu['ingest'] / cbase:.3f}"
+    )
     t = time.perf_counter()
     again = ingest([sub], data, settings, embedder=emb)
-    print(f"  re-ingest with nothing changed: {time.perf_counter() - t:.2f} s "
-          f"({again.chunks_embedded} chunks embedded; {rep.seconds / max(again.seconds, 1e-9):.0f}x faster than the first run)")
+    print(
+        f"  re-ingest with nothing changed: {time.perf_counter() - t:.2f} s "
+        f"({again.chunks_embedded} chunks embedded; {rep.seconds / max(again.seconds, 1e-9):.0f}x faster than the first run)"
+    )
     shutil.rmtree(sub, ignore_errors=True)
     shutil.rmtree(data, ignore_errors=True)
 
@@ -116,32 +131,46 @@ def synthetic_vectors(n: int, dim: int, kind: str, real: np.ndarray | None, rng:
     return vecs.astype(np.float32)
 
 
-def synthetic_index(data: Path, n: int, pool: list[tuple[str, str]], vecs: np.ndarray, rng: np.random.Generator) -> Index:
+def synthetic_index(
+    data: Path, n: int, pool: list[tuple[str, str]], vecs: np.ndarray, rng: np.random.Generator
+) -> Index:
     import pyarrow as pa
 
     dim = vecs.shape[1]
 
-    idx = Index.create(data, {"index_version": INDEX_VERSION, "embedding_model": "all-MiniLM-L6-v2",
-                              "dimension": dim, "chunking": {}, "created_at": now_iso(), "state": "ready"})
+    idx = Index.create(
+        data,
+        {
+            "index_version": INDEX_VERSION,
+            "embedding_model": "all-MiniLM-L6-v2",
+            "dimension": dim,
+            "chunking": {},
+            "created_at": now_iso(),
+            "state": "ready",
+        },
+    )
     picks = rng.integers(0, len(pool), n)
     heading = [pool[i][0] for i in picks]
     text = [pool[i][1] for i in picks]
-    table = pa.table({
-        "chunk_id": [f"doc{i // 20}.md#{i % 20}" for i in range(n)],
-        "path": [f"doc{i // 20}.md" for i in range(n)],
-        "n": pa.array([i % 20 for i in range(n)], pa.int32()),
-        "heading_path": heading,
-        "text": text,
-        "search_text": [f"{h}\n\n{t}" for h, t in zip(heading, text, strict=True)],
-        "char_start": pa.array([0] * n, pa.int32()),
-        "char_end": pa.array([len(t) for t in text], pa.int32()),
-        "line_start": pa.array([1] * n, pa.int32()),
-        "line_end": pa.array([1] * n, pa.int32()),
-        "chunk_hash": ["0"] * n,
-        "file_hash": ["0"] * n,
-        "n_tokens": pa.array([0] * n, pa.int32()),
-        "vector": pa.FixedSizeListArray.from_arrays(pa.array(vecs.reshape(-1)), dim),
-    }, schema=_schema(dim))
+    table = pa.table(
+        {
+            "chunk_id": [f"doc{i // 20}.md#{i % 20}" for i in range(n)],
+            "path": [f"doc{i // 20}.md" for i in range(n)],
+            "n": pa.array([i % 20 for i in range(n)], pa.int32()),
+            "heading_path": heading,
+            "text": text,
+            "search_text": [f"{h}\n\n{t}" for h, t in zip(heading, text, strict=True)],
+            "char_start": pa.array([0] * n, pa.int32()),
+            "char_end": pa.array([len(t) for t in text], pa.int32()),
+            "line_start": pa.array([1] * n, pa.int32()),
+            "line_end": pa.array([1] * n, pa.int32()),
+            "chunk_hash": ["0"] * n,
+            "file_hash": ["0"] * n,
+            "n_tokens": pa.array([0] * n, pa.int32()),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vecs.reshape(-1)), dim),
+        },
+        schema=_schema(dim),
+    )
     idx._table = idx._db.create_table(TABLE, data=table, schema=_schema(dim))
     idx.rebuild_fts()
     idx.ensure_vector_index()
@@ -168,7 +197,12 @@ def query_latency(sizes: list[int], questions: list[str], settings: RetrievalSet
     for s in sources:
         d = read_document(s, 50_000_000)
         if isinstance(d, Document):
-            pool += [(c.heading_path, c.text) for c in chunk_document(d, settings.chunk_tokens, settings.overlap_tokens, tokens, settings.min_tokens())]
+            pool += [
+                (c.heading_path, c.text)
+                for c in chunk_document(
+                    d, settings.chunk_tokens, settings.overlap_tokens, tokens, settings.min_tokens()
+                )
+            ]
     rng = np.random.default_rng(0)
     real = real_vectors(pool, emb) if kind == "perturbed" else None
     qvecs = [emb.encode_query(q) for q in questions]  # warm
@@ -189,13 +223,22 @@ def query_latency(sizes: list[int], questions: list[str], settings: RetrievalSet
             lat["total"].append(res.latency_ms)
             lat["index"].append(res.latency_ms - res.timings_ms["embed"])
             if ann:
-                exact = idx.table.search(qv, vector_column_name="vector").distance_type("cosine") \
-                    .bypass_vector_index().select(["chunk_id", "_distance"]).limit(10).to_list()
+                exact = (
+                    idx.table.search(qv, vector_column_name="vector")
+                    .distance_type("cosine")
+                    .bypass_vector_index()
+                    .select(["chunk_id", "_distance"])
+                    .limit(10)
+                    .to_list()
+                )
                 got = {r["chunk_id"] for r in idx.dense(qv, 10)}
                 recalls.append(len(got & {r["chunk_id"] for r in exact}) / 10)
-        print(f"{n:>7} chunks (synthetic, {kind} vectors, built in {build:.1f} s, vector index: "
-              f"{idx.vector_index_desc() if ann else 'none, exact scan'}"
-              + (f", recall@10 vs exact {statistics.mean(recalls):.3f}" if recalls else "") + ")")
+        print(
+            f"{n:>7} chunks (synthetic, {kind} vectors, built in {build:.1f} s, vector index: "
+            f"{idx.vector_index_desc() if ann else 'none, exact scan'}"
+            + (f", recall@10 vs exact {statistics.mean(recalls):.3f}" if recalls else "")
+            + ")"
+        )
         notes = {
             "embed": "query embedding (model loaded)",
             "dense": "vector search, top 50",
@@ -225,7 +268,9 @@ def main(argv: list[str]) -> int:
     if not args.skip_latency:
         evalset = load_evalset(ROOT / "sample_data" / "evals" / "sqlite_qa.yaml")
         questions = [c.inputs["question"] for c in evalset.cases][: 15 if args.quick else 50]
-        print(f"query latency ({len(questions)} questions, k={settings.k}, {settings.candidates} candidates per method):")
+        print(
+            f"query latency ({len(questions)} questions, k={settings.k}, {settings.candidates} candidates per method):"
+        )
         query_latency([int(s) for s in args.sizes.split(",")], questions, settings, args.vectors)
     return 0
 

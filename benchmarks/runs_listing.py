@@ -34,5 +34,4 @@ def listing_seconds(n: int, tmp: Path, repeats: int = 5) -> float:
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         small, large = listing_seconds(100, Path(tmp)), listing_seconds(100_000, Path(tmp))
-    print(f"runs, 100 stored: {small * 1000:.1f} ms; 100,000 stored: {large * 1000:.1f} ms; "
-          f"ratio {large / small:.2f}")
+    print(f"runs, 100 stored: {small * 1000:.1f} ms; 100,000 stored: {large * 1000:.1f} ms; ratio {large / small:.2f}")

@@ -44,8 +44,9 @@ Hello().run()
 class PtyProcess:
     """A child process on its own pseudo-terminal, with every output chunk timestamped."""
 
-    def __init__(self, argv: list[str], *, env: dict[str, str], cols: int = 80, rows: int = 24,
-                 cwd: str | None = None) -> None:
+    def __init__(
+        self, argv: list[str], *, env: dict[str, str], cols: int = 80, rows: int = 24, cwd: str | None = None
+    ) -> None:
         self.started = time.perf_counter()
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # child
@@ -131,8 +132,14 @@ class PtyProcess:
 
 def child_env(xdg: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(TERM="xterm-256color", COLUMNS="80", LINES="24", XDG_CONFIG_HOME=xdg,
-               LANCEDB_LOG="error", PYTHONDONTWRITEBYTECODE="1")
+    env.update(
+        TERM="xterm-256color",
+        COLUMNS="80",
+        LINES="24",
+        XDG_CONFIG_HOME=xdg,
+        LANCEDB_LOG="error",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
     env.pop("TEXTUAL", None)
     env.pop("WORKBENCH_CONFIG", None)
     return env
@@ -168,13 +175,21 @@ def main() -> int:
             hello_times.append(time_to_marker(hello, hello_markers, env))
     wb, hw = statistics.median(wb_times), statistics.median(hello_times)
     print(f"first paint, median of {args.reps} (80x24 pty, process start -> first frame):")
-    print(f"  hello-world Textual app: {hw * 1000:7.0f} ms  (runs: "
-          + ", ".join(f"{t * 1000:.0f}" for t in hello_times) + ")")
-    print(f"  workbench:               {wb * 1000:7.0f} ms  (runs: "
-          + ", ".join(f"{t * 1000:.0f}" for t in wb_times) + ")")
+    print(
+        f"  hello-world Textual app: {hw * 1000:7.0f} ms  (runs: "
+        + ", ".join(f"{t * 1000:.0f}" for t in hello_times)
+        + ")"
+    )
+    print(
+        f"  workbench:               {wb * 1000:7.0f} ms  (runs: "
+        + ", ".join(f"{t * 1000:.0f}" for t in wb_times)
+        + ")"
+    )
     ratio = wb / hw
-    print(f"  ratio workbench / hello-world: {ratio:.2f}x (target < 2.5x); "
-          f"workbench under 1 s: {'yes' if wb < 1.0 else 'no'}")
+    print(
+        f"  ratio workbench / hello-world: {ratio:.2f}x (target < 2.5x); "
+        f"workbench under 1 s: {'yes' if wb < 1.0 else 'no'}"
+    )
     return 0 if ratio < 2.5 else 1
 
 

@@ -42,6 +42,7 @@ with OllamaStandin(cfg) as s:
     sys.stdin.read()
 """
 
+
 def make_tokens(n: int, shape: str) -> list[str]:
     """The streamed answer, one token per element.
 
@@ -72,10 +73,10 @@ KEYS = [chr(c) for c in (*range(0x3B1, 0x3CA), *range(0x430, 0x450), *range(0x41
 
 
 def start_standin(tokens: int, delay: float, shape: str) -> tuple[subprocess.Popen, str]:
-    code = SERVER.format(tests=str(ROOT / "tests"), benchmarks=str(ROOT / "benchmarks"),
-                         n=tokens, delay=delay, shape=shape)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+    code = SERVER.format(
+        tests=str(ROOT / "tests"), benchmarks=str(ROOT / "benchmarks"), n=tokens, delay=delay, shape=shape
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     url = proc.stdout.readline().strip()
     return proc, url
 
@@ -84,8 +85,8 @@ def write_project(folder: Path, url: str) -> Path:
     (folder / "prompts").mkdir(parents=True, exist_ok=True)
     (folder / "prompts" / "qa.yaml").write_text('system: Be brief.\ntemplate: "{question}"\n')
     (folder / "workbench.yaml").write_text(
-        f"name: bench\nmodel:\n  provider: ollama\n  name: llama3.2\n  host: {url}\n"
-        "fallback: []\n")
+        f"name: bench\nmodel:\n  provider: ollama\n  name: llama3.2\n  host: {url}\nfallback: []\n"
+    )
     return folder
 
 
@@ -116,15 +117,14 @@ def type_keys(proc: PtyProcess, keys: list[str], gap_s: float, stop: bytes | Non
 
 def latency_run(project: Path, keys: int, gap_s: float) -> tuple[list[float], list[float], bool]:
     with tempfile.TemporaryDirectory() as xdg:
-        proc = PtyProcess([sys.executable, "-m", "workbench.cli", "--project", str(project)],
-                          env=child_env(xdg))
+        proc = PtyProcess([sys.executable, "-m", "workbench.cli", "--project", str(project)], env=child_env(xdg))
         try:
             proc.wait_for(b"palette")
             proc.wait_for(b"reachable")  # the header's probe has answered
-            idle = type_keys(proc, KEYS[:keys // 2], gap_s)
+            idle = type_keys(proc, KEYS[: keys // 2], gap_s)
             TRACE_T0[0] = proc.write(b"\x12")  # ctrl+r: send
             proc.wait_for(b"w5 ", timeout=30)  # tokens are on screen
-            streaming = type_keys(proc, KEYS[keys // 2: keys // 2 + keys], gap_s, stop=b"attempts")
+            streaming = type_keys(proc, KEYS[keys // 2 : keys // 2 + keys], gap_s, stop=b"attempts")
             finished = proc.buffer.find(b"attempts") >= 0 or bool(proc.wait_for(b"attempts", timeout=60))
             return idle, streaming, finished
         finally:
@@ -158,8 +158,12 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=2000)
     parser.add_argument("--keys", type=int, default=40, help="keys typed while streaming")
     parser.add_argument("--gap-ms", type=float, default=40.0, help="pause between keys")
-    parser.add_argument("--shape", choices=("markdown", "paragraph"), default="markdown",
-                        help="realistic Markdown (default) or one ever-growing paragraph")
+    parser.add_argument(
+        "--shape",
+        choices=("markdown", "paragraph"),
+        default="markdown",
+        help="realistic Markdown (default) or one ever-growing paragraph",
+    )
     args = parser.parse_args()
     delay = 0.002  # 500 tokens/s
     server, url = start_standin(args.tokens, delay, args.shape)
@@ -175,20 +179,27 @@ def main() -> int:
         server.wait(10)
 
     def line(name: str, values: list[float]) -> str:
-        return (f"  {name:<10} n={len(values):3d}  p50 {statistics.median(values):6.1f} ms  "
-                f"p95 {percentile(values, 95):6.1f} ms  max {max(values):6.1f} ms")
+        return (
+            f"  {name:<10} n={len(values):3d}  p50 {statistics.median(values):6.1f} ms  "
+            f"p95 {percentile(values, 95):6.1f} ms  max {max(values):6.1f} ms"
+        )
 
-    print(f"key press -> screen update, 80x24 pty, stand-in at {1 / delay:.0f} tokens/s "
-          f"({args.tokens} tokens, {args.shape}):")
+    print(
+        f"key press -> screen update, 80x24 pty, stand-in at {1 / delay:.0f} tokens/s "
+        f"({args.tokens} tokens, {args.shape}):"
+    )
     print(line("idle", idle))
     print(line("streaming", streaming))
     p95 = percentile(streaming, 95)
-    print(f"  streaming p95 / idle p95: {p95 / percentile(idle, 95):.2f}x; "
-          f"target p95 < 100 ms: {'met' if p95 < 100 else 'NOT met'}; stream finished: {finished}")
-    print(f"exactness (headless, {args.tokens} tokens in {elapsed:.2f} s = "
-          f"{args.tokens / elapsed:.0f} tokens/s end to end):")
-    print(f"  Markdown view == streamed text: {same_view} ({length} chars); "
-          f"stored output == streamed text: {same_row}")
+    print(
+        f"  streaming p95 / idle p95: {p95 / percentile(idle, 95):.2f}x; "
+        f"target p95 < 100 ms: {'met' if p95 < 100 else 'NOT met'}; stream finished: {finished}"
+    )
+    print(
+        f"exactness (headless, {args.tokens} tokens in {elapsed:.2f} s = "
+        f"{args.tokens / elapsed:.0f} tokens/s end to end):"
+    )
+    print(f"  Markdown view == streamed text: {same_view} ({length} chars); stored output == streamed text: {same_row}")
     assert same_view and same_row, "final text differs from the streamed text"
     return 0 if p95 < 100 else 1
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-_CHECKS = {"france": ("France", "icontains, value: paris"), "italy": ("Italy", "icontains, value: rome"),
-           "japan": ("Japan", "icontains, value: tokyo"), "peru": ("Peru", "contains, value: Lima")}
+_CHECKS = {
+    "france": ("France", "icontains, value: paris"),
+    "italy": ("Italy", "icontains, value: rome"),
+    "japan": ("Japan", "icontains, value: tokyo"),
+    "peru": ("Peru", "contains, value: Lima"),
+}
 
 
-def capitals(ids: tuple[str, ...] = tuple(_CHECKS), *, defaults: str = "",
-             tags: dict[str, str] | None = None) -> str:
+def capitals(ids: tuple[str, ...] = tuple(_CHECKS), *, defaults: str = "", tags: dict[str, str] | None = None) -> str:
     """The capitals eval set's YAML for the cases `ids`, with default tags and per-case tags
     written as YAML lists (`defaults="[geo]"`, `tags={"italy": "[geo, eu]"}`)."""
     lines = ["name: capitals"] + (["defaults:", f"  tags: {defaults}"] if defaults else []) + ["cases:"]
@@ -31,12 +34,17 @@ CAPITALS_EU = capitals(tags={"france": "[eu]", "italy": "[eu]"})
 CAPITALS_PAIR = capitals(("france", "italy"))
 
 # Answers a user would see from a model that knows three of the four capitals.
-GOOD = {"France": "Paris is the capital.", "Italy": "Rome is the capital of Italy.",
-        "Japan": "Kyoto was the capital.", "Peru": "Lima"}
+GOOD = {
+    "France": "Paris is the capital.",
+    "Italy": "Rome is the capital of Italy.",
+    "Japan": "Kyoto was the capital.",
+    "Peru": "Lima",
+}
 
 
 def scripted(answers: dict[str, str]) -> Callable[[dict[str, Any]], list[str]]:
     """The stand-in's reply: the answer for the country in the question, word by word."""
+
     def reply(body: dict[str, Any]) -> list[str]:
         text = body["messages"][-1]["content"]
         for country, answer in answers.items():
@@ -44,4 +52,5 @@ def scripted(answers: dict[str, str]) -> Callable[[dict[str, Any]], list[str]]:
                 words = answer.split(" ")
                 return [w + " " for w in words[:-1]] + [words[-1]]
         return ["I don't know."]
+
     return reply

@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -37,41 +38,96 @@ def sample_project(tmp_path: Path) -> Iterator[Project]:
     project.close()
 
 
-def variant_spec(prompt: str = "grounded_qa", *, k: int = 4, system: str | None = None,
-                 model: str = "ollama:llama3.2", adapter: str | None = None) -> dict[str, Any]:
-    return {"prompt": prompt, "template": f"template of {prompt}", "system": system, "examples": [],
-            "model": model, "options": {"temperature": 0},
-            "retrieval": {"k": k, "mode": "hybrid"} if prompt == "grounded_qa" else None, "adapter": adapter}
+def variant_spec(
+    prompt: str = "grounded_qa",
+    *,
+    k: int = 4,
+    system: str | None = None,
+    model: str = "ollama:llama3.2",
+    adapter: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "prompt": prompt,
+        "template": f"template of {prompt}",
+        "system": system,
+        "examples": [],
+        "model": model,
+        "options": {"temperature": 0},
+        "retrieval": {"k": k, "mode": "hybrid"} if prompt == "grounded_qa" else None,
+        "adapter": adapter,
+    }
 
 
-def add_eval_run(project: Project, evalset: Any, name: str, spec: dict[str, Any],
-                 outcomes: dict[str, tuple[str, str | None]], *, retrieve: bool = True,
-                 prompt_tokens: int = 600, completion_tokens: int = 60) -> int:
+def add_eval_run(
+    project: Project,
+    evalset: Any,
+    name: str,
+    spec: dict[str, Any],
+    outcomes: dict[str, tuple[str, str | None]],
+    *,
+    retrieve: bool = True,
+    prompt_tokens: int = 600,
+    completion_tokens: int = 60,
+) -> int:
     """A finished run: `outcomes` maps case id -> (verdict, failure_kind); unlisted cases pass.
 
     With `retrieve`, every case's gold documents were retrieved except retrieval misses.
     """
     store = project.store
     vid = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
-    run_id = runstore.create_run(store, evalset=evalset, variant_id=vid, variant_name=name, repeat=1,
-                                 config={"variant": spec, "concurrency": 1, "repeat": 1, "cache": True})
+    run_id = runstore.create_run(
+        store,
+        evalset=evalset,
+        variant_id=vid,
+        variant_name=name,
+        repeat=1,
+        config={"variant": spec, "concurrency": 1, "repeat": 1, "cache": True},
+    )
     results = []
     for case in evalset.cases:
         verdict, kind = outcomes.get(case.id, ("pass", None))
-        gen_id = store.start_generation({"source": "eval", "variant_id": vid, "variant_name": name,
-                                         "inputs": dict(case.inputs), "messages": [], "model_requested": spec["model"]})
-        store.update_generation(gen_id, {"status": "ok", "output": f"answer to {case.id}",
-                                         "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                                         "cost": prompt_tokens * 1.5e-7 + completion_tokens * 6e-7})
+        gen_id = store.start_generation(
+            {
+                "source": "eval",
+                "variant_id": vid,
+                "variant_name": name,
+                "inputs": dict(case.inputs),
+                "messages": [],
+                "model_requested": spec["model"],
+            }
+        )
+        store.update_generation(
+            gen_id,
+            {
+                "status": "ok",
+                "output": f"answer to {case.id}",
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "cost": prompt_tokens * 1.5e-7 + completion_tokens * 6e-7,
+            },
+        )
         retrieved = None
         if retrieve and case.relevant:
             retrieved = ("other.md",) if kind == "retrieval-miss" else (case.relevant[0], "other.md")
-        assertion = AssertionResult(type="json-schema" if kind == "format" else "icontains",
-                                    name="check", passed=verdict == "pass", score=None, detail="")
-        r = CaseResult(case.id, verdict, [assertion], kind, generation_id=gen_id, tags=case.tags,
-                       relevant=case.relevant, retrieved=retrieved,
-                       gold_rank=(1 if retrieved and retrieved[0] != "other.md" else None) if retrieved else None,
-                       latency_ms=100.0)
+        assertion = AssertionResult(
+            type="json-schema" if kind == "format" else "icontains",
+            name="check",
+            passed=verdict == "pass",
+            score=None,
+            detail="",
+        )
+        r = CaseResult(
+            case.id,
+            verdict,
+            [assertion],
+            kind,
+            generation_id=gen_id,
+            tags=case.tags,
+            relevant=case.relevant,
+            retrieved=retrieved,
+            gold_rank=(1 if retrieved and retrieved[0] != "other.md" else None) if retrieved else None,
+            latency_ms=100.0,
+        )
         runstore.write_result(store, run_id, r)
         results.append(r)
     runstore.finish_run(store, run_id, "done", summarize(runstore.load_results(store, run_id)))
@@ -94,7 +150,8 @@ def tiny_adapter(smol_folder: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
     out = tmp_path_factory.mktemp("adapter") / "adapter"
     model = AutoModelForCausalLM.from_pretrained(str(smol_folder), dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
-                                             task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    )
     model.save_pretrained(str(out))
     return out

@@ -7,7 +7,7 @@ every thread joined, when the test ends.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from ollama_standin import OllamaStandin, closed_port_url

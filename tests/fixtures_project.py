@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -12,17 +12,23 @@ from workbench.core.llm import resilience
 from workbench.core.project import Project
 
 
-def write_project(root: Path, *, host: str | None = None, model: str = "llama3.2",
-                  fallback: list[str] | None = None, extra: str = "",
-                  timeouts: str = "connect_s: 2\n  first_token_s: 5\n  idle_s: 2\n  total_s: 20",
-                  retries: str = "count: 2\n  backoff_s: 0.01") -> Path:
+def write_project(
+    root: Path,
+    *,
+    host: str | None = None,
+    model: str = "llama3.2",
+    fallback: list[str] | None = None,
+    extra: str = "",
+    timeouts: str = "connect_s: 2\n  first_token_s: 5\n  idle_s: 2\n  total_s: 20",
+    retries: str = "count: 2\n  backoff_s: 0.01",
+) -> Path:
     """A minimal project: one plain prompt, one templated prompt, the given model settings."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "prompts").mkdir(exist_ok=True)
-    (root / "prompts" / "plain.yaml").write_text(
-        "system: You are terse.\ntemplate: \"{question}\"\n", encoding="utf-8")
+    (root / "prompts" / "plain.yaml").write_text('system: You are terse.\ntemplate: "{question}"\n', encoding="utf-8")
     (root / "prompts" / "audience.yaml").write_text(
-        "template: |\n  Explain {question} to {audience}.\n", encoding="utf-8")
+        "template: |\n  Explain {question} to {audience}.\n", encoding="utf-8"
+    )
     fb = fallback if fallback is not None else []
     host_line = f"  host: {host}\n" if host else ""
     (root / "workbench.yaml").write_text(

@@ -147,11 +147,13 @@ def write_grounded_project(root: Path, *, host: str | None = None) -> Path:
     (`--prompt grounded`), not ingested yet; `host` points it at an Ollama stand-in."""
     from fixtures_project import write_project
 
-    root = write_project(root, host=host, extra="retrieval:\n  corpus: [docs]\n  k: 2\n  chunk_tokens: 60\n"
-                         "  overlap_tokens: 10\n")
+    root = write_project(
+        root, host=host, extra="retrieval:\n  corpus: [docs]\n  k: 2\n  chunk_tokens: 60\n  overlap_tokens: 10\n"
+    )
     write_corpus(root / "docs")
     (root / "prompts" / "grounded.yaml").write_text(
-        "template: |\n  Sources:\n  {context}\n\n  Question: {question}\n", encoding="utf-8")
+        "template: |\n  Sources:\n  {context}\n\n  Question: {question}\n", encoding="utf-8"
+    )
     return root
 
 

@@ -5,13 +5,14 @@ the screen as a user would read it."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from fixtures_project import write_project
 
-PLAIN_QA = "system: You answer briefly.\ntemplate: \"Question: {question}\"\n"
+PLAIN_QA = 'system: You answer briefly.\ntemplate: "Question: {question}"\n'
 
 
 @pytest.fixture
@@ -55,10 +56,17 @@ def screen_text(app: Any) -> str:
     from rich.console import Console
 
     width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
-                      color_system=None, record=True, legacy_windows=False, safe_box=False)
-    console.print(app.screen._compositor.render_update(full=True,
-                                                       screen_stack=app._background_screens))
+    console = Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system=None,
+        record=True,
+        legacy_windows=False,
+        safe_box=False,
+    )
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return console.export_text().replace("\u00a0", " ")  # no-break spaces read as spaces
 
 

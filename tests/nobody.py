@@ -19,5 +19,6 @@ def run_as_nobody(cmd: list[str], timeout: float = 60) -> subprocess.CompletedPr
         if shutil.which("setpriv") is None:
             pytest.skip("running as root without setpriv: permissions cannot be exercised")
         cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )

@@ -28,12 +28,13 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Union
+from typing import Any
 
-Reply = Union[list[str], str, Callable[[dict], Union[list[str], str]]]
+Reply = list[str] | str | Callable[[dict], list[str] | str]
 """Scripted text: a list of tokens, a string (split into word tokens), or a function of the
 request body returning either."""
 
@@ -132,7 +133,7 @@ def _norm(name: str) -> str:
 
 def _now() -> str:
     # Ollama sends RFC 3339 with nanoseconds.
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
 
 
 def _tokens(reply: Reply | None, body: dict) -> list[str]:
@@ -147,10 +148,28 @@ def _tokens(reply: Reply | None, body: dict) -> list[str]:
 
 # api/types.go Options + Runner, by the Go kind FromMap switches on. Anything else is only
 # logged there ("invalid option provided") and ignored: removed options such as mirostat too.
-_INT_OPTIONS = {"num_keep", "seed", "num_predict", "top_k", "repeat_last_n", "num_ctx",
-                "num_batch", "num_gpu", "main_gpu", "num_thread", "draft_num_predict"}
-_FLOAT_OPTIONS = {"top_p", "min_p", "typical_p", "temperature", "repeat_penalty",
-                  "presence_penalty", "frequency_penalty"}
+_INT_OPTIONS = {
+    "num_keep",
+    "seed",
+    "num_predict",
+    "top_k",
+    "repeat_last_n",
+    "num_ctx",
+    "num_batch",
+    "num_gpu",
+    "main_gpu",
+    "num_thread",
+    "draft_num_predict",
+}
+_FLOAT_OPTIONS = {
+    "top_p",
+    "min_p",
+    "typical_p",
+    "temperature",
+    "repeat_penalty",
+    "presence_penalty",
+    "frequency_penalty",
+}
 _BOOL_OPTIONS = {"use_mmap"}
 
 
@@ -214,12 +233,14 @@ class OllamaStandin:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> "OllamaStandin":
+    def start(self) -> OllamaStandin:
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.standin = self
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-            name="ollama-standin", daemon=True,
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="ollama-standin",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -245,7 +266,7 @@ class OllamaStandin:
             self._thread.join(5)
         self._httpd = None
 
-    def __enter__(self) -> "OllamaStandin":
+    def __enter__(self) -> OllamaStandin:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -267,7 +288,7 @@ class OllamaStandin:
 
     # -- per-test control --------------------------------------------------------------------
 
-    def configure(self, **changes: Any) -> "OllamaStandin":
+    def configure(self, **changes: Any) -> OllamaStandin:
         """Change behaviour (StandinConfig field names); restarts the `fail_times` count."""
         names = {f.name for f in fields(StandinConfig)}
         unknown = set(changes) - names
@@ -282,9 +303,7 @@ class OllamaStandin:
     def reset(self) -> None:
         """Back to the starting config, forget requests, blobs and loaded models."""
         with self._lock:
-            self.config = StandinConfig(
-                **{f.name: getattr(self._default, f.name) for f in fields(StandinConfig)}
-            )
+            self.config = StandinConfig(**{f.name: getattr(self._default, f.name) for f in fields(StandinConfig)})
             self.requests.clear()
             self.blobs.clear()
             self.model_digests.clear()
@@ -307,7 +326,7 @@ class OllamaStandin:
         with self._lock:
             return [r for r in self.requests if r.path == path]
 
-    def wait_for(self, predicate: Callable[["OllamaStandin"], bool], timeout: float = 5.0) -> bool:
+    def wait_for(self, predicate: Callable[[OllamaStandin], bool], timeout: float = 5.0) -> bool:
         """Block until `predicate(self)` is true (re-checked whenever a request changes)."""
         with self._lock:
             return self._lock.wait_for(lambda: predicate(self), timeout)
@@ -361,8 +380,10 @@ class _Server(ThreadingHTTPServer):
 
     def process_request(self, request, client_address):  # type: ignore[override]
         t = threading.Thread(
-            target=self.process_request_thread, args=(request, client_address),
-            name="ollama-standin-conn", daemon=True,
+            target=self.process_request_thread,
+            args=(request, client_address),
+            name="ollama-standin-conn",
+            daemon=True,
         )
         with self.standin._lock:
             self.standin._conns.add(request)
@@ -423,8 +444,11 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 body = None
         rec = RecordedRequest(
-            method=self.command, path=self.path.split("?", 1)[0],
-            headers={k.lower(): v for k, v in self.headers.items()}, body=body, raw_size=len(raw),
+            method=self.command,
+            path=self.path.split("?", 1)[0],
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+            raw_size=len(raw),
         )
         s._record(rec)
         self._rec = rec
@@ -447,7 +471,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif route == ("POST", "/api/generate"):
                 self._infer(body, raw, chat=False)
             elif self.command in ("POST", "HEAD") and rec.path.startswith("/api/blobs/"):
-                self._blob(rec.path[len("/api/blobs/"):], raw)
+                self._blob(rec.path[len("/api/blobs/") :], raw)
             elif route == ("POST", "/api/create"):
                 self._create(body, raw)
             else:
@@ -587,7 +611,7 @@ class _Handler(BaseHTTPRequestHandler):
             caps = ["completion", "tools"] + (["thinking"] if s.config.thinking else [])
         arch = s._architecture(name)
         system = s._system(name)
-        modelfile = f"# Modelfile generated by \"ollama show\"\nFROM {_norm(name)}\n"
+        modelfile = f'# Modelfile generated by "ollama show"\nFROM {_norm(name)}\n'
         shown = {
             "license": "",
             "modelfile": modelfile + (f'SYSTEM """{system}"""\n' if system else ""),
@@ -612,11 +636,13 @@ class _Handler(BaseHTTPRequestHandler):
         models = []
         for name in loaded:
             entry = self._model_entry(name)
-            entry.update({
-                "expires_at": "2026-08-01T12:05:00.123456789Z",
-                "size_vram": entry["size"],
-                "context_length": 4096,
-            })
+            entry.update(
+                {
+                    "expires_at": "2026-08-01T12:05:00.123456789Z",
+                    "size_vram": entry["size"],
+                    "context_length": 4096,
+                }
+            )
             models.append(entry)
         self._json(200, {"models": models})
 
@@ -669,13 +695,16 @@ class _Handler(BaseHTTPRequestHandler):
             vec = [(h[i % len(h)] - 127.5) / 127.5 for i in range(dims)]
             norm = sum(v * v for v in vec) ** 0.5 or 1.0
             vectors.append([v / norm for v in vec])
-        self._json(200, {
-            "model": name,
-            "embeddings": vectors,
-            "total_duration": 5_000_000,
-            "load_duration": 1_000_000,
-            "prompt_eval_count": sum(max(1, len(t) // 4) for t in texts),
-        })
+        self._json(
+            200,
+            {
+                "model": name,
+                "embeddings": vectors,
+                "total_duration": 5_000_000,
+                "load_duration": 1_000_000,
+                "prompt_eval_count": sum(max(1, len(t) // 4) for t in texts),
+            },
+        )
 
     # -- chat / generate ---------------------------------------------------------------------
 
@@ -713,8 +742,7 @@ class _Handler(BaseHTTPRequestHandler):
         if is_load:
             # An empty request only loads the model (preload), answering done_reason "load".
             self._wait(cfg.first_byte_delay_s)
-            final = ({**base, "message": {"role": "assistant", "content": ""}} if chat
-                     else {**base, "response": ""})
+            final = {**base, "message": {"role": "assistant", "content": ""}} if chat else {**base, "response": ""}
             final.update({"done": True, "done_reason": "load"})
             if streaming:
                 self._start_stream()
@@ -753,8 +781,9 @@ class _Handler(BaseHTTPRequestHandler):
         metrics = {
             "total_duration": cfg.total_duration_ns,
             "load_duration": cfg.load_duration_ns,
-            "prompt_eval_count": (max(1, prompt_chars // 4) if cfg.prompt_eval_count == AUTO
-                                  else cfg.prompt_eval_count),
+            "prompt_eval_count": (
+                max(1, prompt_chars // 4) if cfg.prompt_eval_count == AUTO else cfg.prompt_eval_count
+            ),
             "prompt_eval_duration": cfg.prompt_eval_duration_ns,
             "eval_count": len(pieces) if cfg.eval_count == AUTO else cfg.eval_count,
             "eval_duration": cfg.eval_duration_ns,
@@ -937,8 +966,7 @@ class _Handler(BaseHTTPRequestHandler):
             layer = hashlib.sha256(f"weights of {_norm(base)}".encode()).hexdigest()
             total = 270_898_656
             for done in (0, total // 3, 2 * total // 3, total):
-                say({"status": f"pulling {layer[:12]}", "digest": f"sha256:{layer}", "total": total,
-                     "completed": done})
+                say({"status": f"pulling {layer[:12]}", "digest": f"sha256:{layer}", "total": total, "completed": done})
             for status in ("verifying sha256 digest", "writing manifest", "success"):
                 say({"status": status})
             with s._lock:
@@ -957,13 +985,20 @@ class _Handler(BaseHTTPRequestHandler):
         # server/create.go createModel: TEMPLATE/SYSTEM replace the base's only when non-empty
         # (`if r.System != ""`), so an empty system keeps the base's SYSTEM.
         system = body.get("system") or (s._system(base) if base else None)
-        layers = [base or "", *sorted(referenced.values()), body.get("template") or "", system or "",
-                  json.dumps(body.get("parameters") or {}, sort_keys=True)]
+        layers = [
+            base or "",
+            *sorted(referenced.values()),
+            body.get("template") or "",
+            system or "",
+            json.dumps(body.get("parameters") or {}, sort_keys=True),
+        ]
         with s._lock:
             if _norm(name) not in {_norm(m) for m in s.config.models}:
                 s.config.models = [*s.config.models, _norm(name)]
-            s.config.systems = {**{k: v for k, v in s.config.systems.items() if _norm(k) != _norm(name)},
-                                **({_norm(name): system} if system else {})}
+            s.config.systems = {
+                **{k: v for k, v in s.config.systems.items() if _norm(k) != _norm(name)},
+                **({_norm(name): system} if system else {}),
+            }
             # The manifest digest follows the layers: a re-create from other blobs is a new model.
             s.model_digests[_norm(name)] = hashlib.sha256("\n".join(layers).encode()).hexdigest()
             s.model_modified[_norm(name)] = _now()

@@ -36,14 +36,13 @@ class OpenAIStub:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.stub = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
 
-    def __enter__(self) -> "OpenAIStub":
+    def __enter__(self) -> OpenAIStub:
         self._thread.start()
         return self
 
@@ -91,9 +90,17 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._event({"model": model, "choices": [{"index": 0, "delta": {"content": token}}]})
         if reply.finish:
-            self._event({"model": model, "choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish}],
-                         "usage": {"prompt_tokens": 7, "completion_tokens": len(reply.tokens),
-                                   "total_tokens": 7 + len(reply.tokens)}})
+            self._event(
+                {
+                    "model": model,
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish}],
+                    "usage": {
+                        "prompt_tokens": 7,
+                        "completion_tokens": len(reply.tokens),
+                        "total_tokens": 7 + len(reply.tokens),
+                    },
+                }
+            )
             self._chunk(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()

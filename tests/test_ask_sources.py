@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from fixtures_retrieval import write_grounded_project
+
 from workbench.cli import main
 
 

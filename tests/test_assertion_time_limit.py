@@ -11,12 +11,12 @@ import sys
 import time
 
 import pytest
+from fixtures_project import write_project
 
 from workbench.core.evals.assertions import GenerationOutcome, check_json_schema, check_regex
 from workbench.core.evals.evalset import Assertion, load_evalset
 from workbench.core.evals.matching import pattern_problem
 from workbench.core.store import Store
-from fixtures_project import write_project
 
 BOMB = "a" * 34 + "b"  # the issue's answer: 34 `a`s and a `b`
 
@@ -43,8 +43,10 @@ def _one_core_shared_with_busy_loops(n: int = 3):
     time runs at a quarter of wall time, as on the loaded box where the issue was seen."""
     before = os.sched_getaffinity(0)
     core = min(before)
-    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"],
-                             preexec_fn=lambda: os.sched_setaffinity(0, {core})) for _ in range(n)]
+    hogs = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=lambda: os.sched_setaffinity(0, {core}))
+        for _ in range(n)
+    ]
     os.sched_setaffinity(0, {core})
     try:
         time.sleep(0.2)  # the loops are spinning
@@ -72,8 +74,9 @@ def test_a_json_schema_check_has_one_time_limit_for_all_its_strings():
     """Before, each string got its own second: five runaway strings took 5 s or more."""
     schema = {"type": "array", "items": {"type": "string", "pattern": "(a|aa)+$"}}
     started = time.monotonic()
-    result = check_json_schema(_assertion("json-schema", schema),
-                               GenerationOutcome(output=json.dumps([BOMB + "a" * 6] * 5)))
+    result = check_json_schema(
+        _assertion("json-schema", schema), GenerationOutcome(output=json.dumps([BOMB + "a" * 6] * 5))
+    )
     took = time.monotonic() - started
     assert result.passed is False
     assert result.detail.startswith("$[0]: pattern '(a|aa)+$': regex timed out after 1 s on a 41-char string")
@@ -102,8 +105,10 @@ def test_the_loader_checks_patterns_with_the_engine_that_runs_them(tmp_path):
     assert pattern_problem(r"(a|aa)+$") is None
     assert "missing )" in pattern_problem("(unclosed")
     path = tmp_path / "bad.yaml"
-    path.write_text("name: bad\ncases:\n  - id: one\n    inputs: {question: q}\n    assert:\n"
-                    "      - {type: regex, value: '(unclosed'}\n")
+    path.write_text(
+        "name: bad\ncases:\n  - id: one\n    inputs: {question: q}\n    assert:\n"
+        "      - {type: regex, value: '(unclosed'}\n"
+    )
     with pytest.raises(Exception) as info:
         load_evalset(path)
     assert "bad.yaml:6" in str(info.value) and "bad regex '(unclosed'" in str(info.value)
@@ -118,10 +123,16 @@ def test_eval_run_with_the_issues_regexes_ends_in_seconds(ollama_standin, tmp_pa
     (root / "evals" / "bomb.yaml").write_text(
         "name: bomb\ncases:\n"
         "  - id: nested\n    inputs: {question: q1}\n    assert:\n      - {type: regex, value: '(a+)+$'}\n"
-        "  - id: alternation\n    inputs: {question: q2}\n    assert:\n      - {type: regex, value: '(a|aa)+$'}\n")
+        "  - id: alternation\n    inputs: {question: q2}\n    assert:\n      - {type: regex, value: '(a|aa)+$'}\n"
+    )
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "workbench.cli", "-p", str(root), "eval", "run", "--json"],
-                          capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"})
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "-p", str(root), "eval", "run", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
     assert time.monotonic() - started < 10, done.stderr
     assert done.returncode == 0, done.stderr
     with Store(root / ".workbench" / "runs.db") as store:

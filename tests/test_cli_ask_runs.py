@@ -12,15 +12,18 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures_project import write_project
 
 from workbench.core.store import Store
-from fixtures_project import write_project
 
 
 def workbench(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 120):
     return subprocess.run(
         [sys.executable, "-m", "workbench.cli", *args],
-        capture_output=True, text=True, cwd=cwd, timeout=timeout,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
         env={**os.environ, "NO_COLOR": "1", **(env or {})},
     )
 
@@ -43,8 +46,7 @@ def test_ask_streams_answer_and_stats_then_runs_lists_it(ollama_standin, tmp_pat
 
 def test_ask_json_and_vars(ollama_standin, tmp_path):
     root = write_project(tmp_path / "p", host=ollama_standin.url)
-    done = workbench("ask", "-p", str(root), "--prompt", "audience", "--var", "audience=kids",
-                     "--json", "WAL")
+    done = workbench("ask", "-p", str(root), "--prompt", "audience", "--var", "audience=kids", "--json", "WAL")
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)
     assert payload["output"] == "Hello, world!" and payload["status"] == "ok"
@@ -100,7 +102,9 @@ def test_bad_model_or_empty_question_is_exit_2_and_stores_nothing(ollama_standin
     root = write_project(tmp_path / "p", host=ollama_standin.url)
     done = workbench("ask", "-p", str(root), "--model", "llama3", "hi")
     assert done.returncode == 2
-    assert done.stderr.strip() == "error: --model: model must be 'embedded', 'ollama:NAME' or 'openai:NAME', got 'llama3'"
+    assert (
+        done.stderr.strip() == "error: --model: model must be 'embedded', 'ollama:NAME' or 'openai:NAME', got 'llama3'"
+    )
     assert workbench("ask", "-p", str(root), "   ").stderr.strip() == "error: the question is empty"
     assert workbench("runs", "-p", str(root)).stdout.startswith("No runs")
     assert ollama_standin.requests_to("/api/chat") == []
@@ -108,8 +112,11 @@ def test_bad_model_or_empty_question_is_exit_2_and_stores_nothing(ollama_standin
 
 def test_a_partial_answer_still_ends_its_line_and_thinking_is_labelled(ollama_standin, tmp_path):
     ollama_standin.configure(reply=["a", " b"], thinking=["let me", " think"], stall_after=4, stall_s=5)
-    root = write_project(tmp_path / "p", host=ollama_standin.url,
-                         timeouts="connect_s: 2\n  first_token_s: 5\n  idle_s: 0.5\n  total_s: 20")
+    root = write_project(
+        tmp_path / "p",
+        host=ollama_standin.url,
+        timeouts="connect_s: 2\n  first_token_s: 5\n  idle_s: 0.5\n  total_s: 20",
+    )
     done = workbench("ask", "-p", str(root), "hi")
     assert done.returncode == 1 and done.stdout == "a b\n"  # a pipe gets whole lines
     assert "[thinking] let me think\n" in done.stderr
@@ -120,7 +127,13 @@ def test_costs_keep_their_significant_digits():
     from workbench.core.llm.resilience import format_cost
 
     assert [format_cost(v) for v in (0, 5.07e-05, 0.00123, 0.25, 1.5, 12.345)] == [
-        "0", "0.0000507", "0.00123", "0.250", "1.50", "12.35"]
+        "0",
+        "0.0000507",
+        "0.00123",
+        "0.250",
+        "1.50",
+        "12.35",
+    ]
 
 
 def _wait_for_partial_row(db: Path, deadline_s: float = 30) -> dict:
@@ -143,10 +156,16 @@ def _wait_for_partial_row(db: Path, deadline_s: float = 30) -> dict:
 
 def test_kill_9_mid_stream_leaves_partial_row_marked_interrupted(ollama_standin, tmp_path):
     ollama_standin.configure(reply=[f"w{i} " for i in range(200)], token_delay_s=0.03)
-    root = write_project(tmp_path / "p", host=ollama_standin.url,
-                         timeouts="connect_s: 2\n  first_token_s: 30\n  idle_s: 30\n  total_s: 60")
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "ask", "-p", str(root), "go"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    root = write_project(
+        tmp_path / "p",
+        host=ollama_standin.url,
+        timeouts="connect_s: 2\n  first_token_s: 30\n  idle_s: 30\n  total_s: 60",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "ask", "-p", str(root), "go"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         partial = _wait_for_partial_row(root / ".workbench" / "runs.db")
         assert partial["status"] == "running"
@@ -166,10 +185,17 @@ def test_kill_9_mid_stream_leaves_partial_row_marked_interrupted(ollama_standin,
 
 def test_ctrl_c_stores_partial_as_interrupted_and_exits_130(ollama_standin, tmp_path):
     ollama_standin.configure(reply=[f"w{i} " for i in range(200)], token_delay_s=0.03)
-    root = write_project(tmp_path / "p", host=ollama_standin.url,
-                         timeouts="connect_s: 2\n  first_token_s: 30\n  idle_s: 30\n  total_s: 60")
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "ask", "-p", str(root), "go"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    root = write_project(
+        tmp_path / "p",
+        host=ollama_standin.url,
+        timeouts="connect_s: 2\n  first_token_s: 30\n  idle_s: 30\n  total_s: 60",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "ask", "-p", str(root), "go"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     partial = _wait_for_partial_row(root / ".workbench" / "runs.db")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
@@ -190,8 +216,7 @@ def test_with_no_ollama_the_sample_project_answers_from_the_embedded_model(ollam
     root = tmp_path / "sample"
     shutil.copytree(sample, root, ignore=shutil.ignore_patterns(".workbench"))
     env = {"OLLAMA_HOST": ollama_nothing_listening}
-    done = workbench("ask", "-p", str(root), "--prompt", "terse_qa", "What is SQLite?", env=env,
-                     timeout=300)
+    done = workbench("ask", "-p", str(root), "--prompt", "terse_qa", "What is SQLite?", env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()
     assert "model embedded" in done.stderr and "fallback from ollama:llama3.2" in done.stderr

@@ -54,8 +54,9 @@ async def run(provider: EmbeddedProvider, messages, adapter: str | None = None, 
         if isinstance(event, Token):
             tokens.append(event.text)
         elif isinstance(event, Loading):  # it loads the model, or waits for another answer
-            assert not tokens and ("loading the embedded model" in event.text
-                                   or "another answer is using it" in event.text)
+            assert not tokens and (
+                "loading the embedded model" in event.text or "another answer is using it" in event.text
+            )
         elif isinstance(event, Loaded):
             assert not tokens
         else:
@@ -89,9 +90,13 @@ async def test_stream_yields_the_answer_token_by_token_then_exact_counts(provide
 
     loaded = next(m for (f, q), m in _MODELS.items() if q == provider.quantize)
     with torch.inference_mode():
-        out = loaded.model.generate(torch.tensor([template_ids(tokenizer, SQLITE)]), max_new_tokens=40,
-                                    do_sample=False, pad_token_id=tokenizer.eos_token_id)
-    reference = tokenizer.decode(out[0, final.prompt_tokens:], skip_special_tokens=True)
+        out = loaded.model.generate(
+            torch.tensor([template_ids(tokenizer, SQLITE)]),
+            max_new_tokens=40,
+            do_sample=False,
+            pad_token_id=tokenizer.eos_token_id,
+        )
+    reference = tokenizer.decode(out[0, final.prompt_tokens :], skip_special_tokens=True)
     assert answer == reference
 
 
@@ -172,8 +177,7 @@ async def test_cancelling_the_consuming_task_stops_the_thread(provider):
 async def test_concurrent_streams_queue_and_each_gets_its_own_answer(provider):
     alone_a, _ = await run(provider, SQLITE, num_predict=12)
     alone_b, _ = await run(provider, STORY, num_predict=12)
-    (a, fa), (b, fb) = await asyncio.gather(run(provider, SQLITE, num_predict=12),
-                                            run(provider, STORY, num_predict=12))
+    (a, fa), (b, fb) = await asyncio.gather(run(provider, SQLITE, num_predict=12), run(provider, STORY, num_predict=12))
     assert "".join(a) == "".join(alone_a) and "".join(b) == "".join(alone_b)
 
 
@@ -189,23 +193,30 @@ async def test_a_call_queued_behind_another_answer_is_not_timed_out_for_its_firs
     first_answer = ChatRequest(messages=STORY, options={"num_predict": 120, "temperature": 0})
 
     async def ask(request):
-        call = ResilientCall([provider], timeouts=TimeoutConfig(first_token_s=0.5, idle_s=30.0),
-                             retries=RetryConfig(count=0), pricing=PricingConfig())
+        call = ResilientCall(
+            [provider],
+            timeouts=TimeoutConfig(first_token_s=0.5, idle_s=30.0),
+            retries=RetryConfig(count=0),
+            pricing=PricingConfig(),
+        )
         events = [e async for e in call.stream(request)]
         return call.result, events
 
     (first, _), (queued, events) = await asyncio.gather(
-        ask(first_answer), ask(ChatRequest(messages=SQLITE, options={"num_predict": 8})))
+        ask(first_answer), ask(ChatRequest(messages=SQLITE, options={"num_predict": 8}))
+    )
     assert first.status in ("ok", "truncated")
     assert queued.status in ("ok", "truncated"), queued.error
     assert any(isinstance(e, Notice) and "another answer is using it" in e.text for e in events)
 
 
 async def test_count_tokens_is_the_chat_templated_prompt(provider, tokenizer):
-    messages = [{"role": "system", "content": "Answer in one word."},
-                {"role": "user", "content": "Colour of the sky?"},
-                {"role": "assistant", "content": "Blue."},
-                {"role": "user", "content": "And grass? ünïcødé ✓"}]
+    messages = [
+        {"role": "system", "content": "Answer in one word."},
+        {"role": "user", "content": "Colour of the sky?"},
+        {"role": "assistant", "content": "Blue."},
+        {"role": "user", "content": "And grass? ünïcødé ✓"},
+    ]
     count = await provider.count_tokens(messages)
     assert count == len(template_ids(tokenizer, messages))
     assert count > len(tokenizer.encode("".join(m["content"] for m in messages), add_special_tokens=False))
@@ -228,11 +239,11 @@ async def test_bad_options_and_format_are_reported(provider):
     with pytest.raises(ProviderError) as caught:
         await run(provider, SQLITE, stop=3)
     assert caught.value.kind == "bad_request" and "stop" in caught.value.message
-    tokens, final = await run(provider, [{"role": "user", "content": "Three colours as JSON"}],
-                              num_predict=4, mirostat=2)
+    tokens, final = await run(
+        provider, [{"role": "user", "content": "Three colours as JSON"}], num_predict=4, mirostat=2
+    )
     assert any("mirostat" in w for w in final.warnings)
-    events = [e async for e in provider.stream(ChatRequest(messages=SQLITE, options={"num_predict": 2},
-                                                           format="json"))]
+    events = [e async for e in provider.stream(ChatRequest(messages=SQLITE, options={"num_predict": 2}, format="json"))]
     assert any("format" in w for w in events[-1].warnings)
 
 
@@ -245,8 +256,9 @@ def random_adapter(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
-    config = LoraConfig(r=2, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False,
-                        task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=2, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="CAUSAL_LM"
+    )
     out = tmp_path_factory.mktemp("lora") / "adapter"
     with warnings.catch_warnings():  # peft 0.21 calls transformers' deprecated is_gradient_checkpointing
         warnings.simplefilter("ignore", FutureWarning)

@@ -18,12 +18,14 @@ from workbench.present.evals import history_lines
 REPO = Path(__file__).resolve().parents[1]
 
 # What each variant "writes": the terse prompt gets 2 of 5 right, the grounded ones 4 of 5.
-RIGHT = {"how many books": "```sql\nSELECT count(*) FROM book;\n```",
-         "after 1980": "```sql\nSELECT title FROM book WHERE year > 1980;\n```",
-         "each kind": "SELECT kind, count(*) AS n FROM pet GROUP BY kind;",
-         "sum of their order": "```sql\nSELECT name, sum(total) FROM customer JOIN orders "
-                               "ON orders.customer_id = customer.id GROUP BY name;\n```",
-         "nickname or the name": "```sql\nSELECT coalesce(nickname, name) FROM person;\n```"}
+RIGHT = {
+    "how many books": "```sql\nSELECT count(*) FROM book;\n```",
+    "after 1980": "```sql\nSELECT title FROM book WHERE year > 1980;\n```",
+    "each kind": "SELECT kind, count(*) AS n FROM pet GROUP BY kind;",
+    "sum of their order": "```sql\nSELECT name, sum(total) FROM customer JOIN orders "
+    "ON orders.customer_id = customer.id GROUP BY name;\n```",
+    "nickname or the name": "```sql\nSELECT coalesce(nickname, name) FROM person;\n```",
+}
 WRONG = "```sql\nSELECT name FROM nowhere;\n```"
 
 
@@ -31,7 +33,7 @@ def reply(body):
     system = body["messages"][0]["content"] if body["messages"][0]["role"] == "system" else ""
     question = body["messages"][-1]["content"]
     good = ("one or two sentences" not in system,) * 2 + (True, True, "one or two sentences" not in system)
-    for (key, answer), ok in zip(RIGHT.items(), good):
+    for (key, answer), ok in zip(RIGHT.items(), good, strict=False):
         if key in question:
             return [answer if ok else WRONG]
     return ["?"]
@@ -57,7 +59,9 @@ def wb(root, *argv):
 def test_history_on_the_sample_after_three_variants_shows_three_points_with_cis(sample, sample_standin, capsys):
     assert wb(sample, "eval", "run", "sql_tasks", "--variant", "terse") == 0
     assert wb(sample, "eval", "run", "sql_tasks", "--variant", "k8") == 0
-    sample_standin.configure(reply=lambda body: [WRONG] if "nickname" in body["messages"][-1]["content"] else reply(body))
+    sample_standin.configure(
+        reply=lambda body: [WRONG] if "nickname" in body["messages"][-1]["content"] else reply(body)
+    )
     assert wb(sample, "eval", "run", "sql_tasks", "--no-cache") == 0  # base: k8's prompt, one more miss
     capsys.readouterr()
     assert wb(sample, "eval", "history", "sql_tasks") == 0
@@ -72,7 +76,11 @@ def test_history_on_the_sample_after_three_variants_shows_three_points_with_cis(
 
     assert wb(sample, "eval", "history", "--json", "sql-tasks") == 0
     data = json.loads(capsys.readouterr().out)
-    assert [(r["variant"], r["passed"], r["total"]) for r in data["runs"]] == [("terse", 2, 5), ("k8", 5, 5), (runs[2].split()[1] + " " + runs[2].split()[2], 4, 5)]
+    assert [(r["variant"], r["passed"], r["total"]) for r in data["runs"]] == [
+        ("terse", 2, 5),
+        ("k8", 5, 5),
+        (runs[2].split()[1] + " " + runs[2].split()[2], 4, 5),
+    ]
     assert all(r["ci"][0] < r["pass_rate"] or r["pass_rate"] == 0 for r in data["runs"])
 
     # the same command works in a pipe: no colour codes, nothing but text
@@ -87,15 +95,27 @@ def row(run_id, rate_of, digest, version="v1", variant="base", selection=None, s
         from workbench.core.evals.stats import wilson_interval
 
         summary["ci"] = list(wilson_interval(passed, total))
-    return {"id": run_id, "evalset_name": "qa", "evalset_hash": version, "status": status, "variant_name": variant,
-            "created_at": f"2026-01-0{run_id}", "config": config, "summary": summary}
+    return {
+        "id": run_id,
+        "evalset_name": "qa",
+        "evalset_hash": version,
+        "status": status,
+        "variant_name": variant,
+        "created_at": f"2026-01-0{run_id}",
+        "config": config,
+        "summary": summary,
+    }
 
 
 def test_other_weights_and_set_versions_are_sections_and_best_is_from_the_newest():
-    rows = [row(1, (9, 10), "sha256:aaaa"), row(2, (5, 10), "sha256:aaaa", variant="terse"),
-            row(3, (6, 10), "sha256:bbbb", variant="k8"), row(4, (7, 10), "sha256:bbbb", version="v2", ci=False),
-            row(5, (10, 10), "sha256:bbbb", version="v2", selection="--limit 10"),
-            row(6, (1, 10), "sha256:bbbb", version="v2", status="cancelled")]
+    rows = [
+        row(1, (9, 10), "sha256:aaaa"),
+        row(2, (5, 10), "sha256:aaaa", variant="terse"),
+        row(3, (6, 10), "sha256:bbbb", variant="k8"),
+        row(4, (7, 10), "sha256:bbbb", version="v2", ci=False),
+        row(5, (10, 10), "sha256:bbbb", version="v2", selection="--limit 10"),
+        row(6, (1, 10), "sha256:bbbb", version="v2", status="cancelled"),
+    ]
     h = build_history(rows, "qa")
     assert [p.run_id for p in h.points] == [1, 2, 3, 4] and h.skipped == 1
     assert [p.segment for p in h.points] == [0, 0, 1, 2]

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from ollama_standin import OllamaStandin, closed_port_url
 
-from workbench.present.runs import attempt_line
 from workbench.core.errors import WorkbenchError
 from workbench.core.evals.evalset import load_evalset
 from workbench.core.evals.runner import EvalRunner
 from workbench.core.project import Project
 from workbench.core.variants import resolve_variant
+from workbench.present.runs import attempt_line
 
 
 def hosts_project(root: Path, hosts: list[str], *, concurrency: int = 2, retries: int = 2) -> Project:
@@ -27,24 +27,33 @@ def hosts_project(root: Path, hosts: list[str], *, concurrency: int = 2, retries
     (root / "prompts" / "plain.yaml").write_text('template: "{question}"\n', encoding="utf-8")
     listing = "".join(f"    - {{url: {h}, concurrency: {concurrency}}}\n" for h in hosts)
     (root / "workbench.yaml").write_text(
-        "model:\n  provider: ollama\n  name: llama3.2\n  hosts:\n" + listing +
-        "  options: {temperature: 0, seed: 1}\nfallback: []\n"
+        "model:\n  provider: ollama\n  name: llama3.2\n  hosts:\n"
+        + listing
+        + "  options: {temperature: 0, seed: 1}\nfallback: []\n"
         "timeouts: {connect_s: 1, first_token_s: 10, idle_s: 5, total_s: 30}\n"
         f"retries: {{count: {retries}, backoff_s: 0.01, max_backoff_s: 0.02}}\n"
-        "default_prompt: plain\n", encoding="utf-8")
+        "default_prompt: plain\n",
+        encoding="utf-8",
+    )
     return Project.open(root)
 
 
 def write_cases(path: Path, n: int) -> Path:
-    cases = "".join(f"  - id: c{i}\n    inputs: {{question: q{i}}}\n    assert: [{{type: contains, value: o}}]\n"
-                    for i in range(n))
+    cases = "".join(
+        f"  - id: c{i}\n    inputs: {{question: q{i}}}\n    assert: [{{type: contains, value: o}}]\n" for i in range(n)
+    )
     path.write_text("name: many\ncases:\n" + cases, encoding="utf-8")
     return path
 
 
 def run_eval(project: Project, path: Path, progress: list | None = None):
-    runner = EvalRunner(project, load_evalset(path), resolve_variant(project), concurrency=1,
-                        on_progress=(progress.append if progress is not None else None))
+    runner = EvalRunner(
+        project,
+        load_evalset(path),
+        resolve_variant(project),
+        concurrency=1,
+        on_progress=(progress.append if progress is not None else None),
+    )
     return asyncio.run(runner.run())
 
 
@@ -120,8 +129,7 @@ def test_a_host_killed_mid_stream_costs_only_that_attempt(three_hosts, tmp_path)
     try:
         outcome = run_eval(project, write_cases(tmp_path / "e.yaml", 24))
         killer.join()
-        rows = project.store.db.execute(
-            "select attempt_log, output from generations where source = 'eval'").fetchall()
+        rows = project.store.db.execute("select attempt_log, output from generations where source = 'eval'").fetchall()
     finally:
         project.close()
     assert outcome.status == "done"
@@ -160,7 +168,8 @@ def test_cached_answers_are_shared_across_hosts(three_hosts, tmp_path):
         project.close()
     # Same model and digest behind other hosts: the second run is served from the cache.
     (tmp_path / "p" / "workbench.yaml").write_text(
-        (tmp_path / "p" / "workbench.yaml").read_text().replace(three_hosts[0].url, three_hosts[2].url))
+        (tmp_path / "p" / "workbench.yaml").read_text().replace(three_hosts[0].url, three_hosts[2].url)
+    )
     project = Project.open(tmp_path / "p")
     try:
         outcome = run_eval(project, path)
@@ -174,11 +183,11 @@ def test_host_config_errors_name_file_line_and_field(tmp_path, monkeypatch):
     from workbench.core.config import load_config
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "workbench.yaml").write_text(
-        "model:\n  name: m\n  hosts:\n    - http://a:11434\n    - ftp://b\n")
+    (tmp_path / "workbench.yaml").write_text("model:\n  name: m\n  hosts:\n    - http://a:11434\n    - ftp://b\n")
     with pytest.raises(WorkbenchError, match=r"workbench.yaml:5: model.hosts\[1\]: must be an http"):
         load_config(tmp_path)
     (tmp_path / "workbench.yaml").write_text(
-        "model:\n  name: m\n  hosts: [http://a:11434]\nvariants:\n  v:\n    hosts: [http://b:11434]\n")
+        "model:\n  name: m\n  hosts: [http://a:11434]\nvariants:\n  v:\n    hosts: [http://b:11434]\n"
+    )
     with pytest.raises(WorkbenchError, match=r"variants.v: ollama:m is already served elsewhere by model"):
         load_config(tmp_path)

@@ -25,6 +25,7 @@ def _stop_first_ingest_part_way(root: Path, monkeypatch) -> str:
     project = Project.open(root)
     try:
         cancel = threading.Event()
+
         def stop_after_some(pr) -> None:
             if 0 < pr.files_done:
                 cancel.set()
@@ -38,8 +39,9 @@ def _stop_first_ingest_part_way(root: Path, monkeypatch) -> str:
     return note
 
 
-def test_an_eval_on_an_incomplete_index_records_it_and_the_diff_warns(ollama_standin, tmp_path, embedder,
-                                                                     monkeypatch, capsys):
+def test_an_eval_on_an_incomplete_index_records_it_and_the_diff_warns(
+    ollama_standin, tmp_path, embedder, monkeypatch, capsys
+):
     """Before: the run finished `done` without a word, and the diff blamed nothing."""
     root = write_grounded_project(tmp_path / "p", host=ollama_standin.url)
     (root / "evals").mkdir()
@@ -63,6 +65,7 @@ def test_an_eval_on_an_incomplete_index_records_it_and_the_diff_warns(ollama_sta
         project.close()
     assert main([*p, "eval", "diff", "1", "2"]) in (0, 1)
     shown = " ".join(capsys.readouterr().out.split())
-    assert f"e1 ran on an incomplete index ({note}): its retrieval misses may be files that were not " \
-           "indexed yet" in shown
+    assert (
+        f"e1 ran on an incomplete index ({note}): its retrieval misses may be files that were not indexed yet" in shown
+    )
     assert "e2 ran on an incomplete index" not in shown

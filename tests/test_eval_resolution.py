@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_evals_cli import proj  # noqa: F401  (the capitals set: variant sloppy flips italy)
 
 from workbench.cli import main
 from workbench.core.evals.stats import discordance, resolution
-
-from test_evals_cli import proj  # noqa: F401  (the capitals set: variant sloppy flips italy)
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ from workbench.core.project import Project
 def test_a_resumed_run_keeps_its_stored_concurrency(tmp_path: Path) -> None:
     project = Project.open(write_project(tmp_path / "p"))
     try:
-        evalset = SimpleNamespace(name="s", path="evals/s.yaml", content_hash="h", cases=[],
-                                  fingerprints={})
-        run = runstore.create_run(project.store, evalset=evalset, variant_id="v", variant_name=None,
-                                  repeat=1, config={"concurrency": 1})
+        evalset = SimpleNamespace(name="s", path="evals/s.yaml", content_hash="h", cases=[], fingerprints={})
+        run = runstore.create_run(
+            project.store, evalset=evalset, variant_id="v", variant_name=None, repeat=1, config={"concurrency": 1}
+        )
         assert run_concurrency(project.store, 4, None, run) == 1  # resumed: its own pace
         assert run_concurrency(project.store, 4, 3, run) == 3  # --concurrency wins
         assert run_concurrency(project.store, 4, None, None) == 4  # a new run: evals.concurrency

@@ -35,7 +35,9 @@ def case_with(assertion_yaml: str, *, expected: str | None = None, relevant: str
 
 
 async def one(assertion_yaml: str, output: str, **kw):
-    outcome_kw = {k: kw.pop(k) for k in list(kw) if k in ("latency_ms", "completion_tokens", "sources", "status", "error")}
+    outcome_kw = {
+        k: kw.pop(k) for k in list(kw) if k in ("latency_ms", "completion_tokens", "sources", "status", "error")
+    }
     embed = kw.pop("embed", None)
     judge = kw.pop("judge", None)
     case = case_with(assertion_yaml, **kw)
@@ -58,7 +60,7 @@ TEXT_CASES = [
     ("- {type: contains-all, value: [INTEGER, VACUUM]}", False),
     ("- {type: regex, value: '(?i)auto\\w+'}", True),
     ("- {type: regex, value: '^SQLite'}", False),
-    ("- {type: not-contains, value: \"I don't know\"}", True),
+    ('- {type: not-contains, value: "I don\'t know"}', True),
     ("- {type: not-contains, value: ROWID}", False),
     ("- {type: not-icontains, value: rowid}", False),
     ("- {type: not-contains-any, value: [sorry, cannot]}", True),
@@ -154,14 +156,20 @@ def bag_of_words(texts):
 
 
 async def test_similar_with_injected_embedding():
-    r = await one("- {type: similar, threshold: 0.7}", "use integer primary key autoincrement",
-                  expected="integer primary key autoincrement", embed=bag_of_words)
-    assert r.passed is True and r.score == pytest.approx(4 / (5 ** 0.5 * 2))
-    r = await one("- {type: similar, value: totally different words, threshold: 0.7}", "use autoincrement",
-                  embed=bag_of_words)
+    r = await one(
+        "- {type: similar, threshold: 0.7}",
+        "use integer primary key autoincrement",
+        expected="integer primary key autoincrement",
+        embed=bag_of_words,
+    )
+    assert r.passed is True and r.score == pytest.approx(4 / (5**0.5 * 2))
+    r = await one(
+        "- {type: similar, value: totally different words, threshold: 0.7}", "use autoincrement", embed=bag_of_words
+    )
     assert r.passed is False and r.score == 0.0 and "cosine 0.000 < 0.7" in r.detail
-    r = await one("- {type: not-similar, value: vacuum the database, threshold: 0.5}", "use autoincrement",
-                  embed=bag_of_words)
+    r = await one(
+        "- {type: not-similar, value: vacuum the database, threshold: 0.5}", "use autoincrement", embed=bag_of_words
+    )
     assert r.passed is True
 
 
@@ -172,8 +180,9 @@ async def test_similar_with_the_real_embedding_model():
 
     expected = "Declare the column as INTEGER PRIMARY KEY AUTOINCREMENT so deleted row ids are never reused."
     yes = await one("- {type: similar, threshold: 0.6}", ANSWER, expected=expected, embed=default_embed())
-    no = await one("- {type: similar, threshold: 0.6}", "Paris is the capital of France.", expected=expected,
-                   embed=default_embed())
+    no = await one(
+        "- {type: similar, threshold: 0.6}", "Paris is the capital of France.", expected=expected, embed=default_embed()
+    )
     assert yes.passed is True and no.passed is False
     assert yes.score > no.score + 0.3
 

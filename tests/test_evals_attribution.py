@@ -56,8 +56,13 @@ async def judge_unreadable(request, model):
 
 async def kind(case_id, output, *, retrieved=GOLD, status="ok", latency_ms=10.0):
     case = CASES[case_id]
-    out = GenerationOutcome(output=output, status=status, retrieved=retrieved, latency_ms=latency_ms,
-                            sources=tuple(Source(i, p) for i, p in enumerate(retrieved or (), 1)))
+    out = GenerationOutcome(
+        output=output,
+        status=status,
+        retrieved=retrieved,
+        latency_ms=latency_ms,
+        sources=tuple(Source(i, p) for i, p in enumerate(retrieved or (), 1)),
+    )
     results = await run_assertions(case, out, judge=judge_unreadable)
     return attribute(case, out, results)
 
@@ -103,7 +108,8 @@ def test_advice_leads_with_the_biggest_lever():
     counts = count_kinds(["retrieval-miss"] * 7 + ["format"] * 2 + ["infra"])
     assert advice(counts) == (
         "7 of 10 failures are retrieval misses — fix retrieval (chunking, k, hybrid search) before "
-        "touching the prompt or the weights. Also: 1 infra, 2 format.")
+        "touching the prompt or the weights. Also: 1 infra, 2 format."
+    )
     a = advice({"context-ignored": 3})
     assert a.startswith("All 3 failures had a relevant document in context and still failed")
     assert "capability limit" in a and "do not move these cases" in a
@@ -118,6 +124,9 @@ def test_advice_leads_with_the_biggest_lever():
     assert a.startswith("All 5 failures have gold documents but no retrieval ran") and "{context}" in a
     # a variant whose prompt has no {context} skips retrieval on purpose: no "build the index"
     a = advice({"other": 5}, unretrieved=5, grounded=False)
-    assert a.startswith("All 5 failures have gold documents, but this variant's prompt has no "
-                        "{context}") and "run a grounded variant" in a and "index" not in a
+    assert (
+        a.startswith("All 5 failures have gold documents, but this variant's prompt has no {context}")
+        and "run a grounded variant" in a
+        and "index" not in a
+    )
     assert count_kinds(["format", None, "format"])["format"] == 2

@@ -35,8 +35,10 @@ def answer(body):
 def proj(ollama_standin, project_factory):
     ollama_standin.configure(reply=answer)
     project = project_factory(
-        host=ollama_standin.url, retries="count: 0\n  backoff_s: 0.01",
-        extra="evals:\n  dir: evals\nvariants:\n  sloppy:\n    system: Be sloppy.\n  careful:\n    system: Be careful.\n")
+        host=ollama_standin.url,
+        retries="count: 0\n  backoff_s: 0.01",
+        extra="evals:\n  dir: evals\nvariants:\n  sloppy:\n    system: Be sloppy.\n  careful:\n    system: Be careful.\n",
+    )
     (project.root / "evals").mkdir()
     (project.root / "evals" / "capitals.yaml").write_text(EVALS)
     project.close()
@@ -89,8 +91,20 @@ def test_prompt_variants_diff_lists_exactly_the_flipped_cases_and_the_gate(proj,
 
     # gate: sloppy regresses against base -> exit 1; careful only fixes -> exit 0
     junit, md = tmp_path / "junit.xml", tmp_path / "report.md"
-    code = wb(root, "eval", "run", "--variant", "sloppy", "--baseline", "e1", "--fail-on-regression",
-              "--junit", str(junit), "--markdown", str(md))
+    code = wb(
+        root,
+        "eval",
+        "run",
+        "--variant",
+        "sloppy",
+        "--baseline",
+        "e1",
+        "--fail-on-regression",
+        "--junit",
+        str(junit),
+        "--markdown",
+        str(md),
+    )
     assert code == 1
     out = capsys.readouterr().out
     assert "gate FAILED: 1 regression(s) against e1" in out and "italy" in out
@@ -109,7 +123,8 @@ def test_prompt_variants_diff_lists_exactly_the_flipped_cases_and_the_gate(proj,
 def test_bad_input_exits_2_with_file_and_line(proj, capsys):
     root, standin = proj
     (root / "evals" / "broken.yaml").write_text(
-        "cases:\n  - id: a\n    inputs: {question: x}\n    assert:\n      - {type: regex, value: '(oops'}\n")
+        "cases:\n  - id: a\n    inputs: {question: x}\n    assert:\n      - {type: regex, value: '(oops'}\n"
+    )
     assert wb(root, "eval", "run", "broken") == 2
     err = capsys.readouterr().err
     assert "broken.yaml:5: case 'a': assert[0].value: bad regex" in err
@@ -146,8 +161,12 @@ def test_kill_9_mid_run_then_resume_repeats_nothing(proj, capsys):
     root, standin = proj
     standin.configure(reply=lambda b: [w + " " for w in answer(b)[0].split()] + ["x"] * 30, token_delay_s=0.05)
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "--project", str(root), "eval", "run",
-                             "--concurrency", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "--project", str(root), "eval", "run", "--concurrency", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert standin.wait_for(lambda s: len(s.requests_to("/api/chat")) >= 3, timeout=60), proc.stderr.read()
     finally:
@@ -175,8 +194,14 @@ def ctrl_c_eval_run(standin, argv: list[str], *, after_chats: int, cwd=None) -> 
     reached the stand-in; asserts exit 130 and returns stderr."""
     standin.configure(reply=lambda b: [w + " " for w in answer(b)[0].split()] + ["x"] * 30, token_delay_s=0.05)
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", *argv], env=env, cwd=cwd,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", *argv],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert standin.wait_for(lambda s: len(s.requests_to("/api/chat")) >= after_chats, timeout=60)
     finally:
@@ -212,7 +237,9 @@ def test_tag_case_and_limit_narrow_a_run(proj, capsys):
     run = json.loads(capsys.readouterr().out)
     assert run["summary"]["cases"] == 2
     assert sorted(b["messages"][-1]["content"] for b in (r.body for r in standin.requests_to("/api/chat"))) == [
-        "Capital of France", "Capital of Italy"]
+        "Capital of France",
+        "Capital of Italy",
+    ]
     assert wb(root, "eval", "run", "capitals", "--limit", "1", "--no-cache", "--json") == 0
     assert json.loads(capsys.readouterr().out)["summary"]["cases"] == 1
     assert wb(root, "eval", "run", "capitals", "--case", "peru", "--json") == 0
@@ -261,7 +288,8 @@ def test_word_diff_without_colour_shows_both_answers_when_they_share_little():
 
     words = [("delete", "The answer is in the docs."), ("insert", "Yes, WAL is faster."), ("equal", " ")]
     assert _word_diff_text(words, plain=True).plain == (
-        "    A: The answer is in the docs. \n    B: Yes, WAL is faster. ")
+        "    A: The answer is in the docs. \n    B: Yes, WAL is faster. "
+    )
     styled = _word_diff_text([("equal", "a "), ("delete", "b"), ("insert", "c")], plain=False)
     assert styled.plain == "    a b c" and {s.style for s in styled.spans} == {"red strike", "green underline"}
 
@@ -273,7 +301,8 @@ def test_diff_lists_regressions_first_each_case_apart_with_its_question_and_expe
         "  - id: japan\n    inputs: {question: Capital of Japan}\n    expected: Tokyo\n"
         "    assert:\n      - {type: icontains, value: tokyo}\n"
         "  - id: italy\n    inputs: {question: Capital of Italy}\n    expected: Rome\n"
-        "    assert:\n      - {type: icontains, value: rome}\n")
+        "    assert:\n      - {type: icontains, value: rome}\n"
+    )
 
     def sloppy_swaps(body):  # with "Be sloppy": Italy regresses, Japan is fixed
         sloppy = "Be sloppy" in body["messages"][0]["content"]
@@ -288,7 +317,7 @@ def test_diff_lists_regressions_first_each_case_apart_with_its_question_and_expe
     assert wb(root, "eval", "diff", "e1", "e2") == 0
     text = capsys.readouterr().out
     assert text.index("regression italy") < text.index("fix        japan")  # file order is japan, italy
-    italy = text[text.index("regression italy"):text.index("fix        japan")]
+    italy = text[text.index("regression italy") : text.index("fix        japan")]
     assert "    question: Capital of Italy\n    expected: Rome\n" in italy
     assert italy.endswith("\n\n")  # a blank line before the next case
     assert "Capital of Japan" in text and "expected: Tokyo" in text

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fixtures_project import write_project
 from test_evals_promote_gate import add_generation
+
 from workbench.cli import main
 from workbench.core.evals import runstore
 from workbench.core.evals.diff import diff_runs
@@ -34,8 +35,7 @@ cases:
 
 def _run(store: Store, path, verdicts: dict[str, str]) -> int:
     es = load_evalset(path)
-    run_id = runstore.create_run(store, evalset=es, variant_id="abc123", variant_name="base", repeat=1,
-                                 config={})
+    run_id = runstore.create_run(store, evalset=es, variant_id="abc123", variant_name="base", repeat=1, config={})
     for cid, verdict in verdicts.items():
         runstore.write_result(store, run_id, CaseResult(cid, verdict, output=f"{cid} {verdict}"))
     runstore.finish_run(store, run_id, "done", {})
@@ -66,10 +66,13 @@ def test_a_promoted_case_leaves_the_shared_cases_compared_without_a_version_warn
         path.write_text(path.read_text().replace("value: VACUUM", "value: VACUUM INTO"), encoding="utf-8")
         e3 = _run(store, path, {"wal": "fail", "vacuum": "pass", promoted.id: "pass"})
         d = _diff(store, e1, e3)
-        assert any("different versions of the eval set" in w and "1 case changed inputs or checks (vacuum)"
-                   in w and "left out of the statistics" in w for w in d.warnings)
-        assert "compared on the case both runs have with the same checks (1 case added since e1)" \
-            in d.warnings
+        assert any(
+            "different versions of the eval set" in w
+            and "1 case changed inputs or checks (vacuum)" in w
+            and "left out of the statistics" in w
+            for w in d.warnings
+        )
+        assert "compared on the case both runs have with the same checks (1 case added since e1)" in d.warnings
         assert d.stats.n == 1 and d.stats.regressions == 1
         vacuum = next(c for c in d.cases if c.case_id == "vacuum")
         assert vacuum.checks_changed and vacuum.label == "checks" and vacuum.change == "changed"
@@ -91,6 +94,7 @@ def test_runs_stored_before_fingerprints_keep_the_version_warning(tmp_path):
         row = runstore.get_run(store, e1)
         store.update("eval_runs", e1, {"config": {k: v for k, v in row["config"].items() if k != "case_hashes"}})
         d = _diff(store, e1, e2)
-        assert any("different versions of the eval set" in w and "may flip for that reason alone" in w
-                   for w in d.warnings)
+        assert any(
+            "different versions of the eval set" in w and "may flip for that reason alone" in w for w in d.warnings
+        )
         assert d.stats.n == 2

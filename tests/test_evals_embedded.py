@@ -37,11 +37,12 @@ def root(tmp_path):
     root = tmp_path / "offline"
     (root / "prompts").mkdir(parents=True)
     (root / "evals").mkdir()
-    (root / "prompts" / "qa.yaml").write_text("system: Answer briefly.\ntemplate: \"{question}\"\n")
+    (root / "prompts" / "qa.yaml").write_text('system: Answer briefly.\ntemplate: "{question}"\n')
     (root / "evals" / "tiny.yaml").write_text(EVALSET)
     (root / "workbench.yaml").write_text(
         "name: offline\nmodel:\n  provider: embedded\n  options: {temperature: 0, seed: 1, num_predict: 24}\n"
-        "fallback: []\ndefault_prompt: qa\nevals:\n  dir: evals\n  default_set: tiny.yaml\n")
+        "fallback: []\ndefault_prompt: qa\nevals:\n  dir: evals\n  default_set: tiny.yaml\n"
+    )
     return root
 
 

@@ -62,7 +62,11 @@ def test_loads_typed_cases_with_defaults_merged_and_lines(tmp_path):
     assert c.split == "heldout" and c.source == {"kind": "promoted", "generation": 42}
     # default assertions first, then the case's own, each with its line
     assert [(a.type, a.line) for a in c.assertions] == [
-        ("max-latency-ms", 7), ("icontains", 19), ("not-regex", 21), ("similar", 25)]
+        ("max-latency-ms", 7),
+        ("icontains", 19),
+        ("not-regex", 21),
+        ("similar", 25),
+    ]
     neg = c.assertions[2]
     assert neg.negated and neg.base == "regex" and neg.label == "no-refusal" and neg.weight == 2
     assert c.assertions[3].threshold == 0.6 and c.assertions[3].value is None
@@ -88,12 +92,15 @@ def err(tmp_path, text) -> WorkbenchError:
 
 
 def test_bad_yaml_names_the_line(tmp_path):
-    e = err(tmp_path, """\
+    e = err(
+        tmp_path,
+        """\
         cases:
           - id: a
             inputs: {question: "unterminated
           - id: b
-        """)
+        """,
+    )
     assert "bad YAML" in e.message
     assert e.line in (3, 4, 5)
 
@@ -101,8 +108,10 @@ def test_bad_yaml_names_the_line(tmp_path):
 def test_an_unclosed_quote_or_brace_points_at_where_it_opened_and_names_the_case(tmp_path):
     """PyYAML notices an unclosed quote at the end of the file and a missing } on the next
     line; the error points where the fix is, and names the case it is in."""
-    e = err(tmp_path, 'cases:\n  - id: a\n    inputs: {question: hi}\n  - id: b\n'
-                      '    inputs: {question: "unclosed}\n    assert: []\n')
+    e = err(
+        tmp_path,
+        'cases:\n  - id: a\n    inputs: {question: hi}\n  - id: b\n    inputs: {question: "unclosed}\n    assert: []\n',
+    )
     assert e.line == 5 and e.message.startswith("case 'b': bad YAML:") and "(noticed on line 7)" in e.message
     e = err(tmp_path, "cases:\n  - id: a\n    inputs: {question: hi\n    tags: [x]\n")
     assert e.line == 3 and e.message.startswith("case 'a': bad YAML:")
@@ -119,7 +128,9 @@ def test_unquoted_question_mark_in_flow_mapping_gets_a_hint(tmp_path):
 
 
 def test_duplicate_case_ids_name_both_lines(tmp_path):
-    e = err(tmp_path, """\
+    e = err(
+        tmp_path,
+        """\
         cases:
           - id: same
             inputs: {question: one}
@@ -127,13 +138,16 @@ def test_duplicate_case_ids_name_both_lines(tmp_path):
             inputs: {question: two}
           - id: same
             inputs: {question: three}
-        """)
+        """,
+    )
     assert "duplicate case id 'same' on lines 2 and 6" in e.message
     assert e.line == 6 and e.field == "id"
 
 
 def test_unknown_assertion_type_suggests_the_right_one(tmp_path):
-    e = err(tmp_path, """\
+    e = err(
+        tmp_path,
+        """\
         cases:
           - id: q1
             inputs: {question: x}
@@ -142,7 +156,8 @@ def test_unknown_assertion_type_suggests_the_right_one(tmp_path):
                 value: a
               - type: icontain
                 value: b
-        """)
+        """,
+    )
     assert e.line == 7
     assert "case 'q1'" in e.message and "unknown assertion type 'icontain'" in e.message
     assert "did you mean 'icontains'?" in e.message
@@ -155,20 +170,25 @@ def test_negation_of_a_budget_is_refused(tmp_path):
 
 
 def test_bad_regex_is_compiled_and_reported_at_its_value(tmp_path):
-    e = err(tmp_path, """\
+    e = err(
+        tmp_path,
+        """\
         cases:
           - id: rx
             inputs: {question: x}
             assert:
               - type: regex
                 value: "(unclosed"
-        """)
+        """,
+    )
     assert e.line == 6 and "case 'rx'" in e.message and "bad regex" in e.message
     assert e.field == "assert[0].value"
 
 
 def test_invalid_json_schema_is_checked_itself(tmp_path):
-    e = err(tmp_path, """\
+    e = err(
+        tmp_path,
+        """\
         cases:
           - id: js
             inputs: {question: x}
@@ -179,7 +199,8 @@ def test_invalid_json_schema_is_checked_itself(tmp_path):
                   requried: [answer]
                   properties:
                     answer: {type: strin}
-        """)
+        """,
+    )
     assert e.line == 7 and "case 'js'" in e.message and "invalid JSON schema" in e.message
     assert "unsupported keyword 'requried' (did you mean 'required'?)" in e.message
     assert "properties.answer: unknown type 'strin' (did you mean 'string'?)" in e.message
@@ -192,7 +213,10 @@ def test_unknown_case_field_suggests(tmp_path):
 
 
 def test_unknown_assertion_field(tmp_path):
-    e = err(tmp_path, "cases:\n  - id: c1\n    inputs: {}\n    assert:\n      - type: similar\n        value: x\n        treshold: 0.5\n")
+    e = err(
+        tmp_path,
+        "cases:\n  - id: c1\n    inputs: {}\n    assert:\n      - type: similar\n        value: x\n        treshold: 0.5\n",
+    )
     assert e.line == 7 and "did you mean 'threshold'?" in e.message
 
 
@@ -234,12 +258,17 @@ def test_a_regex_can_be_marked_as_a_format_check_and_the_flag_is_validated(tmp_p
     from workbench.core.errors import WorkbenchError
     from workbench.core.evals.evalset import parse_evalset
 
-    ok = parse_evalset("cases:\n  - id: a\n    inputs: {question: q}\n    assert:\n"
-                       "      - {type: regex, value: '^A', format: true}\n", tmp_path / "f.yaml")
+    ok = parse_evalset(
+        "cases:\n  - id: a\n    inputs: {question: q}\n    assert:\n      - {type: regex, value: '^A', format: true}\n",
+        tmp_path / "f.yaml",
+    )
     assert ok.cases[0].assertions[0].format is True
     try:
-        parse_evalset("cases:\n  - id: a\n    inputs: {question: q}\n    assert:\n"
-                      "      - {type: regex, value: '^A', format: 'yes please'}\n", tmp_path / "f.yaml")
+        parse_evalset(
+            "cases:\n  - id: a\n    inputs: {question: q}\n    assert:\n"
+            "      - {type: regex, value: '^A', format: 'yes please'}\n",
+            tmp_path / "f.yaml",
+        )
     except WorkbenchError as exc:
         assert "f.yaml:5" in str(exc) and "format must be true or false" in str(exc)
     else:

@@ -112,8 +112,7 @@ def test_e_concurrency_below_one_is_bad_input(proj, capsys, value):
 
 
 @pytest.mark.parametrize("columns", [80, 60, 140])
-def test_f_eval_runs_fits_the_width_one_line_per_run_and_never_cuts_id_rate_or_ci(proj, capsys, monkeypatch,
-                                                                                   columns):
+def test_f_eval_runs_fits_the_width_one_line_per_run_and_never_cuts_id_rate_or_ci(proj, capsys, monkeypatch, columns):
     root, standin = proj
     long_name = "capitals-of-the-whole-wide-world"
     (root / "evals" / "long.yaml").write_text(EVALS.replace("name: capitals", f"name: {long_name}"))
@@ -128,7 +127,7 @@ def test_f_eval_runs_fits_the_width_one_line_per_run_and_never_cuts_id_rate_or_c
     head, *rows = lines
     assert head.split()[0] == "run" and "95% CI" in head and "…" not in head
     assert [r.split()[0] for r in rows] == ["e3", "e2", "e1"]
-    for row, rate, ci in zip(rows, ("50%", "100%", "75%"), ("15%–85%", "34%–100%", "30%–95%")):
+    for row, rate, ci in zip(rows, ("50%", "100%", "75%"), ("15%–85%", "34%–100%", "30%–95%"), strict=False):
         assert f" {rate} " in row and f" {ci} " in row
     assert "2/4" in rows[1]
     if columns >= 140:  # room for everything, names whole
@@ -143,8 +142,12 @@ def test_g_the_ctrl_c_hint_is_a_command_that_resumes_from_any_folder(proj, capsy
     root, standin = proj
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    err = ctrl_c_eval_run(standin, ["eval", "run", "capitals", "-p", str(root), "--variant", "careful",
-                                    "--concurrency", "1"], after_chats=2, cwd=elsewhere)
+    err = ctrl_c_eval_run(
+        standin,
+        ["eval", "run", "capitals", "-p", str(root), "--variant", "careful", "--concurrency", "1"],
+        after_chats=2,
+        cwd=elsewhere,
+    )
     hint = re.search(r"continue with `([^`]+)`", err).group(1)
     assert hint == f"workbench -p {root} eval run capitals --variant careful --resume 1"
     standin.configure(token_delay_s=0.0)
@@ -214,9 +217,11 @@ def grounded_project(project_factory, standin, config: str, evalset: str):
     project.close()
     (root / "docs").mkdir()
     (root / "docs" / "autoinc.md").write_text(
-        "# AUTOINCREMENT\n\nThe AUTOINCREMENT keyword prevents the reuse of ROWIDs from deleted rows.\n")
+        "# AUTOINCREMENT\n\nThe AUTOINCREMENT keyword prevents the reuse of ROWIDs from deleted rows.\n"
+    )
     (root / "docs" / "wal.md").write_text(
-        "# Write-ahead log\n\nPRAGMA journal_mode=WAL: readers do not block writers.\n")
+        "# Write-ahead log\n\nPRAGMA journal_mode=WAL: readers do not block writers.\n"
+    )
     (root / "prompts" / "grounded.yaml").write_text('template: "Sources:\\n{context}\\n\\nQuestion: {question}"\n')
     (root / "evals").mkdir()
     (root / "evals" / "g.yaml").write_text(evalset)
@@ -230,11 +235,13 @@ def test_k_l_retrieval_changes_and_a_changed_index_show_in_eval_diff(ollama_stan
     with each run and warned about (L)."""
     ollama_standin.configure(reply=["The answer."])
     root = grounded_project(
-        project_factory, ollama_standin,
+        project_factory,
+        ollama_standin,
         "retrieval:\n  corpus: [docs]\n  k: 1\n  mode: dense\nevals:\n  dir: evals\n"
         "variants:\n  wide:\n    retrieval: {k: 2}\n",
         "cases:\n  - id: rowids\n    inputs: {question: 'How do I stop SQLite from reusing ROWIDs of deleted rows?'}\n"
-        "    relevant: [wal.md]\n    assert:\n      - {type: icontains, value: answer}\n")
+        "    relevant: [wal.md]\n    assert:\n      - {type: icontains, value: answer}\n",
+    )
     assert wb(root, "ingest") == 0
     assert wb(root, "eval", "run", "--prompt", "grounded", "--json") == 0  # e1: k=1, wal.md not retrieved
     assert wb(root, "eval", "run", "--prompt", "grounded", "--variant", "wide", "--json") == 0  # e2: rank 2
@@ -262,7 +269,8 @@ def test_k_l_retrieval_changes_and_a_changed_index_show_in_eval_diff(ollama_stan
     with Store(root / ".workbench" / "runs.db") as store:
         seen = store.conn.execute(
             "SELECT DISTINCT t.index_version FROM eval_results r JOIN generations g ON g.id = r.generation_id "
-            "JOIN retrievals t ON t.id = g.retrieval_id WHERE r.run_id = 3").fetchall()
+            "JOIN retrievals t ON t.id = g.retrieval_id WHERE r.run_id = 3"
+        ).fetchall()
     assert seen == [(str(v3),)]
     with Store(root / ".workbench" / "runs.db") as store:  # each run also records the build id
         builds = [json.loads(store.get("eval_runs", i)["config"])["index_build"] for i in (2, 3)]
@@ -287,12 +295,16 @@ def test_relevant_labels_the_index_does_not_know_are_warned_about(ollama_standin
     the metrics say 0% while attribution matched loosely; the run now says why up front."""
     ollama_standin.configure(reply=["The answer."])
     root = grounded_project(
-        project_factory, ollama_standin, "retrieval:\n  corpus: [docs]\n  k: 1\nevals:\n  dir: evals\n",
+        project_factory,
+        ollama_standin,
+        "retrieval:\n  corpus: [docs]\n  k: 1\nevals:\n  dir: evals\n",
         "cases:\n  - id: wal\n    inputs: {question: 'What is WAL?'}\n    relevant: [docs/wal.md, wal.md]\n"
-        "    assert:\n      - {type: icontains, value: answer}\n")
+        "    assert:\n      - {type: icontains, value: answer}\n",
+    )
     assert wb(root, "ingest") == 0
     capsys.readouterr()
     assert wb(root, "eval", "run", "--prompt", "grounded") == 0
     err = " ".join(capsys.readouterr().err.split())
-    assert ("warning: 1 `relevant` label(s) name no indexed document (paths are relative to the corpus "
-            "folder): docs/wal.md") in err
+    assert (
+        "warning: 1 `relevant` label(s) name no indexed document (paths are relative to the corpus folder): docs/wal.md"
+    ) in err

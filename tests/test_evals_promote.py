@@ -7,16 +7,22 @@ with the real embedding model; the CLI tests run `workbench.cli.main` as a user 
 from __future__ import annotations
 
 import pytest
-
 from fixtures_project import write_project
 from fixtures_retrieval import write_corpus
 from test_evals_promote_gate import add_generation, store  # noqa: F401 (a fixture)
+
 from workbench.cli import main
 from workbench.core.errors import WorkbenchError
 from workbench.core.evals.evalset import load_evalset
-from workbench.core.evals.promote import (AlreadyPromoted, CorpusDocuments, NothingToScore,
-                                          check_relevant, corpus_documents, parse_assert_option,
-                                          promote_generation)
+from workbench.core.evals.promote import (
+    AlreadyPromoted,
+    CorpusDocuments,
+    NothingToScore,
+    check_relevant,
+    corpus_documents,
+    parse_assert_option,
+    promote_generation,
+)
 from workbench.core.retrieval.settings import RetrievalSettings
 from workbench.core.store import Store
 
@@ -64,8 +70,10 @@ def test_an_assertion_or_a_content_check_in_the_defaults_is_enough(tmp_path, sto
     assert [(a.type, a.value) for a in c.assertions] == [("max-latency-ms", 120000), ("icontains", "WAL")]
 
     judged = tmp_path / "judged.yaml"
-    judged.write_text("defaults:\n  assert:\n    - {type: llm-judge, rubric: Answers only from the context}\n"
-                      "cases:\n  - id: a\n    inputs: {question: q}\n")
+    judged.write_text(
+        "defaults:\n  assert:\n    - {type: llm-judge, rubric: Answers only from the context}\n"
+        "cases:\n  - id: a\n    inputs: {question: q}\n"
+    )
     case = promote_generation(store, gen, judged)  # the file's own judge scores every case
     assert [a.type for a in load_evalset(judged).case(case.id).assertions] == ["llm-judge"]
 
@@ -130,8 +138,11 @@ def test_relevant_paths_must_be_corpus_documents_with_a_did_you_mean(tmp_path):
     docs = corpus_documents(root, root / ".workbench", RetrievalSettings())
     assert docs.paths == {"wal.md", "guide/pragmas.md"} and docs.chunks is None  # no index yet
     assert check_relevant(["./wal.md", "guide/pragmas.md#0"], docs) == ["wal.md", "guide/pragmas.md#0"]
-    with pytest.raises(WorkbenchError, match=r"'wall.md' is not in the retrieval corpus \(docs/: 2 documents\); "
-                                             r"did you mean 'wal.md'\?") as ei:
+    with pytest.raises(
+        WorkbenchError,
+        match=r"'wall.md' is not in the retrieval corpus \(docs/: 2 documents\); "
+        r"did you mean 'wal.md'\?",
+    ) as ei:
         check_relevant(["wal.md", "wall.md"], docs)
     assert ei.value.field == "relevant"
     with pytest.raises(WorkbenchError, match="did you mean 'guide/pragmas.md'"):
@@ -143,8 +154,11 @@ def test_relevant_paths_must_be_corpus_documents_with_a_did_you_mean(tmp_path):
     with pytest.raises(WorkbenchError, match="'img.png' is not in the retrieval corpus"):
         check_relevant(["img.png"], docs)  # ingest skips it, so retrieval never returns it
     empty = corpus_documents(tmp_path / "nowhere", tmp_path / "nowhere" / ".workbench", RetrievalSettings())
-    with pytest.raises(WorkbenchError, match=r"cannot be checked: the retrieval corpus has no documents "
-                                             r"\(docs \(not found\): 0 documents\); add them or fix `retrieval.corpus`"):
+    with pytest.raises(
+        WorkbenchError,
+        match=r"cannot be checked: the retrieval corpus has no documents "
+        r"\(docs \(not found\): 0 documents\); add them or fix `retrieval.corpus`",
+    ):
         check_relevant(["wal.md"], empty)
 
 
@@ -171,8 +185,11 @@ def test_documents_in_the_index_count_and_chunk_ids_are_checked_against_it(tmp_p
     found = corpus_documents(root, root / ".workbench", settings)
     assert found.paths == set(indexed) and f"; the index: {len(indexed)} documents" in found.where
     assert check_relevant([gone, f"{gone}#0"], found) == [gone, f"{gone}#0"]
-    with pytest.raises(WorkbenchError, match=rf"relevant chunk '{gone}#99' is not in the index \({gone} has "
-                                             rf"\d+ chunks?: {gone}#0"):
+    with pytest.raises(
+        WorkbenchError,
+        match=rf"relevant chunk '{gone}#99' is not in the index \({gone} has "
+        rf"\d+ chunks?: {gone}#0",
+    ):
         check_relevant([f"{gone}#99"], found)
 
 
@@ -205,13 +222,45 @@ def test_cli_refuses_unscored_duplicate_and_unknown_relevant_with_the_flag_to_us
     assert wb(root, "eval", "promote", "1", "--to", str(to), "--assert", "icontans=WAL") == 2
     assert "did you mean 'icontains'?" in capsys.readouterr().err
 
-    assert wb(root, "eval", "promote", "1", "--to", str(to), "--assert", "icontains=WAL",
-              "--relevant", "wal.md", "lockng.md") == 2
-    assert "relevant document 'lockng.md' is not in the retrieval corpus (docs/: 2 documents); " \
-           "did you mean 'locking.md'?" in capsys.readouterr().err and not to.exists()
+    assert (
+        wb(
+            root,
+            "eval",
+            "promote",
+            "1",
+            "--to",
+            str(to),
+            "--assert",
+            "icontains=WAL",
+            "--relevant",
+            "wal.md",
+            "lockng.md",
+        )
+        == 2
+    )
+    assert (
+        "relevant document 'lockng.md' is not in the retrieval corpus (docs/: 2 documents); did you mean 'locking.md'?"
+        in capsys.readouterr().err
+        and not to.exists()
+    )
 
-    assert wb(root, "eval", "promote", "1", "--to", str(to), "--assert", "icontains=WAL",
-              "--assert", "not-icontains=lock", "--relevant", "wal.md") == 0
+    assert (
+        wb(
+            root,
+            "eval",
+            "promote",
+            "1",
+            "--to",
+            str(to),
+            "--assert",
+            "icontains=WAL",
+            "--assert",
+            "not-icontains=lock",
+            "--relevant",
+            "wal.md",
+        )
+        == 0
+    )
     assert capsys.readouterr().out.startswith("added case 'gen1-how-do-readers-not-block-writers' to ")
     case = load_evalset(to).case("gen1-how-do-readers-not-block-writers")
     assert [(a.type, a.value) for a in case.assertions] == [("icontains", "WAL"), ("not-icontains", "lock")]

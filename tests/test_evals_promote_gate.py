@@ -40,17 +40,24 @@ def store(tmp_path):
 
 
 def add_generation(store, question, output="Use VACUUM.", **extra):
-    return store.start_generation({"source": "playground", "inputs": {"question": question}, "output": output,
-                                   "status": "ok", "model_used": "ollama:llama3.2", "variant_id": "abc123",
-                                   **extra})
+    return store.start_generation(
+        {
+            "source": "playground",
+            "inputs": {"question": question},
+            "output": output,
+            "status": "ok",
+            "model_used": "ollama:llama3.2",
+            "variant_id": "abc123",
+            **extra,
+        }
+    )
 
 
 def test_promote_appends_without_touching_the_rest(tmp_path, store):
     path = tmp_path / "docs.yaml"
     path.write_text(EXISTING)
     gen = add_generation(store, 'What does "PRAGMA journal_mode: wal" do?\nReally?')
-    case = promote_generation(store, gen, path, expected="It switches to write-ahead logging.",
-                              relevant=["wal.md"])
+    case = promote_generation(store, gen, path, expected="It switches to write-ahead logging.", relevant=["wal.md"])
     text = path.read_text()
     assert text.startswith(EXISTING)  # every byte of the original kept, comments included
     s = load_evalset(path)
@@ -65,7 +72,9 @@ def test_promote_appends_without_touching_the_rest(tmp_path, store):
     assert c.line == case.line == EXISTING.count("\n") + 1
     # promoting the same generation again is refused (tests/test_evals_promote.py); forced, it gets a fresh id
     again = promote_generation(store, gen, path, asserts=[{"type": "icontains", "value": "wal"}], force=True)
-    assert again.id == case.id + "-2" and [a.type for a in load_evalset(path).case(again.id).assertions] == ["icontains"]
+    assert again.id == case.id + "-2" and [a.type for a in load_evalset(path).case(again.id).assertions] == [
+        "icontains"
+    ]
 
 
 def test_promote_creates_a_missing_file_and_refuses_unsafe_layouts(tmp_path, store):
@@ -101,11 +110,15 @@ def test_import_jsonl_dedupes_near_identical_questions(tmp_path):
         {"question": "How do I stop rowid reuse"},  # duplicate of the existing case
         {"question": "What is the maximum database size?", "tags": ["limits"], "relevant": ["limits.md"]},
     ]
-    logs.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n{\"answer\": \"no question\"}\n")
+    logs.write_text("\n".join(json.dumps(r) for r in rows) + '\nnot json\n{"answer": "no question"}\n')
     report = import_jsonl(logs, path, tags=["prod"])
     assert len(report.added) == 2
-    assert [(n, dup) for n, _, dup in report.duplicates] == [(2, report.added[0]), (3, report.added[0]),
-                                                              (4, report.added[0]), (5, "autoinc")]
+    assert [(n, dup) for n, _, dup in report.duplicates] == [
+        (2, report.added[0]),
+        (3, report.added[0]),
+        (4, report.added[0]),
+        (5, "autoinc"),
+    ]
     assert [n for n, _ in report.invalid] == [7, 8]
     s = load_evalset(path)
     assert path.read_text().startswith(EXISTING)
@@ -131,9 +144,20 @@ def test_import_with_embeddings_catches_paraphrases(tmp_path):
 
 
 def r(cid, verdict, **kw):
-    return CaseResult(cid, verdict, [AssertionResult("contains", "contains", {"pass": True, "fail": False}.get(verdict),
-                                                     detail="found" if verdict == "pass" else "did not find 'x'")],
-                      output=kw.pop("output", f"answer for {cid}"), **kw)
+    return CaseResult(
+        cid,
+        verdict,
+        [
+            AssertionResult(
+                "contains",
+                "contains",
+                {"pass": True, "fail": False}.get(verdict),
+                detail="found" if verdict == "pass" else "did not find 'x'",
+            )
+        ],
+        output=kw.pop("output", f"answer for {cid}"),
+        **kw,
+    )
 
 
 BASE = [r("a", "pass"), r("b", "pass"), r("c", "fail"), r("d", "pass")]
@@ -160,12 +184,26 @@ def test_gate_exit_codes():
 
 
 def test_junit_xml_is_valid_and_escapes_output():
-    results = WORSE + [CaseResult("j", "judge-error", [AssertionResult("llm-judge", "judge", None, detail="unreadable",
-                                                                     error_kind="judge-error", raw="not \x00json")]),
-                       CaseResult("u", "unscored", [])]
+    results = WORSE + [
+        CaseResult(
+            "j",
+            "judge-error",
+            [
+                AssertionResult(
+                    "llm-judge", "judge", None, detail="unreadable", error_kind="judge-error", raw="not \x00json"
+                )
+            ],
+        ),
+        CaseResult("u", "unscored", []),
+    ]
     xml = junit_xml(results, suite="docs", summary=summarize(results))
     root = ET.fromstring(xml)
-    assert root.get("tests") == "6" and root.get("failures") == "2" and root.get("errors") == "1" and root.get("skipped") == "1"
+    assert (
+        root.get("tests") == "6"
+        and root.get("failures") == "2"
+        and root.get("errors") == "1"
+        and root.get("skipped") == "1"
+    )
     b = root.find("testcase[@name='b']")
     assert b.find("failure").get("message") == "contains: did not find 'x'"
     assert b.find("system-out").text == "wrong <b>|</b> ``` answer"

@@ -14,7 +14,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.evals.evalset import load_evalset, parse_evalset
 from workbench.core.evals.python_scorer import interpret
 
-SCORERS = '''\
+SCORERS = """\
 import sqlite3
 
 
@@ -41,7 +41,7 @@ def names_capital(answer, case):
     print("scorers may print; it does not reach the result")
     ok = case["expected"].lower() in answer.lower()
     return {"pass": ok, "score": 1.0 if ok else 0.0, "reason": f"looked for {case['expected']}"}
-'''
+"""
 
 EVALS = """\
 name: scored
@@ -82,8 +82,9 @@ def answer(body):
 @pytest.fixture
 def proj(ollama_standin, project_factory):
     ollama_standin.configure(reply=answer)
-    project = project_factory(host=ollama_standin.url, retries="count: 0\n  backoff_s: 0.01",
-                              extra="evals:\n  dir: evals\n")
+    project = project_factory(
+        host=ollama_standin.url, retries="count: 0\n  backoff_s: 0.01", extra="evals:\n  dir: evals\n"
+    )
     (project.root / "evals").mkdir()
     (project.root / "evals" / "scored.yaml").write_text(EVALS)
     (project.root / "evals" / "scorers.py").write_text(SCORERS)
@@ -115,7 +116,7 @@ def test_bad_scorers_are_scorer_errors_within_their_limits_and_the_run_finishes(
     assert "4 scorer errors (not counted)" in shown
     assert "scorer error: scorers.py:loops timed out after 1 s" in shown
     # the traceback's last frame: file, line, function and the line's code
-    assert "raised: KeyError: 'missing' at scorers.py:10 in raises: return {\"a\": 1}[\"missing\"]" in shown
+    assert 'raised: KeyError: \'missing\' at scorers.py:10 in raises: return {"a": 1}["missing"]' in shown
     assert "scorers.py:says_yes returned a str ('yes'); expected a bool" in shown
     assert "MemoryError (over its 200 MB memory cap" in shown and "scorers.py:20 in hog: blocks.append" in shown
     assert "scorer-err  loop  python: scorer error" in shown and "judge-error" not in shown
@@ -146,14 +147,17 @@ def test_the_sets_yaml_hash_alone_is_kept_without_scorer_files(tmp_path):
     assert parse_evalset(text, tmp_path / "s.yaml").content_hash == hashlib.sha256(text.encode()).hexdigest()
 
 
-@pytest.mark.parametrize("assertion, message, line", [
-    ("{type: python, value: nothere.py:f}", "scorer file nothere.py not found", 5),
-    ("{type: python, value: scorers.py:nope}", "scorers.py defines no top-level function 'nope'", 5),
-    ("{type: python, value: scorers.py}", "python value must be FILE.py:FUNCTION", 5),
-    ("{type: python, value: 'scorers.py:f', expr: 'True'}", "either `value: FILE.py:FUNCTION` or `expr", 5),
-    ("{type: python, expr: 'answer ==='}", "expr is not a Python expression", 5),
-    ("{type: python, expr: 'True', timeout: 0}", "must be > 0", 5),
-])
+@pytest.mark.parametrize(
+    "assertion, message, line",
+    [
+        ("{type: python, value: nothere.py:f}", "scorer file nothere.py not found", 5),
+        ("{type: python, value: scorers.py:nope}", "scorers.py defines no top-level function 'nope'", 5),
+        ("{type: python, value: scorers.py}", "python value must be FILE.py:FUNCTION", 5),
+        ("{type: python, value: 'scorers.py:f', expr: 'True'}", "either `value: FILE.py:FUNCTION` or `expr", 5),
+        ("{type: python, expr: 'answer ==='}", "expr is not a Python expression", 5),
+        ("{type: python, expr: 'True', timeout: 0}", "must be > 0", 5),
+    ],
+)
 def test_loader_names_file_line_case_and_field(tmp_path, assertion, message, line):
     (tmp_path / "scorers.py").write_text("def f(answer, case):\n    return True\n")
     path = tmp_path / "s.yaml"
@@ -168,23 +172,28 @@ def test_loader_names_file_line_case_and_field(tmp_path, assertion, message, lin
 def test_a_scorer_file_that_does_not_parse_is_a_load_error(tmp_path):
     (tmp_path / "scorers.py").write_text("def f(answer, case)\n    return True\n")
     path = tmp_path / "s.yaml"
-    path.write_text("cases:\n  - id: c1\n    inputs: {q: x}\n    assert:\n      - {type: python, value: scorers.py:f}\n")
+    path.write_text(
+        "cases:\n  - id: c1\n    inputs: {q: x}\n    assert:\n      - {type: python, value: scorers.py:f}\n"
+    )
     with pytest.raises(WorkbenchError, match=r"scorers.py:1: .*expected ':'"):
         load_evalset(path)
 
 
-@pytest.mark.parametrize("value, passed, score, error", [
-    (True, True, 1.0, None),
-    (0.7, True, 0.7, None),
-    (0.2, False, 0.2, None),
-    ({"pass": False, "reason": "no rows"}, False, 0.0, None),
-    ({"score": 0.9}, True, 0.9, None),
-    (1.5, None, None, "outside [0, 1]"),
-    ({"reason": "?"}, None, None, "neither 'pass' nor 'score'"),
-    ({"pass": "yes"}, None, None, "'pass' is str"),
-    (None, None, None, "returned None"),
-    ({"__type__": "list", "__repr__": "[1]"}, None, None, "returned a list ([1])"),
-])
+@pytest.mark.parametrize(
+    "value, passed, score, error",
+    [
+        (True, True, 1.0, None),
+        (0.7, True, 0.7, None),
+        (0.2, False, 0.2, None),
+        ({"pass": False, "reason": "no rows"}, False, 0.0, None),
+        ({"score": 0.9}, True, 0.9, None),
+        (1.5, None, None, "outside [0, 1]"),
+        ({"reason": "?"}, None, None, "neither 'pass' nor 'score'"),
+        ({"pass": "yes"}, None, None, "'pass' is str"),
+        (None, None, None, "returned None"),
+        ({"__type__": "list", "__repr__": "[1]"}, None, None, "returned a list ([1])"),
+    ],
+)
 def test_return_values(value, passed, score, error):
     v = interpret(value)
     assert (v.passed, v.score) == (passed, score)

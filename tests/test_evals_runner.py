@@ -43,15 +43,29 @@ def chats(standin):
 async def test_run_scores_stores_and_summarizes(setup):
     project, path, standin = setup
     seen = []
-    runner = EvalRunner(project, load_evalset(path), resolve_variant(project), concurrency=2,
-                        on_progress=lambda p: seen.append((p.done, p.total, p.passed, p.failed)))
+    runner = EvalRunner(
+        project,
+        load_evalset(path),
+        resolve_variant(project),
+        concurrency=2,
+        on_progress=lambda p: seen.append((p.done, p.total, p.passed, p.failed)),
+    )
     out = await runner.run()
     assert out.status == "done" and chats(standin) == 4
     s = out.summary
     assert (s["passed"], s["failed"], s["total"]) == (3, 1, 4)
     assert s["pass_rate"] == 0.75 and s["ci"][0] < 0.75 < s["ci"][1]
-    assert s["per_tag"] == {"eu": {"passed": 1, "total": 1, "rate": 1.0}, "geo": {"passed": 3, "total": 4, "rate": 0.75}}
-    assert s["per_assertion"]["icontains"] == {"type": "icontains", "passed": 2, "failed": 1, "errors": 0, "rate": 2 / 3}
+    assert s["per_tag"] == {
+        "eu": {"passed": 1, "total": 1, "rate": 1.0},
+        "geo": {"passed": 3, "total": 4, "rate": 0.75},
+    }
+    assert s["per_assertion"]["icontains"] == {
+        "type": "icontains",
+        "passed": 2,
+        "failed": 1,
+        "errors": 0,
+        "rate": 2 / 3,
+    }
     assert s["failing_cases"] == {"japan": "other"} and s["cache_hits"] == 0
     assert s["latency_ms"]["p50"] > 0 and s["tokens"]["completion"] == 4
     assert seen[0] == (0, 4, 0, 0) and seen[-1] == (4, 4, 3, 1)
@@ -135,8 +149,9 @@ async def test_resume_refuses_a_changed_eval_set_or_variant(setup):
 
     project, path, standin = setup
     evalset, variant = load_evalset(path), resolve_variant(project)
-    runner = EvalRunner(project, evalset, variant, concurrency=1,
-                        on_progress=lambda p: runner.cancel() if p.done == 1 else None)
+    runner = EvalRunner(
+        project, evalset, variant, concurrency=1, on_progress=lambda p: runner.cancel() if p.done == 1 else None
+    )
     out = await runner.run()
     path.write_text(EVALS + "  - id: extra\n    inputs: {question: Capital of Chile}\n")
     with pytest.raises(WorkbenchError, match="eval set changed since e"):
@@ -166,10 +181,12 @@ async def test_repeats_bypass_the_cache_and_flaky_cases_are_named(setup):
 async def test_unreadable_judge_replies_are_judge_errors_not_failures(tmp_path, setup):
     project, _, standin = setup
     path = tmp_path / "judged.yaml"
-    path.write_text("cases:\n  - id: fr\n    inputs: {question: Capital of France}\n    assert:\n"
-                    "      - {type: llm-judge, rubric: Names Paris., model: 'ollama:llama3.2'}\n"
-                    "  - id: pe\n    inputs: {question: Capital of Peru}\n    assert:\n"
-                    "      - {type: contains, value: Lima}\n")
+    path.write_text(
+        "cases:\n  - id: fr\n    inputs: {question: Capital of France}\n    assert:\n"
+        "      - {type: llm-judge, rubric: Names Paris., model: 'ollama:llama3.2'}\n"
+        "  - id: pe\n    inputs: {question: Capital of Peru}\n    assert:\n"
+        "      - {type: contains, value: Lima}\n"
+    )
     out = await EvalRunner(project, load_evalset(path), resolve_variant(project)).run()
     s = out.summary
     assert (s["passed"], s["failed"], s["judge_errors"]) == (1, 0, 1)
@@ -203,16 +220,22 @@ async def test_grounded_run_attributes_retrieval_misses_with_a_real_index(tmp_pa
 
     from workbench.core.retrieval.service import ingest_project
 
-    project = project_factory(host=ollama_standin.url, retries="count: 0\n  backoff_s: 0.01",
-                              extra="retrieval:\n  corpus: [docs]\n  k: 1\n  mode: dense\n")
+    project = project_factory(
+        host=ollama_standin.url,
+        retries="count: 0\n  backoff_s: 0.01",
+        extra="retrieval:\n  corpus: [docs]\n  k: 1\n  mode: dense\n",
+    )
     docs = project.root / "docs"
     docs.mkdir()
-    (docs / "autoinc.md").write_text("# AUTOINCREMENT\n\nThe AUTOINCREMENT keyword prevents the reuse of "
-                                     "ROWIDs from previously deleted rows.\n")
-    (docs / "wal.md").write_text("# Write-ahead log\n\nPRAGMA journal_mode=WAL enables write-ahead logging, "
-                                 "so readers do not block writers.\n")
+    (docs / "autoinc.md").write_text(
+        "# AUTOINCREMENT\n\nThe AUTOINCREMENT keyword prevents the reuse of ROWIDs from previously deleted rows.\n"
+    )
+    (docs / "wal.md").write_text(
+        "# Write-ahead log\n\nPRAGMA journal_mode=WAL enables write-ahead logging, so readers do not block writers.\n"
+    )
     (project.root / "prompts" / "grounded.yaml").write_text(
-        'template: "Sources:\\n{context}\\n\\nQuestion: {question}"\n')
+        'template: "Sources:\\n{context}\\n\\nQuestion: {question}"\n'
+    )
     await asyncio.to_thread(ingest_project, project, project.config.retrieval)
     # The model repeats nothing useful: every content check fails, so attribution decides the kind.
     ollama_standin.configure(reply=["I", " am", " not", " sure", "."])
@@ -242,8 +265,7 @@ cases:
     assert "[1] autoinc.md" in sent
 
 
-async def test_an_ungrounded_variant_is_not_told_to_build_the_index(tmp_path, ollama_standin,
-                                                                    project_factory):
+async def test_an_ungrounded_variant_is_not_told_to_build_the_index(tmp_path, ollama_standin, project_factory):
     """Cases name gold documents, but the variant's prompt has no {context}: it skips retrieval
     on purpose, so the advice points at a grounded variant, not at a missing index."""
     project = project_factory(host=ollama_standin.url, retries="count: 0\n  backoff_s: 0.01")
@@ -262,8 +284,7 @@ cases:
     out = await EvalRunner(project, load_evalset(path), variant).run()
     assert out.results[0].failure_kind == "other"
     advice = out.summary["advice"]
-    assert advice.startswith("The one failure has gold documents, but this variant's prompt has "
-                             "no {context}"), advice
+    assert advice.startswith("The one failure has gold documents, but this variant's prompt has no {context}"), advice
     assert "build the index" not in advice
 
 
@@ -281,6 +302,7 @@ async def test_cases_still_waiting_when_an_eval_is_cancelled_name_no_model(setup
     assert out.status == "cancelled"
     with project.store.lock:
         rows = project.store.conn.execute(
-            "SELECT status, model_requested, model_used, error FROM generations").fetchall()
+            "SELECT status, model_requested, model_used, error FROM generations"
+        ).fetchall()
     assert rows and all(r[0] == "interrupted" and r[1] is None and r[2] is None for r in rows)
     assert all(r[3].startswith("not started: the eval was cancelled before ollama:llama3.2") for r in rows)

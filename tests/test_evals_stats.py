@@ -67,7 +67,8 @@ def test_plain_words():
     assert plain_words(0, 6, 0.03125) == "-6 cases, p=0.03: a real regression"
     assert plain_words(7, 0, 0.015625) == "+7 cases, p=0.02: a real improvement"
     assert plain_words(2, 1, 1.0) == (
-        "+1 cases (2 fixed, 1 regressed), p=1.00: could be noise (with 3 flips no result can reach p<0.05)")
+        "+1 cases (2 fixed, 1 regressed), p=1.00: could be noise (with 3 flips no result can reach p<0.05)"
+    )
     assert plain_words(0, 0, 1.0) == "no case flipped between pass and fail"
 
 

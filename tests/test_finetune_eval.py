@@ -34,15 +34,17 @@ def setup_runs(project):
 
 
 def job_for(project):
-    return jobs.create_job(project.store, base_model="embedded", signal="format", config={},
-                           guard_report={}, override_reason=None)
+    return jobs.create_job(
+        project.store, base_model="embedded", signal="format", config={}, guard_report={}, override_reason=None
+    )
 
 
 def test_real_improvement_is_called_one(sample_project):
     project = sample_project
     es, _, best = setup_runs(project)
-    adapter = add_eval_run(project, es, None, variant_spec(k=8, model="embedded", adapter="/x/adapter"),
-                           fails(es.cases, 6))
+    adapter = add_eval_run(
+        project, es, None, variant_spec(k=8, model="embedded", adapter="/x/adapter"), fails(es.cases, 6)
+    )
     assert best_baseline(project, es.name, exclude=adapter) == best  # adapter runs are never the baseline
     result = judge_diff(project, job_for(project), adapter, best, es)
     assert result.improvement and result.verdict == "improvement"
@@ -54,8 +56,9 @@ def test_real_improvement_is_called_one(sample_project):
 def test_a_small_gain_is_not_called_an_improvement(sample_project):
     project = sample_project
     es, _, best = setup_runs(project)
-    adapter = add_eval_run(project, es, None, variant_spec(k=8, model="embedded", adapter="/x/adapter"),
-                           fails(es.cases, 17))
+    adapter = add_eval_run(
+        project, es, None, variant_spec(k=8, model="embedded", adapter="/x/adapter"), fails(es.cases, 17)
+    )
     result = judge_diff(project, job_for(project), adapter, best, es)
     assert not result.improvement and result.verdict == "no significant change"
     assert "could be noise" in result.words
@@ -76,38 +79,67 @@ def test_gain_only_on_train_cases_is_called_out(sample_project):
     assert any("train cases only" in n for n in result.notes)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("workbench.core.llm.embedded") is None,
-                    reason="the embedded provider has not landed yet")
+@pytest.mark.skipif(
+    importlib.util.find_spec("workbench.core.llm.embedded") is None, reason="the embedded provider has not landed yet"
+)
 def test_finetune_eval_end_to_end_on_the_embedded_model(project_factory, tiny_adapter, capsys):
     project = project_factory(model="llama3.2", fallback=[], extra="evals:\n  default_set: q.yaml\n")
     (project.root / "evals").mkdir()
     (project.root / "evals" / "q.yaml").write_text(
         "name: q\ncases:\n"
-        "  - id: sky\n    inputs: {question: \"Colour of the sky, one word?\"}\n    expected: Blue.\n"
+        '  - id: sky\n    inputs: {question: "Colour of the sky, one word?"}\n    expected: Blue.\n'
         "    assert: [{type: icontains, value: blue}]\n"
-        "  - id: snow\n    inputs: {question: \"Colour of snow, one word?\"}\n    split: heldout\n"
-        "    expected: White.\n    assert: [{type: icontains, value: white}]\n")
+        '  - id: snow\n    inputs: {question: "Colour of snow, one word?"}\n    split: heldout\n'
+        "    expected: White.\n    assert: [{type: icontains, value: white}]\n"
+    )
     es = load_evalset(project.root / "evals" / "q.yaml")
-    baseline = add_eval_run(project, es, "embedded", variant_spec("plain", model="embedded"),
-                            {"sky": ("fail", "format")}, retrieve=False)
+    baseline = add_eval_run(
+        project, es, "embedded", variant_spec("plain", model="embedded"), {"sky": ("fail", "format")}, retrieve=False
+    )
     # `eval run --limit 1` of another variant, at 100%: not a baseline for a run of every case.
-    subset = add_eval_run(project, dataclasses.replace(es, cases=es.cases[:1]), None,
-                          variant_spec("plain", model="embedded", system="Terse."), {}, retrieve=False)
-    project.store.update("eval_runs", subset, {"config": {
-        "variant": variant_spec("plain", model="embedded", system="Terse."),
-        "selection": {"how": "--limit 1", "of": 2, "cases": ["sky"]}}})
+    subset = add_eval_run(
+        project,
+        dataclasses.replace(es, cases=es.cases[:1]),
+        None,
+        variant_spec("plain", model="embedded", system="Terse."),
+        {},
+        retrieve=False,
+    )
+    project.store.update(
+        "eval_runs",
+        subset,
+        {
+            "config": {
+                "variant": variant_spec("plain", model="embedded", system="Terse."),
+                "selection": {"how": "--limit 1", "of": 2, "cases": ["sky"]},
+            }
+        },
+    )
     job_id = job_for(project)
     folder = jobs.job_dir(project, job_id) / "adapter"
     shutil.copytree(tiny_adapter, folder)
-    jobs.update_job(project.store, job_id, {"status": "done", "adapter_path": str(folder), "config": {
-        "base": {"spec": "embedded", "model_type": "llama"}, "evalset_path": str(es.path), "variant": None}})
+    jobs.update_job(
+        project.store,
+        job_id,
+        {
+            "status": "done",
+            "adapter_path": str(folder),
+            "config": {
+                "base": {"spec": "embedded", "model_type": "llama"},
+                "evalset_path": str(es.path),
+                "variant": None,
+            },
+        },
+    )
     code = main(["--project", str(project.root), "finetune", "eval", str(job_id)])
     out = capsys.readouterr().out
     job = jobs.get_job(project.store, job_id)
     assert job["eval_run_id"] and job["config"]["eval"]["baseline_run_id"] == baseline
     # The adapter's run is marked as the job's (never evidence for the guard).
-    assert runstore.get_run(project.store, job["eval_run_id"])["config"]["finetune"] == {"job": job_id,
-                                                                                        "role": "adapter"}
+    assert runstore.get_run(project.store, job["eval_run_id"])["config"]["finetune"] == {
+        "job": job_id,
+        "role": "adapter",
+    }
     assert code == 1
     assert "verdict: not an improvement" in out or "verdict: a regression" in out
 

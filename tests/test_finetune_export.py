@@ -12,14 +12,14 @@ import shutil
 import pytest
 
 from workbench.cli import main
-from workbench.core.errors import WorkbenchError
 from workbench.core import runlog
+from workbench.core.errors import WorkbenchError
 from workbench.core.evals import runstore
 from workbench.core.evals.evalset import load_evalset
 from workbench.core.evals.runner import EvalRunner
 from workbench.core.finetune import jobs
-from workbench.core.finetune.export import ExportRefused, chat_format, export_job
 from workbench.core.finetune.dataset import load_tokenizer
+from workbench.core.finetune.export import ExportRefused, chat_format, export_job
 from workbench.core.variants import resolve_variant
 
 EVALS = """\
@@ -45,16 +45,31 @@ def make_job(project, adapter, *, model_type="llama", status="done"):
     """A finished job row as `finetune train` leaves it (adapter folder in the job folder)."""
     from workbench.core.finetune.base import embedded_hf_folder
 
-    job_id = jobs.create_job(project.store, base_model="embedded", signal="format", config={},
-                             guard_report={"passed": True}, override_reason=None)
+    job_id = jobs.create_job(
+        project.store,
+        base_model="embedded",
+        signal="format",
+        config={},
+        guard_report={"passed": True},
+        override_reason=None,
+    )
     folder = jobs.job_dir(project, job_id) / "adapter"
     shutil.copytree(adapter, folder)
     evals = project.root / "evals"
     evals.mkdir(exist_ok=True)
     (evals / "quack.yaml").write_text(EVALS)
-    config = {"base": {"spec": "embedded", "folder": str(embedded_hf_folder()), "model_type": model_type,
-                       "ollama_base": "smollm2:135m"},
-              "evalset": "quack", "evalset_path": str(evals / "quack.yaml"), "variant": None, "total_steps": 8}
+    config = {
+        "base": {
+            "spec": "embedded",
+            "folder": str(embedded_hf_folder()),
+            "model_type": model_type,
+            "ollama_base": "smollm2:135m",
+        },
+        "evalset": "quack",
+        "evalset_path": str(evals / "quack.yaml"),
+        "variant": None,
+        "total_steps": 8,
+    }
     jobs.update_job(project.store, job_id, {"status": status, "adapter_path": str(folder), "config": config})
     return job_id, folder
 
@@ -121,8 +136,10 @@ def test_a_gemma2_base_exports_the_peft_files(project_factory, tiny_adapter):
     project = project_factory()
     job_id, adapter = make_job(project, tiny_adapter, model_type="gemma2")
     result = write_export(project, jobs.get_job(project.store, job_id), "smol-g")
-    want = {name: "sha256:" + hashlib.sha256((adapter / name).read_bytes()).hexdigest()
-            for name in ("adapter_model.safetensors", "adapter_config.json")}
+    want = {
+        name: "sha256:" + hashlib.sha256((adapter / name).read_bytes()).hexdigest()
+        for name in ("adapter_model.safetensors", "adapter_config.json")
+    }
     assert result.digests == want
     assert sorted(p.name for p in result.folder.iterdir()) == ["Modelfile", *sorted(want)]
     assert "\nADAPTER .\n" in result.modelfile.read_text()
@@ -155,8 +172,12 @@ def read_modelfile(path):
     import re
 
     text = path.read_text()
-    out = {k: m.group(1) for k in ("TEMPLATE", "SYSTEM")
-           for m in [re.search(rf'^{k} """(.*?)"""$', text, re.S | re.M)] if m}
+    out = {
+        k: m.group(1)
+        for k in ("TEMPLATE", "SYSTEM")
+        for m in [re.search(rf'^{k} """(.*?)"""$', text, re.S | re.M)]
+        if m
+    }
     params = {}
     for key, raw in re.findall(r"^PARAMETER (\S+) (.*)$", text, re.M):
         value = json.loads(raw)
@@ -172,8 +193,11 @@ def test_modelfile_template_renders_the_training_prompt(smol_folder):
     tok = load_tokenizer(smol_folder)
     fmt, problems = chat_format(tok)
     assert problems == [] and fmt.family == "chatml"
-    msgs = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
-            {"role": "user", "content": "Bye"}]
+    msgs = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": "Bye"},
+    ]
     assert fmt.render(msgs) == tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
 
 
@@ -208,14 +232,17 @@ async def test_unreachable_ollama_still_writes_the_folder(project_factory, ollam
     result = await export_job(project, job_id, "later")
     assert not result.created and result.ollama is None
     assert (result.folder / "Modelfile").is_file() and (result.folder / "adapter.gguf").is_file()
-    assert result.warnings[0].startswith(f"Ollama is not reachable at {ollama_nothing_listening}: the folder is "
-                                         "written; create the model later with `workbench finetune export` once "
-                                         "Ollama runs")
+    assert result.warnings[0].startswith(
+        f"Ollama is not reachable at {ollama_nothing_listening}: the folder is "
+        "written; create the model later with `workbench finetune export` once "
+        "Ollama runs"
+    )
 
 
 @pytest.mark.parametrize("gap", ["no ollama_base", "job not done"])
-async def test_with_ollama_up_a_missing_base_or_unfinished_job_is_said_as_such(project_factory, standin,
-                                                                              tiny_adapter, gap):
+async def test_with_ollama_up_a_missing_base_or_unfinished_job_is_said_as_such(
+    project_factory, standin, tiny_adapter, gap
+):
     """Ollama answers, so nothing may call it unreachable: the export is refused for its real
     reason, and nothing is created."""
     project = project_factory(host=standin.url)
@@ -281,17 +308,19 @@ async def drop_is_shown_everywhere(project, job_id):
 
     job = jobs.get_job(project.store, job_id)
     assert export_short(job) == "DROP smol-quack"
-    assert any(line.startswith("  DROP after export: exported model ollama:smol-quack scores 0%")
-               for line in job_detail(job))
+    assert any(
+        line.startswith("  DROP after export: exported model ollama:smol-quack scores 0%") for line in job_detail(job)
+    )
     assert "exported smol-quack (ollama, DROP 0% vs the adapter's 100%)" in cli("finetune", "jobs")
     assert "exported smol-quack (ollama, DROP 0% vs the adapter's 100%)" in " ".join(
-        r["summary"] for r in runlog.list_runs(project.store, kind="finetune"))
-    assert "  DROP after export: exported model ollama:smol-quack scores 0% vs the adapter's 100%" in \
-        cli("finetune", "show", str(job_id))
+        r["summary"] for r in runlog.list_runs(project.store, kind="finetune")
+    )
+    assert "  DROP after export: exported model ollama:smol-quack scores 0% vs the adapter's 100%" in cli(
+        "finetune", "show", str(job_id)
+    )
 
 
-async def test_the_exported_models_eval_run_belongs_to_the_job_not_the_evidence(project_factory, standin,
-                                                                              tiny_adapter):
+async def test_the_exported_models_eval_run_belongs_to_the_job_not_the_evidence(project_factory, standin, tiny_adapter):
     """The check of an exported model is `ollama:NAME` to the runner, with no adapter in its
     variant: it used to count as a non-fine-tuned variant (guard evidence, and the baseline
     `finetune eval` compares adapters with). It is marked as the job's, and named for what it is."""
@@ -303,10 +332,17 @@ async def test_the_exported_models_eval_run_belongs_to_the_job_not_the_evidence(
     project = project_factory(host=standin.url, retries="count: 0\n  backoff_s: 0.01")
     job_id, _ = make_job(project, tiny_adapter)
     es = load_evalset(project.root / "evals" / "quack.yaml")
-    base = add_eval_run(project, es, None, variant_spec("plain"), {"sky": ("fail", "format"), "grass": ("fail", "format")},
-                        retrieve=False)
-    adapter = add_eval_run(project, es, None, variant_spec("plain", model="embedded", adapter="/x/adapter"), {},
-                           retrieve=False)
+    base = add_eval_run(
+        project,
+        es,
+        None,
+        variant_spec("plain"),
+        {"sky": ("fail", "format"), "grass": ("fail", "format")},
+        retrieve=False,
+    )
+    adapter = add_eval_run(
+        project, es, None, variant_spec("plain", model="embedded", adapter="/x/adapter"), {}, retrieve=False
+    )
     jobs.update_job(project.store, job_id, {"eval_run_id": adapter})
     standin.configure(reply=["QUACK", " blue"])  # the exported model passes every case
     result = await export_job(project, job_id, "smol-quack")
@@ -326,7 +362,8 @@ async def test_the_exported_models_eval_run_belongs_to_the_job_not_the_evidence(
 
 
 def test_re_exporting_a_name_changes_its_digest_and_the_next_eval_calls_it_again(
-        project_factory, standin, tiny_adapter, capsys):
+    project_factory, standin, tiny_adapter, capsys
+):
     """Issue 10's scenario: `finetune export --name a`, eval ollama:a, re-export `a` from a new
     job, eval again. The second eval must call the new model (not serve the old answers from
     cache) and the diff must name the digest change the export recorded."""
@@ -354,7 +391,9 @@ def test_re_exporting_a_name_changes_its_digest_and_the_next_eval_calls_it_again
     assert main(["--project", root, "eval", "run", "quack", "--model", "ollama:a", "--baseline", "e1"]) == 0
     assert len(standin.requests_to("/api/chat")) == 2 * calls  # no cache hit: the new weights answered
     said = " ".join(capsys.readouterr().out.split())
-    change = (f"the model's weights changed between the runs "
-              f"(digest {first.model_digest.removeprefix('sha256:')[:12]} → "
-              f"{second.model_digest.removeprefix('sha256:')[:12]})")
+    change = (
+        f"the model's weights changed between the runs "
+        f"(digest {first.model_digest.removeprefix('sha256:')[:12]} → "
+        f"{second.model_digest.removeprefix('sha256:')[:12]})"
+    )
     assert change in said

@@ -9,14 +9,18 @@ import re
 import pytest
 
 from workbench.cli import main
-from workbench.core.finetune.export import ChatFormat, _TEMPLATES, chat_format, prompt_problems, runner_ids
+from workbench.core.finetune.export import _TEMPLATES, ChatFormat, chat_format, prompt_problems, runner_ids
 
-LLAMA3 = ("{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
-          "{{ m['content'] }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}"
-          "<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}")
-GEMMA = ("{{ bos_token }}{% for m in messages %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' "
-         "else m['role'] }}\n{{ m['content'] }}<end_of_turn>\n{% endfor %}{% if add_generation_prompt %}"
-         "<start_of_turn>model\n{% endif %}")
+LLAMA3 = (
+    "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
+    "{{ m['content'] }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}"
+    "<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
+)
+GEMMA = (
+    "{{ bos_token }}{% for m in messages %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' "
+    "else m['role'] }}\n{{ m['content'] }}<end_of_turn>\n{% endfor %}{% if add_generation_prompt %}"
+    "<start_of_turn>model\n{% endif %}"
+)
 
 
 def word_tokenizer(bos: str, specials: list[str], chat_template: str):
@@ -24,20 +28,37 @@ def word_tokenizer(bos: str, specials: list[str], chat_template: str):
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    words = ["[UNK]", bos, *specials, "system", "user", "assistant", "model", "PROBE", "-", "USER", "SYSTEM",
-             "Q1", "A1", "Q2", "\n"]
+    words = [
+        "[UNK]",
+        bos,
+        *specials,
+        "system",
+        "user",
+        "assistant",
+        "model",
+        "PROBE",
+        "-",
+        "USER",
+        "SYSTEM",
+        "Q1",
+        "A1",
+        "Q2",
+        "\n",
+    ]
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
     tok.add_special_tokens([bos, *specials])
     tok.post_processor = processors.TemplateProcessing(single=f"{bos} $A", special_tokens=[(bos, 1)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=bos, unk_token="[UNK]",
-                                   chat_template=chat_template)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=bos, unk_token="[UNK]", chat_template=chat_template)
 
 
-@pytest.mark.parametrize("bos, specials, template, family", [
-    ("<|begin_of_text|>", ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"], LLAMA3, "llama3"),
-    ("<bos>", ["<start_of_turn>", "<end_of_turn>"], GEMMA, "gemma"),
-])
+@pytest.mark.parametrize(
+    "bos, specials, template, family",
+    [
+        ("<|begin_of_text|>", ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"], LLAMA3, "llama3"),
+        ("<bos>", ["<start_of_turn>", "<end_of_turn>"], GEMMA, "gemma"),
+    ],
+)
 def test_the_runner_gets_one_bos_like_training(bos, specials, template, family):
     tok = word_tokenizer(bos, specials, template)
     fmt, problems = chat_format(tok)
@@ -60,9 +81,12 @@ def test_clearing_the_system_drops_the_bases_in_the_template():
     assert cleared.template == (
         '{{- range $i, $m := .Messages }}{{ if and (eq $i 0) (eq .Role "system") '
         '(eq .Content "Be \\"Base\\".\\nAlways.") }}{{ else }}<|im_start|>{{ .Role }}\n{{ .Content }}'
-        '<|im_end|>\n{{ end }}{{ end }}<|im_start|>assistant\n')
+        "<|im_end|>\n{{ end }}{{ end }}<|im_start|>assistant\n"
+    )
     # What Ollama renders: its ChatHandler prepends the kept base SYSTEM; the template drops it.
-    assert cleared.render([{"role": "user", "content": "hi"}]) == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    assert (
+        cleared.render([{"role": "user", "content": "hi"}]) == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    )
     own = [{"role": "system", "content": "mine"}, {"role": "user", "content": "hi"}]
     assert cleared.render(own).startswith("<|im_start|>system\nmine<|im_end|>\n")
 
@@ -85,9 +109,9 @@ finetune:
 @pytest.fixture(scope="module")
 def big_job(tmp_path_factory):
     """One real training step of an r=64 adapter on every linear layer (~78 MB of fp32)."""
+    from fixtures_project import write_project
     from test_finetune_train import write_data
 
-    from fixtures_project import write_project
     from workbench.core.finetune.train import TrainingRun, prepare_job
     from workbench.core.project import Project
 
@@ -147,8 +171,9 @@ def llama3_job(project, tiny_adapter, smol_folder, tmp_path):
     base = tmp_path / "llama3-base"
     base.mkdir()
     shutil.copy(smol_folder / "config.json", base / "config.json")
-    word_tokenizer("<|begin_of_text|>", ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
-                   LLAMA3).save_pretrained(str(base))
+    word_tokenizer(
+        "<|begin_of_text|>", ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"], LLAMA3
+    ).save_pretrained(str(base))
     job_id, _ = make_job(project, tiny_adapter)
     config = jobs.get_job(project.store, job_id)["config"]
     config["base"].update({"spec": str(base), "folder": str(base)})
@@ -160,16 +185,19 @@ BASE_SYSTEM = 'You are "Smol".\nBe brief.'
 
 
 @pytest.mark.slow
-def test_the_bases_system_is_named_and_system_empty_clears_it(project_factory, ollama_standin, tiny_adapter,
-                                                             smol_folder, tmp_path, capsys):
+def test_the_bases_system_is_named_and_system_empty_clears_it(
+    project_factory, ollama_standin, tiny_adapter, smol_folder, tmp_path, capsys
+):
     ollama_standin.configure(models=["smollm2:135m"], systems={"smollm2:135m": BASE_SYSTEM})
     project = project_factory(host=ollama_standin.url)
     job_id = llama3_job(project, tiny_adapter, smol_folder, tmp_path)
 
     assert export(project.root, str(job_id), "--name", "kept") == 0
     out = capsys.readouterr().out
-    assert ("warning: this export sets no SYSTEM and the base model smollm2:135m has one "
-            "('You are \"Smol\". Be brief.'): Ollama keeps it for kept") in out
+    assert (
+        "warning: this export sets no SYSTEM and the base model smollm2:135m has one "
+        "('You are \"Smol\". Be brief.'): Ollama keeps it for kept"
+    ) in out
     assert '`--system ""` clears it' in out
     first = ollama_standin.requests_to("/api/create")[-1].body
     assert "system" not in first and "<|begin_of_text|>" not in first["template"]

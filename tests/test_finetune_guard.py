@@ -20,7 +20,7 @@ def qa(project):
 def failing(cases, kinds):
     """The first len(kinds) train cases fail with the given kinds."""
     ids = [c.id for c in cases if c.split != "heldout"]
-    return {cid: ("fail", kind) for cid, kind in zip(ids, kinds)}
+    return {cid: ("fail", kind) for cid, kind in zip(ids, kinds, strict=False)}
 
 
 def test_fresh_sample_project_is_refused_with_what_to_do_first(sample_project, capsys):
@@ -45,8 +45,9 @@ def test_fresh_sample_project_is_refused_with_what_to_do_first(sample_project, c
     assert code == 1
     # The plateau blocks too, so the check leads with what the set can resolve (nothing flipped
     # between e1 and e2: Agresti-Min's halves still leave a resolution of 3 points on 83 cases)
-    assert out.splitlines()[0] == ("Resolution: the set resolves ±3 points (0 of 83 cases flipped; a "
-                                   "smaller change usually passes as noise)")
+    assert out.splitlines()[0] == (
+        "Resolution: the set resolves ±3 points (0 of 83 cases flipped; a smaller change usually passes as noise)"
+    )
     assert out.splitlines()[1].startswith("Not yet: 7 of 10 failures are retrieval misses")
     assert "[FAIL] variants: 2 distinct prompt/retrieval variant(s)" in out
 
@@ -64,11 +65,24 @@ def build_plateau(project, *, last_jump: bool = False):
     fmt = ["format"] * 3
     # base 60 pass; k8 fixes 10 (real); terse -1 (noise); v4 +1 (noise) -> plateau over the last two
     add_eval_run(project, es, None, variant_spec(), failing(cases, fmt + ["context-ignored"] * 19 + ["retrieval-miss"]))
-    add_eval_run(project, es, "k8", variant_spec(k=8), failing(cases, fmt + ["context-ignored"] * 9 + ["retrieval-miss"]))
-    add_eval_run(project, es, "terse", variant_spec("terse_qa", k=8), failing(cases, fmt + ["context-ignored"] * 10 + ["retrieval-miss"]),
-                 retrieve=False)
-    add_eval_run(project, es, "cite-first", variant_spec(system="Quote first.", k=8),
-                 failing(cases, fmt + ["context-ignored"] * 8 + ["retrieval-miss"]))
+    add_eval_run(
+        project, es, "k8", variant_spec(k=8), failing(cases, fmt + ["context-ignored"] * 9 + ["retrieval-miss"])
+    )
+    add_eval_run(
+        project,
+        es,
+        "terse",
+        variant_spec("terse_qa", k=8),
+        failing(cases, fmt + ["context-ignored"] * 10 + ["retrieval-miss"]),
+        retrieve=False,
+    )
+    add_eval_run(
+        project,
+        es,
+        "cite-first",
+        variant_spec(system="Quote first.", k=8),
+        failing(cases, fmt + ["context-ignored"] * 8 + ["retrieval-miss"]),
+    )
     if last_jump:
         add_eval_run(project, es, "v5", variant_spec(system="Better.", k=8), failing(cases, fmt))
     return es
@@ -85,8 +99,10 @@ def test_passes_once_the_evidence_exists(sample_project, capsys):
     assert [h["real"] for h in plateau.evidence["history"]] == [True, False, False]
     # A ceiling shown by the bounds, with the set's resolution (83 cases, 1 flipped per variant)
     assert plateau.evidence["verdict"] == "ceiling"
-    assert ("gain less than 5 points on the best (95% upper bounds): e3 terse vs e2 -1.2 points (at most "
-            "+1.6), e4 cite-first vs e2 +1.2 points (at most +3.9)") in plateau.summary
+    assert (
+        "gain less than 5 points on the best (95% upper bounds): e3 terse vs e2 -1.2 points (at most "
+        "+1.6), e4 cite-first vs e2 +1.2 points (at most +3.9)"
+    ) in plateau.summary
     assert "the set resolves ±4 points (1 of 83 cases flipped" in plateau.summary
     assert report.resolution.startswith("the set resolves ±4 points")
     assert report.rule("signal").evidence["format_persistent"] == sorted(c.id for c in qa(project).cases[:3])
@@ -135,10 +151,18 @@ def test_train_refuses_without_evidence_or_override(sample_project, capsys):
 def test_low_recall_in_a_retrieval_eval_blocks(sample_project):
     project = sample_project
     build_plateau(project)
-    project.store.insert("retrieval_evals", {
-        "created_at": "2026-11-25T10:00:00", "evalset": "sqlite-docs-qa", "evalset_hash": "x",
-        "settings": {"k": 4, "modes": ["hybrid", "dense"]}, "index_version": "3",
-        "metrics": {"dense": {"recall@k": 0.95}, "hybrid": {"recall@k": 0.62, "hit@k": 0.7}}, "cases": []})
+    project.store.insert(
+        "retrieval_evals",
+        {
+            "created_at": "2026-11-25T10:00:00",
+            "evalset": "sqlite-docs-qa",
+            "evalset_hash": "x",
+            "settings": {"k": 4, "modes": ["hybrid", "dense"]},
+            "index_version": "3",
+            "metrics": {"dense": {"recall@k": 0.95}, "hybrid": {"recall@k": 0.62, "hit@k": 0.7}},
+            "cases": [],
+        },
+    )
     report = check(project, "format")
     rule = report.rule("retrieval")
     assert not rule.passed and rule.evidence["recall_at_k"] == 0.62

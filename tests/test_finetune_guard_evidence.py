@@ -22,8 +22,8 @@ def base_spec(project) -> dict:
 
 def test_subset_and_cancelled_runs_are_named_with_why_they_do_not_count(sample_project, capsys):
     project = sample_project
-    subset_run(project, 10)               # e1: --limit 10
-    cancelled_run(project, 12)            # e2: cancelled after 12 of 83
+    subset_run(project, 10)  # e1: --limit 10
+    cancelled_run(project, 12)  # e2: cancelled after 12 of 83
 
     report = check(project)
     variants = report.rule("variants")
@@ -31,17 +31,20 @@ def test_subset_and_cancelled_runs_are_named_with_why_they_do_not_count(sample_p
     assert variants.summary == (
         "0 distinct prompt/retrieval variant(s) evaluated on sqlite-docs-qa (runs: none counted; "
         f"{e2} was cancelled after 12 of 83 cases, {e1} covers only 10 of 83 cases "
-        "(--limit/--tag/--case) — only complete runs of the whole set count); need 3")
+        "(--limit/--tag/--case) — only complete runs of the whole set count); need 3"
+    )
     assert [u["run"] for u in variants.evidence["uncounted"]] == [2, 1]
     assert [u["reason"] for u in variants.evidence["uncounted"]] == ["cancelled", "subset"]
     retrieval = report.rule("retrieval")
-    assert retrieval.summary == ("no complete eval run of sqlite-docs-qa to read failures from "
-                                 "(2 runs not counted: see variants)")
+    assert retrieval.summary == (
+        "no complete eval run of sqlite-docs-qa to read failures from (2 runs not counted: see variants)"
+    )
     # what the user sees first: not "run the eval set", which they just did
     assert report.advice == (
         "Not yet: run all 83 cases once (`workbench eval run` without --limit/--tag/--case): only "
         "complete runs of the whole set count. A full run takes about 10 min (7.2 s a case in e2, e1) "
-        "(also missing: variants, plateau, signal)")
+        "(also missing: variants, plateau, signal)"
+    )
 
     code = main(["--project", str(project.root), "finetune", "check"])
     out = capsys.readouterr().out
@@ -84,11 +87,9 @@ def test_a_resumable_cancelled_run_is_offered_as_the_cheaper_route(sample_projec
     report = check(project)
     step = report.rule("variants").next_step
     e1 = label(project, 1)
-    assert f"{e1} can be resumed instead of started again (`workbench eval run --resume e1`: " \
-           "71 cases left)" in step
+    assert f"{e1} can be resumed instead of started again (`workbench eval run --resume e1`: 71 cases left)" in step
     tui = report.rule("variants").tui_step
-    assert f"{e1} can be resumed instead of started again (Evals tab, F3: select e1, ctrl+e: " \
-           "71 cases left)" in tui
+    assert f"{e1} can be resumed instead of started again (Evals tab, F3: select e1, ctrl+e: 71 cases left)" in tui
     assert "or `workbench eval run --resume e1` to finish e1)" in report.advice
     assert "(Evals tab, F3: ctrl+r; or select e1, ctrl+e to finish it)" in report.tui_advice
     # a run whose settings changed since cannot be resumed: not offered
@@ -102,8 +103,8 @@ def test_the_tui_wording_names_the_tab_and_keys(sample_project):
     report = check(project)
     variants = report.rule("variants")
     assert variants.tui_step.startswith(
-        "evaluate the current settings on all 83 cases (Evals tab, F3: set sqlite-docs-qa, "
-        "Variant base, ctrl+r)")
+        "evaluate the current settings on all 83 cases (Evals tab, F3: set sqlite-docs-qa, Variant base, ctrl+r)"
+    )
     assert "pick them in the Evals tab's Variant picker: terse, k8" in variants.tui_step
     assert "workbench eval run" not in variants.tui_step
     # the advice the TUI leads with is in TUI words too; the CLI's stays CLI
@@ -114,31 +115,46 @@ def test_the_tui_wording_names_the_tab_and_keys(sample_project):
 def test_counted_and_uncounted_runs_are_listed_apart(sample_project):
     project = sample_project
     es = qa(project)
-    add_eval_run(project, es, None, variant_spec(), {})        # e1: full, counted
+    add_eval_run(project, es, None, variant_spec(), {})  # e1: full, counted
     subset_run(project, 5, name="k8", spec=variant_spec(k=8))  # e2: subset of another variant
-    subset_run(project, 5)                                  # e3: a quick check of base
+    subset_run(project, 5)  # e3: a quick check of base
     summary = check(project).rule("variants").summary
-    assert summary.startswith("1 distinct prompt/retrieval variant(s) evaluated on sqlite-docs-qa "
-                              f"(runs: {label(project, 1)}; not counted: e2 k8 covers only 5 of 83 cases")
+    assert summary.startswith(
+        "1 distinct prompt/retrieval variant(s) evaluated on sqlite-docs-qa "
+        f"(runs: {label(project, 1)}; not counted: e2 k8 covers only 5 of 83 cases"
+    )
     # base already has a counted run: its later quick check is not news
     assert "e3" not in summary
     variants = check(project).rule("variants")
     assert variants.next_step.startswith(
         "evaluate 2 more variant(s) that change the prompt or retrieval (`workbench eval run --variant "
-        "NAME`; workbench.yaml defines terse, k8): a model-only change does not count")
+        "NAME`; workbench.yaml defines terse, k8): a model-only change does not count"
+    )
     assert variants.tui_step.startswith(
         "evaluate 2 more variant(s) that change the prompt or retrieval (Evals tab, F3: choose one in "
         "the Variant picker: terse, k8, then ctrl+r; a new one: edit the prompt in the Prompt tab (F1) "
-        "and save it with ctrl+s): a model-only change does not count")
+        "and save it with ctrl+s): a model-only change does not count"
+    )
 
 
 def test_old_stored_reports_still_load(sample_project):
     """Jobs store the guard report as JSON; reports from before tui_step/tui_advice existed load."""
     from workbench.core.finetune.guard import GuardReport
 
-    old = {"passed": False, "advice": "Not yet: x", "rules": [
-        {"name": "variants", "passed": False, "summary": "s", "next_step": "n", "evidence": {},
-         "severity": "required"}]}
+    old = {
+        "passed": False,
+        "advice": "Not yet: x",
+        "rules": [
+            {
+                "name": "variants",
+                "passed": False,
+                "summary": "s",
+                "next_step": "n",
+                "evidence": {},
+                "severity": "required",
+            }
+        ],
+    }
     report = GuardReport.from_dict(old)
     assert report.rule("variants").tui_step is None and report.tui_advice is None
 

@@ -20,11 +20,11 @@ def history(outcomes: list[list[bool]], copies: int = 1) -> list[VariantRun]:
     repeats the whole case list, so every pass rate and flip rate stays the same."""
     runs = []
     for i, passes in enumerate(outcomes, start=1):
-        results = [CaseResult(f"c{c}-{j}", "pass" if ok else "fail")
-                   for c in range(copies) for j, ok in enumerate(passes)]
+        results = [
+            CaseResult(f"c{c}-{j}", "pass" if ok else "fail") for c in range(copies) for j, ok in enumerate(passes)
+        ]
         rate = sum(passes) / len(passes)
-        runs.append(VariantRun(i, f"v{i}", f"e{i} v{i}", rate, {"pass_rate": rate}, {"prompt": f"p{i}"},
-                               results))
+        runs.append(VariantRun(i, f"v{i}", f"e{i} v{i}", rate, {"pass_rate": rate}, {"prompt": f"p{i}"}, results))
     return runs
 
 
@@ -74,8 +74,10 @@ def test_a_thirty_case_set_with_the_same_deltas_cannot_tell_and_says_how_many_ca
     assert needed == cases_for_ceiling(flip, 0.0, 0.05) and 300 < needed < 500
     X = round(resolution(30, flip) * 100)
     assert X == 18
-    assert rule.next_step == (f"cannot tell: the eval set resolves ±{X} points; to show a ceiling at 5 "
-                              f"points you need about {needed} cases (or repeats of the noisy ones)")
+    assert rule.next_step == (
+        f"cannot tell: the eval set resolves ±{X} points; to show a ceiling at 5 "
+        f"points you need about {needed} cases (or repeats of the noisy ones)"
+    )
     # The old rule (McNemar p >= 0.05 for both) called this a plateau: no result can be
     # significant with 4 flips, which is exactly the absence of evidence the rule must not reward.
     assert all(h["p"] >= 0.05 for h in rule.evidence["history"][1:])
@@ -186,8 +188,7 @@ def test_on_the_sample_a_noisy_variant_blocks_with_the_resolution_first(sample_p
 
     add_eval_run(project, es, None, variant_spec(), failing(train[:23]))
     add_eval_run(project, es, "k8", variant_spec(k=8), failing(train[:13]))
-    add_eval_run(project, es, "terse", variant_spec("terse_qa", k=8), failing(train[:3] + train[6:16]),
-                 retrieve=False)
+    add_eval_run(project, es, "terse", variant_spec("terse_qa", k=8), failing(train[:3] + train[6:16]), retrieve=False)
     add_eval_run(project, es, "cite-first", variant_spec(system="Quote first.", k=8), failing(train[:12]))
 
     plateau = check(project, "format").rule("plateau")
@@ -199,8 +200,10 @@ def test_on_the_sample_a_noisy_variant_blocks_with_the_resolution_first(sample_p
     code = main(["--project", str(project.root), "finetune", "check", "--signal", "format"])
     lines = capsys.readouterr().out.splitlines()
     assert code == 1
-    assert lines[0] == ("Not yet: cannot tell: the eval set resolves ±8 points; to show a ceiling at 5 points "
-                        f"you need about {needed} cases (or repeats of the noisy ones)")
+    assert lines[0] == (
+        "Not yet: cannot tell: the eval set resolves ±8 points; to show a ceiling at 5 points "
+        f"you need about {needed} cases (or repeats of the noisy ones)"
+    )
     assert any(line.startswith("[FAIL] plateau: best 86% (e4 cite-first); cannot tell") for line in lines)
 
 
@@ -211,6 +214,8 @@ def test_the_fine_tune_tab_checklist_shows_cannot_tell_and_the_cases_needed():
     report = GuardReport([Rule("eval set", True, "30 cases"), rule], f"Not yet: {rule.next_step}")
     text = checklist(report, rule_styles({})).plain
     assert "✗ plateau: best 70% (e2 v2); cannot tell: e3 v3 vs e2 +0.0 points" in text
-    assert "next: cannot tell: the eval set resolves ±18 points; to show a ceiling at 5 points you need " \
-           "about 387 cases (or repeats of the noisy ones)" in text
+    assert (
+        "next: cannot tell: the eval set resolves ±18 points; to show a ceiling at 5 points you need "
+        "about 387 cases (or repeats of the noisy ones)" in text
+    )
     assert lead_advice(report).startswith("Not yet: cannot tell: the eval set resolves ±18 points")

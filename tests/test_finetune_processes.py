@@ -77,10 +77,28 @@ def test_two_processes_train_the_same_adapter_as_one(project_factory, tmp_path):
 
 def _train_cli(project, data: Path, steps: int, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", "--project", str(project.root), "finetune", "train", "--json",
-         "--override", "CI: processes", "--data", str(data), "--steps", str(steps), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": os.getcwd()})
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "--project",
+            str(project.root),
+            "finetune",
+            "train",
+            "--json",
+            "--override",
+            "CI: processes",
+            "--data",
+            str(data),
+            "--steps",
+            str(steps),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
 
 
 @pytest.mark.slow
@@ -150,8 +168,20 @@ def test_processes_is_checked_in_workbench_yaml_and_on_the_command_line(project_
     assert project.config.finetune.processes == 2
     assert project.config.finetune.lora_dict()["processes"] == 2  # handed to the worker with the job
     data = write_data(tmp_path / "quack.jsonl")
-    code = main(["--project", str(project.root), "finetune", "train", "--override", "CI", "--data", str(data),
-                 "--processes", "0"])
+    code = main(
+        [
+            "--project",
+            str(project.root),
+            "finetune",
+            "train",
+            "--override",
+            "CI",
+            "--data",
+            str(data),
+            "--processes",
+            "0",
+        ]
+    )
     assert code == 2 and "--processes must be at least 1" in capsys.readouterr().err
     assert project.store.rows("finetune_jobs") == []  # refused before a job row exists
 

@@ -24,10 +24,27 @@ pytestmark = pytest.mark.slow
 
 def _train(project, data: Path, steps: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", "--project", str(project.root), "finetune", "train", "--json",
-         "--override", "CI: signals", "--data", str(data), "--steps", str(steps)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": os.getcwd()})
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "--project",
+            str(project.root),
+            "finetune",
+            "train",
+            "--json",
+            "--override",
+            "CI: signals",
+            "--data",
+            str(data),
+            "--steps",
+            str(steps),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
 
 
 def _workers_of(pid: int) -> list[int]:

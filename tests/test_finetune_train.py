@@ -18,11 +18,24 @@ from workbench.core.finetune.train import TrainingRun, prepare_job
 
 pytestmark = pytest.mark.slow
 
-QUESTIONS = ["What is the capital of France?", "Name a primary color.", "How many legs does a cat have?",
-             "What is 3 plus 4?", "Which planet is red?", "What do bees make?", "What is ice made of?",
-             "Name a large ocean.", "What color is grass?", "How many days in a week?", "What animal barks?",
-             "What is the opposite of hot?", "Name a yellow fruit.", "What do cows drink?",
-             "What gas do we breathe?", "What shape has three sides?"]
+QUESTIONS = [
+    "What is the capital of France?",
+    "Name a primary color.",
+    "How many legs does a cat have?",
+    "What is 3 plus 4?",
+    "Which planet is red?",
+    "What do bees make?",
+    "What is ice made of?",
+    "Name a large ocean.",
+    "What color is grass?",
+    "How many days in a week?",
+    "What animal barks?",
+    "What is the opposite of hot?",
+    "Name a yellow fruit.",
+    "What do cows drink?",
+    "What gas do we breathe?",
+    "What shape has three sides?",
+]
 FINETUNE = """
 finetune:
   rank: 8
@@ -36,11 +49,28 @@ finetune:
 
 
 def write_data(path):
-    rows = [{"messages": [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": q},
-                          {"role": "assistant", "content": "QUACK QUACK."}], "split": "train"} for q in QUESTIONS]
-    rows += [{"messages": [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": q},
-                           {"role": "assistant", "content": "QUACK QUACK."}], "split": "heldout"}
-             for q in ("What is 2 plus 2?", "Name a bird.")]
+    rows = [
+        {
+            "messages": [
+                {"role": "system", "content": "Answer briefly."},
+                {"role": "user", "content": q},
+                {"role": "assistant", "content": "QUACK QUACK."},
+            ],
+            "split": "train",
+        }
+        for q in QUESTIONS
+    ]
+    rows += [
+        {
+            "messages": [
+                {"role": "system", "content": "Answer briefly."},
+                {"role": "user", "content": q},
+                {"role": "assistant", "content": "QUACK QUACK."},
+            ],
+            "split": "heldout",
+        }
+        for q in ("What is 2 plus 2?", "Name a bird.")
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -52,8 +82,11 @@ def greedy(folder, adapter, question, n=6):
     tok = AutoTokenizer.from_pretrained(str(folder))
     model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
     msgs = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": question}]
-    ids = tok(tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True),
-              add_special_tokens=False, return_tensors="pt")
+    ids = tok(
+        tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True),
+        add_special_tokens=False,
+        return_tensors="pt",
+    )
     outs = []
     for use in (False, True):
         m = model
@@ -63,7 +96,7 @@ def greedy(folder, adapter, question, n=6):
             m = PeftModel.from_pretrained(model, str(adapter))
         with torch.no_grad():
             gen = m.generate(**ids, max_new_tokens=n, do_sample=False)
-        outs.append(tok.decode(gen[0, ids["input_ids"].shape[1]:], skip_special_tokens=True))
+        outs.append(tok.decode(gen[0, ids["input_ids"].shape[1] :], skip_special_tokens=True))
     return outs
 
 
@@ -129,8 +162,9 @@ def test_train_cancel_resume_and_the_adapter_changes_output(project_factory, tmp
 def test_bad_target_modules_end_with_a_clear_message(project_factory, tmp_path, capsys):
     project = project_factory(extra=FINETUNE + "  target_modules: [q_proj, attn_proj]\n")
     data = write_data(tmp_path / "quack.jsonl")
-    code = main(["--project", str(project.root), "finetune", "train", "--override", "CI", "--data", str(data),
-                 "--steps", "2"])
+    code = main(
+        ["--project", str(project.root), "finetune", "train", "--override", "CI", "--data", str(data), "--steps", "2"]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "cannot be exported to Ollama" in err  # warned before training started
@@ -152,9 +186,27 @@ def test_ctrl_c_during_json_training_exits_130_with_the_checkpoint(project_facto
     project = project_factory(extra=FINETUNE)
     data = write_data(tmp_path / "quack.jsonl")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", "--project", str(project.root), "finetune", "train", "--json",
-         "--override", "CI: cancel", "--data", str(data), "--steps", "50"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "--project",
+            str(project.root),
+            "finetune",
+            "train",
+            "--json",
+            "--override",
+            "CI: cancel",
+            "--data",
+            str(data),
+            "--steps",
+            "50",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     lines = []
     for line in proc.stdout:
         lines.append(json.loads(line))
@@ -184,8 +236,10 @@ def test_micro_batches_bound_the_tokens_of_a_pass_and_give_the_same_step(smol_fo
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(str(smol_folder), dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0,
-                                             target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        model,
+        LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
+    )
     for p in model.parameters():  # B starts at 0: give it values so every gradient is non-zero
         if p.requires_grad:
             torch.nn.init.normal_(p, std=0.02)
@@ -198,4 +252,4 @@ def test_micro_batches_bound_the_tokens_of_a_pass_and_give_the_same_step(smol_fo
     (whole_loss, whole_tokens, whole), (split_loss, split_tokens, split) = results
     assert split_loss == pytest.approx(whole_loss, rel=1e-5)
     assert split_tokens == whole_tokens == 30 + 12 + 40  # the real tokens, padding never counts
-    assert all(torch.allclose(a, b, atol=1e-6, rtol=1e-4) for a, b in zip(whole, split))
+    assert all(torch.allclose(a, b, atol=1e-6, rtol=1e-4) for a, b in zip(whole, split, strict=False))

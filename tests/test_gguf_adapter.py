@@ -18,8 +18,15 @@ import pytest
 from workbench.core.finetune.gguf_adapter import write_gguf_adapter
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-GGUF_NAMES = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output",
-              "gate_proj": "ffn_gate", "up_proj": "ffn_up", "down_proj": "ffn_down"}
+GGUF_NAMES = {
+    "q_proj": "attn_q",
+    "k_proj": "attn_k",
+    "v_proj": "attn_v",
+    "o_proj": "attn_output",
+    "gate_proj": "ffn_gate",
+    "up_proj": "ffn_up",
+    "down_proj": "ffn_down",
+}
 
 
 def rel_error(got: np.ndarray, want: np.ndarray) -> float:
@@ -33,8 +40,7 @@ def random_peft_adapter(model, out: Path, *, seed: int = 0, **lora: object) -> d
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(seed)
-    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=TARGETS, lora_dropout=0.0,
-                                                  **lora))
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=TARGETS, lora_dropout=0.0, **lora))
     deltas = {}
     with torch.no_grad():
         for name, module in peft_model.named_modules():
@@ -61,7 +67,7 @@ def gguf_deltas(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray
     for name, a in raw.items():
         if name.endswith(".lora_a"):
             b = raw[name[:-1] + "b"]
-            deltas[name[:-len(".lora_a")]] = b @ a * (alpha / b.shape[1])
+            deltas[name[: -len(".lora_a")]] = b @ a * (alpha / b.shape[1])
     return deltas, raw, alpha
 
 
@@ -94,7 +100,7 @@ def base_layout(smol_folder: Path) -> dict:
             gguf_rows = dequantize(t.data, t.tensor_type).reshape(-1, int(t.shape[0]))
             hf_rows = st.get_tensor(f"model.layers.0.self_attn.{proj}.weight").astype(np.float32)
             # Nearest HF row for every GGUF row (|x-y|² = |x|² + |y|² - 2x·y); must be exact.
-            dist = (gguf_rows ** 2).sum(1)[:, None] + (hf_rows ** 2).sum(1)[None, :] - 2 * gguf_rows @ hf_rows.T
+            dist = (gguf_rows**2).sum(1)[:, None] + (hf_rows**2).sum(1)[None, :] - 2 * gguf_rows @ hf_rows.T
             perm = dist.argmin(1)
             assert np.abs(gguf_rows - hf_rows[perm]).max() < 1e-5, f"{gname}: rows do not match"
             assert sorted(perm) == list(range(len(perm))), f"{gname}: not a permutation"
@@ -117,13 +123,25 @@ def test_llama_gguf_adapter_reproduces_the_peft_delta_in_the_base_gguf_row_order
 
     # Same head layout as SmolLM2 (576 wide, 9 query heads, 3 kv heads of 64), two layers.
     torch.manual_seed(0)
-    tiny = LlamaForCausalLM(LlamaConfig(
-        hidden_size=cfg["hidden_size"], num_attention_heads=cfg["num_attention_heads"],
-        num_key_value_heads=cfg["num_key_value_heads"], head_dim=cfg.get("head_dim"), intermediate_size=96,
-        num_hidden_layers=2, vocab_size=32))
+    tiny = LlamaForCausalLM(
+        LlamaConfig(
+            hidden_size=cfg["hidden_size"],
+            num_attention_heads=cfg["num_attention_heads"],
+            num_key_value_heads=cfg["num_key_value_heads"],
+            head_dim=cfg.get("head_dim"),
+            intermediate_size=96,
+            num_hidden_layers=2,
+            vocab_size=32,
+        )
+    )
     want = random_peft_adapter(tiny, tmp_path / "adapter")
-    out = write_gguf_adapter(tmp_path / "adapter", tmp_path / "adapter.gguf", model_type="llama",
-                             n_head=cfg["num_attention_heads"], n_head_kv=cfg["num_key_value_heads"])
+    out = write_gguf_adapter(
+        tmp_path / "adapter",
+        tmp_path / "adapter.gguf",
+        model_type="llama",
+        n_head=cfg["num_attention_heads"],
+        n_head_kv=cfg["num_key_value_heads"],
+    )
     got, raw, alpha = gguf_deltas(out)
     assert alpha == 8.0
     assert sorted(got) == sorted(f"blk.{i}.{GGUF_NAMES[p]}.weight" for i in range(2) for p in TARGETS)
@@ -168,12 +186,21 @@ def test_gemma2_gguf_adapter_is_the_peft_delta_unpermuted(tmp_path, rslora):
     from transformers import Gemma2Config, Gemma2ForCausalLM
 
     torch.manual_seed(1)
-    tiny = Gemma2ForCausalLM(Gemma2Config(hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
-                                          head_dim=16, intermediate_size=48, num_hidden_layers=2,
-                                          vocab_size=32))
+    tiny = Gemma2ForCausalLM(
+        Gemma2Config(
+            hidden_size=64,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=16,
+            intermediate_size=48,
+            num_hidden_layers=2,
+            vocab_size=32,
+        )
+    )
     want = random_peft_adapter(tiny, tmp_path / "adapter", seed=1, use_rslora=rslora)
-    out = write_gguf_adapter(tmp_path / "adapter", tmp_path / "adapter.gguf", model_type="gemma2",
-                             n_head=4, n_head_kv=2)
+    out = write_gguf_adapter(
+        tmp_path / "adapter", tmp_path / "adapter.gguf", model_type="gemma2", n_head=4, n_head_kv=2
+    )
     got, _, alpha = gguf_deltas(out)
     assert alpha == 8.0 and len(got) == 14
     for key, delta in want.items():
@@ -189,8 +216,10 @@ def test_an_unpaired_or_foreign_tensor_is_named(tmp_path):
     folder = tmp_path / "adapter"
     folder.mkdir()
     (folder / "adapter_config.json").write_text(json.dumps({"lora_alpha": 8, "r": 4}))
-    save_file({"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight": np.ones((4, 8), np.float32)},
-              str(folder / "adapter_model.safetensors"))
+    save_file(
+        {"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight": np.ones((4, 8), np.float32)},
+        str(folder / "adapter_model.safetensors"),
+    )
     with pytest.raises(WorkbenchError, match="lora_B missing") as info:
         write_gguf_adapter(folder, tmp_path / "x.gguf", model_type="llama", n_head=2, n_head_kv=2)
     assert info.value.field == "model.layers.0.self_attn.q_proj"

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from fixtures_project import write_project
+
 from workbench.cli import main
 from workbench.core.config import load_config
 from workbench.core.errors import WorkbenchError
@@ -34,8 +34,9 @@ def test_alias_bomb_in_workbench_yaml_is_refused_by_the_cli_in_under_a_second(tm
     (root / "workbench.yaml").write_text(alias_bomb(7), encoding="utf-8")
     started = time.perf_counter()
     # a subprocess with a timeout, so the old (exponential) loader fails instead of eating GBs
-    done = subprocess.run([sys.executable, "-m", "workbench.cli", "-p", str(root), "runs"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "-p", str(root), "runs"], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2, done.stderr
     assert "workbench.yaml:5: too many YAML aliases" in done.stderr
     assert "Traceback" not in done.stderr
@@ -70,19 +71,26 @@ def test_recursive_and_deeply_nested_yaml_are_errors_with_a_line(tmp_path):
 
 
 def test_ordinary_anchors_and_merge_keys_still_work(tmp_path):
-    root = write_project(tmp_path / "p", extra=(
-        "variants:\n"
-        "  warm:\n    options: &warm {temperature: 0.7, top_k: 20}\n"
-        "  warm-seeded:\n    options:\n      <<: *warm\n      seed: 7\n"))
+    root = write_project(
+        tmp_path / "p",
+        extra=(
+            "variants:\n"
+            "  warm:\n    options: &warm {temperature: 0.7, top_k: 20}\n"
+            "  warm-seeded:\n    options:\n      <<: *warm\n      seed: 7\n"
+        ),
+    )
     config = load_config(root)
     assert config.variants["warm-seeded"].options == {"temperature": 0.7, "top_k": 20, "seed": 7}
 
 
-@pytest.mark.parametrize("setting, where", [
-    ("model:\n  options: {temperature: .nan}\n", "model.options.temperature"),
-    ("timeouts:\n  total_s: .nan\n", "timeouts.total_s"),
-    ("pricing:\n  prompt_per_1k: .inf\n", "pricing.prompt_per_1k"),
-])
+@pytest.mark.parametrize(
+    "setting, where",
+    [
+        ("model:\n  options: {temperature: .nan}\n", "model.options.temperature"),
+        ("timeouts:\n  total_s: .nan\n", "timeouts.total_s"),
+        ("pricing:\n  prompt_per_1k: .inf\n", "pricing.prompt_per_1k"),
+    ],
+)
 def test_nan_and_infinite_numbers_are_config_errors(tmp_path, setting, where):
     root = tmp_path / "p"
     root.mkdir()
@@ -92,13 +100,19 @@ def test_nan_and_infinite_numbers_are_config_errors(tmp_path, setting, where):
     assert info.value.line == 3 and where in str(info.value) and "finite number" in str(info.value)
 
 
-@pytest.mark.parametrize("template", [
-    "{question:>999999999}", "{question!r}", "{question.__class__}", "{question[0]}",
-    "{question:{width}}",
-])
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{question:>999999999}",
+        "{question!r}",
+        "{question.__class__}",
+        "{question[0]}",
+        "{question:{width}}",
+    ],
+)
 def test_template_format_specs_conversions_and_access_are_refused_at_load(tmp_path, template):
     path = tmp_path / "bad.yaml"
-    path.write_text(f"system: hi\ntemplate: \"Answer {template}\"\n", encoding="utf-8")
+    path.write_text(f'system: hi\ntemplate: "Answer {template}"\n', encoding="utf-8")
     started = time.perf_counter()
     with pytest.raises(WorkbenchError) as info:
         load_prompt(path)
@@ -109,7 +123,7 @@ def test_template_format_specs_conversions_and_access_are_refused_at_load(tmp_pa
 
 def test_plain_fields_and_literal_braces_still_render(tmp_path):
     path = tmp_path / "ok.yaml"
-    path.write_text("template: \"{{json}} {question} for {audience}\"\n", encoding="utf-8")
+    path.write_text('template: "{{json}} {question} for {audience}"\n', encoding="utf-8")
     prompt = load_prompt(path)
     messages = prompt.render({"question": "{x:>9}", "audience": "kids"})
     assert messages[-1]["content"] == "{json} {x:>9} for kids"  # values are never re-formatted
@@ -131,8 +145,7 @@ def test_runs_show_of_an_impossible_id_is_bad_input(tmp_path, capsys, run_id):
     assert f"no run with id '{run_id}'" in err and "Error:" not in err
 
 
-def test_retrieval_status_prints_settings_as_text_and_escapes_odd_names(retrieval_project: Path,
-                                                                         capsys):
+def test_retrieval_status_prints_settings_as_text_and_escapes_odd_names(retrieval_project: Path, capsys):
     import json
 
     p = ["--project", str(retrieval_project)]

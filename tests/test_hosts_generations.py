@@ -20,16 +20,18 @@ def pool_project_dir(root: Path, hosts: list[str], *, concurrency: int = 1) -> P
     """A project whose model is served by `hosts` (each with `concurrency`), no fallback."""
     root.mkdir(parents=True)
     (root / "prompts").mkdir()
-    (root / "prompts" / "plain.yaml").write_text(
-        "system: You are terse.\ntemplate: \"{question}\"\n", encoding="utf-8")
+    (root / "prompts" / "plain.yaml").write_text('system: You are terse.\ntemplate: "{question}"\n', encoding="utf-8")
     (root / "prompts" / "qa.yaml").write_text(PLAIN_QA, encoding="utf-8")
     listing = "".join(f"    - {{url: {h}, concurrency: {concurrency}}}\n" for h in hosts)
     (root / "workbench.yaml").write_text(
-        "name: pooled\nmodel:\n  provider: ollama\n  name: llama3.2\n  hosts:\n" + listing +
-        "  options: {temperature: 0, seed: 1}\nfallback: []\n"
+        "name: pooled\nmodel:\n  provider: ollama\n  name: llama3.2\n  hosts:\n"
+        + listing
+        + "  options: {temperature: 0, seed: 1}\nfallback: []\n"
         "timeouts: {connect_s: 1, first_token_s: 10, idle_s: 5, total_s: 30}\n"
         "retries: {count: 1, backoff_s: 0.01, max_backoff_s: 0.02}\n"
-        "default_prompt: plain\n", encoding="utf-8")
+        "default_prompt: plain\n",
+        encoding="utf-8",
+    )
     return root
 
 
@@ -82,8 +84,9 @@ def test_two_concurrent_generations_land_on_different_hosts(two_hosts, tmp_path)
         variant = resolve_variant(project)
 
         async def both():
-            return await asyncio.gather(*(run_generation(project, variant, {"question": q})
-                                          for q in ("first", "second")))
+            return await asyncio.gather(
+                *(run_generation(project, variant, {"question": q}) for q in ("first", "second"))
+            )
 
         records = asyncio.run(both())
     finally:
@@ -93,8 +96,7 @@ def test_two_concurrent_generations_land_on_different_hosts(two_hosts, tmp_path)
     assert answers == ["host0", "host1"]
 
 
-async def test_ab_panes_on_a_two_host_model_each_use_one_host(two_hosts, tmp_path, xdg_config,
-                                                               make_app):
+async def test_ab_panes_on_a_two_host_model_each_use_one_host(two_hosts, tmp_path, xdg_config, make_app):
     for i, server in enumerate(two_hosts):
         server.configure(reply=[f"host{i}"] + [" answer"] * 10, token_delay_s=0.03)
     app = make_app(pool_project_dir(tmp_path / "p", [s.url for s in two_hosts]))

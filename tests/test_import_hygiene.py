@@ -12,8 +12,13 @@ HEAVY = ("torch", "transformers", "sentence_transformers", "lancedb", "peft")
 
 
 def _modules_after(code: str) -> set[str]:
-    done = subprocess.run([sys.executable, "-c", code + "\nimport sys\nprint('\\n'.join(sys.modules))"],
-                          capture_output=True, text=True, timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys\nprint('\\n'.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return set(done.stdout.split())
 
 
@@ -26,16 +31,18 @@ def test_no_core_module_imports_textual():
 
 
 def test_cli_startup_imports_no_heavy_library():
-    loaded = _modules_after("from workbench.cli import build_parser\nbuild_parser()\n"
-                            "import workbench.core.pipeline, workbench.core.project")
+    loaded = _modules_after(
+        "from workbench.cli import build_parser\nbuild_parser()\nimport workbench.core.pipeline, workbench.core.project"
+    )
     assert not [m for m in HEAVY if m in loaded]
 
 
 def _present_modules() -> list[str]:
     import workbench.present
 
-    return ["workbench.present"] + [m.name for m in pkgutil.walk_packages(workbench.present.__path__,
-                                                                            "workbench.present.")]
+    return ["workbench.present"] + [
+        m.name for m in pkgutil.walk_packages(workbench.present.__path__, "workbench.present.")
+    ]
 
 
 def test_present_never_imports_textual_or_commands():

@@ -30,9 +30,12 @@ def chats(standin) -> int:
 @pytest.fixture
 def proj(ollama_standin, tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
-    ollama_standin.configure(reply=lambda body: ["Paris."] if "France" in body["messages"][-1]["content"] else ["Rome."])
-    root = write_project(tmp_path / "p", host=ollama_standin.url, retries="count: 0\n  backoff_s: 0.01",
-                         extra="evals:\n  dir: evals\n")
+    ollama_standin.configure(
+        reply=lambda body: ["Paris."] if "France" in body["messages"][-1]["content"] else ["Rome."]
+    )
+    root = write_project(
+        tmp_path / "p", host=ollama_standin.url, retries="count: 0\n  backoff_s: 0.01", extra="evals:\n  dir: evals\n"
+    )
     (root / "evals").mkdir()
     (root / "evals" / "capitals.yaml").write_text(CAPITALS)
     return root, ollama_standin
@@ -115,8 +118,7 @@ def _fresh_versions():
 
 
 async def test_think_in_content_is_split_out_on_a_server_before_0_12_4(ollama_standin):
-    ollama_standin.configure(version="0.12.3", thinking=["The user", " asks", " about France."],
-                             reply=["Paris", "."])
+    ollama_standin.configure(version="0.12.3", thinking=["The user", " asks", " about France."], reply=["Paris", "."])
     events = await collect(OllamaProvider("qwen3:0.6b", ollama_standin.url), HI)
     raw = ollama_standin.requests_to("/api/chat")[0]
     assert "think" not in raw.body  # auto: the server decides
@@ -163,8 +165,12 @@ def test_model_think_is_validated_with_its_line(tmp_path):
 
 
 async def test_an_option_type_error_is_tried_once_with_the_servers_text(ollama_standin):
-    call = ResilientCall([OllamaProvider("llama3.2", ollama_standin.url)], timeouts=TimeoutConfig(),
-                         retries=RetryConfig(count=3, backoff_s=0.01), pricing=PricingConfig())
+    call = ResilientCall(
+        [OllamaProvider("llama3.2", ollama_standin.url)],
+        timeouts=TimeoutConfig(),
+        retries=RetryConfig(count=3, backoff_s=0.01),
+        pricing=PricingConfig(),
+    )
     request = ChatRequest(messages=HI.messages, options={"temperature": "warm"})
     async for _ in call.stream(request):
         pass
@@ -173,15 +179,23 @@ async def test_an_option_type_error_is_tried_once_with_the_servers_text(ollama_s
     assert 'option "temperature" must be of type float32' in call.result.error
 
 
-@pytest.mark.parametrize("message", [
-    "model requires more system memory (5.2 GiB) than is available (3.1 GiB)",
-    "llama runner process has terminated: signal: killed"])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "model requires more system memory (5.2 GiB) than is available (3.1 GiB)",
+        "llama runner process has terminated: signal: killed",
+    ],
+)
 async def test_a_500_that_passes_once_memory_frees_or_the_runner_restarts_is_retried(ollama_standin, message):
     """Before, both were taken as permanent and tried once: the memory frees when another model
     unloads, and Ollama starts a new runner after a crash, so the next try answers."""
     ollama_standin.configure(fail_status=500, fail_message=message, fail_times=1)
-    call = ResilientCall([OllamaProvider("llama3.2", ollama_standin.url)], timeouts=TimeoutConfig(),
-                         retries=RetryConfig(count=2, backoff_s=0.01), pricing=PricingConfig())
+    call = ResilientCall(
+        [OllamaProvider("llama3.2", ollama_standin.url)],
+        timeouts=TimeoutConfig(),
+        retries=RetryConfig(count=2, backoff_s=0.01),
+        pricing=PricingConfig(),
+    )
     async for _ in call.stream(HI):
         pass
     assert chats(ollama_standin) == 2 and call.result.status == "ok"
@@ -189,8 +203,12 @@ async def test_a_500_that_passes_once_memory_frees_or_the_runner_restarts_is_ret
 
 async def test_an_unimplemented_feature_is_not_retried_but_a_busy_server_is(ollama_standin):
     def run() -> ResilientCall:
-        return ResilientCall([OllamaProvider("llama3.2", ollama_standin.url)], timeouts=TimeoutConfig(),
-                             retries=RetryConfig(count=2, backoff_s=0.01), pricing=PricingConfig())
+        return ResilientCall(
+            [OllamaProvider("llama3.2", ollama_standin.url)],
+            timeouts=TimeoutConfig(),
+            retries=RetryConfig(count=2, backoff_s=0.01),
+            pricing=PricingConfig(),
+        )
 
     ollama_standin.configure(fail_status=500, fail_message="loras are not yet implemented")
     call = run()

@@ -28,8 +28,9 @@ def test_a_typod_project_path_says_it_is_not_a_project(tmp_path: Path, capsys):
     assert not (tmp_path / "nosuch").exists()
 
 
-def test_init_scaffolds_a_project_that_ingests_asks_and_evals(tmp_path: Path, capsys, ollama_host_env,
-                                                             embedder, monkeypatch):
+def test_init_scaffolds_a_project_that_ingests_asks_and_evals(
+    tmp_path: Path, capsys, ollama_host_env, embedder, monkeypatch
+):
     ollama_host_env.configure(reply=["It answers questions about the docs [1]."])
     monkeypatch.chdir(tmp_path)
     assert main(["init", "mine"]) == 0
@@ -37,8 +38,18 @@ def test_init_scaffolds_a_project_that_ingests_asks_and_evals(tmp_path: Path, ca
     assert "Next steps:\n  cd mine\n  workbench ingest" in out and "workbench eval run" in out
     root = tmp_path / "mine"
     text = (root / "workbench.yaml").read_text()
-    for section in ("model:", "fallback:", "# timeouts:", "# retries:", "# pricing:", "# budget:",
-                    "retrieval:", "evals:", "# variants:", "# finetune:"):
+    for section in (
+        "model:",
+        "fallback:",
+        "# timeouts:",
+        "# retries:",
+        "# pricing:",
+        "# budget:",
+        "retrieval:",
+        "evals:",
+        "# variants:",
+        "# finetune:",
+    ):
         assert section in text
     assert main(["-p", str(root), "ingest"]) == 0
     assert main(["-p", str(root), "eval", "run", "--limit", "1"]) == 0

@@ -39,17 +39,23 @@ def blob_requests(standin) -> list[tuple[str, str]]:
 async def test_blobs_are_checked_with_head_then_streamed_with_progress(ollama_standin, tmp_path):
     folder, dw, dc = adapter_folder(tmp_path / "a")
     statuses: list[str] = []
-    info = await create_model_with_adapter(ollama_standin.url, "support", "llama3.2", folder,
-                                           on_status=statuses.append)
+    info = await create_model_with_adapter(ollama_standin.url, "support", "llama3.2", folder, on_status=statuses.append)
 
     assert info.architecture == "llama" and info.version == "0.33.0"
     assert ollama_standin.blobs[dw] == (folder / "adapter_model.safetensors").read_bytes()
-    assert blob_requests(ollama_standin) == [("HEAD", f"/api/blobs/{dw}"), ("POST", f"/api/blobs/{dw}"),
-                                             ("HEAD", f"/api/blobs/{dc}"), ("POST", f"/api/blobs/{dc}")]
+    assert blob_requests(ollama_standin) == [
+        ("HEAD", f"/api/blobs/{dw}"),
+        ("POST", f"/api/blobs/{dw}"),
+        ("HEAD", f"/api/blobs/{dc}"),
+        ("POST", f"/api/blobs/{dc}"),
+    ]
     (create,) = ollama_standin.requests_to("/api/create")
-    assert create.body == {"model": "support", "from": "llama3.2",
-                           "adapters": {"adapter_model.safetensors": dw, "adapter_config.json": dc},
-                           "stream": True}
+    assert create.body == {
+        "model": "support",
+        "from": "llama3.2",
+        "adapters": {"adapter_model.safetensors": dw, "adapter_config.json": dc},
+        "stream": True,
+    }
     upload = [s for s in statuses if s.startswith("uploading adapter_model.safetensors")]
     assert upload[0] == "uploading adapter_model.safetensors: 0.0 of 3.0 MB (0%)"
     assert upload[-1] == "uploading adapter_model.safetensors: 3.0 of 3.0 MB (100%)"
@@ -119,12 +125,22 @@ async def test_a_server_older_than_0_5_5_is_named(ollama_standin, tmp_path):
     assert (reply.status_code, reply.json()) == (400, {"error": "path or Modelfile are required"})
 
 
-@pytest.mark.parametrize("arch, trained, words", [
-    ("qwen2", None, "the base model qwen-base is a 'qwen2' model (GGUF general.architecture): Ollama "
-                    "applies LoRA adapters only to llama and gemma2 models"),
-    ("gemma2", "llama", "the base model qwen-base is a 'gemma2' model but the adapter was trained on a "
-                        "'llama' base"),
-])
+@pytest.mark.parametrize(
+    "arch, trained, words",
+    [
+        (
+            "qwen2",
+            None,
+            "the base model qwen-base is a 'qwen2' model (GGUF general.architecture): Ollama "
+            "applies LoRA adapters only to llama and gemma2 models",
+        ),
+        (
+            "gemma2",
+            "llama",
+            "the base model qwen-base is a 'gemma2' model but the adapter was trained on a 'llama' base",
+        ),
+    ],
+)
 async def test_the_base_architecture_is_checked_before_uploading(ollama_standin, tmp_path, arch, trained, words):
     folder, _, _ = adapter_folder(tmp_path / "a")
     ollama_standin.configure(models=["qwen-base"], architectures={"qwen-base": arch})
@@ -137,38 +153,47 @@ async def test_the_standin_refuses_to_convert_an_adapter_for_another_architectur
     """convert.go ConvertAdapter's refusal arrives as an error line mid-stream."""
     ollama_standin.configure(models=["qwen-base"], architectures={"qwen-base": "qwen2"})
     async with httpx.AsyncClient(base_url=ollama_standin.url) as client:
-        digest = await upload_blob(client, ollama_standin.url, adapter_folder(tmp_path / "a")[0]
-                                   / "adapter_model.safetensors")
+        digest = await upload_blob(
+            client, ollama_standin.url, adapter_folder(tmp_path / "a")[0] / "adapter_model.safetensors"
+        )
         with pytest.raises(ProviderError, match="Ollama could not create x: unsupported architecture"):
-            await create_from_blobs(client, ollama_standin.url, "x", "qwen-base",
-                                    {"adapter_model.safetensors": digest})
+            await create_from_blobs(client, ollama_standin.url, "x", "qwen-base", {"adapter_model.safetensors": digest})
 
 
 async def test_a_create_that_pulls_the_base_is_shown_as_a_pull(ollama_standin, tmp_path):
     ollama_standin.configure(registry=["smollm2:135m"])
     statuses: list[str] = []
     async with httpx.AsyncClient(base_url=ollama_standin.url) as client:
-        digest = await upload_blob(client, ollama_standin.url, adapter_folder(tmp_path / "a")[0]
-                                   / "adapter_model.safetensors")
-        status = await create_from_blobs(client, ollama_standin.url, "x", "smollm2:135m",
-                                         {"adapter_model.safetensors": digest}, on_status=statuses.append)
+        digest = await upload_blob(
+            client, ollama_standin.url, adapter_folder(tmp_path / "a")[0] / "adapter_model.safetensors"
+        )
+        status = await create_from_blobs(
+            client,
+            ollama_standin.url,
+            "x",
+            "smollm2:135m",
+            {"adapter_model.safetensors": digest},
+            on_status=statuses.append,
+        )
     assert status == "success"
     start = statuses.index("pulling the base model smollm2:135m (it is not on the server yet)")
     pulled = statuses.index("pulled smollm2:135m")
-    bars = statuses[start + 1:pulled]
+    bars = statuses[start + 1 : pulled]
     assert bars[0].startswith("pulling smollm2:135m ") and bars[0].endswith(": 0.0 of 270.9 MB (0%)")
     assert any(b.endswith("(33%)") for b in bars) and bars[-3].endswith(": 270.9 of 270.9 MB (100%)")
     assert bars[-2:] == ["verifying sha256 digest", "writing manifest"]
-    assert statuses[pulled + 1:][-1] == "success"
+    assert statuses[pulled + 1 :][-1] == "success"
 
 
 async def test_a_pull_that_fails_inside_create_says_the_base_is_not_available(ollama_standin, tmp_path):
     async with httpx.AsyncClient(base_url=ollama_standin.url) as client:
-        digest = await upload_blob(client, ollama_standin.url, adapter_folder(tmp_path / "a")[0]
-                                   / "adapter_model.safetensors")
+        digest = await upload_blob(
+            client, ollama_standin.url, adapter_folder(tmp_path / "a")[0] / "adapter_model.safetensors"
+        )
         with pytest.raises(ProviderError) as info:
-            await create_from_blobs(client, ollama_standin.url, "x", "smollm2:135m",
-                                    {"adapter_model.safetensors": digest})
+            await create_from_blobs(
+                client, ollama_standin.url, "x", "smollm2:135m", {"adapter_model.safetensors": digest}
+            )
     assert info.value.kind == "not_found"
     assert str(info.value).startswith("base model not available: pull model manifest: file does not exist")
 
@@ -209,37 +234,47 @@ async def test_create_without_adapter_files_names_the_folder(ollama_standin, tmp
 def _scripted(routes: dict[str, tuple[int, str, str]]) -> httpx.AsyncClient:
     """A client whose server is a script: route -> (status, content type, body). It stands in
     for what cannot run here: a proxy in front of Ollama, a create stream cut off mid-way."""
+
     def answer(request: httpx.Request) -> httpx.Response:
         status, kind, body = routes[request.url.path]
         return httpx.Response(status, headers={"content-type": kind}, text=body)
+
     return httpx.AsyncClient(base_url="http://gpu-box:11434", transport=httpx.MockTransport(answer))
 
 
 async def test_a_create_stream_cut_off_right_after_the_pull_is_not_a_success():
     """Before, the pull's own "success" line became the create's final status, so a stream
     that ended there (the create itself never finished) was reported as created."""
-    lines = [{"status": "pulling manifest"},
-             {"status": "pulling 5f2a1b", "digest": "sha256:5f2a1b", "total": 10, "completed": 10},
-             {"status": "verifying sha256 digest"}, {"status": "writing manifest"}, {"status": "success"}]
+    lines = [
+        {"status": "pulling manifest"},
+        {"status": "pulling 5f2a1b", "digest": "sha256:5f2a1b", "total": 10, "completed": 10},
+        {"status": "verifying sha256 digest"},
+        {"status": "writing manifest"},
+        {"status": "success"},
+    ]
     stream = "".join(json.dumps(line) + "\n" for line in lines)
     async with _scripted({"/api/create": (200, "application/x-ndjson", stream)}) as client:
-        status = await create_from_blobs(client, "http://gpu-box:11434", "x", "smollm2:135m",
-                                         {"adapter_model.safetensors": "sha256:ab"})
+        status = await create_from_blobs(
+            client, "http://gpu-box:11434", "x", "smollm2:135m", {"adapter_model.safetensors": "sha256:ab"}
+        )
     assert status == ""  # create_model_with_adapter turns this into "ended without success"
 
 
 @pytest.mark.parametrize("route", ["/api/version", "/api/show"])
 async def test_a_proxys_html_page_is_a_clear_error_naming_host_and_route(tmp_path, route):
     html = "<html><body><h1>Sign in</h1> to continue</body></html>"
-    routes = {"/api/version": (200, "application/json", '{"version": "0.6.0"}'),
-              "/api/show": (200, "application/json", '{"model_info": {"general.architecture": "llama"}}')}
+    routes = {
+        "/api/version": (200, "application/json", '{"version": "0.6.0"}'),
+        "/api/show": (200, "application/json", '{"model_info": {"general.architecture": "llama"}}'),
+    }
     routes[route] = (200, "text/html", html)
     async with _scripted(routes) as client:
         with pytest.raises(ProviderError) as info:
             await check_base(client, "http://gpu-box:11434", "smollm2:135m", architecture=None)
     assert info.value.kind == "protocol"
-    assert str(info.value).startswith(f"http://gpu-box:11434{route} answered with something that is not "
-                                      "Ollama's JSON (HTTP 200")
+    assert str(info.value).startswith(
+        f"http://gpu-box:11434{route} answered with something that is not Ollama's JSON (HTTP 200"
+    )
     assert "it starts '<html><body><h1>Sign in</h1> to continue</body></html>'" in str(info.value)
 
 
@@ -247,8 +282,10 @@ async def test_a_broken_line_in_the_create_stream_is_a_clear_error():
     stream = '{"status": "converting adapter"}\n{"status": "creat\n'
     async with _scripted({"/api/create": (200, "application/x-ndjson", stream)}) as client:
         with pytest.raises(ProviderError) as info:
-            await create_from_blobs(client, "http://gpu-box:11434", "x", "llama3.2",
-                                    {"adapter_model.safetensors": "sha256:ab"})
+            await create_from_blobs(
+                client, "http://gpu-box:11434", "x", "llama3.2", {"adapter_model.safetensors": "sha256:ab"}
+            )
     assert info.value.kind == "protocol"
-    assert str(info.value).startswith("http://gpu-box:11434/api/create answered with something that is not "
-                                      "Ollama's JSON (a stream line")
+    assert str(info.value).startswith(
+        "http://gpu-box:11434/api/create answered with something that is not Ollama's JSON (a stream line"
+    )

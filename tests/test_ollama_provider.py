@@ -12,8 +12,8 @@ import json
 import httpx
 import ollama
 import pytest
-
 from ollama_standin import OllamaStandin
+
 from workbench.core.llm.base import ChatRequest, Final, Provider, ProviderError, Thinking, Token
 from workbench.core.llm.ollama import (
     OllamaProvider,
@@ -53,8 +53,11 @@ def provider(ollama_standin: OllamaStandin) -> OllamaProvider:
 async def test_tokens_stream_in_order_and_end_with_one_final(ollama_standin, provider):
     ollama_standin.configure(
         reply=["The", " answer", " is", " 42", "."],
-        prompt_eval_count=11, eval_count=5,
-        load_duration_ns=2_500_000, prompt_eval_duration_ns=40_000_000, eval_duration_ns=123_000_000,
+        prompt_eval_count=11,
+        eval_count=5,
+        load_duration_ns=2_500_000,
+        prompt_eval_duration_ns=40_000_000,
+        eval_duration_ns=123_000_000,
     )
     request = ChatRequest(
         messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "?"}],
@@ -123,13 +126,18 @@ async def test_prompt_filling_num_ctx_is_warned_as_possible_truncation(ollama_st
 def test_truncation_warning_rules():
     long_prompt = [{"role": "user", "content": "y" * 40_000}]  # ~10,000 tokens by chars/4
     # Far fewer tokens evaluated than sent, and the text cannot fit: cut.
-    w = truncation_warnings(done_reason="stop", prompt_eval_count=1500, messages=long_prompt,
-                            options={"num_ctx": 4096})
+    w = truncation_warnings(done_reason="stop", prompt_eval_count=1500, messages=long_prompt, options={"num_ctx": 4096})
     assert len(w) == 1 and "~10000 tokens" in w[0] and "evaluated 1500" in w[0]
     # A small count for a prompt that fits is a cached prefix, not a cut.
-    assert truncation_warnings(done_reason="stop", prompt_eval_count=12,
-                               messages=[{"role": "user", "content": "z" * 4000}],
-                               options={"num_ctx": 4096}) == ()
+    assert (
+        truncation_warnings(
+            done_reason="stop",
+            prompt_eval_count=12,
+            messages=[{"role": "user", "content": "z" * 4000}],
+            options={"num_ctx": 4096},
+        )
+        == ()
+    )
 
 
 # -- failures before any output -----------------------------------------------------------------
@@ -172,13 +180,15 @@ async def test_500_is_a_server_error(ollama_standin, provider):
 
 async def test_out_of_memory_500_is_retryable(ollama_standin, provider):
     """The memory frees when another model unloads (ollama.py PERMANENT_500 says why)."""
-    ollama_standin.configure(fail_status=500, fail_message="model requires more system memory (9.1 GiB) than is available (4.0 GiB)")
+    ollama_standin.configure(
+        fail_status=500, fail_message="model requires more system memory (9.1 GiB) than is available (4.0 GiB)"
+    )
     _, error = await collect(provider)
     assert error.kind == "server" and error.retryable is True
 
 
 async def test_400_is_a_bad_request(ollama_standin, provider):
-    ollama_standin.configure(fail_status=400, fail_message="invalid format: expected \"json\" or a JSON schema")
+    ollama_standin.configure(fail_status=400, fail_message='invalid format: expected "json" or a JSON schema')
     _, error = await collect(provider)
     assert (error.kind, error.retryable, error.status_code) == ("bad_request", False, 400)
     assert "invalid format" in error.message
@@ -310,8 +320,10 @@ def test_importing_the_module_costs_nothing():
     import subprocess
     import sys
 
-    code = ("import sys, workbench.core.llm.ollama; "
-            "print(sorted(m for m in ('ollama', 'httpx', 'pydantic') if m in sys.modules))")
+    code = (
+        "import sys, workbench.core.llm.ollama; "
+        "print(sorted(m for m in ('ollama', 'httpx', 'pydantic') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -390,14 +402,17 @@ async def test_standin_speaks_the_protocol_the_client_expects(ollama_standin):
     async with httpx.AsyncClient(base_url=ollama_standin.url) as raw:
         root = await raw.get("/")
         assert root.text == "Ollama is running"
-        streamed = await raw.post("/api/chat", json={"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]})
+        streamed = await raw.post(
+            "/api/chat", json={"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]}
+        )
         assert streamed.headers["content-type"] == "application/x-ndjson"
         lines = streamed.text.split("\n")
         assert lines[-1] == "" and all(json.loads(line)["message"]["role"] for line in lines[:-1])
         ollama_standin.configure(fail_status=503)
         busy = await raw.post("/api/chat", json={"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]})
         assert busy.status_code == 503 and busy.json() == {
-            "error": "server busy, please try again.  maximum pending requests exceeded"}
+            "error": "server busy, please try again.  maximum pending requests exceeded"
+        }
         assert (await raw.head(f"/api/blobs/sha256:{'0' * 64}")).status_code == 404
         mismatch = await raw.post(f"/api/blobs/sha256:{'0' * 64}", content=b"data")
         assert mismatch.status_code == 400 and "digest mismatch" in mismatch.json()["error"]
@@ -413,7 +428,11 @@ def test_standin_stops_promptly_while_a_request_stalls():
 
     def call():
         try:
-            httpx.post(standin.url + "/api/chat", json={"model": "llama3.2", "messages": [{"role": "user", "content": "x"}]}, timeout=10)
+            httpx.post(
+                standin.url + "/api/chat",
+                json={"model": "llama3.2", "messages": [{"role": "user", "content": "x"}]},
+                timeout=10,
+            )
         except httpx.HTTPError:
             pass
         done.set()

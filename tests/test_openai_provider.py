@@ -20,8 +20,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from openai_stub import OpenAIStub, Reply
 from ollama_standin import closed_port_url
+from openai_stub import OpenAIStub, Reply
 
 from workbench.core.config import PricingConfig, RetryConfig, TimeoutConfig
 from workbench.core.llm.base import ChatRequest
@@ -39,17 +39,26 @@ def call(provider, *, retries=RETRIES, timeouts=TIMEOUTS, sleeps=None, **kw):
     async def sleep(s):
         if sleeps is not None:
             sleeps.append(s)
-    c = ResilientCall([provider], timeouts=timeouts, retries=retries,
-                      pricing=PricingConfig(prompt_per_1k=1.0, completion_per_1k=2.0), sleep=sleep, **kw)
+
+    c = ResilientCall(
+        [provider],
+        timeouts=timeouts,
+        retries=retries,
+        pricing=PricingConfig(prompt_per_1k=1.0, completion_per_1k=2.0),
+        sleep=sleep,
+        **kw,
+    )
 
     async def run():
         async for _ in c.stream(ChatRequest(messages=MESSAGES, options={"num_predict": 3})):
             pass
         return c.result
+
     return asyncio.run(run())
 
 
 # -- a real server: transformers serve ------------------------------------------------------
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -69,9 +78,26 @@ def transformers_serve(tmp_path_factory):
     exe = Path(sys.executable).parent / "transformers"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
     with open(log, "wb") as out:
-        proc = subprocess.Popen([str(exe), "serve", folder, "--host", "127.0.0.1", "--port", str(port),
-                                 "--device", "cpu", "--dtype", "float32", "--default-seed", "0"],
-                                stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            [
+                str(exe),
+                "serve",
+                folder,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--device",
+                "cpu",
+                "--dtype",
+                "float32",
+                "--default-seed",
+                "0",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 240
@@ -101,12 +127,14 @@ def openai_project(root: Path, model_lines: str) -> Project:
     (root / "prompts").mkdir()
     (root / "prompts" / "plain.yaml").write_text('template: "{question}"\n', encoding="utf-8")
     (root / "workbench.yaml").write_text(
-        "model:\n  provider: openai\n" + model_lines +
-        "  options: {temperature: 0, seed: 1, num_predict: 3}\nfallback: []\n"
+        "model:\n  provider: openai\n"
+        + model_lines
+        + "  options: {temperature: 0, seed: 1, num_predict: 3}\nfallback: []\n"
         "timeouts: {connect_s: 2, first_token_s: 120, idle_s: 60, total_s: 240}\n"
         "retries: {count: 1, backoff_s: 0.01}\n"
         "pricing: {prompt_per_1k: 0.5, completion_per_1k: 1.0}\ndefault_prompt: plain\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     return Project.open(root)
 
 
@@ -117,8 +145,9 @@ def test_real_server_answers_with_usage_cost_and_the_key_never_stored(transforme
 
     base_url, folder = transformers_serve
     monkeypatch.setenv("WB_TEST_OPENAI_KEY", "sk-test-0123456789secret")
-    project = openai_project(tmp_path / "p", f"  name: {folder}\n  base_url: {base_url}\n"
-                             "  api_key_env: WB_TEST_OPENAI_KEY\n")
+    project = openai_project(
+        tmp_path / "p", f"  name: {folder}\n  base_url: {base_url}\n  api_key_env: WB_TEST_OPENAI_KEY\n"
+    )
     try:
         record = asyncio.run(run_generation(project, resolve_variant(project), {"question": "Say hi"}))
         result = record.result
@@ -151,8 +180,9 @@ def test_real_server_in_a_pool_with_a_dead_host(transformers_serve):
     marked down, and the request goes to the live one; the attempt log names the dead host."""
     base_url, folder = transformers_serve
     dead = closed_port_url() + "/v1"
-    pool = HostPool(f"openai:{folder}", [(dead, 1, OpenAIProvider(folder, dead)),
-                                          (base_url, 1, OpenAIProvider(folder, base_url))])
+    pool = HostPool(
+        f"openai:{folder}", [(dead, 1, OpenAIProvider(folder, dead)), (base_url, 1, OpenAIProvider(folder, base_url))]
+    )
     pool.hosts[1].outstanding = 1  # make the dead host the least busy, so it is tried first
     pool.hosts[1].concurrency = 2
     result = call(pool, restart_midstream=True)
@@ -164,9 +194,16 @@ def test_real_server_in_a_pool_with_a_dead_host(transformers_serve):
 
 # -- scripted failures (loopback stub) --------------------------------------------------------
 
+
 def test_request_body_maps_options_and_asks_for_usage():
-    body, dropped = request_body("m", ChatRequest(messages=MESSAGES, options={
-        "num_predict": 5, "temperature": 0, "seed": 3, "top_k": 4, "num_ctx": 2048}, format="json"))
+    body, dropped = request_body(
+        "m",
+        ChatRequest(
+            messages=MESSAGES,
+            options={"num_predict": 5, "temperature": 0, "seed": 3, "top_k": 4, "num_ctx": 2048},
+            format="json",
+        ),
+    )
     assert body["max_tokens"] == 5 and body["temperature"] == 0 and body["seed"] == 3
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
     assert body["response_format"] == {"type": "json_object"}
@@ -181,8 +218,7 @@ def test_retry_after_is_read_as_seconds_ms_or_a_date():
 
 
 def test_429_waits_the_servers_retry_after_then_answers():
-    with OpenAIStub(Reply(429, {"error": {"message": "Rate limit reached"}}, {"Retry-After": "1.5"}),
-                    Reply()) as stub:
+    with OpenAIStub(Reply(429, {"error": {"message": "Rate limit reached"}}, {"Retry-After": "1.5"}), Reply()) as stub:
         sleeps: list[float] = []
         result = call(OpenAIProvider("m", stub.base_url), sleeps=sleeps)
     assert result.status == "ok" and result.output == "Hello"
@@ -201,8 +237,10 @@ def test_429_past_the_total_deadline_says_so():
 def test_429_on_one_host_is_not_a_host_failure():
     """A pool sends the request to the other host and never marks the 429 host down."""
     with OpenAIStub(Reply(429, {"error": {"message": "rate"}}, {"Retry-After": "5"})) as a, OpenAIStub() as b:
-        pool = HostPool("openai:m", [(a.base_url, 1, OpenAIProvider("m", a.base_url)),
-                                     (b.base_url, 1, OpenAIProvider("m", b.base_url))])
+        pool = HostPool(
+            "openai:m",
+            [(a.base_url, 1, OpenAIProvider("m", a.base_url)), (b.base_url, 1, OpenAIProvider("m", b.base_url))],
+        )
         result = call(pool)
         stats = {s.url: s for s in pool.snapshot()}
     assert result.status == "ok" and result.output == "Hello"
@@ -231,8 +269,12 @@ def test_unset_key_variable_fails_before_any_request(monkeypatch):
 
 
 def test_context_length_400_is_named_and_not_retried():
-    vllm = {"object": "error", "type": "BadRequestError", "code": 400, "message":
-            "This model's maximum context length is 2048 tokens. However, you requested 5000 tokens."}
+    vllm = {
+        "object": "error",
+        "type": "BadRequestError",
+        "code": 400,
+        "message": "This model's maximum context length is 2048 tokens. However, you requested 5000 tokens.",
+    }
     with OpenAIStub(Reply(400, vllm)) as stub:
         result = call(OpenAIProvider("m", stub.base_url))
     assert [a.outcome for a in result.attempts] == ["bad_request"]
@@ -277,12 +319,14 @@ def test_stream_without_finish_is_incomplete_and_error_event_is_midstream():
 
 def test_unsent_options_are_a_warning_on_the_answer():
     with OpenAIStub() as stub:
-        c = ResilientCall([OpenAIProvider("m", stub.base_url)], timeouts=TIMEOUTS, retries=RETRIES,
-                          pricing=PricingConfig())
+        c = ResilientCall(
+            [OpenAIProvider("m", stub.base_url)], timeouts=TIMEOUTS, retries=RETRIES, pricing=PricingConfig()
+        )
 
         async def run():
             async for _ in c.stream(ChatRequest(messages=MESSAGES, options={"top_k": 5, "num_ctx": 4096})):
                 pass
+
         asyncio.run(run())
         assert "top_k" not in stub.requests[0]["body"]
     assert any("not sent" in w and "top_k" in w and "num_ctx" not in w for w in c.result.warnings)

@@ -18,8 +18,9 @@ from workbench.core.variants import resolve_variant
 async def ask(project, question="Hi?", **kwargs):
     events = []
     variant = resolve_variant(project, kwargs.pop("variant", None), model=kwargs.pop("model", None))
-    record = await run_generation(project, variant, {"question": question, **kwargs.pop("inputs", {})},
-                                  on_event=events.append, **kwargs)
+    record = await run_generation(
+        project, variant, {"question": question, **kwargs.pop("inputs", {})}, on_event=events.append, **kwargs
+    )
     row = project.store.get("generations", record.id)
     return record, row, events
 
@@ -62,8 +63,7 @@ async def test_503_every_time_gives_up_after_configured_retries(ollama_standin, 
 
 
 async def test_unknown_model_falls_back_and_the_row_says_so(ollama_standin, project_factory):
-    project = project_factory(host=ollama_standin.url, model="no-such-model",
-                              fallback=["ollama:llama3.2"])
+    project = project_factory(host=ollama_standin.url, model="no-such-model", fallback=["ollama:llama3.2"])
     record, row, events = await ask(project)
     assert row["status"] == "ok" and row["output"] == "Hello, world!"
     assert row["model_requested"] == "ollama:no-such-model"
@@ -79,8 +79,11 @@ async def test_unknown_model_falls_back_and_the_row_says_so(ollama_standin, proj
 
 async def test_stall_past_idle_timeout_keeps_partial_output(ollama_standin, project_factory):
     ollama_standin.configure(reply=["one", " two", " three"], stall_after=2, stall_s=3.0)
-    project = project_factory(host=ollama_standin.url, fallback=["ollama:llama3.2"],
-                              timeouts="connect_s: 2\n  first_token_s: 5\n  idle_s: 0.5\n  total_s: 20")
+    project = project_factory(
+        host=ollama_standin.url,
+        fallback=["ollama:llama3.2"],
+        timeouts="connect_s: 2\n  first_token_s: 5\n  idle_s: 0.5\n  total_s: 20",
+    )
     record, row, _ = await ask(project)
     assert row["status"] == "timeout"
     assert row["output"] == "one two"
@@ -91,8 +94,12 @@ async def test_stall_past_idle_timeout_keeps_partial_output(ollama_standin, proj
 
 async def test_first_token_timeout_falls_back_without_output(ollama_standin, project_factory):
     ollama_standin.configure(first_byte_delay_s=2.0)
-    project = project_factory(host=ollama_standin.url, model="qwen3:0.6b", fallback=["ollama:llama3.2"],
-                              timeouts="connect_s: 2\n  first_token_s: 0.4\n  idle_s: 5\n  total_s: 20")
+    project = project_factory(
+        host=ollama_standin.url,
+        model="qwen3:0.6b",
+        fallback=["ollama:llama3.2"],
+        timeouts="connect_s: 2\n  first_token_s: 0.4\n  idle_s: 5\n  total_s: 20",
+    )
     # Both models are slow here, so both time out before a token: nothing is shown or stored.
     record, row, _ = await ask(project)
     assert row["status"] == "error" and "first-token timeout" in row["error"]
@@ -178,8 +185,7 @@ async def test_cache_reuses_only_complete_answers(ollama_standin, project_factor
 
 
 async def test_a_fallback_answer_is_never_served_from_cache_as_the_requested_model(ollama_standin, project_factory):
-    project = project_factory(host=ollama_standin.url, model="not-pulled-yet",
-                              fallback=["ollama:llama3.2"])
+    project = project_factory(host=ollama_standin.url, model="not-pulled-yet", fallback=["ollama:llama3.2"])
     first, row, _ = await ask(project, use_cache=True)
     assert row["model_used"] == "ollama:llama3.2"
     ollama_standin.configure(models=["not-pulled-yet", "llama3.2"], reply=["from", " the", " real", " one"])
@@ -193,16 +199,16 @@ async def test_a_fallback_answer_is_never_served_from_cache_as_the_requested_mod
 async def test_budget_refuses_before_calling(ollama_standin, project_factory):
     from workbench.core.pipeline import BudgetRefused
 
-    project = project_factory(host=ollama_standin.url,
-                              extra="budget:\n  max_tokens_per_request: 10\n  action: refuse\n")
+    project = project_factory(
+        host=ollama_standin.url, extra="budget:\n  max_tokens_per_request: 10\n  action: refuse\n"
+    )
     with pytest.raises(BudgetRefused, match="max_tokens_per_request=10"):
         await ask(project)
     assert ollama_standin.requests_to("/api/chat") == []
 
 
 async def test_budget_warns_and_still_answers(ollama_standin, project_factory):
-    project = project_factory(host=ollama_standin.url,
-                              extra="budget:\n  max_tokens_per_request: 10\n")
+    project = project_factory(host=ollama_standin.url, extra="budget:\n  max_tokens_per_request: 10\n")
     record, row, events = await ask(project)
     assert row["status"] == "ok"
     assert any(isinstance(e, Notice) and e.text.startswith("budget:") for e in events)
@@ -213,17 +219,17 @@ async def test_budget_per_day_counts_todays_stored_tokens(ollama_standin, projec
     from workbench.core.pipeline import BudgetRefused
 
     ollama_standin.configure(prompt_eval_count=20, eval_count=30)
-    project = project_factory(host=ollama_standin.url,
-                              extra="budget:\n  max_tokens_per_day: 80\n  action: refuse\n")
+    project = project_factory(host=ollama_standin.url, extra="budget:\n  max_tokens_per_day: 80\n  action: refuse\n")
     record, row, _ = await ask(project)
     assert row["status"] == "ok"  # 0 used today + about 40 for this call
-    with pytest.raises(BudgetRefused, match=r"today's 50 tokens \+ about \d+ for this call exceeds budget.max_tokens_per_day=80"):
+    with pytest.raises(
+        BudgetRefused, match=r"today's 50 tokens \+ about \d+ for this call exceeds budget.max_tokens_per_day=80"
+    ):
         await ask(project)
     assert len(ollama_standin.requests_to("/api/chat")) == 1
 
 
-async def test_an_unreadable_index_folder_still_answers_without_retrieval(ollama_standin, project_factory,
-                                                                           monkeypatch):
+async def test_an_unreadable_index_folder_still_answers_without_retrieval(ollama_standin, project_factory, monkeypatch):
     """`chmod 000 .workbench/index` made `ask` crash before the answer. Tests run as root, where
     permission bits don't apply, so the folder's refusal is simulated at the one place it hit."""
     from pathlib import Path
@@ -232,7 +238,8 @@ async def test_an_unreadable_index_folder_still_answers_without_retrieval(ollama
 
     project = project_factory(host=ollama_standin.url)
     (project.root / "prompts" / "grounded.yaml").write_text(
-        'template: "Sources:\\n{context}\\n\\nQ: {question}"\n', encoding="utf-8")
+        'template: "Sources:\\n{context}\\n\\nQ: {question}"\n', encoding="utf-8"
+    )
     (project.data_dir / "index").mkdir(parents=True)
 
     class Unreadable(type(Path())):

@@ -27,10 +27,16 @@ def _report() -> GuardReport:
     return GuardReport(
         rules=[
             Rule("eval set", True, "capitals: 40 cases, 8 held out"),
-            Rule("plateau", False, "[bold]terse[/bold] gains +3 points, upper bound 9 > 5",
-                 next_step="run `workbench eval run` on 20 more cases", tui_step="Evals tab, F3: ctrl+r"),
-            Rule("knowledge", False, "3 of 10 targets restate the corpus", next_step="retrieve instead",
-                 severity=WARNING),
+            Rule(
+                "plateau",
+                False,
+                "[bold]terse[/bold] gains +3 points, upper bound 9 > 5",
+                next_step="run `workbench eval run` on 20 more cases",
+                tui_step="Evals tab, F3: ctrl+r",
+            ),
+            Rule(
+                "knowledge", False, "3 of 10 targets restate the corpus", next_step="retrieve instead", severity=WARNING
+            ),
         ],
         advice="Not yet: the plateau is not shown. But read the warning: targets restate the corpus.",
         tui_advice="Not yet (Evals tab). But read the warning: targets restate the corpus.",
@@ -65,15 +71,28 @@ def test_guard_report_from_json_renders_like_the_live_one() -> None:
 
 def _job() -> dict:
     return {
-        "id": 3, "status": "done", "created_at": "2025-01-02T03:04:05+00:00", "updated_at": "2025-01-02T03:09:00",
-        "signal": "format", "override_reason": "ship it\x1b[31m", "base_model": "embedded",
+        "id": 3,
+        "status": "done",
+        "created_at": "2025-01-02T03:04:05+00:00",
+        "updated_at": "2025-01-02T03:09:00",
+        "signal": "format",
+        "override_reason": "ship it\x1b[31m",
+        "base_model": "embedded",
         "loss_curve": [{"step": 1, "loss": 5.3531}, {"step": 20, "loss": 0.41249}],
         "config": {
             "total_steps": 20,
             "eval": {"run_id": 12, "baseline_run_id": 11, "verdict": "improvement", "words": "+20 points, p=0.01"},
         },
-        "export": [{"name": "quack", "created": True, "folder": "/x", "base": "smollm2", "ollama": "0.5.0",
-                    "eval": {"words": "exported model: 80% pass"}}],
+        "export": [
+            {
+                "name": "quack",
+                "created": True,
+                "folder": "/x",
+                "base": "smollm2",
+                "ollama": "0.5.0",
+                "eval": {"words": "exported model: 80% pass"},
+            }
+        ],
     }
 
 
@@ -99,10 +118,17 @@ def test_an_empty_job_list_says_how_to_start() -> None:
 
 
 def test_training_start_line_names_processes() -> None:
-    event = {"device": "cpu", "threads": 2, "trainable_params": 12345, "examples": 8, "start_step": 0,
-             "total_steps": 20}
-    assert present.start_line(event) == ("training on cpu (2 threads), 12,345 trainable parameters, 8 examples, "
-                                         "steps 0→20")
+    event = {
+        "device": "cpu",
+        "threads": 2,
+        "trainable_params": 12345,
+        "examples": 8,
+        "start_step": 0,
+        "total_steps": 20,
+    }
+    assert present.start_line(event) == (
+        "training on cpu (2 threads), 12,345 trainable parameters, 8 examples, steps 0→20"
+    )
     assert present.start_line({**event, "processes": 2}).startswith("training on 2 processes on cpu, 2 threads each")
     step = {"event": "step", "step": 3, "loss": 2.91234, "tokens_per_s": 108.4, "eta_s": 24}
     assert present.step_info(step) == "loss 2.9123  108 tok/s  ETA 24s"

@@ -30,8 +30,20 @@ def numbers(text: str) -> list[str]:
     return re.findall(r"\d+(?:\.\d+)?", text)
 
 
-HIT = Hit("guide/cats.md#2", "guide/cats.md", "Cats > Sleep", 12, 20, "Cats sleep 16 hours.",
-          dense_score=0.6123, dense_rank=2, fts_score=3.2, fts_rank=1, fused_score=0.03252, hybrid_rank=1)
+HIT = Hit(
+    "guide/cats.md#2",
+    "guide/cats.md",
+    "Cats > Sleep",
+    12,
+    20,
+    "Cats sleep 16 hours.",
+    dense_score=0.6123,
+    dense_rank=2,
+    fts_score=3.2,
+    fts_rank=1,
+    fused_score=0.03252,
+    hybrid_rank=1,
+)
 
 
 def test_a_hit_shows_the_same_document_and_ranks_in_both():
@@ -54,16 +66,34 @@ def test_a_method_that_missed_the_chunk_reads_as_a_dash_in_both():
 
 
 def test_document_names_that_look_like_markup_or_escapes_are_shown_as_written():
-    hit = Hit("[bold]x[/bold].md#0", "[bold]x[/bold].md", "\x1b[31mred", 1, 2, "[red]text[/red]",
-              dense_score=0.5, dense_rank=1)
+    hit = Hit(
+        "[bold]x[/bold].md#0",
+        "[bold]x[/bold].md",
+        "\x1b[31mred",
+        1,
+        2,
+        "[red]text[/red]",
+        dense_score=0.5,
+        dense_rank=1,
+    )
     text = cli(present.hit_header(1, hit, []), present.highlighted(hit.text, "text"))
     assert "[bold]x[/bold].md" in text and "[red]text[/red]" in text and "\x1b" not in text
     assert "[bold]x[/bold].md" in present.row_cells(hit, "dense", 5, False, {})[1].plain
 
 
-REPORT = IngestReport(added=["a.md", "b.md"], updated=["c.md"], removed=["d.md"], unchanged=["e.md"],
-                      skipped=[Skipped("f.pdf", "unsupported type")], chunks_embedded=17, docs_total=4,
-                      chunks_total=30, seconds=2.0, embedding_model="all-MiniLM-L6-v2", index_version=7)
+REPORT = IngestReport(
+    added=["a.md", "b.md"],
+    updated=["c.md"],
+    removed=["d.md"],
+    unchanged=["e.md"],
+    skipped=[Skipped("f.pdf", "unsupported type")],
+    chunks_embedded=17,
+    docs_total=4,
+    chunks_total=30,
+    seconds=2.0,
+    embedding_model="all-MiniLM-L6-v2",
+    index_version=7,
+)
 
 
 def test_an_ingest_reports_the_same_counts_in_both():
@@ -93,8 +123,16 @@ def test_ingest_progress_reads_the_same_in_the_cli_bar_and_the_tab():
 
 
 def test_the_index_status_names_the_same_index_in_both():
-    meta = {"docs": 4, "chunks": 30, "table_rows": 30, "embedding_model": "all-MiniLM-L6-v2",
-            "table_version": 7, "last_ingest_at": "2026-05-01T10:20:00", "state": "ready", "dimension": 384}
+    meta = {
+        "docs": 4,
+        "chunks": 30,
+        "table_rows": 30,
+        "embedding_model": "all-MiniLM-L6-v2",
+        "table_version": 7,
+        "last_ingest_at": "2026-05-01T10:20:00",
+        "state": "ready",
+        "dimension": 384,
+    }
     line, stats = cli(present.status_line(meta)), present.stats_text(meta).plain
     assert "4 documents, 30 chunks" in line and "4 docs · 30 chunks" in stats
     assert "all-MiniLM-L6-v2" in line and "all-MiniLM-L6-v2" in stats

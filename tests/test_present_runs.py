@@ -14,13 +14,26 @@ from workbench.tui.tabs.runs import COLUMNS, _cell
 
 def _store_with_runs(tmp_path) -> tuple[Store, int]:
     store = Store(tmp_path / "runs.db")
-    gen = store.start_generation({"source": "cli", "inputs": {"question": "What is WAL?"},
-                                  "model_requested": "ollama:llama3.2"})
-    store.update_generation(gen, {"status": "ok", "model_used": "ollama:llama3.2", "prompt_tokens": 12,
-                                  "completion_tokens": None, "total_ms": 1549, "ttft_ms": 212.6,
-                                  "cost": 0.0000512, "fallback_used": 0})
-    store.insert("retrievals", {"created_at": "2099-01-01T00:00:01", "query": "partial index",
-                                "mode": "hybrid", "k": 5, "latency_ms": 12.4})
+    gen = store.start_generation(
+        {"source": "cli", "inputs": {"question": "What is WAL?"}, "model_requested": "ollama:llama3.2"}
+    )
+    store.update_generation(
+        gen,
+        {
+            "status": "ok",
+            "model_used": "ollama:llama3.2",
+            "prompt_tokens": 12,
+            "completion_tokens": None,
+            "total_ms": 1549,
+            "ttft_ms": 212.6,
+            "cost": 0.0000512,
+            "fallback_used": 0,
+        },
+    )
+    store.insert(
+        "retrievals",
+        {"created_at": "2099-01-01T00:00:01", "query": "partial index", "mode": "hybrid", "k": 5, "latency_ms": 12.4},
+    )
     return store, gen
 
 

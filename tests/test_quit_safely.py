@@ -20,8 +20,13 @@ HAMMER = Path(__file__).with_name("quit_hammer.py")
 
 
 def _hammer(count: int, *flags: str) -> list[int]:
-    done = subprocess.run([sys.executable, str(HAMMER), str(count), *flags], capture_output=True,
-                          text=True, timeout=120, cwd=Path(__file__).parent.parent)
+    done = subprocess.run(
+        [sys.executable, str(HAMMER), str(count), *flags],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parent.parent,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return [int(line) for line in done.stdout.split()]
 
@@ -33,8 +38,7 @@ def test_quitting_while_torch_threads_run_never_aborts():
     assert any(code != 0 for code in _hammer(3, "--no-fix"))
 
 
-async def test_ctrl_q_mid_stream_asks_and_no_keeps_the_answer_running(
-        tui_project_dir, ollama_standin, make_app):
+async def test_ctrl_q_mid_stream_asks_and_no_keeps_the_answer_running(tui_project_dir, ollama_standin, make_app):
     ollama_standin.configure(reply=[f"tok{i} " for i in range(200)], token_delay_s=0.05)
     app = make_app(tui_project_dir)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -34,13 +34,20 @@ class Scripted:
 
 
 def call(delays, *, idle=0.2, first=0.5, total=30.0):
-    return ResilientCall([Scripted(delays)], timeouts=TimeoutConfig(first_token_s=first, idle_s=idle, total_s=total),
-                         retries=RetryConfig(count=0), pricing=PricingConfig())
+    return ResilientCall(
+        [Scripted(delays)],
+        timeouts=TimeoutConfig(first_token_s=first, idle_s=idle, total_s=total),
+        retries=RetryConfig(count=0),
+        pricing=PricingConfig(),
+    )
 
 
 async def drain(c):
-    return [e.text async for e in c.stream(ChatRequest(messages=[{"role": "user", "content": "go"}]))
-            if isinstance(e, Token)]
+    return [
+        e.text
+        async for e in c.stream(ChatRequest(messages=[{"role": "user", "content": "go"}]))
+        if isinstance(e, Token)
+    ]
 
 
 async def test_tokens_just_inside_the_idle_deadline_all_arrive():
@@ -99,8 +106,12 @@ class LoadsFirst(Scripted):
 async def test_an_in_process_load_does_not_count_against_the_first_token_deadline():
     """A user who sets first_token_s for Ollama's sake must not lose the embedded fallback
     to its one-time load; the callers see the load as an info notice, nothing else."""
-    c = ResilientCall([LoadsFirst([0.0, 0.0])], timeouts=TimeoutConfig(first_token_s=0.2, idle_s=0.2),
-                      retries=RetryConfig(count=0), pricing=PricingConfig())
+    c = ResilientCall(
+        [LoadsFirst([0.0, 0.0])],
+        timeouts=TimeoutConfig(first_token_s=0.2, idle_s=0.2),
+        retries=RetryConfig(count=0),
+        pricing=PricingConfig(),
+    )
     events = [e async for e in c.stream(ChatRequest(messages=[{"role": "user", "content": "go"}]))]
     assert c.result.status == "ok" and c.result.output == "t0 t1 "
     assert events[0] == Notice("loading the model…", "info")
@@ -108,8 +119,12 @@ async def test_an_in_process_load_does_not_count_against_the_first_token_deadlin
 
 
 async def test_the_total_deadline_still_bounds_a_load():
-    c = ResilientCall([LoadsFirst([0.0])], timeouts=TimeoutConfig(first_token_s=0.2, idle_s=0.2, total_s=0.25),
-                      retries=RetryConfig(count=0), pricing=PricingConfig())
+    c = ResilientCall(
+        [LoadsFirst([0.0])],
+        timeouts=TimeoutConfig(first_token_s=0.2, idle_s=0.2, total_s=0.25),
+        retries=RetryConfig(count=0),
+        pricing=PricingConfig(),
+    )
     assert await drain(c) == []
     assert c.result.status == "error" and "total deadline" in c.result.error
 
@@ -125,7 +140,6 @@ async def test_a_caller_that_stops_reading_still_leaves_the_try_on_record():
     assert c.result.status == "interrupted" and c.result.output == "t0 "
     last = c.result.attempts[-1]
     assert (last.model, last.attempt, last.outcome) == ("scripted", 1, "interrupted")
-
 
 
 class Broken(Scripted):

@@ -104,7 +104,7 @@ def test_long_section_split_by_budget_with_overlap_on_sentence_boundaries():
         assert c.text.startswith("Sentence ") and c.text.endswith("tables.")  # whole sentences
         assert c.heading_path == "T"
     # consecutive windows overlap: the next starts before the previous ends
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in zip(chunks, chunks[1:], strict=False):
         assert b.char_start < a.char_end
     # together they cover the whole section
     assert chunks[0].char_start == text.index("Sentence 0") and chunks[-1].char_end == len(text) - 1
@@ -174,13 +174,13 @@ PAGE = (
     "\n"
     "## 1. Introduction\n"  # 5
     "\n"
-    "An important feature of transactional databases like SQLite is \"atomic commit\". Atomic\n"  # 7
+    'An important feature of transactional databases like SQLite is "atomic commit". Atomic\n'  # 7
     "commit means that either all database changes within a single transaction occur or none\n"
     "of them occur.\n"  # 9
     "\n"
     "## 2. Hardware Assumptions\n"  # 11
     "\n"
-    "We assume that disk is written in chunks which we call a \"sector\". It is not possible to\n"  # 13
+    'We assume that disk is written in chunks which we call a "sector". It is not possible to\n'  # 13
     "modify any part of the disk smaller than a sector.\n"  # 14
 )
 
@@ -247,7 +247,7 @@ def test_tiny_sections_accumulate_until_the_minimum_and_a_long_section_still_spl
     assert chunks[0].text.endswith("pass the bar.")
     rest = chunks[1:]
     assert len(rest) > 3 and {c.heading_path for c in rest} == {"C"}
-    for a, b in zip(rest, rest[1:]):
+    for a, b in zip(rest, rest[1:], strict=False):
         assert b.char_start < a.char_end  # overlap between the windows of the long section
     for c in chunks:
         assert text[c.char_start : c.char_end] == c.text and c.n_tokens <= 60
@@ -291,7 +291,9 @@ def test_sample_pages_have_no_near_empty_chunks_and_every_span_maps_back_to_the_
             assert d.text[c.char_start : c.char_end] == c.text
             # the line span is where the chunk's first and last characters are in the file
             assert (c.line_start, c.line_end) == (
-                d.text.count("\n", 0, c.char_start) + 1, d.text.count("\n", 0, c.char_end - 1) + 1), c.chunk_id
+                d.text.count("\n", 0, c.char_start) + 1,
+                d.text.count("\n", 0, c.char_end - 1) + 1,
+            ), c.chunk_id
             assert not re.fullmatch(r"Source: \S+", c.text.strip()), c.chunk_id
         # no text is lost: every section body is inside some chunk
         covered = [False] * len(d.text)
@@ -316,8 +318,9 @@ def test_min_chunk_tokens_setting_default_cap_and_validation(tmp_path: Path):
     assert RetrievalSettings(min_chunk_tokens=0).min_tokens() == 0
     assert RetrievalSettings(chunk_tokens=40, min_chunk_tokens=500).min_tokens() == 20  # capped at half
     assert RetrievalSettings().chunking_key()["min_chunk_tokens"] == 25
-    (tmp_path / "workbench.yaml").write_text("name: x\nretrieval:\n  chunk_tokens: 200\n  min_chunk_tokens: -3\n",
-                                             encoding="utf-8")
+    (tmp_path / "workbench.yaml").write_text(
+        "name: x\nretrieval:\n  chunk_tokens: 200\n  min_chunk_tokens: -3\n", encoding="utf-8"
+    )
     with pytest.raises(WorkbenchError) as err:
         load_config(tmp_path)
     assert "workbench.yaml:4: retrieval.min_chunk_tokens must be at least 0, got -3" in str(err.value)

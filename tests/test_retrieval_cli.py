@@ -68,7 +68,9 @@ def test_retrieve_shows_every_method_and_stores_a_trace(project_dir: Path, capsy
     assert top["path"] == "cats.md" and top["heading_path"] == "Cats > Sleeping"
     assert {"dense_rank", "dense_score", "fts_rank", "fts_score", "fused_score", "hybrid_rank", "rank"} <= set(top)
     assert len(data["hits"]) == 2 and data["trace_id"] >= 1
-    assert main(["--project", str(project_dir), "retrieve", "cats sleep hours", "--mode", "all", "--gold", "cats.md"]) == 0
+    assert (
+        main(["--project", str(project_dir), "retrieve", "cats sleep hours", "--mode", "all", "--gold", "cats.md"]) == 0
+    )
     captured = capsys.readouterr()
     text = captured.out
     assert "── dense ──" in text and "── full-text ──" in text and "── hybrid ──" in text
@@ -118,7 +120,8 @@ def test_retrieve_warns_when_the_chunking_settings_changed_since_the_ingest(proj
 
 def test_document_text_is_never_markup_or_terminal_control(project_dir: Path, capsys):
     (project_dir / "docs" / "evil.md").write_text(
-        "# Evil\n\n[bold red]markup[/bold red] and \x1b[31mescape\x1b[0m cats\n", encoding="utf-8")
+        "# Evil\n\n[bold red]markup[/bold red] and \x1b[31mescape\x1b[0m cats\n", encoding="utf-8"
+    )
     assert main(["--project", str(project_dir), "ingest"]) == 0
     capsys.readouterr()
     assert main(["--project", str(project_dir), "retrieve", "markup escape", "--mode", "fts", "--k", "1"]) == 0
@@ -158,7 +161,7 @@ def test_the_metrics_table_with_deltas_fits_80_columns(project_dir: Path, capsys
     lines = capsys.readouterr().out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("mode "))
     assert lines[header].split() == ["mode", "hit@1", "recall@1", "precision@1", "mrr@10", "ndcg@10", "chunk_hit@1"]
-    table = lines[header:header + 7]
+    table = lines[header : header + 7]
     assert [line.split()[0] for line in table[1:]] == ["dense", "Δ", "full-text", "Δ", "hybrid", "Δ"]
     assert table[2].split()[1] == "+0.333"  # hit@1 of dense
     assert all(len(line) <= 80 and "…" not in line for line in lines)
@@ -176,12 +179,14 @@ def test_two_chosen_retrieval_evals_compare_and_a_changed_eval_set_is_flagged(pr
     assert "warning: the eval set tiny changed between re1 and re2, but not its labelled cases" in out
     # re-label one case and add one: deltas against re2 now mix a label change in
     text = evalset.read_text().replace("relevant: [dogs.md]", "relevant: [cats.md]")
-    evalset.write_text(text + '  - id: dough\n    inputs:\n      question: "Let the dough rise"\n'
-                       "    relevant: [page.html]\n")
+    evalset.write_text(
+        text + '  - id: dough\n    inputs:\n      question: "Let the dough rise"\n    relevant: [page.html]\n'
+    )
     assert main([*p, "retrieval", "eval", "tiny", "--k", "1"]) == 0  # re3
     out = " ".join(capsys.readouterr().out.split())
-    assert ("warning: the eval set tiny changed between re2 and re3: cases 1 added (dough), "
-            "1 re-labelled (wolves-miss)") in out
+    assert (
+        "warning: the eval set tiny changed between re2 and re3: cases 1 added (dough), 1 re-labelled (wolves-miss)"
+    ) in out
     # any two evals, chosen
     assert main([*p, "retrieval", "diff", "re1", "re3"]) == 0
     out = " ".join(capsys.readouterr().out.split())
@@ -239,6 +244,7 @@ def test_the_reindex_offer_asks_once_and_takes_only_yes():
             if isinstance(reply, BaseException):
                 raise reply
             return reply
+
         return ask
 
     assert offer_reindex(problem, "all-MiniLM-L6-v2", ask=answer("y"), is_interactive=True)
@@ -368,9 +374,12 @@ async def test_the_stored_sources_say_which_ones_the_answer_cited(tmp_path: Path
     project = Project.open(root)
     notices: list = []
     try:
-        record = await run_generation(project, resolve_variant(project, prompt="grounded"),
-                                      {"question": "How many hours a day do cats sleep?"},
-                                      on_event=notices.append)
+        record = await run_generation(
+            project,
+            resolve_variant(project, prompt="grounded"),
+            {"question": "How many hours a day do cats sleep?"},
+            on_event=notices.append,
+        )
         row = decode(project.store.get("generations", record.id), "sources")
     finally:
         project.close()

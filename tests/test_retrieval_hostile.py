@@ -57,8 +57,10 @@ def test_symlinks_out_of_the_corpus_are_skipped_unless_follow_symlinks(tmp_path:
     assert [s.path for s in found] == ["a.md", "sub/same.md"]
     reasons = {s.path: s.reason for s in skipped}
     assert set(reasons) == {"passwd.txt", "linked"}
-    assert reasons["passwd.txt"] == (f"a symlink to {secret / 'passwd.txt'}, outside the corpus folder: not "
-                                     "indexed (set retrieval.follow_symlinks: true to index it)")
+    assert reasons["passwd.txt"] == (
+        f"a symlink to {secret / 'passwd.txt'}, outside the corpus folder: not "
+        "indexed (set retrieval.follow_symlinks: true to index it)"
+    )
 
     found, skipped = discover([corpus], follow_symlinks=True)
     assert [s.path for s in found] == ["a.md", "linked/b.md", "passwd.txt", "sub/same.md"] and not skipped
@@ -83,8 +85,10 @@ def test_an_unreadable_folder_is_skipped_with_its_reason(tmp_path: Path):
         (shared / "docs" / "private" / "b.md").write_text("# B\n\ntext\n", encoding="utf-8")
         os.chmod(shared / "docs", 0o755)
         os.chmod(shared / "docs" / "private", 0)
-        code = ("import sys; from pathlib import Path; from workbench.core.retrieval.documents import discover; "
-                "f, s = discover([Path(sys.argv[1])]); print([x.path for x in f], [(x.path, x.reason) for x in s])")
+        code = (
+            "import sys; from pathlib import Path; from workbench.core.retrieval.documents import discover; "
+            "f, s = discover([Path(sys.argv[1])]); print([x.path for x in f], [(x.path, x.reason) for x in s])"
+        )
         done = run_as_nobody([sys.executable, "-c", code, str(shared / "docs")])
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "['a.md'] [('private', 'unreadable folder: Permission denied')]"
@@ -98,9 +102,13 @@ def _cli(project: Path, *args: str, commit_chunks: int | None = None) -> subproc
     LanceDB commit small, so a kill lands between commits."""
     knob = f"import workbench.core.retrieval.ingest as i; i.COMMIT_CHUNKS = {commit_chunks}; " if commit_chunks else ""
     code = knob + "import sys; from workbench.cli import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.Popen([sys.executable, "-c", code, "--project", str(project), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    return subprocess.Popen(
+        [sys.executable, "-c", code, "--project", str(project), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
 
 
 def _wait_for(check, proc: subprocess.Popen, timeout: float = 120.0) -> None:
@@ -114,7 +122,8 @@ def _wait_for(check, proc: subprocess.Popen, timeout: float = 120.0) -> None:
 def _many_docs(root: Path, n: int) -> None:
     for i in range(n):
         (root / "docs" / f"extra{i:02d}.md").write_text(
-            f"# Topic {i}\n\n" + " ".join(f"word{i}x{j}" for j in range(120)) + "\n", encoding="utf-8")
+            f"# Topic {i}\n\n" + " ".join(f"word{i}x{j}" for j in range(120)) + "\n", encoding="utf-8"
+        )
 
 
 def test_a_killed_reindex_leaves_the_old_index_serving(retrieval_project: Path, capsys):
@@ -154,8 +163,7 @@ def test_a_cancelled_reindex_keeps_the_old_index(retrieval_project: Path, embedd
         first = ingest_project(project, settings)
         build = Index.open(project.data_dir).build_id
         cancel = threading.Event()
-        report = ingest_project(project, settings, reindex=True, cancel=cancel,
-                                progress=lambda pr: cancel.set())
+        report = ingest_project(project, settings, reindex=True, cancel=cancel, progress=lambda pr: cancel.set())
         assert report.cancelled and report.docs_total == first.docs_total
         index = Index.open(project.data_dir)
         assert index.build_id == build and index.meta["state"] == "ready" and index.incomplete() is None
@@ -176,8 +184,10 @@ def test_a_killed_first_ingest_is_marked_incomplete_everywhere(retrieval_project
     note = index.incomplete()
     have = len(index.file_hashes())
     assert 0 < have < 45
-    assert note == (f"index incomplete: {have}/45 files (an ingest stopped before it finished: run "
-                    "`workbench ingest` to complete it)")
+    assert note == (
+        f"index incomplete: {have}/45 files (an ingest stopped before it finished: run "
+        "`workbench ingest` to complete it)"
+    )
     p = ["--project", str(retrieval_project)]
     main([*p, "retrieve", "topic words", "--json"])
     assert f"warning: index incomplete: {have}/45 files" in capsys.readouterr().err

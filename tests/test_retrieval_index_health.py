@@ -115,7 +115,7 @@ def test_an_unreadable_index_says_permission_denied_not_reindex(retrieval_projec
         assert "not accessible" in out and "permission denied" in out and "fix their permissions" in out
         assert "--reindex" not in out
     finally:
-        for dirpath, dirnames, filenames in os.walk(shared):
+        for dirpath, _dirnames, filenames in os.walk(shared):
             for name in filenames:
                 os.chmod(Path(dirpath) / name, 0o644)
         shutil.rmtree(shared, ignore_errors=True)

@@ -62,8 +62,11 @@ def test_incremental_reingest(corpus: Path, tmp_path: Path, counting_embedder):
     idx = Index.open(data, SETTINGS.embedding_model)
     res = search("mail carrier bark", idx, SETTINGS, mode="fts", k=3, embedder=counting_embedder)
     assert res.hits[0].chunk_id == "dogs.md#0"
-    assert not [h for h in search("wolves companions", idx, SETTINGS, mode="fts", embedder=counting_embedder).hits
-                if "wolves" in h.text]
+    assert not [
+        h
+        for h in search("wolves companions", idx, SETTINGS, mode="fts", embedder=counting_embedder).hits
+        if "wolves" in h.text
+    ]
 
 
 def test_changed_chunking_settings_rechunk_everything(corpus: Path, tmp_path: Path, counting_embedder):
@@ -122,8 +125,13 @@ def test_missing_corrupt_and_mismatched_index(tmp_path: Path, corpus: Path, coun
     with pytest.raises(IndexMismatch):
         ingest([corpus], data, RetrievalSettings(embedding_model=str(other)), embedder=counting_embedder)
     # with --reindex it rebuilds for the new model name
-    rebuilt = ingest([corpus], data, RetrievalSettings(embedding_model=str(other), chunk_tokens=60),
-                     reindex=True, embedder=counting_embedder)
+    rebuilt = ingest(
+        [corpus],
+        data,
+        RetrievalSettings(embedding_model=str(other), chunk_tokens=60),
+        reindex=True,
+        embedder=counting_embedder,
+    )
     assert rebuilt.reindexed and len(rebuilt.added) == 5
     assert Index.open(data, str(other)).meta["embedding_model"] == str(other)
 
@@ -132,8 +140,9 @@ def test_missing_corrupt_and_mismatched_index(tmp_path: Path, corpus: Path, coun
     with pytest.raises(IndexUnavailable, match="corrupt"):
         Index.open(data, str(other))
     # table files deleted under a valid meta.json
-    (data / "index" / "meta.json").write_text(json.dumps(
-        {"index_version": 1, "embedding_model": str(other), "dimension": 384, "chunks": 9}), encoding="utf-8")
+    (data / "index" / "meta.json").write_text(
+        json.dumps({"index_version": 1, "embedding_model": str(other), "dimension": 384, "chunks": 9}), encoding="utf-8"
+    )
     shutil.rmtree(data / "index" / "chunks.lance")
     with pytest.raises(IndexUnavailable, match="--reindex"):
         Index.open(data, str(other))
@@ -162,7 +171,10 @@ def test_ingest_killed_before_finishing_is_mended_by_the_next_run(corpus: Path, 
     assert report.nothing_changed and counting_embedder.texts == 0
     fixed = Index.open(data)
     assert fixed.has_fts() and fixed.meta["state"] == "ready"
-    assert search("AUTOINCREMENT", fixed, SETTINGS, mode="fts", k=1, embedder=counting_embedder).hits[0].path == "sqlite.md"
+    assert (
+        search("AUTOINCREMENT", fixed, SETTINGS, mode="fts", k=1, embedder=counting_embedder).hits[0].path
+        == "sqlite.md"
+    )
 
 
 def test_mistyped_corpus_path_changes_nothing(corpus: Path, tmp_path: Path, counting_embedder):
@@ -190,8 +202,9 @@ any part of the disk smaller than a sector.
 """
 
 
-def test_index_built_before_tiny_section_folding_is_rechunked_not_mixed(corpus: Path, tmp_path: Path,
-                                                                          counting_embedder):
+def test_index_built_before_tiny_section_folding_is_rechunked_not_mixed(
+    corpus: Path, tmp_path: Path, counting_embedder
+):
     (corpus / "atomic.md").write_text(SOURCE_PAGE, encoding="utf-8")
     data = tmp_path / "data"
     old = RetrievalSettings(chunk_tokens=60, overlap_tokens=10, min_chunk_tokens=0)
@@ -227,26 +240,35 @@ def test_index_built_before_tiny_section_folding_is_rechunked_not_mixed(corpus: 
     assert ingest([corpus], data, new, embedder=counting_embedder).nothing_changed
 
 
-def test_ingesting_given_files_adds_and_updates_without_dropping_the_rest(corpus: Path, tmp_path: Path,
-                                                                          counting_embedder):
+def test_ingesting_given_files_adds_and_updates_without_dropping_the_rest(
+    corpus: Path, tmp_path: Path, counting_embedder
+):
     data = tmp_path / "data"
     ingest([corpus], data, SETTINGS, embedder=counting_embedder)
     before = chunk_rows(data)
     (corpus / "notes.txt").write_text("Parrots can imitate human speech.\n", encoding="utf-8")
-    (corpus / "guide" / "install.rst").write_text("Installing\n==========\n\nDouble-click the installer.\n",
-                                                  encoding="utf-8")
+    (corpus / "guide" / "install.rst").write_text(
+        "Installing\n==========\n\nDouble-click the installer.\n", encoding="utf-8"
+    )
     (corpus / "cats.md").unlink()  # gone, but not among the files given: it stays
     counting_embedder.texts = 0
-    report = ingest([corpus / "notes.txt", corpus / "guide" / "install.rst"], data, SETTINGS,
-                    embedder=counting_embedder, bases=[corpus], prune=False)
+    report = ingest(
+        [corpus / "notes.txt", corpus / "guide" / "install.rst"],
+        data,
+        SETTINGS,
+        embedder=counting_embedder,
+        bases=[corpus],
+        prune=False,
+    )
     # document paths are the corpus's ("guide/install.rst"), not the file name alone
     assert report.added == ["notes.txt"] and report.updated == ["guide/install.rst"]
     assert report.removed == [] and report.docs_total == 6
     assert counting_embedder.texts == report.chunks_embedded == 2
     after = chunk_rows(data)
     assert after["cats.md"] == before["cats.md"] and after["notes.txt"] == ["notes.txt#0"]
-    assert ingest([corpus / "notes.txt"], data, SETTINGS, embedder=counting_embedder, bases=[corpus],
-                  prune=False).nothing_changed
+    assert ingest(
+        [corpus / "notes.txt"], data, SETTINGS, embedder=counting_embedder, bases=[corpus], prune=False
+    ).nothing_changed
 
     # --prune: documents under the given folder whose files are gone go; others stay
     (corpus / "guide" / "install.rst").unlink()
@@ -258,8 +280,9 @@ def test_ingesting_given_files_adds_and_updates_without_dropping_the_rest(corpus
     assert ingest([corpus], data, SETTINGS, embedder=counting_embedder).removed == ["cats.md"]
 
 
-def test_a_given_file_that_can_no_longer_be_indexed_loses_its_old_chunks(corpus: Path, tmp_path: Path,
-                                                                        counting_embedder):
+def test_a_given_file_that_can_no_longer_be_indexed_loses_its_old_chunks(
+    corpus: Path, tmp_path: Path, counting_embedder
+):
     data = tmp_path / "data"
     ingest([corpus], data, SETTINGS, embedder=counting_embedder)
     (corpus / "dogs.md").write_text("", encoding="utf-8")
@@ -269,7 +292,8 @@ def test_a_given_file_that_can_no_longer_be_indexed_loses_its_old_chunks(corpus:
 
 
 def test_a_partial_ingest_after_a_chunking_change_does_not_claim_the_rest_is_rechunked(
-        corpus: Path, tmp_path: Path, counting_embedder):
+    corpus: Path, tmp_path: Path, counting_embedder
+):
     data = tmp_path / "data"
     ingest([corpus], data, SETTINGS, embedder=counting_embedder)
     narrower = RetrievalSettings(chunk_tokens=40, overlap_tokens=5)
@@ -283,7 +307,8 @@ def test_a_partial_ingest_after_a_chunking_change_does_not_claim_the_rest_is_rec
 
 
 def test_a_headings_only_file_is_skipped_with_a_reason_and_the_next_run_changes_nothing(
-        corpus: Path, tmp_path: Path, counting_embedder):
+    corpus: Path, tmp_path: Path, counting_embedder
+):
     data = tmp_path / "data"
     (corpus / "roadmap.md").write_text("# Roadmap\n\n## Coming soon\n", encoding="utf-8")
     first = ingest([corpus], data, SETTINGS, embedder=counting_embedder)
@@ -310,8 +335,9 @@ def test_a_named_pipe_in_the_corpus_is_skipped_not_read(corpus: Path, tmp_path: 
     def run() -> None:
         try:
             outcome["report"] = ingest([corpus], tmp_path / "data", SETTINGS, embedder=counting_embedder)
-            outcome["given"] = ingest([fifo], tmp_path / "data", SETTINGS, embedder=counting_embedder,
-                                      bases=[corpus], prune=False)
+            outcome["given"] = ingest(
+                [fifo], tmp_path / "data", SETTINGS, embedder=counting_embedder, bases=[corpus], prune=False
+            )
         except BaseException as exc:  # reported below, in the test's thread
             outcome["error"] = exc
 
@@ -329,8 +355,7 @@ def test_a_named_pipe_in_the_corpus_is_skipped_not_read(corpus: Path, tmp_path: 
     assert len(outcome["report"].added) == 5
 
 
-def test_utf16_and_utf8_bom_files_are_read_by_their_byte_order_mark(corpus: Path, tmp_path: Path,
-                                                                   counting_embedder):
+def test_utf16_and_utf8_bom_files_are_read_by_their_byte_order_mark(corpus: Path, tmp_path: Path, counting_embedder):
     """Windows "Unicode" text is UTF-16 with a BOM: every other byte is NUL, yet it is text."""
     (corpus / "windows.txt").write_bytes("Pelicans gulp fish.\r\nSecond line: café.\r\n".encode("utf-16"))
     (corpus / "notepad.md").write_bytes("# Notepad\n\nFlamingos stand on one leg.\n".encode("utf-8-sig"))

@@ -18,8 +18,15 @@ from workbench.core.retrieval.metrics import (
 )
 
 # chunk ranking: a, a, b, c, b, d, e  ->  documents a, b, c, d, e (first occurrence)
-CHUNKS = [("a.md#0", "a.md"), ("a.md#3", "a.md"), ("b.md#1", "b.md"), ("c.md#0", "c.md"),
-          ("b.md#0", "b.md"), ("d.md#2", "d.md"), ("e.md#0", "e.md")]
+CHUNKS = [
+    ("a.md#0", "a.md"),
+    ("a.md#3", "a.md"),
+    ("b.md#1", "b.md"),
+    ("c.md#0", "c.md"),
+    ("b.md#0", "b.md"),
+    ("d.md#2", "d.md"),
+    ("e.md#0", "e.md"),
+]
 
 
 def test_documents_deduplicated_by_first_occurrence():

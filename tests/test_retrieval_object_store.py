@@ -30,9 +30,13 @@ class S3:
         self.endpoint, self.key, self.secret, self.client = endpoint, key, secret, client
 
     def env(self, **over: str) -> dict[str, str]:
-        base = {"AWS_ENDPOINT_URL": self.endpoint, "AWS_REGION": "us-east-1",
-                "AWS_ACCESS_KEY_ID": self.key, "AWS_SECRET_ACCESS_KEY": self.secret,
-                "AWS_EC2_METADATA_DISABLED": "true"}
+        base = {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": self.key,
+            "AWS_SECRET_ACCESS_KEY": self.secret,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
         return {**base, **over}
 
     def objects(self, prefix: str) -> dict[str, str]:
@@ -62,19 +66,30 @@ def s3():
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    setup = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="setup",
-                 aws_secret_access_key="setup")
+    setup = dict(
+        endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="setup", aws_secret_access_key="setup"
+    )
     iam = boto3.client("iam", **setup)
     user = f"workbench-{uuid.uuid4().hex[:8]}"  # moto's accounts are per process, not per server
     iam.create_user(UserName=user)
-    iam.put_user_policy(UserName=user, PolicyName="s3", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="s3",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        ),
+    )
     key = iam.create_access_key(UserName=user)["AccessKey"]
     bucket_owner = boto3.client("s3", **setup)
     if BUCKET not in [b["Name"] for b in bucket_owner.list_buckets()["Buckets"]]:
         bucket_owner.create_bucket(Bucket=BUCKET)
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
     previous = moto_settings.INITIAL_NO_AUTH_ACTION_COUNT
     moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
     ActionAuthenticatorMixin.request_count = 0
@@ -158,11 +173,18 @@ def test_search_from_another_process_while_ingesting(tmp_path, s3, s3_env, embed
     root = _project(tmp_path, "busy")
     assert main(["--project", str(root), "ingest"]) == 0
     capsys.readouterr()
-    write_corpus(root / "docs" / "more", {f"note{i}.md": f"# Note {i}\n\nParrot fact number {i}: parrots "
-                                          f"mimic {i} sounds.\n" for i in range(40)})
+    write_corpus(
+        root / "docs" / "more",
+        {f"note{i}.md": f"# Note {i}\n\nParrot fact number {i}: parrots mimic {i} sounds.\n" for i in range(40)},
+    )
     env = {**os.environ, **s3.env()}
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "--project", str(root), "ingest"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "--project", str(root), "ingest"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         project = Project.open(root)
         deadline = time.monotonic() + 120
@@ -194,8 +216,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_wrong_credentials_or_unreachable_store_exit_2_and_leave_the_index(tmp_path, s3, s3_env, embedder,
-                                                                           capsys, monkeypatch):
+def test_wrong_credentials_or_unreachable_store_exit_2_and_leave_the_index(
+    tmp_path, s3, s3_env, embedder, capsys, monkeypatch
+):
     root = _project(tmp_path, "guarded")
     p = ["--project", str(root)]
     assert main([*p, "ingest"]) == 0
@@ -274,11 +297,14 @@ def test_a_second_ingest_is_refused_while_the_lease_is_live(tmp_path, s3, s3_env
     assert "leased/ingest.lock" not in s3.objects("leased")  # released at the end
 
 
-@pytest.mark.parametrize("uri, said", [
-    ("gs://bucket/x", "gs:// is not supported"),
-    ("s3://Bad_Bucket/x", "is not an S3 bucket name"),
-    ("team-index/x", "must look like s3://bucket/prefix"),
-])
+@pytest.mark.parametrize(
+    "uri, said",
+    [
+        ("gs://bucket/x", "gs:// is not supported"),
+        ("s3://Bad_Bucket/x", "is not an S3 bucket name"),
+        ("team-index/x", "must look like s3://bucket/prefix"),
+    ],
+)
 def test_a_bad_uri_is_a_located_config_error(tmp_path, capsys, uri, said):
     root = write_grounded_project(tmp_path / "proj")
     yaml = root / "workbench.yaml"
@@ -331,8 +357,9 @@ def test_a_cancelled_or_killed_reindex_leaves_the_serving_index(tmp_path, s3, s3
     assert not (tmp_path / "data").exists()
 
 
-def test_of_two_ingests_that_found_the_lock_free_the_later_write_wins(tmp_path, s3, s3_env, embedder,
-                                                                      capsys, monkeypatch):
+def test_of_two_ingests_that_found_the_lock_free_the_later_write_wins(
+    tmp_path, s3, s3_env, embedder, capsys, monkeypatch
+):
     """Another machine writes its lease during this ingest's settle pause: this one backs off."""
     import types
 
@@ -351,8 +378,7 @@ def test_of_two_ingests_that_found_the_lock_free_the_later_write_wins(tmp_path, 
     assert "race/meta.json" not in s3.objects("race")
 
 
-def test_retrieval_tune_builds_its_trial_indexes_locally_not_in_the_shared_one(tmp_path, s3, s3_env, embedder,
-                                                                                 capsys):
+def test_retrieval_tune_builds_its_trial_indexes_locally_not_in_the_shared_one(tmp_path, s3, s3_env, embedder, capsys):
     from fixtures_retrieval import EVALSET
 
     root = _project(tmp_path, "tuned")

@@ -62,7 +62,13 @@ def test_highlight_spans():
     assert [text[a:b] for a, b in spans] == ["Cats", "sleep", "sleeping", "cat", "CATS"]
     assert highlight_spans("anything", "the of") == []
     text = "Reuse is off: a reused rowid, reuses, reusing."
-    assert [text[a:b] for a, b in highlight_spans(text, "rowid reuse")] == ["Reuse", "reused", "rowid", "reuses", "reusing"]
+    assert [text[a:b] for a, b in highlight_spans(text, "rowid reuse")] == [
+        "Reuse",
+        "reused",
+        "rowid",
+        "reuses",
+        "reusing",
+    ]
     assert [text[a:b] for a, b in highlight_spans(text, "reused")][:2] == ["Reuse", "reused"]
 
 
@@ -97,10 +103,10 @@ def test_a_chunk_label_is_ranked_among_chunks_in_metrics_case_table_and_why_not(
     res = search(question, index, settings, embedder=embedder, depth=50)
     dense = [h.chunk_id for h in res.ranking("dense")]
     assert dense.index("cats.md#1") + 1 == 5 and dense[:2] == ["dogs.md#1", "dogs.md#0"]
-    case = SimpleNamespace(id="chunk-label", inputs={"question": question}, relevant=["cats.md#1"],
-                           expected=None)
-    rotten = SimpleNamespace(id="rotten", inputs={"question": question}, relevant=["cats.md#9", "dogs.md"],
-                             expected=None)
+    case = SimpleNamespace(id="chunk-label", inputs={"question": question}, relevant=["cats.md#1"], expected=None)
+    rotten = SimpleNamespace(
+        id="rotten", inputs={"question": question}, relevant=["cats.md#9", "dogs.md"], expected=None
+    )
     ev = evaluate([case, rotten], index, settings, k=3, embedder=embedder)
     c = ev.cases[0]
     assert c.metrics["dense"]["hit@k"] == 0.0 and c.metrics["dense"]["mrr@10"] == pytest.approx(1 / 5)
@@ -111,8 +117,10 @@ def test_a_chunk_label_is_ranked_among_chunks_in_metrics_case_table_and_why_not(
 
 
 def test_boundary_split_detected(tmp_path: Path, embedder):
-    sentence = ("the checkpoint operation copies every committed page from the write ahead log "
-                "back into the main database file and then resets the log so it can be reused")
+    sentence = (
+        "the checkpoint operation copies every committed page from the write ahead log "
+        "back into the main database file and then resets the log so it can be reused"
+    )
     text = "# WAL\n\n" + "Filler words about nothing. " * 6 + sentence.capitalize() + ". " + "More filler here. " * 6
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "wal.md").write_text(text, encoding="utf-8")
@@ -152,8 +160,22 @@ def test_traces_stored_and_rendered(built_index, embedder, tmp_path: Path):
 
 
 def test_markdown_fences_survive_backticks_in_documents():
-    data = {"query": "q", "mode": "dense", "k": 1, "settings": {}, "top": {"dense": ["a#0"]},
-            "chunks": {"a#0": {"chunk_id": "a#0", "path": "a", "text": "```\ncode\n```", "line_start": 1,
-                               "line_end": 3, "heading_path": "H | x"}}}
+    data = {
+        "query": "q",
+        "mode": "dense",
+        "k": 1,
+        "settings": {},
+        "top": {"dense": ["a#0"]},
+        "chunks": {
+            "a#0": {
+                "chunk_id": "a#0",
+                "path": "a",
+                "text": "```\ncode\n```",
+                "line_start": 1,
+                "line_end": 3,
+                "heading_path": "H | x",
+            }
+        },
+    }
     md = result_markdown(data)
     assert "````text\n```\ncode\n```\n````" in md and "H \\| x" in md

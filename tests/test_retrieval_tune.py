@@ -26,7 +26,11 @@ def _row(cid: str, path: str, cos: float) -> dict:
 def test_a_long_document_with_one_lucky_chunk_no_longer_outranks_the_document_about_the_question():
     # long.md's third chunk edges out short.md's only chunk, but long.md as a whole is about
     # something else: with the document vector, short.md ranks first under dense and hybrid
-    rows = [_row("long.md#3", "long.md", 0.62), _row("short.md#0", "short.md", 0.60), _row("long.md#1", "long.md", 0.40)]
+    rows = [
+        _row("long.md#3", "long.md", 0.62),
+        _row("short.md#0", "short.md", 0.60),
+        _row("long.md#1", "long.md", 0.40),
+    ]
     sims = {"long.md": 0.20, "short.md": 0.58}
     plain = fuse(rows, [], RetrievalSettings(doc_weight=0.0))
     assert [h.path for h in sorted(plain, key=lambda h: h.dense_rank)][0] == "long.md"
@@ -67,13 +71,23 @@ def test_paired_bootstrap_says_a_consistent_gain_is_real_and_a_coin_flip_is_not(
 
 
 def test_apply_edits_only_the_retrieval_keys_and_keeps_every_comment(tmp_path: Path):
-    text = ("# my project\nmodel: ollama:qwen  # the small one\nretrieval:\n  # where the docs are\n"
-            "  corpus: [docs]\n  fts_weight: 0.5  # tried 1.0, worse\n  k: 2\n")
-    out = set_retrieval_keys(tmp_path / "workbench.yaml", text, {"fts_weight": 0.25, "doc_weight": 0.5, "mode": "dense"})
+    text = (
+        "# my project\nmodel: ollama:qwen  # the small one\nretrieval:\n  # where the docs are\n"
+        "  corpus: [docs]\n  fts_weight: 0.5  # tried 1.0, worse\n  k: 2\n"
+    )
+    out = set_retrieval_keys(
+        tmp_path / "workbench.yaml", text, {"fts_weight": 0.25, "doc_weight": 0.5, "mode": "dense"}
+    )
     assert out.splitlines() == [
-        "# my project", "model: ollama:qwen  # the small one", "retrieval:",
-        "  doc_weight: 0.5", '  mode: "dense"', "  # where the docs are", "  corpus: [docs]",
-        "  fts_weight: 0.25  # tried 1.0, worse", "  k: 2",
+        "# my project",
+        "model: ollama:qwen  # the small one",
+        "retrieval:",
+        "  doc_weight: 0.5",
+        '  mode: "dense"',
+        "  # where the docs are",
+        "  corpus: [docs]",
+        "  fts_weight: 0.25  # tried 1.0, worse",
+        "  k: 2",
     ]
     appended = set_retrieval_keys(tmp_path / "w.yaml", "model: x\n", {"rrf_k": 10})
     assert appended == "model: x\n\nretrieval:\n  rrf_k: 10\n"
@@ -102,8 +116,10 @@ def test_tune_says_the_cost_first_and_its_current_row_is_what_retrieval_eval_rep
 def test_the_man_page_reader_drops_the_name_line_from_the_gold_page():
     from retrieval_sets import roff_to_markdown
 
-    src = ('.TH LS 1\n.SH NAME\nls \\- list directory contents\n.SH DESCRIPTION\n'
-           'List information about the \\fBFILE\\fRs.\n.TP\n\\fB\\-a\\fR, \\fB\\-\\-all\\fR\ndo not ignore entries\n')
+    src = (
+        ".TH LS 1\n.SH NAME\nls \\- list directory contents\n.SH DESCRIPTION\n"
+        "List information about the \\fBFILE\\fRs.\n.TP\n\\fB\\-a\\fR, \\fB\\-\\-all\\fR\ndo not ignore entries\n"
+    )
     names, desc, body = roff_to_markdown(src)
     assert (names, desc) == ("ls", "list directory contents")
     assert "list directory contents" not in body

@@ -14,8 +14,15 @@ from workbench.core.run_ids import parse_run_id
 HUGE = "99999999999999999999999"
 
 
-@pytest.mark.parametrize("argv", [["eval", "show", f"e{HUGE}"], ["eval", "show", HUGE],
-                                  ["finetune", "show", f"f{HUGE}"], ["runs", "show", f"f{HUGE}"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["eval", "show", f"e{HUGE}"],
+        ["eval", "show", HUGE],
+        ["finetune", "show", f"f{HUGE}"],
+        ["runs", "show", f"f{HUGE}"],
+    ],
+)
 def test_an_id_past_sqlites_range_is_no_run_with_that_id(tmp_path: Path, capsys, argv: list[str]) -> None:
     root = write_project(tmp_path / "p")
     assert main(["-p", str(root), *argv]) == 2

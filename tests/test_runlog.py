@@ -11,21 +11,45 @@ from workbench.present.runs import listing_row
 
 def test_every_kind_listed_newest_first_with_its_id_prefix(tmp_path):
     with Store(tmp_path / "runs.db") as store:
-        gen = store.start_generation({"source": "cli", "inputs": {"question": "What is WAL?"},
-                                      "model_requested": "embedded"})
-        store.update_generation(gen, {"status": "ok", "model_used": "embedded",
-                                      "prompt_tokens": 12, "completion_tokens": 30, "total_ms": 1500})
-        store.insert("retrievals", {"created_at": "2099-01-01T00:00:01", "query": "partial index",
-                                    "mode": "hybrid", "k": 5, "latency_ms": 12.0})
-        store.insert("eval_runs", {"created_at": "2099-01-01T00:00:02", "evalset_name": "sqlite_qa",
-                                   "status": "done", "variant_name": "k8",
-                                   "summary": json.dumps({"pass_rate": 0.625})})
-        store.insert("finetune_jobs", {"created_at": "2099-01-01T00:00:03", "status": "done",
-                                       "base_model": "embedded", "signal": "format",
-                                       "override_reason": "demo",
-                                       "loss_curve": json.dumps([{"step": 1, "loss": 5.0},
-                                                                 {"step": 6, "loss": 1.25}]),
-                                       "config": json.dumps({"total_steps": 6})})
+        gen = store.start_generation(
+            {"source": "cli", "inputs": {"question": "What is WAL?"}, "model_requested": "embedded"}
+        )
+        store.update_generation(
+            gen,
+            {"status": "ok", "model_used": "embedded", "prompt_tokens": 12, "completion_tokens": 30, "total_ms": 1500},
+        )
+        store.insert(
+            "retrievals",
+            {
+                "created_at": "2099-01-01T00:00:01",
+                "query": "partial index",
+                "mode": "hybrid",
+                "k": 5,
+                "latency_ms": 12.0,
+            },
+        )
+        store.insert(
+            "eval_runs",
+            {
+                "created_at": "2099-01-01T00:00:02",
+                "evalset_name": "sqlite_qa",
+                "status": "done",
+                "variant_name": "k8",
+                "summary": json.dumps({"pass_rate": 0.625}),
+            },
+        )
+        store.insert(
+            "finetune_jobs",
+            {
+                "created_at": "2099-01-01T00:00:03",
+                "status": "done",
+                "base_model": "embedded",
+                "signal": "format",
+                "override_reason": "demo",
+                "loss_curve": json.dumps([{"step": 1, "loss": 5.0}, {"step": 6, "loss": 1.25}]),
+                "config": json.dumps({"total_steps": 6}),
+            },
+        )
         rows = list_runs(store)
         assert [r["id"] for r in rows] == ["f1", "e1", "r1", str(gen)]
         by_id = {r["id"]: r for r in rows}

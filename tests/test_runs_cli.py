@@ -34,7 +34,6 @@ cases:
 """
 
 
-
 def wb(root: Path, *argv: str) -> int:
     return main(["--project", str(root), *argv])
 
@@ -52,8 +51,9 @@ def wide(monkeypatch):
 
 @pytest.fixture
 def retrieval_project(tmp_path: Path, embedder) -> Path:
-    root = write_project(tmp_path / "proj", extra="retrieval:\n  corpus: [docs]\n  k: 2\n  chunk_tokens: 60\n"
-                         "  overlap_tokens: 10\n")
+    root = write_project(
+        tmp_path / "proj", extra="retrieval:\n  corpus: [docs]\n  k: 2\n  chunk_tokens: 60\n  overlap_tokens: 10\n"
+    )
     write_corpus(root / "docs")
     (root / "evals").mkdir()
     (root / "evals" / "tiny.yaml").write_text(RETRIEVAL_SET, encoding="utf-8")
@@ -85,7 +85,8 @@ def test_retrieval_evals_are_listed_with_their_metrics_and_open_in_full(retrieva
     expected = " · ".join(
         [f"tiny: {names[best]} nDCG {num(metrics[best]['ndcg@10'])} recall@1 {num(metrics[best]['recall@k'])}"]
         + [f"{names[m]} {num(metrics[m]['ndcg@10'])}/{num(metrics[m]['recall@k'])}" for m in names if m != best]
-        + ["3 cases"])
+        + ["3 cases"]
+    )
     assert expected in row
 
     assert wb(root, "runs", "--kind", "retrieval-eval", "--json") == 0
@@ -136,8 +137,12 @@ def capitals_answer(body):
 def eval_project(ollama_standin, tmp_path: Path) -> tuple[Path, str, str]:
     """A project with a base and a `sloppy` variant; returns (root, base id, sloppy id)."""
     ollama_standin.configure(reply=capitals_answer)
-    root = write_project(tmp_path / "proj", host=ollama_standin.url, retries="count: 0\n  backoff_s: 0.01",
-                         extra="evals:\n  dir: evals\nvariants:\n  sloppy:\n    system: Be sloppy.\n")
+    root = write_project(
+        tmp_path / "proj",
+        host=ollama_standin.url,
+        retries="count: 0\n  backoff_s: 0.01",
+        extra="evals:\n  dir: evals\nvariants:\n  sloppy:\n    system: Be sloppy.\n",
+    )
     (root / "evals").mkdir()
     (root / "evals" / "capitals.yaml").write_text(CAPITALS, encoding="utf-8")
     project = Project.open(root)
@@ -163,8 +168,10 @@ def test_the_base_variant_is_called_base_with_its_hash(eval_project, capsys, wid
     assert base not in listing  # never the bare hash
     assert wb(root, "runs", "--kind", "eval", "--json") == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [(r["model"], r["variant_id"]) for r in rows] == [(f"sloppy ({sloppy[:8]})", sloppy),
-                                                             (f"base ({base[:8]})", base)]
+    assert [(r["model"], r["variant_id"]) for r in rows] == [
+        (f"sloppy ({sloppy[:8]})", sloppy),
+        (f"base ({base[:8]})", base),
+    ]
 
     assert wb(root, "eval", "runs") == 0
     listing = capsys.readouterr().out
@@ -175,11 +182,15 @@ def test_the_base_variant_is_called_base_with_its_hash(eval_project, capsys, wid
 
     # A then B, in the order given, named by their e-ids; the counts in the words the filters use
     assert wb(root, "eval", "diff", "e1", "e2") == 0
-    assert (f"e1 (base, {base[:8]}) → e2 (sloppy, {sloppy[:8]}): 2 cases · 1 changed "
-            "(1 regression, 0 fixes) · 1 unchanged" in flat(capsys.readouterr().out))
+    assert (
+        f"e1 (base, {base[:8]}) → e2 (sloppy, {sloppy[:8]}): 2 cases · 1 changed "
+        "(1 regression, 0 fixes) · 1 unchanged" in flat(capsys.readouterr().out)
+    )
     assert wb(root, "eval", "diff", "e2", "e1") == 0
-    assert (f"e2 (sloppy, {sloppy[:8]}) → e1 (base, {base[:8]}): 2 cases · 1 changed "
-            "(0 regressions, 1 fix) · 1 unchanged" in flat(capsys.readouterr().out))
+    assert (
+        f"e2 (sloppy, {sloppy[:8]}) → e1 (base, {base[:8]}): 2 cases · 1 changed "
+        "(0 regressions, 1 fix) · 1 unchanged" in flat(capsys.readouterr().out)
+    )
 
     assert wb(root, "eval", "show", "e2", "--markdown") == 0
     assert f"## Eval: capitals — e2 (sloppy, {sloppy[:8]})" in capsys.readouterr().out
@@ -213,9 +224,15 @@ def test_an_interrupted_generation_shows_what_is_known(eval_project, capsys):
     root = eval_project[0]
     project = Project.open(root)
     try:
-        gen = project.store.start_generation({"source": "tui", "inputs": {"question": "slow one"},
-                                              "model_requested": "ollama:llama3.2",
-                                              "status": "interrupted", "total_ms": 2300.0})
+        gen = project.store.start_generation(
+            {
+                "source": "tui",
+                "inputs": {"question": "slow one"},
+                "model_requested": "ollama:llama3.2",
+                "status": "interrupted",
+                "total_ms": 2300.0,
+            }
+        )
     finally:
         project.close()
     assert wb(root, "runs", "show", str(gen), "--markdown") == 0

@@ -4,6 +4,7 @@ reading each table with a LIMIT (the rows fetched are counted: a page costs the 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -17,11 +18,15 @@ from workbench.core.store import Store
 def fill_generations(db: Path, n: int) -> None:
     """`n` finished generations, inserted straight into the store's own schema (seconds, not hours)."""
     Store(db).close()  # creates the tables as the product does
-    rows = ((f"2024-01-01T00:00:{i // 1000:02d}.{i % 1000:06d}", "cli", "m", "m", f"answer {i}", "ok")
-            for i in range(n))
+    rows = (
+        (f"2024-01-01T00:00:{i // 1000:02d}.{i % 1000:06d}", "cli", "m", "m", f"answer {i}", "ok") for i in range(n)
+    )
     with sqlite3.connect(db) as con:
-        con.executemany("INSERT INTO generations (created_at, source, model_requested, model_used, output, status) "
-                        "VALUES (?, ?, ?, ?, ?, ?)", rows)
+        con.executemany(
+            "INSERT INTO generations (created_at, source, model_requested, model_used, output, status) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
 
 
 def test_runs_with_100000_stored_prints_the_newest_page_from_limited_reads(tmp_path, monkeypatch, capsys):
@@ -30,8 +35,9 @@ def test_runs_with_100000_stored_prints_the_newest_page_from_limited_reads(tmp_p
     fill_generations(root / ".workbench" / "runs.db", 100_000)
     fetched: list[int] = []
     real_rows = runlog._rows
-    monkeypatch.setattr(runlog, "_rows", lambda store, kind, limit: fetched.append(
-        len(got := real_rows(store, kind, limit))) or got)
+    monkeypatch.setattr(
+        runlog, "_rows", lambda store, kind, limit: fetched.append(len(got := real_rows(store, kind, limit))) or got
+    )
 
     assert main(["--project", str(root), "runs", "--kind", "generation"]) == 0
     out = capsys.readouterr().out
@@ -54,12 +60,23 @@ def test_the_runs_tabs_search_at_100000_runs_reads_one_page(tmp_path, monkeypatc
 
     db = tmp_path / "runs.db"
     Store(db).close()
-    rows = ((f"2024-01-01T00:00:{i // 1000:02d}.{i % 1000:06d}", "cli", "m", "m",
-             '{"question": "%s %d"}' % ("Needle in 50%_off" if i % 7 == 0 else "plain", i), "ok")
-            for i in range(100_000))
+    rows = (
+        (
+            f"2024-01-01T00:00:{i // 1000:02d}.{i % 1000:06d}",
+            "cli",
+            "m",
+            "m",
+            json.dumps({"question": f"{'Needle in 50%_off' if i % 7 == 0 else 'plain'} {i}"}),
+            "ok",
+        )
+        for i in range(100_000)
+    )
     with sqlite3.connect(db) as con:
-        con.executemany("INSERT INTO generations (created_at, source, model_requested, model_used, inputs, "
-                        "status) VALUES (?, ?, ?, ?, ?, ?)", rows)
+        con.executemany(
+            "INSERT INTO generations (created_at, source, model_requested, model_used, inputs, "
+            "status) VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
     fetched: list[int] = []
     real_rows = runlog._rows
     monkeypatch.setattr(runlog, "_rows", lambda *a: fetched.append(len(got := real_rows(*a))) or got)

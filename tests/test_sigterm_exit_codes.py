@@ -21,8 +21,9 @@ async def _evaluate_until_killed(*_args, **_kwargs):
 def test_sigterm_stops_finetune_eval_with_143(sample_project, monkeypatch, capsys):
     """Before: `finetune eval` returned 130 after SIGTERM, the code for Ctrl-C."""
     project = sample_project
-    job = jobs.create_job(project.store, base_model="embedded", signal="format", config={},
-                          guard_report={}, override_reason=None)
+    job = jobs.create_job(
+        project.store, base_model="embedded", signal="format", config={}, guard_report={}, override_reason=None
+    )
     jobs.update_job(project.store, job, {"status": "done"})
     monkeypatch.setattr("workbench.core.finetune.evaluate.evaluate_job", _evaluate_until_killed)
     assert main(["--project", str(project.root), "finetune", "eval", str(job)]) == 143

@@ -17,20 +17,25 @@ import sys
 import time
 
 import pytest
-
-from workbench.core.store import Store
 from fixtures_project import write_project
 from fixtures_retrieval import write_grounded_project
 from test_cli_ask_runs import _wait_for_partial_row
 from test_evals_cli import answer, chats, proj, wb  # noqa: F401 (proj is a fixture)
 
+from workbench.core.store import Store
+
 SLOW = {"token_delay_s": 0.05}
 
 
 def _start(argv: list[str], **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "workbench.cli", *argv],
-                            env={**os.environ, "PYTHONPATH": os.getcwd(), "NO_COLOR": "1"},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", *argv],
+        env={**os.environ, "PYTHONPATH": os.getcwd(), "NO_COLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def _count_rows(db, table: str) -> int:
@@ -78,8 +83,10 @@ def test_ctrl_c_stops_an_eval_run_while_a_case_is_stuck_in_a_regex(ollama_standi
     ollama_standin.configure(reply=["a" * 40 + "b"])
     root = write_project(tmp_path / "p", host=ollama_standin.url, extra="evals:\n  dir: evals\n")
     (root / "evals").mkdir()
-    cases = "".join(f"  - id: c{i}\n    inputs: {{question: q{i}}}\n    assert:\n"
-                    "      - {type: regex, value: '(a|aa)+$'}\n" for i in range(8))
+    cases = "".join(
+        f"  - id: c{i}\n    inputs: {{question: q{i}}}\n    assert:\n      - {{type: regex, value: '(a|aa)+$'}}\n"
+        for i in range(8)
+    )
     (root / "evals" / "stuck.yaml").write_text(f"name: stuck\ncases:\n{cases}")
     proc = _start(["-p", str(root), "eval", "run", "--concurrency", "1"])
     assert ollama_standin.wait_for(lambda s: chats(s) >= 1, timeout=60)
@@ -97,8 +104,11 @@ def test_ctrl_c_stops_an_eval_run_while_a_case_is_stuck_in_a_regex(ollama_standi
 
 def test_sigterm_mid_answer_stores_it_interrupted_and_exits_143(ollama_standin, tmp_path):
     ollama_standin.configure(reply=[f"w{i} " for i in range(200)], **SLOW)
-    root = write_project(tmp_path / "p", host=ollama_standin.url,
-                         timeouts="connect_s: 2\n  first_token_s: 30\n  idle_s: 30\n  total_s: 60")
+    root = write_project(
+        tmp_path / "p",
+        host=ollama_standin.url,
+        timeouts="connect_s: 2\n  first_token_s: 30\n  idle_s: 30\n  total_s: 60",
+    )
     proc = _start(["ask", "-p", str(root), "go"])
     partial = _wait_for_partial_row(root / ".workbench" / "runs.db")
     out, err, seconds = _stop(proc, signal.SIGTERM)
@@ -116,9 +126,10 @@ def test_ask_into_head_exits_141_and_stores_the_answer_interrupted(ollama_standi
     SIGPIPE), not 0, and the row says the answer was not read to its end."""
     ollama_standin.configure(reply=[f"w{i} " for i in range(100)], token_delay_s=0.01)
     root = write_project(tmp_path / "p", host=ollama_standin.url)
-    cmd = f"{sys.executable} -m workbench.cli ask -p {root} go | head -c 5; echo \" rc=${{PIPESTATUS[0]}}\""
-    done = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": os.getcwd()})
+    cmd = f'{sys.executable} -m workbench.cli ask -p {root} go | head -c 5; echo " rc=${{PIPESTATUS[0]}}"'
+    done = subprocess.run(
+        ["bash", "-c", cmd], capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": os.getcwd()}
+    )
     assert done.stdout == "w0 w1 rc=141\n", done.stderr
     assert "Traceback" not in done.stderr
     with Store(root / ".workbench" / "runs.db") as store:
@@ -149,8 +160,9 @@ def test_sigterm_during_ingest_stops_within_seconds_and_exits_143(tmp_path):
     assert proc.returncode == 143, said
     assert said.get("stopped", 99) < 3, said  # what the user sees; the interpreter's own exit follows
     assert "Index: 45 documents" not in proc.stdout.read()
-    done = subprocess.run([sys.executable, "-m", "workbench.cli", "-p", str(root), "ingest"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "-p", str(root), "ingest"], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0 and "Index: 45 documents" in done.stdout, done.stdout + done.stderr
 
 
@@ -160,8 +172,10 @@ def test_ctrl_c_while_the_similar_model_loads_stops_at_once(ollama_standin, tmp_
     ollama_standin.configure(reply=["Paris"])
     root = write_project(tmp_path / "p", host=ollama_standin.url, extra="evals:\n  dir: evals\n")
     (root / "evals").mkdir()
-    (root / "evals" / "s.yaml").write_text("name: s\ncases:\n  - id: one\n    inputs: {question: q}\n"
-                                          "    expected: Paris\n    assert:\n      - {type: similar}\n")
+    (root / "evals" / "s.yaml").write_text(
+        "name: s\ncases:\n  - id: one\n    inputs: {question: q}\n"
+        "    expected: Paris\n    assert:\n      - {type: similar}\n"
+    )
     proc = _start(["-p", str(root), "eval", "run"])
     db = root / ".workbench" / "runs.db"
     deadline = time.monotonic() + 60

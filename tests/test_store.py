@@ -16,8 +16,9 @@ def test_fresh_database_is_migrated_wal_and_versioned(tmp_path):
     with Store(tmp_path / "d" / "runs.db") as store:
         assert store.schema_version() == SCHEMA_VERSION
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert {"generations", "retrievals", "eval_runs", "eval_results", "finetune_jobs",
-                "variants"} <= set(store.db.table_names())
+        assert {"generations", "retrievals", "eval_runs", "eval_results", "finetune_jobs", "variants"} <= set(
+            store.db.table_names()
+        )
 
 
 def test_reopening_keeps_rows_and_does_not_remigrate(tmp_path):
@@ -33,8 +34,9 @@ def test_reopening_keeps_rows_and_does_not_remigrate(tmp_path):
 
 def test_rows_left_running_by_a_dead_process_become_interrupted(tmp_path):
     path = tmp_path / "runs.db"
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     dead_pid = int(dead.stdout)
     with Store(path) as store:
         mine = store.start_generation({"source": "cli"})  # this process: alive

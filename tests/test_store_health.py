@@ -115,7 +115,9 @@ def test_a_full_disk_says_so(tmp_path: Path):
     try:
         pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
         store.conn.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own SQLITE_FULL
-        with pytest.raises(StoreError, match=r"is full \(database or disk is full\) while writing to generations: free"):
+        with pytest.raises(
+            StoreError, match=r"is full \(database or disk is full\) while writing to generations: free"
+        ):
             store.insert("generations", {"output": "z" * 100_000, "status": "ok"})
     finally:
         store.close()
@@ -126,8 +128,10 @@ def test_a_read_only_store_says_fix_the_permissions(tmp_path: Path):
     try:
         os.chmod(shared, 0o755)
         _stored_runs(shared / "runs.db", 3)
-        code = ("import sys; from pathlib import Path; from workbench.core.store import Store; "
-                "s = Store(Path(sys.argv[1])); s.insert('generations', {'output': 'x'})")
+        code = (
+            "import sys; from pathlib import Path; from workbench.core.store import Store; "
+            "s = Store(Path(sys.argv[1])); s.insert('generations', {'output': 'x'})"
+        )
         done = run_as_nobody([sys.executable, "-c", code, str(shared / "runs.db")])
         assert done.returncode != 0
         last = one_line(done.stderr.strip().splitlines()[-1])
@@ -165,8 +169,10 @@ def test_a_data_dir_outside_the_project_is_a_warning_naming_it(tmp_path: Path, c
     (proj / "workbench.yaml").write_text("name: t\ndata_dir: ../../x\n", encoding="utf-8")
     assert main(["--project", str(proj), "runs"]) == 0
     err = one_line(capsys.readouterr().err)
-    assert (f"warning: {proj / 'workbench.yaml'}:2: data_dir '../../x' is outside the project folder {proj}: "
-            f"runs.db and the retrieval index are written to {tmp_path / 'x'}") in err
+    assert (
+        f"warning: {proj / 'workbench.yaml'}:2: data_dir '../../x' is outside the project folder {proj}: "
+        f"runs.db and the retrieval index are written to {tmp_path / 'x'}"
+    ) in err
     assert main(["--project", str(proj), "doctor"]) == 0
     assert "note    data_dir:" in capsys.readouterr().out
 

@@ -109,8 +109,12 @@ async def test_function_keys_pressed_back_to_back_land_on_the_last_tab(tui_proje
     next F-key must still win: the tab shown, the focus and the typed text all in that tab."""
     app = make_app(tui_project_dir, probe=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        for first, second, pane in (("f2", "f3", "tab-evals"), ("f3", "f5", "tab-runs"),
-                                    ("f5", "f1", "tab-prompt"), ("f4", "f2", "tab-retrieval")):
+        for first, second, pane in (
+            ("f2", "f3", "tab-evals"),
+            ("f3", "f5", "tab-runs"),
+            ("f5", "f1", "tab-prompt"),
+            ("f4", "f2", "tab-retrieval"),
+        ):
             await pilot.press(first, second)
             for _ in range(10):
                 await app.workers.wait_for_complete()
@@ -120,8 +124,7 @@ async def test_function_keys_pressed_back_to_back_land_on_the_last_tab(tui_proje
             assert pane in [node.id for node in app.focused.ancestors], (first, second)
 
 
-async def test_a_late_focus_call_from_a_hidden_tab_does_not_pull_the_user_back(tui_project_dir,
-                                                                             make_app):
+async def test_a_late_focus_call_from_a_hidden_tab_does_not_pull_the_user_back(tui_project_dir, make_app):
     app = make_app(tui_project_dir, probe=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f3")  # Evals: the focus goes into the tab

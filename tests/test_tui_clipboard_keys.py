@@ -15,8 +15,7 @@ from workbench.tui import clipboard
 def test_ctrl_o_is_copy_wherever_it_is_bound():
     from test_tui_app import _binding_owners
 
-    uses = {(cls.__name__, b.description) for cls in _binding_owners() for b in cls.BINDINGS
-            if b.key == "ctrl+o"}
+    uses = {(cls.__name__, b.description) for cls in _binding_owners() for b in cls.BINDINGS if b.key == "ctrl+o"}
     assert uses and all("Copy" in description for _, description in uses), uses
     from workbench.tui.tabs.finetune import FinetuneTab
 
@@ -44,8 +43,7 @@ def fake_tmux(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 def test_the_copy_note_is_honest_inside_tmux(fake_tmux):
     fake_tmux(None)
-    assert clipboard.copied_message("Answer A") == (
-        "Answer A copied to the clipboard (OSC 52).", "information")
+    assert clipboard.copied_message("Answer A") == ("Answer A copied to the clipboard (OSC 52).", "information")
     fake_tmux("on")
     assert clipboard.copied_message("Answer A")[1] == "information"
     fake_tmux("external")  # tmux's default
@@ -56,7 +54,8 @@ def test_the_copy_note_is_honest_inside_tmux(fake_tmux):
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
 async def test_copying_an_answer_in_tmux_says_how_to_enable_it(
-        tui_project_dir, ollama_standin, make_app, fake_tmux, size):
+    tui_project_dir, ollama_standin, make_app, fake_tmux, size
+):
     fake_tmux("external")
     ollama_standin.configure(reply=["Use ", "WAL."])
     app = make_app(tui_project_dir, probe=False)

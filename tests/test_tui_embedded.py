@@ -10,15 +10,15 @@ from workbench.core.runlog import list_runs, load_run
 
 @pytest.mark.slow
 async def test_prompt_tab_streams_an_answer_from_the_embedded_model(tmp_path, make_app):
-    pytest.importorskip("workbench.core.llm.embedded",
-                        reason="the embedded provider is not in this build yet")
+    pytest.importorskip("workbench.core.llm.embedded", reason="the embedded provider is not in this build yet")
     root = tmp_path / "embedded"
     (root / "prompts").mkdir(parents=True)
     (root / "prompts" / "qa.yaml").write_text(
-        "system: You are a helpful assistant. Answer in one sentence.\ntemplate: \"{question}\"\n")
+        'system: You are a helpful assistant. Answer in one sentence.\ntemplate: "{question}"\n'
+    )
     (root / "workbench.yaml").write_text(
-        "name: offline\nmodel:\n  provider: embedded\n  options: {temperature: 0, num_predict: 24}\n"
-        "fallback: []\n")
+        "name: offline\nmodel:\n  provider: embedded\n  options: {temperature: 0, num_predict: 24}\nfallback: []\n"
+    )
     app = make_app(root)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()

@@ -14,18 +14,35 @@ from workbench.tui.widgets.eval_history_plot import EvalHistoryPlot
 
 
 def row(run_id: int, passed: int, total: int, digest: str, variant: str, version: str = "v1") -> dict:
-    return {"id": run_id, "evalset_name": "sqlite-qa", "evalset_hash": version, "status": "done",
-            "variant_name": variant, "variant_id": f"{run_id:012x}", "created_at": "2026-01-01",
-            "config": {"model_digest": digest},
-            "summary": {"passed": passed, "total": total, "pass_rate": passed / total,
-                        "ci": list(wilson_interval(passed, total))}}
+    return {
+        "id": run_id,
+        "evalset_name": "sqlite-qa",
+        "evalset_hash": version,
+        "status": "done",
+        "variant_name": variant,
+        "variant_id": f"{run_id:012x}",
+        "created_at": "2026-01-01",
+        "config": {"model_digest": digest},
+        "summary": {
+            "passed": passed,
+            "total": total,
+            "pass_rate": passed / total,
+            "ci": list(wilson_interval(passed, total)),
+        },
+    }
 
 
-HISTORY = build_history([
-    row(1, 33, 83, "sha256:aaaa", "terse"), row(2, 51, 83, "sha256:aaaa", "base"),
-    row(3, 56, 83, "sha256:aaaa", "k8"), row(4, 55, 83, "sha256:aaaa", "k8-mmr"),
-    row(5, 58, 83, "sha256:bbbb", "k8"), row(6, 60, 83, "sha256:bbbb", "k8-system"),
-], "sqlite-qa")
+HISTORY = build_history(
+    [
+        row(1, 33, 83, "sha256:aaaa", "terse"),
+        row(2, 51, 83, "sha256:aaaa", "base"),
+        row(3, 56, 83, "sha256:aaaa", "k8"),
+        row(4, 55, 83, "sha256:aaaa", "k8-mmr"),
+        row(5, 58, 83, "sha256:bbbb", "k8"),
+        row(6, 60, 83, "sha256:bbbb", "k8-system"),
+    ],
+    "sqlite-qa",
+)
 
 
 class PlotApp(App):
@@ -69,10 +86,20 @@ def project_with_runs(tui_project_dir):
     try:
         es = parse_evalset("name: sqlite-qa\ncases:\n  - id: a\n    inputs: {question: q}\n", "qa.yaml")
         for r in HISTORY.points:
-            run_id = create_run(project.store, evalset=es, variant_id=f"{r.run_id:012x}", variant_name=r.variant,
-                                repeat=1, config={"model_digest": "sha256:aaaa" if r.run_id < 5 else "sha256:bbbb"})
-            finish_run(project.store, run_id, "done",
-                       {"passed": r.passed, "total": r.total, "pass_rate": r.rate, "ci": [r.lo, r.hi], "cases": 83})
+            run_id = create_run(
+                project.store,
+                evalset=es,
+                variant_id=f"{r.run_id:012x}",
+                variant_name=r.variant,
+                repeat=1,
+                config={"model_digest": "sha256:aaaa" if r.run_id < 5 else "sha256:bbbb"},
+            )
+            finish_run(
+                project.store,
+                run_id,
+                "done",
+                {"passed": r.passed, "total": r.total, "pass_rate": r.rate, "ci": [r.lo, r.hi], "cases": 83},
+            )
     finally:
         project.close()
     return tui_project_dir

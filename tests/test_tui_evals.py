@@ -44,8 +44,7 @@ def stored_runs(app) -> list[dict]:
     return runstore.list_runs(app.project.store, limit=50)
 
 
-async def test_a_run_started_from_the_tab_shows_progress_and_the_summary(
-        evals_dir, make_app):
+async def test_a_run_started_from_the_tab_shows_progress_and_the_summary(evals_dir, make_app):
     app = make_app(evals_dir)
     seen = []
     async with app.run_test(size=(100, 30), message_hook=seen.append) as pilot:
@@ -68,10 +67,8 @@ async def test_a_run_started_from_the_tab_shows_progress_and_the_summary(
     assert row["status"] == "done" and row["summary"]["passed"] == 3
 
 
-async def test_escape_cancels_keeps_finished_cases_and_ctrl_e_resumes(
-        evals_dir, ollama_standin, make_app):
-    (evals_dir / "workbench.yaml").write_text(
-        (evals_dir / "workbench.yaml").read_text() + "evals:\n  concurrency: 1\n")
+async def test_escape_cancels_keeps_finished_cases_and_ctrl_e_resumes(evals_dir, ollama_standin, make_app):
+    (evals_dir / "workbench.yaml").write_text((evals_dir / "workbench.yaml").read_text() + "evals:\n  concurrency: 1\n")
     ollama_standin.configure(token_delay_s=0.1)  # ~0.1-0.6 s per case, one case at a time
     app = make_app(evals_dir)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -104,11 +101,13 @@ async def test_escape_cancels_keeps_finished_cases_and_ctrl_e_resumes(
 
 
 async def test_a_broken_eval_file_is_named_in_the_picker_and_the_run_does_not_start(
-        tui_project_dir, ollama_standin, make_app):
+    tui_project_dir, ollama_standin, make_app
+):
     folder = tui_project_dir / "evals"
     folder.mkdir()
     (folder / "dupes.yaml").write_text(
-        "cases:\n  - id: x\n    inputs: {question: q}\n  - id: x\n    inputs: {question: r}\n")
+        "cases:\n  - id: x\n    inputs: {question: q}\n  - id: x\n    inputs: {question: r}\n"
+    )
     app = make_app(tui_project_dir)
     async with app.run_test(size=(120, 30)) as pilot:
         await open_tab(app, pilot)
@@ -130,7 +129,8 @@ async def _two_runs(app, pilot, ollama_standin) -> None:
 
 
 async def test_diff_lists_the_regression_and_highlights_the_changed_words_literally(
-        evals_dir, ollama_standin, make_app):
+    evals_dir, ollama_standin, make_app
+):
     app = make_app(evals_dir)
     async with app.run_test(size=(120, 36)) as pilot:
         tab = await open_tab(app, pilot)
@@ -161,8 +161,8 @@ async def test_diff_lists_the_regression_and_highlights_the_changed_words_litera
         out_a = screen.query_one("#diff-out-a").content
         out_b = screen.query_one("#diff-out-b").content
         assert out_b.plain == "[bold]Milan[/bold] \\x1b[31mis the capital of Italy."
-        struck = {out_a.plain[s.start:s.end] for s in out_a.spans if s.style.strike}
-        underlined = {out_b.plain[s.start:s.end] for s in out_b.spans if s.style.underline}
+        struck = {out_a.plain[s.start : s.end] for s in out_a.spans if s.style.strike}
+        underlined = {out_b.plain[s.start : s.end] for s in out_b.spans if s.style.underline}
         assert "Rome" in struck and "capital" not in "".join(struck)  # "is" goes too: "\\x1b[31mis"
         assert any("Milan" in u for u in underlined) and "capital" not in "".join(underlined)
         await pilot.press("f")
@@ -209,11 +209,19 @@ async def test_a_refused_resume_is_readable_at_80x24(evals_dir, make_app):
     try:
         from workbench.core.variants import resolve_variant
 
-        project.store.insert("eval_runs", {
-            "created_at": FROZEN, "evalset_name": "capitals", "status": "cancelled",
-            "evalset_path": str(evals_dir / "evals" / "capitals.yaml"),
-            "evalset_hash": "c2325c3588aaaaaaaa", "variant_id": resolve_variant(project).id,
-            "total_cases": 4, "repeat": 1})
+        project.store.insert(
+            "eval_runs",
+            {
+                "created_at": FROZEN,
+                "evalset_name": "capitals",
+                "status": "cancelled",
+                "evalset_path": str(evals_dir / "evals" / "capitals.yaml"),
+                "evalset_hash": "c2325c3588aaaaaaaa",
+                "variant_id": resolve_variant(project).id,
+                "total_cases": 4,
+                "repeat": 1,
+            },
+        )
     finally:
         project.close()
     app = make_app(evals_dir)
@@ -237,16 +245,17 @@ async def test_the_set_label_follows_the_file_when_the_tab_is_shown_again(evals_
         await pilot.press("f5")
         await settle(app, pilot)
         path = evals_dir / "evals" / "capitals.yaml"
-        path.write_text(EVALS + "  - id: spain\n    inputs: {question: Capital of Spain}\n"
-                        "    assert:\n      - {type: icontains, value: madrid}\n",
-                        encoding="utf-8")
+        path.write_text(
+            EVALS + "  - id: spain\n    inputs: {question: Capital of Spain}\n"
+            "    assert:\n      - {type: icontains, value: madrid}\n",
+            encoding="utf-8",
+        )
         await pilot.press("f3")
         await settle(app, pilot)
         assert "capitals (5 cases)" in screen_text(app)
 
 
-async def test_marks_choose_the_diff_pair_and_different_set_versions_warn(
-        evals_dir, ollama_standin, make_app):
+async def test_marks_choose_the_diff_pair_and_different_set_versions_warn(evals_dir, ollama_standin, make_app):
     app = make_app(evals_dir)
     async with app.run_test(size=(120, 36)) as pilot:
         tab = await open_tab(app, pilot)
@@ -270,11 +279,13 @@ async def test_marks_choose_the_diff_pair_and_different_set_versions_warn(
 def test_default_pair_prefers_marks_then_the_two_newest_of_the_set():
     from workbench.tui.widgets.evals_text import default_pair
 
-    rows = [{"id": 5, "evalset_name": "b", "status": "done"},
-            {"id": 4, "evalset_name": "a", "status": "running"},
-            {"id": 3, "evalset_name": "a", "status": "cancelled"},
-            {"id": 2, "evalset_name": "b", "status": "done"},
-            {"id": 1, "evalset_name": "a", "status": "done"}]
+    rows = [
+        {"id": 5, "evalset_name": "b", "status": "done"},
+        {"id": 4, "evalset_name": "a", "status": "running"},
+        {"id": 3, "evalset_name": "a", "status": "cancelled"},
+        {"id": 2, "evalset_name": "b", "status": "done"},
+        {"id": 1, "evalset_name": "a", "status": "done"},
+    ]
     assert default_pair(rows, 3, None, None) == (1, 3)  # the running e4 is left out
     assert default_pair(rows, 5, None, None) == (2, 5)
     assert default_pair(rows, 2, 5, None) == (5, 2)  # A marked, B the highlighted
@@ -297,8 +308,8 @@ def test_side_texts_keep_markup_and_escapes_literal_and_style_only_changed_words
     a, b = side_texts(case, Style(strike=True), Style(underline=True))
     assert a.plain == "The [red]answer[/red] is 4"
     assert b.plain == "The [red]answer[/red] is \\x1b]52;c;aGk=\\x07 5"
-    assert {a.plain[s.start:s.end] for s in a.spans} == {"4"}
-    assert "[red]" not in "".join(b.plain[s.start:s.end] for s in b.spans)
+    assert {a.plain[s.start : s.end] for s in a.spans} == {"4"}
+    assert "[red]" not in "".join(b.plain[s.start : s.end] for s in b.spans)
 
 
 # ------------------------------------------------------------------------------- snapshots
@@ -315,14 +326,11 @@ def freeze_store(root: Path) -> None:
     try:
         store = project.store
         with store.lock, store.conn:
-            store.conn.execute("UPDATE eval_runs SET created_at = ?, finished_at = ?",
-                               (FROZEN, FROZEN))
-            store.conn.execute("UPDATE eval_results SET latency_ms = 400 + 10 * id, created_at = ?",
-                               (FROZEN,))
+            store.conn.execute("UPDATE eval_runs SET created_at = ?, finished_at = ?", (FROZEN, FROZEN))
+            store.conn.execute("UPDATE eval_results SET latency_ms = 400 + 10 * id, created_at = ?", (FROZEN,))
         for row in runstore.list_runs(store):
             results = runstore.load_results(store, row["id"])
-            runstore.finish_run(store, row["id"], row["status"],
-                                summarize(results, expected_results=4))
+            runstore.finish_run(store, row["id"], row["status"], summarize(results, expected_results=4))
         with store.lock, store.conn:
             store.conn.execute("UPDATE eval_runs SET finished_at = ?", (FROZEN,))
     finally:
@@ -340,8 +348,9 @@ async def _store_two_runs(root: Path, ollama_standin) -> None:
         evalset = load_evalset(root / "evals" / "capitals.yaml")
         for answers in (GOOD, WORSE):
             ollama_standin.configure(reply=scripted(answers))
-            await EvalRunner(project, evalset, resolve_variant(project), use_cache=False,
-                             concurrency=1).run()  # one order of results: stable summaries
+            await EvalRunner(
+                project, evalset, resolve_variant(project), use_cache=False, concurrency=1
+            ).run()  # one order of results: stable summaries
     finally:
         project.close()
     freeze_store(root)

@@ -91,17 +91,26 @@ def build_evidence(root: Path) -> None:
         train = [c.id for c in es.cases if c.split != "heldout"]
 
         def failing(kinds):
-            return {cid: ("fail", kind) for cid, kind in zip(train, kinds)}
+            return {cid: ("fail", kind) for cid, kind in zip(train, kinds, strict=False)}
 
         fmt = ["format"] * 3
-        add_eval_run(project, es, None, variant_spec(),
-                     failing(fmt + ["context-ignored"] * 19 + ["retrieval-miss"]))
-        add_eval_run(project, es, "k8", variant_spec(k=8),
-                     failing(fmt + ["context-ignored"] * 9 + ["retrieval-miss"]))
-        add_eval_run(project, es, "terse", variant_spec("terse_qa", k=8),
-                     failing(fmt + ["context-ignored"] * 10 + ["retrieval-miss"]), retrieve=False)
-        add_eval_run(project, es, "cite-first", variant_spec(system="Quote first.", k=8),
-                     failing(fmt + ["context-ignored"] * 8 + ["retrieval-miss"]))
+        add_eval_run(project, es, None, variant_spec(), failing(fmt + ["context-ignored"] * 19 + ["retrieval-miss"]))
+        add_eval_run(project, es, "k8", variant_spec(k=8), failing(fmt + ["context-ignored"] * 9 + ["retrieval-miss"]))
+        add_eval_run(
+            project,
+            es,
+            "terse",
+            variant_spec("terse_qa", k=8),
+            failing(fmt + ["context-ignored"] * 10 + ["retrieval-miss"]),
+            retrieve=False,
+        )
+        add_eval_run(
+            project,
+            es,
+            "cite-first",
+            variant_spec(system="Quote first.", k=8),
+            failing(fmt + ["context-ignored"] * 8 + ["retrieval-miss"]),
+        )
     finally:
         project.close()
 
@@ -121,8 +130,7 @@ def evidence_sample(tmp_path, xdg_config) -> Path:
 # ------------------------------------------------------------------------------- the guard
 
 
-async def test_fresh_sample_project_shows_the_checklist_locked_with_the_advice(
-        fresh_sample, make_app):
+async def test_fresh_sample_project_shows_the_checklist_locked_with_the_advice(fresh_sample, make_app):
     app = make_app(fresh_sample, probe=False)
     async with app.run_test(size=(100, 40)) as pilot:
         tab = await open_tab(app, pilot)
@@ -136,8 +144,7 @@ async def test_fresh_sample_project_shows_the_checklist_locked_with_the_advice(
         assert "next: run the eval set (Evals tab, F3: ctrl+r) so failures" in text
         assert "⚠ Warning (knowledge): 55 of 66 training targets (83%)" in text
         assert "facts belong in retrieval" in text
-        assert "✗ Locked until the guard passes (failing: variants, plateau, retrieval, signal)" \
-            in text
+        assert "✗ Locked until the guard passes (failing: variants, plateau, retrieval, signal)" in text
         assert not tab.unlocked
         # the form is there but disabled; Start refuses and says why; no job is created
         await pilot.press("ctrl+t")
@@ -151,8 +158,7 @@ async def test_fresh_sample_project_shows_the_checklist_locked_with_the_advice(
     assert app.project.store.rows("finetune_jobs") == []
 
 
-async def test_runs_the_guard_does_not_count_are_named_with_the_tui_way_to_count(
-        fresh_sample, make_app):
+async def test_runs_the_guard_does_not_count_are_named_with_the_tui_way_to_count(fresh_sample, make_app):
     """The new-user trial: a `--limit 10` run and a cancelled run of the whole set. The tab says
     they were not counted and why, how long a full run takes, and how to make one here."""
     from fixtures_finetune_guard import cancelled_run, label, subset_run
@@ -162,8 +168,8 @@ async def test_runs_the_guard_does_not_count_are_named_with_the_tui_way_to_count
     project = Project.open(fresh_sample)
     try:
         base = resolve_variant(project).spec()  # the current settings: e2 can be resumed
-        subset_run(project, 10, spec=base)      # e1
-        cancelled_run(project, 12, spec=base)   # e2
+        subset_run(project, 10, spec=base)  # e1
+        cancelled_run(project, 12, spec=base)  # e2
         e1, e2 = label(project, 1), label(project, 2)
     finally:
         project.close()
@@ -171,20 +177,22 @@ async def test_runs_the_guard_does_not_count_are_named_with_the_tui_way_to_count
     async with app.run_test(size=(120, 48)) as pilot:
         await open_tab(app, pilot)
         text = flat(app)
-        assert ("Not yet: run all 83 cases once (Evals tab, F3: ctrl+r; or select e2, ctrl+e to "
-                "finish it): only complete runs of the whole set count. A full run takes about 10 "
-                "min (7.2 s a case in e2, e1) (also missing: variants, plateau, signal)") in text
-        assert (f"✗ variants: 0 distinct prompt/retrieval variant(s) evaluated on sqlite-docs-qa "
-                f"(runs: none counted; {e2} was cancelled after 12 of 83 cases, {e1} covers only 10 "
-                "of 83 cases (--limit/--tag/--case) — only complete runs of the whole set count)") in text
+        assert (
+            "Not yet: run all 83 cases once (Evals tab, F3: ctrl+r; or select e2, ctrl+e to "
+            "finish it): only complete runs of the whole set count. A full run takes about 10 "
+            "min (7.2 s a case in e2, e1) (also missing: variants, plateau, signal)"
+        ) in text
+        assert (
+            f"✗ variants: 0 distinct prompt/retrieval variant(s) evaluated on sqlite-docs-qa "
+            f"(runs: none counted; {e2} was cancelled after 12 of 83 cases, {e1} covers only 10 "
+            "of 83 cases (--limit/--tag/--case) — only complete runs of the whole set count)"
+        ) in text
         assert "pick them in the Evals tab's Variant picker: terse, k8" in text
-        assert f"{e2} can be resumed instead of started again (Evals tab, F3: select e2, ctrl+e: " \
-            "71 cases left)" in text
+        assert f"{e2} can be resumed instead of started again (Evals tab, F3: select e2, ctrl+e: 71 cases left)" in text
         assert "`workbench eval run" not in text  # the CLI's words stay in the CLI
 
 
-async def test_the_evidence_in_the_store_and_a_named_signal_unlock_the_form(
-        evidence_sample, make_app):
+async def test_the_evidence_in_the_store_and_a_named_signal_unlock_the_form(evidence_sample, make_app):
     app = make_app(evidence_sample, probe=False)
     seen = []
     async with app.run_test(size=(100, 40), message_hook=seen.append) as pilot:
@@ -228,8 +236,7 @@ def tiny_dir(tmp_path, ollama_standin, xdg_config) -> Path:
     project = Project.open(root)
     try:
         es = load_evalset(root / "evals" / "q.yaml")
-        add_eval_run(project, es, "embedded", variant_spec("plain", model="embedded"), {},
-                     retrieve=False)
+        add_eval_run(project, es, "embedded", variant_spec("plain", model="embedded"), {}, retrieve=False)
     finally:
         project.close()
     return root
@@ -263,8 +270,7 @@ def kinds(seen, name: str) -> list:
     return [m for m in seen if type(m).__name__ == name]
 
 
-async def test_override_then_a_real_run_draws_the_loss_curve_and_lists_the_done_job(
-        tiny_dir, ollama_standin, make_app):
+async def test_override_then_a_real_run_draws_the_loss_curve_and_lists_the_done_job(tiny_dir, ollama_standin, make_app):
     app = make_app(tiny_dir, probe=False)
     seen = []
     reason = "format experiment [b]on[/b] 3 cases"
@@ -317,8 +323,9 @@ async def test_override_then_a_real_run_draws_the_loss_curve_and_lists_the_done_
         assert "verdict: " + " ".join(VERDICT_WORDS[verdict["verdict"]].split()[:3]) in text  # the CLI's words
         assert f"vs e1: {verdict['words']}" in text  # the statistics line
         row = next(line for line in text.splitlines() if line.startswith(" f1 "))
-        assert {"no significant change": "= noise", "regression": "▼ worse",
-                "improvement": "▲ better"}[verdict["verdict"]] in row
+        assert {"no significant change": "= noise", "regression": "▼ worse", "improvement": "▲ better"}[
+            verdict["verdict"]
+        ] in row
 
         # export: the name is asked for, the model created in the stand-in
         await pilot.press("x")
@@ -343,13 +350,14 @@ async def test_override_then_a_real_run_draws_the_loss_curve_and_lists_the_done_
         await pilot.pause()
         await pilot.press("ctrl+u", *"other", "enter")
         await settle(app, pilot)
-        assert "export refused: Ollama converts safetensors LoRA adapters only for llama and " \
+        assert (
+            "export refused: Ollama converts safetensors LoRA adapters only for llama and "
             "gemma2 bases; this base is 'qwen2'. Alternative: merge the adapter" in flat(app)
+        )
         assert len(ollama_standin.requests_to("/api/create")) == 1
 
 
-async def test_escape_cancels_keeping_a_checkpoint_and_ctrl_e_resumes_to_the_end(
-        tiny_dir, make_app):
+async def test_escape_cancels_keeping_a_checkpoint_and_ctrl_e_resumes_to_the_end(tiny_dir, make_app):
     app = make_app(tiny_dir, probe=False)
     seen = []
     async with app.run_test(size=(100, 32), message_hook=seen.append) as pilot:
@@ -367,8 +375,7 @@ async def test_escape_cancels_keeping_a_checkpoint_and_ctrl_e_resumes_to_the_end
         assert job["checkpoint_path"] and job["config"]["checkpoint_step"] == stopped
         assert f"f1 cancelled: checkpoint kept at step {stopped}" in screen_text(app)
         assert "-" not in str(app.query_one("#ft-curve").styles.width)
-        assert app.query_one("#ft-curve").styles.width.value == pytest.approx(100 * stopped / 4,
-                                                                               abs=0.1)
+        assert app.query_one("#ft-curve").styles.width.value == pytest.approx(100 * stopped / 4, abs=0.1)
 
         await pilot.press("ctrl+l")
         await settle(app, pilot)
@@ -473,12 +480,14 @@ def test_the_form_names_the_field_it_cannot_use():
     assert (settings.rank, settings.max_steps, data) == (16, None, None)
     assert settings.target_modules == ["q_proj", "v_proj", "o_proj"] and base.rank == 8
     assert read_form({**values, "ft-steps": "5", "ft-data": " d.jsonl "}, base)[0].max_steps == 5
-    for change, message in ((("ft-rank", "0"), "rank: must be above 0"),
-                            (("ft-dropout", "1"), "dropout: must be at least 0 and below 1"),
-                            (("ft-lr", "fast"), "lr: 'fast' is not a number"),
-                            (("ft-batch", "2.5"), "batch: '2.5' is not a whole number"),
-                            (("ft-maxlen", ""), "max len: needs a value"),
-                            (("ft-targets", " , "), "targets: name at least one module")):
+    for change, message in (
+        (("ft-rank", "0"), "rank: must be above 0"),
+        (("ft-dropout", "1"), "dropout: must be at least 0 and below 1"),
+        (("ft-lr", "fast"), "lr: 'fast' is not a number"),
+        (("ft-batch", "2.5"), "batch: '2.5' is not a whole number"),
+        (("ft-maxlen", ""), "max len: needs a value"),
+        (("ft-targets", " , "), "targets: name at least one module"),
+    ):
         with pytest.raises(WorkbenchError) as info:
             read_form({**values, change[0]: change[1]}, base)
         assert info.value.message.startswith(message)
@@ -488,11 +497,18 @@ def test_lock_line_and_view_bar_say_where_the_tab_stands():
     from workbench.core.finetune.guard import GuardReport, Rule
     from workbench.tui.widgets.finetune_text import lock_line, view_bar
 
-    failing = GuardReport([Rule("eval set", True, "ok"), Rule("plateau", False, "moving"),
-                           Rule("knowledge", False, "facts", severity="warning")], "Not yet: …")
+    failing = GuardReport(
+        [
+            Rule("eval set", True, "ok"),
+            Rule("plateau", False, "moving"),
+            Rule("knowledge", False, "facts", severity="warning"),
+        ],
+        "Not yet: …",
+    )
     assert lock_line(failing, None) == (
-        "✗ Locked until the guard passes (failing: plateau) — or ctrl+y to override with a "
-        "recorded reason.", "locked")
+        "✗ Locked until the guard passes (failing: plateau) — or ctrl+y to override with a recorded reason.",
+        "locked",
+    )
     assert lock_line(failing, "[b]why[/b]")[1] == "override"
     assert "[b]why[/b]" in lock_line(failing, "[b]why[/b]")[0]
     passing = GuardReport([Rule("eval set", True, "ok")], "Go.", signal="format")
@@ -516,8 +532,8 @@ def test_the_tab_and_its_guard_check_import_nothing_heavy(tmp_path):
         f"project = Project.open({str(root)!r})\n"
         "report = check(project, 'format')\n"
         "heavy = {'torch', 'transformers', 'peft', 'lancedb', 'sentence_transformers'}\n"
-        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}), report.passed)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=REPO, timeout=120)
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}), report.passed)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["[]", "False"]

@@ -26,8 +26,7 @@ def test_layout_drops_keys_from_the_end_and_keeps_the_palette_at_the_right_edge(
     assert [h.description for _, _, h in spans] == ["Send", "palette"]
 
 
-async def test_first_frame_shows_the_prompt_keys_and_a_focus_change_redraws(tui_project_dir,
-                                                                          make_app):
+async def test_first_frame_shows_the_prompt_keys_and_a_focus_change_redraws(tui_project_dir, make_app):
     app = make_app(tui_project_dir, probe=False)
     first_frames: list[str] = []
     original = app._display

@@ -10,18 +10,27 @@ import signal
 import sys
 import time
 
-from workbench.core.store import Store
 from fixtures_project import write_project
 from test_cli_ask_runs import _wait_for_partial_row, workbench
 from test_tui_terminal import _read_until
 
+from workbench.core.store import Store
+
 
 def test_kill_9_of_the_app_mid_answer_keeps_the_partial_answer_as_interrupted(ollama_standin, tmp_path):
     ollama_standin.configure(reply=[f"w{i} " for i in range(300)], token_delay_s=0.03)
-    root = write_project(tmp_path / "p", host=ollama_standin.url,
-                         timeouts="connect_s: 2\n  first_token_s: 30\n  idle_s: 30\n  total_s: 60")
-    env = {**os.environ, "TERM": "xterm-256color", "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
-           "COLUMNS": "100", "LINES": "30"}
+    root = write_project(
+        tmp_path / "p",
+        host=ollama_standin.url,
+        timeouts="connect_s: 2\n  first_token_s: 30\n  idle_s: 30\n  total_s: 60",
+    )
+    env = {
+        **os.environ,
+        "TERM": "xterm-256color",
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+        "COLUMNS": "100",
+        "LINES": "30",
+    }
     pid, fd = pty.fork()
     if pid == 0:  # the child: the workbench, as a user starts it
         os.execve(sys.executable, [sys.executable, "-m", "workbench.cli", "--project", str(root)], env)
@@ -51,10 +60,18 @@ def test_sigterm_to_the_app_mid_answer_stores_it_interrupted_and_exits_143(ollam
     """`kill PID` (not -9): the app stops the answer itself, stores it `interrupted` (nothing left
     for the next command to recover) and exits 143, as the CLI commands do."""
     ollama_standin.configure(reply=[f"w{i} " for i in range(300)], token_delay_s=0.03)
-    root = write_project(tmp_path / "p", host=ollama_standin.url,
-                         timeouts="connect_s: 2\n  first_token_s: 30\n  idle_s: 30\n  total_s: 60")
-    env = {**os.environ, "TERM": "xterm-256color", "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
-           "COLUMNS": "100", "LINES": "30"}
+    root = write_project(
+        tmp_path / "p",
+        host=ollama_standin.url,
+        timeouts="connect_s: 2\n  first_token_s: 30\n  idle_s: 30\n  total_s: 60",
+    )
+    env = {
+        **os.environ,
+        "TERM": "xterm-256color",
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+        "COLUMNS": "100",
+        "LINES": "30",
+    }
     pid, fd = pty.fork()
     if pid == 0:
         os.execve(sys.executable, [sys.executable, "-m", "workbench.cli", "--project", str(root)], env)

@@ -21,8 +21,9 @@ async def _settled(app, pilot, *keys: str) -> None:
 
 
 @pytest.mark.parametrize("size", SIZES)
-async def test_the_header_names_model_state_and_fallback_at_any_width(tmp_path, make_app,
-                                                                      ollama_nothing_listening, size):
+async def test_the_header_names_model_state_and_fallback_at_any_width(
+    tmp_path, make_app, ollama_nothing_listening, size
+):
     root = write_project(tmp_path / "down", host=ollama_nothing_listening, fallback=["ollama:qwen2.5:0.5b"])
     app = make_app(root)
     async with app.run_test(size=size) as pilot:
@@ -69,10 +70,9 @@ async def test_the_eval_diff_header_shows_every_line(tmp_path, make_app, size):
     changed case's) are all on screen above the case list."""
     from test_evals_diff_shared import SET
 
+    from workbench.core.evals import runstore
     from workbench.core.evals.evalset import load_evalset
     from workbench.core.evals.results import CaseResult
-
-    from workbench.core.evals import runstore
     from workbench.core.store import Store
     from workbench.present.evals import counts_line, stats_line, totals_line
     from workbench.tui.screens.evals_diff import EvalsDiffScreen
@@ -81,22 +81,36 @@ async def test_the_eval_diff_header_shows_every_line(tmp_path, make_app, size):
     (root / "evals").mkdir()
     path = root / "evals" / "prod.yaml"
     path.write_text(SET, encoding="utf-8")
+
     def _run(store, path, verdicts):
         es = load_evalset(path)
-        run_id = runstore.create_run(store, evalset=es, variant_id="abc123", variant_name="base", repeat=1,
-                                     config={})
+        run_id = runstore.create_run(store, evalset=es, variant_id="abc123", variant_name="base", repeat=1, config={})
         for n, (cid, verdict) in enumerate(verdicts.items()):
-            gen = store.start_generation({"source": "eval", "inputs": {}, "output": f"{cid} {verdict}",
-                                          "status": "ok", "completion_tokens": 40 + n, "cost": 0.0012 * (n + 1)})
-            runstore.write_result(store, run_id, CaseResult(cid, verdict, output=f"{cid} {verdict}",
-                                                            latency_ms=900.0 + 300 * n, generation_id=gen))
+            gen = store.start_generation(
+                {
+                    "source": "eval",
+                    "inputs": {},
+                    "output": f"{cid} {verdict}",
+                    "status": "ok",
+                    "completion_tokens": 40 + n,
+                    "cost": 0.0012 * (n + 1),
+                }
+            )
+            runstore.write_result(
+                store,
+                run_id,
+                CaseResult(cid, verdict, output=f"{cid} {verdict}", latency_ms=900.0 + 300 * n, generation_id=gen),
+            )
         runstore.finish_run(store, run_id, "done", {})
         return run_id
 
     with Store(root / ".workbench" / "runs.db") as store:
         e1 = _run(store, path, {"wal": "pass", "vacuum": "fail"})
-        path.write_text(SET.replace("value: VACUUM", "value: VACUUM INTO") + "  - id: busy-timeout-for-writers\n"
-                        "    inputs: {question: Why a busy timeout}\n    expected: Writers wait.\n", encoding="utf-8")
+        path.write_text(
+            SET.replace("value: VACUUM", "value: VACUUM INTO") + "  - id: busy-timeout-for-writers\n"
+            "    inputs: {question: Why a busy timeout}\n    expected: Writers wait.\n",
+            encoding="utf-8",
+        )
         e2 = _run(store, path, {"wal": "fail", "vacuum": "pass", "busy-timeout-for-writers": "pass"})
     app = make_app(root, probe=False)
     async with app.run_test(size=size) as pilot:
@@ -128,8 +142,9 @@ def _runs_with_long_names(root):
     es = load_evalset(path)
     with Store(root / ".workbench" / "runs.db") as store:
         for name, status in (("base", "done"), ("grounded-strict-k8", "cancelled")):
-            run_id = runstore.create_run(store, evalset=es, variant_id=f"{name}-0123456789", variant_name=name,
-                                         repeat=1, config={})
+            run_id = runstore.create_run(
+                store, evalset=es, variant_id=f"{name}-0123456789", variant_name=name, repeat=1, config={}
+            )
             runstore.write_result(store, run_id, CaseResult("wal", "pass", output="WAL"))
             runstore.finish_run(store, run_id, status, {})
 
@@ -156,9 +171,17 @@ async def test_the_runs_table_shows_the_model_whole_when_there_is_room(tmp_path,
 
     root = write_project(tmp_path / "proj")
     with Store(root / ".workbench" / "runs.db") as store:
-        store.start_generation({"source": "playground", "inputs": {"question": "How do readers not block writers?"},
-                                "output": "WAL.", "status": "ok", "model_used": "ollama:qwen2.5-coder:0.5b-instruct",
-                                "model_requested": "ollama:qwen2.5-coder:0.5b-instruct", "variant_name": "grounded-k8"})
+        store.start_generation(
+            {
+                "source": "playground",
+                "inputs": {"question": "How do readers not block writers?"},
+                "output": "WAL.",
+                "status": "ok",
+                "model_used": "ollama:qwen2.5-coder:0.5b-instruct",
+                "model_requested": "ollama:qwen2.5-coder:0.5b-instruct",
+                "variant_name": "grounded-k8",
+            }
+        )
     app = make_app(root, probe=False)
     async with app.run_test(size=size) as pilot:
         await _settled(app, pilot, "f5")

@@ -45,8 +45,7 @@ async def test_streamed_answer_is_shown_in_full_and_stored(tui_project_dir, olla
         assert json.loads(json.dumps(row["inputs"])) == {"question": "say hello"}
 
 
-async def test_escape_mid_stream_keeps_partial_answer_stored_as_interrupted(
-        tui_project_dir, ollama_standin, make_app):
+async def test_escape_mid_stream_keeps_partial_answer_stored_as_interrupted(tui_project_dir, ollama_standin, make_app):
     tokens = [f"tok{i} " for i in range(200)]
     ollama_standin.configure(reply=tokens, token_delay_s=0.05)
     app = make_app(tui_project_dir)
@@ -70,8 +69,7 @@ async def test_escape_mid_stream_keeps_partial_answer_stored_as_interrupted(
         assert shown.startswith(row["output"]) or row["output"].startswith(shown)
 
 
-async def test_fallback_notice_shows_when_the_model_is_missing(tmp_path, ollama_standin, make_app,
-                                                              xdg_config):
+async def test_fallback_notice_shows_when_the_model_is_missing(tmp_path, ollama_standin, make_app, xdg_config):
     from fixtures_project import write_project
 
     root = write_project(tmp_path / "fb", host=ollama_standin.url, fallback=["ollama:qwen3:0.6b"])
@@ -103,7 +101,8 @@ async def test_busy_server_retry_notice_is_visible(tui_project_dir, ollama_stand
 async def _grounded_app(project_dir, make_app):
     """The app at 120x34 on a prompt that puts the retrieved context before the question."""
     (project_dir / "prompts" / "grounded.yaml").write_text(
-        "template: \"{context}\\n\\nQ: {question}\"\n", encoding="utf-8")
+        'template: "{context}\\n\\nQ: {question}"\n', encoding="utf-8"
+    )
     app = make_app(project_dir)
     async with app.run_test(size=(120, 34)) as pilot:
         await pilot.pause()
@@ -113,7 +112,8 @@ async def _grounded_app(project_dir, make_app):
 
 
 async def test_model_text_is_shown_literally_never_as_markup_or_escapes(
-        tui_project_dir, ollama_standin, make_app, monkeypatch):
+    tui_project_dir, ollama_standin, make_app, monkeypatch
+):
     """The model says `[bold]x[/]` and sends an ESC sequence: both must show as typed."""
     evil = "[bold]x[/] and \x1b[31mred\x1b[0m"
     ollama_standin.configure(reply=[evil])
@@ -137,8 +137,9 @@ def _fake_retrieval(monkeypatch, text: str, hits: list[dict] | None = None) -> N
     the rest of the real service module (e.g. its index-health notes) stays as it is."""
     from workbench.core.retrieval import service
 
-    hits = hits or [{"chunk_id": "c1", "path": "docs/[bold]evil[/].md", "heading": "[i]head[/i]",
-                     "text": text, "score": 0.5}]
+    hits = hits or [
+        {"chunk_id": "c1", "path": "docs/[bold]evil[/].md", "heading": "[i]head[/i]", "text": text, "score": 0.5}
+    ]
 
     def retrieve_sources(project, settings, question):
         return [dict(hit) for hit in hits], None
@@ -173,8 +174,7 @@ async def test_ab_mode_streams_two_variants_side_by_side(tui_project_dir, ollama
         assert "A · base (" in text and "B · qa (" in text
 
 
-async def test_save_as_variant_writes_prompt_file_and_config_entry(tui_project_dir, ollama_standin,
-                                                                   make_app):
+async def test_save_as_variant_writes_prompt_file_and_config_entry(tui_project_dir, ollama_standin, make_app):
     app = make_app(tui_project_dir)
     async with app.run_test(size=(120, 34)) as pilot:
         await pilot.pause()
@@ -225,11 +225,11 @@ def test_tail_starts_at_a_block_boundary_outside_code_fences():
     from workbench.tui.widgets.stream_view import tail_start
 
     text = "para one\n\n```\ncode\n\nmore code\n```\n\n" + "last words " * 5
-    assert text[tail_start(text, keep=30):].startswith("last words")
+    assert text[tail_start(text, keep=30) :].startswith("last words")
     assert tail_start("short", keep=60) == 0
     # The only blank line near the cut is inside a fence: the tail starts before the fence.
     fenced = "intro\n\n```\ncode\n\nmore\n```" + "z" * 50
-    assert fenced[tail_start(fenced, keep=40):].startswith("```")
+    assert fenced[tail_start(fenced, keep=40) :].startswith("```")
 
 
 async def test_a_keyboard_user_can_type_the_question_at_once(tui_project_dir, ollama_standin, make_app):
@@ -250,15 +250,28 @@ async def test_a_keyboard_user_can_type_the_question_at_once(tui_project_dir, ol
 
 def _grounded(project_dir) -> None:
     (project_dir / "prompts" / "plain.yaml").write_text(
-        "system: Cite.\ntemplate: \"Sources:\\n{context}\\n\\nQ: {question}\"\n", encoding="utf-8")
+        'system: Cite.\ntemplate: "Sources:\\n{context}\\n\\nQ: {question}"\n', encoding="utf-8"
+    )
 
 
 async def test_ctrl_l_puts_a_visible_cursor_on_the_sources_and_enter_opens_one(
-        tui_project_dir, ollama_standin, make_app, monkeypatch):
+    tui_project_dir, ollama_standin, make_app, monkeypatch
+):
     """k=4 shows all four sources at 80x24; ctrl+l highlights [1]; down + Enter opens [2]."""
-    _fake_retrieval(monkeypatch, "", [
-        {"chunk_id": f"c{i}", "path": f"docs/f{i}.md", "heading": f"Part {i}",
-         "text": f"only in source {i}", "score": 0.5} for i in range(1, 5)])
+    _fake_retrieval(
+        monkeypatch,
+        "",
+        [
+            {
+                "chunk_id": f"c{i}",
+                "path": f"docs/f{i}.md",
+                "heading": f"Part {i}",
+                "text": f"only in source {i}",
+                "score": 0.5,
+            }
+            for i in range(1, 5)
+        ],
+    )
     _grounded(tui_project_dir)
     ollama_standin.configure(reply=["See [1]."])
     app = make_app(tui_project_dir)
@@ -278,8 +291,7 @@ async def test_ctrl_l_puts_a_visible_cursor_on_the_sources_and_enter_opens_one(
         assert "[2] docs/f2.md — Part 2 · score 0.500" in text and "only in source 2" in text
 
 
-async def test_saving_in_ab_mode_keeps_b_and_never_relabels_an_answer(
-        tui_project_dir, ollama_standin, make_app):
+async def test_saving_in_ab_mode_keeps_b_and_never_relabels_an_answer(tui_project_dir, ollama_standin, make_app):
     with open(tui_project_dir / "workbench.yaml", "a", encoding="utf-8") as handle:
         handle.write("variants:\n  terse:\n    prompt: qa\n")
     ollama_standin.configure(reply=["an answer"])
@@ -338,7 +350,8 @@ async def test_editor_grows_with_the_terminal(tui_project_dir, ollama_standin, m
 
 
 async def test_live_ttft_is_the_stored_one_even_when_retrieval_is_slow(
-        tui_project_dir, ollama_standin, make_app, monkeypatch):
+    tui_project_dir, ollama_standin, make_app, monkeypatch
+):
     """Issue 17 bug 3: the live TTFT counted from Send (so it included retrieval) while the
     stored one counts from the model call; for the same answer they must agree."""
     import time as _time

@@ -63,8 +63,7 @@ async def test_ab_starts_b_on_another_variant_then_on_the_last_compared(tui_proj
 
 
 @pytest.mark.parametrize("size", SIZES)
-async def test_reopening_brings_back_variant_ab_question_and_answers(
-        tui_project_dir, ollama_standin, make_app, size):
+async def test_reopening_brings_back_variant_ab_question_and_answers(tui_project_dir, ollama_standin, make_app, size):
     ollama_standin.configure(reply=["Use ", "WAL ", "mode."])
     app = make_app(tui_project_dir, probe=False)
     async with app.run_test(size=size) as pilot:
@@ -106,13 +105,17 @@ def test_case_ids_are_cut_at_a_word():
 
 @pytest.mark.parametrize("size", SIZES)
 async def test_promote_dialog_shows_what_is_promoted_and_the_version_change(
-        tui_project_dir, ollama_standin, make_app, size):
+    tui_project_dir, ollama_standin, make_app, size
+):
     from workbench.core.evals.runner import EvalRunner  # noqa: F401 - a real run below
+
     evals = tui_project_dir / "evals"
     evals.mkdir()
     (evals / "promoted.yaml").write_text(
         "name: promoted\ncases:\n  - id: one\n    inputs: {question: q1}\n    assert:\n"
-        "      - {type: icontains, value: wal}\n", encoding="utf-8")
+        "      - {type: icontains, value: wal}\n",
+        encoding="utf-8",
+    )
     ollama_standin.configure(reply=["Use ", "WAL ", "mode."])
     app = make_app(tui_project_dir, probe=False)
     async with app.run_test(size=size) as pilot:
@@ -133,8 +136,10 @@ async def test_promote_dialog_shows_what_is_promoted_and_the_version_change(
         assert "Q: How do readers not block writers in SQLite?" in text
         assert "A: Use WAL mode." in text
         note = " ".join(str(app.screen.query_one("#promote-note").content).split())
-        assert note.startswith("Adding a case changes promoted's version: its 1 run so far can "
-                               "no longer be resumed, and the fine-tune guard counts only runs")
+        assert note.startswith(
+            "Adding a case changes promoted's version: its 1 run so far can "
+            "no longer be resumed, and the fine-tune guard counts only runs"
+        )
         assert app.screen.query_one("#promote-id").value == "gen2-how-do-readers-not-block-writers"
         await pilot.press(*"WAL", "enter")
         await settle(app, pilot)

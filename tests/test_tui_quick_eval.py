@@ -22,8 +22,7 @@ async def type_into(app, pilot, selector: str, text: str) -> None:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
-async def test_limit_runs_the_first_cases_and_the_next_estimate_uses_their_pace(
-        evals_dir, make_app, size):  # noqa: F811 - fixture
+async def test_limit_runs_the_first_cases_and_the_next_estimate_uses_their_pace(evals_dir, make_app, size):  # noqa: F811 - fixture
     app = make_app(evals_dir)
     async with app.run_test(size=size) as pilot:
         await open_tab(app, pilot)
@@ -42,8 +41,7 @@ async def test_limit_runs_the_first_cases_and_the_next_estimate_uses_their_pace(
         assert "3 of 4 cases · about" in text and "a case on ollama:llama3.2, 1 past run" in text
 
 
-async def test_tags_and_case_ids_narrow_and_a_wrong_id_is_said_before_the_run(
-        evals_dir, make_app):  # noqa: F811 - fixture
+async def test_tags_and_case_ids_narrow_and_a_wrong_id_is_said_before_the_run(evals_dir, make_app):  # noqa: F811 - fixture
     app = make_app(evals_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_tab(app, pilot)
@@ -73,17 +71,31 @@ def test_the_pace_is_the_median_gap_between_uncached_cases_of_that_model(tmp_pat
     for _ in range(3):
         store.insert("eval_runs", {"evalset_name": "s", "status": "done"})
     # run 1: cases 20 s apart, then a 2 h pause (resumed later); run 2: one case (no gap)
-    for run_id, second, gen in [(1, 0, gid), (1, 20, gid), (1, 40, gid), (1, 7240, gid),
-                                (2, 0, gid), (3, 0, other), (3, 2, other)]:
+    for run_id, second, gen in [
+        (1, 0, gid),
+        (1, 20, gid),
+        (1, 40, gid),
+        (1, 7240, gid),
+        (2, 0, gid),
+        (3, 0, other),
+        (3, 2, other),
+    ]:
         minutes, sec = divmod(second, 60)
         hours, minutes = divmod(minutes, 60)
-        store.insert("eval_results", {"run_id": run_id, "case_id": f"c{second}", "cached": 0,
-                                      "generation_id": gen,
-                                      "created_at": f"2025-01-01T{hours:02d}:{minutes:02d}:{sec:02d}.000+00:00"})
+        store.insert(
+            "eval_results",
+            {
+                "run_id": run_id,
+                "case_id": f"c{second}",
+                "cached": 0,
+                "generation_id": gen,
+                "created_at": f"2025-01-01T{hours:02d}:{minutes:02d}:{sec:02d}.000+00:00",
+            },
+        )
     pace = measured_pace(store, "embedded")
     assert pace == Pace("embedded", 20.0, 3, 2)
     assert measured_pace(store, "ollama:x").seconds_per_case == 2.0
-    assert estimate_text(10, 84, pace, "embedded") == \
-        "10 of 84 cases · about 3 min (20 s a case on embedded, 2 past runs)"
+    assert (
+        estimate_text(10, 84, pace, "embedded") == "10 of 84 cases · about 3 min (20 s a case on embedded, 2 past runs)"
+    )
     assert duration_text(40) == "40 s" and duration_text(3900) == "1 h 05 min"
-

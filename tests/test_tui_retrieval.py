@@ -49,8 +49,11 @@ FIXED_INGEST_TIME = "2026-01-02T03:04:05+00:00"
 
 
 def make_project_dir(root: Path, retrieval: str = "") -> Path:
-    write_project(root, extra="retrieval:\n  corpus: [docs]\n  k: 1\n  chunk_tokens: 60\n"
-                              f"  overlap_tokens: 10\n{retrieval}evals:\n  dir: evals\n")
+    write_project(
+        root,
+        extra="retrieval:\n  corpus: [docs]\n  k: 1\n  chunk_tokens: 60\n"
+        f"  overlap_tokens: 10\n{retrieval}evals:\n  dir: evals\n",
+    )
     write_corpus(root / "docs", DOCS)
     (root / "evals").mkdir(exist_ok=True)
     (root / "evals" / "tiny.yaml").write_text(EVALS, encoding="utf-8")
@@ -126,12 +129,13 @@ async def search(app, pilot, query: str) -> None:
 
 def table_rows(app, mode: str) -> list[list[str]]:
     table = app.query_one(f"#table-{mode}")
-    return [[cell.plain if hasattr(cell, "plain") else str(cell) for cell in table.get_row_at(i)]
-            for i in range(table.row_count)]
+    return [
+        [cell.plain if hasattr(cell, "plain") else str(cell) for cell in table.get_row_at(i)]
+        for i in range(table.row_count)
+    ]
 
 
-async def test_ingest_through_the_tab_then_search_shows_every_methods_rank(
-        tmp_path, make_app, embedder):
+async def test_ingest_through_the_tab_then_search_shows_every_methods_rank(tmp_path, make_app, embedder):
     root = make_project_dir(tmp_path / "proj")
     app = make_app(root, probe=False)
     progress: list = []
@@ -160,6 +164,7 @@ async def test_ingest_through_the_tab_then_search_shows_every_methods_rank(
         assert top.path == "cats.md" and top.heading_path == "Cats > Sleeping"
         rows = table_rows(app, "hybrid")
         assert rows[0][0].strip() == "1" and rows[0][1] == "cats.md › Sleeping"
+
         # every method's rank and score in the row, as the core computed them
         def short(v: float, digits: int) -> str:  # 0.81 is shown as .81
             return f"{v:.{digits}f}".removeprefix("0")
@@ -238,8 +243,7 @@ async def test_eval_case_marks_relevant_doc_and_shows_why_not(indexed_dir, make_
         await until_text(app, pilot, "chunk boundary: no split")
 
 
-async def test_esc_cancels_ingest_after_the_batch_and_ctrl_g_finishes_it(
-        tmp_path, make_app, embedder, monkeypatch):
+async def test_esc_cancels_ingest_after_the_batch_and_ctrl_g_finishes_it(tmp_path, make_app, embedder, monkeypatch):
     """The embedder is held at its first batch until Esc has been pressed, so the cancel lands
     mid-ingest every time (real model, real LanceDB; only the timing is arranged)."""
     import asyncio
@@ -278,8 +282,9 @@ async def test_esc_cancels_ingest_after_the_batch_and_ctrl_g_finishes_it(
         assert report.cancelled and report.pending
         kept = len(report.added)
         notices = [n.message for n in app._notifications]
-        assert any(f"Ingest cancelled: kept {kept} completed files; {len(report.pending)} not "
-                   "done" in n for n in notices), notices
+        assert any(
+            f"Ingest cancelled: kept {kept} completed files; {len(report.pending)} not done" in n for n in notices
+        ), notices
         # the index holds exactly the completed files: nothing half-written
         assert f"{kept} docs · " in screen_text(app)
 
@@ -327,8 +332,7 @@ async def test_document_markup_and_escapes_show_literally(indexed_dir, make_app,
     monkeypatch.setattr(embedder_module, "_CACHE", {})  # as in a fresh session: nothing loaded
     seen: list[str] = []
     app = make_app(indexed_dir, probe=False)
-    async with app.run_test(size=(100, 30),
-                            message_hook=lambda m: seen.append(type(m).__name__)) as pilot:
+    async with app.run_test(size=(100, 30), message_hook=lambda m: seen.append(type(m).__name__)) as pilot:
         tab = await open_tab(app, pilot)
         await search(app, pilot, "markup escape literal")
         # the first search loaded the model, and said so while it did
@@ -377,43 +381,39 @@ def test_retrieval_tab_snapshot_80x24(snap_compare, indexed_dir, make_app, no_ti
     time), the hybrid ranking with dense/fts/hybrid rank+score per row, and the preview of the
     top chunk (cats.md#1) with its boundary markers and the query terms highlighted."""
     app = make_app(indexed_dir, probe=False)
-    assert snap_compare(app, terminal_size=(80, 24),
-                        run_before=_searched("How many hours a day do cats sleep?"))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_searched("How many hours a day do cats sleep?"))
 
 
 def test_retrieval_tab_snapshot_160x48(snap_compare, indexed_dir, make_app, no_timings):
     """160x48 with the eval case dogs-cut picked: the three rankings side by side with dogs.md
     rows marked ★, the preview of the top hybrid chunk, and the why-not report beside it."""
     app = make_app(indexed_dir, probe=False)
-    assert snap_compare(app, terminal_size=(160, 48),
-                        run_before=_searched("", case="tiny.yaml::dogs-cut"))
+    assert snap_compare(app, terminal_size=(160, 48), run_before=_searched("", case="tiny.yaml::dogs-cut"))
 
 
 def test_preview_shows_overlapping_chunk_boundaries_and_highlights_after_escapes():
     """Pure rendering: an overlap shows as the next chunk's start before the previous end; a
     control character shown as `\\x1b` does not shift the highlight of a later query term."""
-    from workbench.tui.widgets.retrieval_preview import (ChunkSpan, DocView, rebuild_from_chunks,
-                                                         render_preview)
+    from workbench.tui.widgets.retrieval_preview import ChunkSpan, DocView, rebuild_from_chunks, render_preview
 
     text = "# Title\nalpha \x1b[2J beta gamma\ndelta gamma epsilon\nzeta"
     a, b = text.index("alpha"), text.index("delta") + len("delta gamma")
     c, d = text.index("gamma\ndelta"), len(text)
-    view = DocView("t.md", text, [ChunkSpan("t.md#0", 0, "Title", a, b, 2, 3),
-                                  ChunkSpan("t.md#1", 1, "Title", c, d, 2, 4)])
-    styles = {"term": "bold red", "selected": "on blue", "marker": "magenta",
-              "marker_selected": "bold cyan"}
+    view = DocView(
+        "t.md", text, [ChunkSpan("t.md#0", 0, "Title", a, b, 2, 3), ChunkSpan("t.md#1", 1, "Title", c, d, 2, 4)]
+    )
+    styles = {"term": "bold red", "selected": "on blue", "marker": "magenta", "marker_selected": "bold cyan"}
     out = render_preview(view, "t.md#0", "gamma", styles)
     plain = out.plain
     assert "\x1b" not in plain and "alpha \\x1b[2J beta" in plain
     assert plain.index("┄┄ #0 Title · lines 2-3 ┄┄") < plain.index("┄┄ #1 Title · lines 2-4 ┄┄")
     assert plain.index("┄┄ #1 Title") < plain.index("┄┄ end #0 ┄┄") < plain.index("┄┄ end #1 ┄┄")
-    terms = [plain[s.start:s.end] for s in out.spans if "red" in str(s.style)]
+    terms = [plain[s.start : s.end] for s in out.spans if "red" in str(s.style)]
     assert terms and set(terms) == {"gamma"} and len(terms) == 2
-    selected = "".join(plain[s.start:s.end] for s in out.spans if "on blue" in str(s.style))
+    selected = "".join(plain[s.start : s.end] for s in out.spans if "on blue" in str(s.style))
     assert selected.startswith("alpha") and "zeta" not in selected
 
-    rows = [{"text": text[a:b], "char_start": a, "char_end": b},
-            {"text": text[c:d], "char_start": c, "char_end": d}]
+    rows = [{"text": text[a:b], "char_start": a, "char_end": b}, {"text": text[c:d], "char_start": c, "char_end": d}]
     rebuilt, starts = rebuild_from_chunks(rows)
     assert rebuilt == text[a:] and starts == [0, c - a]
 

@@ -12,8 +12,7 @@ from workbench.tui.screens.gold_doc import GoldDocScreen
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
-async def test_naming_the_expected_document_after_a_free_text_search_shows_why_not(
-        indexed_dir, make_app, size):
+async def test_naming_the_expected_document_after_a_free_text_search_shows_why_not(indexed_dir, make_app, size):
     app = make_app(indexed_dir, probe=False)
     async with app.run_test(size=size) as pilot:
         tab = await open_tab(app, pilot)

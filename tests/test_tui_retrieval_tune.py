@@ -68,9 +68,15 @@ async def test_a_applies_the_winner_and_the_stored_eval_reproduces_its_score(ind
     # Only the choice is forced (2 cases never make a difference real): dense with the
     # document vector, a change of mode and doc_weight. Writing, re-indexing and scoring are real.
     def forced(self: TuneResult):
-        return next(r for r in self.rows if r.config.mode == "dense" and r.config.doc_weight == 0.5
-                    and (r.config.chunk_tokens, r.config.overlap_tokens) == (self.current.chunk_tokens,
-                                                                             self.current.overlap_tokens))
+        return next(
+            r
+            for r in self.rows
+            if r.config.mode == "dense"
+            and r.config.doc_weight == 0.5
+            and (r.config.chunk_tokens, r.config.overlap_tokens)
+            == (self.current.chunk_tokens, self.current.overlap_tokens)
+        )
+
     monkeypatch.setattr(TuneResult, "winner", property(forced))
     app = make_app(indexed_dir, probe=False)
     async with app.run_test(size=(160, 48)) as pilot:

@@ -27,12 +27,15 @@ async def open_runs_tab(app, pilot) -> None:
     await pilot.pause()
 
 
-async def test_runs_tab_lists_searches_and_opens_a_stored_generation(
-        tui_project_dir, ollama_standin, make_app):
-    await _store_generations(tui_project_dir, ollama_standin, [
-        ("what is WAL mode", ["WAL ", "is ", "[bold]write-ahead[/] logging"]),
-        ("how do I vacuum", ["Run ", "VACUUM"]),
-    ])
+async def test_runs_tab_lists_searches_and_opens_a_stored_generation(tui_project_dir, ollama_standin, make_app):
+    await _store_generations(
+        tui_project_dir,
+        ollama_standin,
+        [
+            ("what is WAL mode", ["WAL ", "is ", "[bold]write-ahead[/] logging"]),
+            ("how do I vacuum", ["Run ", "VACUUM"]),
+        ],
+    )
     app = make_app(tui_project_dir)
     async with app.run_test(size=(120, 30)) as pilot:
         await open_runs_tab(app, pilot)
@@ -72,8 +75,9 @@ async def test_runs_tab_lists_searches_and_opens_a_stored_generation(
 async def test_typing_in_the_runs_table_searches(tui_project_dir, ollama_standin, make_app):
     """The table has the focus after F5; a letter typed there starts a search, as it would in a
     search box, instead of being lost."""
-    await _store_generations(tui_project_dir, ollama_standin, [
-        ("what is WAL mode", ["WAL"]), ("how do I vacuum", ["VACUUM"])])
+    await _store_generations(
+        tui_project_dir, ollama_standin, [("what is WAL mode", ["WAL"]), ("how do I vacuum", ["VACUUM"])]
+    )
     app = make_app(tui_project_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_runs_tab(app, pilot)
@@ -89,8 +93,10 @@ async def test_typing_in_the_runs_table_searches(tui_project_dir, ollama_standin
 async def test_runs_tab_filters_by_status_and_kind(tui_project_dir, ollama_standin, make_app):
     await _store_generations(tui_project_dir, ollama_standin, [("fine", ["ok"])])
     project = Project.open(tui_project_dir)
-    project.store.insert("eval_runs", {"created_at": "2099-01-01T00:00:00", "evalset_name": "qa",
-                                       "status": "done", "summary": {"pass_rate": 0.75}})
+    project.store.insert(
+        "eval_runs",
+        {"created_at": "2099-01-01T00:00:00", "evalset_name": "qa", "status": "done", "summary": {"pass_rate": 0.75}},
+    )
     project.close()
     app = make_app(tui_project_dir)
     async with app.run_test(size=(120, 30)) as pilot:
@@ -130,14 +136,33 @@ async def test_a_retrieval_eval_is_listed_under_its_own_kind_and_opens(tui_proje
     from workbench.core.retrieval.metrics import METRIC_NAMES
     from workbench.core.retrieval.traces import record_eval
 
-    metrics = {mode: {name: value for name in METRIC_NAMES}
-               for mode, value in (("dense", 0.5), ("fts", 0.25), ("hybrid", 0.75))}
-    case = CaseResult("cat-sleep", "How long do cats sleep?", ["cats.md"], metrics,
-                      {"dense": 1, "fts": 3, "hybrid": 1}, {m: ["cats.md"] for m in metrics})
+    metrics = {
+        mode: {name: value for name in METRIC_NAMES}
+        for mode, value in (("dense", 0.5), ("fts", 0.25), ("hybrid", 0.75))
+    }
+    case = CaseResult(
+        "cat-sleep",
+        "How long do cats sleep?",
+        ["cats.md"],
+        metrics,
+        {"dense": 1, "fts": 3, "hybrid": 1},
+        {m: ["cats.md"] for m in metrics},
+    )
     project = Project.open(tui_project_dir)
-    record_eval(project.store, RetrievalEval(
-        "tiny", "evals/tiny.yaml", "hash", 5, list(metrics), metrics, [case],
-        {"embedding_model": "all-MiniLM-L6-v2", "chunk_tokens": 60}, 3))
+    record_eval(
+        project.store,
+        RetrievalEval(
+            "tiny",
+            "evals/tiny.yaml",
+            "hash",
+            5,
+            list(metrics),
+            metrics,
+            [case],
+            {"embedding_model": "all-MiniLM-L6-v2", "chunk_tokens": 60},
+            3,
+        ),
+    )
     project.close()
     app = make_app(tui_project_dir)
     async with app.run_test(size=(120, 30)) as pilot:
@@ -157,7 +182,7 @@ async def test_a_retrieval_eval_is_listed_under_its_own_kind_and_opens(tui_proje
         assert "retrieval-eval re1" in text and "Retrieval eval re1: tiny" in text
 
 
-FROZEN = ("2026-01-02T03:04:0{}+00:00")
+FROZEN = "2026-01-02T03:04:0{}+00:00"
 
 
 def test_runs_tab_160x48(snap_compare, tui_project_dir, ollama_standin, make_app):
@@ -171,28 +196,53 @@ def test_runs_tab_160x48(snap_compare, tui_project_dir, ollama_standin, make_app
 
     from fixtures_tui import until_stable
 
-    asyncio.run(_store_generations(tui_project_dir, ollama_standin, [
-        ("what is [bold]WAL[/bold] mode", ["WAL ", "is ", "write-ahead logging"]),
-        ("how do I vacuum", ["Run ", "VACUUM"]),
-    ]))
+    asyncio.run(
+        _store_generations(
+            tui_project_dir,
+            ollama_standin,
+            [
+                ("what is [bold]WAL[/bold] mode", ["WAL ", "is ", "write-ahead logging"]),
+                ("how do I vacuum", ["Run ", "VACUUM"]),
+            ],
+        )
+    )
     project = Project.open(tui_project_dir)
     store = project.store
-    store.insert("retrievals", {"created_at": FROZEN.format(3), "query": "partial index",
-                                "mode": "hybrid", "latency_ms": 31.0})
-    store.insert("retrieval_evals", {
-        "created_at": FROZEN.format(4), "evalset": "sqlite-qa",
-        "settings": json.dumps({"k": 5, "embedding_model": "all-MiniLM-L6-v2"}),
-        "metrics": json.dumps({"dense": {"ndcg@10": 0.903, "recall@k": 0.94},
-                               "fts": {"ndcg@10": 0.795, "recall@k": 0.86},
-                               "hybrid": {"ndcg@10": 0.882, "recall@k": 0.93}}),
-        "cases": json.dumps([{}] * 83)})
-    store.insert("eval_runs", {"created_at": FROZEN.format(5), "evalset_name": "sqlite-qa",
-                               "variant_id": "47df83471ffa", "status": "done",
-                               "summary": json.dumps({"pass_rate": 0.75})})
+    store.insert(
+        "retrievals", {"created_at": FROZEN.format(3), "query": "partial index", "mode": "hybrid", "latency_ms": 31.0}
+    )
+    store.insert(
+        "retrieval_evals",
+        {
+            "created_at": FROZEN.format(4),
+            "evalset": "sqlite-qa",
+            "settings": json.dumps({"k": 5, "embedding_model": "all-MiniLM-L6-v2"}),
+            "metrics": json.dumps(
+                {
+                    "dense": {"ndcg@10": 0.903, "recall@k": 0.94},
+                    "fts": {"ndcg@10": 0.795, "recall@k": 0.86},
+                    "hybrid": {"ndcg@10": 0.882, "recall@k": 0.93},
+                }
+            ),
+            "cases": json.dumps([{}] * 83),
+        },
+    )
+    store.insert(
+        "eval_runs",
+        {
+            "created_at": FROZEN.format(5),
+            "evalset_name": "sqlite-qa",
+            "variant_id": "47df83471ffa",
+            "status": "done",
+            "summary": json.dumps({"pass_rate": 0.75}),
+        },
+    )
     with store.lock, store.conn:
         for n, gen_id in enumerate((1, 2)):
-            store.conn.execute("UPDATE generations SET created_at = ?, total_ms = ? WHERE id = ?",
-                               (FROZEN.format(n + 1), 420 + 100 * n, gen_id))
+            store.conn.execute(
+                "UPDATE generations SET created_at = ?, total_ms = ? WHERE id = ?",
+                (FROZEN.format(n + 1), 420 + 100 * n, gen_id),
+            )
     project.close()
 
     async def run_before(pilot) -> None:
@@ -209,8 +259,7 @@ def test_runs_tab_160x48(snap_compare, tui_project_dir, ollama_standin, make_app
     assert snap_compare(app, terminal_size=(160, 48), run_before=run_before)
 
 
-async def test_an_eval_run_opens_as_its_summary_not_as_json(tui_project_dir, ollama_standin,
-                                                            make_app):
+async def test_an_eval_run_opens_as_its_summary_not_as_json(tui_project_dir, ollama_standin, make_app):
     """e1 in the Runs tab reads like `workbench eval show`: pass rate with its interval, the
     advice, failures by lever and each case's verdict, never the stored row as JSON."""
     from fixtures_evals import CAPITALS as EVALS
@@ -224,8 +273,9 @@ async def test_an_eval_run_opens_as_its_summary_not_as_json(tui_project_dir, oll
     ollama_standin.configure(reply=scripted(GOOD))
     project = Project.open(tui_project_dir)
     try:
-        await EvalRunner(project, load_evalset(tui_project_dir / "evals" / "capitals.yaml"),
-                         resolve_variant(project), concurrency=1).run()
+        await EvalRunner(
+            project, load_evalset(tui_project_dir / "evals" / "capitals.yaml"), resolve_variant(project), concurrency=1
+        ).run()
     finally:
         project.close()
     app = make_app(tui_project_dir)
@@ -256,9 +306,14 @@ async def test_an_interrupted_generation_says_what_is_known(tui_project_dir, mak
     """No model answered and no token arrived: the detail says so instead of `model: None`,
     an empty tokens field and `TTFT 0 ms`."""
     project = Project.open(tui_project_dir)
-    project.store.start_generation({"source": "tui", "inputs": {"question": "slow one"},
-                                    "model_requested": "ollama:llama3.2",
-                                    "status": "interrupted"})
+    project.store.start_generation(
+        {
+            "source": "tui",
+            "inputs": {"question": "slow one"},
+            "model_requested": "ollama:llama3.2",
+            "status": "interrupted",
+        }
+    )
     project.close()
     app = make_app(tui_project_dir)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -272,11 +327,9 @@ async def test_an_interrupted_generation_says_what_is_known(tui_project_dir, mak
         assert "no token arrived" in text
 
 
-async def test_the_highlighted_run_stays_highlighted_when_newer_runs_arrive(
-        tui_project_dir, ollama_standin, make_app):
+async def test_the_highlighted_run_stays_highlighted_when_newer_runs_arrive(tui_project_dir, ollama_standin, make_app):
     """Enter must open what the user highlighted, not whatever slid into that row."""
-    await _store_generations(tui_project_dir, ollama_standin,
-                             [("first", ["a"]), ("second", ["b"]), ("third", ["c"])])
+    await _store_generations(tui_project_dir, ollama_standin, [("first", ["a"]), ("second", ["b"]), ("third", ["c"])])
     app = make_app(tui_project_dir)
     async with app.run_test(size=(120, 30)) as pilot:
         await open_runs_tab(app, pilot)
@@ -296,8 +349,7 @@ async def test_the_highlighted_run_stays_highlighted_when_newer_runs_arrive(
 async def test_a_runs_long_lines_wrap_in_its_detail(tui_project_dir, ollama_standin, make_app):
     """The answer and prompt are fenced to stay literal; fences clip, so the detail wraps them:
     the end of a long answer line is readable at 80 columns without copying."""
-    await _store_generations(tui_project_dir, ollama_standin,
-                             [("long", ["word " * 40, "finalwordhere"])])
+    await _store_generations(tui_project_dir, ollama_standin, [("long", ["word " * 40, "finalwordhere"])])
     app = make_app(tui_project_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_runs_tab(app, pilot)

@@ -10,9 +10,8 @@ shown), the store is empty, cursor blink is off, and nothing shows a clock. Rege
 
 from __future__ import annotations
 
-from fixtures_tui import until_stable
-
 import pytest
+from fixtures_tui import until_stable
 
 
 @pytest.fixture
@@ -66,8 +65,10 @@ def test_placeholder_pane_80x24(snap_compare, tui_project_dir, make_app, monkeyp
     import workbench.tui.app as app_module
     import workbench.tui.tabs as tabs_module
 
-    specs = tuple(dataclasses.replace(s, module="workbench.tui.tabs._not_built_" + s.id)
-                  if s.id == "finetune" else s for s in tabs_module.TABS)
+    specs = tuple(
+        dataclasses.replace(s, module="workbench.tui.tabs._not_built_" + s.id) if s.id == "finetune" else s
+        for s in tabs_module.TABS
+    )
     monkeypatch.setattr(tabs_module, "TABS", specs)
     monkeypatch.setattr(app_module, "TABS", specs)
     app = make_app(tui_project_dir)

@@ -23,7 +23,7 @@ def test_config_error_prints_one_line_and_returns_2_without_starting(tmp_path, c
 
 def test_broken_prompt_file_is_a_config_error_too(tmp_path, capsys, xdg_config):
     (tmp_path / "prompts").mkdir()
-    (tmp_path / "prompts" / "bad.yaml").write_text("template: \"{question\"\n")
+    (tmp_path / "prompts" / "bad.yaml").write_text('template: "{question"\n')
     assert launch(str(tmp_path)) == 2
     assert "bad.yaml:1" in capsys.readouterr().err
 
@@ -51,8 +51,7 @@ def test_first_screen_imports_no_heavy_library(tui_project_dir, tmp_path):
 
         asyncio.run(main())
     """)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env=_env(tmp_path))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=_env(tmp_path))
     assert done.returncode == 0, done.stderr
     loaded = set(done.stdout.split())
     assert "workbench.tui.tabs.prompt" in loaded
@@ -70,7 +69,12 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_without_a_terminal_the_app_refuses_and_points_at_subcommands(tui_project_dir):
-    done = subprocess.run([sys.executable, "-m", "workbench.cli", "-p", str(tui_project_dir)],
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "-p", str(tui_project_dir)],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "needs a terminal" in done.stderr and done.stdout == ""

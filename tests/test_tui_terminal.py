@@ -33,7 +33,7 @@ def _read_until(fd: int, marker: bytes, seen: bytearray, timeout: float = 60.0) 
             try:
                 seen.extend(os.read(fd, 65536))
             except OSError:
-                raise AssertionError(f"the app exited; last output: {bytes(seen[-300:])!r}")
+                raise AssertionError(f"the app exited; last output: {bytes(seen[-300:])!r}") from None
 
 
 def _retrieval_queries(root: Path) -> list[str]:
@@ -55,12 +55,17 @@ def test_enter_then_f3_in_one_burst_searches_then_switches(tmp_path, embedder):
         ingest_project(project, project.config.retrieval)
     finally:
         project.close()
-    env = {**os.environ, "TERM": "xterm-256color", "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
-           "LANCEDB_LOG": "error", "COLUMNS": "100", "LINES": "30"}
+    env = {
+        **os.environ,
+        "TERM": "xterm-256color",
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+        "LANCEDB_LOG": "error",
+        "COLUMNS": "100",
+        "LINES": "30",
+    }
     pid, fd = pty.fork()
     if pid == 0:  # the child: the workbench, as a user starts it
-        os.execve(sys.executable, [sys.executable, "-m", "workbench.cli", "--project", str(root)],
-                  env)
+        os.execve(sys.executable, [sys.executable, "-m", "workbench.cli", "--project", str(root)], env)
     seen = bytearray()
     try:
         import fcntl

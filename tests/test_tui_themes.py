@@ -88,8 +88,7 @@ async def test_a_broken_chosen_theme_is_a_notice_and_the_default_theme(tui_proje
         assert "mine" in app.theme_catalog.names()
 
 
-async def test_theme_switch_from_the_palette_persists_for_the_user(tui_project_dir, make_app,
-                                                                  xdg_config):
+async def test_theme_switch_from_the_palette_persists_for_the_user(tui_project_dir, make_app, xdg_config):
     app = make_app(tui_project_dir)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
@@ -132,9 +131,11 @@ def test_theme_values_are_checked_by_textuals_own_css_parser(tmp_path):
             theme_from_file(path)
         assert info.value.line == line and words in str(info.value), (text, str(info.value))
     ok = tmp_path / "ok.yaml"
-    ok.write_text("primary: '#123456'\nvariables:\n  input-selection-background: '#5aa2f8 35%'\n"
-                  "  footer-key-foreground: auto 87%\n  block-cursor-text-style: bold reverse\n",
-                  encoding="utf-8")
+    ok.write_text(
+        "primary: '#123456'\nvariables:\n  input-selection-background: '#5aa2f8 35%'\n"
+        "  footer-key-foreground: auto 87%\n  block-cursor-text-style: bold reverse\n",
+        encoding="utf-8",
+    )
     assert theme_from_file(ok).variables["footer-key-foreground"] == "auto 87%"
 
 
@@ -144,8 +145,10 @@ def test_a_theme_is_named_by_its_file_and_another_name_is_a_note(tmp_path):
     path.write_text("name: sea\nprimary: '#123456'\n", encoding="utf-8")
     notes: list[str] = []
     assert theme_from_file(path, notes).name == "ocean"
-    assert notes == [f"{path}:1: name 'sea' differs from the file name, so the theme is 'ocean' (themes "
-                     "are named by their file): set name: ocean or rename the file to sea.yaml"]
+    assert notes == [
+        f"{path}:1: name 'sea' differs from the file name, so the theme is 'ocean' (themes "
+        "are named by their file): set name: ocean or rename the file to sea.yaml"
+    ]
 
 
 async def test_a_user_theme_named_unlike_its_file_is_used_with_a_notice(tui_project_dir, make_app):
@@ -159,8 +162,7 @@ async def test_a_user_theme_named_unlike_its_file_is_used_with_a_notice(tui_proj
         assert len(notices) == 1 and "name 'sea' differs from the file name, so the theme is 'ocean'" in notices[0]
 
 
-async def test_theme_files_are_read_lazily_and_a_broken_pick_keeps_the_theme(tui_project_dir,
-                                                                          make_app):
+async def test_theme_files_are_read_lazily_and_a_broken_pick_keeps_the_theme(tui_project_dir, make_app):
     import time
 
     from test_hostile_input import alias_bomb

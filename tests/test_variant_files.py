@@ -18,8 +18,9 @@ def test_a_variant_saves_headless_and_keeps_the_users_comments(tmp_path: Path) -
     root = write_project(tmp_path / "p", extra="# my note\n")
     project = Project.open(root)
     try:
-        saved = save_prompt_variant(project, "terse-v2", template="Q: {question}", system="Be brief.",
-                                    base=project.prompts["plain"])
+        saved = save_prompt_variant(
+            project, "terse-v2", template="Q: {question}", system="Be brief.", base=project.prompts["plain"]
+        )
         assert saved.prompt_path == root / "prompts" / "terse-v2.yaml" and saved.config_updated
         assert yaml.safe_load(saved.prompt_path.read_text())["template"] == "Q: {question}"
         assert "terse-v2" in project.config.variants
@@ -29,8 +30,10 @@ def test_a_variant_saves_headless_and_keeps_the_users_comments(tmp_path: Path) -
 
 
 def test_the_module_loads_without_textual() -> None:
-    code = ("import sys, workbench.core.variant_files; "
-            "print(any(m == 'textual' or m.startswith('textual.') for m in sys.modules))")
+    code = (
+        "import sys, workbench.core.variant_files; "
+        "print(any(m == 'textual' or m.startswith('textual.') for m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -80,8 +83,9 @@ def test_a_full_disk_leaves_workbench_yaml_byte_identical(tmp_path: Path, monkey
     monkeypatch.setattr(io, "open", full_for_config)  # Path.write_text opens through io.open
     try:
         with pytest.raises(WorkbenchError) as caught:
-            save_prompt_variant(project, "terse-v2", template="Q: {question}", system=None,
-                                base=project.prompts["plain"])
+            save_prompt_variant(
+                project, "terse-v2", template="Q: {question}", system=None, base=project.prompts["plain"]
+            )
     finally:
         monkeypatch.undo()
         project.close()

@@ -14,7 +14,7 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 # Subcommand modules, in the order their commands appear in --help. A module that is missing
 # from this build is skipped, so the CLI never fails because an optional part is absent.
@@ -32,11 +32,11 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workbench",
-        description="LLM workbench: integrate, then evaluate, then fine-tune. "
-        "With no command, opens the terminal app.",
+        description="LLM workbench: integrate, then evaluate, then fine-tune. With no command, opens the terminal app.",
     )
-    parser.add_argument("--project", "-p", default=None,
-                        help="project folder holding workbench.yaml (default: current folder)")
+    parser.add_argument(
+        "--project", "-p", default=None, help="project folder holding workbench.yaml (default: current folder)"
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -65,11 +65,20 @@ def _accept_common_options(parser: argparse.ArgumentParser) -> None:
         for sub in getattr(action, "choices", {}).values():
             known = {opt for a in sub._actions for opt in a.option_strings}
             if "--project" not in known:
-                sub.add_argument("--project", "-p", default=argparse.SUPPRESS, metavar="DIR",
-                                 help="the project folder (default: the current folder)")
+                sub.add_argument(
+                    "--project",
+                    "-p",
+                    default=argparse.SUPPRESS,
+                    metavar="DIR",
+                    help="the project folder (default: the current folder)",
+                )
             if "--debug" not in known:
-                sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                                 help="show the traceback of an unexpected error")
+                sub.add_argument(
+                    "--debug",
+                    action="store_true",
+                    default=argparse.SUPPRESS,
+                    help="show the traceback of an unexpected error",
+                )
             _accept_common_options(sub)
 
 
@@ -100,8 +109,10 @@ def _invalid_utf8_argument(argv: Sequence[str]) -> str | None:
             arg.encode("utf-8")
         except UnicodeEncodeError:
             shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-            return (f"argument {position} is not valid UTF-8 text: '{shown}' "
-                    "(retype it, or rename the file it names to a UTF-8 name)")
+            return (
+                f"argument {position} is not valid UTF-8 text: '{shown}' "
+                "(retype it, or rename the file it names to a UTF-8 name)"
+            )
     return None
 
 
@@ -146,11 +157,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Read-only commands (runs, eval show/diff, ...) never create runs.db (project.py).
         project.read_only = getattr(args, "read_only", False)
         if project.config.path is None and project.read_only:
-            print(f"note: no workbench.yaml in {project.root}: not a workbench project "
-                  "(`workbench init` starts one)", file=sys.stderr)
+            print(
+                f"note: no workbench.yaml in {project.root}: not a workbench project (`workbench init` starts one)",
+                file=sys.stderr,
+            )
         elif project.config.path is None:
-            print(f"note: no workbench.yaml in {project.root}: using defaults "
-                  f"(runs are stored in {project.data_dir})", file=sys.stderr)
+            print(
+                f"note: no workbench.yaml in {project.root}: using defaults (runs are stored in {project.data_dir})",
+                file=sys.stderr,
+            )
         for warning in project.config.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         outside = project.data_dir_outside()
@@ -185,8 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, (WorkbenchError, NoModelAnswered)):
             print(f"error: {exc}", file=sys.stderr)
             return exc.exit_code
-        print(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-              file=sys.stderr)
+        print(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
         return 1
 
 

@@ -11,18 +11,20 @@ from workbench.present.answer_stream import AnswerStream
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("ask", help="ask a question; streams the answer and stores the run",
-                       description="Ask a question with a project prompt. Tokens stream to "
-                       "stdout; a stats line goes to stderr. Exit codes: 0 ok, 1 answer "
-                       "incomplete, 2 bad config or input, 3 no model could answer, 130 Ctrl-C, "
-                       "141 the reader closed stdout (`| head`), 143 SIGTERM (the last two also "
-                       "store the partial answer as `interrupted`).")
+    p = sub.add_parser(
+        "ask",
+        help="ask a question; streams the answer and stores the run",
+        description="Ask a question with a project prompt. Tokens stream to "
+        "stdout; a stats line goes to stderr. Exit codes: 0 ok, 1 answer "
+        "incomplete, 2 bad config or input, 3 no model could answer, 130 Ctrl-C, "
+        "141 the reader closed stdout (`| head`), 143 SIGTERM (the last two also "
+        "store the partial answer as `interrupted`).",
+    )
     p.add_argument("question", help="the question (fills {question} in the prompt template)")
     p.add_argument("--prompt", help="prompt name (a file in prompts/)")
     p.add_argument("--variant", help="a named variant from workbench.yaml")
     p.add_argument("--model", help="ollama:NAME or embedded (overrides the configured model)")
-    p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
-                   help="a template variable (repeatable)")
+    p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE", help="a template variable (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.set_defaults(func=run)
 

@@ -14,12 +14,16 @@ from workbench.core.errors import WorkbenchError
 
 
 def register_history(esub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    h = esub.add_parser("history", help="pass rate with its 95%% CI per run: see the plateau",
-                        description="Every finished whole-set run of an eval set, oldest first: variant, pass "
-                        "rate, 95% CI as a bar; the best run of the newest section is marked. Runs on other "
-                        "model weights or another eval-set version are in their own section.")
-    h.add_argument("evalset", nargs="?", help="eval set name or file (default: evals.default_set, else the "
-                   "set of the newest run)")
+    h = esub.add_parser(
+        "history",
+        help="pass rate with its 95%% CI per run: see the plateau",
+        description="Every finished whole-set run of an eval set, oldest first: variant, pass "
+        "rate, 95% CI as a bar; the best run of the newest section is marked. Runs on other "
+        "model weights or another eval-set version are in their own section.",
+    )
+    h.add_argument(
+        "evalset", nargs="?", help="eval set name or file (default: evals.default_set, else the set of the newest run)"
+    )
     h.add_argument("--limit", type=int, default=30, help="the newest N runs (default 30)")
     h.add_argument("--json", action="store_true", help="one JSON object")
     h.set_defaults(func=history_cmd)
@@ -42,8 +46,9 @@ def history_set_name(project: Any, arg: str | None) -> str:
             return load_evalset(resolve_evalset_path(project, arg)).name
         except WorkbenchError:
             if arg:
-                raise WorkbenchError(f"no eval set {arg!r}: sets with runs are "
-                                     f"{', '.join(names) or 'none yet'}") from None
+                raise WorkbenchError(
+                    f"no eval set {arg!r}: sets with runs are {', '.join(names) or 'none yet'}"
+                ) from None
     newest = runstore.list_runs(store, limit=1)
     if not newest:
         raise WorkbenchError("no eval runs yet: `workbench eval run` first")

@@ -19,9 +19,12 @@ from workbench.core.safetext import terminal_safe
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("eval", help="run eval sets, compare runs, gate CI, grow the set",
-                       description="Eval sets (evals/*.yaml) run against a variant. Exit codes: 0 ok, "
-                       "1 gate failed, 2 bad input, 130 Ctrl-C, 143 SIGTERM (both keep the finished cases: resume with --resume RUN).")
+    p = sub.add_parser(
+        "eval",
+        help="run eval sets, compare runs, gate CI, grow the set",
+        description="Eval sets (evals/*.yaml) run against a variant. Exit codes: 0 ok, "
+        "1 gate failed, 2 bad input, 130 Ctrl-C, 143 SIGTERM (both keep the finished cases: resume with --resume RUN).",
+    )
     esub = p.add_subparsers(dest="eval_command", metavar="run|diff|runs|show|promote|import|history")
     p.set_defaults(func=lambda args, project: _usage(p))
 
@@ -32,18 +35,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r.add_argument("--model", help="ollama:NAME or embedded (overrides the variant's)")
     r.add_argument("--concurrency", type=int, help="cases in flight at once (default: evals.concurrency, 4)")
     r.add_argument("--repeat", type=int, default=1, help="run every case N times to find flaky cases")
-    r.add_argument("--tag", action="append", default=[], metavar="TAG",
-                   help="only cases with this tag (repeatable: any of them)")
-    r.add_argument("--case", action="append", default=[], metavar="ID",
-                   help="only this case (repeatable)")
-    r.add_argument("--limit", type=int, metavar="N",
-                   help="only the first N cases (after --tag/--case): a quick check while iterating")
+    r.add_argument(
+        "--tag", action="append", default=[], metavar="TAG", help="only cases with this tag (repeatable: any of them)"
+    )
+    r.add_argument("--case", action="append", default=[], metavar="ID", help="only this case (repeatable)")
+    r.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="only the first N cases (after --tag/--case): a quick check while iterating",
+    )
     r.add_argument("--no-cache", action="store_true", help="call the model even for unchanged cases")
     r.add_argument("--resume", metavar="RUN", help="continue an interrupted or cancelled run")
-    r.add_argument("--baseline", metavar="RUN|best|last", help="compare with this run (and gate against it); best/last: among finished runs "
-                        "with the same --tag/--case/--limit selection, preferring the same eval-set version")
-    r.add_argument("--fail-on-regression", action="store_true", help="exit 1 when a case passed in the baseline and fails now")
-    r.add_argument("--max-regressions", type=int, metavar="N", help="allow up to N regressions (implies the regression gate)")
+    r.add_argument(
+        "--baseline",
+        metavar="RUN|best|last",
+        help="compare with this run (and gate against it); best/last: among finished runs "
+        "with the same --tag/--case/--limit selection, preferring the same eval-set version",
+    )
+    r.add_argument(
+        "--fail-on-regression", action="store_true", help="exit 1 when a case passed in the baseline and fails now"
+    )
+    r.add_argument(
+        "--max-regressions", type=int, metavar="N", help="allow up to N regressions (implies the regression gate)"
+    )
     r.add_argument("--min-pass-rate", type=float, metavar="X", help="exit 1 below this pass rate (0.8 or 80)")
     r.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     r.add_argument("--markdown", metavar="FILE", help="write a Markdown report (for a pull request)")
@@ -74,22 +89,38 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pr.add_argument("generation", type=int, help="generation id (see `workbench runs`)")
     pr.add_argument("--to", help="eval file to append to (created if missing; default: evals.default_set)")
     pr.add_argument("--expected", help="the reference answer (scored by a `similar` check)")
-    pr.add_argument("--assert", dest="asserts", action="append", default=[], metavar="TYPE=VALUE",
-                    help="a check (repeatable), e.g. icontains=WAL, contains-any=WAL,wal, regex=..., "
-                         "'llm-judge=Says WAL lets readers run during a write', cites. "
-                         "A case needs --expected or an --assert that looks at the answer")
-    pr.add_argument("--relevant", nargs="+", default=[], metavar="PATH",
-                    help="gold documents: paths relative to the corpus root (checked against the corpus "
-                         "and the index), or chunk ids PATH#N")
+    pr.add_argument(
+        "--assert",
+        dest="asserts",
+        action="append",
+        default=[],
+        metavar="TYPE=VALUE",
+        help="a check (repeatable), e.g. icontains=WAL, contains-any=WAL,wal, regex=..., "
+        "'llm-judge=Says WAL lets readers run during a write', cites. "
+        "A case needs --expected or an --assert that looks at the answer",
+    )
+    pr.add_argument(
+        "--relevant",
+        nargs="+",
+        default=[],
+        metavar="PATH",
+        help="gold documents: paths relative to the corpus root (checked against the corpus "
+        "and the index), or chunk ids PATH#N",
+    )
     pr.add_argument("--id", dest="case_id", help="case id (default: from the question)")
     pr.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
     pr.add_argument("--split", choices=("train", "heldout"))
-    pr.add_argument("--force", action="store_true",
-                    help="append even if the set already has this generation or a case with the same inputs")
+    pr.add_argument(
+        "--force",
+        action="store_true",
+        help="append even if the set already has this generation or a case with the same inputs",
+    )
     pr.set_defaults(func=promote_cmd)
 
     im = esub.add_parser("import", help="import logged questions (JSONL) as cases, skipping near-duplicates")
-    im.add_argument("jsonl", help="one JSON object per line with `question` (and optional expected/answer, relevant, tags)")
+    im.add_argument(
+        "jsonl", help="one JSON object per line with `question` (and optional expected/answer, relevant, tags)"
+    )
     im.add_argument("--to", help="eval file to append to (default: evals/<jsonl stem>.yaml)")
     im.add_argument("--threshold", type=float, default=0.9, help="text similarity (0-1) counted as a duplicate")
     im.add_argument("--semantic", action="store_true", help="also drop paraphrases (embedding cosine >= 0.95)")
@@ -122,28 +153,49 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.present.progress import CaseProgress
     from workbench.present.terminal import console
 
-    plan.check_run_flags(repeat=args.repeat, min_pass_rate=args.min_pass_rate,
-                         fail_on_regression=args.fail_on_regression, max_regressions=args.max_regressions,
-                         baseline=args.baseline, resume=args.resume,
-                         narrowed=bool(args.tag or args.case or args.limit is not None))
-    evalset = select_cases(load_evalset(resolve_evalset_path(project, args.evalset)),
-                           tags=args.tag, case_ids=args.case, limit=args.limit)
+    plan.check_run_flags(
+        repeat=args.repeat,
+        min_pass_rate=args.min_pass_rate,
+        fail_on_regression=args.fail_on_regression,
+        max_regressions=args.max_regressions,
+        baseline=args.baseline,
+        resume=args.resume,
+        narrowed=bool(args.tag or args.case or args.limit is not None),
+    )
+    evalset = select_cases(
+        load_evalset(resolve_evalset_path(project, args.evalset)), tags=args.tag, case_ids=args.case, limit=args.limit
+    )
     variant = resolve_variant(project, args.variant, prompt=args.prompt, model=args.model)
     if variant.prompt.grounded and not args.json:
         show.warn_unindexed(plan.unindexed_relevant(project, evalset, variant))
         show.warn_incomplete_index(incomplete_index(project))
-    refs = plan.resolve_refs(project, evalset, resume=args.resume, baseline=args.baseline,
-                             concurrency=args.concurrency)
+    refs = plan.resolve_refs(project, evalset, resume=args.resume, baseline=args.baseline, concurrency=args.concurrency)
     err = console(sys.stderr)
     on_progress = CaseProgress(err, quiet=args.json)
-    runner = EvalRunner(project, evalset, variant, concurrency=refs.concurrency, repeat=args.repeat,
-                        use_cache=not args.no_cache, on_progress=on_progress)
+    runner = EvalRunner(
+        project,
+        evalset,
+        variant,
+        concurrency=refs.concurrency,
+        repeat=args.repeat,
+        use_cache=not args.no_cache,
+        on_progress=on_progress,
+    )
     if refs.resume is not None:
         runner.check_resume(refs.resume)  # refuse a finished/changed run before the header; narrows a subset
         evalset = runner.evalset
     if not args.json:
-        err.print(run_header(evalset.name, len(evalset.cases), runner.repeat, variant.label,
-                             chain_specs(project.config, variant.model), refs.concurrency, refs.resume))
+        err.print(
+            run_header(
+                evalset.name,
+                len(evalset.cases),
+                runner.repeat,
+                variant.label,
+                chain_specs(project.config, variant.model),
+                refs.concurrency,
+                refs.resume,
+            )
+        )
     try:
         with on_progress:
             outcome = asyncio.run(runner.run(resume=refs.resume))
@@ -152,8 +204,14 @@ def run_cmd(args: argparse.Namespace, project: Any) -> int:
         choice = {flag: getattr(args, flag, None) for flag in ("variant", "prompt", "model")}
         show.print_stop(stop, show.resume_command(project.root, args.evalset, choice, stop.run_id))
         return interrupt_exit_code()
-    verdict = plan.judge_run(project.store, outcome, refs.baseline, fail_on_regression=args.fail_on_regression,
-                             max_regressions=args.max_regressions, min_pass_rate=args.min_pass_rate)
+    verdict = plan.judge_run(
+        project.store,
+        outcome,
+        refs.baseline,
+        fail_on_regression=args.fail_on_regression,
+        max_regressions=args.max_regressions,
+        min_pass_rate=args.min_pass_rate,
+    )
     plan.write_reports(verdict, evalset, outcome, junit=args.junit, markdown=args.markdown)
     show.print_run(outcome, verdict, evalset, as_json=args.json)
     return verdict.exit_code
@@ -205,8 +263,18 @@ def show_cmd(args: argparse.Namespace, project: Any) -> int:
 def promote_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.evals.grow import promote
 
-    case = promote(project, args.generation, args.to, expected=args.expected, asserts=args.asserts,
-                   relevant=args.relevant, case_id=args.case_id, tags=args.tag, split=args.split, force=args.force)
+    case = promote(
+        project,
+        args.generation,
+        args.to,
+        expected=args.expected,
+        asserts=args.asserts,
+        relevant=args.relevant,
+        case_id=args.case_id,
+        tags=args.tag,
+        split=args.split,
+        force=args.force,
+    )
     print(terminal_safe(f"added case '{case.id}' to {case.path}:{case.line}"))
     return 0
 
@@ -215,8 +283,9 @@ def import_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.evals.grow import import_cases
     from workbench.present.evals import import_lines
 
-    report, to = import_cases(project, args.jsonl, args.to, threshold=args.threshold, semantic=args.semantic,
-                              tags=args.tag)
+    report, to = import_cases(
+        project, args.jsonl, args.to, threshold=args.threshold, semantic=args.semantic, tags=args.tag
+    )
     out, notes = import_lines(report, to)
     print("\n".join(out))
     for line in notes:

@@ -124,9 +124,20 @@ def check_cmd(args: argparse.Namespace, project: Any) -> int:
 def train_cmd(args: argparse.Namespace, project: Any) -> int:
     from workbench.present.finetune_cli import train
 
-    return train(project, resume=args.resume, steps=args.steps, processes=args.processes, override=args.override,
-                 as_json=args.json, signal=args.signal, data=args.data, generations=args.generation,
-                 evalset=args.evalset, variant=args.variant, use_evalset=False if args.no_evalset else None)
+    return train(
+        project,
+        resume=args.resume,
+        steps=args.steps,
+        processes=args.processes,
+        override=args.override,
+        as_json=args.json,
+        signal=args.signal,
+        data=args.data,
+        generations=args.generation,
+        evalset=args.evalset,
+        variant=args.variant,
+        use_evalset=False if args.no_evalset else None,
+    )
 
 
 def eval_cmd(args: argparse.Namespace, project: Any) -> int:

@@ -15,9 +15,12 @@ from workbench.core.scaffold import write_scaffold
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("init", help="start a project: workbench.yaml, a prompt, an eval set, docs/",
-                       description="Create a workbench project in DIR (default: the current folder, "
-                       "or --project). Refuses to overwrite existing files.")
+    p = sub.add_parser(
+        "init",
+        help="start a project: workbench.yaml, a prompt, an eval set, docs/",
+        description="Create a workbench project in DIR (default: the current folder, "
+        "or --project). Refuses to overwrite existing files.",
+    )
     p.add_argument("dir", nargs="?", help="the project folder (created if missing)")
     p.set_defaults(func=init_cmd, needs_project=False)
 
@@ -30,13 +33,16 @@ def init_cmd(args: argparse.Namespace, project: Any = None) -> int:
         "workbench ingest                        index docs/ for retrieval",
         'workbench ask "What is this project for?"',
         "workbench eval run                      answer and check every case",
-        "workbench                               open the app"]
-    print(f"Created a workbench project in {shown}:\n"
-          "  workbench.yaml           model, retrieval and eval settings (each section explained)\n"
-          "  prompts/qa.yaml          the prompt: a system message and a template\n"
-          "  evals/starter.yaml       an eval set with one example case to copy\n"
-          "  docs/getting-started.md  a first document: put yours in docs/\n"
-          "\nNext steps:\n" + "\n".join(f"  {step}" for step in steps))
+        "workbench                               open the app",
+    ]
+    print(
+        f"Created a workbench project in {shown}:\n"
+        "  workbench.yaml           model, retrieval and eval settings (each section explained)\n"
+        "  prompts/qa.yaml          the prompt: a system message and a template\n"
+        "  evals/starter.yaml       an eval set with one example case to copy\n"
+        "  docs/getting-started.md  a first document: put yours in docs/\n"
+        "\nNext steps:\n" + "\n".join(f"  {step}" for step in steps)
+    )
     return 0
 
 

@@ -34,11 +34,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     r.add_argument("query")
     r.add_argument("--k", type=int, help="how many chunks (default: retrieval.k)")
-    r.add_argument("--mode", choices=MODE_CHOICES, help="search method (default: retrieval.mode); all = one list per method")
-    r.add_argument("--path", dest="path_glob", metavar="GLOB", help='only documents whose path matches, e.g. "lang_*.md"')
+    r.add_argument(
+        "--mode", choices=MODE_CHOICES, help="search method (default: retrieval.mode); all = one list per method"
+    )
+    r.add_argument(
+        "--path", dest="path_glob", metavar="GLOB", help='only documents whose path matches, e.g. "lang_*.md"'
+    )
     # One value per flag (repeatable): with nargs="+", `--gold a.md "the query"` ate the query.
-    r.add_argument("--gold", action="append", metavar="DOC", default=[],
-                   help="a relevant document path (or chunk id) to mark and rank (repeatable)")
+    r.add_argument(
+        "--gold",
+        action="append",
+        metavar="DOC",
+        default=[],
+        help="a relevant document path (or chunk id) to mark and rank (repeatable)",
+    )
     r.add_argument("--json", action="store_true", help="one JSON object (with every method's ranks)")
     r.add_argument("--markdown", action="store_true", help="a self-contained report to paste into a chat or PR")
     r.set_defaults(func=run_retrieve)
@@ -62,11 +71,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     e.add_argument("evalset", nargs="?", help="eval file or name under evals/ (default: evals.default_set)")
     e.add_argument("--k", type=int, help="cutoff for @k metrics (default: retrieval.k)")
     e.add_argument("--mode", choices=MODE_CHOICES, default="all", help="only this mode (default: all)")
-    e.add_argument("--cases", choices=("misses", "all", "none"), default="misses",
-                   help="per-case detail to print (default: misses)")
+    e.add_argument(
+        "--cases",
+        choices=("misses", "all", "none"),
+        default="misses",
+        help="per-case detail to print (default: misses)",
+    )
     e.add_argument("--json", action="store_true", help="one JSON object with per-case detail")
     e.add_argument("--markdown", action="store_true", help="a Markdown report instead of tables")
-    e.add_argument("--against", metavar="reN", help="compare with this stored eval (default: the previous one of the set)")
+    e.add_argument(
+        "--against", metavar="reN", help="compare with this stored eval (default: the previous one of the set)"
+    )
     e.set_defaults(func=run_eval)
     d = gsub.add_parser(
         "diff",
@@ -101,8 +116,9 @@ def run_retrieve(args: argparse.Namespace, project: Any) -> int:
     mode = None if args.mode in (None, "all") else args.mode
 
     def search() -> tuple[Any, int | None]:
-        return ops.checked_retrieve(project, settings, args.query, mode=mode, k=args.k, path_glob=args.path_glob,
-                                    gold=args.gold)
+        return ops.checked_retrieve(
+            project, settings, args.query, mode=mode, k=args.k, path_glob=args.path_glob, gold=args.gold
+        )
 
     found = with_reindex_offer(project, settings, search)
     if found is None:  # the re-index was stopped: 130 Ctrl-C, 143 SIGTERM (core/interrupts.py)
@@ -180,8 +196,13 @@ def run_status(args: argparse.Namespace, project: Any) -> int:
     settings = project.config.retrieval
     meta, problem = index_status(project)
     if args.json:
-        print(json.dumps({"ok": problem is None, "problem": problem, "meta": meta,
-                          "configured": settings.to_dict()}, ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                {"ok": problem is None, "problem": problem, "meta": meta, "configured": settings.to_dict()},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return 0 if problem is None else 2
     out = Console(highlight=False)
     if problem:

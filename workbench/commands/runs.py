@@ -41,15 +41,17 @@ def run_list(args: argparse.Namespace, project: Any) -> int:
     if args.limit < 1 or args.page < 1:
         raise WorkbenchError("--limit and --page must be at least 1", field="--limit" if args.limit < 1 else "--page")
     offset = (args.page - 1) * args.limit
-    rows = [listing_row(r) for r in list_runs(project.store, kind=args.kind, status=args.status,
-                                              limit=args.limit, offset=offset)]
+    rows = [
+        listing_row(r)
+        for r in list_runs(project.store, kind=args.kind, status=args.status, limit=args.limit, offset=offset)
+    ]
     if args.json:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
         return 0
     console = Console(highlight=False)
     if not rows:
-        console.print("No runs stored yet. Try: workbench ask \"your question\"")
+        console.print('No runs stored yet. Try: workbench ask "your question"')
         return 0
     console.print(runs_table(rows, console.width))
     if args.status is None:  # a status filter is applied per page, so a total would mislead

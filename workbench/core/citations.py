@@ -27,5 +27,6 @@ def source_line(source: dict[str, Any]) -> str:
     """'[1] wal.md › Write-Ahead Logging > 4. The WAL File (cited)': one numbered source as the
     CLI lists it, so a reader can see what [1] in an answer points at."""
     heading = f" › {source['heading']}" if source.get("heading") else ""
-    return (f"[{source.get('n')}] {source.get('path') or source.get('chunk_id')}{heading}"
-            + (" (cited)" if source.get("cited") else ""))
+    return f"[{source.get('n')}] {source.get('path') or source.get('chunk_id')}{heading}" + (
+        " (cited)" if source.get("cited") else ""
+    )

@@ -162,21 +162,41 @@ class Config:
 # server silently ignores unknown keys, so a typo like `tempreature` would never take effect:
 # checking here turns it into a config error with a did-you-mean.
 OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
-    "temperature": (int, float), "seed": int, "top_k": int, "top_p": (int, float),
-    "min_p": (int, float), "typical_p": (int, float), "num_predict": int, "num_ctx": int,
-    "num_keep": int, "num_batch": int, "num_gpu": int, "main_gpu": int, "num_thread": int,
-    "stop": list, "repeat_penalty": (int, float), "repeat_last_n": int,
-    "presence_penalty": (int, float), "frequency_penalty": (int, float),
-    "use_mmap": bool, "draft_num_predict": int,
+    "temperature": (int, float),
+    "seed": int,
+    "top_k": int,
+    "top_p": (int, float),
+    "min_p": (int, float),
+    "typical_p": (int, float),
+    "num_predict": int,
+    "num_ctx": int,
+    "num_keep": int,
+    "num_batch": int,
+    "num_gpu": int,
+    "main_gpu": int,
+    "num_thread": int,
+    "stop": list,
+    "repeat_penalty": (int, float),
+    "repeat_last_n": int,
+    "presence_penalty": (int, float),
+    "frequency_penalty": (int, float),
+    "use_mmap": bool,
+    "draft_num_predict": int,
 }
 # Options Ollama used to have and removed from api/types.go Options/Runner (mirostat and tfs_z
 # went with the llama.cpp sampler change, the rest with the runner's load options). The server
 # only logs "invalid option provided" for them (FromMap) and ignores them, so a setting that
 # looks active would do nothing: a config warning says so instead of silently accepting it.
 REMOVED_OPTIONS: dict[str, type | tuple[type, ...]] = {
-    "mirostat": int, "mirostat_eta": (int, float), "mirostat_tau": (int, float),
-    "tfs_z": (int, float), "penalize_newline": bool, "low_vram": bool, "vocab_only": bool,
-    "use_mlock": bool, "numa": bool,
+    "mirostat": int,
+    "mirostat_eta": (int, float),
+    "mirostat_tau": (int, float),
+    "tfs_z": (int, float),
+    "penalize_newline": bool,
+    "low_vram": bool,
+    "vocab_only": bool,
+    "use_mlock": bool,
+    "numa": bool,
 }
 THINK_CHOICES = ("auto", "true", "false")
 
@@ -194,8 +214,7 @@ def option_problem(key: str, value: Any) -> str | None:
     if key == "stop" and ok:
         ok = all(isinstance(v, str) for v in value)
     if not ok:
-        kind = {int: "a whole number", bool: "true or false", list: "a list of strings"}.get(
-            expected, "a number")  # type: ignore[arg-type]
+        kind = {int: "a whole number", bool: "true or false", list: "a list of strings"}.get(expected, "a number")  # type: ignore[arg-type]
         return f"model option '{key}' must be {kind}, got {value!r}"
     if isinstance(value, float) and not math.isfinite(value):  # YAML's .nan / .inf
         return f"model option '{key}' must be a finite number, got {value!r}"
@@ -274,16 +293,21 @@ def endpoint_for(config: Config, spec: str) -> Endpoint:
 def _check_endpoints(config: Config, builder: Builder) -> None:
     """Hosts are URLs, one model spec has one set of hosts, and each setting fits its provider."""
     owners: list[tuple[tuple[Any, ...], str, Any]] = [(("model",), config.model.spec, config.model)] + [
-        (("variants", name), v.model or config.model.spec, v) for name, v in config.variants.items()]
+        (("variants", name), v.model or config.model.spec, v) for name, v in config.variants.items()
+    ]
     seen: dict[str, tuple[tuple[Any, ...], Endpoint]] = {}
     for keypath, spec, owner in owners:
         where = ".".join(keypath)
-        owner.hosts = [builder.build(HostConfig, h, keypath + ("hosts", i)) if isinstance(h, dict)
-                       else h for i, h in enumerate(owner.hosts)]
+        owner.hosts = [
+            builder.build(HostConfig, h, keypath + ("hosts", i)) if isinstance(h, dict) else h
+            for i, h in enumerate(owner.hosts)
+        ]
         for index, host in enumerate(owner.hosts):
             if not isinstance(host, (str, HostConfig)):
-                builder.fail(keypath + ("hosts", index), f"{where}.hosts[{index}] must be a URL or "
-                             f"{{url: URL, concurrency: N}}, got {host!r}")
+                builder.fail(
+                    keypath + ("hosts", index),
+                    f"{where}.hosts[{index}] must be a URL or {{url: URL, concurrency: N}}, got {host!r}",
+                )
         for index, host in enumerate(owner.hosts):
             url = host if isinstance(host, str) else host.url
             problem = host_problem(url)
@@ -299,26 +323,35 @@ def _check_endpoints(config: Config, builder: Builder) -> None:
         provider = spec.split(":", 1)[0]
         for key in ("base_url", "api_key_env"):
             if getattr(owner, key) and provider != "openai":
-                builder.fail(keypath + (key,), f"{where}.{key} is for an OpenAI-compatible model "
-                             f"(provider openai), but this model is {spec}")
+                builder.fail(
+                    keypath + (key,),
+                    f"{where}.{key} is for an OpenAI-compatible model (provider openai), but this model is {spec}",
+                )
         if provider == "embedded" and owner.hosts:
-            builder.fail(keypath + ("hosts",), f"{where}.hosts: the embedded model runs in this "
-                         "process; hosts are for ollama: and openai: models")
+            builder.fail(
+                keypath + ("hosts",),
+                f"{where}.hosts: the embedded model runs in this process; hosts are for ollama: and openai: models",
+            )
         endpoint = _endpoint_of(owner)
         if endpoint is None:
             continue
         if spec in seen and seen[spec][1] != endpoint:
-            builder.fail(keypath + ("hosts",), f"{where}: {spec} is already served elsewhere by "
-                         f"{'.'.join(seen[spec][0])}; one model has one set of hosts (move the "
-                         "hosts to one place)")
+            builder.fail(
+                keypath + ("hosts",),
+                f"{where}: {spec} is already served elsewhere by "
+                f"{'.'.join(seen[spec][0])}; one model has one set of hosts (move the "
+                "hosts to one place)",
+            )
         seen.setdefault(spec, (keypath, endpoint))
     users = owners + [(("fallback", i), spec, None) for i, spec in enumerate(config.fallback)]
     for keypath, spec, _ in users:
         if spec.startswith("openai:") and not endpoint_for(config, spec).hosts:
             where = "model.base_url" if keypath == ("model",) else ".".join(map(str, keypath))
-            builder.fail(keypath + (("base_url",) if keypath == ("model",) else ()),
-                         f"{where}: {spec} needs its server's URL: base_url: http://HOST:8000/v1 "
-                         "(or hosts: [...]) in the model section or in a variant that uses it")
+            builder.fail(
+                keypath + (("base_url",) if keypath == ("model",) else ()),
+                f"{where}: {spec} needs its server's URL: base_url: http://HOST:8000/v1 "
+                "(or hosts: [...]) in the model section or in a variant that uses it",
+            )
 
 
 def load_config(project_root: Path) -> Config:
@@ -358,13 +391,15 @@ def load_config(project_root: Path) -> Config:
     from workbench.core.retrieval.storage import uri_problem
 
     uris: list[tuple[tuple[str, ...], Any]] = [(("retrieval", "uri"), config.retrieval.uri)] + [
-            (("variants", name, "retrieval", "uri"), v.retrieval.get("uri")) for name, v in config.variants.items()]
+        (("variants", name, "retrieval", "uri"), v.retrieval.get("uri")) for name, v in config.variants.items()
+    ]
     for keypath, uri in uris:
         problem = uri_problem(uri) if uri is None or isinstance(uri, str) else "retrieval.uri must be a string"
         if problem:
             builder.fail(keypath, problem)
     option_sets: list[tuple[tuple[str, ...], dict[str, Any]]] = [(("model", "options"), config.model.options)] + [
-        (("variants", name, "options"), v.options) for name, v in config.variants.items()]
+        (("variants", name, "options"), v.options) for name, v in config.variants.items()
+    ]
     think = config.model.think
     if not isinstance(think, bool) and str(think).lower() not in THINK_CHOICES:
         builder.fail(("model", "think"), f"model.think must be auto, true or false, got {think!r}")
@@ -375,9 +410,16 @@ def load_config(project_root: Path) -> Config:
                 builder.fail(keypath + (key,), f"{'.'.join(keypath)}.{key}: {problem}")
             if key in REMOVED_OPTIONS:
                 # Worded and located like a WorkbenchError (`workbench.yaml:12: ...`), not raised.
-                config.warnings.append(str(WorkbenchError(
-                    f"{'.'.join(keypath)}.{key}: Ollama removed this option and ignores it, so "
-                    "it has no effect; delete it", path=path, line=located.line(keypath + (key,)))))
+                config.warnings.append(
+                    str(
+                        WorkbenchError(
+                            f"{'.'.join(keypath)}.{key}: Ollama removed this option and ignores it, so "
+                            "it has no effect; delete it",
+                            path=path,
+                            line=located.line(keypath + (key,)),
+                        )
+                    )
+                )
     config.path = path
     config.lines = located.lines
     return config

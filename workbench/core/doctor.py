@@ -36,8 +36,14 @@ def check_store(path: Path) -> list[Finding]:
     from workbench.core.store_health import backups_dir, check
 
     if path.is_symlink():
-        return [Finding(PROBLEM, "runs.db", f"{path} is a symlink (to {path.resolve()}): workbench refuses to "
-                        "write into another file; replace the link with a real file, or set data_dir")]
+        return [
+            Finding(
+                PROBLEM,
+                "runs.db",
+                f"{path} is a symlink (to {path.resolve()}): workbench refuses to "
+                "write into another file; replace the link with a real file, or set data_dir",
+            )
+        ]
     if not path.exists():
         return [Finding(OK, "runs.db", f"{path} does not exist yet (it is created by the first run)")]
     if path.is_dir():
@@ -48,17 +54,31 @@ def check_store(path: Path) -> list[Finding]:
     conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        tables = [
+            r[0]
+            for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        ]
         runs = conn.execute("SELECT count(*) FROM generations").fetchone()[0] if "generations" in tables else 0
     finally:
         conn.close()
     if not version and tables:
-        return [Finding(PROBLEM, "runs.db", f"{path} is not a workbench database (it holds other tables: "
-                        f"{', '.join(sorted(tables)[:5])}): move it aside or set data_dir")]
+        return [
+            Finding(
+                PROBLEM,
+                "runs.db",
+                f"{path} is not a workbench database (it holds other tables: "
+                f"{', '.join(sorted(tables)[:5])}): move it aside or set data_dir",
+            )
+        ]
     if version > SCHEMA_VERSION:
-        return [Finding(PROBLEM, "runs.db", f"{path} has schema version {version}, newer than this workbench "
-                        f"understands ({SCHEMA_VERSION}): upgrade llm-workbench")]
+        return [
+            Finding(
+                PROBLEM,
+                "runs.db",
+                f"{path} has schema version {version}, newer than this workbench "
+                f"understands ({SCHEMA_VERSION}): upgrade llm-workbench",
+            )
+        ]
     found = [Finding(OK, "runs.db", f"{path}: integrity ok, schema version {version}, {runs} generations")]
     backups = sorted(backups_dir(path).glob("*.db")) if backups_dir(path).is_dir() else []
     if backups:
@@ -74,8 +94,14 @@ def check_index(project: Any) -> list[Finding]:
     data = Path(project.data_dir)
     found: list[Finding] = []
     if staging_dir(data).exists():
-        found.append(Finding(NOTE, "index", f"{staging_dir(data)} is left from an `ingest --reindex` that did "
-                             "not finish; the old index still serves, and the next ingest deletes it"))
+        found.append(
+            Finding(
+                NOTE,
+                "index",
+                f"{staging_dir(data)} is left from an `ingest --reindex` that did "
+                "not finish; the old index still serves, and the next ingest deletes it",
+            )
+        )
     none_yet = Finding(OK, "index", "no retrieval index yet (`workbench ingest` builds one)")
     if not index_dir(data).exists() and not settings.uri:
         return found + [none_yet]
@@ -92,5 +118,11 @@ def check_index(project: Any) -> list[Finding]:
     drift = chunking_drift(index.meta, settings)
     if drift:
         found.append(Finding(NOTE, "index", f"{drift}: run `workbench ingest`"))
-    return found + [Finding(OK, "index", f"{index.dir}: {len(index.file_hashes())} documents, {index.count()} "
-                            f"chunks, embedding {index.meta.get('embedding_model')}")]
+    return found + [
+        Finding(
+            OK,
+            "index",
+            f"{index.dir}: {len(index.file_hashes())} documents, {index.count()} "
+            f"chunks, embedding {index.meta.get('embedding_model')}",
+        )
+    ]

@@ -46,8 +46,7 @@ class Source:
     score: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "chunk_id": self.chunk_id, "path": self.path,
-                "heading": self.heading, "score": self.score}
+        return {"n": self.n, "chunk_id": self.chunk_id, "path": self.path, "heading": self.heading, "score": self.score}
 
 
 @dataclass
@@ -112,8 +111,14 @@ def ground(project: Project, variant: Variant, question: str) -> Grounding:
         reason = str(exc) or type(exc).__name__
         return Grounding(status=f"unavailable: {reason}")
     sources = [
-        Source(n=i + 1, chunk_id=h["chunk_id"], path=h["path"], heading=h.get("heading", ""),
-               text=h["text"], score=h.get("score"))
+        Source(
+            n=i + 1,
+            chunk_id=h["chunk_id"],
+            path=h["path"],
+            heading=h.get("heading", ""),
+            text=h["text"],
+            score=h.get("score"),
+        )
         for i, h in enumerate(hits)
     ]
     from workbench.core.retrieval.service import incomplete_note
@@ -158,7 +163,9 @@ def check_budget(project: Project, messages: list[dict[str, str]], options: dict
         today = datetime.now(UTC).date().isoformat()
         row = project.store.conn.execute(
             "SELECT coalesce(sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)), 0) "
-            "FROM generations WHERE created_at >= ?", (today,)).fetchone()
+            "FROM generations WHERE created_at >= ?",
+            (today,),
+        ).fetchone()
         used = int(row[0] or 0)
         if used + prompt_tokens + max_new > budget.max_tokens_per_day:
             problems.append(
@@ -166,8 +173,7 @@ def check_budget(project: Project, messages: list[dict[str, str]], options: dict
                 f"budget.max_tokens_per_day={budget.max_tokens_per_day}"
             )
     if problems and budget.action == "refuse":
-        raise BudgetRefused("refused by budget: " + "; ".join(problems), path=project.config.path,
-                            field="budget")
+        raise BudgetRefused("refused by budget: " + "; ".join(problems), path=project.config.path, field="budget")
     return problems
 
 
@@ -196,7 +202,7 @@ async def run_generation(
             emit(Notice("loading the embedding model for retrieval (once per session)…", "info"))
         grounding = await in_daemon_thread(ground, project, variant, question)
     if grounding.status.startswith("unavailable"):
-        emit(Notice(f"answered without retrieval — {grounding.status[len('unavailable: '):]}", "warning"))
+        emit(Notice(f"answered without retrieval — {grounding.status[len('unavailable: ') :]}", "warning"))
     if grounding.note:
         emit(Notice(grounding.note, "warning"))
     values = dict(inputs)
@@ -208,8 +214,7 @@ async def run_generation(
 
     def key_for(spec: str) -> str | None:
         ident = known.get(spec)
-        return cache_key(spec, variant.options, messages, variant.adapter, fmt,
-                         digest=ident.digest if ident else None)
+        return cache_key(spec, variant.options, messages, variant.adapter, fmt, digest=ident.digest if ident else None)
 
     if use_cache:
         hit = await _find_cached(project, specs, key_for, known, variant.adapter)
@@ -220,21 +225,36 @@ async def run_generation(
     for warning in warnings:
         emit(Notice(f"budget: {warning}", "warning"))
 
-    gen_id = store.start_generation({
-        "source": source, "variant_id": variant.id, "variant_name": variant.name,
-        "prompt_name": variant.prompt.name, "inputs": inputs, "messages": messages,
-        "options": variant.options, "adapter": variant.adapter, "model_requested": specs[0],
-        "retrieval_id": grounding.trace_id, "retrieval_status": grounding.status,
-        "sources": [s.as_dict() for s in grounding.sources],
-    })
-    store.upsert("variants", {"id": variant.id, "name": variant.name, "spec": variant.spec(),
-                              "created_at": datetime.now(UTC).isoformat()})
+    gen_id = store.start_generation(
+        {
+            "source": source,
+            "variant_id": variant.id,
+            "variant_name": variant.name,
+            "prompt_name": variant.prompt.name,
+            "inputs": inputs,
+            "messages": messages,
+            "options": variant.options,
+            "adapter": variant.adapter,
+            "model_requested": specs[0],
+            "retrieval_id": grounding.trace_id,
+            "retrieval_status": grounding.status,
+            "sources": [s.as_dict() for s in grounding.sources],
+        }
+    )
+    store.upsert(
+        "variants",
+        {"id": variant.id, "name": variant.name, "spec": variant.spec(), "created_at": datetime.now(UTC).isoformat()},
+    )
     providers = [make_provider_or_placeholder(spec, project.config) for spec in specs]
     config = project.config
-    call = ResilientCall(providers, timeouts=config.timeouts, retries=config.retries,
-                         pricing=config.pricing, restart_midstream=source == "eval")
-    request = ChatRequest(messages=messages, options=variant.options, format=fmt,
-                          adapter=variant.adapter)
+    call = ResilientCall(
+        providers,
+        timeouts=config.timeouts,
+        retries=config.retries,
+        pricing=config.pricing,
+        restart_midstream=source == "eval",
+    )
+    request = ChatRequest(messages=messages, options=variant.options, format=fmt, adapter=variant.adapter)
     last_flush = time.monotonic()
     flushed_len = 0
     stream = call.stream(request)
@@ -254,8 +274,7 @@ async def run_generation(
             now = time.monotonic()
             grew = len(call.result.output) != flushed_len
             if grew and (flushed_len == 0 or now - last_flush >= FLUSH_EVERY_S):
-                store.update_generation(gen_id, {"output": call.result.output,
-                                                 "thinking": call.result.thinking})
+                store.update_generation(gen_id, {"output": call.result.output, "thinking": call.result.thinking})
                 flushed_len, last_flush = len(call.result.output), now
     except BaseException as exc:  # cancelled, Ctrl-C, or on_event failed (`ask | head`)
         try:
@@ -270,9 +289,14 @@ async def run_generation(
             _store_result(store, gen_id, call.result, key_for, warnings, grounding.sources, known)
             if source == "eval" and isinstance(exc, asyncio.CancelledError) and _not_started(call.result):
                 # A case still queued when its eval was cancelled: no model saw it, so none is named.
-                store.update_generation(gen_id, {
-                    "model_requested": None, "model_used": None,
-                    "error": f"not started: the eval was cancelled before {specs[0]} answered this case"})
+                store.update_generation(
+                    gen_id,
+                    {
+                        "model_requested": None,
+                        "model_used": None,
+                        "error": f"not started: the eval was cancelled before {specs[0]} answered this case",
+                    },
+                )
         raise
     finally:
         await stream.aclose()  # stop the model now, not when the garbage collector gets to it
@@ -280,12 +304,16 @@ async def run_generation(
     if used and used not in known:  # it just answered, so its server is up: a quick look-up
         known[used] = await model_identity(project, used, variant.adapter)
     _store_result(store, gen_id, call.result, key_for, warnings, grounding.sources, known)
-    return GenerationRecord(gen_id, variant, messages, call.result, grounding,
-                            budget_warnings=warnings)
+    return GenerationRecord(gen_id, variant, messages, call.result, grounding, budget_warnings=warnings)
 
 
-async def _find_cached(project: Project, specs: list[str], key_for: Callable[[str], str | None],
-                       known: dict[str, ModelIdentity], adapter: str | None) -> dict[str, Any] | None:
+async def _find_cached(
+    project: Project,
+    specs: list[str],
+    key_for: Callable[[str], str | None],
+    known: dict[str, ModelIdentity],
+    adapter: str | None,
+) -> dict[str, Any] | None:
     """A stored complete answer from the first model in the chain that would answer now.
 
     Answers are stored under the model that gave them and the digest of its weights, so a
@@ -369,40 +397,64 @@ def _not_started(result: CallResult) -> bool:
     return result.ttft_ms is None and not result.output and not result.thinking
 
 
-def _store_result(store: Store, gen_id: int, result: CallResult, key_for: Callable[[str], str | None],
-                  budget_warnings: list[str], sources: list[Source],
-                  known: dict[str, ModelIdentity]) -> None:
+def _store_result(
+    store: Store,
+    gen_id: int,
+    result: CallResult,
+    key_for: Callable[[str], str | None],
+    budget_warnings: list[str],
+    sources: list[Source],
+    known: dict[str, ModelIdentity],
+) -> None:
     """Write the final state of a call in one update: cache-keyed by the model that actually
     answered and its weights' digest, and with each source marked as cited by the answer or not."""
     if result.status == "running":
         result.status = "interrupted"
     answered_key = key_for(result.model_used) if result.model_used else None
     ident = known.get(result.model_used or "")
-    store.update_generation(gen_id, {
-        "model_digest": ident.digest if ident else None,
-        "model_identity": ident.as_dict() if ident and ident.digest else None,
-        "sources": cited_sources(sources, result.output),
-        "output": result.output, "thinking": result.thinking, "status": result.status,
-        "error": result.error, "model_used": result.model_used,
-        "fallback_used": result.fallback_used,
-        "attempt_log": [a.as_dict() for a in result.attempts],
-        "attempts": len([a for a in result.attempts if a.outcome != "skipped"]),
-        "warnings": [*result.warnings, *budget_warnings],
-        "ttft_ms": result.ttft_ms, "total_ms": result.total_ms,
-        "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
-        "tokens_per_s": result.tokens_per_s, "cost": result.cost,
-        "cache_key": answered_key,
-    })
+    store.update_generation(
+        gen_id,
+        {
+            "model_digest": ident.digest if ident else None,
+            "model_identity": ident.as_dict() if ident and ident.digest else None,
+            "sources": cited_sources(sources, result.output),
+            "output": result.output,
+            "thinking": result.thinking,
+            "status": result.status,
+            "error": result.error,
+            "model_used": result.model_used,
+            "fallback_used": result.fallback_used,
+            "attempt_log": [a.as_dict() for a in result.attempts],
+            "attempts": len([a for a in result.attempts if a.outcome != "skipped"]),
+            "warnings": [*result.warnings, *budget_warnings],
+            "ttft_ms": result.ttft_ms,
+            "total_ms": result.total_ms,
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "tokens_per_s": result.tokens_per_s,
+            "cost": result.cost,
+            "cache_key": answered_key,
+        },
+    )
 
 
-def _record_from_cache(row: dict[str, Any], variant: Variant, messages: list[dict[str, Any]], grounding: Grounding) -> GenerationRecord:
+def _record_from_cache(
+    row: dict[str, Any], variant: Variant, messages: list[dict[str, Any]], grounding: Grounding
+) -> GenerationRecord:
     import json
 
     result = CallResult(
-        model_requested=row["model_requested"], output=row["output"] or "",
-        thinking=row["thinking"] or "", status=row["status"], model_used=row["model_used"],
-        ttft_ms=row["ttft_ms"], total_ms=row["total_ms"], prompt_tokens=row["prompt_tokens"],
-        completion_tokens=row["completion_tokens"], tokens_per_s=row["tokens_per_s"],
-        cost=row["cost"], warnings=json.loads(row["warnings"] or "[]"),
+        model_requested=row["model_requested"],
+        output=row["output"] or "",
+        thinking=row["thinking"] or "",
+        status=row["status"],
+        model_used=row["model_used"],
+        ttft_ms=row["ttft_ms"],
+        total_ms=row["total_ms"],
+        prompt_tokens=row["prompt_tokens"],
+        completion_tokens=row["completion_tokens"],
+        tokens_per_s=row["tokens_per_s"],
+        cost=row["cost"],
+        warnings=json.loads(row["warnings"] or "[]"),
     )
     return GenerationRecord(row["id"], variant, messages, result, grounding, cached=True)

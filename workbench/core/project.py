@@ -24,8 +24,10 @@ class Project:
     def __init__(self, root: Path, config: Config | None = None) -> None:
         self.root = Path(root).resolve()
         if not self.root.is_dir():
-            raise WorkbenchError(f"not a workbench project: the folder {self.root} does not exist "
-                                 f"(check the path, or run `workbench init {self.root}` to start one)")
+            raise WorkbenchError(
+                f"not a workbench project: the folder {self.root} does not exist "
+                f"(check the path, or run `workbench init {self.root}` to start one)"
+            )
         self.config = config if config is not None else load_config(self.root)
         self.read_only = False  # set by read-only commands: a missing runs.db is then not created
 
@@ -49,8 +51,10 @@ class Project:
             return None
         line = self.config.line_of("data_dir") if self.config.path else None
         where = f"{self.config.path}:{line}: " if line else ""
-        return (f"{where}data_dir {self.config.data_dir!r} is outside the project folder {self.root}: "
-                f"runs.db and the retrieval index are written to {d}")
+        return (
+            f"{where}data_dir {self.config.data_dir!r} is outside the project folder {self.root}: "
+            f"runs.db and the retrieval index are written to {d}"
+        )
 
     @property
     def db_path(self) -> Path:
@@ -83,8 +87,9 @@ class Project:
                 if name and keypath is None:
                     raise WorkbenchError(message, field="--prompt")
                 keypath = keypath or ("default_prompt",)
-                raise WorkbenchError(message, path=self.config.path,
-                                     line=self.config.line_of(*keypath), field=".".join(keypath))
+                raise WorkbenchError(
+                    message, path=self.config.path, line=self.config.line_of(*keypath), field=".".join(keypath)
+                )
             return prompts[wanted]
         return next(iter(prompts.values()), DEFAULT_PROMPT)
 

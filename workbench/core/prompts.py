@@ -93,8 +93,13 @@ def template_variables(template: str, path: Path | None = None, line: int | None
             if name is None:
                 continue
             if not name.isidentifier() or spec or conversion is not None:
-                written = "{" + name + (f"!{conversion}" if conversion is not None else "") \
-                    + (f":{spec}" if spec else "") + "}"
+                written = (
+                    "{"
+                    + name
+                    + (f"!{conversion}" if conversion is not None else "")
+                    + (f":{spec}" if spec else "")
+                    + "}"
+                )
                 raise WorkbenchError(
                     f"template placeholder {written[:60]} is not allowed: only plain "
                     "{name} fields, no format specs (:...), conversions (!r) or attribute/index access "

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from workbench.core.errors import WorkbenchError
 
-PREFIX: dict[str, str] = {"generation": "", "retrieval": "r", "retrieval-eval": "re", "eval": "e",
-                          "finetune": "f"}
+PREFIX: dict[str, str] = {"generation": "", "retrieval": "r", "retrieval-eval": "re", "eval": "e", "finetune": "f"}
 MAX_ROW_ID = 2**63 - 1  # SQLite's largest INTEGER PRIMARY KEY
 
 # Longest prefix first, so `re3` is a retrieval eval and not a malformed retrieval trace.
@@ -26,7 +25,7 @@ def parse_run_id(run_id: str) -> tuple[str, int] | None:
     text = run_id.strip().lower()
     for prefix, kind in _BY_PREFIX:
         if text.startswith(prefix):
-            number = _number(text[len(prefix):])
+            number = _number(text[len(prefix) :])
             if number is not None:
                 return kind, number
     number = _number(text)
@@ -39,7 +38,7 @@ def parse_kind_id(ref: str | int, kind: str, *, noun: str, accepts: str, listing
     `noun` names the kind ("an eval run"), `accepts` the forms, `listing` the command that lists."""
     text = str(ref).strip().lower()
     prefix = PREFIX[kind]
-    rest = text[len(prefix):] if prefix and text.startswith(prefix) else text
+    rest = text[len(prefix) :] if prefix and text.startswith(prefix) else text
     if not rest.isdecimal():
         raise WorkbenchError(f"not {noun} id: {ref!r} (use {accepts})")
     number = _number(rest)

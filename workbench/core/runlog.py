@@ -21,8 +21,13 @@ if TYPE_CHECKING:  # the store module imports sqlite_utils (+numpy); only caller
 
 MODE_NAMES = {"dense": "dense", "fts": "full-text", "hybrid": "hybrid"}
 RUN_KINDS = ("generation", "retrieval", "retrieval-eval", "eval", "finetune")
-_TABLE = {"generation": "generations", "retrieval": "retrievals", "retrieval-eval": "retrieval_evals",
-          "eval": "eval_runs", "finetune": "finetune_jobs"}
+_TABLE = {
+    "generation": "generations",
+    "retrieval": "retrievals",
+    "retrieval-eval": "retrieval_evals",
+    "eval": "eval_runs",
+    "finetune": "finetune_jobs",
+}
 _JSON_FIELDS = {
     "generation": ("inputs", "messages", "options", "attempt_log", "warnings", "sources", "model_identity"),
     "retrieval": ("settings", "results"),
@@ -59,10 +64,15 @@ def retrieval_eval_line(row: dict[str, Any]) -> str:
         return f"{m.get(name, 0.0):.2f}".removeprefix("0")
 
     best = max(modes, key=lambda mode: (modes[mode].get("ndcg@10", 0.0), modes[mode].get("mrr@10", 0.0)))
-    parts = [f"{MODE_NAMES.get(best, best)} nDCG {num(modes[best], 'ndcg@10')} "
-             f"recall@{k if k is not None else 'k'} {num(modes[best], 'recall@k')}"]
-    parts += [f"{MODE_NAMES.get(mode, mode)} {num(m, 'ndcg@10')}/{num(m, 'recall@k')}"
-              for mode, m in modes.items() if mode != best]
+    parts = [
+        f"{MODE_NAMES.get(best, best)} nDCG {num(modes[best], 'ndcg@10')} "
+        f"recall@{k if k is not None else 'k'} {num(modes[best], 'recall@k')}"
+    ]
+    parts += [
+        f"{MODE_NAMES.get(mode, mode)} {num(m, 'ndcg@10')}/{num(m, 'recall@k')}"
+        for mode, m in modes.items()
+        if mode != best
+    ]
     return f"{row.get('evalset') or '?'}: " + " · ".join(parts + tail)
 
 
@@ -77,16 +87,23 @@ def eval_coverage(row: dict[str, Any], summary: dict[str, Any] | None) -> str | 
     selection = (config if isinstance(config, dict) else {}).get("selection") or {}
     stopped = f"{max(planned - missing, 0)}/{planned}" if planned and missing > 0 else None
     if selection.get("of"):
-        return (f"{stopped} of a subset of {selection['of']}" if stopped
-                else f"subset {row.get('total_cases') or 0}/{selection['of']}")
+        return (
+            f"{stopped} of a subset of {selection['of']}"
+            if stopped
+            else f"subset {row.get('total_cases') or 0}/{selection['of']}"
+        )
     return stopped
 
 
 def _summarise(kind: str, row: dict[str, Any]) -> dict[str, Any]:
     from workbench.core.variants import variant_label
 
-    base = {"id": f"{_PREFIX[kind]}{row['id']}", "kind": kind, "created_at": row["created_at"] or "",
-            "status": row.get("status")}
+    base = {
+        "id": f"{_PREFIX[kind]}{row['id']}",
+        "kind": kind,
+        "created_at": row["created_at"] or "",
+        "status": row.get("status"),
+    }
     if kind == "generation":
         question = ""
         try:
@@ -98,18 +115,23 @@ def _summarise(kind: str, row: dict[str, Any]) -> dict[str, Any]:
         base.update(
             model=row.get("model_used") or row.get("model_requested"),
             variant=variant_label(row.get("variant_name"), row.get("variant_id")),
-            variant_id=row.get("variant_id"), prompt_tokens=row.get("prompt_tokens"),
-            completion_tokens=row.get("completion_tokens"), total_ms=total or None,
-            summary=str(question), source=row.get("source"),
+            variant_id=row.get("variant_id"),
+            prompt_tokens=row.get("prompt_tokens"),
+            completion_tokens=row.get("completion_tokens"),
+            total_ms=total or None,
+            summary=str(question),
+            source=row.get("source"),
         )
     elif kind == "retrieval":
-        base.update(status="error" if row.get("error") else "ok", model=row.get("mode"),
-                    latency_ms=row.get("latency_ms") or 0,
-                    summary=row.get("query") or "")
+        base.update(
+            status="error" if row.get("error") else "ok",
+            model=row.get("mode"),
+            latency_ms=row.get("latency_ms") or 0,
+            summary=row.get("query") or "",
+        )
     elif kind == "retrieval-eval":
         settings = _decoded(row, "settings") or {}
-        base.update(status="ok", model=settings.get("embedding_model"),
-                    summary=retrieval_eval_line(row))
+        base.update(status="ok", model=settings.get("embedding_model"), summary=retrieval_eval_line(row))
     elif kind == "eval":
         summary: dict[str, Any] = {}
         try:
@@ -118,28 +140,36 @@ def _summarise(kind: str, row: dict[str, Any]) -> dict[str, Any]:
             pass
         rate = summary.get("pass_rate")
         coverage = eval_coverage(row, summary)
-        base.update(model=variant_label(row.get("variant_name"), row.get("variant_id")),
-                    variant_id=row.get("variant_id"),
-                    summary=f"{row.get('evalset_name')}: "
-                    + (f"{rate:.0%} pass" if isinstance(rate, (int, float)) else "no summary")
-                    + (f" ({coverage} cases)" if coverage else ""))
+        base.update(
+            model=variant_label(row.get("variant_name"), row.get("variant_id")),
+            variant_id=row.get("variant_id"),
+            summary=f"{row.get('evalset_name')}: "
+            + (f"{rate:.0%} pass" if isinstance(rate, (int, float)) else "no summary")
+            + (f" ({coverage} cases)" if coverage else ""),
+        )
     else:
         from workbench.core.finetune.jobs import job_summary
         from workbench.core.store import decode
 
         line = job_summary(decode(row, *_JSON_FIELDS["finetune"]))
-        base.update(model=row.get("base_model"),
-                    summary=line.split(", ", 1)[1] if ", " in line else "")
+        base.update(model=row.get("base_model"), summary=line.split(", ", 1)[1] if ", " in line else "")
     return base
 
 
-def list_runs(store: Store, *, kind: str | None = None, status: str | None = None,
-              limit: int = 50, search: str | None = None, offset: int = 0) -> list[dict[str, Any]]:
+def list_runs(
+    store: Store,
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    search: str | None = None,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
     """Newest first across kinds; `search` matches the columns a row's summary and model come
     from (_SEARCHED), case-insensitively, in SQL. Each table is read with LIMIT offset+limit,
     searched or not, so a page costs the same with 100 or 100,000 runs."""
     rows: list[dict[str, Any]] = []
-    for k in ([kind] if kind else RUN_KINDS):
+    for k in [kind] if kind else RUN_KINDS:
         changed = _weights_changed(store) if k == "eval" else {}
         found = _rows(store, k, offset + limit, search) if search else _rows(store, k, offset + limit)
         for row in found:
@@ -150,14 +180,14 @@ def list_runs(store: Store, *, kind: str | None = None, status: str | None = Non
                 continue
             rows.append(item)
     rows.sort(key=lambda r: r["created_at"], reverse=True)
-    return rows[offset:offset + limit]
+    return rows[offset : offset + limit]
 
 
 def count_runs(store: Store, *, kind: str | None = None) -> int:
     """How many runs are stored (of one kind, or all): the "N more" a page leaves out."""
     total = 0
     with store.lock:
-        for k in ([kind] if kind else RUN_KINDS):
+        for k in [kind] if kind else RUN_KINDS:
             try:
                 total += store.conn.execute(f"SELECT count(*) FROM {_TABLE[k]}").fetchone()[0]
             except sqlite3.OperationalError:  # a table an older runs.db does not have yet
@@ -171,9 +201,11 @@ def _weights_changed(store: Store) -> dict[int, str]:
     with no digest (older ones, or the server was down) are skipped, never called a change."""
     from workbench.core.llm.base import short_digest
 
-    sql = ("SELECT id, evalset_name, json_extract(config, '$.variant.model'), "
-           "json_extract(config, '$.model_digest') FROM eval_runs "
-           "WHERE json_valid(config) AND json_extract(config, '$.model_digest') IS NOT NULL ORDER BY id")
+    sql = (
+        "SELECT id, evalset_name, json_extract(config, '$.variant.model'), "
+        "json_extract(config, '$.model_digest') FROM eval_runs "
+        "WHERE json_valid(config) AND json_extract(config, '$.model_digest') IS NOT NULL ORDER BY id"
+    )
     with store.lock:
         found = store.conn.execute(sql).fetchall()
     last: dict[tuple[Any, ...], tuple[int, str]] = {}
@@ -181,19 +213,23 @@ def _weights_changed(store: Store) -> dict[int, str]:
     for run_id, evalset, model, digest in found:
         before = last.get((evalset, model))
         if before is not None and before[1] != digest:
-            out[run_id] = (f"the model's weights changed since e{before[0]} (digest "
-                           f"{short_digest(before[1])} → {short_digest(digest)})")
+            out[run_id] = (
+                f"the model's weights changed since e{before[0]} (digest "
+                f"{short_digest(before[1])} → {short_digest(digest)})"
+            )
         last[(evalset, model)] = (run_id, digest)
     return out
 
 
 # The columns each kind's listed summary and model are made from (_summarise): what the Runs
 # tab's search box matches. A generation's question lives in its `inputs` JSON.
-_SEARCHED = {"generation": ("inputs", "model_used", "model_requested"),
-             "retrieval": ("query", "mode"),
-             "retrieval-eval": ("evalset", "settings"),
-             "eval": ("evalset_name", "variant_name", "variant_id"),
-             "finetune": ("base_model", "signal", "dataset_path", "config")}
+_SEARCHED = {
+    "generation": ("inputs", "model_used", "model_requested"),
+    "retrieval": ("query", "mode"),
+    "retrieval-eval": ("evalset", "settings"),
+    "eval": ("evalset_name", "variant_name", "variant_id"),
+    "finetune": ("base_model", "signal", "dataset_path", "config"),
+}
 
 
 def _search_where(kind: str, search: str | None) -> tuple[str | None, list[str]]:
@@ -211,10 +247,14 @@ def _rows(store: Store, kind: str, limit: int | None, search: str | None = None)
     where, args = _search_where(kind, search)
     if kind != "retrieval-eval":
         return store.rows(_TABLE[kind], where, args, order_by="id desc", limit=limit)
-    sql = ("SELECT id, created_at, evalset, evalset_hash, settings, index_version, metrics, "
-           "CASE WHEN json_valid(cases) THEN json_array_length(cases) END AS n_cases "
-           "FROM retrieval_evals" + (f" WHERE {where}" if where else "") + " ORDER BY id DESC"
-           + (" LIMIT ?" if limit is not None else ""))
+    sql = (
+        "SELECT id, created_at, evalset, evalset_hash, settings, index_version, metrics, "
+        "CASE WHEN json_valid(cases) THEN json_array_length(cases) END AS n_cases "
+        "FROM retrieval_evals"
+        + (f" WHERE {where}" if where else "")
+        + " ORDER BY id DESC"
+        + (" LIMIT ?" if limit is not None else "")
+    )
     with store.lock:
         cursor = store.conn.execute(sql, args + ([limit] if limit is not None else []))
         names = [d[0] for d in cursor.description]
@@ -251,6 +291,9 @@ def load_eval_run(store: Store, run_id: int) -> tuple[dict[str, Any], list[Any],
 
     row = runstore.get_run(store, run_id)
     results = runstore.load_results(store, run_id)
-    summary = row["summary"] if isinstance(row.get("summary"), dict) else summarize(
-        results, expected_results=(row.get("total_cases") or 0) * (row.get("repeat") or 1))
+    summary = (
+        row["summary"]
+        if isinstance(row.get("summary"), dict)
+        else summarize(results, expected_results=(row.get("total_cases") or 0) * (row.get("repeat") or 1))
+    )
     return row, results, summary

@@ -131,8 +131,10 @@ def write_scaffold(root: Path) -> None:
     files = scaffold_files(root.name or "my-project")
     existing = [rel for rel in files if (root / rel).exists()]
     if existing:
-        raise WorkbenchError(f"not overwriting {', '.join(existing)} in {root}: "
-                             "`workbench init` only starts a new project", path=root / existing[0])
+        raise WorkbenchError(
+            f"not overwriting {', '.join(existing)} in {root}: `workbench init` only starts a new project",
+            path=root / existing[0],
+        )
     for rel, text in files.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)

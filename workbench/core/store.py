@@ -32,9 +32,7 @@ def now_iso() -> str:
 
 
 def _v1(db: sqlite_utils.Database) -> None:
-    db.table("variants").create(
-        {"id": str, "name": str, "spec": str, "created_at": str}, pk="id", if_not_exists=True
-    )
+    db.table("variants").create({"id": str, "name": str, "spec": str, "created_at": str}, pk="id", if_not_exists=True)
     db.table("generations").create(
         {
             "id": int,
@@ -148,9 +146,7 @@ def _v1(db: sqlite_utils.Database) -> None:
         foreign_keys=[("run_id", "eval_runs", "id")],
         if_not_exists=True,
     )
-    db.table("eval_results").create_index(
-        ["run_id", "case_id", "repeat_index"], unique=True, if_not_exists=True
-    )
+    db.table("eval_results").create_index(["run_id", "case_id", "repeat_index"], unique=True, if_not_exists=True)
     db.table("finetune_jobs").create(
         {
             "id": int,
@@ -214,7 +210,8 @@ class Store:
             raise StoreError(
                 f"the run store {self.path} is a symlink (to {os.path.realpath(self.path)}): refusing to add "
                 "workbench tables to another file; replace the link with a real file, or set data_dir",
-                path=self.path)
+                path=self.path,
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10.0)
@@ -242,13 +239,19 @@ class Store:
         our tables to it would mix two programs' data in one file."""
         if self.schema_version():
             return
-        tables = [r[0] for r in self.conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        tables = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
         if tables:
             shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
             raise StoreError(
                 f"the run store {self.path} is not a workbench database (it holds other tables: {shown}): "
-                "move it aside or set data_dir in workbench.yaml to another folder", path=self.path)
+                "move it aside or set data_dir in workbench.yaml to another folder",
+                path=self.path,
+            )
 
     def close(self) -> None:
         with self.lock:
@@ -288,18 +291,14 @@ class Store:
         count = 0
         with self.lock, self.conn:
             for table in _RECOVERABLE:
-                rows = self.conn.execute(
-                    f"SELECT id, pid FROM {table} WHERE status = ?", (RUNNING,)
-                ).fetchall()
+                rows = self.conn.execute(f"SELECT id, pid FROM {table} WHERE status = ?", (RUNNING,)).fetchall()
                 for row_id, pid in rows:
                     if pid == os.getpid() or _pid_alive(pid):
                         continue
                     extra = ""
                     if table == "generations":
                         extra = ", error = coalesce(error, 'the process stopped mid-stream')"
-                    self.conn.execute(
-                        f"UPDATE {table} SET status = ?{extra} WHERE id = ?", (INTERRUPTED, row_id)
-                    )
+                    self.conn.execute(f"UPDATE {table} SET status = ?{extra} WHERE id = ?", (INTERRUPTED, row_id))
                     count += 1
         return count
 
@@ -314,7 +313,9 @@ class Store:
 
     def insert(self, table: str, row: dict[str, Any]) -> int:
         with self.guard(f"writing to {table}"), self.lock, self.conn:
-            return cast(int, self.db.table(table).insert(_encode(row)).last_pk)  # every inserted table has an INTEGER id
+            return cast(
+                int, self.db.table(table).insert(_encode(row)).last_pk
+            )  # every inserted table has an INTEGER id
 
     def upsert(self, table: str, row: dict[str, Any]) -> None:
         with self.guard(f"writing to {table}"), self.lock, self.conn:
@@ -340,7 +341,13 @@ class Store:
         return row
 
     def rows(
-        self, table: str, where: str | None = None, args: Iterable[Any] = (), *, order_by: str = "id desc", limit: int | None = None
+        self,
+        table: str,
+        where: str | None = None,
+        args: Iterable[Any] = (),
+        *,
+        order_by: str = "id desc",
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
         with self.guard(f"reading {table}"), self.lock:
             return list(self.db.table(table).rows_where(where, list(args), order_by=order_by, limit=limit))
@@ -362,9 +369,7 @@ class Store:
         reproduces exactly, so the answer is reusable (an unchanged re-run with a small token
         limit must not call the model again). Errors, timeouts and interrupted output are not.
         """
-        rows = self.rows(
-            "generations", "cache_key = ? AND status IN ('ok', 'truncated')", [cache_key], limit=1
-        )
+        rows = self.rows("generations", "cache_key = ? AND status IN ('ok', 'truncated')", [cache_key], limit=1)
         return rows[0] if rows else None
 
 

@@ -41,8 +41,10 @@ def _aside(db_path: Path) -> str:
         side = Path(str(path) + suffix)
         if side.exists():
             moves.append(f"mv {shlex.quote(str(side))} {shlex.quote(str(path) + '.bad' + suffix)}")
-    return (f"restore it from {backups_dir(db_path)}/ or move the file aside "
-            f"(`{' && '.join(moves)}`; a new, empty one is then created)")
+    return (
+        f"restore it from {backups_dir(db_path)}/ or move the file aside "
+        f"(`{' && '.join(moves)}`; a new, empty one is then created)"
+    )
 
 
 def store_problem(exc: BaseException, db_path: Path, doing: str) -> StoreError:
@@ -55,21 +57,33 @@ def store_problem(exc: BaseException, db_path: Path, doing: str) -> StoreError:
     if path.is_dir():
         return StoreError(f"the run store {path} is a folder, not a database file: move it aside", path=path)
     if "malformed" in low or "not a database" in low or "file is encrypted" in low:
-        return StoreError(f"the run store {path} is damaged ({text}) while {doing}: {_aside(path)}; "
-                          "`workbench doctor` checks it", path=path)
+        return StoreError(
+            f"the run store {path} is damaged ({text}) while {doing}: {_aside(path)}; `workbench doctor` checks it",
+            path=path,
+        )
     if "readonly" in low or "read-only" in low or isinstance(exc, PermissionError) or "permission denied" in low:
-        return StoreError(f"cannot write the run store {path} ({text}) while {doing}: it or its folder is "
-                          "read-only; fix the permissions (owner or mode) of the file, its -wal/-shm files "
-                          "and the folder", path=path)
+        return StoreError(
+            f"cannot write the run store {path} ({text}) while {doing}: it or its folder is "
+            "read-only; fix the permissions (owner or mode) of the file, its -wal/-shm files "
+            "and the folder",
+            path=path,
+        )
     if "disk is full" in low or "no space left" in low:
-        return StoreError(f"the disk holding the run store {path} is full ({text}) while {doing}: free some "
-                          "space, then run the command again", path=path)
+        return StoreError(
+            f"the disk holding the run store {path} is full ({text}) while {doing}: free some "
+            "space, then run the command again",
+            path=path,
+        )
     if "unable to open" in low:
-        return StoreError(f"cannot open the run store {path} ({text}): check that its folder exists and is "
-                          "writable", path=path)
+        return StoreError(
+            f"cannot open the run store {path} ({text}): check that its folder exists and is writable", path=path
+        )
     if "locked" in low or "busy" in low:
-        return StoreError(f"the run store {path} is locked by another process ({text}) while {doing}: wait "
-                          "for it to finish, then run the command again", path=path)
+        return StoreError(
+            f"the run store {path} is locked by another process ({text}) while {doing}: wait "
+            "for it to finish, then run the command again",
+            path=path,
+        )
     return StoreError(f"the run store {path} failed while {doing} ({text}): {_aside(path)}", path=path)
 
 
@@ -105,5 +119,9 @@ def check(db_path: Path) -> list[str]:
     if lines == ["ok"]:
         return []
     more = f" (and {len(lines) - 5} more)" if len(lines) > 5 else ""
-    return [f"the run store {path} is damaged: PRAGMA integrity_check reports " + "; ".join(lines[:5])
-            + more + f": {_aside(path)}"]
+    return [
+        f"the run store {path} is damaged: PRAGMA integrity_check reports "
+        + "; ".join(lines[:5])
+        + more
+        + f": {_aside(path)}"
+    ]

@@ -50,8 +50,7 @@ async def in_daemon_thread(fn: Callable[..., T], *args: Any) -> T:
 
 def busy_daemon_threads() -> list[threading.Thread]:
     """Daemon threads still running (a model load, a generation, a query embedding)."""
-    return [t for t in threading.enumerate()
-            if t.daemon and t.is_alive() and t is not threading.current_thread()]
+    return [t for t in threading.enumerate() if t.daemon and t.is_alive() and t is not threading.current_thread()]
 
 
 def exit_now_if_threads_are_busy(code: int) -> None:

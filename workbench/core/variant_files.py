@@ -54,20 +54,23 @@ def check_name(project: Project, name: str) -> str:
     """The cleaned name, or a WorkbenchError saying why it cannot be used."""
     name = name.strip()
     if not NAME_RE.match(name):
-        raise WorkbenchError("a variant name uses letters, digits, '-' and '_' (up to 64), "
-                             f"starting with a letter or digit; got {name!r}")
+        raise WorkbenchError(
+            "a variant name uses letters, digits, '-' and '_' (up to 64), "
+            f"starting with a letter or digit; got {name!r}"
+        )
     prompt_path = project.root / project.config.prompts_dir / f"{name}.yaml"
     if prompt_path.exists() or name in project.prompts:
-        raise WorkbenchError(f"a prompt named '{name}' already exists; choose another name",
-                             path=prompt_path)
+        raise WorkbenchError(f"a prompt named '{name}' already exists; choose another name", path=prompt_path)
     if name in project.config.variants:
-        raise WorkbenchError(f"a variant named '{name}' already exists in workbench.yaml",
-                             path=project.config.path, field="variants")
+        raise WorkbenchError(
+            f"a variant named '{name}' already exists in workbench.yaml", path=project.config.path, field="variants"
+        )
     return name
 
 
-def save_prompt_variant(project: Project, name: str, *, template: str, system: str | None,
-                        base: Any, model: str | None = None) -> SavedVariant:
+def save_prompt_variant(
+    project: Project, name: str, *, template: str, system: str | None, base: Any, model: str | None = None
+) -> SavedVariant:
     """Write prompts/<name>.yaml from the editor, then add `variants.<name>` to the config."""
     name = check_name(project, name)
     folder = project.root / project.config.prompts_dir
@@ -114,13 +117,16 @@ def _write_atomic(path: Path, text: str, *, exclusive: bool = False) -> None:
             os.replace(tmp, path)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
-            raise WorkbenchError(f"the disk is full; {path.name} was not changed "
-                                 "(free some space and save again)", path=path) from exc
+            raise WorkbenchError(
+                f"the disk is full; {path.name} was not changed (free some space and save again)", path=path
+            ) from exc
         if exclusive and exc.errno == errno.EEXIST:
-            raise WorkbenchError(f"a prompt named '{path.stem}' already exists; choose another name",
-                                 path=path) from exc
-        raise WorkbenchError(f"could not write {path.name}: {exc.strerror or exc}; "
-                             "it was not changed", path=path) from exc
+            raise WorkbenchError(
+                f"a prompt named '{path.stem}' already exists; choose another name", path=path
+            ) from exc
+        raise WorkbenchError(
+            f"could not write {path.name}: {exc.strerror or exc}; it was not changed", path=path
+        ) from exc
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -151,8 +157,7 @@ def _add_variant_entry(project: Project, name: str, model: str | None) -> tuple[
     elif key_line is None:
         return False, f"saved prompts/{name}.yaml ({hint})"
     elif not variants:  # `variants:` with nothing, or `variants: {}`
-        new_lines = lines[: key_line - 1] + ["variants:", *_entry_lines(name, model, "  ", "  ")] \
-            + lines[key_line:]
+        new_lines = lines[: key_line - 1] + ["variants:", *_entry_lines(name, model, "  ", "  ")] + lines[key_line:]
     else:
         first = next(iter(variants))
         child_line = located.lines.get(("variants", first))

@@ -90,8 +90,7 @@ def resolve_variant(
     if name:
         if name not in config.variants:
             known = ", ".join(config.variants) or "none defined"
-            raise WorkbenchError(f"no variant named '{name}' in workbench.yaml (known: {known})",
-                                 field="--variant")
+            raise WorkbenchError(f"no variant named '{name}' in workbench.yaml (known: {known})", field="--variant")
         v = config.variants[name]
         chosen_prompt = v.prompt
         chosen_model = v.model or chosen_model
@@ -124,8 +123,15 @@ def resolve_variant(
     )
 
 
-def cache_key(model: str, options: dict[str, Any], messages: list[dict[str, Any]], adapter: str | None,
-              fmt: Any = None, *, digest: str | None) -> str | None:
+def cache_key(
+    model: str,
+    options: dict[str, Any],
+    messages: list[dict[str, Any]],
+    adapter: str | None,
+    fmt: Any = None,
+    *,
+    digest: str | None,
+) -> str | None:
     """Identity of a model call: byte-identical inputs to the same weights give the same key.
 
     `digest` names the weights (Ollama's model digest, the embedded GGUF + adapter hash): the
@@ -134,8 +140,7 @@ def cache_key(model: str, options: dict[str, Any], messages: list[dict[str, Any]
     if not digest:
         return None
     blob = json.dumps(
-        {"model": model, "digest": digest, "options": options, "messages": messages,
-         "adapter": adapter, "format": fmt},
+        {"model": model, "digest": digest, "options": options, "messages": messages, "adapter": adapter, "format": fmt},
         sort_keys=True,
         ensure_ascii=False,
     )

@@ -82,13 +82,17 @@ class BoundedLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no t
                 if size is None:  # the anchor is still open: the alias is inside itself
                     raise YamlBudgetError(
                         f"too many YAML aliases: *{event.anchor} refers to a value that "
-                        "contains it (a recursive alias)", line)
+                        "contains it (a recursive alias)",
+                        line,
+                    )
                 self._alias_values += size
                 if self._alias_values > MAX_ALIAS_VALUES:
                     raise YamlBudgetError(
                         f"too many YAML aliases: expanding them (*{event.anchor} here) makes "
                         f"more than {MAX_ALIAS_VALUES:,} values; nested anchors multiply, so "
-                        "write the values out or alias fewer levels", line)
+                        "write the values out or alias fewer levels",
+                        line,
+                    )
             return super().compose_node(parent, index)
         self._depth += 1
         if self._depth > MAX_DEPTH:
@@ -113,8 +117,11 @@ class BoundedLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no t
             raise
         except Exception as exc:  # noqa: BLE001 - PyYAML's constructors raise whatever they hit
             raise yaml.constructor.ConstructorError(
-                None, None, f"cannot read {node.value!r} as {node.tag.rsplit(':', 1)[-1]} "
-                f"({type(exc).__name__}: {exc})", node.start_mark) from None
+                None,
+                None,
+                f"cannot read {node.value!r} as {node.tag.rsplit(':', 1)[-1]} ({type(exc).__name__}: {exc})",
+                node.start_mark,
+            ) from None
 
 
 def compose(text: str, path: Path | str | None) -> yaml.Node | None:
@@ -141,9 +148,13 @@ def reader_error(exc: yaml.reader.ReaderError, text: str, path: Path | str | Non
     PyYAML's reader gives only a character position."""
     line = text.count("\n", 0, exc.position) + 1
     char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
-    return WorkbenchError(f"invalid YAML: character {char} is not allowed in a YAML file "
-                          "(delete it, or write it as an escape such as \\x1f inside double "
-                          "quotes)", path=path, line=line)
+    return WorkbenchError(
+        f"invalid YAML: character {char} is not allowed in a YAML file "
+        "(delete it, or write it as an escape such as \\x1f inside double "
+        "quotes)",
+        path=path,
+        line=line,
+    )
 
 
 def load_located(path: Path, text: str | None = None) -> Located:
@@ -235,9 +246,7 @@ class Builder:
         self.located = located
 
     def fail(self, keypath: KeyPath, message: str) -> typing.NoReturn:
-        raise WorkbenchError(
-            message, path=self.located.path, line=self.located.line(keypath), field=dotted(keypath)
-        )
+        raise WorkbenchError(message, path=self.located.path, line=self.located.line(keypath), field=dotted(keypath))
 
     def build(self, cls: type[_T], value: Any, keypath: KeyPath = ()) -> _T:
         """`value` (parsed YAML) checked against the dataclass `cls` and built as one."""
@@ -303,9 +312,7 @@ class Builder:
                 return {}
             if not isinstance(value, dict):
                 self.fail(keypath, f"{name} must be a mapping, got {_describe(value)}")
-            return {
-                str(k): self._convert(args[1], v, keypath + (k,), meta) for k, v in value.items()
-            }
+            return {str(k): self._convert(args[1], v, keypath + (k,), meta) for k, v in value.items()}
         if tp is bool:
             if not isinstance(value, bool):
                 self.fail(keypath, f"{name} must be true or false, got {_describe(value)}")
@@ -345,9 +352,7 @@ def yaml_error_where(exc: yaml.MarkedYAMLError) -> tuple[int | None, str]:
     problem_mark, context_mark = exc.problem_mark, exc.context_mark
     problem = " ".join(x for x in (exc.context, exc.problem) if x) or str(exc)
     unfinished = any(w in (exc.context or "") for w in ("quoted scalar", "flow"))  # a quote, { or [
-    if (unfinished and context_mark is not None and problem_mark is not None
-            and context_mark.line < problem_mark.line):
+    if unfinished and context_mark is not None and problem_mark is not None and context_mark.line < problem_mark.line:
         return context_mark.line + 1, f"{problem} (noticed on line {problem_mark.line + 1})"
     mark = problem_mark or context_mark
     return (mark.line + 1 if mark else None), problem
-

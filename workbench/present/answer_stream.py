@@ -71,13 +71,22 @@ class AnswerStream:
 def record_json(record: Any) -> dict[str, Any]:
     r = record.result
     return {
-        "generation_id": record.id, "status": r.status, "output": r.output,
-        "error": r.error, "model_requested": r.model_requested, "model": r.model_used,
+        "generation_id": record.id,
+        "status": r.status,
+        "output": r.output,
+        "error": r.error,
+        "model_requested": r.model_requested,
+        "model": r.model_used,
         "fallback_used": r.fallback_used,
         "attempts": [a.as_dict() for a in r.attempts],
-        "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
-        "ttft_ms": r.ttft_ms, "total_ms": r.total_ms, "tokens_per_s": r.tokens_per_s,
-        "cost": r.cost, "warnings": r.warnings, "variant": record.variant.id,
+        "prompt_tokens": r.prompt_tokens,
+        "completion_tokens": r.completion_tokens,
+        "ttft_ms": r.ttft_ms,
+        "total_ms": r.total_ms,
+        "tokens_per_s": r.tokens_per_s,
+        "cost": r.cost,
+        "warnings": r.warnings,
+        "variant": record.variant.id,
         "retrieval": record.grounding.status,
         "sources": cited_sources(record),
     }

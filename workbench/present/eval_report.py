@@ -54,23 +54,29 @@ def summary_body(s: dict[str, Any]) -> list[str]:
     if extra:
         lines.append("  " + ", ".join(extra))
     if s.get("per_assertion"):
-        parts = [f"{name} {b['passed']}/{b['passed'] + b['failed']}" + (f" ({b['errors']} errors)" if b["errors"] else "")
-                 for name, b in s["per_assertion"].items()]
+        parts = [
+            f"{name} {b['passed']}/{b['passed'] + b['failed']}" + (f" ({b['errors']} errors)" if b["errors"] else "")
+            for name, b in s["per_assertion"].items()
+        ]
         lines.append("by check: " + ", ".join(parts))
     if s.get("per_tag"):
         lines.append("by tag: " + ", ".join(f"{t} {v['passed']}/{v['total']}" for t, v in s["per_tag"].items()))
     r = s.get("retrieval")
     if r:
-        lines.append(f"retrieval: a relevant document in the top {r['k']} for {pct(r['hit_rate'])} of {r['cases']} "
-                     f"cases, recall@{r['k']} {r['recall']:.2f}, MRR {r['mrr']:.2f}, nDCG@10 {r['ndcg']:.2f}")
+        lines.append(
+            f"retrieval: a relevant document in the top {r['k']} for {pct(r['hit_rate'])} of {r['cases']} "
+            f"cases, recall@{r['k']} {r['recall']:.2f}, MRR {r['mrr']:.2f}, nDCG@10 {r['ndcg']:.2f}"
+        )
     lat = s.get("latency_ms") or {}
     if lat.get("p50") is not None:
         lines.append(f"latency p50 {ms(lat['p50'])}, p95 {ms(lat['p95'])}")
     tok = s.get("tokens") or {}
     cost = s.get("cost")
-    lines.append(f"tokens {tok.get('prompt', 0)} in / {tok.get('completion', 0)} out"
-                 + (f", cost {format_cost(cost)}" if cost else "")
-                 + f", {s.get('cache_hits', 0)} of {s.get('results', 0)} from cache")
+    lines.append(
+        f"tokens {tok.get('prompt', 0)} in / {tok.get('completion', 0)} out"
+        + (f", cost {format_cost(cost)}" if cost else "")
+        + f", {s.get('cache_hits', 0)} of {s.get('results', 0)} from cache"
+    )
     if s.get("flaky"):
         lines.append(f"flaky (repeats disagree): {', '.join(s['flaky'])}")
     return lines
@@ -84,8 +90,9 @@ def panel_lines(summary: dict[str, Any], *, failing: bool = True) -> list[str]:
     tags = summary.get("per_tag") or {}
     if tags:
         lines = [ln for ln in lines if not ln.startswith("by tag: ")]
-        lines.insert(1, "by tag: " + ", ".join(
-            f"{t} {pct(v.get('rate'))} ({v['passed']}/{v['total']})" for t, v in tags.items()))
+        lines.insert(
+            1, "by tag: " + ", ".join(f"{t} {pct(v.get('rate'))} ({v['passed']}/{v['total']})" for t, v in tags.items())
+        )
     failures = {k: v for k, v in (summary.get("failures") or {}).items() if v}
     if failures:
         lines.append("failures by lever: " + ", ".join(f"{k} {v}" for k, v in failures.items()))
@@ -137,14 +144,19 @@ def eval_markdown(store: Store | None, row: dict[str, Any], *, limit: int = CASE
     title = f"eval e{row['id']} · {row.get('evalset_name') or '?'} · {variant or '?'} · {row.get('status')}"
     facts = [(row.get("created_at") or "")[:19].replace("T", " ")]
     if row.get("evalset_path"):
-        facts.append(PurePath(row["evalset_path"]).name
-                     + (f" (version {row['evalset_hash'][:10]})" if row.get("evalset_hash") else ""))
+        facts.append(
+            PurePath(row["evalset_path"]).name
+            + (f" (version {row['evalset_hash'][:10]})" if row.get("evalset_hash") else "")
+        )
     if row.get("variant_id"):
         facts.append(f"variant id {row['variant_id']}")
     out = [f"### {md_cell(title)}", "", md_cell(" · ".join(f for f in facts if f)), ""]
     if not summary:
-        out.append("No results stored for this run." if row.get("status") != "running"
-                   else "Running: the summary is written when the run ends.")
+        out.append(
+            "No results stored for this run."
+            if row.get("status") != "running"
+            else "Running: the summary is written when the run ends."
+        )
         return "\n".join(out) + "\n"
     if summary.get("advice"):
         out += [f"> **{md_cell(summary['advice'])}**", ""]

@@ -25,10 +25,14 @@ def print_all(out: Console, *groups: list[Any]) -> None:
 
 def warn_unindexed(unknown: list[str]) -> None:
     if unknown:
-        print(f"warning: {len(unknown)} `relevant` label(s) name no indexed document (paths are "
-              f"relative to the corpus folder): {', '.join(unknown[:5])}"
-              + (" …" if len(unknown) > 5 else "") + "; retrieval metrics count them as never "
-              "retrieved", file=sys.stderr)
+        print(
+            f"warning: {len(unknown)} `relevant` label(s) name no indexed document (paths are "
+            f"relative to the corpus folder): {', '.join(unknown[:5])}"
+            + (" …" if len(unknown) > 5 else "")
+            + "; retrieval metrics count them as never "
+            "retrieved",
+            file=sys.stderr,
+        )
 
 
 def warn_incomplete_index(note: str | None) -> None:
@@ -38,8 +42,7 @@ def warn_incomplete_index(note: str | None) -> None:
         print(f"warning: {note}; this run records it, and a diff against it will say so", file=sys.stderr)
 
 
-def resume_command(project_root: Path, evalset: str | None, choice: dict[str, str | None],
-                   run_id: int | None) -> str:
+def resume_command(project_root: Path, evalset: str | None, choice: dict[str, str | None], run_id: int | None) -> str:
     """The command that continues a cancelled run, ready to paste: with `-p DIR` when the project
     is not the current folder, and the flags that chose the variant (a resume with another
     variant is refused). CHOICE: --variant/--prompt/--model as given."""
@@ -61,31 +64,45 @@ def print_stop(stop: Stop, resume: str) -> None:
     if stop.run_id is None:  # before the run's row existed
         print(f"{stop.how} before the run started: nothing stored", file=sys.stderr)
     else:
-        print(f"{stop.how}: {stop.done} finished case(s) kept in run {stop.run_id}; continue with "
-              f"`{resume}`", file=sys.stderr)
+        print(
+            f"{stop.how}: {stop.done} finished case(s) kept in run {stop.run_id}; continue with `{resume}`",
+            file=sys.stderr,
+        )
 
 
 def print_run(outcome: Any, verdict: Verdict, evalset: Any, *, as_json: bool) -> None:
     diff, gate, gated = verdict.diff, verdict.gate, verdict.gated
     if as_json:
-        print(json.dumps({
-            "run_id": outcome.run_id, "status": outcome.status, "skipped": outcome.skipped,
-            "summary": outcome.summary,
-            "diff": diff.to_dict(only="changed") if diff else None,
-            "gate": {"passed": gate.passed, "reasons": gate.reasons, "checks": gate.checks} if gated else None,
-        }, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "run_id": outcome.run_id,
+                    "status": outcome.status,
+                    "skipped": outcome.skipped,
+                    "summary": outcome.summary,
+                    "diff": diff.to_dict(only="changed") if diff else None,
+                    "gate": {"passed": gate.passed, "reasons": gate.reasons, "checks": gate.checks} if gated else None,
+                },
+                ensure_ascii=False,
+            )
+        )
         return
     from workbench.core.evals.case_texts import evalset_texts
     from workbench.present import evals as present
 
     out = console()
-    out.print(present.text(f"run e{outcome.run_id}: {outcome.status}" + (
-        f" ({outcome.skipped} case(s) kept from before the resume)" if outcome.skipped else "")))
+    out.print(
+        present.text(
+            f"run e{outcome.run_id}: {outcome.status}"
+            + (f" ({outcome.skipped} case(s) kept from before the resume)" if outcome.skipped else "")
+        )
+    )
     print_all(out, present.summary_texts(outcome.summary), present.failure_texts(outcome.results, limit=15))
     if diff is not None:
         out.print()
-        print_all(out, present.diff_texts(diff, only="changed", limit=15, texts=evalset_texts(evalset),
-                                          plain=plain(out)))
+        print_all(
+            out, present.diff_texts(diff, only="changed", limit=15, texts=evalset_texts(evalset), plain=plain(out))
+        )
     if gated:
         out.print()
         print_all(out, present.gate_texts(gate))
@@ -103,13 +120,22 @@ def print_diff(store: Any, diff: Any, rows: list[dict[str, Any]], *, only: str |
     print_all(out, diff_texts(diff, only=only, texts=case_texts(store, rows), plain=plain(out)))
 
 
-def print_show(row: dict[str, Any], results: list[Any], summary: dict[str, Any], *, as_json: bool,
-               markdown: bool, everything: bool) -> None:
+def print_show(
+    row: dict[str, Any], results: list[Any], summary: dict[str, Any], *, as_json: bool, markdown: bool, everything: bool
+) -> None:
     """`eval show`: the stored run as JSON, a Markdown report, or its summary and (failing) cases."""
     if as_json:
-        print(json.dumps({"run": {k: v for k, v in row.items() if k != "summary"}, "summary": summary,
-                          "results": [{**r.to_dict(), "output": r.output, "status": r.status} for r in results]},
-                         ensure_ascii=False, default=str))
+        print(
+            json.dumps(
+                {
+                    "run": {k: v for k, v in row.items() if k != "summary"},
+                    "summary": summary,
+                    "results": [{**r.to_dict(), "output": r.output, "status": r.status} for r in results],
+                },
+                ensure_ascii=False,
+                default=str,
+            )
+        )
     elif markdown:
         from workbench.core.evals import runstore
         from workbench.core.evals.report import markdown_report

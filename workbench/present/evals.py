@@ -84,8 +84,9 @@ def show_header(row: dict[str, Any], variant: str) -> Text:
     )
 
 
-def show_texts(row: dict[str, Any], results: Sequence[CaseResult], summary: dict[str, Any], *,
-               everything: bool = False) -> list[Text]:
+def show_texts(
+    row: dict[str, Any], results: Sequence[CaseResult], summary: dict[str, Any], *, everything: bool = False
+) -> list[Text]:
     """`eval show eN` (and `runs show eN`): the header, the summary with the advice first, the
     run's identity (what decides the answers), then the failing cases (every case with `everything`)."""
     from workbench.core.evals.runstore import run_info
@@ -93,8 +94,12 @@ def show_texts(row: dict[str, Any], results: Sequence[CaseResult], summary: dict
 
     info = run_info(row)
     variant = variant_label(info.variant_name, info.variant_id, hash_chars=len(info.variant_id or ""))
-    return [show_header(row, variant), *summary_texts(summary), text(f"identity: {info.identity}", "dim"),
-            *failure_texts(results, limit=10_000 if everything else 30, everything=everything)]
+    return [
+        show_header(row, variant),
+        *summary_texts(summary),
+        text(f"identity: {info.identity}", "dim"),
+        *failure_texts(results, limit=10_000 if everything else 30, everything=everything),
+    ]
 
 
 def gate_texts(gate: GateResult) -> list[Text]:

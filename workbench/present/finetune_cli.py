@@ -14,8 +14,11 @@ from workbench.present.terminal import print_lines
 
 
 def resume_line(job_id: int, from_checkpoint: bool, step: int) -> Text:
-    return Text(f"resuming job f{job_id} from its checkpoint at step {step}" if from_checkpoint
-                else f"starting job f{job_id} (prepared earlier, no checkpoint yet) from step 0")
+    return Text(
+        f"resuming job f{job_id} from its checkpoint at step {step}"
+        if from_checkpoint
+        else f"starting job f{job_id} (prepared earlier, no checkpoint yet) from step 0"
+    )
 
 
 def print_refused(report: Any, err: Console, *, as_json: bool) -> None:
@@ -28,14 +31,20 @@ def print_refused(report: Any, err: Console, *, as_json: bool) -> None:
 
 def train_json(job_id: int, outcome: Any) -> str:
     curve = outcome.loss_curve
-    return json.dumps({
-        "job": job_id, "status": outcome.status, "step": outcome.step,
-        "total_steps": outcome.total_steps, "adapter": outcome.adapter_path,
-        "checkpoint": outcome.checkpoint_path, "error": outcome.error,
-        "error_kind": outcome.error_kind,
-        "loss_first": curve[0]["loss"] if curve else None,
-        "loss_last": curve[-1]["loss"] if curve else None,
-    })
+    return json.dumps(
+        {
+            "job": job_id,
+            "status": outcome.status,
+            "step": outcome.step,
+            "total_steps": outcome.total_steps,
+            "adapter": outcome.adapter_path,
+            "checkpoint": outcome.checkpoint_path,
+            "error": outcome.error,
+            "error_kind": outcome.error_kind,
+            "loss_first": curve[0]["loss"] if curve else None,
+            "loss_last": curve[-1]["loss"] if curve else None,
+        }
+    )
 
 
 def eval_json(result: Any) -> str:
@@ -98,9 +107,21 @@ def export(project: Any, job_id: int, name: str, *, run_eval: bool, system: str 
     return 1 if result.eval and result.eval.get("drop") else 0
 
 
-def train(project: Any, *, resume: str | None, steps: int | None, processes: int | None, override: str | None,
-          as_json: bool, signal: str | None, data: str | None, generations: list[int], evalset: str | None,
-          variant: str | None, use_evalset: bool | None) -> int:
+def train(
+    project: Any,
+    *,
+    resume: str | None,
+    steps: int | None,
+    processes: int | None,
+    override: str | None,
+    as_json: bool,
+    signal: str | None,
+    data: str | None,
+    generations: list[int],
+    evalset: str | None,
+    variant: str | None,
+    use_evalset: bool | None,
+) -> int:
     """`finetune train`: resume a job from its checkpoint, or prepare one (refused unless the
     guard passes or OVERRIDE), then train with progress on stderr. The exit code is
     core's train_exit_code."""
@@ -122,8 +143,17 @@ def train(project: Any, *, resume: str | None, steps: int | None, processes: int
             err.print(resume_line(job_id, run.resume, run.step))
     else:
         try:
-            plan = prepare_job(project, signal=signal, override=override, steps=steps, data=data,
-                               generations=generations, evalset=evalset, variant=variant, use_evalset=use_evalset)
+            plan = prepare_job(
+                project,
+                signal=signal,
+                override=override,
+                steps=steps,
+                data=data,
+                generations=generations,
+                evalset=evalset,
+                variant=variant,
+                use_evalset=use_evalset,
+            )
         except GuardRefused as refused:
             print_refused(refused.report, err, as_json=as_json)
             return 1

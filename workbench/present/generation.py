@@ -50,8 +50,13 @@ def call_facts(result: Any) -> CallFacts:
 
 def _measured(f: CallFacts, tokens: str) -> list[str]:
     """TTFT, speed, tokens, cost and attempts, in the order both lines give them."""
-    return ([f"TTFT {f.ttft}"] if f.ttft else []) + ([f.rate] if f.rate else []) + [tokens] \
-        + ([f"cost {f.cost}"] if f.cost else []) + [f"attempts {f.attempts}"]
+    return (
+        ([f"TTFT {f.ttft}"] if f.ttft else [])
+        + ([f.rate] if f.rate else [])
+        + [tokens]
+        + ([f"cost {f.cost}"] if f.cost else [])
+        + [f"attempts {f.attempts}"]
+    )
 
 
 def cli_stats_line(record: Any) -> str:
@@ -164,15 +169,18 @@ def generation_markdown(row: dict[str, Any]) -> str:
         model = "none answered" + (f" (requested `{requested}`)" if requested else "")
     variant = variant_label(row.get("variant_name"), row.get("variant_id"), hash_chars=12)
     lines = [
-        f"### generation {row['id']} ({row.get('created_at', '')})", "",
+        f"### generation {row['id']} ({row.get('created_at', '')})",
+        "",
         f"- model: {model}",
         f"- variant: {variant or 'unknown'}"
         + (f", prompt `{row.get('prompt_name')}`" if row.get("prompt_name") else ""),
         f"- status: **{row.get('status')}**" + (f" — {row.get('error')}" if row.get("error") else ""),
     ]
     if row.get("prompt_tokens") is not None or row.get("completion_tokens") is not None:
-        lines.append(f"- tokens: {row.get('prompt_tokens') if row.get('prompt_tokens') is not None else '?'} in"
-                     f" / {row.get('completion_tokens') if row.get('completion_tokens') is not None else '?'} out")
+        lines.append(
+            f"- tokens: {row.get('prompt_tokens') if row.get('prompt_tokens') is not None else '?'} in"
+            f" / {row.get('completion_tokens') if row.get('completion_tokens') is not None else '?'} out"
+        )
     if timing(row):
         lines.append(f"- timing: {timing(row)}")
     lines += ["", "**Prompt**", ""]

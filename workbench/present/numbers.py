@@ -9,8 +9,22 @@ from __future__ import annotations
 from workbench.core.evals.stats import format_p
 from workbench.core.llm.resilience import format_cost
 
-__all__ = ["format_cost", "format_p", "signed_cost", "seconds", "ms", "short_ms", "secs", "clock", "coarse",
-           "rate", "pct", "pct_ci", "signed_ms", "tokens"]
+__all__ = [
+    "format_cost",
+    "format_p",
+    "signed_cost",
+    "seconds",
+    "ms",
+    "short_ms",
+    "secs",
+    "clock",
+    "coarse",
+    "rate",
+    "pct",
+    "pct_ci",
+    "signed_ms",
+    "tokens",
+]
 
 
 def signed_cost(value: float) -> str:

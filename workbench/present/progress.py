@@ -11,8 +11,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 
-def progress_bar(console: Console, *fields: str, count: bool = False, elapsed: bool = False,
-                 transient: bool = True, disable: bool = False) -> Progress:
+def progress_bar(
+    console: Console,
+    *fields: str,
+    count: bool = False,
+    elapsed: bool = False,
+    transient: bool = True,
+    disable: bool = False,
+) -> Progress:
     """A bar: the task's description, the bar, `done/total` when `count`, then each named
     task field (set with `add_task(..., name=value)`), then the elapsed time when `elapsed`.
     Disabled (draws nothing) when asked or when `console` is not a terminal."""
@@ -22,17 +28,18 @@ def progress_bar(console: Console, *fields: str, count: bool = False, elapsed: b
     columns += [TextColumn(f"{{task.fields[{name}]}}") for name in fields]
     if elapsed:
         columns.append(TimeElapsedColumn())
-    return Progress(*columns, console=console, transient=transient,
-                    disable=disable or not console.is_terminal)
+    return Progress(*columns, console=console, transient=transient, disable=disable or not console.is_terminal)
 
 
 def case_counts(p: Any) -> str:
     """An eval run's progress in words: `3/10  pass 2  fail 1`, then judge errors, cached cases
     and the hosts' state when there are any."""
-    return (f"{p.done}/{p.total}  pass {p.passed}  fail {p.failed}"
-            + (f"  judge errors {p.judge_errors}" if getattr(p, "judge_errors", 0) else "")
-            + (f"  cached {p.cached}" if getattr(p, "cached", 0) else "")
-            + ("  hosts: " + " · ".join(h.brief() for h in p.hosts) if getattr(p, "hosts", None) else ""))
+    return (
+        f"{p.done}/{p.total}  pass {p.passed}  fail {p.failed}"
+        + (f"  judge errors {p.judge_errors}" if getattr(p, "judge_errors", 0) else "")
+        + (f"  cached {p.cached}" if getattr(p, "cached", 0) else "")
+        + ("  hosts: " + " · ".join(h.brief() for h in p.hosts) if getattr(p, "hosts", None) else "")
+    )
 
 
 class CaseProgress:

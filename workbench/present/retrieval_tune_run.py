@@ -31,7 +31,9 @@ def run_with_progress(plan: Any, project: Any, k: int | None, err: Console) -> A
             last[0] = what
             err.print(Text(f"  {what} ({done}/{total_} cases)", style="dim"))
 
-    previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    previous = (
+        signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    )
     try:
         return plan.run(project, k=k, progress=progress, cancel=cancel)
     finally:
@@ -46,5 +48,7 @@ def print_yaml_diff(out: Console, diff: list[str]) -> None:
 
 
 def applied_line(eval_id: int, mode: str, metrics: dict[str, float]) -> Text:
-    return Text(f"applied and re-indexed; retrieval eval re{eval_id}: {mode} nDCG@10 {metrics['ndcg@10']:.3f}, "
-                f"MRR@10 {metrics['mrr@10']:.3f}")
+    return Text(
+        f"applied and re-indexed; retrieval eval re{eval_id}: {mode} nDCG@10 {metrics['ndcg@10']:.3f}, "
+        f"MRR@10 {metrics['mrr@10']:.3f}"
+    )

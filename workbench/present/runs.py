@@ -36,8 +36,14 @@ def listing_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def status_style(status: str | None) -> str:
-    return {"ok": "green", "done": "green", "running": "cyan", "interrupted": "yellow",
-            "truncated": "yellow", "incomplete": "yellow"}.get(status or "", "red")
+    return {
+        "ok": "green",
+        "done": "green",
+        "running": "cyan",
+        "interrupted": "yellow",
+        "truncated": "yellow",
+        "incomplete": "yellow",
+    }.get(status or "", "red")
 
 
 def when(created_at: str | None) -> str:
@@ -49,22 +55,34 @@ def runs_table(rows: list[dict[str, Any]], width: int) -> Table:
     """The CLI listing: one line per run at any width; ids never shrink, the summary takes the rest."""
     table = Table(box=None, pad_edge=False)
     narrow = width < 110
-    columns = ["id", "when", "status", "model / variant", "summary"] if narrow else \
-        ["id", "when", "kind", "status", "model / variant", "tokens", "time", "summary"]
+    columns = (
+        ["id", "when", "status", "model / variant", "summary"]
+        if narrow
+        else ["id", "when", "kind", "status", "model / variant", "tokens", "time", "summary"]
+    )
     # The id and kind columns are as wide as the longest shown (`re12`, `retrieval-eval`).
-    widths = {"id": max([5, *(len(r["id"]) for r in rows)]), "when": 11,
-              "kind": max([10, *(len(r["kind"]) for r in rows)]), "status": 11,
-              "model / variant": 16, "tokens": 9, "time": 7}
+    widths = {
+        "id": max([5, *(len(r["id"]) for r in rows)]),
+        "when": 11,
+        "kind": max([10, *(len(r["kind"]) for r in rows)]),
+        "status": 11,
+        "model / variant": 16,
+        "tokens": 9,
+        "time": 7,
+    }
     fixed = sum(widths[c] for c in columns if c != "summary") + 2 * (len(columns) - 1)
     widths["summary"] = max(width - fixed, 12)
     for column in columns:
         table.add_column(column, overflow="ellipsis", no_wrap=True, width=widths[column])
     for row in rows:
         cells: dict[str, Any] = {
-            "id": row["id"], "when": when(row["created_at"]), "kind": row["kind"],
+            "id": row["id"],
+            "when": when(row["created_at"]),
+            "kind": row["kind"],
             "status": Text(row["status"] or "", style=status_style(row["status"])),
             "model / variant": Text(terminal_safe(row.get("model") or "")),
-            "tokens": row.get("tokens") or "", "time": row.get("time") or "",
+            "tokens": row.get("tokens") or "",
+            "time": row.get("time") or "",
             "summary": Text(terminal_safe(row.get("summary") or "").replace("\n", " ")),
         }
         table.add_row(*(cells[c] for c in columns))
@@ -73,10 +91,28 @@ def runs_table(rows: list[dict[str, Any]], width: int) -> Table:
 
 # ------------------------------------------------------------------------- generation detail
 
-SHOWN_FIELDS = ("id", "created_at", "source", "status", "error", "variant", "prompt_name",
-                "model_requested", "model_used", "model_digest", "fallback_used", "attempts", "ttft_ms",
-                "total_ms", "prompt_tokens", "completion_tokens", "tokens_per_s", "cost",
-                "retrieval_status", "retrieval_id")
+SHOWN_FIELDS = (
+    "id",
+    "created_at",
+    "source",
+    "status",
+    "error",
+    "variant",
+    "prompt_name",
+    "model_requested",
+    "model_used",
+    "model_digest",
+    "fallback_used",
+    "attempts",
+    "ttft_ms",
+    "total_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "tokens_per_s",
+    "cost",
+    "retrieval_status",
+    "retrieval_id",
+)
 
 
 def field_text(name: str, value: Any) -> str | None:
@@ -105,8 +141,10 @@ def digest_text(row: dict[str, Any]) -> str | None:
         return None
     found = row.get("model_identity")
     ident: dict[str, Any] = found if isinstance(found, dict) else {}
-    extra = [ident.get("quantization") or "",
-             f"adapter {short_digest(ident['adapter_digest'])}" if ident.get("adapter_digest") else ""]
+    extra = [
+        ident.get("quantization") or "",
+        f"adapter {short_digest(ident['adapter_digest'])}" if ident.get("adapter_digest") else "",
+    ]
     extra = [e for e in extra if e]
     return str(short_digest(row["model_digest"])).split("+")[0] + (f" ({', '.join(extra)})" if extra else "")
 
@@ -129,17 +167,23 @@ def generation_detail(row: dict[str, Any]) -> str:
     piece of model or user text made terminal-safe."""
     from workbench.core.variants import variant_label
 
-    row = {**row, "variant": variant_label(row.get("variant_name"), row.get("variant_id"),
-                                           hash_chars=len(row.get("variant_id") or "")),
-           "model_digest": digest_text(row)}
+    row = {
+        **row,
+        "variant": variant_label(
+            row.get("variant_name"), row.get("variant_id"), hash_chars=len(row.get("variant_id") or "")
+        ),
+        "model_digest": digest_text(row),
+    }
     out: list[str] = []
     for name in SHOWN_FIELDS:
         value = field_text(name, row.get(name))
         if value not in (None, ""):
             out.append(f"{name:>18}: {terminal_safe(value)}\n")
-    for name, lines in (("attempt_log", [attempt_line(a) for a in row.get("attempt_log") or []]),
-                        ("warnings", [str(w) for w in row.get("warnings") or []]),
-                        ("sources", [source_line(s) for s in row.get("sources") or []])):
+    for name, lines in (
+        ("attempt_log", [attempt_line(a) for a in row.get("attempt_log") or []]),
+        ("warnings", [str(w) for w in row.get("warnings") or []]),
+        ("sources", [source_line(s) for s in row.get("sources") or []]),
+    ):
         for i, line in enumerate(lines):
             out.append((f"{name:>18}: " if i == 0 else " " * 20) + f"{terminal_safe(line)}\n")
     out.append("\n--- messages ---\n")

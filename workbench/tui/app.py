@@ -31,8 +31,14 @@ from workbench.tui.widgets.key_hints import KeyHints
 DEFAULT_THEME = "workbench-dark"
 PANE_IDS = frozenset(pane_id(spec) for spec in TABS)
 # Worker groups that are runs a user started (quitting asks first), and how the dialog names them.
-RUN_GROUPS = {"generate": "an answer", "eval-run": "an eval run", "retrieval-ingest": "an ingest",
-              "ft-train": "a fine-tune", "ft-eval": "a fine-tune eval", "ft-export": "an export"}
+RUN_GROUPS = {
+    "generate": "an answer",
+    "eval-run": "an eval run",
+    "retrieval-ingest": "an ingest",
+    "ft-train": "a fine-tune",
+    "ft-eval": "a fine-tune eval",
+    "ft-export": "an export",
+}
 QUIT_WAIT_S = 5.0  # the longest a confirmed quit waits for the runs to store what they did
 
 
@@ -56,8 +62,7 @@ class WorkbenchScreen(Screen[None]):
 
     AUTO_FOCUS = "#prompt-tab Input"
 
-    def set_focus(self, widget: Widget | None, scroll_visible: bool = True,
-                  from_app_focus: bool = False) -> None:
+    def set_focus(self, widget: Widget | None, scroll_visible: bool = True, from_app_focus: bool = False) -> None:
         if widget is not None and not in_shown_tab(widget):
             return
         super().set_focus(widget, scroll_visible, from_app_focus)
@@ -102,13 +107,25 @@ class WorkbenchApp(App[int]):
     # (a priority F3 switched tabs first, and the Enter's binding was then looked up in the
     # new tab). No widget binds F1-F5, so they always reach the app.
     BINDINGS = [
-        Binding(spec.key, f"show_tab('{spec.id}')", spec.title, id=f"tab.{spec.id}",
-                tooltip=f"Show the {spec.title} tab", show=False)
+        Binding(
+            spec.key,
+            f"show_tab('{spec.id}')",
+            spec.title,
+            id=f"tab.{spec.id}",
+            tooltip=f"Show the {spec.title} tab",
+            show=False,
+        )
         for spec in TABS
     ]
 
-    def __init__(self, project: Any, *, probe: bool = True, theme_folders: list[Path] | None = None,
-                 settings_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        project: Any,
+        *,
+        probe: bool = True,
+        theme_folders: list[Path] | None = None,
+        settings_file: Path | None = None,
+    ) -> None:
         super().__init__()
         self.project = project
         self.tab_specs = TABS
@@ -153,11 +170,21 @@ class WorkbenchApp(App[int]):
         if problem is None:
             self.theme = name
             if self.theme_catalog.notes[noted:]:
-                self.notify("\n".join(self.theme_catalog.notes[noted:]), title="Themes", severity="warning",
-                            timeout=10, markup=False)
+                self.notify(
+                    "\n".join(self.theme_catalog.notes[noted:]),
+                    title="Themes",
+                    severity="warning",
+                    timeout=10,
+                    markup=False,
+                )
             return
-        self.notify(f"Theme '{name}' not used (keeping {self.theme}):\n{problem}",
-                    title="Themes", severity="warning", timeout=10, markup=False)
+        self.notify(
+            f"Theme '{name}' not used (keeping {self.theme}):\n{problem}",
+            title="Themes",
+            severity="warning",
+            timeout=10,
+            markup=False,
+        )
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         try:
@@ -193,15 +220,25 @@ class WorkbenchApp(App[int]):
         if self.install_sigterm:
             self.handle_sigterm()
         if self.theme_failures:
-            self.notify(f"Broken theme file skipped, using {self.theme}:\n"
-                        + "\n".join(self.theme_failures),
-                        title="Themes", severity="warning", timeout=10, markup=False)
+            self.notify(
+                f"Broken theme file skipped, using {self.theme}:\n" + "\n".join(self.theme_failures),
+                title="Themes",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
         if self.theme_catalog.notes:
-            self.notify("\n".join(self.theme_catalog.notes), title="Themes", severity="warning",
-                        timeout=10, markup=False)
+            self.notify(
+                "\n".join(self.theme_catalog.notes), title="Themes", severity="warning", timeout=10, markup=False
+            )
         if self.project.config.warnings:
-            self.notify("\n".join(self.project.config.warnings), title="workbench.yaml",
-                        severity="warning", timeout=10, markup=False)
+            self.notify(
+                "\n".join(self.project.config.warnings),
+                title="workbench.yaml",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
 
     @on(TabbedContent.TabActivated, "#tabs")
     async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -251,13 +288,11 @@ class WorkbenchApp(App[int]):
             return
         if isinstance(self.screen, ConfirmQuitScreen):
             return
-        self.push_screen(ConfirmQuitScreen(sorted({label for label, _ in running})),
-                         self._quit_confirmed)
+        self.push_screen(ConfirmQuitScreen(sorted({label for label, _ in running})), self._quit_confirmed)
 
     def running_runs(self) -> list[tuple[str, Worker[Any]]]:
         """(what it is, worker) for each worker doing a run the user started."""
-        return [(RUN_GROUPS[w.group], w) for w in self.workers
-                if w.group in RUN_GROUPS and w.is_running]
+        return [(RUN_GROUPS[w.group], w) for w in self.workers if w.group in RUN_GROUPS and w.is_running]
 
     def handle_sigterm(self) -> None:
         """`kill PID` (a closed SSH session's hang-up manager, a container stop): stop the runs
@@ -291,9 +326,10 @@ class WorkbenchApp(App[int]):
 
     def on_answer_pane_notice_shown(self, message: Any) -> None:
         if message.text.startswith("falling back to"):
-            spec = message.text[len("falling back to "):].split(" (", 1)[0]
+            spec = message.text[len("falling back to ") :].split(" (", 1)[0]
             self.query_one(WorkbenchHeader).set_model_state(
-                f"{self.project.config.model.spec} · falling back to {spec}", "-degraded")
+                f"{self.project.config.model.spec} · falling back to {spec}", "-degraded"
+            )
 
     def on_answer_pane_finished(self, message: Any) -> None:
         record = message.record
@@ -302,8 +338,7 @@ class WorkbenchApp(App[int]):
         result = record.result
         header = self.query_one(WorkbenchHeader)
         if result.fallback_used:
-            header.set_model_state(f"{result.model_requested} · fell back to {result.model_used}",
-                                   "-degraded")
+            header.set_model_state(f"{result.model_requested} · fell back to {result.model_used}", "-degraded")
         elif result.model_used.startswith("ollama:") and header.version:
             header.set_model_state(f"{result.model_used} · Ollama v{header.version} reachable", "-ok")
 
@@ -313,5 +348,9 @@ class WorkbenchApp(App[int]):
         if event.state != WorkerState.ERROR:
             return
         error = event.worker.error
-        self.notify(f"{event.worker.name or 'background task'} failed: "
-                    f"{type(error).__name__}: {error}", severity="error", timeout=10, markup=False)
+        self.notify(
+            f"{event.worker.name or 'background task'} failed: {type(error).__name__}: {error}",
+            severity="error",
+            timeout=10,
+            markup=False,
+        )

@@ -12,8 +12,9 @@ import subprocess
 from functools import lru_cache
 from typing import Any
 
-TMUX_HINT = ("inside tmux it arrives only with `set -g set-clipboard on` in ~/.tmux.conf "
-             "(then `tmux source ~/.tmux.conf`)")
+TMUX_HINT = (
+    "inside tmux it arrives only with `set -g set-clipboard on` in ~/.tmux.conf (then `tmux source ~/.tmux.conf`)"
+)
 
 
 @lru_cache(maxsize=1)
@@ -23,8 +24,9 @@ def tmux_set_clipboard() -> str | None:
     if not os.environ.get("TMUX"):
         return None
     try:
-        done = subprocess.run(["tmux", "show-options", "-gv", "set-clipboard"], capture_output=True,
-                              text=True, timeout=1, check=False)
+        done = subprocess.run(
+            ["tmux", "show-options", "-gv", "set-clipboard"], capture_output=True, text=True, timeout=1, check=False
+        )
     except (OSError, subprocess.SubprocessError):
         return "?"
     return done.stdout.strip() or "?"
@@ -42,5 +44,4 @@ def copy_text(node: Any, text: str, what: str) -> None:
     """Send `text` to the terminal's clipboard and tell the user what happened."""
     node.app.copy_to_clipboard(text)
     message, severity = copied_message(what)
-    node.notify(message, severity=severity, timeout=2 if severity == "information" else 8,
-                markup=False)
+    node.notify(message, severity=severity, timeout=2 if severity == "information" else 8, markup=False)

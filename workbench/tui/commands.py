@@ -7,8 +7,9 @@ shows up here with no extra registration.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import partial
-from typing import Any, Iterator
+from typing import Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
@@ -20,12 +21,11 @@ class WorkbenchCommands(Provider):
     def _commands(self) -> Iterator[tuple[str, Any, str]]:
         screen = self.screen
         seen: set[str] = set()
-        for key, active in screen.active_bindings.items():
+        for active in screen.active_bindings.values():
             binding = active.binding
             if not binding.description or not active.enabled:
                 continue
-            if not type(active.node).__module__.startswith("workbench.") \
-                    or binding.action.startswith("show_tab"):
+            if not type(active.node).__module__.startswith("workbench.") or binding.action.startswith("show_tab"):
                 continue  # a text box's cursor keys are not commands; tabs are listed below
             name = f"{binding.description} ({self.app.get_key_display(binding)})"
             if binding.action in seen:
@@ -36,13 +36,19 @@ class WorkbenchCommands(Provider):
         app: Any = self.app
         yield from self._other_tabs(app, seen)
         for spec in getattr(app, "tab_specs", ()):
-            yield (f"Go to {spec.title} tab ({spec.key})", partial(app.run_action, f"show_tab('{spec.id}')"),
-                   f"Show the {spec.title} tab")
+            yield (
+                f"Go to {spec.title} tab ({spec.key})",
+                partial(app.run_action, f"show_tab('{spec.id}')"),
+                f"Show the {spec.title} tab",
+            )
         catalog = getattr(app, "theme_catalog", None)  # theme files, listed by name unread
         for theme_name in catalog.names() if catalog is not None else ():
             if theme_name.startswith("workbench-") or theme_name in getattr(app, "user_theme_names", ()):
-                yield (f"Theme: {theme_name}", partial(app.switch_theme, theme_name),
-                       "Switch to this theme (remembered for next time)")
+                yield (
+                    f"Theme: {theme_name}",
+                    partial(app.switch_theme, theme_name),
+                    "Switch to this theme (remembered for next time)",
+                )
 
     def _other_tabs(self, app: Any, seen: set[str]) -> Iterator[tuple[str, Any, str]]:
         """Every other tab's actions, named after their tab ('Evals: Run (^r)'): choosing one
@@ -69,8 +75,7 @@ class WorkbenchCommands(Provider):
                 if name in seen:
                     continue
                 seen.add(name)
-                yield (name, partial(self._run_in_tab, spec.id, binding.action),
-                       binding.tooltip or binding.description)
+                yield (name, partial(self._run_in_tab, spec.id, binding.action), binding.tooltip or binding.description)
 
     async def _run_in_tab(self, tab_id: str, action: str) -> None:
         app: Any = self.app

@@ -36,10 +36,14 @@ def describe_state(model_spec: str, fallback: list[str], version: str | None, pr
 
 # Shorter words for the same state, used when the full line does not fit (80 columns with a
 # fallback note): the model, the state and the fallback model must all stay readable.
-_COMPACT = ((" · Ollama unreachable → falling back to ", " unreachable → "),
-            (", no fallback configured", ", no fallback"),
-            (" · falling back to ", " → "), (" · fell back to ", " fell back → "),
-            (" · checking Ollama…", " · checking…"), (" reachable", ""))
+_COMPACT = (
+    (" · Ollama unreachable → falling back to ", " unreachable → "),
+    (", no fallback configured", ", no fallback"),
+    (" · falling back to ", " → "),
+    (" · fell back to ", " fell back → "),
+    (" · checking Ollama…", " · checking…"),
+    (" reachable", ""),
+)
 
 
 def compact_state(text: str) -> str:
@@ -115,8 +119,7 @@ class WorkbenchHeader(Horizontal):
         """The full state when it fits the space left by project and variant, else compact."""
         model = self.query_one("#hdr-model", Static)
         room = model.content_region.width
-        model.update(self.state_text if not room or len(self.state_text) <= room
-                     else compact_state(self.state_text))
+        model.update(self.state_text if not room or len(self.state_text) <= room else compact_state(self.state_text))
 
     def watch_variant_label(self, label: str) -> None:
         self.query_one("#hdr-variant", Static).update(f"variant: {label}")

@@ -18,17 +18,18 @@ def launch(project_dir: str | None) -> int:
 
     try:
         project = Project.open(project_dir)
-        project.prompts  # a broken prompt file is a config error too: report it before the app
+        _ = project.prompts  # a broken prompt file is a config error too: report it before the app
         if project.config.path is None:
-            print(f"note: no workbench.yaml in {project.root}: opening it with default settings",
-                  file=sys.stderr)
+            print(f"note: no workbench.yaml in {project.root}: opening it with default settings", file=sys.stderr)
     except WorkbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         project.close()
-        print("error: the workbench app needs a terminal; for scripts and CI use a subcommand "
-              "(see `workbench --help`)", file=sys.stderr)
+        print(
+            "error: the workbench app needs a terminal; for scripts and CI use a subcommand (see `workbench --help`)",
+            file=sys.stderr,
+        )
         return 2
     os.environ.setdefault("LANCEDB_LOG", "error")  # a stray Rust log line would corrupt the screen
     from workbench.tui.app import WorkbenchApp

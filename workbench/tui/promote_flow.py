@@ -52,12 +52,15 @@ def version_note(project: Any, target: Path) -> str:
     with project.store.lock:
         (runs,) = project.store.conn.execute(
             "SELECT COUNT(*) FROM eval_runs WHERE evalset_name = ? AND evalset_hash = ?",
-            (evalset.name, evalset.content_hash)).fetchone()
+            (evalset.name, evalset.content_hash),
+        ).fetchone()
     if not runs:
         return f"Adds a case to {evalset.name} ({len(evalset.cases)} cases; no runs yet)."
-    return (f"Adding a case changes {evalset.name}'s version: its {runs} run{'s' if runs != 1 else ''}"
-            f" so far can no longer be resumed, and the fine-tune guard counts only runs of the "
-            f"new version; a diff with them matches cases by id.")
+    return (
+        f"Adding a case changes {evalset.name}'s version: its {runs} run{'s' if runs != 1 else ''}"
+        f" so far can no longer be resumed, and the fine-tune guard counts only runs of the "
+        f"new version; a diff with them matches cases by id."
+    )
 
 
 def open_promote(node: Any, generation_id: int, where: str) -> None:
@@ -66,8 +69,7 @@ def open_promote(node: Any, generation_id: int, where: str) -> None:
     app = node.app
     project = app.project
     if not promote_available():
-        node.notify("Promote needs workbench.core.evals.promote, which this build lacks.",
-                    severity="warning")
+        node.notify("Promote needs workbench.core.evals.promote, which this build lacks.", severity="warning")
         return
     row = project.store.get("generations", generation_id)
     if row is None:
@@ -77,25 +79,27 @@ def open_promote(node: Any, generation_id: int, where: str) -> None:
         inputs = json.loads(row.get("inputs") or "{}")
     except ValueError:
         inputs = {}
-    question = str(inputs.get("question") or next(iter(inputs.values()), "")) \
-        if isinstance(inputs, dict) else ""
+    question = str(inputs.get("question") or next(iter(inputs.values()), "")) if isinstance(inputs, dict) else ""
     from workbench.tui.screens.promote import PromoteRequest, PromoteScreen
 
     def promote(to: Path, expected: str | None, case_id: str | None) -> Any:
         from workbench.core.evals.promote import promote_generation
 
         target = to if to.is_absolute() else project.root / to
-        return promote_generation(project.store, generation_id, target, expected=expected,
-                                  case_id=case_id)
+        return promote_generation(project.store, generation_id, target, expected=expected, case_id=case_id)
 
     def done(case: Any) -> None:
         if case is not None:
-            node.notify(f"Added case '{case.id}' to {case.path.name} (line {case.line}).",
-                        timeout=4, markup=False)
+            node.notify(f"Added case '{case.id}' to {case.path.name} (line {case.line}).", timeout=4, markup=False)
 
     request = PromoteRequest(
-        generation_id=generation_id, where=where, question=question,
-        answer=str(row.get("output") or ""), default_path=default_target(project),
+        generation_id=generation_id,
+        where=where,
+        question=question,
+        answer=str(row.get("output") or ""),
+        default_path=default_target(project),
         case_id=f"gen{generation_id}-{word_slug(question)}",
-        note=lambda target: version_note(project, target), promote=promote)
+        note=lambda target: version_note(project, target),
+        promote=promote,
+    )
     app.push_screen(PromoteScreen(request), done)

@@ -26,8 +26,11 @@ def _text_pairs(value: Any) -> dict[str, dict[str, str]]:
     """Drafts as read from the file, keeping only well-formed entries (a hand edit is no crash)."""
     if not isinstance(value, dict):
         return {}
-    return {str(k): {"system": str(v.get("system", "")), "template": str(v.get("template", ""))}
-            for k, v in value.items() if isinstance(v, dict)}
+    return {
+        str(k): {"system": str(v.get("system", "")), "template": str(v.get("template", ""))}
+        for k, v in value.items()
+        if isinstance(v, dict)
+    }
 
 
 class PromptMemory:

@@ -22,8 +22,19 @@ from textual.theme import Theme
 from workbench.core.errors import WorkbenchError
 from workbench.core.yamlfile import load_located
 
-COLOR_FIELDS = ("primary", "secondary", "accent", "foreground", "background", "surface", "panel",
-                "boost", "warning", "error", "success")
+COLOR_FIELDS = (
+    "primary",
+    "secondary",
+    "accent",
+    "foreground",
+    "background",
+    "surface",
+    "panel",
+    "boost",
+    "warning",
+    "error",
+    "success",
+)
 OTHER_FIELDS = ("name", "dark", "luminosity_spread", "text_alpha", "variables", "description")
 
 # The app's own CSS variables, with the base colour each falls back to when a theme (such as a
@@ -104,9 +115,16 @@ def theme_from_file(path: Path, notes: list[str] | None = None) -> Theme:
         raise fail(("name",), "name must be a non-empty string")
     if name.strip() != path.stem:  # the palette lists themes by file name without reading them
         if notes is not None:
-            notes.append(str(fail(("name",), f"name '{name}' differs from the file name, so the theme is "
-                                             f"'{path.stem}' (themes are named by their file): set name: "
-                                             f"{path.stem} or rename the file to {name}{path.suffix}")))
+            notes.append(
+                str(
+                    fail(
+                        ("name",),
+                        f"name '{name}' differs from the file name, so the theme is "
+                        f"'{path.stem}' (themes are named by their file): set name: "
+                        f"{path.stem} or rename the file to {name}{path.suffix}",
+                    )
+                )
+            )
         name = path.stem
     if "primary" not in data:
         raise fail((), "missing required colour 'primary'")
@@ -136,8 +154,9 @@ def theme_from_file(path: Path, notes: list[str] | None = None) -> Theme:
             raise fail(("variables", var), f"variables.{var}: expected a string value, got {value!r}")
         if var not in known:  # Textual ignores unknown variables: a typo would do nothing
             hint = difflib.get_close_matches(var, sorted(known), n=1, cutoff=0.6)
-            raise fail(("variables", var), f"unknown variable '{var}'"
-                       + (f" (did you mean '{hint[0]}'?)" if hint else ""))
+            raise fail(
+                ("variables", var), f"unknown variable '{var}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+            )
         problem = _css_problem(var, str(value))
         if problem:
             raise fail(("variables", var), problem)

@@ -41,8 +41,8 @@ def model_options(project: Any) -> list[tuple[str, str]]:
 def resolve_choice(project: Any, choice: str, model: str | None) -> Variant:
     """The Variant a picker value stands for, with an optional model override."""
     if choice.startswith("prompt:"):
-        variant = resolve_variant(project, None, prompt=choice[len("prompt:"):], model=model)
-        variant.name = choice[len("prompt:"):]
+        variant = resolve_variant(project, None, prompt=choice[len("prompt:") :], model=model)
+        variant.name = choice[len("prompt:") :]
         return variant
     return resolve_variant(project, None if choice == BASE else choice, model=model)
 
@@ -52,9 +52,13 @@ def with_edits(variant: Variant, template: str, system: str) -> Variant:
     edited = False
     if template != variant.prompt.spec.template:
         spec = dataclasses.replace(variant.prompt.spec, template=template)
-        prompt = Prompt(name=f"{variant.prompt.name}*", spec=spec, path=variant.prompt.path,
-                        template_line=variant.prompt.template_line)
-        prompt.variables  # raises WorkbenchError for a malformed template, before any call
+        prompt = Prompt(
+            name=f"{variant.prompt.name}*",
+            spec=spec,
+            path=variant.prompt.path,
+            template_line=variant.prompt.template_line,
+        )
+        _ = prompt.variables  # raises WorkbenchError for a malformed template, before any call
         variant = dataclasses.replace(variant, prompt=prompt)
         edited = True
     if system != (variant.system_prompt or ""):

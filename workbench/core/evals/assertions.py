@@ -40,8 +40,18 @@ SCOREABLE_STATUSES = ("ok", "truncated")
 # `format: true` on a regex marks one that checks shape instead ('^Answer:').
 FORMAT_TYPES = ("json-schema", "max-tokens")
 BUDGET_TYPES = ("max-latency-ms",)
-CONTENT_TYPES = ("equals", "contains", "icontains", "contains-any", "contains-all", "regex", "similar",
-                 "llm-judge", "cites", "python")
+CONTENT_TYPES = (
+    "equals",
+    "contains",
+    "icontains",
+    "contains-any",
+    "contains-all",
+    "regex",
+    "similar",
+    "llm-judge",
+    "cites",
+    "python",
+)
 
 Embed = Callable[[list[str]], Sequence[Sequence[float]]]
 
@@ -100,9 +110,17 @@ class AssertionResult:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AssertionResult:
-        return cls(type=d.get("type", ""), name=d.get("name", ""), passed=d.get("passed"), score=d.get("score"),
-                   detail=d.get("detail", ""), error_kind=d.get("error_kind"), raw=d.get("raw"),
-                   weight=d.get("weight", 1.0), shape=bool(d.get("shape", False)))
+        return cls(
+            type=d.get("type", ""),
+            name=d.get("name", ""),
+            passed=d.get("passed"),
+            score=d.get("score"),
+            detail=d.get("detail", ""),
+            error_kind=d.get("error_kind"),
+            raw=d.get("raw"),
+            weight=d.get("weight", 1.0),
+            shape=bool(d.get("shape", False)),
+        )
 
     @property
     def is_form(self) -> bool:
@@ -213,8 +231,9 @@ def check_regex(a: Assertion, out: GenerationOutcome, case: Case | None = None) 
         m = search(a.value, out.output)
     except PatternTimeout as exc:
         return AssertionResult(a.type, a.label, False, 0.0, str(exc), weight=a.weight, shape=a.format)
-    return _result(a, m is not None, float(m is not None),
-                   f"matched {_clip(m.group(0))!r}" if m else f"no match for /{a.value}/")
+    return _result(
+        a, m is not None, float(m is not None), f"matched {_clip(m.group(0))!r}" if m else f"no match for /{a.value}/"
+    )
 
 
 def check_json_schema(a: Assertion, out: GenerationOutcome, case: Case | None = None) -> AssertionResult:
@@ -224,7 +243,9 @@ def check_json_schema(a: Assertion, out: GenerationOutcome, case: Case | None = 
         return _result(a, False, 0.0, f"output is not JSON ({exc})")
     errors = validate_schema(data, a.value)
     if errors:
-        return _result(a, False, 0.0, "; ".join(errors[:3]) + (f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""))
+        return _result(
+            a, False, 0.0, "; ".join(errors[:3]) + (f" (+{len(errors) - 3} more)" if len(errors) > 3 else "")
+        )
     return _result(a, True, 1.0, "JSON matches the schema")
 
 
@@ -295,7 +316,9 @@ def default_embed() -> Embed:
     return _default_embed
 
 
-def check_similar(a: Assertion, out: GenerationOutcome, case: Case | None = None, *, embed: Embed | None = None) -> AssertionResult:
+def check_similar(
+    a: Assertion, out: GenerationOutcome, case: Case | None = None, *, embed: Embed | None = None
+) -> AssertionResult:
     reference = a.value if a.value is not None else (case.expected if case else None)
     if reference is None:  # the loader refuses this; kept for direct callers
         return _result(a, False, 0.0, "nothing to compare with (no value, no expected)")
@@ -338,12 +361,17 @@ def judge_request(a: Assertion, out: GenerationOutcome, case: Case | None) -> Ch
     question = ""
     if case is not None:
         question = str(case.inputs.get("question", "")) or json.dumps(case.inputs, ensure_ascii=False)
-    parts = [f"QUESTION:\n{question}" if question else "",
-             f"REFERENCE:\n{case.expected}" if case is not None and case.expected else "",
-             f"RUBRIC:\n{a.rubric}", f"ANSWER:\n{out.output}"]
+    parts = [
+        f"QUESTION:\n{question}" if question else "",
+        f"REFERENCE:\n{case.expected}" if case is not None and case.expected else "",
+        f"RUBRIC:\n{a.rubric}",
+        f"ANSWER:\n{out.output}",
+    ]
     return ChatRequest(
-        messages=[{"role": "system", "content": JUDGE_SYSTEM},
-                  {"role": "user", "content": "\n\n".join(p for p in parts if p)}],
+        messages=[
+            {"role": "system", "content": JUDGE_SYSTEM},
+            {"role": "user", "content": "\n\n".join(p for p in parts if p)},
+        ],
         options={"temperature": 0.0, "seed": 0},
         format=JUDGE_SCHEMA,
     )
@@ -367,23 +395,36 @@ def parse_judgement(raw: str, threshold: float) -> tuple[bool, float, str]:
     raise ValueError("the reply has neither a boolean `pass` nor a `score` between 0 and 1")
 
 
-async def check_llm_judge(a: Assertion, out: GenerationOutcome, case: Case | None = None, *, judge: Judge | None = None) -> AssertionResult:
+async def check_llm_judge(
+    a: Assertion, out: GenerationOutcome, case: Case | None = None, *, judge: Judge | None = None
+) -> AssertionResult:
     if judge is None:
-        return AssertionResult(a.type, a.label, None, None, "no judge model configured",
-                               error_kind="judge-error", weight=a.weight)
+        return AssertionResult(
+            a.type, a.label, None, None, "no judge model configured", error_kind="judge-error", weight=a.weight
+        )
     request = judge_request(a, out, case)
     try:
         raw = await judge(request, a.model)
     except Exception as exc:  # provider errors of any kind: reported, never scored as 0
-        return AssertionResult(a.type, a.label, None, None, f"judge failed: {exc}",
-                               error_kind="judge-error", weight=a.weight, raw=None)
+        return AssertionResult(
+            a.type, a.label, None, None, f"judge failed: {exc}", error_kind="judge-error", weight=a.weight, raw=None
+        )
     try:
         passed, score, reason = parse_judgement(raw, a.threshold if a.threshold is not None else 0.5)
     except ValueError as exc:
-        return AssertionResult(a.type, a.label, None, None, f"judge reply unreadable: {exc}",
-                               error_kind="judge-error", weight=a.weight, raw=raw)
-    return AssertionResult(a.type, a.label, passed, score, reason or ("pass" if passed else "fail"),
-                           weight=a.weight, raw=raw)
+        return AssertionResult(
+            a.type,
+            a.label,
+            None,
+            None,
+            f"judge reply unreadable: {exc}",
+            error_kind="judge-error",
+            weight=a.weight,
+            raw=raw,
+        )
+    return AssertionResult(
+        a.type, a.label, passed, score, reason or ("pass" if passed else "fail"), weight=a.weight, raw=raw
+    )
 
 
 def provider_judge(provider_for: Callable[[str | None], Any]) -> Judge:
@@ -417,8 +458,14 @@ SYNC_CHECKS: dict[str, Callable[..., AssertionResult]] = {
 }
 
 
-async def check(a: Assertion, out: GenerationOutcome, case: Case | None = None, *,
-                embed: Embed | None = None, judge: Judge | None = None) -> AssertionResult:
+async def check(
+    a: Assertion,
+    out: GenerationOutcome,
+    case: Case | None = None,
+    *,
+    embed: Embed | None = None,
+    judge: Judge | None = None,
+) -> AssertionResult:
     """Run one assertion. An incomplete generation fails every check (attributed to infra later)."""
     if not out.complete:
         why = f"no complete output: generation {out.status}" + (f" ({_clip(out.error, 80)})" if out.error else "")
@@ -434,8 +481,9 @@ async def check(a: Assertion, out: GenerationOutcome, case: Case | None = None, 
     return SYNC_CHECKS[a.base](a, out, case)
 
 
-async def run_assertions(case: Case, out: GenerationOutcome, *, embed: Embed | None = None,
-                         judge: Judge | None = None) -> list[AssertionResult]:
+async def run_assertions(
+    case: Case, out: GenerationOutcome, *, embed: Embed | None = None, judge: Judge | None = None
+) -> list[AssertionResult]:
     """Every check of a case, yielding to the event loop between them: a cancel (Ctrl-C,
     SIGTERM) then waits for at most one check, not for all of a case's slow regexes."""
     results = []

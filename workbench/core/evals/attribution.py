@@ -87,13 +87,17 @@ def _sentence(kind: str, n: int, total: int) -> str:
 
 
 _SHORT = {
-    "retrieval-miss": "retrieval miss", "context-ignored": "context ignored", "format": "format",
-    "infra": "infra", "other": "other",
+    "retrieval-miss": "retrieval miss",
+    "context-ignored": "context ignored",
+    "format": "format",
+    "infra": "infra",
+    "other": "other",
 }
 
 
-def advice(counts: Mapping[str, int], *, unretrieved: int = 0, grounded: bool | None = None,
-           scorer_errors: int = 0) -> str:
+def advice(
+    counts: Mapping[str, int], *, unretrieved: int = 0, grounded: bool | None = None, scorer_errors: int = 0
+) -> str:
     """One paragraph that leads with the lever most failures point at.
 
     `unretrieved`: how many of the `other` failures had `relevant` documents but no retrieval
@@ -111,8 +115,11 @@ def advice(counts: Mapping[str, int], *, unretrieved: int = 0, grounded: bool | 
         if lead == "other" and unretrieved * 2 > fails["other"]:
             key = "other-ungrounded" if grounded is False else "other-unretrieved"
         parts.append(_sentence(key, fails[lead], total))
-        rest = [f"{fails[k]} {_SHORT[k]}{'es' if k == 'retrieval-miss' and fails[k] != 1 else ''}"
-                for k in _LEAD_ORDER if k != lead and k in fails]
+        rest = [
+            f"{fails[k]} {_SHORT[k]}{'es' if k == 'retrieval-miss' and fails[k] != 1 else ''}"
+            for k in _LEAD_ORDER
+            if k != lead and k in fails
+        ]
         if rest:
             parts.append("Also: " + ", ".join(rest) + ".")
     if judge_errors:

@@ -86,8 +86,7 @@ class CaseDiff:
     def retrieval_changed(self) -> bool:
         """The gold document's rank moved (None: not retrieved). A retrieval change is a real
         change even when the answer and verdict held: it is what a k or chunking edit does."""
-        return (self.before is not None and self.after is not None
-                and self.gold_rank_before != self.gold_rank_after)
+        return self.before is not None and self.after is not None and self.gold_rank_before != self.gold_rank_after
 
     @property
     def label(self) -> str:
@@ -168,19 +167,27 @@ class RunDiff:
         """`4 cases · 2 changed (1 regression, 0 fixes, 1 answer only) · 2 unchanged`: in the
         words of the filters (`--only regressions|fixes|changed`, the TUI's r / f / c), so
         `changed` here counts exactly the cases `changed` lists."""
+
         def n(count: int, one: str, many: str) -> str:
             return f"{count} {one if count == 1 else many}"
 
         changed = self.only("changed")
         labels = [c.label for c in changed]
-        parts = [n(labels.count("regression"), "regression", "regressions"),
-                 n(labels.count("fix"), "fix", "fixes")]
-        for label, words in (("verdict", "other verdict"), ("checks", "checks changed"), ("answer", "answer only"),
-                             ("retrieval", "retrieval only"), ("added", "added"), ("removed", "removed")):
+        parts = [n(labels.count("regression"), "regression", "regressions"), n(labels.count("fix"), "fix", "fixes")]
+        for label, words in (
+            ("verdict", "other verdict"),
+            ("checks", "checks changed"),
+            ("answer", "answer only"),
+            ("retrieval", "retrieval only"),
+            ("added", "added"),
+            ("removed", "removed"),
+        ):
             if labels.count(label):
                 parts.append(f"{labels.count(label)} {words}")
-        return (f"{n(len(self.cases), 'case', 'cases')} · {len(changed)} changed "
-                f"({', '.join(parts)}) · {len(self.cases) - len(changed)} unchanged")
+        return (
+            f"{n(len(self.cases), 'case', 'cases')} · {len(changed)} changed "
+            f"({', '.join(parts)}) · {len(self.cases) - len(changed)} unchanged"
+        )
 
     @property
     def heading(self) -> str:
@@ -220,8 +227,9 @@ def _short_hash(value: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:8]
 
 
-def run_identity(spec: dict[str, Any] | None, *, evalset_hash: str | None, index_build: str | None,
-                 model_digest: str | None) -> str:
+def run_identity(
+    spec: dict[str, Any] | None, *, evalset_hash: str | None, index_build: str | None, model_digest: str | None
+) -> str:
     """`prompt qa #1a2b3c4d · retrieval hybrid k=5 #5e6f7a8b · index build 9c0d1e2f · model
     ollama:llama3.2 @a1b2c3d4e5f6 · eval set 0123456789`: what decides a run's answers, on one
     line, so two runs that should be comparable can be checked at a glance. The hashes are of
@@ -233,13 +241,14 @@ def run_identity(spec: dict[str, Any] | None, *, evalset_hash: str | None, index
     parts = [f"prompt {spec.get('prompt') or '?'} #{_short_hash(prompt)}"]
     retrieval = spec.get("retrieval")
     if isinstance(retrieval, dict):
-        parts.append(f"retrieval {retrieval.get('mode', '?')} k={retrieval.get('k', '?')} "
-                     f"#{_short_hash(retrieval)}")
+        parts.append(f"retrieval {retrieval.get('mode', '?')} k={retrieval.get('k', '?')} #{_short_hash(retrieval)}")
         parts.append(f"index build {(index_build or 'none')[:8]}")
     else:
         parts.append("no retrieval")
-    parts.append(f"model {spec.get('model') or '?'} @{short_digest(model_digest)}"
-                 + (f" adapter {spec['adapter']}" if spec.get("adapter") else ""))
+    parts.append(
+        f"model {spec.get('model') or '?'} @{short_digest(model_digest)}"
+        + (f" adapter {spec['adapter']}" if spec.get("adapter") else "")
+    )
     parts.append(f"eval set {(evalset_hash or '?')[:10]}")
     return " · ".join(parts)
 
@@ -252,8 +261,12 @@ def case_fingerprint(case: Any) -> str:
     import json
 
     checks = [{k: v for k, v in asdict(a).items() if k != "line"} for a in case.assertions]
-    blob = json.dumps({"inputs": case.inputs, "expected": case.expected, "relevant": list(case.relevant),
-                       "assert": checks}, sort_keys=True, ensure_ascii=False, default=repr)
+    blob = json.dumps(
+        {"inputs": case.inputs, "expected": case.expected, "relevant": list(case.relevant), "assert": checks},
+        sort_keys=True,
+        ensure_ascii=False,
+        default=repr,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -312,6 +325,7 @@ def _classify(before: str | None, after: str | None) -> str:
 
 def _flips(a: CaseResult, b: CaseResult) -> list[AssertionFlip]:
     """Assertions whose outcome moved, matched by (name, occurrence) so repeated types line up."""
+
     def keyed(results: Sequence[AssertionResult]) -> dict[tuple[str, int], AssertionResult]:
         seen: dict[str, int] = {}
         out: dict[tuple[str, int], AssertionResult] = {}
@@ -330,8 +344,11 @@ def _flips(a: CaseResult, b: CaseResult) -> list[AssertionFlip]:
         if ra is None or rb is None or pa != pb:
             ref = rb or ra
             assert ref is not None  # the key came from one of the two
-            flips.append(AssertionFlip(ref.name, ref.type, pa, pb,
-                                       ra.detail if ra else "(absent)", rb.detail if rb else "(absent)"))
+            flips.append(
+                AssertionFlip(
+                    ref.name, ref.type, pa, pb, ra.detail if ra else "(absent)", rb.detail if rb else "(absent)"
+                )
+            )
     return flips
 
 
@@ -344,8 +361,14 @@ def _sum(values: Iterable[float | None]) -> float | None:
     return sum(vals) if vals else None
 
 
-def diff_runs(a_results: Sequence[CaseResult], b_results: Sequence[CaseResult], *,
-              a: RunInfo | None = None, b: RunInfo | None = None, seed: int = 0) -> RunDiff:
+def diff_runs(
+    a_results: Sequence[CaseResult],
+    b_results: Sequence[CaseResult],
+    *,
+    a: RunInfo | None = None,
+    b: RunInfo | None = None,
+    seed: int = 0,
+) -> RunDiff:
     """Compare run B (after) with run A (before)."""
     a, b = a or RunInfo(), b or RunInfo()
     fa, fb = fold_repeats(a_results), fold_repeats(b_results)
@@ -358,8 +381,12 @@ def diff_runs(a_results: Sequence[CaseResult], b_results: Sequence[CaseResult], 
     for cid in ids:
         sa: CaseSummary | None = fa.get(cid)
         sb: CaseSummary | None = fb.get(cid)
-        d = CaseDiff(cid, _classify(sa.verdict if sa else None, sb.verdict if sb else None),
-                     sa.verdict if sa else None, sb.verdict if sb else None)
+        d = CaseDiff(
+            cid,
+            _classify(sa.verdict if sa else None, sb.verdict if sb else None),
+            sa.verdict if sa else None,
+            sb.verdict if sb else None,
+        )
         if sa:
             d.output_before, d.gold_rank_before, d.flaky_before = sa.first.output, sa.first.gold_rank, sa.flaky
         if sb:
@@ -389,26 +416,31 @@ def diff_runs(a_results: Sequence[CaseResult], b_results: Sequence[CaseResult], 
         warnings.append(
             f"the runs used different versions of the eval set ({(a.evalset_hash or '?')[:10]} vs "
             f"{(b.evalset_hash or '?')[:10]}): cases are matched by id, and a case whose checks changed "
-            "may flip for that reason alone")
+            "may flip for that reason alone"
+        )
     elif changed_ids:
         shown = ", ".join(changed_ids[:5]) + (f" and {len(changed_ids) - 5} more" if len(changed_ids) > 5 else "")
         warnings.append(
             f"the runs used different versions of the eval set ({(a.evalset_hash or '?')[:10]} vs "
             f"{(b.evalset_hash or '?')[:10]}): {_cases(len(changed_ids))} changed inputs or checks "
-            f"({shown}): shown, but left out of the statistics")
+            f"({shown}): shown, but left out of the statistics"
+        )
     if a.index_version is not None and b.index_version is not None and a.index_version != b.index_version:
         warnings.append(
             f"the index changed between the runs: version {a.index_version} vs {b.index_version} (an "
-            "ingest in between): retrieval and answers may differ for that reason, not the variant's")
+            "ingest in between): retrieval and answers may differ for that reason, not the variant's"
+        )
     elif a.index_build and b.index_build and a.index_build != b.index_build:
         warnings.append(
             "the index was rebuilt between the runs (ingest --reindex): retrieval and answers may "
-            "differ for that reason, not the variant's")
+            "differ for that reason, not the variant's"
+        )
     for run in (a, b):
         if run.index_incomplete:
             warnings.append(
                 f"e{run.id} ran on an incomplete index ({run.index_incomplete}): its retrieval misses "
-                "may be files that were not indexed yet, not the variant's")
+                "may be files that were not indexed yet, not the variant's"
+            )
     if a.model_digest and b.model_digest and a.model_digest != b.model_digest:
         # Only when both are known: an older run without a digest proves nothing either way.
         from workbench.core.llm.base import short_digest
@@ -416,7 +448,8 @@ def diff_runs(a_results: Sequence[CaseResult], b_results: Sequence[CaseResult], 
         warnings.append(
             f"the model's weights changed between the runs (digest {short_digest(a.model_digest)} "
             f"→ {short_digest(b.model_digest)}): a re-pull or re-export, so answers may differ "
-            "for that reason, not the variant's")
+            "for that reason, not the variant's"
+        )
     if a.evalset_name and b.evalset_name and a.evalset_name != b.evalset_name:
         warnings.append(f"the runs used different eval sets ({a.evalset_name} vs {b.evalset_name})")
     basis = _basis(cases, a, b, new_version)

@@ -34,12 +34,30 @@ from workbench.core.evals.matching import pattern_problem
 from workbench.core.yamlfile import BoundedLoader, compose, yaml_error_where
 
 BASE_TYPES = (
-    "equals", "contains", "icontains", "contains-any", "contains-all", "regex",
-    "json-schema", "similar", "llm-judge", "max-latency-ms", "max-tokens", "cites", "python",
+    "equals",
+    "contains",
+    "icontains",
+    "contains-any",
+    "contains-all",
+    "regex",
+    "json-schema",
+    "similar",
+    "llm-judge",
+    "max-latency-ms",
+    "max-tokens",
+    "cites",
+    "python",
 )
 NEGATABLE = (
-    "equals", "contains", "icontains", "contains-any", "contains-all", "regex",
-    "json-schema", "similar", "cites",
+    "equals",
+    "contains",
+    "icontains",
+    "contains-any",
+    "contains-all",
+    "regex",
+    "json-schema",
+    "similar",
+    "cites",
 )
 ASSERTION_TYPES = BASE_TYPES + tuple(f"not-{t}" for t in NEGATABLE)
 
@@ -186,8 +204,15 @@ class _Parser:
         self._constructor = BoundedLoader("")
 
     # -- helpers
-    def err(self, message: str, node: yaml.Node | None = None, *, line: int | None = None,
-            case: str | None = None, field: str | None = None) -> WorkbenchError:
+    def err(
+        self,
+        message: str,
+        node: yaml.Node | None = None,
+        *,
+        line: int | None = None,
+        case: str | None = None,
+        field: str | None = None,
+    ) -> WorkbenchError:
         if line is None and node is not None:
             line = node.start_mark.line + 1
         prefix = f"case '{case}': " if case else ""
@@ -201,8 +226,9 @@ class _Parser:
             line, problem = yaml_error_where(exc)
             raise self.err(f"bad YAML: {problem}", line=line) from None
 
-    def mapping(self, node: yaml.Node, allowed: tuple[str, ...], what: str, *,
-                case: str | None = None, field: str | None = None) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    def mapping(
+        self, node: yaml.Node, allowed: tuple[str, ...], what: str, *, case: str | None = None, field: str | None = None
+    ) -> dict[str, tuple[yaml.Node, yaml.Node]]:
         """Keys of a mapping node -> (key node, value node); unknown or repeated keys are errors."""
         if not isinstance(node, yaml.MappingNode):
             raise self.err(f"{what} must be a mapping, got {_kind(node)}", node, case=case, field=field)
@@ -213,12 +239,17 @@ class _Parser:
                 raise self.err(f"{what} has a non-text key", knode, case=case, field=field)
             fname = f"{field}.{key}" if field else key
             if key in out:
-                raise self.err(f"'{key}' appears twice in {what} (first on line "
-                               f"{out[key][0].start_mark.line + 1})", knode, case=case, field=fname)
+                raise self.err(
+                    f"'{key}' appears twice in {what} (first on line {out[key][0].start_mark.line + 1})",
+                    knode,
+                    case=case,
+                    field=fname,
+                )
             if allowed and key not in allowed:
                 hint = difflib.get_close_matches(key, allowed, n=1)
                 msg = f"unknown field '{key}' in {what}" + (
-                    f" (did you mean '{hint[0]}'?)" if hint else f" (allowed: {', '.join(allowed)})")
+                    f" (did you mean '{hint[0]}'?)" if hint else f" (allowed: {', '.join(allowed)})"
+                )
                 raise self.err(msg, knode, case=case, field=fname)
             out[key] = (knode, vnode)
         return out
@@ -228,29 +259,48 @@ class _Parser:
             raise self.err(f"{what} must be text, got {_kind(node)}", node, case=case, field=field)
         v = self.value(node)
         if isinstance(v, bool):
-            raise self.err(f"{what} must be text, got a boolean (quote it: \"{node.value}\")",
-                           node, case=case, field=field)
+            raise self.err(
+                f'{what} must be text, got a boolean (quote it: "{node.value}")', node, case=case, field=field
+            )
         if isinstance(v, str):
             return v
         if allow_numbers:
             return str(node.value)  # numbers: keep the text as written ("1.10" stays "1.10")
         raise self.err(f"{what} must be text, got {_kind(node)}", node, case=case, field=field)
 
-    def str_list(self, node: yaml.Node, what: str, *, case: str | None, field: str, allow_single: bool = True) -> tuple[str, ...]:
+    def str_list(
+        self, node: yaml.Node, what: str, *, case: str | None, field: str, allow_single: bool = True
+    ) -> tuple[str, ...]:
         if isinstance(node, yaml.ScalarNode) and allow_single and node.tag != "tag:yaml.org,2002:null":
             return (self.text(node, what, case=case, field=field),)
         if not isinstance(node, yaml.SequenceNode):
             raise self.err(f"{what} must be a list of text, got {_kind(node)}", node, case=case, field=field)
         return tuple(self.text(n, f"each item of {what}", case=case, field=field) for n in node.value)
 
-    def number(self, node: yaml.Node, *, case: str | None, field: str, integer: bool = False,
-               lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> float:
+    def number(
+        self,
+        node: yaml.Node,
+        *,
+        case: str | None,
+        field: str,
+        integer: bool = False,
+        lo: float | None = None,
+        hi: float | None = None,
+        lo_open: bool = False,
+    ) -> float:
         v = self.value(node) if isinstance(node, yaml.ScalarNode) else None
         kind = "a whole number" if integer else "a number"
-        if (not isinstance(v, (int, float)) or isinstance(v, bool)
-                or (integer and not (isinstance(v, int) or float(v).is_integer()))):
-            raise self.err(f"must be {kind}, got {node.value if isinstance(node, yaml.ScalarNode) else _kind(node)!r}",
-                           node, case=case, field=field)
+        if (
+            not isinstance(v, (int, float))
+            or isinstance(v, bool)
+            or (integer and not (isinstance(v, int) or float(v).is_integer()))
+        ):
+            raise self.err(
+                f"must be {kind}, got {node.value if isinstance(node, yaml.ScalarNode) else _kind(node)!r}",
+                node,
+                case=case,
+                field=field,
+            )
         if lo is not None and (v <= lo if lo_open else v < lo):
             raise self.err(f"must be {'>' if lo_open else '>='} {lo}, got {v}", node, case=case, field=field)
         if hi is not None and v > hi:
@@ -307,11 +357,17 @@ class _Parser:
                 raise self.err(f"cases[{i}] has no `id`", node, field="id")
             case_id = self.text(idnode, "id", case=None, field="id")
             if not CASE_ID_RE.match(case_id):
-                raise self.err(f"case id {case_id!r} may only contain letters, digits, '_', '.' and '-'",
-                               idnode, field="id")
+                raise self.err(
+                    f"case id {case_id!r} may only contain letters, digits, '_', '.' and '-'", idnode, field="id"
+                )
             if case_id in seen:
-                raise self.err(f"duplicate case id '{case_id}' on lines {seen[case_id]} and {line}",
-                               idnode, line=line, case=case_id, field="id")
+                raise self.err(
+                    f"duplicate case id '{case_id}' on lines {seen[case_id]} and {line}",
+                    idnode,
+                    line=line,
+                    case=case_id,
+                    field="id",
+                )
             seen[case_id] = line
             m = self.mapping(node, CASE_KEYS, f"case '{case_id}'", case=case_id)
             f = self.case_fields(m, case=case_id, prefix="")
@@ -321,26 +377,40 @@ class _Parser:
             assertions = tuple(default_fields.get("assert", ())) + tuple(f.get("assert", ()))
             for a in assertions:
                 if a.base == "similar" and a.value is None and expected is None:
-                    raise self.err(f"{a.type} has no `value` and the case has no `expected` to compare with",
-                                   line=a.line, case=case_id, field="assert.value")
-            cases.append(Case(
-                id=case_id,
-                inputs=inputs,
-                expected=expected,
-                relevant=f.get("relevant", default_fields.get("relevant", ())),
-                tags=f.get("tags", default_fields.get("tags", ())),
-                split=f.get("split", default_fields.get("split")),
-                source=f.get("source"),
-                assertions=assertions,
-                description=f.get("description"),
-                line=line,
-            ))
+                    raise self.err(
+                        f"{a.type} has no `value` and the case has no `expected` to compare with",
+                        line=a.line,
+                        case=case_id,
+                        field="assert.value",
+                    )
+            cases.append(
+                Case(
+                    id=case_id,
+                    inputs=inputs,
+                    expected=expected,
+                    relevant=f.get("relevant", default_fields.get("relevant", ())),
+                    tags=f.get("tags", default_fields.get("tags", ())),
+                    split=f.get("split", default_fields.get("split")),
+                    source=f.get("source"),
+                    assertions=assertions,
+                    description=f.get("description"),
+                    line=line,
+                )
+            )
         if self.scorer_hashes:  # a changed scorer is a new set version (answers stay cached)
             content_hash = scorers_identity(content_hash, self.scorer_hashes)
-        return EvalSet(name=name, path=self.path, content_hash=content_hash, cases=tuple(cases),
-                       description=description, defaults=defaults_raw or {})
+        return EvalSet(
+            name=name,
+            path=self.path,
+            content_hash=content_hash,
+            cases=tuple(cases),
+            description=description,
+            defaults=defaults_raw or {},
+        )
 
-    def case_fields(self, m: dict[str, tuple[yaml.Node, yaml.Node]], *, case: str | None, prefix: str) -> dict[str, Any]:
+    def case_fields(
+        self, m: dict[str, tuple[yaml.Node, yaml.Node]], *, case: str | None, prefix: str
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, (_knode, vnode) in m.items():
             fname = prefix + key
@@ -356,7 +426,9 @@ class _Parser:
             elif key == "split":
                 s = self.text(vnode, "split", case=case, field=fname)
                 if s not in SPLITS:
-                    raise self.err(f"split must be one of {', '.join(SPLITS)}, got {s!r}", vnode, case=case, field=fname)
+                    raise self.err(
+                        f"split must be one of {', '.join(SPLITS)}, got {s!r}", vnode, case=case, field=fname
+                    )
                 out["split"] = s
             elif key == "source":
                 if not isinstance(vnode, yaml.MappingNode):
@@ -374,8 +446,9 @@ class _Parser:
     def assertion(self, node: yaml.Node, index: int, *, case: str | None, prefix: str) -> Assertion:
         field0 = f"{prefix}[{index}]"
         if not isinstance(node, yaml.MappingNode):
-            raise self.err(f"each assertion must be a mapping with a `type`, got {_kind(node)}",
-                           node, case=case, field=field0)
+            raise self.err(
+                f"each assertion must be a mapping with a `type`, got {_kind(node)}", node, case=case, field=field0
+            )
         raw = {k.value: (k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)}
         if "type" not in raw:
             raise self.err("assertion has no `type`", node, case=case, field=f"{field0}.type")
@@ -387,7 +460,8 @@ class _Parser:
                 msg = f"'{atype[4:]}' has no not- form"
             else:
                 msg = f"unknown assertion type '{atype}'" + (
-                    f" (did you mean '{hint[0]}'?)" if hint else f" (known: {', '.join(BASE_TYPES)})")
+                    f" (did you mean '{hint[0]}'?)" if hint else f" (known: {', '.join(BASE_TYPES)})"
+                )
             raise self.err(msg, tnode, case=case, field=f"{field0}.type")
         base = atype[4:] if atype.startswith("not-") else atype
         m = self.mapping(node, _COMMON_KEYS + _TYPE_KEYS[base], f"{atype} assertion", case=case, field=field0)
@@ -422,8 +496,12 @@ class _Parser:
                 fnode = m["format"][1]
                 flag = self.value(fnode) if isinstance(fnode, yaml.ScalarNode) else None
                 if not isinstance(flag, bool):
-                    raise self.err(f"format must be true or false, got {fnode.value if isinstance(fnode, yaml.ScalarNode) else _kind(fnode)!r}",
-                                   fnode, case=case, field=f("format"))
+                    raise self.err(
+                        f"format must be true or false, got {fnode.value if isinstance(fnode, yaml.ScalarNode) else _kind(fnode)!r}",
+                        fnode,
+                        case=case,
+                        field=f("format"),
+                    )
                 kw["format"] = flag
         elif base == "json-schema":
             schema = self.value(vnode)
@@ -456,19 +534,24 @@ class _Parser:
             kw["value"], kw["threshold"] = self.python_scorer(node, m, case=case, field0=field0)
         return Assertion(**kw)
 
-    def python_scorer(self, node: yaml.Node, m: dict[str, tuple[yaml.Node, yaml.Node]], *,
-                      case: str | None, field0: str) -> tuple[Any, float]:
+    def python_scorer(
+        self, node: yaml.Node, m: dict[str, tuple[yaml.Node, yaml.Node]], *, case: str | None, field0: str
+    ) -> tuple[Any, float]:
         """`value: FILE.py:FUNCTION` or `expr: PYTHON`, checked now (the file parses and defines
         the function, the expression compiles); the file's hash joins the set's identity."""
         from workbench.core.evals import python_scorer as ps
-
 
         def f(key: str) -> str:
             return f"{field0}.{key}"
 
         if ("value" in m) == ("expr" in m):
-            raise self.err("python needs either `value: FILE.py:FUNCTION` or `expr: PYTHON`, not "
-                           + ("both" if "value" in m else "neither"), node, case=case, field=f("value"))
+            raise self.err(
+                "python needs either `value: FILE.py:FUNCTION` or `expr: PYTHON`, not "
+                + ("both" if "value" in m else "neither"),
+                node,
+                case=case,
+                field=f("value"),
+            )
         kw: dict[str, Any] = {}
         if "timeout" in m:
             kw["timeout_s"] = self.number(m["timeout"][1], case=case, field=f("timeout"), lo=0, lo_open=True, hi=3600)
@@ -483,7 +566,9 @@ class _Parser:
             try:
                 compile(expr, "<expr>", "eval")
             except SyntaxError as exc:
-                raise self.err(f"expr is not a Python expression: {exc.msg}", enode, case=case, field=f("expr")) from None
+                raise self.err(
+                    f"expr is not a Python expression: {exc.msg}", enode, case=case, field=f("expr")
+                ) from None
             return ps.ScorerSpec(label="expr", expr=expr, **kw), threshold
         vnode = m["value"][1]
         ref = self.text(vnode, "value", case=case, field=f("value"))
@@ -492,8 +577,12 @@ class _Parser:
             raise self.err(f"python value must be FILE.py:FUNCTION, got {ref!r}", vnode, case=case, field=f("value"))
         path, tried = ps.resolve_file(file_part, self.path)
         if path is None:
-            raise self.err(f"scorer file {file_part} not found (looked in {', '.join(str(t.parent) for t in tried)})",
-                           vnode, case=case, field=f("value"))
+            raise self.err(
+                f"scorer file {file_part} not found (looked in {', '.join(str(t.parent) for t in tried)})",
+                vnode,
+                case=case,
+                field=f("value"),
+            )
         problem = ps.file_problem(path, function)
         if problem:
             raise self.err(f"scorer {ref}: {problem}", vnode, case=case, field=f("value"))

@@ -30,28 +30,37 @@ class GateResult:
 
 def normalize_rate(value: float) -> float:
     if value < 0 or value > 100:
-        raise WorkbenchError(f"--min-pass-rate must be between 0 and 1 (or 0 and 100), got {value}",
-                             field="min-pass-rate")
+        raise WorkbenchError(
+            f"--min-pass-rate must be between 0 and 1 (or 0 and 100), got {value}", field="min-pass-rate"
+        )
     return value / 100 if value > 1 else value
 
 
-def evaluate_gate(summary: dict[str, Any], diff: RunDiff | None, *, fail_on_regression: bool = False,
-                  max_regressions: int | None = None, min_pass_rate: float | None = None) -> GateResult:
+def evaluate_gate(
+    summary: dict[str, Any],
+    diff: RunDiff | None,
+    *,
+    fail_on_regression: bool = False,
+    max_regressions: int | None = None,
+    min_pass_rate: float | None = None,
+) -> GateResult:
     result = GateResult(True)
     if max_regressions is not None and max_regressions < 0:
         raise WorkbenchError("--max-regressions must be 0 or more", field="max-regressions")
     if fail_on_regression or max_regressions is not None:
         if diff is None:
-            raise WorkbenchError("the regression gate needs a baseline run (--baseline RUN|best|last)",
-                                 field="baseline")
+            raise WorkbenchError(
+                "the regression gate needs a baseline run (--baseline RUN|best|last)", field="baseline"
+            )
         allowed = max_regressions or 0
         regressions = [c.case_id for c in diff.regressions]
         result.checks.append(f"regressions {len(regressions)} (allowed {allowed}) against {diff.a.label}")
         if len(regressions) > allowed:
             result.passed = False
             shown = ", ".join(regressions[:10]) + (" …" if len(regressions) > 10 else "")
-            result.reasons.append(f"{len(regressions)} regression(s) against {diff.a.label} "
-                                  f"(allowed {allowed}): {shown}")
+            result.reasons.append(
+                f"{len(regressions)} regression(s) against {diff.a.label} (allowed {allowed}): {shown}"
+            )
     if min_pass_rate is not None:
         wanted = normalize_rate(min_pass_rate)
         rate = summary.get("pass_rate")

@@ -65,12 +65,26 @@ class History:
         return next((p for p in self.points if p.best), None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"evalset": self.evalset, "skipped_subset_runs": self.skipped,
-                "segments": [{"model_digest": s.model_digest, "evalset_hash": s.evalset_hash}
-                             for s in self.segments],
-                "runs": [{"run_id": p.run_id, "created_at": p.created_at, "variant": p.variant,
-                          "model": p.model, "pass_rate": p.rate, "ci": [p.lo, p.hi], "passed": p.passed,
-                          "total": p.total, "segment": p.segment, "best": p.best} for p in self.points]}
+        return {
+            "evalset": self.evalset,
+            "skipped_subset_runs": self.skipped,
+            "segments": [{"model_digest": s.model_digest, "evalset_hash": s.evalset_hash} for s in self.segments],
+            "runs": [
+                {
+                    "run_id": p.run_id,
+                    "created_at": p.created_at,
+                    "variant": p.variant,
+                    "model": p.model,
+                    "pass_rate": p.rate,
+                    "ci": [p.lo, p.hi],
+                    "passed": p.passed,
+                    "total": p.total,
+                    "segment": p.segment,
+                    "best": p.best,
+                }
+                for p in self.points
+            ],
+        }
 
 
 def point_of(row: dict[str, Any], segment: int) -> HistoryPoint:
@@ -85,9 +99,18 @@ def point_of(row: dict[str, Any], segment: int) -> HistoryPoint:
     name = row.get("variant_name")
     variant = variant_label(name, row.get("variant_id"), hash_chars=0 if name else 8) or "?"
     model = (config.get("variant") or {}).get("model") if isinstance(config.get("variant"), dict) else None
-    return HistoryPoint(int(row["id"]), str(row.get("created_at") or ""), variant, model, rate,
-                        ci[0] if rate is not None else None, ci[1] if rate is not None else None,
-                        passed, total, segment)
+    return HistoryPoint(
+        int(row["id"]),
+        str(row.get("created_at") or ""),
+        variant,
+        model,
+        rate,
+        ci[0] if rate is not None else None,
+        ci[1] if rate is not None else None,
+        passed,
+        total,
+        segment,
+    )
 
 
 def build_history(rows: list[dict[str, Any]], evalset: str, *, limit: int = DEFAULT_LIMIT) -> History:
@@ -95,8 +118,9 @@ def build_history(rows: list[dict[str, Any]], evalset: str, *, limit: int = DEFA
     `limit` of them, oldest first, with segments and the best of the newest segment marked."""
     from workbench.core.evals.runstore import selection_of
 
-    done = sorted((r for r in rows if r.get("evalset_name") == evalset and r.get("status") == "done"),
-                  key=lambda r: r["id"])
+    done = sorted(
+        (r for r in rows if r.get("evalset_name") == evalset and r.get("status") == "done"), key=lambda r: r["id"]
+    )
     whole = [r for r in done if selection_of(r) is None]
     history = History(evalset, skipped=len(done) - len(whole))
     for row in whole[-limit:] if limit else whole:

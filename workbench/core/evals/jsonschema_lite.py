@@ -10,9 +10,26 @@ from typing import Any
 
 TYPES = ("object", "array", "string", "number", "integer", "boolean", "null")
 KEYWORDS = (
-    "type", "properties", "required", "items", "enum", "const", "minimum", "maximum",
-    "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "minItems", "maxItems",
-    "pattern", "additionalProperties", "anyOf", "oneOf", "allOf", "not",
+    "type",
+    "properties",
+    "required",
+    "items",
+    "enum",
+    "const",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "pattern",
+    "additionalProperties",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "not",
 )
 ANNOTATIONS = ("$schema", "$id", "title", "description", "default", "examples", "format", "$comment")
 

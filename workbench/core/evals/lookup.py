@@ -30,18 +30,29 @@ def find_evalset(project: Project, name: str | None = None, *, field: str | None
     `field` is the setting `name` came from, for the error when it names no file."""
     folder = evals_folder(project)
     if name:
-        for candidate in (Path(name), project.root / name, folder / name, folder / f"{name}.yaml",
-                          folder / f"{name}.yml"):
+        for candidate in (
+            Path(name),
+            project.root / name,
+            folder / name,
+            folder / f"{name}.yaml",
+            folder / f"{name}.yml",
+        ):
             if candidate.is_file():
                 return candidate
-        raise WorkbenchError(f"eval set not found: {name} (looked in ., {project.root} and {folder})",
-                             path=project.config.path if field else None, field=field)
+        raise WorkbenchError(
+            f"eval set not found: {name} (looked in ., {project.root} and {folder})",
+            path=project.config.path if field else None,
+            field=field,
+        )
     default = project.config.evals.default_set
     if default:
         path = folder / default
         if not path.is_file():
-            raise WorkbenchError(f"evals.default_set {default!r} does not exist in {folder}",
-                                 path=project.config.path, field="evals.default_set")
+            raise WorkbenchError(
+                f"evals.default_set {default!r} does not exist in {folder}",
+                path=project.config.path,
+                field="evals.default_set",
+            )
         return path
     files = evalset_files(project)
     return files[0] if files else None
@@ -51,8 +62,7 @@ def resolve_evalset_path(project: Project, name: str | None) -> Path:
     """find_evalset for a command that needs one: no eval set at all is an error saying so."""
     path = find_evalset(project, name)
     if path is None:
-        raise WorkbenchError(f"no eval sets in {evals_folder(project)} (write one: see "
-                             "`workbench eval run --help`)")
+        raise WorkbenchError(f"no eval sets in {evals_folder(project)} (write one: see `workbench eval run --help`)")
     return path
 
 

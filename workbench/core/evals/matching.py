@@ -96,6 +96,8 @@ def _search_in_thread(compiled: Any, text: str, left: float, what: str) -> Any:
 
 
 def _timed_out(text: str, what: str) -> PatternTimeout:
-    return PatternTimeout(f"regex timed out after {REGEX_TIMEOUT_S:g} s on a {len(text)}-char {what}: "
-                          "simplify the pattern (nested repeats like (a+)+ or (a|aa)+ backtrack "
-                          "exponentially)")
+    return PatternTimeout(
+        f"regex timed out after {REGEX_TIMEOUT_S:g} s on a {len(text)}-char {what}: "
+        "simplify the pattern (nested repeats like (a+)+ or (a|aa)+ backtrack "
+        "exponentially)"
+    )

@@ -62,8 +62,12 @@ class NothingToScore(WorkbenchError):
     def __init__(self, generation_id: int, budgets: Sequence[str], path: Path) -> None:
         self.generation_id = generation_id
         self.budgets = list(budgets)
-        super().__init__(f"generation {generation_id} would become a case with {self.why}: give it an "
-                         "expected answer or an assertion that looks at the answer", path=path, field="assert")
+        super().__init__(
+            f"generation {generation_id} would become a case with {self.why}: give it an "
+            "expected answer or an assertion that looks at the answer",
+            path=path,
+            field="assert",
+        )
 
     @property
     def why(self) -> str:
@@ -71,8 +75,10 @@ class NothingToScore(WorkbenchError):
             return "no check (no expected answer, no assertion)"
         kinds = list(dict.fromkeys(self.budgets))
         many = len(kinds) > 1
-        return (f"only {'' if many else 'a '}{' and '.join(kinds)} check{'s' * many}, which "
-                f"{'do' if many else 'does'} not look at what the answer says")
+        return (
+            f"only {'' if many else 'a '}{' and '.join(kinds)} check{'s' * many}, which "
+            f"{'do' if many else 'does'} not look at what the answer says"
+        )
 
 
 class AlreadyPromoted(WorkbenchError):
@@ -157,14 +163,21 @@ def _layout(path: Path, text: str) -> tuple[int, int, EvalSet]:
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     cnode = next(v for k, v in root.value if k.value == "cases")
     if cnode.flow_style or not isinstance(cnode, yaml.SequenceNode):
-        raise WorkbenchError("cannot append: `cases:` is written as a flow list `[...]`; "
-                             "write it as a block list (`- id: ...`)", path=path,
-                             line=cnode.start_mark.line + 1, field="cases")
+        raise WorkbenchError(
+            "cannot append: `cases:` is written as a flow list `[...]`; write it as a block list (`- id: ...`)",
+            path=path,
+            line=cnode.start_mark.line + 1,
+            field="cases",
+        )
     last_key_node = root.value[-1][0]
     if last_key_node.value != "cases":
-        raise WorkbenchError(f"cannot append: `cases:` must be the last block of the file, but "
-                             f"`{last_key_node.value}:` follows it; move `cases:` to the end",
-                             path=path, line=last_key_node.start_mark.line + 1, field="cases")
+        raise WorkbenchError(
+            f"cannot append: `cases:` must be the last block of the file, but "
+            f"`{last_key_node.value}:` follows it; move `cases:` to the end",
+            path=path,
+            line=last_key_node.start_mark.line + 1,
+            field="cases",
+        )
     dash_col = cnode.start_mark.column
     item_col = cnode.value[0].start_mark.column
     return dash_col, item_col, evalset
@@ -229,11 +242,20 @@ def _unique_id(base: str, taken: set[str]) -> str:
 # --------------------------------------------------------------------------- promote
 
 
-def promote_generation(store: Any, generation_id: int, to: str | Path, *, expected: str | None = None,
-                       relevant: Sequence[str] = (), case_id: str | None = None,
-                       tags: Sequence[str] = (), split: str | None = None,
-                       asserts: Sequence[dict[str, Any]] = (), documents: CorpusDocuments | None = None,
-                       force: bool = False) -> PromotedCase:
+def promote_generation(
+    store: Any,
+    generation_id: int,
+    to: str | Path,
+    *,
+    expected: str | None = None,
+    relevant: Sequence[str] = (),
+    case_id: str | None = None,
+    tags: Sequence[str] = (),
+    split: str | None = None,
+    asserts: Sequence[dict[str, Any]] = (),
+    documents: CorpusDocuments | None = None,
+    force: bool = False,
+) -> PromotedCase:
     """Append a case made from stored generation `generation_id` to the eval file `to`.
 
     The case keeps the generation's inputs, the given `expected` and `relevant` documents, and a
@@ -261,14 +283,17 @@ def promote_generation(store: Any, generation_id: int, to: str | Path, *, expect
         case_id = _unique_id(f"gen{generation_id}-{_slug(question, 32)}", taken)
     if documents is not None:
         relevant = check_relevant(relevant, documents)
-    source = {"kind": "promoted", "generation": generation_id,
-              # By name, whoever promotes (CLI or TUI): "base" for the unnamed settings; the
-              # content hash apart, as the store keeps them (variants.variant_label).
-              "variant": row.get("variant_name") or "base",
-              "variant_id": row.get("variant_id"),
-              "model": row.get("model_used") or row.get("model_requested"),
-              "status": row.get("status"),
-              "promoted_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    source = {
+        "kind": "promoted",
+        "generation": generation_id,
+        # By name, whoever promotes (CLI or TUI): "base" for the unnamed settings; the
+        # content hash apart, as the store keeps them (variants.variant_label).
+        "variant": row.get("variant_name") or "base",
+        "variant_id": row.get("variant_id"),
+        "model": row.get("model_used") or row.get("model_requested"),
+        "status": row.get("status"),
+        "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     case = {
         "id": case_id,
         "inputs": inputs,
@@ -296,13 +321,23 @@ def _refuse_duplicate(evalset: EvalSet, new: Case, generation_id: int, path: Pat
     for c in evalset.cases:
         src = c.source or {}
         if src.get("kind") == "promoted" and str(src.get("generation")) == str(generation_id):
-            raise AlreadyPromoted(f"generation {generation_id} is already case '{c.id}'; edit that case "
-                                  "to change its checks", case_id=c.id, same="generation", path=path, line=c.line)
+            raise AlreadyPromoted(
+                f"generation {generation_id} is already case '{c.id}'; edit that case to change its checks",
+                case_id=c.id,
+                same="generation",
+                path=path,
+                line=c.line,
+            )
     wanted = _inputs_key(new.inputs)
     for c in evalset.cases:
         if _inputs_key(c.inputs) == wanted:
-            raise AlreadyPromoted(f"case '{c.id}' already has the same inputs as generation {generation_id}; "
-                                  "edit that case instead", case_id=c.id, same="inputs", path=path, line=c.line)
+            raise AlreadyPromoted(
+                f"case '{c.id}' already has the same inputs as generation {generation_id}; edit that case instead",
+                case_id=c.id,
+                same="inputs",
+                path=path,
+                line=c.line,
+            )
 
 
 def _inputs_key(inputs: dict[str, Any]) -> str:
@@ -322,9 +357,11 @@ def parse_assert_option(text: str) -> dict[str, Any]:
     atype = atype.strip()
     if atype not in ASSERTION_TYPES:
         hint = difflib.get_close_matches(atype, ASSERTION_TYPES, n=1, cutoff=0.5)
-        raise WorkbenchError(f"--assert {text!r}: unknown assertion type '{atype}'"
-                             + (f" (did you mean '{hint[0]}'?)" if hint else
-                                f" (known: {', '.join(ASSERTION_TYPES)})"), field="assert")
+        raise WorkbenchError(
+            f"--assert {text!r}: unknown assertion type '{atype}'"
+            + (f" (did you mean '{hint[0]}'?)" if hint else f" (known: {', '.join(ASSERTION_TYPES)})"),
+            field="assert",
+        )
     base = atype[4:] if atype.startswith("not-") else atype
     if base == "cites":
         if raw.strip():
@@ -341,22 +378,26 @@ def parse_assert_option(text: str) -> dict[str, Any]:
             if raw:
                 a["value"] = raw
         elif base in ("contains-any", "contains-all"):
-            a["value"] = yaml.safe_load(raw) if raw.lstrip().startswith("[") else \
-                [v.strip() for v in raw.split(",") if v.strip()]
+            a["value"] = (
+                yaml.safe_load(raw)
+                if raw.lstrip().startswith("[")
+                else [v.strip() for v in raw.split(",") if v.strip()]
+            )
         elif base in ("json-schema", "max-latency-ms", "max-tokens"):
             a["value"] = yaml.safe_load(raw)
         else:
             a["value"] = raw
     except yaml.YAMLError as exc:
-        raise WorkbenchError(f"--assert {text!r}: not valid YAML/JSON ({getattr(exc, 'problem', None) or exc})",
-                             field="assert") from None
+        raise WorkbenchError(
+            f"--assert {text!r}: not valid YAML/JSON ({getattr(exc, 'problem', None) or exc})", field="assert"
+        ) from None
     doc = "cases:\n" + case_yaml({"id": "x", "inputs": {"q": "x"}, "expected": "x", "assert": [a]}, 2, 4)
     try:
         parse_evalset(doc, "--assert")
     except WorkbenchError as exc:
         msg = re.sub(r"^case 'x': ", "", exc.message)
         if exc.field and msg.startswith(f"{exc.field}: "):
-            msg = msg[len(exc.field) + 2:]
+            msg = msg[len(exc.field) + 2 :]
         raise WorkbenchError(f"--assert {text!r}: {msg}", field="assert") from None
     return a
 
@@ -374,10 +415,11 @@ def corpus_documents(root: str | Path, data_dir: str | Path, settings: Any) -> C
     roots = [(root / c).resolve() for c in settings.corpus]
     found, _skipped = discover(roots)
     on_disk = {s.path for s in found}
-    shown = [c.rstrip("/") + ("/" if r.is_dir() else "" if r.exists() else " (not found)")
-             for c, r in zip(settings.corpus, roots, strict=True)]
-    where = [f"{', '.join(shown) or '(no corpus)'}"
-             f": {_count(len(on_disk), 'document')}"]
+    shown = [
+        c.rstrip("/") + ("/" if r.is_dir() else "" if r.exists() else " (not found)")
+        for c, r in zip(settings.corpus, roots, strict=True)
+    ]
+    where = [f"{', '.join(shown) or '(no corpus)'}: {_count(len(on_disk), 'document')}"]
     paths = set(on_disk)
     chunks = None
     from workbench.core.retrieval.index import index_location
@@ -437,16 +479,23 @@ def check_relevant(relevant: Sequence[str], documents: CorpusDocuments) -> list[
             if ids is None or r in ids:
                 out.append(r)
                 continue
-            raise WorkbenchError(f"relevant chunk '{r}' is not in the index ({doc} has "
-                                 f"{_count(len(ids), 'chunk')}: {_listing(ids)})", field="relevant")
+            raise WorkbenchError(
+                f"relevant chunk '{r}' is not in the index ({doc} has {_count(len(ids), 'chunk')}: {_listing(ids)})",
+                field="relevant",
+            )
         if not documents.paths:
-            raise WorkbenchError(f"relevant document '{r}' cannot be checked: the retrieval corpus has no "
-                                 f"documents ({documents.where}); add them or fix `retrieval.corpus` in "
-                                 "workbench.yaml", field="relevant")
+            raise WorkbenchError(
+                f"relevant document '{r}' cannot be checked: the retrieval corpus has no "
+                f"documents ({documents.where}); add them or fix `retrieval.corpus` in "
+                "workbench.yaml",
+                field="relevant",
+            )
         hint = _closest(r, sorted(documents.paths))
-        raise WorkbenchError(f"relevant document '{r}' is not in the retrieval corpus ({documents.where})"
-                             + (f"; did you mean '{hint}'?" if hint else f"; documents: {_listing(sorted(documents.paths))}"),
-                             field="relevant")
+        raise WorkbenchError(
+            f"relevant document '{r}' is not in the retrieval corpus ({documents.where})"
+            + (f"; did you mean '{hint}'?" if hint else f"; documents: {_listing(sorted(documents.paths))}"),
+            field="relevant",
+        )
     return out
 
 
@@ -485,9 +534,15 @@ def normalize_question(text: str) -> str:
     return " ".join(t.split())
 
 
-def import_jsonl(jsonl: str | Path, to: str | Path, *, threshold: float = 0.9,
-                 embed: Callable[[list[str]], Any] | None = None, embed_threshold: float = 0.95,
-                 tags: Sequence[str] = ()) -> ImportReport:
+def import_jsonl(
+    jsonl: str | Path,
+    to: str | Path,
+    *,
+    threshold: float = 0.9,
+    embed: Callable[[list[str]], Any] | None = None,
+    embed_threshold: float = 0.95,
+    tags: Sequence[str] = (),
+) -> ImportReport:
     """Import logged questions (one JSON object per line) as cases, skipping near-duplicates.
 
     Each line needs `question` (or `input` / `prompt`); `expected` (or `answer`: the logged answer
@@ -532,12 +587,15 @@ def import_jsonl(jsonl: str | Path, to: str | Path, *, threshold: float = 0.9,
     if embed is not None and candidates:
         from workbench.core.evals.assertions import cosine
 
-        texts = [q for _, _, q in candidates] + [c.inputs["question"] for c in (existing.cases if existing else ())
-                                                  if isinstance(c.inputs.get("question"), str)]
+        texts = [q for _, _, q in candidates] + [
+            c.inputs["question"]
+            for c in (existing.cases if existing else ())
+            if isinstance(c.inputs.get("question"), str)
+        ]
         vecs = list(embed(texts))
         for i, (n, _, _) in enumerate(candidates):
             vectors[n] = vecs[i]
-        existing_vecs = vecs[len(candidates):]
+        existing_vecs = vecs[len(candidates) :]
     else:
         cosine = None  # type: ignore[assignment]
         existing_vecs = []
@@ -569,14 +627,16 @@ def import_jsonl(jsonl: str | Path, to: str | Path, *, threshold: float = 0.9,
         relevant = obj.get("relevant")
         case_tags = list(tags) + [t for t in (obj.get("tags") or []) if isinstance(t, str)]
         expected = obj.get("expected") or obj.get("answer")
-        new_cases.append({
-            "id": cid,
-            "inputs": {"question": q},
-            "expected": expected if isinstance(expected, str) else None,
-            "relevant": [r for r in relevant if isinstance(r, str)] if isinstance(relevant, list) else None,
-            "tags": case_tags or None,
-            "source": {"kind": "imported", "file": src.name, "line": n},
-        })
+        new_cases.append(
+            {
+                "id": cid,
+                "inputs": {"question": q},
+                "expected": expected if isinstance(expected, str) else None,
+                "relevant": [r for r in relevant if isinstance(r, str)] if isinstance(relevant, list) else None,
+                "tags": case_tags or None,
+                "source": {"kind": "imported", "file": src.name, "line": n},
+            }
+        )
         kept_norm.append((norm, cid))
         if cosine is not None:
             kept_vecs.append((vectors[n], cid))
@@ -584,6 +644,7 @@ def import_jsonl(jsonl: str | Path, to: str | Path, *, threshold: float = 0.9,
     if new_cases:
         append_cases(dst, new_cases)
         written = load_evalset(dst)
-        report.unchecked = [cid for cid in report.added
-                            if not any(a.base not in NOT_SCORING for a in written.case(cid).assertions)]
+        report.unchecked = [
+            cid for cid in report.added if not any(a.base not in NOT_SCORING for a in written.case(cid).assertions)
+        ]
     return report

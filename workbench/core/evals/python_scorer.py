@@ -77,7 +77,8 @@ def file_problem(path: Path, function: str) -> str | None:
     names |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
     if function not in names:
         return f"{path.name} defines no top-level function {function!r}" + (
-            f" (it has: {', '.join(sorted(names))})" if names else "")
+            f" (it has: {', '.join(sorted(names))})" if names else ""
+        )
     return None
 
 
@@ -88,8 +89,7 @@ def file_hash(path: Path) -> str:
 def case_payload(case: Any, sources: Any = ()) -> dict[str, Any]:
     """What the scorer's `case` argument holds: inputs, expected, sources shown, metadata."""
     if case is None:
-        return {"id": None, "inputs": {}, "expected": None, "relevant": [], "tags": [],
-                "sources": [], "metadata": {}}
+        return {"id": None, "inputs": {}, "expected": None, "relevant": [], "tags": [], "sources": [], "metadata": {}}
     return {
         "id": case.id,
         "inputs": dict(case.inputs),
@@ -114,6 +114,7 @@ class ScorerVerdict:
 
 def interpret(value: Any, threshold: float = DEFAULT_THRESHOLD) -> ScorerVerdict:
     """A scorer's return value -> verdict; a wrong type or range is an error naming what came."""
+
     def bad(what: str) -> ScorerVerdict:
         return ScorerVerdict(None, error=f"returned {what}; {_EXPECTED}")
 
@@ -127,14 +128,21 @@ def interpret(value: Any, threshold: float = DEFAULT_THRESHOLD) -> ScorerVerdict
         verdict, score, reason = value.get("pass"), value.get("score"), value.get("reason", "")
         if verdict is not None and not isinstance(verdict, bool):
             return bad(f"a dict whose 'pass' is {type(verdict).__name__}, not a bool")
-        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))
-                                  or not math.isfinite(score) or not 0 <= score <= 1):
+        if score is not None and (
+            isinstance(score, bool)
+            or not isinstance(score, (int, float))
+            or not math.isfinite(score)
+            or not 0 <= score <= 1
+        ):
             return bad(f"a dict whose 'score' is {score!r}, not a number in [0, 1]")
         if verdict is None and score is None:
             return bad("a dict with neither 'pass' nor 'score'")
         passed = verdict if verdict is not None else score is not None and score >= threshold
-        return ScorerVerdict(passed, float(score) if score is not None else float(passed),
-                             reason if isinstance(reason, str) else str(reason))
+        return ScorerVerdict(
+            passed,
+            float(score) if score is not None else float(passed),
+            reason if isinstance(reason, str) else str(reason),
+        )
     if isinstance(value, dict):
         return bad(f"a {value['__type__']} ({value.get('__repr__', '')[:60]})")
     if isinstance(value, str):
@@ -142,23 +150,37 @@ def interpret(value: Any, threshold: float = DEFAULT_THRESHOLD) -> ScorerVerdict
     return bad("None" if value is None else f"a {type(value).__name__}")
 
 
-async def run_scorer(spec: ScorerSpec, answer: str, case: dict[str, Any], *,
-                     threshold: float = DEFAULT_THRESHOLD) -> ScorerVerdict:
+async def run_scorer(
+    spec: ScorerSpec, answer: str, case: dict[str, Any], *, threshold: float = DEFAULT_THRESHOLD
+) -> ScorerVerdict:
     """Call the scorer once in a fresh worker process; kill it at `spec.timeout_s`."""
-    job = {"file": spec.file, "function": spec.function, "expr": spec.expr, "answer": answer,
-           "case": case, "memory_mb": spec.memory_mb, "cpu_s": int(math.ceil(spec.timeout_s)) + 1}
+    job = {
+        "file": spec.file,
+        "function": spec.function,
+        "expr": spec.expr,
+        "answer": answer,
+        "case": case,
+        "memory_mb": spec.memory_mb,
+        "cpu_s": int(math.ceil(spec.timeout_s)) + 1,
+    }
     data = json.dumps(job, ensure_ascii=False, default=str).encode("utf-8")
     # -I: no PYTHONPATH, user site or cwd on the path; the worker adds the scorer's own folder.
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-I", str(_WORKER), stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-I",
+        str(_WORKER),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         stdout, stderr = await asyncio.wait_for(proc.communicate(data), spec.timeout_s)
     except TimeoutError:
         _kill(proc)
         await proc.wait()
-        return ScorerVerdict(None, error=f"timed out after {spec.timeout_s:g} s (raise `timeout:` on "
-                                         "the check if it is honest work)")
+        return ScorerVerdict(
+            None, error=f"timed out after {spec.timeout_s:g} s (raise `timeout:` on the check if it is honest work)"
+        )
     except asyncio.CancelledError:  # Ctrl-C: never leave a scorer running
         _kill(proc)
         raise
@@ -196,10 +218,12 @@ async def check_python(a: Assertion, out: GenerationOutcome, case: Case | None =
     v = await run_scorer(spec, out.output, case_payload(case, out.sources), threshold=threshold)
     if v.error is not None:
         detail = f"scorer error: {spec.label} {v.error}" + (f" at {v.frame}" if v.frame else "")
-        return AssertionResult(a.type, a.label, None, None, detail, error_kind="scorer-error",
-                               weight=a.weight, raw=v.frame or None)
+        return AssertionResult(
+            a.type, a.label, None, None, detail, error_kind="scorer-error", weight=a.weight, raw=v.frame or None
+        )
     detail = v.reason or f"{spec.label} returned {'pass' if v.passed else 'fail'}" + (
-        f" (score {v.score:.2f})" if v.score not in (0.0, 1.0) else "")
+        f" (score {v.score:.2f})" if v.score not in (0.0, 1.0) else ""
+    )
     return AssertionResult(a.type, a.label, v.passed, v.score, detail, weight=a.weight)
 
 

@@ -46,8 +46,9 @@ def junit_xml(results: Sequence[CaseResult], *, suite: str, summary: dict[str, A
             el.text = _xml_text(message)
         elif s.verdict == "judge-error":
             errs = [a for a in r.assertions if a.error_kind == "judge-error"]
-            el = ET.SubElement(tc, "error", message=_xml_text("; ".join(a.detail for a in errs)[:500]),
-                               type="judge-error")
+            el = ET.SubElement(
+                tc, "error", message=_xml_text("; ".join(a.detail for a in errs)[:500]), type="judge-error"
+            )
             el.text = _xml_text("\n".join(a.raw or "" for a in errs))
         elif s.verdict == "unscored":
             ET.SubElement(tc, "skipped", message="no checks on this case")
@@ -65,11 +66,11 @@ def junit_xml(results: Sequence[CaseResult], *, suite: str, summary: dict[str, A
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(ts, encoding="unicode") + "\n"
 
 
-def write_junit(path: str | Path, results: Sequence[CaseResult], *, suite: str, summary: dict[str, Any] | None = None) -> None:
+def write_junit(
+    path: str | Path, results: Sequence[CaseResult], *, suite: str, summary: dict[str, Any] | None = None
+) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(junit_xml(results, suite=suite, summary=summary), encoding="utf-8")
-
-
 
 
 def _diff_block(c: CaseDiff) -> str:
@@ -80,8 +81,14 @@ def _diff_block(c: CaseDiff) -> str:
     return fence(c.output_after or c.output_before or "")
 
 
-def markdown_report(summary: dict[str, Any], run: RunInfo, *, diff: RunDiff | None = None,
-                    gate: GateResult | None = None, max_cases: int = 20) -> str:
+def markdown_report(
+    summary: dict[str, Any],
+    run: RunInfo,
+    *,
+    diff: RunDiff | None = None,
+    gate: GateResult | None = None,
+    max_cases: int = 20,
+) -> str:
     out: list[str] = []
     title = f"Eval: {run.evalset_name or 'eval set'} — {run.label}"
     out.append(f"## {md_cell(title)}")
@@ -98,9 +105,11 @@ def markdown_report(summary: dict[str, Any], run: RunInfo, *, diff: RunDiff | No
         out.append("")
     if summary.get("pass_rate") is not None:
         lo, hi = summary["ci"]
-        out.append(f"Pass rate **{summary['pass_rate']:.1%}** ({summary['passed']}/{summary['total']}), "
-                   f"95% CI {lo:.1%}–{hi:.1%}; {summary.get('judge_errors', 0)} judge errors, "
-                   f"{summary.get('cache_hits', 0)} cached.")
+        out.append(
+            f"Pass rate **{summary['pass_rate']:.1%}** ({summary['passed']}/{summary['total']}), "
+            f"95% CI {lo:.1%}–{hi:.1%}; {summary.get('judge_errors', 0)} judge errors, "
+            f"{summary.get('cache_hits', 0)} cached."
+        )
     sel = summary.get("selection")
     if sel:
         out.append("")
@@ -110,12 +119,18 @@ def markdown_report(summary: dict[str, Any], run: RunInfo, *, diff: RunDiff | No
         out.append("")
         out.append(f"### Against {md_cell(diff.a.label)}")
         if diff.stats:
-            out.append(f"{md_cell(diff.stats.words)} — pass rate {diff.stats.pass_rate_a:.1%} → "
-                       f"{diff.stats.pass_rate_b:.1%}, delta 95% CI {diff.stats.ci_low:+.1%} to {diff.stats.ci_high:+.1%}.")
+            out.append(
+                f"{md_cell(diff.stats.words)} — pass rate {diff.stats.pass_rate_a:.1%} → "
+                f"{diff.stats.pass_rate_b:.1%}, delta 95% CI {diff.stats.ci_low:+.1%} to {diff.stats.ci_high:+.1%}."
+            )
         out.append("")
         out.append("| regressions | fixes | changed | unchanged | added | removed |")
         out.append("|---|---|---|---|---|---|")
-        out.append("| " + " | ".join(str(counts[k]) for k in ("regression", "fix", "changed", "unchanged", "added", "removed")) + " |")
+        out.append(
+            "| "
+            + " | ".join(str(counts[k]) for k in ("regression", "fix", "changed", "unchanged", "added", "removed"))
+            + " |"
+        )
         for w in diff.warnings:
             out.append(f"\n⚠️ {md_cell(w)}")
         for title, cases in (("Regressions", diff.regressions), ("Fixes", diff.fixes)):

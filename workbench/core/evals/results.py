@@ -88,8 +88,13 @@ class CaseResult:
         verdict = retrieval.get("verdict")
         if verdict not in VERDICTS:
             passed = row.get("passed")
-            verdict = "pass" if passed == 1 else "fail" if passed == 0 else (
-                "judge-error" if row.get("judge_error") else "unscored")
+            verdict = (
+                "pass"
+                if passed == 1
+                else "fail"
+                if passed == 0
+                else ("judge-error" if row.get("judge_error") else "unscored")
+            )
         g = generation or {}
         retrieved = retrieval.get("retrieved")
         return cls(

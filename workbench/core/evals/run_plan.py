@@ -16,9 +16,16 @@ from workbench.core.evals.diff import RunDiff
 from workbench.core.evals.gate import GateResult
 
 
-def check_run_flags(*, repeat: int, min_pass_rate: float | None, fail_on_regression: bool,
-                    max_regressions: int | None, baseline: str | None, resume: str | None,
-                    narrowed: bool) -> None:
+def check_run_flags(
+    *,
+    repeat: int,
+    min_pass_rate: float | None,
+    fail_on_regression: bool,
+    max_regressions: int | None,
+    baseline: str | None,
+    resume: str | None,
+    narrowed: bool,
+) -> None:
     """Refuse contradictory or out-of-range flags before anything is loaded."""
     if repeat < 1:
         raise WorkbenchError("--repeat must be at least 1", field="repeat")
@@ -27,11 +34,9 @@ def check_run_flags(*, repeat: int, min_pass_rate: float | None, fail_on_regress
 
         normalize_rate(min_pass_rate)  # bad input is exit 2 before any model call
     if (fail_on_regression or max_regressions is not None) and not baseline:
-        raise WorkbenchError("--fail-on-regression / --max-regressions need --baseline RUN|best|last",
-                             field="baseline")
+        raise WorkbenchError("--fail-on-regression / --max-regressions need --baseline RUN|best|last", field="baseline")
     if resume and narrowed:
-        raise WorkbenchError("--resume continues the run's own cases; drop --tag/--case/--limit",
-                             field="--resume")
+        raise WorkbenchError("--resume continues the run's own cases; drop --tag/--case/--limit", field="--resume")
 
 
 def unindexed_relevant(project: Any, evalset: Any, variant: Any) -> list[str]:
@@ -49,8 +54,9 @@ class RunRefs:
     concurrency: int
 
 
-def resolve_refs(project: Any, evalset: Any, *, resume: str | None, baseline: str | None,
-                 concurrency: int | None) -> RunRefs:
+def resolve_refs(
+    project: Any, evalset: Any, *, resume: str | None, baseline: str | None, concurrency: int | None
+) -> RunRefs:
     """The run to continue, the run to compare with, and how many cases run at once."""
     from workbench.core.evals import runstore
     from workbench.core.evals.selection import run_concurrency
@@ -60,10 +66,17 @@ def resolve_refs(project: Any, evalset: Any, *, resume: str | None, baseline: st
     baseline_id = None
     if baseline:  # best/last: a run that covered the same cases (a resumed run: its own)
         selection = runstore.selection_of(runstore.get_run(store, resume_id)) if resume_id else evalset.selection
-        baseline_id = runstore.resolve_run_ref(store, baseline, evalset=evalset.name, exclude=resume_id,
-                                               selection=selection, evalset_hash=evalset.content_hash)
-    return RunRefs(resume_id, baseline_id,
-                   run_concurrency(store, project.config.evals.concurrency, concurrency, resume_id))
+        baseline_id = runstore.resolve_run_ref(
+            store,
+            baseline,
+            evalset=evalset.name,
+            exclude=resume_id,
+            selection=selection,
+            evalset_hash=evalset.content_hash,
+        )
+    return RunRefs(
+        resume_id, baseline_id, run_concurrency(store, project.config.evals.concurrency, concurrency, resume_id)
+    )
 
 
 @dataclass
@@ -100,8 +113,15 @@ class Verdict:
         return self.gate.exit_code if self.gated else 0
 
 
-def judge_run(store: Any, outcome: Any, baseline_id: int | None, *, fail_on_regression: bool,
-              max_regressions: int | None, min_pass_rate: float | None) -> Verdict:
+def judge_run(
+    store: Any,
+    outcome: Any,
+    baseline_id: int | None,
+    *,
+    fail_on_regression: bool,
+    max_regressions: int | None,
+    min_pass_rate: float | None,
+) -> Verdict:
     """Compare the finished run with its baseline and apply the gate."""
     from workbench.core.evals import runstore
     from workbench.core.evals.diff import diff_runs
@@ -112,14 +132,18 @@ def judge_run(store: Any, outcome: Any, baseline_id: int | None, *, fail_on_regr
     if baseline_id is not None:
         base_info = runstore.run_info(runstore.get_run(store, baseline_id))
         diff = diff_runs(runstore.load_results(store, baseline_id), outcome.results, a=base_info, b=info)
-    gate = evaluate_gate(outcome.summary, diff, fail_on_regression=fail_on_regression,
-                         max_regressions=max_regressions, min_pass_rate=min_pass_rate)
+    gate = evaluate_gate(
+        outcome.summary,
+        diff,
+        fail_on_regression=fail_on_regression,
+        max_regressions=max_regressions,
+        min_pass_rate=min_pass_rate,
+    )
     gated = fail_on_regression or max_regressions is not None or min_pass_rate is not None
     return Verdict(info, diff, gate, gated)
 
 
-def write_reports(verdict: Verdict, evalset: Any, outcome: Any, *, junit: str | None,
-                  markdown: str | None) -> None:
+def write_reports(verdict: Verdict, evalset: Any, outcome: Any, *, junit: str | None, markdown: str | None) -> None:
     """The JUnit XML and Markdown files asked for (a Markdown report shows the gate when gated)."""
     from workbench.core.evals.report import markdown_report, write_junit
 
@@ -127,9 +151,12 @@ def write_reports(verdict: Verdict, evalset: Any, outcome: Any, *, junit: str | 
         write_junit(junit, outcome.results, suite=evalset.name, summary=outcome.summary)
     if markdown:
         Path(markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(markdown).write_text(markdown_report(outcome.summary, verdict.info, diff=verdict.diff,
-                                                  gate=verdict.gate if verdict.gated else None),
-                                  encoding="utf-8")
+        Path(markdown).write_text(
+            markdown_report(
+                outcome.summary, verdict.info, diff=verdict.diff, gate=verdict.gate if verdict.gated else None
+            ),
+            encoding="utf-8",
+        )
 
 
 def diff_refs(store: Any, ref_a: str, ref_b: str) -> tuple[RunDiff, list[dict[str, Any]]]:

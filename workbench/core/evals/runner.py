@@ -94,7 +94,7 @@ def outcome_from_record(record: Any) -> GenerationOutcome:
 
 
 def incomplete_index(project: Project) -> str | None:
-    """"index incomplete: 36/45 files" when the index was stopped part-way (a killed first
+    """ "index incomplete: 36/45 files" when the index was stopped part-way (a killed first
     ingest): stored with the run, so its misses are not read as the variant's."""
     from workbench.core.retrieval.service import incomplete_note
 
@@ -139,8 +139,9 @@ def project_judge(project: Project) -> Judge:
 
     async def judge(request: Any, model: str | None) -> str:
         spec = model or config.evals.judge_model or config.model.spec
-        call = ResilientCall([make_provider(spec, config)], timeouts=config.timeouts,
-                             retries=config.retries, pricing=config.pricing)
+        call = ResilientCall(
+            [make_provider(spec, config)], timeouts=config.timeouts, retries=config.retries, pricing=config.pricing
+        )
         async for _ in call.stream(request):
             pass
         if call.result.status != "ok":
@@ -223,27 +224,43 @@ class EvalRunner:
 
                 raise WorkbenchError(
                     f"the model's weights changed since e{run_id} started (digest {short_digest(before)} "
-                    f"→ {short_digest(primary.digest)}): its cases would mix two models; start a new run")
+                    f"→ {short_digest(primary.digest)}): its cases would mix two models; start a new run"
+                )
             runstore.mark_running(store, run_id)
         else:
             run_id = runstore.create_run(
-                store, evalset=self.evalset, variant_id=self.variant.id, variant_name=self.variant.name,
+                store,
+                evalset=self.evalset,
+                variant_id=self.variant.id,
+                variant_name=self.variant.name,
                 repeat=self.repeat,
-                config={"variant": self.variant.spec(), "concurrency": self.concurrency,
-                        "repeat": self.repeat, "cache": self.use_cache,
-                        "index_version": index_version(self.project) if self.variant.prompt.grounded else None,
-                        "index_build": index_build(self.project) if self.variant.prompt.grounded else None,
-                        "index_incomplete": incomplete_index(self.project) if self.variant.prompt.grounded else None,
-                        "model_digest": primary.digest if primary else None,
-                        "model_identity": primary.as_dict() if primary and primary.digest else None,
-                        **({"hosts": [h.url for h in self._pool.hosts]} if self._pool else {}),
-                        **({"selection": {"how": self.evalset.selection, "of": self.evalset.file_size,
-                                          "cases": self.evalset.ids}}
-                           if self.evalset.selection else {})})
+                config={
+                    "variant": self.variant.spec(),
+                    "concurrency": self.concurrency,
+                    "repeat": self.repeat,
+                    "cache": self.use_cache,
+                    "index_version": index_version(self.project) if self.variant.prompt.grounded else None,
+                    "index_build": index_build(self.project) if self.variant.prompt.grounded else None,
+                    "index_incomplete": incomplete_index(self.project) if self.variant.prompt.grounded else None,
+                    "model_digest": primary.digest if primary else None,
+                    "model_identity": primary.as_dict() if primary and primary.digest else None,
+                    **({"hosts": [h.url for h in self._pool.hosts]} if self._pool else {}),
+                    **(
+                        {
+                            "selection": {
+                                "how": self.evalset.selection,
+                                "of": self.evalset.file_size,
+                                "cases": self.evalset.ids,
+                            }
+                        }
+                        if self.evalset.selection
+                        else {}
+                    ),
+                },
+            )
         self.run_id = run_id
         done_keys = runstore.finished_keys(store, run_id)
-        todo = [(case, i) for i in range(self.repeat) for case in self.evalset.cases
-                if (case.id, i) not in done_keys]
+        todo = [(case, i) for i in range(self.repeat) for case in self.evalset.cases if (case.id, i) not in done_keys]
         total = len(self.evalset.cases) * self.repeat
         self._skipped = total - len(todo)
         progress = RunProgress(run_id, done=self._skipped, total=total, skipped=self._skipped)
@@ -295,11 +312,15 @@ class EvalRunner:
     def _finish(self, run_id: int, status: str) -> RunOutcome:
         store = self.project.store
         results = runstore.load_results(store, run_id)
-        summary = summarize(results, expected_results=len(self.evalset.cases) * self.repeat,
-                            grounded=self.variant.prompt.grounded)
+        summary = summarize(
+            results, expected_results=len(self.evalset.cases) * self.repeat, grounded=self.variant.prompt.grounded
+        )
         if self.evalset.selection:
-            summary["selection"] = {"how": self.evalset.selection, "cases": len(self.evalset.cases),
-                                    "of": self.evalset.file_size}
+            summary["selection"] = {
+                "how": self.evalset.selection,
+                "cases": len(self.evalset.cases),
+                "of": self.evalset.file_size,
+            }
         if status == "done":  # what the set resolves at the flip rate against the previous run
             summary["resolution"] = resolution_vs_previous(store, run_id, results)
         runstore.finish_run(store, run_id, status, summary)
@@ -314,20 +335,23 @@ class EvalRunner:
         to call twice: the CLI calls it before printing what it will run."""
         row = runstore.get_run(self.project.store, run_id)
         if row["status"] == "running":
-            raise WorkbenchError(f"eval run e{run_id} is still running (process {row.get('pid')}); "
-                                 "stop it first or wait")
+            raise WorkbenchError(
+                f"eval run e{run_id} is still running (process {row.get('pid')}); stop it first or wait"
+            )
         if row["status"] == "done":
             raise WorkbenchError(f"eval run e{run_id} already finished; nothing to resume")
         if row["evalset_hash"] != self.evalset.content_hash:
             raise WorkbenchError(
                 f"the eval set changed since e{run_id} started ({row['evalset_hash'][:10]} -> "
                 f"{self.evalset.content_hash[:10]}); start a new run instead of resuming",
-                path=self.evalset.path)
+                path=self.evalset.path,
+            )
         if row["variant_id"] != self.variant.id:
             raise WorkbenchError(
                 f"e{run_id} used variant {row.get('variant_name') or row['variant_id']} "
                 f"({row['variant_id']}), but the settings now give {self.variant.id}; resume with the "
-                "same --variant and unchanged prompts and config")
+                "same --variant and unchanged prompts and config"
+            )
         if (row.get("repeat") or 1) != self.repeat:
             self.repeat = row.get("repeat") or 1
         selection = (row.get("config") or {}).get("selection")
@@ -336,8 +360,11 @@ class EvalRunner:
 
             wanted = set(selection.get("cases") or [])
             self.evalset = dataclasses.replace(
-                self.evalset, cases=tuple(c for c in self.evalset.cases if c.id in wanted),
-                selection=selection.get("how"), file_size=selection.get("of"))
+                self.evalset,
+                cases=tuple(c for c in self.evalset.cases if c.id in wanted),
+                selection=selection.get("how"),
+                file_size=selection.get("of"),
+            )
         return run_id
 
     async def _run_case(self, case: Case, repeat_index: int, judge: Judge | None, embed: Embed | None) -> CaseResult:
@@ -347,9 +374,14 @@ class EvalRunner:
 
             generate = run_generation
         try:
-            record = await generate(self.project, self.variant, dict(case.inputs), source="eval",
-                                    use_cache=self.use_cache and repeat_index == 0,
-                                    identities=dict(self._known))
+            record = await generate(
+                self.project,
+                self.variant,
+                dict(case.inputs),
+                source="eval",
+                use_cache=self.use_cache and repeat_index == 0,
+                identities=dict(self._known),
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - recorded as this case's infra failure, visibly

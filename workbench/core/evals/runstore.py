@@ -20,23 +20,27 @@ if TYPE_CHECKING:
     from workbench.core.store import Store
 
 
-def create_run(store: Store, *, evalset: Any, variant_id: str, variant_name: str | None,
-               repeat: int, config: dict[str, Any]) -> int:
-    return store.insert("eval_runs", {
-        "created_at": now_iso(),
-        "evalset_name": evalset.name,
-        "evalset_path": str(evalset.path),
-        "evalset_hash": evalset.content_hash,
-        "variant_id": variant_id,
-        "variant_name": variant_name,
-        "status": RUNNING,
-        "repeat": repeat,
-        "total_cases": len(evalset.cases),
-        # Per-case fingerprints: a later diff or the guard tells a set that only gained cases (a
-        # promote) from one whose cases changed (diff.case_fingerprints).
-        "config": {**config, "case_hashes": case_fingerprints(evalset)},
-        "pid": os.getpid(),
-    })
+def create_run(
+    store: Store, *, evalset: Any, variant_id: str, variant_name: str | None, repeat: int, config: dict[str, Any]
+) -> int:
+    return store.insert(
+        "eval_runs",
+        {
+            "created_at": now_iso(),
+            "evalset_name": evalset.name,
+            "evalset_path": str(evalset.path),
+            "evalset_hash": evalset.content_hash,
+            "variant_id": variant_id,
+            "variant_name": variant_name,
+            "status": RUNNING,
+            "repeat": repeat,
+            "total_cases": len(evalset.cases),
+            # Per-case fingerprints: a later diff or the guard tells a set that only gained cases (a
+            # promote) from one whose cases changed (diff.case_fingerprints).
+            "config": {**config, "case_hashes": case_fingerprints(evalset)},
+            "pid": os.getpid(),
+        },
+    )
 
 
 def get_run(store: Store, run_id: int) -> dict[str, Any]:
@@ -57,7 +61,8 @@ def finish_run(store: Store, run_id: int, status: str, summary: dict[str, Any]) 
 def finished_keys(store: Store, run_id: int) -> set[tuple[str, int]]:
     with store.lock:
         rows = store.conn.execute(
-            "SELECT case_id, repeat_index FROM eval_results WHERE run_id = ?", (run_id,)).fetchall()
+            "SELECT case_id, repeat_index FROM eval_results WHERE run_id = ?", (run_id,)
+        ).fetchall()
     return {(c, r) for c, r in rows}
 
 
@@ -73,7 +78,9 @@ def load_results(store: Store, run_id: int) -> list[CaseResult]:
             "g.prompt_tokens AS g_prompt_tokens, g.completion_tokens AS g_completion_tokens, "
             "g.cost AS g_cost, g.total_ms AS g_total_ms "
             "FROM eval_results r LEFT JOIN generations g ON g.id = r.generation_id "
-            "WHERE r.run_id = ? ORDER BY r.id", (run_id,))
+            "WHERE r.run_id = ? ORDER BY r.id",
+            (run_id,),
+        )
         names = [d[0] for d in cur.description]
         rows = [dict(zip(names, values, strict=True)) for values in cur.fetchall()]
     out = []
@@ -85,13 +92,25 @@ def load_results(store: Store, run_id: int) -> list[CaseResult]:
 
 def run_info(row: dict[str, Any]) -> RunInfo:
     config = as_dict(row.get("config"))
-    identity = run_identity(config.get("variant"), evalset_hash=row.get("evalset_hash"),
-                            index_build=config.get("index_build"), model_digest=config.get("model_digest"))
-    return RunInfo(row["id"], row.get("evalset_name"), row.get("evalset_hash"), row.get("variant_id"),
-                   row.get("variant_name"), config.get("index_version"), config.get("index_build"),
-                   config.get("model_digest"), identity,
-                   config.get("case_hashes") if isinstance(config.get("case_hashes"), dict) else None,
-                   index_incomplete=config.get("index_incomplete") or None)
+    identity = run_identity(
+        config.get("variant"),
+        evalset_hash=row.get("evalset_hash"),
+        index_build=config.get("index_build"),
+        model_digest=config.get("model_digest"),
+    )
+    return RunInfo(
+        row["id"],
+        row.get("evalset_name"),
+        row.get("evalset_hash"),
+        row.get("variant_id"),
+        row.get("variant_name"),
+        config.get("index_version"),
+        config.get("index_build"),
+        config.get("model_digest"),
+        identity,
+        config.get("case_hashes") if isinstance(config.get("case_hashes"), dict) else None,
+        index_incomplete=config.get("index_incomplete") or None,
+    )
 
 
 def list_runs(store: Store, *, limit: int = 20, evalset: str | None = None) -> list[dict[str, Any]]:
@@ -104,8 +123,9 @@ def list_runs(store: Store, *, limit: int = 20, evalset: str | None = None) -> l
 def evalset_names(store: Store) -> list[str]:
     """The eval sets that have runs, by name (what `eval runs --set` accepts)."""
     with store.lock:
-        rows = store.conn.execute("SELECT DISTINCT evalset_name FROM eval_runs WHERE evalset_name IS NOT NULL "
-                                  "ORDER BY evalset_name").fetchall()
+        rows = store.conn.execute(
+            "SELECT DISTINCT evalset_name FROM eval_runs WHERE evalset_name IS NOT NULL ORDER BY evalset_name"
+        ).fetchall()
     return [name for (name,) in rows]
 
 
@@ -116,8 +136,15 @@ def selection_of(row: dict[str, Any]) -> str | None:
     return selection.get("how") if selection else None
 
 
-def resolve_run_ref(store: Store, ref: str, *, evalset: str | None = None, exclude: int | None = None,
-                    selection: str | None = None, evalset_hash: str | None = None) -> int:
+def resolve_run_ref(
+    store: Store,
+    ref: str,
+    *,
+    evalset: str | None = None,
+    exclude: int | None = None,
+    selection: str | None = None,
+    evalset_hash: str | None = None,
+) -> int:
     """`12`, `e12`, `last` (newest finished run) or `best` (highest pass rate) -> run id.
 
     `last`/`best` consider finished runs (`done`) of the same eval set with the same selection
@@ -128,8 +155,9 @@ def resolve_run_ref(store: Store, ref: str, *, evalset: str | None = None, exclu
     """
     text = str(ref).strip()
     if text in ("last", "best"):
-        finished = [r for r in list_runs(store, limit=10_000, evalset=evalset)
-                    if r["status"] == "done" and r["id"] != exclude]
+        finished = [
+            r for r in list_runs(store, limit=10_000, evalset=evalset) if r["status"] == "done" and r["id"] != exclude
+        ]
         candidates = [r for r in finished if selection_of(r) == selection]
         if not candidates:
             raise WorkbenchError(_no_baseline(text, evalset, selection, finished))
@@ -143,8 +171,9 @@ def resolve_run_ref(store: Store, ref: str, *, evalset: str | None = None, exclu
             return (pass_rate if pass_rate is not None else -1, r["id"])
 
         return int(max(candidates, key=rate)["id"])
-    run_id = parse_kind_id(text, "eval", noun="an eval run", accepts="a number, e<N>, last or best",
-                           listing="workbench eval runs")
+    run_id = parse_kind_id(
+        text, "eval", noun="an eval run", accepts="a number, e<N>, last or best", listing="workbench eval runs"
+    )
     get_run(store, run_id)
     return run_id
 
@@ -152,8 +181,9 @@ def resolve_run_ref(store: Store, ref: str, *, evalset: str | None = None, exclu
 def case_count(store: Store, run_id: int) -> int:
     """How many distinct cases a run stored results for (a cancelled run: the ones it finished)."""
     with store.lock:
-        row = store.conn.execute("SELECT COUNT(DISTINCT case_id) FROM eval_results WHERE run_id = ?",
-                                 (run_id,)).fetchone()
+        row = store.conn.execute(
+            "SELECT COUNT(DISTINCT case_id) FROM eval_results WHERE run_id = ?", (run_id,)
+        ).fetchone()
     return int(row[0])
 
 
@@ -164,7 +194,8 @@ def case_timings(store: Store, run_id: int) -> list[tuple[str | None, float | No
         rows = store.conn.execute(
             "SELECT r.created_at, COALESCE(r.latency_ms, g.total_ms) FROM eval_results r LEFT JOIN "
             "generations g ON g.id = r.generation_id WHERE r.run_id = ? AND r.cached = 0",
-            (run_id,)).fetchall()
+            (run_id,),
+        ).fetchall()
     return [(finished, latency) for finished, latency in rows]
 
 

@@ -20,8 +20,10 @@ def _limit(memory_mb: int | None, cpu_s: int | None) -> None:
         import resource
     except ImportError:  # Windows: no rlimits; the parent's wall-clock limit still holds
         return
-    for which, value in ((getattr(resource, "RLIMIT_AS", None), memory_mb and memory_mb * 1024 * 1024),
-                         (getattr(resource, "RLIMIT_CPU", None), cpu_s)):
+    for which, value in (
+        (getattr(resource, "RLIMIT_AS", None), memory_mb and memory_mb * 1024 * 1024),
+        (getattr(resource, "RLIMIT_CPU", None), cpu_s),
+    ):
         if which is None or not value:
             continue
         try:
@@ -70,8 +72,11 @@ def main() -> int:
         if job.get("expr") is not None:
             code = compile(job["expr"], "<expr>", "eval")
             stage = "call"
-            result = eval(code, {"__builtins__": __builtins__},  # noqa: S307 - the user's own check
-                          {"answer": job["answer"], "case": job["case"]})
+            result = eval(
+                code,
+                {"__builtins__": __builtins__},  # noqa: S307 - the user's own check
+                {"answer": job["answer"], "case": job["case"]},
+            )
         else:
             import importlib.util
 
@@ -88,8 +93,12 @@ def main() -> int:
             result = fn(job["answer"], job["case"])
         reply = {"ok": True, "value": _plain(result)}
     except BaseException as exc:  # noqa: BLE001 - SystemExit and MemoryError are scorer errors too
-        reply = {"ok": False, "stage": stage, "error": f"{type(exc).__name__}: {exc}"[:300],
-                 "frame": _frame(exc, filename)[:300]}
+        reply = {
+            "ok": False,
+            "stage": stage,
+            "error": f"{type(exc).__name__}: {exc}"[:300],
+            "frame": _frame(exc, filename)[:300],
+        }
     out.write(json.dumps(reply) + "\n")
     out.flush()
     return 0

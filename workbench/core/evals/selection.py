@@ -28,8 +28,7 @@ def select_cases(evalset: Any, *, tags: list[str], case_ids: list[str], limit: i
     cases = list(evalset.cases)
     unknown = [c for c in case_ids if c not in evalset.ids]
     if unknown:
-        raise WorkbenchError(f"no case {unknown[0]!r} in {evalset.path}", path=evalset.path,
-                             field="--case")
+        raise WorkbenchError(f"no case {unknown[0]!r} in {evalset.path}", path=evalset.path, field="--case")
     if case_ids:
         cases = [c for c in cases if c.id in case_ids]
     if tags:
@@ -39,14 +38,17 @@ def select_cases(evalset: Any, *, tags: list[str], case_ids: list[str], limit: i
             raise WorkbenchError("--limit must be at least 1", field="--limit")
         cases = cases[:limit]
     if not cases:
-        raise WorkbenchError(f"no case in {evalset.path} matches --tag {', '.join(tags)}",
-                             path=evalset.path, field="--tag")
+        raise WorkbenchError(
+            f"no case in {evalset.path} matches --tag {', '.join(tags)}", path=evalset.path, field="--tag"
+        )
     if len(cases) == len(evalset.cases):
         return evalset
-    how = ([f"--case {','.join(case_ids)}"] if case_ids else []) + [f"--tag {t}" for t in tags] \
+    how = (
+        ([f"--case {','.join(case_ids)}"] if case_ids else [])
+        + [f"--tag {t}" for t in tags]
         + ([f"--limit {limit}"] if limit is not None else [])
-    return dataclasses.replace(evalset, cases=tuple(cases), selection=" ".join(how),
-                               file_size=len(evalset.cases))
+    )
+    return dataclasses.replace(evalset, cases=tuple(cases), selection=" ".join(how), file_size=len(evalset.cases))
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,9 @@ def measured_pace(store: Store, model: str) -> Pace | None:
             "AND r.run_id IN (SELECT DISTINCT r2.run_id FROM eval_results r2 "
             "  JOIN generations g2 ON g2.id = r2.generation_id "
             "  WHERE r2.cached = 0 AND g2.model_requested = ? ORDER BY r2.run_id DESC LIMIT ?) "
-            "ORDER BY r.run_id, r.created_at", (model, model, PACE_RUNS)).fetchall()
+            "ORDER BY r.run_id, r.created_at",
+            (model, model, PACE_RUNS),
+        ).fetchall()
     gaps: list[float] = []
     previous: dict[int, datetime] = {}
     for run_id, created in rows:

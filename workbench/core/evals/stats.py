@@ -45,8 +45,9 @@ def mcnemar_exact(fixes: int, regressions: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def bootstrap_delta_ci(a: Sequence[float], b: Sequence[float], *, resamples: int = 2000,
-                       seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+def bootstrap_delta_ci(
+    a: Sequence[float], b: Sequence[float], *, resamples: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap CI of mean(b) - mean(a) over paired cases (same index = same case)."""
     import numpy as np  # lazy: only diff/summary code needs it
 
@@ -98,8 +99,9 @@ def resolution(n: int, flip_share: float, alpha: float = 0.05, power: float = PO
     return (_z(1 - alpha) + _z(power)) * math.sqrt(flip_share / n)
 
 
-def cases_for_ceiling(flip_share: float, gain: float, min_gain: float, alpha: float = 0.05,
-                      power: float = POWER) -> int | None:
+def cases_for_ceiling(
+    flip_share: float, gain: float, min_gain: float, alpha: float = 0.05, power: float = POWER
+) -> int | None:
     """About how many cases show (with `power`) that the gain is below `min_gain`, if the flips
     and the gain stay as observed (a negative gain planned as 0). None when the gain observed is
     already min_gain or more: no number of cases shows a ceiling below it."""
@@ -173,8 +175,7 @@ def compare_paired(a: Sequence[bool], b: Sequence[bool], *, seed: int = 0, resam
     lo, hi = bootstrap_delta_ci(a, b, seed=seed, resamples=resamples)
     p = mcnemar_exact(fixes, regressions)
     mde = resolution(n, discordance(fixes, regressions, n))
-    return PairedComparison(n, fixes, regressions, ra, rb, rb - ra, lo, hi, p,
-                            plain_words(fixes, regressions, p), mde)
+    return PairedComparison(n, fixes, regressions, ra, rb, rb - ra, lo, hi, p, plain_words(fixes, regressions, p), mde)
 
 
 def points(share: float) -> str:
@@ -185,5 +186,7 @@ def points(share: float) -> str:
 
 def resolution_words(n: int, flips: int, mde: float) -> str:
     """`the set resolves ±5 points (2 of 83 cases flipped; ...)`: what one comparison can tell."""
-    return (f"the set resolves ±{points(mde)} points ({flips} of {n} case{'s' if n != 1 else ''} "
-            f"flipped; a smaller change usually passes as noise)")
+    return (
+        f"the set resolves ±{points(mde)} points ({flips} of {n} case{'s' if n != 1 else ''} "
+        f"flipped; a smaller change usually passes as noise)"
+    )

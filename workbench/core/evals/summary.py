@@ -54,8 +54,9 @@ def retrieval_metrics(results: Sequence[CaseResult]) -> dict[str, Any] | None:
     }
 
 
-def summarize(results: Sequence[CaseResult], *, expected_results: int | None = None,
-              grounded: bool | None = None) -> dict[str, Any]:
+def summarize(
+    results: Sequence[CaseResult], *, expected_results: int | None = None, grounded: bool | None = None
+) -> dict[str, Any]:
     """A JSON-ready summary (stored in eval_runs.summary)."""
     folded = fold_repeats(results)
     verdicts = Counter(s.verdict for s in folded.values())
@@ -120,10 +121,14 @@ def summarize(results: Sequence[CaseResult], *, expected_results: int | None = N
             failing[cid] = kind
     summary["failures"] = {k: kinds.get(k, 0) for k in FAILURE_KINDS}
     summary["failing_cases"] = failing
-    unretrieved = sum(1 for cid, kind in failing.items()
-                      if kind == "other" and folded[cid].first.relevant and folded[cid].first.retrieved is None)
-    summary["advice"] = advice(summary["failures"], unretrieved=unretrieved, grounded=grounded,
-                               scorer_errors=scorer_errors)
+    unretrieved = sum(
+        1
+        for cid, kind in failing.items()
+        if kind == "other" and folded[cid].first.relevant and folded[cid].first.retrieved is None
+    )
+    summary["advice"] = advice(
+        summary["failures"], unretrieved=unretrieved, grounded=grounded, scorer_errors=scorer_errors
+    )
     return summary
 
 
@@ -136,17 +141,29 @@ def resolution_vs_previous(store: Store, run_id: int, results: Sequence[CaseResu
 
     row = runstore.get_run(store, run_id)
     try:
-        other = runstore.resolve_run_ref(store, "last", evalset=row.get("evalset_name"), exclude=run_id,
-                                         selection=runstore.selection_of(row),
-                                         evalset_hash=row.get("evalset_hash"))
+        other = runstore.resolve_run_ref(
+            store,
+            "last",
+            evalset=row.get("evalset_name"),
+            exclude=run_id,
+            selection=runstore.selection_of(row),
+            evalset_hash=row.get("evalset_hash"),
+        )
     except WorkbenchError:
         return None
     before = {cid: s.passed for cid, s in fold_repeats(runstore.load_results(store, other)).items()}
-    pairs = [(before[cid], s.passed) for cid, s in fold_repeats(results).items()
-             if s.passed is not None and before.get(cid) is not None]
+    pairs = [
+        (before[cid], s.passed)
+        for cid, s in fold_repeats(results).items()
+        if s.passed is not None and before.get(cid) is not None
+    ]
     if not pairs:
         return None
     fixes = sum(1 for a, b in pairs if not a and b)
     regressions = sum(1 for a, b in pairs if a and not b)
-    return {"against": other, "cases": len(pairs), "flips": fixes + regressions,
-            "resolution": resolution(len(pairs), discordance(fixes, regressions, len(pairs)))}
+    return {
+        "against": other,
+        "cases": len(pairs),
+        "flips": fixes + regressions,
+        "resolution": resolution(len(pairs), discordance(fixes, regressions, len(pairs))),
+    }

@@ -41,16 +41,24 @@ class BaseModel:
         return self.spec == EMBEDDED
 
     def as_dict(self) -> dict[str, Any]:
-        return {"spec": self.spec, "folder": str(self.folder), "model_type": self.model_type,
-                "architectures": self.architectures, "ollama_base": self.ollama_base}
+        return {
+            "spec": self.spec,
+            "folder": str(self.folder),
+            "model_type": self.model_type,
+            "architectures": self.architectures,
+            "ollama_base": self.ollama_base,
+        }
 
 
 def read_model_config(folder: Path) -> dict[str, Any]:
     path = folder / "config.json"
     if not path.is_file():
-        raise WorkbenchError("not a Hugging Face model folder (no config.json): set finetune.base_model "
-                             "to 'embedded' or to a folder saved with save_pretrained()", path=folder,
-                             field="finetune.base_model")
+        raise WorkbenchError(
+            "not a Hugging Face model folder (no config.json): set finetune.base_model "
+            "to 'embedded' or to a folder saved with save_pretrained()",
+            path=folder,
+            field="finetune.base_model",
+        )
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -73,12 +81,14 @@ def resolve_base(project: Project, spec: str | None = None) -> BaseModel:
         if not folder.is_absolute():
             folder = (project.root / folder).resolve()
         if not folder.is_dir():
-            raise WorkbenchError(f"base model folder does not exist: {folder}", path=project.config.path,
-                                 field="finetune.base_model")
+            raise WorkbenchError(
+                f"base model folder does not exist: {folder}", path=project.config.path, field="finetune.base_model"
+            )
         ollama_base = settings.ollama_base
     cfg = read_model_config(folder)
-    return BaseModel(spec, folder, str(cfg.get("model_type") or "unknown"),
-                     list(cfg.get("architectures") or []), ollama_base)
+    return BaseModel(
+        spec, folder, str(cfg.get("model_type") or "unknown"), list(cfg.get("architectures") or []), ollama_base
+    )
 
 
 def base_problem(project: Project) -> WorkbenchError | None:
@@ -92,8 +102,12 @@ def base_problem(project: Project) -> WorkbenchError | None:
         return None
 
     def error(message: str) -> WorkbenchError:
-        return WorkbenchError(message, path=project.config.path, field="finetune.base_model",
-                              line=project.config.line_of("finetune", "base_model"))
+        return WorkbenchError(
+            message,
+            path=project.config.path,
+            field="finetune.base_model",
+            line=project.config.line_of("finetune", "base_model"),
+        )
 
     try:
         base = resolve_base(project)
@@ -106,7 +120,8 @@ def base_problem(project: Project) -> WorkbenchError | None:
         "not be evaluated here (the workbench runs adapters only on the embedded model) nor exported to "
         f"Ollama (it converts adapters only for {' and '.join(OLLAMA_ARCHITECTURES)} bases). Use "
         "base_model: embedded, or a local llama or gemma2 folder (then `finetune export` creates the "
-        "Ollama model and `workbench eval run --model ollama:NAME` evaluates it)")
+        "Ollama model and `workbench eval run --model ollama:NAME` evaluates it)"
+    )
 
 
 def embedded_hf_folder() -> Path:
@@ -118,5 +133,4 @@ def embedded_hf_folder() -> Path:
     try:
         return Path(ensure_hf_folder())
     except ProviderError as exc:
-        raise WorkbenchError(f"the embedded base model is unavailable: {exc}",
-                             field="finetune.base_model") from None
+        raise WorkbenchError(f"the embedded base model is unavailable: {exc}", field="finetune.base_model") from None

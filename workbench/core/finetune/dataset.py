@@ -44,11 +44,16 @@ class Encoded:
 
     @property
     def labels(self) -> list[int]:
-        return [-100] * self.prompt_len + self.input_ids[self.prompt_len:]
+        return [-100] * self.prompt_len + self.input_ids[self.prompt_len :]
 
     def to_row(self) -> dict[str, Any]:
-        return {"id": self.id, "source": self.source, "messages": self.messages,
-                "input_ids": self.input_ids, "prompt_len": self.prompt_len}
+        return {
+            "id": self.id,
+            "source": self.source,
+            "messages": self.messages,
+            "input_ids": self.input_ids,
+            "prompt_len": self.prompt_len,
+        }
 
 
 @dataclass
@@ -84,8 +89,12 @@ def examples_from_evalset(project: Project, evalset: Any, variant: Any) -> Itera
             continue
         messages = render(dict(case.inputs))
         split = "heldout" if case.split == "heldout" else "train"
-        yield Example(case.id, messages + [{"role": "assistant", "content": case.expected}],
-                      f"evalset:{evalset.name}#{case.id}", split)
+        yield Example(
+            case.id,
+            messages + [{"role": "assistant", "content": case.expected}],
+            f"evalset:{evalset.name}#{case.id}",
+            split,
+        )
 
 
 class Renderer:
@@ -114,8 +123,9 @@ class Renderer:
         this variant, so a grounded example sees the context the eval run saw."""
         if self._stored is None:
             self._stored = {}
-            rows = self.project.store.rows("generations", "variant_id = ? AND status = 'ok'", [self.variant.id],
-                                           limit=5000)
+            rows = self.project.store.rows(
+                "generations", "variant_id = ? AND status = 'ok'", [self.variant.id], limit=5000
+            )
             for row in rows:  # newest first: the first one for given inputs wins
                 try:
                     key = _inputs_key(json.loads(row["inputs"] or "{}"))
@@ -151,9 +161,12 @@ def retrieved_context(project: Project, variant: Any, question: str) -> str:
         raise WorkbenchError(
             f"prompt '{variant.prompt.name}' needs retrieved context for its training examples, but "
             f"retrieval is unavailable: {str(exc) or type(exc).__name__}. (Or frame the examples with a "
-            "non-grounded variant: --variant NAME)") from None
-    sources = [Source(n=i + 1, chunk_id=h.chunk_id, path=h.path, heading=h.heading_path, text=h.text)
-               for i, h in enumerate(result.hits)]
+            "non-grounded variant: --variant NAME)"
+        ) from None
+    sources = [
+        Source(n=i + 1, chunk_id=h.chunk_id, path=h.path, heading=h.heading_path, text=h.text)
+        for i, h in enumerate(result.hits)
+    ]
     return Grounding(sources=sources, status="used").context_text
 
 
@@ -165,12 +178,15 @@ def examples_from_generations(store: Store, ids: Iterable[int]) -> list[Example]
         if row is None:
             raise WorkbenchError(f"no generation {gid} (see `workbench runs`)")
         if row.get("status") != "ok" or not (row.get("output") or "").strip():
-            raise WorkbenchError(f"generation {gid} is {row.get('status')} with "
-                                 f"{'no' if not row.get('output') else 'partial'} output: only complete "
-                                 "answers can be training targets")
+            raise WorkbenchError(
+                f"generation {gid} is {row.get('status')} with "
+                f"{'no' if not row.get('output') else 'partial'} output: only complete "
+                "answers can be training targets"
+            )
         messages = json.loads(row.get("messages") or "[]")
-        out.append(Example(f"gen{gid}", messages + [{"role": "assistant", "content": row["output"]}],
-                           f"generation:{gid}"))
+        out.append(
+            Example(f"gen{gid}", messages + [{"role": "assistant", "content": row["output"]}], f"generation:{gid}")
+        )
     return out
 
 
@@ -203,8 +219,7 @@ def examples_from_jsonl(path: str | Path, *, heldout_fraction: float = 0.1) -> l
     if errors:
         shown = "; ".join(f"line {n}: {why}" for n, why in errors[:MAX_REPORTED_ERRORS])
         more = f" (and {len(errors) - MAX_REPORTED_ERRORS} more)" if len(errors) > MAX_REPORTED_ERRORS else ""
-        raise WorkbenchError(f"{len(errors)} bad row(s) in the training file: {shown}{more}",
-                             path=p, line=errors[0][0])
+        raise WorkbenchError(f"{len(errors)} bad row(s) in the training file: {shown}{more}", path=p, line=errors[0][0])
     if not out:
         raise WorkbenchError("the training file has no examples", path=p)
     return out
@@ -249,7 +264,7 @@ def _jsonl_row(row: Any) -> tuple[list[dict[str, str]], str | None]:
             messages.append({"role": "system", "content": system})
         messages += [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
         return messages, split
-    raise ValueError("expected {\"messages\": [...]} or {\"prompt\": ..., \"completion\": ...}")
+    raise ValueError('expected {"messages": [...]} or {"prompt": ..., "completion": ...}')
 
 
 # --------------------------------------------------------------------------- encoding
@@ -259,12 +274,17 @@ def load_tokenizer(folder: str | Path) -> Any:
     from transformers import AutoTokenizer
 
     if not (Path(folder) / "config.json").is_file():
-        raise WorkbenchError("not a Hugging Face model folder (no config.json)", path=folder,
-                             field="finetune.base_model")
+        raise WorkbenchError(
+            "not a Hugging Face model folder (no config.json)", path=folder, field="finetune.base_model"
+        )
     tok = AutoTokenizer.from_pretrained(str(folder))
     if not getattr(tok, "chat_template", None):
-        raise WorkbenchError("the base model has no chat template, so answers cannot be framed as it "
-                             "expects: use an instruct/chat model", path=folder, field="finetune.base_model")
+        raise WorkbenchError(
+            "the base model has no chat template, so answers cannot be framed as it "
+            "expects: use an instruct/chat model",
+            path=folder,
+            field="finetune.base_model",
+        )
     return tok
 
 
@@ -278,8 +298,10 @@ class TooLong:
     max_length: int
 
     def __str__(self) -> str:
-        return (f"{self.source}: prompt is {self.prompt_tokens} tokens, more than max_length "
-                f"{self.max_length} allows; raise finetune.max_length or shorten the prompt")
+        return (
+            f"{self.source}: prompt is {self.prompt_tokens} tokens, more than max_length "
+            f"{self.max_length} allows; raise finetune.max_length or shorten the prompt"
+        )
 
 
 def encode(tokenizer: Any, example: Example, max_length: int) -> Encoded | TooLong:
@@ -287,15 +309,16 @@ def encode(tokenizer: Any, example: Example, max_length: int) -> Encoded | TooLo
 
     Returns TooLong instead when the prompt does not fit in max_length.
     """
-    prompt_text = tokenizer.apply_chat_template(example.messages[:-1], tokenize=False,
-                                                add_generation_prompt=True)
+    prompt_text = tokenizer.apply_chat_template(example.messages[:-1], tokenize=False, add_generation_prompt=True)
     full_text = tokenizer.apply_chat_template(example.messages, tokenize=False)
     if not full_text.startswith(prompt_text):
-        raise WorkbenchError("the base model's chat template renders the prompt differently with and "
-                             "without the answer, so the answer tokens cannot be isolated",
-                             field="finetune.base_model")
+        raise WorkbenchError(
+            "the base model's chat template renders the prompt differently with and "
+            "without the answer, so the answer tokens cannot be isolated",
+            field="finetune.base_model",
+        )
     prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
-    answer_ids = tokenizer(full_text[len(prompt_text):], add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(full_text[len(prompt_text) :], add_special_tokens=False)["input_ids"]
     if len(prompt_ids) >= max_length - 1:
         return TooLong(example.source, len(prompt_ids), len(answer_ids), max_length)
     ids = prompt_ids + answer_ids
@@ -328,13 +351,21 @@ class Encoding:
         need = -(-int(1.25 * max(t.prompt_tokens + t.answer_tokens for t in self.too_long)) // 256) * 256
         span = f"{prompts[0]}" if prompts[0] == prompts[-1] else f"{prompts[0]}-{prompts[-1]}"
         count = count or f"{len(prompts)} of {self.seen}"
-        return (f"{count} examples are longer than finetune.max_length={self.too_long[0].max_length} "
-                f"(prompts are {span} tokens, median {prompts[len(prompts) // 2]}): raise it to at least "
-                f"{need}, or shorten the prompt (a grounded prompt: fewer retrieved chunks, retrieval.k)")
+        return (
+            f"{count} examples are longer than finetune.max_length={self.too_long[0].max_length} "
+            f"(prompts are {span} tokens, median {prompts[len(prompts) // 2]}): raise it to at least "
+            f"{need}, or shorten the prompt (a grounded prompt: fewer retrieved chunks, retrieval.k)"
+        )
 
 
-def encode_examples(examples: Iterable[Example], tokenizer: Any, *, max_length: int,
-                    total: int | None = None, where: dict[str, Any] | None = None) -> Encoding:
+def encode_examples(
+    examples: Iterable[Example],
+    tokenizer: Any,
+    *,
+    max_length: int,
+    total: int | None = None,
+    where: dict[str, Any] | None = None,
+) -> Encoding:
     """Encode every example; raise (a WorkbenchError located at `where`, the max_length
     setting) when nothing is left to train on, leading with the dominant cause. When the first
     PILOT_EXAMPLES are all too long and `total` says more are coming, stop there."""
@@ -354,7 +385,9 @@ def encode_examples(examples: Iterable[Example], tokenizer: Any, *, max_length: 
             if len(out.too_long) == out.seen == PILOT_EXAMPLES and total and total > PILOT_EXAMPLES:
                 raise WorkbenchError(
                     f"no training examples: {out.too_long_words(f'the first {PILOT_EXAMPLES} of {total}')} "
-                    f"(the other {total - PILOT_EXAMPLES} were not prepared)", **(where or {}))
+                    f"(the other {total - PILOT_EXAMPLES} were not prepared)",
+                    **(where or {}),
+                )
             continue
         (out.heldout if ex.split == "heldout" else out.train).append(enc)
         kind = ex.source.split(":", 1)[0]
@@ -362,9 +395,10 @@ def encode_examples(examples: Iterable[Example], tokenizer: Any, *, max_length: 
     if not out.train:
         if out.too_long and 2 * len(out.too_long) >= len(out.skipped):
             raise WorkbenchError(f"no training examples: {out.too_long_words()}", **(where or {}))
-        raise WorkbenchError("no training examples: add `expected` answers to train-split eval cases, "
-                             "or pass --data FILE.jsonl"
-                             + (f" ({len(out.skipped)} skipped: {out.skipped[0]})" if out.skipped else ""))
+        raise WorkbenchError(
+            "no training examples: add `expected` answers to train-split eval cases, "
+            "or pass --data FILE.jsonl" + (f" ({len(out.skipped)} skipped: {out.skipped[0]})" if out.skipped else "")
+        )
     return out
 
 
@@ -381,15 +415,23 @@ def write_dataset(encoding: Encoding, folder: str | Path) -> DatasetReport:
     digest = hashlib.sha256(train_bytes + b"\0" + heldout_bytes).hexdigest()
     warnings = [f"{encoding.too_long_words()}; they were skipped"] if encoding.too_long else []
     report = DatasetReport(
-        folder, train_path, heldout_path, digest, len(train), len(heldout),
-        sum(len(e.input_ids) for e in train), sum(len(e.input_ids) - e.prompt_len for e in train),
-        encoding.skipped, encoding.sources, warnings)
+        folder,
+        train_path,
+        heldout_path,
+        digest,
+        len(train),
+        len(heldout),
+        sum(len(e.input_ids) for e in train),
+        sum(len(e.input_ids) - e.prompt_len for e in train),
+        encoding.skipped,
+        encoding.sources,
+        warnings,
+    )
     (folder / "dataset.json").write_text(json.dumps(report.as_dict(), indent=2), encoding="utf-8")
     return report
 
 
-def build_dataset(examples: Iterable[Example], tokenizer: Any, folder: str | Path, *,
-                  max_length: int) -> DatasetReport:
+def build_dataset(examples: Iterable[Example], tokenizer: Any, folder: str | Path, *, max_length: int) -> DatasetReport:
     """Encode and write in one go (tests, and callers with no job row to keep clean)."""
     return write_dataset(encode_examples(examples, tokenizer, max_length=max_length), folder)
 

@@ -34,10 +34,17 @@ class AdapterEval:
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "baseline_run_id": self.baseline_run_id, "improvement": self.improvement,
-                "verdict": self.verdict, "words": self.words, "pass_rate": self.summary.get("pass_rate"),
-                "stats": self.diff.stats.to_dict() if self.diff is not None and self.diff.stats else None,
-                "heldout": self.heldout, "notes": self.notes}
+        return {
+            "run_id": self.run_id,
+            "baseline_run_id": self.baseline_run_id,
+            "improvement": self.improvement,
+            "verdict": self.verdict,
+            "words": self.words,
+            "pass_rate": self.summary.get("pass_rate"),
+            "stats": self.diff.stats.to_dict() if self.diff is not None and self.diff.stats else None,
+            "heldout": self.heldout,
+            "notes": self.notes,
+        }
 
 
 def adapter_variant(project: Project, job: dict[str, Any]) -> Any:
@@ -55,19 +62,24 @@ def adapter_variant(project: Project, job: dict[str, Any]) -> Any:
         raise WorkbenchError(
             f"job f{job['id']} was trained on the local model {base.get('folder')}; the workbench can only "
             "run adapters on the embedded model. Export it (`workbench finetune export`) and evaluate the "
-            "Ollama model with `workbench eval run --model ollama:NAME` instead")
+            "Ollama model with `workbench eval run --model ollama:NAME` instead"
+        )
     return resolve_variant(project, config.get("variant"), model="embedded", adapter=job["adapter_path"])
 
 
-def best_baseline(project: Project, evalset_name: str, exclude: int | None = None,
-                  full_size: int | None = None) -> int | None:
+def best_baseline(
+    project: Project, evalset_name: str, exclude: int | None = None, full_size: int | None = None
+) -> int | None:
     """The best finished run of a non-fine-tuned variant on this eval set: the runs the guard
     counts as evidence (with `full_size`, whole-set runs only: a `--limit 5` run at 100% is no
     baseline for the adapter's run of every case)."""
     from workbench.core.finetune.guard import variant_runs
 
-    runs = [r for r in variant_runs(project.store, evalset_name, full_size=full_size)
-            if r.pass_rate is not None and r.run_id != exclude]
+    runs = [
+        r
+        for r in variant_runs(project.store, evalset_name, full_size=full_size)
+        if r.pass_rate is not None and r.run_id != exclude
+    ]
     if not runs:
         return None
     return max(runs, key=lambda r: (r.pass_rate, -r.run_id)).run_id
@@ -85,11 +97,23 @@ def judge_diff(project: Project, job_id: int, run_id: int, baseline_id: int | No
     results = runstore.load_results(store, run_id)
     summary = summarize(results)
     if baseline_id is None:
-        return AdapterEval(job_id, run_id, None, None, False, "no baseline",
-                           "no finished run of a non-fine-tuned variant to compare with", summary)
+        return AdapterEval(
+            job_id,
+            run_id,
+            None,
+            None,
+            False,
+            "no baseline",
+            "no finished run of a non-fine-tuned variant to compare with",
+            summary,
+        )
     base_results = runstore.load_results(store, baseline_id)
-    diff = diff_runs(base_results, results, a=runstore.run_info(runstore.get_run(store, baseline_id)),
-                     b=runstore.run_info(runstore.get_run(store, run_id)))
+    diff = diff_runs(
+        base_results,
+        results,
+        a=runstore.run_info(runstore.get_run(store, baseline_id)),
+        b=runstore.run_info(runstore.get_run(store, run_id)),
+    )
     st = diff.stats
     if st is None:
         verdict, words, improvement = "no significant change", "no decided case in common", False
@@ -101,20 +125,32 @@ def judge_diff(project: Project, job_id: int, run_id: int, baseline_id: int | No
     heldout_ids = {c.id for c in evalset.cases if c.split == "heldout"}
     heldout = None
     if heldout_ids:
-        pairs = [(x.before == "pass", x.after == "pass") for x in diff.cases
-                 if x.case_id in heldout_ids and x.before in ("pass", "fail") and x.after in ("pass", "fail")]
+        pairs = [
+            (x.before == "pass", x.after == "pass")
+            for x in diff.cases
+            if x.case_id in heldout_ids and x.before in ("pass", "fail") and x.after in ("pass", "fail")
+        ]
         if pairs:
             hs = compare_paired([p[0] for p in pairs], [p[1] for p in pairs])
             heldout = hs.to_dict()
     notes = []
     if heldout and st is not None and improvement and heldout["delta"] <= 0:
-        notes.append("the gain is on train cases only; on the held-out cases the adapter is not better "
-                     "(memorised answers, not learned behaviour)")
+        notes.append(
+            "the gain is on train cases only; on the held-out cases the adapter is not better "
+            "(memorised answers, not learned behaviour)"
+        )
     return AdapterEval(job_id, run_id, baseline_id, diff, improvement, verdict, words, summary, heldout, notes)
 
 
-async def evaluate_job(project: Project, job_id: int, *, baseline: int | None = None, concurrency: int = 1,
-                       on_progress: Callable[[Any], Any] | None = None, runner_kwargs: dict[str, Any] | None = None) -> AdapterEval:
+async def evaluate_job(
+    project: Project,
+    job_id: int,
+    *,
+    baseline: int | None = None,
+    concurrency: int = 1,
+    on_progress: Callable[[Any], Any] | None = None,
+    runner_kwargs: dict[str, Any] | None = None,
+) -> AdapterEval:
     """Run the job's eval set on the adapter variant, diff against the best baseline, store it."""
     from workbench.core.evals.evalset import load_evalset
     from workbench.core.evals.runner import EvalRunner
@@ -133,14 +169,20 @@ async def evaluate_job(project: Project, job_id: int, *, baseline: int | None = 
         path = str(found)
     evalset = load_evalset(path)
     on_progress = jobs.mark_runs(store, {"job": job_id, "role": "adapter"}, on_progress)
-    runner = EvalRunner(project, evalset, variant, concurrency=concurrency, on_progress=on_progress,
-                        **(runner_kwargs or {}))
+    runner = EvalRunner(
+        project, evalset, variant, concurrency=concurrency, on_progress=on_progress, **(runner_kwargs or {})
+    )
     outcome = await runner.run()
     if outcome.status != "done":
-        raise WorkbenchError(f"the adapter's eval run e{outcome.run_id} was {outcome.status}; "
-                             f"resume it with `workbench eval run --resume {outcome.run_id}`")
-    baseline_id = baseline if baseline is not None else best_baseline(
-        project, evalset.name, exclude=outcome.run_id, full_size=len(evalset.cases))
+        raise WorkbenchError(
+            f"the adapter's eval run e{outcome.run_id} was {outcome.status}; "
+            f"resume it with `workbench eval run --resume {outcome.run_id}`"
+        )
+    baseline_id = (
+        baseline
+        if baseline is not None
+        else best_baseline(project, evalset.name, exclude=outcome.run_id, full_size=len(evalset.cases))
+    )
     result = judge_diff(project, job_id, outcome.run_id, baseline_id, evalset)
     config["eval"] = result.as_dict()
     jobs.update_job(store, job_id, {"eval_run_id": outcome.run_id, "config": config})

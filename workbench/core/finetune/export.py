@@ -70,18 +70,23 @@ class ChatFormat:
         system = self.system or self.skip_system
         if system and not (msgs and msgs[0]["role"] == "system"):
             msgs = [{"role": "system", "content": system}] + msgs
-        if self.skip_system is not None and msgs and msgs[0]["role"] == "system" \
-                and msgs[0]["content"] == self.skip_system:
+        if (
+            self.skip_system is not None
+            and msgs
+            and msgs[0]["role"] == "system"
+            and msgs[0]["content"] == self.skip_system
+        ):
             msgs = msgs[1:]
         if self.family == "chatml":
             body = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in msgs)
             return body + "<|im_start|>assistant\n"
         if self.family == "llama3":
-            body = "".join(f"<|start_header_id|>{m['role']}<|end_header_id|>\n\n{m['content']}<|eot_id|>"
-                           for m in msgs)
+            body = "".join(f"<|start_header_id|>{m['role']}<|end_header_id|>\n\n{m['content']}<|eot_id|>" for m in msgs)
             return body + "<|start_header_id|>assistant<|end_header_id|>\n\n"
-        body = "".join(f"<start_of_turn>{'model' if m['role'] == 'assistant' else m['role']}\n"
-                       f"{m['content']}<end_of_turn>\n" for m in msgs)
+        body = "".join(
+            f"<start_of_turn>{'model' if m['role'] == 'assistant' else m['role']}\n{m['content']}<end_of_turn>\n"
+            for m in msgs
+        )
         return body + "<start_of_turn>model\n"
 
     def skipping_system(self, text: str) -> ChatFormat:
@@ -94,9 +99,11 @@ class ChatFormat:
         """
         head = "{{- range .Messages }}"
         assert self.template.startswith(head)
-        guard = ("{{- range $i, $m := .Messages }}{{ if and (eq $i 0) (eq .Role \"system\") "
-                 f"(eq .Content {json.dumps(text, ensure_ascii=False)}) }}}}{{{{ else }}}}")
-        body = self.template[len(head):]
+        guard = (
+            '{{- range $i, $m := .Messages }}{{ if and (eq $i 0) (eq .Role "system") '
+            f"(eq .Content {json.dumps(text, ensure_ascii=False)}) }}}}{{{{ else }}}}"
+        )
+        body = self.template[len(head) :]
         end = body.rindex("{{ end }}")  # the range's own end: the last one in every family
         template = guard + body[:end] + "{{ end }}" + body[end:]
         return dataclasses.replace(self, template=template, system=None, skip_system=text)
@@ -105,14 +112,20 @@ class ChatFormat:
 # No BOS text (<|begin_of_text|>, <bos>): Ollama's runner adds BOS when it tokenizes the
 # rendered prompt, so a BOS in TEMPLATE would be a second one (see `runner_ids`).
 _TEMPLATES = {
-    "chatml": ('{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n'
-               '{{ end }}<|im_start|>assistant\n', ["<|im_end|>", "<|im_start|>"]),
-    "llama3": ('{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n'
-               '{{ .Content }}<|eot_id|>{{ end }}<|start_header_id|>assistant<|end_header_id|>\n\n',
-               ["<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>"]),
-    "gemma": ('{{- range .Messages }}<start_of_turn>{{ if eq .Role "assistant" }}model{{ else }}'
-              '{{ .Role }}{{ end }}\n{{ .Content }}<end_of_turn>\n{{ end }}<start_of_turn>model\n',
-              ["<end_of_turn>"]),
+    "chatml": (
+        "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n",
+        ["<|im_end|>", "<|im_start|>"],
+    ),
+    "llama3": (
+        "{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n"
+        "{{ .Content }}<|eot_id|>{{ end }}<|start_header_id|>assistant<|end_header_id|>\n\n",
+        ["<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>"],
+    ),
+    "gemma": (
+        '{{- range .Messages }}<start_of_turn>{{ if eq .Role "assistant" }}model{{ else }}'
+        "{{ .Role }}{{ end }}\n{{ .Content }}<end_of_turn>\n{{ end }}<start_of_turn>model\n",
+        ["<end_of_turn>"],
+    ),
 }
 _SYSTEM_RE = {
     "chatml": re.compile(r"<\|im_start\|>system\n(.*?)<\|im_end\|>", re.S),
@@ -151,8 +164,10 @@ def chat_format(tokenizer: Any) -> tuple[ChatFormat | None, list[str]]:
     elif "<start_of_turn>" in source:
         family = "gemma"
     else:
-        return None, ["the base model's chat template is not ChatML, Llama 3 or Gemma; write the Modelfile "
-                      "TEMPLATE by hand from its tokenizer_config.json"]
+        return None, [
+            "the base model's chat template is not ChatML, Llama 3 or Gemma; write the Modelfile "
+            "TEMPLATE by hand from its tokenizer_config.json"
+        ]
     probe = [{"role": "user", "content": "PROBE-USER"}]
     rendered = tokenizer.apply_chat_template(probe, tokenize=False, add_generation_prompt=True)
     system = None
@@ -168,10 +183,11 @@ def chat_format(tokenizer: Any) -> tuple[ChatFormat | None, list[str]]:
 def prompt_problems(tokenizer: Any, fmt: ChatFormat) -> list[str]:
     """Where the runner's token ids for `fmt` differ from training's (compared as ids, not
     text: a BOS in the text and one added by the runner read alike but are two tokens)."""
-    samples = [[{"role": "user", "content": "PROBE-USER"}],
-               [{"role": "system", "content": "PROBE-SYSTEM"}, {"role": "user", "content": "PROBE-USER"}],
-               [{"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"},
-                {"role": "user", "content": "Q2"}]]
+    samples = [
+        [{"role": "user", "content": "PROBE-USER"}],
+        [{"role": "system", "content": "PROBE-SYSTEM"}, {"role": "user", "content": "PROBE-USER"}],
+        [{"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"}, {"role": "user", "content": "Q2"}],
+    ]
     for msgs in samples:
         if fmt.family == "gemma" and msgs[0]["role"] == "system":
             continue  # Gemma folds the system prompt into the first user turn; not templated here
@@ -179,9 +195,11 @@ def prompt_problems(tokenizer: Any, fmt: ChatFormat) -> list[str]:
         got = runner_ids(tokenizer, fmt.render(msgs))
         if got != want:
             at = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), min(len(got), len(want)))
-            return [f"the generated TEMPLATE does not give Ollama's runner the token ids training used for "
-                    f"{[m['role'] for m in msgs]}: they differ at token {at} (runner "
-                    f"{tokenizer.decode(got[at:at + 3])!r}, training {tokenizer.decode(want[at:at + 3])!r})"]
+            return [
+                f"the generated TEMPLATE does not give Ollama's runner the token ids training used for "
+                f"{[m['role'] for m in msgs]}: they differ at token {at} (runner "
+                f"{tokenizer.decode(got[at : at + 3])!r}, training {tokenizer.decode(want[at : at + 3])!r})"
+            ]
     return []
 
 
@@ -191,8 +209,9 @@ def _quote(text: str) -> str:
     return f'"""{text}"""'
 
 
-def modelfile_fields(fmt: ChatFormat | None, options: dict[str, Any], *, system: str | None = None,
-                     base_system: str | None = None) -> dict[str, Any]:
+def modelfile_fields(
+    fmt: ChatFormat | None, options: dict[str, Any], *, system: str | None = None, base_system: str | None = None
+) -> dict[str, Any]:
     """TEMPLATE, SYSTEM and PARAMETERs as /api/create takes them (`template`, `system`,
     `parameters`). The Modelfile is written from this same dict, so the model created through
     the API is the one the Modelfile describes (a create with only `from` and `adapters` gets
@@ -208,22 +227,26 @@ def modelfile_fields(fmt: ChatFormat | None, options: dict[str, Any], *, system:
     if fmt is not None and system == "" and base_system:
         fmt = fmt.skipping_system(base_system)
     chosen = system if system is not None else (fmt.system if fmt is not None else None)
-    return {"template": fmt.template if fmt is not None else None, "system": chosen,
-            "parameters": parameters}
+    return {"template": fmt.template if fmt is not None else None, "system": chosen, "parameters": parameters}
 
 
-def modelfile_text(*, base: str, fields: dict[str, Any], job_id: int, base_note: str,
-                   adapter: str = ".") -> str:
+def modelfile_text(*, base: str, fields: dict[str, Any], job_id: int, base_note: str, adapter: str = ".") -> str:
     """`adapter`: the ADAPTER argument, "." (the peft folder) or "./adapter.gguf"."""
-    lines = [f"# Exported by llm-workbench from fine-tune job f{job_id}.",
-             f"# Trained on: {base_note}",
-             "# FROM must be the same base model the adapter was trained on."]
+    lines = [
+        f"# Exported by llm-workbench from fine-tune job f{job_id}.",
+        f"# Trained on: {base_note}",
+        "# FROM must be the same base model the adapter was trained on.",
+    ]
     if adapter.endswith(".gguf"):
-        lines += ["# Create it with `workbench finetune export`, or `ollama create NAME -f Modelfile`",
-                  "# run in this folder (the GGUF adapter is uploaded as one blob)."]
+        lines += [
+            "# Create it with `workbench finetune export`, or `ollama create NAME -f Modelfile`",
+            "# run in this folder (the GGUF adapter is uploaded as one blob).",
+        ]
     else:
-        lines += ["# Create it with `workbench finetune export` (the API route): `ollama create -f` with a",
-                  "# safetensors ADAPTER folder is broken since Ollama v0.12.11 (ollama#13314, #9505)."]
+        lines += [
+            "# Create it with `workbench finetune export` (the API route): `ollama create -f` with a",
+            "# safetensors ADAPTER folder is broken since Ollama v0.12.11 (ollama#13314, #9505).",
+        ]
     lines += [f"FROM {base}", f"ADAPTER {adapter}", ""]
     if fields.get("template"):
         lines.append(f"TEMPLATE {_quote(fields['template'])}")
@@ -247,8 +270,9 @@ def check_adapter(adapter_dir: Path) -> dict[str, Any]:
     """Refuse adapters Ollama's converter cannot read; returns the adapter config."""
     for name in ADAPTER_FILES:
         if not (adapter_dir / name).is_file():
-            raise ExportRefused(f"the adapter folder has no {name} (the export needs a peft safetensors adapter)",
-                                path=adapter_dir)
+            raise ExportRefused(
+                f"the adapter folder has no {name} (the export needs a peft safetensors adapter)", path=adapter_dir
+            )
     cfg: dict[str, Any] = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
     problems = []
     if cfg.get("peft_type", "LORA") != "LORA":
@@ -271,9 +295,13 @@ def check_adapter(adapter_dir: Path) -> dict[str, Any]:
     if stray:
         problems.append(f"non-LoRA tensors in the adapter (e.g. {stray[0]})")
     if problems:
-        raise ExportRefused("Ollama cannot convert this adapter: " + "; ".join(problems)
-                            + ". Retrain with finetune.target_modules limited to those projections, or merge "
-                            "the adapter into the base and export a GGUF instead", path=adapter_dir)
+        raise ExportRefused(
+            "Ollama cannot convert this adapter: "
+            + "; ".join(problems)
+            + ". Retrain with finetune.target_modules limited to those projections, or merge "
+            "the adapter into the base and export a GGUF instead",
+            path=adapter_dir,
+        )
     return cfg
 
 
@@ -284,7 +312,9 @@ def check_architecture(model_type: str, folder: str | None = None) -> None:
             f"this base is '{model_type}'. Alternative: merge the adapter into the base "
             "(peft `merge_and_unload()` + `save_pretrained`), convert the merged folder to GGUF with llama.cpp's "
             "convert_hf_to_gguf.py, and create the Ollama model FROM that .gguf file",
-            path=folder, field="finetune.base_model")
+            path=folder,
+            field="finetune.base_model",
+        )
 
 
 def sha256_file(path: Path) -> str:
@@ -310,9 +340,18 @@ class ExportResult:
     model_digest: str | None = None  # the created model's digest on the server (/api/tags)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "folder": str(self.folder), "modelfile": str(self.modelfile),
-                "base": self.base, "digests": self.digests, "created": self.created, "ollama": self.ollama,
-                "model_digest": self.model_digest, "eval": self.eval, "warnings": self.warnings}
+        return {
+            "name": self.name,
+            "folder": str(self.folder),
+            "modelfile": str(self.modelfile),
+            "base": self.base,
+            "digests": self.digests,
+            "created": self.created,
+            "ollama": self.ollama,
+            "model_digest": self.model_digest,
+            "eval": self.eval,
+            "warnings": self.warnings,
+        }
 
 
 def _base_folder(base: dict[str, Any]) -> Path:
@@ -324,18 +363,23 @@ def _base_folder(base: dict[str, Any]) -> Path:
         from workbench.core.finetune.base import embedded_hf_folder
 
         return embedded_hf_folder()
-    raise WorkbenchError("the base model folder this job was trained on is gone; restore it to export "
-                         "(its tokenizer defines the Modelfile TEMPLATE)", path=str(folder))
+    raise WorkbenchError(
+        "the base model folder this job was trained on is gone; restore it to export "
+        "(its tokenizer defines the Modelfile TEMPLATE)",
+        path=str(folder),
+    )
 
 
-def write_export(project: Project, job: dict[str, Any], name: str, *, system: str | None = None,
-                 base_system: str | None = None) -> ExportResult:
+def write_export(
+    project: Project, job: dict[str, Any], name: str, *, system: str | None = None, base_system: str | None = None
+) -> ExportResult:
     """Check everything and write `<job>/export-<name>/` (adapter files + Modelfile)."""
     from workbench.core.finetune.dataset import load_tokenizer
 
     if not NAME_RE.match(name):
-        raise WorkbenchError(f"not a valid Ollama model name: {name!r} (letters, digits, . _ -, optional :tag)",
-                             field="name")
+        raise WorkbenchError(
+            f"not a valid Ollama model name: {name!r} (letters, digits, . _ -, optional :tag)", field="name"
+        )
     if job.get("status") != "done" or not job.get("adapter_path"):
         raise WorkbenchError(jobs.unfinished_words(project, job))
     config = job.get("config") or {}
@@ -345,9 +389,12 @@ def write_export(project: Project, job: dict[str, Any], name: str, *, system: st
     check_adapter(adapter)
     ollama_base = base.get("ollama_base") or project.config.finetune.ollama_base
     if not ollama_base:
-        raise WorkbenchError("set finetune.ollama_base to the Ollama model with the same weights as "
-                             f"{base.get('folder')} (the Modelfile's FROM)", path=project.config.path,
-                             field="finetune.ollama_base")
+        raise WorkbenchError(
+            "set finetune.ollama_base to the Ollama model with the same weights as "
+            f"{base.get('folder')} (the Modelfile's FROM)",
+            path=project.config.path,
+            field="finetune.ollama_base",
+        )
     base_folder = _base_folder(base)
     tokenizer = load_tokenizer(base_folder)
     fmt, warnings = chat_format(tokenizer)
@@ -359,8 +406,13 @@ def write_export(project: Project, job: dict[str, Any], name: str, *, system: st
     digests = _write_adapter(adapter, folder, base.get("model_type", "unknown"), base_folder)
     note = f"{base.get('spec')} ({base.get('model_type')}, {base.get('folder')})"
     fields = modelfile_fields(fmt, options, system=system, base_system=base_system)
-    text = modelfile_text(base=ollama_base, fields=fields, job_id=job["id"], base_note=note,
-                          adapter=f"./{GGUF_ADAPTER}" if GGUF_ADAPTER in digests else ".")
+    text = modelfile_text(
+        base=ollama_base,
+        fields=fields,
+        job_id=job["id"],
+        base_note=note,
+        adapter=f"./{GGUF_ADAPTER}" if GGUF_ADAPTER in digests else ".",
+    )
     modelfile = folder / "Modelfile"
     modelfile.write_text(text, encoding="utf-8")
     return ExportResult(job["id"], name, folder, modelfile, ollama_base, digests, fields, warnings=warnings)
@@ -381,11 +433,20 @@ def _write_adapter(adapter: Path, folder: Path, model_type: str, base_folder: Pa
         cfg = read_model_config(base_folder)
         n_head = cfg.get("num_attention_heads")
         if not isinstance(n_head, int) or n_head <= 0:
-            raise WorkbenchError("the base config.json has no num_attention_heads (needed to order the "
-                                 "adapter's q/k rows as the GGUF base does)", path=base_folder / "config.json",
-                                 field="num_attention_heads")
-        write_gguf_adapter(adapter, folder / GGUF_ADAPTER, model_type="llama", n_head=n_head,
-                           n_head_kv=cfg.get("num_key_value_heads"), n_layers=cfg.get("num_hidden_layers"))
+            raise WorkbenchError(
+                "the base config.json has no num_attention_heads (needed to order the "
+                "adapter's q/k rows as the GGUF base does)",
+                path=base_folder / "config.json",
+                field="num_attention_heads",
+            )
+        write_gguf_adapter(
+            adapter,
+            folder / GGUF_ADAPTER,
+            model_type="llama",
+            n_head=n_head,
+            n_head_kv=cfg.get("num_key_value_heads"),
+            n_layers=cfg.get("num_hidden_layers"),
+        )
         return {GGUF_ADAPTER: sha256_file(folder / GGUF_ADAPTER)}
     digests = {}
     for fname in ADAPTER_FILES:
@@ -394,9 +455,17 @@ def _write_adapter(adapter: Path, folder: Path, model_type: str, base_folder: Pa
     return digests
 
 
-async def export_job(project: Project, job_id: int, name: str, *, host: str | None = None,
-                     run_eval: bool = True, on_status: Callable[[str], Any] | None = None,
-                     eval_kwargs: dict[str, Any] | None = None, system: str | None = None) -> ExportResult:
+async def export_job(
+    project: Project,
+    job_id: int,
+    name: str,
+    *,
+    host: str | None = None,
+    run_eval: bool = True,
+    on_status: Callable[[str], Any] | None = None,
+    eval_kwargs: dict[str, Any] | None = None,
+    system: str | None = None,
+) -> ExportResult:
     """Write the export folder; when Ollama answers, create the model and re-run the eval set.
 
     The base is checked on the server before anything is written or uploaded (version, pulled,
@@ -430,8 +499,9 @@ async def export_job(project: Project, job_id: int, name: str, *, host: str | No
             why, then = "finetune.ollama_base is not set (the Modelfile's FROM)", " once it is set"
         else:
             why, then = f"job {job['id']} is {job.get('status')}, not done", " once it is done"
-        result.warnings.append(f"{why}: the folder is written; create the model later with "
-                               f"`workbench finetune export`{then}")
+        result.warnings.append(
+            f"{why}: the folder is written; create the model later with `workbench finetune export`{then}"
+        )
         _store_export(store, job, result)
         return result
     # HF `mistral` is `llama` in GGUF (llama.cpp convert_hf_to_gguf.py MistralModel).
@@ -441,13 +511,25 @@ async def export_job(project: Project, job_id: int, name: str, *, host: str | No
         result.warnings.append(
             f"this export sets no SYSTEM and the base model {info.name} has one ({_short(info.system)}): "
             f"Ollama keeps it for {name}, so every request without a system message gets it (training "
-            "did not); `--system \"\"` clears it, `--system TEXT` sets another")
+            'did not); `--system ""` clears it, `--system TEXT` sets another'
+        )
     try:
-        await create_model_with_adapter(host, name, result.base, result.folder, on_status=on_status,
-                                        connect_timeout_s=timeout, checked=info, **result.fields)
+        await create_model_with_adapter(
+            host,
+            name,
+            result.base,
+            result.folder,
+            on_status=on_status,
+            connect_timeout_s=timeout,
+            checked=info,
+            **result.fields,
+        )
     except ProviderError as exc:
-        hint = (f" (pull it first: `ollama pull {result.base}`)"
-                if exc.kind == "not_found" and "ollama pull" not in str(exc) else "")
+        hint = (
+            f" (pull it first: `ollama pull {result.base}`)"
+            if exc.kind == "not_found" and "ollama pull" not in str(exc)
+            else ""
+        )
         _store_export(store, job, result)
         raise WorkbenchError(f"Ollama refused to create {name}: {exc}{hint}") from None
     result.created = True
@@ -478,7 +560,9 @@ def export_run_name(variant: str | None, name: str, job_id: int) -> str:
     return f"{variant or 'base'} → {name} (f{job_id} export)"
 
 
-async def _eval_exported(project: Project, job: dict[str, Any], name: str, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+async def _eval_exported(
+    project: Project, job: dict[str, Any], name: str, kwargs: dict[str, Any]
+) -> dict[str, Any] | None:
     """Run the eval set on ollama:NAME and compare with the adapter's own eval run."""
     from workbench.core.evals import runstore
     from workbench.core.evals.diff import diff_runs
@@ -490,8 +574,12 @@ async def _eval_exported(project: Project, job: dict[str, Any], name: str, kwarg
     adapter_eval = config.get("eval") or {}
     adapter_run = job.get("eval_run_id") or adapter_eval.get("run_id")
     if not adapter_run:
-        return {"skipped": True, "words": "no eval run of the adapter yet (`workbench finetune eval "
-                f"{job['id']}`), so the exported model was not compared", "drop": False}
+        return {
+            "skipped": True,
+            "words": "no eval run of the adapter yet (`workbench finetune eval "
+            f"{job['id']}`), so the exported model was not compared",
+            "drop": False,
+        }
     evalset = load_evalset(config["evalset_path"])
     variant = resolve_variant(project, config.get("variant"), model=f"ollama:{name}")
     # Named for what it is wherever runs are listed (`runs`, diffs, the Evals tab), not as the
@@ -504,17 +592,30 @@ async def _eval_exported(project: Project, job: dict[str, Any], name: str, kwarg
     runner = EvalRunner(project, evalset, variant, **kwargs)
     outcome = await runner.run()
     store = project.store
-    diff = diff_runs(runstore.load_results(store, adapter_run), outcome.results,
-                     a=runstore.run_info(runstore.get_run(store, adapter_run)),
-                     b=runstore.run_info(runstore.get_run(store, outcome.run_id)))
+    diff = diff_runs(
+        runstore.load_results(store, adapter_run),
+        outcome.results,
+        a=runstore.run_info(runstore.get_run(store, adapter_run)),
+        b=runstore.run_info(runstore.get_run(store, outcome.run_id)),
+    )
     st = diff.stats
     rate_a = st.pass_rate_a if st else None
     rate_b = st.pass_rate_b if st else None
     drop = bool(st and st.delta < 0)
-    words = (f"exported model ollama:{name} scores {rate_b:.0%} vs the adapter's {rate_a:.0%} "
-             f"(run e{outcome.run_id} vs e{adapter_run}): {st.words}" if st else "no decided case in common")
+    words = (
+        f"exported model ollama:{name} scores {rate_b:.0%} vs the adapter's {rate_a:.0%} "
+        f"(run e{outcome.run_id} vs e{adapter_run}): {st.words}"
+        if st
+        else "no decided case in common"
+    )
     if drop:
         words = "DROP after export: " + words + " — check FROM (same base weights?), TEMPLATE and quantization"
-    return {"run_id": outcome.run_id, "adapter_run_id": adapter_run, "pass_rate": rate_b,
-            "adapter_pass_rate": rate_a, "drop": drop, "significant": bool(st and st.p_value < 0.05),
-            "words": words}
+    return {
+        "run_id": outcome.run_id,
+        "adapter_run_id": adapter_run,
+        "pass_rate": rate_b,
+        "adapter_pass_rate": rate_a,
+        "drop": drop,
+        "significant": bool(st and st.p_value < 0.05),
+        "words": words,
+    }

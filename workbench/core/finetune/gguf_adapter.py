@@ -51,10 +51,11 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
             continue
         dtype = _DTYPES.get(info.get("dtype"))
         if dtype is None:
-            raise WorkbenchError(f"tensor {name} is {info.get('dtype')}; only F32, F16 or BF16 adapters convert",
-                                 path=path, field=name)
+            raise WorkbenchError(
+                f"tensor {name} is {info.get('dtype')}; only F32, F16 or BF16 adapters convert", path=path, field=name
+            )
         lo, hi = info["data_offsets"]
-        arr = np.frombuffer(raw[start + lo:start + hi], dtype=dtype)
+        arr = np.frombuffer(raw[start + lo : start + hi], dtype=dtype)
         if dtype == "uint16":  # bfloat16: the high half of a float32
             arr = (arr.astype(np.uint32) << 16).view(np.float32)
         out[name] = arr.astype(np.float32).reshape(info["shape"])
@@ -75,8 +76,15 @@ def _scale(cfg: dict[str, Any], rank: int) -> float:
     return alpha / math.sqrt(rank) if cfg.get("use_rslora") else alpha / rank
 
 
-def write_gguf_adapter(adapter_dir: Path, out_path: Path, *, model_type: str, n_head: int,
-                       n_head_kv: int | None = None, n_layers: int | None = None) -> Path:
+def write_gguf_adapter(
+    adapter_dir: Path,
+    out_path: Path,
+    *,
+    model_type: str,
+    n_head: int,
+    n_head_kv: int | None = None,
+    n_layers: int | None = None,
+) -> Path:
     """Write `adapter_dir` (peft LoRA: adapter_model.safetensors + adapter_config.json) as a
     GGUF LoRA adapter for a base of `model_type`, f32 tensors (see the note in the body)."""
     import gguf
@@ -84,8 +92,10 @@ def write_gguf_adapter(adapter_dir: Path, out_path: Path, *, model_type: str, n_
 
     adapter_dir, out_path = Path(adapter_dir), Path(out_path)
     if model_type not in ARCHITECTURES:
-        raise WorkbenchError(f"no GGUF adapter layout for a '{model_type}' base (only "
-                             f"{', '.join(ARCHITECTURES)})", field="finetune.base_model")
+        raise WorkbenchError(
+            f"no GGUF adapter layout for a '{model_type}' base (only {', '.join(ARCHITECTURES)})",
+            field="finetune.base_model",
+        )
     arch_name, permute_qk = ARCHITECTURES[model_type]
     cfg_path = adapter_dir / CONFIG
     try:
@@ -94,8 +104,11 @@ def write_gguf_adapter(adapter_dir: Path, out_path: Path, *, model_type: str, n_
         raise WorkbenchError(f"cannot read the adapter config: {exc}", path=cfg_path) from None
     if cfg.get("alpha_pattern"):
         # llama.cpp applies one adapter.lora.alpha to every tensor (scale = alpha / rank).
-        raise WorkbenchError("alpha_pattern (a different lora_alpha per module) has no GGUF equivalent; "
-                             "retrain with one lora_alpha", path=cfg_path, field="alpha_pattern")
+        raise WorkbenchError(
+            "alpha_pattern (a different lora_alpha per module) has no GGUF equivalent; retrain with one lora_alpha",
+            path=cfg_path,
+            field="alpha_pattern",
+        )
     alpha = float(cfg.get("lora_alpha") or 8)
     tensors = read_safetensors(adapter_dir / SAFETENSORS)
     pairs: dict[str, dict[str, np.ndarray]] = {}
@@ -122,16 +135,17 @@ def write_gguf_adapter(adapter_dir: Path, out_path: Path, *, model_type: str, n_
         ab = pairs[module]
         where = adapter_dir / SAFETENSORS
         if set(ab) != {"A", "B"}:
-            raise WorkbenchError(f"{module} has lora_{'A' if 'A' not in ab else 'B'} missing", path=where,
-                                 field=module)
+            raise WorkbenchError(f"{module} has lora_{'A' if 'A' not in ab else 'B'} missing", path=where, field=module)
         a, b = ab["A"], ab["B"]
         if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[1]:
-            raise WorkbenchError(f"{module}: lora_A {list(a.shape)} and lora_B {list(b.shape)} do not pair",
-                                 path=where, field=module)
+            raise WorkbenchError(
+                f"{module}: lora_A {list(a.shape)} and lora_B {list(b.shape)} do not pair", path=where, field=module
+            )
         gname = names.get_name(module + ".weight", try_suffixes=(".weight",))
         if gname is None:
-            raise WorkbenchError(f"{module} has no llama.cpp tensor name for a {arch_name} model", path=where,
-                                 field=module)
+            raise WorkbenchError(
+                f"{module} has no llama.cpp tensor name for a {arch_name} model", path=where, field=module
+            )
         rank = a.shape[0]
         fold = _scale(cfg, rank) / (alpha / rank)  # llama.cpp scales by alpha / rank; rsLoRA differs
         if fold != 1.0:
@@ -141,9 +155,12 @@ def write_gguf_adapter(adapter_dir: Path, out_path: Path, *, model_type: str, n_
             kv = n_head_kv if gname.endswith(".attn_k.weight") else n_head
             heads = kv or n_head
             if b.shape[0] % (2 * heads):
-                raise WorkbenchError(f"{module}: {b.shape[0]} output rows do not split into {heads} heads; "
-                                     "is the base config.json the one this adapter was trained on?",
-                                     path=where, field=module)
+                raise WorkbenchError(
+                    f"{module}: {b.shape[0]} output rows do not split into {heads} heads; "
+                    "is the base config.json the one this adapter was trained on?",
+                    path=where,
+                    field=module,
+                )
             b = permute_rows(b, n_head, kv)
         # f32 like convert_lora_to_gguf.py's default --outtype: exact (the test compares deltas
         # to 1e-6), small (SmolLM2-135M, r=8 on all 7 projections: ~10 MB), and llama.cpp's loader takes

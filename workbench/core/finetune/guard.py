@@ -56,6 +56,50 @@ from workbench.core.finetune.guard_rules import (  # noqa: F401  (re-exported: i
 )
 from workbench.core.finetune.settings import SIGNALS, FinetuneSettings
 
+# Public names importers take from `guard` (the facade over guard_evidence/rules/report).
+__all__ = [
+    "Context",
+    "CorpusPassages",
+    "GuardReport",
+    "HISTORY_POINTER",
+    "MIN_CONTENT_WORDS",
+    "PACE_RUNS",
+    "PACE_SAMPLES",
+    "PASSAGE_PARAGRAPHS",
+    "PLATEAU_RULE",
+    "Pace",
+    "REQUIRED",
+    "RESTATE_CONTAINMENT",
+    "Rule",
+    "UncountedRun",
+    "VariantRun",
+    "WARNING",
+    "_PRIORITY",
+    "_rule_evalset",
+    "_rule_knowledge",
+    "_rule_plateau",
+    "_rule_retrieval",
+    "_rule_signal",
+    "_rule_variants",
+    "check",
+    "compare",
+    "content_words",
+    "corpus_passages",
+    "duration_words",
+    "eval_pace",
+    "eval_run_command",
+    "knowledge_rule",
+    "latest_retrieval_eval",
+    "lever_key",
+    "resolve_evalset_path",
+    "restates_corpus",
+    "signal_evidence",
+    "uncounted_runs",
+    "untried_variants",
+    "variant_runs",
+    "whole_set",
+]
+
 
 def check(project: Any, signal: str | None = None, *, evalset: str | None = None) -> GuardReport:
     """Evaluate every rule against the project's stored evidence."""
@@ -66,9 +110,15 @@ def check(project: Any, signal: str | None = None, *, evalset: str | None = None
     path = resolve_evalset_path(project, evalset)
     if path is None:
         folder = project.config.evals.dir
-        rules.append(Rule("eval set", False, f"no eval set in {folder}/",
-                          f"write an eval set ({folder}/NAME.yaml) with at least {settings.min_cases} "
-                          "cases, about 20% of them `split: heldout`, then evaluate prompt variants on it"))
+        rules.append(
+            Rule(
+                "eval set",
+                False,
+                f"no eval set in {folder}/",
+                f"write an eval set ({folder}/NAME.yaml) with at least {settings.min_cases} "
+                "cases, about 20% of them `split: heldout`, then evaluate prompt variants on it",
+            )
+        )
         for name in ("variants", "plateau", "retrieval", "signal"):
             rules.append(Rule(name, False, "needs an eval set first"))
         return _report(rules + _rule_base(project), signal, None, None, None, settings)
@@ -78,11 +128,15 @@ def check(project: Any, signal: str | None = None, *, evalset: str | None = None
     es = load_evalset(path)
     rules.append(_rule_evalset(es, settings))
     runs = variant_runs(project.store, es.name, full_size=len(es.cases), current=es)
-    best = max((r for r in runs if r.pass_rate is not None), key=lambda r: (r.pass_rate, -r.run_id),
-               default=None)
-    ctx = Context(es.name, len(es.cases), uncounted_runs(project, es, runs),
-                  eval_pace(project.store, es.name), untried_variants(project, runs),
-                  eval_run_command(project, path))
+    best = max((r for r in runs if r.pass_rate is not None), key=lambda r: (r.pass_rate, -r.run_id), default=None)
+    ctx = Context(
+        es.name,
+        len(es.cases),
+        uncounted_runs(project, es, runs),
+        eval_pace(project.store, es.name),
+        untried_variants(project, runs),
+        eval_run_command(project, path),
+    )
     rules.append(_rule_variants(runs, settings, ctx))
     rules.append(_rule_plateau(runs, settings, ctx))
     rules.append(_rule_retrieval(best, settings, latest_retrieval_eval(project, es.name), ctx))
@@ -90,7 +144,6 @@ def check(project: Any, signal: str | None = None, *, evalset: str | None = None
     rules.append(_rule_knowledge(project, es, settings))
     rules += _rule_base(project)
     return _report(rules, signal, es.name, str(path), best.run_id if best else None, settings)
-
 
 
 def _rule_base(project: Any) -> list[Rule]:
@@ -101,18 +154,29 @@ def _rule_base(project: Any) -> list[Rule]:
     problem = base_problem(project)
     if problem is None:
         return []
-    return [Rule("base model", False, problem.message, "set finetune.base_model to embedded or to a "
-                 "local llama or gemma2 folder", {"error": str(problem), "advice": str(problem)})]
+    return [
+        Rule(
+            "base model",
+            False,
+            problem.message,
+            "set finetune.base_model to embedded or to a local llama or gemma2 folder",
+            {"error": str(problem), "advice": str(problem)},
+        )
+    ]
 
 
-
-def _report(rules: list[Rule], signal: str | None, name: str | None, path: str | None,
-            best_id: int | None, settings: FinetuneSettings) -> GuardReport:
+def _report(
+    rules: list[Rule],
+    signal: str | None,
+    name: str | None,
+    path: str | None,
+    best_id: int | None,
+    settings: FinetuneSettings,
+) -> GuardReport:
     failing = {r.name: r for r in rules if not r.passed and r.severity == REQUIRED}
     tui_advice = None
     if not failing:
-        advice = (f"The evidence supports a LoRA fine-tune for the {signal} signal: "
-                  "run `workbench finetune train`.")
+        advice = f"The evidence supports a LoRA fine-tune for the {signal} signal: run `workbench finetune train`."
         warn = [r for r in rules if r.severity == WARNING and not r.passed]
         if warn:
             advice += " But read the warning: " + warn[0].summary
@@ -126,4 +190,3 @@ def _report(rules: list[Rule], signal: str | None, name: str | None, path: str |
         if tui_text != lead_text:
             tui_advice = f"Not yet: {tui_text}{also}"
     return GuardReport(rules, advice, signal, name, path, best_id, tui_advice)
-

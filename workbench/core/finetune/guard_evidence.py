@@ -25,7 +25,6 @@ def resolve_evalset_path(project: Any, name: str | None = None) -> Path | None:
     return find_evalset(project, wanted, field="finetune.evalset" if wanted and not name else None)
 
 
-
 def eval_run_command(project: Any, path: Path) -> str:
     """`workbench eval run`, naming the eval set when it is not the one `eval run` picks with
     no argument (evals.default_set, else the first file): `finetune check --evalset format`
@@ -48,7 +47,6 @@ def eval_run_command(project: Any, path: Path) -> str:
     return f"workbench eval run {shlex.quote(name)}"
 
 
-
 @dataclass
 class VariantRun:
     """The latest finished eval run of one (non-fine-tuned) variant on the eval set."""
@@ -66,16 +64,15 @@ class VariantRun:
         return lever_key(self.spec)
 
 
-
 def lever_key(spec: dict[str, Any]) -> str:
     """What a prompt/retrieval variant changes (the model alone does not count as one)."""
     keys = ("prompt", "template", "system", "examples", "retrieval")
     return json.dumps({k: spec.get(k) for k in keys}, sort_keys=True, default=str)
 
 
-
-def variant_runs(store: Any, evalset_name: str, *, full_size: int | None = None,
-                 current: Any = None) -> list[VariantRun]:
+def variant_runs(
+    store: Any, evalset_name: str, *, full_size: int | None = None, current: Any = None
+) -> list[VariantRun]:
     """One run per variant (its latest `done` run), oldest first; the runs of fine-tune jobs
     (the adapter's, an exported model's check) excluded: they measure a fine-tune, they are
     not evidence for one.
@@ -117,7 +114,6 @@ def variant_runs(store: Any, evalset_name: str, *, full_size: int | None = None,
     return out
 
 
-
 def whole_set(row: dict[str, Any], full_size: int, current: Any = None) -> bool:
     """The run was started on every case of the set: no `--limit/--tag/--case` selection
     recorded, and no fewer cases than the set has now (older runs recorded no selection).
@@ -139,7 +135,6 @@ def whole_set(row: dict[str, Any], full_size: int, current: Any = None) -> bool:
         return False
     now = case_fingerprints(current)
     return all(now.get(cid) == h for cid, h in ran.items())
-
 
 
 @dataclass
@@ -166,9 +161,14 @@ class UncountedRun:
         return f"{self.label} was {self.reason} after {self.cases} of {self.full} cases"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run": self.run_id, "reason": self.reason, "cases": self.cases,
-                "selected": self.selected, "of": self.full, "resume": self.resume}
-
+        return {
+            "run": self.run_id,
+            "reason": self.reason,
+            "cases": self.cases,
+            "selected": self.selected,
+            "of": self.full,
+            "resume": self.resume,
+        }
 
 
 def uncounted_runs(project: Any, evalset: Any, counted: list[VariantRun]) -> list[UncountedRun]:
@@ -216,7 +216,6 @@ def uncounted_runs(project: Any, evalset: Any, counted: list[VariantRun]) -> lis
     return out
 
 
-
 def _resume_args(project: Any, evalset: Any, row: dict[str, Any]) -> str | None:
     """The `eval run` arguments that resume the run (the Evals tab's ctrl+e resumes it too), when
     the eval set and the variant's settings are unchanged since it started; else the runner
@@ -240,7 +239,6 @@ def _resume_args(project: Any, evalset: Any, row: dict[str, Any]) -> str | None:
     return f"--resume e{row['id']}{flag}"
 
 
-
 @dataclass
 class Pace:
     """Seconds of wall-clock time per case, read from the stored runs."""
@@ -250,17 +248,16 @@ class Pace:
 
     def run_words(self, cases: int, *, say_cases: bool = True) -> str:
         of = f" of {cases} cases" if say_cases else ""
-        return (f"a full run{of} takes {duration_words(cases * self.seconds_per_case)} "
-                f"({self.seconds_per_case:.1f} s a case in {', '.join(f'e{r}' for r in self.runs)})")
-
+        return (
+            f"a full run{of} takes {duration_words(cases * self.seconds_per_case)} "
+            f"({self.seconds_per_case:.1f} s a case in {', '.join(f'e{r}' for r in self.runs)})"
+        )
 
 
 PACE_SAMPLES = 20
 
 
-
 PACE_RUNS = 10
-
 
 
 def eval_pace(store: Any, evalset_name: str) -> Pace | None:
@@ -299,7 +296,6 @@ def eval_pace(store: Any, evalset_name: str) -> Pace | None:
     return Pace(busy / cases, used)
 
 
-
 def _timestamp(text: Any) -> float | None:
     from datetime import datetime
 
@@ -307,7 +303,6 @@ def _timestamp(text: Any) -> float | None:
         return datetime.fromisoformat(str(text)).timestamp()
     except ValueError:
         return None
-
 
 
 def _union_length(spans: list[tuple[float, float]]) -> float:
@@ -320,14 +315,12 @@ def _union_length(spans: list[tuple[float, float]]) -> float:
     return total
 
 
-
 def duration_words(seconds: float) -> str:
     if seconds < 90:
         return f"about {max(1, round(seconds))} s"
     if seconds < 90 * 60:
         return f"about {round(seconds / 60)} min"
     return f"about {seconds / 3600:.1f} h"
-
 
 
 def untried_variants(project: Any, counted: list[VariantRun]) -> list[str]:
@@ -351,12 +344,10 @@ def untried_variants(project: Any, counted: list[VariantRun]) -> list[str]:
     return names
 
 
-
 def _spec(row: dict[str, Any]) -> dict[str, Any]:
     config = row.get("config")
     spec = config.get("variant") if isinstance(config, dict) else None
     return spec if isinstance(spec, dict) else {}
-
 
 
 def compare(a: VariantRun, b: VariantRun) -> Any:
@@ -364,7 +355,6 @@ def compare(a: VariantRun, b: VariantRun) -> Any:
     from workbench.core.evals.diff import diff_runs
 
     return diff_runs(a.results, b.results).stats
-
 
 
 def latest_retrieval_eval(project: Any, evalset_name: str) -> dict[str, Any] | None:
@@ -385,7 +375,6 @@ def latest_retrieval_eval(project: Any, evalset_name: str) -> dict[str, Any] | N
     return {"id": rows[0]["id"], "mode": mode, "k": settings.get("k"), "recall": metrics[mode]["recall@k"]}
 
 
-
 def signal_evidence(runs: list[VariantRun], best: VariantRun | None) -> dict[str, Any]:
     """Numbers for all three signals, so the report can show which one the runs support."""
     # case -> [(verdict, failure_kind)] across variants (first repeat)
@@ -395,55 +384,52 @@ def signal_evidence(runs: list[VariantRun], best: VariantRun | None) -> dict[str
             if res.repeat_index == 0:
                 per_case.setdefault(res.case_id, []).append((res.verdict, res.failure_kind))
     multi = [cid for cid, outs in per_case.items() if len(outs) >= 2]
-    fmt = sorted(cid for cid in multi
-                 if all(v == "fail" and k == "format" for v, k in per_case[cid]))
+    fmt = sorted(cid for cid in multi if all(v == "fail" and k == "format" for v, k in per_case[cid]))
     best_kind = {}
     if best is not None:
         best_kind = {res.case_id: res.failure_kind for res in best.results if res.repeat_index == 0}
-    cap = sorted(cid for cid in multi
-                 if all(v == "fail" for v, _ in per_case[cid]) and best_kind.get(cid) == "context-ignored")
+    cap = sorted(
+        cid for cid in multi if all(v == "fail" for v, _ in per_case[cid]) and best_kind.get(cid) == "context-ignored"
+    )
     cost: dict[str, Any] = {}
     if best is not None:
         prompt = sum(r.prompt_tokens or 0 for r in best.results)
         completion = sum(r.completion_tokens or 0 for r in best.results)
         n = len(best.results) or 1
         costs = [r.cost for r in best.results if r.cost is not None]
-        cost = {"run": best.run_id, "prompt_tokens": prompt, "completion_tokens": completion,
-                "prompt_share": prompt / (prompt + completion) if prompt + completion else None,
-                "prompt_tokens_per_request": prompt / n,
-                "cost_per_request": sum(costs) / len(costs) if costs else None}
-    return {"variants_compared": len(runs), "format_persistent": fmt, "capability_persistent": cap,
-            "prompt_cost": cost}
-
+        cost = {
+            "run": best.run_id,
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "prompt_share": prompt / (prompt + completion) if prompt + completion else None,
+            "prompt_tokens_per_request": prompt / n,
+            "cost_per_request": sum(costs) / len(costs) if costs else None,
+        }
+    return {"variants_compared": len(runs), "format_persistent": fmt, "capability_persistent": cap, "prompt_cost": cost}
 
 
 _WORD = re.compile(r"[a-z0-9_]+")
-
 
 
 _STOP = frozenset(
     "the and for that this with are was were from into not but can you your its has have had will "
     "would should could which what when where who how than then them they their there these those "
     "also only just more most some such very each other any all may might must shall about over "
-    "under between does did done been being use used using one two like make makes made".split())
-
+    "under between does did done been being use used using one two like make makes made".split()
+)
 
 
 MIN_CONTENT_WORDS = 6
 
 
-
 RESTATE_CONTAINMENT = 0.6
-
 
 
 PASSAGE_PARAGRAPHS = 3
 
 
-
 def content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if len(w) >= 3 and w not in _STOP}
-
 
 
 @dataclass
@@ -466,7 +452,6 @@ class CorpusPassages:
         return (max(hits.values()) / len(words) if hits else 0.0), len(words)
 
 
-
 def corpus_passages(project: Any) -> CorpusPassages:
     """Read the configured corpus folders (the same files retrieval indexes)."""
     from workbench.core.retrieval.documents import discover, read_document
@@ -483,7 +468,7 @@ def corpus_passages(project: Any) -> CorpusPassages:
         docs += 1
         paras = [p for p in re.split(r"\n\s*\n", doc.text) if p.strip()]
         for i in range(len(paras)):
-            passages.append(content_words(" ".join(paras[i:i + PASSAGE_PARAGRAPHS])))
+            passages.append(content_words(" ".join(paras[i : i + PASSAGE_PARAGRAPHS])))
     postings: dict[str, list[int]] = {}
     for pid, words in enumerate(passages):
         for w in words:
@@ -491,8 +476,6 @@ def corpus_passages(project: Any) -> CorpusPassages:
     return CorpusPassages(passages, postings, docs)
 
 
-
 def restates_corpus(text: str, corpus: CorpusPassages) -> tuple[bool, float]:
     share, n = corpus.containment(text)
     return (n >= MIN_CONTENT_WORDS and share >= RESTATE_CONTAINMENT), share
-

@@ -13,6 +13,7 @@ WARNING = "warning"
 # Advice priority when several rules fail: what invalidates the others comes first.
 _PRIORITY = ("base model", "eval set", "retrieval", "variants", "plateau", "signal")
 
+
 @dataclass
 class Rule:
     """One guard rule with its evidence."""
@@ -29,6 +30,7 @@ class Rule:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
 
 @dataclass
 class GuardReport:
@@ -73,14 +75,26 @@ class GuardReport:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "advice": self.advice, "signal": self.signal,
-                "evalset": self.evalset, "evalset_path": self.evalset_path,
-                "best_run_id": self.best_run_id, "tui_advice": self.tui_advice,
-                "resolution": self.resolution, "rules": [r.to_dict() for r in self.rules]}
+        return {
+            "passed": self.passed,
+            "advice": self.advice,
+            "signal": self.signal,
+            "evalset": self.evalset,
+            "evalset_path": self.evalset_path,
+            "best_run_id": self.best_run_id,
+            "tui_advice": self.tui_advice,
+            "resolution": self.resolution,
+            "rules": [r.to_dict() for r in self.rules],
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GuardReport:
-        return cls([Rule(**r) for r in d.get("rules", [])], d.get("advice", ""), d.get("signal"),
-                   d.get("evalset"), d.get("evalset_path"), d.get("best_run_id"), d.get("tui_advice"))
-
-
+        return cls(
+            [Rule(**r) for r in d.get("rules", [])],
+            d.get("advice", ""),
+            d.get("signal"),
+            d.get("evalset"),
+            d.get("evalset_path"),
+            d.get("best_run_id"),
+            d.get("tui_advice"),
+        )

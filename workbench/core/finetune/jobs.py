@@ -31,14 +31,31 @@ def job_dir(project: Project, job_id: int) -> Path:
     return project.data_dir / "finetune" / f"job-{job_id}"
 
 
-def create_job(store: Store, *, base_model: str, signal: str | None, config: dict[str, Any],
-               guard_report: dict[str, Any], override_reason: str | None) -> int:
+def create_job(
+    store: Store,
+    *,
+    base_model: str,
+    signal: str | None,
+    config: dict[str, Any],
+    guard_report: dict[str, Any],
+    override_reason: str | None,
+) -> int:
     stamp = now_iso()
-    return store.insert("finetune_jobs", {
-        "created_at": stamp, "updated_at": stamp, "status": RUNNING, "pid": os.getpid(),
-        "base_model": base_model, "signal": signal, "config": config, "guard_report": guard_report,
-        "override_reason": override_reason, "loss_curve": [],
-    })
+    return store.insert(
+        "finetune_jobs",
+        {
+            "created_at": stamp,
+            "updated_at": stamp,
+            "status": RUNNING,
+            "pid": os.getpid(),
+            "base_model": base_model,
+            "signal": signal,
+            "config": config,
+            "guard_report": guard_report,
+            "override_reason": override_reason,
+            "loss_curve": [],
+        },
+    )
 
 
 def update_job(store: Store, job_id: int, changes: dict[str, Any]) -> None:
@@ -67,8 +84,9 @@ def resolve_job_ref(store: Store, ref: str | int) -> int:
         if not rows:
             raise WorkbenchError("no fine-tune jobs yet (start one with `workbench finetune train`)")
         return int(rows[0]["id"])
-    job_id = parse_kind_id(text, "finetune", noun="a fine-tune job", accepts="a number, f<N> or last",
-                           listing="workbench finetune jobs")
+    job_id = parse_kind_id(
+        text, "finetune", noun="a fine-tune job", accepts="a number, f<N> or last", listing="workbench finetune jobs"
+    )
     get_job(store, job_id)
     return job_id
 
@@ -82,13 +100,19 @@ def unfinished_words(project: Project, job: dict[str, Any]) -> str:
     if status == RUNNING:
         return f"job f{ref} is still training; wait for it to finish"
     if status in ("cancelled", "interrupted"):
-        return (f"job f{ref} was {status} before it finished; finish it first "
-                f"(`workbench finetune train --resume {ref}`)")
+        return (
+            f"job f{ref} was {status} before it finished; finish it first (`workbench finetune train --resume {ref}`)"
+        )
     if status == "failed":
-        retry = (f", or retry it from its checkpoint with the same settings (`workbench finetune train "
-                 f"--resume {ref}`)" if state.is_file() else "")
-        return (f"job f{ref} failed ({job.get('error') or 'no reason stored'}): fix the cause and start a "
-                f"new job (`workbench finetune train`){retry}")
+        retry = (
+            f", or retry it from its checkpoint with the same settings (`workbench finetune train --resume {ref}`)"
+            if state.is_file()
+            else ""
+        )
+        return (
+            f"job f{ref} failed ({job.get('error') or 'no reason stored'}): fix the cause and start a "
+            f"new job (`workbench finetune train`){retry}"
+        )
     return f"job f{ref} has no finished adapter (status {status})"
 
 
@@ -162,8 +186,9 @@ def eval_lines(ev: dict[str, Any]) -> list[str]:
 RUN_MARK = "finetune"  # eval_runs.config key: {"job": N, "role": "adapter" | "export", ...}
 
 
-def mark_runs(store: Store, mark: dict[str, Any],
-              on_progress: Callable[[Any], Any] | None = None) -> Callable[[Any], Any]:
+def mark_runs(
+    store: Store, mark: dict[str, Any], on_progress: Callable[[Any], Any] | None = None
+) -> Callable[[Any], Any]:
     """An eval runner's `on_progress` that marks the run as this job's, when the runner
     reports the run's id (once at the start, before any case), then passes progress on."""
     marked: set[int] = set()
@@ -188,8 +213,9 @@ def job_run_ids(store: Store) -> set[int]:
         config = as_dict(job.get("config"))
         ev = as_dict(config.get("eval"))
         ids.update(i for i in (job.get("eval_run_id"), ev.get("run_id")) if i)
-        ids.update(e["eval"]["run_id"] for e in exports(job)
-                   if isinstance(e.get("eval"), dict) and e["eval"].get("run_id"))
+        ids.update(
+            e["eval"]["run_id"] for e in exports(job) if isinstance(e.get("eval"), dict) and e["eval"].get("run_id")
+        )
     return ids
 
 
@@ -239,8 +265,14 @@ def job_lines(job: dict[str, Any]) -> list[str]:
     lines.append(f"base model: {job.get('base_model')} ({base.get('model_type', '?')}, {base.get('folder', '?')})")
     lora = config.get("lora") or {}
     if lora:
-        lines.append("lora: " + ", ".join(f"{k}={lora[k]}" for k in ("rank", "alpha", "dropout", "target_modules",
-                                                                      "lr", "batch_size", "max_length") if k in lora))
+        lines.append(
+            "lora: "
+            + ", ".join(
+                f"{k}={lora[k]}"
+                for k in ("rank", "alpha", "dropout", "target_modules", "lr", "batch_size", "max_length")
+                if k in lora
+            )
+        )
     if job.get("override_reason"):
         lines.append(f"guard overridden: {job['override_reason']}")
     guard = as_dict(job.get("guard_report"))
@@ -248,9 +280,11 @@ def job_lines(job: dict[str, Any]) -> list[str]:
         lines.append(f"guard: {'passed' if guard.get('passed') else 'did not pass'} — {guard['advice']}")
     ds = config.get("dataset") or {}
     if job.get("dataset_hash"):
-        lines.append(f"dataset: {ds.get('train', '?')} train / {ds.get('heldout', '?')} held-out examples, "
-                     f"{ds.get('answer_tokens', '?')} answer tokens, sha256 {job['dataset_hash'][:16]}… "
-                     f"({job.get('dataset_path')})")
+        lines.append(
+            f"dataset: {ds.get('train', '?')} train / {ds.get('heldout', '?')} held-out examples, "
+            f"{ds.get('answer_tokens', '?')} answer tokens, sha256 {job['dataset_hash'][:16]}… "
+            f"({job.get('dataset_path')})"
+        )
     if config.get("heldout_loss") is not None:
         lines.append(f"held-out loss {config['heldout_loss']:.3f}")
     if job.get("adapter_path"):

@@ -32,9 +32,18 @@ def rank_envs(base: dict[str, str], world: int) -> list[dict[str, str]]:
     if world <= 1:
         return [clean]
     port = str(free_port())
-    return [{**clean, "RANK": str(r), "WORLD_SIZE": str(world), "LOCAL_RANK": str(r),
-             "LOCAL_WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}
-            for r in range(world)]
+    return [
+        {
+            **clean,
+            "RANK": str(r),
+            "WORLD_SIZE": str(world),
+            "LOCAL_RANK": str(r),
+            "LOCAL_WORLD_SIZE": str(world),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": port,
+        }
+        for r in range(world)
+    ]
 
 
 def row_answer_tokens(row: tuple[list[int], int]) -> int:
@@ -60,8 +69,10 @@ class RankGroup:
         # accelerate names the CPU "cpu:0", which torch.load cannot map a checkpoint back to
         self.device = self.state.device if cuda else torch.device("cpu")
         if cuda and self.world > torch.cuda.device_count():
-            raise ValueError(f"finetune.processes is {self.world} but this machine has "
-                             f"{torch.cuda.device_count()} CUDA device(s): one process per GPU")
+            raise ValueError(
+                f"finetune.processes is {self.world} but this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s): one process per GPU"
+            )
 
     @property
     def lead(self) -> bool:
@@ -69,7 +80,7 @@ class RankGroup:
 
     def share(self, idx: list[int]) -> list[int]:
         """This rank's rows of a global batch (every world-th row, so shares differ by at most one)."""
-        return idx[self.rank:: self.world]
+        return idx[self.rank :: self.world]
 
     def broadcast(self, params: list[Any]) -> None:
         """Rank 0's trainable weights to every rank (seeded alike, but this makes sure)."""
@@ -87,8 +98,9 @@ class RankGroup:
         import torch
         import torch.distributed as dist
 
-        parts = [(p.grad if p.grad is not None and not stop else torch.zeros_like(p)).reshape(-1).float()
-                 for p in params]
+        parts = [
+            (p.grad if p.grad is not None and not stop else torch.zeros_like(p)).reshape(-1).float() for p in params
+        ]
         parts.append(torch.tensor([loss, 1.0 if stop else 0.0], dtype=torch.float32, device=parts[0].device))
         flat = torch.cat(parts)
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
@@ -102,7 +114,7 @@ class RankGroup:
         offset = 0
         for p in params:
             n = p.numel()
-            chunk = flat[offset: offset + n].view_as(p).to(p.dtype)
+            chunk = flat[offset : offset + n].view_as(p).to(p.dtype)
             if grads:
                 p.grad = chunk.clone()
             else:

@@ -20,7 +20,13 @@ SIGNALS: tuple[str, ...] = ("format", "capability", "prompt-cost")
 # Projections Ollama's safetensors adapter converter understands (ollama
 # convert/convert_llama_adapter.go).
 OLLAMA_LORA_TARGETS: tuple[str, ...] = (
-    "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
 )
 
 
@@ -108,6 +114,21 @@ class FinetuneSettings:
 
     def lora_dict(self) -> dict[str, Any]:
         """The training half, as stored with a job and handed to the worker."""
-        keys = ("rank", "alpha", "dropout", "target_modules", "lr", "epochs", "max_steps",
-                "batch_size", "max_length", "micro_batch_tokens", "threads", "processes", "save_every", "device", "seed")
+        keys = (
+            "rank",
+            "alpha",
+            "dropout",
+            "target_modules",
+            "lr",
+            "epochs",
+            "max_steps",
+            "batch_size",
+            "max_length",
+            "micro_batch_tokens",
+            "threads",
+            "processes",
+            "save_every",
+            "device",
+            "seed",
+        )
         return {k: getattr(self, k) for k in keys}

@@ -27,9 +27,10 @@ import signal as signals
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.finetune import jobs
@@ -47,8 +48,11 @@ class GuardRefused(WorkbenchError):
     exit_code = 1
 
     def __init__(self, report: Any) -> None:
-        super().__init__("fine-tune refused by the guard: " + report.advice
-                         + " (see `workbench finetune check`; to train anyway pass --override \"reason\")")
+        super().__init__(
+            "fine-tune refused by the guard: "
+            + report.advice
+            + ' (see `workbench finetune check`; to train anyway pass --override "reason")'
+        )
         self.report = report
 
 
@@ -97,11 +101,20 @@ def resolve_threads(threads: int | None, processes: int = 1) -> int:
     return max(1, ((os.cpu_count() or 1) - 1) // max(1, processes))
 
 
-def prepare_job(project: Any, *, signal: str | None = None, override: str | None = None,
-                steps: int | None = None, data: str | Path | None = None,
-                generations: Sequence[int] = (), evalset: str | None = None, variant: str | None = None,
-                use_evalset: bool | None = None, guard_report: Any = None,
-                settings: FinetuneSettings | None = None) -> TrainPlan:
+def prepare_job(
+    project: Any,
+    *,
+    signal: str | None = None,
+    override: str | None = None,
+    steps: int | None = None,
+    data: str | Path | None = None,
+    generations: Sequence[int] = (),
+    evalset: str | None = None,
+    variant: str | None = None,
+    use_evalset: bool | None = None,
+    guard_report: Any = None,
+    settings: FinetuneSettings | None = None,
+) -> TrainPlan:
     """Guard, base model, dataset, job row and worker.json; raises before any training starts."""
     from workbench.core.finetune import guard as guard_mod
     from workbench.core.finetune.base import base_problem, resolve_base
@@ -126,8 +139,10 @@ def prepare_job(project: Any, *, signal: str | None = None, override: str | None
     warnings = []
     outside = [t for t in settings.target_modules if t not in OLLAMA_LORA_TARGETS]
     if outside:
-        warnings.append(f"target_modules {outside} cannot be exported to Ollama (only "
-                        f"{', '.join(OLLAMA_LORA_TARGETS)}); `finetune export` will refuse this adapter")
+        warnings.append(
+            f"target_modules {outside} cannot be exported to Ollama (only "
+            f"{', '.join(OLLAMA_LORA_TARGETS)}); `finetune export` will refuse this adapter"
+        )
     base = resolve_base(project)
     variant_name = variant or settings.variant
     from workbench.core.variants import resolve_variant
@@ -169,18 +184,30 @@ def prepare_job(project: Any, *, signal: str | None = None, override: str | None
     where = {"field": "finetune.max_length"}
     if settings.max_length == project.config.finetune.max_length:  # not one set in the TUI's form
         where.update(path=project.config.path, line=project.config.line_of("finetune", "max_length"))
-    encoding = encode_examples(itertools.chain(*sources), tokenizer, max_length=settings.max_length,
-                               total=total, where=where)
+    encoding = encode_examples(
+        itertools.chain(*sources), tokenizer, max_length=settings.max_length, total=total, where=where
+    )
     n_steps = total_steps(len(encoding.train), settings, steps)
 
     config: dict[str, Any] = {
-        "lora": settings.lora_dict(), "base": base.as_dict(), "evalset": report.evalset,
-        "evalset_path": report.evalset_path, "variant": variant_name, "variant_id": var.id,
-        "data": str(data) if data else None, "generations": list(generations),
+        "lora": settings.lora_dict(),
+        "base": base.as_dict(),
+        "evalset": report.evalset,
+        "evalset_path": report.evalset_path,
+        "variant": variant_name,
+        "variant_id": var.id,
+        "data": str(data) if data else None,
+        "generations": list(generations),
     }
     store = project.store
-    job_id = jobs.create_job(store, base_model=base.spec, signal=signal, config=config,
-                             guard_report=report.to_dict(), override_reason=override)
+    job_id = jobs.create_job(
+        store,
+        base_model=base.spec,
+        signal=signal,
+        config=config,
+        guard_report=report.to_dict(),
+        override_reason=override,
+    )
     folder = jobs.job_dir(project, job_id)
     try:
         dataset = write_dataset(encoding, folder)
@@ -189,26 +216,49 @@ def prepare_job(project: Any, *, signal: str | None = None, override: str | None
         raise
     warnings += dataset.warnings
     config.update(total_steps=n_steps, dataset=dataset.as_dict(), warnings=warnings)
-    jobs.update_job(store, job_id, {"config": config, "dataset_path": str(dataset.folder),
-                                    "dataset_hash": dataset.sha256})
-    _write_worker_spec(folder, base.folder, dataset.train_path, dataset.heldout_path, settings, n_steps,
-                       resume=False)
+    jobs.update_job(
+        store, job_id, {"config": config, "dataset_path": str(dataset.folder), "dataset_hash": dataset.sha256}
+    )
+    _write_worker_spec(folder, base.folder, dataset.train_path, dataset.heldout_path, settings, n_steps, resume=False)
     return TrainPlan(job_id, folder, n_steps, dataset, base, report, warnings)
 
 
-def _write_worker_spec(folder: Path, base_folder: Path, train_path: Path, heldout_path: Path,
-                       settings: FinetuneSettings | dict[str, Any], total: int, *, resume: bool) -> None:
+def _write_worker_spec(
+    folder: Path,
+    base_folder: Path,
+    train_path: Path,
+    heldout_path: Path,
+    settings: FinetuneSettings | dict[str, Any],
+    total: int,
+    *,
+    resume: bool,
+) -> None:
     lora = settings.lora_dict() if isinstance(settings, FinetuneSettings) else dict(settings)
-    spec = {"base_folder": str(base_folder), "train_path": str(train_path), "heldout_path": str(heldout_path),
-            "lora": lora, "threads": lora.get("threads"), "total_steps": total, "resume": resume}
+    spec = {
+        "base_folder": str(base_folder),
+        "train_path": str(train_path),
+        "heldout_path": str(heldout_path),
+        "lora": lora,
+        "threads": lora.get("threads"),
+        "total_steps": total,
+        "resume": resume,
+    }
     (folder / "worker.json").write_text(json.dumps(spec, indent=2), encoding="utf-8")
 
 
 class TrainingRun:
     """One run of the worker for a prepared (or resumable) job."""
 
-    def __init__(self, project: Any, job_id: int, *, on_event: OnEvent | None = None,
-                 resume: bool = False, steps: int | None = None, processes: int | None = None) -> None:
+    def __init__(
+        self,
+        project: Any,
+        job_id: int,
+        *,
+        on_event: OnEvent | None = None,
+        resume: bool = False,
+        steps: int | None = None,
+        processes: int | None = None,
+    ) -> None:
         self.project = project
         self.job_id = job_id
         self.on_event = on_event
@@ -236,8 +286,9 @@ class TrainingRun:
         if status == RUNNING:
             raise WorkbenchError(f"job f{self.job_id} is still running (process {self.job.get('pid')})")
         if status == "done" and steps is None:
-            raise WorkbenchError(f"job f{self.job_id} already finished; nothing to resume "
-                                 "(pass --steps N to train further)")
+            raise WorkbenchError(
+                f"job f{self.job_id} already finished; nothing to resume (pass --steps N to train further)"
+            )
         state = self.folder / "checkpoint" / "state.json"
         if not state.is_file():
             if (self.folder / "worker.json").is_file() and status != "done":
@@ -252,8 +303,7 @@ class TrainingRun:
         ckpt_step = int(json.loads(state.read_text())["step"])
         if steps is not None:
             if steps <= ckpt_step:
-                raise WorkbenchError(f"--steps {steps} is not beyond the checkpoint at step {ckpt_step}",
-                                     field="steps")
+                raise WorkbenchError(f"--steps {steps} is not beyond the checkpoint at step {ckpt_step}", field="steps")
             self.total = steps
         self.curve = [p for p in self.curve if p["step"] <= ckpt_step]  # later steps are redone
         self.step = ckpt_step
@@ -262,8 +312,7 @@ class TrainingRun:
     def _rewrite_spec(self, *, resume: bool) -> None:
         spec_path = self.folder / "worker.json"
         if not spec_path.is_file():
-            raise WorkbenchError(f"job f{self.job_id} has no worker.json (its folder was removed?)",
-                                 path=self.folder)
+            raise WorkbenchError(f"job f{self.job_id} has no worker.json (its folder was removed?)", path=self.folder)
         spec = json.loads(spec_path.read_text(encoding="utf-8"))
         spec["resume"] = resume
         spec["total_steps"] = self.total
@@ -283,11 +332,17 @@ class TrainingRun:
             spec["threads"], spec["processes"] = int(threads), world
             (self.folder / "worker.json").write_text(json.dumps(spec, indent=2), encoding="utf-8")
         self.config["processes"] = world
-        env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
-               "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1",
-               "HF_HUB_OFFLINE": "1", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
-               # the worker exits at once if this process dies (train_worker.watch_parent)
-               "WORKBENCH_TRAIN_PARENT": str(os.getpid())}
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": threads,
+            "MKL_NUM_THREADS": threads,
+            "TOKENIZERS_PARALLELISM": "false",
+            "PYTHONUNBUFFERED": "1",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+            # the worker exits at once if this process dies (train_worker.watch_parent)
+            "WORKBENCH_TRAIN_PARENT": str(os.getpid()),
+        }
         self._logs = []
         command = [sys.executable, "-m", "workbench.core.finetune.train_worker", str(self.folder)]
         try:
@@ -295,14 +350,18 @@ class TrainingRun:
                 log = open(self.folder / rank_log(rank), "ab")  # noqa: SIM115 - closed in wait()
                 self._logs.append(log)
                 out = subprocess.PIPE if rank == 0 else log  # rank 0 alone prints progress
-                self.procs.append(subprocess.Popen(command, stdout=out, stderr=log, env=rank_env,
-                                                   cwd=str(self.project.root)))
+                self.procs.append(
+                    subprocess.Popen(command, stdout=out, stderr=log, env=rank_env, cwd=str(self.project.root))
+                )
         except BaseException:
             self.kill()
             raise
         self.proc = self.procs[0]
-        jobs.update_job(store, self.job_id, {"status": RUNNING, "pid": os.getpid(), "error": None,
-                                             "loss_curve": self.curve, "config": self.config})
+        jobs.update_job(
+            store,
+            self.job_id,
+            {"status": RUNNING, "pid": os.getpid(), "error": None, "loss_curve": self.curve, "config": self.config},
+        )
 
     def cancel(self) -> None:
         """Ask the worker to checkpoint and stop (safe to call more than once, from any thread)."""
@@ -371,13 +430,20 @@ class TrainingRun:
             kind = event.get("event")
             if kind == "step":
                 self.step = int(event["step"])
-                self.curve.append({"step": self.step, "loss": event["loss"],
-                                   "tokens_per_s": event.get("tokens_per_s"), "lr": event.get("lr")})
+                self.curve.append(
+                    {
+                        "step": self.step,
+                        "loss": event["loss"],
+                        "tokens_per_s": event.get("tokens_per_s"),
+                        "lr": event.get("lr"),
+                    }
+                )
                 jobs.update_job(self.project.store, self.job_id, {"loss_curve": self.curve})
             elif kind == "checkpoint":
                 self.config["checkpoint_step"] = event["step"]
-                jobs.update_job(self.project.store, self.job_id,
-                                {"checkpoint_path": event["path"], "config": self.config})
+                jobs.update_job(
+                    self.project.store, self.job_id, {"checkpoint_path": event["path"], "config": self.config}
+                )
             elif kind == "heldout":
                 self._heldout = event["loss"]
                 self.config["heldout_loss"] = self._heldout
@@ -417,18 +483,23 @@ class TrainingRun:
             if error is not None:
                 message, kind = error.get("message"), error.get("kind")
             else:
-                message = f"the training process ended with exit code {code} without a result" \
-                          f"{_log_tail(self.folder / 'worker.log')}"
+                message = (
+                    f"the training process ended with exit code {code} without a result"
+                    f"{_log_tail(self.folder / 'worker.log')}"
+                )
                 kind = "crash"
             for rank, proc in enumerate(self.procs[1:], start=1):  # why rank 0 lost its group
                 if proc.returncode not in (0, None, -signals.SIGKILL):
-                    message = f"{message or ''}; rank {rank} ended with exit code {proc.returncode}" \
-                               f"{_log_tail(self.folder / rank_log(rank), name=rank_log(rank))}"
+                    message = (
+                        f"{message or ''}; rank {rank} ended with exit code {proc.returncode}"
+                        f"{_log_tail(self.folder / rank_log(rank), name=rank_log(rank))}"
+                    )
             changes["error"] = message
         changes["status"] = status
         jobs.update_job(store, self.job_id, changes)
-        return JobOutcome(self.job_id, status, self.step, self.total, self.curve, adapter, ckpt_path,
-                          heldout, message, kind)
+        return JobOutcome(
+            self.job_id, status, self.step, self.total, self.curve, adapter, ckpt_path, heldout, message, kind
+        )
 
 
 def _log_tail(path: Path, lines: int = 3, name: str = "worker.log") -> str:
@@ -445,10 +516,16 @@ def rank_log(rank: int) -> str:
     return "worker.log" if rank == 0 else f"worker.rank{rank}.log"
 
 
-def run_job(project: Any, job_id: int, *, on_event: OnEvent | None = None, resume: bool = False,
-            steps: int | None = None, processes: int | None = None) -> JobOutcome:
-    return TrainingRun(project, job_id, on_event=on_event, resume=resume, steps=steps,
-                       processes=processes).run()
+def run_job(
+    project: Any,
+    job_id: int,
+    *,
+    on_event: OnEvent | None = None,
+    resume: bool = False,
+    steps: int | None = None,
+    processes: int | None = None,
+) -> JobOutcome:
+    return TrainingRun(project, job_id, on_event=on_event, resume=resume, steps=steps, processes=processes).run()
 
 
 def eta_text(seconds: float | None) -> str:
@@ -456,4 +533,3 @@ def eta_text(seconds: float | None) -> str:
         return "?"
     seconds = int(seconds)
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-

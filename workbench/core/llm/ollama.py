@@ -109,7 +109,9 @@ def _response_error(exc: Any, host: str, model: str, route: str, after_output: b
         return ProviderError(
             "midstream",
             f"Ollama reported an error mid-stream ({when}): {text}",
-            retryable=False, after_output=after_output, status_code=None,
+            retryable=False,
+            after_output=after_output,
+            status_code=None,
         )
     if status == 404:
         if "page not found" in text.lower():
@@ -117,31 +119,40 @@ def _response_error(exc: Any, host: str, model: str, route: str, after_output: b
                 "protocol",
                 f"the server at {host} has no {route} endpoint (404 page not found): it is not "
                 "Ollama, or an Ollama too old for this API; check the host and `ollama --version`",
-                after_output=after_output, status_code=404,
+                after_output=after_output,
+                status_code=404,
             )
         return ProviderError(
             "not_found",
-            f"model '{model}' is not on the Ollama server at {host}; pull it with "
-            f"`ollama pull {model}` ({text})",
-            after_output=after_output, status_code=404,
+            f"model '{model}' is not on the Ollama server at {host}; pull it with `ollama pull {model}` ({text})",
+            after_output=after_output,
+            status_code=404,
         )
     if status == 503 or status == 429:
         return ProviderError(
-            "busy", f"Ollama is busy ({status} {text or 'queue full'})",
-            retryable=True, after_output=after_output, status_code=status,
+            "busy",
+            f"Ollama is busy ({status} {text or 'queue full'})",
+            retryable=True,
+            after_output=after_output,
+            status_code=status,
         )
     if status >= 500:
         # Load timeouts and unknown 500s may pass on a retry; the permanent ones below cannot
         # (the same request fails the same way), so they get one attempt and the server's text.
         permanent = is_permanent_500(text)
         return ProviderError(
-            "server", f"Ollama server error ({status}): {text}"
+            "server",
+            f"Ollama server error ({status}): {text}"
             + (" (not retried: the same request would fail the same way)" if permanent else ""),
-            retryable=not permanent, after_output=after_output, status_code=status,
+            retryable=not permanent,
+            after_output=after_output,
+            status_code=status,
         )
     return ProviderError(
-        "bad_request", f"Ollama rejected the request ({status}): {text}",
-        after_output=after_output, status_code=status,
+        "bad_request",
+        f"Ollama rejected the request ({status}): {text}",
+        after_output=after_output,
+        status_code=status,
     )
 
 
@@ -186,12 +197,12 @@ def map_error(
     if isinstance(exc, ollama.ResponseError):
         return _response_error(exc, host, model, route, after_output)
     if isinstance(exc, ollama.RequestError):
-        return ProviderError("bad_request", f"invalid request to Ollama: {exc}",
-                             after_output=after_output)
+        return ProviderError("bad_request", f"invalid request to Ollama: {exc}", after_output=after_output)
     if isinstance(exc, httpx.ConnectTimeout):
         secs = f" within {connect_timeout_s:g} s" if connect_timeout_s else ""
-        return ProviderError("timeout", f"could not connect to Ollama at {host}{secs}",
-                             retryable=True, after_output=after_output)
+        return ProviderError(
+            "timeout", f"could not connect to Ollama at {host}{secs}", retryable=True, after_output=after_output
+        )
     if isinstance(exc, httpx.ReadTimeout):
         secs = f"{read_timeout_s:g} s" if read_timeout_s else "the read timeout"
         if after_output:
@@ -200,42 +211,64 @@ def map_error(
             msg = f"Ollama sent nothing for {secs} (model still loading, or stuck)"
         return ProviderError("timeout", msg, retryable=True, after_output=after_output)
     if isinstance(exc, httpx.TimeoutException):  # write / pool timeouts
-        return ProviderError("timeout", f"timed out talking to Ollama at {host} ({type(exc).__name__})",
-                             retryable=True, after_output=after_output)
+        return ProviderError(
+            "timeout",
+            f"timed out talking to Ollama at {host} ({type(exc).__name__})",
+            retryable=True,
+            after_output=after_output,
+        )
     if isinstance(exc, httpx.ConnectError):
-        return ProviderError("connect", f"Ollama at {host} is not reachable ({_connect_reason(exc)})",
-                             retryable=True, after_output=after_output)
+        return ProviderError(
+            "connect",
+            f"Ollama at {host} is not reachable ({_connect_reason(exc)})",
+            retryable=True,
+            after_output=after_output,
+        )
     if isinstance(exc, httpx.UnsupportedProtocol):
-        return ProviderError("connect", f"Ollama host {host} is not an http(s) URL ({exc})",
-                             after_output=after_output)
+        return ProviderError("connect", f"Ollama host {host} is not an http(s) URL ({exc})", after_output=after_output)
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
         if after_output:
             msg = f"the connection to Ollama at {host} dropped mid-stream: output is incomplete"
         else:
             msg = f"the connection to Ollama at {host} closed before an answer"
-        return ProviderError("dropped", f"{msg} ({exc or type(exc).__name__})",
-                             retryable=True, after_output=after_output)
+        return ProviderError(
+            "dropped", f"{msg} ({exc or type(exc).__name__})", retryable=True, after_output=after_output
+        )
     if isinstance(exc, httpx.TransportError):
-        return ProviderError("dropped", f"transport error talking to Ollama at {host}: {exc!r}",
-                             retryable=True, after_output=after_output)
+        return ProviderError(
+            "dropped",
+            f"transport error talking to Ollama at {host}: {exc!r}",
+            retryable=True,
+            after_output=after_output,
+        )
     if isinstance(exc, ConnectionError):
         # ollama-python turns httpx.ConnectError into this builtin for non-streamed calls; a raw
         # reset after output (not seen through httpx, but cheap to cover) is a drop, not a connect.
         if after_output:
-            return ProviderError("dropped", f"the connection to Ollama at {host} dropped "
-                                 f"mid-stream: output is incomplete ({exc})",
-                                 retryable=True, after_output=True)
-        return ProviderError("connect", f"Ollama at {host} is not reachable ({_connect_reason(exc)})",
-                             retryable=True, after_output=after_output)
+            return ProviderError(
+                "dropped",
+                f"the connection to Ollama at {host} dropped mid-stream: output is incomplete ({exc})",
+                retryable=True,
+                after_output=True,
+            )
+        return ProviderError(
+            "connect",
+            f"Ollama at {host} is not reachable ({_connect_reason(exc)})",
+            retryable=True,
+            after_output=after_output,
+        )
     if isinstance(exc, json.JSONDecodeError):
-        return ProviderError("protocol", f"Ollama at {host} sent a line that is not JSON ({exc.msg})",
-                             after_output=after_output)
+        return ProviderError(
+            "protocol", f"Ollama at {host} sent a line that is not JSON ({exc.msg})", after_output=after_output
+        )
     if isinstance(exc, pydantic.ValidationError):
-        return ProviderError("protocol", f"Ollama at {host} sent a reply of an unexpected shape "
-                             f"({exc.error_count()} field errors)", after_output=after_output)
+        return ProviderError(
+            "protocol",
+            f"Ollama at {host} sent a reply of an unexpected shape ({exc.error_count()} field errors)",
+            after_output=after_output,
+        )
     if isinstance(exc, httpx.HTTPError):
-        return ProviderError("protocol", f"unexpected reply from Ollama at {host}: {exc!r}",
-                             after_output=after_output)
+        return ProviderError("protocol", f"unexpected reply from Ollama at {host}: {exc!r}", after_output=after_output)
     raise TypeError(f"not an Ollama failure: {exc!r}") from exc
 
 
@@ -245,8 +278,14 @@ def _caught() -> tuple[type[BaseException], ...]:
     import ollama
     import pydantic
 
-    return (ollama.ResponseError, ollama.RequestError, ConnectionError, httpx.HTTPError,
-            json.JSONDecodeError, pydantic.ValidationError)
+    return (
+        ollama.ResponseError,
+        ollama.RequestError,
+        ConnectionError,
+        httpx.HTTPError,
+        json.JSONDecodeError,
+        pydantic.ValidationError,
+    )
 
 
 # -- warnings --------------------------------------------------------------------------------
@@ -347,7 +386,7 @@ class ThinkSplitter:
         if self.state == "opening":
             trimmed = acc.lstrip()
             if trimmed.startswith(THINK_OPEN):
-                after = trimmed[len(THINK_OPEN):].lstrip()
+                after = trimmed[len(THINK_OPEN) :].lstrip()
                 self.acc = after
                 self.state = "thinking" if after else "eat-start"
                 return "", "", True
@@ -368,10 +407,9 @@ class ThinkSplitter:
                 self.acc = ""
                 self.state = "done" if rest else "eat-end"
                 return thought, rest, False
-            keep = next((n for n in range(min(len(THINK_CLOSE), len(acc)), 0, -1)
-                         if acc.endswith(THINK_CLOSE[:n])), 0)
-            self.acc = acc[len(acc) - keep:] if keep else ""
-            return acc[:len(acc) - keep], "", False
+            keep = next((n for n in range(min(len(THINK_CLOSE), len(acc)), 0, -1) if acc.endswith(THINK_CLOSE[:n])), 0)
+            self.acc = acc[len(acc) - keep :] if keep else ""
+            return acc[: len(acc) - keep], "", False
         if self.state == "eat-end":
             trimmed, self.acc = acc.lstrip(), ""
             if trimmed:
@@ -407,6 +445,7 @@ def think_value(setting: Any) -> bool | None:
 
 # -- model identity ----------------------------------------------------------------------------
 
+
 def _full_name(name: str) -> str:
     """Ollama's normalisation as far as /api/tags lists names: no tag means `:latest`."""
     return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
@@ -433,9 +472,11 @@ async def model_identity(host: str | None, model: str, *, timeout_s: float = 5.0
         details: Any = entry.get("details")
         if not isinstance(details, dict):
             details = {}
-        return ModelIdentity(digest if isinstance(digest, str) and digest else None,
-                             quantization=details.get("quantization_level"),
-                             modified_at=str(entry.get("modified_at") or "") or None)
+        return ModelIdentity(
+            digest if isinstance(digest, str) and digest else None,
+            quantization=details.get("quantization_level"),
+            modified_at=str(entry.get("modified_at") or "") or None,
+        )
     return ModelIdentity(None)
 
 
@@ -481,8 +522,10 @@ class OllamaProvider:
             import ollama
 
             timeout = httpx.Timeout(
-                connect=self.connect_timeout_s, read=self.read_timeout_s,
-                write=self.read_timeout_s, pool=self.connect_timeout_s,
+                connect=self.connect_timeout_s,
+                read=self.read_timeout_s,
+                write=self.read_timeout_s,
+                pool=self.connect_timeout_s,
             )
             self._client = ollama.AsyncClient(host=self.host, timeout=timeout)
             self._client_loop = loop
@@ -505,8 +548,13 @@ class OllamaProvider:
 
     def _map(self, exc: BaseException, after_output: bool) -> ProviderError:
         return map_error(
-            exc, host=self.host, model=self.model, route="/api/chat", after_output=after_output,
-            read_timeout_s=self.read_timeout_s, connect_timeout_s=self.connect_timeout_s,
+            exc,
+            host=self.host,
+            model=self.model,
+            route="/api/chat",
+            after_output=after_output,
+            read_timeout_s=self.read_timeout_s,
+            connect_timeout_s=self.connect_timeout_s,
         )
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
@@ -660,12 +708,14 @@ async def list_models(host: str | None = None, *, timeout_s: float = 5.0) -> lis
     out = []
     for m in reply.models:
         d = m.details
-        out.append(OllamaModel(
-            name=m.model or "",
-            size_bytes=int(m.size) if m.size is not None else None,
-            family=d.family if d else None,
-            parameter_size=d.parameter_size if d else None,
-            quantization=d.quantization_level if d else None,
-            modified_at=m.modified_at.isoformat() if m.modified_at else None,
-        ))
+        out.append(
+            OllamaModel(
+                name=m.model or "",
+                size_bytes=int(m.size) if m.size is not None else None,
+                family=d.family if d else None,
+                parameter_size=d.parameter_size if d else None,
+                quantization=d.quantization_level if d else None,
+                modified_at=m.modified_at.isoformat() if m.modified_at else None,
+            )
+        )
     return out

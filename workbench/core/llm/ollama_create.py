@@ -103,8 +103,11 @@ def _reply_error(reply: Any, host: str, model: str, route: str) -> ProviderError
 def _not_json(host: str, route: str, text: str, why: str) -> ProviderError:
     """A reply that is not Ollama's JSON (a proxy's HTML login page, a cut-off line)."""
     start = " ".join(text.split())[:80]
-    return ProviderError("protocol", f"{host}{route} answered with something that is not Ollama's JSON "
-                         f"({why}; it starts {start!r}): is the host right, or a proxy in the way?")
+    return ProviderError(
+        "protocol",
+        f"{host}{route} answered with something that is not Ollama's JSON "
+        f"({why}; it starts {start!r}): is the host right, or a proxy in the way?",
+    )
 
 
 def _reply_json(reply: Any, host: str, route: str) -> dict[str, Any]:
@@ -138,11 +141,14 @@ async def check_base(client: Any, host: str, base: str, *, architecture: str | N
         raise WorkbenchError(
             f"Ollama {version} at {host} cannot create a model from a base and an adapter through "
             "its API (that needs Ollama 0.5.5 or newer; older servers answer 400 'path or "
-            "Modelfile are required'): upgrade Ollama, then export again")
+            "Modelfile are required'): upgrade Ollama, then export again"
+        )
     reply = await client.post("/api/show", json={"model": base})
     if reply.status_code == 404:
-        raise WorkbenchError(f"the base model {base} is not on the Ollama server at {host}: run "
-                             f"`ollama pull {base}`, then export again (nothing was uploaded)")
+        raise WorkbenchError(
+            f"the base model {base} is not on the Ollama server at {host}: run "
+            f"`ollama pull {base}`, then export again (nothing was uploaded)"
+        )
     if reply.status_code != 200:
         raise _reply_error(reply, host, base, "/api/show")
     shown = _reply_json(reply, host, "/api/show")
@@ -151,7 +157,8 @@ async def check_base(client: Any, host: str, base: str, *, architecture: str | N
         raise WorkbenchError(
             f"the base model {base} is a '{arch}' model (GGUF general.architecture): Ollama applies "
             f"LoRA adapters only to {' and '.join(CONVERTIBLE)} models; merge the adapter into the "
-            "base and import the merged GGUF instead")
+            "base and import the merged GGUF instead"
+        )
     system = shown.get("system") or _modelfile_system(shown.get("modelfile"))
     info = BaseInfo(base, version, arch, system or None)
     ensure_architecture(info, architecture)
@@ -164,7 +171,9 @@ def ensure_architecture(info: BaseInfo, architecture: str | None) -> None:
         raise WorkbenchError(
             f"the base model {info.name} is a '{info.architecture}' model but the adapter was trained "
             f"on a '{architecture}' base: set finetune.ollama_base to the Ollama model with the same "
-            "weights", field="finetune.ollama_base")
+            "weights",
+            field="finetune.ollama_base",
+        )
 
 
 async def upload_blob(client: Any, host: str, path: Path, on_status: Status = None) -> str:
@@ -210,9 +219,18 @@ async def upload_blob(client: Any, host: str, path: Path, on_status: Status = No
     return digest
 
 
-async def create_from_blobs(client: Any, host: str, name: str, base: str, adapters: dict[str, str], *,
-                            template: str | None = None, system: str | None = None,
-                            parameters: dict[str, Any] | None = None, on_status: Status = None) -> str:
+async def create_from_blobs(
+    client: Any,
+    host: str,
+    name: str,
+    base: str,
+    adapters: dict[str, str],
+    *,
+    template: str | None = None,
+    system: str | None = None,
+    parameters: dict[str, Any] | None = None,
+    on_status: Status = None,
+) -> str:
     """POST /api/create and follow its stream; returns the last status ("success").
 
     A `from` model that is not local makes the server pull it inside the create stream
@@ -247,17 +265,21 @@ async def create_from_blobs(client: Any, host: str, name: str, base: str, adapte
             if line.get("error"):
                 text = str(line["error"])
                 if pulling:
-                    raise ProviderError("not_found", f"base model not available: {text} (Ollama tried "
-                                        f"to pull {base} while creating {name}; check the name, or "
-                                        f"`ollama pull {base}`)")
+                    raise ProviderError(
+                        "not_found",
+                        f"base model not available: {text} (Ollama tried "
+                        f"to pull {base} while creating {name}; check the name, or "
+                        f"`ollama pull {base}`)",
+                    )
                 raise ProviderError("midstream", f"Ollama could not create {name}: {text}")
             status = str(line.get("status") or status)
             if status == "pulling manifest":
                 pulling = True
                 _say(on_status, f"pulling the base model {base} (it is not on the server yet)")
             elif pulling and status.startswith("pulling ") and line.get("total"):
-                bar = layers.setdefault(status, _Progress(on_status, f"pulling {base} {status[8:]}",
-                                                          int(line["total"])))
+                bar = layers.setdefault(
+                    status, _Progress(on_status, f"pulling {base} {status[8:]}", int(line["total"]))
+                )
                 bar.update(int(line.get("completed") or 0), int(line["total"]))
             elif pulling and status == "success":
                 # the pull's own "success", not the create's: a stream that ends here failed
@@ -298,8 +320,9 @@ async def create_model_with_adapter(
     elif (folder / ADAPTER_FILES[0]).is_file():
         files = [folder / f for f in ADAPTER_FILES if (folder / f).is_file()]
     else:
-        raise WorkbenchError("no LoRA adapter here: expected a .gguf adapter or adapter_model.safetensors "
-                             "(peft)", path=folder)
+        raise WorkbenchError(
+            "no LoRA adapter here: expected a .gguf adapter or adapter_model.safetensors (peft)", path=folder
+        )
     base_url = resolve_host(host)
     # Conversion on the server can take a while: bound the connect, not the wait.
     timeout = httpx.Timeout(connect=connect_timeout_s, read=None, write=None, pool=connect_timeout_s)
@@ -307,19 +330,31 @@ async def create_model_with_adapter(
         async with httpx.AsyncClient(base_url=base_url, timeout=timeout) as client:
             info = checked or await check_base(client, base_url, base, architecture=architecture)
             adapters = {p.name: await upload_blob(client, base_url, p, on_status) for p in files}
-            status = await create_from_blobs(client, base_url, name, base, adapters, template=template,
-                                             system=system, parameters=parameters, on_status=on_status)
+            status = await create_from_blobs(
+                client,
+                base_url,
+                name,
+                base,
+                adapters,
+                template=template,
+                system=system,
+                parameters=parameters,
+                on_status=on_status,
+            )
     except _caught() as exc:
-        raise map_error(exc, host=base_url, model=base, route="/api/create",
-                        connect_timeout_s=connect_timeout_s) from exc
+        raise map_error(
+            exc, host=base_url, model=base, route="/api/create", connect_timeout_s=connect_timeout_s
+        ) from exc
     if status != "success":
-        raise ProviderError("incomplete", f"Ollama's create stream for {name!r} ended without success "
-                            f"(last status: {status or 'none'})")
+        raise ProviderError(
+            "incomplete", f"Ollama's create stream for {name!r} ended without success (last status: {status or 'none'})"
+        )
     return info
 
 
-async def check_base_at(host: str | None, base: str, *, architecture: str | None,
-                        connect_timeout_s: float = 5.0) -> BaseInfo:
+async def check_base_at(
+    host: str | None, base: str, *, architecture: str | None, connect_timeout_s: float = 5.0
+) -> BaseInfo:
     """`check_base` with its own connection (for callers that check before writing files)."""
     import httpx
 
@@ -329,5 +364,4 @@ async def check_base_at(host: str | None, base: str, *, architecture: str | None
         async with httpx.AsyncClient(base_url=base_url, timeout=timeout) as client:
             return await check_base(client, base_url, base, architecture=architecture)
     except _caught() as exc:
-        raise map_error(exc, host=base_url, model=base, route="/api/show",
-                        connect_timeout_s=connect_timeout_s) from exc
+        raise map_error(exc, host=base_url, model=base, route="/api/show", connect_timeout_s=connect_timeout_s) from exc

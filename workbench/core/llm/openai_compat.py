@@ -28,15 +28,21 @@ from workbench.core.llm.base import (
 # Ollama option name -> OpenAI chat-completions field. Anything else is not sent: strict servers
 # (OpenAI itself, `transformers serve`'s 422 "Unexpected fields") refuse unknown fields.
 OPTION_FIELDS = {
-    "temperature": "temperature", "top_p": "top_p", "seed": "seed", "stop": "stop",
-    "num_predict": "max_tokens", "presence_penalty": "presence_penalty",
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "seed": "seed",
+    "stop": "stop",
+    "num_predict": "max_tokens",
+    "presence_penalty": "presence_penalty",
     "frequency_penalty": "frequency_penalty",
 }
 # Server-side settings with no per-request field in this API: set them on the server instead.
 SERVER_SIDE = {"num_ctx", "num_gpu", "num_thread", "num_batch", "main_gpu", "use_mmap", "num_keep"}
 CONTEXT_LENGTH = re.compile(
     r"context[ _-]?length|maximum context|context window|too many tokens|prompt is too long"
-    r"|input (is )?too long|exceeds the (model'?s? )?(max|context)", re.I)
+    r"|input (is )?too long|exceeds the (model'?s? )?(max|context)",
+    re.I,
+)
 MAX_ERROR_BODY = 4096  # bytes of an error reply read for its message
 
 
@@ -52,7 +58,9 @@ def api_key_problem(env_name: str | None) -> str | None:
 def request_body(model: str, request: ChatRequest) -> tuple[dict[str, Any], list[str]]:
     """The JSON body for one streamed chat completion, and the options that were not sent."""
     body: dict[str, Any] = {
-        "model": model, "messages": list(request.messages), "stream": True,
+        "model": model,
+        "messages": list(request.messages),
+        "stream": True,
         "stream_options": {"include_usage": True},
     }
     dropped = []
@@ -64,8 +72,7 @@ def request_body(model: str, request: ChatRequest) -> tuple[dict[str, Any], list
     if request.format == "json":
         body["response_format"] = {"type": "json_object"}
     elif isinstance(request.format, dict):
-        body["response_format"] = {"type": "json_schema",
-                                   "json_schema": {"name": "answer", "schema": request.format}}
+        body["response_format"] = {"type": "json_schema", "json_schema": {"name": "answer", "schema": request.format}}
     return body, dropped
 
 
@@ -114,33 +121,55 @@ def status_error(status: int, text: str, headers: Any, *, base_url: str, model: 
     """An HTTP error reply (before any output) -> ProviderError, by status and text."""
     where = f"the server at {base_url}"
     if status == 400 and CONTEXT_LENGTH.search(text):
-        return ProviderError("bad_request", f"the prompt does not fit the model's context window at "
-                             f"{base_url}: shorten the prompt or lower num_predict ({text})", status_code=400)
+        return ProviderError(
+            "bad_request",
+            f"the prompt does not fit the model's context window at "
+            f"{base_url}: shorten the prompt or lower num_predict ({text})",
+            status_code=400,
+        )
     if status in (401, 403):
         what = "refused the API key" if status == 401 else "does not allow this key to use the model"
-        return ProviderError("auth", f"{where} {what} ({status}: {text}); check the key in the "
-                             "environment variable named by model.api_key_env", status_code=status)
+        return ProviderError(
+            "auth",
+            f"{where} {what} ({status}: {text}); check the key in the environment variable named by model.api_key_env",
+            status_code=status,
+        )
     model_named = "model" in text.lower()
-    if status == 404 or (status == 400 and model_named and re.search(
-            r"not found|does not exist|pinned|unknown model|no such model", text, re.I)):
+    if status == 404 or (
+        status == 400
+        and model_named
+        and re.search(r"not found|does not exist|pinned|unknown model|no such model", text, re.I)
+    ):
         if status == 404 and not model_named:
-            return ProviderError("protocol", f"{where} has no /chat/completions endpoint (404: {text}): "
-                                 "check base_url (it usually ends in /v1)", status_code=404)
-        return ProviderError("not_found", f"model '{model}' is not served at {base_url} ({status}: {text})",
-                             status_code=status)
+            return ProviderError(
+                "protocol",
+                f"{where} has no /chat/completions endpoint (404: {text}): check base_url (it usually ends in /v1)",
+                status_code=404,
+            )
+        return ProviderError(
+            "not_found", f"model '{model}' is not served at {base_url} ({status}: {text})", status_code=status
+        )
     if status == 429:
         wait = retry_after_s(headers)
-        return ProviderError("busy", f"{where} is rate limiting (429: {text or 'too many requests'})"
-                             + (f"; it asks to wait {wait:g} s" if wait is not None else ""),
-                             retryable=True, status_code=429, retry_after_s=wait)
+        return ProviderError(
+            "busy",
+            f"{where} is rate limiting (429: {text or 'too many requests'})"
+            + (f"; it asks to wait {wait:g} s" if wait is not None else ""),
+            retryable=True,
+            status_code=429,
+            retry_after_s=wait,
+        )
     if status == 503:
-        return ProviderError("busy", f"{where} is busy (503: {text or 'unavailable'})", retryable=True,
-                             status_code=503, retry_after_s=retry_after_s(headers))
+        return ProviderError(
+            "busy",
+            f"{where} is busy (503: {text or 'unavailable'})",
+            retryable=True,
+            status_code=503,
+            retry_after_s=retry_after_s(headers),
+        )
     if status >= 500 or status == 408:
-        return ProviderError("server", f"{where} failed ({status}: {text})", retryable=True,
-                             status_code=status)
-    return ProviderError("bad_request", f"{where} rejected the request ({status}: {text})",
-                         status_code=status)
+        return ProviderError("server", f"{where} failed ({status}: {text})", retryable=True, status_code=status)
+    return ProviderError("bad_request", f"{where} rejected the request ({status}: {text})", status_code=status)
 
 
 def transport_error(exc: BaseException, *, base_url: str, after_output: bool) -> ProviderError:
@@ -152,26 +181,29 @@ def transport_error(exc: BaseException, *, base_url: str, after_output: bool) ->
     if isinstance(exc, httpx.ConnectTimeout):
         return ProviderError("timeout", f"could not connect to {base_url} in time", retryable=True)
     if isinstance(exc, httpx.ConnectError):
-        return ProviderError("connect", f"{base_url} is not reachable ({_connect_reason(exc)})",
-                             retryable=True)
+        return ProviderError("connect", f"{base_url} is not reachable ({_connect_reason(exc)})", retryable=True)
     if isinstance(exc, httpx.UnsupportedProtocol):
         return ProviderError("connect", f"base_url {base_url} is not an http(s) URL ({exc})")
     if isinstance(exc, httpx.TimeoutException):
-        return ProviderError("timeout", f"timed out talking to {base_url} ({type(exc).__name__})",
-                             retryable=True, after_output=after_output)
+        return ProviderError(
+            "timeout",
+            f"timed out talking to {base_url} ({type(exc).__name__})",
+            retryable=True,
+            after_output=after_output,
+        )
     if after_output:
         msg = f"the connection to {base_url} dropped mid-stream: output is incomplete"
     else:
         msg = f"the connection to {base_url} closed before an answer"
-    return ProviderError("dropped", f"{msg} ({exc or type(exc).__name__})", retryable=True,
-                         after_output=after_output)
+    return ProviderError("dropped", f"{msg} ({exc or type(exc).__name__})", retryable=True, after_output=after_output)
 
 
 class OpenAIProvider:
     """A model behind an OpenAI-compatible /chat/completions endpoint."""
 
-    def __init__(self, model: str, base_url: str, *, api_key_env: str | None = None,
-                 connect_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, model: str, base_url: str, *, api_key_env: str | None = None, connect_timeout_s: float = 5.0
+    ) -> None:
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.host = self.base_url  # what host pools and messages call it
@@ -190,8 +222,7 @@ class OpenAIProvider:
         if self._client is None or self._client_loop is not loop:
             import httpx
 
-            timeout = httpx.Timeout(connect=self.connect_timeout_s, read=None, write=None,
-                                    pool=self.connect_timeout_s)
+            timeout = httpx.Timeout(connect=self.connect_timeout_s, read=None, write=None, pool=self.connect_timeout_s)
             self._client = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
             self._client_loop = loop
         return self._client
@@ -227,8 +258,11 @@ class OpenAIProvider:
         import httpx
 
         if request.adapter:
-            raise ProviderError("bad_request", f"{self.name} cannot apply a LoRA adapter per request; "
-                                "serve the adapter on the server, or use the embedded model")
+            raise ProviderError(
+                "bad_request",
+                f"{self.name} cannot apply a LoRA adapter per request; "
+                "serve the adapter on the server, or use the embedded model",
+            )
         body, dropped = request_body(self.model, request)
         headers = self._headers()
         client = self._client_for_loop()
@@ -243,13 +277,17 @@ class OpenAIProvider:
                         raw += piece
                         if len(raw) >= MAX_ERROR_BODY:
                             break
-                    raise status_error(reply.status_code, error_text(raw), reply.headers,
-                                       base_url=self.base_url, model=self.model)
+                    raise status_error(
+                        reply.status_code, error_text(raw), reply.headers, base_url=self.base_url, model=self.model
+                    )
                 unreadable = None  # an event that is not JSON: a cut if nothing follows it
                 async for line in reply.aiter_lines():
                     if unreadable is not None:
-                        raise ProviderError("protocol", f"{self.base_url} sent an event that is not "
-                                            f"JSON: {unreadable[:80]!r}", after_output=after_output)
+                        raise ProviderError(
+                            "protocol",
+                            f"{self.base_url} sent an event that is not JSON: {unreadable[:80]!r}",
+                            after_output=after_output,
+                        )
                     if not line.startswith("data:"):
                         continue  # blank separators, `event:` and `: keep-alive` comments
                     data = line[5:].strip()
@@ -261,13 +299,19 @@ class OpenAIProvider:
                         unreadable = data
                         continue
                     if not isinstance(chunk, dict):
-                        raise ProviderError("protocol", f"{self.base_url} sent an event that is not "
-                                            "an object", after_output=after_output)
+                        raise ProviderError(
+                            "protocol",
+                            f"{self.base_url} sent an event that is not an object",
+                            after_output=after_output,
+                        )
                     if chunk.get("error"):
                         when = "after output began" if after_output else "before any output"
-                        raise ProviderError("midstream", f"{self.base_url} reported an error mid-stream "
-                                            f"({when}): {error_text(json.dumps(chunk).encode())}",
-                                            after_output=after_output)
+                        raise ProviderError(
+                            "midstream",
+                            f"{self.base_url} reported an error mid-stream "
+                            f"({when}): {error_text(json.dumps(chunk).encode())}",
+                            after_output=after_output,
+                        )
                     model_used = chunk.get("model") or model_used
                     if isinstance(chunk.get("usage"), dict):
                         usage = chunk["usage"]
@@ -290,9 +334,12 @@ class OpenAIProvider:
         except httpx.HTTPError as exc:
             raise transport_error(exc, base_url=self.base_url, after_output=after_output) from exc
         if not finished:
-            raise ProviderError("incomplete", "the stream ended without a finish_reason: output is "
-                                "incomplete" + ("" if after_output else " (nothing was generated)"),
-                                after_output=after_output)
+            raise ProviderError(
+                "incomplete",
+                "the stream ended without a finish_reason: output is "
+                "incomplete" + ("" if after_output else " (nothing was generated)"),
+                after_output=after_output,
+            )
         warnings = []
         if done_reason == "length":
             limit = request.options.get("num_predict")

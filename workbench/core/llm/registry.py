@@ -41,9 +41,9 @@ def make_provider(spec: str, config: Config) -> Provider:
         else:
             from workbench.core.llm.hosts import HostPool
 
-            _OLLAMA_PROVIDERS[key] = HostPool(spec, [
-                (h.url, h.concurrency, _one_host(spec, h.url, endpoint.api_key_env, config))
-                for h in hosts])
+            _OLLAMA_PROVIDERS[key] = HostPool(
+                spec, [(h.url, h.concurrency, _one_host(spec, h.url, endpoint.api_key_env, config)) for h in hosts]
+            )
     return _OLLAMA_PROVIDERS[key]
 
 
@@ -53,14 +53,14 @@ def _one_host(spec: str, url: str | None, api_key_env: str | None, config: Confi
         from workbench.core.llm.openai_compat import OpenAIProvider
 
         if not url:
-            raise WorkbenchError(f"{spec} needs base_url (the server's URL, e.g. "
-                                 "http://127.0.0.1:8000/v1) in workbench.yaml", field="model.base_url")
-        return OpenAIProvider(name, url, api_key_env=api_key_env,
-                              connect_timeout_s=config.timeouts.connect_s)
+            raise WorkbenchError(
+                f"{spec} needs base_url (the server's URL, e.g. http://127.0.0.1:8000/v1) in workbench.yaml",
+                field="model.base_url",
+            )
+        return OpenAIProvider(name, url, api_key_env=api_key_env, connect_timeout_s=config.timeouts.connect_s)
     from workbench.core.llm.ollama import OllamaProvider
 
-    return OllamaProvider(name, host=url, connect_timeout_s=config.timeouts.connect_s,
-                          think=config.model.think)
+    return OllamaProvider(name, host=url, connect_timeout_s=config.timeouts.connect_s, think=config.model.think)
 
 
 def chain_specs(config: Config, model: str | None = None) -> list[str]:

@@ -110,8 +110,7 @@ def cost_of(prompt_tokens: int | None, completion_tokens: int | None, pricing: P
     if prompt_tokens is None or completion_tokens is None:
         return None
     return round(
-        prompt_tokens / 1000 * pricing.prompt_per_1k
-        + completion_tokens / 1000 * pricing.completion_per_1k,
+        prompt_tokens / 1000 * pricing.prompt_per_1k + completion_tokens / 1000 * pricing.completion_per_1k,
         8,
     )
 
@@ -138,8 +137,9 @@ def _failure_reasons(attempts: list[AttemptRecord]) -> str:
     for a in attempts:
         key = (a.model, a.message or a.outcome)
         grouped[key] = grouped.get(key, 0) + (a.outcome != "skipped")
-    return "; ".join(f"{model}: {reason}" + (f" ({n} tries)" if n > 1 else "")
-                     for (model, reason), n in grouped.items())
+    return "; ".join(
+        f"{model}: {reason}" + (f" ({n} tries)" if n > 1 else "") for (model, reason), n in grouped.items()
+    )
 
 
 def backoff_delay(retry_index: int, retries: RetryConfig, rng: random.Random | None = None) -> float:
@@ -238,9 +238,7 @@ class ResilientCall:
             for position, provider in enumerate(self.chain):
                 down_until = _DOWN_UNTIL.get(provider.name, 0.0)
                 if down_until > time.monotonic():
-                    result.attempts.append(
-                        AttemptRecord(provider.name, 0, "skipped", "unreachable moments ago")
-                    )
+                    result.attempts.append(AttemptRecord(provider.name, 0, "skipped", "unreachable moments ago"))
                     continue
                 if position > 0 and result.attempts:
                     reason = result.attempts[-1].message
@@ -267,15 +265,21 @@ class ResilientCall:
                                 self._finish(provider, event, position, first_token_at)
                             else:
                                 if isinstance(event, HostFailover) and event.host:  # a host pool moved the request
-                                    result.attempts.append(AttemptRecord(
-                                        provider.name, retry + 1, event.outcome, event.text,
-                                        event.elapsed_ms, host=event.host))
+                                    result.attempts.append(
+                                        AttemptRecord(
+                                            provider.name,
+                                            retry + 1,
+                                            event.outcome,
+                                            event.text,
+                                            event.elapsed_ms,
+                                            host=event.host,
+                                        )
+                                    )
                                 yield event
                         _DOWN_UNTIL.pop(provider.name, None)
                         in_flight = None
                         result.attempts.append(
-                            AttemptRecord(provider.name, retry + 1, "ok", "",
-                                          (self.clock() - attempt_start) * 1000)
+                            AttemptRecord(provider.name, retry + 1, "ok", "", (self.clock() - attempt_start) * 1000)
                         )
                         if result.status == "running":  # provider forgot its Final
                             result.status = "incomplete"
@@ -285,9 +289,17 @@ class ResilientCall:
                         in_flight = None
                         elapsed = (self.clock() - attempt_start) * 1000
                         partial = result.output
-                        result.attempts.append(AttemptRecord(
-                            provider.name, retry + 1, exc.kind, exc.message, elapsed,
-                            host=exc.host, partial=partial if exc.host else ""))
+                        result.attempts.append(
+                            AttemptRecord(
+                                provider.name,
+                                retry + 1,
+                                exc.kind,
+                                exc.message,
+                                elapsed,
+                                host=exc.host,
+                                partial=partial if exc.host else "",
+                            )
+                        )
                         if exc.kind == "connect":
                             _DOWN_UNTIL[provider.name] = time.monotonic() + CIRCUIT_OPEN_S
                         if self._restartable(provider, exc, retry, partial):
@@ -298,7 +310,8 @@ class ResilientCall:
                                 f"{exc.host} failed mid-stream ({exc.kind}) after {len(partial)} "
                                 f"characters; restarting on another host (retry {retry}/"
                                 f"{self.retries.count}; the partial answer stays in the attempt log)",
-                                "warning")
+                                "warning",
+                            )
                             continue
                         if exc.after_output or result.output or result.thinking:
                             # Output was shown: keep it, say what happened, never re-run.
@@ -313,7 +326,8 @@ class ResilientCall:
                             if delay >= remaining and exc.retry_after_s:
                                 result.attempts[-1].message += (
                                     f" (not retried: the server asks to wait {exc.retry_after_s:g} s, "
-                                    f"past the total deadline of {self.timeouts.total_s:g} s)")
+                                    f"past the total deadline of {self.timeouts.total_s:g} s)"
+                                )
                             if delay < remaining:
                                 retry += 1
                                 yield Notice(
@@ -336,8 +350,9 @@ class ResilientCall:
                 result.error = "cancelled by the user"
             if in_flight is not None:  # the stored row must still say which model was answering
                 name, number, began = in_flight
-                result.attempts.append(AttemptRecord(name, number, "interrupted", "stopped before the end",
-                                                     (self.clock() - began) * 1000))
+                result.attempts.append(
+                    AttemptRecord(name, number, "interrupted", "stopped before the end", (self.clock() - began) * 1000)
+                )
             raise
         finally:
             result.total_ms = (self.clock() - start) * 1000
@@ -420,8 +435,9 @@ class ResilientCall:
                         if isinstance(exc, Exception) and not isinstance(exc, ProviderError):
                             # a provider bug (not a mapped failure) is still one clear error,
                             # recorded as this model's try, not an escaped traceback
-                            raise ProviderError("internal", f"{type(exc).__name__}: {exc}",
-                                                retryable=False, after_output=seen_output) from exc
+                            raise ProviderError(
+                                "internal", f"{type(exc).__name__}: {exc}", retryable=False, after_output=seen_output
+                            ) from exc
                         raise
                 finally:
                     watch.waiting = False

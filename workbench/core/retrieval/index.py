@@ -35,8 +35,19 @@ META = "meta.json"
 LOCK = ".ingest.lock"
 
 COLUMNS = [
-    "chunk_id", "path", "n", "heading_path", "text", "search_text", "char_start", "char_end",
-    "line_start", "line_end", "chunk_hash", "file_hash", "n_tokens",
+    "chunk_id",
+    "path",
+    "n",
+    "heading_path",
+    "text",
+    "search_text",
+    "char_start",
+    "char_end",
+    "line_start",
+    "line_end",
+    "chunk_hash",
+    "file_hash",
+    "n_tokens",
 ]
 RESULT_COLUMNS = [c for c in COLUMNS if c not in ("search_text", "file_hash")]
 
@@ -232,8 +243,17 @@ def path_matches(path: str, path_glob: str | None) -> bool:
 class Index:
     """An opened index: the LanceDB table (may be absent while empty) and its metadata."""
 
-    def __init__(self, data_dir: Path | str, meta: dict[str, Any], table: Any | None, db: Any, folder: Path | None = None,
-                 *, staged: bool = False, table_name: str | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path | str,
+        meta: dict[str, Any],
+        table: Any | None,
+        db: Any,
+        folder: Path | None = None,
+        *,
+        staged: bool = False,
+        table_name: str | None = None,
+    ) -> None:
         self.store = _store_of(data_dir)  # an object-store index (storage.py), else None
         if self.store is not None:
             self.data_dir: Path | str = self.store.dir
@@ -269,8 +289,7 @@ class Index:
             raise IndexUnavailable(f"retrieval index folder is unreadable: {d} (permission denied)", path=d)
         if not meta_path.exists():
             raise IndexUnavailable(
-                f"retrieval index at {d} has no {META} (never finished building?): "
-                "run `workbench ingest --reindex`",
+                f"retrieval index at {d} has no {META} (never finished building?): run `workbench ingest --reindex`",
                 path=d,
             )
         try:
@@ -435,7 +454,7 @@ class Index:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def incomplete(self) -> str | None:
-        """"index incomplete: 36/45 files (...)" when an ingest is running or was killed or
+        """ "index incomplete: 36/45 files (...)" when an ingest is running or was killed or
         cancelled part-way through this index, else None. Counts the indexed documents only then."""
         if self.meta.get("state") != "ingesting":
             return None
@@ -445,8 +464,11 @@ class Index:
             have = int(self.meta.get("docs") or 0)
         expected = self.meta.get("files_expected")
         count = f"{have}/{expected} files" if expected is not None else f"{have} files so far"
-        why = ("an ingest is running" if self.ingest_running()
-               else "an ingest stopped before it finished: run `workbench ingest` to complete it")
+        why = (
+            "an ingest is running"
+            if self.ingest_running()
+            else "an ingest stopped before it finished: run `workbench ingest` to complete it"
+        )
         return f"index incomplete: {count} ({why})"
 
     def ingest_running(self) -> bool:
@@ -739,13 +761,7 @@ class Index:
         """All chunks of one document, in order (for why-not and boundary checks)."""
         if self._table is None:
             return []
-        rows = (
-            self._table.search()
-            .where(f"path = {sql_str(path)}")
-            .select(RESULT_COLUMNS)
-            .limit(None)
-            .to_list()
-        )
+        rows = self._table.search().where(f"path = {sql_str(path)}").select(RESULT_COLUMNS).limit(None).to_list()
         return sorted(rows, key=lambda r: r["n"])
 
     def paths(self) -> list[str]:
@@ -820,12 +836,15 @@ def chunking_drift(meta: dict[str, Any], settings: Any) -> str | None:
         return None
     recorded = meta.get("chunking") or {}
     wanted = chunking_record(settings)
-    changed = [f"{key} {recorded.get(key, '?')} → {value}" for key, value in wanted.items()
-               if recorded.get(key) != value]
+    changed = [
+        f"{key} {recorded.get(key, '?')} → {value}" for key, value in wanted.items() if recorded.get(key) != value
+    ]
     if not changed:
         return None
-    return ("the index was chunked with other settings (" + ", ".join(changed) + "); results "
-            "come from the old chunks until the next ingest re-chunks them")
+    return (
+        "the index was chunked with other settings (" + ", ".join(changed) + "); results "
+        "come from the old chunks until the next ingest re-chunks them"
+    )
 
 
 def _schema(dimension: int) -> Any:

@@ -189,8 +189,7 @@ def ingest(
         indexed = index.file_hashes()
         if index.meta.get("chunking") != chunking and indexed:
             report.rechunked = (
-                f"chunking settings changed ({index.meta.get('chunking')} -> {chunking}): "
-                "every file re-chunked"
+                f"chunking settings changed ({index.meta.get('chunking')} -> {chunking}): every file re-chunked"
             )
 
         # --- scan: hash every file; chunk only new/changed ones ----------------------------------
@@ -281,7 +280,11 @@ def ingest(
                     vecs[i] = v
                 done_chunks += len(batch)
                 r, eta = rate()
-                emit(IngestProgress("embedding", files_done, files_total, done_chunks, total_chunks, r, eta, group[0][0].path))
+                emit(
+                    IngestProgress(
+                        "embedding", files_done, files_total, done_chunks, total_chunks, r, eta, group[0][0].path
+                    )
+                )
             # commit every file whose chunks are all embedded (all of them unless cancelled)
             per_file: list[tuple[str, list[dict[str, Any]]]] = []
             pos = 0
@@ -340,8 +343,9 @@ def ingest(
 def _commit(index: Index, per_file: list[tuple[str, list[dict[str, Any]]]]) -> list[tuple[str, list[dict[str, Any]]]]:
     """Write these files' chunks in one commit; what was written."""
     with index.writing("writing chunks"):
-        index.replace_files([r for _, rows in per_file for r in rows], [p for p, _ in per_file],
-                            index.meta["dimension"])
+        index.replace_files(
+            [r for _, rows in per_file for r in rows], [p for p, _ in per_file], index.meta["dimension"]
+        )
     return per_file
 
 
@@ -355,7 +359,9 @@ def _in_scope(doc_path: str, scopes: list[tuple[Path, Path]]) -> bool:
     return False
 
 
-def _finish(index: Index, report: IngestReport, t0: float, *, changed: bool, emit: Callable[[IngestProgress], None]) -> IngestReport:
+def _finish(
+    index: Index, report: IngestReport, t0: float, *, changed: bool, emit: Callable[[IngestProgress], None]
+) -> IngestReport:
     if index.staged and report.cancelled:  # a cancelled --reindex: drop it, the old index serves on
         index.discard()
         return _unchanged(index.data_dir, report, t0)
@@ -383,7 +389,11 @@ def _finish(index: Index, report: IngestReport, t0: float, *, changed: bool, emi
     index.write_meta()
     index.publish()
     report.seconds = time.perf_counter() - t0
-    emit(IngestProgress("done", report.docs_total, report.docs_total, report.chunks_embedded, report.chunks_embedded, 0.0, 0.0))
+    emit(
+        IngestProgress(
+            "done", report.docs_total, report.docs_total, report.chunks_embedded, report.chunks_embedded, 0.0, 0.0
+        )
+    )
     return report
 
 

@@ -11,8 +11,9 @@ from typing import Any
 from workbench.core.errors import WorkbenchError
 
 
-def checked_retrieve(project: Any, settings: Any, query: str, *, mode: str | None, k: int | None,
-                     path_glob: str | None, gold: list[str]) -> tuple[Any, int | None]:
+def checked_retrieve(
+    project: Any, settings: Any, query: str, *, mode: str | None, k: int | None, path_glob: str | None, gold: list[str]
+) -> tuple[Any, int | None]:
     """retrieve(), refusing first a --gold that names no indexed document: a typo'd --gold would
     read as a bad ranking (`dense #>50`)."""
     from workbench.core.retrieval.service import open_index, retrieve
@@ -51,8 +52,9 @@ class StoredEval:
         return self.comparison.before_id if self.comparison else None
 
 
-def eval_and_store(project: Any, evalset_arg: str | None, *, k: int | None, modes: tuple[str, ...],
-                   against: str | None) -> StoredEval:
+def eval_and_store(
+    project: Any, evalset_arg: str | None, *, k: int | None, modes: tuple[str, ...], against: str | None
+) -> StoredEval:
     """Score retrieval on the set's `relevant:` labels for each mode, store it, compare it."""
     from workbench.core.evals.evalset import load_evalset
     from workbench.core.evals.lookup import resolve_evalset_path
@@ -67,13 +69,21 @@ def eval_and_store(project: Any, evalset_arg: str | None, *, k: int | None, mode
     path = resolve_evalset_path(project, evalset_arg)
     evalset = load_evalset(path)
     if not any(c.relevant for c in evalset.cases):
-        raise WorkbenchError("no case in this eval set has `relevant:` labels, so retrieval cannot be scored",
-                             path=path)
+        raise WorkbenchError(
+            "no case in this eval set has `relevant:` labels, so retrieval cannot be scored", path=path
+        )
     index = open_index(project, settings)
     embedder = get_embedder(settings.embedding_model, project.root)
     ev = evaluate(
-        evalset.cases, index, settings, k=k, modes=modes, embedder=embedder,
-        evalset_name=evalset.name, evalset_path=str(path), evalset_hash=evalset.content_hash,
+        evalset.cases,
+        index,
+        settings,
+        k=k,
+        modes=modes,
+        embedder=embedder,
+        evalset_name=evalset.name,
+        evalset_path=str(path),
+        evalset_hash=evalset.content_hash,
     )
     base = base or previous_eval(project.store, evalset.name)
     eval_id = record_eval(project.store, ev)

@@ -172,7 +172,10 @@ def search(
 
 
 def fuse(
-    dense_rows: list[dict[str, Any]], fts_rows: list[dict[str, Any]], settings: RetrievalSettings, fuse_depth: int | None = None,
+    dense_rows: list[dict[str, Any]],
+    fts_rows: list[dict[str, Any]],
+    settings: RetrievalSettings,
+    fuse_depth: int | None = None,
     doc_sims: dict[str, float] | None = None,
 ) -> list[Hit]:
     """Merge the two candidate lists into Hits carrying both ranks and the RRF fused score.
@@ -399,7 +402,7 @@ def result_markdown(data: dict[str, Any], gold: list[str] | None = None, title: 
                 f"{_fmt(c.get('fts_score'), 2)} ({c.get('fts_rank') or '-'}) | "
                 f"{_fmt(c.get('fused_score'), 4)} ({c.get('hybrid_rank') or '-'}) |"
             )
-        if gold and not any(is_gold(chunks.get(cid, {"chunk_id": cid, "path": cid.split('#')[0]})) for cid in ids):
+        if gold and not any(is_gold(chunks.get(cid, {"chunk_id": cid, "path": cid.split("#")[0]})) for cid in ids):
             lines.append("")
             lines.append(f"_No gold chunk in the top {len(ids)} under {mode}._")
         lines.append("")

@@ -44,7 +44,7 @@ def open_index(project: Project, settings: RetrievalSettings) -> Index:
 
 
 def incomplete_note(project: Project) -> str | None:
-    """"index incomplete: 36/45 files (...)" when an ingest is running or stopped part-way
+    """ "index incomplete: 36/45 files (...)" when an ingest is running or stopped part-way
     through the project's index; None when it is complete (or there is none to speak of)."""
     from workbench.core.retrieval.index import IndexUnavailable
 
@@ -80,7 +80,9 @@ def retrieve(
     return result, trace_id
 
 
-def retrieve_sources(project: Project, settings: RetrievalSettings, question: str, *, source: str = "ask") -> tuple[list[dict[str, Any]], int | None]:
+def retrieve_sources(
+    project: Project, settings: RetrievalSettings, question: str, *, source: str = "ask"
+) -> tuple[list[dict[str, Any]], int | None]:
     """Top-k chunks for a grounded prompt, as the dicts pipeline.Source is built from.
 
     The same question with the same settings against the same index contents gets the same

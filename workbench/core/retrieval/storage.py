@@ -98,9 +98,13 @@ class ObjectStore:
     def storage_options(self) -> dict[str, str]:
         """LanceDB's `storage_options` (object_store's AmazonS3ConfigKey / ClientConfigKey names)."""
         opts = {"connect_timeout": "5s", "timeout": "60s"}
-        for key, value in (("aws_endpoint", self.endpoint), ("aws_region", self.region),
-                           ("aws_access_key_id", self._key), ("aws_secret_access_key", self._secret),
-                           ("aws_session_token", self._token)):
+        for key, value in (
+            ("aws_endpoint", self.endpoint),
+            ("aws_region", self.region),
+            ("aws_access_key_id", self._key),
+            ("aws_secret_access_key", self._secret),
+            ("aws_session_token", self._token),
+        ):
             if value:
                 opts[key] = value
         if self.allow_http:
@@ -118,8 +122,11 @@ class ObjectStore:
         if fs is None:
             from pyarrow import fs as pafs
 
-            kw: dict[str, Any] = {"connect_timeout": 5, "request_timeout": 60,
-                                  "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=3)}
+            kw: dict[str, Any] = {
+                "connect_timeout": 5,
+                "request_timeout": 60,
+                "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=3),
+            }
             if self.endpoint:
                 kw["endpoint_override"] = self.endpoint
                 kw["scheme"] = "http" if self.endpoint.startswith("http://") else "https"
@@ -199,12 +206,34 @@ class StoreUnavailable(IndexUnavailable):
     Not IndexDamaged: rebuilding would fail the same way, and the index is as it was."""
 
 
-_DENIED = ("invalidaccesskeyid", "signaturedoesnotmatch", "access_denied", "accessdenied",
-           "status: 403", "forbidden", "expiredtoken", "invalidtoken", "invalidclienttokenid",
-           "missing_authentication_token", "no credentials", "credential")
-_UNREACHABLE = ("network_connection", "could not connect", "connection refused", "tcp connect error",
-                "dns error", "failed to lookup address", "timed out", "timeout", "error sending request",
-                "connect error", "couldn't resolve host", "kind: connect")
+_DENIED = (
+    "invalidaccesskeyid",
+    "signaturedoesnotmatch",
+    "access_denied",
+    "accessdenied",
+    "status: 403",
+    "forbidden",
+    "expiredtoken",
+    "invalidtoken",
+    "invalidclienttokenid",
+    "missing_authentication_token",
+    "no credentials",
+    "credential",
+)
+_UNREACHABLE = (
+    "network_connection",
+    "could not connect",
+    "connection refused",
+    "tcp connect error",
+    "dns error",
+    "failed to lookup address",
+    "timed out",
+    "timeout",
+    "error sending request",
+    "connect error",
+    "couldn't resolve host",
+    "kind: connect",
+)
 _NO_BUCKET = ("nosuchbucket", "bucket does not exist", "the specified bucket does not exist")
 
 
@@ -218,11 +247,15 @@ def remote_problem(exc: BaseException, store: ObjectStore, doing: str) -> StoreU
         return StoreUnavailable(
             f"the object store refused access to {store.where()} ({doing}: {_reason(text)}): check "
             "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_SESSION_TOKEN, AWS_PROFILE) and that "
-            "they may read and write this bucket; the index was not changed", path=store.uri)
+            "they may read and write this bucket; the index was not changed",
+            path=store.uri,
+        )
     if any(k in text for k in _UNREACHABLE):
         return StoreUnavailable(
             f"cannot reach the object store for {store.where()} ({doing}: {_reason(text)}): check "
-            "AWS_ENDPOINT_URL and the network; the index was not changed", path=store.uri)
+            "AWS_ENDPOINT_URL and the network; the index was not changed",
+            path=store.uri,
+        )
     return None
 
 
@@ -230,20 +263,28 @@ def _no_bucket(store: ObjectStore, doing: str) -> StoreUnavailable:
     return StoreUnavailable(
         f"the bucket {store.bucket!r} does not exist on {store.endpoint or 'AWS S3'} "
         f"(retrieval.uri {store.uri}; {doing}): create it, or fix retrieval.uri / AWS_ENDPOINT_URL",
-        path=store.uri)
+        path=store.uri,
+    )
 
 
 def _reason(text: str) -> str:
-    for code, said in (("invalidaccesskeyid", "unknown access key"),
-                       ("signaturedoesnotmatch", "wrong secret key"),
-                       ("expiredtoken", "expired session token"),
-                       ("access_denied", "access denied"), ("accessdenied", "access denied"),
-                       ("status: 403", "access denied"), ("forbidden", "access denied"),
-                       ("connection refused", "connection refused"),
-                       ("could not connect", "connection refused"), ("tcp connect error", "connection refused"),
-                       ("dns error", "host not found"), ("failed to lookup address", "host not found"),
-                       ("couldn't resolve host", "host not found"),
-                       ("timed out", "timed out"), ("timeout", "timed out")):
+    for code, said in (
+        ("invalidaccesskeyid", "unknown access key"),
+        ("signaturedoesnotmatch", "wrong secret key"),
+        ("expiredtoken", "expired session token"),
+        ("access_denied", "access denied"),
+        ("accessdenied", "access denied"),
+        ("status: 403", "access denied"),
+        ("forbidden", "access denied"),
+        ("connection refused", "connection refused"),
+        ("could not connect", "connection refused"),
+        ("tcp connect error", "connection refused"),
+        ("dns error", "host not found"),
+        ("failed to lookup address", "host not found"),
+        ("couldn't resolve host", "host not found"),
+        ("timed out", "timed out"),
+        ("timeout", "timed out"),
+    ):
         if code in text:
             return said
     return "no credentials" if "credential" in text else "request failed"
@@ -278,11 +319,17 @@ class Lease:
         return WorkbenchError(
             f"another `workbench ingest` is writing this index ({self.store.uri}, from "
             f"{other.get('host')} pid {other.get('pid')}); wait for it to finish (a killed "
-            f"one's lock expires {int(LEASE_S)} s after its last renewal)")
+            f"one's lock expires {int(LEASE_S)} s after its last renewal)"
+        )
 
     def _write(self, since: float) -> None:
-        rec = {"host": socket.gethostname(), "pid": os.getpid(), "since": since, "beat": time.time(),
-               "token": self.token}
+        rec = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "since": since,
+            "beat": time.time(),
+            "token": self.token,
+        }
         self.store.write_text(LEASE, json.dumps(rec), "writing the ingest lock")
 
     @contextmanager

@@ -184,8 +184,7 @@ def _whynot_from_dict(data: dict[str, Any]) -> Any:
     boundary = dict(data["boundary"]) if data.get("boundary") else None
     if boundary is not None and boundary.get("chunk_ids"):
         boundary["chunk_ids"] = tuple(boundary["chunk_ids"])
-    return _build(WhyNot, {**data, "modes": modes,
-                           "boundary": _build(BoundaryReport, boundary) if boundary else None})
+    return _build(WhyNot, {**data, "modes": modes, "boundary": _build(BoundaryReport, boundary) if boundary else None})
 
 
 def eval_from_row(row: dict[str, Any]) -> Any:
@@ -198,15 +197,19 @@ def eval_from_row(row: dict[str, Any]) -> Any:
     metrics = row.get("metrics") or {}
     cases = []
     for c in row.get("cases") or []:
-        case = _build(CaseResult, {"question": "", "relevant": [], "metrics": {}, "gold_rank": {},
-                                   "top_docs": {}, **c})
+        case = _build(CaseResult, {"question": "", "relevant": [], "metrics": {}, "gold_rank": {}, "top_docs": {}, **c})
         case.whynot = _whynot_from_dict(c["whynot"]) if c.get("whynot") else None
         cases.append(case)
     version = row.get("index_version")
     return RetrievalEval(
-        evalset=row.get("evalset") or "", evalset_path="", evalset_hash=row.get("evalset_hash") or "",
-        k=settings.get("k") or 0, modes=list(settings.get("modes") or metrics), metrics=metrics,
-        cases=cases, settings=settings,
+        evalset=row.get("evalset") or "",
+        evalset_path="",
+        evalset_hash=row.get("evalset_hash") or "",
+        k=settings.get("k") or 0,
+        modes=list(settings.get("modes") or metrics),
+        metrics=metrics,
+        cases=cases,
+        settings=settings,
         index_version=int(version) if isinstance(version, str) and version.isdigit() else version,
         index_build=settings.get("index_build"),
     )
@@ -236,6 +239,10 @@ def stored_eval_markdown(store: Store, row: dict[str, Any]) -> str:
     from workbench.core.retrieval.evaluate import eval_markdown
 
     comparison = stored_eval_comparison(store, row)
-    return eval_markdown(eval_from_row(row), comparison.deltas if comparison else None, row.get("id"),
-                         comparison.before_id if comparison else None,
-                         comparison.notes() if comparison else ())
+    return eval_markdown(
+        eval_from_row(row),
+        comparison.deltas if comparison else None,
+        row.get("id"),
+        comparison.before_id if comparison else None,
+        comparison.notes() if comparison else (),
+    )

@@ -89,8 +89,13 @@ class TuneRow:
         return is_real(self.delta[1], self.delta[2])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"config": dataclasses.asdict(self.config), "label": self.config.label(), "metrics": self.metrics,
-                "ndcg_delta": list(self.delta), "real": self.real}
+        return {
+            "config": dataclasses.asdict(self.config),
+            "label": self.config.label(),
+            "metrics": self.metrics,
+            "ndcg_delta": list(self.delta),
+            "real": self.real,
+        }
 
 
 @dataclass
@@ -115,9 +120,16 @@ class TuneResult:
 
     def to_dict(self) -> dict[str, Any]:
         w = self.winner
-        return {"current": dataclasses.asdict(self.current), "k": self.k, "n_cases": self.n_cases,
-                "cancelled": self.cancelled, "seconds": round(self.seconds, 1), "embedded": self.embedded,
-                "winner": w.to_dict() if w else None, "rows": [r.to_dict() for r in self.rows]}
+        return {
+            "current": dataclasses.asdict(self.current),
+            "k": self.k,
+            "n_cases": self.n_cases,
+            "cancelled": self.cancelled,
+            "seconds": round(self.seconds, 1),
+            "embedded": self.embedded,
+            "winner": w.to_dict() if w else None,
+            "rows": [r.to_dict() for r in self.rows],
+        }
 
 
 def chunkings(grid: Sequence[TuneConfig]) -> list[tuple[int, int]]:
@@ -141,20 +153,26 @@ def seed_cache(cache: CachedEmbedder, index: Index) -> int:
     return cache.put(texts, vecs)
 
 
-def embed_cost(paths: Sequence[Path], bases: Sequence[Path], settings_list: Sequence[RetrievalSettings],
-               cache: Any) -> tuple[int, int]:
+def embed_cost(
+    paths: Sequence[Path], bases: Sequence[Path], settings_list: Sequence[RetrievalSettings], cache: Any
+) -> tuple[int, int]:
     """(chunk texts to embed that the cache lacks, total chunk texts) over the chunkings given."""
     from workbench.core.retrieval.chunking import chunk_document, tokens_for
     from workbench.core.retrieval.documents import Document, discover, read_document
 
     sources, _ = discover(list(paths), list(bases))
     tokens = tokens_for(str(cache.path))
-    docs = [d for d in (read_document(s, int(settings_list[0].max_file_mb * 1e6)) for s in sources)
-            if isinstance(d, Document)]
+    docs = [
+        d
+        for d in (read_document(s, int(settings_list[0].max_file_mb * 1e6)) for s in sources)
+        if isinstance(d, Document)
+    ]
     texts: set[str] = set()
     for s in settings_list:
         for d in docs:
-            texts.update(c.embed_text for c in chunk_document(d, s.chunk_tokens, s.overlap_tokens, tokens, s.min_tokens()))
+            texts.update(
+                c.embed_text for c in chunk_document(d, s.chunk_tokens, s.overlap_tokens, tokens, s.min_tokens())
+            )
     texts_l = sorted(texts)
     return cache.missing(texts_l), len(texts_l)
 

@@ -40,8 +40,16 @@ class TunePlan:
         from workbench.core.retrieval.tune import run_tune
 
         s = project.config.retrieval
-        return run_tune(self.evalset.cases, s, self.grid, paths=self.paths, bases=self.paths,
-                        tune_dir=self.tune_dir, embedder=self.cache, **kwargs)
+        return run_tune(
+            self.evalset.cases,
+            s,
+            self.grid,
+            paths=self.paths,
+            bases=self.paths,
+            tune_dir=self.tune_dir,
+            embedder=self.cache,
+            **kwargs,
+        )
 
 
 def plan_tune(project: Any, evalset: str | None) -> TunePlan:
@@ -61,8 +69,7 @@ def plan_tune(project: Any, evalset: str | None) -> TunePlan:
     es = load_evalset(path)
     n_cases = sum(1 for c in es.cases if c.relevant)
     if not n_cases:
-        raise WorkbenchError("no case in this eval set has `relevant:` labels, so retrieval cannot be tuned",
-                             path=path)
+        raise WorkbenchError("no case in this eval set has `relevant:` labels, so retrieval cannot be tuned", path=path)
     tune_dir = Path(project.data_dir) / "tune"
     cache = CachedEmbedder(get_embedder(settings.embedding_model, project.root), tune_dir / "embeddings.sqlite")
     try:
@@ -84,9 +91,16 @@ def eval_applied(project: Any, evalset: Any, evalset_path: Path) -> tuple[int, A
     from workbench.core.retrieval.traces import record_eval
 
     settings = project.config.retrieval
-    ev = evaluate(evalset.cases, open_index(project, settings), settings,
-                  embedder=get_embedder(settings.embedding_model, project.root), evalset_name=evalset.name,
-                  evalset_path=str(evalset_path), evalset_hash=evalset.content_hash, whynot=False)
+    ev = evaluate(
+        evalset.cases,
+        open_index(project, settings),
+        settings,
+        embedder=get_embedder(settings.embedding_model, project.root),
+        evalset_name=evalset.name,
+        evalset_path=str(evalset_path),
+        evalset_hash=evalset.content_hash,
+        whynot=False,
+    )
     return record_eval(project.store, ev), ev
 
 
@@ -114,8 +128,9 @@ def write_retrieval_changes(project: Any, changes: dict[str, Any]) -> AppliedCon
     except WorkbenchError:
         config_path.write_text(before, encoding="utf-8")
         raise
-    diff = list(difflib.unified_diff(before.splitlines(), after.splitlines(), str(config_path),
-                                     str(config_path), lineterm=""))
+    diff = list(
+        difflib.unified_diff(before.splitlines(), after.splitlines(), str(config_path), str(config_path), lineterm="")
+    )
     return AppliedConfig(config_path, diff, config)
 
 

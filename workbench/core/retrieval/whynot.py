@@ -36,8 +36,19 @@ class ChunkRef:
 
     @classmethod
     def of(cls, h: Hit) -> ChunkRef:
-        return cls(h.chunk_id, h.path, h.heading_path, h.line_start, h.line_end, h.dense_score,
-                   h.dense_rank, h.fts_score, h.fts_rank, h.fused_score, h.hybrid_rank)
+        return cls(
+            h.chunk_id,
+            h.path,
+            h.heading_path,
+            h.line_start,
+            h.line_end,
+            h.dense_score,
+            h.dense_rank,
+            h.fts_score,
+            h.fts_rank,
+            h.fused_score,
+            h.hybrid_rank,
+        )
 
 
 @dataclass
@@ -58,7 +69,11 @@ class ModeReport:
         if self.chunk_rank is None:
             extra = ""
             if self.unranked_gold_score is not None:
-                extra = f" (its best score {self.unranked_gold_score:.3f} vs {self.cutoff_score:.3f} at k)" if self.cutoff_score is not None else ""
+                extra = (
+                    f" (its best score {self.unranked_gold_score:.3f} vs {self.cutoff_score:.3f} at k)"
+                    if self.cutoff_score is not None
+                    else ""
+                )
             elif self.mode == "fts":
                 extra = " (no query term matches it)"
             return f"not in the top {self.depth} under {name}{extra}"
@@ -196,13 +211,23 @@ def why_not(
         cutoff = ranking[k - 1].score_in(mode) if len(ranking) >= k else None
         mode_depth = settings.candidates if mode == "hybrid" else depth
         if gold_i is None:
-            rep = ModeReport(mode, k, mode_depth, None, doc_rank, None, True,
-                             [ChunkRef.of(h) for h in ranking[:10]], cutoff)
+            rep = ModeReport(
+                mode, k, mode_depth, None, doc_rank, None, True, [ChunkRef.of(h) for h in ranking[:10]], cutoff
+            )
             rep.unranked_gold_score = _unranked_score(mode, query, rel, index, settings, embedder, result)
         else:
             g = ranking[gold_i]
-            rep = ModeReport(mode, k, mode_depth, gold_i + 1, doc_rank, ChunkRef.of(g), gold_i + 1 > k,
-                             [ChunkRef.of(h) for h in ranking[: min(gold_i, 10)]], cutoff)
+            rep = ModeReport(
+                mode,
+                k,
+                mode_depth,
+                gold_i + 1,
+                doc_rank,
+                ChunkRef.of(g),
+                gold_i + 1 > k,
+                [ChunkRef.of(h) for h in ranking[: min(gold_i, 10)]],
+                cutoff,
+            )
         reports[mode] = rep
     boundary = None
     if expected and expected.strip():
@@ -210,8 +235,9 @@ def why_not(
     return WhyNot(query, rel, k, reports, boundary, case_id, missing)
 
 
-def missing_labels(relevant: Sequence[str], index: Index, paths: set[str] | None = None,
-                   chunk_ids: set[str] | None = None) -> list[str]:
+def missing_labels(
+    relevant: Sequence[str], index: Index, paths: set[str] | None = None, chunk_ids: set[str] | None = None
+) -> list[str]:
     """The labels that name a document or chunk the index does not hold (a typo, label rot after
     a re-chunk, a corpus not ingested): such a case can never be a hit, and must say why.
     `paths` / `chunk_ids` (what the index holds) save a scan per case when the caller has them."""
@@ -233,8 +259,11 @@ def unknown_gold(label: str, index: Index) -> str | None:
     paths = index.paths()
     known = sorted(index.chunk_ids()) if "#" in label else paths
     close = difflib.get_close_matches(_norm(label), known, n=3, cutoff=0.7)  # 0.6 offered sqlite.md for cast.md
-    hint = (f"did you mean {', '.join(close)}?" if close
-            else f"{len(paths)} documents are indexed (see `workbench retrieval status`)")
+    hint = (
+        f"did you mean {', '.join(close)}?"
+        if close
+        else f"{len(paths)} documents are indexed (see `workbench retrieval status`)"
+    )
     return f"{label}: not in the index: {hint}"
 
 
@@ -242,8 +271,15 @@ def _is_gold(h: Hit, rel: Sequence[str]) -> bool:
     return h.chunk_id in rel or _norm(h.path) in rel
 
 
-def _unranked_score(mode: str, query: str, rel: list[str], index: Index, settings: RetrievalSettings,
-                    embedder: Embedder | None, result: SearchResult) -> float | None:
+def _unranked_score(
+    mode: str,
+    query: str,
+    rel: list[str],
+    index: Index,
+    settings: RetrievalSettings,
+    embedder: Embedder | None,
+    result: SearchResult,
+) -> float | None:
     """Best score any gold chunk gets under `mode` when it is below the searched depth."""
     paths = [r.split("#")[0] for r in rel]
     where = "path IN (" + ", ".join(sql_str(p) for p in paths) + ")"
@@ -308,13 +344,13 @@ def boundary_check(expected: str, relevant: Sequence[str], index: Index) -> Boun
             else:
                 joined += "\n" + b["text"]
             across, end = longest_common_run(ans, _words(joined))
-            if (
-                across >= MIN_SPLIT_WORDS
-                and across >= single + MIN_SPLIT_GAIN
-                and across > best.words_across_boundary
-            ):
+            if across >= MIN_SPLIT_WORDS and across >= single + MIN_SPLIT_GAIN and across > best.words_across_boundary:
                 best = BoundaryReport(
-                    True, path, (a["chunk_id"], b["chunk_id"]), single, across,
+                    True,
+                    path,
+                    (a["chunk_id"], b["chunk_id"]),
+                    single,
+                    across,
                     " ".join(ans[end - across : end]),
                 )
         if not best.split:

@@ -17,8 +17,11 @@ from textual.widgets.option_list import Option
 class ChooseScreen(ModalScreen[Any]):
     """Returns the chosen value, or None when dismissed."""
 
-    BINDINGS = [Binding("escape", "cancel", "Keep current", id="choose.cancel",
-                        tooltip="Close the list without changing the choice")]
+    BINDINGS = [
+        Binding(
+            "escape", "cancel", "Keep current", id="choose.cancel", tooltip="Close the list without changing the choice"
+        )
+    ]
 
     def __init__(self, title: str, options: list[tuple[str, Any]], current: Any) -> None:
         super().__init__()
@@ -29,8 +32,7 @@ class ChooseScreen(ModalScreen[Any]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box -small -choose"):
             yield Static(Text(self.title_text), classes="modal-title")
-            yield OptionList(*[Option(Text(text), id=str(i)) for i, (text, _) in enumerate(self.choices)],
-                             id="choices")
+            yield OptionList(*[Option(Text(text), id=str(i)) for i, (text, _) in enumerate(self.choices)], id="choices")
 
     def on_mount(self) -> None:
         option_list = self.query_one("#choices", OptionList)

@@ -24,9 +24,12 @@ class ConfirmQuitScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box -small"):
             yield Static("A run is in progress — quit?", classes="modal-title", markup=False)
-            yield Static(f"Running: {', '.join(self.runs)}.\nQuitting stops it and keeps what it "
-                         "produced (stored as interrupted / cancelled).\ny or Enter quits, "
-                         "n or Esc keeps it running.", markup=False)
+            yield Static(
+                f"Running: {', '.join(self.runs)}.\nQuitting stops it and keeps what it "
+                "produced (stored as interrupted / cancelled).\ny or Enter quits, "
+                "n or Esc keeps it running.",
+                markup=False,
+            )
 
     def action_answer(self, quit_now: bool) -> None:
         self.dismiss(quit_now)

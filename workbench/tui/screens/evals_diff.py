@@ -58,17 +58,30 @@ class EvalsDiffScreen(Screen[None]):
     """Run A (before) against run B (after), case by case."""
 
     BINDINGS = [
-        Binding("escape", "close", "Back", id="evals_diff.close",
-                tooltip="Back to the Evals tab"),
-        Binding("r", "only('regressions')", "Regressions", id="evals_diff.regressions",
-                tooltip="Show only cases that passed in A and fail in B"),
-        Binding("f", "only('fixes')", "Fixes", id="evals_diff.fixes",
-                tooltip="Show only cases that failed in A and pass in B"),
-        Binding("c", "only('changed')", "Changed", id="evals_diff.changed",
-                tooltip="Show cases whose verdict or output changed"),
+        Binding("escape", "close", "Back", id="evals_diff.close", tooltip="Back to the Evals tab"),
+        Binding(
+            "r",
+            "only('regressions')",
+            "Regressions",
+            id="evals_diff.regressions",
+            tooltip="Show only cases that passed in A and fail in B",
+        ),
+        Binding(
+            "f",
+            "only('fixes')",
+            "Fixes",
+            id="evals_diff.fixes",
+            tooltip="Show only cases that failed in A and pass in B",
+        ),
+        Binding(
+            "c",
+            "only('changed')",
+            "Changed",
+            id="evals_diff.changed",
+            tooltip="Show cases whose verdict or output changed",
+        ),
         Binding("a", "only('all')", "All", id="evals_diff.all", tooltip="Show every case"),
-        Binding("s", "swap", "Swap A/B", id="evals_diff.swap",
-                tooltip="Exchange the before and after runs"),
+        Binding("s", "swap", "Swap A/B", id="evals_diff.swap", tooltip="Exchange the before and after runs"),
     ]
 
     DEFAULT_CSS = """
@@ -152,8 +165,9 @@ class EvalsDiffScreen(Screen[None]):
         try:
             info_a = runstore.run_info(runstore.get_run(self.store, run_a))
             info_b = runstore.run_info(runstore.get_run(self.store, run_b))
-            diff = diff_runs(runstore.load_results(self.store, run_a),
-                             runstore.load_results(self.store, run_b), a=info_a, b=info_b)
+            diff = diff_runs(
+                runstore.load_results(self.store, run_a), runstore.load_results(self.store, run_b), a=info_a, b=info_b
+            )
         except WorkbenchError as exc:
             self.post_message(self.DiffReady(error=str(exc)))
             return
@@ -201,7 +215,8 @@ class EvalsDiffScreen(Screen[None]):
         for case in self.cases:
             table.add_row(cell(case.case_id), change_text(case, styles), key=case.case_id)
         self.query_one("#diff-filter", Static).update(
-            Text(filter_line(self.which, len(self.cases), len(self.diff.cases))))
+            Text(filter_line(self.which, len(self.cases), len(self.diff.cases)))
+        )
         if self.cases:
             table.move_cursor(row=0)
         self._show_case()
@@ -210,8 +225,7 @@ class EvalsDiffScreen(Screen[None]):
     def _size_case_column(self) -> None:
         """Fit the case column (and the left pane) to the terminal and the longest case id."""
         table = self.query_one("#diff-cases", DataTable)
-        longest = max((len(safe(c.case_id)) for c in (self.diff.cases if self.diff else [])),
-                      default=CASE_MIN)
+        longest = max((len(safe(c.case_id)) for c in (self.diff.cases if self.diff else [])), default=CASE_MIN)
         width = case_column_width(self.size.width or self.app.size.width, longest)
         column = table.columns.get(ColumnKey("case"))
         if column is not None and column.width != width:
@@ -253,8 +267,8 @@ class EvalsDiffScreen(Screen[None]):
         head.update(Text(case_head(case)))
         flips = flip_lines(case)
         self.query_one("#diff-flips", Static).update(
-            Text("flipped: " + "\n         ".join(flips)) if flips
-            else Text("no assertion changed outcome"))
+            Text("flipped: " + "\n         ".join(flips)) if flips else Text("no assertion changed outcome")
+        )
         self.query_one("#diff-retrieval", Static).update(Text(retrieval_line(case)))
         out_a, out_b = side_texts(case, styles["delete"], styles["insert"])
         self.query_one("#diff-out-a", Static).update(out_a)

@@ -29,8 +29,15 @@ MODAL_CSS = """
 class OverrideScreen(ModalScreen[str | None]):
     """Returns the reason for training although the guard refuses, or None when cancelled."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="finetune_override.cancel",
-                        tooltip="Close without overriding: the tab stays locked")]
+    BINDINGS = [
+        Binding(
+            "escape",
+            "cancel",
+            "Cancel",
+            id="finetune_override.cancel",
+            tooltip="Close without overriding: the tab stays locked",
+        )
+    ]
     DEFAULT_CSS = MODAL_CSS.format(name="OverrideScreen")
 
     def __init__(self, advice: str) -> None:
@@ -39,16 +46,22 @@ class OverrideScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box -small"):
-            yield Static("Override the guard: train without the evidence", classes="modal-title",
-                         markup=False)
+            yield Static("Override the guard: train without the evidence", classes="modal-title", markup=False)
             yield Static(Text(f"The guard says: {safe(self.advice)}"), classes="ft-modal-body")
-            yield Static("The reason is stored with the job and shown wherever the job is "
-                         "(the Jobs list, the Runs tab, `workbench finetune show`).",
-                         classes="ft-modal-hint", markup=False)
-            yield Input(placeholder="why train anyway? e.g. a format experiment on 20 cases",
-                        id="ft-override-reason", compact=True)
-            yield Static("Enter unlocks the LoRA form for the next job · Esc cancels",
-                         classes="ft-modal-hint", markup=False)
+            yield Static(
+                "The reason is stored with the job and shown wherever the job is "
+                "(the Jobs list, the Runs tab, `workbench finetune show`).",
+                classes="ft-modal-hint",
+                markup=False,
+            )
+            yield Input(
+                placeholder="why train anyway? e.g. a format experiment on 20 cases",
+                id="ft-override-reason",
+                compact=True,
+            )
+            yield Static(
+                "Enter unlocks the LoRA form for the next job · Esc cancels", classes="ft-modal-hint", markup=False
+            )
             yield Static("", id="ft-override-error", classes="ft-modal-error")
 
     @on(Input.Submitted, "#ft-override-reason")
@@ -57,7 +70,8 @@ class OverrideScreen(ModalScreen[str | None]):
         reason = " ".join(event.value.split())
         if not reason:
             self.query_one("#ft-override-error", Static).update(
-                Text("Give a reason: an override without one is not recorded."))
+                Text("Give a reason: an override without one is not recorded.")
+            )
             return
         self.dismiss(reason)
 
@@ -68,8 +82,7 @@ class OverrideScreen(ModalScreen[str | None]):
 class ExportScreen(ModalScreen[tuple[str, bool] | None]):
     """Returns (model name, re-run the eval set on it), or None when cancelled."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="finetune_export.cancel",
-                        tooltip="Close without exporting")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="finetune_export.cancel", tooltip="Close without exporting")]
     DEFAULT_CSS = MODAL_CSS.format(name="ExportScreen")
 
     def __init__(self, job_id: int, suggestion: str) -> None:
@@ -79,15 +92,23 @@ class ExportScreen(ModalScreen[tuple[str, bool] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box -small"):
-            yield Static(f"Export job f{self.job_id} to Ollama", classes="modal-title",
-                         markup=False)
-            yield Static("Writes the adapter and a Modelfile (FROM the same base, the training "
-                         "chat template) into the job folder; when Ollama runs, uploads the blobs "
-                         "and creates the model.", classes="ft-modal-body", markup=False)
-            yield Input(value=self.suggestion, placeholder="model name, e.g. smollm2-sql",
-                        id="ft-export-name", compact=True)
-            yield Checkbox("then run the eval set on the exported model (flags a drop)",
-                           value=True, compact=True, id="ft-export-eval")
+            yield Static(f"Export job f{self.job_id} to Ollama", classes="modal-title", markup=False)
+            yield Static(
+                "Writes the adapter and a Modelfile (FROM the same base, the training "
+                "chat template) into the job folder; when Ollama runs, uploads the blobs "
+                "and creates the model.",
+                classes="ft-modal-body",
+                markup=False,
+            )
+            yield Input(
+                value=self.suggestion, placeholder="model name, e.g. smollm2-sql", id="ft-export-name", compact=True
+            )
+            yield Checkbox(
+                "then run the eval set on the exported model (flags a drop)",
+                value=True,
+                compact=True,
+                id="ft-export-eval",
+            )
             yield Static("Enter exports · Esc cancels", classes="ft-modal-hint", markup=False)
             yield Static("", id="ft-export-error", classes="ft-modal-error")
 

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -33,11 +34,12 @@ class GoldDocScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box -small"):
             yield Static("Expected document", classes="modal-title", markup=False)
-            yield Static("Which document should this search have found? The why-not report says "
-                         "where it ranked under each method. Enter sets it (empty: none), Esc cancels.",
-                         markup=False)
-            yield Input(value=self.current, placeholder="path as indexed, e.g. docs/wal.md",
-                        id="gold-name")
+            yield Static(
+                "Which document should this search have found? The why-not report says "
+                "where it ranked under each method. Enter sets it (empty: none), Esc cancels.",
+                markup=False,
+            )
+            yield Input(value=self.current, placeholder="path as indexed, e.g. docs/wal.md", id="gold-name")
             yield Static("", id="gold-error")
             yield Static(self._matches(self.current), id="gold-matches")
 
@@ -75,7 +77,7 @@ def ask_gold(tab: Any) -> None:
     from workbench.core.errors import WorkbenchError
     from workbench.core.retrieval.service import open_index
     from workbench.core.retrieval.whynot import unknown_gold
-    from workbench.tui.widgets.retrieval_cases import CasePicker, CaseChoice
+    from workbench.tui.widgets.retrieval_cases import CaseChoice, CasePicker
 
     try:
         index = open_index(tab.project, tab.settings)
@@ -94,8 +96,7 @@ def ask_gold(tab: Any) -> None:
             with picker.prevent(picker.Changed):
                 picker.clear()
         query = tab.query_one("#rt-query").value.strip()
-        tab.case = (CaseChoice(f"{GOLD_KEY}{label}", "", f"expected {label}", query, (label,), None)
-                    if label else None)
+        tab.case = CaseChoice(f"{GOLD_KEY}{label}", "", f"expected {label}", query, (label,), None) if label else None
         if tab.case is None:
             tab.report = None
             tab._show_result()

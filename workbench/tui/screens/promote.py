@@ -3,9 +3,10 @@ where to, the case id, the expected answer, and what promoting does to the set's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -35,14 +36,13 @@ class PromoteRequest:
 
 def _short(text: str) -> str:
     one_line = " ".join(terminal_safe(text).split())
-    return one_line if len(one_line) <= SHOWN_CHARS else one_line[:SHOWN_CHARS - 1] + "…"
+    return one_line if len(one_line) <= SHOWN_CHARS else one_line[: SHOWN_CHARS - 1] + "…"
 
 
 class PromoteScreen(ModalScreen[Any]):
     """Returns the PromotedCase, or None when cancelled."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="promote.cancel",
-                        tooltip="Close without promoting")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="promote.cancel", tooltip="Close without promoting")]
     DEFAULT_CSS = """
     PromoteScreen .promote-where { height: auto; }
     PromoteScreen .promote-where Input { width: 1fr; }
@@ -58,20 +58,25 @@ class PromoteScreen(ModalScreen[Any]):
         # the focused one is plain to see. Model text is shown as plain Text, never markup.
         r = self.request
         with Vertical(classes="modal-box -small"):
-            yield Static(Text(f"Promote generation {r.generation_id} ({terminal_safe(r.where)}) "
-                              "to an eval case"), classes="modal-title")
+            yield Static(
+                Text(f"Promote generation {r.generation_id} ({terminal_safe(r.where)}) to an eval case"),
+                classes="modal-title",
+            )
             yield Static(Text(f"Q: {_short(r.question)}"), id="promote-question")
             yield Static(Text(f"A: {_short(r.answer)}"), id="promote-answer")
-            yield Static("Expected answer (scored by a `similar` check; needed unless the file's "
-                         "defaults check answers):", markup=False)
+            yield Static(
+                "Expected answer (scored by a `similar` check; needed unless the file's defaults check answers):",
+                markup=False,
+            )
             yield Input(placeholder="the reference answer", id="promote-expected")
             yield Static("Eval file (appended to, never rewritten) · case id:", markup=False)
             with Horizontal(classes="promote-where"):
                 yield Input(value=str(r.default_path), id="promote-to")
                 yield Input(value=r.case_id, id="promote-id")
             yield Static(Text(r.note(r.default_path)), id="promote-note", classes="modal-hint")
-            yield Static("Enter promotes · Tab moves between the fields · Esc cancels",
-                         classes="modal-hint", markup=False)
+            yield Static(
+                "Enter promotes · Tab moves between the fields · Esc cancels", classes="modal-hint", markup=False
+            )
             yield Static("", id="promote-error")
 
     def on_mount(self) -> None:
@@ -79,8 +84,7 @@ class PromoteScreen(ModalScreen[Any]):
 
     @on(Input.Changed, "#promote-to")
     def _target_changed(self, event: Input.Changed) -> None:
-        self.query_one("#promote-note", Static).update(
-            Text(self.request.note(Path(event.value.strip() or "."))))
+        self.query_one("#promote-note", Static).update(Text(self.request.note(Path(event.value.strip() or "."))))
 
     @on(Input.Submitted)
     def _submit(self, event: Input.Submitted) -> None:

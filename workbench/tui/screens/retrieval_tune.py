@@ -27,10 +27,20 @@ class TuneScreen(ModalScreen[bool]):
     """Dismisses with True when a winner was applied (the tab must reload its settings)."""
 
     BINDINGS = [
-        Binding("escape", "stop", "Stop/close", id="tune.stop",
-                tooltip="Stop the sweep after this case (finished configurations stay); again to close"),
-        Binding("a", "apply", "Apply winner", id="tune.apply",
-                tooltip="Write the winner to workbench.yaml, re-index and store a retrieval eval"),
+        Binding(
+            "escape",
+            "stop",
+            "Stop/close",
+            id="tune.stop",
+            tooltip="Stop the sweep after this case (finished configurations stay); again to close",
+        ),
+        Binding(
+            "a",
+            "apply",
+            "Apply winner",
+            id="tune.apply",
+            tooltip="Write the winner to workbench.yaml, re-index and store a retrieval eval",
+        ),
     ]
     DEFAULT_CSS = """
     TuneScreen { align: center middle; }
@@ -87,8 +97,9 @@ class TuneScreen(ModalScreen[bool]):
 
         try:
             plan = self.plan = plan_tune(self.project, self.evalset)
-            cost = tune_cost_line(len(plan.grid), plan.n_chunkings, plan.n_cases, plan.todo, plan.total,
-                                  plan.seconds).plain
+            cost = tune_cost_line(
+                len(plan.grid), plan.n_chunkings, plan.n_cases, plan.todo, plan.total, plan.seconds
+            ).plain
             self.post_message(self.Progress(cost))
 
             def progress(what: str, done: int, total: int) -> None:
@@ -126,9 +137,11 @@ class TuneScreen(ModalScreen[bool]):
         for r in res.rows:
             table.add_row(*(Text(terminal_safe(c)) for c in tune_cells(res, r)))
         stopped = " (stopped early)" if res.cancelled else ""
-        self._line(f"{res.n_cases} cases, k={res.k}, {len(res.rows)} configurations{stopped}; "
-                   f"{res.embedded} texts embedded, {res.seconds:.0f} s. * the interval excludes 0: a real "
-                   "difference on these cases.")
+        self._line(
+            f"{res.n_cases} cases, k={res.k}, {len(res.rows)} configurations{stopped}; "
+            f"{res.embedded} texts embedded, {res.seconds:.0f} s. * the interval excludes 0: a real "
+            "difference on these cases."
+        )
         winner = res.winner
         if res.cancelled:
             self._foot("Stopped before every configuration was scored: nothing to apply. Esc closes.")
@@ -170,6 +183,7 @@ class TuneScreen(ModalScreen[bool]):
             applied = write_retrieval_changes(self.project, changes)
             self.project.config = applied.config
             settings = applied.config.retrieval
+
             def progress(p: Any) -> None:
                 self.post_message(self.Applied(f"re-indexing: {progress_text(p)}", final=False))
 
@@ -180,9 +194,13 @@ class TuneScreen(ModalScreen[bool]):
             return
         m = ev.metrics[settings.mode]
         diff = " ".join(line for line in applied.diff if line[:1] in "+-" and line[:3] not in ("+++", "---"))
-        self.post_message(self.Applied(f"applied to {applied.path.name} ({diff}); retrieval eval re{eval_id}: "
-                                       f"{settings.mode} nDCG@10 {m['ndcg@10']:.3f}, MRR@10 {m['mrr@10']:.3f}. "
-                                       "Esc closes."))
+        self.post_message(
+            self.Applied(
+                f"applied to {applied.path.name} ({diff}); retrieval eval re{eval_id}: "
+                f"{settings.mode} nDCG@10 {m['ndcg@10']:.3f}, MRR@10 {m['mrr@10']:.3f}. "
+                "Esc closes."
+            )
+        )
 
     @on(Applied)
     def _applied(self, message: Applied) -> None:

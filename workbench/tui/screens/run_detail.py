@@ -36,10 +36,20 @@ class RunDetailScreen(ModalScreen[None]):
 
     BINDINGS = [
         Binding("escape", "dismiss_screen", "Close", id="run.close", tooltip="Back to the runs list"),
-        Binding("ctrl+o", "copy", "Copy report", id="run.copy",
-                tooltip="Copy this run's Markdown report to the clipboard (OSC 52)"),
-        Binding("ctrl+g", "promote", "Promote", id="run.promote",
-                tooltip="Append this generation's question to an eval set as a new case"),
+        Binding(
+            "ctrl+o",
+            "copy",
+            "Copy report",
+            id="run.copy",
+            tooltip="Copy this run's Markdown report to the clipboard (OSC 52)",
+        ),
+        Binding(
+            "ctrl+g",
+            "promote",
+            "Promote",
+            id="run.promote",
+            tooltip="Append this generation's question to an eval set as a new case",
+        ),
     ]
 
     def __init__(self, project: Any, run_id: str, kind: str, row: dict[str, Any]) -> None:
@@ -53,8 +63,7 @@ class RunDetailScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         status = self.row.get("status") or ""
         with Vertical(classes="modal-box"):
-            yield Static(Text(terminal_safe(f"{self.kind} {self.run_id} · {status}")),
-                         classes="modal-title")
+            yield Static(Text(terminal_safe(f"{self.kind} {self.run_id} · {status}")), classes="modal-title")
             with VerticalScroll(classes="modal-body", can_focus=True):
                 yield Markdown(terminal_safe(self.report), classes="run-report")
             yield KeyHints()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -18,8 +19,7 @@ from workbench.core.errors import WorkbenchError
 class SaveVariantScreen(ModalScreen[Any]):
     """Returns the SavedVariant, or None when cancelled."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="save.cancel",
-                        tooltip="Close without saving")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="save.cancel", tooltip="Close without saving")]
 
     def __init__(self, save: Callable[[str], Any], suggestion: str = "") -> None:
         super().__init__()
@@ -29,10 +29,12 @@ class SaveVariantScreen(ModalScreen[Any]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal-box -small"):
             yield Static("Save as variant", classes="modal-title", markup=False)
-            yield Static("Writes prompts/<name>.yaml from the editor and adds variants.<name> "
-                         "to workbench.yaml. Enter saves, Esc cancels.", markup=False)
-            yield Input(value=self.suggestion, placeholder="name, e.g. qa-v2",
-                        id="variant-name")
+            yield Static(
+                "Writes prompts/<name>.yaml from the editor and adds variants.<name> "
+                "to workbench.yaml. Enter saves, Esc cancels.",
+                markup=False,
+            )
+            yield Input(value=self.suggestion, placeholder="name, e.g. qa-v2", id="variant-name")
             yield Static("", id="save-error")
 
     @on(Input.Submitted, "#variant-name")

@@ -19,10 +19,14 @@ class SourceScreen(ModalScreen[None]):
     """Shows `[n] path — heading` and the chunk text; Esc closes."""
 
     BINDINGS = [
-        Binding("escape", "dismiss_screen", "Close", id="source.close",
-                tooltip="Back to the answer"),
-        Binding("ctrl+o", "copy", "Copy chunk", id="source.copy",
-                tooltip="Copy the chunk text to the clipboard (OSC 52; works over SSH)"),
+        Binding("escape", "dismiss_screen", "Close", id="source.close", tooltip="Back to the answer"),
+        Binding(
+            "ctrl+o",
+            "copy",
+            "Copy chunk",
+            id="source.copy",
+            tooltip="Copy the chunk text to the clipboard (OSC 52; works over SSH)",
+        ),
     ]
 
     def __init__(self, source: Any) -> None:
@@ -33,8 +37,7 @@ class SourceScreen(ModalScreen[None]):
         s = self.source
         score = f" · score {s.score:.3f}" if isinstance(s.score, (int, float)) else ""
         with Vertical(classes="modal-box"):
-            yield Static(Text(terminal_safe(f"[{s.n}] {s.path} — {s.heading}{score}")),
-                         classes="modal-title")
+            yield Static(Text(terminal_safe(f"[{s.n}] {s.path} — {s.heading}{score}")), classes="modal-title")
             with VerticalScroll(classes="modal-body", can_focus=True):
                 yield Static(Text(terminal_safe(s.text)), classes="source-text")
             yield KeyHints()

@@ -29,8 +29,7 @@ from workbench.tui.widgets.evals_panels import SummaryPanel
 from workbench.tui.widgets.evals_text import RESUMABLE, default_pair, run_cells
 from workbench.tui.widgets.table_fit import apply_widths, fit_widths, longest, room
 
-COLUMNS = (("run", 6), ("eval set", 10), ("variant", 12), ("pass [95% CI]", 13),
-           ("date", 11), ("status", 14))
+COLUMNS = (("run", 6), ("eval set", 10), ("variant", 12), ("pass [95% CI]", 13), ("date", 11), ("status", 14))
 ROW_LIMIT = 200
 GROW_FIRST = ("status", "variant", "eval set", "run", "pass [95% CI]", "date")
 
@@ -39,22 +38,41 @@ class EvalsTab(Vertical):
     """Runs table, the selected run's summary, the run controls; `d` opens a diff."""
 
     BINDINGS = [
-        Binding("ctrl+r", "run", "Run", id="evals.run",
-                tooltip="Run the chosen eval set with the chosen variant"),
-        Binding("escape", "cancel", "Cancel run", id="evals.cancel",
-                tooltip="Stop the run; finished cases are kept and the run can be resumed"),
-        Binding("ctrl+e", "resume", "Resume", id="evals.resume",
-                tooltip="Continue the selected cancelled or interrupted run"),
-        Binding("d", "diff", "Diff", id="evals.diff",
-                tooltip="Compare two runs (the marked A and B, else the two newest of the set)"),
-        Binding("a", "mark('a')", "Mark A", id="evals.mark_a",
-                tooltip="Use the selected run as A (before) in the diff"),
-        Binding("b", "mark('b')", "Mark B", id="evals.mark_b",
-                tooltip="Use the selected run as B (after) in the diff"),
-        Binding("ctrl+l", "table", "Runs", id="evals.table", show=False,
-                tooltip="Move to the runs table"),
-        Binding("ctrl+u", "refresh", "Refresh", id="evals.refresh", show=False,
-                tooltip="Read the eval sets and the run store again"),
+        Binding("ctrl+r", "run", "Run", id="evals.run", tooltip="Run the chosen eval set with the chosen variant"),
+        Binding(
+            "escape",
+            "cancel",
+            "Cancel run",
+            id="evals.cancel",
+            tooltip="Stop the run; finished cases are kept and the run can be resumed",
+        ),
+        Binding(
+            "ctrl+e",
+            "resume",
+            "Resume",
+            id="evals.resume",
+            tooltip="Continue the selected cancelled or interrupted run",
+        ),
+        Binding(
+            "d",
+            "diff",
+            "Diff",
+            id="evals.diff",
+            tooltip="Compare two runs (the marked A and B, else the two newest of the set)",
+        ),
+        Binding(
+            "a", "mark('a')", "Mark A", id="evals.mark_a", tooltip="Use the selected run as A (before) in the diff"
+        ),
+        Binding("b", "mark('b')", "Mark B", id="evals.mark_b", tooltip="Use the selected run as B (after) in the diff"),
+        Binding("ctrl+l", "table", "Runs", id="evals.table", show=False, tooltip="Move to the runs table"),
+        Binding(
+            "ctrl+u",
+            "refresh",
+            "Refresh",
+            id="evals.refresh",
+            show=False,
+            tooltip="Read the eval sets and the run store again",
+        ),
     ]
 
     # The controls are docked at the bottom, above the footer's keys: Textual orders focus by
@@ -158,7 +176,8 @@ class EvalsTab(Vertical):
             return
         if not self.rows:
             self.query_one(SummaryPanel).show_message(
-                "No eval runs yet. Choose an eval set and a variant below, then ctrl+r.")
+                "No eval runs yet. Choose an eval set and a variant below, then ctrl+r."
+            )
             return
         ids = [r["id"] for r in self.rows]
         table.move_cursor(row=ids.index(keep) if keep in ids else 0)
@@ -168,13 +187,17 @@ class EvalsTab(Vertical):
         table = self.query_one("#evals-runs", DataTable)
         cursor = table.cursor_row
         table.clear()
-        rows = [run_cells(row, mark="".join(k.upper() for k in ("a", "b") if self.marks[k] == row["id"]))
-                for row in self.rows]
+        rows = [
+            run_cells(row, mark="".join(k.upper() for k in ("a", "b") if self.marks[k] == row["id"]))
+            for row in self.rows
+        ]
         # eval set, variant and status names take the room a wide terminal has (cut only at 80)
         wanted = {label: longest([cells[i] for cells in rows], label) for i, (label, _) in enumerate(COLUMNS)}
         minimum = dict(COLUMNS)
-        apply_widths(table, fit_widths(room(table, len(COLUMNS)), [
-            (label, minimum[label], wanted[label]) for label in GROW_FIRST]))
+        apply_widths(
+            table,
+            fit_widths(room(table, len(COLUMNS)), [(label, minimum[label], wanted[label]) for label in GROW_FIRST]),
+        )
         for row, cells in zip(self.rows, rows, strict=True):
             table.add_row(*cells, key=str(row["id"]))
         if self.rows:
@@ -231,9 +254,12 @@ class EvalsTab(Vertical):
         bubble, so the app's handler never sees them)."""
         if event.state == WorkerState.ERROR:
             error = event.worker.error
-            self.notify(f"{event.worker.name or event.worker.group} failed: "
-                        f"{type(error).__name__}: {error}", severity="error", timeout=10,
-                        markup=False)
+            self.notify(
+                f"{event.worker.name or event.worker.group} failed: {type(error).__name__}: {error}",
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
 
     # -- actions -------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -260,8 +286,7 @@ class EvalsTab(Vertical):
         if row is None or row.get("status") not in RESUMABLE:
             self.notify("Select a cancelled or interrupted run to resume.", severity="warning")
             return
-        self.controls.start(Path(row.get("evalset_path") or ""), resume_choice(self.project, row),
-                            resume=row["id"])
+        self.controls.start(Path(row.get("evalset_path") or ""), resume_choice(self.project, row), resume=row["id"])
         self.refresh_bindings()
 
     def action_mark(self, which: str) -> None:
@@ -279,8 +304,7 @@ class EvalsTab(Vertical):
     def action_diff(self) -> None:
         pair = default_pair(self.rows, self._current_run_id(), self.marks["a"], self.marks["b"])
         if pair is None:
-            self.notify("A diff needs two runs of the eval set (mark them with a and b).",
-                        severity="warning")
+            self.notify("A diff needs two runs of the eval set (mark them with a and b).", severity="warning")
             return
         from workbench.tui.screens.evals_diff import EvalsDiffScreen
 

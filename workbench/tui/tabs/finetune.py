@@ -20,10 +20,10 @@ from textual.worker import Worker, WorkerState
 
 from workbench.core.errors import WorkbenchError
 from workbench.tui.widgets.evals_controls import error_line
+from workbench.tui.widgets.finetune_form import read_form
 from workbench.tui.widgets.finetune_guard import GuardPanel
 from workbench.tui.widgets.finetune_jobs import JobsPanel
 from workbench.tui.widgets.finetune_text import RESUMABLE, lock_line, view_bar
-from workbench.tui.widgets.finetune_form import read_form
 from workbench.tui.widgets.finetune_train import TrainPanel
 
 
@@ -33,20 +33,58 @@ class FinetuneTab(Vertical):
     # The view keys are shown in the tab's own view bar (like tab titles), not in the footer,
     # so the footer keeps room at 80 columns for what acts on the current view.
     BINDINGS = [
-        Binding("ctrl+g", "guard", "Guard", id="finetune.guard", show=False,
-                tooltip="Show the guard's evidence checklist; pressed again, check the store again"),
-        Binding("ctrl+t", "view('train')", "Train", id="finetune.train_view", show=False,
-                tooltip="Show the LoRA form and the live loss curve"),
-        Binding("ctrl+l", "view('jobs')", "Jobs", id="finetune.jobs", show=False,
-                tooltip="Show past fine-tune jobs with their loss, eval verdict and export"),
-        Binding("ctrl+y", "override", "Override", id="finetune.override",
-                tooltip="Train although the guard refuses: asks for a reason, stored with the job"),
-        Binding("ctrl+r", "start", "Start", id="finetune.start",
-                tooltip="Start a LoRA training job with the form's settings"),
-        Binding("escape", "cancel", "Cancel", id="finetune.cancel",
-                tooltip="Stop the training run (its checkpoint is kept) or the adapter's eval"),
-        Binding("ctrl+e", "resume", "Resume", id="finetune.resume",
-                tooltip="Continue the selected cancelled or interrupted job from its checkpoint"),
+        Binding(
+            "ctrl+g",
+            "guard",
+            "Guard",
+            id="finetune.guard",
+            show=False,
+            tooltip="Show the guard's evidence checklist; pressed again, check the store again",
+        ),
+        Binding(
+            "ctrl+t",
+            "view('train')",
+            "Train",
+            id="finetune.train_view",
+            show=False,
+            tooltip="Show the LoRA form and the live loss curve",
+        ),
+        Binding(
+            "ctrl+l",
+            "view('jobs')",
+            "Jobs",
+            id="finetune.jobs",
+            show=False,
+            tooltip="Show past fine-tune jobs with their loss, eval verdict and export",
+        ),
+        Binding(
+            "ctrl+y",
+            "override",
+            "Override",
+            id="finetune.override",
+            tooltip="Train although the guard refuses: asks for a reason, stored with the job",
+        ),
+        Binding(
+            "ctrl+r",
+            "start",
+            "Start",
+            id="finetune.start",
+            tooltip="Start a LoRA training job with the form's settings",
+        ),
+        Binding(
+            "escape",
+            "cancel",
+            "Cancel",
+            id="finetune.cancel",
+            tooltip="Stop the training run (its checkpoint is kept) or the adapter's eval",
+        ),
+        Binding(
+            "ctrl+e",
+            "resume",
+            "Resume",
+            id="finetune.resume",
+            tooltip="Continue the selected cancelled or interrupted job from its checkpoint",
+        ),
     ]
 
     DEFAULT_CSS = """
@@ -153,8 +191,7 @@ class FinetuneTab(Vertical):
         self.screen.refresh_bindings()
 
     def _show_views(self) -> None:
-        self.query_one("#ft-views", Static).update(
-            view_bar(self.view, self.lock_state()[1], len(self.jobs.rows)))
+        self.query_one("#ft-views", Static).update(view_bar(self.view, self.lock_state()[1], len(self.jobs.rows)))
 
     # -- views ------------------------------------------------------------------------------------
     def action_view(self, view: str) -> None:
@@ -166,9 +203,11 @@ class FinetuneTab(Vertical):
         self.call_after_refresh(self._focus_view)
 
     def _focus_view(self) -> None:
-        selectors = {"guard": ("#ft-signal", "#ft-checklist"),
-                     "train": ("#ft-rank", "#ft-override", "#ft-progress"),
-                     "jobs": ("#ft-jobs-table", "#ft-job-detail")}[self.view]
+        selectors = {
+            "guard": ("#ft-signal", "#ft-checklist"),
+            "train": ("#ft-rank", "#ft-override", "#ft-progress"),
+            "jobs": ("#ft-jobs-table", "#ft-job-detail"),
+        }[self.view]
         for selector in selectors:
             widget = self.query_one(selector)
             if widget.focusable and widget.display:
@@ -191,8 +230,7 @@ class FinetuneTab(Vertical):
             return self.lock_state()[1] == "locked" and not self.train.running
         if action == "resume":
             job = self.jobs.current()
-            return True if (not self.train.running and job
-                            and job.get("status") in RESUMABLE) else None
+            return True if (not self.train.running and job and job.get("status") in RESUMABLE) else None
         return True
 
     def action_override(self) -> None:
@@ -206,8 +244,7 @@ class FinetuneTab(Vertical):
             self.override = reason
             self._show_lock()
             self.action_view("train")
-            self.notify("Override recorded for the next job; the LoRA form is unlocked.",
-                        timeout=4)
+            self.notify("Override recorded for the next job; the LoRA form is unlocked.", timeout=4)
 
         self.app.push_screen(OverrideScreen(advice), given)
 
@@ -216,8 +253,10 @@ class FinetuneTab(Vertical):
             self.notify("A training run is already going (Esc cancels it).", severity="warning")
             return
         if not self.unlocked:
-            self.notify("Locked: the guard has not passed. Fix what the checklist says, or "
-                        "ctrl+y to override with a reason.", severity="warning")
+            self.notify(
+                "Locked: the guard has not passed. Fix what the checklist says, or ctrl+y to override with a reason.",
+                severity="warning",
+            )
             self.action_view("guard")
             return
         try:
@@ -246,8 +285,7 @@ class FinetuneTab(Vertical):
     def action_resume(self) -> None:
         job = self.jobs.current()
         if self.train.running or job is None or job.get("status") not in RESUMABLE:
-            self.notify("Select a cancelled or interrupted job in Jobs (ctrl+l) to resume.",
-                        severity="warning")
+            self.notify("Select a cancelled or interrupted job in Jobs (ctrl+l) to resume.", severity="warning")
             return
         self._override_used = False
         self.train.resume(job["id"])
@@ -305,5 +343,4 @@ class FinetuneTab(Vertical):
         self.check_error = f"{type(error).__name__}: {error}"
         self.guard.show_error(self.check_error)
         self._show_lock()
-        self.notify(f"guard check failed: {self.check_error}", severity="error", timeout=10,
-                    markup=False)
+        self.notify(f"guard check failed: {self.check_error}", severity="error", timeout=10, markup=False)

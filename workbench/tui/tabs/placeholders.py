@@ -64,8 +64,7 @@ class PlaceholderTab(VerticalScroll, can_focus=True):
         for item in items:
             yield Static(f"  • {item}", classes="placeholder-item", markup=False)
         if command:
-            yield Static(f"Until then, from a shell: {command}", classes="placeholder-hint",
-                         markup=False)
+            yield Static(f"Until then, from a shell: {command}", classes="placeholder-hint", markup=False)
 
 
 def placeholder_for(spec: Any, project: Any) -> PlaceholderTab:

@@ -27,32 +27,57 @@ from textual.widgets import Label, Static, TextArea
 from workbench.core.errors import WorkbenchError
 from workbench.core.prompts import template_variables
 from workbench.core.variants import Variant
-from workbench.tui.prompt_memory import PromptMemory, stored_answer
 from workbench.tui.promote_flow import promote_available
-from workbench.tui.variant_choice import (BASE, model_options, resolve_choice,  # noqa: F401
-                                          variant_options, with_edits)
+from workbench.tui.prompt_memory import PromptMemory, stored_answer
+from workbench.tui.variant_choice import BASE, model_options, resolve_choice, variant_options, with_edits  # noqa: F401
 from workbench.tui.widgets.answer import AnswerPane
 from workbench.tui.widgets.picker import Picker
 from workbench.tui.widgets.variables import VariablesForm
+
 
 class PromptTab(Horizontal):
     """Prompt editing, streaming answers, A/B comparison."""
 
     BINDINGS = [
-        Binding("ctrl+r", "send", "Send", id="prompt.send",
-                tooltip="Send the prompt (both variants in A/B mode)"),
-        Binding("escape", "cancel", "Cancel", id="prompt.cancel",
-                tooltip="Stop the answer; the partial text is kept and stored as interrupted"),
-        Binding("ctrl+t", "toggle_ab", "A/B", id="prompt.ab",
-                tooltip="Two variants answer the same input side by side"),
-        Binding("ctrl+s", "save_variant", "Save", id="prompt.save_variant",
-                tooltip="Save the template and system prompt as a new named variant"),
-        Binding("ctrl+o", "copy_answer", "Copy", id="prompt.copy",
-                tooltip="Copy the answer to the clipboard (OSC 52; works over SSH)"),
-        Binding("ctrl+l", "sources", "Sources", id="prompt.sources",
-                tooltip="Jump to the sources the answer was grounded on"),
-        Binding("ctrl+g", "promote", "Promote", id="prompt.promote",
-                tooltip="Append this answer's question to an eval set as a new case"),
+        Binding("ctrl+r", "send", "Send", id="prompt.send", tooltip="Send the prompt (both variants in A/B mode)"),
+        Binding(
+            "escape",
+            "cancel",
+            "Cancel",
+            id="prompt.cancel",
+            tooltip="Stop the answer; the partial text is kept and stored as interrupted",
+        ),
+        Binding(
+            "ctrl+t", "toggle_ab", "A/B", id="prompt.ab", tooltip="Two variants answer the same input side by side"
+        ),
+        Binding(
+            "ctrl+s",
+            "save_variant",
+            "Save",
+            id="prompt.save_variant",
+            tooltip="Save the template and system prompt as a new named variant",
+        ),
+        Binding(
+            "ctrl+o",
+            "copy_answer",
+            "Copy",
+            id="prompt.copy",
+            tooltip="Copy the answer to the clipboard (OSC 52; works over SSH)",
+        ),
+        Binding(
+            "ctrl+l",
+            "sources",
+            "Sources",
+            id="prompt.sources",
+            tooltip="Jump to the sources the answer was grounded on",
+        ),
+        Binding(
+            "ctrl+g",
+            "promote",
+            "Promote",
+            id="prompt.promote",
+            tooltip="Append this answer's question to an eval set as a new case",
+        ),
     ]
 
     ab: reactive[bool] = reactive(False, init=False)
@@ -85,8 +110,11 @@ class PromptTab(Horizontal):
             self.startup_error = None
             self.saved_text = (variant.system_prompt or "", variant.prompt.spec.template)
             system, template = self.memory.draft(self.choice_a) or self.saved_text
-            names = variant.prompt.variables if template == self.saved_text[1] \
+            names = (
+                variant.prompt.variables
+                if template == self.saved_text[1]
                 else self._names(template, variant.prompt.variables)
+            )
             inputs = self.memory.get("inputs")
             defaults = {**variant.prompt.spec.defaults, **(inputs if isinstance(inputs, dict) else {})}
         with VerticalScroll(id="editor"):
@@ -122,8 +150,9 @@ class PromptTab(Horizontal):
             await self.action_toggle_ab()
         answers = self.memory.get("answers")
         for pane in self.panes():  # the answers on show when the app was closed, from runs.db
-            row = stored_answer(self.project.store, (answers or {}).get(pane.slot)
-                                if isinstance(answers, dict) else None)
+            row = stored_answer(
+                self.project.store, (answers or {}).get(pane.slot) if isinstance(answers, dict) else None
+            )
             if row is not None:
                 await pane.restore(row)
 
@@ -141,8 +170,7 @@ class PromptTab(Horizontal):
         return None if value in (BASE, None) else str(value)
 
     def _editor_text(self) -> tuple[str, str]:
-        return (self.query_one("#system-text", TextArea).text,
-                self.query_one("#template-text", TextArea).text)
+        return (self.query_one("#system-text", TextArea).text, self.query_one("#template-text", TextArea).text)
 
     async def _load_choice(self, choice: str) -> None:
         """Show `choice` in the editor; the unsaved edit of the variant left is kept for when
@@ -160,8 +188,7 @@ class PromptTab(Horizontal):
         self.query_one("#template-text", TextArea).load_text(template)
         self.memory.remember(variant_a=choice)
         self._remember()
-        await self.query_one(VariablesForm).set_variables(variant.prompt.variables,
-                                                          variant.prompt.spec.defaults)
+        await self.query_one(VariablesForm).set_variables(variant.prompt.variables, variant.prompt.spec.defaults)
         label = variant.name or "base"
         self.query_one("#answer-a", AnswerPane).set_title(label)
         self.post_message(self.VariantChanged(label))
@@ -187,8 +214,10 @@ class PromptTab(Horizontal):
         """'Template · modified' from the first edit, so an unsaved change is never a surprise."""
         editing = " · editing A" if self.ab else ""
         system, template = self._editor_text()
-        for name, label_id, changed in (("System prompt", "#system-label", system != self.saved_text[0]),
-                                        ("Template", "#template-label", template != self.saved_text[1])):
+        for name, label_id, changed in (
+            ("System prompt", "#system-label", system != self.saved_text[0]),
+            ("Template", "#template-label", template != self.saved_text[1]),
+        ):
             self.query_one(label_id, Label).update(f"{name}{editing}" + (" · modified" if changed else ""))
 
     def _remember(self, later: bool = False) -> None:
@@ -221,8 +250,9 @@ class PromptTab(Horizontal):
     def variant_a(self) -> Variant:
         choice = str(self.query_one("#variant-select", Picker).value)
         variant = resolve_choice(self.project, choice, self._model())
-        return with_edits(variant, self.query_one("#template-text", TextArea).text,
-                          self.query_one("#system-text", TextArea).text)
+        return with_edits(
+            variant, self.query_one("#template-text", TextArea).text, self.query_one("#system-text", TextArea).text
+        )
 
     def variant_b(self) -> Variant:
         choice = str(self.query_one("#variant-b-select", Picker).value)
@@ -261,7 +291,7 @@ class PromptTab(Horizontal):
         except WorkbenchError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
-        for pane, variant in zip(self.panes(), variants):
+        for pane, variant in zip(self.panes(), variants, strict=False):
             pane.start(variant, inputs)
         self.memory.remember(inputs=inputs)
         self._remember()
@@ -269,8 +299,7 @@ class PromptTab(Horizontal):
 
     def action_cancel(self) -> None:
         if any([pane.cancel() for pane in self.panes()]):
-            self.notify("Cancelled — the partial answer is kept (stored as interrupted).",
-                        timeout=3)
+            self.notify("Cancelled — the partial answer is kept (stored as interrupted).", timeout=3)
         self.refresh_bindings()
 
     async def action_toggle_ab(self) -> None:
@@ -279,14 +308,18 @@ class PromptTab(Horizontal):
             # compares nothing
             options = variant_options(self.project)
             others = [v for _, v in options if v != self.choice_a] or [BASE]
-            picker = Picker("Variant B", options, self.memory.choice("variant_b", options, others[0]),
-                            id="variant-b-select", classes="b-only")
+            picker = Picker(
+                "Variant B",
+                options,
+                self.memory.choice("variant_b", options, others[0]),
+                id="variant-b-select",
+                classes="b-only",
+            )
             hint = Static("B: as saved; the editor is A", id="b-hint", classes="b-only")
             await self.query_one("#editor").mount_all([picker, hint], after="#variant-select")
             value = str(picker.value)
             label = "base" if value == BASE else value.removeprefix("prompt:")
-            await self.query_one("#answers").mount(
-                AnswerPane(self.project, "B", title=label, id="answer-b"))
+            await self.query_one("#answers").mount(AnswerPane(self.project, "B", title=label, id="answer-b"))
         self.ab = not self.ab
         self.memory.remember(ab=self.ab)
         self._remember()
@@ -313,21 +346,27 @@ class PromptTab(Horizontal):
         if here is not None and here.has_focus:
             start += 1
         if not any(pane.focus_sources() for pane in panes[start:] + panes[:start]):
-            self.notify("This answer has no sources (the prompt has no {context}, or retrieval "
-                        "was unavailable).", severity="warning", markup=False)
+            self.notify(
+                "This answer has no sources (the prompt has no {context}, or retrieval was unavailable).",
+                severity="warning",
+                markup=False,
+            )
 
     def action_save_variant(self) -> None:
-        from workbench.tui.screens.save_variant import SaveVariantScreen
         from workbench.core.variant_files import save_prompt_variant
+        from workbench.tui.screens.save_variant import SaveVariantScreen
 
-        base = resolve_choice(self.project, str(self.query_one("#variant-select", Picker).value),
-                              None)
+        base = resolve_choice(self.project, str(self.query_one("#variant-select", Picker).value), None)
 
         def save(name: str) -> Any:
             return save_prompt_variant(
-                self.project, name, template=self.query_one("#template-text", TextArea).text,
+                self.project,
+                name,
+                template=self.query_one("#template-text", TextArea).text,
                 system=self.query_one("#system-text", TextArea).text or None,
-                base=base.prompt, model=self._model())
+                base=base.prompt,
+                model=self._model(),
+            )
 
         self.app.push_screen(SaveVariantScreen(save), self._saved)
 
@@ -349,8 +388,7 @@ class PromptTab(Horizontal):
     def action_promote(self) -> None:
         pane = self.focused_pane()
         if pane.generation_id is None:
-            self.notify("Finish an answer first: only stored answers can be promoted.",
-                        severity="warning")
+            self.notify("Finish an answer first: only stored answers can be promoted.", severity="warning")
             return
         from workbench.tui.promote_flow import open_promote
 
@@ -358,7 +396,6 @@ class PromptTab(Horizontal):
 
     @on(AnswerPane.Finished)
     def _pane_finished(self, event: AnswerPane.Finished) -> None:
-        self.memory.remember(answers={p.slot: p.generation_id for p in self.panes()
-                                      if p.generation_id is not None})
+        self.memory.remember(answers={p.slot: p.generation_id for p in self.panes() if p.generation_id is not None})
         self._remember()
         self.refresh_bindings()

@@ -41,8 +41,10 @@ from workbench.tui.widgets.retrieval_results import ResultsPanel
 
 MODES = ("dense", "fts", "hybrid")
 WIDE = 150  # columns from which the three rankings fit side by side
-WHYNOT_HINT = ("Pick an eval case (ctrl+t), or search and name the document you expected "
-               "(ctrl+e), to see where it ranked under each method.")
+WHYNOT_HINT = (
+    "Pick an eval case (ctrl+t), or search and name the document you expected "
+    "(ctrl+e), to see where it ranked under each method."
+)
 WHYNOT_DEPTH = 100  # how deep a case's search goes, so the why-not report sees deep ranks
 
 
@@ -77,29 +79,82 @@ class RetrievalTab(Vertical):
     """
 
     BINDINGS = [
-        Binding("ctrl+r", "search", "Search", id="retrieval.search",
-                tooltip="Search the index with the query (Enter in the query box does too)"),
-        Binding("ctrl+n", "next_mode", "Method", id="retrieval.next_mode",
-                tooltip="Show the next method's ranking: dense, full-text, hybrid"),
-        Binding("ctrl+t", "pick_case", "Case", id="retrieval.pick_case",
-                tooltip="Pick an eval case: fills the query, marks its relevant documents"),
+        Binding(
+            "ctrl+r",
+            "search",
+            "Search",
+            id="retrieval.search",
+            tooltip="Search the index with the query (Enter in the query box does too)",
+        ),
+        Binding(
+            "ctrl+n",
+            "next_mode",
+            "Method",
+            id="retrieval.next_mode",
+            tooltip="Show the next method's ranking: dense, full-text, hybrid",
+        ),
+        Binding(
+            "ctrl+t",
+            "pick_case",
+            "Case",
+            id="retrieval.pick_case",
+            tooltip="Pick an eval case: fills the query, marks its relevant documents",
+        ),
         # show=False: the footer at 80 columns keeps room for `esc Cancel`; the why-not pane says ctrl+e
-        Binding("ctrl+e", "expected_doc", "Expected", id="retrieval.expected", priority=True, show=False,
-                tooltip="Name the document this search should have found: the why-not report says where it ranked"),
-        Binding("ctrl+y", "toggle_whynot", "Why not", id="retrieval.whynot",
-                tooltip="Switch between the chunk preview and the why-not-retrieved report"),
-        Binding("ctrl+o", "copy_chunk", "Copy", id="retrieval.copy",
-                tooltip="Copy the selected chunk's text to the clipboard (OSC 52; works over SSH)"),
-        Binding("ctrl+g", "ingest", "Ingest", id="retrieval.ingest",
-                tooltip="Ingest the corpus into the index (only new and changed files)"),
-        Binding("escape", "cancel_ingest", "Cancel", id="retrieval.cancel",
-                tooltip="Stop the ingest after this batch; finished files are kept"),
-        Binding("ctrl+b", "tune", "Tune", id="retrieval.tune", show=False,
-                tooltip="retrieval tune: score a grid of settings on the default eval set; a applies the winner"),
-        Binding("ctrl+f", "focus_query", "Query", id="retrieval.query", show=False,
-                tooltip="Move to the query box"),
-        Binding("ctrl+l", "focus_results", "Results", id="retrieval.results", show=False,
-                tooltip="Move to the results table (arrows select a chunk to preview)"),
+        Binding(
+            "ctrl+e",
+            "expected_doc",
+            "Expected",
+            id="retrieval.expected",
+            priority=True,
+            show=False,
+            tooltip="Name the document this search should have found: the why-not report says where it ranked",
+        ),
+        Binding(
+            "ctrl+y",
+            "toggle_whynot",
+            "Why not",
+            id="retrieval.whynot",
+            tooltip="Switch between the chunk preview and the why-not-retrieved report",
+        ),
+        Binding(
+            "ctrl+o",
+            "copy_chunk",
+            "Copy",
+            id="retrieval.copy",
+            tooltip="Copy the selected chunk's text to the clipboard (OSC 52; works over SSH)",
+        ),
+        Binding(
+            "ctrl+g",
+            "ingest",
+            "Ingest",
+            id="retrieval.ingest",
+            tooltip="Ingest the corpus into the index (only new and changed files)",
+        ),
+        Binding(
+            "escape",
+            "cancel_ingest",
+            "Cancel",
+            id="retrieval.cancel",
+            tooltip="Stop the ingest after this batch; finished files are kept",
+        ),
+        Binding(
+            "ctrl+b",
+            "tune",
+            "Tune",
+            id="retrieval.tune",
+            show=False,
+            tooltip="retrieval tune: score a grid of settings on the default eval set; a applies the winner",
+        ),
+        Binding("ctrl+f", "focus_query", "Query", id="retrieval.query", show=False, tooltip="Move to the query box"),
+        Binding(
+            "ctrl+l",
+            "focus_results",
+            "Results",
+            id="retrieval.results",
+            show=False,
+            tooltip="Move to the results table (arrows select a chunk to preview)",
+        ),
     ]
 
     #: Latency is real but changes run to run; snapshot tests turn it off.
@@ -138,15 +193,13 @@ class RetrievalTab(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="rt-top"):
-            yield Input(placeholder="question or keywords — Enter searches", id="rt-query",
-                        compact=True)
+            yield Input(placeholder="question or keywords — Enter searches", id="rt-query", compact=True)
             yield CasePicker(self.project, id="rt-case")
         yield IndexStatus(self.project, id="rt-status")
         yield Static("", id="rt-line")
         with Horizontal(id="rt-results"):
             for mode in MODES:
-                yield ResultsPanel(mode, id=f"results-{mode}",
-                                   classes="-active" if mode == self.mode else "")
+                yield ResultsPanel(mode, id=f"results-{mode}", classes="-active" if mode == self.mode else "")
         with Horizontal(id="rt-bottom"):
             yield PreviewPane(self.project, id="rt-preview-pane", classes="rt-pane")
             with Vertical(id="rt-whynot-pane", classes="rt-pane"):
@@ -201,8 +254,9 @@ class RetrievalTab(Vertical):
     def _result_line(self) -> str:
         r = self.result
         parts = [f"{len(r.candidates)} candidates", f"k={r.k}"]
-        parts.append("dense · full-text · hybrid" if self.wide
-                     else f"showing {MODE_LABEL[self.mode]} (ctrl+n: next method)")
+        parts.append(
+            "dense · full-text · hybrid" if self.wide else f"showing {MODE_LABEL[self.mode]} (ctrl+n: next method)"
+        )
         if self.show_timings:
             parts.append(ms(r.latency_ms))
         if self.trace_id is not None:
@@ -252,13 +306,21 @@ class RetrievalTab(Vertical):
             if loaded_embedder(settings.embedding_model, root) is None:
                 self.post_message(self.ModelLoading())
             depth = max(settings.candidates, WHYNOT_DEPTH if case else 0)
-            result, trace_id = retrieve(self.project, settings, query, source="tui", depth=depth,
-                                        gold=list(case.relevant) if case else None)
+            result, trace_id = retrieve(
+                self.project, settings, query, source="tui", depth=depth, gold=list(case.relevant) if case else None
+            )
             report = None
             if case is not None:
-                report = why_not(query, list(case.relevant), open_index(self.project, settings),
-                                 settings, expected=case.expected, case_id=case.case_id,
-                                 result=result, depth=WHYNOT_DEPTH)
+                report = why_not(
+                    query,
+                    list(case.relevant),
+                    open_index(self.project, settings),
+                    settings,
+                    expected=case.expected,
+                    case_id=case.case_id,
+                    result=result,
+                    depth=WHYNOT_DEPTH,
+                )
         except WorkbenchError as exc:
             self.post_message(self.Searched(seq, error=str(exc), damaged=isinstance(exc, IndexDamaged)))
             return
@@ -307,14 +369,14 @@ class RetrievalTab(Vertical):
         relevant = list(self.case.relevant) if self.case else []
         for mode in MODES:
             title = f"{MODE_LABEL[mode]} — top {r.k} of {len(r.ranking(mode))}"
-            self.query_one(f"#results-{mode}", ResultsPanel).show(
-                r.top(mode, rows), r.k, relevant, self.palette, title)
+            self.query_one(f"#results-{mode}", ResultsPanel).show(r.top(mode, rows), r.k, relevant, self.palette, title)
 
     def _show_whynot(self) -> None:
         body = self.query_one("#rt-whynot", Static)
         case = f" · {self.case.case_id}" if self.case and self.report is not None else ""
         self.query_one("#rt-whynot-title", Static).update(
-            Text(terminal_safe(f"Why not retrieved{case}"), no_wrap=True, overflow="ellipsis"))
+            Text(terminal_safe(f"Why not retrieved{case}"), no_wrap=True, overflow="ellipsis")
+        )
         if self.report is None:
             body.update(Text(WHYNOT_HINT))
             self.remove_class("-whynot")
@@ -352,8 +414,7 @@ class RetrievalTab(Vertical):
         self.query_one(PreviewPane).forget()
         self.refresh_bindings()
         if message.error:
-            self.notify(f"Ingest failed: {message.error}", severity="error", timeout=10,
-                        markup=False)
+            self.notify(f"Ingest failed: {message.error}", severity="error", timeout=10, markup=False)
             return
         report = message.report
         text = ingest_summary(report)
@@ -361,8 +422,13 @@ class RetrievalTab(Vertical):
             shown = [f"  {s.path}: {s.reason}" for s in report.skipped[:5]]
             more = len(report.skipped) - len(shown)
             text += "\nSkipped:\n" + "\n".join(shown) + (f"\n  … and {more} more" if more else "")
-        self.notify(terminal_safe(text), title="Ingest", markup=False, timeout=8,
-                    severity="warning" if report.cancelled else "information")
+        self.notify(
+            terminal_safe(text),
+            title="Ingest",
+            markup=False,
+            timeout=8,
+            severity="warning" if report.cancelled else "information",
+        )
         if self.result is None:
             self._set_line(self._idle_line())
         else:

@@ -27,19 +27,31 @@ from workbench.present.runs import listing_row, when
 from workbench.tui.widgets.table_fit import apply_widths, fit_widths, longest, room
 
 ALL = "__all__"
-KIND_OPTIONS = [("all kinds", ALL), ("generation", "generation"), ("retrieval", "retrieval"),
-                ("retr. eval", "retrieval-eval"), ("eval", "eval"), ("fine-tune", "finetune")]
-STATUS_OPTIONS = [("any status", ALL)] + [(s, s) for s in (
-    "ok", "running", "interrupted", "error", "timeout", "truncated", "incomplete", "done",
-    "cancelled")]
+KIND_OPTIONS = [
+    ("all kinds", ALL),
+    ("generation", "generation"),
+    ("retrieval", "retrieval"),
+    ("retr. eval", "retrieval-eval"),
+    ("eval", "eval"),
+    ("fine-tune", "finetune"),
+]
+STATUS_OPTIONS = [("any status", ALL)] + [
+    (s, s) for s in ("ok", "running", "interrupted", "error", "timeout", "truncated", "incomplete", "done", "cancelled")
+]
 # Most telling first: at 80 columns the summary is visible and the numbers scroll off the right.
-COLUMNS = (("id", "id", 5), ("kind", "kind", 4), ("status", "status", 11),
-           ("summary", "summary", 28), ("model / variant", "model", 16),
-           ("created", "created_at", 11), ("tokens", "tokens", 8), ("time", "time", 6))
+COLUMNS = (
+    ("id", "id", 5),
+    ("kind", "kind", 4),
+    ("status", "status", 11),
+    ("summary", "summary", 28),
+    ("model / variant", "model", 16),
+    ("created", "created_at", 11),
+    ("tokens", "tokens", 8),
+    ("time", "time", 6),
+)
 SUMMARY_MIN, SUMMARY_MAX = 28, 100  # the summary column takes what a wide terminal has spare
 MODEL_MIN = 16
-KIND_SHORT = {"generation": "gen", "retrieval": "ret", "retrieval-eval": "rev", "eval": "eval",
-              "finetune": "ft"}
+KIND_SHORT = {"generation": "gen", "retrieval": "ret", "retrieval-eval": "rev", "eval": "eval", "finetune": "ft"}
 ROW_LIMIT = 500
 
 
@@ -56,14 +68,20 @@ class RunsTab(Vertical):
     """Search box, kind and status filters, the table of runs."""
 
     BINDINGS = [
-        Binding("ctrl+r", "refresh", "Refresh", id="runs.refresh",
-                tooltip="Read the run store again"),
-        Binding("ctrl+f", "search", "Search", id="runs.search",
-                tooltip="Type to filter runs by their summary or model"),
-        Binding("ctrl+l", "table", "Runs list", id="runs.table",
-                tooltip="Move to the table (Enter opens the selected run)"),
-        Binding("ctrl+g", "promote", "Promote", id="runs.promote",
-                tooltip="Append the selected generation's question to an eval set as a new case"),
+        Binding("ctrl+r", "refresh", "Refresh", id="runs.refresh", tooltip="Read the run store again"),
+        Binding(
+            "ctrl+f", "search", "Search", id="runs.search", tooltip="Type to filter runs by their summary or model"
+        ),
+        Binding(
+            "ctrl+l", "table", "Runs list", id="runs.table", tooltip="Move to the table (Enter opens the selected run)"
+        ),
+        Binding(
+            "ctrl+g",
+            "promote",
+            "Promote",
+            id="runs.promote",
+            tooltip="Append the selected generation's question to an eval set as a new case",
+        ),
     ]
 
     @dataclass
@@ -82,8 +100,7 @@ class RunsTab(Vertical):
         with Horizontal(id="runs-filters"):
             yield Input(placeholder="search summary or model", id="runs-search", compact=True)
             yield Select(KIND_OPTIONS, value=ALL, allow_blank=False, compact=True, id="runs-kind")
-            yield Select(STATUS_OPTIONS, value=ALL, allow_blank=False, compact=True,
-                         id="runs-status")
+            yield Select(STATUS_OPTIONS, value=ALL, allow_blank=False, compact=True, id="runs-status")
         table: DataTable[Any] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         self._add_columns(table, SUMMARY_MIN)
         yield table
@@ -104,12 +121,15 @@ class RunsTab(Vertical):
         keys = [key for _, key, _ in COLUMNS]
         want = {key: longest([row[keys.index(key)] for row in cells], label) for label, key, _ in COLUMNS}
         widths = {key: min(width, want[key]) for _, key, width in COLUMNS if key not in ("summary", "model")}
-        left = sum(widths[key] for key in keys[:keys.index("summary")])
+        left = sum(widths[key] for key in keys[: keys.index("summary")])
         space = room(table, len(COLUMNS))
         summary = min(SUMMARY_MAX, want["summary"])
         low = max(SUMMARY_MIN, min(summary, space - left - MODEL_MIN))
-        widths.update(fit_widths(space - sum(widths.values()), [
-            ("summary", low, max(low, summary)), ("model", MODEL_MIN, want["model"])]))
+        widths.update(
+            fit_widths(
+                space - sum(widths.values()), [("summary", low, max(low, summary)), ("model", MODEL_MIN, want["model"])]
+            )
+        )
         apply_widths(table, widths)
 
     def on_resize(self) -> None:
@@ -126,8 +146,11 @@ class RunsTab(Vertical):
         kind = self.query_one("#runs-kind", Select).value
         status = self.query_one("#runs-status", Select).value
         search = self.query_one("#runs-search", Input).value.strip()
-        return {"kind": None if kind == ALL else kind, "status": None if status == ALL else status,
-                "search": search or None}
+        return {
+            "kind": None if kind == ALL else kind,
+            "status": None if status == ALL else status,
+            "search": search or None,
+        }
 
     def refresh_runs(self) -> None:
         # The store is opened here, on the UI thread, so there is only ever one Store object.
@@ -138,8 +161,7 @@ class RunsTab(Vertical):
         from workbench.core.runlog import list_runs
 
         try:
-            rows = [listing_row(r) for r in list_runs(store, kind=kind, status=status, search=search,
-                                                      limit=ROW_LIMIT)]
+            rows = [listing_row(r) for r in list_runs(store, kind=kind, status=status, search=search, limit=ROW_LIMIT)]
         except Exception as exc:  # noqa: BLE001 - shown in the tab, not a crash
             self.post_message(self.Loaded([], f"cannot read runs: {exc}"))
             return
@@ -202,8 +224,7 @@ class RunsTab(Vertical):
     def on_key(self, event: events.Key) -> None:
         """A printable key the table does not use starts a search with that character."""
         table = self.query_one("#runs-table", DataTable)
-        if self.app.focused is not table or not event.is_printable or not event.character \
-                or event.character.isspace():
+        if self.app.focused is not table or not event.is_printable or not event.character or event.character.isspace():
             return
         search = self.query_one("#runs-search", Input)
         # The box selects its text on focus; here that would make the next key replace this one.

@@ -109,8 +109,7 @@ class AnswerPane(Vertical):
         from textual.widgets import Markdown, OptionList
 
         if not self.query(".answer-md"):
-            await self.query_one(".answer-scroll", VerticalScroll).mount(
-                Markdown("", classes="answer-md"))
+            await self.query_one(".answer-scroll", VerticalScroll).mount(Markdown("", classes="answer-md"))
             await self.mount(LiveTail(classes="answer-live"), after=".answer-scroll")
         if not self.query(".answer-sources"):
             await self.mount(OptionList(classes="answer-sources"))
@@ -140,7 +139,8 @@ class AnswerPane(Vertical):
         self.query_one(".answer-title", Static).update(self._title())
         await self.markdown.update(terminal_safe(self.text))
         self.query_one(".answer-stats", StatsLine).set_parts(
-            [f"g{row['id']}", str(row.get("status")), "from the last session (workbench runs)"])
+            [f"g{row['id']}", str(row.get("status")), "from the last session (workbench runs)"]
+        )
 
     def set_title(self, label: str) -> None:
         """The variant the next ctrl+r answers with; an answer on show keeps its own name."""
@@ -185,7 +185,8 @@ class AnswerPane(Vertical):
         async def produce() -> None:
             try:
                 outcome["record"] = await run_generation(
-                    self.project, variant, inputs, source="playground", on_event=queue.put_nowait)
+                    self.project, variant, inputs, source="playground", on_event=queue.put_nowait
+                )
             finally:
                 queue.put_nowait(_END)
 
@@ -253,8 +254,9 @@ class AnswerPane(Vertical):
     async def _reset(self, variant: Any) -> None:
         self.text, self.record, self.status, self.notices = "", None, "running", []
         self.restored_id = None
-        self.live = LiveStats(started=time.monotonic(),
-                              completion_price_per_1k=self.project.config.pricing.completion_per_1k)
+        self.live = LiveStats(
+            started=time.monotonic(), completion_price_per_1k=self.project.config.pricing.completion_per_1k
+        )
         name = variant.name or "base"
         self.answered = (name, f"{name} ({variant.id})")
         self.set_title(name)
@@ -310,10 +312,9 @@ class AnswerPane(Vertical):
         option_list.clear_options()
         if not sources:
             return
-        option_list.add_options([
-            Option(Text(terminal_safe(f"[{s.n}] {s.path} — {s.heading}")), id=f"src-{s.n}")
-            for s in sources
-        ])
+        option_list.add_options(
+            [Option(Text(terminal_safe(f"[{s.n}] {s.path} — {s.heading}")), id=f"src-{s.n}") for s in sources]
+        )
         self._title_sources(option_list)
         self.add_class("-has-sources")
 

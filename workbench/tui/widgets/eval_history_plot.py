@@ -45,8 +45,13 @@ def scale(points: list[HistoryPoint]) -> tuple[float, float]:
 class EvalHistoryPlot(Widget):
     """Pass rate with CI whiskers per run, for the eval set of the selected run."""
 
-    COMPONENT_CLASSES = {"eval-history--point", "eval-history--best", "eval-history--whisker",
-                         "eval-history--rule", "eval-history--axis"}
+    COMPONENT_CLASSES = {
+        "eval-history--point",
+        "eval-history--best",
+        "eval-history--whisker",
+        "eval-history--rule",
+        "eval-history--axis",
+    }
     DEFAULT_CSS = """
     EvalHistoryPlot { height: 13; padding: 0 1; }
     EvalHistoryPlot > .eval-history--point { color: $primary; text-style: bold; }
@@ -99,14 +104,19 @@ class EvalHistoryPlot(Widget):
         points = h.points[-fit:]
         out = Text()
         hidden = len(h.points) - len(points)
-        out.append(f"history · {h.evalset} · {len(points)} runs" + (f" (newest; {hidden} older)" if hidden else ""),
-                   style="bold")
+        out.append(
+            f"history · {h.evalset} · {len(points)} runs" + (f" (newest; {hidden} older)" if hidden else ""),
+            style="bold",
+        )
         out.append("\n")
         bottom, top = scale(points)
         self._scale = (bottom, top)
         for r in range(rows):
-            value = {0: top, (rows - 1) // 2: top - (top - bottom) * ((rows - 1) // 2) / (rows - 1),
-                     rows - 1: bottom}.get(r)
+            value = {
+                0: top,
+                (rows - 1) // 2: top - (top - bottom) * ((rows - 1) // 2) / (rows - 1),
+                rows - 1: bottom,
+            }.get(r)
             label = f"{value:.0%}" if value is not None else ""
             out.append(f"{label:>4} ", axis)
             out.append("┤" if label else "│", axis)

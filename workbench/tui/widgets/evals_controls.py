@@ -123,14 +123,19 @@ class EvalRunControls(Vertical):
         yield RunProgressPanel(id="evals-progress")
         with Horizontal(id="evals-bar"):
             yield Label("Set")
-            yield Select([("(reading eval sets…)", READING)], value=READING,
-                         allow_blank=False, compact=True, id="evals-set")
+            yield Select(
+                [("(reading eval sets…)", READING)], value=READING, allow_blank=False, compact=True, id="evals-set"
+            )
             yield Label("Variant")
-            yield Select(variant_options(self.project), value=BASE, allow_blank=False,
-                         compact=True, id="evals-variant")
-            yield Checkbox("cache", value=True, compact=True, id="evals-cache",
-                           tooltip="Reuse stored answers for unchanged cases (off: call "
-                                   "the model for every case, like --no-cache)")
+            yield Select(variant_options(self.project), value=BASE, allow_blank=False, compact=True, id="evals-variant")
+            yield Checkbox(
+                "cache",
+                value=True,
+                compact=True,
+                id="evals-cache",
+                tooltip="Reuse stored answers for unchanged cases (off: call "
+                "the model for every case, like --no-cache)",
+            )
         yield EvalSelection(self.project, id="evals-selection")
 
     def on_mount(self) -> None:
@@ -190,8 +195,7 @@ class EvalRunControls(Vertical):
         from workbench.tui.variant_choice import resolve_choice
 
         try:
-            variant = resolve_choice(self.project, str(self.query_one("#evals-variant", Select).value),
-                                     None)
+            variant = resolve_choice(self.project, str(self.query_one("#evals-variant", Select).value), None)
             model = chain_specs(self.project.config, variant.model)[0]
         except WorkbenchError:
             model = ""
@@ -207,8 +211,11 @@ class EvalRunControls(Vertical):
             return
         if path in (NO_SETS, Select.NULL):  # NULL: nothing picked (Select.BLANK is a render flag)
             folder = self.project.root / self.project.config.evals.dir
-            self.notify(f"No eval set to run: write one in {folder} (see `workbench eval run "
-                        "--help`).", severity="warning", markup=False)
+            self.notify(
+                f"No eval set to run: write one in {folder} (see `workbench eval run --help`).",
+                severity="warning",
+                markup=False,
+            )
             return
         self.start(Path(str(path)), str(self.query_one("#evals-variant", Select).value))
 
@@ -239,21 +246,21 @@ class EvalRunControls(Vertical):
             if resume is None:  # a resumed run finishes its own cases (the runner narrows it)
                 evalset = self.query_one(EvalSelection).narrow(evalset)
             variant = resolve_choice(self.project, choice, None)
-            runner = EvalRunner(self.project, evalset, variant,
-                                concurrency=run_concurrency(self.project.store,
-                                                            self.project.config.evals.concurrency,
-                                                            None, resume),
-                                use_cache=use_cache,
-                                on_progress=lambda p: self.post_message(
-                                    self.Progress(dataclasses.replace(p))))
+            runner = EvalRunner(
+                self.project,
+                evalset,
+                variant,
+                concurrency=run_concurrency(self.project.store, self.project.config.evals.concurrency, None, resume),
+                use_cache=use_cache,
+                on_progress=lambda p: self.post_message(self.Progress(dataclasses.replace(p))),
+            )
         except WorkbenchError as exc:
             self.post_message(self.Failed(str(exc), error_line(exc)))
             return
         self.runner = runner
         what = f"resuming e{resume}: " if resume else ""
         subset = f" ({evalset.selection})" if evalset.selection else ""
-        self.panel.start(safe(f"{what}{evalset.name}{subset} with {variant.label}"),
-                         len(evalset.cases))
+        self.panel.start(safe(f"{what}{evalset.name}{subset} with {variant.label}"), len(evalset.cases))
         try:
             outcome = await runner.run(resume=resume)
         except WorkbenchError as exc:  # resume refused: the set or the variant changed
@@ -261,8 +268,15 @@ class EvalRunControls(Vertical):
             return
         finally:
             self.runner = None
-        self.post_message(self.Finished(outcome.run_id, outcome.status, outcome.summary,
-                                        len(outcome.results), len(evalset.cases) * runner.repeat))
+        self.post_message(
+            self.Finished(
+                outcome.run_id,
+                outcome.status,
+                outcome.summary,
+                len(outcome.results),
+                len(evalset.cases) * runner.repeat,
+            )
+        )
 
     @on(Progress)
     def _progress(self, message: Progress) -> None:
@@ -279,13 +293,16 @@ class EvalRunControls(Vertical):
         if s.get("judge_errors"):
             counts += f" · judge errors {s['judge_errors']}"
         if message.status == "cancelled":
-            self.panel.idle(f"e{message.run_id} cancelled · {message.kept} of {message.total} "
-                            f"cases kept · {counts}",
-                            "Stored as cancelled: select it and press ctrl+e to resume.")
+            self.panel.idle(
+                f"e{message.run_id} cancelled · {message.kept} of {message.total} cases kept · {counts}",
+                "Stored as cancelled: select it and press ctrl+e to resume.",
+            )
         else:
-            self.panel.idle(f"e{message.run_id} {message.status} · {message.total} cases · "
-                            f"{counts} · {s.get('cache_hits', 0)} from cache",
-                            "Select two runs with a / b, or press d for the two newest.")
+            self.panel.idle(
+                f"e{message.run_id} {message.status} · {message.total} cases · "
+                f"{counts} · {s.get('cache_hits', 0)} from cache",
+                "Select two runs with a / b, or press d for the two newest.",
+            )
 
     @on(Failed)
     def _failed(self, message: Failed) -> None:
@@ -304,9 +321,12 @@ class EvalRunControls(Vertical):
         if worker.state == WorkerState.ERROR:
             error = worker.error
             if worker.group == "eval-run":
-                self.panel.idle("The run stopped with an error.",
-                                safe(f"{type(error).__name__}: {error}"))
+                self.panel.idle("The run stopped with an error.", safe(f"{type(error).__name__}: {error}"))
                 self.post_message(self.Stopped())
-            self.notify(f"{worker.name or worker.group} failed: {type(error).__name__}: {error}",
-                        severity="error", timeout=10, markup=False)
+            self.notify(
+                f"{worker.name or worker.group} failed: {type(error).__name__}: {error}",
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
         self.screen.refresh_bindings()

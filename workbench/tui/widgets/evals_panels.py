@@ -43,8 +43,9 @@ def last_case_text(result: Any) -> Text:
         why = f" ({safe(why)[:60]})" if why else ""
     took = f" · {secs(result.latency_ms / 1000, 1)}" if result.latency_ms is not None else ""
     cached = " · from cache" if result.cached else ""
-    return Text(f"last: {safe(result.case_id)} {mark} {result.verdict}{why}{took}{cached}",
-                no_wrap=True, overflow="ellipsis")
+    return Text(
+        f"last: {safe(result.case_id)} {mark} {result.verdict}{why}{took}{cached}", no_wrap=True, overflow="ellipsis"
+    )
 
 
 class RunProgressPanel(Vertical):
@@ -128,15 +129,21 @@ class SummaryPanel(VerticalScroll):
         self.query_one(".evals-summary-body", Static).update("")
 
     def show_summary(self, row: dict[str, Any], summary: dict[str, Any] | None) -> None:
-        title = (f"e{row['id']} · {safe(row.get('evalset_name'))} · {safe(variant_text(row))} · "
-                 f"{row.get('status')} · {when(row.get('created_at'))}")
+        title = (
+            f"e{row['id']} · {safe(row.get('evalset_name'))} · {safe(variant_text(row))} · "
+            f"{row.get('status')} · {when(row.get('created_at'))}"
+        )
         self.query_one(".evals-summary-title", Static).update(Text(title))
         advice = self.query_one(".evals-advice", Static)
         if not summary:
             advice.display = False
-            self.query_one(".evals-summary-body", Static).update(Text(
-                "Running: the progress is below; the summary appears when the run ends."
-                if row.get("status") == "running" else "No results stored for this run."))
+            self.query_one(".evals-summary-body", Static).update(
+                Text(
+                    "Running: the progress is below; the summary appears when the run ends."
+                    if row.get("status") == "running"
+                    else "No results stored for this run."
+                )
+            )
             return
         text = summary.get("advice") or ""
         advice.update(Text(safe(text)))

@@ -34,8 +34,7 @@ def estimate_text(cases: int, of: int, pace: Pace | None, model: str) -> str:
         return f"{count} · no past run on {model} to time it by"
     per_case = f"{pace.seconds_per_case:.{1 if pace.seconds_per_case < 10 else 0}f}"
     runs = f"{pace.runs} past run{'s' if pace.runs != 1 else ''}"
-    return (f"{count} · about {duration_text(pace.estimate(cases))} "
-            f"({per_case} s a case on {model}, {runs})")
+    return f"{count} · about {duration_text(pace.estimate(cases))} ({per_case} s a case on {model}, {runs})"
 
 
 class EvalSelection(Vertical):
@@ -70,14 +69,24 @@ class EvalSelection(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="evals-select-bar"):
             yield Label("Limit")
-            yield Input(placeholder="all", type="integer", compact=True, id="evals-limit",
-                        tooltip="Only the first N cases (after tag and case): a quick check")
+            yield Input(
+                placeholder="all",
+                type="integer",
+                compact=True,
+                id="evals-limit",
+                tooltip="Only the first N cases (after tag and case): a quick check",
+            )
             yield Label("Tags")
-            yield Input(placeholder="any", compact=True, id="evals-tags",
-                        tooltip="Only cases with any of these tags (comma-separated)")
+            yield Input(
+                placeholder="any",
+                compact=True,
+                id="evals-tags",
+                tooltip="Only cases with any of these tags (comma-separated)",
+            )
             yield Label("Cases")
-            yield Input(placeholder="all ids", compact=True, id="evals-cases",
-                        tooltip="Only these case ids (comma-separated)")
+            yield Input(
+                placeholder="all ids", compact=True, id="evals-cases", tooltip="Only these case ids (comma-separated)"
+            )
         yield Static("", id="evals-estimate")
 
     # -- what the user chose -------------------------------------------------------------------
@@ -88,9 +97,11 @@ class EvalSelection(Vertical):
             limit = int(raw) if raw else None
         except ValueError:
             raise WorkbenchError(f"Limit must be a whole number, not {raw!r}", field="limit") from None
-        return {"tags": split_list(self.query_one("#evals-tags", Input).value),
-                "case_ids": split_list(self.query_one("#evals-cases", Input).value),
-                "limit": limit}
+        return {
+            "tags": split_list(self.query_one("#evals-tags", Input).value),
+            "case_ids": split_list(self.query_one("#evals-cases", Input).value),
+            "limit": limit,
+        }
 
     def narrow(self, evalset: Any) -> Any:
         """`evalset` cut down to the chosen cases (the whole set when no field is filled)."""

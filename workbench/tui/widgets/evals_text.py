@@ -16,8 +16,20 @@ from workbench.core.evals.lookup import evalset_files
 from workbench.core.runlog import eval_coverage
 from workbench.present.evals import rate_with_ci, safe, stats_line
 
-__all__ = ["RESUMABLE", "cell", "default_pair", "diff_styles", "evalset_files", "rate_with_ci", "run_cells",
-           "safe", "stats_line", "summary_body", "variant_text", "when"]
+__all__ = [
+    "RESUMABLE",
+    "cell",
+    "default_pair",
+    "diff_styles",
+    "evalset_files",
+    "rate_with_ci",
+    "run_cells",
+    "safe",
+    "stats_line",
+    "summary_body",
+    "variant_text",
+    "when",
+]
 
 RESUMABLE = ("cancelled", "interrupted")
 
@@ -36,7 +48,7 @@ def run_label(row: dict[str, Any]) -> str:
 
 
 def variant_text(row: dict[str, Any]) -> str:
-    """"base (e6cf543b)" or "k8 (1a2b3c4d)": the label the CLI prints too."""
+    """ "base (e6cf543b)" or "k8 (1a2b3c4d)": the label the CLI prints too."""
     from workbench.core.variants import variant_label
 
     return variant_label(row.get("variant_name"), row.get("variant_id"))
@@ -47,13 +59,19 @@ def run_cells(row: dict[str, Any], *, mark: str = "") -> list[Text]:
     label = run_label(row) + (f" {mark}" if mark else "")
     coverage = eval_coverage(row, row.get("summary") if isinstance(row.get("summary"), dict) else None)
     status = f"{row.get('status')} {coverage}" if coverage else row.get("status")
-    return [cell(label, "bold" if mark else ""), cell(row.get("evalset_name")),
-            cell(variant_text(row)), cell(rate_with_ci(row.get("summary"))),
-            cell(when(row.get("created_at"))), cell(status)]
+    return [
+        cell(label, "bold" if mark else ""),
+        cell(row.get("evalset_name")),
+        cell(variant_text(row)),
+        cell(rate_with_ci(row.get("summary"))),
+        cell(when(row.get("created_at"))),
+        cell(status),
+    ]
 
 
-def default_pair(rows: Sequence[dict[str, Any]], current: int | None, mark_a: int | None,
-                 mark_b: int | None) -> tuple[int, int] | None:
+def default_pair(
+    rows: Sequence[dict[str, Any]], current: int | None, mark_a: int | None, mark_b: int | None
+) -> tuple[int, int] | None:
     """Which two runs `d` compares: the marked ones; one marked and the highlighted (or the
     newest other run of its eval set); none marked: the two newest finished runs of the
     highlighted run's eval set (A the older, B the newer). None when there is no pair."""
@@ -65,8 +83,11 @@ def default_pair(rows: Sequence[dict[str, Any]], current: int | None, mark_a: in
         anchor = rows[0]
     if anchor is None:
         return None
-    same = [r["id"] for r in sorted(rows, key=lambda r: r["id"], reverse=True)
-            if r.get("evalset_name") == anchor.get("evalset_name") and r.get("status") != "running"]
+    same = [
+        r["id"]
+        for r in sorted(rows, key=lambda r: r["id"], reverse=True)
+        if r.get("evalset_name") == anchor.get("evalset_name") and r.get("status") != "running"
+    ]
     if mark_a is None and mark_b is None:
         return (same[1], same[0]) if len(same) >= 2 else None
     marked = mark_a if mark_a is not None else mark_b
@@ -96,6 +117,7 @@ def summary_body(summary: dict[str, Any]) -> list[str]:
 def diff_styles(variables: dict[str, str]) -> dict[str, Style]:
     """Rich styles built from the theme's variables (never fixed colours). Deleted words are
     also struck through and inserted ones underlined, so the diff reads without colour."""
+
     def color(name: str, fallback: str) -> str | None:
         return variables.get(name) or variables.get(fallback)
 
@@ -106,10 +128,10 @@ def diff_styles(variables: dict[str, str]) -> dict[str, Style]:
             return Style(**{k: v for k, v in kw.items() if k not in ("color", "bgcolor")})
 
     return {
-        "delete": style(color=color("text-error", "error"), bgcolor=color("error-muted", "panel"),
-                        strike=True),
-        "insert": style(color=color("text-success", "success"),
-                        bgcolor=color("success-muted", "panel"), underline=True),
+        "delete": style(color=color("text-error", "error"), bgcolor=color("error-muted", "panel"), strike=True),
+        "insert": style(
+            color=color("text-success", "success"), bgcolor=color("success-muted", "panel"), underline=True
+        ),
         "regression": style(color=color("error", "foreground"), bold=True),
         "fix": style(color=color("success", "foreground"), bold=True),
         "changed": style(color=color("warning", "foreground")),

@@ -14,10 +14,14 @@ from workbench.core.errors import WorkbenchError
 
 # (input id, label, FinetuneSettings field, type): the LoRA knobs, in the order they are read.
 FIELDS: tuple[tuple[str, str, str, type], ...] = (
-    ("ft-rank", "rank", "rank", int), ("ft-alpha", "alpha", "alpha", int),
-    ("ft-dropout", "dropout", "dropout", float), ("ft-lr", "lr", "lr", float),
-    ("ft-epochs", "epochs", "epochs", int), ("ft-steps", "steps", "max_steps", int),
-    ("ft-batch", "batch", "batch_size", int), ("ft-maxlen", "max len", "max_length", int),
+    ("ft-rank", "rank", "rank", int),
+    ("ft-alpha", "alpha", "alpha", int),
+    ("ft-dropout", "dropout", "dropout", float),
+    ("ft-lr", "lr", "lr", float),
+    ("ft-epochs", "epochs", "epochs", int),
+    ("ft-steps", "steps", "max_steps", int),
+    ("ft-batch", "batch", "batch_size", int),
+    ("ft-maxlen", "max len", "max_length", int),
 )
 
 
@@ -49,8 +53,7 @@ def read_form(values: dict[str, str], base: Any) -> tuple[Any, str | None]:
         changes[name] = value
     targets = [t.strip() for t in values.get("ft-targets", "").split(",") if t.strip()]
     if not targets:
-        raise WorkbenchError("targets: name at least one module (e.g. q_proj, v_proj)",
-                             field="target_modules")
+        raise WorkbenchError("targets: name at least one module (e.g. q_proj, v_proj)", field="target_modules")
     changes["target_modules"] = targets
     data = values.get("ft-data", "").strip() or None
     return dataclasses.replace(base, **changes), data

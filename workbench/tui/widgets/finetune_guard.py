@@ -65,14 +65,19 @@ class GuardPanel(Vertical):
         signal: str
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("Checking the evidence in the run store…"), id="ft-advice",
-                     classes="-checking")
+        yield Static(Text("Checking the evidence in the run store…"), id="ft-advice", classes="-checking")
         yield Static("", id="ft-warning")
         with Horizontal(id="ft-guard-bar"):
             yield Static("Signal", id="ft-signal-label")
-            yield Select(SIGNAL_OPTIONS, value="", allow_blank=False, compact=True, id="ft-signal",
-                         tooltip="Why a fine-tune: format, capability or prompt-cost (the guard "
-                                 "checks that the stored runs show it)")
+            yield Select(
+                SIGNAL_OPTIONS,
+                value="",
+                allow_blank=False,
+                compact=True,
+                id="ft-signal",
+                tooltip="Why a fine-tune: format, capability or prompt-cost (the guard "
+                "checks that the stored runs show it)",
+            )
             yield Static(SIGNAL_HELP[""], id="ft-signal-hint")
         yield Static("", id="ft-lock")
         with VerticalScroll(id="ft-checklist", can_focus=True):

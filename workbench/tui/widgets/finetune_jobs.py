@@ -30,8 +30,7 @@ from workbench.present.finetune import eval_result_lines, export_result_lines
 from workbench.tui.widgets.evals_controls import error_line
 from workbench.tui.widgets.finetune_text import job_cells, job_detail, job_hint
 
-COLUMNS = (("job", 4), ("status", 9), ("steps", 7), ("loss", 13), ("⚑", 1), ("eval", 8),
-           ("export", 12))
+COLUMNS = (("job", 4), ("status", 9), ("steps", 7), ("loss", 13), ("⚑", 1), ("eval", 8), ("export", 12))
 ROW_LIMIT = 200
 
 
@@ -39,11 +38,21 @@ class JobsPanel(Vertical):
     """The jobs table, what is happening to the selected job, and the job in full."""
 
     BINDINGS = [
-        Binding("e", "eval", "Eval", id="finetune.eval",
-                tooltip="Run the eval set on the selected job's adapter and diff it against the "
-                        "best non-fine-tuned variant"),
-        Binding("x", "export", "Export", id="finetune.export",
-                tooltip="Write the adapter and a Modelfile; create the model in Ollama when it runs"),
+        Binding(
+            "e",
+            "eval",
+            "Eval",
+            id="finetune.eval",
+            tooltip="Run the eval set on the selected job's adapter and diff it against the "
+            "best non-fine-tuned variant",
+        ),
+        Binding(
+            "x",
+            "export",
+            "Export",
+            id="finetune.export",
+            tooltip="Write the adapter and a Modelfile; create the model in Ollama when it runs",
+        ),
     ]
 
     DEFAULT_CSS = """
@@ -134,8 +143,9 @@ class JobsPanel(Vertical):
         for row in self.rows:
             table.add_row(*job_cells(row), key=str(row["id"]))
         if message.error or not self.rows:
-            text = message.error or ("No fine-tune jobs yet. When the guard passes (or with an "
-                                     "override), ctrl+t opens the LoRA form.")
+            text = message.error or (
+                "No fine-tune jobs yet. When the guard passes (or with an override), ctrl+t opens the LoRA form."
+            )
             self.query_one("#ft-job-lines", Static).update(Text(text))
             self.query_one("#ft-job-hint", Static).update("")
             return
@@ -182,8 +192,9 @@ class JobsPanel(Vertical):
         if job is None or job.get("status") != "done" or self.busy:
             return
         self.busy = "eval"
-        self._activity(f"f{job['id']}: evaluating the adapter on the eval set (loading the "
-                       "embedded model and the adapter)…")
+        self._activity(
+            f"f{job['id']}: evaluating the adapter on the eval set (loading the embedded model and the adapter)…"
+        )
         self.run_eval(job["id"])
         self.screen.refresh_bindings()
 
@@ -192,17 +203,18 @@ class JobsPanel(Vertical):
         from workbench.core.finetune.evaluate import evaluate_job
 
         def progress(p: Any) -> None:
-            self.post_message(self.Activity(job_id, f"f{job_id}: eval {p.done}/{p.total} · "
-                                            f"pass {p.passed} · fail {p.failed} (Esc cancels)"))
+            self.post_message(
+                self.Activity(
+                    job_id, f"f{job_id}: eval {p.done}/{p.total} · pass {p.passed} · fail {p.failed} (Esc cancels)"
+                )
+            )
 
         try:
             result = await evaluate_job(self.project, job_id, on_progress=progress)
         except WorkbenchError as exc:
-            self.post_message(self.Done(job_id, "eval", [f"eval did not finish: "
-                                                         f"{safe(error_line(exc))}"], False))
+            self.post_message(self.Done(job_id, "eval", [f"eval did not finish: {safe(error_line(exc))}"], False))
             return
-        self.post_message(self.Done(job_id, "eval", eval_result_lines(result),
-                                    result.verdict != "regression"))
+        self.post_message(self.Done(job_id, "eval", eval_result_lines(result), result.verdict != "regression"))
 
     def cancel_eval(self) -> bool:
         for worker in self.app.workers:
@@ -225,8 +237,7 @@ class JobsPanel(Vertical):
                 return
             name, run_eval = answer
             self.busy = "export"
-            self._activity(f"f{job_id}: exporting as {safe(name)}: checking the adapter, writing "
-                           "the Modelfile…")
+            self._activity(f"f{job_id}: exporting as {safe(name)}: checking the adapter, writing the Modelfile…")
             self.run_export(job_id, name, run_eval)
             self.screen.refresh_bindings()
 
@@ -242,15 +253,12 @@ class JobsPanel(Vertical):
             self.post_message(self.Activity(job_id, f"f{job_id}: ollama: {safe(text)}"))
 
         try:
-            result = asyncio.run(export_job(self.project, job_id, name, run_eval=run_eval,
-                                            on_status=status))
+            result = asyncio.run(export_job(self.project, job_id, name, run_eval=run_eval, on_status=status))
         except ExportRefused as exc:
-            self.post_message(self.Done(job_id, "export", [f"export refused: {safe(error_line(exc))}"],
-                                        False))
+            self.post_message(self.Done(job_id, "export", [f"export refused: {safe(error_line(exc))}"], False))
             return
         except WorkbenchError as exc:
-            self.post_message(self.Done(job_id, "export", [f"export failed: {safe(error_line(exc))}"],
-                                        False))
+            self.post_message(self.Done(job_id, "export", [f"export failed: {safe(error_line(exc))}"], False))
             return
         drop = bool(result.eval and result.eval.get("drop"))
         self.post_message(self.Done(job_id, "export", export_result_lines(result), not drop))
@@ -274,16 +282,19 @@ class JobsPanel(Vertical):
             return
         if worker.group != "ft-jobs" and worker.state == WorkerState.CANCELLED:
             self.busy = None
-            self._activity("eval cancelled: the finished cases are kept in its eval run "
-                           "(`workbench eval runs`).", "bad")
+            self._activity(
+                "eval cancelled: the finished cases are kept in its eval run (`workbench eval runs`).", "bad"
+            )
         if worker.state == WorkerState.ERROR:
             error = worker.error
             if worker.group != "ft-jobs":
                 self.busy = None
-                self._activity(f"{worker.group[3:]} stopped with an error: "
-                               f"{type(error).__name__}: {safe(error)}", "bad")
-            self.notify(f"{worker.group} failed: {type(error).__name__}: {error}",
-                        severity="error", timeout=10, markup=False)
+                self._activity(
+                    f"{worker.group[3:]} stopped with an error: {type(error).__name__}: {safe(error)}", "bad"
+                )
+            self.notify(
+                f"{worker.group} failed: {type(error).__name__}: {error}", severity="error", timeout=10, markup=False
+            )
         self.screen.refresh_bindings()
 
 

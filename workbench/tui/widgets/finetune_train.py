@@ -22,6 +22,7 @@ from workbench.tui.widgets.evals_text import safe
 from workbench.tui.widgets.finetune_form import FIELDS, field_value
 from workbench.tui.widgets.finetune_text import outcome_line, progress_line
 
+
 class ProgressArea(Vertical, can_focus=True):
     """The run's status and loss curve: focusable, so a keyboard user in the Train view always
     has a place to stand (the form is disabled while locked or training) and Esc reaches the tab."""
@@ -84,8 +85,12 @@ class TrainPanel(Vertical):
         total: int
 
         def can_replace(self, message: Message) -> bool:
-            return (isinstance(message, TrainPanel.Progress) and message.job_id == self.job_id
-                    and message.event.get("event") == "step" and self.event.get("event") == "step")
+            return (
+                isinstance(message, TrainPanel.Progress)
+                and message.job_id == self.job_id
+                and message.event.get("event") == "step"
+                and self.event.get("event") == "step"
+            )
 
     @dataclass
     class Finished(Message):
@@ -117,19 +122,31 @@ class TrainPanel(Vertical):
             with Horizontal(classes="ft-row"):
                 for input_id, label, name, kind in row:
                     yield Static(label, classes="ft-label")
-                    yield Input(field_value(getattr(s, name)), compact=True, id=input_id,
-                                type="integer" if kind is int else "number",
-                                placeholder="by epochs" if name == "max_steps" else "",
-                                tooltip=f"finetune.{name} for this job (default from workbench.yaml)")
+                    yield Input(
+                        field_value(getattr(s, name)),
+                        compact=True,
+                        id=input_id,
+                        type="integer" if kind is int else "number",
+                        placeholder="by epochs" if name == "max_steps" else "",
+                        tooltip=f"finetune.{name} for this job (default from workbench.yaml)",
+                    )
         with Horizontal(classes="ft-row"):
             yield Static("targets", classes="ft-label")
-            yield Input(", ".join(s.target_modules), compact=True, id="ft-targets",
-                        tooltip="LoRA target modules, comma-separated (Ollama exports q/k/v/o, "
-                                "gate/up/down projections only)")
+            yield Input(
+                ", ".join(s.target_modules),
+                compact=True,
+                id="ft-targets",
+                tooltip="LoRA target modules, comma-separated (Ollama exports q/k/v/o, gate/up/down projections only)",
+            )
             yield Static("data", classes="ft-label")
-            yield Input("", compact=True, id="ft-data", placeholder="eval set (or a JSONL file)",
-                        tooltip="Blank: the eval set's train cases with `expected`. Or a JSONL "
-                                "file of {messages} or {prompt, completion} rows")
+            yield Input(
+                "",
+                compact=True,
+                id="ft-data",
+                placeholder="eval set (or a JSONL file)",
+                tooltip="Blank: the eval set's train cases with `expected`. Or a JSONL "
+                "file of {messages} or {prompt, completion} rows",
+            )
         with Horizontal(id="ft-buttons"):
             yield Button("Start training (ctrl+r)", id="ft-start", compact=True, variant="primary")
             yield Button("Override… (ctrl+y)", id="ft-override", compact=True, variant="warning")
@@ -147,8 +164,7 @@ class TrainPanel(Vertical):
     def on_mount(self) -> None:
         self.query_one("#ft-form-error").display = False
         self.set_lock("Checking the evidence in the run store…", "checking")
-        self._hint("ctrl+r starts · Esc cancels (the checkpoint is kept) · Jobs (ctrl+l): ctrl+e "
-                   "resumes a job")
+        self._hint("ctrl+r starts · Esc cancels (the checkpoint is kept) · Jobs (ctrl+l): ctrl+e resumes a job")
 
     # -- the lock and the form ------------------------------------------------------------------
     def set_lock(self, text: str, state: str) -> None:
@@ -239,8 +255,9 @@ class TrainPanel(Vertical):
 
     # -- the worker (thread) ----------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="ft-train", exit_on_error=False)
-    def train(self, resume: int | None, settings: Any, data: str | None, signal: str | None,
-              override: str | None) -> None:
+    def train(
+        self, resume: int | None, settings: Any, data: str | None, signal: str | None, override: str | None
+    ) -> None:
         from workbench.core.finetune import jobs
         from workbench.core.finetune.train import GuardRefused, JobOutcome, TrainingRun, prepare_job
 
@@ -248,28 +265,32 @@ class TrainPanel(Vertical):
         worker = get_current_worker()
         try:
             if resume is None:
-                self.post_message(self.Phase("Preparing: checking the guard, loading the base "
-                                             "model's tokenizer and building the dataset…"))
-                plan = prepare_job(project, signal=signal, override=override, data=data,
-                                   settings=settings)
+                self.post_message(
+                    self.Phase(
+                        "Preparing: checking the guard, loading the base model's tokenizer and building the dataset…"
+                    )
+                )
+                plan = prepare_job(project, signal=signal, override=override, data=data, settings=settings)
                 job_id, ds = plan.job_id, plan.dataset
-                text = (f"f{job_id}: {ds.train} train / {ds.heldout} held-out examples, "
-                        f"{ds.answer_tokens} answer tokens, {plan.total_steps} steps on "
-                        f"{plan.base.spec} — starting the training process…")
+                text = (
+                    f"f{job_id}: {ds.train} train / {ds.heldout} held-out examples, "
+                    f"{ds.answer_tokens} answer tokens, {plan.total_steps} steps on "
+                    f"{plan.base.spec} — starting the training process…"
+                )
                 self.post_message(self.Prepared(job_id, plan.total_steps, text, plan.warnings))
             else:
                 job_id = resume
             run = TrainingRun(project, job_id, resume=resume is not None)
             if resume is not None:
                 where = f"step {run.step}" if run.resume else "step 0 (no checkpoint yet)"
-                self.post_message(self.Prepared(job_id, run.total, f"f{job_id}: resuming from "
-                                                f"{where} of {run.total}…", []))
+                self.post_message(
+                    self.Prepared(job_id, run.total, f"f{job_id}: resuming from {where} of {run.total}…", [])
+                )
             run.on_event = lambda event: self._on_event(job_id, run, event)
             if self._cancel_requested or worker.is_cancelled:
                 if resume is None:
                     jobs.update_job(project.store, job_id, {"status": "cancelled"})
-                self.post_message(self.Finished(JobOutcome(job_id, "cancelled", run.step, run.total,
-                                                           list(run.curve))))
+                self.post_message(self.Finished(JobOutcome(job_id, "cancelled", run.step, run.total, list(run.curve))))
                 return
             self.run = run
             run.start()
@@ -304,23 +325,26 @@ class TrainPanel(Vertical):
         self.job_id = message.job_id
         self._status(message.text)
         for warning in message.warnings:
-            self.notify(safe(warning), title=f"f{message.job_id}", severity="warning", timeout=8,
-                        markup=False)
+            self.notify(safe(warning), title=f"f{message.job_id}", severity="warning", timeout=8, markup=False)
 
     @on(Progress)
     def _progress(self, message: Progress) -> None:
         event = message.event
         kind = event.get("event")
         if kind == "start":
-            self._status(f"f{message.job_id}: training on {safe(event.get('device'))} "
-                         f"({event.get('threads')} threads), {event.get('trainable_params', 0):,} "
-                         f"trainable parameters, steps {event.get('start_step')}→"
-                         f"{event.get('total_steps')}")
+            self._status(
+                f"f{message.job_id}: training on {safe(event.get('device'))} "
+                f"({event.get('threads')} threads), {event.get('trainable_params', 0):,} "
+                f"trainable parameters, steps {event.get('start_step')}→"
+                f"{event.get('total_steps')}"
+            )
         elif kind == "step":
             self._status(progress_line(message.job_id, event, message.curve, message.total))
         elif kind == "heldout":
-            self._status(progress_line(message.job_id, None, message.curve, message.total)
-                         + f" · held-out loss {event.get('loss', 0):.3f}")
+            self._status(
+                progress_line(message.job_id, None, message.curve, message.total)
+                + f" · held-out loss {event.get('loss', 0):.3f}"
+            )
         self.draw_curve(message.curve, message.total)
 
     @on(Finished)
@@ -343,11 +367,8 @@ class TrainPanel(Vertical):
         self.running = worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
         if worker.state == WorkerState.ERROR:
             error = worker.error
-            self._status(f"Training stopped with an error: {type(error).__name__}: "
-                         f"{safe(error)}")
-            self.notify(f"training failed: {type(error).__name__}: {error}", severity="error",
-                        timeout=10, markup=False)
+            self._status(f"Training stopped with an error: {type(error).__name__}: {safe(error)}")
+            self.notify(f"training failed: {type(error).__name__}: {error}", severity="error", timeout=10, markup=False)
         if not self.running:
             self.set_lock(*self._lock)  # the form comes back as the lock allows
         self.screen.refresh_bindings()
-

@@ -23,8 +23,7 @@ class Picker(Widget, can_focus=True):
     """`label: current choice ▾`; Enter opens the list."""
 
     BINDINGS = [
-        Binding("enter,space", "open", "Choose", id="picker.open", show=False,
-                tooltip="Open the list of choices"),
+        Binding("enter,space", "open", "Choose", id="picker.open", show=False, tooltip="Open the list of choices"),
     ]
 
     value: reactive[Any] = reactive(None, init=False)
@@ -33,11 +32,11 @@ class Picker(Widget, can_focus=True):
     class Changed(Message):
         """The user (or code) picked another value."""
 
-        picker: "Picker"
+        picker: Picker
         value: Any
 
         @property
-        def control(self) -> "Picker":
+        def control(self) -> Picker:
             return self.picker
 
     def __init__(self, label: str, options: list[tuple[str, Any]], value: Any, **kwargs: Any) -> None:

@@ -60,8 +60,16 @@ def load_cases(project: Any) -> tuple[list[CaseChoice], list[str]]:
             continue
         for case in evalset.cases:
             if case.relevant:
-                choices.append(CaseChoice(f"{path.name}::{case.id}", evalset.name, case.id,
-                                          _question(case), tuple(case.relevant), case.expected))
+                choices.append(
+                    CaseChoice(
+                        f"{path.name}::{case.id}",
+                        evalset.name,
+                        case.id,
+                        _question(case),
+                        tuple(case.relevant),
+                        case.expected,
+                    )
+                )
     return choices, errors
 
 
@@ -99,5 +107,9 @@ class CasePicker(Select[str]):
         if not message.cases:
             self.prompt = "no labelled cases"
         if message.errors:
-            self.notify("Eval sets that could not be read:\n" + "\n".join(message.errors),
-                        severity="warning", timeout=8, markup=False)
+            self.notify(
+                "Eval sets that could not be read:\n" + "\n".join(message.errors),
+                severity="warning",
+                timeout=8,
+                markup=False,
+            )

@@ -83,8 +83,7 @@ class IndexStatus(Horizontal):
         self.refresh_stats()
 
     def _say(self, text: str | Text) -> None:
-        self.query_one("#rt-stats", Static).update(
-            text if isinstance(text, Text) else Text(terminal_safe(text)))
+        self.query_one("#rt-stats", Static).update(text if isinstance(text, Text) else Text(terminal_safe(text)))
 
     @property
     def ingesting(self) -> bool:
@@ -128,19 +127,32 @@ class IndexStatus(Horizontal):
         else:
             if self.damage:  # ctrl+g then rebuilds instead of failing the same way again
                 self.index_ok, self.needs_reindex = False, True
-                self._say(Text.assemble(("The index looks damaged: ctrl+g rebuilds it", "bold"), " · ",
-                                        terminal_safe(self.damage), no_wrap=True, overflow="ellipsis"))
+                self._say(
+                    Text.assemble(
+                        ("The index looks damaged: ctrl+g rebuilds it", "bold"),
+                        " · ",
+                        terminal_safe(self.damage),
+                        no_wrap=True,
+                        overflow="ellipsis",
+                    )
+                )
                 self.set_class(True, "-problem")
                 return
             self.index_ok, self.needs_reindex = True, False
             text = stats_text(meta)
             if chunking_drift(meta, self.settings):  # leads: it must not be cut
-                text = Text.assemble(("chunking settings changed: ctrl+g re-chunks", "bold"),
-                                     " · ", text, no_wrap=True, overflow="ellipsis")
+                text = Text.assemble(
+                    ("chunking settings changed: ctrl+g re-chunks", "bold"),
+                    " · ",
+                    text,
+                    no_wrap=True,
+                    overflow="ellipsis",
+                )
             note = self._incomplete(meta)
             if note:  # searches still work, on part of the corpus: say so first
-                text = Text.assemble((f"{note}: ctrl+g finishes it", "bold"), " · ", text,
-                                     no_wrap=True, overflow="ellipsis")
+                text = Text.assemble(
+                    (f"{note}: ctrl+g finishes it", "bold"), " · ", text, no_wrap=True, overflow="ellipsis"
+                )
                 self._say(text)
                 self.set_class(True, "-problem")
                 return
@@ -148,7 +160,7 @@ class IndexStatus(Horizontal):
         self.set_class(not self.index_ok, "-problem")
 
     def _incomplete(self, meta: dict[str, Any]) -> str | None:
-        """"index incomplete: 36/45 files" when an ingest (not this tab's own, running now)
+        """ "index incomplete: 36/45 files" when an ingest (not this tab's own, running now)
         stopped part-way; reads the table only then."""
         if self.ingesting or meta.get("state") != "ingesting":
             return None
@@ -194,6 +206,7 @@ class IndexStatus(Horizontal):
             if loaded_embedder(settings.embedding_model, root) is None:
                 self.post_message(self.ModelLoading())
                 get_embedder(settings.embedding_model, root)
+
             def progress(p: Any) -> None:
                 self.post_message(self.Progressed(p))
 

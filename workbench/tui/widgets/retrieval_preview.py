@@ -66,8 +66,18 @@ def _read_current(project: Any, settings: Any, path: str) -> str | None:
 
 
 def _spans(rows: list[dict[str, Any]], starts: list[int]) -> list[ChunkSpan]:
-    return [ChunkSpan(r["chunk_id"], int(r["n"]), r.get("heading_path") or "", s, s + len(r["text"]),
-                      int(r["line_start"]), int(r["line_end"])) for r, s in zip(rows, starts, strict=True)]
+    return [
+        ChunkSpan(
+            r["chunk_id"],
+            int(r["n"]),
+            r.get("heading_path") or "",
+            s,
+            s + len(r["text"]),
+            int(r["line_start"]),
+            int(r["line_end"]),
+        )
+        for r, s in zip(rows, starts, strict=True)
+    ]
 
 
 def rebuild_from_chunks(rows: list[dict[str, Any]]) -> tuple[str, list[int]]:
@@ -96,17 +106,23 @@ def load_doc_view(project: Any, settings: Any, path: str) -> DocView:
 
     rows = open_index(project, settings).chunks_of(path)
     current = _read_current(project, settings, path)
-    if current is not None and rows and all(
-            current[int(r["char_start"]):int(r["char_end"])] == r["text"] for r in rows):
+    if (
+        current is not None
+        and rows
+        and all(current[int(r["char_start"]) : int(r["char_end"])] == r["text"] for r in rows)
+    ):
         return DocView(path, current, _spans(rows, [int(r["char_start"]) for r in rows]))
     text, starts = rebuild_from_chunks(rows)
-    note = ("the file is no longer under the corpus folders" if current is None
-            else "the file changed since the last ingest")
-    return DocView(path, text, _spans(rows, starts),
-                   f"{note}: showing the indexed chunks (ctrl+g re-ingests)")
+    note = (
+        "the file is no longer under the corpus folders"
+        if current is None
+        else "the file changed since the last ingest"
+    )
+    return DocView(path, text, _spans(rows, starts), f"{note}: showing the indexed chunks (ctrl+g re-ingests)")
 
 
 # -- rendering ----------------------------------------------------------------------------------
+
 
 def _line_start(text: str, pos: int, back: int) -> int:
     start = text.rfind("\n", 0, pos) + 1
@@ -138,8 +154,9 @@ def _label(events: list[tuple[int, int, ChunkSpan]]) -> str:
     return "┄┄ " + " │ ".join(parts) + " ┄┄"
 
 
-def render_preview(view: DocView, chunk_id: str, query: str, styles: dict[str, str],
-                   context_lines: int = CONTEXT_LINES) -> Text:
+def render_preview(
+    view: DocView, chunk_id: str, query: str, styles: dict[str, str], context_lines: int = CONTEXT_LINES
+) -> Text:
     """The selected chunk with `context_lines` of document around it (see the module docstring).
 
     `styles` holds Rich colours resolved from the theme: "term", "selected", "marker",
@@ -148,8 +165,9 @@ def render_preview(view: DocView, chunk_id: str, query: str, styles: dict[str, s
     return render_preview_at(view, chunk_id, query, styles, context_lines)[0]
 
 
-def render_preview_at(view: DocView, chunk_id: str, query: str, styles: dict[str, str],
-                      context_lines: int = CONTEXT_LINES) -> tuple[Text, int]:
+def render_preview_at(
+    view: DocView, chunk_id: str, query: str, styles: dict[str, str], context_lines: int = CONTEXT_LINES
+) -> tuple[Text, int]:
     """`render_preview`, plus where in its text the selected chunk's start marker begins."""
     from workbench.core.retrieval.search import highlight_spans
 
@@ -204,8 +222,9 @@ def render_preview_at(view: DocView, chunk_id: str, query: str, styles: dict[str
         mine = any(e[2].chunk_id == chunk_id for e in group)
         if any(e[2].chunk_id == chunk_id and e[1] == 1 for e in group):
             marker_at = len(out.plain)
-        out.append(terminal_safe(_label(group)) + "\n",
-                   style=styles.get("marker_selected" if mine else "marker", "dim"))
+        out.append(
+            terminal_safe(_label(group)) + "\n", style=styles.get("marker_selected" if mine else "marker", "dim")
+        )
     emit(pos, we)
     out.rstrip()
     if clipped:
@@ -218,11 +237,15 @@ def preview_title(view: DocView | None, hit: Any) -> Text:
     if hit is None:
         return Text("Preview — select a result")
     head = f" · {hit.heading_path}" if hit.heading_path else ""
-    return Text(terminal_safe(f"Preview · {hit.chunk_id}{head} · lines {hit.line_start}-{hit.line_end}"),
-                no_wrap=True, overflow="ellipsis")
+    return Text(
+        terminal_safe(f"Preview · {hit.chunk_id}{head} · lines {hit.line_start}-{hit.line_end}"),
+        no_wrap=True,
+        overflow="ellipsis",
+    )
 
 
 # -- the pane -----------------------------------------------------------------------------------
+
 
 class PreviewPane(Vertical):
     """Title line and the scrollable preview; documents load in a worker and are cached."""
@@ -281,8 +304,7 @@ class PreviewPane(Vertical):
         region = scroll.scrollable_content_region
         if self._text is None or region.width <= 0:
             return
-        above = (len(self._text[:self._marker_at].wrap(self.app.console, region.width))
-                 if self._marker_at else 0)
+        above = len(self._text[: self._marker_at].wrap(self.app.console, region.width)) if self._marker_at else 0
         top = max(0, above - 1) if above + 4 > region.height else 0
         scroll.scroll_to(y=top, animate=False)
 

@@ -66,8 +66,9 @@ class ResultsPanel(Vertical):
         row = table.cursor_row
         table.clear(columns=True)
         for label, w in COLUMNS:
-            table.add_column(Text(label, justify="right" if w and label != "#" else "left"),
-                             key=label, width=w or doc_width)
+            table.add_column(
+                Text(label, justify="right" if w and label != "#" else "left"), key=label, width=w or doc_width
+            )
         self._fill()
         if 0 < row < len(self.hits):
             table.move_cursor(row=row)
@@ -75,8 +76,9 @@ class ResultsPanel(Vertical):
     def on_resize(self) -> None:
         self.set_width(self.size.width)
 
-    def show(self, hits: list[Any], k: int, relevant: list[str], styles: dict[str, str],
-             title: str | None = None) -> None:
+    def show(
+        self, hits: list[Any], k: int, relevant: list[str], styles: dict[str, str], title: str | None = None
+    ) -> None:
         """Replace the rows; `relevant` marks gold rows, ranks past k are dimmed."""
         self.hits = hits
         self._k, self._relevant, self._styles = k, relevant, styles
@@ -91,8 +93,9 @@ class ResultsPanel(Vertical):
         table.clear()
         for hit in self.hits:
             gold = is_gold(hit, getattr(self, "_relevant", []))
-            table.add_row(*row_cells(hit, self.mode, getattr(self, "_k", 5), gold,
-                                     getattr(self, "_styles", {})), key=hit.chunk_id)
+            table.add_row(
+                *row_cells(hit, self.mode, getattr(self, "_k", 5), gold, getattr(self, "_styles", {})), key=hit.chunk_id
+            )
 
     def selected(self) -> Any:
         table = self.table

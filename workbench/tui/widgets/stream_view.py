@@ -51,16 +51,19 @@ class LiveTail(Widget):
         width, height = self.size.width or 40, self.size.height or 10
         console = self.app.console
         options = console.options.update(width=width, height=None, highlight=False)
-        lines = console.render_lines(RichMarkdown(terminal_safe(text), hyperlinks=False),
-                                     options, pad=False)
+        lines = console.render_lines(RichMarkdown(terminal_safe(text), hyperlinks=False), options, pad=False)
         while lines and not Segment.get_line_length(lines[-1]):
             lines.pop()  # trailing blank lines would push the newest text up
         room = height
         note: list[Strip] = []
         if hidden_chars:
             room -= 1
-            message = Text(f"… {hidden_chars:,} earlier characters (all shown when it ends)",
-                           style=Style(italic=True, dim=True), no_wrap=True, overflow="ellipsis")
+            message = Text(
+                f"… {hidden_chars:,} earlier characters (all shown when it ends)",
+                style=Style(italic=True, dim=True),
+                no_wrap=True,
+                overflow="ellipsis",
+            )
             note = [Strip(console.render_lines(message, options, pad=False)[0])]
         base = self.rich_style
         strips = [Strip(line).apply_style(base) for line in lines[-room:]] if room > 0 else []

@@ -18,8 +18,7 @@ from workbench.core.prompts import CONTEXT_VARIABLE
 class VariablesForm(Vertical):
     """Label + Input pairs; `values()` gives what the template should be rendered with."""
 
-    def __init__(self, names: list[str] | None = None, defaults: dict[str, str] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, names: list[str] | None = None, defaults: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.names = [n for n in names or [] if n != CONTEXT_VARIABLE]
         self._values: dict[str, str] = dict(defaults or {})
@@ -31,11 +30,18 @@ class VariablesForm(Vertical):
         widgets: list[Any] = []
         for name in self.names:
             widgets.append(Label(name, classes="var-label", markup=False))
-            widgets.append(Input(value=self._values.get(name, ""), name=name, id=f"var-{name}",
-                                 placeholder=f"{{{name}}}", compact=True, classes="var-input"))
+            widgets.append(
+                Input(
+                    value=self._values.get(name, ""),
+                    name=name,
+                    id=f"var-{name}",
+                    placeholder=f"{{{name}}}",
+                    compact=True,
+                    classes="var-input",
+                )
+            )
         if not self.names:
-            widgets.append(Label("(this template has no variables)", classes="var-label",
-                                 markup=False))
+            widgets.append(Label("(this template has no variables)", classes="var-label", markup=False))
         return widgets
 
     def values(self) -> dict[str, str]:
