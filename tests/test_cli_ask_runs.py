@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fixtures_project import write_project
@@ -154,7 +155,8 @@ def _wait_for_partial_row(db: Path, deadline_s: float = 30) -> dict:
     raise AssertionError("no partial output was flushed")
 
 
-def test_kill_9_mid_stream_leaves_partial_row_marked_interrupted(ollama_standin, tmp_path):
+def _start_long_ask(ollama_standin, tmp_path: Path, **popen: Any) -> tuple[Path, subprocess.Popen]:
+    """`workbench ask` in a child process on a 200-token reply streamed slowly enough to interrupt."""
     ollama_standin.configure(reply=[f"w{i} " for i in range(200)], token_delay_s=0.03)
     root = write_project(
         tmp_path / "p",
@@ -163,9 +165,13 @@ def test_kill_9_mid_stream_leaves_partial_row_marked_interrupted(ollama_standin,
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "workbench.cli", "ask", "-p", str(root), "go"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        **popen,
     )
+    return root, proc
+
+
+def test_kill_9_mid_stream_leaves_partial_row_marked_interrupted(ollama_standin, tmp_path):
+    root, proc = _start_long_ask(ollama_standin, tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         partial = _wait_for_partial_row(root / ".workbench" / "runs.db")
         assert partial["status"] == "running"
@@ -184,18 +190,7 @@ def test_kill_9_mid_stream_leaves_partial_row_marked_interrupted(ollama_standin,
 
 
 def test_ctrl_c_stores_partial_as_interrupted_and_exits_130(ollama_standin, tmp_path):
-    ollama_standin.configure(reply=[f"w{i} " for i in range(200)], token_delay_s=0.03)
-    root = write_project(
-        tmp_path / "p",
-        host=ollama_standin.url,
-        timeouts="connect_s: 2\n  first_token_s: 30\n  idle_s: 30\n  total_s: 60",
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", "ask", "-p", str(root), "go"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    root, proc = _start_long_ask(ollama_standin, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     partial = _wait_for_partial_row(root / ".workbench" / "runs.db")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
