@@ -9,31 +9,29 @@ import pty
 import signal
 import sys
 import time
+from pathlib import Path
 
 from fixtures_project import write_project
 from test_cli_ask_runs import _wait_for_partial_row, workbench
-from test_tui_terminal import _read_until
+from test_tui_terminal import _read_until, _spawn_app
 
 from workbench.core.store import Store
 
 
-def test_kill_9_of_the_app_mid_answer_keeps_the_partial_answer_as_interrupted(ollama_standin, tmp_path):
+def _start_app_on_a_long_answer(ollama_standin, tmp_path: Path) -> tuple[Path, int, int]:
+    """The app in a pty on a project whose model streams 300 tokens slowly: (root, pid, fd)."""
     ollama_standin.configure(reply=[f"w{i} " for i in range(300)], token_delay_s=0.03)
     root = write_project(
         tmp_path / "p",
         host=ollama_standin.url,
         timeouts="connect_s: 2\n  first_token_s: 30\n  idle_s: 30\n  total_s: 60",
     )
-    env = {
-        **os.environ,
-        "TERM": "xterm-256color",
-        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
-        "COLUMNS": "100",
-        "LINES": "30",
-    }
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the workbench, as a user starts it
-        os.execve(sys.executable, [sys.executable, "-m", "workbench.cli", "--project", str(root)], env)
+    pid, fd = _spawn_app(root, tmp_path)
+    return root, pid, fd
+
+
+def test_kill_9_of_the_app_mid_answer_keeps_the_partial_answer_as_interrupted(ollama_standin, tmp_path):
+    root, pid, fd = _start_app_on_a_long_answer(ollama_standin, tmp_path)
     seen = bytearray()
     try:
         _read_until(fd, b"palette", seen)
@@ -59,22 +57,7 @@ def test_kill_9_of_the_app_mid_answer_keeps_the_partial_answer_as_interrupted(ol
 def test_sigterm_to_the_app_mid_answer_stores_it_interrupted_and_exits_143(ollama_standin, tmp_path):
     """`kill PID` (not -9): the app stops the answer itself, stores it `interrupted` (nothing left
     for the next command to recover) and exits 143, as the CLI commands do."""
-    ollama_standin.configure(reply=[f"w{i} " for i in range(300)], token_delay_s=0.03)
-    root = write_project(
-        tmp_path / "p",
-        host=ollama_standin.url,
-        timeouts="connect_s: 2\n  first_token_s: 30\n  idle_s: 30\n  total_s: 60",
-    )
-    env = {
-        **os.environ,
-        "TERM": "xterm-256color",
-        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
-        "COLUMNS": "100",
-        "LINES": "30",
-    }
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execve(sys.executable, [sys.executable, "-m", "workbench.cli", "--project", str(root)], env)
+    root, pid, fd = _start_app_on_a_long_answer(ollama_standin, tmp_path)
     seen = bytearray()
     status = None  # the child's wait status, once it has exited
     try:

@@ -36,6 +36,22 @@ def _read_until(fd: int, marker: bytes, seen: bytearray, timeout: float = 60.0) 
                 raise AssertionError(f"the app exited; last output: {bytes(seen[-300:])!r}") from None
 
 
+def _spawn_app(root: Path, tmp_path: Path, **env: str) -> tuple[int, int]:
+    """The workbench on `root` in a 100x30 pseudo-terminal, as a user starts it: (pid, pty fd)."""
+    env = {
+        **os.environ,
+        "TERM": "xterm-256color",
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+        "COLUMNS": "100",
+        "LINES": "30",
+        **env,
+    }
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the workbench
+        os.execve(sys.executable, [sys.executable, "-m", "workbench.cli", "--project", str(root)], env)
+    return pid, fd
+
+
 def _retrieval_queries(root: Path) -> list[str]:
     with sqlite3.connect(root / ".workbench" / "runs.db") as db:
         try:
@@ -55,17 +71,7 @@ def test_enter_then_f3_in_one_burst_searches_then_switches(tmp_path, embedder):
         ingest_project(project, project.config.retrieval)
     finally:
         project.close()
-    env = {
-        **os.environ,
-        "TERM": "xterm-256color",
-        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
-        "LANCEDB_LOG": "error",
-        "COLUMNS": "100",
-        "LINES": "30",
-    }
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the workbench, as a user starts it
-        os.execve(sys.executable, [sys.executable, "-m", "workbench.cli", "--project", str(root)], env)
+    pid, fd = _spawn_app(root, tmp_path, LANCEDB_LOG="error")
     seen = bytearray()
     try:
         import fcntl
