@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -155,3 +158,13 @@ def tiny_adapter(smol_folder: Path, tmp_path_factory: pytest.TempPathFactory) ->
     )
     model.save_pretrained(str(out))
     return out
+
+
+def train_cli(
+    project: Project, data: Path, steps: int, override: str, *extra: str, **popen: Any
+) -> subprocess.Popen[str]:
+    """`workbench finetune train --json` in a child process, its output piped as text."""
+    popen.setdefault("env", {**os.environ, "PYTHONPATH": os.getcwd()})
+    command = [sys.executable, "-m", "workbench.cli", "--project", str(project.root), "finetune", "train", "--json"]
+    command += ["--override", override, "--data", str(data), "--steps", str(steps), *extra]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)

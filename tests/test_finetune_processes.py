@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures_finetune import train_cli
 from test_finetune_signals import _alive, _workers_of
 from test_finetune_train import FINETUNE, write_data
 
@@ -76,29 +77,7 @@ def test_two_processes_train_the_same_adapter_as_one(project_factory, tmp_path):
 
 
 def _train_cli(project, data: Path, steps: int, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "workbench.cli",
-            "--project",
-            str(project.root),
-            "finetune",
-            "train",
-            "--json",
-            "--override",
-            "CI: processes",
-            "--data",
-            str(data),
-            "--steps",
-            str(steps),
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
-    )
+    return train_cli(project, data, steps, "CI: processes", *extra)
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures_finetune import train_cli
 from test_finetune_train import FINETUNE, write_data
 
 from workbench.core.finetune import jobs
@@ -23,28 +24,7 @@ pytestmark = pytest.mark.slow
 
 
 def _train(project, data: Path, steps: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "workbench.cli",
-            "--project",
-            str(project.root),
-            "finetune",
-            "train",
-            "--json",
-            "--override",
-            "CI: signals",
-            "--data",
-            str(data),
-            "--steps",
-            str(steps),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
-    )
+    return train_cli(project, data, steps, "CI: signals")
 
 
 def _workers_of(pid: int) -> list[int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from fixtures_finetune import train_cli
 
 from workbench.cli import main
 from workbench.core.finetune import jobs
@@ -180,33 +181,10 @@ def test_ctrl_c_during_json_training_exits_130_with_the_checkpoint(project_facto
     it) after the first step ends with 130 and a last line saying `cancelled`."""
     import os
     import signal
-    import subprocess
-    import sys
 
     project = project_factory(extra=FINETUNE)
     data = write_data(tmp_path / "quack.jsonl")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "workbench.cli",
-            "--project",
-            str(project.root),
-            "finetune",
-            "train",
-            "--json",
-            "--override",
-            "CI: cancel",
-            "--data",
-            str(data),
-            "--steps",
-            "50",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = train_cli(project, data, 50, "CI: cancel", start_new_session=True, env=None)
     lines = []
     for line in proc.stdout:
         lines.append(json.loads(line))
