@@ -222,45 +222,15 @@ def test_cli_refuses_unscored_duplicate_and_unknown_relevant_with_the_flag_to_us
     assert wb(root, "eval", "promote", "1", "--to", str(to), "--assert", "icontans=WAL") == 2
     assert "did you mean 'icontains'?" in capsys.readouterr().err
 
-    assert (
-        wb(
-            root,
-            "eval",
-            "promote",
-            "1",
-            "--to",
-            str(to),
-            "--assert",
-            "icontains=WAL",
-            "--relevant",
-            "wal.md",
-            "lockng.md",
-        )
-        == 2
-    )
+    promote_wal = ("eval", "promote", "1", "--to", str(to), "--assert", "icontains=WAL")
+    assert wb(root, *promote_wal, "--relevant", "wal.md", "lockng.md") == 2
     assert (
         "relevant document 'lockng.md' is not in the retrieval corpus (docs/: 2 documents); did you mean 'locking.md'?"
         in capsys.readouterr().err
         and not to.exists()
     )
 
-    assert (
-        wb(
-            root,
-            "eval",
-            "promote",
-            "1",
-            "--to",
-            str(to),
-            "--assert",
-            "icontains=WAL",
-            "--assert",
-            "not-icontains=lock",
-            "--relevant",
-            "wal.md",
-        )
-        == 0
-    )
+    assert wb(root, *promote_wal, "--assert", "not-icontains=lock", "--relevant", "wal.md") == 0
     assert capsys.readouterr().out.startswith("added case 'gen1-how-do-readers-not-block-writers' to ")
     case = load_evalset(to).case("gen1-how-do-readers-not-block-writers")
     assert [(a.type, a.value) for a in case.assertions] == [("icontains", "WAL"), ("not-icontains", "lock")]
