@@ -135,3 +135,25 @@ def test_training_start_line_names_processes() -> None:
     curve = [{"step": 1, "loss": 5.3531}, {"step": 3, "loss": 2.91234}]
     # the tab's status line carries the same speed and ETA as the CLI's progress line
     assert present.progress_line(3, step, curve, 20) == "f3 · step 3/20 · loss 5.353 → 2.912 · 108 tok/s · ETA 24s"
+
+
+def test_the_banners_also_missing_is_the_lock_lines_list_without_its_lead():
+    """Issue 17 item 18: the advice banner listed the other missing rules in its own priority
+    order (retrieval before variants) while the lock line under it used the checklist's."""
+    from workbench.core.finetune.guard import _report
+    from workbench.core.finetune.settings import FinetuneSettings
+    from workbench.tui.widgets.finetune_text import lock_line
+
+    rules = [
+        Rule("eval set", False, "12 cases", "write more cases"),
+        Rule("variants", False, "1 variant", "evaluate more variants"),
+        Rule("plateau", False, "only 0 comparisons", "compare variants"),
+        Rule("retrieval", False, "recall@4 70%", "fix retrieval first"),
+        Rule("signal", False, "no signal", "choose a signal"),
+    ]
+    report = _report(rules, None, "qa", "evals/qa.yaml", None, FinetuneSettings())
+    assert report.advice.startswith("Not yet: write more cases")  # the eval set leads
+    also = report.advice.split("(also missing: ")[1].rstrip(")").split(", ")
+    locked, _ = lock_line(report, None)
+    failing = locked.split("(failing: ")[1].split(")")[0].split(", ")
+    assert also == [name for name in failing if name != "eval set"] == ["variants", "plateau", "retrieval", "signal"]

@@ -184,7 +184,9 @@ def _report(
         lead = next(failing[n] for n in _PRIORITY if n in failing)
         lead_text = lead.evidence.get("advice") or lead.next_step or lead.summary
         tui_text = lead.evidence.get("tui_advice") or lead.tui_step or lead_text
-        others = [n for n in _PRIORITY if n in failing and n != lead.name]
+        # In the checklist's order, as the Fine-tune tab's lock line lists them: the banner's
+        # "also missing" is that list without the one it leads with (never a different set).
+        others = [r.name for r in rules if r.name in failing and r.name != lead.name]
         also = f" (also missing: {', '.join(others)})" if others else ""
         advice = f"Not yet: {lead_text}{also}"
         if tui_text != lead_text:
