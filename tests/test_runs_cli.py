@@ -10,28 +10,12 @@ from pathlib import Path
 import pytest
 from fixtures_evals import CAPITALS_PAIR as CAPITALS
 from fixtures_project import write_project
-from fixtures_retrieval import write_corpus
+from fixtures_retrieval import RETRIEVAL_SET, write_corpus
 
 from workbench.cli import main
 from workbench.core.project import Project
 from workbench.core.runlog import parse_run_id
 from workbench.core.variants import resolve_variant
-
-RETRIEVAL_SET = """name: tiny
-cases:
-  - id: cat-sleep
-    inputs:
-      question: "How many hours a day do cats sleep?"
-    relevant: [cats.md]
-  - id: bread
-    inputs:
-      question: "How long should I knead bread dough?"
-    relevant: [page.html]
-  - id: wolves-miss
-    inputs:
-      question: "Do cats sleep all day long?"
-    relevant: [dogs.md]
-"""
 
 
 def wb(root: Path, *argv: str) -> int:
