@@ -24,6 +24,7 @@ import pytest
 
 from workbench.core.evals import runstore
 from workbench.core.evals.assertions import AssertionResult
+from workbench.core.evals.evalset import EvalSet, load_evalset
 from workbench.core.evals.results import CaseResult
 from workbench.core.evals.summary import summarize
 from workbench.core.project import Project
@@ -168,3 +169,40 @@ def train_cli(
     command = [sys.executable, "-m", "workbench.cli", "--project", str(project.root), "finetune", "train", "--json"]
     command += ["--override", override, "--data", str(data), "--steps", str(steps), *extra]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def failing(cases: Any, kinds: list[str]) -> dict[str, tuple[str, str]]:
+    """The first len(kinds) train cases fail with the given kinds."""
+    ids = [c.id for c in cases if c.split != "heldout"]
+    return {cid: ("fail", kind) for cid, kind in zip(ids, kinds, strict=False)}
+
+
+def build_plateau(project: Project, *, last_jump: bool = False) -> EvalSet:
+    """Four variants on the sample eval set: a real jump, then two within noise (a plateau);
+    three format failures in every variant, one retrieval miss; `last_jump` adds a fifth that jumps."""
+    es = load_evalset(project.root / "evals" / "sqlite_qa.yaml")
+    cases = es.cases
+    fmt = ["format"] * 3
+    # base 60 pass; k8 fixes 10 (real); terse -1 (noise); v4 +1 (noise) -> plateau over the last two
+    add_eval_run(project, es, None, variant_spec(), failing(cases, fmt + ["context-ignored"] * 19 + ["retrieval-miss"]))
+    add_eval_run(
+        project, es, "k8", variant_spec(k=8), failing(cases, fmt + ["context-ignored"] * 9 + ["retrieval-miss"])
+    )
+    add_eval_run(
+        project,
+        es,
+        "terse",
+        variant_spec("terse_qa", k=8),
+        failing(cases, fmt + ["context-ignored"] * 10 + ["retrieval-miss"]),
+        retrieve=False,
+    )
+    add_eval_run(
+        project,
+        es,
+        "cite-first",
+        variant_spec(system="Quote first.", k=8),
+        failing(cases, fmt + ["context-ignored"] * 8 + ["retrieval-miss"]),
+    )
+    if last_jump:
+        add_eval_run(project, es, "v5", variant_spec(system="Better.", k=8), failing(cases, fmt))
+    return es

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from fixtures_finetune import add_eval_run, variant_spec
+from fixtures_finetune import add_eval_run, build_plateau, failing, variant_spec
 
 from workbench.cli import main
 from workbench.core.evals.evalset import load_evalset
@@ -15,12 +15,6 @@ from workbench.core.finetune.guard import check
 
 def qa(project):
     return load_evalset(project.root / "evals" / "sqlite_qa.yaml")
-
-
-def failing(cases, kinds):
-    """The first len(kinds) train cases fail with the given kinds."""
-    ids = [c.id for c in cases if c.split != "heldout"]
-    return {cid: ("fail", kind) for cid, kind in zip(ids, kinds, strict=False)}
 
 
 def test_fresh_sample_project_is_refused_with_what_to_do_first(sample_project, capsys):
@@ -57,35 +51,6 @@ def test_no_runs_at_all_says_run_the_eval_set(sample_project):
     assert not report.passed
     assert "workbench eval run" in report.advice
     assert report.rule("signal").next_step.startswith("name why a fine-tune is needed")
-
-
-def build_plateau(project, *, last_jump: bool = False):
-    es = qa(project)
-    cases = es.cases
-    fmt = ["format"] * 3
-    # base 60 pass; k8 fixes 10 (real); terse -1 (noise); v4 +1 (noise) -> plateau over the last two
-    add_eval_run(project, es, None, variant_spec(), failing(cases, fmt + ["context-ignored"] * 19 + ["retrieval-miss"]))
-    add_eval_run(
-        project, es, "k8", variant_spec(k=8), failing(cases, fmt + ["context-ignored"] * 9 + ["retrieval-miss"])
-    )
-    add_eval_run(
-        project,
-        es,
-        "terse",
-        variant_spec("terse_qa", k=8),
-        failing(cases, fmt + ["context-ignored"] * 10 + ["retrieval-miss"]),
-        retrieve=False,
-    )
-    add_eval_run(
-        project,
-        es,
-        "cite-first",
-        variant_spec(system="Quote first.", k=8),
-        failing(cases, fmt + ["context-ignored"] * 8 + ["retrieval-miss"]),
-    )
-    if last_jump:
-        add_eval_run(project, es, "v5", variant_spec(system="Better.", k=8), failing(cases, fmt))
-    return es
 
 
 def test_passes_once_the_evidence_exists(sample_project, capsys):

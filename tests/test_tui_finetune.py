@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fixtures_finetune import REPO, add_eval_run, variant_spec
+from fixtures_finetune import REPO, add_eval_run, build_plateau, variant_spec
 from fixtures_project import write_project
 from fixtures_tui import screen_text, settle, until
 
@@ -83,34 +83,10 @@ def sample_copy(root: Path) -> Path:
 
 
 def build_evidence(root: Path) -> None:
-    """Four variants on the sample eval set: a real jump, then two within noise (a plateau);
-    three format failures in every variant; one retrieval miss (as test_finetune_guard does)."""
+    """The guard's plateau evidence (fixtures_finetune.build_plateau) in the project at `root`."""
     project = Project.open(root)
     try:
-        es = load_evalset(root / "evals" / "sqlite_qa.yaml")
-        train = [c.id for c in es.cases if c.split != "heldout"]
-
-        def failing(kinds):
-            return {cid: ("fail", kind) for cid, kind in zip(train, kinds, strict=False)}
-
-        fmt = ["format"] * 3
-        add_eval_run(project, es, None, variant_spec(), failing(fmt + ["context-ignored"] * 19 + ["retrieval-miss"]))
-        add_eval_run(project, es, "k8", variant_spec(k=8), failing(fmt + ["context-ignored"] * 9 + ["retrieval-miss"]))
-        add_eval_run(
-            project,
-            es,
-            "terse",
-            variant_spec("terse_qa", k=8),
-            failing(fmt + ["context-ignored"] * 10 + ["retrieval-miss"]),
-            retrieve=False,
-        )
-        add_eval_run(
-            project,
-            es,
-            "cite-first",
-            variant_spec(system="Quote first.", k=8),
-            failing(fmt + ["context-ignored"] * 8 + ["retrieval-miss"]),
-        )
+        build_plateau(project)
     finally:
         project.close()
 
