@@ -30,15 +30,20 @@ def _start_app_on_a_long_answer(ollama_standin, tmp_path: Path) -> tuple[Path, i
     return root, pid, fd
 
 
+def _ask_and_wait_for_partial(root: Path, fd: int) -> dict:
+    """Type "hi there", send it (ctrl+r) and return the generation row once part of it is stored."""
+    seen = bytearray()
+    _read_until(fd, b"palette", seen)
+    os.write(fd, b"hi there")
+    _read_until(fd, b"hi there", seen)
+    os.write(fd, b"\x12")  # ctrl+r: send
+    return _wait_for_partial_row(root / ".workbench" / "runs.db")
+
+
 def test_kill_9_of_the_app_mid_answer_keeps_the_partial_answer_as_interrupted(ollama_standin, tmp_path):
     root, pid, fd = _start_app_on_a_long_answer(ollama_standin, tmp_path)
-    seen = bytearray()
     try:
-        _read_until(fd, b"palette", seen)
-        os.write(fd, b"hi there")
-        _read_until(fd, b"hi there", seen)
-        os.write(fd, b"\x12")  # ctrl+r: send
-        partial = _wait_for_partial_row(root / ".workbench" / "runs.db")
+        partial = _ask_and_wait_for_partial(root, fd)
         assert partial["status"] == "running"
     finally:
         os.kill(pid, signal.SIGKILL)
@@ -58,14 +63,9 @@ def test_sigterm_to_the_app_mid_answer_stores_it_interrupted_and_exits_143(ollam
     """`kill PID` (not -9): the app stops the answer itself, stores it `interrupted` (nothing left
     for the next command to recover) and exits 143, as the CLI commands do."""
     root, pid, fd = _start_app_on_a_long_answer(ollama_standin, tmp_path)
-    seen = bytearray()
     status = None  # the child's wait status, once it has exited
     try:
-        _read_until(fd, b"palette", seen)
-        os.write(fd, b"hi there")
-        _read_until(fd, b"hi there", seen)
-        os.write(fd, b"\x12")  # ctrl+r: send
-        partial = _wait_for_partial_row(root / ".workbench" / "runs.db")
+        partial = _ask_and_wait_for_partial(root, fd)
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
