@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.citations import cited_numbers  # noqa: F401 (also re-exported)
-from workbench.core.evals.evalset import Assertion, Case
+from workbench.core.evals.evalset import TEXT_TYPES, Assertion, Case
 from workbench.core.evals.jsonschema_lite import validate as validate_schema
 from workbench.core.evals.matching import PatternTimeout, search
 
@@ -41,12 +41,7 @@ SCOREABLE_STATUSES = ("ok", "truncated")
 FORMAT_TYPES = ("json-schema", "max-tokens")
 BUDGET_TYPES = ("max-latency-ms",)
 CONTENT_TYPES = (
-    "equals",
-    "contains",
-    "icontains",
-    "contains-any",
-    "contains-all",
-    "regex",
+    *TEXT_TYPES,
     "similar",
     "llm-judge",
     "cites",

@@ -33,13 +33,17 @@ from workbench.core.evals.jsonschema_lite import check_schema
 from workbench.core.evals.matching import pattern_problem
 from workbench.core.yamlfile import BoundedLoader, compose, yaml_error_where
 
-BASE_TYPES = (
+# The checks on the answer's text, shared by the lists below and assertions.CONTENT_TYPES.
+TEXT_TYPES = (
     "equals",
     "contains",
     "icontains",
     "contains-any",
     "contains-all",
     "regex",
+)
+BASE_TYPES = (
+    *TEXT_TYPES,
     "json-schema",
     "similar",
     "llm-judge",
@@ -49,12 +53,7 @@ BASE_TYPES = (
     "python",
 )
 NEGATABLE = (
-    "equals",
-    "contains",
-    "icontains",
-    "contains-any",
-    "contains-all",
-    "regex",
+    *TEXT_TYPES,
     "json-schema",
     "similar",
     "cites",
