@@ -516,18 +516,6 @@ def rank_log(rank: int) -> str:
     return "worker.log" if rank == 0 else f"worker.rank{rank}.log"
 
 
-def run_job(
-    project: Any,
-    job_id: int,
-    *,
-    on_event: OnEvent | None = None,
-    resume: bool = False,
-    steps: int | None = None,
-    processes: int | None = None,
-) -> JobOutcome:
-    return TrainingRun(project, job_id, on_event=on_event, resume=resume, steps=steps, processes=processes).run()
-
-
 def eta_text(seconds: float | None) -> str:
     if seconds is None:
         return "?"
