@@ -202,12 +202,15 @@ async def test_a_call_queued_behind_another_answer_is_not_timed_out_for_its_firs
         events = [e async for e in call.stream(request)]
         return call.result, events
 
-    (first, _), (queued, events) = await asyncio.gather(
+    (first, first_events), (second, second_events) = await asyncio.gather(
         ask(first_answer), ask(ChatRequest(messages=SQLITE, options={"num_predict": 8}))
     )
-    assert first.status in ("ok", "truncated")
-    assert queued.status in ("ok", "truncated"), queued.error
-    assert any(isinstance(e, Notice) and "another answer is using it" in e.text for e in events)
+    # Whichever generation thread reaches the model's lock second is the queued one (on a busy
+    # machine the short answer can get there first): both answer, and the one that waited says so.
+    assert first.status in ("ok", "truncated"), first.error
+    assert second.status in ("ok", "truncated"), second.error
+    said = [e.text for e in first_events + second_events if isinstance(e, Notice)]
+    assert any("another answer is using it" in text for text in said), said
 
 
 async def test_count_tokens_is_the_chat_templated_prompt(provider, tokenizer):
