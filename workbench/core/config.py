@@ -388,12 +388,14 @@ def load_config(project_root: Path) -> Config:
         if problem:
             builder.fail(("model", "host"), f"model.host: {problem}")
     _check_endpoints(config, builder)
-    from workbench.core.retrieval.storage import uri_problem
-
     uris: list[tuple[tuple[str, ...], Any]] = [(("retrieval", "uri"), config.retrieval.uri)] + [
         (("variants", name, "retrieval", "uri"), v.retrieval.get("uri")) for name, v in config.variants.items()
     ]
     for keypath, uri in uris:
+        if not uri:  # unset or "": the local folder; the storage module (and index.py) stay unimported
+            continue
+        from workbench.core.retrieval.storage import uri_problem
+
         problem = uri_problem(uri) if uri is None or isinstance(uri, str) else "retrieval.uri must be a string"
         if problem:
             builder.fail(keypath, problem)
