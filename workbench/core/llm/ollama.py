@@ -446,6 +446,23 @@ def think_value(setting: Any) -> bool | None:
 # -- model identity ----------------------------------------------------------------------------
 
 
+_TLS: list[Any] = []  # the default ssl.SSLContext, built once per process (see _tls)
+
+
+def _tls() -> Any:
+    """httpx's default TLS context (certifi, or SSL_CERT_FILE/DIR), made once and shared.
+
+    A short-lived `httpx.AsyncClient` builds this on every construction (~20 ms of CPU loading
+    the CA bundle, even for an http:// host), and the identity lookup runs once per answer:
+    that alone was ~60 us per token of a 400-token answer. Passing the same context is what
+    httpx would build anyway."""
+    if not _TLS:
+        import httpx
+
+        _TLS.append(httpx.create_ssl_context())
+    return _TLS[0]
+
+
 def _full_name(name: str) -> str:
     """Ollama's normalisation as far as /api/tags lists names: no tag means `:latest`."""
     return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
@@ -459,7 +476,7 @@ async def model_identity(host: str | None, model: str, *, timeout_s: float = 5.0
 
     base = resolve_host(host)
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=timeout_s) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=timeout_s, verify=_tls()) as client:
             reply = await client.get("/api/tags")
         models = (reply.json().get("models") or []) if reply.status_code == 200 else []
     except (httpx.HTTPError, OSError, ValueError, AttributeError):
@@ -672,7 +689,7 @@ async def probe(host: str | None = None, timeout_s: float = 1.0) -> str | None:
 
     base = resolve_host(host)
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=timeout_s) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=timeout_s, verify=_tls()) as client:
             reply = await asyncio.wait_for(client.get("/api/version"), timeout_s)
         if reply.status_code != 200:
             return None
