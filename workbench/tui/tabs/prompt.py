@@ -148,11 +148,20 @@ class PromptTab(Horizontal):
             self.post_message(self.VariantChanged(self.choice_a.removeprefix("prompt:")))
         if self.memory.get("ab") is True:
             await self.action_toggle_ab()
+        # The answers on show when the app was closed come back from runs.db after the first
+        # paint: opening the store (sqlite_utils) and rendering Markdown cost ~150 ms that the
+        # first frame does not need.
         answers = self.memory.get("answers")
-        for pane in self.panes():  # the answers on show when the app was closed, from runs.db
-            row = stored_answer(
-                self.project.store, (answers or {}).get(pane.slot) if isinstance(answers, dict) else None
-            )
+        if isinstance(answers, dict) and any(isinstance(v, int) for v in answers.values()):
+            self.call_after_refresh(self._restore_answers, answers)
+
+    async def _restore_answers(self, answers: dict[str, Any]) -> None:
+        """Show again the answers that were on show when the app was closed (from runs.db)."""
+        for pane in self.panes():
+            generation_id = answers.get(pane.slot)
+            if not isinstance(generation_id, int):
+                continue
+            row = stored_answer(self.project.store, generation_id)
             if row is not None:
                 await pane.restore(row)
 
