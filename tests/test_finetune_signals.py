@@ -102,3 +102,26 @@ def test_kill_9_of_the_cli_stops_the_worker_at_once(project_factory, tmp_path):
     # A worker still importing torch (a loaded machine) dies of the death signal before its
     # handler exists and writes nothing; one that got further says why it stopped.
     assert not log or f"parent process {proc.pid} is gone" in log, log
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.6, 1.2])
+def test_sigterm_to_the_worker_while_it_imports_torch_cancels_cleanly(project_factory, tmp_path, delay):
+    """A stop that lands inside torch's import (C++ frames under Python) must not abort the
+    worker with "terminate called ... error_already_set": it reports `cancelled` and exits 0."""
+    project = project_factory(extra=FINETUNE)
+    proc = _train(project, write_data(tmp_path / "quack.jsonl"), steps=200)
+    worker = None
+    deadline = time.monotonic() + 120
+    while worker is None and time.monotonic() < deadline and proc.poll() is None:
+        worker = _worker_of(proc.pid)
+        time.sleep(0.02)
+    assert worker is not None, proc.communicate()[1]
+    time.sleep(delay)
+    os.kill(worker, signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    job = project.store.rows("finetune_jobs")[-1]
+    log = (jobs.job_dir(project, job["id"]) / "worker.log").read_text()
+    assert "terminate called" not in log and "Traceback" not in log, log
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert events and events[-1]["status"] in ("cancelled", "interrupted"), (events, err)
+    assert job["status"] in ("cancelled", "interrupted"), job

@@ -50,6 +50,7 @@ _quiet = False  # a rank other than 0 of a multi-process run: rank 0 alone print
 # ("loading": no step yet; "grad": gradients not yet applied), else it waits for the step's end.
 _phase = "loading"
 _parent: int | None = None  # the pid that started us (WORKBENCH_TRAIN_PARENT), watched
+_job_dir: Path | None = None  # set by main(): where a stop while loading reads the checkpoint
 _parent_wake = threading.Event()
 _saving = threading.Lock()  # held while a checkpoint is written: a parent-death exit waits for it
 
@@ -68,12 +69,38 @@ def _on_signal(signum: int, frame: Any) -> None:  # noqa: ARG001
         return
     first = not _cancel
     _cancel = True
-    if first and _phase in ("loading", "grad"):
+    if first and _phase == "loading":
+        # Not an exception: the signal may land inside torch's import or a pybind11 call, and a
+        # Python exception crossing C++ frames there aborts the process ("terminate called ...
+        # error_already_set"). No step has run, so the checkpoint is as it was: report and leave.
+        _report_cancelled(_job_dir)
+        os._exit(0)
+    if first and _phase == "grad":
         raise _StopNow
 
 
+def _report_cancelled(job_dir: Path | None) -> None:
+    """The `cancelled` event for a stop before any step of this run: the checkpoint on disk."""
+    state = job_dir / "checkpoint" / "state.json" if job_dir else None
+    try:
+        step = json.loads(state.read_text(encoding="utf-8"))["step"] if state and state.is_file() else 0
+    except (OSError, ValueError, KeyError):
+        step = 0
+    emit("cancelled", step=step, checkpoint=str(state.parent) if state and state.is_file() else None)
+
+
 def parent_gone() -> bool:
-    return _parent is not None and os.getppid() != _parent
+    """The parent that started us has died: we were re-parented, or it is a zombie its own
+    parent has not reaped yet (the kernel may deliver PDEATHSIG before getppid() changes)."""
+    if _parent is None:
+        return False
+    if os.getppid() != _parent:
+        return True
+    try:
+        stat = Path(f"/proc/{_parent}/stat").read_text()
+    except OSError:
+        return False  # no procfs (or a pid we may not read): getppid() is the only sign
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
 
 def watch_parent(parent: int | None) -> None:
@@ -549,17 +576,15 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m workbench.core.finetune.train_worker JOB_DIR", file=sys.stderr)
         return 2
+    global _job_dir
+    job_dir = _job_dir = Path(args[0])
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     watch_parent(int(os.environ.get("WORKBENCH_TRAIN_PARENT") or 0) or None)
-    job_dir = Path(args[0])
     try:
         return train(job_dir)
     except _StopNow:  # stopped while the model loaded: no step ran, the checkpoint is as it was
-        ckpt = job_dir / "checkpoint"
-        state = ckpt / "state.json"
-        step = json.loads(state.read_text(encoding="utf-8"))["step"] if state.is_file() else 0
-        emit("cancelled", step=step, checkpoint=str(ckpt) if state.is_file() else None)
+        _report_cancelled(job_dir)
         return 0
     except ConfigProblem as exc:
         emit("error", kind="config", message=str(exc))
