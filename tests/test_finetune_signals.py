@@ -47,6 +47,17 @@ def _worker_of(pid: int) -> int | None:
     return next(iter(_workers_of(pid)), None)
 
 
+def _wait_for_worker(proc: subprocess.Popen) -> int:
+    """The worker's pid as soon as the CLI has started it (polled every 20 ms)."""
+    worker = None
+    deadline = time.monotonic() + 120
+    while worker is None and time.monotonic() < deadline and proc.poll() is None:
+        worker = _worker_of(proc.pid)
+        time.sleep(0.02)
+    assert worker is not None, proc.communicate()[1]
+    return worker
+
+
 def _alive(pid: int) -> bool:
     """Running (a zombie waiting for its new parent to reap it has stopped)."""
     try:
@@ -82,12 +93,7 @@ def test_sigterm_to_the_cli_checkpoints_stores_interrupted_and_exits_143(project
 def test_kill_9_of_the_cli_stops_the_worker_at_once(project_factory, tmp_path):
     project = project_factory(extra=FINETUNE)
     proc = _train(project, write_data(tmp_path / "quack.jsonl"), steps=200)
-    worker = None
-    deadline = time.monotonic() + 120
-    while worker is None and time.monotonic() < deadline and proc.poll() is None:
-        worker = _worker_of(proc.pid)
-        time.sleep(0.05)
-    assert worker is not None, proc.communicate()[1]
+    worker = _wait_for_worker(proc)
     time.sleep(0.5)  # the worker is loading torch and the model now
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
@@ -110,12 +116,7 @@ def test_sigterm_to_the_worker_while_it_imports_torch_cancels_cleanly(project_fa
     worker with "terminate called ... error_already_set": it reports `cancelled` and exits 0."""
     project = project_factory(extra=FINETUNE)
     proc = _train(project, write_data(tmp_path / "quack.jsonl"), steps=200)
-    worker = None
-    deadline = time.monotonic() + 120
-    while worker is None and time.monotonic() < deadline and proc.poll() is None:
-        worker = _worker_of(proc.pid)
-        time.sleep(0.02)
-    assert worker is not None, proc.communicate()[1]
+    worker = _wait_for_worker(proc)
     time.sleep(delay)
     os.kill(worker, signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
