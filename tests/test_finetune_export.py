@@ -299,6 +299,7 @@ async def drop_is_shown_everywhere(project, job_id):
     from contextlib import redirect_stdout
 
     from workbench.present.finetune import export_short, job_detail
+    from workbench.present.runs import listing_row
 
     def cli(*args):
         buf = io.StringIO()
@@ -313,7 +314,7 @@ async def drop_is_shown_everywhere(project, job_id):
     )
     assert "exported smol-quack (ollama, DROP 0% vs the adapter's 100%)" in cli("finetune", "jobs")
     assert "exported smol-quack (ollama, DROP 0% vs the adapter's 100%)" in " ".join(
-        r["summary"] for r in runlog.list_runs(project.store, kind="finetune")
+        listing_row(r)["summary"] for r in runlog.list_runs(project.store, kind="finetune")
     )
     assert "  DROP after export: exported model ollama:smol-quack scores 0% vs the adapter's 100%" in cli(
         "finetune", "show", str(job_id)

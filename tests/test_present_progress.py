@@ -8,15 +8,12 @@ from dataclasses import dataclass, field
 
 from rich.console import Console
 
-from workbench.present.progress import CaseProgress, progress_bar
+from workbench.core.llm.hosts import HostStat
+from workbench.present.progress import CaseProgress, host_brief, host_line, progress_bar
 
 
-@dataclass
-class Host:
-    name: str
-
-    def brief(self) -> str:
-        return f"{self.name} ok"
+def host(url: str, tokens_per_s: float | None = 41.2) -> HostStat:
+    return HostStat(url, "up", 3, 4, 120, 0, 5000, tokens_per_s)
 
 
 @dataclass
@@ -28,7 +25,7 @@ class P:
     skipped: int = 0
     judge_errors: int = 0
     cached: int = 0
-    hosts: list[Host] = field(default_factory=list)
+    hosts: list[HostStat] = field(default_factory=list)
 
 
 def console(terminal: bool) -> tuple[Console, io.StringIO]:
@@ -39,12 +36,12 @@ def console(terminal: bool) -> tuple[Console, io.StringIO]:
 def test_a_terminal_gets_a_bar_with_the_counts() -> None:
     out, buf = console(terminal=True)
     with CaseProgress(out) as progress:
-        progress(P(done=2, total=4, passed=1, failed=1, cached=1, hosts=[Host("a")]))
-        progress(P(done=4, total=4, passed=3, failed=1, cached=1, hosts=[Host("a")]))
+        progress(P(done=2, total=4, passed=1, failed=1, cached=1, hosts=[host("http://a:11434/v1")]))
+        progress(P(done=4, total=4, passed=3, failed=1, cached=1, hosts=[host("http://a:11434/v1")]))
     text = buf.getvalue()
     assert "━" in text  # Rich's bar, not the old hand-drawn one
     assert "█" not in text and "progress " not in text
-    assert "4/4  pass 3  fail 1  cached 1  hosts: a ok" in text
+    assert "4/4  pass 3  fail 1  cached 1  hosts: a:11434 up 41 tok/s" in text
 
 
 def test_a_ci_log_gets_a_line_per_tenth_and_the_last_one() -> None:
@@ -76,3 +73,9 @@ def test_a_bar_shows_its_fields_and_count() -> None:
     with progress_bar(out, "info") as bar:
         bar.add_task("x", total=1, info="y")
     assert buf.getvalue() == ""
+
+
+def test_a_host_reads_the_same_in_the_cli_line_and_the_evals_tab() -> None:
+    assert host_line(host("http://gpu1:11434")) == "gpu1:11434 up 3/4 busy · 120 done · 0 failed · 41.2 tok/s"
+    assert host_line(host("http://gpu1:11434", None)).endswith("· – tok/s")
+    assert host_brief(host("http://gpu1:11434", None)) == "gpu1:11434 up"

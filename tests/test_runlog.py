@@ -52,11 +52,11 @@ def test_every_kind_listed_newest_first_with_its_id_prefix(tmp_path):
         )
         rows = list_runs(store)
         assert [r["id"] for r in rows] == ["f1", "e1", "r1", str(gen)]
-        by_id = {r["id"]: r for r in rows}
+        by_id = {r["id"]: listing_row(r) for r in rows}  # the words both front ends show
         assert by_id["e1"]["summary"] == "sqlite_qa: 62% pass" and by_id["e1"]["model"] == "k8"
         assert "loss 5.000 -> 1.250" in by_id["f1"]["summary"] and "OVERRIDE: demo" in by_id["f1"]["summary"]
-        assert by_id["r1"]["summary"] == "partial index" and by_id["r1"]["latency_ms"] == 12.0
-        assert by_id[str(gen)]["prompt_tokens"] == 12 and by_id[str(gen)]["summary"] == "What is WAL?"
+        assert by_id["r1"]["summary"] == "partial index" and rows[2]["latency_ms"] == 12.0
+        assert rows[3]["prompt_tokens"] == 12 and by_id[str(gen)]["summary"] == "What is WAL?"
         listed = {r["id"]: listing_row(r) for r in rows}  # the cells both front ends show
         assert listed["r1"]["time"] == "12ms" and listed[str(gen)]["time"] == "1.5s"
         assert listed[str(gen)]["tokens"] == "12+30" and listed["e1"]["tokens"] == listed["e1"]["time"] == ""
@@ -69,7 +69,7 @@ def test_every_kind_listed_newest_first_with_its_id_prefix(tmp_path):
 
 
 def test_an_eval_run_that_stopped_early_says_how_much_of_the_set_it_covers():
-    from workbench.core.runlog import eval_coverage
+    from workbench.present.evals import eval_coverage
 
     assert eval_coverage({"total_cases": 84, "repeat": 1}, {"missing": 79}) == "5/84"
     assert eval_coverage({"total_cases": 10, "repeat": 2}, {"missing": 5}) == "15/20"

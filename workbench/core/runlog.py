@@ -19,7 +19,6 @@ from workbench.core.run_ids import parse_run_id  # noqa: F401 (re-exported: call
 if TYPE_CHECKING:  # the store module imports sqlite_utils (+numpy); only callers need it loaded
     from workbench.core.store import Store
 
-MODE_NAMES = {"dense": "dense", "fts": "full-text", "hybrid": "hybrid"}
 RUN_KINDS = ("generation", "retrieval", "retrieval-eval", "eval", "finetune")
 _TABLE = {
     "generation": "generations",
@@ -49,53 +48,9 @@ def _decoded(row: dict[str, Any], name: str) -> Any:
     return _json(value) if isinstance(value, str) else value
 
 
-def retrieval_eval_line(row: dict[str, Any]) -> str:
-    """`tiny: hybrid nDCG .80 recall@5 .83 · dense .71/.80 · full-text .65/.67 · 3 cases`: the two
-    numbers a retrieval eval is judged by (nDCG@10, recall@k), per mode, the best mode (by nDCG,
-    as `retrieval eval` picks it) first and labelled, so it survives a narrow column."""
-    settings, metrics = _decoded(row, "settings") or {}, _decoded(row, "metrics") or {}
-    k, cases = settings.get("k"), row.get("n_cases")
-    tail = [f"{cases} case{'s' if cases != 1 else ''}"] if cases is not None else []
-    modes = {mode: m for mode, m in metrics.items() if isinstance(m, dict)}
-    if not modes:
-        return " · ".join([f"{row.get('evalset') or '?'}: no metrics", *tail])
-
-    def num(m: dict[str, Any], name: str) -> str:
-        return f"{m.get(name, 0.0):.2f}".removeprefix("0")
-
-    best = max(modes, key=lambda mode: (modes[mode].get("ndcg@10", 0.0), modes[mode].get("mrr@10", 0.0)))
-    parts = [
-        f"{MODE_NAMES.get(best, best)} nDCG {num(modes[best], 'ndcg@10')} "
-        f"recall@{k if k is not None else 'k'} {num(modes[best], 'recall@k')}"
-    ]
-    parts += [
-        f"{MODE_NAMES.get(mode, mode)} {num(m, 'ndcg@10')}/{num(m, 'recall@k')}"
-        for mode, m in modes.items()
-        if mode != best
-    ]
-    return f"{row.get('evalset') or '?'}: " + " · ".join(parts + tail)
-
-
-def eval_coverage(row: dict[str, Any], summary: dict[str, Any] | None) -> str | None:
-    """How much of the eval set a run's pass rate covers, when not all of it: '5/84' when it
-    stored fewer results than planned (cancelled, interrupted), 'subset 10/93' when `--limit`,
-    `--tag` or `--case` ran part of the file, '5/10 of a subset of 93' for both; else None.
-    A pass rate over 5 cases must not read like one over the whole set."""
-    planned = (row.get("total_cases") or 0) * (row.get("repeat") or 1)
-    missing = (summary or {}).get("missing") or 0
-    config = _decoded(row, "config")
-    selection = (config if isinstance(config, dict) else {}).get("selection") or {}
-    stopped = f"{max(planned - missing, 0)}/{planned}" if planned and missing > 0 else None
-    if selection.get("of"):
-        return (
-            f"{stopped} of a subset of {selection['of']}"
-            if stopped
-            else f"subset {row.get('total_cases') or 0}/{selection['of']}"
-        )
-    return stopped
-
-
 def _summarise(kind: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A listing row. A generation's or retrieval's summary is its question; a retrieval eval,
+    eval run or fine-tune job carries `facts` that present/runs.py `listing_row` words."""
     from workbench.core.variants import variant_label
 
     base = {
@@ -131,28 +86,30 @@ def _summarise(kind: str, row: dict[str, Any]) -> dict[str, Any]:
         )
     elif kind == "retrieval-eval":
         settings = _decoded(row, "settings") or {}
-        base.update(status="ok", model=settings.get("embedding_model"), summary=retrieval_eval_line(row))
+        facts = {
+            "evalset": row.get("evalset"),
+            "k": settings.get("k"),
+            "n_cases": row.get("n_cases"),
+            "metrics": _decoded(row, "metrics") or {},
+        }
+        base.update(status="ok", model=settings.get("embedding_model"), summary=None, facts=facts)
     elif kind == "eval":
         summary: dict[str, Any] = {}
         try:
             summary = json.loads(row.get("summary") or "{}") or {}
         except json.JSONDecodeError:
             pass
-        rate = summary.get("pass_rate")
-        coverage = eval_coverage(row, summary)
+        facts = {k: row.get(k) for k in ("evalset_name", "total_cases", "repeat")}
         base.update(
             model=variant_label(row.get("variant_name"), row.get("variant_id")),
             variant_id=row.get("variant_id"),
-            summary=f"{row.get('evalset_name')}: "
-            + (f"{rate:.0%} pass" if isinstance(rate, (int, float)) else "no summary")
-            + (f" ({coverage} cases)" if coverage else ""),
+            summary=None,
+            facts={**facts, "config": _decoded(row, "config"), "summary": summary},
         )
     else:
-        from workbench.core.finetune.jobs import job_summary
         from workbench.core.store import decode
 
-        line = job_summary(decode(row, *_JSON_FIELDS["finetune"]))
-        base.update(model=row.get("base_model"), summary=line.split(", ", 1)[1] if ", " in line else "")
+        base.update(model=row.get("base_model"), summary=None, facts=decode(row, *_JSON_FIELDS["finetune"]))
     return base
 
 
@@ -175,7 +132,7 @@ def list_runs(
         for row in found:
             item = _summarise(k, row)
             if row["id"] in changed:
-                item["summary"] += f" · {changed[row['id']]}"
+                item["facts"]["weights_changed"] = changed[row["id"]]
             if status and item["status"] != status:
                 continue
             rows.append(item)

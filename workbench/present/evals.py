@@ -7,6 +7,7 @@ same way. Model output and user files are untrusted: they go through `terminal_s
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -48,6 +49,30 @@ def ci_range(lo: float | None, hi: float | None) -> str:
 
 
 # --------------------------------------------------------------------------------- summary
+
+
+def eval_coverage(row: dict[str, Any], summary: dict[str, Any] | None) -> str | None:
+    """How much of the eval set a run's pass rate covers, when not all of it: '5/84' when it
+    stored fewer results than planned (cancelled, interrupted), 'subset 10/93' when `--limit`,
+    `--tag` or `--case` ran part of the file, '5/10 of a subset of 93' for both; else None.
+    A pass rate over 5 cases must not read like one over the whole set."""
+    planned = (row.get("total_cases") or 0) * (row.get("repeat") or 1)
+    missing = (summary or {}).get("missing") or 0
+    config = row.get("config")
+    if isinstance(config, str):  # an undecoded eval_runs row
+        try:
+            config = json.loads(config) if config else None
+        except json.JSONDecodeError:
+            config = None
+    selection = (config if isinstance(config, dict) else {}).get("selection") or {}
+    stopped = f"{max(planned - missing, 0)}/{planned}" if planned and missing > 0 else None
+    if selection.get("of"):
+        return (
+            f"{stopped} of a subset of {selection['of']}"
+            if stopped
+            else f"subset {row.get('total_cases') or 0}/{selection['of']}"
+        )
+    return stopped
 
 
 def summary_texts(summary: dict[str, Any]) -> list[Text]:

@@ -13,11 +13,11 @@ from rich.style import Style
 from rich.text import Text
 
 from workbench.core.finetune.guard import WARNING, GuardReport, Rule
-from workbench.core.finetune.jobs import export_dropped, exports, job_lines, job_summary, loss_points
-from workbench.core.finetune.train import eta_text
+from workbench.core.finetune.jobs import export_dropped, exports, loss_points
 from workbench.core.store import as_dict
 from workbench.present.evals import diff_texts, safe, stats_line, text
-from workbench.present.numbers import pct
+from workbench.present.finetune_jobs import job_lines, job_summary
+from workbench.present.numbers import eta, pct
 
 RESUMABLE = ("cancelled", "interrupted")
 # One mark per rule state: the CLI's bracketed word, the tab's shape (each readable without colour).
@@ -143,7 +143,7 @@ def step_info(event: dict[str, Any]) -> str:
     tps = event.get("tokens_per_s")
     if not tps:
         return f"loss {event['loss']:.4f}"
-    return f"loss {event['loss']:.4f}  {tps:.0f} tok/s  ETA {eta_text(event.get('eta_s'))}"
+    return f"loss {event['loss']:.4f}  {tps:.0f} tok/s  ETA {eta(event.get('eta_s'))}"
 
 
 def plan_texts(plan: Any, override: str | None) -> list[Text]:
@@ -169,7 +169,7 @@ def progress_line(job_id: int, event: dict[str, Any] | None, curve: list[dict[st
         tps = event.get("tokens_per_s")
         if tps:
             parts.append(f"{tps:.0f} tok/s")
-        parts.append(f"ETA {eta_text(event.get('eta_s'))}")
+        parts.append(f"ETA {eta(event.get('eta_s'))}")
     return " · ".join(parts)
 
 

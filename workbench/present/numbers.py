@@ -18,9 +18,12 @@ __all__ = [
     "short_ms",
     "secs",
     "clock",
+    "eta",
     "coarse",
     "rate",
     "pct",
+    "score",
+    "signed_score",
     "pct_ci",
     "signed_ms",
     "tokens",
@@ -67,14 +70,36 @@ def clock(value_s: float | None) -> str:
     return f"{whole // 60}:{whole % 60:02d}"
 
 
+def eta(value_s: float | None) -> str:
+    """Time left in a training run: `24s`, `3m07s`; `?` when not known yet."""
+    if value_s is None:
+        return "?"
+    whole = int(value_s)
+    return f"{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"{whole}s"
+
+
 def coarse(value_s: float) -> str:
     """An estimate people plan around: `45 s` under a minute and a half, else `12 min`."""
     return f"{value_s:.0f} s" if value_s < 90 else f"{value_s / 60:.0f} min"
 
 
-def rate(tokens_per_s: float) -> str:
-    """Generation speed: `41.2 tok/s`."""
-    return f"{tokens_per_s:.1f} tok/s"
+def rate(tokens_per_s: float | None, decimals: int = 1) -> str:
+    """Generation speed: `41.2 tok/s` (`41 tok/s` with decimals=0); `– tok/s` when unknown."""
+    return "– tok/s" if tokens_per_s is None else f"{tokens_per_s:.{decimals}f} tok/s"
+
+
+def score(value: float | None, decimals: int = 3, *, bare: bool = False) -> str:
+    """A retrieval score or metric: `0.812` (`.81` with decimals=2, bare=True, for narrow
+    columns); `-` when there is none."""
+    if value is None:
+        return "-"
+    out = f"{value:.{decimals}f}"
+    return out.removeprefix("0") if bare else out
+
+
+def signed_score(value: float, decimals: int = 3) -> str:
+    """A metric delta: `+0.042`, `-0.100`."""
+    return f"{value:+.{decimals}f}"
 
 
 def pct(value: float | None) -> str:

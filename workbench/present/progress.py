@@ -4,11 +4,16 @@ terminal the bar draws nothing and callers print plain lines instead."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
+
+from workbench.present.numbers import rate
+
+if TYPE_CHECKING:
+    from workbench.core.llm.hosts import HostStat
 
 
 def progress_bar(
@@ -38,8 +43,18 @@ def case_counts(p: Any) -> str:
         f"{p.done}/{p.total}  pass {p.passed}  fail {p.failed}"
         + (f"  judge errors {p.judge_errors}" if getattr(p, "judge_errors", 0) else "")
         + (f"  cached {p.cached}" if getattr(p, "cached", 0) else "")
-        + ("  hosts: " + " · ".join(h.brief() for h in p.hosts) if getattr(p, "hosts", None) else "")
+        + ("  hosts: " + " · ".join(host_brief(h) for h in p.hosts) if getattr(p, "hosts", None) else "")
     )
+
+
+def host_line(h: HostStat) -> str:
+    """`gpu1:11434 up 3/4 busy · 120 done · 0 failed · 41.2 tok/s` (the Evals tab)."""
+    return f"{h.short} {h.state} {h.outstanding}/{h.concurrency} busy · {h.done} done · {h.failed} failed · {rate(h.tokens_per_s)}"
+
+
+def host_brief(h: HostStat) -> str:
+    """`gpu1:11434 up 41 tok/s` (the CLI's one progress line)."""
+    return f"{h.short} {h.state}" + (f" {rate(h.tokens_per_s, 0)}" if h.tokens_per_s is not None else "")
 
 
 class CaseProgress:

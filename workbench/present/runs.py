@@ -13,18 +13,24 @@ from rich.text import Text
 
 from workbench.core.citations import source_line
 from workbench.core.safetext import terminal_safe
-from workbench.present.numbers import format_cost, ms, seconds, short_ms, tokens
+from workbench.present.evals import eval_coverage
+from workbench.present.finetune_jobs import job_summary
+from workbench.present.numbers import format_cost, ms, pct, score, seconds, short_ms, tokens
 
 if TYPE_CHECKING:
     from workbench.core.store import Store
 
+MODE_NAMES = {"dense": "dense", "fts": "full-text", "hybrid": "hybrid"}
 _RAW = ("prompt_tokens", "completion_tokens", "total_ms", "latency_ms")
 
 
 def listing_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A `list_runs` row with its `tokens` and `time` cells as text (`12+30`, `1.5s`, `12ms`);
-    the raw numbers are dropped, so `runs --json` keeps the keys it always printed."""
-    out = {k: v for k, v in row.items() if k not in _RAW}
+    """A `list_runs` row with its `tokens` and `time` cells as text (`12+30`, `1.5s`, `12ms`) and
+    the summary of a retrieval eval, eval run or job worded from its `facts`; the raw numbers are
+    dropped, so `runs --json` keeps the keys it always printed."""
+    out = {k: v for k, v in row.items() if k not in _RAW and k != "facts"}
+    if "facts" in row:
+        out["summary"] = listing_summary(row["kind"], row["facts"])
     out["tokens"] = tokens(row.get("prompt_tokens"), row.get("completion_tokens"))
     if row.get("total_ms"):
         out["time"] = seconds(row["total_ms"])
@@ -33,6 +39,49 @@ def listing_row(row: dict[str, Any]) -> dict[str, Any]:
     else:
         out["time"] = ""
     return out
+
+
+def listing_summary(kind: str, facts: dict[str, Any]) -> str:
+    """The summary cell of a retrieval eval, an eval run (pass rate, how much of the set it
+    covers, a weights change) or a fine-tune job (its summary without the id and status)."""
+    if kind == "retrieval-eval":
+        return retrieval_eval_line(facts)
+    if kind == "finetune":
+        line = job_summary(facts)
+        return line.split(", ", 1)[1] if ", " in line else ""
+    rate, coverage = facts["summary"].get("pass_rate"), eval_coverage(facts, facts["summary"])
+    line = (
+        f"{facts.get('evalset_name')}: "
+        + (f"{pct(rate)} pass" if isinstance(rate, (int, float)) else "no summary")
+        + (f" ({coverage} cases)" if coverage else "")
+    )
+    return line + (f" · {facts['weights_changed']}" if facts.get("weights_changed") else "")
+
+
+def retrieval_eval_line(facts: dict[str, Any]) -> str:
+    """`tiny: hybrid nDCG .80 recall@5 .83 · dense .71/.80 · full-text .65/.67 · 3 cases`: the two
+    numbers a retrieval eval is judged by (nDCG@10, recall@k), per mode, the best mode (by nDCG,
+    as `retrieval eval` picks it) first and labelled, so it survives a narrow column."""
+    k, cases = facts.get("k"), facts.get("n_cases")
+    tail = [f"{cases} case{'s' if cases != 1 else ''}"] if cases is not None else []
+    modes = {mode: m for mode, m in facts["metrics"].items() if isinstance(m, dict)}
+    if not modes:
+        return " · ".join([f"{facts.get('evalset') or '?'}: no metrics", *tail])
+
+    def num(m: dict[str, Any], name: str) -> str:
+        return score(m.get(name, 0.0), 2, bare=True)
+
+    best = max(modes, key=lambda mode: (modes[mode].get("ndcg@10", 0.0), modes[mode].get("mrr@10", 0.0)))
+    parts = [
+        f"{MODE_NAMES.get(best, best)} nDCG {num(modes[best], 'ndcg@10')} "
+        f"recall@{k if k is not None else 'k'} {num(modes[best], 'recall@k')}"
+    ]
+    parts += [
+        f"{MODE_NAMES.get(mode, mode)} {num(m, 'ndcg@10')}/{num(m, 'recall@k')}"
+        for mode, m in modes.items()
+        if mode != best
+    ]
+    return f"{facts.get('evalset') or '?'}: " + " · ".join(parts + tail)
 
 
 def status_style(status: str | None) -> str:
@@ -253,7 +302,8 @@ def print_run(store: Store, kind: str, row: dict[str, Any]) -> None:
 
         print_lines(console(), show_texts(*load_eval_run(store, row["id"])))
     elif kind == "finetune":  # read as `workbench finetune show` prints it
-        from workbench.core.finetune.jobs import get_job, job_lines
+        from workbench.core.finetune.jobs import get_job
+        from workbench.present.finetune_jobs import job_lines
 
         print_lines(console(), [terminal_safe(line) for line in job_lines(get_job(store, row["id"]))])
     elif kind != "generation":

@@ -514,10 +514,3 @@ def _log_tail(path: Path, lines: int = 3, name: str = "worker.log") -> str:
 def rank_log(rank: int) -> str:
     """worker.log for rank 0 (and a single process), worker.rankN.log for the others."""
     return "worker.log" if rank == 0 else f"worker.rank{rank}.log"
-
-
-def eta_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(seconds)
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"

@@ -62,7 +62,7 @@ class HostFailover(Notice):
 
 @dataclass
 class HostStat:
-    """What progress shows per host."""
+    """What progress shows per host (worded by present/progress.py `host_line`, `host_brief`)."""
 
     url: str
     state: str  # up | down | resting (429) | probing
@@ -79,19 +79,6 @@ class HostStat:
         from urllib.parse import urlsplit
 
         return urlsplit(self.url).netloc or self.url
-
-    def line(self) -> str:
-        """`gpu1:11434 up 3/4 busy · 120 done · 0 failed · 41.2 tok/s` (the Evals tab)."""
-        rate = f"{self.tokens_per_s:.1f} tok/s" if self.tokens_per_s is not None else "– tok/s"
-        return (
-            f"{self.short} {self.state} {self.outstanding}/{self.concurrency} busy · "
-            f"{self.done} done · {self.failed} failed · {rate}"
-        )
-
-    def brief(self) -> str:
-        """`gpu1:11434 up 41 tok/s` (the CLI's one progress line)."""
-        rate = f" {self.tokens_per_s:.0f} tok/s" if self.tokens_per_s is not None else ""
-        return f"{self.short} {self.state}{rate}"
 
 
 class _Host:

@@ -16,6 +16,7 @@ from textual.widgets import ProgressBar, Static
 
 from workbench.present.eval_report import VERDICT_MARK
 from workbench.present.numbers import secs
+from workbench.present.progress import host_line
 from workbench.tui.widgets.evals_text import safe, summary_body, variant_text, when
 
 
@@ -97,7 +98,7 @@ class RunProgressPanel(Vertical):
         self.query_one(".evals-counts", Static).update(Text(progress_counts(progress)))
         self.query_one(".evals-last", Static).update(last_case_text(progress.last))
         hosts = getattr(progress, "hosts", None) or []
-        self.query_one(".evals-hosts", Static).update(Text("\n".join(h.line() for h in hosts)))
+        self.query_one(".evals-hosts", Static).update(Text("\n".join(host_line(h) for h in hosts)))
 
 
 class SummaryPanel(VerticalScroll):

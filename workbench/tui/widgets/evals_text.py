@@ -13,8 +13,7 @@ from rich.style import Style
 from rich.text import Text
 
 from workbench.core.evals.lookup import evalset_files
-from workbench.core.runlog import eval_coverage
-from workbench.present.evals import rate_with_ci, safe, stats_line
+from workbench.present.evals import eval_coverage, rate_with_ci, safe, stats_line
 
 __all__ = [
     "RESUMABLE",
