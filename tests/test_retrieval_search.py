@@ -11,6 +11,7 @@ from workbench.core.retrieval.ingest import ingest
 from workbench.core.retrieval.search import highlight_spans, result_markdown, search
 from workbench.core.retrieval.settings import RetrievalSettings
 from workbench.core.retrieval.whynot import boundary_check, why_not
+from workbench.present.retrieval_markdown import whynot_markdown
 
 
 def test_every_hit_carries_each_methods_rank_and_score(built_index, embedder):
@@ -83,7 +84,7 @@ def test_why_not_reports_gold_ranked_below_k(built_index, embedder):
         assert len(m.outranked_by) == m.chunk_rank - 1
         assert any(c.path == "cats.md" for c in m.outranked_by)
     assert "cut at k=1" in rep.summary() and f"ranked {rep.modes['dense'].chunk_rank} under dense" in rep.summary()
-    md = rep.to_markdown()
+    md = whynot_markdown(rep)
     assert "`dogs.md`" in md and "cats.md#" in md
     ok = why_not("Do cats sleep all day?", ["cats.md"], index, settings, k=1, embedder=embedder)
     assert not ok.modes["dense"].cut_at_k and ok.modes["dense"].chunk_rank == 1

@@ -147,8 +147,8 @@ def run_retrieve(args: argparse.Namespace, project: Any) -> int:
 
 
 def run_eval(args: argparse.Namespace, project: Any) -> int:
-    from workbench.core.retrieval.evaluate import eval_markdown
     from workbench.core.retrieval.operations import eval_and_store
+    from workbench.present.retrieval_markdown import eval_markdown
 
     modes = ("dense", "fts", "hybrid") if args.mode == "all" else (args.mode,)
     stored = eval_and_store(project, args.evalset, k=args.k, modes=modes, against=args.against)
@@ -174,8 +174,8 @@ def run_eval(args: argparse.Namespace, project: Any) -> int:
 
 def run_diff(args: argparse.Namespace, project: Any) -> int:
     from workbench.core.retrieval.compare import compare_evals, load_eval
-    from workbench.core.retrieval.evaluate import eval_markdown
     from workbench.core.retrieval.traces import eval_from_row
+    from workbench.present.retrieval_markdown import eval_markdown
 
     a, b = load_eval(project.store, args.a), load_eval(project.store, args.b)
     comparison = compare_evals(a, b)

@@ -259,7 +259,7 @@ def run_markdown(store: Store | None, kind: str, row: dict[str, Any]) -> str:
 
         return trace_markdown(row)
     if kind == "retrieval-eval":
-        from workbench.core.retrieval.traces import stored_eval_markdown
+        from workbench.present.retrieval_markdown import stored_eval_markdown
 
         return stored_eval_markdown(store, row)  # type: ignore[arg-type]
     if kind == "eval":

@@ -193,45 +193,4 @@ def deltas(before: dict[str, dict[str, float]], after: dict[str, dict[str, float
     return out
 
 
-def eval_markdown(
-    ev: RetrievalEval,
-    delta: dict[str, Any] | None,
-    eval_id: int | None,
-    previous_id: int | None = None,
-    notes: Sequence[str] = (),
-) -> str:
-    """The report `retrieval eval --markdown` and `runs show reN --markdown` print: metrics per
-    mode (with deltas against the previous eval of the set, or the one compared with, and
-    `notes`: what the comparison warns about), then a why-not per missed case."""
-    names = [n.replace("@k", f"@{ev.k}") for n in METRIC_NAMES]
-    lines = [
-        f"# Retrieval eval{f' re{eval_id}' if eval_id else ''}: {ev.evalset}",
-        "",
-        f"{len(ev.cases)} labelled cases, k={ev.k}, index version {ev.index_version}, "
-        f"embedding `{ev.settings.get('embedding_model')}`, chunk_tokens={ev.settings.get('chunk_tokens')}",
-        "",
-        "| mode | " + " | ".join(names) + " |",
-        "|---|" + "---:|" * len(names),
-    ]
-    moved = False
-    for m in ev.modes:
-        cells = []
-        for n in METRIC_NAMES:
-            cell = f"{ev.metrics[m][n]:.3f}"
-            if delta and m in delta and abs(delta[m].get(n, 0.0)) >= 0.0005:
-                cell += f" ({delta[m][n]:+.3f})"
-                moved = True
-            cells.append(cell)
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    if moved and previous_id:
-        lines += ["", f"Deltas in brackets are against retrieval eval re{previous_id}."]
-    if previous_id and notes:
-        lines += [""] + [f"- {n}" for n in notes]
-    lines.append("")
-    for c in ev.cases:
-        if c.whynot is not None:
-            lines.append(c.whynot.to_markdown())
-    return "\n".join(lines).rstrip() + "\n"
-
-
-__all__ = ["CaseResult", "RetrievalEval", "evaluate", "deltas", "eval_markdown", "METRIC_NAMES"]
+__all__ = ["CaseResult", "RetrievalEval", "evaluate", "deltas", "METRIC_NAMES"]

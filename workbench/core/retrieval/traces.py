@@ -232,17 +232,3 @@ def stored_eval_deltas(store: Store, row: dict[str, Any]) -> tuple[dict[str, Any
     only the metrics that do not depend on k get deltas."""
     comparison = stored_eval_comparison(store, row)
     return (comparison.deltas, comparison.before_id) if comparison else (None, None)
-
-
-def stored_eval_markdown(store: Store, row: dict[str, Any]) -> str:
-    """`workbench runs show reN --markdown`: the report `retrieval eval --markdown` printed."""
-    from workbench.core.retrieval.evaluate import eval_markdown
-
-    comparison = stored_eval_comparison(store, row)
-    return eval_markdown(
-        eval_from_row(row),
-        comparison.deltas if comparison else None,
-        row.get("id"),
-        comparison.before_id if comparison else None,
-        comparison.notes() if comparison else (),
-    )

@@ -131,54 +131,6 @@ class WhyNot:
             "boundary": asdict(self.boundary) if self.boundary else None,
         }
 
-    def to_markdown(self) -> str:
-        lines = [f"## Why not retrieved{f': `{self.case_id}`' if self.case_id else ''}", ""]
-        lines.append(f"**Question:** {self.query}")
-        lines.append("")
-        lines.append(f"**Relevant:** {', '.join(f'`{r}`' for r in self.relevant)}  ")
-        lines.append(f"**Summary:** {self.summary()}")
-        lines.append("")
-        for m in self.modes.values():
-            lines.append(f"### {m.mode}: {m.sentence()}" + (f" — cut at k={m.k}" if m.cut_at_k else ""))
-            lines.append("")
-            if m.gold:
-                g = m.gold
-                lines.append(
-                    f"Best gold chunk `{g.chunk_id}` ({g.heading_path or g.path}, lines {g.line_start}-{g.line_end}): "
-                    f"dense {_f(g.dense_score)} (rank {g.dense_rank or '-'}), full-text {_f(g.fts_score, 2)} "
-                    f"(rank {g.fts_rank or '-'}), fused {_f(g.fused_score, 4)} (rank {g.hybrid_rank or '-'})"
-                )
-                lines.append("")
-            if m.outranked_by:
-                lines.append("| rank | chunk | heading | dense | fts | fused |")
-                lines.append("|---:|---|---|---|---|---|")
-                for i, c in enumerate(m.outranked_by):
-                    lines.append(
-                        f"| {i + 1} | `{c.chunk_id}` | {c.heading_path.replace('|', '/')} | "
-                        f"{_f(c.dense_score)} ({c.dense_rank or '-'}) | {_f(c.fts_score, 2)} ({c.fts_rank or '-'}) | "
-                        f"{_f(c.fused_score, 4)} ({c.hybrid_rank or '-'}) |"
-                    )
-                lines.append("")
-        if self.boundary is not None:
-            b = self.boundary
-            if b.split and b.chunk_ids:
-                lines.append(
-                    f"**Chunk boundary:** the reference answer straddles `{b.chunk_ids[0]}` | `{b.chunk_ids[1]}`: "
-                    f"{b.words_across_boundary} consecutive answer words across the boundary, at most "
-                    f"{b.words_in_one_chunk} inside one chunk."
-                )
-            else:
-                lines.append(
-                    f"**Chunk boundary:** no split found (longest answer run inside one chunk: "
-                    f"{b.words_in_one_chunk} words)."
-                )
-            lines.append("")
-        return "\n".join(lines).rstrip() + "\n"
-
-
-def _f(v: float | None, d: int = 3) -> str:
-    return "-" if v is None else f"{v:.{d}f}"
-
 
 def why_not(
     query: str,
