@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING
 
 from workbench.core.errors import NoModelAnswered, WorkbenchError
 from workbench.present.answer_stream import AnswerStream
+
+if TYPE_CHECKING:
+    from workbench.core.project import Project
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,7 +42,7 @@ def parse_vars(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def run(args: argparse.Namespace, project: Any) -> int:
+def run(args: argparse.Namespace, project: Project) -> int:
     from workbench.core.pipeline import run_generation
     from workbench.core.variants import resolve_variant
 

@@ -9,10 +9,13 @@ a problem.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from workbench.core.doctor import diagnose
 from workbench.present.doctor import print_findings
+
+if TYPE_CHECKING:
+    from workbench.core.project import Project
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,5 +29,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run_doctor)
 
 
-def run_doctor(args: argparse.Namespace, project: Any) -> int:
+def run_doctor(args: argparse.Namespace, project: Project) -> int:
     return 1 if print_findings(diagnose(project)) else 0

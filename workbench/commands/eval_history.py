@@ -7,10 +7,12 @@ markup), so it reads the same on a terminal, in a pipe and in a CI log; `--json`
 from __future__ import annotations
 
 import argparse
-import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from workbench.core.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.core.project import Project
 
 
 def register_history(esub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,46 +31,10 @@ def register_history(esub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     h.set_defaults(func=history_cmd)
 
 
-def history_set_name(project: Any, arg: str | None) -> str:
-    """The set's name as runs store it: a stored name as is, else the file's `name:`; with no
-    argument the default set, else the set of the newest run."""
-    from workbench.core.evals import runstore
-
-    store = project.store
-    names = runstore.evalset_names(store)
-    if arg and arg in names:
-        return arg
-    if arg or project.config.evals.default_set:
-        from workbench.core.evals.evalset import load_evalset
-        from workbench.core.evals.lookup import resolve_evalset_path
-
-        try:
-            return load_evalset(resolve_evalset_path(project, arg)).name
-        except WorkbenchError:
-            if arg:
-                raise WorkbenchError(
-                    f"no eval set {arg!r}: sets with runs are {', '.join(names) or 'none yet'}"
-                ) from None
-    newest = runstore.list_runs(store, limit=1)
-    if not newest:
-        raise WorkbenchError("no eval runs yet: `workbench eval run` first")
-    name: str = newest[0]["evalset_name"]
-    return name
-
-
-def history_cmd(args: argparse.Namespace, project: Any) -> int:
-    from rich.console import Console
-
-    from workbench.core.evals.history import load_history
-    from workbench.present.evals import history_lines, text
+def history_cmd(args: argparse.Namespace, project: Project) -> int:
+    from workbench.present.evals_cli import print_history
 
     if args.limit is not None and args.limit < 1:
         raise WorkbenchError("--limit must be at least 1", field="limit")
-    history = load_history(project.store, history_set_name(project, args.evalset), limit=args.limit)
-    if args.json:
-        print(json.dumps(history.to_dict()))
-        return 0
-    out = Console(highlight=False, soft_wrap=True)
-    for line in history_lines(history):
-        out.print(text(line))
+    print_history(project, args.evalset, limit=args.limit, as_json=args.json)
     return 0

@@ -9,13 +9,13 @@ file goes through `terminal_safe` and Rich `Text`, never markup.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
-from workbench.core.evals.lookup import resolve_evalset_path
 from workbench.core.safetext import terminal_safe
+
+if TYPE_CHECKING:
+    from workbench.core.project import Project
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -140,87 +140,16 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 # --------------------------------------------------------------------------- run
 
 
-def run_cmd(args: argparse.Namespace, project: Any) -> int:
-    from workbench.core.evals import run_plan as plan
-    from workbench.core.evals.evalset import load_evalset
-    from workbench.core.evals.runner import EvalRunner, incomplete_index
-    from workbench.core.evals.selection import select_cases
-    from workbench.core.interrupts import interrupt_exit_code
-    from workbench.core.llm.registry import chain_specs
-    from workbench.core.variants import resolve_variant
-    from workbench.present import eval_run as show
-    from workbench.present.evals import run_header
-    from workbench.present.progress import CaseProgress
-    from workbench.present.terminal import console
+def run_cmd(args: argparse.Namespace, project: Project) -> int:
+    from workbench.present.evals_cli import RunOptions, run_evalset
 
-    plan.check_run_flags(
-        repeat=args.repeat,
-        min_pass_rate=args.min_pass_rate,
-        fail_on_regression=args.fail_on_regression,
-        max_regressions=args.max_regressions,
-        baseline=args.baseline,
-        resume=args.resume,
-        narrowed=bool(args.tag or args.case or args.limit is not None),
-    )
-    evalset = select_cases(
-        load_evalset(resolve_evalset_path(project, args.evalset)), tags=args.tag, case_ids=args.case, limit=args.limit
-    )
-    variant = resolve_variant(project, args.variant, prompt=args.prompt, model=args.model)
-    if variant.prompt.grounded and not args.json:
-        show.warn_unindexed(plan.unindexed_relevant(project, evalset, variant))
-        show.warn_incomplete_index(incomplete_index(project))
-    refs = plan.resolve_refs(project, evalset, resume=args.resume, baseline=args.baseline, concurrency=args.concurrency)
-    err = console(sys.stderr)
-    on_progress = CaseProgress(err, quiet=args.json)
-    runner = EvalRunner(
-        project,
-        evalset,
-        variant,
-        concurrency=refs.concurrency,
-        repeat=args.repeat,
-        use_cache=not args.no_cache,
-        on_progress=on_progress,
-    )
-    if refs.resume is not None:
-        runner.check_resume(refs.resume)  # refuse a finished/changed run before the header; narrows a subset
-        evalset = runner.evalset
-    if not args.json:
-        err.print(
-            run_header(
-                evalset.name,
-                len(evalset.cases),
-                runner.repeat,
-                variant.label,
-                chain_specs(project.config, variant.model),
-                refs.concurrency,
-                refs.resume,
-            )
-        )
-    try:
-        with on_progress:
-            outcome = asyncio.run(runner.run(resume=refs.resume))
-    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM routed the same way (core/interrupts.py)
-        stop = plan.record_stop(project.store, runner, refs.resume)
-        choice = {flag: getattr(args, flag, None) for flag in ("variant", "prompt", "model")}
-        show.print_stop(stop, show.resume_command(project.root, args.evalset, choice, stop.run_id))
-        return interrupt_exit_code()
-    verdict = plan.judge_run(
-        project.store,
-        outcome,
-        refs.baseline,
-        fail_on_regression=args.fail_on_regression,
-        max_regressions=args.max_regressions,
-        min_pass_rate=args.min_pass_rate,
-    )
-    plan.write_reports(verdict, evalset, outcome, junit=args.junit, markdown=args.markdown)
-    show.print_run(outcome, verdict, evalset, as_json=args.json)
-    return verdict.exit_code
+    return run_evalset(project, RunOptions.from_args(args))
 
 
 # --------------------------------------------------------------------------- diff / runs / show
 
 
-def diff_cmd(args: argparse.Namespace, project: Any) -> int:
+def diff_cmd(args: argparse.Namespace, project: Project) -> int:
     from workbench.core.evals.run_plan import diff_refs
     from workbench.present.eval_run import print_diff
 
@@ -229,25 +158,14 @@ def diff_cmd(args: argparse.Namespace, project: Any) -> int:
     return 0
 
 
-def runs_cmd(args: argparse.Namespace, project: Any) -> int:
-    from workbench.core.evals import runstore
-    from workbench.present.evals import no_runs_line, runs_table
-    from workbench.present.terminal import console
+def runs_cmd(args: argparse.Namespace, project: Project) -> int:
+    from workbench.present.evals_cli import print_runs
 
-    rows = runstore.list_runs(project.store, limit=args.limit, evalset=args.evalset)
-    if args.json:
-        for row in rows:
-            print(json.dumps(row, ensure_ascii=False))
-        return 0
-    out = console()
-    if not rows:
-        out.print(no_runs_line(args.evalset, runstore.evalset_names(project.store) if args.evalset else []))
-        return 0
-    out.print(runs_table(rows, out.width))
+    print_runs(project, limit=args.limit, evalset=args.evalset, as_json=args.json)
     return 0
 
 
-def show_cmd(args: argparse.Namespace, project: Any) -> int:
+def show_cmd(args: argparse.Namespace, project: Project) -> int:
     from workbench.core.evals import runstore
     from workbench.core.runlog import load_eval_run
     from workbench.present.eval_run import print_show
@@ -260,7 +178,7 @@ def show_cmd(args: argparse.Namespace, project: Any) -> int:
 # --------------------------------------------------------------------------- promote / import
 
 
-def promote_cmd(args: argparse.Namespace, project: Any) -> int:
+def promote_cmd(args: argparse.Namespace, project: Project) -> int:
     from workbench.core.evals.grow import promote
 
     case = promote(
@@ -279,7 +197,7 @@ def promote_cmd(args: argparse.Namespace, project: Any) -> int:
     return 0
 
 
-def import_cmd(args: argparse.Namespace, project: Any) -> int:
+def import_cmd(args: argparse.Namespace, project: Project) -> int:
     from workbench.core.evals.grow import import_cases
     from workbench.present.evals import import_lines
 

@@ -11,12 +11,11 @@ Rich `Text` through `terminal_safe`, never as markup.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
-from workbench.present.terminal import console as _console
-from workbench.present.terminal import print_lines as _print
+if TYPE_CHECKING:
+    from workbench.core.project import Project
 
 SIGNALS = ("format", "capability", "prompt-cost")
 
@@ -109,19 +108,13 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def check_cmd(args: argparse.Namespace, project: Any) -> int:
-    from workbench.core.finetune.guard import check
-    from workbench.present import finetune as present
+def check_cmd(args: argparse.Namespace, project: Project) -> int:
+    from workbench.present.finetune_cli import check
 
-    report = check(project, args.signal, evalset=args.evalset)
-    if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False))
-    else:
-        _print(_console(), present.guard_texts(report))
-    return 0 if report.passed else 1
+    return check(project, args.signal, args.evalset, as_json=args.json)
 
 
-def train_cmd(args: argparse.Namespace, project: Any) -> int:
+def train_cmd(args: argparse.Namespace, project: Project) -> int:
     from workbench.present.finetune_cli import train
 
     return train(
@@ -140,7 +133,7 @@ def train_cmd(args: argparse.Namespace, project: Any) -> int:
     )
 
 
-def eval_cmd(args: argparse.Namespace, project: Any) -> int:
+def eval_cmd(args: argparse.Namespace, project: Project) -> int:
     from workbench.core.evals import runstore
     from workbench.core.finetune import jobs
     from workbench.present.finetune_cli import adapter_eval
@@ -150,7 +143,7 @@ def eval_cmd(args: argparse.Namespace, project: Any) -> int:
     return adapter_eval(project, job_id, baseline, args.concurrency, as_json=args.json)
 
 
-def export_cmd(args: argparse.Namespace, project: Any) -> int:
+def export_cmd(args: argparse.Namespace, project: Project) -> int:
     from workbench.core.finetune import jobs
     from workbench.present.finetune_cli import export
 
@@ -158,26 +151,15 @@ def export_cmd(args: argparse.Namespace, project: Any) -> int:
     return export(project, job_id, args.name, run_eval=not args.no_eval, system=args.system, as_json=args.json)
 
 
-def jobs_cmd(args: argparse.Namespace, project: Any) -> int:
-    from workbench.core.finetune import jobs
-    from workbench.present import finetune as present
+def jobs_cmd(args: argparse.Namespace, project: Project) -> int:
+    from workbench.present.finetune_cli import print_jobs
 
-    rows = jobs.list_jobs(project.store, limit=args.limit)
-    if args.json:
-        for row in rows:
-            print(json.dumps(row, ensure_ascii=False, default=str))
-    else:
-        _print(_console(), present.job_list_lines(rows))
+    print_jobs(project, limit=args.limit, as_json=args.json)
     return 0
 
 
-def show_cmd(args: argparse.Namespace, project: Any) -> int:
-    from workbench.core.finetune import jobs
-    from workbench.present import finetune as present
+def show_cmd(args: argparse.Namespace, project: Project) -> int:
+    from workbench.present.finetune_cli import print_job
 
-    job = jobs.get_job(project.store, jobs.resolve_job_ref(project.store, args.job))
-    if args.json:
-        print(json.dumps(job, ensure_ascii=False, indent=2, default=str))
-    else:
-        _print(_console(), present.job_detail(job))
+    print_job(project, args.job, as_json=args.json)
     return 0

@@ -6,9 +6,12 @@ Progress goes to stderr, the report to stdout (to stderr with --json, so stdout 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from workbench.present.retrieval_ingest import ingest_command
+
+if TYPE_CHECKING:
+    from workbench.core.project import Project
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,5 +47,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run_ingest)
 
 
-def run_ingest(args: argparse.Namespace, project: Any) -> int:
+def run_ingest(args: argparse.Namespace, project: Project) -> int:
     return ingest_command(project, args.paths, reindex=args.reindex, prune=args.prune, as_json=args.json)

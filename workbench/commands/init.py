@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from workbench.core.scaffold import write_scaffold
+
+if TYPE_CHECKING:
+    from workbench.core.project import Project
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,7 +28,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=init_cmd, needs_project=False)
 
 
-def init_cmd(args: argparse.Namespace, project: Any = None) -> int:
+def init_cmd(args: argparse.Namespace, project: Project | None = None) -> int:
     root = Path(args.dir or getattr(args, "project", None) or ".").resolve()
     write_scaffold(root)
     shown = _shown(root)

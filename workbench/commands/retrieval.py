@@ -6,18 +6,12 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from typing import Any
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from workbench.commands.ingest import register as register_ingest
-from workbench.core.errors import WorkbenchError
-from workbench.core.safetext import terminal_safe
-from workbench.present import retrieval as show
-from workbench.present.retrieval_ingest import with_reindex_offer
+
+if TYPE_CHECKING:
+    from workbench.core.project import Project
 
 MODE_CHOICES = ("dense", "fts", "hybrid", "all")
 
@@ -55,7 +49,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     g = sub.add_parser("retrieval", help="retrieval metrics against labelled eval sets; index status")
     gsub = g.add_subparsers(dest="retrieval_command", metavar="COMMAND")
 
-    def usage(args: argparse.Namespace, project: Any) -> int:  # `retrieval` with no subcommand
+    def usage(args: argparse.Namespace, project: Project) -> int:  # `retrieval` with no subcommand
         g.print_help()
         return 2
 
@@ -103,110 +97,46 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     register_tune(gsub)
 
 
-def run_retrieve(args: argparse.Namespace, project: Any) -> int:
-    from workbench.core.retrieval import operations as ops
-    from workbench.core.retrieval.search import gold_ranks
-    from workbench.core.retrieval.traces import recorded_trace, trace_markdown
+def run_retrieve(args: argparse.Namespace, project: Project) -> int:
+    from workbench.present.retrieval_cli import retrieve
 
-    settings = project.config.retrieval
-    if args.k is not None and args.k < 1:
-        raise WorkbenchError("--k must be at least 1", field="--k")
-    if not args.query.strip():
-        raise WorkbenchError("the query is empty: give the question or keywords to search for", field="QUERY")
-    mode = None if args.mode in (None, "all") else args.mode
+    return retrieve(
+        project,
+        args.query,
+        k=args.k,
+        mode=args.mode,
+        path_glob=args.path_glob,
+        gold=args.gold,
+        as_json=args.json,
+        markdown=args.markdown,
+    )
 
-    def search() -> tuple[Any, int | None]:
-        return ops.checked_retrieve(
-            project, settings, args.query, mode=mode, k=args.k, path_glob=args.path_glob, gold=args.gold
-        )
 
-    found = with_reindex_offer(project, settings, search)
-    if found is None:  # the re-index was stopped: 130 Ctrl-C, 143 SIGTERM (core/interrupts.py)
-        from workbench.core.interrupts import interrupt_exit_code
+def run_eval(args: argparse.Namespace, project: Project) -> int:
+    from workbench.present.retrieval_cli import ALL_MODES, evaluate
 
-        return interrupt_exit_code()
-    result, trace_id = found
-    for warning in ops.index_warnings(project, settings):
-        print(f"warning: {warning}", file=sys.stderr)
-    ranks = gold_ranks(result, args.gold) if args.gold else None
-    if args.json:
-        data = result.to_dict()
-        data["trace_id"] = trace_id
-        if args.gold:
-            data["gold"], data["gold_ranks"] = args.gold, ranks
-        print(json.dumps(data, ensure_ascii=False, indent=2))
-        return 0
-    if args.markdown:  # the stored trace's report: the same as `runs show rID --markdown`
-        assert trace_id is not None  # retrieve() records the trace unless told not to
-        print(terminal_safe(trace_markdown(recorded_trace(project.store, trace_id))))
-        return 0
-    modes = ("dense", "fts", "hybrid") if args.mode == "all" else (result.mode,)
-    show.print_results(Console(highlight=False), result, args.query, modes, args.gold, ranks)
-    Console(stderr=True, highlight=False).print(show.trace_line(trace_id, result))
+    modes = ALL_MODES if args.mode == "all" else (args.mode,)
+    evaluate(
+        project,
+        args.evalset,
+        k=args.k,
+        modes=modes,
+        against=args.against,
+        cases=args.cases,
+        as_json=args.json,
+        markdown=args.markdown,
+    )
     return 0
 
 
-def run_eval(args: argparse.Namespace, project: Any) -> int:
-    from workbench.core.retrieval.operations import eval_and_store
-    from workbench.present.retrieval_markdown import eval_markdown
+def run_diff(args: argparse.Namespace, project: Project) -> int:
+    from workbench.present.retrieval_cli import diff
 
-    modes = ("dense", "fts", "hybrid") if args.mode == "all" else (args.mode,)
-    stored = eval_and_store(project, args.evalset, k=args.k, modes=modes, against=args.against)
-    ev, eval_id, comparison = stored.ev, stored.eval_id, stored.comparison
-    delta, before_id = stored.deltas, stored.before_id
-    if args.json:
-        d = ev.to_dict()
-        d["eval_id"], d["previous_eval_id"], d["deltas"] = eval_id, before_id, delta
-        d["comparison"] = comparison.to_dict() if comparison else None
-        print(json.dumps(d, ensure_ascii=False, indent=2))
-        return 0
-    if args.markdown:
-        print(terminal_safe(eval_markdown(ev, delta, eval_id, before_id, comparison.notes() if comparison else ())))
-        return 0
-    out = Console(highlight=False)
-    out.print(show.eval_header(ev))
-    show.print_eval(out, ev, delta, cases=args.cases)
-    if comparison:
-        show.print_comparison_notes(out, comparison)
-    Console(stderr=True, highlight=False).print(show.stored_line(eval_id, before_id))
+    diff(project, args.a, args.b, as_json=args.json, markdown=args.markdown)
     return 0
 
 
-def run_diff(args: argparse.Namespace, project: Any) -> int:
-    from workbench.core.retrieval.compare import compare_evals, load_eval
-    from workbench.core.retrieval.traces import eval_from_row
-    from workbench.present.retrieval_markdown import eval_markdown
+def run_status(args: argparse.Namespace, project: Project) -> int:
+    from workbench.present.retrieval_cli import status
 
-    a, b = load_eval(project.store, args.a), load_eval(project.store, args.b)
-    comparison = compare_evals(a, b)
-    if args.json:
-        print(json.dumps(comparison.to_dict(), ensure_ascii=False, indent=2))
-        return 0
-    ev = eval_from_row(b)
-    if args.markdown:
-        print(terminal_safe(eval_markdown(ev, comparison.deltas, b["id"], a["id"], comparison.notes())))
-        return 0
-    show.print_diff(Console(highlight=False), a["id"], b["id"], ev, comparison)
-    return 0
-
-
-def run_status(args: argparse.Namespace, project: Any) -> int:
-    from workbench.core.retrieval.operations import index_status
-
-    settings = project.config.retrieval
-    meta, problem = index_status(project)
-    if args.json:
-        print(
-            json.dumps(
-                {"ok": problem is None, "problem": problem, "meta": meta, "configured": settings.to_dict()},
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
-        return 0 if problem is None else 2
-    out = Console(highlight=False)
-    if problem:
-        out.print(Text(terminal_safe(problem), style="red"))
-        return 2
-    out.print(show.status_line(meta), soft_wrap=True)  # one line, as scripts read it; the terminal wraps it
-    return 0
+    return status(project, as_json=args.json)

@@ -11,17 +11,10 @@ of the applied settings, so the score a user is shown is one `retrieval eval` re
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.text import Text
-
-from workbench.core.errors import WorkbenchError
-from workbench.core.retrieval.tune_project import eval_applied, plan_tune, write_retrieval_changes
-from workbench.present.retrieval import print_tune, tune_cost_line
-from workbench.present.retrieval_tune_run import applied_line, print_yaml_diff, run_with_progress
+if TYPE_CHECKING:
+    from workbench.core.project import Project
 
 
 def register(gsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,38 +32,7 @@ def register(gsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     t.set_defaults(func=run_tune_command)
 
 
-def run_tune_command(args: argparse.Namespace, project: Any) -> int:
-    plan = plan_tune(project, args.evalset)
-    err = Console(stderr=True, highlight=False)
-    err.print(tune_cost_line(len(plan.grid), plan.n_chunkings, plan.n_cases, plan.todo, plan.total, plan.seconds))
-    res = run_with_progress(plan, project, args.k, err)
-    if args.json:
-        print(json.dumps(res.to_dict(), indent=2))
-    else:
-        print_tune(Console(highlight=False), res)
-    winner = res.winner
-    if not args.apply:
-        if winner and winner.config != res.current:
-            err.print(Text("apply the winner with `workbench retrieval tune --apply`", style="dim"))
-        return 0
-    if res.cancelled:
-        raise WorkbenchError("tune was stopped before every configuration was scored: nothing applied")
-    if winner is None or winner.config == res.current:
-        err.print(Text("no configuration is really better than the current settings: nothing to apply"))
-        return 0
-    return apply_winner(project, winner.config.changes(project.config.retrieval), plan.evalset, plan.evalset_path, err)
+def run_tune_command(args: argparse.Namespace, project: Project) -> int:
+    from workbench.present.retrieval_tune_run import tune
 
-
-def apply_winner(project: Any, changes: dict[str, Any], evalset: Any, evalset_path: Path, err: Console) -> int:
-    """Write `changes` under retrieval:, show the diff, re-index, store a retrieval eval."""
-    from workbench.present.retrieval_ingest import ingest_with_progress
-
-    applied = write_retrieval_changes(project, changes)
-    out = Console(highlight=False)
-    print_yaml_diff(out, applied.diff)
-    project.config = applied.config
-    settings = applied.config.retrieval
-    ingest_with_progress(project, settings, None, reindex=True)
-    eval_id, ev = eval_applied(project, evalset, evalset_path)
-    out.print(applied_line(eval_id, settings.mode, ev.metrics[settings.mode]))
-    return 0
+    return tune(project, args.evalset, k=args.k, apply=args.apply, as_json=args.json)

@@ -10,15 +10,13 @@ names them: "base" or their workbench.yaml name, then the start of their content
 from __future__ import annotations
 
 import argparse
-import json
-from typing import Any
+from typing import TYPE_CHECKING
 
-from rich.console import Console
+from workbench.core.runlog import RUN_KINDS
+from workbench.present.runs import print_listing, show_run
 
-from workbench.core.errors import WorkbenchError
-from workbench.core.runlog import RUN_KINDS, count_runs, list_runs, load_run
-from workbench.core.safetext import terminal_safe
-from workbench.present.runs import listing_row, print_run, runs_table
+if TYPE_CHECKING:
+    from workbench.core.project import Project
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,43 +35,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     show.set_defaults(func=run_show, read_only=True)
 
 
-def run_list(args: argparse.Namespace, project: Any) -> int:
-    if args.limit < 1 or args.page < 1:
-        raise WorkbenchError("--limit and --page must be at least 1", field="--limit" if args.limit < 1 else "--page")
-    offset = (args.page - 1) * args.limit
-    rows = [
-        listing_row(r)
-        for r in list_runs(project.store, kind=args.kind, status=args.status, limit=args.limit, offset=offset)
-    ]
-    if args.json:
-        for row in rows:
-            print(json.dumps(row, ensure_ascii=False))
-        return 0
-    console = Console(highlight=False)
-    if not rows:
-        console.print('No runs stored yet. Try: workbench ask "your question"')
-        return 0
-    console.print(runs_table(rows, console.width))
-    if args.status is None:  # a status filter is applied per page, so a total would mislead
-        more = count_runs(project.store, kind=args.kind) - offset - len(rows)
-        if more > 0:
-            console.print(f"{more:,} more: --page {args.page + 1} (--limit N rows per page)", markup=False)
+def run_list(args: argparse.Namespace, project: Project) -> int:
+    print_listing(
+        project.store, kind=args.kind, status=args.status, limit=args.limit, page=args.page, as_json=args.json
+    )
     return 0
 
 
-def run_show(args: argparse.Namespace, project: Any) -> int:
-    kind, row = load_run(project.store, args.id)
-    if row is None:
-        raise WorkbenchError(f"no run with id {args.id!r} (see `workbench runs`)")
-    if args.markdown:
-        from workbench.present.runs import run_markdown
-
-        # Markdown is meant to be pasted, but it is printed to a terminal first: model output
-        # in it must not reach the terminal as escape sequences.
-        print(terminal_safe(run_markdown(project.store, kind, row)))
-        return 0
-    if args.json:
-        print(json.dumps(row, ensure_ascii=False, indent=2, default=str))
-        return 0
-    print_run(project.store, kind, row)
+def run_show(args: argparse.Namespace, project: Project) -> int:
+    show_run(project.store, args.id, as_json=args.json, markdown=args.markdown)
     return 0

@@ -9,12 +9,15 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from workbench.core.evals.run_plan import Stop, Verdict
 from workbench.present.terminal import console, plain
+
+if TYPE_CHECKING:
+    from workbench.core.store import Store
 
 
 def print_all(out: Console, *groups: list[Any]) -> None:
@@ -108,7 +111,7 @@ def print_run(outcome: Any, verdict: Verdict, evalset: Any, *, as_json: bool) ->
         print_all(out, present.gate_texts(gate))
 
 
-def print_diff(store: Any, diff: Any, rows: list[dict[str, Any]], *, only: str | None, as_json: bool) -> None:
+def print_diff(store: Store, diff: Any, rows: list[dict[str, Any]], *, only: str | None, as_json: bool) -> None:
     """`eval diff`: JSON, or the diff with each case's question and answers (ROWS: the two runs)."""
     if as_json:
         print(json.dumps(diff.to_dict(only=only), ensure_ascii=False))

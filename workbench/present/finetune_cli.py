@@ -4,13 +4,16 @@ of `train` and `eval` (the text both the CLI and the Fine-tune tab show is in pr
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.text import Text
 
 from workbench.present import finetune as present
-from workbench.present.terminal import print_lines
+from workbench.present.terminal import console, print_lines
+
+if TYPE_CHECKING:
+    from workbench.core.project import Project
 
 
 def resume_line(job_id: int, from_checkpoint: bool, step: int) -> Text:
@@ -53,7 +56,7 @@ def eval_json(result: Any) -> str:
     return json.dumps(d, ensure_ascii=False, default=str)
 
 
-def adapter_eval(project: Any, job_id: int, baseline: int | None, concurrency: int, *, as_json: bool) -> int:
+def adapter_eval(project: Project, job_id: int, baseline: int | None, concurrency: int, *, as_json: bool) -> int:
     """`finetune eval`: the eval set on the adapter with case progress; Ctrl-C keeps the finished
     cases. Exit 0 when the adapter is a significant improvement, 1 when not, 130 on Ctrl-C, 143 on SIGTERM."""
     import asyncio
@@ -61,7 +64,7 @@ def adapter_eval(project: Any, job_id: int, baseline: int | None, concurrency: i
 
     from workbench.core.finetune.evaluate import evaluate_job
     from workbench.present.progress import CaseProgress
-    from workbench.present.terminal import console, plain
+    from workbench.present.terminal import plain
 
     on_progress = CaseProgress(console(sys.stderr), quiet=as_json, log_lines=False)
     try:
@@ -83,7 +86,7 @@ def adapter_eval(project: Any, job_id: int, baseline: int | None, concurrency: i
     return 0 if result.improvement else 1
 
 
-def export(project: Any, job_id: int, name: str, *, run_eval: bool, system: str | None, as_json: bool) -> int:
+def export(project: Project, job_id: int, name: str, *, run_eval: bool, system: str | None, as_json: bool) -> int:
     """`finetune export`: Ollama's status lines on stderr, then the result. Exit 1 when the
     exported model's eval dropped."""
     import asyncio
@@ -91,7 +94,6 @@ def export(project: Any, job_id: int, name: str, *, run_eval: bool, system: str 
 
     from workbench.core.finetune.export import export_job
     from workbench.core.safetext import terminal_safe
-    from workbench.present.terminal import console
 
     err = console(sys.stderr)
 
@@ -108,7 +110,7 @@ def export(project: Any, job_id: int, name: str, *, run_eval: bool, system: str 
 
 
 def train(
-    project: Any,
+    project: Project,
     *,
     resume: str | None,
     steps: int | None,
@@ -130,7 +132,6 @@ def train(
     from workbench.core.errors import WorkbenchError
     from workbench.core.finetune import jobs
     from workbench.core.finetune.train import GuardRefused, TrainingRun, prepare_job
-    from workbench.present.terminal import console
 
     err = console(sys.stderr)
     if processes is not None and processes < 1:  # before a job row exists
@@ -168,3 +169,38 @@ def train(
         line, next_step = present.train_result(job_id, outcome, jobs.get_job(project.store, job_id))
         print_lines(console() if next_step else err, [line] + ([next_step] if next_step else []))
     return jobs.train_exit_code(outcome)
+
+
+def check(project: Project, signal: str | None, evalset: str | None, *, as_json: bool) -> int:
+    """`finetune check`: the guard report as text or JSON; exit 0 only if every rule passes."""
+    from workbench.core.finetune.guard import check as guard_check
+
+    report = guard_check(project, signal, evalset=evalset)
+    if as_json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        print_lines(console(), present.guard_texts(report))
+    return 0 if report.passed else 1
+
+
+def print_jobs(project: Project, *, limit: int, as_json: bool) -> None:
+    """`finetune jobs`: one line per job (JSON lines with `as_json`), newest first."""
+    from workbench.core.finetune import jobs
+
+    rows = jobs.list_jobs(project.store, limit=limit)
+    if as_json:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False, default=str))
+    else:
+        print_lines(console(), present.job_list_lines(rows))
+
+
+def print_job(project: Project, ref: str, *, as_json: bool) -> None:
+    """`finetune show`: everything stored about one job."""
+    from workbench.core.finetune import jobs
+
+    job = jobs.get_job(project.store, jobs.resolve_job_ref(project.store, ref))
+    if as_json:
+        print(json.dumps(job, ensure_ascii=False, indent=2, default=str))
+    else:
+        print_lines(console(), present.job_detail(job))

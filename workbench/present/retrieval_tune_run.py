@@ -5,16 +5,21 @@ aborts now), and the applied winner's workbench.yaml diff and score.
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
+from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.text import Text
 
+if TYPE_CHECKING:
+    from workbench.core.project import Project
 
-def run_with_progress(plan: Any, project: Any, k: int | None, err: Console) -> Any:
+
+def run_with_progress(plan: Any, project: Project, k: int | None, err: Console) -> Any:
     """Run the tune PLAN, printing progress to ERR; return its result (cancelled on Ctrl-C)."""
     cancel = threading.Event()
 
@@ -52,3 +57,47 @@ def applied_line(eval_id: int, mode: str, metrics: dict[str, float]) -> Text:
         f"applied and re-indexed; retrieval eval re{eval_id}: {mode} nDCG@10 {metrics['ndcg@10']:.3f}, "
         f"MRR@10 {metrics['mrr@10']:.3f}"
     )
+
+
+def tune(project: Project, evalset: str | None, *, k: int | None, apply: bool, as_json: bool) -> int:
+    """`retrieval tune`: the re-index cost first, the sweep with progress, the table (or JSON),
+    then with `apply` the winner written, re-indexed and scored."""
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.retrieval.tune_project import plan_tune
+    from workbench.present.retrieval import print_tune, tune_cost_line
+
+    plan = plan_tune(project, evalset)
+    err = Console(stderr=True, highlight=False)
+    err.print(tune_cost_line(len(plan.grid), plan.n_chunkings, plan.n_cases, plan.todo, plan.total, plan.seconds))
+    res = run_with_progress(plan, project, k, err)
+    if as_json:
+        print(json.dumps(res.to_dict(), indent=2))
+    else:
+        print_tune(Console(highlight=False), res)
+    winner = res.winner
+    if not apply:
+        if winner and winner.config != res.current:
+            err.print(Text("apply the winner with `workbench retrieval tune --apply`", style="dim"))
+        return 0
+    if res.cancelled:
+        raise WorkbenchError("tune was stopped before every configuration was scored: nothing applied")
+    if winner is None or winner.config == res.current:
+        err.print(Text("no configuration is really better than the current settings: nothing to apply"))
+        return 0
+    apply_winner(project, winner.config.changes(project.config.retrieval), plan.evalset, plan.evalset_path)
+    return 0
+
+
+def apply_winner(project: Project, changes: dict[str, Any], evalset: Any, evalset_path: Path) -> None:
+    """Write `changes` under retrieval:, show the diff, re-index, store a retrieval eval."""
+    from workbench.core.retrieval.tune_project import eval_applied, write_retrieval_changes
+    from workbench.present.retrieval_ingest import ingest_with_progress
+
+    applied = write_retrieval_changes(project, changes)
+    out = Console(highlight=False)
+    print_yaml_diff(out, applied.diff)
+    project.config = applied.config
+    settings = applied.config.retrieval
+    ingest_with_progress(project, settings, None, reindex=True)
+    eval_id, ev = eval_applied(project, evalset, evalset_path)
+    out.print(applied_line(eval_id, settings.mode, ev.metrics[settings.mode]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -310,3 +311,45 @@ def print_run(store: Store, kind: str, row: dict[str, Any]) -> None:
         print(json.dumps(row, ensure_ascii=False, indent=2, default=str))
     else:
         sys.stdout.write(generation_detail(row))
+
+
+def print_listing(store: Store, *, kind: str | None, status: str | None, limit: int, page: int, as_json: bool) -> None:
+    """`workbench runs`: one page of the listing (JSON lines with `as_json`), then how many more."""
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.runlog import count_runs, list_runs
+
+    if limit < 1 or page < 1:
+        raise WorkbenchError("--limit and --page must be at least 1", field="--limit" if limit < 1 else "--page")
+    offset = (page - 1) * limit
+    rows = [listing_row(r) for r in list_runs(store, kind=kind, status=status, limit=limit, offset=offset)]
+    if as_json:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
+        return
+    console = Console(highlight=False)
+    if not rows:
+        console.print('No runs stored yet. Try: workbench ask "your question"')
+        return
+    console.print(runs_table(rows, console.width))
+    if status is None:  # a status filter is applied per page, so a total would mislead
+        more = count_runs(store, kind=kind) - offset - len(rows)
+        if more > 0:
+            console.print(f"{more:,} more: --page {page + 1} (--limit N rows per page)", markup=False)
+
+
+def show_run(store: Store, run_id: str, *, as_json: bool, markdown: bool) -> None:
+    """`workbench runs show ID`: Markdown to paste, the stored row as JSON, or the text."""
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.runlog import load_run
+
+    kind, row = load_run(store, run_id)
+    if row is None:
+        raise WorkbenchError(f"no run with id {run_id!r} (see `workbench runs`)")
+    if markdown:
+        # Markdown is meant to be pasted, but it is printed to a terminal first: model output
+        # in it must not reach the terminal as escape sequences.
+        print(terminal_safe(run_markdown(store, kind, row)))
+    elif as_json:
+        print(json.dumps(row, ensure_ascii=False, indent=2, default=str))
+    else:
+        print_run(store, kind, row)

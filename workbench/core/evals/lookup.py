@@ -74,3 +74,27 @@ def eval_file_arg(project: Project, arg: str) -> Path:
     if to.is_absolute() or to.parent.exists():
         return to
     return project.root / to
+
+
+def history_set_name(project: Project, arg: str | None) -> str:
+    """The set `eval history` draws, by the name runs store: a stored name as is, else the file's
+    `name:`; with no argument the default set, else the set of the newest run."""
+    from workbench.core.evals import runstore
+    from workbench.core.evals.evalset import load_evalset
+
+    names = runstore.evalset_names(project.store)
+    if arg and arg in names:
+        return arg
+    if arg or project.config.evals.default_set:
+        try:
+            return load_evalset(resolve_evalset_path(project, arg)).name
+        except WorkbenchError:
+            if arg:
+                raise WorkbenchError(
+                    f"no eval set {arg!r}: sets with runs are {', '.join(names) or 'none yet'}"
+                ) from None
+    newest = runstore.list_runs(project.store, limit=1)
+    if not newest:
+        raise WorkbenchError("no eval runs yet: `workbench eval run` first")
+    name: str = newest[0]["evalset_name"]
+    return name
