@@ -92,6 +92,12 @@ class StandinConfig:
     prompt_eval_duration_ns: int | None = 30_000_000
     eval_duration_ns: int | None = 90_000_000
     embedding_dims: int = 8
+    """Length of the vectors /api/embed returns (before `dimensions` shortens them)."""
+    embedding_models: list[str] = field(default_factory=lambda: ["nomic-embed-text:latest", "all-minilm:latest"])
+    """Which of `models` are embedding models (GGUF `pooling_type`): the others answer /api/embed
+    with 501, as a chat model's llama-server started without `--embedding` does."""
+    embed_context: int = 2048
+    """An embedding model's context length in tokens (stand-in tokens are words)."""
     version: str = "0.33.0"
     """What /api/version says; below 0.5.5 a create with `from`/`adapters` is refused."""
     registry: list[str] = field(default_factory=list)
@@ -209,6 +215,58 @@ def _details(name: str) -> dict:
         "parameter_size": "1.2B",
         "quantization_level": "Q4_K_M",
     }
+
+
+def _embed_request_problem(raw: bytes, body: Any) -> str | None:
+    """What Go's encoding/json says when it cannot bind `raw` to api.EmbedRequest, or None."""
+    if body is None:
+        try:
+            json.loads(raw)
+        except ValueError:
+            return "invalid character looking for beginning of value"
+        return None  # `null` binds to an empty request
+    if not isinstance(body, dict):
+        kind = {list: "array", str: "string", bool: "bool"}.get(type(body), "number")
+        return f"json: cannot unmarshal {kind} into Go value of type api.EmbedRequest"
+    want = {"model": (str, "string"), "truncate": (bool, "bool"), "dimensions": (int, "int")}
+    for key, (kind, go_kind) in want.items():
+        val = body.get(key)
+        ok = val is None or (isinstance(val, kind) and (kind is bool or not isinstance(val, bool)))
+        if key == "dimensions" and isinstance(val, float) and val.is_integer():
+            ok = True
+        if not ok:
+            got = (
+                "bool"
+                if isinstance(val, bool)
+                else {str: "string", list: "array", dict: "object"}.get(type(val), f"number {val}")
+            )
+            return f"json: cannot unmarshal {got} into Go struct field EmbedRequest.{key} of type {go_kind}"
+    return None
+
+
+def _embed_tokens(text: str) -> list[str]:
+    """The stand-in's tokenizer: words."""
+    return text.split()
+
+
+def _bag_of_words(words: list[str], dims: int, salt: str) -> list[float]:
+    """A deterministic stand-in for a model's embedding: the sum of one pseudo-random +-1 vector
+    per lower-cased word (and a CLS-like constant, so an empty text is no zero vector), seeded
+    by the word and the model's digest. Texts sharing words point the same way, so retrieval
+    through it is meaningful; a re-pulled model (new digest) embeds differently, as new weights
+    do; every prefix of the vector carries signal, so `dimensions` keeps a usable vector."""
+    vec = [0.0] * dims
+    for word in ["<cls>", *(re.sub(r"\W+", "", w.lower()) or w for w in words)]:
+        bits = hashlib.shake_256(f"{salt}\0{word}".encode()).digest(dims)
+        for i, b in enumerate(bits):
+            vec[i] += 1.0 if b & 1 else -1.0
+    return vec
+
+
+def _normalize(vec: list[float]) -> list[float]:
+    """server/routes.go `normalize`: scale to unit length (1e-12 floor on the norm)."""
+    norm = max(sum(v * v for v in vec) ** 0.5, 1e-12)
+    return [v / norm for v in vec]
 
 
 class OllamaStandin:
@@ -368,6 +426,11 @@ class OllamaStandin:
             systems = {_norm(k): v for k, v in self.config.systems.items()}
         return systems.get(_norm(name))
 
+    def _digest_of(self, name: str) -> str:
+        """The digest /api/tags lists for `name` (what `remake` changes)."""
+        with self._lock:
+            return self.model_digests.get(_norm(name)) or hashlib.sha256(_norm(name).encode()).hexdigest()
+
     def _mark_loaded(self, name: str) -> None:
         with self._lock:
             if _norm(name) not in self._loaded:
@@ -414,6 +477,13 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 30  # an idle keep-alive connection never outlives a test run
     server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        # Go's net package turns Nagle off on every TCP connection, so Ollama's headers and body
+        # go out at once; with it on, the separate body write waits for the client's delayed
+        # ACK, ~40 ms per reply on loopback
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass
@@ -590,7 +660,7 @@ class _Handler(BaseHTTPRequestHandler):
             "model": name,
             "modified_at": self.server.standin.model_modified.get(name) or "2026-08-01T12:00:00.123456789Z",
             "size": 1_321_098_329,
-            "digest": self.server.standin.model_digests.get(name) or hashlib.sha256(name.encode()).hexdigest(),
+            "digest": self.server.standin._digest_of(name),
             "details": _details(name),
         }
 
@@ -607,6 +677,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not s._known(name):
             return self._error(404, f"model '{name}' not found")
         caps = s.config.capabilities
+        if caps is None and _norm(name) in {_norm(m) for m in s.config.embedding_models}:
+            caps = ["embedding"]  # what `ollama show nomic-embed-text` lists
         if caps is None:
             caps = ["completion", "tools"] + (["thinking"] if s.config.thinking else [])
         arch = s._architecture(name)
@@ -680,29 +752,88 @@ class _Handler(BaseHTTPRequestHandler):
         return name
 
     def _embed(self, body: Any, raw: bytes) -> None:
-        # Never streamed: the client sends no `stream` key here and reads one JSON object.
-        name = self._check_model(body)
-        if name is None:
-            return
+        """POST /api/embed by the rules of server/routes.go `EmbedHandler` (request and reply
+        types: api/types.go `EmbedRequest` / `EmbedResponse`), in its order: body, model name,
+        input, model lookup, scheduling (load), empty input, then each text.
+
+        Never streamed: the client sends no `stream` key here and reads one JSON object."""
         s = self.server.standin
-        self._wait(s.config.first_byte_delay_s)
-        inputs = body.get("input", "")
-        texts = [inputs] if isinstance(inputs, str) else list(inputs)
-        dims = body.get("dimensions") or s.config.embedding_dims
-        vectors = []
+        started = time.monotonic_ns()
+        if not raw:  # `errors.Is(err, io.EOF)` from ShouldBindJSON
+            return self._error(400, "missing request body")
+        problem = _embed_request_problem(raw, body)
+        if problem:  # any other ShouldBindJSON error: 400 with Go's encoding/json text
+            return self._error(400, problem)
+        model = body.get("model") or ""
+        # parseAndValidateModelRef: modelref.ParseRef fails on a blank name (ErrModelRequired),
+        # which writeModelRefParseError answers with its fallback, a 404
+        if not model.strip():
+            return self._error(404, f"model '{model}' not found")
+        # `switch i := req.Input.(type)`: a string (empty: no input), a list of strings, or absent
+        inputs = body.get("input")
+        if isinstance(inputs, str):
+            texts = [inputs] if inputs else []
+        elif isinstance(inputs, list) and all(isinstance(t, str) for t in inputs):
+            texts = list(inputs)
+        elif inputs is None:
+            texts = []
+        else:
+            return self._error(400, "invalid input type")
+        # getModel fails with os.ErrNotExist; handleScheduleError words it with %q
+        if not s._known(model):
+            return self._error(404, f'model "{model}" not found, try pulling it first')
+        # scheduleRunner: options are parsed (FromMap; a type error is a 500 from
+        # handleScheduleError), the switches stand for a busy queue or a failed load
+        problem = _options_problem(body.get("options"))
+        if problem:
+            return self._error(500, problem)
+        if s._take_failure():
+            status = s.config.fail_status or 500
+            default = {503: BUSY_MESSAGE, 400: DEFAULT_400}.get(status, DEFAULT_500)
+            return self._error(status, s.config.fail_message or default)
+        self._wait(s.config.first_byte_delay_s)  # the model loads
+        s._mark_loaded(model)
+        loaded = time.monotonic_ns()
+        if not texts:  # `len(input) == 0`: answered after the load, durations zero (omitted)
+            return self._json(200, {"model": model, "embeddings": []})
+        with s._lock:
+            embeds = {_norm(m) for m in s.config.embedding_models}
+            dims, context = s.config.embedding_dims, s.config.embed_context
+        if _norm(model) not in embeds:
+            # a chat model's llama-server runs without `--embedding` and answers /v1/embeddings
+            # with 501; llm/llama_server.go `Embedding` passes status and message through
+            # (normalizeEmbeddingError) and EmbedHandler sends them as they are
+            return self._error(501, "This server does not support embeddings. Start it with `--embeddings`")
+        # inputTokensAndContext: the model's context, lowered by options.num_ctx; adjustTokenLimit
+        # leaves room for BOS and EOS (the stand-in's tokens never are either)
+        num_ctx = (body.get("options") or {}).get("num_ctx")
+        if isinstance(num_ctx, (int, float)) and num_ctx > 0:
+            context = min(int(num_ctx), context)
+        limit = context - 2
+        truncate = body.get("truncate")
+        vectors, counted = [], 0
         for text in texts:
-            h = hashlib.sha256(text.encode()).digest()
-            vec = [(h[i % len(h)] - 127.5) / 127.5 for i in range(dims)]
-            norm = sum(v * v for v in vec) ** 0.5 or 1.0
-            vectors.append([v / norm for v in vec])
+            if limit <= 0:
+                return self._error(400, "input after truncation exceeds maximum context length")
+            words = _embed_tokens(text)
+            if len(words) > limit:
+                if truncate is False:  # embedWithRetry: `req.Truncate != nil && !*req.Truncate`
+                    return self._error(400, "the input length exceeds the context length")
+                words = words[:limit]  # truncateInput: Detokenize(tokens[:ctxLen])
+            counted += len(words) + 2
+            vector = _normalize(_bag_of_words(words, dims, s._digest_of(model)))
+            dimensions = body.get("dimensions") or 0
+            if 0 < dimensions < len(vector):  # `req.Dimensions`: cut, then normalised again
+                vector = _normalize(vector[:dimensions])
+            vectors.append(vector)
         self._json(
             200,
             {
-                "model": name,
+                "model": model,  # `Model: req.Model`, as the request spelled it
                 "embeddings": vectors,
-                "total_duration": 5_000_000,
-                "load_duration": 1_000_000,
-                "prompt_eval_count": sum(max(1, len(t) // 4) for t in texts),
+                "total_duration": time.monotonic_ns() - started,
+                "load_duration": max(1, loaded - started),
+                "prompt_eval_count": counted,
             },
         )
 

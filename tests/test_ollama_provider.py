@@ -383,7 +383,8 @@ async def test_list_models(ollama_standin, ollama_nothing_listening):
 async def test_standin_speaks_the_protocol_the_client_expects(ollama_standin):
     client = ollama.AsyncClient(host=ollama_standin.url)
     # embed: the client sends no `stream` key and parses one JSON object.
-    embedded = await client.embed(model="llama3.2", input=["a", "b"])
+    ollama_standin.configure(models=["llama3.2", "nomic-embed-text"])  # a chat model answers 501
+    embedded = await client.embed(model="nomic-embed-text", input=["a", "b"])
     (req,) = ollama_standin.requests_to("/api/embed")
     assert "stream" not in req.body
     assert len(embedded.embeddings) == 2 and len(embedded.embeddings[0]) == 8
@@ -398,7 +399,7 @@ async def test_standin_speaks_the_protocol_the_client_expects(ollama_standin):
     assert load.done_reason == "load"
     show = await client.show("llama3.2")
     assert "completion" in show.capabilities
-    assert [m.model for m in (await client.ps()).models] == ["llama3.2:latest"]
+    assert [m.model for m in (await client.ps()).models] == ["nomic-embed-text:latest", "llama3.2:latest"]
     async with httpx.AsyncClient(base_url=ollama_standin.url) as raw:
         root = await raw.get("/")
         assert root.text == "Ollama is running"

@@ -814,6 +814,12 @@ def check_compatible(meta: dict[str, Any], embedding_model: str | None, dimensio
             "would give meaningless results: run `workbench ingest --reindex`",
             path=where,
         )
+    if meta.get("embedding_digest"):  # an Ollama model: the weights its name points at now
+        from workbench.core.retrieval.embedder import identity_problem
+
+        problem = identity_problem(meta)
+        if problem:
+            raise IndexMismatch(problem, path=where)
     if dimension is not None and int(meta.get("dimension", -1)) != int(dimension):
         raise IndexMismatch(
             f"the retrieval index holds {meta.get('dimension')}-dimensional vectors but the embedding "

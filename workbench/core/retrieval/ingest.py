@@ -23,7 +23,7 @@ from workbench.core.retrieval.documents import (
     read_bytes,
     read_document,
 )
-from workbench.core.retrieval.embedder import Embedder, get_embedder, resolve_model_path
+from workbench.core.retrieval.embedder import Embedder, get_embedder, identity_record, tokenizer_folder
 from workbench.core.retrieval.index import (
     INDEX_VERSION,
     Index,
@@ -125,8 +125,7 @@ def ingest(
     t0 = time.perf_counter()
     report = IngestReport(reindexed=reindex, embedding_model=settings.embedding_model)
     emit = progress or (lambda p: None)
-    model_dir = str(embedder.path) if embedder is not None else str(resolve_model_path(settings.embedding_model, root))
-    tokens = tokens_for(model_dir)
+    tokens = tokens_for(tokenizer_folder(settings.embedding_model, root, embedder))
     # what the chunks depend on; any difference from the index's record re-chunks every file
     chunking = {**chunking_record(settings), "tokenizer": tokens.name}
 
@@ -154,6 +153,8 @@ def ingest(
             if Index.meta_exists(where):  # (an unreachable object store raises here)
                 raise  # corrupt: say so (the message tells the user to --reindex)
             index = None
+    if index is not None and embedder is None and index.meta.get("embedding_digest"):
+        embedder = get_embedder(settings.embedding_model, root)  # Ollama: its digest now, checked next
     if index is not None and embedder is not None:
         check_compatible(index.meta, None, embedder.dimension, index.dir / "meta.json")
 
@@ -177,6 +178,7 @@ def ingest(
                     "index_version": INDEX_VERSION,
                     "embedding_model": settings.embedding_model,
                     "dimension": emb.dimension,
+                    **identity_record(emb),
                     "chunking": chunking,
                     "created_at": now_iso(),
                     "state": "ingesting",

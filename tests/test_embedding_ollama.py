@@ -1,0 +1,134 @@
+"""`retrieval.embedding_model: ollama:NAME`: ingest and search through Ollama's /api/embed (the
+stand-in, real LanceDB), the model's digest recorded in the index and checked against the
+server's on every use, and the failures a user meets said in their words."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fixtures_retrieval import write_grounded_project
+
+from workbench.cli import main
+
+MODEL = "ollama:nomic-embed-text"
+
+
+def _project(tmp_path: Path, host: str, model: str = MODEL) -> Path:
+    root = write_grounded_project(tmp_path / "proj", host=host)
+    cfg = root / "workbench.yaml"
+    cfg.write_text(cfg.read_text().replace("retrieval:\n", f"retrieval:\n  embedding_model: {model}\n"))
+    return root
+
+
+@pytest.fixture
+def standin(ollama_standin):
+    ollama_standin.configure(models=["llama3.2", "nomic-embed-text"], embedding_dims=256)
+    return ollama_standin
+
+
+def _meta(root: Path) -> dict:
+    return json.loads((root / ".workbench" / "index" / "meta.json").read_text())
+
+
+def _listed_digest(standin) -> str:
+    return standin._digest_of("nomic-embed-text")
+
+
+def test_ingest_and_search_through_ollama_record_the_digest(tmp_path: Path, standin, capsys):
+    root = _project(tmp_path, standin.url)
+    p = ["--project", str(root)]
+    assert main([*p, "ingest"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Ingested: 5 added" in out and MODEL in out
+    meta = _meta(root)
+    assert meta["embedding_model"] == MODEL and meta["embedding_digest"] == _listed_digest(standin)
+    assert meta["dimension"] == 256
+    assert meta["chunking"]["tokenizer"] == "words*1.3"  # Ollama has no tokenize endpoint
+    # batched: one request per retrieval.batch_size texts (after the one-text width probe)
+    embeds = standin.requests_to("/api/embed")
+    assert embeds[0].body["input"] == ["dimension"]
+    batches = [r.body["input"] for r in embeds[1:]]
+    assert all(isinstance(b, list) and 0 < len(b) <= 32 for b in batches)
+    assert sum(len(b) for b in batches) == meta["chunks"]
+    assert all(r.body["model"] == "nomic-embed-text" and r.body["truncate"] is True for r in embeds)
+
+    assert main([*p, "retrieve", "how many hours do cats sleep", "--json", "--mode", "dense"]) == 0
+    hits = json.loads(capsys.readouterr().out)["hits"]
+    assert hits[0]["path"] == "cats.md"
+    assert standin.requests_to("/api/embed")[-1].body["input"] == ["how many hours do cats sleep"]
+    # nothing changed: the second ingest embeds nothing (one /api/tags look at the digest)
+    n = len(standin.requests_to("/api/embed"))
+    assert main([*p, "ingest"]) == 0
+    assert "Nothing changed" in capsys.readouterr().out
+    assert len(standin.requests_to("/api/embed")) == n
+
+
+def test_a_repulled_model_makes_the_index_refuse_until_reingested(tmp_path: Path, standin, capsys):
+    root = _project(tmp_path, standin.url)
+    p = ["--project", str(root)]
+    assert main([*p, "ingest"]) == 0
+    old = _meta(root)["embedding_digest"]
+    new = standin.remake("nomic-embed-text")  # `ollama pull` fetched other weights
+    capsys.readouterr()
+    for command in (["retrieve", "cats sleep"], ["ingest"]):
+        assert main([*p, *command]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"built with {MODEL} at digest {old[:12]}" in err and f"now has {new[:12]}" in err
+        assert "re-ingest with `workbench ingest --reindex`" in err
+    assert _meta(root)["embedding_digest"] == old  # the refused ingest wrote nothing
+    assert main([*p, "ingest", "--reindex"]) == 0
+    assert _meta(root)["embedding_digest"] == new
+    capsys.readouterr()
+    assert main([*p, "retrieve", "how many hours do cats sleep", "--json", "--mode", "dense"]) == 0
+    assert json.loads(capsys.readouterr().out)["hits"][0]["path"] == "cats.md"
+
+
+def test_switching_between_minilm_and_ollama_is_refused_by_name(tmp_path: Path, standin, capsys, embedder):
+    root = _project(tmp_path, standin.url)
+    p = ["--project", str(root)]
+    assert main([*p, "ingest"]) == 0
+    cfg = root / "workbench.yaml"
+    cfg.write_text(cfg.read_text().replace(f"  embedding_model: {MODEL}\n", ""))
+    capsys.readouterr()
+    assert main([*p, "retrieve", "cats"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"built with embedding model '{MODEL}'" in err and "'all-MiniLM-L6-v2'" in err
+
+
+def test_server_down_names_the_host(tmp_path: Path, ollama_nothing_listening, capsys):
+    root = _project(tmp_path, ollama_nothing_listening)
+    assert main(["--project", str(root), "ingest"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"retrieval.embedding_model {MODEL}: Ollama at {ollama_nothing_listening} is not reachable" in err
+    assert "connection refused" in err
+
+
+def test_a_missing_or_chat_model_says_what_to_do(tmp_path: Path, standin, capsys):
+    root = _project(tmp_path, standin.url, "ollama:mxbai-embed-large")
+    assert main(["--project", str(root), "ingest"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "workbench.yaml:" in err and "retrieval.embedding_model:" in err
+    assert f"the Ollama server at {standin.url} has no model 'mxbai-embed-large'" in err
+    assert "`ollama pull mxbai-embed-large`" in err
+
+    root = _project(tmp_path / "chat", standin.url, "ollama:llama3.2")
+    assert main(["--project", str(root), "ingest"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"llama3.2 on the Ollama server at {standin.url} is not an embedding model" in err
+    assert "This server does not support embeddings" in err
+
+
+def test_ingest_progress_counts_each_batch(tmp_path: Path, standin):
+    from workbench.core.retrieval.ingest import ingest
+    from workbench.core.retrieval.settings import RetrievalSettings
+
+    root = _project(tmp_path, standin.url)
+    settings = RetrievalSettings(corpus=["docs"], embedding_model=MODEL, batch_size=2, chunk_tokens=60)
+    seen = []
+    report = ingest([root / "docs"], root / ".workbench", settings, root=root, progress=seen.append)
+    embedding = [e for e in seen if e.phase == "embedding"]
+    assert [e.chunks_done for e in embedding] == list(range(2, report.chunks_embedded, 2)) + [report.chunks_embedded]
+    assert all(e.chunks_total == report.chunks_embedded for e in embedding) and seen[-1].phase == "done"
+    assert all(len(r.body["input"]) <= 2 for r in standin.requests_to("/api/embed"))
