@@ -52,7 +52,7 @@ def test_the_evals_tab_shows_the_resolution_in_the_summary_and_the_diff_line(roo
     from workbench.core.evals import runstore
     from workbench.core.evals.diff import diff_runs
     from workbench.core.project import Project
-    from workbench.tui.widgets.evals_text import stats_line, summary_body
+    from workbench.present.evals import panel_body, stats_line
 
     assert main(["--project", str(root), "eval", "run"]) == 0
     assert main(["--project", str(root), "eval", "run", "--variant", "sloppy"]) == 0
@@ -61,7 +61,7 @@ def test_the_evals_tab_shows_the_resolution_in_the_summary_and_the_diff_line(roo
         store = project.store
         summary = runstore.get_run(store, 2)["summary"]
         assert summary["resolution"]["against"] == 1 and summary["resolution"]["flips"] == 1
-        assert f"vs e1: {LINE}" in summary_body(summary)
+        assert f"vs e1: {LINE}" in panel_body(summary)
         diff = diff_runs(runstore.load_results(store, 1), runstore.load_results(store, 2))
         assert stats_line(diff).endswith(f"(Δ 95% CI -75% to +0%) · the set resolves ±{X} points")
     finally:

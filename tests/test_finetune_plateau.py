@@ -208,7 +208,8 @@ def test_on_the_sample_a_noisy_variant_blocks_with_the_resolution_first(sample_p
 
 
 def test_the_fine_tune_tab_checklist_shows_cannot_tell_and_the_cases_needed():
-    from workbench.tui.widgets.finetune_text import checklist, lead_advice, rule_styles
+    from workbench.present.finetune import checklist, lead_advice
+    from workbench.tui.widgets.text import rule_styles
 
     rule = _rule_plateau(history(thirty_case_history()), S)
     report = GuardReport([Rule("eval set", True, "30 cases"), rule], f"Not yet: {rule.next_step}")

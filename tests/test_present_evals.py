@@ -18,8 +18,8 @@ from workbench.core.evals.diff import RunDiff, RunInfo, diff_runs
 from workbench.core.evals.results import CaseResult
 from workbench.core.evals.summary import summarize
 from workbench.present import evals as present
+from workbench.present.evals import panel_body
 from workbench.present.numbers import format_cost, signed_cost
-from workbench.tui.widgets import evals_text
 
 
 def res(cid: str, verdict: str, output: str, *, ok: bool, **kw: Any) -> CaseResult:
@@ -92,7 +92,7 @@ def test_a_diff_says_the_same_numbers_in_the_cli_and_the_diff_screen() -> None:
 def test_a_summary_says_the_same_numbers_in_eval_show_and_the_summary_panel() -> None:
     summary = summarize(B, expected_results=3)
     cli = printed(present.summary_texts(summary))
-    panel = "\n".join([summary.get("advice") or "", *evals_text.summary_body(summary)])
+    panel = "\n".join([summary.get("advice") or "", *panel_body(summary)])
     for fact in (
         "pass rate 67% (2/3), 95% CI 21%–94%",
         "latency p50 110 ms, p95 ",

@@ -13,7 +13,8 @@ from rich.text import Text
 
 from workbench.core.finetune.guard import WARNING, GuardReport, Rule
 from workbench.present import finetune as present
-from workbench.tui.widgets.finetune_text import checklist, job_cells, lead_advice, rule_styles, warning_text
+from workbench.present.finetune import checklist, lead_advice, warning_text
+from workbench.tui.widgets.text import job_cells, rule_styles
 
 
 def _plain(lines: list[Text] | list[str]) -> str:
@@ -142,7 +143,7 @@ def test_the_banners_also_missing_is_the_lock_lines_list_without_its_lead():
     order (retrieval before variants) while the lock line under it used the checklist's."""
     from workbench.core.finetune.guard import _report
     from workbench.core.finetune.settings import FinetuneSettings
-    from workbench.tui.widgets.finetune_text import lock_line
+    from workbench.tui.widgets.text import lock_line
 
     rules = [
         Rule("eval set", False, "12 cases", "write more cases"),

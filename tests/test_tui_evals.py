@@ -277,7 +277,7 @@ async def test_marks_choose_the_diff_pair_and_different_set_versions_warn(evals_
 
 
 def test_default_pair_prefers_marks_then_the_two_newest_of_the_set():
-    from workbench.tui.widgets.evals_text import default_pair
+    from workbench.tui.widgets.text import default_pair
 
     rows = [
         {"id": 5, "evalset_name": "b", "status": "done"},

@@ -66,7 +66,7 @@ async def open_tab(app, pilot):
 
 async def choose_signal(app, pilot, label_start: str) -> None:
     """Pick a signal with the keyboard: focus the select, open it, arrow to it, Enter."""
-    from workbench.tui.widgets.finetune_text import SIGNAL_OPTIONS
+    from workbench.tui.widgets.text import SIGNAL_OPTIONS
 
     app.query_one("#ft-signal").focus()
     await pilot.press("enter")
@@ -471,7 +471,7 @@ def test_the_form_names_the_field_it_cannot_use():
 
 def test_lock_line_and_view_bar_say_where_the_tab_stands():
     from workbench.core.finetune.guard import GuardReport, Rule
-    from workbench.tui.widgets.finetune_text import lock_line, view_bar
+    from workbench.tui.widgets.text import lock_line, view_bar
 
     failing = GuardReport(
         [

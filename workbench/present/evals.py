@@ -21,6 +21,7 @@ from workbench.core.evals.history import History, HistoryPoint
 from workbench.core.evals.results import CaseResult
 from workbench.core.evals.stats import points
 from workbench.core.safetext import terminal_safe
+from workbench.present.eval_report import panel_lines
 from workbench.present.eval_report import summary_body as summary_body
 from workbench.present.eval_report import summary_lines as summary_lines
 from workbench.present.numbers import pct, pct_ci, signed_cost, signed_ms
@@ -73,6 +74,12 @@ def eval_coverage(row: dict[str, Any], summary: dict[str, Any] | None) -> str | 
             else f"subset {row.get('total_cases') or 0}/{selection['of']}"
         )
     return stopped
+
+
+def panel_body(summary: dict[str, Any]) -> list[str]:
+    """The Evals tab's summary panel without the advice (shown on its own, first): the lines of
+    a run's report in the Runs tab, each made safe for one terminal line."""
+    return [safe(line) for line in panel_lines(summary)]
 
 
 def summary_texts(summary: dict[str, Any]) -> list[Text]:

@@ -38,8 +38,8 @@ from workbench.present.evals import (
     totals_line,
     visible_cases,
 )
-from workbench.tui.widgets.evals_text import cell, diff_styles
 from workbench.tui.widgets.key_hints import KeyHints
+from workbench.tui.widgets.text import cell, diff_styles
 
 CASE_MIN, CHANGE_WIDTH = 11, 12
 # The left pane beside the case column: the change column, both columns' padding, the border.

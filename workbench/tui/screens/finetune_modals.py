@@ -15,7 +15,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Static
 
-from workbench.tui.widgets.evals_text import safe
+from workbench.present.evals import safe
 
 MODAL_CSS = """
 {name} {{ align: center middle; }}

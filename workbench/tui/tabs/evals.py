@@ -23,11 +23,12 @@ from textual.message import Message
 from textual.widgets import DataTable
 from textual.worker import Worker, WorkerState
 
+from workbench.present.finetune import RESUMABLE
 from workbench.tui.widgets.eval_history_plot import EvalHistoryPlot
 from workbench.tui.widgets.evals_controls import EvalRunControls, resume_choice
 from workbench.tui.widgets.evals_panels import SummaryPanel
-from workbench.tui.widgets.evals_text import RESUMABLE, default_pair, run_cells
 from workbench.tui.widgets.table_fit import apply_widths, fit_widths, longest, room
+from workbench.tui.widgets.text import default_pair, run_cells
 
 COLUMNS = (("run", 6), ("eval set", 10), ("variant", 12), ("pass [95% CI]", 13), ("date", 11), ("status", 14))
 ROW_LIMIT = 200

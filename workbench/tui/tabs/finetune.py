@@ -19,12 +19,13 @@ from textual.widgets import Button, ContentSwitcher, Input, Static
 from textual.worker import Worker, WorkerState
 
 from workbench.core.errors import WorkbenchError
+from workbench.present.finetune import RESUMABLE
 from workbench.tui.widgets.evals_controls import error_line
 from workbench.tui.widgets.finetune_form import read_form
 from workbench.tui.widgets.finetune_guard import GuardPanel
 from workbench.tui.widgets.finetune_jobs import JobsPanel
-from workbench.tui.widgets.finetune_text import RESUMABLE, lock_line, view_bar
 from workbench.tui.widgets.finetune_train import TrainPanel
+from workbench.tui.widgets.text import lock_line, view_bar
 
 
 class FinetuneTab(Vertical):

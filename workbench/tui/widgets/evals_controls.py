@@ -24,9 +24,10 @@ from textual.widgets import Checkbox, Label, Select
 from textual.worker import Worker, WorkerState
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.evals.lookup import evalset_files
+from workbench.present.evals import safe
 from workbench.tui.widgets.evals_panels import RunProgressPanel
 from workbench.tui.widgets.evals_selection import EvalSelection
-from workbench.tui.widgets.evals_text import evalset_files, safe
 
 NO_SETS = "__none__"
 READING = "__reading__"

@@ -15,9 +15,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import ProgressBar, Static
 
 from workbench.present.eval_report import VERDICT_MARK
+from workbench.present.evals import panel_body, safe
 from workbench.present.numbers import secs
 from workbench.present.progress import host_line
-from workbench.tui.widgets.evals_text import safe, summary_body, variant_text, when
+from workbench.present.runs import when
+from workbench.tui.widgets.text import variant_text
 
 
 def progress_counts(p: Any) -> str:
@@ -150,4 +152,4 @@ class SummaryPanel(VerticalScroll):
         advice.update(Text(safe(text)))
         advice.set_class(text == "No failures.", "-clean")
         advice.display = bool(text)
-        self.query_one(".evals-summary-body", Static).update(Text("\n".join(summary_body(summary))))
+        self.query_one(".evals-summary-body", Static).update(Text("\n".join(panel_body(summary))))

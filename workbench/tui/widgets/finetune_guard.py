@@ -19,15 +19,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Select, Static
 
-from workbench.tui.widgets.finetune_text import (
-    SIGNAL_HELP,
-    SIGNAL_OPTIONS,
-    checklist,
-    lead_advice,
-    lock_line,
-    rule_styles,
-    warning_text,
-)
+from workbench.present.finetune import checklist, lead_advice, warning_text
+from workbench.tui.widgets.text import SIGNAL_HELP, SIGNAL_OPTIONS, lock_line, rule_styles
 
 
 class GuardPanel(Vertical):

@@ -26,9 +26,9 @@ from textual.worker import Worker, WorkerState
 from workbench.core.errors import WorkbenchError
 from workbench.core.store import as_dict
 from workbench.present.evals import safe
-from workbench.present.finetune import eval_result_lines, export_result_lines
+from workbench.present.finetune import eval_result_lines, export_result_lines, job_detail, job_hint
 from workbench.tui.widgets.evals_controls import error_line
-from workbench.tui.widgets.finetune_text import job_cells, job_detail, job_hint
+from workbench.tui.widgets.text import job_cells
 
 COLUMNS = (("job", 4), ("status", 9), ("steps", 7), ("loss", 13), ("⚑", 1), ("eval", 8), ("export", 12))
 ROW_LIMIT = 200

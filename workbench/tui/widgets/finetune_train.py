@@ -17,10 +17,10 @@ from textual.widgets import Button, Input, Sparkline, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from workbench.core.errors import WorkbenchError
+from workbench.present.evals import safe
+from workbench.present.finetune import outcome_line, progress_line
 from workbench.tui.widgets.evals_controls import error_line
-from workbench.tui.widgets.evals_text import safe
 from workbench.tui.widgets.finetune_form import FIELDS, field_value
-from workbench.tui.widgets.finetune_text import outcome_line, progress_line
 
 
 class ProgressArea(Vertical, can_focus=True):

@@ -1,7 +1,6 @@
-"""The Evals tab's own cells and choices (runs table, which pair `d` compares, theme styles).
-
-The wording shared with the CLI (summary, diff lines, a case's two outputs) is in
-workbench/present/evals.py; the names the tab's widgets import are re-exported here.
+"""The TUI's own cells, choices and theme styles (Evals runs table and diff, Fine-tune lock line,
+view bar, jobs table). The words CLI and TUI share come from workbench/present/; this module only
+fits them into Textual cells and the theme's colours.
 """
 
 from __future__ import annotations
@@ -12,38 +11,13 @@ from typing import Any
 from rich.style import Style
 from rich.text import Text
 
-from workbench.core.evals.lookup import evalset_files
-from workbench.present.evals import eval_coverage, rate_with_ci, safe, stats_line
-
-__all__ = [
-    "RESUMABLE",
-    "cell",
-    "default_pair",
-    "diff_styles",
-    "evalset_files",
-    "rate_with_ci",
-    "run_cells",
-    "safe",
-    "stats_line",
-    "summary_body",
-    "variant_text",
-    "when",
-]
-
-RESUMABLE = ("cancelled", "interrupted")
+from workbench.present.evals import eval_coverage, rate_with_ci, safe
+from workbench.present.finetune import job_row, rule_state
+from workbench.present.runs import when
 
 
 def cell(value: Any, style: str | Style = "") -> Text:
     return Text(safe(value), style=style, no_wrap=True, overflow="ellipsis")
-
-
-def when(iso: str | None) -> str:
-    """`MM-DD HH:MM` from a stored UTC stamp (the Runs tab shows the same)."""
-    return (iso or "").replace("T", " ")[5:16]
-
-
-def run_label(row: dict[str, Any]) -> str:
-    return f"e{row['id']}"
 
 
 def variant_text(row: dict[str, Any]) -> str:
@@ -55,7 +29,7 @@ def variant_text(row: dict[str, Any]) -> str:
 
 def run_cells(row: dict[str, Any], *, mark: str = "") -> list[Text]:
     """The runs table's cells: run, eval set, variant, pass rate [CI], date, status."""
-    label = run_label(row) + (f" {mark}" if mark else "")
+    label = f"e{row['id']}" + (f" {mark}" if mark else "")
     coverage = eval_coverage(row, row.get("summary") if isinstance(row.get("summary"), dict) else None)
     status = f"{row.get('status')} {coverage}" if coverage else row.get("status")
     return [
@@ -99,20 +73,6 @@ def default_pair(
     return (marked, other) if mark_a is not None else (other, marked)
 
 
-# ------------------------------------------------------------------------------------- summary
-
-
-def summary_body(summary: dict[str, Any]) -> list[str]:
-    """The summary's lines without the advice (shown on its own, first): the same lines as a
-    run's report in the Runs tab, made safe for one terminal line each."""
-    from workbench.present.eval_report import panel_lines
-
-    return [safe(line) for line in panel_lines(summary)]
-
-
-# ---------------------------------------------------------------------------------------- diff
-
-
 def diff_styles(variables: dict[str, str]) -> dict[str, Style]:
     """Rich styles built from the theme's variables (never fixed colours). Deleted words are
     also struck through and inserted ones underlined, so the diff reads without colour."""
@@ -137,3 +97,73 @@ def diff_styles(variables: dict[str, str]) -> dict[str, Style]:
         "added": style(color=color("accent", "foreground")),
         "removed": style(color=color("accent", "foreground")),
     }
+
+
+# ------------------------------------------------------------------------------------ fine-tune
+
+SIGNAL_OPTIONS: list[tuple[str, str]] = [
+    ("(none named)", ""),
+    ("format", "format"),
+    ("capability", "capability"),
+    ("prompt-cost", "prompt-cost"),
+]
+# Beside the signal: what naming it claims (the guard then looks for it in the stored runs).
+SIGNAL_HELP = {
+    "": "name why: the guard looks for it in the runs",
+    "format": "a format needed every time, failing in every variant",
+    "capability": "failing with the right context, in every variant",
+    "prompt-cost": "giant prompts: prompt share of tokens and cost",
+}
+
+
+def rule_styles(variables: dict[str, str]) -> dict[str, Style]:
+    """Marks coloured from the theme's variables (never fixed colours); each mark also differs
+    in shape (✓ ✗ ⚠), so the checklist reads without colour."""
+
+    def style(color: str | None, **kw: Any) -> Style:
+        try:
+            return Style(color=color, **kw)
+        except Exception:  # noqa: BLE001 - a theme colour Rich cannot parse: drop the colour
+            return Style(**kw)
+
+    return {
+        "pass": style(variables.get("success"), bold=True),
+        "fail": style(variables.get("error"), bold=True),
+        "warn": style(variables.get("warning"), bold=True),
+        "name": Style(bold=True),
+        "next": Style(dim=True),
+    }
+
+
+def lock_line(report: Any | None, override: str | None, checking: bool = False) -> tuple[str, str]:
+    """(sentence, state) for the lock: state is checking | open | override | locked."""
+    if override:
+        return (f"⚑ Override: {safe(override)} — stored with the job and shown wherever it is listed.", "override")
+    if report is None or checking:
+        return "Checking the evidence in the run store…", "checking"
+    if report.passed:
+        what = f" for the {report.signal} signal" if report.signal else ""
+        return f"✓ Unlocked: the evidence supports a LoRA fine-tune{what}.", "open"
+    failing = [r.name for r in report.rules if rule_state(r) == "fail"]
+    return (
+        f"✗ Locked until the guard passes (failing: {', '.join(failing)}) — or ctrl+y to "
+        "override with a recorded reason.",
+        "locked",
+    )
+
+
+def view_bar(active: str, lock_state: str, jobs: int) -> Text:
+    """`^g Guard ✗ │ ^t Train │ ^l Jobs 2`, the active view in bold and underlined."""
+    mark = {"open": " ✓", "override": " ⚑", "locked": " ✗"}.get(lock_state, " …")
+    views = [("guard", "^g Guard" + mark), ("train", "^t Train"), ("jobs", f"^l Jobs {jobs}" if jobs else "^l Jobs")]
+    out = Text(no_wrap=True, overflow="ellipsis")
+    for i, (name, label) in enumerate(views):
+        if i:
+            out.append(" │ ", "dim")
+        out.append(label, Style(bold=True, underline=True) if name == active else Style(dim=True))
+    return out
+
+
+def job_cells(job: dict[str, Any]) -> list[Text]:
+    """The jobs table's row (present's cells, cut with an ellipsis in a narrow column)."""
+    return [cell(value) for value in job_row(job)]
