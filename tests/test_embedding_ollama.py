@@ -85,7 +85,7 @@ def test_a_repulled_model_makes_the_index_refuse_until_reingested(tmp_path: Path
     assert json.loads(capsys.readouterr().out)["hits"][0]["path"] == "cats.md"
 
 
-def test_switching_between_minilm_and_ollama_is_refused_by_name(tmp_path: Path, standin, capsys, embedder):
+def test_switching_between_minilm_and_ollama_is_refused_by_name(tmp_path: Path, standin, capsys):
     root = _project(tmp_path, standin.url)
     p = ["--project", str(root)]
     assert main([*p, "ingest"]) == 0
