@@ -308,6 +308,17 @@ def test_dropped_stream_keeps_the_partial_answer_and_is_not_rerun():
     assert result.attempts[0].outcome == "dropped" and "dropped mid-stream" in result.error
 
 
+def test_a_refused_connection_and_a_non_http_url_are_connect_errors_naming_the_url(ollama_nothing_listening):
+    # The connection failures are worded once (core/llm/http_errors.py) for both HTTP providers.
+    base = f"{ollama_nothing_listening}/v1"
+    result = call(OpenAIProvider("m", base), retries=RetryConfig(count=0))
+    assert [a.outcome for a in result.attempts] == ["connect"]
+    assert f"openai:m: {base} is not reachable (connection refused)" in result.error
+    result = call(OpenAIProvider("n", "ftp://127.0.0.1/v1"), retries=RetryConfig(count=0))  # "m" is marked down now
+    assert result.attempts[0].outcome == "connect"
+    assert "base_url ftp://127.0.0.1/v1 is not an http(s) URL" in result.error
+
+
 def test_stream_without_finish_is_incomplete_and_error_event_is_midstream():
     with OpenAIStub(Reply(finish=None)) as stub:
         result = call(OpenAIProvider("m", stub.base_url))

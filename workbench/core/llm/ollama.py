@@ -14,15 +14,8 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.core.llm.base import (
-    ChatRequest,
-    Event,
-    Final,
-    ModelIdentity,
-    ProviderError,
-    Thinking,
-    Token,
-)
+from workbench.core.llm.base import ChatRequest, Event, Final, ModelIdentity, ProviderError, Thinking, Token
+from workbench.core.llm.http_errors import dropped, transport_error, unreachable
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 CHARS_PER_TOKEN = 4  # rough prompt-size estimate; only used to notice silent truncation
@@ -61,42 +54,6 @@ def resolve_host(host: str | None = None) -> str:
 
 
 # -- error mapping ---------------------------------------------------------------------------
-
-
-def _causes(exc: BaseException) -> list[BaseException]:
-    """exc and everything chained under it (httpx wraps httpcore wraps anyio wraps the OSError,
-    and ollama-python re-raises `from None`, which hides but keeps `__context__`)."""
-    out: list[BaseException] = []
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or any(e is seen for seen in out):
-            continue
-        out.append(e)
-        todo += [e.__cause__, e.__context__, *getattr(e, "exceptions", ())]
-    return out
-
-
-def _connect_reason(exc: BaseException) -> str:
-    """A few words on why a connection failed, from the OS error at the bottom of the chain."""
-    import errno
-    import socket
-
-    for e in _causes(exc):
-        if isinstance(e, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(e, socket.gaierror):
-            return "host name not found"
-        if isinstance(e, OSError) and e.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-            return "host unreachable"
-        if isinstance(e, TimeoutError):
-            return "connect timed out"
-    text = str(exc).lower()
-    if "refused" in text:
-        return "connection refused"
-    if "name or service not known" in text or "nodename" in text or "name resolution" in text:
-        return "host name not found"
-    return str(exc) or type(exc).__name__
 
 
 def _response_error(exc: Any, host: str, model: str, route: str, after_output: bool) -> ProviderError:
@@ -198,11 +155,7 @@ def map_error(
         return _response_error(exc, host, model, route, after_output)
     if isinstance(exc, ollama.RequestError):
         return ProviderError("bad_request", f"invalid request to Ollama: {exc}", after_output=after_output)
-    if isinstance(exc, httpx.ConnectTimeout):
-        secs = f" within {connect_timeout_s:g} s" if connect_timeout_s else ""
-        return ProviderError(
-            "timeout", f"could not connect to Ollama at {host}{secs}", retryable=True, after_output=after_output
-        )
+    server = f"Ollama at {host}"
     if isinstance(exc, httpx.ReadTimeout):
         secs = f"{read_timeout_s:g} s" if read_timeout_s else "the read timeout"
         if after_output:
@@ -210,53 +163,26 @@ def map_error(
         else:
             msg = f"Ollama sent nothing for {secs} (model still loading, or stuck)"
         return ProviderError("timeout", msg, retryable=True, after_output=after_output)
-    if isinstance(exc, httpx.TimeoutException):  # write / pool timeouts
-        return ProviderError(
-            "timeout",
-            f"timed out talking to Ollama at {host} ({type(exc).__name__})",
-            retryable=True,
-            after_output=after_output,
-        )
-    if isinstance(exc, httpx.ConnectError):
-        return ProviderError(
-            "connect",
-            f"Ollama at {host} is not reachable ({_connect_reason(exc)})",
-            retryable=True,
-            after_output=after_output,
-        )
-    if isinstance(exc, httpx.UnsupportedProtocol):
-        return ProviderError("connect", f"Ollama host {host} is not an http(s) URL ({exc})", after_output=after_output)
-    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
-        if after_output:
-            msg = f"the connection to Ollama at {host} dropped mid-stream: output is incomplete"
-        else:
-            msg = f"the connection to Ollama at {host} closed before an answer"
-        return ProviderError(
-            "dropped", f"{msg} ({exc or type(exc).__name__})", retryable=True, after_output=after_output
-        )
+    mapped = transport_error(
+        exc,
+        server=server,
+        url_name=f"Ollama host {host}",
+        after_output=after_output,
+        connect_timeout_s=connect_timeout_s,
+    )
+    if mapped is not None:
+        return mapped
     if isinstance(exc, httpx.TransportError):
         return ProviderError(
             "dropped",
-            f"transport error talking to Ollama at {host}: {exc!r}",
+            f"transport error talking to {server}: {exc!r}",
             retryable=True,
             after_output=after_output,
         )
     if isinstance(exc, ConnectionError):
         # ollama-python turns httpx.ConnectError into this builtin for non-streamed calls; a raw
         # reset after output (not seen through httpx, but cheap to cover) is a drop, not a connect.
-        if after_output:
-            return ProviderError(
-                "dropped",
-                f"the connection to Ollama at {host} dropped mid-stream: output is incomplete ({exc})",
-                retryable=True,
-                after_output=True,
-            )
-        return ProviderError(
-            "connect",
-            f"Ollama at {host} is not reachable ({_connect_reason(exc)})",
-            retryable=True,
-            after_output=after_output,
-        )
+        return dropped(exc, server, True) if after_output else unreachable(exc, server)
     if isinstance(exc, json.JSONDecodeError):
         return ProviderError(
             "protocol", f"Ollama at {host} sent a line that is not JSON ({exc.msg})", after_output=after_output

@@ -15,15 +15,8 @@ import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from workbench.core.llm.base import (
-    ChatRequest,
-    Event,
-    Final,
-    ModelIdentity,
-    ProviderError,
-    Thinking,
-    Token,
-)
+from workbench.core.llm import http_errors
+from workbench.core.llm.base import ChatRequest, Event, Final, ModelIdentity, ProviderError, Thinking, Token
 
 # Ollama option name -> OpenAI chat-completions field. Anything else is not sent: strict servers
 # (OpenAI itself, `transformers serve`'s 422 "Unexpected fields") refuse unknown fields.
@@ -174,28 +167,10 @@ def status_error(status: int, text: str, headers: Any, *, base_url: str, model: 
 
 def transport_error(exc: BaseException, *, base_url: str, after_output: bool) -> ProviderError:
     """An httpx failure -> ProviderError (connect, timeout, or a dropped stream)."""
-    import httpx
-
-    from workbench.core.llm.ollama import _connect_reason
-
-    if isinstance(exc, httpx.ConnectTimeout):
-        return ProviderError("timeout", f"could not connect to {base_url} in time", retryable=True)
-    if isinstance(exc, httpx.ConnectError):
-        return ProviderError("connect", f"{base_url} is not reachable ({_connect_reason(exc)})", retryable=True)
-    if isinstance(exc, httpx.UnsupportedProtocol):
-        return ProviderError("connect", f"base_url {base_url} is not an http(s) URL ({exc})")
-    if isinstance(exc, httpx.TimeoutException):
-        return ProviderError(
-            "timeout",
-            f"timed out talking to {base_url} ({type(exc).__name__})",
-            retryable=True,
-            after_output=after_output,
-        )
-    if after_output:
-        msg = f"the connection to {base_url} dropped mid-stream: output is incomplete"
-    else:
-        msg = f"the connection to {base_url} closed before an answer"
-    return ProviderError("dropped", f"{msg} ({exc or type(exc).__name__})", retryable=True, after_output=after_output)
+    mapped = http_errors.transport_error(
+        exc, server=base_url, url_name=f"base_url {base_url}", after_output=after_output
+    )
+    return mapped or http_errors.dropped(exc, base_url, after_output)
 
 
 class OpenAIProvider:
