@@ -39,10 +39,10 @@ from workbench.core.retrieval.bootstrap import is_real, mean_ci, paired_delta_ci
 from workbench.core.retrieval.documents import Document, discover, read_document  # noqa: E402
 from workbench.core.retrieval.embed_cache import CachedEmbedder  # noqa: E402
 from workbench.core.retrieval.embedder import get_embedder  # noqa: E402
-from workbench.core.retrieval.index import Index  # noqa: E402
+from workbench.core.retrieval.index import Index, IndexMismatch  # noqa: E402
 from workbench.core.retrieval.ingest import ingest  # noqa: E402
 from workbench.core.retrieval.metrics import case_metrics  # noqa: E402
-from workbench.core.retrieval.search import Hit, search  # noqa: E402
+from workbench.core.retrieval.search import Hit, doc_vectors, search  # noqa: E402
 from workbench.core.retrieval.settings import MODES, RetrievalSettings  # noqa: E402
 
 WORK = ROOT / "benchmarks" / ".workbench"
@@ -64,7 +64,10 @@ def run_set(
     corpus, evalset_path = set_paths(name)
     tag = "-".join(f"{v}" for v in settings.chunking_key().values())
     data_dir = WORK / "retrieval" / f"{name}-{tag}"
-    ingest([corpus], data_dir, settings, embedder=embedder)  # type: ignore[arg-type]
+    try:
+        ingest([corpus], data_dir, settings, embedder=embedder)  # type: ignore[arg-type]
+    except IndexMismatch:  # an index from an older layout (index.INDEX_VERSION): rebuild it
+        ingest([corpus], data_dir, settings, embedder=embedder, reindex=True)  # type: ignore[arg-type]
     index = Index.open(data_dir, settings.embedding_model)
     cases = [c for c in load_evalset(str(evalset_path)).cases if c.relevant]
     out: dict[str, list[dict]] = {}
@@ -80,7 +83,7 @@ def run_set(
             case_metrics([(docs[i].path, docs[i].path) for i in order], list(c.relevant), k)
         )
 
-    extra = _variant_rankers(index, docs, doc_vecs) if variants else {}
+    extra = _variant_rankers(index) if variants else {}
     for c in cases:
         res = search(c.inputs["question"], index, settings, embedder=embedder, mode="hybrid", k=k)  # type: ignore[arg-type]
         for m in MODES:
@@ -95,20 +98,17 @@ def run_set(
     return out, len(docs), index.count()
 
 
-def _variant_rankers(
-    index: Index, docs: list[Document], doc_vecs: np.ndarray
-) -> dict[str, Callable[[list[Hit], np.ndarray], list[Hit]]]:
+def _variant_rankers(index: Index) -> dict[str, Callable[[list[Hit], np.ndarray], list[Hit]]]:
     """Alternative rankings of the same candidates, for choosing defaults."""
-    tbl = index.table.to_arrow().select(["path", "vector"]).to_pydict()
-    by_path: dict[str, list] = {}
-    for p, v in zip(tbl["path"], tbl["vector"], strict=True):
-        by_path.setdefault(p, []).append(v)
-    centroid = {}
-    for p, vs in by_path.items():
-        m = np.asarray(vs, dtype=np.float32).mean(axis=0)
-        centroid[p] = m / (np.linalg.norm(m) or 1.0)
-    first = {d.path: v for d, v in zip(docs, doc_vecs, strict=True)}
-    n_chunks = {p: len(vs) for p, vs in by_path.items()}
+    vecs_of = {}
+    for kind in ("chunk-mean", "first-window"):
+        rows_of, mat = doc_vectors(index, kind)
+        vecs_of[kind] = {p: mat[i] for p, i in rows_of.items()}
+    centroid, first = vecs_of["chunk-mean"], vecs_of["first-window"]
+    tbl = index.table.to_arrow().select(["path"]).to_pydict()
+    n_chunks: dict[str, int] = {}
+    for p in tbl["path"]:
+        n_chunks[p] = n_chunks.get(p, 0) + 1
 
     def dense_plus(vecs: dict, w: float) -> Callable:
         def rank(cands: list[Hit], qv: np.ndarray) -> list[Hit]:
@@ -117,12 +117,12 @@ def _variant_rankers(
 
         return rank
 
-    def hybrid_rrf(w_f: float, rrf_k: int, w_doc: float) -> Callable:
+    def hybrid_rrf(w_f: float, rrf_k: int, w_doc: float, vecs: dict | None = None) -> Callable:
         def rank(cands: list[Hit], qv: np.ndarray) -> list[Hit]:
             dense = (
-                dense_plus(centroid, w_doc)(cands, qv)
+                dense_plus(first if vecs is None else vecs, w_doc)(cands, qv)
                 if w_doc
-                else sorted([h for h in cands if h.dense_rank], key=lambda h: h.dense_rank)
+                else sorted([h for h in cands if h.dense_score is not None], key=lambda h: -h.dense_score)
             )
             dr = {h.chunk_id: i + 1 for i, h in enumerate(dense)}
 
@@ -138,7 +138,7 @@ def _variant_rankers(
     def hybrid_norm(w_f: float, w_doc: float) -> Callable:
         def rank(cands: list[Hit], qv: np.ndarray) -> list[Hit]:
             d = {
-                h.chunk_id: h.dense_score + w_doc * float(centroid[h.path] @ qv)
+                h.chunk_id: h.dense_score + w_doc * float(first[h.path] @ qv)
                 for h in cands
                 if h.dense_score is not None
             }
@@ -164,13 +164,15 @@ def _variant_rankers(
 
     out: dict[str, Callable] = {}
     for w in (0.5, 1.0, 2.0):
-        out[f"dense+centroid*{w}"] = dense_plus(centroid, w)
+        out[f"dense+mean*{w}"] = dense_plus(centroid, w)
         out[f"dense+firstwin*{w}"] = dense_plus(first, w)
     out["dense-0.02*log(n)"] = dense_lenprior(0.02)
     for w_f, rrf_k in ((0.5, 60), (0.25, 60), (0.5, 10), (0.25, 10)):
-        out[f"rrf f={w_f} k={rrf_k} doc=1"] = hybrid_rrf(w_f, rrf_k, 1.0)
+        for w_doc in (0.0, 0.5, 1.0):
+            out[f"rrf f={w_f} k={rrf_k} firstwin={w_doc}"] = hybrid_rrf(w_f, rrf_k, w_doc)
+        out[f"rrf f={w_f} k={rrf_k} mean=0.5"] = hybrid_rrf(w_f, rrf_k, 0.5, centroid)
     for w_f in (0.1, 0.2, 0.3, 0.5):
-        out[f"norm f={w_f} doc=1"] = hybrid_norm(w_f, 1.0)
+        out[f"minmax f={w_f} firstwin=0.5"] = hybrid_norm(w_f, 0.5)
     return out
 
 
@@ -206,7 +208,7 @@ def main(argv: list[str]) -> int:
     print(
         f"settings: mode={settings.mode} chunk_tokens={settings.chunk_tokens} overlap={settings.overlap_tokens} "
         f"dense_weight={settings.dense_weight} fts_weight={settings.fts_weight} rrf_k={settings.rrf_k} "
-        + " ".join(f"{k}={getattr(settings, k)}" for k in ("doc_weight", "fusion") if k in types)
+        + " ".join(f"{k}={getattr(settings, k)}" for k in ("doc_weight", "doc_vector", "fusion") if k in types)
     )
     summary = []
     for s_i, name in enumerate(args.sets.split(",")):

@@ -51,7 +51,8 @@ def test_ingest_and_search_through_ollama_record_the_digest(tmp_path: Path, stan
     assert embeds[0].body["input"] == ["dimension"]
     batches = [r.body["input"] for r in embeds[1:]]
     assert all(isinstance(b, list) and 0 < len(b) <= 32 for b in batches)
-    assert sum(len(b) for b in batches) == meta["chunks"]
+    # the chunks, and each document's first window (doc_vector): all 5 have 2+ chunks here
+    assert sum(len(b) for b in batches) == meta["chunks"] + meta["docs"]
     assert all(r.body["model"] == "nomic-embed-text" and r.body["truncate"] is True for r in embeds)
 
     assert main([*p, "retrieve", "how many hours do cats sleep", "--json", "--mode", "dense"]) == 0

@@ -33,7 +33,10 @@ def test_incremental_reingest(corpus: Path, tmp_path: Path, counting_embedder):
     first = ingest([corpus], data, SETTINGS, embedder=counting_embedder)
     assert sorted(first.added) == ["cats.md", "dogs.md", "guide/install.rst", "page.html", "sqlite.md"]
     assert [(s.path, s.reason) for s in first.skipped] == [("notes.bin.md", "binary file (contains NUL bytes)")]
-    assert first.chunks_embedded == counting_embedder.texts == first.chunks_total > 5
+    assert first.chunks_embedded == first.chunks_total > 5
+    # besides the chunks, the first window of each document of several chunks (doc_vector)
+    assert counting_embedder.texts == first.chunks_embedded + first.windows_embedded
+    assert first.windows_embedded == first.docs_total  # here every document has 2+ chunks
     assert first.docs_total == 5 and not first.nothing_changed
     meta = json.loads((data / "index" / "meta.json").read_text())
     assert meta["embedding_model"] == "all-MiniLM-L6-v2" and meta["dimension"] == 384
@@ -76,7 +79,7 @@ def test_changed_chunking_settings_rechunk_everything(corpus: Path, tmp_path: Pa
     report = ingest([corpus], data, RetrievalSettings(chunk_tokens=40, overlap_tokens=5), embedder=counting_embedder)
     assert report.rechunked and "chunking settings changed" in report.rechunked
     assert sorted(report.updated) == ["cats.md", "dogs.md", "guide/install.rst", "page.html", "sqlite.md"]
-    assert counting_embedder.texts == report.chunks_total
+    assert counting_embedder.texts == report.chunks_total + report.windows_embedded
 
 
 def test_cancel_keeps_completed_files_and_a_consistent_index(corpus: Path, tmp_path: Path, counting_embedder):
@@ -224,7 +227,8 @@ def test_index_built_before_tiny_section_folding_is_rechunked_not_mixed(
     assert report.rechunked and "chunking settings changed" in report.rechunked
     assert "'min_chunk_tokens': 20" in report.rechunked and "'chunker': 2" in report.rechunked
     assert sorted(report.updated) == ["atomic.md", "cats.md", "dogs.md", "guide/install.rst", "page.html", "sqlite.md"]
-    assert counting_embedder.texts == report.chunks_total  # every chunk re-embedded, none kept from before
+    # every chunk (and document window) re-embedded, none kept from before
+    assert counting_embedder.texts == report.chunks_total + report.windows_embedded
     idx = Index.open(data)
     rows = idx.chunks_of("atomic.md")
     assert [(r["chunk_id"], r["heading_path"], r["line_start"]) for r in rows] == [

@@ -24,7 +24,7 @@ def test_every_hit_carries_each_methods_rank_and_score(built_index, embedder):
     assert top.dense_rank == 1 and top.fts_rank == 1 and top.hybrid_rank == 1
     assert 0 < top.dense_score <= 1 and top.fts_score > 0
     # RRF: dense_weight/(rrf_k + 1) + fts_weight/(rrf_k + 1)
-    assert top.fused_score == pytest.approx(settings.dense_weight / 61 + settings.fts_weight / 61)
+    assert top.fused_score == pytest.approx((settings.dense_weight + settings.fts_weight) / (settings.rrf_k + 1))
     assert res.latency_ms > 0 and set(res.timings_ms) == {"embed", "dense", "fts", "fuse"}
     # a chunk the full-text index does not match still shows its dense rank, and no fts rank
     only_dense = [h for h in res.candidates if h.fts_rank is None]

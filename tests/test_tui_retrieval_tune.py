@@ -72,7 +72,7 @@ async def test_a_applies_the_winner_and_the_stored_eval_reproduces_its_score(ind
             r
             for r in self.rows
             if r.config.mode == "dense"
-            and r.config.doc_weight == 0.5
+            and r.config.doc_weight == 1.0
             and (r.config.chunk_tokens, r.config.overlap_tokens)
             == (self.current.chunk_tokens, self.current.overlap_tokens)
         )
@@ -88,8 +88,8 @@ async def test_a_applies_the_winner_and_the_stored_eval_reproduces_its_score(ind
         assert "retrieval eval re" in text, text
         assert f"dense nDCG@10 {row.metrics['ndcg@10']:.3f}, MRR@10 {row.metrics['mrr@10']:.3f}" in text
         yaml = (indexed_dir / "workbench.yaml").read_text(encoding="utf-8")
-        assert 'mode: "dense"' in yaml and "doc_weight: 0.5" in yaml and "chunk_tokens: 60" in yaml
+        assert 'mode: "dense"' in yaml and "doc_weight: 1\n" in yaml and "chunk_tokens: 60" in yaml
         await pilot.press("escape")
         await settle(app, pilot)
         tab = app.query_one("RetrievalTab")
-        assert tab.settings.mode == "dense" and tab.settings.doc_weight == pytest.approx(0.5)
+        assert tab.settings.mode == "dense" and tab.settings.doc_weight == pytest.approx(1.0)

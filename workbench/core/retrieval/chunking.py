@@ -56,6 +56,24 @@ def embed_text(heading_path: str, text: str) -> str:
     return f"{heading_path}\n\n{text}" if heading_path else text
 
 
+def doc_window_text(doc: Document, chunks: list[Chunk], window: int, tokens: Tokens) -> str:
+    """What is embedded as the document's own vector (`retrieval.doc_vector: first-window`):
+    the first chunk's heading path (the title first), then the document's text from that chunk
+    on, cut after `window` tokens (the embedding model's input limit, which would cut it anyway).
+
+    A document that is one chunk gets exactly that chunk's embed_text, so ingest embeds it once
+    for both. Cutting here, not in the model, keeps a 5 MB file from being tokenised whole.
+    """
+    first = chunks[0]
+    rest = doc.text[first.char_start :]
+    if len(chunks) == 1 and not doc.text[first.char_end :].strip():
+        return first.embed_text
+    budget = max(1, int(window / tokens.per_span))
+    spans = tokens.spans(rest[: budget * 16])  # 16 chars per token is far more than any text needs
+    end = spans[min(budget, len(spans)) - 1][1] if spans else 0
+    return embed_text(first.heading_path, rest[:end])
+
+
 # --- token counting -----------------------------------------------------------------------------
 
 

@@ -24,7 +24,9 @@ from workbench.core.errors import WorkbenchError
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-INDEX_VERSION = 1  # bump when the table layout changes; an older index then needs --reindex
+# Bump when the table layout changes; an older index then needs --reindex (the message says so).
+# 2: `doc_vector`, the document's first-window vector, on each document's first chunk row.
+INDEX_VERSION = 2
 # Below this many chunks an exact (flat) vector scan is fast enough (~16 ms at 20k here) and
 # exact; above it an IVF_FLAT index keeps hybrid p50 well under 50 ms at 100k (see
 # benchmarks/retrieval_speed.py). IVF_FLAT stores full vectors, so distances stay exact within
@@ -767,6 +769,24 @@ class Index:
     def paths(self) -> list[str]:
         return sorted(self.file_hashes())
 
+    def doc_vector_rows(self) -> tuple[list[str], Any]:
+        """(paths, matrix) of the stored first-window document vectors, one row per document."""
+        import numpy as np
+
+        if self._table is None:
+            return [], np.zeros((0, int(self.meta.get("dimension") or 1)), dtype=np.float32)
+        try:
+            tbl = self._table.search().where("n = 0").select(["path", "doc_vector"]).limit(None).to_arrow()
+        except Exception as exc:
+            raise table_problem(exc, self.dir, "reading its document vectors") from None
+        tbl = tbl.filter(tbl.column("doc_vector").is_valid())
+        paths = tbl.column("path").to_pylist()
+        col = tbl.column("doc_vector").combine_chunks()
+        dim = int(self.meta.get("dimension") or 1)
+        return paths, np.asarray(col.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(
+            len(paths), dim
+        )
+
     def chunk_ids(self) -> set[str]:
         """Every chunk id in the table (to check chunk-id labels against)."""
         if self._table is None:
@@ -872,6 +892,11 @@ def _schema(dimension: int) -> Any:
             pa.field("file_hash", pa.string()),
             pa.field("n_tokens", pa.int32()),
             pa.field("vector", pa.list_(pa.float32(), dimension)),
+            # the document's own vector (chunking.doc_window_text), on its chunk n=0 only: null
+            # elsewhere, so it is stored once per document and written in the same commit. A
+            # variable-length list: LanceDB takes a fixed-size one for a vector column and then
+            # refuses its nulls ("variable length vectors")
+            pa.field("doc_vector", pa.list_(pa.float32()), nullable=True),
         ]
     )
 

