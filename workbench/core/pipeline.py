@@ -27,6 +27,7 @@ from workbench.core.variants import Variant, cache_key
 
 if TYPE_CHECKING:
     from workbench.core.project import Project
+    from workbench.core.records import GenerationRow
     from workbench.core.store import Store
 
 
@@ -313,7 +314,7 @@ async def _find_cached(
     key_for: Callable[[str], str | None],
     known: dict[str, ModelIdentity],
     adapter: str | None,
-) -> dict[str, Any] | None:
+) -> GenerationRow | None:
     """A stored complete answer from the first model in the chain that would answer now.
 
     Answers are stored under the model that gave them and the digest of its weights, so a
@@ -439,12 +440,12 @@ def _store_result(
 
 
 def _record_from_cache(
-    row: dict[str, Any], variant: Variant, messages: list[dict[str, Any]], grounding: Grounding
+    row: GenerationRow, variant: Variant, messages: list[dict[str, Any]], grounding: Grounding
 ) -> GenerationRecord:
     import json
 
     result = CallResult(
-        model_requested=row["model_requested"],
+        model_requested=row["model_requested"] or "",  # only a never-started row has none
         output=row["output"] or "",
         thinking=row["thinking"] or "",
         status=row["status"],

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.run_ids import PREFIX as _PREFIX
 from workbench.core.run_ids import parse_run_id  # noqa: F401 (re-exported: callers read ids here)
 
 if TYPE_CHECKING:  # the store module imports sqlite_utils (+numpy); only callers need it loaded
+    from workbench.core.records import EvalRun
     from workbench.core.store import Store
 
 RUN_KINDS = ("generation", "retrieval", "retrieval-eval", "eval", "finetune")
@@ -228,7 +230,7 @@ def load_run(store: Store, run_id: str) -> tuple[str, dict[str, Any] | None]:
     return kind, decode(store.get(_TABLE[kind], number), *_JSON_FIELDS[kind])
 
 
-def eval_summary(row: dict[str, Any], results: list[Any]) -> dict[str, Any] | None:
+def eval_summary(row: Mapping[str, Any], results: list[Any]) -> dict[str, Any] | None:
     """The run's stored summary, or (a killed run stores none) one recomputed from its results."""
     stored = row.get("summary")
     if isinstance(stored, dict):
@@ -240,7 +242,7 @@ def eval_summary(row: dict[str, Any], results: list[Any]) -> dict[str, Any] | No
     return summarize(results, expected_results=(row.get("total_cases") or 0) * (row.get("repeat") or 1))
 
 
-def load_eval_run(store: Store, run_id: int) -> tuple[dict[str, Any], list[Any], dict[str, Any]]:
+def load_eval_run(store: Store, run_id: int) -> tuple[EvalRun, list[Any], dict[str, Any]]:
     """An eval run's row, results and summary (recomputed when the run stored none), as
     `eval show` and `runs show eN` read it."""
     from workbench.core.evals import runstore

@@ -17,6 +17,7 @@ from typing import Any, cast, overload
 
 import sqlite_utils
 
+from workbench.core.records import GenerationRow
 from workbench.core.store_health import StoreError, backup, store_problem
 
 RUNNING = "running"
@@ -362,7 +363,7 @@ class Store:
     def update_generation(self, gen_id: int, changes: dict[str, Any]) -> None:
         self.update("generations", gen_id, {**changes, "updated_at": now_iso()})
 
-    def find_cached_generation(self, cache_key: str) -> dict[str, Any] | None:
+    def find_cached_generation(self, cache_key: str) -> GenerationRow | None:
         """The newest complete generation with this cache key (never errors or partial output).
 
         `truncated` counts as complete: the model stopped at num_predict, which the same request
@@ -370,7 +371,7 @@ class Store:
         limit must not call the model again). Errors, timeouts and interrupted output are not.
         """
         rows = self.rows("generations", "cache_key = ? AND status IN ('ok', 'truncated')", [cache_key], limit=1)
-        return rows[0] if rows else None
+        return cast(GenerationRow, rows[0]) if rows else None
 
 
 def _encode(row: dict[str, Any]) -> dict[str, Any]:

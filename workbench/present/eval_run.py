@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,7 +112,7 @@ def print_run(outcome: Any, verdict: Verdict, evalset: Any, *, as_json: bool) ->
         print_all(out, present.gate_texts(gate))
 
 
-def print_diff(store: Store, diff: Any, rows: list[dict[str, Any]], *, only: str | None, as_json: bool) -> None:
+def print_diff(store: Store, diff: Any, rows: Sequence[Mapping[str, Any]], *, only: str | None, as_json: bool) -> None:
     """`eval diff`: JSON, or the diff with each case's question and answers (ROWS: the two runs)."""
     if as_json:
         print(json.dumps(diff.to_dict(only=only), ensure_ascii=False))
@@ -124,7 +125,13 @@ def print_diff(store: Store, diff: Any, rows: list[dict[str, Any]], *, only: str
 
 
 def print_show(
-    row: dict[str, Any], results: list[Any], summary: dict[str, Any], *, as_json: bool, markdown: bool, everything: bool
+    row: Mapping[str, Any],
+    results: list[Any],
+    summary: dict[str, Any],
+    *,
+    as_json: bool,
+    markdown: bool,
+    everything: bool,
 ) -> None:
     """`eval show`: the stored run as JSON, a Markdown report, or its summary and (failing) cases."""
     if as_json:

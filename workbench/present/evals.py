@@ -8,7 +8,7 @@ same way. Model output and user files are untrusted: they go through `terminal_s
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rich.style import Style
@@ -52,7 +52,7 @@ def ci_range(lo: float | None, hi: float | None) -> str:
 # --------------------------------------------------------------------------------- summary
 
 
-def eval_coverage(row: dict[str, Any], summary: dict[str, Any] | None) -> str | None:
+def eval_coverage(row: Mapping[str, Any], summary: dict[str, Any] | None) -> str | None:
     """How much of the eval set a run's pass rate covers, when not all of it: '5/84' when it
     stored fewer results than planned (cancelled, interrupted), 'subset 10/93' when `--limit`,
     `--tag` or `--case` ran part of the file, '5/10 of a subset of 93' for both; else None.
@@ -107,7 +107,7 @@ def run_header(
     )
 
 
-def show_header(row: dict[str, Any], variant: str) -> Text:
+def show_header(row: Mapping[str, Any], variant: str) -> Text:
     """`run e3 · capitals · variant base (e6cf543b) · completed · 2025-01-02 10:00:00`."""
     return text(
         f"run e{row['id']} · {row.get('evalset_name')} · variant {variant} · "
@@ -117,7 +117,7 @@ def show_header(row: dict[str, Any], variant: str) -> Text:
 
 
 def show_texts(
-    row: dict[str, Any], results: Sequence[CaseResult], summary: dict[str, Any], *, everything: bool = False
+    row: Mapping[str, Any], results: Sequence[CaseResult], summary: dict[str, Any], *, everything: bool = False
 ) -> list[Text]:
     """`eval show eN` (and `runs show eN`): the header, the summary with the advice first, the
     run's identity (what decides the answers), then the failing cases (every case with `everything`)."""
@@ -430,14 +430,14 @@ RUN_COLUMNS = ("run", "when", "eval set", "variant", "status", "pass rate", "95%
 _NAMES = ("eval set", "variant")  # the only columns cut (with …): the run id is what show/diff need
 
 
-def cases_cell(row: dict[str, Any], summary: dict[str, Any]) -> str:
+def cases_cell(row: Mapping[str, Any], summary: dict[str, Any]) -> str:
     """'93', or '10/93' for a --limit/--tag subset run (its pass rate is over those 10 only)."""
     selection = (row.get("config") or {}).get("selection") if isinstance(row.get("config"), dict) else None
     cases = str(summary.get("cases", row.get("total_cases") or ""))
     return f"{cases}/{selection['of']}" if selection and selection.get("of") else cases
 
 
-def run_row_cells(row: dict[str, Any]) -> dict[str, str]:
+def run_row_cells(row: Mapping[str, Any]) -> dict[str, str]:
     """One `eval runs` line's cells, by column name."""
     from workbench.core.variants import variant_label
 
@@ -493,7 +493,7 @@ def fit_run_columns(cells: list[dict[str, str]], width: int) -> tuple[dict[str, 
     return {c: names.get(c, natural[c]) for c in cols}, headers
 
 
-def runs_table(rows: list[dict[str, Any]], width: int) -> Table:
+def runs_table(rows: Sequence[Mapping[str, Any]], width: int) -> Table:
     """`eval runs`: one line per run within `width` columns."""
     cells = [run_row_cells(row) for row in rows]
     widths, headers = fit_run_columns(cells, width)

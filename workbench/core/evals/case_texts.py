@@ -7,6 +7,7 @@ generation was asked: a case the file no longer has still reads as what it asked
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from workbench.core.errors import WorkbenchError
@@ -23,7 +24,7 @@ def evalset_texts(evalset: Any) -> Texts:
     return texts
 
 
-def case_texts(store: Any, run_rows: list[dict[str, Any]]) -> Texts:
+def case_texts(store: Any, run_rows: Sequence[Mapping[str, Any]]) -> Texts:
     """case id -> (question, expected) for a diff of `run_rows` (stored eval_runs rows)."""
     from workbench.core.evals.evalset import load_evalset
 

@@ -10,6 +10,7 @@ says nothing about the set).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -87,7 +88,7 @@ class History:
         }
 
 
-def point_of(row: dict[str, Any], segment: int) -> HistoryPoint:
+def point_of(row: Mapping[str, Any], segment: int) -> HistoryPoint:
     """One stored run row -> a point (the CI recomputed when an old summary lacks it)."""
     summary = as_dict(row.get("summary"))
     config = as_dict(row.get("config"))
@@ -113,7 +114,7 @@ def point_of(row: dict[str, Any], segment: int) -> HistoryPoint:
     )
 
 
-def build_history(rows: list[dict[str, Any]], evalset: str, *, limit: int = DEFAULT_LIMIT) -> History:
+def build_history(rows: Sequence[Mapping[str, Any]], evalset: str, *, limit: int = DEFAULT_LIMIT) -> History:
     """Rows of `eval_runs` (any order) -> the set's history: finished whole-set runs, the newest
     `limit` of them, oldest first, with segments and the best of the newest segment marked."""
     from workbench.core.evals.runstore import selection_of

@@ -14,6 +14,7 @@ from typing import Any
 from workbench.core.errors import WorkbenchError
 from workbench.core.evals.diff import RunDiff
 from workbench.core.evals.gate import GateResult
+from workbench.core.records import EvalRun
 
 
 def check_run_flags(
@@ -159,7 +160,7 @@ def write_reports(verdict: Verdict, evalset: Any, outcome: Any, *, junit: str | 
         )
 
 
-def diff_refs(store: Any, ref_a: str, ref_b: str) -> tuple[RunDiff, list[dict[str, Any]]]:
+def diff_refs(store: Any, ref_a: str, ref_b: str) -> tuple[RunDiff, list[EvalRun]]:
     """`eval diff A B`: the case-by-case diff of two runs (ids, eN, last/best), and their rows."""
     from workbench.core.evals import runstore
     from workbench.core.evals.diff import diff_runs

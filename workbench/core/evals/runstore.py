@@ -8,11 +8,13 @@ A result row is written the moment its case finishes and never rewritten, so the
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.evals.diff import RunInfo, case_fingerprints, run_identity
 from workbench.core.evals.results import CaseResult
+from workbench.core.records import EvalRun
 from workbench.core.run_ids import parse_kind_id
 from workbench.core.store import RUNNING, as_dict, decode, now_iso
 
@@ -43,11 +45,11 @@ def create_run(
     )
 
 
-def get_run(store: Store, run_id: int) -> dict[str, Any]:
+def get_run(store: Store, run_id: int) -> EvalRun:
     row = decode(store.get("eval_runs", run_id), "config", "summary")
     if row is None:
         raise WorkbenchError(f"no eval run {run_id} (see `workbench eval runs`)")
-    return row
+    return cast(EvalRun, row)
 
 
 def mark_running(store: Store, run_id: int) -> None:
@@ -90,7 +92,7 @@ def load_results(store: Store, run_id: int) -> list[CaseResult]:
     return out
 
 
-def run_info(row: dict[str, Any]) -> RunInfo:
+def run_info(row: Mapping[str, Any]) -> RunInfo:
     config = as_dict(row.get("config"))
     identity = run_identity(
         config.get("variant"),
@@ -113,11 +115,11 @@ def run_info(row: dict[str, Any]) -> RunInfo:
     )
 
 
-def list_runs(store: Store, *, limit: int = 20, evalset: str | None = None) -> list[dict[str, Any]]:
+def list_runs(store: Store, *, limit: int = 20, evalset: str | None = None) -> list[EvalRun]:
     where, args = (None, [])
     if evalset:
         where, args = "evalset_name = ?", [evalset]
-    return [decode(r, "config", "summary") for r in store.rows("eval_runs", where, args, limit=limit)]
+    return [cast(EvalRun, decode(r, "config", "summary")) for r in store.rows("eval_runs", where, args, limit=limit)]
 
 
 def evalset_names(store: Store) -> list[str]:
@@ -129,7 +131,7 @@ def evalset_names(store: Store) -> list[str]:
     return [name for (name,) in rows]
 
 
-def selection_of(row: dict[str, Any]) -> str | None:
+def selection_of(row: Mapping[str, Any]) -> str | None:
     """How a run narrowed its set (`--limit 2`, `--tag smoke`), or None for the whole set."""
     config = as_dict(row.get("config"))
     selection = config.get("selection") if isinstance(config.get("selection"), dict) else None
@@ -166,7 +168,7 @@ def resolve_run_ref(
         if text == "last":
             return int(max(candidates, key=lambda r: r["id"])["id"])
 
-        def rate(r: dict[str, Any]) -> tuple[float, int]:
+        def rate(r: EvalRun) -> tuple[float, int]:
             pass_rate = as_dict(r.get("summary")).get("pass_rate")
             return (pass_rate if pass_rate is not None else -1, r["id"])
 
@@ -199,7 +201,7 @@ def case_timings(store: Store, run_id: int) -> list[tuple[str | None, float | No
     return [(finished, latency) for finished, latency in rows]
 
 
-def _no_baseline(ref: str, evalset: str | None, selection: str | None, finished: list[dict[str, Any]]) -> str:
+def _no_baseline(ref: str, evalset: str | None, selection: str | None, finished: list[EvalRun]) -> str:
     """Why no run qualifies as `best`/`last`, and what would make one."""
     of_set = f" of eval set '{evalset}'" if evalset else ""
     what = f"run with the same selection ({selection})" if selection else "run of the whole set"

@@ -7,15 +7,19 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.evals.diff import case_fingerprints
 from workbench.core.evals.lookup import find_evalset
 from workbench.core.store import as_dict
 from workbench.core.variants import variant_label
+
+if TYPE_CHECKING:
+    from workbench.core.records import EvalRun
 
 
 def resolve_evalset_path(project: Any, name: str | None = None) -> Path | None:
@@ -86,7 +90,7 @@ def variant_runs(
     from workbench.core.finetune.jobs import is_job_run, job_run_ids
 
     job_runs = job_run_ids(store)
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[str, EvalRun] = {}
     for row in runstore.list_runs(store, limit=100_000, evalset=evalset_name):
         if row.get("status") != "done":
             continue
@@ -114,7 +118,7 @@ def variant_runs(
     return out
 
 
-def whole_set(row: dict[str, Any], full_size: int, current: Any = None) -> bool:
+def whole_set(row: Mapping[str, Any], full_size: int, current: Any = None) -> bool:
     """The run was started on every case of the set: no `--limit/--tag/--case` selection
     recorded, and no fewer cases than the set has now (older runs recorded no selection).
 
@@ -216,7 +220,7 @@ def uncounted_runs(project: Any, evalset: Any, counted: list[VariantRun]) -> lis
     return out
 
 
-def _resume_args(project: Any, evalset: Any, row: dict[str, Any]) -> str | None:
+def _resume_args(project: Any, evalset: Any, row: Mapping[str, Any]) -> str | None:
     """The `eval run` arguments that resume the run (the Evals tab's ctrl+e resumes it too), when
     the eval set and the variant's settings are unchanged since it started; else the runner
     refuses, so None."""
@@ -344,7 +348,7 @@ def untried_variants(project: Any, counted: list[VariantRun]) -> list[str]:
     return names
 
 
-def _spec(row: dict[str, Any]) -> dict[str, Any]:
+def _spec(row: Mapping[str, Any]) -> dict[str, Any]:
     config = row.get("config")
     spec = config.get("variant") if isinstance(config, dict) else None
     return spec if isinstance(spec, dict) else {}

@@ -10,7 +10,7 @@ Files live in `<data_dir>/finetune/job-<id>/` (dataset, checkpoint, adapter, exp
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -179,7 +179,7 @@ def job_run_ids(store: Store) -> set[int]:
     return ids
 
 
-def is_job_run(row: dict[str, Any], job_runs: set[int]) -> bool:
+def is_job_run(row: Mapping[str, Any], job_runs: set[int]) -> bool:
     """An eval run that measures a fine-tune (adapter variant, marked, or recorded by a job)."""
     config = as_dict(row.get("config"))
     spec = as_dict(config.get("variant"))

@@ -23,6 +23,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 from textual.worker import Worker, WorkerState
 
+from workbench.core.records import EvalRun
 from workbench.present.finetune import RESUMABLE
 from workbench.tui.widgets.eval_history_plot import EvalHistoryPlot
 from workbench.tui.widgets.evals_controls import EvalRunControls, resume_choice
@@ -92,20 +93,20 @@ class EvalsTab(Vertical):
     class RunsLoaded(Message):
         """Eval runs read from the store, newest first."""
 
-        rows: list[dict[str, Any]]
+        rows: list[EvalRun]
         error: str | None = None
 
     @dataclass
     class SummaryLoaded(Message):
         """A run's row and summary (recomputed from its results when none is stored)."""
 
-        row: dict[str, Any]
+        row: EvalRun
         summary: dict[str, Any] | None
 
     def __init__(self, project: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.project = project
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[EvalRun] = []
         self.marks: dict[str, int | None] = {"a": None, "b": None}
         self._select_after_load: int | None = None
 
@@ -210,7 +211,7 @@ class EvalsTab(Vertical):
             return None
         return int(self.rows[table.cursor_row]["id"])
 
-    def current_row(self) -> dict[str, Any] | None:
+    def current_row(self) -> EvalRun | None:
         run_id = self._current_run_id()
         return next((r for r in self.rows if r["id"] == run_id), None)
 

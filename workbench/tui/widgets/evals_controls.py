@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ NO_SETS = "__none__"
 READING = "__reading__"
 
 
-def resume_choice(project: Any, row: dict[str, Any]) -> str:
+def resume_choice(project: Any, row: Mapping[str, Any]) -> str:
     """The variant picker value a stored run was made with (the runner checks the id)."""
     from workbench.tui.variant_choice import BASE
 

@@ -7,6 +7,7 @@ line that says which lever to pull next.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rich.text import Text
@@ -131,7 +132,7 @@ class SummaryPanel(VerticalScroll):
         self.query_one(".evals-advice").display = False
         self.query_one(".evals-summary-body", Static).update("")
 
-    def show_summary(self, row: dict[str, Any], summary: dict[str, Any] | None) -> None:
+    def show_summary(self, row: Mapping[str, Any], summary: dict[str, Any] | None) -> None:
         title = (
             f"e{row['id']} · {safe(row.get('evalset_name'))} · {safe(variant_text(row))} · "
             f"{row.get('status')} · {when(row.get('created_at'))}"

@@ -5,7 +5,7 @@ fits them into Textual cells and the theme's colours.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.style import Style
@@ -20,14 +20,14 @@ def cell(value: Any, style: str | Style = "") -> Text:
     return Text(safe(value), style=style, no_wrap=True, overflow="ellipsis")
 
 
-def variant_text(row: dict[str, Any]) -> str:
+def variant_text(row: Mapping[str, Any]) -> str:
     """ "base (e6cf543b)" or "k8 (1a2b3c4d)": the label the CLI prints too."""
     from workbench.core.variants import variant_label
 
     return variant_label(row.get("variant_name"), row.get("variant_id"))
 
 
-def run_cells(row: dict[str, Any], *, mark: str = "") -> list[Text]:
+def run_cells(row: Mapping[str, Any], *, mark: str = "") -> list[Text]:
     """The runs table's cells: run, eval set, variant, pass rate [CI], date, status."""
     label = f"e{row['id']}" + (f" {mark}" if mark else "")
     coverage = eval_coverage(row, row.get("summary") if isinstance(row.get("summary"), dict) else None)
@@ -43,7 +43,7 @@ def run_cells(row: dict[str, Any], *, mark: str = "") -> list[Text]:
 
 
 def default_pair(
-    rows: Sequence[dict[str, Any]], current: int | None, mark_a: int | None, mark_b: int | None
+    rows: Sequence[Mapping[str, Any]], current: int | None, mark_a: int | None, mark_b: int | None
 ) -> tuple[int, int] | None:
     """Which two runs `d` compares: the marked ones; one marked and the highlighted (or the
     newest other run of its eval set); none marked: the two newest finished runs of the
