@@ -140,6 +140,23 @@ def test_truncation_warning_rules():
     )
 
 
+async def test_the_identity_after_an_answer_is_asked_like_the_chat_and_sees_a_re_pull(ollama_standin, monkeypatch):
+    # Through the chat's own client: the same OLLAMA_API_KEY header (a proxy that wants it lets
+    # both through), and still a fresh answer each time, so new weights show at once.
+    import hashlib
+
+    monkeypatch.setenv("OLLAMA_API_KEY", "k1")
+    provider = OllamaProvider("llama3.2", ollama_standin.url)
+    _, error = await collect(provider)
+    assert error is None
+    assert (await provider.identity()).digest == hashlib.sha256(b"llama3.2:latest").hexdigest()
+    new = ollama_standin.remake("llama3.2")
+    assert (await provider.identity()).digest == new
+    tags = ollama_standin.requests_to("/api/tags")
+    assert len(tags) == 2 and {t.headers.get("authorization") for t in tags} == {"Bearer k1"}
+    await provider.aclose()
+
+
 # -- failures before any output -----------------------------------------------------------------
 
 

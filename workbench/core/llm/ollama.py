@@ -400,10 +400,19 @@ async def model_identity(host: str | None, model: str, *, timeout_s: float = 5.0
     when the server does not answer or does not have the model."""
     import httpx
 
-    base = resolve_host(host)
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=timeout_s, verify=_tls()) as client:
-            reply = await client.get("/api/tags")
+        async with httpx.AsyncClient(base_url=resolve_host(host), timeout=timeout_s, verify=_tls()) as client:
+            return await _listed_identity(client, model, timeout_s)
+    except (httpx.HTTPError, OSError):  # closing the client
+        return ModelIdentity(None)
+
+
+async def _listed_identity(client: Any, model: str, timeout_s: float) -> ModelIdentity:
+    """model_identity through an open httpx.AsyncClient whose base_url is the server."""
+    import httpx
+
+    try:
+        reply = await client.get("/api/tags", timeout=timeout_s)
         models = (reply.json().get("models") or []) if reply.status_code == 200 else []
     except (httpx.HTTPError, OSError, ValueError, AttributeError):
         return ModelIdentity(None)
@@ -470,7 +479,7 @@ class OllamaProvider:
                 write=self.read_timeout_s,
                 pool=self.connect_timeout_s,
             )
-            self._client = ollama.AsyncClient(host=self.host, timeout=timeout)
+            self._client = ollama.AsyncClient(host=self.host, timeout=timeout, verify=_tls())
             self._client_loop = loop
         return self._client
 
@@ -486,8 +495,14 @@ class OllamaProvider:
         return None
 
     async def identity(self, adapter: str | None = None) -> ModelIdentity:
-        """The digest of the weights this name points at on the server now (see model_identity)."""
-        return await model_identity(self.host, self.model, timeout_s=self.connect_timeout_s)
+        """The digest of the weights this name points at on the server now (see model_identity).
+
+        Asked after every answer, so it goes through the chat's own connection pool: a client
+        of its own per answer cost a TCP connect and teardown each time (~0.7 ms of CPU)."""
+        pool = getattr(self._client_for_loop(), "_client", None)  # ollama-python's httpx client
+        if pool is None:
+            return await model_identity(self.host, self.model, timeout_s=self.connect_timeout_s)
+        return await _listed_identity(pool, self.model, self.connect_timeout_s)
 
     def _map(self, exc: BaseException, after_output: bool) -> ProviderError:
         return map_error(
@@ -644,7 +659,7 @@ async def list_models(host: str | None = None, *, timeout_s: float = 5.0) -> lis
 
     base = resolve_host(host)
     try:
-        async with ollama.AsyncClient(host=base, timeout=httpx.Timeout(timeout_s)) as client:
+        async with ollama.AsyncClient(host=base, timeout=httpx.Timeout(timeout_s), verify=_tls()) as client:
             reply = await client.list()
     except _caught() as exc:
         raise map_error(exc, host=base, route="/api/tags", connect_timeout_s=timeout_s) from exc
