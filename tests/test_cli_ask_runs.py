@@ -125,7 +125,7 @@ def test_a_partial_answer_still_ends_its_line_and_thinking_is_labelled(ollama_st
 
 
 def test_costs_keep_their_significant_digits():
-    from workbench.core.llm.resilience import format_cost
+    from workbench.present.numbers import format_cost
 
     assert [format_cost(v) for v in (0, 5.07e-05, 0.00123, 0.25, 1.5, 12.345)] == [
         "0",

@@ -21,7 +21,8 @@ from workbench.core.citations import cited_numbers
 from workbench.core.errors import WorkbenchError
 from workbench.core.llm.base import CallStarted, ChatRequest, Event, ModelIdentity, Notice
 from workbench.core.llm.registry import chain_specs, make_provider_or_placeholder
-from workbench.core.llm.resilience import CallResult, ResilientCall, cost_of, format_cost
+from workbench.core.llm.resilience import CallResult, ResilientCall, cost_of
+from workbench.core.message_numbers import format_cost
 from workbench.core.threads import in_daemon_thread
 from workbench.core.variants import Variant, cache_key
 

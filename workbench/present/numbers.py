@@ -1,13 +1,13 @@
 """The one place numbers become text: costs, durations, rates, percentages, CIs, p-values, tokens.
 
-CLI and TUI both format through here so the same fact reads the same everywhere. Two formatters
-core needs for its own messages (budget refusals, `plain_words`) are defined in core and re-exported.
+CLI and TUI both format through here so the same fact reads the same everywhere. The formats core
+needs for the sentences it stores or raises (budget refusals, assertion details, `plain_words`)
+are defined in core/message_numbers.py and taken from there, so each format exists once.
 """
 
 from __future__ import annotations
 
-from workbench.core.evals.stats import format_p
-from workbench.core.llm.resilience import format_cost
+from workbench.core.message_numbers import format_cost, format_p, ms
 
 __all__ = [
     "format_cost",
@@ -40,11 +40,6 @@ def signed_cost(value: float) -> str:
 def seconds(ms_value: float) -> str:
     """A stored millisecond duration in seconds, one decimal: 1234 -> `1.2s` (runs listing)."""
     return f"{ms_value / 1000:.1f}s"
-
-
-def ms(value: float) -> str:
-    """Milliseconds as a whole number: `412 ms` (TTFT, total, latency)."""
-    return f"{value:.0f} ms"
 
 
 def short_ms(value: float) -> str:

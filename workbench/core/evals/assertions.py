@@ -27,6 +27,7 @@ from workbench.core.citations import cited_numbers  # noqa: F401 (also re-export
 from workbench.core.evals.evalset import TEXT_TYPES, Assertion, Case
 from workbench.core.evals.jsonschema_lite import validate as validate_schema
 from workbench.core.evals.matching import PatternTimeout, search
+from workbench.core.message_numbers import decimal, ms
 
 if TYPE_CHECKING:
     from workbench.core.llm.base import ChatRequest
@@ -248,7 +249,7 @@ def check_max_latency_ms(a: Assertion, out: GenerationOutcome, case: Case | None
     if out.latency_ms is None:
         return _result(a, False, 0.0, "latency was not recorded")
     ok = out.latency_ms <= a.value
-    return _result(a, ok, float(ok), f"{out.latency_ms:.0f} ms {'<=' if ok else '>'} {a.value:.0f} ms")
+    return _result(a, ok, float(ok), f"{ms(out.latency_ms)} {'<=' if ok else '>'} {ms(a.value)}")
 
 
 def check_max_tokens(a: Assertion, out: GenerationOutcome, case: Case | None = None) -> AssertionResult:
@@ -323,7 +324,7 @@ def check_similar(
     sim = cosine(vecs[0], vecs[1])
     threshold = a.threshold if a.threshold is not None else 0.75
     ok = sim >= threshold
-    return _result(a, ok, sim, f"cosine {sim:.3f} {'>=' if ok else '<'} {threshold}")
+    return _result(a, ok, sim, f"cosine {decimal(sim, 3)} {'>=' if ok else '<'} {threshold}")
 
 
 # --------------------------------------------------------------------------- llm-judge

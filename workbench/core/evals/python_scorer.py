@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.core.message_numbers import decimal
+
 if TYPE_CHECKING:
     from workbench.core.evals.assertions import AssertionResult, GenerationOutcome
     from workbench.core.evals.evalset import Assertion, Case
@@ -222,7 +224,7 @@ async def check_python(a: Assertion, out: GenerationOutcome, case: Case | None =
             a.type, a.label, None, None, detail, error_kind="scorer-error", weight=a.weight, raw=v.frame or None
         )
     detail = v.reason or f"{spec.label} returned {'pass' if v.passed else 'fail'}" + (
-        f" (score {v.score:.2f})" if v.score not in (0.0, 1.0) else ""
+        f" (score {decimal(v.score, 2)})" if v.score is not None and v.score not in (0.0, 1.0) else ""
     )
     return AssertionResult(a.type, a.label, v.passed, v.score, detail, weight=a.weight)
 

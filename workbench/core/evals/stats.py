@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 from statistics import NormalDist
 from typing import Any
 
+from workbench.core.message_numbers import format_p
+
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 POWER = 0.8  # the resolution's convention: a change this large is detected 4 times in 5
 
@@ -112,14 +114,9 @@ def cases_for_ceiling(
     return math.ceil((_z(1 - alpha) + _z(power)) ** 2 * var / (min_gain - g) ** 2)
 
 
-# Display code formats through workbench/present/numbers.py (which re-exports this); core keeps
-# format_p only for its own verdict sentence below (`plain_words`).
-def format_p(p: float) -> str:
-    return "p<0.001" if p < 0.001 else f"p={p:.2f}"
-
-
 def plain_words(fixes: int, regressions: int, p: float, alpha: float = 0.05) -> str:
-    """One line a person can act on: "+4 cases, p=0.34: could be noise"."""
+    """One line a person can act on: "+4 cases, p=0.34: could be noise". Stored with a fine-tune
+    job's eval and an eval diff as the verdict of record, so it is worded here."""
     if fixes + regressions == 0:
         return "no case flipped between pass and fail"
     net = fixes - regressions

@@ -35,6 +35,7 @@ from workbench.core.finetune import jobs
 from workbench.core.finetune.base import OLLAMA_ARCHITECTURES, read_model_config
 from workbench.core.finetune.gguf_adapter import safetensors_header
 from workbench.core.finetune.settings import OLLAMA_LORA_TARGETS
+from workbench.core.message_numbers import pct
 
 if TYPE_CHECKING:
     from workbench.core.project import Project
@@ -603,7 +604,7 @@ async def _eval_exported(
     rate_b = st.pass_rate_b if st else None
     drop = bool(st and st.delta < 0)
     words = (
-        f"exported model ollama:{name} scores {rate_b:.0%} vs the adapter's {rate_a:.0%} "
+        f"exported model ollama:{name} scores {pct(st.pass_rate_b)} vs the adapter's {pct(st.pass_rate_a)} "
         f"(run e{outcome.run_id} vs e{adapter_run}): {st.words}"
         if st
         else "no decided case in common"

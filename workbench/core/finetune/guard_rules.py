@@ -20,7 +20,7 @@ from workbench.core.finetune.guard_evidence import (
 )
 from workbench.core.finetune.guard_report import WARNING, Rule
 from workbench.core.finetune.settings import FinetuneSettings
-from workbench.core.llm.resilience import format_cost
+from workbench.core.message_numbers import format_cost
 
 
 def _rule_evalset(es: Any, s: FinetuneSettings) -> Rule:

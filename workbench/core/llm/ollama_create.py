@@ -21,6 +21,7 @@ from typing import Any
 from workbench.core.errors import WorkbenchError
 from workbench.core.llm.base import ProviderError
 from workbench.core.llm.ollama import _caught, map_error, resolve_host
+from workbench.core.message_numbers import megabytes
 
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
 # server/create.go CreateHandler with `from`/`adapters` came in v0.5.5; v0.5.4's routes.go
@@ -68,10 +69,6 @@ def _say(on_status: Status, text: str) -> None:
         on_status(text)
 
 
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.1f}"
-
-
 class _Progress:
     """Reports `what: X of Y MB (P%)` at 0% and each further 10%, so a CLI gets ~11 lines."""
 
@@ -86,7 +83,7 @@ class _Progress:
         pct = 100 if not self.total else min(100, done * 100 // self.total)
         if pct // 10 > self.step:
             self.step = pct // 10
-            _say(self.on_status, f"{self.what}: {_mb(done)} of {_mb(self.total)} MB ({pct}%)")
+            _say(self.on_status, f"{self.what}: {megabytes(done)} of {megabytes(self.total)} MB ({pct}%)")
 
 
 def _reply_error(reply: Any, host: str, model: str, route: str) -> ProviderError:

@@ -41,6 +41,7 @@ from workbench.core.llm.base import (
     Token,
 )
 from workbench.core.llm.hosts import HostFailover
+from workbench.core.message_numbers import secs
 
 # model spec -> monotonic time until which it is considered down (connect failures only)
 _DOWN_UNTIL: dict[str, float] = {}
@@ -113,21 +114,6 @@ def cost_of(prompt_tokens: int | None, completion_tokens: int | None, pricing: P
         prompt_tokens / 1000 * pricing.prompt_per_1k + completion_tokens / 1000 * pricing.completion_per_1k,
         8,
     )
-
-
-# Display code formats through workbench/present/numbers.py (which re-exports this); core keeps
-# format_cost only for its own budget refusals (core/pipeline.py) and the guard's evidence.
-def format_cost(value: float) -> str:
-    """A price to three significant digits, never rounded to nothing: 0.000051, 0.0012, 1.25.
-
-    Local runs priced as their hosted equivalent cost fractions of a cent per call; a fixed
-    '.5f' printed them as 0.00000, hiding exactly the number the pricing is there to show."""
-    import math
-
-    if not value:
-        return "0"
-    decimals = max(2, 2 - math.floor(math.log10(abs(value))))
-    return f"{value:.{decimals}f}"
 
 
 def _failure_reasons(attempts: list[AttemptRecord]) -> str:
@@ -332,7 +318,7 @@ class ResilientCall:
                                 retry += 1
                                 yield Notice(
                                     f"{_short_name(provider.name)} {exc.kind}: {exc.message} — "
-                                    f"retry {retry}/{self.retries.count} in {delay:.1f} s",
+                                    f"retry {retry}/{self.retries.count} in {secs(delay, 1)}",
                                     "warning",
                                 )
                                 await self.sleep(delay)

@@ -16,6 +16,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from workbench.core.message_numbers import megabytes
+
 KINDS: dict[str, str] = {
     ".md": "markdown",
     ".markdown": "markdown",
@@ -215,7 +217,7 @@ def read_bytes(source: SourceFile, max_bytes: int) -> bytes | Skipped:
         return Skipped(source.path, not_regular)
     size = st.st_size
     if size > max_bytes:
-        return Skipped(source.path, f"too large: {size / 1e6:.1f} MB > limit {max_bytes / 1e6:g} MB (max_file_mb)")
+        return Skipped(source.path, f"too large: {megabytes(size)} MB > limit {max_bytes / 1e6:g} MB (max_file_mb)")
     try:
         return source.file.read_bytes()
     except PermissionError:
