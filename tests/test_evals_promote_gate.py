@@ -13,10 +13,11 @@ from workbench.core.evals.diff import RunInfo, diff_runs
 from workbench.core.evals.evalset import load_evalset
 from workbench.core.evals.gate import evaluate_gate
 from workbench.core.evals.promote import import_jsonl, promote_generation
-from workbench.core.evals.report import junit_xml, markdown_report
 from workbench.core.evals.results import CaseResult
 from workbench.core.evals.summary import summarize
 from workbench.core.store import Store
+from workbench.present.eval_export import junit_xml, markdown_report
+from workbench.present.gate import gate_checks, gate_reasons
 
 EXISTING = """\
 # Questions users asked about SQLite.
@@ -170,12 +171,14 @@ def test_gate_exit_codes():
     regressed = diff_runs(BASE, WORSE, a=RunInfo(1), b=RunInfo(2))
     assert evaluate_gate(summarize(SAME), no_regression, fail_on_regression=True).exit_code == 0
     g = evaluate_gate(summarize(WORSE), regressed, fail_on_regression=True)
-    assert g.exit_code == 1 and g.reasons == ["1 regression(s) against e1 (allowed 0): b"]
+    assert g.exit_code == 1 and gate_reasons(g) == ["1 regression(s) against e1 (allowed 0): b"]
     assert evaluate_gate(summarize(WORSE), regressed, fail_on_regression=True, max_regressions=1).exit_code == 0
     assert evaluate_gate(summarize(WORSE), regressed, max_regressions=0).exit_code == 1
     # pass rate: WORSE decides 2 of 4
     assert evaluate_gate(summarize(WORSE), None, min_pass_rate=0.5).exit_code == 0
-    assert evaluate_gate(summarize(WORSE), None, min_pass_rate=60).exit_code == 1
+    low = evaluate_gate(summarize(WORSE), None, min_pass_rate=60)
+    assert low.exit_code == 1 and gate_reasons(low) == ["pass rate 50.0% is below the minimum 60.0%"]
+    assert gate_checks(low) == ["pass rate 50.0% (minimum 60.0%)"]
     assert evaluate_gate(summarize(WORSE), None).exit_code == 0  # no rule asked for
     with pytest.raises(WorkbenchError, match="needs a baseline"):
         evaluate_gate(summarize(WORSE), None, fail_on_regression=True)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from workbench.core.evals.run_plan import Stop, Verdict
+from workbench.present.gate import gate_json
 from workbench.present.terminal import console, plain
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def print_run(outcome: Any, verdict: Verdict, evalset: Any, *, as_json: bool) ->
                     "skipped": outcome.skipped,
                     "summary": outcome.summary,
                     "diff": diff.to_dict(only="changed") if diff else None,
-                    "gate": {"passed": gate.passed, "reasons": gate.reasons, "checks": gate.checks} if gated else None,
+                    "gate": gate_json(gate) if gated else None,
                 },
                 ensure_ascii=False,
             )
@@ -148,7 +149,7 @@ def print_show(
         )
     elif markdown:
         from workbench.core.evals import runstore
-        from workbench.core.evals.report import markdown_report
+        from workbench.present.eval_export import markdown_report
 
         sys.stdout.write(markdown_report(summary, runstore.run_info(row)))
     else:

@@ -24,6 +24,7 @@ from workbench.core.safetext import terminal_safe
 from workbench.present.eval_report import panel_lines
 from workbench.present.eval_report import summary_body as summary_body
 from workbench.present.eval_report import summary_lines as summary_lines
+from workbench.present.gate import gate_checks, gate_reasons
 from workbench.present.numbers import pct, pct_ci, signed_cost, signed_ms
 
 Texts = dict[str, tuple[str | None, str | None]]
@@ -136,8 +137,8 @@ def show_texts(
 
 def gate_texts(gate: GateResult) -> list[Text]:
     if gate.passed:
-        return [text("gate passed: " + "; ".join(gate.checks), "green")]
-    return [text(f"gate FAILED: {reason}", "bold red") for reason in gate.reasons]
+        return [text("gate passed: " + "; ".join(gate_checks(gate)), "green")]
+    return [text(f"gate FAILED: {reason}", "bold red") for reason in gate_reasons(gate)]
 
 
 def import_lines(report: Any, to: Any) -> tuple[list[str], list[str]]:

@@ -57,6 +57,7 @@ def run_evalset(project: Project, o: RunOptions) -> int:
     from workbench.core.llm.registry import chain_specs
     from workbench.core.variants import resolve_variant
     from workbench.present import eval_run as show
+    from workbench.present.eval_export import write_reports
     from workbench.present.evals import run_header
     from workbench.present.progress import CaseProgress
     from workbench.present.terminal import console
@@ -115,7 +116,7 @@ def run_evalset(project: Project, o: RunOptions) -> int:
         max_regressions=o.max_regressions,
         min_pass_rate=o.min_pass_rate,
     )
-    plan.write_reports(verdict, evalset, outcome, junit=o.junit, markdown=o.markdown)
+    write_reports(verdict, evalset, outcome, junit=o.junit, markdown=o.markdown)
     show.print_run(outcome, verdict, evalset, as_json=o.json)
     return verdict.exit_code
 

@@ -22,8 +22,10 @@ __all__ = [
     "coarse",
     "rate",
     "pct",
+    "signed_pct",
     "score",
     "signed_score",
+    "fixed",
     "pct_ci",
     "signed_ms",
     "tokens",
@@ -92,14 +94,25 @@ def score(value: float | None, decimals: int = 3, *, bare: bool = False) -> str:
     return out.removeprefix("0") if bare else out
 
 
+def fixed(value: float, decimals: int) -> str:
+    """A number with fixed decimals for files machines read: JUnit's `time="1.234"` (seconds)
+    and its `pass_rate` property `0.7500`."""
+    return f"{value:.{decimals}f}"
+
+
 def signed_score(value: float, decimals: int = 3) -> str:
     """A metric delta: `+0.042`, `-0.100`."""
     return f"{value:+.{decimals}f}"
 
 
-def pct(value: float | None) -> str:
-    """A share as a whole percentage, `75%`; `–` when there is none."""
-    return "–" if value is None else f"{value:.0%}"
+def pct(value: float | None, decimals: int = 0) -> str:
+    """A share as a percentage, `75%` (`75.0%` with decimals=1); `–` when there is none."""
+    return "–" if value is None else f"{value:.{decimals}%}"
+
+
+def signed_pct(value: float, decimals: int = 1) -> str:
+    """A change in a share, as a percentage with its sign: `+5.0%`, `-2.5%` (CI bounds)."""
+    return f"{value:+.{decimals}%}"
 
 
 def pct_ci(value: float | None, lo: float | None, hi: float | None) -> str:

@@ -18,10 +18,21 @@ from workbench.core.evals.diff import RunDiff
 
 
 @dataclass
+class GateCheck:
+    """One rule the gate applied, as numbers (present/gate.py words it)."""
+
+    kind: str  # regressions | pass_rate
+    passed: bool
+    value: float | None  # regressions counted, or the pass rate (None: no case decided)
+    limit: float  # regressions allowed, or the minimum pass rate (0-1)
+    against: str = ""  # regressions: the baseline's label
+    cases: list[str] = field(default_factory=list)  # regressions: the cases that regressed
+
+
+@dataclass
 class GateResult:
     passed: bool
-    reasons: list[str] = field(default_factory=list)  # why it failed (or what it checked)
-    checks: list[str] = field(default_factory=list)
+    checks: list[GateCheck] = field(default_factory=list)  # in the order applied
 
     @property
     def exit_code(self) -> int:
@@ -54,21 +65,13 @@ def evaluate_gate(
             )
         allowed = max_regressions or 0
         regressions = [c.case_id for c in diff.regressions]
-        result.checks.append(f"regressions {len(regressions)} (allowed {allowed}) against {diff.a.label}")
-        if len(regressions) > allowed:
-            result.passed = False
-            shown = ", ".join(regressions[:10]) + (" …" if len(regressions) > 10 else "")
-            result.reasons.append(
-                f"{len(regressions)} regression(s) against {diff.a.label} (allowed {allowed}): {shown}"
-            )
+        ok = len(regressions) <= allowed
+        result.checks.append(GateCheck("regressions", ok, len(regressions), allowed, diff.a.label, regressions))
+        result.passed = result.passed and ok
     if min_pass_rate is not None:
         wanted = normalize_rate(min_pass_rate)
         rate = summary.get("pass_rate")
-        result.checks.append(f"pass rate {'n/a' if rate is None else f'{rate:.1%}'} (minimum {wanted:.1%})")
-        if rate is None:
-            result.passed = False
-            result.reasons.append("no case was decided, so the pass rate is unknown")
-        elif rate + 1e-12 < wanted:
-            result.passed = False
-            result.reasons.append(f"pass rate {rate:.1%} is below the minimum {wanted:.1%}")
+        ok = rate is not None and rate + 1e-12 >= wanted
+        result.checks.append(GateCheck("pass_rate", ok, rate, wanted))
+        result.passed = result.passed and ok
     return result

@@ -8,7 +8,6 @@ model call for bad input).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import WorkbenchError
@@ -142,22 +141,6 @@ def judge_run(
     )
     gated = fail_on_regression or max_regressions is not None or min_pass_rate is not None
     return Verdict(info, diff, gate, gated)
-
-
-def write_reports(verdict: Verdict, evalset: Any, outcome: Any, *, junit: str | None, markdown: str | None) -> None:
-    """The JUnit XML and Markdown files asked for (a Markdown report shows the gate when gated)."""
-    from workbench.core.evals.report import markdown_report, write_junit
-
-    if junit:
-        write_junit(junit, outcome.results, suite=evalset.name, summary=outcome.summary)
-    if markdown:
-        Path(markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(markdown).write_text(
-            markdown_report(
-                outcome.summary, verdict.info, diff=verdict.diff, gate=verdict.gate if verdict.gated else None
-            ),
-            encoding="utf-8",
-        )
 
 
 def diff_refs(store: Any, ref_a: str, ref_b: str) -> tuple[RunDiff, list[EvalRun]]:

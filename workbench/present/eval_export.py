@@ -1,4 +1,5 @@
-"""Reports for CI: JUnit XML (every CI shows it as tests) and Markdown (a pull-request comment).
+"""`eval run --junit/--markdown`, `eval show --markdown`: JUnit XML (every CI shows it as tests)
+and Markdown (a pull-request comment), with times, rates and CIs formatted by present/numbers.py.
 
 Model output is untrusted text. In XML, ElementTree escapes markup and the characters XML 1.0
 forbids are dropped; in Markdown, outputs only ever appear inside code fences whose length is
@@ -11,12 +12,17 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.evals.diff import CaseDiff, RunDiff, RunInfo
 from workbench.core.evals.gate import GateResult
 from workbench.core.evals.results import CaseResult, fold_repeats
 from workbench.core.markdown import fence, md_cell
+from workbench.present.gate import gate_reasons
+from workbench.present.numbers import fixed, pct, signed_pct
+
+if TYPE_CHECKING:
+    from workbench.core.evals.run_plan import Verdict
 
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -36,7 +42,7 @@ def junit_xml(results: Sequence[CaseResult], *, suite: str, summary: dict[str, A
         r = s.evidence
         ms = sum(x.latency_ms or 0 for x in s.repeats)
         total_ms += ms
-        tc = ET.SubElement(ts, "testcase", name=_xml_text(cid), classname=_xml_text(suite), time=f"{ms / 1000:.3f}")
+        tc = ET.SubElement(ts, "testcase", name=_xml_text(cid), classname=_xml_text(suite), time=fixed(ms / 1000, 3))
         if s.verdict in counts:
             counts[s.verdict] += 1
         if s.verdict == "fail":
@@ -58,10 +64,10 @@ def junit_xml(results: Sequence[CaseResult], *, suite: str, summary: dict[str, A
     ts.set("failures", str(counts["fail"]))
     ts.set("errors", str(counts["judge-error"]))
     ts.set("skipped", str(counts["unscored"]))
-    ts.set("time", f"{total_ms / 1000:.3f}")
+    ts.set("time", fixed(total_ms / 1000, 3))
     if summary and summary.get("pass_rate") is not None:
         props = ET.SubElement(ts, "properties")
-        ET.SubElement(props, "property", name="pass_rate", value=f"{summary['pass_rate']:.4f}")
+        ET.SubElement(props, "property", name="pass_rate", value=fixed(summary["pass_rate"], 4))
     ET.indent(ts)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(ts, encoding="unicode") + "\n"
 
@@ -95,7 +101,7 @@ def markdown_report(
     if gate is not None:
         out.append("")
         out.append(f"**Gate: {'passed ✅' if gate.passed else 'FAILED ❌'}**")
-        for reason in gate.reasons:
+        for reason in gate_reasons(gate):
             out.append(f"- {md_cell(reason)}")
     out.append("")
     out.append(f"> {md_cell(summary.get('advice', ''))}")  # leads, as in the CLI and the TUI
@@ -106,8 +112,8 @@ def markdown_report(
     if summary.get("pass_rate") is not None:
         lo, hi = summary["ci"]
         out.append(
-            f"Pass rate **{summary['pass_rate']:.1%}** ({summary['passed']}/{summary['total']}), "
-            f"95% CI {lo:.1%}–{hi:.1%}; {summary.get('judge_errors', 0)} judge errors, "
+            f"Pass rate **{pct(summary['pass_rate'], 1)}** ({summary['passed']}/{summary['total']}), "
+            f"95% CI {pct(lo, 1)}–{pct(hi, 1)}; {summary.get('judge_errors', 0)} judge errors, "
             f"{summary.get('cache_hits', 0)} cached."
         )
     sel = summary.get("selection")
@@ -119,9 +125,10 @@ def markdown_report(
         out.append("")
         out.append(f"### Against {md_cell(diff.a.label)}")
         if diff.stats:
+            st = diff.stats
             out.append(
-                f"{md_cell(diff.stats.words)} — pass rate {diff.stats.pass_rate_a:.1%} → "
-                f"{diff.stats.pass_rate_b:.1%}, delta 95% CI {diff.stats.ci_low:+.1%} to {diff.stats.ci_high:+.1%}."
+                f"{md_cell(st.words)} — pass rate {pct(st.pass_rate_a, 1)} → {pct(st.pass_rate_b, 1)}, "
+                f"delta 95% CI {signed_pct(st.ci_low)} to {signed_pct(st.ci_high)}."
             )
         out.append("")
         out.append("| regressions | fixes | changed | unchanged | added | removed |")
@@ -157,3 +164,17 @@ def markdown_report(
         for cid, kind in list(failing.items())[:max_cases]:
             out.append(f"| {md_cell(cid)} | {md_cell(kind)} |")
     return "\n".join(out) + "\n"
+
+
+def write_reports(verdict: Verdict, evalset: Any, outcome: Any, *, junit: str | None, markdown: str | None) -> None:
+    """The JUnit XML and Markdown files asked for (a Markdown report shows the gate when gated)."""
+    if junit:
+        write_junit(junit, outcome.results, suite=evalset.name, summary=outcome.summary)
+    if markdown:
+        Path(markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(markdown).write_text(
+            markdown_report(
+                outcome.summary, verdict.info, diff=verdict.diff, gate=verdict.gate if verdict.gated else None
+            ),
+            encoding="utf-8",
+        )
