@@ -10,7 +10,13 @@ from fixtures_finetune import add_eval_run, build_plateau, failing, variant_spec
 
 from workbench.cli import main
 from workbench.core.evals.evalset import load_evalset
-from workbench.core.finetune.guard import check
+from workbench.core.finetune import guard
+from workbench.present.finetune_guard import worded
+
+
+def check(project, signal=None, **kwargs):
+    """The guard's report with its words, as `finetune check` prints it."""
+    return worded(guard.check(project, signal, **kwargs))
 
 
 def qa(project):

@@ -11,8 +11,14 @@ from fixtures_finetune_guard import cancelled_run, label, qa, set_timing, subset
 
 from workbench.cli import main
 from workbench.core.evals.evalset import load_evalset
-from workbench.core.finetune.guard import check
+from workbench.core.finetune import guard
 from workbench.core.variants import resolve_variant
+from workbench.present.finetune_guard import worded
+
+
+def check(project, signal=None, **kwargs):
+    """The guard's report with its words, as `finetune check` prints it."""
+    return worded(guard.check(project, signal, **kwargs))
 
 
 def base_spec(project) -> dict:

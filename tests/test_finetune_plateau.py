@@ -11,8 +11,15 @@ from hypothesis import strategies as st
 
 from workbench.core.evals.results import CaseResult
 from workbench.core.evals.stats import cases_for_ceiling, gain_bounds, resolution
-from workbench.core.finetune.guard import GuardReport, Rule, VariantRun, _rule_plateau
+from workbench.core.finetune import guard
+from workbench.core.finetune.guard import GuardReport, Rule, VariantRun
 from workbench.core.finetune.settings import FinetuneSettings
+from workbench.present.finetune_guard import word_rule, worded
+
+
+def _rule_plateau(runs, s, ctx=None):
+    """The plateau rule with its words."""
+    return word_rule(guard._rule_plateau(runs, s, ctx))
 
 
 def history(outcomes: list[list[bool]], copies: int = 1) -> list[VariantRun]:
@@ -177,7 +184,6 @@ def test_on_the_sample_a_noisy_variant_blocks_with_the_resolution_first(sample_p
 
     from workbench.cli import main
     from workbench.core.evals.evalset import load_evalset
-    from workbench.core.finetune.guard import check
 
     project = sample_project
     es = load_evalset(project.root / "evals" / "sqlite_qa.yaml")
@@ -191,7 +197,7 @@ def test_on_the_sample_a_noisy_variant_blocks_with_the_resolution_first(sample_p
     add_eval_run(project, es, "terse", variant_spec("terse_qa", k=8), failing(train[:3] + train[6:16]), retrieve=False)
     add_eval_run(project, es, "cite-first", variant_spec(system="Quote first.", k=8), failing(train[:12]))
 
-    plateau = check(project, "format").rule("plateau")
+    plateau = worded(guard.check(project, "format")).rule("plateau")
     assert not plateau.passed and plateau.evidence["verdict"] == "cannot tell"
     assert "cannot tell: e3 terse vs e2 +0.0 points, could be up to +5.1 (95% upper bound)" in plateau.summary
     needed = plateau.evidence["cases_needed"]

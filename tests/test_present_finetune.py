@@ -14,6 +14,7 @@ from rich.text import Text
 from workbench.core.finetune.guard import WARNING, GuardReport, Rule
 from workbench.present import finetune as present
 from workbench.present.finetune import checklist, lead_advice, warning_text
+from workbench.present.finetune_guard import worded
 from workbench.tui.widgets.text import job_cells, rule_styles
 
 
@@ -152,9 +153,43 @@ def test_the_banners_also_missing_is_the_lock_lines_list_without_its_lead():
         Rule("retrieval", False, "recall@4 70%", "fix retrieval first"),
         Rule("signal", False, "no signal", "choose a signal"),
     ]
-    report = _report(rules, None, "qa", "evals/qa.yaml", None, FinetuneSettings())
+    report = worded(_report(rules, None, "qa", "evals/qa.yaml", None, FinetuneSettings()))
     assert report.advice.startswith("Not yet: write more cases")  # the eval set leads
     also = report.advice.split("(also missing: ")[1].rstrip(")").split(", ")
     locked, _ = lock_line(report, None)
     failing = locked.split("(failing: ")[1].split(")")[0].split(", ")
     assert also == [name for name in failing if name != "eval set"] == ["variants", "plateau", "retrieval", "signal"]
+
+
+def test_a_stored_structured_report_and_a_refusal_read_as_the_live_check(sample_project):
+    """Core stores a guard report as kinds and facts (no words); `finetune show`, a refused
+    `finetune train` and the train view's warnings word it as `finetune check` does."""
+    from types import SimpleNamespace
+
+    from workbench.core.evals.evalset import load_evalset
+    from workbench.core.finetune import guard
+    from workbench.present.finetune import plan_warnings
+    from workbench.present.finetune_guard import refused_message, stored_report
+
+    project = sample_project
+    raw = guard.check(project)
+    assert raw.advice == "" and all(r.summary == "" for r in raw.rules)  # core keeps no words
+    live = worded(raw)
+    stored = stored_report(raw.to_dict())
+    assert stored == live.to_dict() and stored["advice"] == live.advice != ""
+    assert refused_message(raw) == (
+        "fine-tune refused by the guard: Not yet: run the eval set (`workbench eval run`) so failures can be "
+        "attributed (also missing: variants, plateau, signal) (see `workbench finetune check`; to train anyway "
+        'pass --override "reason")'
+    )
+    es = load_evalset(project.root / "evals" / "sqlite_qa.yaml")
+    targets = [(c.id, c.expected) for c in es.cases if c.split != "heldout" and c.expected]
+    knowledge = guard.knowledge_rule(targets, guard.corpus_passages(project), project.config.finetune)
+    plan = SimpleNamespace(
+        warnings=["target modules first", "a dataset warning"],
+        dataset=SimpleNamespace(warnings=["a dataset warning"]),
+        guard=GuardReport([knowledge], ""),
+    )
+    own, restating, dataset = plan_warnings(plan)
+    assert (own, dataset) == ("target modules first", "a dataset warning")
+    assert restating.startswith("55 of 66 training targets (83%) mostly restate a passage of the corpus")

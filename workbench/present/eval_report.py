@@ -11,8 +11,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.evals.results import CaseResult
-from workbench.core.evals.stats import resolution_words
-from workbench.present.numbers import format_cost, ms, pct
+from workbench.present.numbers import format_cost, ms, pct, resolution_words
 
 if TYPE_CHECKING:
     from workbench.core.store import Store

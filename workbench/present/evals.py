@@ -19,13 +19,12 @@ from workbench.core.evals.diff import CaseDiff, RunDiff
 from workbench.core.evals.gate import GateResult
 from workbench.core.evals.history import History, HistoryPoint
 from workbench.core.evals.results import CaseResult
-from workbench.core.evals.stats import points
 from workbench.core.safetext import terminal_safe
 from workbench.present.eval_report import panel_lines
 from workbench.present.eval_report import summary_body as summary_body
 from workbench.present.eval_report import summary_lines as summary_lines
 from workbench.present.gate import gate_checks, gate_reasons
-from workbench.present.numbers import pct, pct_ci, signed_cost, signed_ms
+from workbench.present.numbers import pct, pct_ci, points, resolution_words, signed_cost, signed_ms
 
 Texts = dict[str, tuple[str | None, str | None]]
 
@@ -264,7 +263,7 @@ def diff_texts(
                 f"delta 95% CI {st.ci_low:+.0%} to {st.ci_high:+.0%}"
             )
         )
-        out.append(text(st.resolution_words))
+        out.append(text(resolution_words(st.n, st.fixes + st.regressions, st.resolution)))
     totals = totals_parts(diff, tokens="completion tokens")
     if totals:
         out.append(text(", ".join(totals)))

@@ -16,6 +16,7 @@ from workbench.core.finetune.guard import WARNING, GuardReport, Rule
 from workbench.core.finetune.jobs import export_dropped, exports, loss_points
 from workbench.core.store import as_dict
 from workbench.present.evals import diff_texts, safe, stats_line, text
+from workbench.present.finetune_guard import worded
 from workbench.present.finetune_jobs import job_lines, job_summary
 from workbench.present.numbers import eta, pct
 
@@ -62,9 +63,9 @@ def rule_state(rule: Rule) -> str:
 
 
 def guard_rows(report: GuardReport, *, tui: bool = False) -> list[RuleRow]:
-    """The rules in order; `tui` takes the next step in the tab's words where the core has them."""
+    """The rules in order; `tui` takes the next step in the tab's words where they differ."""
     rows = []
-    for rule in report.rules:
+    for rule in worded(report).rules:
         step = (rule.tui_step if tui else None) or rule.next_step
         rows.append(
             RuleRow(rule_state(rule), rule.name, safe(rule.summary), None if rule.passed or not step else safe(step))
@@ -74,6 +75,7 @@ def guard_rows(report: GuardReport, *, tui: bool = False) -> list[RuleRow]:
 
 def guard_texts(report: GuardReport) -> list[Text]:
     """`finetune check`: the resolution (when the plateau blocks), the advice, then `[PASS] rule: …`."""
+    report = worded(report)
     out = [text(report.lead_resolution, "bold")] if report.lead_resolution else []
     out += [text(report.advice, "bold green" if report.passed else "bold red"), Text()]
     for row in guard_rows(report):
@@ -88,6 +90,7 @@ def guard_texts(report: GuardReport) -> list[Text]:
 def lead_advice(report: GuardReport) -> str:
     """The tab's advice sentence (Evals tab, F3, ctrl+r where the CLI says `workbench eval run`);
     when the warning band shows the warning, it is not repeated here."""
+    report = worded(report)
     advice = report.tui_advice or report.advice or ""
     if report.warnings and _WARNING_JOIN in advice:
         advice = advice.split(_WARNING_JOIN, 1)[0]
@@ -96,7 +99,7 @@ def lead_advice(report: GuardReport) -> str:
 
 def warning_text(report: GuardReport) -> str:
     """One paragraph per warning rule (the next step is in the checklist)."""
-    return "\n".join(f"⚠ Warning ({rule.name}): {safe(rule.summary)}" for rule in report.warnings)
+    return "\n".join(f"⚠ Warning ({rule.name}): {safe(rule.summary)}" for rule in worded(report).warnings)
 
 
 def checklist(report: GuardReport, styles: dict[str, Style]) -> Text:
@@ -158,7 +161,16 @@ def plan_texts(plan: Any, override: str | None) -> list[Text]:
         )
     )
     out += [text(f"skipped {skipped}", "dim") for skipped in ds.skipped[:5]]
-    return out + [text(f"warning: {w}", "yellow") for w in plan.warnings]
+    return out + [text(f"warning: {w}", "yellow") for w in plan_warnings(plan)]
+
+
+def plan_warnings(plan: Any) -> list[str]:
+    """The plan's warnings in order: its own, the knowledge rule's (from the guard report, on the
+    targets actually trained on), then the dataset's."""
+    warnings: list[str] = plan.warnings
+    own = warnings[: len(warnings) - len(plan.dataset.warnings)]
+    knowledge = [rule.summary for rule in worded(plan.guard).warnings if rule.name == "knowledge"]
+    return own + knowledge + warnings[len(own) :]
 
 
 def progress_line(job_id: int, event: dict[str, Any] | None, curve: list[dict[str, Any]], total: int | None) -> str:

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.text import Text
 
+from workbench.core.store import as_dict
 from workbench.present import finetune as present
+from workbench.present.finetune_guard import stored_report, worded
 from workbench.present.terminal import console, print_lines
 
 if TYPE_CHECKING:
@@ -27,7 +29,7 @@ def resume_line(job_id: int, from_checkpoint: bool, step: int) -> Text:
 def print_refused(report: Any, err: Console, *, as_json: bool) -> None:
     """The guard refused a training: its report, then why nothing was trained."""
     if as_json:
-        print(json.dumps({"refused": True, "guard": report.to_dict()}, ensure_ascii=False))
+        print(json.dumps({"refused": True, "guard": worded(report).to_dict()}, ensure_ascii=False))
     else:
         print_lines(err, [*present.guard_texts(report), Text(), Text(present.REFUSED, "bold red")])
 
@@ -175,7 +177,7 @@ def check(project: Project, signal: str | None, evalset: str | None, *, as_json:
     """`finetune check`: the guard report as text or JSON; exit 0 only if every rule passes."""
     from workbench.core.finetune.guard import check as guard_check
 
-    report = guard_check(project, signal, evalset=evalset)
+    report = worded(guard_check(project, signal, evalset=evalset))
     if as_json:
         print(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
@@ -201,6 +203,8 @@ def print_job(project: Project, ref: str, *, as_json: bool) -> None:
 
     job = jobs.get_job(project.store, jobs.resolve_job_ref(project.store, ref))
     if as_json:
+        if job.get("guard_report"):
+            job["guard_report"] = stored_report(as_dict(job["guard_report"]))
         print(json.dumps(job, ensure_ascii=False, indent=2, default=str))
     else:
         print_lines(console(), present.job_detail(job))

@@ -9,6 +9,7 @@ from typing import Any
 
 from workbench.core.finetune.jobs import export_dropped, exports, loss_points
 from workbench.core.store import as_dict
+from workbench.present.finetune_guard import stored_report
 from workbench.present.numbers import pct
 
 LORA_KEYS = ("rank", "alpha", "dropout", "target_modules", "lr", "batch_size", "max_length")
@@ -91,7 +92,7 @@ def job_lines(job: dict[str, Any]) -> list[str]:
         lines.append("lora: " + ", ".join(f"{k}={lora[k]}" for k in LORA_KEYS if k in lora))
     if job.get("override_reason"):
         lines.append(f"guard overridden: {job['override_reason']}")
-    guard = as_dict(job.get("guard_report"))
+    guard = stored_report(as_dict(job.get("guard_report")))
     if guard.get("advice"):
         lines.append(f"guard: {'passed' if guard.get('passed') else 'did not pass'} — {guard['advice']}")
     ds = config.get("dataset") or {}

@@ -23,6 +23,10 @@ __all__ = [
     "rate",
     "pct",
     "signed_pct",
+    "points",
+    "signed_points",
+    "resolution_words",
+    "about",
     "score",
     "signed_score",
     "fixed",
@@ -75,6 +79,15 @@ def eta(value_s: float | None) -> str:
     return f"{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"{whole}s"
 
 
+def about(seconds_total: float) -> str:
+    """How long runs take, rounded as people plan: `about 40 s`, `about 12 min`, `about 1.5 h`."""
+    if seconds_total < 90:
+        return f"about {max(1, round(seconds_total))} s"
+    if seconds_total < 90 * 60:
+        return f"about {round(seconds_total / 60)} min"
+    return f"about {seconds_total / 3600:.1f} h"
+
+
 def coarse(value_s: float) -> str:
     """An estimate people plan around: `45 s` under a minute and a half, else `12 min`."""
     return f"{value_s:.0f} s" if value_s < 90 else f"{value_s / 60:.0f} min"
@@ -108,6 +121,25 @@ def signed_score(value: float, decimals: int = 3) -> str:
 def pct(value: float | None, decimals: int = 0) -> str:
     """A share as a percentage, `75%` (`75.0%` with decimals=1); `–` when there is none."""
     return "–" if value is None else f"{value:.{decimals}%}"
+
+
+def points(share: float) -> str:
+    """A pass-rate difference in percentage points, unsigned: 0.046 -> "5", 0.0049 -> "0.5"."""
+    value = abs(share) * 100
+    return f"{value:.1f}" if value < 1 else f"{value:.0f}"
+
+
+def signed_points(share: float) -> str:
+    """A gain in points with its sign and one decimal: +1.2, -0.6."""
+    return f"{share * 100:+.1f}"
+
+
+def resolution_words(n: int, flips: int, mde: float) -> str:
+    """`the set resolves ±5 points (2 of 83 cases flipped; ...)`: what one comparison can tell."""
+    return (
+        f"the set resolves ±{points(mde)} points ({flips} of {n} case{'s' if n != 1 else ''} "
+        f"flipped; a smaller change usually passes as noise)"
+    )
 
 
 def signed_pct(value: float, decimals: int = 1) -> str:

@@ -152,10 +152,6 @@ class PairedComparison:
     # usually go unseen on this many cases.
     resolution: float = 1.0
 
-    @property
-    def resolution_words(self) -> str:
-        return resolution_words(self.n, self.fixes + self.regressions, self.resolution)
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -173,17 +169,3 @@ def compare_paired(a: Sequence[bool], b: Sequence[bool], *, seed: int = 0, resam
     p = mcnemar_exact(fixes, regressions)
     mde = resolution(n, discordance(fixes, regressions, n))
     return PairedComparison(n, fixes, regressions, ra, rb, rb - ra, lo, hi, p, plain_words(fixes, regressions, p), mde)
-
-
-def points(share: float) -> str:
-    """A pass-rate difference in percentage points: 0.046 -> "5", 0.0049 -> "0.5"."""
-    value = abs(share) * 100
-    return f"{value:.1f}" if value < 1 else f"{value:.0f}"
-
-
-def resolution_words(n: int, flips: int, mde: float) -> str:
-    """`the set resolves ±5 points (2 of 83 cases flipped; ...)`: what one comparison can tell."""
-    return (
-        f"the set resolves ±{points(mde)} points ({flips} of {n} case{'s' if n != 1 else ''} "
-        f"flipped; a smaller change usually passes as noise)"
-    )

@@ -22,7 +22,6 @@ from workbench.core.finetune.guard_evidence import (  # noqa: F401  (re-exported
     compare,
     content_words,
     corpus_passages,
-    duration_words,
     eval_pace,
     eval_run_command,
     latest_retrieval_eval,
@@ -43,8 +42,6 @@ from workbench.core.finetune.guard_report import (  # noqa: F401  (re-exported: 
     Rule,
 )
 from workbench.core.finetune.guard_rules import (  # noqa: F401  (re-exported: importers use guard)
-    HISTORY_POINTER,
-    PLATEAU_RULE,
     Context,
     _rule_evalset,
     _rule_knowledge,
@@ -61,12 +58,10 @@ __all__ = [
     "Context",
     "CorpusPassages",
     "GuardReport",
-    "HISTORY_POINTER",
     "MIN_CONTENT_WORDS",
     "PACE_RUNS",
     "PACE_SAMPLES",
     "PASSAGE_PARAGRAPHS",
-    "PLATEAU_RULE",
     "Pace",
     "REQUIRED",
     "RESTATE_CONTAINMENT",
@@ -85,7 +80,6 @@ __all__ = [
     "compare",
     "content_words",
     "corpus_passages",
-    "duration_words",
     "eval_pace",
     "eval_run_command",
     "knowledge_rule",
@@ -110,17 +104,10 @@ def check(project: Any, signal: str | None = None, *, evalset: str | None = None
     path = resolve_evalset_path(project, evalset)
     if path is None:
         folder = project.config.evals.dir
-        rules.append(
-            Rule(
-                "eval set",
-                False,
-                f"no eval set in {folder}/",
-                f"write an eval set ({folder}/NAME.yaml) with at least {settings.min_cases} "
-                "cases, about 20% of them `split: heldout`, then evaluate prompt variants on it",
-            )
-        )
+        facts = {"folder": str(folder), "min_cases": settings.min_cases}
+        rules.append(Rule("eval set", False, kind="eval set.none", facts=facts))
         for name in ("variants", "plateau", "retrieval", "signal"):
-            rules.append(Rule(name, False, "needs an eval set first"))
+            rules.append(Rule(name, False, kind="needs eval set"))
         return _report(rules + _rule_base(project), signal, None, None, None, settings)
 
     from workbench.core.evals.evalset import load_evalset
@@ -154,15 +141,8 @@ def _rule_base(project: Any) -> list[Rule]:
     problem = base_problem(project)
     if problem is None:
         return []
-    return [
-        Rule(
-            "base model",
-            False,
-            problem.message,
-            "set finetune.base_model to embedded or to a local llama or gemma2 folder",
-            {"error": str(problem), "advice": str(problem)},
-        )
-    ]
+    ev = {"error": str(problem), "advice": str(problem)}
+    return [Rule("base model", False, evidence=ev, kind="base model", facts={"message": problem.message})]
 
 
 def _report(
@@ -173,22 +153,9 @@ def _report(
     best_id: int | None,
     settings: FinetuneSettings,
 ) -> GuardReport:
-    failing = {r.name: r for r in rules if not r.passed and r.severity == REQUIRED}
-    tui_advice = None
-    if not failing:
-        advice = f"The evidence supports a LoRA fine-tune for the {signal} signal: run `workbench finetune train`."
-        warn = [r for r in rules if r.severity == WARNING and not r.passed]
-        if warn:
-            advice += " But read the warning: " + warn[0].summary
-    else:
-        lead = next(failing[n] for n in _PRIORITY if n in failing)
-        lead_text = lead.evidence.get("advice") or lead.next_step or lead.summary
-        tui_text = lead.evidence.get("tui_advice") or lead.tui_step or lead_text
-        # In the checklist's order, as the Fine-tune tab's lock line lists them: the banner's
-        # "also missing" is that list without the one it leads with (never a different set).
-        others = [r.name for r in rules if r.name in failing and r.name != lead.name]
-        also = f" (also missing: {', '.join(others)})" if others else ""
-        advice = f"Not yet: {lead_text}{also}"
-        if tui_text != lead_text:
-            tui_advice = f"Not yet: {tui_text}{also}"
-    return GuardReport(rules, advice, signal, name, path, best_id, tui_advice)
+    """The report, with the failing rule the advice leads with (what invalidates the others comes
+    first) and the others in the checklist's order, as the Fine-tune tab's lock line lists them."""
+    failing = {r.name for r in rules if not r.passed and r.severity == REQUIRED}
+    lead = next((n for n in _PRIORITY if n in failing), None)
+    also = [r.name for r in rules if r.name in failing and r.name != lead]
+    return GuardReport(rules, "", signal, name, path, best_id, lead=lead, also=also)

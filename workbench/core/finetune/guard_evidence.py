@@ -154,16 +154,6 @@ class UncountedRun:
     full: int  # cases in the eval set now
     resume: str | None = None  # `eval run` arguments that would finish it (then so would ctrl+e)
 
-    @property
-    def words(self) -> str:
-        if self.reason == "subset":
-            return f"{self.label} covers only {self.selected} of {self.full} cases (--limit/--tag/--case)"
-        if self.reason == "earlier set":
-            return f"{self.label} ran an earlier version of the set ({self.selected} cases; it has {self.full} now)"
-        if self.reason == "running":
-            return f"{self.label} has not finished ({self.cases} of {self.full} cases so far)"
-        return f"{self.label} was {self.reason} after {self.cases} of {self.full} cases"
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "run": self.run_id,
@@ -245,17 +235,11 @@ def _resume_args(project: Any, evalset: Any, row: Mapping[str, Any]) -> str | No
 
 @dataclass
 class Pace:
-    """Seconds of wall-clock time per case, read from the stored runs."""
+    """Seconds of wall-clock time per case, read from the stored runs (present/finetune_guard.py
+    words it)."""
 
     seconds_per_case: float
     runs: list[int]
-
-    def run_words(self, cases: int, *, say_cases: bool = True) -> str:
-        of = f" of {cases} cases" if say_cases else ""
-        return (
-            f"a full run{of} takes {duration_words(cases * self.seconds_per_case)} "
-            f"({self.seconds_per_case:.1f} s a case in {', '.join(f'e{r}' for r in self.runs)})"
-        )
 
 
 PACE_SAMPLES = 20
@@ -317,14 +301,6 @@ def _union_length(spans: list[tuple[float, float]]) -> float:
         total += b - max(a, end)
         end = b
     return total
-
-
-def duration_words(seconds: float) -> str:
-    if seconds < 90:
-        return f"about {max(1, round(seconds))} s"
-    if seconds < 90 * 60:
-        return f"about {round(seconds / 60)} min"
-    return f"about {seconds / 3600:.1f} h"
 
 
 def untried_variants(project: Any, counted: list[VariantRun]) -> list[str]:

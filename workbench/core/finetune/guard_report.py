@@ -1,5 +1,5 @@
-"""The fine-tune guard's report: each rule's verdict and advice (Rule) and the whole check
-(GuardReport), as data; present/finetune.py turns it into text."""
+"""The fine-tune guard's report: each rule's verdict as data (Rule: a `kind` and its `facts`) and
+the whole check (GuardReport); present/finetune_guard.py words them (`worded`)."""
 
 from __future__ import annotations
 
@@ -20,13 +20,16 @@ class Rule:
 
     name: str
     passed: bool
-    summary: str  # one line with the numbers
-    next_step: str | None = None  # what to do when it does not pass
+    # The words (one line with the numbers; what to do when it does not pass; the same step in
+    # the TUI's words where it differs, else None): filled by present/finetune_guard.worded from
+    # kind and facts, and as stored by jobs made before `kind` existed.
+    summary: str = ""
+    next_step: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
     severity: str = REQUIRED  # required | warning (a warning never blocks training)
-    # The same next step in the TUI's words (tab, key, picker) where it differs from the CLI's;
-    # None: next_step reads the same in both. Kept in core so the wording is tested headless.
     tui_step: str | None = None
+    kind: str = ""  # which verdict: "plateau.ceiling", "signal.none", ... ("": stored words only)
+    facts: dict[str, Any] = field(default_factory=dict)  # the numbers and names the words need
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -41,6 +44,8 @@ class GuardReport:
     evalset_path: str | None = None
     best_run_id: int | None = None
     tui_advice: str | None = None  # the advice in the TUI's words (None: `advice` reads the same)
+    lead: str | None = None  # the failing rule the advice leads with (None: none fails)
+    also: list[str] = field(default_factory=list)  # the other failing rules, in checklist order
 
     @property
     def passed(self) -> bool:
@@ -52,7 +57,8 @@ class GuardReport:
 
     @property
     def resolution(self) -> str | None:
-        """What the eval set can resolve, from the plateau rule's comparisons (None: none yet)."""
+        """What the eval set can resolve, from the plateau rule's comparisons (None: none yet, or
+        not worded yet)."""
         for r in self.rules:
             if r.name == "plateau":
                 return r.evidence.get("resolution_words")
@@ -84,6 +90,8 @@ class GuardReport:
             "best_run_id": self.best_run_id,
             "tui_advice": self.tui_advice,
             "resolution": self.resolution,
+            "lead": self.lead,
+            "also": self.also,
             "rules": [r.to_dict() for r in self.rules],
         }
 
@@ -97,4 +105,6 @@ class GuardReport:
             d.get("evalset_path"),
             d.get("best_run_id"),
             d.get("tui_advice"),
+            d.get("lead"),
+            list(d.get("also") or []),
         )

@@ -48,10 +48,9 @@ class GuardRefused(WorkbenchError):
     exit_code = 1
 
     def __init__(self, report: Any) -> None:
+        # present/finetune_guard.refused_message words it with the guard's advice
         super().__init__(
-            "fine-tune refused by the guard: "
-            + report.advice
-            + ' (see `workbench finetune check`; to train anyway pass --override "reason")'
+            'fine-tune refused by the guard (see `workbench finetune check`; to train anyway pass --override "reason")'
         )
         self.report = report
 
@@ -175,9 +174,7 @@ def prepare_job(
 
     # The knowledge check, again, on the targets actually trained on.
     knowledge = guard_mod.knowledge_rule(targets, guard_mod.corpus_passages(project), settings)
-    report.rules = [r for r in report.rules if r.name != "knowledge"] + [knowledge]
-    if not knowledge.passed:
-        warnings.append(knowledge.summary)
+    report.rules = [r for r in report.rules if r.name != "knowledge"] + [knowledge]  # a warning present/ words
 
     # Everything a user can get wrong in the data fails here, before a job row exists.
     tokenizer = load_tokenizer(base.folder)

@@ -149,9 +149,10 @@ class FinetuneTab(Vertical):
     @work(thread=True, exclusive=True, group="ft-guard", exit_on_error=False)
     def run_check(self, signal: str, seq: int) -> None:
         from workbench.core.finetune.guard import check
+        from workbench.present.finetune_guard import worded
 
         try:
-            report = check(self.project, signal or None)
+            report = worded(check(self.project, signal or None))
         except WorkbenchError as exc:
             self.post_message(self.GuardChecked(seq, signal, None, error_line(exc)))
             return

@@ -18,7 +18,8 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from workbench.core.errors import WorkbenchError
 from workbench.present.evals import safe
-from workbench.present.finetune import outcome_line, progress_line
+from workbench.present.finetune import outcome_line, plan_warnings, progress_line
+from workbench.present.finetune_guard import refused_message
 from workbench.tui.widgets.evals_controls import error_line
 from workbench.tui.widgets.finetune_form import FIELDS, field_value
 
@@ -277,7 +278,7 @@ class TrainPanel(Vertical):
                     f"{ds.answer_tokens} answer tokens, {plan.total_steps} steps on "
                     f"{plan.base.spec} — starting the training process…"
                 )
-                self.post_message(self.Prepared(job_id, plan.total_steps, text, plan.warnings))
+                self.post_message(self.Prepared(job_id, plan.total_steps, text, plan_warnings(plan)))
             else:
                 job_id = resume
             run = TrainingRun(project, job_id, resume=resume is not None)
@@ -298,7 +299,7 @@ class TrainPanel(Vertical):
                 (run.folder / "cancel").touch()
             outcome = run.wait()
         except GuardRefused as refused:
-            self.post_message(self.Failed(safe(refused.message), refused.report))
+            self.post_message(self.Failed(safe(refused_message(refused.report)), refused.report))
             return
         except WorkbenchError as exc:
             self.post_message(self.Failed(safe(error_line(exc))))
