@@ -66,3 +66,15 @@ def test_the_evals_tab_shows_the_resolution_in_the_summary_and_the_diff_line(roo
         assert stats_line(diff).endswith(f"(Δ 95% CI -75% to +0%) · the set resolves ±{X} points")
     finally:
         project.close()
+
+
+def test_a_comparison_of_one_case_says_it_resolves_nothing_instead_of_over_100_points(root, capsys):
+    """A `--limit 1` run compared with another: the resolution is over 100 points, which is no
+    number to act on (a new user saw "±144 points"); the words say the set is too small."""
+    assert main(["--project", str(root), "eval", "run", "--limit", "1"]) == 0
+    assert main(["--project", str(root), "eval", "run", "--limit", "1", "--variant", "sloppy"]) == 0
+    capsys.readouterr()
+    assert main(["--project", str(root), "eval", "diff", "e1", "e2"]) == 0
+    out = capsys.readouterr().out
+    assert "the set is too small to resolve any change (0 of 1 case flipped; run more cases to compare)" in out
+    assert "±1" not in out and "points" not in out.split("flipped")[0].rsplit("\n", 1)[-1]

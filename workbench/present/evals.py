@@ -24,7 +24,7 @@ from workbench.present.eval_report import panel_lines
 from workbench.present.eval_report import summary_body as summary_body
 from workbench.present.eval_report import summary_lines as summary_lines
 from workbench.present.gate import gate_checks, gate_reasons
-from workbench.present.numbers import pct, pct_ci, points, resolution_words, signed_cost, signed_ms
+from workbench.present.numbers import pct, pct_ci, resolution_words, resolves, signed_cost, signed_ms
 
 Texts = dict[str, tuple[str | None, str | None]]
 
@@ -332,7 +332,7 @@ def stats_line(diff: RunDiff) -> str:
     return (
         f"{st.words} · pass {pct(st.pass_rate_a)} → {pct(st.pass_rate_b)} "
         f"(Δ 95% CI {st.ci_low * 100:+.0f}% to {st.ci_high * 100:+.0f}%) · "
-        f"the set resolves ±{points(st.resolution)} points"
+        f"the set {resolves(st.resolution)}"
     )
 
 

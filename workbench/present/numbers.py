@@ -26,6 +26,7 @@ __all__ = [
     "points",
     "signed_points",
     "resolution_words",
+    "resolves",
     "about",
     "score",
     "signed_score",
@@ -134,12 +135,18 @@ def signed_points(share: float) -> str:
     return f"{share * 100:+.1f}"
 
 
+def resolves(mde: float) -> str:
+    """`resolves ±5 points`; a resolution of 100 points or more (a handful of shared cases) can
+    resolve no change at all, and "±144 points" would read as a number to act on."""
+    if mde >= 1.0:
+        return "is too small to resolve any change"
+    return f"resolves ±{points(mde)} points"
+
+
 def resolution_words(n: int, flips: int, mde: float) -> str:
     """`the set resolves ±5 points (2 of 83 cases flipped; ...)`: what one comparison can tell."""
-    return (
-        f"the set resolves ±{points(mde)} points ({flips} of {n} case{'s' if n != 1 else ''} "
-        f"flipped; a smaller change usually passes as noise)"
-    )
+    tail = "a smaller change usually passes as noise" if mde < 1.0 else "run more cases to compare"
+    return f"the set {resolves(mde)} ({flips} of {n} case{'s' if n != 1 else ''} flipped; {tail})"
 
 
 def signed_pct(value: float, decimals: int = 1) -> str:
