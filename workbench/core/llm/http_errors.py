@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from workbench.core.llm.base import ProviderError
 
+REFUSED = "connection refused"  # the reason `unreachable` gives when nothing listens on the port
+
 
 def causes(exc: BaseException) -> list[BaseException]:
     """exc and everything chained under it (httpx wraps httpcore wraps anyio wraps the OSError,
@@ -31,7 +33,7 @@ def connect_reason(exc: BaseException) -> str:
 
     for e in causes(exc):
         if isinstance(e, ConnectionRefusedError):
-            return "connection refused"
+            return REFUSED
         if isinstance(e, socket.gaierror):
             return "host name not found"
         if isinstance(e, OSError) and e.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
@@ -40,7 +42,7 @@ def connect_reason(exc: BaseException) -> str:
             return "connect timed out"
     text = str(exc).lower()
     if "refused" in text:
-        return "connection refused"
+        return REFUSED
     if "name or service not known" in text or "nodename" in text or "name resolution" in text:
         return "host name not found"
     return str(exc) or type(exc).__name__

@@ -7,6 +7,7 @@ only talks to Ollama should never pay for.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -30,8 +31,16 @@ def make_provider(spec: str, config: Config) -> Provider:
     endpoint = endpoint_for(config, spec)
     # Reused, not rebuilt per call: a new HTTP client costs milliseconds, and a host pool's
     # outstanding counts and down marks must be shared by every generation in this process (an
-    # eval's cases, `ask`, both A/B panes: tests/test_hosts_generations.py).
-    key = (spec, config.model.host, endpoint, config.timeouts.connect_s, str(config.model.think))
+    # eval's cases, `ask`, both A/B panes: tests/test_hosts_generations.py). OLLAMA_HOST is in
+    # the key: a model with no host of its own resolves it when its provider is made.
+    key = (
+        spec,
+        config.model.host,
+        os.environ.get("OLLAMA_HOST"),
+        endpoint,
+        config.timeouts.connect_s,
+        str(config.model.think),
+    )
     if key not in _OLLAMA_PROVIDERS:
         default = config.model.host if spec.startswith("ollama:") else None  # model.host is Ollama's
         hosts = endpoint.hosts

@@ -5,8 +5,10 @@ The rules, in one place so every caller (CLI, TUI, eval runner) behaves the same
   between tokens, and a total deadline. A deadline passed after output ends the call as `timeout`
   with the partial output kept.
 - Retries only before the first token and only for failures that are safe to repeat (connection
-  refused, 503 busy), with exponential backoff and jitter. A stream that already showed tokens is
-  never silently re-run, and never replaced by a fallback's answer.
+  refused, 503 busy), with exponential backoff and jitter. A refused connection with a fallback
+  next in the chain is not retried: nothing listens there, so the fallback answers at once. A
+  stream that already showed tokens is never silently re-run, and never replaced by a fallback's
+  answer.
 - Fallback: the chain is tried in order; each model's failure is recorded with its reason, and the
   result says which model answered.
 - Metering: TTFT, total time, tokens/s over the generation phase, token counts, cost.
@@ -41,6 +43,7 @@ from workbench.core.llm.base import (
     Token,
 )
 from workbench.core.llm.hosts import HostFailover
+from workbench.core.llm.http_errors import REFUSED
 from workbench.core.message_numbers import secs
 
 # model spec -> monotonic time until which it is considered down (connect failures only)
@@ -306,7 +309,7 @@ class ResilientCall:
                             result.model_used = result.model_used or provider.name
                             yield Notice(f"{provider.name}: {exc.message}", "error")
                             return
-                        if exc.retryable and retry < self.retries.count:
+                        if exc.retryable and retry < self.retries.count and not self._fall_back_now(exc, position):
                             delay = max(backoff_delay(retry, self.retries), exc.retry_after_s or 0.0)
                             remaining = self.timeouts.total_s - (self.clock() - start)
                             if delay >= remaining and exc.retry_after_s:
@@ -344,6 +347,13 @@ class ResilientCall:
             result.total_ms = (self.clock() - start) * 1000
             if result.cost is None:
                 result.cost = cost_of(result.prompt_tokens, result.completion_tokens, self.pricing)
+
+    def _fall_back_now(self, exc: ProviderError, position: int) -> bool:
+        """Nothing listens where the model should be (connection refused) and a fallback comes
+        next: a retry a second later almost always meets the same closed port, so the call goes to
+        the fallback at once instead of paying the backoff (about 2 s on every `ask` with Ollama
+        not running). Timeouts, 5xx, busy servers and dropped connections are still retried."""
+        return exc.kind == "connect" and exc.message.endswith(f"({REFUSED})") and position + 1 < len(self.chain)
 
     def _restartable(self, provider: Provider, exc: ProviderError, retry: int, partial: str) -> bool:
         """A host of a pool died after output began, and the caller allows a restart: try again on
