@@ -75,6 +75,29 @@ def print_stop(stop: Stop, resume: str) -> None:
         )
 
 
+def run_notes(outcome: Any, verdict: Verdict) -> list[Any]:
+    """Under a finished run's summary: which model answered when it was not the one asked for
+    (`answered: model embedded @b179c9523d0e (fell back from ollama:llama3.2, unreachable)`),
+    and, on a set's first run, why no resolution is printed yet."""
+    from workbench.core.evals.answered import model_words
+    from workbench.present.evals import text
+
+    summary = outcome.summary
+    answered = summary.get("answered_by") or []
+    out = []
+    if any(group.get("fell_back_from") for group in answered):
+        out.append(text(f"answered: {model_words(None, None, answered)}", "yellow"))
+    if outcome.status == "done" and not summary.get("resolution") and verdict.diff is None:
+        out.append(
+            text(
+                "resolution: measured from the flips between two runs of the set, so it shows from "
+                "the next run on (or with --baseline)",
+                "dim",
+            )
+        )
+    return out
+
+
 def print_run(outcome: Any, verdict: Verdict, evalset: Any, *, as_json: bool) -> None:
     diff, gate, gated = verdict.diff, verdict.gate, verdict.gated
     if as_json:
@@ -102,7 +125,12 @@ def print_run(outcome: Any, verdict: Verdict, evalset: Any, *, as_json: bool) ->
             + (f" ({outcome.skipped} case(s) kept from before the resume)" if outcome.skipped else "")
         )
     )
-    print_all(out, present.summary_texts(outcome.summary), present.failure_texts(outcome.results, limit=15))
+    print_all(
+        out,
+        present.summary_texts(outcome.summary),
+        run_notes(outcome, verdict),
+        present.failure_texts(outcome.results, limit=15),
+    )
     if diff is not None:
         out.print()
         print_all(

@@ -426,8 +426,21 @@ def first_nonempty_filter(diff: RunDiff, order: Iterable[str] = ("changed", "all
 # ------------------------------------------------------------------------------ runs table
 
 
-RUN_COLUMNS = ("run", "when", "eval set", "variant", "status", "pass rate", "95% CI", "cases", "cached", "judge err")
-_NAMES = ("eval set", "variant")  # the only columns cut (with …): the run id is what show/diff need
+RUN_COLUMNS = (
+    "run",
+    "when",
+    "eval set",
+    "variant",
+    "model",
+    "status",
+    "pass rate",
+    "95% CI",
+    "cases",
+    "cached",
+    "judge err",
+)
+# the only columns cut (with …): the run id is what show/diff need
+_NAMES = ("eval set", "variant", "model")
 
 
 def cases_cell(row: Mapping[str, Any], summary: dict[str, Any]) -> str:
@@ -439,9 +452,12 @@ def cases_cell(row: Mapping[str, Any], summary: dict[str, Any]) -> str:
 
 def run_row_cells(row: Mapping[str, Any]) -> dict[str, str]:
     """One `eval runs` line's cells, by column name."""
+    from workbench.core.evals.answered import answered_cell
     from workbench.core.variants import variant_label
 
     s = row["summary"] if isinstance(row.get("summary"), dict) else {}
+    config = row["config"] if isinstance(row.get("config"), dict) else {}
+    variant = config["variant"] if isinstance(config.get("variant"), dict) else {}
     rate = s.get("pass_rate")
     lo, hi = (s.get("ci") or [None, None])[:2]
     return {
@@ -449,6 +465,8 @@ def run_row_cells(row: Mapping[str, Any]) -> dict[str, str]:
         "when": (row.get("created_at") or "")[5:16].replace("T", " "),
         "eval set": terminal_safe(row.get("evalset_name") or ""),
         "variant": terminal_safe(variant_label(row.get("variant_name"), row.get("variant_id"))),
+        "model": terminal_safe(answered_cell(variant.get("model"), s.get("answered_by"))),
+        "_fell_back": "yes" if any(g.get("fell_back_from") for g in s.get("answered_by") or []) else "",
         "status": row.get("status") or "",
         "pass rate": "" if rate is None else pct(rate),
         "95% CI": "" if rate is None else ci_range(lo, hi),
@@ -460,6 +478,7 @@ def run_row_cells(row: Mapping[str, Any]) -> dict[str, str]:
 
 def fit_run_columns(cells: list[dict[str, str]], width: int) -> tuple[dict[str, int], dict[str, str]]:
     """Column widths (in order) and headers for `eval runs`: one line per run within `width`.
+    The model column is there only when a listed run was answered (in part) by a fallback.
     Only the names are ever cut; cache hits and judge errors give way first, then `pass rate`
     is headed `pass`, the names shrink to 12, the date goes, the names shrink to 6."""
     from rich.cells import cell_len  # terminal cells, not characters: a CJK name is twice as wide
@@ -467,13 +486,16 @@ def fit_run_columns(cells: list[dict[str, str]], width: int) -> tuple[dict[str, 
     natural = {c: max([len(c), *(cell_len(row[c]) for row in cells)]) for c in RUN_COLUMNS}
     headers = {c: c for c in RUN_COLUMNS}
     cols = list(RUN_COLUMNS)
+    if not any(row.get("_fell_back") for row in cells):  # the variant's own model answered: said already
+        cols.remove("model")
+    shown = [n for n in _NAMES if n in cols]
 
     def room_for_names() -> int:
         fixed = sum(natural[c] for c in cols if c not in _NAMES)
         return width - fixed - 2 * (len(cols) - 1)
 
     def fits(least: int) -> bool:
-        return room_for_names() >= sum(min(natural[n], least) for n in _NAMES)
+        return room_for_names() >= sum(min(natural[n], least) for n in shown)
 
     for step in ("cached", "judge err", "pass"):
         if fits(18):
@@ -485,10 +507,12 @@ def fit_run_columns(cells: list[dict[str, str]], width: int) -> tuple[dict[str, 
             cols.remove(step)
     if not fits(12):
         cols.remove("when")
-    names = {n: natural[n] for n in _NAMES}
+    names = {n: natural[n] for n in shown}
     room = room_for_names()
     while sum(names.values()) > room and max(names.values()) > 6:  # the wider name gives way first
-        wider = max(_NAMES, key=lambda n: names[n])
+        # ... the model last: `embedded (fallback)` is the one thing a fell-back run must say
+        names_first = [n for n in shown if n != "model" and names[n] > 6] or shown
+        wider = max(names_first, key=lambda n: names[n])
         names[wider] -= 1
     return {c: names.get(c, natural[c]) for c in cols}, headers
 

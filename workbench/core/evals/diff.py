@@ -228,13 +228,19 @@ def _short_hash(value: Any) -> str:
 
 
 def run_identity(
-    spec: dict[str, Any] | None, *, evalset_hash: str | None, index_build: str | None, model_digest: str | None
+    spec: dict[str, Any] | None,
+    *,
+    evalset_hash: str | None,
+    index_build: str | None,
+    model_digest: str | None,
+    answered: list[dict[str, Any]] | None = None,
 ) -> str:
     """`prompt qa #1a2b3c4d · retrieval hybrid k=5 #5e6f7a8b · index build 9c0d1e2f · model
     ollama:llama3.2 @a1b2c3d4e5f6 · eval set 0123456789`: what decides a run's answers, on one
     line, so two runs that should be comparable can be checked at a glance. The hashes are of
-    the prompt's template/system/examples and of every retrieval setting."""
-    from workbench.core.llm.base import short_digest
+    the prompt's template/system/examples and of every retrieval setting. The model is the one
+    that answered (`answered`, answered.py), with the one it fell back from."""
+    from workbench.core.evals.answered import model_words
 
     spec = spec or {}
     prompt = {k: spec.get(k) for k in ("template", "system", "examples")}
@@ -246,7 +252,7 @@ def run_identity(
     else:
         parts.append("no retrieval")
     parts.append(
-        f"model {spec.get('model') or '?'} @{short_digest(model_digest)}"
+        model_words(spec.get("model"), model_digest, answered)
         + (f" adapter {spec['adapter']}" if spec.get("adapter") else "")
     )
     parts.append(f"eval set {(evalset_hash or '?')[:10]}")

@@ -323,8 +323,25 @@ class EvalRunner:
             }
         if status == "done":  # what the set resolves at the flip rate against the previous run
             summary["resolution"] = resolution_vs_previous(store, run_id, results)
+        summary["answered_by"] = self._record_answering_model(run_id)
         runstore.finish_run(store, run_id, status, summary)
         return RunOutcome(run_id, status, summary, results, skipped=self._skipped)
+
+    def _record_answering_model(self, run_id: int) -> list[dict[str, Any]]:
+        """The models that answered (answered.py). When one model answered every case and it is
+        not the one whose digest the run recorded at its start (the fallback answered: Ollama
+        was down), the run's `model_digest` becomes the answering weights': the diff, the
+        history's segments and a resume compare the weights that answered, not the ones asked."""
+        from workbench.core.evals.answered import answered_by
+
+        store = self.project.store
+        answered = answered_by(store, run_id)
+        config = dict(runstore.get_run(store, run_id).get("config") or {})
+        digest = answered[0].get("digest") if len(answered) == 1 else None
+        if digest and digest != config.get("model_digest"):
+            config.update(model_digest=digest, model_identity={"digest": digest})
+            store.update("eval_runs", run_id, {"config": config})
+        return answered
 
     def _needs(self, base: str) -> bool:
         return any(a.base == base for c in self.evalset.cases for a in c.assertions)

@@ -99,6 +99,7 @@ def run_info(row: Mapping[str, Any]) -> RunInfo:
         evalset_hash=row.get("evalset_hash"),
         index_build=config.get("index_build"),
         model_digest=config.get("model_digest"),
+        answered=as_dict(row.get("summary")).get("answered_by"),
     )
     return RunInfo(
         row["id"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -53,31 +54,42 @@ def select_cases(evalset: Any, *, tags: list[str], case_ids: list[str], limit: i
 
 @dataclass(frozen=True)
 class Pace:
-    """Seconds between finished, uncached cases in past eval runs answered by `model`."""
+    """Seconds between finished, uncached cases in past eval runs that asked `model`;
+    `answered_by` is the model that answered most of them when it was another one (the
+    fallback, with Ollama down): the pace is that model's, and says so."""
 
     model: str
     seconds_per_case: float
     samples: int
     runs: int
+    answered_by: str | None = None
 
     def estimate(self, cases: int) -> float:
         return self.seconds_per_case * cases
 
+    @property
+    def on(self) -> str:
+        """`embedded`, or `embedded, the fallback for ollama:llama3.2`: whose pace this is."""
+        return f"{self.answered_by}, the fallback for {self.model}" if self.answered_by else self.model
+
 
 def measured_pace(store: Store, model: str) -> Pace | None:
-    """The median gap between consecutive uncached cases of the last runs whose answers came
-    from `model` (a spec as configured, e.g. `embedded` or `ollama:llama3.2`), or None when no
-    run has two such cases yet.
+    """The median gap between consecutive uncached cases of the last runs that asked `model` (a
+    spec as configured, e.g. `embedded` or `ollama:llama3.2`), or None when no run has two such
+    cases yet. The pace is of the model that answered: with Ollama down that was the fallback,
+    and `answered_by` names it (the next run will most likely fall back too).
 
     Gaps, not each answer's own duration: a case's `total_ms` includes its wait for the model
     (the embedded model answers one case at a time whatever the concurrency), while the gap
     is the run's real throughput. The median drops the pause of a run that was resumed later.
+    An answer cut at num_predict counts: the call finished (the small embedded model hits the
+    limit on most cases, which left it with no estimate at all).
     """
     with store.lock:
         rows = store.conn.execute(
-            "SELECT r.run_id, r.created_at FROM eval_results r "
+            "SELECT r.run_id, r.created_at, g.model_used FROM eval_results r "
             "JOIN generations g ON g.id = r.generation_id "
-            "WHERE r.cached = 0 AND g.model_requested = ? AND g.status = 'ok' "
+            "WHERE r.cached = 0 AND g.model_requested = ? AND g.status IN ('ok', 'truncated') "
             "AND r.run_id IN (SELECT DISTINCT r2.run_id FROM eval_results r2 "
             "  JOIN generations g2 ON g2.id = r2.generation_id "
             "  WHERE r2.cached = 0 AND g2.model_requested = ? ORDER BY r2.run_id DESC LIMIT ?) "
@@ -86,7 +98,8 @@ def measured_pace(store: Store, model: str) -> Pace | None:
         ).fetchall()
     gaps: list[float] = []
     previous: dict[int, datetime] = {}
-    for run_id, created in rows:
+    used = Counter(u for _, _, u in rows if u)
+    for run_id, created, _ in rows:
         try:
             at = datetime.fromisoformat(created)
         except (TypeError, ValueError):
@@ -96,7 +109,8 @@ def measured_pace(store: Store, model: str) -> Pace | None:
         previous[run_id] = at
     if not gaps:
         return None
-    return Pace(model, statistics.median(gaps), len(gaps), len(previous))
+    most = used.most_common(1)[0][0] if used else None
+    return Pace(model, statistics.median(gaps), len(gaps), len(previous), most if most != model else None)
 
 
 def duration_text(seconds: float) -> str:

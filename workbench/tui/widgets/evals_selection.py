@@ -34,7 +34,7 @@ def estimate_text(cases: int, of: int, pace: Pace | None, model: str) -> str:
         return f"{count} · no past run on {model} to time it by"
     per_case = f"{pace.seconds_per_case:.{1 if pace.seconds_per_case < 10 else 0}f}"
     runs = f"{pace.runs} past run{'s' if pace.runs != 1 else ''}"
-    return f"{count} · about {duration_text(pace.estimate(cases))} ({per_case} s a case on {model}, {runs})"
+    return f"{count} · about {duration_text(pace.estimate(cases))} ({per_case} s a case on {pace.on}, {runs})"
 
 
 class EvalSelection(Vertical):
