@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -179,7 +180,7 @@ def load_located(path: Path, text: str | None = None) -> Located:
     except yaml.reader.ReaderError as exc:
         raise reader_error(exc, text, path) from None
     except yaml.MarkedYAMLError as exc:
-        line, problem = yaml_error_where(exc)
+        line, problem = yaml_error_where(exc, text)
         raise WorkbenchError(f"invalid YAML: {problem}", path=path, line=line) from None
     except yaml.YAMLError as exc:
         raise WorkbenchError(f"invalid YAML: {exc}", path=path) from None
@@ -342,17 +343,96 @@ class Builder:
         raise TypeError(f"unsupported annotation {tp!r} for {name}")  # a bug, not a user error
 
 
-def yaml_error_where(exc: yaml.MarkedYAMLError) -> tuple[int | None, str]:
+def yaml_error_where(exc: yaml.MarkedYAMLError, text: str | None = None) -> tuple[int | None, str]:
     """(line, message) of a YAML syntax error, pointing where the fix is.
 
     PyYAML reports where it *noticed* the problem: for an unclosed quote that is the end of the
     file, for a missing `}` the next line. For an unfinished quote or flow collection ({ }, [ ])
     the line where it began (the context mark) is the one to fix, and the line where the problem
-    surfaced is added to the message. For block structure (indentation) the problem line is."""
+    surfaced is added to the message. For block structure (indentation) the problem line is.
+
+    With the file's `text`, the common mistakes get a plain sentence first (yaml_hint), and
+    PyYAML's own words follow in parentheses."""
     problem_mark, context_mark = exc.problem_mark, exc.context_mark
     problem = " ".join(x for x in (exc.context, exc.problem) if x) or str(exc)
     unfinished = any(w in (exc.context or "") for w in ("quoted scalar", "flow"))  # a quote, { or [
+    hint = yaml_hint(exc, text) if text is not None else None
+    if hint:
+        line, where = hint
+        return line, f"{where} (YAML parser: {problem})"
     if unfinished and context_mark is not None and problem_mark is not None and context_mark.line < problem_mark.line:
         return context_mark.line + 1, f"{problem} (noticed on line {problem_mark.line + 1})"
     mark = problem_mark or context_mark
     return (mark.line + 1 if mark else None), problem
+
+
+_NO_SPACE = re.compile(r"^\s*(?:-\s+)?([A-Za-z_][\w.-]*):(?![\s/:]|$)(\S.*)$")  # `name:llama` (not `http://`)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _code_lines(lines: list[str], before: int) -> list[int]:
+    """0-based numbers of the lines before `before` that hold something (not blank, not a
+    comment), nearest first."""
+    return [
+        n
+        for n in range(min(before, len(lines)) - 1, -1, -1)
+        if lines[n].strip() and not lines[n].lstrip().startswith("#")
+    ]
+
+
+def yaml_hint(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, str] | None:
+    """(line, a plain sentence) for the YAML mistakes people make by hand, or None: a tab
+    character, an unclosed quote or bracket, no space after a key's colon, a line indented more
+    or less than the keys around it. PyYAML's wording (`expected <block end>, but found
+    '<block mapping start>'`) names its parser's states, not the mistake."""
+    lines = text.splitlines()
+    context, problem = exc.context or "", exc.problem or ""
+    pm, cm = exc.problem_mark, exc.context_mark
+    if pm is None:
+        return None
+    p = pm.line  # 0-based
+    if "'\\t'" in problem or "\t" in problem:
+        return p + 1, (f"line {p + 1} has a tab character; YAML indents with spaces only (replace the tab with spaces)")
+    if "quoted scalar" in context and cm is not None:
+        quote = lines[cm.line][cm.column] if cm.line < len(lines) and cm.column < len(lines[cm.line]) else '"'
+        return cm.line + 1, (
+            f"the {quote} that opens on line {cm.line + 1} is never closed: add the closing {quote} "
+            f"(noticed on line {p + 1})"
+        )
+    if "flow" in context and cm is not None:
+        opener = "[" if "sequence" in context else "{"
+        closer = "]" if opener == "[" else "}"
+        return cm.line + 1, (
+            f"the {opener} on line {cm.line + 1} is never closed, or an item in it lacks a comma: "
+            f"close it with {closer} (noticed on line {p + 1})"
+        )
+    block = "mapping values are not allowed" in problem or "could not find expected ':'" in problem
+    block = block or "<block end>" in problem
+    if not block or not lines:
+        return None
+    p = min(p, len(lines) - 1)  # a problem noticed at the end of the file
+    near = [p, *([cm.line] if cm is not None and cm.line < len(lines) else []), *_code_lines(lines, p)[:2]]
+    for n in near:  # the key without a space is often on the line before the one noticed
+        found = _NO_SPACE.match(lines[n])
+        if found and not lines[n].rstrip().endswith(":"):
+            key, rest = found.groups()
+            return n + 1, f"line {n + 1} has no space after the colon of `{key}:` (write `{key}: {rest.strip()}`)"
+    above = _code_lines(lines, p)
+    if not above:
+        return None
+    q = above[0]
+    here, there = _indent(lines[p]), _indent(lines[q])
+    if here > there:
+        return p + 1, (
+            f"line {p + 1} is indented more than the key above it expects ({here} spaces; line {q + 1} has "
+            f"{there} and a value of its own): line it up with line {q + 1}"
+        )
+    if here < there and not any(_indent(lines[n]) == here for n in above):
+        return p + 1, (
+            f"line {p + 1} is indented {here} spaces, which lines up with no key above it: keys of one "
+            "mapping start in the same column"
+        )
+    return None

@@ -311,7 +311,7 @@ class _Parser:
         try:
             root = compose(text, self.path)
         except yaml.MarkedYAMLError as exc:
-            line, problem = yaml_error_where(exc)
+            line, problem = yaml_error_where(exc, text)
             if "flow" in (exc.context or "") and "but got '?'" in (exc.problem or ""):
                 problem += " (inside { } or [ ], quote text that contains '?' or ': ')"
             raise self.err(f"bad YAML: {problem}", line=line, case=_case_before(text, line)) from None
