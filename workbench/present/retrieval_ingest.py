@@ -10,6 +10,7 @@ import _thread
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, TypeVar
@@ -18,7 +19,7 @@ from rich.console import Console
 from rich.text import Text
 
 from workbench.present.progress import progress_bar
-from workbench.present.retrieval import progress_fields
+from workbench.present.retrieval import progress_fields, progress_text
 
 if TYPE_CHECKING:
     from workbench.core.project import Project
@@ -64,8 +65,12 @@ def ingest_with_progress(
     previous = signal.signal(signal.SIGINT, on_sigint) if main else None
     progress = progress_bar(err, "files", "chunks", "rate", "eta", elapsed=True, disable=quiet)
     task = progress.add_task("scanning", total=None, files="", chunks="", rate="", eta="")
+    log = None if quiet or not progress.disable else PlainIngestLog(err)  # CI, a redirect: lines
 
     def on_progress(p: IngestProgress) -> None:
+        if log is not None:
+            log(p)
+            return
         f = progress_fields(p)
         if p.phase == "embedding":
             progress.update(
@@ -92,6 +97,29 @@ def ingest_with_progress(
             timer.cancel()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+
+
+class PlainIngestLog:
+    """The ingest's progress where no bar can be drawn (stderr is a pipe or a file: CI, a
+    redirect): one plain line at each phase, then every tenth of the chunks or every
+    `every_s` seconds, whichever comes first, so a long ingest is never silent for minutes.
+    `ingest: embedding · 3/10 files · 40/120 chunks · 35.2 chunks/s · ETA 0:03`."""
+
+    def __init__(self, console: Console, *, every_s: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.console, self.every_s, self.clock = console, every_s, clock
+        self.phase = ""
+        self.tenth = -1
+        self.last = 0.0
+
+    def __call__(self, p: IngestProgress) -> None:
+        if p.phase == "done":  # the report follows
+            return
+        now = self.clock()
+        tenth = 10 * p.chunks_done // p.chunks_total if p.phase == "embedding" and p.chunks_total else -1
+        if p.phase == self.phase and tenth <= self.tenth and now - self.last < self.every_s:
+            return
+        self.phase, self.tenth, self.last = p.phase, tenth, now
+        self.console.print(Text(f"ingest: {progress_text(p)}"), soft_wrap=True)
 
 
 def interactive() -> bool:
