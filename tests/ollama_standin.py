@@ -677,7 +677,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not s._known(name):
             return self._error(404, f"model '{name}' not found")
         caps = s.config.capabilities
-        if caps is None and _norm(name) in {_norm(m) for m in s.config.embedding_models}:
+        embeds = _norm(name) in {_norm(m) for m in s.config.embedding_models}
+        if caps is None and embeds:
             caps = ["embedding"]  # what `ollama show nomic-embed-text` lists
         if caps is None:
             caps = ["completion", "tools"] + (["thinking"] if s.config.thinking else [])
@@ -693,7 +694,8 @@ class _Handler(BaseHTTPRequestHandler):
             "model_info": {
                 "general.architecture": arch,
                 "general.parameter_count": 1_235_814_432,
-                f"{arch}.context_length": 131072,
+                # the GGUF's trained context (nomic-bert.context_length 2048 for nomic-embed-text)
+                f"{arch}.context_length": s.config.embed_context if embeds else 131072,
             },
             "capabilities": caps,
             "modified_at": "2026-08-01T12:00:00.123456789Z",

@@ -133,3 +133,20 @@ def test_ingest_progress_counts_each_batch(tmp_path: Path, standin):
     assert [e.chunks_done for e in embedding] == list(range(2, report.chunks_embedded, 2)) + [report.chunks_embedded]
     assert all(e.chunks_total == report.chunks_embedded for e in embedding) and seen[-1].phase == "done"
     assert all(len(r.body["input"]) <= 2 for r in standin.requests_to("/api/embed"))
+
+
+def test_a_documents_window_is_the_models_context_from_api_show(tmp_path: Path, standin):
+    """The document vector embeds a document's start up to the model's context (/api/show's
+    model_info `<arch>.context_length`), not the 256 tokens assumed for a model that does not say."""
+    standin.configure(embed_context=400)  # stand-in tokens are words; ingest estimates 1.3 per word
+    root = _project(tmp_path, standin.url)
+    words = [f"mouse{i}" for i in range(1200)]
+    (root / "docs" / "mice.md").write_text("# Mice\n\n" + " ".join(words) + "\n", encoding="utf-8")
+    assert main(["--project", str(root), "ingest"]) == 0
+    assert standin.requests_to("/api/show")[-1].body["model"] == "nomic-embed-text"
+    sent = [t for r in standin.requests_to("/api/embed") for t in r.body["input"]]
+    window = max((t for t in sent if t.startswith("Mice\n\nmouse0 ")), key=len)
+    n = len(window.split()) - 1  # the heading path comes first
+    assert window.split()[1:] == words[:n]  # the document's start, in order
+    # 256 tokens would be 196 words; the server keeps 398 (its context less BOS and EOS)
+    assert 196 < n <= 398

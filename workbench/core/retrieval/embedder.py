@@ -6,7 +6,6 @@ Details: docs/NOTES.md, section core/retrieval/embedder.py.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -203,10 +202,25 @@ class OllamaEmbedder(Embedder):
         self.digest = digest
         self.path = Path(f"{name}@{digest or 'unknown'}")
         self.device = "ollama"
-        self.max_seq_length = 0  # unknown: the server truncates to the model's context itself
         self._client = _client(connection)
+        # the document vector's window (ingest.py): the model's context, as /api/show says it
+        self.max_seq_length = self._context_length()
         # one text tells the width (and that the model embeds at all) before anything is written
         self.dimension = int(self._embed(["dimension"]).shape[1])
+
+    def _context_length(self) -> int:
+        """The model's context in tokens: /api/show's model_info `<architecture>.context_length`
+        (from the GGUF, e.g. nomic-bert.context_length 2048). 0 when the server does not say or
+        the lookup fails (ingest then uses its default window; /api/embed truncates anyway)."""
+        try:
+            info = self._client.show(self.model_name).modelinfo or {}
+        except _request_errors():
+            return 0
+        arch = info.get("general.architecture")
+        value = info.get(f"{arch}.context_length")
+        if value is None:  # an architecture key the GGUF spells otherwise
+            value = next((v for k, v in info.items() if str(k).endswith(".context_length")), None)
+        return value if isinstance(value, int) and value > 0 else 0
 
     def _failure(self, exc: BaseException) -> EmbeddingFailed:
         """What a failed request means, in the user's words (core/llm/ollama.py map_error)."""
@@ -231,19 +245,15 @@ class OllamaEmbedder(Embedder):
         return problem
 
     def _embed(self, texts: list[str]) -> np.ndarray:
-        import httpx
         import numpy as np
-        import ollama
-        import pydantic
 
-        caught = (ollama.ResponseError, ollama.RequestError, ConnectionError, httpx.HTTPError, pydantic.ValidationError)
         for attempt in range(len(RETRIES) + 1):
             try:
                 # truncate: the server's default, sent so that it does not depend on the version;
                 # chunks are sized far below an embedding model's context (chunk_tokens)
                 reply = self._client.embed(model=self.model_name, input=texts, truncate=True)
                 break
-            except (*caught, json.JSONDecodeError) as exc:
+            except _request_errors() as exc:
                 problem = self._failure(exc)
                 if not problem.retryable or attempt == len(RETRIES):
                     raise problem from exc
@@ -277,6 +287,13 @@ class OllamaEmbedder(Embedder):
         return out
 
 
+def _request_errors() -> tuple[type[BaseException], ...]:
+    """What the official client raises for a failed request: what core/llm/ollama.py catches."""
+    from workbench.core.llm.ollama import _caught
+
+    return _caught()
+
+
 def _client(connection: tuple[str, float, float]) -> Any:
     """One ollama.Client per host and timeouts for the process (a new httpx client costs ~20 ms
     of CPU loading the CA bundle, see core/llm/ollama.py _tls; this one is asked on every search)."""
@@ -306,10 +323,6 @@ def _connection(model: str, root: Path | None, host: str | None) -> tuple[str, f
 def _listed_digest(model: str, connection: tuple[str, float, float], root: Path | None) -> str | None:
     """The digest GET /api/tags lists for the model now (as core/llm/ollama.py model_identity
     reads it); a clear error when the server is down or does not have the model."""
-    import httpx
-    import ollama
-    import pydantic
-
     from workbench.core.llm.ollama import map_error
 
     name = model[len(OLLAMA_PREFIX) :].strip()
@@ -318,13 +331,7 @@ def _listed_digest(model: str, connection: tuple[str, float, float], root: Path 
     host, connect_s, _ = connection
     try:
         listed = _client(connection).list().models
-    except (
-        ollama.ResponseError,
-        ConnectionError,
-        httpx.HTTPError,
-        json.JSONDecodeError,
-        pydantic.ValidationError,
-    ) as exc:
+    except _request_errors() as exc:
         err = map_error(exc, host=host, model=name, route="/api/tags", connect_timeout_s=connect_s)
         raise EmbeddingFailed(f"{FIELD} {model}: {err.message}", field=FIELD) from exc
 

