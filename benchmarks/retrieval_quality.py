@@ -12,6 +12,8 @@ baseline with a paired bootstrap CI (the same resampled questions on both sides)
 
 `--variants` also scores candidate rankings computed from the same candidate lists (document
 vector weight, fusion weights, score-normalised fusion): how the defaults were chosen.
+`--fts OPTION=VALUE` builds the full-text index with other LanceDB FTS() options (e.g.
+`--fts base_tokenizer=ngram`, character trigrams) on a copy of each set's index.
 
 Run from the repository root: `python benchmarks/retrieval_quality.py [--sets a,b] [--variants]`.
 Indexes and an embedding cache live in benchmarks/.workbench/ (git-ignored), so a second run,
@@ -26,6 +28,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -58,17 +61,30 @@ def set_paths(name: str) -> tuple[Path, Path]:
 
 
 def run_set(
-    name: str, settings: RetrievalSettings, embedder: CachedEmbedder, k: int, variants: bool
+    name: str,
+    settings: RetrievalSettings,
+    embedder: CachedEmbedder,
+    k: int,
+    variants: bool,
+    fts_options: dict[str, Any] | None = None,
 ) -> tuple[dict[str, list[dict]], int, int]:
-    """Per method, the per-case metrics (same case order for every method)."""
+    """Per method, the per-case metrics (same case order for every method). `fts_options`:
+    LanceDB FTS() options for the full-text index instead of the ones ingest uses."""
     corpus, evalset_path = set_paths(name)
     tag = "-".join(f"{v}" for v in settings.chunking_key().values())
+    if fts_options:  # its own copy of the index, so the plain one keeps its full-text index
+        tag += "-fts-" + "-".join(f"{key}={val}" for key, val in sorted(fts_options.items()))
     data_dir = WORK / "retrieval" / f"{name}-{tag}"
     try:
         ingest([corpus], data_dir, settings, embedder=embedder)  # type: ignore[arg-type]
     except IndexMismatch:  # an index from an older layout (index.INDEX_VERSION): rebuild it
         ingest([corpus], data_dir, settings, embedder=embedder, reindex=True)  # type: ignore[arg-type]
     index = Index.open(data_dir, settings.embedding_model)
+    if fts_options:
+        from lancedb.index import FTS
+
+        index.table.create_index("search_text", config=FTS(**fts_options), replace=True)
+        index = Index.open(data_dir, settings.embedding_model)
     cases = [c for c in load_evalset(str(evalset_path)).cases if c.relevant]
     out: dict[str, list[dict]] = {}
 
@@ -195,7 +211,18 @@ def main(argv: list[str]) -> int:
         help="override a retrieval setting (e.g. doc_weight=0, fts_weight=0.5)",
     )
     ap.add_argument("--variants", action="store_true", help="also score alternative rankings")
+    ap.add_argument(
+        "--fts",
+        action="append",
+        default=[],
+        metavar="OPTION=VALUE",
+        help="a LanceDB FTS() option for the full-text index (e.g. base_tokenizer=ngram, stem=false)",
+    )
     args = ap.parse_args(argv)
+    fts_options: dict[str, Any] = {}
+    for kv in args.fts:
+        key, _, val = kv.partition("=")
+        fts_options[key] = {"true": True, "false": False}.get(val.lower(), int(val) if val.isdigit() else val)
 
     settings = RetrievalSettings(k=args.k, chunk_tokens=args.chunk_tokens, overlap_tokens=args.overlap_tokens)
     types = {f.name: f.type for f in dataclasses.fields(RetrievalSettings)}
@@ -209,11 +236,12 @@ def main(argv: list[str]) -> int:
         f"settings: mode={settings.mode} chunk_tokens={settings.chunk_tokens} overlap={settings.overlap_tokens} "
         f"dense_weight={settings.dense_weight} fts_weight={settings.fts_weight} rrf_k={settings.rrf_k} "
         + " ".join(f"{k}={getattr(settings, k)}" for k in ("doc_weight", "doc_vector", "fusion") if k in types)
+        + (f" full-text index FTS({fts_options})" if fts_options else "")
     )
     summary = []
     for s_i, name in enumerate(args.sets.split(",")):
         ts = time.perf_counter()
-        per, n_docs, n_chunks = run_set(name, settings, embedder, args.k, args.variants)
+        per, n_docs, n_chunks = run_set(name, settings, embedder, args.k, args.variants, fts_options)
         n = len(per[BASELINE])
         print(f"\n[{name}: {n} questions, {n_docs} docs, {n_chunks} chunks, {time.perf_counter() - ts:.0f} s]")
         print(

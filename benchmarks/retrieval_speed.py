@@ -22,6 +22,8 @@
    search is therefore timed separately. (Per-query CPU time is no help here: torch's threads
    spin while they wait, so it grows with the load too.)
 
+`--fts OPTION=VALUE` times another full-text index (e.g. `--fts base_tokenizer=ngram`, trigrams).
+
 Run from the repository root: `python benchmarks/retrieval_speed.py [--quick]`.
 """
 
@@ -133,7 +135,12 @@ def synthetic_vectors(n: int, dim: int, kind: str, real: np.ndarray | None, rng:
 
 
 def synthetic_index(
-    data: Path, n: int, pool: list[tuple[str, str]], vecs: np.ndarray, rng: np.random.Generator
+    data: Path,
+    n: int,
+    pool: list[tuple[str, str]],
+    vecs: np.ndarray,
+    rng: np.random.Generator,
+    fts_options: dict | None = None,
 ) -> Index:
     import pyarrow as pa
 
@@ -178,6 +185,10 @@ def synthetic_index(
     )
     idx._table = idx._db.create_table(TABLE, data=table, schema=_schema(dim))
     idx.rebuild_fts()
+    if fts_options:  # another full-text index than ingest builds (--fts)
+        from lancedb.index import FTS
+
+        idx.table.create_index("search_text", config=FTS(**fts_options), replace=True)
     idx.ensure_vector_index()
     idx.write_meta()
     return Index.open(data)
@@ -193,7 +204,9 @@ def real_vectors(pool: list[tuple[str, str]], emb) -> np.ndarray:
         return emb.encode([f"{h}\n\n{t}" for h, t in pool[:256]])
 
 
-def query_latency(sizes: list[int], questions: list[str], settings: RetrievalSettings, kind: str) -> None:
+def query_latency(
+    sizes: list[int], questions: list[str], settings: RetrievalSettings, kind: str, fts_options: dict | None = None
+) -> None:
     emb = get_embedder()
     # text pool: the real chunks of the sample corpus
     sources, _ = discover([ROOT / "sample_data" / "docs"])
@@ -214,7 +227,7 @@ def query_latency(sizes: list[int], questions: list[str], settings: RetrievalSet
     for n in sizes:
         data = Path(tempfile.mkdtemp(prefix=f"wb_speed_{n}_"))
         t = time.perf_counter()
-        idx = synthetic_index(data, n, pool, synthetic_vectors(n, emb.dimension, kind, real, rng), rng)
+        idx = synthetic_index(data, n, pool, synthetic_vectors(n, emb.dimension, kind, real, rng), rng, fts_options)
         build = time.perf_counter() - t
         ann = idx.has_vector_index()
         # search() always computes both candidate lists (so every result shows every method's
@@ -265,7 +278,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--skip-ingest", action="store_true")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--vectors", choices=("perturbed", "random"), default="perturbed")
+    ap.add_argument("--fts", action="append", default=[], metavar="OPTION=VALUE", help="a LanceDB FTS() option")
     args = ap.parse_args(argv)
+    fts = dict(kv.partition("=")[::2] for kv in args.fts)  # string values, e.g. base_tokenizer=ngram
     settings = RetrievalSettings()
     get_embedder()
     if not args.skip_ingest:
@@ -276,7 +291,7 @@ def main(argv: list[str]) -> int:
         print(
             f"query latency ({len(questions)} questions, k={settings.k}, {settings.candidates} candidates per method):"
         )
-        query_latency([int(s) for s in args.sizes.split(",")], questions, settings, args.vectors)
+        query_latency([int(s) for s in args.sizes.split(",")], questions, settings, args.vectors, fts)
     return 0
 
 
