@@ -32,6 +32,11 @@ def _meta(root: Path) -> dict:
     return json.loads((root / ".workbench" / "index" / "meta.json").read_text())
 
 
+def _line_of_setting(root: Path) -> int:
+    lines = (root / "workbench.yaml").read_text().splitlines()
+    return next(i for i, text in enumerate(lines, 1) if "embedding_model:" in text)
+
+
 def _listed_digest(standin) -> str:
     return standin._digest_of("nomic-embed-text")
 
@@ -102,8 +107,9 @@ def test_server_down_names_the_host(tmp_path: Path, ollama_nothing_listening, ca
     root = _project(tmp_path, ollama_nothing_listening)
     assert main(["--project", str(root), "ingest"]) == 2
     err = " ".join(capsys.readouterr().err.split())
-    assert f"retrieval.embedding_model {MODEL}: Ollama at {ollama_nothing_listening} is not reachable" in err
-    assert "connection refused" in err
+    said = f"retrieval.embedding_model: {MODEL}: Ollama at {ollama_nothing_listening} is not reachable"
+    assert f"workbench.yaml:{_line_of_setting(root)}: {said} (connection refused)" in err
+    assert "start Ollama (`ollama serve`) and `ollama pull nomic-embed-text`" in err
 
 
 def test_a_missing_or_chat_model_says_what_to_do(tmp_path: Path, standin, capsys):

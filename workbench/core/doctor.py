@@ -1,6 +1,7 @@
-"""`workbench doctor`'s checks: runs.db, the retrieval index and data_dir, each a Finding that says
-what to do about a problem. Read-only: runs.db over a read-only connection (PRAGMA integrity_check
-reads every page), the index by opening it and reading every data file once.
+"""`workbench doctor`'s checks: runs.db, the embedding model, the retrieval index and data_dir,
+each a Finding that says what to do about a problem. Read-only: runs.db over a read-only
+connection (PRAGMA integrity_check reads every page), the index by opening it and reading every
+data file once, an `ollama:` embedding model by asking its server to embed one word.
 """
 
 from __future__ import annotations
@@ -27,8 +28,27 @@ def diagnose(project: Any) -> list[Finding]:
     if outside:
         findings.append(Finding(NOTE, "data_dir", outside))
     findings += check_store(Path(project.db_path))
-    findings += check_index(project)
+    model = check_embedding(project)
+    findings += model
+    findings += check_index(project, model_usable=not any(f.level == PROBLEM for f in model))
     return findings
+
+
+def check_embedding(project: Any) -> list[Finding]:
+    """Whether `retrieval.embedding_model` can be used: an `ollama:` model's server answers and
+    embeds with it; a folder exists and is a model folder (not loaded: that takes seconds)."""
+    from workbench.core.retrieval.embedder import is_ollama, loaded_embedder, model_problem
+
+    model = project.config.retrieval.embedding_model
+    problem = model_problem(model, Path(project.root))
+    if problem is not None:
+        return [Finding(PROBLEM, "embedding", str(problem))]
+    if is_ollama(model):
+        emb = loaded_embedder(model, Path(project.root))
+        host = getattr(emb, "host", "its server")
+        width = f", {emb.dimension}-dimensional vectors" if emb is not None else ""
+        return [Finding(OK, "embedding", f"{model}: Ollama at {host} serves it{width}")]
+    return [Finding(OK, "embedding", f"{model}: model folder found")]
 
 
 def check_store(path: Path) -> list[Finding]:
@@ -86,8 +106,19 @@ def check_store(path: Path) -> list[Finding]:
     return found
 
 
-def check_index(project: Any) -> list[Finding]:
-    from workbench.core.retrieval.index import Index, IndexUnavailable, NoIndex, chunking_drift, index_dir, staging_dir
+def check_index(project: Any, *, model_usable: bool = True) -> list[Finding]:
+    """The index opens, matches the configured embedding model and reads. When it was built with
+    another model and the configured one cannot be used (`model_usable` False: check_embedding
+    said why), the mismatch is a note: `ingest --reindex` would fail until the model is fixed."""
+    from workbench.core.retrieval.index import (
+        Index,
+        IndexMismatch,
+        IndexUnavailable,
+        NoIndex,
+        chunking_drift,
+        index_dir,
+        staging_dir,
+    )
     from workbench.core.retrieval.service import project_index
 
     settings = project.config.retrieval
@@ -111,6 +142,19 @@ def check_index(project: Any) -> list[Finding]:
         note = index.incomplete()
     except NoIndex:
         return found + [none_yet]
+    except IndexMismatch as exc:
+        if model_usable:
+            return found + [Finding(PROBLEM, "index", exc.reason)]
+        built = Index.read_meta(project_index(project, settings)).get("embedding_model")
+        return found + [
+            Finding(
+                NOTE,
+                "index",
+                f"built with embedding model {built!r}, not the configured {settings.embedding_model!r}: "
+                f"set retrieval.embedding_model back to {built!r}, or fix it (above) and then run "
+                "`workbench ingest --reindex`",
+            )
+        ]
     except IndexUnavailable as exc:
         return found + [Finding(PROBLEM, "index", exc.reason)]
     if note:

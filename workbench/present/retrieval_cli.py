@@ -149,7 +149,9 @@ def status(project: Project, *, as_json: bool) -> int:
         }
         print(json.dumps(data, ensure_ascii=False, indent=2))
     elif problem:
-        _stdout().print(Text(terminal_safe(problem), style="red"))
+        _stdout().print(
+            Text(terminal_safe(problem), style="red"), soft_wrap=True
+        )  # a path cut at the width would not paste
     else:
         _stdout().print(show.status_line(meta), soft_wrap=True)  # one line, as scripts read it; the terminal wraps it
     return 0 if problem is None else 2

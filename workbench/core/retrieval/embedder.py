@@ -75,13 +75,15 @@ def _project(root: Path | None) -> tuple[tuple[str | None, float, float], str | 
     return _PROJECT[key]
 
 
-def _setting_error(message: str, model: str, root: Path | None) -> WorkbenchError:
-    """A WorkbenchError pointing at the line of workbench.yaml that sets `model`
+def _setting_error(
+    message: str, model: str, root: Path | None, kind: type[WorkbenchError] = WorkbenchError
+) -> WorkbenchError:
+    """A WorkbenchError (or `kind`) pointing at the line of workbench.yaml that sets `model`
     (`workbench.yaml:7: retrieval.embedding_model: ...`)."""
     _, path, lines = _project(root)
     if path is None:
-        return WorkbenchError(f"{FIELD} in workbench.yaml: {message}", field=FIELD)
-    return WorkbenchError(f"{FIELD}: {message}", path=path, line=lines.get(model), field=FIELD)
+        return kind(f"{FIELD} in workbench.yaml: {message}", field=FIELD)
+    return kind(f"{FIELD}: {message}", path=path, line=lines.get(model), field=FIELD)
 
 
 # -- sentence-transformers folders -------------------------------------------------------------
@@ -333,7 +335,12 @@ def _listed_digest(model: str, connection: tuple[str, float, float], root: Path 
         listed = _client(connection).list().models
     except _request_errors() as exc:
         err = map_error(exc, host=host, model=name, route="/api/tags", connect_timeout_s=connect_s)
-        raise EmbeddingFailed(f"{FIELD} {model}: {err.message}", field=FIELD) from exc
+        message = f"{model}: {err.message}"
+        if err.kind in ("connect", "timeout"):  # no server: reindexing or retrying cannot help
+            message += (
+                f"; start Ollama (`ollama serve`) and `ollama pull {name}`, or set it back to {DEFAULT_EMBEDDING_MODEL}"
+            )
+        raise _setting_error(message, model, root, EmbeddingFailed) from exc
 
     def full(n: str) -> str:  # no tag means :latest, as Ollama lists it
         return n if ":" in n.rsplit("/", 1)[-1] else f"{n}:latest"
@@ -362,6 +369,20 @@ def _ollama_embedder(model: str, root: Path | None, host: str | None) -> OllamaE
         if digest:
             _DIGESTS[model] = digest
         return emb
+
+
+def model_problem(model: str, root: Path | None, *, load: bool = False) -> WorkbenchError | None:
+    """Why the configured embedding model cannot be used now (its file:line error), or None.
+    An `ollama:` model asks its server (GET /api/tags, and the model itself once); a folder is
+    only checked to be a model folder unless `load` (a load takes seconds)."""
+    try:
+        if is_ollama(model) or load:
+            get_embedder(model, root)
+        else:
+            resolve_model_path(model, root)
+    except WorkbenchError as exc:
+        return exc
+    return None
 
 
 def identity_record(embedder: Any) -> dict[str, str]:

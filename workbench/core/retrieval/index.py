@@ -290,6 +290,8 @@ class Index:
         if not os.access(d, os.R_OK | os.X_OK):
             raise IndexUnavailable(f"retrieval index folder is unreadable: {d} (permission denied)", path=d)
         if not meta_path.exists():
+            if not _holds_data(d):  # a first ingest that failed before creating anything
+                raise NoIndex(f"no retrieval index at {d}: run `workbench ingest` first", path=d)
             raise IndexUnavailable(
                 f"retrieval index at {d} has no {META} (never finished building?): run `workbench ingest --reindex`",
                 path=d,
@@ -441,6 +443,31 @@ class Index:
             _drop_tables(store, keep={self.table_name, retired})
         except IndexUnavailable:
             pass  # disk space only: the next ingest drops them
+
+    def remove_unwritten(self) -> None:
+        """Remove an index this ingest created that holds no chunk yet (the run failed before
+        its first write), so the project reads as before: no index. Call it under the lock."""
+        if self.table is not None:
+            return
+        if self.staged:
+            self.discard()
+        elif self.store is not None:
+            try:
+                self.store.delete(META)
+            except IndexUnavailable:
+                pass  # the next ingest starts it afresh anyway
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    @staticmethod
+    def remove_if_empty(data_dir: Path | str) -> None:
+        """Remove a local index folder that holds nothing but the ingest lock (call it under
+        the lock): what an ingest that failed before creating its index leaves."""
+        if _store_of(data_dir) is not None:
+            return  # there the lock is a lease object, deleted as it is released
+        d = index_dir(data_dir)
+        if d.is_dir() and not _holds_data(d):
+            shutil.rmtree(d, ignore_errors=True)
 
     def discard(self) -> None:
         """Drop a staged build (a cancelled --reindex): the serving index stays as it was."""
@@ -819,6 +846,15 @@ def _checked_meta(text: str, meta_path: Path | str) -> dict[str, Any]:
             path=meta_path,
         )
     return meta
+
+
+def _holds_data(folder: Path) -> bool:
+    """Whether an index folder holds anything besides the ingest lock (and an unfinished
+    meta.json.tmp): only then is a missing meta.json a build that never finished."""
+    try:
+        return any(p.name not in (LOCK, META + ".tmp") for p in folder.iterdir())
+    except OSError:
+        return True
 
 
 def new_build_id() -> str:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,8 +151,10 @@ def ingest(
     if not reindex:
         try:
             index = Index.open(where, settings.embedding_model)
-        except IndexMismatch:
-            raise
+        except IndexMismatch as exc:  # a model that cannot load is named first: --reindex cannot help
+            from workbench.core.retrieval.service import unusable_model
+
+            raise (None if embedder else unusable_model(settings.embedding_model, root, where)) or exc from None
         except IndexUnavailable:
             if Index.meta_exists(where):  # (an unreachable object store raises here)
                 raise  # corrupt: say so (the message tells the user to --reindex)
@@ -168,7 +171,7 @@ def ingest(
         return embedder
 
     lock_owner = index if index is not None else Index(where, {}, None, None)
-    with lock_owner.write_lock():
+    with lock_owner.write_lock(), _removed_if_unwritten(where) as created:
         if index is not None:  # re-read under the lock: another ingest may just have finished
             index = Index.open(where, settings.embedding_model)
         if not reindex:  # a killed --reindex's half-built folder: only disk space now
@@ -190,6 +193,7 @@ def ingest(
                 },
                 staged=reindex,  # built beside the serving index, swapped in when complete
             )
+            created.append(index)
         was_interrupted = index.meta.get("state") == "ingesting"
         indexed = index.file_hashes()
         if index.meta.get("chunking") != chunking and indexed:
@@ -362,6 +366,22 @@ def ingest(
             # run finishes it)
             index.meta["chunking"] = chunking
         return _finish(index, report, t0, changed=changed, emit=emit)
+
+
+@contextmanager
+def _removed_if_unwritten(where: Path | str) -> Iterator[list[Index]]:
+    """Collects the index this run creates; an exception before its first chunk is written
+    (a model that cannot load: Ollama down) removes it again, and the folder that holds only
+    the lock, so a failed first ingest leaves the project as it was. A killed one, which cannot
+    clean up, is still reported incomplete by its meta.json."""
+    created: list[Index] = []
+    try:
+        yield created
+    except BaseException:
+        for index in created:
+            index.remove_unwritten()
+        Index.remove_if_empty(where)
+        raise
 
 
 def _commit(index: Index, per_file: list[tuple[str, list[dict[str, Any]]]]) -> list[tuple[str, list[dict[str, Any]]]]:

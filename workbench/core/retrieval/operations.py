@@ -94,16 +94,18 @@ def eval_and_store(
 
 def index_status(project: Any) -> tuple[dict[str, Any], str | None]:
     """The index's manifest with its row count, and the problem that makes it unusable (or None)."""
-    from workbench.core.retrieval.index import Index, IndexUnavailable
-    from workbench.core.retrieval.service import project_index
+    from workbench.core.retrieval.index import IndexUnavailable
+    from workbench.core.retrieval.service import open_index
 
     settings = project.config.retrieval
     meta: dict[str, Any] = {}
     try:
-        index = Index.open(project_index(project, settings), settings.embedding_model)
+        index = open_index(project, settings)  # a model that cannot load is named first
         meta = dict(index.meta)
         meta["table_rows"] = index.count()
         index.verify()  # opening reads the manifest only: damaged data files show here
     except IndexUnavailable as exc:
         return meta, exc.reason
+    except WorkbenchError as exc:  # the configured embedding model's file:line problem
+        return meta, str(exc)
     return meta, None

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.core.errors import WorkbenchError
 from workbench.core.retrieval.index import Index, index_location
 from workbench.core.retrieval.settings import RetrievalSettings
 
@@ -39,8 +40,34 @@ def corpus_paths(project: Project, settings: RetrievalSettings, paths: list[str]
 
 
 def open_index(project: Project, settings: RetrievalSettings) -> Index:
-    """The project's index, checked against the configured embedding model."""
-    return Index.open(project_index(project, settings), settings.embedding_model)
+    """The project's index, checked against the configured embedding model. When the index was
+    built with another model and the configured one cannot be used (a missing folder, Ollama
+    down), that setting's file:line error is raised instead: `ingest --reindex` would only fail."""
+    from workbench.core.retrieval.index import IndexMismatch
+
+    try:
+        return Index.open(project_index(project, settings), settings.embedding_model)
+    except IndexMismatch as exc:
+        where = project_index(project, settings)
+        raise unusable_model(settings.embedding_model, Path(project.root), where) or exc from None
+
+
+def unusable_model(model: str, root: Path | None, where: Path | str) -> WorkbenchError | None:
+    """Why the configured embedding `model` cannot be used (its file:line error), saying which
+    model the index at `where` was built with (the one that works without a re-index); None when
+    the model is usable. Asked when the index does not match the model: before advising
+    `ingest --reindex`."""
+    from workbench.core.retrieval.embedder import model_problem
+
+    problem = model_problem(model, root)
+    if problem is None:
+        return None
+    try:
+        built = Index.read_meta(where).get("embedding_model")
+    except WorkbenchError:
+        built = None
+    note = f" (the retrieval index was built with {built!r})" if built else ""
+    return WorkbenchError(problem.message + note, path=problem.path, line=problem.line, field=problem.field)
 
 
 def incomplete_note(project: Project) -> str | None:
