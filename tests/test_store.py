@@ -75,3 +75,25 @@ def test_get_row_names_a_missing_row_and_the_store(tmp_path):
     with Store(tmp_path / "runs.db") as store:
         with pytest.raises(WorkbenchError, match=r"retrieval trace 7 is not in .*runs\.db"):
             store.get_row("retrievals", 7, "retrieval trace")
+
+
+def test_a_streaming_update_is_one_statement_and_keeps_json_and_unknown_columns_fail(tmp_path):
+    """update() writes the changed columns in one UPDATE (a streamed answer flushes every 0.25 s;
+    sqlite_utils' update re-read the schema and the row around each), JSON-encodes lists and
+    dicts as insert does, and a column the table lacks still fails loudly."""
+    store = Store(tmp_path / "runs.db")
+    gen = store.start_generation({"inputs": {"q": "x"}, "model_requested": "m"})
+    seen: list[str] = []
+    store.conn.set_trace_callback(seen.append)
+    store.update_generation(gen, {"output": "tok0 tok1", "thinking": ""})
+    store.update_generation(gen, {"output": "tok0 tok1 tok2", "messages": [{"role": "user", "content": "x"}]})
+    store.conn.set_trace_callback(None)
+    statements = [s for s in seen if s not in ("BEGIN ", "COMMIT", "BEGIN")]
+    assert len([s for s in statements if s.startswith("UPDATE")]) == 2
+    assert not [s for s in statements if "sqlite_master" in s or s.startswith("select *")], statements
+    row = store.get_row("generations", gen, "generation")
+    assert row["output"] == "tok0 tok1 tok2"
+    assert decode(row, "messages")["messages"] == [{"role": "user", "content": "x"}]
+    with pytest.raises(Exception, match="no_such_column|no such column|no_such"):
+        store.update("generations", gen, {"no_such_column": 1})
+    store.close()
