@@ -134,6 +134,26 @@ async def test_fresh_sample_project_shows_the_checklist_locked_with_the_advice(f
     assert app.project.store.rows("finetune_jobs") == []
 
 
+async def test_a_refusal_at_start_keeps_the_advice_that_ctrl_y_shows(fresh_sample, make_app):
+    """The guard re-checks when training starts; a refusal there carries core's report (facts,
+    no words). The override dialog must still say what the guard says (it said "The guard
+    says: " and nothing after a refactor moved the words to present/)."""
+    from workbench.core.finetune.guard import check
+    from workbench.tui.widgets.finetune_train import TrainPanel
+
+    app = make_app(fresh_sample, probe=False)
+    async with app.run_test(size=(100, 40)) as pilot:
+        tab = await open_tab(app, pilot)
+        raw = check(app.project, None)
+        assert not raw.advice  # core words nothing: the tab must
+        tab.post_message(TrainPanel.Failed("the guard refused", raw))
+        await pilot.pause()
+        await pilot.press("ctrl+y")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "OverrideScreen"
+        assert "The guard says: Not yet: run the eval set" in screen_text(app)
+
+
 async def test_runs_the_guard_does_not_count_are_named_with_the_tui_way_to_count(fresh_sample, make_app):
     """The new-user trial: a `--limit 10` run and a cancelled run of the whole set. The tab says
     they were not counted and why, how long a full run takes, and how to make one here."""

@@ -325,8 +325,10 @@ class FinetuneTab(Vertical):
     @on(TrainPanel.Failed)
     def _train_failed(self, message: TrainPanel.Failed) -> None:
         if message.report is not None:  # the guard refused at start: the evidence changed
-            self.report = message.report
-            self.guard.show_report(message.report, self.override)
+            from workbench.present.finetune_guard import worded
+
+            self.report = worded(message.report)  # core's report carries facts; ctrl+y shows its advice
+            self.guard.show_report(self.report, self.override)
             self._show_lock()
 
     @on(JobsPanel.Loaded)
