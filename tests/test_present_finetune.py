@@ -193,3 +193,23 @@ def test_a_stored_structured_report_and_a_refusal_read_as_the_live_check(sample_
     own, restating, dataset = plan_warnings(plan)
     assert (own, dataset) == ("target modules first", "a dataset warning")
     assert restating.startswith("55 of 66 training targets (83%) mostly restate a passage of the corpus")
+
+
+def test_a_plateau_on_a_handful_of_shared_cases_says_the_set_resolves_nothing():
+    """Two runs sharing 2 cases resolve no change: the guard's step says so instead of
+    "resolves ±144 points" (present/numbers.resolves, as `eval diff` words it)."""
+    from workbench.present.finetune_guard import _plateau_cannot_tell
+
+    worst = {"label": "terse", "vs": 1, "gain": 0.5, "gain_high": 0.9, "n": 2, "flips": 1, "resolution": 1.44}
+    facts = {
+        "min_gain": 0.05,
+        "significance": 0.05,
+        "widest": worst,
+        "best_pass_rate": 0.5,
+        "best_label": "base",
+        "worst": worst,
+        "cases_needed": 300,
+    }
+    summary, step, _ = _plateau_cannot_tell(facts, {})
+    assert step.startswith("cannot tell: the eval set is too small to resolve any change; to show a ceiling at 5")
+    assert "±144" not in summary + step

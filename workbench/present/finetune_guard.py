@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from workbench.core.finetune.guard_report import GuardReport, Rule
-from workbench.present.numbers import about, format_cost, pct, points, resolution_words, secs, signed_points
+from workbench.present.numbers import about, format_cost, pct, points, resolution_words, resolves, secs, signed_points
 
 HISTORY_POINTER = "; see it: `workbench eval history`"  # the pass rate per run with its CI, plotted
 
@@ -270,7 +270,7 @@ def _plateau_no_common(f: dict[str, Any], ev: dict[str, Any]) -> Words:
 def _plateau_cannot_tell(f: dict[str, Any], ev: dict[str, Any]) -> Words:
     head, gain, conf = _plateau_terms(f, ev)
     worst, needed = f["worst"], f["cases_needed"]
-    resolves = points(worst["resolution"])
+    set_resolves = resolves(worst["resolution"])  # "resolves ±8 points" or "is too small to resolve ..."
     summary = (
         f"{head}; cannot tell: {worst['label']} vs e{worst['vs']} {signed_points(worst['gain'])} points, "
         f"could be up to {signed_points(worst['gain_high'])} ({conf} upper bound), above the {gain}-point "
@@ -279,12 +279,12 @@ def _plateau_cannot_tell(f: dict[str, Any], ev: dict[str, Any]) -> Words:
     )
     if needed is not None:
         step = (
-            f"cannot tell: the eval set resolves ±{resolves} points; to show a ceiling at {gain} points you "
+            f"cannot tell: the eval set {set_resolves}; to show a ceiling at {gain} points you "
             f"need about {needed} cases (or repeats of the noisy ones)"
         )
     else:
         step = (
-            f"cannot tell: the eval set resolves ±{resolves} points, and {worst['label']} gained "
+            f"cannot tell: the eval set {set_resolves}, and {worst['label']} gained "
             f"{signed_points(worst['gain'])}, more than {gain}: add cases (or repeats of the noisy ones) to "
             "see whether that gain is real"
         )
