@@ -167,6 +167,10 @@ def test_a_run_answered_by_two_models_names_both_with_their_counts(ollama_standi
             "model:\n  provider: ollama\n  name:llama3.2\n",
             "workbench.yaml:3: invalid YAML: line 3 has no space after the colon of `name:` (write `name: llama3.2`)",
         ),
+        (  # `- ollama:qwen2.5` is a valid item: the mistake is line 5's indentation, not a missing space
+            "model:\n  fallback:\n    - ollama:qwen2.5\n   - embedded\n",
+            "workbench.yaml:4: invalid YAML: line 4 is indented",
+        ),
     ],
 )
 def test_a_yaml_mistake_is_named_in_plain_words_at_its_line(tmp_path, capsys, yaml_text, expected):

@@ -369,6 +369,22 @@ def yaml_error_where(exc: yaml.MarkedYAMLError, text: str | None = None) -> tupl
 _NO_SPACE = re.compile(r"^\s*(?:-\s+)?([A-Za-z_][\w.-]*):(?![\s/:]|$)(\S.*)$")  # `name:llama` (not `http://`)
 
 
+def _space_fixes(lines: list[str], n: int, found: re.Match[str], p: int) -> bool:
+    """Whether adding the space after line n's colon gets the parser past line p. `- ollama:qwen2.5`
+    is a valid item (a plain scalar with a colon): naming it would send the user after the wrong
+    line and turn a model spec into a mapping. Parse events only, so no alias is expanded."""
+    colon = found.start(2)
+    fixed = [*lines[:n], lines[n][:colon] + " " + lines[n][colon:], *lines[n + 1 :]]
+    try:
+        for _ in yaml.parse("\n".join(fixed), Loader=yaml.SafeLoader):
+            pass
+    except yaml.MarkedYAMLError as exc:
+        return exc.problem_mark is not None and exc.problem_mark.line > p
+    except yaml.YAMLError:
+        return False
+    return True
+
+
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
@@ -417,7 +433,7 @@ def yaml_hint(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, str] | None:
     near = [p, *([cm.line] if cm is not None and cm.line < len(lines) else []), *_code_lines(lines, p)[:2]]
     for n in near:  # the key without a space is often on the line before the one noticed
         found = _NO_SPACE.match(lines[n])
-        if found and not lines[n].rstrip().endswith(":"):
+        if found and not lines[n].rstrip().endswith(":") and _space_fixes(lines, n, found, p):
             key, rest = found.groups()
             return n + 1, f"line {n + 1} has no space after the colon of `{key}:` (write `{key}: {rest.strip()}`)"
     above = _code_lines(lines, p)
