@@ -156,3 +156,28 @@ def test_a_documents_window_is_the_models_context_from_api_show(tmp_path: Path, 
     assert window.split()[1:] == words[:n]  # the document's start, in order
     # 256 tokens would be 196 words; the server keeps 398 (its context less BOS and EOS)
     assert 196 < n <= 398
+
+
+def test_a_slow_ollama_model_does_not_hold_up_other_embedders(tmp_path: Path, standin, embedder, monkeypatch):
+    """Building an ollama: embedder asks the server (/api/show, one embed: up to the read
+    timeout while the model loads); meanwhile the TUI's get_embedder for a loaded model answers."""
+    import threading
+
+    from workbench.core.retrieval import embedder as embedder_module
+
+    monkeypatch.setattr(embedder_module, "_CACHE", {**embedder_module._CACHE})
+    standin.configure(first_byte_delay_s=3.0)  # the model loads
+    got: list[object] = []
+    slow = threading.Thread(target=lambda: got.append(embedder_module.get_embedder(MODEL, host=standin.url)))
+    slow.start()
+    try:
+        assert standin.wait_for(lambda s: any(r.outcome == "pending" for r in s.requests_to("/api/embed")))
+        assert embedder_module.get_embedder() is embedder  # the loaded MiniLM: no wait
+        probe = standin.requests_to("/api/embed")[0]
+        assert probe.outcome == "pending"  # answered while the Ollama model was still loading
+    finally:
+        slow.join(10)
+    assert got and got[0].dimension == 256
+    # a second call finds the one built (no second probe)
+    assert embedder_module.get_embedder(MODEL, host=standin.url) is got[0]
+    assert len(standin.requests_to("/api/embed")) == 1

@@ -360,11 +360,22 @@ def _ollama_embedder(model: str, root: Path | None, host: str | None) -> OllamaE
     connection = _connection(model, root, host)
     digest = _listed_digest(model, connection, root)
     key = (model, connection[0])
-    with _LOCK:
+
+    def cached() -> OllamaEmbedder | None:
         emb = _CACHE.get(key)
-        if not isinstance(emb, OllamaEmbedder) or emb.digest != digest:
-            emb = OllamaEmbedder(model, connection, digest)
-            _CACHE[key] = emb
+        return emb if isinstance(emb, OllamaEmbedder) and emb.digest == digest else None
+
+    with _LOCK:
+        emb = cached()
+    if emb is None:
+        # built outside the lock: /api/show and a one-text embed may take up to the read timeout
+        # (a model loading), and every other get_embedder call (the TUI's) would wait behind it
+        made = OllamaEmbedder(model, connection, digest)
+    with _LOCK:
+        if emb is None:
+            emb = cached()  # another thread may have built one meanwhile: that one serves
+            if emb is None:
+                emb = _CACHE[key] = made
         _HOSTS[model] = connection
         if digest:
             _DIGESTS[model] = digest
