@@ -220,3 +220,36 @@ def test_the_plain_ingest_log_speaks_every_tenth_or_every_ten_seconds():
     said = buffer.getvalue().splitlines()
     assert [line.split(" · ")[0] for line in said] == ["ingest: scanning"] + ["ingest: embedding"] * 3
     assert [line.split(" · ")[2] for line in said[1:]] == ["0/1000 chunks", "100/1000 chunks", "150/1000 chunks"]
+
+
+def test_resuming_a_run_the_fallback_answered_says_so_when_the_model_is_back(
+    ollama_standin, ollama_nothing_listening, tmp_path, monkeypatch
+):
+    """A run cancelled while Ollama's model host was down (the fallback answered its first case),
+    resumed once the host is up: refused, because its cases would mix two models, and the words
+    say the fallback answered, not that "the model's weights changed"."""
+    from workbench.core.errors import WorkbenchError
+
+    with OllamaStandin() as other:
+        other.configure(models=["qwen3:0.6b"])
+        monkeypatch.setenv("OLLAMA_HOST", other.host)
+        project = two_servers(tmp_path / "p", ollama_nothing_listening)
+        root, path = project.root, with_evalset(project.root)
+        runner = EvalRunner(project, load_evalset(path), resolve_variant(project), concurrency=1)
+        runner.on_progress = lambda progress: runner.cancel() if progress.done == 1 else None
+        outcome = asyncio.run(runner.run())
+        project.close()
+        assert outcome.status != "finished" and len(outcome.results) == 1
+
+        text = (root / "workbench.yaml").read_text(encoding="utf-8")
+        (root / "workbench.yaml").write_text(text.replace(ollama_nothing_listening, ollama_standin.url), "utf-8")
+        project = Project.open(root)
+        try:
+            again = EvalRunner(project, load_evalset(path), resolve_variant(project), concurrency=1)
+            with pytest.raises(WorkbenchError) as refused:
+                asyncio.run(again.run(resume=outcome.run_id))
+        finally:
+            project.close()
+    message = str(refused.value)
+    assert "answered by ollama:qwen3:0.6b, the fallback for ollama:llama3.2 (unreachable then)" in message
+    assert "would mix two models" in message and "weights changed" not in message

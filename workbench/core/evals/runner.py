@@ -220,8 +220,17 @@ class EvalRunner:
             run_id = self.check_resume(resume)
             before = ((runstore.get_run(store, run_id) or {}).get("config") or {}).get("model_digest")
             if before and primary and primary.digest and primary.digest != before:
+                from workbench.core.evals.answered import answered_by
                 from workbench.core.llm.base import short_digest
 
+                answered = answered_by(store, run_id)
+                fallback = answered[0] if len(answered) == 1 and answered[0].get("fell_back_from") else None
+                if fallback is not None:  # not new weights: Ollama was down, the fallback answered
+                    raise WorkbenchError(
+                        f"e{run_id}'s finished cases were answered by {fallback['model']}, the fallback for "
+                        f"{fallback['fell_back_from']} ({fallback.get('why') or 'unavailable'} then), and "
+                        f"{self.variant.model} answers now: its cases would mix two models; start a new run"
+                    )
                 raise WorkbenchError(
                     f"the model's weights changed since e{run_id} started (digest {short_digest(before)} "
                     f"→ {short_digest(primary.digest)}): its cases would mix two models; start a new run"
