@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from fixtures_retrieval import write_grounded_project
 from ollama_standin import closed_port_url
 
@@ -114,31 +115,46 @@ def _no_index_yet(root: Path, capsys) -> None:
     assert "ok index: no retrieval index yet (`workbench ingest` builds one)" in out and "healthy" in out
 
 
-def test_an_embedding_failure_before_the_first_chunk_removes_the_new_index(tmp_path: Path, ollama_standin, capsys):
-    """The server answers the width probe, then refuses the chunks (500): the index this run
-    created holds nothing and is removed, so retrieve says "run `workbench ingest`", not
-    "index incomplete"."""
-    ollama_standin.configure(models=["llama3.2", "nomic-embed-text"], embedding_dims=64)
-    root = write_grounded_project(tmp_path / "proj", host=ollama_standin.url)
+def _ingest_failing_after_the_probe(tmp_path: Path, standin) -> tuple[Path, BaseException]:
+    """A first ingest whose server answers the width probe, then refuses the chunks (500)."""
+    standin.configure(models=["llama3.2", "nomic-embed-text"], embedding_dims=64)
+    root = write_grounded_project(tmp_path / "proj", host=standin.url)
     _set_model(root, MODEL)
     project = Project.open(root)
 
     def fail_from_now(update) -> None:
         if update.phase == "scanning":
-            ollama_standin.configure(fail_status=500, fail_message="llama runner process has terminated")
+            standin.configure(fail_status=500, fail_message="llama runner process has terminated")
 
     try:
-        try:
+        with pytest.raises(Exception, match="llama runner process has terminated") as raised:
             ingest_project(project, project.config.retrieval, progress=fail_from_now)
-        except Exception as exc:
-            assert "llama runner process has terminated" in str(exc)
-        else:
-            raise AssertionError("the ingest did not fail")
     finally:
         project.close()
+    return root, raised.value
+
+
+def test_an_embedding_failure_before_the_first_chunk_removes_the_new_index(tmp_path: Path, ollama_standin, capsys):
+    """The index this run created holds nothing and is removed, so retrieve says "run
+    `workbench ingest`", not "index incomplete"."""
+    root, _ = _ingest_failing_after_the_probe(tmp_path, ollama_standin)
     assert not _index(root).exists()
     ollama_standin.configure(fail_status=None)
     _no_index_yet(root, capsys)
+
+
+def test_a_failed_cleanup_does_not_hide_why_the_first_ingest_failed(tmp_path: Path, ollama_standin, monkeypatch):
+    """Removing the unwritten index can fail too (an object store refusing the delete): the
+    user still reads the embedding failure, not the cleanup's."""
+    from workbench.core.retrieval.index import Index, IndexUnavailable
+
+    def refuse(self: Index) -> None:
+        raise IndexUnavailable("s3://bucket/index: deleting meta.json: Access Denied")
+
+    monkeypatch.setattr(Index, "remove_unwritten", refuse)
+    _, raised = _ingest_failing_after_the_probe(tmp_path, ollama_standin)
+    assert not isinstance(raised, IndexUnavailable)  # before: the cleanup's error replaced it
+    assert any("Access Denied" in note for note in getattr(raised, "__notes__", []))
 
 
 def test_a_missing_model_folder_is_named_before_reindex_advice(tmp_path: Path, embedder, capsys):

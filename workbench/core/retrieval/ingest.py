@@ -377,10 +377,13 @@ def _removed_if_unwritten(where: Path | str) -> Iterator[list[Index]]:
     created: list[Index] = []
     try:
         yield created
-    except BaseException:
-        for index in created:
-            index.remove_unwritten()
-        Index.remove_if_empty(where)
+    except BaseException as exc:
+        try:
+            for index in created:
+                index.remove_unwritten()
+            Index.remove_if_empty(where)
+        except Exception as cleanup:  # (an object store refusing a delete): the user needs the cause
+            exc.add_note(f"(the unwritten index could not be removed: {cleanup})")
         raise
 
 
