@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fixtures_retrieval import write_grounded_project
+from ollama_standin import _Handler as StandinHandler
 
 from workbench.cli import main
 
@@ -181,3 +182,37 @@ def test_a_slow_ollama_model_does_not_hold_up_other_embedders(tmp_path: Path, st
     # a second call finds the one built (no second probe)
     assert embedder_module.get_embedder(MODEL, host=standin.url) is got[0]
     assert len(standin.requests_to("/api/embed")) == 1
+
+
+def test_a_changed_document_window_re_chunks_every_file(tmp_path: Path, standin, monkeypatch):
+    """/api/show failing (or not saying) drops the document vector's window to 256 tokens: the
+    index records the window, so an incremental ingest re-embeds every document rather than
+    mixing 2048- and 256-token document vectors; an index from before the record is accepted."""
+    from workbench.core.retrieval import embedder as embedder_module
+    from workbench.core.retrieval.ingest import ingest
+    from workbench.core.retrieval.settings import RetrievalSettings
+
+    root = _project(tmp_path, standin.url)
+    settings = RetrievalSettings(corpus=["docs"], embedding_model=MODEL)
+
+    def run():
+        monkeypatch.setattr(embedder_module, "_CACHE", {})  # a new process: /api/show asked again
+        return ingest([root / "docs"], root / ".workbench", settings, root=root)
+
+    first = run()
+    assert _meta(root)["chunking"]["doc_window"] == 2048
+    # an index from before the window was recorded: nothing to redo, and the window is recorded
+    meta = _meta(root)
+    del meta["chunking"]["doc_window"]
+    (root / ".workbench" / "index" / "meta.json").write_text(json.dumps(meta))
+    assert run().nothing_changed and _meta(root)["chunking"]["doc_window"] == 2048
+
+    # /api/show fails this time (the model is served, and embeds, as before)
+    monkeypatch.setattr(StandinHandler, "_show", lambda self, body: self._error(500, "show failed"))
+    cats = root / "docs" / "cats.md"
+    cats.write_text(cats.read_text() + "\nCats also purr.\n", encoding="utf-8")
+    report = run()
+    assert report.rechunked and "'doc_window': 2048" in report.rechunked
+    assert sorted(report.updated) == sorted(first.added)  # every document, not only cats.md
+    assert _meta(root)["chunking"]["doc_window"] == 256
+    assert run().nothing_changed

@@ -24,7 +24,7 @@ from workbench.core.retrieval.documents import (
     read_bytes,
     read_document,
 )
-from workbench.core.retrieval.embedder import Embedder, get_embedder, identity_record, tokenizer_folder
+from workbench.core.retrieval.embedder import Embedder, get_embedder, identity_record, is_ollama, tokenizer_folder
 from workbench.core.retrieval.index import (
     INDEX_VERSION,
     Index,
@@ -176,6 +176,10 @@ def ingest(
             index = Index.open(where, settings.embedding_model)
         if not reindex:  # a killed --reindex's half-built folder: only disk space now
             Index.clear_leftovers(where)
+        if embedder is None and is_ollama(settings.embedding_model):
+            get_model()  # its window (/api/show, 256 when that fails) decides the document vectors
+        if embedder is not None:  # (a local model's is fixed by its folder: loaded when needed)
+            chunking["doc_window"] = _doc_window(embedder)
         if index is None:
             emb = get_model()
             index = Index.create(
@@ -196,7 +200,7 @@ def ingest(
             created.append(index)
         was_interrupted = index.meta.get("state") == "ingesting"
         indexed = index.file_hashes()
-        if index.meta.get("chunking") != chunking and indexed:
+        if _chunking_differs(index.meta.get("chunking"), chunking) and indexed:
             report.rechunked = (
                 f"chunking settings changed ({index.meta.get('chunking')} -> {chunking}): every file re-chunked"
             )
@@ -275,7 +279,7 @@ def ingest(
             # each document's first window (index.py `doc_vector`) goes first, outside the chunk
             # progress, so a cancel between chunk batches still finds whole files to commit; a
             # one-chunk document's window is its chunk's text, embedded once
-            window = int(getattr(emb, "max_seq_length", 0) or DOC_WINDOW_TOKENS)
+            window = chunking.setdefault("doc_window", _doc_window(emb))
             doc_texts = [doc_window_text(d, cs, window, tokens) for d, cs in group]
             have = set(texts)
             windows = list(dict.fromkeys(t for t in doc_texts if t not in have))
@@ -364,8 +368,28 @@ def ingest(
         if not (report.rechunked and (report.cancelled or left_over)):
             # (a cancelled or partial re-chunk keeps the old settings recorded, so the next full
             # run finishes it)
+            recorded = index.meta.get("chunking") or {}
+            if "doc_window" not in chunking and "doc_window" in recorded:  # no model loaded: unchanged
+                chunking["doc_window"] = recorded["doc_window"]
             index.meta["chunking"] = chunking
         return _finish(index, report, t0, changed=changed, emit=emit)
+
+
+def _doc_window(emb: Embedder) -> int:
+    """The tokens a document vector embeds from the document's start: the model's context
+    (an Ollama model's from /api/show), else DOC_WINDOW_TOKENS."""
+    return int(getattr(emb, "max_seq_length", 0) or DOC_WINDOW_TOKENS)
+
+
+def _chunking_differs(recorded: dict[str, Any] | None, now: dict[str, Any]) -> bool:
+    """Whether the index's chunks (and document vectors) were made otherwise than this run
+    would make them. A window not known on one side (an index from before it was recorded, a
+    local model not loaded yet) is accepted."""
+    old, new = dict(recorded or {}), dict(now)
+    if "doc_window" not in old or "doc_window" not in new:
+        old.pop("doc_window", None)
+        new.pop("doc_window", None)
+    return old != new
 
 
 @contextmanager
