@@ -279,6 +279,7 @@ class OllamaStandin:
         self.requests: list[RecordedRequest] = []
         self.blobs: dict[str, bytes] = {}
         self.model_digests: dict[str, str] = {}  # created models: digest of their layers
+        self._remade: dict[str, int] = {}  # how many times remake() gave each name new weights
         self.model_modified: dict[str, str] = {}  # re-made models: their new modified_at
         self.server_errors: list[BaseException] = []
         self._loaded: list[str] = []
@@ -373,7 +374,10 @@ class OllamaStandin:
         """Give model `name` new weights, as `ollama pull` of a changed model does: a new digest
         and modified_at in /api/tags (server/routes.go ListHandler lists the manifest's)."""
         with self._lock:
-            digest = hashlib.sha256(f"{_norm(name)}#{time.time_ns()}".encode()).hexdigest()
+            # Deterministic (the n-th re-pull of a name): the stand-in's embeddings are seeded by
+            # the digest, so a time-based one made retrieval through a re-pulled model differ per run.
+            self._remade[_norm(name)] = self._remade.get(_norm(name), 0) + 1
+            digest = hashlib.sha256(f"{_norm(name)}#{self._remade[_norm(name)]}".encode()).hexdigest()
             self.model_digests[_norm(name)] = digest
             self.model_modified[_norm(name)] = _now()
             if _norm(name) not in {_norm(m) for m in self.config.models}:
