@@ -304,9 +304,11 @@ def _client(connection: tuple[str, float, float]) -> Any:
             import httpx
             import ollama
 
+            from workbench.core.llm.ollama import _tls
+
             host, connect_s, read_s = connection
             timeout = httpx.Timeout(connect=connect_s, read=read_s, write=read_s, pool=connect_s)
-            _CLIENTS[connection] = ollama.Client(host=host, timeout=timeout)
+            _CLIENTS[connection] = ollama.Client(host=host, timeout=timeout, verify=_tls())
         return _CLIENTS[connection]
 
 
@@ -325,7 +327,7 @@ def _connection(model: str, root: Path | None, host: str | None) -> tuple[str, f
 def _listed_digest(model: str, connection: tuple[str, float, float], root: Path | None) -> str | None:
     """The digest GET /api/tags lists for the model now (as core/llm/ollama.py model_identity
     reads it); a clear error when the server is down or does not have the model."""
-    from workbench.core.llm.ollama import map_error
+    from workbench.core.llm.ollama import _full_name, map_error
 
     name = model[len(OLLAMA_PREFIX) :].strip()
     if not name:
@@ -342,11 +344,9 @@ def _listed_digest(model: str, connection: tuple[str, float, float], root: Path 
             )
         raise _setting_error(message, model, root, EmbeddingFailed) from exc
 
-    def full(n: str) -> str:  # no tag means :latest, as Ollama lists it
-        return n if ":" in n.rsplit("/", 1)[-1] else f"{n}:latest"
-
+    wanted = _full_name(name)  # no tag means :latest, as Ollama lists it
     for entry in listed:
-        if full(entry.model or "") == full(name):
+        if _full_name(entry.model or "") == wanted:
             return entry.digest or None
     raise _setting_error(
         f"the Ollama server at {host} has no model {name!r}; pull it with `ollama pull {name}`", model, root
