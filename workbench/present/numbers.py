@@ -7,7 +7,7 @@ are defined in core/message_numbers.py and taken from there, so each format exis
 
 from __future__ import annotations
 
-from workbench.core.message_numbers import format_cost, format_p, ms
+from workbench.core.message_numbers import format_cost, format_p, ms, secs
 
 __all__ = [
     "format_cost",
@@ -57,11 +57,6 @@ def short_ms(value: float) -> str:
 def signed_ms(value: float) -> str:
     """A latency difference: `+40 ms`, `-12 ms`."""
     return f"{value:+.0f} ms"
-
-
-def secs(value_s: float, decimals: int = 2) -> str:
-    """A duration in seconds: `0.42 s` (TTFT, total time), `2.3 s` with decimals=1."""
-    return f"{value_s:.{decimals}f} s"
 
 
 def clock(value_s: float | None) -> str:
