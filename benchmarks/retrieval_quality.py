@@ -199,7 +199,7 @@ def fmt_ci(vals: list[float], seed: int) -> str:
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sets", default="sample," + ",".join(retrieval_sets.SETS))
+    ap.add_argument("--sets", default=",".join(("sample",) + retrieval_sets.SETS + retrieval_sets.HELDOUT_SETS))
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--chunk-tokens", type=int, default=RetrievalSettings.chunk_tokens)
     ap.add_argument("--overlap-tokens", type=int, default=RetrievalSettings.overlap_tokens)
@@ -265,7 +265,10 @@ def main(argv: list[str]) -> int:
             print(line)
     print(
         f"\ndefault mode ({settings.mode}) nDCG@10 / whole-doc: "
-        + ", ".join(f"{n} {r:.3f} [{lo:.3f},{hi:.3f}]" for n, r, lo, hi in summary)
+        + ", ".join(
+            f"{n}{' (held out)' if n in retrieval_sets.HELDOUT_SETS else ''} {r:.3f} [{lo:.3f},{hi:.3f}]"
+            for n, r, lo, hi in summary
+        )
     )
     print(f"embedding cache: {embedder.hits} hits, {embedder.misses} encoded; total {time.perf_counter() - t0:.0f} s")
     return 0

@@ -11,6 +11,14 @@ document, so the question does not copy the gold text:
   py-docstrings the venv's Python stdlib: a function/class docstring's summary line is the
                 question, the docstring body (title = qualified name) the gold document
 
+Held out (HELDOUT_SETS), built after the defaults were chosen on the three above and the sample,
+and never used to choose one: they say whether a choice carries over to data nobody tuned on.
+
+  man-admin     man5 + man7 + man8 (file formats, overviews, admin commands): the man rule
+  lib-docstrings third-party libraries installed with the workbench (click, jinja2, flask,
+                networkx, rich, sqlite-utils, fsspec, huggingface_hub, ...; LIB_MODULES, at
+                most MAX_PER_MODULE documents per module): the docstring rule
+
 Every other page/docstring selected is a distractor. Selection is deterministic (sha1 of the
 name orders the pool), so the same machine always builds the same sets. Output, per set:
 `<out>/<set>/docs/*.md` and `<out>/<set>/evalset.yaml` (eval-set format, `relevant:` paths).
@@ -35,6 +43,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / ".workbench" / "retrieval_sets"  # .workbench/ is git-ignored
 SETS = ("man-commands", "man-c-api", "py-docstrings")
+# Sets never used to choose a default: they check that what was chosen on SETS carries over.
+HELDOUT_SETS = ("man-admin", "lib-docstrings")
 DOCS_PER_SET = 300  # documents (gold + distractors) per set
 QUESTIONS_PER_SET = 100
 MAX_DOC_CHARS = 5_000  # long pages are cut here (keeps the sets cheap to embed on 2 shared cores)
@@ -194,10 +204,26 @@ PY_MODULES = (
 ).split()
 
 
-def _py_set() -> list[tuple[str, str, str]]:
+# Held-out: third-party libraries installed with the workbench (none of them was looked at while the
+# defaults were chosen). hf_api alone has ~330 usable docstrings: MAX_PER_MODULE keeps it a share.
+LIB_MODULES = (
+    "click.core click.termui click.utils jinja2.environment jinja2.filters jinja2.utils httpx._client "
+    "flask.app flask.helpers flask.sansio.app flask.sansio.scaffold networkx.classes.graph "
+    "networkx.classes.digraph networkx.classes.function networkx.algorithms.shortest_paths.generic "
+    "networkx.algorithms.dag networkx.algorithms.components.connected networkx.algorithms.cycles "
+    "dateutil.parser._parser dateutil.rrule jsonschema.validators markdown_it.main rich.console "
+    "rich.table rich.text rich.progress sqlite_utils.db attr._make itsdangerous.serializer "
+    "werkzeug.utils werkzeug.wrappers.request fsspec.spec fsspec.core packaging.specifiers "
+    "pathspec.pathspec joblib.parallel joblib.memory huggingface_hub.hf_api"
+).split()
+MAX_PER_MODULE = 30
+
+
+def _py_set(modules: list[str] = PY_MODULES, per_module: int | None = None) -> list[tuple[str, str, str]]:
+    """(qualified name, summary line, markdown doc) of documented functions/classes/methods."""
     found: dict[str, tuple[str, str]] = {}
     warnings.simplefilter("ignore")
-    for modname in PY_MODULES:
+    for modname in modules:
         try:
             mod = importlib.import_module(modname)
         except Exception:
@@ -222,11 +248,14 @@ def _py_set() -> list[tuple[str, str, str]]:
             found.setdefault(qual, (summary, body))
     pool = sorted(found.items(), key=lambda kv: _h(kv[0]))
     out, seen = [], set()
+    per: dict[str, int] = {}
     for qual, (summary, body) in pool:
         if len(out) >= DOCS_PER_SET:
             break
-        if summary.lower() in seen:
+        module = next((m for m in modules if qual.startswith(m + ".")), "")
+        if summary.lower() in seen or (per_module and per.get(module, 0) >= per_module):
             continue
+        per[module] = per.get(module, 0) + 1
         seen.add(summary.lower())
         out.append((qual, summary, f"# {qual}\n\n{body[:MAX_DOC_CHARS]}\n"))
     return out
@@ -274,10 +303,24 @@ BUILDERS = {
         "man2/man3 NAME line as question, rest of the page as gold",
     ),
     "py-docstrings": (_py_set, "stdlib docstring summary as question, docstring body as gold"),
+    # held out (HELDOUT_SETS): built after the defaults were chosen, to check them, never to tune
+    "man-admin": (
+        lambda: _man_set(
+            [Path("/usr/share/man/man5"), Path("/usr/share/man/man7"), Path("/usr/share/man/man8")],
+            (".5.gz", ".7.gz", ".8.gz", ".5", ".7", ".8"),
+        ),
+        "man5/man7/man8 (file formats, overviews, admin commands) NAME line as question, rest of the page as gold",
+    ),
+    "lib-docstrings": (
+        lambda: _py_set(LIB_MODULES, MAX_PER_MODULE),
+        "third-party library docstring summary as question, docstring body as gold",
+    ),
 }
 
 
-def build(out: Path = DEFAULT_OUT, force: bool = False, names: tuple[str, ...] = SETS) -> dict[str, Path]:
+def build(
+    out: Path = DEFAULT_OUT, force: bool = False, names: tuple[str, ...] = SETS + HELDOUT_SETS
+) -> dict[str, Path]:
     """Build (or reuse) each set; returns set name -> its folder (docs/ + evalset.yaml)."""
     made = {}
     for name in names:

@@ -124,3 +124,17 @@ def test_the_man_page_reader_drops_the_name_line_from_the_gold_page():
     assert (names, desc) == ("ls", "list directory contents")
     assert "list directory contents" not in body
     assert body.splitlines()[0] == "## Description" and "-a, --all" in body and "FILEs" in body
+
+
+def test_the_held_out_docstring_set_caps_each_module_and_hides_each_question_from_its_gold():
+    from retrieval_sets import LIB_MODULES, MAX_PER_MODULE, _py_set
+
+    items = _py_set(LIB_MODULES, MAX_PER_MODULE)
+    assert len(items) >= 250  # enough documents for a set (DOCS_PER_SET is 300)
+    per: dict[str, int] = {}
+    for qual, question, doc in items:
+        module = next(m for m in LIB_MODULES if qual.startswith(m + "."))
+        per[module] = per.get(module, 0) + 1
+        assert doc.startswith(f"# {qual}\n") and question not in doc
+    assert max(per.values()) <= MAX_PER_MODULE  # huggingface_hub.hf_api alone has ~330
+    assert len(per) >= 15

@@ -31,8 +31,9 @@ class RetrievalSettings:
     corpus: list[str] = field(default_factory=lambda: ["docs"])
     # Search method: "dense" (embeddings), "fts" (full-text BM25) or "hybrid" (RRF of both).
     # hybrid is the default: with the defaults below it has the best nDCG@10 of the three modes
-    # on all four sets of benchmarks/retrieval_quality.py (tied with dense on the sample), and
-    # full-text alone is really worse on all (docs/NOTES.md, "Retrieval defaults, measured").
+    # on all four sets of benchmarks/retrieval_quality.py (tied with dense on the sample) and on
+    # the two sets held out from that choice, and full-text alone is really worse on all
+    # (docs/NOTES.md, "Retrieval defaults, measured").
     mode: Mode = "hybrid"
     # How many chunks a retrieval returns (and what @k metrics are computed at by default).
     k: int = field(default=5, metadata={"gt": 0})
