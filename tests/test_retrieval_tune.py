@@ -138,3 +138,43 @@ def test_the_held_out_docstring_set_caps_each_module_and_hides_each_question_fro
         assert doc.startswith(f"# {qual}\n") and question not in doc
     assert max(per.values()) <= MAX_PER_MODULE  # huggingface_hub.hf_api alone has ~330
     assert len(per) >= 15
+
+
+@pytest.mark.parametrize("same_chunking", [True, False])
+def test_apply_updates_the_index_only_as_far_as_the_winner_needs_and_reproduces_its_score(
+    retrieval_project: Path, capsys, monkeypatch, same_chunking: bool
+):
+    # Only the choice is forced (3 cases never make a difference real); writing, indexing and
+    # scoring are real. A winner with the same chunking changes how the index is searched, so
+    # nothing is embedded again; one with another chunking is re-chunked from the tune's cache.
+    from workbench.core.retrieval.tune import TuneResult
+
+    chosen = []
+
+    def forced(self: TuneResult):
+        same = (self.current.chunk_tokens, self.current.overlap_tokens)
+        chosen.append(
+            next(
+                r
+                for r in self.rows
+                if r.config.mode == "dense"
+                and ((r.config.chunk_tokens, r.config.overlap_tokens) == same) == same_chunking
+            )
+        )
+        return chosen[-1]
+
+    monkeypatch.setattr(TuneResult, "winner", property(forced))
+    project = ["--project", str(retrieval_project)]
+    assert main([*project, "ingest"]) == 0
+    capsys.readouterr()
+    assert main([*project, "retrieval", "tune", "tiny", "--apply"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    winner = chosen[-1]
+    assert '+ mode: "dense"' in out, out
+    if same_chunking:
+        assert "index unchanged (same chunking)" in out, out
+    else:
+        assert f"+ chunk_tokens: {winner.config.chunk_tokens}" in out, out
+        assert "chunked again" in out and "chunks, 0 texts embedded" in out, out
+    m = winner.metrics
+    assert f"dense nDCG@10 {m['ndcg@10']:.3f}, MRR@10 {m['mrr@10']:.3f}" in out, out

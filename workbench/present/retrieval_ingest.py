@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
 from rich.text import Text
@@ -41,6 +41,7 @@ def ingest_with_progress(
     reindex: bool = False,
     prune: bool = False,
     quiet: bool = False,
+    embedder: Any = None,
 ) -> IngestReport:
     """`ingest_project` with a progress bar on stderr (when it is a terminal and not `quiet`)
     and Ctrl-C handling: the first stops after the current batch, keeping completed files."""
@@ -89,7 +90,14 @@ def ingest_with_progress(
     try:
         with progress:
             report: IngestReport = ingest_project(
-                project, settings, paths, reindex=reindex, prune=prune, progress=on_progress, cancel=cancel
+                project,
+                settings,
+                paths,
+                reindex=reindex,
+                prune=prune,
+                progress=on_progress,
+                cancel=cancel,
+                embedder=embedder,
             )
             return report
     finally:

@@ -52,9 +52,9 @@ def print_yaml_diff(out: Console, diff: list[str]) -> None:
         out.print(Text(line, style="green" if line.startswith("+") else "red" if line.startswith("-") else ""))
 
 
-def applied_line(eval_id: int, mode: str, metrics: dict[str, float]) -> Text:
+def applied_line(eval_id: int, mode: str, metrics: dict[str, float], index: str) -> Text:
     return Text(
-        f"applied and re-indexed; retrieval eval re{eval_id}: {mode} nDCG@10 {metrics['ndcg@10']:.3f}, "
+        f"applied; {index}; retrieval eval re{eval_id}: {mode} nDCG@10 {metrics['ndcg@10']:.3f}, "
         f"MRR@10 {metrics['mrr@10']:.3f}"
     )
 
@@ -89,8 +89,10 @@ def tune(project: Project, evalset: str | None, *, k: int | None, apply: bool, a
 
 
 def apply_winner(project: Project, changes: dict[str, Any], evalset: Any, evalset_path: Path) -> None:
-    """Write `changes` under retrieval:, show the diff, re-index, store a retrieval eval."""
-    from workbench.core.retrieval.tune_project import eval_applied, write_retrieval_changes
+    """Write `changes` under retrieval:, show the diff, bring the index in line (a plain
+    ingest: it re-chunks only when the chunking changed, embedding through the tune's cache),
+    store a retrieval eval."""
+    from workbench.core.retrieval.tune_project import eval_applied, index_line, tune_embedder, write_retrieval_changes
     from workbench.present.retrieval_ingest import ingest_with_progress
 
     applied = write_retrieval_changes(project, changes)
@@ -98,6 +100,10 @@ def apply_winner(project: Project, changes: dict[str, Any], evalset: Any, evalse
     print_yaml_diff(out, applied.diff)
     project.config = applied.config
     settings = applied.config.retrieval
-    ingest_with_progress(project, settings, None, reindex=True)
+    embedder = tune_embedder(project)
+    try:
+        report = ingest_with_progress(project, settings, None, embedder=embedder)
+    finally:
+        embedder.close()
     eval_id, ev = eval_applied(project, evalset, evalset_path)
-    out.print(applied_line(eval_id, settings.mode, ev.metrics[settings.mode]))
+    out.print(applied_line(eval_id, settings.mode, ev.metrics[settings.mode], index_line(report, embedder.misses)))

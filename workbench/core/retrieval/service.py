@@ -181,8 +181,12 @@ def ingest_project(
     prune: bool = False,
     progress: Callable[[Any], None] | None = None,
     cancel: threading.Event | None = None,
+    embedder: Any = None,
 ) -> Any:
     """Ingest the project's corpus, or add/update `paths`; returns the IngestReport.
+
+    `embedder`: instead of the configured model (`retrieval tune` passes its embedding cache, so
+    applying a winner embeds only what the sweep did not).
 
     Without `paths` the index mirrors the configured corpus (deleted files are removed). With
     `paths` only those files are added or updated, their document paths relative to the corpus
@@ -199,6 +203,7 @@ def ingest_project(
         progress=progress,
         cancel=cancel,
         reindex=reindex,
+        embedder=embedder,
         bases=corpus_paths(project, settings) if paths else None,
         prune=prune or not paths,
     )

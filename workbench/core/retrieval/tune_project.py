@@ -14,7 +14,9 @@ from typing import Any
 
 from workbench.core.errors import WorkbenchError
 
-EMBED_RATE = 40.0  # chunks/s for all-MiniLM-L6-v2 on 2 CPU cores (benchmarks/retrieval_speed.py ballpark)
+# chunks/s for all-MiniLM-L6-v2 on 2 shared CPU cores: `workbench ingest` of the sample measured
+# 18.5-22 chunks/s, and a tune of it embedded 1,038 texts in 56 s (40 promised half of that time)
+EMBED_RATE = 20.0
 
 
 @dataclass
@@ -58,8 +60,6 @@ def plan_tune(project: Any, evalset: str | None) -> TunePlan:
 
     from workbench.core.evals.evalset import load_evalset
     from workbench.core.evals.lookup import resolve_evalset_path
-    from workbench.core.retrieval.embed_cache import CachedEmbedder
-    from workbench.core.retrieval.embedder import get_embedder
     from workbench.core.retrieval.index import IndexUnavailable
     from workbench.core.retrieval.service import corpus_paths, open_index
     from workbench.core.retrieval.tune import chunkings, default_grid, embed_cost, seed_cache
@@ -71,7 +71,7 @@ def plan_tune(project: Any, evalset: str | None) -> TunePlan:
     if not n_cases:
         raise WorkbenchError("no case in this eval set has `relevant:` labels, so retrieval cannot be tuned", path=path)
     tune_dir = Path(project.data_dir) / "tune"
-    cache = CachedEmbedder(get_embedder(settings.embedding_model, project.root), tune_dir / "embeddings.sqlite")
+    cache = tune_embedder(project)
     try:
         seed_cache(cache, open_index(project, settings))
     except IndexUnavailable:
@@ -81,6 +81,31 @@ def plan_tune(project: Any, evalset: str | None) -> TunePlan:
     chunk_settings = [dataclasses.replace(settings, chunk_tokens=ct, overlap_tokens=ov) for ct, ov in chunkings(grid)]
     todo, total = embed_cost(paths, paths, chunk_settings, cache)
     return TunePlan(es, Path(path), grid, paths, tune_dir, cache, len(chunk_settings), n_cases, todo, total)
+
+
+def tune_embedder(project: Any) -> Any:
+    """The configured embedding model behind the tune's disk cache (`<data_dir>/tune/`): what the
+    sweep embedded, and the project index's own vectors, are not embedded again, so applying a
+    winner whose chunking the sweep built costs a re-chunk, not a re-embed. Close it when done."""
+    from workbench.core.retrieval.embed_cache import CachedEmbedder
+    from workbench.core.retrieval.embedder import get_embedder
+
+    settings = project.config.retrieval
+    inner = get_embedder(settings.embedding_model, project.root)
+    return CachedEmbedder(inner, Path(project.data_dir) / "tune" / "embeddings.sqlite")
+
+
+def index_line(report: Any, encoded: int) -> str:
+    """What applying did to the index: a winner that keeps the chunking changes only how the
+    index is searched, so the ingest finds every file unchanged. `encoded`: the texts the model
+    embedded (the tune embedder's cache misses), not the chunks the ingest asked vectors for."""
+    if report.nothing_changed:
+        return "index unchanged (same chunking)"
+    files = len(report.added) + len(report.updated)
+    return (
+        f"index updated: {files} file{'s' if files != 1 else ''} chunked again, {report.chunks_total} chunks, "
+        f"{encoded} text{'s' if encoded != 1 else ''} embedded (the rest came from the tune's cache)"
+    )
 
 
 def eval_applied(project: Any, evalset: Any, evalset_path: Path) -> tuple[int, Any]:

@@ -170,13 +170,18 @@ class TuneScreen(ModalScreen[bool]):
             self.notify("Nothing to apply.", severity="warning")
             return
         self.applying = True
-        self._foot("applying: writing workbench.yaml and re-indexing…")
+        self._foot("applying: writing workbench.yaml and updating the index…")
         self.apply_winner(winner.config.changes(self.project.config.retrieval))
 
     @work(thread=True, exclusive=True, group="retrieval-tune-apply", exit_on_error=False)
     def apply_winner(self, changes: dict[str, Any]) -> None:
         from workbench.core.retrieval.service import ingest_project
-        from workbench.core.retrieval.tune_project import eval_applied, write_retrieval_changes
+        from workbench.core.retrieval.tune_project import (
+            eval_applied,
+            index_line,
+            tune_embedder,
+            write_retrieval_changes,
+        )
         from workbench.present.retrieval import progress_text
 
         try:
@@ -185,9 +190,13 @@ class TuneScreen(ModalScreen[bool]):
             settings = applied.config.retrieval
 
             def progress(p: Any) -> None:
-                self.post_message(self.Applied(f"re-indexing: {progress_text(p)}", final=False))
+                self.post_message(self.Applied(f"updating the index: {progress_text(p)}", final=False))
 
-            ingest_project(self.project, settings, reindex=True, progress=progress)
+            embedder = tune_embedder(self.project)
+            try:
+                report = ingest_project(self.project, settings, progress=progress, embedder=embedder)
+            finally:
+                embedder.close()
             eval_id, ev = eval_applied(self.project, self.plan.evalset, self.plan.evalset_path)
         except WorkbenchError as exc:
             self.post_message(self.Applied(str(exc), error=True))
@@ -196,8 +205,8 @@ class TuneScreen(ModalScreen[bool]):
         diff = " ".join(line for line in applied.diff if line[:1] in "+-" and line[:3] not in ("+++", "---"))
         self.post_message(
             self.Applied(
-                f"applied to {applied.path.name} ({diff}); retrieval eval re{eval_id}: "
-                f"{settings.mode} nDCG@10 {m['ndcg@10']:.3f}, MRR@10 {m['mrr@10']:.3f}. "
+                f"applied to {applied.path.name} ({diff}); {index_line(report, embedder.misses)}.\n"
+                f"retrieval eval re{eval_id}: {settings.mode} nDCG@10 {m['ndcg@10']:.3f}, MRR@10 {m['mrr@10']:.3f}. "
                 "Esc closes."
             )
         )
