@@ -213,3 +213,22 @@ def test_a_plateau_on_a_handful_of_shared_cases_says_the_set_resolves_nothing():
     summary, step, _ = _plateau_cannot_tell(facts, {})
     assert step.startswith("cannot tell: the eval set is too small to resolve any change; to show a ceiling at 5")
     assert "±144" not in summary + step
+
+
+def test_the_resolution_leads_the_check_unless_its_advice_already_names_it():
+    from workbench.core.finetune.guard_report import GuardReport, Rule
+    from workbench.present.finetune import lead_resolution
+
+    words = "the set resolves ±8 points (2 of 40 cases flipped; a smaller change usually passes as noise)"
+
+    def report(kind: str, lead: str, advice: str = "Not yet.") -> GuardReport:
+        plateau = Rule("plateau", False, evidence={"resolution_words": words}, kind=kind)
+        return GuardReport([plateau], advice, lead=lead)
+
+    assert lead_resolution(report("plateau.still improving", "plateau")) == f"Resolution: {words}"
+    assert lead_resolution(report("plateau.cannot tell", "variants")) == f"Resolution: {words}"
+    # led by "cannot tell", the advice is the step that says what the set resolves
+    assert lead_resolution(report("plateau.cannot tell", "plateau")) is None
+    # a report stored before rules had kinds: its own words decide
+    assert lead_resolution(report("", "plateau", "Not yet: cannot tell: the eval set resolves ±8 points")) is None
+    assert lead_resolution(report("", "plateau", "Not yet: keep iterating")) == f"Resolution: {words}"

@@ -73,10 +73,26 @@ def guard_rows(report: GuardReport, *, tui: bool = False) -> list[RuleRow]:
     return rows
 
 
+def lead_resolution(report: GuardReport) -> str | None:
+    """The resolution line `finetune check` leads with when the plateau rule blocks (a verdict
+    on a ceiling means little without what the set can resolve); None when the guard passes,
+    the plateau holds, or the advice already says it: it leads with the plateau's "cannot tell"
+    step, which names the resolution (a stored report without rule kinds: read from its words)."""
+    plateau = next((r for r in report.rules if r.name == "plateau"), None)
+    if report.passed or report.resolution is None or plateau is None or plateau.passed:
+        return None
+    if plateau.kind:
+        said = report.lead == "plateau" and plateau.kind == "plateau.cannot tell"
+    else:
+        said = any(w in report.advice for w in ("resolves ±", "too small to resolve"))
+    return None if said else f"Resolution: {report.resolution}"
+
+
 def guard_texts(report: GuardReport) -> list[Text]:
     """`finetune check`: the resolution (when the plateau blocks), the advice, then `[PASS] rule: …`."""
     report = worded(report)
-    out = [text(report.lead_resolution, "bold")] if report.lead_resolution else []
+    lead = lead_resolution(report)
+    out = [text(lead, "bold")] if lead else []
     out += [text(report.advice, "bold green" if report.passed else "bold red"), Text()]
     for row in guard_rows(report):
         line = Text(f"[{CLI_MARK[row.state]}] ", style=CLI_STYLE[row.state])

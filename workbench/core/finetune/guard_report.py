@@ -64,20 +64,6 @@ class GuardReport:
                 return r.evidence.get("resolution_words")
         return None
 
-    @property
-    def lead_resolution(self) -> str | None:
-        """The resolution line `finetune check` leads with when the plateau rule blocks (a
-        verdict on a ceiling means little without what the set can resolve); None when the
-        guard passes, the plateau holds, or the advice already says it."""
-        if (
-            self.passed
-            or self.resolution is None
-            or any(w in self.advice for w in ("resolves ±", "too small to resolve"))
-        ):
-            return None
-        plateau = next((r for r in self.rules if r.name == "plateau"), None)
-        return None if plateau is None or plateau.passed else f"Resolution: {self.resolution}"
-
     def rule(self, name: str) -> Rule:
         for r in self.rules:
             if r.name == name:
