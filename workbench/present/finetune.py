@@ -14,6 +14,7 @@ from rich.text import Text
 
 from workbench.core.finetune.guard import WARNING, GuardReport, Rule
 from workbench.core.finetune.jobs import export_dropped, exports, loss_points
+from workbench.core.records import FinetuneJob
 from workbench.core.store import as_dict
 from workbench.present.evals import diff_texts, safe, stats_line, text
 from workbench.present.finetune_guard import worded
@@ -221,7 +222,7 @@ def outcome_line(outcome: Any) -> str:
     return f"f{outcome.job_id} failed: {safe(outcome.error)}"
 
 
-def next_after_training(job: dict[str, Any]) -> str:
+def next_after_training(job: FinetuneJob) -> str:
     """`finetune eval` runs adapters on the embedded model only; an adapter on a local (llama
     or gemma2) folder is judged through its export."""
     base = as_dict(as_dict(job.get("config")).get("base"))
@@ -233,7 +234,7 @@ def next_after_training(job: dict[str, Any]) -> str:
     )
 
 
-def train_result(job_id: int, outcome: Any, job: dict[str, Any]) -> tuple[Text, Text | None]:
+def train_result(job_id: int, outcome: Any, job: FinetuneJob) -> tuple[Text, Text | None]:
     """`finetune train`'s last words: (the line, the next step when the job is done)."""
     if outcome.status == "done":
         loss = f", loss {loss_span(outcome.loss_curve)}" if outcome.loss_curve else ""
@@ -354,26 +355,26 @@ def export_texts(result: Any) -> list[Text]:
 # --------------------------------------------------------------------------- jobs
 
 
-def job_list_lines(rows: list[dict[str, Any]]) -> list[str]:
+def job_list_lines(rows: list[FinetuneJob]) -> list[str]:
     """`finetune jobs`: one line per job, newest first, its date in front."""
     if not rows:
         return ["No fine-tune jobs yet. Start with: workbench finetune check"]
     return [safe(f"{row['created_at'][:19].replace('T', ' ')}  " + job_summary(row)) for row in rows]
 
 
-def job_detail(job: dict[str, Any]) -> list[str]:
+def job_detail(job: FinetuneJob) -> list[str]:
     """Everything stored about a job: `finetune show`, `runs show fN` and the tab read alike."""
     return [safe(line) for line in job_lines(job)]
 
 
-def eval_short(job: dict[str, Any]) -> str:
+def eval_short(job: FinetuneJob) -> str:
     ev = as_dict(job.get("config")).get("eval")
     if not isinstance(ev, dict):
         return ""
     return VERDICT_SHORT.get(ev.get("verdict") or "", safe(ev.get("verdict")))
 
 
-def export_short(job: dict[str, Any]) -> str:
+def export_short(job: FinetuneJob) -> str:
     """The newest export: `quack ✓` created, `DROP quack` when the exported model scored below
     the adapter (first, so a narrow column cannot cut it off), the bare name for a folder only."""
     done = exports(job)
@@ -385,7 +386,7 @@ def export_short(job: dict[str, Any]) -> str:
     return safe(exp["name"]) + (" ✓" if exp.get("created") else "")
 
 
-def job_row(job: dict[str, Any]) -> list[str]:
+def job_row(job: FinetuneJob) -> list[str]:
     """The jobs table's cells: job, status, steps, loss first → last, override mark, eval, export."""
     curve = loss_points(job)
     total = as_dict(job.get("config")).get("total_steps")
@@ -401,7 +402,7 @@ def job_row(job: dict[str, Any]) -> list[str]:
     ]
 
 
-def job_hint(job: dict[str, Any] | None) -> str:
+def job_hint(job: FinetuneJob | None) -> str:
     if job is None:
         return "No job selected."
     status = job.get("status")

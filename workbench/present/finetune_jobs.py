@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from workbench.core.finetune.jobs import export_dropped, exports, loss_points
+from workbench.core.records import FinetuneJob
 from workbench.core.store import as_dict
 from workbench.present.finetune_guard import stored_report
 from workbench.present.numbers import pct
@@ -55,7 +56,7 @@ def eval_lines(ev: dict[str, Any]) -> list[str]:
     return lines + [f"  note: {note}" for note in ev.get("notes") or []]
 
 
-def job_summary(job: dict[str, Any]) -> str:
+def job_summary(job: FinetuneJob) -> str:
     """One line: status, progress, loss, eval verdict, export."""
     config = as_dict(job.get("config"))
     curve = loss_points(job)
@@ -81,7 +82,7 @@ def job_summary(job: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def job_lines(job: dict[str, Any]) -> list[str]:
+def job_lines(job: FinetuneJob) -> list[str]:
     """Everything stored about a job, as plain text lines."""
     config = as_dict(job.get("config"))
     lines = [job_summary(job), f"created {job.get('created_at')}, updated {job.get('updated_at')}"]
@@ -96,10 +97,11 @@ def job_lines(job: dict[str, Any]) -> list[str]:
     if guard.get("advice"):
         lines.append(f"guard: {'passed' if guard.get('passed') else 'did not pass'} — {guard['advice']}")
     ds = config.get("dataset") or {}
-    if job.get("dataset_hash"):
+    sha = job.get("dataset_hash")
+    if sha:
         lines.append(
             f"dataset: {ds.get('train', '?')} train / {ds.get('heldout', '?')} held-out examples, "
-            f"{ds.get('answer_tokens', '?')} answer tokens, sha256 {job['dataset_hash'][:16]}… "
+            f"{ds.get('answer_tokens', '?')} answer tokens, sha256 {sha[:16]}… "
             f"({job.get('dataset_path')})"
         )
     if config.get("heldout_loss") is not None:

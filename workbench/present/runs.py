@@ -6,13 +6,14 @@ and number formats are made here, once, for both front ends.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from workbench.core.citations import source_line
+from workbench.core.records import FinetuneJob
 from workbench.core.safetext import terminal_safe
 from workbench.present.evals import eval_coverage
 from workbench.present.finetune_jobs import job_summary
@@ -48,7 +49,7 @@ def listing_summary(kind: str, facts: dict[str, Any]) -> str:
     if kind == "retrieval-eval":
         return retrieval_eval_line(facts)
     if kind == "finetune":
-        line = job_summary(facts)
+        line = job_summary(cast("FinetuneJob", facts))  # the listing's facts of a job are its decoded row
         return line.split(", ", 1)[1] if ", " in line else ""
     rate, coverage = facts["summary"].get("pass_rate"), eval_coverage(facts, facts["summary"])
     line = (

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.finetune import jobs
+from workbench.core.records import FinetuneJob
 
 if TYPE_CHECKING:
     from workbench.core.project import Project
@@ -47,16 +48,17 @@ class AdapterEval:
         }
 
 
-def adapter_variant(project: Project, job: dict[str, Any]) -> Any:
+def adapter_variant(project: Project, job: FinetuneJob) -> Any:
     """The variant the adapter is judged as: the training variant's prompt, the embedded model,
     and the adapter folder."""
     from workbench.core.variants import resolve_variant
 
     config = job.get("config") or {}
-    if job.get("status") != "done" or not job.get("adapter_path"):
+    adapter_path = job.get("adapter_path")
+    if job.get("status") != "done" or not adapter_path:
         raise WorkbenchError(jobs.unfinished_words(project, job))
-    if not Path(job["adapter_path"]).is_dir():
-        raise WorkbenchError("the job's adapter folder is missing", path=job["adapter_path"])
+    if not Path(adapter_path).is_dir():
+        raise WorkbenchError("the job's adapter folder is missing", path=adapter_path)
     base = config.get("base") or {}
     if base.get("spec", job.get("base_model")) != "embedded":
         raise WorkbenchError(
@@ -64,7 +66,7 @@ def adapter_variant(project: Project, job: dict[str, Any]) -> Any:
             "run adapters on the embedded model. Export it (`workbench finetune export`) and evaluate the "
             "Ollama model with `workbench eval run --model ollama:NAME` instead"
         )
-    return resolve_variant(project, config.get("variant"), model="embedded", adapter=job["adapter_path"])
+    return resolve_variant(project, config.get("variant"), model="embedded", adapter=adapter_path)
 
 
 def best_baseline(

@@ -36,6 +36,7 @@ from workbench.core.finetune.base import OLLAMA_ARCHITECTURES, read_model_config
 from workbench.core.finetune.gguf_adapter import safetensors_header
 from workbench.core.finetune.settings import OLLAMA_LORA_TARGETS
 from workbench.core.message_numbers import pct
+from workbench.core.records import FinetuneJob
 
 if TYPE_CHECKING:
     from workbench.core.project import Project
@@ -372,7 +373,7 @@ def _base_folder(base: dict[str, Any]) -> Path:
 
 
 def write_export(
-    project: Project, job: dict[str, Any], name: str, *, system: str | None = None, base_system: str | None = None
+    project: Project, job: FinetuneJob, name: str, *, system: str | None = None, base_system: str | None = None
 ) -> ExportResult:
     """Check everything and write `<job>/export-<name>/` (adapter files + Modelfile)."""
     from workbench.core.finetune.dataset import load_tokenizer
@@ -381,12 +382,13 @@ def write_export(
         raise WorkbenchError(
             f"not a valid Ollama model name: {name!r} (letters, digits, . _ -, optional :tag)", field="name"
         )
-    if job.get("status") != "done" or not job.get("adapter_path"):
+    adapter_path = job.get("adapter_path")
+    if job.get("status") != "done" or not adapter_path:
         raise WorkbenchError(jobs.unfinished_words(project, job))
     config = job.get("config") or {}
     base = config.get("base") or {}
     check_architecture(base.get("model_type", "unknown"), base.get("folder"))
-    adapter = Path(job["adapter_path"])
+    adapter = Path(adapter_path)
     check_adapter(adapter)
     ollama_base = base.get("ollama_base") or project.config.finetune.ollama_base
     if not ollama_base:
@@ -553,7 +555,7 @@ def _short(text: str, limit: int = 60) -> str:
     return repr(one if len(one) <= limit else one[: limit - 1] + "…")
 
 
-def _store_export(store: Store, job: dict[str, Any], result: ExportResult) -> None:
+def _store_export(store: Store, job: FinetuneJob, result: ExportResult) -> None:
     jobs.add_export(store, job["id"], result.as_dict())
 
 
@@ -562,7 +564,7 @@ def export_run_name(variant: str | None, name: str, job_id: int) -> str:
 
 
 async def _eval_exported(
-    project: Project, job: dict[str, Any], name: str, kwargs: dict[str, Any]
+    project: Project, job: FinetuneJob, name: str, kwargs: dict[str, Any]
 ) -> dict[str, Any] | None:
     """Run the eval set on ollama:NAME and compare with the adapter's own eval run."""
     from workbench.core.evals import runstore

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.run_ids import parse_kind_id
@@ -20,6 +20,7 @@ from workbench.core.store import RUNNING, as_dict, decode, now_iso
 
 if TYPE_CHECKING:
     from workbench.core.project import Project
+    from workbench.core.records import FinetuneJob
     from workbench.core.store import Store
 
 
@@ -62,17 +63,17 @@ def update_job(store: Store, job_id: int, changes: dict[str, Any]) -> None:
     store.update("finetune_jobs", job_id, {**changes, "updated_at": now_iso()})
 
 
-def get_job(store: Store, job_id: int) -> dict[str, Any]:
+def get_job(store: Store, job_id: int) -> FinetuneJob:
     row = decode(store.get("finetune_jobs", int(job_id)), *JSON_FIELDS)
     if row is None:
         raise WorkbenchError(f"no fine-tune job {job_id} (see `workbench finetune jobs`)")
     for name in JSON_FIELDS:
         if isinstance(row.get(name), str):  # undecodable: keep the text, never crash a listing
             row[name] = {"raw": row[name]}
-    return row
+    return cast("FinetuneJob", row)
 
 
-def list_jobs(store: Store, *, limit: int = 50) -> list[dict[str, Any]]:
+def list_jobs(store: Store, *, limit: int = 50) -> list[FinetuneJob]:
     return [get_job(store, r["id"]) for r in store.rows("finetune_jobs", limit=limit)]
 
 
@@ -91,7 +92,7 @@ def resolve_job_ref(store: Store, ref: str | int) -> int:
     return job_id
 
 
-def unfinished_words(project: Project, job: dict[str, Any]) -> str:
+def unfinished_words(project: Project, job: FinetuneJob) -> str:
     """Why a job has no adapter yet, and the next step that works: `--resume` only where
     `finetune train --resume` can continue (a cancelled or interrupted job); a failed job is
     retried as a new one, since its settings are what failed (a resume reuses them)."""
@@ -116,7 +117,7 @@ def unfinished_words(project: Project, job: dict[str, Any]) -> str:
     return f"job f{ref} has no finished adapter (status {status})"
 
 
-def exports(job: dict[str, Any]) -> list[dict[str, Any]]:
+def exports(job: FinetuneJob) -> list[dict[str, Any]]:
     """Every export of the job, oldest first. Stored as a list so a second export (another
     name, or a retry once Ollama runs) does not erase what the first one measured; a job
     stored before that keeps its one export as a dict."""
@@ -186,7 +187,7 @@ def is_job_run(row: Mapping[str, Any], job_runs: set[int]) -> bool:
     return bool(spec.get("adapter") or isinstance(config.get(RUN_MARK), dict) or row.get("id") in job_runs)
 
 
-def loss_points(job: dict[str, Any]) -> list[dict[str, Any]]:
+def loss_points(job: FinetuneJob) -> list[dict[str, Any]]:
     curve = job.get("loss_curve")
     return curve if isinstance(curve, list) else []
 

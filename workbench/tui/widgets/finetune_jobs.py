@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.records import FinetuneJob
 from workbench.core.store import as_dict
 from workbench.present.evals import safe
 from workbench.present.finetune import eval_result_lines, export_result_lines, job_detail, job_hint
@@ -74,7 +75,7 @@ class JobsPanel(Vertical):
     class Loaded(Message):
         """Jobs read from the store, newest first."""
 
-        rows: list[dict[str, Any]]
+        rows: list[FinetuneJob]
         error: str | None = None
 
     @dataclass
@@ -99,7 +100,7 @@ class JobsPanel(Vertical):
     def __init__(self, project: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.project = project
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[FinetuneJob] = []
         self.busy: str | None = None  # eval | export while one runs
         self._select: int | None = None
 
@@ -159,7 +160,7 @@ class JobsPanel(Vertical):
             return None
         return int(self.rows[table.cursor_row]["id"])
 
-    def current(self) -> dict[str, Any] | None:
+    def current(self) -> FinetuneJob | None:
         job_id = self.current_id()
         return next((r for r in self.rows if r["id"] == job_id), None)
 
@@ -298,7 +299,7 @@ class JobsPanel(Vertical):
         self.screen.refresh_bindings()
 
 
-def suggest_name(job: dict[str, Any]) -> str:
+def suggest_name(job: FinetuneJob) -> str:
     """`smollm2-f3`: the base's short name and the job, a valid Ollama model name."""
     base = as_dict(as_dict(job.get("config")).get("base")).get("ollama_base") or "model"
     stem = str(base).split("/")[-1].split(":")[0] or "model"

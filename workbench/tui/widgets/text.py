@@ -11,6 +11,7 @@ from typing import Any
 from rich.style import Style
 from rich.text import Text
 
+from workbench.core.records import FinetuneJob
 from workbench.present.evals import eval_coverage, rate_with_ci, safe
 from workbench.present.finetune import job_row, rule_state
 from workbench.present.runs import when
@@ -164,6 +165,6 @@ def view_bar(active: str, lock_state: str, jobs: int) -> Text:
     return out
 
 
-def job_cells(job: dict[str, Any]) -> list[Text]:
+def job_cells(job: FinetuneJob) -> list[Text]:
     """The jobs table's row (present's cells, cut with an ellipsis in a narrow column)."""
     return [cell(value) for value in job_row(job)]
