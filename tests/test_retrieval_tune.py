@@ -178,3 +178,31 @@ def test_apply_updates_the_index_only_as_far_as_the_winner_needs_and_reproduces_
         assert "chunked again" in out and "chunks, 0 texts embedded" in out, out
     m = winner.metrics
     assert f"dense nDCG@10 {m['ndcg@10']:.3f}, MRR@10 {m['mrr@10']:.3f}" in out, out
+    # the stored sweep names the retrieval eval that scored its applied winner
+    assert main([*project, "runs", "--kind", "retrieval-tune", "--json"]) == 0
+    assert "applied: re1" in json.loads(capsys.readouterr().out)["summary"]
+
+
+def test_a_tune_is_stored_as_a_run_and_shown_again_with_what_was_applied(retrieval_project: Path, capsys):
+    project = ["--project", str(retrieval_project)]
+    assert main([*project, "ingest"]) == 0
+    capsys.readouterr()
+    assert main([*project, "retrieval", "tune", "tiny"]) == 0
+    cap = capsys.readouterr()
+    assert "stored as rt1" in cap.err
+    printed = cap.out
+    assert main([*project, "runs", "--kind", "retrieval-tune", "--json"]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["id"] == "rt1" and row["status"] == "done"
+    # 3 cases never make a difference real, so the listing says so instead of naming a winner
+    assert row["summary"].startswith("tiny: no configuration really better than the current (nDCG ")
+    assert row["summary"].endswith("36 configurations, 3 cases"), row["summary"]
+    # `runs show` prints the table the sweep printed, under a header naming where it started
+    assert main([*project, "runs", "show", "rt1"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("retrieval tune rt1 on tiny (")
+    table = lambda text: [line for line in text.splitlines() if line.startswith(("│", "┃"))]  # noqa: E731
+    assert table(shown) == table(printed)
+    assert main([*project, "runs", "show", "rt1", "--markdown"]) == 0
+    md = capsys.readouterr().out
+    assert "| configuration | nDCG@10 | recall@2 | MRR@10 |" in md and md.count("| current |") == 1

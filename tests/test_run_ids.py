@@ -43,3 +43,12 @@ def test_every_prefix_reads_the_same_way_everywhere() -> None:
     assert parse_run_id("RE12") == ("retrieval-eval", 12) and parse_run_id("r3") == ("retrieval", 3)
     assert parse_run_id("e3") == ("eval", 3) and parse_run_id("f3") == ("finetune", 3)
     assert parse_run_id(f"e{HUGE}") is None and parse_run_id("²") is None
+
+
+def test_each_kind_reads_its_own_prefix_the_longest_first():
+    assert parse_run_id("12") == ("generation", 12)
+    assert parse_run_id("r3") == ("retrieval", 3)
+    assert parse_run_id("re3") == ("retrieval-eval", 3)
+    assert parse_run_id("RT3") == ("retrieval-tune", 3)
+    assert parse_run_id("e3") == ("eval", 3) and parse_run_id("f3") == ("finetune", 3)
+    assert parse_run_id("rx3") is None and parse_run_id("rt") is None

@@ -87,6 +87,7 @@ async def test_a_applies_the_winner_and_the_stored_eval_reproduces_its_score(ind
         text = " ".join(screen_text(app).split())
         assert "retrieval eval re" in text, text
         assert "index unchanged (same chunking)" in text  # a search-only change embeds nothing again
+        assert "stored as rt1" in text  # the sweep is a run: `workbench runs show rt1`
         assert f"dense nDCG@10 {row.metrics['ndcg@10']:.3f}, MRR@10 {row.metrics['mrr@10']:.3f}" in text
         yaml = (indexed_dir / "workbench.yaml").read_text(encoding="utf-8")
         assert 'mode: "dense"' in yaml and "doc_weight: 1\n" in yaml and "chunk_tokens: 60" in yaml

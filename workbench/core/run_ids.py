@@ -1,12 +1,19 @@
 """The one parser of run ids: `12` a generation, `r12` a retrieval trace, `re12` a retrieval
-eval, `e12` an eval run, `f12` a fine-tune job. The CLI, the TUI and the run store all read ids
+eval, `rt12` a retrieval tune, `e12` an eval run, `f12` a fine-tune job. The CLI, the TUI and the run store all read ids
 through here, so an id one of them accepts the others accept too."""
 
 from __future__ import annotations
 
 from workbench.core.errors import WorkbenchError
 
-PREFIX: dict[str, str] = {"generation": "", "retrieval": "r", "retrieval-eval": "re", "eval": "e", "finetune": "f"}
+PREFIX: dict[str, str] = {
+    "generation": "",
+    "retrieval": "r",
+    "retrieval-eval": "re",
+    "retrieval-tune": "rt",
+    "eval": "e",
+    "finetune": "f",
+}
 MAX_ROW_ID = 2**63 - 1  # SQLite's largest INTEGER PRIMARY KEY
 
 # Longest prefix first, so `re3` is a retrieval eval and not a malformed retrieval trace.

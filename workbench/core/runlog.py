@@ -1,9 +1,9 @@
-"""One list of everything stored — generations, retrievals, retrieval evals, eval runs,
-fine-tune jobs.
+"""One list of everything stored — generations, retrievals, retrieval evals, retrieval tunes,
+eval runs, fine-tune jobs.
 
 The CLI's `workbench runs` and the TUI's Runs tab both read through here, so they show the same
 rows with the same ids: a bare number is a generation, `r12` a retrieval trace, `re12` a
-retrieval eval, `e12` an eval run, `f12` a fine-tune job. Variants show as the TUI names them
+retrieval eval, `rt12` a retrieval tune, `e12` an eval run, `f12` a fine-tune job. Variants show as the TUI names them
 ("base" or their workbench.yaml name) with the start of their hash; the rows keep the raw id.
 """
 
@@ -21,11 +21,12 @@ if TYPE_CHECKING:  # the store module imports sqlite_utils (+numpy); only caller
     from workbench.core.records import EvalRun
     from workbench.core.store import Store
 
-RUN_KINDS = ("generation", "retrieval", "retrieval-eval", "eval", "finetune")
+RUN_KINDS = ("generation", "retrieval", "retrieval-eval", "retrieval-tune", "eval", "finetune")
 _TABLE = {
     "generation": "generations",
     "retrieval": "retrievals",
     "retrieval-eval": "retrieval_evals",
+    "retrieval-tune": "retrieval_tunes",
     "eval": "eval_runs",
     "finetune": "finetune_jobs",
 }
@@ -33,6 +34,7 @@ _JSON_FIELDS = {
     "generation": ("inputs", "messages", "options", "attempt_log", "warnings", "sources", "model_identity"),
     "retrieval": ("settings", "results"),
     "retrieval-eval": ("settings", "metrics", "cases"),
+    "retrieval-tune": ("settings", "result"),
     "eval": ("config", "summary"),
     "finetune": ("config", "guard_report", "loss_curve", "export"),
 }
@@ -95,6 +97,20 @@ def _summarise(kind: str, row: dict[str, Any]) -> dict[str, Any]:
             "metrics": _decoded(row, "metrics") or {},
         }
         base.update(status="ok", model=settings.get("embedding_model"), summary=None, facts=facts)
+    elif kind == "retrieval-tune":
+        settings = _decoded(row, "settings") or {}
+        result = _decoded(row, "result") or {}
+        rows = result.get("rows") or []
+        current = next((r for r in rows if r.get("config") == result.get("current")), None)
+        facts = {
+            "evalset": row.get("evalset"),
+            "n_cases": result.get("n_cases"),
+            "configurations": len(rows),
+            "current": current,
+            "winner": result.get("winner"),
+            "applied_eval_id": row.get("applied_eval_id"),
+        }
+        base.update(model=settings.get("embedding_model"), summary=None, facts=facts)
     elif kind == "eval":
         summary: dict[str, Any] = {}
         try:
@@ -186,6 +202,7 @@ _SEARCHED = {
     "generation": ("inputs", "model_used", "model_requested"),
     "retrieval": ("query", "mode"),
     "retrieval-eval": ("evalset", "settings"),
+    "retrieval-tune": ("evalset", "settings"),
     "eval": ("evalset_name", "variant_name", "variant_id"),
     "finetune": ("base_model", "signal", "dataset_path", "config"),
 }

@@ -107,6 +107,20 @@ def _v1(db: sqlite_utils.Database) -> None:
         pk="id",
         if_not_exists=True,
     )
+    db.table("retrieval_tunes").create(
+        {
+            "id": int,
+            "created_at": str,
+            "status": str,  # done | cancelled (stopped early: the configurations scored are kept)
+            "evalset": str,
+            "evalset_hash": str,
+            "settings": str,  # JSON: the retrieval settings the sweep started from, + index_build
+            "result": str,  # JSON: core/retrieval/tune.py TuneResult.to_dict (rows, winner, deltas)
+            "applied_eval_id": int,  # the retrieval eval of the applied winner (`--apply`), if any
+        },
+        pk="id",
+        if_not_exists=True,
+    )
     db.table("eval_runs").create(
         {
             "id": int,

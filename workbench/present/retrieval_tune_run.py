@@ -63,17 +63,19 @@ def tune(project: Project, evalset: str | None, *, k: int | None, apply: bool, a
     """`retrieval tune`: the re-index cost first, the sweep with progress, the table (or JSON),
     then with `apply` the winner written, re-indexed and scored."""
     from workbench.core.errors import WorkbenchError
-    from workbench.core.retrieval.tune_project import plan_tune
+    from workbench.core.retrieval.tune_project import plan_tune, record_tune_run
     from workbench.present.retrieval import print_tune, tune_cost_line
 
     plan = plan_tune(project, evalset)
     err = Console(stderr=True, highlight=False)
     err.print(tune_cost_line(len(plan.grid), plan.n_chunkings, plan.n_cases, plan.todo, plan.total, plan.seconds))
     res = run_with_progress(plan, project, k, err)
+    tune_id = record_tune_run(project, plan, res)
     if as_json:
-        print(json.dumps(res.to_dict(), indent=2))
+        print(json.dumps({"id": f"rt{tune_id}", **res.to_dict()}, indent=2))
     else:
         print_tune(Console(highlight=False), res)
+        err.print(Text(f"stored as rt{tune_id} (`workbench runs show rt{tune_id}`)", style="dim"))
     winner = res.winner
     if not apply:
         if winner and winner.config != res.current:
@@ -84,14 +86,15 @@ def tune(project: Project, evalset: str | None, *, k: int | None, apply: bool, a
     if winner is None or winner.config == res.current:
         err.print(Text("no configuration is really better than the current settings: nothing to apply"))
         return 0
-    apply_winner(project, winner.config.changes(project.config.retrieval), plan.evalset, plan.evalset_path)
+    apply_winner(project, winner.config.changes(project.config.retrieval), plan.evalset, plan.evalset_path, tune_id)
     return 0
 
 
-def apply_winner(project: Project, changes: dict[str, Any], evalset: Any, evalset_path: Path) -> None:
+def apply_winner(project: Project, changes: dict[str, Any], evalset: Any, evalset_path: Path, tune_id: int) -> None:
     """Write `changes` under retrieval:, show the diff, bring the index in line (a plain
     ingest: it re-chunks only when the chunking changed, embedding through the tune's cache),
     store a retrieval eval."""
+    from workbench.core.retrieval.traces import mark_tune_applied
     from workbench.core.retrieval.tune_project import eval_applied, index_line, tune_embedder, write_retrieval_changes
     from workbench.present.retrieval_ingest import ingest_with_progress
 
@@ -106,4 +109,5 @@ def apply_winner(project: Project, changes: dict[str, Any], evalset: Any, evalse
     finally:
         embedder.close()
     eval_id, ev = eval_applied(project, evalset, evalset_path)
+    mark_tune_applied(project.store, tune_id, eval_id)
     out.print(applied_line(eval_id, settings.mode, ev.metrics[settings.mode], index_line(report, embedder.misses)))

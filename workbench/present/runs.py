@@ -17,7 +17,7 @@ from workbench.core.records import FinetuneJob
 from workbench.core.safetext import terminal_safe
 from workbench.present.evals import eval_coverage
 from workbench.present.finetune_jobs import job_summary
-from workbench.present.numbers import format_cost, ms, pct, score, seconds, short_ms, tokens
+from workbench.present.numbers import format_cost, ms, pct, score, seconds, short_ms, signed_score, tokens
 
 if TYPE_CHECKING:
     from workbench.core.store import Store
@@ -48,6 +48,8 @@ def listing_summary(kind: str, facts: dict[str, Any]) -> str:
     covers, a weights change) or a fine-tune job (its summary without the id and status)."""
     if kind == "retrieval-eval":
         return retrieval_eval_line(facts)
+    if kind == "retrieval-tune":
+        return retrieval_tune_line(facts)
     if kind == "finetune":
         line = job_summary(cast("FinetuneJob", facts))  # the listing's facts of a job are its decoded row
         return line.split(", ", 1)[1] if ", " in line else ""
@@ -58,6 +60,24 @@ def listing_summary(kind: str, facts: dict[str, Any]) -> str:
         + (f" ({coverage} cases)" if coverage else "")
     )
     return line + (f" · {facts['weights_changed']}" if facts.get("weights_changed") else "")
+
+
+def retrieval_tune_line(facts: dict[str, Any]) -> str:
+    """`tiny: winner hybrid chunk=200/40 ... nDCG .92 (+.021, real) vs current .90 · applied: re5 ·
+    36 configurations, 83 cases`, or that no configuration was really better than the current."""
+    cur, win = facts.get("current"), facts.get("winner")
+    name = f"{facts.get('evalset') or '?'}: "
+    tail = [f"{facts.get('configurations')} configurations, {facts.get('n_cases')} cases"]
+    if facts.get("applied_eval_id"):
+        tail.insert(0, f"applied: re{facts['applied_eval_id']}")
+    if cur is None:
+        return name + " · ".join(["stopped before the current settings were scored", *tail])
+    now = score(cur["metrics"].get("ndcg@10", 0.0), 2, bare=True)
+    if win is None or win.get("config") == cur.get("config"):
+        return name + " · ".join([f"no configuration really better than the current (nDCG {now})", *tail])
+    delta = signed_score(win["ndcg_delta"][0])
+    best = f"winner {win['label']} nDCG {score(win['metrics'].get('ndcg@10', 0.0), 2, bare=True)} ({delta}, real)"
+    return name + " · ".join([f"{best} vs current {now}", *tail])
 
 
 def retrieval_eval_line(facts: dict[str, Any]) -> str:
@@ -264,6 +284,10 @@ def run_markdown(store: Store | None, kind: str, row: dict[str, Any]) -> str:
         from workbench.present.retrieval_markdown import stored_eval_markdown
 
         return stored_eval_markdown(store, row)  # type: ignore[arg-type]
+    if kind == "retrieval-tune":
+        from workbench.present.retrieval_markdown import tune_markdown
+
+        return tune_markdown(row)
     if kind == "eval":
         from workbench.present.eval_report import eval_markdown
 
@@ -278,6 +302,19 @@ def run_markdown(store: Store | None, kind: str, row: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------- one run in the terminal
+
+
+def tune_header(row: dict[str, Any]) -> str:
+    """`retrieval tune rt2 on tiny (2026-12-06T06:04:09), from hybrid chunk=200/40 ...; winner
+    applied, scored as re5`."""
+    from workbench.core.retrieval.tune import TuneConfig
+
+    result = row.get("result") or {}
+    start = TuneConfig(**result["current"]).label() if result.get("current") else "?"
+    applied = row.get("applied_eval_id")
+    return f"retrieval tune rt{row['id']} on {row.get('evalset')} ({row.get('created_at')}), from {start}" + (
+        f"; winner applied, scored as re{applied}" if applied else ""
+    )
 
 
 def print_run(store: Store, kind: str, row: dict[str, Any]) -> None:
@@ -298,6 +335,13 @@ def print_run(store: Store, kind: str, row: dict[str, Any]) -> None:
         out = Console(highlight=False)
         out.print(stored_eval_header(row, ev, prev_id))
         print_eval(out, ev, delta, cases="all")
+    elif kind == "retrieval-tune":  # the table `retrieval tune` printed, from the stored sweep
+        from workbench.core.retrieval.tune import TuneResult
+        from workbench.present.retrieval import print_tune
+
+        out = Console(highlight=False)
+        out.print(Text(tune_header(row), style="bold"))
+        print_tune(out, TuneResult.from_dict(row["result"]))
     elif kind == "eval":  # read as `workbench eval show` prints it: one wording for a run
         from workbench.core.runlog import load_eval_run
         from workbench.present.evals import show_texts

@@ -132,6 +132,27 @@ def record_eval(store: Store, ev: Any) -> int:
     )
 
 
+def record_tune(store: Store, res: Any, *, evalset: str, evalset_hash: str, settings: dict[str, Any]) -> int:
+    """Store a `retrieval tune` sweep (core/retrieval/tune.py TuneResult), finished or stopped
+    early; returns its id (`rtN`). `settings`: the retrieval settings it started from."""
+    return store.insert(
+        "retrieval_tunes",
+        {
+            "created_at": _now(),
+            "status": "cancelled" if res.cancelled else "done",
+            "evalset": evalset,
+            "evalset_hash": evalset_hash,
+            "settings": settings,
+            "result": res.to_dict(),
+        },
+    )
+
+
+def mark_tune_applied(store: Store, tune_id: int, eval_id: int) -> None:
+    """The sweep's winner was applied; `eval_id` is the retrieval eval that scored it."""
+    store.update("retrieval_tunes", tune_id, {"applied_eval_id": eval_id})
+
+
 def get_eval(store: Store, eval_id: int) -> dict[str, Any] | None:
     row = store.get("retrieval_evals", eval_id)
     return None if row is None else _parsed(row, "settings", "metrics", "cases")

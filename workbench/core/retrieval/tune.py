@@ -133,6 +133,25 @@ class TuneResult:
             return max(better, key=lambda r: (r.metrics["ndcg@10"], r.metrics["mrr@10"]))
         return cur
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TuneResult:
+        """A stored sweep (`to_dict`), for `runs show rtN`: the per-case scores are not stored,
+        so the rows carry their means and deltas only."""
+        rows = [
+            TuneRow(TuneConfig(**r["config"]), dict(r["metrics"]), [], tuple(r["ndcg_delta"]))
+            for r in d.get("rows") or []
+        ]
+        return cls(
+            current=TuneConfig(**d["current"]),
+            rows=rows,
+            k=int(d["k"]),
+            n_cases=int(d["n_cases"]),
+            cancelled=bool(d.get("cancelled")),
+            seconds=float(d.get("seconds") or 0.0),
+            embedded=int(d.get("embedded") or 0),
+            notes=list(d.get("notes") or []),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         w = self.winner
         return {
@@ -144,6 +163,7 @@ class TuneResult:
             "embedded": self.embedded,
             "winner": w.to_dict() if w else None,
             "rows": [r.to_dict() for r in self.rows],
+            "notes": list(self.notes),
         }
 
 

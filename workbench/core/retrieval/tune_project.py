@@ -83,6 +83,20 @@ def plan_tune(project: Any, evalset: str | None) -> TunePlan:
     return TunePlan(es, Path(path), grid, paths, tune_dir, cache, len(chunk_settings), n_cases, todo, total)
 
 
+def record_tune_run(project: Any, plan: TunePlan, res: Any) -> int:
+    """Store the sweep in the project's runs.db (`rtN`, listed by `workbench runs`), finished or
+    stopped early: the table outlives the terminal it was printed in."""
+    from workbench.core.retrieval.traces import record_tune
+
+    return record_tune(
+        project.store,
+        res,
+        evalset=plan.evalset.name,
+        evalset_hash=plan.evalset.content_hash,
+        settings=project.config.retrieval.to_dict(),
+    )
+
+
 def tune_embedder(project: Any) -> Any:
     """The configured embedding model behind the tune's disk cache (`<data_dir>/tune/`): what the
     sweep embedded, and the project index's own vectors, are not embedded again, so applying a

@@ -69,6 +69,7 @@ class TuneScreen(ModalScreen[bool]):
         self.evalset = evalset
         self.cancel = threading.Event()
         self.result: Any = None
+        self.tune_id: int | None = None  # the stored sweep (rtN)
         self.plan: Any = None
         self.running = True
         self.applying = False
@@ -92,7 +93,7 @@ class TuneScreen(ModalScreen[bool]):
 
     @work(thread=True, exclusive=True, group="retrieval-tune", exit_on_error=False)
     def sweep(self) -> None:
-        from workbench.core.retrieval.tune_project import plan_tune
+        from workbench.core.retrieval.tune_project import plan_tune, record_tune_run
         from workbench.present.retrieval import tune_cost_line
 
         try:
@@ -109,6 +110,7 @@ class TuneScreen(ModalScreen[bool]):
                 res = plan.run(self.project, progress=progress, cancel=self.cancel)
             finally:
                 plan.cache.close()
+            self.tune_id = record_tune_run(self.project, plan, res)
         except WorkbenchError as exc:
             self.post_message(self.Done(error=str(exc)))
             return
@@ -139,8 +141,8 @@ class TuneScreen(ModalScreen[bool]):
         stopped = " (stopped early)" if res.cancelled else ""
         self._line(
             f"{res.n_cases} cases, k={res.k}, {len(res.rows)} configurations{stopped}; "
-            f"{res.embedded} texts embedded, {res.seconds:.0f} s. * the interval excludes 0: a real "
-            "difference on these cases."
+            f"{res.embedded} texts embedded, {res.seconds:.0f} s, stored as rt{self.tune_id}. * the "
+            "interval excludes 0: a real difference on these cases."
         )
         winner = res.winner
         if res.cancelled:
@@ -176,6 +178,7 @@ class TuneScreen(ModalScreen[bool]):
     @work(thread=True, exclusive=True, group="retrieval-tune-apply", exit_on_error=False)
     def apply_winner(self, changes: dict[str, Any]) -> None:
         from workbench.core.retrieval.service import ingest_project
+        from workbench.core.retrieval.traces import mark_tune_applied
         from workbench.core.retrieval.tune_project import (
             eval_applied,
             index_line,
@@ -198,6 +201,8 @@ class TuneScreen(ModalScreen[bool]):
             finally:
                 embedder.close()
             eval_id, ev = eval_applied(self.project, self.plan.evalset, self.plan.evalset_path)
+            if self.tune_id is not None:
+                mark_tune_applied(self.project.store, self.tune_id, eval_id)
         except WorkbenchError as exc:
             self.post_message(self.Applied(str(exc), error=True))
             return

@@ -32,6 +32,7 @@ KIND_OPTIONS = [
     ("generation", "generation"),
     ("retrieval", "retrieval"),
     ("retr. eval", "retrieval-eval"),
+    ("retr. tune", "retrieval-tune"),
     ("eval", "eval"),
     ("fine-tune", "finetune"),
 ]
@@ -51,7 +52,14 @@ COLUMNS = (
 )
 SUMMARY_MIN, SUMMARY_MAX = 28, 100  # the summary column takes what a wide terminal has spare
 MODEL_MIN = 16
-KIND_SHORT = {"generation": "gen", "retrieval": "ret", "retrieval-eval": "rev", "eval": "eval", "finetune": "ft"}
+KIND_SHORT = {
+    "generation": "gen",
+    "retrieval": "ret",
+    "retrieval-eval": "rev",
+    "retrieval-tune": "tune",
+    "eval": "eval",
+    "finetune": "ft",
+}
 ROW_LIMIT = 500
 
 
