@@ -98,7 +98,7 @@ def test_tune_says_the_cost_first_and_its_current_row_is_what_retrieval_eval_rep
     capsys.readouterr()
     assert main(["--project", str(retrieval_project), "retrieval", "tune", "tiny", "--json"]) == 0
     cap = capsys.readouterr()
-    assert "re-index cost:" in cap.err and "chunk texts to embed" in cap.err
+    assert "re-index cost:" in cap.err and "texts to embed (chunks, document windows, questions;" in cap.err
     res = json.loads(cap.out)
     current = next(r for r in res["rows"] if r["config"] == res["current"])
     assert len(res["rows"]) > 20 and res["n_cases"] == 3
@@ -206,3 +206,42 @@ def test_a_tune_is_stored_as_a_run_and_shown_again_with_what_was_applied(retriev
     assert main([*project, "runs", "show", "rt1", "--markdown"]) == 0
     md = capsys.readouterr().out
     assert "| configuration | nDCG@10 | recall@2 | MRR@10 |" in md and md.count("| current |") == 1
+
+
+def test_ctrl_c_in_a_tune_keeps_what_finished_exits_130_and_the_rerun_embeds_only_the_rest(
+    retrieval_project: Path, capsys, monkeypatch
+):
+    import os
+    import signal
+
+    from workbench.core.retrieval.tune_project import TunePlan
+
+    real_run = TunePlan.run
+
+    def run_then_ctrl_c(self, project, **kwargs):  # a real SIGINT once the second chunking is indexed
+        say = kwargs["progress"]
+
+        def progress(what: str, done: int, total: int) -> None:
+            say(what, done, total)
+            if what.startswith("scoring") and "250/50" in what and done == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        return real_run(self, project, **{**kwargs, "progress": progress})
+
+    project = ["--project", str(retrieval_project)]
+    assert main([*project, "ingest"]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(TunePlan, "run", run_then_ctrl_c)
+    assert main([*project, "retrieval", "tune", "tiny"]) == 130
+    cap = capsys.readouterr()
+    err = " ".join(cap.err.split())
+    assert "stopping; finished configurations are kept" in err
+    assert "stopped: 18 of 36 configurations scored (stored as rt1)" in err  # the first chunking's
+    assert "run `workbench retrieval tune` again to finish" in err
+    assert "(stopped early)" in cap.out and cap.out.count("chunk=60/10") == 18 and "chunk=250/50" not in cap.out
+    assert main([*project, "runs", "--kind", "retrieval-tune", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "cancelled"
+    monkeypatch.setattr(TunePlan, "run", real_run)
+    assert main([*project, "retrieval", "tune", "tiny"]) == 0
+    # both chunkings' texts were embedded before the stop (indexing comes before scoring)
+    assert "re-index cost: 0 of" in " ".join(capsys.readouterr().err.split())

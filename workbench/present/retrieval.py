@@ -17,7 +17,7 @@ from rich.text import Text
 
 from workbench.core.retrieval.metrics import METRIC_NAMES
 from workbench.core.safetext import terminal_safe
-from workbench.present.numbers import clock, coarse
+from workbench.present.numbers import clock, coarse, plural
 
 if TYPE_CHECKING:
     from workbench.core.retrieval.compare import EvalComparison
@@ -311,10 +311,14 @@ def metrics_table(ev: RetrievalEval, delta: Deltas | None) -> Table:
 
 
 def cases_table(ev: RetrievalEval, cases: Sequence[CaseResult]) -> Table:
+    # the same number as the why-not lines below, which say "beyond the N candidates fusion
+    # looks at" for a gold chunk ranked deeper (core/retrieval/whynot.py ModeReport.sentence)
+    n = ev.settings.get("candidates")
+    beyond = f"not in the top {n} candidates" if n else "not in the candidates"
     table = Table(
         box=None,
         pad_edge=False,
-        title="gold rank per mode (of documents; of chunks for chunk-id labels; — = not in the candidates)",
+        title=f"gold rank per mode (of documents; of chunks for chunk-id labels; — = {beyond})",
     )
     table.add_column("case")
     for m in ev.modes:
@@ -497,14 +501,17 @@ def ingest_summary(report: IngestReport) -> str:
 def tune_cost_line(n_configs: int, n_chunkings: int, n_cases: int, todo: int, total: int, seconds: float) -> Text:
     return Text(
         f"tune: {n_configs} configurations, {n_chunkings} chunkings, {n_cases} labelled cases; "
-        f"re-index cost: {todo} of {total} chunk texts to embed (about {coarse(seconds)})"
-        + ("" if todo else ", all cached")
+        f"re-index cost: {todo} of {total} texts to embed (chunks, document windows, questions; "
+        f"about {coarse(seconds)})" + ("" if todo else ", all cached")
     )
 
 
 def print_tune(out: Console, res: TuneResult) -> None:
     """`retrieval tune`: one row per configuration with the nDCG@10 delta's paired bootstrap CI."""
-    t = Table(title=f"retrieval tune: {res.n_cases} cases, k={res.k}" + (" (stopped early)" if res.cancelled else ""))
+    t = Table(
+        title=f"retrieval tune: {plural(res.n_cases, 'case')}, k={res.k}"
+        + (" (stopped early)" if res.cancelled else "")
+    )
     for col in tune_columns(res.k):
         t.add_column(col, justify="left" if col == "configuration" else "right")
     for r in res.rows:

@@ -62,7 +62,6 @@ def applied_line(eval_id: int, mode: str, metrics: dict[str, float], index: str)
 def tune(project: Project, evalset: str | None, *, k: int | None, apply: bool, as_json: bool) -> int:
     """`retrieval tune`: the re-index cost first, the sweep with progress, the table (or JSON),
     then with `apply` the winner written, re-indexed and scored."""
-    from workbench.core.errors import WorkbenchError
     from workbench.core.retrieval.tune_project import plan_tune, record_tune_run
     from workbench.present.retrieval import print_tune, tune_cost_line
 
@@ -73,16 +72,25 @@ def tune(project: Project, evalset: str | None, *, k: int | None, apply: bool, a
     tune_id = record_tune_run(project, plan, res)
     if as_json:
         print(json.dumps({"id": f"rt{tune_id}", **res.to_dict()}, indent=2))
-    else:
+    elif res.rows:
         print_tune(Console(highlight=False), res)
+    if res.cancelled:  # Ctrl-C: what finished is kept, and the re-run reuses its embeddings
+        err.print(
+            Text(
+                f"stopped: {len(res.rows)} of {len(plan.grid)} configurations scored (stored as rt{tune_id}); "
+                "run `workbench retrieval tune` again to finish: what was embedded is cached, so it "
+                "picks up where this stopped" + ("; nothing applied" if apply else ""),
+                style="yellow",
+            )
+        )
+        return 130
+    if not as_json:
         err.print(Text(f"stored as rt{tune_id} (`workbench runs show rt{tune_id}`)", style="dim"))
     winner = res.winner
     if not apply:
         if winner and winner.config != res.current:
             err.print(Text("apply the winner with `workbench retrieval tune --apply`", style="dim"))
         return 0
-    if res.cancelled:
-        raise WorkbenchError("tune was stopped before every configuration was scored: nothing applied")
     if winner is None or winner.config == res.current:
         err.print(Text("no configuration is really better than the current settings: nothing to apply"))
         return 0

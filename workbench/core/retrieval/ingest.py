@@ -179,7 +179,7 @@ def ingest(
         if embedder is None and is_ollama(settings.embedding_model):
             get_model()  # its window (/api/show, 256 when that fails) decides the document vectors
         if embedder is not None:  # (a local model's is fixed by its folder: loaded when needed)
-            chunking["doc_window"] = _doc_window(embedder)
+            chunking["doc_window"] = doc_window_tokens(embedder)
         if index is None:
             emb = get_model()
             index = Index.create(
@@ -279,7 +279,7 @@ def ingest(
             # each document's first window (index.py `doc_vector`) goes first, outside the chunk
             # progress, so a cancel between chunk batches still finds whole files to commit; a
             # one-chunk document's window is its chunk's text, embedded once
-            window = chunking.setdefault("doc_window", _doc_window(emb))
+            window = chunking.setdefault("doc_window", doc_window_tokens(emb))
             doc_texts = [doc_window_text(d, cs, window, tokens) for d, cs in group]
             have = set(texts)
             windows = list(dict.fromkeys(t for t in doc_texts if t not in have))
@@ -375,7 +375,7 @@ def ingest(
         return _finish(index, report, t0, changed=changed, emit=emit)
 
 
-def _doc_window(emb: Embedder) -> int:
+def doc_window_tokens(emb: Embedder) -> int:
     """The tokens a document vector embeds from the document's start: the model's context
     (an Ollama model's from /api/show), else DOC_WINDOW_TOKENS."""
     return int(getattr(emb, "max_seq_length", 0) or DOC_WINDOW_TOKENS)

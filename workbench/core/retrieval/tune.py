@@ -167,6 +167,12 @@ class TuneResult:
         }
 
 
+def case_question(case: Any) -> str:
+    """What a labelled case searches for: its `question` input, else its first input."""
+    inputs = case.inputs or {}
+    return str(inputs.get("question") or next(iter(inputs.values()), ""))
+
+
 def chunkings(grid: Sequence[TuneConfig]) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     for c in grid:
@@ -189,11 +195,18 @@ def seed_cache(cache: CachedEmbedder, index: Index) -> int:
 
 
 def embed_cost(
-    paths: Sequence[Path], bases: Sequence[Path], settings_list: Sequence[RetrievalSettings], cache: Any
+    paths: Sequence[Path],
+    bases: Sequence[Path],
+    settings_list: Sequence[RetrievalSettings],
+    cache: Any,
+    questions: Sequence[str] = (),
 ) -> tuple[int, int]:
-    """(chunk texts to embed that the cache lacks, total chunk texts) over the chunkings given."""
-    from workbench.core.retrieval.chunking import chunk_document, tokens_for
+    """(texts to embed that the cache lacks, total texts) over the chunkings given: what the
+    sweep's indexing embeds (each chunk, and each document's first window, as ingest does) and
+    the questions."""
+    from workbench.core.retrieval.chunking import chunk_document, doc_window_text, tokens_for
     from workbench.core.retrieval.documents import Document, discover, read_document
+    from workbench.core.retrieval.ingest import doc_window_tokens
 
     sources, _ = discover(list(paths), list(bases))
     tokens = tokens_for(str(cache.path))
@@ -202,12 +215,14 @@ def embed_cost(
         for d in (read_document(s, int(settings_list[0].max_file_mb * 1e6)) for s in sources)
         if isinstance(d, Document)
     ]
-    texts: set[str] = set()
+    window = doc_window_tokens(cache)
+    texts: set[str] = set(questions)
     for s in settings_list:
         for d in docs:
-            texts.update(
-                c.embed_text for c in chunk_document(d, s.chunk_tokens, s.overlap_tokens, tokens, s.min_tokens())
-            )
+            chunks = chunk_document(d, s.chunk_tokens, s.overlap_tokens, tokens, s.min_tokens())
+            texts.update(c.embed_text for c in chunks)
+            if chunks:
+                texts.add(doc_window_text(d, chunks, window, tokens))
     texts_l = sorted(texts)
     return cache.missing(texts_l), len(texts_l)
 
@@ -258,7 +273,7 @@ def run_tune(
             if cancel is not None and cancel.is_set():
                 res.cancelled = True
                 break
-            q = str((case.inputs or {}).get("question") or next(iter((case.inputs or {"": ""}).values())))
+            q = case_question(case)
             rel = [_norm(r) for r in case.relevant]
             vec = embedder.encode_query(q)
             depth = max(current.candidates, k)

@@ -62,7 +62,7 @@ def plan_tune(project: Any, evalset: str | None) -> TunePlan:
     from workbench.core.evals.lookup import resolve_evalset_path
     from workbench.core.retrieval.index import IndexUnavailable
     from workbench.core.retrieval.service import corpus_paths, open_index
-    from workbench.core.retrieval.tune import chunkings, default_grid, embed_cost, seed_cache
+    from workbench.core.retrieval.tune import case_question, chunkings, default_grid, embed_cost, seed_cache
 
     settings = project.config.retrieval
     path = resolve_evalset_path(project, evalset)
@@ -79,7 +79,8 @@ def plan_tune(project: Any, evalset: str | None) -> TunePlan:
     grid = default_grid(settings)
     paths = corpus_paths(project, settings)
     chunk_settings = [dataclasses.replace(settings, chunk_tokens=ct, overlap_tokens=ov) for ct, ov in chunkings(grid)]
-    todo, total = embed_cost(paths, paths, chunk_settings, cache)
+    questions = [case_question(c) for c in es.cases if c.relevant]
+    todo, total = embed_cost(paths, paths, chunk_settings, cache, questions)
     return TunePlan(es, Path(path), grid, paths, tune_dir, cache, len(chunk_settings), n_cases, todo, total)
 
 
