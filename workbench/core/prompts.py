@@ -9,6 +9,7 @@ retrieved sources, and its presence is what makes a prompt "grounded".
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,10 +57,15 @@ class Prompt:
         """Whether the template asks for retrieved context."""
         return CONTEXT_VARIABLE in self.variables
 
+    def missing(self, values: Mapping[str, object]) -> list[str]:
+        """Template variables that neither `values` nor the prompt's `defaults` give, in
+        template order: what `render` refuses, so an eval run can check every case first."""
+        return [v for v in self.variables if v not in values and v not in self.spec.defaults]
+
     def render(self, values: dict[str, str], system: str | None = None) -> list[dict[str, str]]:
         """Chat messages for these variable values; a missing value is a WorkbenchError."""
         merged = {**self.spec.defaults, **values}
-        missing = [v for v in self.variables if v not in merged]
+        missing = self.missing(values)
         if missing:
             names = ", ".join("{" + m + "}" for m in missing)
             flags = " ".join(f"--var {m}=..." for m in missing if m != CONTEXT_VARIABLE)

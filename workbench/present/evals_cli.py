@@ -93,6 +93,7 @@ def run_evalset(project: Project, o: RunOptions) -> int:
     if refs.resume is not None:
         runner.check_resume(refs.resume)  # refuse a finished/changed run before the header; narrows a subset
         evalset = runner.evalset
+    runner.check_inputs()  # a case the prompt cannot be rendered for: exit 2 before the header
     if not o.json:
         specs = chain_specs(project.config, variant.model)
         err.print(

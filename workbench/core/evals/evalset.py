@@ -128,6 +128,7 @@ class Case:
     assertions: tuple[Assertion, ...] = ()
     description: str | None = None
     line: int | None = None  # 1-based line where the case's mapping starts
+    inputs_line: int | None = None  # the case's own `inputs:` key; None when only defaults give inputs
 
 
 @dataclass(frozen=True)
@@ -394,6 +395,7 @@ class _Parser:
                     assertions=assertions,
                     description=f.get("description"),
                     line=line,
+                    inputs_line=m["inputs"][0].start_mark.line + 1 if "inputs" in m else None,
                 )
             )
         if self.scorer_hashes:  # a changed scorer is a new set version (answers stay cached)

@@ -212,12 +212,23 @@ class EvalRunner:
                 out[spec] = await model_identity(self.project, spec, self.variant.adapter)
         return out
 
+    def check_inputs(self) -> None:
+        """Refuse, before a run is stored, a case whose inputs miss a value the variant's prompt
+        template uses (case_inputs.py): asked anyway, each such case would fail as
+        "infrastructure". `run` calls it; the CLI calls it earlier too, before its header."""
+        from workbench.core.evals.case_inputs import check_case_inputs
+
+        check_case_inputs(self.evalset, self.variant.prompt)
+
     async def run(self, *, resume: int | None = None) -> RunOutcome:
         store = self.project.store
+        if resume is None:  # a resumed run is checked once it is narrowed to its own cases, below
+            self.check_inputs()
         self._known = await self._identities()
         primary = self._known.get(self.variant.model)
         if resume is not None:
             run_id = self.check_resume(resume)
+            self.check_inputs()
             before = ((runstore.get_run(store, run_id) or {}).get("config") or {}).get("model_digest")
             if before and primary and primary.digest and primary.digest != before:
                 from workbench.core.evals.answered import answered_by
