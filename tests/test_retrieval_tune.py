@@ -4,6 +4,7 @@ benchmark sets' man-page reader. Real index and embedding model where a search i
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -196,7 +197,7 @@ def test_a_tune_is_stored_as_a_run_and_shown_again_with_what_was_applied(retriev
     assert row["id"] == "rt1" and row["status"] == "done"
     # 3 cases never make a difference real, so the listing says so instead of naming a winner
     assert row["summary"].startswith("tiny: no configuration really better than the current (nDCG ")
-    assert row["summary"].endswith("36 configurations, 3 cases"), row["summary"]
+    assert row["summary"].endswith("38 configurations, 3 cases"), row["summary"]
     # `runs show` prints the table the sweep printed, under a header naming where it started
     assert main([*project, "runs", "show", "rt1"]) == 0
     shown = capsys.readouterr().out
@@ -236,12 +237,38 @@ def test_ctrl_c_in_a_tune_keeps_what_finished_exits_130_and_the_rerun_embeds_onl
     cap = capsys.readouterr()
     err = " ".join(cap.err.split())
     assert "stopping; finished configurations are kept" in err
-    assert "stopped: 18 of 36 configurations scored (stored as rt1)" in err  # the first chunking's
+    assert "stopped: 18 of 38 configurations scored (stored as rt1)" in err  # the first chunking's
     assert "run `workbench retrieval tune` again to finish" in err
     assert "(stopped early)" in cap.out and cap.out.count("chunk=60/10") == 18 and "chunk=250/50" not in cap.out
     assert main([*project, "runs", "--kind", "retrieval-tune", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "cancelled"
     monkeypatch.setattr(TunePlan, "run", real_run)
-    assert main([*project, "retrieval", "tune", "tiny"]) == 0
-    # both chunkings' texts were embedded before the stop (indexing comes before scoring)
-    assert "re-index cost: 0 of" in " ".join(capsys.readouterr().err.split())
+    assert main([*project, "retrieval", "tune", "tiny", "--json"]) == 0
+    # the two chunkings indexed before the stop are not embedded again: what is left to embed
+    # is the third index's (heading context off), and the cost said first is what it embeds
+    again = capsys.readouterr()
+    left = int(re.search(r"re-index cost: (\d+) of", " ".join(again.err.split())).group(1))
+    first = int(re.search(r"re-index cost: (\d+) of", " ".join(cap.err.split())).group(1))
+    assert 0 < left < first
+    assert json.loads(again.out)["embedded"] == left
+
+
+def test_heading_context_off_embeds_the_body_alone_and_switching_it_rechunks(retrieval_project: Path, capsys):
+    from workbench.core.retrieval.index import Index
+
+    project = ["--project", str(retrieval_project)]
+    assert main([*project, "ingest"]) == 0
+    index_dir = retrieval_project / ".workbench"
+    with_heading = Index.open(index_dir).table.to_arrow().to_pylist()
+    assert all(r["search_text"] == f"{r['heading_path']}\n\n{r['text']}" for r in with_heading if r["heading_path"])
+    config = retrieval_project / "workbench.yaml"
+    config.write_text(set_retrieval_keys(config, config.read_text(), {"heading_context": False}))
+    assert "heading_context: false" in config.read_text()
+    capsys.readouterr()
+    assert main([*project, "ingest"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "re-chunked" in out or "chunking settings changed" in out, out
+    rows = Index.open(index_dir).table.to_arrow().to_pylist()
+    assert {r["chunk_id"] for r in rows} == {r["chunk_id"] for r in with_heading}
+    assert all(r["search_text"] == r["text"] and "with_heading" not in r for r in rows)
+    assert any(r["heading_path"] for r in rows)  # still kept, for display

@@ -42,13 +42,17 @@ class Chunk:
     line_end: int
     chunk_hash: str  # sha256(embed_text)[:16]
     n_tokens: int  # body tokens, as counted by the Tokens in use
+    # the heading path goes on top of the embedded text (settings.heading_context); not a column
+    with_heading: bool = True
 
     @property
     def embed_text(self) -> str:
-        return embed_text(self.heading_path, self.text)
+        return embed_text(self.heading_path if self.with_heading else "", self.text)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d.pop("with_heading")
+        return d
 
 
 def embed_text(heading_path: str, text: str) -> str:
@@ -71,7 +75,7 @@ def doc_window_text(doc: Document, chunks: list[Chunk], window: int, tokens: Tok
     budget = max(1, int(window / tokens.per_span))
     spans = tokens.spans(rest[: budget * 16])  # 16 chars per token is far more than any text needs
     end = spans[min(budget, len(spans)) - 1][1] if spans else 0
-    return embed_text(first.heading_path, rest[:end])
+    return embed_text(first.heading_path if first.with_heading else "", rest[:end])
 
 
 # --- token counting -----------------------------------------------------------------------------
@@ -363,9 +367,18 @@ def _windows(text: str, tokens: Tokens, budget: int, overlap: int) -> list[tuple
 
 
 def chunk_document(
-    doc: Document, chunk_tokens: int, overlap_tokens: int, tokens: Tokens, min_chunk_tokens: int = 0
+    doc: Document,
+    chunk_tokens: int,
+    overlap_tokens: int,
+    tokens: Tokens,
+    min_chunk_tokens: int = 0,
+    *,
+    heading_context: bool = True,
 ) -> list[Chunk]:
     """All chunks of one document, in document order.
+
+    `heading_context` (settings.heading_context): each chunk's embedded text starts with its
+    heading path; off, it is the body alone (the heading path is still kept, for display).
 
     `min_chunk_tokens` > 0 folds sections with fewer body tokens into their neighbours
     (`fold_tiny`). It is capped at half of `chunk_tokens`: the windowing never ends a window
@@ -385,7 +398,7 @@ def chunk_document(
             ls = bisect.bisect_right(starts, cs)
             le = bisect.bisect_right(starts, max(cs, ce - 1))
             n = len(chunks)
-            et = embed_text(heading, piece)
+            et = embed_text(heading if heading_context else "", piece)
             chunks.append(
                 Chunk(
                     chunk_id=f"{doc.path}#{n}",
@@ -399,6 +412,7 @@ def chunk_document(
                     line_end=doc.source_line(le),
                     chunk_hash=hashlib.sha256(et.encode("utf-8")).hexdigest()[:16],
                     n_tokens=ntok,
+                    with_heading=heading_context,
                 )
             )
     return chunks

@@ -224,7 +224,14 @@ def ingest(
             if isinstance(doc, Skipped):
                 report.skipped.append(doc)
                 continue
-            chunks = chunk_document(doc, settings.chunk_tokens, settings.overlap_tokens, tokens, settings.min_tokens())
+            chunks = chunk_document(
+                doc,
+                settings.chunk_tokens,
+                settings.overlap_tokens,
+                tokens,
+                settings.min_tokens(),
+                heading_context=settings.heading_context,
+            )
             if not chunks:
                 # headings and nothing under them: no chunk, so no row would carry its hash, and
                 # every run would "add" it again. Skipped with the reason instead (and, if it had

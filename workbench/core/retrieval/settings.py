@@ -80,6 +80,14 @@ class RetrievalSettings:
     # on three of the four sets (chunk-mean on the sample, whose pages are 36 chunks long on
     # average, so their first window says little about the rest).
     doc_vector: DocVector = "first-window"
+    # Embed (and full-text index) each chunk with its document title and heading path on top, so
+    # a chunk that never names its subject ("Returns the number of rows...") is found by it. On
+    # by default: off lost on three of the six labelled sets of benchmarks/retrieval_quality.py
+    # (hybrid nDCG@10 -0.020 on the sample, -0.037 and -0.049 on the two docstring sets, whose
+    # headings are qualified names) and tied on the three man-page sets, within ±0.006
+    # (docs/NOTES.md). Turn it off for a corpus whose headings are noise; `workbench retrieval
+    # tune` tries it. Changing it re-chunks.
+    heading_context: bool = True
     # How deep each method's candidate list goes before fusion (also the deepest rank shown).
     candidates: int = field(default=50, metadata={"gt": 0})
     # Files larger than this are skipped (listed with the reason), not read.
@@ -100,7 +108,8 @@ class RetrievalSettings:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (what traces, index metadata and variant ids hash). Settings added
-        later only when they change something: `follow_symlinks` when on, `doc_weight` when not 0,
+        later only when they change something: `follow_symlinks` when on, `heading_context` when
+        off, `doc_weight` when not 0,
         `doc_vector` when a document vector is used and it is not "chunk-mean" (what doc_weight
         meant before doc_vector existed). So stored traces, evals and variant ids of settings
         that behave as before stay comparable across the upgrade. Never `uri`: it says where the
@@ -112,6 +121,8 @@ class RetrievalSettings:
             d.pop("doc_weight")
         if not self.doc_weight or self.doc_vector == "chunk-mean":
             d.pop("doc_vector")
+        if self.heading_context:
+            d.pop("heading_context")
         d.pop("uri")
         return d
 
@@ -121,9 +132,13 @@ class RetrievalSettings:
         return min(max(m, 0), self.chunk_tokens // 2)
 
     def chunking_key(self) -> dict[str, Any]:
-        """The settings that change what chunks exist; a change means every file is re-chunked."""
-        return {
+        """The settings that change what chunks exist; a change means every file is re-chunked.
+        `heading_context` only when off, so an index made before it existed still matches."""
+        key: dict[str, Any] = {
             "chunk_tokens": self.chunk_tokens,
             "overlap_tokens": self.overlap_tokens,
             "min_chunk_tokens": self.min_tokens(),
         }
+        if not self.heading_context:
+            key["heading_context"] = False
+        return key

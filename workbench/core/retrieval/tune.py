@@ -26,7 +26,16 @@ from workbench.core.retrieval.metrics import _norm, case_metrics, mean_metrics
 from workbench.core.retrieval.search import _sort_key, doc_similarities, fuse
 from workbench.core.retrieval.settings import RetrievalSettings
 
-TUNED = ("chunk_tokens", "overlap_tokens", "mode", "fts_weight", "rrf_k", "doc_weight", "doc_vector")
+TUNED = (
+    "chunk_tokens",
+    "overlap_tokens",
+    "mode",
+    "fts_weight",
+    "rrf_k",
+    "doc_weight",
+    "doc_vector",
+    "heading_context",
+)
 
 
 @dataclass(frozen=True)
@@ -38,10 +47,25 @@ class TuneConfig:
     rrf_k: int
     doc_weight: float
     doc_vector: str = "first-window"
+    heading_context: bool = True  # (a sweep stored before it existed had it on)
 
     @classmethod
     def of(cls, s: RetrievalSettings) -> TuneConfig:
-        return cls(s.chunk_tokens, s.overlap_tokens, s.mode, s.fts_weight, s.rrf_k, s.doc_weight, s.doc_vector)
+        return cls(
+            s.chunk_tokens,
+            s.overlap_tokens,
+            s.mode,
+            s.fts_weight,
+            s.rrf_k,
+            s.doc_weight,
+            s.doc_vector,
+            s.heading_context,
+        )
+
+    @property
+    def chunking(self) -> tuple[int, int, bool]:
+        """What its index depends on: configurations that share it share one index."""
+        return (self.chunk_tokens, self.overlap_tokens, self.heading_context)
 
     def settings(self, base: RetrievalSettings) -> RetrievalSettings:
         return dataclasses.replace(base, **dataclasses.asdict(self))
@@ -49,7 +73,8 @@ class TuneConfig:
     def label(self) -> str:
         fusion = f" fts={self.fts_weight:g} rrf_k={self.rrf_k}" if self.mode == "hybrid" else ""
         doc = f" doc={self.doc_weight:g}" + (f" ({self.doc_vector})" if self.doc_weight else "")
-        return f"{self.mode} chunk={self.chunk_tokens}/{self.overlap_tokens}{fusion}{doc}"
+        heading = "" if self.heading_context else " no-heading"
+        return f"{self.mode} chunk={self.chunk_tokens}/{self.overlap_tokens}{heading}{fusion}{doc}"
 
     def changes(self, base: RetrievalSettings) -> dict[str, Any]:
         """The settings this configuration changes, name -> new value (doc_vector only where a
@@ -61,7 +86,8 @@ class TuneConfig:
 
 
 def default_grid(current: RetrievalSettings) -> list[TuneConfig]:
-    """Current settings first, then 2 chunkings x (dense, fts, hybrid fusions) x doc vector.
+    """Current settings first, then 2 chunkings x (dense, fts, hybrid fusions) x doc vector,
+    then the current configuration and dense with the heading context flipped (its own index).
 
     Each extra chunking is a re-embed of the corpus: on the sample, 120-token chunks cost 2,533 of
     3,437 new embeddings (over 5 minutes of a loaded 2-core box) and never won, so the second
@@ -89,6 +115,12 @@ def default_grid(current: RetrievalSettings) -> list[TuneConfig]:
                 for dw in (0.0, 0.5):
                     grid.append(cfg("hybrid", fw, rk, dw))
         grid.append(cfg("hybrid", current.fts_weight, current.rrf_k, 0.5, other_vec))
+    # Heading context on/off changes every embedded text, so it costs a re-embed of the corpus
+    # (on the sample ~1,650 texts, about as much as the rest of a first sweep): two
+    # configurations on the current chunking, not the whole grid again.
+    flip = not current.heading_context
+    grid.append(dataclasses.replace(cur, heading_context=flip))
+    grid.append(dataclasses.replace(cur, mode="dense", heading_context=flip))
     return list(dict.fromkeys(grid))  # without repeats, in order
 
 
@@ -173,12 +205,9 @@ def case_question(case: Any) -> str:
     return str(inputs.get("question") or next(iter(inputs.values()), ""))
 
 
-def chunkings(grid: Sequence[TuneConfig]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for c in grid:
-        if (c.chunk_tokens, c.overlap_tokens) not in out:
-            out.append((c.chunk_tokens, c.overlap_tokens))
-    return out
+def chunkings(grid: Sequence[TuneConfig]) -> list[tuple[int, int, bool]]:
+    """The distinct (chunk_tokens, overlap_tokens, heading_context) of `grid`: one index each."""
+    return list(dict.fromkeys(c.chunking for c in grid))
 
 
 def seed_cache(cache: CachedEmbedder, index: Index) -> int:
@@ -219,7 +248,9 @@ def embed_cost(
     texts: set[str] = set(questions)
     for s in settings_list:
         for d in docs:
-            chunks = chunk_document(d, s.chunk_tokens, s.overlap_tokens, tokens, s.min_tokens())
+            chunks = chunk_document(
+                d, s.chunk_tokens, s.overlap_tokens, tokens, s.min_tokens(), heading_context=s.heading_context
+            )
             texts.update(c.embed_text for c in chunks)
             if chunks:
                 texts.add(doc_window_text(d, chunks, window, tokens))
@@ -257,12 +288,13 @@ def run_tune(
     where = path_filter(current.path_glob)
     misses0 = getattr(embedder, "misses", 0)
     say = progress or (lambda what, done, total: None)
-    for ct, ov in chunkings(grid):
-        configs = [c for c in grid if (c.chunk_tokens, c.overlap_tokens) == (ct, ov)]
+    for ct, ov, hc in chunkings(grid):
+        configs = [c for c in grid if c.chunking == (ct, ov, hc)]
         # uri=None: the scratch indexes stay in tune_dir, never in a shared retrieval.uri index
-        s_chunk = dataclasses.replace(current, chunk_tokens=ct, overlap_tokens=ov, uri=None)
-        data_dir = tune_dir / f"chunks-{ct}-{ov}-{s_chunk.min_tokens()}"
-        say(f"indexing chunk={ct}/{ov}", 0, len(labelled))
+        s_chunk = dataclasses.replace(current, chunk_tokens=ct, overlap_tokens=ov, heading_context=hc, uri=None)
+        data_dir = tune_dir / (f"chunks-{ct}-{ov}-{s_chunk.min_tokens()}" + ("" if hc else "-no-heading"))
+        what = f"chunk={ct}/{ov}" + ("" if hc else " no-heading")
+        say(f"indexing {what}", 0, len(labelled))
         rep = ingest(list(paths), data_dir, s_chunk, embedder=embedder, bases=list(bases), cancel=cancel)
         if cancel is not None and cancel.is_set() or getattr(rep, "cancelled", False):
             res.cancelled = True
@@ -289,7 +321,7 @@ def run_tune(
                 hits = fuse(dense_rows, fts_rows, s, fuse_depth=s.candidates, doc_sims=doc_sims)
                 ranked = sorted((h for h in hits if h.rank_in(c.mode) is not None), key=lambda h: _sort_key(h, c.mode))
                 per[c].append(case_metrics([(h.chunk_id, h.path) for h in ranked], rel, k))
-            say(f"scoring chunk={ct}/{ov}", i + 1, len(labelled))
+            say(f"scoring {what}", i + 1, len(labelled))
         if res.cancelled:
             break
         for c in configs:

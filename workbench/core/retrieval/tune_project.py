@@ -78,7 +78,10 @@ def plan_tune(project: Any, evalset: str | None) -> TunePlan:
         pass  # no project index yet: everything is embedded here
     grid = default_grid(settings)
     paths = corpus_paths(project, settings)
-    chunk_settings = [dataclasses.replace(settings, chunk_tokens=ct, overlap_tokens=ov) for ct, ov in chunkings(grid)]
+    chunk_settings = [
+        dataclasses.replace(settings, chunk_tokens=ct, overlap_tokens=ov, heading_context=hc)
+        for ct, ov, hc in chunkings(grid)
+    ]
     questions = [case_question(c) for c in es.cases if c.relevant]
     todo, total = embed_cost(paths, paths, chunk_settings, cache, questions)
     return TunePlan(es, Path(path), grid, paths, tune_dir, cache, len(chunk_settings), n_cases, todo, total)
@@ -210,4 +213,6 @@ def set_retrieval_keys(path: Path, text: str, changes: dict[str, Any]) -> str:
 
 
 def _yaml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
     return json.dumps(v) if isinstance(v, str) else f"{v:g}" if isinstance(v, float) else str(v)
