@@ -37,7 +37,7 @@ def test_run_summary_diff_and_show_say_what_the_set_resolves(root, capsys):
 
     assert main(["--project", str(root), "eval", "diff", "e1", "e2"]) == 0
     diff = capsys.readouterr().out.splitlines()
-    assert diff[1].startswith("-1 cases, p=1.00: could be noise") and "pass rate 75% -> 50%" in diff[1]
+    assert diff[1].startswith("-1 case, p=1.00: could be noise") and "pass rate 75% -> 50%" in diff[1]
     assert diff[2] == LINE
 
     assert main(["--project", str(root), "eval", "diff", "e1", "e2", "--json"]) == 0

@@ -82,7 +82,7 @@ def test_prompt_variants_diff_lists_exactly_the_flipped_cases_and_the_gate(proj,
     d = json.loads(capsys.readouterr().out)
     assert [(c["case_id"], c["change"]) for c in d["cases"]] == [("italy", "regression")]
     assert d["counts"]["regression"] == 1 and d["counts"]["unchanged"] == 3
-    assert d["stats"]["words"].startswith("-1 cases, p=1.00: could be noise")
+    assert d["stats"]["words"].startswith("-1 case, p=1.00: could be noise")
     assert d["cases"][0]["words"] == [["delete", "Rome"], ["insert", "Milan"], ["equal", "."]]
     assert wb(root, "eval", "diff", "1", "2") == 0
     text = capsys.readouterr().out

@@ -67,7 +67,7 @@ def test_plain_words():
     assert plain_words(0, 6, 0.03125) == "-6 cases, p=0.03: a real regression"
     assert plain_words(7, 0, 0.015625) == "+7 cases, p=0.02: a real improvement"
     assert plain_words(2, 1, 1.0) == (
-        "+1 cases (2 fixed, 1 regressed), p=1.00: could be noise (with 3 flips no result can reach p<0.05)"
+        "+1 case (2 fixed, 1 regressed), p=1.00: could be noise (with 3 flips no result can reach p<0.05)"
     )
     assert plain_words(0, 0, 1.0) == "no case flipped between pass and fail"
 
@@ -79,5 +79,5 @@ def test_compare_paired():
     c = compare_paired(a, b)
     assert (c.fixes, c.regressions, c.n) == (1, 2, 10)
     assert c.pass_rate_a == 0.6 and c.pass_rate_b == 0.5 and c.delta == pytest.approx(-0.1)
-    assert c.p_value == 1.0 and c.words.startswith("-1 cases")
+    assert c.p_value == 1.0 and c.words.startswith("-1 case (")
     assert c.ci_low <= -0.1 <= c.ci_high

@@ -133,11 +133,11 @@ def test_counted_and_uncounted_runs_are_listed_apart(sample_project):
     assert "e3" not in summary
     variants = check(project).rule("variants")
     assert variants.next_step.startswith(
-        "evaluate 2 more variant(s) that change the prompt or retrieval (`workbench eval run --variant "
+        "evaluate 2 more variants that change the prompt or retrieval (`workbench eval run --variant "
         "NAME`; workbench.yaml defines terse, k8): a model-only change does not count"
     )
     assert variants.tui_step.startswith(
-        "evaluate 2 more variant(s) that change the prompt or retrieval (Evals tab, F3: choose one in "
+        "evaluate 2 more variants that change the prompt or retrieval (Evals tab, F3: choose one in "
         "the Variant picker: terse, k8, then ctrl+r; a new one: edit the prompt in the Prompt tab (F1) "
         "and save it with ctrl+s): a model-only change does not count"
     )

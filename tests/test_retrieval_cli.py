@@ -135,7 +135,7 @@ def test_retrieval_eval_prints_metrics_stores_and_explains_misses(project_dir: P
     capsys.readouterr()
     assert main(["--project", str(project_dir), "retrieval", "eval", "tiny", "--k", "1"]) == 0
     out = " ".join(capsys.readouterr().out.split())  # undo the console's line wrapping
-    assert "3 labelled cases, k=1" in out and "1 unlabelled cases skipped" in out
+    assert "3 labelled cases, k=1" in out and "1 unlabelled case skipped" in out
     for header in ("hit@1", "recall@1", "precision@1", "mrr@10", "ndcg@10", "chunk_hit@1"):
         assert header in out
     assert "wolves-miss: gold chunk ranked" in out and "cut at k=1" in out and "outranked by cats.md#" in out

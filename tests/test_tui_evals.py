@@ -152,7 +152,7 @@ async def test_diff_lists_the_regression_and_highlights_the_changed_words_litera
         assert [c.case_id for c in screen.cases] == ["italy"]
         text = screen_text(app)
         assert "regressions: 1 of 4" in text
-        assert "-1 cases, p=1.00: could be noise" in text
+        assert "-1 case, p=1.00: could be noise" in text
         assert "icontains: pass → fail" in text
         assert "retrieval: gold document not retrieved in either run" in text
         # literal model text: the markup and the escape sequence are shown, not obeyed
@@ -390,7 +390,7 @@ def test_evals_tab_80x24(snap_compare, snapshot_app):
 def test_evals_diff_160x48(snap_compare, snapshot_app):
     """The diff screen at 160x48: A: e1 → B: e2, the counts in the filters' words ('4 cases ·
     1 changed (1 regression, 0 fixes) · 3 unchanged', and 'changed: 1 of 4' over the case list),
-    the statistics line ('-1 cases, p=1.00: could be noise'), italy selected, its flipped
+    the statistics line ('-1 case, p=1.00: could be noise'), italy selected, its flipped
     icontains check, the retrieval line, and both outputs side by side with 'Rome' struck and
     the new words underlined, the markup and \\x1b shown literally."""
     assert snap_compare(snapshot_app, terminal_size=(160, 48), run_before=_prepare("d"))

@@ -48,3 +48,9 @@ def pct(value: float) -> str:
 def decimal(value: float, places: int) -> str:
     """A similarity or score as a plain decimal: `0.812` (places=3)."""
     return f"{value:.{places}f}"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """A count and its noun, singular for exactly one: `1 case`, `0 cases`, `3 flips`, `-1 case`.
+    `many` for a plural that is not word + s (`1 mouse`, `2 mice`)."""
+    return f"{n} {word if abs(n) == 1 else many or word + 's'}"

@@ -20,6 +20,7 @@ from typing import Any, Literal, Union
 import yaml
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.message_numbers import plural
 
 KeyPath = tuple[Any, ...]
 _T = typing.TypeVar("_T")
@@ -443,12 +444,12 @@ def yaml_hint(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, str] | None:
     here, there = _indent(lines[p]), _indent(lines[q])
     if here > there:
         return p + 1, (
-            f"line {p + 1} is indented more than the key above it expects ({here} spaces; line {q + 1} has "
+            f"line {p + 1} is indented more than the key above it expects ({plural(here, 'space')}; line {q + 1} has "
             f"{there} and a value of its own): line it up with line {q + 1}"
         )
     if here < there and not any(_indent(lines[n]) == here for n in above):
         return p + 1, (
-            f"line {p + 1} is indented {here} spaces, which lines up with no key above it: keys of one "
+            f"line {p + 1} is indented {plural(here, 'space')}, which lines up with no key above it: keys of one "
             "mapping start in the same column"
         )
     return None

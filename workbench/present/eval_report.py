@@ -11,7 +11,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.evals.results import CaseResult
-from workbench.present.numbers import format_cost, ms, pct, resolution_words
+from workbench.present.numbers import format_cost, ms, pct, plural, resolution_words
 
 if TYPE_CHECKING:
     from workbench.core.store import Store
@@ -31,7 +31,7 @@ def summary_body(s: dict[str, Any]) -> list[str]:
     retrieval, latency, tokens and cache hits, flaky cases."""
     lines = []
     if s.get("pass_rate") is None:
-        lines.append(f"{s['cases']} cases, none decided")
+        lines.append(f"{plural(s['cases'], 'case')}, none decided")
     else:
         lo, hi = s["ci"]
         lines.append(f"pass rate {pct(s['pass_rate'])} ({s['passed']}/{s['total']}), 95% CI {pct(lo)}–{pct(hi)}")
@@ -40,9 +40,9 @@ def summary_body(s: dict[str, Any]) -> list[str]:
         lines.append(f"vs e{res['against']}: {resolution_words(res['cases'], res['flips'], res['resolution'])}")
     extra = []
     if s.get("judge_errors"):
-        extra.append(f"{s['judge_errors']} judge errors (not counted)")
+        extra.append(f"{plural(s['judge_errors'], 'judge error')} (not counted)")
     if s.get("scorer_errors"):
-        extra.append(f"{s['scorer_errors']} scorer errors (not counted)")
+        extra.append(f"{plural(s['scorer_errors'], 'scorer error')} (not counted)")
     if s.get("unscored"):
         extra.append(f"{s['unscored']} unscored")
     if s.get("missing"):

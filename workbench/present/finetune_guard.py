@@ -10,7 +10,17 @@ from dataclasses import replace
 from typing import Any
 
 from workbench.core.finetune.guard_report import GuardReport, Rule
-from workbench.present.numbers import about, format_cost, pct, points, resolution_words, resolves, secs, signed_points
+from workbench.present.numbers import (
+    about,
+    format_cost,
+    pct,
+    plural,
+    points,
+    resolution_words,
+    resolves,
+    secs,
+    signed_points,
+)
 
 HISTORY_POINTER = "; see it: `workbench eval history`"  # the pass rate per run with its CI, plotted
 
@@ -79,12 +89,12 @@ def uncounted_words(u: dict[str, Any]) -> str:
     """Why a stored run is left out: a subset, an earlier version of the set, unfinished."""
     label, cases, selected, full = u["label"], u["cases"], u["selected"], u["of"]
     if u["reason"] == "subset":
-        return f"{label} covers only {selected} of {full} cases (--limit/--tag/--case)"
+        return f"{label} covers only {selected} of {plural(full, 'case')} (--limit/--tag/--case)"
     if u["reason"] == "earlier set":
-        return f"{label} ran an earlier version of the set ({selected} cases; it has {full} now)"
+        return f"{label} ran an earlier version of the set ({plural(selected, 'case')}; it has {full} now)"
     if u["reason"] == "running":
-        return f"{label} has not finished ({cases} of {full} cases so far)"
-    return f"{label} was {u['reason']} after {cases} of {full} cases"
+        return f"{label} has not finished ({cases} of {plural(full, 'case')} so far)"
+    return f"{label} was {u['reason']} after {cases} of {plural(full, 'case')}"
 
 
 def pace_words(ctx: dict[str, Any], runs_needed: int = 1, *, short: bool = False) -> str:
@@ -94,7 +104,7 @@ def pace_words(ctx: dict[str, Any], runs_needed: int = 1, *, short: bool = False
     if pace is None:
         return f"a full run is {cases} model calls (no run on this set shows the pace yet)"
     per_case = pace["seconds_per_case"]
-    of = "" if short else f" of {cases} cases"
+    of = "" if short else f" of {plural(cases, 'case')}"
     words = (
         f"a full run{of} takes {about(cases * per_case)} "
         f"({secs(per_case, 1)} a case in {', '.join(f'e{r}' for r in pace['runs'])})"
@@ -122,7 +132,7 @@ def _resume_steps(ctx: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(CLI, TUI) sentences offering to finish cancelled runs rather than start again."""
     cli, tui = [], []
     for u in _resumable(ctx):
-        left = f"{u['of'] - u['cases']} cases left"
+        left = f"{plural(u['of'] - u['cases'], 'case')} left"
         cli.append(f"{u['label']} can be resumed instead of started again (`{ctx['run_cmd']} {u['resume']}`: {left})")
         tui.append(
             f"{u['label']} can be resumed instead of started again (Evals tab, F3: select e{u['run']}, ctrl+e: {left})"
@@ -135,7 +145,8 @@ def _resume_steps(ctx: dict[str, Any]) -> tuple[list[str], list[str]]:
 
 def _evalset(f: dict[str, Any], ev: dict[str, Any]) -> Words:
     n, heldout = f["cases"], f["heldout"]
-    summary = f"{f['evalset']}: {n} cases ({heldout} held out, {f['train_with_expected']} train cases with `expected`)"
+    train = plural(f["train_with_expected"], "train case")
+    summary = f"{f['evalset']}: {plural(n, 'case')} ({heldout} held out, {train} with `expected`)"
     problems = []
     if n < f["min_cases"]:
         problems.append(f"add cases: {n} is below the minimum {f['min_cases']}")
@@ -179,28 +190,39 @@ def _variants(f: dict[str, Any], ev: dict[str, Any]) -> Words:
     in_picker = f" Variant picker: {untried}" if untried else " Variant picker"
     new_one = "; a new one: edit the prompt in the Prompt tab (F1) and save it with ctrl+s"
     if not f["labels"]:
+        # the current settings count as the first variant; with finetune.min_variants 1 they are all
+        more = _that_change(need - 1, "variant")
         cli = [
-            f"evaluate the current settings on all {f['cases']} cases (`{run_cmd}`), then "
-            f"{need - 1} variants that change the prompt or retrieval "
-            f"(`{run_cmd} --variant NAME`{named})"
+            f"evaluate the current settings on all {f['cases']} cases (`{run_cmd}`)"
+            + (f", then {more} the prompt or retrieval (`{run_cmd} --variant NAME`{named})" if need > 1 else "")
         ]
         tui = [
             f"evaluate the current settings on all {f['cases']} cases (Evals tab, F3: set {evalset}, "
-            f"Variant base, ctrl+r), then {need - 1} variants that change the prompt or "
-            f"retrieval (pick them in the Evals tab's{in_picker}{new_one})"
+            "Variant base, ctrl+r)"
+            + (
+                f", then {more} the prompt or retrieval (pick {'it' if need == 2 else 'them'} in the Evals tab's"
+                f"{in_picker}{new_one})"
+                if need > 1
+                else ""
+            )
         ]
     else:
         cli = [
-            f"evaluate {missing} more variant(s) that change the prompt or retrieval "
+            f"evaluate {_that_change(missing, 'more variant')} the prompt or retrieval "
             f"(`{run_cmd} --variant NAME`{named}): a model-only change does not count"
         ]
         tui = [
-            f"evaluate {missing} more variant(s) that change the prompt or retrieval (Evals tab, F3: "
+            f"evaluate {_that_change(missing, 'more variant')} the prompt or retrieval (Evals tab, F3: "
             f"choose one in the{in_picker}, then ctrl+r{new_one}): a model-only change does not count"
         ]
     resume_cli, resume_tui = _resume_steps(f)
     time = pace_words(f, missing)
     return summary, "; ".join(cli + resume_cli + [time]), "; ".join(tui + resume_tui + [time])
+
+
+def _that_change(n: int, word: str) -> str:
+    """`1 more variant that changes`, `2 more variants that change`: the verb agrees."""
+    return plural(n, word) + (" that changes" if n == 1 else " that change")
 
 
 def _plateau_no_history(f: dict[str, Any], ev: dict[str, Any]) -> Words:
@@ -363,12 +385,22 @@ def _prompt_cost(f: dict[str, Any]) -> str:
 
 
 def _signal_shown(f: dict[str, Any]) -> str:
-    """The evidence for each signal, as the summary of an unnamed or unprovable one lists it."""
-    return (
-        f"format failures persisting across all {f['variants']} variants: {len(f['format'])}; "
-        f"capability failures (context present, failing in every variant): "
-        f"{len(f['capability'])}; prompt tokens "
-        + (f"{pct(f['prompt_share'])} of all tokens, {_prompt_cost(f)}" if f["prompt_share"] is not None else "unknown")
+    """The evidence for each signal, as the summary of an unnamed or unprovable one lists it.
+
+    Format and capability failures count only when a case fails in every variant evaluated
+    (core/finetune/guard_evidence.py signal_evidence), which takes two variants: with fewer the
+    count is no evidence of anything, so it is not given as a count."""
+    n = f["variants"]
+    if n >= 2:
+        persisting = (
+            f"format failures persisting across all {n} variants: {len(f['format'])}; "
+            f"capability failures (context present, failing in every variant): {len(f['capability'])}"
+        )
+    else:
+        evaluated = "no variant evaluated yet" if n == 0 else "only 1 variant evaluated"
+        persisting = f"format or capability failures that persist across variants: cannot tell ({evaluated})"
+    return f"{persisting}; prompt tokens " + (
+        f"{pct(f['prompt_share'])} of all tokens, {_prompt_cost(f)}" if f["prompt_share"] is not None else "unknown"
     )
 
 

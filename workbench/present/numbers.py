@@ -1,4 +1,5 @@
-"""The one place numbers become text: costs, durations, rates, percentages, CIs, p-values, tokens.
+"""The one place numbers become text: costs, durations, rates, percentages, CIs, p-values, tokens,
+counts with their noun (`plural`: "1 case", "0 cases").
 
 CLI and TUI both format through here so the same fact reads the same everywhere. The formats core
 needs for the sentences it stores or raises (budget refusals, assertion details, `plain_words`)
@@ -7,7 +8,7 @@ are defined in core/message_numbers.py and taken from there, so each format exis
 
 from __future__ import annotations
 
-from workbench.core.message_numbers import format_cost, format_p, ms, secs
+from workbench.core.message_numbers import format_cost, format_p, ms, plural, secs
 
 __all__ = [
     "format_cost",
@@ -15,6 +16,7 @@ __all__ = [
     "signed_cost",
     "seconds",
     "ms",
+    "plural",
     "short_ms",
     "secs",
     "clock",
@@ -141,7 +143,7 @@ def resolves(mde: float) -> str:
 def resolution_words(n: int, flips: int, mde: float) -> str:
     """`the set resolves ±5 points (2 of 83 cases flipped; ...)`: what one comparison can tell."""
     tail = "a smaller change usually passes as noise" if mde < 1.0 else "run more cases to compare"
-    return f"the set {resolves(mde)} ({flips} of {n} case{'s' if n != 1 else ''} flipped; {tail})"
+    return f"the set {resolves(mde)} ({flips} of {plural(n, 'case')} flipped; {tail})"
 
 
 def signed_pct(value: float, decimals: int = 1) -> str:

@@ -231,10 +231,10 @@ def render_whynot(report: WhyNot, styles: Mapping[str, str], *, outranked: int =
 
 def eval_header(ev: RetrievalEval) -> Text:
     """The first line `retrieval eval` prints after a run."""
-    skipped = f" ({len(ev.unlabelled)} unlabelled cases skipped)" if ev.unlabelled else ""
+    skipped = f" ({plural(len(ev.unlabelled), 'unlabelled case')} skipped)" if ev.unlabelled else ""
     return Text(
         terminal_safe(
-            f"Retrieval eval of {ev.evalset}: {len(ev.cases)} labelled cases, k={ev.k}, {ev.seconds:.1f} s{skipped}"
+            f"Retrieval eval of {ev.evalset}: {plural(len(ev.cases), 'labelled case')}, k={ev.k}, {ev.seconds:.1f} s{skipped}"
         )
     )
 
@@ -244,7 +244,7 @@ def stored_eval_header(row: Mapping[str, Any], ev: RetrievalEval, prev_id: int |
     settings = row.get("settings") or {}
     return Text(
         terminal_safe(
-            f"retrieval eval re{row['id']} of {ev.evalset}: {len(ev.cases)} labelled cases, k={ev.k}; "
+            f"retrieval eval re{row['id']} of {ev.evalset}: {plural(len(ev.cases), 'labelled case')}, k={ev.k}; "
             f"{(row.get('created_at') or '')[:19].replace('T', ' ')}; index version {ev.index_version}; "
             f"embedding {settings.get('embedding_model')}, chunk_tokens={settings.get('chunk_tokens')}"
             + (f"; deltas vs re{prev_id}" if prev_id else "")
@@ -314,7 +314,7 @@ def cases_table(ev: RetrievalEval, cases: Sequence[CaseResult]) -> Table:
     # the same number as the why-not lines below, which say "beyond the N candidates fusion
     # looks at" for a gold chunk ranked deeper (core/retrieval/whynot.py ModeReport.sentence)
     n = ev.settings.get("candidates")
-    beyond = f"not in the top {n} candidates" if n else "not in the candidates"
+    beyond = f"not in the top {plural(n, 'candidate')}" if n else "not in the candidates"
     table = Table(
         box=None,
         pad_edge=False,

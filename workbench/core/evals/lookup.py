@@ -24,6 +24,20 @@ def evalset_files(project: Project) -> list[Path]:
     return sorted(files, key=lambda p: (p.name != default, p.name))
 
 
+def _not_found(project: Project, name: str) -> str:
+    """Why `name` names no set, with the sets evals.dir does hold and the close one, as the
+    prompt lookup lists the prompts it found (workbench/core/project.py), so a typo is one glance."""
+    import difflib
+
+    folder = evals_folder(project)
+    names = [p.stem for p in evalset_files(project)]
+    found = f"found: {', '.join(names)}" if names else "no eval sets there yet"
+    hint = difflib.get_close_matches(Path(name).stem, names, n=1, cutoff=0.6)
+    return f"eval set not found: {name} (looked in ., {project.root} and {folder}; {found})" + (
+        f"; did you mean {hint[0]}?" if hint else ""
+    )
+
+
 def find_evalset(project: Project, name: str | None = None, *, field: str | None = None) -> Path | None:
     """`name` (a path, or a file under evals.dir with or without .yaml); without one
     evals.default_set, else the first file; None when the project has no eval set at all.
@@ -40,7 +54,7 @@ def find_evalset(project: Project, name: str | None = None, *, field: str | None
             if candidate.is_file():
                 return candidate
         raise WorkbenchError(
-            f"eval set not found: {name} (looked in ., {project.root} and {folder})",
+            _not_found(project, name),
             path=project.config.path if field else None,
             field=field,
         )

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from statistics import NormalDist
 from typing import Any
 
-from workbench.core.message_numbers import format_p
+from workbench.core.message_numbers import format_p, plural
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 POWER = 0.8  # the resolution's convention: a change this large is detected 4 times in 5
@@ -120,7 +120,7 @@ def plain_words(fixes: int, regressions: int, p: float, alpha: float = 0.05) -> 
     if fixes + regressions == 0:
         return "no case flipped between pass and fail"
     net = fixes - regressions
-    head = f"{net:+d} cases" if net else "±0 cases"
+    head = ("+" if net > 0 else "") + plural(net, "case") if net else "±0 cases"
     if fixes and regressions:
         head += f" ({fixes} fixed, {regressions} regressed)"
     if p < alpha and net > 0:
@@ -130,7 +130,7 @@ def plain_words(fixes: int, regressions: int, p: float, alpha: float = 0.05) -> 
     else:
         verdict = "could be noise"
         if fixes + regressions < 6:
-            verdict += f" (with {fixes + regressions} flips no result can reach p<{alpha})"
+            verdict += f" (with {plural(fixes + regressions, 'flip')} no result can reach p<{alpha})"
     return f"{head}, {format_p(p)}: {verdict}"
 
 

@@ -135,6 +135,15 @@ def ingest(
 
     roots = [Path(p) for p in paths]
     missing = [str(r) for r in roots if not r.exists()]
+    configured = {str(Path(b)) for b in bases or ()}
+    if set(missing) & configured:
+        # a corpus folder of workbench.yaml (a tune's sweep ingests those): the fix is in the file,
+        # and --prune is no help (service.missing_corpus says the same with the line, for ingest)
+        raise WorkbenchError(
+            f"retrieval.corpus: not found: {', '.join(m for m in missing if m in configured)} (nothing was "
+            "changed; fix the path in workbench.yaml)",
+            field="retrieval.corpus",
+        )
     if missing:
         # the index mirrors the given paths: a mistyped path must not empty it
         raise WorkbenchError(

@@ -39,6 +39,38 @@ def corpus_paths(project: Project, settings: RetrievalSettings, paths: list[str]
     return [(Path(project.root) / p).resolve() for p in settings.corpus]
 
 
+def missing_corpus(project: Project, settings: RetrievalSettings) -> WorkbenchError | None:
+    """A configured `retrieval.corpus` entry that is not on disk, as the workbench.yaml:LINE
+    error it is: a typo in the file, fixed there, so the error points at the line and names the
+    folders that do exist next to it (ingest's --prune advice is for paths typed on the command
+    line: a typo in the config deleted nothing). None when every entry exists."""
+    import difflib
+
+    from workbench.core.retrieval.documents import KINDS
+
+    # a variant may change chunking, not the corpus; line numbers are only the file's own entries
+    own = list(settings.corpus) == list(project.config.retrieval.corpus)
+    for i, (entry, root) in enumerate(zip(settings.corpus, corpus_paths(project, settings), strict=True)):
+        if root.exists():
+            continue
+        what = "file" if root.suffix.lower() in KINDS else "folder"
+        parent = Path(entry).parent
+        there = (
+            sorted(str(parent / d.name) for d in root.parent.iterdir() if d.is_dir() and not d.name.startswith("."))
+            if root.parent.is_dir()
+            else []
+        )
+        hint = difflib.get_close_matches(entry, there, n=1, cutoff=0.6)
+        shown = f"; folders there: {', '.join(there[:8])}{', ...' if len(there) > 8 else ''}" if there else ""
+        return WorkbenchError(
+            f"retrieval.corpus: {what} not found: {entry}" + (f" (did you mean {hint[0]}?)" if hint else "") + shown,
+            path=project.config.path,
+            line=project.config.line_of("retrieval", "corpus", i) if own else None,
+            field="retrieval.corpus",
+        )
+    return None
+
+
 def open_index(project: Project, settings: RetrievalSettings) -> Index:
     """The project's index, checked against the configured embedding model. When the index was
     built with another model and the configured one cannot be used (a missing folder, Ollama
@@ -194,6 +226,9 @@ def ingest_project(
     """
     from workbench.core.retrieval.ingest import ingest
 
+    problem = None if paths else missing_corpus(project, settings)
+    if problem is not None:
+        raise problem
     roots: list[Path | str] = [*corpus_paths(project, settings, paths)]
     return ingest(
         roots,

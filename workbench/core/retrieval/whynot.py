@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from workbench.core.message_numbers import plural
 from workbench.core.retrieval.embedder import Embedder
 from workbench.core.retrieval.index import Index, sql_str
 from workbench.core.retrieval.metrics import _norm, first_rank, units
@@ -63,6 +64,9 @@ class ModeReport:
     outranked_by: list[ChunkRef] = field(default_factory=list)  # chunks above it (max 10)
     cutoff_score: float | None = None  # this mode's score of the k-th chunk
     unranked_gold_score: float | None = None  # best gold score when not within depth
+    # retrieval.candidates, for dense and full-text: fusion (hybrid, and the gold ranks of
+    # `retrieval eval`'s table) only sees that many of each; this report searches deeper
+    candidates: int | None = None
 
     def sentence(self) -> str:
         name = {"fts": "full-text"}.get(self.mode, self.mode)
@@ -77,6 +81,9 @@ class ModeReport:
             elif self.mode == "fts":
                 extra = " (no query term matches it)"
             return f"not in the top {self.depth} under {name}{extra}"
+        if self.candidates is not None and self.chunk_rank > self.candidates:
+            # else it reads as a contradiction of the eval table's "—" (not in the candidates)
+            return f"ranked {self.chunk_rank} under {name} (beyond the {plural(self.candidates, 'candidate')} fusion looks at)"
         return f"ranked {self.chunk_rank} under {name}"
 
 
@@ -180,6 +187,7 @@ def why_not(
                 [ChunkRef.of(h) for h in ranking[: min(gold_i, 10)]],
                 cutoff,
             )
+        rep.candidates = None if mode == "hybrid" else settings.candidates
         reports[mode] = rep
     boundary = None
     if expected and expected.strip():
