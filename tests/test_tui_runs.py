@@ -358,3 +358,37 @@ async def test_a_runs_long_lines_wrap_in_its_detail(tui_project_dir, ollama_stan
         await pilot.press("end")
         await pilot.pause()
         assert "finalwordhere" in screen_text(app)
+
+
+LONG_QUESTION = (
+    "how do I make a partial index that covers only the rows where deleted_at is null, and does the planner use it"
+)
+
+
+async def test_the_created_column_is_whole_or_scrolled_off_never_cut(tui_project_dir, ollama_standin, make_app):
+    """A long question must not push `created` half off the screen (`12-06 0`): at 120 columns
+    every column shows, the summary taking what is spare; at 80 the summary and the created
+    date show whole and tokens and time start past the right edge, not one letter of them."""
+    from workbench.present.runs import when
+
+    await _store_generations(tui_project_dir, ollama_standin, [(LONG_QUESTION, ["Yes."]), ("short", ["ok"])])
+    for size in ((120, 40), (80, 24)):
+        app = make_app(tui_project_dir)
+        async with app.run_test(size=size) as pilot:
+            await open_runs_tab(app, pilot)
+            rows = app.query_one("RunsTab").rows
+            lines = screen_text(app).splitlines()
+            header = next(line for line in lines if line.startswith(" id "))
+            for row in rows:
+                created = when(row["created_at"])  # MM-DD HH:MM
+                assert len(created) == 11
+                line = next(line for line in lines if line.startswith(f" {row['id']} "))
+                assert created in line, (size, line)
+            if size == (120, 40):
+                assert "how do I make a partial index" in line
+                assert header.split()[-3:] == ["created", "tokens", "time"]
+                assert line.rstrip().endswith("s")  # the time column, whole (`0.0s`)
+            else:
+                assert header.split()[-1] == "created", lines  # nothing of `tokens` shows after it
+                assert line.rstrip().endswith(created)
+                assert "how do I make a partial" in line  # the summary keeps its width

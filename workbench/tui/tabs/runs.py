@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Input, Select, Static
 
 from workbench.core.safetext import terminal_safe
 from workbench.present.runs import listing_row, when
-from workbench.tui.widgets.table_fit import apply_widths, fit_widths, longest, room
+from workbench.tui.widgets.table_fit import apply_widths, longest
 
 ALL = "__all__"
 KIND_OPTIONS = [
@@ -39,7 +39,8 @@ KIND_OPTIONS = [
 STATUS_OPTIONS = [("any status", ALL)] + [
     (s, s) for s in ("ok", "running", "interrupted", "error", "timeout", "truncated", "incomplete", "done", "cancelled")
 ]
-# Most telling first: at 80 columns the summary is visible and the numbers scroll off the right.
+# Most telling first: at 80 columns the summary and created show, tokens and time start past the
+# right edge (a column is whole or scrolled off, never cut mid-value).
 COLUMNS = (
     ("id", "id", 5),
     ("kind", "kind", 4),
@@ -52,6 +53,7 @@ COLUMNS = (
 )
 SUMMARY_MIN, SUMMARY_MAX = 28, 100  # the summary column takes what a wide terminal has spare
 MODEL_MIN = 16
+MODEL_NARROW = 8  # where not all fit, the model narrows to this (`embedded` whole) to keep `created` in view
 KIND_SHORT = {
     "generation": "gen",
     "retrieval": "ret",
@@ -70,6 +72,47 @@ def _cell(key: str, value: Any) -> Text:
     elif key == "kind":
         text = KIND_SHORT.get(text, text)
     return Text(terminal_safe(text).replace("\n", " "), no_wrap=True, overflow="ellipsis")
+
+
+def _layout(want: dict[str, int], view: int, pad: int) -> tuple[dict[str, int], bool]:
+    """Column widths for cells `want` wide in `view` terminal cells (each column has `pad`), and
+    whether all columns show. Fixed columns only as wide as their cells; the model gets up to
+    MODEL_MIN, then the summary up to its longest cell (SUMMARY_MAX), then the model the rest
+    it wants: at 120 columns every column shows, at 160 `ollama:qwen2.5:0.5b · base` too.
+
+    Where not all fit (80 columns), the summary keeps SUMMARY_MIN and the columns after it
+    show while each fits whole (the model narrowing to MODEL_NARROW for `created`, never for
+    the numbers); the rest start exactly at the right edge, to be scrolled to: the last shown
+    column takes the spare width as blank."""
+    keys = [key for _, key, _ in COLUMNS]
+    summary_want = min(SUMMARY_MAX, want["summary"])
+    widths = {key: min(width, want[key]) for _, key, width in COLUMNS if key not in ("summary", "model")}
+    widths["summary"] = min(SUMMARY_MIN, summary_want)
+    widths["model"] = min(MODEL_MIN, want["model"])
+    narrowest = min(MODEL_NARROW, want["model"])
+    shown = keys.index("summary") + 1
+    spare = view - sum(widths[key] + pad for key in keys[:shown])
+    for key in keys[shown:]:
+        # The model narrows for itself or for `created` to show; tokens and time never narrow it.
+        give = widths["model"] - narrowest if key in ("model", "created_at") else 0
+        short = widths[key] + pad - spare
+        if short > give:
+            break
+        if short > 0:
+            widths["model"] -= short
+            if key != "model":  # the model, already counted, frees what `created` lacks
+                spare += short
+        spare -= widths[key] + pad
+        shown += 1
+    if shown > keys.index("model"):
+        for key, upto in (("summary", summary_want), ("model", want["model"])):
+            grow = max(0, min(spare, upto - widths[key]))
+            widths[key] += grow
+            spare -= grow
+    whole = shown == len(keys)
+    if not whole:
+        widths[keys[shown - 1]] += max(0, spare)
+    return widths, whole
 
 
 class RunsTab(Vertical):
@@ -120,24 +163,23 @@ class RunsTab(Vertical):
             table.add_column(label, key=key, width=summary_width if key == "summary" else width)
 
     def _fit_columns(self, cells: list[list[Text]]) -> None:
-        """Each fixed column only as wide as its cells; the summary first (up to what leaves
-        the model MODEL_MIN), then summary and model share the rest, each up to its longest
-        cell: at 80 columns the question shows whole, at 160 `ollama:qwen2.5:0.5b · base` too."""
+        """Widths for the cells (see `_layout`) in the width the table shows: all of it, or
+        less a vertical scrollbar's when the rows will not fit its height. Reserving the
+        scrollbar always would leave two cells where the next column's first letter shows."""
         if not cells:
             return
         table = self.query_one("#runs-table", DataTable)
         keys = [key for _, key, _ in COLUMNS]
         want = {key: longest([row[keys.index(key)] for row in cells], label) for label, key, _ in COLUMNS}
-        widths = {key: min(width, want[key]) for _, key, width in COLUMNS if key not in ("summary", "model")}
-        left = sum(widths[key] for key in keys[: keys.index("summary")])
-        space = room(table, len(COLUMNS))
-        summary = min(SUMMARY_MAX, want["summary"])
-        low = max(SUMMARY_MIN, min(summary, space - left - MODEL_MIN))
-        widths.update(
-            fit_widths(
-                space - sum(widths.values()), [("summary", low, max(low, summary)), ("model", MODEL_MIN, want["model"])]
-            )
-        )
+        pad = 2 * table.cell_padding
+        full = table.size.width or table.app.size.width
+        widths, whole = _layout(want, full, pad)
+        styles = table.styles
+        rows_fit = table.size.height - (table.header_height if table.show_header else 0)
+        if not whole:
+            rows_fit -= styles.scrollbar_size_horizontal
+        if not table.size.height or len(cells) > rows_fit:  # unknown height: keep the scrollbar's room
+            widths, _ = _layout(want, full - styles.scrollbar_size_vertical, pad)
         apply_widths(table, widths)
 
     def on_resize(self) -> None:
