@@ -317,9 +317,63 @@ def tune_header(row: dict[str, Any]) -> str:
     )
 
 
+TRACE_TEXT_CHARS = 300  # the start of each hit's text in `runs show rN`; --markdown has it whole
+
+
+def print_trace(out: Console, row: dict[str, Any]) -> None:
+    """`runs show rN`: the query, how it was searched (mode, k, latency, settings), then the hits
+    as `retrieve` printed them (rank, path, heading, every method's score, the start of the
+    text) and the other methods' top k. Query and documents are untrusted: Text, never markup."""
+    from workbench.core.retrieval.traces import trace_result
+    from workbench.present.retrieval import MODE_LABEL, highlighted, hit_header, scores_line
+
+    def line(text: str, style: str = "") -> None:
+        out.print(Text(terminal_safe(text), style=style))
+
+    stamp = (row.get("created_at") or "")[:19].replace("T", " ")
+    line(f"retrieval trace r{row['id']} · {stamp}" + (f" · from {row['source']}" if row.get("source") else ""), "bold")
+    line(f"query: {row.get('query') or ''}")
+    if row.get("error"):
+        line(f"did not run: {row['error']}", "yellow")
+        return
+    result = trace_result(row)
+    s = result.settings
+    line(
+        f"{MODE_LABEL.get(result.mode, result.mode)}, k={result.k}, {ms(result.latency_ms)}, "
+        f"index version {result.index_version}" + (f", path filter {result.path_glob}" if result.path_glob else "")
+    )
+    line(
+        f"embedding {s.get('embedding_model')}, chunk_tokens={s.get('chunk_tokens')}, "
+        f"overlap={s.get('overlap_tokens')}, rrf_k={s.get('rrf_k')}, "
+        f"weights dense={s.get('dense_weight')} fts={s.get('fts_weight')}",
+        "dim",
+    )
+    data = row.get("results") or {}
+    gold = [str(g) for g in data.get("gold") or []]
+    if gold:
+        ranks = data.get("gold_ranks") or {}
+        found = " · ".join(
+            f"{MODE_LABEL.get(m, m)} {f'#{r}' if r else 'not in the candidates'}" for m, r in ranks.items()
+        )
+        line(f"gold {', '.join(gold)}" + (f": {found}" if found else ""))
+    out.print()
+    if not result.hits:
+        line("no results", "yellow")
+    for rank, h in enumerate(result.hits, 1):
+        out.print(hit_header(rank, h, gold))
+        out.print(scores_line(h))
+        out.print(highlighted(h.text, result.query, TRACE_TEXT_CHARS))
+        out.print()
+    for mode, label in MODE_LABEL.items():
+        if mode != result.mode and result.top(mode):
+            line(f"{label} top {result.k}: " + ", ".join(h.chunk_id for h in result.top(mode)), "dim")
+    line(f"every chunk in full, as Markdown: workbench runs show r{row['id']} --markdown", "dim")
+
+
 def print_run(store: Store, kind: str, row: dict[str, Any]) -> None:
     """`runs show ID`: each kind as its own command prints it (`eval show`, `finetune show`,
-    `retrieval eval` with every case), a generation in full, anything else as its JSON row."""
+    `retrieval eval` with every case, `retrieve` for a trace), a generation in full, anything
+    else as its JSON row."""
     import sys
 
     from rich.console import Console
@@ -352,6 +406,8 @@ def print_run(store: Store, kind: str, row: dict[str, Any]) -> None:
         from workbench.present.finetune_jobs import job_lines
 
         print_lines(console(), [terminal_safe(line) for line in job_lines(get_job(store, row["id"]))])
+    elif kind == "retrieval":  # as `retrieve` printed it; --json keeps the stored row
+        print_trace(Console(highlight=False), row)
     elif kind != "generation":
         print(json.dumps(row, ensure_ascii=False, indent=2, default=str))
     else:

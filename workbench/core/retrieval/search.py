@@ -36,7 +36,7 @@ class Hit:
     fts_rank: int | None = None
     fused_score: float = 0.0
     hybrid_rank: int | None = None
-    rank: int = 0  # final rank under the result's mode (1-based)
+    rank: int = 0  # final rank under the result's mode (1-based); 0: not in its top k
     doc_score: float | None = None  # cosine of the query and the chunk's whole document (doc_weight)
 
     def rank_in(self, mode: str) -> int | None:
@@ -150,11 +150,9 @@ def search(
     if glob:  # belt and braces: the where clause already filtered
         hits = [h for h in hits if path_matches(h.path, glob)]
     ordered = sorted((h for h in hits if h.rank_in(mode) is not None), key=lambda h: _sort_key(h, mode))
-    top = []
     for i, h in enumerate(ordered[:k]):
-        h2 = Hit(**asdict(h))
-        h2.rank = i + 1
-        top.append(h2)
+        h.rank = i + 1  # on the candidate too: to_dict's `chunks` are candidates, not the copies
+    top = [Hit(**asdict(h)) for h in ordered[:k]]
     timings["fuse"] = (time.perf_counter() - t) * 1000
     return SearchResult(
         query=query,

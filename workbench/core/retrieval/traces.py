@@ -9,7 +9,7 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
-from workbench.core.retrieval.search import SearchResult, gold_ranks, result_markdown
+from workbench.core.retrieval.search import Hit, SearchResult, gold_ranks, result_markdown
 
 if TYPE_CHECKING:
     from workbench.core.store import Store
@@ -100,6 +100,28 @@ def trace_data(trace: dict[str, Any]) -> dict[str, Any]:
     data.setdefault("latency_ms", trace.get("latency_ms") or 0.0)
     data.setdefault("index_version", trace.get("index_version"))
     return data
+
+
+def trace_result(trace: dict[str, Any]) -> SearchResult:
+    """The SearchResult a stored trace row was recorded from, as far as the trace keeps it: the
+    hits, and as candidates the chunks of every method's top k (not the deeper ones), so
+    `runs show rID` prints the hits as `retrieve` did. A trace that did not run has none."""
+    data = trace_data(trace)
+    empty = {"chunk_id": "", "path": "", "heading_path": "", "line_start": 0, "line_end": 0, "text": ""}
+    version = data.get("index_version")
+    return SearchResult(
+        query=data.get("query") or "",
+        mode=data.get("mode") or "hybrid",
+        k=int(data.get("k") or 0),
+        hits=[_build(Hit, {**empty, **h}) for h in data.get("hits") or []],
+        candidates=[_build(Hit, {**empty, **c}) for c in (data.get("chunks") or {}).values()],
+        latency_ms=float(data.get("latency_ms") or 0.0),
+        timings_ms=dict(data.get("timings_ms") or {}),
+        index_version=int(str(version)) if str(version).isdigit() else 0,
+        settings=data["settings"],
+        path_glob=data.get("path_glob"),
+        index_build=data.get("index_build"),
+    )
 
 
 def trace_markdown(trace: dict[str, Any], gold: list[str] | None = None) -> str:
