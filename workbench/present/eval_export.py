@@ -19,7 +19,7 @@ from workbench.core.evals.gate import GateResult
 from workbench.core.evals.results import CaseResult, fold_repeats
 from workbench.core.markdown import fence, md_cell
 from workbench.present.gate import gate_reasons
-from workbench.present.numbers import fixed, pct, signed_pct
+from workbench.present.numbers import fixed, pct, plural, signed_pct
 
 if TYPE_CHECKING:
     from workbench.core.evals.run_plan import Verdict
@@ -113,7 +113,7 @@ def markdown_report(
         lo, hi = summary["ci"]
         out.append(
             f"Pass rate **{pct(summary['pass_rate'], 1)}** ({summary['passed']}/{summary['total']}), "
-            f"95% CI {pct(lo, 1)}–{pct(hi, 1)}; {summary.get('judge_errors', 0)} judge errors, "
+            f"95% CI {pct(lo, 1)}–{pct(hi, 1)}; {plural(summary.get('judge_errors', 0), 'judge error')}, "
             f"{summary.get('cache_hits', 0)} cached."
         )
     sel = summary.get("selection")

@@ -17,7 +17,7 @@ from workbench.core.records import FinetuneJob
 from workbench.core.safetext import terminal_safe
 from workbench.present.evals import eval_coverage
 from workbench.present.finetune_jobs import job_summary
-from workbench.present.numbers import format_cost, ms, pct, score, seconds, short_ms, signed_score, tokens
+from workbench.present.numbers import format_cost, ms, pct, plural, score, seconds, short_ms, signed_score, tokens
 
 if TYPE_CHECKING:
     from workbench.core.store import Store
@@ -67,7 +67,7 @@ def retrieval_tune_line(facts: dict[str, Any]) -> str:
     36 configurations, 83 cases`, or that no configuration was really better than the current."""
     cur, win = facts.get("current"), facts.get("winner")
     name = f"{facts.get('evalset') or '?'}: "
-    tail = [f"{facts.get('configurations')} configurations, {facts.get('n_cases')} cases"]
+    tail = [f"{plural(facts.get('configurations') or 0, 'configuration')}, {plural(facts.get('n_cases') or 0, 'case')}"]
     if facts.get("applied_eval_id"):
         tail.insert(0, f"applied: re{facts['applied_eval_id']}")
     if cur is None:
