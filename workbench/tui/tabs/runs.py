@@ -87,9 +87,18 @@ def _layout(want: dict[str, int], view: int, pad: int) -> tuple[dict[str, int], 
     keys = [key for _, key, _ in COLUMNS]
     summary_want = min(SUMMARY_MAX, want["summary"])
     widths = {key: min(width, want[key]) for _, key, width in COLUMNS if key not in ("summary", "model")}
-    widths["summary"] = min(SUMMARY_MIN, summary_want)
     widths["model"] = min(MODEL_MIN, want["model"])
     narrowest = min(MODEL_NARROW, want["model"])
+    # The summary (the question: what tells runs apart) takes what leaves room for every other
+    # column (120 columns), else for a narrowed model and `created` (80 columns: a question of
+    # ~40 characters still shows whole), never less than SUMMARY_MIN.
+    low = min(SUMMARY_MIN, summary_want)
+    before = sum(widths[key] + pad for key in keys[: keys.index("summary")])
+    after_all = sum(widths[key] + pad for key in keys[keys.index("summary") + 1 :])
+    after_some = narrowest + pad + widths["created_at"] + pad
+    room_all = view - before - pad - after_all
+    room = room_all if room_all >= low else view - before - pad - after_some
+    widths["summary"] = max(low, min(summary_want, room))
     shown = keys.index("summary") + 1
     spare = view - sum(widths[key] + pad for key in keys[:shown])
     for key in keys[shown:]:
