@@ -204,6 +204,8 @@ def test_a_tune_is_stored_as_a_run_and_shown_again_with_what_was_applied(retriev
     assert shown.startswith("retrieval tune rt1 on tiny (")
     table = lambda text: [line for line in text.splitlines() if line.startswith(("│", "┃"))]  # noqa: E731
     assert table(shown) == table(printed)
+    # off a terminal each configuration is one line (Rich's 80 columns wrapped each into four)
+    assert sum("chunk=" in line for line in table(printed)) == 38
     assert main([*project, "runs", "show", "rt1", "--markdown"]) == 0
     md = capsys.readouterr().out
     assert "| configuration | nDCG@10 | recall@2 | MRR@10 |" in md and md.count("| current |") == 1

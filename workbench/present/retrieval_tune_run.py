@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.text import Text
 
+from workbench.present.terminal import table_console
+
 if TYPE_CHECKING:
     from workbench.core.project import Project
 
@@ -73,7 +75,7 @@ def tune(project: Project, evalset: str | None, *, k: int | None, apply: bool, a
     if as_json:
         print(json.dumps({"id": f"rt{tune_id}", **res.to_dict()}, indent=2))
     elif res.rows:
-        print_tune(Console(highlight=False), res)
+        print_tune(table_console(), res)
     if res.cancelled:  # Ctrl-C: what finished is kept, and the re-run reuses its embeddings
         err.print(
             Text(

@@ -392,8 +392,9 @@ def print_run(store: Store, kind: str, row: dict[str, Any]) -> None:
     elif kind == "retrieval-tune":  # the table `retrieval tune` printed, from the stored sweep
         from workbench.core.retrieval.tune import TuneResult
         from workbench.present.retrieval import print_tune
+        from workbench.present.terminal import table_console
 
-        out = Console(highlight=False)
+        out = table_console()
         out.print(Text(tune_header(row), style="bold"))
         print_tune(out, TuneResult.from_dict(row["result"]))
     elif kind == "eval":  # read as `workbench eval show` prints it: one wording for a run
