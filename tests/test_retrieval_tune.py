@@ -274,3 +274,12 @@ def test_heading_context_off_embeds_the_body_alone_and_switching_it_rechunks(ret
     assert {r["chunk_id"] for r in rows} == {r["chunk_id"] for r in with_heading}
     assert all(r["search_text"] == r["text"] and "with_heading" not in r for r in rows)
     assert any(r["heading_path"] for r in rows)  # still kept, for display
+    # switching it back on leaves the index stale until the next ingest, and search says so
+    from workbench.core.retrieval.index import chunking_drift
+    from workbench.core.retrieval.settings import RetrievalSettings
+
+    meta = Index.open(index_dir).meta
+    off = RetrievalSettings(chunk_tokens=60, overlap_tokens=10, heading_context=False)
+    assert chunking_drift(meta, off) is None
+    drift = chunking_drift(meta, RetrievalSettings(chunk_tokens=60, overlap_tokens=10))
+    assert drift is not None and "heading_context False → True" in drift

@@ -896,8 +896,9 @@ def chunking_drift(meta: dict[str, Any], settings: Any) -> str | None:
 
     if not meta.get("chunks"):
         return None
-    recorded = meta.get("chunking") or {}
-    wanted = chunking_record(settings)
+    # heading_context is recorded only when off (settings.chunking_key): absent means on
+    recorded = {"heading_context": True, **(meta.get("chunking") or {})}
+    wanted = {"heading_context": True, **chunking_record(settings)}
     changed = [
         f"{key} {recorded.get(key, '?')} → {value}" for key, value in wanted.items() if recorded.get(key) != value
     ]
