@@ -28,10 +28,27 @@ def diagnose(project: Any) -> list[Finding]:
     if outside:
         findings.append(Finding(NOTE, "data_dir", outside))
     findings += check_store(Path(project.db_path))
+    findings += check_corpus(project)
     model = check_embedding(project)
     findings += model
     findings += check_index(project, model_usable=not any(f.level == PROBLEM for f in model))
     return findings
+
+
+def check_corpus(project: Any) -> list[Finding]:
+    """Every `retrieval.corpus` entry is on disk. With an index, a missing one is a problem (a
+    mistyped folder: the next ingest refuses, and until then search serves what the last ingest
+    indexed); without one, a note (a project that does not use retrieval yet has no docs/)."""
+    from workbench.core.retrieval.index import index_dir
+    from workbench.core.retrieval.service import corpus_paths, missing_corpus
+
+    settings = project.config.retrieval
+    problem = missing_corpus(project, settings)
+    if problem is not None:
+        indexed = index_dir(Path(project.data_dir)).exists() or bool(settings.uri)
+        return [Finding(PROBLEM if indexed else NOTE, "corpus", str(problem))]
+    shown = ", ".join(str(p) for p in corpus_paths(project, settings))
+    return [Finding(OK, "corpus", shown or "(none configured)")]
 
 
 def check_embedding(project: Any) -> list[Finding]:
