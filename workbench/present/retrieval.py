@@ -208,8 +208,12 @@ def render_whynot(report: WhyNot, styles: Mapping[str, str], *, outranked: int =
             line("  gold " + _ref_line(m.gold))
             shown_gold = m.gold.chunk_id
         if m.outranked_by and m.cut_at_k:
-            line(f"  outranked by ({len(m.outranked_by)} shown):", "dim")
-            for i, ref in enumerate(m.outranked_by[:outranked]):
+            listed = m.outranked_by[:outranked]
+            # every chunk ranked above the gold one outranks it; the report keeps the first 10
+            above = m.chunk_rank - 1 if m.chunk_rank is not None else len(m.outranked_by)
+            count = f"{len(listed)} of {above}" if above > len(listed) else f"{len(listed)}"
+            line(f"  outranked by ({count} shown):", "dim")
+            for i, ref in enumerate(listed):
                 line(f"   {i + 1:>2} {_ref_line(ref)}")
     b = report.boundary
     if b is None:
@@ -239,10 +243,19 @@ def eval_header(ev: RetrievalEval) -> Text:
     )
 
 
+def stale_eval_note(ev: RetrievalEval) -> str | None:
+    """What a stored eval of settings the index was never re-chunked with says under its settings
+    line (`runs show reN`, the Markdown report): its chunk_tokens are not the chunks it scored."""
+    if not ev.stale_index:
+        return None
+    return f"scored an index not re-chunked for these settings: {ev.stale_index}"
+
+
 def stored_eval_header(row: Mapping[str, Any], ev: RetrievalEval, prev_id: int | None) -> Text:
-    """The first line of `runs show reN`: when, on which index and settings, deltas against what."""
+    """The first line of `runs show reN`: when, on which index and settings, deltas against what;
+    then, for an eval of a stale index, a warning that its chunking was not what it scored."""
     settings = row.get("settings") or {}
-    return Text(
+    header = Text(
         terminal_safe(
             f"retrieval eval re{row['id']} of {ev.evalset}: {plural(len(ev.cases), 'labelled case')}, k={ev.k}; "
             f"{(row.get('created_at') or '')[:19].replace('T', ' ')}; index version {ev.index_version}; "
@@ -251,6 +264,10 @@ def stored_eval_header(row: Mapping[str, Any], ev: RetrievalEval, prev_id: int |
         ),
         style="bold",
     )
+    stale = stale_eval_note(ev)
+    if stale:
+        header.append("\nwarning: " + terminal_safe(stale), style="yellow")
+    return header
 
 
 def stored_line(eval_id: int, before_id: int | None) -> Text:
@@ -352,8 +369,8 @@ def print_diff(out: Console, a_id: int, b_id: int, ev: RetrievalEval, comparison
     out.print(
         Text(
             terminal_safe(
-                f"Retrieval eval re{b_id} vs re{a_id}: {ev.evalset}, {len(ev.cases)} "
-                f"labelled cases, k={ev.k}; Δ = re{b_id} - re{a_id}"
+                f"Retrieval eval re{b_id} vs re{a_id}: {ev.evalset}, {plural(len(ev.cases), 'labelled case')}, "
+                f"k={ev.k}; Δ = re{b_id} - re{a_id}"
             ),
             style="bold",
         )
@@ -500,7 +517,7 @@ def ingest_summary(report: IngestReport) -> str:
 
 def tune_cost_line(n_configs: int, n_chunkings: int, n_cases: int, todo: int, total: int, seconds: float) -> Text:
     return Text(
-        f"tune: {n_configs} configurations, {n_chunkings} chunkings, {n_cases} labelled cases; "
+        f"tune: {n_configs} configurations, {plural(n_chunkings, 'chunking')}, {plural(n_cases, 'labelled case')}; "
         f"re-index cost: {todo} of {total} texts to embed (chunks, document windows, questions; "
         f"about {coarse(seconds)})" + ("" if todo else ", all cached")
     )

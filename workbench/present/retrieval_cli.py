@@ -32,6 +32,15 @@ def _stderr() -> Console:
     return Console(stderr=True, highlight=False)
 
 
+def _warn_about_index(project: Project, settings: Any) -> None:
+    """On stderr: the index was chunked with other settings, or an ingest did not finish; what
+    `retrieve` and `retrieval eval` scored came from that index, not from the settings."""
+    from workbench.core.retrieval.operations import index_warnings
+
+    for warning in index_warnings(project, settings):
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def retrieve(
     project: Project,
     query: str,
@@ -65,8 +74,7 @@ def retrieve(
     if found is None:  # the re-index was stopped: 130 Ctrl-C, 143 SIGTERM (core/interrupts.py)
         return interrupt_exit_code()
     result, trace_id = found
-    for warning in ops.index_warnings(project, settings):
-        print(f"warning: {warning}", file=sys.stderr)
+    _warn_about_index(project, settings)
     ranks = gold_ranks(result, gold) if gold else None
     if as_json:
         data = result.to_dict()
@@ -99,6 +107,7 @@ def evaluate(
     from workbench.core.retrieval.operations import eval_and_store
 
     stored = eval_and_store(project, evalset, k=k, modes=tuple(modes), against=against)
+    _warn_about_index(project, project.config.retrieval)  # stored with the eval too (ev.stale_index)
     ev, eval_id, comparison = stored.ev, stored.eval_id, stored.comparison
     delta, before_id = stored.deltas, stored.before_id
     if as_json:

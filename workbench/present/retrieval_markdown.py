@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.core.retrieval.metrics import METRIC_NAMES
 from workbench.present.numbers import score, signed_score
+from workbench.present.retrieval import stale_eval_note
 
 if TYPE_CHECKING:
     from workbench.core.retrieval.evaluate import RetrievalEval
@@ -87,6 +88,11 @@ def eval_markdown(
         f"{len(ev.cases)} labelled cases, k={ev.k}, index version {ev.index_version}, "
         f"embedding `{ev.settings.get('embedding_model')}`, chunk_tokens={ev.settings.get('chunk_tokens')}",
         "",
+    ]
+    stale = stale_eval_note(ev)
+    if stale:
+        lines += [f"**Warning:** {stale}.", ""]
+    lines += [
         "| mode | " + " | ".join(names) + " |",
         "|---|" + "---:|" * len(names),
     ]

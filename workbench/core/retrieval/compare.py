@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 # settings stored with an eval that are bookkeeping, not levers
-_NOT_LEVERS = {"k", "modes", "index_build", "corpus", "batch_size"}
+_NOT_LEVERS = {"k", "modes", "index_build", "corpus", "batch_size", "stale_index"}
 AT_K = tuple(n for n in METRIC_NAMES if n.endswith("@k"))
 
 
@@ -135,6 +135,13 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         out.append(f"the index was rebuilt in between (version {va} → {vb} of another build)")
     elif va != vb:
         out.append(f"index version {va} → {vb} (an ingest in between)")
+    # an eval of chunking settings the index was never re-chunked with scored the old chunks: a
+    # "chunk_tokens 80 → 200" with no delta would otherwise read as "chunking makes no difference"
+    out += [
+        f"re{row['id']}'s index was not re-chunked, so its chunking settings were not measured: {stale}"
+        for row in (before, after)
+        if (stale := (row.get("settings") or {}).get("stale_index"))
+    ]
     return out
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.core.retrieval.embedder import Embedder, get_embedder
-from workbench.core.retrieval.index import Index
+from workbench.core.retrieval.index import Index, chunking_drift
 from workbench.core.retrieval.metrics import METRIC_NAMES, _norm, case_metrics, first_rank, mean_metrics, units
 from workbench.core.retrieval.search import search
 from workbench.core.retrieval.settings import MODES, RetrievalSettings
@@ -61,6 +61,9 @@ class RetrievalEval:
     seconds: float = 0.0
     cancelled: bool = False
     index_build: str | None = None  # Index.build_id: tells a rebuild from an ingest (compare.py)
+    # index.chunking_drift's sentence when the index was chunked with other settings than
+    # `settings`: the scores are of the old chunks, so its chunking settings were not measured
+    stale_index: str | None = None
 
     @property
     def best_mode(self) -> str:
@@ -82,6 +85,7 @@ class RetrievalEval:
             "unlabelled": self.unlabelled,
             "index_version": self.index_version,
             "index_build": self.index_build,
+            "stale_index": self.stale_index,
             "settings": self.settings,
             "seconds": round(self.seconds, 2),
             "cancelled": self.cancelled,
@@ -173,6 +177,7 @@ def evaluate(
         seconds=time.perf_counter() - t0,
         cancelled=cancelled,
         index_build=index.build_id,
+        stale_index=chunking_drift(index.meta, settings),
     )
 
 

@@ -140,13 +140,16 @@ def trace_markdown(trace: dict[str, Any], gold: list[str] | None = None) -> str:
 def record_eval(store: Store, ev: Any) -> int:
     """Store a RetrievalEval (evaluate.py); returns its id."""
     d = ev.to_dict()
+    settings = {**ev.settings, "k": ev.k, "modes": ev.modes, "index_build": ev.index_build}
+    if ev.stale_index:  # kept with the settings it contradicts: compare.py words it
+        settings["stale_index"] = ev.stale_index
     return store.insert(
         "retrieval_evals",
         {
             "created_at": _now(),
             "evalset": ev.evalset,
             "evalset_hash": ev.evalset_hash,
-            "settings": {**ev.settings, "k": ev.k, "modes": ev.modes, "index_build": ev.index_build},
+            "settings": settings,
             "index_version": str(ev.index_version),
             "metrics": ev.metrics,
             "cases": d["cases"],
@@ -255,6 +258,7 @@ def eval_from_row(row: dict[str, Any]) -> Any:
         settings=settings,
         index_version=int(version) if isinstance(version, str) and version.isdigit() else version,
         index_build=settings.get("index_build"),
+        stale_index=settings.get("stale_index"),
     )
 
 
