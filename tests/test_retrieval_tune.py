@@ -283,3 +283,19 @@ def test_heading_context_off_embeds_the_body_alone_and_switching_it_rechunks(ret
     assert chunking_drift(meta, off) is None
     drift = chunking_drift(meta, RetrievalSettings(chunk_tokens=60, overlap_tokens=10))
     assert drift is not None and "heading_context False → True" in drift
+
+
+def test_a_label_the_corpus_does_not_hold_is_named_instead_of_scoring_zero_silently(retrieval_project: Path, capsys):
+    evals = retrieval_project / "evals"
+    text = (evals / "tiny.yaml").read_text(encoding="utf-8")
+    case = '  - id: typo\n    inputs:\n      question: "How long do cats sleep?"\n    relevant: [cat.md]\n'
+    (evals / "tiny.yaml").write_text(text + case, encoding="utf-8")
+    p = ["--project", str(retrieval_project)]
+    assert main([*p, "ingest"]) == 0
+    capsys.readouterr()
+    assert main([*p, "retrieval", "tune", "tiny", "--json"]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert notes == [
+        "1 labelled document is not in the corpus (cat.md): 1 case can only score 0 here, in every "
+        "configuration; fix the `relevant:` labels or ingest the documents"
+    ]

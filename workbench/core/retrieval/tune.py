@@ -199,6 +199,25 @@ class TuneResult:
         }
 
 
+def _unindexed_labels_note(cases: Sequence[Any], index: Index) -> list[str]:
+    """A note naming the documents the labels name but the corpus does not hold (a typo, a file
+    moved or not ingested): their cases score 0 in every configuration, which says nothing
+    about the settings. Chunk labels (PATH#N) are left out: they depend on the chunking."""
+    from workbench.core.retrieval.whynot import missing_labels
+
+    labels = sorted({_norm(r) for c in cases for r in c.relevant if "#" not in r})
+    gone = missing_labels(labels, index)
+    if not gone:
+        return []
+    hit = sum(1 for c in cases if any(_norm(r) in gone for r in c.relevant))
+    shown = ", ".join(gone[:5]) + (f" and {len(gone) - 5} more" if len(gone) > 5 else "")
+    return [
+        f"{len(gone)} labelled document{'s are' if len(gone) != 1 else ' is'} not in the corpus ({shown}): "
+        f"{hit} case{'s' if hit != 1 else ''} can only score 0 here, in every configuration; "
+        "fix the `relevant:` labels or ingest the documents"
+    ]
+
+
 def case_question(case: Any) -> str:
     """What a labelled case searches for: its `question` input, else its first input."""
     inputs = case.inputs or {}
@@ -300,6 +319,8 @@ def run_tune(
             res.cancelled = True
             break
         index = Index.open(data_dir, current.embedding_model)
+        if not res.rows and not res.notes:  # once: labels the corpus does not hold score 0 everywhere
+            res.notes += _unindexed_labels_note(labelled, index)
         per: dict[TuneConfig, list[dict[str, Any]]] = {c: [] for c in configs}
         for i, case in enumerate(labelled):
             if cancel is not None and cancel.is_set():
