@@ -30,7 +30,7 @@ async def test_tune_screen_shows_every_configuration_with_the_current_row_and_no
         assert res is not None and not res.cancelled and len(res.rows) == len(grid)
         table = screen.query_one("#tune-table")
         assert table.row_count == len(grid)
-        marks = [str(table.get_row_at(i)[-1]) for i in range(table.row_count)]
+        marks = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]  # the mark leads on screen
         assert marks.count("current") == 1
         text = " ".join(screen_text(app).split())
         assert "2 cases, k=1" in text and "nDCG Δ vs current" in text
@@ -95,3 +95,26 @@ async def test_a_applies_the_winner_and_the_stored_eval_reproduces_its_score(ind
         await settle(app, pilot)
         tab = app.query_one("RetrievalTab")
         assert tab.settings.mode == "dense" and tab.settings.doc_weight == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_the_current_row_shows_its_scores_and_mark_at_80_and_120_columns(indexed_dir, make_app, size):
+    # The configuration labels run ~60 characters: placed first, they pushed the scores, the
+    # interval and the current/winner mark off a narrow screen.
+    app = make_app(indexed_dir, probe=False)
+    async with app.run_test(size=size) as pilot:
+        screen = await _tune(app, pilot)
+        res = screen.result
+        table = screen.query_one("#tune-table")
+        current = next(i for i, r in enumerate(res.rows) if r.config == res.current)
+        other = next(r for r in res.rows if r.config != res.current)
+        table.move_cursor(row=current)  # a tall grid: the user scrolls to it
+        await settle(app, pilot)
+        row = res.rows[current]
+        lines = screen_text(app).splitlines()
+        assert any("current" in line and f"{row.metrics['ndcg@10']:.3f}" in line for line in lines), "\n".join(lines)
+        lo, hi = other.delta[1:]
+        table.move_cursor(row=res.rows.index(other))
+        await settle(app, pilot)
+        text = screen_text(app)
+        assert f"[{lo:+.3f}, {hi:+.3f}]" in text, text

@@ -7,6 +7,7 @@ worker with progress; Esc stops it after the current case (finished configuratio
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,13 @@ from textual.widgets import DataTable, Static
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.safetext import terminal_safe
+
+
+def _screen_order(cells: Sequence[Any]) -> list[Any]:
+    """The CLI's columns (configuration first, mark last) reordered for the screen: the mark and
+    the numbers first, the configuration last. Its labels run ~60 characters; placed first they
+    pushed every score off an 80-column screen, and the interval and mark off a 120-column one."""
+    return [cells[-1], *cells[1:-1], cells[0]]
 
 
 class TuneScreen(ModalScreen[bool]):
@@ -135,9 +143,9 @@ class TuneScreen(ModalScreen[bool]):
         res = self.result = message.result
         table = self.query_one("#tune-table", DataTable)
         table.clear(columns=True)
-        table.add_columns(*tune_columns(res.k))
+        table.add_columns(*_screen_order(tune_columns(res.k)))
         for r in res.rows:
-            table.add_row(*(Text(terminal_safe(c)) for c in tune_cells(res, r)))
+            table.add_row(*(Text(terminal_safe(c)) for c in _screen_order(tune_cells(res, r))))
         stopped = " (stopped early)" if res.cancelled else ""
         self._line(
             f"{res.n_cases} cases, k={res.k}, {len(res.rows)} configurations{stopped}; "
