@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from workbench.core.evals.evalset import load_evalset  # noqa: E402
-from workbench.core.retrieval.chunking import chunk_document, doc_window_text, tokens_for  # noqa: E402
+from workbench.core.retrieval.chunking import chunk_with, doc_window_text, tokens_for  # noqa: E402
 from workbench.core.retrieval.documents import Document, discover, read_document  # noqa: E402
 from workbench.core.retrieval.embedder import get_embedder  # noqa: E402
 from workbench.core.retrieval.index import INDEX_VERSION, TABLE, Index, _schema, now_iso  # noqa: E402
@@ -70,7 +70,7 @@ def ingest_overhead(corpus: Path, n_docs: int, settings: RetrievalSettings) -> N
     for s in sources[:n_docs]:
         d = read_document(s, 50_000_000)
         if isinstance(d, Document):
-            cs = chunk_document(d, settings.chunk_tokens, settings.overlap_tokens, tokens, settings.min_tokens())
+            cs = chunk_with(d, settings, tokens)
             texts += [c.embed_text for c in cs]
             windows.append(doc_window_text(d, cs, emb.max_seq_length, tokens))
     # ingest also embeds each document's first window (retrieval.doc_vector) unless it is the
@@ -215,12 +215,7 @@ def query_latency(
     for s in sources:
         d = read_document(s, 50_000_000)
         if isinstance(d, Document):
-            pool += [
-                (c.heading_path, c.text)
-                for c in chunk_document(
-                    d, settings.chunk_tokens, settings.overlap_tokens, tokens, settings.min_tokens()
-                )
-            ]
+            pool += [(c.heading_path, c.text) for c in chunk_with(d, settings, tokens)]
     rng = np.random.default_rng(0)
     real = real_vectors(pool, emb) if kind == "perturbed" else None
     qvecs = [emb.encode_query(q) for q in questions]  # warm

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.retrieval.metrics import METRIC_NAMES
-from workbench.present.numbers import score, signed_score
+from workbench.present.numbers import plural, score, signed_score
 from workbench.present.retrieval import stale_eval_note
 
 if TYPE_CHECKING:
@@ -135,22 +135,17 @@ def tune_markdown(row: dict[str, Any]) -> str:
     """A stored `retrieval tune` sweep (`runs show rtN --markdown`): every configuration with its
     nDCG@10, recall@k, MRR@10 and paired-bootstrap delta against the settings it started from."""
     from workbench.core.retrieval.tune import TuneResult
+    from workbench.present.retrieval import tune_cells, tune_columns
     from workbench.present.runs import tune_header
 
     res = TuneResult.from_dict(row["result"])
-    winner = res.winner
     lines = [f"### {tune_header(row)}", ""]
-    lines.append(f"{res.n_cases} labelled cases, k={res.k}" + (" (stopped early)" if res.cancelled else "") + ".")
-    lines += ["", f"| configuration | nDCG@10 | recall@{res.k} | MRR@10 | nDCG Δ vs current [95% CI] | |"]
-    lines.append("|---|---|---|---|---|---|")
-    for r in res.rows:
-        d, lo, hi = r.delta
-        mark = "current" if r.config == res.current else ("**winner**" if r is winner else "")
-        delta = "" if r.config == res.current else f"{signed_score(d)} [{signed_score(lo)}, {signed_score(hi)}]"
-        delta += " *" if r.real and r.config != res.current else ""
-        lines.append(
-            f"| {r.config.label()} | {score(r.metrics['ndcg@10'])} | {score(r.metrics['recall@k'])} | "
-            f"{score(r.metrics['mrr@10'])} | {delta} | {mark} |"
-        )
+    stopped = " (stopped early)" if res.cancelled else ""
+    lines.append(f"{plural(res.n_cases, 'labelled case')}, k={res.k}{stopped}.")
+    columns = tune_columns(res.k)
+    lines += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for r in res.rows:  # the cells the terminal table shows, the winner in bold
+        *cells, mark = (cell.strip() for cell in tune_cells(res, r))
+        lines.append("| " + " | ".join([*cells, f"**{mark}**" if mark == "winner" else mark]) + " |")
     lines += ["", "\\* the interval excludes 0: a real difference on these cases, not noise of the sample."]
     return "\n".join(lines) + "\n"

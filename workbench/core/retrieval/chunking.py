@@ -366,6 +366,19 @@ def _windows(text: str, tokens: Tokens, budget: int, overlap: int) -> list[tuple
     return out
 
 
+def chunk_with(doc: Document, settings: Any, tokens: Tokens) -> list[Chunk]:
+    """`chunk_document` under RetrievalSettings: every chunking setting, so no caller (ingest,
+    a tune's cost count) can leave one out and count or embed other chunks than ingest makes."""
+    return chunk_document(
+        doc,
+        settings.chunk_tokens,
+        settings.overlap_tokens,
+        tokens,
+        settings.min_tokens(),
+        heading_context=settings.heading_context,
+    )
+
+
 def chunk_document(
     doc: Document,
     chunk_tokens: int,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.retrieval.chunking import Chunk, chunk_document, chunking_record, doc_window_text, tokens_for
+from workbench.core.retrieval.chunking import Chunk, chunk_with, chunking_record, doc_window_text, tokens_for
 from workbench.core.retrieval.documents import (
     Document,
     Skipped,
@@ -233,14 +233,7 @@ def ingest(
             if isinstance(doc, Skipped):
                 report.skipped.append(doc)
                 continue
-            chunks = chunk_document(
-                doc,
-                settings.chunk_tokens,
-                settings.overlap_tokens,
-                tokens,
-                settings.min_tokens(),
-                heading_context=settings.heading_context,
-            )
+            chunks = chunk_with(doc, settings, tokens)
             if not chunks:
                 # headings and nothing under them: no chunk, so no row would carry its hash, and
                 # every run would "add" it again. Skipped with the reason instead (and, if it had

@@ -203,6 +203,7 @@ def _unindexed_labels_note(cases: Sequence[Any], index: Index) -> list[str]:
     """A note naming the documents the labels name but the corpus does not hold (a typo, a file
     moved or not ingested): their cases score 0 in every configuration, which says nothing
     about the settings. Chunk labels (PATH#N) are left out: they depend on the chunking."""
+    from workbench.core.message_numbers import plural
     from workbench.core.retrieval.whynot import missing_labels
 
     labels = sorted({_norm(r) for c in cases for r in c.relevant if "#" not in r})
@@ -213,7 +214,7 @@ def _unindexed_labels_note(cases: Sequence[Any], index: Index) -> list[str]:
     shown = ", ".join(gone[:5]) + (f" and {len(gone) - 5} more" if len(gone) > 5 else "")
     return [
         f"{len(gone)} labelled document{'s are' if len(gone) != 1 else ' is'} not in the corpus ({shown}): "
-        f"{hit} case{'s' if hit != 1 else ''} can only score 0 here, in every configuration; "
+        f"{plural(hit, 'case')} can only score 0 here, in every configuration; "
         "fix the `relevant:` labels or ingest the documents"
     ]
 
@@ -252,7 +253,7 @@ def embed_cost(
     """(texts to embed that the cache lacks, total texts) over the chunkings given: what the
     sweep's indexing embeds (each chunk, and each document's first window, as ingest does) and
     the questions."""
-    from workbench.core.retrieval.chunking import chunk_document, doc_window_text, tokens_for
+    from workbench.core.retrieval.chunking import chunk_with, doc_window_text, tokens_for
     from workbench.core.retrieval.documents import Document, discover, read_document
     from workbench.core.retrieval.ingest import doc_window_tokens
 
@@ -267,9 +268,7 @@ def embed_cost(
     texts: set[str] = set(questions)
     for s in settings_list:
         for d in docs:
-            chunks = chunk_document(
-                d, s.chunk_tokens, s.overlap_tokens, tokens, s.min_tokens(), heading_context=s.heading_context
-            )
+            chunks = chunk_with(d, s, tokens)
             texts.update(c.embed_text for c in chunks)
             if chunks:
                 texts.add(doc_window_text(d, chunks, window, tokens))
