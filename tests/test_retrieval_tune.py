@@ -299,3 +299,13 @@ def test_a_label_the_corpus_does_not_hold_is_named_instead_of_scoring_zero_silen
         "1 labelled document is not in the corpus (cat.md): 1 case can only score 0 here, in every "
         "configuration; fix the `relevant:` labels or ingest the documents"
     ]
+
+
+def test_a_mistyped_corpus_folder_stops_the_tune_at_its_workbench_yaml_line(retrieval_project: Path, capsys):
+    config = retrieval_project / "workbench.yaml"
+    config.write_text(config.read_text().replace("corpus: [docs]", "corpus: [doc]"))
+    line = next(i for i, row in enumerate(config.read_text().splitlines(), 1) if "corpus: [doc]" in row)
+    assert main(["--project", str(retrieval_project), "retrieval", "tune", "tiny"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"workbench.yaml:{line}: retrieval.corpus: folder not found: doc (did you mean docs?)" in err, err
+    assert "re-index cost" not in err  # refused before a cost is counted for a corpus that is not there

@@ -61,16 +61,18 @@ def plan_tune(project: Any, evalset: str | None) -> TunePlan:
     from workbench.core.evals.evalset import load_evalset
     from workbench.core.evals.lookup import resolve_evalset_path
     from workbench.core.retrieval.index import IndexUnavailable
-    from workbench.core.retrieval.service import corpus_paths, open_index
+    from workbench.core.retrieval.service import corpus_paths, missing_corpus, open_index
     from workbench.core.retrieval.tune import case_question, chunkings, default_grid, embed_cost, seed_cache
 
     settings = project.config.retrieval
+    problem = missing_corpus(project, settings)  # the workbench.yaml line, before any cost is counted
+    if problem is not None:
+        raise problem
     path = resolve_evalset_path(project, evalset)
     es = load_evalset(path)
     n_cases = sum(1 for c in es.cases if c.relevant)
     if not n_cases:
         raise WorkbenchError("no case in this eval set has `relevant:` labels, so retrieval cannot be tuned", path=path)
-    tune_dir = Path(project.data_dir) / "tune"
     cache = tune_embedder(project)
     try:
         seed_cache(cache, open_index(project, settings))
@@ -84,7 +86,7 @@ def plan_tune(project: Any, evalset: str | None) -> TunePlan:
     ]
     questions = [case_question(c) for c in es.cases if c.relevant]
     todo, total = embed_cost(paths, paths, chunk_settings, cache, questions)
-    return TunePlan(es, Path(path), grid, paths, tune_dir, cache, len(chunk_settings), n_cases, todo, total)
+    return TunePlan(es, Path(path), grid, paths, _tune_dir(project), cache, len(chunk_settings), n_cases, todo, total)
 
 
 def record_tune_run(project: Any, plan: TunePlan, res: Any) -> int:
@@ -110,19 +112,26 @@ def tune_embedder(project: Any) -> Any:
 
     settings = project.config.retrieval
     inner = get_embedder(settings.embedding_model, project.root)
-    return CachedEmbedder(inner, Path(project.data_dir) / "tune" / "embeddings.sqlite")
+    return CachedEmbedder(inner, _tune_dir(project) / "embeddings.sqlite")
+
+
+def _tune_dir(project: Any) -> Path:
+    """Where a sweep keeps its scratch indexes and its embedding cache."""
+    return Path(project.data_dir) / "tune"
 
 
 def index_line(report: Any, encoded: int) -> str:
     """What applying did to the index: a winner that keeps the chunking changes only how the
     index is searched, so the ingest finds every file unchanged. `encoded`: the texts the model
     embedded (the tune embedder's cache misses), not the chunks the ingest asked vectors for."""
+    from workbench.core.message_numbers import plural
+
     if report.nothing_changed:
         return "index unchanged (same chunking)"
     files = len(report.added) + len(report.updated)
     return (
-        f"index updated: {files} file{'s' if files != 1 else ''} chunked again, {report.chunks_total} chunks, "
-        f"{encoded} text{'s' if encoded != 1 else ''} embedded (the rest came from the tune's cache)"
+        f"index updated: {plural(files, 'file')} chunked again, {report.chunks_total} chunks, "
+        f"{plural(encoded, 'text')} embedded (the rest came from the tune's cache)"
     )
 
 
